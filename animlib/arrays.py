@@ -1,0 +1,160 @@
+"""Turn whatever a user logs (numpy, torch, lists) into checked numpy arrays in the run format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import RunInputError
+
+LAYOUTS = ("auto", "HWC", "CHW", "HW")
+PROB_SUM_TOLERANCE = 1e-3
+
+
+def to_numpy(value: Any, field: str) -> np.ndarray:
+    """Convert numpy, torch/jax tensors (duck typed) or nested lists to a numpy array."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        obj = value
+        if hasattr(obj, "detach") and callable(obj.detach):  # torch tensor
+            obj = obj.detach()
+        if hasattr(obj, "cpu") and callable(obj.cpu):
+            obj = obj.cpu()
+        if hasattr(obj, "numpy") and callable(obj.numpy):
+            obj = obj.numpy()
+        if isinstance(obj, (str, bytes, dict, set)) or obj is None:
+            raise RunInputError(f"expected an array, got {type(value).__name__}", field=field)
+        try:
+            arr = np.asarray(obj)
+        except (TypeError, ValueError) as exc:
+            raise RunInputError(
+                f"expected an array, got {type(value).__name__} ({exc})", field=field
+            ) from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise RunInputError(
+            f"expected a numeric array, got dtype {arr.dtype} from {type(value).__name__}",
+            field=field,
+        )
+    return arr
+
+
+def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:
+    if layout not in LAYOUTS:
+        raise RunInputError(f"unknown layout {layout!r}; use one of {LAYOUTS}", field=field)
+    if arr.ndim == 2:
+        if layout not in ("auto", "HW"):
+            raise RunInputError(f"2-D image but layout={layout!r}", field=field)
+        return arr[:, :, None]
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]  # a batch of one, as attack loops often have
+    if arr.ndim != 3:
+        raise RunInputError(
+            f"expected an image of shape (H, W), (H, W, C) or (C, H, W); got shape {arr.shape}",
+            field=field,
+        )
+    if layout == "HWC":
+        out = arr
+    elif layout == "CHW":
+        out = np.moveaxis(arr, 0, -1)
+    elif arr.shape[-1] in (1, 3, 4):
+        out = arr
+    elif arr.shape[0] in (1, 3, 4):
+        out = np.moveaxis(arr, 0, -1)
+    else:
+        raise RunInputError(
+            f"cannot tell channels in shape {arr.shape}: need 1, 3 or 4 channels first or last "
+            "(pass layout='HWC' or 'CHW')",
+            field=field,
+        )
+    if out.shape[-1] not in (1, 3, 4):
+        raise RunInputError(
+            f"images need 1 (gray), 3 (RGB) or 4 (RGBA) channels; got shape {out.shape} as HWC",
+            field=field,
+        )
+    return out
+
+
+def normalize_image(value: Any, *, layout: str = "auto", field: str = "image") -> np.ndarray:
+    """Return an (H, W, C) image, uint8 or float32 in [0, 1], or raise :class:`RunInputError`."""
+    arr = _to_hwc(to_numpy(value, field), layout, field)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise RunInputError(f"image has an empty side: shape {arr.shape}", field=field)
+    kind = arr.dtype.kind
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if kind == "b":
+        return np.ascontiguousarray(arr.astype(np.uint8) * 255)
+    if kind in "iu":
+        raise RunInputError(
+            f"integer images must be uint8 (0..255); got {arr.dtype}. Convert to uint8 or to "
+            "float in [0, 1]",
+            field=field,
+        )
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
+        bad = int((~np.isfinite(out)).sum())
+        raise RunInputError(f"contains {bad} NaN/inf values", field=field)
+    lo, hi = float(out.min()), float(out.max())
+    if lo < 0.0 or hi > 1.0:
+        raise RunInputError(
+            f"float images must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]", field=field
+        )
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def normalize_confidences(
+    value: Any, *, n_classes: int | None, field: str = "confidences", logits: bool = False
+) -> np.ndarray:
+    """Return a float32 probability vector of length K, or raise :class:`RunInputError`."""
+    arr = to_numpy(value, field).astype(np.float64)
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 1:
+        raise RunInputError(
+            f"expected a vector of K class scores; got shape {arr.shape}", field=field
+        )
+    if arr.size == 0:
+        raise RunInputError("is empty", field=field)
+    if n_classes is not None and arr.size != n_classes:
+        raise RunInputError(
+            f"has {arr.size} classes but the run has {n_classes} (class_names)", field=field
+        )
+    if not np.isfinite(arr).all():
+        raise RunInputError("contains NaN/inf values", field=field)
+    if logits:
+        arr = softmax(arr)
+    lo, total = float(arr.min()), float(arr.sum())
+    if lo < 0.0 or float(arr.max()) > 1.0 + 1e-6 or abs(total - 1.0) > PROB_SUM_TOLERANCE:
+        raise RunInputError(
+            f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g} "
+            "(these look like logits: apply softmax, or log them with logits=...)",
+            field=field,
+        )
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def normalize_scalar(value: Any, field: str) -> float:
+    """Return a finite float from a Python/numpy/torch scalar, or raise :class:`RunInputError`."""
+    arr = to_numpy(value, field)
+    if arr.size != 1:
+        raise RunInputError(f"scalars must be single numbers; got shape {arr.shape}", field=field)
+    out = float(arr.reshape(()))
+    if not np.isfinite(out):
+        raise RunInputError(f"is {out} (scalars must be finite)", field=field)
+    return out
+
+
+def as_float01(image: np.ndarray) -> np.ndarray:
+    """View a stored image (uint8 or float32) as float32 in [0, 1]."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return image.astype(np.float32, copy=False)

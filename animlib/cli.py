@@ -1,0 +1,171 @@
+"""Command line: ``python -m animlib demo | ls | render | validate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from .errors import AnimlibError
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import build_demo
+
+    t0 = time.perf_counter()
+    result = build_demo(args.out, seed=args.seed, quiet=args.quiet)
+    ids = getattr(result, "run_ids", None) or []
+    print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .listing import list_runs
+
+    infos = list_runs(args.runs)
+    ok = [i for i in infos if i.ok]
+    broken = [i for i in infos if not i.ok]
+    header = f"{'id':<40} {'attack':<14} {'status':<9} {'steps':>6} {'success':>7} {'flip':>5}"
+    print(header)
+    for info in ok:
+        summary = info.get("summary") or {}
+        print(
+            f"{info.id:<40} {_fmt(info.get('attack')):<14} {info.get('status'):<9} "
+            f"{info.get('steps'):>6} {_fmt(summary.get('success')):>7} "
+            f"{_fmt(summary.get('flip_step')):>5}"
+        )
+    for info in broken:
+        print(f"BROKEN {info.id}: {info.error}")
+    print(f"{len(ok)} runs, {len(broken)} broken")
+    return 0
+
+
+def _render_options(args: argparse.Namespace) -> dict:
+    opts = {"fps": args.fps, "dpi": args.dpi, "stride": args.stride, "top_k": args.top_k}
+    if args.amplification is not None:
+        opts["amplification"] = args.amplification
+    return opts
+
+
+def _progress_printer(label: str):
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 0.5:
+            last[0] = now
+            print(
+                f"\r{label}: {done}/{total} frames",
+                end="" if done < total else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return progress
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .reader import open_run
+    from .render import render
+
+    opts = _render_options(args)
+    if args.all:
+        from .listing import list_runs
+
+        os.makedirs(args.out, exist_ok=True)
+        failures = 0
+        for info in list_runs(args.run):
+            if not info.ok:
+                print(f"skip {info.id}: {info.error}", file=sys.stderr)
+                failures += 1
+                continue
+            target = os.path.join(args.out, f"{info.id}.{args.format}")
+            try:
+                render(open_run(info.url), target, **opts)
+                print(f"wrote {target}")
+            except AnimlibError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failures += 1
+        return 1 if failures else 0
+    if not args.output:
+        print("error: render needs -o OUTPUT (or --all RUNS --out DIR)", file=sys.stderr)
+        return 2
+    run = open_run(args.run)
+    path = render(run, args.output, progress=_progress_printer(run.id), **opts)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    reports = validate(args.path, deep=not args.quick)
+    for report in reports:
+        print(report.line())
+    broken = sum(not r.ok for r in reports)
+    if not reports:
+        print(f"no runs in {args.path}")
+        return 1
+    print(f"{len(reports) - broken} ok, {broken} broken")
+    return 1 if broken else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m animlib", description="Log, check, animate and render adversarial runs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train small classifiers, attack them, write demo runs")
+    p.add_argument("--out", default="runs", help="results folder (default: runs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="print less")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
+    p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
+    p.add_argument("run", help="a run folder, or with --all a results folder")
+    p.add_argument("-o", "--output", help="output file; format from its suffix")
+    p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
+    p.add_argument("--out", default="renders", help="output folder for --all (default: renders)")
+    p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
+    p.add_argument("--fps", type=float, default=10.0, help="frames per second (default: 10)")
+    p.add_argument("--dpi", type=int, default=100, help="figure dpi (default: 100)")
+    p.add_argument("--stride", type=int, default=1, help="render every n-th step (default: 1)")
+    p.add_argument("--top-k", type=int, default=10, help="classes shown in the bars (default 10)")
+    p.add_argument("--amplification", type=float, default=None, help="perturbation gain")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("validate", help="check a run folder or every run in a results folder")
+    p.add_argument("path", help="a run folder or a results folder")
+    p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AnimlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,98 @@
+"""List the runs in a results folder from their run.json files alone (no array is read)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from . import meta as M
+from .errors import AnimlibError, RunFormatError
+from .location import Location
+
+
+@dataclass
+class RunInfo:
+    """One row of a results folder: a run's metadata, or the reason it is broken."""
+
+    id: str
+    url: str
+    meta: dict[str, Any] | None = None
+    error: str | None = None
+    field: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        return (self.meta or {}).get("name") or self.id
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return (self.meta or {}).get(key, default)
+
+
+def _outside(root: Location, name: str) -> bool:
+    if not root.is_local:
+        return False
+    real_root = os.path.realpath(root.root)
+    real = os.path.realpath(os.path.join(root.root, name))
+    return not real.startswith(real_root + os.sep)
+
+
+def _info_from_bytes(root: Location, run_id: str, raw: bytes | Exception) -> RunInfo:
+    url = root.child(run_id).url
+    if isinstance(raw, Exception):
+        if isinstance(raw, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            msg = "not a run: run.json is missing"
+        else:
+            msg = f"run.json cannot be read ({type(raw).__name__})"
+        return RunInfo(run_id, url, error=msg, field=M.RUN_JSON)
+    try:
+        meta = M.check_meta(M.loads(raw, run_id), run_id)
+    except AnimlibError as exc:
+        return RunInfo(run_id, url, error=f"{exc.field}: {exc.message}", field=exc.field)
+    if meta["steps"] == 0 and meta["status"] != "running":
+        return RunInfo(run_id, url, meta, error="steps: the run has zero steps", field="steps")
+    return RunInfo(run_id, url, meta)
+
+
+def list_runs(
+    root: str | os.PathLike[str] | Location, *, storage_options: dict[str, Any] | None = None
+) -> list[RunInfo]:
+    """Every run folder in ``root``, newest first; broken ones carry ``error`` instead of raising.
+
+    Reads only ``run.json`` of each run (one batched read on object stores). Hidden entries
+    (leading dot) and plain files are skipped.
+    """
+    loc = Location.of(root, storage_options)
+    try:
+        entries = loc.listdir()
+    except FileNotFoundError:
+        raise RunFormatError("results folder does not exist", run=None, field=str(loc)) from None
+    except NotADirectoryError:
+        raise RunFormatError("is not a folder", field=str(loc)) from None
+    names = [name for name, is_dir in entries if is_dir and not name.startswith(".")]
+    infos: list[RunInfo] = []
+    readable = []
+    for name in names:
+        if not M.is_safe_id(name):
+            infos.append(RunInfo(name, loc.child(name).url, error="unsafe folder name", field="id"))
+        elif _outside(loc, name):
+            infos.append(
+                RunInfo(
+                    name,
+                    loc.child(name).url,
+                    error="path: symlink points outside the results folder",
+                    field="path",
+                )
+            )
+        else:
+            readable.append(name)
+    raws = loc.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
+    for name in readable:
+        infos.append(_info_from_bytes(loc, name, raws[f"{name}/{M.RUN_JSON}"]))
+    infos.sort(key=lambda r: r.id)
+    infos.sort(key=lambda r: r.get("created") or "", reverse=True)
+    return infos

@@ -1,0 +1,147 @@
+"""The run.json metadata of format version 1: build, serialize, parse and check it."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from .errors import RunFormatError, RunInputError
+
+FORMAT_VERSION = 1
+RUN_JSON = "run.json"
+STATUSES = ("running", "finished", "failed")
+MAX_ID_LENGTH = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def now_iso() -> str:
+    """The current UTC time as an ISO-8601 string with seconds precision."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def safe_id(name: str) -> str:
+    """Turn a run name into a folder name: ASCII letters, digits, ``._-``; never ``..``."""
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = _UNSAFE.sub("-", text).strip("-._")
+    text = re.sub(r"\.{2,}", ".", text)
+    return text[:MAX_ID_LENGTH].rstrip("-._") or "run"
+
+
+def is_safe_id(run_id: str) -> bool:
+    """True if ``run_id`` is a plain folder name (no separators, no traversal, no NUL)."""
+    return (
+        isinstance(run_id, str)
+        and 0 < len(run_id) <= 255
+        and run_id not in (".", "..")
+        and not any(c in run_id for c in "/\\\x00")
+        and not run_id.startswith(".")
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def dumps(meta: dict) -> bytes:
+    """Serialize metadata to strict JSON (no NaN), UTF-8, stable key order."""
+    return (json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n").encode()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def loads(data: bytes, run: str) -> dict:
+    """Parse run.json bytes; raise :class:`RunFormatError` naming the run if it is not JSON."""
+    try:
+        meta = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise RunFormatError("is not UTF-8 text", run=run, field=RUN_JSON) from None
+    except ValueError as exc:
+        raise RunFormatError(f"is not valid JSON ({exc})", run=run, field=RUN_JSON) from None
+    if not isinstance(meta, dict):
+        raise RunFormatError("must hold a JSON object", run=run, field=RUN_JSON)
+    return meta
+
+
+def check_labels(
+    class_names: list[str] | None,
+    true_label: int | None,
+    target_label: int | None,
+    n_classes: int | None,
+    err: type = RunInputError,
+    run: str | None = None,
+) -> None:
+    """Check labels are integers inside [0, K) where K is known."""
+    for field, label in (("true_label", true_label), ("target_label", target_label)):
+        if label is None:
+            continue
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            raise err(
+                f"must be an integer class index or null; got {label!r}", run=run, field=field
+            )
+        if label < 0 or (n_classes is not None and label >= n_classes):
+            k = f"0..{n_classes - 1}" if n_classes else "a class index"
+            raise err(f"{label} is out of range (expected {k})", run=run, field=field)
+
+
+def check_meta(meta: dict, run: str) -> dict:
+    """Check every run.json field; return it or raise :class:`RunFormatError` naming the field."""
+
+    def bad(field: str, message: str) -> RunFormatError:
+        return RunFormatError(message, run=run, field=field)
+
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise bad(
+            "format_version",
+            f"unknown format version {version!r} (this animlib reads version {FORMAT_VERSION})",
+        )
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad("name", f"must be a non-empty string; got {name!r}")
+    for key in ("attack", "model"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise bad(key, f"must be a string or null; got {meta[key]!r}")
+    if not isinstance(meta.get("params", {}), dict):
+        raise bad("params", "must be a JSON object")
+    tags = meta.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise bad("tags", "must be a list of strings")
+    status = meta.get("status")
+    if status not in STATUSES:
+        raise bad("status", f"must be one of {', '.join(STATUSES)}; got {status!r}")
+    steps = meta.get("steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise bad("steps", f"must be a non-negative integer; got {steps!r}")
+    names = meta.get("class_names")
+    if names is not None and (
+        not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
+    ):
+        raise bad("class_names", "must be a non-empty list of strings or null")
+    n_classes = len(names) if names else None
+    check_labels(
+        names, meta.get("true_label"), meta.get("target_label"), n_classes, RunFormatError, run
+    )
+    for key in ("created", "updated"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise bad(key, "must be an ISO-8601 time string")
+    return meta

@@ -1,0 +1,384 @@
+"""RunWriter: append one attack step at a time to a run folder (Zarr arrays + atomic run.json)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import meta as M
+from .arrays import (
+    normalize_confidences,
+    normalize_image,
+    normalize_scalar,
+)
+from .errors import AnimlibError, RunInputError
+from .limits import limits
+from .location import Location
+from .metrics import is_success, perturbation_norms
+
+CHUNK_TARGET_BYTES = 512 * 1024
+
+
+def steps_per_chunk(step_nbytes: int, cap: int = 1024) -> int:
+    """How many steps go in one chunk so a chunk stays near 512 KiB (at least one step)."""
+    return int(max(1, min(cap, CHUNK_TARGET_BYTES // max(1, step_nbytes))))
+
+
+class RunWriter:
+    """Write one run: ``with RunWriter("runs", name=...) as w: w.log(image=x, confidences=p)``.
+
+    The run folder (its id) is derived from ``name``, made safe for paths and unique in
+    ``root``. Every ``log`` call checks its input completely before writing anything, so a
+    bad step raises :class:`~animlib.errors.RunInputError` and leaves earlier steps intact.
+    Leaving the ``with`` block normally marks the run ``finished``; an exception marks it
+    ``failed``. Readers see every step whose ``log`` call has returned.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        name: str,
+        *,
+        attack: str | None = None,
+        model: str | None = None,
+        class_names: list[str] | None = None,
+        true_label: int | None = None,
+        target_label: int | None = None,
+        params: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        original: Any = None,
+        layout: str = "auto",
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise RunInputError(f"must be a non-empty string; got {name!r}", field="name")
+        if "\x00" in name:
+            raise RunInputError("contains a NUL byte", run=name, field="name")
+        self.name = name
+        self._layout = layout
+        lim = limits()
+        if class_names is not None:
+            class_names = [str(c) for c in to_list(class_names, "class_names", name)]
+            if not class_names:
+                raise RunInputError("must not be empty", run=name, field="class_names")
+            if len(class_names) > lim.max_classes:
+                raise RunInputError(
+                    f"{len(class_names)} classes exceed the limit of {lim.max_classes}",
+                    run=name,
+                    field="class_names",
+                )
+        true_label = _label(true_label, "true_label", name)
+        target_label = _label(target_label, "target_label", name)
+        n = len(class_names) if class_names else None
+        M.check_labels(class_names, true_label, target_label, n, RunInputError, name)
+        if params is not None and not isinstance(params, dict):
+            raise RunInputError("must be a dict", run=name, field="params")
+        tags = [str(t) for t in to_list(tags or [], "tags", name)]
+        self._original = None
+        if original is not None:
+            try:
+                self._original = normalize_image(original, layout=layout, field="original")
+            except AnimlibError as exc:
+                raise exc.with_run(name) from None
+            self._check_side(self._original.shape, "original")
+
+        self._root = Location.of(root, storage_options)
+        self._root.makedirs()
+        self._loc, self.run_id = self._reserve(self._root, name)
+        created = M.now_iso()
+        self.meta: dict[str, Any] = {
+            "format_version": M.FORMAT_VERSION,
+            "name": name,
+            "attack": attack,
+            "model": model,
+            "params": params or {},
+            "class_names": class_names,
+            "true_label": true_label,
+            "target_label": target_label,
+            "status": "running",
+            "created": created,
+            "updated": created,
+            "steps": 0,
+            "tags": tags,
+            "image_shape": None,
+            "image_dtype": None,
+            "summary": {},
+        }
+        self._n = 0
+        self._arrays: dict[str, Any] = {}
+        self._scalar_names: list[str] = []
+        self._has_conf: bool | None = None
+        self._closed = False
+        self._summary: dict[str, Any] = {"success": None, "flip_step": None}
+        self._write_meta()
+        import zarr
+
+        self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
+        if self._original is not None:
+            arr = self._group.create_array(
+                "original", shape=self._original.shape, dtype=self._original.dtype
+            )
+            arr[...] = self._original
+
+    # -- public API -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Where the run folder is (a local path or an fsspec URL)."""
+        return self._loc.url
+
+    path = url
+
+    def __len__(self) -> int:
+        return self._n
+
+    def log(
+        self,
+        image: Any = None,
+        confidences: Any = None,
+        *,
+        logits: Any = None,
+        layout: str | None = None,
+        **scalars: Any,
+    ) -> int:
+        """Append one step; return its index. Raises RunInputError before writing on bad input."""
+        if self._closed:
+            raise RunInputError("this writer is closed", run=self.run_id, field="log")
+        try:
+            step = self._prepare(image, confidences, logits, layout or self._layout, scalars)
+        except AnimlibError as exc:
+            raise exc.with_run(self.run_id) from None
+        self._append(*step)
+        return self._n - 1
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Mark the run finished (or failed) and close it. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._n == 0 and status == "failed":
+            self._remove_empty()
+            return
+        self._trim()
+        self.meta["status"] = status
+        if error:
+            self.meta["error"] = error[:2000]
+        self._write_meta()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.finish("finished")
+        else:
+            self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+        return False
+
+    # -- internals --------------------------------------------------------------------------
+    @staticmethod
+    def _reserve(root: Location, name: str) -> tuple[Location, str]:
+        base = M.safe_id(name)
+        for i in range(1, 10_000):
+            candidate = base if i == 1 else f"{base}-{i}"
+            loc = root.child(candidate)
+            if loc.make_exclusive():
+                return loc, candidate
+        raise RunInputError("no free folder name for this run", run=name, field="name")
+
+    def _check_side(self, shape: tuple[int, ...], field: str) -> None:
+        lim = limits()
+        if max(shape[0], shape[1]) > lim.max_side:
+            raise RunInputError(
+                f"image of {shape[0]}x{shape[1]} exceeds the limit of {lim.max_side} px per side",
+                run=self.name,
+                field=field,
+            )
+
+    def _prepare(self, image, confidences, logits, layout, scalars):
+        if image is None:
+            raise RunInputError("every step needs an image", field="image")
+        img = normalize_image(image, layout=layout, field="image")
+        self._check_side(img.shape, "image")
+        want_shape = self.meta["image_shape"]
+        if want_shape is not None:
+            if list(img.shape) != want_shape:
+                raise RunInputError(
+                    f"step {self._n} has shape {img.shape} but earlier steps have "
+                    f"{tuple(want_shape)}",
+                    field="image",
+                )
+            if str(img.dtype) != self.meta["image_dtype"]:
+                raise RunInputError(
+                    f"step {self._n} is {img.dtype} but earlier steps are "
+                    f"{self.meta['image_dtype']}",
+                    field="image",
+                )
+        if self._original is not None:
+            if img.shape != self._original.shape:
+                raise RunInputError(
+                    f"shape {img.shape} differs from the original's {self._original.shape}",
+                    field="image",
+                )
+            if img.dtype != self._original.dtype:
+                raise RunInputError(
+                    f"dtype {img.dtype} differs from the original's {self._original.dtype}",
+                    field="image",
+                )
+        if confidences is not None and logits is not None:
+            raise RunInputError("pass confidences or logits, not both", field="confidences")
+        names = self.meta["class_names"]
+        conf = None
+        if confidences is not None or logits is not None:
+            n_classes = len(names) if names else self._n_classes()
+            conf = normalize_confidences(
+                confidences if logits is None else logits,
+                n_classes=n_classes,
+                field="confidences" if logits is None else "logits",
+                logits=logits is not None,
+            )
+            if len(conf) > limits().max_classes:
+                raise RunInputError(
+                    f"{len(conf)} classes exceed the limit of {limits().max_classes}",
+                    field="confidences",
+                )
+            for field in ("true_label", "target_label"):
+                label = self.meta[field]
+                if label is not None and label >= len(conf):
+                    raise RunInputError(
+                        f"{label} is out of range for {len(conf)} classes", field=field
+                    )
+        if self._has_conf is not None and (conf is not None) != self._has_conf:
+            have = "logs" if self._has_conf else "does not log"
+            raise RunInputError(
+                f"step {self._n}: this run {have} confidences; every step must do the same",
+                field="confidences",
+            )
+        values = {}
+        for key, value in scalars.items():
+            if key in ("images", "original", "confidences") or not key.isidentifier():
+                raise RunInputError("is not a valid scalar name", field=key)
+            values[key] = normalize_scalar(value, field=key)
+        if self._n >= limits().max_steps:
+            raise RunInputError(
+                f"the run already has {self._n} steps (limit {limits().max_steps})", field="steps"
+            )
+        return img, conf, values
+
+    def _n_classes(self) -> int | None:
+        arr = self._arrays.get("confidences")
+        return None if arr is None else int(arr.shape[1])
+
+    def _create_arrays(self, img: np.ndarray, conf: np.ndarray | None) -> None:
+        g = self._group
+        spc = steps_per_chunk(img.nbytes)
+        self._arrays["images"] = g.create_array(
+            "images",
+            shape=(0, *img.shape),
+            chunks=(spc, *img.shape),
+            dtype=img.dtype,
+            fill_value=0,
+        )
+        self.meta["image_shape"] = list(img.shape)
+        self.meta["image_dtype"] = str(img.dtype)
+        self._has_conf = conf is not None
+        if conf is not None:
+            k = len(conf)
+            self._arrays["confidences"] = g.create_array(
+                "confidences",
+                shape=(0, k),
+                chunks=(steps_per_chunk(k * 4, cap=4096), k),
+                dtype="float32",
+                fill_value=0.0,
+            )
+            if self.meta["class_names"] is None:
+                self.meta["class_names"] = [str(i) for i in range(k)]
+
+    def _scalar_array(self, key: str):
+        if key not in self._arrays:
+            arr = self._group.require_group("scalars").create_array(
+                key, shape=(self._n,), chunks=(4096,), dtype="float64", fill_value=np.nan
+            )
+            self._arrays[key] = arr
+            self._scalar_names.append(key)
+        return self._arrays[key]
+
+    def _append(self, img: np.ndarray, conf: np.ndarray | None, scalars: dict[str, float]) -> None:
+        if self._n == 0:
+            self._create_arrays(img, conf)
+        n = self._n
+        _grow(self._arrays["images"], n)[n] = img
+        if conf is not None:
+            _grow(self._arrays["confidences"], n)[n] = conf
+        for key in scalars:
+            self._scalar_array(key)
+        for key in self._scalar_names:
+            _grow(self._arrays[key], n)[n] = scalars.get(key, np.nan)
+        self._n = n + 1
+        self._update_summary(img, conf)
+        self.meta["steps"] = self._n
+        self.meta["updated"] = M.now_iso()
+        self._write_meta()
+
+    def _trim(self) -> None:
+        for arr in self._arrays.values():
+            if arr.shape[0] != self._n:
+                arr.resize((self._n, *arr.shape[1:]))
+
+    def _update_summary(self, img: np.ndarray, conf: np.ndarray | None) -> None:
+        s = self._summary
+        true, target = self.meta["true_label"], self.meta["target_label"]
+        if conf is not None:
+            ok = is_success(conf, true, target)
+            s["success"] = ok
+            if ok and s["flip_step"] is None:
+                s["flip_step"] = self._n - 1
+            s["final_pred"] = int(conf.argmax())
+            s["final_pred_conf"] = float(conf.max())
+            if true is not None:
+                s["final_true_conf"] = float(conf[true])
+                s.setdefault("initial_true_conf", float(conf[true]))
+            if target is not None:
+                s["final_target_conf"] = float(conf[target])
+        if self._original is not None:
+            s.update(perturbation_norms(img, self._original))
+        self.meta["summary"] = dict(s)
+
+    def _remove_empty(self) -> None:
+        """A run that failed before its first step is removed: nothing half-written stays."""
+        try:
+            self._loc.fs.rm(self._loc.root, recursive=True)
+        except OSError:
+            self.meta["status"] = "failed"
+            self._write_meta()
+
+    def _write_meta(self) -> None:
+        self._loc.write_atomic(M.RUN_JSON, M.dumps(self.meta))
+
+
+def _grow(arr: Any, n: int) -> Any:
+    """Make room for step ``n``, growing a whole chunk at a time (fewer metadata writes)."""
+    if arr.shape[0] <= n:
+        rows = arr.chunks[0]
+        arr.resize(((n // rows + 1) * rows, *arr.shape[1:]))
+    return arr
+
+
+def to_list(value: Any, field: str, run: str) -> list:
+    """Accept a list/tuple/array of items; reject strings and other scalars clearly."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise RunInputError(f"must be a list; got {type(value).__name__}", run=run, field=field)
+    return list(value)
+
+
+def _label(value: Any, field: str, run: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
+    if hasattr(value, "item") and not isinstance(value, (int, np.integer)):
+        value = value.item()
+    if not isinstance(value, (int, np.integer)):
+        raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
+    return int(value)
