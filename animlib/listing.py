@@ -96,3 +96,34 @@ def list_runs(
     infos.sort(key=lambda r: r.id)
     infos.sort(key=lambda r: r.get("created") or "", reverse=True)
     return infos
+
+
+def folder_signature(
+    root: str | os.PathLike[str] | Location, *, storage_options: dict[str, Any] | None = None
+) -> str:
+    """A cheap value that changes when runs are added, removed or updated (for listing caches)."""
+    loc = Location.of(root, storage_options)
+    if not loc.is_local:
+        parts = []
+        try:
+            for info in loc.fs.find(loc.root, maxdepth=2, detail=True).values():
+                if info["name"].endswith("/" + M.RUN_JSON):
+                    parts.append(
+                        f"{info['name']}:{info.get('size')}:{info.get('LastModified', '')}"
+                    )
+        except FileNotFoundError:
+            return "missing"
+        return str(hash(tuple(sorted(parts))))
+    try:
+        entries = os.scandir(loc.root)
+    except OSError:
+        return "missing"
+    parts = []
+    with entries:
+        for entry in entries:
+            try:
+                st = os.stat(os.path.join(entry.path, M.RUN_JSON))
+                parts.append((entry.name, st.st_mtime_ns, st.st_size))
+            except OSError:
+                parts.append((entry.name, 0, 0))
+    return str(hash(tuple(sorted(parts))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -105,6 +106,7 @@ class RunWriter:
             "image_shape": None,
             "image_dtype": None,
             "summary": {},
+            "original_sha1": _sha1(self._original),
         }
         self._n = 0
         self._arrays: dict[str, Any] = {}
@@ -355,6 +357,13 @@ class RunWriter:
 
     def _write_meta(self) -> None:
         self._loc.write_atomic(M.RUN_JSON, M.dumps(self.meta))
+
+
+def _sha1(image: np.ndarray | None) -> str | None:
+    """Content hash of the clean image, so runs on the same source image can be grouped."""
+    if image is None:
+        return None
+    return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()[:16]
 
 
 def _grow(arr: Any, n: int) -> Any:

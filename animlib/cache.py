@@ -1,0 +1,109 @@
+"""Render cache outside the results folder: keyed by run content + options, LRU-bounded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+DEFAULT_MAX_MB = 2048
+
+
+def cache_dir() -> Path:
+    """``$ANIMLIB_CACHE``, else ``$XDG_CACHE_HOME/animlib``, else ``~/.cache/animlib``."""
+    env = os.environ.get("ANIMLIB_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "animlib"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def max_bytes() -> int:
+    """The cache's size bound (``$ANIMLIB_CACHE_MAX_MB``, default 2048 MB)."""
+    try:
+        return int(float(os.environ.get("ANIMLIB_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 1024 * 1024)
+    except ValueError:
+        return DEFAULT_MAX_MB * 1024 * 1024
+
+
+def cache_key(runs: Sequence[Any], fmt: str, options: dict[str, Any]) -> str:
+    """A key that changes with any run's content, any option, the format or animlib's version."""
+    payload = {
+        "v": __version__,
+        "fmt": fmt,
+        "runs": [[r.url, r.fingerprint] for r in runs],
+        "options": {k: options[k] for k in sorted(options)},
+    }
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:40]
+
+
+def lookup(key: str, fmt: str) -> Path | None:
+    """The cached file for ``key`` if present (and mark it recently used)."""
+    path = cache_dir() / f"{key}.{fmt}"
+    if path.is_file():
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+        return path
+    return None
+
+
+def evict(keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Delete least-recently-used files until the cache fits its bound; return what was removed."""
+    limit = max_bytes() if limit is None else limit
+    files = []
+    for entry in os.scandir(cache_dir()):
+        if entry.is_file() and not entry.name.startswith(".tmp"):
+            st = entry.stat()
+            files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, path in sorted(files):
+        if total <= limit:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+    return removed
+
+
+def cached_render(
+    runs: Any | Sequence[Any],
+    fmt: str = "mp4",
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> Path:
+    """Render one run (or a comparison of several) to ``fmt``, reusing an earlier identical render.
+
+    Safe when two processes render the same key at once: each writes its own temp file and
+    renames it into place, so readers only ever see complete files.
+    """
+    from .render import render, render_compare
+
+    group = list(runs) if isinstance(runs, (list, tuple)) else [runs]
+    key = cache_key(group, fmt, options)
+    hit = lookup(key, fmt)
+    if hit is not None:
+        return hit
+    target = cache_dir() / f"{key}.{fmt}"
+    if len(group) == 1 and not isinstance(runs, (list, tuple)):
+        render(group[0], target, progress=progress, **options)
+    else:
+        render_compare(group, target, progress=progress, **options)
+    evict(keep=target)
+    return target

@@ -1,0 +1,128 @@
+"""The runs table: one pandas row per run from list_runs, plus filtering and source grouping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .listing import RunInfo
+
+COLUMNS = [
+    "id",
+    "name",
+    "attack",
+    "model",
+    "status",
+    "steps",
+    "success",
+    "flip_step",
+    "final_true_conf",
+    "linf",
+    "l2",
+    "created",
+    "tags",
+    "source",
+]
+
+
+def source_key(meta: dict[str, Any]) -> str | None:
+    """What identifies the attacked image: ``params.source``, a ``source:`` tag, or its hash."""
+    params = meta.get("params") or {}
+    if isinstance(params.get("source"), str) and params["source"]:
+        return params["source"]
+    for tag in meta.get("tags") or []:
+        if tag.startswith("source:"):
+            return tag[len("source:") :]
+    sha = meta.get("original_sha1")
+    return f"sha1:{sha}" if isinstance(sha, str) else None
+
+
+def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
+    """A DataFrame of the good runs (one row each, columns :data:`COLUMNS`)."""
+    rows = []
+    for info in infos:
+        if not info.ok:
+            continue
+        meta = info.meta or {}
+        summary = meta.get("summary") or {}
+        rows.append(
+            {
+                "id": info.id,
+                "name": meta.get("name"),
+                "attack": meta.get("attack") or "",
+                "model": meta.get("model") or "",
+                "status": meta.get("status"),
+                "steps": meta.get("steps"),
+                "success": summary.get("success"),
+                "flip_step": summary.get("flip_step"),
+                "final_true_conf": summary.get("final_true_conf"),
+                "linf": summary.get("linf"),
+                "l2": summary.get("l2"),
+                "created": pd.to_datetime(meta.get("created"), errors="coerce", utc=True),
+                "tags": ", ".join(meta.get("tags") or []),
+                "source": source_key(meta) or "",
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["success"] = frame["success"].astype("boolean")
+    frame["flip_step"] = frame["flip_step"].astype("Int64")
+    frame["steps"] = frame["steps"].astype("Int64")
+    for col in ("final_true_conf", "linf", "l2"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def broken_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
+    """A DataFrame of the broken runs: id and the reason."""
+    rows = [{"id": i.id, "problem": i.error} for i in infos if not i.ok]
+    return pd.DataFrame(rows, columns=["id", "problem"])
+
+
+SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
+
+
+def filter_runs(
+    frame: pd.DataFrame,
+    *,
+    attacks: Sequence[str] = (),
+    models: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    success: Sequence[str] = (),
+    text: str = "",
+) -> pd.DataFrame:
+    """Rows matching every given filter (empty filter = no constraint); ``text`` is free text."""
+    mask = pd.Series(True, index=frame.index)
+    if attacks:
+        mask &= frame["attack"].isin(list(attacks))
+    if models:
+        mask &= frame["model"].isin(list(models))
+    if statuses:
+        mask &= frame["status"].isin(list(statuses))
+    if success:
+        wanted = [SUCCESS_LABELS[s] for s in success if s in SUCCESS_LABELS]
+        ok = pd.Series(False, index=frame.index)
+        for value in wanted:
+            ok |= frame["success"].isna() if value is None else (frame["success"] == value)
+        mask &= ok.fillna(False).astype(bool)
+    words = [w for w in text.lower().split() if w]
+    if words:
+        haystack = (
+            frame[["id", "name", "attack", "model", "status", "tags", "source"]]
+            .astype(str)
+            .agg(" ".join, axis=1)
+            .str.lower()
+        )
+        for word in words:
+            mask &= haystack.str.contains(word, regex=False)
+    return frame[mask]
+
+
+def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[str]]:
+    """For the sources of ``run_ids``: every run id attacking that same source image."""
+    sources = frame.loc[frame["id"].isin(list(run_ids)), "source"]
+    out: dict[str, list[str]] = {}
+    for source in dict.fromkeys(s for s in sources if s):
+        out[source] = frame.loc[frame["source"] == source, "id"].tolist()
+    return out

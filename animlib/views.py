@@ -1,0 +1,143 @@
+"""Tables and series the viewer and compare pages show, computed without Streamlit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .metrics import confidence_table, run_metrics
+
+TRUE_BG = "background-color: #d9f2d9"
+TARGET_BG = "background-color: #ffe3c2"
+STYLE_MAX_CELLS = 200_000
+
+
+def _role(run: Any, k: int) -> str:
+    roles = []
+    if k == run.true_label:
+        roles.append("true")
+    if k == run.target_label:
+        roles.append("target")
+    return ", ".join(roles)
+
+
+def step_table(run: Any, step: int, top_k: int = 10) -> pd.DataFrame:
+    """Top-k classes at ``step`` (plus true/target), with confidence, rank and role."""
+    conf = run.confidences[step]
+    names = run.class_names
+    order = list(np.argsort(-conf, kind="stable")[:top_k])
+    for label in (run.true_label, run.target_label):
+        if label is not None and label not in order:
+            order.append(label)
+    argmax = int(conf.argmax())
+    rows = []
+    for k in order:
+        role = _role(run, int(k))
+        if int(k) == argmax:
+            role = ", ".join(filter(None, [role, "argmax"]))
+        rows.append(
+            {
+                "class": str(names[k]),
+                "confidence": f"{float(conf[k]):.4f}",
+                "rank": int((conf > conf[k]).sum()) + 1,
+                "role": role,
+            }
+        )
+    return pd.DataFrame(rows).set_index("class")
+
+
+def confidence_curves(run: Any) -> pd.DataFrame | None:
+    """Confidence over steps of the true class, the target and the strongest rival class."""
+    conf = run.confidences
+    if conf is None:
+        return None
+    names = run.class_names
+    out: dict[str, np.ndarray] = {}
+    excluded = [k for k in (run.true_label, run.target_label) if k is not None]
+    if run.true_label is not None:
+        out[f"true: {names[run.true_label]}"] = conf[:, run.true_label]
+    if run.target_label is not None:
+        out[f"target: {names[run.target_label]}"] = conf[:, run.target_label]
+    rival = conf.copy()
+    rival[:, excluded] = -1.0
+    if rival.shape[1] > len(excluded):
+        out["top rival"] = rival.max(axis=1)
+    if not out:
+        out["top class"] = conf.max(axis=1)
+    frame = pd.DataFrame(out)
+    frame.index.name = "step"
+    return frame
+
+
+def styled_confidences(run: Any, top_k: int | None = 10):
+    """The steps x classes table with true/target columns tinted and each row's argmax bold."""
+    frame = confidence_table(run, top_k=top_k)
+    names = run.class_names
+    if frame.size > STYLE_MAX_CELLS:
+        return frame
+    true = names[run.true_label] if run.true_label is not None else None
+    target = names[run.target_label] if run.target_label is not None else None
+
+    def column_style(col: pd.Series) -> list[str]:
+        if col.name == true:
+            return [TRUE_BG] * len(col)
+        if col.name == target:
+            return [TARGET_BG] * len(col)
+        return [""] * len(col)
+
+    full_argmax = run.confidences.argmax(axis=1)
+    argmax_names = np.asarray(names, dtype=object)[full_argmax]
+
+    def row_style(row: pd.Series) -> list[str]:
+        best = argmax_names[row.name]
+        return ["font-weight: bold" if c == best else "" for c in row.index]
+
+    return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format("{:.4f}")
+
+
+def compare_curves(runs: Sequence[Any]) -> pd.DataFrame:
+    """True-class confidence of each run over steps, one column per run (NaN past its end)."""
+    n = max(len(r) for r in runs)
+    cols = {}
+    for run in runs:
+        series = np.full(n, np.nan)
+        if run.confidences is not None and run.true_label is not None:
+            series[: len(run)] = run.confidences[:, run.true_label]
+        label = run.name
+        while label in cols:
+            label += " "
+        cols[label] = series
+    frame = pd.DataFrame(cols)
+    frame.index.name = "step"
+    return frame
+
+
+def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
+    """Metrics of several runs side by side: one column per run."""
+    rows = {}
+    for run in runs:
+        m = run_metrics(run)
+        label = run.name
+        while label in rows:
+            label += " "
+        rows[label] = {
+            "id": run.id,
+            "attack": run.attack or "",
+            "model": run.model or "",
+            "steps": len(run),
+            "success": {True: "yes", False: "no", None: "n/a"}[m["success"]],
+            "flip step": "-" if m["flip_step"] is None else str(m["flip_step"]),
+            "final true conf": _num(m["final_true_conf"], 4),
+            "final target conf": _num(m["final_target_conf"], 4),
+            "L∞": _num(m["linf"], 4),
+            "L2": _num(m["l2"], 3),
+            "L0": "-" if m["l0"] is None else str(m["l0"]),
+        }
+    return pd.DataFrame(rows)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,88 @@
+"""Compare page: 2-6 runs in one synchronized video, overlaid curves, metrics side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from animlib import table
+from animlib.cache import cached_render
+from animlib.ui import compare_url, listing, md, open_run_safe, query_param, root
+from animlib.views import compare_curves, compare_metrics
+
+where = root()
+st.page_link("pages/runs.py", label="← All runs")
+st.title("Compare runs")
+ids = [r for r in query_param("runs").split(",") if r.strip()]
+ids = list(dict.fromkeys(r.strip() for r in ids))
+if not 2 <= len(ids) <= 6:
+    st.info(
+        "Pick 2 to 6 runs on the runs page, or open `/compare?runs=RUN_A,RUN_B`."
+        + (f" ({len(ids)} given.)" if ids else "")
+    )
+    st.stop()
+
+runs, problems = [], []
+for run_id in ids:
+    run, problem = open_run_safe(run_id, where)
+    if run is None:
+        problems.append(problem)
+    else:
+        runs.append(run)
+for problem in problems:
+    st.error(problem)
+if len(runs) < 2:
+    st.warning("Need at least two readable runs to compare.")
+    st.stop()
+
+st.caption(
+    " · ".join(f"{md(r.name)} ({len(r)} steps)" for r in runs)
+    + " — shorter runs hold their last frame"
+)
+with st.expander("Render options", icon=":material/tune:"):
+    o = st.columns(4)
+    fps = o[0].slider("fps", 1, 60, 10)
+    dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150], value=100)
+    stride = o[2].number_input("stride", 1, max(len(r) for r in runs), 1)
+    top_k = o[3].number_input("top-k classes", 1, 100, 5)
+options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
+
+bar = st.progress(0.0, text="rendering comparison…")
+try:
+    mp4 = cached_render(
+        runs,
+        "mp4",
+        progress=lambda done, total: bar.progress(
+            done / max(total, 1), text=f"rendering {done}/{total} frames"
+        ),
+        **options,
+    )
+except Exception as exc:
+    bar.empty()
+    st.error(f"Cannot render this comparison: {exc}")
+    st.stop()
+bar.empty()
+st.video(str(mp4))
+name = "-vs-".join(r.id for r in runs)[:150]
+st.download_button(
+    "Download comparison MP4", mp4.read_bytes(), file_name=f"{name}.mp4", mime="video/mp4"
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("True-class confidence")
+    st.line_chart(compare_curves(runs), x_label="step", y_label="confidence")
+with right:
+    st.subheader("Metrics")
+    st.table(compare_metrics(runs))
+
+frame = table.runs_frame(listing(where))
+groups = table.same_source(frame, [r.id for r in runs])
+if groups:
+    st.subheader("Runs on the same source image")
+    for source, group in groups.items():
+        label = f"Compare all {len(group)} runs on {md(source)}"
+        if 2 <= len(group) <= 6 and sorted(group) != sorted(r.id for r in runs):
+            st.link_button(label, compare_url(group))
+        elif len(group) > 6:
+            st.caption(f"{len(group)} runs on {md(source)}; showing the first 6:")
+            st.link_button(label.replace(str(len(group)), "6"), compare_url(group[:6]))

@@ -1,0 +1,113 @@
+"""Runs page: every run in the results folder, filterable, with links to the viewer and compare."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from animlib import table
+from animlib.ui import compare_url, listing, root, viewer_url
+
+st.title("Runs")
+where = root()
+st.caption(f"Results folder: `{where}`")
+
+
+def runs_page() -> None:
+    try:
+        infos = listing(where)
+    except Exception as exc:  # a missing or unreadable folder must not crash the page
+        st.error(f"Cannot list runs in {where}: {exc}")
+        return
+    frame = table.runs_frame(infos)
+    broken = table.broken_frame(infos)
+    if frame.empty and broken.empty:
+        st.info(
+            f"No runs in {where} yet. Write some with `animlib.RunWriter`, or run "
+            "`python -m animlib demo --out runs`."
+        )
+        return
+
+    cols = st.columns([2, 2, 2, 2, 3])
+    attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="f_attack")
+    models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="f_model")
+    statuses = cols[2].multiselect("Status", ["running", "finished", "failed"], key="f_status")
+    success = cols[3].multiselect("Outcome", list(table.SUCCESS_LABELS), key="f_success")
+    text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text")
+    shown = table.filter_runs(
+        frame, attacks=attacks, models=models, statuses=statuses, success=success, text=text
+    ).reset_index(drop=True)
+    shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
+
+    running = int((frame["status"] == "running").sum())
+    st.caption(
+        f"{len(shown)} of {len(frame)} runs shown"
+        + (f" · {running} running (refreshing every 2 s)" if running else "")
+        + (f" · {len(broken)} broken" if len(broken) else "")
+        + " · select 2–6 rows to compare"
+    )
+    event = st.dataframe(
+        shown,
+        key="runs_table",
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="multi-row",
+        column_order=[
+            "open",
+            "name",
+            "attack",
+            "model",
+            "status",
+            "steps",
+            "success",
+            "flip_step",
+            "final_true_conf",
+            "linf",
+            "l2",
+            "created",
+            "tags",
+        ],
+        column_config={
+            "open": st.column_config.LinkColumn("", display_text="view", width="small"),
+            "name": st.column_config.TextColumn("name", width="medium"),
+            "steps": st.column_config.NumberColumn("steps", format="%d"),
+            "success": st.column_config.CheckboxColumn("success"),
+            "flip_step": st.column_config.NumberColumn("flip step", format="%d"),
+            "final_true_conf": st.column_config.ProgressColumn(
+                "final true conf", min_value=0.0, max_value=1.0, format="%.3f"
+            ),
+            "linf": st.column_config.NumberColumn("L∞", format="%.4f"),
+            "l2": st.column_config.NumberColumn("L2", format="%.3f"),
+            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    selected = [shown["id"][i] for i in event.selection.rows] if event else []
+    c1, c2, c3 = st.columns([2, 2, 6])
+    if len(selected) == 1:
+        c1.link_button("Open selected run", viewer_url(selected[0]), type="primary")
+    elif 2 <= len(selected) <= 6:
+        c1.link_button(f"Compare {len(selected)} runs", compare_url(selected), type="primary")
+    elif len(selected) > 6:
+        c1.warning("Select at most 6 runs to compare.")
+    if selected:
+        groups = table.same_source(frame, selected)
+        for source, ids in list(groups.items())[:3]:
+            if 2 <= len(ids) <= 6:
+                c2.link_button(f"All {len(ids)} runs on {source}", compare_url(ids))
+
+    if len(broken):
+        with st.expander(f"Broken runs ({len(broken)})", expanded=True):
+            st.table(broken.set_index("id"))
+    return running
+
+
+def any_running() -> bool:
+    try:
+        return any(i.get("status") == "running" for i in listing(where) if i.ok)
+    except Exception:
+        return False
+
+
+if any_running():
+    st.fragment(runs_page, run_every=2.0)()
+else:
+    runs_page()

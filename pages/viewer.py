@@ -1,0 +1,215 @@
+"""Run viewer: video, exact step inspector, confidence table and curves, metrics, downloads."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from animlib import metrics
+from animlib.cache import cached_render
+from animlib.ui import md, open_run_safe, query_param, root
+from animlib.views import confidence_curves, step_table, styled_confidences
+
+where = root()
+run_id = query_param("run")
+st.page_link("pages/runs.py", label="← All runs")
+if not run_id:
+    st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
+    st.stop()
+run, problem = open_run_safe(run_id, where)
+if run is None:
+    st.error(problem)
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _frame(url: str, fingerprint: str, step: int, options: tuple) -> bytes:
+    from animlib.snapshot import frame_png
+
+    return frame_png(run, step, **dict(options))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _metrics(url: str, fingerprint: str) -> dict:
+    return metrics.run_metrics(run)
+
+
+fp = run.fingerprint
+st.title(md(run.name))
+meta_bits = [
+    f"id `{run.id}`",
+    md(run.attack or "no attack"),
+    md(run.model or "no model"),
+    run.status,
+    f"{len(run)} steps",
+    md(run.meta.get("created", "")),
+]
+st.caption(" · ".join(meta_bits))
+if run.tags:
+    st.caption("tags: " + ", ".join(md(t) for t in run.tags))
+if run.status == "running":
+    st.info("This run is still being written; reload to see new steps.")
+
+with st.expander("Render options", icon=":material/tune:"):
+    o = st.columns(5)
+    fps = o[0].slider("fps", 1, 60, 10)
+    dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150, 200], value=100)
+    stride = o[2].number_input("stride (every n-th step)", 1, max(1, len(run)), 1)
+    amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0)
+    n_classes = len(run.class_names or [])
+    top_k = o[4].number_input("top-k classes", 1, max(1, n_classes or 1), min(10, n_classes or 1))
+options = {
+    "fps": float(fps),
+    "dpi": int(dpi),
+    "stride": int(stride),
+    "top_k": int(top_k),
+    "amplification": float(amp) or None,
+}
+look = {k: options[k] for k in ("dpi", "top_k", "amplification")}
+
+m = _metrics(run.url, fp)
+cols = st.columns(6)
+cols[0].metric("success", {True: "yes", False: "no", None: "n/a"}[m["success"]])
+cols[1].metric("flip step", "-" if m["flip_step"] is None else m["flip_step"])
+cols[2].metric(
+    "final true conf",
+    "-" if m["final_true_conf"] is None else f"{m['final_true_conf']:.3f}",
+    None
+    if m["initial_true_conf"] is None or m["final_true_conf"] is None
+    else f"{m['final_true_conf'] - m['initial_true_conf']:+.3f}",
+    delta_color="inverse",
+)
+cols[3].metric("L∞", "-" if m["linf"] is None else f"{m['linf']:.4f}")
+cols[4].metric("L2", "-" if m["l2"] is None else f"{m['l2']:.3f}")
+cols[5].metric("L0 (pixels)", "-" if m["l0"] is None else m["l0"])
+
+video_slot = st.empty()
+bar = st.progress(0.0, text="rendering video…")
+try:
+    mp4 = cached_render(
+        run,
+        "mp4",
+        progress=lambda done, total: bar.progress(
+            done / max(total, 1), text=f"rendering {done}/{total} frames"
+        ),
+        **options,
+    )
+except Exception as exc:  # the page must survive a run that cannot be rendered
+    bar.empty()
+    st.error(f"Cannot render run {run.id!r}: {exc}")
+    st.stop()
+bar.empty()
+video_slot.video(str(mp4))
+
+st.subheader("Step inspector")
+n = len(run)
+if "step" not in st.session_state:
+    try:
+        st.session_state.step = min(max(int(query_param("step") or 0), 0), n - 1)
+    except ValueError:
+        st.session_state.step = 0
+
+
+def _move(delta: int) -> None:
+    st.session_state.step = min(max(st.session_state.step + delta, 0), n - 1)
+
+
+b = st.columns([1, 1, 1, 1, 12], vertical_alignment="center")
+b[0].button(
+    "",
+    icon=":material/first_page:",
+    help="first step",
+    key="first",
+    on_click=lambda: _move(-n),
+    width="stretch",
+)
+b[1].button(
+    "",
+    icon=":material/chevron_left:",
+    help="previous step",
+    key="prev",
+    on_click=lambda: _move(-1),
+    width="stretch",
+)
+b[2].button(
+    "",
+    icon=":material/chevron_right:",
+    help="next step",
+    key="next",
+    on_click=lambda: _move(1),
+    width="stretch",
+)
+b[3].button(
+    "",
+    icon=":material/last_page:",
+    help="last step",
+    key="last",
+    on_click=lambda: _move(n),
+    width="stretch",
+)
+if n > 1:
+    step = b[4].slider("step", 0, n - 1, key="step", label_visibility="collapsed")
+else:
+    step = 0
+st.query_params["step"] = str(step)
+left, right = st.columns([5, 2])
+left.image(
+    _frame(run.url, fp, step, tuple(sorted(look.items()))),
+    width="stretch",
+    caption=f"step {step} of {n - 1}",
+)
+with right:
+    st.markdown(f"**Confidences at step {step}**")
+    if run.confidences is None:
+        st.caption("This run logged no confidences.")
+    else:
+        st.table(step_table(run, step, top_k=int(top_k)))
+
+tabs = st.tabs(["Confidence curves", "Confidence table", "Parameters"])
+with tabs[0]:
+    curves = confidence_curves(run)
+    if curves is None:
+        st.caption("This run logged no confidences.")
+    else:
+        st.line_chart(curves, x_label="step", y_label="confidence")
+    scalars = list(run.scalars.items())
+    if scalars:
+        st.markdown("**Scalars**")
+        for col, (name, series) in zip(st.columns(len(scalars)), scalars, strict=True):
+            col.line_chart({name: series}, x_label="step", y_label=name, height=220)
+with tabs[1]:
+    if run.confidences is None:
+        st.caption("This run logged no confidences.")
+    else:
+        st.caption("True class green, target orange, the argmax of each step in bold.")
+        st.dataframe(styled_confidences(run, top_k=int(top_k)), height=360)
+with tabs[2]:
+    st.json(run.params)
+
+st.subheader("Downloads")
+d = st.columns(4)
+d[0].download_button(
+    "MP4 video", mp4.read_bytes(), file_name=f"{run.id}.mp4", mime="video/mp4", width="stretch"
+)
+d[1].download_button(
+    "GIF",
+    lambda: cached_render(run, "gif", **options).read_bytes(),
+    file_name=f"{run.id}.gif",
+    mime="image/gif",
+    width="stretch",
+)
+d[2].download_button(
+    "Standalone HTML",
+    lambda: cached_render(run, "html", **options).read_bytes(),
+    file_name=f"{run.id}.html",
+    mime="text/html",
+    width="stretch",
+)
+if run.confidences is not None:
+    csv = metrics.confidence_table(run).to_csv().encode()
+    d[3].download_button(
+        "Confidences CSV",
+        csv,
+        file_name=f"{run.id}-confidences.csv",
+        mime="text/csv",
+        width="stretch",
+    )

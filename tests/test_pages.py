@@ -1,0 +1,147 @@
+"""Streamlit AppTest tests of the three pages: table contents, filters, unknown and broken runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import CLASSES, probs_for, write_run
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+
+
+@pytest.fixture
+def app_env(runs_dir, tmp_path, monkeypatch):
+    (runs_dir / "broken").mkdir()
+    (runs_dir / "broken" / "run.json").write_text('{"format_version": 1, "name": ')
+    monkeypatch.setenv("ANIMLIB_RUNS", str(runs_dir))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    return runs_dir
+
+
+def app(page: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if page:
+        at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_runs_page_lists_runs_and_broken_ones(app_env):
+    at = app()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert set(frame["id"]) == {"alpha", "beta", "edit"}
+    assert set(frame["attack"]) == {"PGD", "FGSM", "blur"}
+    row = frame.set_index("id").loc["alpha"]
+    assert row["steps"] == 12 and bool(row["success"]) is True
+    assert row["open"] == "viewer?run=alpha"
+    broken = at.table[0].value
+    assert "broken" in broken.index and "not valid JSON" in broken.loc["broken", "problem"]
+
+
+def test_runs_page_filters_and_search(app_env):
+    at = app()
+    at.multiselect(key="f_attack").set_value(["FGSM"]).run()
+    assert list(at.dataframe[0].value["id"]) == ["beta"]
+    at.multiselect(key="f_attack").set_value([]).run()
+    at.text_input(key="f_text").set_value("edi").run()
+    assert list(at.dataframe[0].value["id"]) == ["edit"]
+    at.text_input(key="f_text").set_value("").run()
+    at.multiselect(key="f_success").set_value(["succeeded"]).run()
+    assert set(at.dataframe[0].value["id"]) == {"alpha"}  # beta stops at a tie: still class 0
+    at.multiselect(key="f_success").set_value(["failed"]).run()
+    assert set(at.dataframe[0].value["id"]) == {"beta"}
+    at.multiselect(key="f_success").set_value(["n/a"]).run()
+    assert set(at.dataframe[0].value["id"]) == {"edit"}
+
+
+def test_runs_page_empty_and_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "nope"))
+    at = app()
+    assert not at.exception and "Cannot list runs" in at.error[0].value
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "empty"))
+    at = app()
+    assert not at.exception and "No runs" in at.info[0].value
+
+
+def test_viewer_shows_run_and_exact_step(app_env):
+    at = app("pages/viewer.py", run="alpha")
+    assert not at.exception, at.exception
+    assert not at.error
+    assert "alpha" in at.title[0].value
+    assert at.get("video"), "no video element"
+    step_table = at.table[0].value
+    assert step_table.loc["cat", "confidence"] == f"{probs_for(0)[0]:.4f}"
+    at.slider(key="step").set_value(9).run()
+    step_table = at.table[0].value
+    for k, name in enumerate(CLASSES):
+        assert step_table.loc[name, "confidence"] == f"{probs_for(9)[k]:.4f}"
+    assert "argmax" in step_table.loc[CLASSES[int(probs_for(9).argmax())], "role"]
+    at.button(key="prev").click().run()
+    assert at.slider(key="step").value == 8
+    labels = [b.label for b in at.get("download_button")] if at.get("download_button") else []
+    assert labels == [] or "MP4 video" in labels
+
+
+def test_viewer_unknown_and_hostile_ids(app_env):
+    for bad in ("nope", "../alpha", "/etc/passwd", "a\x00b"):
+        at = app("pages/viewer.py", run=bad)
+        assert not at.exception, bad
+        assert at.error and (
+            "No run" in at.error[0].value or "cannot be shown" in at.error[0].value
+        ), bad
+
+
+def test_viewer_broken_run_shows_reason(app_env):
+    at = app("pages/viewer.py", run="broken")
+    assert not at.exception
+    assert "not valid JSON" in at.error[0].value
+
+
+def test_viewer_run_without_confidences(app_env):
+    at = app("pages/viewer.py", run="edit")
+    assert not at.exception and not at.error
+    assert any("no confidences" in c.value for c in at.caption)
+
+
+def test_compare_page(app_env):
+    at = app("pages/compare.py", runs="alpha,beta")
+    assert not at.exception and not at.error
+    assert at.get("video")
+    metrics = at.table[0].value
+    assert list(metrics.loc["steps"]) == ["12", "5"] or list(metrics.loc["steps"]) == [12, 5]
+    at = app("pages/compare.py", runs="alpha,nope")
+    assert not at.exception
+    assert any("nope" in e.value for e in at.error)
+    at = app("pages/compare.py", runs="alpha")
+    assert not at.exception and at.info
+
+
+def test_pages_never_write_into_results_folder(app_env):
+    before = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
+    app()
+    app("pages/viewer.py", run="alpha")
+    app("pages/compare.py", runs="alpha,beta,edit")
+    after = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_running_run_is_listed_as_running(app_env):
+    import animlib
+
+    w = animlib.RunWriter(app_env, name="live", class_names=CLASSES, true_label=0)
+    w.log(image=__import__("numpy").zeros((4, 4, 3), "uint8"), confidences=probs_for(0))
+    at = app()
+    frame = at.dataframe[0].value.set_index("id")
+    assert frame.loc["live", "status"] == "running"
+    assert any("running" in c.value for c in at.caption)
+    w.finish()
+    meta = json.loads((app_env / "live" / "run.json").read_text())
+    assert meta["status"] == "finished"
+    _ = write_run  # fixture helper reused by other modules
