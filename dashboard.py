@@ -1,4 +1,4 @@
-"""Streamlit entry point: the runs page at /, the viewer at /viewer, the compare page at /compare."""
+"""Streamlit entry point: runs page at /, viewer at /viewer, compare page at /compare."""
 
 from __future__ import annotations
 

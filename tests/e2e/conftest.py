@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a real `streamlit run` server on a free loopback port and Debian Chromium."""
+"""End-to-end fixtures: a `streamlit run` server on a free loopback port, Debian Chromium."""
 
 from __future__ import annotations
 
