@@ -86,7 +86,7 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium_browser():
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -99,17 +99,26 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def page(chromium_browser):
+    context = chromium_browser.new_context(
+        viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
     pg = context.new_page()
     yield pg
     context.close()
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until streamlit has finished running the page script (and no exception shows)."""
+    """Wait until streamlit has finished running the page script (and no exception shows).
+
+    The status widget appears while a script runs; it must be absent twice in a row, some
+    time apart, because a rerun can start just after the first check.
+    """
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout)
-    page.wait_for_timeout(200)
+    for _ in range(2):
+        page.wait_for_timeout(400)
+        page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout)
+    page.wait_for_selector(
+        "[data-testid='stMain'] [data-testid='stVerticalBlock']", timeout=timeout
+    )
     assert page.locator("[data-testid='stException']").count() == 0, page.content()[:2000]
