@@ -128,7 +128,7 @@ def test_step_slider_shows_stored_confidences(page, server, e2e_runs):
         assert got[name] == f"{run.confidences[k][c]:.4f}", (name, got)
     assert page.get_by_text(f"step {k} of 14").count() >= 1
     # the next button moves exactly one step
-    page.locator(".st-key-next button").click()
+    page.locator(".st-key-next button").first.click()
     page.wait_for_timeout(500)
     wait_idle(page)
     got = step_confidences(page)
