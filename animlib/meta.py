@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -23,6 +24,29 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def now_iso() -> str:
     """The current UTC time as an ISO-8601 string with seconds precision."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def stale_after() -> float:
+    """Seconds without an update after which a ``running`` run counts as stale."""
+    try:
+        return float(os.environ.get("ANIMLIB_STALE_SECONDS", "600"))
+    except ValueError:
+        return 600.0
+
+
+def effective_status(meta: dict, now: datetime | None = None) -> str:
+    """``status`` from run.json, or ``stale`` for a running run silent for too long."""
+    status = meta.get("status", "")
+    if status != "running":
+        return status
+    try:
+        updated = datetime.fromisoformat(str(meta.get("updated")))
+    except ValueError:
+        return status
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return "stale" if (now - updated).total_seconds() > stale_after() else status
 
 
 def safe_id(name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .listing import RunInfo
+from .meta import effective_status
 
 COLUMNS = [
     "id",
@@ -53,7 +54,7 @@ def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
                 "name": meta.get("name"),
                 "attack": meta.get("attack") or "",
                 "model": meta.get("model") or "",
-                "status": meta.get("status"),
+                "status": effective_status(meta),
                 "steps": meta.get("steps"),
                 "success": summary.get("success"),
                 "flip_step": summary.get("flip_step"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import lock
 from . import meta as M
 from .arrays import (
     normalize_confidences,
@@ -88,6 +89,8 @@ class RunWriter:
         self._root = Location.of(root, storage_options)
         self._root.makedirs()
         self._loc, self.run_id = self._reserve(self._root, name)
+        lock.acquire(self._loc, self.run_id)
+        self._created_here = True
         created = M.now_iso()
         self.meta: dict[str, Any] = {
             "format_version": M.FORMAT_VERSION,
@@ -124,6 +127,55 @@ class RunWriter:
             )
             arr[...] = self._original
 
+    @classmethod
+    def resume(
+        cls, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+    ) -> RunWriter:
+        """Re-open an existing run (e.g. after its writer was killed) and append after its last
+        complete step. Raises RunInputError if another live writer holds the run."""
+        from .reader import open_run
+
+        loc = Location.of(path, storage_options)
+        run = open_run(loc)
+        self = cls.__new__(cls)
+        self.name = run.name
+        self.run_id = run.id
+        self._loc = loc
+        self._root = None
+        self._created_here = False
+        lock.acquire(loc, run.id)
+        try:
+            self._load(run)
+        except BaseException:
+            lock.release(loc)
+            raise
+        return self
+
+    def _load(self, run: Any) -> None:
+        import zarr
+
+        self.meta = dict(run.meta)
+        self._layout = "auto"
+        self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
+        self._arrays = {"images": self._group["images"]}
+        self._has_conf = "confidences" in self._group
+        if self._has_conf:
+            self._arrays["confidences"] = self._group["confidences"]
+        self._scalar_names = []
+        if "scalars" in self._group:
+            for key, arr in sorted(self._group["scalars"].arrays()):
+                self._arrays[key] = arr
+                self._scalar_names.append(key)
+        self._original = run.original
+        self._n = len(run)
+        self._closed = False
+        self._summary = dict(self.meta.get("summary") or {})
+        self._summary.setdefault("success", None)
+        self._summary.setdefault("flip_step", None)
+        self.meta["status"] = "running"
+        self.meta.pop("error", None)
+        self._write_meta()
+
     # -- public API -------------------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -159,14 +211,17 @@ class RunWriter:
         if self._closed:
             return
         self._closed = True
-        if self._n == 0 and status == "failed":
+        if self._n == 0 and status == "failed" and self._created_here:
             self._remove_empty()
             return
-        self._trim()
-        self.meta["status"] = status
-        if error:
-            self.meta["error"] = error[:2000]
-        self._write_meta()
+        try:
+            self._trim()
+            self.meta["status"] = status
+            if error:
+                self.meta["error"] = error[:2000]
+            self._write_meta()
+        finally:
+            lock.release(self._loc)
 
     def __enter__(self) -> RunWriter:
         return self

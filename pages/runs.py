@@ -30,7 +30,9 @@ def runs_page() -> None:
     cols = st.columns([2, 2, 2, 2, 3])
     attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="f_attack")
     models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="f_model")
-    statuses = cols[2].multiselect("Status", ["running", "finished", "failed"], key="f_status")
+    statuses = cols[2].multiselect(
+        "Status", ["running", "stale", "finished", "failed"], key="f_status"
+    )
     success = cols[3].multiselect("Outcome", list(table.SUCCESS_LABELS), key="f_success")
     text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text")
     shown = table.filter_runs(
