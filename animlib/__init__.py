@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
+from .animate import animate
 from .errors import AnimlibError, RenderLimitError, RunFormatError, RunInputError
 from .listing import RunInfo, list_runs
 from .metrics import run_metrics
 from .reader import Run, open_run, open_run_in
+from .render import render, render_compare  # binds the names to the functions, not the module
 from .validate import Report, validate
 from .writer import RunWriter
 
@@ -27,18 +31,3 @@ __all__ = [
     "run_metrics",
     "validate",
 ]
-
-__version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    # matplotlib-heavy parts load on first use, so logging from an attack loop stays light.
-    if name == "animate":
-        from .animate import animate
-
-        return animate
-    if name in ("render", "render_compare"):
-        from . import render as _render
-
-        return getattr(_render, name)
-    raise AttributeError(f"module 'animlib' has no attribute {name!r}")

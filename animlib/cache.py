@@ -101,7 +101,7 @@ def cached_render(
     if hit is not None:
         return hit
     target = cache_dir() / f"{key}.{fmt}"
-    if len(group) == 1 and not isinstance(runs, (list, tuple)):
+    if len(group) == 1:
         render(group[0], target, progress=progress, **options)
     else:
         render_compare(group, target, progress=progress, **options)

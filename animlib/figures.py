@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,17 +15,21 @@ from matplotlib import colormaps
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 __all__ = [
     "CompareFigure",
     "FigureOptions",
     "PanelFigure",
+    "PixelImage",
     "RunFigure",
     "RunPanels",
     "auto_amplification",
+    "choose_classes",
     "make_figure",
 ]
 
@@ -79,22 +84,26 @@ class FigureOptions:
     max_height_px: int = 1440
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.dpi, (int, float)) and math.isfinite(self.dpi) and self.dpi > 0):
-            raise ValueError(f"dpi must be a positive number, got {self.dpi!r}")
-        if not isinstance(self.top_k, (int, np.integer)) or self.top_k < 1:
-            raise ValueError(f"top_k must be an integer >= 1, got {self.top_k!r}")
-        if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
-            raise ValueError(f"stride must be an integer >= 1, got {self.stride!r}")
-        if self.amplification is not None and not (
-            isinstance(self.amplification, (int, float))
-            and math.isfinite(self.amplification)
-            and self.amplification > 0
-        ):
-            raise ValueError(
-                f"amplification must be a positive number or None, got {self.amplification!r}"
-            )
-        if not isinstance(self.width_px, (int, np.integer)) or not 480 <= self.width_px <= 4096:
-            raise ValueError(f"width_px must be an integer in [480, 4096], got {self.width_px!r}")
+        def real(name: str, value: Any, low: float, high: float) -> float:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or not low < value <= high:
+                raise ValueError(f"{name} must be a number in ({low:g}, {high:g}], got {value!r}")
+            return float(value)
+
+        def integer(name: str, value: Any, low: int, high: int) -> int:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            if not ok or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+            return int(value)
+
+        set_ = object.__setattr__
+        set_(self, "dpi", real("dpi", self.dpi, 0, 1000))
+        set_(self, "top_k", integer("top_k", self.top_k, 1, 1000))
+        set_(self, "stride", integer("stride", self.stride, 1, 1_000_000))
+        set_(self, "width_px", integer("width_px", self.width_px, 480, 4096))
+        set_(self, "max_height_px", integer("max_height_px", self.max_height_px, 200, 8192))
+        if self.amplification is not None:
+            set_(self, "amplification", real("amplification", self.amplification, 0, 1e6))
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -147,36 +156,63 @@ def _even(x: float) -> int:
 
 
 def _as_float01(img: np.ndarray) -> np.ndarray:
-    """(H, W, C) float32 in [0, 1]."""
+    """(H, W, C) float32 in [0, 1] (NaN -> 0, +inf -> 1)."""
     a = np.asarray(img)
     if a.dtype == np.uint8:
         return a.astype(np.float32) * np.float32(1.0 / 255.0)
-    a = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(a, 0.0, 1.0)
+    a = np.clip(a, 0.0, 1.0, dtype=np.float32)
+    if not np.isfinite(a).all():
+        np.nan_to_num(a, copy=False, nan=0.0)
+    return a
 
 
 def _as_display(img: np.ndarray) -> np.ndarray:
-    """uint8 array for imshow: (H, W) for gray, (H, W, 3|4) otherwise."""
+    """uint8 array for display: (H, W) for gray, (H, W, 3|4) otherwise."""
     a = np.asarray(img)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.dtype != np.uint8:
-        a = (_as_float01(a) * 255.0 + 0.5).astype(np.uint8)
+        a = _float_to_u8(_as_float01(a))
     if a.shape[2] == 1:
         return a[:, :, 0]
     return a
 
 
+def _float_to_u8(f: np.ndarray) -> np.ndarray:
+    """Clean float32 in [0, 1] -> uint8 (rounded)."""
+    x = f * np.float32(255.0)
+    x += np.float32(0.5)
+    return x.astype(np.uint8)
+
+
+def _channel_mean(img: np.ndarray, clean: bool = False) -> np.ndarray:
+    """Mean of the colour channels (alpha ignored), (H, W) float32 in [0, 1]."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    c = min(a.shape[2], 3)
+    if a.dtype == np.uint8:
+        total = a[..., 0].astype(np.float32)
+        for i in range(1, c):
+            total += a[..., i]
+        total *= np.float32(1.0 / (255.0 * c))
+        return total
+    f = a if clean else _as_float01(a)
+    total = f[..., 0].copy()
+    for i in range(1, c):
+        total += f[..., i]
+    if c > 1:
+        total *= np.float32(1.0 / c)
+    return total
+
+
 def _delta(img: np.ndarray, original: np.ndarray) -> np.ndarray:
     """Channel-mean perturbation ``image - original`` (alpha ignored), (H, W) float32."""
-    a = _as_float01(img)
-    b = _as_float01(original)
-    c = min(a.shape[-1], 3)
-    return (a[..., :c] - b[..., :c]).mean(axis=-1)
+    return _channel_mean(img) - _channel_mean(original)
 
 
 def _nice_floor(x: float) -> float:
-    """``x`` rounded down to two significant digits (so the auto range never clips the final step)."""
+    """``x`` rounded down to two significant digits (so the auto range never clips the end)."""
     if x <= 0 or not math.isfinite(x):
         return 1.0
     e = math.floor(math.log10(x)) - 1
@@ -188,7 +224,7 @@ def _fmt_amp(amp: float) -> str:
 
 
 def auto_amplification(run: Any) -> float:
-    """Amplification that maps the final step's largest |perturbation| to the edge of the colours."""
+    """Amplification mapping the final step's largest |perturbation| to the end of the colours."""
     original = run.original
     if original is None or len(run) == 0:
         return 1.0
@@ -205,8 +241,11 @@ def _lut(name: str) -> np.ndarray:
 
 def _perturbation_rgba(delta: np.ndarray, amplification: float) -> np.ndarray:
     """Diverging colours for ``delta * amplification`` in [-1, 1]; 0 is the white centre."""
-    idx = np.clip(np.rint((delta * amplification + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return _lut("RdBu_r")[idx]
+    x = np.multiply(delta, np.float32(amplification * 127.5), dtype=np.float32)
+    x += np.float32(127.5)
+    np.rint(x, out=x)
+    np.clip(x, 0, 255, out=x)
+    return _lut("RdBu_r")[x.astype(np.uint8)]
 
 
 def _confidences(run: Any) -> np.ndarray | None:
@@ -257,6 +296,7 @@ class _RunSpec:
     has_original: bool
     has_conf: bool
     aspect: float  # H / W of the images
+    width: int  # image width in pixels
 
     @property
     def slots(self) -> tuple[str, ...]:
@@ -269,7 +309,20 @@ def _spec(run: Any) -> _RunSpec:
     original = run.original
     has_original = original is not None and tuple(np.shape(original)) == shape
     aspect = shape[0] / shape[1] if len(shape) >= 2 and shape[1] else 1.0
-    return _RunSpec(has_original, _confidences(run) is not None, float(aspect))
+    width = int(shape[1]) if len(shape) >= 2 else 0
+    return _RunSpec(has_original, _confidences(run) is not None, float(aspect), width)
+
+
+def _snap(img_w: float, widths: set[int], dpi: float) -> float:
+    """Shrink the panel (by at most 25%) so image pixels are shown at an integer zoom: crisp."""
+    if len(widths) != 1:
+        return img_w
+    (w,) = widths
+    px = img_w * dpi / _REF_DPI
+    if w <= 0 or px < w:
+        return img_w
+    snapped = math.floor(px / w) * w
+    return snapped * _REF_DPI / dpi if snapped >= 0.75 * px else img_w
 
 
 @dataclass(frozen=True)
@@ -298,6 +351,7 @@ def _layout(specs: Sequence[_RunSpec], options: FigureOptions, compare: bool) ->
         budget = options.max_height_px - _TOP - (n_rows - 1) * _ROW_GAP
         img_w = min(img_w, (budget / n_rows - overhead) / aspect)
     img_w = max(img_w, _MIN_IMG)
+    img_w = _snap(img_w, {spec.width for spec in specs}, options.dpi)
     img_h = img_w * aspect
 
     boxes: dict[str, tuple[float, float]] = {}
@@ -320,6 +374,115 @@ def _layout(specs: Sequence[_RunSpec], options: FigureOptions, compare: bool) ->
 
 
 # ---------------------------------------------------------------------------------------- panels
+
+
+class PixelImage(Artist):
+    """An image drawn pixel-exact with nearest-neighbour zoom, centred in its Axes (aspect kept).
+
+    A lean stand-in for ``imshow(..., interpolation="nearest")``: the RGBA bitmap is scaled with
+    a cached index map and handed straight to ``renderer.draw_image`` (no float resampling), so
+    redrawing it per frame costs about a millisecond.
+    """
+
+    zorder = 0
+
+    def __init__(self, ax: Axes, rgba: np.ndarray) -> None:
+        super().__init__()
+        self.axes = ax
+        self.set_figure(ax.figure)
+        self.set_clip_box(ax.bbox)
+        self._rgba = rgba
+        self._maps: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        ax.add_artist(self)
+
+    def set_data(self, rgba: np.ndarray) -> None:
+        """Replace the bitmap: (H, W, 4) uint8, row 0 at the top."""
+        self._rgba = rgba
+        self.stale = True
+
+    def get_array(self) -> np.ndarray:
+        return self._rgba
+
+    def placement(self) -> tuple[int, int, int, int]:
+        """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
+        x0, y0, x1, y1 = self.axes.bbox.extents
+        h, w = self._rgba.shape[:2]
+        scale = min((x1 - x0) / w, (y1 - y0) / h)
+        ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+        return (
+            int(round(x0 + ((x1 - x0) - ow) / 2)),
+            int(round(y0 + ((y1 - y0) - oh) / 2)),
+            ow,
+            oh,
+        )
+
+    def get_window_extent(self, renderer: Any = None) -> Any:
+        from matplotlib.transforms import Bbox
+
+        x, y, w, h = self.placement()
+        return Bbox.from_bounds(x, y, w, h)
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible():
+            return
+        x, y, ow, oh = self.placement()
+        h, w = self._rgba.shape[:2]
+        key = (h, w, oh, ow)
+        maps = self._maps.get(key)
+        if maps is None:
+            rows = ((np.arange(oh) + 0.5) * (h / oh)).astype(np.intp)[::-1]  # bottom row first
+            cols = ((np.arange(ow) + 0.5) * (w / ow)).astype(np.intp)
+            maps = self._maps[key] = (np.minimum(rows, h - 1), np.minimum(cols, w - 1))
+        rows, cols = maps
+        src = self._rgba
+        if src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing work
+            packed = src.view(np.uint32).reshape(h, w)[rows[:, None], cols[None, :]]
+            bitmap = packed.view(np.uint8).reshape(oh, ow, 4)
+        else:
+            bitmap = src[rows[:, None], cols[None, :]]
+        gc = renderer.new_gc()
+        self._set_gc_clip(gc)
+        gc.set_alpha(self.get_alpha())
+        renderer.draw_image(gc, x, y, bitmap)
+        gc.restore()
+        self.stale = False
+
+
+@functools.lru_cache(maxsize=1)
+def _gray_lut() -> np.ndarray:
+    return _lut("gray")
+
+
+def _to_rgba(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, C) image (uint8 or float in [0, 1]) -> (H, W, 4) uint8; gray via the gray colormap."""
+    d = _as_display(img)
+    if d.ndim == 2:
+        return _gray_lut()[d]
+    h, w, c = d.shape
+    if out is None or out.shape != (h, w, 4):
+        out = np.empty((h, w, 4), np.uint8)
+    out[..., :c] = d
+    if c == 3:
+        out[..., 3] = 255
+    return out
+
+
+class _Slot:
+    """Screen area owned by some dynamic artists (no other dynamic artist draws into it).
+
+    ``region()`` gives (x0, y0, x1, y1) in display pixels (y up); ``dirty`` says the artists
+    changed since they were last drawn.
+    """
+
+    __slots__ = ("artists", "dirty", "key", "region")
+
+    def __init__(self, artists: list[Artist], region: Any) -> None:
+        self.artists = artists
+        self.region = region
+        self.dirty = True
+        # Hashable description of what the artists show now, when it fully determines the slot's
+        # pixels (so a renderer may reuse pixels drawn earlier for the same key); None: no reuse.
+        self.key: Any = None
 
 
 class RunPanels:
@@ -361,11 +524,14 @@ class RunPanels:
                 if options.amplification is not None
                 else auto_amplification(run)
             )
+            self._orig_mean = _channel_mean(self._original)
 
         self.axes: dict[str, Axes] = {}
-        self._changed: list[Artist] = []  # what update() touches
-        self._draw_order: list[Artist] = []  # what a blitting renderer must draw, in z-order
+        self.slots: list[_Slot] = []
         self._step: int | None = None
+        self._rgba_buf: np.ndarray | None = None
+        # how a step's image is read; a renderer may swap in a prefetching reader
+        self.read_image: Any = run.images.__getitem__
 
         self._build_header(fig, row_top)
         panels_top = row_top + _HEADER_H + _TITLE_H
@@ -383,7 +549,7 @@ class RunPanels:
 
     # -- geometry ---------------------------------------------------------------------------------
     def _rect(self, x: float, bottom_from_top: float, w: float, h: float) -> list[float]:
-        """Layout units measured from the top-left -> figure fraction [left, bottom, width, height]."""
+        """Layout units from the top-left -> figure fraction [left, bottom, width, height]."""
         return [
             x / self._fig_w,
             1.0 - bottom_from_top / self._fig_h,
@@ -409,40 +575,34 @@ class RunPanels:
         # Room for the dynamic right-hand text, measured on its widest possible content.
         longest = max(self._names, key=lambda s: _text_width(s[:24], _FONT_HEADER), default="")
         widest = self._status_text(self.n_steps - 1, 0, longest, 1.0)
-        right_w = min(_text_width(widest, _FONT_HEADER, "bold") + 8, width * 0.6)
-        parts = [p for p in (run.attack, run.model) if p]
+        right_w = min(_text_width(widest, _FONT_HEADER, "bold") + 12, width * 0.6)
+        parts = [p for p in (getattr(run, "attack", None), getattr(run, "model", None)) if p]
         if self._true is not None:
             parts.append(f"true: {self._names[self._true]}")
         if self._target is not None:
             parts.append(f"target: {self._names[self._target]}")
         name = _fit(_run_label(run), (width - right_w) * 0.6, _FONT_HEADER, "bold")
-        rest_w = width - right_w - _text_width(name + "   ", _FONT_HEADER, "bold") - 12
+        name_w = _text_width(name, _FONT_HEADER, "bold")
+        rest_w = width - right_w - name_w - 14
         rest = _fit("  ·  ".join(_clean(p) for p in parts), max(rest_w, 0), _FONT_HEADER)
         kw: dict[str, Any] = {"va": "center", "fontsize": _FONT_HEADER, "parse_math": False}
-        name_t = ax.text(0, 0.5, name, ha="left", fontweight="bold", **kw)
-        self._rest_text = ax.annotate(
-            rest,
-            xy=(1, 0.5),
-            xycoords=name_t,
-            xytext=(8, 0),
-            textcoords="offset points",
-            ha="left",
-            color="#444444",
-            **kw,
-        )
+        ax.text(0, 0.5, name, ha="left", fontweight="bold", **kw)
+        ax.text((name_w + 10) / width, 0.5, rest, ha="left", color="#444444", **kw)
         self._step_text = ax.text(1, 0.5, "", ha="right", fontweight="bold", **kw)
-        self._changed.append(self._step_text)
-        self._draw_order.append(self._step_text)
+        self._step_state: tuple[Any, ...] = ()
+        self.slots.append(_Slot([self._step_text], lambda: ax.bbox.extents))
 
     def _status_text(self, step: int, pred: int | None, pred_name: str, p: float) -> str:
-        s = f"step {step + 1}/{self.n_steps}"
+        s = f"step {step} of {self.n_steps - 1}"
         if pred is not None:
             p_text = "nan" if not math.isfinite(p) else f"{100 * p:.1f}%"
             s += f"   pred: {_clean(pred_name)[:24]} ({p_text})"
         return s
 
-    def _title(self, ax: Axes, text: str) -> None:
+    def _title(self, ax: Axes, *candidates: str) -> None:
+        """Panel title: the first candidate that fits the panel width (else the last, cut)."""
         w = ax.get_position().width * self._fig_w
+        text = next((c for c in candidates if _text_width(c, _FONT_TITLE) <= w), candidates[-1])
         ax.set_title(_fit(text, w, _FONT_TITLE), fontsize=_FONT_TITLE, pad=5, parse_math=False)
 
     def _build_image(self, fig: Figure, slot: str, rect: list[float]) -> None:
@@ -450,23 +610,21 @@ class RunPanels:
         ax.set_axis_off()
         self.axes[slot] = ax
         first = self.run.images[0]
-        gray = np.ndim(first) == 2 or np.shape(first)[-1] == 1
-        kw: dict[str, Any] = {"interpolation": "nearest", "aspect": "equal"}
         if slot == "perturbation":
             amp = self.amplification or 1.0
             data = _perturbation_rgba(np.zeros(np.shape(first)[:2], np.float32), amp)
-            self._title(ax, f"perturbation ×{_fmt_amp(amp)}   (±{1 / amp:.3g} = full colour)")
+            a = _fmt_amp(amp)
+            self._title(ax, f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
+        elif slot == "original":
+            data = _to_rgba(self._original)
+            self._title(ax, "original")
         else:
-            src = self._original if slot == "original" else first
-            data = _as_display(src)
-            if gray:
-                kw.update(cmap="gray", vmin=0, vmax=255)
-            self._title(ax, "original" if slot == "original" else "adversarial")
-        im = ax.imshow(data, **kw)
+            data = _to_rgba(first)
+            self._title(ax, "adversarial")
+        im = PixelImage(ax, data)
         if slot != "original":
-            self._changed.append(im)
-            self._draw_order.append(im)
             setattr(self, f"_{slot}_im", im)
+            self.slots.append(_Slot([im], _padded(ax, 1)))
 
     def _build_bars(self, fig: Figure, rect: list[float]) -> None:
         conf = self._conf
@@ -480,14 +638,29 @@ class RunPanels:
             TRUE_COLOR if c == self._true else TARGET_COLOR if c == self._target else OTHER_COLOR
             for c in self.classes
         ]
-        bars = ax.barh(y, np.zeros(n), height=0.72, color=self._base_colors, linewidth=0)
-        self._bars = list(bars.patches)
+        # one PolyCollection for all bars: a single draw call per frame
+        self._bar_verts = np.zeros((n, 4, 2))
+        self._bar_verts[:, :, 1] = y[:, None] + np.array([-0.36, -0.36, 0.36, 0.36])
+        self._bars = PolyCollection(
+            list(self._bar_verts),
+            facecolors=self._base_colors,
+            edgecolors="none",
+            linewidths=0.0,
+            closed=True,
+        )
+        ax.add_collection(self._bars, autolim=False)
         ax.set_xlim(0, 1.2)
         ax.set_ylim(n - 0.5, -0.5)
+        for side in ("top", "right", "bottom"):
+            ax.spines[side].set_visible(False)
+        # keep the axis line clear of the bars, so bars own their screen area (see _Slot);
+        # before the tick labels are styled: moving a spine rebuilds the ticks
+        ax.spines["left"].set_position(("outward", 4))
+        ax.spines["left"].set_color("#555555")
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", ".25", ".5", ".75", "1"])
-        ax.tick_params(axis="x", labelsize=_FONT_TICK, length=3, pad=2)
-        ax.tick_params(axis="y", length=0, pad=4)
-        labels = [_fit(self._names[c], _LABEL_W - 10, _FONT_TICK) for c in self.classes]
+        ax.tick_params(axis="x", labelsize=_FONT_TICK, length=0, pad=3)
+        ax.tick_params(axis="y", length=0, pad=3)
+        labels = [_fit(self._names[c], _LABEL_W - 14, _FONT_TICK) for c in self.classes]
         ax.set_yticks(y, labels, fontsize=_FONT_TICK, parse_math=False)
         for tick, c in zip(ax.get_yticklabels(), self.classes, strict=True):
             if c == self._true:
@@ -498,12 +671,13 @@ class RunPanels:
                 tick.set_fontweight("bold")
         ax.set_axisbelow(True)
         ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
         self._values = [
-            ax.text(0, i, "", va="center", ha="left", fontsize=_FONT_VALUE, clip_on=False)
+            ax.text(1.03, i, "", va="center", ha="left", fontsize=_FONT_VALUE, clip_on=False)
             for i in range(n)
         ]
+        self._bar_state: tuple[Any, ...] = ()
+        self._value_state: list[tuple[str, str]] = [("", "")] * n
+
         handles = [Patch(color=TRUE_COLOR, label="true")]
         if self._target is not None:
             handles.append(Patch(color=TARGET_COLOR, label="target"))
@@ -523,13 +697,50 @@ class RunPanels:
             columnspacing=0.9,
             handletextpad=0.4,
         )
+        # Title over the class-name column, legend on the right of the same line.
         w = ax.get_position().width * self._fig_w
-        title = _fit(f"confidence (top {self.options.top_k})", max(w - 200, 40), _FONT_TITLE)
-        ax.set_title(title, loc="left", fontsize=_FONT_TITLE, pad=5, parse_math=False)
-        self._changed += [*self._bars, *self._values]
-        spines = [s for s in ax.spines.values() if s.get_visible()]
-        # z-order of a full draw: bars (1) < spines (2.5) < texts (3)
-        self._draw_order += [*self._bars, *spines, *self._values]
+        legend_w = sum(_text_width(h.get_label(), _FONT_TICK) + 30 for h in handles)
+        title = _fit(f"confidence (top {self.options.top_k})", _LABEL_W + w - legend_w, _FONT_TITLE)
+        ax.annotate(
+            title,
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(-_LABEL_W * 0.72, 5),
+            textcoords="offset points",
+            ha="left",
+            va="baseline",
+            fontsize=_FONT_TITLE,
+            parse_math=False,
+        )
+
+        # Screen areas: bars left of x = 1.0, one value cell per row right of it.
+        def split_x() -> float:
+            return float(ax.transData.transform((1.0, 0))[0]) + 3.0
+
+        def bars_region() -> tuple[float, float, float, float]:
+            x0, y0, _, y1 = ax.bbox.extents
+            return (x0 - 3.0, y0, split_x(), y1)
+
+        def value_region(i: int) -> Any:
+            def region() -> tuple[float, float, float, float]:
+                _, top = ax.transData.transform((0, i - 0.5))
+                _, bottom = ax.transData.transform((0, i + 0.5))
+                return (split_x(), round(bottom), ax.bbox.x1 + 6.0, round(top))
+
+            return region
+
+        self.slots.append(_Slot([self._bars], bars_region))
+        row_px = ax.bbox.height / n if ax.bbox.height else 0
+        if row_px >= _text_width("0", _FONT_VALUE) * 2.2:  # one row always holds its text
+            self._value_slots = [_Slot([t], value_region(i)) for i, t in enumerate(self._values)]
+        else:
+
+            def column() -> tuple[float, float, float, float]:
+                x0, y0, x1, y1 = ax.bbox.extents
+                return (split_x(), y0 - 8.0, x1 + 6.0, y1 + 2.0)
+
+            self._value_slots = [_Slot(list(self._values), column)]
+        self.slots += self._value_slots
 
     def _placeholder(self, fig: Figure, slot: str, rect: list[float]) -> None:
         ax = fig.add_axes(rect)
@@ -551,12 +762,7 @@ class RunPanels:
     @property
     def changed_artists(self) -> list[Artist]:
         """Artists that :meth:`update` may change (for ``FuncAnimation(blit=True)``)."""
-        return list(self._changed)
-
-    @property
-    def draw_artists(self) -> list[Artist]:
-        """Artists a blitting renderer redraws over the static background, in z-order."""
-        return list(self._draw_order)
+        return [a for slot in self.slots for a in slot.artists]
 
     def update(self, step: int) -> list[Artist]:
         """Show ``step`` (clamped to the run; shorter runs hold their last frame)."""
@@ -564,44 +770,85 @@ class RunPanels:
         if step == self._step:
             return self.changed_artists
         self._step = step
-        image = self.run.images[step]
+        image = np.asarray(self.read_image(step))
+        clean = image.dtype != np.uint8
+        if clean:  # convert a float image once, for both panels
+            image = _as_float01(image)
         adv = getattr(self, "_adversarial_im", None)
         if adv is not None:
-            adv.set_data(_as_display(image))
+            self._rgba_buf = _to_rgba(_float_to_u8(image) if clean else image, self._rgba_buf)
+            adv.set_data(self._rgba_buf)
+            self._mark(adv)
         pert = getattr(self, "_perturbation_im", None)
         if pert is not None:
-            pert.set_data(_perturbation_rgba(_delta(image, self._original), self.amplification))
+            delta = _channel_mean(image, clean=clean)
+            delta -= self._orig_mean
+            pert.set_data(_perturbation_rgba(delta, self.amplification))
+            self._mark(pert)
 
         pred = None
         pred_name = ""
         p_pred = float("nan")
         if self._conf is not None:
             row = self._conf[min(step, self._conf.shape[0] - 1)]
-            finite = np.nan_to_num(row, nan=-1.0)
-            pred = int(np.argmax(finite))
+            pred = int(np.argmax(np.nan_to_num(row, nan=-1.0)))
             pred_name = self._names[pred]
             p_pred = float(row[pred])
-            for bar, text, c, base in zip(
-                self._bars, self._values, self.classes, self._base_colors, strict=True
-            ):
-                p = float(row[c])
-                ok = math.isfinite(p)
-                w = min(max(p, 0.0), 1.0) if ok else 0.0
-                bar.set_width(w)
-                is_max = c == pred
-                bar.set_facecolor(ARGMAX_OTHER_COLOR if is_max and base == OTHER_COLOR else base)
-                bar.set_edgecolor(ARGMAX_EDGE if is_max else "none")
-                bar.set_linewidth(1.4 if is_max else 0.0)
-                text.set_text(f"{p:.2f}" if ok else "nan")
-                text.set_x(w + 0.015)
-                text.set_fontweight("bold" if is_max else "normal")
-        self._step_text.set_text(self._status_text(step, pred, pred_name, p_pred))
+            self._update_bars(row, pred)
+        text = self._status_text(step, pred, pred_name, p_pred)
         if pred is None or self._true is None:
             color = "#222222"
         else:
             color = OK_TEXT if pred == self._true else FLIPPED_TEXT
-        self._step_text.set_color(color)
+        if (text, color) != self._step_state:
+            self._step_state = (text, color)
+            self._step_text.set_text(text)
+            self._step_text.set_color(color)
+            self._mark(self._step_text)
         return self.changed_artists
+
+    def _update_bars(self, row: np.ndarray, pred: int) -> None:
+        values = [float(row[c]) for c in self.classes]
+        state = (tuple(values), pred)
+        if state != self._bar_state:
+            self._bar_state = state
+            widths = [min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0 for p in values]
+            self._bar_verts[:, 1:3, 0] = np.asarray(widths)[:, None]
+            self._bars.set_verts(list(self._bar_verts))
+            is_max = [c == pred for c in self.classes]
+            self._bars.set_facecolor(
+                [
+                    ARGMAX_OTHER_COLOR if m and base == OTHER_COLOR else base
+                    for m, base in zip(is_max, self._base_colors, strict=True)
+                ]
+            )
+            self._bars.set_edgecolor([ARGMAX_EDGE if m else "none" for m in is_max])
+            self._bars.set_linewidth([1.4 if m else 0.0 for m in is_max])
+            self._mark(self._bars)
+        for i, (text, c, p) in enumerate(zip(self._values, self.classes, values, strict=True)):
+            value = (f"{p:.2f}" if math.isfinite(p) else "nan", "bold" if c == pred else "normal")
+            if value != self._value_state[i]:
+                self._value_state[i] = value
+                text.set_text(value[0])
+                text.set_fontweight(value[1])
+                self._mark(text, value)
+        if len(self._value_slots) == 1:
+            self._value_slots[0].key = tuple(self._value_state)
+
+    def _mark(self, artist: Artist, key: Any = None) -> None:
+        for slot in self.slots:
+            if artist in slot.artists:
+                slot.dirty = True
+                slot.key = key
+                return
+
+
+def _padded(ax: Axes, pad: float) -> Any:
+    def region() -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = ax.bbox.extents
+        return (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+
+    return region
 
 
 # ---------------------------------------------------------------------------------------- figures
@@ -649,9 +896,13 @@ class PanelFigure:
         return [a for row in self.rows for a in row.changed_artists]
 
     @property
-    def draw_artists(self) -> list[Artist]:
-        # figure.draw draws axes in creation order, so rows (created in order) keep z-order
-        return [a for row in self.rows for a in row.draw_artists]
+    def slots(self) -> list[_Slot]:
+        """Screen areas of the dynamic artists, for a renderer that redraws only what changed."""
+        return [slot for row in self.rows for slot in row.slots]
+
+    def mark_all_dirty(self) -> None:
+        for slot in self.slots:
+            slot.dirty = True
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -709,8 +960,6 @@ class CompareFigure(PanelFigure):
 
 
 def _hline(y: float, x0: float, x1: float) -> Artist:
-    from matplotlib.lines import Line2D
-
     return Line2D([x0, x1], [y, y], color="#d0d4da", linewidth=1.0)
 
 

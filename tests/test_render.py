@@ -1,0 +1,478 @@
+"""Figures, animate(), fast rendering and output writers, on tiny runs written via the API."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+
+import imageio_ffmpeg
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.animation import AbstractMovieWriter  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import animlib  # noqa: E402
+from animlib import outputs  # noqa: E402
+from animlib.figures import CompareFigure, FigureOptions, RunFigure  # noqa: E402
+from animlib.render import FrameRenderer, iter_frames, render, render_compare  # noqa: E402
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+CLASSES = ["cat", "dog", "frog", "ship", "$x^2$ dollar", HOSTILE]
+
+
+def _probs(step: int, steps: int, k: int) -> np.ndarray:
+    t = step / max(steps - 1, 1)
+    logits = np.linspace(0.0, -1.0, k)
+    logits[0] = 3.0 - 5.0 * t
+    logits[1] = 5.0 * t - 1.0
+    p = np.exp(logits)
+    return (p / p.sum()).astype(np.float32)
+
+
+def make_run(
+    root,
+    name="pgd",
+    *,
+    steps=12,
+    shape=(16, 12, 3),
+    dtype="float32",
+    confidences=True,
+    original=True,
+    class_names=CLASSES,
+    target_label=None,
+):
+    """Write a small deterministic run (an L-inf-style perturbation that grows) and open it."""
+    rng = np.random.default_rng(len(name) + steps)
+    h, w, c = shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    x0 = np.stack([(np.sin(5 * xx + i) + 1) / 2 * 0.8 + 0.1 * yy for i in range(c)], -1)
+    sign = np.sign(rng.standard_normal(shape))
+
+    def as_dtype(x):
+        x = np.clip(x, 0, 1)
+        return (x * 255 + 0.5).astype(np.uint8) if dtype == "uint8" else x.astype(np.float32)
+
+    k = len(class_names)
+    with animlib.RunWriter(
+        root,
+        name=name,
+        attack="PGD",
+        model="tiny",
+        class_names=list(class_names) if confidences else None,
+        true_label=0 if confidences else None,
+        target_label=target_label,
+        params={"eps": 8 / 255},
+        original=as_dtype(x0) if original else None,
+    ) as wr:
+        for i in range(steps):
+            x = x0 + (8 / 255) * sign * (i / max(steps - 1, 1))
+            if c == 4:
+                x[..., 3] = x0[..., 3]
+            wr.log(image=as_dtype(x), confidences=_probs(i, steps, k) if confidences else None)
+    return animlib.open_run(root / wr.run_id)
+
+
+@pytest.fixture
+def run(tmp_path):
+    return make_run(tmp_path, "pgd-eps8")
+
+
+def mp4_info(path):
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    frames = sum(1 for _ in reader)
+    return meta, frames
+
+
+class CaptureWriter(AbstractMovieWriter):
+    """A matplotlib movie writer that keeps the frames ``Animation.save`` draws."""
+
+    def __init__(self):
+        super().__init__(fps=10)
+        self.frames = []
+
+    def setup(self, fig, outfile, dpi=None):
+        super().setup(fig, outfile, dpi)
+
+    def grab_frame(self, **savefig_kwargs):
+        self.fig.canvas.draw()
+        self.frames.append(np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy())
+
+    def finish(self):
+        pass
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+# ------------------------------------------------------------------------------------------ MP4
+
+
+@pytest.mark.parametrize("stride", [1, 5])
+def test_mp4_has_one_frame_per_strided_step(run, tmp_path, stride):
+    out = render(run, tmp_path / "out" / "run.mp4", fps=8, stride=stride)
+    assert out == tmp_path / "out" / "run.mp4" and out.stat().st_size > 0
+    meta, frames = mp4_info(out)
+    assert frames == math.ceil(len(run) / stride)
+    w, h = meta["size"]
+    assert (w, h) == FrameRenderer(run).size
+    assert w == 1280 and w % 2 == 0 and h % 2 == 0
+    assert meta["fps"] == pytest.approx(8)
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == frames
+    assert not [p for p in out.parent.iterdir() if p.name != "run.mp4"]  # no temp files left
+
+
+def test_mp4_metadata_and_dpi_scaling(run, tmp_path):
+    out = render(run, tmp_path / "big.mp4", dpi=150, bitrate=800)
+    meta, frames = mp4_info(out)
+    assert meta["size"][0] == 1920 and frames == len(run)
+    assert meta["codec"].startswith("h264")
+
+
+def test_progress_is_reported(run, tmp_path):
+    calls = []
+    render(
+        run, tmp_path / "p.mp4", stride=2, progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls[0] == (0, 6) and calls[-1] == (6, 6) and len(calls) == 7
+
+
+# ------------------------------------------------------------------------------------- GIF, HTML
+
+
+def test_gif_frame_count_and_timing(run, tmp_path):
+    out = render(run, tmp_path / "run.gif", fps=5, stride=3)
+    with Image.open(out) as im:
+        assert im.format == "GIF"
+        assert im.n_frames == math.ceil(len(run) / 3)
+        assert im.size == FrameRenderer(run).size
+        assert im.info["duration"] == 200
+        assert im.info.get("loop") == 0
+
+
+def test_html_embeds_a_seekable_mp4_and_escapes_strings(tmp_path):
+    run = make_run(tmp_path, HOSTILE + " run", class_names=CLASSES)
+    out = render(run, tmp_path / "run.html", stride=2)
+    text = out.read_text(encoding="utf-8")
+    assert "<video" in text and "controls" in text
+    m = re.search(r'src="data:video/mp4;base64,([A-Za-z0-9+/=]+)"', text)
+    assert m, "no base64 mp4 source"
+    video = base64.b64decode(m.group(1))
+    assert video[4:8] == b"ftyp"
+    (tmp_path / "embedded.mp4").write_bytes(video)
+    assert mp4_info(tmp_path / "embedded.mp4")[1] == math.ceil(len(run) / 2)
+    # every string from the run is escaped; no live markup from the run name
+    assert HOSTILE not in text
+    assert html.escape(HOSTILE) in text
+    assert "onerror=alert(1)>" not in text
+    assert 'id="prev"' in text and 'id="next"' in text and 'id="readout"' in text
+
+
+def test_webm_when_offered(run, tmp_path):
+    if "webm" not in outputs.available_formats():
+        pytest.skip("this ffmpeg has no libvpx-vp9")
+    out = render(run, tmp_path / "run.webm", stride=4)
+    meta, frames = mp4_info(out)
+    assert frames == 3 and meta["codec"].startswith("vp9")
+
+
+def test_unknown_format_is_a_clear_error(run, tmp_path):
+    with pytest.raises(ValueError, match="unsupported output format"):
+        render(run, tmp_path / "run.avi")
+    with pytest.raises(ValueError, match="suffix"):
+        render(run, tmp_path / "run")
+
+
+# --------------------------------------------------------------------------------- animate()
+
+
+def test_animate_to_html5_video_and_jshtml(run):
+    anim = animlib.animate(run, fps=5, stride=4)
+    try:
+        assert isinstance(anim, matplotlib.animation.FuncAnimation)
+        assert plt.fignum_exists(anim._fig.number)  # a pyplot figure: plt.show() works
+        video = anim.to_html5_video()
+        assert "<video" in video and "base64," in video
+        js = anim.to_jshtml()
+        assert "<script" in js and js.count("data:image/png;base64") == math.ceil(len(run) / 4)
+    finally:
+        plt.close(anim._fig)
+
+
+def test_animate_save_gif_with_pillow_and_mp4(run, tmp_path):
+    anim = animlib.animate(run, interval=100, stride=3)
+    try:
+        anim.save(tmp_path / "a.gif", writer="pillow")
+        with Image.open(tmp_path / "a.gif") as im:
+            assert im.n_frames == 4
+        anim.save(tmp_path / "a.mp4")
+        assert mp4_info(tmp_path / "a.mp4")[1] == 4
+    finally:
+        plt.close(anim._fig)
+
+
+def test_animate_rejects_fps_and_interval(run):
+    with pytest.raises(ValueError):
+        animlib.animate(run, fps=5, interval=100)
+
+
+def _animate_frames(run_or_runs, **kw):
+    anim = animlib.animate(run_or_runs, **kw)
+    try:
+        cap = CaptureWriter()
+        anim.save("unused.null", writer=cap)
+        return cap.frames
+    finally:
+        plt.close(anim._fig)
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_fast_frames_equal_animate_frames(run, stride):
+    expected = _animate_frames(run, stride=stride)
+    got = list(iter_frames(run, stride=stride))
+    assert len(got) == len(expected) == math.ceil(len(run) / stride)
+    for a, b in zip(expected, got, strict=True):
+        assert a.shape == b.shape
+        assert psnr(a, b) >= 35
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+
+
+def test_fast_compare_frames_equal_animate_frames(tmp_path):
+    runs = [
+        make_run(tmp_path, "long", steps=12),
+        make_run(tmp_path, "short", steps=5, original=False, target_label=1),
+        make_run(tmp_path, "edit", steps=8, confidences=False),
+    ]
+    expected = _animate_frames(runs, stride=2)
+    got = list(iter_frames(runs, stride=2))
+    assert len(got) == len(expected) == 6
+    for a, b in zip(expected, got, strict=True):
+        assert psnr(a, b) >= 35
+        assert np.array_equal(a, b)
+
+
+def test_changed_only_drawing_equals_full_redraw_in_any_order(run):
+    frames = FrameRenderer(run)
+    order = [3, 3, 0, 11, 5, 6, 0]
+    fast = [frames.frame(i) for i in order]
+    for i, got in zip(order, fast, strict=True):
+        assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
+
+
+# ------------------------------------------------------------------------------ panel variants
+
+
+def _axes_count(fig_obj):
+    return len(fig_obj.rows[0].axes)
+
+
+def test_runs_without_confidences_or_original_get_fewer_panels(tmp_path):
+    full = make_run(tmp_path, "full")
+    no_conf = make_run(tmp_path, "edit", confidences=False)
+    no_orig = make_run(tmp_path, "noorig", original=False)
+    panels = {r.id: set(RunFigure(r).rows[0].axes) - {"header"} for r in (full, no_conf, no_orig)}
+    assert panels[full.id] == {"original", "adversarial", "perturbation", "bars"}
+    assert panels[no_conf.id] == {"original", "adversarial", "perturbation"}
+    assert panels[no_orig.id] == {"adversarial", "bars"}
+    for r in (no_conf, no_orig):
+        out = render(r, tmp_path / f"{r.id}.mp4")
+        assert mp4_info(out)[1] == len(r)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((16, 16, 1), "uint8"),
+        ((16, 16, 1), "float32"),
+        ((20, 14, 4), "float32"),
+        ((9, 9, 3), "uint8"),
+    ],
+)
+def test_gray_rgba_and_uint8_runs_render(tmp_path, shape, dtype):
+    r = make_run(tmp_path, f"img-{shape[2]}-{dtype}", shape=shape, dtype=dtype)
+    frames = list(iter_frames(r))
+    assert len(frames) == len(r)
+    assert frames[0].dtype == np.uint8 and frames[0].shape[2] == 3
+    assert frames[0].shape[0] % 2 == 0 and frames[0].shape[1] % 2 == 0
+    assert not np.array_equal(frames[0], frames[-1])
+    out = render(r, tmp_path / "x.mp4", stride=6)
+    assert mp4_info(out)[1] == 2
+
+
+def test_gray_panel_shows_gray_pixels(tmp_path):
+    r = make_run(tmp_path, "gray", shape=(8, 8, 1), dtype="uint8")
+    fig = RunFigure(r)
+    im = fig.rows[0]._adversarial_im.get_array()
+    assert im.shape == (8, 8, 4)
+    assert np.array_equal(im[..., 0], im[..., 1]) and np.array_equal(im[..., 1], im[..., 2])
+
+
+def test_class_set_is_fixed_and_includes_true_and_target(tmp_path):
+    names = [f"c{i}" for i in range(30)]
+    r = make_run(tmp_path, "many", class_names=names, target_label=29)
+    fig = RunFigure(r, FigureOptions(top_k=5))
+    row = fig.rows[0]
+    before = list(row.classes)
+    assert before[0] == 0 and before[1] == 29 and len(before) <= 7
+    fig.update(len(r) - 1)
+    assert row.classes == before
+    labels = [t.get_text() for t in row.axes["bars"].get_yticklabels()]
+    assert labels[:2] == ["c0", "c29"]
+
+
+def test_hostile_strings_are_literal_in_figures(tmp_path):
+    r = make_run(tmp_path, "$\\alpha$ " + HOSTILE)
+    row = RunFigure(r).rows[0]
+    labels = [t.get_text() for t in row.axes["bars"].get_yticklabels()]
+    assert any("$x^2$" in lab for lab in labels)
+    texts = [t.get_text() for t in row.axes["header"].texts]
+    assert any("$\\alpha$" in t for t in texts)
+    assert all(not t.get_parse_math() for t in row.axes["header"].texts)
+    list(iter_frames(r, stride=6))  # draws without mathtext errors
+
+
+def test_amplification_label_and_override(run):
+    auto = RunFigure(run).rows[0]
+    assert auto.amplification == pytest.approx(31, rel=0.05)  # 1 / (8/255), 2 digits
+    assert "×31" in auto.axes["perturbation"].get_title()
+    fixed = RunFigure(run, FigureOptions(amplification=10)).rows[0]
+    assert fixed.amplification == 10 and "×10" in fixed.axes["perturbation"].get_title()
+
+
+# ---------------------------------------------------------------------------------- comparison
+
+
+def test_render_compare_uses_the_longest_run(tmp_path):
+    runs = [make_run(tmp_path, "a", steps=12), make_run(tmp_path, "b", steps=5)]
+    out = render_compare(runs, tmp_path / "cmp.mp4", stride=1)
+    meta, frames = mp4_info(out)
+    assert frames == 12
+    fig = CompareFigure(runs)
+    assert meta["size"] == fig.size_px and meta["size"][1] > RunFigure(runs[0]).size_px[1]
+    fig.update(11)  # the short run holds its last step
+    assert fig.rows[1]._step == 4
+
+
+def test_render_compare_needs_two_to_six_runs(tmp_path, run):
+    with pytest.raises(ValueError, match="2 to 6"):
+        render_compare([run], tmp_path / "x.mp4")
+    with pytest.raises(ValueError, match="2 to 6"):
+        render_compare([run] * 7, tmp_path / "x.mp4")
+
+
+# ----------------------------------------------------------------------------------- writers
+
+
+def test_a_failed_render_leaves_no_file(tmp_path, run):
+    class Broken:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def __len__(self):
+            return len(self._inner)
+
+        @property
+        def images(self):
+            inner = self._inner.images
+
+            class Images:
+                def __len__(self):
+                    return len(inner)
+
+                def __getitem__(self, i):
+                    if i >= 6:
+                        raise OSError("disk went away")
+                    return inner[i]
+
+            return Images()
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(OSError, match="disk went away"):
+        render(Broken(run), out_dir / "x.mp4", amplification=4)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_adding_a_format_is_one_small_class(tmp_path, run):
+    @outputs.register_writer
+    class NpyWriter(outputs.OutputWriter):
+        name = "npyframes"
+        suffixes = (".npyframes",)
+
+        def _open(self):
+            self.frames = []
+
+        def _write(self, rgb):
+            self.frames.append(rgb[..., :3].copy())
+
+        def _close(self):
+            with open(self.tmp_path, "wb") as fh:
+                np.save(fh, np.stack(self.frames), allow_pickle=False)
+
+    try:
+        out = render(run, tmp_path / "f.npyframes", stride=4)
+        arr = np.load(out, allow_pickle=False)
+        assert arr.shape[0] == 3 and arr.shape[3] == 3
+    finally:
+        for key in ("npyframes",):
+            outputs._REGISTRY.pop(key, None)
+
+
+def test_writer_checks_frames(tmp_path):
+    w = outputs.get_writer("mp4")
+    w.setup(tmp_path / "x.mp4", (64, 48), 10)
+    with pytest.raises(ValueError, match="expected a"):
+        w.grab_frame(np.zeros((10, 10, 3), np.uint8))
+    w.grab_frame(np.zeros((48, 64, 3), np.uint8))
+    w.grab_frame(np.full((48, 64, 3), 200, np.uint8))
+    assert w.finish() == tmp_path / "x.mp4"
+    assert mp4_info(tmp_path / "x.mp4")[1] == 2
+    assert "mp4" in outputs.available_formats() and "gif" in outputs.available_formats()
+
+
+def test_animate_with_blit_and_a_given_figure(run):
+    fig = plt.figure()
+    anim = animlib.animate(run, blit=True, fig=fig, stride=6)
+    try:
+        assert anim._fig is fig
+        w, h = fig.get_size_inches() * fig.dpi
+        assert (int(w), int(h)) == RunFigure(run).size_px
+        assert "<video" in anim.to_html5_video()
+    finally:
+        plt.close(fig)
+
+
+def test_bad_options_and_limits_are_clear_errors(run, tmp_path):
+    with pytest.raises(ValueError, match="stride"):
+        FigureOptions(stride=0)
+    with pytest.raises(ValueError, match="amplification"):
+        FigureOptions(amplification=float("nan"))
+    assert FigureOptions(dpi=np.float32(72), top_k=np.int64(3)).top_k == 3
+    with pytest.raises(animlib.RenderLimitError, match="dpi"):
+        render(run, tmp_path / "x.mp4", dpi=999)
+    assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_render_cache_key_follows_content_and_options(tmp_path):
+    from animlib.render import render_cache_key
+
+    a = make_run(tmp_path, "a")
+    b = make_run(tmp_path, "b")
+    key = render_cache_key(a, "mp4", fps=10, stride=1)
+    reopened = animlib.open_run(tmp_path / a.id)
+    assert key == render_cache_key(reopened, "mp4", stride=1, fps=10)
+    assert key != render_cache_key(a, "mp4", fps=12, stride=1)
+    assert key != render_cache_key(a, "gif", fps=10, stride=1)
+    assert key != render_cache_key(b, "mp4", fps=10, stride=1)
