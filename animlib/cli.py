@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -82,23 +81,35 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     opts = _render_options(args)
     if args.all:
-        from .listing import list_runs
+        from .batch import render_all
 
-        os.makedirs(args.out, exist_ok=True)
-        failures = 0
-        for info in list_runs(args.run):
-            if not info.ok:
-                print(f"skip {info.id}: {info.error}", file=sys.stderr)
-                failures += 1
-                continue
-            target = os.path.join(args.out, f"{info.id}.{args.format}")
-            try:
-                render(open_run(info.url), target, **opts)
-                print(f"wrote {target}")
-            except AnimlibError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                failures += 1
-        return 1 if failures else 0
+        try:
+            import dask.distributed  # noqa: F401
+
+            use_dask = True
+        except ImportError:
+            if args.scheduler:
+                print(
+                    "error: --scheduler needs dask: pip install 'dask[distributed]'",
+                    file=sys.stderr,
+                )
+                return 2
+            print("dask is not installed: rendering one run after another", file=sys.stderr)
+            use_dask = False
+        report = render_all(
+            args.run,
+            args.out,
+            fmt=args.format,
+            scheduler=args.scheduler,
+            n_workers=args.workers,
+            force=args.force,
+            use_dask=use_dask,
+            **opts,
+        )
+        for outcome in report.failed:
+            print(f"FAILED {outcome.run_id}: {outcome.message}")
+        print(report.summary())
+        return 1 if report.failed else 0
     if not args.output:
         print("error: render needs -o OUTPUT (or --all RUNS --out DIR)", file=sys.stderr)
         return 2
@@ -142,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run folder, or with --all a results folder")
     p.add_argument("-o", "--output", help="output file; format from its suffix")
     p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
-    p.add_argument("--out", default="renders", help="output folder for --all (default: renders)")
+    p.add_argument("--out", default="renders", help="output folder or URL for --all")
     p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
+    p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
+    p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
     p.add_argument("--fps", type=float, default=10.0, help="frames per second (default: 10)")
     p.add_argument("--dpi", type=int, default=100, help="figure dpi (default: 100)")
     p.add_argument("--stride", type=int, default=1, help="render every n-th step (default: 1)")

@@ -83,9 +83,18 @@ class Location:
                     out[rel] = exc
             return out
         paths = [self.path(rel) for rel in rels]
-        got = self.fs.cat(paths, on_error="return")
-        for rel, p in zip(rels, paths, strict=True):
-            value = got.get(p, FileNotFoundError(p))
+        if getattr(self.fs, "async_impl", False):
+            from fsspec.asyn import sync
+
+            values = sync(self.fs.loop, _cat_concurrently, self.fs, paths)
+        else:
+            values = []
+            for p in paths:
+                try:
+                    values.append(self.fs.cat_file(p))
+                except Exception as exc:  # reported per file, never raised for the batch
+                    values.append(exc)
+        for rel, value in zip(rels, values, strict=True):
             out[rel] = value
         return out
 
@@ -129,6 +138,7 @@ class Location:
             with os.scandir(self.root) as it:
                 entries = [(e.name, e.is_dir()) for e in it]
         else:
+            self.fs.invalidate_cache(self.root)  # object-store listings are cached by fsspec
             entries = []
             for info in self.fs.ls(self.root, detail=True):
                 name = info["name"].rstrip("/").rsplit("/", 1)[-1]
@@ -147,3 +157,26 @@ class Location:
 
     def __str__(self) -> str:
         return self.url
+
+
+async def _cat_concurrently(fs: Any, paths: list[str], batch: int = 64) -> list[Any]:
+    """GET many small objects at once (one request each, ``batch`` in flight, no HEADs)."""
+    import asyncio
+    import inspect
+
+    gate = asyncio.Semaphore(batch)
+    # s3fs sends a HEAD first unless told to read small objects in one request
+    kw = (
+        {"max_concurrency": 1}
+        if "max_concurrency" in inspect.signature(fs._cat_file).parameters
+        else {}
+    )
+
+    async def one(path: str) -> Any:
+        async with gate:
+            try:
+                return await fs._cat_file(path, **kw)
+            except Exception as exc:
+                return exc
+
+    return await asyncio.gather(*(one(p) for p in paths))

@@ -1,0 +1,107 @@
+"""Batch rendering with Dask: every run of a folder, skipping up-to-date outputs, failures apart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import imageio_ffmpeg
+import pytest
+from helpers import image_for, probs_for, write_run
+
+import animlib
+from animlib.batch import render_all
+
+distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as c:
+        yield c
+
+
+def test_render_all_on_a_two_worker_cluster(cluster, tmp_path):
+    runs = tmp_path / "runs"
+    lengths = {}
+    for i in range(20):
+        steps = 3 + i % 5
+        lengths[write_run(runs, f"run-{i:02d}", steps=steps, shape=(12, 12, 3))] = steps
+    (runs / "junk").mkdir()  # a broken entry: reported, the rest go on
+    out = tmp_path / "videos"
+    seen = []
+    report = render_all(
+        str(runs),
+        str(out),
+        scheduler=cluster.scheduler_address,
+        fps=5,
+        dpi=50,
+        progress=lambda done, total, o: seen.append((done, total, o.run_id)),
+    )
+    assert report.count("rendered") == 20 and report.count("failed") == 1
+    assert report.failed[0].run_id == "junk" and "run.json" in report.failed[0].message
+    assert [d for d, _, _ in seen] == list(range(1, 22)) and {t for _, t, _ in seen} == {21}
+    for run_id, steps in lengths.items():
+        frames, secs = imageio_ffmpeg.count_frames_and_secs(str(out / f"{run_id}.mp4"))
+        assert frames == steps, run_id
+        assert secs == pytest.approx(steps / 5, abs=0.21)
+
+    # nothing changed: everything is up to date
+    again = render_all(
+        str(runs),
+        str(out),
+        scheduler=cluster.scheduler_address,
+        fps=5,
+        dpi=50,
+        progress=lambda *a: None,
+    )
+    assert again.count("skipped") == 20 and again.count("rendered") == 0
+
+    # one run grows: only that one is rendered again
+    with animlib.RunWriter.resume(runs / "run-07") as w:
+        w.log(image=image_for(99, (12, 12, 3)), confidences=probs_for(99))
+    third = render_all(
+        str(runs),
+        str(out),
+        scheduler=cluster.scheduler_address,
+        fps=5,
+        dpi=50,
+        progress=lambda *a: None,
+    )
+    assert [o.run_id for o in third.outcomes if o.status == "rendered"] == ["run-07"]
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out / "run-07.mp4"))
+    assert frames == lengths["run-07"] + 1
+
+
+def test_cli_render_all_with_local_cluster(tmp_path):
+    runs = tmp_path / "runs"
+    for i in range(3):
+        write_run(runs, f"c{i}", steps=4, shape=(8, 8, 3))
+    out = tmp_path / "gifs"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "animlib",
+            "render",
+            "--all",
+            str(runs),
+            "--out",
+            str(out),
+            "--format",
+            "gif",
+            "--workers",
+            "2",
+            "--dpi",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "3 rendered, 0 up to date, 0 failed" in proc.stdout
+    assert sorted(p.name for p in out.glob("*.gif")) == ["c0.gif", "c1.gif", "c2.gif"]
+    assert "3/3" in proc.stderr  # the progress bar

@@ -1,0 +1,215 @@
+"""Runs in object storage: a real S3-compatible server (moto) on loopback, same results as local."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from helpers import CLASSES, image_for, probs_for, write_run
+
+import animlib
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+BUCKET = "lab"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """Start moto's S3 server on a free loopback port and point the AWS environment at it."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+def _write_both(local: Path, remote: str) -> None:
+    for root in (str(local), remote):
+        write_run(root, "alpha", steps=8)
+        write_run(root, "beta", steps=4, attack="FGSM")
+        write_run(root, "edit", steps=3, confidences=False, original=False, attack="blur")
+
+
+def test_s3_round_trip_same_as_local(s3, tmp_path):
+    remote = f"s3://{BUCKET}/same"
+    _write_both(tmp_path, remote)
+    local_infos = {i.id: i for i in animlib.list_runs(tmp_path)}
+    remote_infos = {i.id: i for i in animlib.list_runs(remote)}
+    assert set(local_infos) == set(remote_infos) == {"alpha", "beta", "edit"}
+    for run_id, info in local_infos.items():
+        other = remote_infos[run_id]
+        assert other.ok and other.url == f"{remote}/{run_id}"
+        for key in ("name", "attack", "steps", "status", "summary", "class_names"):
+            assert info.get(key) == other.get(key), (run_id, key)
+        a, b = animlib.open_run(info.url), animlib.open_run(other.url)
+        assert len(a) == len(b)
+        np.testing.assert_array_equal(a.images[-1], b.images[-1])
+        if a.confidences is not None:
+            np.testing.assert_array_equal(a.confidences, b.confidences)
+    assert [r.line() for r in animlib.validate(remote)] == [
+        r.line() for r in animlib.validate(tmp_path)
+    ]
+
+
+def test_storage_options_are_passed_through(s3, tmp_path):
+    opts = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3["AWS_ENDPOINT_URL"]},
+    }
+    with animlib.RunWriter(f"s3://{BUCKET}/opts", name="o", storage_options=opts) as w:
+        w.log(image=image_for(0))
+    infos = animlib.list_runs(f"s3://{BUCKET}/opts", storage_options=opts)
+    assert [i.id for i in infos] == ["o"]
+    run = animlib.open_run(infos[0].url, storage_options=opts)
+    np.testing.assert_array_equal(run.images[0], image_for(0))
+
+
+def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
+    import s3fs
+
+    remote = f"s3://{BUCKET}/many"
+    for i in range(6):
+        write_run(remote, f"r{i}", steps=2)
+    from animlib.location import Location
+
+    calls: dict[str, list] = {"ls": [], "_cat_file": [], "_info": [], "_exists": []}
+    fs = Location(remote).fs  # fsspec caches instances: this is the one list_runs will use
+    real_ls = fs.ls
+    monkeypatch.setattr(
+        fs, "ls", lambda path, *a, **kw: calls["ls"].append(path) or real_ls(path, *a, **kw)
+    )
+    for name in ("_cat_file", "_info", "_exists"):
+        original = getattr(s3fs.S3FileSystem, name)
+
+        @functools.wraps(original)
+        async def spy(self, path, *a, _name=name, _orig=original, **kw):
+            calls[_name].append(path)
+            return await _orig(self, path, *a, **kw)
+
+        monkeypatch.setattr(s3fs.S3FileSystem, name, spy)
+    infos = animlib.list_runs(remote)
+    assert len(infos) == 6 and all(i.ok for i in infos)
+    # one listing of the folder, then exactly one GET per run.json (sent concurrently)
+    assert len(calls["ls"]) == 1, calls
+    assert sorted(calls["_cat_file"]) == sorted(f"{BUCKET}/many/r{i}/run.json" for i in range(6))
+    assert not calls["_info"] and not calls["_exists"], calls
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    import animlib
+    from helpers import image_for, probs_for, CLASSES
+    with animlib.RunWriter({root!r}, name="live", class_names=CLASSES, true_label=0) as w:
+        print(w.run_id, flush=True)
+        for i in range(25):
+            w.log(image=image_for(i), confidences=probs_for(i))
+    """
+)
+
+
+def test_read_s3_run_while_it_is_written(s3):
+    remote = f"s3://{BUCKET}/live"
+    code = READER.format(tests=os.path.dirname(__file__), root=remote)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    run_id = proc.stdout.readline().strip()
+    seen = set()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            run = animlib.open_run(f"{remote}/{run_id}")
+        except animlib.RunFormatError:
+            time.sleep(0.1)
+            continue
+        n = len(run)
+        if n:
+            np.testing.assert_array_equal(run.images[n - 1], image_for(n - 1))
+            np.testing.assert_allclose(run.confidences[n - 1], probs_for(n - 1), rtol=1e-6)
+            seen.add((n, run.status))
+        if run.status == "finished":
+            break
+        time.sleep(0.05)
+    assert proc.wait(60) == 0
+    assert any(status == "running" and 0 < n < 25 for n, status in seen), sorted(seen)
+    assert (25, "finished") in seen
+
+
+def test_render_from_s3(s3, tmp_path):
+    remote = f"s3://{BUCKET}/render"
+    run_id = write_run(remote, "vid", steps=9)
+    out = animlib.render(animlib.open_run(f"{remote}/{run_id}"), tmp_path / "vid.mp4", fps=5)
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert frames == 9
+
+
+def test_dashboard_over_a_bucket(s3, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    remote = f"s3://{BUCKET}/dash"
+    write_run(remote, "alpha", steps=6)
+    write_run(remote, "beta", steps=3, attack="FGSM")
+    monkeypatch.setenv("ANIMLIB_RUNS", remote)
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    app = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["id"]) == {"alpha", "beta"}
+    at = AppTest.from_file(app, default_timeout=120)
+    at.switch_page("pages/viewer.py")
+    at.query_params["run"] = "alpha"
+    at.run()
+    assert not at.exception and not at.error
+    assert at.table[0].value.loc["cat", "confidence"] == f"{probs_for(0)[0]:.4f}"
+    at = AppTest.from_file(app, default_timeout=120)
+    at.switch_page("pages/viewer.py")
+    at.query_params["run"] = "../dash/alpha"
+    at.run()
+    assert not at.exception and at.error
+
+
+def test_cli_over_s3(s3):
+    remote = f"s3://{BUCKET}/cli"
+    write_run(remote, "one", steps=2)
+    env = dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, "-m", "animlib", "ls", remote], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0 and "one" in out.stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "animlib", "validate", remote],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0 and "OK      one" in out.stdout
+    _ = CLASSES
