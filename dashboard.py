@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
+
+from animlib.errors import AnimlibError
+from animlib.meta import printable
+from animlib.ui import md
 
 st.set_page_config(page_title="animlib", page_icon=":material/movie:", layout="wide")
 page = st.navigation(
@@ -13,4 +19,8 @@ page = st.navigation(
     ],
     position="top",
 )
-page.run()
+try:
+    page.run()
+except (AnimlibError, OSError) as exc:  # a damaged run or file: say so, never a traceback
+    logging.getLogger("animlib").warning("page stopped: %s", exc, exc_info=True)
+    st.error(f"This page cannot be shown: {md(printable(exc))}")

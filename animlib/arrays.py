@@ -54,6 +54,8 @@ def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:
             f"expected an image of shape (H, W), (H, W, C) or (C, H, W); got shape {arr.shape}",
             field=field,
         )
+    if layout == "HW":
+        raise RunInputError(f"image of shape {arr.shape} but layout='HW' (2-D)", field=field)
     if layout == "HWC":
         out = arr
     elif layout == "CHW":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,16 +60,34 @@ def lookup(key: str, fmt: str) -> Path | None:
     return None
 
 
+STALE_TEMP_SECONDS = 24 * 3600
+
+
 def evict(keep: Path | None = None, limit: int | None = None) -> list[Path]:
-    """Delete least-recently-used files until the cache fits its bound; return what was removed."""
+    """Delete least-recently-used files until the cache fits its bound; return what was removed.
+
+    Hidden files are renders still being written (by this or another process): they are left
+    alone, unless older than a day (left behind by a crash).
+    """
     limit = max_bytes() if limit is None else limit
     files = []
-    for entry in os.scandir(cache_dir()):
-        if entry.is_file() and not entry.name.startswith(".tmp"):
-            st = entry.stat()
-            files.append((st.st_mtime, st.st_size, Path(entry.path)))
-    total = sum(size for _, size, _ in files)
     removed = []
+    now = time.time()
+    for entry in os.scandir(cache_dir()):
+        try:
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        if entry.name.startswith("."):
+            if now - st.st_mtime > STALE_TEMP_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            continue
+        files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in files)
     for _, size, path in sorted(files):
         if total <= limit:
             break
@@ -95,6 +115,9 @@ def cached_render(
     """
     from .render import render, render_compare
 
+    fmt = str(fmt).lower().lstrip(".")
+    if not fmt.isalnum():
+        raise ValueError(f"not an output format: {fmt!r}")
     group = list(runs) if isinstance(runs, (list, tuple)) else [runs]
     key = cache_key(group, fmt, options)
     hit = lookup(key, fmt)

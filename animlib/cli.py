@@ -46,7 +46,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             f"{_fmt(summary.get('flip_step')):>5}"
         )
     for info in broken:
-        print(f"BROKEN {info.id}: {info.error}")
+        print(info.line())
     print(f"{len(ok)} runs, {len(broken)} broken")
     return 0
 

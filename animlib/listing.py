@@ -10,6 +10,7 @@ from typing import Any
 from . import meta as M
 from .errors import AnimlibError, RunFormatError
 from .location import Location
+from .meta import printable
 
 
 @dataclass
@@ -33,20 +34,51 @@ class RunInfo:
     def get(self, key: str, default: Any = None) -> Any:
         return (self.meta or {}).get(key, default)
 
+    def line(self) -> str:
+        """One line for a terminal: ``OK  id`` or ``BROKEN  id: reason`` (control chars escaped)."""
+        if self.ok:
+            return f"OK      {printable(self.id)}"
+        return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
 
-def _outside(root: Location, name: str) -> bool:
+
+def _outside(root: Location, rel: str) -> bool:
+    """True if ``rel`` inside the local folder ``root`` resolves (via symlinks) outside it."""
     if not root.is_local:
         return False
     real_root = os.path.realpath(root.root)
-    real = os.path.realpath(os.path.join(root.root, name))
-    return not real.startswith(real_root + os.sep)
+    real = os.path.realpath(os.path.join(root.root, rel))
+    return real == real_root or os.path.commonpath([real, real_root]) != real_root
+
+
+ARRAY_NAMES = ("images", "confidences", "original", "scalars", "zarr.json")
+
+
+def missing_meta_reason(loc: Location) -> str:
+    """Why the folder ``loc`` has no run.json: a stray folder, a half-copied run, a dead writer."""
+    try:
+        held = [name for name, _ in loc.listdir()]
+    except OSError:
+        held = []
+    arrays = [name for name in held if name in ARRAY_NAMES]
+    if arrays:
+        return (
+            "run.json is missing but the folder holds run arrays "
+            f"({', '.join(arrays)}): a half-copied run or a deleted run.json"
+        )
+    if held == [".writer.lock"]:
+        return "run.json is missing: a writer created this folder and stopped before writing it"
+    visible = [printable(name) for name in held if not name.startswith(".")]
+    if visible:
+        more = f" and {len(visible) - 5} more" if len(visible) > 5 else ""
+        return f"not a run: run.json is missing (the folder holds {', '.join(visible[:5])}{more})"
+    return "not a run: run.json is missing (the folder is empty)"
 
 
 def _info_from_bytes(root: Location, run_id: str, raw: bytes | Exception) -> RunInfo:
     url = root.child(run_id).url
     if isinstance(raw, Exception):
         if isinstance(raw, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-            msg = "not a run: run.json is missing"
+            msg = missing_meta_reason(root.child(run_id))
         else:
             msg = f"run.json cannot be read ({type(raw).__name__})"
         return RunInfo(run_id, url, error=msg, field=M.RUN_JSON)
@@ -54,6 +86,9 @@ def _info_from_bytes(root: Location, run_id: str, raw: bytes | Exception) -> Run
         meta = M.check_meta(M.loads(raw, run_id), run_id)
     except AnimlibError as exc:
         return RunInfo(run_id, url, error=f"{exc.field}: {exc.message}", field=exc.field)
+    except Exception as exc:  # never let one odd run.json break the listing of the others
+        msg = f"run.json: cannot be checked ({type(exc).__name__})"
+        return RunInfo(run_id, url, error=msg, field=M.RUN_JSON)
     if meta["steps"] == 0 and meta["status"] != "running":
         return RunInfo(run_id, url, meta, error="steps: the run has zero steps", field="steps")
     return RunInfo(run_id, url, meta)
@@ -79,14 +114,18 @@ def list_runs(
     readable = []
     for name in names:
         if not M.is_safe_id(name):
-            infos.append(RunInfo(name, loc.child(name).url, error="unsafe folder name", field="id"))
+            msg = f"id: folder name {printable(repr(name))} is not a safe run id"
+            infos.append(RunInfo(name, loc.child(name).url, error=msg, field="id"))
         elif _outside(loc, name):
+            msg = "path: the run folder is a symlink that points outside the results folder"
+            infos.append(RunInfo(name, loc.child(name).url, error=msg, field="path"))
+        elif _outside(loc, f"{name}/{M.RUN_JSON}"):
             infos.append(
                 RunInfo(
                     name,
                     loc.child(name).url,
-                    error="path: symlink points outside the results folder",
-                    field="path",
+                    error="run.json: is a symlink that points outside the results folder",
+                    field=M.RUN_JSON,
                 )
             )
         else:

@@ -13,12 +13,27 @@ from typing import Any
 import numpy as np
 
 from .errors import RunFormatError, RunInputError
+from .limits import limits
 
 FORMAT_VERSION = 1
 RUN_JSON = "run.json"
 STATUSES = ("running", "finished", "failed")
 MAX_ID_LENGTH = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+IMAGE_DTYPES = ("uint8", "float32")
+SUMMARY_TYPES = {
+    "success": (bool,),
+    "flip_step": (int,),
+    "final_pred": (int,),
+    "l0": (int,),
+    "final_pred_conf": (int, float),
+    "final_true_conf": (int, float),
+    "final_target_conf": (int, float),
+    "initial_true_conf": (int, float),
+    "linf": (int, float),
+    "l2": (int, float),
+}
 
 
 def now_iso() -> str:
@@ -63,9 +78,15 @@ def is_safe_id(run_id: str) -> bool:
         isinstance(run_id, str)
         and 0 < len(run_id) <= 255
         and run_id not in (".", "..")
-        and not any(c in run_id for c in "/\\\x00")
+        and not any(c in run_id for c in "/\\")
+        and not _CONTROL.search(run_id)
         and not run_id.startswith(".")
     )
+
+
+def printable(text: object) -> str:
+    """``text`` on one line: control characters (newlines, NUL, ...) shown as escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def _jsonable(value: Any) -> Any:
@@ -101,6 +122,10 @@ def loads(data: bytes, run: str) -> dict:
         raise RunFormatError("is not UTF-8 text", run=run, field=RUN_JSON) from None
     except ValueError as exc:
         raise RunFormatError(f"is not valid JSON ({exc})", run=run, field=RUN_JSON) from None
+    except RecursionError:
+        raise RunFormatError(
+            "is not valid run metadata (nested too deeply)", run=run, field=RUN_JSON
+        ) from None
     if not isinstance(meta, dict):
         raise RunFormatError("must hold a JSON object", run=run, field=RUN_JSON)
     return meta
@@ -168,4 +193,65 @@ def check_meta(meta: dict, run: str) -> dict:
     for key in ("created", "updated"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
             raise bad(key, "must be an ISO-8601 time string")
+    _check_derived(meta, bad)
+    check_limits(meta, run)
     return meta
+
+
+def _check_derived(meta: dict, bad: Any) -> None:
+    """Fields the writer fills in (image shape and dtype, arrays, summary) have the right types."""
+    shape = meta.get("image_shape")
+    if shape is not None and not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise bad("image_shape", f"must be [H, W, C] (positive integers) or null; got {shape!r}")
+    dtype = meta.get("image_dtype")
+    if dtype is not None and dtype not in IMAGE_DTYPES:
+        raise bad("image_dtype", f"must be one of {', '.join(IMAGE_DTYPES)} or null; got {dtype!r}")
+    arrays = meta.get("arrays")
+    if arrays is not None and (
+        not isinstance(arrays, list) or not all(isinstance(a, str) for a in arrays)
+    ):
+        raise bad("arrays", "must be a list of array names")
+    summary = meta.get("summary", {})
+    if summary is None:
+        return
+    if not isinstance(summary, dict):
+        raise bad("summary", f"must be a JSON object; got {type(summary).__name__}")
+    for key, types in SUMMARY_TYPES.items():
+        value = summary.get(key)
+        if value is None:
+            continue
+        wrong = isinstance(value, bool) != (types == (bool,)) or not isinstance(value, types)
+        if wrong or (isinstance(value, float) and not math.isfinite(value)):
+            kind = {(bool,): "true/false", (int,): "an integer"}.get(types, "a number")
+            raise bad(f"summary.{key}", f"must be {kind} or null; got {value!r}")
+
+
+def check_limits(meta: dict, run: str) -> None:
+    """Refuse run.json describing a run larger than the configured limits (steps, classes, size)."""
+    lim = limits()
+    steps = meta.get("steps")
+    if isinstance(steps, int) and steps > lim.max_steps:
+        raise RunFormatError(
+            f"{steps} steps exceed the limit of {lim.max_steps} (ANIMLIB_MAX_STEPS)",
+            run=run,
+            field="steps",
+        )
+    names = meta.get("class_names")
+    if isinstance(names, list) and len(names) > lim.max_classes:
+        raise RunFormatError(
+            f"{len(names)} classes exceed the limit of {lim.max_classes} (ANIMLIB_MAX_CLASSES)",
+            run=run,
+            field="class_names",
+        )
+    shape = meta.get("image_shape")
+    if isinstance(shape, list) and len(shape) == 3 and max(shape[0], shape[1]) > lim.max_side:
+        raise RunFormatError(
+            f"{shape[0]}x{shape[1]} images exceed the limit of {lim.max_side} px per side "
+            "(ANIMLIB_MAX_SIDE)",
+            run=run,
+            field="image_shape",
+        )

@@ -8,8 +8,11 @@ import functools
 import html
 import json
 import os
+import queue
 import subprocess
+import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,9 +107,16 @@ class OutputWriter:
         size: tuple[int, int],
         fps: float,
         metadata: dict[str, Any] | None = None,
+        channels: int | None = None,
     ) -> None:
-        """Start writing ``size = (width, height)`` frames at ``fps`` to ``path``."""
+        """Start writing ``size = (width, height)`` frames at ``fps`` to ``path``.
+
+        ``channels`` (3 for RGB, 4 for RGBA), when known in advance, lets an encoder start at
+        once (overlapping its start-up with the caller's); otherwise the first frame decides.
+        """
         w, h = (int(v) for v in size)
+        if channels not in (None, 3, 4):
+            raise ValueError(f"channels must be 3 or 4, got {channels!r}")
         if w <= 0 or h <= 0:
             raise ValueError(f"frame size must be positive, got {size!r}")
         if not (isinstance(fps, (int, float)) and 0 < fps <= 240):
@@ -116,7 +126,7 @@ class OutputWriter:
         self.size, self.fps = (w, h), float(fps)
         self.metadata = dict(metadata or {})
         self.frame_count = 0
-        self.channels = 0
+        self.channels = channels or 0
         self.tmp_path = self.path.with_name(
             f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp{self.path.suffix}"
         )
@@ -177,9 +187,10 @@ class OutputWriter:
         size: tuple[int, int],
         fps: float,
         metadata: dict[str, Any] | None = None,
+        channels: int | None = None,
     ) -> Iterator[OutputWriter]:
         """``with writer.saving(path, size, fps): writer.grab_frame(...)`` -- finish or abort."""
-        self.setup(path, size, fps, metadata)
+        self.setup(path, size, fps, metadata, channels)
         try:
             yield self
         except BaseException:
@@ -281,12 +292,17 @@ class FFmpegWriter(OutputWriter):
 
     def _open(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by _close/_cleanup
-        self._proc: subprocess.Popen[bytes] | None = None  # started by the first frame
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._feeder: _PipeFeeder | None = None
+        if self.channels:  # known in advance: start now, ffmpeg warms up while frames are drawn
+            self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
         )
+        assert self._proc.stdin is not None
+        self._feeder = _PipeFeeder(self._proc.stdin)
         return self._proc
 
     def _error(self, what: str) -> RuntimeError:
@@ -296,36 +312,96 @@ class FFmpegWriter(OutputWriter):
 
     def _write(self, rgb: np.ndarray) -> None:
         proc = self._proc or self._start()
-        try:
-            proc.stdin.write(rgb.data)
-        except (BrokenPipeError, OSError):
+        assert self._feeder is not None
+        if not self._feeder.put(rgb):
             proc.wait()
-            raise self._error("stopped accepting frames") from None
+            raise self._error("stopped accepting frames")
 
     def _close(self) -> None:
-        proc = self._proc
-        assert proc is not None
-        try:
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
+        proc, feeder = self._proc, self._feeder
+        assert proc is not None and feeder is not None
+        written = feeder.close()
         rc = proc.wait()
         try:
             if rc != 0:
                 raise self._error(f"exited with status {rc}")
+            if not written:
+                raise self._error("stopped accepting frames")
         finally:
             self._stderr.close()
 
     def _cleanup(self) -> None:
         proc = getattr(self, "_proc", None)
         if proc is not None and proc.poll() is None:
-            with contextlib.suppress(Exception):
-                proc.stdin.close()
-            proc.kill()
+            proc.kill()  # a write in flight then fails at once, so the feeder can stop
             proc.wait()
+        feeder = getattr(self, "_feeder", None)
+        if feeder is not None:
+            feeder.close()
         stderr = getattr(self, "_stderr", None)
         if stderr is not None:
             stderr.close()
+
+
+class _PipeFeeder:
+    """Writes frames into ffmpeg's stdin from a background thread.
+
+    A pipe write blocks until ffmpeg has read the frame; done here, it overlaps with drawing the
+    next frame (the write releases the GIL). Frames are copied into a few reused buffers, since
+    callers (e.g. an Agg canvas) overwrite theirs. After a failed write the remaining frames are
+    dropped and :meth:`put` / :meth:`close` return False.
+    """
+
+    def __init__(self, pipe: Any, depth: int = 3) -> None:
+        self.pipe = pipe
+        self.error: BaseException | None = None
+        self._depth = depth
+        self._made = 0
+        self._todo: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="animlib-ffmpeg-feed", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def put(self, frame: np.ndarray) -> bool:
+        """Queue a copy of ``frame``; False if an earlier write failed."""
+        if self.error is not None:
+            return False
+        if self._made < self._depth:
+            self._made += 1
+            buf = np.empty(frame.shape, frame.dtype)
+        else:
+            buf = self._free.get()  # wait until one of ours has been written
+            if buf.shape != frame.shape or buf.dtype != frame.dtype:
+                buf = np.empty(frame.shape, frame.dtype)
+        np.copyto(buf, frame)
+        self._todo.put(buf)
+        return self.error is None
+
+    def _run(self) -> None:
+        while True:
+            buf = self._todo.get()
+            if buf is None:
+                return
+            if self.error is None:
+                try:
+                    self.pipe.write(buf.data)
+                except (OSError, ValueError) as exc:  # BrokenPipeError, or closed
+                    self.error = exc
+            self._free.put(buf)
+
+    def close(self) -> bool:
+        """Write what is queued, close the pipe; True if every frame was written."""
+        if not self._closed:
+            self._closed = True
+            self._todo.put(None)
+            self._thread.join()
+            try:
+                self.pipe.close()
+            except (OSError, ValueError):
+                if self.error is None:
+                    self.error = sys.exc_info()[1]
+        return self.error is None
 
 
 @register_writer
@@ -527,7 +603,9 @@ class HTMLWriter(OutputWriter):
         self._video = MP4Writer(**self.options)
         assert self.tmp_path is not None
         self._video_path = self.tmp_path.with_suffix(".mp4")
-        self._video.setup(self._video_path, self.size, self.fps, self.metadata)
+        self._video.setup(
+            self._video_path, self.size, self.fps, self.metadata, self.channels or None
+        )
 
     def _write(self, rgb: np.ndarray) -> None:
         self._video.grab_frame(rgb)

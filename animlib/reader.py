@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -11,7 +14,30 @@ import numpy as np
 
 from . import meta as M
 from .errors import RunFormatError
+from .limits import limits
 from .location import Location
+
+_RESHAPE = re.compile(r"cannot reshape array of size (\d+) into shape \(([\d, ]+)\)")
+
+
+def describe_read_error(exc: BaseException) -> str:
+    """Why a stored chunk could not be decoded, in words a user can act on (one line)."""
+    text = " ".join(str(exc).split())
+    m = _RESHAPE.search(text)
+    if m:
+        dims = [int(d) for d in m.group(2).replace(" ", "").split(",") if d]
+        return (
+            f"a stored chunk holds {m.group(1)} values where shape {tuple(dims)} needs "
+            f"{math.prod(dims)}: the image shape changed between steps, or the chunk comes "
+            "from another run"
+        )
+    if "decompress" in text.lower() or "zstd" in text.lower() or "blosc" in text.lower():
+        return f"a chunk file is truncated or corrupt: {text[:200]}"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class _MissingArray(RunFormatError):
+    """An array the run does not have (as opposed to one that is there but damaged)."""
 
 
 class ImageSteps:
@@ -26,6 +52,12 @@ class ImageSteps:
     def __getitem__(self, index: int) -> np.ndarray:
         n = len(self._run)
         if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step == 1 and start < stop:  # one read: steps sharing a chunk decode it once
+                try:
+                    return np.asarray(self._run._array("images")[start:stop])
+                except Exception:
+                    pass  # read step by step below, so the error names the broken step
             return np.stack([self[i] for i in range(*index.indices(n))]) if n else np.zeros(0)
         i = int(index)
         if i < 0:
@@ -38,7 +70,7 @@ class ImageSteps:
             raise
         except Exception as exc:  # truncated/corrupt chunk
             raise RunFormatError(
-                f"step {i} cannot be read ({type(exc).__name__}: {exc})",
+                f"step {i} cannot be read ({describe_read_error(exc)})",
                 run=self._run.id,
                 field="images",
             ) from None
@@ -46,6 +78,14 @@ class ImageSteps:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+    @property
+    def chunk_len(self) -> int:
+        """How many steps share one stored chunk (reading a step decodes its whole chunk)."""
+        try:
+            return max(int(self._run._array("images").chunks[0]), 1)
+        except Exception:
+            return 1
 
 
 class Run:
@@ -137,16 +177,17 @@ class Run:
                 )
             except Exception as exc:
                 raise RunFormatError(
-                    f"no readable Zarr group ({type(exc).__name__}: {exc})",
+                    f"no readable Zarr group ({describe_read_error(exc)})",
                     run=self.id,
                     field="zarr.json",
                 ) from None
         return self._group_cache
 
     def _has(self, name: str) -> bool:
+        """True if the array exists; False if it is absent. A damaged one raises."""
         try:
             self._array(name)
-        except RunFormatError:
+        except _MissingArray:
             return False
         return True
 
@@ -156,9 +197,11 @@ class Run:
                 arr = self._group()[name]
             except RunFormatError:
                 raise
+            except KeyError:
+                raise _MissingArray("array is missing", run=self.id, field=name) from None
             except Exception as exc:
                 raise RunFormatError(
-                    f"array is missing or unreadable ({type(exc).__name__})",
+                    f"array metadata {name}/zarr.json cannot be read ({describe_read_error(exc)})",
                     run=self.id,
                     field=name,
                 ) from None
@@ -178,7 +221,7 @@ class Run:
             data = np.asarray(self._array("confidences")[: len(self)], dtype=np.float32)
         except Exception as exc:
             raise RunFormatError(
-                f"cannot be read ({type(exc).__name__}: {exc})", run=self.id, field="confidences"
+                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="confidences"
             ) from None
         return data
 
@@ -191,7 +234,7 @@ class Run:
             return np.asarray(self._array("original")[...])
         except Exception as exc:
             raise RunFormatError(
-                f"cannot be read ({type(exc).__name__}: {exc})", run=self.id, field="original"
+                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="original"
             ) from None
 
     @cached_property
@@ -202,8 +245,13 @@ class Run:
         except Exception:
             return {}
         out = {}
-        for key, arr in sorted(group.arrays()):
-            out[key] = np.asarray(arr[: len(self)], dtype=np.float64)
+        try:
+            for key, arr in sorted(group.arrays()):
+                out[key] = np.asarray(arr[: len(self)], dtype=np.float64)
+        except Exception as exc:
+            raise RunFormatError(
+                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="scalars"
+            ) from None
         return out
 
     def check_arrays(self) -> None:
@@ -211,6 +259,11 @@ class Run:
         n = len(self)
         if n == 0:
             raise RunFormatError("the run has zero steps", run=self.id, field="steps")
+        for name in self.meta.get("arrays") or []:
+            if name in ("images", "confidences", "original") and not self._has(name):
+                raise RunFormatError(
+                    "array is missing (run.json lists it)", run=self.id, field=name
+                )
         images = self._array("images")
         if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
             raise RunFormatError(
@@ -221,6 +274,30 @@ class Run:
         if images.dtype not in (np.uint8, np.float32):
             raise RunFormatError(
                 f"dtype must be uint8 or float32; got {images.dtype}", run=self.id, field="images"
+            )
+        stored = tuple(int(s) for s in images.shape[1:])
+        said = self.meta.get("image_shape")
+        if said is not None and tuple(said) != stored:
+            raise RunFormatError(
+                f"the images array holds {stored[0]}x{stored[1]}x{stored[2]} images but run.json "
+                f"image_shape says {said[0]}x{said[1]}x{said[2]} (the image shape changed?)",
+                run=self.id,
+                field="images",
+            )
+        dtype = self.meta.get("image_dtype")
+        if dtype is not None and str(images.dtype) != dtype:
+            raise RunFormatError(
+                f"the images array is {images.dtype} but run.json image_dtype says {dtype}",
+                run=self.id,
+                field="images",
+            )
+        lim = limits()
+        if max(stored[0], stored[1]) > lim.max_side:
+            raise RunFormatError(
+                f"{stored[0]}x{stored[1]} images exceed the limit of {lim.max_side} px per side "
+                "(ANIMLIB_MAX_SIDE)",
+                run=self.id,
+                field="images",
             )
         if images.shape[0] < n:
             raise RunFormatError(
@@ -235,6 +312,13 @@ class Run:
                     f"run.json says {n} steps but confidences have shape {conf.shape}",
                     run=self.id,
                     field="steps",
+                )
+            if conf.shape[1] > lim.max_classes:
+                raise RunFormatError(
+                    f"{conf.shape[1]} classes exceed the limit of {lim.max_classes} "
+                    "(ANIMLIB_MAX_CLASSES)",
+                    run=self.id,
+                    field="confidences",
                 )
             names = self.meta.get("class_names")
             if names is None or len(names) != conf.shape[1]:
@@ -260,9 +344,9 @@ def read_meta(loc: Location) -> tuple[dict[str, Any], bytes]:
     try:
         raw = loc.read_bytes(M.RUN_JSON)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise RunFormatError(
-            "not a run: run.json is missing", run=run_id, field=M.RUN_JSON
-        ) from None
+        from .listing import missing_meta_reason
+
+        raise RunFormatError(missing_meta_reason(loc), run=run_id) from None
     except OSError as exc:
         raise RunFormatError(f"cannot be read ({exc})", run=run_id, field=M.RUN_JSON) from None
     return M.check_meta(M.loads(raw, run_id), run_id), raw
@@ -298,14 +382,33 @@ def open_run_in(
     ``root`` are refused.
     """
     if not M.is_safe_id(run_id):
-        raise RunFormatError("is not a valid run id", run=repr(run_id)[1:-1], field="run")
+        raise RunFormatError(
+            "is not a valid run id (a run id is a folder name inside the results folder: "
+            "no '/', '\\', '..', NUL or control characters, no leading '.')",
+            run=str(run_id),
+        )
     root_loc = Location.of(root, storage_options)
     loc = root_loc.child(run_id)
-    if root_loc.is_local:
-        real_root = os.path.realpath(root_loc.root)
-        real = os.path.realpath(loc.root)
-        if os.path.dirname(real) != real_root and not real.startswith(real_root + os.sep):
-            raise RunFormatError(
-                "points outside the results folder (symlink)", run=run_id, field="path"
-            )
+    check_inside(root_loc, run_id)
     return open_run(loc)
+
+
+LINKED_ENTRIES = (M.RUN_JSON, "zarr.json", "images", "confidences", "original", "scalars")
+
+
+def check_inside(root: Location, run_id: str, entries: Sequence[str] = LINKED_ENTRIES) -> None:
+    """Refuse a run whose folder, or one of its top-level ``entries``, is a symlink that leads
+    outside the results folder ``root`` (nothing is read from there). No-op for remote stores."""
+    if not root.is_local:
+        return
+    real_root = os.path.realpath(root.root)
+    base = os.path.join(root.root, run_id)
+    for rel in ("", *entries):
+        real = os.path.realpath(os.path.join(base, rel) if rel else base)
+        if real == real_root or os.path.commonpath([real, real_root]) != real_root:
+            what = rel or "the run folder"
+            raise RunFormatError(
+                f"{what} is a symlink that points outside the results folder",
+                run=run_id,
+                field="path",
+            )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from PIL import Image
 
 from .animate import use_bundled_ffmpeg
 from .errors import RenderLimitError
-from .figures import FigureOptions, PanelFigure, make_figure
+from .figures import FigureOptions, PanelFigure, figure_size, make_figure
 from .limits import limits
 from .outputs import available_formats, get_writer, writer_for_path
 
@@ -140,31 +140,72 @@ class _Canvas(FigureCanvasAgg):
         return self.renderer
 
 
-# ------------------------------------------------------------------------------------ prefetch
+# ------------------------------------------------------------------------------- block reader
 
 
-class _Prefetcher:
-    """Reads the next step of a run in a background thread while the current one is drawn."""
+class _BlockReader:
+    """Reads the steps a render needs a block at a time (a run is never loaded whole).
 
-    def __init__(self, run: Any, stride: int, pool: ThreadPoolExecutor) -> None:
+    Without a stride, a block is several whole stored chunks read with one slice, so a chunk
+    holding many steps is decoded once (not once per step) and the per-read overhead is shared.
+    With a stride of a chunk or more, steps are read one at a time. Blocks are kept under
+    ``_BLOCK_BYTES``, so memory does not grow with the run's length. A failed block read is
+    retried step by step, so errors name the step and earlier steps still render.
+
+    Reads happen in the drawing thread on purpose: a reader thread would contend with it for
+    the GIL (zarr's reads are largely Python), which measured slower on two cores.
+    """
+
+    def __init__(self, run: Any, stride: int) -> None:
         self.images = run.images
         self.n = len(run)
         self.stride = stride
-        self.pool = pool
-        self.pending: tuple[int, Future[np.ndarray]] | None = None
+        chunk = _chunk_len(self.images)
+        self.block = 1
+        if stride < chunk or stride == 1:
+            fits = max(_BLOCK_BYTES // _step_bytes(run), 1)  # steps within the byte budget
+            length = min(max(chunk, _BLOCK_STEPS), fits)
+            self.block = max(length - length % chunk, chunk)  # whole chunks, at least one
+        self.current: tuple[int, dict[int, np.ndarray]] = (-1, {})
+
+    def _read(self, block: int) -> dict[int, np.ndarray]:
+        a = block * self.block
+        b = min(a + self.block, self.n)
+        steps = range(-(-a // self.stride) * self.stride, b, self.stride)  # frames in [a, b)
+        if len(steps) > 1:
+            try:
+                data = np.asarray(self.images[a:b])
+                return {s: data[s - a] for s in steps}
+            except Exception:
+                pass  # step by step, below
+        return {s: np.asarray(self.images[s]) for s in steps}
 
     def __call__(self, step: int) -> np.ndarray:
-        pending, self.pending = self.pending, None
-        if pending is not None and pending[0] == step:
-            image = pending[1].result()
-        else:
-            if pending is not None:
-                pending[1].cancel()
-            image = self.images[step]
-        nxt = step + self.stride
-        if nxt < self.n:
-            self.pending = (nxt, self.pool.submit(self.images.__getitem__, nxt))
-        return image
+        block = step // self.block
+        if self.current[0] != block:
+            self.current = (-1, {})  # let the previous block go before reading the next
+            self.current = (block, self._read(block))
+        image = self.current[1].get(step)
+        return image if image is not None else np.asarray(self.images[step])
+
+
+_BLOCK_BYTES = 16 * 1024 * 1024  # most image bytes read at once
+_BLOCK_STEPS = 8
+
+
+def _chunk_len(images: Any) -> int:
+    try:
+        return max(int(getattr(images, "chunk_len", 1)), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _step_bytes(run: Any) -> int:
+    try:
+        shape = tuple(run.image_shape)
+    except Exception:
+        return 4 * 512 * 512 * 4
+    return max(4 * math.prod(int(s) for s in shape), 1)  # float32 is the largest stored dtype
 
 
 # ------------------------------------------------------------------------------ frame renderer
@@ -176,7 +217,7 @@ class FrameRenderer:
     Every dynamic artist owns a screen area (a "slot": an image panel, the bars, one value cell,
     the step title) that no other dynamic artist draws into. A frame copies the background back
     into the dirty slots only and draws their artists with ``draw_artist``-style calls, so the
-    result equals a full redraw. Steps are read from the store one at a time.
+    result equals a full redraw. Steps are read from the store a block at a time.
 
     ``len(renderer)`` frames of ``renderer.size = (width, height)``; ``renderer.frame(i)`` or
     iterate for ``(height, width, 3)`` uint8 arrays.
@@ -189,9 +230,8 @@ class FrameRenderer:
         self.fig = self.figure.fig
         self.canvas = _Canvas(self.fig)
         self.size: tuple[int, int] = self.canvas.get_width_height()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="animlib-prefetch")
         for row in self.figure.rows:
-            row.read_image = _Prefetcher(row.run, self.options.stride, self._pool)
+            row.read_image = _BlockReader(row.run, self.options.stride)
         _check_size(run_or_runs, self.size)
         slots = self.figure.slots
         for slot in slots:
@@ -265,10 +305,9 @@ class FrameRenderer:
             self.close()
 
     def close(self) -> None:
-        """Stop the prefetch thread (the renderer still works afterwards, without prefetch)."""
+        """Drop the block of images held for the next frames (the renderer still works)."""
         for row in self.figure.rows:
             row.read_image = row.run.images.__getitem__
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> FrameRenderer:
         return self
@@ -398,16 +437,36 @@ def _render(
                 run=",".join(_name(r) for r in runs),
                 field="stride",
             )
-    with FrameRenderer(runs if len(runs) > 1 else runs[0], options) as frames:
+    target = runs if len(runs) > 1 else runs[0]
+    metadata = _metadata(runs, stride, fps)
+    _check_dpi(target, options)
+    size = _planned_size(target, options)
+    with contextlib.ExitStack() as stack:
+        if size is not None:  # start the encoder at once: it warms up while the figure is built
+            _check_size(target, size)
+            stack.enter_context(writer.saving(path, size, fps, metadata, channels=4))
+        frames = stack.enter_context(FrameRenderer(target, options))
+        if size is None:
+            stack.enter_context(writer.saving(path, frames.size, fps, metadata, channels=4))
+        elif frames.size != size:
+            raise RuntimeError(f"frames are {frames.size}, not the planned {size}")
         total = len(frames)
         if progress is not None:
             progress(0, total)
-        with writer.saving(path, frames.size, fps, _metadata(runs, stride, fps)):
-            for i in range(total):
-                writer.grab_frame(frames.frame_rgba(i))
-                if progress is not None:
-                    progress(i + 1, total)
+        for i in range(total):
+            writer.grab_frame(frames.frame_rgba(i))
+            if progress is not None:
+                progress(i + 1, total)
     return path
+
+
+def _planned_size(run_or_runs: Any, options: FigureOptions) -> tuple[int, int] | None:
+    """The frame size, known before the figure is built (None if the runs cannot be planned:
+    building the figure then raises the error that names the problem)."""
+    try:
+        return figure_size(run_or_runs, options)
+    except Exception:
+        return None
 
 
 def render(

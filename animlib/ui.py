@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import pandas as pd
 import streamlit as st
 
 from .config import runs_root
 from .errors import AnimlibError
 from .listing import RunInfo, folder_signature, list_runs
+from .meta import printable
 from .reader import Run, open_run_in
+from .validate import validate_run
+
+DEEP_CHECK_MB = 64  # runs up to this many MB of images get every chunk checked when opened
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -19,6 +29,30 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 def md(text: Any) -> str:
     """Escape a user string (run name, class name, tag) so Markdown shows it as plain text."""
     return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def md_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` safe for ``st.table``, which renders every cell, index label and
+    column header as Markdown: user strings are escaped (numbers are left as they are), so a
+    class called ``[x](https://...)`` shows as that text instead of a link."""
+
+    def esc(value: Any) -> Any:
+        if isinstance(value, str) and not _NUMBER.match(value):
+            return md(printable(value))
+        return value
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(esc)
+    out.index = out.index.map(esc)
+    out.columns = out.columns.map(esc)
+    if out.index.name:
+        out.index.name = esc(out.index.name)
+    return out
 
 
 def root() -> str:
@@ -40,14 +74,78 @@ def listing(where: str | None = None) -> list[RunInfo]:
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
     """Open a run by id for a page; (run, None) or (None, a message to show the user)."""
     where = where or root()
+    shown = md(printable(repr(run_id)))
     try:
         return open_run_in(where, run_id), None
     except AnimlibError as exc:
         if exc.field == "path" and "no such run folder" in exc.message:
-            return None, f"No run with id {run_id!r} in {where}."
-        return None, f"This run cannot be shown: {exc}"
-    except OSError as exc:
-        return None, f"Run {run_id!r} cannot be read: {exc}"
+            return None, f"No run with id {shown} in {md(where)}."
+        return None, f"This run cannot be shown: {md(printable(exc))}"
+    except (OSError, ValueError) as exc:
+        return None, f"Run {shown} cannot be read: {md(printable(exc))}"
+
+
+def _deep_limit_bytes() -> int:
+    try:
+        return int(float(os.environ.get("ANIMLIB_DEEP_CHECK_MB", DEEP_CHECK_MB)) * 2**20)
+    except ValueError:
+        return DEEP_CHECK_MB * 2**20
+
+
+def image_bytes(run: Run) -> int:
+    """How many bytes of images the run's complete steps hold (from array metadata)."""
+    images = run._array("images")
+    return len(run) * math.prod(images.shape[1:]) * images.dtype.itemsize
+
+
+@st.cache_data(show_spinner=False, max_entries=4096, ttl=300)
+def _check(url: str, where: str, key: Any, deep: bool) -> str | None:
+    report = validate_run(url, deep=deep, root=where)
+    return None if report.ok else report.error
+
+
+def run_problem(run: Run, where: str | None = None) -> str | None:
+    """Check an opened run's data before showing it; a message for ``st.error`` or None.
+
+    Runs up to ``$ANIMLIB_DEEP_CHECK_MB`` (default 64) MB of images get every chunk read;
+    larger ones get the quick check (metadata, chunk listing, confidences, last step).
+    Results are cached by the run's content fingerprint.
+    """
+    where = where or root()
+    deep = image_bytes(run) <= _deep_limit_bytes()
+    problem = _check(run.url, where, run.fingerprint, deep)
+    if problem is None:
+        return None
+    return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {problem}'))}"
+
+
+def check_runs(
+    infos: list[RunInfo],
+    where: str,
+    *,
+    deep: bool = False,
+    budget_s: float | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[list[RunInfo], int]:
+    """``infos`` with array problems found by validation filled in as ``error``, and how many
+    good runs were left unchecked because ``budget_s`` seconds ran out (cached results are
+    free, so later page runs continue where this one stopped)."""
+    start = time.monotonic()
+    todo = [i for i in infos if i.ok]
+    out: dict[str, RunInfo] = {}
+    skipped = 0
+    for done, info in enumerate(todo):
+        if budget_s is not None and time.monotonic() - start > budget_s:
+            skipped = len(todo) - done
+            break
+        key = (info.get("updated"), info.get("steps"), info.get("status"))
+        problem = _check(info.url, where, key, deep)
+        if problem is not None:
+            field = problem.split(":", 1)[0] if ":" in problem else None
+            out[info.id] = dataclasses.replace(info, error=problem, field=field)
+        if progress is not None:
+            progress(done + 1, len(todo))
+    return [out.get(i.id, i) for i in infos], skipped
 
 
 def viewer_url(run_id: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import confidence_table, run_metrics
+from .metrics import confidence_table, run_metrics, unique_names
 
 TRUE_BG = "background-color: #d9f2d9"
 TARGET_BG = "background-color: #ffe3c2"
@@ -27,7 +27,7 @@ def _role(run: Any, k: int) -> str:
 def step_table(run: Any, step: int, top_k: int = 10) -> pd.DataFrame:
     """Top-k classes at ``step`` (plus true/target), with confidence, rank and role."""
     conf = run.confidences[step]
-    names = run.class_names
+    names = unique_names(run.class_names)
     order = list(np.argsort(-conf, kind="stable")[:top_k])
     for label in (run.true_label, run.target_label):
         if label is not None and label not in order:
@@ -54,7 +54,7 @@ def confidence_curves(run: Any) -> pd.DataFrame | None:
     conf = run.confidences
     if conf is None:
         return None
-    names = run.class_names
+    names = unique_names(run.class_names)
     out: dict[str, np.ndarray] = {}
     excluded = [k for k in (run.true_label, run.target_label) if k is not None]
     if run.true_label is not None:
@@ -75,7 +75,7 @@ def confidence_curves(run: Any) -> pd.DataFrame | None:
 def styled_confidences(run: Any, top_k: int | None = 10):
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
     frame = confidence_table(run, top_k=top_k)
-    names = run.class_names
+    names = unique_names(run.class_names)
     if frame.size > STYLE_MAX_CELLS:
         return frame
     true = names[run.true_label] if run.true_label is not None else None
@@ -141,3 +141,28 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
 
 def _num(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def curves_chart(curves: pd.DataFrame, step: int | None = None, y_title: str = "confidence"):
+    """An Altair line chart of ``curves`` (one line per column) with a rule at ``step``."""
+    import altair as alt
+
+    long = curves.reset_index().melt(id_vars="step", var_name="series", value_name="value")
+    lines = (
+        alt.Chart(long)
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("value:Q", title=y_title),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["series:N", "step:Q", alt.Tooltip("value:Q", format=".4f")],
+        )
+    )
+    if step is None:
+        return lines
+    rule = (
+        alt.Chart(pd.DataFrame({"step": [step]}))
+        .mark_rule(color="#888888", strokeDash=[4, 3])
+        .encode(x="step:Q")
+    )
+    return alt.layer(lines, rule)

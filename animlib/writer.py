@@ -21,6 +21,9 @@ from .location import Location
 from .metrics import is_success, perturbation_norms
 
 CHUNK_TARGET_BYTES = 512 * 1024
+# Every chunk is stored, even one equal to the fill value (an all-black step), so a missing
+# chunk file always means a damaged run and ``validate`` can say so.
+ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def steps_per_chunk(step_nbytes: int, cap: int = 1024) -> int:
@@ -123,7 +126,10 @@ class RunWriter:
         self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
         if self._original is not None:
             arr = self._group.create_array(
-                "original", shape=self._original.shape, dtype=self._original.dtype
+                "original",
+                shape=self._original.shape,
+                dtype=self._original.dtype,
+                config=ARRAY_CONFIG,
             )
             arr[...] = self._original
 
@@ -157,15 +163,16 @@ class RunWriter:
         self.meta = dict(run.meta)
         self._layout = "auto"
         self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
-        self._arrays = {"images": self._group["images"]}
-        self._has_conf = "confidences" in self._group
-        if self._has_conf:
-            self._arrays["confidences"] = self._group["confidences"]
-        self._scalar_names = []
-        if "scalars" in self._group:
-            for key, arr in sorted(self._group["scalars"].arrays()):
-                self._arrays[key] = arr
-                self._scalar_names.append(key)
+        with zarr.config.set({f"array.{k}": v for k, v in ARRAY_CONFIG.items()}):
+            self._arrays = {"images": self._group["images"]}
+            self._has_conf = "confidences" in self._group
+            if self._has_conf:
+                self._arrays["confidences"] = self._group["confidences"]
+            self._scalar_names = []
+            if "scalars" in self._group:
+                for key, arr in sorted(self._group["scalars"].arrays()):
+                    self._arrays[key] = arr
+                    self._scalar_names.append(key)
         self._original = run.original
         self._n = len(run)
         self._closed = False
@@ -336,9 +343,13 @@ class RunWriter:
             chunks=(spc, *img.shape),
             dtype=img.dtype,
             fill_value=0,
+            config=ARRAY_CONFIG,
         )
         self.meta["image_shape"] = list(img.shape)
         self.meta["image_dtype"] = str(img.dtype)
+        self.meta["arrays"] = ["images"] + ["confidences"] * (conf is not None)
+        if self._original is not None:
+            self.meta["arrays"].append("original")
         self._has_conf = conf is not None
         if conf is not None:
             k = len(conf)
@@ -348,6 +359,7 @@ class RunWriter:
                 chunks=(steps_per_chunk(k * 4, cap=4096), k),
                 dtype="float32",
                 fill_value=0.0,
+                config=ARRAY_CONFIG,
             )
             if self.meta["class_names"] is None:
                 self.meta["class_names"] = [str(i) for i in range(k)]
@@ -355,7 +367,12 @@ class RunWriter:
     def _scalar_array(self, key: str):
         if key not in self._arrays:
             arr = self._group.require_group("scalars").create_array(
-                key, shape=(self._n,), chunks=(4096,), dtype="float64", fill_value=np.nan
+                key,
+                shape=(self._n,),
+                chunks=(4096,),
+                dtype="float64",
+                fill_value=np.nan,
+                config=ARRAY_CONFIG,
             )
             self._arrays[key] = arr
             self._scalar_names.append(key)

@@ -6,7 +6,16 @@ import streamlit as st
 
 from animlib import table
 from animlib.cache import cached_render
-from animlib.ui import compare_url, listing, md, open_run_safe, query_param, root
+from animlib.ui import (
+    compare_url,
+    listing,
+    md,
+    md_table,
+    open_run_safe,
+    query_param,
+    root,
+    run_problem,
+)
 from animlib.views import compare_curves, compare_metrics
 
 where = root()
@@ -24,7 +33,9 @@ if not 2 <= len(ids) <= 6:
 runs, problems = [], []
 for run_id in ids:
     run, problem = open_run_safe(run_id, where)
-    if run is None:
+    if run is not None:
+        problem = run_problem(run, where)
+    if problem:
         problems.append(problem)
     else:
         runs.append(run)
@@ -58,7 +69,7 @@ try:
     )
 except Exception as exc:
     bar.empty()
-    st.error(f"Cannot render this comparison: {exc}")
+    st.error(f"Cannot render this comparison: {md(exc)}")
     st.stop()
 bar.empty()
 st.video(str(mp4))
@@ -73,7 +84,7 @@ with left:
     st.line_chart(compare_curves(runs), x_label="step", y_label="confidence")
 with right:
     st.subheader("Metrics")
-    st.table(compare_metrics(runs))
+    st.table(md_table(compare_metrics(runs)))
 
 frame = table.runs_frame(listing(where))
 groups = table.same_source(frame, [r.id for r in runs])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib import table
-from animlib.ui import compare_url, listing, root, viewer_url
+from animlib.ui import check_runs, compare_url, listing, md, md_table, root, viewer_url
+
+CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
 
 st.title("Runs")
 where = root()
@@ -18,6 +20,20 @@ def runs_page() -> None:
     except Exception as exc:  # a missing or unreadable folder must not crash the page
         st.error(f"Cannot list runs in {where}: {exc}")
         return
+    # run.json alone cannot show damaged arrays: check them too (quick checks, cached per run,
+    # within a time budget; every chunk on request)
+    infos, unchecked = check_runs(infos, where, budget_s=CHECK_BUDGET_S)
+    if st.session_state.get("deep_check"):
+        bar = st.progress(0.0, text="reading every chunk of every run…")
+        infos, _ = check_runs(
+            infos,
+            where,
+            deep=True,
+            progress=lambda done, total: bar.progress(
+                done / max(total, 1), text=f"checked {done}/{total} runs"
+            ),
+        )
+        bar.empty()
     frame = table.runs_frame(infos)
     broken = table.broken_frame(infos)
     if frame.empty and broken.empty:
@@ -45,6 +61,7 @@ def runs_page() -> None:
         f"{len(shown)} of {len(frame)} runs shown"
         + (f" · {running} running (refreshing every 2 s)" if running else "")
         + (f" · {len(broken)} broken" if len(broken) else "")
+        + (f" · arrays of {unchecked} runs not checked yet" if unchecked else "")
         + " · select 2–6 rows to compare"
     )
     event = st.dataframe(
@@ -94,11 +111,18 @@ def runs_page() -> None:
         groups = table.same_source(frame, selected)
         for source, ids in list(groups.items())[:3]:
             if 2 <= len(ids) <= 6:
-                c2.link_button(f"All {len(ids)} runs on {source}", compare_url(ids))
+                c2.link_button(f"All {len(ids)} runs on {md(source)}", compare_url(ids))
 
     if len(broken):
         with st.expander(f"Broken runs ({len(broken)})", expanded=True):
-            st.table(broken.set_index("id"))
+            st.table(md_table(broken.set_index("id")))
+    if not st.session_state.get("deep_check"):
+        c3.button(
+            "Check every chunk",
+            key="deep_check_button",
+            help="Read every stored step of every run and list the damaged ones as broken",
+            on_click=lambda: st.session_state.update(deep_check=True),
+        )
     return running
 
 

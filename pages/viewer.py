@@ -6,7 +6,9 @@ import streamlit as st
 
 from animlib import metrics
 from animlib.cache import cached_render
-from animlib.ui import md, open_run_safe, query_param, root
+from animlib.errors import AnimlibError
+from animlib.limits import limits
+from animlib.ui import md, md_table, open_run_safe, query_param, root, run_problem
 from animlib.views import confidence_curves, step_table, styled_confidences
 
 where = root()
@@ -16,7 +18,9 @@ if not run_id:
     st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
     st.stop()
 run, problem = open_run_safe(run_id, where)
-if run is None:
+if run is not None:
+    problem = run_problem(run, where)  # damaged arrays: say what is wrong, never a traceback
+if problem:
     st.error(problem)
     st.stop()
 
@@ -36,7 +40,7 @@ def _metrics(url: str, fingerprint: str) -> dict:
 fp = run.fingerprint
 st.title(md(run.name))
 meta_bits = [
-    f"id `{run.id}`",
+    f"id {md(run.id)}",
     md(run.attack or "no attack"),
     md(run.model or "no model"),
     run.status,
@@ -95,7 +99,7 @@ try:
     )
 except Exception as exc:  # the page must survive a run that cannot be rendered
     bar.empty()
-    st.error(f"Cannot render run {run.id!r}: {exc}")
+    st.error(f"Cannot render run {md(repr(run.id))}: {md(exc)}")
     st.stop()
 bar.empty()
 video_slot.video(str(mp4))
@@ -152,17 +156,20 @@ else:
     step = 0
 st.query_params["step"] = str(step)
 left, right = st.columns([5, 2])
-left.image(
-    _frame(run.url, fp, step, tuple(sorted(look.items()))),
-    width="stretch",
-    caption=f"step {step} of {n - 1}",
-)
+try:
+    left.image(
+        _frame(run.url, fp, step, tuple(sorted(look.items()))),
+        width="stretch",
+        caption=f"step {step} of {n - 1}",
+    )
+except AnimlibError as exc:
+    left.error(f"Cannot show step {step}: {md(exc)}")
 with right:
     st.markdown(f"**Confidences at step {step}**")
     if run.confidences is None:
         st.caption("This run logged no confidences.")
     else:
-        st.table(step_table(run, step, top_k=int(top_k)))
+        st.table(md_table(step_table(run, step, top_k=int(top_k))))
 
 tabs = st.tabs(["Confidence curves", "Confidence table", "Parameters"])
 with tabs[0]:
@@ -190,13 +197,20 @@ d = st.columns(4)
 d[0].download_button(
     "MP4 video", mp4.read_bytes(), file_name=f"{run.id}.mp4", mime="video/mp4", width="stretch"
 )
-d[1].download_button(
-    "GIF",
-    lambda: cached_render(run, "gif", **options).read_bytes(),
-    file_name=f"{run.id}.gif",
-    mime="image/gif",
-    width="stretch",
-)
+gif_frames = -(-n // options["stride"])
+if gif_frames <= limits().max_gif_frames:
+    d[1].download_button(
+        "GIF",
+        lambda: cached_render(run, "gif", **options).read_bytes(),
+        file_name=f"{run.id}.gif",
+        mime="image/gif",
+        width="stretch",
+    )
+else:
+    d[1].caption(
+        f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
+        "raise the stride or download the MP4."
+    )
 d[2].download_button(
     "Standalone HTML",
     lambda: cached_render(run, "html", **options).read_bytes(),

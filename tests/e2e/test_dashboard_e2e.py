@@ -19,11 +19,17 @@ FPS = 10
 
 
 def folder_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    """Every file (by content), folder and symlink under ``root``, hidden ones included."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_symlink():
+            out[rel] = "link:" + str(p.readlink())
+        elif p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[rel] = "dir"
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -163,14 +169,49 @@ def test_mp4_download_is_valid(page, server, tmp_path):
     reader.close()
 
 
-def test_dashboard_is_read_only(page, server, e2e_runs):
+DOWNLOADS = [  # (button, file name, what the file starts with or must contain)
+    ("MP4 video", "short.mp4", b"ftyp"),
+    ("GIF", "short.gif", b"GIF8"),
+    ("Standalone HTML", "short.html", b"<html"),
+    ("Confidences CSV", "short-confidences.csv", b"step,"),
+]
+
+
+def download(page, button: str, target: Path) -> bytes:
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name=button).click()
+    assert info.value.failure() is None, info.value.failure()
+    info.value.save_as(target)
+    return target.read_bytes()
+
+
+def test_dashboard_is_read_only(page, server, e2e_runs, tmp_path):
+    """Browse every page and every run, run every check, download every file: the results
+    folder stays byte-for-byte the same (no new, changed or removed file or folder)."""
     before = folder_digest(e2e_runs)
-    for url in ("/", "/viewer?run=short", "/compare?runs=short,long", "/viewer?run=../etc"):
+    page.goto(server.url + "/")
+    wait_idle(page, timeout=120_000)
+    page.get_by_role("button", name="Check every chunk").click()
+    wait_idle(page, timeout=120_000)
+    shipped = [i.id for i in animlib.list_runs(e2e_runs) if i.id not in ("short", "long")]
+    for run_id in ["short", "long", *shipped[:1]]:
+        page.goto(server.url + f"/viewer?run={run_id}")
+        wait_idle(page, timeout=120_000)
+    for url in ("/compare?runs=short,long", "/viewer?run=../etc", "/compare?runs=short,%2e%2e"):
         page.goto(server.url + url)
         wait_idle(page, timeout=120_000)
-    with page.expect_download(timeout=60_000) as info:
-        page.goto(server.url + "/viewer?run=short")
-        wait_idle(page, timeout=120_000)
-        page.get_by_role("button", name="Confidences CSV").click()
-    assert info.value.suggested_filename == "short-confidences.csv"
+
+    page.goto(server.url + "/viewer?run=short")
+    wait_idle(page, timeout=120_000)
+    page.locator(".st-key-next button").first.click()  # the step inspector reruns the page
+    wait_idle(page)
+    for tab in ("Confidence table", "Parameters", "Confidence curves"):
+        page.get_by_role("tab", name=tab).click()
+    for button, name, magic in DOWNLOADS:
+        data = download(page, button, tmp_path / name)
+        assert magic.lower() in data[:4096].lower(), name
+    page.goto(server.url + "/compare?runs=short,long")
+    wait_idle(page, timeout=120_000)
+    data = download(page, "Download comparison MP4", tmp_path / "compare.mp4")
+    assert b"ftyp" in data[:16]
     assert folder_digest(e2e_runs) == before

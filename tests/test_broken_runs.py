@@ -1,0 +1,622 @@
+"""A corpus of broken runs, generated here, and what validate, list_runs and the dashboard say."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from helpers import CLASSES, image_for, probs_for, write_run
+from streamlit.testing.v1 import AppTest
+
+import animlib
+import animlib.writer
+from animlib.cli import main as cli_main
+from animlib.meta import printable
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+STEP_BYTES = 16 * 12 * 3 * 4  # one float32 step of the helpers' 16x12x3 images
+LIMITS = {"ANIMLIB_MAX_STEPS": "30", "ANIMLIB_MAX_SIDE": "48"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One kind of damage: the run it is in, who notices it, the field and the words used.
+
+    ``level`` says which check first sees it: ``list`` (run.json alone, so list_runs),
+    ``open`` (array metadata, so open_run), ``quick`` (validate without reading every image
+    chunk) or ``deep`` (every chunk read).
+    """
+
+    kind: str
+    level: str
+    field: str
+    pattern: str
+
+
+CASES: dict[str, Case] = {}
+BUILDERS: dict[str, Callable[[Path, Path], None]] = {}
+
+
+def case(kind: str, level: str, field: str, pattern: str):
+    def register(build: Callable[[Path, Path], None]) -> Callable[[Path, Path], None]:
+        CASES[kind] = Case(kind, level, field, pattern)
+        BUILDERS[kind] = build
+        return build
+
+    return register
+
+
+# -- helpers that damage a run the way real accidents do -----------------------------------------
+def edit_meta(run: Path, **changes) -> None:
+    meta = json.loads((run / "run.json").read_text())
+    for key, value in changes.items():
+        if value is ...:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    (run / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+def chunk(run: Path, array: str, index: int) -> Path:
+    """The chunk file holding chunk ``index`` along the steps axis."""
+    arr = zarr.open_array(store=zarr.storage.LocalStore(run / array, read_only=True), mode="r")
+    key = arr.metadata.chunk_key_encoding.encode_chunk_key((index,) + (0,) * (arr.ndim - 1))
+    path = run / array / key
+    assert path.is_file(), path
+    return path
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 3)])
+
+
+def poke(run: Path, array: str, index, value) -> None:
+    """Write into a stored array behind the writer's back (another tool, a bit flip, a bug)."""
+    arr = zarr.open_array(store=zarr.storage.LocalStore(run / array), mode="r+")
+    arr[index] = value
+
+
+def good(root: Path, kind: str, **kw) -> Path:
+    return root / write_run(root, kind, **kw)
+
+
+# -- run.json problems: list_runs sees them ------------------------------------------------------
+@case(
+    "missing-run-json", "list", "run.json", r"run\.json is missing but the folder holds run arrays"
+)
+def _(root, outside):
+    (good(root, "missing-run-json") / "run.json").unlink()
+
+
+@case("dead-writer-before-meta", "list", "run.json", r"writer created this folder and stopped")
+def _(root, outside):
+    (root / "dead-writer-before-meta").mkdir()
+    (root / "dead-writer-before-meta" / ".writer.lock").write_text('{"pid": 1}')
+
+
+@case("not-a-run", "list", "run.json", r"not a run: run\.json is missing \(the folder holds notes")
+def _(root, outside):
+    (root / "not-a-run").mkdir()
+    (root / "not-a-run" / "notes.txt").write_text("eps sweep, see slack")
+
+
+@case("truncated-json", "list", "run.json", r"run\.json: is not valid JSON")
+def _(root, outside):
+    path = good(root, "truncated-json") / "run.json"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@case("invalid-json", "list", "run.json", r"run\.json: is not valid JSON")
+def _(root, outside):  # a hand edit that left a trailing comma
+    path = good(root, "invalid-json") / "run.json"
+    text = path.read_text().rstrip()
+    path.write_text(text[:-1].rstrip() + ',\n  "note": "rerun",\n}\n')
+
+
+@case(
+    "json-nan", "list", "run.json", r"run\.json: is not valid JSON \(non-standard JSON constant NaN"
+)
+def _(root, outside):  # Python's json.dump of a NaN parameter
+    path = good(root, "json-nan") / "run.json"
+    path.write_text(path.read_text().replace('"params": {}', '"params": {"lr": NaN}'))
+
+
+@case("json-not-utf8", "list", "run.json", r"run\.json: is not UTF-8 text")
+def _(root, outside):
+    path = good(root, "json-not-utf8") / "run.json"
+    text = path.read_text().replace('"name": "json-not-utf8"', '"name": "caf\u00e9"')
+    path.write_bytes(text.encode("latin-1"))
+
+
+@case("json-deeply-nested", "list", "run.json", r"run\.json: .*nested too deeply")
+def _(root, outside):
+    path = good(root, "json-deeply-nested") / "run.json"
+    deep = "[" * 200_000 + "]" * 200_000
+    path.write_text(path.read_text().replace('"params": {}', f'"params": {{"grid": {deep}}}'))
+
+
+@case("json-not-object", "list", "run.json", r"run\.json: must hold a JSON object")
+def _(root, outside):
+    (good(root, "json-not-object") / "run.json").write_text('["pgd", 12]\n')
+
+
+@case("unknown-format-version", "list", "format_version", r"unknown format version 2 ")
+def _(root, outside):
+    edit_meta(good(root, "unknown-format-version"), format_version=2)
+
+
+@case("missing-status", "list", "status", r"must be one of running, finished, failed; got None")
+def _(root, outside):
+    edit_meta(good(root, "missing-status"), status=...)
+
+
+@case("bad-summary", "list", "summary.flip_step", r"must be an integer or null; got 'three'")
+def _(root, outside):
+    run = good(root, "bad-summary")
+    meta = json.loads((run / "run.json").read_text())
+    edit_meta(run, summary={**meta["summary"], "flip_step": "three"})
+
+
+@case("label-out-of-range", "list", "true_label", r"9 is out of range \(expected 0\.\.3\)")
+def _(root, outside):
+    edit_meta(good(root, "label-out-of-range"), true_label=9)
+
+
+@case("target-label-negative", "list", "target_label", r"-1 is out of range")
+def _(root, outside):
+    edit_meta(good(root, "target-label-negative"), target_label=-1)
+
+
+@case("zero-steps", "list", "steps", r"the run has zero steps")
+def _(root, outside):  # a loop that logged nothing
+    with animlib.RunWriter(root, name="zero-steps", class_names=CLASSES, true_label=0):
+        pass
+
+
+@case("too-many-steps", "list", "steps", r"40 steps exceed the limit of 30 \(ANIMLIB_MAX_STEPS\)")
+def _(root, outside):
+    good(root, "too-many-steps", steps=40)
+
+
+@case("image-too-large", "list", "image_shape", r"64x64 images exceed the limit of 48 px per side")
+def _(root, outside):
+    good(root, "image-too-large", steps=3, shape=(64, 64, 3))
+
+
+@case("symlink-outside", "list", "path", r"symlink that points outside the results folder")
+def _(root, outside):
+    os.symlink(outside / "secret", root / "symlink-outside")
+
+
+@case("symlink-run-json", "list", "run.json", r"symlink that points outside the results folder")
+def _(root, outside):
+    run = good(root, "symlink-run-json")
+    (run / "run.json").unlink()
+    os.symlink(outside / "secret" / "run.json", run / "run.json")
+
+
+@case("unsafe-folder-name", "list", "id", r"is not a safe run id")
+def _(root, outside):
+    shutil.copytree(good(outside, "copied"), root / "bad\nname")
+
+
+# -- array metadata problems: open_run sees them -------------------------------------------------
+@case("missing-images-array", "open", "images", r"array is missing \(run\.json lists it\)")
+def _(root, outside):
+    shutil.rmtree(good(root, "missing-images-array") / "images")
+
+
+@case("missing-confidences-array", "open", "confidences", r"array is missing \(run\.json lists")
+def _(root, outside):  # a copy that skipped a folder: must not turn into a run without a classifier
+    shutil.rmtree(good(root, "missing-confidences-array") / "confidences")
+
+
+@case("corrupt-array-metadata", "open", "confidences", r"confidences/zarr\.json cannot be read")
+def _(root, outside):
+    truncate(good(root, "corrupt-array-metadata") / "confidences" / "zarr.json")
+
+
+@case("wrong-k", "open", "confidences", r"4 classes in the array but class_names has 3")
+def _(root, outside):
+    edit_meta(good(root, "wrong-k"), class_names=CLASSES[:3])
+
+
+@case("steps-more-than-arrays", "open", "steps", r"run\.json says 20 steps but the images array")
+def _(root, outside):
+    edit_meta(good(root, "steps-more-than-arrays"), steps=20)
+
+
+@case("image-shape-vs-meta", "open", "images", r"holds 20x20x3 images but run\.json image_shape")
+def _(root, outside):  # images/zarr.json rewritten for another resolution
+    path = good(root, "image-shape-vs-meta") / "images" / "zarr.json"
+    meta = json.loads(path.read_text())
+    meta["shape"][1:3] = [20, 20]
+    meta["chunk_grid"]["configuration"]["chunk_shape"][1:3] = [20, 20]
+    path.write_text(json.dumps(meta))
+
+
+@case("symlink-array-outside", "open", "path", r"images is a symlink that points outside")
+def _(root, outside):
+    run = good(root, "symlink-array-outside")
+    shutil.rmtree(run / "images")
+    os.symlink(outside / "secret" / "images", run / "images")
+
+
+# -- array data problems: a quick validation (and the viewer) sees them --------------------------
+@case("missing-images-chunk", "quick", "images", r"chunk c/1/0/0/0 \(steps 4\.\.7\) is missing")
+def _(root, outside):
+    chunk(good(root, "missing-images-chunk"), "images", 1).unlink()
+
+
+@case("missing-confidences-chunk", "quick", "confidences", r"chunk c/0/0 \(steps 0\.\.11\) is miss")
+def _(root, outside):
+    chunk(good(root, "missing-confidences-chunk"), "confidences", 0).unlink()
+
+
+@case("truncated-confidences-chunk", "quick", "confidences", r"truncated or corrupt")
+def _(root, outside):
+    truncate(chunk(good(root, "truncated-confidences-chunk"), "confidences", 0))
+
+
+@case("truncated-last-images-chunk", "quick", "images", r"steps? (8\.\.)?11 cannot be read .*trunc")
+def _(root, outside):
+    truncate(chunk(good(root, "truncated-last-images-chunk"), "images", 2))
+
+
+@case("confidences-nan", "quick", "confidences", r"step 3 contains NaN/inf")
+def _(root, outside):
+    poke(good(root, "confidences-nan"), "confidences", 3, [np.nan, 0.5, 0.25, 0.25])
+
+
+@case("confidences-inf", "quick", "confidences", r"step 5 contains NaN/inf")
+def _(root, outside):
+    poke(good(root, "confidences-inf"), "confidences", (5, 1), np.inf)
+
+
+@case("confidences-negative", "quick", "confidences", r"step 2 has values outside \[0, 1\]")
+def _(root, outside):  # raw logits stored as if they were probabilities
+    poke(good(root, "confidences-negative"), "confidences", 2, [3.0, -1.0, 0.5, 0.2])
+
+
+@case("confidences-not-summing-to-1", "quick", "confidences", r"step 4 sums to 1\.8, not 1")
+def _(root, outside):  # per-class sigmoids instead of a softmax
+    poke(good(root, "confidences-not-summing-to-1"), "confidences", 4, [0.5, 0.3, 0.4, 0.6])
+
+
+@case("steps-fewer-than-arrays", "quick", "steps", r"run\.json says 8 steps but the images array")
+def _(root, outside):  # a finished run whose run.json is older than its arrays
+    edit_meta(good(root, "steps-fewer-than-arrays"), steps=8)
+
+
+# -- problems only reading every chunk finds (the viewer does, for runs of modest size) ----------
+@case("truncated-images-chunk", "deep", "images", r"steps 4\.\.7 cannot be read .*truncated")
+def _(root, outside):
+    truncate(chunk(good(root, "truncated-images-chunk"), "images", 1))
+
+
+@case("image-shape-changed", "deep", "images", r"steps 4\.\.7 .* image shape changed between steps")
+def _(root, outside):  # later steps' chunks written at another resolution (20x20 instead of 16x12)
+    donor = good(outside, "donor", shape=(20, 20, 3))
+    shutil.copy(chunk(donor, "images", 1), chunk(good(root, "image-shape-changed"), "images", 1))
+
+
+@case("images-nan", "deep", "images", r"contains NaN/inf at step 6")
+def _(root, outside):
+    image = image_for(6)
+    image[3, 4, 1] = np.nan
+    poke(good(root, "images-nan"), "images", 6, image)
+
+
+@case(
+    "symlink-chunk-outside", "quick", "path", r"images/c/0/0/0/0 is a symlink that points outside"
+)
+def _(root, outside):
+    target = chunk(good(root, "symlink-chunk-outside"), "images", 0)
+    target.unlink()
+    os.symlink(chunk(outside / "secret", "images", 0), target)
+
+
+def folder_digest(root: Path) -> dict[str, str]:
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = "link:" + os.readlink(path)
+            elif path.is_file():
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                out[rel] = "dir"
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A results folder with one run per kind of damage plus good runs; and a folder outside it."""
+    base = tmp_path_factory.mktemp("corpus")
+    root, outside = base / "runs", base / "outside"
+    root.mkdir()
+    outside.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for key in LIMITS:
+            mp.delenv(key, raising=False)
+        mp.setattr(animlib.writer, "CHUNK_TARGET_BYTES", 4 * STEP_BYTES)  # 4 steps per chunk
+        write_run(outside, "secret", attack="SECRET-ATTACK")
+        write_run(root, "good")
+        write_run(root, "good-edit", steps=6, confidences=False, original=False, attack="blur")
+        for build in BUILDERS.values():
+            build(root, outside)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def configured_limits(monkeypatch, tmp_path):
+    for key, value in LIMITS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+
+
+def run_id(kind: str) -> str:
+    return "bad\nname" if kind == "unsafe-folder-name" else kind
+
+
+def plain(markdown: str) -> str:
+    """Undo the Markdown escaping the pages apply to user strings."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def assert_names(text: str, c: Case) -> None:
+    assert re.search(c.pattern, text), (c.kind, text)
+    assert c.field in text, (c.kind, text)
+
+
+KINDS = sorted(CASES)
+
+
+def test_corpus_has_every_kind_the_issue_lists():
+    required = {
+        "missing-run-json",
+        "truncated-json",
+        "invalid-json",
+        "unknown-format-version",
+        "missing-images-chunk",
+        "truncated-images-chunk",
+        "image-shape-changed",
+        "confidences-nan",
+        "confidences-negative",
+        "confidences-not-summing-to-1",
+        "wrong-k",
+        "label-out-of-range",
+        "zero-steps",
+        "steps-more-than-arrays",
+        "steps-fewer-than-arrays",
+        "not-a-run",
+        "symlink-outside",
+        "too-many-steps",
+    }
+    assert required <= set(CASES)
+
+
+@pytest.fixture(scope="module")
+def reports(corpus):
+    """validate (deep and quick) and list_runs of the whole corpus, once, under the limits."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in LIMITS.items():
+            mp.setenv(key, value)
+        return {
+            "deep": {r.id: r for r in animlib.validate(corpus)},
+            "quick": {r.id: r for r in animlib.validate(corpus, deep=False)},
+            "list": {i.id: i for i in animlib.list_runs(corpus)},
+        }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_validate_reports_the_run_and_the_problem_in_one_line(reports, kind):
+    c = CASES[kind]
+    report = reports["deep"][run_id(kind)]
+    assert not report.ok
+    line = report.line()
+    assert "\n" not in line
+    assert line.startswith(f"BROKEN  {printable(run_id(kind))}: ")
+    assert_names(line, c)
+    quick = reports["quick"][run_id(kind)]
+    assert quick.ok == (c.level == "deep"), quick.line()
+    if not quick.ok:
+        assert_names(quick.line(), c)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_list_runs_names_run_json_problems_and_reads_nothing_else(reports, kind):
+    c = CASES[kind]
+    info = reports["list"][run_id(kind)]
+    if c.level == "list":
+        assert not info.ok
+        assert "\n" not in info.line()
+        assert info.line().startswith(f"BROKEN  {printable(run_id(kind))}: ")
+        assert_names(info.error, c)
+    else:  # listing reads run.json only; the arrays are checked by open_run / validate
+        assert info.ok, info.error
+
+
+def test_every_good_run_still_works(corpus, reports):
+    deep = reports["deep"]
+    assert deep["good"].ok and deep["good-edit"].ok
+    assert sum(r.ok for r in deep.values()) == 2
+    assert len(deep) == len(CASES) + 2
+    run = animlib.open_run_in(corpus, "good")
+    assert len(run) == 12 and run.images[11].shape == (16, 12, 3)
+    assert cli_main(["validate", str(corpus)]) == 1
+    assert cli_main(["validate", str(corpus / "good")]) == 0
+
+
+def test_nothing_is_read_through_links_leading_outside(corpus):
+    for kind in ("symlink-outside", "symlink-run-json", "symlink-array-outside"):
+        with pytest.raises(animlib.RunFormatError, match="points outside") as info:
+            animlib.open_run_in(corpus, kind)
+        assert info.value.run == kind
+    names = [i.get("attack") for i in animlib.list_runs(corpus) if i.ok]
+    assert "SECRET-ATTACK" not in names
+
+
+def app(page: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if page:
+        at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def broken_table(at: AppTest) -> dict[str, str]:
+    frame = at.table[0].value  # cells are Markdown-escaped for st.table: undo that
+    return {
+        plain(str(i)): plain(str(p)) for i, p in zip(frame.index, frame["problem"], strict=True)
+    }
+
+
+def test_runs_page_lists_every_broken_run_with_its_reason(corpus, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    at = app()
+    assert not at.exception, at.exception
+    listed = broken_table(at)
+    good_ids = set(at.dataframe[0].value["id"])
+    for kind, c in CASES.items():
+        if c.level == "deep":  # found when every chunk is read (button) or the run is opened
+            assert run_id(kind) in good_ids, kind
+        else:
+            assert_names(listed[printable(run_id(kind))], c)
+    assert {"good", "good-edit"} <= good_ids
+    at.button(key="deep_check_button").click().run()
+    assert not at.exception, at.exception
+    listed = broken_table(at)
+    for kind, c in CASES.items():
+        assert_names(listed[printable(run_id(kind))], c)
+    assert set(at.dataframe[0].value["id"]) == {"good", "good-edit"}
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "unsafe-folder-name"])
+def test_viewer_shows_the_reason_never_a_traceback(corpus, monkeypatch, kind):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    at = app("pages/viewer.py", run=run_id(kind))
+    assert not at.exception, at.exception
+    assert len(at.error) >= 1
+    message = plain(at.error[0].value)
+    assert_names(message, CASES[kind])
+    assert "SECRET" not in str([e.value for e in at.error]) + str([c.value for c in at.caption])
+
+
+def test_viewer_refuses_an_unsafe_folder_name(corpus, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    at = app("pages/viewer.py", run="bad\nname")
+    assert not at.exception
+    assert "not a valid run id" in plain(at.error[0].value)
+
+
+def test_good_runs_render_next_to_broken_ones(corpus, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    for good_id in ("good", "good-edit"):
+        at = app("pages/viewer.py", run=good_id)
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+        assert at.get("video")
+    at = app("pages/compare.py", runs="good,confidences-nan,good-edit")
+    assert not at.exception
+    assert any("step 3 contains NaN" in plain(e.value) for e in at.error)
+    assert at.get("video")  # the two good runs are still compared
+
+
+def test_browsing_the_corpus_changes_nothing(corpus, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    before = folder_digest(corpus.parent)
+    app()
+    for kind in ("confidences-nan", "truncated-images-chunk", "symlink-outside", "good"):
+        app("pages/viewer.py", run=run_id(kind))
+    app("pages/compare.py", runs="good,good-edit,images-nan")
+    animlib.validate(corpus)
+    assert folder_digest(corpus.parent) == before
+
+
+def test_duplicate_class_names_are_shown_not_a_crash(tmp_path, monkeypatch):
+    # ImageNet has two classes called "crane" and two called "maillot"
+    names = ["crane", "crane", "maillot", "maillot"]
+    with animlib.RunWriter(
+        tmp_path / "runs", name="imagenet-like", class_names=names, true_label=0, target_label=1
+    ) as w:
+        for i in range(4):
+            w.log(image=image_for(i), confidences=probs_for(i))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    at = app("pages/viewer.py", run="imagenet-like")
+    assert not at.exception and not at.error
+    shown = {plain(i) for i in at.table[0].value.index}
+    assert shown == {"crane [0]", "crane [1]", "maillot [2]", "maillot [3]"}
+
+
+# -- huge requests: refused up front with a clear message, before memory is spent ---------------
+def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkeypatch):
+    import time
+    import tracemalloc
+
+    run = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "small", steps=12))
+    limit = animlib.RenderLimitError
+    absurd = [
+        ({"dpi": 900}, limit, r"dpi: 900 is above the limit 400"),
+        ({"dpi": 400, "width_px": 4096}, limit, r"dpi: a \d+x\d+ frame is above the limit of"),
+        ({"dpi": 10_000}, ValueError, r"dpi must be a number in \(0, 1000\], got 10000"),
+        ({"width_px": 10**6}, ValueError, r"width_px must be an integer in \[480, 4096\]"),
+        ({"fps": 1e9}, ValueError, r"fps must be in \(0, 120\]"),
+        ({"stride": 0}, ValueError, r"stride must be an integer"),
+    ]
+    for options, error, pattern in absurd:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        with pytest.raises(error, match=pattern):
+            animlib.render(run, tmp_path / "out.mp4", **options)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 100 * 2**20, f"{options}: {peak / 2**20:.0f} MB allocated before refusing"
+        assert time.perf_counter() - t0 < 10
+    monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
+    with pytest.raises(animlib.RenderLimitError, match="12 frames is above the GIF limit 5"):
+        animlib.render(run, tmp_path / "out.gif")
+    assert not list(tmp_path.glob("out.*"))
+    animlib.render(run, tmp_path / "out.gif", stride=3)  # 4 frames: fine
+
+
+def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
+    write_run(tmp_path / "runs", "small", steps=12)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
+    at = app("pages/viewer.py", run="small")
+    assert not at.exception and not at.error
+    assert any("12 frames is above the limit of 5" in c.value for c in at.caption)
+    assert "GIF" not in [b.label for b in at.get("download_button")]
+    monkeypatch.setenv("ANIMLIB_MAX_DPI", "50")  # the viewer's default is 100 dpi
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render
+    at = app("pages/viewer.py", run="small")
+    assert not at.exception
+    assert "dpi: 100 is above the limit 50" in plain(at.error[0].value)
+
+
+def test_names_with_paths_never_leave_the_results_folder(tmp_path):
+    root = tmp_path / "runs"
+    names = ["../escape", "../../etc/passwd", "/abs/path/run", "..", "C:\\Windows\\x", "a/../../b"]
+    for name in names:
+        with animlib.RunWriter(root, name=name) as w:
+            w.log(image=image_for(0))
+        assert Path(w.url).parent == root and animlib.open_run_in(root, w.run_id).name == name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    with pytest.raises(animlib.RunInputError, match="NUL"):
+        animlib.RunWriter(root, name="a\x00b")
+    # a hand-edited name is only a label: the run is still found by its folder, nothing else
+    edit_meta(root / "escape", name="../../../../etc/passwd")
+    assert animlib.open_run_in(root, "escape").name == "../../../../etc/passwd"
+    assert [r.ok for r in animlib.validate(root)] == [True] * len(names)

@@ -1,0 +1,320 @@
+"""Render cache (hits, misses, invalidation, LRU, two processes) and the fast path it serves."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from helpers import image_for, probs_for, write_run  # noqa: E402
+
+import animlib  # noqa: E402
+from animlib import cache, outputs  # noqa: E402
+from animlib.render import FrameRenderer  # noqa: E402
+
+render_module = importlib.import_module("animlib.render")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ANIMLIB_CACHE", str(folder))
+    monkeypatch.delenv("ANIMLIB_CACHE_MAX_MB", raising=False)
+    return folder
+
+
+@pytest.fixture
+def run(tmp_path):
+    return animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "alpha", steps=6))
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """Counts calls of the renderer behind the cache (and still renders)."""
+    calls = []
+    real = render_module.render
+
+    def counting(run, path, **kwargs):
+        calls.append(kwargs)
+        return real(run, path, **kwargs)
+
+    monkeypatch.setattr(render_module, "render", counting)
+    return calls
+
+
+def frame_count(path: Path) -> int:
+    return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# ------------------------------------------------------------------------------ hits and misses
+
+
+def test_a_miss_renders_into_the_cache_and_a_hit_does_not_render(run, cache_dir, renders):
+    first = cache.cached_render(run, "mp4", fps=10)
+    assert first.parent == cache_dir and first.suffix == ".mp4"
+    assert frame_count(first) == 6 and len(renders) == 1
+    data = first.read_bytes()
+
+    again = cache.cached_render(animlib.open_run(run.url), "mp4", fps=10)  # reopened: same key
+    assert again == first and again.read_bytes() == data
+    assert len(renders) == 1, "a cached render must be served without calling the renderer"
+    assert visible(cache_dir) == [first.name] and hidden(cache_dir) == []
+
+
+def test_every_option_and_the_format_is_part_of_the_key(run, cache_dir, renders):
+    base = cache.cached_render(run, "mp4", fps=10, stride=1)
+    variants = [
+        cache.cached_render(run, "mp4", fps=12, stride=1),
+        cache.cached_render(run, "mp4", fps=10, stride=2),
+        cache.cached_render(run, "mp4", fps=10, stride=1, top_k=2),
+        cache.cached_render(run, ".GIF", fps=10, stride=1),
+    ]
+    assert len({base, *variants}) == 5 and len(renders) == 5
+    assert variants[-1].suffix == ".gif" and frame_count(variants[1]) == 3
+    assert cache.cached_render(run, "mp4", stride=1, fps=10) == base  # keyword order is irrelevant
+    assert len(renders) == 5
+
+
+def test_a_comparison_is_cached_apart_from_its_runs(tmp_path, run, cache_dir):
+    other = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "beta", steps=3))
+    single = cache.cached_render(run, "mp4")
+    pair = cache.cached_render([run, other], "mp4")
+    swapped = cache.cached_render([other, run], "mp4")
+    assert len({single, pair, swapped}) == 3
+    assert frame_count(pair) == 6
+
+
+def test_changing_a_run_renders_it_again(run, cache_dir, renders):
+    before = cache.cached_render(run, "mp4")
+    assert frame_count(before) == 6
+
+    with animlib.RunWriter.resume(run.url) as w:  # e.g. an attack that goes on
+        w.log(image=image_for(6), confidences=probs_for(6))
+    changed = animlib.open_run(run.url)
+
+    after = cache.cached_render(changed, "mp4")
+    assert after != before and len(renders) == 2
+    assert frame_count(after) == 7
+    assert cache.cached_render(animlib.open_run(run.url), "mp4") == after and len(renders) == 2
+
+
+def test_the_cache_stays_outside_the_results_folder(tmp_path, run, cache_dir):
+    runs = tmp_path / "runs"
+    before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    cache.cached_render(run, "mp4")
+    cache.cached_render(run, "html")
+    after = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    assert after == before
+    assert not cache_dir.is_relative_to(runs)
+
+
+def test_default_cache_folder_and_bad_format(tmp_path, monkeypatch, run):
+    monkeypatch.delenv("ANIMLIB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == tmp_path / "xdg" / "animlib"
+    monkeypatch.setenv("ANIMLIB_CACHE_MAX_MB", "oops")
+    assert cache.max_bytes() == cache.DEFAULT_MAX_MB * 1024 * 1024
+    with pytest.raises(ValueError, match="format"):
+        cache.cached_render(run, "../mp4")
+
+
+# ------------------------------------------------------------------------------------------ LRU
+
+
+def _age(path: Path, seconds_ago: float) -> None:
+    t = time.time() - seconds_ago
+    os.utime(path, (t, t))
+
+
+def test_least_recently_used_files_go_first_with_a_tiny_bound(run, cache_dir, monkeypatch):
+    a = cache.cached_render(run, "mp4", fps=10)
+    b = cache.cached_render(run, "mp4", fps=11)
+    assert visible(cache_dir) == sorted([a.name, b.name])
+    _age(a, 300)
+    _age(b, 200)
+    assert cache.cached_render(run, "mp4", fps=10) == a  # a hit makes `a` the most recent
+
+    # room for about two renders: the third pushes out the least recently used, b
+    monkeypatch.setenv("ANIMLIB_CACHE_MAX_MB", str((a.stat().st_size * 2.5) / 2**20))
+    c = cache.cached_render(run, "mp4", fps=12)
+    assert not b.exists() and a.exists() and c.exists()
+
+    # a bound below one file still keeps the render just made (it is about to be served)
+    monkeypatch.setenv("ANIMLIB_CACHE_MAX_MB", "0.0001")
+    d = cache.cached_render(run, "mp4", fps=13)
+    assert visible(cache_dir) == [d.name]
+
+
+def test_eviction_leaves_renders_in_progress_alone(cache_dir):
+    cache_dir.mkdir(parents=True)
+    (cache_dir / "old.mp4").write_bytes(b"x" * 1000)
+    in_progress = cache_dir / ".new.mp4.1234abcd.tmp.mp4"  # another process is writing it
+    in_progress.write_bytes(b"y" * 5000)
+    crashed = cache_dir / ".dead.mp4.5678abcd.tmp.mp4"
+    crashed.write_bytes(b"z" * 5000)
+    _age(crashed, 3 * 24 * 3600)
+
+    removed = cache.evict(limit=0)
+    assert in_progress.exists()
+    assert not (cache_dir / "old.mp4").exists() and not crashed.exists()
+    assert sorted(p.name for p in removed) == sorted(["old.mp4", crashed.name])
+
+
+# ---------------------------------------------------------------------------- two processes
+
+
+_WORKER = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import animlib
+    from animlib.cache import cached_render
+    run = animlib.open_run(sys.argv[2])
+    go = sys.argv[3]
+    while not os.path.exists(go):  # start together
+        time.sleep(0.005)
+    print(cached_render(run, "mp4", fps=10))
+    """
+)
+
+
+def test_two_processes_rendering_the_same_key_at_once_both_get_a_complete_file(
+    tmp_path, run, cache_dir
+):
+    go = tmp_path / "go"
+    env = {**os.environ, "ANIMLIB_CACHE": str(cache_dir)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(REPO), run.url, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(0.2)
+    go.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err
+    paths = {Path(out.strip()) for out, _ in outs}
+    assert len(paths) == 1
+    (path,) = paths
+    assert frame_count(path) == 6
+    assert visible(cache_dir) == [path.name] and hidden(cache_dir) == []
+    assert cache.cached_render(run, "mp4", fps=10) == path
+
+
+# ------------------------------------------------------------- the fast path behind the cache
+
+
+def _animate_frames(run_or_runs, stride):
+    anim = animlib.animate(run_or_runs, stride=stride)
+    try:
+        frames = []
+        for i in range(anim.panels.n_frames):
+            anim.panels.update(i)
+            anim._fig.canvas.draw()
+            frames.append(np.asarray(anim._fig.canvas.buffer_rgba())[..., :3].copy())
+        return frames
+    finally:
+        plt.close(anim._fig)
+
+
+def _chunked_run(root, name, steps, shape, dtype="float32"):
+    rng = np.random.default_rng(steps)
+    x0 = rng.random(shape, dtype=np.float32)
+    with animlib.RunWriter(
+        root, name=name, class_names=["a", "b", "c", "d"], true_label=0, original=x0
+    ) as w:
+        for i in range(steps):
+            x = np.clip(x0 + rng.normal(0, 0.05, shape).astype(np.float32), 0, 1)
+            image = (x * 255).astype(np.uint8) if dtype == "uint8" else x
+            w.log(image=image, confidences=probs_for(i))
+    return animlib.open_run(root / w.run_id)
+
+
+@pytest.mark.parametrize(
+    ("shape", "steps", "stride"),
+    [
+        ((40, 40, 3), 25, 1),  # several steps per stored chunk, read a block at a time
+        ((40, 40, 3), 25, 3),  # blocks whose frames straddle chunk edges
+        ((300, 300, 3), 7, 2),  # one step per chunk, stride >= chunk: step by step
+    ],
+)
+def test_rendered_frames_equal_animate_frames(tmp_path, shape, steps, stride):
+    run = _chunked_run(tmp_path, "chunked", steps, shape)
+    assert run.images.chunk_len == (1 if shape[0] == 300 else 10)
+    expected = _animate_frames(run, stride)
+    with FrameRenderer(run, render_module._options(stride=stride)) as frames:
+        got = [frames.frame(i) for i in range(len(frames))]
+    assert len(got) == len(expected) == -(-steps // stride)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+
+
+def test_compare_frames_equal_animate_frames_with_block_reads(tmp_path):
+    runs = [
+        _chunked_run(tmp_path, "long", 23, (40, 40, 3)),
+        _chunked_run(tmp_path, "short", 11, (40, 40, 3), dtype="uint8"),
+    ]
+    expected = _animate_frames(runs, 2)
+    with FrameRenderer(runs, render_module._options(stride=2)) as frames:
+        got = [frames.frame(i) for i in range(len(frames))]
+    assert len(got) == len(expected) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+
+
+def test_planned_frame_size_matches_the_figure(tmp_path, run):
+    from animlib.figures import figure_size
+
+    other = _chunked_run(tmp_path, "wide", 3, (20, 60, 3))
+    for target in (run, other, [run, other]):
+        for dpi in (50, 73, 100, 150):
+            options = render_module._options(dpi=dpi)
+            with FrameRenderer(target, options) as frames:
+                assert figure_size(target, options) == frames.size
+
+
+def test_an_encoder_that_dies_leaves_no_file_and_says_why(tmp_path):
+    writer = outputs.get_writer("mp4", extra_args=["-no-such-option"])
+    with pytest.raises(RuntimeError, match="ffmpeg"):
+        with writer.saving(tmp_path / "x.mp4", (64, 48), 10, channels=4):
+            for _ in range(50):
+                writer.grab_frame(np.zeros((48, 64, 4), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_writer_copies_frames_it_is_given(tmp_path):
+    """Frames are queued for a background pipe writer: reusing the buffer must be safe."""
+    writer = outputs.get_writer("mp4")
+    buf = np.zeros((48, 64, 4), np.uint8)
+    with writer.saving(tmp_path / "x.mp4", (64, 48), 10, channels=4):
+        for value in (0, 255, 0, 255):
+            buf[...] = value
+            writer.grab_frame(buf)
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "x.mp4"))
+    next(reader)  # metadata
+    means = [np.frombuffer(f, np.uint8).mean() for f in reader]
+    assert len(means) == 4 and means[0] < 20 < 235 < means[1] and means[2] < 20 < 235 < means[3]
