@@ -75,7 +75,11 @@ bar.empty()
 st.video(str(mp4))
 name = "-vs-".join(r.id for r in runs)[:150]
 st.download_button(
-    "Download comparison MP4", mp4.read_bytes(), file_name=f"{name}.mp4", mime="video/mp4"
+    "Download comparison MP4",
+    mp4.read_bytes(),
+    file_name=f"{name}.mp4",
+    mime="video/mp4",
+    on_click="ignore",
 )
 
 left, right = st.columns(2)

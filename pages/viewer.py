@@ -195,7 +195,12 @@ with tabs[2]:
 st.subheader("Downloads")
 d = st.columns(4)
 d[0].download_button(
-    "MP4 video", mp4.read_bytes(), file_name=f"{run.id}.mp4", mime="video/mp4", width="stretch"
+    "MP4 video",
+    mp4.read_bytes(),
+    file_name=f"{run.id}.mp4",
+    mime="video/mp4",
+    width="stretch",
+    on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
 )
 gif_frames = -(-n // options["stride"])
 if gif_frames <= limits().max_gif_frames:
@@ -205,6 +210,7 @@ if gif_frames <= limits().max_gif_frames:
         file_name=f"{run.id}.gif",
         mime="image/gif",
         width="stretch",
+        on_click="ignore",
     )
 else:
     d[1].caption(
@@ -217,6 +223,7 @@ d[2].download_button(
     file_name=f"{run.id}.html",
     mime="text/html",
     width="stretch",
+    on_click="ignore",
 )
 if run.confidences is not None:
     csv = metrics.confidence_table(run).to_csv().encode()
@@ -226,4 +233,5 @@ if run.confidences is not None:
         file_name=f"{run.id}-confidences.csv",
         mime="text/csv",
         width="stretch",
+        on_click="ignore",
     )

@@ -359,11 +359,16 @@ def corpus(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def render_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("render-cache")
+
+
 @pytest.fixture(autouse=True)
-def configured_limits(monkeypatch, tmp_path):
+def configured_limits(monkeypatch, render_cache):
     for key, value in LIMITS.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(render_cache))
 
 
 def run_id(kind: str) -> str:

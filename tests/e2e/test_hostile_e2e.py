@@ -77,6 +77,18 @@ def assert_inert(page, dialogs: list[str]) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+@pytest.fixture(autouse=True)
+def clean_server_log(server):
+    """The server logs no traceback while a test of this module runs."""
+    log = Path(server.log.name)
+    start = log.stat().st_size
+    yield
+    server.log.flush()
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        fh.seek(start)
+        assert "Traceback" not in fh.read()
+
+
 def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
     hostile, twin, _ = folders["ids"]
     page.goto(server.url + "/")
