@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, rcParams
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -547,6 +548,142 @@ class PixelImage(Artist):
         self.stale = False
 
 
+_READOUT_TOKENS = re.compile(r"[0-9.,:%()+\-]| +|[^0-9.,:%()+\- ]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _font_metrics(size: float, weight: str, dpi: float) -> tuple[float, float]:
+    """(ascent, descent) of a line of text in pixels: the font's typographic metrics, which is
+    what ``Text`` centres a line of plain text on."""
+    prop = FontProperties(size=size, weight=weight)
+    font = get_font(findfont(prop))  # matplotlib keeps one per thread: not cached here
+    head = font.get_sfnt_table("head")
+    for name, up, down in (
+        ("OS/2", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(name)
+        if table is not None and head:
+            scale = size * dpi / 72.0 / head["unitsPerEm"]
+            return table[up] * scale, -table[down] * scale
+    _, h, d = _measure_renderer(dpi).get_text_width_height_descent("lp", prop, ismath=False)
+    return h - d, d
+
+
+@functools.lru_cache(maxsize=8192)
+def _advance(token: str, size: float, weight: str, dpi: float) -> float:
+    """Horizontal room of a token in pixels: the font's advance for one character (or a run of
+    spaces), the measured width for a word."""
+    prop = FontProperties(size=size, weight=weight)
+    if len(token) == 1 or token.isspace():
+        font = get_font(findfont(prop))
+        font.set_size(size, dpi)
+        glyph = font.load_char(ord(token[0]), flags=get_hinting_flag())
+        return len(token) * glyph.horiAdvance / 64.0
+    w, _, _ = _measure_renderer(dpi).get_text_width_height_descent(token, prop, ismath=False)
+    return float(w)
+
+
+class _Readout(Artist):
+    """A line of text redrawn every frame: the step number, the prediction, a bar's value.
+
+    ``Text`` lays out each new string with FreeType, which costs a fraction of a millisecond
+    however short the string, and a render shows hundreds of new ones ("57", "0.43", "dog
+    (36.2%)"). This artist places digits and signs one by one at their advance widths (words
+    whole) and draws each piece with ``renderer.draw_text``: only single characters and a few
+    words are ever laid out, and a glyph-caching renderer reuses them from string to string.
+    Lines are centred vertically on the font's ascent and descent, as ``Text`` does. It is
+    drawn above the axes' ``Text`` (zorder 3.5), as a renderer that redraws only what changed
+    draws it over the background.
+    """
+
+    zorder = 3.5
+
+    def __init__(
+        self,
+        ax: Axes,
+        x: float,
+        y: float,
+        *,
+        ha: str = "left",
+        size: float,
+        weight: str = "normal",
+        color: Any = "#222222",
+        transform: Any = None,
+    ) -> None:
+        super().__init__()
+        self._xy = (x, y)
+        self._ha = ha
+        self._size = float(size)
+        self._weight = weight
+        self._color = color
+        self._text = ""
+        self.set_transform(ax.transData if transform is None else transform)
+        self.set_clip_on(False)
+        ax.add_artist(self)
+
+    def set_text(self, text: Any) -> None:
+        self._text = str(text)
+        self.stale = True
+
+    def get_text(self) -> str:
+        return self._text
+
+    def set_color(self, color: Any) -> None:
+        self._color = color
+        self.stale = True
+
+    def get_color(self) -> Any:
+        return self._color
+
+    def set_fontweight(self, weight: str) -> None:
+        self._weight = weight
+        self.stale = True
+
+    def _pieces(self, dpi: float) -> tuple[list[tuple[str, float]], float]:
+        pieces = [
+            (t, _advance(t, self._size, self._weight, dpi))
+            for t in _READOUT_TOKENS.findall(self._text)
+        ]
+        return pieces, sum(w for _, w in pieces)
+
+    def _origin(self, width: float, dpi: float) -> tuple[float, float]:
+        """Where the first piece's baseline starts, in display pixels (y up)."""
+        x, y = self.get_transform().transform(self._xy)
+        ascent, descent = _font_metrics(self._size, self._weight, dpi)
+        x -= width if self._ha == "right" else width / 2 if self._ha == "center" else 0.0
+        return float(x), float(y + (descent - ascent) / 2)
+
+    def get_window_extent(self, renderer: Any = None) -> Any:
+        from matplotlib.transforms import Bbox
+
+        dpi = self.figure.dpi
+        pieces, width = self._pieces(dpi)
+        x, y = self._origin(width, dpi)
+        ascent, descent = _font_metrics(self._size, self._weight, dpi)
+        return Bbox.from_extents(x, y - descent, x + width, y + ascent)
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible() or not self._text:
+            return
+        dpi = self.figure.dpi
+        pieces, width = self._pieces(dpi)
+        x, y = self._origin(width, dpi)
+        if renderer.flipy():
+            y = renderer.get_canvas_width_height()[1] - y
+        prop = FontProperties(size=self._size, weight=self._weight)
+        gc = renderer.new_gc()
+        gc.set_foreground(to_rgba(self._color), isRGBA=True)
+        gc.set_antialiased(rcParams["text.antialiased"])
+        self._set_gc_clip(gc)
+        for token, advance in pieces:
+            if not token.isspace():
+                renderer.draw_text(gc, x, y, token, prop, 0.0, ismath=False, mtext=None)
+            x += advance
+        gc.restore()
+        self.stale = False
+
+
 @functools.lru_cache(maxsize=1)
 def _gray_lut() -> np.ndarray:
     return _lut("gray")
@@ -688,19 +825,20 @@ class RunPanels:
     def _build_status(self, ax: Axes, width: float) -> float:
         """The right-hand status ``step 57 of 119   pred: cat (53.2%)``; returns its width.
 
-        Fixed words are drawn once with the background; only the step number (right-aligned in
-        a field as wide as the largest one) and the prediction are redrawn, each in a screen
-        area of its own. So a frame lays out a few characters of new text instead of the whole
-        line (laying out text costs ~20 us per character) and the line never jitters.
+        Fixed words are drawn once with the background; only the step number (in a field as
+        wide as the largest one) and the prediction are redrawn, as :class:`_Readout` pieces,
+        each in a screen area of its own. So a frame draws a few cached characters instead of
+        laying out a whole new line, and the line never jitters.
         """
         bold = {"va": "center", "fontsize": _FONT_HEADER, "parse_math": False}
         bold["fontweight"] = "bold"
         color = "#222222"
+        readout = {"size": _FONT_HEADER, "weight": "bold", "color": color}
         space = _text_width("a a", _FONT_HEADER, "bold") - _text_width("aa", _FONT_HEADER, "bold")
         last = f"{self.n_steps - 1}"
         words = ("step", f"of {last}", "pred:")
         w_step, w_of, w_pred = (_text_width(t, _FONT_HEADER, "bold") for t in words)
-        w_num = _text_width(last, _FONT_HEADER, "bold")
+        w_num = sum(_advance(c, _FONT_HEADER, "bold", _REF_DPI) for c in last) * 1.05 + 2
         total = w_step + w_num + w_of + 2 * space
         self._pred_w = 0.0
         if self._conf is not None:
@@ -715,8 +853,8 @@ class RunPanels:
         x = width - total
         ax.text(x / width, 0.5, words[0], ha="left", color=color, **bold)
         x += w_step + space
+        self._num_text = _Readout(ax, x / width, 0.5, **readout)
         num_left, x = x, x + w_num
-        self._num_text = ax.text(x / width, 0.5, "", ha="right", color=color, **bold)
         ax.text((x + space) / width, 0.5, words[1], ha="left", color=color, **bold)
         self._num_state = ""
         num_area = _span(ax, width, num_left - space / 2, x + space / 2)
@@ -726,7 +864,7 @@ class RunPanels:
             x += space + w_of + 3 * space
             ax.text(x / width, 0.5, words[2], ha="left", color=color, **bold)
             x += w_pred + space
-            self._pred_text = ax.text(x / width, 0.5, "", ha="left", **bold)
+            self._pred_text = _Readout(ax, x / width, 0.5, **readout)
             self._pred_state: tuple[str, str] = ("", "")
             right = width + _MARGIN / 2
             self.slots.append(_Slot([self._pred_text], _span(ax, width, x - space / 2, right)))
@@ -742,7 +880,10 @@ class RunPanels:
         """Panel title: the first candidate that fits the panel width (else the last, cut)."""
         w = ax.get_position().width * self._fig_w
         text = next((c for c in candidates if _text_width(c, _FONT_TITLE) <= w), candidates[-1])
-        ax.set_title(_fit(text, w, _FONT_TITLE), fontsize=_FONT_TITLE, pad=5, parse_math=False)
+        # y given: matplotlib then skips placing the title above tick labels (these axes show
+        # none), which would create every tick of both axes (~10 ms per panel)
+        title = _fit(text, w, _FONT_TITLE)
+        ax.set_title(title, fontsize=_FONT_TITLE, pad=5, parse_math=False, y=1.0)
 
     def _build_image(self, fig: Figure, slot: str, rect: list[float]) -> None:
         ax = fig.add_axes(rect)
@@ -810,10 +951,7 @@ class RunPanels:
                 tick.set_fontweight("bold")
         ax.set_axisbelow(True)
         ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-        self._values = [
-            ax.text(1.03, i, "", va="center", ha="left", fontsize=_FONT_VALUE, clip_on=False)
-            for i in range(n)
-        ]
+        self._values = [_Readout(ax, 1.03, i, size=_FONT_VALUE) for i in range(n)]
         self._bar_state: tuple[Any, ...] = ()
         self._value_state: list[tuple[str, str]] = [("", "")] * n
 
@@ -944,20 +1082,25 @@ class RunPanels:
         values = [float(row[c]) for c in self.classes]
         state = (tuple(values), pred)
         if state != self._bar_state:
+            recolour = self._bar_state[1:] != (pred,)  # the colours follow the argmax only
             self._bar_state = state
             widths = [min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0 for p in values]
             self._bar_verts[:, 1:3, 0] = np.asarray(widths)[:, None]
             self._bars.set_verts(list(self._bar_verts))
-            is_max = [c == pred for c in self.classes]
-            self._bars.set_facecolor(
-                [
-                    ARGMAX_OTHER_COLOR if m and base == OTHER_COLOR else base
-                    for m, base in zip(is_max, self._base_colors, strict=True)
-                ]
-            )
-            self._bars.set_edgecolor([ARGMAX_EDGE if m else "none" for m in is_max])
-            self._bars.set_linewidth([1.4 if m else 0.0 for m in is_max])
+            if recolour:
+                is_max = [c == pred for c in self.classes]
+                self._bars.set_facecolor(
+                    [
+                        ARGMAX_OTHER_COLOR if m and base == OTHER_COLOR else base
+                        for m, base in zip(is_max, self._base_colors, strict=True)
+                    ]
+                )
+                self._bars.set_edgecolor([ARGMAX_EDGE if m else "none" for m in is_max])
+                self._bars.set_linewidth([1.4 if m else 0.0 for m in is_max])
             self._mark(self._bars)
+        self._update_values(values, pred)
+
+    def _update_values(self, values: list[float], pred: int) -> None:
         for i, (text, c, p) in enumerate(zip(self._values, self.classes, values, strict=True)):
             value = (f"{p:.2f}" if math.isfinite(p) else "nan", "bold" if c == pred else "normal")
             if value != self._value_state[i]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import meta as M
@@ -41,11 +43,18 @@ class RunInfo:
         return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
 
 
-def _outside(root: Location, rel: str) -> bool:
+def _outside(root: Location, rel: str, real_root: str | None = None) -> bool:
     """True if ``rel`` inside the local folder ``root`` resolves (via symlinks) outside it."""
     if not root.is_local:
         return False
-    real_root = os.path.realpath(root.root)
+    path = root.root
+    for part in rel.split("/"):
+        path = os.path.join(path, part)
+        if part in ("", ".", "..") or os.path.islink(path):
+            break
+    else:  # no symlink below root: it stays inside (one lstat per part, not a realpath)
+        return False
+    real_root = real_root or os.path.realpath(root.root)
     real = os.path.realpath(os.path.join(root.root, rel))
     return real == real_root or os.path.commonpath([real, real_root]) != real_root
 
@@ -74,8 +83,21 @@ def missing_meta_reason(loc: Location) -> str:
     return "not a run: run.json is missing (the folder is empty)"
 
 
+def _child_url(root: Location, name: str) -> str:
+    """``root.child(name).url`` without building a Location (that costs ~80 us per run)."""
+    if root.is_local:
+        return _local_base(root.root) + name
+    return f"{root.url.rstrip('/')}/{name}"
+
+
+@functools.lru_cache(maxsize=64)
+def _local_base(root: str) -> str:
+    base = str(Path(root))
+    return base if base.endswith("/") else base + "/"
+
+
 def _info_from_bytes(root: Location, run_id: str, raw: bytes | Exception) -> RunInfo:
-    url = root.child(run_id).url
+    url = _child_url(root, run_id)
     if isinstance(raw, Exception):
         if isinstance(raw, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
             msg = missing_meta_reason(root.child(run_id))
@@ -112,14 +134,15 @@ def list_runs(
     names = [name for name, is_dir in entries if is_dir and not name.startswith(".")]
     infos: list[RunInfo] = []
     readable = []
+    real_root = os.path.realpath(loc.root) if loc.is_local else None
     for name in names:
         if not M.is_safe_id(name):
             msg = f"id: folder name {printable(repr(name))} is not a safe run id"
             infos.append(RunInfo(name, loc.child(name).url, error=msg, field="id"))
-        elif _outside(loc, name):
+        elif _outside(loc, name, real_root):
             msg = "path: the run folder is a symlink that points outside the results folder"
             infos.append(RunInfo(name, loc.child(name).url, error=msg, field="path"))
-        elif _outside(loc, f"{name}/{M.RUN_JSON}"):
+        elif _outside(loc, f"{name}/{M.RUN_JSON}", real_root):
             infos.append(
                 RunInfo(
                     name,

@@ -127,7 +127,7 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
             "id": run.id,
             "attack": run.attack or "",
             "model": run.model or "",
-            "steps": len(run),
+            "steps": str(len(run)),
             "success": {True: "yes", False: "no", None: "n/a"}[m["success"]],
             "flip step": "-" if m["flip_step"] is None else str(m["flip_step"]),
             "final true conf": _num(m["final_true_conf"], 4),

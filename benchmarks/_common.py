@@ -45,8 +45,8 @@ def cached_dataset(name: str, build: Callable[[Path], Any]) -> tuple[Path, float
     Returns the folder and the build time in seconds (None when it was reused).
     """
     folder = data_dir() / name
-    done = folder / ".complete"
-    if done.exists():
+    done = data_dir() / f"{name}.complete"
+    if done.exists() and folder.is_dir():
         return folder, None
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -60,7 +60,7 @@ def cached_dataset(name: str, build: Callable[[Path], Any]) -> tuple[Path, float
 def build_time(folder: Path) -> float | None:
     """How long the dataset in ``folder`` took to build (recorded by :func:`cached_dataset`)."""
     try:
-        return float((folder / ".complete").read_text())
+        return float((folder.parent / f"{folder.name}.complete").read_text())
     except (OSError, ValueError):
         return None
 
@@ -124,6 +124,26 @@ def pgd_like_run(
     return w.run_id
 
 
+LONG_STEPS, LONG_SIZE = 10_000, 512
+
+
+def long_run() -> tuple[animlib.Run, float | None]:
+    """The 10,000-step 512x512 uint8 run shared by the step-read and memory benchmarks.
+
+    Written once through ``RunWriter`` (about 35 ms a step here, so several minutes) with an
+    8x8-block perturbation, which keeps it near 0.4 GB on disk; returns the run and the time
+    it took to write (None when it was reused).
+    """
+    name = f"long-{LONG_SIZE}px-{LONG_STEPS}steps-uint8"
+
+    def build(folder: Path) -> None:
+        print(f"  writing {name} through RunWriter (once; reused later) ...", flush=True)
+        pgd_like_run(folder, "long", LONG_STEPS, LONG_SIZE, dtype="uint8", block=8, progress=True)
+
+    folder, built = cached_dataset(name, build)
+    return animlib.open_run(folder / "long"), built if built is not None else build_time(folder)
+
+
 # ------------------------------------------------------------------------------------ measuring
 
 
@@ -149,7 +169,7 @@ def clear_text_caches() -> None:
     figures = importlib.import_module("animlib.figures")
     for name in ("_LAYOUTS", "_GLYPHS", "_METRICS"):
         getattr(render, name, {}).clear()
-    for name in ("_text_width", "_fit"):
+    for name in ("_text_width", "_fit", "_advance", "_font_metrics"):
         fn = getattr(figures, name, None)
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()

@@ -217,7 +217,7 @@ def test_two_processes_rendering_the_same_key_at_once_both_get_a_complete_file(
     time.sleep(0.2)
     go.touch()
     outs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outs, strict=True):
+    for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
     paths = {Path(out.strip()) for out, _ in outs}
     assert len(paths) == 1
@@ -246,21 +246,24 @@ def _animate_frames(run_or_runs, stride):
 def _chunked_run(root, name, steps, shape, dtype="float32"):
     rng = np.random.default_rng(steps)
     x0 = rng.random(shape, dtype=np.float32)
+
+    def stored(x):
+        return (x * 255).astype(np.uint8) if dtype == "uint8" else x
+
     with animlib.RunWriter(
-        root, name=name, class_names=["a", "b", "c", "d"], true_label=0, original=x0
+        root, name=name, class_names=["a", "b", "c", "d"], true_label=0, original=stored(x0)
     ) as w:
         for i in range(steps):
             x = np.clip(x0 + rng.normal(0, 0.05, shape).astype(np.float32), 0, 1)
-            image = (x * 255).astype(np.uint8) if dtype == "uint8" else x
-            w.log(image=image, confidences=probs_for(i))
+            w.log(image=stored(x), confidences=probs_for(i))
     return animlib.open_run(root / w.run_id)
 
 
 @pytest.mark.parametrize(
     ("shape", "steps", "stride"),
     [
-        ((40, 40, 3), 25, 1),  # several steps per stored chunk, read a block at a time
-        ((40, 40, 3), 25, 3),  # blocks whose frames straddle chunk edges
+        ((64, 64, 3), 25, 1),  # 10 steps per stored chunk, read a block at a time
+        ((64, 64, 3), 25, 3),  # blocks whose frames straddle chunk edges
         ((300, 300, 3), 7, 2),  # one step per chunk, stride >= chunk: step by step
     ],
 )
@@ -276,8 +279,8 @@ def test_rendered_frames_equal_animate_frames(tmp_path, shape, steps, stride):
 
 def test_compare_frames_equal_animate_frames_with_block_reads(tmp_path):
     runs = [
-        _chunked_run(tmp_path, "long", 23, (40, 40, 3)),
-        _chunked_run(tmp_path, "short", 11, (40, 40, 3), dtype="uint8"),
+        _chunked_run(tmp_path, "long", 23, (64, 64, 3)),
+        _chunked_run(tmp_path, "short", 11, (64, 64, 3), dtype="uint8"),
     ]
     expected = _animate_frames(runs, 2)
     with FrameRenderer(runs, render_module._options(stride=2)) as frames:
@@ -318,3 +321,20 @@ def test_the_writer_copies_frames_it_is_given(tmp_path):
     next(reader)  # metadata
     means = [np.frombuffer(f, np.uint8).mean() for f in reader]
     assert len(means) == 4 and means[0] < 20 < 235 < means[1] and means[2] < 20 < 235 < means[3]
+
+
+@pytest.mark.parametrize("dpi", [37, 150, 300])
+def test_changing_text_stays_inside_its_screen_area_at_any_dpi(tmp_path, dpi):
+    """Step numbers, predictions and values are redrawn alone: they must not spill outside."""
+    names = ["a" * 40, "W" * 30, "mmmm", "i", "x (y) %"]
+    rng = np.random.default_rng(0)
+    with animlib.RunWriter(
+        tmp_path, name="long-names", class_names=names, true_label=0, target_label=1
+    ) as w:
+        for i in range(1200):
+            p = rng.dirichlet(np.full(len(names), 0.3)) if i % 7 else np.eye(len(names))[i % 5]
+            w.log(image=np.full((8, 8, 3), (i % 256) / 255, np.float32), confidences=p)
+    run = animlib.open_run(tmp_path / w.run_id)
+    with FrameRenderer(run, render_module._options(dpi=dpi, stride=97)) as frames:
+        for i in [0, 1, 5, 11, 12, 3]:
+            assert np.array_equal(frames.frame(i), frames.full_frame(i)), f"frame {i}"
