@@ -16,7 +16,7 @@ from animlib.ui import (
     root,
     run_problem,
 )
-from animlib.views import compare_curves, compare_metrics
+from animlib.views import compare_curves, compare_metrics, curves_chart
 
 where = root()
 st.page_link("pages/runs.py", label="← All runs")
@@ -85,7 +85,9 @@ st.download_button(
 left, right = st.columns(2)
 with left:
     st.subheader("True-class confidence")
-    st.line_chart(compare_curves(runs), x_label="step", y_label="confidence")
+    st.altair_chart(
+        curves_chart(compare_curves(runs), y_title="true-class confidence"), width="stretch"
+    )
 with right:
     st.subheader("Metrics")
     st.table(md_table(compare_metrics(runs)))

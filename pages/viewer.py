@@ -9,7 +9,7 @@ from animlib.cache import cached_render
 from animlib.errors import AnimlibError
 from animlib.limits import limits
 from animlib.ui import md, md_table, open_run_safe, query_param, root, run_problem
-from animlib.views import confidence_curves, step_table, styled_confidences
+from animlib.views import confidence_curves, curves_chart, step_table, styled_confidences
 
 where = root()
 run_id = query_param("run")
@@ -177,7 +177,7 @@ with tabs[0]:
     if curves is None:
         st.caption("This run logged no confidences.")
     else:
-        st.line_chart(curves, x_label="step", y_label="confidence")
+        st.altair_chart(curves_chart(curves, step), width="stretch")  # rule marks the step
     scalars = list(run.scalars.items())
     if scalars:
         st.markdown("**Scalars**")

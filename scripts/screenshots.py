@@ -9,8 +9,14 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PAGES = {
     "runs": "/",
     "viewer": "/viewer?run=pgd-linf-tgt4-eps0.06-shapes1&step=12",
@@ -34,8 +40,9 @@ def main() -> int:
             page.wait_for_selector("[data-testid='stApp']")
             for _ in range(2):
                 page.wait_for_timeout(1500)
-                page.wait_for_selector("[data-testid='stStatusWidget']", state="detached",
-                                       timeout=180_000)
+                page.wait_for_selector(
+                    "[data-testid='stStatusWidget']", state="detached", timeout=180_000
+                )
             if page.locator("[data-testid='stException']").count():
                 print(f"{name}: the page shows an exception", file=sys.stderr)
                 return 1
