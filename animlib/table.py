@@ -26,6 +26,7 @@ COLUMNS = [
     "tags",
     "source",
 ]
+VISIBLE_COLUMNS = [c for c in COLUMNS if c not in ("id", "source")]  # shown on the runs page
 
 
 def source_key(meta: dict[str, Any]) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib import table
-from animlib.cache import cached_render
 from animlib.ui import (
     compare_url,
     listing,
@@ -13,6 +12,7 @@ from animlib.ui import (
     md_table,
     open_run_safe,
     query_param,
+    render_video,
     root,
     run_problem,
 )
@@ -57,21 +57,7 @@ with st.expander("Render options", icon=":material/tune:"):
     top_k = o[3].number_input("top-k classes", 1, 100, 5)
 options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
 
-bar = st.progress(0.0, text="rendering comparison…")
-try:
-    mp4 = cached_render(
-        runs,
-        "mp4",
-        progress=lambda done, total: bar.progress(
-            done / max(total, 1), text=f"rendering {done}/{total} frames"
-        ),
-        **options,
-    )
-except Exception as exc:
-    bar.empty()
-    st.error(f"Cannot render this comparison: {md(exc)}")
-    st.stop()
-bar.empty()
+mp4 = render_video(runs, "Cannot render this comparison", "rendering comparison…", **options)
 st.video(str(mp4))
 name = "-vs-".join(r.id for r in runs)[:150]
 st.download_button(

@@ -8,7 +8,7 @@ from animlib import metrics
 from animlib.cache import cached_render
 from animlib.errors import AnimlibError
 from animlib.limits import limits
-from animlib.ui import md, md_table, open_run_safe, query_param, root, run_problem
+from animlib.ui import md, md_table, open_run_safe, query_param, render_video, root, run_problem
 from animlib.views import confidence_curves, curves_chart, step_table, styled_confidences
 
 where = root()
@@ -87,21 +87,7 @@ cols[4].metric("L2", "-" if m["l2"] is None else f"{m['l2']:.3f}")
 cols[5].metric("L0 (pixels)", "-" if m["l0"] is None else m["l0"])
 
 video_slot = st.empty()
-bar = st.progress(0.0, text="rendering video…")
-try:
-    mp4 = cached_render(
-        run,
-        "mp4",
-        progress=lambda done, total: bar.progress(
-            done / max(total, 1), text=f"rendering {done}/{total} frames"
-        ),
-        **options,
-    )
-except Exception as exc:  # the page must survive a run that cannot be rendered
-    bar.empty()
-    st.error(f"Cannot render run {md(repr(run.id))}: {md(exc)}")
-    st.stop()
-bar.empty()
+mp4 = render_video(run, f"Cannot render run {md(repr(run.id))}", **options)
 video_slot.video(str(mp4))
 
 st.subheader("Step inspector")
@@ -118,38 +104,22 @@ def _move(delta: int) -> None:
 
 
 b = st.columns([1, 1, 1, 1, 12], vertical_alignment="center")
-b[0].button(
-    "",
-    icon=":material/first_page:",
-    help="first step",
-    key="first",
-    on_click=lambda: _move(-n),
-    width="stretch",
-)
-b[1].button(
-    "",
-    icon=":material/chevron_left:",
-    help="previous step",
-    key="prev",
-    on_click=lambda: _move(-1),
-    width="stretch",
-)
-b[2].button(
-    "",
-    icon=":material/chevron_right:",
-    help="next step",
-    key="next",
-    on_click=lambda: _move(1),
-    width="stretch",
-)
-b[3].button(
-    "",
-    icon=":material/last_page:",
-    help="last step",
-    key="last",
-    on_click=lambda: _move(n),
-    width="stretch",
-)
+STEP_BUTTONS = [  # (icon, help, key, move)
+    ("first_page", "first step", "first", -n),
+    ("chevron_left", "previous step", "prev", -1),
+    ("chevron_right", "next step", "next", 1),
+    ("last_page", "last step", "last", n),
+]
+for col, (icon, tip, key, delta) in zip(b[:4], STEP_BUTTONS, strict=True):
+    col.button(
+        "",
+        icon=f":material/{icon}:",
+        help=tip,
+        key=key,
+        on_click=_move,
+        args=(delta,),
+        width="stretch",
+    )
 if n > 1:
     step = b[4].slider("step", 0, n - 1, key="step", label_visibility="collapsed")
 else:
