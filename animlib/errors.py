@@ -1,18 +1,51 @@
-"""The one error type animlib raises for bad input or broken runs, naming the run and the field."""
+"""Every error animlib raises: an ``AnimlibError`` naming the run and the field, with a code."""
 
 from __future__ import annotations
 
+from enum import Enum
+
+
+class Code(str, Enum):
+    """Machine-readable kinds of problems; callers (the UI, the CLI) decide on these, never on
+    message text. The value is what ``AnimlibError.code`` holds."""
+
+    INVALID = "invalid"  # a value of the wrong type, range or shape
+    MISSING = "missing"  # a file, array, chunk or field that should be there is not
+    NOT_FOUND = "not_found"  # no run (folder) with that id or path at all
+    CORRUPT = "corrupt"  # stored bytes that cannot be decoded
+    MISMATCH = "mismatch"  # stored parts that disagree (steps, shapes, dtypes, classes)
+    EMPTY = "empty"  # a run with zero steps
+    VERSION = "version"  # an unknown format version
+    LIMIT = "limit"  # larger than a configured limit
+    UNSAFE = "unsafe"  # path traversal, a symlink leading outside, a hostile id
+    BUSY = "busy"  # another writer holds the run
+    CLOSED = "closed"  # the writer was closed
+    UNKNOWN_OPTION = "unknown_option"  # a render option that does not exist (a typo)
+    UNSUPPORTED = "unsupported"  # an output format or storage scheme this machine cannot do
+    STORAGE = "storage"  # the storage refused an operation (read-only, no space, gone)
+    RENDER = "render"  # the encoder failed while rendering
+
 
 class AnimlibError(ValueError):
-    """A clear, user-facing problem with a run: which run, which field, what is wrong.
+    """A clear, user-facing problem: which run, which field, what is wrong, and its ``code``.
 
     ``str(err)`` reads like ``run 'pgd-eps8': confidences: step 3 contains NaN``.
     """
 
-    def __init__(self, message: str, *, run: str | None = None, field: str | None = None) -> None:
+    default_code = Code.INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run: str | None = None,
+        field: str | None = None,
+        code: Code | str | None = None,
+    ) -> None:
         self.message = message
         self.run = run
         self.field = field
+        self.code = Code(code) if code is not None else self.default_code
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -24,20 +57,48 @@ class AnimlibError(ValueError):
         parts.append(self.message)
         return ": ".join(parts)
 
+    def reason(self) -> str:
+        """``field: message`` without the run (for lists that already show the run's id)."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
     def with_run(self, run: str) -> AnimlibError:
         """Return a copy of this error that names ``run`` (if it named none yet)."""
         if self.run is not None:
             return self
-        return type(self)(self.message, run=run, field=self.field)
+        return type(self)(self.message, run=run, field=self.field, code=self.code)
 
 
 class RunFormatError(AnimlibError):
     """A stored run is broken: missing or truncated files, bad metadata, mismatched arrays."""
 
+    default_code = Code.INVALID
+
 
 class RunInputError(AnimlibError):
-    """Data handed to :class:`animlib.RunWriter` is not acceptable (shape, dtype, NaN, ...)."""
+    """Data handed to a writer is not acceptable (shape, dtype, NaN, ...)."""
+
+    default_code = Code.INVALID
+
+
+class RenderOptionError(AnimlibError):
+    """A render option is unknown or out of range (the same message from every entry point)."""
+
+    default_code = Code.INVALID
 
 
 class RenderLimitError(AnimlibError):
     """A render request is too large (dpi, size, steps) and was refused before using resources."""
+
+    default_code = Code.LIMIT
+
+
+class RenderError(AnimlibError):
+    """Rendering failed after it started (the encoder died, a frame had the wrong size)."""
+
+    default_code = Code.RENDER
+
+
+class StoreError(AnimlibError):
+    """The storage refused an operation: read-only, out of space, an unknown URL scheme."""
+
+    default_code = Code.STORAGE

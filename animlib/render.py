@@ -18,7 +18,7 @@ from PIL import Image
 from .animate import use_bundled_ffmpeg
 from .errors import RenderLimitError
 from .figures import FigureOptions, PanelFigure, figure_size, make_figure
-from .limits import limits
+from .limits import check_dpi, check_frame, limits
 from .outputs import available_formats, get_writer, writer_for_path
 
 __all__ = [
@@ -336,24 +336,11 @@ def _options(
 
 
 def _check_dpi(run_or_runs: Any, options: FigureOptions) -> None:
-    lim = limits()
-    if options.dpi > lim.max_dpi:
-        raise RenderLimitError(
-            f"{options.dpi:g} is above the limit {lim.max_dpi}",
-            run=_names(run_or_runs),
-            field="dpi",
-        )
+    check_dpi(options.dpi, run=_names(run_or_runs))
 
 
 def _check_size(run_or_runs: Any, size: tuple[int, int]) -> None:
-    lim = limits()
-    if size[0] * size[1] > lim.max_frame_pixels:
-        raise RenderLimitError(
-            f"a {size[0]}x{size[1]} frame is above the limit of {lim.max_frame_pixels} pixels; "
-            "lower dpi or width_px",
-            run=_names(run_or_runs),
-            field="dpi",
-        )
+    check_frame(size, run=_names(run_or_runs))
 
 
 def _names(run_or_runs: Any) -> str:

@@ -1,0 +1,115 @@
+"""``RenderOptions``: every option of a figure, an animation or a video, validated once."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .errors import Code, RenderOptionError
+from .limits import check_dpi
+
+# (low, high, integer?, low inclusive?) of every numeric option
+_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "fps": (0, 120, False, False),
+    "dpi": (0, 1000, False, False),
+    "stride": (1, 1_000_000, True, True),
+    "top_k": (1, 1000, True, True),
+    "amplification": (0, 1e6, False, False),
+    "width_px": (480, 4096, True, True),
+    "max_height_px": (200, 8192, True, True),
+    "bitrate": (1, 1_000_000, True, True),
+}
+_OPTIONAL = ("amplification", "bitrate")  # None is allowed (automatic)
+# options that change the frames (the rest change only the encoding)
+FIGURE_FIELDS = ("dpi", "stride", "top_k", "amplification", "width_px", "max_height_px")
+
+
+def _describe(low: float, high: float, integer: bool, inclusive: bool) -> str:
+    kind = "an integer" if integer else "a number"
+    return f"{kind} in {'[' if inclusive else '('}{_num(low)}, {_num(high)}]"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How a run is drawn and encoded. Frozen and checked when built: an invalid value raises
+    :class:`~animlib.errors.RenderOptionError` naming the option, the same from every entry
+    point (``animate``, ``render``, the CLI, the dashboard).
+
+    ``fps`` frames per second; ``dpi`` scales the pixel size of the same layout (``width_px`` is
+    the width at 100 dpi); frame ``i`` shows step ``i * stride``; ``top_k`` classes in the bars;
+    ``amplification`` multiplies the perturbation before colour mapping (None: chosen so the
+    final step's largest change fills the colours); ``bitrate`` in kbit/s (None: constant
+    quality); ``max_height_px`` bounds tall comparisons.
+    """
+
+    fps: float = 10.0
+    dpi: float = 100.0
+    stride: int = 1
+    top_k: int = 10
+    amplification: float | None = None
+    width_px: int = 1280
+    max_height_px: int = 1440
+    bitrate: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, (low, high, integer, inclusive) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            kind = numbers.Integral if integer else numbers.Real
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and value <= high
+            ok = ok and (value >= low if inclusive else value > low)
+            if not ok:
+                allowed = _describe(low, high, integer, inclusive)
+                if name in _OPTIONAL:
+                    allowed += " or None"
+                raise RenderOptionError(f"must be {allowed}; got {value!r}", field=name)
+            object.__setattr__(self, name, int(value) if integer else float(value))
+        check_dpi(self.dpi)
+
+    @classmethod
+    def of(
+        cls, options: RenderOptions | Mapping[str, Any] | None = None, **overrides: Any
+    ) -> RenderOptions:
+        """Options from a :class:`RenderOptions`, a mapping and/or keyword overrides.
+
+        Unknown names are refused (a typo is never silently dropped).
+        """
+        if isinstance(options, RenderOptions):
+            base, given = options, dict(overrides)
+        else:
+            base, given = None, {**dict(options or {}), **overrides}
+        known = {f.name for f in fields(cls)}
+        for name in given:
+            if name not in known:
+                raise RenderOptionError(
+                    f"unknown render option; the options are {', '.join(sorted(known))}",
+                    field=str(name),
+                    code=Code.UNKNOWN_OPTION,
+                )
+        return replace(base, **given) if base is not None else cls(**given)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every option by name (JSON-ready)."""
+        return asdict(self)
+
+    def figure_key(self) -> tuple[Any, ...]:
+        """The options that change what a frame looks like (not the encoding)."""
+        return tuple(getattr(self, name) for name in FIGURE_FIELDS)
+
+    @property
+    def interval_ms(self) -> float:
+        """Milliseconds per frame."""
+        return 1000.0 / self.fps
+
+    def frames(self, steps: int) -> int:
+        """How many frames a run of ``steps`` steps gives (frame i shows step i * stride)."""
+        return math.ceil(steps / self.stride)

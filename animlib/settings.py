@@ -1,0 +1,90 @@
+"""Every environment setting animlib reads (``ANIMLIB_*``), parsed in one place."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_RUNS = "runs"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    """``env[name]`` as a number; the default when unset, empty or not a number."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in force. Each field is read from the environment variable named beside it.
+
+    Integer fields are whole numbers; sizes in MB are converted to bytes by the helpers below.
+    """
+
+    max_side: int = 1024  # ANIMLIB_MAX_SIDE: pixels per image side in a run
+    max_steps: int = 100_000  # ANIMLIB_MAX_STEPS: steps in a run
+    max_classes: int = 10_000  # ANIMLIB_MAX_CLASSES: classes in a run
+    max_dpi: int = 400  # ANIMLIB_MAX_DPI: render dpi
+    max_gif_frames: int = 3000  # ANIMLIB_MAX_GIF_FRAMES: frames in a GIF
+    stale_seconds: float = 600.0  # ANIMLIB_STALE_SECONDS: a silent running run becomes stale
+    deep_check_mb: float = 64.0  # ANIMLIB_DEEP_CHECK_MB: runs up to this get every chunk checked
+    cache_max_mb: float = 2048.0  # ANIMLIB_CACHE_MAX_MB: size bound of the render cache
+    cache: str = ""  # ANIMLIB_CACHE: render cache folder (default: the user's cache folder)
+    runs: str = ""  # ANIMLIB_RUNS: the dashboard's results folder
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults, overridden by ``ANIMLIB_<FIELD>`` variables of ``env`` (os.environ)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f"ANIMLIB_{f.name.upper()}"
+            default = f.default
+            if isinstance(default, str):
+                values[f.name] = env.get(name, default) or default
+            elif isinstance(default, int):
+                values[f.name] = int(_number(env, name, default))
+            else:
+                values[f.name] = _number(env, name, float(default))
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def deep_check_bytes(self) -> int:
+        return int(self.deep_check_mb * 2**20)
+
+    @property
+    def cache_max_bytes(self) -> int:
+        return int(self.cache_max_mb * 2**20)
+
+    def cache_location(self, env: Mapping[str, str] | None = None) -> str:
+        """Where renders are cached: ``ANIMLIB_CACHE`` (a path or URL), else
+        ``$XDG_CACHE_HOME/animlib``, else ``~/.cache/animlib``."""
+        if self.cache:
+            return self.cache
+        env = os.environ if env is None else env
+        base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return str(Path(base) / "animlib")
+
+
+def settings() -> Settings:
+    """The settings in force now (the environment is read on every call, so tests can set it)."""
+    return Settings.from_env()
+
+
+def runs_root(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The results folder (path or fsspec URL) the dashboard shows: ``--runs PATH`` after ``--``,
+    else ``$ANIMLIB_RUNS``, else ``runs``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runs", default=None)
+    known, _ = parser.parse_known_args(argv)
+    return known.runs or Settings.from_env(env).runs or DEFAULT_RUNS

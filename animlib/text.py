@@ -1,0 +1,32 @@
+"""User strings made safe to show on one line: control characters escaped or removed."""
+
+from __future__ import annotations
+
+import re
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_RUNS = re.compile(CONTROL.pattern + "+")
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def has_control(text: str) -> bool:
+    """True if ``text`` holds a control character (newline, NUL, DEL, C1, line separators)."""
+    return CONTROL.search(text) is not None
+
+
+def printable(text: object) -> str:
+    """``text`` on one line: control characters (newlines, NUL, ...) shown as escapes."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line with each run of control characters replaced by one space."""
+    return _CONTROL_RUNS.sub(" ", str(text)).strip()
+
+
+def csv_cell(value: object) -> object:
+    """A value safe to write into a CSV cell: text a spreadsheet would run as a formula
+    (starting with ``= + - @``, a tab or a CR) gets a leading apostrophe. Numbers pass."""
+    if isinstance(value, str) and value.startswith(_CSV_FORMULA):
+        return "'" + value
+    return value
