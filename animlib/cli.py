@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 
-from .errors import AnimlibError
+from .errors import AnimlibError, RenderOptionError
+from .options import RenderOptions
+from .text import printable
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -30,21 +33,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def table_lines(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
+) -> list[str]:
+    """Rows of text under ``headers``, each column as wide as its widest cell (so long attack
+    names never shift the columns); columns in ``right`` are right-aligned."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from .listing import list_runs
 
     infos = list_runs(args.runs)
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
-    header = f"{'id':<40} {'attack':<14} {'status':<9} {'steps':>6} {'success':>7} {'flip':>5}"
-    print(header)
+    headers = ("id", "attack", "status", "steps", "success", "flip")
+    rows = []
     for info in ok:
         summary = info.get("summary") or {}
-        print(
-            f"{info.id:<40} {_fmt(info.get('attack')):<14} {info.get('status'):<9} "
-            f"{info.get('steps'):>6} {_fmt(summary.get('success')):>7} "
-            f"{_fmt(summary.get('flip_step')):>5}"
-        )
+        cells = (info.id, info.get("attack"), info.get("status"), info.get("steps"))
+        cells += (summary.get("success"), summary.get("flip_step"))
+        rows.append([printable(_fmt(c)) for c in cells])
+    for text in table_lines(headers, rows, right={3, 4, 5}):
+        print(text)
     for info in broken:
         print(info.line())
     print(f"{len(ok)} runs, {len(broken)} broken")
@@ -52,10 +72,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _render_options(args: argparse.Namespace) -> dict:
-    opts = {"fps": args.fps, "dpi": args.dpi, "stride": args.stride, "top_k": args.top_k}
-    if args.amplification is not None:
-        opts["amplification"] = args.amplification
-    return opts
+    """The render options given on the command line, checked by :class:`RenderOptions` (the same
+    check and message as every other entry point); unset ones keep their defaults."""
+    given = {
+        name: getattr(args, name)
+        for name in ("fps", "dpi", "stride", "top_k", "amplification")
+        if getattr(args, name) is not None
+    }
+    RenderOptions.of(given)
+    return given
 
 
 def _progress_printer(label: str):
@@ -158,11 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
     p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
-    p.add_argument("--fps", type=float, default=10.0, help="frames per second (default: 10)")
-    p.add_argument("--dpi", type=int, default=100, help="figure dpi (default: 100)")
-    p.add_argument("--stride", type=int, default=1, help="render every n-th step (default: 1)")
-    p.add_argument("--top-k", type=int, default=10, help="classes shown in the bars (default 10)")
-    p.add_argument("--amplification", type=float, default=None, help="perturbation gain")
+    p.add_argument("--fps", type=float, help="frames per second (default: 10)")
+    p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
+    p.add_argument("--stride", type=int, help="render every n-th step (default: 1)")
+    p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
+    p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("validate", help="check a run folder or every run in a results folder")
@@ -176,10 +201,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return code
+    except RenderOptionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return _closed_pipe()
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``animlib ls | head``): stop quietly, exit 0.
+
+    stdout is pointed at /dev/null so the interpreter's final flush raises nothing either.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0

@@ -32,6 +32,12 @@ def _describe(low: float, high: float, integer: bool, inclusive: bool) -> str:
     return f"{kind} in {'[' if inclusive else '('}{_num(low)}, {_num(high)}]"
 
 
+def _show(value: Any) -> str:
+    """A given value as the message shows it: numbers alike whatever their type (0 == 0.0)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return _num(value) if real and math.isfinite(value) else repr(value)
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -71,7 +77,7 @@ class RenderOptions:
                 allowed = _describe(low, high, integer, inclusive)
                 if name in _OPTIONAL:
                     allowed += " or None"
-                raise RenderOptionError(f"must be {allowed}; got {value!r}", field=name)
+                raise RenderOptionError(f"must be {allowed}; got {_show(value)}", field=name)
             object.__setattr__(self, name, int(value) if integer else float(value))
         check_dpi(self.dpi)
 

@@ -1,0 +1,59 @@
+"""The command line: listing output, closed pipes, and option errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import write_run
+
+from animlib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def test_ls_columns_line_up_whatever_the_attack_name(tmp_path, capsys):
+    write_run(tmp_path, "short", steps=2, attack="PGD")
+    write_run(tmp_path, "long", steps=3, attack="ProjectedGradientDescent-Linf-targeted")
+    assert main(["ls", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:3]
+    for column in ("status", "steps"):
+        start = header.index(column)
+        for row in rows:
+            # every row has its status word / right-aligned step count in the header's column
+            cell = row[start : start + len(column)]
+            assert cell.strip(), (column, header, row)
+            assert row[start - 1] == " " or column == "steps", (header, row)
+    status_at = header.index("status")
+    assert all(row[status_at:].startswith("finished") for row in rows), lines
+
+
+def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
+    write_run(tmp_path, "a", steps=1)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `animlib ls | head` after head has exited
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "animlib", "ls", str(tmp_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0
+
+
+def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, capsys):
+    run_id = write_run(tmp_path, "a", steps=2)
+    code = main(["render", str(tmp_path / run_id), "-o", str(tmp_path / "x.mp4"), "--fps", "0"])
+    assert code == 2
+    assert "fps: must be a number in (0, 120]; got 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
