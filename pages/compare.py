@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from animlib import table
+from animlib import runs_table as table
+from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     compare_url,
     listing,
@@ -23,10 +24,10 @@ st.page_link("pages/runs.py", label="← All runs")
 st.title("Compare runs")
 ids = [r for r in query_param("runs").split(",") if r.strip()]
 ids = list(dict.fromkeys(r.strip() for r in ids))
-if not 2 <= len(ids) <= 6:
+if not MIN_COMPARE <= len(ids) <= MAX_COMPARE:
     st.info(
-        "Pick 2 to 6 runs on the runs page, or open `/compare?runs=RUN_A,RUN_B`."
-        + (f" ({len(ids)} given.)" if ids else "")
+        f"Pick {MIN_COMPARE} to {MAX_COMPARE} runs on the runs page, or open "
+        "`/compare?runs=RUN_A,RUN_B`." + (f" ({len(ids)} given.)" if ids else "")
     )
     st.stop()
 
@@ -79,13 +80,10 @@ with right:
     st.table(md_table(compare_metrics(runs)))
 
 frame = table.runs_frame(listing(where))
-groups = table.same_source(frame, [r.id for r in runs])
-if groups:
+shortcuts = table.source_shortcuts(frame, [r.id for r in runs])
+if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")
-    for source, group in groups.items():
-        label = f"Compare all {len(group)} runs on {md(source)}"
-        if 2 <= len(group) <= 6 and sorted(group) != sorted(r.id for r in runs):
-            st.link_button(label, compare_url(group))
-        elif len(group) > 6:
-            st.caption(f"{len(group)} runs on {md(source)}; showing the first 6:")
-            st.link_button(label.replace(str(len(group)), "6"), compare_url(group[:6]))
+    for source, group, total in shortcuts:
+        if total > len(group):
+            st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
+        st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))

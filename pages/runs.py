@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from animlib import table
+from animlib import runs_table as table
+from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import check_runs, compare_url, listing, md, md_table, root, viewer_url
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
@@ -62,14 +63,20 @@ def runs_page() -> None:
         + (f" · {running} running (refreshing every 2 s)" if running else "")
         + (f" · {len(broken)} broken" if len(broken) else "")
         + (f" · arrays of {unchecked} runs not checked yet" if unchecked else "")
-        + " · select 2–6 rows to compare"
+        + f" · select {MIN_COMPARE}–{MAX_COMPARE} rows to compare"
     )
+    # the selection is kept by run id: the table's key changes with the rows shown, and the runs
+    # selected before are selected again wherever they are now (a position never moves to
+    # another run when a filter or a new run reorders the table)
+    ids = shown["id"].tolist()
+    chosen = table.selected_positions(ids, st.session_state.get("selected_runs", []))
     event = st.dataframe(
         shown,
-        key="runs_table",
+        key=table.selection_key("runs_table", ids),
         hide_index=True,
         on_select="rerun",
         selection_mode="multi-row",
+        selection_default={"selection": {"rows": chosen}},
         column_order=["open", *table.VISIBLE_COLUMNS],
         column_config={
             "open": st.column_config.LinkColumn("", display_text="view", width="small"),
@@ -85,19 +92,17 @@ def runs_page() -> None:
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         },
     )
-    selected = [shown["id"][i] for i in event.selection.rows] if event else []
+    selected = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
+    st.session_state["selected_runs"] = selected
     c1, c2, c3 = st.columns([2, 2, 6])
     if len(selected) == 1:
         c1.link_button("Open selected run", viewer_url(selected[0]), type="primary")
-    elif 2 <= len(selected) <= 6:
+    elif MIN_COMPARE <= len(selected) <= MAX_COMPARE:
         c1.link_button(f"Compare {len(selected)} runs", compare_url(selected), type="primary")
-    elif len(selected) > 6:
-        c1.warning("Select at most 6 runs to compare.")
-    if selected:
-        groups = table.same_source(frame, selected)
-        for source, ids in list(groups.items())[:3]:
-            if 2 <= len(ids) <= 6:
-                c2.link_button(f"All {len(ids)} runs on {md(source)}", compare_url(ids))
+    elif len(selected) > MAX_COMPARE:
+        c1.warning(f"Select at most {MAX_COMPARE} runs to compare.")
+    for source, ids, _ in table.source_shortcuts(frame, selected)[:3]:
+        c2.link_button(f"All {len(ids)} runs on {md(source)}", compare_url(ids))
 
     if len(broken):
         with st.expander(f"Broken runs ({len(broken)})", expanded=True):

@@ -16,7 +16,7 @@ from helpers import CLASSES, image_for, probs_for
 import animlib
 from animlib.errors import RunInputError
 from animlib.meta import effective_status
-from animlib.table import runs_frame
+from animlib.runs_table import runs_frame
 
 ENDLESS = textwrap.dedent(
     """

@@ -145,3 +145,47 @@ def test_running_run_is_listed_as_running(app_env):
     meta = json.loads((app_env / "live" / "run.json").read_text())
     assert meta["status"] == "finished"
     _ = write_run  # fixture helper reused by other modules
+
+
+def _select(at: AppTest, *run_ids: str) -> AppTest:
+    """Select rows of the runs table as a click would (by position in the shown table)."""
+    table = at.dataframe[0]
+    ids = list(table.value["id"])
+    rows = [ids.index(r) for r in run_ids]
+    at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def _buttons(at: AppTest) -> dict[str, str]:
+    return {b.proto.label: b.proto.url for b in at.get("link_button")}
+
+
+def test_runs_page_selection_follows_the_run_not_its_position(app_env):
+    at = app()
+    ids = list(at.dataframe[0].value["id"])
+    assert ids.index("beta") > 0  # newest first: another run is above beta
+    at = _select(at, "beta")
+    assert _buttons(at)["Open selected run"] == "viewer?run=beta"
+    # a search that moves beta to the top keeps beta selected (not the run now at its old row)
+    at.text_input(key="f_text").set_value("beta").run()
+    assert list(at.dataframe[0].value["id"]) == ["beta"]
+    assert _buttons(at).get("Open selected run") == "viewer?run=beta"
+    # a search that hides beta selects nothing, never another run
+    at.text_input(key="f_text").set_value("alpha").run()
+    assert "Open selected run" not in _buttons(at)
+    at.text_input(key="f_text").set_value("").run()
+    assert not any(label.startswith(("Open", "Compare")) for label in _buttons(at))
+
+
+def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
+    # alpha and beta attack the same image; edit has no original
+    at = app("pages/compare.py", runs="alpha,beta")
+    assert not at.exception and not at.error
+    headings = [h.value for h in at.subheader]
+    assert "Runs on the same source image" not in headings  # the group is what is shown
+    write_run(app_env, "gamma", steps=4)  # a third run on the same image
+    at = app("pages/compare.py", runs="alpha,beta")
+    assert "Runs on the same source image" in [h.value for h in at.subheader]
+    (url,) = _buttons(at).values()
+    assert url.startswith("compare?runs=")
+    assert sorted(url.removeprefix("compare?runs=").split(",")) == ["alpha", "beta", "gamma"]

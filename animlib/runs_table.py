@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from .listing import RunInfo
 from .meta import effective_status
+from .protocol import MAX_COMPARE
 
 COLUMNS = [
     "id",
@@ -128,3 +130,35 @@ def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[s
     for source in dict.fromkeys(s for s in sources if s):
         out[source] = frame.loc[frame["source"] == source, "id"].tolist()
     return out
+
+
+def source_shortcuts(
+    frame: pd.DataFrame, run_ids: Sequence[str], max_runs: int = MAX_COMPARE
+) -> list[tuple[str, list[str], int]]:
+    """Comparisons worth offering next to ``run_ids``: for each source image they attack,
+    ``(source, ids to compare, runs on that source in all)`` when that group holds 2 or more
+    runs and is not already exactly ``run_ids`` (groups over ``max_runs`` offer their first
+    ``max_runs``)."""
+    current = sorted(run_ids)
+    out = []
+    for source, ids in same_source(frame, run_ids).items():
+        if len(ids) < 2 or sorted(ids) == current:
+            continue
+        out.append((source, ids[:max_runs], len(ids)))
+    return out
+
+
+def selection_key(base: str, ids: Sequence[str]) -> str:
+    """A widget key that changes whenever the shown runs (or their order) change.
+
+    A table's selection is kept by row position; a new key for new rows means a position
+    selected earlier can never silently point at another run.
+    """
+    digest = hashlib.sha1("\n".join(ids).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{base}-{digest}"
+
+
+def selected_positions(ids: Sequence[str], chosen: Iterable[str]) -> list[int]:
+    """Positions in ``ids`` of the chosen run ids that are shown (the rest are dropped)."""
+    where = {run_id: i for i, run_id in enumerate(ids)}
+    return [where[c] for c in chosen if c in where]
