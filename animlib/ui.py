@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import time
 from collections.abc import Callable
@@ -14,14 +13,12 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from .config import runs_root
 from .errors import AnimlibError
 from .listing import RunInfo, folder_signature, list_runs
 from .meta import printable
 from .reader import Run, open_run_in
+from .settings import runs_root, settings
 from .validate import validate_run
-
-DEEP_CHECK_MB = 64  # runs up to this many MB of images get every chunk checked when opened
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -85,11 +82,12 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
         return None, f"Run {shown} cannot be read: {md(printable(exc))}"
 
 
-def _deep_limit_bytes() -> int:
-    try:
-        return int(float(os.environ.get("ANIMLIB_DEEP_CHECK_MB", DEEP_CHECK_MB)) * 2**20)
-    except ValueError:
-        return DEEP_CHECK_MB * 2**20
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_metrics(where: str, run_id: str, fingerprint: str) -> dict[str, Any]:
+    """:func:`animlib.metrics.run_metrics` of run ``run_id`` in ``where``, cached per content."""
+    from .metrics import run_metrics
+
+    return run_metrics(open_run_in(where, run_id))
 
 
 def image_bytes(run: Run) -> int:
@@ -112,7 +110,7 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
     Results are cached by the run's content fingerprint.
     """
     where = where or root()
-    deep = image_bytes(run) <= _deep_limit_bytes()
+    deep = image_bytes(run) <= settings().deep_check_bytes
     problem = _check(run.url, where, run.fingerprint, deep)
     if problem is None:
         return None

@@ -8,7 +8,16 @@ from animlib import metrics
 from animlib.cache import cached_render
 from animlib.errors import AnimlibError
 from animlib.limits import limits
-from animlib.ui import md, md_table, open_run_safe, query_param, render_video, root, run_problem
+from animlib.ui import (
+    cached_metrics,
+    md,
+    md_table,
+    open_run_safe,
+    query_param,
+    render_video,
+    root,
+    run_problem,
+)
 from animlib.views import confidence_curves, curves_chart, step_table, styled_confidences
 
 where = root()
@@ -30,11 +39,6 @@ def _frame(url: str, fingerprint: str, step: int, options: tuple) -> bytes:
     from animlib.snapshot import frame_png
 
     return frame_png(run, step, **dict(options))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _metrics(url: str, fingerprint: str) -> dict:
-    return metrics.run_metrics(run)
 
 
 fp = run.fingerprint
@@ -70,7 +74,7 @@ options = {
 }
 look = {k: options[k] for k in ("dpi", "top_k", "amplification")}
 
-m = _metrics(run.url, fp)
+m = cached_metrics(where, run.id, fp)
 cols = st.columns(6)
 cols[0].metric("success", {True: "yes", False: "no", None: "n/a"}[m["success"]])
 cols[1].metric("flip step", "-" if m["flip_step"] is None else m["flip_step"])

@@ -163,15 +163,15 @@ def _buttons(at: AppTest) -> dict[str, str]:
 def test_runs_page_selection_follows_the_run_not_its_position(app_env):
     at = app()
     ids = list(at.dataframe[0].value["id"])
-    assert ids.index("beta") > 0  # newest first: another run is above beta
-    at = _select(at, "beta")
-    assert _buttons(at)["Open selected run"] == "viewer?run=beta"
-    # a search that moves beta to the top keeps beta selected (not the run now at its old row)
-    at.text_input(key="f_text").set_value("beta").run()
-    assert list(at.dataframe[0].value["id"]) == ["beta"]
-    assert _buttons(at).get("Open selected run") == "viewer?run=beta"
-    # a search that hides beta selects nothing, never another run
-    at.text_input(key="f_text").set_value("alpha").run()
+    target, other = ids[1], ids[0]  # a run with another run above it
+    at = _select(at, target)
+    assert _buttons(at)["Open selected run"] == f"viewer?run={target}"
+    # a search that moves it to the top keeps it selected (not the run now at its old row)
+    at.text_input(key="f_text").set_value(target).run()
+    assert list(at.dataframe[0].value["id"]) == [target]
+    assert _buttons(at).get("Open selected run") == f"viewer?run={target}"
+    # a search that hides it selects nothing, never another run
+    at.text_input(key="f_text").set_value(other).run()
     assert "Open selected run" not in _buttons(at)
     at.text_input(key="f_text").set_value("").run()
     assert not any(label.startswith(("Open", "Compare")) for label in _buttons(at))
