@@ -12,37 +12,32 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-
-DEFAULT_MAX_MB = 2048
+from .errors import Code, RenderOptionError
+from .options import RenderOptions
+from .protocol import RunLike, as_runs, run_label
+from .settings import settings
 
 
 def cache_dir() -> Path:
-    """``$ANIMLIB_CACHE``, else ``$XDG_CACHE_HOME/animlib``, else ``~/.cache/animlib``."""
-    env = os.environ.get("ANIMLIB_CACHE")
-    if env:
-        path = Path(env)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(base) / "animlib"
+    """The render cache folder (``ANIMLIB_CACHE``, else the user's cache folder), created."""
+    path = Path(settings().cache_location())
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def max_bytes() -> int:
-    """The cache's size bound (``$ANIMLIB_CACHE_MAX_MB``, default 2048 MB)."""
-    try:
-        return int(float(os.environ.get("ANIMLIB_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 1024 * 1024)
-    except ValueError:
-        return DEFAULT_MAX_MB * 1024 * 1024
+    """The cache's size bound (``ANIMLIB_CACHE_MAX_MB``, default 2048 MB)."""
+    return settings().cache_max_bytes
 
 
-def cache_key(runs: Sequence[Any], fmt: str, options: dict[str, Any]) -> str:
-    """A key that changes with any run's content, any option, the format or animlib's version."""
+def render_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions) -> str:
+    """The one key of a render: it changes with any run's content, any option, the format or
+    animlib's version (used by the render cache and by ``render --all``'s up-to-date stamps)."""
     payload = {
         "v": __version__,
-        "fmt": fmt,
-        "runs": [[r.url, r.fingerprint] for r in runs],
-        "options": {k: options[k] for k in sorted(options)},
+        "fmt": str(fmt).lower().lstrip("."),
+        "runs": [[run_label(r), r.fingerprint] for r in as_runs(runs)],
+        "options": options.as_dict(),
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
@@ -103,10 +98,11 @@ def evict(keep: Path | None = None, limit: int | None = None) -> list[Path]:
 
 
 def cached_render(
-    runs: Any | Sequence[Any],
+    runs: RunLike | Sequence[RunLike],
     fmt: str = "mp4",
     progress: Callable[[int, int], None] | None = None,
-    **options: Any,
+    options: RenderOptions | None = None,
+    **kwargs: Any,
 ) -> Path:
     """Render one run (or a comparison of several) to ``fmt``, reusing an earlier identical render.
 
@@ -117,16 +113,20 @@ def cached_render(
 
     fmt = str(fmt).lower().lstrip(".")
     if not fmt.isalnum():
-        raise ValueError(f"not an output format: {fmt!r}")
-    group = list(runs) if isinstance(runs, (list, tuple)) else [runs]
-    key = cache_key(group, fmt, options)
+        raise RenderOptionError(
+            f"not an output format: {fmt!r}", field="format", code=Code.UNSUPPORTED
+        )
+    opts = RenderOptions.of(options, **kwargs)
+    group = as_runs(runs)
+    key = render_key(group, fmt, opts)
     hit = lookup(key, fmt)
     if hit is not None:
         return hit
     target = cache_dir() / f"{key}.{fmt}"
+    given = {k: v for k, v in opts.as_dict().items() if k != "max_height_px"}  # TODO(merge)
     if len(group) == 1:
-        render(group[0], target, progress=progress, **options)
+        render(group[0], target, progress=progress, **given)
     else:
-        render_compare(group, target, progress=progress, **options)
+        render_compare(group, target, progress=progress, **given)
     evict(keep=target)
     return target

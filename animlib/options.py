@@ -101,7 +101,9 @@ class RenderOptions:
                     field=str(name),
                     code=Code.UNKNOWN_OPTION,
                 )
-        return replace(base, **given) if base is not None else cls(**given)
+        if base is None:
+            return cls(**given)
+        return replace(base, **given) if given else base
 
     def as_dict(self) -> dict[str, Any]:
         """Every option by name (JSON-ready)."""

@@ -22,6 +22,7 @@ from helpers import image_for, probs_for, write_run  # noqa: E402
 
 import animlib  # noqa: E402
 from animlib import cache, outputs  # noqa: E402
+from animlib.settings import Settings  # noqa: E402
 from animlib.render import FrameRenderer  # noqa: E402
 
 render_module = importlib.import_module("animlib.render")
@@ -134,7 +135,7 @@ def test_default_cache_folder_and_bad_format(tmp_path, monkeypatch, run):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.cache_dir() == tmp_path / "xdg" / "animlib"
     monkeypatch.setenv("ANIMLIB_CACHE_MAX_MB", "oops")
-    assert cache.max_bytes() == cache.DEFAULT_MAX_MB * 1024 * 1024
+    assert cache.max_bytes() == Settings().cache_max_bytes == 2048 * 1024 * 1024
     with pytest.raises(ValueError, match="format"):
         cache.cached_render(run, "../mp4")
 
