@@ -22,8 +22,8 @@ from helpers import image_for, probs_for, write_run  # noqa: E402
 
 import animlib  # noqa: E402
 from animlib import cache, outputs  # noqa: E402
-from animlib.settings import Settings  # noqa: E402
 from animlib.render import FrameRenderer  # noqa: E402
+from animlib.settings import Settings  # noqa: E402
 
 render_module = importlib.import_module("animlib.render")
 REPO = Path(__file__).resolve().parent.parent
