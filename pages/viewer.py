@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from animlib import metrics
 from animlib.cache import cached_render
 from animlib.errors import AnimlibError
 from animlib.limits import limits
@@ -18,7 +17,13 @@ from animlib.ui import (
     root,
     run_problem,
 )
-from animlib.views import confidence_curves, curves_chart, step_table, styled_confidences
+from animlib.views import (
+    confidence_csv,
+    confidence_curves,
+    curves_chart,
+    step_table,
+    styled_confidences,
+)
 
 where = root()
 run_id = query_param("run")
@@ -200,7 +205,7 @@ d[2].download_button(
     on_click="ignore",
 )
 if run.confidences is not None:
-    csv = metrics.confidence_table(run).to_csv().encode()
+    csv = confidence_csv(run)
     d[3].download_button(
         "Confidences CSV",
         csv,
