@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import time
@@ -17,9 +16,9 @@ import streamlit as st
 from .config import runs_root
 from .errors import AnimlibError
 from .listing import RunInfo, folder_signature, list_runs
-from .meta import printable
 from .reader import Run, open_run_in
-from .validate import validate_run
+from .text import printable
+from .validation import validate_run
 
 DEEP_CHECK_MB = 64  # runs up to this many MB of images get every chunk checked when opened
 
@@ -94,8 +93,7 @@ def _deep_limit_bytes() -> int:
 
 def image_bytes(run: Run) -> int:
     """How many bytes of images the run's complete steps hold (from array metadata)."""
-    images = run._array("images")
-    return len(run) * math.prod(images.shape[1:]) * images.dtype.itemsize
+    return run.image_nbytes
 
 
 @st.cache_data(show_spinner=False, max_entries=4096, ttl=300)

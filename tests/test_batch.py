@@ -10,7 +10,7 @@ import pytest
 from helpers import image_for, probs_for, write_run
 
 import animlib
-from animlib.batch import render_all
+from animlib.bulk import render_all
 
 distributed = pytest.importorskip("dask.distributed")
 

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 import animlib
 import animlib.writer
 from animlib.cli import main as cli_main
-from animlib.meta import printable
+from animlib.text import printable
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 STEP_BYTES = 16 * 12 * 3 * 4  # one float32 step of the helpers' 16x12x3 images

@@ -99,10 +99,10 @@ def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
     remote = f"s3://{BUCKET}/many"
     for i in range(6):
         write_run(remote, f"r{i}", steps=2)
-    from animlib.location import Location
+    from animlib.store import open_store
 
     calls: dict[str, list] = {"ls": [], "_cat_file": [], "_info": [], "_exists": []}
-    fs = Location(remote).fs  # fsspec caches instances: this is the one list_runs will use
+    fs = open_store(remote).fs  # fsspec caches instances: this is the one list_runs will use
     real_ls = fs.ls
     monkeypatch.setattr(
         fs, "ls", lambda path, *a, **kw: calls["ls"].append(path) or real_ls(path, *a, **kw)
