@@ -81,9 +81,13 @@ def loads(data: bytes, run: str) -> dict:
     try:
         meta = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise RunFormatError("is not UTF-8 text", run=run, field=RUN_JSON) from None
+        raise RunFormatError(
+            "is not UTF-8 text", run=run, field=RUN_JSON, code=Code.CORRUPT
+        ) from None
     except ValueError as exc:
-        raise RunFormatError(f"is not valid JSON ({exc})", run=run, field=RUN_JSON) from None
+        raise RunFormatError(
+            f"is not valid JSON ({exc})", run=run, field=RUN_JSON, code=Code.CORRUPT
+        ) from None
     except RecursionError:
         raise RunFormatError(
             "is not valid run metadata (nested too deeply)", run=run, field=RUN_JSON

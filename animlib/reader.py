@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import meta as M
-from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
@@ -76,6 +76,10 @@ class MissingChunk:
         return f"chunk {self.key}{where} is missing"
 
 
+class StepIndexError(RunInputError, IndexError):
+    """A step index outside the run (an IndexError too, as sequences raise)."""
+
+
 class ImageSteps:
     """Lazy sequence of a run's images: ``images[i]`` reads only the chunk holding step i."""
 
@@ -101,7 +105,9 @@ class ImageSteps:
         if i < 0:
             i += n
         if not 0 <= i < n:
-            raise IndexError(f"step {index} out of range for a run of {n} steps")
+            raise StepIndexError(
+                f"step {index} out of range for a run of {n} steps", run=self.run.id, field="step"
+            )
         return self.run.read_steps("images", i, i + 1)[0]
 
     def __iter__(self):

@@ -207,7 +207,9 @@ class RunWriter:
     ) -> int:
         """Append one step; return its index. Raises RunInputError before writing on bad input."""
         if self._closed:
-            raise RunInputError("this writer is closed", run=self.run_id, field="log")
+            raise RunInputError(
+                "this writer is closed", run=self.run_id, field="log", code=Code.CLOSED
+            )
         try:
             step = self._prepare(image, confidences, logits, layout or self._layout, scalars)
         except AnimlibError as exc:
@@ -277,20 +279,26 @@ class RunWriter:
             raise RunInputError(
                 f"step {self._n} has shape {img.shape} but earlier steps have {tuple(want)}",
                 field="image",
+                code=Code.MISMATCH,
             )
         if want is not None and str(img.dtype) != self.meta["image_dtype"]:
             raise RunInputError(
                 f"step {self._n} is {img.dtype} but earlier steps are {self.meta['image_dtype']}",
                 field="image",
+                code=Code.MISMATCH,
             )
         original = self._original
         if original is not None and img.shape != original.shape:
             raise RunInputError(
-                f"shape {img.shape} differs from the original's {original.shape}", field="image"
+                f"shape {img.shape} differs from the original's {original.shape}",
+                field="image",
+                code=Code.MISMATCH,
             )
         if original is not None and img.dtype != original.dtype:
             raise RunInputError(
-                f"dtype {img.dtype} differs from the original's {original.dtype}", field="image"
+                f"dtype {img.dtype} differs from the original's {original.dtype}",
+                field="image",
+                code=Code.MISMATCH,
             )
 
     def _prepare_confidences(self, confidences: Any, logits: Any) -> np.ndarray | None:
@@ -318,6 +326,7 @@ class RunWriter:
             raise RunInputError(
                 f"step {self._n}: this run {have} confidences; every step must do the same",
                 field="confidences",
+                code=Code.MISMATCH,
             )
         return conf
 
