@@ -77,6 +77,28 @@ def test_s3_round_trip_same_as_local(s3, tmp_path):
     assert [r.line() for r in animlib.validate(remote)] == [
         r.line() for r in animlib.validate(tmp_path)
     ]
+    from animlib.store import open_store
+
+    entries = {e.name: e for e in open_store(remote).child("alpha").list(detail=True)}
+    meta = entries["run.json"]
+    assert not meta.is_dir and meta.size == (tmp_path / "alpha" / "run.json").stat().st_size
+    assert meta.etag and meta.mtime and entries["images"].is_dir
+
+
+def test_render_all_from_and_to_a_bucket(s3):
+    from animlib.bulk import render_all
+
+    runs, out = f"s3://{BUCKET}/bulk-runs", f"s3://{BUCKET}/bulk-out"
+    write_run(runs, "one", steps=3, shape=(8, 8, 3))
+    report = render_all(runs, out, fmt="gif", use_dask=False, dpi=50, progress=lambda *a: None)
+    assert report.summary() == "1 rendered, 0 up to date, 0 failed"
+    assert report.outcomes[0].output == f"{out}/one.gif"
+    again = render_all(runs, out, fmt="gif", use_dask=False, dpi=50, progress=lambda *a: None)
+    assert again.summary() == "0 rendered, 1 up to date, 0 failed"
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    assert fs.cat_file(f"{BUCKET}/bulk-out/one.gif")[:6] == b"GIF89a"
 
 
 def test_storage_options_are_passed_through(s3, tmp_path):

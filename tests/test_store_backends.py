@@ -202,3 +202,28 @@ def test_no_module_outside_the_store_package_touches_fsspec():
                 offenders.append(f"{path.relative_to(ANIMLIB)}:{node.lineno}")
     assert not offenders, offenders
     assert not (ANIMLIB / "location.py").exists()
+
+
+# -- the public read interface of a run -----------------------------------------------------------
+def test_run_accessors_answer_from_metadata(tmp_path):
+    run_id = write_run(tmp_path, "acc", steps=7, shape=(16, 12, 3))
+    edit_id = write_run(tmp_path, "edit", steps=2, confidences=False, original=False)
+    run, edit = animlib.open_run(tmp_path / run_id), animlib.open_run(tmp_path / edit_id)
+    assert run.has_array("images") and run.has_array("original") and run.has_confidences
+    assert not edit.has_array("original") and not edit.has_array("confidences")
+    info = run.array_info("images")
+    assert info.shape[1:] == (16, 12, 3) and info.dtype == np.float32 and info.ndim == 4
+    assert info.chunks[1:] == (16, 12, 3) and run.images.chunk_len == info.chunks[0]
+    assert run.array_info("confidences").shape[1] == 4
+    assert run.image_nbytes == 7 * 16 * 12 * 3 * 4
+    with pytest.raises(RunFormatError, match="array is missing") as err:
+        edit.array_info("original")
+    assert err.value.code == Code.MISSING
+    np.testing.assert_array_equal(run.read_steps("images", 2, 4)[1], image_for(3))
+    assert run.missing_chunks() == []
+    (tmp_path / run_id / "confidences" / "c" / "0" / "0").unlink()
+    gaps = animlib.open_run(tmp_path / run_id).missing_chunks()
+    assert [(g.array, g.steps) for g in gaps] == [("confidences", (0, 6))]
+    assert gaps[0].describe() == "chunk c/0/0 (steps 0..6) is missing"
+    with pytest.raises(IndexError):
+        run.images[7]

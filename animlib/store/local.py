@@ -6,7 +6,6 @@ import contextlib
 import os
 import secrets
 import shutil
-from functools import cached_property
 from typing import Any
 
 from ..errors import Code, StoreError
@@ -29,8 +28,7 @@ class LocalStore(Store):
     ) -> None:
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.boundary = self.path if boundary is None else boundary
-        if real_boundary is not None:
-            self.__dict__["real_boundary"] = real_boundary
+        self._real_boundary = real_boundary
         self.storage_options: dict[str, Any] = {}
         rel = os.path.relpath(self.path, self.boundary)
         self._parts = () if rel == "." else tuple(rel.split(os.sep))
@@ -56,9 +54,12 @@ class LocalStore(Store):
             os.path.join(self.path, name), boundary=self.boundary, real_boundary=self.real_boundary
         )
 
-    @cached_property
+    @property
     def real_boundary(self) -> str:
-        return os.path.realpath(self.boundary)
+        """The boundary with every symlink resolved (computed once)."""
+        if self._real_boundary is None:
+            self._real_boundary = os.path.realpath(self.boundary)
+        return self._real_boundary
 
     # -- path safety ----------------------------------------------------------------------------
     def _local(self, path: str) -> str:
@@ -78,8 +79,8 @@ class LocalStore(Store):
 
     def check_links(self, path: str = "", *, recursive: bool = False) -> None:
         top = self._local(path)
-        if not recursive or not os.path.isdir(top) or os.path.islink(top):
-            return
+        if not recursive or not os.path.isdir(top):
+            return  # (``top`` itself was checked: a link to a folder inside is walked)
         for folder, dirs, files in os.walk(top):
             for entry in sorted((*dirs, *files)):
                 full = os.path.join(folder, entry)
