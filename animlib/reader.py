@@ -310,10 +310,10 @@ class Run:
         """Named per-step scalar series (loss, norms, ...)."""
         try:
             group = self._group()["scalars"]
-        except KeyError:
+        except Exception as exc:  # no (readable) scalars group: a run without scalars ...
+            if isinstance(exc, StoreError) or getattr(exc, "code", None) == Code.UNSAFE:
+                raise self._error(exc, "scalars", "cannot be read") from None  # ... unless unsafe
             return {}
-        except Exception as exc:
-            raise self._error(exc, "scalars", "cannot be read") from None
         out = {}
         try:
             for key, arr in sorted(group.arrays()):
