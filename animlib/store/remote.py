@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import Code, StoreError
@@ -98,10 +99,10 @@ class RemoteStore(Store):
         except Exception as exc:
             raise storage_error(exc, path, self.url) from None
 
-    def read_many(self, paths_: Any) -> dict[str, bytes | StoreError]:
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes | StoreError]:
         """One GET per file, ``READ_BATCH`` in flight, no HEAD or listing first (async
         filesystems such as s3fs); one after another on the others."""
-        rels = list(paths_)
+        rels = list(paths)
         if not getattr(self.fs, "async_impl", False) or not rels:
             return super().read_many(rels)
         full = {rel: self._path(rel) for rel in rels}
