@@ -10,7 +10,7 @@ from .listing import RunInfo, list_runs
 from .metrics import run_metrics
 from .reader import Run, open_run, open_run_in
 from .render import render, render_compare  # binds the names to the functions, not the module
-from .validate import Report, validate
+from .validation import Report, validate
 from .writer import RunWriter
 
 __all__ = [

@@ -106,7 +106,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     opts = _render_options(args)
     if args.all:
-        from .batch import render_all
+        from .bulk import render_all
 
         try:
             import dask.distributed  # noqa: F401
@@ -145,7 +145,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from .validation import validate
 
     reports = validate(args.path, deep=not args.quick)
     for report in reports:

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -288,15 +287,17 @@ def _pick_sources(
 
 
 def _remove_previous(out: str, name: str) -> None:
-    """Delete ``out/name`` if it is a demo run of that name from an earlier build (local only)."""
-    folder = os.path.join(out, name)
+    """Delete ``out/name`` if it is a demo run of that name from an earlier build."""
+    from animlib.errors import AnimlibError
+    from animlib.store import open_store
+
     try:
-        with open(os.path.join(folder, "run.json"), encoding="utf-8") as fh:
-            meta = json.load(fh)
-    except (OSError, ValueError):
+        folder = open_store(out).child(name)
+        meta = json.loads(folder.read("run.json"))
+    except (AnimlibError, ValueError):
         return
     if isinstance(meta, dict) and meta.get("name") == name and DEMO_TAG in (meta.get("tags") or []):
-        shutil.rmtree(folder)
+        folder.remove(recursive=True)
 
 
 def _write_run(

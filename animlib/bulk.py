@@ -1,4 +1,7 @@
-"""Render every run of a results folder (local or fsspec URL), in parallel on a Dask cluster."""
+"""Render every run of a results folder (local or fsspec URL), in parallel on a Dask cluster.
+
+(``render --all``; the stamp deciding "up to date" is to become the one render-cache key.)
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,14 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AnimlibError
+from .errors import AnimlibError, StoreError
 from .listing import list_runs
-from .location import Location
+from .store import Store, open_store
 
 
 @dataclass
@@ -52,46 +54,48 @@ def _stamp(fingerprint: str, fmt: str, options: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def _up_to_date(out: Store, name: str, stamp_name: str, stamp: str) -> bool:
+    if not out.contains(name):
+        return False
+    try:
+        return out.read(stamp_name).decode() == stamp
+    except (StoreError, UnicodeDecodeError):
+        return False
+
+
 def render_one(
-    run_url: str,
+    runs_url: str,
+    run_id: str,
     out_url: str,
     fmt: str = "mp4",
     options: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
     force: bool = False,
 ) -> Outcome:
-    """Render one run into the folder ``out_url`` as ``<run id>.<fmt>``, unless up to date.
+    """Render run ``run_id`` of the results folder ``runs_url`` into the folder ``out_url`` as
+    ``<run id>.<fmt>``, unless up to date. Nothing is read through a symlink leading outside
+    ``runs_url``.
 
     A sidecar ``.<run id>.<fmt>.stamp`` records the run's content fingerprint and the options;
     when it matches, the run is skipped. Never raises for a broken run: the outcome says why.
     """
-    from .reader import open_run
+    from .reader import open_run_in
     from .render import render
 
     options = dict(options or {})
-    run_loc = Location.of(run_url, storage_options)
-    out = Location.of(out_url, storage_options)
-    run_id = run_loc.name
     name = f"{run_id}.{fmt}"
     stamp_name = f".{name}.stamp"
     try:
-        run = open_run(run_loc)
+        run = open_run_in(runs_url, run_id, storage_options=storage_options)
+        out = open_store(out_url, storage_options)
         stamp = _stamp(run.fingerprint, fmt, options)
-        if not force and out.exists(name):
-            try:
-                if out.read_bytes(stamp_name).decode() == stamp:
-                    return Outcome(run_id, "skipped", "up to date", out.child(name).url)
-            except (OSError, UnicodeDecodeError):
-                pass
+        if not force and _up_to_date(out, name, stamp_name, stamp):
+            return Outcome(run_id, "skipped", "up to date", out.url_of(name))
         out.makedirs()
-        if out.is_local:
-            render(run, os.path.join(out.root, name), **options)
-        else:
-            with tempfile.TemporaryDirectory(prefix="animlib-") as tmp:
-                local = render(run, os.path.join(tmp, name), **options)
-                out.fs.put_file(str(local), out.path(name))
+        with out.staged(name) as local:
+            render(run, local, **options)
         out.write_atomic(stamp_name, stamp.encode())
-        return Outcome(run_id, "rendered", "", out.child(name).url)
+        return Outcome(run_id, "rendered", "", out.url_of(name))
     except AnimlibError as exc:
         return Outcome(run_id, "failed", str(exc))
     except Exception as exc:  # one bad run must not stop the batch
@@ -145,7 +149,7 @@ def render_all(
     args = (out_url, fmt, options, storage_options, force)
     if not use_dask:
         for info in todo:
-            outcome = render_one(info.url, *args)
+            outcome = render_one(runs_url, info.id, *args)
             report.outcomes.append(outcome)
             done += 1
             show(done, total, outcome)
@@ -164,7 +168,7 @@ def render_all(
         client = Client(cluster)
     try:
         futures = [
-            client.submit(render_one, info.url, *args, pure=False, key=f"render-{info.id}")
+            client.submit(render_one, runs_url, info.id, *args, pure=False, key=f"render-{info.id}")
             for info in todo
         ]
         for future in as_completed(futures):
