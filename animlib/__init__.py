@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from .animate import animate
 from .errors import AnimlibError, RenderLimitError, RunFormatError, RunInputError
+from .experiment_writer import BatchWriter
 from .listing import RunInfo, list_runs
 from .metrics import run_metrics
 from .reader import Run, open_run, open_run_in
@@ -15,6 +16,7 @@ from .writer import RunWriter
 
 __all__ = [
     "AnimlibError",
+    "BatchWriter",
     "RenderLimitError",
     "Report",
     "Run",
