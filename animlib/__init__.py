@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from .animate import animate
 from .errors import AnimlibError, RenderLimitError, RunFormatError, RunInputError
 from .experiment_writer import BatchWriter
+from .experiments import ExperimentInfo, list_experiments, summarize
 from .listing import RunInfo, list_runs
 from .metrics import run_metrics
 from .reader import Run, open_run, open_run_in
@@ -17,6 +18,7 @@ from .writer import RunWriter
 __all__ = [
     "AnimlibError",
     "BatchWriter",
+    "ExperimentInfo",
     "RenderLimitError",
     "Report",
     "Run",
@@ -25,11 +27,13 @@ __all__ = [
     "RunInputError",
     "RunWriter",
     "animate",
+    "list_experiments",
     "list_runs",
     "open_run",
     "open_run_in",
     "render",
     "render_compare",
     "run_metrics",
+    "summarize",
     "validate",
 ]
