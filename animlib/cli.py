@@ -26,7 +26,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = build_demo(args.out, seed=args.seed, quiet=args.quiet)
     ids = getattr(result, "run_ids", None) or []
-    print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - t0:.1f} s")
+    exps = getattr(result, "experiments", None) or {}
+    more = f" and {len(exps)} experiments ({sum(map(len, exps.values()))} runs)" if exps else ""
+    print(f"wrote {len(ids)} runs{more} to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
