@@ -251,7 +251,11 @@ class BatchWriter:
         """
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         infos = sorted(
-            (i for i in existing_runs(root, storage_options) if is_member(i, experiment)),
+            (
+                i
+                for i in existing_runs(root, storage_options)
+                if is_member(i, experiment) and isinstance(i.get("sample"), int)
+            ),
             key=lambda i: int(i.get("sample") or 0),
         )
         if not infos:
