@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import meta as M
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code
 from .listing import RunInfo, list_runs
+from .store import open_store
+from .store.paths import is_run_id, run_id_for
 
 IF_EXISTS = ("new", "overwrite", "error")
 MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character run id
@@ -19,7 +20,7 @@ def experiment_id(name: str) -> str:
         raise ExperimentInputError(
             f"must be a non-empty string; got {name!r}", field="experiment", experiment=None
         )
-    return M.safe_id(name)[:MAX_EXPERIMENT_ID].rstrip("-._") or "experiment"
+    return run_id_for(name)[:MAX_EXPERIMENT_ID].rstrip("-._") or "experiment"
 
 
 def existing_runs(root: str, storage_options: dict[str, Any] | None) -> list[RunInfo]:
@@ -106,19 +107,18 @@ def remove_runs(
         ExperimentInputError: (code BUSY) another live writer holds one of the runs.
     """
     from . import lock
-    from .location import Location
 
-    base = Location.of(root, storage_options)
-    locations = [base.child(run_id) for run_id in run_ids if M.is_safe_id(run_id)]
-    for loc in locations:
-        holder = lock.holder(loc)
+    base = open_store(root, storage_options)
+    folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
+    for folder in folders:
+        holder = lock.holder(folder)
         if holder is not None:
             raise ExperimentInputError(
                 f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
                 "this run; it cannot be overwritten",
-                run=loc.name,
+                run=folder.name,
                 field="if_exists",
                 code=Code.BUSY,
             )
-    for loc in locations:
-        loc.fs.rm(loc.root, recursive=True)
+    for folder in folders:
+        folder.remove(recursive=True)

@@ -127,8 +127,8 @@ def lookup(meta: dict[str, Any], key: str) -> Any:
 
 def _norms_from_arrays(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """Values run.json lacks, read from the arrays: initial prediction and final norms."""
-    from .metrics import perturbation_norms
     from .reader import open_run
+    from .summary import perturbation_norms
 
     out: dict[str, Any] = {}
     try:
