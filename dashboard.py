@@ -1,4 +1,4 @@
-"""Streamlit entry point: runs page at /, viewer at /viewer, compare page at /compare."""
+"""Streamlit entry point: runs at /, /experiments, the viewer at /viewer, /compare."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ st.set_page_config(page_title="animlib", page_icon=":material/movie:", layout="w
 page = st.navigation(
     [
         st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page(
+            "pages/experiments.py",
+            title="Experiments",
+            icon=":material/grid_view:",
+            url_path="experiments",
+        ),
         st.Page("pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     ],
