@@ -66,7 +66,7 @@ def render_one(
     when it matches, the run is skipped. Never raises for a broken run: the outcome says why.
     """
     from .reader import open_run
-    from .render import render
+    from .rendering import render
 
     options = dict(options or {})
     run_loc = Location.of(run_url, storage_options)

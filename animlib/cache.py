@@ -113,7 +113,7 @@ def cached_render(
     Safe when two processes render the same key at once: each writes its own temp file and
     renames it into place, so readers only ever see complete files.
     """
-    from .render import render, render_compare
+    from .rendering import render, render_compare
 
     fmt = str(fmt).lower().lstrip(".")
     if not fmt.isalnum():

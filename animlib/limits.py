@@ -106,4 +106,3 @@ def check_gif_frames(frames: int, *, run: str | None = None) -> None:
             run=run,
             field="stride",
         )
-

@@ -37,9 +37,10 @@ import numpy as np
 from matplotlib.animation import FFMpegWriter, FuncAnimation
 
 import animlib
-from animlib.animate import use_bundled_ffmpeg
-from animlib.outputs import get_writer
-from animlib.render import FrameRenderer, render
+from animlib.animation import use_bundled_ffmpeg
+from animlib.frames import FrameRenderer
+from animlib.movie_writers import get_writer
+from animlib.rendering import render
 
 ENCODER_ARGS = ["-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]
 FPS = 10

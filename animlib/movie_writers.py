@@ -1,4 +1,8 @@
-"""Output writers (MP4, WebM, GIF, standalone HTML): one RGB frame at a time, written atomically."""
+"""Movie writers (MP4, WebM, GIF, standalone HTML): one RGB frame at a time, written atomically.
+
+``get_writer("mp4")`` / ``writer_for_path("x.gif")`` pick a :class:`MovieWriter` from the registry
+by format name or suffix; a new format is one small subclass with :func:`register_writer`.
+"""
 
 from __future__ import annotations
 
@@ -22,27 +26,43 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
+from .errors import Code, RenderError, RenderOptionError
+from .limits import check_gif_frames
+from .options import RenderOptions
+
 __all__ = [
     "GIFWriter",
     "HTMLWriter",
     "MP4Writer",
-    "OutputWriter",
+    "MovieWriter",
     "WebMWriter",
     "available_formats",
     "ffmpeg_encoders",
     "get_writer",
     "register_writer",
+    "unregister_writer",
     "writer_for_path",
 ]
 
-_REGISTRY: dict[str, type[OutputWriter]] = {}
+_REGISTRY: dict[str, type[MovieWriter]] = {}
 
 
-def register_writer(cls: type[OutputWriter]) -> type[OutputWriter]:
+def _registry_key(fmt: str) -> str:
+    return str(fmt).lower().lstrip(".")
+
+
+def register_writer(cls: type[MovieWriter]) -> type[MovieWriter]:
     """Class decorator: make ``cls`` available under its ``name`` and ``suffixes``."""
     for key in (cls.name, *cls.suffixes):
-        _REGISTRY[key.lower().lstrip(".")] = cls
+        _REGISTRY[_registry_key(key)] = cls
     return cls
+
+
+def unregister_writer(cls: type[MovieWriter]) -> None:
+    """Remove ``cls`` from the registry (its name and suffixes)."""
+    for key in (cls.name, *cls.suffixes):
+        if _REGISTRY.get(_registry_key(key)) is cls:
+            del _REGISTRY[_registry_key(key)]
 
 
 def available_formats() -> list[str]:
@@ -50,29 +70,32 @@ def available_formats() -> list[str]:
     return sorted({cls.name for cls in _REGISTRY.values() if cls.available()})
 
 
-def get_writer(fmt: str, **kwargs: Any) -> OutputWriter:
+def get_writer(fmt: str, **kwargs: Any) -> MovieWriter:
     """A new writer for format name or suffix ``fmt`` (``"mp4"``, ``".gif"``, ...)."""
-    cls = _REGISTRY.get(str(fmt).lower().lstrip("."))
+    cls = _REGISTRY.get(_registry_key(fmt))
     if cls is None or not cls.available():
-        raise ValueError(
-            f"unsupported output format {fmt!r}; available: {', '.join(available_formats())}"
+        raise RenderOptionError(
+            f"unsupported output format {fmt!r}; available: {', '.join(available_formats())}",
+            field="format",
+            code=Code.UNSUPPORTED,
         )
     return cls(**kwargs)
 
 
-def writer_for_path(path: str | os.PathLike[str], **kwargs: Any) -> OutputWriter:
+def writer_for_path(path: str | os.PathLike[str], **kwargs: Any) -> MovieWriter:
     """A new writer chosen by the suffix of ``path``."""
     suffix = Path(path).suffix
     if not suffix:
-        raise ValueError(
+        raise RenderOptionError(
             f"cannot tell the format of {str(path)!r}: give it a suffix "
-            f"({', '.join('.' + f for f in available_formats())})"
+            f"({', '.join('.' + f for f in available_formats())})",
+            field="format",
         )
     return get_writer(suffix, **kwargs)
 
 
-class OutputWriter:
-    """Base class in the style of matplotlib's ``MovieWriter``.
+class MovieWriter:
+    """Base class of the movie writers, in the style of matplotlib's ``MovieWriter``.
 
     ``setup(path, size, fps, metadata)``, then ``grab_frame(rgb)`` per frame, then ``finish()``.
     Frames go to a temporary file next to ``path``, renamed over ``path`` only by ``finish()``,
@@ -116,11 +139,10 @@ class OutputWriter:
         """
         w, h = (int(v) for v in size)
         if channels not in (None, 3, 4):
-            raise ValueError(f"channels must be 3 or 4, got {channels!r}")
+            raise RenderOptionError(f"must be 3 or 4, got {channels!r}", field="channels")
         if w <= 0 or h <= 0:
-            raise ValueError(f"frame size must be positive, got {size!r}")
-        if not (isinstance(fps, (int, float)) and 0 < fps <= 240):
-            raise ValueError(f"fps must be in (0, 240], got {fps!r}")
+            raise RenderOptionError(f"must be positive, got {size!r}", field="size")
+        fps = RenderOptions.check("fps", fps)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size, self.fps = (w, h), float(fps)
@@ -143,13 +165,14 @@ class OutputWriter:
         every frame of one file must have the same number of channels.
         """
         if self.tmp_path is None:
-            raise RuntimeError("grab_frame() before setup()")
+            raise RenderError("grab_frame() before setup()")
         frame = np.asarray(rgb)
         w, h = self.size
         channels = self.channels or (frame.shape[2] if frame.ndim == 3 else 3)
         if frame.shape != (h, w, channels) or frame.dtype != np.uint8 or channels not in (3, 4):
-            raise ValueError(
-                f"expected a ({h}, {w}, 3) uint8 frame, got {frame.shape} {frame.dtype}"
+            raise RenderError(
+                f"expected a ({h}, {w}, 3) uint8 frame, got {frame.shape} {frame.dtype}",
+                field="frame",
             )
         self.channels = channels
         self._write(np.ascontiguousarray(frame))
@@ -158,10 +181,10 @@ class OutputWriter:
     def finish(self) -> Path:
         """Close the file and move it to its final name; returns that path."""
         if self.tmp_path is None or self.path is None:
-            raise RuntimeError("finish() before setup()")
+            raise RenderError("finish() before setup()")
         if self.frame_count == 0:
             self.abort()
-            raise ValueError(f"no frames were written to {str(self.path)!r}")
+            raise RenderError(f"no frames were written to {str(self.path)!r}", code=Code.EMPTY)
         try:
             self._close()
             os.replace(self.tmp_path, self.path)
@@ -188,7 +211,7 @@ class OutputWriter:
         fps: float,
         metadata: dict[str, Any] | None = None,
         channels: int | None = None,
-    ) -> Iterator[OutputWriter]:
+    ) -> Iterator[MovieWriter]:
         """``with writer.saving(path, size, fps): writer.grab_frame(...)`` -- finish or abort."""
         self.setup(path, size, fps, metadata, channels)
         try:
@@ -243,7 +266,7 @@ def _meta_value(value: Any) -> str:
     return str(value).replace("\x00", "")[:1000]
 
 
-class FFmpegWriter(OutputWriter):
+class FFmpegWriter(MovieWriter):
     """Pipes raw RGB frames into the ffmpeg from ``imageio-ffmpeg``; subclasses pick the codec.
 
     Options: ``bitrate`` (kbit/s; default: constant quality ``crf``), ``crf``, ``extra_args``.
@@ -305,10 +328,10 @@ class FFmpegWriter(OutputWriter):
         self._feeder = _PipeFeeder(self._proc.stdin)
         return self._proc
 
-    def _error(self, what: str) -> RuntimeError:
+    def _error(self, what: str) -> RenderError:
         self._stderr.seek(0)
         err = self._stderr.read().decode("utf-8", "replace").strip()
-        return RuntimeError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
+        return RenderError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
 
     def _write(self, rgb: np.ndarray) -> None:
         proc = self._proc or self._start()
@@ -448,11 +471,12 @@ class WebMWriter(FFmpegWriter):
 
 
 @register_writer
-class GIFWriter(OutputWriter):
+class GIFWriter(MovieWriter):
     """Animated GIF with Pillow (never ImageMagick): loops forever, ``1000 / fps`` ms per frame.
 
     Frames are kept palettised (1 byte per pixel) until :meth:`finish`, because Pillow writes a GIF
-    in one call. Options: ``loop`` (0 = forever), ``max_frames``.
+    in one call, so a GIF holds at most ``ANIMLIB_MAX_GIF_FRAMES`` frames (checked per frame).
+    Options: ``loop`` (0 = forever).
     """
 
     name = "gif"
@@ -461,12 +485,9 @@ class GIFWriter(OutputWriter):
 
     def _open(self) -> None:
         self._frames: list[Image.Image] = []
-        max_frames = self.options.get("max_frames")
-        self._max = int(max_frames) if max_frames else None
 
     def _write(self, rgb: np.ndarray) -> None:
-        if self._max is not None and len(self._frames) >= self._max:
-            raise ValueError(f"a GIF may hold at most {self._max} frames; use MP4 for more")
+        check_gif_frames(len(self._frames) + 1)
         im = Image.fromarray(rgb[..., :3] if rgb.shape[2] == 4 else rgb, "RGB")
         # an adaptive palette per frame, then Floyd-Steinberg dithering (keeps faint noise visible)
         palette = im.quantize(256, method=Image.Quantize.FASTOCTREE)
@@ -583,7 +604,7 @@ def _int_meta(metadata: dict[str, Any], key: str, default: int) -> int:
 
 
 @register_writer
-class HTMLWriter(OutputWriter):
+class HTMLWriter(MovieWriter):
     """Standalone HTML page with the MP4 embedded as base64 in a seekable ``<video controls>``,
     frame-step buttons and a step read-out. Every string from ``metadata`` is HTML-escaped.
 
