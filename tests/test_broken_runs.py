@@ -610,7 +610,7 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render
     at = app("pages/viewer.py", run="small")
     assert not at.exception
-    assert "dpi: 100 is above the limit 50" in plain(at.error[0].value)
+    assert "dpi: 100 dpi is above the limit of 50" in plain(at.error[0].value)
 
 
 def test_names_with_paths_never_leave_the_results_folder(tmp_path):
