@@ -18,7 +18,7 @@ from .frames import FrameRenderer
 from .limits import check_frame, check_gif_frames
 from .movie_writers import MovieWriter, available_formats, get_writer, writer_for_path
 from .options import RenderOptions
-from .protocol import RunLike, as_runs, check_compare, labels
+from .protocol import RunLike, as_runs, check_compare, labels, run_label
 from .text import one_line
 
 __all__ = ["Progress", "formats", "render", "render_compare"]
@@ -28,7 +28,7 @@ Options = RenderOptions | Mapping[str, Any] | None
 
 
 def _metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]:
-    names = [one_line(getattr(r, "name", None) or labels([r])) for r in runs]
+    names = [one_line(r.name or run_label(r)) for r in runs]
     steps = max(len(r) for r in runs)
     if len(runs) == 1:
         run = runs[0]

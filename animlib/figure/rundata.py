@@ -103,7 +103,7 @@ class RunData:
     @property
     def label(self) -> str:
         """The run's name (else its id), as the header shows it."""
-        return str(getattr(self.run, "name", None) or getattr(self.run, "id", None) or "run")
+        return str(self.run.name or self.run.id or "run")
 
     def clamp(self, step: int) -> int:
         """``step`` within the run (shorter runs of a comparison hold their last step)."""

@@ -2,7 +2,8 @@
 
 ``get_writer("mp4")`` / ``writer_for_path("x.gif")`` pick a :class:`MovieWriter` from the registry
 by format name or suffix; a new format is one small subclass with :func:`register_writer`.
-Modules: ``base`` (:class:`MovieWriter`, the registry), ``ffmpeg`` (MP4, WebM), ``gif``, ``html_page``.
+Modules: ``base`` (:class:`MovieWriter`, the registry), ``ffmpeg`` (MP4, WebM), ``gif`` and
+``html_page``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import imageio_ffmpeg
 import numpy as np
@@ -90,10 +90,16 @@ class FFmpegWriter(MovieWriter):
         cmd += ["-f", self.container, str(self.tmp_path)]
         return cmd
 
-    def _open(self) -> None:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by _close/_cleanup
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._stderr: IO[bytes] | None = None  # ffmpeg's messages
         self._proc: subprocess.Popen[bytes] | None = None
         self._feeder: PipeFeeder | None = None
+
+    def _open(self) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by _close/_cleanup
+        self._proc = None
+        self._feeder = None
         if self.channels:  # known in advance: start now, ffmpeg warms up while frames are drawn
             self._start()
 
@@ -106,8 +112,10 @@ class FFmpegWriter(MovieWriter):
         return self._proc
 
     def _error(self, what: str) -> RenderError:
-        self._stderr.seek(0)
-        err = self._stderr.read().decode("utf-8", "replace").strip()
+        err = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            err = self._stderr.read().decode("utf-8", "replace").strip()
         return RenderError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
 
     def _write(self, rgb: np.ndarray) -> None:
@@ -128,19 +136,18 @@ class FFmpegWriter(MovieWriter):
             if not written:
                 raise self._error("stopped accepting frames")
         finally:
-            self._stderr.close()
+            if self._stderr is not None:
+                self._stderr.close()
 
     def _cleanup(self) -> None:
-        proc = getattr(self, "_proc", None)
+        proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()  # a write in flight then fails at once, so the feeder can stop
             proc.wait()
-        feeder = getattr(self, "_feeder", None)
-        if feeder is not None:
-            feeder.close()
-        stderr = getattr(self, "_stderr", None)
-        if stderr is not None:
-            stderr.close()
+        if self._feeder is not None:
+            self._feeder.close()
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 class PipeFeeder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,8 +116,12 @@ class HTMLWriter(MovieWriter):
     def available(cls) -> bool:
         return MP4Writer.available()
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._video = MP4Writer(**options)
+        self._video_path: Path | None = None
+
     def _open(self) -> None:
-        self._video = MP4Writer(**self.options)
         assert self.tmp_path is not None
         self._video_path = self.tmp_path.with_suffix(".mp4")
         self._video.setup(
@@ -150,9 +155,6 @@ class HTMLWriter(MovieWriter):
         self.tmp_path.write_text(page, encoding="utf-8")
 
     def _cleanup(self) -> None:
-        video = getattr(self, "_video", None)
-        if video is not None:
-            video.abort()
-        path = getattr(self, "_video_path", None)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        self._video.abort()
+        if self._video_path is not None:
+            self._video_path.unlink(missing_ok=True)
