@@ -247,6 +247,12 @@ def main() -> None:
                 f"text caches, {over_warm:.2f}x warm (<= 2x: cold {C.verdict(over_cold <= 2)}, "
                 f"warm {C.verdict(over_warm <= 2)})"
             )
+        if over_cold is not None:
+            warm_text = f", {over_warm:.2f}x warm" if over_warm is not None else ""
+            print(
+                f"Issue 10 acceptance at 224x224, 120 steps: {over_cold:.2f}x the encode floor "
+                f"cold{warm_text} (<= 1.3x: {C.verdict(over_cold <= 1.3)})"
+            )
         print(f"({time.perf_counter() - started:.0f} s in all; {C.machine()})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
