@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 import animlib
 import animlib.writer
 from animlib.cli import main as cli_main
-from animlib.errors import Code
+from animlib.errors import Code, RenderOptionError
 from animlib.store import LocalStore
 from animlib.text import printable
 
@@ -661,13 +661,14 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
 
     run = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "small", steps=12))
     limit = animlib.RenderLimitError
+    option = RenderOptionError
     absurd = [
         ({"dpi": 900}, limit, r"dpi: 900 dpi is above the limit of 400"),
         ({"dpi": 400, "width_px": 4096}, limit, r"dpi: a \d+x\d+ frame is above the limit of"),
-        ({"dpi": 10_000}, ValueError, r"dpi must be a number in \(0, 1000\], got 10000"),
-        ({"width_px": 10**6}, ValueError, r"width_px must be an integer in \[480, 4096\]"),
-        ({"fps": 1e9}, ValueError, r"fps must be in \(0, 120\]"),
-        ({"stride": 0}, ValueError, r"stride must be an integer"),
+        ({"dpi": 10_000}, option, r"dpi: must be a number in \(0, 1000\]; got 10000"),
+        ({"width_px": 10**6}, option, r"width_px: must be an integer in \[480, 4096\]"),
+        ({"fps": 1e9}, option, r"fps: must be a number in \(0, 120\]"),
+        ({"stride": 0}, option, r"stride: must be an integer"),
     ]
     for options, error, pattern in absurd:
         tracemalloc.start()
@@ -679,7 +680,7 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
         assert peak < 100 * 2**20, f"{options}: {peak / 2**20:.0f} MB allocated before refusing"
         assert time.perf_counter() - t0 < 10
     monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
-    with pytest.raises(animlib.RenderLimitError, match="12 frames is above the GIF limit 5"):
+    with pytest.raises(animlib.RenderLimitError, match="12 frames exceed the limit of 5 for a GIF"):
         animlib.render(run, tmp_path / "out.gif")
     assert not list(tmp_path.glob("out.*"))
     animlib.render(run, tmp_path / "out.gif", stride=3)  # 4 frames: fine
