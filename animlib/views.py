@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import confidence_table, run_metrics, unique_names
+from .metrics import run_metrics
+from .protocol import RunLike
+from .text import csv_cell
 
 TRUE_BG = "background-color: #d9f2d9"
 TARGET_BG = "background-color: #ffe3c2"
@@ -74,7 +76,7 @@ def confidence_curves(run: Any) -> pd.DataFrame | None:
 
 def styled_confidences(run: Any, top_k: int | None = 10):
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
-    frame = confidence_table(run, top_k=top_k)
+    frame = confidence_frame(run, top_k=top_k)
     names = unique_names(run.class_names)
     if frame.size > STYLE_MAX_CELLS:
         return frame
@@ -166,3 +168,40 @@ def curves_chart(curves: pd.DataFrame, step: int | None = None, y_title: str = "
         .encode(x="step:Q")
     )
     return alt.layer(lines, rule)
+
+
+def unique_names(names: list[Any]) -> list[str]:
+    """Class names as unique strings for table columns: a repeated name gets its index appended
+    (ImageNet, for one, has two classes called "crane")."""
+    names = [str(n) for n in names]
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    out = [f"{n} [{k}]" if seen[n] > 1 else n for k, n in enumerate(names)]
+    return out if len(set(out)) == len(out) else [f"{n} [{k}]" for k, n in enumerate(names)]
+
+
+def confidence_frame(run: RunLike, top_k: int | None = None) -> pd.DataFrame:
+    """A steps x classes pandas DataFrame of confidences (top-k classes by max over the run)."""
+    conf = run.confidences
+    if conf is None:
+        return pd.DataFrame(index=pd.RangeIndex(len(run), name="step"))
+    names = unique_names(run.class_names)
+    order = np.argsort(-conf.max(axis=0), kind="stable")
+    keep = list(order[:top_k]) if top_k else list(order)
+    for label in (run.true_label, run.target_label):
+        if label is not None and label not in keep:
+            keep.append(label)
+    keep = sorted(int(k) for k in keep)
+    frame = pd.DataFrame(conf[:, keep], columns=[names[k] for k in keep])
+    frame.index.name = "step"
+    return frame
+
+
+def confidence_csv(run: RunLike) -> bytes:
+    """The steps x classes confidences as CSV, every cell safe to open in a spreadsheet:
+    class names that a spreadsheet would run as formulas (``=HYPERLINK(...)``, ``+SUM(1,2)``,
+    ``-2+3``, ``@SUM(1)``) are written as text."""
+    frame = confidence_frame(run)
+    frame.columns = [csv_cell(c) for c in frame.columns]
+    return frame.to_csv().encode()

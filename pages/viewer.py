@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from animlib import metrics
 from animlib.cache import cached_render
 from animlib.errors import AnimlibError
 from animlib.limits import limits
 from animlib.player.component import player
 from animlib.text import printable
 from animlib.ui import cached_metrics, md, open_run_safe, query_param, root, run_problem
-from animlib.views import styled_confidences
+from animlib.views import confidence_csv, styled_confidences
 
 where = root()
 run_id = query_param("run")
@@ -136,7 +135,7 @@ d[2].download_button(
     on_click="ignore",
 )
 if run.confidences is not None:
-    csv = metrics.confidence_table(run).to_csv().encode()
+    csv = confidence_csv(run)
     d[3].download_button(
         "Confidences CSV",
         csv,

@@ -98,7 +98,7 @@ def class_rank(conf: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _names(run: Any, n: int) -> list[str]:
-    from ..metrics import unique_names
+    from ..views import unique_names
 
     names = list(run.class_names or [])
     if len(names) != n:
