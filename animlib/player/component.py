@@ -71,7 +71,6 @@ def _strips(run: Any, amplification: float | None, label: str) -> StripFiles:
         files = strip_files(run, cache_dir(), key, amplification=amplification, progress=progress)
     finally:
         bar.empty()
-    evict()
     return files
 
 
@@ -99,5 +98,6 @@ def player(
         label = run.name if len(runs) == 1 else f"{run.name} ({i + 1}/{len(runs)})"
         files = _strips(run, amplification, label)
         images.append(_image_header(files, f"{NAME}.{key}.{i}"))
+    evict()  # after registering: the media store holds the strips this page shows
     data = build_payload(runs, images, top_k=top_k, fps=fps, mode=mode)
     _mount(key=key, data=data, width="stretch", height="content")

@@ -129,6 +129,15 @@ def _tag(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _fresh(path: Path) -> bool:
+    """True if ``path`` exists; its time is set to now (the cache evicts the least recent)."""
+    try:
+        os.utime(path)
+    except OSError:
+        return False
+    return True
+
+
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data)
@@ -158,12 +167,10 @@ def strip_files(
     orig_path = None
     if original is not None:
         orig_path = folder / f"{key}-original.png"
-        if not orig_path.is_file():
+        if not _fresh(orig_path):
             _write(orig_path, png(display_u8(original)))
     todo = [
-        i
-        for i in range(plan.count)
-        if not images[i].is_file() or (perts is not None and not perts[i].is_file())
+        i for i in range(plan.count) if not _fresh(images[i]) or (perts and not _fresh(perts[i]))
     ]
     mean = channel_mean(original) if gain is not None else None
 

@@ -3,11 +3,11 @@
 // step in it (or next to it) is about to be shown, decoded once into an ImageBitmap, and
 // frames are cut out of it with drawImage: a step change draws from memory.
 
-const DECODED_BUDGET = 192 * 1024 * 1024; // bytes of decoded strips kept per run
+const DECODED_BUDGET = 256 * 1024 * 1024; // bytes of decoded strips kept, shared by the runs
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
 class Frames {
-  constructor(image, steps, onReady) {
+  constructor(image, steps, share, onReady) {
     this.image = image; // header entry: height, width, stride, per_strip, strips, perturbation, original
     this.steps = steps;
     this.onReady = onReady;
@@ -15,7 +15,7 @@ class Frames {
     this.original = null;
     this.closed = false;
     const stripBytes = image.width * image.height * image.per_strip * 4 * (image.perturbation ? 2 : 1);
-    this.keep = Math.max(4, Math.floor(DECODED_BUDGET / Math.max(stripBytes, 1)));
+    this.keep = Math.max(4, Math.floor(DECODED_BUDGET / share / Math.max(stripBytes, 1)));
     if (image.original) {
       this.fetchBitmap(image.original).then((bm) => {
         if (this.closed) return bm.close();

@@ -50,7 +50,7 @@ class Player {
     this.tables = [];
     this.labels = [];
     this.timers = new Set();
-    this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, () => this.draw()) : null));
+    this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, this.runs.length, () => this.draw()) : null));
     this.root = el("div", { class: "animlib-player", "data-testid": "animlib-player", tabindex: 0, "data-step": 0, "data-mode": this.header.mode });
     this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
     this.root.appendChild(this.toolbar());
