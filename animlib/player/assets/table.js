@@ -54,10 +54,12 @@ class StepTable {
       if (label === argmax) roles.push("argmax");
       row.tr.className = roles.map((r) => `is-${r}`).join(" ");
       row.name.textContent = this.run.classes[label];
+      row.name.title = this.run.classes[label]; // the full name where the column cuts it
       row.num.textContent = fmt4(value);
       row.bar.style.width = `${(clamp(value, 0, 1) * 100).toFixed(1)}%`;
       row.rank.textContent = String(rank);
       row.role.textContent = roles.join(", ");
+      row.role.title = row.role.textContent;
     });
     this.table.setAttribute("data-step", String(step));
   }
