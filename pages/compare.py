@@ -7,7 +7,8 @@ import streamlit as st
 
 from animlib import runs_table as table
 from animlib.cache import cached_render
-from animlib.errors import AnimlibError
+from animlib.errors import AnimlibError, RenderLimitError
+from animlib.limits import check_dpi
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import printable
@@ -68,13 +69,17 @@ except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest o
     st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 
 name = "-vs-".join(r.id for r in runs)[:150]
-st.download_button(
-    "Download comparison MP4",
-    lambda: cached_render(runs, "mp4", **options).read_bytes(),  # rendered when clicked
-    file_name=f"{name}.mp4",
-    mime="video/mp4",
-    on_click="ignore",
-)
+try:  # an over-the-limit render is explained here, not when the download is clicked
+    check_dpi(options["dpi"], run=name)
+    st.download_button(
+        "Download comparison MP4",
+        lambda: cached_render(runs, "mp4", **options).read_bytes(),  # rendered when clicked
+        file_name=f"{name}.mp4",
+        mime="video/mp4",
+        on_click="ignore",
+    )
+except RenderLimitError as exc:
+    st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
 st.subheader("Metrics")
 st.table(md_table(compare_metrics(runs)))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib.cache import cached_render
-from animlib.errors import AnimlibError
-from animlib.limits import limits
+from animlib.errors import AnimlibError, RenderLimitError
+from animlib.limits import check_dpi, limits
 from animlib.player.component import player
 from animlib.text import printable
 from animlib.ui import cached_metrics, md, open_run_safe, query_param, root, run_problem
@@ -102,38 +102,45 @@ with tabs[2]:
     st.json(run.params)
 
 st.subheader("Downloads")
+try:  # an over-the-limit render is explained here, not when a download is clicked
+    check_dpi(options["dpi"], run=run.id)
+    render_problem = None
+except RenderLimitError as exc:
+    render_problem = printable(exc)
+    st.error(f"The videos cannot be rendered with these options: {md(render_problem)}")
 d = st.columns(4)
-d[0].download_button(
-    "MP4 video",
-    lambda: cached_render(run, "mp4", **options).read_bytes(),  # rendered when clicked
-    file_name=f"{run.id}.mp4",
-    mime="video/mp4",
-    width="stretch",
-    on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
-)
-gif_frames = -(-len(run) // options["stride"])
-if gif_frames <= limits().max_gif_frames:
-    d[1].download_button(
-        "GIF",
-        lambda: cached_render(run, "gif", **options).read_bytes(),
-        file_name=f"{run.id}.gif",
-        mime="image/gif",
+if render_problem is None:
+    d[0].download_button(
+        "MP4 video",
+        lambda: cached_render(run, "mp4", **options).read_bytes(),  # rendered when clicked
+        file_name=f"{run.id}.mp4",
+        mime="video/mp4",
+        width="stretch",
+        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
+    )
+    gif_frames = -(-len(run) // options["stride"])
+    if gif_frames <= limits().max_gif_frames:
+        d[1].download_button(
+            "GIF",
+            lambda: cached_render(run, "gif", **options).read_bytes(),
+            file_name=f"{run.id}.gif",
+            mime="image/gif",
+            width="stretch",
+            on_click="ignore",
+        )
+    else:
+        d[1].caption(
+            f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
+            "raise the stride or download the MP4."
+        )
+    d[2].download_button(
+        "Standalone HTML",
+        lambda: cached_render(run, "html", **options).read_bytes(),
+        file_name=f"{run.id}.html",
+        mime="text/html",
         width="stretch",
         on_click="ignore",
     )
-else:
-    d[1].caption(
-        f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
-        "raise the stride or download the MP4."
-    )
-d[2].download_button(
-    "Standalone HTML",
-    lambda: cached_render(run, "html", **options).read_bytes(),
-    file_name=f"{run.id}.html",
-    mime="text/html",
-    width="stretch",
-    on_click="ignore",
-)
 if run.confidences is not None:
     csv = confidence_csv(run)
     d[3].download_button(
