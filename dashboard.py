@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from animlib.errors import AnimlibError
-from animlib.meta import printable
+from animlib.text import printable
 from animlib.ui import md
 
 st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")

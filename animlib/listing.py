@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import meta as M
-from .errors import AnimlibError, RunFormatError
-from .location import Location
-from .meta import printable
+from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .store import Store, open_store
+from .store.paths import RESULTS_FOLDER, is_run_id, unsafe_link
+from .text import printable
 
 
 @dataclass
 class RunInfo:
-    """One row of a results folder: a run's metadata, or the reason it is broken."""
+    """One row of a results folder: a run's metadata, or the reason it is broken (``error``,
+    with the ``field`` and ``code`` of the problem)."""
 
     id: str
     url: str
     meta: dict[str, Any] | None = None
     error: str | None = None
     field: str | None = None
+    code: Code | None = None
 
     @property
     def ok(self) -> bool:
@@ -42,31 +42,22 @@ class RunInfo:
             return f"OK      {printable(self.id)}"
         return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
 
-
-def _outside(root: Location, rel: str, real_root: str | None = None) -> bool:
-    """True if ``rel`` inside the local folder ``root`` resolves (via symlinks) outside it."""
-    if not root.is_local:
-        return False
-    path = root.root
-    for part in rel.split("/"):
-        path = os.path.join(path, part)
-        if part in ("", ".", "..") or os.path.islink(path):
-            break
-    else:  # no symlink below root: it stays inside (one lstat per part, not a realpath)
-        return False
-    real_root = real_root or os.path.realpath(root.root)
-    real = os.path.realpath(os.path.join(root.root, rel))
-    return real == real_root or os.path.commonpath([real, real_root]) != real_root
+    @classmethod
+    def broken(cls, run_id: str, url: str, exc: AnimlibError) -> RunInfo:
+        """The row of a run whose run.json is broken in the way ``exc`` says."""
+        reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return cls(run_id, url, error=reason, field=exc.field, code=exc.code)
 
 
 ARRAY_NAMES = ("images", "confidences", "original", "scalars", "zarr.json")
 
 
-def missing_meta_reason(loc: Location) -> str:
-    """Why the folder ``loc`` has no run.json: a stray folder, a half-copied run, a dead writer."""
+def missing_meta_reason(store: Store) -> str:
+    """Why the run folder ``store`` has no run.json: a stray folder, a half-copied run, a dead
+    writer."""
     try:
-        held = [name for name, _ in loc.listdir()]
-    except OSError:
+        held = [entry.name for entry in store.list()]
+    except StoreError:
         held = []
     arrays = [name for name in held if name in ARRAY_NAMES]
     if arrays:
@@ -83,106 +74,74 @@ def missing_meta_reason(loc: Location) -> str:
     return "not a run: run.json is missing (the folder is empty)"
 
 
-def _child_url(root: Location, name: str) -> str:
-    """``root.child(name).url`` without building a Location (that costs ~80 us per run)."""
-    if root.is_local:
-        return _local_base(root.root) + name
-    return f"{root.url.rstrip('/')}/{name}"
+def _read_error(root: Store, run_id: str, exc: StoreError) -> AnimlibError:
+    if exc.code == Code.UNSAFE:  # the entry is relative to root: "<id>" or "<id>/run.json"
+        entry = (exc.field or "").removeprefix(run_id).lstrip("/")
+        return unsafe_link(entry, RESULTS_FOLDER, run_id)
+    if exc.code == Code.MISSING:
+        reason = missing_meta_reason(root.child(run_id))
+        return RunFormatError(reason, run=run_id, field=M.RUN_JSON, code=Code.MISSING)
+    return RunFormatError(f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON)
 
 
-@functools.lru_cache(maxsize=64)
-def _local_base(root: str) -> str:
-    base = str(Path(root))
-    return base if base.endswith("/") else base + "/"
-
-
-def _info_from_bytes(root: Location, run_id: str, raw: bytes | Exception) -> RunInfo:
-    url = _child_url(root, run_id)
-    if isinstance(raw, Exception):
-        if isinstance(raw, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-            msg = missing_meta_reason(root.child(run_id))
-        else:
-            msg = f"run.json cannot be read ({type(raw).__name__})"
-        return RunInfo(run_id, url, error=msg, field=M.RUN_JSON)
+def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunInfo:
+    url = root.url_of(run_id)
+    if isinstance(raw, StoreError):
+        return RunInfo.broken(run_id, url, _read_error(root, run_id, raw))
     try:
         meta = M.check_meta(M.loads(raw, run_id), run_id)
     except AnimlibError as exc:
-        return RunInfo(run_id, url, error=f"{exc.field}: {exc.message}", field=exc.field)
+        return RunInfo.broken(run_id, url, exc)
     except Exception as exc:  # never let one odd run.json break the listing of the others
-        msg = f"run.json: cannot be checked ({type(exc).__name__})"
-        return RunInfo(run_id, url, error=msg, field=M.RUN_JSON)
+        msg = f"cannot be checked ({type(exc).__name__})"
+        return RunInfo.broken(run_id, url, RunFormatError(msg, field=M.RUN_JSON))
     if meta["steps"] == 0 and meta["status"] != "running":
-        return RunInfo(run_id, url, meta, error="steps: the run has zero steps", field="steps")
+        empty = RunFormatError("the run has zero steps", field="steps", code=Code.EMPTY)
+        return RunInfo(run_id, url, meta, error=empty.reason(), field="steps", code=Code.EMPTY)
     return RunInfo(run_id, url, meta)
 
 
 def list_runs(
-    root: str | os.PathLike[str] | Location, *, storage_options: dict[str, Any] | None = None
+    root: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
 ) -> list[RunInfo]:
     """Every run folder in ``root``, newest first; broken ones carry ``error`` instead of raising.
 
     Reads only ``run.json`` of each run (one batched read on object stores). Hidden entries
-    (leading dot) and plain files are skipped.
+    (leading dot) and plain files are skipped; folder names that are not plain run ids are
+    listed as broken, and nothing is read through a symlink leading outside ``root``.
     """
-    loc = Location.of(root, storage_options)
+    store = open_store(root, storage_options)
     try:
-        entries = loc.listdir()
-    except FileNotFoundError:
-        raise RunFormatError("results folder does not exist", run=None, field=str(loc)) from None
-    except NotADirectoryError:
-        raise RunFormatError("is not a folder", field=str(loc)) from None
-    names = [name for name, is_dir in entries if is_dir and not name.startswith(".")]
+        entries = store.list()
+    except StoreError as exc:
+        if exc.code == Code.NOT_FOUND:
+            msg = "results folder does not exist"
+        else:
+            msg = "is not a folder" if exc.code == Code.INVALID else exc.message
+        raise RunFormatError(msg, field=store.url, code=exc.code) from None
+    names = [e.name for e in entries if e.is_dir and not e.name.startswith(".")]
     infos: list[RunInfo] = []
     readable = []
-    real_root = os.path.realpath(loc.root) if loc.is_local else None
     for name in names:
-        if not M.is_safe_id(name):
-            msg = f"id: folder name {printable(repr(name))} is not a safe run id"
-            infos.append(RunInfo(name, loc.child(name).url, error=msg, field="id"))
-        elif _outside(loc, name, real_root):
-            msg = "path: the run folder is a symlink that points outside the results folder"
-            infos.append(RunInfo(name, loc.child(name).url, error=msg, field="path"))
-        elif _outside(loc, f"{name}/{M.RUN_JSON}", real_root):
-            infos.append(
-                RunInfo(
-                    name,
-                    loc.child(name).url,
-                    error="run.json: is a symlink that points outside the results folder",
-                    field=M.RUN_JSON,
-                )
-            )
-        else:
+        if is_run_id(name):
             readable.append(name)
-    raws = loc.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
+        else:
+            msg = f"folder name {printable(repr(name))} is not a safe run id"
+            bad = RunFormatError(msg, field="id", code=Code.UNSAFE)
+            infos.append(RunInfo.broken(name, store.url_of(name), bad))
+    raws = store.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
     for name in readable:
-        infos.append(_info_from_bytes(loc, name, raws[f"{name}/{M.RUN_JSON}"]))
+        infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
     infos.sort(key=lambda r: r.id)
     infos.sort(key=lambda r: r.get("created") or "", reverse=True)
     return infos
 
 
 def folder_signature(
-    root: str | os.PathLike[str] | Location, *, storage_options: dict[str, Any] | None = None
+    root: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
 ) -> str:
     """A cheap value that changes when runs are added, removed or updated (for listing caches)."""
-    loc = Location.of(root, storage_options)
-    if not loc.is_local:
-        # One cheap listing call; run.json updates inside runs are picked up within 5 s.
-        try:
-            names = [name for name, _ in loc.listdir()]
-        except FileNotFoundError:
-            return "missing"
-        return str(hash((tuple(names), int(time.time() // 5))))
     try:
-        entries = os.scandir(loc.root)
-    except OSError:
+        return open_store(root, storage_options).signature(M.RUN_JSON)
+    except StoreError:
         return "missing"
-    parts = []
-    with entries:
-        for entry in entries:
-            try:
-                st = os.stat(os.path.join(entry.path, M.RUN_JSON))
-                parts.append((entry.name, st.st_mtime_ns, st.st_size))
-            except OSError:
-                parts.append((entry.name, 0, 0))
-    return str(hash(tuple(sorted(parts))))

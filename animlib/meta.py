@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from .errors import RunFormatError, RunInputError
-from .limits import limits
+from .errors import Code, RunFormatError, RunInputError
+from .limits import check_classes, check_side, check_steps
+from .settings import settings
 
 FORMAT_VERSION = 1
 RUN_JSON = "run.json"
 STATUSES = ("running", "finished", "failed")
-MAX_ID_LENGTH = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 IMAGE_DTYPES = ("uint8", "float32")
 SUMMARY_TYPES = {
     "success": (bool,),
@@ -41,14 +36,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def stale_after() -> float:
-    """Seconds without an update after which a ``running`` run counts as stale."""
-    try:
-        return float(os.environ.get("ANIMLIB_STALE_SECONDS", "600"))
-    except ValueError:
-        return 600.0
-
-
 def effective_status(meta: dict, now: datetime | None = None) -> str:
     """``status`` from run.json, or ``stale`` for a running run silent for too long."""
     status = meta.get("status", "")
@@ -61,32 +48,7 @@ def effective_status(meta: dict, now: datetime | None = None) -> str:
     if updated.tzinfo is None:
         updated = updated.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
-    return "stale" if (now - updated).total_seconds() > stale_after() else status
-
-
-def safe_id(name: str) -> str:
-    """Turn a run name into a folder name: ASCII letters, digits, ``._-``; never ``..``."""
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    text = _UNSAFE.sub("-", text).strip("-._")
-    text = re.sub(r"\.{2,}", ".", text)
-    return text[:MAX_ID_LENGTH].rstrip("-._") or "run"
-
-
-def is_safe_id(run_id: str) -> bool:
-    """True if ``run_id`` is a plain folder name (no separators, no traversal, no NUL)."""
-    return (
-        isinstance(run_id, str)
-        and 0 < len(run_id) <= 255
-        and run_id not in (".", "..")
-        and not any(c in run_id for c in "/\\")
-        and not _CONTROL.search(run_id)
-        and not run_id.startswith(".")
-    )
-
-
-def printable(text: object) -> str:
-    """``text`` on one line: control characters (newlines, NUL, ...) shown as escapes."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return "stale" if (now - updated).total_seconds() > settings().stale_seconds else status
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,9 +81,13 @@ def loads(data: bytes, run: str) -> dict:
     try:
         meta = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise RunFormatError("is not UTF-8 text", run=run, field=RUN_JSON) from None
+        raise RunFormatError(
+            "is not UTF-8 text", run=run, field=RUN_JSON, code=Code.CORRUPT
+        ) from None
     except ValueError as exc:
-        raise RunFormatError(f"is not valid JSON ({exc})", run=run, field=RUN_JSON) from None
+        raise RunFormatError(
+            f"is not valid JSON ({exc})", run=run, field=RUN_JSON, code=Code.CORRUPT
+        ) from None
     except RecursionError:
         raise RunFormatError(
             "is not valid run metadata (nested too deeply)", run=run, field=RUN_JSON
@@ -160,10 +126,26 @@ def check_meta(meta: dict, run: str) -> dict:
 
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise bad(
-            "format_version",
+        raise RunFormatError(
             f"unknown format version {version!r} (this animlib reads version {FORMAT_VERSION})",
+            run=run,
+            field="format_version",
+            code=Code.VERSION,
         )
+    _check_fields(meta, bad)
+    names = meta.get("class_names")
+    n_classes = len(names) if names else None
+    check_labels(
+        names, meta.get("true_label"), meta.get("target_label"), n_classes, RunFormatError, run
+    )
+    _check_derived(meta, bad)
+    check_limits(meta, run)
+    return meta
+
+
+def _check_fields(meta: dict, bad: Any) -> None:
+    """The fields a writer is given (name, attack, model, params, tags, status, steps, class
+    names, times) have the right types."""
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise bad("name", f"must be a non-empty string; got {name!r}")
@@ -186,16 +168,9 @@ def check_meta(meta: dict, run: str) -> dict:
         not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
     ):
         raise bad("class_names", "must be a non-empty list of strings or null")
-    n_classes = len(names) if names else None
-    check_labels(
-        names, meta.get("true_label"), meta.get("target_label"), n_classes, RunFormatError, run
-    )
     for key in ("created", "updated"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
             raise bad(key, "must be an ISO-8601 time string")
-    _check_derived(meta, bad)
-    check_limits(meta, run)
-    return meta
 
 
 def _check_derived(meta: dict, bad: Any) -> None:
@@ -232,26 +207,12 @@ def _check_derived(meta: dict, bad: Any) -> None:
 
 def check_limits(meta: dict, run: str) -> None:
     """Refuse run.json describing a run larger than the configured limits (steps, classes, size)."""
-    lim = limits()
     steps = meta.get("steps")
-    if isinstance(steps, int) and steps > lim.max_steps:
-        raise RunFormatError(
-            f"{steps} steps exceed the limit of {lim.max_steps} (ANIMLIB_MAX_STEPS)",
-            run=run,
-            field="steps",
-        )
+    if isinstance(steps, int):
+        check_steps(steps, run=run, field="steps")
     names = meta.get("class_names")
-    if isinstance(names, list) and len(names) > lim.max_classes:
-        raise RunFormatError(
-            f"{len(names)} classes exceed the limit of {lim.max_classes} (ANIMLIB_MAX_CLASSES)",
-            run=run,
-            field="class_names",
-        )
+    if isinstance(names, list):
+        check_classes(len(names), run=run, field="class_names")
     shape = meta.get("image_shape")
-    if isinstance(shape, list) and len(shape) == 3 and max(shape[0], shape[1]) > lim.max_side:
-        raise RunFormatError(
-            f"{shape[0]}x{shape[1]} images exceed the limit of {lim.max_side} px per side "
-            "(ANIMLIB_MAX_SIDE)",
-            run=run,
-            field="image_shape",
-        )
+    if isinstance(shape, list) and len(shape) == 3:
+        check_side(shape[0], shape[1], run=run, field="image_shape")

@@ -1,23 +1,31 @@
-"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand."""
+"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand.
+
+:class:`Run` is the public read interface of a stored run: other modules use its properties and
+accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``),
+never its private members.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import re
-from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import meta as M
-from .errors import RunFormatError
-from .limits import limits
-from .location import Location
+from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError
+from .store import Store, open_store
+from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
 _RESHAPE = re.compile(r"cannot reshape array of size (\d+) into shape \(([\d, ]+)\)")
+ARRAYS = ("images", "confidences", "original")  # the arrays a run may list in run.json
+MAX_CHUNK_GRID = 1_000_000  # chunk grids larger than this are not listed for missing chunks
 
 
 def describe_read_error(exc: BaseException) -> str:
@@ -36,44 +44,71 @@ def describe_read_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
-class _MissingArray(RunFormatError):
-    """An array the run does not have (as opposed to one that is there but damaged)."""
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What the metadata of a stored array says (nothing of its data is read)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    chunks: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+@dataclass(frozen=True)
+class MissingChunk:
+    """A chunk file of a complete step (or of ``original``) that is not stored."""
+
+    array: str
+    key: str
+    steps: tuple[int, int] | None  # first and last step it holds (None for ``original``)
+
+    def describe(self) -> str:
+        if self.steps is None:
+            where = ""
+        elif self.steps[0] == self.steps[1]:
+            where = f" (step {self.steps[0]})"
+        else:
+            where = f" (steps {self.steps[0]}..{self.steps[1]})"
+        return f"chunk {self.key}{where} is missing"
+
+
+class StepIndexError(RunInputError, IndexError):
+    """A step index outside the run (an IndexError too, as sequences raise)."""
 
 
 class ImageSteps:
     """Lazy sequence of a run's images: ``images[i]`` reads only the chunk holding step i."""
 
     def __init__(self, run: Run) -> None:
-        self._run = run
+        self.run = run
 
     def __len__(self) -> int:
-        return len(self._run)
+        return len(self.run)
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        n = len(self._run)
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        n = len(self.run)
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
             if step == 1 and start < stop:  # one read: steps sharing a chunk decode it once
                 try:
-                    return np.asarray(self._run._array("images")[start:stop])
-                except Exception:
-                    pass  # read step by step below, so the error names the broken step
-            return np.stack([self[i] for i in range(*index.indices(n))]) if n else np.zeros(0)
+                    return self.run.read_steps("images", start, stop)
+                except RunFormatError as exc:
+                    if exc.code == Code.UNSAFE:
+                        raise
+                    # read step by step below, so the error names the broken step
+            return np.stack([self[i] for i in range(start, stop, step)]) if n else np.zeros(0)
         i = int(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
-            raise IndexError(f"step {index} out of range for a run of {n} steps")
-        try:
-            return np.asarray(self._run._array("images")[i])
-        except RunFormatError:
-            raise
-        except Exception as exc:  # truncated/corrupt chunk
-            raise RunFormatError(
-                f"step {i} cannot be read ({describe_read_error(exc)})",
-                run=self._run.id,
-                field="images",
-            ) from None
+            raise StepIndexError(
+                f"step {index} out of range for a run of {n} steps", run=self.run.id, field="step"
+            )
+        return self.run.read_steps("images", i, i + 1)[0]
 
     def __iter__(self):
         for i in range(len(self)):
@@ -83,18 +118,25 @@ class ImageSteps:
     def chunk_len(self) -> int:
         """How many steps share one stored chunk (reading a step decodes its whole chunk)."""
         try:
-            return max(int(self._run._array("images").chunks[0]), 1)
-        except Exception:
+            return max(int(self.run.array_info("images").chunks[0]), 1)
+        except AnimlibError:
             return 1
 
 
 class Run:
-    """A stored run. Cheap to open; arrays are read only when asked for."""
+    """A stored run. Cheap to open; arrays are read only when asked for.
 
-    def __init__(self, loc: Location, meta: dict[str, Any], raw_meta: bytes) -> None:
-        self.location = loc
-        self.id = loc.name
+    ``where`` names the folder the run is confined to in messages: the results folder for a
+    run opened by id, the run folder for a run opened by path.
+    """
+
+    def __init__(
+        self, store: Store, meta: dict[str, Any], raw_meta: bytes, *, where: str = RUN_FOLDER
+    ) -> None:
+        self.store = store
+        self.id = store.name
         self.meta = meta
+        self.where = where
         self._raw_meta = raw_meta
         self._group_cache = None
         self._arrays: dict[str, Any] = {}
@@ -103,7 +145,7 @@ class Run:
     # -- metadata ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return self.location.url
+        return self.store.url
 
     @property
     def name(self) -> str:
@@ -147,16 +189,24 @@ class Run:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(int(s) for s in self._array("images").shape[1:])
+        return tuple(int(s) for s in self.array_info("images").shape[1:])
+
+    @property
+    def image_nbytes(self) -> int:
+        """Bytes of image data the run's complete steps hold (from array metadata)."""
+        info = self.array_info("images")
+        return len(self) * math.prod(info.shape[1:]) * info.dtype.itemsize
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever the run's content changes (used as a cache key)."""
         h = hashlib.sha256(self._raw_meta)
-        for name in ("images", "confidences", "original"):
+        for name in ARRAYS:
             try:
-                h.update(self.location.read_bytes(f"{name}/zarr.json"))
-            except (OSError, FileNotFoundError):
+                h.update(self.store.read(f"{name}/zarr.json"))
+            except StoreError as exc:
+                if exc.code == Code.UNSAFE:
+                    raise self._error(exc, name, "") from None
                 h.update(b"-")
         return h.hexdigest()[:32]
 
@@ -166,30 +216,140 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, name={self.name!r}, steps={len(self)}, status={self.status!r})"
 
-    # -- arrays -----------------------------------------------------------------------------
+    # -- arrays: the public accessors -----------------------------------------------------------
+    def has_array(self, name: str) -> bool:
+        """True if the array ``name`` is stored; False if it is absent. A damaged one raises."""
+        try:
+            self._array(name)
+        except RunFormatError as exc:
+            if exc.code == Code.MISSING:
+                return False
+            raise
+        return True
+
+    def array_info(self, name: str) -> ArrayInfo:
+        """Shape, dtype and chunk shape of the stored array ``name`` (RunFormatError MISSING if
+        absent)."""
+        arr = self._array(name)
+        return ArrayInfo(
+            name, tuple(int(s) for s in arr.shape), np.dtype(arr.dtype), tuple(arr.chunks)
+        )
+
+    def read_steps(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of the array ``name`` (steps of ``images``/``confidences``); a
+        chunk that cannot be decoded raises RunFormatError naming the steps."""
+        arr = self._array(name)
+        try:
+            return np.asarray(arr[start:stop])
+        except Exception as exc:
+            what = f"step {start}" if stop - start == 1 else f"steps {start}..{stop - 1}"
+            raise self._error(exc, name, f"{what} cannot be read") from None
+
+    def missing_chunks(self, limit: int | None = None) -> list[MissingChunk]:
+        """Chunk files of complete steps (and of ``original``) that are not stored, found by
+        one listing per array (a missing chunk would read back as zeros). Up to ``limit``."""
+        found: list[MissingChunk] = []
+        for name in ARRAYS:
+            if name != "images" and not self.has_array(name):
+                continue
+            for gap in self._missing_in(name):
+                found.append(gap)
+                if limit is not None and len(found) >= limit:
+                    return found
+        return found
+
+    def _missing_in(self, name: str):
+        arr = self._array(name)
+        try:
+            encode = arr.metadata.chunk_key_encoding.encode_chunk_key
+            grid = list(arr.cdata_shape)
+        except AttributeError:  # not a Zarr v3 array: nothing to compare against
+            return
+        rows = int(arr.chunks[0]) if arr.ndim else 1
+        if name != "original":
+            grid[0] = math.ceil(len(self) / max(rows, 1))
+        if math.prod(grid) > MAX_CHUNK_GRID:
+            return
+        try:
+            present = set(self.store.find(name))
+        except StoreError as exc:
+            raise self._error(exc, name, "cannot be listed") from None
+        for coords in itertools.product(*(range(g) for g in grid)):
+            key = encode(coords)
+            if key not in present:
+                steps = None
+                if name != "original":
+                    first = coords[0] * rows
+                    steps = (first, min(len(self), first + rows) - 1)
+                yield MissingChunk(name, key, steps)
+
+    @cached_property
+    def has_confidences(self) -> bool:
+        return self.has_array("confidences")
+
+    @cached_property
+    def confidences(self) -> np.ndarray | None:
+        """(steps, K) float32 probabilities, or None for runs without a classifier."""
+        if not self.has_confidences:
+            return None
+        data = self.read_steps("confidences", 0, len(self))
+        return np.asarray(data, dtype=np.float32)
+
+    @cached_property
+    def original(self) -> np.ndarray | None:
+        """The clean image (H, W, C), or None when the run stored none."""
+        if not self.has_array("original"):
+            return None
+        try:
+            return np.asarray(self._array("original")[...])
+        except Exception as exc:
+            raise self._error(exc, "original", "cannot be read") from None
+
+    @cached_property
+    def scalars(self) -> dict[str, np.ndarray]:
+        """Named per-step scalar series (loss, norms, ...)."""
+        try:
+            group = self._group()["scalars"]
+        except Exception as exc:  # no (readable) scalars group: a run without scalars ...
+            if isinstance(exc, StoreError) or getattr(exc, "code", None) == Code.UNSAFE:
+                raise self._error(exc, "scalars", "cannot be read") from None  # ... unless unsafe
+            return {}
+        out = {}
+        try:
+            for key, arr in sorted(group.arrays()):
+                out[key] = np.asarray(arr[: len(self)], dtype=np.float64)
+        except Exception as exc:
+            raise self._error(exc, "scalars", "cannot be read") from None
+        return out
+
+    def check_arrays(self) -> None:
+        """Cheap structural check from array metadata only (no image data is read)."""
+        from .validation import check_structure
+
+        check_structure(self)
+
+    # -- internals --------------------------------------------------------------------------
+    def _error(self, exc: BaseException, field: str, what: str) -> RunFormatError:
+        """The RunFormatError for ``exc`` met while reading ``field``: a link leading outside
+        (UNSAFE, naming the entry), or undecodable bytes (CORRUPT)."""
+        if isinstance(exc, StoreError) and exc.code == Code.UNSAFE:
+            return unsafe_link(exc.field or "", self.where, self.id)
+        if isinstance(exc, RunFormatError):
+            return exc
+        text = f"{what} ({describe_read_error(exc)})" if what else describe_read_error(exc)
+        return RunFormatError(text, run=self.id, field=field, code=Code.CORRUPT)
+
     def _group(self):
         if self._group_cache is None:
             import zarr
 
             try:
                 self._group_cache = zarr.open_group(
-                    store=self.location.zarr_store(read_only=True), mode="r"
+                    store=self.store.zarr_store(read_only=True), mode="r"
                 )
             except Exception as exc:
-                raise RunFormatError(
-                    f"no readable Zarr group ({describe_read_error(exc)})",
-                    run=self.id,
-                    field="zarr.json",
-                ) from None
+                raise self._error(exc, "zarr.json", "no readable Zarr group") from None
         return self._group_cache
-
-    def _has(self, name: str) -> bool:
-        """True if the array exists; False if it is absent. A damaged one raises."""
-        try:
-            self._array(name)
-        except _MissingArray:
-            return False
-        return True
 
     def _array(self, name: str):
         if name not in self._arrays:
@@ -198,217 +358,83 @@ class Run:
             except RunFormatError:
                 raise
             except KeyError:
-                raise _MissingArray("array is missing", run=self.id, field=name) from None
-            except Exception as exc:
                 raise RunFormatError(
-                    f"array metadata {name}/zarr.json cannot be read ({describe_read_error(exc)})",
-                    run=self.id,
-                    field=name,
+                    "array is missing", run=self.id, field=name, code=Code.MISSING
                 ) from None
+            except Exception as exc:
+                what = f"array metadata {name}/zarr.json cannot be read"
+                raise self._error(exc, name, what) from None
             self._arrays[name] = arr
         return self._arrays[name]
 
-    @cached_property
-    def has_confidences(self) -> bool:
-        return self._has("confidences")
 
-    @cached_property
-    def confidences(self) -> np.ndarray | None:
-        """(steps, K) float32 probabilities, or None for runs without a classifier."""
-        if not self.has_confidences:
-            return None
-        try:
-            data = np.asarray(self._array("confidences")[: len(self)], dtype=np.float32)
-        except Exception as exc:
-            raise RunFormatError(
-                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="confidences"
-            ) from None
-        return data
-
-    @cached_property
-    def original(self) -> np.ndarray | None:
-        """The clean image (H, W, C), or None when the run stored none."""
-        if not self._has("original"):
-            return None
-        try:
-            return np.asarray(self._array("original")[...])
-        except Exception as exc:
-            raise RunFormatError(
-                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="original"
-            ) from None
-
-    @cached_property
-    def scalars(self) -> dict[str, np.ndarray]:
-        """Named per-step scalar series (loss, norms, ...)."""
-        try:
-            group = self._group()["scalars"]
-        except Exception:
-            return {}
-        out = {}
-        try:
-            for key, arr in sorted(group.arrays()):
-                out[key] = np.asarray(arr[: len(self)], dtype=np.float64)
-        except Exception as exc:
-            raise RunFormatError(
-                f"cannot be read ({describe_read_error(exc)})", run=self.id, field="scalars"
-            ) from None
-        return out
-
-    def check_arrays(self) -> None:
-        """Cheap structural check from array metadata only (no image data is read)."""
-        n = len(self)
-        if n == 0:
-            raise RunFormatError("the run has zero steps", run=self.id, field="steps")
-        for name in self.meta.get("arrays") or []:
-            if name in ("images", "confidences", "original") and not self._has(name):
-                raise RunFormatError(
-                    "array is missing (run.json lists it)", run=self.id, field=name
-                )
-        images = self._array("images")
-        if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-            raise RunFormatError(
-                f"expected shape (steps, H, W, C) with C in 1/3/4; got {images.shape}",
-                run=self.id,
-                field="images",
-            )
-        if images.dtype not in (np.uint8, np.float32):
-            raise RunFormatError(
-                f"dtype must be uint8 or float32; got {images.dtype}", run=self.id, field="images"
-            )
-        stored = tuple(int(s) for s in images.shape[1:])
-        said = self.meta.get("image_shape")
-        if said is not None and tuple(said) != stored:
-            raise RunFormatError(
-                f"the images array holds {stored[0]}x{stored[1]}x{stored[2]} images but run.json "
-                f"image_shape says {said[0]}x{said[1]}x{said[2]} (the image shape changed?)",
-                run=self.id,
-                field="images",
-            )
-        dtype = self.meta.get("image_dtype")
-        if dtype is not None and str(images.dtype) != dtype:
-            raise RunFormatError(
-                f"the images array is {images.dtype} but run.json image_dtype says {dtype}",
-                run=self.id,
-                field="images",
-            )
-        lim = limits()
-        if max(stored[0], stored[1]) > lim.max_side:
-            raise RunFormatError(
-                f"{stored[0]}x{stored[1]} images exceed the limit of {lim.max_side} px per side "
-                "(ANIMLIB_MAX_SIDE)",
-                run=self.id,
-                field="images",
-            )
-        if images.shape[0] < n:
-            raise RunFormatError(
-                f"run.json says {n} steps but the images array holds {images.shape[0]}",
-                run=self.id,
-                field="steps",
-            )
-        if self.has_confidences:
-            conf = self._array("confidences")
-            if conf.ndim != 2 or conf.shape[0] < n:
-                raise RunFormatError(
-                    f"run.json says {n} steps but confidences have shape {conf.shape}",
-                    run=self.id,
-                    field="steps",
-                )
-            if conf.shape[1] > lim.max_classes:
-                raise RunFormatError(
-                    f"{conf.shape[1]} classes exceed the limit of {lim.max_classes} "
-                    "(ANIMLIB_MAX_CLASSES)",
-                    run=self.id,
-                    field="confidences",
-                )
-            names = self.meta.get("class_names")
-            if names is None or len(names) != conf.shape[1]:
-                k = "none" if names is None else len(names)
-                raise RunFormatError(
-                    f"{conf.shape[1]} classes in the array but class_names has {k}",
-                    run=self.id,
-                    field="confidences",
-                )
-        if self._has("original"):
-            orig = self._array("original")
-            if tuple(orig.shape) != tuple(images.shape[1:]):
-                raise RunFormatError(
-                    f"shape {orig.shape} differs from the images' {images.shape[1:]}",
-                    run=self.id,
-                    field="original",
-                )
-
-
-def read_meta(loc: Location) -> tuple[dict[str, Any], bytes]:
-    """Read and check ``run.json`` of the run folder ``loc``."""
-    run_id = loc.name
+def read_meta(store: Store, *, where: str = RUN_FOLDER) -> tuple[dict[str, Any], bytes]:
+    """Read and check ``run.json`` of the run folder ``store``."""
+    run_id = store.name
     try:
-        raw = loc.read_bytes(M.RUN_JSON)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        from .listing import missing_meta_reason
+        raw = store.read(M.RUN_JSON)
+    except StoreError as exc:
+        if exc.code == Code.UNSAFE:
+            raise unsafe_link(exc.field or "", where, run_id) from None
+        if exc.code == Code.MISSING:
+            from .listing import missing_meta_reason
 
-        raise RunFormatError(missing_meta_reason(loc), run=run_id) from None
-    except OSError as exc:
-        raise RunFormatError(f"cannot be read ({exc})", run=run_id, field=M.RUN_JSON) from None
+            raise RunFormatError(
+                missing_meta_reason(store), run=run_id, field=M.RUN_JSON, code=Code.MISSING
+            ) from None
+        raise RunFormatError(
+            f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON, code=exc.code
+        ) from None
     return M.check_meta(M.loads(raw, run_id), run_id), raw
 
 
-def open_run(
-    path: str | os.PathLike[str] | Location, *, storage_options: dict[str, Any] | None = None
-) -> Run:
-    """Open the run folder at ``path`` (a local path or fsspec URL) without reading any image.
+def confinement(store: Store) -> str:
+    """What a run folder ``store`` is confined to, for messages: its results folder when it
+    was opened as a child of one, else the run folder itself."""
+    return RUN_FOLDER if store.confined_to == store.url else RESULTS_FOLDER
 
-    Raises :class:`~animlib.errors.RunFormatError` naming the run and the field if the
-    run is broken.
-    """
-    loc = Location.of(path, storage_options)
-    if not loc.exists():
-        raise RunFormatError("no such run folder", run=loc.name, field="path")
-    meta, raw = read_meta(loc)
-    run = Run(loc, meta, raw)
+
+def _open(store: Store, where: str) -> Run:
+    try:
+        exists = store.contains()
+    except StoreError as exc:
+        if exc.code == Code.UNSAFE:
+            raise unsafe_link(exc.field or "", where, store.name) from None
+        raise exc.with_run(store.name) from None
+    if not exists:
+        raise RunFormatError(
+            "no such run folder", run=store.name, field="path", code=Code.NOT_FOUND
+        )
+    meta, raw = read_meta(store, where=where)
+    run = Run(store, meta, raw, where=where)
     run.check_arrays()
     return run
 
 
+def open_run(
+    path: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
+) -> Run:
+    """Open the run folder at ``path`` (a local path or fsspec URL) without reading any image.
+
+    Nothing is read through a symlink leading outside the run folder (code UNSAFE). Raises
+    :class:`~animlib.errors.RunFormatError` naming the run and the field if the run is broken.
+    """
+    store = open_store(path, storage_options)
+    return _open(store, confinement(store))
+
+
 def open_run_in(
-    root: str | os.PathLike[str] | Location,
+    root: str | os.PathLike[str] | Store,
     run_id: str,
     *,
     storage_options: dict[str, Any] | None = None,
 ) -> Run:
     """Open run ``run_id`` inside the results folder ``root``, refusing unsafe ids.
 
-    This is the entry point for ids typed by users (deep links, CLI): ids with path
-    separators, ``..``, NUL or a leading dot are refused, and symlinks leading outside
-    ``root`` are refused.
+    This is the entry point for ids typed by users (deep links, CLI): a run id is a plain name
+    (letters, digits, ``._-``; see :mod:`animlib.store.paths`), anything else is refused with
+    code UNSAFE before storage is touched; nothing is read through a symlink leading outside
+    ``root``.
     """
-    if not M.is_safe_id(run_id):
-        raise RunFormatError(
-            "is not a valid run id (a run id is a folder name inside the results folder: "
-            "no '/', '\\', '..', NUL or control characters, no leading '.')",
-            run=str(run_id),
-        )
-    root_loc = Location.of(root, storage_options)
-    loc = root_loc.child(run_id)
-    check_inside(root_loc, run_id)
-    return open_run(loc)
-
-
-LINKED_ENTRIES = (M.RUN_JSON, "zarr.json", "images", "confidences", "original", "scalars")
-
-
-def check_inside(root: Location, run_id: str, entries: Sequence[str] = LINKED_ENTRIES) -> None:
-    """Refuse a run whose folder, or one of its top-level ``entries``, is a symlink that leads
-    outside the results folder ``root`` (nothing is read from there). No-op for remote stores."""
-    if not root.is_local:
-        return
-    real_root = os.path.realpath(root.root)
-    base = os.path.join(root.root, run_id)
-    for rel in ("", *entries):
-        real = os.path.realpath(os.path.join(base, rel) if rel else base)
-        if real == real_root or os.path.commonpath([real, real_root]) != real_root:
-            what = rel or "the run folder"
-            raise RunFormatError(
-                f"{what} is a symlink that points outside the results folder",
-                run=run_id,
-                field="path",
-            )
+    check_run_id(run_id)
+    return _open(open_store(root, storage_options).child(run_id), RESULTS_FOLDER)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import time
 from collections.abc import Callable
@@ -13,12 +12,12 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from .errors import AnimlibError
+from .errors import AnimlibError, Code
 from .listing import RunInfo, folder_signature, list_runs
-from .meta import printable
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
-from .validate import validate_run
+from .text import printable
+from .validation import Report, validate_run
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -75,7 +74,7 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
     try:
         return open_run_in(where, run_id), None
     except AnimlibError as exc:
-        if exc.field == "path" and "no such run folder" in exc.message:
+        if exc.code == Code.NOT_FOUND:
             return None, f"No run with id {shown} in {md(where)}."
         return None, f"This run cannot be shown: {md(printable(exc))}"
     except (OSError, ValueError) as exc:
@@ -92,14 +91,12 @@ def cached_metrics(where: str, run_id: str, fingerprint: str) -> dict[str, Any]:
 
 def image_bytes(run: Run) -> int:
     """How many bytes of images the run's complete steps hold (from array metadata)."""
-    images = run._array("images")
-    return len(run) * math.prod(images.shape[1:]) * images.dtype.itemsize
+    return run.image_nbytes
 
 
 @st.cache_data(show_spinner=False, max_entries=4096, ttl=300)
-def _check(url: str, where: str, key: Any, deep: bool) -> str | None:
-    report = validate_run(url, deep=deep, root=where)
-    return None if report.ok else report.error
+def _check(url: str, where: str, key: Any, deep: bool) -> Report:
+    return validate_run(url, deep=deep, root=where)
 
 
 def run_problem(run: Run, where: str | None = None) -> str | None:
@@ -111,10 +108,10 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
     """
     where = where or root()
     deep = image_bytes(run) <= settings().deep_check_bytes
-    problem = _check(run.url, where, run.fingerprint, deep)
-    if problem is None:
+    report = _check(run.url, where, run.fingerprint, deep)
+    if report.ok:
         return None
-    return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {problem}'))}"
+    return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
 
 
 def check_runs(
@@ -137,10 +134,11 @@ def check_runs(
             skipped = len(todo) - done
             break
         key = (info.get("updated"), info.get("steps"), info.get("status"))
-        problem = _check(info.url, where, key, deep)
-        if problem is not None:
-            field = problem.split(":", 1)[0] if ":" in problem else None
-            out[info.id] = dataclasses.replace(info, error=problem, field=field)
+        report = _check(info.url, where, key, deep)
+        if not report.ok:
+            out[info.id] = dataclasses.replace(
+                info, error=report.error, field=report.field, code=report.code
+            )
         if progress is not None:
             progress(done + 1, len(todo))
     return [out.get(i.id, i) for i in infos], skipped

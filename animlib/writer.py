@@ -15,10 +15,12 @@ from .arrays import (
     normalize_image,
     normalize_scalar,
 )
-from .errors import AnimlibError, RunInputError
-from .limits import limits
-from .location import Location
-from .metrics import is_success, perturbation_norms
+from .errors import AnimlibError, Code, RunInputError, StoreError
+from .limits import check_classes, check_side, check_steps
+from .reader import Run
+from .store import Store, open_store
+from .store.paths import run_id_for
+from .summary import SummaryAccumulator
 
 CHUNK_TARGET_BYTES = 512 * 1024
 # Every chunk is stored, even one equal to the fill value (an all-black step), so a missing
@@ -43,7 +45,7 @@ class RunWriter:
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | Store,
         name: str,
         *,
         attack: str | None = None,
@@ -63,17 +65,11 @@ class RunWriter:
             raise RunInputError("contains a NUL byte", run=name, field="name")
         self.name = name
         self._layout = layout
-        lim = limits()
         if class_names is not None:
             class_names = [str(c) for c in to_list(class_names, "class_names", name)]
             if not class_names:
                 raise RunInputError("must not be empty", run=name, field="class_names")
-            if len(class_names) > lim.max_classes:
-                raise RunInputError(
-                    f"{len(class_names)} classes exceed the limit of {lim.max_classes}",
-                    run=name,
-                    field="class_names",
-                )
+            check_classes(len(class_names), run=name, field="class_names", error=RunInputError)
         true_label = _label(true_label, "true_label", name)
         target_label = _label(target_label, "target_label", name)
         n = len(class_names) if class_names else None
@@ -87,12 +83,12 @@ class RunWriter:
                 self._original = normalize_image(original, layout=layout, field="original")
             except AnimlibError as exc:
                 raise exc.with_run(name) from None
-            self._check_side(self._original.shape, "original")
+            _check_side(self._original.shape, name, "original")
 
-        self._root = Location.of(root, storage_options)
-        self._root.makedirs()
-        self._loc, self.run_id = self._reserve(self._root, name)
-        lock.acquire(self._loc, self.run_id)
+        root_store = open_store(root, storage_options)
+        root_store.makedirs()
+        self._store, self.run_id = self._reserve(root_store, name)
+        lock.acquire(self._store, self.run_id)
         self._created_here = True
         created = M.now_iso()
         self.meta: dict[str, Any] = {
@@ -119,11 +115,11 @@ class RunWriter:
         self._scalar_names: list[str] = []
         self._has_conf: bool | None = None
         self._closed = False
-        self._summary: dict[str, Any] = {"success": None, "flip_step": None}
+        self._summary = SummaryAccumulator(true_label, target_label, self._original)
         self._write_meta()
         import zarr
 
-        self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
+        self._group = zarr.open_group(store=self._store.zarr_store(read_only=False), mode="a")
         if self._original is not None:
             arr = self._group.create_array(
                 "original",
@@ -135,34 +131,36 @@ class RunWriter:
 
     @classmethod
     def resume(
-        cls, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+        cls,
+        path: str | os.PathLike[str] | Store,
+        *,
+        storage_options: dict[str, Any] | None = None,
     ) -> RunWriter:
         """Re-open an existing run (e.g. after its writer was killed) and append after its last
-        complete step. Raises RunInputError if another live writer holds the run."""
+        complete step. Raises RunInputError (code BUSY) if another live writer holds the run."""
         from .reader import open_run
 
-        loc = Location.of(path, storage_options)
-        run = open_run(loc)
+        store = open_store(path, storage_options)
+        run = open_run(store)
         self = cls.__new__(cls)
         self.name = run.name
         self.run_id = run.id
-        self._loc = loc
-        self._root = None
+        self._store = store
         self._created_here = False
-        lock.acquire(loc, run.id)
+        lock.acquire(store, run.id)
         try:
             self._load(run)
         except BaseException:
-            lock.release(loc)
+            lock.release(store)
             raise
         return self
 
-    def _load(self, run: Any) -> None:
+    def _load(self, run: Run) -> None:
         import zarr
 
         self.meta = dict(run.meta)
         self._layout = "auto"
-        self._group = zarr.open_group(store=self._loc.zarr_store(read_only=False), mode="a")
+        self._group = zarr.open_group(store=self._store.zarr_store(read_only=False), mode="a")
         with zarr.config.set({f"array.{k}": v for k, v in ARRAY_CONFIG.items()}):
             self._arrays = {"images": self._group["images"]}
             self._has_conf = "confidences" in self._group
@@ -176,9 +174,13 @@ class RunWriter:
         self._original = run.original
         self._n = len(run)
         self._closed = False
-        self._summary = dict(self.meta.get("summary") or {})
-        self._summary.setdefault("success", None)
-        self._summary.setdefault("flip_step", None)
+        self._summary = SummaryAccumulator(
+            run.true_label,
+            run.target_label,
+            self._original,
+            steps=self._n,
+            stored=self.meta.get("summary") or {},
+        )
         self.meta["status"] = "running"
         self.meta.pop("error", None)
         self._write_meta()
@@ -187,7 +189,7 @@ class RunWriter:
     @property
     def url(self) -> str:
         """Where the run folder is (a local path or an fsspec URL)."""
-        return self._loc.url
+        return self._store.url
 
     path = url
 
@@ -205,7 +207,9 @@ class RunWriter:
     ) -> int:
         """Append one step; return its index. Raises RunInputError before writing on bad input."""
         if self._closed:
-            raise RunInputError("this writer is closed", run=self.run_id, field="log")
+            raise RunInputError(
+                "this writer is closed", run=self.run_id, field="log", code=Code.CLOSED
+            )
         try:
             step = self._prepare(image, confidences, logits, layout or self._layout, scalars)
         except AnimlibError as exc:
@@ -228,7 +232,7 @@ class RunWriter:
                 self.meta["error"] = error[:2000]
             self._write_meta()
         finally:
-            lock.release(self._loc)
+            lock.release(self._store)
 
     def __enter__(self) -> RunWriter:
         return self
@@ -242,71 +246,75 @@ class RunWriter:
 
     # -- internals --------------------------------------------------------------------------
     @staticmethod
-    def _reserve(root: Location, name: str) -> tuple[Location, str]:
-        base = M.safe_id(name)
+    def _reserve(root: Store, name: str) -> tuple[Store, str]:
+        base = run_id_for(name)
         for i in range(1, 10_000):
             candidate = base if i == 1 else f"{base}-{i}"
-            loc = root.child(candidate)
-            if loc.make_exclusive():
-                return loc, candidate
-        raise RunInputError("no free folder name for this run", run=name, field="name")
-
-    def _check_side(self, shape: tuple[int, ...], field: str) -> None:
-        lim = limits()
-        if max(shape[0], shape[1]) > lim.max_side:
-            raise RunInputError(
-                f"image of {shape[0]}x{shape[1]} exceeds the limit of {lim.max_side} px per side",
-                run=self.name,
-                field=field,
-            )
+            store = root.child(candidate)
+            if store.make_exclusive():
+                return store, candidate
+        raise RunInputError(
+            "no free folder name for this run", run=name, field="name", code=Code.LIMIT
+        )
 
     def _prepare(self, image, confidences, logits, layout, scalars):
         if image is None:
             raise RunInputError("every step needs an image", field="image")
         img = normalize_image(image, layout=layout, field="image")
-        self._check_side(img.shape, "image")
-        want_shape = self.meta["image_shape"]
-        if want_shape is not None:
-            if list(img.shape) != want_shape:
-                raise RunInputError(
-                    f"step {self._n} has shape {img.shape} but earlier steps have "
-                    f"{tuple(want_shape)}",
-                    field="image",
-                )
-            if str(img.dtype) != self.meta["image_dtype"]:
-                raise RunInputError(
-                    f"step {self._n} is {img.dtype} but earlier steps are "
-                    f"{self.meta['image_dtype']}",
-                    field="image",
-                )
-        if self._original is not None:
-            if img.shape != self._original.shape:
-                raise RunInputError(
-                    f"shape {img.shape} differs from the original's {self._original.shape}",
-                    field="image",
-                )
-            if img.dtype != self._original.dtype:
-                raise RunInputError(
-                    f"dtype {img.dtype} differs from the original's {self._original.dtype}",
-                    field="image",
-                )
+        self._check_image(img)
+        conf = self._prepare_confidences(confidences, logits)
+        values = {}
+        for key, value in scalars.items():
+            if key in ("images", "original", "confidences") or not key.isidentifier():
+                raise RunInputError("is not a valid scalar name", field=key)
+            values[key] = normalize_scalar(value, field=key)
+        check_steps(self._n + 1, field="steps", error=RunInputError)
+        return img, conf, values
+
+    def _check_image(self, img: np.ndarray) -> None:
+        """Refuse a step image whose size, shape or dtype differs from the run's."""
+        _check_side(img.shape, None, "image")
+        want = self.meta["image_shape"]
+        if want is not None and list(img.shape) != want:
+            raise RunInputError(
+                f"step {self._n} has shape {img.shape} but earlier steps have {tuple(want)}",
+                field="image",
+                code=Code.MISMATCH,
+            )
+        if want is not None and str(img.dtype) != self.meta["image_dtype"]:
+            raise RunInputError(
+                f"step {self._n} is {img.dtype} but earlier steps are {self.meta['image_dtype']}",
+                field="image",
+                code=Code.MISMATCH,
+            )
+        original = self._original
+        if original is not None and img.shape != original.shape:
+            raise RunInputError(
+                f"shape {img.shape} differs from the original's {original.shape}",
+                field="image",
+                code=Code.MISMATCH,
+            )
+        if original is not None and img.dtype != original.dtype:
+            raise RunInputError(
+                f"dtype {img.dtype} differs from the original's {original.dtype}",
+                field="image",
+                code=Code.MISMATCH,
+            )
+
+    def _prepare_confidences(self, confidences: Any, logits: Any) -> np.ndarray | None:
+        """The step's (K,) probabilities (softmax of ``logits``), checked against the run."""
         if confidences is not None and logits is not None:
             raise RunInputError("pass confidences or logits, not both", field="confidences")
-        names = self.meta["class_names"]
         conf = None
         if confidences is not None or logits is not None:
-            n_classes = len(names) if names else self._n_classes()
+            names = self.meta["class_names"]
             conf = normalize_confidences(
                 confidences if logits is None else logits,
-                n_classes=n_classes,
+                n_classes=len(names) if names else self._n_classes(),
                 field="confidences" if logits is None else "logits",
                 logits=logits is not None,
             )
-            if len(conf) > limits().max_classes:
-                raise RunInputError(
-                    f"{len(conf)} classes exceed the limit of {limits().max_classes}",
-                    field="confidences",
-                )
+            check_classes(len(conf), field="confidences", error=RunInputError)
             for field in ("true_label", "target_label"):
                 label = self.meta[field]
                 if label is not None and label >= len(conf):
@@ -318,17 +326,9 @@ class RunWriter:
             raise RunInputError(
                 f"step {self._n}: this run {have} confidences; every step must do the same",
                 field="confidences",
+                code=Code.MISMATCH,
             )
-        values = {}
-        for key, value in scalars.items():
-            if key in ("images", "original", "confidences") or not key.isidentifier():
-                raise RunInputError("is not a valid scalar name", field=key)
-            values[key] = normalize_scalar(value, field=key)
-        if self._n >= limits().max_steps:
-            raise RunInputError(
-                f"the run already has {self._n} steps (limit {limits().max_steps})", field="steps"
-            )
-        return img, conf, values
+        return conf
 
     def _n_classes(self) -> int | None:
         arr = self._arrays.get("confidences")
@@ -390,7 +390,8 @@ class RunWriter:
         for key in self._scalar_names:
             _grow(self._arrays[key], n)[n] = scalars.get(key, np.nan)
         self._n = n + 1
-        self._update_summary(img, conf)
+        self._summary.add(conf, img)
+        self.meta["summary"] = self._summary.stored()
         self.meta["steps"] = self._n
         self.meta["updated"] = M.now_iso()
         self._write_meta()
@@ -400,35 +401,20 @@ class RunWriter:
             if arr.shape[0] != self._n:
                 arr.resize((self._n, *arr.shape[1:]))
 
-    def _update_summary(self, img: np.ndarray, conf: np.ndarray | None) -> None:
-        s = self._summary
-        true, target = self.meta["true_label"], self.meta["target_label"]
-        if conf is not None:
-            ok = is_success(conf, true, target)
-            s["success"] = ok
-            if ok and s["flip_step"] is None:
-                s["flip_step"] = self._n - 1
-            s["final_pred"] = int(conf.argmax())
-            s["final_pred_conf"] = float(conf.max())
-            if true is not None:
-                s["final_true_conf"] = float(conf[true])
-                s.setdefault("initial_true_conf", float(conf[true]))
-            if target is not None:
-                s["final_target_conf"] = float(conf[target])
-        if self._original is not None:
-            s.update(perturbation_norms(img, self._original))
-        self.meta["summary"] = dict(s)
-
     def _remove_empty(self) -> None:
         """A run that failed before its first step is removed: nothing half-written stays."""
         try:
-            self._loc.fs.rm(self._loc.root, recursive=True)
-        except OSError:
+            self._store.remove(recursive=True)
+        except StoreError:
             self.meta["status"] = "failed"
             self._write_meta()
 
     def _write_meta(self) -> None:
-        self._loc.write_atomic(M.RUN_JSON, M.dumps(self.meta))
+        self._store.write_atomic(M.RUN_JSON, M.dumps(self.meta))
+
+
+def _check_side(shape: tuple[int, ...], run: str | None, field: str) -> None:
+    check_side(shape[0], shape[1], run=run, field=field, error=RunInputError)
 
 
 def _sha1(image: np.ndarray | None) -> str | None:

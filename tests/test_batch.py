@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ import pytest
 from helpers import image_for, probs_for, write_run
 
 import animlib
-from animlib.batch import render_all
+from animlib.bulk import render_all
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -105,3 +107,26 @@ def test_cli_render_all_with_local_cluster(tmp_path):
     assert "3 rendered, 0 up to date, 0 failed" in proc.stdout
     assert sorted(p.name for p in out.glob("*.gif")) == ["c0.gif", "c1.gif", "c2.gif"]
     assert "3/3" in proc.stderr  # the progress bar
+
+
+def test_render_all_never_follows_links_leading_outside(tmp_path):
+    runs, outside, out = tmp_path / "runs", tmp_path / "outside", tmp_path / "out"
+    shape = (8, 8, 3)
+    write_run(runs, "fine", steps=3, shape=shape)
+    secret = outside / write_run(outside, "secret", steps=3, shape=shape)
+    linked = runs / write_run(runs, "linked-images", steps=3, shape=shape)
+    shutil.rmtree(linked / "images")
+    os.symlink(secret / "images", linked / "images")
+    chunked = runs / write_run(runs, "linked-chunk", steps=3, shape=shape)
+    (chunked / "images" / "c" / "0" / "0" / "0" / "0").unlink()
+    os.symlink("/etc/passwd", chunked / "images" / "c" / "0" / "0" / "0" / "0")
+    report = render_all(
+        str(runs), str(out), fmt="gif", use_dask=False, dpi=50, progress=lambda *a: None
+    )
+    assert report.count("rendered") == 1
+    failed = {o.run_id: o.message for o in report.failed}
+    assert set(failed) == {"linked-images", "linked-chunk"}
+    where = "is a symlink that points outside the results folder"
+    assert f"images {where}" in failed["linked-images"]
+    assert f"images/c/0/0/0/0 {where}" in failed["linked-chunk"]
+    assert sorted(p.name for p in out.glob("*.gif")) == ["fine.gif"]

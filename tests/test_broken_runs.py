@@ -20,8 +20,10 @@ from streamlit.testing.v1 import AppTest
 import animlib
 import animlib.writer
 from animlib.cli import main as cli_main
-from animlib.meta import printable
+from animlib.errors import Code
 from animlib.player import unpack
+from animlib.store import LocalStore
+from animlib.text import printable
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 STEP_BYTES = 16 * 12 * 3 * 4  # one float32 step of the helpers' 16x12x3 images
@@ -326,6 +328,30 @@ def _(root, outside):
     os.symlink(chunk(outside / "secret", "images", 0), target)
 
 
+@case(
+    "symlink-chunk-to-system-file",
+    "quick",
+    "path",
+    r"images/c/0/0/0/0 is a symlink that points outside the results folder",
+)
+def _(root, outside):  # a chunk linked to /etc/passwd: never read as image bytes
+    target = chunk(good(root, "symlink-chunk-to-system-file"), "images", 0)
+    target.unlink()
+    os.symlink("/etc/passwd", target)
+
+
+@case("symlink-original-outside", "open", "path", r"original is a symlink that points outside")
+def _(root, outside):
+    run = good(root, "symlink-original-outside")
+    shutil.rmtree(run / "original")
+    os.symlink(outside / "secret" / "original", run / "original")
+
+
+@case("chained-id-folder", "list", "id", r"is not a (safe|valid) run id")
+def _(root, outside):  # fsspec URL chaining in a folder name: never a run id
+    shutil.copytree(good(outside, "chained"), root / "chained::file:")
+
+
 def folder_digest(root: Path) -> dict[str, str]:
     out = {}
     for folder, dirs, files in os.walk(root):
@@ -372,8 +398,11 @@ def configured_limits(monkeypatch, render_cache):
     monkeypatch.setenv("ANIMLIB_CACHE", str(render_cache))
 
 
+FOLDER_NAMES = {"unsafe-folder-name": "bad\nname", "chained-id-folder": "chained::file:"}
+
+
 def run_id(kind: str) -> str:
-    return "bad\nname" if kind == "unsafe-folder-name" else kind
+    return FOLDER_NAMES.get(kind, kind)
 
 
 def plain(markdown: str) -> str:
@@ -472,6 +501,66 @@ def test_nothing_is_read_through_links_leading_outside(corpus):
         assert info.value.run == kind
     names = [i.get("attack") for i in animlib.list_runs(corpus) if i.ok]
     assert "SECRET-ATTACK" not in names
+
+
+@pytest.mark.parametrize("kind", ["symlink-chunk-outside", "symlink-chunk-to-system-file"])
+def test_reading_a_step_never_follows_a_chunk_link_leading_outside(corpus, kind):
+    run = animlib.open_run_in(corpus, kind)  # the arrays' metadata is fine: opening works
+    np.testing.assert_array_equal(run.images[5], image_for(5))  # other chunks read normally
+    for read in (lambda: run.images[0], lambda: run.images[0:3], lambda: run.images[:]):
+        with pytest.raises(animlib.RunFormatError) as info:
+            read()
+        err = info.value
+        assert err.code == Code.UNSAFE and err.run == kind and err.field == "path"
+        assert "images/c/0/0/0/0 is a symlink that points outside the results folder" in str(err)
+
+
+def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_path, capsys):
+    for kind, entry in (
+        ("symlink-array-outside", "images"),
+        ("symlink-original-outside", "original"),
+        ("symlink-chunk-outside", "images/c/0/0/0/0"),
+    ):
+        out = tmp_path / f"{kind}.gif"
+        assert cli_main(["render", str(corpus / kind), "-o", str(out), "--dpi", "50"]) == 1
+        err = capsys.readouterr().err
+        assert f"{entry} is a symlink that points outside the run folder" in err, err
+        assert not out.exists()
+        with pytest.raises(animlib.RunFormatError, match="points outside the run folder") as info:
+            animlib.render(animlib.open_run(corpus / kind), out)
+        assert info.value.code == Code.UNSAFE
+
+
+def test_chained_urls_are_not_run_ids(corpus):
+    for bad in ("good::file:", "symlink-outside::file:", "good::memory:", "good:x", "s3://x/y"):
+        with pytest.raises(animlib.RunFormatError, match="not a valid run id") as info:
+            animlib.open_run_in(corpus, bad)
+        assert info.value.code == Code.UNSAFE and info.value.field == "id"
+    with pytest.raises(animlib.RunFormatError, match="points outside") as info:
+        animlib.open_run_in(corpus, "symlink-outside")
+    assert info.value.code == Code.UNSAFE
+
+
+def test_viewer_reads_nothing_for_a_chained_id(tmp_path, monkeypatch):
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    write_run(root, "plain", steps=3)
+    leak = outside / "leak"
+    leak.mkdir(parents=True)
+    (leak / "run.json").write_text(json.dumps({"format_version": 1, "name": "x", "status": "TOP"}))
+    os.symlink(leak, root / "evil2")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    read: list[str] = []
+    real_read = LocalStore.read
+    monkeypatch.setattr(LocalStore, "read", lambda self, p: read.append(p) or real_read(self, p))
+    for bad in ("evil2::file:", "evil2"):
+        read.clear()
+        at = app("pages/viewer.py", run=bad)
+        assert not at.exception
+        shown = " ".join(plain(e.value) for e in at.error)
+        assert "TOP" not in shown and "status" not in shown, shown
+        assert ("not a valid run id" if "::" in bad else "points outside") in shown
+        assert not [p for p in read if p.endswith("run.json")], read
 
 
 def app(page: str | None = None, **params: str) -> AppTest:
@@ -581,7 +670,7 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
     run = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "small", steps=12))
     limit = animlib.RenderLimitError
     absurd = [
-        ({"dpi": 900}, limit, r"dpi: 900 is above the limit 400"),
+        ({"dpi": 900}, limit, r"dpi: 900 dpi is above the limit of 400"),
         ({"dpi": 400, "width_px": 4096}, limit, r"dpi: a \d+x\d+ frame is above the limit of"),
         ({"dpi": 10_000}, ValueError, r"dpi must be a number in \(0, 1000\], got 10000"),
         ({"width_px": 10**6}, ValueError, r"width_px must be an integer in \[480, 4096\]"),
@@ -616,7 +705,7 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render
     at = app("pages/viewer.py", run="small")
     assert not at.exception
-    assert "100 dpi is above the limit of 50" in plain(at.error[0].value)
+    assert "dpi: 100 dpi is above the limit of 50" in plain(at.error[0].value)
     assert "MP4 video" not in [b.label for b in at.get("download_button")]
     assert player_runs(at) == ["small"]  # the player needs no render: it still shows the run
 

@@ -78,6 +78,28 @@ def test_s3_round_trip_same_as_local(s3, tmp_path):
     assert [r.line() for r in animlib.validate(remote)] == [
         r.line() for r in animlib.validate(tmp_path)
     ]
+    from animlib.store import open_store
+
+    entries = {e.name: e for e in open_store(remote).child("alpha").list(detail=True)}
+    meta = entries["run.json"]
+    assert not meta.is_dir and meta.size == (tmp_path / "alpha" / "run.json").stat().st_size
+    assert meta.etag and meta.mtime and entries["images"].is_dir
+
+
+def test_render_all_from_and_to_a_bucket(s3):
+    from animlib.bulk import render_all
+
+    runs, out = f"s3://{BUCKET}/bulk-runs", f"s3://{BUCKET}/bulk-out"
+    write_run(runs, "one", steps=3, shape=(8, 8, 3))
+    report = render_all(runs, out, fmt="gif", use_dask=False, dpi=50, progress=lambda *a: None)
+    assert report.summary() == "1 rendered, 0 up to date, 0 failed"
+    assert report.outcomes[0].output == f"{out}/one.gif"
+    again = render_all(runs, out, fmt="gif", use_dask=False, dpi=50, progress=lambda *a: None)
+    assert again.summary() == "0 rendered, 1 up to date, 0 failed"
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    assert fs.cat_file(f"{BUCKET}/bulk-out/one.gif")[:6] == b"GIF89a"
 
 
 def test_storage_options_are_passed_through(s3, tmp_path):
@@ -100,10 +122,10 @@ def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
     remote = f"s3://{BUCKET}/many"
     for i in range(6):
         write_run(remote, f"r{i}", steps=2)
-    from animlib.location import Location
+    from animlib.store import open_store
 
     calls: dict[str, list] = {"ls": [], "_cat_file": [], "_info": [], "_exists": []}
-    fs = Location(remote).fs  # fsspec caches instances: this is the one list_runs will use
+    fs = open_store(remote).fs  # fsspec caches instances: this is the one list_runs will use
     real_ls = fs.ls
     monkeypatch.setattr(
         fs, "ls", lambda path, *a, **kw: calls["ls"].append(path) or real_ls(path, *a, **kw)

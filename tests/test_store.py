@@ -15,7 +15,7 @@ from helpers import CLASSES, image_for, probs_for, write_run
 
 import animlib
 from animlib.errors import AnimlibError, RunFormatError, RunInputError
-from animlib.meta import is_safe_id, safe_id
+from animlib.store.paths import is_run_id, run_id_for
 
 
 class FakeTensor:
@@ -102,7 +102,7 @@ def test_meta_fields_and_summary(tmp_path):
     ):
         assert key in data, key
     assert run.name == "pgd eps=8/255 img#3"
-    assert is_safe_id(run.id) and "/" not in run.id
+    assert is_run_id(run.id) and "/" not in run.id
     assert run.params["eps"] == pytest.approx(8 / 255)
     assert run.summary["success"] is True  # argmax moves 0 -> 1, true label 0
     flip = next(i for i in range(12) if probs_for(i).argmax() != 0)
@@ -120,9 +120,9 @@ def test_unique_ids_and_safe_names(tmp_path):
     assert a == "same" and b == "same-2"
     assert c == "etc-passwd"
     assert sorted(os.listdir(tmp_path)) == ["etc-passwd", "same", "same-2"]
-    assert safe_id("<img src=x onerror=alert(1)>") == "img-src-x-onerror-alert-1"
-    assert safe_id("...") == "run"
-    assert not is_safe_id("..") and not is_safe_id("a/b") and not is_safe_id("a\x00")
+    assert run_id_for("<img src=x onerror=alert(1)>") == "img-src-x-onerror-alert-1"
+    assert run_id_for("...") == "run"
+    assert not is_run_id("..") and not is_run_id("a/b") and not is_run_id("a\x00")
 
 
 def test_opening_is_lazy(tmp_path, monkeypatch):

@@ -24,6 +24,6 @@ def test_confidence_csv_neutralises_formulas(tmp_path):
     assert len(rows) == 3 and header[0] == "step"
     for cell in header[1:]:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
-    assert "'=HYPERLINK(\"http://x\";\"click\")" in header and "plain" in header
+    assert '\'=HYPERLINK("http://x";"click")' in header and "plain" in header
     assert np.float32(rows[1][1]) == np.float32(1 / len(HOSTILE))
     assert list(confidence_frame(run).columns) == sorted(HOSTILE, key=HOSTILE.index)

@@ -1,0 +1,186 @@
+"""Render every run of a results folder (local or fsspec URL), in parallel on a Dask cluster.
+
+(``render --all``; the stamp deciding "up to date" is to become the one render-cache key.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AnimlibError, StoreError
+from .listing import list_runs
+from .store import Store, open_store
+
+
+@dataclass
+class Outcome:
+    """What happened to one run: ``rendered``, ``skipped`` (up to date) or ``failed``."""
+
+    run_id: str
+    status: str
+    message: str = ""
+    output: str = ""
+
+
+@dataclass
+class BatchReport:
+    """All outcomes of a batch render."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def summary(self) -> str:
+        return (
+            f"{self.count('rendered')} rendered, {self.count('skipped')} up to date, "
+            f"{self.count('failed')} failed"
+        )
+
+
+def _stamp(fingerprint: str, fmt: str, options: dict[str, Any]) -> str:
+    blob = json.dumps({"fp": fingerprint, "fmt": fmt, "options": options}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _up_to_date(out: Store, name: str, stamp_name: str, stamp: str) -> bool:
+    if not out.contains(name):
+        return False
+    try:
+        return out.read(stamp_name).decode() == stamp
+    except (StoreError, UnicodeDecodeError):
+        return False
+
+
+def render_one(
+    runs_url: str,
+    run_id: str,
+    out_url: str,
+    fmt: str = "mp4",
+    options: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    force: bool = False,
+) -> Outcome:
+    """Render run ``run_id`` of the results folder ``runs_url`` into the folder ``out_url`` as
+    ``<run id>.<fmt>``, unless up to date. Nothing is read through a symlink leading outside
+    ``runs_url``.
+
+    A sidecar ``.<run id>.<fmt>.stamp`` records the run's content fingerprint and the options;
+    when it matches, the run is skipped. Never raises for a broken run: the outcome says why.
+    """
+    from .reader import open_run_in
+    from .render import render
+
+    options = dict(options or {})
+    name = f"{run_id}.{fmt}"
+    stamp_name = f".{name}.stamp"
+    try:
+        run = open_run_in(runs_url, run_id, storage_options=storage_options)
+        out = open_store(out_url, storage_options)
+        stamp = _stamp(run.fingerprint, fmt, options)
+        if not force and _up_to_date(out, name, stamp_name, stamp):
+            return Outcome(run_id, "skipped", "up to date", out.url_of(name))
+        out.makedirs()
+        with out.staged(name) as local:
+            render(run, local, **options)
+        out.write_atomic(stamp_name, stamp.encode())
+        return Outcome(run_id, "rendered", "", out.url_of(name))
+    except AnimlibError as exc:
+        return Outcome(run_id, "failed", str(exc))
+    except Exception as exc:  # one bad run must not stop the batch
+        return Outcome(run_id, "failed", f"run {run_id!r}: {type(exc).__name__}: {exc}")
+
+
+def _progress_line(done: int, total: int, outcome: Outcome, started: float) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    bar = "#" * filled + "-" * (width - filled)
+    elapsed = time.monotonic() - started
+    note = outcome.status if not outcome.message else f"{outcome.status}: {outcome.message}"
+    print(
+        f"[{bar}] {done}/{total} {elapsed:5.1f}s  {outcome.run_id}: {note}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def render_all(
+    runs_url: str,
+    out_url: str,
+    *,
+    fmt: str = "mp4",
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: Callable[[int, int, Outcome], None] | None = None,
+    use_dask: bool = True,
+    **options: Any,
+) -> BatchReport:
+    """Render every run in ``runs_url`` to ``out_url`` (skipping up-to-date outputs).
+
+    With ``scheduler`` (``tcp://host:port``) the work goes to that Dask cluster; otherwise a
+    local Dask cluster of one single-threaded worker process per core is started. Broken runs
+    and failing renders are reported in the returned :class:`BatchReport`; the rest go on.
+    """
+    infos = list_runs(runs_url, storage_options=storage_options)
+    report = BatchReport()
+    for info in infos:
+        if not info.ok:
+            report.outcomes.append(Outcome(info.id, "failed", f"run {info.id!r}: {info.error}"))
+    todo = [info for info in infos if info.ok]
+    total = len(infos)
+    done = len(report.outcomes)
+    started = time.monotonic()
+    show = progress or (lambda d, t, o: _progress_line(d, t, o, started))
+    for outcome in report.outcomes:
+        show(report.outcomes.index(outcome) + 1, total, outcome)
+    args = (out_url, fmt, options, storage_options, force)
+    if not use_dask:
+        for info in todo:
+            outcome = render_one(runs_url, info.id, *args)
+            report.outcomes.append(outcome)
+            done += 1
+            show(done, total, outcome)
+        return report
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        workers = n_workers or os.cpu_count() or 1
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    try:
+        futures = [
+            client.submit(render_one, runs_url, info.id, *args, pure=False, key=f"render-{info.id}")
+            for info in todo
+        ]
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a worker died
+                outcome = Outcome(future.key.removeprefix("render-"), "failed", repr(exc))
+            report.outcomes.append(outcome)
+            done += 1
+            show(done, total, outcome)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return report

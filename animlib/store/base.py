@@ -1,0 +1,180 @@
+"""The ``Store`` interface: one folder of files, wherever it lives.
+
+The model is MLflow's artifact repositories (``mlflow/store/artifact/``): an abstract base class
+with one method per storage operation, one small module per backend (``local.py`` for folders on
+this machine, ``remote.py`` for every other fsspec URL), a factory choosing the backend by URL
+scheme (``open_store`` in ``__init__.py``, an unknown scheme is a clear error) and one path-safety
+check (``paths.py``) that every backend applies. Backend differences live in the backends; the
+rest of animlib never asks which one it has, and no module outside this package touches fsspec.
+
+Paths given to the methods are relative to the store's folder, ``/``-separated (``"run.json"``,
+``"images/zarr.json"``; ``""`` is the folder itself) and are checked by
+:func:`~animlib.store.paths.validate_path_is_safe`.
+
+A store is *confined* to a folder (itself, or the results folder it was made a ``child`` of):
+nothing is read through a symlink leading outside it (code UNSAFE). Failures are
+:class:`~animlib.errors.StoreError` with a code: MISSING (no such file), NOT_FOUND (no such
+folder), UNSAFE (a path or link leading outside), STORAGE (the storage refused: permissions,
+space, network).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Code, StoreError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a folder listing. ``size`` and ``mtime`` (seconds since the epoch) or
+    ``etag`` are filled in when the backend gives them (``list(detail=True)``); a run index uses
+    them to re-read only changed files."""
+
+    name: str
+    is_dir: bool
+    size: int | None = None
+    mtime: float | None = None
+    etag: str | None = None
+
+
+class Store(ABC):
+    """A folder of files (local disk, object storage, memory) behind one small interface."""
+
+    #: the storage options (fsspec keyword arguments) this store was opened with
+    storage_options: dict[str, Any]
+
+    # -- where ----------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """This folder as a path (local) or URL (remote); ``open_store(url)`` opens it again."""
+
+    @property
+    def name(self) -> str:
+        """The last part of the folder's path (a run's id when this is a run folder)."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def confined_to(self) -> str:
+        """The path or URL of the folder nothing may be read from outside of: this folder, or
+        the folder this store was made a ``child`` of."""
+        return self.url
+
+    def url_of(self, path: str = "") -> str:
+        """The path or URL of ``path`` inside this folder (no storage access)."""
+        return f"{self.url.rstrip('/')}/{path}" if path else self.url
+
+    @abstractmethod
+    def child(self, name: str) -> Store:
+        """The store of the run folder ``name`` directly inside this one (``name`` must be a
+        plain run id). The child stays confined to the same folder as this store."""
+
+    # -- reading --------------------------------------------------------------------------------
+    @abstractmethod
+    def list(self, path: str = "", *, detail: bool = False) -> list[Entry]:
+        """Entries directly inside the folder ``path``, sorted by name. With ``detail`` the size
+        and mtime/ETag are filled in where the backend has them. Raises StoreError NOT_FOUND if
+        the folder does not exist, INVALID if it is a file."""
+
+    @abstractmethod
+    def find(self, path: str) -> list[str]:
+        """Every file below the folder ``path``, relative to it (``[]`` if there is none)."""
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The bytes of the file ``path``; StoreError MISSING if there is no such file."""
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes | StoreError]:
+        """Read several files; each value is the bytes or the StoreError for that file (one
+        unreadable file never fails the others). Object stores send the reads concurrently."""
+        out: dict[str, bytes | StoreError] = {}
+        for path in paths:
+            try:
+                out[path] = self.read(path)
+            except StoreError as exc:
+                out[path] = exc
+        return out
+
+    @abstractmethod
+    def contains(self, path: str = "") -> bool:
+        """True if the file or folder ``path`` exists (``""``: this folder)."""
+
+    def check_links(self, path: str = "", *, recursive: bool = False) -> None:
+        """Raise StoreError UNSAFE naming the first symlink at or below ``path`` (below it too
+        with ``recursive``) that leads outside the folder this store is confined to. Nothing
+        to do for backends without symlinks."""
+        return None
+
+    @abstractmethod
+    def signature(self, member: str) -> str:
+        """A cheap value that changes when entries are added to or removed from this folder, or
+        (as far as the backend can tell cheaply) when the file ``member`` inside one changes."""
+
+    # -- writing --------------------------------------------------------------------------------
+    @abstractmethod
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Write a file so readers see the old or the new content, never a part. Local files
+        get the permissions every new file gets (the umask is honoured)."""
+
+    @abstractmethod
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create the file ``path`` holding ``data`` unless it exists; False if it existed.
+        (Object stores cannot do this atomically: best effort there.)"""
+
+    @abstractmethod
+    def make_exclusive(self) -> bool:
+        """Create this folder (and its parents); False if it already existed (reserves a run
+        id)."""
+
+    @abstractmethod
+    def makedirs(self) -> None:
+        """Create this folder and its parents if missing."""
+
+    @abstractmethod
+    def remove(self, path: str = "", *, recursive: bool = False) -> None:
+        """Delete the file ``path``, or with ``recursive`` the folder ``path`` and everything in
+        it (``""``: this folder). A missing path is not an error."""
+
+    @abstractmethod
+    def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
+        """Copy the local file ``local_path`` to ``path`` in this folder."""
+
+    @contextmanager
+    def staged(self, path: str) -> Iterator[str]:
+        """A local file path to write; when the block ends without error the file is at ``path``
+        in this folder. (Here: a temporary file, then :meth:`upload`.)"""
+        with tempfile.TemporaryDirectory(prefix="animlib-") as tmp:
+            local = os.path.join(tmp, posixpath.basename(path))
+            yield local
+            self.upload(local, path)
+
+    # -- arrays ---------------------------------------------------------------------------------
+    @abstractmethod
+    def zarr_store(self, *, read_only: bool = True) -> Any:
+        """A Zarr v3 store rooted at this folder (confined like this store)."""
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
+    """A StoreError for an exception of a storage call on ``path`` of the folder ``url``."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return StoreError(f"no such file in {url}", field=path or None, code=Code.MISSING)
+    text = " ".join(str(exc).split())[:300]
+    return StoreError(
+        f"cannot be accessed ({type(exc).__name__}: {text})", field=path or None, code=Code.STORAGE
+    )

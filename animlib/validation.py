@@ -1,0 +1,265 @@
+"""Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges.
+
+``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
+results folder and returns one :class:`Report` per run; it never raises for a broken run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import meta as M
+from .arrays import PROB_SUM_TOLERANCE
+from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .limits import check_classes, check_side
+from .listing import list_runs
+from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
+from .store import Store, open_store
+from .store.paths import unsafe_link
+from .text import printable
+
+
+@dataclass
+class Report:
+    """The outcome of validating one run: ``ok``, or the first problem found with its ``field``
+    and ``code`` (from the :class:`~animlib.errors.AnimlibError`)."""
+
+    id: str
+    url: str
+    error: str | None = None
+    steps: int | None = None
+    status: str | None = None
+    field: str | None = None
+    code: Code | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        """One line for a terminal: ``OK  id  (N steps, status)`` or ``BROKEN  id: reason``."""
+        if self.ok:
+            return f"OK      {printable(self.id)}  ({self.steps} steps, {self.status})"
+        return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
+
+
+# -- structure: array metadata only (open_run runs this) ---------------------------------------
+def check_structure(run: Run) -> None:
+    """Raise RunFormatError if the run's arrays disagree with run.json or with each other, or
+    exceed the limits. Reads array metadata only (no image data)."""
+    if len(run) == 0:
+        raise RunFormatError("the run has zero steps", run=run.id, field="steps", code=Code.EMPTY)
+    for name in run.meta.get("arrays") or []:
+        if name in ARRAYS and not run.has_array(name):
+            raise RunFormatError(
+                "array is missing (run.json lists it)", run=run.id, field=name, code=Code.MISSING
+            )
+    images = run.array_info("images")
+    _check_images(run, images)
+    if run.has_confidences:
+        _check_confidences(run, run.array_info("confidences"))
+    if run.has_array("original"):
+        original = run.array_info("original")
+        if original.shape != images.shape[1:]:
+            raise RunFormatError(
+                f"shape {original.shape} differs from the images' {images.shape[1:]}",
+                run=run.id,
+                field="original",
+                code=Code.MISMATCH,
+            )
+
+
+def _check_images(run: Run, images: ArrayInfo) -> None:
+    def bad(message: str, code: Code, field: str = "images") -> RunFormatError:
+        return RunFormatError(message, run=run.id, field=field, code=code)
+
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise bad(
+            f"expected shape (steps, H, W, C) with C in 1/3/4; got {images.shape}", Code.INVALID
+        )
+    if images.dtype not in (np.uint8, np.float32):
+        raise bad(f"dtype must be uint8 or float32; got {images.dtype}", Code.INVALID)
+    stored = images.shape[1:]
+    said = run.meta.get("image_shape")
+    if said is not None and tuple(said) != stored:
+        raise bad(
+            f"the images array holds {stored[0]}x{stored[1]}x{stored[2]} images but run.json "
+            f"image_shape says {said[0]}x{said[1]}x{said[2]} (the image shape changed?)",
+            Code.MISMATCH,
+        )
+    dtype = run.meta.get("image_dtype")
+    if dtype is not None and str(images.dtype) != dtype:
+        raise bad(
+            f"the images array is {images.dtype} but run.json image_dtype says {dtype}",
+            Code.MISMATCH,
+        )
+    check_side(stored[0], stored[1], run=run.id, field="images")
+    if images.shape[0] < len(run):
+        raise bad(
+            f"run.json says {len(run)} steps but the images array holds {images.shape[0]}",
+            Code.MISMATCH,
+            "steps",
+        )
+
+
+def _check_confidences(run: Run, conf: ArrayInfo) -> None:
+    n = len(run)
+    if conf.ndim != 2 or conf.shape[0] < n:
+        raise RunFormatError(
+            f"run.json says {n} steps but confidences have shape {conf.shape}",
+            run=run.id,
+            field="steps",
+            code=Code.MISMATCH,
+        )
+    check_classes(conf.shape[1], run=run.id, field="confidences")
+    names = run.meta.get("class_names")
+    if names is None or len(names) != conf.shape[1]:
+        k = "none" if names is None else len(names)
+        raise RunFormatError(
+            f"{conf.shape[1]} classes in the array but class_names has {k}",
+            run=run.id,
+            field="confidences",
+            code=Code.MISMATCH,
+        )
+
+
+# -- data: chunks, values ------------------------------------------------------------------------
+def check_chunks(run: Run) -> None:
+    """Raise RunFormatError if a chunk file of a complete step is missing (one listing per
+    array): a missing chunk would silently read back as zeros, so it is looked for explicitly."""
+    for gap in run.missing_chunks(limit=1):
+        raise RunFormatError(gap.describe(), run=run.id, field=gap.array, code=Code.MISSING)
+
+
+def check_confidence_values(run: Run, conf: np.ndarray) -> None:
+    """Raise RunFormatError unless every row is finite probabilities summing to 1."""
+
+    def bad(message: str) -> RunFormatError:
+        return RunFormatError(message, run=run.id, field="confidences", code=Code.INVALID)
+
+    if not np.isfinite(conf).all():
+        raise bad(f"step {int(np.argwhere(~np.isfinite(conf))[0][0])} contains NaN/inf")
+    outside = (conf < 0) | (conf > 1 + 1e-6)
+    if outside.any():
+        raise bad(f"step {int(np.argwhere(outside)[0][0])} has values outside [0, 1] (logits?)")
+    sums = conf.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > PROB_SUM_TOLERANCE * 10)
+    if off.size:
+        raise bad(f"step {int(off[0])} sums to {float(sums[off[0]]):.4g}, not 1 (logits?)")
+    M.check_labels(None, run.true_label, run.target_label, conf.shape[1], RunFormatError, run.id)
+
+
+def check_run_data(run: Run, *, deep: bool = True) -> None:
+    """Raise RunFormatError for any problem in the run's arrays (reads them when ``deep``).
+
+    Quick mode (``deep=False``) reads array metadata, the chunk listing, the confidences,
+    the scalars, the original and the last step; deep mode reads every image chunk too.
+    """
+    run.check_arrays()
+    check_chunks(run)
+    n = len(run)
+    images = run.array_info("images")
+    if run.status == "finished" and images.shape[0] != n:
+        raise RunFormatError(
+            f"run.json says {n} steps but the images array holds {images.shape[0]}",
+            run=run.id,
+            field="steps",
+            code=Code.MISMATCH,
+        )
+    if run.confidences is not None:
+        check_confidence_values(run, run.confidences)
+    _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
+    if run.original is not None:
+        _check_image(run, run.original, "original")
+    if not deep:
+        _check_image(run, run.images[n - 1], "images", n - 1)
+        return
+    rows = images.chunks[0]
+    for start in range(0, n, rows):
+        _check_image(run, run.read_steps("images", start, min(n, start + rows)), "images", start)
+
+
+def _check_image(run: Run, data: np.ndarray, field: str, start: int | None = None) -> None:
+    if data.dtype == np.uint8:
+        return
+    finite = np.isfinite(data)
+    if not finite.all():
+        step = "" if start is None else f" at step {start + int(np.argwhere(~finite)[0][0])}"
+        raise RunFormatError(f"contains NaN/inf{step}", run=run.id, field=field, code=Code.INVALID)
+    lo, hi = float(data.min()), float(data.max())
+    if lo < 0 or hi > 1:
+        raise RunFormatError(
+            f"float values outside [0, 1] ({lo:.4g}..{hi:.4g})", run=run.id, field=field
+        )
+
+
+# -- entry points ------------------------------------------------------------------------------
+def _report(store: Store, exc: AnimlibError) -> Report:
+    field = f"{exc.field}: " if exc.field else ""
+    error = " ".join(f"{field}{exc.message}".split())
+    return Report(store.name, store.url, error=error, field=exc.field, code=exc.code)
+
+
+def validate_run(
+    path: str | os.PathLike[str] | Store,
+    *,
+    deep: bool = True,
+    root: str | os.PathLike[str] | Store | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Report:
+    """Validate one run folder; never raises for a broken run (the report says why).
+
+    With ``root`` (the results folder holding the run), nothing is read through a symlink
+    leading outside ``root``; without it, nothing through one leading outside the run folder.
+    """
+    store = open_store(path, storage_options)
+    try:
+        if root is not None:
+            store = open_store(root, storage_options).child(store.name)
+        try:
+            store.check_links(recursive=True)  # before anything is read through a link
+        except StoreError as exc:
+            if exc.code != Code.UNSAFE:
+                raise
+            raise unsafe_link(exc.field or "", confinement(store), store.name) from None
+        run = open_run(store)
+        check_run_data(run, deep=deep)
+    except AnimlibError as exc:
+        return _report(store, exc)
+    except Exception as exc:  # a bug or an unexpected storage error: still one line per run
+        msg = " ".join(str(exc).split())[:300]
+        error = f"cannot be checked ({type(exc).__name__}: {msg})"
+        return Report(store.name, store.url, error=error, code=Code.STORAGE)
+    return Report(run.id, store.url, steps=len(run), status=run.status)
+
+
+def _is_run_folder(store: Store) -> bool:
+    try:
+        return store.contains(M.RUN_JSON)
+    except StoreError as exc:
+        return exc.code == Code.UNSAFE  # a linked run.json: report it as a broken run
+
+
+def validate(
+    path: str | os.PathLike[str] | Store,
+    *,
+    deep: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> list[Report]:
+    """Validate a run folder, or every run in a results folder. One :class:`Report` per run."""
+    store = open_store(path, storage_options)
+    if _is_run_folder(store):
+        return [validate_run(store, deep=deep)]
+    reports = []
+    for info in sorted(list_runs(store), key=lambda r: r.id):
+        if info.ok:
+            reports.append(validate_run(store.child(info.id), deep=deep))
+        else:
+            reports.append(
+                Report(info.id, info.url, error=info.error, field=info.field, code=info.code)
+            )
+    return reports

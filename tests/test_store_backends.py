@@ -1,0 +1,229 @@
+"""The Store interface: backends by URL scheme, path safety, the umask, links, and the rule that
+no module outside animlib/store touches fsspec."""
+
+from __future__ import annotations
+
+import ast
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import image_for, write_run
+
+import animlib
+from animlib.errors import Code, RunFormatError, StoreError
+from animlib.store import LocalStore, Store, open_store, scheme_of
+from animlib.store.paths import (
+    check_run_id,
+    is_run_id,
+    run_id_for,
+    validate_path_is_safe,
+)
+
+ANIMLIB = Path(animlib.__file__).resolve().parent
+
+
+# -- the scheme registry -------------------------------------------------------------------------
+def test_backend_is_picked_by_scheme(tmp_path):
+    assert isinstance(open_store(tmp_path), LocalStore)
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    local = open_store(f"file://{tmp_path}")
+    assert isinstance(local, LocalStore) and local.url == str(tmp_path)
+    remote = open_store(f"memory://animlib-{uuid.uuid4().hex}")
+    assert type(remote).__name__ == "RemoteStore" and isinstance(remote, Store)
+    assert open_store(remote) is remote  # a store passes through
+    assert scheme_of("s3://b/x") == "s3" and scheme_of("/tmp/x") is None
+    assert scheme_of("simplecache::s3://b/x") == "simplecache"
+
+
+@pytest.mark.parametrize("url", ["nosuchscheme://bucket/runs", "evil::file:", "zz+ab://x"])
+def test_an_unknown_scheme_is_a_clear_error(url, tmp_path):
+    scheme = scheme_of(url)
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    assert info.value.code == Code.UNSUPPORTED and info.value.field == "url"
+    assert f"unknown storage scheme {scheme!r}" in str(info.value)
+    for call in (
+        lambda: animlib.list_runs(url),
+        lambda: animlib.open_run(url),
+        lambda: animlib.validate(url),
+        lambda: animlib.RunWriter(url, name="x"),
+    ):
+        with pytest.raises(StoreError, match="unknown storage scheme") as info:
+            call()
+        assert info.value.code == Code.UNSUPPORTED
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_backend_round_trip():
+    root = f"memory://animlib-{uuid.uuid4().hex}/runs"
+    run_id = write_run(root, "mem", steps=5)
+    infos = animlib.list_runs(root)
+    assert [i.id for i in infos] == [run_id] and infos[0].url == f"{root}/{run_id}"
+    run = animlib.open_run_in(root, run_id)
+    np.testing.assert_array_equal(run.images[4], image_for(4))
+    assert [r.line().split()[0] for r in animlib.validate(root)] == ["OK"]
+    entries = {e.name: e for e in open_store(root).child(run_id).list(detail=True)}
+    assert entries["run.json"].size == len(open_store(root).child(run_id).read("run.json"))
+    assert entries["images"].is_dir
+
+
+# -- path safety ---------------------------------------------------------------------------------
+GOOD_IDS = ["pgd-eps8-img3", "a", "run_1.2", "-x", "A.B_c-9", "x" * 255]
+BAD_IDS = [
+    "", ".", "..", ".hidden", "a..b", "a/b", "a\\b", "../a", "/etc", "a\x00b", "a\nb",
+    "evil::file:", "good:x", "s3://b/x", "caf\u00e9", "a b", "x" * 256, None, 3,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("run_id", GOOD_IDS)
+def test_plain_names_are_run_ids(run_id):
+    assert is_run_id(run_id) and check_run_id(run_id) == run_id
+
+
+@pytest.mark.parametrize("run_id", BAD_IDS)
+def test_anything_else_is_refused_as_unsafe(run_id, tmp_path):
+    assert not is_run_id(run_id)
+    with pytest.raises(RunFormatError, match="not a valid run id") as info:
+        animlib.open_run_in(tmp_path, run_id)
+    assert info.value.code == Code.UNSAFE and info.value.field == "id"
+    if isinstance(run_id, str):
+        with pytest.raises(StoreError) as info:
+            open_store(tmp_path).child(run_id)
+        assert info.value.code == Code.UNSAFE
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "evil::file:", "...", "caf\u00e9 \u2028", "a" * 300, "/x/..", ""]
+)
+def test_ids_made_from_names_are_run_ids(name):
+    assert is_run_id(run_id_for(name))
+
+
+@pytest.mark.parametrize("path", ["", "run.json", "images/c/0/0/0/0", "a.b/c_d-e"])
+def test_relative_paths_inside_a_store(path):
+    assert validate_path_is_safe(path) == path
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a/", "a\\b", "a\x00", "C:x",
+             "s3://b/k", "x::file:", "a\nb"],
+)  # fmt: skip
+def test_unsafe_relative_paths_are_refused_by_every_operation(path, tmp_path):
+    with pytest.raises(StoreError) as info:
+        validate_path_is_safe(path)
+    assert info.value.code == Code.UNSAFE
+    store = open_store(tmp_path)
+    for call in (
+        lambda: store.read(path),
+        lambda: store.write_atomic(path, b"x"),
+        lambda: store.contains(path),
+        lambda: store.list(path),
+        lambda: store.remove(path),
+    ):
+        with pytest.raises(StoreError) as info:
+            call()
+        assert info.value.code == Code.UNSAFE
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_links_inside_the_confined_folder_are_fine_outside_refused(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    write_run(root, "a", steps=3)
+    write_run(outside, "b", steps=3)
+    (root / "c").mkdir()
+    os.symlink(root / "a" / "run.json", root / "c" / "inside.json")
+    os.symlink(outside / "b" / "run.json", root / "c" / "outside.json")
+    store = open_store(root).child("c")
+    assert store.read("inside.json") == (root / "a" / "run.json").read_bytes()
+    with pytest.raises(StoreError) as info:
+        store.read("outside.json")
+    assert info.value.code == Code.UNSAFE and info.value.field == "outside.json"
+    with pytest.raises(StoreError) as info:
+        store.check_links(recursive=True)
+    assert info.value.field == "outside.json"
+    alone = open_store(root / "c")  # confined to itself: the link into a sibling leads outside
+    with pytest.raises(StoreError):
+        alone.read("inside.json")
+
+
+def test_a_run_opened_by_path_is_confined_to_its_folder(tmp_path):
+    root = tmp_path / "runs"
+    write_run(root, "a", steps=3)
+    write_run(root, "b", steps=3)
+    import shutil
+
+    shutil.rmtree(root / "b" / "images")
+    os.symlink(root / "a" / "images", root / "b" / "images")  # shares a sibling's images
+    assert len(animlib.open_run_in(root, "b")) == 3  # inside the results folder: fine
+    with pytest.raises(RunFormatError, match="images is a symlink that points outside the run"):
+        animlib.open_run(root / "b")
+    report = animlib.validate(root / "b")[0]
+    assert not report.ok and report.code == Code.UNSAFE and report.field == "path"
+    assert [r.ok for r in animlib.validate(root)] == [True, True]
+
+
+# -- writes honour the umask ---------------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_files_get_the_permissions_the_umask_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        run_id = write_run(tmp_path, "perm", steps=2)
+        store = open_store(tmp_path).child(run_id)
+        store.write_atomic("extra.json", b"{}")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    for name in ("run.json", "extra.json", "images/zarr.json"):
+        mode = stat.S_IMODE(os.stat(tmp_path / run_id / name).st_mode)
+        assert mode == expected, (name, oct(mode), oct(expected))
+    assert not [p for p in (tmp_path / run_id).iterdir() if p.name.startswith(".tmp-")]
+
+
+# -- one owner for storage -------------------------------------------------------------------
+def test_no_module_outside_the_store_package_touches_fsspec():
+    offenders = []
+    for path in ANIMLIB.rglob("*.py"):
+        if path.parent.name == "store" and path.parent.parent == ANIMLIB:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Attribute) and node.attr == "fs":
+                names = ["<.fs>"]
+            if any(n.split(".")[0] in ("fsspec", "s3fs", "<.fs>") for n in names):
+                offenders.append(f"{path.relative_to(ANIMLIB)}:{node.lineno}")
+    assert not offenders, offenders
+    assert not (ANIMLIB / "location.py").exists()
+
+
+# -- the public read interface of a run -----------------------------------------------------------
+def test_run_accessors_answer_from_metadata(tmp_path):
+    run_id = write_run(tmp_path, "acc", steps=7, shape=(16, 12, 3))
+    edit_id = write_run(tmp_path, "edit", steps=2, confidences=False, original=False)
+    run, edit = animlib.open_run(tmp_path / run_id), animlib.open_run(tmp_path / edit_id)
+    assert run.has_array("images") and run.has_array("original") and run.has_confidences
+    assert not edit.has_array("original") and not edit.has_array("confidences")
+    info = run.array_info("images")
+    assert info.shape[1:] == (16, 12, 3) and info.dtype == np.float32 and info.ndim == 4
+    assert info.chunks[1:] == (16, 12, 3) and run.images.chunk_len == info.chunks[0]
+    assert run.array_info("confidences").shape[1] == 4
+    assert run.image_nbytes == 7 * 16 * 12 * 3 * 4
+    with pytest.raises(RunFormatError, match="array is missing") as err:
+        edit.array_info("original")
+    assert err.value.code == Code.MISSING
+    np.testing.assert_array_equal(run.read_steps("images", 2, 4)[1], image_for(3))
+    assert run.missing_chunks() == []
+    (tmp_path / run_id / "confidences" / "c" / "0" / "0").unlink()
+    gaps = animlib.open_run(tmp_path / run_id).missing_chunks()
+    assert [(g.array, g.steps) for g in gaps] == [("confidences", (0, 6))]
+    assert gaps[0].describe() == "chunk c/0/0 (steps 0..6) is missing"
+    with pytest.raises(IndexError):
+        run.images[7]

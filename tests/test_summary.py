@@ -1,0 +1,96 @@
+"""The attack summary has one owner: the same accumulator fed step by step (the writer) or over
+the stored arrays (run_metrics) gives the same result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import CLASSES, image_for
+
+import animlib
+from animlib.summary import ALWAYS_STORED, KEYS, SummaryAccumulator
+
+LABELS = [(0, None), (0, 2), (None, 3), (None, None)]
+
+
+def random_run(seed: int, steps: int = 17, k: int = 4):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(steps, k)) * 2 + np.linspace(0, 3, steps)[:, None] * (
+        np.arange(k) == seed % k
+    )
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    images = [image_for(i) for i in range(steps)]
+    return probs.astype(np.float32), images
+
+
+def feed_in_blocks(acc: SummaryAccumulator, probs, images, sizes) -> None:
+    start = 0
+    for size in sizes:
+        stop = min(len(probs), start + size)
+        if start >= stop:
+            break
+        block = None if probs is None else probs[start:stop]
+        acc.add_steps(block, images[stop - 1], count=stop - start)
+        start = stop
+
+
+@pytest.mark.parametrize("true, target", LABELS)
+@pytest.mark.parametrize("with_original", [True, False])
+def test_incremental_equals_over_arrays(true, target, with_original):
+    probs, images = random_run(seed=(true or 0) + 3 * (target or 0))
+    original = images[0] if with_original else None
+    step_by_step = SummaryAccumulator(true, target, original)
+    for row, image in zip(probs, images, strict=True):
+        step_by_step.add(row, image)
+    whole = SummaryAccumulator(true, target, original)
+    whole.add_steps(probs, images[-1])
+    blocks = SummaryAccumulator(true, target, original)
+    feed_in_blocks(blocks, probs, images, [3, 1, 5, 2, 100])
+    assert step_by_step.result() == whole.result() == blocks.result()
+    result = whole.result()
+    assert set(result) == set(KEYS)
+    assert (result["linf"] is not None) == with_original
+    if true is None and target is None:
+        assert result["success"] is None and result["flip_step"] is None
+
+
+@pytest.mark.parametrize(
+    "true, target, confidences", [(t, g, True) for t, g in LABELS] + [(None, None, False)]
+)
+def test_writer_summary_is_run_metrics(tmp_path, true, target, confidences):
+    probs, images = random_run(seed=7)
+    with animlib.RunWriter(
+        tmp_path,
+        name="s",
+        class_names=CLASSES if confidences else None,
+        true_label=true,
+        target_label=target,
+        original=images[0],
+    ) as w:
+        for i in range(9):
+            w.log(image=images[i], confidences=probs[i] if confidences else None)
+    with animlib.RunWriter.resume(w.url) as w2:  # the summary carries on after a resume
+        for i in range(9, len(probs)):
+            w2.log(image=images[i], confidences=probs[i] if confidences else None)
+    run = animlib.open_run(w.url)
+    metrics = animlib.run_metrics(run)
+    stored = run.summary
+    assert set(stored) == {k for k, v in metrics.items() if v is not None} | set(ALWAYS_STORED)
+    for key in KEYS:
+        if isinstance(metrics[key], float):
+            assert stored.get(key) == pytest.approx(metrics[key], rel=1e-9), key
+        else:
+            assert stored.get(key) == metrics[key], key
+
+
+def test_flip_step_counts_from_the_first_step_of_the_run():
+    acc = SummaryAccumulator(0, None)
+    sure = np.array([[0.9, 0.1]] * 4, dtype=np.float32)
+    flipped = np.array([[0.1, 0.9]] * 2, dtype=np.float32)
+    acc.add_steps(sure)
+    acc.add_steps(np.concatenate([sure[:1], flipped]))
+    acc.add_steps(sure[:2])
+    result = acc.result()
+    assert result["flip_step"] == 5 and result["success"] is False
+    assert result["initial_true_conf"] == pytest.approx(0.9)
+    assert acc.steps == 9
