@@ -289,3 +289,25 @@ def test_six_sessions_step_at_once_without_reruns(chromium_browser, server, play
     finally:
         for pg in pages:
             pg.context.close()
+
+
+def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
+    """Changing a render option reruns the page with new data: the player is replaced (not
+    doubled) and stays at the step the user was on."""
+    big = run(player_runs, "big")
+    open_player(page, server.url + "/viewer?run=big")
+    page.focus(PLAYER)
+    for _ in range(7):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '7'")
+    page.get_by_text("Render options").click()
+    top_k = page.locator("input[aria-label='top-k classes']")
+    top_k.fill("3")
+    top_k.press("Enter")
+    page.wait_for_function(
+        """() => document.querySelectorAll(
+                   '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length <= 5""",
+        timeout=60_000,
+    )
+    assert page.locator(PLAYER).count() == 1
+    assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))

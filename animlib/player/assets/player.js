@@ -362,14 +362,29 @@ class Player {
   }
 }
 
+// Streamlit calls this again with the new data when a rerun changes it, without calling the
+// previous cleanup first (that runs only on unmount): so replace the player mounted here.
+const MOUNTED = new WeakMap();
+
 export default function ({ data, parentElement }) {
-  let player = null;
+  const previous = MOUNTED.get(parentElement);
+  if (previous) previous();
+  let cleanup;
   try {
-    player = new Player(parsePayload(data), parentElement);
+    const player = new Player(parsePayload(data), parentElement);
+    cleanup = () => player.destroy();
   } catch (err) {
     const box = el("div", { class: "animlib-error", role: "alert" }, `The player cannot start: ${err && err.message ? err.message : err}`);
     parentElement.appendChild(box);
-    return () => box.remove();
+    cleanup = () => box.remove();
   }
-  return () => player.destroy();
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    if (MOUNTED.get(parentElement) === once) MOUNTED.delete(parentElement);
+    cleanup();
+  };
+  MOUNTED.set(parentElement, once);
+  return once;
 }
