@@ -10,7 +10,7 @@ from animlib.errors import AnimlibError
 from animlib.text import printable
 from animlib.ui import md
 
-st.set_page_config(page_title="animlib", page_icon=":material/movie:", layout="wide")
+st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 page = st.navigation(
     [
         st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),

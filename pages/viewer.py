@@ -1,29 +1,17 @@
-"""Run viewer: video, exact step inspector, confidence table and curves, metrics, downloads."""
+"""Run viewer: the browser player (before/after, perturbation, step table, curves), metrics,
+the full confidence table, render options and downloads."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from animlib.cache import cached_render
-from animlib.errors import AnimlibError
-from animlib.limits import limits
-from animlib.ui import (
-    cached_metrics,
-    md,
-    md_table,
-    open_run_safe,
-    query_param,
-    render_video,
-    root,
-    run_problem,
-)
-from animlib.views import (
-    confidence_csv,
-    confidence_curves,
-    curves_chart,
-    step_table,
-    styled_confidences,
-)
+from animlib.errors import AnimlibError, RenderLimitError
+from animlib.limits import check_dpi, limits
+from animlib.player.component import player
+from animlib.text import printable
+from animlib.ui import cached_metrics, md, open_run_safe, query_param, root, run_problem
+from animlib.views import confidence_csv, styled_confidences
 
 where = root()
 run_id = query_param("run")
@@ -37,14 +25,6 @@ if run is not None:
 if problem:
     st.error(problem)
     st.stop()
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _frame(url: str, fingerprint: str, step: int, options: tuple) -> bytes:
-    from animlib.snapshot import frame_png
-
-    return frame_png(run, step, **dict(options))
-
 
 fp = run.fingerprint
 st.title(md(run.name))
@@ -67,17 +47,17 @@ with st.expander("Render options", icon=":material/tune:"):
     fps = o[0].slider("fps", 1, 60, 10)
     dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150, 200], value=100)
     stride = o[2].number_input("stride (every n-th step)", 1, max(1, len(run)), 1)
-    amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0)
+    amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0) or None
     n_classes = len(run.class_names or [])
     top_k = o[4].number_input("top-k classes", 1, max(1, n_classes or 1), min(10, n_classes or 1))
+    st.caption("fps, gain and top-k set the player too; all of them set the downloads.")
 options = {
     "fps": float(fps),
     "dpi": int(dpi),
     "stride": int(stride),
     "top_k": int(top_k),
-    "amplification": float(amp) or None,
+    "amplification": float(amp) if amp else None,
 }
-look = {k: options[k] for k in ("dpi", "top_k", "amplification")}
 
 m = cached_metrics(where, run.id, fp)
 cols = st.columns(6)
@@ -95,115 +75,72 @@ cols[3].metric("L∞", "-" if m["linf"] is None else f"{m['linf']:.4f}")
 cols[4].metric("L2", "-" if m["l2"] is None else f"{m['l2']:.3f}")
 cols[5].metric("L0 (pixels)", "-" if m["l0"] is None else m["l0"])
 
-video_slot = st.empty()
-mp4 = render_video(run, f"Cannot render run {md(repr(run.id))}", **options)
-video_slot.video(str(mp4))
-
-st.subheader("Step inspector")
-n = len(run)
-if "step" not in st.session_state:
-    try:
-        st.session_state.step = min(max(int(query_param("step") or 0), 0), n - 1)
-    except ValueError:
-        st.session_state.step = 0
-
-
-def _move(delta: int) -> None:
-    st.session_state.step = min(max(st.session_state.step + delta, 0), n - 1)
-
-
-b = st.columns([1, 1, 1, 1, 12], vertical_alignment="center")
-STEP_BUTTONS = [  # (icon, help, key, move)
-    ("first_page", "first step", "first", -n),
-    ("chevron_left", "previous step", "prev", -1),
-    ("chevron_right", "next step", "next", 1),
-    ("last_page", "last step", "last", n),
-]
-for col, (icon, tip, key, delta) in zip(b[:4], STEP_BUTTONS, strict=True):
-    col.button(
-        "",
-        icon=f":material/{icon}:",
-        help=tip,
-        key=key,
-        on_click=_move,
-        args=(delta,),
-        width="stretch",
-    )
-if n > 1:
-    step = b[4].slider("step", 0, n - 1, key="step", label_visibility="collapsed")
-else:
-    step = 0
-st.query_params["step"] = str(step)
-left, right = st.columns([5, 2])
+st.subheader("Player")
+st.caption(
+    "← → step (Shift: 10), Home/End, space plays; drag the divider between the original and "
+    "the adversarial image; ⤢ shows a panel at full size. The step is kept in the URL."
+)
 try:
-    left.image(
-        _frame(run.url, fp, step, tuple(sorted(look.items()))),
-        width="stretch",
-        caption=f"step {step} of {n - 1}",
-    )
-except AnimlibError as exc:
-    left.error(f"Cannot show step {step}: {md(exc)}")
-with right:
-    st.markdown(f"**Confidences at step {step}**")
-    if run.confidences is None:
-        st.caption("This run logged no confidences.")
-    else:
-        st.table(md_table(step_table(run, step, top_k=int(top_k))))
+    player([run], key="viewer_player", top_k=int(top_k), fps=float(fps), amplification=amp)
+except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
+    st.error(f"Cannot show the frames of run {md(repr(run.id))}: {md(printable(exc))}")
 
-tabs = st.tabs(["Confidence curves", "Confidence table", "Parameters"])
+scalars = list(run.scalars.items())
+tabs = st.tabs(["Confidence table", "Scalars", "Parameters"])
 with tabs[0]:
-    curves = confidence_curves(run)
-    if curves is None:
-        st.caption("This run logged no confidences.")
-    else:
-        st.altair_chart(curves_chart(curves, step), width="stretch")  # rule marks the step
-    scalars = list(run.scalars.items())
-    if scalars:
-        st.markdown("**Scalars**")
-        for col, (name, series) in zip(st.columns(len(scalars)), scalars, strict=True):
-            col.line_chart({name: series}, x_label="step", y_label=name, height=220)
-with tabs[1]:
     if run.confidences is None:
         st.caption("This run logged no confidences.")
     else:
         st.caption("True class green, target orange, the argmax of each step in bold.")
         st.dataframe(styled_confidences(run, top_k=int(top_k)), height=360)
+with tabs[1]:
+    if not scalars:
+        st.caption("This run logged no scalars.")
+    for col, (name, series) in zip(st.columns(max(len(scalars), 1)), scalars, strict=False):
+        col.line_chart({name: series}, x_label="step", y_label=name, height=220)
 with tabs[2]:
     st.json(run.params)
 
 st.subheader("Downloads")
+try:  # an over-the-limit render is explained here, not when a download is clicked
+    check_dpi(options["dpi"], run=run.id)
+    render_problem = None
+except RenderLimitError as exc:
+    render_problem = printable(exc)
+    st.error(f"The videos cannot be rendered with these options: {md(render_problem)}")
 d = st.columns(4)
-d[0].download_button(
-    "MP4 video",
-    mp4.read_bytes(),
-    file_name=f"{run.id}.mp4",
-    mime="video/mp4",
-    width="stretch",
-    on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
-)
-gif_frames = -(-n // options["stride"])
-if gif_frames <= limits().max_gif_frames:
-    d[1].download_button(
-        "GIF",
-        lambda: cached_render(run, "gif", **options).read_bytes(),
-        file_name=f"{run.id}.gif",
-        mime="image/gif",
+if render_problem is None:
+    d[0].download_button(
+        "MP4 video",
+        lambda: cached_render(run, "mp4", **options).read_bytes(),  # rendered when clicked
+        file_name=f"{run.id}.mp4",
+        mime="video/mp4",
+        width="stretch",
+        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
+    )
+    gif_frames = -(-len(run) // options["stride"])
+    if gif_frames <= limits().max_gif_frames:
+        d[1].download_button(
+            "GIF",
+            lambda: cached_render(run, "gif", **options).read_bytes(),
+            file_name=f"{run.id}.gif",
+            mime="image/gif",
+            width="stretch",
+            on_click="ignore",
+        )
+    else:
+        d[1].caption(
+            f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
+            "raise the stride or download the MP4."
+        )
+    d[2].download_button(
+        "Standalone HTML",
+        lambda: cached_render(run, "html", **options).read_bytes(),
+        file_name=f"{run.id}.html",
+        mime="text/html",
         width="stretch",
         on_click="ignore",
     )
-else:
-    d[1].caption(
-        f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
-        "raise the stride or download the MP4."
-    )
-d[2].download_button(
-    "Standalone HTML",
-    lambda: cached_render(run, "html", **options).read_bytes(),
-    file_name=f"{run.id}.html",
-    mime="text/html",
-    width="stretch",
-    on_click="ignore",
-)
 if run.confidences is not None:
     csv = confidence_csv(run)
     d[3].download_button(

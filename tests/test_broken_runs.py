@@ -21,6 +21,7 @@ import animlib
 import animlib.writer
 from animlib.cli import main as cli_main
 from animlib.errors import Code, RenderOptionError
+from animlib.player import unpack
 from animlib.store import LocalStore
 from animlib.text import printable
 
@@ -621,11 +622,17 @@ def test_good_runs_render_next_to_broken_ones(corpus, monkeypatch):
     for good_id in ("good", "good-edit"):
         at = app("pages/viewer.py", run=good_id)
         assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-        assert at.get("video")
+        assert player_runs(at) == [good_id]  # the browser player shows the run
     at = app("pages/compare.py", runs="good,confidences-nan,good-edit")
     assert not at.exception
     assert any("step 3 contains NaN" in plain(e.value) for e in at.error)
-    assert at.get("video")  # the two good runs are still compared
+    assert player_runs(at) == ["good", "good-edit"]  # the two good runs are still compared
+
+
+def player_runs(at) -> list[str]:
+    """Ids of the runs the page's browser player got."""
+    (element,) = at.get("bidi_component")
+    return [r["id"] for r in unpack(element.proto.bytes)[0]["runs"]]
 
 
 def test_browsing_the_corpus_changes_nothing(corpus, monkeypatch):
@@ -650,8 +657,9 @@ def test_duplicate_class_names_are_shown_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
     at = app("pages/viewer.py", run="imagenet-like")
     assert not at.exception and not at.error
-    shown = {plain(i) for i in at.table[0].value.index}
-    assert shown == {"crane [0]", "crane [1]", "maillot [2]", "maillot [3]"}
+    (element,) = at.get("bidi_component")
+    shown = unpack(element.proto.bytes)[0]["runs"][0]["classes"]
+    assert shown == ["crane [0]", "crane [1]", "maillot [2]", "maillot [3]"]
 
 
 # -- huge requests: refused up front with a clear message, before memory is spent ---------------
@@ -699,6 +707,8 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     at = app("pages/viewer.py", run="small")
     assert not at.exception
     assert "dpi: 100 dpi is above the limit of 50" in plain(at.error[0].value)
+    assert "MP4 video" not in [b.label for b in at.get("download_button")]
+    assert player_runs(at) == ["small"]  # the player needs no render: it still shows the run
 
 
 def test_names_with_paths_never_leave_the_results_folder(tmp_path):
