@@ -13,15 +13,15 @@ from animlib.ui import md
 st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
         st.Page(
-            "pages/experiments.py",
+            "app_pages/experiments.py",
             title="Experiments",
             icon=":material/grid_view:",
             url_path="experiments",
         ),
-        st.Page("pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page("app_pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     ],
     position="top",
 )

@@ -555,7 +555,7 @@ def test_viewer_reads_nothing_for_a_chained_id(tmp_path, monkeypatch):
     monkeypatch.setattr(LocalStore, "read", lambda self, p: read.append(p) or real_read(self, p))
     for bad in ("evil2::file:", "evil2"):
         read.clear()
-        at = app("pages/viewer.py", run=bad)
+        at = app("app_pages/viewer.py", run=bad)
         assert not at.exception
         shown = " ".join(plain(e.value) for e in at.error)
         assert "TOP" not in shown and "status" not in shown, shown
@@ -602,7 +602,7 @@ def test_runs_page_lists_every_broken_run_with_its_reason(corpus, monkeypatch):
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "unsafe-folder-name"])
 def test_viewer_shows_the_reason_never_a_traceback(corpus, monkeypatch, kind):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
-    at = app("pages/viewer.py", run=run_id(kind))
+    at = app("app_pages/viewer.py", run=run_id(kind))
     assert not at.exception, at.exception
     assert len(at.error) >= 1
     message = plain(at.error[0].value)
@@ -612,7 +612,7 @@ def test_viewer_shows_the_reason_never_a_traceback(corpus, monkeypatch, kind):
 
 def test_viewer_refuses_an_unsafe_folder_name(corpus, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
-    at = app("pages/viewer.py", run="bad\nname")
+    at = app("app_pages/viewer.py", run="bad\nname")
     assert not at.exception
     assert "not a valid run id" in plain(at.error[0].value)
 
@@ -620,10 +620,10 @@ def test_viewer_refuses_an_unsafe_folder_name(corpus, monkeypatch):
 def test_good_runs_render_next_to_broken_ones(corpus, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
     for good_id in ("good", "good-edit"):
-        at = app("pages/viewer.py", run=good_id)
+        at = app("app_pages/viewer.py", run=good_id)
         assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
         assert player_runs(at) == [good_id]  # the browser player shows the run
-    at = app("pages/compare.py", runs="good,confidences-nan,good-edit")
+    at = app("app_pages/compare.py", runs="good,confidences-nan,good-edit")
     assert not at.exception
     assert any("step 3 contains NaN" in plain(e.value) for e in at.error)
     assert player_runs(at) == ["good", "good-edit"]  # the two good runs are still compared
@@ -640,8 +640,8 @@ def test_browsing_the_corpus_changes_nothing(corpus, monkeypatch):
     before = folder_digest(corpus.parent)
     app()
     for kind in ("confidences-nan", "truncated-images-chunk", "symlink-outside", "good"):
-        app("pages/viewer.py", run=run_id(kind))
-    app("pages/compare.py", runs="good,good-edit,images-nan")
+        app("app_pages/viewer.py", run=run_id(kind))
+    app("app_pages/compare.py", runs="good,good-edit,images-nan")
     animlib.validate(corpus)
     assert folder_digest(corpus.parent) == before
 
@@ -655,7 +655,7 @@ def test_duplicate_class_names_are_shown_not_a_crash(tmp_path, monkeypatch):
         for i in range(4):
             w.log(image=image_for(i), confidences=probs_for(i))
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
-    at = app("pages/viewer.py", run="imagenet-like")
+    at = app("app_pages/viewer.py", run="imagenet-like")
     assert not at.exception and not at.error
     (element,) = at.get("bidi_component")
     shown = unpack(element.proto.bytes)[0]["runs"][0]["classes"]
@@ -698,13 +698,13 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     write_run(tmp_path / "runs", "small", steps=12)
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
-    at = app("pages/viewer.py", run="small")
+    at = app("app_pages/viewer.py", run="small")
     assert not at.exception and not at.error
     assert any("12 frames is above the limit of 5" in c.value for c in at.caption)
     assert "GIF" not in [b.label for b in at.get("download_button")]
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "50")  # the viewer's default is 100 dpi
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render
-    at = app("pages/viewer.py", run="small")
+    at = app("app_pages/viewer.py", run="small")
     assert not at.exception
     assert "dpi: 100 dpi is above the limit of 50" in plain(at.error[0].value)
     assert "MP4 video" not in [b.label for b in at.get("download_button")]

@@ -27,7 +27,7 @@ def demo_env(tmp_path, monkeypatch):
 
 def experiments_page(**params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
-    at.switch_page("pages/experiments.py")
+    at.switch_page("app_pages/experiments.py")
     for key, value in params.items():
         at.query_params[key] = value
     return at.run()

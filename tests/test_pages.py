@@ -80,7 +80,7 @@ def player_payload(at: AppTest) -> tuple[dict, dict]:
 
 
 def test_viewer_shows_run_and_exact_step(app_env):
-    at = app("pages/viewer.py", run="alpha")
+    at = app("app_pages/viewer.py", run="alpha")
     assert not at.exception, at.exception
     assert not at.error
     assert "alpha" in at.title[0].value
@@ -108,7 +108,7 @@ def test_viewer_shows_run_and_exact_step(app_env):
 
 def test_viewer_unknown_and_hostile_ids(app_env):
     for bad in ("nope", "../alpha", "/etc/passwd", "a\x00b"):
-        at = app("pages/viewer.py", run=bad)
+        at = app("app_pages/viewer.py", run=bad)
         assert not at.exception, bad
         assert at.error and (
             "No run" in at.error[0].value or "cannot be shown" in at.error[0].value
@@ -116,13 +116,13 @@ def test_viewer_unknown_and_hostile_ids(app_env):
 
 
 def test_viewer_broken_run_shows_reason(app_env):
-    at = app("pages/viewer.py", run="broken")
+    at = app("app_pages/viewer.py", run="broken")
     assert not at.exception
     assert "not valid JSON" in at.error[0].value
 
 
 def test_viewer_run_without_confidences(app_env):
-    at = app("pages/viewer.py", run="edit")
+    at = app("app_pages/viewer.py", run="edit")
     assert not at.exception and not at.error
     assert any("no confidences" in c.value for c in at.caption)
     header, arrays = player_payload(at)
@@ -132,7 +132,7 @@ def test_viewer_run_without_confidences(app_env):
 
 
 def test_compare_page(app_env):
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert not at.exception and not at.error
     header, arrays = player_payload(at)  # one player moves both runs
     assert header["mode"] == "compare"
@@ -142,18 +142,18 @@ def test_compare_page(app_env):
     assert "Download comparison MP4" in [b.label for b in at.get("download_button")]
     metrics = at.table[0].value
     assert list(metrics.loc["steps"]) == ["12", "5"] or list(metrics.loc["steps"]) == [12, 5]
-    at = app("pages/compare.py", runs="alpha,nope")
+    at = app("app_pages/compare.py", runs="alpha,nope")
     assert not at.exception
     assert any("nope" in e.value for e in at.error)
-    at = app("pages/compare.py", runs="alpha")
+    at = app("app_pages/compare.py", runs="alpha")
     assert not at.exception and at.info
 
 
 def test_pages_never_write_into_results_folder(app_env):
     before = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
     app()
-    app("pages/viewer.py", run="alpha")
-    app("pages/compare.py", runs="alpha,beta,edit")
+    app("app_pages/viewer.py", run="alpha")
+    app("app_pages/compare.py", runs="alpha,beta,edit")
     after = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
     assert before == after
 
@@ -205,12 +205,12 @@ def test_runs_page_selection_follows_the_run_not_its_position(app_env):
 
 def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
     # alpha and beta attack the same image; edit has no original
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert not at.exception and not at.error
     headings = [h.value for h in at.subheader]
     assert "Runs on the same source image" not in headings  # the group is what is shown
     write_run(app_env, "gamma", steps=4)  # a third run on the same image
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert "Runs on the same source image" in [h.value for h in at.subheader]
     (url,) = _buttons(at).values()
     assert url.startswith("compare?runs=")

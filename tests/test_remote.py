@@ -208,7 +208,7 @@ def test_dashboard_over_a_bucket(s3, tmp_path, monkeypatch):
     assert not at.exception
     assert set(at.dataframe[0].value["id"]) == {"alpha", "beta"}
     at = AppTest.from_file(app, default_timeout=120)
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.query_params["run"] = "alpha"
     at.run()
     assert not at.exception and not at.error
@@ -218,7 +218,7 @@ def test_dashboard_over_a_bucket(s3, tmp_path, monkeypatch):
     assert f"{arrays['0.topv'][0][0]:.4f}" == f"{probs_for(0)[0]:.4f}"
     assert len(header["runs"][0]["image"]["strips"]) == 1
     at = AppTest.from_file(app, default_timeout=120)
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.query_params["run"] = "../dash/alpha"
     at.run()
     assert not at.exception and at.error

@@ -35,6 +35,10 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
     page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
     wait_idle(page)
+    # the first page of a fresh server is a deep link: it still runs through dashboard.py's
+    # navigation (a pages/ folder would make Streamlit serve it as a bare script first)
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.get_by_role("link", name="Experiments").count() >= 1
     cells = page.locator("[data-testid='animlib-grid-cell']")
     assert cells.count() == 32
     cell = cells.nth(3)

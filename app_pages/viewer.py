@@ -15,7 +15,7 @@ from animlib.views import confidence_csv, styled_confidences
 
 where = root()
 run_id = query_param("run")
-st.page_link("pages/runs.py", label="← All runs")
+st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
     st.stop()

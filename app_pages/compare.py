@@ -25,7 +25,7 @@ from animlib.ui import (
 from animlib.views import compare_metrics
 
 where = root()
-st.page_link("pages/runs.py", label="← All runs")
+st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
 ids = [r for r in query_param("runs").split(",") if r.strip()]
 ids = list(dict.fromkeys(r.strip() for r in ids))
