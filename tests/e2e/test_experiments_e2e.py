@@ -32,7 +32,13 @@ def server(tmp_path_factory):
 def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     srv, _ = server
     hosts = set()
-    page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
+    page.on(
+        "request",
+        lambda r: (
+            urlparse(r.url).scheme in ("http", "https", "ws", "wss")
+            and hosts.add(urlparse(r.url).netloc)
+        ),
+    )
     page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
     wait_idle(page)
     # the first page of a fresh server is a deep link: it still runs through dashboard.py's
