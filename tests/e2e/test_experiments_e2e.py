@@ -55,5 +55,8 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     wait_idle(page)
     query = parse_qs(urlparse(page.url).query)
     assert query["run"] == [run_id] and query["step"] == ["1"]
+    player = page.locator("[data-testid='animlib-player']")
+    player.wait_for(timeout=60_000)
+    assert player.get_attribute("data-step") == "1"
     assert run_id in page.content()
     assert hosts <= {urlparse(srv.url).netloc}, hosts
