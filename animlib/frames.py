@@ -121,6 +121,7 @@ class FrameRenderer:
     ) -> None:
         self.options = RenderOptions.of(options)
         runs = as_runs(run_or_runs)
+        self.runs: list[RunLike] = runs
         self.figure: PanelFigure = make_figure(runs, self.options)
         self.fig = self.figure.fig
         self.canvas = agg_canvas(self.fig)

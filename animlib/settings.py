@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,10 @@ class Settings:
     stale_seconds: float = 600.0  # ANIMLIB_STALE_SECONDS: a silent running run becomes stale
     deep_check_mb: float = 64.0  # ANIMLIB_DEEP_CHECK_MB: runs up to this get every chunk checked
     cache_max_mb: float = 2048.0  # ANIMLIB_CACHE_MAX_MB: size bound of the render cache
-    cache: str = ""  # ANIMLIB_CACHE: render cache folder (default: the user's cache folder)
+    cache: str = ""  # ANIMLIB_CACHE: render cache folder or URL (default: the user's cache folder)
+    cache_local: str = ""  # ANIMLIB_CACHE_LOCAL: local copies + player strips of a shared cache
+    cache_local_mb: float = 1024.0  # ANIMLIB_CACHE_LOCAL_MB: size bound of those local copies
+    cache_lease_seconds: float = 30.0  # ANIMLIB_CACHE_LEASE_SECONDS: silent leases expire
     runs: str = ""  # ANIMLIB_RUNS: the dashboard's results folder
 
     @classmethod
@@ -65,14 +69,30 @@ class Settings:
     def cache_max_bytes(self) -> int:
         return int(self.cache_max_mb * 2**20)
 
+    @property
+    def cache_local_bytes(self) -> int:
+        return int(self.cache_local_mb * 2**20)
+
     def cache_location(self, env: Mapping[str, str] | None = None) -> str:
         """Where renders are cached: ``ANIMLIB_CACHE`` (a path or URL), else
         ``$XDG_CACHE_HOME/animlib``, else ``~/.cache/animlib``."""
         if self.cache:
             return self.cache
-        env = os.environ if env is None else env
-        base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return str(Path(base) / "animlib")
+        return str(_user_cache(env) / "animlib")
+
+    def cache_local_location(self, env: Mapping[str, str] | None = None) -> str:
+        """The local folder of a shared render cache (``ANIMLIB_CACHE`` a URL): read-through
+        copies of its videos and the player's strips. ``ANIMLIB_CACHE_LOCAL``, else
+        ``$XDG_CACHE_HOME/animlib-shared/<hash of the URL>`` (``~/.cache`` without XDG)."""
+        if self.cache_local:
+            return self.cache_local
+        tag = hashlib.sha256(self.cache_location(env).encode()).hexdigest()[:12]
+        return str(_user_cache(env) / "animlib-shared" / tag)
+
+
+def _user_cache(env: Mapping[str, str] | None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
 
 
 def settings() -> Settings:

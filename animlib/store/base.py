@@ -20,6 +20,7 @@ space, network).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import tempfile
@@ -127,7 +128,8 @@ class Store(ABC):
     @abstractmethod
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create the file ``path`` holding ``data`` unless it exists; False if it existed.
-        (Object stores cannot do this atomically: best effort there.)"""
+        Atomic on local folders and on S3 (a conditional PUT); best effort (check, then write)
+        on object stores without conditional writes."""
 
     @abstractmethod
     def make_exclusive(self) -> bool:
@@ -146,6 +148,22 @@ class Store(ABC):
     @abstractmethod
     def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
         """Copy the local file ``local_path`` to ``path`` in this folder."""
+
+    def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
+        """Copy the file ``path`` of this folder to the local file ``local_path``, which appears
+        complete or not at all (StoreError MISSING if there is no such file). Here: one read,
+        then a temporary file renamed into place; backends stream instead."""
+        data = self.read(path)
+        target = os.fspath(local_path)
+        tmp = f"{target}.{os.getpid()}.part"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise storage_error(exc, path, self.url) from None
 
     @contextmanager
     def staged(self, path: str) -> Iterator[str]:

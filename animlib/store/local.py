@@ -209,6 +209,18 @@ class LocalStore(Store):
                 os.unlink(tmp)
             raise storage_error(exc, path, self.url) from None
 
+    def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
+        source = self._local(path)
+        target = os.fspath(local_path)
+        tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}")
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise storage_error(exc, path, self.url) from None
+
     @contextlib.contextmanager
     def staged(self, path: str):
         """The final path itself: local writers (the movie writers) already write atomically."""

@@ -3,7 +3,9 @@ fsspec URL. The only module of animlib that calls fsspec filesystems."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -146,9 +148,20 @@ class RemoteStore(Store):
             raise storage_error(exc, path, self.url) from None
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        if self.contains(path):  # no atomic create-if-absent here: best effort
+        """Atomic where the backend can: on S3 a conditional PUT (``If-None-Match: *``, s3fs's
+        ``mode="create"``), in memory an exclusive open; elsewhere fsspec checks, then writes
+        (best effort)."""
+        full = self._path(path)
+        try:
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
             return False
-        self.write_atomic(path, data)
+        except TypeError:  # an fsspec filesystem without the ``mode`` argument
+            if self.contains(path):
+                return False
+            self.write_atomic(path, data)
+        except Exception as exc:
+            raise storage_error(exc, path, self.url) from None
         return True
 
     def make_exclusive(self) -> bool:
@@ -181,6 +194,20 @@ class RemoteStore(Store):
             self.fs.put_file(os.fspath(local_path), full)
         except Exception as exc:
             raise storage_error(exc, path, self.url) from None
+
+    def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
+        full = self._path(path)
+        target = os.fspath(local_path)
+        tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}")
+        try:
+            self.fs.get_file(full, tmp)
+            os.replace(tmp, target)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, Exception):
+                raise storage_error(exc, path, self.url) from None
+            raise
 
     # -- arrays ---------------------------------------------------------------------------------
     def zarr_store(self, *, read_only: bool = True) -> Any:
