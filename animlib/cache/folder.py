@@ -81,6 +81,13 @@ class CacheFolder:
             ) from None
         return cls(store, local, s.cache_max_bytes, local_max, s.cache_lease_seconds)
 
+    def local_only(self) -> CacheFolder:
+        """This cache without its shared folder (when the shared one fails)."""
+        store = LocalStore(self.local)
+        return CacheFolder(
+            store, self.local, self.local_max_bytes, self.local_max_bytes, self.lease_seconds
+        )
+
     # -- entries --------------------------------------------------------------------------------
     def local_path(self, name: str) -> Path:
         """Where the entry ``name`` is (or goes) on this machine."""

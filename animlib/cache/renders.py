@@ -61,16 +61,14 @@ def cached_render(
 
         return cached_live(folder, group, fmt, opts, progress)
     name = keys.entry_name(keys.render_key(group, fmt, opts), fmt)
-    hit = serve(folder, name)
-    if hit is not None:
-        return hit
-    got, lease = acquire(
-        folder.store,
-        name,
-        lambda: serve(folder, name),
-        ttl=folder.lease_seconds,
-        progress=progress,
-    )
+    try:
+        got, lease = _acquire(folder, name, progress)
+    except StoreError as exc:
+        if not folder.shared or exc.code != Code.STORAGE:
+            raise
+        log.warning("the shared cache %s fails (%s): local folder only", folder.store.url, exc)
+        folder = folder.local_only()
+        got, lease = _acquire(folder, name, progress)
     if got is not None:
         return got
     assert lease is not None
@@ -80,6 +78,20 @@ def cached_render(
     folder.remove(keys.live_name(keys.live_key(group, fmt, opts), fmt))
     folder.evict(keep=name)
     return target
+
+
+def _acquire(
+    folder: CacheFolder, name: str, progress: Progress | None
+) -> tuple[Path | None, Lease | None]:
+    """The entry ``name`` if cached (at once, or after another renderer made it), else the
+    lease to make it (a hit returns at once: :func:`acquire` looks for the entry first)."""
+    return acquire(
+        folder.store,
+        name,
+        lambda: serve(folder, name),
+        ttl=folder.lease_seconds,
+        progress=progress,
+    )
 
 
 def serve(folder: CacheFolder, name: str) -> Path | None:
@@ -116,7 +128,10 @@ def render_entry(
         rendering.render(group[0], target, options=options, progress=report)
     else:
         rendering.render_compare(group, target, options=options, progress=report)
-    folder.publish(name)
+    try:
+        folder.publish(name)
+    except StoreError as exc:  # the render is still served from the local folder
+        log.warning("cannot share %s in %s: %s", name, folder.store.url, exc)
     count("renders")
     log.info("rendered %s in %.2f s (pid %s)", name, time.perf_counter() - started, os.getpid())
     return target
