@@ -55,8 +55,9 @@ def _metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]
     }
 
 
-def _writer(path: Path, format: str | None, options: RenderOptions) -> MovieWriter:
+def _writer(path: Path, format: str | None, options: RenderOptions, **extra: Any) -> MovieWriter:
     kwargs: dict[str, Any] = {"bitrate": options.bitrate} if options.bitrate else {}
+    kwargs.update(extra)
     return get_writer(format, **kwargs) if format else writer_for_path(path, **kwargs)
 
 
@@ -108,6 +109,7 @@ def encode_frames(
     start: int = 0,
     progress: Progress | None = None,
     format: str | None = None,
+    writer_options: dict[str, Any] | None = None,
 ) -> Path:
     """Encode frames ``start`` .. the end of an open :class:`FrameRenderer` into ``path``
     (the file appears only when complete). Used to render the new frames of a live run.
@@ -118,6 +120,7 @@ def encode_frames(
         start: the first frame to encode.
         progress: ``progress(done, total)`` after every frame (counting from ``start``).
         format: the output format, if not the suffix's.
+        writer_options: more options of the movie writer (e.g. ``extra_args`` for ffmpeg).
 
     Returns:
         ``path``.
@@ -128,7 +131,7 @@ def encode_frames(
     """
     path = Path(path)
     runs, options = frames.runs, frames.options
-    writer = _writer(path, format, options)
+    writer = _writer(path, format, options, **(writer_options or {}))
     total = len(frames) - start
     if writer.name == "gif":
         check_gif_frames(total, run=labels(runs))

@@ -382,3 +382,30 @@ def test_render_with_cache_copies_an_identical_render(shared, run, tmp_path):
     assert again.read_bytes() == out.read_bytes()
     pair = animlib.render_compare([run, run], tmp_path / "pair.gif", cache=True, fps=10)
     assert pair.read_bytes()[:4] == b"GIF8" and cache.stats()["renders"] == 2
+
+
+# ------------------------------------------------------------------------------------ live runs
+
+
+def test_a_live_render_on_s3_is_appended_to_from_another_machine(shared, tmp_path, monkeypatch):
+    from test_cache_live import LiveRun, frames_of
+
+    from animlib.cache import live
+
+    monkeypatch.setattr(live, "LIVE_REFRESH_SECONDS", 0.0)
+    writer = LiveRun(tmp_path / "runs")
+    first = cache.cached_render(writer.log(10), "mp4")
+    assert entries(shared) == [first.name]
+
+    monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "b"))  # another machine
+    run = writer.log(5)
+    second = cache.cached_render(run, "mp4")
+    assert second.parent == tmp_path / "b" and len(frames_of(second)) == 15
+    assert cache.stats()["downloads"] == 1 and cache.stats()["appends"] == 1
+    assert entries(shared) == [first.name]  # replaced in place
+    assert keys.sidecar(keys.LIVE, first.name) in names(shared)
+
+    monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "local"))  # back: a stale copy
+    again = cache.cached_render(run, "mp4")
+    assert again == first and again.read_bytes() == second.read_bytes()
+    assert cache.stats()["downloads"] == 2 and cache.stats()["appends"] == 1

@@ -56,6 +56,9 @@ log = logging.getLogger("animlib.cache")
 
 LIVE_REFRESH_SECONDS = 2.0  # a live entry younger than this is served even if the runs grew
 APPENDABLE = ("mp4", "webm")  # formats whose renders are joined without re-encoding
+# H.264 of live renders has no B-frames: with them a segment's first timestamps depend on its
+# length, and joining a short segment left a gap of up to two frames at the seam (measured)
+WRITER_OPTIONS: dict[str, dict[str, Any]] = {"mp4": {"extra_args": ["-bf", "0"]}}
 
 Progress = Callable[[int, int], Any]
 
@@ -247,13 +250,12 @@ def _remake(
         total = len(frames)
         if start < total:  # (start == total: nothing new, e.g. only the manifest was stale)
             folder_tmp = Path(tmp)
+            kw = {"progress": progress, "writer_options": WRITER_OPTIONS.get(fmt)}
             if start:
-                segment = encode_frames(
-                    frames, folder_tmp / f"new.{fmt}", start=start, progress=progress
-                )
+                segment = encode_frames(frames, folder_tmp / f"new.{fmt}", start=start, **kw)
                 made = concat([target, segment], folder_tmp / f"joined.{fmt}", fmt, frames)
             else:
-                made = encode_frames(frames, folder_tmp / f"all.{fmt}", progress=progress)
+                made = encode_frames(frames, folder_tmp / f"all.{fmt}", **kw)
             made.replace(target)
             folder.publish(name)
         else:
