@@ -79,8 +79,21 @@ def nice_floor(x: float) -> float:
     return max(math.floor(x / 10**e) * 10**e, 1e-12)
 
 
+def ladder_floor(x: float) -> float:
+    """``x`` rounded down to 1, 2 or 5 times a power of ten."""
+    if x <= 0 or not math.isfinite(x):
+        return 1.0
+    e = math.floor(math.log10(x))
+    step = next(m for m in (5, 2, 1) if m * 10**e <= x * (1 + 1e-12))
+    return max(step * 10**e, 1e-12)
+
+
 def auto_amplification(run: RunLike) -> float:
-    """Amplification mapping the final step's largest |perturbation| to the end of the colours."""
+    """Amplification mapping the final step's largest |perturbation| to the end of the colours.
+
+    For a running run (``status == "running"``) it is rounded down to 1, 2 or 5 x 10^k: its
+    final step moves on with every step, and a gain that changed as often would change every
+    frame of its video (a live render appends frames only while the gain stays)."""
     original = run.original
     if original is None or len(run) == 0:
         return 1.0
@@ -88,6 +101,8 @@ def auto_amplification(run: RunLike) -> float:
     m = float(np.max(np.abs(delta)))
     if not math.isfinite(m) or m <= 0:
         return 1.0
+    if getattr(run, "status", None) == "running":
+        return ladder_floor(1.0 / m)
     return nice_floor(1.0 / m)
 
 
