@@ -241,7 +241,7 @@ def _remake(
     steps = [len(r) for r in group]
     with (
         FrameRenderer(group, options) as frames,
-        tempfile.TemporaryDirectory(prefix=".live-", dir=folder.local) as tmp,
+        tempfile.TemporaryDirectory(prefix=".tmp-live-", dir=folder.local) as tmp,
     ):
         pins = pins_of(frames)
         start = reusable(old, steps, pins, options) if base is not None and old else 0

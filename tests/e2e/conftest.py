@@ -39,7 +39,7 @@ class Server:
         goes there too); ``env`` adds or overrides environment variables (e.g. a shared cache)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, ANIMLIB_CACHE=str(cache), PYTHONPATH=str(ROOT), **(env or {}))
+        env = {**os.environ, "ANIMLIB_CACHE": str(cache), "PYTHONPATH": str(ROOT), **(env or {})}
         self.log = open(cache / "server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
