@@ -82,7 +82,11 @@ class CacheFolder:
         return cls(store, local, s.cache_max_bytes, local_max, s.cache_lease_seconds)
 
     def local_only(self) -> CacheFolder:
-        """This cache without its shared folder (when the shared one fails)."""
+        """This cache without its shared folder (when the shared one fails).
+
+        Returns:
+            A local cache in this cache's local folder, with its local bound.
+        """
         store = LocalStore(self.local)
         return CacheFolder(
             store, self.local, self.local_max_bytes, self.local_max_bytes, self.lease_seconds
@@ -90,12 +94,29 @@ class CacheFolder:
 
     # -- entries --------------------------------------------------------------------------------
     def local_path(self, name: str) -> Path:
-        """Where the entry ``name`` is (or goes) on this machine."""
+        """Where the entry ``name`` is (or goes) on this machine.
+
+        Args:
+            name: an entry name (:mod:`animlib.cache.keys`).
+
+        Returns:
+            The path in the local folder (it may not exist).
+        """
         return self.local / name
 
     def get(self, name: str) -> Path | None:
         """The local file of the entry ``name``: the local copy if there is one, else (shared
-        cache) a fresh download; None if the cache does not hold it. Marks it used."""
+        cache) a fresh download; None if the cache does not hold it. Marks it used.
+
+        Args:
+            name: a content-keyed entry (a local copy of it never goes stale).
+
+        Returns:
+            The local file, or None.
+
+        Raises:
+            StoreError: (STORAGE) if the shared folder cannot be read.
+        """
         path = self.local_path(name)
         if _utime(path):
             self.touch(name)
@@ -106,7 +127,17 @@ class CacheFolder:
         return path
 
     def download(self, name: str) -> bool:
-        """Copy the shared entry ``name`` into the local folder; False if there is none."""
+        """Copy the shared entry ``name`` into the local folder.
+
+        Args:
+            name: the entry.
+
+        Returns:
+            False if the shared folder has no such entry.
+
+        Raises:
+            StoreError: (STORAGE) if it cannot be read or the local file written.
+        """
         try:
             self.store.download(name, self.local_path(name))
         except StoreError as exc:
@@ -116,12 +147,24 @@ class CacheFolder:
         return True
 
     def publish(self, name: str) -> None:
-        """Make the local file of ``name`` (just rendered) the shared entry ``name``."""
+        """Make the local file of ``name`` (just rendered) the shared entry ``name`` (nothing
+        to do for a local cache).
+
+        Args:
+            name: the entry.
+
+        Raises:
+            StoreError: (STORAGE) if the upload fails.
+        """
         if self.shared:
             self.store.upload(self.local_path(name), name)
 
     def touch(self, name: str) -> None:
-        """Record a use of ``name`` (see the module docstring); failures are ignored."""
+        """Record a use of ``name`` (see the module docstring); failures are ignored.
+
+        Args:
+            name: the entry used.
+        """
         if not self.shared:
             return
         slot = (self.store.url, name)
@@ -134,7 +177,12 @@ class CacheFolder:
             self.store.write_atomic(keys.sidecar(keys.USED, name), b"")
 
     def remove(self, name: str) -> None:
-        """Delete the entry ``name`` and its sidecars, shared and local (missing is fine)."""
+        """Delete the entry ``name`` and its sidecars, shared and local (missing is fine;
+        failures are ignored: eviction gets another chance).
+
+        Args:
+            name: the entry.
+        """
         for store in {self.store.url: self.store, str(self.local): LocalStore(self.local)}.values():
             for path in (name, keys.sidecar(keys.USED, name), keys.sidecar(keys.LIVE, name)):
                 with contextlib.suppress(StoreError):
@@ -143,7 +191,17 @@ class CacheFolder:
     # -- the size bound -------------------------------------------------------------------------
     def evict(self, keep: str | None = None) -> list[str]:
         """Bring the shared folder and the local one within their bounds (least recently used
-        entries go first; ``keep`` stays). Returns the names removed (shared first)."""
+        entries go first).
+
+        Args:
+            keep: an entry that stays (the one about to be served).
+
+        Returns:
+            The names removed (the shared folder's first).
+
+        Raises:
+            StoreError: (STORAGE) if a folder cannot be listed.
+        """
         removed = evict_store(self.store, self.max_bytes, keep)
         if self.shared:
             removed += evict_store(LocalStore(self.local), self.local_max_bytes, keep)

@@ -53,7 +53,14 @@ Progress = Callable[[int, int], Any]
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists on this host (or might: no permission to ask)."""
+    """True if a process ``pid`` exists on this host (or might: no permission to ask).
+
+    Args:
+        pid: a process id.
+
+    Returns:
+        False only when the process is known not to exist.
+    """
     if pid <= 0:
         return False
     try:
@@ -78,7 +85,14 @@ class Holder:
 
     @classmethod
     def parse(cls, raw: bytes) -> Holder:
-        """The holder of the lease bytes ``raw``; garbage is a holder that is long dead."""
+        """The holder of the lease bytes ``raw``; garbage is a holder that is long dead.
+
+        Args:
+            raw: the lease object's bytes.
+
+        Returns:
+            The holder.
+        """
         try:
             info = json.loads(raw)
             return cls(
@@ -93,7 +107,15 @@ class Holder:
             return cls(token="garbage")
 
     def dead(self, watched: float, ttl: float) -> bool:
-        """True if this holder is gone, given its lease has looked the same for ``watched`` s."""
+        """True if this holder is gone (see the module docstring).
+
+        Args:
+            watched: seconds its lease has looked the same to the caller.
+            ttl: seconds a silent lease lives.
+
+        Returns:
+            Whether the lease may be taken over.
+        """
         if self.host == HOST and not pid_alive(self.pid):
             return True
         return watched > ttl or time.time() - self.beat > ttl + MAX_SKEW
@@ -128,11 +150,20 @@ class Lease:
         return json.dumps(info).encode()
 
     def report(self, done: int, total: int) -> None:
-        """Progress of the render, shown to waiters at the next heartbeat."""
+        """Progress of the render, shown to waiters at the next heartbeat.
+
+        Args:
+            done: frames rendered.
+            total: frames to render.
+        """
         self.done, self.total = int(done), int(total)
 
     def start(self) -> Lease:
-        """Start the heartbeat; returns the lease."""
+        """Start the heartbeat (a daemon thread).
+
+        Returns:
+            This lease.
+        """
         interval = max(min(self.ttl / 4, 2.0), 0.05)
         self._thread = threading.Thread(
             target=self._beat, args=(interval,), name="animlib-lease", daemon=True
@@ -153,7 +184,8 @@ class Lease:
                 log.warning("lease %s: heartbeat failed: %s", self.path, exc)
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the lease (if still ours) and its claim."""
+        """Stop the heartbeat and delete the lease (if still ours) and its claim; storage
+        failures are ignored (the lease then expires)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -77,7 +77,14 @@ class Manifest:
 
     @classmethod
     def parse(cls, raw: bytes) -> Manifest | None:
-        """The manifest in ``raw``; None for anything else."""
+        """The manifest in ``raw``.
+
+        Args:
+            raw: the sidecar's bytes.
+
+        Returns:
+            The manifest, or None for anything else.
+        """
         try:
             info = json.loads(raw)
             return cls(
@@ -97,7 +104,18 @@ class Manifest:
 
 
 def read_manifest(folder: CacheFolder, name: str) -> Manifest | None:
-    """The manifest of the live entry ``name`` (None if there is none or it is garbled)."""
+    """The manifest of the live entry ``name``.
+
+    Args:
+        folder: the cache.
+        name: the live entry.
+
+    Returns:
+        The manifest, or None if there is none or it is garbled.
+
+    Raises:
+        StoreError: (STORAGE) if the cache cannot be read.
+    """
     try:
         return Manifest.parse(folder.store.read(keys.sidecar(keys.LIVE, name)))
     except StoreError as exc:
@@ -110,7 +128,17 @@ _digests: dict[tuple[str, int, int], str] = {}
 
 
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file (remembered per path, mtime and size)."""
+    """SHA-256 of a file (remembered per path, mtime and size).
+
+    Args:
+        path: a local file.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        OSError: if the file cannot be read.
+    """
     st = path.stat()
     slot = (str(path), st.st_mtime_ns, st.st_size)
     digest = _digests.get(slot)
@@ -128,7 +156,19 @@ def sha256_of(path: Path) -> str:
 
 def local_video(folder: CacheFolder, name: str, manifest: Manifest) -> Path | None:
     """The local file of the live entry ``name`` as ``manifest`` describes it (downloaded when
-    the local copy is missing or another version); None if the cache has no such video."""
+    the local copy is missing or another version).
+
+    Args:
+        folder: the cache.
+        name: the live entry.
+        manifest: what the file must be (size and SHA-256).
+
+    Returns:
+        The local file, or None if the cache has no such video.
+
+    Raises:
+        StoreError: (STORAGE) if the shared folder cannot be read.
+    """
     path = folder.local_path(name)
 
     def matches() -> bool:
@@ -148,7 +188,14 @@ def local_video(folder: CacheFolder, name: str, manifest: Manifest) -> Path | No
 
 
 def pins_of(frames: FrameRenderer) -> str:
-    """What every frame of a render depends on besides its own step (see the module docstring)."""
+    """What every frame of a render depends on besides its own step (module docstring).
+
+    Args:
+        frames: the renderer of the runs as they are now.
+
+    Returns:
+        A digest (equal digests: the frames of earlier steps are unchanged).
+    """
     rows = []
     for row in frames.figure.rows:
         data = row.data
@@ -172,7 +219,17 @@ def pins_of(frames: FrameRenderer) -> str:
 
 
 def reusable(old: Manifest, steps: list[int], pins: str, options: RenderOptions) -> int:
-    """How many frames of the video ``old`` describes are still right (0 or all of them)."""
+    """How many frames of the video ``old`` describes are still right.
+
+    Args:
+        old: the manifest of the video made before.
+        steps: each run's step count now.
+        pins: :func:`pins_of` the runs now.
+        options: the render options.
+
+    Returns:
+        0 or ``old.frames`` (all of them).
+    """
     if old.pins != pins or len(old.steps) != len(steps):
         return 0
     limit = old.frames
@@ -191,7 +248,21 @@ def cached_live(
     options: RenderOptions,
     progress: Progress | None,
 ) -> Path:
-    """:func:`~animlib.cache.cached_render` for runs of which one at least is running."""
+    """:func:`~animlib.cache.cached_render` for runs of which one at least is running.
+
+    Args:
+        folder: the cache.
+        group: the runs (one, or 2-6 to compare).
+        fmt: the output format.
+        options: the render options.
+        progress: ``progress(done, total)`` while frames are rendered (here or elsewhere).
+
+    Returns:
+        The local file of the live entry.
+
+    Raises:
+        As :func:`~animlib.cache.cached_render`.
+    """
     if len(group) > 1:
         check_compare(group)
     name = keys.live_name(keys.live_key(group, fmt, options), fmt)
