@@ -214,3 +214,23 @@ def test_short_appends_leave_no_gap_at_the_seams(tmp_path, cache_dir, fmt):
             writer.steps / 10
         )
     assert cache.stats()["appends"] == 3
+
+
+def test_a_live_runs_player_strips_are_reused_as_it_grows(tmp_path):
+    from animlib.player import strip_files
+
+    writer = LiveRun(tmp_path / "runs")
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    written = []
+
+    def strips(run):
+        return strip_files(run, folder, "live-key", progress=lambda d, t: written.append(t))
+
+    first = strips(writer.log(100))  # 64 steps of 48x40 per strip: strips of 64 and 36 steps
+    assert first.plan.count == 2 and written[-1] == 2
+    second = strips(writer.log(30))  # 64, 64, 2: the first strip is kept as it is
+    assert second.plan.count == 3 and written[-1] == 2
+    assert second.images[0] == first.images[0] and second.gain == first.gain
+    assert second.perturbations[0] == first.perturbations[0]
+    assert second.images[1] != first.images[1]  # it holds more steps now

@@ -59,8 +59,16 @@ def _media_url(path: Path, coordinates: str) -> str:
 
 
 def strips_key(run: Any) -> str:
-    """Cache file prefix of a run's strips: changes with the run's content and animlib."""
-    text = json.dumps(["player", __version__, run.id, run.fingerprint])
+    """Cache file prefix of a run's strips: changes with the run's content and animlib; for a
+    running run with its identity (location and creation time) instead: as it grows, its
+    complete strips are reused (see :func:`~animlib.player.strips.strip_files`)."""
+    if getattr(run, "status", None) == "running":
+        created = (
+            run.meta.get("created", "") if isinstance(getattr(run, "meta", None), dict) else ""
+        )
+        text = json.dumps(["player-live", __version__, str(getattr(run, "url", run.id)), created])
+    else:
+        text = json.dumps(["player", __version__, run.id, run.fingerprint])
     return "player-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
