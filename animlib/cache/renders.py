@@ -59,15 +59,16 @@ def cached_render(
     if keys.is_live(group):
         from .live import cached_live
 
-        return cached_live(folder, group, fmt, opts, progress)
+        try:
+            return cached_live(folder, group, fmt, opts, progress)
+        except StoreError as exc:
+            folder = _fallback(folder, exc)
+            return cached_live(folder, group, fmt, opts, progress)
     name = keys.entry_name(keys.render_key(group, fmt, opts), fmt)
     try:
         got, lease = _acquire(folder, name, progress)
     except StoreError as exc:
-        if not folder.shared or exc.code != Code.STORAGE:
-            raise
-        log.warning("the shared cache %s fails (%s): local folder only", folder.store.url, exc)
-        folder = folder.local_only()
+        folder = _fallback(folder, exc)
         got, lease = _acquire(folder, name, progress)
     if got is not None:
         return got
@@ -78,6 +79,14 @@ def cached_render(
     folder.remove(keys.live_name(keys.live_key(group, fmt, opts), fmt))
     folder.evict(keep=name)
     return target
+
+
+def _fallback(folder: CacheFolder, exc: StoreError) -> CacheFolder:
+    """The local-only cache when the shared folder fails (``exc`` re-raised otherwise)."""
+    if not folder.shared or exc.code != Code.STORAGE:
+        raise exc
+    log.warning("the shared cache %s fails (%s): local folder only", folder.store.url, exc)
+    return folder.local_only()
 
 
 def _acquire(
