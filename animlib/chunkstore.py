@@ -91,10 +91,10 @@ class CheckedStore(WrapperStore):
             what = f"step {steps[0]} cannot be read"
         else:
             what = f"steps {steps[0]}..{steps[1]} cannot be read"
-        if stored > rule.max_stored:
-            why = f"is {stored:,}+ bytes, more than a chunk of {rule.nbytes:,} bytes can be"
-        elif declared is None:
+        if declared is None:
             why = "is truncated or corrupt: not a zstd frame stating its size"
+        elif declared == rule.nbytes:
+            why = f"is larger than {rule.max_stored:,} bytes: too large for a chunk of this shape"
         else:
             why = (
                 f"decodes to {declared:,} bytes where the chunk shape needs {rule.nbytes:,}: the "

@@ -104,11 +104,16 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
 
     Runs up to ``$ANIMLIB_DEEP_CHECK_MB`` (default 64) MB of images get every chunk read;
     larger ones get the quick check (metadata, chunk listing, confidences, last step).
-    Results are cached by the run's content fingerprint.
+    Results are cached by the run's content fingerprint and its list of chunk files, so a
+    chunk deleted after a check is noticed at the next page run.
     """
     where = where or root()
     deep = image_bytes(run) <= settings().deep_check_bytes
-    report = _check(run.url, where, run.fingerprint, deep)
+    try:
+        key = (run.fingerprint, run.chunk_signature())
+    except AnimlibError as exc:
+        return f"This run cannot be shown: {md(printable(exc))}"
+    report = _check(run.url, where, key, deep)
     if report.ok:
         return None
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
