@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -412,11 +413,16 @@ def _(root, outside):  # the stored bytes read back as scrambled pixels of the r
 
 
 @case("gzip-codec", "open", "original", r"codecs bytes, gzip are not the ones animlib writes")
-def _(root, outside):  # written by another tool
+def _(root, outside):  # a readable array written by another tool
+    run = good(root, "gzip-codec")
+    (run / "original" / "c" / "0" / "0" / "0").write_bytes(gzip.compress(image_for(0).tobytes()))
     edit_array_meta(
-        good(root, "gzip-codec"),
+        run,
         "original",
-        codecs=[{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "gzip"}],
+        codecs=[
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "gzip", "configuration": {"level": 5}},
+        ],
     )
 
 
