@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, write_run
+from helpers import CLASSES, image_for, probs_for, write_run, zstd_zeros
 from streamlit.testing.v1 import AppTest
 
 import animlib
@@ -131,6 +131,39 @@ def test_other_steps_still_read_next_to_a_missing_chunk(tmp_path, monkeypatch):
         run.images[2:6]  # the slice names the first broken step's chunk
 
 
+def test_a_missing_chunk_in_object_storage_is_an_error_too():
+    import fsspec
+
+    root = "memory://read-safety/runs"
+    run_id = write_run(root, "remote", steps=5)
+    run = animlib.open_run_in(root, run_id)
+    fs = fsspec.filesystem("memory")
+    fs.rm(f"/read-safety/runs/{run_id}/confidences/c/0/0")
+    with pytest.raises(RunFormatError, match=r"chunk c/0/0 \(steps 0\.\.4\) is missing") as info:
+        _ = run.confidences
+    assert info.value.code == Code.MISSING and info.value.field == "confidences"
+    np.testing.assert_array_equal(run.images[4], image_for(4))
+    fs.rm("/read-safety", recursive=True)
+
+
+def test_chunk_files_are_read_only_up_to_what_a_chunk_can_hold(tmp_path):
+    """A chunk file far larger than its chunk compresses to is refused after reading at most
+    that bound, and so is a zstd frame declaring another size, or no zstd frame at all."""
+    run_dir = tmp_path / write_run(tmp_path, "oversized", steps=3)
+    (path,) = chunk_files(run_dir, "images")
+    good = path.read_bytes()
+    for data, words in (
+        (good + os.urandom(2_000_000), "too large for a chunk of this shape"),
+        (zstd_zeros(10**9), "decodes to 1,000,000,000 bytes where the chunk shape needs"),
+        (b"\x00" * 40, "truncated or corrupt: not a zstd frame"),
+    ):
+        path.write_bytes(data)
+        run = animlib.open_run(run_dir)
+        with pytest.raises(RunFormatError, match="steps 0..2 cannot be read") as info:
+            run.images[1]
+        assert words in str(info.value) and info.value.code == Code.CORRUPT
+
+
 def test_consolidated_group_metadata_is_never_used(tmp_path):
     """Only each array's own (checked) zarr.json is used: consolidated metadata in the group's
     zarr.json claiming a transpose codec (scrambled pixels) is ignored."""
@@ -176,6 +209,17 @@ def test_viewer_check_notices_a_chunk_deleted_after_it(tmp_path, monkeypatch):
     assert not at.exception
     shown = [plain(e.value) for e in at.error]
     assert shown and "images: chunk c/0/0/0/0 (steps 0..5) is missing" in shown[0], shown
+
+
+def test_big_runs_are_checked_again_on_a_timer_instead_of_listing_chunks(tmp_path, monkeypatch):
+    from animlib import ui
+
+    run = animlib.open_run(tmp_path / write_run(tmp_path, "listed", steps=3))
+    fingerprint, listed = ui._check_key(run)
+    assert fingerprint == run.fingerprint and listed == run.chunk_signature()
+    monkeypatch.setattr(ui, "CHUNK_LISTING_MAX", 0)
+    monkeypatch.setattr(run, "chunk_signature", lambda: pytest.fail("listed chunks"))
+    assert ui._check_key(run)[1].startswith("t")
 
 
 # -- nesting depth: one limit, on write and on read ----------------------------------------------
