@@ -7,15 +7,16 @@ reader never lets Zarr interpret metadata animlib has not checked:
 1. :func:`check_array_meta` reads the document animlib read itself (at most
    :data:`~animlib.limits.MAX_ARRAY_JSON_BYTES`) and accepts only what animlib's writer
    produces: Zarr v3, a regular chunk grid whose chunks hold whole steps of the array's own
-   step shape, positive chunk sizes, at most :data:`~animlib.limits.MAX_CHUNK_BYTES` decoded
-   per chunk (one step always fits), the data types of that array, the codecs ``bytes`` then
-   ``zstd`` (no ``transpose``, sharding, variable-length strings or storage transformers), and
-   the image and class limits. A group's consolidated metadata is never used.
-2. :class:`CheckedStore` wraps the run's Zarr store: Zarr gets exactly the checked document
-   (never a second read), a chunk file that is not stored is an error (Zarr would hand back
-   the fill value, zeros), a chunk file larger than its chunk can compress to is not read past
-   that bound, and a zstd frame must say it decodes to exactly the chunk's size before it is
-   decoded (a few KB can otherwise decompress to gigabytes).
+   step shape (``original``: chunks no larger than the image), positive chunk sizes, at most
+   :data:`~animlib.limits.MAX_CHUNK_BYTES` decoded per chunk (one step always fits), the data
+   types of that array, the codecs ``bytes`` then ``zstd`` (no ``transpose``, sharding,
+   variable-length strings or storage transformers), and the image and class limits. A
+   group's consolidated metadata is never used.
+2. :class:`~animlib.chunkstore.CheckedStore` wraps the run's Zarr store: Zarr gets exactly the
+   checked document (never a second read), a chunk file that is not stored is an error (Zarr
+   would hand back the fill value, zeros), a chunk file larger than its chunk can compress to
+   is not read past that bound, and a zstd frame must say it decodes to exactly the chunk's
+   size before it is decoded (a few KB can otherwise decompress to gigabytes).
 """
 
 from __future__ import annotations
@@ -195,15 +196,19 @@ def check_array_meta(doc: dict[str, Any], run: str, name: str) -> ChunkRule:
     _check_codecs(doc, bad)
     sep = _chunk_key_separator(doc, bad)
     _check_limits(kind, shape, run, name)
-    per_step = shape[1:] if kind != "original" else shape
-    if per_step and chunks[len(chunks) - len(per_step) :] != per_step:
+    if kind == "original":  # one image, chunked as Zarr chose: never beyond the image
+        if any(c > max(s, 1) for c, s in zip(chunks, shape, strict=True)):
+            raise bad(f"chunk shape {chunks} is larger than the image {shape}", Code.MISMATCH)
+        return ChunkRule(name, math.prod(chunks) * itemsize, None, sep)
+    per_step = shape[1:]
+    if chunks[1:] != per_step:
         raise bad(
             f"chunk shape {chunks} does not hold whole steps of shape {per_step}",
             Code.MISMATCH,
         )
     step_bytes = math.prod(per_step) * itemsize
-    rows = None if kind == "original" else chunks[0]
-    if rows is not None and rows * step_bytes > max(MAX_CHUNK_BYTES, step_bytes):
+    rows = chunks[0]
+    if rows * step_bytes > max(MAX_CHUNK_BYTES, step_bytes):
         raise bad(
             f"chunks of {rows} steps ({rows * step_bytes:,} bytes) exceed the limit of "
             f"{MAX_CHUNK_BYTES:,} bytes per chunk",

@@ -164,6 +164,19 @@ def test_chunk_files_are_read_only_up_to_what_a_chunk_can_hold(tmp_path):
         assert words in str(info.value) and info.value.code == Code.CORRUPT
 
 
+def test_original_is_read_in_zarrs_own_chunks_but_never_larger_ones(tmp_path):
+    image = np.random.default_rng(0).random((300, 300, 3), dtype=np.float32)
+    with animlib.RunWriter(tmp_path, name="big-original", original=image) as w:
+        w.log(image=image)
+    run_dir = tmp_path / w.run_id
+    np.testing.assert_array_equal(animlib.open_run(run_dir).original, image)  # chunked by Zarr
+    meta = json.loads((run_dir / "original" / "zarr.json").read_text())
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [300, 16384, 3]
+    (run_dir / "original" / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(RunFormatError, match=r"chunk shape \(300, 16384, 3\) is larger than"):
+        animlib.open_run(run_dir)
+
+
 def test_consolidated_group_metadata_is_never_used(tmp_path):
     """Only each array's own (checked) zarr.json is used: consolidated metadata in the group's
     zarr.json claiming a transpose codec (scrambled pixels) is ignored."""
