@@ -3,8 +3,9 @@ corpus stays under 500 MB.
 
 The dashboard runs in a fresh subprocess (Streamlit's AppTest, which executes the page scripts in
 that process): the runs page, its "check every chunk" button, then the viewer of every run of
-the corpus, one after the other. ``ru_maxrss`` (the process's peak resident set) is read after
-each step; as it only grows, the first step over the bound is the run to blame.
+the corpus, one after the other. The process's peak resident set is read after each step
+(``VmHWM``, its high-water mark); as it only grows, the first step over the
+bound is the run to blame.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ app, ids = sys.argv[1], json.loads(sys.argv[2])
 
 
 def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would start at the parent's size, as Linux
+    # carries the forked copy's high-water mark over the exec)
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
