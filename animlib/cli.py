@@ -1,4 +1,4 @@
-"""Command line: ``python -m animlib demo | ls | render | validate``."""
+"""Command line: ``python -m animlib demo | ls | summary | render | validate``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = build_demo(args.out, seed=args.seed, quiet=args.quiet)
     ids = getattr(result, "run_ids", None) or []
-    print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - t0:.1f} s")
+    exps = getattr(result, "experiments", None) or {}
+    more = f" and {len(exps)} experiments ({sum(map(len, exps.values()))} runs)" if exps else ""
+    print(f"wrote {len(ids)} runs{more} to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -54,6 +56,20 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .listing import list_runs
 
     infos = list_runs(args.runs)
+    if args.json:
+        return _print_json(
+            [
+                {
+                    "id": i.id,
+                    "url": i.url,
+                    "ok": i.ok,
+                    "error": i.error,
+                    "field": i.field,
+                    "meta": i.meta,
+                }
+                for i in infos
+            ]
+        )
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
     headers = ("id", "attack", "status", "steps", "success", "flip")
@@ -68,6 +84,33 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for info in broken:
         print(info.line())
     print(f"{len(ok)} runs, {len(broken)} broken")
+    return 0
+
+
+def _print_json(value) -> int:
+    import json
+
+    print(json.dumps(value, indent=2, allow_nan=False))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .experiments import summarize
+
+    try:
+        table = summarize(args.runs, by=args.by)
+    except ValueError as exc:
+        if isinstance(exc, AnimlibError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        rows = table.astype(object).where(table.notna(), None).to_dict("records")
+        return _print_json(rows)
+    if table.empty:
+        print(f"no experiments in {args.runs}")
+        return 0
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     return 0
 
 
@@ -102,7 +145,7 @@ def _progress_printer(label: str):
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .reader import open_run
-    from .render import render
+    from .rendering import render
 
     opts = _render_options(args)
     if args.all:
@@ -172,7 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
     p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
+    p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
     p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")
+    p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
+    p.add_argument(
+        "--by", default="experiment", help="comma-separated run.json keys, e.g. attack,params.eps"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
     p.add_argument("run", help="a run folder, or with --all a results folder")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_render.py", "bench_cache.py", "bench_listing.py", "bench_step_read.py"]
-SCRIPTS += ["bench_memory.py"]
+SCRIPTS += ["bench_memory.py", "bench_batch.py"]
 
 
 def main() -> None:

@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# torchattacks declares torchvision (and an old requests) as dependencies; it imports without them,
+# and torchvision would replace the CPU torch with a CUDA build: install it on its own.
+python -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
 python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 if ! command -v chromium >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

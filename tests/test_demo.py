@@ -21,7 +21,14 @@ from animlib.demo.image_edits import channel_split, gaussian_blur, progressive_b
 from animlib.demo.model import MLPClassifier
 
 SMALL = DemoConfig(
-    n_shapes=1000, shapes_epochs=4, digits_epochs=6, steps_scale=0.15, min_accuracy=0.5
+    n_shapes=1000,
+    shapes_epochs=4,
+    digits_epochs=6,
+    steps_scale=0.15,
+    min_accuracy=0.5,
+    sweep_samples=4,
+    sweep_eps=(0.1,),
+    sweep_steps=3,
 )
 
 
@@ -288,7 +295,7 @@ def test_channel_split_slides_red_and_blue_apart():
 # ---------------------------------------------------------------------------------- build
 def test_runs_folder_holds_only_run_folders(demo):
     entries = sorted(os.listdir(demo.out))
-    assert sorted(demo.run_ids) == entries
+    assert sorted(demo.run_ids + demo.sweep_run_ids) == entries
     for entry in entries:
         path = os.path.join(demo.out, entry)
         assert os.path.isdir(path)
@@ -370,10 +377,11 @@ def test_build_is_deterministic_for_a_seed(tmp_path):
     b = build_demo(str(tmp_path / "b"), seed=1, quiet=True, config=SMALL)
     import animlib
 
-    assert a.run_ids == b.run_ids
+    assert a.run_ids == b.run_ids and a.experiments == b.experiments
+    assert len(a.experiments) == 3 and len(a.sweep_run_ids) == 12
     for w_a, w_b in zip(a.shapes_model.weights, b.shapes_model.weights, strict=True):
         np.testing.assert_array_equal(w_a, w_b)
-    for run_id in a.run_ids:
+    for run_id in a.run_ids + a.sweep_run_ids:
         ra = animlib.open_run(str(tmp_path / "a" / run_id))
         rb = animlib.open_run(str(tmp_path / "b" / run_id))
         assert len(ra) == len(rb)
@@ -398,3 +406,33 @@ def test_rebuild_replaces_only_earlier_demo_runs(tmp_path):
     _remove_previous(str(tmp_path), "my-own-run")  # not a demo run: kept
     _remove_previous(str(tmp_path), "does-not-exist")
     assert sorted(os.listdir(tmp_path)) == ["my-own-run"]
+
+
+def test_demo_sweep_is_a_grid_of_experiments(demo):
+    """16 test digits x FGSM/BIM/PGD x 3 eps, one experiment each; the stored runs agree with
+    the model and stay inside their eps ball."""
+    import animlib
+
+    exps = {e.id: e for e in animlib.list_experiments(demo.out)}
+    assert sorted(exps) == sorted(demo.experiments) and len(exps) == 9
+    table = animlib.summarize(demo.out, by=["attack", "params.eps"])
+    assert sorted(set(table["attack"])) == ["BIM", "FGSM", "PGD-Linf"]
+    assert sorted(set(table["params.eps"])) == [0.05, 0.1, 0.2] and (table["n"] == 16).all()
+    for attack, group in table.groupby("attack"):  # a larger eps never helps robustness
+        assert group.sort_values("params.eps")["robust_acc"].is_monotonic_decreasing, attack
+    model = demo.models["digits"]
+    x_test, y_test = demo.test_sets["digits"]
+    for exp_id in ("sweep-fgsm-eps0.10", "sweep-pgd-linf-eps0.20"):
+        exp = exps[exp_id]
+        assert exp.run_ids == [f"{exp_id}-{i:04d}" for i in range(16)]
+        assert exp.get("model") == "mlp-digits" and "sweep" in exp.get("tags")
+        for i, run_id in enumerate(exp.run_ids):
+            run = animlib.open_run(os.path.join(demo.out, run_id))
+            images = np.stack(list(run.images))
+            assert run.meta["experiment"] == exp_id and run.meta["sample"] == i
+            assert run.true_label == int(y_test[i])
+            np.testing.assert_array_equal(images[0], x_test[i])
+            np.testing.assert_allclose(run.confidences, model.predict_proba(images), atol=1e-5)
+            eps = run.params["eps"]
+            assert np.abs(images - images[0]).max() <= eps + 1e-6
+            assert len(run) == (2 if "fgsm" in exp_id else 11)

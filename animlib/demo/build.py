@@ -16,6 +16,7 @@ from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
 from .image_edits import channel_split, progressive_blur
 from .model import MLPClassifier
+from .sweep import write_demo_sweep
 
 MAX_SOURCE_CANDIDATES = 60  # test images tried per dataset before giving up
 DEMO_TAG = "demo"  # every demo run carries this tag; a rebuild replaces only such runs
@@ -34,6 +35,9 @@ class DemoConfig:
     min_accuracy: float = 0.9
     steps_scale: float = 1.0  # multiplies every run's step count (tests use < 1)
     min_source_conf: float = 0.95  # source images are classified correctly at least this surely
+    sweep_samples: int = 16  # test digits per experiment of the BatchWriter sweep (0: no sweep)
+    sweep_eps: tuple[float, ...] = (0.05, 0.1, 0.2)  # FGSM, BIM and PGD at each of these
+    sweep_steps: int = 10  # iterations of BIM and PGD in the sweep
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,11 @@ class DemoResult:
     model_paths: dict[str, str]
     seconds: float
     test_sets: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
+    experiments: dict[str, list[str]] = field(default_factory=dict)  # sweep: id -> run ids
+
+    @property
+    def sweep_run_ids(self) -> list[str]:
+        return [r for ids in self.experiments.values() for r in ids]
 
     @property
     def run_ids(self) -> list[str]:
@@ -369,7 +378,8 @@ def build_demo(
     config: DemoConfig | None = None,
     replace: bool = True,
 ) -> DemoResult:
-    """Train the digits and shapes MLPs, attack them and write 21 runs into ``out``.
+    """Train the digits and shapes MLPs, attack them and write 21 runs into ``out``, then the
+    experiment sweep (``config.sweep_*``: 16 digits x FGSM/BIM/PGD x 3 eps, via BatchWriter).
 
     ``out`` receives run folders only. Trained models are saved as ``.npz`` into ``model_dir``
     when given (it must not be inside ``out``). With ``replace`` (the default), a run folder left
@@ -391,6 +401,7 @@ def build_demo(
     with _blas_threads(1):
         datasets = _train(config, seed, log)
         runs = _attack_and_write(out, datasets, config, seed, model_dir, replace, log)
+        experiments = write_demo_sweep(out, datasets[0], config, seed, replace, log)
     seconds = time.perf_counter() - t_start
     return DemoResult(
         out=out,
@@ -400,6 +411,7 @@ def build_demo(
         model_paths={ds.name: ds.model_path for ds in datasets if ds.model_path},
         seconds=seconds,
         test_sets={ds.name: (ds.x_test, ds.y_test) for ds in datasets},
+        experiments=experiments,
     )
 
 

@@ -102,6 +102,7 @@ def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
 
     page.goto(server.url + f"/viewer?run={quote(hostile)}")
     wait_idle(page, timeout=120_000)
+    page.wait_for_selector("[data-testid='animlib-step-table']")  # the player's class names
     title = page.locator("[data-testid='stHeading'] h1").first
     assert title.inner_text().strip() == XSS  # the literal string, as text
     body = page.locator("[data-testid='stMain']").inner_text()

@@ -1,0 +1,269 @@
+"""Check what a BatchWriter is handed (a whole batch per call) before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .arrays import PROB_SUM_TOLERANCE, softmax, to_numpy
+from .errors import AnimlibError, Code, RunInputError
+from .limits import limits
+
+RESERVED_SCALARS = ("images", "confidences", "logits", "active", "original", "originals")
+
+
+class ExperimentInputError(RunInputError):
+    """Bad input to a BatchWriter, naming the experiment, the sample and the field.
+
+    ``str(err)`` reads like ``experiment 'pgd-eps0.1' sample 3: confidences: contains NaN``.
+    ``sample`` is the sample id (None when the problem concerns the whole batch) and ``run`` is
+    that sample's run id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run: str | None = None,
+        field: str | None = None,
+        code: Code | str | None = None,
+        experiment: str | None = None,
+        sample: int | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.sample = sample
+        super().__init__(message, run=run, field=field, code=code)
+
+    def __str__(self) -> str:
+        if self.experiment is None:
+            return super().__str__()
+        head = f"experiment {self.experiment!r}"
+        if self.sample is not None:
+            head += f" sample {self.sample}"
+        return ": ".join([head, *([self.field] if self.field else []), self.message])
+
+    def with_run(self, run: str) -> ExperimentInputError:
+        """Return this error (it already names its experiment and sample)."""
+        return self
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Builds errors naming an experiment and, by batch index, one of its samples."""
+
+    experiment: str
+    sample_ids: Sequence[int] | None = None
+
+    def __call__(
+        self, field: str, message: str, index: int | None = None, code: Code | None = None
+    ) -> ExperimentInputError:
+        """The error for ``field`` (of the sample at batch position ``index``, if given)."""
+        sample = None
+        run = None
+        if index is not None:
+            sample = int(self.sample_ids[index]) if self.sample_ids is not None else int(index)
+            run = run_id_for(self.experiment, sample)
+        return ExperimentInputError(
+            message, run=run, field=field, code=code, experiment=self.experiment, sample=sample
+        )
+
+
+def run_id_for(experiment: str, sample: int) -> str:
+    """The run id of one sample: ``{experiment}-{sample:04d}``."""
+    return f"{experiment}-{int(sample):04d}"
+
+
+def array(value: Any, field: str, blame: Blame) -> np.ndarray:
+    """``value`` (numpy, torch via duck typing, lists) as a numeric numpy array."""
+    try:
+        return to_numpy(value, field)
+    except AnimlibError as exc:
+        raise blame(field, exc.message) from None
+
+
+def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> int:
+    """The leading dimension of ``arr``; it must equal ``b`` when ``b`` is known."""
+    if arr.ndim == 0:
+        raise blame(field, f"expected a batch (B, ...); got a single value {arr!r}")
+    n = int(arr.shape[0])
+    if b is not None and n != b:
+        raise blame(
+            field,
+            f"batch of {n} but the experiment has {b} samples (the batch size changed?)",
+            code=Code.MISMATCH,
+        )
+    return n
+
+
+def _to_bhwc(arr: np.ndarray, layout: str, field: str, blame: Blame) -> np.ndarray:
+    if arr.ndim == 3 and layout in ("auto", "HW"):
+        return arr[..., None]  # (B, H, W) gray
+    if arr.ndim != 4 or layout == "HW":
+        raise blame(
+            field,
+            f"expected images shaped (B, C, H, W), (B, H, W, C) or (B, H, W); got {arr.shape}",
+        )
+    if layout == "HWC" or (layout == "auto" and arr.shape[-1] in (1, 3, 4)):
+        out = arr
+    elif layout == "CHW" or (layout == "auto" and arr.shape[1] in (1, 3, 4)):
+        out = np.moveaxis(arr, 1, -1)
+    elif layout == "auto":
+        raise blame(
+            field,
+            f"cannot tell channels in shape {arr.shape}: need 1, 3 or 4 channels first or last "
+            "(pass layout='HWC' or 'CHW')",
+        )
+    else:
+        raise blame(field, f"unknown layout {layout!r}; use auto, HWC, CHW or HW")
+    if out.shape[-1] not in (1, 3, 4):
+        raise blame(field, f"images need 1, 3 or 4 channels; got shape {out.shape} as B,H,W,C")
+    return out
+
+
+def images(value: Any, layout: str, b: int | None, blame: Blame, field: str = "images"):
+    """A batch of images as (B, H, W, C) uint8 or float32 in [0, 1], checked sample by sample."""
+    arr = _to_bhwc(array(value, field, blame), layout, field, blame)
+    batch_size_of(arr, field, b, blame)
+    if min(arr.shape[1], arr.shape[2]) < 1:
+        raise blame(field, f"images have an empty side: shape {arr.shape}")
+    side = limits().max_side
+    if max(arr.shape[1], arr.shape[2]) > side:
+        raise blame(
+            field,
+            f"{arr.shape[1]}x{arr.shape[2]} images exceed the limit of {side} px per side",
+            code=Code.LIMIT,
+        )
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype.kind == "b":
+        return np.ascontiguousarray(arr.astype(np.uint8) * 255)
+    if arr.dtype.kind in "iu":
+        raise blame(field, f"integer images must be uint8 (0..255); got {arr.dtype}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    flat = out.reshape(len(out), -1)
+    finite = np.isfinite(flat)
+    bad = np.flatnonzero(~finite.all(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise blame(field, f"contains {int((~finite[i]).sum())} NaN/inf values", i)
+    lo, hi = flat.min(axis=1), flat.max(axis=1)
+    bad = np.flatnonzero((lo < 0.0) | (hi > 1.0))
+    if bad.size:
+        i = int(bad[0])
+        raise blame(
+            field, f"float images must lie in [0, 1]; got values in [{lo[i]:.4g}, {hi[i]:.4g}]", i
+        )
+    return out
+
+
+def probabilities(
+    confidences: Any, logits: Any, b: int | None, k: int | None, blame: Blame
+) -> np.ndarray | None:
+    """(B, K) float32 probabilities from ``confidences`` or ``logits`` (softmax), or None."""
+    if confidences is None and logits is None:
+        return None
+    if confidences is not None and logits is not None:
+        raise blame("confidences", "pass confidences or logits, not both")
+    field = "confidences" if logits is None else "logits"
+    arr = array(confidences if logits is None else logits, field, blame).astype(np.float64)
+    if arr.ndim != 2:
+        raise blame(field, f"expected shape (B, K); got {arr.shape}")
+    batch_size_of(arr, field, b, blame)
+    if arr.shape[1] == 0:
+        raise blame(field, "has zero classes")
+    if k is not None and arr.shape[1] != k:
+        raise blame(field, f"has {arr.shape[1]} classes but the experiment has {k}", None)
+    if arr.shape[1] > limits().max_classes:
+        raise blame(field, f"{arr.shape[1]} classes exceed the limit", code=Code.LIMIT)
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+    if bad.size:
+        raise blame(field, "contains NaN/inf values", int(bad[0]))
+    if logits is not None:
+        return softmax(arr).astype(np.float32)
+    lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)
+    bad = np.flatnonzero((lo < 0) | (hi > 1 + 1e-6) | (np.abs(total - 1) > PROB_SUM_TOLERANCE))
+    if bad.size:
+        i = int(bad[0])
+        raise blame(
+            field,
+            f"must be probabilities in [0, 1] summing to 1; got min {lo[i]:.4g}, sum "
+            f"{total[i]:.6g} (these look like logits: log them with logits=...)",
+            i,
+        )
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def scalars(values: dict[str, Any], b: int, blame: Blame) -> dict[str, np.ndarray]:
+    """Each named scalar as a finite float64 (B,) array (one number is given to every sample)."""
+    out = {}
+    for name, value in values.items():
+        if name in RESERVED_SCALARS or not name.isidentifier():
+            raise blame(name, "is not a valid scalar name")
+        arr = array(value, name, blame).astype(np.float64)
+        if arr.size == 1:
+            arr = np.full(b, float(arr.reshape(())))
+        elif arr.ndim != 1:
+            raise blame(name, f"scalars are one number or one per sample (B,); got {arr.shape}")
+        batch_size_of(arr, name, b, blame)
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise blame(name, f"is {arr[bad[0]]} (scalars must be finite)", int(bad[0]))
+        out[name] = arr
+    return out
+
+
+def mask(active: Any, b: int, blame: Blame) -> np.ndarray:
+    """The (B,) bool mask of samples logged at this step (all of them when ``active`` is None)."""
+    if active is None:
+        return np.ones(b, dtype=bool)
+    arr = array(active, "active", blame)
+    if arr.ndim != 1:
+        raise blame("active", f"expected a (B,) mask of booleans; got shape {arr.shape}")
+    batch_size_of(arr, "active", b, blame)
+    if arr.dtype.kind != "b" and not np.isin(arr, (0, 1)).all():
+        raise blame("active", "must hold booleans (or 0/1)")
+    return arr.astype(bool)
+
+
+def labels(value: Any, field: str, b: int | None, k: int | None, blame: Blame) -> np.ndarray | None:
+    """(B,) non-negative int64 class labels, each below ``k`` when it is known; None stays None."""
+    if value is None:
+        return None
+    arr = array(value, field, blame)
+    if arr.ndim != 1:
+        raise blame(field, f"expected one label per sample, shape (B,); got {arr.shape}")
+    batch_size_of(arr, field, b, blame)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+            arr = arr.astype(np.int64)
+        else:
+            raise blame(field, f"labels must be integer class indices; got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    check_label_range(arr, field, k, blame)
+    return arr
+
+
+def check_label_range(arr: np.ndarray | None, field: str, k: int | None, blame: Blame) -> None:
+    """Every label lies in [0, k) (only the sign is checked while k is unknown)."""
+    if arr is None:
+        return
+    bad = np.flatnonzero((arr < 0) | (arr >= (k if k is not None else np.iinfo(np.int64).max)))
+    if bad.size:
+        i = int(bad[0])
+        expected = f"0..{k - 1}" if k is not None else "a class index >= 0"
+        raise blame(field, f"{int(arr[i])} is out of range (expected {expected})", i)
+
+
+def sample_ids(value: Any, b: int | None, blame: Blame) -> np.ndarray | None:
+    """(B,) unique non-negative int64 sample ids (e.g. dataset indices), or None."""
+    if value is None:
+        return None
+    arr = labels(value, "sample_ids", b, None, blame)
+    assert arr is not None
+    uniq, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        raise blame("sample_ids", f"sample id {int(uniq[counts > 1][0])} appears twice")
+    return arr

@@ -1,0 +1,124 @@
+"""Experiment ids: a safe id per name, and what a rerun does with the runs already there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .batch_input import ExperimentInputError
+from .errors import AnimlibError, Code
+from .listing import RunInfo, list_runs
+from .store import open_store
+from .store.paths import is_run_id, run_id_for
+
+IF_EXISTS = ("new", "overwrite", "error")
+MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character run id
+
+
+def experiment_id(name: str) -> str:
+    """The id of an experiment named ``name``: safe for paths and short enough for run ids."""
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise ExperimentInputError(
+            f"must be a non-empty string; got {name!r}", field="experiment", experiment=None
+        )
+    return run_id_for(name)[:MAX_EXPERIMENT_ID].rstrip("-._") or "experiment"
+
+
+def existing_runs(root: str, storage_options: dict[str, Any] | None) -> list[RunInfo]:
+    """The runs in ``root`` from their run.json files (none when the folder does not exist)."""
+    try:
+        return list_runs(root, storage_options=storage_options)
+    except (AnimlibError, FileNotFoundError, NotADirectoryError):
+        return []  # no results folder yet
+
+
+def _looks_like_sample(run_id: str, experiment: str) -> bool:
+    prefix = experiment + "-"
+    return run_id.startswith(prefix) and run_id[len(prefix) :].isdigit()
+
+
+def is_member(info: RunInfo, experiment: str) -> bool:
+    """True if the readable run ``info`` belongs to ``experiment``."""
+    return info.ok and info.get("experiment") == experiment
+
+
+def resolve_experiment_id(
+    root: str, base: str, if_exists: str, storage_options: dict[str, Any] | None = None
+) -> str:
+    """The experiment id to write under, applying ``if_exists`` to the runs already in ``root``.
+
+    Args:
+        root: Results folder.
+        base: The experiment id asked for.
+        if_exists: ``"new"``, ``"overwrite"`` or ``"error"`` (see :class:`BatchWriter`).
+        storage_options: fsspec options.
+
+    Returns:
+        ``base``, or with ``"new"`` the first free ``base-N``.
+
+    Raises:
+        ExperimentInputError: runs exist and ``if_exists="error"``; with ``"overwrite"``, a
+            folder named like a sample run that belongs to no experiment, or a live writer.
+    """
+    infos = existing_runs(root, storage_options)
+
+    def taken(exp: str) -> list[RunInfo]:
+        return [i for i in infos if is_member(i, exp) or _looks_like_sample(i.id, exp)]
+
+    if if_exists == "new":
+        for n in range(1, 10_000):
+            candidate = base if n == 1 else f"{base}-{n}"
+            if not taken(candidate):
+                return candidate
+    mine = taken(base)
+    if not mine:
+        return base
+    if if_exists == "error":
+        raise ExperimentInputError(
+            f"{len(mine)} runs of this experiment exist in {root} (pass if_exists='new' for a "
+            "fresh experiment id, or 'overwrite' to replace them)",
+            field="if_exists",
+            experiment=base,
+        )
+    strangers = [
+        i.id for i in mine if i.ok and i.get("experiment") != base and (i.get("steps") or 0) > 0
+    ]
+    if strangers:
+        raise ExperimentInputError(
+            f"run {strangers[0]!r} is named like a sample of this experiment but is not part "
+            "of it; it is left alone (remove it or pick another experiment name)",
+            field="if_exists",
+            experiment=base,
+        )
+    remove_runs(root, [i.id for i in mine], storage_options)
+    return base
+
+
+def remove_runs(
+    root: str, run_ids: list[str], storage_options: dict[str, Any] | None = None
+) -> None:
+    """Delete the run folders ``run_ids`` in ``root``, refusing all if a live writer holds one.
+
+    Args:
+        root: Results folder.
+        run_ids: Ids of runs inside it.
+        storage_options: fsspec options.
+
+    Raises:
+        ExperimentInputError: (code BUSY) another live writer holds one of the runs.
+    """
+    from . import lock
+
+    base = open_store(root, storage_options)
+    folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
+    for folder in folders:
+        holder = lock.holder(folder)
+        if holder is not None:
+            raise ExperimentInputError(
+                f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
+                "this run; it cannot be overwritten",
+                run=folder.name,
+                field="if_exists",
+                code=Code.BUSY,
+            )
+    for folder in folders:
+        folder.remove(recursive=True)

@@ -1,0 +1,450 @@
+"""BatchWriter: log a whole batch per call; every sample is an ordinary run within an experiment."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import batch_input as B
+from .batch_input import Blame, ExperimentInputError, run_id_for
+from .errors import AnimlibError, Code
+from .experiment_ids import (
+    IF_EXISTS,
+    existing_runs,
+    experiment_id,
+    is_member,
+    resolve_experiment_id,
+)
+from .limits import limits
+from .listing import RunInfo
+from .sample_sink import SampleSink
+
+CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
+
+
+@dataclass
+class _Step:
+    """One checked batch step, ready to write."""
+
+    images: np.ndarray  # (B, H, W, C)
+    probs: np.ndarray | None  # (B, K)
+    scalars: dict[str, np.ndarray]  # name -> (B,)
+    active: np.ndarray  # (B,) bool
+
+
+class BatchWriter:
+    """Log a whole batch per call: ``with BatchWriter("runs", experiment=...) as w: w.log(...)``.
+
+    Every sample of the batch is an ordinary run with id ``{experiment}-{sample_id:04d}`` whose
+    run.json carries ``experiment`` and ``sample`` (the viewer, compare, render and validate work
+    on it unchanged). Each :meth:`log` call checks the whole batch before writing anything and
+    raises one :class:`~animlib.batch_input.ExperimentInputError` (a
+    :class:`~animlib.RunInputError`) naming the experiment, the sample and the field. The sample
+    runs are created with the first step, so a bad first batch leaves nothing behind. Leaving the
+    ``with`` block normally marks every run ``finished``; an exception marks them ``failed``.
+
+    Args:
+        root: Results folder (local path or fsspec URL).
+        experiment: Experiment name; its id is made safe for paths.
+        attack: Attack name stored in every run.json.
+        model: Model name stored in every run.json.
+        class_names: K class names (optional; "0".."K-1" when confidences come without them).
+        true_labels: (B,) true classes, or None.
+        target_labels: (B,) target classes of a targeted attack, or None.
+        params: Attack parameters (JSON-ready dict), the same for every sample.
+        originals: (B, C, H, W) or (B, H, W, C) clean images, or None.
+        sample_ids: (B,) unique non-negative ints (e.g. dataset indices); default 0..B-1.
+        tags: Free-form tags stored in every run.json.
+        if_exists: When runs of this experiment exist: ``"new"`` picks a fresh experiment id
+            (``name-2``, ...), ``"overwrite"`` deletes them first, ``"error"`` refuses.
+        layout: ``"auto"``, ``"CHW"``, ``"HWC"`` or ``"HW"`` for images and originals.
+        storage_options: fsspec options for remote results folders.
+
+    Raises:
+        ExperimentInputError: bad arguments, or existing runs with ``if_exists="error"``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        experiment: str,
+        attack: str | None = None,
+        model: str | None = None,
+        class_names: list[str] | None = None,
+        true_labels: Any = None,
+        target_labels: Any = None,
+        params: dict[str, Any] | None = None,
+        originals: Any = None,
+        sample_ids: Any = None,
+        tags: list[str] | None = None,
+        if_exists: str = "new",
+        layout: str = "auto",
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        base = experiment_id(experiment)
+        blame = Blame(base)
+        if if_exists not in IF_EXISTS:
+            raise blame("if_exists", f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}")
+        if params is not None and not isinstance(params, dict):
+            raise blame("params", "must be a dict")
+        if isinstance(tags, (str, bytes)):
+            raise blame("tags", "must be a list of strings")
+        self._class_names = _class_names(class_names, blame)
+        k = len(self._class_names) if self._class_names else None
+        self._true = B.labels(true_labels, "true_labels", None, k, blame)
+        b = None if self._true is None else len(self._true)
+        self._target = B.labels(target_labels, "target_labels", b, k, blame)
+        b = b if self._target is None else len(self._target)
+        self._ids = B.sample_ids(sample_ids, b, blame)
+        b = b if self._ids is None else len(self._ids)
+        self._originals = None
+        if originals is not None:
+            self._originals = B.images(originals, layout, b, blame, field="originals")
+            b = len(self._originals)
+        self._b = b
+        if b is not None and self._ids is None:
+            self._ids = np.arange(b, dtype=np.int64)
+        self._root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
+        self._storage_options = storage_options
+        self._layout = layout
+        self._fields = {
+            "attack": attack,
+            "model": model,
+            "params": dict(params or {}),
+            "tags": [str(t) for t in (tags or [])],
+        }
+        self._k = k
+        self._image_shape: tuple[int, ...] | None = None
+        self._image_dtype: np.dtype | None = None
+        self._has_conf: bool | None = None
+        self._sinks: list[SampleSink] | None = None
+        self._n = 0
+        self._closed = False
+        self.experiment = resolve_experiment_id(self._root, base, if_exists, storage_options)
+
+    # -- public API -------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int | None:
+        """B, the number of samples (None until known from labels, originals or the first log)."""
+        return self._b
+
+    @property
+    def sample_ids(self) -> list[int]:
+        """The sample id of each batch position."""
+        return [] if self._ids is None else [int(i) for i in self._ids]
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The run id of each batch position: ``{experiment}-{sample_id:04d}``."""
+        return [run_id_for(self.experiment, i) for i in self.sample_ids]
+
+    @property
+    def root(self) -> str:
+        """The results folder (local path or URL) holding the sample runs."""
+        return self._root
+
+    def __len__(self) -> int:
+        return self._n
+
+    def log(
+        self,
+        images: Any = None,
+        confidences: Any = None,
+        *,
+        logits: Any = None,
+        active: Any = None,
+        **scalars: Any,
+    ) -> int:
+        """Append one step to every active sample's run.
+
+        Args:
+            images: (B, C, H, W), (B, H, W, C) or (B, H, W); uint8 or float in [0, 1]; numpy or
+                torch tensors.
+            confidences: (B, K) probabilities, or None.
+            logits: (B, K) logits instead of confidences (softmax is applied).
+            active: (B,) bool mask; samples with False are not logged at this step (they stopped
+                early). Every sample must be logged at step 0.
+            **scalars: per-sample (B,) values or one float for all (e.g. ``loss=...``).
+
+        Returns:
+            The index of this step (0 for the first call).
+
+        Raises:
+            ExperimentInputError: if anything in the batch is wrong; nothing is written then.
+        """
+        blame = self._blame()
+        if self._closed:
+            raise blame("log", "this writer is closed", code=Code.CLOSED)
+        if images is None:
+            raise blame("images", "every step needs images")
+        step = self._check(images, confidences, logits, active, scalars, blame)
+        if self._sinks is None:
+            self._open_sinks(step)
+        else:
+            self._write(step)
+        self._n += 1
+        return self._n - 1
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Mark every sample run ``status`` (finished or failed) and close them. Safe twice.
+
+        Args:
+            status: ``"finished"`` or ``"failed"``.
+            error: A message stored with failed runs.
+
+        Raises:
+            AnimlibError: the first error met while closing (every run is still closed).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        first: BaseException | None = None
+        for sink in self._sinks or []:
+            try:
+                sink.finish(status, error)
+            except Exception as exc:  # close the others, then report
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.finish("finished")
+        else:
+            self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+        return False
+
+    @classmethod
+    def resume(
+        cls,
+        root: str | os.PathLike[str],
+        experiment: str,
+        *,
+        layout: str = "auto",
+        storage_options: dict[str, Any] | None = None,
+    ) -> BatchWriter:
+        """Re-open every sample run of ``experiment`` (e.g. after a crash) to log more steps.
+
+        The next step index is the largest step count of any sample; a sample that is behind
+        (it stopped early, or the crash came before its part of the last batch) continues at
+        its own next step.
+
+        Args:
+            root: Results folder.
+            experiment: The experiment id (as in run.json ``experiment``).
+            layout: Layout of the images passed to later :meth:`log` calls.
+            storage_options: fsspec options for remote results folders.
+
+        Returns:
+            A BatchWriter positioned after the last logged step.
+
+        Raises:
+            ExperimentInputError: no runs of that experiment, or another writer holds one.
+        """
+        root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
+        infos = sorted(
+            (
+                i
+                for i in existing_runs(root, storage_options)
+                if is_member(i, experiment) and isinstance(i.get("sample"), int)
+            ),
+            key=lambda i: int(i.get("sample") or 0),
+        )
+        if not infos:
+            raise ExperimentInputError(
+                f"no runs of this experiment in {root}",
+                field="experiment",
+                code=Code.NOT_FOUND,
+                experiment=experiment,
+            )
+        self = cls.__new__(cls)
+        self._adopt(root, experiment, infos, layout, storage_options)
+        return self
+
+    # -- internals --------------------------------------------------------------------------
+    def _blame(self) -> Blame:
+        return Blame(self.experiment, self._ids)
+
+    def _adopt(
+        self,
+        root: str,
+        experiment: str,
+        infos: list[RunInfo],
+        layout: str,
+        storage_options: dict[str, Any] | None,
+    ) -> None:
+        first = infos[0].meta or {}
+        self.experiment = experiment
+        self._root, self._storage_options, self._layout = root, storage_options, layout
+        self._fields = {key: first.get(key) for key in ("attack", "model", "params", "tags")}
+        self._class_names = first.get("class_names")
+        self._ids = np.array([int(i.get("sample")) for i in infos], dtype=np.int64)
+        self._b = len(infos)
+        self._true = _label_array([i.get("true_label") for i in infos])
+        self._target = _label_array([i.get("target_label") for i in infos])
+        self._originals = None
+        self._has_conf = "confidences" in (first.get("arrays") or [])
+        self._k = len(self._class_names) if self._has_conf and self._class_names else None
+        shape = first.get("image_shape")
+        self._image_shape = tuple(shape) if shape else None
+        dtype = first.get("image_dtype")
+        self._image_dtype = np.dtype(dtype) if dtype else None
+        self._closed = False
+        self._sinks = []
+        try:
+            for info in infos:
+                self._sinks.append(SampleSink.reopen(info.url, storage_options))
+        except AnimlibError as exc:
+            for sink, info in zip(self._sinks, infos, strict=False):
+                sink.finish(info.get("status") or "failed")
+            raise ExperimentInputError(
+                exc.message, field=exc.field, code=exc.code, experiment=experiment
+            ) from None
+        self._n = max(sink.steps for sink in self._sinks)
+
+    def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:
+        imgs = B.images(images, self._layout, self._b, blame)
+        b = len(imgs)
+        if self._image_shape is not None and imgs.shape[1:] != self._image_shape:
+            raise blame(
+                "images",
+                f"step {self._n} has images of shape {imgs.shape[1:]} but earlier steps have "
+                f"{self._image_shape} (H, W, C)",
+                code=Code.MISMATCH,
+            )
+        if self._image_dtype is not None and imgs.dtype != self._image_dtype:
+            raise blame(
+                "images",
+                f"step {self._n} is {imgs.dtype} but earlier steps are {self._image_dtype}",
+                code=Code.MISMATCH,
+            )
+        probs = B.probabilities(confidences, logits, b, self._k, blame)
+        if self._has_conf is not None and (probs is not None) != self._has_conf:
+            have = "logs" if self._has_conf else "does not log"
+            raise blame(
+                "confidences",
+                f"step {self._n}: this experiment {have} confidences; every step must do the same",
+            )
+        if probs is not None:
+            B.check_label_range(self._true, "true_labels", probs.shape[1], blame)
+            B.check_label_range(self._target, "target_labels", probs.shape[1], blame)
+        if self._n >= limits().max_steps:
+            raise blame("steps", f"the experiment already has {self._n} steps", code=Code.LIMIT)
+        mask = B.mask(active, b, blame)
+        if self._sinks is None and not mask.all():
+            raise blame("active", "every sample must be logged at step 0 (the clean input)")
+        values = B.scalars(scalars, b, blame)
+        if self._sinks is None:
+            self._check_originals(imgs, blame)
+        return _Step(imgs, probs, values, mask)
+
+    def _check_originals(self, imgs: np.ndarray, blame: Blame) -> None:
+        orig = self._originals
+        if orig is None:
+            return
+        if orig.shape != imgs.shape:
+            raise blame(
+                "originals",
+                f"shape {orig.shape[1:]} differs from the images' {imgs.shape[1:]} (H, W, C)",
+                code=Code.MISMATCH,
+            )
+        if orig.dtype == np.uint8 and imgs.dtype == np.float32:
+            self._originals = orig.astype(np.float32) / np.float32(255.0)
+        elif orig.dtype != imgs.dtype:
+            raise blame(
+                "originals",
+                f"originals are {orig.dtype} but the images are {imgs.dtype}",
+                code=Code.MISMATCH,
+            )
+
+    def _open_sinks(self, step: _Step) -> None:
+        """Create every sample's run and write the first step (the batch is already checked)."""
+        b = len(step.images)
+        self._b = b
+        if self._ids is None:
+            self._ids = np.arange(b, dtype=np.int64)
+        self._image_shape = tuple(step.images.shape[1:])
+        self._image_dtype = step.images.dtype
+        self._has_conf = step.probs is not None
+        if step.probs is not None:
+            self._k = step.probs.shape[1]
+
+        with ThreadPoolExecutor(min(CREATE_THREADS, b)) as pool:
+            sinks = self._in_parallel(pool, lambda i: self._create_sink(i, step), range(b))
+            self._sinks = sinks
+            self._in_parallel(pool, lambda i: self._append(sinks[i], step, i), range(b))
+
+    def _in_parallel(self, pool: ThreadPoolExecutor, job: Any, items: range) -> list[Any]:
+        """Run ``job`` on every item; on any error close what was opened, then raise it."""
+        futures = [pool.submit(job, i) for i in items]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if not errors:
+            return [f.result() for f in futures]
+        # runs with zero steps remove themselves when they fail: nothing half-written stays
+        opened = self._sinks or [f.result() for f in futures if f.exception() is None]
+        for sink in opened:
+            sink.finish("failed", error=str(errors[0]))
+        self._closed = True
+        raise errors[0]
+
+    def _create_sink(self, i: int, step: _Step) -> SampleSink:
+        sample = int(self._ids[i])
+        fields = dict(
+            self._fields,
+            class_names=self._class_names,
+            true_label=None if self._true is None else int(self._true[i]),
+            target_label=None if self._target is None else int(self._target[i]),
+        )
+        extra: dict[str, Any] = {"experiment": self.experiment, "sample": sample}
+        if step.probs is not None:
+            extra["initial_pred"] = int(step.probs[i].argmax())
+        original = None if self._originals is None else self._originals[i]
+        return SampleSink.create(
+            self._root,
+            run_id_for(self.experiment, sample),
+            fields,
+            original,
+            extra,
+            self._storage_options,
+        )
+
+    @staticmethod
+    def _sample_step(step: _Step, i: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        conf = None if step.probs is None else step.probs[i]
+        return step.images[i], conf, {k: float(v[i]) for k, v in step.scalars.items()}
+
+    def _append(self, sink: SampleSink, step: _Step, i: int) -> None:
+        sink.append(*self._sample_step(step, i))
+
+    def _write(self, step: _Step) -> None:
+        assert self._sinks is not None
+        for i, sink in enumerate(self._sinks):
+            if step.active[i]:
+                self._append(sink, step, i)
+
+
+def _class_names(value: Any, blame: Blame) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise blame("class_names", f"must be a list; got {type(value).__name__}")
+    names = [str(c) for c in value]
+    if not names:
+        raise blame("class_names", "must not be empty")
+    if len(names) > limits().max_classes:
+        raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
+    return names
+
+
+def _label_array(values: list[Any]) -> np.ndarray | None:
+    if all(v is None for v in values):
+        return None
+    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)

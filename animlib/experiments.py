@@ -1,0 +1,316 @@
+"""Experiments in a results folder: list them, and summarize their runs (accuracy, success)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import meta as M
+from .errors import AnimlibError
+from .listing import RunInfo, list_runs
+
+SUMMARY_COLUMNS = (
+    "n",
+    "clean_acc",
+    "robust_acc",
+    "success_rate",
+    "median_linf",
+    "median_l2",
+    "median_flip_step",
+)
+OUTCOME_COLUMNS = (
+    "id",
+    "experiment",
+    "sample",
+    "clean_correct",
+    "robust",
+    "success",
+    "linf",
+    "l2",
+    "flip_step",
+)
+_STATUS_ORDER = ("running", "stale", "failed", "finished")
+
+
+@dataclass
+class ExperimentInfo:
+    """One experiment: its id, metadata shared by its runs, and its run ids (by sample)."""
+
+    id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``meta[key]``, or ``default``."""
+        return self.meta.get(key, default)
+
+
+def _runs(root: Any, storage_options: dict[str, Any] | None) -> list[RunInfo]:
+    return [i for i in list_runs(root, storage_options=storage_options) if i.ok]
+
+
+def _aggregate_status(statuses: Iterable[str]) -> str:
+    seen = set(statuses)
+    return next((s for s in _STATUS_ORDER if s in seen), "finished")
+
+
+def list_experiments(
+    root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+) -> list[ExperimentInfo]:
+    """One entry per experiment in ``root``, newest first, read from run.json files only.
+
+    Args:
+        root: Results folder (local path or fsspec URL).
+        storage_options: fsspec options for remote folders.
+
+    Returns:
+        ExperimentInfo per experiment; ``meta`` holds ``attack``, ``model``, ``params``,
+        ``tags``, ``class_names``, ``targeted``, ``n_runs``, ``status`` (running, stale, failed
+        or finished over its runs), ``steps`` (the most of any run), ``created`` and ``updated``.
+
+    Raises:
+        RunFormatError: ``root`` does not exist or is not a folder.
+    """
+    groups: dict[str, list[RunInfo]] = {}
+    for info in _runs(root, storage_options):
+        exp = info.get("experiment")
+        if isinstance(exp, str) and exp:
+            groups.setdefault(exp, []).append(info)
+    out = []
+    for exp, infos in groups.items():
+        infos.sort(key=lambda i: (_number(i.get("sample")) or 0, i.id))
+        first = infos[0].meta or {}
+        created = [str(i.get("created")) for i in infos if i.get("created")]
+        updated = [str(i.get("updated")) for i in infos if i.get("updated")]
+        meta = {
+            "attack": first.get("attack"),
+            "model": first.get("model"),
+            "params": first.get("params") or {},
+            "tags": first.get("tags") or [],
+            "class_names": first.get("class_names"),
+            "targeted": any(i.get("target_label") is not None for i in infos),
+            "n_runs": len(infos),
+            "status": _aggregate_status(M.effective_status(i.meta or {}) for i in infos),
+            "steps": max(int(i.get("steps") or 0) for i in infos),
+            "created": min(created) if created else None,
+            "updated": max(updated) if updated else None,
+        }
+        out.append(ExperimentInfo(exp, meta, [i.id for i in infos]))
+    out.sort(key=lambda e: e.id)
+    out.sort(key=lambda e: e.get("created") or "", reverse=True)
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def lookup(meta: dict[str, Any], key: str) -> Any:
+    """``meta[key]``, where ``key`` may be dotted (``params.eps``); lists become tuples."""
+    value: Any = meta
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, list):
+        return tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _norms_from_arrays(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Values run.json lacks, read from the arrays: initial prediction and final norms."""
+    from .reader import open_run
+    from .summary import perturbation_norms
+
+    out: dict[str, Any] = {}
+    try:
+        run = open_run(info.url, storage_options=storage_options)
+        if run.confidences is not None and len(run):
+            out["initial_pred"] = int(np.argmax(run.confidences[0]))
+        if len(run):
+            original = run.original if run.original is not None else run.images[0]
+            out.update(perturbation_norms(run.images[-1], original))
+    except (AnimlibError, OSError, IndexError):
+        pass  # a damaged run contributes what run.json says
+    return out
+
+
+def _outcome(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
+    meta = info.meta or {}
+    s = meta.get("summary") or {}
+    true, target = meta.get("true_label"), meta.get("target_label")
+    success, flip = s.get("success"), s.get("flip_step")
+    initial = s.get("initial_pred", meta.get("initial_pred"))
+    linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
+    # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
+    derivable = target is None and success is not None
+    need_pred = true is not None and initial is None and not derivable
+    if need_pred or (linf is None and int(meta.get("steps") or 0) > 0):
+        extra = _norms_from_arrays(info, storage_options)
+        initial = extra.get("initial_pred", initial)
+        linf = linf if linf is not None else extra.get("linf")
+        l2 = l2 if l2 is not None else extra.get("l2")
+    clean = None
+    if true is not None and initial is not None:
+        clean = int(initial) == int(true)
+    elif true is not None and derivable:
+        clean = flip != 0
+    final = s.get("final_pred")
+    return {
+        "id": info.id,
+        "experiment": meta.get("experiment"),
+        "sample": meta.get("sample"),
+        "clean_correct": clean,
+        "robust": None if true is None or final is None else int(final) == int(true),
+        "success": success,
+        "linf": linf,
+        "l2": l2,
+        "flip_step": flip,
+    }
+
+
+def _by_keys(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return ["experiment"]
+    keys = [k.strip() for k in by.split(",")] if isinstance(by, str) else [str(k) for k in by]
+    keys = [k for k in keys if k]
+    if not keys:
+        raise ValueError("by needs at least one run.json key (such as experiment or params.eps)")
+    return keys
+
+
+def run_outcomes(
+    root: str | os.PathLike[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    experiments_only: bool = True,
+):
+    """One row per run: the ``by`` keys and the per-run values behind :func:`summarize`.
+
+    Args:
+        root: Results folder.
+        by: run.json keys (dotted for nested ones, e.g. ``params.eps``) to add as columns.
+        storage_options: fsspec options for remote folders.
+        experiments_only: Only runs that belong to an experiment (run.json ``experiment``).
+
+    Returns:
+        A pandas DataFrame with the ``by`` columns, then ``id``, ``experiment``, ``sample``,
+        ``clean_correct``, ``robust``, ``success`` (bools or None), ``linf``, ``l2`` and
+        ``flip_step``.
+
+    Raises:
+        RunFormatError: ``root`` does not exist or is not a folder.
+    """
+    import pandas as pd
+
+    keys = _by_keys(by) if by is not None else []
+    rows = _outcome_rows(root, keys, storage_options, experiments_only)
+    columns = list(dict.fromkeys([*keys, *OUTCOME_COLUMNS]))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _outcome_rows(
+    root: Any, keys: list[str], storage_options: dict[str, Any] | None, experiments_only: bool
+) -> list[dict[str, Any]]:
+    rows = []
+    for info in _runs(root, storage_options):
+        if experiments_only and not info.get("experiment"):
+            continue
+        row = {key: lookup(info.meta or {}, key) for key in keys}
+        row.update(_outcome(info, storage_options))
+        rows.append(row)
+    return rows
+
+
+def _rate(values: Iterable[Any]) -> float:
+    known = [bool(v) for v in values if v is not None]
+    return float(np.mean(known)) if known else math.nan
+
+
+def _median(values: Iterable[Any]) -> float:
+    known = [float(v) for v in values if v is not None and not _isnan(v)]
+    return float(np.median(known)) if known else math.nan
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _sort_key(values: tuple) -> tuple:
+    out = []
+    for v in values:
+        if v is None or _isnan(v):
+            out.append((2, 0.0, ""))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((0, float(v), ""))
+        else:
+            out.append((1, 0.0, str(v)))
+    return tuple(out)
+
+
+def summarize(
+    root: str | os.PathLike[str],
+    by: str | Sequence[str] | None = ("experiment",),
+    *,
+    storage_options: dict[str, Any] | None = None,
+    experiments_only: bool = True,
+):
+    """Attack results per group of runs, as a pandas DataFrame (one row per group).
+
+    Columns: the ``by`` keys, then ``n`` (runs), ``clean_acc`` (step-0 argmax == true label),
+    ``robust_acc`` (last-step argmax == true label), ``success_rate`` (untargeted: last argmax
+    != true label; targeted: == target label), ``median_linf`` and ``median_l2`` (last-step image
+    minus original, over successful runs) and ``median_flip_step`` (first step that leaves the
+    true label / reaches the target, over successful runs). Rates ignore runs without labels or
+    confidences; a statistic with no runs to go on is NaN. Values come from run.json summaries;
+    arrays are read only for runs whose run.json lacks them (no stored original, or an old
+    targeted run without ``initial_pred``).
+
+    Args:
+        root: Results folder (local path or fsspec URL).
+        by: run.json keys to group by; dotted keys reach into objects (``params.eps``); a
+            comma-separated string works too. Default ``["experiment"]``.
+        storage_options: fsspec options for remote folders.
+        experiments_only: Only runs that belong to an experiment (the default); False takes
+            every readable run.
+
+    Returns:
+        The summary table, sorted by the ``by`` columns.
+
+    Raises:
+        RunFormatError: ``root`` does not exist or is not a folder.
+        ValueError: ``by`` names no key.
+    """
+    import pandas as pd
+
+    keys = _by_keys(by)
+    groups: dict[tuple, list[dict]] = {}
+    for row in _outcome_rows(root, keys, storage_options, experiments_only):
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    rows = []
+    for group in sorted(groups, key=_sort_key):
+        runs = groups[group]
+        won = [r for r in runs if r["success"] is True]
+        rows.append(
+            {
+                **dict(zip(keys, group, strict=True)),
+                "n": len(runs),
+                "clean_acc": _rate(r["clean_correct"] for r in runs),
+                "robust_acc": _rate(r["robust"] for r in runs),
+                "success_rate": _rate(r["success"] for r in runs),
+                "median_linf": _median(r["linf"] for r in won),
+                "median_l2": _median(r["l2"] for r in won),
+                "median_flip_step": _median(r["flip_step"] for r in won),
+            }
+        )
+    return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])

@@ -1,0 +1,88 @@
+"""Shared by the adapters: log each distinct full batch an attack evaluates, once, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..arrays import PROB_SUM_TOLERANCE
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A numpy copy-free view of numpy arrays, torch tensors (detached) and eagerpy tensors."""
+    if isinstance(value, np.ndarray):
+        return value
+    raw = getattr(value, "raw", None)  # eagerpy wraps the framework tensor in .raw
+    if raw is not None:
+        value = raw
+    if hasattr(value, "detach"):
+        value = value.detach()
+    if hasattr(value, "cpu"):
+        value = value.cpu()
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return np.asarray(value)
+
+
+def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
+    """``{"confidences": s}`` when the rows of ``s`` are probabilities, else ``{"logits": s}``."""
+    s = as_array(scores)
+    if s.ndim == 2 and s.size and np.isfinite(s).all():
+        total = s.astype(np.float64).sum(axis=1)
+        if s.min() >= 0 and s.max() <= 1 and np.allclose(total, 1.0, atol=PROB_SUM_TOLERANCE):
+            return {"confidences": s}
+    return {"logits": s}
+
+
+class StepRecorder:
+    """Feeds an attack's batches to a :class:`~animlib.BatchWriter`.
+
+    A batch is logged when it has the writer's batch size and differs from the last batch
+    logged, so an attack that evaluates the clean input again (no random start) or the final
+    images once more (a success check) does not log a step twice. ``skipped`` counts calls on
+    partial batches (attacks that work on subsets), which cannot be logged as one step.
+
+    Args:
+        writer: The BatchWriter (or anything with ``log(images=..., logits=|confidences=...)``).
+        batch_size: B, the number of samples of the attack.
+        classify: Computes class scores (logits or probabilities) for a batch when a caller
+            gives none.
+    """
+
+    def __init__(
+        self, writer: Any, batch_size: int, classify: Callable[[np.ndarray], Any] | None = None
+    ) -> None:
+        self.writer = writer
+        self.batch_size = int(batch_size)
+        self.classify = classify
+        self.skipped = 0
+        self.logged = 0
+        self._last: np.ndarray | None = None
+
+    def observe(self, images: Any, scores: Any = None) -> bool:
+        """Log ``images`` (B, ...) with ``scores`` (B, K) as a step, unless it repeats the last.
+
+        Args:
+            images: The batch the attack evaluates (numpy, torch or eagerpy).
+            scores: Its logits or probabilities; computed with ``classify`` when None.
+
+        Returns:
+            True if a step was logged.
+        """
+        x = as_array(images)
+        if x.ndim == 0 or x.shape[0] != self.batch_size:
+            self.skipped += 1
+            return False
+        last = self._last
+        if last is not None and last.shape == x.shape and np.array_equal(last, x):
+            return False
+        x = np.array(x, copy=True)  # the attack may update its tensor in place
+        if scores is None and self.classify is not None:
+            scores = self.classify(x)
+        kwargs = {} if scores is None else score_kwargs(scores)
+        self.writer.log(images=x, **kwargs)
+        self._last = x
+        self.logged += 1
+        return True

@@ -1,0 +1,67 @@
+"""Foolbox 3 adapter: log every model call of a Foolbox attack into a BatchWriter."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ._recorder import StepRecorder
+
+
+def run(
+    attack: Any, fmodel: Any, images: Any, labels: Any, epsilon: float, writer: Any, **kwargs: Any
+) -> Any:
+    """Run a Foolbox 3 attack at one ``epsilon``; log the clean batch, each iteration, the result.
+
+    The attack gets a wrapper of ``fmodel`` that logs every full batch it is called with (a
+    gradient attack such as ``LinfPGD`` calls it once per iteration, inside ``value_and_grad``).
+    Step 0 is the clean input, logged before the attack; the last step is exactly the clipped
+    adversarial batch returned. The success check Foolbox runs on that batch is not logged twice.
+
+    Args:
+        attack: A Foolbox attack (``fb.attacks.LinfPGD()``, ``L2PGD``, ``FGSM``, ...).
+        fmodel: A Foolbox model (``fb.PyTorchModel(model, bounds=(0, 1))``).
+        images: (B, C, H, W) tensor in [0, 1].
+        labels: (B,) true labels, or a Foolbox criterion (``TargetedMisclassification``).
+        epsilon: The perturbation budget (one value).
+        writer: A :class:`~animlib.BatchWriter` for B samples.
+        **kwargs: Passed on to the attack call.
+
+    Returns:
+        The clipped adversarial images (Foolbox's second return value), in the input's type.
+    """
+    rec = StepRecorder(writer, len(images))
+    rec.observe(images, fmodel(images))
+    _, clipped, _ = attack(_logging_model(fmodel, rec), images, labels, epsilons=epsilon, **kwargs)
+    rec.observe(clipped, fmodel(clipped))
+    return clipped
+
+
+def _logging_model(fmodel: Any, recorder: StepRecorder) -> Any:
+    return _model_class()(fmodel, recorder)
+
+
+@functools.cache
+def _model_class() -> type:
+    """A ``foolbox.Model`` wrapper logging each call (built on first use: Foolbox loads eagerpy)."""
+    from foolbox.models.base import Model
+
+    class LoggingModel(Model):
+        """Calls the wrapped model and logs each full batch it sees."""
+
+        def __init__(self, inner: Any, recorder: StepRecorder) -> None:
+            self.inner = inner
+            self.recorder = recorder
+
+        @property
+        def bounds(self) -> Any:
+            return self.inner.bounds
+
+        def __call__(self, inputs: Any) -> Any:
+            outputs = self.inner(inputs)
+            self.recorder.observe(inputs, outputs)
+            return outputs
+
+    LoggingModel.__qualname__ = "LoggingModel"
+    LoggingModel.__module__ = __name__
+    return LoggingModel

@@ -1,0 +1,63 @@
+"""torchattacks adapter: log every iteration of a torchattacks attack into a BatchWriter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..batch_input import ExperimentInputError
+from ..errors import Code
+from ._recorder import StepRecorder
+
+
+def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> Any:
+    """Run ``attack(images, labels)`` and log the clean batch, every iteration and the result.
+
+    torchattacks has no per-iteration hook; each attack calls ``get_logits`` once per iteration
+    with its current adversarial batch, so this wraps ``get_logits`` on the attack object for
+    the duration of the call (then restores it). Step 0 is the clean input, logged before the
+    attack; the last step is exactly the returned adversarial batch. A batch the attack
+    evaluates twice in a row (the clean input without random start) is logged once; calls on
+    partial batches (attacks working on subsets) are not logged.
+
+    Args:
+        attack: A ``torchattacks.Attack`` (PGD, BIM, FGSM, CW, ...).
+        images: (B, C, H, W) tensor in [0, 1].
+        labels: (B,) tensor of true labels (targets in targeted-by-label mode).
+        writer: A :class:`~animlib.BatchWriter` for B samples.
+        **kwargs: Passed on to the attack call.
+
+    Returns:
+        The adversarial images, as the attack returned them.
+
+    Raises:
+        ExperimentInputError: the attack uses ``set_normalization_used`` (its inputs are then
+            not images in [0, 1]; put the normalization inside the model instead).
+    """
+    if getattr(attack, "normalization_used", None) is not None:
+        raise ExperimentInputError(
+            "set_normalization_used is not supported: normalize inside the model, so the "
+            "attack works on images in [0, 1]",
+            field="attack",
+            code=Code.UNSUPPORTED,
+            experiment=getattr(writer, "experiment", None),
+        )
+    rec = StepRecorder(writer, len(images))
+    rec.observe(images, attack.get_output_with_eval_nograd(images))
+    had_own = "get_logits" in vars(attack)
+    inner = attack.get_logits
+
+    def get_logits(inputs: Any, *args: Any, **kw: Any) -> Any:
+        logits = inner(inputs, *args, **kw)
+        rec.observe(inputs, logits)
+        return logits
+
+    attack.get_logits = get_logits
+    try:
+        adv = attack(images, labels, **kwargs)
+    finally:
+        if had_own:
+            attack.get_logits = inner
+        else:
+            del attack.get_logits
+    rec.observe(adv, attack.get_output_with_eval_nograd(adv))
+    return adv

@@ -1,0 +1,93 @@
+"""Compare page: 2-6 runs in one player (one slider and one set of keys move every run),
+overlaid true-class curves, metrics side by side, the combined MP4 to download."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from animlib import runs_table as table
+from animlib.cache import cached_render
+from animlib.errors import AnimlibError, RenderLimitError
+from animlib.limits import check_dpi
+from animlib.player.component import player
+from animlib.protocol import MAX_COMPARE, MIN_COMPARE
+from animlib.text import printable
+from animlib.ui import (
+    compare_url,
+    listing,
+    md,
+    md_table,
+    open_run_safe,
+    query_param,
+    root,
+    run_problem,
+)
+from animlib.views import compare_metrics
+
+where = root()
+st.page_link("app_pages/runs.py", label="← All runs")
+st.title("Compare runs")
+ids = [r for r in query_param("runs").split(",") if r.strip()]
+ids = list(dict.fromkeys(r.strip() for r in ids))
+if not MIN_COMPARE <= len(ids) <= MAX_COMPARE:
+    st.info(
+        f"Pick {MIN_COMPARE} to {MAX_COMPARE} runs on the runs page, or open "
+        "`/compare?runs=RUN_A,RUN_B`." + (f" ({len(ids)} given.)" if ids else "")
+    )
+    st.stop()
+
+runs, problems = [], []
+for run_id in ids:
+    run, problem = open_run_safe(run_id, where)
+    if run is not None:
+        problem = run_problem(run, where)
+    if problem:
+        problems.append(problem)
+    else:
+        runs.append(run)
+for problem in problems:
+    st.error(problem)
+if len(runs) < 2:
+    st.warning("Need at least two readable runs to compare.")
+    st.stop()
+
+st.caption(
+    " · ".join(f"{md(r.name)} ({len(r)} steps)" for r in runs)
+    + " — shorter runs hold their last frame; ← → step every run at once, space plays"
+)
+with st.expander("Render options", icon=":material/tune:"):
+    o = st.columns(4)
+    fps = o[0].slider("fps", 1, 60, 10)
+    dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150], value=100)
+    stride = o[2].number_input("stride", 1, max(len(r) for r in runs), 1)
+    top_k = o[3].number_input("top-k classes", 1, 100, 5)
+options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
+
+try:
+    player(runs, key="compare_player", top_k=int(top_k), fps=float(fps), mode="compare")
+except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
+    st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
+
+name = "-vs-".join(r.id for r in runs)[:150]
+try:  # an over-the-limit render is explained here, not when the download is clicked
+    check_dpi(options["dpi"], run=name)
+    st.download_button(
+        "Download comparison MP4",
+        lambda: cached_render(runs, "mp4", **options).read_bytes(),  # rendered when clicked
+        file_name=f"{name}.mp4",
+        mime="video/mp4",
+        on_click="ignore",
+    )
+except RenderLimitError as exc:
+    st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
+st.subheader("Metrics")
+st.table(md_table(compare_metrics(runs)))
+
+frame = table.runs_frame(listing(where))
+shortcuts = table.source_shortcuts(frame, [r.id for r in runs])
+if shortcuts:  # only when there is something to offer beyond the runs shown
+    st.subheader("Runs on the same source image")
+    for source, group, total in shortcuts:
+        if total > len(group):
+            st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
+        st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))

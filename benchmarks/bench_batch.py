@@ -1,0 +1,209 @@
+"""Batch logging: BatchWriter vs raw np.save, logging overhead on a real PGD, bytes per image-step.
+
+    python benchmarks/bench_batch.py [--steps 50] [--quick]
+
+Prints one table measured side by side in one run, with the issue's targets:
+(a) B=16 float images of 224x224x3, 50 steps: BatchWriter total time vs ``np.save`` of the same
+    arrays (one file per step) on the same disk (target <= 1.5x);
+(b) the 16-image, 20-step PGD on the small digits CNN (32x32): with BatchWriter logging vs
+    without (target <= 2x);
+(c) stored bytes per image-step of a sign-gradient PGD on 224x224 uint8-origin images vs the PNG
+    of that uint8 image (target <= 1x), and that a step reads back exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import data_dir, fmt_ratio, fmt_seconds, machine, print_table, verdict
+
+import animlib  # after _common, which puts the checkout on sys.path
+
+B, SIZE, K = 16, 224, 10
+
+
+def natural_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """(n, size, size, 3) uint8 images with smooth shading, shapes and sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.empty((n, size, size, 3), np.float32)
+    for i in range(n):
+        img = np.zeros((size, size, 3), np.float32)
+        for c in range(3):
+            for _ in range(3):
+                fx, fy, ph = rng.uniform(0.5, 3, 2).tolist() + [rng.uniform(0, 6.3)]
+                img[..., c] += 40 * np.sin(2 * np.pi * (fx * xx + fy * yy) + ph)
+        for _ in range(6):
+            cx, cy, r = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.2)
+            mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+            img[mask] += rng.uniform(-60, 60, 3)
+        img += 128 + rng.normal(0, 4, img.shape)
+        out[i] = img
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def folder_bytes(path: Path) -> int:
+    """Apparent size of every file below ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def probs_for(step: int) -> np.ndarray:
+    rng = np.random.default_rng(1000 + step)
+    p = rng.random((B, K)) + 0.05
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------- (a)
+def bench_write(tmp: Path, steps: int) -> tuple[float, float, int, int]:
+    """BatchWriter vs np.save for B=16 float 224x224x3 images over ``steps`` steps."""
+    x0 = natural_images(B, SIZE).astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    batches = []
+    x = x0
+    for _ in range(steps):  # PGD-like float steps, prepared before timing
+        x = np.clip(x + rng.choice([-1, 1], x.shape).astype(np.float32) * 0.002, 0, 1)
+        x = np.clip(x, x0 - 0.03, x0 + 0.03)
+        batches.append(x)
+    probs = [probs_for(t) for t in range(steps)]
+    raw = tmp / "npsave"
+    raw.mkdir()
+    t = time.perf_counter()
+    for step, (imgs, p) in enumerate(zip(batches, probs, strict=True)):
+        np.save(raw / f"images-{step:04d}.npy", imgs)
+        np.save(raw / f"confidences-{step:04d}.npy", p)
+    t_raw = time.perf_counter() - t
+    runs = tmp / "runs"
+    t = time.perf_counter()
+    with animlib.BatchWriter(runs, experiment="bench", class_names=[str(k) for k in range(K)],
+                             true_labels=np.zeros(B, int), originals=x0) as w:  # fmt: skip
+        for imgs, p in zip(batches, probs, strict=True):
+            w.log(images=imgs, confidences=p)
+    t_batch = time.perf_counter() - t
+    return t_batch, t_raw, folder_bytes(runs), folder_bytes(raw)
+
+
+# ----------------------------------------------------------------------------------- (b)
+def bench_pgd(tmp: Path, steps: int = 20, repeats: int = 5) -> tuple[float, float]:
+    """A plain PyTorch PGD on the digits CNN, 16 images: with BatchWriter logging and without."""
+    import torch
+
+    from animlib.demo import cnn
+
+    model = cnn.load_or_train(str(data_dir() / "digits_cnn.npz"))
+    x, y = cnn.attack_batch(B)
+    eps, alpha = 0.1, 0.025
+
+    def pgd(writer=None) -> torch.Tensor:
+        torch.manual_seed(0)
+        if writer is not None:
+            writer.log(images=x, logits=model(x).detach())
+        x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            logits = model(x_adv)
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            grad = torch.autograd.grad(loss, x_adv)[0]
+            x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+            if writer is not None:
+                with torch.no_grad():
+                    writer.log(images=x_adv, logits=model(x_adv))
+        return x_adv
+
+    with cnn.one_thread():
+        pgd()  # warm up
+        plain = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            pgd()
+            plain.append(time.perf_counter() - t)
+        logged = []
+        for r in range(max(1, repeats // 2)):
+            t = time.perf_counter()
+            names = cnn.CLASS_NAMES
+            with animlib.BatchWriter(tmp / "pgd", experiment=f"pgd-{r}", class_names=names,
+                                     true_labels=y, originals=x) as w:  # fmt: skip
+                pgd(w)
+            logged.append(time.perf_counter() - t)
+    return float(np.median(logged)), float(np.median(plain))
+
+
+# ----------------------------------------------------------------------------------- (c)
+def bench_bytes(tmp: Path, n: int = 4, steps: int = 20) -> tuple[float, float, bool]:
+    """Bytes per stored image-step of a sign-gradient PGD on uint8-origin 224x224 images."""
+    from PIL import Image
+
+    x8 = natural_images(n, SIZE, seed=1)
+    x0 = x8.astype(np.float32) / 255
+    rng = np.random.default_rng(2)
+    w_lin = rng.normal(0, 1, (K, SIZE * SIZE * 3)).astype(np.float32) / 100
+    labels = np.arange(n) % K
+    eps, alpha = 8 / 255, 1 / 255
+    logged = []
+    names = [str(k) for k in range(K)]
+    with animlib.BatchWriter(tmp / "bytes", experiment="sign-pgd", class_names=names,
+                             true_labels=labels, originals=x0) as w:  # fmt: skip
+        x = x0
+        for _ in range(steps + 1):
+            logits = x.reshape(n, -1) @ w_lin.T
+            p = np.exp(logits - logits.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            w.log(images=x, confidences=p)
+            logged.append(x)
+            grad = ((p - np.eye(K)[labels]) @ w_lin).reshape(x.shape)  # d CE / d x
+            x = np.clip(np.clip(x + alpha * np.sign(grad), x0 - eps, x0 + eps), 0, 1)
+            x = x.astype(np.float32)
+    stored = sum(folder_bytes(tmp / "bytes" / r / "images") for r in w.run_ids)
+    per_step = stored / (n * (steps + 1))
+    pngs = []
+    for img in x8:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        pngs.append(len(buf.getvalue()))
+    run = animlib.open_run(tmp / "bytes" / w.run_ids[1])
+    exact = all(np.array_equal(run.images[s], logged[s][1]) for s in (0, steps // 2, steps))
+    return per_step, float(np.mean(pngs)), exact
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=50, help="steps of the write benchmark (a)")
+    ap.add_argument("--quick", action="store_true", help="10 steps in (a), for a smoke run")
+    args = ap.parse_args()
+    steps = 10 if args.quick else args.steps
+    tmp = Path(tempfile.mkdtemp(prefix="animlib-bench-batch-", dir=data_dir()))
+    try:
+        t_batch, t_raw, b_batch, b_raw = bench_write(tmp, steps)
+        t_logged, t_plain = bench_pgd(tmp)
+        per_step, png, exact = bench_bytes(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    r_write, r_pgd, r_bytes = t_batch / t_raw, t_logged / t_plain, per_step / png
+    rows = [
+        [f"(a) B={B} {SIZE}x{SIZE}x3 float, {steps} steps: total time",
+         fmt_seconds(t_batch), f"np.save {fmt_seconds(t_raw)}", fmt_ratio(r_write), "<= 1.5x",
+         verdict(r_write <= 1.5)],
+        ["(a) bytes on disk",
+         f"{b_batch / 2**20:.1f} MiB", f"np.save {b_raw / 2**20:.1f} MiB",
+         fmt_ratio(b_batch / b_raw), "-", "-"],
+        [f"(b) PGD, {B} digits 32x32, 20 steps, small CNN", fmt_seconds(t_logged),
+         f"no logging {fmt_seconds(t_plain)}", fmt_ratio(r_pgd), "<= 2x", verdict(r_pgd <= 2)],
+        [f"(c) bytes per image-step, sign PGD on {SIZE}x{SIZE} uint8-origin images",
+         f"{per_step / 1024:.1f} KiB", f"PNG {png / 1024:.1f} KiB", fmt_ratio(r_bytes), "<= 1x",
+         verdict(r_bytes <= 1 and exact)],
+    ]  # fmt: skip
+    print_table(
+        f"Batch logging ({machine()})",
+        ["measure", "animlib", "baseline", "ratio", "target", "verdict"],
+        rows,
+    )
+    print(f"(c) a stored step reads back exactly as logged: {exact}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""BatchWriter: a whole batch per call, each sample an ordinary run; bad batches name the sample."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import animlib
+from animlib.batch_input import ExperimentInputError
+from animlib.errors import Code
+
+CLASSES = ["cat", "dog", "frog"]
+B = 4
+
+
+def batch(step: int, b: int = B, shape=(3, 8, 6)) -> np.ndarray:
+    """(B, C, H, W) float32 images in [0, 1] that change with the step."""
+    rng = np.random.default_rng(step)
+    return rng.random((b, *shape), dtype=np.float32)
+
+
+def probs(step: int, b: int = B, k: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(100 + step)
+    p = rng.random((b, k)) + 0.1
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def writer(root, **kw) -> animlib.BatchWriter:
+    args = dict(
+        experiment="pgd-eps0.1",
+        attack="PGD",
+        model="tiny",
+        class_names=CLASSES,
+        true_labels=[0, 1, 2, 0],
+        params={"eps": 0.1},
+        tags=["t"],
+    )
+    args.update(kw)
+    return animlib.BatchWriter(root, **args)
+
+
+def run_dirs(root) -> list[str]:
+    return sorted(e for e in os.listdir(root) if not e.startswith(".")) if root.exists() else []
+
+
+def test_each_sample_is_an_ordinary_run(tmp_path):
+    x0 = batch(0)
+    with writer(tmp_path, originals=x0, sample_ids=[7, 3, 12000, 0]) as w:
+        for step in range(5):
+            w.log(images=x0 if step == 0 else batch(step), confidences=probs(step), loss=step)
+    assert w.experiment == "pgd-eps0.1" and len(w) == 5
+    ids = ["pgd-eps0.1-0007", "pgd-eps0.1-0003", "pgd-eps0.1-12000", "pgd-eps0.1-0000"]
+    assert w.run_ids == ids and run_dirs(tmp_path) == sorted(ids)
+    for i, run_id in enumerate(ids):
+        run = animlib.open_run(tmp_path / run_id)
+        assert run.meta["experiment"] == "pgd-eps0.1" and run.meta["sample"] == w.sample_ids[i]
+        assert run.meta["true_label"] == [0, 1, 2, 0][i] and run.meta["params"] == {"eps": 0.1}
+        assert run.status == "finished" and len(run) == 5 and run.meta["tags"] == ["t"]
+        np.testing.assert_array_equal(run.images[0], np.moveaxis(x0[i], 0, -1))
+        np.testing.assert_array_equal(run.images[3], np.moveaxis(batch(3)[i], 0, -1))
+        np.testing.assert_array_equal(run.original, np.moveaxis(x0[i], 0, -1))
+        expected = np.stack([probs(s)[i] for s in range(5)]).astype(np.float32)
+        np.testing.assert_allclose(run.confidences, expected, atol=1e-7)
+        np.testing.assert_array_equal(run.scalars["loss"], np.arange(5.0))
+        assert run.meta["initial_pred"] == int(probs(0)[i].argmax())
+    reports = animlib.validate(tmp_path)
+    assert len(reports) == 4 and all(r.ok for r in reports), [r.line() for r in reports]
+
+
+def test_logits_per_sample_scalars_hwc_and_gray(tmp_path):
+    logits = np.random.default_rng(0).normal(size=(B, 3)) * 5
+    hwc = np.moveaxis(batch(0), 1, -1)
+    with writer(tmp_path, experiment="hwc") as w:
+        w.log(images=hwc, logits=logits, loss=np.arange(B), lr=0.5)
+    run = animlib.open_run(tmp_path / "hwc-0002")
+    e = np.exp(logits[2] - logits[2].max())
+    np.testing.assert_allclose(run.confidences[0], e / e.sum(), rtol=1e-5)
+    assert run.scalars["loss"].tolist() == [2.0] and run.scalars["lr"].tolist() == [0.5]
+    np.testing.assert_array_equal(run.images[0], hwc[2])
+    gray = (np.random.default_rng(1).random((2, 5, 7)) > 0.5).astype(np.uint8) * 255
+    with animlib.BatchWriter(tmp_path, experiment="gray") as w:  # no labels: B from the images
+        w.log(images=gray)
+    assert w.batch_size == 2 and w.run_ids == ["gray-0000", "gray-0001"]
+    assert animlib.open_run(tmp_path / "gray-0001").images[0].shape == (5, 7, 1)
+
+
+def test_uint8_originals_with_float_images(tmp_path):
+    x0 = (batch(0) * 255).astype(np.uint8)
+    with writer(tmp_path, originals=x0) as w:
+        w.log(images=x0.astype(np.float32) / 255, confidences=probs(0))
+    run = animlib.open_run(tmp_path / w.run_ids[1])
+    np.testing.assert_array_equal(run.original, np.moveaxis(x0[1], 0, -1) / np.float32(255))
+
+
+def test_torch_tensors_are_taken_as_they_are(tmp_path):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(batch(0), requires_grad=True)
+    logits = torch.tensor(probs(0)).log().requires_grad_()
+    with writer(tmp_path, true_labels=torch.tensor([0, 1, 2, 0])) as w:
+        w.log(images=x, logits=logits, loss=torch.ones(B))
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.images[0], np.moveaxis(batch(0)[0], 0, -1))
+    np.testing.assert_allclose(run.confidences[0], probs(0)[0], rtol=1e-5)
+
+
+def test_samples_that_stop_early(tmp_path):
+    with writer(tmp_path) as w:
+        for step in range(4):
+            active = None if step < 2 else [True, False, True, step < 3]
+            w.log(images=batch(step), confidences=probs(step), active=active)
+    lengths = [len(animlib.open_run(tmp_path / r)) for r in w.run_ids]
+    assert lengths == [4, 2, 4, 3]
+    with pytest.raises(ExperimentInputError, match="step 0"), writer(tmp_path, experiment="x") as w:
+        w.log(images=batch(0), confidences=probs(0), active=[True, False, True, True])
+
+
+def test_readers_see_each_step_while_the_experiment_runs(tmp_path):
+    with writer(tmp_path) as w:
+        for step in range(3):
+            w.log(images=batch(step), confidences=probs(step))
+            infos = animlib.list_runs(tmp_path)
+            assert len(infos) == B and {i.get("steps") for i in infos} == {step + 1}
+            assert {i.get("status") for i in infos} == {"running"}
+            exps = animlib.list_experiments(tmp_path)
+            assert [e.id for e in exps] == ["pgd-eps0.1"] and exps[0].get("status") == "running"
+            assert len(animlib.open_run(tmp_path / w.run_ids[1])) == step + 1
+
+
+# ------------------------------------------------------------------------------- bad input
+BAD_FIRST_STEPS = [
+    # (kwargs to log, field, sample named, words in the message)
+    (dict(images=batch(0, b=3), confidences=probs(0)), "images", None, "batch of 3"),
+    (dict(images=batch(0), confidences=probs(0, b=5)), "confidences", None, "batch of 5"),
+    (dict(images=batch(0), confidences=probs(0, k=4)), "confidences", None, "4 classes"),
+    (dict(images=batch(0), confidences=np.log(probs(0))), "confidences", 0, "logits"),
+    (dict(images=batch(0), confidences=probs(0), loss=[1.0, 2.0, np.nan, 0]), "loss", 2, "nan"),
+    (dict(images=batch(0), confidences=probs(0), loss=np.ones(3)), "loss", None, "batch of 3"),
+    (dict(images=batch(0) * 2, confidences=probs(0)), "images", 0, "[0, 1]"),
+    (dict(images=batch(0)[:, :2], confidences=probs(0)), "images", None, "channels"),
+    (dict(images=batch(0).astype(np.int32), confidences=probs(0)), "images", None, "uint8"),
+    (dict(images=batch(0), confidences=probs(0), logits=probs(0)), "confidences", None, "not both"),
+]
+
+
+@pytest.mark.parametrize("kwargs,field,sample,words", BAD_FIRST_STEPS)
+def test_a_bad_first_batch_raises_one_error_and_writes_nothing(
+    tmp_path, kwargs, field, sample, words
+):
+    with pytest.raises(animlib.RunInputError) as info, writer(tmp_path) as w:
+        w.log(**kwargs)
+    err = info.value
+    assert isinstance(err, ExperimentInputError) and err.field == field and err.sample == sample
+    assert err.experiment == "pgd-eps0.1" and words.lower() in str(err).lower()
+    head = "experiment 'pgd-eps0.1'" + (f" sample {sample}" if sample is not None else "")
+    assert str(err).startswith(f"{head}: {field}: ")
+    assert run_dirs(tmp_path) == []  # nothing half-written
+
+
+def test_nan_in_one_sample_names_that_sample(tmp_path):
+    images, conf = batch(0), probs(0)
+    images[2, 1, 3, 3] = np.nan
+    w = writer(tmp_path, sample_ids=[10, 11, 12, 13])
+    with pytest.raises(ExperimentInputError) as info:
+        w.log(images=images, confidences=conf)
+    assert str(info.value).startswith("experiment 'pgd-eps0.1' sample 12: images: contains 1 NaN")
+    assert info.value.run == "pgd-eps0.1-0012"
+    conf[1, 0] = np.nan
+    with pytest.raises(ExperimentInputError, match=r"sample 11: confidences: contains NaN"):
+        w.log(images=batch(0), confidences=conf)
+    w.finish()
+    assert run_dirs(tmp_path) == []
+
+
+def test_labels_out_of_range_and_disagreeing_batch_sizes(tmp_path):
+    with pytest.raises(ExperimentInputError, match=r"sample 2: true_labels: 3 is out of range"):
+        writer(tmp_path, true_labels=[0, 1, 3, 0])
+    with pytest.raises(ExperimentInputError, match=r"sample 1: target_labels: -1 is out of"):
+        writer(tmp_path, target_labels=[0, -1, 0, 0])
+    with pytest.raises(ExperimentInputError, match=r"target_labels: batch of 3 but .* 4 samples"):
+        writer(tmp_path, target_labels=[0, 1, 0])
+    with pytest.raises(ExperimentInputError, match=r"originals: batch of 2"):
+        writer(tmp_path, originals=batch(0, b=2))
+    with pytest.raises(ExperimentInputError, match=r"sample_ids: sample id 3 appears twice"):
+        writer(tmp_path, sample_ids=[1, 3, 3, 4])
+    # without class names the label range is known from the first confidences
+    w = writer(tmp_path, class_names=None, true_labels=[0, 1, 5, 0])
+    with pytest.raises(ExperimentInputError, match=r"sample 2: true_labels: 5 is out of range"):
+        w.log(images=batch(0), confidences=probs(0))
+    w.finish()
+    assert run_dirs(tmp_path) == []
+
+
+def test_a_bad_later_step_keeps_the_earlier_steps(tmp_path):
+    with pytest.raises(ExperimentInputError) as info, writer(tmp_path) as w:
+        w.log(images=batch(0), confidences=probs(0))
+        w.log(images=batch(1), confidences=probs(1))
+        w.log(images=batch(2, b=3), confidences=probs(2, b=3))  # B changed
+    assert info.value.field == "images" and "batch of 3" in str(info.value)
+    for run_id in w.run_ids:
+        run = animlib.open_run(tmp_path / run_id)
+        assert len(run) == 2 and run.status == "failed" and "batch of 3" in run.meta["error"]
+    w = writer(tmp_path, if_exists="overwrite")
+    w.log(images=batch(0), confidences=probs(0))
+    for kwargs, match in [
+        (dict(images=batch(1, shape=(3, 8, 8)), confidences=probs(1)), "shape"),
+        (dict(images=(batch(1) * 255).astype(np.uint8), confidences=probs(1)), "uint8"),
+        (dict(images=batch(1)), "confidences"),
+    ]:
+        with pytest.raises(ExperimentInputError, match=match):
+            w.log(**kwargs)
+    assert len(w) == 1
+    w.finish()
+    assert all(len(animlib.open_run(tmp_path / r)) == 1 for r in w.run_ids)
+    with pytest.raises(ExperimentInputError) as info:
+        w.log(images=batch(1), confidences=probs(1))
+    assert info.value.code == Code.CLOSED
+
+
+# ------------------------------------------------------------------------------- reruns
+def _write(root, **kw) -> animlib.BatchWriter:
+    with writer(root, **kw) as w:
+        w.log(images=batch(0), confidences=probs(0))
+        w.log(images=batch(1), confidences=probs(1))
+    return w
+
+
+def test_if_exists_new_error_overwrite(tmp_path):
+    first = _write(tmp_path)
+    second = _write(tmp_path)  # "new" is the default
+    assert second.experiment == "pgd-eps0.1-2" and second.run_ids[0] == "pgd-eps0.1-2-0000"
+    with pytest.raises(ExperimentInputError, match="if_exists: 4 runs of this experiment exist"):
+        writer(tmp_path, if_exists="error")
+    other = _write(tmp_path, experiment="other")
+    before = {r: (tmp_path / r / "run.json").read_text() for r in other.run_ids}
+    third = _write(tmp_path, if_exists="overwrite", true_labels=[2, 2, 2, 2])
+    assert third.experiment == "pgd-eps0.1"
+    assert run_dirs(tmp_path) == sorted(first.run_ids + second.run_ids + other.run_ids)
+    for run_id in first.run_ids:
+        assert animlib.open_run(tmp_path / run_id).meta["true_label"] == 2
+    for run_id, text in before.items():  # other experiments are left alone
+        assert (tmp_path / run_id / "run.json").read_text() == text
+    with pytest.raises(ExperimentInputError, match="unknown|must be one of"):
+        writer(tmp_path, if_exists="replace")
+
+
+def test_overwrite_leaves_runs_of_no_experiment_alone(tmp_path):
+    with animlib.RunWriter(tmp_path, name="mine-0001") as w:  # named like a sample, but a plain run
+        w.log(image=np.zeros((4, 4, 1), np.float32))
+    with pytest.raises(ExperimentInputError, match="'mine-0001' is named like a sample"):
+        writer(tmp_path, experiment="mine", if_exists="overwrite")
+    assert run_dirs(tmp_path) == ["mine-0001"]
+    assert writer(tmp_path, experiment="mine").experiment == "mine-2"
+
+
+def test_overwrite_refuses_runs_a_live_writer_holds(tmp_path):
+    w = writer(tmp_path)
+    w.log(images=batch(0), confidences=probs(0))
+    with pytest.raises(ExperimentInputError) as info:
+        writer(tmp_path, if_exists="overwrite")
+    assert info.value.code == Code.BUSY
+    w.finish()
+    assert len(run_dirs(tmp_path)) == B
+
+
+CRASH = """
+import os, signal, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_experiment_writer import batch, probs, writer
+w = writer({root!r}, originals=batch(0))
+for step in range(3):
+    w.log(images=batch(step), confidences=probs(step))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_resume_after_a_crash(tmp_path):
+    code = CRASH.format(tests=os.path.dirname(__file__), root=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=_env(), timeout=120)
+    assert proc.returncode != 0
+    infos = animlib.list_runs(tmp_path)
+    assert len(infos) == B and {i.get("status") for i in infos} == {"running"}
+    w = animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
+    assert len(w) == 3 and w.batch_size == B and w.sample_ids == [0, 1, 2, 3]
+    with pytest.raises(ExperimentInputError, match="writing this run"):
+        animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
+    with w:
+        w.log(images=batch(3), confidences=probs(3))
+    for i, run_id in enumerate(w.run_ids):
+        run = animlib.open_run(tmp_path / run_id)
+        assert len(run) == 4 and run.status == "finished" and run.meta["sample"] == i
+        np.testing.assert_array_equal(run.images[3], np.moveaxis(batch(3)[i], 0, -1))
+        np.testing.assert_array_equal(run.original, np.moveaxis(batch(0)[i], 0, -1))
+    with pytest.raises(ExperimentInputError, match="no runs of this experiment"):
+        animlib.BatchWriter.resume(tmp_path, "nope")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
+    return env

@@ -1,0 +1,198 @@
+"""list_experiments and summarize: one entry per experiment, one row per group, known values."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import animlib
+from animlib import experiments
+from animlib.cli import main
+
+K = 3
+SHAPE = (6, 5, 1)
+# predicted class per step (rows) and sample (columns); true labels [0, 1, 2, 0]
+UNTARGETED = [[0, 1, 0, 0], [0, 1, 0, 2], [1, 1, 0, 2], [1, 1, 2, 2]]
+TRUE = [0, 1, 2, 0]
+TARGETS = [1, 2, 0, 1]
+TARGETED = [[0, 1, 2, 0], [1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 1]]
+
+
+def onehotish(preds: list[int]) -> np.ndarray:
+    p = np.full((len(preds), K), 0.1)
+    p[np.arange(len(preds)), preds] = 0.8
+    return p
+
+
+def images(step: int, b: int = 4) -> np.ndarray:
+    """Sample i moves 0.01 * (i + 1) per step away from 0.5 everywhere."""
+    size = 0.01 * (np.arange(b) + 1) * step
+    return (0.5 + size[:, None, None, None] * np.ones((b, *SHAPE))).astype(np.float32)
+
+
+def write(root, experiment, plan, eps, targets=None, attack="PGD", originals=True, **kw):
+    with animlib.BatchWriter(
+        root,
+        experiment=experiment,
+        attack=attack,
+        model="m",
+        class_names=["a", "b", "c"],
+        true_labels=TRUE,
+        target_labels=targets,
+        params={"eps": eps, "steps": len(plan)},
+        originals=images(0) if originals else None,
+        **kw,
+    ) as w:
+        for step, preds in enumerate(plan):
+            w.log(images=images(step), confidences=onehotish(preds))
+    return w
+
+
+@pytest.fixture
+def root(tmp_path):
+    write(tmp_path, "pgd-a", UNTARGETED, 0.1)
+    write(tmp_path, "pgd-b", UNTARGETED, 0.2)
+    write(tmp_path, "tgt", TARGETED, 0.1, targets=TARGETS, attack="PGD-T")
+    with animlib.RunWriter(tmp_path, name="loose", attack="PGD", class_names=list("abc"),
+                           true_label=0) as w:  # fmt: skip
+        w.log(image=np.zeros(SHAPE, np.float32), confidences=[0.8, 0.1, 0.1])
+    return tmp_path
+
+
+def expected_untargeted() -> dict:
+    # sample 0: clean ok, success, flip 2; 1: clean ok, never flips; 2: clean wrong (flip 0), ends
+    # right; 3: clean ok, flip 1. Successful: 0 and 3 with L-inf 0.03 and 0.12 at step 3.
+    cells = SHAPE[0] * SHAPE[1] * SHAPE[2]
+    linf = [0.03, 0.12]
+    return {
+        "n": 4,
+        "clean_acc": 0.75,
+        "robust_acc": 0.5,
+        "success_rate": 0.5,
+        "median_linf": np.median(linf),
+        "median_l2": np.median([v * math.sqrt(cells) for v in linf]),
+        "median_flip_step": 1.5,
+    }
+
+
+def expected_targeted() -> dict:
+    # targets [1, 2, 0, 1]; sample 0 reaches 1 at step 1; 1 never reaches 2; 2 starts at 2 (clean
+    # ok), reaches 0 at step 1; 3 reaches 1 at step 3.
+    cells = SHAPE[0] * SHAPE[1] * SHAPE[2]
+    linf = [0.03, 0.09, 0.12]
+    return {
+        "n": 4,
+        "clean_acc": 1.0,
+        "robust_acc": 0.0,
+        "success_rate": 0.75,
+        "median_linf": np.median(linf),
+        "median_l2": np.median([v * math.sqrt(cells) for v in linf]),
+        "median_flip_step": 1.0,
+    }
+
+
+def check_row(row, expected):
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_summarize_by_experiment(root):
+    table = animlib.summarize(root)
+    assert list(table.columns) == ["experiment", *experiments.SUMMARY_COLUMNS]
+    assert table["experiment"].tolist() == ["pgd-a", "pgd-b", "tgt"]  # the loose run is left out
+    rows = {r["experiment"]: r for r in table.to_dict("records")}
+    check_row(rows["pgd-a"], expected_untargeted())
+    check_row(rows["pgd-b"], expected_untargeted())
+    check_row(rows["tgt"], expected_targeted())
+
+
+def test_summarize_by_attack_and_params(root):
+    table = animlib.summarize(root, by=["attack", "params.eps"])
+    assert list(table.columns) == ["attack", "params.eps", *experiments.SUMMARY_COLUMNS]
+    assert [tuple(r) for r in table[["attack", "params.eps", "n"]].values] == [
+        ("PGD", 0.1, 4),
+        ("PGD", 0.2, 4),
+        ("PGD-T", 0.1, 4),
+    ]
+    by_attack = animlib.summarize(root, by="attack")
+    assert by_attack["n"].tolist() == [8, 4]
+    check_row(by_attack.iloc[0], {**expected_untargeted(), "n": 8})
+    everything = animlib.summarize(root, by="attack", experiments_only=False)
+    assert everything["n"].tolist() == [9, 4]
+    empty = animlib.summarize(root, by="model", experiments_only=True)
+    assert empty["model"].tolist() == ["m"]
+    with pytest.raises(ValueError):
+        animlib.summarize(root, by=[])
+
+
+def test_summarize_reads_arrays_only_when_run_json_lacks_values(tmp_path, monkeypatch):
+    write(tmp_path, "with-originals", UNTARGETED, 0.1)
+    write(tmp_path, "targeted", TARGETED, 0.1, targets=TARGETS)
+    opened = []
+    real = animlib.reader.open_run
+    monkeypatch.setattr(
+        animlib.reader, "open_run", lambda *a, **k: opened.append(a) or real(*a, **k)
+    )
+    animlib.summarize(tmp_path)
+    assert opened == []  # everything came from run.json
+    write(tmp_path, "no-originals", UNTARGETED, 0.1, originals=False)
+    table = animlib.summarize(tmp_path)
+    assert len(opened) == 4  # L-inf/L2 need step 0 and the last step
+    check_row(table.set_index("experiment").loc["no-originals"], expected_untargeted())
+
+
+def test_summary_of_targeted_runs_without_initial_pred(tmp_path):
+    """Runs written before ``initial_pred`` existed: the clean prediction comes from the arrays."""
+    w = write(tmp_path, "old", TARGETED, 0.1, targets=TARGETS)
+    for run_id in w.run_ids:
+        path = tmp_path / run_id / "run.json"
+        meta = json.loads(path.read_text())
+        del meta["initial_pred"]
+        path.write_text(json.dumps(meta))
+    check_row(animlib.summarize(tmp_path).iloc[0], expected_targeted())
+
+
+def test_list_experiments(root, tmp_path):
+    exps = animlib.list_experiments(root)
+    assert sorted(e.id for e in exps) == ["pgd-a", "pgd-b", "tgt"]
+    tgt = next(e for e in exps if e.id == "tgt")
+    assert tgt.run_ids == [f"tgt-{i:04d}" for i in range(4)]
+    assert tgt.get("attack") == "PGD-T" and tgt.get("model") == "m" and tgt.get("targeted")
+    assert tgt.get("params") == {"eps": 0.1, "steps": 4} and tgt.get("n_runs") == 4
+    assert tgt.get("status") == "finished" and tgt.get("steps") == 4
+    with pytest.raises(animlib.RunFormatError):
+        animlib.list_experiments(tmp_path / "missing")
+
+
+def test_run_outcomes_per_run(root):
+    table = experiments.run_outcomes(root, by=["params.eps"])
+    row = table.set_index("id").loc["pgd-a-0002"]
+    assert row["experiment"] == "pgd-a" and row["sample"] == 2 and row["params.eps"] == 0.1
+    assert not row["clean_correct"] and row["robust"] and not row["success"]
+    assert row["flip_step"] == 0
+
+
+def test_cli_summary_and_ls_json(root, capsys):
+    assert main(["summary", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "pgd-a" in out and "robust_acc" in out and "0.750" in out
+    assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["attack"], r["params.eps"], r["n"]) for r in rows] == [
+        ("PGD", 0.1, 4),
+        ("PGD", 0.2, 4),
+        ("PGD-T", 0.1, 4),
+    ]
+    assert rows[0]["robust_acc"] == 0.5 and rows[0]["median_flip_step"] == 1.5
+    assert main(["ls", str(root), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 13 and all(r["ok"] for r in listed)
+    one = next(r for r in listed if r["id"] == "tgt-0001")
+    assert one["meta"]["experiment"] == "tgt" and one["meta"]["sample"] == 1
+    (root / "junk").mkdir()
+    assert main(["ls", str(root), "--json"]) == 0
+    broken = [r for r in json.loads(capsys.readouterr().out) if not r["ok"]]
+    assert [r["id"] for r in broken] == ["junk"] and "run.json" in broken[0]["error"]

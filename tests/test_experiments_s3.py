@@ -1,0 +1,70 @@
+"""Experiments in object storage (moto's S3 server on loopback): write, list, summarize, rerun."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import animlib
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+BUCKET = "experiments"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on a free loopback port, with the AWS environment pointing at it."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+def _write(root: str, **kw) -> animlib.BatchWriter:
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 6, 6, 3), dtype=np.float32) * 0.5
+    with animlib.BatchWriter(root, experiment="pgd", attack="PGD", class_names=["a", "b"],
+                             true_labels=[0, 1, 0], originals=x, **kw) as w:  # fmt: skip
+        for step in range(3):
+            logits = np.stack([[1.0 - step, step], [0.0, 1.0], [2.0, 0.0]])
+            w.log(images=x + 0.1 * step, logits=logits)
+    return w
+
+
+def test_experiment_round_trip_in_s3(s3, tmp_path):
+    remote = f"s3://{BUCKET}/results"
+    w = _write(remote)
+    local = _write(str(tmp_path))
+    assert w.run_ids == local.run_ids == ["pgd-0000", "pgd-0001", "pgd-0002"]
+    exps = animlib.list_experiments(remote)
+    assert [(e.id, e.run_ids) for e in exps] == [("pgd", w.run_ids)]
+    a = animlib.summarize(remote)
+    b = animlib.summarize(tmp_path)
+    assert a.equals(b) and a.loc[0, "success_rate"] == pytest.approx(1 / 3)
+    run = animlib.open_run(f"{remote}/pgd-0001")
+    assert run.meta["experiment"] == "pgd" and len(run) == 3
+    again = _write(remote, if_exists="overwrite")
+    assert again.experiment == "pgd" and [e.id for e in animlib.list_experiments(remote)] == ["pgd"]
+    assert _write(remote).experiment == "pgd-2"

@@ -1,0 +1,188 @@
+"""Adapters against the real torchattacks, ART and Foolbox on a small CNN trained on digits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from torch_helpers import assert_summary_matches, cnn_weights
+
+import animlib
+
+torch = pytest.importorskip("torch")
+B = 16
+EPS, ALPHA, STEPS = 0.1, 0.02, 10
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    from animlib.demo import cnn as cnn_module
+
+    model = cnn_module.load(cnn_weights(tmp_path_factory))
+    x, y = cnn_module.attack_batch(B)
+    with cnn_module.one_thread():  # tiny network: one thread is as fast and spares a busy machine
+        yield model, x, y
+
+
+def writer(root, name, x, y, **kw):
+    from animlib.demo.cnn import CLASS_NAMES
+
+    return animlib.BatchWriter(
+        root,
+        experiment=name,
+        attack=name,
+        model="cnn-digits",
+        class_names=CLASS_NAMES,
+        true_labels=y,
+        originals=x,
+        params={"eps": EPS, "alpha": ALPHA, "steps": STEPS},
+        **kw,
+    )
+
+
+def stored(root, w) -> list[np.ndarray]:
+    """(steps, H, W, C) images of every sample run of the writer ``w``."""
+    return [np.stack(list(animlib.open_run_in(root, r).images)) for r in w.run_ids]
+
+
+def check_steps(root, w, x, adv, steps: int) -> None:
+    """Step 0 is the clean input, the last step the returned images, no step repeats."""
+    adv = adv.detach().numpy() if hasattr(adv, "detach") else np.asarray(adv)
+    x = x.numpy() if hasattr(x, "numpy") else x
+    for i, images in enumerate(stored(root, w)):
+        assert len(images) == steps, (w.run_ids[i], len(images))
+        np.testing.assert_array_equal(images[0], np.moveaxis(x[i], 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
+        assert images.dtype == np.float32 == adv.dtype
+        assert all(not np.array_equal(a, b) for a, b in zip(images[:-1], images[1:], strict=True))
+        assert np.abs(images - images[0]).max() <= EPS + 1e-6
+
+
+def test_torchattacks_pgd(cnn, tmp_path):
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    attack = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
+    with writer(tmp_path, "ta-pgd", x, y) as w:
+        adv = adapter.run(attack, x, y, w)
+    assert "get_logits" not in vars(attack)  # the wrapper is gone again
+    check_steps(tmp_path, w, x, adv, STEPS + 2)  # clean, random start + 9 iterates, result
+    assert_summary_matches(tmp_path, "ta-pgd", model)
+    # without random start the first iterate is the clean input: logged once
+    bim = torchattacks.BIM(model, eps=EPS, alpha=ALPHA, steps=STEPS)
+    with writer(tmp_path, "ta-bim", x, y) as w:
+        adv = adapter.run(bim, x, y, w)
+    check_steps(tmp_path, w, x, adv, STEPS + 1)
+    assert_summary_matches(tmp_path, "ta-bim", model)
+
+
+def _art_estimator(model):
+    from art.estimators.classification import PyTorchClassifier
+
+    return PyTorchClassifier(
+        model,
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=(1, 32, 32),
+        nb_classes=10,
+        clip_values=(0.0, 1.0),
+    )
+
+
+def test_art_pgd(cnn, tmp_path):
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    attack = ProjectedGradientDescent(
+        _art_estimator(model), eps=EPS, eps_step=ALPHA, max_iter=STEPS, num_random_init=1,
+        batch_size=4, verbose=False,
+    )  # fmt: skip
+    with writer(tmp_path, "art-pgd", x, y) as w:
+        adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    assert attack.summary_writer is None  # the attack given was not changed
+    check_steps(tmp_path, w, x, adv, STEPS + 2)
+    assert_summary_matches(tmp_path, "art-pgd", model)
+    assert "tensorboardX" not in sys.modules
+
+
+def test_art_summary_writer_with_mini_batches(cnn, tmp_path):
+    """The lower-level hook, passed by hand, with ART mini-batches smaller than B. Without
+    random init PGD starts at the clean input, so its first iteration is step 0; the result is
+    logged by hand."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    with writer(tmp_path, "art-bim", x, y) as w:
+        hook = adapter.SummaryWriter(w)
+        attack = ProjectedGradientDescent(
+            _art_estimator(model), eps=EPS, eps_step=ALPHA, max_iter=STEPS, num_random_init=0,
+            batch_size=5, summary_writer=hook, verbose=False,
+        )  # fmt: skip
+        assert isinstance(hook, adapter.SummaryWriter) and attack.summary_writer is hook
+        adv = attack.generate(x.numpy(), y.numpy())
+        w.log(images=adv, logits=model(torch.from_numpy(adv)))
+    check_steps(tmp_path, w, x, adv, STEPS + 1)
+    assert_summary_matches(tmp_path, "art-bim", model)
+
+
+def test_foolbox_linf_pgd(cnn, tmp_path):
+    import foolbox
+
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1))
+    attack = foolbox.attacks.LinfPGD(steps=STEPS, abs_stepsize=ALPHA)
+    with writer(tmp_path, "fb-pgd", x, y) as w:
+        adv = adapter.run(attack, fmodel, x, y, EPS, w)
+    assert isinstance(adv, torch.Tensor)
+    check_steps(tmp_path, w, x, adv, STEPS + 2)
+    assert_summary_matches(tmp_path, "fb-pgd", model)
+
+
+def test_plain_pytorch_loop(cnn, tmp_path):
+    model, x, y = cnn
+    with writer(tmp_path, "loop", x, y) as w:
+        x_adv = x.clone()
+        w.log(images=x_adv, logits=model(x_adv))
+        for _ in range(STEPS):
+            x_adv.requires_grad_(True)
+            logits = model(x_adv)
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            grad = torch.autograd.grad(loss, x_adv)[0]
+            x_adv = (x + (x_adv.detach() + ALPHA * grad.sign() - x).clamp(-EPS, EPS)).clamp(0, 1)
+            w.log(images=x_adv, logits=model(x_adv), loss=loss.item())
+    check_steps(tmp_path, w, x, x_adv, STEPS + 1)
+    assert_summary_matches(tmp_path, "loop", model)
+
+
+def test_adapters_import_no_library_until_used():
+    code = (
+        "import sys\n"
+        "from animlib.integrations import art, foolbox, torchattacks\n"
+        "assert art.__name__ == 'animlib.integrations.art'\n"
+        "loaded = {'torch', 'art', 'foolbox', 'torchattacks', 'eagerpy'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_torchattacks_normalization_is_refused(cnn, tmp_path):
+    import torchattacks
+
+    from animlib.batch_input import ExperimentInputError
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    attack = torchattacks.FGSM(model, eps=EPS)
+    attack.set_normalization_used(mean=[0.5], std=[0.5])
+    with pytest.raises(ExperimentInputError, match="set_normalization_used"):
+        adapter.run(attack, x, y, writer(tmp_path, "norm", x, y))
