@@ -52,7 +52,7 @@ except KeyError:
 problems += [("runs page", str(at.exception))] if at.exception else []
 for run_id in ids:
     at = AppTest.from_file(app, default_timeout=600)
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.query_params["run"] = run_id
     at.run()
     problems += [(run_id, str(at.exception))] if at.exception else []

@@ -215,10 +215,10 @@ def test_viewer_check_notices_a_chunk_deleted_after_it(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     run_id = write_run(root, "checked-then-damaged", steps=6)
     monkeypatch.setenv("ANIMLIB_RUNS", str(root))
-    at = app("pages/viewer.py", run=run_id)
+    at = app("app_pages/viewer.py", run=run_id)
     assert not at.exception and not at.error, [e.value for e in at.error]
     (root / run_id / "images" / "c" / "0" / "0" / "0" / "0").unlink()
-    at = app("pages/viewer.py", run=run_id)  # same process: the check's cache is warm
+    at = app("app_pages/viewer.py", run=run_id)  # same process: the check's cache is warm
     assert not at.exception
     shown = [plain(e.value) for e in at.error]
     assert shown and "images: chunk c/0/0/0/0 (steps 0..5) is missing" in shown[0], shown
@@ -293,7 +293,7 @@ def test_one_deep_run_never_empties_the_listing_or_breaks_compare(tmp_path, monk
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception, at.exception
     assert set(at.dataframe[0].value["id"]) == {"ok-a", "ok-b"}
-    at = app("pages/compare.py", runs="ok-a,deep,ok-b")
+    at = app("app_pages/compare.py", runs="ok-a,deep,ok-b")
     assert not at.exception, at.exception
     assert any("nested more than 64 levels" in plain(e.value) for e in at.error)
 
