@@ -21,7 +21,9 @@ page = st.navigation(
             url_path="experiments",
         ),
         st.Page("app_pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
-        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page(
+            "app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"
+        ),
     ],
     position="top",
 )
