@@ -99,16 +99,34 @@ def _check(url: str, where: str, key: Any, deep: bool) -> Report:
     return validate_run(url, deep=deep, root=where)
 
 
+CHUNK_LISTING_MAX = 500  # image chunks listed at every page run to notice deleted chunk files
+RECHECK_SECONDS = 30  # how often a run with more chunks than that is checked again
+
+
+def _check_key(run: Run) -> tuple[str, str]:
+    """What a cached check of ``run`` depends on: its metadata, and its chunk files."""
+    if -(-len(run) // run.images.chunk_len) <= CHUNK_LISTING_MAX:
+        return run.fingerprint, run.chunk_signature()
+    return run.fingerprint, f"t{int(time.time() // RECHECK_SECONDS)}"
+
+
 def run_problem(run: Run, where: str | None = None) -> str | None:
     """Check an opened run's data before showing it; a message for ``st.error`` or None.
 
     Runs up to ``$ANIMLIB_DEEP_CHECK_MB`` (default 64) MB of images get every chunk read;
     larger ones get the quick check (metadata, chunk listing, confidences, last step).
-    Results are cached by the run's content fingerprint.
+    Results are cached by the run's content fingerprint and its list of chunk files, so a
+    chunk deleted after a check is noticed at the next page run (for runs of more than
+    ``CHUNK_LISTING_MAX`` image chunks, within ``RECHECK_SECONDS``; reading a missing chunk is
+    an error anyway).
     """
     where = where or root()
     deep = image_bytes(run) <= settings().deep_check_bytes
-    report = _check(run.url, where, run.fingerprint, deep)
+    try:
+        key = _check_key(run)
+    except AnimlibError as exc:
+        return f"This run cannot be shown: {md(printable(exc))}"
+    report = _check(run.url, where, key, deep)
     if report.ok:
         return None
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"

@@ -16,7 +16,7 @@ from .arrays import (
     normalize_scalar,
 )
 from .errors import AnimlibError, Code, RunInputError, StoreError
-from .limits import check_classes, check_side, check_steps
+from .limits import check_classes, check_json_depth, check_side, check_steps
 from .reader import Run
 from .store import Store, open_store
 from .store.paths import run_id_for
@@ -76,6 +76,7 @@ class RunWriter:
         M.check_labels(class_names, true_label, target_label, n, RunInputError, name)
         if params is not None and not isinstance(params, dict):
             raise RunInputError("must be a dict", run=name, field="params")
+        check_json_depth(params, run=name, field="params", error=RunInputError)  # before any folder
         tags = [str(t) for t in to_list(tags or [], "tags", name)]
         self._original = None
         if original is not None:

@@ -21,6 +21,7 @@ space, network).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import tempfile
@@ -192,7 +193,20 @@ def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
         return exc
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
         return StoreError(f"no such file in {url}", field=path or None, code=Code.MISSING)
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return _not_writable(exc, path, url)
     text = " ".join(str(exc).split())[:300]
     return StoreError(
         f"cannot be accessed ({type(exc).__name__}: {text})", field=path or None, code=Code.STORAGE
     )
+
+
+def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
+    """A StoreError naming the folder that refused: read-only, or not writable for this user."""
+    target = os.fsdecode(exc.filename) if exc.filename else url
+    folder = os.path.dirname(target.rstrip("/")) or target
+    if exc.errno == errno.EROFS:
+        text = f"cannot write {target}: the folder {folder} is read-only (a read-only file system)"
+    else:
+        text = f"permission denied for {target}: check the permissions of the folder {folder}"
+    return StoreError(text, field=path or None, code=Code.STORAGE)
