@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .chunk_reader import ChunkReader
 from .figure import PanelFigure, RedrawRegion, make_figure
 from .glyphs import agg_canvas
 from .limits import check_frame
@@ -50,7 +51,9 @@ class BlockReader:
     holding many steps is decoded once (not once per step) and the per-read overhead is shared.
     With a stride of a chunk or more, steps are read one at a time. Blocks are kept under
     ``_BLOCK_BYTES``, so memory does not grow with the run's length. A failed block read is
-    retried step by step, so errors name the step and earlier steps still render.
+    retried step by step, so errors name the step and earlier steps still render. Plainly
+    stored chunks are read straight from the store (:class:`~animlib.chunk_reader.ChunkReader`),
+    the rest through zarr.
 
     With ``prefetch``, the next block is read in a worker thread while the current one is
     drawn: decompressing a chunk releases the GIL, so on large images (where decoding costs
@@ -69,6 +72,7 @@ class BlockReader:
             length = min(max(chunk, _BLOCK_STEPS), fits)
             self.block = max(length - length % chunk, chunk)  # whole chunks, at least one
         self.current: tuple[int, dict[int, np.ndarray]] = (-1, {})
+        self._chunks = ChunkReader.of(run)  # None: read through zarr
         self._prefetch = prefetch
         self._pool: ThreadPoolExecutor | None = None
         self._next: tuple[int, Future[dict[int, np.ndarray]]] | None = None
@@ -81,9 +85,14 @@ class BlockReader:
     def _read(self, block: int) -> dict[int, np.ndarray]:
         steps = self._steps(block)
         a = block * self.block
+        b = min(a + self.block, self.n)
+        if self._chunks is not None and steps:
+            plain = self._chunks.steps(a, b, steps)
+            if plain is not None:
+                return plain
         if len(steps) > 1:
             try:
-                data = np.asarray(self.images[a : min(a + self.block, self.n)])
+                data = np.asarray(self.images[a:b])
                 return {s: data[s - a] for s in steps}
             except Exception:
                 pass  # step by step, below

@@ -368,6 +368,51 @@ def test_the_reader_prefetches_in_order_and_copes_with_jumps(tmp_path):
     reader.close()
 
 
+class _StoredImages:
+    """A run-like holder of an ``images`` array written by zarr with the given compressors."""
+
+    def __init__(self, folder, data, chunk, compressors):
+        import zarr
+
+        from animlib.store import open_store
+
+        arr = zarr.create_array(
+            store=str(folder),
+            name="images",
+            shape=data.shape,
+            chunks=(chunk, *data.shape[1:]),
+            dtype=data.dtype,
+            compressors=compressors,
+        )
+        arr[:] = data
+        self.store = open_store(str(folder))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+@pytest.mark.parametrize("zstd", [True, False])
+def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_path, dtype, zstd):
+    from zarr.codecs import GzipCodec, ZstdCodec
+
+    from animlib.chunk_reader import ChunkReader
+
+    data = (np.random.default_rng(0).random((7, 9, 5, 3)) * 200).astype(dtype)
+    plain = _StoredImages(tmp_path / "plain", data, 3, [ZstdCodec()] if zstd else None)
+    assert ChunkReader.of(plain) is None  # not a stored Run: its steps may be anything
+    reader = ChunkReader.at(plain.store)
+    assert reader is not None and reader.steps_per_chunk == 3
+    got = reader.steps(0, 7, range(7))
+    assert all(np.array_equal(got[i], data[i]) for i in range(7))
+    assert reader.steps(3, 6, range(4, 6, 2)).keys() == {4}
+    # a chunk that is missing or does not decode: None, so the caller reads through zarr
+    chunk = tmp_path / "plain" / "images" / "c" / "1" / "0" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-5])
+    assert reader.read(1) is None and reader.steps(0, 7, range(7)) is None
+    chunk.unlink()
+    assert reader.read(1) is None and np.array_equal(reader.read(2)[0], data[6])
+    other = _StoredImages(tmp_path / "gzip", data, 3, [GzipCodec()])
+    assert ChunkReader.at(other.store) is None
+
+
 # ------------------------------------------------------------------------------ panel variants
 
 
