@@ -146,17 +146,18 @@ class StepImages:
     The arithmetic is exactly that of :func:`to_rgba` and :func:`perturbation_rgba` (the pixels
     are identical), but no megabyte-sized array is allocated per frame (fresh pages cost more
     than the arithmetic), channels are copied one at a time (interleaved numpy writes are slow)
-    and colours are looked up as packed uint32.
+    and colours are looked up as packed uint32. Every operation is per pixel, so converting a
+    subset of the pixels (those a panel shows) gives exactly those pixels of the whole.
     """
 
-    def __init__(self, orig_mean: np.ndarray | None) -> None:
-        self.orig_mean = orig_mean
-        self._bufs: dict[str, np.ndarray] = {}
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
     def _buf(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        buf = self._bufs.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._bufs[name] = np.empty(shape, dtype)
+        key = (name, shape)
+        buf = self._bufs.get(key)
+        if buf is None or buf.dtype != dtype:
+            buf = self._bufs[key] = np.empty(shape, dtype)
             if name == "rgba":
                 buf[..., 3] = 255
         return buf
@@ -194,8 +195,11 @@ class StepImages:
             out[..., 3] = 255
         return out
 
-    def perturbation(self, a: np.ndarray, amplification: float) -> np.ndarray:
-        """Perturbation colours (H, W, 4) uint8 of a prepared image (a reused buffer)."""
+    def perturbation(
+        self, a: np.ndarray, amplification: float, orig_mean: np.ndarray | None
+    ) -> np.ndarray:
+        """Perturbation colours (H, W, 4) uint8 of a prepared image against the original's
+        channel mean ``orig_mean`` (H, W) (None: against 0), in a reused buffer."""
         h, w, c = a.shape
         c = min(c, 3)
         d = self._buf("delta", (h, w), np.float32)
@@ -206,8 +210,8 @@ class StepImages:
             d *= np.float32(1.0 / (255.0 * c))
         elif c > 1:
             d *= np.float32(1.0 / c)
-        if self.orig_mean is not None:
-            d -= self.orig_mean
+        if orig_mean is not None:
+            d -= orig_mean
         d *= np.float32(amplification * 127.5)  # perturbation_rgba
         d += np.float32(127.5)
         np.rint(d, out=d)
