@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from .index.rows import source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
@@ -29,18 +30,6 @@ COLUMNS = [
     "source",
 ]
 VISIBLE_COLUMNS = [c for c in COLUMNS if c not in ("id", "source")]  # shown on the runs page
-
-
-def source_key(meta: dict[str, Any]) -> str | None:
-    """What identifies the attacked image: ``params.source``, a ``source:`` tag, or its hash."""
-    params = meta.get("params") or {}
-    if isinstance(params.get("source"), str) and params["source"]:
-        return params["source"]
-    for tag in meta.get("tags") or []:
-        if tag.startswith("source:"):
-            return tag[len("source:") :]
-    sha = meta.get("original_sha1")
-    return f"sha1:{sha}" if isinstance(sha, str) else None
 
 
 def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
@@ -75,6 +64,15 @@ def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
     frame["steps"] = frame["steps"].astype("Int64")
     for col in ("final_true_conf", "linf", "l2"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def page_frame(rows: pa.Table) -> pd.DataFrame:
+    """The runs-table frame (columns :data:`COLUMNS`, the dtypes of :func:`runs_frame`) of one
+    page of index rows (:func:`animlib.index.query.run_query`)."""
+    mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+    frame = rows.select(COLUMNS).to_pandas(types_mapper=mapper)
+    frame["created"] = pd.to_datetime(frame["created"], utc=True)
     return frame
 
 

@@ -36,7 +36,8 @@ from ..errors import Code, StoreError
 class Entry:
     """One entry of a folder listing. ``size`` and ``mtime`` (seconds since the epoch) or
     ``etag`` are filled in when the backend gives them (``list(detail=True)``); a run index uses
-    them to re-read only changed files."""
+    them to re-read only changed files. ``etag`` is an opaque version tag: the object's ETag on
+    object stores, inode, mtime in ns and size of a local file (from :meth:`Store.scan_folders`)."""
 
     name: str
     is_dir: bool
@@ -101,6 +102,26 @@ class Store(ABC):
                 out[path] = self.read(path)
             except StoreError as exc:
                 out[path] = exc
+        return out
+
+    def scan_folders(self, member: str) -> dict[str, Entry | None]:
+        """Every sub-folder of this folder, mapped to the details (size, mtime, ``etag``) of the
+        file ``member`` directly inside it, or None when it holds no such file (or reaching it
+        goes through a symlink leading outside). A run index calls this on every refresh, so
+        backends do it without one request per folder where they can (local: one directory
+        scan and one ``stat`` per folder; S3: one listing). This default lists each folder.
+
+        Raises StoreError NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        out: dict[str, Entry | None] = {}
+        for entry in self.list():
+            if not entry.is_dir:
+                continue
+            try:
+                inside = self.list(entry.name, detail=True)
+            except StoreError:
+                inside = []
+            out[entry.name] = next((e for e in inside if e.name == member and not e.is_dir), None)
         return out
 
     @abstractmethod

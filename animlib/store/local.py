@@ -6,6 +6,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
+import time
 from typing import Any
 
 from ..errors import Code, StoreError
@@ -13,6 +15,7 @@ from . import paths
 from .base import Entry, Store, storage_error
 
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
+RACY_S = 2.0  # a file changed this recently may change again within its mtime tick
 
 
 class LocalStore(Store):
@@ -111,6 +114,48 @@ class LocalStore(Store):
             for name in files:
                 out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
         return sorted(out)
+
+    def scan_folders(self, member: str) -> dict[str, Entry | None]:
+        """One directory scan, then one ``lstat`` per folder (a symlink on the way is followed
+        only when it stays inside the boundary). ``etag`` is ``inode:mtime_ns:size``: a file
+        replaced by rename (as writers do) gets a new inode even within one mtime tick. A file
+        modified less than :data:`RACY_S` seconds before the scan could still change within
+        its mtime tick keeping size and inode (rewritten in place), so its tag also holds the
+        scan time: it differs on every scan until the file has settled."""
+        paths.validate_path_is_safe(member)
+        top = self._local("")
+        out: dict[str, Entry | None] = {}
+        now = time.time()
+        try:
+            with os.scandir(top) as it:
+                for entry in it:
+                    if _is_dir(entry):
+                        out[entry.name] = self._member(entry, member, now)
+        except FileNotFoundError:
+            raise StoreError("folder does not exist", field=top, code=Code.NOT_FOUND) from None
+        except NotADirectoryError:
+            raise StoreError("is not a folder", field=top, code=Code.INVALID) from None
+        except OSError as exc:
+            raise storage_error(exc, "", self.url) from None
+        return out
+
+    def _member(self, folder: os.DirEntry, member: str, now: float) -> Entry | None:
+        path = os.path.join(folder.path, member)
+        try:
+            if folder.is_symlink():
+                self.guard(folder.name)  # links must stay inside
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                self.guard(f"{folder.name}/{member}")
+                st = os.stat(path)
+        except (OSError, StoreError):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}"
+        if st.st_mtime > now - RACY_S:
+            tag += f":{time.time_ns():x}"
+        return Entry(member, False, size=st.st_size, mtime=st.st_mtime, etag=tag)
 
     def read(self, path: str) -> bytes:
         full = self._local(path)
@@ -221,11 +266,15 @@ class LocalStore(Store):
         return GuardedLocalStore(self.path, read_only=read_only, guard=self.guard)
 
 
-def _entry(entry: os.DirEntry, detail: bool) -> Entry:
+def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        is_dir = entry.is_dir()
+        return entry.is_dir()
     except OSError:
-        is_dir = False
+        return False
+
+
+def _entry(entry: os.DirEntry, detail: bool) -> Entry:
+    is_dir = _is_dir(entry)
     if not detail:
         return Entry(entry.name, is_dir)
     try:

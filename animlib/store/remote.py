@@ -3,6 +3,7 @@ fsspec URL. The only module of animlib that calls fsspec filesystems."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ from . import paths
 from .base import Entry, Store, storage_error
 
 READ_BATCH = 64  # GETs in flight at once in read_many
+CHUNK_DELIMITER = "/c/"  # Zarr v3 chunk keys: <array>/c/<i>/<j>...; a listing rolls them up
 
 
 class RemoteStore(Store):
@@ -83,6 +85,51 @@ class RemoteStore(Store):
             raise storage_error(exc, path, self.url) from None
         entries = [_entry(info, detail) for info in infos]
         return sorted((e for e in entries if e.name), key=lambda e: e.name)
+
+    def scan_folders(self, member: str) -> dict[str, Entry | None]:
+        """One listing of everything below this folder. On S3 the listing is delimited by
+        ``/c/``, so the chunk keys of each Zarr array collapse into one common prefix and a run
+        costs about ten keys whatever its length (1,000 keys per request); other filesystems
+        list every file below (``find``)."""
+        paths.validate_path_is_safe(member)
+        base = self.root.rstrip("/") + "/"
+        try:
+            infos = self._below()
+        except FileNotFoundError:
+            infos = []
+        except Exception as exc:
+            raise storage_error(exc, "", self.url) from None
+        out: dict[str, Entry | None] = {}
+        for info in infos:
+            name = str(info.get("name", "")).rstrip("/")
+            rel = name[len(base) :] if name.startswith(base) else ""
+            folder, _, rest = rel.partition("/")
+            if not folder or (not rest and info.get("type") != "directory"):
+                continue  # a plain file directly inside this folder
+            if rest == member and info.get("type") != "directory":
+                out[folder] = dataclasses.replace(_entry(info, True), name=member)
+            else:
+                out.setdefault(folder, None)
+        if not out:
+            self.list()  # the same errors as a listing when the folder is missing or a file
+        return out
+
+    def _below(self) -> list[dict[str, Any]]:
+        """Info dicts (``name``, ``type``, size, ETag/mtime) of the objects below this folder."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if "s3" in protocols and hasattr(self.fs, "_iterdir"):
+            from fsspec.asyn import sync
+
+            bucket, key, _ = self.fs.split_path(self.root)
+            prefix = f"{key}/" if key else ""
+
+            async def collect() -> list[dict[str, Any]]:
+                listing = self.fs._iterdir(bucket, delimiter=CHUNK_DELIMITER, prefix=prefix)  # noqa: SLF001
+                return [info async for info in listing]
+
+            return sync(self.fs.loop, collect)
+        found = self.fs.find(self.root, withdirs=True, detail=True)
+        return list(found.values())
 
     def find(self, path: str) -> list[str]:
         base = self._path(path).rstrip("/") + "/"

@@ -1,0 +1,156 @@
+"""Index rows: the columns kept per run folder (run.json summary, raw metadata, problem)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import Code
+from ..listing import RunInfo
+
+SCHEMA_VERSION = "1"
+UTC_US = pa.timestamp("us", tz="UTC")
+_INT64 = (-(2**63), 2**63 - 1)
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        # the version tag of run.json (ETag, or inode:mtime:size) in the listing it was read after
+        ("version", pa.string()),
+        # run.json as compact JSON, ``class_names`` left null (kept once per class list below)
+        ("meta", pa.string()),
+        ("classes", pa.string()),
+        ("name", pa.string()),
+        ("attack", pa.string()),
+        ("model", pa.string()),
+        ("status", pa.string()),  # as written; "stale" is decided at query time
+        ("steps", pa.int64()),
+        ("success", pa.bool_()),
+        ("flip_step", pa.int64()),
+        ("final_true_conf", pa.float64()),
+        ("linf", pa.float64()),
+        ("l2", pa.float64()),
+        ("created", UTC_US),
+        ("created_key", pa.string()),  # ``created`` as written: list_runs orders by it
+        ("updated", UTC_US),
+        ("tags", pa.string()),
+        ("source", pa.string()),
+        ("haystack", pa.string()),  # lower-case id, name, attack, model, tags, source
+        ("error", pa.string()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+    ]
+)
+SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, at query time
+
+
+def source_key(meta: dict[str, Any]) -> str | None:
+    """What identifies the attacked image: ``params.source``, a ``source:`` tag, or its hash."""
+    params = meta.get("params") or {}
+    if isinstance(params, dict) and isinstance(params.get("source"), str) and params["source"]:
+        return params["source"]
+    for tag in meta.get("tags") or []:
+        if isinstance(tag, str) and tag.startswith("source:"):
+            return tag[len("source:") :]
+    sha = meta.get("original_sha1")
+    return f"sha1:{sha}" if isinstance(sha, str) else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 time from run.json as an aware UTC datetime (None when it is not one)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+
+
+def _int(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return value if ok and _INT64[0] <= value <= _INT64[1] else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _compact(meta: dict[str, Any]) -> tuple[str, str | None]:
+    """run.json as compact JSON without its class list, and the class list as JSON."""
+    names = meta.get("class_names")
+    if names is None:
+        return json.dumps(meta, separators=(",", ":")), None
+    light = dict(meta, class_names=None)  # the key keeps its place
+    return json.dumps(light, separators=(",", ":")), json.dumps(names, separators=(",", ":"))
+
+
+def row_of(info: RunInfo, version: str) -> dict[str, Any]:
+    """The index row of one run folder (broken ones keep their problem and no metadata)."""
+    row: dict[str, Any] = dict.fromkeys(SCHEMA.names)
+    row.update(id=info.id, version=version, error=info.error, field=info.field, created_key="")
+    row["code"] = info.code.value if info.code is not None else None
+    meta = info.meta
+    if meta is None:
+        return row
+    row["meta"], row["classes"] = _compact(meta)
+    created = meta.get("created")
+    row["created_key"] = created if isinstance(created, str) else ""
+    if not info.ok:  # readable run.json but unusable (zero steps): only the problem is listed
+        return row
+    summary = meta.get("summary") or {}
+    tags = ", ".join(meta.get("tags") or [])
+    source = source_key(meta) or ""
+    row.update(
+        name=meta.get("name"),
+        attack=meta.get("attack") or "",
+        model=meta.get("model") or "",
+        status=meta.get("status"),
+        steps=_int(meta.get("steps")),
+        success=summary.get("success") if isinstance(summary.get("success"), bool) else None,
+        flip_step=_int(summary.get("flip_step")),
+        final_true_conf=_float(summary.get("final_true_conf")),
+        linf=_float(summary.get("linf")),
+        l2=_float(summary.get("l2")),
+        created=parse_time(created),
+        updated=parse_time(meta.get("updated")),
+        tags=tags,
+        source=source,
+    )
+    words = (info.id, row["name"], row["attack"], row["model"], tags, source)
+    row["haystack"] = " ".join(str(w) for w in words).lower()
+    return row
+
+
+def table_of(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    """An index table (:data:`SCHEMA`) from rows made by :func:`row_of`."""
+    rows = list(rows)
+    columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
+    return pa.table(columns, schema=SCHEMA)
+
+
+def in_default_order(table: pa.Table) -> pa.Table:
+    """The rows as :func:`animlib.list_runs` returns them: newest ``created`` first (as
+    written; broken runs last), then by id."""
+    order = pc.sort_indices(table, sort_keys=[("created_key", "descending"), ("id", "ascending")])
+    return table.take(order)
+
+
+def info_of(row: dict[str, Any], url: str, classes: dict[str, Any]) -> RunInfo:
+    """The :class:`RunInfo` of an index row; ``classes`` caches parsed class lists (shared by
+    the runs that have the same classes, so treat them as read-only)."""
+    meta = json.loads(row["meta"]) if row["meta"] is not None else None
+    if meta is not None and row["classes"] is not None:
+        names = classes.get(row["classes"])
+        if names is None:
+            names = classes[row["classes"]] = json.loads(row["classes"])
+        meta["class_names"] = names
+    code = Code(row["code"]) if row["code"] is not None else None
+    return RunInfo(row["id"], url, meta, error=row["error"], field=row["field"], code=code)

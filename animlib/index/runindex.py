@@ -1,0 +1,253 @@
+"""The run index of one results folder: refreshed incrementally, kept as Parquet in the cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import meta as M
+from ..errors import StoreError
+from ..listing import RunInfo, folder_error, read_infos
+from ..store import Entry, Store, open_store
+from ..store.paths import is_run_id
+from . import files
+from .query import Counts, Query, Result, counts, facets, run_query, same_source
+from .rows import SCHEMA, in_default_order, info_of, row_of, table_of
+
+log = logging.getLogger("animlib.index")
+
+SAVE_INTERVAL_S = 30.0  # at most one rewrite of the index file per this many seconds
+MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What one refresh did: folders listed, run.json files read, runs dropped, seconds spent
+    (``cached`` when it was skipped because the last one is recent enough)."""
+
+    listed: int = 0
+    read: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def version_of(name: str, entry: Entry | None) -> str:
+    """The version tag of a folder's run.json from the listing: its ETag (object stores; a
+    local store's inode, mtime and size), else size and mtime."""
+    if not is_run_id(name):
+        return UNSAFE
+    if entry is None:
+        return MISSING
+    return entry.etag or f"{entry.size}:{entry.mtime!r}"
+
+
+def utf8(name: str) -> str:
+    """A folder name as valid UTF-8 (names that are not are unsafe ids, listed as broken; their
+    undecodable parts are shown escaped, as ``\\udcff``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
+
+
+class RunIndex:
+    """The index of the results folder ``root``.
+
+    Rows (one per run folder, :data:`animlib.index.rows.SCHEMA`) live in memory as an Arrow
+    table in the order of :func:`animlib.list_runs`, and in a Parquet file in the cache folder
+    (written to a temporary file and renamed over the old one, so readers and a crash never
+    see half a file). :meth:`refresh` lists the folder once (with each run.json's version tag)
+    and reads only the run.json files that are new or changed; removed runs drop out. The
+    folder being indexed is only ever read.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | Store,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        path: str | None = None,
+    ) -> None:
+        self.store = open_store(root, storage_options)
+        self.url = self.store.url
+        self.path = path if path is not None else files.index_path(self.url)
+        self.generation = 0  # bumps whenever the rows change
+        self.last = Refresh()
+        self._lock = threading.Lock()
+        self._table: pa.Table | None = None
+        self._versions: dict[str, str] = {}
+        self._checked = float("-inf")
+        self._saved = float("-inf")
+        self._dirty = False
+        self._infos: dict[str, tuple[str, RunInfo]] = {}
+        self._classes: dict[str, Any] = {}
+
+    # -- refreshing -----------------------------------------------------------------------------
+    def refresh(self, max_age: float = 0.0) -> Refresh:
+        """Bring the index up to date with the folder (skipped when the last refresh is less
+        than ``max_age`` seconds old).
+
+        Returns:
+            What was done.
+
+        Raises:
+            RunFormatError: the folder does not exist, is not a folder or cannot be listed.
+        """
+        with self._lock:
+            if self._table is not None and time.monotonic() - self._checked < max_age:
+                return Refresh(self.last.listed, cached=True)
+            started = time.monotonic()
+            if self._table is None:
+                self._load()
+            try:
+                listing = self.store.scan_folders(M.RUN_JSON)
+            except StoreError as exc:
+                raise folder_error(self.store, exc) from None
+            current = {
+                utf8(name): version_of(name, entry)
+                for name, entry in listing.items()
+                if not name.startswith(".")
+            }
+            todo = [n for n, v in current.items() if self._versions.get(n) != v]
+            removed = [n for n in self._versions if n not in current]
+            if todo or removed or self._table is None:
+                self._apply(todo, removed, current)
+            if self._dirty and time.monotonic() - self._saved >= SAVE_INTERVAL_S:
+                self._save()
+            self._checked = time.monotonic()
+            self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
+            return self.last
+
+    def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
+        rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
+        fresh = table_of(rows)
+        old = self._table if self._table is not None else SCHEMA.empty_table()
+        gone = pa.array([*todo, *removed], pa.string())
+        if len(gone) and old.num_rows:
+            old = old.filter(pc.invert(pc.is_in(old["id"], value_set=gone)))
+        self._table = in_default_order(pa.concat_tables([old, fresh]))
+        for name in removed:
+            self._versions.pop(name, None)
+            self._infos.pop(name, None)
+        for row in rows:
+            self._versions[row["id"]] = row["version"]
+        self.generation += 1
+        self._dirty = True
+
+    # -- the file in the cache folder -----------------------------------------------------------
+    def _load(self) -> None:
+        table = files.load(self.path, self.url) if self.path else None
+        if table is None:
+            return
+        self._table = table
+        ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
+        self._versions = dict(zip(ids, versions, strict=True))
+        self._saved = time.monotonic()
+        self.generation += 1
+
+    def _save(self) -> None:
+        if self.path and self._table is not None:
+            files.save(self.path, self.url, self._table)
+        self._saved = time.monotonic()
+        self._dirty = False
+
+    def flush(self) -> None:
+        """Write pending changes to the index file now (refreshes write at most every
+        :data:`SAVE_INTERVAL_S` seconds)."""
+        with self._lock:
+            if self._dirty:
+                self._save()
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def table(self) -> pa.Table:
+        """Every row, in the order of :func:`animlib.list_runs` (refresh first)."""
+        return self._table if self._table is not None else SCHEMA.empty_table()
+
+    def infos(self) -> list[RunInfo]:
+        """Every run as a :class:`RunInfo`, newest first (run.json is parsed once per
+        version and kept; the ``meta`` dicts are shared between calls: treat them as
+        read-only).
+
+        Returns:
+            The runs, as :func:`animlib.list_runs` returns them.
+        """
+        table = self.table
+        ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
+        cache = self._infos
+        stale = [
+            i
+            for i, (run_id, version) in enumerate(zip(ids, versions, strict=True))
+            if not version or cache.get(run_id, ("",))[0] != version
+        ]
+        if stale:
+            cols = ["id", "version", "meta", "classes", "error", "field", "code"]
+            for row in table.select(cols).take(stale).to_pylist():
+                info = info_of(row, self.store.url_of(row["id"]), self._classes)
+                cache[row["id"]] = (row["version"], info)
+        out = []
+        for run_id in ids:
+            base = cache[run_id][1]
+            out.append(RunInfo(base.id, base.url, base.meta, base.error, base.field, base.code))
+        return out
+
+    def query(self, q: Query, now: float | None = None) -> Result:
+        """One page of good runs matching ``q`` (see :func:`animlib.index.query.run_query`)."""
+        return run_query(self.table, q, now)
+
+    def counts(self, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
+        """How many good, running and broken runs the folder holds."""
+        return counts(self.table, exclude, now)
+
+    def facets(self) -> dict[str, list[str]]:
+        """The attacks and models of the good runs, sorted (for filter widgets)."""
+        return facets(self.table)
+
+    def same_source(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For the source images of ``run_ids``: every good run on that image, in order."""
+        return same_source(self.table, run_ids)
+
+    def rows(self, run_ids: Sequence[str]) -> pa.Table:
+        """The rows of the given run ids (in index order)."""
+        table = self.table
+        return table.filter(pc.is_in(table["id"], value_set=pa.array(list(run_ids), pa.string())))
+
+
+_OPEN: OrderedDict[tuple[str, str, str], RunIndex] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
+MAX_OPEN = 16  # indexes kept in memory per process (least recently used go first)
+
+
+def open_index(
+    root: str | os.PathLike[str] | Store, storage_options: dict[str, Any] | None = None
+) -> RunIndex:
+    """The process-wide :class:`RunIndex` of ``root`` (the same object on every call, so
+    repeated listings only look at what changed).
+
+    Returns:
+        The index (not refreshed: call :meth:`RunIndex.refresh`).
+
+    Raises:
+        StoreError: ``root`` is not a path or URL animlib can open.
+    """
+    store = open_store(root, storage_options)
+    key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = _OPEN[key] = RunIndex(store, path=key[2])
+        _OPEN.move_to_end(key)
+        while len(_OPEN) > MAX_OPEN:
+            _OPEN.popitem(last=False)
+        return index
