@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -82,6 +82,17 @@ def broken_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "problem"])
 
 
+def problems_frame(
+    broken: pa.Table, found: Iterable[RunInfo], limit: int | None = None
+) -> pd.DataFrame:
+    """The broken-runs frame (id, problem; by id) of the index's broken rows (``broken``:
+    id and error columns) and of runs found broken by array checks, at most ``limit`` rows."""
+    rows = dict(zip(broken["id"].to_pylist(), broken["error"].to_pylist(), strict=True))
+    rows.update((info.id, info.error) for info in found)
+    ids = sorted(rows)[:limit]
+    return pd.DataFrame({"id": ids, "problem": [rows[i] for i in ids]}, columns=["id", "problem"])
+
+
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 
 
@@ -133,16 +144,24 @@ def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[s
 def source_shortcuts(
     frame: pd.DataFrame, run_ids: Sequence[str], max_runs: int = MAX_COMPARE
 ) -> list[tuple[str, list[str], int]]:
-    """Comparisons worth offering next to ``run_ids``: for each source image they attack,
-    ``(source, ids to compare, runs on that source in all)`` when that group holds 2 or more
-    runs and is not already exactly ``run_ids`` (groups over ``max_runs`` offer their first
-    ``max_runs``)."""
+    """Comparisons worth offering next to ``run_ids`` (see :func:`shortcuts`), from a frame
+    of runs."""
+    return shortcuts(same_source(frame, run_ids), run_ids, max_runs)
+
+
+def shortcuts(
+    groups: Mapping[str, Sequence[str]], run_ids: Sequence[str], max_runs: int = MAX_COMPARE
+) -> list[tuple[str, list[str], int]]:
+    """Comparisons worth offering next to ``run_ids``, given the runs on each of their source
+    images (``groups``): ``(source, ids to compare, runs on that source in all)`` when that
+    group holds 2 or more runs and is not already exactly ``run_ids`` (groups over
+    ``max_runs`` offer their first ``max_runs``)."""
     current = sorted(run_ids)
     out = []
-    for source, ids in same_source(frame, run_ids).items():
+    for source, ids in groups.items():
         if len(ids) < 2 or sorted(ids) == current:
             continue
-        out.append((source, ids[:max_runs], len(ids)))
+        out.append((source, list(ids[:max_runs]), len(ids)))
     return out
 
 

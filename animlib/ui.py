@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from .errors import AnimlibError, Code
-from .listing import RunInfo, folder_signature, list_runs
+from .index import Query, Result, RunIndex, open_index
+from .listing import RunInfo
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
 from .text import printable
@@ -56,15 +57,27 @@ def root() -> str:
     return runs_root()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _listing(where: str, signature: str) -> list[RunInfo]:
-    return list_runs(where)
+CHEAP_REFRESH_S = 0.05  # a refresh this quick is done on every call (small folders)
+MIN_REFRESH_S = 1.0  # slower ones at most this often, shared by every session
+
+
+def run_index(where: str | None = None) -> RunIndex:
+    """The run index of the results folder, brought up to date: on every call while that takes
+    under 50 ms, else when the last refresh is older than a second (or twice what it took, so
+    a huge folder never keeps a core busy).
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
+    index = open_index(where or root())
+    took = index.last.seconds
+    index.refresh(max_age=0.0 if took < CHEAP_REFRESH_S else max(MIN_REFRESH_S, 2 * took))
+    return index
 
 
 def listing(where: str | None = None) -> list[RunInfo]:
-    """All runs in the results folder, re-read only when the folder changed."""
-    where = where or root()
-    return _listing(where, folder_signature(where))
+    """All runs in the results folder, from the run index (see :func:`run_index`)."""
+    return run_index(where).infos()
 
 
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
@@ -142,6 +155,57 @@ def check_runs(
         if progress is not None:
             progress(done + 1, len(todo))
     return [out.get(i.id, i) for i in infos], skipped
+
+
+CHECK_PASSES = 4  # queries of one page at most, when rows of it turn out broken
+
+Problems = dict[str, tuple[str, RunInfo]]  # run id -> (run.json version, the run's problem)
+
+
+def forget_changed(index: RunIndex, problems: Problems) -> None:
+    """Drop the recorded problems of runs that changed or went away since they were found."""
+    for run_id in [r for r, (version, _) in problems.items() if index.version(r) != version]:
+        del problems[run_id]
+
+
+def checked_page(
+    index: RunIndex, q: Query, where: str, problems: Problems, *, budget_s: float | None = None
+) -> tuple[Result, int]:
+    """The page ``q`` of the runs whose arrays pass the quick check (cached per run).
+
+    Rows found broken are left out and recorded in ``problems`` (keyed by run id, with the
+    run.json version), so every page and later page runs leave them out until the run changes;
+    the page is then queried again to stay full.
+
+    Returns:
+        The page, and how many of its rows were left unchecked because ``budget_s`` ran out.
+    """
+    forget_changed(index, problems)
+    unchecked = 0
+    for _ in range(CHECK_PASSES):
+        result = index.query(dataclasses.replace(q, exclude=tuple(problems)))
+        infos = index.infos(result.rows["id"].to_pylist())
+        checked, unchecked = check_runs(infos, where, budget_s=budget_s)
+        bad = [info for info in checked if not info.ok]
+        for info in bad:
+            problems[info.id] = (index.version(info.id) or "", info)
+        if not bad:
+            return result, unchecked
+    return index.query(dataclasses.replace(q, exclude=tuple(problems))), unchecked
+
+
+def deep_check(
+    index: RunIndex,
+    where: str,
+    problems: Problems,
+    progress: Callable[[int, int], Any] | None = None,
+) -> None:
+    """Read every stored chunk of every good run; record the damaged ones in ``problems``."""
+    todo = [info for info in index.infos() if info.ok and info.id not in problems]
+    checked, _ = check_runs(todo, where, deep=True, progress=progress)
+    for info in checked:
+        if not info.ok:
+            problems[info.id] = (index.version(info.id) or "", info)
 
 
 def viewer_url(run_id: str) -> str:

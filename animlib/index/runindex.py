@@ -175,32 +175,34 @@ class RunIndex:
         """Every row, in the order of :func:`animlib.list_runs` (refresh first)."""
         return self._table if self._table is not None else SCHEMA.empty_table()
 
-    def infos(self) -> list[RunInfo]:
-        """Every run as a :class:`RunInfo`, newest first (run.json is parsed once per
-        version and kept; the ``meta`` dicts are shared between calls: treat them as
-        read-only).
+    def infos(self, run_ids: Sequence[str] | None = None) -> list[RunInfo]:
+        """Every run (or the runs ``run_ids``) as a :class:`RunInfo`, newest first (run.json
+        is parsed once per version and kept; the ``meta`` dicts are shared between calls:
+        treat them as read-only).
 
         Returns:
             The runs, as :func:`animlib.list_runs` returns them.
         """
-        table = self.table
+        table = self.table if run_ids is None else self.rows(run_ids)
         ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
-        cache = self._infos
-        stale = [
-            i
-            for i, (run_id, version) in enumerate(zip(ids, versions, strict=True))
-            if not version or cache.get(run_id, ("",))[0] != version
-        ]
+        cache, got, stale = self._infos, {}, []
+        for i, (run_id, version) in enumerate(zip(ids, versions, strict=True)):
+            hit = cache.get(run_id)
+            if hit is not None and hit[0] == version:
+                got[run_id] = hit[1]
+            else:
+                stale.append(i)
         if stale:
             cols = ["id", "version", "meta", "classes", "error", "field", "code"]
             for row in table.select(cols).take(stale).to_pylist():
                 info = info_of(row, self.store.url_of(row["id"]), self._classes)
                 cache[row["id"]] = (row["version"], info)
-        out = []
-        for run_id in ids:
-            base = cache[run_id][1]
-            out.append(RunInfo(base.id, base.url, base.meta, base.error, base.field, base.code))
-        return out
+                got[row["id"]] = info
+        return [RunInfo(b.id, b.url, b.meta, b.error, b.field, b.code) for b in map(got.get, ids)]
+
+    def version(self, run_id: str) -> str | None:
+        """The version tag of the run.json indexed for ``run_id`` (None: no such folder)."""
+        return self._versions.get(run_id)
 
     def query(self, q: Query, now: float | None = None) -> Result:
         """One page of good runs matching ``q`` (see :func:`animlib.index.query.run_query`)."""
