@@ -99,9 +99,9 @@ def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, i
 
 def show_caption(result: Result, shown: int, offset: int, unchecked: int) -> None:
     counts = result.counts
-    span = f"{offset + 1:,}–{offset + shown:,} of " if shown else "0 of "
     st.caption(
-        f"{span}{result.matched:,} matching runs ({counts.total:,} in all)"
+        f"{result.matched:,} of {counts.total:,} runs shown"
+        + (f" · rows {offset + 1:,}–{offset + shown:,}" if shown < result.matched else "")
         + (f" · {counts.running:,} running (refreshing every 2 s)" if counts.running else "")
         + (f" · {counts.broken:,} broken" if counts.broken else "")
         + (f" · arrays of {unchecked} runs not checked yet" if unchecked else "")
