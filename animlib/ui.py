@@ -62,16 +62,20 @@ MIN_REFRESH_S = 1.0  # slower ones at most this often, shared by every session
 
 
 def run_index(where: str | None = None) -> RunIndex:
-    """The run index of the results folder, brought up to date: on every call while that takes
-    under 50 ms, else when the last refresh is older than a second (or twice what it took, so
-    a huge folder never keeps a core busy).
+    """The run index of the results folder, kept up to date. A refresh quicker than 50 ms
+    (small folders) is done on every call; a slower one at most every second (or twice what it
+    took, so a huge folder never keeps a core busy), in the background: pages are served the
+    rows the index holds meanwhile, and the runs page reruns when the refresh changes them.
 
     Raises:
         RunFormatError: the results folder does not exist or cannot be listed.
     """
     index = open_index(where or root())
     took = index.last.seconds
-    index.refresh(max_age=0.0 if took < CHEAP_REFRESH_S else max(MIN_REFRESH_S, 2 * took))
+    if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
+        index.refresh()
+    else:
+        index.refresh_soon(max(MIN_REFRESH_S, 2 * took))
     return index
 
 

@@ -121,6 +121,7 @@ def add_runs(folder: Path, count: int, tag: str) -> list[str]:
         run_id = f"new-{tag}-{k}"
         meta = varied_meta(base, 10_000_000 + k, rng)
         meta["created"] = datetime.now(timezone.utc).isoformat()
+        meta["name"] = run_id
         clone(source, folder / run_id, meta)
         ids.append(run_id)
     return ids

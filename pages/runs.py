@@ -26,11 +26,12 @@ from animlib.ui import (
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
 PAGE_SIZES = (25, 50, 100, 200)
-TABLE_ROWS = 28  # rows shown before the table scrolls: about a 1,400 px screen below the filters
 ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row height and header (+ borders)
 POLL_S = 2.0  # how often an open page looks for new, changed or removed runs
 MAX_BROKEN_SHOWN = 200  # rows of the broken-runs table (its title says how many there are)
 NEWEST = "newest first"
+# the table (all rows of the page, scrolling inside) fills the window below the controls
+FILL_CSS = "max-height: max(320px, calc(100vh - 470px)) !important;"
 COLUMN_CONFIG = {
     "open": st.column_config.LinkColumn("", display_text="view", width="small"),
     "name": st.column_config.TextColumn("name", width="medium"),
@@ -55,8 +56,9 @@ def first_page() -> None:
     st.session_state["f_page"] = 1
 
 
-def query_from_widgets(index: RunIndex) -> Query:
-    """The filter, search and sort widgets as an index query (without the page)."""
+def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
+    """The filter, search and sort widgets as an index query (without the page), and the
+    place left for the page selector (filled once the number of pages is known)."""
     facets = index.facets()
     cols = st.columns([2, 2, 2, 2, 3])
     again = {"on_change": first_page}
@@ -67,7 +69,7 @@ def query_from_widgets(index: RunIndex) -> Query:
     )
     success = cols[3].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
     text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
-    cols = st.columns([2, 1, 1, 6], vertical_alignment="bottom")
+    cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
     sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE], key="f_sort", **again)
     descending = cols[1].toggle("Descending", key="f_desc", **again)
     cols[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
@@ -79,7 +81,7 @@ def query_from_widgets(index: RunIndex) -> Query:
         text=text,
         sort="" if sort == NEWEST else sort,
         descending=descending,
-    )
+    ), cols[3]
 
 
 def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, int, int]:
@@ -118,11 +120,15 @@ def show_table(shown: pd.DataFrame) -> list[str]:
     """
     ids = shown["id"].tolist()
     chosen = table.selected_positions(ids, st.session_state.get("selected_runs", []))
-    event = st.dataframe(
+    st.html(
+        "<style>.st-key-runs_table [data-testid='stDataFrame'],"
+        f" .st-key-runs_table [data-testid='stDataFrameResizable'] {{{FILL_CSS}}}</style>"
+    )
+    event = st.container(key="runs_table").dataframe(
         shown,
         key=table.selection_key("runs_table", ids),
         hide_index=True,
-        height=HEADER_PX + ROW_PX * max(1, min(len(shown), TABLE_ROWS)),
+        height=HEADER_PX + ROW_PX * max(1, len(shown)),
         on_select="rerun",
         selection_mode="multi-row",
         selection_default={"selection": {"rows": chosen}},
@@ -187,7 +193,7 @@ def runs_page() -> tuple[int, int] | None:
             "`python -m animlib demo --out runs`."
         )
         return index.generation, 0
-    q = query_from_widgets(index)
+    q, page_slot = query_from_widgets(index)
     # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
     # cached per run, within a time budget; every chunk of every run on request). Runs found
     # broken are remembered by id and run.json version and left out of every page.
@@ -199,11 +205,13 @@ def runs_page() -> tuple[int, int] | None:
     rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
     shown = table.page_frame(result.rows)
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
+    st.session_state["f_page"] = page
+    page_slot.number_input(
+        f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="f_page"
+    )
     show_caption(result, len(shown), (page - 1) * rows, unchecked)
     selected = show_table(shown)
     spare = show_actions(index, selected, problems)
-    st.session_state["f_page"] = page
-    st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="f_page")
     show_broken(index, problems, result.counts.broken)
     if not st.session_state.get("deep_check"):
         spare.button(

@@ -291,3 +291,21 @@ def test_facets_and_same_source(varied):
     }
     some = frame["id"].tolist()[:5]
     assert index.same_source(some) == runs_table.same_source(frame, some)
+
+
+def test_background_refresh(runs_dir, tmp_path):
+    index = RunIndex(runs_dir)
+    index.refresh()
+    generation = index.generation
+    write_run(runs_dir, "gamma", steps=2)
+    index.refresh_soon(max_age=3600)  # the last refresh is recent enough: nothing starts
+    assert index._worker is None
+    index.refresh_soon(max_age=0)
+    index._worker.join(30)
+    assert "gamma" in index.table["id"].to_pylist() and index.generation > generation
+    moved = tmp_path / "moved"
+    runs_dir.rename(moved)
+    index.refresh_soon(max_age=0)
+    index._worker.join(30)
+    assert isinstance(index.failed, RunFormatError)
+    assert index.table.num_rows == 4  # readers keep the rows they had

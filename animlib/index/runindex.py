@@ -91,6 +91,8 @@ class RunIndex:
         self._saved = float("-inf")
         self._dirty = False
         self._infos: dict[str, tuple[str, RunInfo]] = {}
+        self._worker: threading.Thread | None = None
+        self.failed: Exception | None = None  # the error of the last background refresh
         self._classes: dict[str, Any] = {}
 
     # -- refreshing -----------------------------------------------------------------------------
@@ -128,6 +130,33 @@ class RunIndex:
             self._checked = time.monotonic()
             self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
             return self.last
+
+    def refresh_soon(self, max_age: float) -> None:
+        """Start :meth:`refresh` in a background thread unless one runs or the last refresh is
+        less than ``max_age`` seconds old: readers keep the rows they have meanwhile (a page
+        never waits for a slow listing). A failure is kept in :attr:`failed` until a refresh
+        succeeds."""
+        with self._lock:
+            due = time.monotonic() - self._checked >= max_age
+            if not due or (self._worker is not None and self._worker.is_alive()):
+                return
+            self._worker = threading.Thread(
+                target=self._background, args=(max_age,), name="animlib-index", daemon=True
+            )
+            self._worker.start()
+
+    def _background(self, max_age: float) -> None:
+        try:
+            self.refresh(max_age)
+            self.failed = None
+        except Exception as exc:  # kept for the next reader, never lost in a thread
+            log.warning("run index refresh of %s failed: %s", self.url, exc)
+            self.failed = exc
+
+    @property
+    def refreshed(self) -> bool:
+        """True once a refresh has listed the folder in this process."""
+        return self._checked != float("-inf")
 
     def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
         rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
