@@ -9,6 +9,7 @@ from typing import Any
 
 from . import meta as M
 from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .settings import held
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, is_run_id, unsafe_link
 from .text import printable
@@ -125,8 +126,9 @@ def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
             bad = RunFormatError(msg, field="id", code=Code.UNSAFE)
             infos.append(RunInfo.broken(name, store.url_of(name), bad))
     raws = store.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
-    for name in readable:
-        infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
+    with held():  # the limits are read from the environment once for the whole batch
+        for name in readable:
+            infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
     return infos
 
 

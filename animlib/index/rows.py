@@ -143,14 +143,67 @@ def in_default_order(table: pa.Table) -> pa.Table:
     return table.take(order)
 
 
-def info_of(row: dict[str, Any], url: str, classes: dict[str, Any]) -> RunInfo:
-    """The :class:`RunInfo` of an index row; ``classes`` caches parsed class lists (shared by
-    the runs that have the same classes, so treat them as read-only)."""
-    meta = json.loads(row["meta"]) if row["meta"] is not None else None
-    if meta is not None and row["classes"] is not None:
-        names = classes.get(row["classes"])
-        if names is None:
-            names = classes[row["classes"]] = json.loads(row["classes"])
-        meta["class_names"] = names
-    code = Code(row["code"]) if row["code"] is not None else None
-    return RunInfo(row["id"], url, meta, error=row["error"], field=row["field"], code=code)
+_UNPARSED = object()
+
+
+class IndexedRunInfo(RunInfo):
+    """A :class:`RunInfo` made from an index row: its ``meta`` is parsed from the stored JSON
+    on first use (listing 100,000 runs then costs no JSON parsing until someone looks)."""
+
+    def __init__(
+        self,
+        id: str,
+        url: str,
+        meta: dict[str, Any] | None = None,
+        error: str | None = None,
+        field: str | None = None,
+        code: Code | None = None,
+        *,
+        stored: tuple[str, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(id, url, meta, error, field, code)
+        if stored is not None:
+            self.__dict__["_meta"], self.__dict__["_stored"] = _UNPARSED, stored
+
+    @property  # type: ignore[override]
+    def meta(self) -> dict[str, Any] | None:
+        state = self.__dict__
+        value = state.get("_meta")
+        if value is _UNPARSED:
+            stored = state.get("_stored")
+            if stored is None:  # another thread parsed it just now (it sets _meta first)
+                return state.get("_meta")
+            text, classes, cache = stored
+            value = json.loads(text)
+            if classes is not None:
+                names = cache.get(classes)
+                if names is None:
+                    names = cache[classes] = json.loads(classes)
+                value["class_names"] = names
+            state["_meta"] = value
+            state.pop("_stored", None)
+        return value
+
+    @meta.setter
+    def meta(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["_meta"] = value
+        self.__dict__.pop("_stored", None)
+
+
+def info_of(row: tuple[Any, ...], url: str, classes: dict[str, Any]) -> RunInfo:
+    """The :class:`RunInfo` of an index row (id, version, meta, classes, error, field, code),
+    its ``meta`` parsed when first used; ``classes`` caches parsed class lists, shared by the
+    runs that have the same classes (so treat them as read-only)."""
+    run_id, _, text, names, error, field, code = row
+    info = IndexedRunInfo.__new__(IndexedRunInfo)  # (as __init__ does, minus its overhead)
+    info.__dict__.update(
+        id=run_id,
+        url=url,
+        error=error,
+        field=field,
+        code=Code(code) if code is not None else None,
+        _meta=None if text is None else _UNPARSED,
+    )
+    if text is not None:
+        info.__dict__["_stored"] = (text, names, classes)
+    return info

@@ -92,6 +92,7 @@ class RunIndex:
         self._dirty = False
         self._infos: dict[str, tuple[str, RunInfo]] = {}
         self._worker: threading.Thread | None = None
+        self._listed: tuple[int, list[RunInfo]] | None = None  # infos() of one generation
         self.failed: Exception | None = None  # the error of the last background refresh
         self._classes: dict[str, Any] = {}
 
@@ -116,11 +117,7 @@ class RunIndex:
                 listing = self.store.scan_folders(M.RUN_JSON)
             except StoreError as exc:
                 raise folder_error(self.store, exc) from None
-            current = {
-                utf8(name): version_of(name, entry)
-                for name, entry in listing.items()
-                if not name.startswith(".")
-            }
+            current = self._versions_of(listing)
             todo = [n for n, v in current.items() if self._versions.get(n) != v]
             removed = [n for n in self._versions if n not in current]
             if todo or removed or self._table is None:
@@ -130,6 +127,23 @@ class RunIndex:
             self._checked = time.monotonic()
             self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
             return self.last
+
+    def _versions_of(self, listing: dict[str, Entry | None]) -> dict[str, str]:
+        """The version tag of each folder's run.json (hidden folders skipped); a name is checked
+        for being a run id only when it is new (names of indexed runs were checked before)."""
+        known, out = self._versions, {}
+        for name, entry in listing.items():
+            if name.startswith("."):
+                continue
+            key = utf8(name)
+            old = known.get(key)
+            if old is None or old == UNSAFE:
+                out[key] = version_of(name, entry)
+            elif entry is None:
+                out[key] = MISSING
+            else:
+                out[key] = entry.etag or f"{entry.size}:{entry.mtime!r}"
+        return out
 
     def refresh_soon(self, max_age: float) -> None:
         """Start :meth:`refresh` in a background thread unless one runs or the last refresh is
@@ -206,12 +220,16 @@ class RunIndex:
 
     def infos(self, run_ids: Sequence[str] | None = None) -> list[RunInfo]:
         """Every run (or the runs ``run_ids``) as a :class:`RunInfo`, newest first (run.json
-        is parsed once per version and kept; the ``meta`` dicts are shared between calls:
-        treat them as read-only).
+        is parsed once per version, when first used, and kept: calls return the same RunInfo
+        objects in a new list, so treat them and their ``meta`` as read-only).
 
         Returns:
             The runs, as :func:`animlib.list_runs` returns them.
         """
+        listed = self._listed
+        if run_ids is None and listed is not None and listed[0] == self.generation:
+            return list(listed[1])
+        generation = self.generation
         table = self.table if run_ids is None else self.rows(run_ids)
         ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
         cache, got, stale = self._infos, {}, []
@@ -222,12 +240,19 @@ class RunIndex:
             else:
                 stale.append(i)
         if stale:
+            part = table if len(stale) == len(ids) else table.take(stale)
             cols = ["id", "version", "meta", "classes", "error", "field", "code"]
-            for row in table.select(cols).take(stale).to_pylist():
-                info = info_of(row, self.store.url_of(row["id"]), self._classes)
-                cache[row["id"]] = (row["version"], info)
-                got[row["id"]] = info
-        return [RunInfo(b.id, b.url, b.meta, b.error, b.field, b.code) for b in map(got.get, ids)]
+            columns = [part[c].to_pylist() for c in cols]
+            prefix = self.store.url_of("x")[:-1]  # run ids are one path part: url = prefix + id
+            for row in zip(*columns, strict=True):
+                info = info_of(row, prefix + row[0], self._classes)
+                cache[row[0]] = (row[1], info)
+                got[row[0]] = info
+        out = [got[run_id] for run_id in ids]
+        if run_ids is None and generation == self.generation:  # (no refresh meanwhile)
+            self._listed = (generation, out)
+            return list(out)
+        return out
 
     def version(self, run_id: str) -> str | None:
         """The version tag of the run.json indexed for ``run_id`` (None: no such folder)."""
