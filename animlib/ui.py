@@ -84,6 +84,12 @@ def listing(where: str | None = None) -> list[RunInfo]:
     return run_index(where).infos()
 
 
+def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, list[str]]:
+    """For the source images of ``run_ids``: every good run on that image, from the index
+    (no frame of every run is built; see :func:`animlib.runs_table.shortcuts`)."""
+    return run_index(where).same_source(run_ids)
+
+
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
     """Open a run by id for a page; (run, None) or (None, a message to show the user)."""
     where = where or root()
