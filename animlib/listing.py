@@ -104,7 +104,16 @@ def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunIn
 
 
 def folder_error(store: Store, exc: StoreError) -> RunFormatError:
-    """The error for a results folder that cannot be listed (missing, a file, unreadable)."""
+    """The error for a results folder that cannot be listed.
+
+    Args:
+        store: the results folder.
+        exc: what listing it raised.
+
+    Returns:
+        A RunFormatError naming the folder, with the code of ``exc`` (NOT_FOUND: missing,
+        INVALID: a file, others: unreadable).
+    """
     if exc.code == Code.NOT_FOUND:
         msg = "results folder does not exist"
     else:
@@ -113,9 +122,19 @@ def folder_error(store: Store, exc: StoreError) -> RunFormatError:
 
 
 def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
-    """The rows of the run folders ``names`` of ``store``, from their run.json alone (one
-    batched read on object stores); folder names that are not plain run ids are listed as
-    broken without reading anything, and nothing is read through a symlink leading outside."""
+    """The rows of some run folders, from their run.json alone.
+
+    One batched read (concurrent on object stores and for large local batches); folder names
+    that are not plain run ids are listed as broken without reading anything, and nothing is
+    read through a symlink leading outside ``store``.
+
+    Args:
+        store: the results folder.
+        names: names of run folders in it.
+
+    Returns:
+        One RunInfo per name (broken ones with ``error``, ``field`` and ``code``).
+    """
     infos: list[RunInfo] = []
     readable = []
     for name in names:
@@ -144,6 +163,13 @@ def list_runs(
     that are not plain run ids are listed as broken, and nothing is read through a symlink
     leading outside ``root``. The ``meta`` dicts may be shared between calls: treat them as
     read-only.
+
+    Args:
+        root: the results folder (a path, an fsspec URL or a Store).
+        storage_options: fsspec options for a URL (credentials, endpoint).
+
+    Returns:
+        One RunInfo per run folder.
 
     Raises:
         RunFormatError: ``root`` does not exist, is not a folder or cannot be listed.

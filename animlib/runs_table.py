@@ -68,8 +68,14 @@ def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
 
 
 def page_frame(rows: pa.Table) -> pd.DataFrame:
-    """The runs-table frame (columns :data:`COLUMNS`, the dtypes of :func:`runs_frame`) of one
-    page of index rows (:func:`animlib.index.query.run_query`)."""
+    """The runs-table frame of one page of index rows.
+
+    Args:
+        rows: the page (:attr:`animlib.index.Result.rows`).
+
+    Returns:
+        A DataFrame with the columns :data:`COLUMNS` and the dtypes of :func:`runs_frame`.
+    """
     mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
     frame = rows.select(COLUMNS).to_pandas(types_mapper=mapper)
     frame["created"] = pd.to_datetime(frame["created"], utc=True)
@@ -85,8 +91,16 @@ def broken_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
 def problems_frame(
     broken: pa.Table, found: Iterable[RunInfo], limit: int | None = None
 ) -> pd.DataFrame:
-    """The broken-runs frame (id, problem; by id) of the index's broken rows (``broken``:
-    id and error columns) and of runs found broken by array checks, at most ``limit`` rows."""
+    """The broken-runs frame.
+
+    Args:
+        broken: the index's broken rows (id and error columns).
+        found: runs found broken by array checks.
+        limit: the most rows (default: all).
+
+    Returns:
+        A DataFrame of id and problem, by id.
+    """
     rows = dict(zip(broken["id"].to_pylist(), broken["error"].to_pylist(), strict=True))
     rows.update((info.id, info.error) for info in found)
     ids = sorted(rows)[:limit]
@@ -144,18 +158,33 @@ def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[s
 def source_shortcuts(
     frame: pd.DataFrame, run_ids: Sequence[str], max_runs: int = MAX_COMPARE
 ) -> list[tuple[str, list[str], int]]:
-    """Comparisons worth offering next to ``run_ids`` (see :func:`shortcuts`), from a frame
-    of runs."""
+    """Comparisons worth offering next to ``run_ids``, from a frame of runs.
+
+    Args:
+        frame: runs (:func:`runs_frame`).
+        run_ids: the runs shown or selected.
+        max_runs: the most runs one comparison offers.
+
+    Returns:
+        See :func:`shortcuts`.
+    """
     return shortcuts(same_source(frame, run_ids), run_ids, max_runs)
 
 
 def shortcuts(
     groups: Mapping[str, Sequence[str]], run_ids: Sequence[str], max_runs: int = MAX_COMPARE
 ) -> list[tuple[str, list[str], int]]:
-    """Comparisons worth offering next to ``run_ids``, given the runs on each of their source
-    images (``groups``): ``(source, ids to compare, runs on that source in all)`` when that
-    group holds 2 or more runs and is not already exactly ``run_ids`` (groups over
-    ``max_runs`` offer their first ``max_runs``)."""
+    """Comparisons worth offering next to ``run_ids``.
+
+    Args:
+        groups: for each source image of ``run_ids``, the runs on it.
+        run_ids: the runs shown or selected.
+        max_runs: the most runs one comparison offers (larger groups offer their first).
+
+    Returns:
+        ``(source, ids to compare, runs on that source in all)`` for each group of 2 or more
+        runs that is not already exactly ``run_ids``.
+    """
     current = sorted(run_ids)
     out = []
     for source, ids in groups.items():

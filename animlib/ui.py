@@ -67,6 +67,12 @@ def run_index(where: str | None = None) -> RunIndex:
     took, so a huge folder never keeps a core busy), in the background: pages are served the
     rows the index holds meanwhile, and the runs page reruns when the refresh changes them.
 
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The folder's index.
+
     Raises:
         RunFormatError: the results folder does not exist or cannot be listed.
     """
@@ -80,13 +86,31 @@ def run_index(where: str | None = None) -> RunIndex:
 
 
 def listing(where: str | None = None) -> list[RunInfo]:
-    """All runs in the results folder, from the run index (see :func:`run_index`)."""
+    """All runs in the results folder, from the run index (see :func:`run_index`).
+
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The runs, as :func:`animlib.list_runs` returns them.
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
     return run_index(where).infos()
 
 
 def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, list[str]]:
-    """For the source images of ``run_ids``: every good run on that image, from the index
-    (no frame of every run is built; see :func:`animlib.runs_table.shortcuts`)."""
+    """The runs attacking the same source images as ``run_ids``, from the index (no frame of
+    every run is built; for :func:`animlib.runs_table.shortcuts`).
+
+    Args:
+        run_ids: the runs whose source images are looked up.
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        For each source: the ids of every good run on it.
+    """
     return run_index(where).same_source(run_ids)
 
 
@@ -173,7 +197,12 @@ Problems = dict[str, tuple[str, RunInfo]]  # run id -> (run.json version, the ru
 
 
 def forget_changed(index: RunIndex, problems: Problems) -> None:
-    """Drop the recorded problems of runs that changed or went away since they were found."""
+    """Drop the recorded problems of runs that changed or went away since they were found.
+
+    Args:
+        index: the folder's index.
+        problems: the recorded problems (changed in place).
+    """
     for run_id in [r for r, (version, _) in problems.items() if index.version(r) != version]:
         del problems[run_id]
 
@@ -186,6 +215,13 @@ def checked_page(
     Rows found broken are left out and recorded in ``problems`` (keyed by run id, with the
     run.json version), so every page and later page runs leave them out until the run changes;
     the page is then queried again to stay full.
+
+    Args:
+        index: the folder's index.
+        q: filters, sort and page.
+        where: the results folder (for the checks).
+        problems: the recorded problems (changed in place).
+        budget_s: seconds the checks may take (cached results are free).
 
     Returns:
         The page, and how many of its rows were left unchecked because ``budget_s`` ran out.
@@ -210,7 +246,14 @@ def deep_check(
     problems: Problems,
     progress: Callable[[int, int], Any] | None = None,
 ) -> None:
-    """Read every stored chunk of every good run; record the damaged ones in ``problems``."""
+    """Read every stored chunk of every good run; record the damaged ones.
+
+    Args:
+        index: the folder's index.
+        where: the results folder.
+        problems: the recorded problems (changed in place).
+        progress: called with (runs checked, runs to check) after each run.
+    """
     todo = [info for info in index.infos() if info.ok and info.id not in problems]
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
     for info in checked:

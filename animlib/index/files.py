@@ -29,7 +29,11 @@ def index_folder() -> str:
     """The folder holding run indexes: ``index/`` in the cache folder
     (:meth:`animlib.settings.Settings.cache_location`). When the cache is an object-store URL
     the index stays on this machine, in the default cache folder: it is a per-machine view of
-    the results folder, and the listing it saves is made on every refresh anyway."""
+    the results folder, and the listing it saves is made on every refresh anyway.
+
+    Returns:
+        A local folder path (it may not exist yet).
+    """
     location = settings().cache_location()
     scheme = scheme_of(location)
     if scheme in ("file", "local") and "::" not in location:
@@ -40,16 +44,31 @@ def index_folder() -> str:
 
 
 def index_path(url: str) -> str:
-    """The index file of the results folder ``url`` (keyed by the URL: its last part for
-    people, a hash of all of it for uniqueness)."""
+    """The index file of the results folder ``url``, keyed by the URL: its last part for
+    people, a hash of all of it for uniqueness.
+
+    Args:
+        url: the results folder's URL or absolute path (``Store.url``).
+
+    Returns:
+        The path of its Parquet file in :func:`index_folder`.
+    """
     tail = _SLUG.sub("-", url.rstrip("/").rsplit("/", 1)[-1]).strip("-.")[:40] or "root"
     digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     return os.path.join(index_folder(), f"{tail}-{digest}.parquet")
 
 
 def load(path: str, url: str) -> pa.Table | None:
-    """The rows of the index file ``path`` if it exists and was written for ``url`` with this
-    schema; None otherwise (the index is then rebuilt: it is only a cache)."""
+    """The rows of the index file ``path``.
+
+    Args:
+        path: the index file.
+        url: the results folder it must have been written for.
+
+    Returns:
+        The rows, or None if the file is missing, damaged, written for another folder or with
+        another schema (the index is then rebuilt: it is only a cache).
+    """
     try:
         table = pq.read_table(path)
     except FileNotFoundError:
@@ -72,6 +91,11 @@ def save(path: str, url: str, table: pa.Table) -> bool:
     """Replace the index file ``path`` by ``table`` atomically (a temporary file in the same
     folder, then a rename): a reader or a crash sees the old file or the new one, never a
     part. Two processes saving at once both write whole files; the last rename wins.
+
+    Args:
+        path: the index file.
+        url: the results folder the rows describe (kept in the file's metadata).
+        table: the rows.
 
     Returns:
         True if written; False if the cache folder cannot be written (logged; the index then
@@ -101,7 +125,12 @@ def save(path: str, url: str, table: pa.Table) -> bool:
 
 def prune(folder: str, keep: str) -> None:
     """Delete the oldest index files beyond :data:`MAX_FILES` and temporary files left by
-    crashed processes (never ``keep``)."""
+    crashed processes.
+
+    Args:
+        folder: the index folder.
+        keep: an index file never deleted (the one just written).
+    """
     now = time.time()
     found = []
     with contextlib.suppress(OSError), os.scandir(folder) as it:

@@ -87,8 +87,17 @@ class Result:
 def good_rows(
     table: pa.Table, exclude: Sequence[str] = (), columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """The rows of runs without a problem (and not in ``exclude``), in index order; only
-    ``columns`` (default: all) are kept, chosen before filtering so nothing else is copied."""
+    """The rows of runs without a problem, in index order.
+
+    Args:
+        table: an index table.
+        exclude: run ids left out too (found broken by array checks).
+        columns: the columns kept (default: all), chosen before filtering so nothing else is
+            copied.
+
+    Returns:
+        The good rows.
+    """
     mask = pc.is_null(table["error"])
     if exclude:
         gone = pc.is_in(table["id"], value_set=pa.array(list(exclude), pa.string()))
@@ -97,8 +106,16 @@ def good_rows(
 
 
 def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArray:
-    """``status``, with ``stale`` for a running run silent for longer than
-    ``ANIMLIB_STALE_SECONDS`` (the same rule as :func:`animlib.meta.effective_status`)."""
+    """The status of each row, with ``stale`` for a running run silent for longer than
+    ``ANIMLIB_STALE_SECONDS`` (the rule of :func:`animlib.meta.effective_status`).
+
+    Args:
+        table: index rows (``status`` and ``updated`` columns).
+        now: the time it is (seconds since the epoch; default: now).
+
+    Returns:
+        One status per row.
+    """
     now = time.time() if now is None else now
     cutoff = pa.scalar(int((now - settings().stale_seconds) * 1e6), pa.timestamp("us", tz="UTC"))
     silent = pc.and_(pc.equal(table["status"], "running"), pc.less(table["updated"], cutoff))
@@ -170,14 +187,30 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
 
 
 def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
-    """How many good runs (not in ``exclude``), how many of them run now, how many broken."""
+    """The counts of an index table.
+
+    Args:
+        table: an index table.
+        exclude: run ids counted as broken (found broken by array checks).
+        now: the time deciding ``stale`` (default: now).
+
+    Returns:
+        Good runs, good runs running now (not stale), broken runs.
+    """
     good = good_rows(table, exclude, ["status", "updated"])
     running = pc.sum(pc.equal(effective_status(good, now), "running")).as_py() or 0
     return Counts(good.num_rows, int(running), table.num_rows - good.num_rows)
 
 
 def facets(table: pa.Table) -> dict[str, list[str]]:
-    """The distinct attacks and models of the good runs, sorted."""
+    """The distinct attacks and models of the good runs.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        ``{"attack": [...], "model": [...]}``, each sorted.
+    """
     good = good_rows(table, columns=["attack", "model"])
     return {
         col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None)
@@ -186,8 +219,16 @@ def facets(table: pa.Table) -> dict[str, list[str]]:
 
 
 def same_source(table: pa.Table, run_ids: Sequence[str]) -> dict[str, list[str]]:
-    """For the sources of ``run_ids``: every good run id attacking that same source image,
-    in index order."""
+    """The runs attacking the same source images as ``run_ids``.
+
+    Args:
+        table: an index table.
+        run_ids: the runs whose source images are looked up.
+
+    Returns:
+        For each source of ``run_ids`` (in their order): the ids of every good run on it, in
+        index order.
+    """
     good = good_rows(table, columns=["id", "source"])
     chosen = good.filter(pc.is_in(good["id"], value_set=pa.array(list(run_ids), pa.string())))
     sources = [s for s in dict.fromkeys(chosen["source"].to_pylist()) if s]
@@ -201,6 +242,13 @@ def same_source(table: pa.Table, run_ids: Sequence[str]) -> dict[str, list[str]]
 
 
 def broken_rows(table: pa.Table) -> pa.Table:
-    """The runs with a problem: id, error, field, code (in id order)."""
+    """The runs with a problem.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        Their id, error, field and code columns, by id.
+    """
     bad = table.filter(pc.is_valid(table["error"])).select(["id", "error", "field", "code"])
     return bad.take(pc.sort_indices(bad, sort_keys=[("id", "ascending")]))

@@ -50,7 +50,15 @@ SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, 
 
 
 def source_key(meta: dict[str, Any]) -> str | None:
-    """What identifies the attacked image: ``params.source``, a ``source:`` tag, or its hash."""
+    """What identifies the attacked image.
+
+    Args:
+        meta: a run's run.json.
+
+    Returns:
+        ``params.source``, else a ``source:`` tag, else ``sha1:<hash of the original>``, else
+        None.
+    """
     params = meta.get("params") or {}
     if isinstance(params, dict) and isinstance(params.get("source"), str) and params["source"]:
         return params["source"]
@@ -62,7 +70,14 @@ def source_key(meta: dict[str, Any]) -> str | None:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 time from run.json as an aware UTC datetime (None when it is not one)."""
+    """An ISO-8601 time from run.json.
+
+    Args:
+        value: anything found in run.json.
+
+    Returns:
+        An aware datetime (UTC when no zone is given), or None when it is not such a time.
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -93,7 +108,16 @@ def _compact(meta: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def row_of(info: RunInfo, version: str) -> dict[str, Any]:
-    """The index row of one run folder (broken ones keep their problem and no metadata)."""
+    """The index row of one run folder.
+
+    Args:
+        info: the run folder as read (broken ones keep their problem; a readable run.json of
+            a broken run is kept too).
+        version: the version tag of its run.json in the listing it was read after.
+
+    Returns:
+        The row: one value per column of :data:`SCHEMA`.
+    """
     row: dict[str, Any] = dict.fromkeys(SCHEMA.names)
     row.update(id=info.id, version=version, error=info.error, field=info.field, created_key="")
     row["code"] = info.code.value if info.code is not None else None
@@ -130,15 +154,29 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
 
 
 def table_of(rows: Iterable[dict[str, Any]]) -> pa.Table:
-    """An index table (:data:`SCHEMA`) from rows made by :func:`row_of`."""
+    """An index table.
+
+    Args:
+        rows: rows made by :func:`row_of`.
+
+    Returns:
+        The table (:data:`SCHEMA`), in the order given.
+    """
     rows = list(rows)
     columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
     return pa.table(columns, schema=SCHEMA)
 
 
 def in_default_order(table: pa.Table) -> pa.Table:
-    """The rows as :func:`animlib.list_runs` returns them: newest ``created`` first (as
-    written; broken runs last), then by id."""
+    """The rows in the order of :func:`animlib.list_runs`.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        The rows, newest ``created`` first (compared as written; runs without one last),
+        then by id.
+    """
     order = pc.sort_indices(table, sort_keys=[("created_key", "descending"), ("id", "ascending")])
     return table.take(order)
 
@@ -167,6 +205,7 @@ class IndexedRunInfo(RunInfo):
 
     @property  # type: ignore[override]
     def meta(self) -> dict[str, Any] | None:
+        """The run.json (parsed on first use), None for a run without a readable one."""
         state = self.__dict__
         value = state.get("_meta")
         if value is _UNPARSED:
@@ -191,9 +230,17 @@ class IndexedRunInfo(RunInfo):
 
 
 def info_of(row: tuple[Any, ...], url: str, classes: dict[str, Any]) -> RunInfo:
-    """The :class:`RunInfo` of an index row (id, version, meta, classes, error, field, code),
-    its ``meta`` parsed when first used; ``classes`` caches parsed class lists, shared by the
-    runs that have the same classes (so treat them as read-only)."""
+    """The :class:`RunInfo` of an index row, its ``meta`` parsed when first used.
+
+    Args:
+        row: id, version, meta, classes, error, field and code of the row.
+        url: the run folder's path or URL.
+        classes: a cache of parsed class lists, shared by the runs that have the same classes
+            (so treat them as read-only).
+
+    Returns:
+        The run's RunInfo (an :class:`IndexedRunInfo`).
+    """
     run_id, _, text, names, error, field, code = row
     info = IndexedRunInfo.__new__(IndexedRunInfo)  # (as __init__ does, minus its overhead)
     info.__dict__.update(

@@ -42,8 +42,16 @@ class Refresh:
 
 
 def version_of(name: str, entry: Entry | None) -> str:
-    """The version tag of a folder's run.json from the listing: its ETag (object stores; a
-    local store's inode, mtime and size), else size and mtime."""
+    """The version tag of a folder's run.json from the listing.
+
+    Args:
+        name: the folder's name.
+        entry: its run.json in the listing (:meth:`~animlib.store.Store.scan_folders`).
+
+    Returns:
+        The ETag (object stores; inode, mtime and size locally), else size and mtime;
+        :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without run.json.
+    """
     if not is_run_id(name):
         return UNSAFE
     if entry is None:
@@ -52,8 +60,15 @@ def version_of(name: str, entry: Entry | None) -> str:
 
 
 def utf8(name: str) -> str:
-    """A folder name as valid UTF-8 (names that are not are unsafe ids, listed as broken; their
-    undecodable parts are shown escaped, as ``\\udcff``)."""
+    """A folder name as valid UTF-8 text.
+
+    Args:
+        name: a folder name from a listing (undecodable bytes as surrogates).
+
+    Returns:
+        ``name``, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8
+        (such names are not run ids: they are listed as broken).
+    """
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -146,10 +161,14 @@ class RunIndex:
         return out
 
     def refresh_soon(self, max_age: float) -> None:
-        """Start :meth:`refresh` in a background thread unless one runs or the last refresh is
-        less than ``max_age`` seconds old: readers keep the rows they have meanwhile (a page
-        never waits for a slow listing). A failure is kept in :attr:`failed` until a refresh
-        succeeds."""
+        """Start :meth:`refresh` in a background thread: readers keep the rows they have
+        meanwhile (a page never waits for a slow listing). A failure is kept in :attr:`failed`
+        until a refresh succeeds.
+
+        Args:
+            max_age: nothing starts if the last refresh is younger than this many seconds, or
+                a background refresh is running.
+        """
         with self._lock:
             due = time.monotonic() - self._checked >= max_age
             if not due or (self._worker is not None and self._worker.is_alive()):
@@ -223,6 +242,9 @@ class RunIndex:
         is parsed once per version, when first used, and kept: calls return the same RunInfo
         objects in a new list, so treat them and their ``meta`` as read-only).
 
+        Args:
+            run_ids: only these runs (default: all).
+
         Returns:
             The runs, as :func:`animlib.list_runs` returns them.
         """
@@ -255,27 +277,71 @@ class RunIndex:
         return out
 
     def version(self, run_id: str) -> str | None:
-        """The version tag of the run.json indexed for ``run_id`` (None: no such folder)."""
+        """The version tag of a run's indexed run.json.
+
+        Args:
+            run_id: a run folder's name.
+
+        Returns:
+            The tag (see :func:`version_of`), None if the index has no such folder.
+        """
         return self._versions.get(run_id)
 
     def query(self, q: Query, now: float | None = None) -> Result:
-        """One page of good runs matching ``q`` (see :func:`animlib.index.query.run_query`)."""
+        """One page of good runs matching ``q``.
+
+        Args:
+            q: filters, sort and page.
+            now: the time deciding ``stale`` (default: now).
+
+        Returns:
+            See :func:`animlib.index.query.run_query`.
+
+        Raises:
+            ValueError: ``q.sort`` is not a sortable column.
+        """
         return run_query(self.table, q, now)
 
     def counts(self, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
-        """How many good, running and broken runs the folder holds."""
+        """How many good, running and broken runs the folder holds.
+
+        Args:
+            exclude: run ids counted as broken (found broken by array checks).
+            now: the time deciding ``stale`` (default: now).
+
+        Returns:
+            The counts.
+        """
         return counts(self.table, exclude, now)
 
     def facets(self) -> dict[str, list[str]]:
-        """The attacks and models of the good runs, sorted (for filter widgets)."""
+        """The attacks and models of the good runs (for filter widgets).
+
+        Returns:
+            ``{"attack": [...], "model": [...]}``, each sorted.
+        """
         return facets(self.table)
 
     def same_source(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
-        """For the source images of ``run_ids``: every good run on that image, in order."""
+        """The runs attacking the same source images as ``run_ids``.
+
+        Args:
+            run_ids: the runs whose source images are looked up.
+
+        Returns:
+            For each source: the ids of every good run on it, in index order.
+        """
         return same_source(self.table, run_ids)
 
     def rows(self, run_ids: Sequence[str]) -> pa.Table:
-        """The rows of the given run ids (in index order)."""
+        """Some rows of the index.
+
+        Args:
+            run_ids: the runs wanted.
+
+        Returns:
+            Their rows, in index order (ids not in the index are left out).
+        """
         table = self.table
         return table.filter(pc.is_in(table["id"], value_set=pa.array(list(run_ids), pa.string())))
 

@@ -111,7 +111,14 @@ class Store(ABC):
         backends do it without one request per folder where they can (local: one directory
         scan and one ``stat`` per folder; S3: one listing). This default lists each folder.
 
-        Raises StoreError NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        Args:
+            member: a file name (``"run.json"``).
+
+        Returns:
+            Sub-folder name -> the member's Entry, or None.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
         """
         out: dict[str, Entry | None] = {}
         for entry in self.list():
