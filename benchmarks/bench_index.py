@@ -330,7 +330,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-s3", action="store_true")
-    ap.add_argument("--s3-runs", type=int, default=500)
+    ap.add_argument("--s3-runs", type=int, default=300)
     ap.add_argument("--s3-steps", type=int, default=50)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()

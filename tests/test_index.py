@@ -309,3 +309,30 @@ def test_background_refresh(runs_dir, tmp_path):
     index._worker.join(30)
     assert isinstance(index.failed, RunFormatError)
     assert index.table.num_rows == 4  # readers keep the rows they had
+
+
+def test_local_scan_follows_links_only_inside(runs_dir, tmp_path):
+    outside = tmp_path / "outside"
+    write_run(outside, "far", steps=2)
+    (runs_dir / "inside-link").symlink_to(runs_dir / "alpha")
+    (runs_dir / "outside-link").symlink_to(outside / "far")
+    (runs_dir / "json-link").mkdir()
+    (runs_dir / "json-link" / "run.json").symlink_to(outside / "far" / "run.json")
+    (runs_dir / "README.txt").write_text("a plain file")
+    scanned = LocalStore(runs_dir).scan_folders("run.json")
+    assert scanned["inside-link"] is not None and scanned["alpha"].size > 0
+    assert scanned["outside-link"] is None and scanned["json-link"] is None
+    assert "README.txt" not in scanned
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert infos["inside-link"].ok
+    assert infos["outside-link"].code == Code.UNSAFE and infos["json-link"].code == Code.UNSAFE
+
+
+def test_memory_filesystem_lists_incrementally(monkeypatch):
+    url = "memory://index-test/runs"
+    for name in ("m1", "m2"):
+        write_run(url, name, steps=2)
+    assert {i.id for i in animlib.list_runs(url)} == {"m1", "m2"}
+    write_run(url, "m3", steps=2)
+    infos = animlib.list_runs(url)
+    assert {i.id for i in infos} == {"m1", "m2", "m3"} and open_index(url).last.read == 1
