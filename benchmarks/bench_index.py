@@ -259,6 +259,11 @@ def s3_costs(runs: int, steps: int) -> dict:
         t = time.perf_counter()
         listed = store._below()
         out["delimited"] = (time.perf_counter() - t, counter.take(), len(listed))
+        names = [e.name for e in store.list() if e.is_dir]
+        counter.take()
+        t = time.perf_counter()
+        ranged = store._below(names)  # key ranges cut by the folders the index knows
+        out["ranged"] = (time.perf_counter() - t, counter.take(), len(ranged))
         t = time.perf_counter()
         found = fs.find(root)
         out["recursive"] = (time.perf_counter() - t, counter.take(), len(found))
@@ -303,7 +308,8 @@ def s3_table(r: dict) -> None:
     per_run = r["delimited"][2] / r["runs"]
     rows = []
     for label, key in (
-        ("one listing delimited by /c/ (animlib)", "delimited"),
+        ("one listing delimited by /c/ (animlib, first refresh)", "delimited"),
+        ("the same in 16 key ranges at once (animlib, later refreshes)", "ranged"),
         ("one recursive listing (every key)", "recursive"),
         ("run prefixes + one HEAD per run.json", "heads"),
     ):

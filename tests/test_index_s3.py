@@ -134,3 +134,27 @@ def test_s3_listing_rolls_chunk_keys_up(s3, monkeypatch):
     assert "long/run.json" in names
     assert not [n for n in names if "/c/" in n and not n.endswith("/c")], names
     assert len(names) <= 10
+
+
+def test_s3_key_ranges_listed_in_parallel_give_the_same_listing(s3, monkeypatch):
+    from animlib.store import s3listing
+
+    remote = f"s3://{BUCKET}/ranges"
+    store = open_store(remote)
+    names = [f"r{i:03d}" for i in range(70)] + ["r010a", "r0", "zz"]
+    for name in names:
+        store.write_atomic(f"{name}/run.json", b"{}")
+        store.write_atomic(f"{name}/images/c/0/0/0", b"")
+        store.write_atomic(f"{name}/images/c/1/0/0", b"")
+    store.write_atomic("plain-file", b"")
+    monkeypatch.setattr(s3listing, "RANGES", 4)
+    sent = s3_requests(monkeypatch)
+    whole = store.scan_folders("run.json")
+    assert [m for m, _ in sent] == ["list_objects_v2"] and sorted(whole) == sorted(names)
+    sent.clear()
+    ranged = store.scan_folders("run.json", hints=names[::2])
+    assert [m for m, _ in sent] == ["list_objects_v2"] * 4
+    assert ranged == whole
+    # listings of every range, end to end, hold each entry once
+    entries = [i["name"] for i in s3listing.list_below(store.fs, store.root, names)]
+    assert len(entries) == len(set(entries)) == 2 * len(names) + 1

@@ -129,7 +129,7 @@ class RunIndex:
             if self._table is None:
                 self._load()
             try:
-                listing = self.store.scan_folders(M.RUN_JSON)
+                listing = self.store.scan_folders(M.RUN_JSON, hints=list(self._versions))
             except StoreError as exc:
                 raise folder_error(self.store, exc) from None
             current = self._versions_of(listing)

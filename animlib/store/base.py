@@ -24,7 +24,7 @@ import os
 import posixpath
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +104,7 @@ class Store(ABC):
                 out[path] = exc
         return out
 
-    def scan_folders(self, member: str) -> dict[str, Entry | None]:
+    def scan_folders(self, member: str, hints: Sequence[str] = ()) -> dict[str, Entry | None]:
         """Every sub-folder of this folder, mapped to the details (size, mtime, ``etag``) of the
         file ``member`` directly inside it, or None when it holds no such file (or reaching it
         goes through a symlink leading outside). A run index calls this on every refresh, so
@@ -113,6 +113,8 @@ class Store(ABC):
 
         Args:
             member: a file name (``"run.json"``).
+            hints: folder names seen by an earlier scan (object stores may list key ranges
+                between them in parallel; others ignore them).
 
         Returns:
             Sub-folder name -> the member's Entry, or None.

@@ -8,7 +8,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -118,7 +118,7 @@ class LocalStore(Store):
                 out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
         return sorted(out)
 
-    def scan_folders(self, member: str) -> dict[str, Entry | None]:
+    def scan_folders(self, member: str, hints: Sequence[str] = ()) -> dict[str, Entry | None]:
         """One directory scan, then one ``lstat`` per folder (a symlink on the way is followed
         only when it stays inside the boundary). ``etag`` is ``inode:mtime_ns:size``: a file
         replaced by rename (as writers do) gets a new inode even within one mtime tick. A file
