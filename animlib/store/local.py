@@ -8,7 +8,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -127,19 +127,38 @@ class LocalStore(Store):
         scan time: it differs on every scan until the file has settled."""
         paths.validate_path_is_safe(member)
         top = self._local("")
-        out: dict[str, Entry | None] = {}
-        now = time.time()
         try:
             with os.scandir(top) as it:
-                for entry in it:
-                    if _is_dir(entry):
-                        out[entry.name] = self._member(entry, member, now)
+                return self._members(it, member, time.time())
         except FileNotFoundError:
             raise StoreError("folder does not exist", field=top, code=Code.NOT_FOUND) from None
         except NotADirectoryError:
             raise StoreError("is not a folder", field=top, code=Code.INVALID) from None
         except OSError as exc:
             raise storage_error(exc, "", self.url) from None
+
+    def _members(
+        self, it: Iterator[os.DirEntry], member: str, now: float
+    ) -> dict[str, Entry | None]:
+        """The loop of :meth:`scan_folders`, its common case inline (100,000 runs: every
+        microsecond here is 0.1 s)."""
+        out: dict[str, Entry | None] = {}
+        lstat, is_file, sep, settled = os.lstat, stat.S_ISREG, os.sep, now - RACY_S
+        for entry in it:
+            if not _is_dir(entry):
+                continue
+            try:
+                st = None if entry.is_symlink() else lstat(f"{entry.path}{sep}{member}")
+            except OSError:
+                out[entry.name] = None
+                continue
+            if st is None or not is_file(st.st_mode):  # links (checked), or not a file
+                out[entry.name] = self._member(entry, member, now)
+                continue
+            tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}"
+            if st.st_mtime > settled:
+                tag += f":{time.time_ns():x}"
+            out[entry.name] = Entry(member, False, st.st_size, st.st_mtime, tag)
         return out
 
     def _member(self, folder: os.DirEntry, member: str, now: float) -> Entry | None:
