@@ -57,15 +57,20 @@ def root() -> str:
     return runs_root()
 
 
-CHEAP_REFRESH_S = 0.05  # a refresh this quick is done on every call (small folders)
-MIN_REFRESH_S = 1.0  # slower ones at most this often, shared by every session
+CHEAP_REFRESH_S = 0.05  # a full refresh this quick is done on every call (small folders)
+MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
+FULL_EVERY_S = 10.0  # local folders: a full refresh at least this often; in between only the
+# folder's own mtime and the run.json of running runs are looked at
 
 
 def run_index(where: str | None = None) -> RunIndex:
-    """The run index of the results folder, kept up to date. A refresh quicker than 50 ms
-    (small folders) is done on every call; a slower one at most every second (or twice what it
-    took, so a huge folder never keeps a core busy), in the background: pages are served the
-    rows the index holds meanwhile, and the runs page reruns when the refresh changes them.
+    """The run index of the results folder, kept up to date without keeping pages waiting.
+
+    A full refresh quicker than 50 ms (small folders) is done on every call. A slower one is
+    done in the background (pages are served the rows the index holds meanwhile, and the runs
+    page reruns when they change): for a local folder every 10 s or five durations of the
+    last one, for object storage every second or two durations (see also
+    :func:`follow_runs`).
 
     Args:
         where: the results folder (default: the dashboard's).
@@ -80,8 +85,31 @@ def run_index(where: str | None = None) -> RunIndex:
     took = index.last.seconds
     if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
         index.refresh()
+    elif index.watchable:
+        index.refresh_soon(max(FULL_EVERY_S, 5 * took))
     else:
         index.refresh_soon(max(MIN_REFRESH_S, 2 * took))
+    return index
+
+
+def follow_runs(where: str | None = None) -> RunIndex:
+    """The run index for a page that follows the folder (polled every few seconds): as
+    :func:`run_index`, and for a local folder a cheap check in line, at most every second (the
+    folder's mtime tells whether runs were added or removed, then a full refresh; otherwise
+    only the run.json of running runs is looked at).
+
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The folder's index.
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
+    index = run_index(where)
+    if index.watchable:
+        index.refresh_changes(max_age=MIN_REFRESH_S)
     return index
 
 

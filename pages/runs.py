@@ -17,6 +17,7 @@ from animlib.ui import (
     checked_page,
     compare_url,
     deep_check,
+    follow_runs,
     md,
     md_table,
     root,
@@ -228,7 +229,7 @@ def follow(shown: tuple[int, int] | None) -> None:
     """Every 2 s: rerun the page when runs were added, changed or removed, or a running run
     went stale (the index refresh is shared by every session and throttled)."""
     try:
-        index = run_index(where)
+        index = follow_runs(where)
     except Exception:
         return
     if shown is None or (index.generation, index.counts().running) != shown:

@@ -336,3 +336,29 @@ def test_memory_filesystem_lists_incrementally(monkeypatch):
     write_run(url, "m3", steps=2)
     infos = animlib.list_runs(url)
     assert {i.id for i in infos} == {"m1", "m2", "m3"} and open_index(url).last.read == 1
+
+
+def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, monkeypatch):
+    import numpy as np
+
+    live = animlib.RunWriter(runs_dir, name="live", class_names=["a", "b"], true_label=0)
+    live.log(image=np.zeros((4, 4, 3), "uint8"), confidences=[0.5, 0.5])
+    index = RunIndex(runs_dir)
+    index.refresh()
+    assert index.watchable and index._hot == {"live"}
+    reads = count_reads(monkeypatch)
+    live.log(image=np.zeros((4, 4, 3), "uint8"), confidences=[0.6, 0.4])  # a running run
+    rewrite(runs_dir / "beta", tags=["edited"])  # a finished one, edited in place
+    done = index.refresh_changes()
+    assert reads == ["live/run.json"] and done.listed == 1
+    assert {i.id: i for i in index.infos()}["beta"].get("tags") != ["edited"]
+    write_run(runs_dir, "gamma", steps=2)  # a new folder: the folder's own mtime changed
+    reads.clear()
+    index.refresh_changes()
+    assert sorted(reads) == ["beta/run.json", "gamma/run.json"]  # a full refresh
+    infos = {i.id: i for i in index.infos()}
+    assert infos["beta"].get("tags") == ["edited"] and infos["gamma"].ok
+    live.finish()
+    reads.clear()
+    index.refresh_changes()
+    assert reads == ["live/run.json"] and index._hot == set()

@@ -59,6 +59,12 @@ def version_of(name: str, entry: Entry | None) -> str:
     return entry.etag or f"{entry.size}:{entry.mtime!r}"
 
 
+def is_hot(status: str | None, version: str) -> bool:
+    """Whether a run's run.json is expected to change soon: it is running, its folder has no
+    run.json yet, or it changed so recently that its version is not settled."""
+    return status == "running" or version == MISSING or version.count(":") > 2
+
+
 def utf8(name: str) -> str:
     """A folder name as valid UTF-8 text.
 
@@ -102,7 +108,9 @@ class RunIndex:
         self._lock = threading.Lock()
         self._table: pa.Table | None = None
         self._versions: dict[str, str] = {}
-        self._checked = float("-inf")
+        self._checked = self._full_at = float("-inf")
+        self._stamp: str | None = None  # the folder's own version at the last full refresh
+        self._hot: set[str] = set()  # runs whose run.json is looked at by refresh_changes
         self._saved = float("-inf")
         self._dirty = False
         self._infos: dict[str, tuple[str, RunInfo]] = {}
@@ -125,23 +133,67 @@ class RunIndex:
         with self._lock:
             if self._table is not None and time.monotonic() - self._checked < max_age:
                 return Refresh(self.last.listed, cached=True)
+            return self._full()
+
+    def _full(self) -> Refresh:
+        started = time.monotonic()
+        if self._table is None:
+            self._load()
+        stamp = self.store.folder_version()  # before the scan: later changes are seen next time
+        try:
+            listing = self.store.scan_folders(M.RUN_JSON, hints=list(self._versions))
+        except StoreError as exc:
+            raise folder_error(self.store, exc) from None
+        current = self._versions_of(listing)
+        todo = [n for n, v in current.items() if self._versions.get(n) != v]
+        removed = [n for n in self._versions if n not in current]
+        if todo or removed or self._table is None:
+            self._apply(todo, removed, current)
+        self._save_when_due()
+        self._stamp, self._checked = stamp, time.monotonic()
+        self._full_at = self._checked
+        self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
+        return self.last
+
+    @property
+    def watchable(self) -> bool:
+        """True if the folder tells cheaply when runs are added or removed (local folders), so
+        :meth:`refresh_changes` can skip the full scan."""
+        return self.store.folder_version() is not None
+
+    def refresh_changes(self, max_age: float = 0.0) -> Refresh:
+        """A cheap refresh for polling: when no run folder was added or removed (the folder's
+        own version is unchanged), only the run.json of *hot* runs is looked at (running, no
+        run.json yet, or changed within the last seconds); otherwise, or when the folder has
+        no such version, a full :meth:`refresh`. Edits of other runs are found by the next
+        full refresh.
+
+        Args:
+            max_age: nothing is done if the last refresh is younger than this many seconds.
+
+        Returns:
+            What was done (``cached`` when skipped).
+
+        Raises:
+            RunFormatError: the folder does not exist, is not a folder or cannot be listed.
+        """
+        with self._lock:
+            if self._table is not None and time.monotonic() - self._checked < max_age:
+                return Refresh(self.last.listed, cached=True)
+            stamp = self.store.folder_version()
+            if stamp is None or stamp != self._stamp or self._table is None:
+                return self._full()
             started = time.monotonic()
-            if self._table is None:
-                self._load()
-            try:
-                listing = self.store.scan_folders(M.RUN_JSON, hints=list(self._versions))
-            except StoreError as exc:
-                raise folder_error(self.store, exc) from None
+            hot = sorted(self._hot)
+            listing = self.store.scan_folders(M.RUN_JSON, only=hot) if hot else {}
             current = self._versions_of(listing)
             todo = [n for n, v in current.items() if self._versions.get(n) != v]
-            removed = [n for n in self._versions if n not in current]
-            if todo or removed or self._table is None:
+            removed = [n for n in hot if n not in current]
+            if todo or removed:
                 self._apply(todo, removed, current)
-            if self._dirty and time.monotonic() - self._saved >= SAVE_INTERVAL_S:
-                self._save()
+            self._save_when_due()
             self._checked = time.monotonic()
-            self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
-            return self.last
+            return Refresh(len(current), len(todo), len(removed), self._checked - started)
 
     def _versions_of(self, listing: dict[str, Entry | None]) -> dict[str, str]:
         """The version tag of each folder's run.json (hidden folders skipped); a name is checked
@@ -166,21 +218,21 @@ class RunIndex:
         until a refresh succeeds.
 
         Args:
-            max_age: nothing starts if the last refresh is younger than this many seconds, or
-                a background refresh is running.
+            max_age: nothing starts if the last full refresh is younger than this many seconds,
+                or a background refresh is running.
         """
         with self._lock:
-            due = time.monotonic() - self._checked >= max_age
+            due = time.monotonic() - self._full_at >= max_age
             if not due or (self._worker is not None and self._worker.is_alive()):
                 return
             self._worker = threading.Thread(
-                target=self._background, args=(max_age,), name="animlib-index", daemon=True
+                target=self._background, name="animlib-index", daemon=True
             )
             self._worker.start()
 
-    def _background(self, max_age: float) -> None:
+    def _background(self) -> None:
         try:
-            self.refresh(max_age)
+            self.refresh()
             self.failed = None
         except Exception as exc:  # kept for the next reader, never lost in a thread
             log.warning("run index refresh of %s failed: %s", self.url, exc)
@@ -202,10 +254,19 @@ class RunIndex:
         for name in removed:
             self._versions.pop(name, None)
             self._infos.pop(name, None)
+            self._hot.discard(name)
         for row in rows:
             self._versions[row["id"]] = row["version"]
+            if is_hot(row["status"], row["version"]):
+                self._hot.add(row["id"])
+            else:
+                self._hot.discard(row["id"])
         self.generation += 1
         self._dirty = True
+
+    def _save_when_due(self) -> None:
+        if self._dirty and time.monotonic() - self._saved >= SAVE_INTERVAL_S:
+            self._save()
 
     # -- the file in the cache folder -----------------------------------------------------------
     def _load(self) -> None:
@@ -215,6 +276,8 @@ class RunIndex:
         self._table = table
         ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
         self._versions = dict(zip(ids, versions, strict=True))
+        statuses = table["status"].to_pylist()
+        self._hot = {i for i, s, v in zip(ids, statuses, versions, strict=True) if is_hot(s, v)}
         self._saved = time.monotonic()
         self.generation += 1
 

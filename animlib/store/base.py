@@ -24,7 +24,7 @@ import os
 import posixpath
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +104,9 @@ class Store(ABC):
                 out[path] = exc
         return out
 
-    def scan_folders(self, member: str, hints: Sequence[str] = ()) -> dict[str, Entry | None]:
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
         """Every sub-folder of this folder, mapped to the details (size, mtime, ``etag``) of the
         file ``member`` directly inside it, or None when it holds no such file (or reaching it
         goes through a symlink leading outside). A run index calls this on every refresh, so
@@ -115,6 +117,8 @@ class Store(ABC):
             member: a file name (``"run.json"``).
             hints: folder names seen by an earlier scan (object stores may list key ranges
                 between them in parallel; others ignore them).
+            only: look at these folders only (backends that cannot do that cheaply scan them
+                all and leave the others out).
 
         Returns:
             Sub-folder name -> the member's Entry, or None.
@@ -124,7 +128,7 @@ class Store(ABC):
         """
         out: dict[str, Entry | None] = {}
         for entry in self.list():
-            if not entry.is_dir:
+            if not entry.is_dir or (only is not None and entry.name not in only):
                 continue
             try:
                 inside = self.list(entry.name, detail=True)
@@ -132,6 +136,12 @@ class Store(ABC):
                 inside = []
             out[entry.name] = next((e for e in inside if e.name == member and not e.is_dir), None)
         return out
+
+    def folder_version(self) -> str | None:
+        """A cheap tag that changes when entries are added to or removed from this folder
+        (local: its inode and mtime), or None when the backend has none (object stores):
+        callers then scan."""
+        return None
 
     @abstractmethod
     def contains(self, path: str = "") -> bool:

@@ -8,7 +8,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -118,7 +118,9 @@ class LocalStore(Store):
                 out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
         return sorted(out)
 
-    def scan_folders(self, member: str, hints: Sequence[str] = ()) -> dict[str, Entry | None]:
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
         """One directory scan, then one ``lstat`` per folder (a symlink on the way is followed
         only when it stays inside the boundary). ``etag`` is ``inode:mtime_ns:size``: a file
         replaced by rename (as writers do) gets a new inode even within one mtime tick. A file
@@ -128,6 +130,8 @@ class LocalStore(Store):
         paths.validate_path_is_safe(member)
         top = self._local("")
         try:
+            if only is not None:
+                return self._named(only, member, time.time())
             with os.scandir(top) as it:
                 return self._members(it, member, time.time())
         except FileNotFoundError:
@@ -153,7 +157,7 @@ class LocalStore(Store):
                 out[entry.name] = None
                 continue
             if st is None or not is_file(st.st_mode):  # links (checked), or not a file
-                out[entry.name] = self._member(entry, member, now)
+                out[entry.name] = self._member(entry.path, entry.name, member, now)
                 continue
             tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}"
             if st.st_mtime > settled:
@@ -161,14 +165,40 @@ class LocalStore(Store):
             out[entry.name] = Entry(member, False, st.st_size, st.st_mtime, tag)
         return out
 
-    def _member(self, folder: os.DirEntry, member: str, now: float) -> Entry | None:
-        path = f"{folder.path}{os.sep}{member}"
+    def _named(self, names: Collection[str], member: str, now: float) -> dict[str, Entry | None]:
+        """The scan, for the folders ``names`` only (names that are no folder now are left
+        out): one ``lstat`` of the folder and one of its member each."""
+        out: dict[str, Entry | None] = {}
+        for name in names:
+            if not paths.is_run_id(name):
+                continue
+            folder = os.path.join(self.path, name)
+            try:
+                if not stat.S_ISDIR(os.stat(folder).st_mode):
+                    continue
+            except OSError:
+                continue
+            out[name] = self._member(folder, name, member, now)
+        return out
+
+    def folder_version(self) -> str | None:
+        """``inode:mtime_ns`` of this folder, which changes when an entry is added, removed or
+        renamed in it (with the time appended while it is under :data:`RACY_S` old)."""
         try:
-            if folder.is_symlink():
-                self.guard(folder.name)  # links must stay inside
+            st = os.stat(self._local(""))
+        except OSError:
+            return None
+        tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}"
+        return tag + f":{time.time_ns():x}" if st.st_mtime > time.time() - RACY_S else tag
+
+    def _member(self, folder: str, name: str, member: str, now: float) -> Entry | None:
+        path = f"{folder}{os.sep}{member}"
+        try:
+            if os.path.islink(folder):
+                self.guard(name)  # links must stay inside
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
-                self.guard(f"{folder.name}/{member}")
+                self.guard(f"{name}/{member}")
                 st = os.stat(path)
         except (OSError, StoreError):
             return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..errors import Code, StoreError
@@ -85,7 +85,9 @@ class RemoteStore(Store):
         entries = [_entry(info, detail) for info in infos]
         return sorted((e for e in entries if e.name), key=lambda e: e.name)
 
-    def scan_folders(self, member: str, hints: Sequence[str] = ()) -> dict[str, Entry | None]:
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
         """One listing of everything below this folder. On S3 the listing is delimited by
         ``/c/``, so the chunk keys of each Zarr array collapse into one common prefix and a run
         costs about 8 keys whatever its length (1,000 keys per request), and with ``hints``
@@ -112,7 +114,7 @@ class RemoteStore(Store):
                 out.setdefault(folder, None)
         if not out:
             self.list()  # the same errors as a listing when the folder is missing or a file
-        return out
+        return out if only is None else {k: v for k, v in out.items() if k in only}
 
     def _below(self, hints: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Info dicts (``name``, ``type``, size, ETag/mtime) of the objects below this folder."""
