@@ -121,8 +121,11 @@ class RunIndex:
 
     # -- refreshing -----------------------------------------------------------------------------
     def refresh(self, max_age: float = 0.0) -> Refresh:
-        """Bring the index up to date with the folder (skipped when the last refresh is less
-        than ``max_age`` seconds old).
+        """Bring the index up to date with the folder: one full listing, then the new or
+        changed run.json files are read and removed runs dropped.
+
+        Args:
+            max_age: nothing is done if the last refresh is younger than this many seconds.
 
         Returns:
             What was done.
@@ -185,7 +188,10 @@ class RunIndex:
                 return self._full()
             started = time.monotonic()
             hot = sorted(self._hot)
-            listing = self.store.scan_folders(M.RUN_JSON, only=hot) if hot else {}
+            try:
+                listing = self.store.scan_folders(M.RUN_JSON, only=hot) if hot else {}
+            except StoreError as exc:
+                raise folder_error(self.store, exc) from None
             current = self._versions_of(listing)
             todo = [n for n, v in current.items() if self._versions.get(n) != v]
             removed = [n for n in hot if n not in current]
