@@ -94,9 +94,9 @@ def run_index(where: str | None = None) -> RunIndex:
 
 def follow_runs(where: str | None = None) -> RunIndex:
     """The run index for a page that follows the folder (polled every few seconds): as
-    :func:`run_index`, and for a local folder a cheap check in line, at most every second (the
-    folder's mtime tells whether runs were added or removed, then a full refresh; otherwise
-    only the run.json of running runs is looked at).
+    :func:`run_index`, and for a local folder a cheap check in line, at most every second
+    (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs, and the
+    folder names when the folder's mtime says runs were added or removed).
 
     Args:
         where: the results folder (default: the dashboard's).

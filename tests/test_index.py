@@ -353,11 +353,16 @@ def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, mo
     assert reads == ["live/run.json"] and done.listed == 1
     assert {i.id: i for i in index.infos()}["beta"].get("tags") != ["edited"]
     write_run(runs_dir, "gamma", steps=2)  # a new folder: the folder's own mtime changed
+    shutil.rmtree(runs_dir / "alpha")  # and a removed one
     reads.clear()
-    index.refresh_changes()
-    assert sorted(reads) == ["beta/run.json", "gamma/run.json"]  # a full refresh
+    done = index.refresh_changes()
+    assert reads == ["gamma/run.json"] and done.removed == 1  # names listed, new ones read
     infos = {i.id: i for i in index.infos()}
-    assert infos["beta"].get("tags") == ["edited"] and infos["gamma"].ok
+    assert infos["gamma"].ok and "alpha" not in infos
+    assert infos["beta"].get("tags") != ["edited"]  # found by the next full refresh
+    reads.clear()
+    assert index.refresh().read == 1 and reads == ["beta/run.json"]
+    assert {i.id: i for i in index.infos()}["beta"].get("tags") == ["edited"]
     live.finish()
     reads.clear()
     index.refresh_changes()

@@ -148,6 +148,7 @@ def test_s3_key_ranges_listed_in_parallel_give_the_same_listing(s3, monkeypatch)
         store.write_atomic(f"{name}/images/c/1/0/0", b"")
     store.write_atomic("plain-file", b"")
     monkeypatch.setattr(s3listing, "RANGES", 4)
+    monkeypatch.setattr(s3listing, "ENTRIES_PER_FOLDER", 1000)  # as if each run filled a page
     sent = s3_requests(monkeypatch)
     whole = store.scan_folders("run.json")
     assert [m for m, _ in sent] == ["list_objects_v2"] and sorted(whole) == sorted(names)

@@ -165,11 +165,12 @@ class RunIndex:
         return self.store.folder_version() is not None
 
     def refresh_changes(self, max_age: float = 0.0) -> Refresh:
-        """A cheap refresh for polling: when no run folder was added or removed (the folder's
-        own version is unchanged), only the run.json of *hot* runs is looked at (running, no
-        run.json yet, or changed within the last seconds); otherwise, or when the folder has
-        no such version, a full :meth:`refresh`. Edits of other runs are found by the next
-        full refresh.
+        """A cheap refresh for polling: the run.json of *hot* runs is looked at (running, no
+        run.json yet, or changed within the last seconds), and when the folder's own version
+        changed (a run folder was added or removed) its names are listed, without a look
+        inside each folder, to read the new runs and drop the removed ones. Edits of other
+        runs are found by the next full :meth:`refresh`; a folder without such a version
+        (object storage) gets a full refresh.
 
         Args:
             max_age: nothing is done if the last refresh is younger than this many seconds.
@@ -184,22 +185,32 @@ class RunIndex:
             if self._table is not None and time.monotonic() - self._checked < max_age:
                 return Refresh(self.last.listed, cached=True)
             stamp = self.store.folder_version()
-            if stamp is None or stamp != self._stamp or self._table is None:
+            if stamp is None or self._table is None:
                 return self._full()
             started = time.monotonic()
-            hot = sorted(self._hot)
             try:
-                listing = self.store.scan_folders(M.RUN_JSON, only=hot) if hot else {}
+                current, removed = self._changes(stamp != self._stamp)
             except StoreError as exc:
                 raise folder_error(self.store, exc) from None
-            current = self._versions_of(listing)
             todo = [n for n, v in current.items() if self._versions.get(n) != v]
-            removed = [n for n in hot if n not in current]
             if todo or removed:
                 self._apply(todo, removed, current)
             self._save_when_due()
-            self._checked = time.monotonic()
+            self._stamp, self._checked = stamp, time.monotonic()
             return Refresh(len(current), len(todo), len(removed), self._checked - started)
+
+    def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str]]:
+        """The versions of the hot runs (and, when folders were added or removed, of the new
+        ones), and the runs whose folder is gone."""
+        look, removed = set(self._hot), []
+        if renamed:
+            names = {e.name for e in self.store.list() if e.is_dir and not e.name.startswith(".")}
+            mapped = {utf8(name): name for name in names}
+            removed = [n for n in self._versions if n not in mapped]
+            look = {n for n in look if n in mapped}
+            look |= {name for key, name in mapped.items() if key not in self._versions}
+        listing = self.store.scan_folders(M.RUN_JSON, only=sorted(look)) if look else {}
+        return self._versions_of({name: listing.get(name) for name in look}), removed
 
     def _versions_of(self, listing: dict[str, Entry | None]) -> dict[str, str]:
         """The version tag of each folder's run.json (hidden folders skipped); a name is checked

@@ -7,22 +7,26 @@ from collections.abc import Sequence
 from typing import Any
 
 CHUNK_DELIMITER = "/c/"  # Zarr v3 chunk keys: <array>/c/<i>/<j>...; a listing rolls them up
-RANGES = 16  # key ranges listed at once when folder names from an earlier listing are known
+RANGES = 16  # key ranges listed at once (at most) when folder names are known
+ENTRIES_PER_FOLDER = 8  # about what a run costs in the delimited listing
+PAGES_PER_RANGE = 4  # ranges are only cut when each gets at least this many pages to list
 
 
 def split_points(names: Sequence[str], ranges: int | None = None) -> list[str]:
-    """Folder names cutting ``names`` (sorted) into about ``ranges`` equal key ranges.
+    """Folder names cutting ``names`` (sorted) into equal key ranges: as many as the listing
+    has pages to share out (:data:`PAGES_PER_RANGE` each), at most ``ranges``.
 
     Args:
         names: folder names seen by an earlier listing.
-        ranges: how many ranges (default :data:`RANGES`).
+        ranges: the most ranges (default :data:`RANGES`).
 
     Returns:
-        The names starting the second, third, ... range (none for a short list).
+        The names starting the second, third, ... range (none when one range will do).
     """
-    ranges = ranges or RANGES
     ordered = sorted(set(names))
-    if len(ordered) < 4 * ranges:
+    pages = len(ordered) * ENTRIES_PER_FOLDER // 1000 + 1
+    ranges = min(ranges or RANGES, pages // PAGES_PER_RANGE, len(ordered))
+    if ranges < 2:
         return []
     return sorted({ordered[i * len(ordered) // ranges] for i in range(1, ranges)})
 
