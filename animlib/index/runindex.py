@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from .. import meta as M
 from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
-from ..store import Entry, Store, open_store
+from ..store import Store, open_store
 from ..store.paths import is_run_id
 from . import files
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
@@ -41,22 +41,21 @@ class Refresh:
     cached: bool = False
 
 
-def version_of(name: str, entry: Entry | None) -> str:
-    """The version tag of a folder's run.json from the listing.
+def version_of(name: str, tag: str | None) -> str:
+    """The version of a folder's run.json in the index.
 
     Args:
         name: the folder's name.
-        entry: its run.json in the listing (:meth:`~animlib.store.Store.scan_folders`).
+        tag: its run.json's tag in the listing (:meth:`~animlib.store.Store.member_versions`:
+            the ETag on object stores, inode, mtime and size locally), None without one.
 
     Returns:
-        The ETag (object stores; inode, mtime and size locally), else size and mtime;
-        :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without run.json.
+        ``tag``; :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without
+        run.json.
     """
     if not is_run_id(name):
         return UNSAFE
-    if entry is None:
-        return MISSING
-    return entry.etag or f"{entry.size}:{entry.mtime!r}"
+    return MISSING if tag is None else tag
 
 
 def is_hot(status: str | None, version: str) -> bool:
@@ -144,11 +143,10 @@ class RunIndex:
             self._load()
         stamp = self.store.folder_version()  # before the scan: later changes are seen next time
         try:
-            listing = self.store.scan_folders(M.RUN_JSON, hints=list(self._versions))
+            listing = self.store.member_versions(M.RUN_JSON, hints=list(self._versions))
         except StoreError as exc:
             raise folder_error(self.store, exc) from None
-        current = self._versions_of(listing)
-        todo = [n for n, v in current.items() if self._versions.get(n) != v]
+        current, todo = self._versions_of(listing)
         removed = [n for n in self._versions if n not in current]
         if todo or removed or self._table is None:
             self._apply(todo, removed, current)
@@ -189,17 +187,16 @@ class RunIndex:
                 return self._full()
             started = time.monotonic()
             try:
-                current, removed = self._changes(stamp != self._stamp)
+                current, todo, removed = self._changes(stamp != self._stamp)
             except StoreError as exc:
                 raise folder_error(self.store, exc) from None
-            todo = [n for n, v in current.items() if self._versions.get(n) != v]
             if todo or removed:
                 self._apply(todo, removed, current)
             self._save_when_due()
             self._stamp, self._checked = stamp, time.monotonic()
             return Refresh(len(current), len(todo), len(removed), self._checked - started)
 
-    def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str]]:
+    def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str], list[str]]:
         """The versions of the hot runs (and, when folders were added or removed, of the new
         ones), and the runs whose folder is gone."""
         look, removed = set(self._hot), []
@@ -209,25 +206,28 @@ class RunIndex:
             removed = [n for n in self._versions if n not in mapped]
             look = {n for n in look if n in mapped}
             look |= {name for key, name in mapped.items() if key not in self._versions}
-        listing = self.store.scan_folders(M.RUN_JSON, only=sorted(look)) if look else {}
-        return self._versions_of({name: listing.get(name) for name in look}), removed
+        listing = self.store.member_versions(M.RUN_JSON, only=sorted(look)) if look else {}
+        current, todo = self._versions_of({name: listing.get(name) for name in look})
+        return current, todo, removed
 
-    def _versions_of(self, listing: dict[str, Entry | None]) -> dict[str, str]:
-        """The version tag of each folder's run.json (hidden folders skipped); a name is checked
-        for being a run id only when it is new (names of indexed runs were checked before)."""
-        known, out = self._versions, {}
-        for name, entry in listing.items():
+    def _versions_of(self, listing: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
+        """The version of each listed folder's run.json (hidden folders skipped), and the
+        folders whose version differs from the index. A name is checked for being a run id
+        only when it is new (names of indexed runs were checked before)."""
+        known, out, todo = self._versions, {}, []
+        for name, tag in listing.items():
             if name.startswith("."):
                 continue
-            key = utf8(name)
+            key = name if name.isascii() else utf8(name)
             old = known.get(key)
             if old is None or old == UNSAFE:
-                out[key] = version_of(name, entry)
-            elif entry is None:
-                out[key] = MISSING
+                version = version_of(name, tag)
             else:
-                out[key] = entry.etag or f"{entry.size}:{entry.mtime!r}"
-        return out
+                version = MISSING if tag is None else tag
+            out[key] = version
+            if version != old:
+                todo.append(key)
+        return out, todo
 
     def refresh_soon(self, max_age: float) -> None:
         """Start :meth:`refresh` in a background thread: readers keep the rows they have

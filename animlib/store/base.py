@@ -137,6 +137,28 @@ class Store(ABC):
             out[entry.name] = next((e for e in inside if e.name == member and not e.is_dir), None)
         return out
 
+    def member_versions(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, str | None]:
+        """:meth:`scan_folders`, keeping only a version tag of each member: its ``etag``, else
+        its size and mtime (what a run index compares).
+
+        Args:
+            member: a file name (``"run.json"``).
+            hints: as for :meth:`scan_folders`.
+            only: as for :meth:`scan_folders`.
+
+        Returns:
+            Sub-folder name -> the member's version tag, or None when it has no such file.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        found = self.scan_folders(member, hints, only)
+        return {
+            k: None if e is None else e.etag or f"{e.size}:{e.mtime!r}" for k, e in found.items()
+        }
+
     def folder_version(self) -> str | None:
         """A cheap tag that changes when entries are added to or removed from this folder
         (local: its inode and mtime), or None when the backend has none (object stores):
