@@ -131,6 +131,7 @@ def page_ready(folder: Path, cache: Path, loads: int = 4) -> dict:
     from conftest import CHROMIUM_ARGS, Server  # the e2e tests' streamlit server
     from playwright.sync_api import sync_playwright
 
+    cache.mkdir(parents=True, exist_ok=True)
     server = Server(folder, cache)
     out: dict = {"loads": []}
     try:
