@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import hashlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -95,9 +97,38 @@ def _user_cache(env: Mapping[str, str] | None) -> Path:
     return Path(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
 
 
+_NAMES = tuple(f"ANIMLIB_{f.name.upper()}" for f in fields(Settings))
+_PARSED: dict[tuple[str | None, ...], Settings] = {}
+
+
+_HELD: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("animlib_settings")
+
+
+@contextlib.contextmanager
+def held() -> Iterator[Settings]:
+    """Inside the block, :func:`settings` returns the settings in force when it began without
+    reading the environment again (for batch work: listing 100,000 runs checks limits 300,000
+    times)."""
+    token = _HELD.set(settings())
+    try:
+        yield _HELD.get()  # type: ignore[misc]
+    finally:
+        _HELD.reset(token)
+
+
 def settings() -> Settings:
-    """The settings in force now (the environment is read on every call, so tests can set it)."""
-    return Settings.from_env()
+    """The settings in force now (the environment is read on every call, so tests can set it;
+    parsed once per set of values; see also :func:`held`)."""
+    found = _HELD.get(None)
+    if found is not None:
+        return found
+    key = tuple(map(os.environ.get, _NAMES))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) > 64:
+            _PARSED.clear()
+        found = _PARSED[key] = Settings.from_env()
+    return found
 
 
 def runs_root(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> str:

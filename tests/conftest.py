@@ -9,17 +9,16 @@ from helpers import write_run
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _render_cache_outside_home(tmp_path_factory):
-    """Renders cached by tests (the CLI's render uses the cache) stay out of the user's cache
-    folder; tests that need their own cache set ANIMLIB_CACHE themselves."""
-    if os.environ.get("ANIMLIB_CACHE"):
-        yield
+def cache_outside_home(tmp_path_factory):
+    """Run indexes and renders made by the tests go to a temporary cache folder, never to the
+    user's ~/.cache (tests that need another one set ANIMLIB_CACHE themselves)."""
+    if "ANIMLIB_CACHE" in os.environ:
+        yield os.environ["ANIMLIB_CACHE"]
         return
-    os.environ["ANIMLIB_CACHE"] = str(tmp_path_factory.mktemp("render-cache"))
-    try:
-        yield
-    finally:
-        os.environ.pop("ANIMLIB_CACHE", None)
+    folder = str(tmp_path_factory.mktemp("animlib-cache"))
+    os.environ["ANIMLIB_CACHE"] = folder
+    yield folder
+    os.environ.pop("ANIMLIB_CACHE", None)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import os
 import posixpath
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,8 @@ from ..errors import Code, StoreError
 class Entry:
     """One entry of a folder listing. ``size`` and ``mtime`` (seconds since the epoch) or
     ``etag`` are filled in when the backend gives them (``list(detail=True)``); a run index uses
-    them to re-read only changed files."""
+    them to re-read only changed files. ``etag`` is an opaque version tag: the object's ETag on
+    object stores, inode, mtime in ns and size of a local file (from :meth:`Store.scan_folders`)."""
 
     name: str
     is_dir: bool
@@ -104,6 +105,67 @@ class Store(ABC):
             except StoreError as exc:
                 out[path] = exc
         return out
+
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
+        """Every sub-folder of this folder, mapped to the details (size, mtime, ``etag``) of the
+        file ``member`` directly inside it, or None when it holds no such file (or reaching it
+        goes through a symlink leading outside). A run index calls this on every refresh, so
+        backends do it without one request per folder where they can (local: one directory
+        scan and one ``stat`` per folder; S3: one listing). This default lists each folder.
+
+        Args:
+            member: a file name (``"run.json"``).
+            hints: folder names seen by an earlier scan (object stores may list key ranges
+                between them in parallel; others ignore them).
+            only: look at these folders only (backends that cannot do that cheaply scan them
+                all and leave the others out).
+
+        Returns:
+            Sub-folder name -> the member's Entry, or None.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        out: dict[str, Entry | None] = {}
+        for entry in self.list():
+            if not entry.is_dir or (only is not None and entry.name not in only):
+                continue
+            try:
+                inside = self.list(entry.name, detail=True)
+            except StoreError:
+                inside = []
+            out[entry.name] = next((e for e in inside if e.name == member and not e.is_dir), None)
+        return out
+
+    def member_versions(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, str | None]:
+        """:meth:`scan_folders`, keeping only a version tag of each member: its ``etag``, else
+        its size and mtime (what a run index compares).
+
+        Args:
+            member: a file name (``"run.json"``).
+            hints: as for :meth:`scan_folders`.
+            only: as for :meth:`scan_folders`.
+
+        Returns:
+            Sub-folder name -> the member's version tag, or None when it has no such file.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        found = self.scan_folders(member, hints, only)
+        return {
+            k: None if e is None else e.etag or f"{e.size}:{e.mtime!r}" for k, e in found.items()
+        }
+
+    def folder_version(self) -> str | None:
+        """A cheap tag that changes when entries are added to or removed from this folder
+        (local: its inode and mtime), or None when the backend has none (object stores):
+        callers then scan."""
+        return None
 
     @abstractmethod
     def contains(self, path: str = "") -> bool:

@@ -4,14 +4,15 @@ fsspec URL. The only module of animlib that calls fsspec filesystems."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..errors import Code, StoreError
-from . import paths
+from . import paths, s3listing
 from .base import Entry, Store, storage_error
 
 READ_BATCH = 64  # GETs in flight at once in read_many
@@ -85,6 +86,45 @@ class RemoteStore(Store):
             raise storage_error(exc, path, self.url) from None
         entries = [_entry(info, detail) for info in infos]
         return sorted((e for e in entries if e.name), key=lambda e: e.name)
+
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
+        """One listing of everything below this folder. On S3 the listing is delimited by
+        ``/c/``, so the chunk keys of each Zarr array collapse into one common prefix and a run
+        costs about 8 keys whatever its length (1,000 keys per request), and with ``hints``
+        key ranges are listed in parallel (:mod:`animlib.store.s3listing`); other filesystems
+        list every file below (``find``)."""
+        paths.validate_path_is_safe(member)
+        base = self.root.rstrip("/") + "/"
+        try:
+            infos = self._below(hints)
+        except FileNotFoundError:
+            infos = []
+        except Exception as exc:
+            raise storage_error(exc, "", self.url) from None
+        out: dict[str, Entry | None] = {}
+        for info in infos:
+            name = str(info.get("name", "")).rstrip("/")
+            rel = name[len(base) :] if name.startswith(base) else ""
+            folder, _, rest = rel.partition("/")
+            if not folder or (not rest and info.get("type") != "directory"):
+                continue  # a plain file directly inside this folder
+            if rest == member and info.get("type") != "directory":
+                out[folder] = dataclasses.replace(_entry(info, True), name=member)
+            else:
+                out.setdefault(folder, None)
+        if not out:
+            self.list()  # the same errors as a listing when the folder is missing or a file
+        return out if only is None else {k: v for k, v in out.items() if k in only}
+
+    def _below(self, hints: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Info dicts (``name``, ``type``, size, ETag/mtime) of the objects below this folder."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if "s3" in protocols and hasattr(self.fs, "_call_s3"):
+            return s3listing.list_below(self.fs, self.root, hints)
+        found = self.fs.find(self.root, withdirs=True, detail=True)
+        return list(found.values())
 
     def find(self, path: str) -> list[str]:
         base = self._path(path).rstrip("/") + "/"
