@@ -317,6 +317,43 @@ def compare_url(run_ids: list[str]) -> str:
     return "compare?runs=" + ",".join(quote(r) for r in run_ids)
 
 
+LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
+
+
+def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL_S) -> None:
+    """Rerun the page when a running run gains steps or finishes (its run.json is read every
+    ``every`` seconds in a fragment; nothing else reruns meanwhile).
+
+    Args:
+        run: the run the page shows (already open).
+        where: the results folder (default: the dashboard's).
+        every: seconds between looks.
+    """
+    where = where or root()
+    seen = (len(run), run.status)
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        try:
+            fresh = open_run_in(where, run.id)
+            now = (len(fresh), fresh.status)
+        except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
+            now = None
+        if now != seen:
+            st.rerun()
+
+    watch()
+
+
+def clamp_widget(key: str, low: float, high: float) -> None:
+    """Forget a widget's kept value when it is outside [low, high] now, before the widget is
+    drawn, so it starts again from its default (a run replaced by a shorter one must not leave
+    a value Streamlit refuses)."""
+    value = st.session_state.get(key)
+    if isinstance(value, int | float) and not low <= value <= high:
+        del st.session_state[key]
+
+
 def query_param(name: str) -> str:
     """One query parameter as text ('' when absent), with NUL bytes refused by callers."""
     value = st.query_params.get(name, "")

@@ -10,7 +10,16 @@ from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi, limits
 from animlib.player.component import player
 from animlib.text import printable
-from animlib.ui import cached_metrics, md, open_run_safe, query_param, root, run_problem
+from animlib.ui import (
+    cached_metrics,
+    clamp_widget,
+    follow_live_run,
+    md,
+    open_run_safe,
+    query_param,
+    root,
+    run_problem,
+)
 from animlib.views import confidence_csv, styled_confidences
 
 where = root()
@@ -40,16 +49,19 @@ st.caption(" · ".join(meta_bits))
 if run.tags:
     st.caption("tags: " + ", ".join(md(t) for t in run.tags))
 if run.status == "running":
-    st.info("This run is still being written; reload to see new steps.")
+    st.info("This run is still being written: new steps show up here as they are logged.")
+    follow_live_run(run, where)
 
 with st.expander("Render options", icon=":material/tune:"):
     o = st.columns(5)
     fps = o[0].slider("fps", 1, 60, 10)
     dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150, 200], value=100)
-    stride = o[2].number_input("stride (every n-th step)", 1, max(1, len(run)), 1)
+    clamp_widget("v_stride", 1, max(1, len(run)))  # the run may have been replaced meanwhile
+    stride = o[2].number_input("stride (every n-th step)", 1, max(1, len(run)), 1, key="v_stride")
     amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0) or None
-    n_classes = len(run.class_names or [])
-    top_k = o[4].number_input("top-k classes", 1, max(1, n_classes or 1), min(10, n_classes or 1))
+    n_classes = max(1, len(run.class_names or []))
+    clamp_widget("v_top_k", 1, n_classes)
+    top_k = o[4].number_input("top-k classes", 1, n_classes, min(10, n_classes), key="v_top_k")
     st.caption("fps, gain and top-k set the player too; all of them set the downloads.")
 options = {
     "fps": float(fps),

@@ -215,3 +215,37 @@ def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
     (url,) = _buttons(at).values()
     assert url.startswith("compare?runs=")
     assert sorted(url.removeprefix("compare?runs=").split(",")) == ["alpha", "beta", "gamma"]
+
+
+def test_viewer_survives_its_run_replaced_by_a_shorter_one(app_env):
+    """A viewer whose stride is 9 (of 12 steps) reruns after the run was replaced by a 3-step
+    run with the same id: no StreamlitValueAboveMaxError, the stride starts again from 1."""
+    import shutil
+
+    at = app("app_pages/viewer.py", run="alpha")
+    at.number_input(key="v_stride").set_value(9).run()
+    assert not at.exception, at.exception
+    shutil.rmtree(app_env / "alpha")
+    write_run(app_env, "alpha", steps=3)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="v_stride").value == 1
+    assert player_payload(at)[0]["runs"][0]["steps"] == 3
+
+
+def test_live_run_viewer_follows_new_steps(app_env):
+    """A running run's viewer does not ask for a reload: it says new steps show up, and looks
+    for them in a fragment that reruns the page (the e2e test watches the steps arrive)."""
+    import numpy as np
+
+    import animlib
+
+    w = animlib.RunWriter(app_env, name="live", class_names=CLASSES, true_label=0)
+    w.log(image=np.zeros((4, 4, 3), "uint8"), confidences=probs_for(0))
+    at = app("app_pages/viewer.py", run="live")
+    assert not at.exception, at.exception
+    (info,) = [i.value for i in at.info if "still being written" in i.value]
+    assert "reload" not in info and "show up" in info
+    w.finish()
+    at.run()
+    assert not [i for i in at.info if "still being written" in i.value]

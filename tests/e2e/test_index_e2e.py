@@ -61,3 +61,31 @@ def test_paging_and_search_in_the_browser(page, tmp_path):
         wait_idle(page)
     finally:
         server.stop()
+
+
+def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
+    """Issue 14: the viewer of a running run picks up new steps by itself (no reload) and
+    notices when the run finishes."""
+    import numpy as np
+    from helpers import CLASSES, probs_for
+
+    import animlib
+
+    root = tmp_path / "runs"
+    w = animlib.RunWriter(root, name="live", class_names=CLASSES, true_label=0)
+    w.log(image=np.zeros((8, 8, 3), "uint8"), confidences=probs_for(0))
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/viewer?run=live")
+        wait_idle(page)
+        page.wait_for_selector("text=still being written", state="attached", timeout=30_000)
+        page.wait_for_selector("text=1 steps", state="attached")
+        for step in (1, 2):
+            w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+        page.wait_for_selector("text=3 steps", state="attached", timeout=APPEARS_WITHIN_S * 1000)
+        w.finish()
+        page.wait_for_selector("text=finished", state="attached", timeout=APPEARS_WITHIN_S * 1000)
+        assert page.get_by_text("still being written").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
