@@ -5,7 +5,16 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .animation import animate
-from .errors import AnimlibError, RenderLimitError, RunFormatError, RunInputError
+from .errors import (
+    AnimlibError,
+    Code,
+    RenderError,
+    RenderLimitError,
+    RenderOptionError,
+    RunFormatError,
+    RunInputError,
+    StoreError,
+)
 from .experiment_writer import BatchWriter
 from .experiments import ExperimentInfo, list_experiments, summarize
 from .listing import RunInfo, list_runs
@@ -18,14 +27,18 @@ from .writer import RunWriter
 __all__ = [
     "AnimlibError",
     "BatchWriter",
+    "Code",
     "ExperimentInfo",
+    "RenderError",
     "RenderLimitError",
+    "RenderOptionError",
     "Report",
     "Run",
     "RunFormatError",
     "RunInfo",
     "RunInputError",
     "RunWriter",
+    "StoreError",
     "animate",
     "list_experiments",
     "list_runs",

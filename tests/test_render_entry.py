@@ -159,3 +159,25 @@ def test_without_the_glyph_cache_frames_are_still_right(runs, monkeypatch):
         assert np.array_equal(frame, plain.full_frame(i)), f"frame {i}"
     assert all(np.array_equal(a, b) for a, b in zip(with_cache, without, strict=True))
     assert len(list(iter_frames(run, stride=4))) == 3
+
+
+def test_an_aborted_write_reports_its_own_error_on_a_read_only_disk(tmp_path, monkeypatch):
+    """abort() on a disk that refuses the temporary file's removal (EROFS) does not replace
+    the error that made the render stop."""
+    import errno
+
+    from animlib.movie_writers.gif import GIFWriter
+
+    writer = GIFWriter()
+    frame = np.zeros((8, 8, 3), np.uint8)
+
+    def refuse(self, missing_ok=False):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        with writer.saving(tmp_path / "out.gif", (8, 8), 10.0):
+            writer.grab_frame(frame)
+            monkeypatch.setattr(Path, "unlink", refuse)
+            raise RuntimeError("drawing failed")
+    monkeypatch.undo()
+    assert not (tmp_path / "out.gif").exists()

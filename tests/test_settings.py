@@ -71,3 +71,13 @@ def test_dpi_limit_is_a_limit_error(monkeypatch):
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "150")
     with pytest.raises(RenderLimitError, match="200 dpi is above the limit of 150"):
         RenderOptions(dpi=200)
+
+
+def test_every_error_class_is_exported_from_the_package():
+    import animlib
+    from animlib import errors
+
+    for name in ("AnimlibError", "RunFormatError", "RunInputError", "RenderOptionError",
+                 "RenderLimitError", "RenderError", "StoreError", "Code"):  # fmt: skip
+        assert getattr(animlib, name) is getattr(errors, name)
+        assert name in animlib.__all__

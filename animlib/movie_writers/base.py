@@ -184,8 +184,8 @@ class MovieWriter:
         with contextlib.suppress(Exception):
             self._cleanup()
         if self.tmp_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.tmp_path.unlink()
+            with contextlib.suppress(OSError):  # gone already, or a read-only disk: the
+                self.tmp_path.unlink()  # error that made us abort is the one to report
         self.tmp_path = None
 
     @contextlib.contextmanager
