@@ -8,28 +8,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from .index.rows import source_key
+from .index.query import SUCCESS_LABELS
+from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS, source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
 
-COLUMNS = [
-    "id",
-    "name",
-    "attack",
-    "model",
-    "status",
-    "steps",
-    "success",
-    "flip_step",
-    "final_true_conf",
-    "linf",
-    "l2",
-    "created",
-    "tags",
-    "source",
-]
-VISIBLE_COLUMNS = [c for c in COLUMNS if c not in ("id", "source")]  # shown on the runs page
+COLUMNS = list(RUN_COLUMNS)
+VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
 
 
 def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
@@ -105,9 +91,6 @@ def problems_frame(
     rows.update((info.id, info.error) for info in found)
     ids = sorted(rows)[:limit]
     return pd.DataFrame({"id": ids, "problem": [rows[i] for i in ids]}, columns=["id", "problem"])
-
-
-SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 
 
 def filter_runs(

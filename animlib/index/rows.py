@@ -47,6 +47,24 @@ SCHEMA = pa.schema(
     ]
 )
 SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, at query time
+# a run's row of the runs table, in order; all but ``id`` and ``source`` are shown (and sortable)
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "attack",
+    "model",
+    "status",
+    "steps",
+    "success",
+    "flip_step",
+    "final_true_conf",
+    "linf",
+    "l2",
+    "created",
+    "tags",
+    "source",
+)
+SHOWN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("id", "source"))
 
 
 def source_key(meta: dict[str, Any]) -> str | None:
