@@ -9,10 +9,11 @@ import pandas as pd
 import pyarrow as pa
 
 from .index.query import SUCCESS_LABELS
-from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS, source_key
+from .index.rows import RUN_COLUMNS, SEARCHED, SHOWN_COLUMNS, source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
+from .table_filter import matching_rows
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -103,29 +104,14 @@ def filter_runs(
     text: str = "",
 ) -> pd.DataFrame:
     """Rows matching every given filter (empty filter = no constraint); ``text`` is free text."""
-    mask = pd.Series(True, index=frame.index)
-    if attacks:
-        mask &= frame["attack"].isin(list(attacks))
-    if models:
-        mask &= frame["model"].isin(list(models))
-    if statuses:
-        mask &= frame["status"].isin(list(statuses))
+    chosen = {"attack": attacks, "model": models, "status": statuses}
+    mask = matching_rows(frame, chosen, text, (*SEARCHED, "status"))
     if success:
         wanted = [SUCCESS_LABELS[s] for s in success if s in SUCCESS_LABELS]
         ok = pd.Series(False, index=frame.index)
         for value in wanted:
             ok |= frame["success"].isna() if value is None else (frame["success"] == value)
         mask &= ok.fillna(False).astype(bool)
-    words = [w for w in text.lower().split() if w]
-    if words:
-        haystack = (
-            frame[["id", "name", "attack", "model", "status", "tags", "source"]]
-            .astype(str)
-            .agg(" ".join, axis=1)
-            .str.lower()
-        )
-        for word in words:
-            mask &= haystack.str.contains(word, regex=False)
     return frame[mask]
 
 
