@@ -24,9 +24,10 @@ import contextlib
 import errno
 import os
 import posixpath
+import secrets
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -217,16 +218,12 @@ class Store(ABC):
         complete or not at all (StoreError MISSING if there is no such file). Here: one read,
         then a temporary file renamed into place; backends stream instead."""
         data = self.read(path)
-        target = os.fspath(local_path)
-        tmp = f"{target}.{os.getpid()}.part"
-        try:
+
+        def fill(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise storage_error(exc, path, self.url) from None
+
+        replace_via_temp(os.fspath(local_path), fill, path, self.url)
 
     @contextmanager
     def staged(self, path: str) -> Iterator[str]:
@@ -247,6 +244,45 @@ class Store(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def replace_via_temp(
+    target: str,
+    fill: Callable[[str], object],
+    path: str,
+    url: str,
+    *,
+    caught: type[BaseException] = OSError,
+    named: bool = False,
+) -> None:
+    """Write the local file ``target`` whole or not at all: ``fill(tmp)`` writes a temporary
+    file beside it (``.tmp-<random>``, with ``named`` ``.tmp-<random>-<target's name>``), which
+    is then renamed to ``target``. The temporary file never outlives a failure.
+
+    Args:
+        target: the local file written.
+        fill: writes the temporary file whose path it is given.
+        path: what ``target`` holds, as a path of the store (named by the error).
+        url: the store's folder (named by the error).
+        caught: the exceptions that become a StoreError; any other propagates as it is.
+        named: keep the target's name in the temporary file's.
+
+    Raises:
+        StoreError: ``fill`` or the rename raised a ``caught`` exception (see
+            :func:`storage_error`).
+    """
+    folder, name = os.path.split(target)
+    tag = f"-{name}" if named else ""
+    tmp = os.path.join(folder or ".", f".tmp-{secrets.token_hex(6)}{tag}")
+    try:
+        fill(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, caught):
+            raise storage_error(exc, path, url) from None
+        raise
 
 
 def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
