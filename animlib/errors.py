@@ -71,19 +71,13 @@ class AnimlibError(ValueError):
 class RunFormatError(AnimlibError):
     """A stored run is broken: missing or truncated files, bad metadata, mismatched arrays."""
 
-    default_code = Code.INVALID
-
 
 class RunInputError(AnimlibError):
     """Data handed to a writer is not acceptable (shape, dtype, NaN, ...)."""
 
-    default_code = Code.INVALID
-
 
 class RenderOptionError(AnimlibError):
     """A render option is unknown or out of range (the same message from every entry point)."""
-
-    default_code = Code.INVALID
 
 
 class RenderLimitError(AnimlibError):
@@ -102,3 +96,4 @@ class StoreError(AnimlibError):
     """The storage refused an operation: read-only, out of space, an unknown URL scheme."""
 
     default_code = Code.STORAGE
+
