@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 
 
@@ -97,3 +98,22 @@ class StoreError(AnimlibError):
 
     default_code = Code.STORAGE
 
+
+def found(call: Callable[[], object], kind: type[AnimlibError] = AnimlibError) -> bool:
+    """Whether what ``call`` reaches is there.
+
+    Args:
+        call: reads or copies something.
+        kind: the errors that can say it is missing.
+
+    Returns:
+        True once ``call()`` returned; False if it raised ``kind`` with code MISSING (any other
+        error propagates).
+    """
+    try:
+        call()
+    except kind as exc:
+        if exc.code == Code.MISSING:
+            return False
+        raise
+    return True

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import meta as M
 from .arraymeta import MissingChunk
-from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError
+from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError, found
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
@@ -208,13 +208,7 @@ class Run:
     # -- arrays: the public accessors -----------------------------------------------------------
     def has_array(self, name: str) -> bool:
         """True if the array ``name`` is stored; False if it is absent. A damaged one raises."""
-        try:
-            self._array(name)
-        except RunFormatError as exc:
-            if exc.code == Code.MISSING:
-                return False
-            raise
-        return True
+        return found(lambda: self._array(name), RunFormatError)
 
     def array_info(self, name: str) -> ArrayInfo:
         """Shape, dtype and chunk shape of the stored array ``name`` (RunFormatError MISSING if

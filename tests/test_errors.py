@@ -14,6 +14,7 @@ from animlib.errors import (
     RunFormatError,
     RunInputError,
     StoreError,
+    found,
 )
 
 DEFAULTS = {
@@ -43,3 +44,20 @@ def test_every_error_class_is_listed():
     }
     assert classes == set(DEFAULTS)
 
+
+def test_found_is_false_only_for_a_missing_thing_of_the_given_kind():
+    def raises(error):
+        def call():
+            raise error
+
+        return call
+
+    assert found(lambda: None) is True
+    assert found(raises(StoreError("gone", code=Code.MISSING)), StoreError) is False
+    assert found(raises(RunFormatError("gone", code=Code.MISSING))) is False
+    with pytest.raises(StoreError):  # another code
+        found(raises(StoreError("refused")), StoreError)
+    with pytest.raises(RunFormatError):  # another kind, even when missing
+        found(raises(RunFormatError("gone", code=Code.MISSING)), StoreError)
+    with pytest.raises(KeyError):
+        found(raises(KeyError("k")))

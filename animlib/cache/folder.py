@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Code, StoreError
+from ..errors import Code, StoreError, found
 from ..settings import settings
 from ..store import LocalStore, Store, open_store
 from . import keys
@@ -138,13 +138,7 @@ class CacheFolder:
         Raises:
             StoreError: (STORAGE) if it cannot be read or the local file written.
         """
-        try:
-            self.store.download(name, self.local_path(name))
-        except StoreError as exc:
-            if exc.code == Code.MISSING:
-                return False
-            raise
-        return True
+        return found(lambda: self.store.download(name, self.local_path(name)), StoreError)
 
     def publish(self, name: str) -> None:
         """Make the local file of ``name`` (just rendered) the shared entry ``name`` (nothing
