@@ -93,20 +93,10 @@ def run_index(where: str | None = None) -> RunIndex:
 
 
 def follow_runs(where: str | None = None) -> RunIndex:
-    """The run index for a page that follows the folder (polled every few seconds): as
-    :func:`run_index`, and for a local folder a cheap check in line, at most every second
-    (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs, and the
-    folder names when the folder's mtime says runs were added or removed).
-
-    Args:
-        where: the results folder (default: the dashboard's).
-
-    Returns:
-        The folder's index.
-
-    Raises:
-        RunFormatError: the results folder does not exist or cannot be listed.
-    """
+    """:func:`run_index` (the same argument, index and errors) for a page that follows the
+    folder (polled every few seconds), plus for a local folder a cheap check in line, at most
+    every second (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs,
+    and the folder names when the folder's mtime says runs were added or removed)."""
     index = run_index(where)
     if index.watchable:
         index.refresh_changes(max_age=MIN_REFRESH_S)
@@ -114,17 +104,8 @@ def follow_runs(where: str | None = None) -> RunIndex:
 
 
 def listing(where: str | None = None) -> list[RunInfo]:
-    """All runs in the results folder, from the run index (see :func:`run_index`).
-
-    Args:
-        where: the results folder (default: the dashboard's).
-
-    Returns:
-        The runs, as :func:`animlib.list_runs` returns them.
-
-    Raises:
-        RunFormatError: the results folder does not exist or cannot be listed.
-    """
+    """All runs in the results folder ``where`` (default: the dashboard's) as
+    :func:`animlib.list_runs` returns them, from its :func:`run_index` (errors as there)."""
     return run_index(where).infos()
 
 
