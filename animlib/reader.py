@@ -18,6 +18,7 @@ import itertools
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -112,6 +113,17 @@ class ImageSteps:
             return 1
 
 
+def _from_meta(key: str, empty: Callable[[], Any] | None = None, *, doc: str) -> Any:
+    """A read-only property of a :class:`Run`: ``key`` of its run.json, None when absent (with
+    ``empty``, a fresh ``empty()`` when absent or empty)."""
+
+    def get(run: Run) -> Any:
+        value = run.meta.get(key)
+        return empty() if empty is not None and not value else value
+
+    return property(get, doc=doc)
+
+
 class Run:
     """A stored run. Cheap to open; arrays are read only when asked for.
 
@@ -140,21 +152,13 @@ class Run:
     def name(self) -> str:
         return self.meta["name"]
 
-    @property
-    def attack(self) -> str | None:
-        return self.meta.get("attack")
-
-    @property
-    def model(self) -> str | None:
-        return self.meta.get("model")
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.meta.get("params") or {}
-
-    @property
-    def tags(self) -> list[str]:
-        return self.meta.get("tags") or []
+    attack = _from_meta("attack", doc="The attack's name (str), or None.")
+    model = _from_meta("model", doc="The model's name (str), or None.")
+    params = _from_meta("params", dict, doc="The attack's parameters (a dict, {} if none).")
+    tags = _from_meta("tags", list, doc="The run's tags (a list of str, [] if none).")
+    true_label = _from_meta("true_label", doc="The true class (an int), or None.")
+    target_label = _from_meta("target_label", doc="The target class (an int), or None.")
+    summary = _from_meta("summary", dict, doc="The attack summary (a dict, {} if none).")
 
     @property
     def status(self) -> str:
@@ -163,18 +167,6 @@ class Run:
     @property
     def class_names(self) -> list[str] | None:
         return self.meta.get("class_names") if self.has_confidences else None
-
-    @property
-    def true_label(self) -> int | None:
-        return self.meta.get("true_label")
-
-    @property
-    def target_label(self) -> int | None:
-        return self.meta.get("target_label")
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return self.meta.get("summary") or {}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

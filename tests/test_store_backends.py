@@ -287,3 +287,32 @@ def test_run_accessors_answer_from_metadata(tmp_path):
     assert gaps[0].describe() == "chunk c/0/0 (steps 0..6) is missing"
     with pytest.raises(IndexError):
         run.images[7]
+
+
+def test_run_metadata_properties_read_run_json(tmp_path):
+    from animlib.reader import Run
+
+    full = {
+        "name": "n",
+        "status": "finished",
+        "attack": "PGD",
+        "model": "m",
+        "params": {"eps": 0.1},
+        "tags": ["a"],
+        "true_label": 0,
+        "target_label": 3,
+        "summary": {"success": True},
+    }
+    run = Run(LocalStore(tmp_path / "r"), full, b"{}")
+    assert (run.name, run.status, run.attack, run.model) == ("n", "finished", "PGD", "m")
+    assert run.params is full["params"] and run.tags is full["tags"]
+    assert run.summary is full["summary"]
+    assert (run.true_label, run.target_label) == (0, 3)  # 0 is a class, not "none"
+    bare = Run(LocalStore(tmp_path / "r"), {"name": "n", "status": "running", "params": {}}, b"")
+    assert (bare.attack, bare.model, bare.true_label, bare.target_label) == (None,) * 4
+    assert bare.params == {} and bare.tags == [] and bare.summary == {}
+    bare.params["x"] = 1  # a fresh empty value each time: run.json is not changed
+    assert bare.params == {} and bare.meta["params"] == {}
+    assert Run.attack.__doc__ and isinstance(Run.tags, property)
+    with pytest.raises(AttributeError):
+        run.attack = "other"
