@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -380,3 +381,34 @@ def test_runs_table_columns_have_one_owner():
     assert list(SORTABLE) == shown and isinstance(SORTABLE, tuple)
     assert [*runs_table.COLUMNS, "updated"] == PAGE_COLUMNS
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
+
+
+def test_the_index_schema_is_what_version_1_files_hold():
+    assert str(SCHEMA) == textwrap.dedent(
+        """\
+        id: string
+        version: string
+        meta: string
+        classes: string
+        name: string
+        attack: string
+        model: string
+        status: string
+        steps: int64
+        success: bool
+        flip_step: int64
+        final_true_conf: double
+        linf: double
+        l2: double
+        created: timestamp[us, tz=UTC]
+        created_key: string
+        updated: timestamp[us, tz=UTC]
+        tags: string
+        source: string
+        haystack: string
+        error: string
+        field: string
+        code: string
+        """
+    ).rstrip("\n")
+    assert index_files.SCHEMA_VERSION == "1"  # a change of the above needs a new version
