@@ -1,15 +1,14 @@
-"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand.
+"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand."""
 
-:class:`Run` is the public read interface of a stored run: other modules use its properties and
-accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
-``scalar_names``, ``chunk_signature``), never its private members.
-
-Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
-every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
-stored is a RunFormatError (code MISSING) for every reader -- ``images[i]``, slices,
-``confidences``, ``scalars``, ``original`` and so every render, snapshot and download --
-never the fill value (zeros).
-"""
+# :class:`Run` is the public read interface of a stored run: other modules use its properties and
+# accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
+# ``scalar_names``, ``chunk_signature``), never its private members.
+#
+# Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
+# every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
+# stored is a RunFormatError (code MISSING) for every reader -- ``images[i]``, slices,
+# ``confidences``, ``scalars``, ``original`` and so every render, snapshot and download -- never the
+# fill value (zeros).
 
 from __future__ import annotations
 

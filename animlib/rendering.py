@@ -1,8 +1,7 @@
-"""``render`` / ``render_compare``: a run (or 2-6 runs) to an MP4, WebM, GIF or HTML file, fast.
+"""``render`` / ``render_compare``: a run (or 2-6 runs) to an MP4, WebM, GIF or HTML file, fast."""
 
-Frames come from :class:`~animlib.frames.FrameRenderer` (only what changed is redrawn) and are
-streamed to a :class:`~animlib.movie_writers.MovieWriter` chosen by the file's suffix.
-"""
+# Frames come from :class:`~animlib.frames.FrameRenderer` (only what changed is redrawn) and are
+# streamed to a :class:`~animlib.movie_writers.MovieWriter` chosen by the file's suffix.
 
 from __future__ import annotations
 

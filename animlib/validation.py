@@ -1,8 +1,7 @@
-"""Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges.
+"""Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges."""
 
-``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
-results folder and returns one :class:`Report` per run; it never raises for a broken run.
-"""
+# ``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
+# results folder and returns one :class:`Report` per run; it never raises for a broken run.
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Compare page: 2-6 runs in one player (one slider and one set of keys move every run),
-overlaid true-class curves, metrics side by side, the combined MP4 to download."""
+"""Compare page: 2-6 runs in one player, true-class curves, metrics, the combined MP4."""
+
+# One slider and one set of keys move every run; the true-class curves are overlaid and the metrics
+# side by side.
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Run viewer: the browser player (before/after, perturbation, step table, curves), metrics,
-the full confidence table, render options and downloads."""
+"""Run viewer: the browser player, metrics, confidence table, render options, downloads."""
+
+# The player shows the images before and after, the perturbation, a step table and curves; the
+# confidence table is the full one.
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
-"""Real adversarial attacks as step-by-step generators yielding (adversarial image, probabilities).
+"""Real adversarial attacks as generators yielding (adversarial image, probabilities) per step."""
 
-Every generator first yields step 0, the clean image, then one item per attack step. Images are
-float32 in [0, 1] shaped like the input (H, W, C); probabilities are the model's softmax (K,).
-White-box attacks use the model's exact input gradient (``loss_and_input_grad``); the black-box
-Square attack only calls ``predict_proba``.
-"""
+# Every generator first yields step 0, the clean image, then one item per attack step. Images are
+# float32 in [0, 1] shaped like the input (H, W, C); probabilities are the model's softmax (K,).
+# White-box attacks use the model's exact input gradient (``loss_and_input_grad``); the black-box
+# Square attack only calls ``predict_proba``.
 
 from __future__ import annotations
 

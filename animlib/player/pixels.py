@@ -1,11 +1,10 @@
-"""Display pixels for the browser player, computed from the stored arrays (never from a video).
+"""Display pixels for the browser player, computed from the stored arrays (never from a video)."""
 
-The arithmetic is the figure's (see the renderer): a float image is clipped to [0, 1] (NaN -> 0)
-and rounded to uint8; the perturbation is the channel mean of ``image - original`` (alpha
-ignored), times ``gain * 127.5`` plus 127.5, rounded and clipped to an index into the diverging
-``RdBu_r`` colours (white = no change). Sent as a palette PNG, the index is lossless, so a 1/255
-perturbation reaches the browser exactly.
-"""
+# The arithmetic is the figure's (see the renderer): a float image is clipped to [0, 1] (NaN -> 0)
+# and rounded to uint8; the perturbation is the channel mean of ``image - original`` (alpha
+# ignored), times ``gain * 127.5`` plus 127.5, rounded and clipped to an index into the diverging
+# ``RdBu_r`` colours (white = no change). Sent as a palette PNG, the index is lossless, so a 1/255
+# perturbation reaches the browser exactly.
 
 from __future__ import annotations
 

@@ -1,22 +1,21 @@
-"""The ``Store`` interface: one folder of files, wherever it lives.
+"""The ``Store`` interface: one folder of files, wherever it lives."""
 
-The model is MLflow's artifact repositories (``mlflow/store/artifact/``): an abstract base class
-with one method per storage operation, one small module per backend (``local.py`` for folders on
-this machine, ``remote.py`` for every other fsspec URL), a factory choosing the backend by URL
-scheme (``open_store`` in ``__init__.py``, an unknown scheme is a clear error) and one path-safety
-check (``paths.py``) that every backend applies. Backend differences live in the backends; the
-rest of animlib never asks which one it has, and no module outside this package touches fsspec.
-
-Paths given to the methods are relative to the store's folder, ``/``-separated (``"run.json"``,
-``"images/zarr.json"``; ``""`` is the folder itself) and are checked by
-:func:`~animlib.store.paths.validate_path_is_safe`.
-
-A store is *confined* to a folder (itself, or the results folder it was made a ``child`` of):
-nothing is read through a symlink leading outside it (code UNSAFE). Failures are
-:class:`~animlib.errors.StoreError` with a code: MISSING (no such file), NOT_FOUND (no such
-folder), UNSAFE (a path or link leading outside), STORAGE (the storage refused: permissions,
-space, network).
-"""
+# The model is MLflow's artifact repositories (``mlflow/store/artifact/``): an abstract base class
+# with one method per storage operation, one small module per backend (``local.py`` for folders on
+# this machine, ``remote.py`` for every other fsspec URL), a factory choosing the backend by URL
+# scheme (``open_store`` in ``__init__.py``, an unknown scheme is a clear error) and one path-safety
+# check (``paths.py``) that every backend applies. Backend differences live in the backends; the
+# rest of animlib never asks which one it has, and no module outside this package touches fsspec.
+#
+# Paths given to the methods are relative to the store's folder, ``/``-separated (``"run.json"``,
+# ``"images/zarr.json"``; ``""`` is the folder itself) and are checked by
+# :func:`~animlib.store.paths.validate_path_is_safe`.
+#
+# A store is *confined* to a folder (itself, or the results folder it was made a ``child`` of):
+# nothing is read through a symlink leading outside it (code UNSAFE). Failures are
+# :class:`~animlib.errors.StoreError` with a code: MISSING (no such file), NOT_FOUND (no such
+# folder), UNSAFE (a path or link leading outside), STORAGE (the storage refused: permissions,
+# space, network).
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The fsspec backend: object storage (``s3://``, ``gs://``, ...), ``memory://`` and any other
-fsspec URL. The only module of animlib that calls fsspec filesystems."""
+"""The fsspec backend: object storage (``s3://``, ``gs://``, ...), ``memory://``, any fsspec URL."""
+
+# The only module of animlib that calls fsspec filesystems.
 
 from __future__ import annotations
 
