@@ -1,7 +1,6 @@
-"""Render every run of a results folder (local or fsspec URL), in parallel on a Dask cluster.
+"""Render every run of a results folder (local or fsspec URL), in parallel on a Dask cluster."""
 
-(``render --all``; the stamp deciding "up to date" is to become the one render-cache key.)
-"""
+# (``render --all``; the stamp deciding "up to date" is to become the one render-cache key.)
 
 from __future__ import annotations
 

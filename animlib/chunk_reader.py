@@ -1,14 +1,13 @@
-"""Whole chunks of a run's images read straight from its store, for the renderer.
+"""Whole chunks of a run's images read straight from its store, for the renderer."""
 
-Zarr reads a chunk through an asyncio loop, a codec pipeline and a copy into the result: about
-half a millisecond of Python per chunk, under the GIL, whatever its size. A run stored the plain
-way (Zarr v3, whole steps per chunk, the ``bytes`` codec optionally followed by ``zstd``, as
-runs have always been written) needs none of it: :class:`ChunkReader` reads the chunk's bytes
-with the run's :class:`~animlib.store.Store` and decompresses them in one call, which releases
-the GIL. Any other layout or codec (a newer image encoding, a sharded array) gets no reader,
-and a chunk that is missing or does not decode gives None: the caller then reads through
-Zarr, which fills or reports it as usual.
-"""
+# Zarr reads a chunk through an asyncio loop, a codec pipeline and a copy into the result: about
+# half a millisecond of Python per chunk, under the GIL, whatever its size. A run stored the plain
+# way (Zarr v3, whole steps per chunk, the ``bytes`` codec optionally followed by ``zstd``, as runs
+# have always been written) needs none of it: :class:`ChunkReader` reads the chunk's bytes with the
+# run's :class:`~animlib.store.Store` and decompresses them in one call, which releases the GIL. Any
+# other layout or codec (a newer image encoding, a sharded array) gets no reader, and a chunk that
+# is missing or does not decode gives None: the caller then reads through Zarr, which fills or
+# reports it as usual.
 
 from __future__ import annotations
 

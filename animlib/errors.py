@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 
 
@@ -71,19 +72,13 @@ class AnimlibError(ValueError):
 class RunFormatError(AnimlibError):
     """A stored run is broken: missing or truncated files, bad metadata, mismatched arrays."""
 
-    default_code = Code.INVALID
-
 
 class RunInputError(AnimlibError):
     """Data handed to a writer is not acceptable (shape, dtype, NaN, ...)."""
 
-    default_code = Code.INVALID
-
 
 class RenderOptionError(AnimlibError):
     """A render option is unknown or out of range (the same message from every entry point)."""
-
-    default_code = Code.INVALID
 
 
 class RenderLimitError(AnimlibError):
@@ -102,3 +97,23 @@ class StoreError(AnimlibError):
     """The storage refused an operation: read-only, out of space, an unknown URL scheme."""
 
     default_code = Code.STORAGE
+
+
+def found(call: Callable[[], object], kind: type[AnimlibError] = AnimlibError) -> bool:
+    """Whether what ``call`` reaches is there.
+
+    Args:
+        call: reads or copies something.
+        kind: the errors that can say it is missing.
+
+    Returns:
+        True once ``call()`` returned; False if it raised ``kind`` with code MISSING (any other
+        error propagates).
+    """
+    try:
+        call()
+    except kind as exc:
+        if exc.code == Code.MISSING:
+            return False
+        raise
+    return True

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo
+from .table_filter import matching_rows
 
 TABLE_COLUMNS = ["experiment", "attack", "model", "eps", "status", "steps", *SUMMARY_COLUMNS]
 
@@ -50,14 +51,8 @@ def filter_experiments(
     text: str = "",
 ) -> pd.DataFrame:
     """Rows matching every given filter (an empty filter is no constraint)."""
-    mask = pd.Series(True, index=frame.index)
-    if attacks:
-        mask &= frame["attack"].isin(list(attacks))
-    if models:
-        mask &= frame["model"].isin(list(models))
-    for word in text.lower().split():
-        hay = frame[["experiment", "attack", "model"]].astype(str).agg(" ".join, axis=1)
-        mask &= hay.str.lower().str.contains(word, regex=False)
+    chosen = {"attack": attacks, "model": models}
+    mask = matching_rows(frame, chosen, text, ("experiment", "attack", "model"))
     return frame[mask]
 
 

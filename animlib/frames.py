@@ -1,8 +1,7 @@
-"""Frames of a run as RGB arrays, fast: :class:`FrameRenderer` redraws only what changed.
+"""Frames of a run as RGB arrays, fast: :class:`FrameRenderer` redraws only what changed."""
 
-Steps are read a block at a time (:class:`BlockReader`), text through the glyph-caching canvas
-of :mod:`animlib.glyphs` when this matplotlib allows it.
-"""
+# Steps are read a block at a time (:class:`BlockReader`), text through the glyph-caching canvas of
+# :mod:`animlib.glyphs` when this matplotlib allows it.
 
 from __future__ import annotations
 

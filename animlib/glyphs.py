@@ -1,11 +1,10 @@
-"""A glyph-caching Agg canvas: text layouts and glyph bitmaps reused from frame to frame.
+"""A glyph-caching Agg canvas: text layouts and glyph bitmaps reused from frame to frame."""
 
-This is the only module of animlib that uses private matplotlib internals (``FT2Font._layout``,
-``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``). It is used
-only on the matplotlib versions it was checked against (:data:`TESTED_VERSIONS`) and only when
-those members exist (:data:`AVAILABLE`); otherwise :func:`agg_canvas` returns a plain
-``FigureCanvasAgg`` and text is drawn the standard way (the same pixels, somewhat slower).
-"""
+# This is the only module of animlib that uses private matplotlib internals (``FT2Font._layout``,
+# ``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``). It is used
+# only on the matplotlib versions it was checked against (:data:`TESTED_VERSIONS`) and only when
+# those members exist (:data:`AVAILABLE`); otherwise :func:`agg_canvas` returns a plain
+# ``FigureCanvasAgg`` and text is drawn the standard way (the same pixels, somewhat slower).
 
 from __future__ import annotations
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import AnimlibError, Code, RenderLimitError, RunFormatError
 from .settings import Settings, settings
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 MAX_FRAME_PIXELS = 4096 * 4096  # a rendered frame (not configurable: ~64 MB of RGBA)
 MAX_JSON_DEPTH = 64  # nesting of any run.json field (params): checked on write and on read
@@ -16,6 +19,7 @@ MAX_CHUNK_BYTES = 64 << 20  # one decoded chunk (64 MiB; a chunk of one step is 
 Limits = Settings  # the limits are fields of the settings (max_side, max_steps, ...)
 
 __all__ = [
+    "Blame",
     "MAX_ARRAY_JSON_BYTES",
     "MAX_CHUNK_BYTES",
     "MAX_FRAME_PIXELS",
@@ -40,83 +44,74 @@ def limits() -> Settings:
     return settings()
 
 
-def _over(
-    error: type[AnimlibError], text: str, limit: object, env: str, run: str | None, field: str
-) -> AnimlibError:
-    suffix = f" ({env})" if env else ""
-    return error(f"{text} the limit of {limit}{suffix}", run=run, field=field, code=Code.LIMIT)
+class Blame(TypedDict, total=False):
+    """The keywords of the run checks: what their limit error names, and its class."""
+
+    run: str | None  # the run (default: none)
+    field: str  # the field (default: the check's own)
+    error: type[AnimlibError]  # RunFormatError (the default) on read, RunInputError on write
 
 
-def check_side(
-    height: int,
-    width: int,
+def _refuse(
+    over: bool,
+    text: str,
     *,
     run: str | None = None,
-    field: str = "image_shape",
+    field: str,
     error: type[AnimlibError] = RunFormatError,
 ) -> None:
-    """Refuse images with a side over ``ANIMLIB_MAX_SIDE`` pixels."""
+    """Raise the limit error when ``over``: ``error(text)`` with code LIMIT, naming ``run`` and
+    ``field``."""
+    if over:
+        raise error(text, run=run, field=field, code=Code.LIMIT)
+
+
+def _check_count(count: int, noun: str, **blame: Any) -> None:
+    """Refuse more than the setting ``max_<noun>`` (``ANIMLIB_MAX_<NOUN>``) of ``noun``."""
+    limit = getattr(limits(), f"max_{noun}")
+    text = f"{count} {noun} exceed the limit of {limit} (ANIMLIB_MAX_{noun.upper()})"
+    _refuse(count > limit, text, **blame)
+
+
+def check_side(height: int, width: int, **blame: Unpack[Blame]) -> None:
+    """Refuse images with a side over ``ANIMLIB_MAX_SIDE`` pixels (field ``image_shape``)."""
     limit = limits().max_side
-    if max(height, width) > limit:
-        text = f"{height}x{width} images exceed"
-        raise _over(error, text, f"{limit} px per side", "ANIMLIB_MAX_SIDE", run, field)
+    text = f"{height}x{width} images exceed the limit of {limit} px per side (ANIMLIB_MAX_SIDE)"
+    _refuse(max(height, width) > limit, text, **{"field": "image_shape", **blame})
 
 
-def check_steps(
-    steps: int,
-    *,
-    run: str | None = None,
-    field: str = "steps",
-    error: type[AnimlibError] = RunFormatError,
-) -> None:
-    """Refuse runs with more than ``ANIMLIB_MAX_STEPS`` steps."""
-    limit = limits().max_steps
-    if steps > limit:
-        raise _over(error, f"{steps} steps exceed", limit, "ANIMLIB_MAX_STEPS", run, field)
+def check_steps(steps: int, **blame: Unpack[Blame]) -> None:
+    """Refuse runs with more than ``ANIMLIB_MAX_STEPS`` steps (field ``steps``)."""
+    _check_count(steps, "steps", **{"field": "steps", **blame})
 
 
-def check_classes(
-    classes: int,
-    *,
-    run: str | None = None,
-    field: str = "class_names",
-    error: type[AnimlibError] = RunFormatError,
-) -> None:
-    """Refuse runs with more than ``ANIMLIB_MAX_CLASSES`` classes."""
-    limit = limits().max_classes
-    if classes > limit:
-        raise _over(error, f"{classes} classes exceed", limit, "ANIMLIB_MAX_CLASSES", run, field)
+def check_classes(classes: int, **blame: Unpack[Blame]) -> None:
+    """Refuse runs with more than ``ANIMLIB_MAX_CLASSES`` classes (field ``class_names``)."""
+    _check_count(classes, "classes", **{"field": "class_names", **blame})
 
 
 def check_dpi(dpi: float, *, run: str | None = None) -> None:
     """Refuse renders above ``ANIMLIB_MAX_DPI``."""
     limit = limits().max_dpi
-    if dpi > limit:
-        raise _over(RenderLimitError, f"{dpi:g} dpi is above", limit, "ANIMLIB_MAX_DPI", run, "dpi")
+    text = f"{dpi:g} dpi is above the limit of {limit} (ANIMLIB_MAX_DPI)"
+    _refuse(dpi > limit, text, run=run, field="dpi", error=RenderLimitError)
 
 
 def check_frame(size: tuple[int, int], *, run: str | None = None) -> None:
     """Refuse frames over :data:`MAX_FRAME_PIXELS` pixels."""
     w, h = size
-    if w * h > MAX_FRAME_PIXELS:
-        raise RenderLimitError(
-            f"a {w}x{h} frame is above the limit of {MAX_FRAME_PIXELS} pixels; lower dpi or "
-            "width_px",
-            run=run,
-            field="dpi",
-        )
+    text = f"a {w}x{h} frame is above the limit of {MAX_FRAME_PIXELS} pixels; lower dpi or width_px"
+    _refuse(w * h > MAX_FRAME_PIXELS, text, run=run, field="dpi", error=RenderLimitError)
 
 
 def check_gif_frames(frames: int, *, run: str | None = None) -> None:
     """Refuse GIFs of more than ``ANIMLIB_MAX_GIF_FRAMES`` frames."""
     limit = limits().max_gif_frames
-    if frames > limit:
-        raise RenderLimitError(
-            f"{frames} frames exceed the limit of {limit} for a GIF (ANIMLIB_MAX_GIF_FRAMES); "
-            "raise the stride or use MP4",
-            run=run,
-            field="stride",
-        )
+    text = (
+        f"{frames} frames exceed the limit of {limit} for a GIF (ANIMLIB_MAX_GIF_FRAMES); "
+        "raise the stride or use MP4"
+    )
+    _refuse(frames > limit, text, run=run, field="stride", error=RenderLimitError)
 
 
 def json_depth(value: Any, stop: int = MAX_JSON_DEPTH + 1) -> int:
@@ -145,39 +140,21 @@ def json_depth(value: Any, stop: int = MAX_JSON_DEPTH + 1) -> int:
     return deepest
 
 
-def check_json_depth(
-    value: Any,
-    *,
-    run: str | None = None,
-    field: str = "params",
-    error: type[AnimlibError] = RunFormatError,
-) -> None:
+def check_json_depth(value: Any, **blame: Unpack[Blame]) -> None:
     """Refuse a run.json field nested deeper than :data:`MAX_JSON_DEPTH` levels (such data
-    cannot be serialized, cached or shown without running out of stack)."""
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise error(
-            f"is nested more than {MAX_JSON_DEPTH} levels deep (the limit, "
-            "animlib.limits.MAX_JSON_DEPTH)",
-            run=run,
-            field=field,
-            code=Code.LIMIT,
-        )
+    cannot be serialized, cached or shown without running out of stack; field ``params``)."""
+    text = (
+        f"is nested more than {MAX_JSON_DEPTH} levels deep (the limit, "
+        "animlib.limits.MAX_JSON_DEPTH)"
+    )
+    _refuse(json_depth(value) > MAX_JSON_DEPTH, text, **{"field": "params", **blame})
 
 
-def check_run_json_size(
-    nbytes: int,
-    *,
-    run: str | None = None,
-    field: str = "run.json",
-    error: type[AnimlibError] = RunFormatError,
-) -> None:
+def check_run_json_size(nbytes: int, **blame: Unpack[Blame]) -> None:
     """Refuse a run.json over :data:`MAX_RUN_JSON_BYTES` bytes (large params or tags belong in
-    a file of their own, not in the metadata rewritten at every step)."""
-    if nbytes > MAX_RUN_JSON_BYTES:
-        raise error(
-            f"is {nbytes:,} bytes, over the limit of {MAX_RUN_JSON_BYTES:,} "
-            "(animlib.limits.MAX_RUN_JSON_BYTES)",
-            run=run,
-            field=field,
-            code=Code.LIMIT,
-        )
+    a file of their own, not in the metadata rewritten at every step; field ``run.json``)."""
+    text = (
+        f"is {nbytes:,} bytes, over the limit of {MAX_RUN_JSON_BYTES:,} "
+        "(animlib.limits.MAX_RUN_JSON_BYTES)"
+    )
+    _refuse(nbytes > MAX_RUN_JSON_BYTES, text, **{"field": "run.json", **blame})

@@ -15,8 +15,31 @@ from .store.paths import RESULTS_FOLDER, is_run_id, unsafe_link
 from .text import printable
 
 
+class Verdict:
+    """What a row of a listing and a validation report share: a run ``id`` that is ``ok``
+    unless it has an ``error``, and its line for a terminal."""
+
+    id: str
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        """One line for a terminal: ``OK      id`` and :meth:`details`, or
+        ``BROKEN  id: reason`` (control characters escaped)."""
+        if self.ok:
+            return f"OK      {printable(self.id)}{self.details()}"
+        return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
+
+    def details(self) -> str:
+        """What the line of a good run says after its id (here: nothing)."""
+        return ""
+
+
 @dataclass
-class RunInfo:
+class RunInfo(Verdict):
     """One row of a results folder: a run's metadata, or the reason it is broken (``error``,
     with the ``field`` and ``code`` of the problem)."""
 
@@ -28,21 +51,11 @@ class RunInfo:
     code: Code | None = None
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
     def name(self) -> str:
         return (self.meta or {}).get("name") or self.id
 
     def get(self, key: str, default: Any = None) -> Any:
         return (self.meta or {}).get(key, default)
-
-    def line(self) -> str:
-        """One line for a terminal: ``OK  id`` or ``BROKEN  id: reason`` (control chars escaped)."""
-        if self.ok:
-            return f"OK      {printable(self.id)}"
-        return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
 
     @classmethod
     def broken(cls, run_id: str, url: str, exc: AnimlibError) -> RunInfo:

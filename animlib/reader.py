@@ -1,15 +1,14 @@
-"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand.
+"""Open a stored run lazily: metadata at once, images one step at a time, confidences on demand."""
 
-:class:`Run` is the public read interface of a stored run: other modules use its properties and
-accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
-``scalar_names``, ``chunk_signature``), never its private members.
-
-Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
-every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
-stored is a RunFormatError (code MISSING) for every reader -- ``images[i]``, slices,
-``confidences``, ``scalars``, ``original`` and so every render, snapshot and download --
-never the fill value (zeros).
-"""
+# :class:`Run` is the public read interface of a stored run: other modules use its properties and
+# accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
+# ``scalar_names``, ``chunk_signature``), never its private members.
+#
+# Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
+# every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
+# stored is a RunFormatError (code MISSING) for every reader -- ``images[i]``, slices,
+# ``confidences``, ``scalars``, ``original`` and so every render, snapshot and download -- never the
+# fill value (zeros).
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ import itertools
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -26,7 +26,7 @@ import numpy as np
 
 from . import meta as M
 from .arraymeta import MissingChunk
-from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError
+from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError, found
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
@@ -112,6 +112,17 @@ class ImageSteps:
             return 1
 
 
+def _from_meta(key: str, empty: Callable[[], Any] | None = None, *, doc: str) -> Any:
+    """A read-only property of a :class:`Run`: ``key`` of its run.json, None when absent (with
+    ``empty``, a fresh ``empty()`` when absent or empty)."""
+
+    def get(run: Run) -> Any:
+        value = run.meta.get(key)
+        return empty() if empty is not None and not value else value
+
+    return property(get, doc=doc)
+
+
 class Run:
     """A stored run. Cheap to open; arrays are read only when asked for.
 
@@ -140,21 +151,13 @@ class Run:
     def name(self) -> str:
         return self.meta["name"]
 
-    @property
-    def attack(self) -> str | None:
-        return self.meta.get("attack")
-
-    @property
-    def model(self) -> str | None:
-        return self.meta.get("model")
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.meta.get("params") or {}
-
-    @property
-    def tags(self) -> list[str]:
-        return self.meta.get("tags") or []
+    attack = _from_meta("attack", doc="The attack's name (str), or None.")
+    model = _from_meta("model", doc="The model's name (str), or None.")
+    params = _from_meta("params", dict, doc="The attack's parameters (a dict, {} if none).")
+    tags = _from_meta("tags", list, doc="The run's tags (a list of str, [] if none).")
+    true_label = _from_meta("true_label", doc="The true class (an int), or None.")
+    target_label = _from_meta("target_label", doc="The target class (an int), or None.")
+    summary = _from_meta("summary", dict, doc="The attack summary (a dict, {} if none).")
 
     @property
     def status(self) -> str:
@@ -163,18 +166,6 @@ class Run:
     @property
     def class_names(self) -> list[str] | None:
         return self.meta.get("class_names") if self.has_confidences else None
-
-    @property
-    def true_label(self) -> int | None:
-        return self.meta.get("true_label")
-
-    @property
-    def target_label(self) -> int | None:
-        return self.meta.get("target_label")
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return self.meta.get("summary") or {}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -208,13 +199,7 @@ class Run:
     # -- arrays: the public accessors -----------------------------------------------------------
     def has_array(self, name: str) -> bool:
         """True if the array ``name`` is stored; False if it is absent. A damaged one raises."""
-        try:
-            self._array(name)
-        except RunFormatError as exc:
-            if exc.code == Code.MISSING:
-                return False
-            raise
-        return True
+        return found(lambda: self._array(name), RunFormatError)
 
     def array_info(self, name: str) -> ArrayInfo:
         """Shape, dtype and chunk shape of the stored array ``name`` (RunFormatError MISSING if

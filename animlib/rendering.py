@@ -1,8 +1,7 @@
-"""``render`` / ``render_compare``: a run (or 2-6 runs) to an MP4, WebM, GIF or HTML file, fast.
+"""``render`` / ``render_compare``: a run (or 2-6 runs) to an MP4, WebM, GIF or HTML file, fast."""
 
-Frames come from :class:`~animlib.frames.FrameRenderer` (only what changed is redrawn) and are
-streamed to a :class:`~animlib.movie_writers.MovieWriter` chosen by the file's suffix.
-"""
+# Frames come from :class:`~animlib.frames.FrameRenderer` (only what changed is redrawn) and are
+# streamed to a :class:`~animlib.movie_writers.MovieWriter` chosen by the file's suffix.
 
 from __future__ import annotations
 
@@ -175,42 +174,20 @@ def render(
     if len(runs) != 1:
         check_compare(runs)
     if cache:
-        return _cached(runs, path, opts, progress, format)
+        from .cache import cached_copy
+
+        return cached_copy(runs, path, options=opts, progress=progress, format=format)
     return _render(runs, path, opts, progress, format)
 
 
-def _cached(
-    runs: list[RunLike],
-    path: str | os.PathLike[str],
-    options: RenderOptions,
-    progress: Progress | None,
-    format: str | None,
-) -> Path:
-    from .cache import cached_copy
-
-    return cached_copy(runs, path, options=options, progress=progress, format=format)
-
-
-def render_compare(
-    runs: Sequence[RunLike],
-    path: str | os.PathLike[str],
-    *,
-    options: Options = None,
-    progress: Progress | None = None,
-    format: str | None = None,
-    cache: bool = False,
-    **kw: Any,
-) -> Path:
+def render_compare(runs: Sequence[RunLike], path: str | os.PathLike[str], **kw: Any) -> Path:
     """Render 2-6 runs as synchronised rows (same step on every row; short runs hold their end).
 
-    Options and ``cache`` as for :func:`render`.
+    The keywords (options, ``progress``, ``format``, ``cache``) are those of :func:`render`.
     """
-    opts = RenderOptions.of(options, **kw)
     group = as_runs(runs)
     check_compare(group)
-    if cache:
-        return _cached(group, path, opts, progress, format)
-    return _render(group, path, opts, progress, format)
+    return render(group, path, **kw)
 
 
 def formats() -> list[str]:

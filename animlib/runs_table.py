@@ -8,28 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from .index.rows import source_key
+from .index.query import SUCCESS_LABELS
+from .index.rows import RUN_COLUMNS, SEARCHED, SHOWN_COLUMNS, source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
+from .table_filter import matching_rows
 
-COLUMNS = [
-    "id",
-    "name",
-    "attack",
-    "model",
-    "status",
-    "steps",
-    "success",
-    "flip_step",
-    "final_true_conf",
-    "linf",
-    "l2",
-    "created",
-    "tags",
-    "source",
-]
-VISIBLE_COLUMNS = [c for c in COLUMNS if c not in ("id", "source")]  # shown on the runs page
+COLUMNS = list(RUN_COLUMNS)
+VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
 
 
 def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
@@ -107,9 +94,6 @@ def problems_frame(
     return pd.DataFrame({"id": ids, "problem": [rows[i] for i in ids]}, columns=["id", "problem"])
 
 
-SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
-
-
 def filter_runs(
     frame: pd.DataFrame,
     *,
@@ -120,29 +104,14 @@ def filter_runs(
     text: str = "",
 ) -> pd.DataFrame:
     """Rows matching every given filter (empty filter = no constraint); ``text`` is free text."""
-    mask = pd.Series(True, index=frame.index)
-    if attacks:
-        mask &= frame["attack"].isin(list(attacks))
-    if models:
-        mask &= frame["model"].isin(list(models))
-    if statuses:
-        mask &= frame["status"].isin(list(statuses))
+    chosen = {"attack": attacks, "model": models, "status": statuses}
+    mask = matching_rows(frame, chosen, text, (*SEARCHED, "status"))
     if success:
         wanted = [SUCCESS_LABELS[s] for s in success if s in SUCCESS_LABELS]
         ok = pd.Series(False, index=frame.index)
         for value in wanted:
             ok |= frame["success"].isna() if value is None else (frame["success"] == value)
         mask &= ok.fillna(False).astype(bool)
-    words = [w for w in text.lower().split() if w]
-    if words:
-        haystack = (
-            frame[["id", "name", "attack", "model", "status", "tags", "source"]]
-            .astype(str)
-            .agg(" ".join, axis=1)
-            .str.lower()
-        )
-        for word in words:
-            mask &= haystack.str.contains(word, regex=False)
     return frame[mask]
 
 

@@ -1,7 +1,7 @@
-"""The attack summary of a run (success, flip step, final confidences, perturbation norms),
-computed by one accumulator: the writer feeds it one step at a time (so run.json always holds
-the summary of the steps written so far), ``metrics.run_metrics`` feeds it a whole stored run.
-"""
+"""The attack summary of a run (success, flip step, final confidences, perturbation norms)."""
+
+# Computed by one accumulator: the writer feeds it one step at a time (so run.json always holds the
+# summary of the steps written so far), ``metrics.run_metrics`` feeds it a whole stored run.
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
+from .cache import cached_render
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
@@ -93,20 +94,10 @@ def run_index(where: str | None = None) -> RunIndex:
 
 
 def follow_runs(where: str | None = None) -> RunIndex:
-    """The run index for a page that follows the folder (polled every few seconds): as
-    :func:`run_index`, and for a local folder a cheap check in line, at most every second
-    (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs, and the
-    folder names when the folder's mtime says runs were added or removed).
-
-    Args:
-        where: the results folder (default: the dashboard's).
-
-    Returns:
-        The folder's index.
-
-    Raises:
-        RunFormatError: the results folder does not exist or cannot be listed.
-    """
+    """:func:`run_index` (the same argument, index and errors) for a page that follows the
+    folder (polled every few seconds), plus for a local folder a cheap check in line, at most
+    every second (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs,
+    and the folder names when the folder's mtime says runs were added or removed)."""
     index = run_index(where)
     if index.watchable:
         index.refresh_changes(max_age=MIN_REFRESH_S)
@@ -114,17 +105,8 @@ def follow_runs(where: str | None = None) -> RunIndex:
 
 
 def listing(where: str | None = None) -> list[RunInfo]:
-    """All runs in the results folder, from the run index (see :func:`run_index`).
-
-    Args:
-        where: the results folder (default: the dashboard's).
-
-    Returns:
-        The runs, as :func:`animlib.list_runs` returns them.
-
-    Raises:
-        RunFormatError: the results folder does not exist or cannot be listed.
-    """
+    """All runs in the results folder ``where`` (default: the dashboard's) as
+    :func:`animlib.list_runs` returns them, from its :func:`run_index` (errors as there)."""
     return run_index(where).infos()
 
 
@@ -154,6 +136,32 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
         return None, f"This run cannot be shown: {md(printable(exc))}"
     except (OSError, ValueError) as exc:
         return None, f"Run {shown} cannot be read: {md(printable(exc))}"
+
+
+def render_download(
+    slot: Any, label: str, runs: Any, file: str, mime: str, options: dict[str, Any], **kw: Any
+) -> None:
+    """A download button for a render of ``runs`` (one run or a comparison), made (or taken
+    from the render cache) only when clicked.
+
+    Args:
+        slot: where the button goes (``st``, a column, ...).
+        label: the button's label.
+        runs: what is rendered (as :func:`animlib.cache.cached_render` takes it).
+        file: the file name offered; its suffix is the format.
+        mime: the file's MIME type.
+        options: the render options.
+        **kw: more arguments of ``download_button``.
+    """
+    fmt = file.rsplit(".", 1)[-1]
+    slot.download_button(
+        label,
+        lambda: cached_render(runs, fmt, **options).read_bytes(),
+        file_name=file,
+        mime=mime,
+        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
+        **kw,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -205,6 +213,16 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
     if report.ok:
         return None
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
+
+
+def open_checked(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
+    """Open a run by id for a page and check its data (:func:`open_run_safe`, then
+    :func:`run_problem`): (run, None), or (None, a message to show the user; damaged arrays
+    are said, never a traceback)."""
+    run, problem = open_run_safe(run_id, where)
+    if run is not None:
+        problem = run_problem(run, where)
+    return (None, problem) if problem else (run, None)
 
 
 def check_runs(
@@ -365,8 +383,6 @@ def render_video(runs: Any, error: str, text: str = "rendering video…", **opti
 
     On failure shows ``error: <reason>`` as ``st.error`` and stops the page (never a traceback).
     """
-    from .cache import cached_render
-
     bar = st.progress(0.0, text=text)
 
     def progress(done: int, total: int) -> None:

@@ -1,8 +1,7 @@
-"""Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges.
+"""Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges."""
 
-``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
-results folder and returns one :class:`Report` per run; it never raises for a broken run.
-"""
+# ``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
+# results folder and returns one :class:`Report` per run; it never raises for a broken run.
 
 from __future__ import annotations
 
@@ -16,15 +15,14 @@ from . import meta as M
 from .arrays import PROB_SUM_TOLERANCE
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
-from .listing import list_runs
+from .listing import Verdict, list_runs
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
-from .text import printable
 
 
 @dataclass
-class Report:
+class Report(Verdict):
     """The outcome of validating one run: ``ok``, or the first problem found with its ``field``
     and ``code`` (from the :class:`~animlib.errors.AnimlibError`)."""
 
@@ -36,15 +34,9 @@ class Report:
     field: str | None = None
     code: Code | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def line(self) -> str:
-        """One line for a terminal: ``OK  id  (N steps, status)`` or ``BROKEN  id: reason``."""
-        if self.ok:
-            return f"OK      {printable(self.id)}  ({self.steps} steps, {self.status})"
-        return f"BROKEN  {printable(self.id)}: {printable(self.error)}"
+    def details(self) -> str:
+        """``  (N steps, status)``."""
+        return f"  ({self.steps} steps, {self.status})"
 
 
 # -- structure: array metadata only (open_run runs this) ---------------------------------------

@@ -1,12 +1,13 @@
-"""Compare page: 2-6 runs in one player (one slider and one set of keys move every run),
-overlaid true-class curves, metrics side by side, the combined MP4 to download."""
+"""Compare page: 2-6 runs in one player, true-class curves, metrics, the combined MP4."""
+
+# One slider and one set of keys move every run; the true-class curves are overlaid and the metrics
+# side by side.
 
 from __future__ import annotations
 
 import streamlit as st
 
 from animlib import runs_table as table
-from animlib.cache import cached_render
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi
 from animlib.player.component import player
@@ -17,10 +18,10 @@ from animlib.ui import (
     listing,
     md,
     md_table,
-    open_run_safe,
+    open_checked,
     query_param,
+    render_download,
     root,
-    run_problem,
 )
 from animlib.views import compare_metrics
 
@@ -38,9 +39,7 @@ if not MIN_COMPARE <= len(ids) <= MAX_COMPARE:
 
 runs, problems = [], []
 for run_id in ids:
-    run, problem = open_run_safe(run_id, where)
-    if run is not None:
-        problem = run_problem(run, where)
+    run, problem = open_checked(run_id, where)
     if problem:
         problems.append(problem)
     else:
@@ -71,13 +70,7 @@ except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest o
 name = "-vs-".join(r.id for r in runs)[:150]
 try:  # an over-the-limit render is explained here, not when the download is clicked
     check_dpi(options["dpi"], run=name)
-    st.download_button(
-        "Download comparison MP4",
-        lambda: cached_render(runs, "mp4", **options).read_bytes(),  # rendered when clicked
-        file_name=f"{name}.mp4",
-        mime="video/mp4",
-        on_click="ignore",
-    )
+    render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", options)
 except RenderLimitError as exc:
     st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
 st.subheader("Metrics")

@@ -1,11 +1,12 @@
-"""Run viewer: the browser player (before/after, perturbation, step table, curves), metrics,
-the full confidence table, render options and downloads."""
+"""Run viewer: the browser player, metrics, confidence table, render options, downloads."""
+
+# The player shows the images before and after, the perturbation, a step table and curves; the
+# confidence table is the full one.
 
 from __future__ import annotations
 
 import streamlit as st
 
-from animlib.cache import cached_render
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi, limits
 from animlib.player.component import player
@@ -15,10 +16,10 @@ from animlib.ui import (
     clamp_widget,
     follow_live_run,
     md,
-    open_run_safe,
+    open_checked,
     query_param,
+    render_download,
     root,
-    run_problem,
 )
 from animlib.views import confidence_csv, styled_confidences
 
@@ -28,9 +29,7 @@ st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
     st.stop()
-run, problem = open_run_safe(run_id, where)
-if run is not None:
-    problem = run_problem(run, where)  # damaged arrays: say what is wrong, never a traceback
+run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
     st.stop()
@@ -122,37 +121,17 @@ except RenderLimitError as exc:
     st.error(f"The videos cannot be rendered with these options: {md(render_problem)}")
 d = st.columns(4)
 if render_problem is None:
-    d[0].download_button(
-        "MP4 video",
-        lambda: cached_render(run, "mp4", **options).read_bytes(),  # rendered when clicked
-        file_name=f"{run.id}.mp4",
-        mime="video/mp4",
-        width="stretch",
-        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
-    )
+    render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", options, width="stretch")
     gif_frames = -(-len(run) // options["stride"])
     if gif_frames <= limits().max_gif_frames:
-        d[1].download_button(
-            "GIF",
-            lambda: cached_render(run, "gif", **options).read_bytes(),
-            file_name=f"{run.id}.gif",
-            mime="image/gif",
-            width="stretch",
-            on_click="ignore",
-        )
+        render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", options, width="stretch")
     else:
         d[1].caption(
             f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
             "raise the stride or download the MP4."
         )
-    d[2].download_button(
-        "Standalone HTML",
-        lambda: cached_render(run, "html", **options).read_bytes(),
-        file_name=f"{run.id}.html",
-        mime="text/html",
-        width="stretch",
-        on_click="ignore",
-    )
+    html = f"{run.id}.html"
+    render_download(d[2], "Standalone HTML", run, html, "text/html", options, width="stretch")
 if run.confidences is not None:
     csv = confidence_csv(run)
     d[3].download_button(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -857,3 +858,24 @@ def test_names_with_paths_never_leave_the_results_folder(tmp_path):
     edit_meta(root / "escape", name="../../../../etc/passwd")
     assert animlib.open_run_in(root, "escape").name == "../../../../etc/passwd"
     assert [r.ok for r in animlib.validate(root)] == [True] * len(names)
+
+
+def test_listing_rows_and_reports_share_ok_and_the_terminal_line():
+    from animlib.listing import RunInfo, Verdict
+    from animlib.validation import Report
+
+    good, bad = RunInfo("r\x1b1", "u"), RunInfo("r2", "u", error="run.json: bad\nthing")
+    assert isinstance(good, Verdict) and good.ok and not bad.ok
+    assert good.line() == f"OK      {printable('r' + chr(27) + '1')}"
+    assert bad.line() == f"BROKEN  r2: {printable('run.json: bad' + chr(10) + 'thing')}"
+    assert "\n" not in bad.line() and "\x1b" not in good.line()
+    done = Report("r3", "u", steps=4, status="finished")
+    assert done.ok and done.line() == "OK      r3  (4 steps, finished)"
+    broken = Report("r4", "u", error="images: gone", steps=4)
+    assert not broken.ok and broken.line() == "BROKEN  r4: images: gone"
+    assert [f.name for f in dataclasses.fields(Report)] == [
+        "id", "url", "error", "steps", "status", "field", "code",
+    ]  # fmt: skip
+    assert [f.name for f in dataclasses.fields(RunInfo)] == [
+        "id", "url", "meta", "error", "field", "code",
+    ]  # fmt: skip

@@ -436,3 +436,37 @@ def test_demo_sweep_is_a_grid_of_experiments(demo):
             eps = run.params["eps"]
             assert np.abs(images - images[0]).max() <= eps + 1e-6
             assert len(run) == (2 if "fgsm" in exp_id else 11)
+
+
+def test_pgd_linf_and_pgd_l2_are_pgd_in_their_ball():
+    import inspect
+
+    x, y, names = make_shapes(40, seed=0)
+    model = MLPClassifier((8,), names, seed=7).fit(x, y, epochs=1)
+    xi, label = x[0], int(y[0])
+
+    def run(attack, *args, **kw):
+        return [step for step, _ in attack(model, xi, label, *args, **kw)]
+
+    def same(a, b):
+        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+
+    linf = (0.05, 0.01, 6)
+    same(run(attacks.pgd_linf, *linf), run(attacks.pgd, *linf, 0))  # default: seed 0
+    same(run(attacks.pgd_linf, *linf, 3), run(attacks.pgd, *linf, rng=3, norm="linf"))
+    assert not np.array_equal(run(attacks.pgd_linf, *linf)[1], xi)  # a random start
+    l2 = (1.0, 0.1, 6)
+    plain = run(attacks.pgd_l2, *l2)
+    same(plain, run(attacks.pgd_l2, *l2, None))  # default: the clean image, as rng=None
+    same(plain, run(attacks.pgd, *l2, norm="l2"))
+    grad = model.loss_and_input_grad(np.asarray(xi, np.float32), label)[1]
+    first = np.clip(xi + 0.1 * grad / np.linalg.norm(grad), 0, 1).astype(np.float32)
+    np.testing.assert_allclose(plain[1], first, atol=1e-6)  # one step from the clean image
+    assert not np.array_equal(run(attacks.pgd_l2, *l2, rng=2)[1], plain[1])
+    target = (label + 1) % model.n_classes
+    same(run(attacks.pgd_l2, *l2, 2, target), run(attacks.pgd_l2, *l2, rng=2, target=target))
+    params = list(inspect.signature(attacks.pgd_l2).parameters)
+    assert params[:8] == ["model", "x", "label", "eps", "alpha", "steps", "rng", "target"]
+    assert "norm" in attacks.pgd_l2.__doc__ and "L2" in attacks.pgd_l2.__doc__
+    with pytest.raises(ValueError, match="norm"):
+        next(attacks.pgd(model, xi, label, *l2, norm="l1"))

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,8 @@ from animlib import runs_table
 from animlib.errors import Code, RunFormatError
 from animlib.index import Query, RunIndex, open_index
 from animlib.index import files as index_files
-from animlib.index.query import SORTABLE
+from animlib.index.query import PAGE_COLUMNS, SORTABLE
+from animlib.index.rows import SCHEMA
 from animlib.store import LocalStore
 from animlib.store import local as local_store
 
@@ -367,3 +369,46 @@ def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, mo
     reads.clear()
     index.refresh_changes()
     assert reads == ["live/run.json"] and index._hot == set()
+
+
+def test_runs_table_columns_have_one_owner():
+    assert runs_table.COLUMNS == [
+        "id", "name", "attack", "model", "status", "steps", "success", "flip_step",
+        "final_true_conf", "linf", "l2", "created", "tags", "source",
+    ]  # fmt: skip
+    shown = [c for c in runs_table.COLUMNS if c not in ("id", "source")]
+    assert shown == runs_table.VISIBLE_COLUMNS
+    assert list(SORTABLE) == shown and isinstance(SORTABLE, tuple)
+    assert [*runs_table.COLUMNS, "updated"] == PAGE_COLUMNS
+    assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
+
+
+def test_the_index_schema_is_what_version_1_files_hold():
+    assert str(SCHEMA) == textwrap.dedent(
+        """\
+        id: string
+        version: string
+        meta: string
+        classes: string
+        name: string
+        attack: string
+        model: string
+        status: string
+        steps: int64
+        success: bool
+        flip_step: int64
+        final_true_conf: double
+        linf: double
+        l2: double
+        created: timestamp[us, tz=UTC]
+        created_key: string
+        updated: timestamp[us, tz=UTC]
+        tags: string
+        source: string
+        haystack: string
+        error: string
+        field: string
+        code: string
+        """
+    ).rstrip("\n")
+    assert index_files.SCHEMA_VERSION == "1"  # a change of the above needs a new version

@@ -249,3 +249,40 @@ def test_live_run_viewer_follows_new_steps(app_env):
     w.finish()
     at.run()
     assert not [i for i in at.info if "still being written" in i.value]
+
+
+def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
+    from animlib import ui
+
+    rendered = []
+
+    def fake_render(runs, fmt, **options):
+        rendered.append((runs, fmt, options))
+        out = tmp_path / f"r.{fmt}"
+        out.write_bytes(fmt.encode())
+        return out
+
+    class Slot:
+        def download_button(self, label, data, **kw):
+            self.args = (label, data, kw)
+
+    monkeypatch.setattr(ui, "cached_render", fake_render)
+    slot = Slot()
+    ui.render_download(slot, "GIF", "RUN", "a.b.gif", "image/gif", {"fps": 5.0}, width="stretch")
+    label, data, kw = slot.args
+    assert label == "GIF" and rendered == []  # nothing rendered before the click
+    assert kw == dict(file_name="a.b.gif", mime="image/gif", on_click="ignore", width="stretch")
+    assert data() == b"gif" and rendered == [("RUN", "gif", {"fps": 5.0})]
+
+
+def test_open_checked_gives_a_run_or_a_message(app_env):
+    from animlib import ui
+
+    run, problem = ui.open_checked("alpha", str(app_env))
+    assert run is not None and run.id == "alpha" and problem is None
+    for bad in ("nope", "broken"):
+        run, problem = ui.open_checked(bad, str(app_env))
+        assert run is None and problem
+    (app_env / "alpha" / "images" / "c" / "0" / "0" / "0" / "0").unlink()  # a damaged run
+    run, problem = ui.open_checked("alpha", str(app_env))
+    assert run is None and "cannot be shown" in problem

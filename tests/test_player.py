@@ -185,6 +185,72 @@ def test_display_pixels_follow_the_figure():
     assert auto_gain(one, orig) == pytest.approx(250.0)  # 1 / (1/255), two significant digits
 
 
+def _old_player_display_u8(image):
+    """The player's own arithmetic before it shared the figure's (the reference)."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.dtype != np.uint8:
+        f = np.clip(a, 0.0, 1.0, dtype=np.float32)
+        np.nan_to_num(f, copy=False, nan=0.0)
+        f *= np.float32(255.0)
+        f += np.float32(0.5)
+        a = f.astype(np.uint8)
+    if a.shape[2] == 1:
+        return a[:, :, 0]
+    if a.shape[2] == 2:
+        return np.concatenate([a[:, :, :1], a[:, :, :1], a[:, :, :1], a[:, :, 1:]], axis=2)
+    return a[:, :, :4]
+
+
+def _old_channel_mean(image, gray_alpha):
+    """The figure's (gray_alpha False) and the player's (True) channel means, as they were."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    c = min(a.shape[2], 3) if not (gray_alpha and a.shape[2] == 2) else 1
+    if a.dtype == np.uint8:
+        total = a[..., 0].astype(np.float32)
+        for i in range(1, c):
+            total += a[..., i]
+        return total * np.float32(1.0 / (255.0 * c))
+    f = np.clip(a[..., :c], 0.0, 1.0, dtype=np.float32)
+    np.nan_to_num(f, copy=False, nan=0.0)
+    total = f[..., 0].copy()
+    for i in range(1, c):
+        total += f[..., i]
+    return total * np.float32(1.0 / c) if c > 1 else total
+
+
+@pytest.mark.parametrize("channels", [None, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64"])
+def test_player_and_figure_pixels_keep_their_own_outputs(channels, dtype):
+    from animlib.figure import pixels as figure_pixels
+
+    rng = np.random.default_rng(channels or 0)
+    shape = (6, 5) if channels is None else (6, 5, channels)
+    if dtype == "uint8":
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:
+        image = (rng.random(shape) * 1.4 - 0.2).astype(dtype)
+        image.flat[:4] = [np.nan, np.inf, -np.inf, 0.5]
+    assert np.array_equal(display_u8(image), _old_player_display_u8(image))
+    for mean, gray_alpha in ((channel_mean, True), (figure_pixels.channel_mean, False)):
+        got, want = mean(image), _old_channel_mean(image, gray_alpha)
+        assert got.dtype == np.float32 and got.shape == (6, 5)
+        assert np.array_equal(got, want), (mean, gray_alpha)
+    if channels == 2:  # gray + alpha: the player ignores alpha, the figure averages both
+        assert not np.array_equal(channel_mean(image), figure_pixels.channel_mean(image))
+    original = np.zeros(shape, image.dtype)
+    for running in (False, True):
+        delta = _old_channel_mean(image, True) - _old_channel_mean(original, True)
+        m = float(np.max(np.abs(delta)))
+        floor = figure_pixels.ladder_floor if running else figure_pixels.nice_floor
+        assert auto_gain(image, original, running=running) == floor(1.0 / m)
+    assert auto_gain(original, original) == 1.0
+    assert figure_pixels.amplification_for(np.array([np.nan])) == 1.0
+
+
 def test_long_runs_get_a_stride_and_steps_map_to_stored_images():
     plan = plan_for(10_000, (512, 512, 3), max_bytes=1 << 30)
     assert plan.stride == 8 and plan.stored == 1250

@@ -91,6 +91,20 @@ def test_comparisons_need_two_to_six_runs_everywhere(runs, tmp_path):
         assert err.value.field == "runs"
 
 
+def test_render_compare_is_render_after_the_count_check(runs, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(rendering, "render", lambda *a, **kw: seen.append((a, kw)) or a[1])
+    pair = tuple(runs)
+    kw = {"options": {"fps": 5}, "progress": print, "format": "gif", "cache": True, "dpi": 50}
+    assert rendering.render_compare(pair, tmp_path / "p.gif", **kw) == tmp_path / "p.gif"
+    assert seen == [((list(pair), tmp_path / "p.gif"), kw)]  # every keyword goes to render
+    with pytest.raises(RenderOptionError, match="2 to 6 runs"):
+        rendering.render_compare(pair[:1], tmp_path / "x.gif", **kw)
+    with pytest.raises(TypeError):  # options are keywords, as they always were
+        rendering.render_compare(pair, tmp_path / "x.gif", {"fps": 5})
+    assert len(seen) == 1
+
+
 def test_the_package_names_are_the_functions():
     assert animlib.render is rendering.render
     assert animlib.render_compare is rendering.render_compare

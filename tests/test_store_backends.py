@@ -183,6 +183,66 @@ def test_files_get_the_permissions_the_umask_gives(tmp_path, umask):
     assert not [p for p in (tmp_path / run_id).iterdir() if p.name.startswith(".tmp-")]
 
 
+# -- whole files or none ------------------------------------------------------------------------
+def test_replace_via_temp_writes_whole_files_and_leaves_no_temporary_file(tmp_path):
+    from animlib.store.base import replace_via_temp
+
+    target = tmp_path / "out.bin"
+    names = []
+
+    def fill(tmp):
+        names.append(os.path.basename(tmp))
+        Path(tmp).write_bytes(b"new")
+
+    replace_via_temp(str(target), fill, "out.bin", "URL")
+    replace_via_temp(str(target), fill, "out.bin", "URL", named=True)
+    assert target.read_bytes() == b"new"
+    assert names[0].startswith(".tmp-") and not names[0].endswith("out.bin")
+    assert names[1].startswith(".tmp-") and names[1].endswith("-out.bin")
+
+    def broken(error):
+        def fill(tmp):
+            Path(tmp).write_bytes(b"part")
+            raise error
+
+        return fill
+
+    with pytest.raises(StoreError, match="no such file in URL") as info:  # a caught error
+        replace_via_temp(str(target), broken(FileNotFoundError()), "out.bin", "URL")
+    assert info.value.code == Code.MISSING and info.value.field == "out.bin"
+    with pytest.raises(KeyError):  # not caught: propagates as it is
+        replace_via_temp(str(target), broken(KeyError("k")), "out.bin", "URL")
+    with pytest.raises(StoreError) as info:
+        replace_via_temp(str(target), broken(KeyError("k")), "o", "U", caught=Exception)
+    assert info.value.code == Code.STORAGE
+    assert target.read_bytes() == b"new"  # the old content stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+@pytest.mark.parametrize("scheme", ["local", "memory"])
+def test_download_and_upload_are_whole_or_nothing(tmp_path, scheme):
+    root = str(tmp_path / "r") if scheme == "local" else f"memory://animlib-{uuid.uuid4().hex}"
+    store = open_store(root)
+    store.makedirs()
+    store.write_atomic("a.txt", b"hello")
+    local = tmp_path / "got" / "a.txt"
+    local.parent.mkdir()
+    store.download("a.txt", local)
+    assert local.read_bytes() == b"hello"
+    with pytest.raises(StoreError) as info:
+        store.download("nope.txt", local)
+    assert info.value.code == Code.MISSING and info.value.field == "nope.txt"
+    assert local.read_bytes() == b"hello" and os.listdir(local.parent) == ["a.txt"]
+    local.write_bytes(b"up")
+    store.upload(local, "b.txt")
+    assert store.read("b.txt") == b"up"
+    if scheme == "local":
+        assert sorted(os.listdir(root)) == ["a.txt", "b.txt"]
+        with pytest.raises(StoreError) as info:
+            store.upload(tmp_path / "missing", "c.txt")
+        assert info.value.code == Code.MISSING and sorted(os.listdir(root)) == ["a.txt", "b.txt"]
+
+
 # -- one owner for storage -------------------------------------------------------------------
 def test_no_module_outside_the_store_package_touches_fsspec():
     offenders = []
@@ -227,3 +287,32 @@ def test_run_accessors_answer_from_metadata(tmp_path):
     assert gaps[0].describe() == "chunk c/0/0 (steps 0..6) is missing"
     with pytest.raises(IndexError):
         run.images[7]
+
+
+def test_run_metadata_properties_read_run_json(tmp_path):
+    from animlib.reader import Run
+
+    full = {
+        "name": "n",
+        "status": "finished",
+        "attack": "PGD",
+        "model": "m",
+        "params": {"eps": 0.1},
+        "tags": ["a"],
+        "true_label": 0,
+        "target_label": 3,
+        "summary": {"success": True},
+    }
+    run = Run(LocalStore(tmp_path / "r"), full, b"{}")
+    assert (run.name, run.status, run.attack, run.model) == ("n", "finished", "PGD", "m")
+    assert run.params is full["params"] and run.tags is full["tags"]
+    assert run.summary is full["summary"]
+    assert (run.true_label, run.target_label) == (0, 3)  # 0 is a class, not "none"
+    bare = Run(LocalStore(tmp_path / "r"), {"name": "n", "status": "running", "params": {}}, b"")
+    assert (bare.attack, bare.model, bare.true_label, bare.target_label) == (None,) * 4
+    assert bare.params == {} and bare.tags == [] and bare.summary == {}
+    bare.params["x"] = 1  # a fresh empty value each time: run.json is not changed
+    assert bare.params == {} and bare.meta["params"] == {}
+    assert Run.attack.__doc__ and isinstance(Run.tags, property)
+    with pytest.raises(AttributeError):
+        run.attack = "other"

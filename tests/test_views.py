@@ -27,3 +27,64 @@ def test_confidence_csv_neutralises_formulas(tmp_path):
     assert '\'=HYPERLINK("http://x";"click")' in header and "plain" in header
     assert np.float32(rows[1][1]) == np.float32(1 / len(HOSTILE))
     assert list(confidence_frame(run).columns) == sorted(HOSTILE, key=HOSTILE.index)
+
+
+def test_matching_rows_ands_the_chosen_values_and_every_word():
+    import pandas as pd
+
+    from animlib.table_filter import matching_rows
+
+    frame = pd.DataFrame(
+        {
+            "id": ["r1", "r2", "r3", "r4"],
+            "attack": ["PGD", "FGSM", "PGD", "PGD"],
+            "model": ["mlp", "mlp", "cnn", "mlp"],
+            "note": ["Fast Run", "fast", "slow", "7"],
+        },
+        index=[10, 11, 12, 13],
+    )
+
+    def rows(chosen, text="", searched=("id", "note")):
+        mask = matching_rows(frame, chosen, text, searched)
+        assert mask.dtype == bool and list(mask.index) == list(frame.index)
+        return frame.index[mask].tolist()
+
+    assert rows({}) == [10, 11, 12, 13]
+    assert rows({"attack": [], "model": ()}) == [10, 11, 12, 13]  # an empty filter: no constraint
+    assert rows({"attack": ["PGD"]}) == [10, 12, 13]
+    assert rows({"attack": ["PGD"], "model": ["mlp"]}) == [10, 13]
+    assert rows({}, "FAST") == [10, 11]  # words are compared lower-cased
+    assert rows({}, "fast run") == [10]  # every word must appear
+    assert rows({}, "r3 slow") == [12]  # in any searched column
+    assert rows({}, "pgd") == []  # not in a column that is not searched
+    assert rows({}, "pgd", ("attack",)) == [10, 12, 13]
+    assert rows({"note": ["7"]}, "R4") == [13]
+    assert rows({}, "a.t") == []  # a word is plain text, not a pattern
+
+
+def test_page_filters_use_the_shared_row_filter():
+    import pandas as pd
+
+    from animlib.experiment_views import filter_experiments
+    from animlib.runs_table import filter_runs
+
+    exps = pd.DataFrame(
+        {"experiment": ["e1", "e2"], "attack": ["PGD", "FGSM"], "model": ["mlp", "cnn"]}
+    )
+    assert filter_experiments(exps, attacks=["FGSM"])["experiment"].tolist() == ["e2"]
+    assert filter_experiments(exps, text="E1 pgd")["experiment"].tolist() == ["e1"]
+    runs = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["x", "y", "z"],
+            "attack": ["PGD", "PGD", "FGSM"],
+            "model": ["mlp", "cnn", "mlp"],
+            "status": ["done", "running", "done"],
+            "success": pd.array([True, None, False], dtype="boolean"),
+            "tags": ["t1", "", "t2"],
+            "source": ["s", "s", ""],
+        }
+    )
+    assert filter_runs(runs, statuses=["done"], text="mlp")["id"].tolist() == ["a", "c"]
+    assert filter_runs(runs, success=["n/a", "failed"])["id"].tolist() == ["b", "c"]
+    assert filter_runs(runs, attacks=["PGD"], text="RUNNING")["id"].tolist() == ["b"]

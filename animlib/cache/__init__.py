@@ -1,19 +1,18 @@
-"""The render cache: renders kept outside the results folder, shared when it is a URL.
+"""The render cache: renders kept outside the results folder, shared when it is a URL."""
 
-``ANIMLIB_CACHE`` is a local folder (default: the user's cache folder) or any fsspec URL
-(``s3://bucket/prefix``) shared by every process pointing there. Modules:
-
-- :mod:`~animlib.cache.keys`: the one content key of a render (:func:`render_key`), the identity
-  key of a live run's render, and the names of entries and their sidecars;
-- :mod:`~animlib.cache.folder`: the cache folder (local, or shared plus a bounded local folder
-  of read-through copies and player strips), last-use records and LRU eviction;
-- :mod:`~animlib.cache.leases`: one renderer per entry across threads, processes and machines
-  (an exclusive lease object with a heartbeat; dead leases expire and are taken over);
-- :mod:`~animlib.cache.renders`: :func:`cached_render` and :func:`cached_copy`
-  (``animlib.render(..., cache=True)``);
-- :mod:`~animlib.cache.live`: live runs, one entry each, appended to as they grow;
-- :mod:`~animlib.cache.stats`: what the cache did in this process.
-"""
+# ``ANIMLIB_CACHE`` is a local folder (default: the user's cache folder) or any fsspec URL
+# (``s3://bucket/prefix``) shared by every process pointing there. Modules:
+#
+# - :mod:`~animlib.cache.keys`: the one content key of a render (:func:`render_key`), the identity
+#   key of a live run's render, and the names of entries and their sidecars;
+# - :mod:`~animlib.cache.folder`: the cache folder (local, or shared plus a bounded local folder of
+#   read-through copies and player strips), last-use records and LRU eviction;
+# - :mod:`~animlib.cache.leases`: one renderer per entry across threads, processes and machines (an
+#   exclusive lease object with a heartbeat; dead leases expire and are taken over);
+# - :mod:`~animlib.cache.renders`: :func:`cached_render` and :func:`cached_copy`
+#   (``animlib.render(..., cache=True)``);
+# - :mod:`~animlib.cache.live`: live runs, one entry each, appended to as they grow;
+# - :mod:`~animlib.cache.stats`: what the cache did in this process.
 
 from __future__ import annotations
 

@@ -1,23 +1,22 @@
-"""Where cached renders live: a local folder, or a shared folder (any fsspec URL) plus a local one.
+"""Where cached renders live: a local folder, or a shared one (any fsspec URL) plus a local one."""
 
-A :class:`CacheFolder` has
-
-- ``store``: the folder entries are published to (:func:`animlib.store.open_store` of
-  ``ANIMLIB_CACHE``), shared by every process pointing there when it is a URL;
-- ``local``: a folder on this machine. For a local cache it *is* the store's folder. For a shared
-  cache it holds read-through copies of entries (a hit downloads an entry once, then serves the
-  local file: Streamlit needs a file or bytes), renders on their way up, and the player's PNG
-  strips (registered with Streamlit's media store as local files; they are cheap to rebuild, so
-  they are not shared). It is bounded by ``ANIMLIB_CACHE_LOCAL_MB``.
-
-Last use (for the LRU bound): a local entry's mtime, set on every hit. In a shared folder an
-object's time cannot be changed without rewriting it, so a hit writes an empty ``.used-<entry>``
-object (one small PUT, at most once per ``TOUCH_SECONDS`` per entry and process); an entry's last
-use is the later of its own time and its record's. Eviction lists the folder once (one LIST
-request per 1,000 objects on S3) and deletes least recently used entries, with their sidecars,
-until the folder fits its bound. Several processes may evict at once: the bound is approximate
-by at most what they render meanwhile.
-"""
+# A :class:`CacheFolder` has
+#
+# - ``store``: the folder entries are published to (:func:`animlib.store.open_store` of
+#   ``ANIMLIB_CACHE``), shared by every process pointing there when it is a URL;
+# - ``local``: a folder on this machine. For a local cache it *is* the store's folder. For a shared
+#   cache it holds read-through copies of entries (a hit downloads an entry once, then serves the
+#   local file: Streamlit needs a file or bytes), renders on their way up, and the player's PNG
+#   strips (registered with Streamlit's media store as local files; they are cheap to rebuild, so
+#   they are not shared). It is bounded by ``ANIMLIB_CACHE_LOCAL_MB``.
+#
+# Last use (for the LRU bound): a local entry's mtime, set on every hit. In a shared folder an
+# object's time cannot be changed without rewriting it, so a hit writes an empty ``.used-<entry>``
+# object (one small PUT, at most once per ``TOUCH_SECONDS`` per entry and process); an entry's last
+# use is the later of its own time and its record's. Eviction lists the folder once (one LIST
+# request per 1,000 objects on S3) and deletes least recently used entries, with their sidecars,
+# until the folder fits its bound. Several processes may evict at once: the bound is approximate by
+# at most what they render meanwhile.
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Code, StoreError
+from ..errors import Code, StoreError, found
 from ..settings import settings
 from ..store import LocalStore, Store, open_store
 from . import keys
@@ -138,13 +137,7 @@ class CacheFolder:
         Raises:
             StoreError: (STORAGE) if it cannot be read or the local file written.
         """
-        try:
-            self.store.download(name, self.local_path(name))
-        except StoreError as exc:
-            if exc.code == Code.MISSING:
-                return False
-            raise
-        return True
+        return found(lambda: self.store.download(name, self.local_path(name)), StoreError)
 
     def publish(self, name: str) -> None:
         """Make the local file of ``name`` (just rendered) the shared entry ``name`` (nothing

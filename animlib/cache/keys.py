@@ -1,17 +1,16 @@
-"""Cache keys and the names of what the cache holds.
+"""Cache keys and the names of what the cache holds."""
 
-- A finished run's render is keyed by **content** (:func:`render_key`): every run's fingerprint,
-  every option, the format and animlib's version. Such an entry never changes, so any copy of it
-  (a local read-through copy of a shared cache) stays valid.
-- A live run's render (a run still being written, ``status == "running"``) is keyed by
-  **identity** (:func:`live_key`): the runs' locations and creation times, the options, the format.
-  Its one entry is replaced as the run grows (see :mod:`animlib.cache.live`).
-
-Names in the cache folder (local or shared): ``<key>.<fmt>`` (a render), ``live-<key>.<fmt>``
-(a live render) and hidden sidecars of an entry, ``.<kind>-<entry>...``: its lease
-(``.lease-``), takeover claims (``.claim-``), last-use record (``.used-``, shared caches only) and
-live manifest (``.live-<entry>.json``). Eviction removes sidecars with their entry.
-"""
+# - A finished run's render is keyed by **content** (:func:`render_key`): every run's fingerprint,
+#   every option, the format and animlib's version. Such an entry never changes, so any copy of it
+#   (a local read-through copy of a shared cache) stays valid.
+# - A live run's render (a run still being written, ``status == "running"``) is keyed by
+#   **identity** (:func:`live_key`): the runs' locations and creation times, the options, the
+#   format. Its one entry is replaced as the run grows (see :mod:`animlib.cache.live`).
+#
+# Names in the cache folder (local or shared): ``<key>.<fmt>`` (a render), ``live-<key>.<fmt>`` (a
+# live render) and hidden sidecars of an entry, ``.<kind>-<entry>...``: its lease (``.lease-``),
+# takeover claims (``.claim-``), last-use record (``.used-``, shared caches only) and live manifest
+# (``.live-<entry>.json``). Eviction removes sidecars with their entry.
 
 from __future__ import annotations
 

@@ -1,28 +1,27 @@
-"""Live runs: one cache entry per (runs, options, format), replaced as the runs grow.
+"""Live runs: one cache entry per (runs, options, format), replaced as the runs grow."""
 
-A run still being written (``status == "running"``) changes with every step, so a content key
-would add a new entry per view. Its render is keyed by identity instead
-(:func:`~animlib.cache.keys.live_key`) and described by a manifest, the sidecar
-``.live-<entry>.json``: the step count of each run it shows, its frame count, its *pins*, the
-video's size and SHA-256, and when it was made.
-
-- **Fresh**: the manifest's step counts are the runs' own, or it is younger than
-  ``LIVE_REFRESH_SECONDS`` (a live view is re-made at most that often; every viewer in between
-  gets the same video).
-- **Append** (MP4, WebM): a frame of a running run depends only on its own step and on the pins
-  (frame size; per row the bar classes, the perturbation gain, the width of the step field, the
-  labels and names): a running run's status line reads ``step 57 (running)``, not ``of 119``. If
-  the pins are unchanged and every run only grew, the frames rendered before are still right:
-  only the new ones are rendered and joined to the previous video with ffmpeg's concat demuxer
-  (stream copy, no re-encoding). The previous video comes from the local folder (verified
-  against the manifest's SHA-256), downloaded if missing.
-- **Re-render**: anything else (pins changed, a run shrank or was replaced, GIF/HTML, no
-  previous video): the whole video, replacing the entry.
-
-The lease of the entry serialises the work: one process re-makes it while the others wait and
-then serve what it made. When the run has finished, its next render is an ordinary content-keyed
-entry and the live entry is deleted.
-"""
+# A run still being written (``status == "running"``) changes with every step, so a content key
+# would add a new entry per view. Its render is keyed by identity instead
+# (:func:`~animlib.cache.keys.live_key`) and described by a manifest, the sidecar
+# ``.live-<entry>.json``: the step count of each run it shows, its frame count, its *pins*, the
+# video's size and SHA-256, and when it was made.
+#
+# - **Fresh**: the manifest's step counts are the runs' own, or it is younger than
+#   ``LIVE_REFRESH_SECONDS`` (a live view is re-made at most that often; every viewer in between
+#   gets the same video).
+# - **Append** (MP4, WebM): a frame of a running run depends only on its own step and on the pins
+#   (frame size; per row the bar classes, the perturbation gain, the width of the step field, the
+#   labels and names): a running run's status line reads ``step 57 (running)``, not ``of 119``. If
+#   the pins are unchanged and every run only grew, the frames rendered before are still right: only
+#   the new ones are rendered and joined to the previous video with ffmpeg's concat demuxer (stream
+#   copy, no re-encoding). The previous video comes from the local folder (verified against the
+#   manifest's SHA-256), downloaded if missing.
+# - **Re-render**: anything else (pins changed, a run shrank or was replaced, GIF/HTML, no previous
+#   video): the whole video, replacing the entry.
+#
+# The lease of the entry serialises the work: one process re-makes it while the others wait and then
+# serve what it made. When the run has finished, its next render is an ordinary content-keyed entry
+# and the live entry is deleted.
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Real adversarial attacks as step-by-step generators yielding (adversarial image, probabilities).
+"""Real adversarial attacks as generators yielding (adversarial image, probabilities) per step."""
 
-Every generator first yields step 0, the clean image, then one item per attack step. Images are
-float32 in [0, 1] shaped like the input (H, W, C); probabilities are the model's softmax (K,).
-White-box attacks use the model's exact input gradient (``loss_and_input_grad``); the black-box
-Square attack only calls ``predict_proba``.
-"""
+# Every generator first yields step 0, the clean image, then one item per attack step. Images are
+# float32 in [0, 1] shaped like the input (H, W, C); probabilities are the model's softmax (K,).
+# White-box attacks use the model's exact input gradient (``loss_and_input_grad``); the black-box
+# Square attack only calls ``predict_proba``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from types import EllipsisType
 from typing import Protocol
 
 import numpy as np
@@ -50,21 +51,60 @@ def _project_l2(x_adv: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
     return np.clip(x + delta, 0.0, 1.0).astype(np.float32)
 
 
-def _sign_steps(
+def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _linf_start(x: np.ndarray, eps: float, rng: np.random.Generator | int | None) -> np.ndarray:
+    """A uniform random point of the L-inf ball (``rng`` None: an unseeded one)."""
+    noise = _generator(rng).uniform(-eps, eps, x.shape).astype(np.float32)
+    return _project_linf(x + noise, x, eps)
+
+
+def _l2_start(x: np.ndarray, eps: float, rng: np.random.Generator | int | None) -> np.ndarray:
+    """A random point of the L2 ball, its radius uniform in [0, eps/2] (``rng`` None: x)."""
+    if rng is None:
+        return x
+    rng = _generator(rng)
+    direction = rng.standard_normal(x.shape)
+    radius = rng.uniform(0.0, eps / 2)
+    return _project_l2(x + radius * direction / np.linalg.norm(direction), x, eps)
+
+
+def _linf_move(
+    x_adv: np.ndarray, grad: np.ndarray, *, x: np.ndarray, eps: float, alpha: float
+) -> np.ndarray:
+    """An L-inf step: ``alpha`` times the gradient's sign, then the projection."""
+    return _project_linf(x_adv + alpha * np.sign(grad), x, eps)
+
+
+def _l2_move(
+    x_adv: np.ndarray, grad: np.ndarray, *, x: np.ndarray, eps: float, alpha: float
+) -> np.ndarray:
+    """An L2 step: length ``alpha`` along the gradient, then the projection (none for a zero
+    gradient)."""
+    norm = float(np.linalg.norm(grad))
+    if norm > 0:
+        return _project_l2(x_adv + alpha * grad / norm, x, eps)
+    return x_adv
+
+
+# per ball: its random start, its step, and the default ``rng`` of :func:`pgd`
+_BALLS = {"linf": (_linf_start, _linf_move, 0), "l2": (_l2_start, _l2_move, None)}
+
+
+def _ascend(
     model: GradientModel,
-    x: np.ndarray,
-    x_start: np.ndarray,
-    label: int,
-    eps: float,
-    alpha: float,
-    steps: int,
+    x_adv: np.ndarray,
+    cls: int,
     targeted: bool,
+    steps: int,
+    move: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> Iterator[Step]:
-    """Shared L-inf loop: ascend the attack objective by alpha * sign(grad), then project."""
-    x_adv = x_start
+    """The shared loop: ``steps`` times ``x_adv = move(x_adv, gradient)`` up the objective."""
     for _ in range(steps):
-        _, grad = model.loss_and_input_grad(x_adv, label, targeted=targeted)
-        x_adv = _project_linf(x_adv + alpha * np.sign(grad), x, eps)
+        _, grad = model.loss_and_input_grad(x_adv, cls, targeted=targeted)
+        x_adv = move(x_adv, grad)
         yield x_adv, model.predict_proba(x_adv)
 
 
@@ -74,30 +114,51 @@ def bim(
     """Iterative FGSM (BIM, Kurakin et al.): untargeted signed-gradient steps from the clean x."""
     x = np.asarray(x, dtype=np.float32)
     yield x.copy(), model.predict_proba(x)
-    yield from _sign_steps(model, x, x, label, eps, alpha, steps, targeted=False)
+    move = functools.partial(_linf_move, x=x, eps=eps, alpha=alpha)
+    yield from _ascend(model, x, label, False, steps, move)
 
 
-def pgd_linf(
+def pgd(
     model: GradientModel,
     x: np.ndarray,
     label: int,
     eps: float,
     alpha: float,
     steps: int,
-    rng: np.random.Generator | int = 0,
+    rng: np.random.Generator | int | None | EllipsisType = ...,
     target: int | None = None,
+    *,
+    norm: str = "linf",
 ) -> Iterator[Step]:
-    """PGD L-inf (Madry et al.) from a uniform random start in the eps ball.
+    """PGD (Madry et al.) in the L-inf or L2 ball of radius ``eps`` around ``x``.
 
-    Untargeted when ``target`` is None (``label`` is the true class); otherwise targeted: it
-    descends the cross-entropy of ``target`` and ``label`` is ignored for the gradient.
+    Each step moves ``alpha`` up the attack objective (L-inf: along the gradient's sign; L2:
+    along the normalised gradient), then projects back into the ball and [0, 1]. Untargeted
+    when ``target`` is None (``label`` is the true class); otherwise targeted: it descends the
+    cross-entropy of ``target`` and ``label`` is ignored for the gradient.
+
+    ``rng`` (a seed or a generator) draws the random start: uniform in the L-inf ball; in the
+    L2 ball along a random direction, the radius uniform in [0, eps/2]. Without ``rng``: seed 0
+    in the L-inf ball, the clean image in the L2 ball (``rng=None``: an unseeded start in the
+    L-inf ball, the clean image in the L2 ball). ``norm`` is ``"linf"`` or ``"l2"``.
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if norm not in _BALLS:
+        raise ValueError(f"norm must be 'linf' or 'l2'; got {norm!r}")
+    start, step, default_rng = _BALLS[norm]
     x = np.asarray(x, dtype=np.float32)
     yield x.copy(), model.predict_proba(x)
-    start = _project_linf(x + rng.uniform(-eps, eps, x.shape).astype(np.float32), x, eps)
+    x_adv = start(x, eps, default_rng if rng is ... else rng)
     cls, targeted = (label, False) if target is None else (target, True)
-    yield from _sign_steps(model, x, start, cls, eps, alpha, steps, targeted=targeted)
+    move = functools.partial(step, x=x, eps=eps, alpha=alpha)
+    yield from _ascend(model, x_adv, cls, targeted, steps, move)
+
+
+pgd_linf = functools.partial(pgd, norm="linf")
+pgd_linf.__doc__ = """PGD L-inf (Madry et al.) from a uniform random start in the eps ball:
+:func:`pgd` with ``norm="linf"`` (``rng`` defaults to seed 0).
+
+Untargeted when ``target`` is None (``label`` is the true class); otherwise targeted: it
+descends the cross-entropy of ``target`` and ``label`` is ignored for the gradient."""
 
 
 def pgd_linf_targeted(
@@ -113,36 +174,12 @@ def pgd_linf_targeted(
     return pgd_linf(model, x, target, eps, alpha, steps, rng=rng, target=target)
 
 
-def pgd_l2(
-    model: GradientModel,
-    x: np.ndarray,
-    label: int,
-    eps: float,
-    alpha: float,
-    steps: int,
-    rng: np.random.Generator | int | None = None,
-    target: int | None = None,
-) -> Iterator[Step]:
-    """PGD L2: steps of length alpha along the normalised gradient, projected to the L2 ball.
+pgd_l2 = functools.partial(pgd, norm="l2")
+pgd_l2.__doc__ = """PGD L2: steps of length alpha along the normalised gradient, projected to the
+L2 ball: :func:`pgd` with ``norm="l2"``.
 
-    With ``rng`` given, starts from a random point of the ball (radius uniform in [0, eps/2]);
-    otherwise from the clean image. Targeted when ``target`` is not None.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    yield x.copy(), model.predict_proba(x)
-    x_adv = x
-    if rng is not None:
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        direction = rng.standard_normal(x.shape)
-        radius = rng.uniform(0.0, eps / 2)
-        x_adv = _project_l2(x + radius * direction / np.linalg.norm(direction), x, eps)
-    cls, targeted = (label, False) if target is None else (target, True)
-    for _ in range(steps):
-        _, grad = model.loss_and_input_grad(x_adv, cls, targeted=targeted)
-        norm = float(np.linalg.norm(grad))
-        if norm > 0:
-            x_adv = _project_l2(x_adv + alpha * grad / norm, x, eps)
-        yield x_adv, model.predict_proba(x_adv)
+With ``rng`` given, starts from a random point of the ball (radius uniform in [0, eps/2]);
+otherwise from the clean image. Targeted when ``target`` is not None."""
 
 
 def _margin(probs: np.ndarray, label: int, targeted: bool) -> float:
@@ -174,7 +211,7 @@ def square_attack(
     model queries; the window side shrinks on the paper's schedule. Queries stop once the margin
     drops below ``-kappa`` (the image is then adversarial with a log-probability margin of kappa).
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = _generator(rng)
     x = np.asarray(x, dtype=np.float32)
     h, w, c = x.shape
     probs = model.predict_proba(x)

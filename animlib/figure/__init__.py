@@ -1,12 +1,11 @@
-"""Matplotlib figures of runs: artists built once, then updated in place for each step.
+"""Matplotlib figures of runs: artists built once, then updated in place for each step."""
 
-Modules, by job: ``style`` (colours, fonts, the layout grid), ``pixels`` (images -> display
-bitmaps), ``textmetrics`` (measuring and fitting text), ``artists`` (:class:`PixelImage`,
-:class:`Readout`), ``rundata`` (what a row reads from a run), ``layout`` (where panels go),
-``regions`` (:class:`RedrawRegion`, the public interface of changed-only drawing), ``header``,
-``images`` and ``bars`` (the pieces of a row), ``panels`` (:class:`RunPanels`, one row) and
-``figure`` (:class:`RunFigure`, :class:`CompareFigure`, :func:`make_figure`).
-"""
+# Modules, by job: ``style`` (colours, fonts, the layout grid), ``pixels`` (images -> display
+# bitmaps), ``textmetrics`` (measuring and fitting text), ``artists`` (:class:`PixelImage`,
+# :class:`Readout`), ``rundata`` (what a row reads from a run), ``layout`` (where panels go),
+# ``regions`` (:class:`RedrawRegion`, the public interface of changed-only drawing), ``header``,
+# ``images`` and ``bars`` (the pieces of a row), ``panels`` (:class:`RunPanels`, one row) and
+# ``figure`` (:class:`RunFigure`, :class:`CompareFigure`, :func:`make_figure`).
 
 from __future__ import annotations
 

@@ -50,19 +50,28 @@ def as_display(img: np.ndarray) -> np.ndarray:
     return a
 
 
-def channel_mean(img: np.ndarray) -> np.ndarray:
-    """Mean of the colour channels (alpha ignored), (H, W) float32 in [0, 1]."""
+def channel_mean(img: np.ndarray, *, gray_alpha: bool = False) -> np.ndarray:
+    """Mean of the colour channels (alpha ignored), (H, W) float32 in [0, 1].
+
+    Args:
+        img: (H, W) or (H, W, C), uint8 or float (clipped to [0, 1], NaN -> 0).
+        gray_alpha: a 2-channel image is gray + alpha (its mean is the gray channel), as the
+            player shows it; otherwise (the figure) both channels are averaged.
+
+    Returns:
+        The mean of the first three channels (the first only, for gray).
+    """
     a = np.asarray(img)
     if a.ndim == 2:
         a = a[:, :, None]
-    c = min(a.shape[2], 3)
+    c = 1 if gray_alpha and a.shape[2] == 2 else min(a.shape[2], 3)
     if a.dtype == np.uint8:
         total = a[..., 0].astype(np.float32)
         for i in range(1, c):
             total += a[..., i]
         total *= np.float32(1.0 / (255.0 * c))
         return total
-    f = as_float01(a)
+    f = as_float01(a[..., :c])
     total = f[..., 0].copy()
     for i in range(1, c):
         total += f[..., i]
@@ -98,10 +107,25 @@ def auto_amplification(run: RunLike) -> float:
     if original is None or len(run) == 0:
         return 1.0
     delta = channel_mean(run.images[len(run) - 1]) - channel_mean(original)
+    return amplification_for(delta, running=getattr(run, "status", None) == "running")
+
+
+def amplification_for(delta: np.ndarray, *, running: bool = False) -> float:
+    """The amplification mapping the largest |``delta``| to the end of the colours.
+
+    Args:
+        delta: a perturbation (channel means of an image minus the original's).
+        running: it is the final step of a running run: round down to 1, 2 or 5 x 10^k (the
+            gain then changes rarely while the run grows).
+
+    Returns:
+        The amplification (1.0 for no or a non-finite perturbation), rounded down to two
+        significant digits (so the end is never clipped).
+    """
     m = float(np.max(np.abs(delta)))
     if not math.isfinite(m) or m <= 0:
         return 1.0
-    if getattr(run, "status", None) == "running":
+    if running:
         return ladder_floor(1.0 / m)
     return nice_floor(1.0 / m)
 

@@ -1,9 +1,8 @@
-"""Measuring and fitting text: widths in layout units, font metrics, readout advances.
+"""Measuring and fitting text: widths in layout units, font metrics, readout advances."""
 
-Widths are measured the way the text is drawn: :func:`text_width` as ``Text`` lays a string out,
-:func:`readout_width` as :class:`~animlib.figure.artists.Readout` places its pieces. A string cut
-to fit always ends in an ellipsis, so a cut label never reads as another one.
-"""
+# Widths are measured the way the text is drawn: :func:`text_width` as ``Text`` lays a string out,
+# :func:`readout_width` as :class:`~animlib.figure.artists.Readout` places its pieces. A string cut
+# to fit always ends in an ellipsis, so a cut label never reads as another one.
 
 from __future__ import annotations
 

@@ -10,39 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..settings import settings
+from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
-SORTABLE = (
-    "name",
-    "attack",
-    "model",
-    "status",
-    "steps",
-    "success",
-    "flip_step",
-    "final_true_conf",
-    "linf",
-    "l2",
-    "created",
-    "tags",
-)
-PAGE_COLUMNS = [
-    "id",
-    "name",
-    "attack",
-    "model",
-    "status",
-    "steps",
-    "success",
-    "flip_step",
-    "final_true_conf",
-    "linf",
-    "l2",
-    "created",
-    "tags",
-    "source",
-    "updated",
-]
+SORTABLE = SHOWN_COLUMNS
+PAGE_COLUMNS = [*RUN_COLUMNS, "updated"]
 
 
 @dataclass(frozen=True)

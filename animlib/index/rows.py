@@ -17,36 +17,60 @@ SCHEMA_VERSION = "1"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        # the version tag of run.json (ETag, or inode:mtime:size) in the listing it was read after
-        ("version", pa.string()),
-        # run.json as compact JSON, ``class_names`` left null (kept once per class list below)
-        ("meta", pa.string()),
-        ("classes", pa.string()),
-        ("name", pa.string()),
-        ("attack", pa.string()),
-        ("model", pa.string()),
-        ("status", pa.string()),  # as written; "stale" is decided at query time
-        ("steps", pa.int64()),
-        ("success", pa.bool_()),
-        ("flip_step", pa.int64()),
-        ("final_true_conf", pa.float64()),
-        ("linf", pa.float64()),
-        ("l2", pa.float64()),
-        ("created", UTC_US),
-        ("created_key", pa.string()),  # ``created`` as written: list_runs orders by it
-        ("updated", UTC_US),
-        ("tags", pa.string()),
-        ("source", pa.string()),
-        ("haystack", pa.string()),  # lower-case id, name, attack, model, tags, source
-        ("error", pa.string()),
-        ("field", pa.string()),
-        ("code", pa.string()),
-    ]
+TYPED = {  # the columns that do not hold text
+    "steps": pa.int64(),
+    "success": pa.bool_(),
+    "flip_step": pa.int64(),
+    "final_true_conf": pa.float64(),
+    "linf": pa.float64(),
+    "l2": pa.float64(),
+    "created": UTC_US,
+    "updated": UTC_US,
+}
+NAMES = (
+    "id",
+    # the version tag of run.json (ETag, or inode:mtime:size) in the listing it was read after
+    "version",
+    # run.json as compact JSON, ``class_names`` left null (kept once per class list below)
+    "meta",
+    "classes",
+    "name",
+    "attack",
+    "model",
+    "status",  # as written; "stale" is decided at query time
+    "steps",
+    "success",
+    "flip_step",
+    "final_true_conf",
+    "linf",
+    "l2",
+    "created",
+    "created_key",  # ``created`` as written: list_runs orders by it
+    "updated",
+    "tags",
+    "source",
+    "haystack",  # lower-case id, name, attack, model, tags, source
+    "error",
+    "field",
+    "code",
 )
+SCHEMA = pa.schema([(name, TYPED.get(name, pa.string())) for name in NAMES])
 SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, at query time
+# what the index keeps for itself: all other columns make a run's row of the runs table
+INTERNAL = (
+    "version",
+    "meta",
+    "classes",
+    "created_key",
+    "updated",
+    "haystack",
+    "error",
+    "field",
+    "code",
+)
+RUN_COLUMNS = tuple(name for name in NAMES if name not in INTERNAL)
+# all but ``id`` and ``source`` are shown (and sortable)
+SHOWN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("id", "source"))
 
 
 def source_key(meta: dict[str, Any]) -> str | None:

@@ -1,9 +1,8 @@
-"""The browser player: scrub, step and play runs in the page with no server round trip.
+"""The browser player: scrub, step and play runs in the page with no server round trip."""
 
-- :mod:`.payload` (no Streamlit): the binary payload of a run's per-step numbers;
-- :mod:`.strips` and :mod:`.pixels` (no Streamlit): the lossless PNG frame strips;
-- :mod:`.component`: the Streamlit custom component (imports Streamlit; import it from pages).
-"""
+# - :mod:`.payload` (no Streamlit): the binary payload of a run's per-step numbers;
+# - :mod:`.strips` and :mod:`.pixels` (no Streamlit): the lossless PNG frame strips;
+# - :mod:`.component`: the Streamlit custom component (imports Streamlit; import it from pages).
 
 from __future__ import annotations
 

@@ -1,22 +1,20 @@
-"""The player as a Streamlit custom component (components v2: plain JS and CSS, no Node build).
+"""The player as a Streamlit custom component (components v2: plain JS and CSS, no Node build)."""
 
-How data reaches the browser, once per run and never per step:
-- the numbers (top-k classes, confidences, ranks, curves) travel in one binary payload
-  (:mod:`animlib.player.payload`, 146 KB for 1,000 steps x top-10 of 1,000 classes) as the
-  component's ``data``: components v2 hand ``bytes`` to the JS as a ``Uint8Array`` over the
-  app's own WebSocket, and Streamlit's message cache re-sends only a reference on a rerun;
-- the images are PNG strips (:mod:`animlib.player.strips`) in the render cache's local folder
-  (:func:`animlib.cache.cache_dir`: the cache itself, or with a shared cache on object storage
-  the machine's own folder beside it: strips are cheap to rebuild and the media store needs local
-  files, so they are not shared), registered
-  with Streamlit's media file manager (the store behind ``st.image``), so the browser fetches
-  each strip over HTTP from the dashboard's own ``/media/`` route when it is about to be shown.
-  The media store keeps a registered file in memory while a session shows it (shared by all
-  sessions showing the same run): 136 MB for a 1,000-step 224x224 RGB run with +-1/255 noise
-  per step (less for smoother images).
-Stepping, playing and the URL's ``step=`` (``history.replaceState``) are all in the browser:
-the component sends nothing back, so it never triggers a rerun.
-"""
+# How data reaches the browser, once per run and never per step:
+# - the numbers (top-k classes, confidences, ranks, curves) travel in one binary payload
+#   (:mod:`animlib.player.payload`, 146 KB for 1,000 steps x top-10 of 1,000 classes) as the
+#   component's ``data``: components v2 hand ``bytes`` to the JS as a ``Uint8Array`` over the app's
+#   own WebSocket, and Streamlit's message cache re-sends only a reference on a rerun;
+# - the images are PNG strips (:mod:`animlib.player.strips`) in the render cache's local folder
+#   (:func:`animlib.cache.cache_dir`: the cache itself, or with a shared cache on object storage the
+#   machine's own folder beside it: strips are cheap to rebuild and the media store needs local
+#   files, so they are not shared), registered with Streamlit's media file manager (the store behind
+#   ``st.image``), so the browser fetches each strip over HTTP from the dashboard's own ``/media/``
+#   route when it is about to be shown. The media store keeps a registered file in memory while a
+#   session shows it (shared by all sessions showing the same run): 136 MB for a 1,000-step 224x224
+#   RGB run with +-1/255 noise per step (less for smoother images). Stepping, playing and the URL's
+#   ``step=`` (``history.replaceState``) are all in the browser: the component sends nothing back,
+#   so it never triggers a rerun.
 
 from __future__ import annotations
 

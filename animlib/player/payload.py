@@ -1,23 +1,21 @@
-"""What the browser player gets for one or more runs: one binary payload, sent once per run.
+"""What the browser player gets for one or more runs: one binary payload, sent once per run."""
 
-No Streamlit here. A run is read only through its public attributes (``len(run)``,
-``run.images``, ``run.original``, ``run.confidences``, ``run.class_names``, ``run.true_label``,
-``run.target_label``, ``run.name``, ``run.id``, ``run.image_shape``).
-
-Layout (little-endian)::
-
-    b"ANLP" | u32 version | u32 n = header length | n bytes of JSON header | zero padding to
-    a multiple of 8 | array data (each array starts at a multiple of 8 from the data start)
-
-The header names every array with its ``offset`` (from the data start), ``dtype`` (``f4``,
-``i4``) and ``shape``, so the browser makes typed-array views with no parsing or copying and
-Python tests decode it with :func:`unpack`. Per step the player needs the top-k classes with
-their confidences and ranks, the true/target class's confidence and rank, and the curves:
-for 1,000 steps x top-10 of 1,000 classes that is 146 KB, 13 KB of it the header with the
-class names (the same numbers as JSON: 365 KB, to be parsed instead of viewed). Images are not
-in the payload: they come as PNG strips (see :mod:`animlib.player.strips`) whose URLs are in
-the header.
-"""
+# No Streamlit here. A run is read only through its public attributes (``len(run)``, ``run.images``,
+# ``run.original``, ``run.confidences``, ``run.class_names``, ``run.true_label``,
+# ``run.target_label``, ``run.name``, ``run.id``, ``run.image_shape``).
+#
+# Layout (little-endian)::
+#
+# b"ANLP" | u32 version | u32 n = header length | n bytes of JSON header | zero padding to a
+# multiple of 8 | array data (each array starts at a multiple of 8 from the data start)
+#
+# The header names every array with its ``offset`` (from the data start), ``dtype`` (``f4``, ``i4``)
+# and ``shape``, so the browser makes typed-array views with no parsing or copying and Python tests
+# decode it with :func:`unpack`. Per step the player needs the top-k classes with their confidences
+# and ranks, the true/target class's confidence and rank, and the curves: for 1,000 steps x top-10
+# of 1,000 classes that is 146 KB, 13 KB of it the header with the class names (the same numbers as
+# JSON: 365 KB, to be parsed instead of viewed). Images are not in the payload: they come as PNG
+# strips (see :mod:`animlib.player.strips`) whose URLs are in the header.
 
 from __future__ import annotations
 

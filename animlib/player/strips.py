@@ -1,25 +1,24 @@
-"""Frame strips: a run's display images packed, a few steps per lossless PNG, for the browser.
+"""Frame strips: a run's display images packed, a few steps per lossless PNG, for the browser."""
 
-A strip is ``per_strip`` consecutive stored steps stacked vertically (step ``s`` of strip ``i``
-is rows ``s*H .. (s+1)*H``). The browser fetches the strip holding the shown step (and its
-neighbours) and draws one frame of it into a canvas, so stepping never waits for the server
-once a strip is in. Strips are written once into the render cache's local folder (outside the
-results folder), keyed by the run's content (a running run's: its identity, see
-:func:`strip_files`) and the gain; the cache's LRU bound covers them.
-
-Why strips of PNG (measured on a 1,000-step 224x224 PGD-like run, +-1/255 noise per step):
-- one PNG per step would be 1,000 requests; a strip of ~2.4 MB raw (15 such frames) is one
-  request and one image decode per 15 steps;
-- PNG is lossless and decodes natively; zlib level 1 writes 85-100 KB per frame in 8-11 ms;
-  level 6 saves 10% for 3x the time, lossless WebP 20% for 3x the time;
-- the perturbation is a palette PNG of 8-bit indices: ~35 KB per frame in ~2.5 ms;
-- an H.264 video (yuv420p, the only kind every browser plays) is 1.5 KB per frame at crf 20,
-  but its pixels are off by 3.7/255 on average (max 21/255) where the perturbation averages
-  4.2/255: the signs of the decoded perturbation agree with the true ones for 59% of the
-  pixels (66% even at crf 0, lost to chroma subsampling), so it cannot show a perturbation.
-Runs above ``MAX_IMAGE_BYTES`` of raw display pixels store every ``stride``-th step's image
-(the confidences stay exact for every step).
-"""
+# A strip is ``per_strip`` consecutive stored steps stacked vertically (step ``s`` of strip ``i`` is
+# rows ``s*H .. (s+1)*H``). The browser fetches the strip holding the shown step (and its
+# neighbours) and draws one frame of it into a canvas, so stepping never waits for the server once a
+# strip is in. Strips are written once into the render cache's local folder (outside the results
+# folder), keyed by the run's content (a running run's: its identity, see :func:`strip_files`) and
+# the gain; the cache's LRU bound covers them.
+#
+# Why strips of PNG (measured on a 1,000-step 224x224 PGD-like run, +-1/255 noise per step):
+# - one PNG per step would be 1,000 requests; a strip of ~2.4 MB raw (15 such frames) is one request
+#   and one image decode per 15 steps;
+# - PNG is lossless and decodes natively; zlib level 1 writes 85-100 KB per frame in 8-11 ms; level
+#   6 saves 10% for 3x the time, lossless WebP 20% for 3x the time;
+# - the perturbation is a palette PNG of 8-bit indices: ~35 KB per frame in ~2.5 ms;
+# - an H.264 video (yuv420p, the only kind every browser plays) is 1.5 KB per frame at crf 20, but
+#   its pixels are off by 3.7/255 on average (max 21/255) where the perturbation averages 4.2/255:
+#   the signs of the decoded perturbation agree with the true ones for 59% of the pixels (66% even
+#   at crf 0, lost to chroma subsampling), so it cannot show a perturbation. Runs above
+#   ``MAX_IMAGE_BYTES`` of raw display pixels store every ``stride``-th step's image (the
+#   confidences stay exact for every step).
 
 from __future__ import annotations
 

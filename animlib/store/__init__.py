@@ -1,13 +1,12 @@
-"""Where runs live: ``open_store(url_or_path)`` picks the backend by URL scheme.
+"""Where runs live: ``open_store(url_or_path)`` picks the backend by URL scheme."""
 
-- a plain path, or a ``file://`` URL: :class:`~animlib.store.local.LocalStore` (plain file calls);
-- any other protocol fsspec knows (``s3://``, ``gs://``, ``memory://``, chained URLs):
-  :class:`~animlib.store.remote.RemoteStore`;
-- a scheme fsspec does not know: :class:`~animlib.errors.StoreError` with code UNSUPPORTED naming
-  the scheme.
-
-See :mod:`animlib.store.base` for the interface and :mod:`animlib.store.paths` for path safety.
-"""
+# - a plain path, or a ``file://`` URL: :class:`~animlib.store.local.LocalStore` (plain file calls);
+# - any other protocol fsspec knows (``s3://``, ``gs://``, ``memory://``, chained URLs):
+#   :class:`~animlib.store.remote.RemoteStore`;
+# - a scheme fsspec does not know: :class:`~animlib.errors.StoreError` with code UNSUPPORTED naming
+#   the scheme.
+#
+# See :mod:`animlib.store.base` for the interface and :mod:`animlib.store.paths` for path safety.
 
 from __future__ import annotations
 

@@ -1,22 +1,21 @@
-"""The ``Store`` interface: one folder of files, wherever it lives.
+"""The ``Store`` interface: one folder of files, wherever it lives."""
 
-The model is MLflow's artifact repositories (``mlflow/store/artifact/``): an abstract base class
-with one method per storage operation, one small module per backend (``local.py`` for folders on
-this machine, ``remote.py`` for every other fsspec URL), a factory choosing the backend by URL
-scheme (``open_store`` in ``__init__.py``, an unknown scheme is a clear error) and one path-safety
-check (``paths.py``) that every backend applies. Backend differences live in the backends; the
-rest of animlib never asks which one it has, and no module outside this package touches fsspec.
-
-Paths given to the methods are relative to the store's folder, ``/``-separated (``"run.json"``,
-``"images/zarr.json"``; ``""`` is the folder itself) and are checked by
-:func:`~animlib.store.paths.validate_path_is_safe`.
-
-A store is *confined* to a folder (itself, or the results folder it was made a ``child`` of):
-nothing is read through a symlink leading outside it (code UNSAFE). Failures are
-:class:`~animlib.errors.StoreError` with a code: MISSING (no such file), NOT_FOUND (no such
-folder), UNSAFE (a path or link leading outside), STORAGE (the storage refused: permissions,
-space, network).
-"""
+# The model is MLflow's artifact repositories (``mlflow/store/artifact/``): an abstract base class
+# with one method per storage operation, one small module per backend (``local.py`` for folders on
+# this machine, ``remote.py`` for every other fsspec URL), a factory choosing the backend by URL
+# scheme (``open_store`` in ``__init__.py``, an unknown scheme is a clear error) and one path-safety
+# check (``paths.py``) that every backend applies. Backend differences live in the backends; the
+# rest of animlib never asks which one it has, and no module outside this package touches fsspec.
+#
+# Paths given to the methods are relative to the store's folder, ``/``-separated (``"run.json"``,
+# ``"images/zarr.json"``; ``""`` is the folder itself) and are checked by
+# :func:`~animlib.store.paths.validate_path_is_safe`.
+#
+# A store is *confined* to a folder (itself, or the results folder it was made a ``child`` of):
+# nothing is read through a symlink leading outside it (code UNSAFE). Failures are
+# :class:`~animlib.errors.StoreError` with a code: MISSING (no such file), NOT_FOUND (no such
+# folder), UNSAFE (a path or link leading outside), STORAGE (the storage refused: permissions,
+# space, network).
 
 from __future__ import annotations
 
@@ -24,9 +23,10 @@ import contextlib
 import errno
 import os
 import posixpath
+import secrets
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -217,16 +217,12 @@ class Store(ABC):
         complete or not at all (StoreError MISSING if there is no such file). Here: one read,
         then a temporary file renamed into place; backends stream instead."""
         data = self.read(path)
-        target = os.fspath(local_path)
-        tmp = f"{target}.{os.getpid()}.part"
-        try:
+
+        def fill(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise storage_error(exc, path, self.url) from None
+
+        replace_via_temp(os.fspath(local_path), fill, path, self.url)
 
     @contextmanager
     def staged(self, path: str) -> Iterator[str]:
@@ -247,6 +243,45 @@ class Store(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def replace_via_temp(
+    target: str,
+    fill: Callable[[str], object],
+    path: str,
+    url: str,
+    *,
+    caught: type[BaseException] = OSError,
+    named: bool = False,
+) -> None:
+    """Write the local file ``target`` whole or not at all: ``fill(tmp)`` writes a temporary
+    file beside it (``.tmp-<random>``, with ``named`` ``.tmp-<random>-<target's name>``), which
+    is then renamed to ``target``. The temporary file never outlives a failure.
+
+    Args:
+        target: the local file written.
+        fill: writes the temporary file whose path it is given.
+        path: what ``target`` holds, as a path of the store (named by the error).
+        url: the store's folder (named by the error).
+        caught: the exceptions that become a StoreError; any other propagates as it is.
+        named: keep the target's name in the temporary file's.
+
+    Raises:
+        StoreError: ``fill`` or the rename raised a ``caught`` exception (see
+            :func:`storage_error`).
+    """
+    folder, name = os.path.split(target)
+    tag = f"-{name}" if named else ""
+    tmp = os.path.join(folder or ".", f".tmp-{secrets.token_hex(6)}{tag}")
+    try:
+        fill(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, caught):
+            raise storage_error(exc, path, url) from None
+        raise
 
 
 def storage_error(exc: BaseException, path: str, url: str) -> StoreError:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import secrets
 import shutil
 import stat
 import time
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import Code, StoreError
 from . import paths
-from .base import Entry, Store, storage_error
+from .base import Entry, Store, replace_via_temp, storage_error
 
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 READ_THREADS = 8  # threads reading a large batch of small files (read_many)
@@ -264,20 +264,13 @@ class LocalStore(Store):
 
     # -- writing --------------------------------------------------------------------------------
     def write_atomic(self, path: str, data: bytes) -> None:
-        target = self._local(path)
-        folder, base = os.path.split(target)
-        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{base}")
-        try:
+
+        def fill(tmp: str) -> None:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise storage_error(exc, path, self.url) from None
-            raise
+
+        replace_via_temp(self._local(path), fill, path, self.url, named=True)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         target = self._local(path)
@@ -323,27 +316,12 @@ class LocalStore(Store):
             raise storage_error(exc, path, self.url) from None
 
     def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
-        target = self._local(path)
-        tmp = os.path.join(os.path.dirname(target), f".tmp-{secrets.token_hex(6)}")
-        try:
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise storage_error(exc, path, self.url) from None
+        copy = functools.partial(shutil.copyfile, local_path)
+        replace_via_temp(self._local(path), copy, path, self.url)
 
     def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
-        source = self._local(path)
-        target = os.fspath(local_path)
-        tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}")
-        try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise storage_error(exc, path, self.url) from None
+        copy = functools.partial(shutil.copyfile, self._local(path))
+        replace_via_temp(os.fspath(local_path), copy, path, self.url)
 
     @contextlib.contextmanager
     def staged(self, path: str):

@@ -1,20 +1,18 @@
-"""Path safety, decided in one place (MLflow's ``validate_path_is_safe`` is the model).
+"""Path safety, decided in one place (MLflow's ``validate_path_is_safe`` is the model)."""
 
-Every name and path animlib reads or writes passes one of these checks:
-
-1. A **run id** is a plain name: ASCII letters, digits, ``.``, ``_`` and ``-``, not starting with
-   a dot and without ``..`` (:func:`is_run_id`, :func:`check_run_id`). Ids typed by users (deep
-   links, the CLI) are checked before any storage is touched, so ``evil::file:`` (fsspec URL
-   chaining), ``../x`` or ``a/b`` never reach a filesystem. :func:`run_id_for` turns any run name
-   into such an id.
-2. A **relative path** inside a store is made of plain parts: not absolute, no ``..`` or ``.``,
-   no backslash, NUL or control character, no URL scheme or chaining (``://``, ``::``)
-   (:func:`validate_path_is_safe`). Every store operation checks its path with it.
-3. Nothing is read through a **symlink that leads outside** the folder a reader is confined to:
-   the results folder for a run opened by id, the run folder for a run opened by path
-   (:func:`escaping_link`, used by the local backend on every read; object stores have no
-   links).
-"""
+# Every name and path animlib reads or writes passes one of these checks:
+#
+# 1. A **run id** is a plain name: ASCII letters, digits, ``.``, ``_`` and ``-``, not starting with
+#    a dot and without ``..`` (:func:`is_run_id`, :func:`check_run_id`). Ids typed by users (deep
+#    links, the CLI) are checked before any storage is touched, so ``evil::file:`` (fsspec URL
+#    chaining), ``../x`` or ``a/b`` never reach a filesystem. :func:`run_id_for` turns any run name
+#    into such an id.
+# 2. A **relative path** inside a store is made of plain parts: not absolute, no ``..`` or ``.``, no
+#    backslash, NUL or control character, no URL scheme or chaining (``://``, ``::``)
+#    (:func:`validate_path_is_safe`). Every store operation checks its path with it.
+# 3. Nothing is read through a **symlink that leads outside** the folder a reader is confined to:
+#    the results folder for a run opened by id, the run folder for a run opened by path
+#    (:func:`escaping_link`, used by the local backend on every read; object stores have no links).
 
 from __future__ import annotations
 

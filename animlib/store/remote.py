@@ -1,19 +1,19 @@
-"""The fsspec backend: object storage (``s3://``, ``gs://``, ...), ``memory://`` and any other
-fsspec URL. The only module of animlib that calls fsspec filesystems."""
+"""The fsspec backend: object storage (``s3://``, ``gs://``, ...), ``memory://``, any fsspec URL."""
+
+# The only module of animlib that calls fsspec filesystems.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import os
-import secrets
 import time
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..errors import Code, StoreError
 from . import paths, s3listing
-from .base import Entry, Store, storage_error
+from .base import Entry, Store, replace_via_temp, storage_error
 
 READ_BATCH = 64  # GETs in flight at once in read_many
 
@@ -238,18 +238,8 @@ class RemoteStore(Store):
             raise storage_error(exc, path, self.url) from None
 
     def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
-        full = self._path(path)
-        target = os.fspath(local_path)
-        tmp = os.path.join(os.path.dirname(target) or ".", f".tmp-{secrets.token_hex(6)}")
-        try:
-            self.fs.get_file(full, tmp)
-            os.replace(tmp, target)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, Exception):
-                raise storage_error(exc, path, self.url) from None
-            raise
+        get = functools.partial(self.fs.get_file, self._path(path))
+        replace_via_temp(os.fspath(local_path), get, path, self.url, caught=Exception)
 
     # -- arrays ---------------------------------------------------------------------------------
     def zarr_store(self, *, read_only: bool = True) -> Any:

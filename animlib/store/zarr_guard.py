@@ -1,5 +1,7 @@
-"""Zarr's local store with the link check of :class:`~animlib.store.local.LocalStore` on every
-key read or written (imported only when arrays are opened, so listing never imports Zarr)."""
+"""Zarr's local store with the link check of :class:`~animlib.store.local.LocalStore`."""
+
+# The check runs on every key read or written. Imported only when arrays are opened, so listing
+# never imports Zarr.
 
 from __future__ import annotations
 

@@ -1,0 +1,114 @@
+"""Every limit check: its exact message, default field, error class and code, and its keywords."""
+
+from __future__ import annotations
+
+import pytest
+
+from animlib import limits as L
+from animlib.errors import Code, RenderLimitError, RunFormatError, RunInputError
+
+ENV = {
+    "ANIMLIB_MAX_SIDE": "64",
+    "ANIMLIB_MAX_STEPS": "30",
+    "ANIMLIB_MAX_CLASSES": "5",
+    "ANIMLIB_MAX_DPI": "200",
+    "ANIMLIB_MAX_GIF_FRAMES": "100",
+}
+
+RUN_CHECKS = [  # (call with a value over the limit, at the limit, default field, message)
+    (
+        lambda **kw: L.check_side(65, 10, **kw),
+        lambda **kw: L.check_side(64, 64, **kw),
+        "image_shape",
+        "65x10 images exceed the limit of 64 px per side (ANIMLIB_MAX_SIDE)",
+    ),
+    (
+        lambda **kw: L.check_steps(31, **kw),
+        lambda **kw: L.check_steps(30, **kw),
+        "steps",
+        "31 steps exceed the limit of 30 (ANIMLIB_MAX_STEPS)",
+    ),
+    (
+        lambda **kw: L.check_classes(6, **kw),
+        lambda **kw: L.check_classes(5, **kw),
+        "class_names",
+        "6 classes exceed the limit of 5 (ANIMLIB_MAX_CLASSES)",
+    ),
+    (
+        lambda **kw: L.check_json_depth(_nested(65), **kw),
+        lambda **kw: L.check_json_depth(_nested(64), **kw),
+        "params",
+        "is nested more than 64 levels deep (the limit, animlib.limits.MAX_JSON_DEPTH)",
+    ),
+    (
+        lambda **kw: L.check_run_json_size(L.MAX_RUN_JSON_BYTES + 1, **kw),
+        lambda **kw: L.check_run_json_size(L.MAX_RUN_JSON_BYTES, **kw),
+        "run.json",
+        "is 1,048,577 bytes, over the limit of 1,048,576 (animlib.limits.MAX_RUN_JSON_BYTES)",
+    ),
+]
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.fixture(autouse=True)
+def small_limits(monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(("over", "at", "field", "text"), RUN_CHECKS, ids=lambda v: str(v)[:20])
+def test_run_checks_raise_one_limit_error_with_their_defaults_and_keywords(over, at, field, text):
+    at()
+    at(run="r", field="f", error=RunInputError)
+    with pytest.raises(RunFormatError) as info:
+        over()
+    err = info.value
+    assert type(err) is RunFormatError and err.code == Code.LIMIT
+    assert (err.message, err.field, err.run) == (text, field, None)
+    with pytest.raises(RunInputError) as info:
+        over(run="r", field="f", error=RunInputError)
+    err = info.value
+    assert type(err) is RunInputError and err.code == Code.LIMIT
+    assert str(err) == f"run 'r': f: {text}"
+    with pytest.raises(RunFormatError) as info:
+        over(run="r")  # the other keywords keep their defaults
+    assert info.value.field == field
+    with pytest.raises(TypeError):
+        over(fild="typo")  # an unknown keyword is refused, as it always was
+
+
+def test_render_checks_raise_render_limit_errors():
+    L.check_dpi(200)
+    L.check_frame((4096, 4096))
+    L.check_gif_frames(100)
+    cases = [
+        (
+            lambda: L.check_dpi(250.5, run="r"),
+            "dpi",
+            "250.5 dpi is above the limit of 200 (ANIMLIB_MAX_DPI)",
+        ),
+        (
+            lambda: L.check_frame((4097, 4096), run="r"),
+            "dpi",
+            "a 4097x4096 frame is above the limit of 16777216 pixels; lower dpi or width_px",
+        ),
+        (
+            lambda: L.check_gif_frames(101, run="r"),
+            "stride",
+            "101 frames exceed the limit of 100 for a GIF (ANIMLIB_MAX_GIF_FRAMES); "
+            "raise the stride or use MP4",
+        ),
+    ]
+    for call, field, text in cases:
+        with pytest.raises(RenderLimitError) as info:
+            call()
+        err = info.value
+        assert (err.message, err.field, err.run, err.code) == (text, field, "r", Code.LIMIT)
+    with pytest.raises(TypeError):
+        L.check_dpi(1, field="x")
