@@ -7,17 +7,20 @@ from .settings import Settings, settings
 
 MAX_FRAME_PIXELS = 4096 * 4096  # a rendered frame (not configurable: ~64 MB of RGBA)
 MAX_JSON_DEPTH = 64  # nesting of params/tags in run.json
+MAX_RUN_JSON_BYTES = 8 * 2**20  # a run.json larger than this is refused (written and read)
 
 Limits = Settings  # the limits are fields of the settings (max_side, max_steps, ...)
 
 __all__ = [
     "MAX_FRAME_PIXELS",
     "MAX_JSON_DEPTH",
+    "MAX_RUN_JSON_BYTES",
     "Limits",
     "check_classes",
     "check_dpi",
     "check_frame",
     "check_gif_frames",
+    "check_run_json_size",
     "check_side",
     "check_steps",
     "limits",
@@ -105,4 +108,24 @@ def check_gif_frames(frames: int, *, run: str | None = None) -> None:
             "raise the stride or use MP4",
             run=run,
             field="stride",
+        )
+
+
+def check_run_json_size(
+    nbytes: int,
+    *,
+    run: str | None = None,
+    field: str = "run.json",
+    error: type[AnimlibError] = RunFormatError,
+) -> None:
+    """Refuse a run.json of more than :data:`MAX_RUN_JSON_BYTES` bytes (``field`` names the
+    largest part, e.g. ``params``, when the writer knows it)."""
+    if nbytes > MAX_RUN_JSON_BYTES:
+        raise error(
+            f"run.json would take {nbytes / 2**20:.1f} MB, over the limit of "
+            f"{MAX_RUN_JSON_BYTES / 2**20:.0f} MB: keep large data (arrays, logs, datasets) out "
+            "of params, tags and class names",
+            run=run,
+            field=field,
+            code=Code.LIMIT,
         )

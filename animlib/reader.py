@@ -343,6 +343,9 @@ class Run:
         if self._group_cache is None:
             import zarr
 
+            from . import zarr_codec
+
+            zarr_codec.register()  # arrays written with the animlib.steps codec
             try:
                 self._group_cache = zarr.open_group(
                     store=self.store.zarr_store(read_only=True), mode="r"

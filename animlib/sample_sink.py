@@ -1,4 +1,4 @@
-"""SampleSink: how a BatchWriter writes the run of one sample (the part a faster path swaps)."""
+"""SampleSink: the run of one sample of a BatchWriter, buffered (its Flusher writes it)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
 from .errors import Code
+from .stepcodec import Prepared
 from .writer import RunWriter
 
 
 class SampleSink:
-    """Writes the run of one sample.
-
-    Today this is one :class:`~animlib.RunWriter` per sample. The buffered, sharded write path
-    of a later phase replaces this class only; :class:`BatchWriter` and its tests stay as they are.
-    """
+    """The run of one sample: a :class:`~animlib.RunWriter` (it creates and checks the run)
+    whose steps are buffered in its :class:`~animlib.appender.RunAppender` rather than written
+    per call; the BatchWriter's :class:`~animlib.flusher.Flusher` writes them."""
 
     def __init__(self, writer: RunWriter) -> None:
         self._writer = writer
@@ -63,11 +63,18 @@ class SampleSink:
 
     @property
     def steps(self) -> int:
-        return len(self._writer)
+        """Steps logged to this sample (stored or buffered)."""
+        return len(self._writer) + self._writer.appender.pending
 
-    def append(self, image: np.ndarray, conf: np.ndarray | None, scalars: dict[str, float]) -> None:
-        """Append one checked step: (H, W, C) image, (K,) probabilities or None, scalars."""
-        self._writer.log(image=image, confidences=conf, **scalars)
+    @property
+    def appender(self) -> RunAppender:
+        """The storage engine of this sample's run."""
+        return self._writer.appender
+
+    def append(self, image: Prepared, conf: np.ndarray | None, scalars: dict[str, float]) -> None:
+        """Buffer one checked step: the prepared (H, W, C) image, (K,) probabilities or None,
+        scalars."""
+        self._writer.appender.append(Step(image, conf, scalars))
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Mark the run ``status`` and release it."""

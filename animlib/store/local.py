@@ -177,6 +177,16 @@ class LocalStore(Store):
             raise storage_error(exc, "", self.url) from None
         return True
 
+    def make_folder(self, path: str) -> None:
+        full = self._local(path)
+        try:
+            os.mkdir(full)  # never the parents: a removed run folder stays removed
+        except FileExistsError:
+            if not os.path.isdir(full):
+                raise StoreError("is not a folder", field=path, code=Code.INVALID) from None
+        except OSError as exc:
+            raise storage_error(exc, path, self.url) from None
+
     def makedirs(self) -> None:
         try:
             os.makedirs(self.path, exist_ok=True)
