@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 import animlib
 import animlib.writer
+import animlib.zarr_codec  # noqa: F401  (Zarr reads runs' images through the animlib.steps codec)
 from animlib.cli import main as cli_main
 from animlib.errors import Code
 from animlib.store import LocalStore
