@@ -131,8 +131,9 @@ class RunAppender:
         image_rows: ImageRows,
     ) -> RunAppender:
         """Reserve a new run folder for ``name`` in ``root`` (its id: ``name`` made safe and
-        unique), take its writer lock and write run.json (zero steps), the group and
-        ``original``. On any failure nothing is left behind (as far as storage allows).
+        unique), take its writer lock and write run.json (zero steps); the arrays (and
+        ``original``) come with the first flush. On any failure nothing is left behind (as far
+        as storage allows).
 
         Raises:
             RunInputError: run.json would exceed the size limit (nothing is written then).
@@ -153,9 +154,6 @@ class RunAppender:
                 encoder=encoder,
             )
             app.store.write_atomic(M.RUN_JSON, app.encode_meta(meta))
-            store.write_atomic("zarr.json", GROUP_META)
-            if original is not None:
-                write_original(store, original)
         except BaseException:
             try:
                 store.remove(recursive=True)
@@ -263,31 +261,12 @@ class RunAppender:
             RunInputError: run.json would exceed the size limit (LIMIT).
         """
         with self._flush_lock:
-            with self._lock:
-                steps = list(self._pending)
-            if not steps:
-                return 0
-            self._check_folder()
-            plans, new = self._plan(steps)
-            meta, summary, norms = self._next_meta(steps, new)
-            data = self.encode_meta(meta)
-            self._write(plans, new)
-            self.store.write_atomic(M.RUN_JSON, data)
-            for plan in plans:
-                plan.array.commit(plan)
-            self._arrays.update(new)
-            self.meta, self._summary, self._last = meta, summary, steps[-1].image
-            if norms:
-                self._norms = (time.monotonic(), self.n)
-            with self._lock:
-                del self._pending[: len(steps)]
-                self._pending_bytes -= sum(s.nbytes for s in steps)
-            return len(steps)
+            return self._flush(None)
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """Flush, cut the arrays to the steps stored, mark the run ``status`` and drop the lock.
-        A run that failed before its first step is removed. Retryable after a failure; does
-        nothing once it succeeded.
+        """Write what is buffered, cut the arrays to the steps stored, mark the run ``status``
+        and drop the lock, in one pass. A run that failed before its first step is removed.
+        Retryable after a failure; does nothing once it succeeded.
 
         Raises:
             StoreError: a write failed, or the run folder was removed (MISSING).
@@ -297,26 +276,37 @@ class RunAppender:
                 return
             if self.n == 0 and not self._pending and status == "failed" and self._created_here:
                 self._remove_empty()
-                self.closed = True
-                return
-            self.flush()
-            self._check_folder()
-            for arr in self._arrays.values():
-                data = arr.trimmed_meta()
-                if data is not None:
-                    self.store.write_atomic(f"{arr.path}/zarr.json", data)
-                    arr.trimmed()
-            meta = dict(self.meta, status=status, updated=M.now_iso())
-            if error:
-                meta["error"] = error[:2000]
-            if self._norms[1] != self.n and self._last is not None:
-                summary = self._summary.copy()
-                summary.note_image(self._last.image())
-                meta["summary"] = summary.stored()
-            self.store.write_atomic(M.RUN_JSON, self.encode_meta(meta))
-            self.meta = meta
+            else:
+                end = {"status": status, **({"error": error[:2000]} if error else {})}
+                self._flush(end)
+                lock.release(self.store)
             self.closed = True
-            lock.release(self.store)
+
+    # -- the flush protocol ----------------------------------------------------------------------
+    def _flush(self, end: dict[str, Any] | None) -> int:
+        """Write the buffered steps (and with ``end``, the final status and exact shapes)."""
+        with self._lock:
+            steps = list(self._pending)
+        if not steps and end is None:
+            return 0
+        self._check_folder()
+        plans, new = self._plan(steps, final=end is not None)
+        meta, summary, norms = self._next_meta(steps, new, end)
+        data = self.encode_meta(meta)
+        self._write(plans, new)
+        self.store.write_atomic(M.RUN_JSON, data)
+        for plan in plans:
+            plan.array.commit(plan)
+        self._arrays.update(new)
+        self.meta, self._summary = meta, summary
+        if steps:
+            self._last = steps[-1].image
+        if norms:
+            self._norms = (time.monotonic(), self.n)
+        with self._lock:
+            del self._pending[: len(steps)]
+            self._pending_bytes -= sum(s.nbytes for s in steps)
+        return len(steps)
 
     # -- internals -----------------------------------------------------------------------------
     def _check_folder(self) -> None:
@@ -333,9 +323,11 @@ class RunAppender:
                 code=Code.MISSING,
             )
 
-    def _plan(self, steps: list[Step]) -> tuple[list[ArrayPlan], dict[str, ArrayAppender]]:
+    def _plan(
+        self, steps: list[Step], *, final: bool
+    ) -> tuple[list[ArrayPlan], dict[str, ArrayAppender]]:
         new: dict[str, ArrayAppender] = {}
-        if "images" not in self._arrays:
+        if "images" not in self._arrays and steps:
             img = steps[0].image
             dtype = np.dtype(np.uint8 if img.kind == U8 else np.float32)
             rows = self._image_rows(img.shape, dtype)
@@ -363,23 +355,26 @@ class RunAppender:
                 values = [s.conf for s in steps]
             else:
                 values = [s.scalars.get(path[8:], np.nan) for s in steps]
-            plans.append(arr.plan(values))
+            plans.append(arr.plan(values, final=final))
         return plans, new
 
     def _next_meta(
-        self, steps: list[Step], new: dict[str, ArrayAppender]
+        self, steps: list[Step], new: dict[str, ArrayAppender], end: dict[str, Any] | None
     ) -> tuple[dict[str, Any], SummaryAccumulator, bool]:
         summary = self._summary.copy()
         has_conf = "confidences" in self._arrays or "confidences" in new
-        conf = np.stack([s.conf for s in steps]) if has_conf else None
+        conf = np.stack([s.conf for s in steps]) if has_conf and steps else None
         summary.add_steps(conf, None, count=len(steps))
-        norms = self._original is not None and (
-            self.n == 0 or time.monotonic() - self._norms[0] >= NORMS_EVERY
+        last = steps[-1].image if steps else self._last
+        norms = self._original is not None and last is not None
+        norms = norms and (
+            end is not None or self.n == 0 or time.monotonic() - self._norms[0] >= NORMS_EVERY
         )
-        if norms:
-            summary.note_image(steps[-1].image.image())
+        if norms and (steps or self._norms[1] != self.n):
+            summary.note_image(last.image())
         meta = dict(self.meta)
         meta.update(steps=self.n + len(steps), updated=M.now_iso(), summary=summary.stored())
+        meta.update(end or {})
         if "images" in new:
             img = steps[0].image
             meta["image_shape"] = list(img.shape)
@@ -392,6 +387,10 @@ class RunAppender:
 
     def _write(self, plans: list[ArrayPlan], new: dict[str, ArrayAppender]) -> None:
         """Folders, then chunk files, then array metadata (run.json comes after, last)."""
+        if "images" in new:  # the first steps: the Zarr group and the clean image first
+            self.store.write_atomic("zarr.json", GROUP_META)
+            if self._original is not None:
+                write_original(self.store, self._original)
         new_group = any(p.startswith("scalars/") for p in new) and not any(
             p.startswith("scalars/") for p in self._arrays
         )

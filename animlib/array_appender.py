@@ -15,6 +15,9 @@ from .errors import Code, RunFormatError
 from .stepcodec import Prepared
 
 PLAIN_LEVEL = 1  # zstd level of the plain arrays (confidences, scalars, original)
+# chunk keys "c.0.0.0.0": flat files in the array's folder (creating files and folders is what
+# costs most when many small runs are written: each nested folder level is one more)
+SEPARATOR = "."
 
 
 def array_meta(
@@ -25,7 +28,7 @@ def array_meta(
         "shape": [0, *item_shape],
         "data_type": dtype,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [rows, *item_shape]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": SEPARATOR}},
         "fill_value": fill,
         "codecs": codecs,
         "attributes": {},
@@ -168,9 +171,10 @@ class ArrayAppender:
         return Row(value)
 
     # -- the flush protocol ------------------------------------------------------------------
-    def plan(self, values: list[Any]) -> ArrayPlan:
+    def plan(self, values: list[Any], *, final: bool = False) -> ArrayPlan:
         """Encode the chunks holding ``values`` (appended after the ``n`` committed steps);
-        nothing changes until :meth:`commit`."""
+        nothing changes until :meth:`commit`. ``final``: the shape becomes exactly the steps
+        (the run ends), else it grows a chunk at a time."""
         rows = self.open_rows + [self.row(v) for v in values]
         first = self.n // self.rows
         new_n = self.n + len(values)
@@ -178,13 +182,13 @@ class ArrayAppender:
         if self.late and self.length < 0:
             empty = [Row(np.full(self.chunk_shape[1:], self.fill, self.dtype))] * self.rows
             writes += [(self.key(i), self._encode(empty)) for i in range(first)]
-        for start in range(0, len(rows), self.rows):
+        for start in range(0, len(rows) if values else 0, self.rows):
             index = first + start // self.rows
             writes.append((self.key(index), self._encode(rows[start : start + self.rows])))
         folders = [self.path] if self.length < 0 else []
         for key, _ in writes:
             folders += [f for f in self.folders_for(key) if f not in self.made and f not in folders]
-        length = max(self.length, math.ceil(new_n / self.rows) * self.rows)
+        length = new_n if final else max(self.length, math.ceil(new_n / self.rows) * self.rows)
         meta = self.meta_bytes(length) if length != self.length else None
         open_rows = rows[(new_n // self.rows - first) * self.rows :]
         return ArrayPlan(self, folders, writes, meta, new_n, length, open_rows)

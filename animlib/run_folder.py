@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from .array_appender import array_meta, encode_plain, plain_codecs
+from .array_appender import SEPARATOR, array_meta, encode_plain, plain_codecs
 from .errors import Code, RunInputError, StoreError
 from .store import Store
 from .store.paths import run_id_for
@@ -43,9 +43,8 @@ def write_original(store: Store, original: np.ndarray) -> None:
                       plain_codecs(original.dtype.name))  # fmt: skip
     meta["shape"] = [h, w, c]
     store.make_folder("original")
-    for folder in ("original/c", "original/c/0", "original/c/0/0"):
-        store.make_folder(folder)
-    store.write_atomic("original/c/0/0/0", encode_plain(original, meta["codecs"]))
+    store.write_atomic(f"original/c{SEPARATOR}0{SEPARATOR}0{SEPARATOR}0",
+                       encode_plain(original, meta["codecs"]))  # fmt: skip
     store.write_atomic("original/zarr.json", json.dumps(meta).encode())
 
 

@@ -28,6 +28,7 @@ from animlib.text import printable
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 STEP_BYTES = 16 * 12 * 3 * 4  # one float32 step of the helpers' 16x12x3 images
 LIMITS = {"ANIMLIB_MAX_STEPS": "30", "ANIMLIB_MAX_SIDE": "48"}
+CHUNK0 = r"c[./]0[./]0[./]0[./]0"  # the key of the first images chunk (either separator)
 
 
 @dataclass(frozen=True)
@@ -255,12 +256,22 @@ def _(root, outside):
 
 
 # -- array data problems: a quick validation (and the viewer) sees them --------------------------
-@case("missing-images-chunk", "quick", "images", r"chunk c/1/0/0/0 \(steps 4\.\.7\) is missing")
+@case(
+    "missing-images-chunk",
+    "quick",
+    "images",
+    r"chunk c[./]1[./]0[./]0[./]0 \(steps 4\.\.7\) is missing",
+)
 def _(root, outside):
     chunk(good(root, "missing-images-chunk"), "images", 1).unlink()
 
 
-@case("missing-confidences-chunk", "quick", "confidences", r"chunk c/0/0 \(steps 0\.\.11\) is miss")
+@case(
+    "missing-confidences-chunk",
+    "quick",
+    "confidences",
+    r"chunk c[./]0[./]0 \(steps 0\.\.11\) is miss",
+)
 def _(root, outside):
     chunk(good(root, "missing-confidences-chunk"), "confidences", 0).unlink()
 
@@ -320,7 +331,7 @@ def _(root, outside):
 
 
 @case(
-    "symlink-chunk-outside", "quick", "path", r"images/c/0/0/0/0 is a symlink that points outside"
+    "symlink-chunk-outside", "quick", "path", rf"images/{CHUNK0} is a symlink that points outside"
 )
 def _(root, outside):
     target = chunk(good(root, "symlink-chunk-outside"), "images", 0)
@@ -332,7 +343,7 @@ def _(root, outside):
     "symlink-chunk-to-system-file",
     "quick",
     "path",
-    r"images/c/0/0/0/0 is a symlink that points outside the results folder",
+    rf"images/{CHUNK0} is a symlink that points outside the results folder",
 )
 def _(root, outside):  # a chunk linked to /etc/passwd: never read as image bytes
     target = chunk(good(root, "symlink-chunk-to-system-file"), "images", 0)
@@ -512,19 +523,21 @@ def test_reading_a_step_never_follows_a_chunk_link_leading_outside(corpus, kind)
             read()
         err = info.value
         assert err.code == Code.UNSAFE and err.run == kind and err.field == "path"
-        assert "images/c/0/0/0/0 is a symlink that points outside the results folder" in str(err)
+        assert re.search(
+            f"images/{CHUNK0} is a symlink that points outside the results folder", str(err)
+        )
 
 
 def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_path, capsys):
     for kind, entry in (
         ("symlink-array-outside", "images"),
         ("symlink-original-outside", "original"),
-        ("symlink-chunk-outside", "images/c/0/0/0/0"),
+        ("symlink-chunk-outside", f"images/{CHUNK0}"),
     ):
         out = tmp_path / f"{kind}.gif"
         assert cli_main(["render", str(corpus / kind), "-o", str(out), "--dpi", "50"]) == 1
         err = capsys.readouterr().err
-        assert f"{entry} is a symlink that points outside the run folder" in err, err
+        assert re.search(f"{entry} is a symlink that points outside the run folder", err), err
         assert not out.exists()
         with pytest.raises(animlib.RunFormatError, match="points outside the run folder") as info:
             animlib.render(animlib.open_run(corpus / kind), out)

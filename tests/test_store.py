@@ -286,9 +286,7 @@ def test_validate_finds_problems_and_cli_exit_codes(runs_dir):
     assert main(["validate", str(runs_dir)]) == 0
     assert main(["validate", str(runs_dir / "alpha")]) == 0
     # corrupt one chunk of one run, and make another claim more steps than it has
-    chunk = next((runs_dir / "alpha" / "images").rglob("c/*"))
-    while chunk.is_dir():
-        chunk = next(chunk.iterdir())
+    chunk = next(p for p in (runs_dir / "alpha" / "images").rglob("c*") if p.is_file())
     chunk.write_bytes(chunk.read_bytes()[:10])
     meta = json.loads((runs_dir / "beta" / "run.json").read_text())
     meta["steps"] = 99
