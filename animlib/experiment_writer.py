@@ -447,7 +447,7 @@ class BatchWriter:
     def _write(self, step: _Step) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
-        prepared = prepare_batch(step.images)  # copies: the caller may reuse its arrays
+        prepared = prepare_batch(step.images, checked=True)  # copies: callers reuse arrays
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
                 conf = None if step.probs is None else step.probs[i]

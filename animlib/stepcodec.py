@@ -3,38 +3,44 @@
 A chunk holds a few consecutive steps of one run's ``images`` array. Each step is one *frame*:
 
 - uint8 images: the pixels, or (after the chunk's first step) their difference to the previous
-  step (mod 256), zstd-compressed;
+  step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
 - float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
   ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
-  not bit for bit ``float32(q) / 255``, with the XOR of the two bit patterns there;
-- other float32 images: the float bits (or their difference to the previous step's bits, mod
-  2**32), byte-shuffled, zstd-compressed.
+  not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (zstd);
+- other float32 images: the float bits, or their difference to the previous step's bits (mod
+  2**32), bit-shuffled and LZ4-compressed.
 
-Decoding gives back exactly what was logged (float32 bit for bit). Frames are encoded one at a
-time, so a writer appending to a chunk re-encodes only the new steps. Chunk layout: ``MAGIC``, the
-frame count ``m`` and ``m`` frame lengths (uint32, little endian), then the frames; steps past ``m``
-read as the fill value. Each frame: kind, delta flag, compressed length of the main part, residual
-count, compressed length of the residual, then the two parts.
+Decoding gives back exactly what was logged (float32 bit for bit, NaN and -0.0 included). Frames
+are encoded one at a time, so a writer appending to a chunk encodes only the new steps.
+
+Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
+(uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
+delta flag, compressor of the main part (ZSTD, BLOSC), its length (uint32), the residual count
+and the residual's compressed length (uint32 each), then the two parts.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numcodecs import Zstd
+from numcodecs import Blosc, Zstd
 
 CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
 MAGIC = b"AST1"
-LEVEL = 1  # zstd level: the sweet spot for these data (3 is bigger here, 9 is 7x slower)
+LEVEL = 1  # zstd level of the residual: the sweet spot for these data
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
 LUT_BITS = LUT.view(np.uint32)
 U8, GRID, RAW = 0, 1, 2  # frame kinds
-_FRAME = struct.Struct("<BBIII")
+ZSTD, BLOSC = 0, 1  # compressors of a frame's main part
+_FRAME = struct.Struct("<BBBIII")
 _ZSTD_MAGIC = 0xFD2FB528
+_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)
+_scratch = threading.local()
 
 
 @dataclass
@@ -65,7 +71,7 @@ class Prepared:
         """The float32 bit patterns of the image (flat uint32)."""
         if self.bits is not None:
             return self.bits
-        bits = LUT_BITS[self.q]
+        bits = on_grid(self.q).view(np.uint32)
         if self.idx is not None and self.idx.size:
             bits[self.idx] ^= self.xor
         return bits
@@ -76,22 +82,43 @@ class Prepared:
         return flat.reshape(self.shape)
 
 
-def quantize(values: np.ndarray) -> np.ndarray:
-    """``rint(255 x)`` clipped to 0..255, as uint8 (NaN becomes 0; the residual keeps it)."""
-    f = np.multiply(values, np.float32(255), dtype=np.float32)
+def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
+    """``rint(255 x)`` as uint8. Values outside [0, 1] are clipped and NaN becomes 0 (the
+    residual keeps them exact) unless ``checked`` says there are none."""
+    f = _buffer("quantize", values.shape, np.float32)
+    np.multiply(values, np.float32(255), out=f)
     np.rint(f, out=f)
-    np.clip(f, 0, 255, out=f)
+    if not checked:
+        np.clip(f, 0, 255, out=f)
     with np.errstate(invalid="ignore"):
         return f.astype(np.uint8)
 
 
-def prepare(image: np.ndarray) -> Prepared:
+def on_grid(q: np.ndarray) -> np.ndarray:
+    """``float32(q) / 255``: the grid values (the same float32 as ``u8.astype(float32) / 255``)."""
+    return np.divide(q, np.float32(255), dtype=np.float32)
+
+
+def _buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A scratch array of this thread, reused between calls (no fresh pages per step)."""
+    buf = getattr(_scratch, name, None)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        setattr(_scratch, name, buf)
+    return buf
+
+
+def prepare(image: np.ndarray, *, checked: bool = False) -> Prepared:
     """One (H, W, C) uint8 or float32 image as a :class:`Prepared` step (the data is copied)."""
-    return prepare_batch(image[None])[0]
+    return prepare_batch(image[None], checked=checked)[0]
 
 
-def prepare_batch(images: np.ndarray) -> list[Prepared]:
+def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared]:
     """A (B, H, W, C) batch as B :class:`Prepared` steps (vectorised over the batch; copies).
+
+    Args:
+        images: uint8 or float32 images.
+        checked: float values are known to be finite and in [0, 1] (saves a pass).
 
     Raises:
         ValueError: the dtype is neither uint8 nor float32.
@@ -103,9 +130,11 @@ def prepare_batch(images: np.ndarray) -> list[Prepared]:
         return [Prepared(U8, shape, q=q[i]) for i in range(b)]
     if flat.dtype != np.float32:
         raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
-    q = quantize(flat)
+    q = quantize(flat, checked=checked)
     bits = flat.view(np.uint32)
-    off = np.flatnonzero(LUT_BITS[q] != bits)  # positions in the whole batch
+    grid = _buffer("grid", flat.shape, np.float32)
+    np.divide(q, np.float32(255), out=grid)
+    off = np.flatnonzero(np.not_equal(grid.view(np.uint32), bits))  # positions in the batch
     per = flat.shape[1]
     cuts = np.searchsorted(off, np.arange(b + 1) * per)
     out = []
@@ -114,7 +143,7 @@ def prepare_batch(images: np.ndarray) -> list[Prepared]:
         if where.size > GRID_SHARE * per:
             out.append(Prepared(RAW, shape, bits=bits[i].copy()))
             continue
-        xor = bits.ravel()[where] ^ LUT_BITS[q.ravel()[where]]
+        xor = bits.ravel()[where] ^ grid.view(np.uint32).ravel()[where]
         out.append(Prepared(GRID, shape, q=q[i], idx=where - i * per, xor=xor))
     return out
 
@@ -132,19 +161,16 @@ def _unshuffle(planes: np.ndarray) -> np.ndarray:
 def encode_frame(step: Prepared, prev: Prepared | None, zstd: Zstd | None = None) -> bytes:
     """The bytes of one frame: ``step``, as a difference to ``prev`` when given."""
     z = zstd or Zstd(LEVEL)
-    delta = prev is not None
     res, n_res = b"", 0
     if step.kind == RAW:
-        bits = step.bits if prev is None else step.bits - prev.float_bits()
-        main = z.encode(_shuffle(bits))
+        main = _BLOSC.encode(step.bits if prev is None else step.bits - prev.float_bits())
     else:
-        q = step.q if prev is None else step.q - prev.quantized()
-        main = z.encode(q)
+        main = _BLOSC.encode(step.q if prev is None else step.q - prev.quantized())
         if step.kind == GRID and step.idx.size:
             gaps = np.diff(step.idx, prepend=-1).astype(np.uint32)
             n_res = int(step.idx.size)
             res = z.encode(np.concatenate([_shuffle(gaps).ravel(), _shuffle(step.xor).ravel()]))
-    head = _FRAME.pack(step.kind, delta, len(main), n_res, len(res))
+    head = _FRAME.pack(step.kind, prev is not None, BLOSC, len(main), n_res, len(res))
     return b"".join((head, bytes(main), bytes(res)))
 
 
@@ -161,9 +187,13 @@ def encode_chunk(chunk: np.ndarray) -> bytes:
     return pack_chunk(frames)
 
 
-def _zstd_size(data: bytes | memoryview) -> int | None:
-    """The content size a zstd frame declares in its header (None if it declares none)."""
-    if len(data) < 6 or struct.unpack_from("<I", data)[0] != _ZSTD_MAGIC:
+def _declared_size(data: memoryview, codec: int) -> int | None:
+    """The decompressed size a zstd or Blosc frame declares (None: zstd without one)."""
+    if codec == BLOSC:
+        if len(data) < 16 or struct.unpack_from("<I", data, 12)[0] != len(data):
+            raise ValueError("blosc frame is truncated or corrupt")
+        return struct.unpack_from("<I", data, 4)[0]
+    if codec != ZSTD or len(data) < 6 or struct.unpack_from("<I", data)[0] != _ZSTD_MAGIC:
         raise ValueError("zstd frame is truncated or corrupt (bad magic)")
     fhd = data[4]
     single, fcs_flag, dict_flag = (fhd >> 5) & 1, fhd >> 6, fhd & 3
@@ -177,16 +207,14 @@ def _zstd_size(data: bytes | memoryview) -> int | None:
     return value + 256 if size == 2 else value
 
 
-def _inflate(data: memoryview, count: int, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Decompress exactly ``count`` values of ``dtype`` (a chunk of another shape is refused)."""
-    dt = np.dtype(dtype)
-    declared = _zstd_size(data)
-    if declared is not None and declared != count * dt.itemsize:
-        values = declared // dt.itemsize
-        raise ValueError(f"cannot reshape array of size {values} into shape {shape}")
-    out = np.empty(count * dt.itemsize, np.uint8)
-    Zstd().decode(bytes(data), out=out)
-    return out.view(dt)
+def _inflate(data: memoryview, codec: int, nbytes: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused)."""
+    declared = _declared_size(data, codec)
+    if declared is not None and declared != nbytes:
+        raise ValueError(f"cannot reshape array of size {declared} bytes into shape {shape}")
+    out = np.empty(nbytes, np.uint8)
+    (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)
+    return out
 
 
 def _decode_frame(
@@ -197,25 +225,25 @@ def _decode_frame(
     count = int(np.prod(shape))
     if len(view) < _FRAME.size:
         raise ValueError("frame header is truncated")
-    kind, delta, n_main, n_res, n_resb = _FRAME.unpack_from(view)
+    kind, delta, codec, n_main, n_res, n_resb = _FRAME.unpack_from(view)
     body = view[_FRAME.size :]
     if len(body) != n_main + n_resb or (delta and prev is None) or kind not in (U8, GRID, RAW):
         raise ValueError("frame is truncated or corrupt")
     if (kind == U8) != (dtype == np.uint8) or n_res > count:
         raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
     if kind == RAW:
-        bits = _unshuffle(_inflate(body[:n_main], 4 * count, np.uint8, shape))
+        bits = _inflate(body[:n_main], codec, 4 * count, shape).view(np.uint32)
         if delta:
             bits += prev.view(np.uint32)
         return bits.view(np.float32)
-    q = _inflate(body[:n_main], count, np.uint8, shape)
+    q = _inflate(body[:n_main], codec, count, shape)
     if delta:
         q += prev if kind == U8 else quantize(prev)
     if kind == U8:
         return q
-    bits = LUT_BITS[q]
+    bits = on_grid(q).view(np.uint32)
     if n_res:
-        raw = _inflate(body[n_main:], 8 * n_res, np.uint8, shape)
+        raw = _inflate(body[n_main:], ZSTD, 8 * n_res, shape)
         gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
         idx = np.cumsum(gaps, dtype=np.int64) - 1
         if idx[-1] >= count or (gaps == 0).any():

@@ -213,7 +213,7 @@ class RunWriter:
                 )
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
-            self._app.append(Step(prepare(img), conf, values))
+            self._app.append(Step(prepare(img, checked=True), conf, values))
             try:
                 self._app.flush()
             except BaseException as exc:
