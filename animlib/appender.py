@@ -114,7 +114,8 @@ class RunAppender:
         )
         self._last = last
         self._norms = (time.monotonic(), int(meta["steps"]))  # when, at how many steps
-        self._pending: list[Step] = []
+        self._pending: list[Step | dict[str, Any]] = []  # steps, and notes for run.json
+        self._pending_steps = 0
         self._pending_bytes = 0
         self._lock = threading.Lock()  # the buffer
         self._flush_lock = threading.RLock()  # one flush or finish at a time
@@ -163,9 +164,17 @@ class RunAppender:
         return app
 
     @classmethod
-    def resume(cls, store: Store, image_rows: ImageRows) -> RunAppender:
-        """Re-open an existing run to append after its last complete step; removes what a
-        killed writer left (``.tmp-*``, ``*.partial``).
+    def resume(
+        cls,
+        store: Store,
+        image_rows: ImageRows,
+        *,
+        keep: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> RunAppender:
+        """Re-open an existing run to append after its last complete step (or after step
+        ``keep``: later steps are dropped); removes what a killed writer left (``.tmp-*``,
+        ``*.partial``). ``fields`` are set in run.json.
 
         Raises:
             RunFormatError: the run cannot be read, or uses a layout this module cannot append
@@ -177,7 +186,7 @@ class RunAppender:
         lock.acquire(store, run.id)
         try:
             remove_leftovers(store)
-            n = len(run)
+            n = len(run) if keep is None else max(1, min(keep, len(run)))
             arrays = {}
             for path in ["images", "confidences", *(f"scalars/{k}" for k in run.scalars)]:
                 if path == "confidences" and not run.has_confidences:
@@ -191,9 +200,14 @@ class RunAppender:
                     values = list(run.read_steps(path, start, n))
                 arr.open_rows = [arr.row(v) for v in values]
                 arrays[path] = arr
-            last = prepare(run.images[n - 1]) if run.original is not None else None
-            meta = dict(run.meta, status="running")
+            last = prepare(run.images[n - 1])
+            meta = dict(run.meta, status="running", steps=n, **(fields or {}))
             meta.pop("error", None)
+            if n < len(run):  # steps dropped: the summary of the steps kept
+                summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
+                conf = run.confidences[:n] if run.has_confidences else None
+                summary.add_steps(conf, last.image(), count=n)
+                meta["summary"] = summary.stored()
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
             )
@@ -217,7 +231,7 @@ class RunAppender:
     @property
     def pending(self) -> int:
         """Steps buffered, not yet flushed."""
-        return len(self._pending)
+        return self._pending_steps
 
     @property
     def pending_bytes(self) -> int:
@@ -227,30 +241,40 @@ class RunAppender:
         """Whether the run logs confidences (None before its first step)."""
         if "images" in self._arrays:
             return "confidences" in self._arrays
-        with self._lock:
-            return None if not self._pending else self._pending[0].conf is not None
+        first = self._first_pending()
+        return None if first is None else first.conf is not None
 
     def n_classes(self) -> int | None:
         """K, once the first step with confidences is buffered or stored."""
         arr = self._arrays.get("confidences")
         if arr is not None:
             return int(arr.chunk_shape[1])
+        first = self._first_pending()
+        return None if first is None or first.conf is None else len(first.conf)
+
+    def _first_pending(self) -> Step | None:
         with self._lock:
-            first = self._pending[0].conf if self._pending else None
-        return None if first is None else len(first)
+            return next((x for x in self._pending if isinstance(x, Step)), None)
 
     # -- appending -------------------------------------------------------------------------------
     def append(self, step: Step) -> None:
         """Buffer one checked step (written by the next :meth:`flush`)."""
         with self._lock:
             self._pending.append(step)
+            self._pending_steps += 1
             self._pending_bytes += step.nbytes
+
+    def note(self, fields: dict[str, Any]) -> None:
+        """Fields for run.json that hold once the steps buffered so far are stored (they are
+        written with them, by the next flush, even if no step follows)."""
+        with self._lock:
+            self._pending.append(dict(fields))
 
     def discard_pending(self) -> None:
         """Forget the buffered steps (a synchronous writer whose flush failed)."""
         with self._lock:
             self._pending.clear()
-            self._pending_bytes = 0
+            self._pending_steps = self._pending_bytes = 0
 
     def flush(self) -> int:
         """Write every buffered step; return how many. All or nothing: on failure the stored
@@ -274,7 +298,7 @@ class RunAppender:
         with self._flush_lock:
             if self.closed:
                 return
-            if self.n == 0 and not self._pending and status == "failed" and self._created_here:
+            if self.n == self._pending_steps == 0 and status == "failed" and self._created_here:
                 self._remove_empty()
             else:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}
@@ -286,12 +310,17 @@ class RunAppender:
     def _flush(self, end: dict[str, Any] | None) -> int:
         """Write the buffered steps (and with ``end``, the final status and exact shapes)."""
         with self._lock:
-            steps = list(self._pending)
-        if not steps and end is None:
+            items = list(self._pending)
+        if not items and end is None:
             return 0
+        steps = [x for x in items if isinstance(x, Step)]
+        notes: dict[str, Any] = {}
+        for x in items:
+            if not isinstance(x, Step):
+                notes.update(x)
         self._check_folder()
         plans, new = self._plan(steps, final=end is not None)
-        meta, summary, norms = self._next_meta(steps, new, end)
+        meta, summary, norms = self._next_meta(steps, new, {**notes, **(end or {})}, end)
         data = self.encode_meta(meta)
         self._write(plans, new)
         self.store.write_atomic(M.RUN_JSON, data)
@@ -304,7 +333,8 @@ class RunAppender:
         if norms:
             self._norms = (time.monotonic(), self.n)
         with self._lock:
-            del self._pending[: len(steps)]
+            del self._pending[: len(items)]
+            self._pending_steps -= len(steps)
             self._pending_bytes -= sum(s.nbytes for s in steps)
         return len(steps)
 
@@ -359,7 +389,11 @@ class RunAppender:
         return plans, new
 
     def _next_meta(
-        self, steps: list[Step], new: dict[str, ArrayAppender], end: dict[str, Any] | None
+        self,
+        steps: list[Step],
+        new: dict[str, ArrayAppender],
+        fields: dict[str, Any],
+        end: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], SummaryAccumulator, bool]:
         summary = self._summary.copy()
         has_conf = "confidences" in self._arrays or "confidences" in new
@@ -374,7 +408,7 @@ class RunAppender:
             summary.note_image(last.image())
         meta = dict(self.meta)
         meta.update(steps=self.n + len(steps), updated=M.now_iso(), summary=summary.stored())
-        meta.update(end or {})
+        meta.update(fields)
         if "images" in new:
             img = steps[0].image
             meta["image_shape"] = list(img.shape)

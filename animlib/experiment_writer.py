@@ -22,7 +22,7 @@ from .experiment_ids import (
 from .flusher import Flusher
 from .limits import limits
 from .listing import RunInfo
-from .sample_sink import SampleSink
+from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
 from .stepcodec import prepare_batch
 
 CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
@@ -259,9 +259,13 @@ class BatchWriter:
     ) -> BatchWriter:
         """Re-open every sample run of ``experiment`` (e.g. after a crash) to log more steps.
 
-        The next step index is the largest step count of any sample; a sample that is behind
-        (it stopped early, or the crash came before its part of the last batch) continues at
-        its own next step.
+        Every sample run records in run.json how many of the experiment's steps it covers
+        (``experiment_steps``) and at which experiment step each of its steps was logged
+        (``experiment_index``). A kill can catch the background writer between samples, so
+        resuming continues at the experiment step every sample has stored: steps a sample
+        holds beyond it are dropped, and all samples stay aligned step for step. (Runs written
+        before these fields existed: the largest step count of any sample, each sample at its
+        own next step.)
 
         Args:
             root: Results folder.
@@ -325,9 +329,10 @@ class BatchWriter:
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
         self._sinks = []
+        covered = _common_steps(infos)
         try:
             for info in infos:
-                self._sinks.append(SampleSink.reopen(info.url, storage_options))
+                self._sinks.append(SampleSink.reopen(info.url, storage_options, covered))
         except AnimlibError as exc:
             for sink, info in zip(self._sinks, infos, strict=False):
                 sink.finish(info.get("status") or "failed")
@@ -335,7 +340,7 @@ class BatchWriter:
                 exc.message, field=exc.field, code=exc.code, experiment=experiment
             ) from None
         self._flusher = Flusher([sink.appender for sink in self._sinks])
-        self._n = max(sink.steps for sink in self._sinks)
+        self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
     def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:
         imgs = B.images(images, self._layout, self._b, blame)
@@ -451,7 +456,10 @@ class BatchWriter:
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
                 conf = None if step.probs is None else step.probs[i]
-                sink.append(prepared[i], conf, {k: float(v[i]) for k, v in step.scalars.items()})
+                values = {k: float(v[i]) for k, v in step.scalars.items()}
+                sink.append(prepared[i], conf, values, at=self._n)
+        for sink in self._sinks:
+            sink.covered(self._n + 1)
 
 
 def _class_names(value: Any, blame: Blame) -> list[str] | None:
@@ -465,6 +473,18 @@ def _class_names(value: Any, blame: Blame) -> list[str] | None:
     if len(names) > limits().max_classes:
         raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
     return names
+
+
+def _common_steps(infos: list[RunInfo]) -> int | None:
+    """The experiment step every sample run has stored (a kill may have caught the background
+    writer between samples: the ones ahead are cut back to it). None for runs written before
+    run.json recorded it."""
+    covered = [i.get(STEPS_FIELD) for i in infos]
+    if not all(type(c) is int and c > 0 for c in covered):
+        return None
+    if any(steps_before(i.get(INDEX_FIELD), 0) is None for i in infos):
+        return None
+    return min(covered)
 
 
 def _label_array(values: list[Any]) -> np.ndarray | None:

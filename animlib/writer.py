@@ -127,6 +127,8 @@ class RunWriter:
         path: str | os.PathLike[str] | Store,
         *,
         storage_options: dict[str, Any] | None = None,
+        steps: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> RunWriter:
         """Re-open an existing run (e.g. after its writer was killed) and append after its last
         complete step; what the killed writer left half-written (``.tmp-*``, ``*.partial``) is
@@ -135,6 +137,8 @@ class RunWriter:
         Args:
             path: The run folder (local path or fsspec URL).
             storage_options: fsspec options for remote folders.
+            steps: Keep only the first ``steps`` steps (at least one); later ones are dropped.
+            fields: Extra run.json fields to set (JSON-ready).
 
         Returns:
             A writer positioned after the run's last complete step.
@@ -145,7 +149,7 @@ class RunWriter:
         """
         store = open_store(path, storage_options)
         self = cls.__new__(cls)
-        self._app = RunAppender.resume(store, image_chunk_steps)
+        self._app = RunAppender.resume(store, image_chunk_steps, keep=steps, fields=fields)
         self._store = store
         self.run_id = self._app.run_id
         self.name = self._app.meta["name"]
