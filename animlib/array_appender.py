@@ -174,7 +174,7 @@ class ArrayAppender:
     def plan(self, values: list[Any], *, final: bool = False) -> ArrayPlan:
         """Encode the chunks holding ``values`` (appended after the ``n`` committed steps);
         nothing changes until :meth:`commit`. ``final``: the shape becomes exactly the steps
-        (the run ends), else it grows a chunk at a time."""
+        (the run ends), else it grows ahead of them."""
         rows = self.open_rows + [self.row(v) for v in values]
         first = self.n // self.rows
         new_n = self.n + len(values)
@@ -188,7 +188,9 @@ class ArrayAppender:
         folders = [self.path] if self.length < 0 else []
         for key, _ in writes:
             folders += [f for f in self.folders_for(key) if f not in self.made and f not in folders]
-        length = new_n if final else max(self.length, math.ceil(new_n / self.rows) * self.rows)
+        length = new_n if final else self.length
+        if not final and new_n > self.length:  # grow ahead (an eighth), so zarr.json is rare
+            length = math.ceil((new_n + new_n // 8) / self.rows) * self.rows
         meta = self.meta_bytes(length) if length != self.length else None
         open_rows = rows[(new_n // self.rows - first) * self.rows :]
         return ArrayPlan(self, folders, writes, meta, new_n, length, open_rows)
