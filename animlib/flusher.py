@@ -56,7 +56,8 @@ class Flusher:
         """After a log: start the background thread, flush early when much is buffered, and
         wait while too much is (so memory stays bounded). Never raises: an error of the
         background is raised by the next :meth:`check`."""
-        if self._thread is None:
+        if self._thread is None:  # the first round at once: it creates the runs' arrays
+            self._wake.set()
             self._thread = threading.Thread(target=self._run, name="animlib-flusher", daemon=True)
             self._thread.start()
             atexit.register(self._at_exit)
