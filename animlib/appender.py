@@ -24,7 +24,6 @@ from .array_appender import STEP_CODECS, ArrayAppender, ArrayPlan, Row, array_me
 from .errors import Code, RunInputError, StoreError
 from .limits import check_run_json_size
 from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
-from .stepcodec import U8, Prepared, prepare
 from .store import Store
 from .summary import SummaryAccumulator
 
@@ -40,9 +39,10 @@ def confidence_rows(k: int) -> int:
 
 @dataclass
 class Step:
-    """One buffered step: the prepared image, (K,) probabilities or None, named scalars."""
+    """One buffered step: the (H, W, C) uint8/float32 image (checked, not to be changed any
+    more), (K,) probabilities or None, named scalars."""
 
-    image: Prepared
+    image: np.ndarray
     conf: np.ndarray | None
     scalars: dict[str, float]
 
@@ -94,7 +94,7 @@ class RunAppender:
         image_rows: ImageRows,
         created_here: bool = False,
         arrays: dict[str, ArrayAppender] | None = None,
-        last: Prepared | None = None,
+        last: np.ndarray | None = None,
         encoder: MetaEncoder | None = None,
     ) -> None:
         self.store = store
@@ -200,13 +200,13 @@ class RunAppender:
                     values = list(run.read_steps(path, start, n))
                 arr.open_rows = [arr.row(v) for v in values]
                 arrays[path] = arr
-            last = prepare(run.images[n - 1])
+            last = run.images[n - 1]
             meta = dict(run.meta, status="running", steps=n, **(fields or {}))
             meta.pop("error", None)
             if n < len(run):  # steps dropped: the summary of the steps kept
                 summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
                 conf = run.confidences[:n] if run.has_confidences else None
-                summary.add_steps(conf, last.image(), count=n)
+                summary.add_steps(conf, last, count=n)
                 meta["summary"] = summary.stored()
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
@@ -359,7 +359,7 @@ class RunAppender:
         new: dict[str, ArrayAppender] = {}
         if "images" not in self._arrays and steps:
             img = steps[0].image
-            dtype = np.dtype(np.uint8 if img.kind == U8 else np.float32)
+            dtype = img.dtype
             rows = self._image_rows(img.shape, dtype)
             fill = 0 if dtype == np.uint8 else 0.0
             new["images"] = ArrayAppender(
@@ -405,14 +405,14 @@ class RunAppender:
             end is not None or self.n == 0 or time.monotonic() - self._norms[0] >= NORMS_EVERY
         )
         if norms and (steps or self._norms[1] != self.n):
-            summary.note_image(last.image())
+            summary.note_image(last)
         meta = dict(self.meta)
         meta.update(steps=self.n + len(steps), updated=M.now_iso(), summary=summary.stored())
         meta.update(fields)
         if "images" in new:
             img = steps[0].image
             meta["image_shape"] = list(img.shape)
-            meta["image_dtype"] = "uint8" if img.kind == U8 else "float32"
+            meta["image_dtype"] = str(img.dtype)
             arrays = ["images"] + ["confidences"] * has_conf
             meta["arrays"] = arrays + ["original"] * (self._original is not None)
             if has_conf and meta.get("class_names") is None:

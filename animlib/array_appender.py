@@ -164,18 +164,20 @@ class ArrayAppender:
             data[i] = value.image() if isinstance(value, Prepared) else value
         return encode_plain(data, self.meta["codecs"])
 
-    def row(self, value: Any) -> Row:
-        """A new row; ``animlib.steps`` arrays keep :class:`Prepared` steps, others arrays."""
+    def row(self, value: Any, *, checked: bool = False) -> Row:
+        """A new row; ``animlib.steps`` arrays keep :class:`Prepared` steps, others arrays.
+        ``checked``: float images are known to be finite and in [0, 1]."""
         if self.kind == "steps" and not isinstance(value, Prepared):
-            value = stepcodec.prepare(np.asarray(value, dtype=self.dtype))
+            value = stepcodec.prepare(np.asarray(value, dtype=self.dtype), checked=checked)
         return Row(value)
 
     # -- the flush protocol ------------------------------------------------------------------
     def plan(self, values: list[Any], *, final: bool = False) -> ArrayPlan:
-        """Encode the chunks holding ``values`` (appended after the ``n`` committed steps);
+        """Encode the chunks holding ``values`` (appended after the ``n`` committed steps;
+        images checked by a writer);
         nothing changes until :meth:`commit`. ``final``: the shape becomes exactly the steps
         (the run ends), else it grows ahead of them."""
-        rows = self.open_rows + [self.row(v) for v in values]
+        rows = self.open_rows + [self.row(v, checked=True) for v in values]
         first = self.n // self.rows
         new_n = self.n + len(values)
         writes: list[tuple[str, bytes]] = []

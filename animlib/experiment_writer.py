@@ -23,7 +23,6 @@ from .flusher import Flusher
 from .limits import limits
 from .listing import RunInfo
 from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
-from .stepcodec import prepare_batch
 
 CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
 
@@ -452,12 +451,12 @@ class BatchWriter:
     def _write(self, step: _Step) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
-        prepared = prepare_batch(step.images, checked=True)  # copies: callers reuse arrays
+        images = step.images.copy()  # written later: the caller may reuse its arrays
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
                 conf = None if step.probs is None else step.probs[i]
                 values = {k: float(v[i]) for k, v in step.scalars.items()}
-                sink.append(prepared[i], conf, values, at=self._n)
+                sink.append(images[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
 

@@ -9,7 +9,6 @@ import numpy as np
 from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
 from .errors import Code
-from .stepcodec import Prepared
 from .writer import RunWriter
 
 STEPS_FIELD = "experiment_steps"  # run.json: the experiment's log calls its stored steps cover
@@ -114,13 +113,13 @@ class SampleSink:
 
     def append(
         self,
-        image: Prepared,
+        image: np.ndarray,
         conf: np.ndarray | None,
         scalars: dict[str, float],
         at: int,
     ) -> None:
-        """Buffer one checked step logged at experiment step ``at``: the prepared (H, W, C)
-        image, (K,) probabilities or None, scalars."""
+        """Buffer one checked step logged at experiment step ``at``: the (H, W, C) image (not
+        to be changed any more), (K,) probabilities or None, scalars."""
         n, last = self.steps, self._index[-1] if self._index else None
         if last is not None and last[0] + last[2] == at and last[1] + last[2] == n:
             last[2] += 1

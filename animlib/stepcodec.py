@@ -134,17 +134,17 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
     bits = flat.view(np.uint32)
     grid = _buffer("grid", flat.shape, np.float32)
     np.divide(q, np.float32(255), out=grid)
-    off = np.flatnonzero(np.not_equal(grid.view(np.uint32), bits))  # positions in the batch
-    per = flat.shape[1]
-    cuts = np.searchsorted(off, np.arange(b + 1) * per)
+    off = _buffer("off", flat.shape, np.bool_)
+    np.not_equal(grid.view(np.uint32), bits, out=off)
+    raw = np.count_nonzero(off, axis=1) > GRID_SHARE * flat.shape[1]
     out = []
     for i in range(b):
-        where = off[cuts[i] : cuts[i + 1]]
-        if where.size > GRID_SHARE * per:
+        if raw[i]:
             out.append(Prepared(RAW, shape, bits=bits[i].copy()))
             continue
-        xor = bits.ravel()[where] ^ grid.view(np.uint32).ravel()[where]
-        out.append(Prepared(GRID, shape, q=q[i], idx=where - i * per, xor=xor))
+        where = np.flatnonzero(off[i])
+        xor = bits[i][where] ^ grid[i].view(np.uint32)[where]
+        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor))
     return out
 
 

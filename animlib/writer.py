@@ -18,7 +18,6 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_side, check_steps
-from .stepcodec import prepare
 from .store import Store, open_store
 
 CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
@@ -217,7 +216,7 @@ class RunWriter:
                 )
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
-            self._app.append(Step(prepare(img, checked=True), conf, values))
+            self._app.append(Step(img, conf, values))  # written before log returns: no copy
             try:
                 self._app.flush()
             except BaseException as exc:
