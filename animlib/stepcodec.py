@@ -207,11 +207,13 @@ def _declared_size(data: memoryview, codec: int) -> int | None:
     return value + 256 if size == 2 else value
 
 
-def _inflate(data: memoryview, codec: int, nbytes: int, shape: tuple[int, ...]) -> np.ndarray:
+def _inflate(
+    data: memoryview, codec: int, nbytes: int, shape: tuple[int, ...], itemsize: int = 1
+) -> np.ndarray:
     """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused)."""
     declared = _declared_size(data, codec)
-    if declared is not None and declared != nbytes:
-        raise ValueError(f"cannot reshape array of size {declared} bytes into shape {shape}")
+    if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
+        raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
     out = np.empty(nbytes, np.uint8)
     (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)
     return out
@@ -232,7 +234,7 @@ def _decode_frame(
     if (kind == U8) != (dtype == np.uint8) or n_res > count:
         raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
     if kind == RAW:
-        bits = _inflate(body[:n_main], codec, 4 * count, shape).view(np.uint32)
+        bits = _inflate(body[:n_main], codec, 4 * count, shape, 4).view(np.uint32)
         if delta:
             bits += prev.view(np.uint32)
         return bits.view(np.float32)
