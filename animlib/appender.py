@@ -328,8 +328,8 @@ class RunAppender:
             plan.array.commit(plan)
         self._arrays.update(new)
         self.meta, self._summary = meta, summary
-        if steps:
-            self._last = steps[-1].image
+        if steps and self._original is not None:  # for the norms at the end (a copy: the
+            self._last = np.array(steps[-1].image)  # caller of a RunWriter may reuse its array)
         if norms:
             self._norms = (time.monotonic(), self.n)
         with self._lock:

@@ -169,6 +169,8 @@ class ArrayAppender:
         ``checked``: float images are known to be finite and in [0, 1]."""
         if self.kind == "steps" and not isinstance(value, Prepared):
             value = stepcodec.prepare(np.asarray(value, dtype=self.dtype), checked=checked)
+        elif not isinstance(value, Prepared):  # kept while its chunk is open: never the caller's
+            value = np.array(value, dtype=self.dtype)
         return Row(value)
 
     # -- the flush protocol ------------------------------------------------------------------

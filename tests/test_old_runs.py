@@ -51,3 +51,21 @@ def test_an_old_run_resumes_in_its_own_layout(tmp_path):
     assert run.images[n + 1].tobytes() == images[0].tobytes()
     assert codecs(tmp_path / source.name) == ["bytes", "zstd"]  # the run's layout is kept
     assert animlib.validate(tmp_path / source.name)[0].ok
+
+
+@pytest.mark.skipif(not OLD, reason="no committed runs/ folder")
+def test_a_caller_reusing_its_array_never_changes_stored_steps(tmp_path):
+    source = next(p for p in OLD if codecs(p) == ["bytes", "zstd"])
+    shutil.copytree(source, tmp_path / "old")
+    before = animlib.open_run(tmp_path / "old")
+    n, x = len(before), before.images[0].copy()
+    kwargs = {"confidences": before.confidences[0]} if before.has_confidences else {}
+    want = []
+    with animlib.RunWriter.resume(tmp_path / "old") as w:
+        for step in range(3):  # one array, changed in place between calls (as attack loops do)
+            x[...] = np.float32(step / 4) if x.dtype == np.float32 else step * 60
+            w.log(image=x, **kwargs)
+            want.append(x.copy())
+    run = animlib.open_run(tmp_path / "old")
+    for step in range(3):
+        assert run.images[n + step].tobytes() == want[step].tobytes()
