@@ -23,7 +23,18 @@ SEPARATOR = "."
 def array_meta(
     item_shape: tuple[int, ...], rows: int, dtype: str, fill: Any, codecs: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The zarr.json of a new array of shape (0, *item_shape) with chunks of ``rows`` steps."""
+    """The zarr.json of a new array.
+
+    Args:
+        item_shape: The shape of one step (``(H, W, C)``, ``(K,)``, ``()``).
+        rows: Steps per chunk.
+        dtype: Zarr data type name (``uint8``, ``float32``, ``float64``).
+        fill: The fill value (``"NaN"`` for NaN).
+        codecs: The codec chain.
+
+    Returns:
+        The metadata of an array of shape (0, *item_shape), chunks (rows, *item_shape).
+    """
     return {
         "shape": [0, *item_shape],
         "data_type": dtype,
@@ -39,7 +50,14 @@ def array_meta(
 
 
 def plain_codecs(dtype: str) -> list[dict[str, Any]]:
-    """bytes (little endian) + zstd: what Zarr writes by default."""
+    """The codecs Zarr writes by default: bytes (little endian) + zstd.
+
+    Args:
+        dtype: The array's data type name.
+
+    Returns:
+        The codec chain for zarr.json.
+    """
     head: dict[str, Any] = {"name": "bytes"}
     if np.dtype(dtype).itemsize > 1:
         head["configuration"] = {"endian": "little"}
@@ -50,7 +68,15 @@ STEP_CODECS = [{"name": stepcodec.CODEC_NAME, "configuration": {"level": stepcod
 
 
 def encode_plain(data: np.ndarray, codecs: list[dict[str, Any]]) -> bytes:
-    """A whole chunk through the plain codecs (bytes, then zstd if listed)."""
+    """Encode a whole chunk with the plain codecs.
+
+    Args:
+        data: The chunk (its full chunk shape).
+        codecs: ``bytes`` (little endian), optionally followed by ``zstd``.
+
+    Returns:
+        The chunk file's bytes.
+    """
     raw = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
     if len(codecs) == 1:
         return raw
@@ -60,7 +86,13 @@ def encode_plain(data: np.ndarray, codecs: list[dict[str, Any]]) -> bytes:
 
 
 def codec_kind(codecs: Any) -> str:
-    """``"steps"`` or ``"plain"`` for the codecs this module can append with.
+    """Which encoder can append to an array stored with ``codecs``.
+
+    Args:
+        codecs: The ``codecs`` list of a zarr.json.
+
+    Returns:
+        ``"steps"`` (animlib.steps) or ``"plain"`` (bytes, optionally zstd).
 
     Raises:
         RunFormatError: (UNSUPPORTED) any other codec chain.

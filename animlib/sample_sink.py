@@ -16,8 +16,15 @@ INDEX_FIELD = "experiment_index"  # run.json: [[experiment step, run step, count
 
 
 def steps_before(index: Any, covered: int) -> int | None:
-    """How many of a sample's steps were logged before experiment step ``covered`` (None when
-    ``index`` is not a valid ``experiment_index``)."""
+    """How many of a sample's steps were logged before experiment step ``covered``.
+
+    Args:
+        index: The run's ``experiment_index`` (``[[experiment step, run step, count], ...]``).
+        covered: An experiment step count.
+
+    Returns:
+        The number of steps, or None when ``index`` is not a valid ``experiment_index``.
+    """
     if not isinstance(index, list):
         return None
     total = 0
@@ -30,7 +37,15 @@ def steps_before(index: Any, covered: int) -> int | None:
 
 
 def index_before(index: list[list[int]], covered: int) -> list[list[int]]:
-    """``index`` cut to the steps logged before experiment step ``covered``."""
+    """Cut an ``experiment_index`` to the steps logged before experiment step ``covered``.
+
+    Args:
+        index: A valid ``experiment_index``.
+        covered: An experiment step count.
+
+    Returns:
+        The ranges (``[experiment step, run step, count]``) before ``covered``.
+    """
     out = []
     for first, step, count in index:
         if first < covered:

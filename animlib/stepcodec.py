@@ -83,8 +83,16 @@ class Prepared:
 
 
 def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
-    """``rint(255 x)`` as uint8. Values outside [0, 1] are clipped and NaN becomes 0 (the
-    residual keeps them exact) unless ``checked`` says there are none."""
+    """``rint(255 x)`` as uint8 (the same for the writer and every reader).
+
+    Args:
+        values: float32 values.
+        checked: the values are known to be finite and in [0, 1]; otherwise values outside
+            are clipped and NaN becomes 0 (the residual keeps them exact).
+
+    Returns:
+        A new uint8 array of the same shape.
+    """
     f = _buffer("quantize", values.shape, np.float32)
     np.multiply(values, np.float32(255), out=f)
     np.rint(f, out=f)
@@ -95,7 +103,14 @@ def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
 
 
 def on_grid(q: np.ndarray) -> np.ndarray:
-    """``float32(q) / 255``: the grid values (the same float32 as ``u8.astype(float32) / 255``)."""
+    """The grid values of uint8 ``q``.
+
+    Args:
+        q: uint8 values.
+
+    Returns:
+        ``float32(q) / 255`` -- the same float32 as ``u8.astype(np.float32) / 255``.
+    """
     return np.divide(q, np.float32(255), dtype=np.float32)
 
 
@@ -109,7 +124,18 @@ def _buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 
 
 def prepare(image: np.ndarray, *, checked: bool = False) -> Prepared:
-    """One (H, W, C) uint8 or float32 image as a :class:`Prepared` step (the data is copied)."""
+    """One image as a step ready to encode.
+
+    Args:
+        image: (H, W, C) uint8 or float32.
+        checked: float values are known to be finite and in [0, 1].
+
+    Returns:
+        The :class:`Prepared` step (holding copies: ``image`` may change afterwards).
+
+    Raises:
+        ValueError: the dtype is neither uint8 nor float32.
+    """
     return prepare_batch(image[None], checked=checked)[0]
 
 
@@ -119,6 +145,9 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
     Args:
         images: uint8 or float32 images.
         checked: float values are known to be finite and in [0, 1] (saves a pass).
+
+    Returns:
+        One :class:`Prepared` step per image (holding copies).
 
     Raises:
         ValueError: the dtype is neither uint8 nor float32.
@@ -159,7 +188,17 @@ def _unshuffle(planes: np.ndarray) -> np.ndarray:
 
 
 def encode_frame(step: Prepared, prev: Prepared | None, zstd: Zstd | None = None) -> bytes:
-    """The bytes of one frame: ``step``, as a difference to ``prev`` when given."""
+    """Encode one step as a frame.
+
+    Args:
+        step: The step.
+        prev: The step before it in the same chunk (the frame is then a difference), or None
+            for the chunk's first step.
+        zstd: A zstd compressor to reuse (for the residual).
+
+    Returns:
+        The frame's bytes.
+    """
     z = zstd or Zstd(LEVEL)
     res, n_res = b"", 0
     if step.kind == RAW:
@@ -175,13 +214,27 @@ def encode_frame(step: Prepared, prev: Prepared | None, zstd: Zstd | None = None
 
 
 def pack_chunk(frames: list[bytes]) -> bytes:
-    """A chunk holding ``frames`` (one per step, in order)."""
+    """The chunk holding ``frames``.
+
+    Args:
+        frames: One frame per step, in order (from :func:`encode_frame`).
+
+    Returns:
+        The chunk's bytes, as stored in the chunk file.
+    """
     head = MAGIC + struct.pack(f"<I{len(frames)}I", len(frames), *(len(f) for f in frames))
     return head + b"".join(frames)
 
 
 def encode_chunk(chunk: np.ndarray) -> bytes:
-    """A whole (S, H, W, C) chunk (what Zarr hands the codec when someone writes through it)."""
+    """Encode a whole chunk (what Zarr hands the codec when someone writes through Zarr).
+
+    Args:
+        chunk: (S, H, W, C) uint8 or float32, any values (NaN too).
+
+    Returns:
+        The chunk's bytes.
+    """
     steps = prepare_batch(chunk)
     frames = [encode_frame(s, steps[i - 1] if i else None) for i, s in enumerate(steps)]
     return pack_chunk(frames)
@@ -255,7 +308,16 @@ def _decode_frame(
 
 
 def decode_chunk(data: bytes, shape: tuple[int, ...], dtype: Any, fill: Any = 0) -> np.ndarray:
-    """The (S, H, W, C) array a chunk holds (steps it does not hold are ``fill``).
+    """Decode a chunk.
+
+    Args:
+        data: The chunk's bytes.
+        shape: (S, H, W, C), the array's chunk shape.
+        dtype: uint8 or float32.
+        fill: The value of steps the chunk does not hold yet.
+
+    Returns:
+        The (S, H, W, C) array, exactly as written.
 
     Raises:
         ValueError: the bytes are not such a chunk (truncated, corrupt, another shape).

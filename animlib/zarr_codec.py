@@ -62,7 +62,11 @@ class StepCodec(ArrayBytesCodec):
 
 
 def register() -> None:
-    """Make Zarr know the codec (idempotent; done by every animlib module that opens arrays)."""
+    """Make Zarr know the codec (idempotent; animlib's reader calls it before opening arrays).
+
+    Returns:
+        None.
+    """
     global _registered
     if not _registered:
         zarr.registry.register_codec(CODEC_NAME, StepCodec)
