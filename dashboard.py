@@ -1,4 +1,4 @@
-"""Streamlit entry point: runs page at /, viewer at /viewer, compare page at /compare."""
+"""Streamlit entry point: runs at /, /experiments, the viewer at /viewer, /compare."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from animlib.errors import AnimlibError
 from animlib.text import printable
 from animlib.ui import md
 
-st.set_page_config(page_title="animlib", page_icon=":material/movie:", layout="wide")
+st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
-        st.Page("pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page(
+            "app_pages/experiments.py",
+            title="Experiments",
+            icon=":material/grid_view:",
+            url_path="experiments",
+        ),
+        st.Page("app_pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     ],
     position="top",
 )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .animate import animate
+from .animation import animate
 from .errors import AnimlibError, RenderLimitError, RunFormatError, RunInputError
 from .experiment_writer import BatchWriter
 from .experiments import ExperimentInfo, list_experiments, summarize
 from .listing import RunInfo, list_runs
 from .metrics import run_metrics
 from .reader import Run, open_run, open_run_in
-from .render import render, render_compare  # binds the names to the functions, not the module
+from .rendering import render, render_compare
 from .validation import Report, validate
 from .writer import RunWriter
 

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import time
@@ -14,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache import render_key
 from .errors import AnimlibError, StoreError
 from .listing import list_runs
+from .options import RenderOptions
 from .store import Store, open_store
 
 
@@ -49,11 +49,6 @@ class BatchReport:
         )
 
 
-def _stamp(fingerprint: str, fmt: str, options: dict[str, Any]) -> str:
-    blob = json.dumps({"fp": fingerprint, "fmt": fmt, "options": options}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
 def _up_to_date(out: Store, name: str, stamp_name: str, stamp: str) -> bool:
     if not out.contains(name):
         return False
@@ -76,24 +71,25 @@ def render_one(
     ``<run id>.<fmt>``, unless up to date. Nothing is read through a symlink leading outside
     ``runs_url``.
 
-    A sidecar ``.<run id>.<fmt>.stamp`` records the run's content fingerprint and the options;
-    when it matches, the run is skipped. Never raises for a broken run: the outcome says why.
+    A sidecar ``.<run id>.<fmt>.stamp`` records the render's key (the render cache's: the run's
+    content, the format and every option); when it matches, the run is skipped. Never raises
+    for a broken run: the outcome says why.
     """
     from .reader import open_run_in
-    from .render import render
+    from .rendering import render
 
-    options = dict(options or {})
     name = f"{run_id}.{fmt}"
     stamp_name = f".{name}.stamp"
     try:
+        opts = RenderOptions.of(options)
         run = open_run_in(runs_url, run_id, storage_options=storage_options)
         out = open_store(out_url, storage_options)
-        stamp = _stamp(run.fingerprint, fmt, options)
+        stamp = render_key(run, fmt, opts)
         if not force and _up_to_date(out, name, stamp_name, stamp):
             return Outcome(run_id, "skipped", "up to date", out.url_of(name))
         out.makedirs()
         with out.staged(name) as local:
-            render(run, local, **options)
+            render(run, local, options=opts)
         out.write_atomic(stamp_name, stamp.encode())
         return Outcome(run_id, "rendered", "", out.url_of(name))
     except AnimlibError as exc:

@@ -109,7 +109,7 @@ def cached_render(
     Safe when two processes render the same key at once: each writes its own temp file and
     renames it into place, so readers only ever see complete files.
     """
-    from .render import render, render_compare
+    from .rendering import render, render_compare
 
     fmt = str(fmt).lower().lstrip(".")
     if not fmt.isalnum():
@@ -123,10 +123,9 @@ def cached_render(
     if hit is not None:
         return hit
     target = cache_dir() / f"{key}.{fmt}"
-    given = {k: v for k, v in opts.as_dict().items() if k != "max_height_px"}  # TODO(merge)
     if len(group) == 1:
-        render(group[0], target, progress=progress, **given)
+        render(group[0], target, options=opts, progress=progress)
     else:
-        render_compare(group, target, progress=progress, **given)
+        render_compare(group, target, options=opts, progress=progress)
     evict(keep=target)
     return target

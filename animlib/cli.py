@@ -145,7 +145,7 @@ def _progress_printer(label: str):
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .reader import open_run
-    from .render import render
+    from .rendering import render
 
     opts = _render_options(args)
     if args.all:

@@ -65,21 +65,27 @@ class RenderOptions:
     bitrate: int | None = None
 
     def __post_init__(self) -> None:
-        for name, (low, high, integer, inclusive) in _RANGES.items():
-            value = getattr(self, name)
-            if value is None and name in _OPTIONAL:
-                continue
-            kind = numbers.Integral if integer else numbers.Real
-            ok = isinstance(value, kind) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value) and value <= high
-            ok = ok and (value >= low if inclusive else value > low)
-            if not ok:
-                allowed = _describe(low, high, integer, inclusive)
-                if name in _OPTIONAL:
-                    allowed += " or None"
-                raise RenderOptionError(f"must be {allowed}; got {_show(value)}", field=name)
-            object.__setattr__(self, name, int(value) if integer else float(value))
+        for name in _RANGES:
+            object.__setattr__(self, name, self.check(name, getattr(self, name)))
         check_dpi(self.dpi)
+
+    @staticmethod
+    def check(name: str, value: Any) -> Any:
+        """One numeric option checked alone (e.g. a movie writer's ``fps``), with the same
+        message as when building the options; returns it as int or float."""
+        low, high, integer, inclusive = _RANGES[name]
+        if value is None and name in _OPTIONAL:
+            return None
+        kind = numbers.Integral if integer else numbers.Real
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and value <= high
+        ok = ok and (value >= low if inclusive else value > low)
+        if not ok:
+            allowed = _describe(low, high, integer, inclusive)
+            if name in _OPTIONAL:
+                allowed += " or None"
+            raise RenderOptionError(f"must be {allowed}; got {_show(value)}", field=name)
+        return int(value) if integer else float(value)
 
     @classmethod
     def of(

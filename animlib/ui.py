@@ -179,3 +179,38 @@ def render_video(runs: Any, error: str, text: str = "rendering video…", **opti
         st.stop()
     finally:
         bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _experiments(where: str, signature: str) -> tuple[list[Any], pd.DataFrame]:
+    from .experiments import list_experiments, summarize
+
+    return list_experiments(where), summarize(where, by=["experiment"])
+
+
+def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:
+    """The experiments of the results folder and their summary (one row per experiment),
+    re-read only when the folder changed."""
+    where = where or root()
+    return _experiments(where, folder_signature(where))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary_by(where: str, signature: str, by: tuple[str, ...]) -> pd.DataFrame:
+    from .experiments import summarize
+
+    return summarize(where, by=list(by))
+
+
+def summary_by(by: tuple[str, ...], where: str | None = None) -> pd.DataFrame:
+    """:func:`animlib.summarize` of the results folder grouped by ``by`` (cached)."""
+    where = where or root()
+    return _summary_by(where, folder_signature(where), tuple(by))
+
+
+@st.cache_data(show_spinner=False, max_entries=8192)
+def grid_cell(where: str, run_id: str, version: Any, step: int) -> Any:
+    """The experiments grid's cell of run ``run_id`` at ``step`` (cached per run version)."""
+    from .experiment_grid import cell_for
+
+    return cell_for(open_run_in(where, run_id), step)

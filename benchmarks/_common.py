@@ -165,14 +165,8 @@ def clear_text_caches() -> None:
     """Forget laid-out text and glyphs (animlib's and matplotlib's), as in a fresh process."""
     import importlib
 
-    render = importlib.import_module("animlib.render")
-    figures = importlib.import_module("animlib.figures")
-    for name in ("_LAYOUTS", "_GLYPHS", "_METRICS"):
-        getattr(render, name, {}).clear()
-    for name in ("_text_width", "_fit", "_advance", "_font_metrics"):
-        fn = getattr(figures, name, None)
-        if hasattr(fn, "cache_clear"):
-            fn.cache_clear()
+    importlib.import_module("animlib.glyphs").clear_caches()
+    importlib.import_module("animlib.figure.textmetrics").clear_caches()
     impl = getattr(matplotlib.text, "_get_text_metrics_with_cache_impl", None)
     if hasattr(impl, "cache_clear"):
         impl.cache_clear()

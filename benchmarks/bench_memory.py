@@ -63,7 +63,7 @@ def children(pid: int) -> list[int]:
 
 def child(run_path: str, out: str) -> None:
     """Render in this (fresh) process and print one JSON line of measurements."""
-    from animlib.render import render
+    from animlib.rendering import render
 
     me = os.getpid()
     run = animlib.open_run(run_path)

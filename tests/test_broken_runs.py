@@ -21,7 +21,8 @@ import animlib
 import animlib.writer
 import animlib.zarr_codec  # noqa: F401  (Zarr reads runs' images through the animlib.steps codec)
 from animlib.cli import main as cli_main
-from animlib.errors import Code
+from animlib.errors import Code, RenderOptionError
+from animlib.player import unpack
 from animlib.store import LocalStore
 from animlib.text import printable
 
@@ -568,7 +569,7 @@ def test_viewer_reads_nothing_for_a_chained_id(tmp_path, monkeypatch):
     monkeypatch.setattr(LocalStore, "read", lambda self, p: read.append(p) or real_read(self, p))
     for bad in ("evil2::file:", "evil2"):
         read.clear()
-        at = app("pages/viewer.py", run=bad)
+        at = app("app_pages/viewer.py", run=bad)
         assert not at.exception
         shown = " ".join(plain(e.value) for e in at.error)
         assert "TOP" not in shown and "status" not in shown, shown
@@ -615,7 +616,7 @@ def test_runs_page_lists_every_broken_run_with_its_reason(corpus, monkeypatch):
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "unsafe-folder-name"])
 def test_viewer_shows_the_reason_never_a_traceback(corpus, monkeypatch, kind):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
-    at = app("pages/viewer.py", run=run_id(kind))
+    at = app("app_pages/viewer.py", run=run_id(kind))
     assert not at.exception, at.exception
     assert len(at.error) >= 1
     message = plain(at.error[0].value)
@@ -625,7 +626,7 @@ def test_viewer_shows_the_reason_never_a_traceback(corpus, monkeypatch, kind):
 
 def test_viewer_refuses_an_unsafe_folder_name(corpus, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
-    at = app("pages/viewer.py", run="bad\nname")
+    at = app("app_pages/viewer.py", run="bad\nname")
     assert not at.exception
     assert "not a valid run id" in plain(at.error[0].value)
 
@@ -633,13 +634,19 @@ def test_viewer_refuses_an_unsafe_folder_name(corpus, monkeypatch):
 def test_good_runs_render_next_to_broken_ones(corpus, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
     for good_id in ("good", "good-edit"):
-        at = app("pages/viewer.py", run=good_id)
+        at = app("app_pages/viewer.py", run=good_id)
         assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-        assert at.get("video")
-    at = app("pages/compare.py", runs="good,confidences-nan,good-edit")
+        assert player_runs(at) == [good_id]  # the browser player shows the run
+    at = app("app_pages/compare.py", runs="good,confidences-nan,good-edit")
     assert not at.exception
     assert any("step 3 contains NaN" in plain(e.value) for e in at.error)
-    assert at.get("video")  # the two good runs are still compared
+    assert player_runs(at) == ["good", "good-edit"]  # the two good runs are still compared
+
+
+def player_runs(at) -> list[str]:
+    """Ids of the runs the page's browser player got."""
+    (element,) = at.get("bidi_component")
+    return [r["id"] for r in unpack(element.proto.bytes)[0]["runs"]]
 
 
 def test_browsing_the_corpus_changes_nothing(corpus, monkeypatch):
@@ -647,8 +654,8 @@ def test_browsing_the_corpus_changes_nothing(corpus, monkeypatch):
     before = folder_digest(corpus.parent)
     app()
     for kind in ("confidences-nan", "truncated-images-chunk", "symlink-outside", "good"):
-        app("pages/viewer.py", run=run_id(kind))
-    app("pages/compare.py", runs="good,good-edit,images-nan")
+        app("app_pages/viewer.py", run=run_id(kind))
+    app("app_pages/compare.py", runs="good,good-edit,images-nan")
     animlib.validate(corpus)
     assert folder_digest(corpus.parent) == before
 
@@ -662,10 +669,11 @@ def test_duplicate_class_names_are_shown_not_a_crash(tmp_path, monkeypatch):
         for i in range(4):
             w.log(image=image_for(i), confidences=probs_for(i))
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
-    at = app("pages/viewer.py", run="imagenet-like")
+    at = app("app_pages/viewer.py", run="imagenet-like")
     assert not at.exception and not at.error
-    shown = {plain(i) for i in at.table[0].value.index}
-    assert shown == {"crane [0]", "crane [1]", "maillot [2]", "maillot [3]"}
+    (element,) = at.get("bidi_component")
+    shown = unpack(element.proto.bytes)[0]["runs"][0]["classes"]
+    assert shown == ["crane [0]", "crane [1]", "maillot [2]", "maillot [3]"]
 
 
 # -- huge requests: refused up front with a clear message, before memory is spent ---------------
@@ -675,13 +683,14 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
 
     run = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "small", steps=12))
     limit = animlib.RenderLimitError
+    option = RenderOptionError
     absurd = [
         ({"dpi": 900}, limit, r"dpi: 900 dpi is above the limit of 400"),
         ({"dpi": 400, "width_px": 4096}, limit, r"dpi: a \d+x\d+ frame is above the limit of"),
-        ({"dpi": 10_000}, ValueError, r"dpi must be a number in \(0, 1000\], got 10000"),
-        ({"width_px": 10**6}, ValueError, r"width_px must be an integer in \[480, 4096\]"),
-        ({"fps": 1e9}, ValueError, r"fps must be in \(0, 120\]"),
-        ({"stride": 0}, ValueError, r"stride must be an integer"),
+        ({"dpi": 10_000}, option, r"dpi: must be a number in \(0, 1000\]; got 10000"),
+        ({"width_px": 10**6}, option, r"width_px: must be an integer in \[480, 4096\]"),
+        ({"fps": 1e9}, option, r"fps: must be a number in \(0, 120\]"),
+        ({"stride": 0}, option, r"stride: must be an integer"),
     ]
     for options, error, pattern in absurd:
         tracemalloc.start()
@@ -693,7 +702,7 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
         assert peak < 100 * 2**20, f"{options}: {peak / 2**20:.0f} MB allocated before refusing"
         assert time.perf_counter() - t0 < 10
     monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
-    with pytest.raises(animlib.RenderLimitError, match="12 frames is above the GIF limit 5"):
+    with pytest.raises(animlib.RenderLimitError, match="12 frames exceed the limit of 5 for a GIF"):
         animlib.render(run, tmp_path / "out.gif")
     assert not list(tmp_path.glob("out.*"))
     animlib.render(run, tmp_path / "out.gif", stride=3)  # 4 frames: fine
@@ -703,15 +712,17 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     write_run(tmp_path / "runs", "small", steps=12)
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
-    at = app("pages/viewer.py", run="small")
+    at = app("app_pages/viewer.py", run="small")
     assert not at.exception and not at.error
     assert any("12 frames is above the limit of 5" in c.value for c in at.caption)
     assert "GIF" not in [b.label for b in at.get("download_button")]
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "50")  # the viewer's default is 100 dpi
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render
-    at = app("pages/viewer.py", run="small")
+    at = app("app_pages/viewer.py", run="small")
     assert not at.exception
     assert "dpi: 100 dpi is above the limit of 50" in plain(at.error[0].value)
+    assert "MP4 video" not in [b.label for b in at.get("download_button")]
+    assert player_runs(at) == ["small"]  # the player needs no render: it still shows the run
 
 
 def test_names_with_paths_never_leave_the_results_folder(tmp_path):

@@ -21,11 +21,13 @@ import pytest  # noqa: E402
 from helpers import image_for, probs_for, write_run  # noqa: E402
 
 import animlib  # noqa: E402
-from animlib import cache, outputs  # noqa: E402
-from animlib.render import FrameRenderer  # noqa: E402
+from animlib import cache, movie_writers  # noqa: E402
+from animlib.errors import RenderError  # noqa: E402
+from animlib.frames import FrameRenderer  # noqa: E402
+from animlib.options import RenderOptions  # noqa: E402
 from animlib.settings import Settings  # noqa: E402
 
-render_module = importlib.import_module("animlib.render")
+render_module = importlib.import_module("animlib.rendering")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -272,7 +274,7 @@ def test_rendered_frames_equal_animate_frames(tmp_path, shape, steps, stride):
     run = _chunked_run(tmp_path, "chunked", steps, shape)
     assert run.images.chunk_len == (1 if shape[0] == 300 else 10)
     expected = _animate_frames(run, stride)
-    with FrameRenderer(run, render_module._options(stride=stride)) as frames:
+    with FrameRenderer(run, RenderOptions(stride=stride)) as frames:
         got = [frames.frame(i) for i in range(len(frames))]
     assert len(got) == len(expected) == -(-steps // stride)
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
@@ -284,26 +286,26 @@ def test_compare_frames_equal_animate_frames_with_block_reads(tmp_path):
         _chunked_run(tmp_path, "short", 11, (64, 64, 3), dtype="uint8"),
     ]
     expected = _animate_frames(runs, 2)
-    with FrameRenderer(runs, render_module._options(stride=2)) as frames:
+    with FrameRenderer(runs, RenderOptions(stride=2)) as frames:
         got = [frames.frame(i) for i in range(len(frames))]
     assert len(got) == len(expected) == 12
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
 
 
 def test_planned_frame_size_matches_the_figure(tmp_path, run):
-    from animlib.figures import figure_size
+    from animlib.figure import figure_size
 
     other = _chunked_run(tmp_path, "wide", 3, (20, 60, 3))
     for target in (run, other, [run, other]):
         for dpi in (50, 73, 100, 150):
-            options = render_module._options(dpi=dpi)
+            options = RenderOptions(dpi=dpi)
             with FrameRenderer(target, options) as frames:
                 assert figure_size(target, options) == frames.size
 
 
 def test_an_encoder_that_dies_leaves_no_file_and_says_why(tmp_path):
-    writer = outputs.get_writer("mp4", extra_args=["-no-such-option"])
-    with pytest.raises(RuntimeError, match="ffmpeg"):
+    writer = movie_writers.get_writer("mp4", extra_args=["-no-such-option"])
+    with pytest.raises(RenderError, match="ffmpeg"):
         with writer.saving(tmp_path / "x.mp4", (64, 48), 10, channels=4):
             for _ in range(50):
                 writer.grab_frame(np.zeros((48, 64, 4), np.uint8))
@@ -312,7 +314,7 @@ def test_an_encoder_that_dies_leaves_no_file_and_says_why(tmp_path):
 
 def test_the_writer_copies_frames_it_is_given(tmp_path):
     """Frames are queued for a background pipe writer: reusing the buffer must be safe."""
-    writer = outputs.get_writer("mp4")
+    writer = movie_writers.get_writer("mp4")
     buf = np.zeros((48, 64, 4), np.uint8)
     with writer.saving(tmp_path / "x.mp4", (64, 48), 10, channels=4):
         for value in (0, 255, 0, 255):
@@ -336,6 +338,6 @@ def test_changing_text_stays_inside_its_screen_area_at_any_dpi(tmp_path, dpi):
             p = rng.dirichlet(np.full(len(names), 0.3)) if i % 7 else np.eye(len(names))[i % 5]
             w.log(image=np.full((8, 8, 3), (i % 256) / 255, np.float32), confidences=p)
     run = animlib.open_run(tmp_path / w.run_id)
-    with FrameRenderer(run, render_module._options(dpi=dpi, stride=97)) as frames:
+    with FrameRenderer(run, RenderOptions(dpi=dpi, stride=97)) as frames:
         for i in [0, 1, 5, 11, 12, 3]:
             assert np.array_equal(frames.frame(i), frames.full_frame(i)), f"frame {i}"

@@ -9,6 +9,8 @@ import pytest
 from helpers import CLASSES, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
+from animlib.player import unpack
+
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
 
@@ -70,28 +72,43 @@ def test_runs_page_empty_and_missing_folder(tmp_path, monkeypatch):
     assert not at.exception and "No runs" in at.info[0].value
 
 
+def player_payload(at: AppTest) -> tuple[dict, dict]:
+    """The header and arrays the page sent to its browser player (one per page)."""
+    (element,) = at.get("bidi_component")
+    assert element.proto.component_name == "animlib_player"
+    return unpack(element.proto.bytes)
+
+
 def test_viewer_shows_run_and_exact_step(app_env):
-    at = app("pages/viewer.py", run="alpha")
+    at = app("app_pages/viewer.py", run="alpha")
     assert not at.exception, at.exception
     assert not at.error
     assert "alpha" in at.title[0].value
-    assert at.get("video"), "no video element"
-    step_table = at.table[0].value
-    assert step_table.loc["cat", "confidence"] == f"{probs_for(0)[0]:.4f}"
-    at.slider(key="step").set_value(9).run()
-    step_table = at.table[0].value
-    for k, name in enumerate(CLASSES):
-        assert step_table.loc[name, "confidence"] == f"{probs_for(9)[k]:.4f}"
-    assert "argmax" in step_table.loc[CLASSES[int(probs_for(9).argmax())], "role"]
-    at.button(key="prev").click().run()
-    assert at.slider(key="step").value == 8
-    labels = [b.label for b in at.get("download_button")] if at.get("download_button") else []
-    assert labels == [] or "MP4 video" in labels
+    assert not at.get("video")  # one player, no video: the MP4 is a download
+    header, arrays = player_payload(at)
+    (run,) = header["runs"]
+    assert run["id"] == "alpha" and run["steps"] == 12 and run["classes"] == CLASSES
+    for step in (0, 9, 11):  # what the browser shows at a step: the stored confidences
+        shown = {
+            CLASSES[k]: f"{v:.4f}"
+            for k, v in zip(arrays["0.topk"][step], arrays["0.topv"][step], strict=True)
+        }
+        assert shown == {name: f"{probs_for(step)[k]:.4f}" for k, name in enumerate(CLASSES)}
+        assert arrays["0.topk"][step][0] == int(probs_for(step).argmax())
+    image = run["image"]
+    assert image["height"] == 16 and image["width"] == 12 and image["stride"] == 1
+    urls = [*image["strips"], *image["perturbation"], image["original"]]
+    assert all("/media/" in u and u.endswith(".png") for u in urls)  # the app's own route
+    assert image["gain"] > 0
+    labels = [b.label for b in at.get("download_button")]
+    assert labels[:3] == ["MP4 video", "GIF", "Standalone HTML"]
+    at.number_input[-1].set_value(2).run()  # top-k from the render options reaches the player
+    assert player_payload(at)[0]["runs"][0]["k"] == 2
 
 
 def test_viewer_unknown_and_hostile_ids(app_env):
     for bad in ("nope", "../alpha", "/etc/passwd", "a\x00b"):
-        at = app("pages/viewer.py", run=bad)
+        at = app("app_pages/viewer.py", run=bad)
         assert not at.exception, bad
         assert at.error and (
             "No run" in at.error[0].value or "cannot be shown" in at.error[0].value
@@ -99,35 +116,44 @@ def test_viewer_unknown_and_hostile_ids(app_env):
 
 
 def test_viewer_broken_run_shows_reason(app_env):
-    at = app("pages/viewer.py", run="broken")
+    at = app("app_pages/viewer.py", run="broken")
     assert not at.exception
     assert "not valid JSON" in at.error[0].value
 
 
 def test_viewer_run_without_confidences(app_env):
-    at = app("pages/viewer.py", run="edit")
+    at = app("app_pages/viewer.py", run="edit")
     assert not at.exception and not at.error
     assert any("no confidences" in c.value for c in at.caption)
+    header, arrays = player_payload(at)
+    assert header["runs"][0]["classes"] is None and arrays == {}
+    image = header["runs"][0]["image"]
+    assert image["original"] is None and image["perturbation"] is None and image["strips"]
 
 
 def test_compare_page(app_env):
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert not at.exception and not at.error
-    assert at.get("video")
+    header, arrays = player_payload(at)  # one player moves both runs
+    assert header["mode"] == "compare"
+    assert [r["id"] for r in header["runs"]] == ["alpha", "beta"]
+    assert [r["steps"] for r in header["runs"]] == [12, 5]
+    assert arrays["1.topv"].shape == (5, 4)
+    assert "Download comparison MP4" in [b.label for b in at.get("download_button")]
     metrics = at.table[0].value
     assert list(metrics.loc["steps"]) == ["12", "5"] or list(metrics.loc["steps"]) == [12, 5]
-    at = app("pages/compare.py", runs="alpha,nope")
+    at = app("app_pages/compare.py", runs="alpha,nope")
     assert not at.exception
     assert any("nope" in e.value for e in at.error)
-    at = app("pages/compare.py", runs="alpha")
+    at = app("app_pages/compare.py", runs="alpha")
     assert not at.exception and at.info
 
 
 def test_pages_never_write_into_results_folder(app_env):
     before = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
     app()
-    app("pages/viewer.py", run="alpha")
-    app("pages/compare.py", runs="alpha,beta,edit")
+    app("app_pages/viewer.py", run="alpha")
+    app("app_pages/compare.py", runs="alpha,beta,edit")
     after = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
     assert before == after
 
@@ -179,12 +205,12 @@ def test_runs_page_selection_follows_the_run_not_its_position(app_env):
 
 def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
     # alpha and beta attack the same image; edit has no original
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert not at.exception and not at.error
     headings = [h.value for h in at.subheader]
     assert "Runs on the same source image" not in headings  # the group is what is shown
     write_run(app_env, "gamma", steps=4)  # a third run on the same image
-    at = app("pages/compare.py", runs="alpha,beta")
+    at = app("app_pages/compare.py", runs="alpha,beta")
     assert "Runs on the same source image" in [h.value for h in at.subheader]
     (url,) = _buttons(at).values()
     assert url.startswith("compare?runs=")

@@ -16,6 +16,7 @@ import pytest
 from helpers import CLASSES, image_for, probs_for, write_run
 
 import animlib
+from animlib.player import unpack
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -207,13 +208,17 @@ def test_dashboard_over_a_bucket(s3, tmp_path, monkeypatch):
     assert not at.exception
     assert set(at.dataframe[0].value["id"]) == {"alpha", "beta"}
     at = AppTest.from_file(app, default_timeout=120)
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.query_params["run"] = "alpha"
     at.run()
     assert not at.exception and not at.error
-    assert at.table[0].value.loc["cat", "confidence"] == f"{probs_for(0)[0]:.4f}"
+    (element,) = at.get("bidi_component")  # the browser player got the run's numbers and frames
+    header, arrays = unpack(element.proto.bytes)
+    assert header["runs"][0]["classes"][int(arrays["0.topk"][0][0])] == "cat"
+    assert f"{arrays['0.topv'][0][0]:.4f}" == f"{probs_for(0)[0]:.4f}"
+    assert len(header["runs"][0]["image"]["strips"]) == 1
     at = AppTest.from_file(app, default_timeout=120)
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.query_params["run"] = "../dash/alpha"
     at.run()
     assert not at.exception and at.error

@@ -19,9 +19,12 @@ from matplotlib.animation import AbstractMovieWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import animlib  # noqa: E402
-from animlib import outputs  # noqa: E402
-from animlib.figures import CompareFigure, FigureOptions, RunFigure  # noqa: E402
-from animlib.render import FrameRenderer, iter_frames, render, render_compare  # noqa: E402
+from animlib import movie_writers  # noqa: E402
+from animlib.errors import RenderError, RenderOptionError  # noqa: E402
+from animlib.figure import CompareFigure, RunFigure  # noqa: E402
+from animlib.frames import FrameRenderer, iter_frames  # noqa: E402
+from animlib.options import RenderOptions  # noqa: E402
+from animlib.rendering import render, render_compare  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CLASSES = ["cat", "dog", "frog", "ship", "$x^2$ dollar", HOSTILE]
@@ -178,7 +181,7 @@ def test_html_embeds_a_seekable_mp4_and_escapes_strings(tmp_path):
 
 
 def test_webm_when_offered(run, tmp_path):
-    if "webm" not in outputs.available_formats():
+    if "webm" not in movie_writers.available_formats():
         pytest.skip("this ffmpeg has no libvpx-vp9")
     out = render(run, tmp_path / "run.webm", stride=4)
     meta, frames = mp4_info(out)
@@ -186,9 +189,10 @@ def test_webm_when_offered(run, tmp_path):
 
 
 def test_unknown_format_is_a_clear_error(run, tmp_path):
-    with pytest.raises(ValueError, match="unsupported output format"):
+    with pytest.raises(RenderOptionError, match="unsupported output format") as err:
         render(run, tmp_path / "run.avi")
-    with pytest.raises(ValueError, match="suffix"):
+    assert err.value.code == "unsupported" and err.value.field == "format"
+    with pytest.raises(RenderOptionError, match="suffix"):
         render(run, tmp_path / "run")
 
 
@@ -221,8 +225,12 @@ def test_animate_save_gif_with_pillow_and_mp4(run, tmp_path):
 
 
 def test_animate_rejects_fps_and_interval(run):
-    with pytest.raises(ValueError):
+    with pytest.raises(RenderOptionError, match="fps or interval"):
         animlib.animate(run, fps=5, interval=100)
+    with pytest.raises(RenderOptionError, match="fps or interval"):
+        animlib.animate(run, options={"fps": 5}, interval=100)
+    with pytest.raises(RenderOptionError, match="interval"):
+        animlib.animate(run, interval=0)
 
 
 def _animate_frames(run_or_runs, **kw):
@@ -311,7 +319,7 @@ def test_gray_rgba_and_uint8_runs_render(tmp_path, shape, dtype):
 def test_gray_panel_shows_gray_pixels(tmp_path):
     r = make_run(tmp_path, "gray", shape=(8, 8, 1), dtype="uint8")
     fig = RunFigure(r)
-    im = fig.rows[0]._adversarial_im.get_array()
+    im = fig.rows[0].images.adversarial_image.get_array()
     assert im.shape == (8, 8, 4)
     assert np.array_equal(im[..., 0], im[..., 1]) and np.array_equal(im[..., 1], im[..., 2])
 
@@ -319,7 +327,7 @@ def test_gray_panel_shows_gray_pixels(tmp_path):
 def test_class_set_is_fixed_and_includes_true_and_target(tmp_path):
     names = [f"c{i}" for i in range(30)]
     r = make_run(tmp_path, "many", class_names=names, target_label=29)
-    fig = RunFigure(r, FigureOptions(top_k=5))
+    fig = RunFigure(r, RenderOptions(top_k=5))
     row = fig.rows[0]
     before = list(row.classes)
     assert before[0] == 0 and before[1] == 29 and len(before) <= 7
@@ -344,7 +352,7 @@ def test_amplification_label_and_override(run):
     auto = RunFigure(run).rows[0]
     assert auto.amplification == pytest.approx(31, rel=0.05)  # 1 / (8/255), 2 digits
     assert "×31" in auto.axes["perturbation"].get_title()
-    fixed = RunFigure(run, FigureOptions(amplification=10)).rows[0]
+    fixed = RunFigure(run, RenderOptions(amplification=10)).rows[0]
     assert fixed.amplification == 10 and "×10" in fixed.axes["perturbation"].get_title()
 
 
@@ -359,7 +367,7 @@ def test_render_compare_uses_the_longest_run(tmp_path):
     fig = CompareFigure(runs)
     assert meta["size"] == fig.size_px and meta["size"][1] > RunFigure(runs[0]).size_px[1]
     fig.update(11)  # the short run holds its last step
-    assert fig.rows[1]._step == 4
+    assert fig.rows[1].step == 4
 
 
 def test_render_compare_needs_two_to_six_runs(tmp_path, run):
@@ -406,8 +414,8 @@ def test_a_failed_render_leaves_no_file(tmp_path, run):
 
 
 def test_adding_a_format_is_one_small_class(tmp_path, run):
-    @outputs.register_writer
-    class NpyWriter(outputs.OutputWriter):
+    @movie_writers.register_writer
+    class NpyWriter(movie_writers.MovieWriter):
         name = "npyframes"
         suffixes = (".npyframes",)
 
@@ -426,20 +434,20 @@ def test_adding_a_format_is_one_small_class(tmp_path, run):
         arr = np.load(out, allow_pickle=False)
         assert arr.shape[0] == 3 and arr.shape[3] == 3
     finally:
-        for key in ("npyframes",):
-            outputs._REGISTRY.pop(key, None)
+        movie_writers.unregister_writer(NpyWriter)
+    assert "npyframes" not in movie_writers.available_formats()
 
 
 def test_writer_checks_frames(tmp_path):
-    w = outputs.get_writer("mp4")
+    w = movie_writers.get_writer("mp4")
     w.setup(tmp_path / "x.mp4", (64, 48), 10)
-    with pytest.raises(ValueError, match="expected a"):
+    with pytest.raises(RenderError, match="expected a"):
         w.grab_frame(np.zeros((10, 10, 3), np.uint8))
     w.grab_frame(np.zeros((48, 64, 3), np.uint8))
     w.grab_frame(np.full((48, 64, 3), 200, np.uint8))
     assert w.finish() == tmp_path / "x.mp4"
     assert mp4_info(tmp_path / "x.mp4")[1] == 2
-    assert "mp4" in outputs.available_formats() and "gif" in outputs.available_formats()
+    assert "mp4" in movie_writers.available_formats() and "gif" in movie_writers.available_formats()
 
 
 def test_animate_with_blit_and_a_given_figure(run):
@@ -455,24 +463,26 @@ def test_animate_with_blit_and_a_given_figure(run):
 
 
 def test_bad_options_and_limits_are_clear_errors(run, tmp_path):
-    with pytest.raises(ValueError, match="stride"):
-        FigureOptions(stride=0)
-    with pytest.raises(ValueError, match="amplification"):
-        FigureOptions(amplification=float("nan"))
-    assert FigureOptions(dpi=np.float32(72), top_k=np.int64(3)).top_k == 3
+    with pytest.raises(RenderOptionError, match="stride"):
+        RenderOptions(stride=0)
+    with pytest.raises(RenderOptionError, match="amplification"):
+        RenderOptions(amplification=float("nan"))
+    assert RenderOptions(dpi=np.float32(72), top_k=np.int64(3)).top_k == 3
     with pytest.raises(animlib.RenderLimitError, match="dpi"):
         render(run, tmp_path / "x.mp4", dpi=999)
     assert not list(tmp_path.glob("*.mp4"))
 
 
 def test_render_cache_key_follows_content_and_options(tmp_path):
-    from animlib.render import render_cache_key
+    from animlib.cache import render_key
+    from animlib.options import RenderOptions as O
 
     a = make_run(tmp_path, "a")
     b = make_run(tmp_path, "b")
-    key = render_cache_key(a, "mp4", fps=10, stride=1)
+    key = render_key([a], "mp4", O(fps=10, stride=1))
     reopened = animlib.open_run(tmp_path / a.id)
-    assert key == render_cache_key(reopened, "mp4", stride=1, fps=10)
-    assert key != render_cache_key(a, "mp4", fps=12, stride=1)
-    assert key != render_cache_key(a, "gif", fps=10, stride=1)
-    assert key != render_cache_key(b, "mp4", fps=10, stride=1)
+    assert key == render_key([reopened], "mp4", O.of({"stride": 1, "fps": 10}))
+    assert key == render_key(reopened, ".MP4", O())  # defaults are the same options
+    assert key != render_key([a], "mp4", O(fps=12, stride=1))
+    assert key != render_key([a], "gif", O(fps=10, stride=1))
+    assert key != render_key([b], "mp4", O(fps=10, stride=1))

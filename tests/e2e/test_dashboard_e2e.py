@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import Server, wait_idle
 from helpers import CLASSES, image_for, probs_for
+from playerpage import PLAYER, open_player, reruns_seen, status_probe, table
 
 import animlib
 
@@ -72,82 +73,58 @@ def test_runs_page_lists_runs(page, server, e2e_runs):
     assert page.get_by_text(f"{len(expected)} of {len(expected)} runs shown").count() == 1
 
 
-def video_state(page, frame_selector: str = "video") -> dict:
-    page.wait_for_selector(frame_selector, timeout=120_000)
+def test_viewer_has_one_player_that_plays(page, server):
+    """One player replaces the video and the still below it; it plays in the browser."""
+    open_player(page, server.url + "/viewer?run=long")
+    assert page.locator("video").count() == 0
+    assert page.locator(PLAYER).count() == 1
+    status_probe(page)
+    page.locator("[data-action='play']").click()
     page.wait_for_function(
-        "() => { const v = document.querySelector('video'); return v && v.readyState >= 1 }",
-        timeout=60_000,
-    )
-    return page.evaluate(
-        "() => { const v = document.querySelector('video');"
-        " return {duration: v.duration, w: v.videoWidth, h: v.videoHeight,"
-        " count: document.querySelectorAll('video').length} }"
-    )
-
-
-def test_viewer_video_plays_with_right_duration(page, server):
-    page.goto(server.url + "/viewer?run=long")
-    wait_idle(page, timeout=120_000)
-    state = video_state(page)
-    assert state["count"] == 1
-    assert state["duration"] == pytest.approx(15 / FPS, abs=1.0 / FPS)
-    assert state["w"] >= 640 and state["h"] >= 200
-    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play() }")
-    page.wait_for_function(
-        "() => document.querySelector('video').currentTime > 0.3", timeout=20_000
-    )
-    # seekable: jump near the end
-    page.evaluate(
-        "() => { const v = document.querySelector('video'); v.pause(); v.currentTime = 1.2 }"
-    )
-    page.wait_for_function(
-        "() => Math.abs(document.querySelector('video').currentTime - 1.2) < 0.05",
+        "() => Number(document.querySelector('[data-testid=animlib-player]').dataset.step) > 3",
         timeout=20_000,
     )
-
-
-def step_confidences(page) -> dict[str, str]:
-    page.wait_for_selector("[data-testid='stTable'] tbody tr", timeout=60_000)
-    rows = page.locator("[data-testid='stTable'] tbody tr")
-    out = {}
-    for i in range(rows.count()):
-        cells = rows.nth(i).locator("th, td")
-        out[cells.nth(0).inner_text().strip()] = cells.nth(1).inner_text().strip()
-    return out
+    assert reruns_seen(page) == 0
 
 
 def test_step_slider_shows_stored_confidences(page, server, e2e_runs):
     run = animlib.open_run(e2e_runs / "long")
-    page.goto(server.url + "/viewer?run=long")
-    wait_idle(page, timeout=120_000)
-    first = step_confidences(page)
+    open_player(page, server.url + "/viewer?run=long")
+    first = {row[0]: row[1] for row in table(page)[1]}
     assert first.get("cat") == f"{run.confidences[0][0]:.4f}", first
     thumb = page.locator("input[type='range'][aria-label='step']")
     thumb.focus()
     k = 6
     for _ in range(k):
         thumb.press("ArrowRight")
-    page.wait_for_timeout(500)
-    wait_idle(page)
-    got = step_confidences(page)
+    step, rows = table(page)
+    got = {row[0]: row[1] for row in rows}
+    assert step == k
     for c, name in enumerate(CLASSES):
         assert got[name] == f"{run.confidences[k][c]:.4f}", (name, got)
-    assert page.get_by_text(f"step {k} of 14").count() >= 1
+    assert page.get_by_text(f"step {k} / 14").count() >= 1
     # the next button moves exactly one step
-    page.locator(".st-key-next button").first.click()
-    page.wait_for_timeout(500)
-    wait_idle(page)
-    got = step_confidences(page)
-    assert got["cat"] == f"{run.confidences[k + 1][0]:.4f}"
+    page.locator("[data-action='next']").click()
+    assert table(page)[1][0][1] == f"{run.confidences[k + 1].max():.4f}"
+    assert {row[0]: row[1] for row in table(page)[1]}["cat"] == f"{run.confidences[k + 1][0]:.4f}"
 
 
-def test_compare_page_shows_one_synchronized_video(page, server):
-    page.goto(server.url + "/compare?runs=short,long")
-    wait_idle(page, timeout=120_000)
-    state = video_state(page)
-    assert state["count"] == 1
-    assert state["duration"] == pytest.approx(15 / FPS, abs=1.0 / FPS)  # longest run sets length
-    assert state["h"] > state["w"] * 0.4  # two rows stacked
+def test_compare_page_moves_both_runs_and_downloads_one_video(page, server, tmp_path):
+    open_player(page, server.url + "/compare?runs=short,long")
+    assert page.locator(PLAYER).count() == 1
+    page.focus(PLAYER)
+    page.keyboard.press("End")
+    assert table(page, "short")[0] == 6 and table(page, "long")[0] == 14
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download comparison MP4").click()
+    target = tmp_path / "compare.mp4"
+    info.value.save_as(target)
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(target))
+    assert frames == 15  # the longest run sets the length
+    reader = imageio_ffmpeg.read_frames(str(target))
+    w, h = next(reader)["size"]
+    reader.close()
+    assert h > w * 0.4  # two rows stacked
 
 
 def test_mp4_download_is_valid(page, server, tmp_path):
@@ -203,11 +180,12 @@ def test_dashboard_is_read_only(page, server, e2e_runs, tmp_path):
         page.goto(server.url + url)
         wait_idle(page, timeout=120_000)
 
-    page.goto(server.url + "/viewer?run=short")
-    wait_idle(page, timeout=120_000)
-    page.locator(".st-key-next button").first.click()  # the step inspector reruns the page
+    open_player(page, server.url + "/viewer?run=short")
+    page.focus(PLAYER)
+    for key in ("ArrowRight", "End", "Home", "Space"):  # the player steps in the browser
+        page.keyboard.press(key)
     wait_idle(page)
-    for tab in ("Confidence table", "Parameters", "Confidence curves"):
+    for tab in ("Confidence table", "Parameters", "Scalars"):
         page.get_by_role("tab", name=tab).click()
     for button, name, magic in DOWNLOADS:
         data = download(page, button, tmp_path / name)

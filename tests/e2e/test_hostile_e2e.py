@@ -98,6 +98,7 @@ def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
 
     page.goto(server.url + f"/viewer?run={quote(hostile)}")
     wait_idle(page, timeout=120_000)
+    page.wait_for_selector("[data-testid='animlib-step-table']")  # the player's class names
     title = page.locator("[data-testid='stHeading'] h1").first
     assert title.inner_text().strip() == XSS  # the literal string, as text
     body = page.locator("[data-testid='stMain']").inner_text()
@@ -118,7 +119,7 @@ def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
 
     page.goto(server.url + f"/compare?runs={quote(hostile)},{quote(twin)}")
     wait_idle(page, timeout=120_000)
-    shortcut = "Compare all 3 runs on <img src=y onerror=alert(5)>"  # the same-source button
+    shortcut = "Compare 3 runs on <img src=y onerror=alert(5)>"  # the same-source button
     page.get_by_text(shortcut).first.wait_for(timeout=30_000)
     assert XSS in page.locator("[data-testid='stMain']").inner_text()
     assert_inert(page, dialogs)

@@ -6,7 +6,7 @@ import pytest
 from helpers import write_run
 
 import animlib
-from animlib.render import render
+from animlib.rendering import render
 
 pytestmark = pytest.mark.e2e
 

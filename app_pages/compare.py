@@ -1,11 +1,17 @@
-"""Compare page: 2-6 runs in one synchronized video, overlaid curves, metrics side by side."""
+"""Compare page: 2-6 runs in one player (one slider and one set of keys move every run),
+overlaid true-class curves, metrics side by side, the combined MP4 to download."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from animlib import runs_table as table
+from animlib.cache import cached_render
+from animlib.errors import AnimlibError, RenderLimitError
+from animlib.limits import check_dpi
+from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
+from animlib.text import printable
 from animlib.ui import (
     compare_url,
     listing,
@@ -13,14 +19,13 @@ from animlib.ui import (
     md_table,
     open_run_safe,
     query_param,
-    render_video,
     root,
     run_problem,
 )
-from animlib.views import compare_curves, compare_metrics, curves_chart
+from animlib.views import compare_metrics
 
 where = root()
-st.page_link("pages/runs.py", label="← All runs")
+st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
 ids = [r for r in query_param("runs").split(",") if r.strip()]
 ids = list(dict.fromkeys(r.strip() for r in ids))
@@ -48,7 +53,7 @@ if len(runs) < 2:
 
 st.caption(
     " · ".join(f"{md(r.name)} ({len(r)} steps)" for r in runs)
-    + " — shorter runs hold their last frame"
+    + " — shorter runs hold their last frame; ← → step every run at once, space plays"
 )
 with st.expander("Render options", icon=":material/tune:"):
     o = st.columns(4)
@@ -58,26 +63,25 @@ with st.expander("Render options", icon=":material/tune:"):
     top_k = o[3].number_input("top-k classes", 1, 100, 5)
 options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
 
-mp4 = render_video(runs, "Cannot render this comparison", "rendering comparison…", **options)
-st.video(str(mp4))
-name = "-vs-".join(r.id for r in runs)[:150]
-st.download_button(
-    "Download comparison MP4",
-    mp4.read_bytes(),
-    file_name=f"{name}.mp4",
-    mime="video/mp4",
-    on_click="ignore",
-)
+try:
+    player(runs, key="compare_player", top_k=int(top_k), fps=float(fps), mode="compare")
+except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
+    st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("True-class confidence")
-    st.altair_chart(
-        curves_chart(compare_curves(runs), y_title="true-class confidence"), width="stretch"
+name = "-vs-".join(r.id for r in runs)[:150]
+try:  # an over-the-limit render is explained here, not when the download is clicked
+    check_dpi(options["dpi"], run=name)
+    st.download_button(
+        "Download comparison MP4",
+        lambda: cached_render(runs, "mp4", **options).read_bytes(),  # rendered when clicked
+        file_name=f"{name}.mp4",
+        mime="video/mp4",
+        on_click="ignore",
     )
-with right:
-    st.subheader("Metrics")
-    st.table(md_table(compare_metrics(runs)))
+except RenderLimitError as exc:
+    st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
+st.subheader("Metrics")
+st.table(md_table(compare_metrics(runs)))
 
 frame = table.runs_frame(listing(where))
 shortcuts = table.source_shortcuts(frame, [r.id for r in runs])

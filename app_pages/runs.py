@@ -9,6 +9,8 @@ from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import check_runs, compare_url, listing, md, md_table, root, viewer_url
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
+TABLE_ROWS = 28  # rows shown before the table scrolls: about a 1,400 px screen below the filters
+ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row height and header (+ borders)
 
 st.title("Runs")
 where = root()
@@ -74,6 +76,7 @@ def runs_page() -> None:
         shown,
         key=table.selection_key("runs_table", ids),
         hide_index=True,
+        height=HEADER_PX + ROW_PX * max(1, min(len(shown), TABLE_ROWS)),
         on_select="rerun",
         selection_mode="multi-row",
         selection_default={"selection": {"rows": chosen}},

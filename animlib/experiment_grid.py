@@ -1,0 +1,185 @@
+"""The image x experiment grid of the experiments page, computed without Streamlit."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from PIL import Image
+
+from .listing import RunInfo
+from .protocol import MAX_COMPARE, RunLike
+from .summary import success_flags
+
+THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
+SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
+HELD_COLOR = "#2e8540"  # the model still resists
+UNKNOWN_COLOR = "#a9b4c2"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run in the grid: what it shows at the grid's step."""
+
+    run_id: str
+    step: int  # the step shown (the run's last one when the grid's step is past its end)
+    png: bytes
+    pred: str | None = None  # predicted class name at that step
+    fooled: bool | None = None  # the attack succeeded at that step (None: unknown)
+
+
+@dataclass
+class GridRow:
+    """One source image: its label and its run in each experiment."""
+
+    key: str
+    label: str
+    runs: dict[str, str] = field(default_factory=dict)  # experiment id -> run id
+
+
+def image_key(meta: dict[str, Any]) -> str:
+    """What identifies the attacked image across experiments: its sample id (e.g. the data set
+    index) together with the clean image's hash when stored, so two samples that happen to look
+    alike stay two rows and one image keeps one row across experiments."""
+    sha = meta.get("original_sha1")
+    return f"{meta.get('sample')}:{sha if isinstance(sha, str) else ''}"
+
+
+def _row_label(meta: dict[str, Any]) -> str:
+    label = f"sample {meta.get('sample')}"
+    names, true = meta.get("class_names") or [], meta.get("true_label")
+    if isinstance(true, int) and 0 <= true < len(names):
+        label += f" · true: {names[true]}"
+    return label
+
+
+def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[GridRow]:
+    """One row per source image attacked in any of ``experiments`` (ordered by sample id), with
+    the run of each experiment on that image."""
+    wanted = set(experiments)
+    rows: dict[str, GridRow] = {}
+    samples: dict[str, Any] = {}
+    for info in infos:
+        meta = info.meta or {}
+        exp = meta.get("experiment")
+        if not info.ok or exp not in wanted:
+            continue
+        key = image_key(meta)
+        row = rows.setdefault(key, GridRow(key, _row_label(meta)))
+        row.runs.setdefault(exp, info.id)
+        samples.setdefault(key, meta.get("sample"))
+    return sorted(rows.values(), key=lambda r: (_sortable(samples[r.key]), r.key))
+
+
+def _sortable(sample: Any) -> tuple[int, Any]:
+    return (0, sample) if isinstance(sample, int) else (1, str(sample))
+
+
+def thumbnail(image: np.ndarray, size: int = THUMB_PX) -> bytes:
+    """A PNG of one stored image (H, W, C) uint8 or float in [0, 1], zoomed with whole pixels
+    when small, shrunk when large, so every cell is about ``size`` pixels wide."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        a = (np.clip(np.nan_to_num(a.astype(np.float32)), 0, 1) * 255 + 0.5).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    picture = Image.fromarray(a)
+    width = picture.width
+    if width < size:
+        zoom = max(size // width, 1)
+        picture = picture.resize((width * zoom, picture.height * zoom), Image.NEAREST)
+    elif width > size:
+        picture.thumbnail((size, size * picture.height // width + 1), Image.BILINEAR)
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def cell_for(run: RunLike, step: int) -> Cell:
+    """The cell of ``run`` at the grid's ``step`` (clamped to the run's last step)."""
+    shown = min(max(int(step), 0), len(run) - 1)
+    png = thumbnail(run.images[shown])
+    conf = run.confidences
+    if conf is None:
+        return Cell(run.id, shown, png)
+    pred = int(np.argmax(conf[shown]))
+    names = run.class_names or []
+    flags = success_flags(conf[shown : shown + 1], run.true_label, run.target_label)
+    fooled = None if flags is None else bool(flags[0])
+    name = str(names[pred]) if pred < len(names) else str(pred)
+    return Cell(run.id, shown, png, name, fooled)
+
+
+def compare_ids(row: GridRow, experiments: Sequence[str]) -> list[str]:
+    """The runs a row's "compare" link opens: the image's runs in grid order, at most 6."""
+    return [row.runs[e] for e in experiments if e in row.runs][:MAX_COMPARE]
+
+
+def _cell_html(cell: Cell, experiment: str) -> str:
+    color = {True: SUCCESS_COLOR, False: HELD_COLOR}.get(cell.fooled, UNKNOWN_COLOR)
+    state = {True: "fooled", False: "held", None: "unknown"}[cell.fooled]
+    src = "data:image/png;base64," + base64.b64encode(cell.png).decode()
+    pred = "" if cell.pred is None else f"pred {cell.pred}"
+    title = f"{cell.run_id} · step {cell.step}" + (f" · {pred}" if pred else "")
+    href = f"viewer?run={quote(cell.run_id)}&step={cell.step}"
+    e = html.escape
+    return (
+        f'<td><a class="animlib-cell" data-testid="animlib-grid-cell" data-run="{e(cell.run_id)}" '
+        f'data-step="{cell.step}" data-outcome="{state}" data-experiment="{e(experiment)}" '
+        f'href="{e(href)}" target="_self" title="{e(title)}" style="border-color:{color}">'
+        f'<img src="{src}" alt="{e(title)}"/><span>{e(pred) or "&nbsp;"}</span></a></td>'
+    )
+
+
+_STYLE = """<style>
+.animlib-grid{border-collapse:collapse;font-size:0.8rem}
+.animlib-grid th{font-weight:600;padding:4px 6px;text-align:center;vertical-align:bottom;
+max-width:130px;overflow-wrap:anywhere}
+.animlib-grid td{padding:3px;text-align:center;vertical-align:top}
+.animlib-grid th.row{text-align:left;white-space:nowrap}
+.animlib-cell{display:inline-block;border:3px solid;border-radius:4px;padding:2px;
+text-decoration:none;color:inherit}
+.animlib-cell img{display:block;width:96px;image-rendering:pixelated}
+.animlib-cell span{display:block;font-size:0.75rem;line-height:1.2}
+</style>"""
+
+
+def grid_html(
+    rows: Sequence[GridRow],
+    experiments: Sequence[str],
+    cells: dict[str, Cell],
+    titles: dict[str, str] | None = None,
+) -> str:
+    """The grid as one HTML table: a header of experiments, a row per image with a link to
+    compare that image's runs, a cell per run (border red when the attack has fooled the model
+    at the shown step, green when the model still holds, grey when unknown). Every user string
+    is escaped."""
+    e = html.escape
+    titles = titles or {}
+    head = "".join(f"<th>{e(titles.get(x, x))}</th>" for x in experiments)
+    body = []
+    for row in rows:
+        ids = compare_ids(row, experiments)
+        link = "compare?runs=" + ",".join(quote(i) for i in ids)
+        label = e(row.label)
+        if len(ids) >= 2:
+            label += (
+                f'<br/><a href="{e(link)}" target="_self" '
+                f'data-testid="animlib-grid-row">compare {len(ids)} runs</a>'
+            )
+        tds = []
+        for exp in experiments:
+            run_id = row.runs.get(exp)
+            cell = cells.get(run_id) if run_id else None
+            tds.append(_cell_html(cell, exp) if cell else "<td>–</td>")
+        body.append(f'<tr><th class="row">{label}</th>{"".join(tds)}</tr>')
+    return (
+        f'{_STYLE}<table class="animlib-grid"><thead><tr><th></th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )

@@ -1,0 +1,200 @@
+"""Two lean artists redrawn every frame: :class:`PixelImage` and :class:`Readout`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib import rcParams
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.font_manager import FontProperties
+from matplotlib.transforms import Bbox
+
+from .textmetrics import font_metrics, readout_pieces
+
+__all__ = ["PixelImage", "Readout"]
+
+
+class PixelImage(Artist):
+    """An image drawn pixel-exact with nearest-neighbour zoom, centred in its Axes (aspect kept).
+
+    A lean stand-in for ``imshow(..., interpolation="nearest")``: the RGBA bitmap is scaled with
+    a cached index map and handed straight to ``renderer.draw_image`` (no float resampling), so
+    redrawing it per frame costs about a millisecond.
+    """
+
+    zorder = 0
+
+    def __init__(self, ax: Axes, rgba: np.ndarray) -> None:
+        super().__init__()
+        self.axes = ax
+        self.set_figure(ax.figure)
+        self.set_clip_box(ax.bbox)
+        self._rgba = rgba
+        self._maps: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+        ax.add_artist(self)
+
+    def set_data(self, rgba: np.ndarray) -> None:
+        """Replace the bitmap: (H, W, 4) uint8, row 0 at the top."""
+        self._rgba = rgba
+        self.stale = True
+
+    def get_array(self) -> np.ndarray:
+        """The bitmap shown: (H, W, 4) uint8."""
+        return self._rgba
+
+    def placement(self) -> tuple[int, int, int, int]:
+        """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
+        x0, y0, x1, y1 = self.axes.bbox.extents
+        h, w = self._rgba.shape[:2]
+        scale = min((x1 - x0) / w, (y1 - y0) / h)
+        ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+        return (
+            int(round(x0 + ((x1 - x0) - ow) / 2)),
+            int(round(y0 + ((y1 - y0) - oh) / 2)),
+            ow,
+            oh,
+        )
+
+    def get_window_extent(self, renderer: Any = None) -> Bbox:
+        x, y, w, h = self.placement()
+        return Bbox.from_bounds(x, y, w, h)
+
+    def _index_maps(self, h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Source rows (bottom row first) and columns (None: no horizontal zoom) of the output."""
+        key = (h, w, oh, ow)
+        maps = self._maps.get(key)
+        if maps is None:
+            rows = ((np.arange(oh) + 0.5) * (h / oh)).astype(np.intp)[::-1]
+            cols = ((np.arange(ow) + 0.5) * (w / ow)).astype(np.intp)
+            cols = np.minimum(cols, w - 1)
+            same = ow == w and bool((cols == np.arange(w)).all())
+            maps = self._maps[key] = (np.minimum(rows, h - 1), None if same else cols)
+        return maps
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible():
+            return
+        x, y, ow, oh = self.placement()
+        h, w = self._rgba.shape[:2]
+        rows, cols = self._index_maps(h, w, oh, ow)
+        src = self._rgba
+        if src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing work
+            packed = src.view(np.uint32).reshape(h, w)
+        else:
+            packed = src
+        # whole rows first, then columns: far cheaper than one 2-D fancy index
+        bitmap = packed[rows]
+        if cols is not None:
+            bitmap = bitmap.take(cols, axis=1)
+        if bitmap.dtype == np.uint32:
+            bitmap = bitmap.view(np.uint8).reshape(oh, ow, 4)
+        gc = renderer.new_gc()
+        self._set_gc_clip(gc)
+        gc.set_alpha(self.get_alpha())
+        renderer.draw_image(gc, x, y, bitmap)
+        gc.restore()
+        self.stale = False
+
+
+class Readout(Artist):
+    """A line of text redrawn every frame: the step number, the prediction, a bar's value.
+
+    ``Text`` lays out each new string with FreeType, which costs a fraction of a millisecond
+    however short the string, and a render shows hundreds of new ones ("57", "0.43", "dog
+    (36.2%)"). This artist places digits and signs one by one at their advance widths (words
+    whole) and draws each piece with ``renderer.draw_text``: only single characters and a few
+    words are ever laid out, and a glyph-caching renderer reuses them from string to string.
+    Lines are centred vertically on the font's ascent and descent, as ``Text`` does. It is
+    drawn above the axes' ``Text`` (zorder 3.5), as a renderer that redraws only what changed
+    draws it over the background. :func:`~animlib.figure.textmetrics.readout_width` measures
+    a string the way this artist draws it.
+    """
+
+    zorder = 3.5
+
+    def __init__(
+        self,
+        ax: Axes,
+        x: float,
+        y: float,
+        *,
+        ha: str = "left",
+        size: float,
+        weight: str = "normal",
+        color: Any = "#222222",
+        transform: Any = None,
+    ) -> None:
+        super().__init__()
+        self._xy = (x, y)
+        self._ha = ha
+        self._size = float(size)
+        self._weight = weight
+        self._color = color
+        self._text = ""
+        self.set_transform(ax.transData if transform is None else transform)
+        self.set_clip_on(False)
+        ax.add_artist(self)
+
+    @property
+    def size(self) -> float:
+        """Font size in points."""
+        return self._size
+
+    def set_text(self, text: Any) -> None:
+        self._text = str(text)
+        self.stale = True
+
+    def get_text(self) -> str:
+        """The text shown (exactly what is drawn)."""
+        return self._text
+
+    def set_color(self, color: Any) -> None:
+        self._color = color
+        self.stale = True
+
+    def get_color(self) -> Any:
+        return self._color
+
+    def set_fontweight(self, weight: str) -> None:
+        self._weight = weight
+        self.stale = True
+
+    def get_fontweight(self) -> str:
+        return self._weight
+
+    def _origin(self, width: float, dpi: float) -> tuple[float, float]:
+        """Where the first piece's baseline starts, in display pixels (y up)."""
+        x, y = self.get_transform().transform(self._xy)
+        ascent, descent = font_metrics(self._size, self._weight, dpi)
+        x -= width if self._ha == "right" else width / 2 if self._ha == "center" else 0.0
+        return float(x), float(y + (descent - ascent) / 2)
+
+    def get_window_extent(self, renderer: Any = None) -> Bbox:
+        dpi = self.figure.dpi
+        width = sum(w for _, w in readout_pieces(self._text, self._size, self._weight, dpi))
+        x, y = self._origin(width, dpi)
+        ascent, descent = font_metrics(self._size, self._weight, dpi)
+        return Bbox.from_extents(x, y - descent, x + width, y + ascent)
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible() or not self._text:
+            return
+        dpi = self.figure.dpi
+        pieces = readout_pieces(self._text, self._size, self._weight, dpi)
+        x, y = self._origin(sum(w for _, w in pieces), dpi)
+        if renderer.flipy():
+            y = renderer.get_canvas_width_height()[1] - y
+        prop = FontProperties(size=self._size, weight=self._weight)
+        gc = renderer.new_gc()
+        gc.set_foreground(to_rgba(self._color), isRGBA=True)
+        gc.set_antialiased(rcParams["text.antialiased"])
+        self._set_gc_clip(gc)
+        for token, step in pieces:
+            if not token.isspace():
+                renderer.draw_text(gc, x, y, token, prop, 0.0, ismath=False, mtext=None)
+            x += step
+        gc.restore()
+        self.stale = False

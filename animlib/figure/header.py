@@ -1,0 +1,168 @@
+"""The header of a row: the run's name and labels (drawn once) and its status line (per step)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..text import one_line
+from .artists import Readout
+from .layout import Layout
+from .regions import RedrawRegion, axes_columns
+from .rundata import RunData
+from .style import (
+    FLIPPED_TEXT,
+    FONT_HEADER,
+    HEADER_H,
+    MARGIN,
+    MUTED_TEXT,
+    OK_TEXT,
+    REF_DPI,
+    TEXT_COLOR,
+)
+from .textmetrics import advance, fit, fit_readout, readout_width, text_width
+
+__all__ = ["RowHeader", "StatusLine"]
+
+_BOLD = "bold"
+_NAME_ESTIMATE = 24  # the status field is sized for class names up to this many characters
+
+
+def _words(size: float = FONT_HEADER) -> dict[str, Any]:
+    return {"va": "center", "fontsize": size, "parse_math": False}
+
+
+class StatusLine:
+    """The right-hand status ``step 57 of 119   pred: cat (53.2%)`` of a row header.
+
+    Fixed words are drawn once with the background; only the step number (in a field as wide as
+    the largest one) and the prediction are redrawn, as :class:`Readout` pieces, each in a
+    :class:`RedrawRegion` of its own. So a frame draws a few cached characters instead of laying
+    out a whole new line, and the line never jitters. Widths are measured at the figure's dpi; a
+    class name too long for its field is cut with an ellipsis, never silently.
+    """
+
+    def __init__(self, ax: Axes, width: float, data: RunData, dpi: float) -> None:
+        self.ax = ax
+        self.data = data
+        self._width = width
+        self._dpi = dpi
+        tw = self._text_width
+        space = tw("a a") - tw("aa")
+        last = f"{data.n_steps - 1}"
+        words = ("step", f"of {last}", "pred:")
+        w_step, w_of, w_pred = (tw(t) for t in words)
+        w_num = sum(advance(c, FONT_HEADER, _BOLD, dpi) for c in last) * REF_DPI / dpi * 1.05 + 2
+        total = w_step + w_num + w_of + 2 * space
+        self.prediction_width = 0.0  # layout units of the prediction field
+        if data.confidences is not None:
+            fixed = total + 3 * space + w_pred + space
+            self.prediction_width = self._prediction_field(width * 0.6 - 12 - fixed)
+            total = fixed + self.prediction_width
+        self.width = min(total + 12, width * 0.6)  # what the status line takes from the header
+
+        x = width - total
+        kw = {**_words(), "fontweight": _BOLD, "color": TEXT_COLOR, "ha": "left"}
+        readout = {"size": FONT_HEADER, "weight": _BOLD, "color": TEXT_COLOR}
+        ax.text(x / width, 0.5, words[0], **kw)
+        x += w_step + space
+        self.step_text = Readout(ax, x / width, 0.5, **readout)
+        num_left, x = x, x + w_num
+        ax.text((x + space) / width, 0.5, words[1], **kw)
+        self.step_region = RedrawRegion(
+            [self.step_text], axes_columns(ax, width, num_left - space / 2, x + space / 2)
+        )
+        self.prediction_text: Readout | None = None
+        self.prediction_region: RedrawRegion | None = None
+        self._prediction_left = width
+        if data.confidences is not None:
+            x += space + w_of + 3 * space
+            ax.text(x / width, 0.5, words[2], **kw)
+            x += w_pred + space
+            self._prediction_left = x
+            self.prediction_text = Readout(ax, x / width, 0.5, **readout)
+            right = width + MARGIN / 2
+            self.prediction_region = RedrawRegion(
+                [self.prediction_text], axes_columns(ax, width, x - space / 2, right)
+            )
+
+    def _text_width(self, text: str) -> float:
+        """Layout units of ``text`` drawn as ``Text`` at the figure's dpi."""
+        return text_width(text, FONT_HEADER, _BOLD, self._dpi)
+
+    def _readout_width(self, text: str) -> float:
+        """Layout units of ``text`` drawn as a :class:`Readout` at the figure's dpi."""
+        return readout_width(text, FONT_HEADER, _BOLD, self._dpi) * REF_DPI / self._dpi
+
+    def _prediction_field(self, room: float) -> float:
+        """Width of the prediction field: the widest name (judged among the longest ones, up
+        to 24 characters) and the percentage, within ``room``."""
+        names = self.data.class_names
+        longest = sorted({n[:_NAME_ESTIMATE] for n in names}, key=len)[-16:]
+        w_name = max((self._readout_width(n) for n in longest), default=0.0)
+        w_pct = self._readout_width(" (100.0%)")
+        return max(min(w_name + w_pct + 1, room), w_pct + 8)
+
+    @property
+    def regions(self) -> list[RedrawRegion]:
+        """The redraw regions of the step number and the prediction."""
+        if self.prediction_region is None:
+            return [self.step_region]
+        return [self.step_region, self.prediction_region]
+
+    def show_step(self, step: int) -> None:
+        number = f"{step}"
+        if number != self.step_text.get_text():
+            self.step_text.set_text(number)
+            self.step_region.mark()
+
+    def prediction_status(self, pred: int, p: float) -> str:
+        """``cat (53.2%)``: the class name cut with an ellipsis if the whole does not fit the
+        field, measured as the readout draws it at the figure's current dpi."""
+        pct = "nan" if not math.isfinite(p) else f"{100 * p:.1f}%"
+        dpi = float(self.ax.figure.dpi)
+        scale = self.ax.bbox.width / self._width if self.ax.bbox.width else dpi / REF_DPI
+        room_px = (self._width - self._prediction_left) * scale
+        name = self.data.class_names[pred]
+        return fit_readout(name, f" ({pct})", room_px, FONT_HEADER, _BOLD, dpi)
+
+    def show_prediction(self, pred: int, p: float) -> None:
+        if self.prediction_text is None or self.prediction_region is None:
+            return
+        true = self.data.true_label
+        color = TEXT_COLOR if true is None else OK_TEXT if pred == true else FLIPPED_TEXT
+        state = (self.prediction_status(pred, p), color)
+        if state != (self.prediction_text.get_text(), self.prediction_text.get_color()):
+            self.prediction_text.set_text(state[0])
+            self.prediction_text.set_color(state[1])
+            self.prediction_region.mark(state)
+
+
+class RowHeader:
+    """The header line of a row: run name (bold), attack, model and labels; then the status."""
+
+    def __init__(self, fig: Figure, layout: Layout, row_top: float, data: RunData) -> None:
+        width = layout.width - 2 * MARGIN
+        ax = fig.add_axes(layout.rect(MARGIN, row_top + HEADER_H, width, HEADER_H))
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        self.ax = ax
+        self.status = StatusLine(ax, width, data, float(fig.dpi))
+        right_w = self.status.width
+        run = data.run
+        names = data.class_names
+        parts = [p for p in (run.attack, run.model) if p]
+        if data.true_label is not None:
+            parts.append(f"true: {names[data.true_label]}")
+        if data.target_label is not None:
+            parts.append(f"target: {names[data.target_label]}")
+        name = fit(data.label, (width - right_w) * 0.6, FONT_HEADER, _BOLD)
+        name_w = text_width(name, FONT_HEADER, _BOLD)
+        rest_w = width - right_w - name_w - 14
+        rest = fit("  ·  ".join(one_line(p) for p in parts), max(rest_w, 0), FONT_HEADER)
+        ax.text(0, 0.5, name, ha="left", fontweight=_BOLD, **_words())
+        ax.text((name_w + 10) / width, 0.5, rest, ha="left", color=MUTED_TEXT, **_words())

@@ -1,0 +1,99 @@
+"""The image panels of a row: original (static), adversarial and amplified perturbation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from ..options import RenderOptions
+from .artists import PixelImage
+from .pixels import StepImages, auto_amplification, channel_mean, perturbation_rgba, to_rgba
+from .regions import RedrawRegion, padded
+from .rundata import RunData
+from .style import FONT_TITLE
+from .textmetrics import fit, text_width
+
+__all__ = ["ImagePanels", "panel_title"]
+
+
+def panel_title(ax: Axes, fig_w: float, *candidates: str) -> None:
+    """Title of a panel: the first candidate that fits its width (else the last, cut).
+
+    ``fig_w`` is the figure width in layout units.
+    """
+    w = ax.get_position().width * fig_w
+    text = next((c for c in candidates if text_width(c, FONT_TITLE) <= w), candidates[-1])
+    # y given: matplotlib then skips placing the title above tick labels (these axes show
+    # none), which would create every tick of both axes (~10 ms per panel)
+    ax.set_title(fit(text, w, FONT_TITLE), fontsize=FONT_TITLE, pad=5, parse_math=False, y=1.0)
+
+
+def _amp_text(amp: float) -> str:
+    return f"{amp:.3g}"
+
+
+class ImagePanels:
+    """The image panels of one row, given the axes of those the row shows.
+
+    ``adversarial_image`` and ``perturbation_image`` change every step, each in a
+    :class:`RedrawRegion` of its own; ``original_image`` is drawn once. An image attribute is
+    None when its panel is not shown; ``amplification`` is None without an original image.
+    """
+
+    def __init__(
+        self, axes: Mapping[str, Axes], fig_w: float, data: RunData, options: RenderOptions
+    ) -> None:
+        self.data = data
+        self.axes = dict(axes)
+        self.original_image: PixelImage | None = None
+        self.adversarial_image: PixelImage | None = None
+        self.perturbation_image: PixelImage | None = None
+        self.amplification: float | None = None
+        self.adversarial_region: RedrawRegion | None = None
+        self.perturbation_region: RedrawRegion | None = None
+        orig_mean = None
+        if data.original is not None:
+            amp = options.amplification
+            self.amplification = float(amp) if amp is not None else auto_amplification(data.run)
+            orig_mean = channel_mean(data.original)
+        self._images = StepImages(orig_mean)
+        first = data.run.images[0]
+        for ax in self.axes.values():
+            ax.set_axis_off()
+        if "original" in self.axes and data.original is not None:
+            ax = self.axes["original"]
+            panel_title(ax, fig_w, "original")
+            self.original_image = PixelImage(ax, to_rgba(data.original))
+        if "adversarial" in self.axes:
+            ax = self.axes["adversarial"]
+            panel_title(ax, fig_w, "adversarial")
+            self.adversarial_image = PixelImage(ax, to_rgba(first))
+            self.adversarial_region = RedrawRegion([self.adversarial_image], padded(ax, 1))
+        if "perturbation" in self.axes:
+            ax = self.axes["perturbation"]
+            amp = self.amplification or 1.0
+            a = _amp_text(amp)
+            titles = (f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
+            panel_title(ax, fig_w, *titles)
+            blank = perturbation_rgba(np.zeros(np.shape(first)[:2], np.float32), amp)
+            self.perturbation_image = PixelImage(ax, blank)
+            self.perturbation_region = RedrawRegion([self.perturbation_image], padded(ax, 1))
+
+    @property
+    def regions(self) -> list[RedrawRegion]:
+        """Redraw regions of the changing panels (adversarial, perturbation)."""
+        return [r for r in (self.adversarial_region, self.perturbation_region) if r is not None]
+
+    def show(self, image: Any) -> None:
+        """Show one step's image (converted once, for both panels)."""
+        prepared = self._images.prepare(image)
+        if self.adversarial_image is not None and self.adversarial_region is not None:
+            self.adversarial_image.set_data(self._images.rgba(prepared))
+            self.adversarial_region.mark()
+        if self.perturbation_image is not None and self.perturbation_region is not None:
+            amp = self.amplification or 1.0
+            self.perturbation_image.set_data(self._images.perturbation(prepared, amp))
+            self.perturbation_region.mark()

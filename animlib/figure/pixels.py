@@ -1,0 +1,204 @@
+"""Images -> display pixels: uint8 RGBA bitmaps, perturbation colours, the auto amplification."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+
+from ..protocol import RunLike
+
+__all__ = [
+    "StepImages",
+    "auto_amplification",
+    "channel_mean",
+    "perturbation_rgba",
+    "to_rgba",
+]
+
+
+def as_float01(img: np.ndarray) -> np.ndarray:
+    """(H, W, C) float32 in [0, 1] (NaN -> 0, +inf -> 1)."""
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) * np.float32(1.0 / 255.0)
+    a = np.clip(a, 0.0, 1.0, dtype=np.float32)
+    if not np.isfinite(a).all():
+        np.nan_to_num(a, copy=False, nan=0.0)
+    return a
+
+
+def float_to_u8(f: np.ndarray) -> np.ndarray:
+    """Clean float32 in [0, 1] -> uint8 (rounded)."""
+    x = f * np.float32(255.0)
+    x += np.float32(0.5)
+    return x.astype(np.uint8)
+
+
+def as_display(img: np.ndarray) -> np.ndarray:
+    """uint8 array for display: (H, W) for gray, (H, W, 3|4) otherwise."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.dtype != np.uint8:
+        a = float_to_u8(as_float01(a))
+    if a.shape[2] == 1:
+        return a[:, :, 0]
+    return a
+
+
+def channel_mean(img: np.ndarray) -> np.ndarray:
+    """Mean of the colour channels (alpha ignored), (H, W) float32 in [0, 1]."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    c = min(a.shape[2], 3)
+    if a.dtype == np.uint8:
+        total = a[..., 0].astype(np.float32)
+        for i in range(1, c):
+            total += a[..., i]
+        total *= np.float32(1.0 / (255.0 * c))
+        return total
+    f = as_float01(a)
+    total = f[..., 0].copy()
+    for i in range(1, c):
+        total += f[..., i]
+    if c > 1:
+        total *= np.float32(1.0 / c)
+    return total
+
+
+def nice_floor(x: float) -> float:
+    """``x`` rounded down to two significant digits (so the auto range never clips the end)."""
+    if x <= 0 or not math.isfinite(x):
+        return 1.0
+    e = math.floor(math.log10(x)) - 1
+    return max(math.floor(x / 10**e) * 10**e, 1e-12)
+
+
+def auto_amplification(run: RunLike) -> float:
+    """Amplification mapping the final step's largest |perturbation| to the end of the colours."""
+    original = run.original
+    if original is None or len(run) == 0:
+        return 1.0
+    delta = channel_mean(run.images[len(run) - 1]) - channel_mean(original)
+    m = float(np.max(np.abs(delta)))
+    if not math.isfinite(m) or m <= 0:
+        return 1.0
+    return nice_floor(1.0 / m)
+
+
+@functools.lru_cache(maxsize=4)
+def lut(name: str) -> np.ndarray:
+    """The colormap ``name`` as 256 RGBA uint8 entries."""
+    return (colormaps[name](np.linspace(0.0, 1.0, 256)) * 255.0 + 0.5).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def lut32(name: str) -> np.ndarray:
+    """:func:`lut` with each RGBA entry packed in one uint32 (one gather per pixel)."""
+    return np.ascontiguousarray(lut(name)).view(np.uint32).reshape(256)
+
+
+def perturbation_rgba(delta: np.ndarray, amplification: float) -> np.ndarray:
+    """Diverging colours for ``delta * amplification`` in [-1, 1]; 0 is the white centre."""
+    x = np.multiply(delta, np.float32(amplification * 127.5), dtype=np.float32)
+    x += np.float32(127.5)
+    np.rint(x, out=x)
+    np.clip(x, 0, 255, out=x)
+    return lut("RdBu_r")[x.astype(np.uint8)]
+
+
+def to_rgba(img: np.ndarray) -> np.ndarray:
+    """(H, W, C) image (uint8 or float in [0, 1]) -> (H, W, 4) uint8; gray via the gray colormap."""
+    d = as_display(img)
+    if d.ndim == 2:
+        return lut("gray")[d]
+    h, w, c = d.shape
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., :c] = d
+    if c == 3:
+        out[..., 3] = 255
+    return out
+
+
+class StepImages:
+    """One step's image -> the adversarial and perturbation bitmaps, reusing buffers.
+
+    The arithmetic is exactly that of :func:`to_rgba` and :func:`perturbation_rgba` (the pixels
+    are identical), but no megabyte-sized array is allocated per frame (fresh pages cost more
+    than the arithmetic), channels are copied one at a time (interleaved numpy writes are slow)
+    and colours are looked up as packed uint32.
+    """
+
+    def __init__(self, orig_mean: np.ndarray | None) -> None:
+        self.orig_mean = orig_mean
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def _buf(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buf = self._bufs.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._bufs[name] = np.empty(shape, dtype)
+            if name == "rgba":
+                buf[..., 3] = 255
+        return buf
+
+    def prepare(self, image: Any) -> np.ndarray:
+        """The image as (H, W, C) uint8, or float32 clipped to [0, 1] with NaN -> 0."""
+        a = np.asarray(image)
+        if a.ndim == 2:
+            a = a[:, :, None]
+        if a.dtype == np.uint8:
+            return a
+        f = self._buf("float", a.shape, np.float32)
+        np.clip(a, 0.0, 1.0, out=f, casting="unsafe")
+        if math.isnan(float(f.sum(dtype=np.float64))):  # clip keeps NaN only
+            np.nan_to_num(f, copy=False, nan=0.0)
+        return f
+
+    def rgba(self, a: np.ndarray) -> np.ndarray:
+        """Display RGBA (H, W, 4) uint8 of a prepared image (a reused buffer)."""
+        h, w, c = a.shape
+        if a.dtype != np.uint8:  # float_to_u8
+            x = self._buf("scaled", a.shape, np.float32)
+            np.multiply(a, np.float32(255.0), out=x)
+            x += np.float32(0.5)
+            u8 = self._buf("u8", a.shape, np.uint8)
+            np.copyto(u8, x, casting="unsafe")
+            a = u8
+        out = self._buf("rgba", (h, w, 4), np.uint8)
+        if c == 1:
+            np.take(lut32("gray"), a[:, :, 0], out=out.view(np.uint32).reshape(h, w))
+            return out
+        for i in range(c):
+            out[..., i] = a[..., i]
+        if c != 4:
+            out[..., 3] = 255
+        return out
+
+    def perturbation(self, a: np.ndarray, amplification: float) -> np.ndarray:
+        """Perturbation colours (H, W, 4) uint8 of a prepared image (a reused buffer)."""
+        h, w, c = a.shape
+        c = min(c, 3)
+        d = self._buf("delta", (h, w), np.float32)
+        np.copyto(d, a[..., 0])  # channel_mean
+        for i in range(1, c):
+            d += a[..., i]
+        if a.dtype == np.uint8:
+            d *= np.float32(1.0 / (255.0 * c))
+        elif c > 1:
+            d *= np.float32(1.0 / c)
+        if self.orig_mean is not None:
+            d -= self.orig_mean
+        d *= np.float32(amplification * 127.5)  # perturbation_rgba
+        d += np.float32(127.5)
+        np.rint(d, out=d)
+        np.clip(d, 0, 255, out=d)
+        idx = self._buf("index", (h, w), np.intp)
+        np.copyto(idx, d, casting="unsafe")
+        out = self._buf("pert", (h, w, 4), np.uint8)
+        np.take(lut32("RdBu_r"), idx, out=out.view(np.uint32).reshape(h, w), mode="clip")
+        return out

@@ -1,0 +1,117 @@
+"""What a figure reads from a run, read and checked once: steps, confidences, labels, classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import Code, RunFormatError
+from ..protocol import RunLike, run_label
+from ..text import one_line
+
+__all__ = ["RunData", "choose_classes", "confidences"]
+
+
+def confidences(run: RunLike) -> np.ndarray | None:
+    """(steps, K) float32 confidences, or None when the run has none to show."""
+    conf = run.confidences
+    if conf is None:
+        return None
+    conf = np.asarray(conf, dtype=np.float32)
+    if conf.ndim != 2 or conf.shape[0] == 0 or conf.shape[1] == 0:
+        return None
+    return conf
+
+
+def has_original(run: RunLike) -> bool:
+    """Whether the run's original image can be shown beside its steps (same shape)."""
+    original = run.original
+    return original is not None and tuple(np.shape(original)) == tuple(run.image_shape)
+
+
+def _label(value: object, k: int) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        v = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return v if 0 <= v < k else None
+
+
+def _class_names(run: RunLike, k: int) -> tuple[str, ...]:
+    names = run.class_names
+    names = list(names) if names is not None else []
+    return tuple(one_line(names[i]) if i < len(names) else str(i) for i in range(k))
+
+
+def choose_classes(
+    conf: np.ndarray, top_k: int, true_label: int | None, target_label: int | None
+) -> list[int]:
+    """Fixed class set for a run: true, target, then the top-k classes by peak confidence."""
+    peak = np.nan_to_num(conf, nan=0.0).max(axis=0)
+    order = np.argsort(-peak, kind="stable")[: min(top_k, conf.shape[1])]
+    chosen: list[int] = []
+    for c in (true_label, target_label, *order.tolist()):
+        if c is not None and c not in chosen:
+            chosen.append(int(c))
+    return chosen
+
+
+def check_steps(run: RunLike) -> int:
+    """The run's number of steps; a run without steps is a :class:`RunFormatError` (EMPTY)."""
+    n = len(run)
+    if n == 0:
+        raise RunFormatError(
+            "has no steps to show", run=run_label(run), field="steps", code=Code.EMPTY
+        )
+    return n
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run as one row of a figure sees it.
+
+    ``confidences`` (steps, K) or None; ``original`` only when it has the steps' shape;
+    ``class_names`` K one-line names; labels None unless in [0, K).
+    """
+
+    run: RunLike
+    n_steps: int
+    confidences: np.ndarray | None
+    original: np.ndarray | None
+    class_names: tuple[str, ...]
+    true_label: int | None
+    target_label: int | None
+
+    @classmethod
+    def of(cls, run: RunLike) -> RunData:
+        n = check_steps(run)
+        conf = confidences(run)
+        k = conf.shape[1] if conf is not None else 0
+        return cls(
+            run=run,
+            n_steps=n,
+            confidences=conf,
+            original=run.original if has_original(run) else None,
+            class_names=_class_names(run, k),
+            true_label=_label(run.true_label, k),
+            target_label=_label(run.target_label, k),
+        )
+
+    @property
+    def label(self) -> str:
+        """The run's name (else its id), as the header shows it."""
+        return str(self.run.name or self.run.id or "run")
+
+    def clamp(self, step: int) -> int:
+        """``step`` within the run (shorter runs of a comparison hold their last step)."""
+        return min(max(int(step), 0), self.n_steps - 1)
+
+    def prediction(self, step: int) -> tuple[np.ndarray, int] | None:
+        """(confidence row, argmax) at ``step`` (NaN never wins), None without confidences."""
+        if self.confidences is None:
+            return None
+        row = self.confidences[min(step, self.confidences.shape[0] - 1)]
+        return row, int(np.argmax(np.nan_to_num(row, nan=-1.0)))

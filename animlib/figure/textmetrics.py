@@ -1,0 +1,132 @@
+"""Measuring and fitting text: widths in layout units, font metrics, readout advances.
+
+Widths are measured the way the text is drawn: :func:`text_width` as ``Text`` lays a string out,
+:func:`readout_width` as :class:`~animlib.figure.artists.Readout` places its pieces. A string cut
+to fit always ends in an ellipsis, so a cut label never reads as another one.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
+from matplotlib.font_manager import FontProperties, findfont, get_font
+
+from ..text import one_line
+from .style import REF_DPI
+
+__all__ = [
+    "ELLIPSIS",
+    "advance",
+    "clear_caches",
+    "fit",
+    "fit_readout",
+    "font_metrics",
+    "readout_pieces",
+    "readout_width",
+    "text_width",
+]
+
+ELLIPSIS = "…"
+# how a readout splits its text: digits and signs one by one, runs of spaces, words whole
+READOUT_TOKENS = re.compile(r"[0-9.,:%()+\-]| +|[^0-9.,:%()+\- ]+")
+
+
+@functools.lru_cache(maxsize=8)
+def measure_renderer(dpi: float) -> RendererAgg:
+    """A tiny Agg renderer used only to measure text at ``dpi``."""
+    return RendererAgg(8, 8, dpi)
+
+
+@functools.lru_cache(maxsize=4096)
+def text_width(text: str, size: float, weight: str = "normal", dpi: float = REF_DPI) -> float:
+    """Width of ``text`` as ``Text`` draws it at ``dpi``, in layout units (pixels at 100 dpi)."""
+    if not text:
+        return 0.0
+    prop = FontProperties(size=size, weight=weight)
+    w, _, _ = measure_renderer(dpi).get_text_width_height_descent(text, prop, ismath=False)
+    return float(w) * REF_DPI / dpi
+
+
+@functools.lru_cache(maxsize=4096)
+def fit(text: str, max_width: float, size: float, weight: str = "normal") -> str:
+    """``text`` on one line, cut with an ellipsis until at most ``max_width`` layout units wide."""
+    text = one_line(text)
+    if text_width(text, size, weight) <= max_width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix that fits together with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if text_width(text[:mid].rstrip() + ELLIPSIS, size, weight) <= max_width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + ELLIPSIS if lo else ELLIPSIS
+
+
+@functools.lru_cache(maxsize=64)
+def font_metrics(size: float, weight: str, dpi: float) -> tuple[float, float]:
+    """(ascent, descent) of a line of text in pixels: the font's typographic metrics, which is
+    what ``Text`` centres a line of plain text on."""
+    prop = FontProperties(size=size, weight=weight)
+    font = get_font(findfont(prop))  # matplotlib keeps one per thread: not cached here
+    head = font.get_sfnt_table("head")
+    for name, up, down in (
+        ("OS/2", "sTypoAscender", "sTypoDescender"),
+        ("hhea", "ascent", "descent"),
+    ):
+        table = font.get_sfnt_table(name)
+        if table is not None and head:
+            scale = size * dpi / 72.0 / head["unitsPerEm"]
+            return table[up] * scale, -table[down] * scale
+    _, h, d = measure_renderer(dpi).get_text_width_height_descent("lp", prop, ismath=False)
+    return h - d, d
+
+
+@functools.lru_cache(maxsize=8192)
+def advance(token: str, size: float, weight: str, dpi: float) -> float:
+    """Horizontal room of a token in pixels: the font's advance for one character (or a run of
+    spaces), the measured width for a word."""
+    prop = FontProperties(size=size, weight=weight)
+    if len(token) == 1 or token.isspace():
+        font = get_font(findfont(prop))
+        font.set_size(size, dpi)
+        glyph = font.load_char(ord(token[0]), flags=get_hinting_flag())
+        return len(token) * glyph.horiAdvance / 64.0
+    w, _, _ = measure_renderer(dpi).get_text_width_height_descent(token, prop, ismath=False)
+    return float(w)
+
+
+def readout_pieces(text: str, size: float, weight: str, dpi: float) -> list[tuple[str, float]]:
+    """The pieces a readout draws for ``text``, each with its advance in pixels."""
+    return [(t, advance(t, size, weight, dpi)) for t in READOUT_TOKENS.findall(text)]
+
+
+def readout_width(text: str, size: float, weight: str, dpi: float) -> float:
+    """Width in pixels of ``text`` as a readout draws it at ``dpi``."""
+    return sum(w for _, w in readout_pieces(text, size, weight, dpi))
+
+
+@functools.lru_cache(maxsize=8192)
+def fit_readout(name: str, suffix: str, max_px: float, size: float, weight: str, dpi: float) -> str:
+    """``name + suffix`` as a readout draws it, the name cut with an ellipsis until the whole
+    is at most ``max_px`` pixels wide (measured on the real text at the real dpi)."""
+    name = one_line(name)
+    if readout_width(name + suffix, size, weight, dpi) <= max_px:
+        return name + suffix
+    lo, hi = 0, len(name)
+    while lo < hi:  # longest prefix that fits together with the ellipsis and the suffix
+        mid = (lo + hi + 1) // 2
+        cut = name[:mid].rstrip() + ELLIPSIS + suffix
+        if readout_width(cut, size, weight, dpi) <= max_px:
+            lo = mid
+        else:
+            hi = mid - 1
+    return name[:lo].rstrip() + ELLIPSIS + suffix
+
+
+def clear_caches() -> None:
+    """Forget every measured width (as in a fresh process; for benchmarks)."""
+    for cached in (measure_renderer, text_width, fit, font_metrics, advance, fit_readout):
+        cached.cache_clear()

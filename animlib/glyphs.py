@@ -1,0 +1,154 @@
+"""A glyph-caching Agg canvas: text layouts and glyph bitmaps reused from frame to frame.
+
+This is the only module of animlib that uses private matplotlib internals (``FT2Font._layout``,
+``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``). It is used
+only on the matplotlib versions it was checked against (:data:`TESTED_VERSIONS`) and only when
+those members exist (:data:`AVAILABLE`); otherwise :func:`agg_canvas` returns a plain
+``FigureCanvasAgg`` and text is drawn the standard way (the same pixels, somewhat slower).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+from matplotlib.figure import Figure
+
+__all__ = ["AVAILABLE", "TESTED_VERSIONS", "agg_canvas", "clear_caches", "enabled"]
+
+TESTED_VERSIONS = ((3, 11),)  # (major, minor) of matplotlib this module was checked against
+_PRIVATE_FONT_API = ("_layout", "_render_glyph", "_set_transform")
+_PRIVATE_RENDERER_API = ("_prepare_font", "_draw_text_glyphs_and_boxes")
+
+
+def _version(text: str) -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _detect() -> bool:
+    """Whether this matplotlib is a tested version with the private members this module uses."""
+    if _version(matplotlib.__version__) not in TESTED_VERSIONS:
+        return False
+    try:
+        from matplotlib.ft2font import FT2Font, RenderMode  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return all(hasattr(FT2Font, a) for a in _PRIVATE_FONT_API) and all(
+        hasattr(RendererAgg, a) for a in _PRIVATE_RENDERER_API
+    )
+
+
+AVAILABLE: bool = _detect()  # tests set it to False to check the plain path
+
+_IDENTITY = np.array([[0x10000, 0], [0, 0x10000]], dtype=int)
+_MAX_CACHED = 50_000
+_LAYOUTS: dict[tuple[Any, ...], list[tuple[Any, int, float, float]]] = {}
+_GLYPHS: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
+_METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+
+
+def enabled() -> bool:
+    """Whether :func:`agg_canvas` gives the glyph-caching canvas."""
+    return AVAILABLE
+
+
+def clear_caches() -> None:
+    """Forget cached layouts, glyphs and text metrics (as in a fresh process; for benchmarks)."""
+    for cache in (_LAYOUTS, _GLYPHS, _METRICS):
+        cache.clear()
+
+
+def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    if len(cache) > _MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+
+
+class _GlyphCachingRenderer(RendererAgg):
+    """``RendererAgg`` that reuses text layouts and glyph bitmaps between frames.
+
+    It does exactly what ``RendererAgg.draw_text`` does for plain horizontal text, but a glyph
+    rendered at a given 1/64-pixel offset is kept and reused, so the pixels are identical.
+    """
+
+    def _layout(
+        self, s: str, prop: Any, mtext: Any, flags: Any
+    ) -> list[tuple[Any, int, float, float]]:
+        features = mtext.get_fontfeatures() if mtext is not None else None
+        language = mtext.get_language() if mtext is not None else None
+        key = (hash(prop), s, self.dpi, flags, repr(features), repr(language))
+        items = _LAYOUTS.get(key)
+        if items is None:
+            font = self._prepare_font(prop)
+            laid_out = font._layout(s, flags=flags, features=features, language=language)  # noqa: SLF001
+            items = [(i.ft_object, i.glyph_index, i.x, i.y) for i in laid_out]
+            _remember(_LAYOUTS, key, items)
+        return items
+
+    def _glyph(
+        self, ft: Any, size: float, glyph: int, gx: int, gy: int, aa: bool, flags: Any
+    ) -> Any:
+        """(bitmap, left, top) of a glyph at the 1/64-pixel position (gx, gy), cached."""
+        key = (ft.fname, size, self.dpi, glyph, gx & 63, gy & 63, aa, flags)
+        entry = _GLYPHS.get(key)
+        if entry is None:
+            from matplotlib.ft2font import RenderMode
+
+            ft.set_size(size, self.dpi)
+            ft._set_transform(_IDENTITY, [gx, gy])  # noqa: SLF001
+            mode = RenderMode.NORMAL if aa else RenderMode.MONO
+            bitmap = ft._render_glyph(glyph, flags, mode)  # noqa: SLF001
+            buffer = np.array(bitmap.buffer)
+            if not aa:
+                buffer *= 0xFF
+            entry = (buffer, bitmap.left - (gx >> 6), bitmap.top - (gy >> 6))
+            _remember(_GLYPHS, key, entry)
+        return entry
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if ismath or angle != 0:
+            return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+        flags = get_hinting_flag()
+        size = prop.get_size_in_points()
+        aa = gc.get_antialiased()
+        height = self.height
+        for ft, glyph, dx, dy in self._layout(s, prop, mtext, flags):
+            gx = round(0x40 * (x + dx))
+            gy = round(0x40 * (height - y + dy))
+            buffer, rel_left, rel_top = self._glyph(ft, size, glyph, gx, gy, aa, flags)
+            top = (gy >> 6) + rel_top
+            self._renderer.draw_text_image(
+                buffer, (gx >> 6) + rel_left, int(height) - top + buffer.shape[0], 0, gc
+            )
+        return None
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        key = (s, hash(prop), self.dpi, ismath)
+        m = _METRICS.get(key)
+        if m is None:
+            m = super().get_text_width_height_descent(s, prop, ismath)
+            _remember(_METRICS, key, m)
+        return m
+
+
+class _GlyphCachingCanvas(FigureCanvasAgg):
+    """Agg canvas whose renderer caches glyphs (see :class:`_GlyphCachingRenderer`)."""
+
+    def get_renderer(self):
+        w, h = self.get_width_height(physical=True)
+        key = w, h, self.figure.dpi
+        if self._lastKey != key:
+            self.renderer = _GlyphCachingRenderer(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
+
+
+def agg_canvas(fig: Figure) -> FigureCanvasAgg:
+    """An Agg canvas for ``fig``: glyph-caching when :func:`enabled`, else the plain one."""
+    if enabled():
+        return _GlyphCachingCanvas(fig)
+    return FigureCanvasAgg(fig)

@@ -1,0 +1,60 @@
+"""Animated GIF with Pillow (never ImageMagick)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..limits import check_gif_frames
+from .base import MovieWriter, meta_value, register_writer
+
+__all__ = ["GIFWriter"]
+
+
+@register_writer
+class GIFWriter(MovieWriter):
+    """Animated GIF with Pillow (never ImageMagick): loops forever, ``1000 / fps`` ms per frame.
+
+    Frames are kept palettised (1 byte per pixel) until :meth:`finish`, because Pillow writes a GIF
+    in one call, so a GIF holds at most ``ANIMLIB_MAX_GIF_FRAMES`` frames (checked per frame).
+    Options: ``loop`` (0 = forever).
+    """
+
+    name = "gif"
+    suffixes = (".gif",)
+    mime = "image/gif"
+
+    def _open(self) -> None:
+        self._frames: list[Image.Image] = []
+
+    def _write(self, rgb: np.ndarray) -> None:
+        check_gif_frames(len(self._frames) + 1)
+        im = Image.fromarray(rgb[..., :3] if rgb.shape[2] == 4 else rgb, "RGB")
+        # an adaptive palette per frame, then Floyd-Steinberg dithering (keeps faint noise visible)
+        palette = im.quantize(256, method=Image.Quantize.FASTOCTREE)
+        self._frames.append(im.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG))
+
+    def _close(self) -> None:
+        first, *rest = self._frames
+        duration = max(int(round(1000.0 / self.fps / 10.0)) * 10, 20)
+        comment = self.metadata.get("comment") or self.metadata.get("title")
+        kwargs: dict[str, Any] = {}
+        if comment:
+            kwargs["comment"] = meta_value(comment).encode("utf-8")[:255]
+        with open(self.tmp_path, "wb") as fh:
+            first.save(
+                fh,
+                format="GIF",
+                save_all=True,
+                append_images=rest,
+                duration=duration,
+                loop=int(self.options.get("loop", 0)),
+                optimize=False,
+                **kwargs,
+            )
+        self._frames = []
+
+    def _cleanup(self) -> None:
+        self._frames = []

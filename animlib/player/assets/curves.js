@@ -1,0 +1,104 @@
+// animlib player, part 3: confidence-over-steps curves as SVG, with a marker at the shown
+// step that moves in the browser. Clicking or dragging on the chart seeks.
+
+const ROLE_COLORS = { true: "#2ca02c", target: "#ff7f0e", rival: "#d62728", top: "#1f77b4" };
+const RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+const CHART = { w: 1000, h: 230, l: 52, r: 14, t: 12, b: 34 };
+
+function niceTicks(last, count) {
+  if (last <= 0) return [0];
+  const raw = last / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  const ticks = [];
+  for (let v = 0; v <= last + 1e-9; v += step) ticks.push(Math.round(v));
+  return ticks;
+}
+
+class Curves {
+  // series: [{label, color, values (typed array, one per step of its run)}]
+  constructor(series, steps, onSeek, yTitle) {
+    this.series = series;
+    this.steps = Math.max(steps, 1);
+    this.onSeek = onSeek;
+    this.root = el("div", { class: "animlib-curves", "data-testid": "animlib-curves" });
+    this.svg = svgEl("svg", {
+      viewBox: `0 0 ${CHART.w} ${CHART.h}`,
+      class: "animlib-curves-svg",
+      role: "img",
+    });
+    this.svg.appendChild(svgEl("title")).textContent = yTitle + " over steps";
+    this.axes(yTitle);
+    for (const s of series) {
+      const points = [];
+      for (let i = 0; i < s.values.length; i++) points.push(`${this.x(i).toFixed(1)},${this.y(s.values[i]).toFixed(1)}`);
+      this.svg.appendChild(svgEl("polyline", { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 2 }));
+    }
+    this.marker = svgEl("line", { class: "animlib-marker", y1: CHART.t, y2: CHART.h - CHART.b });
+    this.svg.appendChild(this.marker);
+    this.dots = series.map((s) => this.svg.appendChild(svgEl("circle", { r: 4, fill: s.color, class: "animlib-dot" })));
+    this.root.appendChild(this.svg);
+    const legend = el("div", { class: "animlib-legend" });
+    for (const s of series) {
+      const item = legend.appendChild(el("span", { class: "animlib-legend-item" }));
+      item.appendChild(el("span", { class: "animlib-swatch", style: `background:${s.color}` }));
+      item.appendChild(el("span", {}, s.label));
+    }
+    this.root.appendChild(legend);
+    this.bindSeek();
+  }
+
+  x(step) {
+    return CHART.l + (step / Math.max(this.steps - 1, 1)) * (CHART.w - CHART.l - CHART.r);
+  }
+
+  y(v) {
+    return CHART.t + (1 - clamp(Number.isFinite(v) ? v : 0, 0, 1)) * (CHART.h - CHART.t - CHART.b);
+  }
+
+  axes(yTitle) {
+    const g = this.svg.appendChild(svgEl("g", { class: "animlib-axes" }));
+    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+      g.appendChild(svgEl("line", { x1: CHART.l, x2: CHART.w - CHART.r, y1: this.y(v), y2: this.y(v), class: "animlib-gridline" }));
+      g.appendChild(svgEl("text", { x: CHART.l - 6, y: this.y(v) + 4, "text-anchor": "end" })).textContent = String(v);
+    }
+    for (const s of niceTicks(this.steps - 1, 8)) {
+      g.appendChild(svgEl("text", { x: this.x(s), y: CHART.h - CHART.b + 16, "text-anchor": "middle" })).textContent = String(s);
+    }
+    g.appendChild(svgEl("text", { x: CHART.w - CHART.r, y: CHART.h - 3, "text-anchor": "end" })).textContent = "step";
+    const title = g.appendChild(svgEl("text", { x: 14, y: CHART.t + (CHART.h - CHART.t - CHART.b) / 2, "text-anchor": "middle", transform: `rotate(-90 14 ${CHART.t + (CHART.h - CHART.t - CHART.b) / 2})` }));
+    title.textContent = yTitle;
+  }
+
+  bindSeek() {
+    let dragging = false;
+    const seek = (ev) => {
+      const box = this.svg.getBoundingClientRect();
+      if (!box.width) return;
+      const scale = CHART.w / box.width; // the chart keeps its aspect ratio (meet)
+      const vx = (ev.clientX - box.left) * scale;
+      const frac = (vx - CHART.l) / (CHART.w - CHART.l - CHART.r);
+      this.onSeek(Math.round(clamp(frac, 0, 1) * (this.steps - 1)));
+    };
+    this.svg.addEventListener("pointerdown", (ev) => {
+      dragging = true;
+      this.svg.setPointerCapture(ev.pointerId);
+      seek(ev);
+    });
+    this.svg.addEventListener("pointermove", (ev) => { if (dragging) seek(ev); });
+    const stop = () => { dragging = false; };
+    this.svg.addEventListener("pointerup", stop);
+    this.svg.addEventListener("pointercancel", stop);
+  }
+
+  setStep(step) {
+    const x = this.x(step);
+    this.marker.setAttribute("x1", x);
+    this.marker.setAttribute("x2", x);
+    this.series.forEach((s, i) => {
+      const k = Math.min(step, s.values.length - 1);
+      this.dots[i].setAttribute("cx", this.x(k));
+      this.dots[i].setAttribute("cy", this.y(s.values[k]));
+    });
+  }
+}

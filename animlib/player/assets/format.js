@@ -1,0 +1,67 @@
+// animlib player, part 1: payload decoding, number formatting and DOM helpers.
+// The five asset files are concatenated into one ES module (see component.py); only
+// player.js exports. User strings (run and class names) only ever go into textContent.
+
+const MAGIC = "ANLP";
+const PAYLOAD_VERSION = 1;
+const TYPED = { f4: Float32Array, i4: Int32Array };
+
+// Decode the binary payload made by animlib/player/payload.py: a JSON header and typed-array
+// views on the array data (no copy per array: one copy of the whole buffer, for alignment).
+function parsePayload(bytes) {
+  if (!(bytes instanceof Uint8Array)) throw new Error("player payload missing");
+  const buf = bytes.slice().buffer; // own buffer, offset 0: typed views need aligned offsets
+  const magic = new TextDecoder("ascii").decode(new Uint8Array(buf, 0, 4));
+  const view = new DataView(buf);
+  const version = view.getUint32(4, true);
+  if (magic !== MAGIC || version !== PAYLOAD_VERSION) throw new Error("unknown player payload");
+  const n = view.getUint32(8, true);
+  const header = JSON.parse(new TextDecoder("utf-8").decode(new Uint8Array(buf, 12, n)));
+  const base = 12 + n + ((8 - ((12 + n) % 8)) % 8);
+  const arrays = {};
+  for (const [name, spec] of Object.entries(header.arrays || {})) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    arrays[name] = { data: new TYPED[spec.dtype](buf, base + spec.offset, count), shape: spec.shape };
+  }
+  return { header, arrays };
+}
+
+// f"{x:.4f}" exactly as Python prints it. toFixed rounds an exact tie up, Python to even;
+// a 4-decimal tie needs x * 10^4 = n + 1/2, which a binary float reaches only when x * 32
+// is an odd integer (e.g. 0.03125), so only those are adjusted.
+function fmt4(x) {
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : x < 0 ? "-inf" : "nan";
+  const t = Math.abs(x) * 32;
+  if (Number.isInteger(t) && t % 2 === 1) {
+    const n = Math.floor(Math.abs(x) * 10000);
+    const even = n % 2 === 0 ? n : n + 1;
+    return (x < 0 ? "-" : "") + (even / 10000).toFixed(4);
+  }
+  return x.toFixed(4);
+}
+
+function fmtGain(g) {
+  return Number(g.toPrecision(3)).toString();
+}
+
+// A new element with attributes; text (if any) goes in as textContent, never as HTML.
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : String(v));
+  }
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
+function clamp(v, lo, hi) {
+  return Math.min(Math.max(v, lo), hi);
+}

@@ -1,0 +1,390 @@
+// animlib player, part 5: the player. One root element (data-testid="animlib-player",
+// data-step = the shown step, focusable, takes the keys) drives every run's frames, tables
+// and the curve marker. Nothing is sent to the server while stepping or playing: the step
+// goes into the page URL (?step=) with history.replaceState, 0.5 s after the last change.
+
+const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
+const URL_DELAY_MS = 500;
+const ICONS = {
+  first: "M3 3h2v10H3zM13 3v10L6 8z",
+  prev: "M12 3v10L5 8z",
+  play: "M4 2.5v11L13.5 8z",
+  pause: "M4 3h3v10H4zM9 3h3v10H9z",
+  next: "M4 3v10l7-5z",
+  last: "M11 3h2v10h-2zM3 3v10l7-5z",
+  zoom: "M2 2h5v2H4v3H2zM9 2h5v5h-2V4H9zM2 9h2v3h3v2H2zM12 9h2v5H9v-2h3z",
+};
+
+function icon(name) {
+  const svg = svgEl("svg", { viewBox: "0 0 16 16", width: 16, height: 16, "aria-hidden": "true" });
+  svg.appendChild(svgEl("path", { d: ICONS[name], fill: "currentColor" }));
+  return svg;
+}
+
+function button(name, label, onClick) {
+  const b = el("button", { type: "button", class: "animlib-btn", "aria-label": label, title: label, "data-action": name });
+  b.appendChild(icon(name));
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// Integer upscaling for small images (pixels stay square), plain downscaling for large ones.
+function displaySize(image, target) {
+  const side = Math.max(image.width, image.height);
+  const scale = side <= target ? Math.floor(target / side) : target / side;
+  return { w: Math.round(image.width * scale), h: Math.round(image.height * scale) };
+}
+
+class Player {
+  constructor(payload, parent) {
+    this.header = payload.header;
+    this.arrays = payload.arrays;
+    this.runs = this.header.runs;
+    this.compare = this.header.mode === "compare";
+    this.steps = Math.max(...this.runs.map((r) => r.steps), 1);
+    this.fps = this.header.fps || 10;
+    this.speed = 1;
+    this.playing = false;
+    this.direction = 1;
+    this.targets = []; // {r, kind, canvas, tag}
+    this.tables = [];
+    this.labels = [];
+    this.timers = new Set();
+    this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, this.runs.length, () => this.draw()) : null));
+    this.root = el("div", { class: "animlib-player", "data-testid": "animlib-player", tabindex: 0, "data-step": 0, "data-mode": this.header.mode });
+    this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
+    this.root.appendChild(this.toolbar());
+    this.root.appendChild(this.compare ? this.compareBody() : this.viewerBody());
+    this.curves = this.makeCurves();
+    if (this.curves) this.root.appendChild(this.curves.root);
+    this.root.addEventListener("keydown", (ev) => this.onKey(ev));
+    parent.appendChild(this.root);
+    this.step = -1;
+    this.setStep(this.urlStep());
+    clearTimeout(this.urlTimer); // the URL already says where we are
+    if (document.activeElement === document.body || !document.activeElement) this.root.focus({ preventScroll: true });
+  }
+
+  // -- building ------------------------------------------------------------------------------
+  toolbar() {
+    const bar = el("div", { class: "animlib-toolbar" });
+    bar.appendChild(button("first", "first step (Home)", () => this.setStep(0)));
+    bar.appendChild(button("prev", "previous step (←)", () => this.move(-1)));
+    this.playButton = bar.appendChild(button("play", "play (space)", () => this.toggle()));
+    bar.appendChild(button("next", "next step (→)", () => this.move(1)));
+    bar.appendChild(button("last", "last step (End)", () => this.setStep(this.steps - 1)));
+    this.slider = bar.appendChild(el("input", { type: "range", min: 0, max: this.steps - 1, step: 1, value: 0, class: "animlib-slider", "aria-label": "step", "data-testid": "animlib-slider" }));
+    this.slider.addEventListener("input", () => this.setStep(Number(this.slider.value)));
+    this.stepLabel = bar.appendChild(el("span", { class: "animlib-step-label", "data-testid": "animlib-step-label" }));
+    const speed = bar.appendChild(el("select", { class: "animlib-speed", "aria-label": "speed", title: "playback speed" }));
+    for (const s of SPEEDS) speed.appendChild(el("option", { value: s, selected: s === 1 }, `${s}× (${fmtGain(this.fps * s)} fps)`));
+    speed.addEventListener("change", () => { this.speed = Number(speed.value); });
+    return bar;
+  }
+
+  canvas(r, kind, size, testid) {
+    const c = el("canvas", { class: "animlib-canvas", "data-testid": testid, "data-run": this.runs[r].id, width: this.runs[r].image.width, height: this.runs[r].image.height });
+    c.style.width = `${size.w}px`;
+    c.style.height = `${size.h}px`;
+    this.targets.push({ r, kind, canvas: c });
+    return c;
+  }
+
+  figure(caption, child, zoom) {
+    const fig = el("figure", { class: "animlib-figure" });
+    const box = fig.appendChild(el("div", { class: "animlib-box" }));
+    box.appendChild(child);
+    if (zoom) {
+      const z = box.appendChild(button("zoom", "full size", (ev) => { ev.stopPropagation(); this.openZoom(zoom); }));
+      z.classList.add("animlib-zoom");
+    }
+    fig.appendChild(el("figcaption", {}, caption));
+    return fig;
+  }
+
+  beforeAfter(r, size, zoomable) {
+    const box = el("div", { class: "animlib-ba", "data-testid": "animlib-before-after", "data-run": this.runs[r].id });
+    box.style.width = `${size.w}px`;
+    box.style.height = `${size.h}px`;
+    box.appendChild(this.canvas(r, "original", size, "animlib-original"));
+    const over = box.appendChild(this.canvas(r, "image", size, "animlib-image"));
+    over.classList.add("animlib-over");
+    const divider = box.appendChild(el("div", { class: "animlib-divider", role: "slider", tabindex: 0, "aria-label": "before/after divider", "aria-valuemin": 0, "aria-valuemax": 100, "data-testid": "animlib-divider" }));
+    box.appendChild(el("span", { class: "animlib-tag animlib-tag-left" }, "original"));
+    const tag = box.appendChild(el("span", { class: "animlib-tag animlib-tag-right" }));
+    this.labels.push({ r, node: tag, text: (s) => `step ${s}` });
+    const set = (pct) => {
+      const v = clamp(pct, 0, 100);
+      box.style.setProperty("--split", `${v}%`);
+      divider.setAttribute("aria-valuenow", v.toFixed(0));
+      box.dataset.split = v.toFixed(1);
+    };
+    set(50);
+    const fromEvent = (ev) => {
+      const rect = box.getBoundingClientRect();
+      set(((ev.clientX - rect.left) / rect.width) * 100);
+    };
+    let drag = false;
+    box.addEventListener("pointerdown", (ev) => { if (ev.target.closest(".animlib-zoom")) return; drag = true; box.setPointerCapture(ev.pointerId); fromEvent(ev); });
+    box.addEventListener("pointermove", (ev) => { if (drag) fromEvent(ev); });
+    box.addEventListener("pointerup", () => { drag = false; });
+    box.addEventListener("pointercancel", () => { drag = false; });
+    divider.addEventListener("keydown", (ev) => {
+      const delta = { ArrowLeft: -5, ArrowRight: 5, Home: -100, End: 100 }[ev.key];
+      if (delta === undefined) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      set(Number(box.dataset.split) + delta);
+    });
+    return zoomable ? this.figure("original | adversarial: drag the divider", box, { r, kind: "before-after" }) : box;
+  }
+
+  viewerBody() {
+    const run = this.runs[0];
+    const body = el("div", { class: "animlib-body" });
+    const panels = body.appendChild(el("div", { class: "animlib-panels" }));
+    if (run.image) {
+      const size = displaySize(run.image, 300);
+      if (run.image.original) {
+        panels.appendChild(this.beforeAfter(0, size, true));
+      } else {
+        const fig = panels.appendChild(this.figure("", this.canvas(0, "image", size, "animlib-image"), { r: 0, kind: "image" }));
+        this.labels.push({ r: 0, node: fig.querySelector("figcaption"), text: (s) => `step ${s}` });
+      }
+      if (run.image.perturbation) {
+        const g = run.image.gain;
+        const caption = `perturbation ×${fmtGain(g)} (±${fmtGain(1 / g)})`;
+        panels.appendChild(this.figure(caption, this.canvas(0, "perturbation", size, "animlib-perturbation"), { r: 0, kind: "perturbation" }));
+      }
+      if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${run.image.stride}th step are kept (a long run); the table is exact at every step.`));
+    }
+    if (run.classes) {
+      const side = body.appendChild(el("div", { class: "animlib-side" }));
+      side.appendChild(el("div", { class: "animlib-side-title" }, "Confidences"));
+      const table = new StepTable(run, this.arrays, "0.");
+      this.tables.push({ r: 0, table });
+      side.appendChild(table.table);
+    } else {
+      body.appendChild(el("p", { class: "animlib-note" }, "This run logged no confidences."));
+    }
+    return body;
+  }
+
+  compareBody() {
+    const grid = el("div", { class: "animlib-grid", style: `--cols:${this.runs.length}` });
+    this.runs.forEach((run, r) => {
+      const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
+      col.appendChild(el("div", { class: "animlib-col-title", title: run.name }, run.name));
+      const label = col.appendChild(el("div", { class: "animlib-col-step" }));
+      this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
+      if (run.image) {
+        const size = displaySize(run.image, this.runs.length > 3 ? 120 : 150);
+        const pics = col.appendChild(el("div", { class: "animlib-pics" }));
+        pics.appendChild(this.figure("adversarial", this.canvas(r, "image", size, "animlib-image"), { r, kind: "image" }));
+        if (run.image.perturbation) {
+          pics.appendChild(this.figure(`Δ ×${fmtGain(run.image.gain)}`, this.canvas(r, "perturbation", size, "animlib-perturbation"), { r, kind: "perturbation" }));
+        }
+      }
+      if (run.classes) {
+        const table = new StepTable(run, this.arrays, `${r}.`);
+        this.tables.push({ r, table });
+        col.appendChild(table.table);
+      } else {
+        col.appendChild(el("p", { class: "animlib-note" }, "No confidences."));
+      }
+    });
+    return grid;
+  }
+
+  makeCurves() {
+    const series = [];
+    if (this.compare) {
+      this.runs.forEach((run, r) => {
+        const c = run.curves.find((x) => x.role === "true");
+        if (c) series.push({ label: run.name, color: RUN_COLORS[r % RUN_COLORS.length], values: this.arrays[c.array].data });
+      });
+    } else {
+      for (const c of this.runs[0].curves) series.push({ label: c.label, color: ROLE_COLORS[c.role], values: this.arrays[c.array].data });
+    }
+    if (!series.length) return null;
+    return new Curves(series, this.steps, (s) => this.setStep(s), this.compare ? "true-class confidence" : "confidence");
+  }
+
+  // -- stepping -------------------------------------------------------------------------------
+  runStep(r) {
+    return Math.min(this.step, this.runs[r].steps - 1);
+  }
+
+  setStep(value, fromPlay) {
+    const step = clamp(Math.round(Number(value) || 0), 0, this.steps - 1);
+    if (!fromPlay && this.playing) this.pause();
+    if (step === this.step) return;
+    this.direction = step >= this.step ? 1 : -1;
+    this.step = step;
+    this.root.setAttribute("data-step", String(step));
+    this.slider.value = String(step);
+    this.stepLabel.textContent = `step ${step} / ${this.steps - 1}`;
+    for (const { r, table } of this.tables) table.setStep(this.runStep(r));
+    for (const { r, node, text } of this.labels) node.textContent = text(this.runStep(r));
+    if (this.curves) this.curves.setStep(step);
+    this.draw();
+    this.scheduleUrl();
+  }
+
+  move(delta) {
+    this.setStep(this.step + delta);
+  }
+
+  draw() {
+    this.frames.forEach((f, r) => { if (f) f.want(this.runStep(r), this.direction, this.playing ? 3 : 1); });
+    for (const t of this.targets) {
+      const f = this.frames[t.r];
+      const shown = f.draw(t.canvas, t.kind, this.runStep(t.r));
+      t.canvas.classList.toggle("is-loading", shown < 0);
+      if (shown >= 0) t.canvas.setAttribute("data-step", String(shown));
+    }
+  }
+
+  urlStep() {
+    const raw = new URLSearchParams(window.location.search).get("step");
+    const v = raw === null ? 0 : Number.parseInt(raw, 10);
+    return Number.isFinite(v) ? clamp(v, 0, this.steps - 1) : 0;
+  }
+
+  scheduleUrl() {
+    clearTimeout(this.urlTimer);
+    this.urlTimer = setTimeout(() => {
+      const url = new URL(window.location.href);
+      if (url.searchParams.get("step") === String(this.step)) return;
+      url.searchParams.set("step", String(this.step));
+      window.history.replaceState(window.history.state, "", url.toString());
+    }, URL_DELAY_MS);
+  }
+
+  // -- playing --------------------------------------------------------------------------------
+  toggle() {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  play() {
+    if (this.step >= this.steps - 1) this.setStep(0);
+    this.playing = true;
+    this.root.setAttribute("data-playing", "");
+    this.playButton.replaceChildren(icon("pause"));
+    this.playButton.setAttribute("aria-label", "pause (space)");
+    let last = performance.now();
+    const tick = (now) => {
+      if (!this.playing) return;
+      const interval = 1000 / (this.fps * this.speed);
+      if (now - last >= interval) {
+        const next = this.step + 1;
+        if (next > this.steps - 1) return this.pause();
+        if (this.frames.every((f, r) => !f || f.ready(Math.min(next, this.runs[r].steps - 1)))) {
+          this.setStep(next, true);
+          last = now - last > 2 * interval ? now : last + interval;
+        } else {
+          this.frames.forEach((f, r) => { if (f) f.want(Math.min(next, this.runs[r].steps - 1), 1, 3); });
+        }
+      }
+      this.raf = requestAnimationFrame(tick);
+    };
+    this.raf = requestAnimationFrame(tick);
+  }
+
+  pause() {
+    this.playing = false;
+    cancelAnimationFrame(this.raf);
+    this.root.removeAttribute("data-playing");
+    this.playButton.replaceChildren(icon("play"));
+    this.playButton.setAttribute("aria-label", "play (space)");
+  }
+
+  // -- keys -----------------------------------------------------------------------------------
+  onKey(ev) {
+    const target = ev.target;
+    if (target instanceof HTMLSelectElement) return;
+    if (target instanceof HTMLButtonElement && (ev.key === " " || ev.key === "Enter")) return;
+    const big = ev.shiftKey ? 10 : 1;
+    const actions = {
+      ArrowRight: () => this.move(big),
+      ArrowLeft: () => this.move(-big),
+      PageDown: () => this.move(10),
+      PageUp: () => this.move(-10),
+      Home: () => this.setStep(0),
+      End: () => this.setStep(this.steps - 1),
+      " ": () => this.toggle(),
+      k: () => this.toggle(),
+      Escape: () => this.closeZoom(),
+    };
+    const action = actions[ev.key];
+    if (!action || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    action();
+  }
+
+  // -- zoom -----------------------------------------------------------------------------------
+  openZoom(what) {
+    this.closeZoom();
+    const image = this.runs[what.r].image;
+    const f = Math.max(1, Math.floor(Math.min((window.innerWidth * 0.92) / image.width, (window.innerHeight * 0.82) / image.height)));
+    const size = { w: image.width * f, h: image.height * f };
+    const count = this.targets.length;
+    this.zoomLabels = this.labels.length;
+    const content = what.kind === "before-after" ? this.beforeAfter(what.r, size, false) : this.canvas(what.r, what.kind, size, `animlib-zoom-${what.kind}`);
+    this.zoomTargets = this.targets.slice(count);
+    const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-label": "full size", tabindex: -1 });
+    overlay.appendChild(content);
+    overlay.appendChild(el("div", { class: "animlib-overlay-note" }, `${f}× · arrow keys step · Esc or click outside closes`));
+    overlay.addEventListener("pointerdown", (ev) => { if (ev.target === overlay) this.closeZoom(); });
+    this.root.appendChild(overlay);
+    this.overlay = overlay;
+    overlay.focus({ preventScroll: true });
+    for (const { r, node, text } of this.labels) node.textContent = text(this.runStep(r));
+    this.draw();
+  }
+
+  closeZoom() {
+    if (!this.overlay) return;
+    this.targets = this.targets.filter((t) => !this.zoomTargets.includes(t));
+    this.labels.length = this.zoomLabels;
+    this.overlay.remove();
+    this.overlay = null;
+    this.root.focus({ preventScroll: true });
+  }
+
+  destroy() {
+    this.pause();
+    clearTimeout(this.urlTimer);
+    for (const f of this.frames) if (f) f.close();
+    this.root.remove();
+  }
+}
+
+// Streamlit calls this again with the new data when a rerun changes it, without calling the
+// previous cleanup first (that runs only on unmount): so replace the player mounted here.
+const MOUNTED = new WeakMap();
+
+export default function ({ data, parentElement }) {
+  const previous = MOUNTED.get(parentElement);
+  if (previous) previous();
+  let cleanup;
+  try {
+    const player = new Player(parsePayload(data), parentElement);
+    cleanup = () => player.destroy();
+  } catch (err) {
+    const box = el("div", { class: "animlib-error", role: "alert" }, `The player cannot start: ${err && err.message ? err.message : err}`);
+    parentElement.appendChild(box);
+    cleanup = () => box.remove();
+  }
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    if (MOUNTED.get(parentElement) === once) MOUNTED.delete(parentElement);
+    cleanup();
+  };
+  MOUNTED.set(parentElement, once);
+  return once;
+}

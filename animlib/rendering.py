@@ -1,0 +1,145 @@
+"""``render`` / ``render_compare``: a run (or 2-6 runs) to an MP4, WebM, GIF or HTML file, fast.
+
+Frames come from :class:`~animlib.frames.FrameRenderer` (only what changed is redrawn) and are
+streamed to a :class:`~animlib.movie_writers.MovieWriter` chosen by the file's suffix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import RenderError
+from .figure import figure_size
+from .frames import FrameRenderer
+from .limits import check_frame, check_gif_frames
+from .movie_writers import MovieWriter, available_formats, get_writer, writer_for_path
+from .options import RenderOptions
+from .protocol import RunLike, as_runs, check_compare, labels, run_label
+from .text import one_line
+
+__all__ = ["Progress", "formats", "render", "render_compare"]
+
+Progress = Callable[[int, int], Any]  # progress(done, total), after every frame
+Options = RenderOptions | Mapping[str, Any] | None
+
+
+def _metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]:
+    names = [one_line(r.name or run_label(r)) for r in runs]
+    steps = max(len(r) for r in runs)
+    if len(runs) == 1:
+        run = runs[0]
+        title = names[0]
+        comment = " · ".join(one_line(b) for b in (run.attack, run.model) if b)
+        comment = f"{comment} · {len(run)} steps" if comment else f"{len(run)} steps"
+    else:
+        title = "compare: " + " | ".join(names)
+        comment = f"{len(runs)} runs, up to {steps} steps"
+    if options.stride > 1:
+        comment += f" · every {options.stride} steps"
+    comment += f" · {options.fps:g} fps"
+    return {
+        "title": title,
+        "artist": "animlib",
+        "comment": comment,
+        "steps": steps,
+        "stride": options.stride,
+    }
+
+
+def _writer(path: Path, format: str | None, options: RenderOptions) -> MovieWriter:
+    kwargs: dict[str, Any] = {"bitrate": options.bitrate} if options.bitrate else {}
+    return get_writer(format, **kwargs) if format else writer_for_path(path, **kwargs)
+
+
+def _planned_size(runs: list[RunLike], options: RenderOptions) -> tuple[int, int] | None:
+    """The frame size, known before the figure is built (None if the runs cannot be planned:
+    building the figure then raises the error that names the problem)."""
+    try:
+        return figure_size(runs, options)
+    except Exception:
+        return None
+
+
+def _render(
+    runs: list[RunLike],
+    path: str | os.PathLike[str],
+    options: RenderOptions,
+    progress: Progress | None,
+    format: str | None,
+) -> Path:
+    path = Path(path)
+    writer = _writer(path, format, options)
+    if writer.name == "gif":
+        check_gif_frames(options.frames(max(len(r) for r in runs)), run=labels(runs))
+    metadata = _metadata(runs, options)
+    size = _planned_size(runs, options)
+    with contextlib.ExitStack() as stack:
+        if size is not None:  # start the encoder at once: it warms up while the figure is built
+            check_frame(size, run=labels(runs))
+            stack.enter_context(writer.saving(path, size, options.fps, metadata, channels=4))
+        frames = stack.enter_context(FrameRenderer(runs, options))
+        if size is None:
+            stack.enter_context(writer.saving(path, frames.size, options.fps, metadata, channels=4))
+        elif frames.size != size:
+            raise RenderError(f"frames are {frames.size}, not the planned {size}", run=labels(runs))
+        total = len(frames)
+        if progress is not None:
+            progress(0, total)
+        for i in range(total):
+            writer.grab_frame(frames.frame_rgba(i))
+            if progress is not None:
+                progress(i + 1, total)
+    return path
+
+
+def render(
+    run: RunLike,
+    path: str | os.PathLike[str],
+    *,
+    options: Options = None,
+    progress: Progress | None = None,
+    format: str | None = None,
+    **kw: Any,
+) -> Path:
+    """Render one run to ``path``; the format comes from the suffix (or ``format``).
+
+    Options: a :class:`~animlib.options.RenderOptions` or mapping as ``options`` and/or keywords
+    (``fps``, ``dpi``, ``stride``, ``top_k``, ``amplification``, ``width_px``, ``max_height_px``,
+    ``bitrate`` in kbit/s; an unknown or invalid one raises ``RenderOptionError``). Formats: see
+    :func:`formats` (mp4, gif, html, webm if offered). ``progress(done, total)`` is called after
+    every frame. The file appears under ``path`` only when complete. Given a list of runs, it
+    renders them as :func:`render_compare` does.
+    """
+    opts = RenderOptions.of(options, **kw)
+    runs = as_runs(run)
+    if len(runs) != 1:
+        check_compare(runs)
+    return _render(runs, path, opts, progress, format)
+
+
+def render_compare(
+    runs: Sequence[RunLike],
+    path: str | os.PathLike[str],
+    *,
+    options: Options = None,
+    progress: Progress | None = None,
+    format: str | None = None,
+    **kw: Any,
+) -> Path:
+    """Render 2-6 runs as synchronised rows (same step on every row; short runs hold their end).
+
+    Options as for :func:`render`.
+    """
+    opts = RenderOptions.of(options, **kw)
+    group = as_runs(runs)
+    check_compare(group)
+    return _render(group, path, opts, progress, format)
+
+
+def formats() -> list[str]:
+    """Output formats available on this machine."""
+    return available_formats()

@@ -1,0 +1,99 @@
+"""Experiments page: a row per experiment, robust accuracy against ε, an image x experiment grid."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from animlib import experiment_grid as grid
+from animlib import experiment_views as views
+from animlib.protocol import MAX_COMPARE
+from animlib.ui import experiments, grid_cell, listing, md, query_param, root
+
+ROWS_PER_PAGE = 16
+
+where = root()
+st.title("Experiments")
+try:
+    exps, summary = experiments(where)
+except Exception as exc:  # a missing or unreadable folder must not crash the page
+    st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")
+    st.stop()
+if not exps:
+    st.info(
+        "No experiments yet: log a batch with `animlib.BatchWriter` (or an adapter in "
+        "`animlib.integrations`), or run `python -m animlib demo --out runs`."
+    )
+    st.stop()
+
+frame = views.experiment_table(exps, summary)
+cols = st.columns([2, 2, 3])
+attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="e_attack")
+models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="e_model")
+text = cols[2].text_input("Search", placeholder="experiment, attack, model…", key="e_text")
+shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
+st.caption(f"{len(shown)} of {len(frame)} experiments shown")
+st.dataframe(
+    shown,
+    hide_index=True,
+    key="experiments_table",
+    column_config={
+        "eps": st.column_config.NumberColumn("ε", format="%.4g"),
+        "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
+        "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),
+        "success_rate": st.column_config.NumberColumn("success rate", format="%.3f"),
+        "median_linf": st.column_config.NumberColumn("median L∞", format="%.4f"),
+        "median_l2": st.column_config.NumberColumn("median L2", format="%.3f"),
+        "median_flip_step": st.column_config.NumberColumn("median flip step", format="%.1f"),
+    },
+)
+
+points = views.robust_curve(shown)
+if len(points):
+    st.subheader("Robust accuracy against ε")
+    st.altair_chart(views.robust_chart(points), width="stretch")
+
+st.subheader("Images × experiments")
+known = list(shown["experiment"])
+asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
+if "grid_ids" not in st.session_state:
+    st.session_state.grid_ids = asked or known[:MAX_COMPARE]
+options = list(dict.fromkeys([*known, *st.session_state.grid_ids]))
+chosen = st.multiselect("Experiments in the grid", options, key="grid_ids")
+if not chosen:
+    st.caption("Pick experiments to see their images side by side.")
+    st.stop()
+steps = int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1)))
+if "grid_step" not in st.session_state:
+    try:
+        st.session_state.grid_step = min(max(int(query_param("step") or steps - 1), 0), steps - 1)
+    except ValueError:
+        st.session_state.grid_step = steps - 1
+st.session_state.grid_step = min(st.session_state.grid_step, max(steps - 1, 0))
+step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps < 2)
+st.query_params["ids"] = ",".join(chosen)
+st.query_params["step"] = str(step)
+
+rows = grid.grid_rows(listing(where), chosen)
+pages = max(math.ceil(len(rows) / ROWS_PER_PAGE), 1)
+page = 1
+if pages > 1:
+    page = st.number_input(f"page (of {pages}, {len(rows)} images)", 1, pages, 1, key="grid_page")
+visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
+versions = {i.id: (i.get("updated"), i.get("steps")) for i in listing(where) if i.ok}
+cells, problems = {}, []
+for row in visible:
+    for run_id in row.runs.values():
+        try:
+            cells[run_id] = grid_cell(where, run_id, versions.get(run_id), step)
+        except Exception as exc:  # one damaged run leaves its cell empty, never the page
+            problems.append(f"{md(run_id)}: {md(exc)}")
+st.caption(
+    "Each cell shows the run's image at this step (its last step when the run is shorter): "
+    "red border — the attack has fooled the model by then, green — the model still holds. "
+    "A cell opens the run at this step; *compare* opens the image's runs side by side."
+)
+st.html(grid.grid_html(visible, chosen, cells))
+for problem in problems:
+    st.warning(f"Cannot show {problem}")

@@ -1,0 +1,62 @@
+"""End-to-end: the experiments page in Chromium: summary, grid cells, a cell opens its viewer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from conftest import Server, wait_idle
+
+import animlib
+
+pytestmark = pytest.mark.e2e
+DEMO = Path(__file__).resolve().parents[2] / "runs"
+EXPERIMENTS = ("sweep-fgsm-eps0.10", "sweep-pgd-linf-eps0.10")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The dashboard on a copy of two demo experiments (16 runs each)."""
+    root = tmp_path_factory.mktemp("exp") / "runs"
+    root.mkdir()
+    for info in animlib.list_runs(DEMO):
+        if info.ok and info.get("experiment") in EXPERIMENTS:
+            shutil.copytree(DEMO / info.id, root / info.id)
+    srv = Server(root, tmp_path_factory.mktemp("exp-cache"))
+    yield srv, root
+    srv.stop()
+
+
+def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
+    srv, _ = server
+    hosts = set()
+    page.on(
+        "request",
+        lambda r: (
+            urlparse(r.url).scheme in ("http", "https", "ws", "wss")
+            and hosts.add(urlparse(r.url).netloc)
+        ),
+    )
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
+    wait_idle(page)
+    # the first page of a fresh server is a deep link: it still runs through dashboard.py's
+    # navigation (a pages/ folder would make Streamlit serve it as a bare script first)
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.get_by_role("link", name="Experiments").count() >= 1
+    cells = page.locator("[data-testid='animlib-grid-cell']")
+    assert cells.count() == 32
+    cell = cells.nth(3)
+    run_id, step = cell.get_attribute("data-run"), cell.get_attribute("data-step")
+    assert step == "1" and run_id.startswith(EXPERIMENTS)
+    cell.click()
+    page.wait_for_url("**/viewer?**", timeout=60_000)
+    wait_idle(page)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["run"] == [run_id] and query["step"] == ["1"]
+    player = page.locator("[data-testid='animlib-player']")
+    player.wait_for(timeout=60_000)
+    assert player.get_attribute("data-step") == "1"
+    assert run_id in page.content()
+    assert hosts <= {urlparse(srv.url).netloc}, hosts

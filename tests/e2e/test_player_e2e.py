@@ -1,0 +1,313 @@
+"""End-to-end: the browser player in Chromium. Stepping, playing and the before/after divider
+work in the page with no Streamlit rerun; the table and the frames are exactly the stored ones."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from conftest import Server
+from helpers import CLASSES, image_for, probs_for
+from PIL import Image
+from playerpage import (
+    PLAYER,
+    expected_pixels,
+    expected_rows,
+    open_player,
+    pixels,
+    reruns_seen,
+    shown_step,
+    status_probe,
+    table,
+    wait_frame,
+)
+
+import animlib
+
+pytestmark = pytest.mark.e2e
+BIG_STEPS, BIG_CLASSES = 150, 50
+
+
+def write_big(root) -> None:
+    """150 steps of 48x40 uint8 (three frame strips), 50 classes, true 3 and target 7."""
+    rng = np.random.default_rng(7)
+    x0 = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    names = [f"class-{k:02d}" for k in range(BIG_CLASSES)]
+    with animlib.RunWriter(
+        root, name="big", class_names=names, true_label=3, target_label=7, original=x0
+    ) as w:
+        for i in range(BIG_STEPS):
+            p = rng.random(BIG_CLASSES).astype(np.float32) ** 4
+            p[3] += max(0.0, 1 - i / 60)
+            p[7] += i / 100
+            noise = rng.integers(-4, 5, x0.shape)
+            w.log(image=np.clip(x0 + noise, 0, 255).astype(np.uint8), confidences=p / p.sum())
+
+
+@pytest.fixture(scope="module")
+def player_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("player") / "runs"
+    for name, steps in (("short", 7), ("long", 15)):
+        with animlib.RunWriter(
+            root, name=name, class_names=CLASSES, true_label=0, original=image_for(0)
+        ) as w:
+            for i in range(steps):
+                w.log(image=image_for(i), confidences=probs_for(i))
+    with animlib.RunWriter(root, name="edit", attack="blur") as w:  # no confidences, no original
+        for i in range(6):
+            w.log(image=image_for(i))
+    write_big(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(player_runs, tmp_path_factory, chromium_browser):
+    srv = Server(player_runs, tmp_path_factory.mktemp("cache"))
+    # a fresh server serves a deep link in pages-folder mode until "/" ran once
+    context = chromium_browser.new_context()
+    warm = context.new_page()
+    warm.goto(srv.url + "/")
+    warm.wait_for_selector("[data-testid='stDataFrame']", timeout=120_000)
+    context.close()
+    yield srv
+    srv.stop()
+
+
+def run(root, run_id: str):
+    return animlib.open_run(root / run_id)
+
+
+def test_random_steps_show_stored_confidences_and_frames(page, server, player_runs):
+    big = run(player_runs, "big")
+    open_player(page, server.url + "/viewer?run=big&step=77")  # a deep link opens at its step
+    assert shown_step(page) == 77
+    status_probe(page)
+    rng = np.random.default_rng(0)
+    slider = page.locator("[data-testid='animlib-slider']")
+    for k in [77, *rng.integers(0, BIG_STEPS, 6).tolist(), 0, BIG_STEPS - 1]:
+        if shown_step(page) != k:
+            slider.fill(str(k))
+        assert shown_step(page) == k
+        step, rows = table(page)
+        assert step == k
+        assert rows == expected_rows(big, k), k  # top-10, then true/target; roles marked
+        wait_frame(page, k)
+        drawn, rgba = pixels(page)
+        assert drawn == k and np.array_equal(rgba, expected_pixels(big.images[k])), k
+        wait_frame(page, k, "canvas[data-testid='animlib-perturbation']")
+    assert reruns_seen(page) == 0
+
+
+def test_keys_step_jump_and_keep_the_step_in_the_url(page, server, player_runs):
+    long = run(player_runs, "long")
+    open_player(page, server.url + "/viewer?run=long")
+    status_probe(page)
+    page.focus(PLAYER)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert shown_step(page) == 3
+    page.keyboard.press("ArrowLeft")
+    assert shown_step(page) == 2 and table(page) == (2, expected_rows(long, 2))
+    page.keyboard.press("End")
+    assert shown_step(page) == 14 and table(page)[0] == 14
+    page.keyboard.press("ArrowRight")  # stays at the last step
+    assert shown_step(page) == 14
+    page.keyboard.press("Home")
+    assert shown_step(page) == 0
+    page.keyboard.press("Shift+ArrowRight")
+    assert shown_step(page) == 10
+    page.locator("[data-action='prev']").click()  # buttons step by one too
+    assert shown_step(page) == 9
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '9'")
+    assert reruns_seen(page) == 0  # stepping never reran the script
+    page.reload()
+    open_player(page, page.url)
+    assert shown_step(page) == 9 and table(page) == (9, expected_rows(long, 9))
+
+
+def test_play_advances_and_pause_stops(page, server):
+    open_player(page, server.url + "/viewer?run=long")
+    status_probe(page)
+    page.locator("[data-action='play']").click()
+    page.wait_for_function(f'() => Number(document.querySelector("{PLAYER}").dataset.step) >= 4')
+    page.locator("[data-action='play']").click()  # now the pause button
+    stopped = shown_step(page)
+    page.wait_for_timeout(500)
+    assert shown_step(page) == stopped and page.get_attribute(PLAYER, "data-playing") is None
+    page.focus(PLAYER)
+    page.keyboard.press("End")
+    page.keyboard.press("Space")  # play at the end starts over, then stops at the end
+    page.wait_for_function(f"() => document.querySelector(\"{PLAYER}\").dataset.step === '14'")
+    page.wait_for_function(
+        f"() => !document.querySelector(\"{PLAYER}\").hasAttribute('data-playing')"
+    )
+    assert reruns_seen(page) == 0
+
+
+def screenshot_rgb(locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(int)
+
+
+def test_before_after_divider_changes_what_is_visible(page, server, player_runs):
+    long = run(player_runs, "long")
+    open_player(page, server.url + "/viewer?run=long&step=9")
+    wait_frame(page, 9)
+    box = page.locator("[data-testid='animlib-before-after']")
+    bb = box.bounding_box()
+    scale = bb["width"] / 12  # 16x12 image, shown with square pixels
+    after = expected_pixels(long.images[9])[:, :, :3].astype(int)
+    before = expected_pixels(long.original)[:, :, :3].astype(int)
+    diff = np.abs(after - before).max(axis=2)
+    diff[:, :3] = diff[:, -3:] = 0  # a point well inside 10%..90% of the width
+    row, col = np.unravel_index(diff.argmax(), diff.shape)
+    x, y = (col + 0.5) * scale, (row + 0.5) * scale
+    adversarial, original = after[row, col], before[row, col]
+    assert np.abs(adversarial - original).max() > 30  # the point tells them apart
+
+    def drag_to(fraction: float) -> np.ndarray:
+        page.mouse.move(bb["x"] + bb["width"] * 0.5, bb["y"] + 5)
+        page.mouse.down()
+        page.mouse.move(bb["x"] + bb["width"] * fraction, bb["y"] + 5, steps=4)
+        page.mouse.up()
+        return screenshot_rgb(box)[int(y), int(x)]
+
+    assert np.abs(drag_to(0.1) - adversarial).max() <= 2  # divider left of the point
+    assert float(box.get_attribute("data-split")) < 15
+    assert np.abs(drag_to(0.9) - original).max() <= 2  # divider right of the point
+    assert float(box.get_attribute("data-split")) > 85
+    divider = page.locator("[data-testid='animlib-divider']")
+    divider.focus()
+    page.keyboard.press("ArrowLeft")  # the divider takes the arrow keys while focused
+    assert shown_step(page) == 9 and float(box.get_attribute("data-split")) < 90
+
+
+def test_full_size_view_is_pixelated_and_steps(page, server):
+    open_player(page, server.url + "/viewer?run=long&step=3")
+    page.locator("[data-testid='animlib-perturbation']").hover()
+    page.locator(".animlib-figure:has([data-testid='animlib-perturbation']) .animlib-zoom").click()
+    zoom = page.locator("[data-testid='animlib-zoom'] canvas")
+    zoom.wait_for()
+    width = zoom.bounding_box()["width"]
+    assert width >= 12 * 20 and width % 12 == 0  # a whole number of screen pixels per pixel
+    assert zoom.evaluate("(c) => getComputedStyle(c).imageRendering") in (
+        "pixelated",
+        "crisp-edges",
+    )
+    page.keyboard.press("ArrowRight")
+    wait_frame(page, 4, "[data-testid='animlib-zoom'] canvas")
+    page.keyboard.press("Escape")
+    assert page.locator("[data-testid='animlib-zoom']").count() == 0
+    assert shown_step(page) == 4
+
+
+def test_compare_slider_moves_every_run(page, server, player_runs):
+    runs = {name: run(player_runs, name) for name in ("short", "long", "big")}
+    open_player(page, server.url + "/compare?runs=short,long,big")
+    status_probe(page)
+    assert page.locator(PLAYER).count() == 1  # one player, one slider for all runs
+    page.locator("[data-testid='animlib-slider']").fill("5")
+    for name, r in runs.items():
+        assert table(page, name) == (5, expected_rows(r, 5, top_k=5)), name
+    page.focus(PLAYER)
+    page.keyboard.press("ArrowRight")
+    for name, r in runs.items():
+        assert table(page, name) == (6, expected_rows(r, 6, top_k=5)), name
+    page.keyboard.press("End")
+    assert shown_step(page) == BIG_STEPS - 1
+    held = {name: table(page, name)[0] for name in runs}
+    assert held == {"short": 6, "long": 14, "big": BIG_STEPS - 1}  # shorter runs hold their last
+    for name, r in runs.items():
+        sel = f"canvas[data-testid='animlib-image'][data-run='{name}']"
+        wait_frame(page, len(r) - 1, sel)
+        assert np.array_equal(pixels(page, sel)[1], expected_pixels(r.images[len(r) - 1]))
+    assert reruns_seen(page) == 0
+
+
+def test_runs_without_confidences_or_original_still_play(page, server):
+    open_player(page, server.url + "/viewer?run=edit")
+    assert page.locator("[data-testid='animlib-step-table']").count() == 0
+    assert page.locator("[data-testid='animlib-before-after']").count() == 0
+    assert page.locator("canvas[data-testid='animlib-image']").count() == 1
+    page.focus(PLAYER)
+    page.keyboard.press("End")
+    wait_frame(page, 5)
+    drawn, rgba = pixels(page)
+    assert np.array_equal(rgba, expected_pixels(image_for(5)))
+
+
+def test_no_request_leaves_the_machine(page, server):
+    own = urlparse(server.url).netloc
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.on("websocket", lambda ws: seen.append(ws.url))
+    page.goto(server.url + "/")
+    page.wait_for_selector("[data-testid='stDataFrame']", timeout=120_000)
+    open_player(page, server.url + "/viewer?run=big&step=60")
+    page.focus(PLAYER)
+    for key in ("ArrowRight", "End", "Home", "Space"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(600)
+    open_player(page, server.url + "/compare?runs=short,big")
+    page.wait_for_timeout(500)
+    hosts = {urlparse(u).netloc for u in seen if urlparse(u).scheme not in ("data", "blob")}
+    assert hosts == {own}, sorted(u for u in seen if urlparse(u).netloc != own)
+    assert any("/media/" in u for u in seen)  # frames come from the dashboard's own route
+
+
+def bad_response(errors: list[str], i: int, response) -> None:
+    # Streamlit probes "<page>/_stcore/health" before "/_stcore/health" on a deep link: not ours
+    if response.status >= 400 and "/_stcore/" not in response.url:
+        errors.append(f"{i}: {response.status} {response.url}")
+
+
+def test_six_sessions_step_at_once_without_reruns(chromium_browser, server, player_runs):
+    runs = ["big", "long", "short", "big", "long", "big"]
+    pages, errors = [], []
+    for i, run_id in enumerate(runs):
+        context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.on("pageerror", lambda e, i=i: errors.append(f"{i}: {e}"))
+        pg.on("response", lambda r, i=i: bad_response(errors, i, r))
+        open_player(pg, server.url + f"/viewer?run={run_id}")
+        status_probe(pg)
+        pg.focus(PLAYER)
+        pages.append(pg)
+    try:
+        for _ in range(12):
+            for pg in pages:
+                pg.keyboard.press("ArrowRight")
+        for pg, run_id in zip(pages, runs, strict=True):
+            last = len(run(player_runs, run_id)) - 1
+            want = min(12, last)
+            assert shown_step(pg) == want and table(pg)[0] == want
+            assert table(pg)[1] == expected_rows(run(player_runs, run_id), want)
+            wait_frame(pg, want)
+            assert reruns_seen(pg) == 0
+        assert errors == []
+    finally:
+        for pg in pages:
+            pg.context.close()
+
+
+def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
+    """Changing a render option reruns the page with new data: the player is replaced (not
+    doubled) and stays at the step the user was on."""
+    big = run(player_runs, "big")
+    open_player(page, server.url + "/viewer?run=big")
+    page.focus(PLAYER)
+    for _ in range(7):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '7'")
+    page.get_by_text("Render options").click()
+    top_k = page.locator("input[aria-label='top-k classes']")
+    top_k.fill("3")
+    top_k.press("Enter")
+    page.wait_for_function(
+        """() => document.querySelectorAll(
+                   '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length <= 5""",
+        timeout=60_000,
+    )
+    assert page.locator(PLAYER).count() == 1
+    assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))

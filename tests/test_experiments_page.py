@@ -1,0 +1,103 @@
+"""The /experiments page (AppTest): summary table, robust-accuracy chart data, the image grid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import animlib
+from animlib.experiment_grid import grid_html, grid_rows
+from animlib.experiment_views import experiment_table, robust_curve
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard.py")
+DEMO = ROOT / "runs"
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(DEMO))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    return DEMO
+
+
+def experiments_page(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/experiments.py")
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _cells(at: AppTest) -> list[tuple[str, int]]:
+    page = "".join(h.proto.body for h in at.get("html"))
+    return [
+        (run, int(step))
+        for run, step in re.findall(
+            r'data-testid="animlib-grid-cell" data-run="([^"]+)" data-step="(\d+)"', page
+        )
+    ]
+
+
+def test_table_shows_summarize_of_every_experiment(demo_env):
+    at = experiments_page()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("experiment")
+    expected = animlib.summarize(DEMO).set_index("experiment")
+    assert set(table.index) == set(expected.index) and len(expected) >= 9
+    for col in ("n", "clean_acc", "robust_acc", "success_rate", "median_linf"):
+        np.testing.assert_allclose(
+            table.loc[expected.index, col].astype(float), expected[col].astype(float)
+        )
+
+
+def test_grid_cells_follow_the_deep_link_step_and_experiments(demo_env):
+    ids = "sweep-fgsm-eps0.10,sweep-pgd-linf-eps0.10"
+    at = experiments_page(ids=ids, step="1")
+    assert not at.exception, at.exception
+    cells = _cells(at)
+    assert len(cells) == 32  # 16 images x 2 experiments
+    assert {run.rsplit("-", 1)[0] for run, _ in cells} == set(ids.split(","))
+    assert all(step == 1 for _, step in cells)
+    assert at.query_params["step"] in ("1", ["1"])
+    at.slider(key="grid_step").set_value(5).run()
+    steps = {run: step for run, step in _cells(at)}
+    # FGSM runs have 2 steps: they show their last one; PGD runs show step 5
+    assert steps["sweep-fgsm-eps0.10-0000"] == 1 and steps["sweep-pgd-linf-eps0.10-0000"] == 5
+
+
+def test_filters_narrow_the_table(demo_env):
+    at = experiments_page()
+    at.multiselect(key="e_attack").set_value(["FGSM"]).run()
+    assert set(at.dataframe[0].value["attack"]) == {"FGSM"}
+
+
+def test_grid_marks_outcomes_and_escapes_names(tmp_path):
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    names = ["<b>zero</b>", "one"]
+    with animlib.BatchWriter(
+        tmp_path, experiment="e<script>", class_names=names, true_labels=[0, 1], originals=x
+    ) as w:
+        w.log(images=x, confidences=np.array([[0.9, 0.1], [0.9, 0.1]]))
+    infos = animlib.list_runs(tmp_path)
+    (exp,) = {i.get("experiment") for i in infos}
+    rows = grid_rows(infos, [exp])
+    from animlib.experiment_grid import cell_for
+
+    cells = {i.id: cell_for(animlib.open_run_in(tmp_path, i.id), 0) for i in infos}
+    page = grid_html(rows, [exp], cells, {exp: "e<script>"})
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "&lt;b&gt;zero&lt;/b&gt;" in page  # the predicted class name stays text
+    outcomes = re.findall(r'data-outcome="(\w+)"', page)
+    assert sorted(outcomes) == ["fooled", "held"]  # sample 1 (true "one") is predicted "zero"
+
+
+def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
+    exps = animlib.list_experiments(DEMO)
+    frame = experiment_table(exps, animlib.summarize(DEMO))
+    points = robust_curve(frame)
+    assert len(points) == len(frame) and set(points["series"]) == set(frame["attack"])

@@ -1,0 +1,136 @@
+"""The figure package: rows built from public pieces, redraw regions, the prediction status line."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from helpers import write_run  # noqa: E402
+
+import animlib  # noqa: E402
+from animlib.errors import Code, RunFormatError  # noqa: E402
+from animlib.figure import RedrawRegion, RunFigure, make_figure  # noqa: E402
+from animlib.frames import FrameRenderer  # noqa: E402
+from animlib.options import RenderOptions  # noqa: E402
+
+
+class MemoryRun:
+    """A run held in memory: anything with the ``RunLike`` attributes can be drawn."""
+
+    def __init__(self, images, confidences=None, original=None, class_names=None, **labels):
+        self.id = self.name = labels.pop("name", "memory")
+        self.attack = self.model = None
+        self.images = np.asarray(images)
+        self.image_shape = self.images.shape[1:]
+        self.confidences = confidences
+        self.original = original
+        self.class_names = class_names
+        self.true_label = labels.get("true_label")
+        self.target_label = labels.get("target_label")
+
+    def __len__(self):
+        return len(self.images)
+
+
+def _many_classes(root, pattern: str, steps: int = 3):
+    """A 1,000-class run whose prediction moves to class 500 after the first step."""
+    names = [pattern.format(i=i) for i in range(1000)]
+    with animlib.RunWriter(root, name="imagenet-like", class_names=names, true_label=3) as w:
+        for i in range(steps):
+            p = np.full(1000, 0.1 / 999, np.float32)
+            p[500 if i else 3] = 0.9
+            w.log(image=np.full((32, 32, 3), 0.5, np.float32), confidences=p / p.sum())
+    return animlib.open_run(root / w.run_id), names
+
+
+@pytest.mark.parametrize("pattern", ["class number {i}", "ILSVRC synset of class number {i}"])
+@pytest.mark.parametrize(
+    ("dpi", "width_px"), [(100, 1280), (50, 1280), (37, 1280), (150, 1280), (100, 640), (72, 480)]
+)
+def test_a_cut_class_name_never_reads_as_another_class(tmp_path, pattern, dpi, width_px):
+    """Issue 10, point 9: class 500 of "class number {i}" was shown as "class number 5"."""
+    run, names = _many_classes(tmp_path, pattern)
+    frames = FrameRenderer(run, RenderOptions(dpi=dpi, width_px=width_px))
+    frames.frame(2)
+    status = frames.figure.rows[0].status
+    text = status.prediction_text.get_text()
+    name, pct = text.rsplit(" (", 1)
+    assert pct == "90.0%)"
+    if name != names[500]:  # cut: always with an ellipsis, and a prefix of the real name
+        assert name.endswith("…") and names[500].startswith(name[:-1]), text
+    assert name not in set(names) - {names[500]}
+    # the whole text is drawn: inside its redraw region and inside the frame
+    extent = status.prediction_text.get_window_extent()
+    x0, _, x1, _ = status.prediction_region.region()
+    assert x0 <= extent.x0 and extent.x1 <= min(x1, frames.size[0]), (text, extent, x1)
+
+
+def test_the_full_name_is_shown_when_it_fits(tmp_path):
+    run, names = _many_classes(tmp_path, "class number {i}")
+    fig = RunFigure(run)
+    fig.update(2)
+    assert fig.rows[0].status.prediction_text.get_text() == "class number 500 (90.0%)"
+
+
+def test_every_piece_of_a_row_is_defined_and_owns_its_regions(tmp_path):
+    root = tmp_path / "runs"
+    full = animlib.open_run(root / write_run(root, "full"))
+    no_conf = animlib.open_run(root / write_run(root, "edit", confidences=False))
+    no_orig = animlib.open_run(root / write_run(root, "plain", original=False))
+    for run in (full, no_conf, no_orig):
+        row = RunFigure(run).rows[0]
+        images = row.images
+        assert images.adversarial_image is not None and images.adversarial_region is not None
+        assert (images.original_image is None) == (run is no_orig)
+        assert (images.perturbation_image is None) == (run is no_orig)
+        assert (images.amplification is None) == (run is no_orig)
+        assert (row.bars is None) == (run is no_conf)
+        assert (row.status.prediction_text is None) == (run is no_conf)
+        assert all(isinstance(r, RedrawRegion) for r in row.regions)
+        owned = [a for region in row.regions for a in region.artists]
+        assert len(owned) == len(set(owned)) == len(row.changed_artists)  # one owner each
+        for region in row.regions:
+            x0, y0, x1, y1 = region.region()
+            assert x0 < x1 and y0 < y1
+
+
+def test_a_row_marks_only_what_changed():
+    steps, k = 4, 3
+    conf = np.tile(np.array([0.7, 0.2, 0.1], np.float32), (steps, 1))
+    images = np.zeros((steps, 8, 8, 3), np.float32)
+    run = MemoryRun(images, conf, images[0], ["a", "b", "c"], true_label=0)
+    figure = make_figure(run)
+    row = figure.rows[0]
+    for region in figure.regions:
+        region.dirty = False
+    figure.update(1)  # same confidences, new step number, new image
+    dirty = {id(r) for r in figure.regions if r.dirty}
+    assert id(row.status.step_region) in dirty and id(row.images.adversarial_region) in dirty
+    assert id(row.status.prediction_region) not in dirty
+    assert row.bars is not None and id(row.bars.bars_region) not in dirty
+    assert k == len(row.classes)
+
+
+def test_an_image_source_replaces_the_run_reads_and_can_be_reset():
+    images = np.random.default_rng(0).random((3, 8, 8, 3), dtype=np.float32)
+    row = make_figure(MemoryRun(images)).rows[0]
+    seen = []
+    row.set_image_source(lambda step: seen.append(step) or images[step])
+    row.update(2)
+    assert seen == [2]
+    row.set_image_source(None)
+    row.update(1)
+    assert seen == [2]
+    assert row.step == 1
+
+
+def test_a_run_without_steps_is_an_empty_run_error():
+    run = MemoryRun(np.zeros((0, 8, 8, 3), np.float32), name="nothing")
+    builds = (lambda: RunFigure(run), lambda: make_figure([run, run]), lambda: FrameRenderer(run))
+    for build in builds:
+        with pytest.raises(RunFormatError) as err:
+            build()
+        assert err.value.code == Code.EMPTY and err.value.run == "nothing"

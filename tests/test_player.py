@@ -1,0 +1,270 @@
+"""The player's payload and frame strips (no Streamlit, no browser): values equal the stored
+arrays, pixels are lossless, hostile strings stay text, the JS formats numbers as Python does."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import CLASSES, image_for, probs_for, write_run
+from PIL import Image
+
+import animlib
+from animlib.player import build_payload, image_part, pack, plan_for, strip_files, unpack
+from animlib.player.payload import class_rank, top_k
+from animlib.player.pixels import (
+    auto_gain,
+    channel_mean,
+    display_u8,
+    palette,
+    perturbation_index,
+    png,
+)
+from animlib.player.strips import encode_strip
+
+ASSETS = Path(animlib.__file__).parent / "player" / "assets"
+
+
+class MemRun:
+    """An in-memory run with only the public attributes the player reads."""
+
+    def __init__(self, images, confidences=None, original=None, **kw):
+        self.images = np.asarray(images)
+        self.confidences = confidences
+        self.original = original
+        self.class_names = kw.get("class_names")
+        self.true_label = kw.get("true_label")
+        self.target_label = kw.get("target_label")
+        self.name = kw.get("name", "mem")
+        self.id = kw.get("id", "mem")
+        self.image_shape = self.images.shape[1:]
+
+    def __len__(self):
+        return len(self.images)
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def test_pack_roundtrip_keeps_exact_values():
+    arrays = {
+        "a": np.array([[0.1, 1 / 3], [2.5e-8, 1.0]], np.float32),
+        "b": np.arange(7, dtype=np.int32),
+        "c": np.float32([0.03125]),
+    }
+    payload = pack({"x": "ü<b>", "n": [1, None]}, arrays)
+    header, out = unpack(payload)
+    assert header == {"x": "ü<b>", "n": [1, None]}
+    for name, value in arrays.items():
+        assert out[name].dtype == value.dtype and np.array_equal(out[name], value)
+    with pytest.raises(ValueError):
+        unpack(b"XXXX" + payload[4:])
+
+
+def test_top_k_matches_a_stable_sort_and_ranks_count_stronger_classes():
+    rng = np.random.default_rng(1)
+    conf = rng.random((40, 30)).astype(np.float32)
+    conf[:, 5] = conf[:, 7]  # ties: the lower index first, both with the same rank
+    conf /= conf.sum(1, keepdims=True)
+    idx, val, rank = top_k(conf, 8)
+    order = np.argsort(-conf, axis=1, kind="stable")[:, :8]
+    assert np.array_equal(idx, order)
+    assert np.array_equal(val, np.take_along_axis(conf, order, 1))
+    expected = 1 + (conf[:, None, :] > val[:, :, None]).sum(-1)
+    assert np.array_equal(rank, expected)
+    value, r = class_rank(conf, 5)
+    assert np.array_equal(value, conf[:, 5])
+    assert np.array_equal(r, 1 + (conf > conf[:, 5:6]).sum(1))
+
+
+def test_payload_values_equal_the_stored_arrays(tmp_path):
+    run = animlib.open_run(tmp_path / write_run(tmp_path, "p", steps=9, target_label=1))
+    header, arrays = unpack(build_payload([run], [None], top_k=3, fps=7))
+    assert header["mode"] == "viewer" and header["fps"] == 7.0
+    (meta,) = header["runs"]
+    assert meta["id"] == run.id and meta["steps"] == 9 and meta["image"] is None
+    assert meta["classes"] == CLASSES and meta["true"] == 0 and meta["target"] == 1
+    assert meta["k"] == 3
+    conf = run.confidences
+    for step in range(9):
+        assert np.array_equal(arrays["0.topv"][step], np.sort(conf[step])[::-1][:3])
+        assert list(arrays["0.topk"][step]) == list(np.argsort(-conf[step], kind="stable")[:3])
+        assert f"{arrays['0.topv'][step][0]:.4f}" == f"{probs_for(step).max():.4f}"
+    assert np.array_equal(arrays["0.true_v"], conf[:, 0])
+    assert np.array_equal(arrays["0.target_v"], conf[:, 1])
+    rival = conf.copy()
+    rival[:, [0, 1]] = -1
+    assert np.array_equal(arrays["0.rival"], rival.max(1))
+    assert [c["label"] for c in meta["curves"]] == ["true: cat", "target: dog", "top rival"]
+
+
+def test_payload_without_confidences_and_for_compare(tmp_path):
+    edit = animlib.open_run(tmp_path / write_run(tmp_path, "e", steps=4, confidences=False))
+    other = animlib.open_run(tmp_path / write_run(tmp_path, "o", steps=6))
+    header, arrays = unpack(build_payload([edit, other], [None, None], mode="compare"))
+    assert header["mode"] == "compare"
+    assert header["runs"][0]["classes"] is None and header["runs"][0]["curves"] == []
+    assert not any(name.startswith("0.") for name in arrays)
+    assert header["runs"][1]["steps"] == 6 and arrays["1.topk"].shape == (6, 4)
+
+
+def test_hostile_names_stay_text_in_the_header():
+    hostile = ["<img src=x onerror=alert(1)>", "a\nb\x00", '"); alert(2); ("', "\u2028x"]
+    run = MemRun(
+        np.zeros((2, 4, 4, 3), np.uint8),
+        confidences=np.full((2, 4), 0.25, np.float32),
+        class_names=hostile,
+        true_label=0,
+        name="<script>alert(3)</script>",
+        id="id<b>",
+    )
+    header, _ = unpack(build_payload([run], [None]))
+    meta = header["runs"][0]
+    assert meta["name"] == "<script>alert(3)</script>" and meta["id"] == "id<b>"
+    assert meta["classes"][0] == hostile[0]
+    assert meta["classes"][1] == "a\\nb\\x00"  # control characters shown as escapes
+    assert meta["classes"][3] == "\\u2028x"
+
+
+def test_player_js_builds_dom_from_text_only():
+    """User strings reach the DOM through textContent: no innerHTML & co. in the assets."""
+    js = "\n".join(p.read_text() for p in sorted(ASSETS.glob("*.js")))
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in js, sink
+    assert re.search(r"textContent", js)
+    assert "http://" not in js.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in js and "https://" not in (ASSETS / "player.css").read_text()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_strips_are_lossless_and_frame_exact(tmp_path, dtype):
+    rng = np.random.default_rng(3)
+    steps, shape = 23, (5, 7, 3)
+    if dtype == "uint8":
+        images = rng.integers(0, 256, (steps, *shape), dtype=np.uint8)
+        original = images[0].copy()
+    else:
+        images = rng.random((steps, *shape), dtype=np.float32)
+        images[3, 0, 0] = np.nan  # shown as 0, as the figure does
+        original = images[0].copy()
+    run = MemRun(images, original=original)
+    plan = plan_for(steps, shape)
+    plan = type(plan)(steps, 5, 7, stride=1, per_strip=4)
+    gain = 3.0
+    mean = channel_mean(original)
+    for index in range(plan.count):
+        data = encode_strip(run, plan, index, gain, mean)
+        pixels = decode_png(data["image"])
+        pert = Image.open(io.BytesIO(data["perturbation"]))
+        assert pert.mode == "P" and pert.getpalette()[:768] == list(palette())
+        for row, step in enumerate(plan.steps_of(index)):
+            assert plan.locate(step) == (index, row)
+            frame = pixels[row * 5 : (row + 1) * 5]
+            assert np.array_equal(frame, display_u8(images[step]))
+            want = perturbation_index(images[step], mean, gain)
+            assert np.array_equal(np.asarray(pert)[row * 5 : (row + 1) * 5], want)
+
+
+def test_display_pixels_follow_the_figure():
+    f = np.array([[[0.0, 0.5, 1.0], [np.nan, 2.0, -1.0]]], np.float32)
+    assert display_u8(f).tolist() == [[[0, 128, 255], [0, 255, 0]]]
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    assert display_u8(gray).shape == (2, 3)
+    orig = np.full((2, 2, 3), 100, np.uint8)
+    one = orig + 1  # a 1/255 perturbation survives: index moves off the centre
+    idx = perturbation_index(one, channel_mean(orig), 20.0)
+    assert (idx == np.rint(127.5 + 20 * 127.5 / 255)).all()
+    assert auto_gain(one, orig) == pytest.approx(250.0)  # 1 / (1/255), two significant digits
+
+
+def test_long_runs_get_a_stride_and_steps_map_to_stored_images():
+    plan = plan_for(10_000, (512, 512, 3), max_bytes=1 << 30)
+    assert plan.stride == 8 and plan.stored == 1250
+    assert plan.locate(7) == plan.locate(0) and plan.locate(8)[1] == 1
+    assert plan.per_strip * 512 <= 16_384
+    small = plan_for(51, (32, 32, 3))
+    assert small.stride == 1 and small.count == 1
+
+
+def test_strip_files_are_cached_and_written_only_into_the_cache(tmp_path):
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    cache.mkdir()
+    run = animlib.open_run(root / write_run(root, "s", steps=12))
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    files = strip_files(run, cache, "key")
+    assert files.gain is not None and files.original is not None
+    assert all(p.parent == cache for p in [*files.images, *files.perturbations])
+    stamp = {p: p.stat().st_ino for p in cache.iterdir()}
+    again = strip_files(run, cache, "key")
+    assert again.images == files.images
+    assert {p: p.stat().st_ino for p in cache.iterdir()} == stamp  # nothing written again
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    strip = decode_png(files.images[0].read_bytes())
+    assert np.array_equal(strip[16:32], display_u8(image_for(1)))
+    header = image_part(files.plan, files.gain, ["u0"], ["p0"], "o")
+    assert header["strips"] == ["u0"] and header["height"] == 16 and header["width"] == 12
+    edit = animlib.open_run(root / write_run(root, "e", steps=3, original=False))
+    assert strip_files(edit, cache, "k2").perturbations is None
+
+
+NODE_CHECK = """
+const mod = require("fs").readFileSync(process.argv[2], "utf8");
+const fn = new Function(mod + "; return {fmt4, parsePayload};")();
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const values = input.values.map(fn.fmt4);
+const bytes = Uint8Array.from(Buffer.from(input.payload, "base64"));
+const parsed = fn.parsePayload(bytes);
+const arrays = {};
+for (const [k, v] of Object.entries(parsed.arrays)) arrays[k] = Array.from(v.data);
+console.log(JSON.stringify({values, header: parsed.header.runs[0].name, arrays}));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_js_formats_and_decodes_like_python(tmp_path):
+    """fmt4 == f"{x:.4f}" (ties round to even, as Python does), parsePayload == unpack."""
+    rng = np.random.default_rng(0)
+    values = [0.03125, 0.09375, 0.15625, 0.00005, 0.5, 1.0, 0.0, 1e-9, 0.99995, 0.12345]
+    values += [float(v) for v in rng.random(300).astype(np.float32)]
+    values += [k / 32 for k in range(33)]
+    payload = pack(
+        {"runs": [{"name": "<b>x</b>"}]},
+        {"v": np.float32(values[:50]), "i": np.arange(5, dtype=np.int32)},
+    )
+    (tmp_path / "check.js").write_text(NODE_CHECK)
+    out = subprocess.run(
+        ["node", str(tmp_path / "check.js"), str(ASSETS / "format.js")],
+        input=json.dumps({"values": values, "payload": base64.b64encode(payload).decode()}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    assert got["values"] == [f"{v:.4f}" for v in values]
+    assert got["header"] == "<b>x</b>"
+    assert got["arrays"]["v"] == [float(np.float32(v)) for v in values[:50]]
+    assert got["arrays"]["i"] == [0, 1, 2, 3, 4]
+
+
+def test_png_names_its_pixels_before_them():
+    """Streamlit's media store hashes only 3 x 64 KiB of a file over 1 MiB: each strip carries
+    the SHA-256 of its pixels in a text chunk ahead of the image data, so no two differ there."""
+    a = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    b = a.copy()
+    b[350, 350] ^= 1
+    pa, pb = png(a), png(b)
+    assert len(pa) > 1 << 20
+    assert pa.index(b"tEXt") < pa.index(b"IDAT")
+    assert pa[: 1 << 16] != pb[: 1 << 16]
+    assert (
+        Image.open(io.BytesIO(pa)).text["animlib-sha256"]
+        != Image.open(io.BytesIO(pb)).text["animlib-sha256"]
+    )

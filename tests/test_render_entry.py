@@ -1,0 +1,161 @@
+"""Entry points of drawing and rendering: one RenderOptions check, lazy global settings, the
+glyph cache and its fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from helpers import write_run  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+
+import animlib  # noqa: E402
+from animlib import glyphs, rendering  # noqa: E402
+from animlib.errors import Code, RenderLimitError, RenderOptionError  # noqa: E402
+from animlib.frames import FrameRenderer, iter_frames  # noqa: E402
+from animlib.snapshot import frame_at, frame_png  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    return [animlib.open_run(root / write_run(root, name)) for name in ("a", "b")]
+
+
+BAD = [
+    ({"fps": 0}, RenderOptionError, "fps", Code.INVALID),
+    ({"fps": 500}, RenderOptionError, "fps", Code.INVALID),
+    ({"dpi": -1}, RenderOptionError, "dpi", Code.INVALID),
+    ({"dpi": 999}, RenderLimitError, "dpi", Code.LIMIT),
+    ({"stride": 0}, RenderOptionError, "stride", Code.INVALID),
+    ({"top_k": 2.5}, RenderOptionError, "top_k", Code.INVALID),
+    ({"amplification": float("nan")}, RenderOptionError, "amplification", Code.INVALID),
+    ({"strid": 2}, RenderOptionError, "strid", Code.UNKNOWN_OPTION),
+    ({"fsp": 10}, RenderOptionError, "fsp", Code.UNKNOWN_OPTION),
+]
+
+
+@pytest.mark.parametrize(("bad", "error", "field", "code"), BAD)
+def test_an_invalid_option_is_the_same_error_from_every_entry_point(
+    runs, tmp_path, bad, error, field, code
+):
+    run, other = runs
+    out = tmp_path / "out"
+    calls = {
+        "animate": lambda: animlib.animate(run, **bad),
+        "animate(options=)": lambda: animlib.animate(run, options=bad),
+        "render": lambda: animlib.render(run, out / "x.mp4", **bad),
+        "render(options=)": lambda: animlib.render(run, out / "x.gif", options=bad),
+        "render_compare": lambda: animlib.render_compare([run, other], out / "y.mp4", **bad),
+        "iter_frames": lambda: iter_frames(run, **bad),
+        "FrameRenderer": lambda: FrameRenderer(run, bad),
+        "frame_at": lambda: frame_at(run, 3, **bad),
+        "frame_png": lambda: frame_png([run, other], 3, options=bad),
+    }
+    figures = plt.get_fignums()
+    seen = {}
+    for name, call in calls.items():
+        with pytest.raises(error) as err:
+            call()
+        assert type(err.value) is error, name
+        seen[name] = (str(err.value), err.value.field, err.value.code)
+    assert len(set(seen.values())) == 1, seen
+    assert seen["render"][1:] == (field, code)
+    assert plt.get_fignums() == figures  # refused before a figure was made
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_comparisons_need_two_to_six_runs_everywhere(runs, tmp_path):
+    run = runs[0]
+    for call in (
+        lambda: animlib.render_compare([run], tmp_path / "x.mp4"),
+        lambda: animlib.render([run] * 7, tmp_path / "x.mp4"),
+        lambda: animlib.animate([run] * 7),
+        lambda: iter_frames([run] * 7),
+        lambda: frame_at([run] * 7, 0),
+    ):
+        with pytest.raises(RenderOptionError, match="2 to 6 runs") as err:
+            call()
+        assert err.value.field == "runs"
+
+
+def test_the_package_names_are_the_functions():
+    assert animlib.render is rendering.render
+    assert animlib.render_compare is rendering.render_compare
+    assert animlib.animate.__module__ == "animlib.animation"
+
+
+def _python(code: str) -> str:
+    env = {"PYTHONPATH": str(REPO), "MPLBACKEND": "", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_importing_animlib_leaves_matplotlib_settings_alone(tmp_path):
+    run_id = write_run(tmp_path, "lazy", steps=3)
+    out = _python(
+        f"""
+        import json, sys
+        import matplotlib
+        before = {{k: repr(v) for k, v in matplotlib.rcParams.copy().items()}}
+        import animlib, animlib.animation, animlib.rendering, animlib.frames, animlib.glyphs
+        import animlib.figure, animlib.movie_writers, animlib.snapshot, animlib.cache
+        import animlib.bulk, animlib.cli
+        after = {{k: repr(v) for k, v in matplotlib.rcParams.copy().items()}}
+        changed = sorted(k for k in before if before[k] != after[k])
+        pyplot = "matplotlib.pyplot" in sys.modules
+        matplotlib.use("Agg")
+        anim = animlib.animate(animlib.open_run({str(tmp_path / run_id)!r}))
+        ffmpeg = matplotlib.rcParams["animation.ffmpeg_path"]
+        print(json.dumps({{"changed": changed, "pyplot": pyplot, "ffmpeg": ffmpeg}}))
+        """
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["changed"] == [] and result["pyplot"] is False
+    assert result["ffmpeg"] != "ffmpeg"  # set when an animation is created: the bundled binary
+
+
+def test_the_glyph_cache_is_gated_by_the_matplotlib_version(monkeypatch):
+    version = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
+    assert glyphs.AVAILABLE is (version in glyphs.TESTED_VERSIONS)
+    monkeypatch.setattr(matplotlib, "__version__", "9.1.0")
+    assert glyphs._detect() is False
+
+
+def test_without_the_glyph_cache_frames_are_still_right(runs, monkeypatch):
+    """The plain RendererAgg path: the same frames, equal to a full redraw."""
+    run = runs[0]
+    order = [0, 3, 3, 11, 5, 0]
+    cached = FrameRenderer(run)
+    if glyphs.AVAILABLE:
+        assert type(cached.canvas) is not FigureCanvasAgg
+    with_cache = [cached.frame(i) for i in order]
+    monkeypatch.setattr(glyphs, "AVAILABLE", False)
+    plain = FrameRenderer(run)
+    assert type(plain.canvas) is FigureCanvasAgg
+    without = [plain.frame(i) for i in order]
+    for i, frame in zip(order, without, strict=True):
+        assert np.array_equal(frame, plain.full_frame(i)), f"frame {i}"
+    assert all(np.array_equal(a, b) for a, b in zip(with_cache, without, strict=True))
+    assert len(list(iter_frames(run, stride=4))) == 3
