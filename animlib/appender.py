@@ -45,6 +45,7 @@ class Step:
     image: np.ndarray
     conf: np.ndarray | None
     scalars: dict[str, float]
+    done: Callable[[], None] | None = None  # called once the step is stored
 
     @property
     def nbytes(self) -> int:
@@ -336,6 +337,9 @@ class RunAppender:
             del self._pending[: len(items)]
             self._pending_steps -= len(steps)
             self._pending_bytes -= sum(s.nbytes for s in steps)
+        for step in steps:
+            if step.done is not None:
+                step.done()
         return len(steps)
 
     # -- internals -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import batch_input as B
 from .batch_input import Blame, ExperimentInputError, run_id_for
+from .buffer_pool import BufferPool
 from .errors import AnimlibError, Code
 from .experiment_ids import (
     IF_EXISTS,
@@ -130,6 +131,7 @@ class BatchWriter:
         self._has_conf: bool | None = None
         self._sinks: list[SampleSink] | None = None
         self._flusher: Flusher | None = None
+        self._pool = BufferPool()
         self._n = 0
         self._closed = False
         self._finished = False
@@ -327,6 +329,7 @@ class BatchWriter:
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
+        self._pool = BufferPool()
         self._sinks = []
         covered = _common_steps(infos)
         try:
@@ -451,12 +454,13 @@ class BatchWriter:
     def _write(self, step: _Step) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
-        images = step.images.copy()  # written later: the caller may reuse its arrays
+        # written later: a copy (the caller may reuse its arrays) in a reused buffer
+        images, done = self._pool.copy(step.images, int(step.active.sum()))
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
                 conf = None if step.probs is None else step.probs[i]
                 values = {k: float(v[i]) for k, v in step.scalars.items()}
-                sink.append(images[i], conf, values, at=self._n)
+                sink.append(images[i], conf, values, at=self._n, done=done)
         for sink in self._sinks:
             sink.covered(self._n + 1)
 

@@ -11,7 +11,7 @@ from .appender import RunAppender
 
 INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
 WORKERS = 2  # runs flushed at once (encoding and writing release the GIL)
-KICK_BYTES = 64 * 2**20  # buffered bytes that start a flush at once
+KICK_BYTES = 32 * 2**20  # buffered bytes that start a flush at once
 MAX_BYTES = 256 * 2**20  # buffered bytes above which a log waits for the flusher
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -132,15 +133,17 @@ class SampleSink:
         conf: np.ndarray | None,
         scalars: dict[str, float],
         at: int,
+        done: Callable[[], None] | None = None,
     ) -> None:
         """Buffer one checked step logged at experiment step ``at``: the (H, W, C) image (not
-        to be changed any more), (K,) probabilities or None, scalars."""
+        to be changed any more), (K,) probabilities or None, scalars; ``done`` is called
+        once it is stored."""
         n, last = self.steps, self._index[-1] if self._index else None
         if last is not None and last[0] + last[2] == at and last[1] + last[2] == n:
             last[2] += 1
         else:
             self._index.append([at, n, 1])
-        self._writer.appender.append(Step(image, conf, scalars))
+        self._writer.appender.append(Step(image, conf, scalars, done))
 
     def covered(self, steps: int) -> None:
         """The experiment has logged ``steps`` steps: say so in run.json with the next flush."""
