@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-MAX_FREE = 16  # free buffers kept at most (the flusher keeps a few batches in flight)
+MAX_FREE_BYTES = 64 * 2**20  # free buffers kept at most (the flusher has a few in flight)
 
 
 class BufferPool:
@@ -50,7 +50,7 @@ class BufferPool:
                     self._users[id(buf)] = left
                     return
                 del self._users[id(buf)]
-                if len(self._free) < MAX_FREE:
+                if sum(b.nbytes for b in self._free) + buf.nbytes <= MAX_FREE_BYTES:
                     self._free.append(buf)
 
         return buf, release

@@ -64,7 +64,12 @@ class Flusher:
         if self.pending_bytes > KICK_BYTES:
             self._wake.set()
         with self._progress:
-            while self.pending_bytes > MAX_BYTES and self._error is None and not self._stop:
+            while (
+                self.pending_bytes > MAX_BYTES
+                and self._error is None
+                and self._thread is not None
+                and self._thread.is_alive()
+            ):
                 self._wake.set()
                 self._progress.wait(1.0)
 
