@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -305,3 +306,35 @@ def test_big_params_are_serialized_once_not_per_step(tmp_path, monkeypatch):
             w.log(image=image_for(i), confidences=probs_for(i))
     assert sum(n > 2**20 for n in calls) == 1, sorted(calls)[-3:]
     assert json.loads((tmp_path / "p" / "run.json").read_text())["params"] == params
+
+
+def test_a_background_write_error_surfaces_on_the_next_log_and_loses_nothing(tmp_path, monkeypatch):
+    w = animlib.BatchWriter(tmp_path, experiment="bg", class_names=CLASSES)
+    batch = [np.stack([image_for(10 * s + i) for i in range(3)]) for s in range(4)]
+    probs = np.stack([probs_for(i) for i in range(3)])
+    for s in range(2):
+        w.log(images=batch[s], confidences=probs)
+    w.flush()
+    real = LocalStore.write_atomic
+
+    def failing(self, path, data):
+        if self.url.endswith("bg-0001"):
+            raise StoreError("disk full (injected)", field=path)
+        return real(self, path, data)
+
+    monkeypatch.setattr(LocalStore, "write_atomic", failing)
+    w.log(images=batch[2], confidences=probs)  # buffered; the background write fails
+    deadline = time.monotonic() + 5
+    while w._flusher._error is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(StoreError, match="disk full"):  # this step is not logged
+        w.log(images=batch[3], confidences=probs)
+    assert len(w) == 3
+    monkeypatch.setattr(LocalStore, "write_atomic", real)
+    w.log(images=batch[3], confidences=probs)
+    w.finish()
+    for i in range(3):
+        run = animlib.open_run(tmp_path / f"bg-{i:04d}")
+        assert len(run) == 4 and run.status == "finished"
+        for s in range(4):  # every step once, in order: the failed write was retried
+            assert run.images[s].tobytes() == image_for(10 * s + i).tobytes()
