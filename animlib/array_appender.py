@@ -162,7 +162,6 @@ class ArrayAppender:
                 code=Code.UNSUPPORTED,
             )
         self.sep = (encoding.get("configuration") or {}).get("separator", "/")
-        self._zstd = Zstd(stepcodec.LEVEL)
         if self.rows < 1:
             raise RunFormatError("chunks of zero steps", field=self.path, code=Code.INVALID)
 
@@ -187,7 +186,7 @@ class ArrayAppender:
             for i, row in enumerate(rows):
                 if row.frame is None:
                     prev = rows[i - 1].value if i else None
-                    row.frame = stepcodec.encode_frame(row.value, prev, self._zstd)
+                    row.frame = stepcodec.encode_frame(row.value, prev)
                 frames.append(row.frame)
             return stepcodec.pack_chunk(frames)
         data = np.full(self.chunk_shape, self.fill, dtype=self.dtype)

@@ -6,7 +6,8 @@ A chunk holds a few consecutive steps of one run's ``images`` array. Each step i
   step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
 - float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
   ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
-  not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (zstd);
+  not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte-shuffled,
+  LZ4);
 - other float32 images: the float bits, or their difference to the previous step's bits (mod
   2**32), bit-shuffled and LZ4-compressed.
 
@@ -15,8 +16,9 @@ are encoded one at a time, so a writer appending to a chunk encodes only the new
 
 Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
 (uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
-delta flag, compressor of the main part (ZSTD, BLOSC), its length (uint32), the residual count
-and the residual's compressed length (uint32 each), then the two parts.
+delta flag, compressors (low 4 bits: the main part's, high 4 bits: the residual's; ZSTD or
+BLOSC), the main part's length (uint32), the residual count and the residual's compressed length
+(uint32 each), then the two parts.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from numcodecs import Blosc, Zstd
 
 CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
 MAGIC = b"AST1"
-LEVEL = 1  # zstd level of the residual: the sweet spot for these data
+LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
 LUT_BITS = LUT.view(np.uint32)
@@ -39,7 +41,8 @@ U8, GRID, RAW = 0, 1, 2  # frame kinds
 ZSTD, BLOSC = 0, 1  # compressors of a frame's main part
 _FRAME = struct.Struct("<BBBIII")
 _ZSTD_MAGIC = 0xFD2FB528
-_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)
+_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # q, deltas, float bits
+_BLOSC_RES = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)  # the residual's words
 _scratch = threading.local()
 
 
@@ -188,19 +191,17 @@ def _unshuffle(planes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(planes.reshape(4, -1).T).view(np.uint32).ravel()
 
 
-def encode_frame(step: Prepared, prev: Prepared | None, zstd: Zstd | None = None) -> bytes:
+def encode_frame(step: Prepared, prev: Prepared | None) -> bytes:
     """Encode one step as a frame.
 
     Args:
         step: The step.
         prev: The step before it in the same chunk (the frame is then a difference), or None
             for the chunk's first step.
-        zstd: A zstd compressor to reuse (for the residual).
 
     Returns:
         The frame's bytes.
     """
-    z = zstd or Zstd(LEVEL)
     res, n_res = b"", 0
     if step.kind == RAW:
         main = _BLOSC.encode(step.bits if prev is None else step.bits - prev.float_bits())
@@ -209,8 +210,9 @@ def encode_frame(step: Prepared, prev: Prepared | None, zstd: Zstd | None = None
         if step.kind == GRID and step.idx.size:
             gaps = np.diff(step.idx, prepend=-1).astype(np.uint32)
             n_res = int(step.idx.size)
-            res = z.encode(np.concatenate([_shuffle(gaps).ravel(), _shuffle(step.xor).ravel()]))
-    head = _FRAME.pack(step.kind, prev is not None, BLOSC, len(main), n_res, len(res))
+            res = _BLOSC_RES.encode(np.concatenate([gaps, step.xor]))
+    codecs = BLOSC | BLOSC << 4  # main part | residual
+    head = _FRAME.pack(step.kind, prev is not None, codecs, len(main), n_res, len(res))
     return b"".join((head, bytes(main), bytes(res)))
 
 
@@ -269,7 +271,7 @@ def _inflate(
     if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
         raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
     out = np.empty(nbytes, np.uint8)
-    (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)
+    (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)  # Blosc: any shuffle
     return out
 
 
@@ -281,7 +283,8 @@ def _decode_frame(
     count = int(np.prod(shape))
     if len(view) < _FRAME.size:
         raise ValueError("frame header is truncated")
-    kind, delta, codec, n_main, n_res, n_resb = _FRAME.unpack_from(view)
+    kind, delta, codecs, n_main, n_res, n_resb = _FRAME.unpack_from(view)
+    codec, res_codec = codecs & 15, codecs >> 4
     body = view[_FRAME.size :]
     if len(body) != n_main + n_resb or (delta and prev is None) or kind not in (U8, GRID, RAW):
         raise ValueError("frame is truncated or corrupt")
@@ -299,8 +302,11 @@ def _decode_frame(
         return q
     bits = on_grid(q).view(np.uint32)
     if n_res:
-        raw = _inflate(body[n_main:], ZSTD, 8 * n_res, shape)
-        gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
+        raw = _inflate(body[n_main:], res_codec, 8 * n_res, shape)
+        if res_codec == ZSTD:  # byte planes shuffled by hand
+            gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
+        else:
+            gaps, xor = raw.view(np.uint32)[:n_res], raw.view(np.uint32)[n_res:]
         idx = np.cumsum(gaps, dtype=np.int64) - 1
         if idx[-1] >= count or (gaps == 0).any():
             raise ValueError("frame residual is corrupt (positions out of range)")
