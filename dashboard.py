@@ -10,6 +10,13 @@ from animlib.errors import AnimlibError
 from animlib.text import printable
 from animlib.ui import md
 
+_cache_log = logging.getLogger("animlib.cache")
+if not _cache_log.handlers:  # the server log tells renders from cache hits (shared ones too)
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    _cache_log.addHandler(_handler)
+    _cache_log.setLevel(logging.INFO)
+
 st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 page = st.navigation(
     [
@@ -21,7 +28,9 @@ page = st.navigation(
             url_path="experiments",
         ),
         st.Page("app_pages/viewer.py", title="Viewer", icon=":material/movie:", url_path="viewer"),
-        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page(
+            "app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"
+        ),
     ],
     position="top",
 )

@@ -182,9 +182,20 @@ def cmd_render(args: argparse.Namespace) -> int:
         print("error: render needs -o OUTPUT (or --all RUNS --out DIR)", file=sys.stderr)
         return 2
     run = open_run(args.run)
-    path = render(run, args.output, progress=_progress_printer(run.id), **opts)
-    print(f"wrote {path}")
+    if args.no_cache:
+        path = render(run, args.output, progress=_progress_printer(run.id), **opts)
+        print(f"wrote {path}")
+        return 0
+    from .cache import stats
+
+    made = _made(stats())
+    path = render(run, args.output, progress=_progress_printer(run.id), cache=True, **opts)
+    print(f"wrote {path}" + ("" if _made(stats()) > made else " (from the render cache)"))
     return 0
+
+
+def _made(counts: dict[str, int]) -> int:
+    return counts["renders"] + counts["appends"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -235,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
     p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render even if the render cache (ANIMLIB_CACHE) holds this video; do not add it",
+    )
     p.add_argument("--fps", type=float, help="frames per second (default: 10)")
     p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
     p.add_argument("--stride", type=int, help="render every n-th step (default: 1)")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from .chunk_reader import ChunkReader
 from .figure import PanelFigure, RedrawRegion, make_figure
 from .glyphs import agg_canvas
 from .limits import check_frame
@@ -24,6 +26,7 @@ __all__ = ["BlockReader", "FrameRenderer", "iter_frames"]
 _REGION_CACHE = 512  # pixel snapshots kept per region (value cells repeat "0.01", "0.02", ...)
 _BLOCK_BYTES = 16 * 1024 * 1024  # most image bytes read at once
 _BLOCK_STEPS = 8
+_PREFETCH = True  # read the next block in a worker thread (see BlockReader)
 
 
 def _chunk_len(images: Any) -> int:
@@ -48,13 +51,17 @@ class BlockReader:
     holding many steps is decoded once (not once per step) and the per-read overhead is shared.
     With a stride of a chunk or more, steps are read one at a time. Blocks are kept under
     ``_BLOCK_BYTES``, so memory does not grow with the run's length. A failed block read is
-    retried step by step, so errors name the step and earlier steps still render.
+    retried step by step, so errors name the step and earlier steps still render. Plainly
+    stored chunks are read straight from the store (:class:`~animlib.chunk_reader.ChunkReader`),
+    the rest through zarr.
 
-    Reads happen in the drawing thread on purpose: a reader thread would contend with it for
-    the GIL (zarr's reads are largely Python), which measured slower on two cores.
+    With ``prefetch``, the next block is read in a worker thread while the current one is
+    drawn: decompressing a chunk releases the GIL, so on large images (where decoding costs
+    more than zarr's Python around it) it overlaps with drawing. Steps are expected in order;
+    a jump back or ahead reads the block it needs at once (a prefetched one is dropped).
     """
 
-    def __init__(self, run: RunLike, stride: int) -> None:
+    def __init__(self, run: RunLike, stride: int, *, prefetch: bool = False) -> None:
         self.images = run.images
         self.n = len(run)
         self.stride = stride
@@ -65,11 +72,24 @@ class BlockReader:
             length = min(max(chunk, _BLOCK_STEPS), fits)
             self.block = max(length - length % chunk, chunk)  # whole chunks, at least one
         self.current: tuple[int, dict[int, np.ndarray]] = (-1, {})
+        self._chunks = ChunkReader.of(run)  # None: read through zarr
+        self._prefetch = prefetch
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: tuple[int, Future[dict[int, np.ndarray]]] | None = None
 
-    def _read(self, block: int) -> dict[int, np.ndarray]:
+    def _steps(self, block: int) -> range:
         a = block * self.block
         b = min(a + self.block, self.n)
-        steps = range(-(-a // self.stride) * self.stride, b, self.stride)  # frames in [a, b)
+        return range(-(-a // self.stride) * self.stride, b, self.stride)  # frames in [a, b)
+
+    def _read(self, block: int) -> dict[int, np.ndarray]:
+        steps = self._steps(block)
+        a = block * self.block
+        b = min(a + self.block, self.n)
+        if self._chunks is not None and steps:
+            plain = self._chunks.steps(a, b, steps)
+            if plain is not None:
+                return plain
         if len(steps) > 1:
             try:
                 data = np.asarray(self.images[a:b])
@@ -78,13 +98,40 @@ class BlockReader:
                 pass  # step by step, below
         return {s: np.asarray(self.images[s]) for s in steps}
 
+    def _fetch(self, block: int) -> dict[int, np.ndarray]:
+        """Block ``block``: the prefetched one if it is that, else read now."""
+        ahead, self._next = self._next, None
+        if ahead is not None:
+            if ahead[0] == block:
+                return ahead[1].result()  # its read error, if any, is raised here
+            ahead[1].cancel()
+        return self._read(block)
+
+    def _start_next(self, block: int) -> None:
+        if not self._prefetch or not self._steps(block):
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="animlib-read")
+        self._next = (block, self._pool.submit(self._read, block))
+
     def __call__(self, step: int) -> np.ndarray:
         block = step // self.block
         if self.current[0] != block:
             self.current = (-1, {})  # let the previous block go before reading the next
-            self.current = (block, self._read(block))
+            self.current = (block, self._fetch(block))
+            self._start_next(block + 1)
         image = self.current[1].get(step)
         return image if image is not None else np.asarray(self.images[step])
+
+    def close(self) -> None:
+        """Drop the blocks held and stop the worker thread (reading again restarts it)."""
+        self.current = (-1, {})
+        ahead, self._next = self._next, None
+        if ahead is not None:
+            ahead[1].cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 class _Area:
@@ -121,13 +168,17 @@ class FrameRenderer:
     ) -> None:
         self.options = RenderOptions.of(options)
         runs = as_runs(run_or_runs)
+        self.runs: list[RunLike] = runs
         self.figure: PanelFigure = make_figure(runs, self.options)
         self.fig = self.figure.fig
         self.canvas = agg_canvas(self.fig)
         self.size: tuple[int, int] = self.canvas.get_width_height()
         check_frame(self.size, run=labels(runs))
+        self._readers: list[BlockReader] = []
         for row in self.figure.rows:
-            row.set_image_source(BlockReader(row.run, self.options.stride))
+            reader = BlockReader(row.run, self.options.stride, prefetch=_PREFETCH)
+            self._readers.append(reader)
+            row.set_image_source(reader)
         regions = self.figure.regions
         self._set_animated(regions, True)  # left out of the background
         self._draw_background()
@@ -199,6 +250,8 @@ class FrameRenderer:
         """Drop the block of images held for the next frames (the renderer still works)."""
         for row in self.figure.rows:
             row.set_image_source(None)
+        for reader in self._readers:
+            reader.close()
 
     def __enter__(self) -> FrameRenderer:
         return self

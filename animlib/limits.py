@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import AnimlibError, Code, RenderLimitError, RunFormatError
 from .settings import Settings, settings
 
 MAX_FRAME_PIXELS = 4096 * 4096  # a rendered frame (not configurable: ~64 MB of RGBA)
-MAX_JSON_DEPTH = 64  # nesting of params/tags in run.json
-MAX_RUN_JSON_BYTES = 8 * 2**20  # a run.json larger than this is refused (written and read)
+MAX_JSON_DEPTH = 64  # nesting of any run.json field (params): checked on write and on read
+MAX_RUN_JSON_BYTES = 1 << 20  # size of run.json (1 MiB): checked on read (and by the writer)
+MAX_ARRAY_JSON_BYTES = 64 << 10  # size of an array's zarr.json (64 KiB)
+MAX_CHUNK_BYTES = 64 << 20  # one decoded chunk (64 MiB; a chunk of one step is always allowed)
 
 Limits = Settings  # the limits are fields of the settings (max_side, max_steps, ...)
 
 __all__ = [
+    "MAX_ARRAY_JSON_BYTES",
+    "MAX_CHUNK_BYTES",
     "MAX_FRAME_PIXELS",
     "MAX_JSON_DEPTH",
     "MAX_RUN_JSON_BYTES",
@@ -20,9 +26,11 @@ __all__ = [
     "check_dpi",
     "check_frame",
     "check_gif_frames",
+    "check_json_depth",
     "check_run_json_size",
     "check_side",
     "check_steps",
+    "json_depth",
     "limits",
 ]
 
@@ -111,6 +119,51 @@ def check_gif_frames(frames: int, *, run: str | None = None) -> None:
         )
 
 
+def json_depth(value: Any, stop: int = MAX_JSON_DEPTH + 1) -> int:
+    """How deeply ``value`` nests containers (dicts, lists, tuples, arrays): 0 for a scalar, 1
+    for a flat list or dict. Iterative (no recursion), and it stops counting at ``stop``, so a
+    structure nested 100,000 levels deep, or one containing itself, costs little."""
+    import numpy as np
+
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            children, depth = list(item.values()), depth + 1
+        elif isinstance(item, (list, tuple)):
+            children, depth = list(item), depth + 1
+        elif isinstance(item, np.ndarray):
+            depth += item.ndim
+            children = list(item.ravel()) if item.dtype == object else []
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest >= stop:
+            return deepest
+        todo.extend((child, depth) for child in children)
+    return deepest
+
+
+def check_json_depth(
+    value: Any,
+    *,
+    run: str | None = None,
+    field: str = "params",
+    error: type[AnimlibError] = RunFormatError,
+) -> None:
+    """Refuse a run.json field nested deeper than :data:`MAX_JSON_DEPTH` levels (such data
+    cannot be serialized, cached or shown without running out of stack)."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise error(
+            f"is nested more than {MAX_JSON_DEPTH} levels deep (the limit, "
+            "animlib.limits.MAX_JSON_DEPTH)",
+            run=run,
+            field=field,
+            code=Code.LIMIT,
+        )
+
+
 def check_run_json_size(
     nbytes: int,
     *,
@@ -118,13 +171,12 @@ def check_run_json_size(
     field: str = "run.json",
     error: type[AnimlibError] = RunFormatError,
 ) -> None:
-    """Refuse a run.json of more than :data:`MAX_RUN_JSON_BYTES` bytes (``field`` names the
-    largest part, e.g. ``params``, when the writer knows it)."""
+    """Refuse a run.json over :data:`MAX_RUN_JSON_BYTES` bytes (large params or tags belong in
+    a file of their own, not in the metadata rewritten at every step)."""
     if nbytes > MAX_RUN_JSON_BYTES:
         raise error(
-            f"run.json would take {nbytes / 2**20:.1f} MB, over the limit of "
-            f"{MAX_RUN_JSON_BYTES / 2**20:.0f} MB: keep large data (arrays, logs, datasets) out "
-            "of params, tags and class names",
+            f"is {nbytes:,} bytes, over the limit of {MAX_RUN_JSON_BYTES:,} "
+            "(animlib.limits.MAX_RUN_JSON_BYTES)",
             run=run,
             field=field,
             code=Code.LIMIT,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import meta as M
 from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .settings import held
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, is_run_id, unsafe_link
 from .text import printable
@@ -101,25 +103,38 @@ def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunIn
     return RunInfo(run_id, url, meta)
 
 
-def list_runs(
-    root: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
-) -> list[RunInfo]:
-    """Every run folder in ``root``, newest first; broken ones carry ``error`` instead of raising.
+def folder_error(store: Store, exc: StoreError) -> RunFormatError:
+    """The error for a results folder that cannot be listed.
 
-    Reads only ``run.json`` of each run (one batched read on object stores). Hidden entries
-    (leading dot) and plain files are skipped; folder names that are not plain run ids are
-    listed as broken, and nothing is read through a symlink leading outside ``root``.
+    Args:
+        store: the results folder.
+        exc: what listing it raised.
+
+    Returns:
+        A RunFormatError naming the folder, with the code of ``exc`` (NOT_FOUND: missing,
+        INVALID: a file, others: unreadable).
     """
-    store = open_store(root, storage_options)
-    try:
-        entries = store.list()
-    except StoreError as exc:
-        if exc.code == Code.NOT_FOUND:
-            msg = "results folder does not exist"
-        else:
-            msg = "is not a folder" if exc.code == Code.INVALID else exc.message
-        raise RunFormatError(msg, field=store.url, code=exc.code) from None
-    names = [e.name for e in entries if e.is_dir and not e.name.startswith(".")]
+    if exc.code == Code.NOT_FOUND:
+        msg = "results folder does not exist"
+    else:
+        msg = "is not a folder" if exc.code == Code.INVALID else exc.message
+    return RunFormatError(msg, field=store.url, code=exc.code)
+
+
+def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
+    """The rows of some run folders, from their run.json alone.
+
+    One batched read (concurrent on object stores and for large local batches); folder names
+    that are not plain run ids are listed as broken without reading anything, and nothing is
+    read through a symlink leading outside ``store``.
+
+    Args:
+        store: the results folder.
+        names: names of run folders in it.
+
+    Returns:
+        One RunInfo per name (broken ones with ``error``, ``field`` and ``code``).
+    """
     infos: list[RunInfo] = []
     readable = []
     for name in names:
@@ -130,11 +145,40 @@ def list_runs(
             bad = RunFormatError(msg, field="id", code=Code.UNSAFE)
             infos.append(RunInfo.broken(name, store.url_of(name), bad))
     raws = store.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
-    for name in readable:
-        infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
-    infos.sort(key=lambda r: r.id)
-    infos.sort(key=lambda r: r.get("created") or "", reverse=True)
+    with held():  # the limits are read from the environment once for the whole batch
+        for name in readable:
+            infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
     return infos
+
+
+def list_runs(
+    root: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
+) -> list[RunInfo]:
+    """Every run folder in ``root``, newest first; broken ones carry ``error`` instead of raising.
+
+    Served by the run index (:mod:`animlib.index`): a listing of the folder with each
+    run.json's size/mtime (local) or ETag (object stores), then only the run.json files that
+    are new or changed since the last call are read (the index is kept in the cache folder,
+    never in ``root``). Hidden entries (leading dot) and plain files are skipped; folder names
+    that are not plain run ids are listed as broken, and nothing is read through a symlink
+    leading outside ``root``. The ``meta`` dicts may be shared between calls: treat them as
+    read-only.
+
+    Args:
+        root: the results folder (a path, an fsspec URL or a Store).
+        storage_options: fsspec options for a URL (credentials, endpoint).
+
+    Returns:
+        One RunInfo per run folder.
+
+    Raises:
+        RunFormatError: ``root`` does not exist, is not a folder or cannot be listed.
+    """
+    from .index import open_index
+
+    index = open_index(root, storage_options)
+    index.refresh()
+    return index.infos()
 
 
 def folder_signature(

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from .errors import Code, RunFormatError, RunInputError
-from .limits import check_classes, check_side, check_steps
+from .limits import (
+    check_classes,
+    check_json_depth,
+    check_run_json_size,
+    check_side,
+    check_steps,
+)
 from .settings import settings
 
 FORMAT_VERSION = 1
@@ -77,7 +83,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(data: bytes, run: str) -> dict:
-    """Parse run.json bytes; raise :class:`RunFormatError` naming the run if it is not JSON."""
+    """Parse run.json bytes; raise :class:`RunFormatError` naming the run if it is not JSON or
+    larger than :data:`~animlib.limits.MAX_RUN_JSON_BYTES` (checked before parsing)."""
+    check_run_json_size(len(data), run=run, field=RUN_JSON)
     try:
         meta = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -132,6 +140,8 @@ def check_meta(meta: dict, run: str) -> dict:
             field="format_version",
             code=Code.VERSION,
         )
+    for key, value in meta.items():  # before anything is cached, pickled or shown
+        check_json_depth(value, run=run, field=str(key), error=RunFormatError)
     _check_fields(meta, bad)
     names = meta.get("class_names")
     n_classes = len(names) if names else None

@@ -1,8 +1,14 @@
 """Open a stored run lazily: metadata at once, images one step at a time, confidences on demand.
 
 :class:`Run` is the public read interface of a stored run: other modules use its properties and
-accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``),
-never its private members.
+accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
+``scalar_names``, ``chunk_signature``), never its private members.
+
+Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
+every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
+stored is a RunFormatError (code MISSING) for every reader -- ``images[i]``, slices,
+``confidences``, ``scalars``, ``original`` and so every render, snapshot and download --
+never the fill value (zeros).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import meta as M
+from .arraymeta import MissingChunk
 from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
@@ -56,24 +63,6 @@ class ArrayInfo:
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-
-@dataclass(frozen=True)
-class MissingChunk:
-    """A chunk file of a complete step (or of ``original``) that is not stored."""
-
-    array: str
-    key: str
-    steps: tuple[int, int] | None  # first and last step it holds (None for ``original``)
-
-    def describe(self) -> str:
-        if self.steps is None:
-            where = ""
-        elif self.steps[0] == self.steps[1]:
-            where = f" (step {self.steps[0]})"
-        else:
-            where = f" (steps {self.steps[0]}..{self.steps[1]})"
-        return f"chunk {self.key}{where} is missing"
 
 
 class StepIndexError(RunInputError, IndexError):
@@ -138,7 +127,7 @@ class Run:
         self.meta = meta
         self.where = where
         self._raw_meta = raw_meta
-        self._group_cache = None
+        self._zarr_store = None
         self._arrays: dict[str, Any] = {}
         self.images = ImageSteps(self)
 
@@ -249,9 +238,8 @@ class Run:
         """Chunk files of complete steps (and of ``original``) that are not stored, found by
         one listing per array (a missing chunk would read back as zeros). Up to ``limit``."""
         found: list[MissingChunk] = []
-        for name in ARRAYS:
-            if name != "images" and not self.has_array(name):
-                continue
+        names = [n for n in ARRAYS if n == "images" or self.has_array(n)]
+        for name in names + [f"scalars/{key}" for key in self.scalar_names()]:
             for gap in self._missing_in(name):
                 found.append(gap)
                 if limit is not None and len(found) >= limit:
@@ -308,19 +296,34 @@ class Run:
     @cached_property
     def scalars(self) -> dict[str, np.ndarray]:
         """Named per-step scalar series (loss, norms, ...)."""
-        try:
-            group = self._group()["scalars"]
-        except Exception as exc:  # no (readable) scalars group: a run without scalars ...
-            if isinstance(exc, StoreError) or getattr(exc, "code", None) == Code.UNSAFE:
-                raise self._error(exc, "scalars", "cannot be read") from None  # ... unless unsafe
-            return {}
         out = {}
-        try:
-            for key, arr in sorted(group.arrays()):
-                out[key] = np.asarray(arr[: len(self)], dtype=np.float64)
-        except Exception as exc:
-            raise self._error(exc, "scalars", "cannot be read") from None
+        for key in self.scalar_names():
+            out[key] = np.asarray(self.read_steps(f"scalars/{key}", 0, len(self)), np.float64)
         return out
+
+    def scalar_names(self) -> list[str]:
+        """Names of the stored scalar series (a run without scalars has none)."""
+        try:
+            if not self.store.contains("scalars/zarr.json"):
+                return []
+            entries = self.store.list("scalars")
+        except StoreError as exc:
+            raise self._error(exc, "scalars", "cannot be read") from None
+        names = [e.name for e in entries if e.is_dir and e.name.isidentifier()]
+        return [n for n in names if self._contains(f"scalars/{n}/zarr.json", "scalars")]
+
+    def chunk_signature(self) -> str:
+        """Changes when a chunk file is added or removed (one listing per array; no data is
+        read): with :attr:`fingerprint`, the key of a cached check of this run."""
+        h = hashlib.sha256()
+        for name in ("images", "confidences", "original", "scalars"):
+            try:
+                found = self.store.find(name)
+            except StoreError as exc:
+                raise self._error(exc, name, "cannot be listed") from None
+            h.update(f"{name}:{len(found)}:".encode())
+            h.update("\n".join(found).encode())
+        return h.hexdigest()[:32]
 
     def check_arrays(self) -> None:
         """Cheap structural check from array metadata only (no image data is read)."""
@@ -331,43 +334,55 @@ class Run:
     # -- internals --------------------------------------------------------------------------
     def _error(self, exc: BaseException, field: str, what: str) -> RunFormatError:
         """The RunFormatError for ``exc`` met while reading ``field``: a link leading outside
-        (UNSAFE, naming the entry), or undecodable bytes (CORRUPT)."""
+        (UNSAFE, naming the entry), a storage failure (its code), or undecodable bytes
+        (CORRUPT)."""
         if isinstance(exc, StoreError) and exc.code == Code.UNSAFE:
             return unsafe_link(exc.field or "", self.where, self.id)
         if isinstance(exc, RunFormatError):
             return exc
+        if isinstance(exc, StoreError):
+            text = f"{what} ({exc.message})" if what else exc.message
+            return RunFormatError(text, run=self.id, field=field, code=exc.code)
         text = f"{what} ({describe_read_error(exc)})" if what else describe_read_error(exc)
         return RunFormatError(text, run=self.id, field=field, code=Code.CORRUPT)
 
-    def _group(self):
-        if self._group_cache is None:
-            import zarr
+    def _contains(self, path: str, field: str) -> bool:
+        try:
+            return self.store.contains(path)
+        except StoreError as exc:
+            raise self._error(exc, field, "cannot be read") from None
 
+    def _zarr(self):
+        """The checked Zarr store of this run (see :mod:`animlib.chunkstore`)."""
+        if self._zarr_store is None:
             from . import zarr_codec
+            from .chunkstore import CheckedStore
 
             zarr_codec.register()  # arrays written with the animlib.steps codec
             try:
-                self._group_cache = zarr.open_group(
-                    store=self.store.zarr_store(read_only=True), mode="r"
-                )
+                inner = self.store.zarr_store(read_only=True)
             except Exception as exc:
-                raise self._error(exc, "zarr.json", "no readable Zarr group") from None
-        return self._group_cache
+                raise self._error(exc, "zarr.json", "no readable Zarr store") from None
+            self._zarr_store = CheckedStore(inner, run=self.id, steps=len(self))
+        return self._zarr_store
 
     def _array(self, name: str):
+        """The Zarr array ``name``, opened from its zarr.json after checking it against what
+        animlib writes and the limits (:mod:`animlib.arraymeta`); nothing else is read."""
         if name not in self._arrays:
+            meta_path = f"{name}/zarr.json"
             try:
-                arr = self._group()[name]
-            except RunFormatError:
-                raise
-            except KeyError:
-                raise RunFormatError(
-                    "array is missing", run=self.id, field=name, code=Code.MISSING
-                ) from None
+                raw = self.store.read(meta_path)
+            except StoreError as exc:
+                if exc.code == Code.MISSING:
+                    raise RunFormatError(
+                        "array is missing", run=self.id, field=name, code=Code.MISSING
+                    ) from None
+                raise self._error(exc, name, f"array metadata {meta_path} cannot be read") from None
+            try:
+                self._arrays[name] = self._zarr().open_array(name, raw)
             except Exception as exc:
-                what = f"array metadata {name}/zarr.json cannot be read"
-                raise self._error(exc, name, what) from None
-            self._arrays[name] = arr
+                raise self._error(exc, name, f"array metadata {meta_path} cannot be read") from None
         return self._arrays[name]
 
 

@@ -27,6 +27,11 @@ Progress = Callable[[int, int], Any]  # progress(done, total), after every frame
 Options = RenderOptions | Mapping[str, Any] | None
 
 
+def video_metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]:
+    """The metadata a render of ``runs`` writes into its file (title, comment, steps, ...)."""
+    return _metadata(runs, options)
+
+
 def _metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]:
     names = [one_line(r.name or run_label(r)) for r in runs]
     steps = max(len(r) for r in runs)
@@ -50,8 +55,9 @@ def _metadata(runs: Sequence[RunLike], options: RenderOptions) -> dict[str, Any]
     }
 
 
-def _writer(path: Path, format: str | None, options: RenderOptions) -> MovieWriter:
+def _writer(path: Path, format: str | None, options: RenderOptions, **extra: Any) -> MovieWriter:
     kwargs: dict[str, Any] = {"bitrate": options.bitrate} if options.bitrate else {}
+    kwargs.update(extra)
     return get_writer(format, **kwargs) if format else writer_for_path(path, **kwargs)
 
 
@@ -96,6 +102,49 @@ def _render(
     return path
 
 
+def encode_frames(
+    frames: FrameRenderer,
+    path: str | os.PathLike[str],
+    *,
+    start: int = 0,
+    progress: Progress | None = None,
+    format: str | None = None,
+    writer_options: dict[str, Any] | None = None,
+) -> Path:
+    """Encode frames ``start`` .. the end of an open :class:`FrameRenderer` into ``path``
+    (the file appears only when complete). Used to render the new frames of a live run.
+
+    Args:
+        frames: the renderer (its runs and options decide the frames and the metadata).
+        path: the output file; the format comes from its suffix (or ``format``).
+        start: the first frame to encode.
+        progress: ``progress(done, total)`` after every frame (counting from ``start``).
+        format: the output format, if not the suffix's.
+        writer_options: more options of the movie writer (e.g. ``extra_args`` for ffmpeg).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        RenderOptionError: for an unknown format; RenderLimitError for too many GIF frames;
+            RenderError if the encoder fails.
+    """
+    path = Path(path)
+    runs, options = frames.runs, frames.options
+    writer = _writer(path, format, options, **(writer_options or {}))
+    total = len(frames) - start
+    if writer.name == "gif":
+        check_gif_frames(total, run=labels(runs))
+    with writer.saving(path, frames.size, options.fps, _metadata(runs, options), channels=4):
+        if progress is not None:
+            progress(0, total)
+        for i in range(start, len(frames)):
+            writer.grab_frame(frames.frame_rgba(i))
+            if progress is not None:
+                progress(i - start + 1, total)
+    return path
+
+
 def render(
     run: RunLike,
     path: str | os.PathLike[str],
@@ -103,6 +152,7 @@ def render(
     options: Options = None,
     progress: Progress | None = None,
     format: str | None = None,
+    cache: bool = False,
     **kw: Any,
 ) -> Path:
     """Render one run to ``path``; the format comes from the suffix (or ``format``).
@@ -113,12 +163,32 @@ def render(
     :func:`formats` (mp4, gif, html, webm if offered). ``progress(done, total)`` is called after
     every frame. The file appears under ``path`` only when complete. Given a list of runs, it
     renders them as :func:`render_compare` does.
+
+    With ``cache=True`` the render goes through the render cache (``ANIMLIB_CACHE``, local or
+    shared): an identical earlier render is copied to ``path`` (milliseconds), else the video is
+    rendered into the cache, then copied. The default is ``False``: a file written on request is
+    usually wanted once, and caching it would keep a second copy outside the caller's control.
+    The CLI's ``render`` uses the cache unless ``--no-cache``.
     """
     opts = RenderOptions.of(options, **kw)
     runs = as_runs(run)
     if len(runs) != 1:
         check_compare(runs)
+    if cache:
+        return _cached(runs, path, opts, progress, format)
     return _render(runs, path, opts, progress, format)
+
+
+def _cached(
+    runs: list[RunLike],
+    path: str | os.PathLike[str],
+    options: RenderOptions,
+    progress: Progress | None,
+    format: str | None,
+) -> Path:
+    from .cache import cached_copy
+
+    return cached_copy(runs, path, options=options, progress=progress, format=format)
 
 
 def render_compare(
@@ -128,15 +198,18 @@ def render_compare(
     options: Options = None,
     progress: Progress | None = None,
     format: str | None = None,
+    cache: bool = False,
     **kw: Any,
 ) -> Path:
     """Render 2-6 runs as synchronised rows (same step on every row; short runs hold their end).
 
-    Options as for :func:`render`.
+    Options and ``cache`` as for :func:`render`.
     """
     opts = RenderOptions.of(options, **kw)
     group = as_runs(runs)
     check_compare(group)
+    if cache:
+        return _cached(group, path, opts, progress, format)
     return _render(group, path, opts, progress, format)
 
 

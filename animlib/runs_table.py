@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
+import pyarrow as pa
 
+from .index.rows import source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
@@ -29,18 +30,6 @@ COLUMNS = [
     "source",
 ]
 VISIBLE_COLUMNS = [c for c in COLUMNS if c not in ("id", "source")]  # shown on the runs page
-
-
-def source_key(meta: dict[str, Any]) -> str | None:
-    """What identifies the attacked image: ``params.source``, a ``source:`` tag, or its hash."""
-    params = meta.get("params") or {}
-    if isinstance(params.get("source"), str) and params["source"]:
-        return params["source"]
-    for tag in meta.get("tags") or []:
-        if tag.startswith("source:"):
-            return tag[len("source:") :]
-    sha = meta.get("original_sha1")
-    return f"sha1:{sha}" if isinstance(sha, str) else None
 
 
 def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
@@ -78,10 +67,44 @@ def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
     return frame
 
 
+def page_frame(rows: pa.Table) -> pd.DataFrame:
+    """The runs-table frame of one page of index rows.
+
+    Args:
+        rows: the page (:attr:`animlib.index.Result.rows`).
+
+    Returns:
+        A DataFrame with the columns :data:`COLUMNS` and the dtypes of :func:`runs_frame`.
+    """
+    mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+    frame = rows.select(COLUMNS).to_pandas(types_mapper=mapper)
+    frame["created"] = pd.to_datetime(frame["created"], utc=True)
+    return frame
+
+
 def broken_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
     """A DataFrame of the broken runs: id and the reason."""
     rows = [{"id": i.id, "problem": i.error} for i in infos if not i.ok]
     return pd.DataFrame(rows, columns=["id", "problem"])
+
+
+def problems_frame(
+    broken: pa.Table, found: Iterable[RunInfo], limit: int | None = None
+) -> pd.DataFrame:
+    """The broken-runs frame.
+
+    Args:
+        broken: the index's broken rows (id and error columns).
+        found: runs found broken by array checks.
+        limit: the most rows (default: all).
+
+    Returns:
+        A DataFrame of id and problem, by id.
+    """
+    rows = dict(zip(broken["id"].to_pylist(), broken["error"].to_pylist(), strict=True))
+    rows.update((info.id, info.error) for info in found)
+    ids = sorted(rows)[:limit]
+    return pd.DataFrame({"id": ids, "problem": [rows[i] for i in ids]}, columns=["id", "problem"])
 
 
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
@@ -135,16 +158,39 @@ def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[s
 def source_shortcuts(
     frame: pd.DataFrame, run_ids: Sequence[str], max_runs: int = MAX_COMPARE
 ) -> list[tuple[str, list[str], int]]:
-    """Comparisons worth offering next to ``run_ids``: for each source image they attack,
-    ``(source, ids to compare, runs on that source in all)`` when that group holds 2 or more
-    runs and is not already exactly ``run_ids`` (groups over ``max_runs`` offer their first
-    ``max_runs``)."""
+    """Comparisons worth offering next to ``run_ids``, from a frame of runs.
+
+    Args:
+        frame: runs (:func:`runs_frame`).
+        run_ids: the runs shown or selected.
+        max_runs: the most runs one comparison offers.
+
+    Returns:
+        See :func:`shortcuts`.
+    """
+    return shortcuts(same_source(frame, run_ids), run_ids, max_runs)
+
+
+def shortcuts(
+    groups: Mapping[str, Sequence[str]], run_ids: Sequence[str], max_runs: int = MAX_COMPARE
+) -> list[tuple[str, list[str], int]]:
+    """Comparisons worth offering next to ``run_ids``.
+
+    Args:
+        groups: for each source image of ``run_ids``, the runs on it.
+        run_ids: the runs shown or selected.
+        max_runs: the most runs one comparison offers (larger groups offer their first).
+
+    Returns:
+        ``(source, ids to compare, runs on that source in all)`` for each group of 2 or more
+        runs that is not already exactly ``run_ids``.
+    """
     current = sorted(run_ids)
     out = []
-    for source, ids in same_source(frame, run_ids).items():
+    for source, ids in groups.items():
         if len(ids) < 2 or sorted(ids) == current:
             continue
-        out.append((source, ids[:max_runs], len(ids)))
+        out.append((source, list(ids[:max_runs]), len(ids)))
     return out
 
 

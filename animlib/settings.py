@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
+import hashlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -38,7 +41,10 @@ class Settings:
     stale_seconds: float = 600.0  # ANIMLIB_STALE_SECONDS: a silent running run becomes stale
     deep_check_mb: float = 64.0  # ANIMLIB_DEEP_CHECK_MB: runs up to this get every chunk checked
     cache_max_mb: float = 2048.0  # ANIMLIB_CACHE_MAX_MB: size bound of the render cache
-    cache: str = ""  # ANIMLIB_CACHE: render cache folder (default: the user's cache folder)
+    cache: str = ""  # ANIMLIB_CACHE: render cache folder or URL (default: the user's cache folder)
+    cache_local: str = ""  # ANIMLIB_CACHE_LOCAL: local copies + player strips of a shared cache
+    cache_local_mb: float = 1024.0  # ANIMLIB_CACHE_LOCAL_MB: size bound of those local copies
+    cache_lease_seconds: float = 30.0  # ANIMLIB_CACHE_LEASE_SECONDS: silent leases expire
     runs: str = ""  # ANIMLIB_RUNS: the dashboard's results folder
 
     @classmethod
@@ -65,19 +71,64 @@ class Settings:
     def cache_max_bytes(self) -> int:
         return int(self.cache_max_mb * 2**20)
 
+    @property
+    def cache_local_bytes(self) -> int:
+        return int(self.cache_local_mb * 2**20)
+
     def cache_location(self, env: Mapping[str, str] | None = None) -> str:
         """Where renders are cached: ``ANIMLIB_CACHE`` (a path or URL), else
         ``$XDG_CACHE_HOME/animlib``, else ``~/.cache/animlib``."""
         if self.cache:
             return self.cache
-        env = os.environ if env is None else env
-        base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return str(Path(base) / "animlib")
+        return str(_user_cache(env) / "animlib")
+
+    def cache_local_location(self, env: Mapping[str, str] | None = None) -> str:
+        """The local folder of a shared render cache (``ANIMLIB_CACHE`` a URL): read-through
+        copies of its videos and the player's strips. ``ANIMLIB_CACHE_LOCAL``, else
+        ``$XDG_CACHE_HOME/animlib-shared/<hash of the URL>`` (``~/.cache`` without XDG)."""
+        if self.cache_local:
+            return self.cache_local
+        tag = hashlib.sha256(self.cache_location(env).encode()).hexdigest()[:12]
+        return str(_user_cache(env) / "animlib-shared" / tag)
+
+
+def _user_cache(env: Mapping[str, str] | None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
+
+
+_NAMES = tuple(f"ANIMLIB_{f.name.upper()}" for f in fields(Settings))
+_PARSED: dict[tuple[str | None, ...], Settings] = {}
+
+
+_HELD: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("animlib_settings")
+
+
+@contextlib.contextmanager
+def held() -> Iterator[Settings]:
+    """Inside the block, :func:`settings` returns the settings in force when it began without
+    reading the environment again (for batch work: listing 100,000 runs checks limits 300,000
+    times)."""
+    token = _HELD.set(settings())
+    try:
+        yield _HELD.get()  # type: ignore[misc]
+    finally:
+        _HELD.reset(token)
 
 
 def settings() -> Settings:
-    """The settings in force now (the environment is read on every call, so tests can set it)."""
-    return Settings.from_env()
+    """The settings in force now (the environment is read on every call, so tests can set it;
+    parsed once per set of values; see also :func:`held`)."""
+    found = _HELD.get(None)
+    if found is not None:
+        return found
+    key = tuple(map(os.environ.get, _NAMES))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) > 64:
+            _PARSED.clear()
+        found = _PARSED[key] = Settings.from_env()
+    return found
 
 
 def runs_root(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from .errors import AnimlibError, Code
-from .listing import RunInfo, folder_signature, list_runs
+from .index import Query, Result, RunIndex, open_index
+from .listing import RunInfo
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
 from .text import printable
@@ -56,15 +57,89 @@ def root() -> str:
     return runs_root()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _listing(where: str, signature: str) -> list[RunInfo]:
-    return list_runs(where)
+CHEAP_REFRESH_S = 0.05  # a full refresh this quick is done on every call (small folders)
+MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
+FULL_EVERY_S = 10.0  # local folders: a full refresh at least this often; in between only the
+# folder's own mtime and the run.json of running runs are looked at
+
+
+def run_index(where: str | None = None) -> RunIndex:
+    """The run index of the results folder, kept up to date without keeping pages waiting.
+
+    A full refresh quicker than 50 ms (small folders) is done on every call. A slower one is
+    done in the background (pages are served the rows the index holds meanwhile, and the runs
+    page reruns when they change): for a local folder every 10 s or five durations of the
+    last one, for object storage every second or two durations (see also
+    :func:`follow_runs`).
+
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The folder's index.
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
+    index = open_index(where or root())
+    took = index.last.seconds
+    if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
+        index.refresh()
+    elif index.watchable:
+        index.refresh_soon(max(FULL_EVERY_S, 5 * took))
+    else:
+        index.refresh_soon(max(MIN_REFRESH_S, 2 * took))
+    return index
+
+
+def follow_runs(where: str | None = None) -> RunIndex:
+    """The run index for a page that follows the folder (polled every few seconds): as
+    :func:`run_index`, and for a local folder a cheap check in line, at most every second
+    (:meth:`animlib.index.RunIndex.refresh_changes`: the run.json of running runs, and the
+    folder names when the folder's mtime says runs were added or removed).
+
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The folder's index.
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
+    index = run_index(where)
+    if index.watchable:
+        index.refresh_changes(max_age=MIN_REFRESH_S)
+    return index
 
 
 def listing(where: str | None = None) -> list[RunInfo]:
-    """All runs in the results folder, re-read only when the folder changed."""
-    where = where or root()
-    return _listing(where, folder_signature(where))
+    """All runs in the results folder, from the run index (see :func:`run_index`).
+
+    Args:
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        The runs, as :func:`animlib.list_runs` returns them.
+
+    Raises:
+        RunFormatError: the results folder does not exist or cannot be listed.
+    """
+    return run_index(where).infos()
+
+
+def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, list[str]]:
+    """The runs attacking the same source images as ``run_ids``, from the index (no frame of
+    every run is built; for :func:`animlib.runs_table.shortcuts`).
+
+    Args:
+        run_ids: the runs whose source images are looked up.
+        where: the results folder (default: the dashboard's).
+
+    Returns:
+        For each source: the ids of every good run on it.
+    """
+    return run_index(where).same_source(run_ids)
 
 
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
@@ -99,16 +174,34 @@ def _check(url: str, where: str, key: Any, deep: bool) -> Report:
     return validate_run(url, deep=deep, root=where)
 
 
+CHUNK_LISTING_MAX = 500  # image chunks listed at every page run to notice deleted chunk files
+RECHECK_SECONDS = 30  # how often a run with more chunks than that is checked again
+
+
+def _check_key(run: Run) -> tuple[str, str]:
+    """What a cached check of ``run`` depends on: its metadata, and its chunk files."""
+    if -(-len(run) // run.images.chunk_len) <= CHUNK_LISTING_MAX:
+        return run.fingerprint, run.chunk_signature()
+    return run.fingerprint, f"t{int(time.time() // RECHECK_SECONDS)}"
+
+
 def run_problem(run: Run, where: str | None = None) -> str | None:
     """Check an opened run's data before showing it; a message for ``st.error`` or None.
 
     Runs up to ``$ANIMLIB_DEEP_CHECK_MB`` (default 64) MB of images get every chunk read;
     larger ones get the quick check (metadata, chunk listing, confidences, last step).
-    Results are cached by the run's content fingerprint.
+    Results are cached by the run's content fingerprint and its list of chunk files, so a
+    chunk deleted after a check is noticed at the next page run (for runs of more than
+    ``CHUNK_LISTING_MAX`` image chunks, within ``RECHECK_SECONDS``; reading a missing chunk is
+    an error anyway).
     """
     where = where or root()
     deep = image_bytes(run) <= settings().deep_check_bytes
-    report = _check(run.url, where, run.fingerprint, deep)
+    try:
+        key = _check_key(run)
+    except AnimlibError as exc:
+        return f"This run cannot be shown: {md(printable(exc))}"
+    report = _check(run.url, where, key, deep)
     if report.ok:
         return None
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
@@ -142,6 +235,76 @@ def check_runs(
         if progress is not None:
             progress(done + 1, len(todo))
     return [out.get(i.id, i) for i in infos], skipped
+
+
+CHECK_PASSES = 4  # queries of one page at most, when rows of it turn out broken
+
+Problems = dict[str, tuple[str, RunInfo]]  # run id -> (run.json version, the run's problem)
+
+
+def forget_changed(index: RunIndex, problems: Problems) -> None:
+    """Drop the recorded problems of runs that changed or went away since they were found.
+
+    Args:
+        index: the folder's index.
+        problems: the recorded problems (changed in place).
+    """
+    for run_id in [r for r, (version, _) in problems.items() if index.version(r) != version]:
+        del problems[run_id]
+
+
+def checked_page(
+    index: RunIndex, q: Query, where: str, problems: Problems, *, budget_s: float | None = None
+) -> tuple[Result, int]:
+    """The page ``q`` of the runs whose arrays pass the quick check (cached per run).
+
+    Rows found broken are left out and recorded in ``problems`` (keyed by run id, with the
+    run.json version), so every page and later page runs leave them out until the run changes;
+    the page is then queried again to stay full.
+
+    Args:
+        index: the folder's index.
+        q: filters, sort and page.
+        where: the results folder (for the checks).
+        problems: the recorded problems (changed in place).
+        budget_s: seconds the checks may take (cached results are free).
+
+    Returns:
+        The page, and how many of its rows were left unchecked because ``budget_s`` ran out.
+    """
+    forget_changed(index, problems)
+    unchecked = 0
+    for _ in range(CHECK_PASSES):
+        result = index.query(dataclasses.replace(q, exclude=tuple(problems)))
+        infos = index.infos(result.rows["id"].to_pylist())
+        checked, unchecked = check_runs(infos, where, budget_s=budget_s)
+        bad = [info for info in checked if not info.ok]
+        for info in bad:
+            problems[info.id] = (index.version(info.id) or "", info)
+        if not bad:
+            return result, unchecked
+    return index.query(dataclasses.replace(q, exclude=tuple(problems))), unchecked
+
+
+def deep_check(
+    index: RunIndex,
+    where: str,
+    problems: Problems,
+    progress: Callable[[int, int], Any] | None = None,
+) -> None:
+    """Read every stored chunk of every good run; record the damaged ones.
+
+    Args:
+        index: the folder's index.
+        where: the results folder.
+        problems: the recorded problems (changed in place).
+        progress: called with (runs checked, runs to check) after each run.
+    """
+    todo = [info for info in index.infos() if info.ok and info.id not in problems]
+    checked, _ = check_runs(todo, where, deep=True, progress=progress)
+    for info in checked:
+        if not info.ok:
+            problems[info.id] = (index.version(info.id) or "", info)
 
 
 def viewer_url(run_id: str) -> str:
@@ -192,7 +355,7 @@ def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:
     """The experiments of the results folder and their summary (one row per experiment),
     re-read only when the folder changed."""
     where = where or root()
-    return _experiments(where, folder_signature(where))
+    return _experiments(where, run_index(where).signature)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -205,7 +368,7 @@ def _summary_by(where: str, signature: str, by: tuple[str, ...]) -> pd.DataFrame
 def summary_by(by: tuple[str, ...], where: str | None = None) -> pd.DataFrame:
     """:func:`animlib.summarize` of the results folder grouped by ``by`` (cached)."""
     where = where or root()
-    return _summary_by(where, folder_signature(where), tuple(by))
+    return _summary_by(where, run_index(where).signature, tuple(by))
 
 
 @st.cache_data(show_spinner=False, max_entries=8192)

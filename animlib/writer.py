@@ -17,7 +17,7 @@ from .arrays import (
     normalize_scalar,
 )
 from .errors import AnimlibError, Code, RunInputError
-from .limits import check_classes, check_side, check_steps
+from .limits import check_classes, check_json_depth, check_side, check_steps
 from .store import Store, open_store
 
 CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
@@ -84,6 +84,7 @@ class RunWriter:
         M.check_labels(class_names, true_label, target_label, n, RunInputError, name)
         if params is not None and not isinstance(params, dict):
             raise RunInputError("must be a dict", run=name, field="params")
+        check_json_depth(params, run=name, field="params", error=RunInputError)  # before any folder
         tags = [str(t) for t in to_list(tags or [], "tags", name)]
         self._original = None
         if original is not None:

@@ -1,102 +1,149 @@
-"""Runs page: every run in the results folder, filterable, with links to the viewer and compare."""
+"""Runs page: the runs of the results folder a page at a time, filtered and sorted in the index."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from animlib import runs_table as table
+from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
-from animlib.ui import check_runs, compare_url, listing, md, md_table, root, viewer_url
+from animlib.ui import (
+    Problems,
+    checked_page,
+    compare_url,
+    deep_check,
+    follow_runs,
+    md,
+    md_table,
+    root,
+    run_index,
+    viewer_url,
+)
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
-TABLE_ROWS = 28  # rows shown before the table scrolls: about a 1,400 px screen below the filters
+PAGE_SIZES = (25, 50, 100, 200)
 ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row height and header (+ borders)
+POLL_S = 2.0  # how often an open page looks for new, changed or removed runs
+MAX_BROKEN_SHOWN = 200  # rows of the broken-runs table (its title says how many there are)
+NEWEST = "newest first"
+# the table (all rows of the page, scrolling inside) fills the window below the controls
+FILL_CSS = "max-height: max(320px, calc(100vh - 470px)) !important;"
+COLUMN_CONFIG = {
+    "open": st.column_config.LinkColumn("", display_text="view", width="small"),
+    "name": st.column_config.TextColumn("name", width="medium"),
+    "steps": st.column_config.NumberColumn("steps", format="%d"),
+    "success": st.column_config.CheckboxColumn("success"),
+    "flip_step": st.column_config.NumberColumn("flip step", format="%d"),
+    "final_true_conf": st.column_config.ProgressColumn(
+        "final true conf", min_value=0.0, max_value=1.0, format="%.3f"
+    ),
+    "linf": st.column_config.NumberColumn("L∞", format="%.4f"),
+    "l2": st.column_config.NumberColumn("L2", format="%.3f"),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+}
 
 st.title("Runs")
 where = root()
 st.caption(f"Results folder: `{where}`")
 
 
-def runs_page() -> None:
-    try:
-        infos = listing(where)
-    except Exception as exc:  # a missing or unreadable folder must not crash the page
-        st.error(f"Cannot list runs in {where}: {exc}")
-        return
-    # run.json alone cannot show damaged arrays: check them too (quick checks, cached per run,
-    # within a time budget; every chunk on request)
-    infos, unchecked = check_runs(infos, where, budget_s=CHECK_BUDGET_S)
-    if st.session_state.get("deep_check"):
-        bar = st.progress(0.0, text="reading every chunk of every run…")
-        infos, _ = check_runs(
-            infos,
-            where,
-            deep=True,
-            progress=lambda done, total: bar.progress(
-                done / max(total, 1), text=f"checked {done}/{total} runs"
-            ),
-        )
-        bar.empty()
-    frame = table.runs_frame(infos)
-    broken = table.broken_frame(infos)
-    if frame.empty and broken.empty:
-        st.info(
-            f"No runs in {where} yet. Write some with `animlib.RunWriter`, or run "
-            "`python -m animlib demo --out runs`."
-        )
-        return
+def first_page() -> None:
+    """A new filter, sort or page size starts again at page 1."""
+    st.session_state["f_page"] = 1
 
+
+def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
+    """The filter, search and sort widgets as an index query (without the page), and the
+    place left for the page selector (filled once the number of pages is known)."""
+    facets = index.facets()
     cols = st.columns([2, 2, 2, 2, 3])
-    attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="f_attack")
-    models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="f_model")
+    again = {"on_change": first_page}
+    attacks = cols[0].multiselect("Attack", facets["attack"], key="f_attack", **again)
+    models = cols[1].multiselect("Model", facets["model"], key="f_model", **again)
     statuses = cols[2].multiselect(
-        "Status", ["running", "stale", "finished", "failed"], key="f_status"
+        "Status", ["running", "stale", "finished", "failed"], key="f_status", **again
     )
-    success = cols[3].multiselect("Outcome", list(table.SUCCESS_LABELS), key="f_success")
-    text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text")
-    shown = table.filter_runs(
-        frame, attacks=attacks, models=models, statuses=statuses, success=success, text=text
-    ).reset_index(drop=True)
-    shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
+    success = cols[3].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
+    text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
+    cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
+    sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE], key="f_sort", **again)
+    descending = cols[1].toggle("Descending", key="f_desc", **again)
+    cols[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
+    return Query(
+        attacks=tuple(attacks),
+        models=tuple(models),
+        statuses=tuple(statuses),
+        success=tuple(success),
+        text=text,
+        sort="" if sort == NEWEST else sort,
+        descending=descending,
+    ), cols[3]
 
-    running = int((frame["status"] == "running").sum())
+
+def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, int, int]:
+    """The page of ``q`` chosen in the page selector (the last one when there are fewer
+    pages now): its result, rows left unchecked, the page number and how many pages."""
+    rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
+    page = max(1, int(st.session_state.get("f_page", 1)))
+    for _ in range(2):
+        paged = dataclasses.replace(q, offset=(page - 1) * rows, limit=rows)
+        result, unchecked = checked_page(index, paged, where, problems, budget_s=CHECK_BUDGET_S)
+        pages = max(1, math.ceil(result.matched / rows))
+        if page <= pages:
+            break
+        page = pages
+    return result, unchecked, page, pages
+
+
+def show_caption(result: Result, shown: int, offset: int, unchecked: int) -> None:
+    counts = result.counts
     st.caption(
-        f"{len(shown)} of {len(frame)} runs shown"
-        + (f" · {running} running (refreshing every 2 s)" if running else "")
-        + (f" · {len(broken)} broken" if len(broken) else "")
+        f"{result.matched:,} of {counts.total:,} runs shown"
+        + (f" · rows {offset + 1:,}–{offset + shown:,}" if shown < result.matched else "")
+        + (f" · {counts.running:,} running (refreshing every 2 s)" if counts.running else "")
+        + (f" · {counts.broken:,} broken" if counts.broken else "")
         + (f" · arrays of {unchecked} runs not checked yet" if unchecked else "")
         + f" · select {MIN_COMPARE}–{MAX_COMPARE} rows to compare"
     )
-    # the selection is kept by run id: the table's key changes with the rows shown, and the runs
-    # selected before are selected again wherever they are now (a position never moves to
-    # another run when a filter or a new run reorders the table)
+
+
+def show_table(shown: pd.DataFrame) -> list[str]:
+    """The page of runs as a selectable table; returns the selected run ids.
+
+    The selection is kept by run id: the table's key changes with the rows shown, and the runs
+    selected before are selected again wherever they are now (a position never moves to
+    another run when a filter, a sort or a new run reorders the table).
+    """
     ids = shown["id"].tolist()
     chosen = table.selected_positions(ids, st.session_state.get("selected_runs", []))
-    event = st.dataframe(
+    st.html(
+        "<style>.st-key-runs_table [data-testid='stDataFrame'],"
+        f" .st-key-runs_table [data-testid='stDataFrameResizable'] {{{FILL_CSS}}}</style>"
+    )
+    event = st.container(key="runs_table").dataframe(
         shown,
         key=table.selection_key("runs_table", ids),
         hide_index=True,
-        height=HEADER_PX + ROW_PX * max(1, min(len(shown), TABLE_ROWS)),
+        height=HEADER_PX + ROW_PX * max(1, len(shown)),
         on_select="rerun",
         selection_mode="multi-row",
         selection_default={"selection": {"rows": chosen}},
         column_order=["open", *table.VISIBLE_COLUMNS],
-        column_config={
-            "open": st.column_config.LinkColumn("", display_text="view", width="small"),
-            "name": st.column_config.TextColumn("name", width="medium"),
-            "steps": st.column_config.NumberColumn("steps", format="%d"),
-            "success": st.column_config.CheckboxColumn("success"),
-            "flip_step": st.column_config.NumberColumn("flip step", format="%d"),
-            "final_true_conf": st.column_config.ProgressColumn(
-                "final true conf", min_value=0.0, max_value=1.0, format="%.3f"
-            ),
-            "linf": st.column_config.NumberColumn("L∞", format="%.4f"),
-            "l2": st.column_config.NumberColumn("L2", format="%.3f"),
-            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-        },
+        column_config=COLUMN_CONFIG,
     )
     selected = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
     st.session_state["selected_runs"] = selected
+    return selected
+
+
+def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> DeltaGenerator:
+    """Open / compare buttons for the selection, same-source shortcuts; returns the column
+    left for the "Check every chunk" button."""
     c1, c2, c3 = st.columns([2, 2, 6])
     if len(selected) == 1:
         c1.link_button("Open selected run", viewer_url(selected[0]), type="primary")
@@ -104,30 +151,89 @@ def runs_page() -> None:
         c1.link_button(f"Compare {len(selected)} runs", compare_url(selected), type="primary")
     elif len(selected) > MAX_COMPARE:
         c1.warning(f"Select at most {MAX_COMPARE} runs to compare.")
-    for source, ids, _ in table.source_shortcuts(frame, selected)[:3]:
+    groups = {
+        source: [r for r in ids if r not in problems]
+        for source, ids in index.same_source(selected).items()
+    }
+    for source, ids, _ in table.shortcuts(groups, selected)[:3]:
         c2.link_button(f"All {len(ids)} runs on {md(source)}", compare_url(ids))
+    return c3
 
+
+def show_broken(index: RunIndex, problems: Problems, count: int) -> None:
+    found = [info for _, info in problems.values()]
+    broken = table.problems_frame(broken_rows(index.table), found, MAX_BROKEN_SHOWN)
     if len(broken):
-        with st.expander(f"Broken runs ({len(broken)})", expanded=True):
+        with st.expander(f"Broken runs ({count:,})", expanded=True):
+            if count > len(broken):
+                st.caption(f"The first {len(broken)} by id.")
             st.table(md_table(broken.set_index("id")))
+
+
+def run_deep_check(index: RunIndex, problems: Problems) -> None:
+    bar = st.progress(0.0, text="reading every chunk of every run…")
+    deep_check(
+        index,
+        where,
+        problems,
+        lambda done, total: bar.progress(done / max(total, 1), text=f"checked {done}/{total} runs"),
+    )
+    bar.empty()
+
+
+def runs_page() -> tuple[int, int] | None:
+    """The page; returns what it showed (index generation, runs running) for the poller."""
+    try:
+        index = run_index(where)
+    except Exception as exc:  # a missing or unreadable folder must not crash the page
+        st.error(f"Cannot list runs in {where}: {exc}")
+        return None
+    if not index.table.num_rows:
+        st.info(
+            f"No runs in {where} yet. Write some with `animlib.RunWriter`, or run "
+            "`python -m animlib demo --out runs`."
+        )
+        return index.generation, 0
+    q, page_slot = query_from_widgets(index)
+    # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
+    # cached per run, within a time budget; every chunk of every run on request). Runs found
+    # broken are remembered by id and run.json version and left out of every page.
+    problems: Problems = st.session_state.setdefault("array_problems", {})
+    if st.session_state.get("deep_check") and not st.session_state.get("deep_checked"):
+        run_deep_check(index, problems)
+        st.session_state["deep_checked"] = True
+    result, unchecked, page, pages = fetch(index, q, problems)
+    rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
+    shown = table.page_frame(result.rows)
+    shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
+    st.session_state["f_page"] = page
+    page_slot.number_input(
+        f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="f_page"
+    )
+    show_caption(result, len(shown), (page - 1) * rows, unchecked)
+    selected = show_table(shown)
+    spare = show_actions(index, selected, problems)
+    show_broken(index, problems, result.counts.broken)
     if not st.session_state.get("deep_check"):
-        c3.button(
+        spare.button(
             "Check every chunk",
             key="deep_check_button",
             help="Read every stored step of every run and list the damaged ones as broken",
             on_click=lambda: st.session_state.update(deep_check=True),
         )
-    return running
+    return index.generation, index.counts().running
 
 
-def any_running() -> bool:
+@st.fragment(run_every=POLL_S)
+def follow(shown: tuple[int, int] | None) -> None:
+    """Every 2 s: rerun the page when runs were added, changed or removed, or a running run
+    went stale (the index refresh is shared by every session and throttled)."""
     try:
-        return any(i.get("status") == "running" for i in listing(where) if i.ok)
+        index = follow_runs(where)
     except Exception:
-        return False
+        return
+    if shown is None or (index.generation, index.counts().running) != shown:
+        st.rerun()
 
 
-if any_running():
-    st.fragment(runs_page, run_every=2.0)()
-else:
-    runs_page()
+follow(runs_page())

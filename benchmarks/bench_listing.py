@@ -2,14 +2,15 @@
 
     python benchmarks/bench_listing.py [--runs 100 1000 10000] [--naive-max 1000] [--full]
 
-Each size is measured in a fresh Python process (animlib imported first, not timed) right after
-the page cache of every ``run.json`` was dropped (``posix_fadvise(DONTNEED)``), so the first
-``list_runs`` is cold: nothing about the runs is in memory. Then, in the same process:
+Each size is measured in a fresh Python process (animlib imported first, not timed) with an
+empty cache folder (no run index) right after the page cache of every ``run.json`` was dropped
+(``posix_fadvise(DONTNEED)``), so the first ``list_runs`` is cold: nothing about the runs is in
+memory, and it builds the run index. Then, in the same process:
 
 * ``list_runs`` again (warm OS cache);
-* ``folder_signature`` -- what the dashboard checks on every page load;
-* the dashboard's cached listing (``animlib.ui.listing``): first call, then a call that hits
-  Streamlit's cache (signature + cache lookup);
+* ``folder_signature`` -- a cheap change signature of the folder;
+* the dashboard's listing (``animlib.ui.listing``, served by the run index): first call, then
+  later calls (a refresh when due, then the rows the index holds);
 * naive: ``animlib.open_run`` on every run (what a listing that opens the arrays would cost) --
   by default only up to ``--naive-max`` runs, ``--full`` for all sizes.
 
@@ -24,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -164,7 +166,9 @@ def main() -> None:
         dropped = drop_page_cache(folder)
         naive = args.full or n <= args.naive_max
         cmd = [sys.executable, __file__, "--child", str(folder)] + (["--naive"] if naive else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        with tempfile.TemporaryDirectory(prefix="animlib-bench-listing-") as cache:
+            env = dict(os.environ, ANIMLIB_CACHE=cache)  # no run index yet: a cold listing
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr)
         r = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,6 +1,7 @@
 """Render speed: seed-style clear+imshow+save vs set_data+save vs animlib.render vs encode floor.
 
     python benchmarks/bench_render.py [--sizes 64 224 512] [--steps 120 1000] [--repeat 3] [--full]
+                                      [--compare 6 | --compare 0]
 
 All are timed side by side in one process, interleaved round by round, on the same stored run
 (float32 RGB images, 10 classes, 1280x360 frames at 10 fps, H.264 MP4):
@@ -13,6 +14,10 @@ All are timed side by side in one process, interleaved round by round, on the sa
   cleared first, as for the first render in a fresh process) and, for short runs, warm (the
   same call again, as in a dashboard that has rendered before);
 * floor: only encoding ``animlib.render``'s frames, drawn beforehand, with the same writer.
+
+A comparison row follows: ``animlib.render_compare`` of ``--compare`` (6) stored 224x224 runs of
+120 down to 60 steps (float32 and uint8 in turn, as old runs are), 1280x1440 frames, against
+the floor of encoding its own frames (the baselines draw single runs only).
 
 Every ffmpeg run uses the same encoder settings (libx264, preset veryfast, crf 20, yuv420p), so
 the ratios compare drawing, not encoders. The baselines are slow, so they run once, and by
@@ -114,18 +119,21 @@ def set_data_baseline(run: animlib.Run, out: Path) -> None:
     plt.close(fig)
 
 
-def ours(run: animlib.Run, out: Path) -> None:
+Runs = animlib.Run | list[animlib.Run]  # one run, or the runs of a comparison
+
+
+def ours(run: Runs, out: Path) -> None:
     """``animlib.render`` with text caches cleared first, as in a fresh process (cold)."""
     C.clear_text_caches()
     render(run, out, fps=FPS)
 
 
-def warm(run: animlib.Run, out: Path) -> None:
+def warm(run: Runs, out: Path) -> None:
     """``animlib.render`` again: laid-out text and glyphs cached, as in a busy dashboard."""
     render(run, out, fps=FPS)
 
 
-def predraw(run: animlib.Run, folder: Path) -> np.memmap:
+def predraw(run: Runs, folder: Path) -> np.memmap:
     """animlib's frames (RGBA, as the renderer hands them to the writer) in a file on disk."""
     with FrameRenderer(run) as frames:
         w, h = frames.size
@@ -156,8 +164,29 @@ def dataset(size: int, steps: int) -> animlib.Run:
     return animlib.open_run(folder / "pgd")
 
 
+COMPARE_SIZE = 224
+COMPARE_LENGTHS = (120, 120, 100, 100, 60, 60)  # steps of the compared runs, longest first
+
+
+def compare_dataset(n: int) -> list[animlib.Run]:
+    """``n`` stored runs of ``COMPARE_SIZE`` pixels for a comparison: float32 and uint8 in turn,
+    of ``COMPARE_LENGTHS`` steps (generated once, then reused)."""
+    lengths = [COMPARE_LENGTHS[i % len(COMPARE_LENGTHS)] for i in range(n)]
+    name = f"compare-{n}x{COMPARE_SIZE}px-" + "-".join(map(str, lengths))
+
+    def build(folder: Path) -> None:
+        for i, steps in enumerate(lengths):
+            dtype = "float32" if i % 2 == 0 else "uint8"
+            C.pgd_like_run(folder, f"run{i}", steps, COMPARE_SIZE, dtype=dtype)
+
+    folder, built = C.cached_dataset(name, build)
+    if built is not None:
+        print(f"  (generated {name} through RunWriter in {built:.1f} s)", flush=True)
+    return [animlib.open_run(folder / f"run{i}") for i in range(n)]
+
+
 def measure(
-    run: animlib.Run, frames: np.memmap, tmp: Path, rounds: int, baselines: bool, hot: bool
+    run: Runs, frames: np.memmap, tmp: Path, rounds: int, baselines: bool, hot: bool
 ) -> dict[str, list[float]]:
     """Times of every method, round by round (baselines in the first round only)."""
     times: dict[str, list[float]] = {"cold": [], "warm": [], "floor": []}
@@ -172,6 +201,74 @@ def measure(
     return times
 
 
+def one_case(
+    label: str, steps: int, run: Runs, tmp: Path, rounds: int, baselines: bool
+) -> tuple[list[object], dict[str, float | None]]:
+    """Time one case; its table row and {seed, cold, over_cold, over_warm}."""
+    med = statistics.median
+    frames = predraw(run, tmp)
+    t = measure(run, frames, tmp, rounds, baselines, hot=steps <= 120)
+    del frames
+    (tmp / "frames.npy").unlink(missing_ok=True)
+    seed, sdata = (t[k][0] if k in t else None for k in ("seed", "set_data"))
+    cold, enc = med(t["cold"]), med(t["floor"])
+    hot = med(t["warm"]) if t["warm"] else None
+    # each round's animlib / floor, so load that changes between rounds cancels out
+    over_cold = med(a / b for a, b in zip(t["cold"], t["floor"], strict=True))
+    over_warm = None
+    if t["warm"]:
+        over_warm = med(a / b for a, b in zip(t["warm"], t["floor"], strict=True))
+    spread = ""
+    if len(t["cold"]) > 1:
+        ratios = [a / b for a, b in zip(t["cold"], t["floor"], strict=True)]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
+    row = [
+        label,
+        steps,
+        C.fmt_seconds(seed),
+        C.fmt_seconds(sdata),
+        C.fmt_seconds(cold),
+        C.fmt_seconds(hot),
+        C.fmt_seconds(enc),
+        C.fmt_ratio(seed / cold if seed else None),
+        C.fmt_ratio(sdata / cold if sdata else None),
+        C.fmt_ratio(over_cold),
+        C.fmt_ratio(over_warm),
+        spread or "—",
+    ]
+    print("  " + " | ".join(str(c) for c in row), flush=True)
+    result = {"seed": seed, "cold": cold, "over_cold": over_cold, "over_warm": over_warm}
+    return row, result
+
+
+HEADERS = [
+    "image",
+    "steps",
+    "seed: clear+imshow+save",
+    "set_data+save",
+    "animlib (cold)",
+    "animlib (warm)",
+    "encode floor",
+    "seed / animlib",
+    "set_data / animlib",
+    "animlib / floor (cold)",
+    "animlib / floor (warm)",
+    "cold / floor, min-max",
+]
+
+
+def acceptance(what: str, result: dict[str, float | None] | None, limit: float) -> None:
+    """One acceptance line: the cold ratio (and the warm one) against ``limit``."""
+    if result is None or result["over_cold"] is None:
+        return
+    cold, hot = result["over_cold"], result["over_warm"]
+    warm_text = f", {hot:.2f}x warm" if hot is not None else ""
+    print(
+        f"{what}: {cold:.2f}x the encode floor cold{warm_text} "
+        f"(<= {limit:g}x: {C.verdict(cold <= limit)})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 224, 512])
@@ -180,79 +277,53 @@ def main() -> None:
     ap.add_argument("--repeat-long", type=int, default=1, help="rounds for longer runs")
     ap.add_argument("--baseline-max-steps", type=int, default=120)
     ap.add_argument("--full", action="store_true", help="baselines for every run length")
+    ap.add_argument("--compare", type=int, default=6, help="runs in the comparison row (0: none)")
     args = ap.parse_args()
     use_bundled_ffmpeg()
     tmp = Path(tempfile.mkdtemp(prefix="animlib-bench-render-"))
     started = time.perf_counter()
     rows, results = [], {}
-    med = statistics.median
     try:
         print(f"bench_render: {C.machine()}", flush=True)
         for steps in args.steps:
             for size in args.sizes:
                 run = dataset(size, steps)
                 baselines = args.full or steps <= args.baseline_max_steps
-                frames = predraw(run, tmp)
                 rounds = args.repeat if steps <= 120 else args.repeat_long
-                t = measure(run, frames, tmp, rounds, baselines, hot=steps <= 120)
-                del frames
-                (tmp / "frames.npy").unlink(missing_ok=True)
-                seed, sdata = (t[k][0] if k in t else None for k in ("seed", "set_data"))
-                cold, enc = med(t["cold"]), med(t["floor"])
-                hot = med(t["warm"]) if t["warm"] else None
-                # each round's animlib / floor, so load that changes between rounds cancels out
-                over_cold = med(a / b for a, b in zip(t["cold"], t["floor"], strict=True))
-                over_warm = None
-                if t["warm"]:
-                    over_warm = med(a / b for a, b in zip(t["warm"], t["floor"], strict=True))
-                results[size, steps] = (seed, cold, over_cold, over_warm)
-                row = [
-                    f"{size}x{size}",
-                    steps,
-                    C.fmt_seconds(seed),
-                    C.fmt_seconds(sdata),
-                    C.fmt_seconds(cold),
-                    C.fmt_seconds(hot),
-                    C.fmt_seconds(enc),
-                    C.fmt_ratio(seed / cold if seed else None),
-                    C.fmt_ratio(sdata / cold if sdata else None),
-                    C.fmt_ratio(over_cold),
-                    C.fmt_ratio(over_warm),
-                ]
+                row, results[size, steps] = one_case(
+                    f"{size}x{size}", steps, run, tmp, rounds, baselines
+                )
                 rows.append(row)
-                print("  " + " | ".join(str(c) for c in row), flush=True)
+        if args.compare:
+            runs = compare_dataset(args.compare)
+            label = f"compare {args.compare} x {COMPARE_SIZE}x{COMPARE_SIZE}"
+            row, results["compare"] = one_case(
+                label, max(len(r) for r in runs), runs, tmp, args.repeat, False
+            )
+            rows.append(row)
         C.print_table(
-            "Render an MP4 (1280x360, 10 fps, libx264 veryfast crf 20), median wall time",
-            [
-                "image",
-                "steps",
-                "seed: clear+imshow+save",
-                "set_data+save",
-                "animlib (cold)",
-                "animlib (warm)",
-                "encode floor",
-                "seed / animlib",
-                "set_data / animlib",
-                "animlib / floor (cold)",
-                "animlib / floor (warm)",
-            ],
+            "Render an MP4 (1280x360 frames, a comparison 1280x1440; 10 fps, libx264 veryfast "
+            "crf 20), median wall time",
+            HEADERS,
             rows,
         )
-        seed, cold, over_cold, over_warm = results.get((224, 120), (None,) * 4)
-        if seed:
-            speedup = seed / cold
+        r224 = results.get((224, 120))
+        if r224 and r224["seed"]:
+            speedup = r224["seed"] / r224["cold"]
+            over_cold, over_warm = r224["over_cold"], r224["over_warm"]
             print(
                 f"Acceptance at 224x224, 120 steps: {speedup:.1f}x faster than the seed baseline "
                 f"(>= 5x: {C.verdict(speedup >= 5)}); {over_cold:.2f}x the encode floor with cold "
                 f"text caches, {over_warm:.2f}x warm (<= 2x: cold {C.verdict(over_cold <= 2)}, "
                 f"warm {C.verdict(over_warm <= 2)})"
             )
-        if over_cold is not None:
-            warm_text = f", {over_warm:.2f}x warm" if over_warm is not None else ""
-            print(
-                f"Issue 10 acceptance at 224x224, 120 steps: {over_cold:.2f}x the encode floor "
-                f"cold{warm_text} (<= 1.3x: {C.verdict(over_cold <= 1.3)})"
-            )
+        acceptance("Issue 10 acceptance at 224x224, 120 steps", r224, 1.3)
+        acceptance("Issue 13 acceptance at 512x512, 120 steps", results.get((512, 120)), 1.5)
+        acceptance(
+            f"Issue 13 acceptance, a {args.compare}-run compare video",
+            results.get("compare"),
+            1.5,
+        )
         print(f"({time.perf_counter() - started:.0f} s in all; {C.machine()})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_render.py", "bench_cache.py", "bench_listing.py", "bench_step_read.py"]
 SCRIPTS += ["bench_memory.py", "bench_batch.py"]
+SCRIPTS += ["bench_index.py"]  # run index: 100,000 runs (cloned once, about 4 minutes)
 
 
 def main() -> None:

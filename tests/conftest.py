@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import write_run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cache_outside_home(tmp_path_factory):
+    """Run indexes and renders made by the tests go to a temporary cache folder, never to the
+    user's ~/.cache (tests that need another one set ANIMLIB_CACHE themselves)."""
+    if "ANIMLIB_CACHE" in os.environ:
+        yield os.environ["ANIMLIB_CACHE"]
+        return
+    folder = str(tmp_path_factory.mktemp("animlib-cache"))
+    os.environ["ANIMLIB_CACHE"] = folder
+    yield folder
+    os.environ.pop("ANIMLIB_CACHE", None)
 
 
 @pytest.fixture

@@ -39,3 +39,23 @@ def write_run(root, name="r", steps=12, shape=(16, 12, 3), confidences=True, ori
         for i in range(steps):
             w.log(image=image_for(i, shape), confidences=probs_for(i) if confidences else None)
     return w.run_id
+
+
+def zstd_zeros(nbytes: int) -> bytes:
+    """A valid zstd frame of ``nbytes`` zero bytes in a few KB (RLE blocks): what a chunk file
+    crafted to exhaust memory looks like (805 MB in 24 KB)."""
+    out = bytearray(b"\x28\xb5\x2f\xfd")
+    out.append(0b11100000)  # 8-byte content size, single segment
+    out += nbytes.to_bytes(8, "little")
+    block, left = 128 * 1024, nbytes
+    while left > 0:
+        size = min(block, left)
+        left -= size
+        header = (1 if left == 0 else 0) | (1 << 1) | (size << 3)  # an RLE block
+        out += header.to_bytes(3, "little") + b"\x00"
+    return bytes(out)
+
+
+def uint8_image(step: int, shape=(16, 12, 3)) -> np.ndarray:
+    """The uint8 version of :func:`image_for`."""
+    return (image_for(step, shape) * 255).astype(np.uint8)

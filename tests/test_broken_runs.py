@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from helpers import CLASSES, image_for, probs_for, write_run
+from helpers import CLASSES, image_for, probs_for, uint8_image, write_run, zstd_zeros
 from streamlit.testing.v1 import AppTest
 
 import animlib
@@ -362,6 +363,137 @@ def _(root, outside):
 @case("chained-id-folder", "list", "id", r"is not a (safe|valid) run id")
 def _(root, outside):  # fsspec URL chaining in a folder name: never a run id
     shutil.copytree(good(outside, "chained"), root / "chained::file:")
+
+
+# -- array metadata crafted to exhaust memory or to scramble pixels (issue 14.5, 14.12) ---------
+def edit_array_meta(run: Path, array: str, **changes) -> None:
+    path = run / array / "zarr.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def chunk_shape(run: Path, array: str, shape: list[int]) -> None:
+    edit_array_meta(
+        run, array, chunk_grid={"name": "regular", "configuration": {"chunk_shape": shape}}
+    )
+
+
+def uint8_run(root: Path, name: str, steps: int = 3) -> Path:
+    with animlib.RunWriter(root, name=name, class_names=CLASSES, true_label=0) as w:
+        for i in range(steps):
+            w.log(image=uint8_image(i), confidences=probs_for(i))
+    return root / w.run_id
+
+
+@case(
+    "chunk-shape-bomb",
+    "open",
+    "images",
+    r"chunk shape \(1, 16384, 16384, 3\) does not hold whole steps of shape \(16, 12, 3\)",
+)
+def _(root, outside):  # 805 MB per chunk, each chunk file a 24 KB zstd frame of zeros
+    run = uint8_run(root, "chunk-shape-bomb")
+    chunk_shape(run, "images", [1, 16384, 16384, 3])
+    shutil.rmtree(run / "images" / "c")
+    for i in range(3):
+        (run / "images" / "c" / str(i) / "0" / "0").mkdir(parents=True)
+        (run / "images" / "c" / str(i) / "0" / "0" / "0").write_bytes(zstd_zeros(16384**2 * 3))
+
+
+@case(
+    "confidences-vlen-strings",
+    "open",
+    "confidences",
+    r"data type 'string' is not supported \(expected float32 or float64\)",
+)
+def _(root, outside):  # a 20-byte chunk claiming 268 million strings
+    run = good(root, "confidences-vlen-strings")
+    chunk(run, "confidences", 0).write_bytes((2**28).to_bytes(4, "little") + bytes(16))
+    edit_array_meta(
+        run, "confidences", data_type="string", fill_value="", codecs=[{"name": "vlen-utf8"}]
+    )
+
+
+@case(
+    "transpose-codec", "open", "images", r"codecs transpose, bytes, zstd are not the ones animlib"
+)
+def _(root, outside):  # the stored bytes read back as scrambled pixels of the right shape
+    run = good(root, "transpose-codec")
+    codecs = json.loads((run / "images" / "zarr.json").read_text())["codecs"]
+    transpose = {"name": "transpose", "configuration": {"order": [0, 2, 1, 3]}}
+    edit_array_meta(run, "images", codecs=[transpose, *codecs])
+
+
+@case("gzip-codec", "open", "original", r"codecs bytes, gzip are not the ones animlib writes")
+def _(root, outside):  # a readable array written by another tool
+    run = good(root, "gzip-codec")
+    (run / "original" / "c" / "0" / "0" / "0").write_bytes(gzip.compress(image_for(0).tobytes()))
+    edit_array_meta(
+        run,
+        "original",
+        codecs=[
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "gzip", "configuration": {"level": 5}},
+        ],
+    )
+
+
+@case("zero-chunk-shape", "open", "images", r"chunk shape \[0, 16, 12, 3\] is not a list of 4 pos")
+def _(root, outside):
+    chunk_shape(good(root, "zero-chunk-shape"), "images", [0, 16, 12, 3])
+
+
+@case(
+    "chunk-rows-over-limit",
+    "open",
+    "images",
+    r"chunks of 100000 steps \(230,400,000 bytes\) exceed the limit of 67,108,864 bytes",
+)
+def _(root, outside):
+    chunk_shape(good(root, "chunk-rows-over-limit"), "images", [100000, 16, 12, 3])
+
+
+@case("huge-array-json", "open", "images", r"images/zarr\.json is [\d,]+ bytes, over the limit")
+def _(root, outside):
+    edit_array_meta(good(root, "huge-array-json"), "images", attributes={"pad": "x" * 200_000})
+
+
+@case(
+    "chunk-zstd-bomb",
+    "deep",
+    "images",
+    r"steps 4\.\.7 cannot be read \(chunk c/1/0/0/0 decodes to 805,306,368 bytes where the",
+)
+def _(root, outside):  # a well-formed array whose chunk file inflates to 805 MB
+    chunk(good(root, "chunk-zstd-bomb"), "images", 1).write_bytes(zstd_zeros(805_306_368))
+
+
+@case("missing-original-chunk", "quick", "original", r"chunk c/0/0/0 is missing")
+def _(root, outside):
+    run = good(root, "missing-original-chunk")
+    (run / "original" / "c" / "0" / "0" / "0").unlink()
+
+
+@case("missing-scalars-chunk", "quick", "scalars/loss", r"chunk c/0 \(steps 0\.\.11\) is missing")
+def _(root, outside):
+    with animlib.RunWriter(root, name="missing-scalars-chunk") as w:
+        for i in range(12):
+            w.log(image=image_for(i), loss=1.0 / (i + 1))
+    (root / w.run_id / "scalars" / "loss" / "c" / "0").unlink()
+
+
+# -- run.json too deep or too large (issue 14.10, 14.13) ----------------------------------------
+@case("deep-params", "list", "params", r"is nested more than 64 levels deep")
+def _(root, outside):  # 490 levels: valid JSON, but it broke the cached listing (pickling)
+    path = good(root, "deep-params") / "run.json"
+    deep = '{"a": ' * 490 + "1" + "}" * 490
+    path.write_text(path.read_text().replace('"params": {}', f'"params": {deep}'))
+
+
+@case("huge-run-json", "list", "run.json", r"run\.json: is [\d,]+ bytes, over the limit of 1,048,")
+def _(root, outside):  # 50 MB of tags: rewritten at every step, 9 s to open in the viewer
+    edit_meta(good(root, "huge-run-json"), tags=["x" * 1000] * 50_000)
 
 
 def folder_digest(root: Path) -> dict[str, str]:

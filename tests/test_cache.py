@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -189,22 +190,22 @@ def test_eviction_leaves_renders_in_progress_alone(cache_dir):
 
 _WORKER = textwrap.dedent(
     """
-    import os, sys, time
+    import json, os, sys, time
     sys.path.insert(0, sys.argv[1])
     import animlib
+    from animlib import cache
     from animlib.cache import cached_render
     run = animlib.open_run(sys.argv[2])
     go = sys.argv[3]
     while not os.path.exists(go):  # start together
         time.sleep(0.005)
-    print(cached_render(run, "mp4", fps=10))
+    path = cached_render(run, "mp4", lambda d, t: time.sleep(0.02), fps=10)
+    print(json.dumps({"path": str(path), "stats": cache.stats()}))
     """
 )
 
 
-def test_two_processes_rendering_the_same_key_at_once_both_get_a_complete_file(
-    tmp_path, run, cache_dir
-):
+def test_two_processes_asking_for_the_same_key_at_once_render_it_once(tmp_path, run, cache_dir):
     go = tmp_path / "go"
     env = {**os.environ, "ANIMLIB_CACHE": str(cache_dir)}
     procs = [
@@ -222,12 +223,52 @@ def test_two_processes_rendering_the_same_key_at_once_both_get_a_complete_file(
     outs = [p.communicate(timeout=120) for p in procs]
     for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
-    paths = {Path(out.strip()) for out, _ in outs}
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sorted(r["stats"]["renders"] for r in results) == [0, 1]  # the other one waited
+    paths = {Path(r["path"]) for r in results}
     assert len(paths) == 1
     (path,) = paths
     assert frame_count(path) == 6
     assert visible(cache_dir) == [path.name] and hidden(cache_dir) == []
     assert cache.cached_render(run, "mp4", fps=10) == path
+
+
+# ------------------------------------------------------------ render(cache=True) and the CLI
+
+
+def test_render_with_cache_copies_an_earlier_identical_render(tmp_path, run, cache_dir):
+    cache.reset_stats()
+    first = animlib.render(run, tmp_path / "a.mp4", cache=True, fps=10)
+    started = time.perf_counter()
+    second = animlib.render(run, tmp_path / "b.mp4", cache=True, fps=10)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"{elapsed:.3f} s"  # ~5 ms here (benchmarks/bench_cache.py)
+    assert cache.stats()["renders"] == 1 and cache.stats()["copies"] == 2
+    assert second.read_bytes() == first.read_bytes()
+    animlib.render(run, tmp_path / "c.mp4", fps=10)  # the default: no cache
+    assert cache.stats()["renders"] == 1 and cache.stats()["copies"] == 2
+    assert visible(cache_dir) == [f"{_key(run)}.mp4"]
+
+
+def _key(run) -> str:
+    return cache.render_key(run, "mp4", RenderOptions(fps=10))
+
+
+def test_cli_render_uses_the_cache_unless_told_not_to(tmp_path, run, cache_dir, capsys):
+    from animlib.cli import main
+
+    cache.reset_stats()
+    out = str(tmp_path / "cli.mp4")
+    assert main(["render", run.url, "-o", out, "--fps", "10"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert main(["render", run.url, "-o", out, "--fps", "10"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out} (from the render cache)"
+    assert cache.stats()["renders"] == 1 and frame_count(Path(out)) == 6
+    Path(out).unlink()
+    assert main(["render", run.url, "-o", out, "--fps", "10", "--no-cache"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert cache.stats()["renders"] == 1 and cache.stats()["copies"] == 2
+    assert frame_count(Path(out)) == 6 and visible(cache_dir) == [f"{_key(run)}.mp4"]
 
 
 # ------------------------------------------------------------- the fast path behind the cache

@@ -116,35 +116,35 @@ def test_storage_options_are_passed_through(s3, tmp_path):
     np.testing.assert_array_equal(run.images[0], image_for(0))
 
 
-def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
+def s3_requests(monkeypatch) -> list[str]:
+    """Record the S3 operation of every request s3fs sends from now on (``list_objects_v2``,
+    ``get_object``, ``head_object``, ...)."""
     import s3fs
 
+    sent: list[str] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    @functools.wraps(original)
+    async def spy(self, method, *a, **kw):
+        sent.append(method if isinstance(method, str) else getattr(method, "__name__", "?"))
+        return await original(self, method, *a, **kw)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", spy)
+    return sent
+
+
+def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
     remote = f"s3://{BUCKET}/many"
     for i in range(6):
         write_run(remote, f"r{i}", steps=2)
-    from animlib.store import open_store
-
-    calls: dict[str, list] = {"ls": [], "_cat_file": [], "_info": [], "_exists": []}
-    fs = open_store(remote).fs  # fsspec caches instances: this is the one list_runs will use
-    real_ls = fs.ls
-    monkeypatch.setattr(
-        fs, "ls", lambda path, *a, **kw: calls["ls"].append(path) or real_ls(path, *a, **kw)
-    )
-    for name in ("_cat_file", "_info", "_exists"):
-        original = getattr(s3fs.S3FileSystem, name)
-
-        @functools.wraps(original)
-        async def spy(self, path, *a, _name=name, _orig=original, **kw):
-            calls[_name].append(path)
-            return await _orig(self, path, *a, **kw)
-
-        monkeypatch.setattr(s3fs.S3FileSystem, name, spy)
+    sent = s3_requests(monkeypatch)
     infos = animlib.list_runs(remote)
     assert len(infos) == 6 and all(i.ok for i in infos)
-    # one listing of the folder, then exactly one GET per run.json (sent concurrently)
-    assert len(calls["ls"]) == 1, calls
-    assert sorted(calls["_cat_file"]) == sorted(f"{BUCKET}/many/r{i}/run.json" for i in range(6))
-    assert not calls["_info"] and not calls["_exists"], calls
+    # one listing of the folder (with every run.json's ETag), then one GET per run.json
+    assert sorted(sent) == ["get_object"] * 6 + ["list_objects_v2"], sent
+    sent.clear()
+    assert [i.id for i in animlib.list_runs(remote)] == [i.id for i in infos]
+    assert sent == ["list_objects_v2"]  # nothing changed: nothing read
 
 
 READER = textwrap.dedent(

@@ -276,6 +276,143 @@ def test_changed_only_drawing_equals_full_redraw_in_any_order(run):
         assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
 
 
+def _full_size_reference(frames, index, images):
+    """Frame ``index`` redrawn completely with each row's image panels converted the plain way:
+    the whole image through ``to_rgba`` / ``perturbation_rgba``, scaled when drawn."""
+    from animlib.figure.pixels import channel_mean, perturbation_rgba, to_rgba
+
+    frames.figure.update(index)
+    for row, steps in zip(frames.figure.rows, images, strict=True):
+        image, panels = steps[row.step], row.images
+        panels.adversarial_image.set_data(to_rgba(image))
+        if panels.perturbation_image is not None:
+            delta = channel_mean(image) - channel_mean(row.data.original)
+            panels.perturbation_image.set_data(perturbation_rgba(delta, panels.amplification))
+    return frames.full_frame(index)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+def test_large_images_are_converted_at_panel_size_exactly(tmp_path, dtype):
+    """A 512x512 image shown at ~283 px is picked down before conversion: the pixels equal a
+    conversion of the whole image (NaN, infinities and values outside [0, 1] included)."""
+    run = make_run(tmp_path, f"big-{dtype}", steps=4, shape=(512, 512, 3), dtype=dtype)
+    rng = np.random.default_rng(3)
+    images = np.asarray(run.images[0:4])
+    if dtype == "float32":
+        images = images + rng.normal(0, 0.3, images.shape).astype(np.float32)
+        images[:, ::7, ::5, 0] = np.nan
+        images[:, 3::11, ::3, 1] = np.inf
+        images[:, 5::13, 1::4, 2] = -np.inf
+    with FrameRenderer(run) as frames:
+        frames.figure.rows[0].set_image_source(images.__getitem__)
+        panel = frames.figure.rows[0].images.adversarial_image
+        assert panel.sampling().shrinks  # the path under test
+        order = (1, 3, 0, 2, 2, 0)  # step 0, shown when built, is read again from `images`
+        fast = [frames.frame(i) for i in order]
+        for i, got in zip(order, fast, strict=True):
+            assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
+            assert np.array_equal(got, _full_size_reference(frames, i, [images])), f"frame {i}"
+
+
+def _varied_run(root, name, steps, dtype, **kw):
+    """A 224x224 run whose confidences jump about (many distinct values, the argmax moves)."""
+    rng = np.random.default_rng(steps)
+    x0 = rng.random((224, 224, 3), np.float32)
+    k = len(CLASSES)
+    with animlib.RunWriter(
+        root, name=name, class_names=CLASSES, true_label=0, original=_as(x0, dtype), **kw
+    ) as w:
+        for i in range(steps):
+            x = np.clip(x0 + rng.normal(0, 0.03, x0.shape).astype(np.float32) * i, 0, 1)
+            p = rng.dirichlet(np.full(k, 0.4)).astype(np.float32)
+            w.log(image=_as(x, dtype), confidences=p)
+    return animlib.open_run(root / w.run_id)
+
+
+def _as(x, dtype):
+    return (x * 255 + 0.5).astype(np.uint8) if dtype == "uint8" else x.astype(np.float32)
+
+
+@pytest.mark.parametrize("dpi", [60, 100, 150])
+def test_six_run_compare_changed_only_equals_full_redraw(tmp_path, dpi):
+    """Six rows: images picked down to the panels, a redraw region per value cell, rows whose
+    run ended hold their last frame; every frame equals a complete redraw."""
+    runs = [
+        _varied_run(tmp_path, f"r{i}", steps, "float32" if i % 2 else "uint8")
+        for i, steps in enumerate((9, 9, 7, 5, 3, 2))
+    ]
+    with FrameRenderer(runs, RenderOptions(dpi=dpi)) as frames:
+        rows = frames.figure.rows
+        assert len(frames) == 9 and frames.size[1] > frames.size[0]
+        shrinks = [row.images.adversarial_image.sampling().shrinks for row in rows]
+        assert all(shrinks) if dpi <= 100 else not any(shrinks)
+        if dpi >= 100:
+            assert all(len(row.bars.value_regions) == len(row.bars.values) for row in rows)
+        order = [*range(9), 4, 0, 8, 8, 2]
+        fast = [frames.frame(i) for i in order]
+        for i, got in zip(order, fast, strict=True):
+            assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
+
+
+def test_the_reader_prefetches_in_order_and_copes_with_jumps(tmp_path):
+    from animlib.frames import BlockReader
+
+    run = make_run(tmp_path, "blocks", steps=30, shape=(300, 300, 3))  # a step per chunk
+    want = np.asarray(run.images[0:30])
+    reader = BlockReader(run, 1, prefetch=True)
+    assert reader.block < 30
+    for step in [*range(30), 3, 29, 0, 17, 16, 15]:
+        assert np.array_equal(reader(step), want[step])
+    reader.close()
+    assert np.array_equal(reader(5), want[5])  # reading after close works (and restarts)
+    reader.close()
+
+
+class _StoredImages:
+    """A run-like holder of an ``images`` array written by zarr with the given compressors."""
+
+    def __init__(self, folder, data, chunk, compressors):
+        import zarr
+
+        from animlib.store import open_store
+
+        arr = zarr.create_array(
+            store=str(folder),
+            name="images",
+            shape=data.shape,
+            chunks=(chunk, *data.shape[1:]),
+            dtype=data.dtype,
+            compressors=compressors,
+        )
+        arr[:] = data
+        self.store = open_store(str(folder))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+@pytest.mark.parametrize("zstd", [True, False])
+def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_path, dtype, zstd):
+    from zarr.codecs import GzipCodec, ZstdCodec
+
+    from animlib.chunk_reader import ChunkReader
+
+    data = (np.random.default_rng(0).random((7, 9, 5, 3)) * 200).astype(dtype)
+    plain = _StoredImages(tmp_path / "plain", data, 3, [ZstdCodec()] if zstd else None)
+    assert ChunkReader.of(plain) is None  # not a stored Run: its steps may be anything
+    reader = ChunkReader.at(plain.store)
+    assert reader is not None and reader.steps_per_chunk == 3
+    got = reader.steps(0, 7, range(7))
+    assert all(np.array_equal(got[i], data[i]) for i in range(7))
+    assert reader.steps(3, 6, range(4, 6, 2)).keys() == {4}
+    # a chunk that is missing or does not decode: None, so the caller reads through zarr
+    chunk = tmp_path / "plain" / "images" / "c" / "1" / "0" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-5])
+    assert reader.read(1) is None and reader.steps(0, 7, range(7)) is None
+    chunk.unlink()
+    assert reader.read(1) is None and np.array_equal(reader.read(2)[0], data[6])
+    other = _StoredImages(tmp_path / "gzip", data, 3, [GzipCodec()])
+    assert ChunkReader.at(other.store) is None
+
+
 # ------------------------------------------------------------------------------ panel variants
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib import rcParams
@@ -14,7 +16,57 @@ from matplotlib.transforms import Bbox
 
 from .textmetrics import font_metrics, readout_pieces
 
-__all__ = ["PixelImage", "Readout"]
+__all__ = ["PixelImage", "PixelSource", "Readout", "Sampling"]
+
+
+@functools.lru_cache(maxsize=64)
+def _index_maps(h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Source rows (bottom row first) and columns (None: no horizontal zoom) of the output."""
+    rows = ((np.arange(oh) + 0.5) * (h / oh)).astype(np.intp)[::-1]
+    rows = np.ascontiguousarray(np.minimum(rows, h - 1))
+    cols = np.minimum(((np.arange(ow) + 0.5) * (w / ow)).astype(np.intp), w - 1)
+    same = ow == w and bool((cols == np.arange(w)).all())
+    for a in (rows, cols):
+        a.flags.writeable = False
+    return rows, None if same else cols
+
+
+class Sampling(NamedTuple):
+    """The source pixels a :class:`PixelImage` shows, nearest neighbour: drawn row ``i`` is
+    source row ``rows[i]`` (bottom row first, as Agg draws), drawn column ``j`` source column
+    ``cols[j]`` (``cols`` None: every column, in order). ``source`` (H, W), ``size`` (oh, ow)."""
+
+    source: tuple[int, int]
+    size: tuple[int, int]
+    rows: np.ndarray
+    cols: np.ndarray | None
+
+    @classmethod
+    def of(cls, source: tuple[int, int], size: tuple[int, int]) -> Sampling:
+        rows, cols = _index_maps(*source, *size)
+        return cls(source, size, rows, cols)
+
+    @property
+    def shrinks(self) -> bool:
+        """Whether fewer pixels are drawn than the source has (so picking them first pays)."""
+        return self.size[0] * self.size[1] < self.source[0] * self.source[1]
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """The drawn (oh, ow, ...) pixels of a source array (H, W, ...), in drawing order."""
+        src = pixels
+        rgba = src.ndim == 3 and src.shape[2] == 4 and src.dtype == np.uint8
+        if rgba and src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing
+            src = src.view(np.uint32).reshape(src.shape[:2])
+        # whole rows first, then columns: far cheaper than one 2-D fancy index
+        out = src.take(self.rows, axis=0)
+        if self.cols is not None:
+            out = out.take(self.cols, axis=1)
+        if out.dtype != pixels.dtype:
+            out = out.view(np.uint8).reshape(*self.size, 4)
+        return out
+
+
+PixelSource = Callable[[Sampling], np.ndarray]  # sampling -> (oh, ow, 4) uint8, drawing order
 
 
 class PixelImage(Artist):
@@ -22,7 +74,9 @@ class PixelImage(Artist):
 
     A lean stand-in for ``imshow(..., interpolation="nearest")``: the RGBA bitmap is scaled with
     a cached index map and handed straight to ``renderer.draw_image`` (no float resampling), so
-    redrawing it per frame costs about a millisecond.
+    redrawing it per frame costs about a millisecond. Given a pixel source instead
+    (:meth:`set_source`), the bitmap is made when drawn from only the source pixels shown, so
+    an image larger than its panel is converted at the panel's size.
     """
 
     zorder = 0
@@ -32,23 +86,35 @@ class PixelImage(Artist):
         self.axes = ax
         self.set_figure(ax.figure)
         self.set_clip_box(ax.bbox)
-        self._rgba = rgba
-        self._maps: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+        self.set_data(rgba)
         ax.add_artist(self)
 
     def set_data(self, rgba: np.ndarray) -> None:
         """Replace the bitmap: (H, W, 4) uint8, row 0 at the top."""
-        self._rgba = rgba
+        self._rgba: np.ndarray | None = rgba
+        self._source: PixelSource | None = None
+        self._shape = (int(rgba.shape[0]), int(rgba.shape[1]))
+        self.stale = True
+
+    def set_source(self, shape: tuple[int, ...], pixels: PixelSource) -> None:
+        """Show an image of ``shape`` (H, W, ...) whose bitmap ``pixels(sampling)`` makes when
+        it is drawn: the (oh, ow, 4) uint8 pixels :class:`Sampling` picks, in drawing order."""
+        self._rgba = None
+        self._source = pixels
+        self._shape = (int(shape[0]), int(shape[1]))
         self.stale = True
 
     def get_array(self) -> np.ndarray:
-        """The bitmap shown: (H, W, 4) uint8."""
-        return self._rgba
+        """The bitmap shown: (H, W, 4) uint8, row 0 at the top."""
+        if self._rgba is not None:
+            return self._rgba
+        assert self._source is not None
+        return self._source(Sampling.of(self._shape, self._shape))[::-1]
 
     def placement(self) -> tuple[int, int, int, int]:
         """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
         x0, y0, x1, y1 = self.axes.bbox.extents
-        h, w = self._rgba.shape[:2]
+        h, w = self._shape
         scale = min((x1 - x0) / w, (y1 - y0) / h)
         ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
         return (
@@ -58,39 +124,25 @@ class PixelImage(Artist):
             oh,
         )
 
+    def sampling(self) -> Sampling:
+        """The source pixels drawn at the current placement."""
+        _, _, ow, oh = self.placement()
+        return Sampling.of(self._shape, (oh, ow))
+
     def get_window_extent(self, renderer: Any = None) -> Bbox:
         x, y, w, h = self.placement()
         return Bbox.from_bounds(x, y, w, h)
-
-    def _index_maps(self, h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Source rows (bottom row first) and columns (None: no horizontal zoom) of the output."""
-        key = (h, w, oh, ow)
-        maps = self._maps.get(key)
-        if maps is None:
-            rows = ((np.arange(oh) + 0.5) * (h / oh)).astype(np.intp)[::-1]
-            cols = ((np.arange(ow) + 0.5) * (w / ow)).astype(np.intp)
-            cols = np.minimum(cols, w - 1)
-            same = ow == w and bool((cols == np.arange(w)).all())
-            maps = self._maps[key] = (np.minimum(rows, h - 1), None if same else cols)
-        return maps
 
     def draw(self, renderer: Any) -> None:
         if not self.get_visible():
             return
         x, y, ow, oh = self.placement()
-        h, w = self._rgba.shape[:2]
-        rows, cols = self._index_maps(h, w, oh, ow)
-        src = self._rgba
-        if src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing work
-            packed = src.view(np.uint32).reshape(h, w)
+        sampling = Sampling.of(self._shape, (oh, ow))
+        if self._source is not None:
+            bitmap = self._source(sampling)
         else:
-            packed = src
-        # whole rows first, then columns: far cheaper than one 2-D fancy index
-        bitmap = packed[rows]
-        if cols is not None:
-            bitmap = bitmap.take(cols, axis=1)
-        if bitmap.dtype == np.uint32:
-            bitmap = bitmap.view(np.uint8).reshape(oh, ow, 4)
+            assert self._rgba is not None
+            bitmap = sampling.apply(self._rgba)
         gc = renderer.new_gc()
         self._set_gc_clip(gc)
         gc.set_alpha(self.get_alpha())

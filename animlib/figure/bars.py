@@ -27,12 +27,13 @@ from .style import (
     TARGET_COLOR,
     TRUE_COLOR,
 )
-from .textmetrics import fit, text_width
+from .textmetrics import fit, ink_extent, text_width
 
 __all__ = ["ConfidenceBars"]
 
 _HALF_BAR = 0.36  # half the height of a bar, in rows
 _ARGMAX_LINE = 1.4
+_VALUE_CHARS = "0123456789.-na"  # every character a value cell shows ("0.43", "-0.00", "nan")
 
 
 class ConfidenceBars:
@@ -164,9 +165,19 @@ class ConfidenceBars:
         x0, y0, x1, y1 = self.ax.bbox.extents
         return (self._split_x(), y0 - 8.0, x1 + 6.0, y1 + 2.0)
 
+    def _cells_hold_values(self) -> bool:
+        """Whether a bar's row holds the ink of any value drawn in it (a pixel to spare above
+        and below), measured at the figure's dpi: then each value cell is a region."""
+        row_px = self.ax.bbox.height / len(self.values) if self.ax.bbox.height else 0.0
+        dpi = float(self.ax.figure.dpi)
+        reach = 0.0  # how far ink goes from the line's centre, up or down
+        for weight in ("normal", "bold"):
+            top, bottom = ink_extent(_VALUE_CHARS, FONT_VALUE, weight, dpi)
+            reach = max(reach, top, -bottom)
+        return reach + 1.5 <= row_px / 2
+
     def _value_regions(self) -> list[RedrawRegion]:
-        row_px = self.ax.bbox.height / len(self.values) if self.ax.bbox.height else 0
-        if row_px >= text_width("0", FONT_VALUE) * 2.2:  # one row always holds its text
+        if self._cells_hold_values():
             return [RedrawRegion([t], self._cell_extents(i)) for i, t in enumerate(self.values)]
         return [RedrawRegion(self.values, self._column_extents)]
 

@@ -29,6 +29,8 @@ __all__ = ["RowHeader", "StatusLine"]
 
 _BOLD = "bold"
 _NAME_ESTIMATE = 24  # the status field is sized for class names up to this many characters
+RUNNING_WORDS = "(running)"  # instead of "of <last step>" while a run is being written
+RUNNING_WIDEST = "99999"  # a running run's step field fits five digits (more once it has more)
 
 
 def _words(size: float = FONT_HEADER) -> dict[str, Any]:
@@ -42,7 +44,8 @@ class StatusLine:
     the largest one) and the prediction are redrawn, as :class:`Readout` pieces, each in a
     :class:`RedrawRegion` of its own. So a frame draws a few cached characters instead of laying
     out a whole new line, and the line never jitters. Widths are measured at the figure's dpi; a
-    class name too long for its field is cut with an ellipsis, never silently.
+    class name too long for its field is cut with an ellipsis, never silently. A running run
+    reads ``step 57 (running)``: its frames do not depend on how many steps it has so far.
     """
 
     def __init__(self, ax: Axes, width: float, data: RunData, dpi: float) -> None:
@@ -53,9 +56,13 @@ class StatusLine:
         tw = self._text_width
         space = tw("a a") - tw("aa")
         last = f"{data.n_steps - 1}"
-        words = ("step", f"of {last}", "pred:")
+        #: the widest step number the field is sized for; a running run's frames must not depend
+        #: on its length so far (a live render appends frames to those made earlier)
+        self.widest = last if not data.running else max(last, RUNNING_WIDEST, key=len)
+        words = ("step", RUNNING_WORDS if data.running else f"of {last}", "pred:")
         w_step, w_of, w_pred = (tw(t) for t in words)
-        w_num = sum(advance(c, FONT_HEADER, _BOLD, dpi) for c in last) * REF_DPI / dpi * 1.05 + 2
+        digits = sum(advance(c, FONT_HEADER, _BOLD, dpi) for c in self.widest)
+        w_num = digits * REF_DPI / dpi * 1.05 + 2
         total = w_step + w_num + w_of + 2 * space
         self.prediction_width = 0.0  # layout units of the prediction field
         if data.confidences is not None:

@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ..options import RenderOptions
-from .artists import PixelImage
-from .pixels import StepImages, auto_amplification, channel_mean, perturbation_rgba, to_rgba
+from .artists import PixelImage, Sampling
+from .pixels import StepImages, auto_amplification, channel_mean, to_rgba
 from .regions import RedrawRegion, padded
 from .rundata import RunData
 from .style import FONT_TITLE
@@ -31,6 +31,9 @@ def panel_title(ax: Axes, fig_w: float, *candidates: str) -> None:
     ax.set_title(fit(text, w, FONT_TITLE), fontsize=FONT_TITLE, pad=5, parse_math=False, y=1.0)
 
 
+_Key = tuple[tuple[int, int], tuple[int, int]]  # a sampling's (source, size)
+
+
 def _amp_text(amp: float) -> str:
     return f"{amp:.3g}"
 
@@ -41,6 +44,10 @@ class ImagePanels:
     ``adversarial_image`` and ``perturbation_image`` change every step, each in a
     :class:`RedrawRegion` of its own; ``original_image`` is drawn once. An image attribute is
     None when its panel is not shown; ``amplification`` is None without an original image.
+
+    A step's image is converted when its panels are drawn, once for both, and only at the
+    pixels they show: an image larger than its panel is picked down to the panel's size
+    before any arithmetic (nearest neighbour, so the pixels are those of a full conversion).
     """
 
     def __init__(
@@ -54,13 +61,17 @@ class ImagePanels:
         self.amplification: float | None = None
         self.adversarial_region: RedrawRegion | None = None
         self.perturbation_region: RedrawRegion | None = None
-        orig_mean = None
+        self._orig_mean: np.ndarray | None = None
         if data.original is not None:
             amp = options.amplification
             self.amplification = float(amp) if amp is not None else auto_amplification(data.run)
-            orig_mean = channel_mean(data.original)
-        self._images = StepImages(orig_mean)
-        first = data.run.images[0]
+            self._orig_mean = channel_mean(data.original)
+        self._images = StepImages()
+        self._step: np.ndarray | None = None  # the step shown, as read
+        self._prepared: dict[_Key | None, np.ndarray] = {}  # of the step shown, by sampling
+        self._orig_means: dict[_Key, np.ndarray] = {}  # the original's channel mean, sampled
+        shape = tuple(data.run.image_shape)[:2]
+        blank = np.zeros((*shape, 4), np.uint8)  # until the first step is shown
         for ax in self.axes.values():
             ax.set_axis_off()
         if "original" in self.axes and data.original is not None:
@@ -70,7 +81,7 @@ class ImagePanels:
         if "adversarial" in self.axes:
             ax = self.axes["adversarial"]
             panel_title(ax, fig_w, "adversarial")
-            self.adversarial_image = PixelImage(ax, to_rgba(first))
+            self.adversarial_image = PixelImage(ax, blank)
             self.adversarial_region = RedrawRegion([self.adversarial_image], padded(ax, 1))
         if "perturbation" in self.axes:
             ax = self.axes["perturbation"]
@@ -78,7 +89,6 @@ class ImagePanels:
             a = _amp_text(amp)
             titles = (f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
             panel_title(ax, fig_w, *titles)
-            blank = perturbation_rgba(np.zeros(np.shape(first)[:2], np.float32), amp)
             self.perturbation_image = PixelImage(ax, blank)
             self.perturbation_region = RedrawRegion([self.perturbation_image], padded(ax, 1))
 
@@ -88,12 +98,41 @@ class ImagePanels:
         return [r for r in (self.adversarial_region, self.perturbation_region) if r is not None]
 
     def show(self, image: Any) -> None:
-        """Show one step's image (converted once, for both panels)."""
-        prepared = self._images.prepare(image)
+        """Show one step's image (converted when drawn, once for both panels)."""
+        self._step = np.asarray(image)
+        self._prepared.clear()
+        shape = self._step.shape
         if self.adversarial_image is not None and self.adversarial_region is not None:
-            self.adversarial_image.set_data(self._images.rgba(prepared))
+            self.adversarial_image.set_source(shape, self._adversarial_pixels)
             self.adversarial_region.mark()
         if self.perturbation_image is not None and self.perturbation_region is not None:
-            amp = self.amplification or 1.0
-            self.perturbation_image.set_data(self._images.perturbation(prepared, amp))
+            self.perturbation_image.set_source(shape, self._perturbation_pixels)
             self.perturbation_region.mark()
+
+    def _prepare(self, sampling: Sampling) -> tuple[np.ndarray, bool]:
+        """The step prepared for display (see :meth:`StepImages.prepare`): only the sampled
+        pixels when that shrinks it (then True), else all of them."""
+        key = (sampling.source, sampling.size) if sampling.shrinks else None
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            assert self._step is not None
+            step = self._step if key is None else sampling.apply(self._step)
+            prepared = self._prepared[key] = self._images.prepare(step)
+        return prepared, key is not None
+
+    def _adversarial_pixels(self, sampling: Sampling) -> np.ndarray:
+        prepared, sampled = self._prepare(sampling)
+        rgba = self._images.rgba(prepared)
+        return rgba if sampled else sampling.apply(rgba)
+
+    def _perturbation_pixels(self, sampling: Sampling) -> np.ndarray:
+        prepared, sampled = self._prepare(sampling)
+        amp = self.amplification or 1.0
+        orig = self._orig_mean
+        if sampled and orig is not None:
+            key = (sampling.source, sampling.size)
+            orig = self._orig_means.get(key)
+            if orig is None:
+                orig = self._orig_means[key] = sampling.apply(self._orig_mean)
+        colours = self._images.perturbation(prepared, amp, orig)
+        return colours if sampled else sampling.apply(colours)

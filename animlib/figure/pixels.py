@@ -79,8 +79,21 @@ def nice_floor(x: float) -> float:
     return max(math.floor(x / 10**e) * 10**e, 1e-12)
 
 
+def ladder_floor(x: float) -> float:
+    """``x`` rounded down to 1, 2 or 5 times a power of ten."""
+    if x <= 0 or not math.isfinite(x):
+        return 1.0
+    e = math.floor(math.log10(x))
+    step = next(m for m in (5, 2, 1) if m * 10**e <= x * (1 + 1e-12))
+    return max(step * 10**e, 1e-12)
+
+
 def auto_amplification(run: RunLike) -> float:
-    """Amplification mapping the final step's largest |perturbation| to the end of the colours."""
+    """Amplification mapping the final step's largest |perturbation| to the end of the colours.
+
+    For a running run (``status == "running"``) it is rounded down to 1, 2 or 5 x 10^k: its
+    final step moves on with every step, and a gain that changed as often would change every
+    frame of its video (a live render appends frames only while the gain stays)."""
     original = run.original
     if original is None or len(run) == 0:
         return 1.0
@@ -88,6 +101,8 @@ def auto_amplification(run: RunLike) -> float:
     m = float(np.max(np.abs(delta)))
     if not math.isfinite(m) or m <= 0:
         return 1.0
+    if getattr(run, "status", None) == "running":
+        return ladder_floor(1.0 / m)
     return nice_floor(1.0 / m)
 
 
@@ -131,17 +146,18 @@ class StepImages:
     The arithmetic is exactly that of :func:`to_rgba` and :func:`perturbation_rgba` (the pixels
     are identical), but no megabyte-sized array is allocated per frame (fresh pages cost more
     than the arithmetic), channels are copied one at a time (interleaved numpy writes are slow)
-    and colours are looked up as packed uint32.
+    and colours are looked up as packed uint32. Every operation is per pixel, so converting a
+    subset of the pixels (those a panel shows) gives exactly those pixels of the whole.
     """
 
-    def __init__(self, orig_mean: np.ndarray | None) -> None:
-        self.orig_mean = orig_mean
-        self._bufs: dict[str, np.ndarray] = {}
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
     def _buf(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        buf = self._bufs.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._bufs[name] = np.empty(shape, dtype)
+        key = (name, shape)
+        buf = self._bufs.get(key)
+        if buf is None or buf.dtype != dtype:
+            buf = self._bufs[key] = np.empty(shape, dtype)
             if name == "rgba":
                 buf[..., 3] = 255
         return buf
@@ -179,8 +195,11 @@ class StepImages:
             out[..., 3] = 255
         return out
 
-    def perturbation(self, a: np.ndarray, amplification: float) -> np.ndarray:
-        """Perturbation colours (H, W, 4) uint8 of a prepared image (a reused buffer)."""
+    def perturbation(
+        self, a: np.ndarray, amplification: float, orig_mean: np.ndarray | None
+    ) -> np.ndarray:
+        """Perturbation colours (H, W, 4) uint8 of a prepared image against the original's
+        channel mean ``orig_mean`` (H, W) (None: against 0), in a reused buffer."""
         h, w, c = a.shape
         c = min(c, 3)
         d = self._buf("delta", (h, w), np.float32)
@@ -191,8 +210,8 @@ class StepImages:
             d *= np.float32(1.0 / (255.0 * c))
         elif c > 1:
             d *= np.float32(1.0 / c)
-        if self.orig_mean is not None:
-            d -= self.orig_mean
+        if orig_mean is not None:
+            d -= orig_mean
         d *= np.float32(amplification * 127.5)  # perturbation_rgba
         d += np.float32(127.5)
         np.rint(d, out=d)

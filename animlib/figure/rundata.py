@@ -84,6 +84,7 @@ class RunData:
     class_names: tuple[str, ...]
     true_label: int | None
     target_label: int | None
+    running: bool = False  # the run is still being written (its ``status`` is ``running``)
 
     @classmethod
     def of(cls, run: RunLike) -> RunData:
@@ -98,6 +99,7 @@ class RunData:
             class_names=_class_names(run, k),
             true_label=_label(run.true_label, k),
             target_label=_label(run.target_label, k),
+            running=getattr(run, "status", None) == "running",
         )
 
     @property

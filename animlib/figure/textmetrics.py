@@ -23,6 +23,7 @@ __all__ = [
     "fit",
     "fit_readout",
     "font_metrics",
+    "ink_extent",
     "readout_pieces",
     "readout_width",
     "text_width",
@@ -84,6 +85,17 @@ def font_metrics(size: float, weight: str, dpi: float) -> tuple[float, float]:
     return h - d, d
 
 
+@functools.lru_cache(maxsize=64)
+def ink_extent(text: str, size: float, weight: str, dpi: float) -> tuple[float, float]:
+    """(top, bottom) in pixels (y up) of the ink of ``text`` drawn as a
+    :class:`~animlib.figure.artists.Readout` draws a line centred on y = 0."""
+    ascent, descent = font_metrics(size, weight, dpi)
+    baseline = (descent - ascent) / 2
+    prop = FontProperties(size=size, weight=weight)
+    _, h, d = measure_renderer(dpi).get_text_width_height_descent(text, prop, ismath=False)
+    return float(baseline + h - d), float(baseline - d)
+
+
 @functools.lru_cache(maxsize=8192)
 def advance(token: str, size: float, weight: str, dpi: float) -> float:
     """Horizontal room of a token in pixels: the font's advance for one character (or a run of
@@ -128,5 +140,13 @@ def fit_readout(name: str, suffix: str, max_px: float, size: float, weight: str,
 
 def clear_caches() -> None:
     """Forget every measured width (as in a fresh process; for benchmarks)."""
-    for cached in (measure_renderer, text_width, fit, font_metrics, advance, fit_readout):
+    for cached in (
+        measure_renderer,
+        text_width,
+        fit,
+        font_metrics,
+        ink_extent,
+        advance,
+        fit_readout,
+    ):
         cached.cache_clear()

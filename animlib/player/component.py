@@ -5,7 +5,10 @@ How data reaches the browser, once per run and never per step:
   (:mod:`animlib.player.payload`, 146 KB for 1,000 steps x top-10 of 1,000 classes) as the
   component's ``data``: components v2 hand ``bytes`` to the JS as a ``Uint8Array`` over the
   app's own WebSocket, and Streamlit's message cache re-sends only a reference on a rerun;
-- the images are PNG strips (:mod:`animlib.player.strips`) in the render cache, registered
+- the images are PNG strips (:mod:`animlib.player.strips`) in the render cache's local folder
+  (:func:`animlib.cache.cache_dir`: the cache itself, or with a shared cache on object storage
+  the machine's own folder beside it: strips are cheap to rebuild and the media store needs local
+  files, so they are not shared), registered
   with Streamlit's media file manager (the store behind ``st.image``), so the browser fetches
   each strip over HTTP from the dashboard's own ``/media/`` route when it is about to be shown.
   The media store keeps a registered file in memory while a session shows it (shared by all
@@ -56,8 +59,16 @@ def _media_url(path: Path, coordinates: str) -> str:
 
 
 def strips_key(run: Any) -> str:
-    """Cache file prefix of a run's strips: changes with the run's content and animlib."""
-    text = json.dumps(["player", __version__, run.id, run.fingerprint])
+    """Cache file prefix of a run's strips: changes with the run's content and animlib; for a
+    running run with its identity (location and creation time) instead: as it grows, its
+    complete strips are reused (see :func:`~animlib.player.strips.strip_files`)."""
+    if getattr(run, "status", None) == "running":
+        created = (
+            run.meta.get("created", "") if isinstance(getattr(run, "meta", None), dict) else ""
+        )
+        text = json.dumps(["player-live", __version__, str(getattr(run, "url", run.id)), created])
+    else:
+        text = json.dumps(["player", __version__, run.id, run.fingerprint])
     return "player-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

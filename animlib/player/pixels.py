@@ -79,12 +79,17 @@ def _nice_floor(x: float) -> float:
     return max(math.floor(x / 10**e) * 10**e, 1e-12)
 
 
-def auto_gain(last_image: Any, original: Any) -> float:
+def auto_gain(last_image: Any, original: Any, *, running: bool = False) -> float:
     """The figure's automatic amplification: the last step's largest |perturbation| maps to the
-    end of the colours."""
+    end of the colours (for a ``running`` run rounded to 1, 2 or 5 x 10^k, as the figure does:
+    it then changes rarely while the run grows)."""
     m = float(np.max(np.abs(channel_mean(last_image) - channel_mean(original))))
     if not math.isfinite(m) or m <= 0:
         return 1.0
+    if running:
+        from ..figure.pixels import ladder_floor
+
+        return ladder_floor(1.0 / m)
     return _nice_floor(1.0 / m)
 
 

@@ -3,8 +3,9 @@
 A strip is ``per_strip`` consecutive stored steps stacked vertically (step ``s`` of strip ``i``
 is rows ``s*H .. (s+1)*H``). The browser fetches the strip holding the shown step (and its
 neighbours) and draws one frame of it into a canvas, so stepping never waits for the server
-once a strip is in. Strips are written once into the render cache (outside the results
-folder), keyed by the run's content and the gain; the cache's LRU bound covers them.
+once a strip is in. Strips are written once into the render cache's local folder (outside the
+results folder), keyed by the run's content (a running run's: its identity, see
+:func:`strip_files`) and the gain; the cache's LRU bound covers them.
 
 Why strips of PNG (measured on a 1,000-step 224x224 PGD-like run, +-1/255 noise per step):
 - one PNG per step would be 1,000 requests; a strip of ~2.4 MB raw (15 such frames) is one
@@ -123,7 +124,8 @@ def gain_for(run: Any, amplification: float | None) -> float | None:
         return None
     if amplification:
         return float(amplification)
-    return auto_gain(run.images[len(run) - 1], run.original)
+    running = getattr(run, "status", None) == "running"
+    return auto_gain(run.images[len(run) - 1], run.original, running=running)
 
 
 def _tag(text: str) -> str:
@@ -154,17 +156,25 @@ def strip_files(
     progress: Callable[[int, int], Any] | None = None,
     workers: int = 2,
 ) -> StripFiles:
-    """Write the strips of ``run`` missing from ``folder`` (names start with ``key``, which
-    must change with the run's content) and return all their paths."""
+    """Write the strips of ``run`` missing from ``folder`` and return all their paths.
+
+    Names start with ``key``, which must change with the run's content, or for a running run
+    with its identity: a strip's name holds how many steps it has, and the steps a running run
+    has stored never change, so as it grows only its last strip and new ones are written.
+    """
     plan = plan_for(len(run), run.image_shape)
     gain = gain_for(run, amplification)
     original = run.original
     layout = f"{FORMAT}.{plan.stride}.{plan.per_strip}"
-    images = [folder / f"{key}-{_tag(layout)}-{i:05d}-image.png" for i in range(plan.count)]
+
+    def name(i: int, tag: str, kind: str) -> Path:
+        return folder / f"{key}-{tag}-{i:05d}-{len(plan.steps_of(i))}-{kind}.png"
+
+    images = [name(i, _tag(layout), "image") for i in range(plan.count)]
     perts = None
     if gain is not None:
         tag = _tag(f"{layout}.{gain!r}")
-        perts = [folder / f"{key}-{tag}-{i:05d}-perturbation.png" for i in range(plan.count)]
+        perts = [name(i, tag, "perturbation") for i in range(plan.count)]
     orig_path = None
     if original is not None:
         orig_path = folder / f"{key}-original.png"

@@ -20,11 +20,13 @@ space, network).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import posixpath
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,8 @@ from ..errors import Code, StoreError
 class Entry:
     """One entry of a folder listing. ``size`` and ``mtime`` (seconds since the epoch) or
     ``etag`` are filled in when the backend gives them (``list(detail=True)``); a run index uses
-    them to re-read only changed files."""
+    them to re-read only changed files. ``etag`` is an opaque version tag: the object's ETag on
+    object stores, inode, mtime in ns and size of a local file (from :meth:`Store.scan_folders`)."""
 
     name: str
     is_dir: bool
@@ -103,6 +106,67 @@ class Store(ABC):
                 out[path] = exc
         return out
 
+    def scan_folders(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, Entry | None]:
+        """Every sub-folder of this folder, mapped to the details (size, mtime, ``etag``) of the
+        file ``member`` directly inside it, or None when it holds no such file (or reaching it
+        goes through a symlink leading outside). A run index calls this on every refresh, so
+        backends do it without one request per folder where they can (local: one directory
+        scan and one ``stat`` per folder; S3: one listing). This default lists each folder.
+
+        Args:
+            member: a file name (``"run.json"``).
+            hints: folder names seen by an earlier scan (object stores may list key ranges
+                between them in parallel; others ignore them).
+            only: look at these folders only (backends that cannot do that cheaply scan them
+                all and leave the others out).
+
+        Returns:
+            Sub-folder name -> the member's Entry, or None.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        out: dict[str, Entry | None] = {}
+        for entry in self.list():
+            if not entry.is_dir or (only is not None and entry.name not in only):
+                continue
+            try:
+                inside = self.list(entry.name, detail=True)
+            except StoreError:
+                inside = []
+            out[entry.name] = next((e for e in inside if e.name == member and not e.is_dir), None)
+        return out
+
+    def member_versions(
+        self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
+    ) -> dict[str, str | None]:
+        """:meth:`scan_folders`, keeping only a version tag of each member: its ``etag``, else
+        its size and mtime (what a run index compares).
+
+        Args:
+            member: a file name (``"run.json"``).
+            hints: as for :meth:`scan_folders`.
+            only: as for :meth:`scan_folders`.
+
+        Returns:
+            Sub-folder name -> the member's version tag, or None when it has no such file.
+
+        Raises:
+            StoreError: NOT_FOUND if this folder does not exist, INVALID if it is a file.
+        """
+        found = self.scan_folders(member, hints, only)
+        return {
+            k: None if e is None else e.etag or f"{e.size}:{e.mtime!r}" for k, e in found.items()
+        }
+
+    def folder_version(self) -> str | None:
+        """A cheap tag that changes when entries are added to or removed from this folder
+        (local: its inode and mtime), or None when the backend has none (object stores):
+        callers then scan."""
+        return None
+
     @abstractmethod
     def contains(self, path: str = "") -> bool:
         """True if the file or folder ``path`` exists (``""``: this folder)."""
@@ -127,7 +191,8 @@ class Store(ABC):
     @abstractmethod
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create the file ``path`` holding ``data`` unless it exists; False if it existed.
-        (Object stores cannot do this atomically: best effort there.)"""
+        Atomic on local folders and on S3 (a conditional PUT); best effort (check, then write)
+        on object stores without conditional writes."""
 
     @abstractmethod
     def make_exclusive(self) -> bool:
@@ -152,6 +217,22 @@ class Store(ABC):
     @abstractmethod
     def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
         """Copy the local file ``local_path`` to ``path`` in this folder."""
+
+    def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
+        """Copy the file ``path`` of this folder to the local file ``local_path``, which appears
+        complete or not at all (StoreError MISSING if there is no such file). Here: one read,
+        then a temporary file renamed into place; backends stream instead."""
+        data = self.read(path)
+        target = os.fspath(local_path)
+        tmp = f"{target}.{os.getpid()}.part"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise storage_error(exc, path, self.url) from None
 
     @contextmanager
     def staged(self, path: str) -> Iterator[str]:
@@ -180,7 +261,20 @@ def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
         return exc
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
         return StoreError(f"no such file in {url}", field=path or None, code=Code.MISSING)
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return _not_writable(exc, path, url)
     text = " ".join(str(exc).split())[:300]
     return StoreError(
         f"cannot be accessed ({type(exc).__name__}: {text})", field=path or None, code=Code.STORAGE
     )
+
+
+def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
+    """A StoreError naming the folder that refused: read-only, or not writable for this user."""
+    target = os.fsdecode(exc.filename) if exc.filename else url
+    folder = os.path.dirname(target.rstrip("/")) or target
+    if exc.errno == errno.EROFS:
+        text = f"cannot write {target}: the folder {folder} is read-only (a read-only file system)"
+    else:
+        text = f"permission denied for {target}: check the permissions of the folder {folder}"
+    return StoreError(text, field=path or None, code=Code.STORAGE)

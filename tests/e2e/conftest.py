@@ -34,10 +34,12 @@ def free_port() -> int:
 class Server:
     """A streamlit server on a results folder; stopped when the test session ends."""
 
-    def __init__(self, runs: Path, cache: Path) -> None:
+    def __init__(self, runs: Path | str, cache: Path, env: dict[str, str] | None = None) -> None:
+        """Serve ``runs`` (a folder or URL) with the render cache in ``cache`` (the server log
+        goes there too); ``env`` adds or overrides environment variables (e.g. a shared cache)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, ANIMLIB_CACHE=str(cache), PYTHONPATH=str(ROOT))
+        env = {**os.environ, "ANIMLIB_CACHE": str(cache), "PYTHONPATH": str(ROOT), **(env or {})}
         self.log = open(cache / "server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [

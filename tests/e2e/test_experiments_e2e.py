@@ -46,6 +46,7 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
     assert page.get_by_role("link", name="Experiments").count() >= 1
     cells = page.locator("[data-testid='animlib-grid-cell']")
+    cells.nth(31).wait_for(timeout=60_000)  # the grid is drawn after the table and the chart
     assert cells.count() == 32
     cell = cells.nth(3)
     run_id, step = cell.get_attribute("data-run"), cell.get_attribute("data-step")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -15,11 +17,13 @@ pytestmark = pytest.mark.e2e
 
 XSS = "<img src=x onerror=alert(1)>"
 PIXEL = "![px](http://127.0.0.1:9/px.png)"  # Markdown image: a tracking pixel if rendered
+FORMULAS = ['=HYPERLINK("http://127.0.0.1:9/x";"click")', "+SUM(1,2)", "-2+3", "@SUM(1)"]
 HOSTILE = {
     "name": XSS,
-    "attack": "<script>alert(2)</script>",
+    "attack": "<script>alert(2)</script> [ref](javascript:alert(7)) **bold**",
     "model": '"><svg onload=alert(3)>',
-    "class_names": [XSS, "<b>bold</b>", "[click](javascript:alert(4))", "**cat**", PIXEL],
+    "class_names": [XSS, "<b>bold</b>", "[click](javascript:alert(4))", "**cat**", PIXEL]
+    + FORMULAS,
     "tags": [XSS, "source:<img src=y onerror=alert(5)>"],
     "params": {XSS: "<script>alert(6)</script>", "eps": 0.03},
 }
@@ -116,13 +120,55 @@ def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
     page.wait_for_timeout(300)
     assert XSS in page.locator("[data-testid='stJson']").inner_text()
     assert_inert(page, dialogs)
+    assert_csv_is_safe(page, hostile)
 
     page.goto(server.url + f"/compare?runs={quote(hostile)},{quote(twin)}")
     wait_idle(page, timeout=120_000)
     shortcut = "Compare 3 runs on <img src=y onerror=alert(5)>"  # the same-source button
     page.get_by_text(shortcut).first.wait_for(timeout=30_000)
     assert XSS in page.locator("[data-testid='stMain']").inner_text()
+    assert_metrics_table_is_text(page, [hostile, twin])
     assert_inert(page, dialogs)
+
+
+def assert_csv_is_safe(page, run_id: str) -> None:
+    """The confidences CSV downloads, its header holds every class name as text, and no cell
+    starts the way a spreadsheet formula does."""
+    button = page.get_by_role("button", name="Confidences CSV")
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == f"{run_id}-confidences.csv"
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    header, body = rows[0], rows[1:]
+    assert header[0] == "step" and len(body) == 5
+    for name in HOSTILE["class_names"]:
+        shown = "'" + name if name[0] in "=+-@" else name
+        assert shown in header, (name, header)
+    for cell in (c for row in rows for c in row):
+        assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+        assert not cell.startswith("-") or _is_number(cell), cell
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def assert_metrics_table_is_text(page, run_ids: list[str]) -> None:
+    """The compare page's metrics table shows the hostile names, attack and model literally."""
+    table = page.locator("[data-testid='stTable']").filter(has_text="final true conf").first
+    table.wait_for(timeout=30_000)
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert XSS in headers and f"{XSS} (again)" in headers, headers
+    text = table.inner_text()
+    for value in (HOSTILE["attack"], HOSTILE["model"], *run_ids):
+        assert value in text, (value, text)
+    assert table.locator("a, img, script, svg, b").count() == 0
 
 
 def traversal_ids(secret: Path) -> list[str]:

@@ -1,0 +1,132 @@
+"""Cache keys and the names of what the cache holds.
+
+- A finished run's render is keyed by **content** (:func:`render_key`): every run's fingerprint,
+  every option, the format and animlib's version. Such an entry never changes, so any copy of it
+  (a local read-through copy of a shared cache) stays valid.
+- A live run's render (a run still being written, ``status == "running"``) is keyed by
+  **identity** (:func:`live_key`): the runs' locations and creation times, the options, the format.
+  Its one entry is replaced as the run grows (see :mod:`animlib.cache.live`).
+
+Names in the cache folder (local or shared): ``<key>.<fmt>`` (a render), ``live-<key>.<fmt>``
+(a live render) and hidden sidecars of an entry, ``.<kind>-<entry>...``: its lease
+(``.lease-``), takeover claims (``.claim-``), last-use record (``.used-``, shared caches only) and
+live manifest (``.live-<entry>.json``). Eviction removes sidecars with their entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import Code, RenderOptionError
+from ..options import RenderOptions
+from ..protocol import RunLike, as_runs, run_label
+
+LEASE = "lease"
+CLAIM = "claim"
+USED = "used"
+LIVE = "live"
+_SIDECAR = re.compile(r"\.(lease|claim|used|live)-([^+]+?)(?:\+[^/]*|\.json)?")
+
+
+def render_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions) -> str:
+    """The one key of a render: it changes with any run's content, any option, the format or
+    animlib's version (used by the render cache and by ``render --all``'s up-to-date stamps).
+
+    Args:
+        runs: one run or the runs of a comparison (order matters).
+        fmt: the output format (``"mp4"``, ``".GIF"``: case and dot do not matter).
+        options: the render options.
+
+    Returns:
+        40 hex digits.
+    """
+    payload = {
+        "v": __version__,
+        "fmt": str(fmt).lower().lstrip("."),
+        "runs": [[run_label(r), r.fingerprint] for r in as_runs(runs)],
+        "options": options.as_dict(),
+    }
+    return _digest(payload)
+
+
+def live_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions) -> str:
+    """The key of a live render: the runs' identities (location and creation time, never their
+    content), the options, the format and animlib's version.
+
+    Args:
+        runs: one run or the runs of a comparison.
+        fmt: the output format.
+        options: the render options.
+
+    Returns:
+        40 hex digits.
+    """
+    payload = {
+        "v": __version__,
+        "live": True,
+        "fmt": str(fmt).lower().lstrip("."),
+        "runs": [[identity(r), _created(r)] for r in as_runs(runs)],
+        "options": options.as_dict(),
+    }
+    return _digest(payload)
+
+
+def identity(run: RunLike) -> str:
+    """Where a run lives (its URL or path), else its id."""
+    return str(getattr(run, "url", None) or run_label(run))
+
+
+def _created(run: RunLike) -> str:
+    meta = getattr(run, "meta", None)
+    return str(meta.get("created", "")) if isinstance(meta, dict) else ""
+
+
+def _digest(payload: dict) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:40]
+
+
+def is_live(runs: Sequence[RunLike]) -> bool:
+    """True if any of the runs is still being written (its ``status`` is ``running``)."""
+    return any(getattr(r, "status", None) == "running" for r in runs)
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` as a cache name suffix (lower case, no dot).
+
+    Raises:
+        RenderOptionError: (UNSUPPORTED) if it is not a plain name such as ``mp4``.
+    """
+    fmt = str(fmt).lower().lstrip(".")
+    if not fmt.isalnum() or not fmt.isascii():
+        raise RenderOptionError(
+            f"not an output format: {fmt!r}", field="format", code=Code.UNSUPPORTED
+        )
+    return fmt
+
+
+def entry_name(key: str, fmt: str) -> str:
+    """The name of the render ``key`` in format ``fmt``."""
+    return f"{key}.{fmt}"
+
+
+def live_name(key: str, fmt: str) -> str:
+    """The name of the live render ``key`` in format ``fmt``."""
+    return f"live-{key}.{fmt}"
+
+
+def sidecar(kind: str, entry: str, extra: str = "") -> str:
+    """The name of the ``kind`` sidecar of ``entry`` (``extra`` is appended after a ``+``)."""
+    if kind == LIVE:
+        return f".{LIVE}-{entry}.json"
+    return f".{kind}-{entry}+{extra}" if extra else f".{kind}-{entry}"
+
+
+def owner(name: str) -> str | None:
+    """The entry a sidecar name belongs to (None if ``name`` is no sidecar)."""
+    m = _SIDECAR.fullmatch(name)
+    return m.group(2) if m else None

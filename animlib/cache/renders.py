@@ -1,0 +1,190 @@
+"""``cached_render`` and ``cached_copy``: serve a render from the cache, or make it exactly once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import Code, StoreError
+from ..options import RenderOptions
+from ..protocol import RunLike, as_runs
+from . import keys
+from .folder import CacheFolder
+from .leases import Lease, acquire
+from .stats import count
+
+log = logging.getLogger("animlib.cache")
+
+Progress = Callable[[int, int], Any]
+
+
+def cached_render(
+    runs: RunLike | Sequence[RunLike],
+    fmt: str = "mp4",
+    progress: Progress | None = None,
+    options: RenderOptions | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Render one run (or a comparison of several) to ``fmt``, reusing an earlier identical render.
+
+    A finished run's render is keyed by content (:func:`~animlib.cache.keys.render_key`); a live
+    run's by identity, its one entry replaced as it grows (:mod:`animlib.cache.live`). With a
+    shared cache (``ANIMLIB_CACHE`` a URL) a hit is downloaded once into the local folder. While
+    another thread or process renders the same entry, this call waits for it (``progress`` shows
+    that render's progress) instead of rendering it again.
+
+    Args:
+        runs: one run, or a list of 2-6 runs to compare.
+        fmt: output format (``mp4``, ``gif``, ``html``, ``webm``).
+        progress: ``progress(done, total)`` while frames are rendered.
+        options: render options (and/or ``**kwargs``, as for :func:`animlib.render`).
+
+    Returns:
+        A local file holding the render (do not modify it).
+
+    Raises:
+        RenderOptionError: a bad format or option. RunFormatError / RenderError: the runs cannot
+            be rendered. StoreError: the cache folder cannot be used.
+    """
+    fmt = keys.check_format(fmt)
+    opts = RenderOptions.of(options, **kwargs)
+    group = as_runs(runs)
+    folder = CacheFolder.current()
+    if keys.is_live(group):
+        from .live import cached_live
+
+        try:
+            return cached_live(folder, group, fmt, opts, progress)
+        except StoreError as exc:
+            folder = _fallback(folder, exc)
+            return cached_live(folder, group, fmt, opts, progress)
+    name = keys.entry_name(keys.render_key(group, fmt, opts), fmt)
+    try:
+        got, lease = _acquire(folder, name, progress)
+    except StoreError as exc:
+        folder = _fallback(folder, exc)
+        got, lease = _acquire(folder, name, progress)
+    if got is not None:
+        return got
+    assert lease is not None
+    with lease:
+        target = render_entry(folder, group, name, opts, progress, lease)
+    # the run was live before: its live entry is replaced by this one
+    folder.remove(keys.live_name(keys.live_key(group, fmt, opts), fmt))
+    folder.evict(keep=name)
+    return target
+
+
+def _fallback(folder: CacheFolder, exc: StoreError) -> CacheFolder:
+    """The local-only cache when the shared folder fails (``exc`` re-raised otherwise)."""
+    if not folder.shared or exc.code != Code.STORAGE:
+        raise exc
+    log.warning("the shared cache %s fails (%s): local folder only", folder.store.url, exc)
+    return folder.local_only()
+
+
+def _acquire(
+    folder: CacheFolder, name: str, progress: Progress | None
+) -> tuple[Path | None, Lease | None]:
+    """The entry ``name`` if cached (at once, or after another renderer made it), else the
+    lease to make it (a hit returns at once: :func:`acquire` looks for the entry first)."""
+    return acquire(
+        folder.store,
+        name,
+        lambda: serve(folder, name),
+        ttl=folder.lease_seconds,
+        progress=progress,
+    )
+
+
+def serve(folder: CacheFolder, name: str) -> Path | None:
+    """The local file of the entry ``name`` if the cache holds it (counted as a hit)."""
+    local = folder.local_path(name).is_file()
+    path = folder.get(name)
+    if path is not None:
+        count("hits")
+        if not local:
+            count("downloads")
+            log.info("served %s from the shared cache %s", name, folder.store.url)
+    return path
+
+
+def render_entry(
+    folder: CacheFolder,
+    group: list[RunLike],
+    name: str,
+    options: RenderOptions,
+    progress: Progress | None,
+    lease: Lease,
+) -> Path:
+    """Render ``group`` into the local file of ``name`` and publish it (the lease is held)."""
+    from .. import rendering  # looked up per call: tests count the calls of rendering.render
+
+    def report(done: int, total: int) -> None:
+        lease.report(done, total)
+        if progress is not None:
+            progress(done, total)
+
+    target = folder.local_path(name)
+    started = time.perf_counter()
+    if len(group) == 1:
+        rendering.render(group[0], target, options=options, progress=report)
+    else:
+        rendering.render_compare(group, target, options=options, progress=report)
+    try:
+        folder.publish(name)
+    except StoreError as exc:  # the render is still served from the local folder
+        log.warning("cannot share %s in %s: %s", name, folder.store.url, exc)
+    count("renders")
+    log.info("rendered %s in %.2f s (pid %s)", name, time.perf_counter() - started, os.getpid())
+    return target
+
+
+def cached_copy(
+    runs: RunLike | Sequence[RunLike],
+    path: str | os.PathLike[str],
+    *,
+    options: RenderOptions | None = None,
+    progress: Progress | None = None,
+    format: str | None = None,
+) -> Path:
+    """``animlib.render(..., cache=True)``: the cached render of ``runs``, copied to ``path``.
+
+    Args:
+        runs: one run or 2-6 runs to compare.
+        path: the output file (it appears complete or not at all).
+        options: render options.
+        progress: ``progress(done, total)`` if it has to be rendered.
+        format: the output format, if not the suffix of ``path``.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        RenderOptionError: an unknown format. StoreError (STORAGE): ``path`` cannot be written.
+            Otherwise as :func:`cached_render`.
+    """
+    from ..movie_writers import get_writer, writer_for_path
+
+    path = Path(path)
+    fmt = get_writer(format).name if format else writer_for_path(path).name
+    entry = cached_render(runs, fmt, progress, options)
+    if path.exists() and os.path.samefile(entry, path):
+        return path
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        shutil.copyfile(entry, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(
+            f"cannot write the render ({exc.strerror or exc})", field=str(path), code=Code.STORAGE
+        ) from None
+    count("copies")
+    return path

@@ -1,0 +1,254 @@
+"""Filtering, sorting and paging of the good runs of an index, in Arrow compute (no pandas)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..settings import settings
+
+SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
+SORTABLE = (
+    "name",
+    "attack",
+    "model",
+    "status",
+    "steps",
+    "success",
+    "flip_step",
+    "final_true_conf",
+    "linf",
+    "l2",
+    "created",
+    "tags",
+)
+PAGE_COLUMNS = [
+    "id",
+    "name",
+    "attack",
+    "model",
+    "status",
+    "steps",
+    "success",
+    "flip_step",
+    "final_true_conf",
+    "linf",
+    "l2",
+    "created",
+    "tags",
+    "source",
+    "updated",
+]
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which good runs to show: each filter empty = no constraint; ``text`` is free text
+    (every word must appear in the id, name, attack, model, status, tags or source);
+    ``sort`` is a column of :data:`SORTABLE` (``""``: newest first, as listed); rows
+    ``offset`` .. ``offset + limit`` of the result; runs in ``exclude`` are left out (found
+    broken by array checks)."""
+
+    attacks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    success: tuple[str, ...] = ()
+    text: str = ""
+    sort: str = ""
+    descending: bool = False
+    offset: int = 0
+    limit: int | None = None
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Good runs (``total``), good runs running now, and broken ones."""
+
+    total: int
+    running: int
+    broken: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """One page of a query: its rows (:data:`PAGE_COLUMNS`, status with ``stale``), how many
+    runs matched, and the counts of the whole folder."""
+
+    rows: pa.Table
+    matched: int
+    counts: Counts
+
+
+def good_rows(
+    table: pa.Table, exclude: Sequence[str] = (), columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The rows of runs without a problem, in index order.
+
+    Args:
+        table: an index table.
+        exclude: run ids left out too (found broken by array checks).
+        columns: the columns kept (default: all), chosen before filtering so nothing else is
+            copied.
+
+    Returns:
+        The good rows.
+    """
+    mask = pc.is_null(table["error"])
+    if exclude:
+        gone = pc.is_in(table["id"], value_set=pa.array(list(exclude), pa.string()))
+        mask = pc.and_(mask, pc.invert(gone))
+    return (table.select(list(columns)) if columns is not None else table).filter(mask)
+
+
+def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArray:
+    """The status of each row, with ``stale`` for a running run silent for longer than
+    ``ANIMLIB_STALE_SECONDS`` (the rule of :func:`animlib.meta.effective_status`).
+
+    Args:
+        table: index rows (``status`` and ``updated`` columns).
+        now: the time it is (seconds since the epoch; default: now).
+
+    Returns:
+        One status per row.
+    """
+    now = time.time() if now is None else now
+    cutoff = pa.scalar(int((now - settings().stale_seconds) * 1e6), pa.timestamp("us", tz="UTC"))
+    silent = pc.and_(pc.equal(table["status"], "running"), pc.less(table["updated"], cutoff))
+    return pc.if_else(pc.fill_null(silent, False), "stale", table["status"])
+
+
+def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray | None:
+    masks = []
+    for column, values in (("attack", q.attacks), ("model", q.models)):
+        if values:
+            masks.append(pc.is_in(table[column], value_set=pa.array(list(values), pa.string())))
+    if q.statuses:
+        masks.append(pc.is_in(status, value_set=pa.array(list(q.statuses), pa.string())))
+    if q.success:
+        wanted = [SUCCESS_LABELS[s] for s in q.success if s in SUCCESS_LABELS]
+        ok = pc.is_in(table["success"], value_set=pa.array([w for w in wanted if w is not None]))
+        if None in wanted:
+            ok = pc.or_(pc.fill_null(ok, False), pc.is_null(table["success"]))
+        masks.append(pc.fill_null(ok, False))
+    for word in q.text.lower().split():
+        found = pc.match_substring(table["haystack"], pattern=word)
+        masks.append(pc.or_(found, pc.match_substring(status, pattern=word)))
+    if not masks:
+        return None
+    mask = masks[0]
+    for more in masks[1:]:
+        mask = pc.and_(mask, more)
+    return pc.fill_null(mask, False)
+
+
+def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
+    """Filter, sort and page the good runs of an index table (in index order, the order of
+    :func:`animlib.list_runs`); a sort keeps that order among equal values (the sort is
+    stable) and puts missing values last.
+
+    Args:
+        table: an index table (:data:`animlib.index.rows.SCHEMA`) in index order.
+        q: the filters, sort and page.
+        now: the time deciding ``stale`` (default: now).
+
+    Returns:
+        The page, the number of matching runs and the counts of the folder.
+
+    Raises:
+        ValueError: ``q.sort`` is not a sortable column.
+    """
+    if q.sort and q.sort not in SORTABLE:
+        raise ValueError(f"cannot sort by {q.sort!r} (one of {', '.join(SORTABLE)})")
+    good = good_rows(table, q.exclude, [*PAGE_COLUMNS, "haystack"])
+    status = effective_status(good, now)
+    view = good.set_column(good.schema.get_field_index("status"), "status", status)
+    mask = _mask(view, status, q)
+    matched = view.filter(mask) if mask is not None else view
+    if q.sort:
+        order = "descending" if q.descending else "ascending"
+        idx = pc.sort_indices(matched, sort_keys=[(q.sort, order)])
+    else:
+        idx = None
+    stop = None if q.limit is None else q.offset + q.limit
+    if idx is not None:
+        page = matched.take(idx[q.offset : stop])
+    else:
+        page = matched.slice(q.offset, None if stop is None else max(0, stop - q.offset))
+    running = int(pc.sum(pc.equal(status, "running")).as_py() or 0)
+    broken = table.num_rows - good.num_rows
+    return Result(
+        page.select(PAGE_COLUMNS), matched.num_rows, Counts(good.num_rows, running, broken)
+    )
+
+
+def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
+    """The counts of an index table.
+
+    Args:
+        table: an index table.
+        exclude: run ids counted as broken (found broken by array checks).
+        now: the time deciding ``stale`` (default: now).
+
+    Returns:
+        Good runs, good runs running now (not stale), broken runs.
+    """
+    good = good_rows(table, exclude, ["status", "updated"])
+    running = pc.sum(pc.equal(effective_status(good, now), "running")).as_py() or 0
+    return Counts(good.num_rows, int(running), table.num_rows - good.num_rows)
+
+
+def facets(table: pa.Table) -> dict[str, list[str]]:
+    """The distinct attacks and models of the good runs.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        ``{"attack": [...], "model": [...]}``, each sorted.
+    """
+    good = good_rows(table, columns=["attack", "model"])
+    return {
+        col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None)
+        for col in ("attack", "model")
+    }
+
+
+def same_source(table: pa.Table, run_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The runs attacking the same source images as ``run_ids``.
+
+    Args:
+        table: an index table.
+        run_ids: the runs whose source images are looked up.
+
+    Returns:
+        For each source of ``run_ids`` (in their order): the ids of every good run on it, in
+        index order.
+    """
+    good = good_rows(table, columns=["id", "source"])
+    chosen = good.filter(pc.is_in(good["id"], value_set=pa.array(list(run_ids), pa.string())))
+    sources = [s for s in dict.fromkeys(chosen["source"].to_pylist()) if s]
+    if not sources:
+        return {}
+    on = good.filter(pc.is_in(good["source"], value_set=pa.array(sources, pa.string())))
+    out: dict[str, list[str]] = {s: [] for s in sources}
+    for run_id, source in zip(on["id"].to_pylist(), on["source"].to_pylist(), strict=True):
+        out[source].append(run_id)
+    return out
+
+
+def broken_rows(table: pa.Table) -> pa.Table:
+    """The runs with a problem.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        Their id, error, field and code columns, by id.
+    """
+    bad = table.filter(pc.is_valid(table["error"])).select(["id", "error", "field", "code"])
+    return bad.take(pc.sort_indices(bad, sort_keys=[("id", "ascending")]))

@@ -1,0 +1,256 @@
+"""Index rows: the columns kept per run folder (run.json summary, raw metadata, problem)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import Code
+from ..listing import RunInfo
+
+SCHEMA_VERSION = "1"
+UTC_US = pa.timestamp("us", tz="UTC")
+_INT64 = (-(2**63), 2**63 - 1)
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        # the version tag of run.json (ETag, or inode:mtime:size) in the listing it was read after
+        ("version", pa.string()),
+        # run.json as compact JSON, ``class_names`` left null (kept once per class list below)
+        ("meta", pa.string()),
+        ("classes", pa.string()),
+        ("name", pa.string()),
+        ("attack", pa.string()),
+        ("model", pa.string()),
+        ("status", pa.string()),  # as written; "stale" is decided at query time
+        ("steps", pa.int64()),
+        ("success", pa.bool_()),
+        ("flip_step", pa.int64()),
+        ("final_true_conf", pa.float64()),
+        ("linf", pa.float64()),
+        ("l2", pa.float64()),
+        ("created", UTC_US),
+        ("created_key", pa.string()),  # ``created`` as written: list_runs orders by it
+        ("updated", UTC_US),
+        ("tags", pa.string()),
+        ("source", pa.string()),
+        ("haystack", pa.string()),  # lower-case id, name, attack, model, tags, source
+        ("error", pa.string()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+    ]
+)
+SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, at query time
+
+
+def source_key(meta: dict[str, Any]) -> str | None:
+    """What identifies the attacked image.
+
+    Args:
+        meta: a run's run.json.
+
+    Returns:
+        ``params.source``, else a ``source:`` tag, else ``sha1:<hash of the original>``, else
+        None.
+    """
+    params = meta.get("params") or {}
+    if isinstance(params, dict) and isinstance(params.get("source"), str) and params["source"]:
+        return params["source"]
+    for tag in meta.get("tags") or []:
+        if isinstance(tag, str) and tag.startswith("source:"):
+            return tag[len("source:") :]
+    sha = meta.get("original_sha1")
+    return f"sha1:{sha}" if isinstance(sha, str) else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 time from run.json.
+
+    Args:
+        value: anything found in run.json.
+
+    Returns:
+        An aware datetime (UTC when no zone is given), or None when it is not such a time.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+
+
+def _int(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return value if ok and _INT64[0] <= value <= _INT64[1] else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _compact(meta: dict[str, Any]) -> tuple[str, str | None]:
+    """run.json as compact JSON without its class list, and the class list as JSON."""
+    names = meta.get("class_names")
+    if names is None:
+        return json.dumps(meta, separators=(",", ":")), None
+    light = dict(meta, class_names=None)  # the key keeps its place
+    return json.dumps(light, separators=(",", ":")), json.dumps(names, separators=(",", ":"))
+
+
+def row_of(info: RunInfo, version: str) -> dict[str, Any]:
+    """The index row of one run folder.
+
+    Args:
+        info: the run folder as read (broken ones keep their problem; a readable run.json of
+            a broken run is kept too).
+        version: the version tag of its run.json in the listing it was read after.
+
+    Returns:
+        The row: one value per column of :data:`SCHEMA`.
+    """
+    row: dict[str, Any] = dict.fromkeys(SCHEMA.names)
+    row.update(id=info.id, version=version, error=info.error, field=info.field, created_key="")
+    row["code"] = info.code.value if info.code is not None else None
+    meta = info.meta
+    if meta is None:
+        return row
+    row["meta"], row["classes"] = _compact(meta)
+    created = meta.get("created")
+    row["created_key"] = created if isinstance(created, str) else ""
+    if not info.ok:  # readable run.json but unusable (zero steps): only the problem is listed
+        return row
+    summary = meta.get("summary") or {}
+    tags = ", ".join(meta.get("tags") or [])
+    source = source_key(meta) or ""
+    row.update(
+        name=meta.get("name"),
+        attack=meta.get("attack") or "",
+        model=meta.get("model") or "",
+        status=meta.get("status"),
+        steps=_int(meta.get("steps")),
+        success=summary.get("success") if isinstance(summary.get("success"), bool) else None,
+        flip_step=_int(summary.get("flip_step")),
+        final_true_conf=_float(summary.get("final_true_conf")),
+        linf=_float(summary.get("linf")),
+        l2=_float(summary.get("l2")),
+        created=parse_time(created),
+        updated=parse_time(meta.get("updated")),
+        tags=tags,
+        source=source,
+    )
+    words = (info.id, row["name"], row["attack"], row["model"], tags, source)
+    row["haystack"] = " ".join(str(w) for w in words).lower()
+    return row
+
+
+def table_of(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    """An index table.
+
+    Args:
+        rows: rows made by :func:`row_of`.
+
+    Returns:
+        The table (:data:`SCHEMA`), in the order given.
+    """
+    rows = list(rows)
+    columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
+    return pa.table(columns, schema=SCHEMA)
+
+
+def in_default_order(table: pa.Table) -> pa.Table:
+    """The rows in the order of :func:`animlib.list_runs`.
+
+    Args:
+        table: an index table.
+
+    Returns:
+        The rows, newest ``created`` first (compared as written; runs without one last),
+        then by id.
+    """
+    order = pc.sort_indices(table, sort_keys=[("created_key", "descending"), ("id", "ascending")])
+    return table.take(order)
+
+
+_UNPARSED = object()
+
+
+class IndexedRunInfo(RunInfo):
+    """A :class:`RunInfo` made from an index row: its ``meta`` is parsed from the stored JSON
+    on first use (listing 100,000 runs then costs no JSON parsing until someone looks)."""
+
+    def __init__(
+        self,
+        id: str,
+        url: str,
+        meta: dict[str, Any] | None = None,
+        error: str | None = None,
+        field: str | None = None,
+        code: Code | None = None,
+        *,
+        stored: tuple[str, str | None, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(id, url, meta, error, field, code)
+        if stored is not None:
+            self.__dict__["_meta"], self.__dict__["_stored"] = _UNPARSED, stored
+
+    @property  # type: ignore[override]
+    def meta(self) -> dict[str, Any] | None:
+        """The run.json (parsed on first use), None for a run without a readable one."""
+        state = self.__dict__
+        value = state.get("_meta")
+        if value is _UNPARSED:
+            stored = state.get("_stored")
+            if stored is None:  # another thread parsed it just now (it sets _meta first)
+                return state.get("_meta")
+            text, classes, cache = stored
+            value = json.loads(text)
+            if classes is not None:
+                names = cache.get(classes)
+                if names is None:
+                    names = cache[classes] = json.loads(classes)
+                value["class_names"] = names
+            state["_meta"] = value
+            state.pop("_stored", None)
+        return value
+
+    @meta.setter
+    def meta(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["_meta"] = value
+        self.__dict__.pop("_stored", None)
+
+
+def info_of(row: tuple[Any, ...], url: str, classes: dict[str, Any]) -> RunInfo:
+    """The :class:`RunInfo` of an index row, its ``meta`` parsed when first used.
+
+    Args:
+        row: id, version, meta, classes, error, field and code of the row.
+        url: the run folder's path or URL.
+        classes: a cache of parsed class lists, shared by the runs that have the same classes
+            (so treat them as read-only).
+
+    Returns:
+        The run's RunInfo (an :class:`IndexedRunInfo`).
+    """
+    run_id, _, text, names, error, field, code = row
+    info = IndexedRunInfo.__new__(IndexedRunInfo)  # (as __init__ does, minus its overhead)
+    info.__dict__.update(
+        id=run_id,
+        url=url,
+        error=error,
+        field=field,
+        code=Code(code) if code is not None else None,
+        _meta=None if text is None else _UNPARSED,
+    )
+    if text is not None:
+        info.__dict__["_stored"] = (text, names, classes)
+    return info

@@ -1,0 +1,463 @@
+"""The run index of one results folder: refreshed incrementally, kept as Parquet in the cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import meta as M
+from ..errors import StoreError
+from ..listing import RunInfo, folder_error, read_infos
+from ..store import Store, open_store
+from ..store.paths import is_run_id
+from . import files
+from .query import Counts, Query, Result, counts, facets, run_query, same_source
+from .rows import SCHEMA, in_default_order, info_of, row_of, table_of
+
+log = logging.getLogger("animlib.index")
+
+SAVE_INTERVAL_S = 30.0  # at most one rewrite of the index file per this many seconds
+MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What one refresh did: folders listed, run.json files read, runs dropped, seconds spent
+    (``cached`` when it was skipped because the last one is recent enough)."""
+
+    listed: int = 0
+    read: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def version_of(name: str, tag: str | None) -> str:
+    """The version of a folder's run.json in the index.
+
+    Args:
+        name: the folder's name.
+        tag: its run.json's tag in the listing (:meth:`~animlib.store.Store.member_versions`:
+            the ETag on object stores, inode, mtime and size locally), None without one.
+
+    Returns:
+        ``tag``; :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without
+        run.json.
+    """
+    if not is_run_id(name):
+        return UNSAFE
+    return MISSING if tag is None else tag
+
+
+def is_hot(status: str | None, version: str) -> bool:
+    """Whether a run's run.json is expected to change soon: it is running, its folder has no
+    run.json yet, or it changed so recently that its version is not settled."""
+    return status == "running" or version == MISSING or version.count(":") > 2
+
+
+def utf8(name: str) -> str:
+    """A folder name as valid UTF-8 text.
+
+    Args:
+        name: a folder name from a listing (undecodable bytes as surrogates).
+
+    Returns:
+        ``name``, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8
+        (such names are not run ids: they are listed as broken).
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
+
+
+class RunIndex:
+    """The index of the results folder ``root``.
+
+    Rows (one per run folder, :data:`animlib.index.rows.SCHEMA`) live in memory as an Arrow
+    table in the order of :func:`animlib.list_runs`, and in a Parquet file in the cache folder
+    (written to a temporary file and renamed over the old one, so readers and a crash never
+    see half a file). :meth:`refresh` lists the folder once (with each run.json's version tag)
+    and reads only the run.json files that are new or changed; removed runs drop out. The
+    folder being indexed is only ever read.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | Store,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        path: str | None = None,
+    ) -> None:
+        self.store = open_store(root, storage_options)
+        self.url = self.store.url
+        self.path = path if path is not None else files.index_path(self.url)
+        self.generation = 0  # bumps whenever the rows change
+        self._uid = uuid.uuid4().hex  # tells this object's generations from an earlier one's
+        self.last = Refresh()
+        self._lock = threading.Lock()
+        self._table: pa.Table | None = None
+        self._versions: dict[str, str] = {}
+        self._checked = self._full_at = float("-inf")
+        self._stamp: str | None = None  # the folder's own version at the last full refresh
+        self._hot: set[str] = set()  # runs whose run.json is looked at by refresh_changes
+        self._saved = float("-inf")
+        self._dirty = False
+        self._infos: dict[str, tuple[str, RunInfo]] = {}
+        self._worker: threading.Thread | None = None
+        self._listed: tuple[int, list[RunInfo]] | None = None  # infos() of one generation
+        self.failed: Exception | None = None  # the error of the last background refresh
+        self._classes: dict[str, Any] = {}
+
+    # -- refreshing -----------------------------------------------------------------------------
+    def refresh(self, max_age: float = 0.0) -> Refresh:
+        """Bring the index up to date with the folder: one full listing, then the new or
+        changed run.json files are read and removed runs dropped.
+
+        Args:
+            max_age: nothing is done if the last refresh is younger than this many seconds.
+
+        Returns:
+            What was done.
+
+        Raises:
+            RunFormatError: the folder does not exist, is not a folder or cannot be listed.
+        """
+        with self._lock:
+            if self._table is not None and time.monotonic() - self._checked < max_age:
+                return Refresh(self.last.listed, cached=True)
+            return self._full()
+
+    def _full(self) -> Refresh:
+        started = time.monotonic()
+        if self._table is None:
+            self._load()
+        stamp = self.store.folder_version()  # before the scan: later changes are seen next time
+        try:
+            listing = self.store.member_versions(M.RUN_JSON, hints=list(self._versions))
+        except StoreError as exc:
+            raise folder_error(self.store, exc) from None
+        current, todo = self._versions_of(listing)
+        removed = [n for n in self._versions if n not in current]
+        if todo or removed or self._table is None:
+            self._apply(todo, removed, current)
+        self._save_when_due()
+        self._stamp, self._checked = stamp, time.monotonic()
+        self._full_at = self._checked
+        self.last = Refresh(len(current), len(todo), len(removed), self._checked - started)
+        return self.last
+
+    @property
+    def watchable(self) -> bool:
+        """True if the folder tells cheaply when runs are added or removed (local folders), so
+        :meth:`refresh_changes` can skip the full scan."""
+        return self.store.folder_version() is not None
+
+    def refresh_changes(self, max_age: float = 0.0) -> Refresh:
+        """A cheap refresh for polling: the run.json of *hot* runs is looked at (running, no
+        run.json yet, or changed within the last seconds), and when the folder's own version
+        changed (a run folder was added or removed) its names are listed, without a look
+        inside each folder, to read the new runs and drop the removed ones. Edits of other
+        runs are found by the next full :meth:`refresh`; a folder without such a version
+        (object storage) gets a full refresh.
+
+        Args:
+            max_age: nothing is done if the last refresh is younger than this many seconds.
+
+        Returns:
+            What was done (``cached`` when skipped).
+
+        Raises:
+            RunFormatError: the folder does not exist, is not a folder or cannot be listed.
+        """
+        with self._lock:
+            if self._table is not None and time.monotonic() - self._checked < max_age:
+                return Refresh(self.last.listed, cached=True)
+            stamp = self.store.folder_version()
+            if stamp is None or self._table is None:
+                return self._full()
+            started = time.monotonic()
+            try:
+                current, todo, removed = self._changes(stamp != self._stamp)
+            except StoreError as exc:
+                raise folder_error(self.store, exc) from None
+            if todo or removed:
+                self._apply(todo, removed, current)
+            self._save_when_due()
+            self._stamp, self._checked = stamp, time.monotonic()
+            return Refresh(len(current), len(todo), len(removed), self._checked - started)
+
+    def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str], list[str]]:
+        """The versions of the hot runs (and, when folders were added or removed, of the new
+        ones), and the runs whose folder is gone."""
+        look, removed = set(self._hot), []
+        if renamed:
+            names = {e.name for e in self.store.list() if e.is_dir and not e.name.startswith(".")}
+            mapped = {utf8(name): name for name in names}
+            removed = [n for n in self._versions if n not in mapped]
+            look = {n for n in look if n in mapped}
+            look |= {name for key, name in mapped.items() if key not in self._versions}
+        listing = self.store.member_versions(M.RUN_JSON, only=sorted(look)) if look else {}
+        current, todo = self._versions_of({name: listing.get(name) for name in look})
+        return current, todo, removed
+
+    def _versions_of(self, listing: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
+        """The version of each listed folder's run.json (hidden folders skipped), and the
+        folders whose version differs from the index. A name is checked for being a run id
+        only when it is new (names of indexed runs were checked before)."""
+        known, out, todo = self._versions, {}, []
+        for name, tag in listing.items():
+            if name.startswith("."):
+                continue
+            key = name if name.isascii() else utf8(name)
+            old = known.get(key)
+            if old is None or old == UNSAFE:
+                version = version_of(name, tag)
+            else:
+                version = MISSING if tag is None else tag
+            out[key] = version
+            if version != old:
+                todo.append(key)
+        return out, todo
+
+    def refresh_soon(self, max_age: float) -> None:
+        """Start :meth:`refresh` in a background thread: readers keep the rows they have
+        meanwhile (a page never waits for a slow listing). A failure is kept in :attr:`failed`
+        until a refresh succeeds.
+
+        Args:
+            max_age: nothing starts if the last full refresh is younger than this many seconds,
+                or a background refresh is running.
+        """
+        with self._lock:
+            due = time.monotonic() - self._full_at >= max_age
+            if not due or (self._worker is not None and self._worker.is_alive()):
+                return
+            self._worker = threading.Thread(
+                target=self._background, name="animlib-index", daemon=True
+            )
+            self._worker.start()
+
+    def _background(self) -> None:
+        try:
+            self.refresh()
+            self.failed = None
+        except Exception as exc:  # kept for the next reader, never lost in a thread
+            log.warning("run index refresh of %s failed: %s", self.url, exc)
+            self.failed = exc
+
+    @property
+    def refreshed(self) -> bool:
+        """True once a refresh has listed the folder in this process."""
+        return self._checked != float("-inf")
+
+    def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
+        rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
+        fresh = table_of(rows)
+        old = self._table if self._table is not None else SCHEMA.empty_table()
+        gone = pa.array([*todo, *removed], pa.string())
+        if len(gone) and old.num_rows:
+            old = old.filter(pc.invert(pc.is_in(old["id"], value_set=gone)))
+        self._table = in_default_order(pa.concat_tables([old, fresh]))
+        for name in removed:
+            self._versions.pop(name, None)
+            self._infos.pop(name, None)
+            self._hot.discard(name)
+        for row in rows:
+            self._versions[row["id"]] = row["version"]
+            if is_hot(row["status"], row["version"]):
+                self._hot.add(row["id"])
+            else:
+                self._hot.discard(row["id"])
+        self.generation += 1
+        self._dirty = True
+
+    def _save_when_due(self) -> None:
+        if self._dirty and time.monotonic() - self._saved >= SAVE_INTERVAL_S:
+            self._save()
+
+    # -- the file in the cache folder -----------------------------------------------------------
+    def _load(self) -> None:
+        table = files.load(self.path, self.url) if self.path else None
+        if table is None:
+            return
+        self._table = table
+        ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
+        self._versions = dict(zip(ids, versions, strict=True))
+        statuses = table["status"].to_pylist()
+        self._hot = {i for i, s, v in zip(ids, statuses, versions, strict=True) if is_hot(s, v)}
+        self._saved = time.monotonic()
+        self.generation += 1
+
+    def _save(self) -> None:
+        if self.path and self._table is not None:
+            files.save(self.path, self.url, self._table)
+        self._saved = time.monotonic()
+        self._dirty = False
+
+    def flush(self) -> None:
+        """Write pending changes to the index file now (refreshes write at most every
+        :data:`SAVE_INTERVAL_S` seconds)."""
+        with self._lock:
+            if self._dirty:
+                self._save()
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def signature(self) -> str:
+        """A value that changes whenever the rows change (a cache key for what is built from
+        the rows; never equal across two index objects)."""
+        return f"{self._uid}:{self.generation}"
+
+    @property
+    def table(self) -> pa.Table:
+        """Every row, in the order of :func:`animlib.list_runs` (refresh first)."""
+        return self._table if self._table is not None else SCHEMA.empty_table()
+
+    def infos(self, run_ids: Sequence[str] | None = None) -> list[RunInfo]:
+        """Every run (or the runs ``run_ids``) as a :class:`RunInfo`, newest first (run.json
+        is parsed once per version, when first used, and kept: calls return the same RunInfo
+        objects in a new list, so treat them and their ``meta`` as read-only).
+
+        Args:
+            run_ids: only these runs (default: all).
+
+        Returns:
+            The runs, as :func:`animlib.list_runs` returns them.
+        """
+        listed = self._listed
+        if run_ids is None and listed is not None and listed[0] == self.generation:
+            return list(listed[1])
+        generation = self.generation
+        table = self.table if run_ids is None else self.rows(run_ids)
+        ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
+        cache, got, stale = self._infos, {}, []
+        for i, (run_id, version) in enumerate(zip(ids, versions, strict=True)):
+            hit = cache.get(run_id)
+            if hit is not None and hit[0] == version:
+                got[run_id] = hit[1]
+            else:
+                stale.append(i)
+        if stale:
+            part = table if len(stale) == len(ids) else table.take(stale)
+            cols = ["id", "version", "meta", "classes", "error", "field", "code"]
+            columns = [part[c].to_pylist() for c in cols]
+            prefix = self.store.url_of("x")[:-1]  # run ids are one path part: url = prefix + id
+            for row in zip(*columns, strict=True):
+                info = info_of(row, prefix + row[0], self._classes)
+                cache[row[0]] = (row[1], info)
+                got[row[0]] = info
+        out = [got[run_id] for run_id in ids]
+        if run_ids is None and generation == self.generation:  # (no refresh meanwhile)
+            self._listed = (generation, out)
+            return list(out)
+        return out
+
+    def version(self, run_id: str) -> str | None:
+        """The version tag of a run's indexed run.json.
+
+        Args:
+            run_id: a run folder's name.
+
+        Returns:
+            The tag (see :func:`version_of`), None if the index has no such folder.
+        """
+        return self._versions.get(run_id)
+
+    def query(self, q: Query, now: float | None = None) -> Result:
+        """One page of good runs matching ``q``.
+
+        Args:
+            q: filters, sort and page.
+            now: the time deciding ``stale`` (default: now).
+
+        Returns:
+            See :func:`animlib.index.query.run_query`.
+
+        Raises:
+            ValueError: ``q.sort`` is not a sortable column.
+        """
+        return run_query(self.table, q, now)
+
+    def counts(self, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
+        """How many good, running and broken runs the folder holds.
+
+        Args:
+            exclude: run ids counted as broken (found broken by array checks).
+            now: the time deciding ``stale`` (default: now).
+
+        Returns:
+            The counts.
+        """
+        return counts(self.table, exclude, now)
+
+    def facets(self) -> dict[str, list[str]]:
+        """The attacks and models of the good runs (for filter widgets).
+
+        Returns:
+            ``{"attack": [...], "model": [...]}``, each sorted.
+        """
+        return facets(self.table)
+
+    def same_source(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The runs attacking the same source images as ``run_ids``.
+
+        Args:
+            run_ids: the runs whose source images are looked up.
+
+        Returns:
+            For each source: the ids of every good run on it, in index order.
+        """
+        return same_source(self.table, run_ids)
+
+    def rows(self, run_ids: Sequence[str]) -> pa.Table:
+        """Some rows of the index.
+
+        Args:
+            run_ids: the runs wanted.
+
+        Returns:
+            Their rows, in index order (ids not in the index are left out).
+        """
+        table = self.table
+        return table.filter(pc.is_in(table["id"], value_set=pa.array(list(run_ids), pa.string())))
+
+
+_OPEN: OrderedDict[tuple[str, str, str], RunIndex] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
+MAX_OPEN = 16  # indexes kept in memory per process (least recently used go first)
+
+
+def open_index(
+    root: str | os.PathLike[str] | Store, storage_options: dict[str, Any] | None = None
+) -> RunIndex:
+    """The process-wide :class:`RunIndex` of ``root`` (the same object on every call, so
+    repeated listings only look at what changed).
+
+    Returns:
+        The index (not refreshed: call :meth:`RunIndex.refresh`).
+
+    Raises:
+        StoreError: ``root`` is not a path or URL animlib can open.
+    """
+    store = open_store(root, storage_options)
+    key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = _OPEN[key] = RunIndex(store, path=key[2])
+        _OPEN.move_to_end(key)
+        while len(_OPEN) > MAX_OPEN:
+            _OPEN.popitem(last=False)
+        return index

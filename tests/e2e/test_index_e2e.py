@@ -1,0 +1,63 @@
+"""End-to-end: the runs page in Chromium follows the results folder (a run written appears)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import Server, wait_idle
+from helpers import write_run
+
+pytestmark = pytest.mark.e2e
+APPEARS_WITHIN_S = 5.0  # issue 13: a run added while the page is open appears within 5 s
+
+
+@pytest.fixture
+def live_folder(tmp_path):
+    root = tmp_path / "runs"
+    for i in range(3):
+        write_run(root, f"early-{i}", steps=3)
+    srv = Server(root, tmp_path)
+    yield root, srv
+    srv.stop()
+
+
+def test_run_written_while_the_page_is_open_appears(page, live_folder):
+    root, server = live_folder
+    page.goto(server.url + "/")
+    wait_idle(page)
+    page.wait_for_selector("text=early-2", state="attached", timeout=30_000)
+    assert page.get_by_text("3 of 3 runs shown").count() == 1
+    page.wait_for_timeout(1500)  # the page is idle; nothing happens until the folder changes
+    started = time.monotonic()
+    write_run(root, "late-arrival", steps=3)
+    written = time.monotonic()
+    page.wait_for_selector("text=late-arrival", state="attached", timeout=15_000)
+    appeared = time.monotonic() - written
+    assert appeared < APPEARS_WITHIN_S, f"appeared {appeared:.1f} s after it was written"
+    page.wait_for_selector("text=4 of 4 runs shown", state="attached", timeout=5_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    print(f"run written in {written - started:.2f} s, on the page {appeared:.2f} s later")
+
+
+def test_paging_and_search_in_the_browser(page, tmp_path):
+    root = tmp_path / "runs"
+    for i in range(60):
+        write_run(root, f"many-{i:02d}", steps=2, attack="FGSM" if i % 3 else "PGD")
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/")
+        wait_idle(page)
+        page.wait_for_selector("text=60 of 60 runs shown · rows 1–50", state="attached")
+        field = page.get_by_label("Page (of 2)")
+        field.fill("2")
+        field.press("Enter")
+        page.wait_for_selector("text=60 of 60 runs shown · rows 51–60", state="attached")
+        search = page.get_by_test_id("stTextInputField")
+        search.fill("many-07")
+        search.press("Enter")
+        page.wait_for_selector("text=1 of 60 runs shown", state="attached")
+        page.wait_for_selector("text=many-07", state="attached")
+        wait_idle(page)
+    finally:
+        server.stop()

@@ -1,0 +1,369 @@
+"""The run index: incremental refresh, broken runs, persistence, and queries equal to pandas."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import write_run
+
+import animlib
+from animlib import runs_table
+from animlib.errors import Code, RunFormatError
+from animlib.index import Query, RunIndex, open_index
+from animlib.index import files as index_files
+from animlib.index.query import SORTABLE
+from animlib.store import LocalStore
+from animlib.store import local as local_store
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ANIMLIB_CACHE", str(folder))
+    # files written just now would be read again on every refresh for 2 s (see the test of
+    # in-place rewrites): the read counts below are about settled files
+    monkeypatch.setattr(local_store, "RACY_S", 0.0)
+    return folder
+
+
+def count_reads(monkeypatch) -> list[str]:
+    """Every file read through LocalStore.read_many from now on (paths relative to the root)."""
+    seen: list[str] = []
+    original = LocalStore.read_many
+
+    def spy(self, paths):
+        paths = list(paths)
+        seen.extend(paths)
+        return original(self, paths)
+
+    monkeypatch.setattr(LocalStore, "read_many", spy)
+    return seen
+
+
+def rewrite(run_dir: Path, **changes) -> None:
+    """Replace run.json atomically (as a writer does) with some fields changed."""
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta.update(changes)
+    tmp = run_dir / ".tmp-run.json"
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, run_dir / "run.json")
+
+
+def test_refresh_reads_only_new_or_changed_run_json(runs_dir, monkeypatch):
+    reads = count_reads(monkeypatch)
+    first = animlib.list_runs(runs_dir)
+    assert sorted(reads) == ["alpha/run.json", "beta/run.json", "edit/run.json"]
+    reads.clear()
+    assert [i.id for i in animlib.list_runs(runs_dir)] == [i.id for i in first]
+    assert reads == []  # nothing changed: nothing read
+    write_run(runs_dir, "gamma", steps=3)
+    rewrite(runs_dir / "beta", tags=["retagged"])
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert sorted(reads) == ["beta/run.json", "gamma/run.json"]
+    assert infos["beta"].get("tags") == ["retagged"] and infos["gamma"].ok
+    assert open_index(runs_dir).last.read == 2
+
+
+def test_removed_runs_vanish(runs_dir, monkeypatch):
+    animlib.list_runs(runs_dir)
+    reads = count_reads(monkeypatch)
+    shutil.rmtree(runs_dir / "beta")
+    infos = animlib.list_runs(runs_dir)
+    assert [i.id for i in infos if i.id == "beta"] == [] and len(infos) == 2
+    assert reads == [] and open_index(runs_dir).last.removed == 1
+    assert "beta" not in open_index(runs_dir).table["id"].to_pylist()
+
+
+def test_broken_run_is_indexed_with_its_reason_and_read_again_when_it_changes(
+    runs_dir, monkeypatch
+):
+    (runs_dir / "bad").mkdir()
+    (runs_dir / "bad" / "run.json").write_text('{"format_version": 1, "name": ')
+    rewrite(runs_dir / "beta", status="paused")
+    (runs_dir / "empty-folder").mkdir()
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert infos["bad"].code == Code.CORRUPT and "not valid JSON" in infos["bad"].error
+    assert infos["beta"].field == "status" and infos["beta"].code == Code.INVALID
+    assert infos["empty-folder"].code == Code.MISSING and "empty" in infos["empty-folder"].error
+    reads = count_reads(monkeypatch)
+    animlib.list_runs(runs_dir)
+    assert reads == []  # a broken run is not read again while it stays as it is
+    rewrite(runs_dir / "beta", status="finished")
+    (runs_dir / "bad" / "run.json").write_text("[]")
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert sorted(reads) == ["bad/run.json", "beta/run.json"]
+    assert infos["beta"].ok and "JSON object" in infos["bad"].error
+
+
+def test_in_place_rewrite_of_the_same_size_is_seen(runs_dir, monkeypatch):
+    monkeypatch.setattr(local_store, "RACY_S", 2.0)
+    path = runs_dir / "alpha" / "run.json"
+    meta = json.loads(path.read_text())
+    animlib.list_runs(runs_dir)
+    for attack in ("AAAA", "BBBB"):  # same size, same inode, within one mtime tick
+        path.write_text(json.dumps(dict(meta, attack=attack), indent=2))
+        infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+        assert infos["alpha"].get("attack") == attack
+
+
+def test_index_lives_in_the_cache_folder_and_is_reused(runs_dir, cache, monkeypatch):
+    before = sorted(p for p in runs_dir.rglob("*"))
+    animlib.list_runs(runs_dir)
+    path = Path(open_index(runs_dir).path)
+    assert path.is_file() and cache in path.parents
+    assert sorted(p for p in runs_dir.rglob("*")) == before  # nothing written there
+    # another process (a new index object on the same file) reads no run.json
+    reads = count_reads(monkeypatch)
+    other = RunIndex(runs_dir)
+    assert other.refresh().read == 0 and reads == []
+    assert [i.id for i in other.infos()] == [i.id for i in animlib.list_runs(runs_dir)]
+    assert [i.meta for i in other.infos()] == [i.meta for i in animlib.list_runs(runs_dir)]
+
+
+def test_damaged_or_foreign_index_file_is_rebuilt(runs_dir, tmp_path):
+    animlib.list_runs(runs_dir)
+    path = Path(open_index(runs_dir).path)
+    path.write_bytes(b"PAR1 not really")
+    assert RunIndex(runs_dir).refresh().read == 3
+    other = tmp_path / "other"
+    shutil.copytree(runs_dir, other)
+    shutil.copy(path, index_files.index_path(str(other)))  # written for another folder
+    RunIndex(runs_dir).flush()
+    assert RunIndex(other).refresh().read == 3
+
+
+def test_two_indexes_on_one_file_save_whole_files(runs_dir):
+    a, b = RunIndex(runs_dir), RunIndex(runs_dir)
+    a.refresh()
+    a.flush()
+    write_run(runs_dir, "gamma", steps=2)
+    b.refresh()
+    b.flush()
+    a.refresh()
+    a.flush()
+    fresh = RunIndex(runs_dir)
+    assert fresh.refresh().read == 0
+    assert sorted(fresh.table["id"].to_pylist()) == ["alpha", "beta", "edit", "gamma"]
+    leftovers = [p for p in Path(a.path).parent.iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_unwritable_cache_keeps_the_index_in_memory(runs_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ANIMLIB_CACHE", str(blocker))
+    assert len(animlib.list_runs(runs_dir)) == 3
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(RunFormatError, match="does not exist") as err:
+        animlib.list_runs(tmp_path / "nope")
+    assert err.value.code == Code.NOT_FOUND
+
+
+# -- queries equal a pandas reference -------------------------------------------------------------
+ATTACKS = ["FGSM", "PGD", "CW", "Square", ""]
+MODELS = ["resnet18", "vit", "mlp"]
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory):
+    """A few hundred runs with varied run.json (one real run cloned), some broken or stale."""
+    root = tmp_path_factory.mktemp("varied")
+    template = write_run(root, "template", steps=4)
+    base = json.loads((root / template / "run.json").read_text())
+    rng = random.Random(7)
+    for i in range(300):
+        success = rng.choice([True, False, None])
+        meta = dict(
+            base,
+            name=f"{rng.choice(['pgd', 'fgsm', 'cw'])}-{rng.choice(['x', 'ab', 'q'])}-{i}",
+            attack=rng.choice(ATTACKS) or None,
+            model=rng.choice(MODELS),
+            status=rng.choice(["finished", "finished", "failed", "running"]),
+            created=f"2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T10:00:00+00:00",
+            updated=rng.choice(["2025-01-01T00:00:00+00:00", "2099-01-01T00:00:00+00:00"]),
+            steps=rng.randint(1, 50),
+            tags=rng.sample(["a", "bb", "source:img1", "source:img2", "z"], rng.randint(0, 3)),
+            summary=dict(
+                success=success,
+                flip_step=rng.randint(0, 9) if success else None,
+                final_true_conf=rng.choice([None, round(rng.random(), 3), 0.5]),
+                linf=rng.choice([None, round(rng.random(), 2)]),
+                l2=round(rng.random() * 3, 1),
+            ),
+        )
+        folder = root / f"run-{i:03d}"
+        folder.mkdir()
+        text = json.dumps(meta)
+        (folder / "run.json").write_text(text[:40] if i % 50 == 7 else text)
+    return root
+
+
+QUERIES = [
+    Query(),
+    Query(attacks=("PGD", "CW")),
+    Query(models=("vit",), statuses=("stale",)),
+    Query(statuses=("running", "failed")),
+    Query(success=("succeeded",)),
+    Query(success=("failed", "n/a")),
+    Query(text="PGD ab"),
+    Query(text="img2"),
+    Query(text="stale"),
+    Query(text="run-01"),
+    Query(text="nothing-like-this"),
+    Query(attacks=("",), text="q"),
+]
+
+
+def reference(frame: pd.DataFrame, q: Query) -> list[str]:
+    """What the pandas implementation of the runs page showed for ``q``."""
+    shown = runs_table.filter_runs(
+        frame,
+        attacks=q.attacks,
+        models=q.models,
+        statuses=q.statuses,
+        success=q.success,
+        text=q.text,
+    )
+    return sorted_page(shown, q)
+
+
+def sorted_page(shown: pd.DataFrame, q: Query) -> list[str]:
+    """The page ``q`` of the filtered frame ``shown``, sorted as ``q`` says."""
+    if q.sort:
+        shown = shown.sort_values(
+            q.sort, ascending=not q.descending, na_position="last", kind="stable"
+        )
+    stop = None if q.limit is None else q.offset + q.limit
+    return shown["id"].tolist()[q.offset : stop]
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=repr)
+def test_query_equals_pandas(varied, q):
+    infos = animlib.list_runs(varied)
+    frame = runs_table.runs_frame(infos)
+    shown = frame[frame["id"].isin(reference(frame, q))]
+    index = open_index(varied)
+    for sort in ("", "final_true_conf", "attack", "status", "created", "success"):
+        for descending in (False, True) if sort else (False,):
+            for offset, limit in ((0, None), (0, 25), (40, 25), (10_000, 5)):
+                page = Query(**{**q.__dict__, "sort": sort, "descending": descending})
+                page = Query(**{**page.__dict__, "offset": offset, "limit": limit})
+                got = index.query(page)
+                assert got.rows["id"].to_pylist() == sorted_page(shown, page), page
+                assert got.matched == len(shown)
+    assert got.counts.total == len(frame)
+    assert got.counts.broken == sum(not i.ok for i in infos)
+
+
+def test_page_rows_equal_the_pandas_frame(varied):
+    frame = runs_table.runs_frame(animlib.list_runs(varied)).set_index("id")
+    got = runs_table.page_frame(open_index(varied).query(Query(limit=60)).rows).set_index("id")
+    expected = frame.loc[got.index, runs_table.COLUMNS[1:]]
+    pd.testing.assert_frame_equal(got[runs_table.COLUMNS[1:]], expected, check_dtype=False)
+
+
+def test_every_sortable_column_sorts(varied):
+    index = open_index(varied)
+    index.refresh()
+    frame = runs_table.runs_frame(index.infos())
+    for column in SORTABLE:
+        q = Query(sort=column, descending=True, limit=30)
+        assert index.query(q).rows["id"].to_pylist() == reference(frame, q), column
+    with pytest.raises(ValueError, match="cannot sort"):
+        index.query(Query(sort="meta"))
+
+
+def test_facets_and_same_source(varied):
+    index = open_index(varied)
+    index.refresh()
+    frame = runs_table.runs_frame(index.infos())
+    assert index.facets() == {
+        "attack": sorted(frame["attack"].unique()),
+        "model": sorted(frame["model"].unique()),
+    }
+    some = frame["id"].tolist()[:5]
+    assert index.same_source(some) == runs_table.same_source(frame, some)
+
+
+def test_background_refresh(runs_dir, tmp_path):
+    index = RunIndex(runs_dir)
+    index.refresh()
+    generation = index.generation
+    write_run(runs_dir, "gamma", steps=2)
+    index.refresh_soon(max_age=3600)  # the last refresh is recent enough: nothing starts
+    assert index._worker is None
+    index.refresh_soon(max_age=0)
+    index._worker.join(30)
+    assert "gamma" in index.table["id"].to_pylist() and index.generation > generation
+    moved = tmp_path / "moved"
+    runs_dir.rename(moved)
+    index.refresh_soon(max_age=0)
+    index._worker.join(30)
+    assert isinstance(index.failed, RunFormatError)
+    assert index.table.num_rows == 4  # readers keep the rows they had
+
+
+def test_local_scan_follows_links_only_inside(runs_dir, tmp_path):
+    outside = tmp_path / "outside"
+    write_run(outside, "far", steps=2)
+    (runs_dir / "inside-link").symlink_to(runs_dir / "alpha")
+    (runs_dir / "outside-link").symlink_to(outside / "far")
+    (runs_dir / "json-link").mkdir()
+    (runs_dir / "json-link" / "run.json").symlink_to(outside / "far" / "run.json")
+    (runs_dir / "README.txt").write_text("a plain file")
+    scanned = LocalStore(runs_dir).scan_folders("run.json")
+    assert scanned["inside-link"] is not None and scanned["alpha"].size > 0
+    assert scanned["outside-link"] is None and scanned["json-link"] is None
+    assert "README.txt" not in scanned
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert infos["inside-link"].ok
+    assert infos["outside-link"].code == Code.UNSAFE and infos["json-link"].code == Code.UNSAFE
+
+
+def test_memory_filesystem_lists_incrementally(monkeypatch):
+    url = "memory://index-test/runs"
+    for name in ("m1", "m2"):
+        write_run(url, name, steps=2)
+    assert {i.id for i in animlib.list_runs(url)} == {"m1", "m2"}
+    write_run(url, "m3", steps=2)
+    infos = animlib.list_runs(url)
+    assert {i.id for i in infos} == {"m1", "m2", "m3"} and open_index(url).last.read == 1
+
+
+def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, monkeypatch):
+    import numpy as np
+
+    live = animlib.RunWriter(runs_dir, name="live", class_names=["a", "b"], true_label=0)
+    live.log(image=np.zeros((4, 4, 3), "uint8"), confidences=[0.5, 0.5])
+    index = RunIndex(runs_dir)
+    index.refresh()
+    assert index.watchable and index._hot == {"live"}
+    reads = count_reads(monkeypatch)
+    live.log(image=np.zeros((4, 4, 3), "uint8"), confidences=[0.6, 0.4])  # a running run
+    rewrite(runs_dir / "beta", tags=["edited"])  # a finished one, edited in place
+    done = index.refresh_changes()
+    assert reads == ["live/run.json"] and done.listed == 1
+    assert {i.id: i for i in index.infos()}["beta"].get("tags") != ["edited"]
+    write_run(runs_dir, "gamma", steps=2)  # a new folder: the folder's own mtime changed
+    shutil.rmtree(runs_dir / "alpha")  # and a removed one
+    reads.clear()
+    done = index.refresh_changes()
+    assert reads == ["gamma/run.json"] and done.removed == 1  # names listed, new ones read
+    infos = {i.id: i for i in index.infos()}
+    assert infos["gamma"].ok and "alpha" not in infos
+    assert infos["beta"].get("tags") != ["edited"]  # found by the next full refresh
+    reads.clear()
+    assert index.refresh().read == 1 and reads == ["beta/run.json"]
+    assert {i.id: i for i in index.infos()}["beta"].get("tags") == ["edited"]
+    live.finish()
+    reads.clear()
+    index.refresh_changes()
+    assert reads == ["live/run.json"] and index._hot == set()

@@ -1,0 +1,161 @@
+"""The run index over S3 (moto on loopback): one listing per refresh, reads only what changed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import pytest
+from helpers import write_run
+
+import animlib
+from animlib.errors import Code
+from animlib.index import Query, open_index
+from animlib.store import open_store
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+BUCKET = "index-lab"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on a free loopback port, the AWS environment pointed at it."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+
+
+def s3_requests(monkeypatch) -> list[tuple[str, str]]:
+    """(operation, key) of every request s3fs sends from now on."""
+    import s3fs
+
+    sent: list[tuple[str, str]] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    @functools.wraps(original)
+    async def spy(self, method, *a, **kw):
+        sent.append((method, kw.get("Key") or kw.get("Prefix") or ""))
+        return await original(self, method, *a, **kw)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", spy)
+    return sent
+
+
+def gets(sent: list[tuple[str, str]]) -> list[str]:
+    return sorted(key.rsplit("/", 2)[-2] for method, key in sent if method == "get_object")
+
+
+def test_s3_run_added_changed_broken_removed(s3, monkeypatch):
+    remote = f"s3://{BUCKET}/lab"
+    for name in ("a", "b", "c"):
+        write_run(remote, name, steps=3)
+    store = open_store(remote)
+    before = sorted(store.find(""))
+    sent = s3_requests(monkeypatch)
+    assert {i.id for i in animlib.list_runs(remote)} == {"a", "b", "c"}
+    assert gets(sent) == ["a", "b", "c"]
+    assert [m for m, _ in sent].count("list_objects_v2") == 1
+    sent.clear()
+    animlib.list_runs(remote)
+    assert sent == [("list_objects_v2", "lab/")]  # unchanged: one listing, nothing read
+
+    write_run(remote, "d", steps=2)  # added
+    meta = json.loads(store.read("b/run.json"))
+    store.write_atomic("b/run.json", json.dumps(dict(meta, tags=["new"])).encode())  # changed
+    store.write_atomic("c/run.json", b'{"format_version": 1, "name": ')  # broken
+    sent.clear()
+    infos = {i.id: i for i in animlib.list_runs(remote)}
+    assert gets(sent) == ["b", "c", "d"]
+    assert infos["d"].ok and infos["b"].get("tags") == ["new"]
+    assert infos["c"].code == Code.CORRUPT and "not valid JSON" in infos["c"].error
+    assert infos["c"].field == "run.json"
+
+    sent.clear()
+    animlib.list_runs(remote)
+    assert gets(sent) == []  # the broken run is not read again while unchanged
+    store.write_atomic("c/run.json", json.dumps(meta).encode())  # repaired
+    store.remove("a", recursive=True)  # removed
+    sent.clear()
+    infos = {i.id: i for i in animlib.list_runs(remote)}
+    assert gets(sent) == ["c"] and set(infos) == {"b", "c", "d"} and infos["c"].ok
+    assert open_index(remote).last.removed == 1
+    # the index lives in the local cache folder; the bucket holds only what the writers wrote
+    assert not [k for k in store.find("") if k not in before and not k.startswith("d/")]
+
+
+def test_s3_queries_and_a_run_without_run_json(s3):
+    remote = f"s3://{BUCKET}/q"
+    write_run(remote, "pgd-1", steps=3)
+    write_run(remote, "fgsm-1", steps=3, attack="FGSM")
+    store = open_store(remote)
+    store.write_atomic("half/images/zarr.json", b"{}")  # arrays without run.json
+    index = open_index(remote)
+    index.refresh()
+    assert index.query(Query(attacks=("FGSM",))).rows["id"].to_pylist() == ["fgsm-1"]
+    assert index.query(Query(text="pgd")).rows["id"].to_pylist() == ["pgd-1"]
+    (half,) = [i for i in index.infos() if i.id == "half"]
+    assert half.code == Code.MISSING and "half-copied" in half.error
+
+
+def test_s3_listing_rolls_chunk_keys_up(s3, monkeypatch):
+    remote = f"s3://{BUCKET}/long"
+    write_run(remote, "long", steps=40)
+    store = open_store(remote)
+    listed = store._below()  # what one refresh lists: no chunk key, whatever the run length
+    names = [info["name"].split("/long/", 1)[1] for info in listed]
+    assert "long/run.json" in names
+    assert not [n for n in names if "/c/" in n and not n.endswith("/c")], names
+    assert len(names) <= 10
+
+
+def test_s3_key_ranges_listed_in_parallel_give_the_same_listing(s3, monkeypatch):
+    from animlib.store import s3listing
+
+    remote = f"s3://{BUCKET}/ranges"
+    store = open_store(remote)
+    names = [f"r{i:03d}" for i in range(70)] + ["r010a", "r0", "zz"]
+    for name in names:
+        store.write_atomic(f"{name}/run.json", b"{}")
+        store.write_atomic(f"{name}/images/c/0/0/0", b"")
+        store.write_atomic(f"{name}/images/c/1/0/0", b"")
+    store.write_atomic("plain-file", b"")
+    monkeypatch.setattr(s3listing, "RANGES", 4)
+    monkeypatch.setattr(s3listing, "ENTRIES_PER_FOLDER", 1000)  # as if each run filled a page
+    sent = s3_requests(monkeypatch)
+    whole = store.scan_folders("run.json")
+    assert [m for m, _ in sent] == ["list_objects_v2"] and sorted(whole) == sorted(names)
+    sent.clear()
+    ranged = store.scan_folders("run.json", hints=names[::2])
+    assert [m for m, _ in sent] == ["list_objects_v2"] * 4
+    assert ranged == whole
+    # listings of every range, end to end, hold each entry once
+    entries = [i["name"] for i in s3listing.list_below(store.fs, store.root, names)]
+    assert len(entries) == len(set(entries)) == 2 * len(names) + 1

@@ -1,0 +1,110 @@
+"""AppTest of the runs page on many runs: paging, filters, sort and facets come from the index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import write_run
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+N = 60
+
+
+@pytest.fixture
+def many(tmp_path, monkeypatch):
+    """60 runs (one real run's folder cloned with its own run.json each), one broken, two
+    running of which one is silent for a day (stale)."""
+    root = tmp_path / "runs"
+    template = root / write_run(root, "template", steps=4)
+    base = json.loads((template / "run.json").read_text())
+    for i in range(N - 1):
+        meta = dict(
+            base,
+            name=f"run-{i:02d}",
+            attack=["FGSM", "PGD", "CW"][i % 3],
+            model=["vit", "mlp"][i % 2],
+            created=f"2025-01-01T00:{i:02d}:00+00:00",
+            tags=[f"group{i % 4}"],
+            summary=dict(base["summary"], final_true_conf=i / 100),
+        )
+        if i in (5, 6):
+            meta.update(status="running", updated="2025-01-01T00:00:00+00:00" if i == 5 else None)
+        folder = root / f"run-{i:02d}"
+        folder.mkdir()
+        for part in ("images", "confidences", "original", "zarr.json"):
+            (folder / part).symlink_to(template / part)  # links inside the folder are fine
+        (folder / "run.json").write_text(json.dumps(meta))
+    (root / "zz-broken").mkdir()
+    (root / "zz-broken" / "run.json").write_text('{"format_version": 1')
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+def ids(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["id"])
+
+
+def captions(at: AppTest) -> str:
+    return " | ".join(c.value for c in at.caption)
+
+
+def test_one_page_at_a_time(many):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert len(ids(at)) == 50 and ids(at)[0] == "template"  # newest first
+    assert "60 of 60 runs shown · rows 1–50" in captions(at)
+    assert at.number_input(key="f_page").label == "Page (of 2)"
+    at.number_input(key="f_page").set_value(2).run()
+    assert len(ids(at)) == 10 and "rows 51–60" in captions(at)
+    assert ids(at)[-1] == "run-00"
+    at.selectbox(key="f_rows").set_value(25).run()  # a new page size starts at page 1
+    assert at.number_input(key="f_page").value == 1 and len(ids(at)) == 25
+    assert at.number_input(key="f_page").label == "Page (of 3)"
+    broken = at.table[0].value  # cells are Markdown-escaped for st.table
+    problems = dict(zip(broken.index.str.replace("\\", ""), broken["problem"], strict=True))
+    assert "not valid JSON" in problems["zz-broken"]
+
+
+def test_filters_search_sort_and_facets(many):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert at.multiselect(key="f_attack").options == ["CW", "FGSM", "PGD"]
+    assert at.multiselect(key="f_model").options == ["mlp", "tiny", "vit"]
+    at.number_input(key="f_page").set_value(2).run()
+    at.multiselect(key="f_attack").set_value(["CW"]).run()
+    assert at.number_input(key="f_page").value == 1  # a new filter starts at page 1
+    assert ids(at) == [f"run-{i:02d}" for i in range(N - 1) if i % 3 == 2][::-1]
+    at.multiselect(key="f_model").set_value(["vit"]).run()
+    assert all(int(r[-2:]) % 6 == 2 for r in ids(at))
+    at.multiselect(key="f_attack").set_value([]).run()
+    at.multiselect(key="f_model").set_value([]).run()
+    at.text_input(key="f_text").set_value("group3 pgd").run()
+    assert ids(at) == [f"run-{i:02d}" for i in range(N - 1) if i % 12 == 7][::-1]
+    at.text_input(key="f_text").set_value("").run()
+    at.multiselect(key="f_status").set_value(["stale"]).run()
+    assert ids(at) == ["run-05"]
+    at.multiselect(key="f_status").set_value(["running"]).run()
+    assert ids(at) == ["run-06"]
+    at.multiselect(key="f_status").set_value([]).run()
+    at.selectbox(key="f_sort").set_value("final_true_conf").run()
+    at.toggle(key="f_desc").set_value(True).run()
+    assert ids(at)[:3] == ["run-58", "run-57", "run-56"]
+    at.selectbox(key="f_sort").set_value("name").run()
+    at.toggle(key="f_desc").set_value(False).run()
+    assert ids(at)[:2] == ["run-00", "run-01"]
+
+
+def test_selection_follows_the_run_across_a_sort(many):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    table = at.dataframe[0]
+    rows = [ids(at).index("run-40"), ids(at).index("run-41")]
+    at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    buttons = {b.proto.label: b.proto.url for b in at.get("link_button")}
+    assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
+    at.selectbox(key="f_sort").set_value("name").run()  # the rows move; the selection follows
+    buttons = {b.proto.label: b.proto.url for b in at.get("link_button")}
+    assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
