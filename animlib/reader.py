@@ -46,7 +46,7 @@ def describe_read_error(exc: BaseException) -> str:
             f"{math.prod(dims)}: the image shape changed between steps, or the chunk comes "
             "from another run"
         )
-    if "decompress" in text.lower() or "zstd" in text.lower() or "blosc" in text.lower():
+    if any(word in text.lower() for word in ("decompress", "zstd", "blosc", "corrupt")):
         return f"a chunk file is truncated or corrupt: {text[:200]}"
     return f"{type(exc).__name__}: {text[:300]}"
 
