@@ -152,10 +152,8 @@ def _check_codecs(doc: dict[str, Any], kind: str, bad: Any) -> str:
         return STEPS_CODEC
     if names != list(CODECS):
         shown = ", ".join(names) if names else repr(doc.get("codecs"))[:80]
-        raise bad(
-            f"codecs {shown} are not the ones animlib writes ({', '.join(CODECS)})",
-            Code.UNSUPPORTED,
-        )
+        written = ", ".join(CODECS) + (f" or {STEPS_CODEC}" if kind == "images" else "")
+        raise bad(f"codecs {shown} are not the ones animlib writes ({written})", Code.UNSUPPORTED)
     config = doc["codecs"][0].get("configuration") or {}
     if not isinstance(config, dict) or config.get("endian", "little") not in ("little", "big"):
         raise bad(f"bytes codec configuration {config!r} is not supported", Code.UNSUPPORTED)
