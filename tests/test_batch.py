@@ -9,7 +9,7 @@ import sys
 
 import imageio_ffmpeg
 import pytest
-from helpers import image_for, probs_for, write_run
+from helpers import chunk_file, image_for, probs_for, write_run
 
 import animlib
 from animlib.bulk import render_all
@@ -118,7 +118,7 @@ def test_render_all_never_follows_links_leading_outside(tmp_path):
     shutil.rmtree(linked / "images")
     os.symlink(secret / "images", linked / "images")
     chunked = runs / write_run(runs, "linked-chunk", steps=3, shape=shape)
-    first = next(p for p in (chunked / "images").rglob("c*") if p.is_file())  # chunk 0
+    first = chunk_file(chunked, "images", 0)
     first.unlink()
     os.symlink("/etc/passwd", first)
     report = render_all(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import image_for, write_run
+from helpers import chunk_file, image_for, write_run
 
 import animlib
 from animlib.errors import Code, RunFormatError, StoreError
@@ -221,7 +221,7 @@ def test_run_accessors_answer_from_metadata(tmp_path):
     assert err.value.code == Code.MISSING
     np.testing.assert_array_equal(run.read_steps("images", 2, 4)[1], image_for(3))
     assert run.missing_chunks() == []
-    first = next(p for p in (tmp_path / run_id / "confidences").rglob("c*") if p.is_file())
+    first = chunk_file(tmp_path / run_id, "confidences", 0)
     first.unlink()
     gaps = animlib.open_run(tmp_path / run_id).missing_chunks()
     assert [(g.array, g.steps) for g in gaps] == [("confidences", (0, 6))]
