@@ -4,6 +4,7 @@ no module outside animlib/store touches fsspec."""
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import stat
 import uuid
@@ -181,6 +182,39 @@ def test_files_get_the_permissions_the_umask_gives(tmp_path, umask):
         mode = stat.S_IMODE(os.stat(tmp_path / run_id / name).st_mode)
         assert mode == expected, (name, oct(mode), oct(expected))
     assert not [p for p in (tmp_path / run_id).iterdir() if p.name.startswith(".tmp-")]
+
+
+# -- exclusive creation (leases, writer locks) ----------------------------------------------------
+def test_a_file_created_exclusively_is_never_seen_without_its_data(tmp_path, monkeypatch):
+    """A lease or writer lock read while it is being created is absent or whole: an empty one
+    looked abandoned (a waiting thread took the render lease over and rendered a second time)."""
+    store = LocalStore(tmp_path)
+    seen = []
+    real = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):  # just before the data is written: what would a reader see?
+        seen.append(store.read(".lease-x") if store.contains(".lease-x") else None)
+        return real(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    assert store.create_exclusive(".lease-x", b'{"token": "a"}')
+    assert not store.create_exclusive(".lease-x", b'{"token": "b"}')
+    monkeypatch.undo()
+    assert seen == [None, b'{"token": "a"}']
+    assert store.read(".lease-x") == b'{"token": "a"}'
+    assert [p.name for p in tmp_path.iterdir()] == [".lease-x"]  # no temporary file is left
+
+
+def test_exclusive_creation_without_hard_links(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted", dst)
+
+    monkeypatch.setattr(os, "link", no_links)  # FAT, some network shares
+    store = LocalStore(tmp_path)
+    assert store.create_exclusive(".writer.lock", b"{}")
+    assert not store.create_exclusive(".writer.lock", b"[]")
+    assert store.read(".writer.lock") == b"{}"
+    assert [p.name for p in tmp_path.iterdir()] == [".writer.lock"]
 
 
 # -- one owner for storage -------------------------------------------------------------------

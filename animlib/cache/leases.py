@@ -2,9 +2,10 @@
 
 The protocol, on any :class:`~animlib.store.Store` (names from :mod:`animlib.cache.keys`):
 
-1. **Take**: ``create_exclusive(".lease-<entry>")``: ``O_EXCL`` on a local folder, a conditional
-   PUT (``If-None-Match: *``) on S3. Whoever creates it renders. The lease holds JSON: a random
-   ``token``, ``host``, ``pid``, ``beat`` (wall time), ``count`` and the render's progress.
+1. **Take**: ``create_exclusive(".lease-<entry>")``: an exclusive hard link to the written lease
+   on a local folder, a conditional PUT (``If-None-Match: *``) on S3: never seen empty. Whoever
+   creates it renders. The lease holds JSON: a random ``token``, ``host``, ``pid``, ``beat``
+   (wall time), ``count`` and the render's progress.
 2. **Hold**: a heartbeat thread rewrites the lease every ``min(ttl / 4, 2 s)`` (count + 1,
    progress). When the entry is published the holder deletes its lease.
 3. **Wait**: everyone else polls the lease every ``POLL_SECONDS`` (showing the holder's progress).
