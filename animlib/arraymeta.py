@@ -9,14 +9,17 @@ reader never lets Zarr interpret metadata animlib has not checked:
    produces: Zarr v3, a regular chunk grid whose chunks hold whole steps of the array's own
    step shape (``original``: chunks no larger than the image), positive chunk sizes, at most
    :data:`~animlib.limits.MAX_CHUNK_BYTES` decoded per chunk (one step always fits), the data
-   types of that array, the codecs ``bytes`` then ``zstd`` (no ``transpose``, sharding,
-   variable-length strings or storage transformers), and the image and class limits. A
+   types of that array, the codecs ``bytes`` then ``zstd`` or (``images``) animlib's own
+   ``animlib.steps`` codec (no ``transpose``, sharding, variable-length strings or storage
+   transformers), and the image and class limits. A
    group's consolidated metadata is never used.
 2. :class:`~animlib.chunkstore.CheckedStore` wraps the run's Zarr store: Zarr gets exactly the
    checked document (never a second read), a chunk file that is not stored is an error (Zarr
    would hand back the fill value, zeros), a chunk file larger than its chunk can compress to
    is not read past that bound, and a zstd frame must say it decodes to exactly the chunk's
-   size before it is decoded (a few KB can otherwise decompress to gigabytes).
+   size before it is decoded (a few KB can otherwise decompress to gigabytes); an
+   ``animlib.steps`` chunk decodes each frame into a buffer of exactly one step
+   (:mod:`animlib.stepcodec`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ DTYPES = {  # the data types each array may have (what the writer produces)
 }
 NDIM = {"images": 4, "original": 3, "confidences": 2, "scalars": 1}
 CODECS = ("bytes", "zstd")  # the codec chain animlib's writer produces, in this order
+STEPS_CODEC = "animlib.steps"  # images written by the fast path (animlib.stepcodec.CODEC_NAME)
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -73,10 +77,15 @@ class ChunkRule:
     nbytes: int  # decoded bytes of one chunk
     rows: int | None  # steps per chunk (None for ``original``)
     separator: str  # of the chunk keys
+    codec: str = "zstd"  # "zstd" (bytes + zstd) or STEPS_CODEC
 
     @property
     def max_stored(self) -> int:
-        """The largest a zstd-compressed chunk of ``nbytes`` can be (zstd's bound, rounded up)."""
+        """The largest a stored chunk of ``nbytes`` can be: zstd's bound, rounded up; for
+        ``animlib.steps``, a float step's grid bytes plus a residual of every value (at most
+        2.25 times the step) and the frame headers."""
+        if self.codec == STEPS_CODEC:
+            return 3 * self.nbytes + 64 * (self.rows or 1) + 4096
         return self.nbytes + self.nbytes // 128 + 4096
 
     def steps_of(self, key: str, steps: int) -> tuple[int, int] | None:
@@ -131,19 +140,24 @@ def _codec_names(codecs: Any) -> list[str] | None:
     return [str(c.get("name")) for c in codecs]
 
 
-def _check_codecs(doc: dict[str, Any], bad: Any) -> None:
+def _check_codecs(doc: dict[str, Any], kind: str, bad: Any) -> str:
+    """The codec of a checked array: ``zstd`` (bytes + zstd) or :data:`STEPS_CODEC`."""
+    if doc.get("storage_transformers"):
+        raise bad("storage transformers are not supported", Code.UNSUPPORTED)
     names = _codec_names(doc.get("codecs"))
+    if kind == "images" and names == [STEPS_CODEC]:
+        config = doc["codecs"][0].get("configuration") or {}
+        if not isinstance(config, dict) or set(config) - {"level"}:
+            raise bad(f"{STEPS_CODEC} configuration {config!r} is not supported", Code.UNSUPPORTED)
+        return STEPS_CODEC
     if names != list(CODECS):
         shown = ", ".join(names) if names else repr(doc.get("codecs"))[:80]
-        raise bad(
-            f"codecs {shown} are not the ones animlib writes ({', '.join(CODECS)})",
-            Code.UNSUPPORTED,
-        )
+        written = ", ".join(CODECS) + (f" or {STEPS_CODEC}" if kind == "images" else "")
+        raise bad(f"codecs {shown} are not the ones animlib writes ({written})", Code.UNSUPPORTED)
     config = doc["codecs"][0].get("configuration") or {}
     if not isinstance(config, dict) or config.get("endian", "little") not in ("little", "big"):
         raise bad(f"bytes codec configuration {config!r} is not supported", Code.UNSUPPORTED)
-    if doc.get("storage_transformers"):
-        raise bad("storage transformers are not supported", Code.UNSUPPORTED)
+    return "zstd"
 
 
 def _chunk_key_separator(doc: dict[str, Any], bad: Any) -> str:
@@ -193,7 +207,7 @@ def check_array_meta(doc: dict[str, Any], run: str, name: str) -> ChunkRule:
         )
     itemsize = np.dtype(dtype_name).itemsize
     shape, chunks = _shapes(doc, kind, bad)
-    _check_codecs(doc, bad)
+    codec = _check_codecs(doc, kind, bad)
     sep = _chunk_key_separator(doc, bad)
     _check_limits(kind, shape, run, name)
     if kind == "original":  # one image, chunked as Zarr chose: never beyond the image
@@ -215,7 +229,7 @@ def check_array_meta(doc: dict[str, Any], run: str, name: str) -> ChunkRule:
             Code.LIMIT,
         )
     nbytes = math.prod(chunks) * itemsize
-    return ChunkRule(name, nbytes, rows, sep)
+    return ChunkRule(name, nbytes, rows, sep, codec)
 
 
 def _check_limits(kind: str, shape: tuple[int, ...], run: str, name: str) -> None:

@@ -95,10 +95,10 @@ def normalize_image(value: Any, *, layout: str = "auto", field: str = "image") -
             field=field,
         )
     out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
+    lo, hi = float(out.min()), float(out.max())  # NaN and inf show in the extremes
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(out)).sum())
         raise RunInputError(f"contains {bad} NaN/inf values", field=field)
-    lo, hi = float(out.min()), float(out.max())
     if lo < 0.0 or hi > 1.0:
         raise RunInputError(
             f"float images must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]", field=field

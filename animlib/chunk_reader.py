@@ -2,12 +2,15 @@
 
 # Zarr reads a chunk through an asyncio loop, a codec pipeline and a copy into the result: about
 # half a millisecond of Python per chunk, under the GIL, whatever its size. A run stored the plain
-# way (Zarr v3, whole steps per chunk, the ``bytes`` codec optionally followed by ``zstd``, as runs
-# have always been written) needs none of it: :class:`ChunkReader` reads the chunk's bytes with the
-# run's :class:`~animlib.store.Store` and decompresses them in one call, which releases the GIL. Any
-# other layout or codec (a newer image encoding, a sharded array) gets no reader, and a chunk that
-# is missing or does not decode gives None: the caller then reads through Zarr, which fills or
-# reports it as usual.
+# way (Zarr v3, whole steps per chunk, the ``bytes`` codec optionally followed by ``zstd``, as
+# runs have always been written) needs none of it: :class:`ChunkReader` reads the chunk's bytes
+# with the run's :class:`~animlib.store.Store` and decompresses them in one call, which releases
+# the GIL. Any other layout or codec (a newer image encoding, a sharded array) gets no reader,
+# and a chunk that is missing or does not decode gives None: the caller then reads through
+# Zarr, which fills or reports it as usual. A chunk file larger than its chunk can compress to,
+# or whose zstd frame does not declare exactly the chunk's size, is never decompressed here (a
+# few KB can decompress to gigabytes): it gives None too, and the checked read through Zarr
+# (:mod:`animlib.chunkstore`) refuses it.
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .arraymeta import ChunkRule, zstd_content_size
 from .protocol import RunLike
 from .reader import Run
 from .store import Store
@@ -53,6 +57,7 @@ class ChunkReader:
         self.steps_per_chunk = chunk[0]
         self._tail = sep.join("0" for _ in chunk[1:])
         self._sep = sep
+        self._rule = ChunkRule(_ARRAY, math.prod(chunk) * dtype.itemsize, chunk[0], sep)
         self._decoder: Any = None
         if zstd:
             from numcodecs import Zstd
@@ -98,13 +103,20 @@ class ChunkReader:
         """The steps of chunk ``index`` (read-only), or None if it is not stored or does not
         decode to a whole chunk."""
         key = f"{_ARRAY}/c{self._sep}{index}{self._sep}{self._tail}"
+        nbytes = self._rule.nbytes
         try:
             data = self.store.read(key)
             if self._decoder is not None:
-                data = self._decoder.decode(data)
-            if len(data) != math.prod(self.chunk) * self.dtype.itemsize:
+                if len(data) > self._rule.max_stored or zstd_content_size(data[:32]) != nbytes:
+                    return None  # never inflated here: the checked read reports it
+                out = np.empty(nbytes, np.uint8)
+                self._decoder.decode(data, out=out)
+                data = out.data
+            if len(data) != nbytes:
                 return None
-            return np.frombuffer(data, self.dtype).reshape(self.chunk)
+            steps = np.frombuffer(data, self.dtype).reshape(self.chunk)
+            steps.flags.writeable = False
+            return steps
         except Exception:
             return None
 

@@ -11,6 +11,7 @@ from zarr.abc.store import RangeByteRequest
 from zarr.storage import WrapperStore
 
 from .arraymeta import (
+    STEPS_CODEC,
     ChunkRule,
     MissingChunk,
     check_array_meta,
@@ -20,6 +21,7 @@ from .arraymeta import (
 from .errors import Code, RunFormatError
 
 META = "zarr.json"
+STEPS_MAGIC = b"AST1"  # animlib.stepcodec.MAGIC (not imported: that module imports numcodecs)
 
 
 class CheckedStore(WrapperStore):
@@ -76,6 +78,9 @@ class CheckedStore(WrapperStore):
             gap = MissingChunk(rule.array, rel, rule.steps_of(rel, self.steps))
             raise self._refuse(rule, rel, gap.describe(), Code.MISSING)
         data = buf.to_bytes()
+        if rule.codec == STEPS_CODEC:  # the codec decodes each frame into one step's bytes
+            self._check_steps_chunk(rule, rel, data)
+            return buf
         declared = zstd_content_size(data[:32])
         if len(data) > rule.max_stored or declared != rule.nbytes:
             raise self._refuse(
@@ -83,14 +88,35 @@ class CheckedStore(WrapperStore):
             )
         return buf
 
-    def _wrong_size(self, rule: ChunkRule, rel: str, stored: int, declared: int | None) -> str:
+    def _check_steps_chunk(self, rule: ChunkRule, rel: str, data: bytes) -> None:
+        """Refuse an ``animlib.steps`` chunk that is larger than its bound, does not start with
+        the codec's magic, or holds fewer frames than run.json counts steps in it."""
+        if len(data) > rule.max_stored:
+            why = f"is larger than {rule.max_stored:,} bytes: too large for a chunk of this shape"
+        elif len(data) < 8 or data[:4] != STEPS_MAGIC:
+            why = f"is truncated or corrupt: not an {STEPS_CODEC} chunk"
+        else:
+            steps = rule.steps_of(rel, self.steps)
+            held = int.from_bytes(data[4:8], "little")
+            if steps is not None and steps[1] < self.steps and held < steps[1] - steps[0] + 1:
+                gap = MissingChunk(rule.array, rel, (steps[0] + held, steps[1]))
+                text = gap.describe().replace(" is missing", " is cut short")
+                raise self._refuse(rule, rel, text, Code.MISSING)
+            return
+        text = f"{self._unreadable(rule, rel)} (chunk {rel} {why})"
+        raise self._refuse(rule, rel, text, Code.CORRUPT)
+
+    def _unreadable(self, rule: ChunkRule, rel: str) -> str:
+        """``steps 4..7 cannot be read`` for the chunk ``rel`` (``cannot be read`` for
+        ``original``)."""
         steps = rule.steps_of(rel, self.steps)
         if steps is None:
-            what = "cannot be read"
-        elif steps[0] == steps[1]:
-            what = f"step {steps[0]} cannot be read"
-        else:
-            what = f"steps {steps[0]}..{steps[1]} cannot be read"
+            return "cannot be read"
+        if steps[0] == steps[1]:
+            return f"step {steps[0]} cannot be read"
+        return f"steps {steps[0]}..{steps[1]} cannot be read"
+
+    def _wrong_size(self, rule: ChunkRule, rel: str, stored: int, declared: int | None) -> str:
         if declared is None:
             why = "is truncated or corrupt: not a zstd frame stating its size"
         elif declared == rule.nbytes:
@@ -100,7 +126,7 @@ class CheckedStore(WrapperStore):
                 f"decodes to {declared:,} bytes where the chunk shape needs {rule.nbytes:,}: the "
                 "image shape changed between steps, or the chunk comes from another run"
             )
-        return f"{what} (chunk {rel} {why})"
+        return f"{self._unreadable(rule, rel)} (chunk {rel} {why})"
 
     async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Any]:
         return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import batch_input as B
 from .batch_input import Blame, ExperimentInputError, run_id_for
+from .buffer_pool import BufferPool
 from .errors import AnimlibError, Code
 from .experiment_ids import (
     IF_EXISTS,
@@ -19,9 +20,10 @@ from .experiment_ids import (
     is_member,
     resolve_experiment_id,
 )
+from .flusher import Flusher
 from .limits import limits
 from .listing import RunInfo
-from .sample_sink import SampleSink
+from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
 
 CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
 
@@ -44,8 +46,13 @@ class BatchWriter:
     on it unchanged). Each :meth:`log` call checks the whole batch before writing anything and
     raises one :class:`~animlib.batch_input.ExperimentInputError` (a
     :class:`~animlib.RunInputError`) naming the experiment, the sample and the field. The sample
-    runs are created with the first step, so a bad first batch leaves nothing behind. Leaving the
-    ``with`` block normally marks every run ``finished``; an exception marks them ``failed``.
+    runs are created with the first step, so a bad first batch leaves nothing behind. Steps are
+    buffered and written in the background at most about a second after ``log`` returns (and
+    by :meth:`flush` and on close): readers see each sample's steps within ~1 s, a SIGKILL loses
+    at most that unwritten tail and never leaves a broken run, and a storage error met in the
+    background is raised by the next ``log`` (or by closing; the steps stay buffered and are
+    written again). Leaving the ``with`` block normally marks every run ``finished``; an
+    exception marks them ``failed``.
 
     Args:
         root: Results folder (local path or fsspec URL).
@@ -123,8 +130,11 @@ class BatchWriter:
         self._image_dtype: np.dtype | None = None
         self._has_conf: bool | None = None
         self._sinks: list[SampleSink] | None = None
+        self._flusher: Flusher | None = None
+        self._pool = BufferPool()
         self._n = 0
         self._closed = False
+        self._finished = False
         self.experiment = resolve_experiment_id(self._root, base, if_exists, storage_options)
 
     # -- public API -------------------------------------------------------------------------
@@ -176,19 +186,34 @@ class BatchWriter:
 
         Raises:
             ExperimentInputError: if anything in the batch is wrong; nothing is written then.
+            StoreError: a background write failed since the last call (this step is not
+                logged; the earlier ones stay buffered and are written again).
         """
         blame = self._blame()
         if self._closed:
             raise blame("log", "this writer is closed", code=Code.CLOSED)
         if images is None:
             raise blame("images", "every step needs images")
+        if self._flusher is not None:
+            self._flusher.check()
         step = self._check(images, confidences, logits, active, scalars, blame)
         if self._sinks is None:
             self._open_sinks(step)
         else:
             self._write(step)
         self._n += 1
+        if self._flusher is not None:
+            self._flusher.poke()
         return self._n - 1
+
+    def flush(self) -> None:
+        """Write every logged step now (the background does it at most ~1 s after each log).
+
+        Raises:
+            StoreError: a write failed (the steps stay buffered; a later flush retries them).
+        """
+        if self._flusher is not None:
+            self._flusher.flush()
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """Mark every sample run ``status`` (finished or failed) and close them. Safe twice.
@@ -198,19 +223,21 @@ class BatchWriter:
             error: A message stored with failed runs.
 
         Raises:
-            AnimlibError: the first error met while closing (every run is still closed).
+            AnimlibError: the first error met while closing (every run is still tried; calling
+                finish again retries the runs that could not be closed).
         """
-        if self._closed:
+        if self._finished:
             return
         self._closed = True
-        first: BaseException | None = None
-        for sink in self._sinks or []:
-            try:
-                sink.finish(status, error)
-            except Exception as exc:  # close the others, then report
-                first = first or exc
-        if first is not None:
-            raise first
+        if self._flusher is None:
+            self._finished = True
+            return
+        self._flusher.stop()
+        errors = self._flusher.each(lambda a: a.finish(status, error))
+        if errors:
+            raise errors[0]
+        self._finished = True
+        self._flusher.close()
 
     def __enter__(self) -> BatchWriter:
         return self
@@ -233,9 +260,13 @@ class BatchWriter:
     ) -> BatchWriter:
         """Re-open every sample run of ``experiment`` (e.g. after a crash) to log more steps.
 
-        The next step index is the largest step count of any sample; a sample that is behind
-        (it stopped early, or the crash came before its part of the last batch) continues at
-        its own next step.
+        Every sample run records in run.json how many of the experiment's steps it covers
+        (``experiment_steps``) and at which experiment step each of its steps was logged
+        (``experiment_index``). A kill can catch the background writer between samples, so
+        resuming continues at the experiment step every sample has stored: steps a sample
+        holds beyond it are dropped, and all samples stay aligned step for step. (Runs written
+        before these fields existed: the largest step count of any sample, each sample at its
+        own next step.)
 
         Args:
             root: Results folder.
@@ -297,18 +328,21 @@ class BatchWriter:
         self._image_shape = tuple(shape) if shape else None
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
-        self._closed = False
+        self._closed = self._finished = False
+        self._pool = BufferPool()
         self._sinks = []
+        covered = _common_steps(infos)
         try:
             for info in infos:
-                self._sinks.append(SampleSink.reopen(info.url, storage_options))
+                self._sinks.append(SampleSink.reopen(info.url, storage_options, covered))
         except AnimlibError as exc:
             for sink, info in zip(self._sinks, infos, strict=False):
                 sink.finish(info.get("status") or "failed")
             raise ExperimentInputError(
                 exc.message, field=exc.field, code=exc.code, experiment=experiment
             ) from None
-        self._n = max(sink.steps for sink in self._sinks)
+        self._flusher = Flusher([sink.appender for sink in self._sinks])
+        self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
     def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:
         imgs = B.images(images, self._layout, self._b, blame)
@@ -379,8 +413,9 @@ class BatchWriter:
 
         with ThreadPoolExecutor(min(CREATE_THREADS, b)) as pool:
             sinks = self._in_parallel(pool, lambda i: self._create_sink(i, step), range(b))
-            self._sinks = sinks
-            self._in_parallel(pool, lambda i: self._append(sinks[i], step, i), range(b))
+        self._sinks = sinks
+        self._flusher = Flusher([sink.appender for sink in sinks])
+        self._write(step)
 
     def _in_parallel(self, pool: ThreadPoolExecutor, job: Any, items: range) -> list[Any]:
         """Run ``job`` on every item; on any error close what was opened, then raise it."""
@@ -416,19 +451,18 @@ class BatchWriter:
             self._storage_options,
         )
 
-    @staticmethod
-    def _sample_step(step: _Step, i: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
-        conf = None if step.probs is None else step.probs[i]
-        return step.images[i], conf, {k: float(v[i]) for k, v in step.scalars.items()}
-
-    def _append(self, sink: SampleSink, step: _Step, i: int) -> None:
-        sink.append(*self._sample_step(step, i))
-
     def _write(self, step: _Step) -> None:
+        """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
+        # written later: a copy (the caller may reuse its arrays) in a reused buffer
+        images, done = self._pool.copy(step.images, int(step.active.sum()))
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
-                self._append(sink, step, i)
+                conf = None if step.probs is None else step.probs[i]
+                values = {k: float(v[i]) for k, v in step.scalars.items()}
+                sink.append(images[i], conf, values, at=self._n, done=done)
+        for sink in self._sinks:
+            sink.covered(self._n + 1)
 
 
 def _class_names(value: Any, blame: Blame) -> list[str] | None:
@@ -442,6 +476,18 @@ def _class_names(value: Any, blame: Blame) -> list[str] | None:
     if len(names) > limits().max_classes:
         raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
     return names
+
+
+def _common_steps(infos: list[RunInfo]) -> int | None:
+    """The experiment step every sample run has stored (a kill may have caught the background
+    writer between samples: the ones ahead are cut back to it). None for runs written before
+    run.json recorded it."""
+    covered = [i.get(STEPS_FIELD) for i in infos]
+    if not all(type(c) is int and c > 0 for c in covered):
+        return None
+    if any(steps_before(i.get(INDEX_FIELD), 0) is None for i in infos):
+        return None
+    return min(covered)
 
 
 def _label_array(values: list[Any]) -> np.ndarray | None:

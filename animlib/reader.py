@@ -46,7 +46,7 @@ def describe_read_error(exc: BaseException) -> str:
             f"{math.prod(dims)}: the image shape changed between steps, or the chunk comes "
             "from another run"
         )
-    if "decompress" in text.lower() or "zstd" in text.lower() or "blosc" in text.lower():
+    if any(word in text.lower() for word in ("decompress", "zstd", "blosc", "corrupt")):
         return f"a chunk file is truncated or corrupt: {text[:200]}"
     return f"{type(exc).__name__}: {text[:300]}"
 
@@ -340,8 +340,10 @@ class Run:
     def _zarr(self):
         """The checked Zarr store of this run (see :mod:`animlib.chunkstore`)."""
         if self._zarr_store is None:
+            from . import zarr_codec
             from .chunkstore import CheckedStore
 
+            zarr_codec.register()  # arrays written with the animlib.steps codec
             try:
                 inner = self.store.zarr_store(read_only=True)
             except Exception as exc:

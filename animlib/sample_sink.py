@@ -1,25 +1,68 @@
-"""SampleSink: how a BatchWriter writes the run of one sample (the part a faster path swaps)."""
+"""SampleSink: the run of one sample of a BatchWriter, buffered (its Flusher writes it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
 from .errors import Code
 from .writer import RunWriter
 
+STEPS_FIELD = "experiment_steps"  # run.json: the experiment's log calls its stored steps cover
+INDEX_FIELD = "experiment_index"  # run.json: [[experiment step, run step, count], ...]
+
+
+def steps_before(index: Any, covered: int) -> int | None:
+    """How many of a sample's steps were logged before experiment step ``covered``.
+
+    Args:
+        index: The run's ``experiment_index`` (``[[experiment step, run step, count], ...]``).
+        covered: An experiment step count.
+
+    Returns:
+        The number of steps, or None when ``index`` is not a valid ``experiment_index``.
+    """
+    if not isinstance(index, list):
+        return None
+    total = 0
+    for item in index:
+        if not (isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item)):
+            return None
+        first, _, count = item
+        total += max(0, min(count, covered - first))
+    return total
+
+
+def index_before(index: list[list[int]], covered: int) -> list[list[int]]:
+    """Cut an ``experiment_index`` to the steps logged before experiment step ``covered``.
+
+    Args:
+        index: A valid ``experiment_index``.
+        covered: An experiment step count.
+
+    Returns:
+        The ranges (``[experiment step, run step, count]``) before ``covered``.
+    """
+    out = []
+    for first, step, count in index:
+        if first < covered:
+            out.append([first, step, min(count, covered - first)])
+    return out
+
 
 class SampleSink:
-    """Writes the run of one sample.
-
-    Today this is one :class:`~animlib.RunWriter` per sample. The buffered, sharded write path
-    of a later phase replaces this class only; :class:`BatchWriter` and its tests stay as they are.
-    """
+    """The run of one sample: a :class:`~animlib.RunWriter` (it creates and checks the run)
+    whose steps are buffered in its :class:`~animlib.appender.RunAppender` rather than written
+    per call; the BatchWriter's :class:`~animlib.flusher.Flusher` writes them."""
 
     def __init__(self, writer: RunWriter) -> None:
         self._writer = writer
+        index = writer.meta.get(INDEX_FIELD)
+        self._index = [list(r) for r in index] if steps_before(index, 0) is not None else []
 
     @classmethod
     def create(
@@ -53,9 +96,22 @@ class SampleSink:
         return cls(w)
 
     @classmethod
-    def reopen(cls, url: str, storage_options: dict[str, Any] | None) -> SampleSink:
-        """Re-open an existing sample run to append after its last complete step."""
-        return cls(RunWriter.resume(url, storage_options=storage_options))
+    def reopen(
+        cls, url: str, storage_options: dict[str, Any] | None, covered: int | None = None
+    ) -> SampleSink:
+        """Re-open an existing sample run to append after its last complete step, or (with
+        ``covered``) after the last step logged before experiment step ``covered`` -- so every
+        sample of a resumed experiment continues at the same experiment step."""
+        if covered is None:
+            return cls(RunWriter.resume(url, storage_options=storage_options))
+        from .reader import open_run
+
+        index = open_run(url, storage_options=storage_options).meta.get(INDEX_FIELD)
+        keep = steps_before(index, covered)
+        fields = {STEPS_FIELD: covered, INDEX_FIELD: index_before(index, covered)}
+        return cls(
+            RunWriter.resume(url, storage_options=storage_options, steps=keep, fields=fields)
+        )
 
     @property
     def run_id(self) -> str:
@@ -63,11 +119,36 @@ class SampleSink:
 
     @property
     def steps(self) -> int:
-        return len(self._writer)
+        """Steps logged to this sample (stored or buffered)."""
+        return len(self._writer) + self._writer.appender.pending
 
-    def append(self, image: np.ndarray, conf: np.ndarray | None, scalars: dict[str, float]) -> None:
-        """Append one checked step: (H, W, C) image, (K,) probabilities or None, scalars."""
-        self._writer.log(image=image, confidences=conf, **scalars)
+    @property
+    def appender(self) -> RunAppender:
+        """The storage engine of this sample's run."""
+        return self._writer.appender
+
+    def append(
+        self,
+        image: np.ndarray,
+        conf: np.ndarray | None,
+        scalars: dict[str, float],
+        at: int,
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """Buffer one checked step logged at experiment step ``at``: the (H, W, C) image (not
+        to be changed any more), (K,) probabilities or None, scalars; ``done`` is called
+        once it is stored."""
+        n, last = self.steps, self._index[-1] if self._index else None
+        if last is not None and last[0] + last[2] == at and last[1] + last[2] == n:
+            last[2] += 1
+        else:
+            self._index.append([at, n, 1])
+        self._writer.appender.append(Step(image, conf, scalars, done))
+
+    def covered(self, steps: int) -> None:
+        """The experiment has logged ``steps`` steps: say so in run.json with the next flush."""
+        index = [list(r) for r in self._index]
+        self._writer.appender.note({STEPS_FIELD: steps, INDEX_FIELD: index})
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Mark the run ``status`` and release it."""

@@ -100,6 +100,19 @@ class SummaryAccumulator:
             self.values.update(perturbation_norms(last_image, original))
         self.steps += n
 
+    def note_image(self, image: np.ndarray) -> None:
+        """Take the perturbation norms from ``image``, the latest step (no step is added)."""
+        original = self.original
+        if original is not None and image.shape == original.shape:
+            self.values.update(perturbation_norms(image, original))
+
+    def copy(self) -> SummaryAccumulator:
+        """An independent accumulator in the same state (the original image is shared)."""
+        twin = SummaryAccumulator(self.true_label, self.target_label, self.original)
+        twin.steps = self.steps
+        twin.values = dict(self.values)
+        return twin
+
     def _add_confidences(self, conf: np.ndarray) -> None:
         v = self.values
         true, target = self.true_label, self.target_label

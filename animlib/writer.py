@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any
 
 import numpy as np
 
-from . import lock
 from . import meta as M
+from .appender import RunAppender, Step
 from .arrays import (
     normalize_confidences,
     normalize_image,
     normalize_scalar,
 )
-from .errors import AnimlibError, Code, RunInputError, StoreError
+from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
-from .reader import Run
 from .store import Store, open_store
-from .store.paths import run_id_for
-from .summary import SummaryAccumulator
 
-CHUNK_TARGET_BYTES = 512 * 1024
-# Every chunk is stored, even one equal to the fill value (an all-black step), so a missing
-# chunk file always means a damaged run and ``validate`` can say so.
-ARRAY_CONFIG = {"write_empty_chunks": True}
+CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
+CHUNK_TARGET_VALUES = 2**20  # pixel values of one images chunk: reading a step decodes it whole
+MAX_CHUNK_STEPS = 32
 
 
-def steps_per_chunk(step_nbytes: int, cap: int = 1024) -> int:
-    """How many steps go in one chunk so a chunk stays near 512 KiB (at least one step)."""
-    return int(max(1, min(cap, CHUNK_TARGET_BYTES // max(1, step_nbytes))))
+def steps_per_chunk(step_nbytes: int, cap: int = MAX_CHUNK_STEPS, values: int | None = None) -> int:
+    """How many steps share one images chunk: about ``CHUNK_TARGET_BYTES`` of raw data and
+    ``CHUNK_TARGET_VALUES`` pixel values, 1 to ``cap`` steps."""
+    by_values = CHUNK_TARGET_VALUES // max(1, values) if values else cap
+    return int(max(1, min(cap, CHUNK_TARGET_BYTES // max(1, step_nbytes), by_values)))
+
+
+def image_chunk_steps(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Steps per images chunk for (H, W, C) images of ``dtype``."""
+    values = int(np.prod(shape))
+    return steps_per_chunk(values * np.dtype(dtype).itemsize, values=values)
 
 
 class RunWriter:
@@ -39,8 +44,11 @@ class RunWriter:
     The run folder (its id) is derived from ``name``, made safe for paths and unique in
     ``root``. Every ``log`` call checks its input completely before writing anything, so a
     bad step raises :class:`~animlib.errors.RunInputError` and leaves earlier steps intact.
-    Leaving the ``with`` block normally marks the run ``finished``; an exception marks it
-    ``failed``. Readers see every step whose ``log`` call has returned.
+    Each ``log`` writes its step before returning, all or nothing: readers see every step whose
+    ``log`` call has returned, and a ``log`` that raised (bad input, a storage error) leaves
+    the run exactly as it was, so the caller may retry it. Leaving the ``with`` block normally
+    marks the run ``finished``; an exception marks it ``failed``. A writer may be shared by
+    threads: their steps are stored one at a time, in the order the calls take its lock.
     """
 
     def __init__(
@@ -85,14 +93,9 @@ class RunWriter:
             except AnimlibError as exc:
                 raise exc.with_run(name) from None
             _check_side(self._original.shape, name, "original")
-
-        root_store = open_store(root, storage_options)
-        root_store.makedirs()
-        self._store, self.run_id = self._reserve(root_store, name)
-        lock.acquire(self._store, self.run_id)
-        self._created_here = True
+            self._original = self._original.copy()
         created = M.now_iso()
-        self.meta: dict[str, Any] = {
+        meta: dict[str, Any] = {
             "format_version": M.FORMAT_VERSION,
             "name": name,
             "attack": attack,
@@ -111,24 +114,12 @@ class RunWriter:
             "summary": {},
             "original_sha1": _sha1(self._original),
         }
-        self._n = 0
-        self._arrays: dict[str, Any] = {}
-        self._scalar_names: list[str] = []
-        self._has_conf: bool | None = None
-        self._closed = False
-        self._summary = SummaryAccumulator(true_label, target_label, self._original)
-        self._write_meta()
-        import zarr
-
-        self._group = zarr.open_group(store=self._store.zarr_store(read_only=False), mode="a")
-        if self._original is not None:
-            arr = self._group.create_array(
-                "original",
-                shape=self._original.shape,
-                dtype=self._original.dtype,
-                config=ARRAY_CONFIG,
-            )
-            arr[...] = self._original
+        root_store = open_store(root, storage_options)
+        self._app = RunAppender.create(root_store, name, meta, self._original, image_chunk_steps)
+        self._store = self._app.store
+        self.run_id = self._app.run_id
+        self._lock = threading.Lock()
+        self._closing = False
 
     @classmethod
     def resume(
@@ -136,55 +127,37 @@ class RunWriter:
         path: str | os.PathLike[str] | Store,
         *,
         storage_options: dict[str, Any] | None = None,
+        steps: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> RunWriter:
         """Re-open an existing run (e.g. after its writer was killed) and append after its last
-        complete step. Raises RunInputError (code BUSY) if another live writer holds the run."""
-        from .reader import open_run
+        complete step; what the killed writer left half-written (``.tmp-*``, ``*.partial``) is
+        removed.
 
+        Args:
+            path: The run folder (local path or fsspec URL).
+            storage_options: fsspec options for remote folders.
+            steps: Keep only the first ``steps`` steps (at least one); later ones are dropped.
+            fields: Extra run.json fields to set (JSON-ready).
+
+        Returns:
+            A writer positioned after the run's last complete step.
+
+        Raises:
+            RunInputError: (BUSY) another live writer holds the run.
+            RunFormatError: the run cannot be read.
+        """
         store = open_store(path, storage_options)
-        run = open_run(store)
         self = cls.__new__(cls)
-        self.name = run.name
-        self.run_id = run.id
+        self._app = RunAppender.resume(store, image_chunk_steps, keep=steps, fields=fields)
         self._store = store
-        self._created_here = False
-        lock.acquire(store, run.id)
-        try:
-            self._load(run)
-        except BaseException:
-            lock.release(store)
-            raise
-        return self
-
-    def _load(self, run: Run) -> None:
-        import zarr
-
-        self.meta = dict(run.meta)
+        self.run_id = self._app.run_id
+        self.name = self._app.meta["name"]
         self._layout = "auto"
-        self._group = zarr.open_group(store=self._store.zarr_store(read_only=False), mode="a")
-        with zarr.config.set({f"array.{k}": v for k, v in ARRAY_CONFIG.items()}):
-            self._arrays = {"images": self._group["images"]}
-            self._has_conf = "confidences" in self._group
-            if self._has_conf:
-                self._arrays["confidences"] = self._group["confidences"]
-            self._scalar_names = []
-            if "scalars" in self._group:
-                for key, arr in sorted(self._group["scalars"].arrays()):
-                    self._arrays[key] = arr
-                    self._scalar_names.append(key)
-        self._original = run.original
-        self._n = len(run)
-        self._closed = False
-        self._summary = SummaryAccumulator(
-            run.true_label,
-            run.target_label,
-            self._original,
-            steps=self._n,
-            stored=self.meta.get("summary") or {},
-        )
-        self.meta["status"] = "running"
-        self.meta.pop("error", None)
-        self._write_meta()
+        self._original = self._app.original
+        self._lock = threading.Lock()
+        self._closing = False
+        return self
 
     # -- public API -------------------------------------------------------------------------
     @property
@@ -194,8 +167,19 @@ class RunWriter:
 
     path = url
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The run's metadata as last written to run.json (keys added here are written with
+        the next step)."""
+        return self._app.meta
+
+    @property
+    def appender(self) -> RunAppender:
+        """The storage engine of this run (a BatchWriter buffers steps through it)."""
+        return self._app
+
     def __len__(self) -> int:
-        return self._n
+        return self._app.n
 
     def log(
         self,
@@ -206,34 +190,60 @@ class RunWriter:
         layout: str | None = None,
         **scalars: Any,
     ) -> int:
-        """Append one step; return its index. Raises RunInputError before writing on bad input."""
-        if self._closed:
-            raise RunInputError(
-                "this writer is closed", run=self.run_id, field="log", code=Code.CLOSED
-            )
-        try:
-            step = self._prepare(image, confidences, logits, layout or self._layout, scalars)
-        except AnimlibError as exc:
-            raise exc.with_run(self.run_id) from None
-        self._append(*step)
-        return self._n - 1
+        """Append one step and write it before returning.
+
+        Args:
+            image: (H, W), (H, W, C) or (C, H, W); uint8 or float in [0, 1]; numpy or torch.
+            confidences: (K,) probabilities, or None.
+            logits: (K,) logits instead of confidences (softmax is applied).
+            layout: ``"auto"``, ``"HWC"``, ``"CHW"`` or ``"HW"`` (default: the writer's).
+            **scalars: named numbers of this step (``loss=...``).
+
+        Returns:
+            The index of the step.
+
+        Raises:
+            RunInputError: bad input (nothing is written), or the writer is closed (CLOSED).
+            StoreError: the storage refused the write; the run is as it was before the call.
+        """
+        with self._lock:
+            if self._closing:
+                raise RunInputError(
+                    "this writer is closed", run=self.run_id, field="log", code=Code.CLOSED
+                )
+            try:
+                img, conf, values = self._prepare(
+                    image, confidences, logits, layout or self._layout, scalars
+                )
+            except AnimlibError as exc:
+                raise exc.with_run(self.run_id) from None
+            self._app.append(Step(img, conf, values))  # written before log returns: no copy
+            try:
+                self._app.flush()
+            except BaseException as exc:
+                self._app.discard_pending()
+                if isinstance(exc, AnimlibError):
+                    raise exc.with_run(self.run_id) from None
+                raise
+            return self._app.n - 1
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """Mark the run finished (or failed) and close it. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._n == 0 and status == "failed" and self._created_here:
-            self._remove_empty()
-            return
-        try:
-            self._trim()
-            self.meta["status"] = status
-            if error:
-                self.meta["error"] = error[:2000]
-            self._write_meta()
-        finally:
-            lock.release(self._store)
+        """Mark the run finished (or failed) and close it. Nothing happens once it succeeded;
+        after a failure (a storage error) it may be called again.
+
+        Args:
+            status: ``"finished"`` or ``"failed"``.
+            error: A message stored with a failed run.
+
+        Raises:
+            StoreError: the storage refused a write, or the run folder was removed (MISSING).
+        """
+        with self._lock:
+            self._closing = True
+            try:
+                self._app.finish(status, error)
+            except AnimlibError as exc:
+                raise exc.with_run(self.run_id) from None
 
     def __enter__(self) -> RunWriter:
         return self
@@ -241,23 +251,15 @@ class RunWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self.finish("finished")
-        else:
+            return False
+        try:
             self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+        except AnimlibError as failed:  # keep the caller's exception; say why closing failed
+            if isinstance(exc, BaseException):
+                exc.add_note(f"animlib could not mark the run failed: {failed}")
         return False
 
     # -- internals --------------------------------------------------------------------------
-    @staticmethod
-    def _reserve(root: Store, name: str) -> tuple[Store, str]:
-        base = run_id_for(name)
-        for i in range(1, 10_000):
-            candidate = base if i == 1 else f"{base}-{i}"
-            store = root.child(candidate)
-            if store.make_exclusive():
-                return store, candidate
-        raise RunInputError(
-            "no free folder name for this run", run=name, field="name", code=Code.LIMIT
-        )
-
     def _prepare(self, image, confidences, logits, layout, scalars):
         if image is None:
             raise RunInputError("every step needs an image", field="image")
@@ -269,22 +271,22 @@ class RunWriter:
             if key in ("images", "original", "confidences") or not key.isidentifier():
                 raise RunInputError("is not a valid scalar name", field=key)
             values[key] = normalize_scalar(value, field=key)
-        check_steps(self._n + 1, field="steps", error=RunInputError)
+        check_steps(len(self) + 1, field="steps", error=RunInputError)
         return img, conf, values
 
     def _check_image(self, img: np.ndarray) -> None:
         """Refuse a step image whose size, shape or dtype differs from the run's."""
         _check_side(img.shape, None, "image")
-        want = self.meta["image_shape"]
+        want = self.meta["image_shape"] if len(self) else None
         if want is not None and list(img.shape) != want:
             raise RunInputError(
-                f"step {self._n} has shape {img.shape} but earlier steps have {tuple(want)}",
+                f"step {len(self)} has shape {img.shape} but earlier steps have {tuple(want)}",
                 field="image",
                 code=Code.MISMATCH,
             )
         if want is not None and str(img.dtype) != self.meta["image_dtype"]:
             raise RunInputError(
-                f"step {self._n} is {img.dtype} but earlier steps are {self.meta['image_dtype']}",
+                f"step {len(self)} is {img.dtype} but earlier steps are {self.meta['image_dtype']}",
                 field="image",
                 code=Code.MISMATCH,
             )
@@ -311,7 +313,7 @@ class RunWriter:
             names = self.meta["class_names"]
             conf = normalize_confidences(
                 confidences if logits is None else logits,
-                n_classes=len(names) if names else self._n_classes(),
+                n_classes=len(names) if names else self._app.n_classes(),
                 field="confidences" if logits is None else "logits",
                 logits=logits is not None,
             )
@@ -322,96 +324,15 @@ class RunWriter:
                     raise RunInputError(
                         f"{label} is out of range for {len(conf)} classes", field=field
                     )
-        if self._has_conf is not None and (conf is not None) != self._has_conf:
-            have = "logs" if self._has_conf else "does not log"
+        has_conf = self._app.has_confidences()
+        if has_conf is not None and (conf is not None) != has_conf:
+            have = "logs" if has_conf else "does not log"
             raise RunInputError(
-                f"step {self._n}: this run {have} confidences; every step must do the same",
+                f"step {len(self)}: this run {have} confidences; every step must do the same",
                 field="confidences",
                 code=Code.MISMATCH,
             )
         return conf
-
-    def _n_classes(self) -> int | None:
-        arr = self._arrays.get("confidences")
-        return None if arr is None else int(arr.shape[1])
-
-    def _create_arrays(self, img: np.ndarray, conf: np.ndarray | None) -> None:
-        g = self._group
-        spc = steps_per_chunk(img.nbytes)
-        self._arrays["images"] = g.create_array(
-            "images",
-            shape=(0, *img.shape),
-            chunks=(spc, *img.shape),
-            dtype=img.dtype,
-            fill_value=0,
-            config=ARRAY_CONFIG,
-        )
-        self.meta["image_shape"] = list(img.shape)
-        self.meta["image_dtype"] = str(img.dtype)
-        self.meta["arrays"] = ["images"] + ["confidences"] * (conf is not None)
-        if self._original is not None:
-            self.meta["arrays"].append("original")
-        self._has_conf = conf is not None
-        if conf is not None:
-            k = len(conf)
-            self._arrays["confidences"] = g.create_array(
-                "confidences",
-                shape=(0, k),
-                chunks=(steps_per_chunk(k * 4, cap=4096), k),
-                dtype="float32",
-                fill_value=0.0,
-                config=ARRAY_CONFIG,
-            )
-            if self.meta["class_names"] is None:
-                self.meta["class_names"] = [str(i) for i in range(k)]
-
-    def _scalar_array(self, key: str):
-        if key not in self._arrays:
-            arr = self._group.require_group("scalars").create_array(
-                key,
-                shape=(self._n,),
-                chunks=(4096,),
-                dtype="float64",
-                fill_value=np.nan,
-                config=ARRAY_CONFIG,
-            )
-            self._arrays[key] = arr
-            self._scalar_names.append(key)
-        return self._arrays[key]
-
-    def _append(self, img: np.ndarray, conf: np.ndarray | None, scalars: dict[str, float]) -> None:
-        if self._n == 0:
-            self._create_arrays(img, conf)
-        n = self._n
-        _grow(self._arrays["images"], n)[n] = img
-        if conf is not None:
-            _grow(self._arrays["confidences"], n)[n] = conf
-        for key in scalars:
-            self._scalar_array(key)
-        for key in self._scalar_names:
-            _grow(self._arrays[key], n)[n] = scalars.get(key, np.nan)
-        self._n = n + 1
-        self._summary.add(conf, img)
-        self.meta["summary"] = self._summary.stored()
-        self.meta["steps"] = self._n
-        self.meta["updated"] = M.now_iso()
-        self._write_meta()
-
-    def _trim(self) -> None:
-        for arr in self._arrays.values():
-            if arr.shape[0] != self._n:
-                arr.resize((self._n, *arr.shape[1:]))
-
-    def _remove_empty(self) -> None:
-        """A run that failed before its first step is removed: nothing half-written stays."""
-        try:
-            self._store.remove(recursive=True)
-        except StoreError:
-            self.meta["status"] = "failed"
-            self._write_meta()
-
-    def _write_meta(self) -> None:
-        self._store.write_atomic(M.RUN_JSON, M.dumps(self.meta))
 
 
 def _check_side(shape: tuple[int, ...], run: str | None, field: str) -> None:
@@ -423,14 +344,6 @@ def _sha1(image: np.ndarray | None) -> str | None:
     if image is None:
         return None
     return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()[:16]
-
-
-def _grow(arr: Any, n: int) -> Any:
-    """Make room for step ``n``, growing a whole chunk at a time (fewer metadata writes)."""
-    if arr.shape[0] <= n:
-        rows = arr.chunks[0]
-        arr.resize(((n // rows + 1) * rows, *arr.shape[1:]))
-    return arr
 
 
 def to_list(value: Any, field: str, run: str) -> list:

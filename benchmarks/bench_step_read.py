@@ -58,8 +58,12 @@ def drop(paths: list[Path]) -> int:
 
 
 def chunk_files(run: animlib.Run, step: int) -> list[Path]:
-    """The stored file(s) holding ``step``'s image."""
-    folder = Path(run.url) / "images" / "c" / str(step // run.images.chunk_len)
+    """The stored file(s) holding ``step``'s image (chunk keys ``c.i.0.0.0`` or ``c/i/0/0/0``)."""
+    index = step // run.images.chunk_len
+    flat = Path(run.url) / "images" / f"c.{index}.0.0.0"
+    if flat.is_file():
+        return [flat]
+    folder = Path(run.url) / "images" / "c" / str(index)
     return [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
 
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 
 import animlib
@@ -59,3 +66,103 @@ def zstd_zeros(nbytes: int) -> bytes:
 def uint8_image(step: int, shape=(16, 12, 3)) -> np.ndarray:
     """The uint8 version of :func:`image_for`."""
     return (image_for(step, shape) * 255).astype(np.uint8)
+
+
+# -- chunk files, in either layout -----------------------------------------------------------------
+def _chunk_coords(key: str) -> tuple[int, ...] | None:
+    """The chunk coordinates of a chunk key (relative to its array): flat ``c.1.0.0.0`` (runs
+    written today) or nested ``c/1/0/0/0`` (runs written before); None for anything else."""
+    for sep in (".", "/"):
+        parts = key.split(sep)
+        if parts[0] == "c" and len(parts) > 1 and all(p.isdigit() for p in parts[1:]):
+            return tuple(int(p) for p in parts[1:])
+    return None
+
+
+def chunk_key(keys: Iterable[str], index: int | tuple[int, ...] = 0) -> str:
+    """Among the keys of an array's files (relative to the array folder), the key of the chunk
+    ``index``: an int is the chunk along the steps axis (the first along every other axis), a
+    tuple the full chunk coordinates. Either layout; AssertionError if there is none."""
+    found = []
+    for key in keys:
+        coords = _chunk_coords(key)
+        if coords is None:
+            continue
+        want = index if isinstance(index, tuple) else (index,) + (0,) * (len(coords) - 1)
+        if coords == want:
+            found.append(key)
+    assert len(found) == 1, f"chunk {index} among {sorted(keys)}"
+    return found[0]
+
+
+def chunk_files(run, array: str) -> list[Path]:
+    """Every chunk file of ``array`` in the run folder ``run``, in either layout (a symlink
+    counts as a file), sorted."""
+    folder = Path(run) / array
+    out = []
+    for top, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(top) / name
+            if _chunk_coords(path.relative_to(folder).as_posix()) is not None:
+                out.append(path)
+    return sorted(out)
+
+
+def chunk_file(run, array: str, index: int | tuple[int, ...] = 0) -> Path:
+    """The stored chunk file of chunk ``index`` (see :func:`chunk_key`) of ``array`` in the run
+    folder ``run``, flat (``images/c.1.0.0.0``) or nested (``images/c/1/0/0/0``)."""
+    folder = Path(run) / array
+    keys = [p.relative_to(folder).as_posix() for p in chunk_files(run, array)]
+    return folder / chunk_key(keys, index)
+
+
+def chunk_path(run, array: str, coords: tuple[int, ...]) -> Path:
+    """Where chunk ``coords`` of ``array`` is stored (stored or not), in the key layout its
+    zarr.json names."""
+    meta = json.loads((Path(run) / array / "zarr.json").read_text())
+    sep = (meta["chunk_key_encoding"].get("configuration") or {}).get("separator", "/")
+    return Path(run) / array / sep.join(["c", *map(str, coords)])
+
+
+def old_layout(run) -> Path:
+    """Rewrite the run folder ``run`` (written today) in the layout runs had before the
+    ``animlib.steps`` codec, as in the committed ``runs/`` folder: every array stored with
+    ``bytes`` + ``zstd`` under nested chunk keys (``images/c/0/0/0/0``). Returns ``run``."""
+    import zarr
+
+    import animlib.zarr_codec  # noqa: F401  (reads the animlib.steps images)
+
+    run = Path(run)
+    for meta_path in sorted(run.rglob("zarr.json")):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("node_type") != "array":
+            continue
+        folder = meta_path.parent
+        data = zarr.open_array(store=zarr.storage.LocalStore(folder, read_only=True), mode="r")[...]
+        shutil.rmtree(folder)
+        arr = zarr.create_array(
+            store=zarr.storage.LocalStore(folder),
+            shape=data.shape,
+            chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
+            dtype=data.dtype,
+            fill_value=meta["fill_value"],
+            compressors=zarr.codecs.ZstdCodec(level=0),
+            chunk_key_encoding={"name": "default", "separator": "/"},
+            attributes=meta.get("attributes") or {},
+            config={"write_empty_chunks": True},
+        )
+        arr[...] = data
+    return run
+
+
+def steps_chunk_bomb(nbytes: int, frames: int = 1, dtype: str = "float32") -> bytes:
+    """An ``animlib.steps`` chunk of ``frames`` steps (valid AST1 header and frame headers) whose
+    frames are Blosc frames declaring ``nbytes`` decoded bytes: what a chunk crafted to exhaust
+    memory looks like for that codec (a few hundred bytes claiming gigabytes)."""
+    blosc = bytearray(16)  # version, versionlz, flags (memcpyed), typesize
+    blosc[0:4] = bytes([2, 1, 0x02, 1])
+    struct.pack_into("<III", blosc, 4, nbytes, 0, 16 + 256)  # nbytes, blocksize, cbytes
+    body = bytes(blosc) + bytes(256)
+    kind = 0 if dtype == "uint8" else 1  # U8 or GRID frames (stepcodec)
+    frame = struct.pack("<BBBIII", kind, 0, 1, len(body), 0, 0) + body  # no delta, Blosc
+    return b"AST1" + struct.pack(f"<I{frames}I", frames, *[len(frame)] * frames) + frame * frames

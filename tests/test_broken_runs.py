@@ -16,11 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from helpers import CLASSES, image_for, probs_for, uint8_image, write_run, zstd_zeros
+from helpers import (
+    CLASSES,
+    chunk_file,
+    chunk_files,
+    chunk_path,
+    image_for,
+    old_layout,
+    probs_for,
+    steps_chunk_bomb,
+    uint8_image,
+    write_run,
+    zstd_zeros,
+)
 from streamlit.testing.v1 import AppTest
 
 import animlib
 import animlib.writer
+import animlib.zarr_codec  # noqa: F401  (Zarr reads runs' images through the animlib.steps codec)
 from animlib.cli import main as cli_main
 from animlib.errors import Code, RenderOptionError
 from animlib.player import unpack
@@ -30,6 +43,7 @@ from animlib.text import printable
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 STEP_BYTES = 16 * 12 * 3 * 4  # one float32 step of the helpers' 16x12x3 images
 LIMITS = {"ANIMLIB_MAX_STEPS": "30", "ANIMLIB_MAX_SIDE": "48"}
+CHUNK0 = r"c\.0\.0\.0\.0"  # the key of the first images chunk (flat keys)
 
 
 @dataclass(frozen=True)
@@ -69,15 +83,6 @@ def edit_meta(run: Path, **changes) -> None:
         else:
             meta[key] = value
     (run / "run.json").write_text(json.dumps(meta, indent=2))
-
-
-def chunk(run: Path, array: str, index: int) -> Path:
-    """The chunk file holding chunk ``index`` along the steps axis."""
-    arr = zarr.open_array(store=zarr.storage.LocalStore(run / array, read_only=True), mode="r")
-    key = arr.metadata.chunk_key_encoding.encode_chunk_key((index,) + (0,) * (arr.ndim - 1))
-    path = run / array / key
-    assert path.is_file(), path
-    return path
 
 
 def truncate(path: Path) -> None:
@@ -257,24 +262,34 @@ def _(root, outside):
 
 
 # -- array data problems: a quick validation (and the viewer) sees them --------------------------
-@case("missing-images-chunk", "quick", "images", r"chunk c/1/0/0/0 \(steps 4\.\.7\) is missing")
+@case(
+    "missing-images-chunk",
+    "quick",
+    "images",
+    r"chunk c\.1\.0\.0\.0 \(steps 4\.\.7\) is missing",
+)
 def _(root, outside):
-    chunk(good(root, "missing-images-chunk"), "images", 1).unlink()
+    chunk_file(good(root, "missing-images-chunk"), "images", 1).unlink()
 
 
-@case("missing-confidences-chunk", "quick", "confidences", r"chunk c/0/0 \(steps 0\.\.11\) is miss")
+@case(
+    "missing-confidences-chunk",
+    "quick",
+    "confidences",
+    r"chunk c\.0\.0 \(steps 0\.\.11\) is miss",
+)
 def _(root, outside):
-    chunk(good(root, "missing-confidences-chunk"), "confidences", 0).unlink()
+    chunk_file(good(root, "missing-confidences-chunk"), "confidences", 0).unlink()
 
 
 @case("truncated-confidences-chunk", "quick", "confidences", r"truncated or corrupt")
 def _(root, outside):
-    truncate(chunk(good(root, "truncated-confidences-chunk"), "confidences", 0))
+    truncate(chunk_file(good(root, "truncated-confidences-chunk"), "confidences", 0))
 
 
 @case("truncated-last-images-chunk", "quick", "images", r"steps? (8\.\.)?11 cannot be read .*trunc")
 def _(root, outside):
-    truncate(chunk(good(root, "truncated-last-images-chunk"), "images", 2))
+    truncate(chunk_file(good(root, "truncated-last-images-chunk"), "images", 2))
 
 
 @case("confidences-nan", "quick", "confidences", r"step 3 contains NaN/inf")
@@ -305,13 +320,17 @@ def _(root, outside):  # a finished run whose run.json is older than its arrays
 # -- problems only reading every chunk finds (the viewer does, for runs of modest size) ----------
 @case("truncated-images-chunk", "deep", "images", r"steps 4\.\.7 cannot be read .*truncated")
 def _(root, outside):
-    truncate(chunk(good(root, "truncated-images-chunk"), "images", 1))
+    truncate(chunk_file(good(root, "truncated-images-chunk"), "images", 1))
 
 
 @case("image-shape-changed", "deep", "images", r"steps 4\.\.7 .* image shape changed between steps")
 def _(root, outside):  # later steps' chunks written at another resolution (20x20 instead of 16x12)
-    donor = good(outside, "donor", shape=(20, 20, 3))
-    shutil.copy(chunk(donor, "images", 1), chunk(good(root, "image-shape-changed"), "images", 1))
+    with pytest.MonkeyPatch.context() as mp:  # 4 steps per chunk, as in the damaged run
+        mp.setattr(animlib.writer, "CHUNK_TARGET_BYTES", 4 * 20 * 20 * 3 * 4)
+        donor = good(outside, "donor", shape=(20, 20, 3))
+    shutil.copy(
+        chunk_file(donor, "images", 1), chunk_file(good(root, "image-shape-changed"), "images", 1)
+    )
 
 
 @case("images-nan", "deep", "images", r"contains NaN/inf at step 6")
@@ -322,22 +341,22 @@ def _(root, outside):
 
 
 @case(
-    "symlink-chunk-outside", "quick", "path", r"images/c/0/0/0/0 is a symlink that points outside"
+    "symlink-chunk-outside", "quick", "path", rf"images/{CHUNK0} is a symlink that points outside"
 )
 def _(root, outside):
-    target = chunk(good(root, "symlink-chunk-outside"), "images", 0)
+    target = chunk_file(good(root, "symlink-chunk-outside"), "images", 0)
     target.unlink()
-    os.symlink(chunk(outside / "secret", "images", 0), target)
+    os.symlink(chunk_file(outside / "secret", "images", 0), target)
 
 
 @case(
     "symlink-chunk-to-system-file",
     "quick",
     "path",
-    r"images/c/0/0/0/0 is a symlink that points outside the results folder",
+    rf"images/{CHUNK0} is a symlink that points outside the results folder",
 )
 def _(root, outside):  # a chunk linked to /etc/passwd: never read as image bytes
-    target = chunk(good(root, "symlink-chunk-to-system-file"), "images", 0)
+    target = chunk_file(good(root, "symlink-chunk-to-system-file"), "images", 0)
     target.unlink()
     os.symlink("/etc/passwd", target)
 
@@ -381,13 +400,14 @@ def uint8_run(root: Path, name: str, steps: int = 3) -> Path:
     "images",
     r"chunk shape \(1, 16384, 16384, 3\) does not hold whole steps of shape \(16, 12, 3\)",
 )
-def _(root, outside):  # 805 MB per chunk, each chunk file a 24 KB zstd frame of zeros
+def _(root, outside):  # 805 MB per chunk, each chunk file a 300-byte frame claiming as much
     run = uint8_run(root, "chunk-shape-bomb")
     chunk_shape(run, "images", [1, 16384, 16384, 3])
-    shutil.rmtree(run / "images" / "c")
+    for path in chunk_files(run, "images"):
+        path.unlink()
     for i in range(3):
-        (run / "images" / "c" / str(i) / "0" / "0").mkdir(parents=True)
-        (run / "images" / "c" / str(i) / "0" / "0" / "0").write_bytes(zstd_zeros(16384**2 * 3))
+        bomb = steps_chunk_bomb(16384**2 * 3, dtype="uint8")
+        chunk_path(run, "images", (i, 0, 0, 0)).write_bytes(bomb)
 
 
 @case(
@@ -398,14 +418,17 @@ def _(root, outside):  # 805 MB per chunk, each chunk file a 24 KB zstd frame of
 )
 def _(root, outside):  # a 20-byte chunk claiming 268 million strings
     run = good(root, "confidences-vlen-strings")
-    chunk(run, "confidences", 0).write_bytes((2**28).to_bytes(4, "little") + bytes(16))
+    chunk_file(run, "confidences", 0).write_bytes((2**28).to_bytes(4, "little") + bytes(16))
     edit_array_meta(
         run, "confidences", data_type="string", fill_value="", codecs=[{"name": "vlen-utf8"}]
     )
 
 
 @case(
-    "transpose-codec", "open", "images", r"codecs transpose, bytes, zstd are not the ones animlib"
+    "transpose-codec",
+    "open",
+    "images",
+    r"codecs transpose, animlib\.steps are not the ones animlib writes \(bytes, zstd or animlib",
 )
 def _(root, outside):  # the stored bytes read back as scrambled pixels of the right shape
     run = good(root, "transpose-codec")
@@ -417,7 +440,7 @@ def _(root, outside):  # the stored bytes read back as scrambled pixels of the r
 @case("gzip-codec", "open", "original", r"codecs bytes, gzip are not the ones animlib writes")
 def _(root, outside):  # a readable array written by another tool
     run = good(root, "gzip-codec")
-    (run / "original" / "c" / "0" / "0" / "0").write_bytes(gzip.compress(image_for(0).tobytes()))
+    chunk_file(run, "original", 0).write_bytes(gzip.compress(image_for(0).tobytes()))
     edit_array_meta(
         run,
         "original",
@@ -454,22 +477,56 @@ def _(root, outside):
     "images",
     r"steps 4\.\.7 cannot be read \(chunk c/1/0/0/0 decodes to 805,306,368 bytes where the",
 )
-def _(root, outside):  # a well-formed array whose chunk file inflates to 805 MB
-    chunk(good(root, "chunk-zstd-bomb"), "images", 1).write_bytes(zstd_zeros(805_306_368))
+def _(root, outside):  # a well-formed old run (bytes + zstd) whose chunk file inflates to 805 MB
+    run = old_layout(good(root, "chunk-zstd-bomb"))
+    chunk_file(run, "images", 1).write_bytes(zstd_zeros(805_306_368))
 
 
-@case("missing-original-chunk", "quick", "original", r"chunk c/0/0/0 is missing")
+@case(
+    "chunk-steps-bomb",
+    "deep",
+    "images",
+    r"steps 4\.\.7 cannot be read \(.*holds 805306368 values where shape \(16, 12, 3\) needs 576",
+)
+def _(root, outside):  # an animlib.steps chunk whose frames claim 805 MB each
+    run = good(root, "chunk-steps-bomb")
+    chunk_file(run, "images", 1).write_bytes(steps_chunk_bomb(805_306_368, frames=4))
+
+
+@case(
+    "chunk-steps-oversized",
+    "deep",
+    "images",
+    r"steps 4\.\.7 cannot be read \(chunk c\.1\.0\.0\.0 is larger than [\d,]+ bytes: too large",
+)
+def _(root, outside):  # an animlib.steps chunk with 8 MB after its frames: never read whole
+    path = chunk_file(good(root, "chunk-steps-oversized"), "images", 1)
+    path.write_bytes(path.read_bytes() + bytes(8 * 2**20))
+
+
+@case(
+    "confidences-zstd-bomb",
+    "quick",
+    "confidences",
+    r"steps 0\.\.11 cannot be read \(chunk c\.0\.0 decodes to 805,306,368 bytes where the",
+)
+def _(root, outside):  # confidences are still stored with bytes + zstd
+    chunk_file(good(root, "confidences-zstd-bomb"), "confidences", 0).write_bytes(
+        zstd_zeros(805_306_368)
+    )
+
+
+@case("missing-original-chunk", "quick", "original", r"chunk c\.0\.0\.0 is missing")
 def _(root, outside):
-    run = good(root, "missing-original-chunk")
-    (run / "original" / "c" / "0" / "0" / "0").unlink()
+    chunk_file(good(root, "missing-original-chunk"), "original", 0).unlink()
 
 
-@case("missing-scalars-chunk", "quick", "scalars/loss", r"chunk c/0 \(steps 0\.\.11\) is missing")
+@case("missing-scalars-chunk", "quick", "scalars/loss", r"chunk c\.0 \(steps 0\.\.11\) is missing")
 def _(root, outside):
     with animlib.RunWriter(root, name="missing-scalars-chunk") as w:
         for i in range(12):
             w.log(image=image_for(i), loss=1.0 / (i + 1))
-    (root / w.run_id / "scalars" / "loss" / "c" / "0").unlink()
+    chunk_file(root / w.run_id, "scalars/loss", 0).unlink()
 
 
 # -- run.json too deep or too large (issue 14.10, 14.13) ----------------------------------------
@@ -645,19 +702,21 @@ def test_reading_a_step_never_follows_a_chunk_link_leading_outside(corpus, kind)
             read()
         err = info.value
         assert err.code == Code.UNSAFE and err.run == kind and err.field == "path"
-        assert "images/c/0/0/0/0 is a symlink that points outside the results folder" in str(err)
+        assert re.search(
+            f"images/{CHUNK0} is a symlink that points outside the results folder", str(err)
+        )
 
 
 def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_path, capsys):
     for kind, entry in (
         ("symlink-array-outside", "images"),
         ("symlink-original-outside", "original"),
-        ("symlink-chunk-outside", "images/c/0/0/0/0"),
+        ("symlink-chunk-outside", f"images/{CHUNK0}"),
     ):
         out = tmp_path / f"{kind}.gif"
         assert cli_main(["render", str(corpus / kind), "-o", str(out), "--dpi", "50"]) == 1
         err = capsys.readouterr().err
-        assert f"{entry} is a symlink that points outside the run folder" in err, err
+        assert re.search(f"{entry} is a symlink that points outside the run folder", err), err
         assert not out.exists()
         with pytest.raises(animlib.RunFormatError, match="points outside the run folder") as info:
             animlib.render(animlib.open_run(corpus / kind), out)

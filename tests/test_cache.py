@@ -294,12 +294,14 @@ def _chunked_run(root, name, steps, shape, dtype="float32"):
     def stored(x):
         return (x * 255).astype(np.uint8) if dtype == "uint8" else x
 
-    with animlib.RunWriter(
-        root, name=name, class_names=["a", "b", "c", "d"], true_label=0, original=stored(x0)
-    ) as w:
-        for i in range(steps):
-            x = np.clip(x0 + rng.normal(0, 0.05, shape).astype(np.float32), 0, 1)
-            w.log(image=stored(x), confidences=probs_for(i))
+    with pytest.MonkeyPatch.context() as mp:  # chunks of 512 KiB: 10 steps of 64x64x3 float32
+        mp.setattr(animlib.writer, "CHUNK_TARGET_BYTES", 512 * 1024)
+        with animlib.RunWriter(
+            root, name=name, class_names=["a", "b", "c", "d"], true_label=0, original=stored(x0)
+        ) as w:
+            for i in range(steps):
+                x = np.clip(x0 + rng.normal(0, 0.05, shape).astype(np.float32), 0, 1)
+                w.log(image=stored(x), confidences=probs_for(i))
     return animlib.open_run(root / w.run_id)
 
 

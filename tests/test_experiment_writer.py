@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -119,16 +120,31 @@ def test_samples_that_stop_early(tmp_path):
         w.log(images=batch(0), confidences=probs(0), active=[True, False, True, True])
 
 
+def eventually(check, timeout: float = 2.0):
+    """``check()``'s value once it is truthy, polling for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value
+
+
 def test_readers_see_each_step_while_the_experiment_runs(tmp_path):
+    # steps are written in the background: a reader sees each one within 2 s of its log call
+    def steps_seen(step):
+        infos = animlib.list_runs(tmp_path)
+        return len(infos) == B and {i.get("steps") for i in infos} == {step + 1}
+
     with writer(tmp_path) as w:
         for step in range(3):
             w.log(images=batch(step), confidences=probs(step))
-            infos = animlib.list_runs(tmp_path)
-            assert len(infos) == B and {i.get("steps") for i in infos} == {step + 1}
-            assert {i.get("status") for i in infos} == {"running"}
+            assert eventually(lambda s=step: steps_seen(s))
+            assert {i.get("status") for i in animlib.list_runs(tmp_path)} == {"running"}
             exps = animlib.list_experiments(tmp_path)
             assert [e.id for e in exps] == ["pgd-eps0.1"] and exps[0].get("status") == "running"
             assert len(animlib.open_run(tmp_path / w.run_ids[1])) == step + 1
+        w.log(images=batch(3), confidences=probs(3))
+        w.flush()  # written now, not in the background
+        assert {i.get("steps") for i in animlib.list_runs(tmp_path)} == {4}
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -275,6 +291,7 @@ from test_experiment_writer import batch, probs, writer
 w = writer({root!r}, originals=batch(0))
 for step in range(3):
     w.log(images=batch(step), confidences=probs(step))
+w.flush()  # what a SIGKILL keeps: the steps written so far (the background writes within ~1 s)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 

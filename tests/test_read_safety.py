@@ -12,11 +12,23 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, write_run, zstd_zeros
+from helpers import (
+    CLASSES,
+    chunk_file,
+    chunk_files,
+    chunk_key,
+    image_for,
+    old_layout,
+    probs_for,
+    steps_chunk_bomb,
+    write_run,
+    zstd_zeros,
+)
 from streamlit.testing.v1 import AppTest
 
 import animlib
@@ -30,6 +42,7 @@ from animlib.limits import (
 )
 from animlib.metrics import run_metrics
 from animlib.snapshot import frame_png
+from animlib.stepcodec import encode_chunk
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -48,10 +61,6 @@ def full_run(root: Path, name: str = "full", steps: int = 12) -> Path:
         for i in range(steps):
             w.log(image=image_for(i), confidences=probs_for(i), loss=float(i))
     return root / w.run_id
-
-
-def chunk_files(run: Path, array: str) -> list[Path]:
-    return sorted(p for p in (run / array / "c").rglob("*") if p.is_file())
 
 
 def render(fmt: str):
@@ -103,7 +112,7 @@ def test_a_missing_chunk_is_an_error_for_every_reader(tmp_path, array, reader):
         READERS[array][reader](run)
     err = info.value
     assert err.code == Code.MISSING and err.field == array and err.run == "full", err
-    key = gone.relative_to(run_dir / array).as_posix()
+    key = re.escape(gone.relative_to(run_dir / array).as_posix())  # c.0.0 (flat chunk keys)
     assert re.search(rf"chunk {key}( \(steps 0\.\.11\))? is missing", str(err)), err
 
 
@@ -122,12 +131,14 @@ def test_a_run_folder_deleted_after_opening_renders_nothing(tmp_path):
 
 def test_other_steps_still_read_next_to_a_missing_chunk(tmp_path, monkeypatch):
     monkeypatch.setattr(animlib.writer, "CHUNK_TARGET_BYTES", 4 * image_for(0).nbytes)
-    run_dir = write_run(tmp_path, "chunked", steps=12)
-    (tmp_path / run_dir / "images" / "c" / "1" / "0" / "0" / "0").unlink()
-    run = animlib.open_run(tmp_path / run_dir)
+    run_dir = tmp_path / write_run(tmp_path, "chunked", steps=12)
+    gone = chunk_file(run_dir, "images", 1)
+    gone.unlink()
+    run = animlib.open_run(run_dir)
     np.testing.assert_array_equal(run.images[3], image_for(3))
     np.testing.assert_array_equal(run.images[8:12], np.stack([image_for(i) for i in range(8, 12)]))
-    with pytest.raises(RunFormatError, match=r"chunk c/1/0/0/0 \(steps 4\.\.7\) is missing"):
+    assert gone.name == "c.1.0.0.0"  # flat chunk keys
+    with pytest.raises(RunFormatError, match=r"chunk c\.1\.0\.0\.0 \(steps 4\.\.7\) is missing"):
         run.images[2:6]  # the slice names the first broken step's chunk
 
 
@@ -138,30 +149,117 @@ def test_a_missing_chunk_in_object_storage_is_an_error_too():
     run_id = write_run(root, "remote", steps=5)
     run = animlib.open_run_in(root, run_id)
     fs = fsspec.filesystem("memory")
-    fs.rm(f"/read-safety/runs/{run_id}/confidences/c/0/0")
-    with pytest.raises(RunFormatError, match=r"chunk c/0/0 \(steps 0\.\.4\) is missing") as info:
+    folder = f"/read-safety/runs/{run_id}/confidences/"
+    key = chunk_key([k.removeprefix(folder) for k in fs.find(folder)], 0)
+    fs.rm(folder + key)
+    with pytest.raises(
+        RunFormatError, match=rf"chunk {re.escape(key)} \(steps 0\.\.4\) is missing"
+    ) as info:
         _ = run.confidences
     assert info.value.code == Code.MISSING and info.value.field == "confidences"
     np.testing.assert_array_equal(run.images[4], image_for(4))
     fs.rm("/read-safety", recursive=True)
 
 
-def test_chunk_files_are_read_only_up_to_what_a_chunk_can_hold(tmp_path):
+def refusal_and_peak(read) -> tuple[RunFormatError, int]:
+    """The RunFormatError ``read()`` raises and the peak memory allocated meanwhile (bytes)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(RunFormatError) as info:
+            read()
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+PADDING = 48 * 2**20  # appended to a good chunk file: more than the reads may take
+PEAK = 32 * 2**20  # what reading a refused chunk may allocate (a bomb claims 1 GB)
+ZSTD_DAMAGE = [  # a chunk stored with bytes + zstd: every refusal names the chunk's steps
+    ("oversized", "steps 0..2 cannot be read", "too large for a chunk of this shape"),
+    ("zstd-bomb", "steps 0..2 cannot be read", "decodes to 1,000,000,000 bytes where the chunk"),
+    ("garbage", "steps 0..2 cannot be read", "truncated or corrupt: not a zstd frame"),
+]
+STEPS_DAMAGE = [  # an animlib.steps chunk: the store refuses the first three, the codec the bomb
+    ("oversized", "steps 0..2 cannot be read", "too large for a chunk of this shape"),
+    ("zstd-bomb", "steps 0..2 cannot be read", "truncated or corrupt: not an animlib.steps chunk"),
+    ("garbage", "steps 0..2 cannot be read", "truncated or corrupt: not an animlib.steps chunk"),
+    ("steps-bomb", "step 1 cannot be read", "holds 1000000000 values where shape (16, 12, 3)"),
+]
+LAYOUTS = {  # (array, written in the layout of old runs, what the chunk holds, reader)
+    "images": ("images", False, STEPS_DAMAGE, lambda run: run.images[1]),
+    "confidences": ("confidences", False, ZSTD_DAMAGE, lambda run: run.confidences),
+    "old-images": ("images", True, ZSTD_DAMAGE, lambda run: run.images[1]),
+}
+DAMAGE_CASES = [(k, *d) for k, (_a, _o, damage, _r) in LAYOUTS.items() for d in damage]
+
+
+@pytest.mark.parametrize(
+    ("layout", "damage", "what", "words"),
+    DAMAGE_CASES,
+    ids=[f"{c[0]}-{c[1]}" for c in DAMAGE_CASES],
+)
+def test_chunk_files_are_read_only_up_to_what_a_chunk_can_hold(
+    tmp_path, layout, damage, what, words
+):
     """A chunk file far larger than its chunk compresses to is refused after reading at most
-    that bound, and so is a zstd frame declaring another size, or no zstd frame at all."""
+    that bound, and so is a zstd frame declaring another size, or no zstd frame at all; an
+    ``animlib.steps`` frame declaring another size is refused before it is decoded. Memory stays
+    bounded: nothing a chunk file claims is allocated."""
+    array, old, _damage, read = LAYOUTS[layout]
     run_dir = tmp_path / write_run(tmp_path, "oversized", steps=3)
-    (path,) = chunk_files(run_dir, "images")
-    good = path.read_bytes()
-    for data, words in (
-        (good + os.urandom(2_000_000), "too large for a chunk of this shape"),
-        (zstd_zeros(10**9), "decodes to 1,000,000,000 bytes where the chunk shape needs"),
-        (b"\x00" * 40, "truncated or corrupt: not a zstd frame"),
-    ):
-        path.write_bytes(data)
-        run = animlib.open_run(run_dir)
-        with pytest.raises(RunFormatError, match="steps 0..2 cannot be read") as info:
-            run.images[1]
-        assert words in str(info.value) and info.value.code == Code.CORRUPT
+    if old:
+        old_layout(run_dir)
+    (path,) = chunk_files(run_dir, array)
+    assert ("/" in path.relative_to(run_dir / array).as_posix()) == old  # nested keys: old runs
+    codecs = json.loads((run_dir / array / "zarr.json").read_text())["codecs"]
+    steps = array == "images" and not old
+    assert [c["name"] for c in codecs] == (["animlib.steps"] if steps else ["bytes", "zstd"])
+    data = {
+        "oversized": lambda: path.read_bytes() + bytes(PADDING),
+        "zstd-bomb": lambda: zstd_zeros(10**9),
+        "garbage": lambda: b"\x00" * 40,
+        "steps-bomb": lambda: steps_chunk_bomb(10**9, frames=3),
+    }[damage]()
+    path.write_bytes(data)
+    run = animlib.open_run(run_dir)
+    err, peak = refusal_and_peak(lambda: read(run))
+    assert err.run == "oversized" and err.field == array and err.code == Code.CORRUPT, err
+    assert what in str(err) and words in str(err), err
+    assert peak < PEAK, f"{peak / 2**20:.0f} MB allocated to refuse a chunk"
+
+
+def test_a_zstd_bomb_in_an_old_run_is_never_inflated_by_a_render(tmp_path, monkeypatch):
+    """Old runs' plain chunks are read straight from the store when rendering
+    (animlib.chunk_reader): a chunk whose zstd frame claims 805 MB is refused there too, with
+    bounded memory, and the render names the run, the array and the steps."""
+    monkeypatch.setattr(animlib.writer, "CHUNK_TARGET_BYTES", 4 * image_for(0).nbytes)
+    run_dir = old_layout(tmp_path / write_run(tmp_path, "old-bomb", steps=12))
+    chunk_file(run_dir, "images", 1).write_bytes(zstd_zeros(805_306_368))
+    run = animlib.open_run(run_dir)
+    for fmt in ("gif", "mp4"):
+        out = tmp_path / f"x.{fmt}"
+        err, peak = refusal_and_peak(lambda out=out: animlib.render(run, out, dpi=50))
+        assert err.run == "old-bomb" and err.field == "images" and err.code == Code.CORRUPT
+        assert "steps 4..7 cannot be read (chunk c/1/0/0/0 decodes to 805,306,368" in str(err)
+        assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MB allocated to refuse a chunk"
+        assert not out.exists()
+
+
+def test_an_images_chunk_holding_fewer_steps_than_run_json_counts_is_cut_short(tmp_path):
+    """An animlib.steps chunk decodes the steps it holds a frame for and fills the rest: a chunk
+    file older than run.json (a copy, a crash between the writes) must not read as zeros."""
+    run_dir = tmp_path / write_run(tmp_path, "short", steps=5)
+    chunk_file(run_dir, "images").write_bytes(
+        encode_chunk(np.stack([image_for(i) for i in (0, 1)]))
+    )
+    run = animlib.open_run(run_dir)
+    for read in (lambda: run.images[3], lambda: run.images[:], lambda: run_metrics(run)):
+        with pytest.raises(RunFormatError) as info:
+            read()
+        err = info.value
+        assert err.code == Code.MISSING and err.run == "short" and err.field == "images", err
+        assert "chunk c.0.0.0.0 (steps 2..4) is cut short" in str(err), err
+    assert not animlib.validate(run_dir)[0].ok
 
 
 def test_original_is_read_in_zarrs_own_chunks_but_never_larger_ones(tmp_path):
@@ -217,11 +315,11 @@ def test_viewer_check_notices_a_chunk_deleted_after_it(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_RUNS", str(root))
     at = app("app_pages/viewer.py", run=run_id)
     assert not at.exception and not at.error, [e.value for e in at.error]
-    (root / run_id / "images" / "c" / "0" / "0" / "0" / "0").unlink()
+    chunk_file(root / run_id, "images").unlink()
     at = app("app_pages/viewer.py", run=run_id)  # same process: the check's cache is warm
     assert not at.exception
     shown = [plain(e.value) for e in at.error]
-    assert shown and "images: chunk c/0/0/0/0 (steps 0..5) is missing" in shown[0], shown
+    assert shown and "images: chunk c.0.0.0.0 (steps 0..5) is missing" in shown[0], shown
 
 
 def test_big_runs_are_checked_again_on_a_timer_instead_of_listing_chunks(tmp_path, monkeypatch):

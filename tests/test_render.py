@@ -6,6 +6,7 @@ import base64
 import html
 import math
 import re
+import tracemalloc
 
 import imageio_ffmpeg
 import matplotlib
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from helpers import chunk_file, zstd_zeros  # noqa: E402
 from matplotlib.animation import AbstractMovieWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -404,9 +406,19 @@ def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_pa
     assert all(np.array_equal(got[i], data[i]) for i in range(7))
     assert reader.steps(3, 6, range(4, 6, 2)).keys() == {4}
     # a chunk that is missing or does not decode: None, so the caller reads through zarr
-    chunk = tmp_path / "plain" / "images" / "c" / "1" / "0" / "0" / "0"
-    chunk.write_bytes(chunk.read_bytes()[:-5])
+    chunk = chunk_file(tmp_path / "plain", "images", 1)
+    good = chunk.read_bytes()
+    chunk.write_bytes(good[:-5])
     assert reader.read(1) is None and reader.steps(0, 7, range(7)) is None
+    if zstd:  # a frame claiming 1 GB (or a file far larger than a chunk) is never inflated
+        for bad in (zstd_zeros(10**9), good + bytes(len(good) + 8192)):
+            chunk.write_bytes(bad)
+            tracemalloc.start()
+            try:
+                assert reader.read(1) is None
+                assert tracemalloc.get_traced_memory()[1] < len(bad) + 2**20
+            finally:
+                tracemalloc.stop()
     chunk.unlink()
     assert reader.read(1) is None and np.array_equal(reader.read(2)[0], data[6])
     other = _StoredImages(tmp_path / "gzip", data, 3, [GzipCodec()])

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, write_run
+from helpers import CLASSES, chunk_file, image_for, probs_for, write_run
 
 import animlib
 from animlib.errors import AnimlibError, RunFormatError, RunInputError
@@ -286,9 +286,7 @@ def test_validate_finds_problems_and_cli_exit_codes(runs_dir):
     assert main(["validate", str(runs_dir)]) == 0
     assert main(["validate", str(runs_dir / "alpha")]) == 0
     # corrupt one chunk of one run, and make another claim more steps than it has
-    chunk = next((runs_dir / "alpha" / "images").rglob("c/*"))
-    while chunk.is_dir():
-        chunk = next(chunk.iterdir())
+    chunk = chunk_file(runs_dir / "alpha", "images", 0)
     chunk.write_bytes(chunk.read_bytes()[:10])
     meta = json.loads((runs_dir / "beta" / "run.json").read_text())
     meta["steps"] = 99

@@ -4,6 +4,7 @@ no module outside animlib/store touches fsspec."""
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import stat
 import uuid
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import image_for, write_run
+from helpers import chunk_file, image_for, write_run
 
 import animlib
 from animlib.errors import Code, RunFormatError, StoreError
@@ -243,6 +244,39 @@ def test_download_and_upload_are_whole_or_nothing(tmp_path, scheme):
         assert info.value.code == Code.MISSING and sorted(os.listdir(root)) == ["a.txt", "b.txt"]
 
 
+# -- exclusive creation (leases, writer locks) ----------------------------------------------------
+def test_a_file_created_exclusively_is_never_seen_without_its_data(tmp_path, monkeypatch):
+    """A lease or writer lock read while it is being created is absent or whole: an empty one
+    looked abandoned (a waiting thread took the render lease over and rendered a second time)."""
+    store = LocalStore(tmp_path)
+    seen = []
+    real = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):  # just before the data is written: what would a reader see?
+        seen.append(store.read(".lease-x") if store.contains(".lease-x") else None)
+        return real(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    assert store.create_exclusive(".lease-x", b'{"token": "a"}')
+    assert not store.create_exclusive(".lease-x", b'{"token": "b"}')
+    monkeypatch.undo()
+    assert seen == [None, b'{"token": "a"}']
+    assert store.read(".lease-x") == b'{"token": "a"}'
+    assert [p.name for p in tmp_path.iterdir()] == [".lease-x"]  # no temporary file is left
+
+
+def test_exclusive_creation_without_hard_links(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted", dst)
+
+    monkeypatch.setattr(os, "link", no_links)  # FAT, some network shares
+    store = LocalStore(tmp_path)
+    assert store.create_exclusive(".writer.lock", b"{}")
+    assert not store.create_exclusive(".writer.lock", b"[]")
+    assert store.read(".writer.lock") == b"{}"
+    assert [p.name for p in tmp_path.iterdir()] == [".writer.lock"]
+
+
 # -- one owner for storage -------------------------------------------------------------------
 def test_no_module_outside_the_store_package_touches_fsspec():
     offenders = []
@@ -281,10 +315,12 @@ def test_run_accessors_answer_from_metadata(tmp_path):
     assert err.value.code == Code.MISSING
     np.testing.assert_array_equal(run.read_steps("images", 2, 4)[1], image_for(3))
     assert run.missing_chunks() == []
-    (tmp_path / run_id / "confidences" / "c" / "0" / "0").unlink()
+    first = chunk_file(tmp_path / run_id, "confidences", 0)
+    first.unlink()
     gaps = animlib.open_run(tmp_path / run_id).missing_chunks()
     assert [(g.array, g.steps) for g in gaps] == [("confidences", (0, 6))]
-    assert gaps[0].describe() == "chunk c/0/0 (steps 0..6) is missing"
+    key = first.relative_to(tmp_path / run_id / "confidences").as_posix()
+    assert gaps[0].describe() == f"chunk {key} (steps 0..6) is missing"
     with pytest.raises(IndexError):
         run.images[7]
 

@@ -2,17 +2,18 @@
 
 # The protocol, on any :class:`~animlib.store.Store` (names from :mod:`animlib.cache.keys`):
 #
-# 1. **Take**: ``create_exclusive(".lease-<entry>")``: ``O_EXCL`` on a local folder, a conditional
-#    PUT (``If-None-Match: *``) on S3. Whoever creates it renders. The lease holds JSON: a random
-#    ``token``, ``host``, ``pid``, ``beat`` (wall time), ``count`` and the render's progress.
+# 1. **Take**: ``create_exclusive(".lease-<entry>")``: an exclusive hard link to the written lease
+#    on a local folder, a conditional PUT (``If-None-Match: *``) on S3: never seen empty. Whoever
+#    creates it renders. The lease holds JSON: a random ``token``, ``host``, ``pid``, ``beat``
+#    (wall time), ``count`` and the render's progress.
 # 2. **Hold**: a heartbeat thread rewrites the lease every ``min(ttl / 4, 2 s)`` (count + 1,
 #    progress). When the entry is published the holder deletes its lease.
 # 3. **Wait**: everyone else polls the lease every ``POLL_SECONDS`` (showing the holder's progress).
-#    When it is gone they serve the entry; if there is none (the holder failed) they try to take the
-#    lease themselves.
-# 4. **Expire**: a lease is dead when its holder is a process of this host that no longer exists, or
-#    when its bytes have not changed for ``ttl`` seconds (``ANIMLIB_CACHE_LEASE_SECONDS``) by the
-#    waiter's own monotonic clock (no clock comparison between machines), or at once when its
+#    When it is gone they serve the entry; if there is none (the holder failed) they try to take
+#    the lease themselves.
+# 4. **Expire**: a lease is dead when its holder is a process of this host that no longer exists,
+#    or when its bytes have not changed for ``ttl`` seconds (``ANIMLIB_CACHE_LEASE_SECONDS``) by
+#    the waiter's own monotonic clock (no clock comparison between machines), or at once when its
 #    ``beat`` is more than ``ttl + MAX_SKEW`` old by the waiter's wall clock (a late arrival need
 #    not watch it for ``ttl``).
 # 5. **Take over**: the waiters of a dead lease race to create ``.claim-<entry>+<token>+<n>``

@@ -199,6 +199,12 @@ class Store(ABC):
         """Create this folder (and its parents); False if it already existed (reserves a run
         id)."""
 
+    def make_folder(self, path: str) -> None:
+        """Create the folder ``path`` inside this folder unless it exists. Its parent must
+        exist (StoreError MISSING otherwise), so a run folder removed under a writer is never
+        rebuilt. Object stores have no folders: nothing to do there."""
+        return None
+
     @abstractmethod
     def makedirs(self) -> None:
         """Create this folder and its parents if missing."""

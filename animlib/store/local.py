@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
+import secrets
 import shutil
 import stat
 import time
@@ -19,6 +21,7 @@ from .base import Entry, Store, replace_via_temp, storage_error
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 READ_THREADS = 8  # threads reading a large batch of small files (read_many)
 RACY_S = 2.0  # a file changed this recently may change again within its mtime tick
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)  # from os.link
 
 
 class LocalStore(Store):
@@ -273,15 +276,40 @@ class LocalStore(Store):
         replace_via_temp(self._local(path), fill, path, self.url, named=True)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
+        """The data is written to a temporary file first and linked into place, so the file
+        never exists without its data (a lease or writer lock read while it was still empty
+        looked abandoned, and was taken over). Where hard links are not supported (FAT, some
+        network shares) the file is created exclusively, then written."""
         target = self._local(path)
+        folder, base = os.path.split(target)
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{base}")
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            self._create(tmp, data)
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise storage_error(exc, path, self.url) from None
+            return self._create_then_write(target, data, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return True
+
+    @staticmethod
+    def _create(target: str, data: bytes) -> None:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+    def _create_then_write(self, target: str, data: bytes, path: str) -> bool:
+        try:
+            self._create(target, data)
         except FileExistsError:
             return False
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
         return True
 
     def make_exclusive(self) -> bool:
@@ -293,6 +321,16 @@ class LocalStore(Store):
         except OSError as exc:
             raise storage_error(exc, "", self.url) from None
         return True
+
+    def make_folder(self, path: str) -> None:
+        full = self._local(path)
+        try:
+            os.mkdir(full)  # never the parents: a removed run folder stays removed
+        except FileExistsError:
+            if not os.path.isdir(full):
+                raise StoreError("is not a folder", field=path, code=Code.INVALID) from None
+        except OSError as exc:
+            raise storage_error(exc, path, self.url) from None
 
     def makedirs(self) -> None:
         try:

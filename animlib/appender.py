@@ -1,0 +1,461 @@
+"""RunAppender: the storage engine of one run -- steps buffered in memory, flushed all or nothing.
+
+A flush writes, in this order: the chunk files holding the buffered steps (each one whole and
+atomically: a reader sees its old or its new bytes, and both hold the same earlier steps), the
+arrays' zarr.json when their shape grows, and run.json LAST (atomically). ``steps`` in run.json is
+what readers trust, so they only ever see complete steps, and a flush that fails anywhere leaves
+the run exactly as readable as before: the buffer is kept, so a retry writes it again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import lock
+from . import meta as M
+from .array_appender import STEP_CODECS, ArrayAppender, ArrayPlan, Row, array_meta, plain_codecs
+from .errors import Code, RunInputError, StoreError
+from .limits import check_run_json_size
+from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
+from .store import Store
+from .summary import SummaryAccumulator
+
+NORMS_EVERY = 1.0  # seconds between perturbation-norm updates while running (always at the end)
+SCALAR_ROWS = 1024  # steps per chunk of a scalar series
+ImageRows = Callable[[tuple[int, ...], np.dtype], int]  # steps per images chunk
+
+
+def confidence_rows(k: int) -> int:
+    """Steps per confidences chunk: about 64 KiB of probabilities, 16 to 1024 steps."""
+    return int(max(16, min(1024, 65536 // (4 * k))))
+
+
+@dataclass
+class Step:
+    """One buffered step: the (H, W, C) uint8/float32 image (checked, not to be changed any
+    more), (K,) probabilities or None, named scalars."""
+
+    image: np.ndarray
+    conf: np.ndarray | None
+    scalars: dict[str, float]
+    done: Callable[[], None] | None = None  # called once the step is stored
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.nbytes + (0 if self.conf is None else self.conf.nbytes)
+
+
+class MetaEncoder:
+    """Serializes run.json; the parts that do not change between flushes (params, tags, class
+    names) are serialized once and reused, so even a big run.json costs little per flush."""
+
+    def __init__(self) -> None:
+        self._fragments: dict[str, tuple[Any, str]] = {}
+
+    def encode(self, meta: dict[str, Any], run: str) -> bytes:
+        """run.json bytes for ``meta`` (strict JSON, indented like :func:`animlib.meta.dumps`).
+
+        Raises:
+            RunInputError: (LIMIT) over ``MAX_RUN_JSON_BYTES``, naming the largest field.
+        """
+        parts = []
+        for key, value in meta.items():
+            hit = self._fragments.get(key)
+            if hit is None or hit[0] is not value:
+                text = M.dumps(value).decode().rstrip("\n").replace("\n", "\n  ")
+                hit = self._fragments[key] = (value, text)
+            parts.append(f"  {json.dumps(str(key))}: {hit[1]}")
+        data = ("{\n" + ",\n".join(parts) + "\n}\n").encode()
+        if len(data) > 2**20:
+            largest = max(meta, key=lambda k: len(self._fragments[k][1]))
+            check_run_json_size(len(data), run=run, field=largest, error=RunInputError)
+        return data
+
+
+class RunAppender:
+    """Appends steps to one run folder: :meth:`append` buffers, :meth:`flush` writes.
+
+    Thread-safe: steps may be appended from one thread while another flushes; flushes and
+    :meth:`finish` run one at a time.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        meta: dict[str, Any],
+        *,
+        original: np.ndarray | None,
+        image_rows: ImageRows,
+        created_here: bool = False,
+        arrays: dict[str, ArrayAppender] | None = None,
+        last: np.ndarray | None = None,
+        encoder: MetaEncoder | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = store.name
+        self.meta = meta
+        self.closed = False
+        self._original = original
+        self._image_rows = image_rows
+        self._created_here = created_here
+        self._arrays = arrays or {}
+        self._summary = SummaryAccumulator(
+            meta.get("true_label"),
+            meta.get("target_label"),
+            original,
+            steps=int(meta["steps"]),
+            stored=meta.get("summary") or {},
+        )
+        self._last = last
+        self._norms = (time.monotonic(), int(meta["steps"]))  # when, at how many steps
+        self._pending: list[Step | dict[str, Any]] = []  # steps, and notes for run.json
+        self._pending_steps = 0
+        self._pending_bytes = 0
+        self._lock = threading.Lock()  # the buffer
+        self._flush_lock = threading.RLock()  # one flush or finish at a time
+        self._encoder = encoder or MetaEncoder()
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        root: Store,
+        name: str,
+        meta: dict[str, Any],
+        original: np.ndarray | None,
+        image_rows: ImageRows,
+    ) -> RunAppender:
+        """Reserve a new run folder for ``name`` in ``root`` (its id: ``name`` made safe and
+        unique), take its writer lock and write run.json (zero steps); the arrays (and
+        ``original``) come with the first flush. On any failure nothing is left behind (as far
+        as storage allows).
+
+        Raises:
+            RunInputError: run.json would exceed the size limit (nothing is written then).
+            StoreError: the storage refused a write.
+        """
+        encoder = MetaEncoder()
+        encoder.encode(meta, name)  # an oversized run.json is refused before storage is touched
+        root.makedirs()
+        store, run_id = reserve(root, name)
+        try:
+            lock.acquire(store, run_id)
+            app = cls(
+                store,
+                meta,
+                original=original,
+                image_rows=image_rows,
+                created_here=True,
+                encoder=encoder,
+            )
+            app.store.write_atomic(M.RUN_JSON, app.encode_meta(meta))
+        except BaseException:
+            try:
+                store.remove(recursive=True)
+            except StoreError:
+                pass
+            raise
+        return app
+
+    @classmethod
+    def resume(
+        cls,
+        store: Store,
+        image_rows: ImageRows,
+        *,
+        keep: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> RunAppender:
+        """Re-open an existing run to append after its last complete step (or after step
+        ``keep``: later steps are dropped); removes what a killed writer left (``.tmp-*``,
+        ``*.partial``). ``fields`` are set in run.json.
+
+        Raises:
+            RunFormatError: the run cannot be read, or uses a layout this module cannot append
+                to; RunInputError (BUSY): another live writer holds it.
+        """
+        from .reader import open_run
+
+        run = open_run(store)
+        lock.acquire(store, run.id)
+        try:
+            remove_leftovers(store)
+            n = len(run) if keep is None else max(1, min(keep, len(run)))
+            arrays = {}
+            for path in ["images", "confidences", *(f"scalars/{k}" for k in run.scalars)]:
+                if path == "confidences" and not run.has_confidences:
+                    continue
+                meta = json.loads(store.read(f"{path}/zarr.json"))
+                arr = ArrayAppender(path, meta, n=n, length=int(meta["shape"][0]))
+                start = n // arr.rows * arr.rows
+                if path.startswith("scalars/"):
+                    values = list(run.scalars[path[8:]][start:n])
+                else:
+                    values = list(run.read_steps(path, start, n))
+                arr.open_rows = [arr.row(v) for v in values]
+                arrays[path] = arr
+            last = run.images[n - 1]
+            meta = dict(run.meta, status="running", steps=n, **(fields or {}))
+            meta.pop("error", None)
+            if n < len(run):  # steps dropped: the summary of the steps kept
+                summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
+                conf = run.confidences[:n] if run.has_confidences else None
+                summary.add_steps(conf, last, count=n)
+                meta["summary"] = summary.stored()
+            app = cls(
+                store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
+            )
+            store.write_atomic(M.RUN_JSON, app.encode_meta(meta))
+        except BaseException:
+            lock.release(store)
+            raise
+        return app
+
+    # -- what is buffered and stored -----------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Steps stored (run.json ``steps``)."""
+        return int(self.meta["steps"])
+
+    @property
+    def original(self) -> np.ndarray | None:
+        """The clean image of the run (None when it stored none)."""
+        return self._original
+
+    @property
+    def pending(self) -> int:
+        """Steps buffered, not yet flushed."""
+        return self._pending_steps
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def has_confidences(self) -> bool | None:
+        """Whether the run logs confidences (None before its first step)."""
+        if "images" in self._arrays:
+            return "confidences" in self._arrays
+        first = self._first_pending()
+        return None if first is None else first.conf is not None
+
+    def n_classes(self) -> int | None:
+        """K, once the first step with confidences is buffered or stored."""
+        arr = self._arrays.get("confidences")
+        if arr is not None:
+            return int(arr.chunk_shape[1])
+        first = self._first_pending()
+        return None if first is None or first.conf is None else len(first.conf)
+
+    def _first_pending(self) -> Step | None:
+        with self._lock:
+            return next((x for x in self._pending if isinstance(x, Step)), None)
+
+    # -- appending -------------------------------------------------------------------------------
+    def append(self, step: Step) -> None:
+        """Buffer one checked step (written by the next :meth:`flush`)."""
+        with self._lock:
+            self._pending.append(step)
+            self._pending_steps += 1
+            self._pending_bytes += step.nbytes
+
+    def note(self, fields: dict[str, Any]) -> None:
+        """Fields for run.json that hold once the steps buffered so far are stored (they are
+        written with them, by the next flush, even if no step follows)."""
+        with self._lock:
+            self._pending.append(dict(fields))
+
+    def discard_pending(self) -> None:
+        """Forget the buffered steps (a synchronous writer whose flush failed)."""
+        with self._lock:
+            self._pending.clear()
+            self._pending_steps = self._pending_bytes = 0
+
+    def flush(self) -> int:
+        """Write every buffered step; return how many. All or nothing: on failure the stored
+        run is as readable as before and the steps stay buffered.
+
+        Raises:
+            StoreError: a write failed, or the run folder was removed (MISSING).
+            RunInputError: run.json would exceed the size limit (LIMIT).
+        """
+        with self._flush_lock:
+            return self._flush(None)
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Write what is buffered, cut the arrays to the steps stored, mark the run ``status``
+        and drop the lock, in one pass. A run that failed before its first step is removed.
+        Retryable after a failure; does nothing once it succeeded.
+
+        Raises:
+            StoreError: a write failed, or the run folder was removed (MISSING).
+        """
+        with self._flush_lock:
+            if self.closed:
+                return
+            if self.n == self._pending_steps == 0 and status == "failed" and self._created_here:
+                self._remove_empty()
+            else:
+                end = {"status": status, **({"error": error[:2000]} if error else {})}
+                self._flush(end)
+                lock.release(self.store)
+            self.closed = True
+
+    # -- the flush protocol ----------------------------------------------------------------------
+    def _flush(self, end: dict[str, Any] | None) -> int:
+        """Write the buffered steps (and with ``end``, the final status and exact shapes)."""
+        with self._lock:
+            items = list(self._pending)
+        if not items and end is None:
+            return 0
+        steps = [x for x in items if isinstance(x, Step)]
+        notes: dict[str, Any] = {}
+        for x in items:
+            if not isinstance(x, Step):
+                notes.update(x)
+        self._check_folder()
+        plans, new = self._plan(steps, final=end is not None)
+        meta, summary, norms = self._next_meta(steps, new, {**notes, **(end or {})}, end)
+        data = self.encode_meta(meta)
+        self._write(plans, new)
+        self.store.write_atomic(M.RUN_JSON, data)
+        for plan in plans:
+            plan.array.commit(plan)
+        self._arrays.update(new)
+        self.meta, self._summary = meta, summary
+        if steps and self._original is not None:  # for the norms at the end (a copy: the
+            self._last = np.array(steps[-1].image)  # caller of a RunWriter may reuse its array)
+        if norms:
+            self._norms = (time.monotonic(), self.n)
+        with self._lock:
+            del self._pending[: len(items)]
+            self._pending_steps -= len(steps)
+            self._pending_bytes -= sum(s.nbytes for s in steps)
+        for step in steps:
+            if step.done is not None:
+                step.done()
+        return len(steps)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _check_folder(self) -> None:
+        """Raise StoreError MISSING if the run folder is gone (never rebuild part of it)."""
+        try:
+            there = self.store.contains(M.RUN_JSON)
+        except StoreError as exc:
+            raise exc.with_run(self.run_id) from None
+        if not there:
+            raise StoreError(
+                "the run folder was removed while this writer was open; nothing more is written",
+                run=self.run_id,
+                field="path",
+                code=Code.MISSING,
+            )
+
+    def _plan(
+        self, steps: list[Step], *, final: bool
+    ) -> tuple[list[ArrayPlan], dict[str, ArrayAppender]]:
+        new: dict[str, ArrayAppender] = {}
+        if "images" not in self._arrays and steps:
+            img = steps[0].image
+            dtype = img.dtype
+            rows = self._image_rows(img.shape, dtype)
+            fill = 0 if dtype == np.uint8 else 0.0
+            new["images"] = ArrayAppender(
+                "images", array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS)
+            )
+            if steps[0].conf is not None:
+                k = len(steps[0].conf)
+                meta = array_meta((k,), confidence_rows(k), "float32", 0.0, plain_codecs("float32"))
+                new["confidences"] = ArrayAppender("confidences", meta)
+        names = sorted({key for s in steps for key in s.scalars})
+        for name in names:
+            path = f"scalars/{name}"
+            if path not in self._arrays:
+                meta = array_meta((), SCALAR_ROWS, "float64", "NaN", plain_codecs("float64"))
+                arr = ArrayAppender(path, meta, n=self.n, late=self.n > 0)
+                arr.open_rows = [Row(np.nan)] * (self.n % SCALAR_ROWS)
+                new[path] = arr
+        plans = []
+        for path, arr in {**self._arrays, **new}.items():
+            if path == "images":
+                values: list[Any] = [s.image for s in steps]
+            elif path == "confidences":
+                values = [s.conf for s in steps]
+            else:
+                values = [s.scalars.get(path[8:], np.nan) for s in steps]
+            plans.append(arr.plan(values, final=final))
+        return plans, new
+
+    def _next_meta(
+        self,
+        steps: list[Step],
+        new: dict[str, ArrayAppender],
+        fields: dict[str, Any],
+        end: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], SummaryAccumulator, bool]:
+        summary = self._summary.copy()
+        has_conf = "confidences" in self._arrays or "confidences" in new
+        conf = np.stack([s.conf for s in steps]) if has_conf and steps else None
+        summary.add_steps(conf, None, count=len(steps))
+        last = steps[-1].image if steps else self._last
+        norms = self._original is not None and last is not None
+        norms = norms and (
+            end is not None or self.n == 0 or time.monotonic() - self._norms[0] >= NORMS_EVERY
+        )
+        if norms and (steps or self._norms[1] != self.n):
+            summary.note_image(last)
+        meta = dict(self.meta)
+        meta.update(steps=self.n + len(steps), updated=M.now_iso(), summary=summary.stored())
+        meta.update(fields)
+        if "images" in new:
+            img = steps[0].image
+            meta["image_shape"] = list(img.shape)
+            meta["image_dtype"] = str(img.dtype)
+            arrays = ["images"] + ["confidences"] * has_conf
+            meta["arrays"] = arrays + ["original"] * (self._original is not None)
+            if has_conf and meta.get("class_names") is None:
+                meta["class_names"] = [str(i) for i in range(len(steps[0].conf))]
+        return meta, summary, norms
+
+    def _write(self, plans: list[ArrayPlan], new: dict[str, ArrayAppender]) -> None:
+        """Folders, then chunk files, then array metadata (run.json comes after, last)."""
+        if "images" in new:  # the first steps: the Zarr group and the clean image first
+            self.store.write_atomic("zarr.json", GROUP_META)
+            if self._original is not None:
+                write_original(self.store, self._original)
+        new_group = any(p.startswith("scalars/") for p in new) and not any(
+            p.startswith("scalars/") for p in self._arrays
+        )
+        if new_group:
+            self.store.make_folder("scalars")
+        for plan in plans:
+            for folder in plan.folders:
+                self.store.make_folder(folder)
+        for plan in plans:
+            for key, data in plan.writes:
+                self.store.write_atomic(key, data)
+        if new_group:
+            self.store.write_atomic("scalars/zarr.json", GROUP_META)
+        for plan in plans:
+            if plan.meta is not None:
+                self.store.write_atomic(f"{plan.array.path}/zarr.json", plan.meta)
+
+    def encode_meta(self, meta: dict[str, Any]) -> bytes:
+        """run.json bytes for ``meta`` (see :class:`MetaEncoder`)."""
+        return self._encoder.encode(meta, self.run_id)
+
+    def _remove_empty(self) -> None:
+        """A run that failed before its first step is removed: nothing half-written stays."""
+        try:
+            self.store.remove(recursive=True)
+        except StoreError:
+            meta = dict(self.meta, status="failed")
+            self.store.write_atomic(M.RUN_JSON, self.encode_meta(meta))
+            self.meta = meta
+            lock.release(self.store)

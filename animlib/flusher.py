@@ -1,0 +1,131 @@
+"""Flusher: writes the buffered steps of several runs in the background, at most ~1 s behind."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from .appender import RunAppender
+
+INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
+WORKERS = 2  # runs flushed at once (encoding and writing release the GIL)
+KICK_BYTES = 32 * 2**20  # buffered bytes that start a flush at once
+MAX_BYTES = 256 * 2**20  # buffered bytes above which a log waits for the flusher
+
+
+class Flusher:
+    """Flushes ``appenders`` every ``interval`` seconds in a background thread (and at once when
+    the buffer grows large). An error met in the background is kept and raised by the next
+    :meth:`check` (the next ``log``); the steps stay buffered and are written by a later flush.
+    """
+
+    def __init__(
+        self,
+        appenders: Sequence[RunAppender],
+        *,
+        interval: float = INTERVAL,
+        workers: int = WORKERS,
+    ) -> None:
+        self._appenders = list(appenders)
+        self._interval = interval
+        self._pool = ThreadPoolExecutor(max(1, min(workers, len(self._appenders))))
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._stop = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes buffered in all the runs."""
+        return sum(a.pending_bytes for a in self._appenders)
+
+    def check(self) -> None:
+        """Raise (once) the first error a background flush met since the last check.
+
+        Raises:
+            Exception: that error (typically a StoreError).
+        """
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def poke(self) -> None:
+        """After a log: start the background thread, flush early when much is buffered, and
+        wait while too much is (so memory stays bounded). Never raises: an error of the
+        background is raised by the next :meth:`check`."""
+        if self._thread is None:  # the first round at once: it creates the runs' arrays
+            self._wake.set()
+            self._thread = threading.Thread(target=self._run, name="animlib-flusher", daemon=True)
+            self._thread.start()
+            atexit.register(self._at_exit)
+        if self.pending_bytes > KICK_BYTES:
+            self._wake.set()
+        with self._progress:
+            while (
+                self.pending_bytes > MAX_BYTES
+                and self._error is None
+                and self._thread is not None
+                and self._thread.is_alive()
+            ):
+                self._wake.set()
+                self._progress.wait(1.0)
+
+    def flush(self) -> None:
+        """Write everything buffered now, in this thread (with the worker pool).
+
+        Raises:
+            Exception: the first error met (every run is still tried).
+        """
+        errors = self._round()
+        if errors:
+            raise errors[0]
+
+    def each(self, job: Callable[[RunAppender], object]) -> list[BaseException]:
+        """Run ``job`` on every appender with the worker pool; return the errors met."""
+        futures = [self._pool.submit(job, a) for a in self._appenders]
+        return [e for e in (f.exception() for f in futures) if e is not None]
+
+    def stop(self) -> None:
+        """Stop the background thread (what is still buffered stays buffered)."""
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Stop, and release the worker pool."""
+        self.stop()
+        atexit.unregister(self._at_exit)
+        self._pool.shutdown(wait=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _at_exit(self) -> None:
+        """The interpreter exits with the writer still open: write what is buffered."""
+        self.stop()
+        for appender in self._appenders:
+            try:
+                appender.flush()
+            except Exception:  # nobody is left to tell; the run stays readable as it was
+                pass
+
+    def _round(self) -> list[BaseException]:
+        errors = self.each(lambda a: a.flush())
+        with self._progress:
+            self._progress.notify_all()
+        return errors
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop:
+                break
+            errors = self._round()
+            if errors and self._error is None:
+                self._error = errors[0]
+                with self._progress:
+                    self._progress.notify_all()

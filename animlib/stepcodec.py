@@ -1,0 +1,348 @@
+"""The ``animlib.steps`` codec: image steps stored compactly and exactly (uint8, residual, deltas).
+
+A chunk holds a few consecutive steps of one run's ``images`` array. Each step is one *frame*:
+
+- uint8 images: the pixels, or (after the chunk's first step) their difference to the previous
+  step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
+- float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
+  ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
+  not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte-shuffled,
+  LZ4);
+- other float32 images: the float bits, or their difference to the previous step's bits (mod
+  2**32), bit-shuffled and LZ4-compressed.
+
+Decoding gives back exactly what was logged (float32 bit for bit, NaN and -0.0 included). Frames
+are encoded one at a time, so a writer appending to a chunk encodes only the new steps.
+
+Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
+(uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
+delta flag, compressors (low 4 bits: the main part's, high 4 bits: the residual's; ZSTD or
+BLOSC), the main part's length (uint32), the residual count and the residual's compressed length
+(uint32 each), then the two parts.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numcodecs import Blosc, Zstd
+
+CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
+MAGIC = b"AST1"
+LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
+GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
+LUT = np.arange(256, dtype=np.float32) / np.float32(255)
+LUT_BITS = LUT.view(np.uint32)
+U8, GRID, RAW = 0, 1, 2  # frame kinds
+ZSTD, BLOSC = 0, 1  # compressors of a frame's main part
+_FRAME = struct.Struct("<BBBIII")
+_ZSTD_MAGIC = 0xFD2FB528
+_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # q, deltas, float bits
+_BLOSC_RES = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)  # the residual's words
+_scratch = threading.local()
+
+
+@dataclass
+class Prepared:
+    """One image step ready to encode: uint8 ``q`` (U8, GRID), the residual (GRID) or the float
+    bits (RAW); all arrays flat."""
+
+    kind: int
+    shape: tuple[int, ...]
+    q: np.ndarray | None = None
+    idx: np.ndarray | None = None  # positions off the grid (GRID), int64
+    xor: np.ndarray | None = None  # their bits XOR the grid value's bits (GRID), uint32
+    bits: np.ndarray | None = None  # float bits (RAW), uint32
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this step."""
+        parts = (self.q, self.idx, self.xor, self.bits)
+        return sum(p.nbytes for p in parts if p is not None)
+
+    def quantized(self) -> np.ndarray:
+        """``rint(255 x)`` as flat uint8 (the image itself for uint8 steps)."""
+        if self.q is not None:
+            return self.q
+        return quantize(self.bits.view(np.float32))
+
+    def float_bits(self) -> np.ndarray:
+        """The float32 bit patterns of the image (flat uint32)."""
+        if self.bits is not None:
+            return self.bits
+        bits = on_grid(self.q).view(np.uint32)
+        if self.idx is not None and self.idx.size:
+            bits[self.idx] ^= self.xor
+        return bits
+
+    def image(self) -> np.ndarray:
+        """The image exactly as logged, shaped (H, W, C)."""
+        flat = self.q if self.kind == U8 else self.float_bits().view(np.float32)
+        return flat.reshape(self.shape)
+
+
+def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
+    """``rint(255 x)`` as uint8 (the same for the writer and every reader).
+
+    Args:
+        values: float32 values.
+        checked: the values are known to be finite and in [0, 1]; otherwise values outside
+            are clipped and NaN becomes 0 (the residual keeps them exact).
+
+    Returns:
+        A new uint8 array of the same shape.
+    """
+    f = _buffer("quantize", values.shape, np.float32)
+    np.multiply(values, np.float32(255), out=f)
+    np.rint(f, out=f)
+    if not checked:
+        np.clip(f, 0, 255, out=f)
+    with np.errstate(invalid="ignore"):
+        return f.astype(np.uint8)
+
+
+def on_grid(q: np.ndarray) -> np.ndarray:
+    """The grid values of uint8 ``q``.
+
+    Args:
+        q: uint8 values.
+
+    Returns:
+        ``float32(q) / 255`` -- the same float32 as ``u8.astype(np.float32) / 255``.
+    """
+    return np.divide(q, np.float32(255), dtype=np.float32)
+
+
+def _buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A scratch array of this thread, reused between calls (no fresh pages per step)."""
+    buf = getattr(_scratch, name, None)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        setattr(_scratch, name, buf)
+    return buf
+
+
+def prepare(image: np.ndarray, *, checked: bool = False) -> Prepared:
+    """One image as a step ready to encode.
+
+    Args:
+        image: (H, W, C) uint8 or float32.
+        checked: float values are known to be finite and in [0, 1].
+
+    Returns:
+        The :class:`Prepared` step (holding copies: ``image`` may change afterwards).
+
+    Raises:
+        ValueError: the dtype is neither uint8 nor float32.
+    """
+    return prepare_batch(image[None], checked=checked)[0]
+
+
+def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared]:
+    """A (B, H, W, C) batch as B :class:`Prepared` steps (vectorised over the batch; copies).
+
+    Args:
+        images: uint8 or float32 images.
+        checked: float values are known to be finite and in [0, 1] (saves a pass).
+
+    Returns:
+        One :class:`Prepared` step per image (holding copies).
+
+    Raises:
+        ValueError: the dtype is neither uint8 nor float32.
+    """
+    b, shape = len(images), tuple(images.shape[1:])
+    flat = np.ascontiguousarray(images).reshape(b, -1)
+    if flat.dtype == np.uint8:
+        q = flat.copy()
+        return [Prepared(U8, shape, q=q[i]) for i in range(b)]
+    if flat.dtype != np.float32:
+        raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
+    q = quantize(flat, checked=checked)
+    bits = flat.view(np.uint32)
+    grid = _buffer("grid", flat.shape, np.float32)
+    np.divide(q, np.float32(255), out=grid)
+    off = _buffer("off", flat.shape, np.bool_)
+    np.not_equal(grid.view(np.uint32), bits, out=off)
+    per = flat.shape[1]
+    out = []
+    for i in range(b):
+        # a sample of the values tells a float image far from the grid (no list of positions)
+        where = None if off[i, ::61].mean() > GRID_SHARE else np.flatnonzero(off[i])
+        if where is None or where.size > GRID_SHARE * per:
+            out.append(Prepared(RAW, shape, bits=bits[i].copy()))
+            continue
+        xor = bits[i][where] ^ grid[i].view(np.uint32)[where]
+        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor))
+    return out
+
+
+# -- frames ----------------------------------------------------------------------------------------
+def _shuffle(words: np.ndarray) -> np.ndarray:
+    """uint32 words as 4 byte planes (low bytes first): similar bytes end up next to each other."""
+    return np.ascontiguousarray(words.view(np.uint8).reshape(-1, 4).T)
+
+
+def _unshuffle(planes: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(planes.reshape(4, -1).T).view(np.uint32).ravel()
+
+
+def encode_frame(step: Prepared, prev: Prepared | None) -> bytes:
+    """Encode one step as a frame.
+
+    Args:
+        step: The step.
+        prev: The step before it in the same chunk (the frame is then a difference), or None
+            for the chunk's first step.
+
+    Returns:
+        The frame's bytes.
+    """
+    res, n_res = b"", 0
+    if step.kind == RAW:
+        main = _BLOSC.encode(step.bits if prev is None else step.bits - prev.float_bits())
+    else:
+        main = _BLOSC.encode(step.q if prev is None else step.q - prev.quantized())
+        if step.kind == GRID and step.idx.size:
+            gaps = np.diff(step.idx, prepend=-1).astype(np.uint32)
+            n_res = int(step.idx.size)
+            res = _BLOSC_RES.encode(np.concatenate([gaps, step.xor]))
+    codecs = BLOSC | BLOSC << 4  # main part | residual
+    head = _FRAME.pack(step.kind, prev is not None, codecs, len(main), n_res, len(res))
+    return b"".join((head, bytes(main), bytes(res)))
+
+
+def pack_chunk(frames: list[bytes]) -> bytes:
+    """The chunk holding ``frames``.
+
+    Args:
+        frames: One frame per step, in order (from :func:`encode_frame`).
+
+    Returns:
+        The chunk's bytes, as stored in the chunk file.
+    """
+    head = MAGIC + struct.pack(f"<I{len(frames)}I", len(frames), *(len(f) for f in frames))
+    return head + b"".join(frames)
+
+
+def encode_chunk(chunk: np.ndarray) -> bytes:
+    """Encode a whole chunk (what Zarr hands the codec when someone writes through Zarr).
+
+    Args:
+        chunk: (S, H, W, C) uint8 or float32, any values (NaN too).
+
+    Returns:
+        The chunk's bytes.
+    """
+    steps = prepare_batch(chunk)
+    frames = [encode_frame(s, steps[i - 1] if i else None) for i, s in enumerate(steps)]
+    return pack_chunk(frames)
+
+
+def _declared_size(data: memoryview, codec: int) -> int | None:
+    """The decompressed size a zstd or Blosc frame declares (None: zstd without one)."""
+    if codec == BLOSC:
+        if len(data) < 16 or struct.unpack_from("<I", data, 12)[0] != len(data):
+            raise ValueError("blosc frame is truncated or corrupt")
+        return struct.unpack_from("<I", data, 4)[0]
+    if codec != ZSTD or len(data) < 6 or struct.unpack_from("<I", data)[0] != _ZSTD_MAGIC:
+        raise ValueError("zstd frame is truncated or corrupt (bad magic)")
+    fhd = data[4]
+    single, fcs_flag, dict_flag = (fhd >> 5) & 1, fhd >> 6, fhd & 3
+    pos = 5 + (not single) + (0, 1, 2, 4)[dict_flag]
+    size = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    if size == 0:
+        return None
+    if len(data) < pos + size:
+        raise ValueError("zstd frame is truncated or corrupt (short header)")
+    value = int.from_bytes(data[pos : pos + size], "little")
+    return value + 256 if size == 2 else value
+
+
+def _inflate(
+    data: memoryview, codec: int, nbytes: int, shape: tuple[int, ...], itemsize: int = 1
+) -> np.ndarray:
+    """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused)."""
+    declared = _declared_size(data, codec)
+    if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
+        raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
+    out = np.empty(nbytes, np.uint8)
+    (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)  # Blosc: any shuffle
+    return out
+
+
+def _decode_frame(
+    view: memoryview, prev: np.ndarray | None, spec: tuple[tuple[int, ...], np.dtype]
+) -> np.ndarray:
+    """One frame's flat values (uint8 or float32), given the previous step's flat values."""
+    shape, dtype = spec
+    count = int(np.prod(shape))
+    if len(view) < _FRAME.size:
+        raise ValueError("frame header is truncated")
+    kind, delta, codecs, n_main, n_res, n_resb = _FRAME.unpack_from(view)
+    codec, res_codec = codecs & 15, codecs >> 4
+    body = view[_FRAME.size :]
+    if len(body) != n_main + n_resb or (delta and prev is None) or kind not in (U8, GRID, RAW):
+        raise ValueError("frame is truncated or corrupt")
+    if (kind == U8) != (dtype == np.uint8) or n_res > count:
+        raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
+    if kind == RAW:
+        bits = _inflate(body[:n_main], codec, 4 * count, shape, 4).view(np.uint32)
+        if delta:
+            bits += prev.view(np.uint32)
+        return bits.view(np.float32)
+    q = _inflate(body[:n_main], codec, count, shape)
+    if delta:
+        q += prev if kind == U8 else quantize(prev)
+    if kind == U8:
+        return q
+    bits = on_grid(q).view(np.uint32)
+    if n_res:
+        raw = _inflate(body[n_main:], res_codec, 8 * n_res, shape)
+        if res_codec == ZSTD:  # byte planes shuffled by hand
+            gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
+        else:
+            gaps, xor = raw.view(np.uint32)[:n_res], raw.view(np.uint32)[n_res:]
+        idx = np.cumsum(gaps, dtype=np.int64) - 1
+        if idx[-1] >= count or (gaps == 0).any():
+            raise ValueError("frame residual is corrupt (positions out of range)")
+        bits[idx] ^= xor
+    return bits.view(np.float32)
+
+
+def decode_chunk(data: bytes, shape: tuple[int, ...], dtype: Any, fill: Any = 0) -> np.ndarray:
+    """Decode a chunk.
+
+    Args:
+        data: The chunk's bytes.
+        shape: (S, H, W, C), the array's chunk shape.
+        dtype: uint8 or float32.
+        fill: The value of steps the chunk does not hold yet.
+
+    Returns:
+        The (S, H, W, C) array, exactly as written.
+
+    Raises:
+        ValueError: the bytes are not such a chunk (truncated, corrupt, another shape).
+    """
+    dtype = np.dtype(dtype)
+    view = memoryview(data)
+    if len(view) < 8 or bytes(view[:4]) != MAGIC:
+        raise ValueError(f"not an {CODEC_NAME} chunk (truncated or corrupt)")
+    (m,) = struct.unpack_from("<I", view, 4)
+    if m > shape[0] or len(view) < 8 + 4 * m:
+        raise ValueError(f"{CODEC_NAME} chunk is truncated or corrupt ({m} frames)")
+    lengths = struct.unpack_from(f"<{m}I", view, 8)
+    out = np.full(shape, fill, dtype=dtype)
+    pos, prev = 8 + 4 * m, None
+    if pos + sum(lengths) != len(view):
+        raise ValueError(f"{CODEC_NAME} chunk is truncated or corrupt (size)")
+    for i, n in enumerate(lengths):
+        prev = _decode_frame(view[pos : pos + n], prev, (tuple(shape[1:]), dtype))
+        out[i] = prev.reshape(shape[1:])
+        pos += n
+    return out
