@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import CLASSES, probs_for, write_run
+from helpers import CLASSES, chunk_file, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
 from animlib.player import unpack
@@ -283,6 +283,6 @@ def test_open_checked_gives_a_run_or_a_message(app_env):
     for bad in ("nope", "broken"):
         run, problem = ui.open_checked(bad, str(app_env))
         assert run is None and problem
-    (app_env / "alpha" / "images" / "c" / "0" / "0" / "0" / "0").unlink()  # a damaged run
+    chunk_file(app_env / "alpha", "images").unlink()  # a damaged run
     run, problem = ui.open_checked("alpha", str(app_env))
     assert run is None and "cannot be shown" in problem
