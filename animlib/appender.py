@@ -99,6 +99,7 @@ class RunAppender:
         encoder: MetaEncoder | None = None,
     ) -> None:
         self.store = store
+        self._sep = store.chunk_separator  # of the chunk keys of the arrays it creates
         self.run_id = store.name
         self.meta = meta
         self.closed = False
@@ -367,17 +368,21 @@ class RunAppender:
             rows = self._image_rows(img.shape, dtype)
             fill = 0 if dtype == np.uint8 else 0.0
             new["images"] = ArrayAppender(
-                "images", array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS)
+                "images", array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS, self._sep)
             )
             if steps[0].conf is not None:
                 k = len(steps[0].conf)
-                meta = array_meta((k,), confidence_rows(k), "float32", 0.0, plain_codecs("float32"))
+                meta = array_meta(
+                    (k,), confidence_rows(k), "float32", 0.0, plain_codecs("float32"), self._sep
+                )
                 new["confidences"] = ArrayAppender("confidences", meta)
         names = sorted({key for s in steps for key in s.scalars})
         for name in names:
             path = f"scalars/{name}"
             if path not in self._arrays:
-                meta = array_meta((), SCALAR_ROWS, "float64", "NaN", plain_codecs("float64"))
+                meta = array_meta(
+                    (), SCALAR_ROWS, "float64", "NaN", plain_codecs("float64"), self._sep
+                )
                 arr = ArrayAppender(path, meta, n=self.n, late=self.n > 0)
                 arr.open_rows = [Row(np.nan)] * (self.n % SCALAR_ROWS)
                 new[path] = arr

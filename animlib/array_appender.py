@@ -15,13 +15,18 @@ from .errors import Code, RunFormatError
 from .stepcodec import Prepared
 
 PLAIN_LEVEL = 1  # zstd level of the plain arrays (confidences, scalars, original)
-# chunk keys "c.0.0.0.0": flat files in the array's folder (creating files and folders is what
-# costs most when many small runs are written: each nested folder level is one more)
+# chunk keys "c.0.0.0.0" unless the store says otherwise (Store.chunk_separator: flat files on a
+# local disk, where creating folders is what costs most; "/" on object storage)
 SEPARATOR = "."
 
 
 def array_meta(
-    item_shape: tuple[int, ...], rows: int, dtype: str, fill: Any, codecs: list[dict[str, Any]]
+    item_shape: tuple[int, ...],
+    rows: int,
+    dtype: str,
+    fill: Any,
+    codecs: list[dict[str, Any]],
+    separator: str = SEPARATOR,
 ) -> dict[str, Any]:
     """The zarr.json of a new array.
 
@@ -31,6 +36,7 @@ def array_meta(
         dtype: Zarr data type name (``uint8``, ``float32``, ``float64``).
         fill: The fill value (``"NaN"`` for NaN).
         codecs: The codec chain.
+        separator: Of the chunk keys (the store's :attr:`~animlib.store.Store.chunk_separator`).
 
     Returns:
         The metadata of an array of shape (0, *item_shape), chunks (rows, *item_shape).
@@ -39,7 +45,7 @@ def array_meta(
         "shape": [0, *item_shape],
         "data_type": dtype,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [rows, *item_shape]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": SEPARATOR}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": separator}},
         "fill_value": fill,
         "codecs": codecs,
         "attributes": {},

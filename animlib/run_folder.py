@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from .array_appender import SEPARATOR, array_meta, encode_plain, plain_codecs
+from .array_appender import array_meta, encode_plain, plain_codecs
 from .errors import Code, RunInputError, StoreError
 from .store import Store
 from .store.paths import run_id_for
@@ -39,12 +39,12 @@ def reserve(root: Store, name: str) -> tuple[Store, str]:
 def write_original(store: Store, original: np.ndarray) -> None:
     """Store the clean image as the array ``original`` (one chunk, bytes + zstd)."""
     h, w, c = original.shape
-    meta = array_meta((w, c), h, original.dtype.name, 0 if original.dtype == np.uint8 else 0.0,
-                      plain_codecs(original.dtype.name))  # fmt: skip
+    sep = store.chunk_separator
+    fill = 0 if original.dtype == np.uint8 else 0.0
+    meta = array_meta((w, c), h, original.dtype.name, fill, plain_codecs(original.dtype.name), sep)
     meta["shape"] = [h, w, c]
     store.make_folder("original")
-    store.write_atomic(f"original/c{SEPARATOR}0{SEPARATOR}0{SEPARATOR}0",
-                       encode_plain(original, meta["codecs"]))  # fmt: skip
+    store.write_atomic(f"original/c{sep}0{sep}0{sep}0", encode_plain(original, meta["codecs"]))
     store.write_atomic("original/zarr.json", json.dumps(meta).encode())
 
 

@@ -133,6 +133,7 @@ def test_s3_listing_rolls_chunk_keys_up(s3, monkeypatch):
     names = [info["name"].split("/long/", 1)[1] for info in listed]
     assert "long/run.json" in names
     assert not [n for n in names if "/c/" in n and not n.endswith("/c")], names
+    assert not [n for n in names if "/c." in n], names  # chunk keys on S3 nest: c/0/0/0/0
     assert len(names) <= 10
 
 

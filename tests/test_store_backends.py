@@ -352,3 +352,30 @@ def test_run_metadata_properties_read_run_json(tmp_path):
     assert Run.attack.__doc__ and isinstance(Run.tags, property)
     with pytest.raises(AttributeError):
         run.attack = "other"
+
+
+def test_chunk_keys_are_flat_on_disk_and_nested_on_object_storage(tmp_path):
+    """Local runs keep chunk files flat in an array's folder (fewer directories to create);
+    on object storage chunk keys nest under ``c/`` so a listing delimited by ``/c/`` rolls them
+    up (the run index lists about 8 entries per run however long it is)."""
+    import json
+
+    import fsspec
+    from helpers import write_run
+
+    local = tmp_path / "runs"
+    write_run(local, "flat", steps=3)
+    remote = f"memory://animlib-{uuid.uuid4().hex}"
+    write_run(remote, "nested", steps=3)
+    for name in ("images", "confidences", "original"):
+        meta = json.loads((local / "flat" / name / "zarr.json").read_text())
+        assert meta["chunk_key_encoding"]["configuration"]["separator"] == "."
+        assert any(p.name.startswith("c.") for p in (local / "flat" / name).iterdir())
+        fs = fsspec.filesystem("memory")
+        raw = fs.cat(f"{remote}/nested/{name}/zarr.json")
+        assert json.loads(raw)["chunk_key_encoding"]["configuration"]["separator"] == "/"
+        assert fs.exists(f"{remote}/nested/{name}/c/0")
+    assert (
+        animlib.open_run_in(remote, "nested").images[2]
+        == animlib.open_run_in(local, "flat").images[2]
+    ).all()

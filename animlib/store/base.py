@@ -53,6 +53,9 @@ class Store(ABC):
 
     #: the storage options (fsspec keyword arguments) this store was opened with
     storage_options: dict[str, Any]
+    #: how new Zarr arrays here separate the parts of a chunk key: ``/`` (``c/0/0``) keeps a
+    #: listing of object storage delimited by ``/c/`` short (see ``store/s3listing.py``)
+    chunk_separator: str = "/"
 
     # -- where ----------------------------------------------------------------------------------
     @property

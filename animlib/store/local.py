@@ -28,6 +28,10 @@ class LocalStore(Store):
     """A local folder, confined to ``boundary`` (default: itself): nothing is read through a
     symlink leading outside the boundary."""
 
+    #: chunk keys ``c.0.0``: flat files in an array's folder (each nested folder level costs one
+    #: more directory creation per chunk when many small runs are written)
+    chunk_separator = "."
+
     def __init__(
         self,
         path: str | os.PathLike[str],
