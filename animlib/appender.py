@@ -117,8 +117,8 @@ class RunAppender:
         self._last = last
         self._norms = (time.monotonic(), int(meta["steps"]))  # when, at how many steps
         self._pending: list[Step | dict[str, Any]] = []  # steps, and notes for run.json
-        self._pending_steps = 0
-        self._pending_bytes = 0
+        self.pending_steps = 0  # buffered, not yet flushed (read by others, changed here only)
+        self.pending_bytes = 0  # the memory those steps hold
         self._lock = threading.Lock()  # the buffer
         self._flush_lock = threading.RLock()  # one flush or finish at a time
         self._encoder = encoder or MetaEncoder()
@@ -230,15 +230,6 @@ class RunAppender:
         """The clean image of the run (None when it stored none)."""
         return self._original
 
-    @property
-    def pending(self) -> int:
-        """Steps buffered, not yet flushed."""
-        return self._pending_steps
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._pending_bytes
-
     def has_confidences(self) -> bool | None:
         """Whether the run logs confidences (None before its first step)."""
         if "images" in self._arrays:
@@ -263,8 +254,8 @@ class RunAppender:
         """Buffer one checked step (written by the next :meth:`flush`)."""
         with self._lock:
             self._pending.append(step)
-            self._pending_steps += 1
-            self._pending_bytes += step.nbytes
+            self.pending_steps += 1
+            self.pending_bytes += step.nbytes
 
     def note(self, fields: dict[str, Any]) -> None:
         """Fields for run.json that hold once the steps buffered so far are stored (they are
@@ -276,7 +267,7 @@ class RunAppender:
         """Forget the buffered steps (a synchronous writer whose flush failed)."""
         with self._lock:
             self._pending.clear()
-            self._pending_steps = self._pending_bytes = 0
+            self.pending_steps = self.pending_bytes = 0
 
     def flush(self) -> int:
         """Write every buffered step; return how many. All or nothing: on failure the stored
@@ -300,7 +291,7 @@ class RunAppender:
         with self._flush_lock:
             if self.closed:
                 return
-            if self.n == self._pending_steps == 0 and status == "failed" and self._created_here:
+            if self.n == self.pending_steps == 0 and status == "failed" and self._created_here:
                 self._remove_empty()
             else:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}
@@ -336,8 +327,8 @@ class RunAppender:
             self._norms = (time.monotonic(), self.n)
         with self._lock:
             del self._pending[: len(items)]
-            self._pending_steps -= len(steps)
-            self._pending_bytes -= sum(s.nbytes for s in steps)
+            self.pending_steps -= len(steps)
+            self.pending_bytes -= sum(s.nbytes for s in steps)
         for step in steps:
             if step.done is not None:
                 step.done()

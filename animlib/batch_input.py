@@ -24,18 +24,11 @@ class ExperimentInputError(RunInputError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        run: str | None = None,
-        field: str | None = None,
-        code: Code | str | None = None,
-        experiment: str | None = None,
-        sample: int | None = None,
+        self, message: str, *, experiment: str | None = None, sample: int | None = None, **kw: Any
     ) -> None:
-        self.experiment = experiment
+        self.experiment = experiment  # set first: AnimlibError's __init__ formats the message
         self.sample = sample
-        super().__init__(message, run=run, field=field, code=code)
+        super().__init__(message, **kw)  # run, field, code
 
     def __str__(self) -> str:
         if self.experiment is None:

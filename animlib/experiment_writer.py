@@ -432,24 +432,19 @@ class BatchWriter:
 
     def _create_sink(self, i: int, step: _Step) -> SampleSink:
         sample = int(self._ids[i])
-        fields = dict(
+        writer_args = dict(
             self._fields,
             class_names=self._class_names,
             true_label=None if self._true is None else int(self._true[i]),
             target_label=None if self._target is None else int(self._target[i]),
+            original=None if self._originals is None else self._originals[i],
+            storage_options=self._storage_options,
         )
         extra: dict[str, Any] = {"experiment": self.experiment, "sample": sample}
         if step.probs is not None:
             extra["initial_pred"] = int(step.probs[i].argmax())
-        original = None if self._originals is None else self._originals[i]
-        return SampleSink.create(
-            self._root,
-            run_id_for(self.experiment, sample),
-            fields,
-            original,
-            extra,
-            self._storage_options,
-        )
+        run_id = run_id_for(self.experiment, sample)
+        return SampleSink.create(self._root, run_id, writer_args, extra)
 
     def _write(self, step: _Step) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""

@@ -43,8 +43,11 @@ def write_original(store: Store, original: np.ndarray) -> None:
     fill = 0 if original.dtype == np.uint8 else 0.0
     meta = array_meta((w, c), h, original.dtype.name, fill, plain_codecs(original.dtype.name), sep)
     meta["shape"] = [h, w, c]
-    store.make_folder("original")
-    store.write_atomic(f"original/c{sep}0{sep}0{sep}0", encode_plain(original, meta["codecs"]))
+    key = f"original/c{sep}0{sep}0{sep}0"
+    parts = key.split("/")
+    for depth in range(1, len(parts)):  # "original", and with nested keys c, c/0, c/0/0
+        store.make_folder("/".join(parts[:depth]))
+    store.write_atomic(key, encode_plain(original, meta["codecs"]))
     store.write_atomic("original/zarr.json", json.dumps(meta).encode())
 
 

@@ -66,23 +66,11 @@ class SampleSink:
 
     @classmethod
     def create(
-        cls,
-        root: str,
-        run_id: str,
-        fields: dict[str, Any],
-        original: np.ndarray | None,
-        extra: dict[str, Any],
-        storage_options: dict[str, Any] | None,
+        cls, root: str, run_id: str, writer_args: dict[str, Any], extra: dict[str, Any]
     ) -> SampleSink:
-        """Create the run ``run_id`` in ``root``; ``extra`` keys go into its run.json."""
-        w = RunWriter(
-            root,
-            name=run_id,
-            original=original,
-            layout="HWC",
-            storage_options=storage_options,
-            **fields,
-        )
+        """Create the run ``run_id`` in ``root`` with ``RunWriter(**writer_args)`` (its fields,
+        ``original``, ``storage_options``); ``extra`` keys go into its run.json."""
+        w = RunWriter(root, name=run_id, layout="HWC", **writer_args)
         if w.run_id != run_id:  # the folder appeared since the experiment id was chosen
             w.finish("failed")  # a failed run with zero steps removes itself
             raise ExperimentInputError(
@@ -120,7 +108,7 @@ class SampleSink:
     @property
     def steps(self) -> int:
         """Steps logged to this sample (stored or buffered)."""
-        return len(self._writer) + self._writer.appender.pending
+        return len(self._writer) + self._writer.appender.pending_steps
 
     @property
     def appender(self) -> RunAppender:
