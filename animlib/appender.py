@@ -1,11 +1,10 @@
-"""RunAppender: the storage engine of one run -- steps buffered in memory, flushed all or nothing.
+"""RunAppender: one run's steps buffered in memory and flushed to storage all or nothing."""
 
-A flush writes, in this order: the chunk files holding the buffered steps (each one whole and
-atomically: a reader sees its old or its new bytes, and both hold the same earlier steps), the
-arrays' zarr.json when their shape grows, and run.json LAST (atomically). ``steps`` in run.json is
-what readers trust, so they only ever see complete steps, and a flush that fails anywhere leaves
-the run exactly as readable as before: the buffer is kept, so a retry writes it again.
-"""
+# A flush writes, in this order: the chunk files holding the buffered steps (each one whole and
+# atomically: a reader sees its old or its new bytes, and both hold the same earlier steps), the
+# arrays' zarr.json when their shape grows, and run.json LAST (atomically). ``steps`` in run.json is
+# what readers trust, so they only ever see complete steps, and a flush that fails anywhere leaves
+# the run exactly as readable as before: the buffer is kept, so a retry writes it again.
 
 from __future__ import annotations
 

@@ -1,26 +1,25 @@
-"""A stored array's ``zarr.json``, checked before Zarr reads anything, and the chunk reads.
+"""A stored array's ``zarr.json``, checked before Zarr reads anything, and the chunk reads."""
 
-A run folder is untrusted input, and an array's ``zarr.json`` decides how much memory decoding
-one chunk takes (chunk shape and data type) and how stored bytes become pixels (codecs). So a
-reader never lets Zarr interpret metadata animlib has not checked:
-
-1. :func:`check_array_meta` reads the document animlib read itself (at most
-   :data:`~animlib.limits.MAX_ARRAY_JSON_BYTES`) and accepts only what animlib's writer
-   produces: Zarr v3, a regular chunk grid whose chunks hold whole steps of the array's own
-   step shape (``original``: chunks no larger than the image), positive chunk sizes, at most
-   :data:`~animlib.limits.MAX_CHUNK_BYTES` decoded per chunk (one step always fits), the data
-   types of that array, the codecs ``bytes`` then ``zstd`` or (``images``) animlib's own
-   ``animlib.steps`` codec (no ``transpose``, sharding, variable-length strings or storage
-   transformers), and the image and class limits. A
-   group's consolidated metadata is never used.
-2. :class:`~animlib.chunkstore.CheckedStore` wraps the run's Zarr store: Zarr gets exactly the
-   checked document (never a second read), a chunk file that is not stored is an error (Zarr
-   would hand back the fill value, zeros), a chunk file larger than its chunk can compress to
-   is not read past that bound, and a zstd frame must say it decodes to exactly the chunk's
-   size before it is decoded (a few KB can otherwise decompress to gigabytes); an
-   ``animlib.steps`` chunk decodes each frame into a buffer of exactly one step
-   (:mod:`animlib.stepcodec`).
-"""
+# A run folder is untrusted input, and an array's ``zarr.json`` decides how much memory decoding
+# one chunk takes (chunk shape and data type) and how stored bytes become pixels (codecs). So a
+# reader never lets Zarr interpret metadata animlib has not checked:
+#
+# 1. :func:`check_array_meta` reads the document animlib read itself (at most
+#    :data:`~animlib.limits.MAX_ARRAY_JSON_BYTES`) and accepts only what animlib's writer
+#    produces: Zarr v3, a regular chunk grid whose chunks hold whole steps of the array's own
+#    step shape (``original``: chunks no larger than the image), positive chunk sizes, at most
+#    :data:`~animlib.limits.MAX_CHUNK_BYTES` decoded per chunk (one step always fits), the data
+#    types of that array, the codecs ``bytes`` then ``zstd`` or (``images``) animlib's own
+#    ``animlib.steps`` codec (no ``transpose``, sharding, variable-length strings or storage
+#    transformers), and the image and class limits. A
+#    group's consolidated metadata is never used.
+# 2. :class:`~animlib.chunkstore.CheckedStore` wraps the run's Zarr store: Zarr gets exactly the
+#    checked document (never a second read), a chunk file that is not stored is an error (Zarr
+#    would hand back the fill value, zeros), a chunk file larger than its chunk can compress to
+#    is not read past that bound, and a zstd frame must say it decodes to exactly the chunk's
+#    size before it is decoded (a few KB can otherwise decompress to gigabytes); an
+#    ``animlib.steps`` chunk decodes each frame into a buffer of exactly one step
+#    (:mod:`animlib.stepcodec`).
 
 from __future__ import annotations
 

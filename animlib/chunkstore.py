@@ -1,7 +1,6 @@
-"""The Zarr store a reader hands to Zarr: only checked arrays, every chunk read checked.
+"""The Zarr store a reader hands to Zarr: only checked arrays, every chunk read checked."""
 
-See :mod:`animlib.arraymeta` for why. Imported only when arrays are opened (it imports Zarr).
-"""
+# See :mod:`animlib.arraymeta` for why. Imported only when arrays are opened (it imports Zarr).
 
 from __future__ import annotations
 

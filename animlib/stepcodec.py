@@ -1,25 +1,24 @@
-"""The ``animlib.steps`` codec: image steps stored compactly and exactly (uint8, residual, deltas).
+"""The ``animlib.steps`` codec: image steps stored compactly and exactly (grid, residual, delta)."""
 
-A chunk holds a few consecutive steps of one run's ``images`` array. Each step is one *frame*:
-
-- uint8 images: the pixels, or (after the chunk's first step) their difference to the previous
-  step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
-- float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
-  ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
-  not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte-shuffled,
-  LZ4);
-- other float32 images: the float bits, or their difference to the previous step's bits (mod
-  2**32), bit-shuffled and LZ4-compressed.
-
-Decoding gives back exactly what was logged (float32 bit for bit, NaN and -0.0 included). Frames
-are encoded one at a time, so a writer appending to a chunk encodes only the new steps.
-
-Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
-(uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
-delta flag, compressors (low 4 bits: the main part's, high 4 bits: the residual's; ZSTD or
-BLOSC), the main part's length (uint32), the residual count and the residual's compressed length
-(uint32 each), then the two parts.
-"""
+# A chunk holds a few consecutive steps of one run's ``images`` array. Each step is one *frame*:
+#
+# - uint8 images: the pixels, or (after the chunk's first step) their difference to the previous
+#   step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
+# - float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
+#   ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
+#   not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte-shuffled,
+#   LZ4);
+# - other float32 images: the float bits, or their difference to the previous step's bits (mod
+#   2**32), bit-shuffled and LZ4-compressed.
+#
+# Decoding gives back exactly what was logged (float32 bit for bit, NaN and -0.0 included). Frames
+# are encoded one at a time, so a writer appending to a chunk encodes only the new steps.
+#
+# Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
+# (uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
+# delta flag, compressors (low 4 bits: the main part's, high 4 bits: the residual's; ZSTD or
+# BLOSC), the main part's length (uint32), the residual count and the residual's compressed length
+# (uint32 each), then the two parts.
 
 from __future__ import annotations
 
