@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import animlib  # noqa: E402
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-DATA_VERSION = "1"  # bump when the generated runs change
+DATA_VERSION = "2"  # bump when the generated runs change (2: the animlib.steps format)
 
 
 # ------------------------------------------------------------------------------------ data folder
