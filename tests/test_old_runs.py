@@ -1,5 +1,5 @@
-"""Runs written before the animlib.steps codec (the committed demo runs) still read, validate
-and resume: new steps are appended in the run's own layout (bytes + zstd, nested chunk keys)."""
+"""Runs written before the animlib.steps codec (tests/data/old_runs: demo runs as committed
+then) still read, validate and resume: new steps go in the run's own layout (bytes + zstd)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,19 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import animlib
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
-OLD = sorted(p for p in RUNS.iterdir() if (p / "run.json").is_file()) if RUNS.is_dir() else []
+RUNS = Path(__file__).resolve().parent / "data" / "old_runs"
+OLD = sorted(p for p in RUNS.iterdir() if (p / "run.json").is_file())
 
 
 def codecs(run: Path) -> list[str]:
     return [c["name"] for c in json.loads((run / "images" / "zarr.json").read_text())["codecs"]]
 
 
-@pytest.mark.skipif(not OLD, reason="no committed runs/ folder")
 def test_every_committed_run_reads_and_validates():
-    assert len(OLD) > 100
+    assert len(OLD) >= 6
     for run_dir in OLD[:: max(1, len(OLD) // 40)]:  # a spread of the demo runs and samples
         run = animlib.open_run(run_dir)
         first, last = run.images[0], run.images[len(run) - 1]
@@ -33,7 +31,6 @@ def test_every_committed_run_reads_and_validates():
         assert report.ok, report.line()
 
 
-@pytest.mark.skipif(not OLD, reason="no committed runs/ folder")
 def test_an_old_run_resumes_in_its_own_layout(tmp_path):
     source = next(p for p in OLD if codecs(p) == ["bytes", "zstd"] and (p / "confidences").is_dir())
     shutil.copytree(source, tmp_path / source.name)
@@ -53,7 +50,6 @@ def test_an_old_run_resumes_in_its_own_layout(tmp_path):
     assert animlib.validate(tmp_path / source.name)[0].ok
 
 
-@pytest.mark.skipif(not OLD, reason="no committed runs/ folder")
 def test_a_caller_reusing_its_array_never_changes_stored_steps(tmp_path):
     source = next(p for p in OLD if codecs(p) == ["bytes", "zstd"])
     shutil.copytree(source, tmp_path / "old")
