@@ -1,16 +1,19 @@
 """Whole chunks of a run's images read straight from its store, for the renderer."""
 
 # Zarr reads a chunk through an asyncio loop, a codec pipeline and a copy into the result: about
-# half a millisecond of Python per chunk, under the GIL, whatever its size. A run stored the plain
-# way (Zarr v3, whole steps per chunk, the ``bytes`` codec optionally followed by ``zstd``, as
-# runs have always been written) needs none of it: :class:`ChunkReader` reads the chunk's bytes
-# with the run's :class:`~animlib.store.Store` and decompresses them in one call, which releases
-# the GIL. Any other layout or codec (a newer image encoding, a sharded array) gets no reader,
-# and a chunk that is missing or does not decode gives None: the caller then reads through
-# Zarr, which fills or reports it as usual. A chunk file larger than its chunk can compress to,
-# or whose zstd frame does not declare exactly the chunk's size, is never decompressed here (a
-# few KB can decompress to gigabytes): it gives None too, and the checked read through Zarr
-# (:mod:`animlib.chunkstore`) refuses it.
+# half a millisecond of Python per chunk, under the GIL, whatever its size. A run stored with
+# whole steps per chunk (Zarr v3) and either the plain codecs (``bytes``, optionally followed by
+# ``zstd``, as runs were written before) or animlib's own ``animlib.steps`` codec needs none of
+# it: :class:`ChunkReader` reads the chunk's bytes with the run's :class:`~animlib.store.Store`
+# and decodes them itself (decompression releases the GIL). Any other layout or codec (a
+# sharded array, say) gets no reader, and a chunk that is missing or does not decode gives
+# None: the caller then reads through Zarr, which fills or reports it as usual. What the checked
+# read through Zarr (:mod:`animlib.chunkstore`) refuses gives None here too, so that read
+# reports it: a chunk file larger than its chunk can be stored in, a zstd frame not declaring
+# exactly the chunk's size (a few KB can decompress to gigabytes; never decompressed here), an
+# ``animlib.steps`` chunk without its magic or holding fewer frames than the run counts steps
+# in it (those steps would otherwise read as zeros). An ``animlib.steps`` chunk decodes each
+# frame into a buffer of exactly one step (:func:`~animlib.stepcodec.decode_chunk`).
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .arraymeta import ChunkRule, zstd_content_size
+from .arraymeta import STEPS_CODEC, ChunkRule, zstd_content_size
 from .protocol import RunLike
 from .reader import Run
 from .store import Store
@@ -28,51 +31,72 @@ from .store import Store
 __all__ = ["ChunkReader"]
 
 _ARRAY = "images"
+_STEPS_MAGIC = b"AST1"  # animlib.stepcodec.MAGIC
 
 
-def _plain_codecs(codecs: Any, dtype: np.dtype) -> bool | None:
-    """True for ``bytes`` + ``zstd``, False for ``bytes`` alone, None for anything else."""
+def _codec(codecs: Any, dtype: np.dtype) -> str | None:
+    """``zstd`` for ``bytes`` + ``zstd``, ``bytes`` for ``bytes`` alone, ``animlib.steps`` for
+    animlib's codec, None for anything else."""
     if not isinstance(codecs, list) or not codecs or not isinstance(codecs[0], dict):
         return None
     first = codecs[0]
-    endian = (first.get("configuration") or {}).get("endian", "little")
+    config = first.get("configuration") or {}
+    if first.get("name") == STEPS_CODEC:
+        plain = len(codecs) == 1 and isinstance(config, dict) and not set(config) - {"level"}
+        return STEPS_CODEC if plain and dtype in (np.uint8, np.float32) else None
+    endian = config.get("endian", "little") if isinstance(config, dict) else None
     if first.get("name") != "bytes" or (endian != "little" and dtype.itemsize > 1):
         return None
     if len(codecs) == 1:
-        return False
+        return "bytes"
     if len(codecs) == 2 and isinstance(codecs[1], dict) and codecs[1].get("name") == "zstd":
-        return True
+        return "zstd"
     return None
 
 
 class ChunkReader:
-    """Reads chunk ``i`` of a plainly stored ``images`` array as ``(steps per chunk, ...)``."""
+    """Reads chunk ``i`` of a run's ``images`` array as ``(steps per chunk, ...)``.
+
+    ``steps`` is the run's step count (run.json): an ``animlib.steps`` chunk must hold a frame
+    for each of those steps it covers (None: for every step of the chunk).
+    """
 
     def __init__(
-        self, store: Store, dtype: np.dtype, chunk: tuple[int, ...], sep: str, zstd: bool
+        self,
+        store: Store,
+        dtype: np.dtype,
+        chunk: tuple[int, ...],
+        sep: str,
+        codec: str,
+        steps: int | None = None,
     ) -> None:
         self.store = store
         self.dtype = dtype
         self.chunk = chunk
         self.steps_per_chunk = chunk[0]
+        self.n_steps = steps
         self._tail = sep.join("0" for _ in chunk[1:])
         self._sep = sep
-        self._rule = ChunkRule(_ARRAY, math.prod(chunk) * dtype.itemsize, chunk[0], sep)
+        self._codec = codec
+        rule_codec = STEPS_CODEC if codec == STEPS_CODEC else "zstd"
+        self._rule = ChunkRule(_ARRAY, math.prod(chunk) * dtype.itemsize, chunk[0], sep, rule_codec)
         self._decoder: Any = None
-        if zstd:
+        if codec == "zstd":
             from numcodecs import Zstd
 
             self._decoder = Zstd()
 
     @classmethod
     def of(cls, run: RunLike) -> ChunkReader | None:
-        """A reader for ``run``'s images, or None when they are not stored the plain way or
-        ``run`` is not a stored :class:`~animlib.reader.Run` (a wrapper may change its steps)."""
-        return cls.at(run.store) if isinstance(run, Run) else None
+        """A reader for ``run``'s images, or None when they are not stored in a way read here
+        or ``run`` is not a stored :class:`~animlib.reader.Run` (a wrapper may change its
+        steps)."""
+        return cls.at(run.store, len(run)) if isinstance(run, Run) else None
 
     @classmethod
-    def at(cls, store: Store) -> ChunkReader | None:
-        """A reader for the ``images`` array of the run stored at ``store`` (None as above)."""
+    def at(cls, store: Store, steps: int | None = None) -> ChunkReader | None:
+        """A reader for the ``images`` array of the run stored at ``store`` (None as above);
+        ``steps``: the run's step count, as in the class."""
         try:
             meta = json.loads(store.read(f"{_ARRAY}/zarr.json"))
             dtype = np.dtype(str(meta["data_type"]))
@@ -92,33 +116,55 @@ class ChunkReader:
                 and chunk[1:] == shape[1:]  # whole steps in every chunk
                 and chunk[0] >= 1
             )
-            zstd = _plain_codecs(meta.get("codecs"), dtype)
+            codec = _codec(meta.get("codecs"), dtype)
         except Exception:  # unreadable or unexpected metadata: leave it to zarr
             return None
-        if not plain or zstd is None:
+        if not plain or codec is None:
             return None
-        return cls(store, dtype, chunk, sep, zstd)
+        return cls(store, dtype, chunk, sep, codec, steps)
 
     def read(self, index: int) -> np.ndarray | None:
         """The steps of chunk ``index`` (read-only), or None if it is not stored or does not
         decode to a whole chunk."""
         key = f"{_ARRAY}/c{self._sep}{index}{self._sep}{self._tail}"
-        nbytes = self._rule.nbytes
         try:
             data = self.store.read(key)
-            if self._decoder is not None:
-                if len(data) > self._rule.max_stored or zstd_content_size(data[:32]) != nbytes:
-                    return None  # never inflated here: the checked read reports it
-                out = np.empty(nbytes, np.uint8)
-                self._decoder.decode(data, out=out)
-                data = out.data
-            if len(data) != nbytes:
-                return None
-            steps = np.frombuffer(data, self.dtype).reshape(self.chunk)
-            steps.flags.writeable = False
-            return steps
+            if len(data) > self._rule.max_stored:
+                return None  # never decoded here: the checked read reports it
+            if self._codec == STEPS_CODEC:
+                steps = self._decode_steps(index, data)
+            else:
+                steps = self._decode_plain(data)
         except Exception:
             return None
+        if steps is not None:
+            steps.flags.writeable = False
+        return steps
+
+    def _decode_plain(self, data: bytes) -> np.ndarray | None:
+        nbytes = self._rule.nbytes
+        if self._decoder is not None:
+            if zstd_content_size(data[:32]) != nbytes:
+                return None  # never inflated here: the checked read reports it
+            out = np.empty(nbytes, np.uint8)
+            self._decoder.decode(data, out=out)
+            data = out.data
+        if len(data) != nbytes:
+            return None
+        return np.frombuffer(data, self.dtype).reshape(self.chunk)
+
+    def _decode_steps(self, index: int, data: bytes) -> np.ndarray | None:
+        """An ``animlib.steps`` chunk, or None if the checked read refuses it (see above)."""
+        if len(data) < 8 or data[:4] != _STEPS_MAGIC:
+            return None
+        k = self.steps_per_chunk
+        first = index * k
+        covered = k if self.n_steps is None else min(self.n_steps, first + k) - first
+        if int.from_bytes(data[4:8], "little") < covered:
+            return None  # cut short: its missing steps must not read as the fill value
+        from .stepcodec import decode_chunk
+
+        return decode_chunk(data, self.chunk, self.dtype)
 
     def steps(self, start: int, stop: int, wanted: range) -> dict[int, np.ndarray] | None:
         """Steps ``wanted`` (all in [start, stop)) from the chunks holding them, or None if

@@ -263,21 +263,32 @@ def _declared_size(data: memoryview, codec: int) -> int | None:
 
 
 def _inflate(
-    data: memoryview, codec: int, nbytes: int, shape: tuple[int, ...], itemsize: int = 1
+    data: memoryview,
+    codec: int,
+    nbytes: int,
+    shape: tuple[int, ...],
+    itemsize: int = 1,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused)."""
+    """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused), into
+    ``out`` (flat uint8 of ``nbytes`` bytes) if given."""
     declared = _declared_size(data, codec)
     if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
         raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
-    out = np.empty(nbytes, np.uint8)
+    if out is None:
+        out = np.empty(nbytes, np.uint8)
     (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)  # Blosc: any shuffle
     return out
 
 
 def _decode_frame(
-    view: memoryview, prev: np.ndarray | None, spec: tuple[tuple[int, ...], np.dtype]
+    view: memoryview,
+    prev: np.ndarray | None,
+    spec: tuple[tuple[int, ...], np.dtype],
+    into: np.ndarray,
 ) -> np.ndarray:
-    """One frame's flat values (uint8 or float32), given the previous step's flat values."""
+    """One frame's flat values (uint8 or float32), given the previous step's flat values,
+    decoded into ``into`` (flat, of the array's dtype) and returned as such."""
     shape, dtype = spec
     count = int(np.prod(shape))
     if len(view) < _FRAME.size:
@@ -290,16 +301,17 @@ def _decode_frame(
     if (kind == U8) != (dtype == np.uint8) or n_res > count:
         raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
     if kind == RAW:
-        bits = _inflate(body[:n_main], codec, 4 * count, shape, 4).view(np.uint32)
+        bits = _inflate(body[:n_main], codec, 4 * count, shape, 4, into.view(np.uint8))
+        bits = bits.view(np.uint32)
         if delta:
             bits += prev.view(np.uint32)
         return bits.view(np.float32)
-    q = _inflate(body[:n_main], codec, count, shape)
+    q = _inflate(body[:n_main], codec, count, shape, out=into if kind == U8 else None)
     if delta:
         q += prev if kind == U8 else quantize(prev)
     if kind == U8:
         return q
-    bits = on_grid(q).view(np.uint32)
+    bits = np.divide(q, np.float32(255), out=into, dtype=np.float32).view(np.uint32)  # on_grid
     if n_res:
         raw = _inflate(body[n_main:], res_codec, 8 * n_res, shape)
         if res_codec == ZSTD:  # byte planes shuffled by hand
@@ -336,12 +348,13 @@ def decode_chunk(data: bytes, shape: tuple[int, ...], dtype: Any, fill: Any = 0)
     if m > shape[0] or len(view) < 8 + 4 * m:
         raise ValueError(f"{CODEC_NAME} chunk is truncated or corrupt ({m} frames)")
     lengths = struct.unpack_from(f"<{m}I", view, 8)
-    out = np.full(shape, fill, dtype=dtype)
     pos, prev = 8 + 4 * m, None
     if pos + sum(lengths) != len(view):
         raise ValueError(f"{CODEC_NAME} chunk is truncated or corrupt (size)")
+    out = np.empty(shape, dtype=dtype)
+    out[m:] = fill
+    steps = out.reshape(shape[0], -1)  # each frame is decoded straight into its step
     for i, n in enumerate(lengths):
-        prev = _decode_frame(view[pos : pos + n], prev, (tuple(shape[1:]), dtype))
-        out[i] = prev.reshape(shape[1:])
+        prev = _decode_frame(view[pos : pos + n], prev, (tuple(shape[1:]), dtype), steps[i])
         pos += n
     return out

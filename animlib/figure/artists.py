@@ -186,6 +186,7 @@ class Readout(Artist):
         self._weight = weight
         self._color = color
         self._text = ""
+        self._prop: FontProperties | None = None  # made when drawn (size and weight as now)
         self.set_transform(ax.transData if transform is None else transform)
         self.set_clip_on(False)
         ax.add_artist(self)
@@ -211,6 +212,8 @@ class Readout(Artist):
         return self._color
 
     def set_fontweight(self, weight: str) -> None:
+        if weight != self._weight:
+            self._prop = None
         self._weight = weight
         self.stale = True
 
@@ -239,14 +242,20 @@ class Readout(Artist):
         x, y = self._origin(sum(w for _, w in pieces), dpi)
         if renderer.flipy():
             y = renderer.get_canvas_width_height()[1] - y
-        prop = FontProperties(size=self._size, weight=self._weight)
+        prop = self._prop
+        if prop is None:
+            prop = self._prop = FontProperties(size=self._size, weight=self._weight)
         gc = renderer.new_gc()
         gc.set_foreground(to_rgba(self._color), isRGBA=True)
         gc.set_antialiased(rcParams["text.antialiased"])
         self._set_gc_clip(gc)
-        for token, step in pieces:
-            if not token.isspace():
-                renderer.draw_text(gc, x, y, token, prop, 0.0, ismath=False, mtext=None)
-            x += step
+        draw_pieces = getattr(renderer, "draw_pieces", None)  # the glyph-caching renderer's
+        if draw_pieces is not None:
+            draw_pieces(gc, x, y, pieces, prop)
+        else:
+            for token, step in pieces:
+                if not token.isspace():
+                    renderer.draw_text(gc, x, y, token, prop, 0.0, ismath=False, mtext=None)
+                x += step
         gc.restore()
         self.stale = False

@@ -195,7 +195,7 @@ class ConfidenceBars:
             self._shown = (values, pred)
             widths = [min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0 for p in values]
             self._verts[:, 1:3, 0] = np.asarray(widths)[:, None]
-            self.bars.set_verts(list(self._verts))
+            self.bars.set_verts(self._verts)  # an array: matplotlib's fast path, same paths
             if recolour:
                 self._recolour(pred)
             self.bars_region.mark()

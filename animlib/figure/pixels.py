@@ -195,7 +195,7 @@ class StepImages:
             return a
         f = self._buf("float", a.shape, np.float32)
         np.clip(a, 0.0, 1.0, out=f, casting="unsafe")
-        if math.isnan(float(f.sum(dtype=np.float64))):  # clip keeps NaN only
+        if math.isnan(float(f.max())):  # clip keeps NaN only; max propagates it
             np.nan_to_num(f, copy=False, nan=0.0)
         return f
 
@@ -227,8 +227,11 @@ class StepImages:
         h, w, c = a.shape
         c = min(c, 3)
         d = self._buf("delta", (h, w), np.float32)
-        np.copyto(d, a[..., 0])  # channel_mean
-        for i in range(1, c):
+        if c > 1:  # channel_mean: the same sums as adding channel by channel
+            np.add(a[..., 0], a[..., 1], out=d, dtype=np.float32)
+        else:
+            np.copyto(d, a[..., 0])
+        for i in range(2, c):
             d += a[..., i]
         if a.dtype == np.uint8:
             d *= np.float32(1.0 / (255.0 * c))

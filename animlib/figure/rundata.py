@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -115,5 +116,11 @@ class RunData:
         """(confidence row, argmax) at ``step`` (NaN never wins), None without confidences."""
         if self.confidences is None:
             return None
-        row = self.confidences[min(step, self.confidences.shape[0] - 1)]
-        return row, int(np.argmax(np.nan_to_num(row, nan=-1.0)))
+        i = min(step, self.confidences.shape[0] - 1)
+        return self.confidences[i], int(self._argmax[i])
+
+    @cached_property
+    def _argmax(self) -> np.ndarray:
+        """The argmax of every step's confidences (NaN never wins), computed once."""
+        assert self.confidences is not None
+        return np.argmax(np.nan_to_num(self.confidences, nan=-1.0), axis=1)
