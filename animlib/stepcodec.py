@@ -56,6 +56,12 @@ class Prepared:
     idx: np.ndarray | None = None  # positions off the grid (GRID), int64
     xor: np.ndarray | None = None  # their bits XOR the grid value's bits (GRID), uint32
     bits: np.ndarray | None = None  # float bits (RAW), uint32
+    in_range: bool = True  # every value is finite and in [0, 1] (uint8: always)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the image."""
+        return np.dtype(np.uint8 if self.kind == U8 else np.float32)
 
     @property
     def nbytes(self) -> int:
@@ -84,16 +90,19 @@ class Prepared:
         return flat.reshape(self.shape)
 
 
-def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
+def quantize(
+    values: np.ndarray, *, checked: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
     """``rint(255 x)`` as uint8 (the same for the writer and every reader).
 
     Args:
         values: float32 values.
         checked: the values are known to be finite and in [0, 1]; otherwise values outside
             are clipped and NaN becomes 0 (the residual keeps them exact).
+        out: uint8 array of the same shape to fill, or None.
 
     Returns:
-        A new uint8 array of the same shape.
+        ``out``, or a new uint8 array of the same shape.
     """
     f = _buffer("quantize", values.shape, np.float32)
     np.multiply(values, np.float32(255), out=f)
@@ -101,7 +110,10 @@ def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
     if not checked:
         np.clip(f, 0, 255, out=f)
     with np.errstate(invalid="ignore"):
-        return f.astype(np.uint8)
+        if out is None:
+            return f.astype(np.uint8)
+        np.copyto(out, f, casting="unsafe")
+    return out
 
 
 def on_grid(q: np.ndarray) -> np.ndarray:
@@ -161,23 +173,35 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
         return [Prepared(U8, shape, q=q[i]) for i in range(b)]
     if flat.dtype != np.float32:
         raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
-    q = quantize(flat, checked=checked)
-    bits = flat.view(np.uint32)
-    grid = _buffer("grid", flat.shape, np.float32)
-    np.divide(q, np.float32(255), out=grid)
-    off = _buffer("off", flat.shape, np.bool_)
-    np.not_equal(grid.view(np.uint32), bits, out=off)
-    per = flat.shape[1]
-    out = []
-    for i in range(b):
-        # a sample of the values tells a float image far from the grid (no list of positions)
-        where = None if off[i, ::61].mean() > GRID_SHARE else np.flatnonzero(off[i])
-        if where is None or where.size > GRID_SHARE * per:
-            out.append(Prepared(RAW, shape, bits=bits[i].copy()))
-            continue
-        xor = bits[i][where] ^ grid[i].view(np.uint32)[where]
-        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor))
-    return out
+    q = np.empty(flat.shape, np.uint8)
+    return [_prepare_float(flat[i], q[i], shape, checked) for i in range(b)]
+
+
+def _prepare_float(x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool) -> Prepared:
+    """One flat float32 image as a step; ``q`` receives its grid values (one sample at a time:
+    the scratch arrays stay in the CPU cache)."""
+    quantize(x, checked=checked, out=q)
+    bits = x.view(np.uint32)
+    grid = np.divide(q, np.float32(255), out=_buffer("quantize", x.shape, np.float32))
+    grid = grid.view(np.uint32)
+    off = _buffer("off", x.shape, np.bool_)
+    np.not_equal(grid, bits, out=off)
+    # a sample of the values tells a float image far from the grid (no list of positions)
+    where = None if off[::61].mean() > GRID_SHARE else np.flatnonzero(off)
+    if where is None or where.size > GRID_SHARE * x.size:
+        return Prepared(RAW, shape, bits=bits.copy(), in_range=checked or _in_range(x))
+    # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
+    xval = x[where]
+    xor = xval.view(np.uint32) ^ grid[where]
+    return Prepared(GRID, shape, q=q, idx=where, xor=xor, in_range=checked or _in_range(xval))
+
+
+def _in_range(values: np.ndarray) -> bool:
+    """Every value is finite and in [0, 1] (NaN compares false)."""
+    if not values.size:
+        return True
+    lo, hi = values.min(), values.max()
+    return bool(lo >= 0.0 and hi <= 1.0)
 
 
 # -- frames ----------------------------------------------------------------------------------------
