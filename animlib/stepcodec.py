@@ -33,6 +33,7 @@ from numcodecs import Blosc, Zstd
 CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
 MAGIC = b"AST1"
 LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
+BLOCK_VALUES = 2**17  # values prepared at once (the scratch arrays stay in the CPU cache)
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
 LUT_BITS = LUT.view(np.uint32)
@@ -174,12 +175,17 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
     if flat.dtype != np.float32:
         raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
     q = np.empty(flat.shape, np.uint8)
-    return [_prepare_float(flat[i], q[i], shape, checked) for i in range(b)]
+    per = max(1, BLOCK_VALUES // max(1, flat.shape[1]))
+    out: list[Prepared] = []
+    for start in range(0, b, per):
+        out += _prepare_block(flat[start : start + per], q[start : start + per], shape, checked)
+    return out
 
 
-def _prepare_float(x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool) -> Prepared:
-    """One flat float32 image as a step; ``q`` receives its grid values (one sample at a time:
-    the scratch arrays stay in the CPU cache)."""
+def _prepare_block(
+    x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool
+) -> list[Prepared]:
+    """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
     quantize(x, checked=checked, out=q)
     bits = x.view(np.uint32)
     grid = np.divide(q, np.float32(255), out=_buffer("quantize", x.shape, np.float32))
@@ -187,13 +193,26 @@ def _prepare_float(x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked
     off = _buffer("off", x.shape, np.bool_)
     np.not_equal(grid, bits, out=off)
     # a sample of the values tells a float image far from the grid (no list of positions)
-    where = None if off[::61].mean() > GRID_SHARE else np.flatnonzero(off)
-    if where is None or where.size > GRID_SHARE * x.size:
-        return Prepared(RAW, shape, bits=bits.copy(), in_range=checked or _in_range(x))
-    # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
-    xval = x[where]
-    xor = xval.view(np.uint32) ^ grid[where]
-    return Prepared(GRID, shape, q=q, idx=where, xor=xor, in_range=checked or _in_range(xval))
+    far = off[:, ::61].mean(axis=1) > GRID_SHARE
+    out, rows_ok = [], None
+    for i in range(len(x)):
+        where = None if far[i] else np.flatnonzero(off[i])
+        if where is None or where.size > GRID_SHARE * x.shape[1]:
+            if rows_ok is None:  # every image of the block at once (small images: fewer calls)
+                rows_ok = np.ones(len(x), bool) if checked else _rows_in_range(x)
+            out.append(Prepared(RAW, shape, bits=bits[i].copy(), in_range=bool(rows_ok[i])))
+            continue
+        # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
+        xval = x[i][where]
+        xor = xval.view(np.uint32) ^ grid[i][where]
+        ok = checked or _in_range(xval)
+        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor, in_range=ok))
+    return out
+
+
+def _rows_in_range(x: np.ndarray) -> np.ndarray:
+    """(n,) bool: every value of the row is finite and in [0, 1] (NaN compares false)."""
+    return (x.min(axis=1) >= 0.0) & (x.max(axis=1) <= 1.0)
 
 
 def _in_range(values: np.ndarray) -> bool:
