@@ -347,7 +347,7 @@ class BatchWriter:
         imgs = B.images(images, self._layout, self._b, blame, check_range=False)
         b = len(imgs)
         # the copy each run keeps, quantized for storage; it checks the range on the way
-        prepared = prepare_batch(imgs)
+        prepared = prepare_batch(imgs, validate=True)
         if not all(p.in_range for p in prepared):
             B.check_float_range(imgs, blame)
         if self._image_shape is not None and imgs.shape[1:] != self._image_shape:

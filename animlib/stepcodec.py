@@ -154,12 +154,16 @@ def prepare(image: np.ndarray, *, checked: bool = False) -> Prepared:
     return prepare_batch(image[None], checked=checked)[0]
 
 
-def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared]:
+def prepare_batch(
+    images: np.ndarray, *, checked: bool = False, validate: bool = False
+) -> list[Prepared]:
     """A (B, H, W, C) batch as B :class:`Prepared` steps (vectorised over the batch; copies).
 
     Args:
         images: uint8 or float32 images.
         checked: float values are known to be finite and in [0, 1] (saves a pass).
+        validate: float values are checked rather than clipped (saves a pass): a step with
+            ``in_range`` False must then not be stored.
 
     Returns:
         One :class:`Prepared` step per image (holding copies).
@@ -178,15 +182,16 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
     per = max(1, BLOCK_VALUES // max(1, flat.shape[1]))
     out: list[Prepared] = []
     for start in range(0, b, per):
-        out += _prepare_block(flat[start : start + per], q[start : start + per], shape, checked)
+        block = flat[start : start + per]
+        out += _prepare_block(block, q[start : start + per], shape, checked, validate)
     return out
 
 
 def _prepare_block(
-    x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool
+    x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool, validate: bool
 ) -> list[Prepared]:
     """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
-    quantize(x, checked=checked, out=q)
+    quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
     bits = x.view(np.uint32)
     grid = np.divide(q, np.float32(255), out=_buffer("quantize", x.shape, np.float32))
     grid = grid.view(np.uint32)
