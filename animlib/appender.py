@@ -23,6 +23,7 @@ from .array_appender import STEP_CODECS, ArrayAppender, ArrayPlan, Row, array_me
 from .errors import Code, RunInputError, StoreError
 from .limits import check_run_json_size
 from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
+from .stepcodec import Prepared
 from .store import Store
 from .summary import SummaryAccumulator
 
@@ -39,9 +40,10 @@ def confidence_rows(k: int) -> int:
 @dataclass
 class Step:
     """One buffered step: the (H, W, C) uint8/float32 image (checked, not to be changed any
-    more), (K,) probabilities or None, named scalars."""
+    more) or that image already :class:`~animlib.stepcodec.Prepared` for its codec, (K,)
+    probabilities or None, named scalars."""
 
-    image: np.ndarray
+    image: np.ndarray | Prepared
     conf: np.ndarray | None
     scalars: dict[str, float]
     done: Callable[[], None] | None = None  # called once the step is stored
@@ -113,7 +115,7 @@ class RunAppender:
             steps=int(meta["steps"]),
             stored=meta.get("summary") or {},
         )
-        self._last = last
+        self._last: np.ndarray | Prepared | None = last
         self._norms = (time.monotonic(), int(meta["steps"]))  # when, at how many steps
         self._pending: list[Step | dict[str, Any]] = []  # steps, and notes for run.json
         self.pending_steps = 0  # buffered, not yet flushed (read by others, changed here only)
@@ -321,7 +323,8 @@ class RunAppender:
         self._arrays.update(new)
         self.meta, self._summary = meta, summary
         if steps and self._original is not None:  # for the norms at the end (a copy: the
-            self._last = np.array(steps[-1].image)  # caller of a RunWriter may reuse its array)
+            last = steps[-1].image  # caller of a RunWriter may reuse its array)
+            self._last = last if isinstance(last, Prepared) else np.array(last)
         if norms:
             self._norms = (time.monotonic(), self.n)
         with self._lock:
@@ -404,7 +407,7 @@ class RunAppender:
             end is not None or self.n == 0 or time.monotonic() - self._norms[0] >= NORMS_EVERY
         )
         if norms and (steps or self._norms[1] != self.n):
-            summary.note_image(last)
+            summary.note_image(last.image() if isinstance(last, Prepared) else last)
         meta = dict(self.meta)
         meta.update(steps=self.n + len(steps), updated=M.now_iso(), summary=summary.stored())
         meta.update(fields)

@@ -116,8 +116,16 @@ def _to_bhwc(arr: np.ndarray, layout: str, field: str, blame: Blame) -> np.ndarr
     return out
 
 
-def images(value: Any, layout: str, b: int | None, blame: Blame, field: str = "images"):
-    """A batch of images as (B, H, W, C) uint8 or float32 in [0, 1], checked sample by sample."""
+def images(
+    value: Any,
+    layout: str,
+    b: int | None,
+    blame: Blame,
+    field: str = "images",
+    check_range: bool = True,
+):
+    """A batch of images as (B, H, W, C) uint8 or float32 in [0, 1], checked sample by sample
+    (``check_range=False``: float values are not checked yet; :func:`check_range` does it)."""
     arr = _to_bhwc(array(value, field, blame), layout, field, blame)
     batch_size_of(arr, field, b, blame)
     if min(arr.shape[1], arr.shape[2]) < 1:
@@ -136,6 +144,13 @@ def images(value: Any, layout: str, b: int | None, blame: Blame, field: str = "i
     if arr.dtype.kind in "iu":
         raise blame(field, f"integer images must be uint8 (0..255); got {arr.dtype}")
     out = np.ascontiguousarray(arr, dtype=np.float32)
+    if check_range:
+        check_float_range(out, blame, field)
+    return out
+
+
+def check_float_range(out: np.ndarray, blame: Blame, field: str = "images") -> None:
+    """Raise unless every value of the (B, H, W, C) float images is finite and in [0, 1]."""
     flat = out.reshape(len(out), -1)
     lo, hi = flat.min(axis=1), flat.max(axis=1)  # NaN and inf show in the extremes
     bad = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
@@ -148,7 +163,6 @@ def images(value: Any, layout: str, b: int | None, blame: Blame, field: str = "i
         raise blame(
             field, f"float images must lie in [0, 1]; got values in [{lo[i]:.4g}, {hi[i]:.4g}]", i
         )
-    return out
 
 
 def probabilities(

@@ -11,7 +11,6 @@ import numpy as np
 
 from . import batch_input as B
 from .batch_input import Blame, ExperimentInputError, run_id_for
-from .buffer_pool import BufferPool
 from .errors import AnimlibError, Code
 from .experiment_ids import (
     IF_EXISTS,
@@ -24,6 +23,7 @@ from .flusher import Flusher
 from .limits import limits
 from .listing import RunInfo
 from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
+from .stepcodec import Prepared, prepare_batch
 
 CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
 
@@ -32,7 +32,8 @@ CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system la
 class _Step:
     """One checked batch step, ready to write."""
 
-    images: np.ndarray  # (B, H, W, C)
+    images: np.ndarray  # (B, H, W, C), possibly the caller's array: not kept
+    prepared: list[Prepared]  # each image ready to encode (copies)
     probs: np.ndarray | None  # (B, K)
     scalars: dict[str, np.ndarray]  # name -> (B,)
     active: np.ndarray  # (B,) bool
@@ -131,7 +132,6 @@ class BatchWriter:
         self._has_conf: bool | None = None
         self._sinks: list[SampleSink] | None = None
         self._flusher: Flusher | None = None
-        self._pool = BufferPool()
         self._n = 0
         self._closed = False
         self._finished = False
@@ -329,7 +329,6 @@ class BatchWriter:
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
-        self._pool = BufferPool()
         self._sinks = []
         covered = _common_steps(infos)
         try:
@@ -345,8 +344,12 @@ class BatchWriter:
         self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
     def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:
-        imgs = B.images(images, self._layout, self._b, blame)
+        imgs = B.images(images, self._layout, self._b, blame, check_range=False)
         b = len(imgs)
+        # the copy each run keeps, quantized for storage; it checks the range on the way
+        prepared = prepare_batch(imgs, validate=True)
+        if not all(p.in_range for p in prepared):
+            B.check_float_range(imgs, blame)
         if self._image_shape is not None and imgs.shape[1:] != self._image_shape:
             raise blame(
                 "images",
@@ -378,7 +381,7 @@ class BatchWriter:
         values = B.scalars(scalars, b, blame)
         if self._sinks is None:
             self._check_originals(imgs, blame)
-        return _Step(imgs, probs, values, mask)
+        return _Step(imgs, prepared, probs, values, mask)
 
     def _check_originals(self, imgs: np.ndarray, blame: Blame) -> None:
         orig = self._originals
@@ -449,13 +452,12 @@ class BatchWriter:
     def _write(self, step: _Step) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
-        # written later: a copy (the caller may reuse its arrays) in a reused buffer
-        images, done = self._pool.copy(step.images, int(step.active.sum()))
+        # written later from the prepared copies (the caller may reuse its arrays)
         for i, sink in enumerate(self._sinks):
             if step.active[i]:
                 conf = None if step.probs is None else step.probs[i]
                 values = {k: float(v[i]) for k, v in step.scalars.items()}
-                sink.append(images[i], conf, values, at=self._n, done=done)
+                sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
 

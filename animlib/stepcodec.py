@@ -33,6 +33,7 @@ from numcodecs import Blosc, Zstd
 CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
 MAGIC = b"AST1"
 LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
+BLOCK_VALUES = 2**17  # values prepared at once (the scratch arrays stay in the CPU cache)
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
 LUT_BITS = LUT.view(np.uint32)
@@ -56,6 +57,12 @@ class Prepared:
     idx: np.ndarray | None = None  # positions off the grid (GRID), int64
     xor: np.ndarray | None = None  # their bits XOR the grid value's bits (GRID), uint32
     bits: np.ndarray | None = None  # float bits (RAW), uint32
+    in_range: bool = True  # every value is finite and in [0, 1] (uint8: always)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the image."""
+        return np.dtype(np.uint8 if self.kind == U8 else np.float32)
 
     @property
     def nbytes(self) -> int:
@@ -84,16 +91,19 @@ class Prepared:
         return flat.reshape(self.shape)
 
 
-def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
+def quantize(
+    values: np.ndarray, *, checked: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
     """``rint(255 x)`` as uint8 (the same for the writer and every reader).
 
     Args:
         values: float32 values.
         checked: the values are known to be finite and in [0, 1]; otherwise values outside
             are clipped and NaN becomes 0 (the residual keeps them exact).
+        out: uint8 array of the same shape to fill, or None.
 
     Returns:
-        A new uint8 array of the same shape.
+        ``out``, or a new uint8 array of the same shape.
     """
     f = _buffer("quantize", values.shape, np.float32)
     np.multiply(values, np.float32(255), out=f)
@@ -101,7 +111,10 @@ def quantize(values: np.ndarray, *, checked: bool = False) -> np.ndarray:
     if not checked:
         np.clip(f, 0, 255, out=f)
     with np.errstate(invalid="ignore"):
-        return f.astype(np.uint8)
+        if out is None:
+            return f.astype(np.uint8)
+        np.copyto(out, f, casting="unsafe")
+    return out
 
 
 def on_grid(q: np.ndarray) -> np.ndarray:
@@ -141,12 +154,16 @@ def prepare(image: np.ndarray, *, checked: bool = False) -> Prepared:
     return prepare_batch(image[None], checked=checked)[0]
 
 
-def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared]:
+def prepare_batch(
+    images: np.ndarray, *, checked: bool = False, validate: bool = False
+) -> list[Prepared]:
     """A (B, H, W, C) batch as B :class:`Prepared` steps (vectorised over the batch; copies).
 
     Args:
         images: uint8 or float32 images.
         checked: float values are known to be finite and in [0, 1] (saves a pass).
+        validate: float values are checked rather than clipped (saves a pass): a step with
+            ``in_range`` False must then not be stored.
 
     Returns:
         One :class:`Prepared` step per image (holding copies).
@@ -161,23 +178,54 @@ def prepare_batch(images: np.ndarray, *, checked: bool = False) -> list[Prepared
         return [Prepared(U8, shape, q=q[i]) for i in range(b)]
     if flat.dtype != np.float32:
         raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
-    q = quantize(flat, checked=checked)
-    bits = flat.view(np.uint32)
-    grid = _buffer("grid", flat.shape, np.float32)
-    np.divide(q, np.float32(255), out=grid)
-    off = _buffer("off", flat.shape, np.bool_)
-    np.not_equal(grid.view(np.uint32), bits, out=off)
-    per = flat.shape[1]
-    out = []
-    for i in range(b):
-        # a sample of the values tells a float image far from the grid (no list of positions)
-        where = None if off[i, ::61].mean() > GRID_SHARE else np.flatnonzero(off[i])
-        if where is None or where.size > GRID_SHARE * per:
-            out.append(Prepared(RAW, shape, bits=bits[i].copy()))
-            continue
-        xor = bits[i][where] ^ grid[i].view(np.uint32)[where]
-        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor))
+    q = np.empty(flat.shape, np.uint8)
+    per = max(1, BLOCK_VALUES // max(1, flat.shape[1]))
+    out: list[Prepared] = []
+    for start in range(0, b, per):
+        block = flat[start : start + per]
+        out += _prepare_block(block, q[start : start + per], shape, checked, validate)
     return out
+
+
+def _prepare_block(
+    x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool, validate: bool
+) -> list[Prepared]:
+    """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
+    quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
+    bits = x.view(np.uint32)
+    grid = np.divide(q, np.float32(255), out=_buffer("quantize", x.shape, np.float32))
+    grid = grid.view(np.uint32)
+    off = _buffer("off", x.shape, np.bool_)
+    np.not_equal(grid, bits, out=off)
+    # a sample of the values tells a float image far from the grid (no list of positions)
+    far = off[:, ::61].mean(axis=1) > GRID_SHARE
+    out, rows_ok = [], None
+    for i in range(len(x)):
+        where = None if far[i] else np.flatnonzero(off[i])
+        if where is None or where.size > GRID_SHARE * x.shape[1]:
+            if rows_ok is None:  # every image of the block at once (small images: fewer calls)
+                rows_ok = np.ones(len(x), bool) if checked else _rows_in_range(x)
+            out.append(Prepared(RAW, shape, bits=bits[i].copy(), in_range=bool(rows_ok[i])))
+            continue
+        # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
+        xval = x[i][where]
+        xor = xval.view(np.uint32) ^ grid[i][where]
+        ok = checked or _in_range(xval)
+        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor, in_range=ok))
+    return out
+
+
+def _rows_in_range(x: np.ndarray) -> np.ndarray:
+    """(n,) bool: every value of the row is finite and in [0, 1] (NaN compares false)."""
+    return (x.min(axis=1) >= 0.0) & (x.max(axis=1) <= 1.0)
+
+
+def _in_range(values: np.ndarray) -> bool:
+    """Every value is finite and in [0, 1] (NaN compares false)."""
+    if not values.size:
+        return True
+    lo, hi = values.min(), values.max()
+    return bool(lo >= 0.0 and hi <= 1.0)
 
 
 # -- frames ----------------------------------------------------------------------------------------

@@ -192,6 +192,22 @@ def test_nan_in_one_sample_names_that_sample(tmp_path):
     assert run_dirs(tmp_path) == []
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 2.0, -1 / 255, 1.0000001])
+def test_bad_value_in_grid_images_is_refused(tmp_path, bad):
+    """Images on the 1/255 grid are range-checked through their few off-grid values."""
+    images = np.round(batch(0) * 255).astype(np.float32) / np.float32(255)
+    images[3, 0, 2, 1] = bad
+    w = writer(tmp_path)
+    with pytest.raises(ExperimentInputError, match=r"sample 3: images: ") as info:
+        w.log(images=images, confidences=probs(0))
+    assert info.value.field == "images"
+    w.log(
+        images=np.round(batch(1) * 255).astype(np.float32) / np.float32(255), confidences=probs(1)
+    )
+    w.finish()
+    assert len(run_dirs(tmp_path)) == B
+
+
 def test_labels_out_of_range_and_disagreeing_batch_sizes(tmp_path):
     with pytest.raises(ExperimentInputError, match=r"sample 2: true_labels: 3 is out of range"):
         writer(tmp_path, true_labels=[0, 1, 3, 0])
