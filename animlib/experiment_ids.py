@@ -6,7 +6,7 @@ from typing import Any
 
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code
-from .listing import RunInfo, list_runs
+from .listing import RunInfo, list_runs, read_infos
 from .store import open_store
 from .store.paths import is_run_id, run_id_for
 
@@ -27,6 +27,15 @@ def existing_runs(root: str, storage_options: dict[str, Any] | None) -> list[Run
     """The runs in ``root`` from their run.json files (none when the folder does not exist)."""
     try:
         return list_runs(root, storage_options=storage_options)
+    except (AnimlibError, FileNotFoundError, NotADirectoryError):
+        return []  # no results folder yet
+
+
+def _folder_names(root: str, storage_options: dict[str, Any] | None) -> list[str]:
+    """The folder names in ``root``, from one listing (no run.json is read; none when the
+    folder does not exist yet)."""
+    try:
+        return [e.name for e in open_store(root, storage_options).list() if e.is_dir]
     except (AnimlibError, FileNotFoundError, NotADirectoryError):
         return []  # no results folder yet
 
@@ -59,10 +68,10 @@ def resolve_experiment_id(
         ExperimentInputError: runs exist and ``if_exists="error"``; with ``"overwrite"``, a
             folder named like a sample run that belongs to no experiment, or a live writer.
     """
-    infos = existing_runs(root, storage_options)
+    names = _folder_names(root, storage_options)  # a sample run is always named exp-NNNN
 
-    def taken(exp: str) -> list[RunInfo]:
-        return [i for i in infos if is_member(i, exp) or _looks_like_sample(i.id, exp)]
+    def taken(exp: str) -> list[str]:
+        return [n for n in names if _looks_like_sample(n, exp)]
 
     if if_exists == "new":
         for n in range(1, 10_000):
@@ -79,8 +88,9 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
+    infos = read_infos(open_store(root, storage_options), mine)  # only these run.json files
     strangers = [
-        i.id for i in mine if i.ok and i.get("experiment") != base and (i.get("steps") or 0) > 0
+        i.id for i in infos if i.ok and i.get("experiment") != base and (i.get("steps") or 0) > 0
     ]
     if strangers:
         raise ExperimentInputError(
@@ -89,7 +99,7 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
-    remove_runs(root, [i.id for i in mine], storage_options)
+    remove_runs(root, mine, storage_options)
     return base
 
 
