@@ -50,9 +50,10 @@ class BlockReader:
     holding many steps is decoded once (not once per step) and the per-read overhead is shared.
     With a stride of a chunk or more, steps are read one at a time. Blocks are kept under
     ``_BLOCK_BYTES``, so memory does not grow with the run's length. A failed block read is
-    retried step by step, so errors name the step and earlier steps still render. Plainly
-    stored chunks are read straight from the store (:class:`~animlib.chunk_reader.ChunkReader`),
-    the rest through zarr.
+    retried step by step, so errors name the step and earlier steps still render. Chunks
+    stored plainly or with the ``animlib.steps`` codec are read straight from the store
+    (:class:`~animlib.chunk_reader.ChunkReader`), the rest (and any chunk it refuses) through
+    zarr's checked read.
 
     With ``prefetch``, the next block is read in a worker thread while the current one is
     drawn: decompressing a chunk releases the GIL, so on large images (where decoding costs

@@ -16,7 +16,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.figure import Figure
 
-__all__ = ["AVAILABLE", "TESTED_VERSIONS", "agg_canvas", "clear_caches", "enabled"]
+__all__ = [
+    "AVAILABLE",
+    "TESTED_VERSIONS",
+    "agg_canvas",
+    "clear_caches",
+    "enabled",
+    "measuring_renderer",
+]
 
 TESTED_VERSIONS = ((3, 11),)  # (major, minor) of matplotlib this module was checked against
 _PRIVATE_FONT_API = ("_layout", "_render_glyph", "_set_transform")
@@ -161,3 +168,12 @@ def agg_canvas(fig: Figure) -> FigureCanvasAgg:
     if enabled():
         return _GlyphCachingCanvas(fig)
     return FigureCanvasAgg(fig)
+
+
+def measuring_renderer(dpi: float) -> RendererAgg:
+    """A tiny renderer that only measures text at ``dpi``: the glyph-caching one when
+    :func:`enabled` (its measurements are then shared with the canvases that draw the same
+    strings), else plain Agg. Both measure alike."""
+    if enabled():
+        return _GlyphCachingRenderer(8, 8, dpi)
+    return RendererAgg(8, 8, dpi)

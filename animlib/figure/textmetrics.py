@@ -12,6 +12,7 @@ import re
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import FontProperties, findfont, get_font
 
+from ..glyphs import measuring_renderer
 from ..text import one_line
 from .style import REF_DPI
 
@@ -35,8 +36,9 @@ READOUT_TOKENS = re.compile(r"[0-9.,:%()+\-]| +|[^0-9.,:%()+\- ]+")
 
 @functools.lru_cache(maxsize=8)
 def measure_renderer(dpi: float) -> RendererAgg:
-    """A tiny Agg renderer used only to measure text at ``dpi``."""
-    return RendererAgg(8, 8, dpi)
+    """A tiny Agg renderer used only to measure text at ``dpi`` (see
+    :func:`~animlib.glyphs.measuring_renderer`)."""
+    return measuring_renderer(dpi)
 
 
 @functools.lru_cache(maxsize=4096)
