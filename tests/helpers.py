@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,39 @@ def steps_chunk_bomb(nbytes: int, frames: int = 1, dtype: str = "float32") -> by
     kind = 0 if dtype == "uint8" else 1  # U8 or GRID frames (stepcodec)
     frame = struct.pack("<BBBIII", kind, 0, 1, len(body), 0, 0) + body  # no delta, Blosc
     return b"AST1" + struct.pack(f"<I{frames}I", frames, *[len(frame)] * frames) + frame * frames
+
+
+@contextlib.contextmanager
+def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
+    """moto's S3 server on a free loopback port with ``bucket`` created, and the AWS environment
+    pointed at it until the block ends (then restored).
+
+    Yields:
+        The AWS variables set (``AWS_ENDPOINT_URL`` among them), for child processes.
+    """
+    import boto3
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        fsspec.filesystem("s3").clear_instance_cache()
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()

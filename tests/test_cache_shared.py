@@ -16,7 +16,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from helpers import write_run
+from helpers import moto_s3, write_run
 
 import animlib
 from animlib import cache
@@ -26,7 +26,7 @@ from animlib.options import RenderOptions
 from animlib.store import open_store
 
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 REPO = Path(__file__).resolve().parent.parent
 BUCKET = "shared-cache"
@@ -34,30 +34,9 @@ BUCKET = "shared-cache"
 
 @pytest.fixture(scope="module")
 def s3():
-    """moto's S3 server on a free loopback port, the AWS environment pointing at it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-    import fsspec
-
-    fsspec.filesystem("s3").clear_instance_cache()
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
+    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
+    with moto_s3(BUCKET) as env:
+        yield env
 
 
 @pytest.fixture

@@ -13,43 +13,22 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, write_run
+from helpers import CLASSES, image_for, moto_s3, probs_for, write_run
 
 import animlib
 from animlib.player import unpack
 
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 BUCKET = "lab"
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """Start moto's S3 server on a free loopback port and point the AWS environment at it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-    import fsspec
-
-    fsspec.filesystem("s3").clear_instance_cache()
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
+def s3():
+    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
+    with moto_s3(BUCKET) as env:
+        yield env
 
 
 def _write_both(local: Path, remote: str) -> None:
