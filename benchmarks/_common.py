@@ -147,6 +147,17 @@ def long_run() -> tuple[animlib.Run, float | None]:
 # ------------------------------------------------------------------------------------ measuring
 
 
+def moto_s3(bucket: str) -> Any:
+    """The tests' ``helpers.moto_s3``: moto's S3 server on loopback with ``bucket``, the AWS
+    environment pointed at it inside the ``with`` block."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from helpers import moto_s3 as start
+
+    return start(bucket)
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (ffmpeg), user + system."""
     me = resource.getrusage(resource.RUSAGE_SELF)

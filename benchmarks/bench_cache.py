@@ -156,69 +156,62 @@ def main() -> None:
 def shared_cache(run: animlib.Run, tmp: Path) -> None:
     """Miss, another machine's first hit (a download), then its local copy, on moto's S3."""
     try:
-        from moto.server import ThreadedMotoServer
+        import moto.server  # noqa: F401
     except ImportError:
         print("\n(shared cache: moto is not installed, skipped)")
         return
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
     saved = dict(os.environ)
     try:
-        host, port = server.get_host_and_port()
-        os.environ.update(
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ENDPOINT_URL=f"http://{host}:{port}",
-            ANIMLIB_CACHE="s3://bench-cache/renders",
-            ANIMLIB_CACHE_LOCAL=str(tmp / "machine-a"),
-        )
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket="bench-cache")
-        cache.reset_stats()
-        miss = C.timed(cached_render, run, "mp4", **OPTIONS)
-        os.environ["ANIMLIB_CACHE_LOCAL"] = str(tmp / "machine-b")
-        first = C.timed(cached_render, run, "mp4", **OPTIONS)
-        local = [C.timed(cached_render, run, "mp4", **OPTIONS) for _ in range(10)]
-        copies = [
-            C.timed(animlib.render, run, tmp / f"s3copy{i}.mp4", cache=True, **OPTIONS)
-            for i in range(10)
-        ]
-        counts = cache.stats()
-        size = (tmp / "machine-b").joinpath(next(iter(os.listdir(tmp / "machine-b")))).stat()
-        rows = [
-            ["miss: render + upload (machine A)", C.fmt_seconds(miss), "1x"],
-            [
-                f"machine B, first hit: one download ({size.st_size / 2**20:.1f} MiB)",
-                C.fmt_seconds(first),
-                f"{miss / first:,.0f}x faster",
-            ],
-            [
-                "machine B, then: its local copy (median of 10)",
-                C.fmt_seconds(statistics.median(local)),
-                f"{miss / statistics.median(local):,.0f}x faster",
-            ],
-            [
-                "machine B, render(..., cache=True) (median of 10)",
-                C.fmt_seconds(statistics.median(copies)),
-                f"{miss / statistics.median(copies):,.0f}x faster",
-            ],
-        ]
-        C.print_table(
-            "Shared render cache on S3 (moto on loopback), 224x224 run, 120 steps, MP4",
-            ["call", "time", "vs rendering"],
-            rows,
-        )
-        print(
-            f"Renders: {counts['renders']} for 1 + 21 requests from two machines "
-            f"({counts['downloads']} download) "
-            f"({C.verdict(counts['renders'] == 1 and counts['downloads'] == 1)})"
-        )
+        with C.moto_s3("bench-cache"):
+            os.environ.update(
+                ANIMLIB_CACHE="s3://bench-cache/renders", ANIMLIB_CACHE_LOCAL=str(tmp / "machine-a")
+            )
+            _shared_cache(run, tmp)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        server.stop()
+
+
+def _shared_cache(run: animlib.Run, tmp: Path) -> None:
+    cache.reset_stats()
+    miss = C.timed(cached_render, run, "mp4", **OPTIONS)
+    os.environ["ANIMLIB_CACHE_LOCAL"] = str(tmp / "machine-b")
+    first = C.timed(cached_render, run, "mp4", **OPTIONS)
+    local = [C.timed(cached_render, run, "mp4", **OPTIONS) for _ in range(10)]
+    copies = [
+        C.timed(animlib.render, run, tmp / f"s3copy{i}.mp4", cache=True, **OPTIONS)
+        for i in range(10)
+    ]
+    counts = cache.stats()
+    size = (tmp / "machine-b").joinpath(next(iter(os.listdir(tmp / "machine-b")))).stat()
+    rows = [
+        ["miss: render + upload (machine A)", C.fmt_seconds(miss), "1x"],
+        [
+            f"machine B, first hit: one download ({size.st_size / 2**20:.1f} MiB)",
+            C.fmt_seconds(first),
+            f"{miss / first:,.0f}x faster",
+        ],
+        [
+            "machine B, then: its local copy (median of 10)",
+            C.fmt_seconds(statistics.median(local)),
+            f"{miss / statistics.median(local):,.0f}x faster",
+        ],
+        [
+            "machine B, render(..., cache=True) (median of 10)",
+            C.fmt_seconds(statistics.median(copies)),
+            f"{miss / statistics.median(copies):,.0f}x faster",
+        ],
+    ]
+    C.print_table(
+        "Shared render cache on S3 (moto on loopback), 224x224 run, 120 steps, MP4",
+        ["call", "time", "vs rendering"],
+        rows,
+    )
+    print(
+        f"Renders: {counts['renders']} for 1 + 21 requests from two machines "
+        f"({counts['downloads']} download) "
+        f"({C.verdict(counts['renders'] == 1 and counts['downloads'] == 1)})"
+    )
 
 
 def live_run(tmp: Path) -> None:

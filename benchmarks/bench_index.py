@@ -234,24 +234,16 @@ def fill_bucket(url: str, runs: int, steps: int) -> int:
 def s3_costs(runs: int, steps: int) -> dict:
     """Refresh costs on moto: the /c/-delimited listing vs a recursive listing vs prefixes +
     one HEAD per run.json; list_runs cold, unchanged, and after 10 run.json changes."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-    )
     import logging
 
-    import boto3
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with C.moto_s3("bench"):
+        return _s3_costs(runs, steps)
+
+
+def _s3_costs(runs: int, steps: int) -> dict:
     from fsspec.asyn import sync
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    boto3.client("s3").create_bucket(Bucket="bench")
     url = "s3://bench/runs"
     os.environ["ANIMLIB_CACHE"] = tempfile.mkdtemp(prefix="animlib-bench-s3-")  # a cold index
     out: dict = {"runs": runs, "steps": steps}
@@ -308,7 +300,6 @@ def s3_costs(runs: int, steps: int) -> dict:
         out["changed"] = (time.perf_counter() - t, counter.take(), None)
     finally:
         counter.close()
-        server.stop()
     return out
 
 
