@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,33 @@ def moto_s3(bucket: str) -> Any:
     from helpers import moto_s3 as start
 
     return start(bucket)
+
+
+def drop_from_page_cache(paths: Iterable[str | os.PathLike[str]]) -> int:
+    """Ask the kernel to forget the cached pages of ``paths`` (written back first, so dirty pages
+    go too; no root needed). Missing files are skipped.
+
+    Returns:
+        How many files were dropped.
+    """
+    count = 0
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            count += 1
+        finally:
+            os.close(fd)
+    return count
+
+
+def run_json_files(folder: Path) -> list[str]:
+    """The run.json path of every entry of the results folder ``folder``."""
+    return [os.path.join(entry.path, "run.json") for entry in os.scandir(folder)]
 
 
 def cpu_seconds() -> float:

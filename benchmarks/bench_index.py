@@ -46,22 +46,6 @@ READY_JS = """() => {
 }"""
 
 
-def drop_page_cache(folder: Path) -> int:
-    """Ask the kernel to forget the cached pages of every run.json (no root needed)."""
-    count = 0
-    for entry in os.scandir(folder):
-        try:
-            fd = os.open(os.path.join(entry.path, "run.json"), os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            count += 1
-        finally:
-            os.close(fd)
-    return count
-
-
 # ------------------------------------------------------------------------ in a fresh process
 def child_cold(folder: str) -> dict:
     from animlib import list_runs
@@ -352,7 +336,7 @@ def main() -> None:
         print(f"  (cloned {args.runs:,} runs in {built:.0f} s; reused from now on)", flush=True)
     with tempfile.TemporaryDirectory(prefix="animlib-bench-index-") as tmp:
         cache = Path(tmp)
-        dropped = drop_page_cache(folder)
+        dropped = C.drop_from_page_cache(C.run_json_files(folder))
         cold = in_child("cold", folder, cache)
         print(f"  cold build: {cold['cold']:.1f} s ({dropped:,} run.json dropped)", flush=True)
         warm = in_child("warm", folder, cache)

@@ -97,23 +97,6 @@ def results_folder(n: int) -> Path:
     return folder
 
 
-def drop_page_cache(folder: Path) -> int:
-    """Ask the kernel to forget the cached pages of every run.json (no root needed)."""
-    count = 0
-    for entry in os.scandir(folder):
-        try:
-            fd = os.open(os.path.join(entry.path, "run.json"), os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            count += 1
-        finally:
-            os.close(fd)
-    return count
-
-
 def child(folder: str, naive: bool) -> None:
     """Measurements inside a fresh process; prints one JSON line."""
     import logging
@@ -163,7 +146,7 @@ def main() -> None:
     rows, results = [], {}
     for n in args.runs:
         folder = results_folder(n)
-        dropped = drop_page_cache(folder)
+        dropped = C.drop_from_page_cache(C.run_json_files(folder))
         naive = args.full or n <= args.naive_max
         cmd = [sys.executable, __file__, "--child", str(folder)] + (["--naive"] if naive else [])
         with tempfile.TemporaryDirectory(prefix="animlib-bench-listing-") as cache:

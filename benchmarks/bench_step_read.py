@@ -15,7 +15,6 @@ The 10,000-step run is written once through ``RunWriter`` (several minutes) and 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
@@ -39,22 +38,6 @@ def short_run() -> animlib.Run:
 def raw_gib(run: animlib.Run) -> float:
     """Size of all the run's images in memory, in GiB."""
     return len(run) * int(np.prod(run.image_shape)) * run.images[0].itemsize / 2**30
-
-
-def drop(paths: list[Path]) -> int:
-    """Drop the files' pages from the OS page cache."""
-    count = 0
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            count += 1
-        finally:
-            os.close(fd)
-    return count
 
 
 def chunk_files(run: animlib.Run, step: int) -> list[Path]:
@@ -81,11 +64,11 @@ def measure(run: animlib.Run, steps: list[int]) -> dict[str, float]:
     warm = [C.timed(run.images.__getitem__, i) for i in steps]
     cold, dropped = [], 0
     for i in steps:
-        dropped += drop(chunk_files(run, i))
+        dropped += C.drop_from_page_cache(chunk_files(run, i))
         cold.append(C.timed(run.images.__getitem__, i))
     link = []
     for i in steps:
-        drop(chunk_files(run, i) + metadata_files(run))
+        C.drop_from_page_cache(chunk_files(run, i) + metadata_files(run))
         t = time.perf_counter()
         opened = animlib.open_run(run.url)
         image = opened.images[i]
