@@ -1,14 +1,16 @@
 """A glyph-caching Agg canvas: text layouts and glyph bitmaps reused from frame to frame."""
 
 # This is the only module of animlib that uses private matplotlib internals (``FT2Font._layout``,
-# ``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``). It is used
-# only on the matplotlib versions it was checked against (:data:`TESTED_VERSIONS`) and only when
-# those members exist (:data:`AVAILABLE`); otherwise :func:`agg_canvas` returns a plain
-# ``FigureCanvasAgg`` and text is drawn the standard way (the same pixels, somewhat slower).
+# ``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``,
+# ``RendererAgg._renderer.draw_text_image``). It is used only on the matplotlib versions it was
+# checked against (:data:`TESTED_VERSIONS`) and only when those members exist (:data:`AVAILABLE`);
+# otherwise :func:`agg_canvas` returns a plain ``FigureCanvasAgg`` and text is drawn the standard
+# way (the same pixels, somewhat slower). :func:`draw_line` draws the lines redrawn every frame.
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
@@ -21,7 +23,9 @@ __all__ = [
     "TESTED_VERSIONS",
     "agg_canvas",
     "clear_caches",
+    "draw_line",
     "enabled",
+    "line_origins",
     "measuring_renderer",
 ]
 
@@ -55,6 +59,10 @@ _MAX_CACHED = 50_000
 _LAYOUTS: dict[tuple[Any, ...], list[tuple[Any, int, float, float]]] = {}
 _GLYPHS: dict[tuple[Any, ...], tuple[np.ndarray, int, int]] = {}
 _METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+Piece = tuple[str, float]  # a string and the advance to the next one, in pixels
+_Glyph = tuple[np.ndarray, int, int]  # coverage, left column, bottom row (see _piece)
+_PIECES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a string at pixel (0, 0)
+_LINES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a line of pieces
 
 
 def enabled() -> bool:
@@ -64,7 +72,7 @@ def enabled() -> bool:
 
 def clear_caches() -> None:
     """Forget cached layouts, glyphs and text metrics (as in a fresh process; for benchmarks)."""
-    for cache in (_LAYOUTS, _GLYPHS, _METRICS):
+    for cache in (_LAYOUTS, _GLYPHS, _METRICS, _PIECES, _LINES):
         cache.clear()
 
 
@@ -74,6 +82,111 @@ def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: An
     cache[key] = value
 
 
+def _layout(
+    renderer: RendererAgg, s: str, prop: Any, mtext: Any, flags: Any
+) -> list[tuple[Any, int, float, float]]:
+    """(font, glyph, x, y) of each glyph of ``s`` laid out by FreeType, cached."""
+    features = mtext.get_fontfeatures() if mtext is not None else None
+    language = mtext.get_language() if mtext is not None else None
+    key = (hash(prop), s, renderer.dpi, flags, repr(features), repr(language))
+    items = _LAYOUTS.get(key)
+    if items is None:
+        font = renderer._prepare_font(prop)  # noqa: SLF001
+        laid_out = font._layout(s, flags=flags, features=features, language=language)  # noqa: SLF001
+        items = [(i.ft_object, i.glyph_index, i.x, i.y) for i in laid_out]
+        _remember(_LAYOUTS, key, items)
+    return items
+
+
+def _glyph(
+    dpi: float, ft: Any, size: float, glyph: int, gx: int, gy: int, aa: bool, flags: Any
+) -> tuple[np.ndarray, int, int]:
+    """(bitmap, left, top) of a glyph at the 1/64-pixel position (gx, gy), cached."""
+    key = (ft.fname, size, dpi, glyph, gx & 63, gy & 63, aa, flags)
+    entry = _GLYPHS.get(key)
+    if entry is None:
+        from matplotlib.ft2font import RenderMode
+
+        ft.set_size(size, dpi)
+        ft._set_transform(_IDENTITY, [gx, gy])  # noqa: SLF001
+        mode = RenderMode.NORMAL if aa else RenderMode.MONO
+        bitmap = ft._render_glyph(glyph, flags, mode)  # noqa: SLF001
+        buffer = np.array(bitmap.buffer)
+        if not aa:
+            buffer *= 0xFF
+        entry = (buffer, bitmap.left - (gx >> 6), bitmap.top - (gy >> 6))
+        _remember(_GLYPHS, key, entry)
+    return entry
+
+
+def _piece(renderer: RendererAgg, s: str, prop: Any, aa: bool, flags: Any) -> list[_Glyph]:
+    """The glyphs of string ``s`` with its origin at pixel (0, 0), at their sub-pixel places:
+    (coverage, left column, bottom row) each, rows counted down from the baseline and the
+    glyph covering rows ``[bottom - height, bottom)``. Empty glyphs are left out."""
+    size = prop.get_size_in_points()
+    out = []
+    for ft, glyph, dx, dy in _layout(renderer, s, prop, None, flags):
+        gx, gy = round(0x40 * dx), round(0x40 * dy)
+        buffer, rel_left, rel_top = _glyph(renderer.dpi, ft, size, glyph, gx, gy, aa, flags)
+        h, w = buffer.shape
+        if h and w:
+            out.append((buffer, (gx >> 6) + rel_left, h - ((gy >> 6) + rel_top)))
+    return out
+
+
+def line_origins(
+    renderer: Any, x: float, y: float, pieces: Sequence[Piece]
+) -> list[tuple[int, int]]:
+    """Where :func:`draw_line` puts each piece: whole pixels, as ``draw_text`` takes them
+    (``y`` counted down). The first piece at (x, y) rounded, the next ones at their advances
+    rounded. Drawing each piece there with any renderer's ``draw_text`` gives the same pixels
+    as :func:`draw_line` on Agg."""
+    height = renderer.get_canvas_width_height()[1]
+    row = height - round(height - y)
+    origins, offset = [], 0.0
+    for _, advance in pieces:
+        origins.append((round(x) + round(offset), row))
+        offset += advance
+    return origins
+
+
+def draw_line(
+    renderer: RendererAgg, gc: Any, x: float, y: float, pieces: Sequence[Piece], prop: Any
+) -> None:
+    """Draw plain horizontal strings one after the other on an Agg renderer: ``(text,
+    advance)`` pieces, the first at ``(x, y)`` (as ``draw_text`` takes them, y counted down),
+    each next one ``advance`` pixels further right. Pieces of spaces only are skipped.
+
+    Made for text redrawn every frame (step numbers, values): each piece is put at a whole
+    pixel (:func:`line_origins`), so its glyphs always fall at the same sub-pixel places and
+    a piece, and a whole line, drawn before cost one lookup: then only the glyphs are blended,
+    one call each, exactly as ``RendererAgg.draw_text`` blends them.
+    """
+    flags = get_hinting_flag()
+    aa = gc.get_antialiased()
+    font = (hash(prop), renderer.dpi, aa, flags)
+    key = (tuple(pieces), font)
+    line = _LINES.get(key)
+    if line is None:
+        line = []
+        offset = 0.0
+        for s, advance in pieces:
+            if not s.isspace():
+                piece = _PIECES.get((s, font))
+                if piece is None:
+                    piece = _piece(renderer, s, prop, aa, flags)
+                    _remember(_PIECES, (s, font), piece)
+                shift = round(offset)
+                line += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
+            offset += advance
+        _remember(_LINES, key, line)
+    left0 = round(x)
+    top = int(renderer.height) - round(renderer.height - y)  # the baseline's row
+    draw = renderer._renderer.draw_text_image  # noqa: SLF001
+    for buffer, left, bottom in line:
+        draw(buffer, left0 + left, top + bottom, 0, gc)
+
+
 class _GlyphCachingRenderer(RendererAgg):
     """``RendererAgg`` that reuses text layouts and glyph bitmaps between frames.
 
@@ -81,66 +194,30 @@ class _GlyphCachingRenderer(RendererAgg):
     rendered at a given 1/64-pixel offset is kept and reused, so the pixels are identical.
     """
 
-    def _layout(
-        self, s: str, prop: Any, mtext: Any, flags: Any
-    ) -> list[tuple[Any, int, float, float]]:
-        features = mtext.get_fontfeatures() if mtext is not None else None
-        language = mtext.get_language() if mtext is not None else None
-        key = (hash(prop), s, self.dpi, flags, repr(features), repr(language))
-        items = _LAYOUTS.get(key)
-        if items is None:
-            font = self._prepare_font(prop)
-            laid_out = font._layout(s, flags=flags, features=features, language=language)  # noqa: SLF001
-            items = [(i.ft_object, i.glyph_index, i.x, i.y) for i in laid_out]
-            _remember(_LAYOUTS, key, items)
-        return items
-
-    def _glyph(
-        self, ft: Any, size: float, glyph: int, gx: int, gy: int, aa: bool, flags: Any
-    ) -> Any:
-        """(bitmap, left, top) of a glyph at the 1/64-pixel position (gx, gy), cached."""
-        key = (ft.fname, size, self.dpi, glyph, gx & 63, gy & 63, aa, flags)
-        entry = _GLYPHS.get(key)
-        if entry is None:
-            from matplotlib.ft2font import RenderMode
-
-            ft.set_size(size, self.dpi)
-            ft._set_transform(_IDENTITY, [gx, gy])  # noqa: SLF001
-            mode = RenderMode.NORMAL if aa else RenderMode.MONO
-            bitmap = ft._render_glyph(glyph, flags, mode)  # noqa: SLF001
-            buffer = np.array(bitmap.buffer)
-            if not aa:
-                buffer *= 0xFF
-            entry = (buffer, bitmap.left - (gx >> 6), bitmap.top - (gy >> 6))
-            _remember(_GLYPHS, key, entry)
-        return entry
-
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if ismath or angle != 0:
             return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
-        self.draw_pieces(gc, x, y, ((s, 0.0),), prop, mtext)
-        return None
-
-    def draw_pieces(self, gc, x, y, pieces, prop, mtext=None):
-        """Draw plain horizontal strings one after the other: ``(text, advance)`` pieces, the
-        first at ``(x, y)`` (as ``draw_text`` takes them), each next one ``advance`` pixels
-        further right; the same pixels as a ``draw_text`` call per piece, with less overhead.
-        Pieces of spaces only are skipped."""
         flags = get_hinting_flag()
         size = prop.get_size_in_points()
         aa = gc.get_antialiased()
         height = self.height
         top_of = int(height)
         draw = self._renderer.draw_text_image
-        for s, advance in pieces:
-            if not s.isspace():
-                for ft, glyph, dx, dy in self._layout(s, prop, mtext, flags):
-                    gx = round(0x40 * (x + dx))
-                    gy = round(0x40 * (height - y + dy))
-                    buffer, rel_left, rel_top = self._glyph(ft, size, glyph, gx, gy, aa, flags)
-                    top = (gy >> 6) + rel_top
-                    draw(buffer, (gx >> 6) + rel_left, top_of - top + buffer.shape[0], 0, gc)
-            x += advance
+        for ft, glyph, dx, dy in _layout(self, s, prop, mtext, flags):
+            gx = round(0x40 * (x + dx))
+            gy = round(0x40 * (height - y + dy))
+            buffer, rel_left, rel_top = _glyph(self.dpi, ft, size, glyph, gx, gy, aa, flags)
+            top = (gy >> 6) + rel_top
+            draw(buffer, (gx >> 6) + rel_left, top_of - top + buffer.shape[0], 0, gc)
+        return None
+
+    def pixel_array(self) -> np.ndarray:
+        """The canvas as a writable (height, width, 4) uint8 array (rows top down): an opaque
+        bitmap can be copied in instead of blended (see ``PixelImage``)."""
+        pixels = self.__dict__.get("_pixel_array")
+        if pixels is None:
+            pixels = self._pixel_array = np.asarray(self.buffer_rgba())
+        return pixels
 
     def get_text_width_height_descent(self, s, prop, ismath):
         key = (s, hash(prop), self.dpi, ismath)

@@ -429,14 +429,14 @@ def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_pa
 
 
 def _axes_count(fig_obj):
-    return len(fig_obj.rows[0].axes)
+    return len(fig_obj.rows[0].boxes)
 
 
 def test_runs_without_confidences_or_original_get_fewer_panels(tmp_path):
     full = make_run(tmp_path, "full")
     no_conf = make_run(tmp_path, "edit", confidences=False)
     no_orig = make_run(tmp_path, "noorig", original=False)
-    panels = {r.id: set(RunFigure(r).rows[0].axes) - {"header"} for r in (full, no_conf, no_orig)}
+    panels = {r.id: set(RunFigure(r).rows[0].boxes) - {"header"} for r in (full, no_conf, no_orig)}
     assert panels[full.id] == {"original", "adversarial", "perturbation", "bars"}
     assert panels[no_conf.id] == {"original", "adversarial", "perturbation"}
     assert panels[no_orig.id] == {"adversarial", "bars"}
@@ -482,27 +482,29 @@ def test_class_set_is_fixed_and_includes_true_and_target(tmp_path):
     assert before[0] == 0 and before[1] == 29 and len(before) <= 7
     fig.update(len(r) - 1)
     assert row.classes == before
-    labels = [t.get_text() for t in row.axes["bars"].get_yticklabels()]
+    labels = [t.get_text() for t in row.bars.class_labels]
     assert labels[:2] == ["c0", "c29"]
 
 
 def test_hostile_strings_are_literal_in_figures(tmp_path):
     r = make_run(tmp_path, "$\\alpha$ " + HOSTILE)
     row = RunFigure(r).rows[0]
-    labels = [t.get_text() for t in row.axes["bars"].get_yticklabels()]
+    labels = [t.get_text() for t in row.bars.class_labels]
     assert any("$x^2$" in lab for lab in labels)
-    texts = [t.get_text() for t in row.axes["header"].texts]
+    assert all(not t.get_parse_math() for t in row.bars.class_labels)
+    texts = [t.get_text() for t in row.header.texts]
     assert any("$\\alpha$" in t for t in texts)
-    assert all(not t.get_parse_math() for t in row.axes["header"].texts)
+    assert all(not t.get_parse_math() for t in row.header.texts)
     list(iter_frames(r, stride=6))  # draws without mathtext errors
 
 
 def test_amplification_label_and_override(run):
     auto = RunFigure(run).rows[0]
     assert auto.amplification == pytest.approx(31, rel=0.05)  # 1 / (8/255), 2 digits
-    assert "×31" in auto.axes["perturbation"].get_title()
+    assert "×31" in auto.images.titles["perturbation"].get_text()
     fixed = RunFigure(run, RenderOptions(amplification=10)).rows[0]
-    assert fixed.amplification == 10 and "×10" in fixed.axes["perturbation"].get_title()
+    assert fixed.amplification == 10
+    assert "×10" in fixed.images.titles["perturbation"].get_text()
 
 
 # ---------------------------------------------------------------------------------- comparison

@@ -1,16 +1,19 @@
 """Matplotlib figures of runs: artists built once, then updated in place for each step."""
 
-# Modules, by job: ``style`` (colours, fonts, the layout grid), ``pixels`` (images -> display
-# bitmaps), ``textmetrics`` (measuring and fitting text), ``artists`` (:class:`PixelImage`,
-# :class:`Readout`), ``rundata`` (what a row reads from a run), ``layout`` (where panels go),
-# ``regions`` (:class:`RedrawRegion`, the public interface of changed-only drawing), ``header``,
-# ``images`` and ``bars`` (the pieces of a row), ``panels`` (:class:`RunPanels`, one row) and
-# ``figure`` (:class:`RunFigure`, :class:`CompareFigure`, :func:`make_figure`).
+# Modules, by job: ``style`` (colours, fonts, the layout grid), ``boxes`` (:class:`PanelBox`:
+# a panel's place and coordinates; one host Axes per figure, none per panel), ``pixels``
+# (images -> display bitmaps), ``textmetrics`` (measuring and fitting text), ``artists``
+# (:class:`PixelImage`, :class:`Readout`), ``rundata`` (what a row reads from a run), ``layout``
+# (where panels go), ``regions`` (:class:`RedrawRegion`, the public interface of changed-only
+# drawing), ``header``, ``images`` and ``bars`` (the pieces of a row), ``panels``
+# (:class:`RunPanels`, one row) and ``figure`` (:class:`RunFigure`, :class:`CompareFigure`,
+# :func:`make_figure`).
 
 from __future__ import annotations
 
 from .artists import PixelImage, Readout
 from .bars import ConfidenceBars
+from .boxes import PanelBox
 from .figure import CompareFigure, PanelFigure, RunFigure, figure_size, make_figure
 from .header import RowHeader, StatusLine
 from .images import ImagePanels
@@ -24,6 +27,7 @@ __all__ = [
     "ConfidenceBars",
     "ImagePanels",
     "ImageSource",
+    "PanelBox",
     "PanelFigure",
     "PixelImage",
     "Readout",

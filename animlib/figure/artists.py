@@ -9,11 +9,13 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib import rcParams
 from matplotlib.artist import Artist
-from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.colors import to_rgba
 from matplotlib.font_manager import FontProperties
 from matplotlib.transforms import Bbox
 
+from .. import glyphs
+from .boxes import PanelBox
 from .textmetrics import font_metrics, readout_pieces
 
 __all__ = ["PixelImage", "PixelSource", "Readout", "Sampling"]
@@ -70,7 +72,7 @@ PixelSource = Callable[[Sampling], np.ndarray]  # sampling -> (oh, ow, 4) uint8,
 
 
 class PixelImage(Artist):
-    """An image drawn pixel-exact with nearest-neighbour zoom, centred in its Axes (aspect kept).
+    """An image drawn pixel-exact with nearest-neighbour zoom, centred in its panel (aspect kept).
 
     A lean stand-in for ``imshow(..., interpolation="nearest")``: the RGBA bitmap is scaled with
     a cached index map and handed straight to ``renderer.draw_image`` (no float resampling), so
@@ -81,27 +83,29 @@ class PixelImage(Artist):
 
     zorder = 0
 
-    def __init__(self, ax: Axes, rgba: np.ndarray) -> None:
+    def __init__(self, box: PanelBox, rgba: np.ndarray) -> None:
         super().__init__()
-        self.axes = ax
-        self.set_figure(ax.figure)
-        self.set_clip_box(ax.bbox)
+        self.box = box
         self.set_data(rgba)
-        ax.add_artist(self)
+        box.add_artist(self, box.transAxes)
+        self.set_clip_box(box.bbox)
 
     def set_data(self, rgba: np.ndarray) -> None:
         """Replace the bitmap: (H, W, 4) uint8, row 0 at the top."""
         self._rgba: np.ndarray | None = rgba
         self._source: PixelSource | None = None
         self._shape = (int(rgba.shape[0]), int(rgba.shape[1]))
+        self._opaque = False
         self.stale = True
 
-    def set_source(self, shape: tuple[int, ...], pixels: PixelSource) -> None:
+    def set_source(self, shape: tuple[int, ...], pixels: PixelSource, *, opaque: bool) -> None:
         """Show an image of ``shape`` (H, W, ...) whose bitmap ``pixels(sampling)`` makes when
-        it is drawn: the (oh, ow, 4) uint8 pixels :class:`Sampling` picks, in drawing order."""
+        it is drawn: the (oh, ow, 4) uint8 pixels :class:`Sampling` picks, in drawing order.
+        ``opaque``: every pixel it makes has alpha 255 (it may then be copied, not blended)."""
         self._rgba = None
         self._source = pixels
         self._shape = (int(shape[0]), int(shape[1]))
+        self._opaque = opaque
         self.stale = True
 
     def get_array(self) -> np.ndarray:
@@ -113,7 +117,7 @@ class PixelImage(Artist):
 
     def placement(self) -> tuple[int, int, int, int]:
         """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
-        x0, y0, x1, y1 = self.axes.bbox.extents
+        x0, y0, x1, y1 = self.box.bbox.extents
         h, w = self._shape
         scale = min((x1 - x0) / w, (y1 - y0) / h)
         ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
@@ -143,12 +147,27 @@ class PixelImage(Artist):
         else:
             assert self._rgba is not None
             bitmap = sampling.apply(self._rgba)
-        gc = renderer.new_gc()
-        self._set_gc_clip(gc)
-        gc.set_alpha(self.get_alpha())
-        renderer.draw_image(gc, x, y, bitmap)
-        gc.restore()
+        if not self._copy(renderer, x, y, bitmap):
+            gc = renderer.new_gc()
+            self._set_gc_clip(gc)
+            gc.set_alpha(self.get_alpha())
+            renderer.draw_image(gc, x, y, bitmap)
+            gc.restore()
         self.stale = False
+
+    def _copy(self, renderer: Any, x: int, y: int, bitmap: np.ndarray) -> bool:
+        """Copy an opaque bitmap straight into the canvas, if the renderer offers its pixels
+        and the bitmap lies inside them (what blending it would give); False if not done."""
+        pixel_array = getattr(renderer, "pixel_array", None)
+        if pixel_array is None or not self._opaque or self.get_alpha() is not None:
+            return False
+        canvas = pixel_array()
+        h, w = bitmap.shape[:2]
+        top = canvas.shape[0] - (y + h)
+        if x < 0 or top < 0 or x + w > canvas.shape[1] or y < 0:
+            return False
+        canvas[top : top + h, x : x + w] = bitmap[::-1]  # drawing order is bottom row first
+        return True
 
 
 class Readout(Artist):
@@ -169,7 +188,7 @@ class Readout(Artist):
 
     def __init__(
         self,
-        ax: Axes,
+        box: PanelBox,
         x: float,
         y: float,
         *,
@@ -187,9 +206,8 @@ class Readout(Artist):
         self._color = color
         self._text = ""
         self._prop: FontProperties | None = None  # made when drawn (size and weight as now)
-        self.set_transform(ax.transData if transform is None else transform)
+        box.add_artist(self, box.transData if transform is None else transform)
         self.set_clip_on(False)
-        ax.add_artist(self)
 
     @property
     def size(self) -> float:
@@ -249,13 +267,12 @@ class Readout(Artist):
         gc.set_foreground(to_rgba(self._color), isRGBA=True)
         gc.set_antialiased(rcParams["text.antialiased"])
         self._set_gc_clip(gc)
-        draw_pieces = getattr(renderer, "draw_pieces", None)  # the glyph-caching renderer's
-        if draw_pieces is not None:
-            draw_pieces(gc, x, y, pieces, prop)
-        else:
-            for token, step in pieces:
+        if glyphs.enabled() and isinstance(renderer, RendererAgg):
+            glyphs.draw_line(renderer, gc, x, y, pieces, prop)
+        else:  # the same places, one draw_text per piece
+            places = glyphs.line_origins(renderer, x, y, pieces)
+            for (token, _), (px, py) in zip(pieces, places, strict=True):
                 if not token.isspace():
-                    renderer.draw_text(gc, x, y, token, prop, 0.0, ismath=False, mtext=None)
-                x += step
+                    renderer.draw_text(gc, px, py, token, prop, 0.0, ismath=False, mtext=None)
         gc.restore()
         self.stale = False

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 from ..options import RenderOptions
 from .artists import Readout
+from .boxes import PanelBox
 from .regions import Extents, RedrawRegion
 from .rundata import RunData, choose_classes
 from .style import (
@@ -23,6 +27,7 @@ from .style import (
     GRID_COLOR,
     LABEL_W,
     OTHER_COLOR,
+    REF_DPI,
     SPINE_COLOR,
     TARGET_COLOR,
     TRUE_COLOR,
@@ -36,23 +41,38 @@ _ARGMAX_LINE = 1.4
 _VALUE_CHARS = "0123456789.-na"  # every character a value cell shows ("0.43", "-0.00", "nan")
 
 
+_TICKS = ((0.0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1.0, "1"))
+_SPINE_OUT = 4.0  # points left of the bars: the axis line keeps clear of them
+_PAD = 3.0  # points between the axis line (or the bottom) and the tick labels
+_LEGEND_OUT = 0.6  # font sizes between the panel's top-right corner and the legend
+
+
 class ConfidenceBars:
     """Horizontal bars of the confidences ``conf`` for the classes ``classes`` (true, target,
     then the top-k by peak confidence, fixed for the whole run), one value cell per bar.
 
-    The bars are one ``PolyCollection`` (one draw call) in a :class:`RedrawRegion` left of
-    x = 1; the values are :class:`Readout` cells right of it, a region per cell when a row is
-    tall enough to hold its text, else one region for the column.
+    The panel is drawn without an Axes: a :class:`~animlib.figure.boxes.PanelBox` with x from 0
+    to 1.2 and a row per class, plain lines and texts for the grid, axis line, tick labels
+    (``class_labels``), legend and title. The bars are one ``PolyCollection`` (one draw call
+    per frame) in a :class:`RedrawRegion` left of x = 1; the values are :class:`Readout` cells
+    right of it, a region per cell when a row is tall enough to hold its text, else one region
+    for the column.
     """
 
     def __init__(
-        self, ax: Axes, fig_w: float, data: RunData, conf: np.ndarray, options: RenderOptions
+        self,
+        host: Axes,
+        rect: Sequence[float],
+        fig_w: float,
+        data: RunData,
+        conf: np.ndarray,
+        options: RenderOptions,
     ) -> None:
-        self.ax = ax
         self.data = data
         true, target = data.true_label, data.target_label
         self.classes = choose_classes(conf, options.top_k, true, target)
         n = len(self.classes)
+        self.box = PanelBox(host, rect, xlim=(0.0, 1.2), ylim=(n - 0.5, -0.5))
         self._base_colors = [
             TRUE_COLOR if c == true else TARGET_COLOR if c == target else OTHER_COLOR
             for c in self.classes
@@ -68,10 +88,10 @@ class ConfidenceBars:
             linewidths=0.0,
             closed=True,
         )
-        ax.add_collection(self.bars, autolim=False)
-        self._style_axes(n)
-        self._class_labels(y)
-        self.values = [Readout(ax, 1.03, i, size=FONT_VALUE) for i in range(n)]
+        self.box.add_artist(self.bars)
+        self._axis_lines(n)
+        self.class_labels = self._class_labels()
+        self.values = [Readout(self.box, 1.03, i, size=FONT_VALUE) for i in range(n)]
         handles = self._legend()
         self._title(fig_w, handles, options.top_k)
         self._shown: tuple[tuple[float, ...], int] | None = None
@@ -80,96 +100,98 @@ class ConfidenceBars:
         self.value_regions = self._value_regions()
 
     # -- building ---------------------------------------------------------------------------------
-    def _style_axes(self, n: int) -> None:
-        ax = self.ax
-        ax.set_xlim(0, 1.2)
-        ax.set_ylim(n - 0.5, -0.5)
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        # keep the axis line clear of the bars, so bars own their screen area (see
-        # RedrawRegion); before the tick labels are styled: moving a spine rebuilds the ticks
-        ax.spines["left"].set_position(("outward", 4))
-        ax.spines["left"].set_color(SPINE_COLOR)
-        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", ".25", ".5", ".75", "1"])
-        ax.tick_params(axis="x", labelsize=FONT_TICK, length=0, pad=3)
-        ax.tick_params(axis="y", length=0, pad=3)
-        ax.set_axisbelow(True)
+    def _axis_lines(self, n: int) -> None:
+        """Grid lines at the x ticks (below the bars), their labels, the axis line on the left."""
+        box = self.box
+        for x, label in _TICKS:
+            grid = Line2D([x, x], [-0.5, n - 0.5], color=GRID_COLOR, linewidth=0.8, zorder=0.5)
+            grid.set_solid_capstyle("butt")
+            box.add_artist(grid)
+            below = box.offset(box.blended("data", "axes"), 0.0, -_PAD)
+            box.text(x, 0.0, label, below, ha="center", va="top", fontsize=FONT_TICK)
+        spine = Line2D([0, 0], [0, 1], color=SPINE_COLOR, linewidth=0.8, zorder=2.5)
+        spine.set_solid_capstyle("projecting")
+        box.add_artist(spine, box.offset(box.transAxes, -_SPINE_OUT, 0.0))
 
-    def _class_labels(self, y: np.ndarray) -> None:
-        names = self.data.class_names
-        labels = [fit(names[c], LABEL_W - 14, FONT_TICK) for c in self.classes]
-        self.ax.set_yticks(y, labels, fontsize=FONT_TICK, parse_math=False)
+    def _class_labels(self) -> list[Text]:
+        """The class names, right-aligned left of the axis line; true and target coloured."""
+        box, names = self.box, self.data.class_names
         marked = {self.data.true_label: TRUE_COLOR, self.data.target_label: TARGET_COLOR}
-        for tick, c in zip(self.ax.get_yticklabels(), self.classes, strict=True):
-            if c in marked:
-                tick.set_color(marked[c])
-                tick.set_fontweight("bold")
-        self.ax.grid(axis="x", color=GRID_COLOR, linewidth=0.8)
+        where = box.offset(box.blended("axes", "data"), -_SPINE_OUT - _PAD, 0.0)
+        labels = []
+        for i, c in enumerate(self.classes):
+            text = fit(names[c], LABEL_W - 14, FONT_TICK)
+            style = {"color": marked[c], "fontweight": "bold"} if c in marked else {}
+            labels.append(
+                box.text(
+                    0.0,
+                    i,
+                    text,
+                    where,
+                    ha="right",
+                    va="center_baseline",
+                    fontsize=FONT_TICK,
+                    **style,
+                )  # fmt: skip
+            )
+        return labels
 
-    def _legend(self) -> list[Patch]:
-        handles = [Patch(color=TRUE_COLOR, label="true")]
+    def _legend(self) -> list[tuple[str, dict[str, Any]]]:
+        """Legend items right-aligned above the panel's top-right corner: (label, patch style)."""
+        solid = {"edgecolor": "none", "linewidth": 0.0}
+        items = [("true", {"facecolor": TRUE_COLOR, **solid})]
         if self.data.target_label is not None:
-            handles.append(Patch(color=TARGET_COLOR, label="target"))
-        handles.append(
-            Patch(facecolor="white", edgecolor=ARGMAX_EDGE, linewidth=_ARGMAX_LINE, label="argmax")
+            items.append(("target", {"facecolor": TARGET_COLOR, **solid}))
+        items.append(
+            ("argmax", {"facecolor": "white", "edgecolor": ARGMAX_EDGE, "linewidth": _ARGMAX_LINE})
         )
-        self.ax.legend(
-            handles=handles,
-            loc="lower right",
-            bbox_to_anchor=(1.0, 1.0),
-            ncols=len(handles),
-            fontsize=FONT_TICK,
-            frameon=False,
-            borderaxespad=0.2,
-            handlelength=1.2,
-            handleheight=0.8,
-            columnspacing=0.9,
-            handletextpad=0.4,
-        )
-        return handles
+        fs = FONT_TICK  # the legend's sizes are in font sizes, as matplotlib's are
+        corner = self.box.points_from(1.0, 1.0)
+        middle = fs * (_LEGEND_OUT + 0.6)  # height of the line's centre above the corner
+        x = -fs * _LEGEND_OUT
+        for label, style in reversed(items):
+            x -= text_width(label, FONT_TICK) * 72 / REF_DPI
+            self.box.text(x, middle, label, corner, ha="left", va="center", fontsize=fs)
+            x -= fs * (0.4 + 1.2)
+            patch = Rectangle((x, middle - 0.4 * fs), 1.2 * fs, 0.8 * fs, zorder=2, **style)
+            self.box.add_artist(patch, corner)
+            x -= fs * 0.9
+        return items
 
-    def _title(self, fig_w: float, handles: list[Patch], top_k: int) -> None:
+    def _title(self, fig_w: float, items: list[tuple[str, dict[str, Any]]], top_k: int) -> None:
         """Title over the class-name column, the legend on the right of the same line."""
-        w = self.ax.get_position().width * fig_w
-        legend_w = sum(text_width(h.get_label(), FONT_TICK) + 30 for h in handles)
+        w = self.box.width_fraction * fig_w
+        legend_w = sum(text_width(label, FONT_TICK) + 30 for label, _ in items)
         title = fit(f"confidence (top {top_k})", LABEL_W + w - legend_w, FONT_TITLE)
-        self.ax.annotate(
-            title,
-            xy=(0, 1),
-            xycoords="axes fraction",
-            xytext=(-LABEL_W * 0.72, 5),
-            textcoords="offset points",
-            ha="left",
-            va="baseline",
-            fontsize=FONT_TITLE,
-            parse_math=False,
-        )
+        where = self.box.points_from(0.0, 1.0)
+        self.box.text(-LABEL_W * 0.72, 5.0, title, where, ha="left", va="baseline",
+                      fontsize=FONT_TITLE)  # fmt: skip
 
     # -- screen areas: bars left of x = 1.0, the values right of it ------------------------------
     def _split_x(self) -> float:
-        return float(self.ax.transData.transform((1.0, 0))[0]) + 3.0
+        return float(self.box.transData.transform((1.0, 0))[0]) + 3.0
 
     def _bars_extents(self) -> Extents:
-        x0, y0, _, y1 = self.ax.bbox.extents
+        x0, y0, _, y1 = self.box.bbox.extents
         return (x0 - 3.0, y0, self._split_x(), y1)
 
     def _cell_extents(self, i: int) -> Callable[[], Extents]:
         def extents() -> Extents:
-            _, top = self.ax.transData.transform((0, i - 0.5))
-            _, bottom = self.ax.transData.transform((0, i + 0.5))
-            return (self._split_x(), round(bottom), self.ax.bbox.x1 + 6.0, round(top))
+            _, top = self.box.transData.transform((0, i - 0.5))
+            _, bottom = self.box.transData.transform((0, i + 0.5))
+            return (self._split_x(), round(bottom), self.box.bbox.x1 + 6.0, round(top))
 
         return extents
 
     def _column_extents(self) -> Extents:
-        x0, y0, x1, y1 = self.ax.bbox.extents
+        x0, y0, x1, y1 = self.box.bbox.extents
         return (self._split_x(), y0 - 8.0, x1 + 6.0, y1 + 2.0)
 
     def _cells_hold_values(self) -> bool:
         """Whether a bar's row holds the ink of any value drawn in it (a pixel to spare above
         and below), measured at the figure's dpi: then each value cell is a region."""
-        row_px = self.ax.bbox.height / len(self.values) if self.ax.bbox.height else 0.0
-        dpi = float(self.ax.figure.dpi)
+        row_px = self.box.bbox.height / len(self.values) if self.box.bbox.height else 0.0
+        dpi = float(self.box.figure.dpi)
         reach = 0.0  # how far ink goes from the line's centre, up or down
         for weight in ("normal", "bold"):
             top, bottom = ink_extent(_VALUE_CHARS, FONT_VALUE, weight, dpi)

@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 from ..errors import RenderOptionError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, check_compare
+from .boxes import host_axes
 from .layout import Layout, plan, spec_of
 from .panels import RunPanels
 from .regions import RedrawRegion
@@ -92,7 +93,7 @@ class RunFigure(PanelFigure):
         check_steps(run)
         layout = plan([spec_of(run)], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
-        self.rows = [RunPanels(self.fig, run, self.options, layout=layout)]
+        self.rows = [RunPanels(host_axes(self.fig), run, self.options, layout=layout)]
         self.n_frames = self.options.frames(len(run))
         self.update(0)
 
@@ -115,11 +116,10 @@ class CompareFigure(PanelFigure):
         layout = plan([spec_of(r) for r in runs], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
         self.rows = []
+        host = host_axes(self.fig)
         for i, run in enumerate(runs):
             top = layout.row_top(i)
-            row = RunPanels(
-                self.fig, run, self.options, row_top=top, layout=layout, placeholders=True
-            )
+            row = RunPanels(host, run, self.options, row_top=top, layout=layout, placeholders=True)
             self.rows.append(row)
             if i:
                 y = 1.0 - (top - ROW_GAP / 2) / layout.height

@@ -6,12 +6,13 @@ import math
 from typing import Any
 
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from ..text import one_line
 from .artists import Readout
+from .boxes import PanelBox
 from .layout import Layout
-from .regions import RedrawRegion, axes_columns
+from .regions import RedrawRegion, box_columns
 from .rundata import RunData
 from .style import (
     FLIPPED_TEXT,
@@ -34,7 +35,7 @@ RUNNING_WIDEST = "99999"  # a running run's step field fits five digits (more on
 
 
 def _words(size: float = FONT_HEADER) -> dict[str, Any]:
-    return {"va": "center", "fontsize": size, "parse_math": False}
+    return {"va": "center", "fontsize": size}
 
 
 class StatusLine:
@@ -48,8 +49,8 @@ class StatusLine:
     reads ``step 57 (running)``: its frames do not depend on how many steps it has so far.
     """
 
-    def __init__(self, ax: Axes, width: float, data: RunData, dpi: float) -> None:
-        self.ax = ax
+    def __init__(self, ax: PanelBox, width: float, data: RunData, dpi: float) -> None:
+        self.box = ax
         self.data = data
         self._width = width
         self._dpi = dpi
@@ -74,26 +75,26 @@ class StatusLine:
         x = width - total
         kw = {**_words(), "fontweight": _BOLD, "color": TEXT_COLOR, "ha": "left"}
         readout = {"size": FONT_HEADER, "weight": _BOLD, "color": TEXT_COLOR}
-        ax.text(x / width, 0.5, words[0], **kw)
+        self.texts: list[Text] = [ax.text(x / width, 0.5, words[0], **kw)]  # the fixed words
         x += w_step + space
         self.step_text = Readout(ax, x / width, 0.5, **readout)
         num_left, x = x, x + w_num
-        ax.text((x + space) / width, 0.5, words[1], **kw)
+        self.texts.append(ax.text((x + space) / width, 0.5, words[1], **kw))
         self.step_region = RedrawRegion(
-            [self.step_text], axes_columns(ax, width, num_left - space / 2, x + space / 2)
+            [self.step_text], box_columns(ax, width, num_left - space / 2, x + space / 2)
         )
         self.prediction_text: Readout | None = None
         self.prediction_region: RedrawRegion | None = None
         self._prediction_left = width
         if data.confidences is not None:
             x += space + w_of + 3 * space
-            ax.text(x / width, 0.5, words[2], **kw)
+            self.texts.append(ax.text(x / width, 0.5, words[2], **kw))
             x += w_pred + space
             self._prediction_left = x
             self.prediction_text = Readout(ax, x / width, 0.5, **readout)
             right = width + MARGIN / 2
             self.prediction_region = RedrawRegion(
-                [self.prediction_text], axes_columns(ax, width, x - space / 2, right)
+                [self.prediction_text], box_columns(ax, width, x - space / 2, right)
             )
 
     def _text_width(self, text: str) -> float:
@@ -130,8 +131,8 @@ class StatusLine:
         """``cat (53.2%)``: the class name cut with an ellipsis if the whole does not fit the
         field, measured as the readout draws it at the figure's current dpi."""
         pct = "nan" if not math.isfinite(p) else f"{100 * p:.1f}%"
-        dpi = float(self.ax.figure.dpi)
-        scale = self.ax.bbox.width / self._width if self.ax.bbox.width else dpi / REF_DPI
+        dpi = float(self.box.figure.dpi)
+        scale = self.box.bbox.width / self._width if self.box.bbox.width else dpi / REF_DPI
         room_px = (self._width - self._prediction_left) * scale
         name = self.data.class_names[pred]
         return fit_readout(name, f" ({pct})", room_px, FONT_HEADER, _BOLD, dpi)
@@ -149,16 +150,15 @@ class StatusLine:
 
 
 class RowHeader:
-    """The header line of a row: run name (bold), attack, model and labels; then the status."""
+    """The header line of a row: run name (bold), attack, model and labels; then the status.
 
-    def __init__(self, fig: Figure, layout: Layout, row_top: float, data: RunData) -> None:
+    ``texts`` are its fixed texts (name, labels, the status line's words), drawn once."""
+
+    def __init__(self, host: Axes, layout: Layout, row_top: float, data: RunData) -> None:
         width = layout.width - 2 * MARGIN
-        ax = fig.add_axes(layout.rect(MARGIN, row_top + HEADER_H, width, HEADER_H))
-        ax.set_axis_off()
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        self.ax = ax
-        self.status = StatusLine(ax, width, data, float(fig.dpi))
+        ax = PanelBox(host, layout.rect(MARGIN, row_top + HEADER_H, width, HEADER_H))
+        self.box = ax
+        self.status = StatusLine(ax, width, data, float(ax.figure.dpi))
         right_w = self.status.width
         run = data.run
         names = data.class_names
@@ -171,5 +171,8 @@ class RowHeader:
         name_w = text_width(name, FONT_HEADER, _BOLD)
         rest_w = width - right_w - name_w - 14
         rest = fit("  ·  ".join(one_line(p) for p in parts), max(rest_w, 0), FONT_HEADER)
-        ax.text(0, 0.5, name, ha="left", fontweight=_BOLD, **_words())
-        ax.text((name_w + 10) / width, 0.5, rest, ha="left", color=MUTED_TEXT, **_words())
+        self.texts: list[Text] = [
+            ax.text(0, 0.5, name, ha="left", fontweight=_BOLD, **_words()),
+            ax.text((name_w + 10) / width, 0.5, rest, ha="left", color=MUTED_TEXT, **_words()),
+            *self.status.texts,
+        ]

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
+from matplotlib.text import Text
 
 from ..options import RenderOptions
 from .artists import PixelImage, Sampling
+from .boxes import PanelBox
 from .pixels import StepImages, auto_amplification, channel_mean, to_rgba
 from .regions import RedrawRegion, padded
 from .rundata import RunData
@@ -19,16 +20,20 @@ from .textmetrics import fit, text_width
 __all__ = ["ImagePanels", "panel_title"]
 
 
-def panel_title(ax: Axes, fig_w: float, *candidates: str) -> None:
-    """Title of a panel: the first candidate that fits its width (else the last, cut).
-
-    ``fig_w`` is the figure width in layout units.
-    """
-    w = ax.get_position().width * fig_w
+def panel_title(box: PanelBox, fig_w: float, *candidates: str) -> Text:
+    """Title of a panel, centred 5 points above it: the first candidate that fits its width
+    (else the last, cut with an ellipsis). ``fig_w`` is the figure width in layout units."""
+    w = box.width_fraction * fig_w
     text = next((c for c in candidates if text_width(c, FONT_TITLE) <= w), candidates[-1])
-    # y given: matplotlib then skips placing the title above tick labels (these axes show
-    # none), which would create every tick of both axes (~10 ms per panel)
-    ax.set_title(fit(text, w, FONT_TITLE), fontsize=FONT_TITLE, pad=5, parse_math=False, y=1.0)
+    return box.text(
+        0.5,
+        1.0,
+        fit(text, w, FONT_TITLE),
+        box.offset(box.transAxes, 0.0, 5.0),
+        ha="center",
+        va="baseline",
+        fontsize=FONT_TITLE,
+    )
 
 
 _Key = tuple[tuple[int, int], tuple[int, int]]  # a sampling's (source, size)
@@ -39,7 +44,8 @@ def _amp_text(amp: float) -> str:
 
 
 class ImagePanels:
-    """The image panels of one row, given the axes of those the row shows.
+    """The image panels of one row, given the boxes of those the row shows (``titles`` holds
+    each one's title).
 
     ``adversarial_image`` and ``perturbation_image`` change every step, each in a
     :class:`RedrawRegion` of its own; ``original_image`` is drawn once. An image attribute is
@@ -51,10 +57,11 @@ class ImagePanels:
     """
 
     def __init__(
-        self, axes: Mapping[str, Axes], fig_w: float, data: RunData, options: RenderOptions
+        self, boxes: Mapping[str, PanelBox], fig_w: float, data: RunData, options: RenderOptions
     ) -> None:
         self.data = data
-        self.axes = dict(axes)
+        self.boxes = dict(boxes)
+        self.titles: dict[str, Text] = {}  # panel -> its title
         self.original_image: PixelImage | None = None
         self.adversarial_image: PixelImage | None = None
         self.perturbation_image: PixelImage | None = None
@@ -72,23 +79,21 @@ class ImagePanels:
         self._orig_means: dict[_Key, np.ndarray] = {}  # the original's channel mean, sampled
         shape = tuple(data.run.image_shape)[:2]
         blank = np.zeros((*shape, 4), np.uint8)  # until the first step is shown
-        for ax in self.axes.values():
-            ax.set_axis_off()
-        if "original" in self.axes and data.original is not None:
-            ax = self.axes["original"]
-            panel_title(ax, fig_w, "original")
+        if "original" in self.boxes and data.original is not None:
+            ax = self.boxes["original"]
+            self.titles["original"] = panel_title(ax, fig_w, "original")
             self.original_image = PixelImage(ax, to_rgba(data.original))
-        if "adversarial" in self.axes:
-            ax = self.axes["adversarial"]
-            panel_title(ax, fig_w, "adversarial")
+        if "adversarial" in self.boxes:
+            ax = self.boxes["adversarial"]
+            self.titles["adversarial"] = panel_title(ax, fig_w, "adversarial")
             self.adversarial_image = PixelImage(ax, blank)
             self.adversarial_region = RedrawRegion([self.adversarial_image], padded(ax, 1))
-        if "perturbation" in self.axes:
-            ax = self.axes["perturbation"]
+        if "perturbation" in self.boxes:
+            ax = self.boxes["perturbation"]
             amp = self.amplification or 1.0
             a = _amp_text(amp)
             titles = (f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
-            panel_title(ax, fig_w, *titles)
+            self.titles["perturbation"] = panel_title(ax, fig_w, *titles)
             self.perturbation_image = PixelImage(ax, blank)
             self.perturbation_region = RedrawRegion([self.perturbation_image], padded(ax, 1))
 
@@ -102,11 +107,12 @@ class ImagePanels:
         self._step = np.asarray(image)
         self._prepared.clear()
         shape = self._step.shape
+        opaque = len(shape) == 2 or shape[-1] != 4  # RGBA steps carry their own alpha
         if self.adversarial_image is not None and self.adversarial_region is not None:
-            self.adversarial_image.set_source(shape, self._adversarial_pixels)
+            self.adversarial_image.set_source(shape, self._adversarial_pixels, opaque=opaque)
             self.adversarial_region.mark()
         if self.perturbation_image is not None and self.perturbation_region is not None:
-            self.perturbation_image.set_source(shape, self._perturbation_pixels)
+            self.perturbation_image.set_source(shape, self._perturbation_pixels, opaque=True)
             self.perturbation_region.mark()
 
     def _prepare(self, sampling: Sampling) -> tuple[np.ndarray, bool]:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from ..options import RenderOptions
 from ..protocol import RunLike
 from .bars import ConfidenceBars
+from .boxes import PanelBox
 from .header import RowHeader, StatusLine
 from .images import ImagePanels
 from .layout import Layout, RunSpec, plan, spec_of
@@ -24,11 +24,10 @@ __all__ = ["ImageSource", "RunPanels"]
 ImageSource = Callable[[int], np.ndarray]  # step -> (H, W, C) image
 
 
-def placeholder(fig: Figure, panel: str, rect: list[float]) -> Axes:
+def placeholder(host: Axes, panel: str, rect: list[float]) -> PanelBox:
     """An empty panel saying what this run lacks (in a comparison whose other rows show it)."""
-    ax = fig.add_axes(rect)
-    ax.set_axis_off()
-    ax.text(
+    box = PanelBox(host, rect)
+    box.text(
         0.5,
         0.5,
         "no confidences" if panel == BARS else "no original",
@@ -37,23 +36,24 @@ def placeholder(fig: Figure, panel: str, rect: list[float]) -> Axes:
         color=PLACEHOLDER_TEXT,
         fontsize=FONT_TITLE,
         style="italic",
-        transform=ax.transAxes,
     )
-    return ax
+    return box
 
 
 class RunPanels:
     """One row of panels for one run: original / adversarial / perturbation / confidence bars.
 
     Artists are created once; :meth:`update` only changes image data, bar widths, texts and
-    colours. The pieces: ``header`` (with ``status``, the step and prediction line), ``images``
-    (:class:`ImagePanels`) and ``bars`` (:class:`ConfidenceBars`, None without confidences).
+    colours. ``boxes`` maps each panel shown (and ``"header"``) to its
+    :class:`~animlib.figure.boxes.PanelBox`. The pieces: ``header`` (with ``status``, the step
+    and prediction line), ``images`` (:class:`ImagePanels`) and ``bars``
+    (:class:`ConfidenceBars`, None without confidences).
     ``regions`` are the :class:`RedrawRegion` of everything that changes per step.
     """
 
     def __init__(
         self,
-        fig: Figure,
+        host: Axes,
         run: RunLike,
         options: RenderOptions,
         *,
@@ -70,22 +70,26 @@ class RunPanels:
         self.step: int | None = None  # the step shown (None before the first update)
         self._read_image: ImageSource = run.images.__getitem__
 
-        self.header = RowHeader(fig, self.layout, row_top, self.data)
-        self.axes: dict[str, Axes] = {"header": self.header.ax}
+        self.header = RowHeader(host, self.layout, row_top, self.data)
         bottom = self.layout.panels_bottom(row_top)
+        rects = {}
         for panel in self.layout.panels:
             x, w = self.layout.boxes[panel]
             rect = self.layout.rect(x, bottom, w, self.layout.img_h)
             if panel in self.spec.panels:
-                self.axes[panel] = fig.add_axes(rect)
+                rects[panel] = rect
             elif placeholders:
-                placeholder(fig, panel, rect)
-        image_axes = {k: ax for k, ax in self.axes.items() if k not in ("header", BARS)}
-        self.images = ImagePanels(image_axes, self.layout.width, self.data, options)
+                placeholder(host, panel, rect)
+        image_boxes = {k: PanelBox(host, r) for k, r in rects.items() if k != BARS}
+        self.images = ImagePanels(image_boxes, self.layout.width, self.data, options)
         self.bars: ConfidenceBars | None = None
         conf = self.data.confidences
-        if BARS in self.axes and conf is not None:
-            self.bars = ConfidenceBars(self.axes[BARS], self.layout.width, self.data, conf, options)
+        if BARS in rects and conf is not None:
+            fig_w = self.layout.width
+            self.bars = ConfidenceBars(host, rects[BARS], fig_w, self.data, conf, options)
+        self.boxes: dict[str, PanelBox] = {"header": self.header.box, **image_boxes}
+        if self.bars is not None:
+            self.boxes[BARS] = self.bars.box
         self.regions: list[RedrawRegion] = [
             *self.status.regions,
             *self.images.regions,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 
 from matplotlib.artist import Artist
-from matplotlib.axes import Axes
 
-__all__ = ["Extents", "RedrawRegion", "axes_columns", "padded"]
+from .boxes import PanelBox
+
+__all__ = ["Extents", "RedrawRegion", "box_columns", "padded"]
 
 Extents = tuple[float, float, float, float]  # (x0, y0, x1, y1) in display pixels, y up
 
@@ -40,8 +41,8 @@ class RedrawRegion:
         self.key = key
 
 
-def axes_columns(ax: Axes, width: float, x0: float, x1: float) -> Callable[[], Extents]:
-    """The columns [x0, x1] (layout units across ``width``) of the full height of ``ax``."""
+def box_columns(ax: PanelBox, width: float, x0: float, x1: float) -> Callable[[], Extents]:
+    """The columns [x0, x1] (layout units across ``width``) of the full height of box ``ax``."""
 
     def extents() -> Extents:
         left, y0, right, y1 = ax.bbox.extents
@@ -51,8 +52,8 @@ def axes_columns(ax: Axes, width: float, x0: float, x1: float) -> Callable[[], E
     return extents
 
 
-def padded(ax: Axes, pad: float) -> Callable[[], Extents]:
-    """The area of ``ax`` grown by ``pad`` display pixels on every side."""
+def padded(ax: PanelBox, pad: float) -> Callable[[], Extents]:
+    """The area of box ``ax`` grown by ``pad`` display pixels on every side."""
 
     def extents() -> Extents:
         x0, y0, x1, y1 = ax.bbox.extents
