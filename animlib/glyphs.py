@@ -159,8 +159,9 @@ def draw_line(
 
     Made for text redrawn every frame (step numbers, values): each piece is put at a whole
     pixel (:func:`line_origins`), so its glyphs always fall at the same sub-pixel places and
-    a piece, and a whole line, drawn before cost one lookup: then only the glyphs are blended,
-    one call each, exactly as ``RendererAgg.draw_text`` blends them.
+    a piece, and a whole line, drawn before cost one lookup. The glyphs are blended as
+    ``RendererAgg.draw_text`` blends them, one after the other, except that glyphs whose
+    inked pixels do not touch are blended in one call (:func:`_blends`): the same pixels.
     """
     flags = get_hinting_flag()
     aa = gc.get_antialiased()
@@ -179,12 +180,65 @@ def draw_line(
                 shift = round(offset)
                 line += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
             offset += advance
+        line = _blends(line)
         _remember(_LINES, key, line)
     left0 = round(x)
     top = int(renderer.height) - round(renderer.height - y)  # the baseline's row
     draw = renderer._renderer.draw_text_image  # noqa: SLF001
     for buffer, left, bottom in line:
         draw(buffer, left0 + left, top + bottom, 0, gc)
+
+
+def _blends(glyphs: list[_Glyph]) -> list[_Glyph]:
+    """``glyphs`` (in drawing order) as fewer bitmaps, each to blend in one call: runs of
+    consecutive glyphs no two of which ink the same pixel, merged. Blending a pixel with
+    coverage 0 leaves it as it was, so blending such a merged bitmap changes every pixel
+    exactly as blending its glyphs one by one would."""
+    out: list[_Glyph] = []
+    group: list[_Glyph] = []
+    for glyph in glyphs:
+        if group and _touches(group, glyph):
+            out.append(_merge(group))
+            group = []
+        group.append(glyph)
+    if group:
+        out.append(_merge(group))
+    return out
+
+
+def _span(glyph: _Glyph) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixels the glyph's bitmap covers (rows counted down)."""
+    coverage, left, bottom = glyph
+    h, w = coverage.shape
+    return left, bottom - h, left + w, bottom
+
+
+def _touches(group: list[_Glyph], glyph: _Glyph) -> bool:
+    """Whether ``glyph`` inks a pixel some glyph of ``group`` inks."""
+    gx0, gy0, gx1, gy1 = _span(glyph)
+    for other in group:
+        ox0, oy0, ox1, oy1 = _span(other)
+        x0, y0, x1, y1 = max(gx0, ox0), max(gy0, oy0), min(gx1, ox1), min(gy1, oy1)
+        if x0 < x1 and y0 < y1:
+            mine = glyph[0][y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0]
+            theirs = other[0][y0 - oy0 : y1 - oy0, x0 - ox0 : x1 - ox0]
+            if np.any((mine != 0) & (theirs != 0)):
+                return True
+    return False
+
+
+def _merge(group: list[_Glyph]) -> _Glyph:
+    """One bitmap holding the glyphs of ``group`` (which ink no pixel twice)."""
+    if len(group) == 1:
+        return group[0]
+    spans = [_span(g) for g in group]
+    x0, y0 = min(s[0] for s in spans), min(s[1] for s in spans)
+    x1, y1 = max(s[2] for s in spans), max(s[3] for s in spans)
+    image = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for (coverage, _, _), (gx0, gy0, gx1, gy1) in zip(group, spans, strict=True):
+        area = image[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0]
+        np.maximum(area, coverage, out=area)
+    return image, x0, y1
 
 
 class _GlyphCachingRenderer(RendererAgg):

@@ -33,6 +33,18 @@ def _index_maps(h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarra
     return rows, None if same else cols
 
 
+def _as_slice(index: np.ndarray | None) -> slice | None:
+    """``index`` as an equivalent slice when it steps evenly (a view then picks it, no copy);
+    None if it does not (or is None)."""
+    if index is None or len(index) < 2:
+        return None
+    step = int(index[1] - index[0])
+    if step == 0 or not bool((np.diff(index) == step).all()):
+        return None
+    stop = int(index[-1]) + step
+    return slice(int(index[0]), None if stop < 0 else stop, step)
+
+
 class Sampling(NamedTuple):
     """The source pixels a :class:`PixelImage` shows, nearest neighbour: drawn row ``i`` is
     source row ``rows[i]`` (bottom row first, as Agg draws), drawn column ``j`` source column
@@ -42,11 +54,12 @@ class Sampling(NamedTuple):
     size: tuple[int, int]
     rows: np.ndarray
     cols: np.ndarray | None
+    row_slice: slice | None = None  # ``rows`` as a slice, when it steps evenly
+    col_slice: slice | None = None  # ``cols`` as a slice (None: no zoom or not even steps)
 
     @classmethod
     def of(cls, source: tuple[int, int], size: tuple[int, int]) -> Sampling:
-        rows, cols = _index_maps(*source, *size)
-        return cls(source, size, rows, cols)
+        return _sampling(source, size)
 
     @property
     def shrinks(self) -> bool:
@@ -54,7 +67,11 @@ class Sampling(NamedTuple):
         return self.size[0] * self.size[1] < self.source[0] * self.source[1]
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
-        """The drawn (oh, ow, ...) pixels of a source array (H, W, ...), in drawing order."""
+        """The drawn (oh, ow, ...) pixels of a source array (H, W, ...), in drawing order (a
+        view of ``pixels`` when the rows and columns step evenly, e.g. at a zoom of 1/2)."""
+        if self.row_slice is not None and (self.cols is None or self.col_slice is not None):
+            out = pixels[self.row_slice]
+            return out if self.col_slice is None else out[:, self.col_slice]
         src = pixels
         rgba = src.ndim == 3 and src.shape[2] == 4 and src.dtype == np.uint8
         if rgba and src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing
@@ -66,6 +83,12 @@ class Sampling(NamedTuple):
         if out.dtype != pixels.dtype:
             out = out.view(np.uint8).reshape(*self.size, 4)
         return out
+
+
+@functools.lru_cache(maxsize=64)
+def _sampling(source: tuple[int, int], size: tuple[int, int]) -> Sampling:
+    rows, cols = _index_maps(*source, *size)
+    return Sampling(source, size, rows, cols, _as_slice(rows), _as_slice(cols))
 
 
 PixelSource = Callable[[Sampling], np.ndarray]  # sampling -> (oh, ow, 4) uint8, drawing order
@@ -151,7 +174,7 @@ class PixelImage(Artist):
             gc = renderer.new_gc()
             self._set_gc_clip(gc)
             gc.set_alpha(self.get_alpha())
-            renderer.draw_image(gc, x, y, bitmap)
+            renderer.draw_image(gc, x, y, np.ascontiguousarray(bitmap))
             gc.restore()
         self.stale = False
 
@@ -240,7 +263,14 @@ class Readout(Artist):
 
     def _origin(self, width: float, dpi: float) -> tuple[float, float]:
         """Where the first piece's baseline starts, in display pixels (y up)."""
-        x, y = self.get_transform().transform(self._xy)
+        transform = self.get_transform()
+        ax, ay = self._xy
+        if transform.is_affine:  # its matrix is kept until the layout changes: no arrays made
+            m = transform.get_matrix()
+            x = m[0, 0] * ax + m[0, 1] * ay + m[0, 2]
+            y = m[1, 0] * ax + m[1, 1] * ay + m[1, 2]
+        else:
+            x, y = transform.transform((ax, ay))
         ascent, descent = font_metrics(self._size, self._weight, dpi)
         x -= width if self._ha == "right" else width / 2 if self._ha == "center" else 0.0
         return float(x), float(y + (descent - ascent) / 2)

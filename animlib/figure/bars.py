@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from ..options import RenderOptions
 from .artists import Readout
+from .barset import BarSet
 from .boxes import PanelBox
 from .regions import Extents, RedrawRegion
 from .rundata import RunData, choose_classes
@@ -53,7 +53,7 @@ class ConfidenceBars:
 
     The panel is drawn without an Axes: a :class:`~animlib.figure.boxes.PanelBox` with x from 0
     to 1.2 and a row per class, plain lines and texts for the grid, axis line, tick labels
-    (``class_labels``), legend and title. The bars are one ``PolyCollection`` (one draw call
+    (``class_labels``), legend and title. The bars are a :class:`BarSet` (one draw call
     per frame) in a :class:`RedrawRegion` left of x = 1; the values are :class:`Readout` cells
     right of it, a region per cell when a row is tall enough to hold its text, else one region
     for the column.
@@ -77,18 +77,7 @@ class ConfidenceBars:
             TRUE_COLOR if c == true else TARGET_COLOR if c == target else OTHER_COLOR
             for c in self.classes
         ]
-        # one PolyCollection for all bars: a single draw call per frame
-        self._verts = np.zeros((n, 4, 2))
-        y = np.arange(n)
-        self._verts[:, :, 1] = y[:, None] + np.array([-1, -1, 1, 1]) * _HALF_BAR
-        self.bars = PolyCollection(
-            list(self._verts),
-            facecolors=self._base_colors,
-            edgecolors="none",
-            linewidths=0.0,
-            closed=True,
-        )
-        self.box.add_artist(self.bars)
+        self.bars = BarSet(self.box, n, _HALF_BAR, self._base_colors)  # one draw call per frame
         self._axis_lines(n)
         self.class_labels = self._class_labels()
         self.values = [Readout(self.box, 1.03, i, size=FONT_VALUE) for i in range(n)]
@@ -216,8 +205,7 @@ class ConfidenceBars:
             recolour = self._shown is None or self._shown[1] != pred  # colours follow the argmax
             self._shown = (values, pred)
             widths = [min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0 for p in values]
-            self._verts[:, 1:3, 0] = np.asarray(widths)[:, None]
-            self.bars.set_verts(self._verts)  # an array: matplotlib's fast path, same paths
+            self.bars.set_widths(widths)
             if recolour:
                 self._recolour(pred)
             self.bars_region.mark()
@@ -225,14 +213,14 @@ class ConfidenceBars:
 
     def _recolour(self, pred: int) -> None:
         is_max = [c == pred for c in self.classes]
-        self.bars.set_facecolor(
+        self.bars.set_colors(
             [
                 ARGMAX_OTHER_COLOR if m and base == OTHER_COLOR else base
                 for m, base in zip(is_max, self._base_colors, strict=True)
-            ]
+            ],
+            [ARGMAX_EDGE if m else "none" for m in is_max],
+            [_ARGMAX_LINE if m else 0.0 for m in is_max],
         )
-        self.bars.set_edgecolor([ARGMAX_EDGE if m else "none" for m in is_max])
-        self.bars.set_linewidth([_ARGMAX_LINE if m else 0.0 for m in is_max])
 
     def _show_values(self, values: tuple[float, ...], pred: int) -> None:
         per_cell = len(self.value_regions) == len(self.values)

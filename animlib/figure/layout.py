@@ -61,13 +61,18 @@ def spec_of(run: RunLike) -> RunSpec:
 
 
 def _snap(img_w: float, widths: set[int], dpi: float) -> float:
-    """Shrink the panel (by at most 25%) so image pixels are shown at an integer zoom: crisp."""
+    """Shrink the panel so image pixels are shown at an integer zoom: crisp, and cheap to
+    draw. Zooming in, by at most 25%; zooming out (1/2, 1/3, ...: every k-th pixel), by at
+    most 10%."""
     if len(widths) != 1:
         return img_w
     (w,) = widths
     px = img_w * dpi / REF_DPI
-    if w <= 0 or px < w:
+    if w <= 0:
         return img_w
+    if px < w:
+        snapped = w / math.ceil(w / px)
+        return snapped * REF_DPI / dpi if snapped >= 0.9 * px else img_w
     snapped = math.floor(px / w) * w
     return snapped * REF_DPI / dpi if snapped >= 0.75 * px else img_w
 
