@@ -128,7 +128,7 @@ class ChunkReader:
         decode to a whole chunk."""
         key = f"{_ARRAY}/c{self._sep}{index}{self._sep}{self._tail}"
         try:
-            data = self.store.read(key)
+            data = self.store.read(key, limit=self._rule.max_stored + 1)
             if len(data) > self._rule.max_stored:
                 return None  # never decoded here: the checked read reports it
             if self._codec == STEPS_CODEC:

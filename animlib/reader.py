@@ -74,9 +74,22 @@ class ImageSteps:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self._direct: Any = None  # the run's ChunkReader (False: none), made on first use
 
     def __len__(self) -> int:
         return len(self.run)
+
+    def _read_direct(self, i: int) -> np.ndarray | None:
+        """Step ``i`` read straight from its chunk (:class:`~animlib.chunk_reader.ChunkReader`,
+        without Zarr's per-read overhead), or None when that reader cannot read it."""
+        if self._direct is None:
+            from .chunk_reader import ChunkReader
+
+            self._direct = ChunkReader.of(self.run) or False
+        if self._direct is False:
+            return None
+        got = self._direct.steps(i, i + 1, range(i, i + 1))
+        return None if got is None else got.get(i)
 
     def __getitem__(self, index: int | slice) -> np.ndarray:
         n = len(self.run)
@@ -97,7 +110,8 @@ class ImageSteps:
             raise StepIndexError(
                 f"step {index} out of range for a run of {n} steps", run=self.run.id, field="step"
             )
-        return self.run.read_steps("images", i, i + 1)[0]
+        direct = self._read_direct(i)
+        return direct if direct is not None else self.run.read_steps("images", i, i + 1)[0]
 
     def __iter__(self):
         for i in range(len(self)):

@@ -15,6 +15,7 @@ from helpers import CLASSES, chunk_file, image_for, probs_for, write_run
 
 import animlib
 from animlib.errors import AnimlibError, RunFormatError, RunInputError
+from animlib.store.local import LocalStore
 from animlib.store.paths import is_run_id, run_id_for
 
 
@@ -136,7 +137,14 @@ def test_opening_is_lazy(tmp_path, monkeypatch):
         keys.append(key)
         return await real_get(self, key, *args, **kwargs)
 
+    real_read = LocalStore.read
+
+    def read_spy(self, path, **kwargs):  # chunks read straight from the store (ChunkReader)
+        keys.append(path)
+        return real_read(self, path, **kwargs)
+
     monkeypatch.setattr(zarr.storage.LocalStore, "get", spy)
+    monkeypatch.setattr(LocalStore, "read", read_spy)
     run = animlib.open_run(tmp_path / run_id)
     assert len(run) == 40
     assert not [k for k in keys if k.startswith("images/c")], keys

@@ -67,8 +67,8 @@ class FaultyStore(Store):
     def find(self, path: str):
         return self.inner.find(path)
 
-    def read(self, path: str) -> bytes:
-        return self.inner.read(path)
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
+        return self.inner.read(path, limit=limit)
 
     def contains(self, path: str = "") -> bool:
         return self.inner.contains(path)

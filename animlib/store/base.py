@@ -95,8 +95,9 @@ class Store(ABC):
         """Every file below the folder ``path``, relative to it (``[]`` if there is none)."""
 
     @abstractmethod
-    def read(self, path: str) -> bytes:
-        """The bytes of the file ``path``; StoreError MISSING if there is no such file."""
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
+        """The bytes of the file ``path`` (only the first ``limit`` if given, so a file far
+        larger than expected costs no more than that); StoreError MISSING if there is none."""
 
     def read_many(self, paths: Iterable[str]) -> dict[str, bytes | StoreError]:
         """Read several files; each value is the bytes or the StoreError for that file (one

@@ -227,11 +227,11 @@ class LocalStore(Store):
             tag += f":{time.time_ns():x}"
         return Entry(member, False, size=st.st_size, mtime=st.st_mtime, etag=tag)
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._local(path)
         try:
             with open(full, "rb") as fh:
-                return fh.read()
+                return fh.read() if limit is None else fh.read(limit)
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
 

@@ -134,10 +134,12 @@ class RemoteStore(Store):
             return []
         return sorted(p[len(base) :] if p.startswith(base) else p for p in found)
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._path(path)
         # one GET: s3fs asks for the size first (a HEAD) unless told to read in one request
-        kw = {"max_concurrency": 1} if hasattr(self.fs, "max_concurrency") else {}
+        kw: dict[str, Any] = {"max_concurrency": 1} if hasattr(self.fs, "max_concurrency") else {}
+        if limit is not None:
+            kw.update(start=0, end=limit)
         try:
             return self.fs.cat_file(full, **kw)
         except Exception as exc:
