@@ -137,7 +137,7 @@ class BlockReader:
 class _Area:
     """A redraw region as pixel slices of the canvas buffer, with pixels drawn for its keys."""
 
-    __slots__ = ("cache", "index", "region")
+    __slots__ = ("_around", "cache", "height", "index", "region")
 
     def __init__(self, region: RedrawRegion, size: tuple[int, int]) -> None:
         w, h = size
@@ -145,8 +145,35 @@ class _Area:
         cols = slice(max(int(math.floor(x0)), 0), min(int(math.ceil(x1)), w))
         rows = slice(max(h - int(math.ceil(y1)), 0), min(h - int(math.floor(y0)), h))
         self.region = region
+        self.height = h
         self.index = (rows, cols)
         self.cache: dict[Hashable, np.ndarray] = {}
+        self._around: dict[tuple[int, int, int, int], list[tuple[slice, slice]]] = {}
+
+    def background(self) -> list[tuple[slice, slice]]:
+        """The parts of the area to put the background back into before drawing: all of it,
+        or the strips around what the artists will cover (:meth:`RedrawRegion.covered`)."""
+        cover = self.region.covered()
+        if cover is None:
+            return [self.index]
+        strips = self._around.get(cover)
+        if strips is None:
+            strips = self._around[cover] = self._strips(cover)
+        return strips
+
+    def _strips(self, cover: tuple[int, int, int, int]) -> list[tuple[slice, slice]]:
+        rows, cols = self.index
+        x0, y0, x1, y1 = cover
+        top, bottom = self.height - y1, self.height - y0  # rows, counted down
+        if x0 < cols.start or x1 > cols.stop or top < rows.start or bottom > rows.stop:
+            return [self.index]  # not inside the area: put everything back
+        parts = [
+            (slice(rows.start, top), cols),
+            (slice(bottom, rows.stop), cols),
+            (slice(top, bottom), slice(cols.start, x0)),
+            (slice(top, bottom), slice(x1, cols.stop)),
+        ]
+        return [(r, c) for r, c in parts if r.stop > r.start and c.stop > c.start]
 
 
 class FrameRenderer:
@@ -215,7 +242,8 @@ class FrameRenderer:
                 if pixels is not None:
                     buf[index_] = pixels
                     continue
-            buf[index_] = bg[index_]
+            for part in area.background():
+                buf[part] = bg[part]
             for artist in region.artists:
                 artist.draw(renderer)
             if key is not None and len(area.cache) < _REGION_CACHE:

@@ -156,6 +156,14 @@ class PixelImage(Artist):
         _, _, ow, oh = self.placement()
         return Sampling.of(self._shape, (oh, ow))
 
+    def covered(self) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) (y up) that the next draw overwrites with opaque pixels (None if
+        its pixels may be transparent or it is hidden)."""
+        if not (self._opaque and self.get_visible() and self.get_alpha() is None):
+            return None
+        x, y, w, h = self.placement()
+        return (x, y, x + w, y + h)
+
     def get_window_extent(self, renderer: Any = None) -> Bbox:
         x, y, w, h = self.placement()
         return Bbox.from_bounds(x, y, w, h)

@@ -87,7 +87,9 @@ class ImagePanels:
             ax = self.boxes["adversarial"]
             self.titles["adversarial"] = panel_title(ax, fig_w, "adversarial")
             self.adversarial_image = PixelImage(ax, blank)
-            self.adversarial_region = RedrawRegion([self.adversarial_image], padded(ax, 1))
+            self.adversarial_region = RedrawRegion(
+                [self.adversarial_image], padded(ax, 1), self.adversarial_image.covered
+            )
         if "perturbation" in self.boxes:
             ax = self.boxes["perturbation"]
             amp = self.amplification or 1.0
@@ -95,7 +97,9 @@ class ImagePanels:
             titles = (f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
             self.titles["perturbation"] = panel_title(ax, fig_w, *titles)
             self.perturbation_image = PixelImage(ax, blank)
-            self.perturbation_region = RedrawRegion([self.perturbation_image], padded(ax, 1))
+            self.perturbation_region = RedrawRegion(
+                [self.perturbation_image], padded(ax, 1), self.perturbation_image.covered
+            )
 
     @property
     def regions(self) -> list[RedrawRegion]:
