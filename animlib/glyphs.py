@@ -151,7 +151,14 @@ def line_origins(
 
 
 def draw_line(
-    renderer: RendererAgg, gc: Any, x: float, y: float, pieces: Sequence[Piece], prop: Any
+    renderer: RendererAgg,
+    gc: Any,
+    x: float,
+    y: float,
+    pieces: Sequence[Piece],
+    prop: Any,
+    *,
+    prop_key: int | None = None,
 ) -> None:
     """Draw plain horizontal strings one after the other on an Agg renderer: ``(text,
     advance)`` pieces, the first at ``(x, y)`` (as ``draw_text`` takes them, y counted down),
@@ -162,11 +169,13 @@ def draw_line(
     a piece, and a whole line, drawn before cost one lookup. The glyphs are blended as
     ``RendererAgg.draw_text`` blends them, one after the other, except that glyphs whose
     inked pixels do not touch are blended in one call (:func:`_blends`): the same pixels.
+    ``prop_key`` is ``hash(prop)`` when the caller keeps it (hashing a font costs more than
+    drawing a cached line).
     """
     flags = get_hinting_flag()
     aa = gc.get_antialiased()
-    font = (hash(prop), renderer.dpi, aa, flags)
-    key = (tuple(pieces), font)
+    font = (hash(prop) if prop_key is None else prop_key, renderer.dpi, aa, flags)
+    key = (pieces if isinstance(pieces, tuple) else tuple(pieces), font)
     line = _LINES.get(key)
     if line is None:
         line = []

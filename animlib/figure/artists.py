@@ -237,6 +237,8 @@ class Readout(Artist):
         self._color = color
         self._text = ""
         self._prop: FontProperties | None = None  # made when drawn (size and weight as now)
+        self._prop_key = 0  # hash(self._prop), kept
+        self._gc: tuple[tuple[Any, ...], Any] | None = None  # (renderer, colour, aa), its gc
         box.add_artist(self, box.transData if transform is None else transform)
         self.set_clip_on(False)
 
@@ -301,16 +303,27 @@ class Readout(Artist):
         prop = self._prop
         if prop is None:
             prop = self._prop = FontProperties(size=self._size, weight=self._weight)
+            self._prop_key = hash(prop)
+        if glyphs.enabled() and isinstance(renderer, RendererAgg):
+            # a graphics context per renderer and colour, kept: Agg only reads it
+            state = (id(renderer), self._color, rcParams["text.antialiased"])
+            kept = self._gc
+            if kept is None or kept[0] != state:
+                gc = renderer.new_gc()
+                gc.set_foreground(to_rgba(self._color), isRGBA=True)
+                gc.set_antialiased(state[2])
+                self._gc = kept = (state, gc)
+            glyphs.draw_line(renderer, kept[1], x, y, pieces, prop, prop_key=self._prop_key)
+            self.stale = False
+            return
         gc = renderer.new_gc()
         gc.set_foreground(to_rgba(self._color), isRGBA=True)
         gc.set_antialiased(rcParams["text.antialiased"])
         self._set_gc_clip(gc)
-        if glyphs.enabled() and isinstance(renderer, RendererAgg):
-            glyphs.draw_line(renderer, gc, x, y, pieces, prop)
-        else:  # the same places, one draw_text per piece
-            places = glyphs.line_origins(renderer, x, y, pieces)
-            for (token, _), (px, py) in zip(pieces, places, strict=True):
-                if not token.isspace():
-                    renderer.draw_text(gc, px, py, token, prop, 0.0, ismath=False, mtext=None)
+        # the same places as draw_line, one draw_text per piece
+        places = glyphs.line_origins(renderer, x, y, pieces)
+        for (token, _), (px, py) in zip(pieces, places, strict=True):
+            if not token.isspace():
+                renderer.draw_text(gc, px, py, token, prop, 0.0, ismath=False, mtext=None)
         gc.restore()
         self.stale = False

@@ -111,9 +111,12 @@ def advance(token: str, size: float, weight: str, dpi: float) -> float:
     return float(w)
 
 
-def readout_pieces(text: str, size: float, weight: str, dpi: float) -> list[tuple[str, float]]:
+@functools.lru_cache(maxsize=8192)
+def readout_pieces(
+    text: str, size: float, weight: str, dpi: float
+) -> tuple[tuple[str, float], ...]:
     """The pieces a readout draws for ``text``, each with its advance in pixels."""
-    return [(t, advance(t, size, weight, dpi)) for t in READOUT_TOKENS.findall(text)]
+    return tuple((t, advance(t, size, weight, dpi)) for t in READOUT_TOKENS.findall(text))
 
 
 def readout_width(text: str, size: float, weight: str, dpi: float) -> float:
@@ -148,6 +151,7 @@ def clear_caches() -> None:
         font_metrics,
         ink_extent,
         advance,
+        readout_pieces,
         fit_readout,
     ):
         cached.cache_clear()
