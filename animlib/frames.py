@@ -132,6 +132,8 @@ class BlockReader:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._chunks is not None:
+            self._chunks.release()  # the arrays kept for decoding into
 
 
 class _Area:
