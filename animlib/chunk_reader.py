@@ -61,6 +61,16 @@ def _codec(codecs: Any, dtype: np.dtype) -> str | None:
     return None
 
 
+def _refs(arrays: list[np.ndarray], i: int) -> int:
+    """The reference count of ``arrays[i]`` (as this interpreter counts it here)."""
+    return sys.getrefcount(arrays[i])
+
+
+# what ``_refs`` counts for an array that only its list refers to (measured, not assumed: how
+# many references the call itself adds differs between Python versions)
+_ONLY_LISTED = _refs([np.empty(0)], 0)
+
+
 class _Buffers:
     """Arrays of one chunk's shape, handed out again once nothing refers to them any more.
 
@@ -80,10 +90,9 @@ class _Buffers:
     def take(self) -> np.ndarray:
         """An array of the chunk's shape that nothing else refers to (contents undefined)."""
         with self._lock:
-            for array in self._arrays:
-                # references: the list, ``array`` and getrefcount's argument -- no one else
-                if sys.getrefcount(array) <= 3:
-                    return array
+            for i in range(len(self._arrays)):
+                if _refs(self._arrays, i) <= _ONLY_LISTED:
+                    return self._arrays[i]
             array = np.empty(self.shape, self.dtype)
             if len(self._arrays) < self.keep:
                 self._arrays.append(array)
