@@ -14,11 +14,17 @@
 # ``animlib.steps`` chunk without its magic or holding fewer frames than the run counts steps
 # in it (those steps would otherwise read as zeros). An ``animlib.steps`` chunk decodes each
 # frame into a buffer of exactly one step (:func:`~animlib.stepcodec.decode_chunk`).
+#
+# Decoded chunks go into arrays the reader reuses (:class:`_Buffers`) once nothing refers to
+# them any more: a 512x512 float32 step is 3 MB, and fresh pages for each cost the kernel about
+# as much as a third of its decoding.
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,6 +38,7 @@ __all__ = ["ChunkReader"]
 
 _ARRAY = "images"
 _STEPS_MAGIC = b"AST1"  # animlib.stepcodec.MAGIC
+_KEEP_BYTES = 64 * 1024 * 1024  # most bytes of decoded chunks a reader keeps for reuse
 
 
 def _codec(codecs: Any, dtype: np.dtype) -> str | None:
@@ -52,6 +59,49 @@ def _codec(codecs: Any, dtype: np.dtype) -> str | None:
     if len(codecs) == 2 and isinstance(codecs[1], dict) and codecs[1].get("name") == "zstd":
         return "zstd"
     return None
+
+
+def _refs(arrays: list[np.ndarray], i: int) -> int:
+    """The reference count of ``arrays[i]`` (as this interpreter counts it here)."""
+    return sys.getrefcount(arrays[i])
+
+
+# what ``_refs`` counts for an array that only its list refers to (measured, not assumed: how
+# many references the call itself adds differs between Python versions)
+_ONLY_LISTED = _refs([np.empty(0)], 0)
+
+
+class _Buffers:
+    """Arrays of one chunk's shape, handed out again once nothing refers to them any more.
+
+    A chunk handed out is a read-only view of one of these arrays; the steps taken from it
+    (and any view of those) refer to the array too, so its reference count tells whether
+    anything still uses it. Up to ``keep`` arrays are kept; past that, new ones are left to
+    the garbage collector. Thread-safe (a prefetching reader decodes in a worker thread).
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, keep: int) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.keep = keep
+        self._arrays: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        """An array of the chunk's shape that nothing else refers to (contents undefined)."""
+        with self._lock:
+            for i in range(len(self._arrays)):
+                if _refs(self._arrays, i) <= _ONLY_LISTED:
+                    return self._arrays[i]
+            array = np.empty(self.shape, self.dtype)
+            if len(self._arrays) < self.keep:
+                self._arrays.append(array)
+            return array
+
+    def clear(self) -> None:
+        """Let the kept arrays go (those still in use live on with their users)."""
+        with self._lock:
+            self._arrays = []
 
 
 class ChunkReader:
@@ -80,6 +130,8 @@ class ChunkReader:
         self._codec = codec
         rule_codec = STEPS_CODEC if codec == STEPS_CODEC else "zstd"
         self._rule = ChunkRule(_ARRAY, math.prod(chunk) * dtype.itemsize, chunk[0], sep, rule_codec)
+        nbytes = self._rule.nbytes
+        self._buffers = _Buffers(chunk, dtype, max(_KEEP_BYTES // max(nbytes, 1), 2))
         self._decoder: Any = None
         if codec == "zstd":
             from numcodecs import Zstd
@@ -137,18 +189,24 @@ class ChunkReader:
                 steps = self._decode_plain(data)
         except Exception:
             return None
-        if steps is not None:
-            steps.flags.writeable = False
+        if steps is None:
+            return None
+        steps = steps.view()  # the buffer stays writable for the next chunk decoded into it
+        steps.flags.writeable = False
         return steps
+
+    def release(self) -> None:
+        """Let the arrays kept for reuse go (reading again makes new ones)."""
+        self._buffers.clear()
 
     def _decode_plain(self, data: bytes) -> np.ndarray | None:
         nbytes = self._rule.nbytes
         if self._decoder is not None:
             if zstd_content_size(data[:32]) != nbytes:
                 return None  # never inflated here: the checked read reports it
-            out = np.empty(nbytes, np.uint8)
-            self._decoder.decode(data, out=out)
-            data = out.data
+            out = self._buffers.take()
+            self._decoder.decode(data, out=out.reshape(-1).view(np.uint8))
+            return out
         if len(data) != nbytes:
             return None
         return np.frombuffer(data, self.dtype).reshape(self.chunk)
@@ -164,7 +222,7 @@ class ChunkReader:
             return None  # cut short: its missing steps must not read as the fill value
         from .stepcodec import decode_chunk
 
-        return decode_chunk(data, self.chunk, self.dtype)
+        return decode_chunk(data, self.chunk, self.dtype, out=self._buffers.take())
 
     def steps(self, start: int, stop: int, wanted: range) -> dict[int, np.ndarray] | None:
         """Steps ``wanted`` (all in [start, stop)) from the chunks holding them, or None if

@@ -124,7 +124,8 @@ class BlockReader:
         return image if image is not None else np.asarray(self.images[step])
 
     def close(self) -> None:
-        """Drop the blocks held and stop the worker thread (reading again restarts it)."""
+        """Drop the blocks held and the arrays kept for decoding into, and stop the worker
+        thread (reading again restarts it)."""
         self.current = (-1, {})
         ahead, self._next = self._next, None
         if ahead is not None:
@@ -132,6 +133,8 @@ class BlockReader:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._chunks is not None:
+            self._chunks.release()
 
 
 class _Area:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ _FRAME = struct.Struct("<BBBIII")
 _ZSTD_MAGIC = 0xFD2FB528
 _BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # q, deltas, float bits
 _BLOSC_RES = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)  # the residual's words
+_ZSTD = Zstd()  # decodes parts stored with zstd
 _scratch = threading.local()
 
 
@@ -319,78 +321,113 @@ def _inflate(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused), into
-    ``out`` (flat uint8 of ``nbytes`` bytes) if given."""
+    ``out`` (flat uint8 of ``nbytes`` bytes) if given. ``data`` is read in place (no copy)."""
     declared = _declared_size(data, codec)
     if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
         raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
     if out is None:
         out = np.empty(nbytes, np.uint8)
-    (_BLOSC if codec == BLOSC else Zstd()).decode(bytes(data), out=out)  # Blosc: any shuffle
+    (_BLOSC if codec == BLOSC else _ZSTD).decode(data, out=out)  # Blosc: any shuffle
     return out
+
+
+@dataclass
+class _Frame:
+    """A frame's header and parts, checked against the array (see :func:`_decode_frame`)."""
+
+    kind: int
+    delta: bool
+    codec: int
+    res_codec: int
+    n_res: int
+    main: memoryview
+    res: memoryview
+
+
+def _parse_frame(view: memoryview, has_prev: bool, dtype: np.dtype, count: int) -> _Frame:
+    if len(view) < _FRAME.size:
+        raise ValueError("frame header is truncated")
+    kind, delta, codecs, n_main, n_res, n_resb = _FRAME.unpack_from(view)
+    body = view[_FRAME.size :]
+    if len(body) != n_main + n_resb or (delta and not has_prev) or kind not in (U8, GRID, RAW):
+        raise ValueError("frame is truncated or corrupt")
+    if (kind == U8) != (dtype == np.uint8) or n_res > count:
+        raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
+    main, res = body[:n_main], body[n_main:]
+    return _Frame(kind, bool(delta), codecs & 15, codecs >> 4, n_res, main, res)
+
+
+def _apply_residual(bits: np.ndarray, frame: _Frame, shape: tuple[int, ...]) -> None:
+    """XOR the residual of a GRID frame into its grid values' bits (flat uint32)."""
+    n_res = frame.n_res
+    raw = _inflate(frame.res, frame.res_codec, 8 * n_res, shape)
+    if frame.res_codec == ZSTD:  # byte planes shuffled by hand
+        gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
+    else:
+        gaps, xor = raw.view(np.uint32)[:n_res], raw.view(np.uint32)[n_res:]
+    idx = np.cumsum(gaps, dtype=np.int64) - 1
+    if idx[-1] >= bits.size or (gaps == 0).any():
+        raise ValueError("frame residual is corrupt (positions out of range)")
+    bits[idx] ^= xor
+
+
+# A decoded step, as the next frame of its chunk needs it: its flat values (uint8 or float32) and,
+# for U8 and GRID frames, its uint8 grid values ``q`` (a GRID delta adds to them; RAW: None).
+_Step = tuple[np.ndarray, np.ndarray | None]
 
 
 def _decode_frame(
     view: memoryview,
-    prev: np.ndarray | None,
+    prev: _Step | None,
     spec: tuple[tuple[int, ...], np.dtype],
     into: np.ndarray,
-) -> np.ndarray:
-    """One frame's flat values (uint8 or float32), given the previous step's flat values,
-    decoded into ``into`` (flat, of the array's dtype) and returned as such."""
+    q_out: np.ndarray | None = None,
+) -> _Step:
+    """One frame decoded into ``into`` (flat, of the array's dtype), given the previous step of
+    its chunk; a GRID frame's ``q`` goes to ``q_out`` (flat uint8 scratch) if given."""
     shape, dtype = spec
-    count = int(np.prod(shape))
-    if len(view) < _FRAME.size:
-        raise ValueError("frame header is truncated")
-    kind, delta, codecs, n_main, n_res, n_resb = _FRAME.unpack_from(view)
-    codec, res_codec = codecs & 15, codecs >> 4
-    body = view[_FRAME.size :]
-    if len(body) != n_main + n_resb or (delta and prev is None) or kind not in (U8, GRID, RAW):
-        raise ValueError("frame is truncated or corrupt")
-    if (kind == U8) != (dtype == np.uint8) or n_res > count:
-        raise ValueError(f"frame of kind {kind} does not fit a {dtype} array")
-    if kind == RAW:
-        bits = _inflate(body[:n_main], codec, 4 * count, shape, 4, into.view(np.uint8))
+    count = math.prod(shape)
+    frame = _parse_frame(view, prev is not None, dtype, count)
+    if frame.kind == RAW:
+        bits = _inflate(frame.main, frame.codec, 4 * count, shape, 4, into.view(np.uint8))
         bits = bits.view(np.uint32)
-        if delta:
-            bits += prev.view(np.uint32)
-        return bits.view(np.float32)
-    q = _inflate(body[:n_main], codec, count, shape, out=into if kind == U8 else None)
-    if delta:
-        q += prev if kind == U8 else quantize(prev)
-    if kind == U8:
-        return q
+        if frame.delta:
+            bits += prev[0].view(np.uint32)
+        return bits.view(np.float32), None
+    q = _inflate(frame.main, frame.codec, count, shape, out=into if frame.kind == U8 else q_out)
+    if frame.delta:
+        # the writer subtracted the previous step's q (a RAW step's: its values quantized)
+        q += prev[1] if prev[1] is not None else quantize(prev[0])
+    if frame.kind == U8:
+        return q, q
     bits = np.divide(q, np.float32(255), out=into, dtype=np.float32).view(np.uint32)  # on_grid
-    if n_res:
-        raw = _inflate(body[n_main:], res_codec, 8 * n_res, shape)
-        if res_codec == ZSTD:  # byte planes shuffled by hand
-            gaps, xor = _unshuffle(raw[: 4 * n_res]), _unshuffle(raw[4 * n_res :])
-        else:
-            gaps, xor = raw.view(np.uint32)[:n_res], raw.view(np.uint32)[n_res:]
-        idx = np.cumsum(gaps, dtype=np.int64) - 1
-        if idx[-1] >= count or (gaps == 0).any():
-            raise ValueError("frame residual is corrupt (positions out of range)")
-        bits[idx] ^= xor
-    return bits.view(np.float32)
+    if frame.n_res:
+        _apply_residual(bits, frame, shape)
+    return bits.view(np.float32), q
 
 
-def decode_chunk(data: bytes, shape: tuple[int, ...], dtype: Any, fill: Any = 0) -> np.ndarray:
+def decode_chunk(
+    data: Any, shape: tuple[int, ...], dtype: Any, fill: Any = 0, out: np.ndarray | None = None
+) -> np.ndarray:
     """Decode a chunk.
 
     Args:
-        data: The chunk's bytes.
+        data: The chunk's bytes (any buffer; read in place).
         shape: (S, H, W, C), the array's chunk shape.
         dtype: uint8 or float32.
         fill: The value of steps the chunk does not hold yet.
+        out: A C-contiguous array of ``shape`` and ``dtype`` to decode into (reused between
+            chunks: no fresh pages), or None for a new one.
 
     Returns:
-        The (S, H, W, C) array, exactly as written.
+        The (S, H, W, C) array (``out`` if given), exactly as written.
 
     Raises:
         ValueError: the bytes are not such a chunk (truncated, corrupt, another shape).
     """
     dtype = np.dtype(dtype)
-    view = memoryview(data)
-    if len(view) < 8 or bytes(view[:4]) != MAGIC:
+    view = memoryview(data).cast("B")
+    if len(view) < 8 or view[:4] != MAGIC:
         raise ValueError(f"not an {CODEC_NAME} chunk (truncated or corrupt)")
     (m,) = struct.unpack_from("<I", view, 4)
     if m > shape[0] or len(view) < 8 + 4 * m:
@@ -399,10 +436,18 @@ def decode_chunk(data: bytes, shape: tuple[int, ...], dtype: Any, fill: Any = 0)
     pos, prev = 8 + 4 * m, None
     if pos + sum(lengths) != len(view):
         raise ValueError(f"{CODEC_NAME} chunk is truncated or corrupt (size)")
-    out = np.empty(shape, dtype=dtype)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != tuple(shape) or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"cannot decode a {dtype} chunk of shape {shape} into {out.shape}")
     out[m:] = fill
     steps = out.reshape(shape[0], -1)  # each frame is decoded straight into its step
+    spec = (tuple(shape[1:]), dtype)
+    scratch = None
+    if dtype == np.float32:  # GRID frames' q, in turn (a delta adds the previous one's)
+        scratch = _buffer("grid_q", (2, steps.shape[1]), np.uint8)
     for i, n in enumerate(lengths):
-        prev = _decode_frame(view[pos : pos + n], prev, (tuple(shape[1:]), dtype), steps[i])
+        q_out = scratch[i % 2] if scratch is not None else None
+        prev = _decode_frame(view[pos : pos + n], prev, spec, steps[i], q_out)
         pos += n
     return out
