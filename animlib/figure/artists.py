@@ -76,6 +76,11 @@ class Sampling(NamedTuple):
         rgba = src.ndim == 3 and src.shape[2] == 4 and src.dtype == np.uint8
         if rgba and src.flags.c_contiguous:  # move whole pixels as uint32: 4x less indexing
             src = src.view(np.uint32).reshape(src.shape[:2])
+        if src.flags.c_contiguous and src.ndim in (2, 3):  # one gather through a flat index
+            inner = src.shape[2] if src.ndim == 3 else 1
+            flat = src.reshape(-1).take(_flat_index(self.source, self.size, inner))
+            out = flat.reshape(*self.size, *src.shape[2:])
+            return out.view(np.uint8).reshape(*self.size, 4) if out.dtype != pixels.dtype else out
         # whole rows first, then columns: far cheaper than one 2-D fancy index
         out = src.take(self.rows, axis=0)
         if self.cols is not None:
@@ -83,6 +88,18 @@ class Sampling(NamedTuple):
         if out.dtype != pixels.dtype:
             out = out.view(np.uint8).reshape(*self.size, 4)
         return out
+
+
+@functools.lru_cache(maxsize=16)
+def _flat_index(source: tuple[int, int], size: tuple[int, int], inner: int) -> np.ndarray:
+    """Positions in a C-ordered (H, W, inner) array of the (oh, ow, inner) values drawn."""
+    (h, w), (oh, ow) = source, size
+    rows, cols = _index_maps(h, w, oh, ow)
+    cols = np.arange(w) if cols is None else cols
+    across = (cols[:, None] * inner + np.arange(inner)).reshape(-1)
+    index = (rows[:, None] * (w * inner) + across[None, :]).reshape(-1)
+    index.flags.writeable = False
+    return index
 
 
 @functools.lru_cache(maxsize=64)
