@@ -63,6 +63,7 @@ Piece = tuple[str, float]  # a string and the advance to the next one, in pixels
 _Glyph = tuple[np.ndarray, int, int]  # coverage, left column, bottom row (see _piece)
 _PIECES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a string at pixel (0, 0)
 _LINES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a line of pieces
+_INK: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}  # bitmap -> its inked box
 
 
 def enabled() -> bool:
@@ -72,7 +73,7 @@ def enabled() -> bool:
 
 def clear_caches() -> None:
     """Forget cached layouts, glyphs and text metrics (as in a fresh process; for benchmarks)."""
-    for cache in (_LAYOUTS, _GLYPHS, _METRICS, _PIECES, _LINES):
+    for cache in (_LAYOUTS, _GLYPHS, _METRICS, _PIECES, _LINES, _INK):
         cache.clear()
 
 
@@ -222,10 +223,32 @@ def _span(glyph: _Glyph) -> tuple[int, int, int, int]:
     return left, bottom - h, left + w, bottom
 
 
+def _ink(glyph: _Glyph) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixels holding the glyph's nonzero coverage (rows counted down; an
+    empty box if none), measured once per bitmap."""
+    coverage, left, bottom = glyph
+    kept = _INK.get(id(coverage))
+    if kept is None or kept[0] is not coverage:
+        rows, cols = np.nonzero(coverage.any(axis=1))[0], np.nonzero(coverage.any(axis=0))[0]
+        box = (0, 0, 0, 0)
+        if len(rows):
+            box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        if len(_INK) > _MAX_CACHED:
+            _INK.clear()
+        kept = _INK[id(coverage)] = (coverage, box)  # the bitmap kept: its id stays its own
+    x0, y0, x1, y1 = kept[1]
+    top = bottom - coverage.shape[0]
+    return left + x0, top + y0, left + x1, top + y1
+
+
 def _touches(group: list[_Glyph], glyph: _Glyph) -> bool:
     """Whether ``glyph`` inks a pixel some glyph of ``group`` inks."""
     gx0, gy0, gx1, gy1 = _span(glyph)
+    ix0, iy0, ix1, iy1 = _ink(glyph)
     for other in group:
+        jx0, jy0, jx1, jy1 = _ink(other)
+        if max(ix0, jx0) >= min(ix1, jx1) or max(iy0, jy0) >= min(iy1, jy1):
+            continue  # their inked boxes do not meet
         ox0, oy0, ox1, oy1 = _span(other)
         x0, y0, x1, y1 = max(gx0, ox0), max(gy0, oy0), min(gx1, ox1), min(gy1, oy1)
         if x0 < x1 and y0 < y1:
