@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +18,12 @@ from .experiment_ids import (
     is_member,
     resolve_experiment_id,
 )
-from .flusher import Flusher
+from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
 from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
+from .settings import held
 from .stepcodec import Prepared, prepare_batch
-
-CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
 
 
 @dataclass
@@ -196,7 +194,8 @@ class BatchWriter:
             raise blame("images", "every step needs images")
         if self._flusher is not None:
             self._flusher.check()
-        step = self._check(images, confidences, logits, active, scalars, blame)
+        with held():  # the limits, read from the environment once per call
+            step = self._check(images, confidences, logits, active, scalars, blame)
         if self._sinks is None:
             self._open_sinks(step)
         else:
@@ -414,15 +413,15 @@ class BatchWriter:
         if step.probs is not None:
             self._k = step.probs.shape[1]
 
-        with ThreadPoolExecutor(min(CREATE_THREADS, b)) as pool:
-            sinks = self._in_parallel(pool, lambda i: self._create_sink(i, step), range(b))
+        # in parallel (mostly file-system calls), with the flushers' threads
+        sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
         self._sinks = sinks
         self._flusher = Flusher([sink.appender for sink in sinks])
         self._write(step)
 
-    def _in_parallel(self, pool: ThreadPoolExecutor, job: Any, items: range) -> list[Any]:
+    def _in_parallel(self, job: Any, items: range) -> list[Any]:
         """Run ``job`` on every item; on any error close what was opened, then raise it."""
-        futures = [pool.submit(job, i) for i in items]
+        futures = [shared_pool().submit(job, i) for i in items]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if not errors:
             return [f.result() for f in futures]
