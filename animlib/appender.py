@@ -281,11 +281,13 @@ class RunAppender:
             self.pending_steps = self.pending_bytes = 0
 
     def prepare(self) -> None:
-        """Write, ahead of the first flush, what it would write first and never rewrites: the
-        Zarr group, the clean image ``original`` and the folders of the arrays the first
-        buffered step needs. Until that flush run.json lists none of them (it is written last),
-        so readers see the run as before. Does nothing before the first step is buffered or
-        once one is stored.
+        """Do ahead of the first flush what it would do first: write what it never rewrites
+        (the Zarr group, the clean image ``original``), make the folders of the arrays the
+        first buffered step needs, and the temporary files of the chunks, zarr.json and
+        run.json it writes (:meth:`~animlib.store.Store.reserve_temp`; creating files is most
+        of its cost). Until that flush run.json lists none of them (it is written last), so
+        readers see the run as before. Does nothing before the first step is buffered or once
+        one is stored.
 
         Raises:
             StoreError: a write failed, or the run folder was removed (MISSING).
@@ -296,8 +298,11 @@ class RunAppender:
                 return
             self._check_folder()
             self._write_static()
-            for path in ["images", *(["confidences"] if first.conf is not None else [])]:
-                self.store.make_folder(path)
+            for arr in self._first_arrays(first).values():
+                self.store.make_folder(arr.path)
+                self.store.reserve_temp(arr.key(0))
+                self.store.reserve_temp(f"{arr.path}/zarr.json")
+            self.store.reserve_temp(M.RUN_JSON)
 
     def flush(self) -> int:
         """Write every buffered step; return how many. All or nothing: on failure the stored
@@ -326,6 +331,7 @@ class RunAppender:
             else:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}
                 self._flush(end)
+                self.store.drop_temps()
                 lock.release(self.store)
             self.closed = True
 
@@ -383,21 +389,7 @@ class RunAppender:
     def _plan(
         self, steps: list[Step], *, final: bool
     ) -> tuple[list[ArrayPlan], dict[str, ArrayAppender]]:
-        new: dict[str, ArrayAppender] = {}
-        if "images" not in self._arrays and steps:
-            img = steps[0].image
-            dtype = img.dtype
-            rows = self._image_rows(img.shape, dtype)
-            fill = 0 if dtype == np.uint8 else 0.0
-            new["images"] = ArrayAppender(
-                "images", array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS, self._sep)
-            )
-            if steps[0].conf is not None:
-                k = len(steps[0].conf)
-                meta = array_meta(
-                    (k,), confidence_rows(k), "float32", 0.0, plain_codecs("float32"), self._sep
-                )
-                new["confidences"] = ArrayAppender("confidences", meta)
+        new = self._first_arrays(steps[0]) if "images" not in self._arrays and steps else {}
         names = sorted({key for s in steps for key in s.scalars})
         for name in names:
             path = f"scalars/{name}"
@@ -418,6 +410,21 @@ class RunAppender:
                 values = [s.scalars.get(path[8:], np.nan) for s in steps]
             plans.append(arr.plan(values, final=final))
         return plans, new
+
+    def _first_arrays(self, first: Step) -> dict[str, ArrayAppender]:
+        """The arrays the first step creates: images, and confidences when it has them."""
+        img = first.image
+        dtype = img.dtype
+        rows = self._image_rows(img.shape, dtype)
+        fill = 0 if dtype == np.uint8 else 0.0
+        meta = array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS, self._sep)
+        new = {"images": ArrayAppender("images", meta)}
+        if first.conf is not None:
+            k = len(first.conf)
+            codecs = plain_codecs("float32")
+            meta = array_meta((k,), confidence_rows(k), "float32", 0.0, codecs, self._sep)
+            new["confidences"] = ArrayAppender("confidences", meta)
+        return new
 
     def _next_meta(
         self,
