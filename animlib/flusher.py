@@ -70,10 +70,11 @@ class Flusher:
         wait while too much is (so memory stays bounded). Never raises: an error of the
         background is raised by the next :meth:`check`.
 
-        The first round comes one interval after the first log, like every later one: an
-        experiment shorter than that is written once, by the flush at close (a round at once
-        wrote the first step, and with it every array's chunk, zarr.json and run.json, only for
-        the close to write them all again -- and competed with the attack for the GIL)."""
+        The thread first prepares every run (:meth:`RunAppender.prepare`: what the first flush
+        would write first, and the files it fills), then flushes one interval after the first
+        log and every interval after: an experiment shorter than that is written once, by the
+        flush at close (a round at once wrote the first step with every array's chunk,
+        zarr.json and run.json, for the close to write them all again)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="animlib-flusher", daemon=True)
             self._thread.start()
@@ -135,8 +136,18 @@ class Flusher:
         return errors
 
     def _run(self) -> None:
-        self._keep(self.each(lambda a: a.prepare()))  # at once: what the first round never
-        while not self._stop:  # rewrites (the group, the clean image), beside the attack
+        # at once, in this one thread (the caller's own thread keeps a core): what the first
+        # round would do first (see RunAppender.prepare)
+        errors = []
+        for appender in self._appenders:
+            if self._stop:
+                break
+            try:
+                appender.prepare()
+            except Exception as exc:
+                errors.append(exc)
+        self._keep(errors)
+        while not self._stop:
             self._wake.wait(self._interval)
             self._wake.clear()
             if self._stop:
