@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .appender import RunAppender
 
 INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
-WORKERS = 4  # runs created or flushed at once (file-system calls and encoding release the GIL)
+WORKERS = 2  # runs created or flushed at once (file-system calls and encoding release the GIL)
 KICK_BYTES = 32 * 2**20  # buffered bytes that start a flush at once
 MAX_BYTES = 256 * 2**20  # buffered bytes above which a log waits for the flusher
 
