@@ -21,7 +21,7 @@ from .experiment_ids import (
 from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
-from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
+from .sample_sink import SampleSink, common_steps
 from .settings import held
 from .stepcodec import Prepared, prepare_batch
 
@@ -100,7 +100,7 @@ class BatchWriter:
             raise blame("params", "must be a dict")
         if isinstance(tags, (str, bytes)):
             raise blame("tags", "must be a list of strings")
-        self._class_names = _class_names(class_names, blame)
+        self._class_names = B.class_names(class_names, blame)
         k = len(self._class_names) if self._class_names else None
         self._true = B.labels(true_labels, "true_labels", None, k, blame)
         b = None if self._true is None else len(self._true)
@@ -318,8 +318,8 @@ class BatchWriter:
         self._class_names = first.get("class_names")
         self._ids = np.array([int(i.get("sample")) for i in infos], dtype=np.int64)
         self._b = len(infos)
-        self._true = _label_array([i.get("true_label") for i in infos])
-        self._target = _label_array([i.get("target_label") for i in infos])
+        self._true = B.label_array([i.get("true_label") for i in infos])
+        self._target = B.label_array([i.get("target_label") for i in infos])
         self._originals = None
         self._has_conf = "confidences" in (first.get("arrays") or [])
         self._k = len(self._class_names) if self._has_conf and self._class_names else None
@@ -329,7 +329,7 @@ class BatchWriter:
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
         self._sinks = []
-        covered = _common_steps(infos)
+        covered = common_steps(infos)
         try:
             for info in infos:
                 self._sinks.append(SampleSink.reopen(info.url, storage_options, covered))
@@ -459,34 +459,3 @@ class BatchWriter:
                 sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
-
-
-def _class_names(value: Any, blame: Blame) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise blame("class_names", f"must be a list; got {type(value).__name__}")
-    names = [str(c) for c in value]
-    if not names:
-        raise blame("class_names", "must not be empty")
-    if len(names) > limits().max_classes:
-        raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
-    return names
-
-
-def _common_steps(infos: list[RunInfo]) -> int | None:
-    """The experiment step every sample run has stored (a kill may have caught the background
-    writer between samples: the ones ahead are cut back to it). None for runs written before
-    run.json recorded it."""
-    covered = [i.get(STEPS_FIELD) for i in infos]
-    if not all(type(c) is int and c > 0 for c in covered):
-        return None
-    if any(steps_before(i.get(INDEX_FIELD), 0) is None for i in infos):
-        return None
-    return min(covered)
-
-
-def _label_array(values: list[Any]) -> np.ndarray | None:
-    if all(v is None for v in values):
-        return None
-    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
