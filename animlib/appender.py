@@ -70,14 +70,23 @@ class MetaEncoder:
         for key, value in meta.items():
             hit = self._fragments.get(key)
             if hit is None or hit[0] is not value:
-                text = M.dumps(value).decode().rstrip("\n").replace("\n", "\n  ")
-                hit = self._fragments[key] = (value, text)
-            parts.append(f"  {json.dumps(str(key))}: {hit[1]}")
+                hit = self._fragments[key] = (value, _fragment(key, value))
+            parts.append(hit[1])
         data = ("{\n" + ",\n".join(parts) + "\n}\n").encode()
         if len(data) > 2**20:
             largest = max(meta, key=lambda k: len(self._fragments[k][1]))
             check_run_json_size(len(data), run=run, field=largest, error=RunInputError)
         return data
+
+
+def _fragment(key: Any, value: Any) -> str:
+    """One ``"key": value`` line of run.json as :func:`animlib.meta.dumps` indents it (JSON
+    scalars straight through ``json.dumps``: they come out the same, with no indenting)."""
+    if value is None or type(value) in (bool, int, str):
+        text = json.dumps(value)
+    else:
+        text = M.dumps(value).decode().rstrip("\n").replace("\n", "\n  ")
+    return f"  {json.dumps(str(key))}: {text}"
 
 
 class RunAppender:
@@ -123,6 +132,7 @@ class RunAppender:
         self._lock = threading.Lock()  # the buffer
         self._flush_lock = threading.RLock()  # one flush or finish at a time
         self._encoder = encoder or MetaEncoder()
+        self._prepared = False  # the group and ``original`` are written (see :meth:`prepare`)
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -270,6 +280,30 @@ class RunAppender:
             self._pending.clear()
             self.pending_steps = self.pending_bytes = 0
 
+    def prepare(self) -> None:
+        """Do ahead of the first flush what it would do first: write what it never rewrites
+        (the Zarr group, the clean image ``original``), make the folders of the arrays the
+        first buffered step needs, and the temporary files of the chunks, zarr.json and
+        run.json it writes (:meth:`~animlib.store.Store.reserve_temp`; creating files is most
+        of its cost). Until that flush run.json lists none of them (it is written last), so
+        readers see the run as before. Does nothing before the first step is buffered or once
+        one is stored.
+
+        Raises:
+            StoreError: a write failed, or the run folder was removed (MISSING).
+        """
+        with self._flush_lock:
+            first = self._first_pending()
+            if self.closed or self._prepared or "images" in self._arrays or first is None:
+                return
+            self._check_folder()
+            self._write_static()
+            for arr in self._first_arrays(first).values():
+                self.store.make_folder(arr.path)
+                self.store.reserve_temp(arr.key(0))
+                self.store.reserve_temp(f"{arr.path}/zarr.json")
+            self.store.reserve_temp(M.RUN_JSON)
+
     def flush(self) -> int:
         """Write every buffered step; return how many. All or nothing: on failure the stored
         run is as readable as before and the steps stay buffered.
@@ -297,6 +331,7 @@ class RunAppender:
             else:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}
                 self._flush(end)
+                self.store.drop_temps()
                 lock.release(self.store)
             self.closed = True
 
@@ -354,21 +389,7 @@ class RunAppender:
     def _plan(
         self, steps: list[Step], *, final: bool
     ) -> tuple[list[ArrayPlan], dict[str, ArrayAppender]]:
-        new: dict[str, ArrayAppender] = {}
-        if "images" not in self._arrays and steps:
-            img = steps[0].image
-            dtype = img.dtype
-            rows = self._image_rows(img.shape, dtype)
-            fill = 0 if dtype == np.uint8 else 0.0
-            new["images"] = ArrayAppender(
-                "images", array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS, self._sep)
-            )
-            if steps[0].conf is not None:
-                k = len(steps[0].conf)
-                meta = array_meta(
-                    (k,), confidence_rows(k), "float32", 0.0, plain_codecs("float32"), self._sep
-                )
-                new["confidences"] = ArrayAppender("confidences", meta)
+        new = self._first_arrays(steps[0]) if "images" not in self._arrays and steps else {}
         names = sorted({key for s in steps for key in s.scalars})
         for name in names:
             path = f"scalars/{name}"
@@ -389,6 +410,21 @@ class RunAppender:
                 values = [s.scalars.get(path[8:], np.nan) for s in steps]
             plans.append(arr.plan(values, final=final))
         return plans, new
+
+    def _first_arrays(self, first: Step) -> dict[str, ArrayAppender]:
+        """The arrays the first step creates: images, and confidences when it has them."""
+        img = first.image
+        dtype = img.dtype
+        rows = self._image_rows(img.shape, dtype)
+        fill = 0 if dtype == np.uint8 else 0.0
+        meta = array_meta(img.shape, rows, dtype.name, fill, STEP_CODECS, self._sep)
+        new = {"images": ArrayAppender("images", meta)}
+        if first.conf is not None:
+            k = len(first.conf)
+            codecs = plain_codecs("float32")
+            meta = array_meta((k,), confidence_rows(k), "float32", 0.0, codecs, self._sep)
+            new["confidences"] = ArrayAppender("confidences", meta)
+        return new
 
     def _next_meta(
         self,
@@ -423,10 +459,8 @@ class RunAppender:
 
     def _write(self, plans: list[ArrayPlan], new: dict[str, ArrayAppender]) -> None:
         """Folders, then chunk files, then array metadata (run.json comes after, last)."""
-        if "images" in new:  # the first steps: the Zarr group and the clean image first
-            self.store.write_atomic("zarr.json", GROUP_META)
-            if self._original is not None:
-                write_original(self.store, self._original)
+        if "images" in new and not self._prepared:  # the first steps: these come first
+            self._write_static()
         new_group = any(p.startswith("scalars/") for p in new) and not any(
             p.startswith("scalars/") for p in self._arrays
         )
@@ -443,6 +477,13 @@ class RunAppender:
         for plan in plans:
             if plan.meta is not None:
                 self.store.write_atomic(f"{plan.array.path}/zarr.json", plan.meta)
+
+    def _write_static(self) -> None:
+        """The Zarr group and the clean image, written once, before any array."""
+        self.store.write_atomic("zarr.json", GROUP_META)
+        if self._original is not None:
+            write_original(self.store, self._original)
+        self._prepared = True
 
     def encode_meta(self, meta: dict[str, Any]) -> bytes:
         """run.json bytes for ``meta`` (see :class:`MetaEncoder`)."""

@@ -273,3 +273,24 @@ def sample_ids(value: Any, b: int | None, blame: Blame) -> np.ndarray | None:
     if (counts > 1).any():
         raise blame("sample_ids", f"sample id {int(uniq[counts > 1][0])} appears twice")
     return arr
+
+
+def class_names(value: Any, blame: Blame) -> list[str] | None:
+    """The K class names as strings (None stays None), checked against the limit."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise blame("class_names", f"must be a list; got {type(value).__name__}")
+    names = [str(c) for c in value]
+    if not names:
+        raise blame("class_names", "must not be empty")
+    if len(names) > limits().max_classes:
+        raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
+    return names
+
+
+def label_array(values: list[Any]) -> np.ndarray | None:
+    """Labels read back from run.json as a (B,) array (-1 where missing; None if all are)."""
+    if all(v is None for v in values):
+        return None
+    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +18,12 @@ from .experiment_ids import (
     is_member,
     resolve_experiment_id,
 )
-from .flusher import Flusher
+from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
-from .sample_sink import INDEX_FIELD, STEPS_FIELD, SampleSink, steps_before
+from .sample_sink import SampleSink, common_steps
+from .settings import held
 from .stepcodec import Prepared, prepare_batch
-
-CREATE_THREADS = 4  # sample runs are created in parallel (mostly file-system latency)
 
 
 @dataclass
@@ -102,7 +100,7 @@ class BatchWriter:
             raise blame("params", "must be a dict")
         if isinstance(tags, (str, bytes)):
             raise blame("tags", "must be a list of strings")
-        self._class_names = _class_names(class_names, blame)
+        self._class_names = B.class_names(class_names, blame)
         k = len(self._class_names) if self._class_names else None
         self._true = B.labels(true_labels, "true_labels", None, k, blame)
         b = None if self._true is None else len(self._true)
@@ -196,7 +194,8 @@ class BatchWriter:
             raise blame("images", "every step needs images")
         if self._flusher is not None:
             self._flusher.check()
-        step = self._check(images, confidences, logits, active, scalars, blame)
+        with held():  # the limits, read from the environment once per call
+            step = self._check(images, confidences, logits, active, scalars, blame)
         if self._sinks is None:
             self._open_sinks(step)
         else:
@@ -319,8 +318,8 @@ class BatchWriter:
         self._class_names = first.get("class_names")
         self._ids = np.array([int(i.get("sample")) for i in infos], dtype=np.int64)
         self._b = len(infos)
-        self._true = _label_array([i.get("true_label") for i in infos])
-        self._target = _label_array([i.get("target_label") for i in infos])
+        self._true = B.label_array([i.get("true_label") for i in infos])
+        self._target = B.label_array([i.get("target_label") for i in infos])
         self._originals = None
         self._has_conf = "confidences" in (first.get("arrays") or [])
         self._k = len(self._class_names) if self._has_conf and self._class_names else None
@@ -330,7 +329,7 @@ class BatchWriter:
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
         self._sinks = []
-        covered = _common_steps(infos)
+        covered = common_steps(infos)
         try:
             for info in infos:
                 self._sinks.append(SampleSink.reopen(info.url, storage_options, covered))
@@ -414,15 +413,15 @@ class BatchWriter:
         if step.probs is not None:
             self._k = step.probs.shape[1]
 
-        with ThreadPoolExecutor(min(CREATE_THREADS, b)) as pool:
-            sinks = self._in_parallel(pool, lambda i: self._create_sink(i, step), range(b))
+        # in parallel (mostly file-system calls), with the flushers' threads
+        sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
         self._sinks = sinks
         self._flusher = Flusher([sink.appender for sink in sinks])
         self._write(step)
 
-    def _in_parallel(self, pool: ThreadPoolExecutor, job: Any, items: range) -> list[Any]:
+    def _in_parallel(self, job: Any, items: range) -> list[Any]:
         """Run ``job`` on every item; on any error close what was opened, then raise it."""
-        futures = [pool.submit(job, i) for i in items]
+        futures = [shared_pool().submit(job, i) for i in items]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if not errors:
             return [f.result() for f in futures]
@@ -460,34 +459,3 @@ class BatchWriter:
                 sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
-
-
-def _class_names(value: Any, blame: Blame) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise blame("class_names", f"must be a list; got {type(value).__name__}")
-    names = [str(c) for c in value]
-    if not names:
-        raise blame("class_names", "must not be empty")
-    if len(names) > limits().max_classes:
-        raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
-    return names
-
-
-def _common_steps(infos: list[RunInfo]) -> int | None:
-    """The experiment step every sample run has stored (a kill may have caught the background
-    writer between samples: the ones ahead are cut back to it). None for runs written before
-    run.json recorded it."""
-    covered = [i.get(STEPS_FIELD) for i in infos]
-    if not all(type(c) is int and c > 0 for c in covered):
-        return None
-    if any(steps_before(i.get(INDEX_FIELD), 0) is None for i in infos):
-        return None
-    return min(covered)
-
-
-def _label_array(values: list[Any]) -> np.ndarray | None:
-    if all(v is None for v in values):
-        return None
-    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -10,27 +11,39 @@ from concurrent.futures import ThreadPoolExecutor
 from .appender import RunAppender
 
 INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
-WORKERS = 2  # runs flushed at once (encoding and writing release the GIL)
+WORKERS = 2  # runs created or flushed at once (file-system calls and encoding release the GIL)
 KICK_BYTES = 32 * 2**20  # buffered bytes that start a flush at once
 MAX_BYTES = 256 * 2**20  # buffered bytes above which a log waits for the flusher
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> ThreadPoolExecutor:
+    """The :data:`WORKERS` threads every BatchWriter of this process creates and flushes its
+    runs with: started once (starting threads for each experiment cost milliseconds); a forked
+    child starts its own."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="animlib-writer")
+            _pool_pid = os.getpid()
+        return _pool
+
+
 class Flusher:
     """Flushes ``appenders`` every ``interval`` seconds in a background thread (and at once when
-    the buffer grows large). An error met in the background is kept and raised by the next
-    :meth:`check` (the next ``log``); the steps stay buffered and are written by a later flush.
+    the buffer grows large), with the :func:`shared_pool`. An error met in the background is
+    kept and raised by the next :meth:`check` (the next ``log``); the steps stay buffered and
+    are written by a later flush.
     """
 
-    def __init__(
-        self,
-        appenders: Sequence[RunAppender],
-        *,
-        interval: float = INTERVAL,
-        workers: int = WORKERS,
-    ) -> None:
+    def __init__(self, appenders: Sequence[RunAppender], *, interval: float = INTERVAL) -> None:
         self._appenders = list(appenders)
         self._interval = interval
-        self._pool = ThreadPoolExecutor(max(1, min(workers, len(self._appenders))))
+        self._pool = shared_pool()
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stop = False
@@ -55,9 +68,14 @@ class Flusher:
     def poke(self) -> None:
         """After a log: start the background thread, flush early when much is buffered, and
         wait while too much is (so memory stays bounded). Never raises: an error of the
-        background is raised by the next :meth:`check`."""
-        if self._thread is None:  # the first round at once: it creates the runs' arrays
-            self._wake.set()
+        background is raised by the next :meth:`check`.
+
+        The thread first prepares every run (:meth:`RunAppender.prepare`: what the first flush
+        would write first, and the files it fills), then flushes one interval after the first
+        log and every interval after: an experiment shorter than that is written once, by the
+        flush at close (a round at once wrote the first step with every array's chunk,
+        zarr.json and run.json, for the close to write them all again)."""
+        if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="animlib-flusher", daemon=True)
             self._thread.start()
             atexit.register(self._at_exit)
@@ -97,10 +115,9 @@ class Flusher:
             self._thread = None
 
     def close(self) -> None:
-        """Stop, and release the worker pool."""
+        """Stop, and forget the writer at exit."""
         self.stop()
         atexit.unregister(self._at_exit)
-        self._pool.shutdown(wait=True)
 
     # -- internals ---------------------------------------------------------------------------
     def _at_exit(self) -> None:
@@ -119,13 +136,27 @@ class Flusher:
         return errors
 
     def _run(self) -> None:
+        # at once, in this one thread (the caller's own thread keeps a core): what the first
+        # round would do first (see RunAppender.prepare)
+        errors = []
+        for appender in self._appenders:
+            if self._stop:
+                break
+            try:
+                appender.prepare()
+            except Exception as exc:
+                errors.append(exc)
+        self._keep(errors)
         while not self._stop:
             self._wake.wait(self._interval)
             self._wake.clear()
             if self._stop:
                 break
-            errors = self._round()
-            if errors and self._error is None:
-                self._error = errors[0]
-                with self._progress:
-                    self._progress.notify_all()
+            self._keep(self._round())
+
+    def _keep(self, errors: list[BaseException]) -> None:
+        """Keep the first error of a background round for :meth:`check`."""
+        if errors and self._error is None:
+            self._error = errors[0]
+            with self._progress:
+                self._progress.notify_all()

@@ -54,6 +54,18 @@ def index_before(index: list[list[int]], covered: int) -> list[list[int]]:
     return out
 
 
+def common_steps(infos: list[Any]) -> int | None:
+    """The experiment step every sample run has stored (a kill may have caught the background
+    writer between samples: the ones ahead are cut back to it). None for runs written before
+    run.json recorded it."""
+    covered = [i.get(STEPS_FIELD) for i in infos]
+    if not all(type(c) is int and c > 0 for c in covered):
+        return None
+    if any(steps_before(i.get(INDEX_FIELD), 0) is None for i in infos):
+        return None
+    return min(covered)
+
+
 class SampleSink:
     """The run of one sample: a :class:`~animlib.RunWriter` (it creates and checks the run)
     whose steps are buffered in its :class:`~animlib.appender.RunAppender` rather than written

@@ -14,6 +14,7 @@ import pytest
 import animlib
 from animlib.batch_input import ExperimentInputError
 from animlib.errors import Code
+from animlib.store import LocalStore
 
 CLASSES = ["cat", "dog", "frog"]
 B = 4
@@ -145,6 +146,32 @@ def test_readers_see_each_step_while_the_experiment_runs(tmp_path):
         w.log(images=batch(3), confidences=probs(3))
         w.flush()  # written now, not in the background
         assert {i.get("steps") for i in animlib.list_runs(tmp_path)} == {4}
+
+
+def test_a_short_experiment_is_written_at_close_with_no_temporary_files_left(tmp_path):
+    # shorter than the flush interval: the background only prepares (the group, the clean
+    # image, the first flush's files); closing writes every step once
+    with writer(tmp_path, originals=batch(0)) as w:
+        for step in range(3):
+            w.log(images=batch(step), confidences=probs(step), loss=step)
+    assert list(tmp_path.rglob(".tmp-*")) == []
+    for i, run_id in enumerate(w.run_ids):
+        run = animlib.open_run(tmp_path / run_id)
+        assert len(run) == 3 and run.status == "finished"
+        np.testing.assert_array_equal(run.images[2], np.moveaxis(batch(2)[i], 0, -1))
+    assert all(r.ok for r in animlib.validate(tmp_path))
+
+
+def test_reserved_temporary_files_are_filled_or_dropped(tmp_path):
+    store = LocalStore(tmp_path)
+    store.reserve_temp("a.json")
+    store.reserve_temp("b.json")
+    assert len(list(tmp_path.glob(".tmp-*"))) == 2
+    store.write_atomic("a.json", b"{}")
+    assert (tmp_path / "a.json").read_bytes() == b"{}"
+    assert len(list(tmp_path.glob(".tmp-*"))) == 1
+    store.drop_temps()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -192,6 +192,17 @@ class Store(ABC):
         """Write a file so readers see the old or the new content, never a part. Local files
         get the permissions every new file gets (the umask is honoured)."""
 
+    def reserve_temp(self, path: str) -> None:
+        """Create ahead of time the temporary file a later :meth:`write_atomic` of ``path``
+        fills and renames into place, where creating a file costs far more than filling one
+        (a local disk: ~0.5 ms per new file on a busy VM). Best effort; the default does
+        nothing. :meth:`drop_temps` removes the ones no write used."""
+        return None
+
+    def drop_temps(self) -> None:
+        """Remove the temporary files :meth:`reserve_temp` made that no write used."""
+        return None
+
     @abstractmethod
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create the file ``path`` holding ``data`` unless it exists; False if it existed.
@@ -263,6 +274,7 @@ def replace_via_temp(
     *,
     caught: type[BaseException] = OSError,
     named: bool = False,
+    tmp: str | None = None,
 ) -> None:
     """Write the local file ``target`` whole or not at all: ``fill(tmp)`` writes a temporary
     file beside it (``.tmp-<random>``, with ``named`` ``.tmp-<random>-<target's name>``), which
@@ -275,14 +287,16 @@ def replace_via_temp(
         url: the store's folder (named by the error).
         caught: the exceptions that become a StoreError; any other propagates as it is.
         named: keep the target's name in the temporary file's.
+        tmp: the temporary file to use (made ahead by the caller) instead of a new name.
 
     Raises:
         StoreError: ``fill`` or the rename raised a ``caught`` exception (see
             :func:`storage_error`).
     """
-    folder, name = os.path.split(target)
-    tag = f"-{name}" if named else ""
-    tmp = os.path.join(folder or ".", f".tmp-{secrets.token_hex(6)}{tag}")
+    if tmp is None:
+        folder, name = os.path.split(target)
+        tag = f"-{name}" if named else ""
+        tmp = os.path.join(folder or ".", f".tmp-{secrets.token_hex(6)}{tag}")
     try:
         fill(tmp)
         os.replace(tmp, target)
