@@ -102,8 +102,18 @@ class Flusher:
             raise errors[0]
 
     def each(self, job: Callable[[RunAppender], object]) -> list[BaseException]:
-        """Run ``job`` on every appender with the worker pool; return the errors met."""
-        futures = [self._pool.submit(job, a) for a in self._appenders]
+        """Run ``job`` on every appender with the worker pool (in this thread once the pool
+        is shut down, as at interpreter exit with the writer still open); return the errors."""
+        try:
+            futures = [self._pool.submit(job, a) for a in self._appenders]
+        except RuntimeError:  # "cannot schedule new futures after shutdown"
+            errors = []
+            for appender in self._appenders:
+                try:
+                    job(appender)
+                except Exception as exc:
+                    errors.append(exc)
+            return errors
         return [e for e in (f.exception() for f in futures) if e is not None]
 
     def stop(self) -> None:

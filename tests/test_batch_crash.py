@@ -190,3 +190,35 @@ def test_resume_realigns_samples_a_kill_caught_between_flushes(tmp_path):
         [0, 0, 3],
         [5, 3, 1],
     ]
+
+
+FORGOTTEN = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    import animlib
+    from test_batch_crash import batch, probs
+    w = animlib.BatchWriter({root!r}, experiment="open", class_names=["a", "b", "c"])
+    for step in range(3):
+        w.log(images=batch(step), confidences=probs(step))
+    time.sleep(1.5)  # the background round has run: the next one may meet interpreter exit
+    for step in range(3, 6):
+        w.log(images=batch(step), confidences=probs(step))
+    time.sleep(0.9)
+    """
+)
+
+
+def test_a_writer_left_open_is_written_at_exit_without_a_traceback(tmp_path):
+    """A script that never calls finish(): at interpreter exit every logged step is written
+    and nothing is printed (the background thread must not trip over the shut-down pool)."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    code = FORGOTTEN.format(tests=tests, root=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=_env(), timeout=120, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    runs = [animlib.open_run(tmp_path / i.id) for i in animlib.list_runs(tmp_path)]
+    assert len(runs) == B and all(len(r) == 6 for r in runs)
+    one = animlib.open_run(tmp_path / "open-0001")  # sample 1; stored channels last
+    assert np.array_equal(one.images[5], batch(5)[1].transpose(1, 2, 0))
