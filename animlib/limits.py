@@ -120,23 +120,26 @@ def json_depth(value: Any, stop: int = MAX_JSON_DEPTH + 1) -> int:
     structure nested 100,000 levels deep, or one containing itself, costs little."""
     import numpy as np
 
+    containers = (dict, list, tuple, np.ndarray)
     deepest = 0
     todo: list[tuple[Any, int]] = [(value, 0)]
     while todo:
         item, depth = todo.pop()
         if isinstance(item, dict):
-            children, depth = list(item.values()), depth + 1
+            children, depth = item.values(), depth + 1
         elif isinstance(item, (list, tuple)):
-            children, depth = list(item), depth + 1
+            children, depth = item, depth + 1
         elif isinstance(item, np.ndarray):
             depth += item.ndim
-            children = list(item.ravel()) if item.dtype == object else []
+            children = item.ravel() if item.dtype == object else ()
         else:
             continue
-        deepest = max(deepest, depth)
-        if deepest >= stop:
-            return deepest
-        todo.extend((child, depth) for child in children)
+        if depth > deepest:
+            deepest = depth
+            if deepest >= stop:
+                return deepest
+        # only containers go on the list: a long list of names costs one pass, no tuples
+        todo.extend((child, depth) for child in children if isinstance(child, containers))
     return deepest
 
 

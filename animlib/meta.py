@@ -11,11 +11,13 @@ import numpy as np
 
 from .errors import Code, RunFormatError, RunInputError
 from .limits import (
+    MAX_JSON_DEPTH,
     check_classes,
     check_json_depth,
     check_run_json_size,
     check_side,
     check_steps,
+    json_depth,
 )
 from .settings import settings
 
@@ -140,8 +142,10 @@ def check_meta(meta: dict, run: str) -> dict:
             field="format_version",
             code=Code.VERSION,
         )
-    for key, value in meta.items():  # before anything is cached, pickled or shown
-        check_json_depth(value, run=run, field=str(key), error=RunFormatError)
+    # before anything is cached, pickled or shown; field by field only to name a deep one
+    if json_depth(meta, MAX_JSON_DEPTH + 2) > MAX_JSON_DEPTH + 1:
+        for key, value in meta.items():
+            check_json_depth(value, run=run, field=str(key), error=RunFormatError)
     _check_fields(meta, bad)
     names = meta.get("class_names")
     n_classes = len(names) if names else None
