@@ -134,3 +134,21 @@ def test_a_run_without_steps_is_an_empty_run_error():
         with pytest.raises(RunFormatError) as err:
             build()
         assert err.value.code == Code.EMPTY and err.value.run == "nothing"
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_a_figure_saves_with_renderers_other_than_agg(tmp_path, fmt):
+    """The lean artists (PixelImage, Readout, BarSet) draw on vector backends too, through the
+    plain drawing paths rather than the Agg shortcuts (an image and paths in the SVG)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 8, 8, 3)).astype(np.float32)
+    conf = np.tile(np.array([[0.7, 0.2, 0.1]], np.float32), (4, 1))
+    run = MemoryRun(images, conf, images[0], ["cat", "dog", "emu"], true_label=0)
+    figure = RunFigure(run)
+    figure.update(2)
+    out = tmp_path / f"frame.{fmt}"
+    figure.fig.savefig(out)
+    data = out.read_bytes()
+    assert len(data) > 1000
+    if fmt == "svg":
+        assert b"<image" in data and b"path" in data
