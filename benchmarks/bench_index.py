@@ -15,7 +15,8 @@ reused. Measured side by side in one run:
 * the runs page in headless Chromium on a warm server (second and later page loads, each in a
   new browser session): from navigation start to the first table rows with the status widget
   gone, measured in the page; then a run written while the page is open, until it is shown;
-  the same with 3 runs (the floor: what Streamlit and Chromium take for this page);
+  the same with 3 runs (what Streamlit and Chromium take for this page), and a minimal
+  Streamlit page (a title and a 3-row ``st.dataframe``: the framework's floor on this machine);
 * on S3 (moto on loopback): what one refresh costs with the ``/c/``-delimited listing, against
   a plain recursive listing and against a listing of run prefixes plus one HEAD per run.json.
 """
@@ -108,6 +109,44 @@ def in_child(mode: str, folder: Path, cache: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------------- browser
+MINIMAL_PAGE = """import pandas as pd
+import streamlit as st
+
+st.set_page_config(layout="wide")
+st.title("Runs")
+st.dataframe(pd.DataFrame({"name": ["a", "b", "c"], "steps": [1, 2, 3]}))
+"""
+
+
+def minimal_page_ready(cache: Path, loads: int = 4) -> list[float]:
+    """Page loads of a minimal Streamlit page (a title and a 3-row ``st.dataframe``), measured
+    as the runs page is: what Streamlit and Chromium alone take on this machine."""
+    sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
+    from conftest import CHROMIUM_ARGS, Server
+    from playwright.sync_api import sync_playwright
+
+    cache.mkdir(parents=True, exist_ok=True)
+    script = cache / "minimal_page.py"
+    script.write_text(MINIMAL_PAGE)
+    server = Server(cache, cache, script=script)
+    out = []
+    try:
+        with sync_playwright() as p:
+            exe = shutil.which("chromium") or shutil.which("chromium-browser")
+            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+            for _ in range(loads):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.goto(server.url + "/")
+                page.wait_for_function(READY_JS, polling="raf", timeout=300_000)
+                out.append(page.evaluate("() => window.__ready") / 1e3)
+                context.close()
+            browser.close()
+    finally:
+        server.stop()
+    return out
+
+
 def page_ready(folder: Path, cache: Path, loads: int = 4) -> dict:
     """Page loads of the runs page of ``folder`` (a streamlit server, each load a new browser
     session; the first one warms the server up), then a run written while it is open."""
@@ -341,10 +380,11 @@ def main() -> None:
         print(f"  cold build: {cold['cold']:.1f} s ({dropped:,} run.json dropped)", flush=True)
         warm = in_child("warm", folder, cache)
         print(f"  warm list_runs: {warm['warm']:.2f} s", flush=True)
-        page = small = None
+        page = small = minimal = None
         if not args.no_browser:
             page = page_ready(folder, cache)
             small = page_ready(small_folder(cache), cache / "small-cache")
+            minimal = minimal_page_ready(cache / "minimal")
     load = os.getloadavg()[0]
     rows = [
         [
@@ -392,6 +432,13 @@ def main() -> None:
                 "the same page with 3 runs (what Streamlit and Chromium take)",
                 C.fmt_seconds(statistics.median(small["loads"][1:])),
                 "loads: " + ", ".join(C.fmt_seconds(x) for x in small["loads"]),
+            ]
+        )
+        rows.append(
+            [
+                "a minimal Streamlit page: a title and a 3-row st.dataframe",
+                C.fmt_seconds(statistics.median(minimal[1:])),
+                "loads: " + ", ".join(C.fmt_seconds(x) for x in minimal),
             ]
         )
         rows.append(

@@ -34,9 +34,16 @@ def free_port() -> int:
 class Server:
     """A streamlit server on a results folder; stopped when the test session ends."""
 
-    def __init__(self, runs: Path | str, cache: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        runs: Path | str,
+        cache: Path,
+        env: dict[str, str] | None = None,
+        script: Path | None = None,
+    ) -> None:
         """Serve ``runs`` (a folder or URL) with the render cache in ``cache`` (the server log
-        goes there too); ``env`` adds or overrides environment variables (e.g. a shared cache)."""
+        goes there too); ``env`` adds or overrides environment variables (e.g. a shared cache);
+        ``script``: another Streamlit script instead of the dashboard (it gets no arguments)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "ANIMLIB_CACHE": str(cache), "PYTHONPATH": str(ROOT), **(env or {})}
@@ -47,7 +54,7 @@ class Server:
                 "-m",
                 "streamlit",
                 "run",
-                str(ROOT / "dashboard.py"),
+                str(script or ROOT / "dashboard.py"),
                 "--server.headless",
                 "true",
                 "--server.port",
@@ -58,9 +65,7 @@ class Server:
                 "false",
                 "--server.fileWatcherType",
                 "none",
-                "--",
-                "--runs",
-                str(runs),
+                *([] if script else ["--", "--runs", str(runs)]),
             ],
             cwd=ROOT,
             env=env,
