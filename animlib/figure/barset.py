@@ -39,21 +39,12 @@ class BarSet(Artist):
             y0, y1 = i - half, i + half
             corners = [(0.0, y0), (0.0, y0), (0.0, y1), (0.0, y1), (0.0, y0)]
             self._paths.append(Path(corners, closed=True))
-        self._face = to_rgba_array(facecolors)
-        self._edge = to_rgba_array(["none"] * rows)
-        self._linewidths = np.zeros(rows)
-        self._widths = np.zeros(rows)
+        self.set_colors(facecolors, ["none"] * rows, [0.0] * rows)
         box.add_artist(self)
-
-    @property
-    def widths(self) -> np.ndarray:
-        """The bars' widths shown (data units)."""
-        return self._widths.copy()
 
     def set_widths(self, widths: Sequence[float]) -> None:
         """Move each bar's right end to its width."""
-        self._widths[:] = widths
-        for path, w in zip(self._paths, self._widths, strict=True):
+        for path, w in zip(self._paths, widths, strict=True):
             path.vertices[1:3, 0] = w
         self.stale = True
 
@@ -65,10 +56,6 @@ class BarSet(Artist):
         self._edge = to_rgba_array(edgecolors)
         self._linewidths = np.asarray(linewidths, dtype=float)
         self.stale = True
-
-    def get_facecolors(self) -> np.ndarray:
-        """(rows, 4) RGBA fill colours."""
-        return self._face.copy()
 
     def draw(self, renderer: Any) -> None:
         if not self.get_visible():
