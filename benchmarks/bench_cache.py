@@ -60,6 +60,11 @@ def child(root: str, run_id: str, repeat: int) -> None:
     print(json.dumps({"first": times[0], "median": statistics.median(times), "path": str(path)}))
 
 
+def _faster(label: str, seconds: float, base: float) -> list[str]:
+    """A table row: ``label``, the time, and how many times faster than ``base`` seconds."""
+    return [label, C.fmt_seconds(seconds), f"{base / seconds:,.0f}x faster"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
@@ -107,27 +112,11 @@ def main() -> None:
         hit = statistics.median(hits)
         rows = [
             ["render (miss)", C.fmt_seconds(miss), "1x"],
-            [
-                f"cached re-render (hit), median of {args.repeat}",
-                C.fmt_seconds(hit),
-                f"{miss / hit:,.0f}x faster",
-            ],
-            [
-                "deep link, new process: open_run_in + hit (first call)",
-                C.fmt_seconds(link["first"]),
-                f"{miss / link['first']:,.0f}x faster",
-            ],
-            [
-                f"render(run, path, cache=True), again, median of {args.repeat}",
-                C.fmt_seconds(copy),
-                f"{miss / copy:,.0f}x faster",
-            ],
+            _faster(f"cached re-render (hit), median of {args.repeat}", hit, miss),
+            _faster("deep link, new process: open_run_in + hit (first call)", link["first"], miss),
+            _faster(f"render(run, path, cache=True), again, median of {args.repeat}", copy, miss),
             ["run changed (resume + 1 step): renders again (miss)", C.fmt_seconds(again), "—"],
-            [
-                "changed run, then a hit",
-                C.fmt_seconds(statistics.median(new_hits)),
-                f"{again / statistics.median(new_hits):,.0f}x faster",
-            ],
+            _faster("changed run, then a hit", statistics.median(new_hits), again),
         ]
         C.print_table(
             "Render cache, 224x224 run, 120 then 121 steps, MP4 (cache in a temporary folder)",
@@ -186,21 +175,13 @@ def _shared_cache(run: animlib.Run, tmp: Path) -> None:
     size = (tmp / "machine-b").joinpath(next(iter(os.listdir(tmp / "machine-b")))).stat()
     rows = [
         ["miss: render + upload (machine A)", C.fmt_seconds(miss), "1x"],
-        [
-            f"machine B, first hit: one download ({size.st_size / 2**20:.1f} MiB)",
-            C.fmt_seconds(first),
-            f"{miss / first:,.0f}x faster",
-        ],
-        [
-            "machine B, then: its local copy (median of 10)",
-            C.fmt_seconds(statistics.median(local)),
-            f"{miss / statistics.median(local):,.0f}x faster",
-        ],
-        [
-            "machine B, render(..., cache=True) (median of 10)",
-            C.fmt_seconds(statistics.median(copies)),
-            f"{miss / statistics.median(copies):,.0f}x faster",
-        ],
+        _faster(
+            f"machine B, first hit: one download ({size.st_size / 2**20:.1f} MiB)", first, miss
+        ),
+        _faster("machine B, then: its local copy (median of 10)", statistics.median(local), miss),
+        _faster(
+            "machine B, render(..., cache=True) (median of 10)", statistics.median(copies), miss
+        ),
     ]
     C.print_table(
         "Shared render cache on S3 (moto on loopback), 224x224 run, 120 steps, MP4",

@@ -121,41 +121,22 @@ st.dataframe(pd.DataFrame({"name": ["a", "b", "c"], "steps": [1, 2, 3]}))
 def minimal_page_ready(cache: Path, loads: int = 4) -> list[float]:
     """Page loads of a minimal Streamlit page (a title and a 3-row ``st.dataframe``), measured
     as the runs page is: what Streamlit and Chromium alone take on this machine."""
-    sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
-    from conftest import CHROMIUM_ARGS, Server
-    from playwright.sync_api import sync_playwright
-
     cache.mkdir(parents=True, exist_ok=True)
     script = cache / "minimal_page.py"
     script.write_text(MINIMAL_PAGE)
-    server = Server(cache, cache, script=script)
-    out = []
-    try:
-        with sync_playwright() as p:
-            exe = shutil.which("chromium") or shutil.which("chromium-browser")
-            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            for _ in range(loads):
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-                page = context.new_page()
-                page.goto(server.url + "/")
-                page.wait_for_function(READY_JS, polling="raf", timeout=300_000)
-                out.append(page.evaluate("() => window.__ready") / 1e3)
-                context.close()
-            browser.close()
-    finally:
-        server.stop()
-    return out
+    return page_ready(cache, cache, loads, script=script)["loads"]
 
 
-def page_ready(folder: Path, cache: Path, loads: int = 4) -> dict:
+def page_ready(folder: Path, cache: Path, loads: int = 4, script: Path | None = None) -> dict:
     """Page loads of the runs page of ``folder`` (a streamlit server, each load a new browser
-    session; the first one warms the server up), then a run written while it is open."""
+    session; the first one warms the server up), then a run written while it is open.
+    ``script``: serve that Streamlit script instead of the dashboard (loads only)."""
     sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
     from conftest import CHROMIUM_ARGS, Server  # the e2e tests' streamlit server
     from playwright.sync_api import sync_playwright
 
     cache.mkdir(parents=True, exist_ok=True)
-    server = Server(folder, cache)
+    server = Server(folder, cache, script=script)
     out: dict = {"loads": []}
     try:
         with sync_playwright() as p:
@@ -169,13 +150,14 @@ def page_ready(folder: Path, cache: Path, loads: int = 4) -> dict:
                 out["loads"].append(page.evaluate("() => window.__ready") / 1e3)
                 if len(out["loads"]) < loads:
                     context.close()
-            page.wait_for_timeout(1000)
-            written = time.perf_counter()
-            (run_id,) = D.add_runs(folder, 1, "live")
-            page.wait_for_selector(f"text={run_id}", state="attached", timeout=30_000)
-            out["appear"] = time.perf_counter() - written
+            if script is None:
+                page.wait_for_timeout(1000)
+                written = time.perf_counter()
+                (run_id,) = D.add_runs(folder, 1, "live")
+                page.wait_for_selector(f"text={run_id}", state="attached", timeout=30_000)
+                out["appear"] = time.perf_counter() - written
+                shutil.rmtree(folder / run_id)
             browser.close()
-            shutil.rmtree(folder / run_id)
     finally:
         server.stop()
     return out
