@@ -217,6 +217,8 @@ class RunIndex:
         folders whose version differs from the index. A name is checked for being a run id
         only when it is new (names of indexed runs were checked before)."""
         known, out, todo = self._versions, {}, []
+        if listing == known:  # nothing changed (compared in C; the usual warm listing)
+            return dict(listing), todo  # type: ignore[arg-type]
         for name, tag in listing.items():
             if name.startswith("."):
                 continue
