@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .animation import animate
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AnimlibError,
     Code,
@@ -15,14 +17,52 @@ from .errors import (
     RunInputError,
     StoreError,
 )
-from .experiment_writer import BatchWriter
-from .experiments import ExperimentInfo, list_experiments, summarize
-from .listing import RunInfo, list_runs
-from .metrics import run_metrics
-from .reader import Run, open_run, open_run_in
-from .rendering import render, render_compare
-from .validation import Report, validate
-from .writer import RunWriter
+
+if TYPE_CHECKING:
+    from .animation import animate
+    from .experiment_writer import BatchWriter
+    from .experiments import ExperimentInfo, list_experiments, summarize
+    from .listing import RunInfo, list_runs
+    from .metrics import run_metrics
+    from .reader import Run, open_run, open_run_in
+    from .rendering import render, render_compare
+    from .validation import Report, validate
+    from .writer import RunWriter
+
+# The rest of the public API is imported on first use (PEP 562): ``import animlib`` stays cheap
+# for a script that only logs or lists runs (matplotlib and pandas load with the first render).
+_LAZY = {
+    "animate": ".animation",
+    "BatchWriter": ".experiment_writer",
+    "ExperimentInfo": ".experiments",
+    "list_experiments": ".experiments",
+    "summarize": ".experiments",
+    "RunInfo": ".listing",
+    "list_runs": ".listing",
+    "run_metrics": ".metrics",
+    "Run": ".reader",
+    "open_run": ".reader",
+    "open_run_in": ".reader",
+    "render": ".rendering",
+    "render_compare": ".rendering",
+    "Report": ".validation",
+    "validate": ".validation",
+    "RunWriter": ".writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AnimlibError",

@@ -6,6 +6,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -126,6 +128,34 @@ def test_index_lives_in_the_cache_folder_and_is_reused(runs_dir, cache, monkeypa
     assert other.refresh().read == 0 and reads == []
     assert [i.id for i in other.infos()] == [i.id for i in animlib.list_runs(runs_dir)]
     assert [i.meta for i in other.infos()] == [i.meta for i in animlib.list_runs(runs_dir)]
+
+
+def test_a_short_process_saves_what_it_read(runs_dir):
+    """Each ``animlib ls`` is a fresh process: the index file it loaded must not hold back its
+    save, or every later process reads the same changed runs again."""
+    code = (
+        "import sys, animlib; from animlib.index import open_index; "
+        "animlib.list_runs(sys.argv[1]); print(open_index(sys.argv[1]).last.read)"
+    )
+
+    def reads_in_a_new_process() -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(runs_dir)], capture_output=True, text=True, check=True
+        )
+        return int(done.stdout.split()[-1])
+
+    def settle(path: Path) -> None:  # as if written a minute ago (not read again as racy)
+        past = path.stat().st_mtime - 60
+        os.utime(path, (past, past))
+
+    for run_json in runs_dir.glob("*/run.json"):
+        settle(run_json)
+    assert reads_in_a_new_process() == 3
+    rewrite(runs_dir / "beta", tags=["changed"])
+    settle(runs_dir / "beta" / "run.json")
+    assert reads_in_a_new_process() == 1
+    assert reads_in_a_new_process() == 0  # the process before saved what it read
+    assert "changed" in animlib.open_run(runs_dir / "beta").meta["tags"]
 
 
 def test_damaged_or_foreign_index_file_is_rebuilt(runs_dir, tmp_path):

@@ -69,8 +69,9 @@ def load(path: str, url: str) -> pa.Table | None:
         The rows, or None if the file is missing, damaged, written for another folder or with
         another schema (the index is then rebuilt: it is only a cache).
     """
-    try:
-        table = pq.read_table(path)
+    try:  # one file: ParquetFile, not read_table (whose datasets layer imports pandas)
+        with pq.ParquetFile(path) as file:
+            table = file.read()
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged or foreign file: rebuild, never fail the listing

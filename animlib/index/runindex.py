@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -299,7 +300,8 @@ class RunIndex:
         self._versions = dict(zip(ids, versions, strict=True))
         statuses = table["status"].to_pylist()
         self._hot = {i for i, s, v in zip(ids, statuses, versions, strict=True) if is_hot(s, v)}
-        self._saved = time.monotonic()
+        # ``_saved`` stays: a file just loaded is no reason to hold back the first save (a
+        # short process, such as ``animlib ls``, would otherwise never save what it read)
         self.generation += 1
 
     def _save(self) -> None:
@@ -308,12 +310,24 @@ class RunIndex:
         self._saved = time.monotonic()
         self._dirty = False
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = -1) -> bool:
         """Write pending changes to the index file now (refreshes write at most every
-        :data:`SAVE_INTERVAL_S` seconds)."""
-        with self._lock:
+        :data:`SAVE_INTERVAL_S` seconds).
+
+        Args:
+            timeout: seconds to wait for a refresh in progress (-1: as long as it takes).
+
+        Returns:
+            False if a refresh in progress kept it waiting past ``timeout`` (nothing written).
+        """
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
             if self._dirty:
                 self._save()
+        finally:
+            self._lock.release()
+        return True
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -438,6 +452,7 @@ class RunIndex:
 
 _OPEN: OrderedDict[tuple[str, str, str], RunIndex] = OrderedDict()
 _OPEN_LOCK = threading.Lock()
+EXIT_WAIT_S = 5.0  # at exit, how long a refresh in progress may delay saving its index
 MAX_OPEN = 16  # indexes kept in memory per process (least recently used go first)
 
 
@@ -461,5 +476,23 @@ def open_index(
             index = _OPEN[key] = RunIndex(store, path=key[2])
         _OPEN.move_to_end(key)
         while len(_OPEN) > MAX_OPEN:
-            _OPEN.popitem(last=False)
+            _save_quietly(_OPEN.popitem(last=False)[1])
         return index
+
+
+def _save_quietly(index: RunIndex) -> None:
+    """Write an index's pending changes; never raises (an index is only a cache)."""
+    try:
+        index.flush(timeout=EXIT_WAIT_S)
+    except Exception as exc:  # noqa: BLE001 -- at exit or on eviction nothing may fail
+        log.warning("run index %s not saved: %s", index.path, exc)
+
+
+@atexit.register
+def _save_open_indexes() -> None:
+    """At exit, the open indexes' changes since their last save go to their files: the next
+    process reads only what changed after this one."""
+    with _OPEN_LOCK:
+        indexes = list(_OPEN.values())
+    for index in indexes:
+        _save_quietly(index)
