@@ -150,6 +150,27 @@ def test_importing_animlib_leaves_matplotlib_settings_alone(tmp_path):
     assert result["ffmpeg"] != "ffmpeg"  # set when an animation is created: the bundled binary
 
 
+def test_logging_and_listing_load_no_plotting_library(tmp_path):
+    """``import animlib`` binds the rendering API on first use: a script that logs runs, or
+    ``animlib ls``, does not pay for importing matplotlib."""
+    out = _python(
+        f"""
+        import json, sys
+        import numpy as np
+        import animlib
+        with animlib.RunWriter({str(tmp_path)!r}, name="plain") as w:
+            w.log(np.zeros((4, 4, 3), np.uint8), confidences=[0.5, 0.5])
+        ids = [i.id for i in animlib.list_runs({str(tmp_path)!r})]
+        loaded = sorted(m for m in ("matplotlib", "pandas", "streamlit") if m in sys.modules)
+        print(json.dumps({{"ids": ids, "loaded": loaded, "render": callable(animlib.render)}}))
+        """
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    # (pyarrow imports pandas, when installed, as it builds the index rows)
+    assert result["ids"] == ["plain"] and result["render"] is True
+    assert "matplotlib" not in result["loaded"] and "streamlit" not in result["loaded"]
+
+
 def test_the_glyph_cache_is_gated_by_the_matplotlib_version(monkeypatch):
     version = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
     assert glyphs.AVAILABLE is (version in glyphs.TESTED_VERSIONS)
