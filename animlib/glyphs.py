@@ -142,13 +142,23 @@ def line_origins(
     (``y`` counted down). The first piece at (x, y) rounded, the next ones at their advances
     rounded. Drawing each piece there with any renderer's ``draw_text`` gives the same pixels
     as :func:`draw_line` on Agg."""
-    height = renderer.get_canvas_width_height()[1]
-    row = height - round(height - y)
-    origins, offset = [], 0.0
+    left, row = _anchor(x, y, renderer.get_canvas_width_height()[1])
+    return [(left + shift, row) for shift in _shifts(pieces)]
+
+
+def _anchor(x: float, y: float, height: float) -> tuple[int, float]:
+    """The whole pixel a line starts at: ``x`` rounded, and the baseline's row (``y`` counted
+    down from the top of a canvas ``height`` high) rounded."""
+    return round(x), height - round(height - y)
+
+
+def _shifts(pieces: Sequence[Piece]) -> list[int]:
+    """Each piece's distance from the line's start: the advances before it, rounded."""
+    shifts, offset = [], 0.0
     for _, advance in pieces:
-        origins.append((round(x) + round(offset), row))
+        shifts.append(round(offset))
         offset += advance
-    return origins
+    return shifts
 
 
 def draw_line(
@@ -180,20 +190,17 @@ def draw_line(
     line = _LINES.get(key)
     if line is None:
         line = []
-        offset = 0.0
-        for s, advance in pieces:
+        for (s, _), shift in zip(pieces, _shifts(pieces), strict=True):
             if not s.isspace():
                 piece = _PIECES.get((s, font))
                 if piece is None:
                     piece = _piece(renderer, s, prop, aa, flags)
                     _remember(_PIECES, (s, font), piece)
-                shift = round(offset)
                 line += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
-            offset += advance
         line = _blends(line)
         _remember(_LINES, key, line)
-    left0 = round(x)
-    top = int(renderer.height) - round(renderer.height - y)  # the baseline's row
+    left0, top = _anchor(x, y, renderer.height)
+    top = int(top)  # the baseline's row
     draw = renderer._renderer.draw_text_image  # noqa: SLF001
     for buffer, left, bottom in line:
         draw(buffer, left0 + left, top + bottom, 0, gc)
