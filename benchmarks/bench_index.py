@@ -118,26 +118,30 @@ st.dataframe(pd.DataFrame({"name": ["a", "b", "c"], "steps": [1, 2, 3]}))
 """
 
 
-def minimal_page_ready(cache: Path, loads: int = 4) -> list[float]:
+def minimal_page_ready(cache: Path, loads: int = 4) -> dict:
     """Page loads of a minimal Streamlit page (a title and a 3-row ``st.dataframe``), measured
     as the runs page is: what Streamlit and Chromium alone take on this machine."""
     cache.mkdir(parents=True, exist_ok=True)
     script = cache / "minimal_page.py"
     script.write_text(MINIMAL_PAGE)
-    return page_ready(cache, cache, loads, script=script)["loads"]
+    return page_ready(cache, cache, loads, script=script)
 
 
-def page_ready(folder: Path, cache: Path, loads: int = 4, script: Path | None = None) -> dict:
+def page_ready(
+    folder: Path, cache: Path, loads: int = 4, script: Path | None = None, returning: int = 3
+) -> dict:
     """Page loads of the runs page of ``folder`` (a streamlit server, each load a new browser
-    session; the first one warms the server up), then a run written while it is open.
-    ``script``: serve that Streamlit script instead of the dashboard (loads only)."""
+    session; the first one warms the server up), then ``returning`` loads in a new tab of the
+    last session (a returning visitor: Streamlit's scripts in the browser's HTTP cache), then
+    a run written while it is open. ``script``: serve that Streamlit script instead of the
+    dashboard (loads only)."""
     sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
     from conftest import CHROMIUM_ARGS, Server  # the e2e tests' streamlit server
     from playwright.sync_api import sync_playwright
 
     cache.mkdir(parents=True, exist_ok=True)
     server = Server(folder, cache, script=script)
-    out: dict = {"loads": []}
+    out: dict = {"loads": [], "returning": []}
     try:
         with sync_playwright() as p:
             exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -150,6 +154,12 @@ def page_ready(folder: Path, cache: Path, loads: int = 4, script: Path | None = 
                 out["loads"].append(page.evaluate("() => window.__ready") / 1e3)
                 if len(out["loads"]) < loads:
                     context.close()
+            for _ in range(returning):
+                page.close()
+                page = context.new_page()
+                page.goto(server.url + "/")
+                page.wait_for_function(READY_JS, polling="raf", timeout=300_000)
+                out["returning"].append(page.evaluate("() => window.__ready") / 1e3)
             if script is None:
                 page.wait_for_timeout(1000)
                 written = time.perf_counter()
@@ -419,10 +429,18 @@ def main() -> None:
         rows.append(
             [
                 "a minimal Streamlit page: a title and a 3-row st.dataframe",
-                C.fmt_seconds(statistics.median(minimal[1:])),
-                "loads: " + ", ".join(C.fmt_seconds(x) for x in minimal),
+                C.fmt_seconds(statistics.median(minimal["loads"][1:])),
+                "loads: " + ", ".join(C.fmt_seconds(x) for x in minimal["loads"]),
             ]
         )
+        for label, result in (("runs page", page), ("minimal page", minimal)):
+            rows.append(
+                [
+                    f"{label}, returning visitor (scripts in the browser cache)",
+                    C.fmt_seconds(statistics.median(result["returning"])),
+                    "loads: " + ", ".join(C.fmt_seconds(x) for x in result["returning"]),
+                ]
+            )
         rows.append(
             [
                 "a run written while the page is open: shown after",

@@ -300,8 +300,9 @@ class RunIndex:
         self._versions = dict(zip(ids, versions, strict=True))
         statuses = table["status"].to_pylist()
         self._hot = {i for i, s, v in zip(ids, statuses, versions, strict=True) if is_hot(s, v)}
-        # ``_saved`` stays: a file just loaded is no reason to hold back the first save (a
-        # short process, such as ``animlib ls``, would otherwise never save what it read)
+        # the file is as good as saved now: the next save waits its interval (a process that
+        # exits before it, such as ``animlib ls``, saves at exit: _save_open_indexes)
+        self._saved = time.monotonic()
         self.generation += 1
 
     def _save(self) -> None:
