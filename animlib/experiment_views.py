@@ -73,14 +73,25 @@ def robust_curve(frame: pd.DataFrame) -> pd.DataFrame:
     ).sort_values(["series", "eps"])
 
 
+# long dashes: a line drawn over an equal one leaves gaps where the one below shows
+DASHES = [[1, 0], [9, 6], [3, 5], [14, 4, 3, 4], [2, 8], [6, 3]]
+
+
 def robust_chart(points: pd.DataFrame) -> Any:
-    """An Altair chart of robust accuracy against ε, a line with points per series."""
+    """An Altair chart of robust accuracy against ε, a line with points per series. Series
+    differ in colour, dash and point shape: two attacks with the same accuracies (a line hidden
+    under another) still both show."""
     import altair as alt
 
+    legend = alt.Legend(orient="bottom")
     base = alt.Chart(points).encode(
         x=alt.X("eps:Q", title="ε (params.eps)"),
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        color=alt.Color("series:N", title=None, legend=legend),
+        strokeDash=alt.StrokeDash(
+            "series:N", title=None, legend=legend, scale=alt.Scale(range=DASHES)
+        ),
+        shape=alt.Shape("series:N", title=None, legend=legend),
         tooltip=[
             "series:N",
             "experiment:N",
@@ -89,4 +100,4 @@ def robust_chart(points: pd.DataFrame) -> Any:
             "n:Q",
         ],
     )
-    return alt.layer(base.mark_line(), base.mark_point(filled=True, size=60))
+    return alt.layer(base.mark_line(), base.mark_point(filled=False, size=70, strokeWidth=2))

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import animlib
 from animlib.experiment_grid import grid_html, grid_rows
-from animlib.experiment_views import experiment_table, robust_curve
+from animlib.experiment_views import experiment_table, robust_chart, robust_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -101,3 +101,26 @@ def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
     frame = experiment_table(exps, animlib.summarize(DEMO))
     points = robust_curve(frame)
     assert len(points) == len(frame) and set(points["series"]) == set(frame["attack"])
+
+
+def test_equal_series_stay_visible_in_the_robust_chart():
+    """Two attacks with the same accuracies draw the same line: dash and point shape differ per
+    series, so the one below shows through the gaps of the one above."""
+    import pandas as pd
+
+    points = pd.DataFrame(
+        {
+            "series": ["BIM", "BIM", "PGD", "PGD"],
+            "experiment": ["b1", "b2", "p1", "p2"],
+            "eps": [0.05, 0.1, 0.05, 0.1],
+            "robust_acc": [0.6, 0.1, 0.6, 0.1],
+            "n": [16] * 4,
+        }
+    )
+    spec = robust_chart(points).to_dict()
+    for layer in spec["layer"]:
+        enc = layer["encoding"]
+        assert enc["color"]["field"] == enc["strokeDash"]["field"] == enc["shape"]["field"]
+    dashes = spec["layer"][0]["encoding"]["strokeDash"]["scale"]["range"]
+    assert len({tuple(d) for d in dashes}) == len(dashes) and dashes[0] == [1, 0]
+    assert all(max(d) >= 3 for d in dashes[1:])  # long enough to leave visible gaps
