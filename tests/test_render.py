@@ -486,6 +486,15 @@ def test_class_set_is_fixed_and_includes_true_and_target(tmp_path):
     assert labels[:2] == ["c0", "c29"]
 
 
+def test_the_bar_title_says_how_many_classes_it_shows(tmp_path):
+    few = make_run(tmp_path, "few")  # every class has a bar: no "top 10" over 3 bars
+    assert RunFigure(few).rows[0].bars.title.get_text() == "confidence"
+    names = [f"c{i}" for i in range(30)]
+    many = make_run(tmp_path, "many", class_names=names, target_label=29)
+    bars = RunFigure(many, RenderOptions(top_k=5)).rows[0].bars
+    assert bars.title.get_text() == "confidence (top 5 of 30)"
+
+
 def test_hostile_strings_are_literal_in_figures(tmp_path):
     r = make_run(tmp_path, "$\\alpha$ " + HOSTILE)
     row = RunFigure(r).rows[0]

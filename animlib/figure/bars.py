@@ -47,6 +47,23 @@ _PAD = 3.0  # points between the axis line (or the bottom) and the tick labels
 _LEGEND_OUT = 0.6  # font sizes between the panel's top-right corner and the legend
 
 
+def bars_title(shown: int, top_k: int, classes: int) -> str:
+    """The bar panel's title: ``confidence`` when every class has a bar, else how many of how
+    many (the true and target classes are added to the top ``top_k`` when outside them).
+
+    Args:
+        shown: Bars drawn.
+        top_k: The top-k option.
+        classes: Classes of the run.
+
+    Returns:
+        The title.
+    """
+    if shown >= classes:
+        return "confidence"
+    return f"confidence (top {min(top_k, classes)} of {classes:,})"
+
+
 class ConfidenceBars:
     """Horizontal bars of the confidences ``conf`` for the classes ``classes`` (true, target,
     then the top-k by peak confidence, fixed for the whole run), one value cell per bar.
@@ -82,7 +99,7 @@ class ConfidenceBars:
         self.class_labels = self._class_labels()
         self.values = [Readout(self.box, 1.03, i, size=FONT_VALUE) for i in range(n)]
         handles = self._legend()
-        self._title(fig_w, handles, options.top_k)
+        self._title(fig_w, handles, options.top_k, conf.shape[1])
         self._shown: tuple[tuple[float, ...], int] | None = None
         self._value_state: list[tuple[str, str]] = [("", "")] * n
         self.bars_region = RedrawRegion([self.bars], self._bars_extents)
@@ -147,14 +164,19 @@ class ConfidenceBars:
             x -= fs * 0.9
         return items
 
-    def _title(self, fig_w: float, items: list[tuple[str, dict[str, Any]]], top_k: int) -> None:
-        """Title over the class-name column, the legend on the right of the same line."""
+    def _title(
+        self, fig_w: float, items: list[tuple[str, dict[str, Any]]], top_k: int, classes: int
+    ) -> None:
+        """Title over the class-name column (how many of the ``classes`` are shown), the legend
+        on the right of the same line."""
         w = self.box.width_fraction * fig_w
         legend_w = sum(text_width(label, FONT_TICK) + 30 for label, _ in items)
-        title = fit(f"confidence (top {top_k})", LABEL_W + w - legend_w, FONT_TITLE)
+        title = bars_title(len(self.classes), top_k, classes)
+        title = fit(title, LABEL_W + w - legend_w, FONT_TITLE)
         where = self.box.points_from(0.0, 1.0)
-        self.box.text(-LABEL_W * 0.72, 5.0, title, where, ha="left", va="baseline",
-                      fontsize=FONT_TITLE)  # fmt: skip
+        self.title = self.box.text(
+            -LABEL_W * 0.72, 5.0, title, where, ha="left", va="baseline", fontsize=FONT_TITLE
+        )
 
     # -- screen areas: bars left of x = 1.0, the values right of it ------------------------------
     def _split_x(self) -> float:
