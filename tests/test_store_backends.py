@@ -379,3 +379,35 @@ def test_chunk_keys_are_flat_on_disk_and_nested_on_object_storage(tmp_path):
         animlib.open_run_in(remote, "nested").images[2]
         == animlib.open_run_in(local, "flat").images[2]
     ).all()
+
+
+def test_local_read_many_reads_every_file_and_names_each_failure(tmp_path):
+    """Batches larger than the read-ahead window, with a missing file, a folder, a FIFO (not
+    waited on) and a link leading outside among them: every file comes back, each failure as
+    its own StoreError."""
+    import threading
+
+    root = tmp_path / "root"
+    names = [f"r{i:03d}/run.json" for i in range(300)]
+    for i, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True)
+        (root / name).write_bytes(b"x" * i)
+    (root / "dir" / "run.json").mkdir(parents=True)
+    (root / "fifo").mkdir()
+    os.mkfifo(root / "fifo" / "run.json")
+    (tmp_path / "secret").write_text("outside")
+    (root / "link").mkdir()
+    (root / "link" / "run.json").symlink_to(tmp_path / "secret")
+    odd = ["missing/run.json", "dir/run.json", "fifo/run.json", "link/run.json"]
+    store = LocalStore(root)
+    got: dict = {}
+    batch = names[:150] + odd + names[150:]
+    reader = threading.Thread(target=lambda: got.update(store.read_many(batch)), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "read_many waited on the FIFO"
+    assert [got[n] for n in names] == [b"x" * i for i in range(300)]
+    assert got["missing/run.json"].code == Code.MISSING
+    assert isinstance(got["dir/run.json"], StoreError)
+    assert got["fifo/run.json"] == b"" or isinstance(got["fifo/run.json"], StoreError)
+    assert got["link/run.json"].code == Code.UNSAFE

@@ -20,6 +20,8 @@ from .base import Entry, Store, replace_via_temp, storage_error
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 READ_AHEAD = 128  # files read_many opens (and asks the kernel to fetch) at once
 _READ_AHEAD = hasattr(os, "posix_fadvise")
+# a FIFO planted as run.json is not waited on (regular files ignore O_NONBLOCK)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 RACY_S = 2.0  # a file changed this recently may change again within its mtime tick
 # scans open the folder once and look up each run's member relative to it (POSIX)
 _RELATIVE_SCAN = (
@@ -171,7 +173,7 @@ class LocalStore(Store):
         allows, the folder is opened once and each member looked up relative to it (a short
         path to resolve per run, not the whole one)."""
         out: dict[str, Any] = {}
-        lstat, is_file, sep, settled = os.stat, stat.S_ISREG, os.sep, now - RACY_S
+        stat_of, is_file, sep, settled = os.stat, stat.S_ISREG, os.sep, now - RACY_S
         fd = os.open(top, os.O_RDONLY | _O_DIRECTORY) if _RELATIVE_SCAN else None
         prefix = "" if fd is not None else f"{top}{sep}"  # member paths: relative to fd
         try:
@@ -186,7 +188,7 @@ class LocalStore(Store):
                     try:
                         link = entry.is_symlink()
                         path = f"{prefix}{name}{sep}{member}"
-                        st = None if link else lstat(path, dir_fd=fd, follow_symlinks=False)
+                        st = None if link else stat_of(path, dir_fd=fd, follow_symlinks=False)
                     except OSError:
                         out[name] = None
                         continue
@@ -271,7 +273,7 @@ class LocalStore(Store):
             try:
                 for path in batch:
                     try:
-                        fd = os.open(self._local(path), os.O_RDONLY)
+                        fd = os.open(self._local(path), _READ_FLAGS)
                     except OSError as exc:
                         out[path] = storage_error(exc, path, self.url)
                         continue
