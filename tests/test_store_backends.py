@@ -411,3 +411,26 @@ def test_local_read_many_reads_every_file_and_names_each_failure(tmp_path):
     assert isinstance(got["dir/run.json"], StoreError)
     assert got["fifo/run.json"] == b"" or isinstance(got["fifo/run.json"], StoreError)
     assert got["link/run.json"].code == Code.UNSAFE
+
+
+def test_a_fifo_as_run_json_is_an_error_not_a_hang(tmp_path):
+    import threading
+
+    run_id = write_run(tmp_path, "fifo", steps=2)
+    (tmp_path / run_id / "run.json").unlink()
+    os.mkfifo(tmp_path / run_id / "run.json")
+    outcome: list = []
+
+    def open_it() -> None:
+        try:
+            animlib.open_run(tmp_path / run_id)
+            outcome.append("opened")
+        except RunFormatError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=open_it, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "open_run waited on the FIFO"
+    assert isinstance(outcome[0], RunFormatError) and run_id in str(outcome[0])
+    assert LocalStore(tmp_path).read(f"{run_id}/run.json") == b""

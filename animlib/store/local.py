@@ -252,10 +252,13 @@ class LocalStore(Store):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._local(path)
         try:
-            with open(full, "rb") as fh:
-                return fh.read() if limit is None else fh.read(limit)
+            with open(os.open(full, _READ_FLAGS), "rb") as fh:
+                data = fh.read() if limit is None else fh.read(limit)
+            if data is None:  # a FIFO whose writer has written nothing yet: not waited on
+                raise BlockingIOError(errno.EAGAIN, "is not a regular file")
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
+        return data
 
     def read_many(self, paths: Iterable[str]) -> dict[str, bytes | StoreError]:
         """Files opened :data:`READ_AHEAD` at a time, the kernel told at once that each will be
