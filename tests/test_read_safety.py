@@ -427,7 +427,11 @@ def test_writer_into_a_read_only_folder_names_the_folder(tmp_path, monkeypatch):
     assert f"the folder {root} is read-only" in str(info.value), info.value
     monkeypatch.undo()
 
-    def denied(path, flags, *args, **kwargs):
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):  # files can be read, not created
+        if not flags & os.O_CREAT:
+            return real_open(path, flags, *args, **kwargs)
         raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
 
     monkeypatch.setattr(os, "open", denied)
