@@ -104,7 +104,7 @@ def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunIn
     if isinstance(raw, StoreError):
         return RunInfo.broken(run_id, url, _read_error(root, run_id, raw))
     try:
-        meta = M.check_meta(M.loads(raw, run_id), run_id)
+        meta = M.read_meta(raw, run_id)
     except AnimlibError as exc:
         return RunInfo.broken(run_id, url, exc)
     except Exception as exc:  # never let one odd run.json break the listing of the others

@@ -128,8 +128,27 @@ def check_labels(
             raise err(f"{label} is out of range (expected {k})", run=run, field=field)
 
 
-def check_meta(meta: dict, run: str) -> dict:
-    """Check every run.json field; return it or raise :class:`RunFormatError` naming the field."""
+def read_meta(data: bytes, run: str) -> dict:
+    """Parse and check run.json bytes (:func:`loads`, then :func:`check_meta`).
+
+    Args:
+        data: the file's bytes.
+        run: the run's id, for errors.
+
+    Returns:
+        The checked metadata.
+
+    Raises:
+        RunFormatError: naming the run and the field.
+    """
+    # JSON nests no deeper than it has opening brackets: most files need no walk to know it
+    shallow = data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH + 1
+    return check_meta(loads(data, run), run, shallow=shallow)
+
+
+def check_meta(meta: dict, run: str, *, shallow: bool = False) -> dict:
+    """Check every run.json field; return it or raise :class:`RunFormatError` naming the field.
+    ``shallow``: the metadata is known to nest at most :data:`MAX_JSON_DEPTH` + 1 levels."""
 
     def bad(field: str, message: str) -> RunFormatError:
         return RunFormatError(message, run=run, field=field)
@@ -143,7 +162,7 @@ def check_meta(meta: dict, run: str) -> dict:
             code=Code.VERSION,
         )
     # before anything is cached, pickled or shown; field by field only to name a deep one
-    if json_depth(meta, MAX_JSON_DEPTH + 2) > MAX_JSON_DEPTH + 1:
+    if not shallow and json_depth(meta, MAX_JSON_DEPTH + 2) > MAX_JSON_DEPTH + 1:
         for key, value in meta.items():
             check_json_depth(value, run=run, field=str(key), error=RunFormatError)
     _check_fields(meta, bad)

@@ -402,7 +402,7 @@ def read_meta(store: Store, *, where: str = RUN_FOLDER) -> tuple[dict[str, Any],
         raise RunFormatError(
             f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON, code=exc.code
         ) from None
-    return M.check_meta(M.loads(raw, run_id), run_id), raw
+    return M.read_meta(raw, run_id), raw
 
 
 def confinement(store: Store) -> str:

@@ -112,3 +112,31 @@ def test_render_checks_raise_render_limit_errors():
         assert (err.message, err.field, err.run, err.code) == (text, field, "r", Code.LIMIT)
     with pytest.raises(TypeError):
         L.check_dpi(1, field="x")
+
+
+@pytest.mark.parametrize("params_depth", [63, 64, 65])
+def test_run_json_depth_at_the_limit_when_brackets_allow_no_shortcut(tmp_path, params_depth):
+    """run.json bytes with few brackets skip the depth walk; at the limit they do not, and a
+    field one level too deep is still refused (``params`` nests one level under the top)."""
+    import json
+
+    from animlib import meta as M
+    from animlib.errors import RunFormatError
+
+    meta = {
+        "format_version": M.FORMAT_VERSION,
+        "name": "deep",
+        "status": "finished",
+        "steps": 1,
+        "params": 1,
+    }
+    for _ in range(params_depth):
+        meta["params"] = {"a": meta["params"]}
+    data = json.dumps(meta).encode()
+    assert data.count(b"[") + data.count(b"{") == params_depth + 1  # no shortcut near 64
+    if params_depth <= L.MAX_JSON_DEPTH:
+        assert M.read_meta(data, "deep")["params"] == meta["params"]
+    else:
+        with pytest.raises(RunFormatError, match="params: is nested more than 64 levels"):
+            M.read_meta(data, "deep")
+    assert M.read_meta(json.dumps({**meta, "params": {}}).encode(), "deep")["params"] == {}
