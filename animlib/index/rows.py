@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from ..errors import Code
 from ..listing import RunInfo
+from .columns import column
 
 SCHEMA_VERSION = "1"
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -187,8 +188,8 @@ def table_of(rows: Iterable[dict[str, Any]]) -> pa.Table:
         The table (:data:`SCHEMA`), in the order given.
     """
     rows = list(rows)
-    columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
-    return pa.table(columns, schema=SCHEMA)
+    columns = [column([r[f.name] for r in rows], f.type) for f in SCHEMA]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
 def in_default_order(table: pa.Table) -> pa.Table:

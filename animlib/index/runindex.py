@@ -22,8 +22,9 @@ from ..listing import RunInfo, folder_error, read_infos
 from ..store import Store, open_store
 from ..store.paths import is_run_id
 from . import files
+from .columns import column
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
-from .rows import SCHEMA, in_default_order, info_of, row_of, table_of
+from .rows import in_default_order, info_of, row_of, table_of
 
 log = logging.getLogger("animlib.index")
 
@@ -268,8 +269,8 @@ class RunIndex:
     def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
         rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
         fresh = table_of(rows)
-        old = self._table if self._table is not None else SCHEMA.empty_table()
-        gone = pa.array([*todo, *removed], pa.string())
+        old = self._table if self._table is not None else table_of([])
+        gone = column([*todo, *removed], pa.string())
         if len(gone) and old.num_rows:
             old = old.filter(pc.invert(pc.is_in(old["id"], value_set=gone)))
         self._table = in_default_order(pa.concat_tables([old, fresh]))
@@ -340,7 +341,7 @@ class RunIndex:
     @property
     def table(self) -> pa.Table:
         """Every row, in the order of :func:`animlib.list_runs` (refresh first)."""
-        return self._table if self._table is not None else SCHEMA.empty_table()
+        return self._table if self._table is not None else table_of([])
 
     def infos(self, run_ids: Sequence[str] | None = None) -> list[RunInfo]:
         """Every run (or the runs ``run_ids``) as a :class:`RunInfo`, newest first (run.json
