@@ -36,7 +36,7 @@ def column(values: list[Any], kind: pa.DataType) -> pa.Array | pa.ChunkedArray:
     if pa.types.is_string(kind):
         return _strings(values, validity, nulls)
     if pa.types.is_boolean(kind):
-        bits = np.fromiter((v is True for v in values), np.bool_, n)
+        bits = np.fromiter((v is not None and bool(v) for v in values), np.bool_, n)
         data = pa.py_buffer(np.packbits(bits, bitorder="little"))
     elif pa.types.is_int64(kind):
         data = pa.py_buffer(np.fromiter((0 if v is None else v for v in values), np.int64, n))
