@@ -196,3 +196,27 @@ def test_cli_summary_and_ls_json(root, capsys):
     assert main(["ls", str(root), "--json"]) == 0
     broken = [r for r in json.loads(capsys.readouterr().out) if not r["ok"]]
     assert [r["id"] for r in broken] == ["junk"] and "run.json" in broken[0]["error"]
+
+
+def test_experiments_are_picked_in_the_index_without_missing_any(root):
+    """list_experiments and summarize parse only the run.json that may name an experiment
+    (found in the index's compact JSON): a plain run mentioning "experiment" in a string or
+    deeper in params is looked at and left out, and no experiment run is missed."""
+    from animlib.index import open_index
+    from animlib.index.query import may_hold_key
+
+    with animlib.RunWriter(root, name="plain", tags=['"experiment": "pgd-a"']) as w:
+        w.log(np.zeros(SHAPE, np.float32))
+    with animlib.RunWriter(root, name="nested", params={"experiment": "pgd-a"}) as w:
+        w.log(np.zeros(SHAPE, np.float32))
+    index = open_index(root)
+    index.refresh()
+    picked = may_hold_key(index.table, "experiment")
+    assert "nested" in picked and "plain" not in picked  # a superset, quotes in strings escaped
+    named = {i.id for i in animlib.list_runs(root) if i.get("experiment")}
+    assert named <= set(picked) and len(named) == 12
+    exps = animlib.list_experiments(root)
+    assert sorted(e.id for e in exps) == ["pgd-a", "pgd-b", "tgt"]
+    assert sum(len(e.run_ids) for e in exps) == 12 and "nested" not in str(exps)
+    table = animlib.summarize(root, by="experiment")
+    assert set(table["experiment"]) == {"pgd-a", "pgd-b", "tgt"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,3 +225,19 @@ def broken_rows(table: pa.Table) -> pa.Table:
     """
     bad = table.filter(pc.is_valid(table["error"])).select(["id", "error", "field", "code"])
     return bad.take(pc.sort_indices(bad, sort_keys=[("id", "ascending")]))
+
+
+def may_hold_key(table: pa.Table, key: str) -> list[str]:
+    """The runs whose run.json may hold ``key`` (a superset, found without parsing any: the
+    compact JSON holds ``"key":``, at the top or deeper), in index order.
+
+    Args:
+        table: an index table.
+        key: a run.json key, such as ``experiment``.
+
+    Returns:
+        Their ids.
+    """
+    needle = json.dumps(key) + ":"  # a key in compact JSON; inside a string, quotes are escaped
+    found = pc.fill_null(pc.match_substring(table["meta"], needle), False)
+    return table.filter(found)["id"].to_pylist()
