@@ -252,13 +252,13 @@ class LocalStore(Store):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._local(path)
         try:
-            with open(os.open(full, _READ_FLAGS), "rb") as fh:
-                data = fh.read() if limit is None else fh.read(limit)
-            if data is None:  # a FIFO whose writer has written nothing yet: not waited on
-                raise BlockingIOError(errno.EAGAIN, "is not a regular file")
+            fd = os.open(full, _READ_FLAGS)
+            try:
+                return _read_open(fd, limit)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
-        return data
 
     def read_many(self, paths: Iterable[str]) -> dict[str, bytes | StoreError]:
         """Files opened :data:`READ_AHEAD` at a time, the kernel told at once that each will be
@@ -288,7 +288,7 @@ class LocalStore(Store):
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
                 for path, fd in opened:
                     try:
-                        out[path] = _read_fd(fd)
+                        out[path] = _read_open(fd)
                     except OSError as exc:
                         out[path] = storage_error(exc, path, self.url)
             finally:
@@ -465,9 +465,11 @@ def _entry(entry: os.DirEntry, detail: bool) -> Entry:
     return Entry(entry.name, is_dir, size=st.st_size, mtime=st.st_mtime)
 
 
-def _read_fd(fd: int) -> bytes:
-    """The whole content of an open file."""
-    parts = []
-    while chunk := os.read(fd, 1 << 20):
-        parts.append(chunk)
-    return b"".join(parts)
+def _read_open(fd: int, limit: int | None = None) -> bytes:
+    """The content of a file opened with :data:`_READ_FLAGS` (its first ``limit`` bytes if
+    given); a FIFO whose writer has written nothing yet is an error, not a wait."""
+    with open(fd, "rb", closefd=False) as fh:
+        data = fh.read() if limit is None else fh.read(limit)
+    if data is None:
+        raise BlockingIOError(errno.EAGAIN, "is not a regular file")
+    return data
