@@ -119,16 +119,18 @@ def quantize(
     return out
 
 
-def on_grid(q: np.ndarray) -> np.ndarray:
+def on_grid(q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The grid values of uint8 ``q``.
 
     Args:
         q: uint8 values.
+        out: float32 array of the same shape to fill, or None.
 
     Returns:
-        ``float32(q) / 255`` -- the same float32 as ``u8.astype(np.float32) / 255``.
+        ``float32(q) / 255`` -- the same float32 as ``u8.astype(np.float32) / 255`` (``out``
+        if given).
     """
-    return np.divide(q, np.float32(255), dtype=np.float32)
+    return np.divide(q, np.float32(255), out=out, dtype=np.float32)
 
 
 def _buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -195,7 +197,7 @@ def _prepare_block(
     """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
     quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
     bits = x.view(np.uint32)
-    grid = np.divide(q, np.float32(255), out=_buffer("quantize", x.shape, np.float32))
+    grid = on_grid(q, out=_buffer("quantize", x.shape, np.float32))
     grid = grid.view(np.uint32)
     off = _buffer("off", x.shape, np.bool_)
     np.not_equal(grid, bits, out=off)
@@ -400,7 +402,7 @@ def _decode_frame(
         q += prev[1] if prev[1] is not None else quantize(prev[0])
     if frame.kind == U8:
         return q, q
-    bits = np.divide(q, np.float32(255), out=into, dtype=np.float32).view(np.uint32)  # on_grid
+    bits = on_grid(q, out=into).view(np.uint32)
     if frame.n_res:
         _apply_residual(bits, frame, shape)
     return bits.view(np.float32), q
