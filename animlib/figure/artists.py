@@ -173,10 +173,14 @@ class PixelImage(Artist):
         _, _, ow, oh = self.placement()
         return Sampling.of(self._shape, (oh, ow))
 
+    def _replaces(self) -> bool:
+        """Its pixels replace what lies under them (opaque, drawn without an alpha)."""
+        return self._opaque and self.get_alpha() is None
+
     def covered(self) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) (y up) that the next draw overwrites with opaque pixels (None if
         its pixels may be transparent or it is hidden)."""
-        if not (self._opaque and self.get_visible() and self.get_alpha() is None):
+        if not (self._replaces() and self.get_visible()):
             return None
         x, y, w, h = self.placement()
         return (x, y, x + w, y + h)
@@ -207,7 +211,7 @@ class PixelImage(Artist):
         """Copy an opaque bitmap straight into the canvas, if the renderer offers its pixels
         and the bitmap lies inside them (what blending it would give); False if not done."""
         pixel_array = getattr(renderer, "pixel_array", None)
-        if pixel_array is None or not self._opaque or self.get_alpha() is not None:
+        if pixel_array is None or not self._replaces():
             return False
         canvas = pixel_array()
         h, w = bitmap.shape[:2]
