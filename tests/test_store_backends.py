@@ -72,6 +72,19 @@ def test_memory_backend_round_trip():
     assert entries["images"].is_dir
 
 
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_a_read_with_a_limit_gives_at_most_that_many_bytes(tmp_path, scheme):
+    root = str(tmp_path) if scheme == "file" else f"memory://animlib-{uuid.uuid4().hex}"
+    store = open_store(root)
+    data = bytes(range(256)) * 40
+    store.write_atomic("f.bin", data)
+    for limit in (None, 1, 10_239, 10_240, 10_241, 1 << 30):
+        want = data if limit is None else data[:limit]
+        assert store.read("f.bin", limit=limit) == want, limit
+    store.write_atomic("empty", b"")
+    assert store.read("empty", limit=5) == b"" and store.read("empty") == b""
+
+
 # -- path safety ---------------------------------------------------------------------------------
 GOOD_IDS = ["pgd-eps8-img3", "a", "run_1.2", "-x", "A.B_c-9", "x" * 255]
 BAD_IDS = [
