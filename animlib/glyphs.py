@@ -62,7 +62,9 @@ _METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 Piece = tuple[str, float]  # a string and the advance to the next one, in pixels
 _Glyph = tuple[np.ndarray, int, int]  # coverage, left column, bottom row (see _piece)
 _PIECES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a string at pixel (0, 0)
-_LINES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a line of pieces
+# the glyphs of a line of pieces, and whether they are merged into fewer bitmaps yet (a line is
+# merged when drawn a second time: merging costs more than it saves on a line drawn once)
+_LINES: dict[tuple[Any, ...], tuple[list[_Glyph], bool]] = {}
 _INK: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}  # bitmap -> its inked box
 
 
@@ -178,8 +180,9 @@ def draw_line(
     Made for text redrawn every frame (step numbers, values): each piece is put at a whole
     pixel (:func:`line_origins`), so its glyphs always fall at the same sub-pixel places and
     a piece, and a whole line, drawn before cost one lookup. The glyphs are blended as
-    ``RendererAgg.draw_text`` blends them, one after the other, except that glyphs whose
-    inked pixels do not touch are blended in one call (:func:`_blends`): the same pixels.
+    ``RendererAgg.draw_text`` blends them, one after the other, except that from a line's
+    second drawing on, glyphs whose inked pixels do not touch are blended in one call
+    (:func:`_blends`): the same pixels.
     ``prop_key`` is ``hash(prop)`` when the caller keeps it (hashing a font costs more than
     drawing a cached line).
     """
@@ -187,9 +190,9 @@ def draw_line(
     aa = gc.get_antialiased()
     font = (hash(prop) if prop_key is None else prop_key, renderer.dpi, aa, flags)
     key = (pieces if isinstance(pieces, tuple) else tuple(pieces), font)
-    line = _LINES.get(key)
-    if line is None:
-        line = []
+    kept = _LINES.get(key)
+    if kept is None:
+        line: list[_Glyph] = []
         for (s, _), shift in zip(pieces, _shifts(pieces), strict=True):
             if not s.isspace():
                 piece = _PIECES.get((s, font))
@@ -197,8 +200,12 @@ def draw_line(
                     piece = _piece(renderer, s, prop, aa, flags)
                     _remember(_PIECES, (s, font), piece)
                 line += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
-        line = _blends(line)
-        _remember(_LINES, key, line)
+        _remember(_LINES, key, (line, False))
+    elif not kept[1]:
+        line = _blends(kept[0])
+        _LINES[key] = (line, True)
+    else:
+        line = kept[0]
     left0, top = _anchor(x, y, renderer.height)
     top = int(top)  # the baseline's row
     draw = renderer._renderer.draw_text_image  # noqa: SLF001

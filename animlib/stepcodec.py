@@ -42,8 +42,10 @@ U8, GRID, RAW = 0, 1, 2  # frame kinds
 ZSTD, BLOSC = 0, 1  # compressors of a frame's main part
 _FRAME = struct.Struct("<BBBIII")
 _ZSTD_MAGIC = 0xFD2FB528
-_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # q, deltas, float bits
-_BLOSC_RES = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)  # the residual's words
+_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # q, deltas
+# 32-bit words: the residual's, and a RAW frame's own float bits (byte planes compress those
+# within a few % of bit planes and decode 2-3x faster: 1.8 -> 0.7 ms for a 512x512 RGB step)
+_BLOSC_WORDS = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 _ZSTD = Zstd()  # decodes parts stored with zstd
 _scratch = threading.local()
 
@@ -255,13 +257,16 @@ def encode_frame(step: Prepared, prev: Prepared | None) -> bytes:
     """
     res, n_res = b"", 0
     if step.kind == RAW:
-        main = _BLOSC.encode(step.bits if prev is None else step.bits - prev.float_bits())
+        if prev is None:
+            main = _BLOSC_WORDS.encode(step.bits)
+        else:  # differences of float bits: bit planes are 10-20% smaller here
+            main = _BLOSC.encode(step.bits - prev.float_bits())
     else:
         main = _BLOSC.encode(step.q if prev is None else step.q - prev.quantized())
         if step.kind == GRID and step.idx.size:
             gaps = np.diff(step.idx, prepend=-1).astype(np.uint32)
             n_res = int(step.idx.size)
-            res = _BLOSC_RES.encode(np.concatenate([gaps, step.xor]))
+            res = _BLOSC_WORDS.encode(np.concatenate([gaps, step.xor]))
     codecs = BLOSC | BLOSC << 4  # main part | residual
     head = _FRAME.pack(step.kind, prev is not None, codecs, len(main), n_res, len(res))
     return b"".join((head, bytes(main), bytes(res)))

@@ -195,6 +195,43 @@ def test_without_the_glyph_cache_frames_are_still_right(runs, monkeypatch):
     assert len(list(iter_frames(run, stride=4))) == 3
 
 
+@pytest.mark.skipif(not glyphs.AVAILABLE, reason="the glyph cache is off for this matplotlib")
+def test_a_line_drawn_again_is_merged_and_keeps_its_pixels():
+    """draw_line blends a new line glyph by glyph and, from its second drawing on, merged into
+    fewer bitmaps: every drawing equals plain draw_text of each piece where line_origins says."""
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    glyphs.clear_caches()
+    prop = FontProperties(size=11)
+    pieces = (("0.7341", 41.3), (" ", 4.0), ("cat", 20.6), ("(86.4%)", 48.2), ("dog", 22.0))
+
+    def canvas(caching: bool):
+        fig = Figure(figsize=(3, 0.5), dpi=100)
+        c = glyphs.agg_canvas(fig) if caching else FigureCanvasAgg(fig)
+        r = c.get_renderer()
+        r.clear()
+        return r
+
+    plain = canvas(False)
+    gc = plain.new_gc()
+    origins = glyphs.line_origins(plain, 3.4, 30.6, pieces)
+    for (s, _), (x, y) in zip(pieces, origins, strict=True):
+        if not s.isspace():
+            plain.draw_text(gc, x, y, s, prop, 0)
+    want = np.asarray(plain.buffer_rgba()).copy()
+    assert want[..., 3].any()
+    for drawing in range(3):
+        r = canvas(True)
+        glyphs.draw_line(r, r.new_gc(), 3.4, 30.6, pieces, prop)
+        ((line, merged),) = glyphs._LINES.values()
+        assert merged is (drawing > 0)
+        assert np.array_equal(np.asarray(r.buffer_rgba()), want), f"drawing {drawing + 1}"
+    unmerged = sum(len(glyphs._piece(r, s, prop, True, glyphs.get_hinting_flag()))
+                   for s, _ in pieces if not s.isspace())  # fmt: skip
+    assert len(line) < unmerged
+
+
 def test_an_aborted_write_reports_its_own_error_on_a_read_only_disk(tmp_path, monkeypatch):
     """abort() on a disk that refuses the temporary file's removal (EROFS) does not replace
     the error that made the render stop."""
