@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -341,6 +342,37 @@ def test_background_refresh(runs_dir, tmp_path):
     index._worker.join(30)
     assert isinstance(index.failed, RunFormatError)
     assert index.table.num_rows == 4  # readers keep the rows they had
+
+
+def test_polls_and_pages_never_wait_for_a_running_refresh(runs_dir, monkeypatch):
+    """While a slow full refresh holds the index, refresh_soon and refresh_changes return at
+    once (the page and its 2-s poll go on with the rows they have); afterwards they work."""
+    import threading
+
+    index = RunIndex(runs_dir)
+    index.refresh()
+    started, release = threading.Event(), threading.Event()
+    real = index.store.member_versions
+
+    def slow(*args, **kwargs):
+        if kwargs.get("only") is None:  # the full listing
+            started.set()
+            release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index.store, "member_versions", slow)
+    worker = threading.Thread(target=index.refresh)
+    worker.start()
+    assert started.wait(30)
+    t = time.monotonic()
+    index.refresh_soon(max_age=0)
+    done = index.refresh_changes()
+    assert time.monotonic() - t < 1 and done.cached and index._worker is None
+    release.set()
+    worker.join(30)
+    write_run(runs_dir, "late", steps=2)
+    assert not index.refresh_changes().cached
+    assert "late" in index.table["id"].to_pylist()
 
 
 def test_local_scan_follows_links_only_inside(runs_dir, tmp_path):

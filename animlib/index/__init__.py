@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from .query import SORTABLE, SUCCESS_LABELS, Counts, Query, Result, broken_rows
-from .runindex import Refresh, RunIndex, open_index
+from .registry import open_index
+from .runindex import Refresh, RunIndex
 
 __all__ = [
     "SORTABLE",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,7 +170,8 @@ class RunIndex:
         changed (a run folder was added or removed) its names are listed, without a look
         inside each folder, to read the new runs and drop the removed ones. Edits of other
         runs are found by the next full :meth:`refresh`; a folder without such a version
-        (object storage) gets a full refresh.
+        (object storage) gets a full refresh. While another refresh runs, nothing is done (a
+        poll never waits for a full refresh, which finds at least as much).
 
         Args:
             max_age: nothing is done if the last refresh is younger than this many seconds.
@@ -183,7 +182,9 @@ class RunIndex:
         Raises:
             RunFormatError: the folder does not exist, is not a folder or cannot be listed.
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=self._table is None):
+            return Refresh(self.last.listed, cached=True)  # a refresh is running: it sees more
+        try:
             if self._table is not None and time.monotonic() - self._checked < max_age:
                 return Refresh(self.last.listed, cached=True)
             stamp = self.store.folder_version()
@@ -199,6 +200,8 @@ class RunIndex:
             self._save_when_due()
             self._stamp, self._checked = stamp, time.monotonic()
             return Refresh(len(current), len(todo), len(removed), self._checked - started)
+        finally:
+            self._lock.release()
 
     def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str], list[str]]:
         """The versions of the hot runs (and, when folders were added or removed, of the new
@@ -242,9 +245,11 @@ class RunIndex:
 
         Args:
             max_age: nothing starts if the last full refresh is younger than this many seconds,
-                or a background refresh is running.
+                or a refresh is running (this never waits for one).
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return  # a refresh is running (a page must not wait for it)
+        try:
             due = time.monotonic() - self._full_at >= max_age
             if not due or (self._worker is not None and self._worker.is_alive()):
                 return
@@ -252,6 +257,8 @@ class RunIndex:
                 target=self._background, name="animlib-index", daemon=True
             )
             self._worker.start()
+        finally:
+            self._lock.release()
 
     def _background(self) -> None:
         try:
@@ -450,51 +457,3 @@ class RunIndex:
         """
         table = self.table
         return table.filter(pc.is_in(table["id"], value_set=pa.array(list(run_ids), pa.string())))
-
-
-_OPEN: OrderedDict[tuple[str, str, str], RunIndex] = OrderedDict()
-_OPEN_LOCK = threading.Lock()
-EXIT_WAIT_S = 5.0  # at exit, how long a refresh in progress may delay saving its index
-MAX_OPEN = 16  # indexes kept in memory per process (least recently used go first)
-
-
-def open_index(
-    root: str | os.PathLike[str] | Store, storage_options: dict[str, Any] | None = None
-) -> RunIndex:
-    """The process-wide :class:`RunIndex` of ``root`` (the same object on every call, so
-    repeated listings only look at what changed).
-
-    Returns:
-        The index (not refreshed: call :meth:`RunIndex.refresh`).
-
-    Raises:
-        StoreError: ``root`` is not a path or URL animlib can open.
-    """
-    store = open_store(root, storage_options)
-    key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
-    with _OPEN_LOCK:
-        index = _OPEN.get(key)
-        if index is None:
-            index = _OPEN[key] = RunIndex(store, path=key[2])
-        _OPEN.move_to_end(key)
-        while len(_OPEN) > MAX_OPEN:
-            _save_quietly(_OPEN.popitem(last=False)[1])
-        return index
-
-
-def _save_quietly(index: RunIndex) -> None:
-    """Write an index's pending changes; never raises (an index is only a cache)."""
-    try:
-        index.flush(timeout=EXIT_WAIT_S)
-    except Exception as exc:  # noqa: BLE001 -- at exit or on eviction nothing may fail
-        log.warning("run index %s not saved: %s", index.path, exc)
-
-
-@atexit.register
-def _save_open_indexes() -> None:
-    """At exit, the open indexes' changes since their last save go to their files: the next
-    process reads only what changed after this one."""
-    with _OPEN_LOCK:
-        indexes = list(_OPEN.values())
-    for index in indexes:
-        _save_quietly(index)

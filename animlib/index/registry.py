@@ -1,0 +1,63 @@
+"""The process's run indexes: one :class:`RunIndex` per results folder, saved at exit."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from ..store import Store, open_store
+from . import files
+from .runindex import RunIndex
+
+log = logging.getLogger("animlib.index")
+
+_OPEN: OrderedDict[tuple[str, str, str], RunIndex] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
+EXIT_WAIT_S = 5.0  # at exit, how long a refresh in progress may delay saving its index
+MAX_OPEN = 16  # indexes kept in memory per process (least recently used go first)
+
+
+def open_index(
+    root: str | os.PathLike[str] | Store, storage_options: dict[str, Any] | None = None
+) -> RunIndex:
+    """The process-wide :class:`RunIndex` of ``root`` (the same object on every call, so
+    repeated listings only look at what changed).
+
+    Returns:
+        The index (not refreshed: call :meth:`RunIndex.refresh`).
+
+    Raises:
+        StoreError: ``root`` is not a path or URL animlib can open.
+    """
+    store = open_store(root, storage_options)
+    key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = _OPEN[key] = RunIndex(store, path=key[2])
+        _OPEN.move_to_end(key)
+        while len(_OPEN) > MAX_OPEN:
+            _save_quietly(_OPEN.popitem(last=False)[1])
+        return index
+
+
+def _save_quietly(index: RunIndex) -> None:
+    """Write an index's pending changes; never raises (an index is only a cache)."""
+    try:
+        index.flush(timeout=EXIT_WAIT_S)
+    except Exception as exc:  # noqa: BLE001 -- at exit or on eviction nothing may fail
+        log.warning("run index %s not saved: %s", index.path, exc)
+
+
+@atexit.register
+def _save_open_indexes() -> None:
+    """At exit, the open indexes' changes since their last save go to their files: the next
+    process reads only what changed after this one."""
+    with _OPEN_LOCK:
+        indexes = list(_OPEN.values())
+    for index in indexes:
+        _save_quietly(index)
