@@ -60,8 +60,10 @@ def root() -> str:
 
 CHEAP_REFRESH_S = 0.05  # a full refresh this quick is done on every call (small folders)
 MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
-FULL_EVERY_S = 10.0  # local folders: a full refresh at least this often; in between only the
+FULL_EVERY_S = 10.0  # local folders: a full refresh at most this often; in between only the
 # folder's own mtime and the run.json of running runs are looked at
+FULL_SPACING = 20  # ... and at most once per this many of its durations (5% of one core: a
+# background scan of 100,000 runs costs ~1 CPU-s, which a page load on 2 cores feels)
 
 
 def run_index(where: str | None = None) -> RunIndex:
@@ -69,7 +71,7 @@ def run_index(where: str | None = None) -> RunIndex:
 
     A full refresh quicker than 50 ms (small folders) is done on every call. A slower one is
     done in the background (pages are served the rows the index holds meanwhile, and the runs
-    page reruns when they change): for a local folder every 10 s or five durations of the
+    page reruns when they change): for a local folder every 10 s or twenty durations of the
     last one, for object storage every second or two durations (see also
     :func:`follow_runs`).
 
@@ -87,7 +89,7 @@ def run_index(where: str | None = None) -> RunIndex:
     if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
         index.refresh()
     elif index.watchable:
-        index.refresh_soon(max(FULL_EVERY_S, 5 * took))
+        index.refresh_soon(max(FULL_EVERY_S, FULL_SPACING * took))
     else:
         index.refresh_soon(max(MIN_REFRESH_S, 2 * took))
     return index
