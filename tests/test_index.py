@@ -375,6 +375,25 @@ def test_polls_and_pages_never_wait_for_a_running_refresh(runs_dir, monkeypatch)
     assert "late" in index.table["id"].to_pylist()
 
 
+def test_a_run_added_during_a_full_scan_is_in_the_index_when_it_ends(runs_dir, monkeypatch):
+    """Polls skip while a full refresh runs, so the refresh itself reads the runs added while it
+    listed the folder (a slow scan of 100,000 runs must not delay a new run by a poll)."""
+    index = RunIndex(runs_dir)
+    index.refresh()
+    real = index.store.member_versions
+
+    def add_one_meanwhile(*args, **kwargs):
+        listing = real(*args, **kwargs)
+        if kwargs.get("only") is None and "during" not in listing:
+            write_run(runs_dir, "during", steps=2)  # after the listing was taken
+        return listing
+
+    monkeypatch.setattr(index.store, "member_versions", add_one_meanwhile)
+    generation = index.generation
+    index.refresh()
+    assert "during" in index.table["id"].to_pylist() and index.generation > generation
+
+
 def test_local_scan_follows_links_only_inside(runs_dir, tmp_path):
     outside = tmp_path / "outside"
     write_run(outside, "far", steps=2)
