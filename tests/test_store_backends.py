@@ -85,6 +85,25 @@ def test_a_read_with_a_limit_gives_at_most_that_many_bytes(tmp_path, scheme):
     assert store.read("empty", limit=5) == b"" and store.read("empty") == b""
 
 
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_folder_names_are_the_folders_of_list(tmp_path, scheme):
+    root = str(tmp_path / "r") if scheme == "file" else f"memory://animlib-{uuid.uuid4().hex}"
+    store = open_store(root)
+    store.makedirs()
+    for folder in ("a", "b", "b/y", ".hidden"):
+        store.make_folder(folder)
+    for name in ("a/x", "b/y/z", ".hidden/x", "file.txt"):
+        store.write_atomic(name, b"1")
+    if scheme == "file":
+        os.symlink(tmp_path / "r" / "a", tmp_path / "r" / "link-to-a")
+    want = sorted(e.name for e in store.list() if e.is_dir)
+    assert sorted(store.folder_names()) == want
+    assert {"a", "b", ".hidden"} <= set(want) and "file.txt" not in want
+    assert sorted(store.folder_names("b")) == ["y"]
+    with pytest.raises(StoreError):
+        store.folder_names("missing")
+
+
 # -- path safety ---------------------------------------------------------------------------------
 GOOD_IDS = ["pgd-eps8-img3", "a", "run_1.2", "-x", "A.B_c-9", "x" * 255]
 BAD_IDS = [

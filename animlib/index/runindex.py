@@ -204,7 +204,7 @@ class RunIndex:
                 raise folder_error(self.store, exc) from None
             if todo or removed:
                 self._apply(todo, removed, current)
-            self._save_when_due()
+            # (not saved here: a poll must not wait for the file; full refreshes and exit save)
             self._stamp, self._checked = stamp, time.monotonic()
             return Refresh(len(current), len(todo), len(removed), self._checked - started)
         finally:
@@ -215,11 +215,14 @@ class RunIndex:
         ones), and the runs whose folder is gone."""
         look, removed = set(self._hot), []
         if renamed:
-            names = {e.name for e in self.store.list() if e.is_dir and not e.name.startswith(".")}
-            mapped = {utf8(name): name for name in names}
-            removed = [n for n in self._versions if n not in mapped]
+            mapped = {
+                (name if name.isascii() else utf8(name)): name
+                for name in self.store.folder_names()
+                if not name.startswith(".")
+            }
+            removed = list(self._versions.keys() - mapped.keys())
             look = {n for n in look if n in mapped}
-            look |= {name for key, name in mapped.items() if key not in self._versions}
+            look |= {mapped[key] for key in mapped.keys() - self._versions.keys()}
         listing = self.store.member_versions(M.RUN_JSON, only=sorted(look)) if look else {}
         current, todo = self._versions_of({name: listing.get(name) for name in look})
         return current, todo, removed

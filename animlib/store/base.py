@@ -90,6 +90,12 @@ class Store(ABC):
         and mtime/ETag are filled in where the backend has them. Raises StoreError NOT_FOUND if
         the folder does not exist, INVALID if it is a file."""
 
+    def folder_names(self, path: str = "") -> list[str]:
+        """The names of the folders directly inside the folder ``path`` (links to folders
+        too), in no particular order: :meth:`list` without its entries (cheaper on 100,000
+        run folders). Raises as :meth:`list`."""
+        return [e.name for e in self.list(path) if e.is_dir]
+
     @abstractmethod
     def find(self, path: str) -> list[str]:
         """Every file below the folder ``path``, relative to it (``[]`` if there is none)."""

@@ -114,17 +114,22 @@ class LocalStore(Store):
 
     # -- reading --------------------------------------------------------------------------------
     def list(self, path: str = "", *, detail: bool = False) -> list[Entry]:
+        return sorted((_entry(e, detail) for e in self._entries(path)), key=lambda e: e.name)
+
+    def folder_names(self, path: str = "") -> list[str]:
+        return [e.name for e in self._entries(path) if _is_dir(e)]  # no Entry, no sort
+
+    def _entries(self, path: str) -> list[os.DirEntry[str]]:
         folder = self._local(path)
         try:
             with os.scandir(folder) as it:
-                entries = [_entry(e, detail) for e in it]
+                return list(it)
         except FileNotFoundError:
             raise StoreError("folder does not exist", field=folder, code=Code.NOT_FOUND) from None
         except NotADirectoryError:
             raise StoreError("is not a folder", field=folder, code=Code.INVALID) from None
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
-        return sorted(entries, key=lambda e: e.name)
 
     def find(self, path: str) -> list[str]:
         top = self._local(path)
