@@ -22,7 +22,7 @@ from ..store.paths import is_run_id
 from . import files
 from .columns import column
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
-from .rows import in_default_order, info_of, row_of, table_of
+from .rows import info_of, row_of, table_of, with_rows
 
 log = logging.getLogger("animlib.index")
 
@@ -287,10 +287,10 @@ class RunIndex:
         rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
         fresh = table_of(rows)
         old = self._table if self._table is not None else table_of([])
-        gone = column([*todo, *removed], pa.string())
+        gone = column([*(n for n in todo if n in self._versions), *removed], pa.string())
         if len(gone) and old.num_rows:
             old = old.filter(pc.invert(pc.is_in(old["id"], value_set=gone)))
-        self._table = in_default_order(pa.concat_tables([old, fresh]))
+        self._table = with_rows(old, fresh)
         for name in removed:
             self._versions.pop(name, None)
             self._infos.pop(name, None)
