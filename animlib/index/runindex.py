@@ -198,10 +198,7 @@ class RunIndex:
             if stamp is None or self._table is None:
                 return self._full()
             started = time.monotonic()
-            try:
-                current, todo, removed = self._changes(stamp != self._stamp)
-            except StoreError as exc:
-                raise folder_error(self.store, exc) from None
+            current, todo, removed = self._changes(stamp != self._stamp)
             if todo or removed:
                 self._apply(todo, removed, current)
             # (not saved here: a poll must not wait for the file; full refreshes and exit save)
@@ -212,7 +209,13 @@ class RunIndex:
 
     def _changes(self, renamed: bool) -> tuple[dict[str, str], list[str], list[str]]:
         """The versions of the hot runs (and, when folders were added or removed, of the new
-        ones), and the runs whose folder is gone."""
+        ones), and the runs whose folder is gone (RunFormatError if it cannot be listed)."""
+        try:
+            return self._look(renamed)
+        except StoreError as exc:
+            raise folder_error(self.store, exc) from None
+
+    def _look(self, renamed: bool) -> tuple[dict[str, str], list[str], list[str]]:
         look, removed = set(self._hot), []
         if renamed:
             mapped = {
