@@ -107,13 +107,7 @@ class Flusher:
         try:
             futures = [self._pool.submit(job, a) for a in self._appenders]
         except RuntimeError:  # "cannot schedule new futures after shutdown"
-            errors = []
-            for appender in self._appenders:
-                try:
-                    job(appender)
-                except Exception as exc:
-                    errors.append(exc)
-            return errors
+            return _in_turn(self._appenders, job)
         return [e for e in (f.exception() for f in futures) if e is not None]
 
     def stop(self) -> None:
@@ -133,11 +127,8 @@ class Flusher:
     def _at_exit(self) -> None:
         """The interpreter exits with the writer still open: write what is buffered."""
         self.stop()
-        for appender in self._appenders:
-            try:
-                appender.flush()
-            except Exception:  # nobody is left to tell; the run stays readable as it was
-                pass
+        _in_turn(self._appenders, lambda a: a.flush())  # nobody is left to tell of errors:
+        # the runs stay readable as they were
 
     def _round(self) -> list[BaseException]:
         errors = self.each(lambda a: a.flush())
@@ -170,3 +161,16 @@ class Flusher:
             self._error = errors[0]
             with self._progress:
                 self._progress.notify_all()
+
+
+def _in_turn(
+    appenders: list[RunAppender], job: Callable[[RunAppender], object]
+) -> list[BaseException]:
+    """``job`` on every appender in this thread, going on past errors; the errors."""
+    errors: list[BaseException] = []
+    for appender in appenders:
+        try:
+            job(appender)
+        except Exception as exc:
+            errors.append(exc)
+    return errors
