@@ -129,12 +129,22 @@ def _piece(renderer: RendererAgg, s: str, prop: Any, aa: bool, flags: Any) -> li
     size = prop.get_size_in_points()
     out = []
     for ft, glyph, dx, dy in _layout(renderer, s, prop, None, flags):
-        gx, gy = round(0x40 * dx), round(0x40 * dy)
-        buffer, rel_left, rel_top = _glyph(renderer.dpi, ft, size, glyph, gx, gy, aa, flags)
-        h, w = buffer.shape
-        if h and w:
-            out.append((buffer, (gx >> 6) + rel_left, h - ((gy >> 6) + rel_top)))
+        placed = _placed(
+            renderer.dpi, ft, size, glyph, round(0x40 * dx), round(0x40 * dy), aa, flags
+        )
+        if placed[0].size:
+            out.append(placed)
     return out
+
+
+def _placed(
+    dpi: float, ft: Any, size: float, glyph: int, gx: int, gy: int, aa: bool, flags: Any
+) -> _Glyph:
+    """A glyph whose origin is at the 1/64-pixel position (gx, gy) (y counted down from row
+    0): its bitmap, its left column and the row below its bottom (as ``draw_text_image``
+    takes them, offset by the row of y = 0)."""
+    buffer, rel_left, rel_top = _glyph(dpi, ft, size, glyph, gx, gy, aa, flags)
+    return buffer, (gx >> 6) + rel_left, buffer.shape[0] - ((gy >> 6) + rel_top)
 
 
 def line_origins(
@@ -305,10 +315,9 @@ class _GlyphCachingRenderer(RendererAgg):
         draw = self._renderer.draw_text_image
         for ft, glyph, dx, dy in _layout(self, s, prop, mtext, flags):
             gx = round(0x40 * (x + dx))
-            gy = round(0x40 * (height - y + dy))
-            buffer, rel_left, rel_top = _glyph(self.dpi, ft, size, glyph, gx, gy, aa, flags)
-            top = (gy >> 6) + rel_top
-            draw(buffer, (gx >> 6) + rel_left, top_of - top + buffer.shape[0], 0, gc)
+            gy = round(0x40 * (height - y + dy))  # counted down from the canvas top
+            buffer, left, bottom = _placed(self.dpi, ft, size, glyph, gx, gy, aa, flags)
+            draw(buffer, left, top_of + bottom, 0, gc)
         return None
 
     def pixel_array(self) -> np.ndarray:
