@@ -59,6 +59,8 @@ def root() -> str:
 
 
 CHEAP_REFRESH_S = 0.05  # a full refresh this quick is done on every call (small folders)
+SHOW_SAVED_ROWS = 5000  # a folder with this many saved index rows is shown from them while its
+# first full refresh runs in the background (one of 100,000 runs takes about a second)
 MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
 FULL_EVERY_S = 10.0  # local folders: a full refresh at most this often; in between only the
 # folder's own mtime and the run.json of running runs are looked at
@@ -73,7 +75,8 @@ def run_index(where: str | None = None) -> RunIndex:
     done in the background (pages are served the rows the index holds meanwhile, and the runs
     page reruns when they change): for a local folder every 10 s or twenty durations of the
     last one, for object storage every second or two durations (see also
-    :func:`follow_runs`).
+    :func:`follow_runs`). The first one is done in the background too when an earlier process
+    saved the folder's index with 5,000 rows or more: a new server shows those rows at once.
 
     Args:
         where: the results folder (default: the dashboard's).
@@ -85,6 +88,9 @@ def run_index(where: str | None = None) -> RunIndex:
         RunFormatError: the results folder does not exist or cannot be listed.
     """
     index = open_index(where or root())
+    if not index.refreshed and index.failed is None and index.preload() >= SHOW_SAVED_ROWS:
+        index.refresh_soon(0.0)  # the page reruns when the refresh changes the rows
+        return index
     took = index.last.seconds
     if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
         index.refresh()

@@ -394,6 +394,44 @@ def test_a_run_added_during_a_full_scan_is_in_the_index_when_it_ends(runs_dir, m
     assert "during" in index.table["id"].to_pylist() and index.generation > generation
 
 
+def test_a_new_server_shows_the_saved_rows_while_its_first_refresh_runs(runs_dir, monkeypatch):
+    """A big folder whose index an earlier process saved: the dashboard's first run_index
+    returns the saved rows at once and refreshes in the background (a new server's first page
+    of 100,000 runs does not wait for a full scan); the refresh then brings the new run."""
+    import threading
+
+    from animlib import ui
+    from animlib.index import registry
+
+    saved = open_index(runs_dir)
+    saved.refresh()
+    assert saved.flush()
+    ids = set(saved.table["id"].to_pylist())
+    registry._OPEN.clear()  # a new process
+    write_run(runs_dir, "late", steps=2)
+    release = threading.Event()
+    real = LocalStore.member_versions
+
+    def slow(self, *args, **kwargs):
+        if kwargs.get("only") is None:
+            release.wait(30)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "member_versions", slow)
+    monkeypatch.setattr(ui, "SHOW_SAVED_ROWS", len(ids))
+    t = time.monotonic()
+    index = ui.run_index(str(runs_dir))
+    again = ui.follow_runs(str(runs_dir))  # the page's poll meanwhile does not wait either
+    assert time.monotonic() - t < 5 and again is index and not index.refreshed
+    assert set(index.table["id"].to_pylist()) == ids
+    release.set()
+    index._worker.join(30)
+    assert index.refreshed and "late" in index.table["id"].to_pylist()
+    monkeypatch.setattr(ui, "SHOW_SAVED_ROWS", len(ids) + 2)
+    registry._OPEN.clear()  # fewer saved rows than that: the first refresh is done in line
+    assert "late" in ui.run_index(str(runs_dir)).table["id"].to_pylist()
+
+
 def test_local_scan_follows_links_only_inside(runs_dir, tmp_path):
     outside = tmp_path / "outside"
     write_run(outside, "far", steps=2)

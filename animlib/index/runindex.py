@@ -281,6 +281,22 @@ class RunIndex:
             log.warning("run index refresh of %s failed: %s", self.url, exc)
             self.failed = exc
 
+    def preload(self) -> int:
+        """Read the index file saved by an earlier process, if no rows are held yet, so that
+        they can be shown while the first full refresh runs (it may take seconds on 100,000
+        runs). Never waits for a refresh in progress.
+
+        Returns:
+            How many rows the index holds now (0 without a saved file).
+        """
+        if self._table is None and self._lock.acquire(blocking=False):
+            try:
+                if self._table is None:
+                    self._load()
+            finally:
+                self._lock.release()
+        return self._table.num_rows if self._table is not None else 0
+
     @property
     def refreshed(self) -> bool:
         """True once a refresh has listed the folder in this process."""
