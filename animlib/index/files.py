@@ -71,7 +71,7 @@ def load(path: str, url: str) -> pa.Table | None:
     """
     try:  # one file: ParquetFile, not read_table (whose datasets layer imports pandas)
         with pq.ParquetFile(path) as file:
-            table = file.read()
+            table = file.read(use_threads=False)  # 100,000 rows: 0.25-0.37 s, threads 0.57 s
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged or foreign file: rebuild, never fail the listing
