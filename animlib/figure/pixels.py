@@ -205,8 +205,8 @@ class StepImages:
         every later pass over the view would cost 3-5x a pass over a contiguous array."""
         if a.dtype != np.float32 or a.ndim != 3 or a.flags.c_contiguous or not a.size:
             return a  # (uint8 pixels copy slower than numpy's loop over them)
-        if a.strides[2] != a.itemsize:
-            return a
+        if a.strides[2] != a.itemsize or a.strides[1] == a.shape[2] * a.itemsize:
+            return a  # (whole rows in a row, e.g. only reversed: numpy loops over each row)
         pixel = f"V{a.shape[2] * a.itemsize}"
         out = self._buf(f"gathered-{a.dtype}", a.shape, a.dtype)
         np.copyto(out.view(pixel), a.view(pixel))
