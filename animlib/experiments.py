@@ -13,7 +13,7 @@ import numpy as np
 
 from . import meta as M
 from .errors import AnimlibError
-from .listing import RunInfo, list_runs
+from .listing import RunInfo
 
 SUMMARY_COLUMNS = (
     "n",
@@ -54,17 +54,16 @@ class ExperimentInfo:
 def _runs(
     root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
 ) -> list[RunInfo]:
-    """The readable runs of ``root``, as :func:`animlib.list_runs` lists them; with
-    ``experiments_only``, at least those naming an experiment (picked out in the run index
-    before any run.json is parsed: 100,000 plain runs cost no parsing)."""
-    if not experiments_only:
-        return [i for i in list_runs(root, storage_options=storage_options) if i.ok]
+    """The readable runs of ``root``, read from its run index as :func:`animlib.list_runs`
+    reads them; with ``experiments_only``, at least those naming an experiment (picked out in
+    the index before any run.json is parsed: 100,000 plain runs cost no parsing)."""
     from .index import open_index
     from .index.query import may_hold_key
 
     index = open_index(root, storage_options)
     index.refresh()
-    return [i for i in index.infos(may_hold_key(index.table, "experiment")) if i.ok]
+    wanted = may_hold_key(index.table, "experiment") if experiments_only else None
+    return [i for i in index.infos(wanted) if i.ok]
 
 
 def _aggregate_status(statuses: Iterable[str]) -> str:
