@@ -152,10 +152,11 @@ class RunIndex:
         removed = [n for n in self._versions if n not in current]
         if todo or removed or self._table is None:
             self._apply(todo, removed, current)
-        if stamp is not None and self.store.folder_version() != stamp:
+        now = self.store.folder_version() if stamp is not None else None
+        if now != stamp:
             # runs were added or removed during the scan (polls skip while it runs): read them
             # now, so a slow scan never delays a new run by one more poll
-            stamp = self.store.folder_version()
+            stamp = now
             more, new, gone = self._changes(True)
             if new or gone:
                 self._apply(new, gone, more)
