@@ -127,8 +127,8 @@ class Flusher:
     def _at_exit(self) -> None:
         """The interpreter exits with the writer still open: write what is buffered."""
         self.stop()
-        _in_turn(self._appenders, lambda a: a.flush())  # nobody is left to tell of errors:
-        # the runs stay readable as they were
+        # nobody is left to tell of errors: the runs stay readable as they were
+        _in_turn(self._appenders, lambda a: a.flush())
 
     def _round(self) -> list[BaseException]:
         errors = self.each(lambda a: a.flush())
