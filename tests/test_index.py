@@ -367,7 +367,8 @@ def test_polls_and_pages_never_wait_for_a_running_refresh(runs_dir, monkeypatch)
     t = time.monotonic()
     index.refresh_soon(max_age=0)
     done = index.refresh_changes()
-    assert time.monotonic() - t < 1 and done.cached and index._worker is None
+    # (the slow scan blocks for 30 s: anything under 10 s did not wait for it)
+    assert time.monotonic() - t < 10 and done.cached and index._worker is None
     release.set()
     worker.join(30)
     write_run(runs_dir, "late", steps=2)
@@ -422,7 +423,7 @@ def test_a_new_server_shows_the_saved_rows_while_its_first_refresh_runs(runs_dir
     t = time.monotonic()
     index = ui.run_index(str(runs_dir))
     again = ui.follow_runs(str(runs_dir))  # the page's poll meanwhile does not wait either
-    assert time.monotonic() - t < 5 and again is index and not index.refreshed
+    assert time.monotonic() - t < 10 and again is index and not index.refreshed  # not 30 s
     assert set(index.table["id"].to_pylist()) == ids
     release.set()
     index._worker.join(30)
