@@ -14,16 +14,20 @@ from animlib.demo.cnn import one_thread
 
 
 def pgd(model, x, y, eps: float, alpha: float, steps: int, writer) -> torch.Tensor:
-    """PGD from a random start; logs the clean batch, then the batch after every update."""
+    """PGD from a random start, logged as the adapters log a library's attack (so flip steps
+    compare across them): the clean batch, the batch each iteration evaluates (the random start
+    first) with its logits and loss, then the batch returned."""
     writer.log(images=x, logits=model(x))
     x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
     for _ in range(steps):
         x_adv.requires_grad_(True)
-        loss = torch.nn.functional.cross_entropy(model(x_adv), y, reduction="none")
+        logits = model(x_adv)
+        loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        writer.log(images=x_adv.detach(), logits=logits.detach(), loss=loss.detach())
         grad = torch.autograd.grad(loss.sum(), x_adv)[0]
         x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
-        with torch.no_grad():
-            writer.log(images=x_adv, logits=model(x_adv), loss=loss.detach())
+    with torch.no_grad():
+        writer.log(images=x_adv, logits=model(x_adv))
     return x_adv
 
 

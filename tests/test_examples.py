@@ -42,6 +42,9 @@ def test_examples_log_their_experiments(tmp_path, tmp_path_factory):
     for exp in exps.values():
         assert exp.get("n_runs") == 8 and exp.get("status") == "finished"
         assert exp.get("params")["eps"] == 0.1 and exp.get("attack") == "PGD-Linf"
+        # logged alike (clean, every iteration's input from the random start, the result), so
+        # flip steps compare across libraries
+        assert len(animlib.open_run(results / f"{exp.id}-0000")) == 6 + 2, exp.id
     table = animlib.summarize(results, by=["experiment", "params.eps"]).set_index("experiment")
     assert (table["n"] == 8).all() and (table["params.eps"] == 0.1).all()
     assert (table["clean_acc"] >= 0.75).all() and (table["success_rate"] > 0).all()
