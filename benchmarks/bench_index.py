@@ -173,6 +173,15 @@ def page_ready(
     return out
 
 
+def server_stack() -> str:
+    """What Streamlit's uvicorn server runs on here (httptools and uvloop are in requirements)."""
+    from importlib.util import find_spec
+
+    http = "httptools" if find_spec("httptools") else "h11 (pure Python)"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"dashboard server: uvicorn, {http}, {loop}"
+
+
 def small_folder(parent: Path, n: int = 3) -> Path:
     """``n`` runs cloned from the template: the same page with almost nothing to list."""
     folder = parent / f"small-{n}"
@@ -361,7 +370,7 @@ def main() -> None:
         mode, folder = args.child
         print(json.dumps((child_cold if mode == "cold" else child_warm)(folder)))
         return
-    print(f"bench_index: {C.machine()}", flush=True)
+    print(f"bench_index: {C.machine()}; {server_stack()}", flush=True)
     folder, built = D.results_folder(args.runs)
     if built is not None:
         print(f"  (cloned {args.runs:,} runs in {built:.0f} s; reused from now on)", flush=True)
