@@ -275,7 +275,8 @@ def forget_changed(index: RunIndex, problems: Problems) -> None:
         index: the folder's index.
         problems: the recorded problems (changed in place).
     """
-    for run_id in [r for r, (version, _) in problems.items() if index.version(r) != version]:
+    found = problems.items()
+    for run_id in [r for r, (seen, _) in found if index.version(r, stable=True) != seen]:
         del problems[run_id]
 
 
@@ -306,7 +307,7 @@ def checked_page(
         checked, unchecked = check_runs(infos, where, budget_s=budget_s)
         bad = [info for info in checked if not info.ok]
         for info in bad:
-            problems[info.id] = (index.version(info.id) or "", info)
+            problems[info.id] = (index.version(info.id, stable=True) or "", info)
         if not bad:
             return result, unchecked
     return index.query(dataclasses.replace(q, exclude=tuple(problems))), unchecked
@@ -330,7 +331,7 @@ def deep_check(
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
     for info in checked:
         if not info.ok:
-            problems[info.id] = (index.version(info.id) or "", info)
+            problems[info.id] = (index.version(info.id, stable=True) or "", info)
 
 
 def viewer_url(run_id: str) -> str:

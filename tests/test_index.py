@@ -532,3 +532,31 @@ def test_the_index_schema_is_what_version_1_files_hold():
         """
     ).rstrip("\n")
     assert index_files.SCHEMA_VERSION == "1"  # a change of the above needs a new version
+
+
+def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(
+    runs_dir, monkeypatch
+):
+    """A run.json changed in the last 2 s carries the scan time in its version (it differs at
+    every scan); what the runs page found in such a run (by version) must survive the next
+    scans, and be forgotten when the run really changes."""
+    from animlib import ui
+    from animlib.store import local
+
+    monkeypatch.setattr(local, "RACY_S", 3600.0)  # every run.json counts as just written
+    write_run(runs_dir, "fresh", steps=2)
+    index = RunIndex(runs_dir)
+    index.refresh()
+    assert index.version("fresh") != index.version("fresh", stable=True)  # the scan time
+    problems = {"fresh": (index.version("fresh", stable=True), None)}
+    for _ in range(2):
+        time.sleep(0.01)  # the next scan's time differs
+        index.refresh()
+        ui.forget_changed(index, problems)  # type: ignore[arg-type]
+        assert "fresh" in problems
+    path = runs_dir / "fresh" / "run.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "name": "renamed"}))  # a real change
+    index.refresh()
+    ui.forget_changed(index, problems)  # type: ignore[arg-type]
+    assert "fresh" not in problems

@@ -59,10 +59,20 @@ def version_of(name: str, tag: str | None) -> str:
     return MISSING if tag is None else tag
 
 
+_SETTLED_PARTS = 3  # inode:mtime:size; a local run.json changed < 2 s ago adds the scan time
+
+
 def is_hot(status: str | None, version: str) -> bool:
     """Whether a run's run.json is expected to change soon: it is running, its folder has no
     run.json yet, or it changed so recently that its version is not settled."""
-    return status == "running" or version == MISSING or version.count(":") > 2
+    return status == "running" or version == MISSING or version.count(":") >= _SETTLED_PARTS
+
+
+def settled(version: str) -> str:
+    """``version`` without the scan time that the tag of a local run.json changed in the last
+    2 s carries (it differs at every scan until the file settles): what stays the same from
+    scan to scan while the file does not change."""
+    return ":".join(version.split(":")[:_SETTLED_PARTS])
 
 
 def utf8(name: str) -> str:
@@ -419,16 +429,20 @@ class RunIndex:
             return list(out)
         return out
 
-    def version(self, run_id: str) -> str | None:
+    def version(self, run_id: str, *, stable: bool = False) -> str | None:
         """The version tag of a run's indexed run.json.
 
         Args:
             run_id: a run folder's name.
+            stable: without the scan time a run.json changed in the last 2 s carries in its
+                tag (:func:`settled`), so that the version stays the same from scan to scan
+                while the file does not change (e.g. to remember what was found in a run).
 
         Returns:
             The tag (see :func:`version_of`), None if the index has no such folder.
         """
-        return self._versions.get(run_id)
+        version = self._versions.get(run_id)
+        return settled(version) if stable and version is not None else version
 
     def query(self, q: Query, now: float | None = None) -> Result:
         """One page of good runs matching ``q``.
