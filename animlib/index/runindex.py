@@ -18,16 +18,15 @@ from .. import meta as M
 from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
 from ..store import Store, open_store
-from ..store.paths import is_run_id
 from . import files
 from .columns import column
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
 from .rows import info_of, row_of, table_of, with_rows
+from .versions import MISSING, UNSAFE, is_hot, settled, version_of
 
 log = logging.getLogger("animlib.index")
 
 SAVE_INTERVAL_S = 30.0  # at most one rewrite of the index file per this many seconds
-MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
 
 
 @dataclass(frozen=True)
@@ -40,39 +39,6 @@ class Refresh:
     removed: int = 0
     seconds: float = 0.0
     cached: bool = False
-
-
-def version_of(name: str, tag: str | None) -> str:
-    """The version of a folder's run.json in the index.
-
-    Args:
-        name: the folder's name.
-        tag: its run.json's tag in the listing (:meth:`~animlib.store.Store.member_versions`:
-            the ETag on object stores, inode, mtime and size locally), None without one.
-
-    Returns:
-        ``tag``; :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without
-        run.json.
-    """
-    if not is_run_id(name):
-        return UNSAFE
-    return MISSING if tag is None else tag
-
-
-_SETTLED_PARTS = 3  # inode:mtime:size; a local run.json changed < 2 s ago adds the scan time
-
-
-def is_hot(status: str | None, version: str) -> bool:
-    """Whether a run's run.json is expected to change soon: it is running, its folder has no
-    run.json yet, or it changed so recently that its version is not settled."""
-    return status == "running" or version == MISSING or version.count(":") >= _SETTLED_PARTS
-
-
-def settled(version: str) -> str:
-    """``version`` without the scan time that the tag of a local run.json changed in the last
-    2 s carries (it differs at every scan until the file settles): what stays the same from
-    scan to scan while the file does not change."""
-    return ":".join(version.split(":")[:_SETTLED_PARTS])
 
 
 def utf8(name: str) -> str:

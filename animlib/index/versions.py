@@ -1,0 +1,40 @@
+"""The version tags of run.json files in a run index: what they are, when they are settled."""
+
+from __future__ import annotations
+
+from ..store.paths import is_run_id
+
+MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
+
+
+def version_of(name: str, tag: str | None) -> str:
+    """The version of a folder's run.json in the index.
+
+    Args:
+        name: the folder's name.
+        tag: its run.json's tag in the listing (:meth:`~animlib.store.Store.member_versions`:
+            the ETag on object stores, inode, mtime and size locally), None without one.
+
+    Returns:
+        ``tag``; :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without
+        run.json.
+    """
+    if not is_run_id(name):
+        return UNSAFE
+    return MISSING if tag is None else tag
+
+
+_SETTLED_PARTS = 3  # inode:mtime:size; a local run.json changed < 2 s ago adds the scan time
+
+
+def is_hot(status: str | None, version: str) -> bool:
+    """Whether a run's run.json is expected to change soon: it is running, its folder has no
+    run.json yet, or it changed so recently that its version is not settled."""
+    return status == "running" or version == MISSING or version.count(":") >= _SETTLED_PARTS
+
+
+def settled(version: str) -> str:
+    """``version`` without the scan time that the tag of a local run.json changed in the last
+    2 s carries (it differs at every scan until the file settles): what stays the same from
+    scan to scan while the file does not change."""
+    return ":".join(version.split(":")[:_SETTLED_PARTS])
