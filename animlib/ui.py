@@ -268,6 +268,17 @@ CHECK_PASSES = 4  # queries of one page at most, when rows of it turn out broken
 Problems = dict[str, tuple[str, RunInfo]]  # run id -> (run.json version, the run's problem)
 
 
+def _seen(index: RunIndex, run_id: str) -> str | None:
+    """The version a problem of ``run_id`` is recorded with: its run.json's settled version
+    (the scan time in the tag of a just-written run.json would forget it at the next scan)."""
+    return index.version(run_id, stable=True)
+
+
+def _record(index: RunIndex, problems: Problems, found: list[RunInfo]) -> None:
+    for info in found:
+        problems[info.id] = (_seen(index, info.id) or "", info)
+
+
 def forget_changed(index: RunIndex, problems: Problems) -> None:
     """Drop the recorded problems of runs that changed or went away since they were found.
 
@@ -275,8 +286,7 @@ def forget_changed(index: RunIndex, problems: Problems) -> None:
         index: the folder's index.
         problems: the recorded problems (changed in place).
     """
-    found = problems.items()
-    for run_id in [r for r, (seen, _) in found if index.version(r, stable=True) != seen]:
+    for run_id in [r for r, (seen, _) in problems.items() if _seen(index, r) != seen]:
         del problems[run_id]
 
 
@@ -306,8 +316,7 @@ def checked_page(
         infos = index.infos(result.rows["id"].to_pylist())
         checked, unchecked = check_runs(infos, where, budget_s=budget_s)
         bad = [info for info in checked if not info.ok]
-        for info in bad:
-            problems[info.id] = (index.version(info.id, stable=True) or "", info)
+        _record(index, problems, bad)
         if not bad:
             return result, unchecked
     return index.query(dataclasses.replace(q, exclude=tuple(problems))), unchecked
@@ -329,9 +338,7 @@ def deep_check(
     """
     todo = [info for info in index.infos() if info.ok and info.id not in problems]
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
-    for info in checked:
-        if not info.ok:
-            problems[info.id] = (index.version(info.id, stable=True) or "", info)
+    _record(index, problems, [info for info in checked if not info.ok])
 
 
 def viewer_url(run_id: str) -> str:
