@@ -31,11 +31,14 @@ from typing import Any
 import numpy as np
 from numcodecs import Blosc, Zstd
 
+from . import kernels
+
 CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays using it
 MAGIC = b"AST1"
 LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
 BLOCK_VALUES = 2**17  # values prepared at once (the scratch arrays stay in the CPU cache)
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
+SAMPLE = kernels.SAMPLE  # every SAMPLE-th value tells first whether a step is far from the grid
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
 LUT_BITS = LUT.view(np.uint32)
 U8, GRID, RAW = 0, 1, 2  # frame kinds
@@ -58,8 +61,9 @@ class Prepared:
     kind: int
     shape: tuple[int, ...]
     q: np.ndarray | None = None
-    idx: np.ndarray | None = None  # positions off the grid (GRID), int64
-    xor: np.ndarray | None = None  # their bits XOR the grid value's bits (GRID), uint32
+    # GRID: the values off the grid, as stored: the gaps between their positions (the first:
+    # position + 1), then their bits XOR the grid value's bits (uint32, 2 per value)
+    res: np.ndarray | None = None
     bits: np.ndarray | None = None  # float bits (RAW), uint32
     in_range: bool = True  # every value is finite and in [0, 1] (uint8: always)
 
@@ -71,7 +75,7 @@ class Prepared:
     @property
     def nbytes(self) -> int:
         """Memory held by this step."""
-        parts = (self.q, self.idx, self.xor, self.bits)
+        parts = (self.q, self.res, self.bits)
         return sum(p.nbytes for p in parts if p is not None)
 
     def quantized(self) -> np.ndarray:
@@ -85,8 +89,9 @@ class Prepared:
         if self.bits is not None:
             return self.bits
         bits = on_grid(self.q).view(np.uint32)
-        if self.idx is not None and self.idx.size:
-            bits[self.idx] ^= self.xor
+        if self.res is not None and self.res.size:
+            n = self.res.size // 2
+            bits[np.cumsum(self.res[:n], dtype=np.int64) - 1] ^= self.res[n:]
         return bits
 
     def image(self) -> np.ndarray:
@@ -197,6 +202,9 @@ def _prepare_block(
     x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool, validate: bool
 ) -> list[Prepared]:
     """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
+    split = kernels.split_grid()
+    if split is not None:
+        return _split_compiled(split, x, q, shape, checked)
     quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
     bits = x.view(np.uint32)
     grid = on_grid(q, out=_buffer("quantize", x.shape, np.float32))
@@ -204,7 +212,7 @@ def _prepare_block(
     off = _buffer("off", x.shape, np.bool_)
     np.not_equal(grid, bits, out=off)
     # a sample of the values tells a float image far from the grid (no list of positions)
-    far = off[:, ::61].mean(axis=1) > GRID_SHARE
+    far = off[:, ::SAMPLE].mean(axis=1) > GRID_SHARE
     out, rows_ok = [], None
     for i in range(len(x)):
         where = None if far[i] else np.flatnonzero(off[i])
@@ -215,9 +223,28 @@ def _prepare_block(
             continue
         # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
         xval = x[i][where]
-        xor = xval.view(np.uint32) ^ grid[i][where]
+        gaps = np.diff(where, prepend=-1).astype(np.uint32)
+        res = np.concatenate([gaps, xval.view(np.uint32) ^ grid[i][where]])
         ok = checked or _in_range(xval)
-        out.append(Prepared(GRID, shape, q=q[i], idx=where, xor=xor, in_range=ok))
+        out.append(Prepared(GRID, shape, q=q[i], res=res, in_range=ok))
+    return out
+
+
+def _split_compiled(
+    split: Any, x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool
+) -> list[Prepared]:
+    """:func:`_prepare_block` with the compiled :func:`animlib.kernels.split_grid`."""
+    limit = int(GRID_SHARE * x.shape[1])
+    res = _buffer("res", (2 * limit + 2,), np.uint32)
+    out: list[Prepared] = []
+    for i in range(len(x)):
+        count, ok = split(x[i], q[i], res, LUT_BITS, limit)
+        if count > limit:
+            ok = checked or bool(_rows_in_range(x[i : i + 1])[0])
+            out.append(Prepared(RAW, shape, bits=x[i].view(np.uint32).copy(), in_range=ok))
+            continue
+        both = np.concatenate([res[:count], res[limit : limit + count]])
+        out.append(Prepared(GRID, shape, q=q[i], res=both, in_range=checked or ok))
     return out
 
 
@@ -263,10 +290,9 @@ def encode_frame(step: Prepared, prev: Prepared | None) -> bytes:
             main = _BLOSC.encode(step.bits - prev.float_bits())
     else:
         main = _BLOSC.encode(step.q if prev is None else step.q - prev.quantized())
-        if step.kind == GRID and step.idx.size:
-            gaps = np.diff(step.idx, prepend=-1).astype(np.uint32)
-            n_res = int(step.idx.size)
-            res = _BLOSC_WORDS.encode(np.concatenate([gaps, step.xor]))
+        if step.kind == GRID and step.res.size:
+            n_res = int(step.res.size // 2)
+            res = _BLOSC_WORDS.encode(step.res)
     codecs = BLOSC | BLOSC << 4  # main part | residual
     head = _FRAME.pack(step.kind, prev is not None, codecs, len(main), n_res, len(res))
     return b"".join((head, bytes(main), bytes(res)))

@@ -1,0 +1,120 @@
+"""Compiled loops of the steps codec (Numba): one pass where numpy needs six; None without Numba."""
+
+# ``split_grid`` does in one pass over a float image what ``stepcodec._prepare_block`` does with
+# numpy (``rint(255 x)`` as uint8, the grid value ``float32(q) / 255``, the comparison of the bit
+# patterns, the positions off the grid and their XOR): 4-6x faster on a 224x224 RGB batch, and
+# it releases the GIL, so the writer's background threads encode meanwhile. The numpy code stays
+# the reference: the tests check that both give the same steps. Numba is imported at the first
+# call, so the dashboard (which only reads) never pays for it; its machine code is cached next to
+# this file (or in Numba's user cache) after the first compilation.
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BLOCK = 4096  # values whose flags are found at once (the flags stay in the CPU cache)
+SAMPLE = 61  # every SAMPLE-th value is looked at first to tell an image far from the grid
+# a flag word with only byte j set (to 1), times BYTE_INDEX, has 7 - j in its top byte
+BYTE_INDEX = np.uint64(0x0706050403020100)
+DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba)
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def split_grid() -> Callable[..., tuple[int, bool]] | None:
+    """The compiled ``split_grid(x, q, res, grid_bits, limit)``, or None without Numba (or with
+    ``ANIMLIB_NO_JIT=1``).
+
+    The function's arguments: ``x`` flat float32 values; ``q`` flat uint8 receiving
+    ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` uint32 of ``2 * limit`` receiving, for
+    the values whose bits differ from their grid value's, the gaps between their positions
+    (first: position + 1) in ``res[:count]`` and the XOR of the two bit patterns in
+    ``res[limit:limit + count]``; ``grid_bits`` the 256 grid values' bits; ``limit`` the most
+    such values accepted. It returns ``(count, in_range)``: ``count`` is ``limit + 1`` when more
+    values (or, in a first sample, a larger share) are off the grid (``q`` and ``res`` are then
+    incomplete); ``in_range``: every value off the grid is finite and in [0, 1] (those on it are).
+    """
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+        return None
+    with _lock:
+        if "split_grid" not in _loaded:
+            _loaded["split_grid"] = _compile()
+        return _loaded["split_grid"]
+
+
+def _compile() -> Callable[..., tuple[int, bool]] | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")(_split_grid)
+
+
+def _split_grid(x, q, res, grid_bits, limit):  # noqa: C901 (one loop nest, kept in one place)
+    n = x.size
+    bits = x.view(np.uint32)
+    k = np.float32(255.0)
+    zero = np.float32(0.0)
+    magic = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer (half to even)
+    sign = np.uint32(0x80000000)
+    one, shift = np.uint64(1), np.uint64(56)
+    # a sample first: an image far from the grid is stored as raw bits (no list of positions)
+    seen = 0
+    off = 0
+    for i in range(0, n, SAMPLE):
+        t = x[i] * k
+        r = t if t > zero else zero
+        r = r if r < k else k
+        r = (r + magic) - magic
+        seen += 1
+        off += bits[i] != grid_bits[np.int32(r)]
+    if off * n > limit * seen:
+        return limit + 1, True
+    flags = np.empty(BLOCK, np.uint8)
+    words = flags.view(np.uint64)
+    count = 0
+    last = -1
+    ok = True
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        xs, bs, qs = x[start:stop], bits[start:stop], q[start:stop]  # (slices: vectorised)
+        found = 0
+        for i in range(stop - start):  # no branch: the compiler vectorises this loop
+            v = xs[i]
+            t = v * k
+            r = t if t > zero else zero  # NaN too
+            r = r if r < k else k
+            r = (r + magic) - magic
+            qi = np.uint8(np.int32(r))
+            g = np.float32(qi) / k  # the same float32 as numpy's (correctly rounded division)
+            # equal floats have equal bits, but for -0.0 (and NaN is never equal)
+            f = np.uint8((v != g) | (bs[i] >= sign))
+            qs[i] = qi
+            flags[i] = f
+            found += f
+        if found == 0:
+            continue
+        if count + found > limit:
+            return limit + 1, ok
+        for j in range(stop - start, (stop - start + 7) // 8 * 8):
+            flags[j] = 0
+        for w in range((stop - start + 7) // 8):
+            word = words[w]
+            while word != 0:  # each flag byte set: lowest first
+                low = word & (~word + one)
+                j = w * 8 + 7 - np.int64((low * BYTE_INDEX) >> shift)
+                word ^= low
+                i = start + j
+                v = x[i]
+                res[count] = i - last
+                res[limit + count] = bits[i] ^ grid_bits[q[i]]
+                ok = ok and v >= zero and v <= np.float32(1.0)
+                last = i
+                count += 1
+    return count, ok

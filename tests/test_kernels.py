@@ -1,0 +1,78 @@
+"""The compiled split of float steps (animlib.kernels) gives exactly the numpy reference's steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from test_writer_properties import SETTINGS, step_chunks
+
+from animlib import kernels, stepcodec
+
+pytest.importorskip("numba")
+
+
+def both_ways(images: np.ndarray, monkeypatch, **kw) -> tuple[list, list]:
+    """``prepare_batch`` with numpy only, then with the compiled split."""
+    with monkeypatch.context() as m:
+        m.setenv(kernels.DISABLE_ENV, "1")
+        assert kernels.split_grid() is None
+        reference = stepcodec.prepare_batch(images, **kw)
+    assert kernels.split_grid() is not None
+    return reference, stepcodec.prepare_batch(images, **kw)
+
+
+def assert_same_steps(images: np.ndarray, reference: list, compiled: list) -> None:
+    flat = np.ascontiguousarray(images).reshape(len(images), -1)
+    for i, (ref, got) in enumerate(zip(reference, compiled, strict=True)):
+        assert got.kind == ref.kind, f"image {i}: kind {got.kind}, numpy {ref.kind}"
+        assert got.in_range == ref.in_range, f"image {i}: in_range"
+        assert got.image().reshape(-1).tobytes() == flat[i].tobytes(), f"image {i}: bits"
+        if got.kind == stepcodec.GRID and ref.in_range:  # (numpy leaves q unclipped then)
+            assert np.array_equal(got.q, ref.q), f"image {i}: q"
+            assert np.array_equal(got.res, ref.res), f"image {i}: residual"
+        encoded = stepcodec.encode_chunk(images[i : i + 1])
+        back = stepcodec.decode_chunk(encoded, images[i : i + 1].shape, images.dtype)
+        assert back.tobytes() == images[i : i + 1].tobytes()
+
+
+@SETTINGS
+@given(step_chunks())
+def test_the_compiled_split_matches_numpy_for_any_bits(chunk):
+    if chunk.dtype != np.float32:
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for kw in ({}, {"validate": True}):
+            reference, compiled = both_ways(chunk, monkeypatch, **kw)
+            assert_same_steps(chunk, reference, compiled)
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 4095, 4096, 4097, 8192 + 5, 3 * 50 * 50])
+def test_values_off_the_grid_are_found_at_every_position(monkeypatch, size):
+    """Block and flag-word edges: the first and last value, both sides of each 4096 block."""
+    rng = np.random.default_rng(size)
+    x = rng.integers(0, 256, (2, size)).astype(np.float32) / np.float32(255)
+    marks = sorted({0, size - 1, min(4095, size - 1), min(4096, size - 1), size // 2})
+    for j, pos in enumerate(marks):
+        x[0, pos] = np.nextafter(x[0, pos], np.float32(2))  # one ulp up: off the grid
+        x[1, pos] = [np.float32(-0.0), np.float32(np.nan), np.float32(1.5)][j % 3]
+    x[1, -1] = np.float32(np.inf)  # (out of range at any size)
+    images = x.reshape(2, size, 1, 1)
+    for kw in ({}, {"validate": True}):
+        reference, compiled = both_ways(images, monkeypatch, **kw)
+        assert_same_steps(images, reference, compiled)
+        if size > 1000:  # (smaller: value 0, off the grid, is most of the values sampled first)
+            assert compiled[0].kind == stepcodec.GRID and compiled[0].res.size == 2 * len(marks)
+    assert compiled[0].in_range and not compiled[1].in_range
+
+
+@pytest.mark.parametrize("share", [0.0, 0.05, 0.45, 0.55, 1.0])
+def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch, share):
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 255, (3, 64, 64, 3)).astype(np.float32) / np.float32(255)
+    off = rng.random(x.shape) < share
+    x[off] = np.nextafter(x[off], np.float32(2))
+    reference, compiled = both_ways(x, monkeypatch, validate=True)
+    assert_same_steps(x, reference, compiled)
+    want = stepcodec.RAW if share > stepcodec.GRID_SHARE else stepcodec.GRID
+    assert [s.kind for s in compiled] == [want] * 3
