@@ -4,9 +4,13 @@
 # numpy (``rint(255 x)`` as uint8, the grid value ``float32(q) / 255``, the comparison of the bit
 # patterns, the positions off the grid and their XOR): 4-6x faster on a 224x224 RGB batch, and
 # it releases the GIL, so the writer's background threads encode meanwhile. The numpy code stays
-# the reference: the tests check that both give the same steps. Numba is imported at the first
-# call, so the dashboard (which only reads) never pays for it; its machine code is cached next to
-# this file (or in Numba's user cache) after the first compilation.
+# the reference: the tests check that both give the same steps.
+#
+# Loading it costs about 1 s of one core once per process (importing Numba, then its machine code
+# from the cache next to this file or in Numba's user cache; the first compilation ever takes a
+# few seconds more). So it is loaded in a background thread, at the first batch large enough to
+# gain from it (WORTH values), and the numpy code runs until it is ready: a short experiment on
+# small images never waits for it, and the dashboard (which only reads) never loads it.
 
 from __future__ import annotations
 
@@ -21,15 +25,22 @@ BLOCK = 4096  # values whose flags are found at once (the flags stay in the CPU 
 SAMPLE = 61  # every SAMPLE-th value is looked at first to tell an image far from the grid
 # a flag word with only byte j set (to 1), times BYTE_INDEX, has 7 - j in its top byte
 BYTE_INDEX = np.uint64(0x0706050403020100)
+WORTH = 2**20  # values in one batch that start loading the compiled code (16 x 148 x 148 x 3)
 DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba)
 
 _lock = threading.Lock()
-_loaded: dict[str, Any] = {}
+_state: dict[str, Any] = {"pid": None, "done": threading.Event(), "split_grid": None}
 
 
-def split_grid() -> Callable[..., tuple[int, bool]] | None:
-    """The compiled ``split_grid(x, q, res, grid_bits, limit)``, or None without Numba (or with
-    ``ANIMLIB_NO_JIT=1``).
+def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., tuple[int, bool]] | None:
+    """The compiled ``split_grid(x, q, res, grid_bits, limit)`` once it is loaded, else None.
+
+    Args:
+        start: Start loading it in a background thread if nobody did yet.
+        wait: Wait until it is loaded (or found missing).
+
+    Returns:
+        The function; None while it loads, without Numba, or with ``ANIMLIB_NO_JIT=1``.
 
     The function's arguments: ``x`` flat float32 values; ``q`` flat uint8 receiving
     ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` uint32 of ``2 * limit`` receiving, for
@@ -42,18 +53,32 @@ def split_grid() -> Callable[..., tuple[int, bool]] | None:
     """
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return None
-    with _lock:
-        if "split_grid" not in _loaded:
-            _loaded["split_grid"] = _compile()
-        return _loaded["split_grid"]
+    state = _state
+    if state["pid"] != os.getpid() and (start or wait):
+        with _lock:  # once per process (a forked child loads its own)
+            if state["pid"] != os.getpid():
+                state.update(pid=os.getpid(), done=threading.Event(), split_grid=None)
+                done = state["done"]
+                threading.Thread(target=_load, args=(done,), daemon=True).start()
+    if wait and state["pid"] == os.getpid():
+        state["done"].wait()
+    return state["split_grid"]
 
 
-def _compile() -> Callable[..., tuple[int, bool]] | None:
+def _load(done: threading.Event) -> None:
+    """Import Numba and compile (or load from the cache) the kernel; no Numba: stay None."""
     try:
         import numba
-    except ImportError:
-        return None
-    return numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")(_split_grid)
+
+        jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+        kernel = jit(_split_grid)
+        x = np.zeros(8, np.float32)  # the first call loads the machine code
+        kernel(x, np.empty(8, np.uint8), np.empty(10, np.uint32), np.zeros(256, np.uint32), 4)
+        _state["split_grid"] = kernel
+    except Exception:  # noqa: BLE001 (no Numba, or one that fails: the numpy code is exact too)
+        _state["split_grid"] = None
+    finally:
+        done.set()
 
 
 def _split_grid(x, q, res, grid_bits, limit):  # noqa: C901 (one loop nest, kept in one place)

@@ -190,6 +190,10 @@ def prepare_batch(
     if flat.dtype != np.float32:
         raise ValueError(f"{CODEC_NAME} stores uint8 or float32 images, not {flat.dtype}")
     q = np.empty(flat.shape, np.uint8)
+    # compiled: a large batch starts loading it (in the background: numpy meanwhile)
+    split = kernels.split_grid(start=flat.size >= kernels.WORTH)
+    if split is not None:
+        return _split_compiled(split, flat, q, shape, checked)
     per = max(1, BLOCK_VALUES // max(1, flat.shape[1]))
     out: list[Prepared] = []
     for start in range(0, b, per):
@@ -201,10 +205,8 @@ def prepare_batch(
 def _prepare_block(
     x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool, validate: bool
 ) -> list[Prepared]:
-    """Flat float32 images (n, values) as steps; ``q`` receives their grid values."""
-    split = kernels.split_grid()
-    if split is not None:
-        return _split_compiled(split, x, q, shape, checked)
+    """Flat float32 images (n, values) as steps with numpy (the reference for
+    :func:`_split_compiled`); ``q`` receives their grid values."""
     quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
     bits = x.view(np.uint32)
     grid = on_grid(q, out=_buffer("quantize", x.shape, np.float32))
@@ -233,7 +235,8 @@ def _prepare_block(
 def _split_compiled(
     split: Any, x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool
 ) -> list[Prepared]:
-    """:func:`_prepare_block` with the compiled :func:`animlib.kernels.split_grid`."""
+    """:func:`_prepare_block` with the compiled :func:`animlib.kernels.split_grid` (one image
+    at a time: it keeps its scratch in the CPU cache itself)."""
     limit = int(GRID_SHARE * x.shape[1])
     res = _buffer("res", (2 * limit + 2,), np.uint32)
     out: list[Prepared] = []

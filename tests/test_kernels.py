@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -16,9 +20,9 @@ def both_ways(images: np.ndarray, monkeypatch, **kw) -> tuple[list, list]:
     """``prepare_batch`` with numpy only, then with the compiled split."""
     with monkeypatch.context() as m:
         m.setenv(kernels.DISABLE_ENV, "1")
-        assert kernels.split_grid() is None
+        assert kernels.split_grid(wait=True) is None
         reference = stepcodec.prepare_batch(images, **kw)
-    assert kernels.split_grid() is not None
+    assert kernels.split_grid(wait=True) is not None
     return reference, stepcodec.prepare_batch(images, **kw)
 
 
@@ -76,3 +80,34 @@ def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch
     assert_same_steps(x, reference, compiled)
     want = stepcodec.RAW if share > stepcodec.GRID_SHARE else stepcodec.GRID
     assert [s.kind for s in compiled] == [want] * 3
+
+
+def test_only_a_large_batch_starts_loading_the_compiled_code_in_the_background():
+    """A short experiment on small images never imports Numba; a large batch starts loading it
+    and is prepared with numpy meanwhile (exactly the same steps)."""
+    code = """if True:
+        import sys
+        import numpy as np
+        from animlib import kernels, stepcodec
+
+        rng = np.random.default_rng(0)
+        small = rng.integers(0, 256, (16, 32, 32, 1)).astype(np.float32) / np.float32(255)
+        stepcodec.prepare_batch(small, validate=True)
+        assert "numba" not in sys.modules, "a small batch loaded Numba"
+        assert kernels.split_grid(start=False) is None
+        big = np.repeat(small, 7, axis=1).repeat(7, axis=2).repeat(3, axis=3)  # 224x224x3
+        big[:, ::5] = np.nextafter(big[:, ::5], np.float32(2))
+        first = stepcodec.prepare_batch(big, validate=True)
+        assert kernels.split_grid(wait=True) is not None, "the large batch did not load it"
+        again = stepcodec.prepare_batch(big, validate=True)
+        for a, b, x in zip(first, again, big):
+            assert a.kind == b.kind == stepcodec.GRID
+            assert np.array_equal(a.q, b.q) and np.array_equal(a.res, b.res)
+            assert a.image().tobytes() == x.tobytes()
+        print("ok")
+    """
+    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
