@@ -51,10 +51,10 @@ def perturbation_norms(image: np.ndarray, original: np.ndarray) -> dict[str, flo
             changed |= mag[..., c] > 1e-6
     else:
         changed = mag > 1e-6
-    flat = mag.reshape(-1).astype(np.float64)
+    # (not np.dot: a BLAS call wakes OpenBLAS's threads, which then spin on the writer's cores)
     return {
         "linf": float(mag.max()),
-        "l2": math.sqrt(float(np.dot(flat, flat))),
+        "l2": math.sqrt(float(np.square(mag, dtype=np.float64).sum())),
         "l0": int(np.count_nonzero(changed)),
     }
 
