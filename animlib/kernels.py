@@ -75,13 +75,13 @@ def _load(done: threading.Event) -> None:
         x = np.zeros(8, np.float32)  # the first call loads the machine code
         kernel(x, np.empty(8, np.uint8), np.empty(10, np.uint32), np.zeros(256, np.uint32), 4)
         _state["split_grid"] = kernel
-    except Exception:  # noqa: BLE001 (no Numba, or one that fails: the numpy code is exact too)
+    except Exception:  # no Numba, or one that fails: the numpy code is exact too
         _state["split_grid"] = None
     finally:
         done.set()
 
 
-def _split_grid(x, q, res, grid_bits, limit):  # noqa: C901 (one loop nest, kept in one place)
+def _split_grid(x, q, res, grid_bits, limit):
     n = x.size
     bits = x.view(np.uint32)
     k = np.float32(255.0)
