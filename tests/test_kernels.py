@@ -111,3 +111,24 @@ def test_only_a_large_batch_starts_loading_the_compiled_code_in_the_background()
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_without_numba_the_numpy_code_prepares_every_batch():
+    code = """if True:
+        import sys
+        sys.modules["numba"] = None  # as if Numba were not installed: its import fails
+        import numpy as np
+        from animlib import kernels, stepcodec
+
+        x = np.random.default_rng(1).random((16, 224, 224, 3), dtype=np.float32)
+        steps = stepcodec.prepare_batch(x, validate=True)
+        assert kernels.split_grid(wait=True) is None
+        assert all(s.kind == stepcodec.RAW and s.image().tobytes() == i.tobytes()
+                   for s, i in zip(steps, x))
+        print("ok")
+    """
+    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
