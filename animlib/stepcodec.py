@@ -248,7 +248,7 @@ def _split_compiled(
     for i in range(len(x)):
         count, ok = split(x[i], q[i], res, LUT_BITS, limit)
         if count > limit:
-            ok = checked or bool(_rows_in_range(x[i : i + 1])[0])
+            ok = checked or _in_range(x[i])
             out.append(Prepared(RAW, shape, bits=x[i].view(np.uint32).copy(), in_range=ok))
             continue
         both = np.concatenate([res[:count], res[limit : limit + count]])
