@@ -30,6 +30,7 @@ from _common import data_dir, fmt_ratio, fmt_seconds, machine, print_table, verd
 import animlib  # after _common, which puts the checkout on sys.path
 
 B, SIZE, K = 16, 224, 10
+WRITE_ROUNDS = 7  # rounds of (a) counted, after one that is not
 
 
 def natural_images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -85,7 +86,7 @@ def pgd_batches(steps: int, on_grid: bool) -> tuple[np.ndarray, list[np.ndarray]
 
 
 def bench_write(
-    tmp: Path, steps: int, on_grid: bool, rounds: int = 7
+    tmp: Path, steps: int, on_grid: bool, rounds: int = WRITE_ROUNDS
 ) -> tuple[float, float, int, int, tuple[float, float]]:
     """BatchWriter vs np.save for B=16 float 224x224x3 images over ``steps`` steps: the median
     of ``rounds`` rounds, each timing both one after the other (the load of a shared machine
@@ -100,6 +101,7 @@ def bench_write(
     probs = [probs_for(t) for t in range(steps)]
     tag = "grid" if on_grid else "off"
     t_raw, t_batch = [], []
+    run_ids: list[str] = []  # the sample runs of the last BatchWriter
 
     def raw_save(folder: Path) -> float:
         folder.mkdir()
@@ -115,6 +117,7 @@ def bench_write(
                                  true_labels=np.zeros(B, int), originals=x0) as w:  # fmt: skip
             for imgs, p in zip(batches, probs, strict=True):
                 w.log(images=imgs, confidences=p)
+        run_ids[:] = w.run_ids
         return time.perf_counter() - t
 
     for r in range(rounds + 1):
@@ -129,7 +132,7 @@ def bench_write(
         if r < rounds:  # keep the disk and its cache as they were for the next round
             shutil.rmtree(raw)
             shutil.rmtree(runs)
-    run = animlib.open_run(runs / f"bench-{3:04d}")
+    run = animlib.open_run(runs / run_ids[3])
     assert np.array_equal(run.images[steps - 1], batches[-1][3]), "not read back exactly"
     ratios = np.array(t_batch) / np.array(t_raw)
     t_raw_med = float(np.median(t_raw))
@@ -283,7 +286,7 @@ def main() -> None:
         rows,
     )
     print(
-        f"(a) the ratio in each of the 7 rounds, lowest-highest: on the grid "
+        f"(a) the ratio in each of the {WRITE_ROUNDS} rounds, lowest-highest: on the grid "
         f"{grid[4][0]:.2f}-{grid[4][1]:.2f}x, off it {off[4][0]:.2f}-{off[4][1]:.2f}x"
     )
     print(f"(c) a stored step reads back exactly as logged: {exact}")
