@@ -82,6 +82,16 @@ def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch
     assert [s.kind for s in compiled] == [want] * 3
 
 
+def assert_prints_ok(code: str) -> None:
+    """Run ``code`` in a fresh Python (Numba not loaded yet, the compiled code allowed); it
+    must print "ok"."""
+    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
 def test_only_a_large_batch_starts_loading_the_compiled_code_in_the_background():
     """A short experiment on small images never imports Numba; a large batch starts loading it
     and is prepared with numpy meanwhile (exactly the same steps)."""
@@ -106,11 +116,7 @@ def test_only_a_large_batch_starts_loading_the_compiled_code_in_the_background()
             assert a.image().tobytes() == x.tobytes()
         print("ok")
     """
-    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    assert_prints_ok(code)
 
 
 def test_without_numba_the_numpy_code_prepares_every_batch():
@@ -127,8 +133,4 @@ def test_without_numba_the_numpy_code_prepares_every_batch():
                    for s, i in zip(steps, x))
         print("ok")
     """
-    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    assert_prints_ok(code)
