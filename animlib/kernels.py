@@ -35,7 +35,8 @@ _state: dict[str, Any] = {"pid": None, "done": threading.Event(), "split_grid": 
 
 
 def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., tuple[int, bool]] | None:
-    """The compiled ``split_grid(x, q, res, grid_bits, limit)`` once it is loaded, else None.
+    """The compiled ``split_grid(x, q, res, counts, oks, grid_bits, limit)`` once it is loaded,
+    else None.
 
     Args:
         start: Start loading it in a background thread if nobody did yet.
@@ -44,14 +45,17 @@ def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., tuple
     Returns:
         The function; None while it loads, without Numba, or with ``ANIMLIB_NO_JIT=1``.
 
-    The function's arguments: ``x`` flat float32 values; ``q`` flat uint8 receiving
-    ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` uint32 of ``2 * limit`` receiving, for
-    the values whose bits differ from their grid value's, the gaps between their positions
-    (first: position + 1) in ``res[:count]`` and the XOR of the two bit patterns in
-    ``res[limit:limit + count]``; ``grid_bits`` the 256 grid values' bits; ``limit`` the most
-    such values accepted. It returns ``(count, in_range)``: ``count`` is ``limit + 1`` when more
-    values (or, in a first sample, a larger share) are off the grid (``q`` and ``res`` are then
-    incomplete); ``in_range``: every value off the grid is finite and in [0, 1] (those on it are).
+    The function splits every row (image) of a batch in one call (the GIL is released and
+    taken back once per batch, not once per image): ``x`` (n, v) float32 values; ``q`` (n, v)
+    uint8 receiving ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` (n, 2 * limit)
+    uint32 whose row receives, for the values whose bits differ from their grid value's, the
+    gaps between their positions (first: position + 1) in ``res[r, :count]`` and the XOR of
+    the two bit patterns in ``res[r, limit:limit + count]``; ``counts`` (n,) int64 and
+    ``oks`` (n,) bool receiving each row's ``count`` and ``in_range``; ``grid_bits`` the 256
+    grid values' bits; ``limit`` the most such values accepted in a row. ``count`` is
+    ``limit + 1`` when more values (or, in a first sample, a larger share) are off the grid
+    (that row's ``q`` and ``res`` are then incomplete); ``in_range``: every value off the grid
+    is finite and in [0, 1] (those on it are).
     """
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return None
@@ -74,8 +78,10 @@ def _load(done: threading.Event) -> None:
 
         jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
         kernel = jit(_split_grid)
-        x = np.zeros(8, np.float32)  # the first call loads the machine code
-        kernel(x, np.empty(8, np.uint8), np.empty(10, np.uint32), np.zeros(256, np.uint32), 4)
+        x = np.zeros((1, 8), np.float32)  # the first call loads the machine code
+        counts, oks = np.empty(1, np.int64), np.empty(1, np.bool_)
+        q, res = np.empty((1, 8), np.uint8), np.empty((1, 10), np.uint32)
+        kernel(x, q, res, counts, oks, np.zeros(256, np.uint32), 4)
         _state["split_grid"] = kernel
     except Exception:  # no Numba, or one that fails: the numpy code is exact too
         _state["split_grid"] = None
@@ -83,65 +89,68 @@ def _load(done: threading.Event) -> None:
         done.set()
 
 
-def _split_grid(x, q, res, grid_bits, limit):
-    n = x.size
-    bits = x.view(np.uint32)
+def _split_grid(x, q, res, counts, oks, grid_bits, limit):
+    rows, n = x.shape
     k = np.float32(255.0)
     zero = np.float32(0.0)
     magic = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer (half to even)
     sign = np.uint32(0x80000000)
     one, shift = np.uint64(1), np.uint64(56)
-    # a sample first: an image far from the grid is stored as raw bits (no list of positions)
-    seen = 0
-    off = 0
-    for i in range(0, n, SAMPLE):
-        t = x[i] * k
-        r = t if t > zero else zero
-        r = r if r < k else k
-        r = (r + magic) - magic
-        seen += 1
-        off += bits[i] != grid_bits[np.int32(r)]
-    if off * n > limit * seen:
-        return limit + 1, True
     flags = np.empty(BLOCK, np.uint8)
     words = flags.view(np.uint64)
-    count = 0
-    last = -1
-    ok = True
-    for start in range(0, n, BLOCK):
-        stop = min(start + BLOCK, n)
-        xs, bs, qs = x[start:stop], bits[start:stop], q[start:stop]  # (slices: vectorised)
-        found = 0
-        for i in range(stop - start):  # no branch: the compiler vectorises this loop
-            v = xs[i]
-            t = v * k
-            r = t if t > zero else zero  # NaN too
+    for row in range(rows):
+        xr, qr, rr, bits = x[row], q[row], res[row], x[row].view(np.uint32)
+        counts[row], oks[row] = limit + 1, True
+        # a sample first: an image far from the grid is stored as raw bits (no list of positions)
+        seen = 0
+        off = 0
+        for i in range(0, n, SAMPLE):
+            t = xr[i] * k
+            r = t if t > zero else zero
             r = r if r < k else k
             r = (r + magic) - magic
-            qi = np.uint8(np.int32(r))
-            g = np.float32(qi) / k  # the same float32 as numpy's (correctly rounded division)
-            # equal floats have equal bits, but for -0.0 (and NaN is never equal)
-            f = np.uint8((v != g) | (bs[i] >= sign))
-            qs[i] = qi
-            flags[i] = f
-            found += f
-        if found == 0:
+            seen += 1
+            off += bits[i] != grid_bits[np.int32(r)]
+        if off * n > limit * seen:
             continue
-        if count + found > limit:
-            return limit + 1, ok
-        for j in range(stop - start, (stop - start + 7) // 8 * 8):
-            flags[j] = 0
-        for w in range((stop - start + 7) // 8):
-            word = words[w]
-            while word != 0:  # each flag byte set: lowest first
-                low = word & (~word + one)
-                j = w * 8 + 7 - np.int64((low * BYTE_INDEX) >> shift)
-                word ^= low
-                i = start + j
-                v = x[i]
-                res[count] = i - last
-                res[limit + count] = bits[i] ^ grid_bits[q[i]]
-                ok = ok and v >= zero and v <= np.float32(1.0)
-                last = i
-                count += 1
-    return count, ok
+        count = 0
+        last = -1
+        ok = True
+        for start in range(0, n, BLOCK):
+            stop = min(start + BLOCK, n)
+            xs, bs, qs = xr[start:stop], bits[start:stop], qr[start:stop]  # (slices: vectorised)
+            found = 0
+            for i in range(stop - start):  # no branch: the compiler vectorises this loop
+                v = xs[i]
+                t = v * k
+                r = t if t > zero else zero  # NaN too
+                r = r if r < k else k
+                r = (r + magic) - magic
+                qi = np.uint8(np.int32(r))
+                g = np.float32(qi) / k  # the same float32 as numpy's (correctly rounded division)
+                # equal floats have equal bits, but for -0.0 (and NaN is never equal)
+                f = np.uint8((v != g) | (bs[i] >= sign))
+                qs[i] = qi
+                flags[i] = f
+                found += f
+            if found == 0:
+                continue
+            if count + found > limit:
+                count = limit + 1
+                break
+            for j in range(stop - start, (stop - start + 7) // 8 * 8):
+                flags[j] = 0
+            for w in range((stop - start + 7) // 8):
+                word = words[w]
+                while word != 0:  # each flag byte set: lowest first
+                    low = word & (~word + one)
+                    j = w * 8 + 7 - np.int64((low * BYTE_INDEX) >> shift)
+                    word ^= low
+                    i = start + j
+                    v = xr[i]
+                    rr[count] = i - last
+                    rr[limit + count] = bits[i] ^ grid_bits[qr[i]]
+                    ok = ok and v >= zero and v <= np.float32(1.0)
+                    last = i
+                    count += 1
+        counts[row], oks[row] = count, ok
