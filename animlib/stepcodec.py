@@ -6,19 +6,18 @@
 #   step (mod 256), bit-shuffled and LZ4-compressed (Blosc);
 # - float32 images mostly on the ``k/255`` grid (uint8-origin images under sign-gradient attacks):
 #   ``q = rint(255 x)`` as uint8 like above, plus an exact *residual*: the positions where ``x`` is
-#   not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte-shuffled,
-#   LZ4);
-# - other float32 images: the float bits, or their difference to the previous step's bits (mod
-#   2**32), bit-shuffled and LZ4-compressed.
+#   not bit for bit ``float32(q) / 255`` and the XOR of the two bit patterns there (byte planes);
+# - other float32 images: the float bits (byte planes), or their difference to the previous
+#   step's bits (mod 2**32, bit planes), LZ4-compressed.
 #
 # Decoding gives back exactly what was logged (float32 bit for bit, NaN and -0.0 included). Frames
 # are encoded one at a time, so a writer appending to a chunk encodes only the new steps.
 #
 # Chunk layout (little endian): ``MAGIC``, the frame count ``m`` (uint32), ``m`` frame lengths
-# (uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID, RAW),
-# delta flag, compressors (low 4 bits: the main part's, high 4 bits: the residual's; ZSTD or
-# BLOSC), the main part's length (uint32), the residual count and the residual's compressed length
-# (uint32 each), then the two parts.
+# (uint32), then the frames; steps past ``m`` read as the fill value. A frame: kind (U8, GRID,
+# RAW), delta flag, compressors (low 4 bits: the main part's, high 4: the residual's; ZSTD or
+# BLOSC), the main part's length, the residual count and its compressed length (uint32 each),
+# then the two parts.
 
 from __future__ import annotations
 
@@ -37,6 +36,7 @@ CODEC_NAME = "animlib.steps"  # the name in zarr.json; readers accept arrays usi
 MAGIC = b"AST1"
 LEVEL = 1  # zstd level of parts stored with zstd (readers decode them; the writer uses Blosc)
 BLOCK_VALUES = 2**17  # values prepared at once (the scratch arrays stay in the CPU cache)
+SPLIT_SCRATCH = 16 * 2**20  # residual scratch bytes per compiled call (27 images of 224x224x3)
 GRID_SHARE = 0.5  # float steps with more values off the grid than this are stored as raw bits
 SAMPLE = kernels.SAMPLE  # every SAMPLE-th value tells first whether a step is far from the grid
 LUT = np.arange(256, dtype=np.float32) / np.float32(255)
@@ -240,21 +240,24 @@ def _prepare_block(
 def _split_compiled(
     split: Any, x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool
 ) -> list[Prepared]:
-    """:func:`_prepare_block` with the compiled :func:`animlib.kernels.split_grid` (the whole
-    batch in one call: the GIL is taken back once, not once per image)."""
+    """:func:`_prepare_block` with the compiled :func:`animlib.kernels.split_grid`, in as few
+    calls as ``SPLIT_SCRATCH`` allows (each takes the GIL back once, not once per image)."""
     n, limit = len(x), int(GRID_SHARE * x.shape[1])
-    res = _buffer("res", (n, 2 * limit + 2), np.uint32)
+    rows = max(1, min(n, SPLIT_SCRATCH // (4 * (2 * limit + 2))))
+    res = _buffer("res", (rows, 2 * limit + 2), np.uint32)
     counts, oks = np.empty(n, np.int64), np.empty(n, np.bool_)
-    split(x, q, res, counts, oks, LUT_BITS, limit)
     out: list[Prepared] = []
-    for i in range(n):
-        count = int(counts[i])
-        if count > limit:
-            ok = checked or _in_range(x[i])
-            out.append(Prepared(RAW, shape, bits=x[i].view(np.uint32).copy(), in_range=ok))
-            continue
-        both = np.concatenate([res[i, :count], res[i, limit : limit + count]])
-        out.append(Prepared(GRID, shape, q=q[i], res=both, in_range=checked or bool(oks[i])))
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        split(x[a:b], q[a:b], res[: b - a], counts[a:b], oks[a:b], LUT_BITS, limit)
+        for i in range(a, b):
+            count, r = int(counts[i]), res[i - a]
+            if count > limit:
+                ok = checked or _in_range(x[i])
+                out.append(Prepared(RAW, shape, bits=x[i].view(np.uint32).copy(), in_range=ok))
+                continue
+            both = np.concatenate([r[:count], r[limit : limit + count]])
+            out.append(Prepared(GRID, shape, q=q[i], res=both, in_range=checked or bool(oks[i])))
     return out
 
 
@@ -272,12 +275,8 @@ def _in_range(values: np.ndarray) -> bool:
 
 
 # -- frames ----------------------------------------------------------------------------------------
-def _shuffle(words: np.ndarray) -> np.ndarray:
-    """uint32 words as 4 byte planes (low bytes first): similar bytes end up next to each other."""
-    return np.ascontiguousarray(words.view(np.uint8).reshape(-1, 4).T)
-
-
 def _unshuffle(planes: np.ndarray) -> np.ndarray:
+    """4 byte planes (low bytes first; older writers' zstd residuals) as uint32 words."""
     return np.ascontiguousarray(planes.reshape(4, -1).T).view(np.uint32).ravel()
 
 

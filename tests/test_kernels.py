@@ -82,6 +82,24 @@ def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch
     assert [s.kind for s in compiled] == [want] * 3
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_a_batch_larger_than_the_scratch_is_split_over_several_calls(monkeypatch, rows):
+    """Images of every kind on both sides of each call's boundary, the last call shorter."""
+    rng = np.random.default_rng(rows)
+    x = rng.integers(0, 256, (7, 40, 40, 3)).astype(np.float32) / np.float32(255)
+    x[1] = rng.random(x[1].shape, np.float32)  # far off the grid: raw bits
+    x[2, 5, 5, 0] = np.float32(np.nan)  # off the grid at one value, out of range
+    x[4, ::3] = np.nextafter(x[4, ::3], np.float32(0.5))  # a third off the grid, in [0, 1]
+    x[6, 0, 0, 0] = np.float32(-0.0)
+    limit = int(stepcodec.GRID_SHARE * x[0].size)
+    monkeypatch.setattr(stepcodec, "SPLIT_SCRATCH", rows * 4 * (2 * limit + 2))
+    for kw in ({}, {"validate": True}):
+        reference, compiled = both_ways(x, monkeypatch, **kw)
+        assert_same_steps(x, reference, compiled)
+    assert [s.kind for s in compiled] == [stepcodec.GRID, stepcodec.RAW] + [stepcodec.GRID] * 5
+    assert [s.in_range for s in compiled] == [True, True, False, True, True, True, True]
+
+
 def assert_prints_ok(code: str) -> None:
     """Run ``code`` in a fresh Python (Numba not loaded yet, the compiled code allowed); it
     must print "ok"."""
