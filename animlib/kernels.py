@@ -36,7 +36,7 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {"pid": None, "done": threading.Event(), "split_grid": None}
 
 
-def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., tuple[int, bool]] | None:
+def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
     """The compiled ``split_grid(x, q, res, counts, oks, grid_bits, limit)`` once it is loaded,
     else None.
 
@@ -48,8 +48,8 @@ def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., tuple
         The function; None while it loads, without Numba, or with ``ANIMLIB_NO_JIT=1``.
 
     The function splits every row (image) of a batch in one call (the GIL is released and
-    taken back once per batch, not once per image): ``x`` (n, v) float32 values; ``q`` (n, v)
-    uint8 receiving ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` (n, 2 * limit)
+    taken back once per call, not once per image): ``x`` (n, v) float32 values; ``q`` (n, v)
+    uint8 receiving ``rint(255 x)`` clipped to [0, 255] (NaN: 0); ``res`` (n, >= 2 * limit)
     uint32 whose row receives, for the values whose bits differ from their grid value's, the
     gaps between their positions (first: position + 1) in ``res[r, :count]`` and the XOR of
     the two bit patterns in ``res[r, limit:limit + count]``; ``counts`` (n,) int64 and
