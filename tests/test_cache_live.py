@@ -145,13 +145,13 @@ def test_a_change_beyond_new_frames_renders_the_whole_video_again(tmp_path, cach
 
 
 def test_a_live_entry_is_re_made_at_most_every_few_seconds(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(live, "LIVE_REFRESH_SECONDS", 1.0)
+    monkeypatch.setattr(live, "LIVE_REFRESH_SECONDS", 2.0)  # (a busy machine: not less)
     writer = LiveRun(tmp_path / "runs")
     first = cache.cached_render(writer.log(10), "mp4")
     run = writer.log(2)
-    assert len(frames_of(cache.cached_render(run, "mp4"))) == 10  # made < 1 s ago: served
+    assert len(frames_of(cache.cached_render(run, "mp4"))) == 10  # made < 2 s ago: served
     assert cache.stats()["hits"] == 1
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert len(frames_of(cache.cached_render(run, "mp4"))) == 12
     assert cache.stats()["appends"] == 1 and visible(cache_dir) == [first.name]
 

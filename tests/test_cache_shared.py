@@ -79,6 +79,7 @@ _WORKER = textwrap.dedent(
     from animlib import cache
     run = animlib.open_run(sys.argv[2])
     go = sys.argv[3]
+    print("ready", flush=True)
     while not os.path.exists(go):  # start together
         time.sleep(0.005)
     delay = float(sys.argv[4])
@@ -109,6 +110,14 @@ def _workers(run, tmp_path, n, delay=0.0, env=None):
     return go, procs
 
 
+def _start(go: Path, procs) -> None:
+    """Start the workers together, once each has imported and opened the run (an import on a
+    busy machine takes longer than any fixed wait)."""
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)[1]
+    go.touch()
+
+
 def _results(procs):
     out = []
     for proc in procs:
@@ -123,13 +132,13 @@ def _results(procs):
 
 def test_a_second_process_serves_the_render_of_the_first_without_rendering(shared, run, tmp_path):
     go, (first,) = _workers(run, tmp_path, 1)
-    go.touch()
+    _start(go, [first])
     (made,) = _results([first])
     assert made["stats"]["renders"] == 1 and made["stats"]["hits"] == 0
     assert len(entries(shared)) == 1
 
     go, (second,) = _workers(run, tmp_path, 1, env={"ANIMLIB_CACHE_LOCAL": str(tmp_path / "b")})
-    go.touch()
+    _start(go, [second])
     (served,) = _results([second])
     assert served["stats"]["renders"] == 0, "the second process must not render"
     assert served["stats"]["hits"] == 1 and served["stats"]["downloads"] == 1
@@ -145,8 +154,7 @@ def test_a_second_process_serves_the_render_of_the_first_without_rendering(share
 
 def test_concurrent_processes_render_a_key_once(shared, run, tmp_path):
     go, procs = _workers(run, tmp_path, 3, delay=0.02)  # a render of >= 0.1 s: they overlap
-    time.sleep(0.5)
-    go.touch()
+    _start(go, procs)
     results = _results(procs)
     assert sum(r["stats"]["renders"] for r in results) == 1
     assert sum(r["stats"]["waits"] for r in results) >= 1
@@ -250,17 +258,17 @@ def test_a_silent_lease_of_another_machine_expires_after_its_ttl(shared, run, mo
 def test_a_live_lease_is_waited_for_and_its_entry_served(shared, run, tmp_path, monkeypatch):
     """Another machine renders (its lease beats, with progress); this process waits, shows that
     progress, and serves what the other one published: no render, no takeover."""
-    monkeypatch.setenv("ANIMLIB_CACHE_LEASE_SECONDS", "1")
+    monkeypatch.setenv("ANIMLIB_CACHE_LEASE_SECONDS", "2")  # (a beat late on a busy machine)
     name = keys.entry_name(keys.render_key([run], "mp4", RenderOptions()), "mp4")
     store = open_store(shared)
     made = tmp_path / "theirs.mp4"
     animlib.render(run, made)
 
-    lease = leases.Lease(store, keys.sidecar(keys.LEASE, name), ttl=1)
+    lease = leases.Lease(store, keys.sidecar(keys.LEASE, name), ttl=2)
     assert store.create_exclusive(lease.path, lease.payload())
 
     def other_machine():
-        lease.start()  # beats every 0.25 s
+        lease.start()  # beats every 0.5 s
         for done in range(1, 7):
             lease.report(done, 6)
             time.sleep(0.5)  # 3 s: longer than the ttl, alive all along
