@@ -111,8 +111,8 @@ def _workers(run, tmp_path, n, delay=0.0, env=None):
 
 
 def _start(go: Path, procs) -> None:
-    """Start the workers together, once each has imported and opened the run (an import on a
-    busy machine takes longer than any fixed wait)."""
+    """Start the workers together, once each has imported and opened the run (on a busy
+    machine that can take longer than a fixed wait allowed for)."""
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)[1]
     go.touch()
