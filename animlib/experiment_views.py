@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,10 +59,15 @@ def filter_experiments(
 
 def robust_curve(frame: pd.DataFrame) -> pd.DataFrame:
     """Points of the robust-accuracy-against-ε chart: one per experiment with an ε, one series
-    per attack (per attack and model when several models are shown)."""
+    per attack (per attack and model when several models are shown). Where one attack has
+    several experiments at the same ε (the same attack from two libraries, or with other
+    settings), its series is split by sweep: the experiment ids with their ε left out
+    (``art-pgd-eps0.1`` and ``art-pgd-eps0.2`` form the sweep ``art-pgd-eps*``), so no line
+    zig-zags between two experiments of one ε."""
     known = frame.dropna(subset=["eps", "robust_acc"])
     several = known["model"].nunique() > 1
     series = known["attack"] + (" · " + known["model"] if several else "")
+    series = _split_by_sweep(series, known["experiment"], known["eps"])
     return pd.DataFrame(
         {
             "series": series.to_numpy(),
@@ -71,6 +77,30 @@ def robust_curve(frame: pd.DataFrame) -> pd.DataFrame:
             "n": known["n"].to_numpy(),
         }
     ).sort_values(["series", "eps"])
+
+
+_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
+
+
+def sweep_of(experiment: str, eps: float) -> str:
+    """The experiment id with its ε replaced by ``*``: the number equal to ``eps`` (or to
+    ``255 eps``, as in ``eps8`` for 8/255); the id itself when it names no such number."""
+    for m in _NUMBER.finditer(experiment):
+        value = float(m.group())
+        if math.isclose(value, eps, rel_tol=1e-6) or math.isclose(value, 255 * eps, rel_tol=1e-3):
+            return experiment[: m.start()] + "*" + experiment[m.end() :]
+    return experiment
+
+
+def _split_by_sweep(series: pd.Series, experiments: pd.Series, eps: pd.Series) -> pd.Series:
+    """``series``, with each one holding two experiments of one ε split by :func:`sweep_of`."""
+    out = series.copy()
+    for name, members in series.groupby(series).groups.items():
+        if not eps.loc[members].duplicated().any():
+            continue
+        for row in members:
+            out.loc[row] = f"{name} · {sweep_of(experiments.loc[row], float(eps.loc[row]))}"
+    return out
 
 
 # long dashes: a line drawn over an equal one leaves gaps where the one below shows
@@ -83,7 +113,7 @@ def robust_chart(points: pd.DataFrame) -> Any:
     under another) still both show."""
     import altair as alt
 
-    legend = alt.Legend(orient="bottom")
+    legend = alt.Legend(orient="bottom", labelLimit=400)  # sweep names are long
     base = alt.Chart(points).encode(
         x=alt.X("eps:Q", title="ε (params.eps)"),
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),

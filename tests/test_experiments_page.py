@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import animlib
 from animlib.experiment_grid import grid_html, grid_rows
-from animlib.experiment_views import experiment_table, robust_chart, robust_curve
+from animlib.experiment_views import experiment_table, robust_chart, robust_curve, sweep_of
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -101,6 +101,45 @@ def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
     frame = experiment_table(exps, animlib.summarize(DEMO))
     points = robust_curve(frame)
     assert len(points) == len(frame) and set(points["series"]) == set(frame["attack"])
+
+
+def test_one_attack_from_two_libraries_draws_two_lines():
+    """PGD-Linf run through torchattacks and through ART over the same ε values: two series
+    named by sweep, each one point per ε (one series would zig-zag between two points per ε);
+    an attack with one experiment per ε keeps its plain name."""
+    import pandas as pd
+
+    ids = ["ta-pgd-eps0.05", "ta-pgd-eps0.1", "art-pgd-eps0.05", "art-pgd-eps0.1", "fgsm-eps8"]
+    frame = pd.DataFrame(
+        {
+            "experiment": ids,
+            "attack": ["PGD-Linf"] * 4 + ["FGSM"],
+            "model": ["cnn"] * 5,
+            "eps": [0.05, 0.1, 0.05, 0.1, 8 / 255],
+            "robust_acc": [0.7, 0.3, 0.8, 0.35, 0.5],
+            "n": [16] * 5,
+        }
+    )
+    points = robust_curve(frame).set_index("experiment")
+    assert points.loc["ta-pgd-eps0.1", "series"] == "PGD-Linf · ta-pgd-eps*"
+    assert points.loc["art-pgd-eps0.05", "series"] == "PGD-Linf · art-pgd-eps*"
+    assert points.loc["fgsm-eps8", "series"] == "FGSM"
+    assert not points.reset_index().duplicated(["series", "eps"]).any()
+    assert points["series"].nunique() == 3
+
+
+@pytest.mark.parametrize(
+    ("experiment", "eps", "sweep"),
+    [
+        ("pgd-eps0.1", 0.1, "pgd-eps*"),
+        ("pgd-eps0.10-v2", 0.1, "pgd-eps*-v2"),
+        ("pgd-eps8", 8 / 255, "pgd-eps*"),  # named in 1/255 units
+        ("run7-eps1e-3", 0.001, "run7-eps*"),
+        ("baseline", 0.1, "baseline"),  # no ε in the name: its own sweep
+    ],
+)
+def test_sweep_of_leaves_the_eps_out_of_the_id(experiment, eps, sweep):
+    assert sweep_of(experiment, eps) == sweep
 
 
 def test_equal_series_stay_visible_in_the_robust_chart():
