@@ -225,6 +225,18 @@ def test_compare_slider_moves_every_run(page, server, player_runs):
     assert reruns_seen(page) == 0
 
 
+def test_compare_of_four_runs_lays_them_out_two_by_two(page, server):
+    """More than 3 runs wrap into rows (4: 2 x 2; 5-6: rows of 3), so each keeps room for its
+    images and an uncut table header."""
+    names = ["short", "long", "edit", "big"]
+    open_player(page, server.url + "/compare?runs=" + ",".join(names))
+    boxes = {n: page.locator(f".animlib-col[data-run='{n}']").bounding_box() for n in names}
+    assert boxes["short"]["y"] == boxes["long"]["y"] < boxes["edit"]["y"] == boxes["big"]["y"]
+    assert boxes["short"]["x"] == boxes["edit"]["x"] < boxes["long"]["x"] == boxes["big"]["x"]
+    header = page.locator(".animlib-col[data-run='big'] thead th").nth(1)
+    assert header.evaluate("(th) => th.scrollWidth <= th.clientWidth"), "header cut"
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0

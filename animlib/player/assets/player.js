@@ -171,14 +171,17 @@ class Player {
   }
 
   compareBody() {
-    const grid = el("div", { class: "animlib-grid", style: `--cols:${this.runs.length}` });
+    // at most 3 runs a row (4 in 2 x 2): 6 in one row left each run ~190 px, its images 120 px
+    // and its table's headers cut to "confid…"
+    const n = this.runs.length;
+    const grid = el("div", { class: "animlib-grid", style: `--cols:${n <= 3 ? n : n === 4 ? 2 : 3}` });
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
       col.appendChild(el("div", { class: "animlib-col-title", title: run.name }, run.name));
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
       if (run.image) {
-        const size = displaySize(run.image, this.runs.length > 3 ? 120 : 150);
+        const size = displaySize(run.image, 150);
         const pics = col.appendChild(el("div", { class: "animlib-pics" }));
         pics.appendChild(this.figure("adversarial", this.canvas(r, "image", size, "animlib-image"), { r, kind: "image" }));
         if (run.image.perturbation) {
