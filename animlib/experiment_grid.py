@@ -41,6 +41,16 @@ class GridRow:
     key: str
     label: str
     runs: dict[str, str] = field(default_factory=dict)  # experiment id -> run id
+    fooled: int = 0  # of its runs, those whose attack succeeded in the end (run.json summary)
+    judged: int = 0  # of its runs, those whose outcome is known
+
+    @property
+    def fooled_share(self) -> float | None:
+        """The share of its attacks that fooled the model in the end (None: none known)."""
+        return self.fooled / self.judged if self.judged else None
+
+
+ORDERS = ("by sample", "most robust first", "least robust first")  # how grid rows are ordered
 
 
 def image_key(meta: dict[str, Any]) -> str:
@@ -72,9 +82,36 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             continue
         key = image_key(meta)
         row = rows.setdefault(key, GridRow(key, _row_label(meta)))
-        row.runs.setdefault(exp, info.id)
+        if exp in row.runs:
+            continue
+        row.runs[exp] = info.id
+        success = (meta.get("summary") or {}).get("success")
+        if isinstance(success, bool):
+            row.judged += 1
+            row.fooled += success
         samples.setdefault(key, meta.get("sample"))
     return sorted(rows.values(), key=lambda r: (_sortable(samples[r.key]), r.key))
+
+
+def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:
+    """``rows`` (by sample) in one of :data:`ORDERS`: by sample, or by the share of their
+    attacks that fooled the model in the end, fewest first ("most robust first": the images
+    no attack breaks) or most first; rows with no known outcome last, ties by sample.
+
+    Raises:
+        ValueError: ``order`` is not one of :data:`ORDERS`.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+    if order == ORDERS[0]:
+        return list(rows)
+    sign = 1 if order == ORDERS[1] else -1
+
+    def key(row: GridRow) -> tuple[bool, float]:
+        share = row.fooled_share
+        return (share is None, sign * (share or 0.0))
+
+    return sorted(rows, key=key)  # stable: ties keep the sample order
 
 
 def _sortable(sample: Any) -> tuple[int, Any]:
@@ -143,6 +180,7 @@ _STYLE = """<style>
 max-width:130px;overflow-wrap:anywhere}
 .animlib-grid td{padding:3px;text-align:center;vertical-align:top}
 .animlib-grid th.row{text-align:left;white-space:nowrap}
+.animlib-grid th.row .tally{font-weight:400;opacity:0.8}
 .animlib-cell{display:inline-block;border:3px solid;border-radius:4px;padding:2px;
 text-decoration:none;color:inherit}
 .animlib-cell img{display:block;width:96px;image-rendering:pixelated}
@@ -168,6 +206,8 @@ def grid_html(
         ids = compare_ids(row, experiments)
         link = "compare?runs=" + ",".join(quote(i) for i in ids)
         label = e(row.label)
+        if row.judged:
+            label += f'<br/><span class="tally">fooled by {row.fooled} of {row.judged}</span>'
         if len(ids) >= 2:
             label += (
                 f'<br/><a href="{e(link)}" target="_self" '

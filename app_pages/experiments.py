@@ -75,11 +75,19 @@ step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps <
 st.query_params["ids"] = ",".join(chosen)
 st.query_params["step"] = str(step)
 
-rows = grid.grid_rows(listing(where), chosen)
+left, right = st.columns(2)
+order = left.selectbox(
+    "Order images",
+    grid.ORDERS,
+    key="grid_order",
+    help="By the share of the grid's attacks that fooled the model on the image in the end",
+)
+rows = grid.order_rows(grid.grid_rows(listing(where), chosen), order)
 pages = max(math.ceil(len(rows) / ROWS_PER_PAGE), 1)
 page = 1
 if pages > 1:
-    page = st.number_input(f"page (of {pages}, {len(rows)} images)", 1, pages, 1, key="grid_page")
+    label = f"page (of {pages}, {len(rows)} images)"
+    page = right.number_input(label, 1, pages, 1, key="grid_page")
 visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
 versions = {i.id: (i.get("updated"), i.get("steps")) for i in listing(where) if i.ok}
 cells, problems = {}, []

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import animlib
-from animlib.experiment_grid import grid_html, grid_rows
+from animlib.experiment_grid import ORDERS, grid_html, grid_rows, order_rows
 from animlib.experiment_views import experiment_table, robust_chart, robust_curve, sweep_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,45 @@ def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     assert "&lt;b&gt;zero&lt;/b&gt;" in page  # the predicted class name stays text
     outcomes = re.findall(r'data-outcome="(\w+)"', page)
     assert sorted(outcomes) == ["fooled", "held"]  # sample 1 (true "one") is predicted "zero"
+
+
+def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo_env):
+    chosen = ["sweep-fgsm-eps0.05", "sweep-bim-eps0.05", "sweep-pgd-linf-eps0.05"]
+    infos = animlib.list_runs(DEMO)
+    rows = grid_rows(infos, chosen)
+    for row in rows:  # recomputed from the stored confidences of each run
+        fooled = 0
+        for run_id in row.runs.values():
+            run = animlib.open_run_in(DEMO, run_id)
+            last = np.asarray(run.confidences[len(run) - 1])
+            fooled += int(np.argmax(last)) != run.true_label
+        assert (row.fooled, row.judged) == (fooled, 3), row.label
+    assert {r.fooled for r in rows} >= {0, 3}  # the demo has images no attack breaks, and others
+    robust = order_rows(rows, "most robust first")
+    shares = [r.fooled_share for r in robust]
+    assert shares == sorted(shares)
+    assert [r.fooled_share for r in order_rows(rows, "least robust first")] == shares[::-1]
+    assert order_rows(rows, "by sample") == rows
+    ties = [r.key for r in robust if r.fooled_share == shares[0]]
+    assert ties == [r.key for r in rows if r.fooled_share == shares[0]]  # ties by sample
+    with pytest.raises(ValueError, match="order must be one of"):
+        order_rows(rows, "random")
+
+
+def test_grid_page_orders_images_and_shows_each_tally(demo_env):
+    ids = "sweep-fgsm-eps0.05,sweep-bim-eps0.05,sweep-pgd-linf-eps0.05"
+    at = experiments_page(ids=ids)
+    assert not at.exception, at.exception
+    page = "".join(h.proto.body for h in at.get("html"))
+    assert re.search(r"fooled by [0-3] of 3", page)
+    at.selectbox(key="grid_order").set_value(ORDERS[1]).run()
+    page = "".join(h.proto.body for h in at.get("html"))
+    tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
+    assert tallies == sorted(tallies) and len(tallies) == 16
+    at.selectbox(key="grid_order").set_value(ORDERS[2]).run()
+    page = "".join(h.proto.body for h in at.get("html"))
+    tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
+    assert tallies == sorted(tallies, reverse=True) and tallies[0] > tallies[-1]
 
 
 def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
