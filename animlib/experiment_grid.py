@@ -50,7 +50,8 @@ class GridRow:
         return self.fooled / self.judged if self.judged else None
 
 
-ORDERS = ("by sample", "most robust first", "least robust first")  # how grid rows are ordered
+# how grid rows can be ordered (the key goes into the page's URL) and what the page calls it
+ORDERS = {"sample": "by sample", "robust": "most robust first", "fragile": "least robust first"}
 
 
 def image_key(meta: dict[str, Any]) -> str:
@@ -94,18 +95,18 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
 
 
 def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:
-    """``rows`` (by sample) in one of :data:`ORDERS`: by sample, or by the share of their
-    attacks that fooled the model in the end, fewest first ("most robust first": the images
-    no attack breaks) or most first; rows with no known outcome last, ties by sample.
+    """``rows`` (by sample) in one of the :data:`ORDERS`: ``sample``, or by the share of their
+    attacks that fooled the model in the end, fewest first (``robust``: the images no attack
+    breaks first) or most first (``fragile``); rows with no known outcome last, ties by sample.
 
     Raises:
-        ValueError: ``order`` is not one of :data:`ORDERS`.
+        ValueError: ``order`` is not a key of :data:`ORDERS`.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
-    if order == ORDERS[0]:
+    if order == "sample":
         return list(rows)
-    sign = 1 if order == ORDERS[1] else -1
+    sign = 1 if order == "robust" else -1
 
     def key(row: GridRow) -> tuple[bool, float]:
         share = row.fooled_share

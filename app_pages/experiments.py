@@ -75,13 +75,18 @@ step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps <
 st.query_params["ids"] = ",".join(chosen)
 st.query_params["step"] = str(step)
 
+if "grid_order" not in st.session_state:
+    asked_order = query_param("order")
+    st.session_state.grid_order = asked_order if asked_order in grid.ORDERS else "sample"
 left, right = st.columns(2)
 order = left.selectbox(
     "Order images",
-    grid.ORDERS,
+    list(grid.ORDERS),
+    format_func=grid.ORDERS.get,
     key="grid_order",
     help="By the share of the grid's attacks that fooled the model on the image in the end",
 )
+st.query_params["order"] = order
 rows = grid.order_rows(grid.grid_rows(listing(where), chosen), order)
 pages = max(math.ceil(len(rows) / ROWS_PER_PAGE), 1)
 page = 1

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import animlib
-from animlib.experiment_grid import ORDERS, grid_html, grid_rows, order_rows
+from animlib.experiment_grid import grid_html, grid_rows, order_rows
 from animlib.experiment_views import experiment_table, robust_chart, robust_curve, sweep_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,11 +108,11 @@ def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo
             fooled += int(np.argmax(last)) != run.true_label
         assert (row.fooled, row.judged) == (fooled, 3), row.label
     assert {r.fooled for r in rows} >= {0, 3}  # the demo has images no attack breaks, and others
-    robust = order_rows(rows, "most robust first")
+    robust = order_rows(rows, "robust")
     shares = [r.fooled_share for r in robust]
     assert shares == sorted(shares)
-    assert [r.fooled_share for r in order_rows(rows, "least robust first")] == shares[::-1]
-    assert order_rows(rows, "by sample") == rows
+    assert [r.fooled_share for r in order_rows(rows, "fragile")] == shares[::-1]
+    assert order_rows(rows, "sample") == rows
     ties = [r.key for r in robust if r.fooled_share == shares[0]]
     assert ties == [r.key for r in rows if r.fooled_share == shares[0]]  # ties by sample
     with pytest.raises(ValueError, match="order must be one of"):
@@ -125,14 +125,21 @@ def test_grid_page_orders_images_and_shows_each_tally(demo_env):
     assert not at.exception, at.exception
     page = "".join(h.proto.body for h in at.get("html"))
     assert re.search(r"fooled by [0-3] of 3", page)
-    at.selectbox(key="grid_order").set_value(ORDERS[1]).run()
+    at.selectbox(key="grid_order").set_value("robust").run()
     page = "".join(h.proto.body for h in at.get("html"))
     tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
     assert tallies == sorted(tallies) and len(tallies) == 16
-    at.selectbox(key="grid_order").set_value(ORDERS[2]).run()
+    at.selectbox(key="grid_order").set_value("fragile").run()
     page = "".join(h.proto.body for h in at.get("html"))
     tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
     assert tallies == sorted(tallies, reverse=True) and tallies[0] > tallies[-1]
+    assert at.query_params["order"] in ("fragile", ["fragile"])
+    linked = experiments_page(ids=ids, order="fragile")  # the order is kept in the URL
+    assert linked.selectbox(key="grid_order").value == "fragile"
+    again = "".join(h.proto.body for h in linked.get("html"))
+    assert [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", again)] == tallies
+    bogus = experiments_page(ids=ids, order="random")
+    assert not bogus.exception and bogus.selectbox(key="grid_order").value == "sample"
 
 
 def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
