@@ -83,9 +83,10 @@ _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
 
 
 def sweep_of(experiment: str, eps: float) -> str:
-    """The experiment id with its ε replaced by ``*``: the number equal to ``eps`` (or to
-    ``255 eps``, as in ``eps8`` for 8/255); the id itself when it names no such number."""
-    for m in _NUMBER.finditer(experiment):
+    """The experiment id with its ε replaced by ``*``: the last number equal to ``eps`` (or to
+    ``255 eps``, as in ``eps8`` for 8/255: ``v8-eps8`` is ``v8-eps*``); the id itself when it
+    names no such number."""
+    for m in reversed(list(_NUMBER.finditer(experiment))):
         value = float(m.group())
         if math.isclose(value, eps, rel_tol=1e-6) or math.isclose(value, 255 * eps, rel_tol=1e-3):
             return experiment[: m.start()] + "*" + experiment[m.end() :]

@@ -180,6 +180,7 @@ def test_one_attack_from_two_libraries_draws_two_lines():
         ("pgd-eps0.1", 0.1, "pgd-eps*"),
         ("pgd-eps0.10-v2", 0.1, "pgd-eps*-v2"),
         ("pgd-eps8", 8 / 255, "pgd-eps*"),  # named in 1/255 units
+        ("v8-eps8", 8 / 255, "v8-eps*"),  # the last such number: ε comes last in names
         ("run7-eps1e-3", 0.001, "run7-eps*"),
         ("baseline", 0.1, "baseline"),  # no ε in the name: its own sweep
     ],
