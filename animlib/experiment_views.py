@@ -24,10 +24,11 @@ def _eps(params: dict[str, Any]) -> float | None:
 
 def experiment_table(experiments: Sequence[ExperimentInfo], summary: pd.DataFrame) -> pd.DataFrame:
     """One row per experiment: its attack, model, ε (``params.eps``), status, steps and the
-    :func:`animlib.summarize` columns (newest experiments first)."""
+    :func:`animlib.summarize` columns. The experiments of one sweep (:func:`sweep_of`) are
+    together in ε order, the sweep with the newest experiment first."""
     stats = summary.set_index("experiment") if len(summary) else summary
     rows = []
-    for exp in experiments:
+    for exp in _sweep_order(experiments):
         row = {
             "experiment": exp.id,
             "attack": exp.get("attack") or "",
@@ -42,6 +43,63 @@ def experiment_table(experiments: Sequence[ExperimentInfo], summary: pd.DataFram
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     frame["eps"] = pd.to_numeric(frame["eps"], errors="coerce")
     return frame
+
+
+def sweep_key(experiment: str, attack: Any, model: Any, eps: float | None) -> tuple[str, ...]:
+    """The sweep an experiment belongs to: its attack, model and id without its ε."""
+    sweep = experiment if eps is None else sweep_of(experiment, eps)
+    return (str(attack or ""), str(model or ""), sweep)
+
+
+def _sweep_key(exp: ExperimentInfo) -> tuple[str, ...]:
+    eps = _eps(exp.get("params") or {})
+    return sweep_key(exp.id, exp.get("attack"), exp.get("model"), eps)
+
+
+def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
+    """Sweeps newest first (by their newest experiment), each in ε order (no ε: last)."""
+    newest: dict[tuple[str, ...], str] = {}
+    for exp in experiments:
+        key = _sweep_key(exp)
+        newest[key] = max(newest.get(key, ""), str(exp.get("created") or ""))
+
+    def eps_order(exp: ExperimentInfo) -> tuple[bool, float, str]:
+        eps = _eps(exp.get("params") or {})
+        return (eps is None, eps or 0.0, exp.id)
+
+    by_eps = sorted(experiments, key=eps_order)
+    by_sweep = sorted(by_eps, key=lambda e: _sweep_key(e))
+    return sorted(by_sweep, key=lambda e: newest[_sweep_key(e)], reverse=True)
+
+
+def default_grid(frame: pd.DataFrame, limit: int) -> tuple[list[str], float | None]:
+    """The experiments the images x experiments grid starts with: one per sweep at the ε most
+    sweeps share (of those, the one whose robust accuracies are nearest 50 %: where attacks
+    differ most), so the grid answers "which attack works best on which images"; without an
+    ε two sweeps share, the table's first ``limit`` rows.
+
+    Args:
+        frame: Rows of :func:`experiment_table` (filtered or not), in its order.
+        limit: The most experiments to pick.
+
+    Returns:
+        The experiment ids, and the ε they share (None: the first rows were taken).
+    """
+    known = frame.dropna(subset=["eps"])
+    sweeps = [
+        sweep_key(str(row.experiment), row.attack, row.model, float(row.eps))
+        for row in known.itertuples()
+    ]
+    known = known.assign(sweep=sweeps)
+    per_eps = known.groupby("eps")["sweep"].nunique()
+    if known.empty or per_eps.max() < 2:
+        return list(frame["experiment"][:limit]), None
+    shared = per_eps[per_eps == per_eps.max()].index
+    spread = known[known["eps"].isin(shared)].groupby("eps")["robust_acc"].mean()
+    distance = (spread - 0.5).abs().fillna(math.inf)
+    eps = float(distance.sort_index().idxmin())
+    at_eps = known[known["eps"] == eps].drop_duplicates("sweep")
+    return list(at_eps["experiment"][:limit]), eps
 
 
 def filter_experiments(

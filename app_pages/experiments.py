@@ -57,10 +57,16 @@ if len(points):
 st.subheader("Images × experiments")
 known = list(shown["experiment"])
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
+first, shared_eps = views.default_grid(shown, MAX_COMPARE)
 if "grid_ids" not in st.session_state:
-    st.session_state.grid_ids = asked or known[:MAX_COMPARE]
+    st.session_state.grid_ids = asked or first
 options = list(dict.fromkeys([*known, *st.session_state.grid_ids]))
-chosen = st.multiselect("Experiments in the grid", options, key="grid_ids")
+start = "the table's first rows"
+if shared_eps is not None:
+    start = f"each sweep at ε = {shared_eps:.4g}, where robust accuracy is nearest 50 %"
+chosen = st.multiselect(
+    "Experiments in the grid", options, key="grid_ids", help=f"Without a link: {start}"
+)
 if not chosen:
     st.caption("Pick experiments to see their images side by side.")
     st.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 import animlib
 from animlib.experiment_grid import grid_html, grid_rows, order_rows
-from animlib.experiment_views import experiment_table, robust_chart, robust_curve, sweep_of
+from animlib.experiment_views import (
+    default_grid,
+    experiment_table,
+    robust_chart,
+    robust_curve,
+    sweep_of,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -210,3 +217,82 @@ def test_equal_series_stay_visible_in_the_robust_chart():
     dashes = spec["layer"][0]["encoding"]["strokeDash"]["scale"]["range"]
     assert len({tuple(d) for d in dashes}) == len(dashes) and dashes[0] == [1, 0]
     assert all(max(d) >= 3 for d in dashes[1:])  # long enough to leave visible gaps
+
+
+def _info(exp_id: str, attack: str, eps: float | None, created: str) -> Any:
+    from animlib.experiments import ExperimentInfo
+
+    params = {} if eps is None else {"eps": eps}
+    meta = {"attack": attack, "model": "cnn", "params": params, "created": created}
+    return ExperimentInfo(exp_id, meta, [])
+
+
+def test_table_keeps_each_sweep_together_in_eps_order_newest_sweep_first():
+    """Created within one second, a sweep's experiments came out in id order (0.2, 0.05, 0.1)
+    and interleaved with other sweeps; the table groups each sweep in ε order."""
+    import pandas as pd
+
+    infos = [
+        _info("old-fgsm-eps0.2", "FGSM", 0.2, "2026-01-01T10:00:00"),
+        _info("art-pgd-eps0.05", "PGD", 0.05, "2026-01-02T10:00:01"),
+        _info("old-fgsm-eps0.05", "FGSM", 0.05, "2026-01-01T10:00:00"),
+        _info("art-pgd-eps0.2", "PGD", 0.2, "2026-01-02T10:00:01"),
+        _info("notes", "PGD", None, "2026-01-03T00:00:00"),
+        _info("art-pgd-eps0.1", "PGD", 0.1, "2026-01-02T10:00:00"),
+    ]
+    order = list(experiment_table(infos, pd.DataFrame())["experiment"])
+    assert order == [
+        "notes",  # the newest sweep (of one experiment, without ε)
+        "art-pgd-eps0.05",
+        "art-pgd-eps0.1",
+        "art-pgd-eps0.2",
+        "old-fgsm-eps0.05",
+        "old-fgsm-eps0.2",
+    ]
+
+
+def _frame(rows: list[tuple[str, str, float | None, float]]) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["experiment", "attack", "eps", "robust_acc"])
+    return frame.assign(model="cnn")
+
+
+def test_grid_starts_with_each_sweep_at_the_eps_they_share_where_attacks_differ_most():
+    frame = _frame(
+        [
+            ("ta-pgd-eps0.05", "PGD", 0.05, 0.75),
+            ("ta-pgd-eps0.1", "PGD", 0.1, 0.31),
+            ("ta-pgd-eps0.2", "PGD", 0.2, 0.0),
+            ("art-pgd-eps0.05", "PGD", 0.05, 0.8),
+            ("art-pgd-eps0.1", "PGD", 0.1, 0.40),
+            ("art-pgd-eps0.2", "PGD", 0.2, 0.0),
+            ("fgsm-eps0.1", "FGSM", 0.1, 0.6),
+            ("fgsm-eps0.3", "FGSM", 0.3, 0.1),
+        ]
+    )
+    ids, eps = default_grid(frame, 6)
+    assert eps == 0.1 and ids == ["ta-pgd-eps0.1", "art-pgd-eps0.1", "fgsm-eps0.1"]
+    assert default_grid(frame, 2)[0] == ["ta-pgd-eps0.1", "art-pgd-eps0.1"]
+    # two ε shared by every sweep: the one whose robust accuracy is nearest 50 %
+    two = frame[frame["experiment"].str.startswith(("ta-", "art-"))]
+    assert default_grid(two, 6) == (["ta-pgd-eps0.1", "art-pgd-eps0.1"], 0.1)  # 0.36 vs 0.78
+    two = two.assign(robust_acc=[0.55, 0.1, 0.0, 0.45, 0.05, 0.0])
+    assert default_grid(two, 6) == (["ta-pgd-eps0.05", "art-pgd-eps0.05"], 0.05)
+    # one sweep (or none with ε): the first rows, in the table's order
+    one = frame[frame["experiment"].str.startswith("ta-")]
+    assert default_grid(one, 2) == (["ta-pgd-eps0.05", "ta-pgd-eps0.1"], None)
+    assert default_grid(_frame([("a", "X", None, 0.5), ("b", "Y", None, 0.5)]), 6) == (
+        ["a", "b"],
+        None,
+    )
+
+
+def test_grid_page_starts_with_every_attack_at_one_eps(demo_env):
+    at = experiments_page()
+    assert not at.exception, at.exception
+    chosen = at.multiselect(key="grid_ids").value
+    assert sorted(chosen) == ["sweep-bim-eps0.05", "sweep-fgsm-eps0.05", "sweep-pgd-linf-eps0.05"]
+    assert {run.rsplit("-", 1)[0] for run, _ in _cells(at)} == set(chosen)
+    table = list(at.dataframe[0].value["experiment"])
+    assert table.index("sweep-bim-eps0.10") == table.index("sweep-bim-eps0.05") + 1
