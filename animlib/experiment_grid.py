@@ -194,11 +194,13 @@ def grid_html(
     experiments: Sequence[str],
     cells: dict[str, Cell],
     titles: dict[str, str] | None = None,
+    *,
+    step: int | None = None,
 ) -> str:
     """The grid as one HTML table: a header of experiments, a row per image with a link to
-    compare that image's runs, a cell per run (border red when the attack has fooled the model
-    at the shown step, green when the model still holds, grey when unknown). Every user string
-    is escaped."""
+    compare that image's runs (at the grid's ``step`` when given), a cell per run (border red
+    when the attack has fooled the model at the shown step, green when the model still holds,
+    grey when unknown). Every user string is escaped."""
     e = html.escape
     titles = titles or {}
     head = "".join(f"<th>{e(titles.get(x, x))}</th>" for x in experiments)
@@ -206,6 +208,8 @@ def grid_html(
     for row in rows:
         ids = compare_ids(row, experiments)
         link = "compare?runs=" + ",".join(quote(i) for i in ids)
+        if step is not None:
+            link += f"&step={int(step)}"
         label = e(row.label)
         if row.judged:
             label += f'<br/><span class="tally">fooled by {row.fooled} of {row.judged}</span>'

@@ -113,6 +113,6 @@ st.caption(
     "red border — the attack has fooled the model by then, green — the model still holds. "
     "A cell opens the run at this step; *compare* opens the image's runs side by side."
 )
-st.html(grid.grid_html(visible, chosen, cells))
+st.html(grid.grid_html(visible, chosen, cells, step=step))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

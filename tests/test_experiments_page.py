@@ -75,6 +75,11 @@ def test_grid_cells_follow_the_deep_link_step_and_experiments(demo_env):
     steps = {run: step for run, step in _cells(at)}
     # FGSM runs have 2 steps: they show their last one; PGD runs show step 5
     assert steps["sweep-fgsm-eps0.10-0000"] == 1 and steps["sweep-pgd-linf-eps0.10-0000"] == 5
+    # each image's compare link opens its runs at the grid's step
+    page = "".join(h.proto.body for h in at.get("html"))
+    links = re.findall(r'href="(compare\?[^"]+)"', page)
+    assert len(links) == 16
+    assert links[0] == "compare?runs=sweep-fgsm-eps0.10-0000,sweep-pgd-linf-eps0.10-0000&amp;step=5"
 
 
 def test_filters_narrow_the_table(demo_env):

@@ -61,3 +61,19 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     assert player.get_attribute("data-step") == "1"
     assert run_id in page.content()
     assert hosts <= {urlparse(srv.url).netloc}, hosts
+
+
+def test_an_images_compare_link_opens_its_runs_at_the_grid_step(server, page):
+    srv, _ = server
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
+    wait_idle(page)
+    link = page.locator("[data-testid='animlib-grid-row']").nth(2)
+    link.wait_for(timeout=60_000)
+    link.click()
+    page.wait_for_url("**/compare?**", timeout=60_000)
+    wait_idle(page)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["runs"] == [",".join(f"{e}-0002" for e in EXPERIMENTS)]
+    player = page.locator("[data-testid='animlib-player']")
+    player.wait_for(timeout=60_000)
+    assert player.get_attribute("data-step") == "1"
