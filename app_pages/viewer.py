@@ -47,6 +47,16 @@ meta_bits = [
 st.caption(" · ".join(meta_bits))
 if run.tags:
     st.caption("tags: " + ", ".join(md(t) for t in run.tags))
+experiment = run.meta.get("experiment")
+if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter experiment
+    sample = run.meta.get("sample")
+    of = f", sample {sample}" if isinstance(sample, int) else ""
+    st.page_link(
+        "app_pages/experiments.py",
+        label=f"Experiment {md(printable(experiment))}{of}: its images in the grid",
+        icon=":material/grid_view:",
+        query_params={"ids": experiment},
+    )
 if run.status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)

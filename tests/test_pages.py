@@ -286,3 +286,27 @@ def test_open_checked_gives_a_run_or_a_message(app_env):
     chunk_file(app_env / "alpha", "images").unlink()  # a damaged run
     run, problem = ui.open_checked("alpha", str(app_env))
     assert run is None and "cannot be shown" in problem
+
+
+def test_viewer_of_an_experiment_sample_links_to_its_experiment(tmp_path, monkeypatch):
+    import numpy as np
+
+    import animlib
+
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(
+        tmp_path / "runs", experiment="pgd_eps0.1", class_names=["a", "b"], true_labels=[0, 1],
+        originals=x, sample_ids=[7, 9],
+    ) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.9, 0.1], [0.2, 0.8]]))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = app("app_pages/viewer.py", run="pgd_eps0.1-0009")
+    assert not at.exception, at.exception
+    (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
+    assert link.proto.label == r"Experiment pgd\_eps0\.1, sample 9: its images in the grid"
+    assert link.proto.query_string == "ids=pgd_eps0.1"
+    plain_id = write_run(tmp_path / "runs", name="plain", steps=2)
+    plain = app("app_pages/viewer.py", run=plain_id)  # a run of no experiment: no link
+    assert not plain.exception and not plain.error and plain_id in plain.title[0].value
+    assert not [p for p in plain.get("page_link") if "experiments" in p.proto.page]
