@@ -109,6 +109,15 @@ def test_summarize_by_experiment(root):
     check_row(rows["tgt"], expected_targeted())
 
 
+def test_summarize_orders_numbers_in_experiment_ids_by_value(tmp_path):
+    """``eps4 < eps8 < eps16`` and ``eps0.05 < eps0.1`` (not as text: eps16 < eps4)."""
+    plan = UNTARGETED[:2]
+    for name in ("pgd-eps16", "pgd-eps4", "pgd-eps8", "fgsm-eps0.1", "fgsm-eps0.05"):
+        write(tmp_path, name, plan, 0.1)
+    order = animlib.summarize(tmp_path)["experiment"].tolist()
+    assert order == ["fgsm-eps0.05", "fgsm-eps0.1", "pgd-eps4", "pgd-eps8", "pgd-eps16"]
+
+
 def test_summarize_by_attack_and_params(root):
     table = animlib.summarize(root, by=["attack", "params.eps"])
     assert list(table.columns) == ["attack", "params.eps", *experiments.SUMMARY_COLUMNS]
