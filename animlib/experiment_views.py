@@ -74,9 +74,10 @@ def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
 
 def default_grid(frame: pd.DataFrame, limit: int) -> tuple[list[str], float | None]:
     """The experiments the images x experiments grid starts with: one per sweep at the ε most
-    sweeps share (of those, the one whose robust accuracies are nearest 50 %: where attacks
-    differ most), so the grid answers "which attack works best on which images"; without an
-    ε two sweeps share, the table's first ``limit`` rows.
+    sweeps share, so the grid answers "which attack works best on which images". Of those ε,
+    the one where the sweeps' robust accuracies differ most (then: are nearest 50 %, where
+    images are neither all broken nor all intact); without an ε two sweeps share, the table's
+    first ``limit`` rows.
 
     Args:
         frame: Rows of :func:`experiment_table` (filtered or not), in its order.
@@ -94,10 +95,15 @@ def default_grid(frame: pd.DataFrame, limit: int) -> tuple[list[str], float | No
     per_eps = known.groupby("eps")["sweep"].nunique()
     if known.empty or per_eps.max() < 2:
         return list(frame["experiment"][:limit]), None
-    shared = per_eps[per_eps == per_eps.max()].index
-    spread = known[known["eps"].isin(shared)].groupby("eps")["robust_acc"].mean()
-    distance = (spread - 0.5).abs().fillna(math.inf)
-    eps = float(distance.sort_index().idxmin())
+    shared = known[known["eps"].isin(per_eps[per_eps == per_eps.max()].index)]
+    acc = shared.groupby("eps")["robust_acc"]
+    rank = pd.DataFrame(
+        {
+            "spread": -(acc.max() - acc.min()).fillna(0.0).round(6),
+            "middle": (acc.mean() - 0.5).abs().fillna(math.inf),
+        }
+    )
+    eps = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
     at_eps = known[known["eps"] == eps].drop_duplicates("sweep")
     return list(at_eps["experiment"][:limit]), eps
 

@@ -63,7 +63,7 @@ if "grid_ids" not in st.session_state:
 options = list(dict.fromkeys([*known, *st.session_state.grid_ids]))
 start = "the table's first rows"
 if shared_eps is not None:
-    start = f"each sweep at ε = {shared_eps:.4g}, where robust accuracy is nearest 50 %"
+    start = f"each sweep at ε = {shared_eps:.4g}, where the sweeps differ most"
 chosen = st.multiselect(
     "Experiments in the grid", options, key="grid_ids", help=f"Without a link: {start}"
 )

@@ -279,11 +279,14 @@ def test_grid_starts_with_each_sweep_at_the_eps_they_share_where_attacks_differ_
     ids, eps = default_grid(frame, 6)
     assert eps == 0.1 and ids == ["ta-pgd-eps0.1", "art-pgd-eps0.1", "fgsm-eps0.1"]
     assert default_grid(frame, 2)[0] == ["ta-pgd-eps0.1", "art-pgd-eps0.1"]
-    # two ε shared by every sweep: the one whose robust accuracy is nearest 50 %
+    # every ε shared by every sweep: the one where their robust accuracies differ most
     two = frame[frame["experiment"].str.startswith(("ta-", "art-"))]
-    assert default_grid(two, 6) == (["ta-pgd-eps0.1", "art-pgd-eps0.1"], 0.1)  # 0.36 vs 0.78
+    assert default_grid(two, 6) == (["ta-pgd-eps0.1", "art-pgd-eps0.1"], 0.1)  # 0.09 apart
     two = two.assign(robust_acc=[0.55, 0.1, 0.0, 0.45, 0.05, 0.0])
-    assert default_grid(two, 6) == (["ta-pgd-eps0.05", "art-pgd-eps0.05"], 0.05)
+    assert default_grid(two, 6) == (["ta-pgd-eps0.05", "art-pgd-eps0.05"], 0.05)  # 0.1 apart
+    # as far apart everywhere: the ε whose robust accuracy is nearest 50 %
+    two = two.assign(robust_acc=[0.9, 0.6, 0.0, 0.9, 0.6, 0.0])
+    assert default_grid(two, 6) == (["ta-pgd-eps0.1", "art-pgd-eps0.1"], 0.1)
     # one sweep (or none with ε): the first rows, in the table's order
     one = frame[frame["experiment"].str.startswith("ta-")]
     assert default_grid(one, 2) == (["ta-pgd-eps0.05", "ta-pgd-eps0.1"], None)
@@ -297,7 +300,8 @@ def test_grid_page_starts_with_every_attack_at_one_eps(demo_env):
     at = experiments_page()
     assert not at.exception, at.exception
     chosen = at.multiselect(key="grid_ids").value
-    assert sorted(chosen) == ["sweep-bim-eps0.05", "sweep-fgsm-eps0.05", "sweep-pgd-linf-eps0.05"]
+    # ε 0.1: robust accuracy 0.06 (BIM, PGD) to 0.25 (FGSM); 0.05: 0.63-0.69; 0.2: all 0
+    assert sorted(chosen) == ["sweep-bim-eps0.10", "sweep-fgsm-eps0.10", "sweep-pgd-linf-eps0.10"]
     assert {run.rsplit("-", 1)[0] for run, _ in _cells(at)} == set(chosen)
     table = list(at.dataframe[0].value["experiment"])
     assert table.index("sweep-bim-eps0.10") == table.index("sweep-bim-eps0.05") + 1
