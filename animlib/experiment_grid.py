@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
+from .text import csv_cell
 
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
@@ -92,6 +94,69 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             row.fooled += success
         samples.setdefault(key, meta.get("sample"))
     return sorted(rows.values(), key=lambda r: (_sortable(samples[r.key]), r.key))
+
+
+OUTCOME_COLUMNS = [
+    "sample", "true_label", "true_class", "experiment", "attack", "eps", "run",
+    "success", "flip_step", "final_pred", "final_class", "linf", "l2",
+]  # fmt: skip
+
+
+def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFrame:
+    """The grid as data: one row per run of ``experiments``, with its image (sample, true
+    label), whether the attack fooled the model in the end, at which step it first did, the
+    final prediction and the distances to the original, from the run.json summaries (empty
+    where unknown); by sample, then in the order of ``experiments``."""
+    position = {exp: i for i, exp in enumerate(experiments)}
+    rows = []
+    for info in infos:
+        meta = info.meta or {}
+        exp = meta.get("experiment")
+        if not info.ok or exp not in position:
+            continue
+        summary = meta.get("summary") or {}
+        names = meta.get("class_names") or []
+        true, pred = meta.get("true_label"), summary.get("final_pred")
+        params = meta.get("params") or {}
+        rows.append(
+            {
+                "sample": meta.get("sample"),
+                "true_label": true,
+                "true_class": _name(names, true),
+                "experiment": exp,
+                "attack": meta.get("attack"),
+                "eps": params.get("eps", params.get("epsilon")),
+                "run": info.id,
+                "success": summary.get("success"),
+                "flip_step": summary.get("flip_step"),
+                "final_pred": pred,
+                "final_class": _name(names, pred),
+                "linf": summary.get("linf"),
+                "l2": summary.get("l2"),
+                "_order": (_sortable(meta.get("sample")), position[exp], info.id),
+            }
+        )
+    rows.sort(key=lambda r: r["_order"])
+    frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+    for col in ("sample", "true_label", "flip_step", "final_pred"):  # 4, not 4.0, beside gaps
+        values = [r[col] for r in rows if r[col] is not None]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def outcomes_csv(infos: Iterable[RunInfo], experiments: Sequence[str]) -> bytes:
+    """:func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class named like
+    a formula is written as text)."""
+    frame = outcomes(infos, experiments)
+    for col in ("true_class", "attack", "final_class"):
+        frame[col] = frame[col].map(csv_cell)
+    return frame.to_csv(index=False).encode()
+
+
+def _name(names: Sequence[Any], label: Any) -> str | None:
+    ok = isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names)
+    return str(names[label]) if ok else None
 
 
 def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:

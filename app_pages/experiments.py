@@ -113,6 +113,16 @@ st.caption(
     "red border — the attack has fooled the model by then, green — the model still holds. "
     "A cell opens the run at this step; *compare* opens the image's runs side by side."
 )
+infos = listing(where)
+st.download_button(
+    "Outcomes of every image (CSV)",
+    data=lambda: grid.outcomes_csv(infos, chosen),  # made when clicked
+    file_name="outcomes.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    help="One row per run of the grid's experiments: sample, true class, success, flip step, "
+    "final prediction, L∞ and L2 (from each run's summary)",
+)
 st.html(grid.grid_html(visible, chosen, cells, step=step))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -305,3 +306,53 @@ def test_grid_page_starts_with_every_attack_at_one_eps(demo_env):
     assert {run.rsplit("-", 1)[0] for run, _ in _cells(at)} == set(chosen)
     table = list(at.dataframe[0].value["experiment"])
     assert table.index("sweep-bim-eps0.10") == table.index("sweep-bim-eps0.05") + 1
+
+
+def test_outcomes_are_the_grid_as_data(demo_env):
+    """One row per run, by sample then grid column; success and flip step recomputed here from
+    each run's stored confidences; the class names are the run's."""
+    from animlib.experiment_grid import outcomes
+
+    chosen = ["sweep-pgd-linf-eps0.10", "sweep-fgsm-eps0.10"]
+    table = outcomes(animlib.list_runs(DEMO), chosen)
+    assert len(table) == 32
+    assert list(table["experiment"][:4]) == chosen * 2
+    assert list(table["sample"]) == sorted(table["sample"])
+    for row in table.itertuples():
+        run = animlib.open_run_in(DEMO, row.run)
+        preds = np.asarray(run.confidences[: len(run)]).argmax(axis=1)
+        flipped = np.flatnonzero(preds != run.true_label)
+        assert row.success == (preds[-1] != run.true_label), row.run
+        assert row.final_pred == preds[-1] and row.final_class == run.class_names[preds[-1]]
+        assert row.true_class == run.class_names[run.true_label]
+        if row.success:
+            assert row.flip_step == flipped[0], row.run
+        else:
+            assert table.loc[row.Index, "flip_step"] is pd.NA
+    assert table.groupby("experiment")["success"].mean().round(4).to_dict() == {
+        e: round(1 - animlib.summarize(DEMO).set_index("experiment").loc[e, "robust_acc"], 4)
+        for e in chosen
+    }
+
+
+def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
+    from animlib.experiment_grid import outcomes_csv
+
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    names = ["=HYPERLINK(1)", "ok"]
+    with animlib.BatchWriter(tmp_path, experiment="e1", attack="+SUM(1)", class_names=names,
+                             true_labels=[0, 1], originals=x) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
+    text = outcomes_csv(animlib.list_runs(tmp_path), ["e1"]).decode()
+    lines = text.splitlines()
+    assert lines[0].startswith("sample,true_label,true_class,experiment,attack,eps,run,success")
+    assert len(lines) == 3
+    assert "'=HYPERLINK(1)" in text and "'+SUM(1)" in text
+    assert ",=" not in text and ",+" not in text
+
+
+def test_grid_page_offers_the_outcomes_csv(demo_env):
+    at = experiments_page(ids="sweep-fgsm-eps0.10,sweep-bim-eps0.10")
+    assert not at.exception, at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Outcomes of every image (CSV)" in labels

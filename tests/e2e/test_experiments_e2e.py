@@ -77,3 +77,23 @@ def test_an_images_compare_link_opens_its_runs_at_the_grid_step(server, page):
     player = page.locator("[data-testid='animlib-player']")
     player.wait_for(timeout=60_000)
     assert player.get_attribute("data-step") == "1"
+
+
+def test_the_grid_outcomes_download_as_csv(server, page):
+    import csv
+    import io
+
+    srv, root = server
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
+    wait_idle(page)
+    button = page.get_by_role("button", name="Outcomes of every image (CSV)")
+    button.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as download:
+        button.click()
+    assert download.value.suggested_filename == "outcomes.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == 32 and {r["experiment"] for r in rows} == set(EXPERIMENTS)
+    for r in rows[:4]:  # as each run's own summary says
+        summary = animlib.open_run_in(root, r["run"]).meta["summary"]
+        assert r["success"] == str(summary["success"])
+        assert r["flip_step"] == ("" if summary["flip_step"] is None else str(summary["flip_step"]))
