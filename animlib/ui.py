@@ -379,6 +379,33 @@ def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL
     watch()
 
 
+def folder_state(where: str | None = None) -> tuple[str, int]:
+    """What a page built from the whole folder depends on: the rows of its index and how many
+    runs are running (one going stale changes it too)."""
+    index = run_index(where)
+    return index.signature, index.counts().running
+
+
+def rerun_on_folder_change(
+    seen: tuple[str, int], where: str | None = None, every: float = LIVE_POLL_S
+) -> None:
+    """Rerun the page when :func:`folder_state` is no longer ``seen``: runs added, changed
+    (a running experiment's new steps), removed or gone stale. Looked at every ``every``
+    seconds in a fragment, with :func:`follow_runs` (nothing else reruns meanwhile)."""
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        try:
+            follow_runs(where)
+            now = folder_state(where)
+        except Exception:  # an unreadable folder: the next page run says so
+            return
+        if now != seen:
+            st.rerun()
+
+    watch()
+
+
 def clamp_widget(key: str, low: float, high: float) -> None:
     """Forget a widget's kept value when it is outside [low, high] now, before the widget is
     drawn, so it starts again from its default (a run replaced by a shorter one must not leave

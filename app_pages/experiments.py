@@ -9,17 +9,28 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib.protocol import MAX_COMPARE
-from animlib.ui import experiments, grid_cell, listing, md, query_param, root
+from animlib.ui import (
+    experiments,
+    folder_state,
+    grid_cell,
+    listing,
+    md,
+    query_param,
+    rerun_on_folder_change,
+    root,
+)
 
 ROWS_PER_PAGE = 16
 
 where = root()
 st.title("Experiments")
 try:
+    seen = folder_state(where)
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")
     st.stop()
+rerun_on_folder_change(seen, where)  # a running experiment's steps show as they come
 if not exps:
     st.info(
         "No experiments yet: log a batch with `animlib.BatchWriter` (or an adapter in "
@@ -71,11 +82,15 @@ if not chosen:
     st.caption("Pick experiments to see their images side by side.")
     st.stop()
 steps = int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1)))
+last_seen = st.session_state.get("grid_steps_seen")
 if "grid_step" not in st.session_state:
     try:
         st.session_state.grid_step = min(max(int(query_param("step") or steps - 1), 0), steps - 1)
     except ValueError:
         st.session_state.grid_step = steps - 1
+elif last_seen and steps > last_seen and st.session_state.grid_step == last_seen - 1:
+    st.session_state.grid_step = steps - 1  # at the last step of a running experiment: follow it
+st.session_state.grid_steps_seen = steps
 st.session_state.grid_step = min(st.session_state.grid_step, max(steps - 1, 0))
 step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps < 2)
 st.query_params["ids"] = ",".join(chosen)

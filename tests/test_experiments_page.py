@@ -356,3 +356,31 @@ def test_grid_page_offers_the_outcomes_csv(demo_env):
     assert not at.exception, at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Outcomes of every image (CSV)" in labels
+
+
+def test_grid_step_follows_a_running_experiment_only_from_its_last_step(tmp_path, monkeypatch):
+    x = np.zeros((2, 6, 6, 3), np.float32)
+    conf = np.array([[0.9, 0.1], [0.2, 0.8]])
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    w = animlib.BatchWriter(
+        tmp_path / "runs", experiment="live", class_names=["a", "b"], true_labels=[0, 1],
+        originals=x,
+    )  # fmt: skip
+    try:
+        for step in range(3):
+            w.log(images=x + 0.1 * step, confidences=conf)
+        w.flush()
+        at, moved = experiments_page(), experiments_page()
+        assert at.slider(key="grid_step").value == 2
+        moved.slider(key="grid_step").set_value(1).run()
+        for step in (3, 4):
+            w.log(images=x + 0.1 * step, confidences=conf)
+        w.flush()
+        at.run()
+        moved.run()
+        assert at.slider(key="grid_step").value == 4  # was at the last step: follows it
+        assert {s for _, s in _cells(at)} == {4}
+        assert moved.slider(key="grid_step").value == 1  # a step the user chose stays
+    finally:
+        w.finish()

@@ -89,3 +89,44 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         server.stop()
+
+
+def test_experiments_page_follows_a_running_experiment(page, tmp_path):
+    """The experiments page of a running BatchWriter experiment shows its new steps by itself
+    (no reload): the grid, left at the last step, moves on with it."""
+    import numpy as np
+
+    import animlib
+
+    root = tmp_path / "runs"
+    x = np.zeros((2, 6, 6, 3), np.float32)
+    w = animlib.BatchWriter(
+        root, experiment="live-exp", class_names=["a", "b"], true_labels=[0, 1], originals=x
+    )
+    conf = np.array([[0.9, 0.1], [0.2, 0.8]])
+    w.log(images=x, confidences=conf)
+    w.log(images=x + 0.1, confidences=conf)
+    w.flush()
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/experiments")
+        wait_idle(page)
+        cells = page.locator("[data-testid='animlib-grid-cell']")
+        cells.nth(1).wait_for(timeout=60_000)
+        assert {cells.nth(i).get_attribute("data-step") for i in range(2)} == {"1"}
+        page.wait_for_timeout(1500)  # idle; nothing happens until the experiment moves on
+        for step in (2, 3, 4):
+            w.log(images=x + 0.1 * step, confidences=conf)
+        w.flush()
+        written = time.monotonic()
+        page.wait_for_selector(
+            "[data-testid='animlib-grid-cell'][data-step='4']",
+            state="attached",
+            timeout=APPEARS_WITHIN_S * 1000,
+        )
+        print(f"step 4 on the page {time.monotonic() - written:.2f} s after it was flushed")
+        w.finish()
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        w.finish()
+        server.stop()
