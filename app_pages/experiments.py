@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import streamlit as st
 
@@ -21,16 +22,20 @@ from animlib.ui import (
 )
 
 ROWS_PER_PAGE = 16
+POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
 where = root()
 st.title("Experiments")
+started = time.monotonic()
 try:
     seen = folder_state(where)
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")
     st.stop()
-rerun_on_folder_change(seen, where)  # a running experiment's steps show as they come
+# a running experiment's steps show as they come (a big folder, slow to summarize, less often)
+took = time.monotonic() - started
+rerun_on_folder_change(seen, where, every=min(max(POLL_S, 4 * took), 30.0))
 if not exps:
     st.info(
         "No experiments yet: log a batch with `animlib.BatchWriter` (or an adapter in "
