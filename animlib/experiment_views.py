@@ -68,7 +68,7 @@ def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
         return (eps is None, eps or 0.0, exp.id)
 
     by_eps = sorted(experiments, key=eps_order)
-    by_sweep = sorted(by_eps, key=lambda e: _sweep_key(e))
+    by_sweep = sorted(by_eps, key=_sweep_key)
     return sorted(by_sweep, key=lambda e: newest[_sweep_key(e)], reverse=True)
 
 
