@@ -17,7 +17,7 @@ from PIL import Image
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
-from .text import csv_cell
+from .text import csv_cell, natural_key
 
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
@@ -159,6 +159,18 @@ def _name(names: Sequence[Any], label: Any) -> str | None:
     return str(names[label]) if ok else None
 
 
+def experiments_of(infos: Iterable[RunInfo], run_ids: Sequence[str]) -> list[str]:
+    """The experiments the runs ``run_ids`` are samples of, each once, ordered by id (an id's
+    numbers by value: ``eps0.05`` before ``eps0.1``); runs of no experiment are left out."""
+    wanted = set(run_ids)
+    found = {
+        exp
+        for info in infos
+        if info.id in wanted and isinstance(exp := info.get("experiment"), str) and exp
+    }
+    return sorted(found, key=natural_key)
+
+
 def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:
     """``rows`` (by sample) in one of the :data:`ORDERS`: ``sample``, or by the share of their
     attacks that fooled the model in the end, fewest first (``robust``: the images no attack
@@ -241,6 +253,7 @@ def _cell_html(cell: Cell, experiment: str) -> str:
 
 
 _STYLE = """<style>
+.animlib-grid-wrap{overflow-x:auto;max-width:100%}
 .animlib-grid{border-collapse:collapse;font-size:0.8rem}
 .animlib-grid th{font-weight:600;padding:4px 6px;text-align:center;vertical-align:bottom;
 max-width:130px;overflow-wrap:anywhere}
@@ -290,6 +303,6 @@ def grid_html(
             tds.append(_cell_html(cell, exp) if cell else "<td>–</td>")
         body.append(f'<tr><th class="row">{label}</th>{"".join(tds)}</tr>')
     return (
-        f'{_STYLE}<table class="animlib-grid"><thead><tr><th></th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'{_STYLE}<div class="animlib-grid-wrap"><table class="animlib-grid"><thead><tr>'
+        f"<th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )

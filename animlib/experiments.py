@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 from . import meta as M
 from .errors import AnimlibError
 from .listing import RunInfo
+from .text import natural_key
 
 SUMMARY_COLUMNS = (
     "n",
@@ -266,18 +266,8 @@ def _sort_key(values: tuple) -> tuple:
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out.append((0, float(v), ""))
         else:
-            out.append((1, 0.0, _natural(str(v))))
+            out.append((1, 0.0, natural_key(str(v))))
     return tuple(out)
-
-
-_DIGITS = re.compile(r"(\d+(?:\.\d+)?)")
-
-
-def _natural(text: str) -> tuple:
-    """A key ordering the numbers inside ids by value: ``pgd-eps4 < pgd-eps16``,
-    ``eps0.05 < eps0.1``."""
-    parts = _DIGITS.split(text)
-    return tuple((0, float(p), p) if i % 2 else (1, 0.0, p) for i, p in enumerate(parts))
 
 
 def summarize(

@@ -1,4 +1,4 @@
-"""User strings made safe to show on one line: control characters escaped or removed."""
+"""User strings: made safe to show on one line or in a CSV cell, and sorted by their numbers."""
 
 from __future__ import annotations
 
@@ -30,3 +30,13 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_CSV_FORMULA):
         return "'" + value
     return value
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+
+
+def natural_key(text: str) -> tuple:
+    """A sort key ordering the numbers inside ``text`` by value: ``pgd-eps4 < pgd-eps16``,
+    ``eps0.05 < eps0.1``."""
+    parts = _NUMBER.split(text)
+    return tuple((0, float(p), p) if i % 2 else (1, 0.0, p) for i, p in enumerate(parts))

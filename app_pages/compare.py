@@ -9,6 +9,7 @@ import streamlit as st
 
 from animlib import runs_table as table
 from animlib.errors import AnimlibError, RenderLimitError
+from animlib.experiment_grid import experiments_of
 from animlib.limits import check_dpi
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
@@ -76,11 +77,22 @@ except RenderLimitError as exc:
 st.subheader("Metrics")
 st.table(md_table(compare_metrics(runs)))
 
-frame = table.runs_frame(listing(where))
-shortcuts = table.source_shortcuts(frame, [r.id for r in runs])
+infos = listing(where)
+frame = table.runs_frame(infos)
+shown_ids = [r.id for r in runs]
+shortcuts = table.source_shortcuts(frame, shown_ids)
 if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")
+    everyone = table.same_source(frame, shown_ids)
     for source, group, total in shortcuts:
         if total > len(group):
             st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
         st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))
+        exps = experiments_of(infos, everyone.get(source, group))
+        if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
+            st.page_link(
+                "app_pages/experiments.py",
+                label=f"All {total} in the images × experiments grid ({len(exps)} experiments)",
+                icon=":material/grid_view:",
+                query_params={"ids": ",".join(exps)},
+            )

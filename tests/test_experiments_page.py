@@ -107,6 +107,10 @@ def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     assert "&lt;b&gt;zero&lt;/b&gt;" in page  # the predicted class name stays text
     outcomes = re.findall(r'data-outcome="(\w+)"', page)
     assert sorted(outcomes) == ["fooled", "held"]  # sample 1 (true "one") is predicted "zero"
+    # many experiments: the table scrolls sideways inside the page instead of being cut off
+    assert ".animlib-grid-wrap{overflow-x:auto" in page
+    wrapped = r'<div class="animlib-grid-wrap"><table class="animlib-grid">.*</table></div>'
+    assert re.search(wrapped, page)
 
 
 def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo_env):
@@ -384,3 +388,19 @@ def test_grid_step_follows_a_running_experiment_only_from_its_last_step(tmp_path
         assert moved.slider(key="grid_step").value == 1  # a step the user chose stays
     finally:
         w.finish()
+
+
+def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/compare.py")
+    at.query_params["runs"] = "sweep-fgsm-eps0.10-0003,sweep-bim-eps0.10-0003"
+    at.run()
+    assert not at.exception and not at.error
+    (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
+    assert link.proto.label == "All 9 in the images × experiments grid (9 experiments)"
+    ids = link.proto.query_string.removeprefix("ids=").replace("%2C", ",").split(",")
+    assert ids == [
+        f"sweep-{attack}-eps{eps}"
+        for attack in ("bim", "fgsm", "pgd-linf")
+        for eps in ("0.05", "0.10", "0.20")
+    ]

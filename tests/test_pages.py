@@ -215,6 +215,7 @@ def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
     (url,) = _buttons(at).values()
     assert url.startswith("compare?runs=")
     assert sorted(url.removeprefix("compare?runs=").split(",")) == ["alpha", "beta", "gamma"]
+    assert not [p for p in at.get("page_link") if "experiments" in p.proto.page]  # no samples
 
 
 def test_viewer_survives_its_run_replaced_by_a_shorter_one(app_env):
