@@ -170,15 +170,22 @@ def _split_by_sweep(series: pd.Series, experiments: pd.Series, eps: pd.Series) -
 
 # long dashes: a line drawn over an equal one leaves gaps where the one below shows
 DASHES = [[1, 0], [9, 6], [3, 5], [14, 4, 3, 4], [2, 8], [6, 3]]
+LEGEND_COLUMNS = 3  # the legend of many sweeps wraps instead of running off the chart
+FADED = 0.12  # opacity of the series not picked in the legend
+CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
+LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 
 
 def robust_chart(points: pd.DataFrame) -> Any:
     """An Altair chart of robust accuracy against ε, a line with points per series. Series
     differ in colour, dash and point shape: two attacks with the same accuracies (a line hidden
-    under another) still both show."""
+    under another) still both show. The legend wraps into columns; clicking a series in it
+    (shift: several) fades the others."""
     import altair as alt
 
-    legend = alt.Legend(orient="bottom", labelLimit=400)  # sweep names are long
+    columns = min(max(points["series"].nunique(), 1), LEGEND_COLUMNS)
+    legend = alt.Legend(orient="bottom", labelLimit=400, columns=columns)  # names are long
+    pick = alt.selection_point(name="pick", fields=["series"], bind="legend")
     base = alt.Chart(points).encode(
         x=alt.X("eps:Q", title="ε (params.eps)"),
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
@@ -187,6 +194,7 @@ def robust_chart(points: pd.DataFrame) -> Any:
             "series:N", title=None, legend=legend, scale=alt.Scale(range=DASHES)
         ),
         shape=alt.Shape("series:N", title=None, legend=legend),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(FADED)),
         tooltip=[
             "series:N",
             "experiment:N",
@@ -195,4 +203,8 @@ def robust_chart(points: pd.DataFrame) -> Any:
             "n:Q",
         ],
     )
-    return alt.layer(base.mark_line(), base.mark_point(filled=False, size=70, strokeWidth=2))
+    points_ = base.mark_point(filled=False, size=70, strokeWidth=2)
+    chart = alt.layer(base.mark_line().add_params(pick), points_)
+    rows = math.ceil(points["series"].nunique() / columns) if len(points) else 1
+    # the chart is fitted to the page (legend included): each row of the legend adds height
+    return chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))

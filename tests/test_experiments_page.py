@@ -229,6 +229,32 @@ def test_equal_series_stay_visible_in_the_robust_chart():
     assert all(max(d) >= 3 for d in dashes[1:])  # long enough to leave visible gaps
 
 
+def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
+    """24 sweeps: the legend wraps into rows of 3 and each row adds height, so the plot keeps
+    its size (in one fitted height the plot was squeezed to a strip above the legend)."""
+    import pandas as pd
+
+    def spec(n: int) -> dict:
+        points = pd.DataFrame(
+            {
+                "series": [f"s{i}" for i in range(n)],
+                "experiment": [f"e{i}" for i in range(n)],
+                "eps": [0.1] * n,
+                "robust_acc": [0.5] * n,
+                "n": [16] * n,
+            }
+        )
+        return robust_chart(points).to_dict()
+
+    few, many = spec(3), spec(24)
+    legend = many["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["columns"] == 3 and legend["orient"] == "bottom"
+    assert many["height"] - few["height"] == 7 * 30  # 8 rows of legend instead of 1
+    picked = many["params"][0]
+    assert picked["bind"] == "legend" and picked["select"]["fields"] == ["series"]
+    assert spec(24) == many  # the same spec each time: the chart keeps its state on reruns
+
+
 def _info(exp_id: str, attack: str, eps: float | None, created: str) -> Any:
     from animlib.experiments import ExperimentInfo
 

@@ -97,3 +97,22 @@ def test_the_grid_outcomes_download_as_csv(server, page):
         summary = animlib.open_run_in(root, r["run"]).meta["summary"]
         assert r["success"] == str(summary["success"])
         assert r["flip_step"] == ("" if summary["flip_step"] is None else str(summary["flip_step"]))
+
+
+def test_clicking_a_series_in_the_chart_legend_fades_the_others(server, page):
+    srv, _ = server
+    page.set_viewport_size({"width": 1280, "height": 1600})  # the legend in view
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}")
+    wait_idle(page)
+    page.locator("[data-testid='animlib-grid-cell']").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # the page has run to its end (the chart is drawn for good)
+    chart = page.locator("[data-testid='stVegaLiteChart']").first
+    entry = chart.locator("g.role-legend-label text", has_text="FGSM").first
+    marks = "[data-testid=stVegaLiteChart] g.mark-symbol.role-mark path"  # the plot's points
+    js = f"""() => [...document.querySelectorAll({marks!r})]
+        .map(p => p.getAttribute('stroke-opacity') ?? p.getAttribute('opacity') ?? '1')"""
+    assert set(page.evaluate(js)) == {"1"}
+    entry.click()
+    page.wait_for_function(f"() => ({js})().includes('0.12')", timeout=10_000)
+    shown = page.evaluate(js)
+    assert set(shown) == {"0.12", "1"} and shown.count("1") == shown.count("0.12")
