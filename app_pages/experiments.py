@@ -10,6 +10,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib.protocol import MAX_COMPARE
+from animlib.runs_table import selection_key
 from animlib.ui import (
     experiments,
     folder_state,
@@ -49,11 +50,14 @@ attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="e
 models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="e_model")
 text = cols[2].text_input("Search", placeholder="experiment, attack, model…", key="e_text")
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
-st.caption(f"{len(shown)} of {len(frame)} experiments shown")
-st.dataframe(
+st.caption(f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid")
+shown_ids = list(shown["experiment"])
+event = st.dataframe(
     shown,
     hide_index=True,
-    key="experiments_table",
+    key=selection_key("experiments_table", shown_ids),  # a selection never moves to other rows
+    on_select="rerun",
+    selection_mode="multi-row",
     column_config={
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
@@ -64,6 +68,10 @@ st.dataframe(
         "median_flip_step": st.column_config.NumberColumn("median flip step", format="%.1f"),
     },
 )
+picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
+if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid
+    st.session_state.grid_ids = picked
+st.session_state.grid_picked = picked
 
 points = views.robust_curve(shown)
 if len(points):

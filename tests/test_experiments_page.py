@@ -430,3 +430,21 @@ def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env
         for attack in ("bim", "fgsm", "pgd-linf")
         for eps in ("0.05", "0.10", "0.20")
     ]
+
+
+def test_rows_picked_in_the_table_become_the_grid(demo_env):
+    at = experiments_page()
+    table = at.dataframe[0]
+    shown = list(table.value["experiment"])
+    rows = [shown.index("sweep-fgsm-eps0.20"), shown.index("sweep-bim-eps0.05")]
+    at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    picked = [shown[i] for i in rows]
+    assert at.multiselect(key="grid_ids").value == picked
+    assert {run.rsplit("-", 1)[0] for run, _ in _cells(at)} == set(picked)
+    # the grid can still be edited; the same pick, kept on later runs, does not undo that
+    at.multiselect(key="grid_ids").set_value(["sweep-pgd-linf-eps0.10"]).run()
+    assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
+    at.text_input(key="e_text").set_value("eps0.2").run()  # other rows: a new key, no pick
+    assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]

@@ -116,3 +116,22 @@ def test_clicking_a_series_in_the_chart_legend_fades_the_others(server, page):
     page.wait_for_function(f"() => ({js})().includes('0.12')", timeout=10_000)
     shown = page.evaluate(js)
     assert set(shown) == {"0.12", "1"} and shown.count("1") == shown.count("0.12")
+
+
+def test_ticking_a_row_of_the_table_puts_that_experiment_in_the_grid(server, page):
+    srv, _ = server
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}")
+    wait_idle(page)
+    cells = page.locator("[data-testid='animlib-grid-cell']")
+    cells.nth(31).wait_for(timeout=60_000)  # both experiments, 16 images each
+    page.wait_for_timeout(1000)
+    box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    row_px = 35  # st.dataframe's header and row height
+    page.mouse.click(box["x"] + 15, box["y"] + row_px + row_px // 2)  # the first row's tick box
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=animlib-grid-cell]').length === 16",
+        timeout=30_000,
+    )
+    shown = {cells.nth(i).get_attribute("data-experiment") for i in range(cells.count())}
+    assert len(shown) == 1 and shown <= set(EXPERIMENTS)
