@@ -132,6 +132,16 @@ def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, lis
     return run_index(where).same_source(run_ids)
 
 
+def experiments_on_image(run_id: str, where: str | None = None) -> list[str]:
+    """The experiments with a run on the same source image as run ``run_id`` (its own
+    included), in natural order, from the index (only those runs' run.json are read)."""
+    from .experiment_grid import experiments_of
+
+    index = run_index(where)
+    ids = [r for group in index.same_source([run_id]).values() for r in group]
+    return experiments_of(index.infos(ids), ids)
+
+
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
     """Open a run by id for a page; (run, None) or (None, a message to show the user)."""
     where = where or root()

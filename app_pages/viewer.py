@@ -14,6 +14,7 @@ from animlib.text import printable
 from animlib.ui import (
     cached_metrics,
     clamp_widget,
+    experiments_on_image,
     follow_live_run,
     md,
     open_checked,
@@ -51,11 +52,19 @@ experiment = run.meta.get("experiment")
 if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter experiment
     sample = run.meta.get("sample")
     of = f", sample {sample}" if isinstance(sample, int) else ""
+    try:  # every experiment that attacked this image, side by side in the grid
+        grid_ids = experiments_on_image(run.id, where)
+    except Exception:  # the link is a convenience: never let it break the viewer
+        grid_ids = []
+    if len(grid_ids) < 2:
+        grid_ids, what = [experiment], "its images in the grid"
+    else:
+        what = f"this image in the grid with all {len(grid_ids)} experiments on it"
     st.page_link(
         "app_pages/experiments.py",
-        label=f"Experiment {md(printable(experiment))}{of}: its images in the grid",
+        label=f"Experiment {md(printable(experiment))}{of}: {what}",
         icon=":material/grid_view:",
-        query_params={"ids": experiment},
+        query_params={"ids": ",".join(grid_ids)},
     )
 if run.status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")

@@ -20,6 +20,7 @@ from animlib.experiment_views import (
     robust_curve,
     sweep_of,
 )
+from animlib.text import natural_key
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -448,3 +449,16 @@ def test_rows_picked_in_the_table_become_the_grid(demo_env):
     assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
     at.text_input(key="e_text").set_value("eps0.2").run()  # other rows: a new key, no pick
     assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
+
+
+def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(demo_env):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/viewer.py")
+    at.query_params["run"] = "sweep-fgsm-eps0.10-0003"
+    at.run()
+    assert not at.exception and not at.error
+    (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
+    label = "sample 3: this image in the grid with all 9 experiments on it"
+    assert link.proto.label.endswith(label)
+    ids = link.proto.query_string.removeprefix("ids=").replace("%2C", ",").split(",")
+    assert len(ids) == 9 and "sweep-fgsm-eps0.10" in ids and ids == sorted(ids, key=natural_key)
