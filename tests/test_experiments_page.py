@@ -417,15 +417,23 @@ def test_grid_step_follows_a_running_experiment_only_from_its_last_step(tmp_path
         w.finish()
 
 
-def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env):
+def _grid_link(page: str, **params: str) -> tuple[str, list[str]]:
+    """The label of ``page``'s one link to the experiments page, and the ids it opens."""
     at = AppTest.from_file(APP, default_timeout=180)
-    at.switch_page("app_pages/compare.py")
-    at.query_params["runs"] = "sweep-fgsm-eps0.10-0003,sweep-bim-eps0.10-0003"
+    at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
     at.run()
     assert not at.exception and not at.error
     (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
-    assert link.proto.label == "All 9 in the images × experiments grid (9 experiments)"
     ids = link.proto.query_string.removeprefix("ids=").replace("%2C", ",").split(",")
+    return link.proto.label, ids
+
+
+def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env):
+    runs = "sweep-fgsm-eps0.10-0003,sweep-bim-eps0.10-0003"
+    label, ids = _grid_link("app_pages/compare.py", runs=runs)
+    assert label == "All 9 in the images × experiments grid (9 experiments)"
     assert ids == [
         f"sweep-{attack}-eps{eps}"
         for attack in ("bim", "fgsm", "pgd-linf")
@@ -452,13 +460,6 @@ def test_rows_picked_in_the_table_become_the_grid(demo_env):
 
 
 def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(demo_env):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.switch_page("app_pages/viewer.py")
-    at.query_params["run"] = "sweep-fgsm-eps0.10-0003"
-    at.run()
-    assert not at.exception and not at.error
-    (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
-    label = "sample 3: this image in the grid with all 9 experiments on it"
-    assert link.proto.label.endswith(label)
-    ids = link.proto.query_string.removeprefix("ids=").replace("%2C", ",").split(",")
+    label, ids = _grid_link("app_pages/viewer.py", run="sweep-fgsm-eps0.10-0003")
+    assert label.endswith("sample 3: this image in the grid with all 9 experiments on it")
     assert len(ids) == 9 and "sweep-fgsm-eps0.10" in ids and ids == sorted(ids, key=natural_key)
