@@ -192,6 +192,13 @@ def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:
     return sorted(rows, key=key)  # stable: ties keep the sample order
 
 
+def contested(rows: Sequence[GridRow]) -> list[GridRow]:
+    """The rows (images) the grid's attacks disagree on: fooled by some of them in the end but
+    not by all (of at least two known outcomes), in their order. These answer "which attack
+    works best on which images"; an image every attack breaks, or none does, tells nothing."""
+    return [r for r in rows if r.judged >= 2 and 0 < r.fooled < r.judged]
+
+
 def _sortable(sample: Any) -> tuple[int, Any]:
     return (0, sample) if isinstance(sample, int) else (1, str(sample))
 

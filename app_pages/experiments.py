@@ -112,7 +112,9 @@ st.query_params["step"] = str(step)
 if "grid_order" not in st.session_state:
     asked_order = query_param("order")
     st.session_state.grid_order = asked_order if asked_order in grid.ORDERS else "sample"
-left, right = st.columns(2)
+if "grid_contested" not in st.session_state:
+    st.session_state.grid_contested = query_param("only") == "contested"
+left, middle, right = st.columns([2, 2, 2], vertical_alignment="bottom")
 order = left.selectbox(
     "Order images",
     list(grid.ORDERS),
@@ -120,8 +122,21 @@ order = left.selectbox(
     key="grid_order",
     help="By the share of the grid's attacks that fooled the model on the image in the end",
 )
+only_contested = middle.toggle(
+    "Only images the attacks disagree on",
+    key="grid_contested",
+    help="Images some of the grid's attacks fooled the model on in the end, and others not",
+)
 st.query_params["order"] = order
+if only_contested:
+    st.query_params["only"] = "contested"
+else:
+    st.query_params.pop("only", None)
 rows = grid.order_rows(grid.grid_rows(listing(where), chosen), order)
+if only_contested:
+    every = len(rows)
+    rows = grid.contested(rows)
+    st.caption(f"{len(rows)} of {every} images: fooled by some of the grid's attacks, not all")
 pages = max(math.ceil(len(rows) / ROWS_PER_PAGE), 1)
 page = 1
 if pages > 1:

@@ -463,3 +463,48 @@ def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(d
     label, ids = _grid_link("app_pages/viewer.py", run="sweep-fgsm-eps0.10-0003")
     assert label.endswith("sample 3: this image in the grid with all 9 experiments on it")
     assert len(ids) == 9 and "sweep-fgsm-eps0.10" in ids and ids == sorted(ids, key=natural_key)
+
+
+def test_grid_can_show_only_the_images_the_attacks_disagree_on(demo_env):
+    from animlib.experiment_grid import contested
+
+    chosen = ["sweep-pgd-linf-eps0.10", "sweep-bim-eps0.10", "sweep-fgsm-eps0.10"]
+    rows = grid_rows(animlib.list_runs(DEMO), chosen)
+    mixed = contested(rows)
+    assert mixed and len(mixed) < len(rows)  # the demo has both kinds at ε 0.1
+    assert [r.key for r in mixed] == [r.key for r in rows if 0 < r.fooled < 3]
+    at = experiments_page(ids=",".join(chosen))
+    at.toggle(key="grid_contested").set_value(True).run()
+    assert not at.exception, at.exception
+    page = "".join(h.proto.body for h in at.get("html"))
+    tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
+    assert len(tallies) == len(mixed) and set(tallies) <= {1, 2}
+    assert at.query_params["only"] in ("contested", ["contested"])
+    linked = experiments_page(ids=",".join(chosen), only="contested")  # kept in the URL
+    assert linked.toggle(key="grid_contested").value is True
+    assert len(_cells(linked)) == 3 * len(mixed)
+    at.toggle(key="grid_contested").set_value(False).run()
+    assert len(_cells(at)) == 3 * 16 and "only" not in at.query_params
+
+
+def test_grid_page_number_follows_fewer_images(tmp_path, monkeypatch):
+    """On page 3 of 40 images, showing only the 20 contested ones (2 pages) starts again at
+    page 1 (the page widget is a new one when the number of pages changes)."""
+    n = 40
+    x = np.zeros((n, 4, 4, 1), np.float32)
+    y = np.zeros(n, int)
+    for exp, fooled in (("a", range(0, n, 2)), ("b", ())):  # a fools 20 images, b none
+        conf = np.tile([0.9, 0.1], (n, 1))
+        conf[list(fooled)] = [0.1, 0.9]
+        with animlib.BatchWriter(tmp_path / "runs", experiment=exp, class_names=["p", "q"],
+                                 true_labels=y, originals=x) as w:  # fmt: skip
+            w.log(images=x, confidences=conf)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="a,b")
+    at.number_input(key="grid_page").set_value(3).run()
+    assert len(_cells(at)) == 2 * (n - 2 * 16)
+    at.toggle(key="grid_contested").set_value(True).run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="grid_page").value == 1
+    assert len(_cells(at)) == 2 * 16
