@@ -25,6 +25,13 @@ from animlib.ui import (
 ROWS_PER_PAGE = 16
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
+    """The grid's outcomes as CSV, made once per folder version (``signature``) and grid."""
+    return grid.outcomes_csv(listing(where), chosen)
+
+
 where = root()
 st.title("Experiments")
 started = time.monotonic()
@@ -156,10 +163,9 @@ st.caption(
     "red border — the attack has fooled the model by then, green — the model still holds. "
     "A cell opens the run at this step; *compare* opens the image's runs side by side."
 )
-infos = listing(where)
 st.download_button(
     "Outcomes of every image (CSV)",
-    data=lambda: grid.outcomes_csv(infos, chosen),  # made when clicked
+    data=outcomes_csv(where, seen[0], tuple(chosen)),
     file_name="outcomes.csv",
     mime="text/csv",
     icon=":material/download:",
