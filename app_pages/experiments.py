@@ -86,12 +86,11 @@ if len(points):
     st.altair_chart(views.robust_chart(points), width="stretch")
 
 st.subheader("Images × experiments")
-known = list(shown["experiment"])
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
 first, shared_eps = views.default_grid(shown, MAX_COMPARE)
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
-options = list(dict.fromkeys([*known, *st.session_state.grid_ids]))
+options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"
 if shared_eps is not None:
     start = f"each sweep at ε = {shared_eps:.4g}, where the sweeps differ most"
