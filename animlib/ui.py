@@ -389,26 +389,26 @@ def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL
     watch()
 
 
-def folder_state(where: str | None = None) -> tuple[str, int]:
+def folder_state(index: RunIndex) -> tuple[str, int]:
     """What a page built from the whole folder depends on: the rows of its index and how many
     runs are running (one going stale changes it too)."""
-    index = run_index(where)
     return index.signature, index.counts().running
 
 
 def rerun_on_folder_change(
-    seen: tuple[str, int], where: str | None = None, every: float = LIVE_POLL_S
+    seen: tuple[str, int] | None, where: str | None = None, every: float = LIVE_POLL_S
 ) -> None:
-    """Rerun the page when :func:`folder_state` is no longer ``seen``: runs added, changed
-    (a running experiment's new steps), removed or gone stale. Looked at every ``every``
-    seconds in a fragment, with :func:`follow_runs` (nothing else reruns meanwhile)."""
+    """Rerun the page when the :func:`folder_state` of its folder is no longer ``seen``: runs
+    added, changed (a running run's new steps), removed or gone stale; with ``seen`` None (the
+    folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
+    fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
+    shared by every session and throttled)."""
 
     @st.fragment(run_every=every)
     def watch() -> None:
         try:
-            follow_runs(where)
-            now = folder_state(where)
-        except Exception:  # an unreadable folder: the next page run says so
+            now = folder_state(follow_runs(where))
+        except Exception:  # still unreadable: the next look tries again
             return
         if now != seen:
             st.rerun()

@@ -20,6 +20,7 @@ from animlib.ui import (
     query_param,
     rerun_on_folder_change,
     root,
+    run_index,
 )
 
 ROWS_PER_PAGE = 16
@@ -36,10 +37,11 @@ where = root()
 st.title("Experiments")
 started = time.monotonic()
 try:
-    seen = folder_state(where)
+    seen = folder_state(run_index(where))
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")
+    rerun_on_folder_change(None, where, every=POLL_S)  # shown again once it can be read
     st.stop()
 # a running experiment's steps show as they come (a big folder, slow to summarize, less often)
 took = time.monotonic() - started

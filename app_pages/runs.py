@@ -17,9 +17,10 @@ from animlib.ui import (
     checked_page,
     compare_url,
     deep_check,
-    follow_runs,
+    folder_state,
     md,
     md_table,
+    rerun_on_folder_change,
     root,
     run_index,
     viewer_url,
@@ -181,8 +182,9 @@ def run_deep_check(index: RunIndex, problems: Problems) -> None:
     bar.empty()
 
 
-def runs_page() -> tuple[int, int] | None:
-    """The page; returns what it showed (index generation, runs running) for the poller."""
+def runs_page() -> tuple[str, int] | None:
+    """The page; returns the :func:`~animlib.ui.folder_state` it showed (None: the folder
+    could not be read) for the poller."""
     try:
         index = run_index(where)
     except Exception as exc:  # a missing or unreadable folder must not crash the page
@@ -193,7 +195,7 @@ def runs_page() -> tuple[int, int] | None:
             f"No runs in {where} yet. Write some with `animlib.RunWriter`, or run "
             "`python -m animlib demo --out runs`."
         )
-        return index.generation, 0
+        return folder_state(index)
     q, page_slot = query_from_widgets(index)
     # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
     # cached per run, within a time budget; every chunk of every run on request). Runs found
@@ -221,19 +223,7 @@ def runs_page() -> tuple[int, int] | None:
             help="Read every stored step of every run and list the damaged ones as broken",
             on_click=lambda: st.session_state.update(deep_check=True),
         )
-    return index.generation, index.counts().running
+    return folder_state(index)
 
 
-@st.fragment(run_every=POLL_S)
-def follow(shown: tuple[int, int] | None) -> None:
-    """Every 2 s: rerun the page when runs were added, changed or removed, or a running run
-    went stale (the index refresh is shared by every session and throttled)."""
-    try:
-        index = follow_runs(where)
-    except Exception:
-        return
-    if shown is None or (index.generation, index.counts().running) != shown:
-        st.rerun()
-
-
-follow(runs_page())
+rerun_on_folder_change(runs_page(), where, every=POLL_S)
