@@ -124,22 +124,6 @@ def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[s
     return out
 
 
-def source_shortcuts(
-    frame: pd.DataFrame, run_ids: Sequence[str], max_runs: int = MAX_COMPARE
-) -> list[tuple[str, list[str], int]]:
-    """Comparisons worth offering next to ``run_ids``, from a frame of runs.
-
-    Args:
-        frame: runs (:func:`runs_frame`).
-        run_ids: the runs shown or selected.
-        max_runs: the most runs one comparison offers.
-
-    Returns:
-        See :func:`shortcuts`.
-    """
-    return shortcuts(same_source(frame, run_ids), run_ids, max_runs)
-
-
 def shortcuts(
     groups: Mapping[str, Sequence[str]], run_ids: Sequence[str], max_runs: int = MAX_COMPARE
 ) -> list[tuple[str, list[str], int]]:

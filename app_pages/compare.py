@@ -80,15 +80,15 @@ st.table(md_table(compare_metrics(runs)))
 infos = listing(where)
 frame = table.runs_frame(infos)
 shown_ids = [r.id for r in runs]
-shortcuts = table.source_shortcuts(frame, shown_ids)
+groups = table.same_source(frame, shown_ids)
+shortcuts = table.shortcuts(groups, shown_ids)
 if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")
-    everyone = table.same_source(frame, shown_ids)
     for source, group, total in shortcuts:
         if total > len(group):
             st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
         st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))
-        exps = experiments_of(infos, everyone.get(source, group))
+        exps = experiments_of(infos, groups[source])
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(
                 "app_pages/experiments.py",
