@@ -66,9 +66,9 @@ def image_key(meta: dict[str, Any]) -> str:
 
 def _row_label(meta: dict[str, Any]) -> str:
     label = f"sample {meta.get('sample')}"
-    names, true = meta.get("class_names") or [], meta.get("true_label")
-    if isinstance(true, int) and 0 <= true < len(names):
-        label += f" · true: {names[true]}"
+    true = _name(meta.get("class_names") or [], meta.get("true_label"))
+    if true is not None:
+        label += f" · true: {true}"
     return label
 
 
