@@ -58,9 +58,10 @@ def _sweep_key(exp: ExperimentInfo) -> tuple[str, ...]:
 
 def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
     """Sweeps newest first (by their newest experiment), each in ε order (no ε: last)."""
+    sweep = {exp.id: _sweep_key(exp) for exp in experiments}
     newest: dict[tuple[str, ...], str] = {}
     for exp in experiments:
-        key = _sweep_key(exp)
+        key = sweep[exp.id]
         newest[key] = max(newest.get(key, ""), str(exp.get("created") or ""))
 
     def eps_order(exp: ExperimentInfo) -> tuple[bool, float, str]:
@@ -68,8 +69,8 @@ def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
         return (eps is None, eps or 0.0, exp.id)
 
     by_eps = sorted(experiments, key=eps_order)
-    by_sweep = sorted(by_eps, key=_sweep_key)
-    return sorted(by_sweep, key=lambda e: newest[_sweep_key(e)], reverse=True)
+    by_sweep = sorted(by_eps, key=lambda e: sweep[e.id])
+    return sorted(by_sweep, key=lambda e: newest[sweep[e.id]], reverse=True)
 
 
 def default_grid(frame: pd.DataFrame, limit: int) -> tuple[list[str], float | None]:
