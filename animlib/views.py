@@ -12,6 +12,8 @@ from .metrics import run_metrics
 from .protocol import RunLike
 from .text import csv_cell
 
+NO_VALUE = "–"  # what every table shows for a value a run does not have
+
 TRUE_BG = "background-color: #d9f2d9"
 TARGET_BG = "background-color: #ffe3c2"
 STYLE_MAX_CELLS = 200_000
@@ -131,18 +133,18 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
             "model": run.model or "",
             "steps": str(len(run)),
             "success": {True: "yes", False: "no", None: "n/a"}[m["success"]],
-            "flip step": "–" if m["flip_step"] is None else str(m["flip_step"]),
+            "flip step": NO_VALUE if m["flip_step"] is None else str(m["flip_step"]),
             "final true conf": _num(m["final_true_conf"], 4),
             "final target conf": _num(m["final_target_conf"], 4),
             "L∞": _num(m["linf"], 4),
             "L2": _num(m["l2"], 3),
-            "L0": "–" if m["l0"] is None else str(m["l0"]),
+            "L0": NO_VALUE if m["l0"] is None else str(m["l0"]),
         }
     return pd.DataFrame(rows)
 
 
 def _num(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return NO_VALUE if value is None else f"{value:.{digits}f}"
 
 
 def curves_chart(curves: pd.DataFrame, step: int | None = None, y_title: str = "confidence"):

@@ -22,6 +22,7 @@ from animlib.ui import (
     root,
     run_index,
 )
+from animlib.views import NO_VALUE
 
 ROWS_PER_PAGE = 16
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
@@ -67,6 +68,7 @@ event = st.dataframe(
     key=selection_key("experiments_table", shown_ids),  # a selection never moves to other rows
     on_select="rerun",
     selection_mode="multi-row",
+    placeholder=NO_VALUE,
     column_config={
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),

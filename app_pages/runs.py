@@ -25,6 +25,7 @@ from animlib.ui import (
     run_index,
     viewer_url,
 )
+from animlib.views import NO_VALUE
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
 PAGE_SIZES = (25, 50, 100, 200)
@@ -136,6 +137,7 @@ def show_table(shown: pd.DataFrame) -> list[str]:
         selection_default={"selection": {"rows": chosen}},
         column_order=["open", *table.VISIBLE_COLUMNS],
         column_config=COLUMN_CONFIG,
+        placeholder=NO_VALUE,
     )
     selected = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
     st.session_state["selected_runs"] = selected

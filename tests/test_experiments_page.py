@@ -21,6 +21,7 @@ from animlib.experiment_views import (
     sweep_of,
 )
 from animlib.text import natural_key
+from animlib.views import NO_VALUE
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard.py")
@@ -55,6 +56,7 @@ def _cells(at: AppTest) -> list[tuple[str, int]]:
 def test_table_shows_summarize_of_every_experiment(demo_env):
     at = experiments_page()
     assert not at.exception, at.exception
+    assert at.dataframe[0].proto.placeholder == NO_VALUE  # a missing value reads as a dash
     table = at.dataframe[0].value.set_index("experiment")
     expected = animlib.summarize(DEMO).set_index("experiment")
     assert set(table.index) == set(expected.index) and len(expected) >= 9

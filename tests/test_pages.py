@@ -10,6 +10,7 @@ from helpers import CLASSES, chunk_file, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
 from animlib.player import unpack
+from animlib.views import NO_VALUE
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
@@ -41,6 +42,9 @@ def test_runs_page_lists_runs_and_broken_ones(app_env):
     row = frame.set_index("id").loc["alpha"]
     assert row["steps"] == 12 and bool(row["success"]) is True
     assert row["open"] == "viewer?run=alpha"
+    # a value a run does not have (blur never flips the class) shows as the tables' dash
+    assert frame.set_index("id")["flip_step"].isna().any()
+    assert at.dataframe[0].proto.placeholder == NO_VALUE
     broken = at.table[0].value
     assert "broken" in broken.index and "not valid JSON" in broken.loc["broken", "problem"]
 
