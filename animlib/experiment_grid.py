@@ -259,13 +259,16 @@ def _cell_html(cell: Cell, experiment: str) -> str:
     )
 
 
+LIGHT_BACKGROUND = "#ffffff"  # Streamlit's page background, light theme
+DARK_BACKGROUND = "#0e1117"  # and dark theme
+
 _STYLE = """<style>
 .animlib-grid-wrap{overflow-x:auto;max-width:100%}
 .animlib-grid{border-collapse:collapse;font-size:0.8rem}
 .animlib-grid th{font-weight:600;padding:4px 6px;text-align:center;vertical-align:bottom;
 max-width:130px;overflow-wrap:anywhere}
 .animlib-grid td{padding:3px;text-align:center;vertical-align:top}
-.animlib-grid th.row{text-align:left;white-space:nowrap}
+.animlib-grid th.row{text-align:left;white-space:nowrap;position:sticky;left:0;z-index:1}
 .animlib-grid th.row .tally{font-weight:400;opacity:0.8}
 .animlib-cell{display:inline-block;border:3px solid;border-radius:4px;padding:2px;
 text-decoration:none;color:inherit}
@@ -281,11 +284,15 @@ def grid_html(
     titles: dict[str, str] | None = None,
     *,
     step: int | None = None,
+    background: str = LIGHT_BACKGROUND,
 ) -> str:
     """The grid as one HTML table: a header of experiments, a row per image with a link to
     compare that image's runs (at the grid's ``step`` when given), a cell per run (border red
     when the attack has fooled the model at the shown step, green when the model still holds,
-    grey when unknown). Every user string is escaped."""
+    grey when unknown). Every user string is escaped.
+
+    The row labels stay in view when the grid scrolls sideways (many experiments); they are
+    painted with ``background``, the page's background colour, so cells pass under them."""
     e = html.escape
     titles = titles or {}
     head = "".join(f"<th>{e(titles.get(x, x))}</th>" for x in experiments)
@@ -309,7 +316,8 @@ def grid_html(
             cell = cells.get(run_id) if run_id else None
             tds.append(_cell_html(cell, exp) if cell else "<td>–</td>")
         body.append(f'<tr><th class="row">{label}</th>{"".join(tds)}</tr>')
+    sticky = f"<style>.animlib-grid th.row{{background:{e(background)}}}</style>"
     return (
-        f'{_STYLE}<div class="animlib-grid-wrap"><table class="animlib-grid"><thead><tr>'
+        f'{_STYLE}{sticky}<div class="animlib-grid-wrap"><table class="animlib-grid"><thead><tr>'
         f"<th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )

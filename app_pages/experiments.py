@@ -175,6 +175,8 @@ st.download_button(
     help="One row per run of the grid's experiments: sample, true class, success, flip step, "
     "final prediction, L∞ and L2 (from each run's summary)",
 )
-st.html(grid.grid_html(visible, chosen, cells, step=step))
+dark = getattr(st.context.theme, "type", None) == "dark"
+background = grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND
+st.html(grid.grid_html(visible, chosen, cells, step=step, background=background))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

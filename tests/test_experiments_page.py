@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import animlib
-from animlib.experiment_grid import grid_html, grid_rows, order_rows
+from animlib.experiment_grid import DARK_BACKGROUND, grid_html, grid_rows, order_rows
 from animlib.experiment_views import (
     default_grid,
     experiment_table,
@@ -114,6 +114,10 @@ def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     assert ".animlib-grid-wrap{overflow-x:auto" in page
     wrapped = r'<div class="animlib-grid-wrap"><table class="animlib-grid">.*</table></div>'
     assert re.search(wrapped, page)
+    # the row labels stay in view, painted with the page's background (dark theme too)
+    assert "th.row{background:#ffffff}" in page
+    dark = grid_html(rows, [exp], cells, background=DARK_BACKGROUND)
+    assert f"th.row{{background:{DARK_BACKGROUND}}}" in dark
 
 
 def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo_env):

@@ -135,3 +135,29 @@ def test_ticking_a_row_of_the_table_puts_that_experiment_in_the_grid(server, pag
     )
     shown = {cells.nth(i).get_attribute("data-experiment") for i in range(cells.count())}
     assert len(shown) == 1 and shown <= set(EXPERIMENTS)
+
+
+def test_the_image_labels_stay_in_view_when_the_grid_scrolls_sideways(server, page):
+    srv, _ = server
+    page.set_viewport_size({"width": 320, "height": 900})  # too narrow for the grid
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}")
+    wait_idle(page)
+    page.locator("[data-testid='animlib-grid-cell']").nth(31).wait_for(timeout=60_000)
+    wrap = page.locator(".animlib-grid-wrap")
+    label = page.locator(".animlib-grid th.row").first
+    label.scroll_into_view_if_needed()
+    assert wrap.evaluate("(w) => w.scrollWidth > w.clientWidth + 40"), "the grid fits: no test"
+    left = wrap.bounding_box()["x"]
+    assert abs(label.bounding_box()["x"] - left) < 2
+    wrap.evaluate("(w) => { w.scrollLeft = w.scrollWidth; }")
+    page.wait_for_function(
+        "() => document.querySelector('.animlib-grid-wrap').scrollLeft > 40", timeout=5_000
+    )
+    box = label.bounding_box()
+    assert abs(box["x"] - left) < 2, "the row label scrolled away with the cells"
+    # it is painted over the cells that pass under it: the label is what a click there hits
+    on_top = page.evaluate(
+        "([x, y]) => !!document.elementFromPoint(x, y)?.closest('th.row')",
+        [box["x"] + 5, box["y"] + box["height"] / 2],
+    )
+    assert on_top
