@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .index.query import SUCCESS_LABELS
-from .index.rows import RUN_COLUMNS, SEARCHED, SHOWN_COLUMNS, source_key
+from .index.rows import RUN_COLUMNS, SEARCHED, SHOWN_COLUMNS, experiment_of, source_key
 from .listing import RunInfo
 from .meta import effective_status
 from .protocol import MAX_COMPARE
@@ -33,6 +33,7 @@ def runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
                 "name": meta.get("name"),
                 "attack": meta.get("attack") or "",
                 "model": meta.get("model") or "",
+                "experiment": experiment_of(meta),
                 "status": effective_status(meta),
                 "steps": meta.get("steps"),
                 "success": summary.get("success"),

@@ -166,7 +166,8 @@ st.caption(
     "red border — the attack has fooled the model by then, green — the model still holds. "
     "A cell opens the run at this step; *compare* opens the image's runs side by side."
 )
-st.download_button(
+download, runs_link = st.columns([1, 2], vertical_alignment="center")
+download.download_button(
     "Outcomes of every image (CSV)",
     data=outcomes_csv(where, seen[0], tuple(chosen)),
     file_name="outcomes.csv",
@@ -174,6 +175,12 @@ st.download_button(
     icon=":material/download:",
     help="One row per run of the grid's experiments: sample, true class, success, flip step, "
     "final prediction, L∞ and L2 (from each run's summary)",
+)
+runs_link.page_link(
+    "app_pages/runs.py",
+    label="Their runs in the runs table (sort, filter by outcome)",
+    icon=":material/table_rows:",
+    query_params={"experiment": ",".join(chosen)},
 )
 dark = getattr(st.context.theme, "type", None) == "dark"
 background = grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND

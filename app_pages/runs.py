@@ -20,6 +20,7 @@ from animlib.ui import (
     folder_state,
     md,
     md_table,
+    query_param,
     rerun_on_folder_change,
     root,
     run_index,
@@ -59,19 +60,45 @@ def first_page() -> None:
     st.session_state["f_page"] = 1
 
 
+def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
+    """The Experiment filter: starts from the link's ``experiment=`` (comma-separated ids; the
+    experiments page links here with it) and keeps the link in step with the selection."""
+    if "f_experiment" not in st.session_state:
+        wanted = [e for e in query_param("experiment").split(",") if e]
+        unknown = [e for e in wanted if e not in options]
+        if unknown:
+            st.warning(f"No experiment {md(', '.join(unknown))} in this folder")
+        st.session_state["f_experiment"] = [e for e in wanted if e in options]
+    chosen = place.multiselect(
+        "Experiment",
+        options,
+        key="f_experiment",
+        on_change=first_page,
+        placeholder="Choose options" if options else "no experiments",
+        disabled=not options,
+        help="The runs of BatchWriter experiments (one run per image)",
+    )
+    if chosen:
+        st.query_params["experiment"] = ",".join(chosen)
+    else:
+        st.query_params.pop("experiment", None)
+    return chosen
+
+
 def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
     """The filter, search and sort widgets as an index query (without the page), and the
     place left for the page selector (filled once the number of pages is known)."""
     facets = index.facets()
-    cols = st.columns([2, 2, 2, 2, 3])
+    cols = st.columns([2, 2, 3, 2, 2, 3])
     again = {"on_change": first_page}
     attacks = cols[0].multiselect("Attack", facets["attack"], key="f_attack", **again)
     models = cols[1].multiselect("Model", facets["model"], key="f_model", **again)
-    statuses = cols[2].multiselect(
+    experiments = experiment_filter(cols[2], facets["experiment"])
+    statuses = cols[3].multiselect(
         "Status", ["running", "stale", "finished", "failed"], key="f_status", **again
     )
-    success = cols[3].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
-    text = cols[4].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
+    success = cols[4].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
+    text = cols[5].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
     cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
     sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE], key="f_sort", **again)
     descending = cols[1].toggle("Descending", key="f_desc", **again)
@@ -79,6 +106,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
     return Query(
         attacks=tuple(attacks),
         models=tuple(models),
+        experiments=tuple(experiments),
         statuses=tuple(statuses),
         success=tuple(success),
         text=text,

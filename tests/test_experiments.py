@@ -229,3 +229,23 @@ def test_experiments_are_picked_in_the_index_without_missing_any(root):
     assert sum(len(e.run_ids) for e in exps) == 12 and "nested" not in str(exps)
     table = animlib.summarize(root, by="experiment")
     assert set(table["experiment"]) == {"pgd-a", "pgd-b", "tgt"}
+
+
+def test_the_index_filters_runs_by_experiment(root):
+    """The runs page's Experiment filter: exactly the runs whose run.json names the
+    experiment (not a plain run naming it in its params, nor an experiment whose id starts
+    the same), and the facet lists the experiments in natural order."""
+    from animlib.index import Query, open_index
+
+    write(root, "pgd-a2", UNTARGETED, 0.3)  # "pgd-a" is a part of its id
+    with animlib.RunWriter(root, name="nested", params={"experiment": "pgd-a"}) as w:
+        w.log(np.zeros(SHAPE, np.float32))
+    index = open_index(root)
+    index.refresh()
+    assert index.facets()["experiment"] == ["pgd-a", "pgd-a2", "pgd-b", "tgt"]
+    expected = {i.id for i in animlib.list_runs(root) if i.get("experiment") == "pgd-a"}
+    got = index.query(Query(experiments=("pgd-a",))).rows["id"].to_pylist()
+    assert set(got) == expected and len(got) == len(expected) and "nested" not in got
+    both = index.query(Query(experiments=("pgd-a", "tgt"), attacks=("PGD",)))
+    exps = {i.id: i.get("experiment") for i in animlib.list_runs(root)}
+    assert {exps[r] for r in both.rows["id"].to_pylist()} <= {"pgd-a", "tgt"}

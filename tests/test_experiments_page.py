@@ -514,3 +514,29 @@ def test_grid_page_number_follows_fewer_images(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert at.number_input(key="grid_page").value == 1
     assert len(_cells(at)) == 2 * 16
+
+
+def test_the_grid_links_to_its_runs_in_the_runs_table_filtered_by_experiment(demo_env):
+    ids = "sweep-fgsm-eps0.10,sweep-pgd-linf-eps0.10"
+    at = experiments_page(ids=ids)
+    assert not at.exception, at.exception
+    (link,) = [p for p in at.get("page_link") if "runs table" in p.proto.label]
+    assert link.proto.page == ""  # the runs page is the dashboard's default page
+    assert link.proto.query_string == f"experiment={ids.replace(',', '%2C')}"
+    # the runs page opened by that link shows those experiments' runs and nothing else
+    runs = AppTest.from_file(APP, default_timeout=180)
+    runs.query_params["experiment"] = ids
+    runs.run()
+    assert not runs.exception, runs.exception
+    assert runs.multiselect(key="f_experiment").value == ids.split(",")
+    shown = set(runs.dataframe[0].value["id"])
+    expected = {i.id for i in animlib.list_runs(DEMO) if i.get("experiment") in ids.split(",")}
+    assert shown == expected and len(shown) == 32
+    assert runs.query_params["experiment"] == ids  # kept in the URL
+    runs.multiselect(key="f_experiment").set_value([]).run()
+    assert len(runs.dataframe[0].value) > 32 and "experiment" not in runs.query_params
+    wrong = AppTest.from_file(APP, default_timeout=180)
+    wrong.query_params["experiment"] = "no-such-sweep"
+    wrong.run()
+    warning = wrong.warning[0].value.replace("\\", "")  # (Markdown-escaped)
+    assert not wrong.exception and "No experiment no-such-sweep in this folder" in warning

@@ -321,6 +321,7 @@ def test_facets_and_same_source(varied):
     assert index.facets() == {
         "attack": sorted(frame["attack"].unique()),
         "model": sorted(frame["model"].unique()),
+        "experiment": [],  # no BatchWriter experiment among these runs
     }
     some = frame["id"].tolist()[:5]
     assert index.same_source(some) == runs_table.same_source(frame, some)
@@ -496,17 +497,17 @@ def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, mo
 
 def test_runs_table_columns_have_one_owner():
     assert runs_table.COLUMNS == [
-        "id", "name", "attack", "model", "status", "steps", "success", "flip_step",
-        "final_true_conf", "linf", "l2", "created", "tags", "source",
+        "id", "name", "attack", "model", "experiment", "status", "steps", "success",
+        "flip_step", "final_true_conf", "linf", "l2", "created", "tags", "source",
     ]  # fmt: skip
-    shown = [c for c in runs_table.COLUMNS if c not in ("id", "source")]
+    shown = [c for c in runs_table.COLUMNS if c not in ("id", "experiment", "source")]
     assert shown == runs_table.VISIBLE_COLUMNS
     assert list(SORTABLE) == shown and isinstance(SORTABLE, tuple)
     assert [*runs_table.COLUMNS, "updated"] == PAGE_COLUMNS
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_1_files_hold():
+def test_the_index_schema_is_what_version_2_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -516,6 +517,7 @@ def test_the_index_schema_is_what_version_1_files_hold():
         name: string
         attack: string
         model: string
+        experiment: string
         status: string
         steps: int64
         success: bool
@@ -534,7 +536,7 @@ def test_the_index_schema_is_what_version_1_files_hold():
         code: string
         """
     ).rstrip("\n")
-    assert index_files.SCHEMA_VERSION == "1"  # a change of the above needs a new version
+    assert index_files.SCHEMA_VERSION == "2"  # a change of the above needs a new version
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

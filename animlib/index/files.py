@@ -112,7 +112,7 @@ def save(path: str, url: str, table: pa.Table) -> bool:
             tmp,
             compression="zstd",
             row_group_size=64 * 1024,
-            use_dictionary=["classes", "attack", "model", "status", "code", "field"],
+            use_dictionary=["classes", "attack", "model", "experiment", "status", "code", "field"],
         )
         os.replace(tmp, path)
     except OSError as exc:

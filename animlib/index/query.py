@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..settings import settings
+from ..text import natural_key
 from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
@@ -28,6 +29,7 @@ class Query:
 
     attacks: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    experiments: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     success: tuple[str, ...] = ()
     text: str = ""
@@ -97,7 +99,11 @@ def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArr
 
 def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray | None:
     masks = []
-    for column, values in (("attack", q.attacks), ("model", q.models)):
+    for column, values in (
+        ("attack", q.attacks),
+        ("model", q.models),
+        ("experiment", q.experiments),
+    ):
         if values:
             masks.append(pc.is_in(table[column], value_set=pa.array(list(values), pa.string())))
     if q.statuses:
@@ -176,19 +182,22 @@ def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = Non
 
 
 def facets(table: pa.Table) -> dict[str, list[str]]:
-    """The distinct attacks and models of the good runs.
+    """The distinct attacks, models and experiments of the good runs.
 
     Args:
         table: an index table.
 
     Returns:
-        ``{"attack": [...], "model": [...]}``, each sorted.
+        ``{"attack": [...], "model": [...], "experiment": [...]}``, each sorted (experiments
+        in natural order: ``eps4`` before ``eps16``; ``""``, no experiment, left out).
     """
-    good = good_rows(table, columns=["attack", "model"])
-    return {
-        col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None)
-        for col in ("attack", "model")
+    columns = ("attack", "model", "experiment")
+    good = good_rows(table, columns=list(columns))
+    out = {
+        col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None) for col in columns
     }
+    out["experiment"] = sorted((e for e in out["experiment"] if e), key=natural_key)
+    return out
 
 
 def same_source(table: pa.Table, run_ids: Sequence[str]) -> dict[str, list[str]]:

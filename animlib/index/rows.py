@@ -14,7 +14,7 @@ from ..errors import Code
 from ..listing import RunInfo
 from .columns import column
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the experiment column
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -38,6 +38,7 @@ NAMES = (
     "name",
     "attack",
     "model",
+    "experiment",  # the BatchWriter experiment of a sample run ("" for others)
     "status",  # as written; "stale" is decided at query time
     "steps",
     "success",
@@ -70,8 +71,9 @@ INTERNAL = (
     "code",
 )
 RUN_COLUMNS = tuple(name for name in NAMES if name not in INTERNAL)
-# all but ``id`` and ``source`` are shown (and sortable)
-SHOWN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("id", "source"))
+# all but ``id``, ``experiment`` (a filter; a sample's name holds it) and ``source`` are shown
+# (and sortable)
+SHOWN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("id", "experiment", "source"))
 
 
 def source_key(meta: dict[str, Any]) -> str | None:
@@ -92,6 +94,12 @@ def source_key(meta: dict[str, Any]) -> str | None:
             return tag[len("source:") :]
     sha = meta.get("original_sha1")
     return f"sha1:{sha}" if isinstance(sha, str) else None
+
+
+def experiment_of(meta: dict[str, Any]) -> str:
+    """The experiment a run belongs to (its run.json ``experiment``), or ``""``."""
+    experiment = meta.get("experiment")
+    return experiment if isinstance(experiment, str) else ""
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -161,6 +169,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         name=meta.get("name"),
         attack=meta.get("attack") or "",
         model=meta.get("model") or "",
+        experiment=experiment_of(meta),
         status=meta.get("status"),
         steps=_int(meta.get("steps")),
         success=summary.get("success") if isinstance(summary.get("success"), bool) else None,

@@ -438,10 +438,11 @@ class RunIndex:
         return counts(self.table, exclude, now)
 
     def facets(self) -> dict[str, list[str]]:
-        """The attacks and models of the good runs (for filter widgets).
+        """The attacks, models and experiments of the good runs (for filter widgets).
 
         Returns:
-            ``{"attack": [...], "model": [...]}``, each sorted.
+            ``{"attack": [...], "model": [...], "experiment": [...]}`` (see
+            :func:`animlib.index.query.facets`).
         """
         return facets(self.table)
 
