@@ -56,14 +56,15 @@ def _runs(
     root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
 ) -> list[RunInfo]:
     """The readable runs of ``root``, read from its run index as :func:`animlib.list_runs`
-    reads them; with ``experiments_only``, at least those naming an experiment (picked out in
-    the index before any run.json is parsed: 100,000 plain runs cost no parsing)."""
+    reads them; with ``experiments_only``, only those naming an experiment (picked out by the
+    index's experiment column before any run.json is parsed: 100,000 plain runs cost no
+    parsing)."""
     from .index import open_index
-    from .index.query import may_hold_key
+    from .index.query import experiment_runs
 
     index = open_index(root, storage_options)
     index.refresh()
-    wanted = may_hold_key(index.table, "experiment") if experiments_only else None
+    wanted = experiment_runs(index.table) if experiments_only else None
     return [i for i in index.infos(wanted) if i.ok]
 
 

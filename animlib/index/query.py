@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -236,17 +235,14 @@ def broken_rows(table: pa.Table) -> pa.Table:
     return bad.take(pc.sort_indices(bad, sort_keys=[("id", "ascending")]))
 
 
-def may_hold_key(table: pa.Table, key: str) -> list[str]:
-    """The runs whose run.json may hold ``key`` (a superset, found without parsing any: the
-    compact JSON holds ``"key":``, at the top or deeper), in index order.
+def experiment_runs(table: pa.Table) -> list[str]:
+    """The runs that belong to an experiment (their run.json names one), in index order.
 
     Args:
         table: an index table.
-        key: a run.json key, such as ``experiment``.
 
     Returns:
-        Their ids.
+        Their ids (runs with a problem too: the caller decides what to do with them).
     """
-    needle = json.dumps(key) + ":"  # a key in compact JSON; inside a string, quotes are escaped
-    found = pc.fill_null(pc.match_substring(table["meta"], needle), False)
-    return table.filter(found)["id"].to_pylist()
+    named = pc.fill_null(pc.not_equal(table["experiment"], ""), False)
+    return table.filter(named)["id"].to_pylist()
