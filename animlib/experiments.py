@@ -90,8 +90,21 @@ def list_experiments(
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
     """
+    return experiments_of(_runs(root, storage_options, experiments_only=True))
+
+
+def experiments_of(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
+    """:func:`list_experiments` of runs already listed (a dashboard's index keeps them fresh:
+    no second scan of the folder).
+
+    Args:
+        runs: listed runs (those without an experiment are left out).
+
+    Returns:
+        ExperimentInfo per experiment, newest first.
+    """
     groups: dict[str, list[RunInfo]] = {}
-    for info in _runs(root, storage_options, experiments_only=True):
+    for info in runs:
         exp = info.get("experiment")
         if isinstance(exp, str) and exp:
             groups.setdefault(exp, []).append(info)
@@ -227,16 +240,20 @@ def run_outcomes(
     import pandas as pd
 
     keys = _by_keys(by) if by is not None else []
-    rows = _outcome_rows(root, keys, storage_options, experiments_only)
+    runs = _runs(root, storage_options, experiments_only=experiments_only)
+    rows = _outcome_rows(runs, keys, storage_options, experiments_only)
     columns = list(dict.fromkeys([*keys, *OUTCOME_COLUMNS]))
     return pd.DataFrame(rows, columns=columns)
 
 
 def _outcome_rows(
-    root: Any, keys: list[str], storage_options: dict[str, Any] | None, experiments_only: bool
+    runs: Iterable[RunInfo],
+    keys: list[str],
+    storage_options: dict[str, Any] | None,
+    experiments_only: bool,
 ) -> list[dict[str, Any]]:
     rows = []
-    for info in _runs(root, storage_options, experiments_only=experiments_only):
+    for info in runs:
         if experiments_only and not info.get("experiment"):
             continue
         row = {key: lookup(info.meta or {}, key) for key in keys}
@@ -304,11 +321,40 @@ def summarize(
         RunFormatError: ``root`` does not exist or is not a folder.
         ValueError: ``by`` names no key.
     """
+    runs = _runs(root, storage_options, experiments_only=experiments_only)
+    return summarize_runs(
+        runs, by, storage_options=storage_options, experiments_only=experiments_only
+    )
+
+
+def summarize_runs(
+    runs: Iterable[RunInfo],
+    by: str | Sequence[str] | None = ("experiment",),
+    *,
+    storage_options: dict[str, Any] | None = None,
+    experiments_only: bool = True,
+):
+    """:func:`summarize` of runs already listed (a dashboard's index keeps them fresh: no
+    second scan of the folder).
+
+    Args:
+        runs: listed runs (arrays are read from their folders for runs whose run.json lacks
+            values).
+        by: as for :func:`summarize`.
+        storage_options: fsspec options for remote folders.
+        experiments_only: leave out the runs that belong to no experiment.
+
+    Returns:
+        The summary table, sorted by the ``by`` columns.
+
+    Raises:
+        ValueError: ``by`` names no key.
+    """
     import pandas as pd
 
     keys = _by_keys(by)
     groups: dict[tuple, list[dict]] = {}
-    for row in _outcome_rows(root, keys, storage_options, experiments_only):
+    for row in _outcome_rows(runs, keys, storage_options, experiments_only):
         groups.setdefault(tuple(row[k] for k in keys), []).append(row)
     rows = []
     for group in sorted(groups, key=_sort_key):

@@ -452,9 +452,12 @@ def render_video(runs: Any, error: str, text: str = "rendering video…", **opti
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _experiments(where: str, signature: str) -> tuple[list[Any], pd.DataFrame]:
-    from .experiments import list_experiments, summarize
+    from .experiments import experiments_of, summarize_runs
+    from .index.query import experiment_runs
 
-    return list_experiments(where), summarize(where, by=["experiment"])
+    index = run_index(where)  # kept fresh by the page: no scan of the folder here
+    runs = [i for i in index.infos(experiment_runs(index.table)) if i.ok]
+    return experiments_of(runs), summarize_runs(runs, ["experiment"])
 
 
 def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:
@@ -462,19 +465,6 @@ def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:
     re-read only when the folder changed."""
     where = where or root()
     return _experiments(where, run_index(where).signature)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _summary_by(where: str, signature: str, by: tuple[str, ...]) -> pd.DataFrame:
-    from .experiments import summarize
-
-    return summarize(where, by=list(by))
-
-
-def summary_by(by: tuple[str, ...], where: str | None = None) -> pd.DataFrame:
-    """:func:`animlib.summarize` of the results folder grouped by ``by`` (cached)."""
-    where = where or root()
-    return _summary_by(where, run_index(where).signature, tuple(by))
 
 
 @st.cache_data(show_spinner=False, max_entries=8192)
