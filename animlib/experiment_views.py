@@ -11,6 +11,7 @@ import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo
 from .table_filter import matching_rows
+from .text import natural_key
 
 TABLE_COLUMNS = ["experiment", "attack", "model", "eps", "status", "steps", *SUMMARY_COLUMNS]
 
@@ -175,6 +176,7 @@ LEGEND_COLUMNS = 3  # the legend of many sweeps wraps instead of running off the
 FADED = 0.12  # opacity of the series not picked in the legend
 CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
+LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
 
 
 def robust_chart(points: pd.DataFrame) -> Any:
@@ -185,16 +187,19 @@ def robust_chart(points: pd.DataFrame) -> Any:
     import altair as alt
 
     columns = min(max(points["series"].nunique(), 1), LEGEND_COLUMNS)
-    legend = alt.Legend(orient="bottom", labelLimit=400, columns=columns)  # names are long
+    legend = alt.Legend(  # names are long
+        orient="bottom", labelLimit=400, columns=columns, symbolLimit=LEGEND_LIMIT
+    )
     pick = alt.selection_point(name="pick", fields=["series"], bind="legend")
+    order = sorted(points["series"].unique(), key=natural_key)  # m2 before m10 in the legend
     base = alt.Chart(points).encode(
         x=alt.X("eps:Q", title="ε (params.eps)"),
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("series:N", title=None, legend=legend),
+        color=alt.Color("series:N", title=None, legend=legend, sort=order),
         strokeDash=alt.StrokeDash(
-            "series:N", title=None, legend=legend, scale=alt.Scale(range=DASHES)
+            "series:N", title=None, legend=legend, scale=alt.Scale(range=DASHES), sort=order
         ),
-        shape=alt.Shape("series:N", title=None, legend=legend),
+        shape=alt.Shape("series:N", title=None, legend=legend, sort=order),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(FADED)),
         tooltip=[
             "series:N",
@@ -206,6 +211,7 @@ def robust_chart(points: pd.DataFrame) -> Any:
     )
     points_ = base.mark_point(filled=False, size=70, strokeWidth=2)
     chart = alt.layer(base.mark_line().add_params(pick), points_)
-    rows = math.ceil(points["series"].nunique() / columns) if len(points) else 1
+    named = min(points["series"].nunique(), LEGEND_LIMIT + 1)  # + the "... N entries" line
+    rows = math.ceil(named / columns) if len(points) else 1
     # the chart is fitted to the page (legend included): each row of the legend adds height
     return chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))

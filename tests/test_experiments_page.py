@@ -260,6 +260,13 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
     picked = many["params"][0]
     assert picked["bind"] == "legend" and picked["select"]["fields"] == ["series"]
     assert spec(24) == many  # the same spec each time: the chart keeps its state on reruns
+    # 100 sweeps: the legend names 45 and says how many more; the height is for those rows
+    # (it was for 34 rows while Vega showed 10: a plot stretched over the empty space)
+    for channel in ("color", "strokeDash", "shape"):  # one legend, in natural order
+        assert many["layer"][0]["encoding"][channel]["sort"] == [f"s{i}" for i in range(24)]
+    huge = spec(100)
+    assert huge["layer"][0]["encoding"]["color"]["legend"]["symbolLimit"] == 45
+    assert huge["height"] - few["height"] == (16 - 1) * 30  # 45 names + 1 line, in 3 columns
 
 
 def _info(exp_id: str, attack: str, eps: float | None, created: str) -> Any:
