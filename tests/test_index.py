@@ -171,6 +171,20 @@ def test_damaged_or_foreign_index_file_is_rebuilt(runs_dir, tmp_path):
     assert RunIndex(other).refresh().read == 3
 
 
+def test_an_index_file_of_an_older_schema_is_rebuilt(runs_dir):
+    """An index saved by an older animlib (schema 1: no experiment column) is read again from
+    the run.json files, not cast or trusted."""
+    import pyarrow.parquet as pq
+
+    animlib.list_runs(runs_dir)
+    path = Path(open_index(runs_dir).path)
+    assert RunIndex(runs_dir).refresh().read == 0  # the saved index is used
+    table = pq.read_table(path)
+    meta = {**table.schema.metadata, b"animlib.index_version": b"1"}
+    pq.write_table(table.drop_columns(["experiment"]).replace_schema_metadata(meta), path)
+    assert RunIndex(runs_dir).refresh().read == 3
+
+
 def test_two_indexes_on_one_file_save_whole_files(runs_dir):
     a, b = RunIndex(runs_dir), RunIndex(runs_dir)
     a.refresh()
