@@ -90,10 +90,10 @@ def list_experiments(
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
     """
-    return experiments_of(_runs(root, storage_options, experiments_only=True))
+    return group_experiments(_runs(root, storage_options, experiments_only=True))
 
 
-def experiments_of(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
+def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
     """:func:`list_experiments` of runs already listed (a dashboard's index keeps them fresh:
     no second scan of the folder).
 

@@ -251,13 +251,13 @@ def test_the_index_filters_runs_by_experiment(root):
     assert {exps[r] for r in both.rows["id"].to_pylist()} <= {"pgd-a", "tgt"}
 
 
-def test_experiments_of_listed_runs_equal_list_experiments_and_summarize(root):
+def test_grouped_listed_runs_equal_list_experiments_and_summarize(root):
     """The dashboard groups and summarizes the runs its index already holds (no second scan
     of the folder): the same experiments and table as the public functions."""
-    from animlib.experiments import experiments_of, summarize_runs
+    from animlib.experiments import group_experiments, summarize_runs
 
     runs = animlib.list_runs(root)
-    assert experiments_of(runs) == animlib.list_experiments(root)
+    assert group_experiments(runs) == animlib.list_experiments(root)
     pd.testing.assert_frame_equal(summarize_runs(runs), animlib.summarize(root))
     by = ["attack", "params.eps"]
     pd.testing.assert_frame_equal(
