@@ -199,6 +199,23 @@ def contested(rows: Sequence[GridRow]) -> list[GridRow]:
     return [r for r in rows if r.judged >= 2 and 0 < r.fooled < r.judged]
 
 
+def neighbours(infos: Iterable[RunInfo], run_id: str) -> tuple[RunInfo | None, RunInfo | None, int]:
+    """Run ``run_id`` among the samples of its experiment (``infos``, the experiment's runs):
+    the runs before and after it in sample order (None at an end) and how many samples there
+    are (0 when ``run_id`` is not among them)."""
+    ordered = sorted(
+        (i for i in infos if i.ok),
+        key=lambda i: (_sortable(i.get("sample")), natural_key(i.id)),
+    )
+    ids = [i.id for i in ordered]
+    if run_id not in ids:
+        return None, None, 0
+    at = ids.index(run_id)
+    before = ordered[at - 1] if at > 0 else None
+    after = ordered[at + 1] if at + 1 < len(ids) else None
+    return before, after, len(ids)
+
+
 def _sortable(sample: Any) -> tuple[int, Any]:
     return (0, sample) if isinstance(sample, int) else (1, str(sample))
 

@@ -142,6 +142,19 @@ def experiments_on_image(run_id: str, where: str | None = None) -> list[str]:
     return experiments_of(index.infos(ids), ids)
 
 
+def sample_neighbours(
+    run_id: str, experiment: str, where: str | None = None
+) -> tuple[RunInfo | None, RunInfo | None, int]:
+    """The samples before and after run ``run_id`` in its ``experiment`` and how many there are
+    (:func:`animlib.experiment_grid.neighbours`), from the index (only the experiment's
+    run.json are read)."""
+    from .experiment_grid import neighbours
+    from .index.query import experiment_runs
+
+    index = run_index(where)
+    return neighbours(index.infos(experiment_runs(index.table, experiment)), run_id)
+
+
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
     """Open a run by id for a page; (run, None) or (None, a message to show the user)."""
     where = where or root()

@@ -21,6 +21,7 @@ from animlib.ui import (
     query_param,
     render_download,
     root,
+    sample_neighbours,
 )
 from animlib.views import confidence_csv, styled_confidences
 
@@ -30,6 +31,9 @@ st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
     st.stop()
+# a link to another run on this page (next sample) reruns it without changing the address
+# bar: say which run is shown, so a reload or a copied link opens this one
+st.query_params["run"] = run_id
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
@@ -66,6 +70,22 @@ if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter expe
         icon=":material/grid_view:",
         query_params={"ids": ",".join(grid_ids)},
     )
+    try:  # step through the experiment's samples without going back to the table
+        before, after, count = sample_neighbours(run.id, experiment, where)
+    except Exception:  # a convenience too
+        before, after, count = None, None, 0
+    if count > 1:
+        nav = st.columns([1, 1, 3], vertical_alignment="center")
+        for place, other, icon in ((nav[0], before, "back"), (nav[1], after, "forward")):
+            if other is not None:
+                place.page_link(
+                    "app_pages/viewer.py",
+                    label=f"Sample {md(printable(str(other.get('sample', other.id))))}",
+                    icon=f":material/arrow_{icon}:",
+                    query_params={"run": other.id},
+                    help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
+                )
+        nav[2].caption(f"{count} samples in this experiment")
 if run.status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)

@@ -547,3 +547,22 @@ def test_the_grid_links_to_its_runs_in_the_runs_table_filtered_by_experiment(dem
     wrong.run()
     warning = wrong.warning[0].value.replace("\\", "")  # (Markdown-escaped)
     assert not wrong.exception and "No experiment no-such-sweep in this folder" in warning
+
+
+def test_neighbours_follow_sample_order_not_id_order():
+    from animlib.experiment_grid import neighbours
+    from animlib.listing import RunInfo
+
+    def info(run_id: str, sample: Any) -> RunInfo:
+        return RunInfo(run_id, f"/r/{run_id}", {"experiment": "e", "sample": sample})
+
+    infos = [info("e-b", 10), info("e-a", 2), info("e-c", 9), info("e-x", "x"), info("e-0", 0)]
+
+    def ids(run_id: str) -> tuple:
+        before, after, count = neighbours(infos, run_id)
+        return (before and before.id, after and after.id, count)
+
+    assert ids("e-c") == ("e-a", "e-b", 5)  # samples 0, 2, 9, 10, then "x"
+    assert ids("e-0") == (None, "e-a", 5)
+    assert ids("e-x") == ("e-b", None, 5)
+    assert ids("other") == (None, None, 0)

@@ -235,14 +235,19 @@ def broken_rows(table: pa.Table) -> pa.Table:
     return bad.take(pc.sort_indices(bad, sort_keys=[("id", "ascending")]))
 
 
-def experiment_runs(table: pa.Table) -> list[str]:
-    """The runs that belong to an experiment (their run.json names one), in index order.
+def experiment_runs(table: pa.Table, experiment: str | None = None) -> list[str]:
+    """The runs that belong to an experiment (their run.json names one), or to ``experiment``,
+    in index order.
 
     Args:
         table: an index table.
+        experiment: only the runs of this experiment (default: of any).
 
     Returns:
         Their ids (runs with a problem too: the caller decides what to do with them).
     """
-    named = pc.fill_null(pc.not_equal(table["experiment"], ""), False)
+    if experiment is None:
+        named = pc.fill_null(pc.not_equal(table["experiment"], ""), False)
+    else:
+        named = pc.fill_null(pc.equal(table["experiment"], experiment), False)
     return table.filter(named)["id"].to_pylist()

@@ -161,3 +161,24 @@ def test_the_image_labels_stay_in_view_when_the_grid_scrolls_sideways(server, pa
         [box["x"] + 5, box["y"] + box["height"] / 2],
     )
     assert on_top
+
+
+def test_next_sample_opens_the_experiments_next_run_in_the_viewer(server, page):
+    srv, _ = server
+    first = f"{EXPERIMENTS[0]}-0003"
+    page.goto(f"{srv.url}/viewer?run={first}")
+    wait_idle(page)
+    page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Sample 4").click()  # (navigates inside the page)
+    _wait_for_url_part(page, f"/viewer?run={EXPERIMENTS[0]}-0004")
+    wait_idle(page)
+    page.get_by_role("heading", name=f"{EXPERIMENTS[0]}-0004").wait_for(timeout=30_000)
+    page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
+    assert page.get_by_text("16 samples in this experiment").count() == 1
+    page.get_by_role("link", name="Sample 3").click()
+    _wait_for_url_part(page, f"/viewer?run={first}")
+    page.get_by_role("heading", name=first).wait_for(timeout=30_000)
+
+
+def _wait_for_url_part(page, part: str) -> None:
+    page.wait_for_function("(part) => location.href.includes(part)", arg=part, timeout=30_000)
