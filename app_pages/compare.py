@@ -16,13 +16,14 @@ from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import printable
 from animlib.ui import (
     compare_url,
-    listing,
     md,
     md_table,
     open_checked,
     query_param,
     render_download,
     root,
+    run_index,
+    source_groups,
 )
 from animlib.views import compare_metrics
 
@@ -77,10 +78,8 @@ except RenderLimitError as exc:
 st.subheader("Metrics")
 st.table(md_table(compare_metrics(runs)))
 
-infos = listing(where)
-frame = table.runs_frame(infos)
 shown_ids = [r.id for r in runs]
-groups = table.same_source(frame, shown_ids)
+groups = source_groups(shown_ids, where)  # from the index: no table of every run
 shortcuts = table.shortcuts(groups, shown_ids)
 if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")
@@ -88,7 +87,7 @@ if shortcuts:  # only when there is something to offer beyond the runs shown
         if total > len(group):
             st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
         st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))
-        exps = experiments_of(infos, groups[source])
+        exps = experiments_of(run_index(where).infos(groups[source]), groups[source])
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(
                 "app_pages/experiments.py",
