@@ -25,15 +25,18 @@ from animlib.ui import (
 )
 from animlib.views import confidence_csv, styled_confidences
 
+FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 where = root()
 run_id = query_param("run")
 st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
     st.stop()
-# a link to another run on this page (next sample) reruns it without changing the address
-# bar: say which run is shown, so a reload or a copied link opens this one
-st.query_params["run"] = run_id
+if st.query_params.get(FROM_LINK):
+    # a link to another run on this page (the next sample) reruns it without changing the
+    # address bar: taking the marker out sends the new address (only then: the player keeps
+    # its step in the address, which the server does not know)
+    del st.query_params[FROM_LINK]
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
@@ -82,7 +85,7 @@ if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter expe
                     "app_pages/viewer.py",
                     label=f"Sample {md(printable(str(other.get('sample', other.id))))}",
                     icon=f":material/arrow_{icon}:",
-                    query_params={"run": other.id},
+                    query_params={"run": other.id, FROM_LINK: "1"},
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{count} samples in this experiment")

@@ -313,10 +313,10 @@ def test_viewer_of_an_experiment_sample_links_to_its_experiment(tmp_path, monkey
     assert link.proto.query_string == "ids=pgd_eps0.1"
     # its neighbour in the experiment: sample 7 before it, none after
     steps = {p.proto.label: p.proto.query_string for p in at.get("page_link") if p.proto.help}
-    assert steps == {"Sample 7": "run=pgd_eps0.1-0007"}
+    assert steps == {"Sample 7": "run=pgd_eps0.1-0007&from_link=1"}
     first = app("app_pages/viewer.py", run="pgd_eps0.1-0007")
     steps = {p.proto.label: p.proto.query_string for p in first.get("page_link") if p.proto.help}
-    assert steps == {"Sample 9": "run=pgd_eps0.1-0009"}
+    assert steps == {"Sample 9": "run=pgd_eps0.1-0009&from_link=1"}
     plain_id = write_run(tmp_path / "runs", name="plain", steps=2)
     plain = app("app_pages/viewer.py", run=plain_id)  # a run of no experiment: no link
     assert not plain.exception and not plain.error and plain_id in plain.title[0].value

@@ -169,8 +169,13 @@ def test_next_sample_opens_the_experiments_next_run_in_the_viewer(server, page):
     page.goto(f"{srv.url}/viewer?run={first}")
     wait_idle(page)
     page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
+    page.focus("[data-testid='animlib-player']")
+    page.keyboard.press("ArrowRight")  # the player keeps its step in the address: step=1
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '1'")
     page.get_by_role("link", name="Sample 4").click()  # (navigates inside the page)
     _wait_for_url_part(page, f"/viewer?run={EXPERIMENTS[0]}-0004")
+    # the address is the new run's alone: no marker, no step of the run before
+    assert page.evaluate("() => location.search") == f"?run={EXPERIMENTS[0]}-0004"
     wait_idle(page)
     page.get_by_role("heading", name=f"{EXPERIMENTS[0]}-0004").wait_for(timeout=30_000)
     page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
