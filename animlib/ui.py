@@ -369,6 +369,11 @@ def viewer_url(run_id: str) -> str:
     return f"viewer?run={quote(run_id)}"
 
 
+def experiment_runs_url(experiment_ids: list[str]) -> str:
+    """Relative deep link to the runs page filtered to these experiments."""
+    return "./?experiment=" + ",".join(quote(e) for e in experiment_ids)
+
+
 def compare_url(run_ids: list[str]) -> str:
     """Relative deep link to the compare page for several runs."""
     return "compare?runs=" + ",".join(quote(r) for r in run_ids)

@@ -12,6 +12,7 @@ from animlib import experiment_views as views
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.ui import (
+    experiment_runs_url,
     experiments,
     folder_state,
     grid_cell,
@@ -62,14 +63,19 @@ text = cols[2].text_input("Search", placeholder="experiment, attack, model…", 
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
 st.caption(f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid")
 shown_ids = list(shown["experiment"])
+table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(
-    shown,
+    table,
     hide_index=True,
+    column_order=["runs", *shown.columns],
     key=selection_key("experiments_table", shown_ids),  # a selection never moves to other rows
     on_select="rerun",
     selection_mode="multi-row",
     placeholder=NO_VALUE,
     column_config={
+        "runs": st.column_config.LinkColumn(
+            "", display_text="runs", width="small", help="The experiment's runs in the runs table"
+        ),
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
         "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),

@@ -530,6 +530,8 @@ def test_the_grid_links_to_its_runs_in_the_runs_table_filtered_by_experiment(dem
     (link,) = [p for p in at.get("page_link") if "runs table" in p.proto.label]
     assert link.proto.page == ""  # the runs page is the dashboard's default page
     assert link.proto.query_string == f"experiment={ids.replace(',', '%2C')}"
+    links = at.dataframe[0].value.set_index("experiment")["runs"]  # and each table row
+    assert links["sweep-fgsm-eps0.10"] == "./?experiment=sweep-fgsm-eps0.10"
     # the runs page opened by that link shows those experiments' runs and nothing else
     runs = AppTest.from_file(APP, default_timeout=180)
     runs.query_params["experiment"] = ids

@@ -187,3 +187,25 @@ def test_next_sample_opens_the_experiments_next_run_in_the_viewer(server, page):
 
 def _wait_for_url_part(page, part: str) -> None:
     page.wait_for_function("(part) => location.href.includes(part)", arg=part, timeout=30_000)
+
+
+def test_an_experiments_runs_link_opens_the_runs_page_filtered_to_it(server, page):
+    srv, _ = server
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.goto(f"{srv.url}/experiments")
+    wait_idle(page)
+    page.locator("[data-testid='animlib-grid-cell']").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    row_px, tick_px = 35, 35  # st.dataframe's row height; the tick box column's width
+    x, y = box["x"] + tick_px + 10, box["y"] + row_px + row_px // 2  # the first row's "runs"
+    page.mouse.move(x, y)  # (the grid finds the link under the pointer when it moves there)
+    page.wait_for_timeout(300)
+    with page.context.expect_page(timeout=30_000) as opened:  # (a link cell opens a new tab)
+        page.mouse.click(x, y)
+    runs = opened.value
+    experiment = parse_qs(urlparse(runs.url).query)["experiment"][0]
+    assert experiment in EXPERIMENTS
+    wait_idle(runs)
+    runs.get_by_text("16 of 32 runs shown").wait_for(timeout=60_000)
+    runs.close()
