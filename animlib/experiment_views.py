@@ -215,3 +215,37 @@ def robust_chart(points: pd.DataFrame) -> Any:
     rows = math.ceil(named / columns) if len(points) else 1
     # the chart is fitted to the page (legend included): each row of the legend adds height
     return chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))
+
+
+def smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Per image and sweep, the smallest ε at which the attack fooled the model: the answer
+    to "which attack needs the least on which image" a sweep gives.
+
+    Args:
+        outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
+            ``true_class``, ``experiment``, ``success``).
+        points: :func:`robust_curve` of the experiments shown: each experiment's ε and its
+            series (the chart's names, one per sweep).
+
+    Returns:
+        One row per image (``sample``, ``true class``), by sample, and one column per series
+        (in natural order): the smallest ε of that sweep whose run fooled the model on the
+        image; NaN when none of the sweep's ε did (or it did not attack the image).
+    """
+    sweep = points.set_index("experiment")[["series", "eps"]].rename(columns={"eps": "_eps"})
+    runs = outcomes.drop(columns=["series", "_eps"], errors="ignore").join(sweep, on="experiment")
+    runs = runs[runs["series"].notna()]
+    images = runs[["sample", "true_class"]].drop_duplicates("sample")
+    fooled = runs[runs["success"].fillna(False).astype(bool)]
+    table = fooled.pivot_table(
+        index="sample", columns="series", values="_eps", aggfunc="min", dropna=False
+    )
+    series = sorted(set(runs["series"]), key=natural_key)
+    table = table.reindex(index=images["sample"], columns=series)
+    table.columns.name = None
+    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(table)
+    return out.sort_index(key=lambda s: s.map(_sample_key)).reset_index()
+
+
+def _sample_key(sample: Any) -> tuple:
+    return (0, sample, "") if isinstance(sample, (int, float)) else (1, 0, str(sample))

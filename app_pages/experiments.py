@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import pandas as pd
 import streamlit as st
 
 from animlib import experiment_grid as grid
@@ -27,6 +28,14 @@ from animlib.views import NO_VALUE
 
 ROWS_PER_PAGE = 16
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def smallest_eps(where: str, signature: str, points: pd.DataFrame) -> pd.DataFrame:
+    """The smallest ε that fooled the model per image and sweep of the chart's ``points``
+    (:func:`animlib.experiment_views.smallest_eps`), once per folder version."""
+    shown = list(points["experiment"])
+    return views.smallest_eps(grid.outcomes(listing(where), shown), points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -94,6 +103,23 @@ points = views.robust_curve(shown)
 if len(points):
     st.subheader("Robust accuracy against ε")
     st.altair_chart(views.robust_chart(points), width="stretch")
+if len(points) and points.groupby("series")["eps"].nunique().max() > 1:
+    st.subheader("Smallest ε that fools the model, per image")
+    st.caption(
+        "For each image and sweep (the chart's lines): the smallest ε whose run fooled the "
+        "model in the end. – : none of the sweep's ε did. The column with the smaller numbers "
+        "is the attack that needs less."
+    )
+    least = smallest_eps(where, seen[0], points)
+    st.dataframe(
+        least,
+        hide_index=True,
+        placeholder=NO_VALUE,
+        column_config={
+            s: st.column_config.NumberColumn(s, format="%.4g") for s in least.columns[2:]
+        },
+        height=min(400, 38 + 35 * len(least)),
+    )
 
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]

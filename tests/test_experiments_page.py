@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -568,3 +569,49 @@ def test_neighbours_follow_sample_order_not_id_order():
     assert ids("e-0") == (None, "e-a", 5)
     assert ids("e-x") == ("e-b", None, 5)
     assert ids("other") == (None, None, 0)
+
+
+def test_smallest_eps_per_image_and_sweep():
+    from animlib.experiment_views import smallest_eps
+
+    points = pd.DataFrame(
+        {
+            "series": ["PGD", "PGD", "PGD", "FGSM", "FGSM"],
+            "eps": [0.1, 0.05, 0.2, 0.1, 0.2],
+            "experiment": ["p10", "p05", "p20", "f10", "f20"],
+        }
+    )
+    runs = [  # (sample, experiment, success)
+        (0, "p05", False), (0, "p10", True), (0, "p20", True), (0, "f10", False),
+        (0, "f20", True), (10, "p05", True), (10, "p10", False), (10, "f10", None),
+        (10, "f20", False), (2, "p20", True), (2, "other", True),
+    ]  # fmt: skip
+    outcomes = pd.DataFrame(
+        [{"sample": s, "true_class": "c", "experiment": e, "success": ok} for s, e, ok in runs]
+    )
+    table = smallest_eps(outcomes, points)
+    assert list(table.columns) == ["sample", "true class", "FGSM", "PGD"]
+    assert list(table["sample"]) == [0, 2, 10]  # by sample value, not as text
+    got = table.set_index("sample")
+    assert got.loc[0, "PGD"] == 0.1 and got.loc[0, "FGSM"] == 0.2
+    assert got.loc[10, "PGD"] == 0.05  # the smallest ε that fooled it, though 0.1 did not
+    assert math.isnan(got.loc[10, "FGSM"])  # no ε of the sweep did (one unknown)
+    assert got.loc[2, "PGD"] == 0.2 and math.isnan(got.loc[2, "FGSM"])  # not attacked by FGSM
+
+
+def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
+    at = experiments_page()
+    assert not at.exception, at.exception
+    table = at.dataframe[1].value.set_index("sample")
+    expected: dict = {}
+    for info in animlib.list_runs(DEMO):
+        meta = info.meta or {}
+        if info.ok and meta.get("experiment") and (meta.get("summary") or {}).get("success"):
+            key = (meta["sample"], meta["attack"])
+            expected[key] = min(expected.get(key, math.inf), meta["params"]["eps"])
+    assert set(table.columns) == {"true class", "BIM", "FGSM", "PGD-Linf"}
+    for (sample, attack), eps in expected.items():
+        assert table.loc[sample, attack] == pytest.approx(eps)
+    never = [(s, a) for s in table.index for a in ("BIM", "FGSM", "PGD-Linf")
+             if (s, a) not in expected]  # fmt: skip
+    assert all(math.isnan(table.loc[s, a]) for s, a in never)
