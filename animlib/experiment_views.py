@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo
@@ -232,19 +233,43 @@ def smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
         (in natural order): the smallest ε of that sweep whose run fooled the model on the
         image; NaN when none of the sweep's ε did (or it did not attack the image).
     """
+    images, table = _smallest(outcomes, points)
+    table = table.replace(np.inf, np.nan)
+    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(table)
+    return out.sort_index(key=lambda s: s.map(_sample_key)).reset_index()
+
+
+def median_smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> dict[str, str]:
+    """Per series of :func:`smallest_eps` (the same arguments): the smallest ε that fooled the
+    model on at least half of the images the sweep attacked (the lower median of their
+    smallest ε: always an ε the sweep tried), ``> 0.2`` (its largest) when no ε did."""
+    largest = points.groupby("series")["eps"].max()
+    out = {}
+    for series, values in _smallest(outcomes, points)[1].items():
+        attacked = values.dropna()
+        if len(attacked):
+            median = float(np.quantile(attacked.to_numpy(), 0.5, method="lower"))
+            out[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
+    return out
+
+
+def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The images (sample, true_class) and, by sample and series, the smallest ε that fooled
+    the model: inf where the sweep attacked the image and no ε fooled it, NaN where it did
+    not attack it."""
     sweep = points.set_index("experiment")[["series", "eps"]].rename(columns={"eps": "_eps"})
     runs = outcomes.drop(columns=["series", "_eps"], errors="ignore").join(sweep, on="experiment")
     runs = runs[runs["series"].notna()]
     images = runs[["sample", "true_class"]].drop_duplicates("sample")
-    fooled = runs[runs["success"].fillna(False).astype(bool)]
-    table = fooled.pivot_table(
+    fooled = runs["success"].fillna(False).astype(bool)
+    runs = runs.assign(_eps=runs["_eps"].where(fooled, np.inf))
+    table = runs.pivot_table(
         index="sample", columns="series", values="_eps", aggfunc="min", dropna=False
     )
     series = sorted(set(runs["series"]), key=natural_key)
     table = table.reindex(index=images["sample"], columns=series)
     table.columns.name = None
-    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(table)
-    return out.sort_index(key=lambda s: s.map(_sample_key)).reset_index()
+    return images, table
 
 
 def _sample_key(sample: Any) -> tuple:

@@ -31,11 +31,14 @@ POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def smallest_eps(where: str, signature: str, points: pd.DataFrame) -> pd.DataFrame:
-    """The smallest ε that fooled the model per image and sweep of the chart's ``points``
-    (:func:`animlib.experiment_views.smallest_eps`), once per folder version."""
-    shown = list(points["experiment"])
-    return views.smallest_eps(grid.outcomes(listing(where), shown), points)
+def smallest_eps(
+    where: str, signature: str, points: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The smallest ε that fooled the model per image and sweep of the chart's ``points``,
+    and its median per sweep (:func:`animlib.experiment_views.smallest_eps`), once per folder
+    version."""
+    outcomes = grid.outcomes(listing(where), list(points["experiment"]))
+    return views.smallest_eps(outcomes, points), views.median_smallest_eps(outcomes, points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -107,10 +110,10 @@ if len(points) and points.groupby("series")["eps"].nunique().max() > 1:
     st.subheader("Smallest ε that fools the model, per image")
     st.caption(
         "For each image and sweep (the chart's lines): the smallest ε whose run fooled the "
-        "model in the end. – : none of the sweep's ε did. The column with the smaller numbers "
-        "is the attack that needs less."
+        "model in the end (–: none of the sweep's ε did, or it did not attack the image). The "
+        "column with the smaller numbers is the attack that needs less."
     )
-    least = smallest_eps(where, seen[0], points)
+    least, medians = smallest_eps(where, seen[0], points)
     st.dataframe(
         least,
         hide_index=True,
@@ -119,6 +122,10 @@ if len(points) and points.groupby("series")["eps"].nunique().max() > 1:
             s: st.column_config.NumberColumn(s, format="%.4g") for s in least.columns[2:]
         },
         height=min(400, 38 + 35 * len(least)),
+    )
+    st.caption(
+        "The ε that fools at least half of the images (lower median): "
+        + " · ".join(f"{md(s)} {m}" for s, m in medians.items() if m)
     )
 
 st.subheader("Images × experiments")

@@ -572,7 +572,7 @@ def test_neighbours_follow_sample_order_not_id_order():
 
 
 def test_smallest_eps_per_image_and_sweep():
-    from animlib.experiment_views import smallest_eps
+    from animlib.experiment_views import median_smallest_eps, smallest_eps
 
     points = pd.DataFrame(
         {
@@ -597,6 +597,11 @@ def test_smallest_eps_per_image_and_sweep():
     assert got.loc[10, "PGD"] == 0.05  # the smallest ε that fooled it, though 0.1 did not
     assert math.isnan(got.loc[10, "FGSM"])  # no ε of the sweep did (one unknown)
     assert got.loc[2, "PGD"] == 0.2 and math.isnan(got.loc[2, "FGSM"])  # not attacked by FGSM
+    # the ε that fools at least half of the images each attacked: PGD (0.05, 0.1, 0.2) 0.1;
+    # FGSM (0.2, none of its ε; sample 2 it did not attack) 0.2
+    assert median_smallest_eps(outcomes, points) == {"FGSM": "0.2", "PGD": "0.1"}
+    never = outcomes.assign(success=False)
+    assert median_smallest_eps(never, points) == {"FGSM": "> 0.2", "PGD": "> 0.2"}
 
 
 def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
@@ -615,3 +620,8 @@ def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
     never = [(s, a) for s in table.index for a in ("BIM", "FGSM", "PGD-Linf")
              if (s, a) not in expected]  # fmt: skip
     assert all(math.isnan(table.loc[s, a]) for s, a in never)
+    # the ε that fools at least half of the 16 images: the 8th smallest (never fooled: inf)
+    for attack in ("BIM", "FGSM", "PGD-Linf"):
+        eighth = sorted(expected.get((s, attack), math.inf) for s in table.index)[7]
+        text = "> 0.2" if math.isinf(eighth) else f"{eighth:.4g}"
+        assert f"{attack} {text}" in " ".join(c.value.replace("\\", "") for c in at.caption)
