@@ -276,8 +276,8 @@ def _cell_html(cell: Cell, experiment: str) -> str:
     )
 
 
-LIGHT_BACKGROUND = "#ffffff"  # Streamlit's page background, light theme
-DARK_BACKGROUND = "#0e1117"  # and dark theme
+LIGHT_BACKGROUND = "#ffffff"  # Streamlit's page background, light theme (1.67)
+DARK_BACKGROUND = "#171614"  # and dark theme
 
 _STYLE = """<style>
 .animlib-grid-wrap{overflow-x:auto;max-width:100%}

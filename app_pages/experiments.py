@@ -222,7 +222,8 @@ runs_link.page_link(
     query_params={"experiment": ",".join(chosen)},
 )
 dark = getattr(st.context.theme, "type", None) == "dark"
-background = grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND
+configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
+background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
 st.html(grid.grid_html(visible, chosen, cells, step=step, background=background))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

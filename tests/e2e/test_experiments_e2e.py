@@ -209,3 +209,22 @@ def test_an_experiments_runs_link_opens_the_runs_page_filtered_to_it(server, pag
     wait_idle(runs)
     runs.get_by_text("16 of 32 runs shown").wait_for(timeout=60_000)
     runs.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_pinned_image_labels_have_the_pages_background(server, page, scheme):
+    srv, _ = server
+    themed = page.context.browser.new_page(color_scheme=scheme)  # Streamlit follows the browser
+    try:
+        themed.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}")
+        wait_idle(themed)
+        themed.locator("[data-testid='animlib-grid-cell']").first.wait_for(timeout=60_000)
+        colours = themed.evaluate(
+            """() => [document.querySelector('[data-testid=stApp]'),
+                      document.querySelector('.animlib-grid th.row')]
+                     .map(e => getComputedStyle(e).backgroundColor)"""
+        )
+        assert colours[0] == colours[1], colours
+        assert (colours[0] == "rgb(255, 255, 255)") == (scheme == "light")
+    finally:
+        themed.close()
