@@ -80,6 +80,12 @@ def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
     )
     if chosen:
         st.query_params["experiment"] = ",".join(chosen)
+        place.page_link(
+            "app_pages/experiments.py",
+            label="Their images in the grid",
+            icon=":material/grid_view:",
+            query_params={"ids": ",".join(chosen)},
+        )
     else:
         st.query_params.pop("experiment", None)
     return chosen

@@ -543,6 +543,9 @@ def test_the_grid_links_to_its_runs_in_the_runs_table_filtered_by_experiment(dem
     expected = {i.id for i in animlib.list_runs(DEMO) if i.get("experiment") in ids.split(",")}
     assert shown == expected and len(shown) == 32
     assert runs.query_params["experiment"] == ids  # kept in the URL
+    (back,) = [p for p in runs.get("page_link") if "grid" in p.proto.label]  # and the way back
+    assert back.proto.page == "experiments"
+    assert back.proto.query_string == f"ids={ids.replace(',', '%2C')}"
     runs.multiselect(key="f_experiment").set_value([]).run()
     assert len(runs.dataframe[0].value) > 32 and "experiment" not in runs.query_params
     wrong = AppTest.from_file(APP, default_timeout=180)
