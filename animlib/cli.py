@@ -56,6 +56,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .listing import list_runs
 
     infos = list_runs(args.runs)
+    if args.experiment:  # the runs page's Experiment filter, for scripts
+        wanted = {e for e in args.experiment.split(",") if e}
+        infos = [i for i in infos if i.get("experiment") in wanted]
     if args.json:
         return _print_json(
             [
@@ -227,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
     p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
     p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
+    p.add_argument(
+        "--experiment", default="", help="only the runs of these experiments (comma-separated ids)"
+    )
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")

@@ -206,6 +206,14 @@ def test_cli_summary_and_ls_json(root, capsys):
     assert main(["ls", str(root), "--json"]) == 0
     broken = [r for r in json.loads(capsys.readouterr().out) if not r["ok"]]
     assert [r["id"] for r in broken] == ["junk"] and "run.json" in broken[0]["error"]
+    assert main(["ls", str(root), "--json", "--experiment", "tgt,pgd-b"]) == 0
+    picked = json.loads(capsys.readouterr().out)
+    assert sorted({r["meta"]["experiment"] for r in picked}) == ["pgd-b", "tgt"]
+    assert len(picked) == 8  # 4 samples each; no plain run, no broken one
+    assert main(["ls", str(root), "--experiment", "pgd-a"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("pgd-a-") for line in lines[1:-1]) and len(lines) == 6
+    assert lines[-1] == "4 runs, 0 broken"
 
 
 def test_experiments_are_picked_in_the_index_without_missing_any(root):
