@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .experiments import sample_key
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
@@ -93,7 +94,7 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             row.judged += 1
             row.fooled += success
         samples.setdefault(key, meta.get("sample"))
-    return sorted(rows.values(), key=lambda r: (_sortable(samples[r.key]), r.key))
+    return sorted(rows.values(), key=lambda r: (sample_key(samples[r.key]), r.key))
 
 
 OUTCOME_COLUMNS = [
@@ -133,7 +134,7 @@ def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFra
                 "final_class": _name(names, pred),
                 "linf": summary.get("linf"),
                 "l2": summary.get("l2"),
-                "_order": (_sortable(meta.get("sample")), position[exp], info.id),
+                "_order": (sample_key(meta.get("sample")), position[exp], info.id),
             }
         )
     rows.sort(key=lambda r: r["_order"])
@@ -205,7 +206,7 @@ def neighbours(infos: Iterable[RunInfo], run_id: str) -> tuple[RunInfo | None, R
     are (0 when ``run_id`` is not among them)."""
     ordered = sorted(
         (i for i in infos if i.ok),
-        key=lambda i: (_sortable(i.get("sample")), natural_key(i.id)),
+        key=lambda i: (sample_key(i.get("sample")), natural_key(i.id)),
     )
     ids = [i.id for i in ordered]
     if run_id not in ids:
@@ -214,10 +215,6 @@ def neighbours(infos: Iterable[RunInfo], run_id: str) -> tuple[RunInfo | None, R
     before = ordered[at - 1] if at > 0 else None
     after = ordered[at + 1] if at + 1 < len(ids) else None
     return before, after, len(ids)
-
-
-def _sortable(sample: Any) -> tuple[int, Any]:
-    return (0, sample) if isinstance(sample, int) else (1, str(sample))
 
 
 def thumbnail(image: np.ndarray, size: int = THUMB_PX) -> bytes:

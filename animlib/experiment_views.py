@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments import SUMMARY_COLUMNS, ExperimentInfo
+from .experiments import SUMMARY_COLUMNS, ExperimentInfo, sample_key
 from .table_filter import matching_rows
 from .text import natural_key
 
@@ -236,7 +236,7 @@ def smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     images, table = _smallest(outcomes, points)
     table = table.replace(np.inf, np.nan)
     out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(table)
-    return out.sort_index(key=lambda s: s.map(_sample_key)).reset_index()
+    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index()
 
 
 def median_smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> dict[str, str]:
@@ -270,7 +270,3 @@ def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFram
     table = table.reindex(index=images["sample"], columns=series)
     table.columns.name = None
     return images, table
-
-
-def _sample_key(sample: Any) -> tuple:
-    return (0, sample, "") if isinstance(sample, (int, float)) else (1, 0, str(sample))

@@ -110,7 +110,7 @@ def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
             groups.setdefault(exp, []).append(info)
     out = []
     for exp, infos in groups.items():
-        infos.sort(key=lambda i: (_number(i.get("sample")) or 0, i.id))
+        infos.sort(key=lambda i: (sample_key(i.get("sample")), i.id))
         first = infos[0].meta or {}
         created = [str(i.get("created")) for i in infos if i.get("created")]
         updated = [str(i.get("updated")) for i in infos if i.get("updated")]
@@ -131,6 +131,11 @@ def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
     out.sort(key=lambda e: e.id)
     out.sort(key=lambda e: e.get("created") or "", reverse=True)
     return out
+
+
+def sample_key(sample: Any) -> tuple[int, Any]:
+    """Orders the samples of an experiment: numbers by value, then anything else as text."""
+    return (0, int(sample)) if isinstance(sample, int | np.integer) else (1, str(sample))
 
 
 def _number(value: Any) -> float | None:
