@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from . import meta as M
 from .errors import AnimlibError
 from .listing import RunInfo
 from .text import natural_key
+
+if TYPE_CHECKING:
+    from .index import RunIndex
 
 SUMMARY_COLUMNS = (
     "n",
@@ -55,15 +58,21 @@ class ExperimentInfo:
 def _runs(
     root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
 ) -> list[RunInfo]:
-    """The readable runs of ``root``, read from its run index as :func:`animlib.list_runs`
-    reads them; with ``experiments_only``, only those naming an experiment (picked out by the
-    index's experiment column before any run.json is parsed: 100,000 plain runs cost no
-    parsing)."""
+    """:func:`indexed_runs` of ``root``'s run index, refreshed first (as :func:`animlib.list_runs`
+    reads it)."""
     from .index import open_index
-    from .index.query import experiment_runs
 
     index = open_index(root, storage_options)
     index.refresh()
+    return indexed_runs(index, experiments_only=experiments_only)
+
+
+def indexed_runs(index: RunIndex, *, experiments_only: bool = False) -> list[RunInfo]:
+    """The readable runs a run index holds (no refresh: a dashboard keeps its index fresh);
+    with ``experiments_only``, only those naming an experiment (picked out by the index's
+    experiment column before any run.json is parsed: 100,000 plain runs cost no parsing)."""
+    from .index.query import experiment_runs
+
     wanted = experiment_runs(index.table) if experiments_only else None
     return [i for i in index.infos(wanted) if i.ok]
 

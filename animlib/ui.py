@@ -470,11 +470,9 @@ def render_video(runs: Any, error: str, text: str = "rendering video…", **opti
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _experiments(where: str, signature: str) -> tuple[list[Any], pd.DataFrame]:
-    from .experiments import group_experiments, summarize_runs
-    from .index.query import experiment_runs
+    from .experiments import group_experiments, indexed_runs, summarize_runs
 
-    index = run_index(where)  # kept fresh by the page: no scan of the folder here
-    runs = [i for i in index.infos(experiment_runs(index.table)) if i.ok]
+    runs = indexed_runs(run_index(where), experiments_only=True)  # no scan of the folder here
     return group_experiments(runs), summarize_runs(runs, ["experiment"])
 
 
