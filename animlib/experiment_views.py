@@ -218,9 +218,12 @@ def robust_chart(points: pd.DataFrame) -> Any:
     return chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))
 
 
-def smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+def smallest_eps(
+    outcomes: pd.DataFrame, points: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Per image and sweep, the smallest ε at which the attack fooled the model: the answer
-    to "which attack needs the least on which image" a sweep gives.
+    to "which attack needs the least on which image" a sweep gives; and per sweep the ε that
+    fooled the model on at least half of the images it attacked.
 
     Args:
         outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
@@ -229,28 +232,23 @@ def smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
             series (the chart's names, one per sweep).
 
     Returns:
-        One row per image (``sample``, ``true class``), by sample, and one column per series
-        (in natural order): the smallest ε of that sweep whose run fooled the model on the
-        image; NaN when none of the sweep's ε did (or it did not attack the image).
+        The table: one row per image (``sample``, ``true class``), by sample, and one column
+        per series (in natural order): the smallest ε of that sweep whose run fooled the model
+        on the image; NaN when none of the sweep's ε did (or it did not attack the image).
+        And per series with an image: the lower median of those smallest ε over the images it
+        attacked (always an ε the sweep tried), ``> 0.2`` (its largest) when no ε fooled half.
     """
     images, table = _smallest(outcomes, points)
-    table = table.replace(np.inf, np.nan)
-    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(table)
-    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index()
-
-
-def median_smallest_eps(outcomes: pd.DataFrame, points: pd.DataFrame) -> dict[str, str]:
-    """Per series of :func:`smallest_eps` (the same arguments): the smallest ε that fooled the
-    model on at least half of the images the sweep attacked (the lower median of their
-    smallest ε: always an ε the sweep tried), ``> 0.2`` (its largest) when no ε did."""
     largest = points.groupby("series")["eps"].max()
-    out = {}
-    for series, values in _smallest(outcomes, points)[1].items():
-        attacked = values.dropna()
+    medians = {}
+    for series, values in table.items():
+        attacked = values.dropna()  # inf: attacked, never fooled
         if len(attacked):
             median = float(np.quantile(attacked.to_numpy(), 0.5, method="lower"))
-            out[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
-    return out
+            medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
+    shown = table.replace(np.inf, np.nan)
+    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(shown)
+    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index(), medians
 
 
 def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

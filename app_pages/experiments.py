@@ -37,8 +37,7 @@ def smallest_eps(
     """The smallest ε that fooled the model per image and sweep of the chart's ``points``,
     and its median per sweep (:func:`animlib.experiment_views.smallest_eps`), once per folder
     version."""
-    outcomes = grid.outcomes(listing(where), list(points["experiment"]))
-    return views.smallest_eps(outcomes, points), views.median_smallest_eps(outcomes, points)
+    return views.smallest_eps(grid.outcomes(listing(where), list(points["experiment"])), points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
