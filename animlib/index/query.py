@@ -190,12 +190,14 @@ def facets(table: pa.Table) -> dict[str, list[str]]:
         ``{"attack": [...], "model": [...], "experiment": [...]}``, each sorted (experiments
         in natural order: ``eps4`` before ``eps16``; ``""``, no experiment, left out).
     """
-    columns = ("attack", "model", "experiment")
-    good = good_rows(table, columns=list(columns))
+    good = good_rows(table, columns=["attack", "model", "experiment"])
     out = {
-        col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None) for col in columns
+        col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None)
+        for col in ("attack", "model")
     }
-    out["experiment"] = sorted((e for e in out["experiment"] if e), key=natural_key)
+    out["experiment"] = sorted(
+        (e for e in pc.unique(good["experiment"]).to_pylist() if e), key=natural_key
+    )
     return out
 
 
