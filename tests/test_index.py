@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import write_run
+from pandas_runs import filter_runs, runs_frame, same_source
 
 import animlib
 from animlib import runs_table
@@ -271,7 +272,7 @@ QUERIES = [
 
 def reference(frame: pd.DataFrame, q: Query) -> list[str]:
     """What the pandas implementation of the runs page showed for ``q``."""
-    shown = runs_table.filter_runs(
+    shown = filter_runs(
         frame,
         attacks=q.attacks,
         models=q.models,
@@ -295,7 +296,7 @@ def sorted_page(shown: pd.DataFrame, q: Query) -> list[str]:
 @pytest.mark.parametrize("q", QUERIES, ids=repr)
 def test_query_equals_pandas(varied, q):
     infos = animlib.list_runs(varied)
-    frame = runs_table.runs_frame(infos)
+    frame = runs_frame(infos)
     shown = frame[frame["id"].isin(reference(frame, q))]
     index = open_index(varied)
     for sort in ("", "final_true_conf", "attack", "status", "created", "success"):
@@ -311,7 +312,7 @@ def test_query_equals_pandas(varied, q):
 
 
 def test_page_rows_equal_the_pandas_frame(varied):
-    frame = runs_table.runs_frame(animlib.list_runs(varied)).set_index("id")
+    frame = runs_frame(animlib.list_runs(varied)).set_index("id")
     got = runs_table.page_frame(open_index(varied).query(Query(limit=60)).rows).set_index("id")
     expected = frame.loc[got.index, runs_table.COLUMNS[1:]]
     pd.testing.assert_frame_equal(got[runs_table.COLUMNS[1:]], expected, check_dtype=False)
@@ -320,7 +321,7 @@ def test_page_rows_equal_the_pandas_frame(varied):
 def test_every_sortable_column_sorts(varied):
     index = open_index(varied)
     index.refresh()
-    frame = runs_table.runs_frame(index.infos())
+    frame = runs_frame(index.infos())
     for column in SORTABLE:
         q = Query(sort=column, descending=True, limit=30)
         assert index.query(q).rows["id"].to_pylist() == reference(frame, q), column
@@ -331,14 +332,14 @@ def test_every_sortable_column_sorts(varied):
 def test_facets_and_same_source(varied):
     index = open_index(varied)
     index.refresh()
-    frame = runs_table.runs_frame(index.infos())
+    frame = runs_frame(index.infos())
     assert index.facets() == {
         "attack": sorted(frame["attack"].unique()),
         "model": sorted(frame["model"].unique()),
         "experiment": [],  # no BatchWriter experiment among these runs
     }
     some = frame["id"].tolist()[:5]
-    assert index.same_source(some) == runs_table.same_source(frame, some)
+    assert index.same_source(some) == same_source(frame, some)
 
 
 def test_background_refresh(runs_dir, tmp_path):
