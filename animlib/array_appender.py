@@ -240,11 +240,3 @@ class ArrayAppender:
         """Take the state ``plan`` describes (its writes succeeded)."""
         self.n, self.length, self.open_rows = plan.n, plan.length, plan.open_rows
         self.made.update(plan.folders)
-
-    def trimmed_meta(self) -> bytes | None:
-        """zarr.json with the shape cut to the ``n`` steps (None when it already is); call
-        :meth:`trimmed` once it is written."""
-        return None if self.length in (-1, self.n) else self.meta_bytes(self.n)
-
-    def trimmed(self) -> None:
-        self.length = self.n

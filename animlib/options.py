@@ -23,8 +23,6 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "bitrate": (1, 1_000_000, True, True),
 }
 _OPTIONAL = ("amplification", "bitrate")  # None is allowed (automatic)
-# options that change the frames (the rest change only the encoding)
-FIGURE_FIELDS = ("dpi", "stride", "top_k", "amplification", "width_px", "max_height_px")
 
 
 def _describe(low: float, high: float, integer: bool, inclusive: bool) -> str:
@@ -114,10 +112,6 @@ class RenderOptions:
     def as_dict(self) -> dict[str, Any]:
         """Every option by name (JSON-ready)."""
         return asdict(self)
-
-    def figure_key(self) -> tuple[Any, ...]:
-        """The options that change what a frame looks like (not the encoding)."""
-        return tuple(getattr(self, name) for name in FIGURE_FIELDS)
 
     @property
     def interval_ms(self) -> float:

@@ -9,11 +9,6 @@ _CONTROL_RUNS = re.compile(CONTROL.pattern + "+")
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def has_control(text: str) -> bool:
-    """True if ``text`` holds a control character (newline, NUL, DEL, C1, line separators)."""
-    return CONTROL.search(text) is not None
-
-
 def printable(text: object) -> str:
     """``text`` on one line: control characters (newlines, NUL, ...) shown as escapes."""
     return CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))

@@ -449,25 +449,6 @@ def query_param(name: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def render_video(runs: Any, error: str, text: str = "rendering video…", **options: Any):
-    """The cached MP4 of a run (or a list of runs), with a progress bar while it renders.
-
-    On failure shows ``error: <reason>`` as ``st.error`` and stops the page (never a traceback).
-    """
-    bar = st.progress(0.0, text=text)
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"rendering {done}/{total} frames")
-
-    try:
-        return cached_render(runs, "mp4", progress=progress, **options)
-    except Exception as exc:  # the page must survive runs that cannot be rendered
-        st.error(f"{error}: {md(exc)}")
-        st.stop()
-    finally:
-        bar.empty()
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _experiments(where: str, signature: str) -> tuple[list[Any], pd.DataFrame]:
     from .experiments import group_experiments, indexed_runs, summarize_runs

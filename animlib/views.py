@@ -53,29 +53,6 @@ def step_table(run: Any, step: int, top_k: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("class")
 
 
-def confidence_curves(run: Any) -> pd.DataFrame | None:
-    """Confidence over steps of the true class, the target and the strongest rival class."""
-    conf = run.confidences
-    if conf is None:
-        return None
-    names = unique_names(run.class_names)
-    out: dict[str, np.ndarray] = {}
-    excluded = [k for k in (run.true_label, run.target_label) if k is not None]
-    if run.true_label is not None:
-        out[f"true: {names[run.true_label]}"] = conf[:, run.true_label]
-    if run.target_label is not None:
-        out[f"target: {names[run.target_label]}"] = conf[:, run.target_label]
-    rival = conf.copy()
-    rival[:, excluded] = -1.0
-    if rival.shape[1] > len(excluded):
-        out["top rival"] = rival.max(axis=1)
-    if not out:
-        out["top class"] = conf.max(axis=1)
-    frame = pd.DataFrame(out)
-    frame.index.name = "step"
-    return frame
-
-
 def styled_confidences(run: Any, top_k: int | None = 10):
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
     frame = confidence_frame(run, top_k=top_k)
@@ -100,23 +77,6 @@ def styled_confidences(run: Any, top_k: int | None = 10):
         return ["font-weight: bold" if c == best else "" for c in row.index]
 
     return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format("{:.4f}")
-
-
-def compare_curves(runs: Sequence[Any]) -> pd.DataFrame:
-    """True-class confidence of each run over steps, one column per run (NaN past its end)."""
-    n = max(len(r) for r in runs)
-    cols = {}
-    for run in runs:
-        series = np.full(n, np.nan)
-        if run.confidences is not None and run.true_label is not None:
-            series[: len(run)] = run.confidences[:, run.true_label]
-        label = run.name
-        while label in cols:
-            label += " "
-        cols[label] = series
-    frame = pd.DataFrame(cols)
-    frame.index.name = "step"
-    return frame
 
 
 def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
@@ -145,31 +105,6 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
 
 def _num(value: float | None, digits: int) -> str:
     return NO_VALUE if value is None else f"{value:.{digits}f}"
-
-
-def curves_chart(curves: pd.DataFrame, step: int | None = None, y_title: str = "confidence"):
-    """An Altair line chart of ``curves`` (one line per column) with a rule at ``step``."""
-    import altair as alt
-
-    long = curves.reset_index().melt(id_vars="step", var_name="series", value_name="value")
-    lines = (
-        alt.Chart(long)
-        .mark_line()
-        .encode(
-            x=alt.X("step:Q", title="step"),
-            y=alt.Y("value:Q", title=y_title),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
-            tooltip=["series:N", "step:Q", alt.Tooltip("value:Q", format=".4f")],
-        )
-    )
-    if step is None:
-        return lines
-    rule = (
-        alt.Chart(pd.DataFrame({"step": [step]}))
-        .mark_rule(color="#888888", strokeDash=[4, 3])
-        .encode(x="step:Q")
-    )
-    return alt.layer(lines, rule)
 
 
 def unique_names(names: list[Any]) -> list[str]:

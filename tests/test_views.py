@@ -64,9 +64,9 @@ def test_matching_rows_ands_the_chosen_values_and_every_word():
 
 def test_page_filters_use_the_shared_row_filter():
     import pandas as pd
+    from pandas_runs import filter_runs
 
     from animlib.experiment_views import filter_experiments
-    from animlib.runs_table import filter_runs
 
     exps = pd.DataFrame(
         {"experiment": ["e1", "e2"], "attack": ["PGD", "FGSM"], "model": ["mlp", "cnn"]}

@@ -51,7 +51,7 @@ NAMES = (
     "updated",
     "tags",
     "source",
-    "haystack",  # lower-case id, name, attack, model, tags, source
+    "haystack",  # the SEARCHED columns, lower-case
     "error",
     "field",
     "code",
@@ -182,8 +182,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         tags=tags,
         source=source,
     )
-    words = (info.id, row["name"], row["attack"], row["model"], tags, source)
-    row["haystack"] = " ".join(str(w) for w in words).lower()
+    row["haystack"] = " ".join(str(row[name]) for name in SEARCHED).lower()
     return row
 
 
