@@ -1,4 +1,4 @@
-"""The row filter shared by the dashboard's pandas tables: chosen values per column, free text."""
+"""Row filter of the experiments table (pandas): chosen values per column, and free text."""
 
 from __future__ import annotations
 
