@@ -236,20 +236,25 @@ def mask(active: Any, b: int, blame: Blame) -> np.ndarray:
 
 def labels(value: Any, field: str, b: int | None, k: int | None, blame: Blame) -> np.ndarray | None:
     """(B,) non-negative int64 class labels, each below ``k`` when it is known; None stays None."""
+    arr = _integers(value, field, b, "class indices", blame)
+    check_label_range(arr, field, k, blame)
+    return arr
+
+
+def _integers(value: Any, field: str, b: int | None, what: str, blame: Blame) -> np.ndarray | None:
+    """(B,) int64 values of ``field`` (integral floats pass); None stays None."""
     if value is None:
         return None
     arr = array(value, field, blame)
     if arr.ndim != 1:
-        raise blame(field, f"expected one label per sample, shape (B,); got {arr.shape}")
+        raise blame(field, f"expected one value per sample, shape (B,); got {arr.shape}")
     batch_size_of(arr, field, b, blame)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
             arr = arr.astype(np.int64)
         else:
-            raise blame(field, f"labels must be integer class indices; got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    check_label_range(arr, field, k, blame)
-    return arr
+            raise blame(field, f"must be integer {what}; got dtype {arr.dtype}")
+    return arr.astype(np.int64)
 
 
 def check_label_range(arr: np.ndarray | None, field: str, k: int | None, blame: Blame) -> None:
@@ -267,8 +272,12 @@ def sample_ids(value: Any, b: int | None, blame: Blame) -> np.ndarray | None:
     """(B,) unique non-negative int64 sample ids (e.g. dataset indices), or None."""
     if value is None:
         return None
-    arr = labels(value, "sample_ids", b, None, blame)
+    arr = _integers(value, "sample_ids", b, "sample ids", blame)
     assert arr is not None
+    negative = np.flatnonzero(arr < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise blame("sample_ids", f"{int(arr[i])} is negative (expected ids >= 0)", i)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         raise blame("sample_ids", f"sample id {int(uniq[counts > 1][0])} appears twice")

@@ -246,6 +246,13 @@ def test_labels_out_of_range_and_disagreeing_batch_sizes(tmp_path):
         writer(tmp_path, originals=batch(0, b=2))
     with pytest.raises(ExperimentInputError, match=r"sample_ids: sample id 3 appears twice"):
         writer(tmp_path, sample_ids=[1, 3, 3, 4])
+    # sample ids are no class indices: their errors say so
+    with pytest.raises(ExperimentInputError, match=r"sample 1: sample_ids: -2 is negative \(exp"):
+        writer(tmp_path, sample_ids=[1, -2, 3, 4])
+    with pytest.raises(ExperimentInputError, match=r"sample_ids: must be integer sample ids; got"):
+        writer(tmp_path, sample_ids=[1, 2.5, 3, 4])
+    with pytest.raises(ExperimentInputError, match=r"true_labels: must be integer class indices"):
+        writer(tmp_path, true_labels=[0, 1, 0.5, 0])
     # without class names the label range is known from the first confidences
     w = writer(tmp_path, class_names=None, true_labels=[0, 1, 5, 0])
     with pytest.raises(ExperimentInputError, match=r"sample 2: true_labels: 5 is out of range"):
