@@ -123,6 +123,10 @@ def test_unique_ids_and_safe_names(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["etc-passwd", "same", "same-2"]
     assert run_id_for("<img src=x onerror=alert(1)>") == "img-src-x-onerror-alert-1"
     assert run_id_for("...") == "run"
+    # the symbols of attack names keep their meaning (NFKD alone drops them: "L-0.03")
+    assert run_id_for("PGD L∞ ε=0.03") == "PGD-Linf-eps-0.03"
+    assert run_id_for("CW ℓ2 κ") == "CW-l2"  # a letter without a spelling is still dropped
+    assert run_id_for("attaque légère") == "attaque-legere"
     assert not is_run_id("..") and not is_run_id("a/b") and not is_run_id("a\x00")
 
 

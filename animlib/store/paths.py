@@ -30,6 +30,26 @@ MAX_ID_LENGTH = 80  # ids made from names (longer folder names made by hand are 
 MAX_NAME_LENGTH = 255  # a folder name on common filesystems
 _ID_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# symbols of attack names and budgets that have no ASCII form (NFKD drops them): "L∞ ε=0.03"
+# becomes "Linf-eps-0.03", not "L-0.03"
+_SPELLED = str.maketrans(
+    {
+        "∞": "inf",
+        "ε": "eps",
+        "ϵ": "eps",
+        "α": "alpha",
+        "β": "beta",
+        "γ": "gamma",
+        "δ": "delta",
+        "η": "eta",
+        "θ": "theta",
+        "λ": "lambda",
+        "μ": "mu",
+        "σ": "sigma",
+        "τ": "tau",
+        "ℓ": "l",
+    }
+)
 RUN_ID_RULE = (
     "a run id is a folder name made of ASCII letters, digits, '.', '_' and '-', "
     "not starting with '.' and without '..'"
@@ -62,7 +82,8 @@ def check_run_id(run_id: object, error: type[AnimlibError] = RunFormatError) -> 
 
 def run_id_for(name: str) -> str:
     """Turn a run name into a run id: ASCII letters, digits, ``._-``; never ``..``."""
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = str(name).translate(_SPELLED)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = _NOT_ID_CHARS.sub("-", text).strip("-._")
     text = re.sub(r"\.{2,}", ".", text)
     return text[:MAX_ID_LENGTH].rstrip("-._") or "run"
