@@ -495,6 +495,34 @@ def test_the_bar_title_says_how_many_classes_it_shows(tmp_path):
     assert bars.title.get_text() == "confidence (top 5 of 30)"
 
 
+def _left_edges(fig, bars) -> tuple[float, float]:
+    """Left pixel edge of the bar title and of the widest class label, as drawn."""
+    fig.fig.canvas.draw()
+    renderer = fig.fig.canvas.get_renderer()
+    labels = min(t.get_window_extent(renderer).x0 for t in bars.class_labels)
+    return bars.title.get_window_extent(renderer).x0, labels
+
+
+def test_the_bar_title_starts_over_the_class_names(tmp_path):
+    # short names: over the names, not far left over the empty part of their column
+    digits = make_run(tmp_path, "digits", class_names=[str(i) for i in range(10)])
+    fig = RunFigure(digits)
+    title, labels = _left_edges(fig, fig.rows[0].bars)
+    assert abs(title - labels) <= 2.0
+    # long names: over the widest one
+    names = [f"a rather long class name {i}" for i in range(10)]
+    fig = RunFigure(make_run(tmp_path, "long", class_names=names))
+    title, labels = _left_edges(fig, fig.rows[0].bars)
+    assert abs(title - labels) <= 2.0
+    # a title longer than the room beside short names reaches further left, whole
+    many = make_run(tmp_path, "many", class_names=[str(i) for i in range(1000)])
+    fig = RunFigure(many, RenderOptions(top_k=3))
+    bars = fig.rows[0].bars
+    title, labels = _left_edges(fig, bars)
+    assert bars.title.get_text() == "confidence (top 3 of 1,000)"
+    assert title <= labels
+
+
 def test_hostile_strings_are_literal_in_figures(tmp_path):
     r = make_run(tmp_path, "$\\alpha$ " + HOSTILE)
     row = RunFigure(r).rows[0]

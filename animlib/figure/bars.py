@@ -126,8 +126,8 @@ class ConfidenceBars:
         where = box.offset(box.blended("axes", "data"), -_SPINE_OUT - _PAD, 0.0)
         labels = []
         for i, c in enumerate(self.classes):
-            text = fit(names[c], LABEL_W - 14, FONT_TICK)
             style = {"color": marked[c], "fontweight": "bold"} if c in marked else {}
+            text = fit(names[c], LABEL_W - 14, FONT_TICK, style.get("fontweight", "normal"))
             labels.append(
                 box.text(
                     0.0,
@@ -168,15 +168,29 @@ class ConfidenceBars:
         self, fig_w: float, items: list[tuple[str, dict[str, Any]]], top_k: int, classes: int
     ) -> None:
         """Title over the class-name column (how many of the ``classes`` are shown), the legend
-        on the right of the same line."""
+        on the right of the same line. It starts where the widest class name starts (not over
+        the empty part of a column of short names), further left only as far as it needs."""
         w = self.box.width_fraction * fig_w
         legend_w = sum(text_width(label, FONT_TICK) + 30 for label, _ in items)
         title = bars_title(len(self.classes), top_k, classes)
-        title = fit(title, LABEL_W + w - legend_w, FONT_TITLE)
+        beside = w - legend_w  # room right of the axis line, left of the legend
+        column = (_SPINE_OUT + _PAD) / 0.72 + self._labels_width()
+        needed = text_width(title, FONT_TITLE) + 8.0 - beside
+        left = min(max(column, needed), LABEL_W)  # layout units left of the axis line
+        title = fit(title, left + beside, FONT_TITLE)
         where = self.box.points_from(0.0, 1.0)
         self.title = self.box.text(
-            -LABEL_W * 0.72, 5.0, title, where, ha="left", va="baseline", fontsize=FONT_TITLE
+            -left * 0.72, 5.0, title, where, ha="left", va="baseline", fontsize=FONT_TITLE
         )
+
+    def _labels_width(self) -> float:
+        """The widest class name shown, in layout units (bold for the true and target)."""
+        bold = {"bold", 700}
+        widths = [
+            text_width(t.get_text(), FONT_TICK, "bold" if t.get_fontweight() in bold else "normal")
+            for t in self.class_labels
+        ]
+        return max(widths, default=0.0)
 
     # -- screen areas: bars left of x = 1.0, the values right of it ------------------------------
     def _split_x(self) -> float:
