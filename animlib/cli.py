@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
 from .errors import AnimlibError, RenderOptionError
 from .options import RenderOptions
@@ -129,19 +130,23 @@ def _render_options(args: argparse.Namespace) -> dict:
     return given
 
 
-def _progress_printer(label: str):
-    last = [0.0]
+def _progress_printer(label: str, stream: TextIO | None = None):
+    """``progress(done, total)`` for a render: on a terminal one line redrawn twice a second;
+    into a file or pipe (a log, ``| tail``) whole lines, one every few seconds and the last."""
+    out = stream or sys.stderr
+    tty = out.isatty()
+    every = 0.5 if tty else 5.0
+    last = [time.monotonic() if not tty else 0.0]  # a log's first line comes after a while
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] > 0.5:
+        if done == total or now - last[0] > every:
             last[0] = now
-            print(
-                f"\r{label}: {done}/{total} frames",
-                end="" if done < total else "\n",
-                file=sys.stderr,
-                flush=True,
-            )
+            text = f"{label}: {done}/{total} frames"
+            if tty:
+                print(f"\r{text}", end="" if done < total else "\n", file=out, flush=True)
+            else:
+                print(text, file=out, flush=True)
 
     return progress
 

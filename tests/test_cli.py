@@ -57,3 +57,23 @@ def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, caps
     assert code == 2
     assert "fps: must be a number in (0, 120]; got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_render_progress_is_whole_lines_in_a_log_and_redrawn_on_a_terminal(tmp_path, capsys):
+    import io
+
+    from animlib.cli import _progress_printer
+
+    run_id = write_run(tmp_path, "p", steps=4)
+    assert main(["render", str(tmp_path / run_id), "-o", str(tmp_path / "x.mp4")]) == 0
+    assert capsys.readouterr().err == f"{run_id}: 4/4 frames\n"  # stderr is no terminal here
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = _progress_printer("r", screen)
+    for done in range(3):
+        progress(done, 2)
+    assert screen.getvalue() == "\rr: 0/2 frames\rr: 2/2 frames\n"
