@@ -11,7 +11,7 @@ from typing import TextIO
 
 from .errors import AnimlibError, RenderOptionError
 from .options import RenderOptions
-from .text import printable
+from .text import natural_key, printable
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -60,6 +60,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.experiment:  # the runs page's Experiment filter, for scripts
         wanted = {e for e in args.experiment.split(",") if e}
         infos = [i for i in infos if i.get("experiment") in wanted]
+        unknown = sorted(wanted - {i.get("experiment") for i in infos}, key=natural_key)
+        if unknown:  # a typo must not read as "this experiment has no runs"
+            names = ", ".join(printable(e) for e in unknown)
+            print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
     if args.json:
         return _print_json(
             [

@@ -214,6 +214,10 @@ def test_cli_summary_and_ls_json(root, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert all(line.startswith("pgd-a-") for line in lines[1:-1]) and len(lines) == 6
     assert lines[-1] == "4 runs, 0 broken"
+    assert main(["ls", str(root), "--experiment", "pgd-a,pdg-b,zz"]) == 0  # typos are named
+    out = capsys.readouterr()
+    assert out.out.splitlines()[-1] == "4 runs, 0 broken"
+    assert out.err == f"warning: no experiment pdg-b, zz in {root}\n"
 
 
 def test_experiments_are_picked_in_the_index_without_missing_any(root):
