@@ -27,12 +27,16 @@ def _fmt(value, digits: int = 3) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import build_demo
 
+    if args.folder and args.out and args.folder != args.out:
+        print(f"error: two results folders: {args.folder} and --out {args.out}", file=sys.stderr)
+        return 2
+    out = args.folder or args.out or "runs"  # a folder, as ls, summary and validate take it
     t0 = time.perf_counter()
-    result = build_demo(args.out, seed=args.seed, quiet=args.quiet)
+    result = build_demo(out, seed=args.seed, quiet=args.quiet)
     ids = getattr(result, "run_ids", None) or []
     exps = getattr(result, "experiments", None) or {}
     more = f" and {len(exps)} experiments ({sum(map(len, exps.values()))} runs)" if exps else ""
-    print(f"wrote {len(ids)} runs{more} to {args.out} in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {len(ids)} runs{more} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -231,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="train small classifiers, attack them, write demo runs")
-    p.add_argument("--out", default="runs", help="results folder (default: runs)")
+    p.add_argument("folder", nargs="?", help="results folder (as --out; default: runs)")
+    p.add_argument("--out", default=None, help="results folder (default: runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="print less")
     p.set_defaults(func=cmd_demo)

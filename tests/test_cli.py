@@ -77,3 +77,16 @@ def test_render_progress_is_whole_lines_in_a_log_and_redrawn_on_a_terminal(tmp_p
     for done in range(3):
         progress(done, 2)
     assert screen.getvalue() == "\rr: 0/2 frames\rr: 2/2 frames\n"
+
+
+def test_demo_takes_its_folder_as_the_other_commands_do(tmp_path, monkeypatch, capsys):
+    import animlib.demo
+
+    folders = []
+    monkeypatch.setattr(animlib.demo, "build_demo", lambda out, **kw: folders.append(out))
+    assert main(["demo", str(tmp_path / "a")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "b")]) == 0
+    assert main(["demo"]) == 0
+    assert folders == [str(tmp_path / "a"), str(tmp_path / "b"), "runs"]
+    assert main(["demo", "x", "--out", "y"]) == 2
+    assert "two results folders: x and --out y" in capsys.readouterr().err
