@@ -23,7 +23,7 @@ def to_numpy(value: Any, field: str) -> np.ndarray:
         if hasattr(obj, "cpu") and callable(obj.cpu):
             obj = obj.cpu()
         if hasattr(obj, "numpy") and callable(obj.numpy):
-            obj = obj.numpy()
+            obj = _tensor_numpy(obj, value, field)
         if isinstance(obj, (str, bytes, dict, set)) or obj is None:
             raise RunInputError(f"expected an array, got {type(value).__name__}", field=field)
         try:
@@ -38,6 +38,22 @@ def to_numpy(value: Any, field: str) -> np.ndarray:
             field=field,
         )
     return arr
+
+
+def _tensor_numpy(obj: Any, value: Any, field: str) -> Any:
+    """``obj.numpy()``; a dtype numpy lacks (torch's bfloat16, from mixed-precision models) is
+    taken as float32, which holds every such value exactly."""
+    try:
+        return obj.numpy()
+    except TypeError as exc:
+        problem = RunInputError(f"cannot convert {type(value).__name__}: {exc}", field=field)
+        widen = getattr(obj, "float", None)
+        if not callable(widen):
+            raise problem from None
+        try:
+            return widen().numpy()
+        except (TypeError, RuntimeError):
+            raise problem from None
 
 
 def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:

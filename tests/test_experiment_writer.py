@@ -110,6 +110,18 @@ def test_torch_tensors_are_taken_as_they_are(tmp_path):
     np.testing.assert_allclose(run.confidences[0], probs(0)[0], rtol=1e-5)
 
 
+def test_bfloat16_tensors_of_mixed_precision_models_are_taken(tmp_path):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(batch(0)).to(torch.bfloat16)  # numpy has no bfloat16: .numpy() fails
+    logits = torch.tensor(probs(0)).log().to(torch.bfloat16)
+    with writer(tmp_path) as w:
+        w.log(images=x, logits=logits)
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.images[0], np.moveaxis(x[0].float().numpy(), 0, -1))
+    expected = torch.softmax(logits.float(), dim=1)[0].numpy()
+    np.testing.assert_allclose(run.confidences[0], expected, rtol=1e-6)
+
+
 def test_samples_that_stop_early(tmp_path):
     with writer(tmp_path) as w:
         for step in range(4):
