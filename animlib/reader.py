@@ -118,6 +118,16 @@ class ImageSteps:
             yield self[i]
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """``(steps, H, W, C)``, as a numpy array of every step would have."""
+        return (len(self.run), *self.run.image_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype ``images[i]`` comes back as (uint8, or float32 for float images)."""
+        return np.dtype(self.run.array_info("images").dtype)
+
+    @property
     def chunk_len(self) -> int:
         """How many steps share one stored chunk (reading a step decodes its whole chunk)."""
         try:

@@ -25,6 +25,8 @@ def test_every_committed_run_reads_and_validates():
         run = animlib.open_run(run_dir)
         first, last = run.images[0], run.images[len(run) - 1]
         assert first.shape == last.shape == run.image_shape
+        assert run.images.shape == (len(run), *first.shape)  # numpy-like, without a read
+        assert run.images.dtype == first.dtype == last.dtype
         if run.has_confidences:
             assert run.confidences.shape == (len(run), len(run.class_names))
         report = animlib.validate(run_dir, deep=False)[0]
