@@ -132,14 +132,19 @@ def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, lis
     return run_index(where).same_source(run_ids)
 
 
-def experiments_on_image(run_id: str, where: str | None = None) -> list[str]:
-    """The experiments with a run on the same source image as run ``run_id`` (its own
-    included), in natural order, from the index (only those runs' run.json are read)."""
+def experiments_among(run_ids: list[str], where: str | None = None) -> list[str]:
+    """The experiments runs ``run_ids`` belong to, in natural order, from the index (only
+    those runs' run.json are read)."""
     from .experiment_grid import experiments_of
 
-    index = run_index(where)
-    ids = [r for group in index.same_source([run_id]).values() for r in group]
-    return experiments_of(index.infos(ids), ids)
+    return experiments_of(run_index(where).infos(run_ids), run_ids)
+
+
+def experiments_on_image(run_id: str, where: str | None = None) -> list[str]:
+    """The experiments with a run on the same source image as run ``run_id`` (its own
+    included), in natural order."""
+    groups = run_index(where).same_source([run_id])
+    return experiments_among([r for group in groups.values() for r in group], where)
 
 
 def sample_neighbours(

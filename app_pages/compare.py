@@ -9,20 +9,19 @@ import streamlit as st
 
 from animlib import runs_table as table
 from animlib.errors import AnimlibError, RenderLimitError
-from animlib.experiment_grid import experiments_of
 from animlib.limits import check_dpi
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import printable
 from animlib.ui import (
     compare_url,
+    experiments_among,
     md,
     md_table,
     open_checked,
     query_param,
     render_download,
     root,
-    run_index,
     source_groups,
 )
 from animlib.views import compare_metrics
@@ -87,7 +86,7 @@ if shortcuts:  # only when there is something to offer beyond the runs shown
         if total > len(group):
             st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
         st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))
-        exps = experiments_of(run_index(where).infos(groups[source]), groups[source])
+        exps = experiments_among(groups[source], where)
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(
                 "app_pages/experiments.py",
