@@ -237,6 +237,19 @@ def test_compare_of_four_runs_lays_them_out_two_by_two(page, server):
     assert header.evaluate("(th) => th.scrollWidth <= th.clientWidth"), "header cut"
 
 
+def test_compare_images_grow_to_the_room_of_their_column(page, server):
+    """Two runs side by side have about 550 px each: their images use it (they were 150 px,
+    whatever the room), side by side and inside the column."""
+    open_player(page, server.url + "/compare?runs=short,long")
+    col = page.locator(".animlib-col[data-run='short']").bounding_box()
+    image = page.locator(".animlib-col[data-run='short'] canvas[data-testid='animlib-image']")
+    delta = page.locator(".animlib-col[data-run='short'] [data-testid='animlib-perturbation']")
+    a, b = image.bounding_box(), delta.bounding_box()
+    assert max(a["width"], a["height"]) > 200  # 16x12 pixels: 240 px high (it was 144)
+    assert a["y"] == b["y"] and a["x"] < b["x"]
+    assert b["x"] + b["width"] <= col["x"] + col["width"] + 1
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0

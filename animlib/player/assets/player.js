@@ -35,8 +35,17 @@ function displaySize(image, target) {
   return { w: Math.round(image.width * scale), h: Math.round(image.height * scale) };
 }
 
+// A comparison's images: as large as two fit side by side in a column of a page ``width`` px
+// wide (96-240 px; 150 when the width is not known yet).
+function compareTarget(width, cols) {
+  if (!width) return 150;
+  const col = (width - 14 * (cols - 1)) / cols; // the grid's gap is 14 px
+  return clamp(Math.floor((col - 8) / 2), 96, 240); // the images' gap is 8 px
+}
+
 class Player {
   constructor(payload, parent) {
+    this.width = parent.clientWidth || 0;
     this.header = payload.header;
     this.arrays = payload.arrays;
     this.runs = this.header.runs;
@@ -174,14 +183,16 @@ class Player {
     // at most 3 runs a row (4 in 2 x 2): 6 in one row left each run ~190 px, its images 120 px
     // and its table's headers cut to "confid…"
     const n = this.runs.length;
-    const grid = el("div", { class: "animlib-grid", style: `--cols:${n <= 3 ? n : n === 4 ? 2 : 3}` });
+    const cols = n <= 3 ? n : n === 4 ? 2 : 3;
+    const target = compareTarget(this.width, cols);
+    const grid = el("div", { class: "animlib-grid", style: `--cols:${cols}` });
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
       col.appendChild(el("div", { class: "animlib-col-title", title: run.name }, run.name));
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
       if (run.image) {
-        const size = displaySize(run.image, 150);
+        const size = displaySize(run.image, target);
         const pics = col.appendChild(el("div", { class: "animlib-pics" }));
         pics.appendChild(this.figure("adversarial", this.canvas(r, "image", size, "animlib-image"), { r, kind: "image" }));
         if (run.image.perturbation) {
