@@ -68,6 +68,10 @@ class Player {
     if (this.curves) this.root.appendChild(this.curves.root);
     this.root.addEventListener("keydown", (ev) => this.onKey(ev));
     parent.appendChild(this.root);
+    if (this.compare && typeof ResizeObserver === "function") {
+      this.observer = new ResizeObserver(() => this.resized(parent.clientWidth));
+      this.observer.observe(parent);
+    }
     this.step = -1;
     this.setStep(this.urlStep());
     clearTimeout(this.urlTimer); // the URL already says where we are
@@ -185,6 +189,8 @@ class Player {
     const n = this.runs.length;
     const cols = n <= 3 ? n : n === 4 ? 2 : 3;
     const target = compareTarget(this.width, cols);
+    this.cols = cols;
+    this.sized = []; // {canvas, image}: the images resized with the page
     const grid = el("div", { class: "animlib-grid", style: `--cols:${cols}` });
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
@@ -194,9 +200,13 @@ class Player {
       if (run.image) {
         const size = displaySize(run.image, target);
         const pics = col.appendChild(el("div", { class: "animlib-pics" }));
-        pics.appendChild(this.figure("adversarial", this.canvas(r, "image", size, "animlib-image"), { r, kind: "image" }));
+        const image = this.canvas(r, "image", size, "animlib-image");
+        this.sized.push({ canvas: image, image: run.image });
+        pics.appendChild(this.figure("adversarial", image, { r, kind: "image" }));
         if (run.image.perturbation) {
-          pics.appendChild(this.figure(`Δ ×${fmtGain(run.image.gain)}`, this.canvas(r, "perturbation", size, "animlib-perturbation"), { r, kind: "perturbation" }));
+          const delta = this.canvas(r, "perturbation", size, "animlib-perturbation");
+          this.sized.push({ canvas: delta, image: run.image });
+          pics.appendChild(this.figure(`Δ ×${fmtGain(run.image.gain)}`, delta, { r, kind: "perturbation" }));
         }
       }
       if (run.classes) {
@@ -368,7 +378,20 @@ class Player {
     this.root.focus({ preventScroll: true });
   }
 
+  // A comparison's images follow the page's width (a resized window, the sidebar opened).
+  resized(width) {
+    if (!width || width === this.width) return;
+    this.width = width;
+    const target = compareTarget(width, this.cols);
+    for (const { canvas, image } of this.sized) {
+      const size = displaySize(image, target);
+      canvas.style.width = `${size.w}px`;
+      canvas.style.height = `${size.h}px`;
+    }
+  }
+
   destroy() {
+    if (this.observer) this.observer.disconnect();
     this.pause();
     clearTimeout(this.urlTimer);
     for (const f of this.frames) if (f) f.close();
