@@ -125,9 +125,12 @@ class ConfidenceBars:
         marked = {self.data.true_label: TRUE_COLOR, self.data.target_label: TARGET_COLOR}
         where = box.offset(box.blended("axes", "data"), -_SPINE_OUT - _PAD, 0.0)
         labels = []
+        self.labels_width = 0.0  # the widest name, in layout units: the title starts over it
         for i, c in enumerate(self.classes):
-            style = {"color": marked[c], "fontweight": "bold"} if c in marked else {}
-            text = fit(names[c], LABEL_W - 14, FONT_TICK, style.get("fontweight", "normal"))
+            weight = "bold" if c in marked else "normal"
+            style = {"color": marked[c], "fontweight": weight} if c in marked else {}
+            text = fit(names[c], LABEL_W - 14, FONT_TICK, weight)
+            self.labels_width = max(self.labels_width, text_width(text, FONT_TICK, weight))
             labels.append(
                 box.text(
                     0.0,
@@ -174,7 +177,7 @@ class ConfidenceBars:
         legend_w = sum(text_width(label, FONT_TICK) + 30 for label, _ in items)
         title = bars_title(len(self.classes), top_k, classes)
         beside = w - legend_w  # room right of the axis line, left of the legend
-        column = (_SPINE_OUT + _PAD) / 0.72 + self._labels_width()
+        column = (_SPINE_OUT + _PAD) / 0.72 + self.labels_width
         needed = text_width(title, FONT_TITLE) + 8.0 - beside
         left = min(max(column, needed), LABEL_W)  # layout units left of the axis line
         title = fit(title, left + beside, FONT_TITLE)
@@ -182,15 +185,6 @@ class ConfidenceBars:
         self.title = self.box.text(
             -left * 0.72, 5.0, title, where, ha="left", va="baseline", fontsize=FONT_TITLE
         )
-
-    def _labels_width(self) -> float:
-        """The widest class name shown, in layout units (bold for the true and target)."""
-        bold = {"bold", 700}
-        widths = [
-            text_width(t.get_text(), FONT_TICK, "bold" if t.get_fontweight() in bold else "normal")
-            for t in self.class_labels
-        ]
-        return max(widths, default=0.0)
 
     # -- screen areas: bars left of x = 1.0, the values right of it ------------------------------
     def _split_x(self) -> float:
