@@ -14,101 +14,136 @@ from .experiments import SUMMARY_COLUMNS, ExperimentInfo, sample_key
 from .table_filter import matching_rows
 from .text import natural_key
 
-TABLE_COLUMNS = ["experiment", "attack", "model", "eps", "status", "steps", *SUMMARY_COLUMNS]
+EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
+HEAD_COLUMNS = ["experiment", "attack", "model"]
+TAIL_COLUMNS = ["status", "steps", *SUMMARY_COLUMNS]
 
 
-def _eps(params: dict[str, Any]) -> float | None:
-    value = params.get("eps", params.get("epsilon"))
+def param_value(params: dict[str, Any], name: str) -> float | None:
+    """``params[name]`` as a finite number (``eps`` falls back to ``epsilon``), else None."""
+    value = params.get(name)
+    if name == EPS and value is None:
+        value = params.get("epsilon")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def experiment_table(experiments: Sequence[ExperimentInfo], summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per experiment: its attack, model, ε (``params.eps``), status, steps and the
-    :func:`animlib.summarize` columns. The experiments of one sweep (:func:`sweep_of`) are
-    together in ε order, the sweep with the newest experiment first."""
+def param_column(name: str) -> str:
+    """The :func:`experiment_table` column of parameter ``name``: ``eps``, else ``params.NAME``."""
+    return EPS if name in (EPS, "epsilon") else f"params.{name}"
+
+
+def sweep_params(experiments: Sequence[ExperimentInfo]) -> list[str]:
+    """The numeric parameters the experiments were swept over: those taking at least two
+    values among them (``eps`` and ``epsilon`` count as one, ``eps``), ``eps`` first, then the
+    ones more experiments set, then by name."""
+    values: dict[str, set[float]] = {}
+    counts: dict[str, int] = {}
+    for exp in experiments:
+        params = exp.get("params") or {}
+        for name in {EPS if key == "epsilon" else str(key) for key in params}:
+            value = param_value(params, name)
+            if value is not None:
+                values.setdefault(name, set()).add(value)
+                counts[name] = counts.get(name, 0) + 1
+    swept = [name for name, seen in values.items() if len(seen) > 1]
+    return sorted(swept, key=lambda name: (name != EPS, -counts[name], natural_key(name)))
+
+
+def experiment_table(
+    experiments: Sequence[ExperimentInfo], summary: pd.DataFrame, *, sweep: str = EPS
+) -> pd.DataFrame:
+    """One row per experiment: its attack, model, ε (``params.eps``), the swept parameter
+    when it is another (``params.NAME``), status, steps and the :func:`animlib.summarize`
+    columns. The experiments of one sweep over parameter ``sweep`` (:func:`sweep_of`) are
+    together in the order of its values, the sweep with the newest experiment first."""
     stats = summary.set_index("experiment") if len(summary) else summary
+    names = [EPS] if param_column(sweep) == EPS else [EPS, sweep]
     rows = []
-    for exp in _sweep_order(experiments):
+    for exp in _sweep_order(experiments, sweep):
+        params = exp.get("params") or {}
         row = {
             "experiment": exp.id,
             "attack": exp.get("attack") or "",
             "model": exp.get("model") or "",
-            "eps": _eps(exp.get("params") or {}),
+            **{param_column(name): param_value(params, name) for name in names},
             "status": exp.get("status"),
             "steps": exp.get("steps"),
         }
         for col in SUMMARY_COLUMNS:
             row[col] = stats.loc[exp.id, col] if exp.id in stats.index else math.nan
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    frame["eps"] = pd.to_numeric(frame["eps"], errors="coerce")
+    columns = [param_column(name) for name in names]
+    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS])
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
 
-def sweep_key(experiment: str, attack: Any, model: Any, eps: float | None) -> tuple[str, ...]:
-    """The sweep an experiment belongs to: its attack, model and id without its ε."""
-    sweep = experiment if eps is None else sweep_of(experiment, eps)
+def sweep_key(experiment: str, attack: Any, model: Any, value: float | None) -> tuple[str, ...]:
+    """The sweep an experiment belongs to: its attack, model and id without the value of the
+    swept parameter (:func:`sweep_of`)."""
+    sweep = experiment if value is None else sweep_of(experiment, value)
     return (str(attack or ""), str(model or ""), sweep)
 
 
-def _sweep_key(exp: ExperimentInfo) -> tuple[str, ...]:
-    eps = _eps(exp.get("params") or {})
-    return sweep_key(exp.id, exp.get("attack"), exp.get("model"), eps)
-
-
-def _sweep_order(experiments: Sequence[ExperimentInfo]) -> list[ExperimentInfo]:
-    """Sweeps newest first (by their newest experiment), each in ε order (no ε: last)."""
-    sweep = {exp.id: _sweep_key(exp) for exp in experiments}
+def _sweep_order(experiments: Sequence[ExperimentInfo], name: str) -> list[ExperimentInfo]:
+    """Sweeps over parameter ``name`` newest first (by their newest experiment), each in the
+    order of its values (no value: last)."""
+    value = {exp.id: param_value(exp.get("params") or {}, name) for exp in experiments}
+    sweep = {
+        exp.id: sweep_key(exp.id, exp.get("attack"), exp.get("model"), value[exp.id])
+        for exp in experiments
+    }
     newest: dict[tuple[str, ...], str] = {}
     for exp in experiments:
         key = sweep[exp.id]
         newest[key] = max(newest.get(key, ""), str(exp.get("created") or ""))
 
-    def eps_order(exp: ExperimentInfo) -> tuple[bool, float, str]:
-        eps = _eps(exp.get("params") or {})
-        return (eps is None, eps or 0.0, exp.id)
+    def value_order(exp: ExperimentInfo) -> tuple[bool, float, str]:
+        return (value[exp.id] is None, value[exp.id] or 0.0, exp.id)
 
-    by_eps = sorted(experiments, key=eps_order)
-    by_sweep = sorted(by_eps, key=lambda e: sweep[e.id])
+    by_value = sorted(experiments, key=value_order)
+    by_sweep = sorted(by_value, key=lambda e: sweep[e.id])
     return sorted(by_sweep, key=lambda e: newest[sweep[e.id]], reverse=True)
 
 
-def default_grid(frame: pd.DataFrame, limit: int) -> tuple[list[str], float | None]:
-    """The experiments the images x experiments grid starts with: one per sweep at the ε most
-    sweeps share, so the grid answers "which attack works best on which images". Of those ε,
-    the one where the sweeps' robust accuracies differ most (then: are nearest 50 %, where
-    images are neither all broken nor all intact); without an ε two sweeps share, the table's
-    first ``limit`` rows.
+def default_grid(
+    frame: pd.DataFrame, limit: int, *, column: str = EPS
+) -> tuple[list[str], float | None]:
+    """The experiments the images x experiments grid starts with: one per sweep at the value
+    (of the swept parameter) most sweeps share, so the grid answers "which attack works best
+    on which images". Of those values, the one where the sweeps' robust accuracies differ most
+    (then: are nearest 50 %, where images are neither all broken nor all intact); without a
+    value two sweeps share, the table's first ``limit`` rows.
 
     Args:
         frame: Rows of :func:`experiment_table` (filtered or not), in its order.
         limit: The most experiments to pick.
+        column: The frame's column of the swept parameter (:func:`param_column`).
 
     Returns:
-        The experiment ids, and the ε they share (None: the first rows were taken).
+        The experiment ids, and the value they share (None: the first rows were taken).
     """
-    known = frame.dropna(subset=["eps"])
-    sweeps = [
-        sweep_key(str(row.experiment), row.attack, row.model, float(row.eps))
-        for row in known.itertuples()
-    ]
+    known = frame.dropna(subset=[column])
+    rows = zip(known["experiment"], known["attack"], known["model"], known[column], strict=True)
+    sweeps = [sweep_key(str(e), a, m, float(v)) for e, a, m, v in rows]
     known = known.assign(sweep=sweeps)
-    per_eps = known.groupby("eps")["sweep"].nunique()
-    if known.empty or per_eps.max() < 2:
+    per_value = known.groupby(column)["sweep"].nunique()
+    if known.empty or per_value.max() < 2:
         return list(frame["experiment"][:limit]), None
-    shared = known[known["eps"].isin(per_eps[per_eps == per_eps.max()].index)]
-    acc = shared.groupby("eps")["robust_acc"]
+    shared = known[known[column].isin(per_value[per_value == per_value.max()].index)]
+    acc = shared.groupby(column)["robust_acc"]
     rank = pd.DataFrame(
         {
             "spread": -(acc.max() - acc.min()).fillna(0.0).round(6),
             "middle": (acc.mean() - 0.5).abs().fillna(math.inf),
         }
     )
-    eps = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
-    at_eps = known[known["eps"] == eps].drop_duplicates("sweep")
-    return list(at_eps["experiment"][:limit]), eps
+    value = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
+    at_value = known[known[column] == value].drop_duplicates("sweep")
+    return list(at_value["experiment"][:limit]), value
 
 
 def filter_experiments(
@@ -124,50 +159,54 @@ def filter_experiments(
     return frame[mask]
 
 
-def robust_curve(frame: pd.DataFrame) -> pd.DataFrame:
-    """Points of the robust-accuracy-against-ε chart: one per experiment with an ε, one series
-    per attack (per attack and model when several models are shown). Where one attack has
-    several experiments at the same ε (the same attack from two libraries, or with other
-    settings), its series is split by sweep: the experiment ids with their ε left out
+def robust_curve(frame: pd.DataFrame, *, column: str = EPS) -> pd.DataFrame:
+    """Points of the robust-accuracy chart against the swept parameter (the frame's
+    ``column``): one per experiment with a value, in column ``value``, one series per attack
+    (per attack and model when several models are shown). Where one attack has several
+    experiments at the same value (the same attack from two libraries, or with other
+    settings), its series is split by sweep: the experiment ids with their value left out
     (``art-pgd-eps0.1`` and ``art-pgd-eps0.2`` form the sweep ``art-pgd-eps*``), so no line
-    zig-zags between two experiments of one ε."""
-    known = frame.dropna(subset=["eps", "robust_acc"])
+    zig-zags between two experiments of one value."""
+    known = frame.dropna(subset=[column, "robust_acc"])
     several = known["model"].nunique() > 1
     series = known["attack"] + (" · " + known["model"] if several else "")
-    series = _split_by_sweep(series, known["experiment"], known["eps"])
+    series = _split_by_sweep(series, known["experiment"], known[column])
     return pd.DataFrame(
         {
             "series": series.to_numpy(),
-            "eps": known["eps"].to_numpy(),
+            "value": known[column].to_numpy(),
             "robust_acc": known["robust_acc"].to_numpy(),
             "experiment": known["experiment"].to_numpy(),
             "n": known["n"].to_numpy(),
         }
-    ).sort_values(["series", "eps"])
+    ).sort_values(["series", "value"])
 
 
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
 
 
-def sweep_of(experiment: str, eps: float) -> str:
-    """The experiment id with its ε replaced by ``*``: the last number equal to ``eps`` (or to
-    ``255 eps``, as in ``eps8`` for 8/255: ``v8-eps8`` is ``v8-eps*``); the id itself when it
-    names no such number."""
+def sweep_of(experiment: str, value: float) -> str:
+    """The experiment id with the swept parameter's value replaced by ``*``: the last number
+    equal to ``value`` (or to ``255 value``, as in ``eps8`` for ε = 8/255: ``v8-eps8`` is
+    ``v8-eps*``); the id itself when it names no such number."""
     for m in reversed(list(_NUMBER.finditer(experiment))):
-        value = float(m.group())
-        if math.isclose(value, eps, rel_tol=1e-6) or math.isclose(value, 255 * eps, rel_tol=1e-3):
+        named = float(m.group())
+        if math.isclose(named, value, rel_tol=1e-6) or math.isclose(
+            named, 255 * value, rel_tol=1e-3
+        ):
             return experiment[: m.start()] + "*" + experiment[m.end() :]
     return experiment
 
 
-def _split_by_sweep(series: pd.Series, experiments: pd.Series, eps: pd.Series) -> pd.Series:
-    """``series``, with each one holding two experiments of one ε split by :func:`sweep_of`."""
+def _split_by_sweep(series: pd.Series, experiments: pd.Series, values: pd.Series) -> pd.Series:
+    """``series``, with each one holding two experiments of one value split by
+    :func:`sweep_of`."""
     out = series.copy()
     for name, members in series.groupby(series).groups.items():
-        if not eps.loc[members].duplicated().any():
+        if not values.loc[members].duplicated().any():
             continue
         for row in members:
-            out.loc[row] = f"{name} · {sweep_of(experiments.loc[row], float(eps.loc[row]))}"
+            out.loc[row] = f"{name} · {sweep_of(experiments.loc[row], float(values.loc[row]))}"
     return out
 
 
@@ -178,13 +217,20 @@ FADED = 0.12  # opacity of the series not picked in the legend
 CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
+LOG_SPAN = 100  # positive values spanning this factor or more (c of 0.1 to 100) get a log axis
 
 
-def robust_chart(points: pd.DataFrame) -> Any:
-    """An Altair chart of robust accuracy against ε, a line with points per series. Series
-    differ in colour, dash and point shape: two attacks with the same accuracies (a line hidden
-    under another) still both show. The legend wraps into columns; clicking a series in it
-    (shift: several) fades the others."""
+def param_label(name: str) -> str:
+    """How the pages name parameter ``name``: ``ε`` for ``eps``, else the name."""
+    return "ε" if param_column(name) == EPS else name
+
+
+def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
+    """An Altair chart of robust accuracy against the swept parameter ``param`` (the points'
+    ``value``, :func:`robust_curve`; a log axis for positive values over two decades or more),
+    a line with points per series. Series differ in colour, dash and point shape: two attacks
+    with the same accuracies (a line hidden under another) still both show. The legend wraps
+    into columns; clicking a series in it (shift: several) fades the others."""
     import altair as alt
 
     columns = min(max(points["series"].nunique(), 1), LEGEND_COLUMNS)
@@ -192,9 +238,13 @@ def robust_chart(points: pd.DataFrame) -> Any:
         orient="bottom", labelLimit=400, columns=columns, symbolLimit=LEGEND_LIMIT
     )
     pick = alt.selection_point(name="pick", fields=["series"], bind="legend")
+    values = points["value"]
+    logarithmic = bool(len(values)) and 0 < LOG_SPAN * values.min() <= values.max()
+    scale = alt.Scale(type="log") if logarithmic else alt.Undefined
+    note = ", log scale" if logarithmic else ""
     order = sorted(points["series"].unique(), key=natural_key)  # m2 before m10 in the legend
     base = alt.Chart(points).encode(
-        x=alt.X("eps:Q", title="ε (params.eps)"),
+        x=alt.X("value:Q", title=f"{param_label(param)} (params.{param}{note})", scale=scale),
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("series:N", title=None, legend=legend, sort=order),
         strokeDash=alt.StrokeDash(
@@ -205,7 +255,7 @@ def robust_chart(points: pd.DataFrame) -> Any:
         tooltip=[
             "series:N",
             "experiment:N",
-            alt.Tooltip("eps:Q", format=".4g"),
+            alt.Tooltip("value:Q", title=param_label(param), format=".4g"),
             alt.Tooltip("robust_acc:Q", format=".3f"),
             "n:Q",
         ],
@@ -218,28 +268,30 @@ def robust_chart(points: pd.DataFrame) -> Any:
     return chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))
 
 
-def smallest_eps(
+def smallest_value(
     outcomes: pd.DataFrame, points: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Per image and sweep, the smallest ε at which the attack fooled the model: the answer
-    to "which attack needs the least on which image" a sweep gives; and per sweep the ε that
-    fooled the model on at least half of the images it attacked.
+    """Per image and sweep, the smallest value of the swept parameter (ε, by default) at which
+    the attack fooled the model: the answer to "which attack needs the least on which image" a
+    sweep gives; and per sweep the value that fooled the model on at least half of the images
+    it attacked.
 
     Args:
         outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
             ``true_class``, ``experiment``, ``success``).
-        points: :func:`robust_curve` of the experiments shown: each experiment's ε and its
-            series (the chart's names, one per sweep).
+        points: :func:`robust_curve` of the experiments shown: each experiment's value and
+            its series (the chart's names, one per sweep).
 
     Returns:
         The table: one row per image (``sample``, ``true class``), by sample, and one column
-        per series (in natural order): the smallest ε of that sweep whose run fooled the model
-        on the image; NaN when none of the sweep's ε did (or it did not attack the image).
-        And per series with an image: the lower median of those smallest ε over the images it
-        attacked (always an ε the sweep tried), ``> 0.2`` (its largest) when no ε fooled half.
+        per series (in natural order): the smallest value of that sweep whose run fooled the
+        model on the image; NaN when none of the sweep's values did (or it did not attack the
+        image). And per series with an image: the lower median of those smallest values over
+        the images it attacked (always a value the sweep tried), ``> 0.2`` (its largest) when
+        no value fooled half.
     """
     images, table = _smallest(outcomes, points)
-    largest = points.groupby("series")["eps"].max()
+    largest = points.groupby("series")["value"].max()
     medians = {}
     for series, values in table.items():
         attacked = values.dropna()  # inf: attacked, never fooled
@@ -252,17 +304,17 @@ def smallest_eps(
 
 
 def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The images (sample, true_class) and, by sample and series, the smallest ε that fooled
-    the model: inf where the sweep attacked the image and no ε fooled it, NaN where it did
-    not attack it."""
-    sweep = points.set_index("experiment")[["series", "eps"]].rename(columns={"eps": "_eps"})
-    runs = outcomes.drop(columns=["series", "_eps"], errors="ignore").join(sweep, on="experiment")
+    """The images (sample, true_class) and, by sample and series, the smallest value that
+    fooled the model: inf where the sweep attacked the image and no value fooled it, NaN where
+    it did not attack it."""
+    sweep = points.set_index("experiment")[["series", "value"]].rename(columns={"value": "_v"})
+    runs = outcomes.drop(columns=["series", "_v"], errors="ignore").join(sweep, on="experiment")
     runs = runs[runs["series"].notna()]
     images = runs[["sample", "true_class"]].drop_duplicates("sample")
     fooled = runs["success"].fillna(False).astype(bool)
-    runs = runs.assign(_eps=runs["_eps"].where(fooled, np.inf))
+    runs = runs.assign(_v=runs["_v"].where(fooled, np.inf))
     table = runs.pivot_table(
-        index="sample", columns="series", values="_eps", aggfunc="min", dropna=False
+        index="sample", columns="series", values="_v", aggfunc="min", dropna=False
     )
     series = sorted(set(runs["series"]), key=natural_key)
     table = table.reindex(index=images["sample"], columns=series)

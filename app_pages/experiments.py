@@ -1,4 +1,5 @@
-"""Experiments page: a row per experiment, robust accuracy against ε, an image x experiment grid."""
+"""Experiments page: a row per experiment, robust accuracy against ε (or another swept
+parameter), an image x experiment grid."""
 
 from __future__ import annotations
 
@@ -31,13 +32,13 @@ POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def smallest_eps(
+def smallest_value(
     where: str, signature: str, points: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The smallest ε that fooled the model per image and sweep of the chart's ``points``,
-    and its median per sweep (:func:`animlib.experiment_views.smallest_eps`), once per folder
-    version."""
-    return views.smallest_eps(grid.outcomes(listing(where), list(points["experiment"])), points)
+    """The smallest value of the swept parameter that fooled the model per image and sweep of
+    the chart's ``points``, and its median per sweep
+    (:func:`animlib.experiment_views.smallest_value`), once per folder version."""
+    return views.smallest_value(grid.outcomes(listing(where), list(points["experiment"])), points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -66,8 +67,30 @@ if not exps:
     )
     st.stop()
 
-frame = views.experiment_table(exps, summary)
-cols = st.columns([2, 2, 3])
+swept = views.sweep_params(exps) or [views.EPS]
+if "e_sweep" not in st.session_state:
+    asked_sweep = query_param("sweep")
+    asked_sweep = views.EPS if views.param_column(asked_sweep) == views.EPS else asked_sweep
+    st.session_state.e_sweep = asked_sweep if asked_sweep in swept else swept[0]
+elif st.session_state.e_sweep not in swept:  # its experiments are gone
+    st.session_state.e_sweep = swept[0]
+cols = st.columns([2, 2, 3, 2] if len(swept) > 1 else [2, 2, 3])
+if len(swept) > 1:
+    cols[3].selectbox(
+        "Sweep over",
+        swept,
+        format_func=lambda name: f"{views.param_label(name)} (params.{name})",
+        key="e_sweep",
+        help="The parameter the chart, the smallest-value table and the grid's start follow",
+    )
+sweep = st.session_state.e_sweep
+label = views.param_label(sweep)
+if sweep == views.EPS:
+    st.query_params.pop("sweep", None)
+else:
+    st.query_params["sweep"] = sweep
+frame = views.experiment_table(exps, summary, sweep=sweep)
+column = views.param_column(sweep)
 attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="e_attack")
 models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="e_model")
 text = cols[2].text_input("Search", placeholder="experiment, attack, model…", key="e_text")
@@ -88,6 +111,7 @@ event = st.dataframe(
             "", display_text="runs", width="small", help="The experiment's runs in the runs table"
         ),
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
+        column: st.column_config.NumberColumn(label, format="%.4g"),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
         "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),
         "success_rate": st.column_config.NumberColumn("success rate", format="%.3f"),
@@ -101,18 +125,18 @@ if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets 
     st.session_state.grid_ids = picked
 st.session_state.grid_picked = picked
 
-points = views.robust_curve(shown)
+points = views.robust_curve(shown, column=column)
 if len(points):
-    st.subheader("Robust accuracy against ε")
-    st.altair_chart(views.robust_chart(points), width="stretch")
-if len(points) and points.groupby("series")["eps"].nunique().max() > 1:
-    st.subheader("Smallest ε that fools the model, per image")
+    st.subheader(f"Robust accuracy against {label}")
+    st.altair_chart(views.robust_chart(points, param=sweep), width="stretch")
+if len(points) and points.groupby("series")["value"].nunique().max() > 1:
+    st.subheader(f"Smallest {label} that fools the model, per image")
     st.caption(
-        "For each image and sweep (the chart's lines): the smallest ε whose run fooled the "
-        "model in the end (–: none of the sweep's ε did, or it did not attack the image). The "
-        "column with the smaller numbers is the attack that needs less."
+        f"For each image and sweep (the chart's lines): the smallest {md(label)} whose run "
+        f"fooled the model in the end (–: none of the sweep's values did, or it did not attack "
+        "the image). The column with the smaller numbers is the attack that needs less."
     )
-    least, medians = smallest_eps(where, seen[0], points)
+    least, medians = smallest_value(where, seen[0], points)
     st.dataframe(
         least,
         hide_index=True,
@@ -123,19 +147,27 @@ if len(points) and points.groupby("series")["eps"].nunique().max() > 1:
         height=min(400, 38 + 35 * len(least)),
     )
     st.caption(
-        "The ε that fools at least half of the images (lower median): "
+        f"The {md(label)} that fools at least half of the images (lower median): "
         + " · ".join(f"{md(s)} {m}" for s, m in medians.items() if m)
     )
 
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
-first, shared_eps = views.default_grid(shown, MAX_COMPARE)
+first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
+elif (
+    st.session_state.get("grid_sweep", sweep) != sweep  # another sweep parameter picked
+    and st.session_state.grid_ids == st.session_state.get("grid_first")  # a grid not edited
+):
+    st.session_state.grid_ids = first  # starts over at a value of the new parameter
+if "grid_first" not in st.session_state or st.session_state.get("grid_sweep") != sweep:
+    st.session_state.grid_first = first
+st.session_state.grid_sweep = sweep
 options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"
-if shared_eps is not None:
-    start = f"each sweep at ε = {shared_eps:.4g}, where the sweeps differ most"
+if shared_value is not None:
+    start = f"each sweep at {label} = {shared_value:.4g}, where the sweeps differ most"
 chosen = st.multiselect(
     "Experiments in the grid", options, key="grid_ids", help=f"Without a link: {start}"
 )

@@ -195,7 +195,7 @@ def test_one_attack_from_two_libraries_draws_two_lines():
     assert points.loc["ta-pgd-eps0.1", "series"] == "PGD-Linf · ta-pgd-eps*"
     assert points.loc["art-pgd-eps0.05", "series"] == "PGD-Linf · art-pgd-eps*"
     assert points.loc["fgsm-eps8", "series"] == "FGSM"
-    assert not points.reset_index().duplicated(["series", "eps"]).any()
+    assert not points.reset_index().duplicated(["series", "value"]).any()
     assert points["series"].nunique() == 3
 
 
@@ -223,7 +223,7 @@ def test_equal_series_stay_visible_in_the_robust_chart():
         {
             "series": ["BIM", "BIM", "PGD", "PGD"],
             "experiment": ["b1", "b2", "p1", "p2"],
-            "eps": [0.05, 0.1, 0.05, 0.1],
+            "value": [0.05, 0.1, 0.05, 0.1],
             "robust_acc": [0.6, 0.1, 0.6, 0.1],
             "n": [16] * 4,
         }
@@ -247,7 +247,7 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
             {
                 "series": [f"s{i}" for i in range(n)],
                 "experiment": [f"e{i}" for i in range(n)],
-                "eps": [0.1] * n,
+                "value": [0.1] * n,
                 "robust_acc": [0.5] * n,
                 "n": [16] * n,
             }
@@ -575,12 +575,12 @@ def test_neighbours_follow_sample_order_not_id_order():
 
 
 def test_smallest_eps_per_image_and_sweep():
-    from animlib.experiment_views import smallest_eps
+    from animlib.experiment_views import smallest_value
 
     points = pd.DataFrame(
         {
             "series": ["PGD", "PGD", "PGD", "FGSM", "FGSM"],
-            "eps": [0.1, 0.05, 0.2, 0.1, 0.2],
+            "value": [0.1, 0.05, 0.2, 0.1, 0.2],
             "experiment": ["p10", "p05", "p20", "f10", "f20"],
         }
     )
@@ -592,7 +592,7 @@ def test_smallest_eps_per_image_and_sweep():
     outcomes = pd.DataFrame(
         [{"sample": s, "true_class": "c", "experiment": e, "success": ok} for s, e, ok in runs]
     )
-    table, medians = smallest_eps(outcomes, points)
+    table, medians = smallest_value(outcomes, points)
     assert list(table.columns) == ["sample", "true class", "FGSM", "PGD"]
     assert list(table["sample"]) == [0, 2, 10]  # by sample value, not as text
     got = table.set_index("sample")
@@ -604,7 +604,7 @@ def test_smallest_eps_per_image_and_sweep():
     # FGSM (0.2, none of its ε; sample 2 it did not attack) 0.2
     assert medians == {"FGSM": "0.2", "PGD": "0.1"}
     never = outcomes.assign(success=False)
-    assert smallest_eps(never, points)[1] == {"FGSM": "> 0.2", "PGD": "> 0.2"}
+    assert smallest_value(never, points)[1] == {"FGSM": "> 0.2", "PGD": "> 0.2"}
 
 
 def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
@@ -628,3 +628,115 @@ def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
         eighth = sorted(expected.get((s, attack), math.inf) for s in table.index)[7]
         text = "> 0.2" if math.isinf(eighth) else f"{eighth:.4g}"
         assert f"{attack} {text}" in " ".join(c.value.replace("\\", "") for c in at.caption)
+
+
+# ------------------------------------------------------------- sweeps over another parameter
+C_VALUES = (0.1, 1.0, 10.0)
+
+
+def _fooled_from(sample: int, attack: str) -> float:
+    """The smallest ``c`` fooling ``sample`` in the folder of :func:`c_sweeps` (inf: none)."""
+    if attack == "CW":
+        return (0.1, 1.0, 10.0, math.inf)[sample]
+    return (1.0, 1.0, math.inf, 10.0)[sample]
+
+
+@pytest.fixture
+def c_sweeps(tmp_path, monkeypatch):
+    """A CW and an EAD sweep over ``c`` (3 values, 4 images each) and a PGD sweep over ε:
+    the attacks fool image ``i`` from the ``c`` :func:`_fooled_from` gives."""
+    root = tmp_path / "runs"
+    names = ["zero", "one", "two"]
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 8, 8)).astype(np.float32)
+    sweeps = [("CW", "cw-c", "c", C_VALUES), ("EAD", "ead-c", "c", C_VALUES)]
+    sweeps.append(("PGD", "pgd-eps", "eps", (0.1, 0.2)))
+    for attack, prefix, param, values in sweeps:
+        for value in values:
+            params = {param: value, "steps": 2}
+            with animlib.BatchWriter(root, experiment=f"{prefix}{value:g}", attack=attack,
+                                     model="m", class_names=names, true_labels=[0, 0, 0, 0],
+                                     params=params, originals=images) as w:  # fmt: skip
+                clean = np.tile([0.8, 0.1, 0.1], (4, 1))
+                w.log(images=images, confidences=clean)
+                fooled = [
+                    param == "eps" and value > 0.15 or value >= _fooled_from(i, attack)
+                    for i in range(4)
+                ]
+                last = np.array([[0.2, 0.7, 0.1] if f else [0.6, 0.3, 0.1] for f in fooled])
+                w.log(images=images * 0.9, confidences=last)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+def test_sweep_params_are_the_numbers_that_vary(c_sweeps):
+    from animlib.experiment_views import param_value, sweep_params
+
+    exps = animlib.list_experiments(c_sweeps)
+    assert sweep_params(exps) == ["eps", "c"]  # steps is the same everywhere; eps comes first
+    assert param_value({"epsilon": 0.3}, "eps") == 0.3  # the other spelling of ε
+    assert param_value({"c": True}, "c") is None and param_value({"c": "1"}, "c") is None
+    assert param_value({"c": float("nan")}, "c") is None
+    frame = experiment_table(exps, animlib.summarize(c_sweeps), sweep="c")
+    assert list(frame.columns[:5]) == ["experiment", "attack", "model", "eps", "params.c"]
+    cw = [e for e in frame["experiment"] if e.startswith("cw-")]
+    assert cw == ["cw-c0.1", "cw-c1", "cw-c10"]  # in c order, together
+    assert frame.set_index("experiment").loc["ead-c10", "params.c"] == 10.0
+    assert list(experiment_table(exps, pd.DataFrame()).columns[3:5]) == ["eps", "status"]
+
+
+def test_the_page_charts_a_sweep_over_c(c_sweeps):
+    """A sweep over ``c`` (Carlini-Wagner) is charted against ``c`` once picked; the
+    smallest-value table shows the smallest ``c`` that fooled each image, recomputed here
+    from how the runs were logged; the choice is kept in the URL."""
+    at = experiments_page()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="e_sweep").value == "eps"
+    assert at.selectbox(key="e_sweep").options == ["ε (params.eps)", "c (params.c)"]
+    assert "Robust accuracy against ε" in [h.value for h in at.subheader]
+    at.selectbox(key="e_sweep").set_value("c").run()
+    assert not at.exception, at.exception
+    heads = [h.value for h in at.subheader]
+    assert "Robust accuracy against c" in heads
+    assert "Smallest c that fools the model, per image" in heads
+    assert at.query_params["sweep"] in (["c"], "c")
+    table = at.dataframe[1].value.set_index("sample")
+    assert set(table.columns) == {"true class", "CW", "EAD"}
+    for sample in range(4):
+        for attack in ("CW", "EAD"):
+            expected = _fooled_from(sample, attack)
+            got = table.loc[sample, attack]
+            assert math.isnan(got) if math.isinf(expected) else got == expected, (sample, attack)
+    captions = " ".join(c.value for c in at.caption)
+    assert "CW 1" in captions and "EAD 1" in captions  # the lower median over the 4 images
+    # robust accuracy at c = 0.1: CW 3/4, EAD 4/4; at 1 and 10 equal: the grid starts at 0.1
+    assert "each sweep at c = 0.1," in at.multiselect(key="grid_ids").help
+    assert sorted(at.multiselect(key="grid_ids").value) == ["cw-c0.1", "ead-c0.1"]
+    at.multiselect(key="grid_ids").set_value(["pgd-eps0.2"]).run()
+    at.selectbox(key="e_sweep").set_value("eps").run()  # an edited grid stays as it is
+    assert at.multiselect(key="grid_ids").value == ["pgd-eps0.2"]
+    assert "sweep" not in at.query_params
+    # a deep link opens the same view; an unknown parameter falls back to ε
+    linked = experiments_page(sweep="c")
+    assert linked.selectbox(key="e_sweep").value == "c"
+    assert experiments_page(sweep="nope").selectbox(key="e_sweep").value == "eps"
+
+
+def test_a_sweep_over_decades_is_charted_on_a_log_axis():
+    def x_axis(values: list[float]) -> dict:
+        points = pd.DataFrame(
+            {
+                "series": ["CW"] * len(values),
+                "experiment": [f"cw-c{v:g}" for v in values],
+                "value": values,
+                "robust_acc": [0.5] * len(values),
+                "n": [16] * len(values),
+            }
+        )
+        return robust_chart(points, param="c").to_dict()["layer"][0]["encoding"]["x"]
+
+    assert x_axis([0.1, 1, 10, 100])["scale"] == {"type": "log"}
+    assert x_axis([0.1, 1, 10, 100])["title"] == "c (params.c, log scale)"
+    assert "scale" not in x_axis([0.05, 0.1, 0.2])  # ε steps: a linear axis
+    assert "scale" not in x_axis([0, 1, 10, 100])  # 0 has no place on a log axis
