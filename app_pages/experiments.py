@@ -84,7 +84,7 @@ if len(swept) > 1:
         help="The parameter the chart, the smallest-value table and the grid's start follow",
     )
 sweep = st.session_state.e_sweep
-label = views.param_label(sweep)
+sweep_label = md(views.param_label(sweep))  # a parameter name is the user's: shown as text
 if sweep == views.EPS:
     st.query_params.pop("sweep", None)
 else:
@@ -111,7 +111,7 @@ event = st.dataframe(
             "", display_text="runs", width="small", help="The experiment's runs in the runs table"
         ),
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
-        column: st.column_config.NumberColumn(label, format="%.4g"),
+        column: st.column_config.NumberColumn(views.param_label(sweep), format="%.4g"),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
         "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),
         "success_rate": st.column_config.NumberColumn("success rate", format="%.3f"),
@@ -127,13 +127,13 @@ st.session_state.grid_picked = picked
 
 points = views.robust_curve(shown, column=column)
 if len(points):
-    st.subheader(f"Robust accuracy against {label}")
+    st.subheader(f"Robust accuracy against {sweep_label}")
     st.altair_chart(views.robust_chart(points, param=sweep), width="stretch")
 if len(points) and points.groupby("series")["value"].nunique().max() > 1:
-    st.subheader(f"Smallest {label} that fools the model, per image")
+    st.subheader(f"Smallest {sweep_label} that fools the model, per image")
     st.caption(
-        f"For each image and sweep (the chart's lines): the smallest {md(label)} whose run "
-        f"fooled the model in the end (–: none of the sweep's values did, or it did not attack "
+        f"For each image and sweep (the chart's lines): the smallest {sweep_label} whose run "
+        "fooled the model in the end (–: none of the sweep's values did, or it did not attack "
         "the image). The column with the smaller numbers is the attack that needs less."
     )
     least, medians = smallest_value(where, seen[0], points)
@@ -147,7 +147,7 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
         height=min(400, 38 + 35 * len(least)),
     )
     st.caption(
-        f"The {md(label)} that fools at least half of the images (lower median): "
+        f"The {sweep_label} that fools at least half of the images (lower median): "
         + " · ".join(f"{md(s)} {m}" for s, m in medians.items() if m)
     )
 
@@ -167,7 +167,7 @@ st.session_state.grid_sweep = sweep
 options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"
 if shared_value is not None:
-    start = f"each sweep at {label} = {shared_value:.4g}, where the sweeps differ most"
+    start = f"each sweep at {sweep_label} = {shared_value:.4g}, where the sweeps differ most"
 chosen = st.multiselect(
     "Experiments in the grid", options, key="grid_ids", help=f"Without a link: {start}"
 )
