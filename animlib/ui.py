@@ -44,8 +44,8 @@ def md_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(esc)
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(esc)  # (pandas 3 gives text columns the str dtype)
     out.index = out.index.map(esc)
     out.columns = out.columns.map(esc)
     if out.index.name:

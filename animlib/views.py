@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from .protocol import RunLike
 from .text import csv_cell
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
+PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
 
 TRUE_BG = "background-color: #d9f2d9"
 TARGET_BG = "background-color: #ffe3c2"
@@ -79,14 +81,22 @@ def styled_confidences(run: Any, top_k: int | None = 10):
     return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format("{:.4f}")
 
 
+def _column_labels(runs: Sequence[Any]) -> list[str]:
+    """One column label per run: its name, made unique with trailing spaces."""
+    labels: list[str] = []
+    for run in runs:
+        label = run.name
+        while label in labels:
+            label += " "
+        labels.append(label)
+    return labels
+
+
 def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
     """Metrics of several runs side by side: one column per run."""
     rows = {}
-    for run in runs:
+    for run, label in zip(runs, _column_labels(runs), strict=True):
         m = run_metrics(run)
-        label = run.name
-        while label in rows:
-            label += " "
         rows[label] = {
             "id": run.id,
             "attack": run.attack or "",
@@ -101,6 +111,52 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
             "L0": NO_VALUE if m["l0"] is None else str(m["l0"]),
         }
     return pd.DataFrame(rows)
+
+
+def compare_params(runs: Sequence[Any]) -> tuple[pd.DataFrame, int]:
+    """The runs' ``params`` side by side: one row per parameter (nested ones as ``a.b``), one
+    column per run (as :func:`compare_metrics`), ``–`` where a run does not set it; the rows
+    whose values differ first, each group in the order the runs name them.
+
+    Returns:
+        The table (index: the parameter names) and how many of its rows differ.
+    """
+    flat = [_flatten(run.params or {}) for run in runs]
+    names = list(dict.fromkeys(name for params in flat for name in params))
+    cells = {
+        name: [_param_text(params[name]) if name in params else NO_VALUE for params in flat]
+        for name in names
+    }
+    differ = [name for name in names if len(set(cells[name])) > 1]
+    same = [name for name in names if name not in differ]
+    table = pd.DataFrame(
+        [cells[name] for name in differ + same],
+        index=pd.Index(differ + same, name="parameter"),
+        columns=_column_labels(runs),
+    )
+    return table, len(differ)
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _param_text(value: Any) -> str:
+    """A parameter as the table shows it: numbers to 6 significant digits, the rest as JSON
+    would spell it (``true``, ``null``, ``[1, 2]``), strings as they are; cut at
+    ``PARAM_CHARS``."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"{value:.6g}"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= PARAM_CHARS else text[: PARAM_CHARS - 1] + "…"
 
 
 def _num(value: float | None, digits: int) -> str:

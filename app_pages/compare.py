@@ -24,7 +24,7 @@ from animlib.ui import (
     root,
     source_groups,
 )
-from animlib.views import compare_metrics
+from animlib.views import compare_metrics, compare_params
 
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")
@@ -76,6 +76,11 @@ except RenderLimitError as exc:
     st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
 st.subheader("Metrics")
 st.table(md_table(compare_metrics(runs)))
+params, differ = compare_params(runs)
+if len(params):
+    st.subheader("Parameters")
+    st.caption(f"{differ} of {len(params)} differ (listed first)" if differ else "All the same")
+    st.table(md_table(params))
 
 shown_ids = [r.id for r in runs]
 groups = source_groups(shown_ids, where)  # from the index: no table of every run

@@ -153,6 +153,21 @@ def test_compare_page(app_env):
     assert not at.exception and at.info
 
 
+def test_compare_page_shows_the_parameters_that_differ_first(app_env):
+    write_run(app_env, "p1", steps=3, params={"eps": 0.1, "alpha": 0.01, "norm": "linf"})
+    write_run(app_env, "p2", steps=3, params={"eps": 0.2, "alpha": 0.01, "norm": "[l2](x)"})
+    at = app("app_pages/compare.py", runs="p1,p2")
+    assert not at.exception and not at.error
+    assert "Parameters" in [h.value for h in at.subheader]
+    params = at.table[1].value
+    assert list(params.index) == ["eps", "norm", "alpha"]
+    assert list(params.loc["eps"]) == ["0.1", "0.2"]
+    assert params.loc["norm"].iloc[1] == r"\[l2\]\(x\)"  # shown as text, not as a link
+    assert any(c.value == "2 of 3 differ (listed first)" for c in at.caption)
+    same = app("app_pages/compare.py", runs="alpha,beta")  # no parameters: no table
+    assert "Parameters" not in [h.value for h in same.subheader] and len(same.table) == 1
+
+
 def test_pages_never_write_into_results_folder(app_env):
     before = {p: p.read_bytes() for p in Path(app_env).rglob("*") if p.is_file()}
     app()
@@ -322,3 +337,18 @@ def test_viewer_of_an_experiment_sample_links_to_its_experiment(tmp_path, monkey
     assert not plain.exception and not plain.error and plain_id in plain.title[0].value
     assert not [p for p in plain.get("page_link") if "experiments" in p.proto.page]
     assert not [p for p in plain.get("page_link") if "Sample" in p.proto.label]
+
+
+def test_md_table_escapes_text_columns_of_every_dtype():
+    """pandas 3 gives text columns the ``str`` dtype (not ``object``): their cells are escaped
+    too (they were shown as Markdown: a link, here)."""
+    import pandas as pd
+
+    from animlib.ui import md, md_table
+
+    link = "[x](https://example.com)"
+    frame = pd.DataFrame({"a": [link, "1.5"], "b": [link, 2]}, index=[link, "r"])
+    shown = md_table(frame)
+    assert shown.loc[md(link), "a"] == md(link) == shown.loc[md(link), "b"] != link
+    assert shown.loc["r", "a"] == "1.5" and shown.loc["r", "b"] == 2  # numbers as they are
+    assert md_table(frame.astype({"a": "string"})).iloc[0, 0] == md(link)

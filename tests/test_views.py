@@ -88,3 +88,30 @@ def test_page_filters_use_the_shared_row_filter():
     assert filter_runs(runs, statuses=["done"], text="mlp")["id"].tolist() == ["a", "c"]
     assert filter_runs(runs, success=["n/a", "failed"])["id"].tolist() == ["b", "c"]
     assert filter_runs(runs, attacks=["PGD"], text="RUNNING")["id"].tolist() == ["b"]
+
+
+def test_compare_params_lists_the_differing_ones_first():
+    from types import SimpleNamespace
+
+    from animlib.views import NO_VALUE, PARAM_CHARS, compare_params
+
+    a = SimpleNamespace(name="pgd", params={"eps": 0.1, "alpha": 0.01, "norm": "linf",
+                                            "opt": {"lr": 0.5, "betas": [0.9, 0.99]},
+                                            "random_start": True, "seed": None})  # fmt: skip
+    b = SimpleNamespace(name="pgd", params={"eps": 8 / 255, "alpha": 0.01, "norm": "linf",
+                                            "opt": {"lr": 0.25, "betas": [0.9, 0.99]},
+                                            "steps": 40, "random_start": True})  # fmt: skip
+    table, differ = compare_params([a, b])
+    assert list(table.columns) == ["pgd", "pgd "]  # as the metrics table labels the runs
+    assert differ == 4
+    assert list(table.index[:4]) == ["eps", "opt.lr", "seed", "steps"]  # in the runs' order
+    assert list(table.index[4:]) == ["alpha", "norm", "opt.betas", "random_start"]
+    assert list(table.loc["eps"]) == ["0.1", "0.0313725"]
+    assert list(table.loc["seed"]) == ["null", NO_VALUE]
+    assert list(table.loc["steps"]) == [NO_VALUE, "40"]
+    assert table.loc["random_start", "pgd"] == "true"
+    assert table.loc["opt.betas", "pgd"] == "[0.9, 0.99]"
+    long = SimpleNamespace(name="w", params={"weights": list(range(100))})
+    cell = compare_params([long, a])[0].loc["weights", "w"]
+    assert len(cell) == PARAM_CHARS and cell.endswith("…") and cell.startswith("[0, 1, 2")
+    assert compare_params([SimpleNamespace(name="x", params={})] * 2)[0].empty
