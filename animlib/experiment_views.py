@@ -126,10 +126,7 @@ def default_grid(
     Returns:
         The experiment ids, and the value they share (None: the first rows were taken).
     """
-    known = frame.dropna(subset=[column])
-    rows = zip(known["experiment"], known["attack"], known["model"], known[column], strict=True)
-    sweeps = [sweep_key(str(e), a, m, float(v)) for e, a, m, v in rows]
-    known = known.assign(sweep=sweeps)
+    known = _with_sweeps(frame, column)
     per_value = known.groupby(column)["sweep"].nunique()
     if known.empty or per_value.max() < 2:
         return list(frame["experiment"][:limit]), None
@@ -142,8 +139,31 @@ def default_grid(
         }
     )
     value = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
-    at_value = known[known[column] == value].drop_duplicates("sweep")
-    return list(at_value["experiment"][:limit]), value
+    return experiments_at(known, value, limit, column=column), value
+
+
+def experiments_at(
+    frame: pd.DataFrame, value: float, limit: int, *, column: str = EPS
+) -> list[str]:
+    """One experiment per sweep whose swept parameter (``column``) is ``value``, in the
+    frame's order (a click on a point of the chart puts them in the grid).
+
+    Args:
+        frame: Rows of :func:`experiment_table` (filtered or not), in its order.
+        value: The swept parameter's value.
+        limit: The most experiments to pick.
+        column: The frame's column of the swept parameter (:func:`param_column`).
+    """
+    known = frame if "sweep" in frame.columns else _with_sweeps(frame, column)
+    at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
+    return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
+
+
+def _with_sweeps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows with a value in ``column``, with their :func:`sweep_key` in ``sweep``."""
+    known = frame.dropna(subset=[column])
+    rows = zip(known["experiment"], known["attack"], known["model"], known[column], strict=True)
+    return known.assign(sweep=[sweep_key(str(e), a, m, float(v)) for e, a, m, v in rows])
 
 
 def filter_experiments(
@@ -218,6 +238,7 @@ CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
 LOG_SPAN = 100  # positive values spanning this factor or more (c of 0.1 to 100) get a log axis
+CLICK = "point"  # the chart's selection of the point clicked (the page reruns on it)
 
 
 def param_label(name: str) -> str:
@@ -230,7 +251,8 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     ``value``, :func:`robust_curve`; a log axis for positive values over two decades or more),
     a line with points per series. Series differ in colour, dash and point shape: two attacks
     with the same accuracies (a line hidden under another) still both show. The legend wraps
-    into columns; clicking a series in it (shift: several) fades the others."""
+    into columns; clicking a series in it (shift: several) fades the others. A click in the
+    plot selects the nearest point (selection ``CLICK``: its ``experiment``)."""
     import altair as alt
 
     columns = min(max(points["series"].nunique(), 1), LEGEND_COLUMNS)
@@ -260,7 +282,8 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
             "n:Q",
         ],
     )
-    points_ = base.mark_point(filled=False, size=70, strokeWidth=2)
+    click = alt.selection_point(name=CLICK, fields=["experiment"], on="click", nearest=True)
+    points_ = base.mark_point(filled=False, size=70, strokeWidth=2).add_params(click)
     chart = alt.layer(base.mark_line().add_params(pick), points_)
     named = min(points["series"].nunique(), LEGEND_LIMIT + 1)  # + the "... N entries" line
     rows = math.ceil(named / columns) if len(points) else 1

@@ -126,9 +126,22 @@ if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets 
 st.session_state.grid_picked = picked
 
 points = views.robust_curve(shown, column=column)
+clicked = None  # the experiment of the point clicked in the chart
 if len(points):
     st.subheader(f"Robust accuracy against {sweep_label}")
-    st.altair_chart(views.robust_chart(points, param=sweep), width="stretch")
+    chart = st.altair_chart(
+        views.robust_chart(points, param=sweep),
+        width="stretch",
+        key="robust_chart",
+        on_select="rerun",
+        selection_mode=[views.CLICK],
+    )
+    st.caption(
+        f"Click a point to see every sweep at its {sweep_label} in the grid below; click a "
+        "name in the legend to bring out its line."
+    )
+    chosen_points = chart.selection.get(views.CLICK) or []
+    clicked = next((p.get("experiment") for p in chosen_points if p.get("experiment")), None)
 if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     st.subheader(f"Smallest {sweep_label} that fools the model, per image")
     st.caption(
@@ -154,6 +167,10 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
 first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
+if clicked and clicked != st.session_state.get("grid_clicked") and clicked in shown_ids:
+    value = float(shown.set_index("experiment").loc[clicked, column])
+    st.session_state.grid_ids = views.experiments_at(shown, value, MAX_COMPARE, column=column)
+st.session_state.grid_clicked = clicked
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
 elif (

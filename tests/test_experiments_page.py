@@ -342,6 +342,25 @@ def test_grid_starts_with_each_sweep_at_the_eps_they_share_where_attacks_differ_
     )
 
 
+def test_a_clicked_value_picks_one_experiment_per_sweep_at_it():
+    from animlib.experiment_views import experiments_at
+
+    frame = _frame(
+        [
+            ("ta-pgd-eps0.05", "PGD", 0.05, 0.75),
+            ("ta-pgd-eps0.1", "PGD", 0.1, 0.31),
+            ("ta-pgd-eps0.10", "PGD", 0.1, 0.3),  # the same sweep (ta-pgd-eps*): one per sweep
+            ("art-pgd-eps0.1", "PGD", 0.1 + 1e-12, 0.40),  # (as a float sum may give it)
+            ("fgsm-eps0.3", "FGSM", 0.3, 0.1),
+            ("notes", "PGD", None, 0.5),
+        ]
+    )
+    assert experiments_at(frame, 0.1, 6) == ["ta-pgd-eps0.1", "art-pgd-eps0.1"]
+    assert experiments_at(frame, 0.1, 1) == ["ta-pgd-eps0.1"]
+    assert experiments_at(frame, 0.3, 6) == ["fgsm-eps0.3"]
+    assert experiments_at(frame, 0.7, 6) == []
+
+
 def test_grid_page_starts_with_every_attack_at_one_eps(demo_env):
     at = experiments_page()
     assert not at.exception, at.exception

@@ -228,3 +228,54 @@ def test_the_pinned_image_labels_have_the_pages_background(server, page, scheme)
         assert (colours[0] == "rgb(255, 255, 255)") == (scheme == "light")
     finally:
         themed.close()
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """The dashboard on the demo's FGSM and PGD sweeps (ε 0.05, 0.1, 0.2; 16 runs each)."""
+    root = tmp_path_factory.mktemp("sweeps") / "runs"
+    root.mkdir()
+    for info in animlib.list_runs(DEMO):
+        if info.ok and str(info.get("experiment") or "").startswith(SWEEPS):
+            shutil.copytree(DEMO / info.id, root / info.id)
+    srv = Server(root, tmp_path_factory.mktemp("sweeps-cache"))
+    yield srv
+    srv.stop()
+
+
+SWEEPS = ("sweep-fgsm-eps", "sweep-pgd-linf-eps")
+
+
+def test_clicking_a_point_of_the_chart_shows_every_sweep_at_its_eps(sweeps, page):
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.goto(f"{sweeps.url}/experiments")
+    wait_idle(page)
+    cells = page.locator("[data-testid='animlib-grid-cell']")
+    cells.first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # the chart is drawn for good
+
+    def experiments_shown() -> set[str]:
+        return {cells.nth(i).get_attribute("data-experiment") for i in range(cells.count())}
+
+    marks = page.locator("[data-testid=stVegaLiteChart] g.mark-symbol.role-mark path")
+    centres = set()  # (each point is drawn twice: the theme's points over the lines, ours)
+    for i in range(marks.count()):
+        box = marks.nth(i).bounding_box()
+        centres.add((round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)))
+    assert len({x for x, _ in centres}) == 3  # 2 sweeps x 3 ε (at 0.2 both at 0 %: one point)
+    # (a click in the plot selects the nearest point: just inside the plot, for the points on
+    # its edges)
+    for (x, y), eps in ((max(centres), "0.20"), (min(centres), "0.05")):  # right: ε 0.2
+        page.mouse.click(x - 4 if eps == "0.20" else x + 4, y - 4)
+        want = {f"{s}{eps}" for s in SWEEPS}
+        page.wait_for_function(
+            f"""() => {{
+              const got = [...document.querySelectorAll('[data-testid=animlib-grid-cell]')]
+                .map(c => c.getAttribute('data-experiment'));
+              return got.length === 32 && new Set(got).size === 2
+                && got.every(e => e.endsWith('eps{eps}'));
+            }}""",
+            timeout=30_000,
+        )
+        assert experiments_shown() == want
+        assert sorted(parse_qs(urlparse(page.url).query)["ids"][0].split(",")) == sorted(want)
