@@ -343,3 +343,34 @@ def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFram
     table = table.reindex(index=images["sample"], columns=series)
     table.columns.name = None
     return images, table
+
+
+def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFrame:
+    """Per image, the step at which each experiment's attack first fooled the model: the
+    image x attack table of flip steps (which attack is fastest on which image).
+
+    Args:
+        outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
+            ``true_class``, ``experiment``, ``flip_step``).
+        experiments: The experiments to show, in this order.
+
+    Returns:
+        One row per image (``sample``, ``true class``), by sample; one column per experiment
+        (NaN: never fooled, or not attacked); ``fastest``: the experiments with the smallest
+        flip step of the row (several when tied; empty when none flipped).
+    """
+    runs = outcomes[outcomes["experiment"].isin(list(experiments))]
+    images = runs[["sample", "true_class"]].drop_duplicates("sample").set_index("sample")
+    table = runs.pivot_table(
+        index="sample", columns="experiment", values="flip_step", aggfunc="min", dropna=False
+    )
+    table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
+    table.columns.name = None
+    least = table.min(axis=1)
+    fastest = [
+        ", ".join(str(e) for e in table.columns[(row == low).to_numpy()]) if low == low else ""
+        for (_, row), low in zip(table.iterrows(), least, strict=True)
+    ]
+    out = images.rename(columns={"true_class": "true class"}).join(table)
+    out["fastest"] = fastest
+    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index()

@@ -42,6 +42,13 @@ def smallest_value(
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def flip_table(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+    """The grid's flip steps per image and experiment
+    (:func:`animlib.experiment_views.flip_steps`), once per folder version and grid."""
+    return views.flip_steps(grid.outcomes(listing(where), chosen), chosen)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
     """The grid's outcomes as CSV, made once per folder version (``signature``) and grid."""
     return grid.outcomes_csv(listing(where), chosen)
@@ -269,6 +276,21 @@ runs_link.page_link(
     icon=":material/table_rows:",
     query_params={"experiment": ",".join(chosen)},
 )
+with st.expander("Flip step per image and experiment (table)", icon=":material/table:"):
+    st.caption(
+        "The step at which each experiment's attack first fooled the model on the image (–: "
+        "never, or not attacked); *fastest*: the experiments needing the fewest steps. Click a "
+        "column's header to sort by it."
+    )
+    flips = flip_table(where, seen[0], tuple(chosen))
+    st.dataframe(
+        flips,
+        hide_index=True,
+        placeholder=NO_VALUE,
+        key="flip_table",
+        column_config={e: st.column_config.NumberColumn(e, format="%d") for e in chosen},
+        height=min(400, 38 + 35 * len(flips)),
+    )
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)

@@ -759,3 +759,41 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
     assert x_axis([0.1, 1, 10, 100])["title"] == "c (params.c, log scale)"
     assert "scale" not in x_axis([0.05, 0.1, 0.2])  # ε steps: a linear axis
     assert "scale" not in x_axis([0, 1, 10, 100])  # 0 has no place on a log axis
+
+
+def test_flip_steps_per_image_and_experiment():
+    from animlib.experiment_views import flip_steps
+
+    runs = [  # (sample, experiment, flip step)
+        (10, "pgd", 3), (10, "fgsm", 1), (2, "pgd", 1), (2, "fgsm", 1), (0, "pgd", None),
+        (0, "fgsm", None), (0, "other", 0), (5, "pgd", 4),
+    ]  # fmt: skip
+    outcomes = pd.DataFrame(
+        [{"sample": s, "true_class": f"c{s}", "experiment": e, "flip_step": f} for s, e, f in runs]
+    )
+    table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
+    assert list(table.index) == [0, 2, 5, 10]  # by sample value; "other" left out
+    assert list(table.columns) == ["true class", "pgd", "fgsm", "fastest"]
+    assert table.loc[10, "pgd"] == 3 and table.loc[10, "fastest"] == "fgsm"
+    assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
+    assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == ""  # never fooled
+    assert math.isnan(table.loc[5, "fgsm"]) and table.loc[5, "fastest"] == "pgd"  # not attacked
+
+
+def test_the_page_shows_flip_steps_recomputed_from_the_stored_confidences(demo_env):
+    ids = ["sweep-pgd-linf-eps0.10", "sweep-fgsm-eps0.10"]
+    at = experiments_page(ids=",".join(ids))
+    assert not at.exception, at.exception
+    (table,) = [d.value for d in at.dataframe if "fastest" in d.value.columns]
+    table = table.set_index("sample")
+    for sample in table.index:
+        flips = {}
+        for exp in ids:
+            run = animlib.open_run(DEMO / f"{exp}-{int(sample):04d}")
+            off = np.flatnonzero(np.asarray(run.confidences[:]).argmax(axis=1) != run.true_label)
+            flips[exp] = int(off[0]) if len(off) else None
+            got = table.loc[sample, exp]
+            assert (math.isnan(got) if flips[exp] is None else got == flips[exp]), (sample, exp)
+        known = {e: f for e, f in flips.items() if f is not None}
+        fastest = [e for e in ids if known and known.get(e) == min(known.values())]
+        assert table.loc[sample, "fastest"] == ", ".join(fastest)
