@@ -186,20 +186,37 @@ def robust_curve(frame: pd.DataFrame, *, column: str = EPS) -> pd.DataFrame:
     experiments at the same value (the same attack from two libraries, or with other
     settings), its series is split by sweep: the experiment ids with their value left out
     (``art-pgd-eps0.1`` and ``art-pgd-eps0.2`` form the sweep ``art-pgd-eps*``), so no line
-    zig-zags between two experiments of one value."""
+    zig-zags between two experiments of one value. ``low`` and ``high``: the 95 % interval of
+    each robust accuracy over its ``n`` images (:func:`wilson`)."""
     known = frame.dropna(subset=[column, "robust_acc"])
     several = known["model"].nunique() > 1
     series = known["attack"] + (" · " + known["model"] if several else "")
     series = _split_by_sweep(series, known["experiment"], known[column])
+    low, high = wilson(known["robust_acc"].to_numpy(), known["n"].to_numpy())
     return pd.DataFrame(
         {
             "series": series.to_numpy(),
             "value": known[column].to_numpy(),
             "robust_acc": known["robust_acc"].to_numpy(),
+            "low": low,
+            "high": high,
             "experiment": known["experiment"].to_numpy(),
             "n": known["n"].to_numpy(),
         }
     ).sort_values(["series", "value"])
+
+
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+
+
+def wilson(rate: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % Wilson score interval of a proportion ``rate`` measured on ``n`` images (it
+    stays inside [0, 1] and is not empty at 0 % or 100 %, where the normal one collapses)."""
+    rate, n = np.asarray(rate, float), np.maximum(np.asarray(n, float), 1.0)
+    z2n = Z95**2 / n
+    centre = (rate + z2n / 2) / (1 + z2n)
+    half = Z95 * np.sqrt(rate * (1 - rate) / n + z2n / (4 * n)) / (1 + z2n)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
@@ -234,6 +251,7 @@ def _split_by_sweep(series: pd.Series, experiments: pd.Series, values: pd.Series
 DASHES = [[1, 0], [9, 6], [3, 5], [14, 4, 3, 4], [2, 8], [6, 3]]
 LEGEND_COLUMNS = 3  # the legend of many sweeps wraps instead of running off the chart
 FADED = 0.12  # opacity of the series not picked in the legend
+INTERVAL_OPACITY = 0.35  # of the 95 % interval drawn behind each point
 CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
@@ -252,7 +270,9 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     a line with points per series. Series differ in colour, dash and point shape: two attacks
     with the same accuracies (a line hidden under another) still both show. The legend wraps
     into columns; clicking a series in it (shift: several) fades the others. A click in the
-    plot selects the nearest point (selection ``CLICK``: its ``experiment``)."""
+    plot selects the nearest point (selection ``CLICK``: its ``experiment``). Behind each point
+    a thin bar spans its 95 % interval (``low`` to ``high``): with 16 images, 0.25 and 0.5 may
+    not differ."""
     import altair as alt
 
     columns = min(max(points["series"].nunique(), 1), LEGEND_COLUMNS)
@@ -262,13 +282,16 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     pick = alt.selection_point(name="pick", fields=["series"], bind="legend")
     values = points["value"]
     logarithmic = bool(len(values)) and 0 < LOG_SPAN * values.min() <= values.max()
-    scale = alt.Scale(type="log") if logarithmic else alt.Undefined
+    # the values' own range (a rule layer would otherwise stretch the axis to 0)
+    scale = alt.Scale(type="log") if logarithmic else alt.Scale(zero=False)
     note = ", log scale" if logarithmic else ""
     order = sorted(points["series"].unique(), key=natural_key)  # m2 before m10 in the legend
+    x = alt.X("value:Q", title=f"{param_label(param)} (params.{param}{note})", scale=scale)
+    color = alt.Color("series:N", title=None, legend=legend, sort=order)
     base = alt.Chart(points).encode(
-        x=alt.X("value:Q", title=f"{param_label(param)} (params.{param}{note})", scale=scale),
+        x=x,
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("series:N", title=None, legend=legend, sort=order),
+        color=color,
         strokeDash=alt.StrokeDash(
             "series:N", title=None, legend=legend, scale=alt.Scale(range=DASHES), sort=order
         ),
@@ -279,12 +302,25 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
             "experiment:N",
             alt.Tooltip("value:Q", title=param_label(param), format=".4g"),
             alt.Tooltip("robust_acc:Q", format=".3f"),
+            alt.Tooltip("low:Q", title="95 % from", format=".3f"),
+            alt.Tooltip("high:Q", title="95 % to", format=".3f"),
             "n:Q",
         ],
     )
     click = alt.selection_point(name=CLICK, fields=["experiment"], on="click", nearest=True)
     points_ = base.mark_point(filled=False, size=70, strokeWidth=2).add_params(click)
-    chart = alt.layer(base.mark_line().add_params(pick), points_)
+    spread = (  # (its own encoding: a rule takes no shape or dash of the series)
+        alt.Chart(points)
+        .mark_rule(strokeWidth=1.5)
+        .encode(
+            x=x,
+            y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1])),
+            y2="high:Q",
+            color=color,
+            strokeOpacity=alt.condition(pick, alt.value(INTERVAL_OPACITY), alt.value(FADED / 2)),
+        )
+    )
+    chart = alt.layer(spread, base.mark_line().add_params(pick), points_)
     named = min(points["series"].nunique(), LEGEND_LIMIT + 1)  # + the "... N entries" line
     rows = math.ceil(named / columns) if len(points) else 1
     # the chart is fitted to the page (legend included): each row of the legend adds height

@@ -214,6 +214,16 @@ def test_sweep_of_leaves_the_eps_out_of_the_id(experiment, eps, sweep):
     assert sweep_of(experiment, eps) == sweep
 
 
+def _series_layers(spec: dict) -> list[dict]:
+    """The chart's line and point layers (not the intervals drawn behind them)."""
+    return [layer for layer in spec["layer"] if layer["mark"]["type"] in ("line", "point")]
+
+
+def _interval_layer(spec: dict) -> dict:
+    (rule,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    return rule
+
+
 def test_equal_series_stay_visible_in_the_robust_chart():
     """Two attacks with the same accuracies draw the same line: dash and point shape differ per
     series, so the one below shows through the gaps of the one above."""
@@ -229,10 +239,10 @@ def test_equal_series_stay_visible_in_the_robust_chart():
         }
     )
     spec = robust_chart(points).to_dict()
-    for layer in spec["layer"]:
+    for layer in _series_layers(spec):
         enc = layer["encoding"]
         assert enc["color"]["field"] == enc["strokeDash"]["field"] == enc["shape"]["field"]
-    dashes = spec["layer"][0]["encoding"]["strokeDash"]["scale"]["range"]
+    dashes = _series_layers(spec)[0]["encoding"]["strokeDash"]["scale"]["range"]
     assert len({tuple(d) for d in dashes}) == len(dashes) and dashes[0] == [1, 0]
     assert all(max(d) >= 3 for d in dashes[1:])  # long enough to leave visible gaps
 
@@ -255,7 +265,7 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
         return robust_chart(points).to_dict()
 
     few, many = spec(3), spec(24)
-    legend = many["layer"][0]["encoding"]["color"]["legend"]
+    legend = _series_layers(many)[0]["encoding"]["color"]["legend"]
     assert legend["columns"] == 3 and legend["orient"] == "bottom"
     assert many["height"] - few["height"] == 7 * 30  # 8 rows of legend instead of 1
     picked = many["params"][0]
@@ -264,9 +274,9 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
     # 100 sweeps: the legend names 45 and says how many more; the height is for those rows
     # (it was for 34 rows while Vega showed 10: a plot stretched over the empty space)
     for channel in ("color", "strokeDash", "shape"):  # one legend, in natural order
-        assert many["layer"][0]["encoding"][channel]["sort"] == [f"s{i}" for i in range(24)]
+        assert _series_layers(many)[0]["encoding"][channel]["sort"] == [f"s{i}" for i in range(24)]
     huge = spec(100)
-    assert huge["layer"][0]["encoding"]["color"]["legend"]["symbolLimit"] == 45
+    assert _series_layers(huge)[0]["encoding"]["color"]["legend"]["symbolLimit"] == 45
     assert huge["height"] - few["height"] == (16 - 1) * 30  # 45 names + 1 line, in 3 columns
 
 
@@ -753,12 +763,16 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
                 "n": [16] * len(values),
             }
         )
-        return robust_chart(points, param="c").to_dict()["layer"][0]["encoding"]["x"]
+        spec = robust_chart(points, param="c").to_dict()
+        axes = [layer["encoding"]["x"] for layer in spec["layer"]]
+        assert all(a == axes[0] for a in axes)  # the intervals share the points' axis
+        return axes[0]
 
     assert x_axis([0.1, 1, 10, 100])["scale"] == {"type": "log"}
     assert x_axis([0.1, 1, 10, 100])["title"] == "c (params.c, log scale)"
-    assert "scale" not in x_axis([0.05, 0.1, 0.2])  # ε steps: a linear axis
-    assert "scale" not in x_axis([0, 1, 10, 100])  # 0 has no place on a log axis
+    # ε steps: a linear axis over the values (not stretched to 0 by the intervals)
+    assert x_axis([0.05, 0.1, 0.2])["scale"] == {"zero": False}
+    assert x_axis([0, 1, 10, 100])["scale"] == {"zero": False}  # 0 has no place on a log axis
 
 
 def test_flip_steps_per_image_and_experiment():
@@ -793,7 +807,22 @@ def test_the_page_shows_flip_steps_recomputed_from_the_stored_confidences(demo_e
             off = np.flatnonzero(np.asarray(run.confidences[:]).argmax(axis=1) != run.true_label)
             flips[exp] = int(off[0]) if len(off) else None
             got = table.loc[sample, exp]
-            assert (math.isnan(got) if flips[exp] is None else got == flips[exp]), (sample, exp)
+            assert math.isnan(got) if flips[exp] is None else got == flips[exp], (sample, exp)
         known = {e: f for e, f in flips.items() if f is not None}
         fastest = [e for e in ids if known and known.get(e) == min(known.values())]
         assert table.loc[sample, "fastest"] == ", ".join(fastest)
+
+
+def test_each_robust_accuracy_has_its_95_percent_interval():
+    from animlib.experiment_views import wilson
+
+    # textbook values of the Wilson score interval (z = 1.96)
+    low, high = wilson(np.array([0.25, 0.0, 1.0, 0.5]), np.array([16, 16, 16, 100]))
+    np.testing.assert_allclose(low, [0.1018, 0.0, 0.8064, 0.4038], atol=1e-4)
+    np.testing.assert_allclose(high, [0.4950, 0.1936, 1.0, 0.5962], atol=1e-4)
+    frame = _frame([("a-eps0.1", "A", 0.1, 0.25), ("b-eps0.1", "B", 0.1, 0.5)]).assign(n=[16, 4])
+    points = robust_curve(frame).set_index("experiment")
+    assert points.loc["a-eps0.1", "low"] == pytest.approx(0.1018, abs=1e-4)
+    assert points.loc["b-eps0.1", "high"] - points.loc["b-eps0.1", "low"] > 0.6  # 4 images
+    rule = _interval_layer(robust_chart(points.reset_index()).to_dict())
+    assert rule["encoding"]["y"]["field"] == "low" and rule["encoding"]["y2"]["field"] == "high"
