@@ -358,8 +358,10 @@ def smallest_value(
             median = float(np.quantile(attacked.to_numpy(), 0.5, method="lower"))
             medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
     shown = table.replace(np.inf, np.nan)
-    out = images.set_index("sample").rename(columns={"true_class": "true class"}).join(shown)
-    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index(), medians
+    taken = list(map(str, shown.columns))  # an attack called "sample" keeps its column
+    true_class = {"true_class": _free("true class", taken)}
+    out = images.set_index("sample").rename(columns=true_class).join(shown)
+    return _by_sample(out, taken), medians
 
 
 def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -407,6 +409,20 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
         ", ".join(str(e) for e in table.columns[(row == low).to_numpy()]) if low == low else ""
         for (_, row), low in zip(table.iterrows(), least, strict=True)
     ]
-    out = images.rename(columns={"true_class": "true class"}).join(table)
-    out["fastest"] = fastest
-    return out.sort_index(key=lambda s: s.map(sample_key)).reset_index()
+    taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
+    out = images.rename(columns={"true_class": _free("true class", taken)}).join(table)
+    out[_free("fastest", taken)] = fastest
+    return _by_sample(out, taken)
+
+
+def _free(name: str, taken: Sequence[str]) -> str:
+    """``name``, or with spaces appended until no column in ``taken`` has it."""
+    while name in taken:
+        name += " "
+    return name
+
+
+def _by_sample(table: pd.DataFrame, taken: Sequence[str]) -> pd.DataFrame:
+    """``table`` (indexed by sample) in sample order, the sample a column again."""
+    table.index.name = _free("sample", taken)
+    return table.sort_index(key=lambda s: s.map(sample_key)).reset_index()

@@ -826,3 +826,36 @@ def test_each_robust_accuracy_has_its_95_percent_interval():
     assert points.loc["b-eps0.1", "high"] - points.loc["b-eps0.1", "low"] > 0.6  # 4 images
     rule = _interval_layer(robust_chart(points.reset_index()).to_dict())
     assert rule["encoding"]["y"]["field"] == "low" and rule["encoding"]["y2"]["field"] == "high"
+
+
+def test_experiments_named_like_the_flip_tables_columns_keep_theirs():
+    from animlib.experiment_views import flip_steps
+
+    outcomes = pd.DataFrame(
+        [
+            {"sample": s, "true_class": "c", "experiment": e, "flip_step": s + 1}
+            for s in (0, 1)
+            for e in ("sample", "fastest", "true class")
+        ]  # fmt: skip
+    )
+    table = flip_steps(outcomes, ["sample", "fastest", "true class"])
+    assert list(table["sample"]) == [1, 2] and list(table["true class"]) == [1, 2]
+    assert list(table["sample "]) == [0, 1] and list(table["true class "]) == ["c", "c"]
+    assert list(table["fastest "]) == ["sample, fastest, true class"] * 2
+
+
+def test_an_attack_named_sample_keeps_its_column_in_the_smallest_value_table():
+    from animlib.experiment_views import smallest_value
+
+    points = pd.DataFrame(
+        {"series": ["sample", "sample"], "value": [0.1, 0.2], "experiment": ["s1", "s2"]}
+    )
+    outcomes = pd.DataFrame(
+        [
+            {"sample": 7, "true_class": "c", "experiment": e, "success": ok}
+            for e, ok in (("s1", False), ("s2", True))
+        ]  # fmt: skip
+    )
+    table, medians = smallest_value(outcomes, points)
+    assert list(table.columns) == ["sample ", "true class", "sample"]
+    assert table.iloc[0].tolist() == [7, "c", 0.2] and medians == {"sample": "0.2"}
