@@ -73,6 +73,12 @@ def shortcuts(
     return out
 
 
+def source_label(source: str) -> str:
+    """How the pages name a source image: its name, or for an image known only by its pixels
+    (``sha1:<hash>``, as BatchWriter's samples are) ``image`` and the hash's first 8 digits."""
+    return f"image {source[5:13]}" if source.startswith("sha1:") else source
+
+
 def selection_key(base: str, ids: Sequence[str]) -> str:
     """A widget key that changes whenever the shown runs (or their order) change.
 

@@ -88,9 +88,10 @@ shortcuts = table.shortcuts(groups, shown_ids)
 if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")
     for source, group, total in shortcuts:
+        label = md(table.source_label(source))
         if total > len(group):
-            st.caption(f"{total} runs on {md(source)}; showing the first {len(group)}:")
-        st.link_button(f"Compare {len(group)} runs on {md(source)}", compare_url(group))
+            st.caption(f"{total} runs on {label}; showing the first {len(group)}:")
+        st.link_button(f"Compare {len(group)} runs on {label}", compare_url(group))
         exps = experiments_among(groups[source], where)
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(

@@ -193,7 +193,7 @@ def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> De
         for source, ids in index.same_source(selected).items()
     }
     for source, ids, _ in table.shortcuts(groups, selected)[:3]:
-        c2.link_button(f"All {len(ids)} runs on {md(source)}", compare_url(ids))
+        c2.link_button(f"All {len(ids)} runs on {md(table.source_label(source))}", compare_url(ids))
     return c3
 
 

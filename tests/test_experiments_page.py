@@ -859,3 +859,22 @@ def test_an_attack_named_sample_keeps_its_column_in_the_smallest_value_table():
     table, medians = smallest_value(outcomes, points)
     assert list(table.columns) == ["sample ", "true class", "sample"]
     assert table.iloc[0].tolist() == [7, "c", 0.2] and medians == {"sample": "0.2"}
+
+
+def test_an_image_known_by_its_pixels_is_named_by_a_short_hash(demo_env):
+    """BatchWriter samples have no source name: their image is found by the hash of its
+    pixels, and the shortcuts name it "image" and 8 digits of the hash, not "sha1:" and 16."""
+    from animlib.runs_table import source_label
+
+    assert source_label("sha1:fe3643816620810e") == "image fe364381"
+    assert source_label("digits-test-3") == "digits-test-3"
+    runs = [f"sweep-{a}-eps0.10-0003" for a in ("fgsm", "bim", "pgd-linf")]
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/compare.py")
+    at.query_params["runs"] = ",".join(runs)
+    at.run()
+    assert not at.exception, at.exception
+    sha = next(i.meta["original_sha1"] for i in animlib.list_runs(DEMO) if i.id == runs[0])
+    labels = [b.proto.label for b in at.get("link_button")]
+    assert f"Compare 6 runs on image {sha[:8]}" in labels, labels
+    assert not any("sha1:" in label for label in labels)
