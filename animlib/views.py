@@ -21,40 +21,6 @@ TARGET_BG = "background-color: #ffe3c2"
 STYLE_MAX_CELLS = 200_000
 
 
-def _role(run: Any, k: int) -> str:
-    roles = []
-    if k == run.true_label:
-        roles.append("true")
-    if k == run.target_label:
-        roles.append("target")
-    return ", ".join(roles)
-
-
-def step_table(run: Any, step: int, top_k: int = 10) -> pd.DataFrame:
-    """Top-k classes at ``step`` (plus true/target), with confidence, rank and role."""
-    conf = run.confidences[step]
-    names = unique_names(run.class_names)
-    order = list(np.argsort(-conf, kind="stable")[:top_k])
-    for label in (run.true_label, run.target_label):
-        if label is not None and label not in order:
-            order.append(label)
-    argmax = int(conf.argmax())
-    rows = []
-    for k in order:
-        role = _role(run, int(k))
-        if int(k) == argmax:
-            role = ", ".join(filter(None, [role, "argmax"]))
-        rows.append(
-            {
-                "class": str(names[k]),
-                "confidence": f"{float(conf[k]):.4f}",
-                "rank": int((conf > conf[k]).sum()) + 1,
-                "role": role,
-            }
-        )
-    return pd.DataFrame(rows).set_index("class")
-
-
 def styled_confidences(run: Any, top_k: int | None = 10):
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
     frame = confidence_frame(run, top_k=top_k)

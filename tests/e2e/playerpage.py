@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from animlib.player.pixels import display_u8
-from animlib.views import step_table
+from animlib.views import unique_names
 
 PLAYER = "[data-testid='animlib-player']"
 
@@ -51,6 +54,41 @@ def table(page, run: str | None = None) -> tuple[int, list[list[str]]]:
     got = page.evaluate(READ_TABLE, run)
     assert got is not None, "no step table"
     return int(got["step"]), got["rows"]
+
+
+def _role(run: Any, k: int) -> str:
+    roles = []
+    if k == run.true_label:
+        roles.append("true")
+    if k == run.target_label:
+        roles.append("target")
+    return ", ".join(roles)
+
+
+def step_table(run: Any, step: int, top_k: int = 10) -> pd.DataFrame:
+    """The player's step table as the server once drew it (the reference the browser's is
+    checked against): top-k classes at ``step`` (plus true/target), confidence, rank, role."""
+    conf = run.confidences[step]
+    names = unique_names(run.class_names)
+    order = list(np.argsort(-conf, kind="stable")[:top_k])
+    for label in (run.true_label, run.target_label):
+        if label is not None and label not in order:
+            order.append(label)
+    argmax = int(conf.argmax())
+    rows = []
+    for k in order:
+        role = _role(run, int(k))
+        if int(k) == argmax:
+            role = ", ".join(filter(None, [role, "argmax"]))
+        rows.append(
+            {
+                "class": str(names[k]),
+                "confidence": f"{float(conf[k]):.4f}",
+                "rank": int((conf > conf[k]).sum()) + 1,
+                "role": role,
+            }
+        )
+    return pd.DataFrame(rows).set_index("class")
 
 
 def expected_rows(run, step: int, top_k: int = 10) -> list[list[str]]:
