@@ -147,9 +147,14 @@ def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFra
 
 
 def outcomes_csv(infos: Iterable[RunInfo], experiments: Sequence[str]) -> bytes:
-    """:func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class named like
-    a formula is written as text)."""
-    frame = outcomes(infos, experiments)
+    """:func:`outcomes` as CSV (:func:`outcomes_to_csv`)."""
+    return outcomes_to_csv(outcomes(infos, experiments))
+
+
+def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
+    """Rows of :func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class
+    named like a formula is written as text)."""
+    frame = frame.copy()
     for col in ("true_class", "attack", "final_class"):
         frame[col] = frame[col].map(csv_cell)
     return frame.to_csv(index=False).encode()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo, sample_key
 from .table_filter import matching_rows
-from .text import natural_key
+from .text import natural_key, unique_label
 
 EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
 HEAD_COLUMNS = ["experiment", "attack", "model"]
@@ -139,7 +139,7 @@ def default_grid(
         }
     )
     value = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
-    return experiments_at(known, value, limit, column=column), value
+    return experiments_at(frame, value, limit, column=column), value
 
 
 def experiments_at(
@@ -154,7 +154,7 @@ def experiments_at(
         limit: The most experiments to pick.
         column: The frame's column of the swept parameter (:func:`param_column`).
     """
-    known = frame if "sweep" in frame.columns else _with_sweeps(frame, column)
+    known = _with_sweeps(frame, column)
     at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
     return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
 
@@ -359,7 +359,7 @@ def smallest_value(
             medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
     shown = table.replace(np.inf, np.nan)
     taken = list(map(str, shown.columns))  # an attack called "sample" keeps its column
-    true_class = {"true_class": _free("true class", taken)}
+    true_class = {"true_class": unique_label("true class", taken)}
     out = images.set_index("sample").rename(columns=true_class).join(shown)
     return _by_sample(out, taken), medians
 
@@ -406,23 +406,16 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     table.columns.name = None
     least = table.min(axis=1)
     fastest = [
-        ", ".join(str(e) for e in table.columns[(row == low).to_numpy()]) if low == low else ""
+        ", ".join(str(e) for e in table.columns[(row == low).to_numpy()]) if pd.notna(low) else ""
         for (_, row), low in zip(table.iterrows(), least, strict=True)
     ]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
-    out = images.rename(columns={"true_class": _free("true class", taken)}).join(table)
-    out[_free("fastest", taken)] = fastest
+    out = images.rename(columns={"true_class": unique_label("true class", taken)}).join(table)
+    out[unique_label("fastest", taken)] = fastest
     return _by_sample(out, taken)
-
-
-def _free(name: str, taken: Sequence[str]) -> str:
-    """``name``, or with spaces appended until no column in ``taken`` has it."""
-    while name in taken:
-        name += " "
-    return name
 
 
 def _by_sample(table: pd.DataFrame, taken: Sequence[str]) -> pd.DataFrame:
     """``table`` (indexed by sample) in sample order, the sample a column again."""
-    table.index.name = _free("sample", taken)
+    table.index.name = unique_label("sample", taken)
     return table.sort_index(key=lambda s: s.map(sample_key)).reset_index()

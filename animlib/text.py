@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_RUNS = re.compile(CONTROL.pattern + "+")
@@ -25,6 +26,14 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_CSV_FORMULA):
         return "'" + value
     return value
+
+
+def unique_label(name: str, taken: Collection[str]) -> str:
+    """``name``, with spaces appended until it is none of ``taken`` (table columns that must
+    differ but read the same)."""
+    while name in taken:
+        name += " "
+    return name
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)")

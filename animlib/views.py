@@ -11,7 +11,7 @@ import pandas as pd
 
 from .metrics import run_metrics
 from .protocol import RunLike
-from .text import csv_cell
+from .text import csv_cell, unique_label
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
 PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
@@ -51,10 +51,7 @@ def _column_labels(runs: Sequence[Any]) -> list[str]:
     """One column label per run: its name, made unique with trailing spaces."""
     labels: list[str] = []
     for run in runs:
-        label = run.name
-        while label in labels:
-            label += " "
-        labels.append(label)
+        labels.append(unique_label(run.name, labels))
     return labels
 
 

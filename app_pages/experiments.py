@@ -42,16 +42,23 @@ def smallest_value(
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def grid_outcomes(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+    """The grid's outcomes (:func:`animlib.experiment_grid.outcomes`: one row per run), read
+    from the listing once per folder version (``signature``) and grid."""
+    return grid.outcomes(listing(where), chosen)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def flip_table(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
     """The grid's flip steps per image and experiment
     (:func:`animlib.experiment_views.flip_steps`), once per folder version and grid."""
-    return views.flip_steps(grid.outcomes(listing(where), chosen), chosen)
+    return views.flip_steps(grid_outcomes(where, signature, chosen), chosen)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
     """The grid's outcomes as CSV, made once per folder version (``signature``) and grid."""
-    return grid.outcomes_csv(listing(where), chosen)
+    return grid.outcomes_to_csv(grid_outcomes(where, signature, chosen))
 
 
 where = root()
