@@ -252,6 +252,7 @@ DASHES = [[1, 0], [9, 6], [3, 5], [14, 4, 3, 4], [2, 8], [6, 3]]
 LEGEND_COLUMNS = 3  # the legend of many sweeps wraps instead of running off the chart
 FADED = 0.12  # opacity of the series not picked in the legend
 INTERVAL_OPACITY = 0.35  # of the 95 % interval drawn behind each point
+AXIS_VALUES = 12  # swept values up to this many each get a tick (more: round numbers)
 CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
@@ -286,7 +287,11 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     scale = alt.Scale(type="log") if logarithmic else alt.Scale(zero=False)
     note = ", log scale" if logarithmic else ""
     order = sorted(points["series"].unique(), key=natural_key)  # m2 before m10 in the legend
-    x = alt.X("value:Q", title=f"{param_label(param)} (params.{param}{note})", scale=scale)
+    swept = sorted(set(values.dropna().tolist()))
+    # a tick at each value swept (0.05, 0.1, 0.2), not at round numbers between them
+    axis = alt.Axis(values=swept, format=".4~g") if len(swept) <= AXIS_VALUES else alt.Axis()
+    title = f"{param_label(param)} (params.{param}{note})"
+    x = alt.X("value:Q", title=title, scale=scale, axis=axis)
     color = alt.Color("series:N", title=None, legend=legend, sort=order)
     base = alt.Chart(points).encode(
         x=x,

@@ -3,32 +3,62 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
 
+from .index.query import PARAM_PREFIX
 from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
+from .params import decode, number
 from .protocol import MAX_COMPARE
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
 
 
-def page_frame(rows: pa.Table) -> pd.DataFrame:
+def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
     """The runs-table frame of one page of index rows.
 
     Args:
         rows: the page (:attr:`animlib.index.Result.rows`).
+        params: parameters shown as columns too, each as ``params.NAME``: numbers (float)
+            when every run that sets it sets a number, else text; missing where a run does
+            not set it.
 
     Returns:
-        A DataFrame with the columns :data:`COLUMNS` and nullable dtypes (``Int64``, ``boolean``).
+        A DataFrame with the columns :data:`COLUMNS` and nullable dtypes (``Int64``, ``boolean``),
+        then the parameters'.
     """
     mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
     frame = rows.select(COLUMNS).to_pandas(types_mapper=mapper)
     frame["created"] = pd.to_datetime(frame["created"], utc=True)
+    if params:
+        stored = [decode(text) for text in rows["params"].to_pylist()]
+        for name in params:
+            frame[param_column(name)] = _param_series([p.get(name) for p in stored])
     return frame
+
+
+def column_order(params: Sequence[str] = ()) -> list[str]:
+    """The runs table's columns, left to right: the link, then :data:`VISIBLE_COLUMNS` with
+    the parameters' after ``model``."""
+    at = VISIBLE_COLUMNS.index("model") + 1
+    return ["open", *VISIBLE_COLUMNS[:at], *map(param_column, params), *VISIBLE_COLUMNS[at:]]
+
+
+def param_column(name: str) -> str:
+    """The runs-table column (and sort key) of parameter ``name``: ``params.NAME``."""
+    return PARAM_PREFIX + name
+
+
+def _param_series(values: list[str | None]) -> pd.Series:
+    numbers = [None if v is None else number(v) for v in values]
+    if all(n is not None for n, v in zip(numbers, values, strict=True) if v is not None):
+        return pd.Series([math.nan if n is None else n for n in numbers], dtype="float64")
+    return pd.Series(values, dtype="object")
 
 
 def problems_frame(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .metrics import run_metrics
+from .params import flatten, param_text
 from .protocol import RunLike
 from .text import csv_cell, unique_label
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
-PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
 
 TRUE_BG = "background-color: #d9f2d9"
 TARGET_BG = "background-color: #ffe3c2"
@@ -84,10 +83,10 @@ def compare_params(runs: Sequence[Any]) -> tuple[pd.DataFrame, int]:
     Returns:
         The table (index: the parameter names) and how many of its rows differ.
     """
-    flat = [_flatten(run.params or {}) for run in runs]
+    flat = [flatten(run.params or {}) for run in runs]
     names = list(dict.fromkeys(name for params in flat for name in params))
     cells = {
-        name: [_param_text(params[name]) if name in params else NO_VALUE for params in flat]
+        name: [param_text(params[name]) if name in params else NO_VALUE for params in flat]
         for name in names
     }
     differ = [name for name in names if len(set(cells[name])) > 1]
@@ -98,28 +97,6 @@ def compare_params(runs: Sequence[Any]) -> tuple[pd.DataFrame, int]:
         columns=_column_labels(runs),
     )
     return table, len(differ)
-
-
-def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _param_text(value: Any) -> str:
-    """A parameter as the table shows it: numbers to 6 significant digits, the rest as JSON
-    would spell it (``true``, ``null``, ``[1, 2]``), strings as they are; cut at
-    ``PARAM_CHARS``."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return f"{value:.6g}"
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= PARAM_CHARS else text[: PARAM_CHARS - 1] + "…"
 
 
 def _num(value: float | None, digits: int) -> str:

@@ -11,6 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from animlib import runs_table as table
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
+from animlib.index.query import PARAM_PREFIX
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     Problems,
@@ -91,9 +92,32 @@ def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
     return chosen
 
 
-def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
-    """The filter, search and sort widgets as an index query (without the page), and the
-    place left for the page selector (filled once the number of pages is known)."""
+def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
+    """The Parameters picker: run parameters shown as columns (``params=`` in the link, so a
+    shared link shows the same columns)."""
+    if "f_params" not in st.session_state:
+        wanted = [p for p in query_param("params").split(",") if p]
+        st.session_state["f_params"] = [p for p in wanted if p in options]
+    chosen = place.multiselect(
+        "Parameter columns",
+        options,
+        key="f_params",
+        placeholder="e.g. eps" if options else "no parameters",
+        disabled=not options,
+        help="Show run parameters (`params` in run.json) as columns; sort by them in Sort by. "
+        "Search finds runs by `name=value` too, e.g. `eps=0.1`.",
+    )
+    if chosen:
+        st.query_params["params"] = ",".join(chosen)
+    else:
+        st.query_params.pop("params", None)
+    return chosen
+
+
+def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerator]:
+    """The filter, search and sort widgets as an index query (without the page), the
+    parameters to show as columns, and the place left for the page selector (filled once the
+    number of pages is known)."""
     facets = index.facets()
     cols = st.columns([2, 2, 3, 2, 2, 3])
     again = {"on_change": first_page}
@@ -106,10 +130,14 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
     success = cols[4].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
     text = cols[5].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
     cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
-    sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE], key="f_sort", **again)
+    by_param = [table.param_column(p) for p in facets["params"]]
+    sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE, *by_param], key="f_sort", **again)
     descending = cols[1].toggle("Descending", key="f_desc", **again)
     cols[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
-    return Query(
+    shown = param_columns(cols[4], facets["params"])
+    if sort.startswith(PARAM_PREFIX) and sort[len(PARAM_PREFIX) :] not in shown:
+        shown = [*shown, sort[len(PARAM_PREFIX) :]]  # the column sorted by is shown
+    query = Query(
         attacks=tuple(attacks),
         models=tuple(models),
         experiments=tuple(experiments),
@@ -118,7 +146,8 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, DeltaGenerator]:
         text=text,
         sort="" if sort == NEWEST else sort,
         descending=descending,
-    ), cols[3]
+    )
+    return query, shown, cols[3]
 
 
 def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, int, int]:
@@ -148,7 +177,20 @@ def show_caption(result: Result, shown: int, offset: int, unchecked: int) -> Non
     )
 
 
-def show_table(shown: pd.DataFrame) -> list[str]:
+def column_config(shown: pd.DataFrame, params: list[str]) -> dict[str, object]:
+    """:data:`COLUMN_CONFIG` and the parameter columns' (numbers to 6 significant digits)."""
+    config: dict[str, object] = dict(COLUMN_CONFIG)
+    for name in params:
+        column = table.param_column(name)
+        label = name if name not in table.VISIBLE_COLUMNS else column
+        if pd.api.types.is_float_dtype(shown[column]):
+            config[column] = st.column_config.NumberColumn(label, format="%g")
+        else:
+            config[column] = st.column_config.TextColumn(label)
+    return config
+
+
+def show_table(shown: pd.DataFrame, params: list[str]) -> list[str]:
     """The page of runs as a selectable table; returns the selected run ids.
 
     The selection is kept by run id: the table's key changes with the rows shown, and the runs
@@ -169,8 +211,8 @@ def show_table(shown: pd.DataFrame) -> list[str]:
         on_select="rerun",
         selection_mode="multi-row",
         selection_default={"selection": {"rows": chosen}},
-        column_order=["open", *table.VISIBLE_COLUMNS],
-        column_config=COLUMN_CONFIG,
+        column_order=table.column_order(params),
+        column_config=column_config(shown, params),
         placeholder=NO_VALUE,
     )
     selected = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
@@ -232,7 +274,7 @@ def runs_page() -> tuple[str, int] | None:
             "`python -m animlib demo --out runs`."
         )
         return folder_state(index)
-    q, page_slot = query_from_widgets(index)
+    q, params, page_slot = query_from_widgets(index)
     # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
     # cached per run, within a time budget; every chunk of every run on request). Runs found
     # broken are remembered by id and run.json version and left out of every page.
@@ -242,14 +284,14 @@ def runs_page() -> tuple[str, int] | None:
         st.session_state["deep_checked"] = True
     result, unchecked, page, pages = fetch(index, q, problems)
     rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
-    shown = table.page_frame(result.rows)
+    shown = table.page_frame(result.rows, params)
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
     st.session_state["f_page"] = page
     page_slot.number_input(
         f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="f_page"
     )
     show_caption(result, len(shown), (page - 1) * rows, unchecked)
-    selected = show_table(shown)
+    selected = show_table(shown, params)
     spare = show_actions(index, selected, problems)
     show_broken(index, problems, result.counts.broken)
     if not st.session_state.get("deep_check"):

@@ -79,6 +79,8 @@ def child_warm(folder: str) -> dict:
     out["query"] = min(C.timed(index.query, Query(limit=50)) for _ in range(5))
     q = Query(attacks=("PGD",), text="resnet img01", sort="final_true_conf", limit=50)
     out["query_filtered"] = min(C.timed(index.query, q) for _ in range(5))
+    q = Query(sort="params.eps", descending=True, limit=50)
+    out["query_param"] = min(C.timed(index.query, q) for _ in range(5))
     added = D.add_runs(Path(folder), 10, "bench")
     changed = [i.id for i in infos if i.ok][:10]
     saved = {r: (Path(folder) / r / "run.json").read_bytes() for r in changed}
@@ -410,6 +412,11 @@ def main() -> None:
             "index query: attack + 2 words + sort by final conf",
             C.fmt_seconds(warm["query_filtered"]),
             "",
+        ],
+        [
+            "index query: sort by a run parameter (params.eps)",
+            C.fmt_seconds(warm["query_param"]),
+            "its values picked out of every run's params text",
         ],
         [
             "list_runs after adding 10 runs and rewriting 10 run.json",

@@ -18,7 +18,7 @@ ARGS = [
     "--no-first-run",
 ]
 PAGES = {
-    "runs": "/",
+    "runs": "/?params=eps,alpha",
     "viewer": "/viewer?run=pgd-linf-tgt4-eps0.06-shapes1&step=12",
     "compare": "/compare?runs=pgd-linf-tgt4-eps0.06-shapes1,square-eps0.06-shapes1,"
     "pgd-linf-eps0.002-shapes1&step=12",

@@ -773,6 +773,10 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
     # ε steps: a linear axis over the values (not stretched to 0 by the intervals)
     assert x_axis([0.05, 0.1, 0.2])["scale"] == {"zero": False}
     assert x_axis([0, 1, 10, 100])["scale"] == {"zero": False}  # 0 has no place on a log axis
+    # a tick at each swept value (not 0.04, 0.05, ..., 0.2), up to 12 of them
+    assert x_axis([0.2, 0.05, 0.1, 0.05])["axis"] == {"values": [0.05, 0.1, 0.2], "format": ".4~g"}
+    assert x_axis([0.1, 1, 10, 100])["axis"]["values"] == [0.1, 1, 10, 100]
+    assert "values" not in x_axis([i / 100 for i in range(1, 14)]).get("axis", {})
 
 
 def test_flip_steps_per_image_and_experiment():

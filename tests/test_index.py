@@ -337,6 +337,7 @@ def test_facets_and_same_source(varied):
         "attack": sorted(frame["attack"].unique()),
         "model": sorted(frame["model"].unique()),
         "experiment": [],  # no BatchWriter experiment among these runs
+        "params": [],  # nor any params
     }
     some = frame["id"].tolist()[:5]
     assert index.same_source(some) == same_source(frame, some)
@@ -518,11 +519,11 @@ def test_runs_table_columns_have_one_owner():
     shown = [c for c in runs_table.COLUMNS if c not in ("id", "experiment", "source")]
     assert shown == runs_table.VISIBLE_COLUMNS
     assert list(SORTABLE) == shown and isinstance(SORTABLE, tuple)
-    assert [*runs_table.COLUMNS, "updated"] == PAGE_COLUMNS
+    assert [*runs_table.COLUMNS, "updated", "params"] == PAGE_COLUMNS
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_2_files_hold():
+def test_the_index_schema_is_what_version_3_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -545,13 +546,15 @@ def test_the_index_schema_is_what_version_2_files_hold():
         updated: timestamp[us, tz=UTC]
         tags: string
         source: string
+        params: string
+        param_names: string
         haystack: string
         error: string
         field: string
         code: string
         """
     ).rstrip("\n")
-    assert index_files.SCHEMA_VERSION == "2"  # a change of the above needs a new version
+    assert index_files.SCHEMA_VERSION == "3"  # a change of the above needs a new version
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

@@ -29,6 +29,7 @@ def many(tmp_path, monkeypatch):
             created=f"2025-01-01T00:{i:02d}:00+00:00",
             tags=[f"group{i % 4}"],
             summary=dict(base["summary"], final_true_conf=i / 100),
+            params={"eps": (i % 5 + 1) / 100, "steps": i, "norm": ["linf", "l2"][i % 2]},
         )
         if i in (5, 6):
             meta.update(status="running", updated="2025-01-01T00:00:00+00:00" if i == 5 else None)
@@ -108,3 +109,37 @@ def test_selection_follows_the_run_across_a_sort(many):
     at.selectbox(key="f_sort").set_value("name").run()  # the rows move; the selection follows
     buttons = {b.proto.label: b.proto.url for b in at.get("link_button")}
     assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
+
+
+def test_parameter_columns_sort_and_search(many):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert at.multiselect(key="f_params").options == ["eps", "norm", "steps"]
+    assert "params.steps" in at.selectbox(key="f_sort").options
+    at.multiselect(key="f_params").set_value(["eps"]).run()
+    frame = at.dataframe[0].value.set_index("id")
+    assert frame.loc["run-17", "params.eps"] == 0.03 and "params.norm" not in frame
+    assert at.query_params["params"] in ("eps", ["eps"])  # a link shows the same columns
+    # a sort by a parameter shows it; numbers in numeric order (as text, 9 > 10)
+    at.selectbox(key="f_sort").set_value("params.steps").run()
+    at.toggle(key="f_desc").set_value(True).run()
+    frame = at.dataframe[0].value
+    assert ids(at)[:3] == ["run-58", "run-57", "run-56"] and list(frame["params.steps"][:2]) == [
+        58,
+        57,
+    ]
+    at.number_input(key="f_page").set_value(2).run()
+    assert ids(at)[-1] == "template"  # it sets no steps: last either way
+    at.toggle(key="f_desc").set_value(False).run()
+    assert ids(at)[:3] == ["run-00", "run-01", "run-02"]
+    at.text_input(key="f_text").set_value("eps=0.03 norm=l2").run()
+    assert ids(at)[:3] == ["run-07", "run-17", "run-27"]  # still sorted by steps
+    assert len(ids(at)) == 6
+
+
+def test_parameter_columns_from_a_link(many):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["params"] = "norm,nope"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="f_params").value == ["norm"]
+    assert at.dataframe[0].value.set_index("id").loc["run-11", "params.norm"] == "l2"

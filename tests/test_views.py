@@ -93,7 +93,8 @@ def test_page_filters_use_the_shared_row_filter():
 def test_compare_params_lists_the_differing_ones_first():
     from types import SimpleNamespace
 
-    from animlib.views import NO_VALUE, PARAM_CHARS, compare_params
+    from animlib.params import PARAM_CHARS
+    from animlib.views import NO_VALUE, compare_params
 
     a = SimpleNamespace(name="pgd", params={"eps": 0.1, "alpha": 0.01, "norm": "linf",
                                             "opt": {"lr": 0.5, "betas": [0.9, 0.99]},

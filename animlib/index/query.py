@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,20 +10,23 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..params import NUMBER_RE2, SEP
 from ..settings import settings
 from ..text import natural_key
 from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 SORTABLE = SHOWN_COLUMNS
-PAGE_COLUMNS = [*RUN_COLUMNS, "updated"]
+PARAM_PREFIX = "params."  # a sort by ``params.NAME``: by that parameter
+PAGE_COLUMNS = [*RUN_COLUMNS, "updated", "params"]
 
 
 @dataclass(frozen=True)
 class Query:
     """Which good runs to show: each filter empty = no constraint; ``text`` is free text
-    (every word must appear in the id, name, attack, model, status, tags or source);
-    ``sort`` is a column of :data:`SORTABLE` (``""``: newest first, as listed); rows
+    (every word must appear in the id, name, attack, model, status, tags, source or a
+    parameter written ``name=value``); ``sort`` is a column of :data:`SORTABLE` or
+    ``params.NAME`` (numbers in order, then text values; ``""``: newest first, as listed); rows
     ``offset`` .. ``offset + limit`` of the result; runs in ``exclude`` are left out (found
     broken by array checks)."""
 
@@ -124,6 +128,44 @@ def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray
     return pc.fill_null(mask, False)
 
 
+def param_values(params: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
+    """One parameter of every row, as stored (null where a run does not set it).
+
+    Args:
+        params: an index's ``params`` column.
+        name: the parameter (nested ones as ``a.b``).
+
+    Returns:
+        Its value texts.
+    """
+    pattern = f"{SEP}{re.escape(name)}=(?P<v>[^{SEP}]*){SEP}"
+    return pc.struct_field(pc.extract_regex(params, pattern), "v")
+
+
+def _sort_indices(table: pa.Table, column: str, descending: bool) -> pa.Array:
+    order = "descending" if descending else "ascending"
+    if not column.startswith(PARAM_PREFIX):
+        return pc.sort_indices(table, sort_keys=[(column, order)])
+    text = param_values(table["params"], column[len(PARAM_PREFIX) :])
+    numeric = pc.match_substring_regex(text, NUMBER_RE2)
+    number = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    keys = pa.table(
+        {"number": number, "text": pc.if_else(numeric, pa.scalar(None, pa.string()), text)}
+    )
+    return pc.sort_indices(keys, sort_keys=[("number", order), ("text", order)])
+
+
+def check_sort(sort: str) -> None:
+    """Raise ValueError unless ``sort`` is ``""``, a column of :data:`SORTABLE` or
+    ``params.NAME``."""
+    if (
+        sort
+        and sort not in SORTABLE
+        and not (sort.startswith(PARAM_PREFIX) and len(sort) > len(PARAM_PREFIX))
+    ):
+        raise ValueError(f"cannot sort by {sort!r} (one of {', '.join(SORTABLE)}, or params.NAME)")
+
+
 def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
     """Filter, sort and page the good runs of an index table (in index order, the order of
     :func:`animlib.list_runs`); a sort keeps that order among equal values (the sort is
@@ -140,18 +182,13 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
     Raises:
         ValueError: ``q.sort`` is not a sortable column.
     """
-    if q.sort and q.sort not in SORTABLE:
-        raise ValueError(f"cannot sort by {q.sort!r} (one of {', '.join(SORTABLE)})")
+    check_sort(q.sort)
     good = good_rows(table, q.exclude, [*PAGE_COLUMNS, "haystack"])
     status = effective_status(good, now)
     view = good.set_column(good.schema.get_field_index("status"), "status", status)
     mask = _mask(view, status, q)
     matched = view.filter(mask) if mask is not None else view
-    if q.sort:
-        order = "descending" if q.descending else "ascending"
-        idx = pc.sort_indices(matched, sort_keys=[(q.sort, order)])
-    else:
-        idx = None
+    idx = _sort_indices(matched, q.sort, q.descending) if q.sort else None
     stop = None if q.limit is None else q.offset + q.limit
     if idx is not None:
         page = matched.take(idx[q.offset : stop])
@@ -181,16 +218,17 @@ def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = Non
 
 
 def facets(table: pa.Table) -> dict[str, list[str]]:
-    """The distinct attacks, models and experiments of the good runs.
+    """The distinct attacks, models, experiments and parameter names of the good runs.
 
     Args:
         table: an index table.
 
     Returns:
-        ``{"attack": [...], "model": [...], "experiment": [...]}``, each sorted (experiments
-        in natural order: ``eps4`` before ``eps16``; ``""``, no experiment, left out).
+        ``{"attack": [...], "model": [...], "experiment": [...], "params": [...]}``, each
+        sorted (experiments and parameters in natural order: ``eps4`` before ``eps16``;
+        ``""``, no experiment, left out).
     """
-    good = good_rows(table, columns=["attack", "model", "experiment"])
+    good = good_rows(table, columns=["attack", "model", "experiment", "param_names"])
     out = {
         col: sorted(v for v in pc.unique(good[col]).to_pylist() if v is not None)
         for col in ("attack", "model")
@@ -198,6 +236,10 @@ def facets(table: pa.Table) -> dict[str, list[str]]:
     out["experiment"] = sorted(
         (e for e in pc.unique(good["experiment"]).to_pylist() if e), key=natural_key
     )
+    names = {
+        n for text in pc.unique(good["param_names"]).to_pylist() for n in (text or "").split(SEP)
+    }
+    out["params"] = sorted((n for n in names if n), key=natural_key)
     return out
 
 

@@ -12,9 +12,10 @@ import pyarrow.compute as pc
 
 from ..errors import Code
 from ..listing import RunInfo
+from ..params import index_text, search_text
 from .columns import column
 
-SCHEMA_VERSION = "2"  # 2: the experiment column
+SCHEMA_VERSION = "3"  # 2: the experiment column; 3: params, param_names
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -51,7 +52,9 @@ NAMES = (
     "updated",
     "tags",
     "source",
-    "haystack",  # the SEARCHED columns, lower-case
+    "params",  # the scalar params as animlib.params.index_text spells them
+    "param_names",  # their names (the same text without the values)
+    "haystack",  # the SEARCHED columns and the params as name=value, lower-case
     "error",
     "field",
     "code",
@@ -65,6 +68,8 @@ INTERNAL = (
     "classes",
     "created_key",
     "updated",
+    "params",
+    "param_names",
     "haystack",
     "error",
     "field",
@@ -182,7 +187,9 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         tags=tags,
         source=source,
     )
-    row["haystack"] = " ".join(str(row[name]) for name in SEARCHED).lower()
+    row["params"], row["param_names"] = index_text(meta.get("params"))
+    words = [str(row[name]) for name in SEARCHED]
+    row["haystack"] = " ".join([*words, search_text(row["params"])]).lower()
     return row
 
 

@@ -438,10 +438,11 @@ class RunIndex:
         return counts(self.table, exclude, now)
 
     def facets(self) -> dict[str, list[str]]:
-        """The attacks, models and experiments of the good runs (for filter widgets).
+        """The attacks, models, experiments and parameter names of the good runs (for the
+        filter widgets and the parameter columns).
 
         Returns:
-            ``{"attack": [...], "model": [...], "experiment": [...]}`` (see
+            ``{"attack": [...], "model": [...], "experiment": [...], "params": [...]}`` (see
             :func:`animlib.index.query.facets`).
         """
         return facets(self.table)

@@ -1,0 +1,118 @@
+"""A run's ``params``: flattened to dotted names, as text, and as the run index stores them."""
+
+# The index keeps each run's scalar parameters in one text column, ``SEP name=value SEP name=value
+# SEP`` (names sorted), so that one parameter of every run is a single regular-expression pass in
+# Arrow (sort the runs page by ``eps``), and the names alone in another (``SEP name SEP ... ``: a
+# folder has few distinct sets of names, so listing them is a ``unique`` over short strings).
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .text import CONTROL, one_line
+
+__all__ = [
+    "INDEXED",
+    "PARAM_CHARS",
+    "SEP",
+    "decode",
+    "flatten",
+    "index_text",
+    "number",
+    "param_text",
+    "search_text",
+]
+
+PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
+INDEXED = 64  # parameters of one run the index keeps (by name): a run logging a dict of 1,000
+# class weights as params must not make every index row kilobytes long
+SEP = "\x1f"  # between the index's name=value pieces (a control character: never in a piece)
+NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+NUMBER_RE2 = f"^{NUMBER.pattern}$"  # the same, for Arrow's match_substring_regex
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters as one level: ``{"opt": {"lr": 0.1}}`` -> ``{"opt.lr": 0.1}`` (an empty
+    mapping stays a value)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def param_text(value: Any) -> str:
+    """A parameter as the tables show it: numbers to 6 significant digits, the rest as JSON
+    would spell it (``true``, ``null``, ``[1, 2]``), strings as they are; cut at
+    ``PARAM_CHARS``."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"{value:.6g}"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= PARAM_CHARS else text[: PARAM_CHARS - 1] + "…"
+
+
+def _stored(value: Any) -> str:
+    """A value as the index keeps it: finite numbers exactly (``repr``), the rest as shown."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return repr(value)
+    return one_line(param_text(value))
+
+
+def index_text(params: Any) -> tuple[str, str]:
+    """The index's text of a run's ``params`` and of their names (``("", "")`` for none).
+
+    Names holding ``=`` or control characters are left out (they could not be told apart
+    from the value), and names after the first ``INDEXED`` (by name); values are on one line,
+    cut at ``PARAM_CHARS``.
+
+    Args:
+        params: run.json's ``params`` (anything: a non-mapping gives none).
+
+    Returns:
+        ``SEP name=value SEP ... SEP`` and ``SEP name SEP ... SEP``, by name.
+    """
+    if not isinstance(params, Mapping):
+        return "", ""
+    flat = flatten(params)
+    names = sorted(k for k in flat if isinstance(k, str) and k and "=" not in k)
+    names = [k for k in names if not CONTROL.search(k)][:INDEXED]
+    if not names:
+        return "", ""
+    pieces = [f"{k}={_stored(flat[k])}" for k in names]
+    return SEP + SEP.join(pieces) + SEP, SEP + SEP.join(names) + SEP
+
+
+def decode(text: str | None) -> dict[str, str]:
+    """The ``{name: value text}`` of an index text made by :func:`index_text`."""
+    out: dict[str, str] = {}
+    for piece in (text or "").split(SEP):
+        name, eq, value = piece.partition("=")
+        if eq:
+            out[name] = value
+    return out
+
+
+def number(text: str) -> float | None:
+    """The number a stored value spells (``"0.1"``, ``"20"``, ``"1e-3"``), else None."""
+    return float(text) if NUMBER.fullmatch(text) else None
+
+
+def search_text(text: str | None) -> str:
+    """The ``name=value`` words the runs page's search finds a run by (values as shown)."""
+    words = []
+    for name, value in decode(text).items():
+        num = number(value)
+        words.append(f"{name}={param_text(num) if num is not None else value}")
+    return " ".join(words)

@@ -1,0 +1,149 @@
+"""Run parameters in the index: their names, a sort by one of them, a search by name=value."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from helpers import write_run
+
+from animlib import runs_table
+from animlib.index import Query, open_index
+from animlib.params import INDEXED, decode, index_text, number, search_text
+
+
+def test_index_text_flattens_sorts_and_keeps_numbers_exact():
+    params = {
+        "eps": 8 / 255,
+        "steps": 20,
+        "norm": "linf",
+        "opt": {"lr": 0.5, "betas": [0.9, 0.99]},
+        "flag": True,
+        "none": None,
+        "a=b": 1,  # cannot be told from its value: left out
+        "bad\x1fname": 2,
+        "note": "two\nlines\x1fand a separator",
+        "long": list(range(100)),
+    }
+    text, names = index_text(params)
+    got = decode(text)
+    assert list(got) == sorted(got) == ["eps", "flag", "long", "none", "norm", "note",
+                                        "opt.betas", "opt.lr", "steps"]  # fmt: skip
+    assert names == "\x1f" + "\x1f".join(got) + "\x1f"
+    assert float(got["eps"]) == 8 / 255  # exactly, not to 6 digits
+    assert got["steps"] == "20" and got["flag"] == "true" and got["none"] == "null"
+    assert got["norm"] == "linf" and got["opt.betas"] == "[0.9, 0.99]"
+    assert got["note"] == "two lines and a separator"
+    assert len(got["long"]) == 80 and got["long"].endswith("…")
+    assert index_text(None) == index_text({}) == index_text([1, 2]) == ("", "")
+    many = {"w": {f"{k:04d}": k / 7 for k in range(1000)}}  # class weights as params
+    assert list(decode(index_text(many)[0])) == [f"w.{k:04d}" for k in range(INDEXED)]
+    assert number("1e-3") == 0.001 and number("-2") == -2 and number("linf") is None
+    assert number("nan") is None and number("true") is None
+    assert search_text(text).split()[0] == "eps=0.0313725"  # as the tables show it
+
+
+def params_for(i: int) -> dict | None:
+    """Varied params: ``eps`` a number (missing in every 7th run), ``steps`` a number or text,
+    ``norm`` text, ``opt.lr`` nested; every 11th run sets none at all."""
+    if i % 11 == 5:
+        return None
+    params = {"norm": ["linf", "l2"][i % 2], "opt": {"lr": round(0.1 * (i % 4), 1)}}
+    if i % 7:
+        params["eps"] = [16 / 255, 2 / 255, 1e-5, 4 / 255][i % 4]  # 1e-05: text order differs
+    params["steps"] = "auto" if i % 5 == 0 else [5, 20, 100][i % 3]  # as text: 100 < 20 < 5
+    return params
+
+
+@pytest.fixture
+def with_params(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "runs"
+    template = root / write_run(root, "template", steps=3)
+    base = json.loads((template / "run.json").read_text())
+    for i in range(40):
+        meta = dict(base, name=f"run-{i:02d}", created=f"2025-01-01T00:{i:02d}:00+00:00")
+        meta["params"] = params_for(i) or {}
+        folder = root / f"run-{i:02d}"
+        folder.mkdir()
+        for part in ("images", "confidences", "original", "zarr.json"):
+            (folder / part).symlink_to(template / part)
+        (folder / "run.json").write_text(json.dumps(meta))
+    return root
+
+
+def refreshed(root):
+    index = open_index(root)
+    index.refresh()
+    return index
+
+
+NEWEST_FIRST = ["template", *(f"run-{i:02d}" for i in range(39, -1, -1))]  # index order
+
+
+def expected_order(name: str, descending: bool) -> list[str]:
+    """Numbers in order, then text values in order, then runs without the parameter; ties in
+    index order (newest first)."""
+    rows = [("template", None)]  # (written now, with no params)
+    for i in range(39, -1, -1):  # newest first
+        flat = params_for(i) or {}
+        flat = {**flat, **{f"opt.{k}": v for k, v in (flat.get("opt") or {}).items()}}
+        rows.append((f"run-{i:02d}", flat.get(name)))
+    nums = [(r, v) for r, v in rows if isinstance(v, int | float)]
+    texts = [(r, v) for r, v in rows if isinstance(v, str)]
+    missing = [r for r, v in rows if v is None]
+    nums.sort(key=lambda rv: rv[1], reverse=descending)  # stable: ties keep index order
+    texts.sort(key=lambda rv: rv[1], reverse=descending)
+    return [r for r, _ in nums] + [r for r, _ in texts] + missing
+
+
+@pytest.mark.parametrize("name", ["eps", "steps", "norm", "opt.lr"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_by_a_parameter(with_params, name, descending):
+    index = refreshed(with_params)
+    got = index.query(Query(sort=f"params.{name}", descending=descending))
+    assert got.rows["id"].to_pylist() == expected_order(name, descending)
+    page = index.query(Query(sort=f"params.{name}", descending=descending, offset=5, limit=7))
+    assert page.rows["id"].to_pylist() == expected_order(name, descending)[5:12]
+
+
+def test_a_sort_by_an_unknown_parameter_keeps_the_order_and_a_bad_one_is_refused(with_params):
+    index = refreshed(with_params)
+    newest = index.query(Query()).rows["id"].to_pylist()
+    assert newest == NEWEST_FIRST
+    assert index.query(Query(sort="params.nope")).rows["id"].to_pylist() == newest
+    for bad in ("params.", "paramseps", "meta"):
+        with pytest.raises(ValueError, match="cannot sort"):
+            index.query(Query(sort=bad))
+
+
+def test_facets_list_every_parameter_name(with_params):
+    assert refreshed(with_params).facets()["params"] == ["eps", "norm", "opt.lr", "steps"]
+
+
+def test_search_finds_runs_by_name_and_value(with_params):
+    index = refreshed(with_params)
+    want = [
+        f"run-{i:02d}" for i in range(39, -1, -1) if (params_for(i) or {}).get("eps") == 2 / 255
+    ]
+    assert want and index.query(Query(text="eps=0.00784314")).rows["id"].to_pylist() == want
+    l2 = index.query(Query(text="norm=l2")).rows["id"].to_pylist()
+    assert l2 == [
+        f"run-{i:02d}" for i in range(39, -1, -1) if (params_for(i) or {}).get("norm") == "l2"
+    ]
+
+
+def test_page_frame_shows_parameters_as_columns(with_params):
+    rows = refreshed(with_params).query(Query(sort="params.eps")).rows
+    frame = runs_table.page_frame(rows, ["eps", "steps", "opt.lr", "nope"])
+    assert pd.api.types.is_float_dtype(frame["params.eps"])  # every value set is a number
+    assert frame["params.eps"].iloc[0] == 1e-5
+    assert math.isnan(frame.set_index("id").loc["run-07", "params.eps"])  # not set
+    steps = frame.set_index("id")["params.steps"]
+    assert steps.dtype == object and steps["run-10"] == "auto" and steps["run-01"] == "20"
+    assert frame["params.nope"].isna().all()
+    order = runs_table.column_order(["eps", "steps"])
+    at = order.index("model")
+    assert order[at + 1 : at + 3] == ["params.eps", "params.steps"] and order[0] == "open"
