@@ -57,10 +57,36 @@ def table_lines(
     return [line(headers), *(line(r) for r in rows)]
 
 
+def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
+    """``infos`` searched and sorted as the runs page does it (``--search``, ``--sort``,
+    ``--desc``), through the folder's run index; broken runs stay (listed apart)."""
+    if not (args.search or args.sort):
+        return infos
+    from .index import Query, open_index
+
+    rows = open_index(folder).query(Query(text=args.search, sort=args.sort, descending=args.desc))
+    order = {run_id: k for k, run_id in enumerate(rows.rows["id"].to_pylist())}
+    found = sorted((i for i in infos if i.id in order), key=lambda i: order[i.id])
+    return found + [i for i in infos if not i.ok]
+
+
+def _param_cells(info, names: Sequence[str]) -> list[str]:
+    from .params import flatten, param_text
+
+    params = flatten(info.get("params") or {})
+    return [param_text(params[n]) if n in params else "-" for n in names]
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
+    from .index.query import check_sort
     from .listing import list_runs
 
-    infos = list_runs(args.runs)
+    try:
+        check_sort(args.sort)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    infos = _queried(args.runs, list_runs(args.runs), args)
     if args.experiment:  # the runs page's Experiment filter, for scripts
         wanted = {e for e in args.experiment.split(",") if e}
         infos = [i for i in infos if i.get("experiment") in wanted]
@@ -84,14 +110,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
         )
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
-    headers = ("id", "attack", "status", "steps", "success", "flip")
+    params = [p for p in args.params.split(",") if p]
+    headers = ("id", "attack", "status", "steps", "success", "flip", *params)
     rows = []
     for info in ok:
         summary = info.get("summary") or {}
         cells = (info.id, info.get("attack"), info.get("status"), info.get("steps"))
         cells += (summary.get("success"), summary.get("flip_step"))
-        rows.append([printable(_fmt(c)) for c in cells])
-    for text in table_lines(headers, rows, right={3, 4, 5}):
+        row = [_fmt(c) for c in cells] + _param_cells(info, params)
+        rows.append([printable(c) for c in row])
+    right = {3, 4, 5, *range(6, 6 + len(params))}
+    for text in table_lines(headers, rows, right=right):
         print(text)
     for info in broken:
         print(info.line())
@@ -247,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment", default="", help="only the runs of these experiments (comma-separated ids)"
     )
+    p.add_argument(
+        "--params", default="", help="run parameters shown as columns (comma-separated, e.g. eps)"
+    )
+    p.add_argument(
+        "--search",
+        default="",
+        help="only runs with every word in their id, name, attack, model, status, tags, source "
+        "or parameters (name=value), as the runs page's search",
+    )
+    p.add_argument(
+        "--sort", default="", help="a runs-table column (name, steps, l2, ...) or params.NAME"
+    )
+    p.add_argument("--desc", action="store_true", help="sort in descending order")
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")

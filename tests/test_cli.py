@@ -90,3 +90,26 @@ def test_demo_takes_its_folder_as_the_other_commands_do(tmp_path, monkeypatch, c
     assert folders == [str(tmp_path / "a"), str(tmp_path / "b"), "runs"]
     assert main(["demo", "x", "--out", "y"]) == 2
     assert "two results folders: x and --out y" in capsys.readouterr().err
+
+
+def test_ls_parameters_sort_and_search_as_the_runs_page(tmp_path, capsys):
+    for eps, norm in ((0.1, "linf"), (0.05, "l2"), (0.2, "l2"), (1e-5, "linf")):
+        write_run(tmp_path, f"pgd-{norm}-{eps:g}", steps=2, params={"eps": eps, "norm": norm})
+    write_run(tmp_path, "no-params", steps=2)
+
+    def ls(*args: str) -> list[str]:
+        assert main(["ls", str(tmp_path), *args]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    lines = ls("--params", "eps,norm", "--sort", "params.eps")
+    header, rows = lines[0].split(), [line.split() for line in lines[1:-1]]
+    assert header[-2:] == ["eps", "norm"]
+    # numbers in numeric order (1e-05 first, not after 0.2 as text), a run without eps last
+    assert [r[0] for r in rows] == ["pgd-linf-1e-05", "pgd-l2-0.05", "pgd-linf-0.1",
+                                    "pgd-l2-0.2", "no-params"]  # fmt: skip
+    assert rows[0][-2:] == ["1e-05", "linf"] and rows[-1][-2:] == ["-", "-"]
+    lines = ls("--search", "norm=l2", "--sort", "params.eps", "--desc")
+    assert [line.split()[0] for line in lines[1:-1]] == ["pgd-l2-0.2", "pgd-l2-0.05"]
+    assert lines[-1] == "2 runs, 0 broken"
+    assert main(["ls", str(tmp_path), "--sort", "nope"]) == 2
+    assert "cannot sort by 'nope'" in capsys.readouterr().err
