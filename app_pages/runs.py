@@ -128,7 +128,9 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
         "Status", ["running", "stale", "finished", "failed"], key="f_status", **again
     )
     success = cols[4].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
-    text = cols[5].text_input("Search", placeholder="name, tag, source…", key="f_text", **again)
+    text = cols[5].text_input(
+        "Search", placeholder="name, tag, source, eps=0.1…", key="f_text", **again
+    )
     cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
     by_param = [table.param_column(p) for p in facets["params"]]
     sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE, *by_param], key="f_sort", **again)
