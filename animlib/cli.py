@@ -111,7 +111,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
     params = [p for p in args.params.split(",") if p]
-    headers = ("id", "attack", "status", "steps", "success", "flip", *params)
+    base = ("id", "attack", "status", "steps", "success", "flip")
+    headers = (*base, *(f"params.{p}" if p in base else p for p in params))
     rows = []
     for info in ok:
         summary = info.get("summary") or {}

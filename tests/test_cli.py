@@ -111,5 +111,6 @@ def test_ls_parameters_sort_and_search_as_the_runs_page(tmp_path, capsys):
     lines = ls("--search", "norm=l2", "--sort", "params.eps", "--desc")
     assert [line.split()[0] for line in lines[1:-1]] == ["pgd-l2-0.2", "pgd-l2-0.05"]
     assert lines[-1] == "2 runs, 0 broken"
+    assert ls("--params", "steps,eps")[0].split()[-2:] == ["params.steps", "eps"]  # not "steps"
     assert main(["ls", str(tmp_path), "--sort", "nope"]) == 2
     assert "cannot sort by 'nope'" in capsys.readouterr().err
