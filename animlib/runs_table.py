@@ -14,6 +14,7 @@ from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
 from .protocol import MAX_COMPARE
+from .text import csv_cell, natural_key
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -40,6 +41,30 @@ def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
         for name in params:
             frame[param_column(name)] = _param_series([p.get(name) for p in stored])
     return frame
+
+
+def runs_csv(rows: pa.Table) -> bytes:
+    """Runs as CSV (the runs page's "Download"): every column of :data:`COLUMNS`, then one
+    ``params.NAME`` column per parameter any of them sets (in natural order), each cell safe
+    to open in a spreadsheet (text a spreadsheet would run as a formula starts with ``'``).
+
+    Args:
+        rows: index rows (:attr:`animlib.index.Result.rows`), in the order wanted.
+
+    Returns:
+        UTF-8 CSV with a header row; times in ISO 8601 (UTC).
+    """
+    frame = page_frame(rows)
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(csv_cell)
+    frame["created"] = frame["created"].map(lambda t: t.isoformat() if pd.notna(t) else None)
+    stored = [decode(text) for text in rows["params"].to_pylist()]
+    for name in sorted({n for params in stored for n in params}, key=natural_key):
+        values = [params.get(name) for params in stored]  # numbers as written: 7, 0.05, 1e-05
+        cells = [v if v is None or number(v) is not None else csv_cell(v) for v in values]
+        frame[param_column(name)] = pd.Series(cells, dtype="object")
+    return frame.to_csv(index=False).encode()
 
 
 def column_order(params: Sequence[str] = ()) -> list[str]:

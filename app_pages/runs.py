@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import pandas as pd
@@ -251,6 +252,11 @@ def show_broken(index: RunIndex, problems: Problems, count: int) -> None:
             st.table(md_table(broken.set_index("id")))
 
 
+def matching_csv(index: RunIndex, q: Query) -> bytes:
+    """Every run matching ``q`` (no paging) as CSV: made when the button is clicked."""
+    return table.runs_csv(index.query(dataclasses.replace(q, offset=0, limit=None)).rows)
+
+
 def run_deep_check(index: RunIndex, problems: Problems) -> None:
     bar = st.progress(0.0, text="reading every chunk of every run…")
     deep_check(
@@ -294,7 +300,22 @@ def runs_page() -> tuple[str, int] | None:
     )
     show_caption(result, len(shown), (page - 1) * rows, unchecked)
     selected = show_table(shown, params)
-    spare = show_actions(index, selected, problems)
+    spare = show_actions(index, selected, problems).container(
+        horizontal=True, horizontal_alignment="right"
+    )
+    spare.download_button(
+        f"Download {result.matched:,} runs (CSV)",
+        data=functools.partial(
+            matching_csv, index, dataclasses.replace(q, exclude=tuple(problems))
+        ),
+        file_name="runs.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        disabled=not result.matched,
+        help="Every run the filters and search match (all pages), in this order, with all its "
+        "parameters as params.NAME columns",
+    )
     show_broken(index, problems, result.counts.broken)
     if not st.session_state.get("deep_check"):
         spare.button(

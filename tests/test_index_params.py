@@ -147,3 +147,27 @@ def test_page_frame_shows_parameters_as_columns(with_params):
     order = runs_table.column_order(["eps", "steps"])
     at = order.index("model")
     assert order[at + 1 : at + 3] == ["params.eps", "params.steps"] and order[0] == "open"
+
+
+def test_runs_csv_holds_every_row_given_and_every_parameter(with_params, tmp_path):
+    import csv
+    import io
+
+    rows = refreshed(with_params).query(Query(sort="params.steps", descending=True)).rows
+    got = list(csv.DictReader(io.StringIO(runs_table.runs_csv(rows).decode())))
+    assert [r["id"] for r in got] == rows["id"].to_pylist()  # all rows, in their order
+    assert list(got[0])[-4:] == ["params.eps", "params.norm", "params.opt.lr", "params.steps"]
+    by_id = {r["id"]: r for r in got}
+    assert by_id["run-01"]["params.steps"] == "20" and by_id["run-10"]["params.steps"] == "auto"
+    assert float(by_id["run-01"]["params.eps"]) == 2 / 255  # exactly as logged
+    assert by_id["run-02"]["params.eps"] == "1e-05" and by_id["template"]["params.eps"] == ""
+    assert by_id["run-01"]["created"].startswith("2025-01-01T00:01:00")
+    # text that a spreadsheet would run as a formula is written as text; numbers stay numbers
+    (with_params / "run-03" / "run.json").write_text(
+        (with_params / "run-03" / "run.json")
+        .read_text()
+        .replace('"norm": "l2"', '"norm": "=cmd()", "shift": -2')
+    )
+    rows = refreshed(with_params).query(Query(text="run-03")).rows
+    (row,) = csv.DictReader(io.StringIO(runs_table.runs_csv(rows).decode()))
+    assert row["params.norm"] == "'=cmd()" and row["params.shift"] == "-2"

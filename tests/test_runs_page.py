@@ -134,6 +134,8 @@ def test_parameter_columns_sort_and_search(many):
     at.text_input(key="f_text").set_value("eps=0.03 norm=l2").run()
     assert ids(at)[:3] == ["run-07", "run-17", "run-27"]  # still sorted by steps
     assert len(ids(at)) == 6
+    (button,) = at.get("download_button")
+    assert button.proto.label == "Download 6 runs (CSV)"  # the matches, not the page
 
 
 def test_parameter_columns_from_a_link(many):

@@ -130,3 +130,48 @@ def test_experiments_page_follows_a_running_experiment(page, tmp_path):
     finally:
         w.finish()
         server.stop()
+
+
+def test_parameter_columns_and_the_csv_of_every_matching_run(page, tmp_path):
+    """The runs page with a parameter column, sorted by it, searched by name=value; the CSV
+    download holds every matching run (both pages), in the page's order, with its params."""
+    import csv
+    import io
+
+    import animlib
+
+    root = tmp_path / "runs"
+    for i in range(60):
+        params = {"eps": [0.2, 0.05, 0.1][i % 3], "norm": ["linf", "l2"][i % 2], "seed": i}
+        write_run(root, f"sweep-{i:02d}", steps=2, params=params)
+    write_run(root, "=HYPERLINK(1)", steps=2, params={"norm": "l2"})  # a formula-like name
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/?params=eps")
+        wait_idle(page)
+        header = page.locator("[data-testid='stDataFrame'] [role='columnheader']")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll(\"[data-testid='stDataFrame'] "
+            "[role='columnheader']\")].some(h => h.textContent.trim() === 'eps')"
+        )
+        assert header.count() > 0
+        search = page.get_by_test_id("stTextInputField")
+        search.fill("norm=l2")
+        search.press("Enter")
+        page.wait_for_selector("text=31 of 61 runs shown", state="attached")
+        wait_idle(page)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download 31 runs (CSV)").click()
+        rows = list(csv.DictReader(io.StringIO(info.value.path().read_text())))
+        assert len(rows) == 31  # every match, not only the page's 50 rows... or its 31
+        listed = [i for i in animlib.list_runs(root) if (i.get("params") or {}).get("norm") == "l2"]
+        assert [r["id"] for r in rows] == [i.id for i in listed]  # in the page's order
+        by_id = {r["id"]: r for r in rows}
+        odd = {f"sweep-{i:02d}" for i in range(1, 60, 2)}
+        (odd_one,) = set(by_id) - odd
+        assert by_id[odd_one]["name"] == "'=HYPERLINK(1)"  # written as text, not as a formula
+        assert by_id["sweep-07"]["params.eps"] == "0.05" and by_id["sweep-07"]["params.seed"] == "7"
+        assert by_id["sweep-07"]["params.norm"] == "l2" and by_id[odd_one]["params.eps"] == ""
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
