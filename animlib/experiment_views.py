@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo, sample_key
+from .params import index_text, search_text
 from .table_filter import matching_rows
 from .text import natural_key, unique_label
 
@@ -55,8 +56,9 @@ def experiment_table(
     experiments: Sequence[ExperimentInfo], summary: pd.DataFrame, *, sweep: str = EPS
 ) -> pd.DataFrame:
     """One row per experiment: its attack, model, ε (``params.eps``), the swept parameter
-    when it is another (``params.NAME``), status, steps and the :func:`animlib.summarize`
-    columns. The experiments of one sweep over parameter ``sweep`` (:func:`sweep_of`) are
+    when it is another (``params.NAME``), status, steps, the :func:`animlib.summarize`
+    columns, and ``params``: every parameter as ``name=value`` words (what the search finds;
+    not shown). The experiments of one sweep over parameter ``sweep`` (:func:`sweep_of`) are
     together in the order of its values, the sweep with the newest experiment first."""
     stats = summary.set_index("experiment") if len(summary) else summary
     names = [EPS] if param_column(sweep) == EPS else [EPS, sweep]
@@ -70,12 +72,13 @@ def experiment_table(
             **{param_column(name): param_value(params, name) for name in names},
             "status": exp.get("status"),
             "steps": exp.get("steps"),
+            "params": search_text(index_text(params)[0]),
         }
         for col in SUMMARY_COLUMNS:
             row[col] = stats.loc[exp.id, col] if exp.id in stats.index else math.nan
         rows.append(row)
     columns = [param_column(name) for name in names]
-    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS])
+    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, "params"])
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -173,9 +176,10 @@ def filter_experiments(
     models: Sequence[str] = (),
     text: str = "",
 ) -> pd.DataFrame:
-    """Rows matching every given filter (an empty filter is no constraint)."""
+    """Rows matching every given filter (an empty filter is no constraint); ``text``: every
+    word in the experiment id, attack, model or a parameter written ``name=value``."""
     chosen = {"attack": attacks, "model": models}
-    mask = matching_rows(frame, chosen, text, ("experiment", "attack", "model"))
+    mask = matching_rows(frame, chosen, text, ("experiment", "attack", "model", "params"))
     return frame[mask]
 
 

@@ -107,7 +107,7 @@ frame = views.experiment_table(exps, summary, sweep=sweep)
 column = views.param_column(sweep)
 attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="e_attack")
 models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="e_model")
-text = cols[2].text_input("Search", placeholder="experiment, attack, model…", key="e_text")
+text = cols[2].text_input("Search", placeholder="experiment, attack, eps=0.1…", key="e_text")
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
 st.caption(f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid")
 shown_ids = list(shown["experiment"])
@@ -115,7 +115,7 @@ table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(
     table,
     hide_index=True,
-    column_order=["runs", *shown.columns],
+    column_order=["runs", *(c for c in shown.columns if c != "params")],
     key=selection_key("experiments_table", shown_ids),  # a selection never moves to other rows
     on_select="rerun",
     selection_mode="multi-row",

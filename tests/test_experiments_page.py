@@ -172,6 +172,12 @@ def test_robust_curve_has_a_point_per_experiment_with_eps(demo_env):
     frame = experiment_table(exps, animlib.summarize(DEMO))
     points = robust_curve(frame)
     assert len(points) == len(frame) and set(points["series"]) == set(frame["attack"])
+    # every parameter as name=value words, for the search (eps as logged, to 6 digits)
+    by_id = frame.set_index("experiment")["params"]
+    for exp in exps:
+        words = by_id[exp.id].split()
+        params = exp.get("params")
+        assert f"eps={params['eps']:.6g}" in words and len(words) == len(params)
 
 
 def test_one_attack_from_two_libraries_draws_two_lines():

@@ -69,10 +69,17 @@ def test_page_filters_use_the_shared_row_filter():
     from animlib.experiment_views import filter_experiments
 
     exps = pd.DataFrame(
-        {"experiment": ["e1", "e2"], "attack": ["PGD", "FGSM"], "model": ["mlp", "cnn"]}
+        {
+            "experiment": ["e1", "e2"],
+            "attack": ["PGD", "FGSM"],
+            "model": ["mlp", "cnn"],
+            "params": ["eps=0.1 norm=linf", "eps=0.15 norm=l2"],
+        }
     )
     assert filter_experiments(exps, attacks=["FGSM"])["experiment"].tolist() == ["e2"]
     assert filter_experiments(exps, text="E1 pgd")["experiment"].tolist() == ["e1"]
+    assert filter_experiments(exps, text="norm=l2")["experiment"].tolist() == ["e2"]
+    assert filter_experiments(exps, text="eps=0.1")["experiment"].tolist() == ["e1", "e2"]
     runs = pd.DataFrame(
         {
             "id": ["a", "b", "c"],
