@@ -32,7 +32,7 @@ INDEXED = 64  # parameters of one run the index keeps (by name): a run logging a
 # class weights as params must not make every index row kilobytes long
 SEP = "\x1f"  # between the index's name=value pieces (a control character: never in a piece)
 NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
-NUMBER_RE2 = f"^{NUMBER.pattern}$"  # the same, for Arrow's match_substring_regex
+NUMBER_RE2 = f"^{NUMBER.pattern}$"  # the same, anchored (Arrow's match_substring_regex)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

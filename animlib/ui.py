@@ -16,6 +16,7 @@ from .cache import cached_render
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
+from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
 from .text import printable
@@ -29,7 +30,7 @@ def md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(NUMBER_RE2)  # a cell that spells a number is left as it is
 
 
 def md_table(frame: pd.DataFrame) -> pd.DataFrame:
