@@ -78,7 +78,7 @@ def _param_cells(info, names: Sequence[str]) -> list[str]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from .index.query import check_sort
+    from .index.query import PARAM_PREFIX, check_sort
     from .listing import list_runs
 
     try:
@@ -112,7 +112,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     broken = [i for i in infos if not i.ok]
     params = [p for p in args.params.split(",") if p]
     base = ("id", "attack", "status", "steps", "success", "flip")
-    headers = (*base, *(f"params.{p}" if p in base else p for p in params))
+    headers = (*base, *(PARAM_PREFIX + p if p in base else p for p in params))
     rows = []
     for info in ok:
         summary = info.get("summary") or {}

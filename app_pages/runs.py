@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from animlib import runs_table as table
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
-from animlib.index.query import PARAM_PREFIX
+from animlib.index.query import sorted_param
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     Problems,
@@ -138,8 +138,9 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     descending = cols[1].toggle("Descending", key="f_desc", **again)
     cols[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
     shown = param_columns(cols[4], facets["params"])
-    if sort.startswith(PARAM_PREFIX) and sort[len(PARAM_PREFIX) :] not in shown:
-        shown = [*shown, sort[len(PARAM_PREFIX) :]]  # the column sorted by is shown
+    by = sorted_param(sort)
+    if by is not None and by not in shown:
+        shown = [*shown, by]  # the column sorted by is shown
     query = Query(
         attacks=tuple(attacks),
         models=tuple(models),

@@ -142,11 +142,19 @@ def param_values(params: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArr
     return pc.struct_field(pc.extract_regex(params, pattern), "v")
 
 
+def sorted_param(sort: str) -> str | None:
+    """The parameter a sort key names (``params.eps`` -> ``eps``), None for any other key."""
+    if sort.startswith(PARAM_PREFIX):
+        return sort[len(PARAM_PREFIX) :] or None
+    return None
+
+
 def _sort_indices(table: pa.Table, column: str, descending: bool) -> pa.Array:
     order = "descending" if descending else "ascending"
-    if not column.startswith(PARAM_PREFIX):
+    name = sorted_param(column)
+    if name is None:
         return pc.sort_indices(table, sort_keys=[(column, order)])
-    text = param_values(table["params"], column[len(PARAM_PREFIX) :])
+    text = param_values(table["params"], name)
     numeric = pc.match_substring_regex(text, NUMBER_RE2)
     number = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
     keys = pa.table(
@@ -158,11 +166,7 @@ def _sort_indices(table: pa.Table, column: str, descending: bool) -> pa.Array:
 def check_sort(sort: str) -> None:
     """Raise ValueError unless ``sort`` is ``""``, a column of :data:`SORTABLE` or
     ``params.NAME``."""
-    if (
-        sort
-        and sort not in SORTABLE
-        and not (sort.startswith(PARAM_PREFIX) and len(sort) > len(PARAM_PREFIX))
-    ):
+    if sort and sort not in SORTABLE and sorted_param(sort) is None:
         raise ValueError(f"cannot sort by {sort!r} (one of {', '.join(SORTABLE)}, or params.NAME)")
 
 
