@@ -146,11 +146,6 @@ def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFra
     return frame
 
 
-def outcomes_csv(infos: Iterable[RunInfo], experiments: Sequence[str]) -> bytes:
-    """:func:`outcomes` as CSV (:func:`outcomes_to_csv`)."""
-    return outcomes_to_csv(outcomes(infos, experiments))
-
-
 def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
     """Rows of :func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class
     named like a formula is written as text)."""

@@ -416,14 +416,14 @@ def test_outcomes_are_the_grid_as_data(demo_env):
 
 
 def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
-    from animlib.experiment_grid import outcomes_csv
+    from animlib.experiment_grid import outcomes, outcomes_to_csv
 
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["=HYPERLINK(1)", "ok"]
     with animlib.BatchWriter(tmp_path, experiment="e1", attack="+SUM(1)", class_names=names,
                              true_labels=[0, 1], originals=x) as w:  # fmt: skip
         w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
-    text = outcomes_csv(animlib.list_runs(tmp_path), ["e1"]).decode()
+    text = outcomes_to_csv(outcomes(animlib.list_runs(tmp_path), ["e1"])).decode()
     lines = text.splitlines()
     assert lines[0].startswith("sample,true_label,true_class,experiment,attack,eps,run,success")
     assert len(lines) == 3
