@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from .index.query import PARAM_PREFIX
+from .index.query import PARAM_PREFIX, Query
 from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
@@ -18,6 +18,14 @@ from .text import csv_cell, natural_key
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
+# the runs page's filters: (what the page calls it, the Query field it sets)
+FILTERS = (
+    ("attack", "attacks"),
+    ("model", "models"),
+    ("experiment", "experiments"),
+    ("status", "statuses"),
+    ("outcome", "success"),
+)
 
 
 def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
@@ -72,6 +80,27 @@ def column_order(params: Sequence[str] = ()) -> list[str]:
     the parameters' after ``model``."""
     at = VISIBLE_COLUMNS.index("model") + 1
     return ["open", *VISIBLE_COLUMNS[:at], *map(param_column, params), *VISIBLE_COLUMNS[at:]]
+
+
+def filter_summary(q: Query, max_values: int = 3) -> str:
+    """The filters of ``q`` in words, e.g. ``attack PGD or CW · status running`` (at most
+    ``max_values`` values each, then how many more); "" when nothing is filtered."""
+    parts = []
+    for label, field in FILTERS:
+        values = [str(v) for v in getattr(q, field)]
+        if values:
+            more = len(values) - max_values
+            words = " or ".join(values[:max_values]) + (f" or {more} more" if more > 0 else "")
+            parts.append(f"{label} {words}")
+    return " · ".join(parts)
+
+
+def sort_summary(sort: str, descending: bool, default: str) -> str:
+    """How the sort reads on the page: ``default`` (newest first, which has no direction)
+    when ``sort`` is "", else the column and an arrow (↑ ascending, ↓ descending)."""
+    if not sort:
+        return default
+    return f"{sort} {'↓' if descending else '↑'}"
 
 
 def param_column(name: str) -> str:

@@ -36,6 +36,8 @@ ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row height and header (+ borders)
 POLL_S = 2.0  # how often an open page looks for new, changed or removed runs
 MAX_BROKEN_SHOWN = 200  # rows of the broken-runs table (its title says how many there are)
 NEWEST = "newest first"
+STATUSES = ["running", "stale", "finished", "failed"]
+FILTER_KEYS = ("f_attack", "f_model", "f_experiment", "f_status", "f_success")
 # the table (all rows of the page, scrolling inside) fills the window below the controls
 FILL_CSS = "max-height: max(320px, calc(100vh - 470px)) !important;"
 COLUMN_CONFIG = {
@@ -62,15 +64,29 @@ def first_page() -> None:
     st.session_state["f_page"] = 1
 
 
-def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
-    """The Experiment filter: starts from the link's ``experiment=`` (comma-separated ids; the
-    experiments page links here with it) and keeps the link in step with the selection."""
+def go_to(page: int) -> None:
+    st.session_state["f_page"] = page
+
+
+def clear_filters() -> None:
+    for key in FILTER_KEYS:
+        st.session_state[key] = []
+    first_page()
+
+
+def experiment_from_link(options: list[str]) -> None:
+    """The Experiment filter starts from the link's ``experiment=`` (comma-separated ids; the
+    experiments page links here with it); an unknown one is said on the page."""
     if "f_experiment" not in st.session_state:
         wanted = [e for e in query_param("experiment").split(",") if e]
         unknown = [e for e in wanted if e not in options]
         if unknown:
             st.warning(f"No experiment {md(', '.join(unknown))} in this folder")
         st.session_state["f_experiment"] = [e for e in wanted if e in options]
+
+
+def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
+    """The Experiment filter, kept in step with the link."""
     chosen = place.multiselect(
         "Experiment",
         options,
@@ -115,43 +131,104 @@ def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
     return chosen
 
 
-def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerator]:
-    """The filter, search and sort widgets as an index query (without the page), the
-    parameters to show as columns, and the place left for the page selector (filled once the
-    number of pages is known)."""
-    facets = index.facets()
-    cols = st.columns([2, 2, 3, 2, 2, 3])
+def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The filters, in a popover whose label counts the ones in use (the caption names them):
+    kept out of sight, the page is ready sooner (the browser builds no drop-down until asked)."""
+    experiment_from_link(facets["experiment"])
+    active = sum(bool(st.session_state.get(key)) for key in FILTER_KEYS)
+    label = f"Filters · {active}" if active else "Filters"
     again = {"on_change": first_page}
-    attacks = cols[0].multiselect("Attack", facets["attack"], key="f_attack", **again)
-    models = cols[1].multiselect("Model", facets["model"], key="f_model", **again)
-    experiments = experiment_filter(cols[2], facets["experiment"])
-    statuses = cols[3].multiselect(
-        "Status", ["running", "stale", "finished", "failed"], key="f_status", **again
-    )
-    success = cols[4].multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again)
-    text = cols[5].text_input(
+    with place.popover(label, icon=":material/filter_list:", key="p_filters"):
+        chosen = {
+            "attacks": st.multiselect("Attack", facets["attack"], key="f_attack", **again),
+            "models": st.multiselect("Model", facets["model"], key="f_model", **again),
+            "experiments": experiment_filter(st.container(), facets["experiment"]),
+            "statuses": st.multiselect("Status", STATUSES, key="f_status", **again),
+            "success": st.multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again),
+        }
+        st.button("Clear filters", key="clear_filters", on_click=clear_filters, disabled=not active)
+    return chosen
+
+
+def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerator]:
+    """The search box and the Filters, Sort and View popovers as an index query (without the
+    page), the parameters to show as columns, and the place left for the pager (filled once
+    the number of pages is known)."""
+    facets = index.facets()
+    cols = st.columns([3, 7], vertical_alignment="bottom")
+    again = {"on_change": first_page}
+    text = cols[0].text_input(
         "Search", placeholder="name, tag, source, eps=0.1…", key="f_text", **again
     )
-    cols = st.columns([2, 1.3, 1, 1.2, 4.5], vertical_alignment="bottom")
+    bar = cols[1].container(horizontal=True, vertical_alignment="bottom")
+    chosen = filters(bar, facets)
     by_param = [table.param_column(p) for p in facets["params"]]
-    sort = cols[0].selectbox("Sort by", [NEWEST, *SORTABLE, *by_param], key="f_sort", **again)
-    descending = cols[1].toggle("Descending", key="f_desc", **again)
-    cols[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
-    shown = param_columns(cols[4], facets["params"])
+    options = [NEWEST, *SORTABLE, *by_param]
+    if st.session_state.get("f_sort") not in options:
+        st.session_state["f_sort"] = NEWEST  # e.g. a parameter no run sets any more
+    now = st.session_state["f_sort"]
+    label = "Sort: " + table.sort_summary(
+        "" if now == NEWEST else now, bool(st.session_state.get("f_desc")), NEWEST
+    )
+    with bar.popover(label, icon=":material/sort:", key="p_sort"):
+        sort = st.selectbox("Sort by", options, key="f_sort", **again)
+        descending = st.toggle("Descending", key="f_desc", disabled=sort == NEWEST, **again)
+    with bar.popover("View", icon=":material/view_column:", key="p_view"):
+        shown = param_columns(st.container(), facets["params"])
+        st.selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
     by = sorted_param(sort)
     if by is not None and by not in shown:
         shown = [*shown, by]  # the column sorted by is shown
     query = Query(
-        attacks=tuple(attacks),
-        models=tuple(models),
-        experiments=tuple(experiments),
-        statuses=tuple(statuses),
-        success=tuple(success),
+        **{field: tuple(values) for field, values in chosen.items()},
         text=text,
         sort="" if sort == NEWEST else sort,
         descending=descending,
     )
-    return query, shown, cols[3]
+    return query, shown, bar.container(horizontal=True, horizontal_alignment="right")
+
+
+def pager(place: DeltaGenerator, page: int, pages: int) -> None:
+    """First / previous / next / last page buttons around "page N of M"."""
+    box = place.container(horizontal=True, vertical_alignment="center", width="content")
+    first, last = page <= 1, page >= pages
+    box.button(
+        "",
+        icon=":material/first_page:",
+        key="pg_first",
+        help="First page",
+        on_click=go_to,
+        args=(1,),
+        disabled=first,
+    )
+    box.button(
+        "",
+        icon=":material/chevron_left:",
+        key="pg_prev",
+        help="Previous page",
+        on_click=go_to,
+        args=(page - 1,),
+        disabled=first,
+    )
+    box.markdown(f"page {page:,} of {pages:,}", width="content")
+    box.button(
+        "",
+        icon=":material/chevron_right:",
+        key="pg_next",
+        help="Next page",
+        on_click=go_to,
+        args=(page + 1,),
+        disabled=last,
+    )
+    box.button(
+        "",
+        icon=":material/last_page:",
+        key="pg_last",
+        help="Last page",
+        on_click=go_to,
+        args=(pages,),
+        disabled=last,
+    )
 
 
 def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, int, int]:
@@ -169,10 +246,13 @@ def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, i
     return result, unchecked, page, pages
 
 
-def show_caption(result: Result, shown: int, offset: int, unchecked: int) -> None:
+def show_caption(
+    result: Result, shown: int, offset: int, unchecked: int, filtered: str = ""
+) -> None:
     counts = result.counts
     st.caption(
         f"{result.matched:,} of {counts.total:,} runs shown"
+        + (f" · {md(filtered)}" if filtered else "")
         + (f" · rows {offset + 1:,}–{offset + shown:,}" if shown < result.matched else "")
         + (f" · {counts.running:,} running (refreshing every 2 s)" if counts.running else "")
         + (f" · {counts.broken:,} broken" if counts.broken else "")
@@ -296,10 +376,8 @@ def runs_page() -> tuple[str, int] | None:
     shown = table.page_frame(result.rows, params)
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
     st.session_state["f_page"] = page
-    page_slot.number_input(
-        f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="f_page"
-    )
-    show_caption(result, len(shown), (page - 1) * rows, unchecked)
+    pager(page_slot, page, pages)
+    show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
     selected = show_table(shown, params)
     spare = show_actions(index, selected, problems).container(
         horizontal=True, horizontal_alignment="right"

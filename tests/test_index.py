@@ -583,3 +583,16 @@ def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_chang
     index.refresh()
     ui.forget_changed(index, problems)  # type: ignore[arg-type]
     assert "fresh" not in problems
+
+
+def test_filter_and_sort_summaries_say_what_the_page_shows():
+    from animlib import runs_table
+
+    assert runs_table.filter_summary(Query()) == ""
+    q = Query(attacks=("PGD", "CW"), statuses=("running",), success=("n/a",), text="x")
+    assert runs_table.filter_summary(q) == "attack PGD or CW · status running · outcome n/a"
+    many = Query(models=tuple(f"m{i}" for i in range(5)))
+    assert runs_table.filter_summary(many) == "model m0 or m1 or m2 or 2 more"
+    assert runs_table.sort_summary("", True, "newest first") == "newest first"
+    assert runs_table.sort_summary("l2", False, "newest first") == "l2 ↑"
+    assert runs_table.sort_summary("params.eps", True, "newest first") == "params.eps ↓"

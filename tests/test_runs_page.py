@@ -53,18 +53,34 @@ def captions(at: AppTest) -> str:
     return " | ".join(c.value for c in at.caption)
 
 
+def pager(at: AppTest) -> str:
+    """The pager's "page N of M"."""
+    (text,) = [m.value for m in at.markdown if m.value.startswith("page ")]
+    return text
+
+
 def test_one_page_at_a_time(many):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception, at.exception
     assert len(ids(at)) == 50 and ids(at)[0] == "template"  # newest first
     assert "60 of 60 runs shown · rows 1–50" in captions(at)
-    assert at.number_input(key="f_page").label == "Page (of 2)"
-    at.number_input(key="f_page").set_value(2).run()
+    assert pager(at) == "page 1 of 2"
+    assert at.button(key="pg_prev").disabled and at.button(key="pg_first").disabled
+    at.button(key="pg_next").click().run()
     assert len(ids(at)) == 10 and "rows 51–60" in captions(at)
+    assert ids(at)[-1] == "run-00" and pager(at) == "page 2 of 2"
+    assert at.button(key="pg_next").disabled and at.button(key="pg_last").disabled
+    at.button(key="pg_first").click().run()
+    assert ids(at)[0] == "template"
+    at.button(key="pg_last").click().run()
     assert ids(at)[-1] == "run-00"
     at.selectbox(key="f_rows").set_value(25).run()  # a new page size starts at page 1
-    assert at.number_input(key="f_page").value == 1 and len(ids(at)) == 25
-    assert at.number_input(key="f_page").label == "Page (of 3)"
+    assert pager(at) == "page 1 of 3" and len(ids(at)) == 25
+    at.button(key="pg_next").click().run()
+    at.button(key="pg_next").click().run()
+    assert pager(at) == "page 3 of 3" and len(ids(at)) == 10
+    at.button(key="pg_prev").click().run()
+    assert pager(at) == "page 2 of 3" and ids(at)[0] == "run-34"
     broken = at.table[0].value  # cells are Markdown-escaped for st.table
     problems = dict(zip(broken.index.str.replace("\\", ""), broken["problem"], strict=True))
     assert "not valid JSON" in problems["zz-broken"]
@@ -74,14 +90,19 @@ def test_filters_search_sort_and_facets(many):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert at.multiselect(key="f_attack").options == ["CW", "FGSM", "PGD"]
     assert at.multiselect(key="f_model").options == ["mlp", "tiny", "vit"]
-    at.number_input(key="f_page").set_value(2).run()
+    at.button(key="pg_next").click().run()
     at.multiselect(key="f_attack").set_value(["CW"]).run()
-    assert at.number_input(key="f_page").value == 1  # a new filter starts at page 1
+    assert pager(at) == "page 1 of 1"  # a new filter starts at page 1
+    assert "19 of 60 runs shown · attack CW · 1 running" in captions(at)  # the caption names it
+    assert at.get("popover")[0].proto.popover.label == "Filters · 1"
     assert ids(at) == [f"run-{i:02d}" for i in range(N - 1) if i % 3 == 2][::-1]
     at.multiselect(key="f_model").set_value(["vit"]).run()
     assert all(int(r[-2:]) % 6 == 2 for r in ids(at))
-    at.multiselect(key="f_attack").set_value([]).run()
-    at.multiselect(key="f_model").set_value([]).run()
+    assert "attack CW · model vit" in captions(at)
+    assert at.get("popover")[0].proto.popover.label == "Filters · 2"
+    at.button(key="clear_filters").click().run()
+    assert len(ids(at)) == 50 and at.multiselect(key="f_attack").value == []
+    assert at.get("popover")[0].proto.popover.label == "Filters"
     at.text_input(key="f_text").set_value("group3 pgd").run()
     assert ids(at) == [f"run-{i:02d}" for i in range(N - 1) if i % 12 == 7][::-1]
     at.text_input(key="f_text").set_value("").run()
@@ -90,9 +111,11 @@ def test_filters_search_sort_and_facets(many):
     at.multiselect(key="f_status").set_value(["running"]).run()
     assert ids(at) == ["run-06"]
     at.multiselect(key="f_status").set_value([]).run()
+    assert at.toggle(key="f_desc").disabled  # newest first has no direction
     at.selectbox(key="f_sort").set_value("final_true_conf").run()
     at.toggle(key="f_desc").set_value(True).run()
     assert ids(at)[:3] == ["run-58", "run-57", "run-56"]
+    assert at.get("popover")[1].proto.popover.label == "Sort: final_true_conf ↓"
     at.selectbox(key="f_sort").set_value("name").run()
     at.toggle(key="f_desc").set_value(False).run()
     assert ids(at)[:2] == ["run-00", "run-01"]
@@ -127,7 +150,7 @@ def test_parameter_columns_sort_and_search(many):
         58,
         57,
     ]
-    at.number_input(key="f_page").set_value(2).run()
+    at.button(key="pg_next").click().run()
     assert ids(at)[-1] == "template"  # it sets no steps: last either way
     at.toggle(key="f_desc").set_value(False).run()
     assert ids(at)[:3] == ["run-00", "run-01", "run-02"]
