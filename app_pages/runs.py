@@ -86,7 +86,7 @@ def experiment_from_link(options: list[str]) -> None:
 
 
 def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
-    """The Experiment filter, kept in step with the link."""
+    """The Experiment filter, kept in step with the link (:func:`grid_link` links back)."""
     chosen = place.multiselect(
         "Experiment",
         options,
@@ -98,12 +98,6 @@ def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
     )
     if chosen:
         st.query_params["experiment"] = ",".join(chosen)
-        place.page_link(
-            "app_pages/experiments.py",
-            label="Their images in the grid",
-            icon=":material/grid_view:",
-            query_params={"ids": ",".join(chosen)},
-        )
     else:
         st.query_params.pop("experiment", None)
     return chosen
@@ -186,6 +180,19 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
         descending=descending,
     )
     return query, shown, bar.container(horizontal=True, horizontal_alignment="right")
+
+
+def grid_link(experiments: tuple[str, ...]) -> None:
+    """With experiments filtered, a link to their images on the experiments page."""
+    if experiments:
+        st.page_link(
+            "app_pages/experiments.py",
+            label=f"Their images in the grid ({len(experiments)} experiments)"
+            if len(experiments) > 1
+            else "Their images in the grid",
+            icon=":material/grid_view:",
+            query_params={"ids": ",".join(experiments)},
+        )
 
 
 def pager(place: DeltaGenerator, page: int, pages: int) -> None:
@@ -378,6 +385,7 @@ def runs_page() -> tuple[str, int] | None:
     st.session_state["f_page"] = page
     pager(page_slot, page, pages)
     show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
+    grid_link(q.experiments)
     selected = show_table(shown, params)
     spare = show_actions(index, selected, problems).container(
         horizontal=True, horizontal_alignment="right"

@@ -578,6 +578,13 @@ def test_the_grid_links_to_its_runs_in_the_runs_table_filtered_by_experiment(dem
     expected = {i.id for i in animlib.list_runs(DEMO) if i.get("experiment") in ids.split(",")}
     assert shown == expected and len(shown) == 32
     assert runs.query_params["experiment"] == ids  # kept in the URL
+    caption = " | ".join(c.value for c in runs.caption)
+    assert "32 of 165 runs shown · experiment sweep-fgsm-eps0.10 or sweep-pgd-linf-eps0.10" in (
+        caption.replace("\\", "")  # (Markdown-escaped)
+    )
+    (back,) = [p for p in runs.get("page_link") if "grid" in p.proto.label]  # and links back
+    assert back.proto.label == "Their images in the grid (2 experiments)"
+    assert back.proto.query_string == f"ids={ids.replace(',', '%2C')}"
     (back,) = [p for p in runs.get("page_link") if "grid" in p.proto.label]  # and the way back
     assert back.proto.page == "experiments"
     assert back.proto.query_string == f"ids={ids.replace(',', '%2C')}"
