@@ -199,43 +199,24 @@ def pager(place: DeltaGenerator, page: int, pages: int) -> None:
     """First / previous / next / last page buttons around "page N of M"."""
     box = place.container(horizontal=True, vertical_alignment="center", width="content")
     first, last = page <= 1, page >= pages
-    box.button(
-        "",
-        icon=":material/first_page:",
-        key="pg_first",
-        help="First page",
-        on_click=go_to,
-        args=(1,),
-        disabled=first,
+    buttons = (
+        ("pg_first", "first_page", "First page", 1, first),
+        ("pg_prev", "chevron_left", "Previous page", page - 1, first),
+        ("pg_next", "chevron_right", "Next page", page + 1, last),
+        ("pg_last", "last_page", "Last page", pages, last),
     )
-    box.button(
-        "",
-        icon=":material/chevron_left:",
-        key="pg_prev",
-        help="Previous page",
-        on_click=go_to,
-        args=(page - 1,),
-        disabled=first,
-    )
-    box.markdown(f"page {page:,} of {pages:,}", width="content")
-    box.button(
-        "",
-        icon=":material/chevron_right:",
-        key="pg_next",
-        help="Next page",
-        on_click=go_to,
-        args=(page + 1,),
-        disabled=last,
-    )
-    box.button(
-        "",
-        icon=":material/last_page:",
-        key="pg_last",
-        help="Last page",
-        on_click=go_to,
-        args=(pages,),
-        disabled=last,
-    )
+    for i, (key, icon, help_, target, disabled) in enumerate(buttons):
+        if i == 2:
+            box.markdown(f"page {page:,} of {pages:,}", width="content")
+        box.button(
+            "",
+            icon=f":material/{icon}:",
+            key=key,
+            help=help_,
+            on_click=go_to,
+            args=(target,),
+            disabled=disabled,
+        )
 
 
 def fetch(index: RunIndex, q: Query, problems: Problems) -> tuple[Result, int, int, int]:
