@@ -164,6 +164,7 @@ class Run:
         self._raw_meta = raw_meta
         self._zarr_store = None
         self._arrays: dict[str, Any] = {}
+        self._checked = False  # check_arrays has passed (it runs before the first array read)
         self.images = ImageSteps(self)
 
     # -- metadata ---------------------------------------------------------------------------
@@ -335,10 +336,18 @@ class Run:
         return h.hexdigest()[:32]
 
     def check_arrays(self) -> None:
-        """Cheap structural check from array metadata only (no image data is read)."""
+        """Cheap structural check from array metadata only (no image data is read). A run is
+        checked before any of its arrays is read (:func:`open_run` checks it at once)."""
+        if self._checked:
+            return
         from .validation import check_structure
 
-        check_structure(self)
+        self._checked = True  # (the check reads the arrays' metadata through _array)
+        try:
+            check_structure(self)
+        except BaseException:
+            self._checked = False
+            raise
 
     # -- internals --------------------------------------------------------------------------
     def _error(self, exc: BaseException, field: str, what: str) -> RunFormatError:
@@ -378,6 +387,8 @@ class Run:
     def _array(self, name: str):
         """The Zarr array ``name``, opened from its zarr.json after checking it against what
         animlib writes and the limits (:mod:`animlib.arraymeta`); nothing else is read."""
+        if not self._checked:
+            self.check_arrays()
         if name not in self._arrays:
             meta_path = f"{name}/zarr.json"
             try:
@@ -421,7 +432,17 @@ def confinement(store: Store) -> str:
     return RUN_FOLDER if store.confined_to == store.url else RESULTS_FOLDER
 
 
-def _open(store: Store, where: str) -> Run:
+def peek_run(path: str | os.PathLike[str]) -> Run:
+    """Open the run folder at ``path`` (local path or fsspec URL) as :func:`open_run` does,
+    but leave the arrays' check to their first read: what a render-cache lookup needs (the
+    run's :attr:`~Run.fingerprint` covers run.json and the arrays' zarr.json, so a render
+    cached under it was made from a run that passed the check; a hit then never loads Zarr).
+    A broken run.json raises here; broken arrays raise at the first array read."""
+    store = open_store(path)
+    return _open(store, confinement(store), check=False)
+
+
+def _open(store: Store, where: str, *, check: bool = True) -> Run:
     try:
         exists = store.contains()
     except StoreError as exc:
@@ -434,7 +455,8 @@ def _open(store: Store, where: str) -> Run:
         )
     meta, raw = read_meta(store, where=where)
     run = Run(store, meta, raw, where=where)
-    run.check_arrays()
+    if check:
+        run.check_arrays()
     return run
 
 

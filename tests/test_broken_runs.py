@@ -34,9 +34,12 @@ from streamlit.testing.v1 import AppTest
 import animlib
 import animlib.writer
 import animlib.zarr_codec  # noqa: F401  (Zarr reads runs' images through the animlib.steps codec)
+from animlib.cache import cached_copy
 from animlib.cli import main as cli_main
 from animlib.errors import Code, RenderOptionError
+from animlib.options import RenderOptions
 from animlib.player import unpack
+from animlib.reader import peek_run
 from animlib.store import LocalStore
 from animlib.text import printable
 
@@ -721,6 +724,29 @@ def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_
         with pytest.raises(animlib.RunFormatError, match="points outside the run folder") as info:
             animlib.render(animlib.open_run(corpus / kind), out)
         assert info.value.code == Code.UNSAFE
+
+
+# (a run folder linked from outside is fine when opened by its own path, as the CLI opens it)
+BY_PATH = [k for k in KINDS if CASES[k].level in ("list", "open") and k not in FOLDER_NAMES]
+BY_PATH.remove("symlink-outside")
+
+
+@pytest.mark.parametrize("kind", BY_PATH)
+def test_render_through_the_cache_names_the_problem_as_open_run_does(corpus, tmp_path, kind):
+    """The CLI's render looks the run up in the render cache before its arrays are checked
+    (peek_run): a broken run still fails naming the run and the field as open_run does (in
+    the same words, but for zero steps, which the figure refuses first), and nothing is
+    written."""
+    with pytest.raises(animlib.RunFormatError) as opened:
+        animlib.open_run(corpus / kind)
+    out = tmp_path / "x.gif"
+    with pytest.raises(animlib.RunFormatError) as rendered:
+        cached_copy(peek_run(corpus / kind), out, options=RenderOptions(dpi=50))
+    got, want = rendered.value, opened.value
+    assert (got.run, got.field, got.code) == (want.run, want.field, want.code)
+    assert str(got) == str(want) or kind == "zero-steps", (str(got), str(want))
+    assert CASES[kind].field in str(got)
+    assert not out.exists()
 
 
 def test_chained_urls_are_not_run_ids(corpus):
