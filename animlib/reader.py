@@ -437,7 +437,8 @@ def peek_run(path: str | os.PathLike[str]) -> Run:
     but leave the arrays' check to their first read: what a render-cache lookup needs (the
     run's :attr:`~Run.fingerprint` covers run.json and the arrays' zarr.json, so a render
     cached under it was made from a run that passed the check; a hit then never loads Zarr).
-    A broken run.json raises here; broken arrays raise at the first array read."""
+    A broken run.json raises here; broken arrays raise at the first array read. (Share a run
+    between threads only once it is checked: :meth:`Run.check_arrays`.)"""
     store = open_store(path)
     return _open(store, confinement(store), check=False)
 
