@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from animlib import runs_link
 from animlib import runs_table as table
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
 from animlib.index.query import sorted_param
@@ -22,7 +23,6 @@ from animlib.ui import (
     folder_state,
     md,
     md_table,
-    query_param,
     rerun_on_folder_change,
     root,
     run_index,
@@ -38,6 +38,15 @@ MAX_BROKEN_SHOWN = 200  # rows of the broken-runs table (its title says how many
 NEWEST = "newest first"
 STATUSES = ["running", "stale", "finished", "failed"]
 FILTER_KEYS = ("f_attack", "f_model", "f_experiment", "f_status", "f_success")
+# what a bare link shows: every widget of the view at its default
+DEFAULTS = {
+    "f_text": "",
+    **{key: [] for key in (*FILTER_KEYS, "f_params")},
+    "f_sort": NEWEST,
+    "f_desc": False,
+    "f_rows": PAGE_SIZES[1],
+    "f_page": 1,
+}
 # the table (all rows of the page, scrolling inside) fills the window below the controls
 FILL_CSS = "max-height: max(320px, calc(100vh - 470px)) !important;"
 COLUMN_CONFIG = {
@@ -60,8 +69,10 @@ st.caption(f"Results folder: `{where}`")
 
 
 def first_page() -> None:
-    """A new filter, sort or page size starts again at page 1."""
+    """A new filter, sort or page size starts again at page 1 (and the link's problems, if
+    any, are no longer the view's)."""
     st.session_state["f_page"] = 1
+    st.session_state["link_problems"] = []
 
 
 def go_to(page: int) -> None:
@@ -74,42 +85,54 @@ def clear_filters() -> None:
     first_page()
 
 
-def experiment_from_link(options: list[str]) -> None:
-    """The Experiment filter starts from the link's ``experiment=`` (comma-separated ids; the
-    experiments page links here with it); an unknown one is said on the page."""
-    if "f_experiment" not in st.session_state:
-        wanted = [e for e in query_param("experiment").split(",") if e]
-        unknown = [e for e in wanted if e not in options]
-        if unknown:
-            st.warning(f"No experiment {md(', '.join(unknown))} in this folder")
-        st.session_state["f_experiment"] = [e for e in wanted if e in options]
+def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> None:
+    """On the page's first run in a session, or back from another page, the search, filters,
+    sort, columns and page start from the link (a reloaded or shared link shows the same
+    runs; the experiments page links here with ``experiment=``), else from where this session
+    left them. What the link names that this folder lacks is said on the page."""
+    if "f_text" in st.session_state:  # the widgets are alive: they hold the view
+        return
+    link = {name: st.query_params.get_all(name) for name in runs_link.PARAMETERS}
+    if not any(link.values()):
+        link = st.session_state.get("runs_view", {})
+    options = {
+        "f_attack": facets["attack"],
+        "f_model": facets["model"],
+        "f_experiment": facets["experiment"],
+        "f_status": STATUSES,
+        "f_success": list(SUCCESS_LABELS),
+        "f_sort": sort_options,
+        "f_rows": PAGE_SIZES,
+        "f_params": facets["params"],
+    }
+    state, problems = runs_link.view_from_link(link, options=options)
+    st.session_state.update({**DEFAULTS, **state, "link_problems": problems})
 
 
-def experiment_filter(place: DeltaGenerator, options: list[str]) -> list[str]:
-    """The Experiment filter, kept in step with the link (:func:`grid_link` links back)."""
-    chosen = place.multiselect(
-        "Experiment",
-        options,
-        key="f_experiment",
-        on_change=first_page,
-        placeholder="Choose options" if options else "no experiments",
-        disabled=not options,
-        help="The runs of BatchWriter experiments (one run per image)",
-    )
-    if chosen:
-        st.query_params["experiment"] = ",".join(chosen)
-    else:
-        st.query_params.pop("experiment", None)
-    return chosen
+def show_link_problems() -> None:
+    """What the link named that could not be used, until the view is changed (the page may
+    rerun by itself before the reader has seen it: a run written, the index refreshed)."""
+    for problem in st.session_state.get("link_problems", []):
+        st.warning(md(problem), icon=":material/link_off:")
+
+
+def keep_view() -> None:
+    """The view in the link (and in the session, for coming back from another page)."""
+    link = runs_link.view_to_link(st.session_state, defaults=DEFAULTS)
+    for name in runs_link.PARAMETERS:
+        wanted = link.get(name)
+        if wanted is None:
+            st.query_params.pop(name, None)
+        elif st.query_params.get_all(name) != (wanted if isinstance(wanted, list) else [wanted]):
+            st.query_params[name] = wanted
+    st.session_state["runs_view"] = {
+        name: value if isinstance(value, list) else [value] for name, value in link.items()
+    }
 
 
 def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
-    """The Parameters picker: run parameters shown as columns (``params=`` in the link, so a
-    shared link shows the same columns)."""
-    if "f_params" not in st.session_state:
-        wanted = [p for p in query_param("params").split(",") if p]
-        st.session_state["f_params"] = [p for p in wanted if p in options]
-    chosen = place.multiselect(
+    """The Parameters picker: run parameters shown as columns."""
+    return place.multiselect(
         "Parameter columns",
         options,
         key="f_params",
@@ -118,17 +141,11 @@ def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
         help="Show run parameters (`params` in run.json) as columns; sort by them in Sort by. "
         "Search finds runs by `name=value` too, e.g. `eps=0.1`.",
     )
-    if chosen:
-        st.query_params["params"] = ",".join(chosen)
-    else:
-        st.query_params.pop("params", None)
-    return chosen
 
 
 def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, list[str]]:
     """The filters, in a popover whose label counts the ones in use (the caption names them):
     kept out of sight, the page is ready sooner (the browser builds no drop-down until asked)."""
-    experiment_from_link(facets["experiment"])
     active = sum(bool(st.session_state.get(key)) for key in FILTER_KEYS)
     label = f"Filters · {active}" if active else "Filters"
     again = {"on_change": first_page}
@@ -136,7 +153,15 @@ def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, li
         chosen = {
             "attacks": st.multiselect("Attack", facets["attack"], key="f_attack", **again),
             "models": st.multiselect("Model", facets["model"], key="f_model", **again),
-            "experiments": experiment_filter(st.container(), facets["experiment"]),
+            "experiments": st.multiselect(
+                "Experiment",
+                facets["experiment"],
+                key="f_experiment",
+                placeholder="Choose options" if facets["experiment"] else "no experiments",
+                disabled=not facets["experiment"],
+                help="The runs of BatchWriter experiments (one run per image)",
+                **again,
+            ),
             "statuses": st.multiselect("Status", STATUSES, key="f_status", **again),
             "success": st.multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again),
         }
@@ -149,6 +174,10 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     page), the parameters to show as columns, and the place left for the pager (filled once
     the number of pages is known)."""
     facets = index.facets()
+    by_param = [table.param_column(p) for p in facets["params"]]
+    options = [NEWEST, *SORTABLE, *by_param]
+    restore_view(facets, options)
+    show_link_problems()
     cols = st.columns([3, 7], vertical_alignment="bottom")
     again = {"on_change": first_page}
     text = cols[0].text_input(
@@ -156,8 +185,6 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     )
     bar = cols[1].container(horizontal=True, vertical_alignment="bottom")
     chosen = filters(bar, facets)
-    by_param = [table.param_column(p) for p in facets["params"]]
-    options = [NEWEST, *SORTABLE, *by_param]
     if st.session_state.get("f_sort") not in options:
         st.session_state["f_sort"] = NEWEST  # e.g. a parameter no run sets any more
     now = st.session_state["f_sort"]
@@ -169,7 +196,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
         descending = st.toggle("Descending", key="f_desc", disabled=sort == NEWEST, **again)
     with bar.popover("View", icon=":material/view_column:", key="p_view"):
         shown = param_columns(st.container(), facets["params"])
-        st.selectbox("Rows per page", PAGE_SIZES, index=1, key="f_rows", **again)
+        st.selectbox("Rows per page", PAGE_SIZES, key="f_rows", **again)
     by = sorted_param(sort)
     if by is not None and by not in shown:
         shown = [*shown, by]  # the column sorted by is shown
@@ -365,6 +392,7 @@ def runs_page() -> tuple[str, int] | None:
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
     st.session_state["f_page"] = page
     pager(page_slot, page, pages)
+    keep_view()
     show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
     grid_link(q.experiments)
     selected = show_table(shown, params)

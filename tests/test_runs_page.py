@@ -168,3 +168,58 @@ def test_parameter_columns_from_a_link(many):
     assert not at.exception, at.exception
     assert at.multiselect(key="f_params").value == ["norm"]
     assert at.dataframe[0].value.set_index("id").loc["run-11", "params.norm"] == "l2"
+
+
+def test_the_view_is_kept_in_the_link_and_a_link_shows_it_again(many):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not dict(at.query_params)  # an untouched page has a bare link
+    at.multiselect(key="f_attack").set_value(["PGD", "CW"]).run()
+    at.text_input(key="f_text").set_value("group1").run()
+    at.selectbox(key="f_sort").set_value("final_true_conf").run()
+    at.toggle(key="f_desc").set_value(True).run()
+    at.selectbox(key="f_rows").set_value(25).run()
+    at.multiselect(key="f_params").set_value(["eps"]).run()
+    link = {name: at.query_params[name] for name in at.query_params}
+    assert {k: v if isinstance(v, str) else v[0] for k, v in link.items()} == {
+        "attack": "PGD,CW",
+        "q": "group1",
+        "sort": "final_true_conf",
+        "desc": "1",
+        "rows": "25",
+        "params": "eps",
+    }
+    shown = ids(at)  # group1 (i % 4 == 1), PGD or CW (i % 3 != 0), by final_true_conf ↓
+    assert shown == [f"run-{i:02d}" for i in range(N - 1) if i % 4 == 1 and i % 3][::-1]
+    again = AppTest.from_file(APP, default_timeout=120)  # a reload or a shared link
+    for name, value in link.items():
+        again.query_params[name] = value
+    again.run()
+    assert not again.exception and not again.warning, again.warning
+    assert ids(again) == shown and captions(again) == captions(at)
+    assert again.multiselect(key="f_attack").value == ["PGD", "CW"]
+    assert again.toggle(key="f_desc").value and again.selectbox(key="f_rows").value == 25
+    assert again.get("popover")[0].proto.popover.label == "Filters · 1"
+    again.button(key="clear_filters").click().run()
+    again.text_input(key="f_text").set_value("").run()
+    assert "attack" not in again.query_params and "q" not in again.query_params
+
+
+def test_a_link_to_a_later_page_and_what_a_link_names_that_the_folder_lacks(many):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"] = "2"
+    at.query_params["attack"] = "PGD,Square"
+    at.query_params["rows"] = "7"
+    at.run()
+    assert not at.exception, at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]  # (Markdown-escaped)
+    assert "No attack Square in this folder" in warnings
+    assert "rows=7 in the link is not one of: 25, 50, 100, 200" in warnings
+    assert pager(at) == "page 1 of 1"  # 21 PGD runs fit on one page of 50: the last page
+    assert at.query_params.get("page") is None and at.query_params["attack"] in ("PGD", ["PGD"])
+    assert "21 of 60 runs shown · attack PGD" in captions(at)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"] = "2"
+    at.run()
+    assert pager(at) == "page 2 of 2" and ids(at)[-1] == "run-00"
+    at.button(key="pg_first").click().run()
+    assert "page" not in at.query_params

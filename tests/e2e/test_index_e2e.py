@@ -7,6 +7,7 @@ import time
 import pytest
 from conftest import Server, wait_idle
 from helpers import write_run
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 APPEARS_WITHIN_S = 5.0  # issue 13: a run added while the page is open appears within 5 s
@@ -182,6 +183,36 @@ def test_parameter_columns_and_the_csv_of_every_matching_run(page, tmp_path):
         assert by_id[odd_one]["name"] == "'=HYPERLINK(1)"  # written as text, not as a formula
         assert by_id["sweep-07"]["params.eps"] == "0.05" and by_id["sweep-07"]["params.seed"] == "7"
         assert by_id["sweep-07"]["params.norm"] == "l2" and by_id[odd_one]["params.eps"] == ""
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
+
+
+def test_the_view_survives_a_reload_and_a_visit_to_another_page(page, tmp_path):
+    root = tmp_path / "runs"
+    for i in range(6):
+        write_run(root, f"r-{i}", steps=2, params={"eps": [0.1, 0.2][i % 2]})
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/")
+        wait_idle(page)
+        search = page.get_by_test_id("stTextInputField")
+        search.fill("eps=0.2")
+        search.press("Enter")
+        page.wait_for_selector("text=3 of 6 runs shown", state="attached")
+        wait_idle(page)
+        page.wait_for_function("() => location.search.includes('q=eps%3D0.2')")
+        page.reload()  # a reload (or the link sent to a colleague) shows the same runs
+        page.wait_for_selector("text=3 of 6 runs shown", state="attached")
+        expect(page.get_by_test_id("stTextInputField")).to_have_value("eps=0.2")  # (set late)
+        wait_idle(page)
+        page.get_by_role("link", name="Experiments").click()  # away through the menu, and back
+        page.wait_for_url("**/experiments**")
+        wait_idle(page)
+        page.get_by_role("link", name="Runs").click()
+        page.wait_for_selector("text=3 of 6 runs shown", state="attached")
+        expect(page.get_by_test_id("stTextInputField")).to_have_value("eps=0.2")  # (set late)
+        page.wait_for_function("() => location.search.includes('q=eps%3D0.2')")
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         server.stop()

@@ -1,0 +1,125 @@
+"""The runs page's view (search, filters, sort, columns, page) as link parameters and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from .text import CONTROL, printable
+
+# (the widget's session-state key, its link parameter, what kind of value it holds)
+VIEW = (
+    ("f_text", "q", "text"),
+    ("f_attack", "attack", "list"),
+    ("f_model", "model", "list"),
+    ("f_experiment", "experiment", "list"),
+    ("f_status", "status", "list"),
+    ("f_success", "outcome", "list"),
+    ("f_sort", "sort", "choice"),
+    ("f_desc", "desc", "flag"),
+    ("f_rows", "rows", "choice"),
+    ("f_params", "params", "list"),
+    ("f_page", "page", "number"),
+)
+PARAMETERS = tuple(name for _, name, _ in VIEW)
+TRUE = ("1", "true", "yes")
+
+Parsed = tuple[object, str]  # the value for the widget (None: leave it) and what was wrong
+
+
+def _text(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    if CONTROL.search(values[0]):
+        return None, f"{name}={printable(values[0])} in the link holds control characters"
+    return values[0], ""
+
+
+def _list(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    """Known values in link order; a value that is no option is split on commas (the
+    ``a,b`` form this page writes and other pages link with)."""
+    known, unknown = [], []
+    for value in values:
+        for part in [value] if value in options else value.split(","):
+            if part in options and part not in known:
+                known.append(part)
+            elif part and part not in options:
+                unknown.append(part)
+    noun = "parameter" if name == "params" else name
+    problem = f"No {noun} {', '.join(map(printable, unknown))} in this folder" if unknown else ""
+    return known, problem
+
+
+def _choice(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    by_text = {str(option): option for option in options}
+    if values[0] in by_text:
+        return by_text[values[0]], ""
+    shown = ", ".join(map(str, options[:8])) + (", …" if len(options) > 8 else "")
+    return None, f"{name}={printable(values[0])} in the link is not one of: {shown}"
+
+
+def _flag(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    return values[0].lower() in TRUE, ""
+
+
+def _number(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    if values[0].isdigit() and int(values[0]) >= 1:
+        return int(values[0]), ""
+    return None, f"{name}={printable(values[0])} in the link is not a page number"
+
+
+READERS: dict[str, Callable[[str, Sequence[str], Sequence[object]], Parsed]] = {
+    "text": _text,
+    "list": _list,
+    "choice": _choice,
+    "flag": _flag,
+    "number": _number,
+}
+
+
+def view_from_link(
+    link: Mapping[str, Sequence[str]], *, options: Mapping[str, Sequence[object]]
+) -> tuple[dict[str, object], list[str]]:
+    """The widgets' values a link asks for, and what in it could not be used.
+
+    Args:
+      link: every value of each link parameter (``st.query_params.get_all``); absent or empty
+        parameters leave their widget at its default.
+      options: per widget key of a list or choice, the values it offers (a filter's values in
+        this folder, the sort columns, the page sizes).
+
+    Returns:
+      ``(state, problems)``: session-state values by widget key (values no widget offers left
+      out) and one sentence per parameter that was not used as written.
+    """
+    state: dict[str, object] = {}
+    problems: list[str] = []
+    for key, name, kind in VIEW:
+        values = [v for v in link.get(name, ()) if v]
+        if not values:
+            continue
+        value, problem = READERS[kind](name, values, options.get(key, ()))
+        if value is not None:
+            state[key] = value
+        if problem:
+            problems.append(problem)
+    return state, problems
+
+
+def view_to_link(
+    state: Mapping[str, object], *, defaults: Mapping[str, object]
+) -> dict[str, str | list[str]]:
+    """The link parameters that show the view ``state`` holds (by widget key); values at their
+    default are left out, so an untouched page has a bare link. Lists are written ``a,b``, or
+    as repeated parameters when a value holds a comma."""
+    link: dict[str, str | list[str]] = {}
+    for key, name, kind in VIEW:
+        value = state.get(key)
+        if value in (None, "", False) or value == defaults.get(key):
+            continue
+        if kind == "list":
+            values = [str(v) for v in value]  # type: ignore[attr-defined]
+            if values:
+                link[name] = values if any("," in v for v in values) else ",".join(values)
+        elif kind == "flag":
+            link[name] = "1"
+        else:
+            link[name] = str(value)
+    return link
