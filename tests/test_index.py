@@ -596,3 +596,16 @@ def test_filter_and_sort_summaries_say_what_the_page_shows():
     assert runs_table.sort_summary("", True, "newest first") == "newest first"
     assert runs_table.sort_summary("l2", False, "newest first") == "l2 ↑"
     assert runs_table.sort_summary("params.eps", True, "newest first") == "params.eps ↓"
+
+
+def test_facets_follow_the_rows(runs_dir):
+    index = open_index(runs_dir)
+    index.refresh()
+    before = index.facets()
+    assert "Square" not in before["attack"]
+    run_id = write_run(runs_dir, "square-run", steps=2, attack="Square")
+    index.refresh()
+    assert index.facets()["attack"] == sorted([*before["attack"], "Square"])
+    (runs_dir / run_id / "run.json").write_text("{")  # broken: its attack is no choice now
+    index.refresh()
+    assert index.facets() == before

@@ -93,6 +93,7 @@ class RunIndex:
         self._infos: dict[str, tuple[str, RunInfo]] = {}
         self._worker: threading.Thread | None = None
         self._listed: tuple[int, list[RunInfo]] | None = None  # infos() of one generation
+        self._facets: tuple[int, dict[str, list[str]]] = (-1, {})  # facets() of one generation
         self.failed: Exception | None = None  # the error of the last background refresh
         self._classes: dict[str, Any] = {}
 
@@ -443,9 +444,15 @@ class RunIndex:
 
         Returns:
             ``{"attack": [...], "model": [...], "experiment": [...], "params": [...]}`` (see
-            :func:`animlib.index.query.facets`).
+            :func:`animlib.index.query.facets`; kept until the rows change, so treat them as
+            read-only).
         """
-        return facets(self.table)
+        generation, held = self._facets
+        if generation != self.generation:
+            generation = self.generation
+            held = facets(self.table)
+            self._facets = (generation, held)
+        return held
 
     def same_source(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
         """The runs attacking the same source images as ``run_ids``.
