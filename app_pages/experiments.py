@@ -11,6 +11,8 @@ import streamlit as st
 
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
+from animlib import linked_view
+from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.ui import (
@@ -28,6 +30,7 @@ from animlib.ui import (
 from animlib.views import NO_VALUE
 
 ROWS_PER_PAGE = 16
+FILTERS = {"e_text": "", "e_attack": [], "e_model": []}  # the table's filters on a bare link
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
 
@@ -105,9 +108,17 @@ else:
     st.query_params["sweep"] = sweep
 frame = views.experiment_table(exps, summary, sweep=sweep)
 column = views.param_column(sweep)
-attacks = cols[0].multiselect("Attack", sorted(frame["attack"].unique()), key="e_attack")
-models = cols[1].multiselect("Model", sorted(frame["model"].unique()), key="e_model")
-text = cols[2].text_input("Search", placeholder="experiment, attack, eps=0.1…", key="e_text")
+choices = {"e_attack": sorted(frame["attack"].unique()), "e_model": sorted(frame["model"].unique())}
+# the filters live in the link too (and in the session, for coming back from another page)
+linked_view.restore_view(EXPERIMENTS_VIEW, name="experiments", options=choices, defaults=FILTERS)
+linked_view.show_link_problems("experiments")
+again = {"on_change": linked_view.view_changed, "args": ("experiments",)}
+attacks = cols[0].multiselect("Attack", choices["e_attack"], key="e_attack", **again)
+models = cols[1].multiselect("Model", choices["e_model"], key="e_model", **again)
+text = cols[2].text_input(
+    "Search", placeholder="experiment, attack, eps=0.1…", key="e_text", **again
+)
+linked_view.keep_view(EXPERIMENTS_VIEW, name="experiments", defaults=FILTERS)
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
 st.caption(f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid")
 shown_ids = list(shown["experiment"])

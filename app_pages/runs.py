@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from animlib import runs_link
+from animlib import linked_view
 from animlib import runs_table as table
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
 from animlib.index.query import sorted_param
+from animlib.link_state import RUNS_VIEW
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     Problems,
@@ -72,7 +73,7 @@ def first_page() -> None:
     """A new filter, sort or page size starts again at page 1 (and the link's problems, if
     any, are no longer the view's)."""
     st.session_state["f_page"] = 1
-    st.session_state["link_problems"] = []
+    linked_view.view_changed("runs")
 
 
 def go_to(page: int) -> None:
@@ -86,15 +87,8 @@ def clear_filters() -> None:
 
 
 def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> None:
-    """On the page's first run in a session, or back from another page, the search, filters,
-    sort, columns and page start from the link (a reloaded or shared link shows the same
-    runs; the experiments page links here with ``experiment=``), else from where this session
-    left them. What the link names that this folder lacks is said on the page."""
-    if "f_text" in st.session_state:  # the widgets are alive: they hold the view
-        return
-    link = {name: st.query_params.get_all(name) for name in runs_link.PARAMETERS}
-    if not any(link.values()):
-        link = st.session_state.get("runs_view", {})
+    """The search, filters, sort, columns and page start from the link (the experiments page
+    links here with ``experiment=``), else from where this session left them."""
     options = {
         "f_attack": facets["attack"],
         "f_model": facets["model"],
@@ -105,29 +99,8 @@ def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> None:
         "f_rows": PAGE_SIZES,
         "f_params": facets["params"],
     }
-    state, problems = runs_link.view_from_link(link, options=options)
-    st.session_state.update({**DEFAULTS, **state, "link_problems": problems})
-
-
-def show_link_problems() -> None:
-    """What the link named that could not be used, until the view is changed (the page may
-    rerun by itself before the reader has seen it: a run written, the index refreshed)."""
-    for problem in st.session_state.get("link_problems", []):
-        st.warning(md(problem), icon=":material/link_off:")
-
-
-def keep_view() -> None:
-    """The view in the link (and in the session, for coming back from another page)."""
-    link = runs_link.view_to_link(st.session_state, defaults=DEFAULTS)
-    for name in runs_link.PARAMETERS:
-        wanted = link.get(name)
-        if wanted is None:
-            st.query_params.pop(name, None)
-        elif st.query_params.get_all(name) != (wanted if isinstance(wanted, list) else [wanted]):
-            st.query_params[name] = wanted
-    st.session_state["runs_view"] = {
-        name: value if isinstance(value, list) else [value] for name, value in link.items()
-    }
+    linked_view.restore_view(RUNS_VIEW, name="runs", options=options, defaults=DEFAULTS)
+    linked_view.show_link_problems("runs")
 
 
 def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
@@ -177,7 +150,6 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     by_param = [table.param_column(p) for p in facets["params"]]
     options = [NEWEST, *SORTABLE, *by_param]
     restore_view(facets, options)
-    show_link_problems()
     cols = st.columns([3, 7], vertical_alignment="bottom")
     again = {"on_change": first_page}
     text = cols[0].text_input(
@@ -392,7 +364,7 @@ def runs_page() -> tuple[str, int] | None:
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
     st.session_state["f_page"] = page
     pager(page_slot, page, pages)
-    keep_view()
+    linked_view.keep_view(RUNS_VIEW, name="runs", defaults=DEFAULTS)
     show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
     grid_link(q.experiments)
     selected = show_table(shown, params)

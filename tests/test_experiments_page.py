@@ -895,3 +895,19 @@ def test_an_image_known_by_its_pixels_is_named_by_a_short_hash(demo_env):
     labels = [b.proto.label for b in at.get("link_button")]
     assert f"Compare 6 runs on image {sha[:8]}" in labels, labels
     assert not any("sha1:" in label for label in labels)
+
+
+def test_the_table_filters_live_in_the_link(demo_env):
+    at = experiments_page()
+    at.multiselect(key="e_attack").set_value(["FGSM"]).run()
+    at.text_input(key="e_text").set_value("eps=0.1").run()
+    assert list(at.dataframe[0].value["experiment"]) == ["sweep-fgsm-eps0.10"]
+    assert at.query_params["attack"] in ("FGSM", ["FGSM"])
+    assert at.query_params["q"] in ("eps=0.1", ["eps=0.1"])
+    shared = experiments_page(attack="FGSM,Square", q="eps=0.1")  # a reload or a shared link
+    assert not shared.exception, shared.exception
+    assert list(shared.dataframe[0].value["experiment"]) == ["sweep-fgsm-eps0.10"]
+    assert shared.multiselect(key="e_attack").value == ["FGSM"]
+    assert [w.value for w in shared.warning] == ["No attack Square in this folder"]
+    shared.multiselect(key="e_attack").set_value([]).run()  # changed by hand: the warning goes
+    assert not shared.warning and "attack" not in shared.query_params

@@ -1,4 +1,4 @@
-"""The runs page's view (search, filters, sort, columns, page) as link parameters and back."""
+"""A page's view (its search, filters, sort, columns, page) as link parameters and back."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .text import CONTROL, printable
 
-# (the widget's session-state key, its link parameter, what kind of value it holds)
-VIEW = (
+# A view: (the widget's session-state key, its link parameter, what kind of value it holds)
+Spec = tuple[tuple[str, str, str], ...]
+RUNS_VIEW: Spec = (
     ("f_text", "q", "text"),
     ("f_attack", "attack", "list"),
     ("f_model", "model", "list"),
@@ -20,7 +21,11 @@ VIEW = (
     ("f_params", "params", "list"),
     ("f_page", "page", "number"),
 )
-PARAMETERS = tuple(name for _, name, _ in VIEW)
+EXPERIMENTS_VIEW: Spec = (
+    ("e_text", "q", "text"),
+    ("e_attack", "attack", "list"),
+    ("e_model", "model", "list"),
+)
 TRUE = ("1", "true", "yes")
 
 Parsed = tuple[object, str]  # the value for the widget (None: leave it) and what was wrong
@@ -74,12 +79,18 @@ READERS: dict[str, Callable[[str, Sequence[str], Sequence[object]], Parsed]] = {
 }
 
 
+def parameters(view: Spec) -> tuple[str, ...]:
+    """The link parameters of a view."""
+    return tuple(name for _, name, _ in view)
+
+
 def view_from_link(
-    link: Mapping[str, Sequence[str]], *, options: Mapping[str, Sequence[object]]
+    view: Spec, link: Mapping[str, Sequence[str]], *, options: Mapping[str, Sequence[object]]
 ) -> tuple[dict[str, object], list[str]]:
     """The widgets' values a link asks for, and what in it could not be used.
 
     Args:
+        view: the page's widgets and their link parameters.
       link: every value of each link parameter (``st.query_params.get_all``); absent or empty
         parameters leave their widget at its default.
       options: per widget key of a list or choice, the values it offers (a filter's values in
@@ -91,7 +102,7 @@ def view_from_link(
     """
     state: dict[str, object] = {}
     problems: list[str] = []
-    for key, name, kind in VIEW:
+    for key, name, kind in view:
         values = [v for v in link.get(name, ()) if v]
         if not values:
             continue
@@ -104,13 +115,13 @@ def view_from_link(
 
 
 def view_to_link(
-    state: Mapping[str, object], *, defaults: Mapping[str, object]
+    view: Spec, state: Mapping[str, object], *, defaults: Mapping[str, object]
 ) -> dict[str, str | list[str]]:
     """The link parameters that show the view ``state`` holds (by widget key); values at their
     default are left out, so an untouched page has a bare link. Lists are written ``a,b``, or
     as repeated parameters when a value holds a comma."""
     link: dict[str, str | list[str]] = {}
-    for key, name, kind in VIEW:
+    for key, name, kind in view:
         value = state.get(key)
         if value in (None, "", False) or value == defaults.get(key):
             continue

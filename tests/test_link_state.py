@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from animlib.runs_link import view_from_link, view_to_link
+from animlib.link_state import RUNS_VIEW, view_from_link, view_to_link
 
 DEFAULTS = {
     "f_text": "",
@@ -37,7 +37,7 @@ def test_a_view_is_read_back_as_written():
         "f_params": ["norm"],
         "f_page": 3,
     }
-    link = view_to_link(state, defaults=DEFAULTS)
+    link = view_to_link(RUNS_VIEW, state, defaults=DEFAULTS)
     assert link == {
         "q": "eps=0.1 vit",
         "attack": "CW,PGD",
@@ -48,24 +48,25 @@ def test_a_view_is_read_back_as_written():
         "params": "norm",
         "page": "3",
     }
-    assert view_from_link(link_values(link), options=OPTIONS) == (state, [])
+    assert view_from_link(RUNS_VIEW, link_values(link), options=OPTIONS) == (state, [])
 
 
 def test_an_untouched_view_has_a_bare_link():
     state = {**DEFAULTS, "f_attack": [], "f_params": []}
-    assert view_to_link(state, defaults=DEFAULTS) == {}
-    assert view_from_link({}, options=OPTIONS) == ({}, [])
+    assert view_to_link(RUNS_VIEW, state, defaults=DEFAULTS) == {}
+    assert view_from_link(RUNS_VIEW, {}, options=OPTIONS) == ({}, [])
 
 
 def test_a_value_with_a_comma_is_written_as_repeated_parameters():
-    link = view_to_link({"f_attack": ["A,B", "CW"]}, defaults=DEFAULTS)
+    link = view_to_link(RUNS_VIEW, {"f_attack": ["A,B", "CW"]}, defaults=DEFAULTS)
     assert link == {"attack": ["A,B", "CW"]}
-    assert view_from_link(link_values(link), options=OPTIONS)[0] == {"f_attack": ["A,B", "CW"]}
+    state, _ = view_from_link(RUNS_VIEW, link_values(link), options=OPTIONS)
+    assert state == {"f_attack": ["A,B", "CW"]}
 
 
 def test_values_this_folder_lacks_are_named_and_left_out():
     link = {"attack": ["PGD,FGSM,,PGD"], "params": ["eps", "nope"], "status": ["finished"]}
-    state, problems = view_from_link(link, options=OPTIONS)
+    state, problems = view_from_link(RUNS_VIEW, link, options=OPTIONS)
     assert state == {"f_attack": ["PGD"], "f_params": ["eps"], "f_status": ["finished"]}
     assert problems == ["No attack FGSM in this folder", "No parameter nope in this folder"]
 
@@ -78,7 +79,7 @@ def test_bad_values_are_named_and_the_widget_keeps_its_default():
         "page": ["-1"],
         "desc": ["no"],
     }
-    state, problems = view_from_link(link, options=OPTIONS)
+    state, problems = view_from_link(RUNS_VIEW, link, options=OPTIONS)
     assert state == {"f_desc": False}
     assert problems == [
         "q=a\\x00b in the link holds control characters",

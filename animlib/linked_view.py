@@ -1,0 +1,71 @@
+"""A page's widgets started from its link (or where the session left them) and kept in it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import streamlit as st
+
+from .link_state import Spec, parameters, view_from_link, view_to_link
+from .ui import md
+
+
+def restore_view(
+    view: Spec,
+    *,
+    name: str,
+    options: Mapping[str, Sequence[object]],
+    defaults: Mapping[str, object],
+) -> None:
+    """On the page's first run in a session, or back from another page, its widgets start
+    from the link (a reloaded or shared link shows the same view), else from where this
+    session left them (:func:`keep_view`); what the link names that cannot be used is kept for
+    :func:`show_link_problems`.
+
+    Args:
+        view: the page's widgets and their link parameters.
+        name: the page's name (where the session keeps its view).
+        options: per list or choice widget, the values it offers now.
+        defaults: every widget's value on a bare link.
+    """
+    if view[0][0] in st.session_state:  # the widgets are alive: they hold the view
+        return
+    link = {p: st.query_params.get_all(p) for p in parameters(view)}
+    if not any(link.values()):
+        link = st.session_state.get(f"{name}_view", {})
+    state, problems = view_from_link(view, link, options=options)
+    st.session_state.update({**defaults, **state, f"{name}_link_problems": problems})
+
+
+def show_link_problems(name: str) -> None:
+    """What the link named that could not be used, until :func:`view_changed` (the page may
+    rerun by itself before the reader has seen it: a run written, the index refreshed)."""
+    for problem in st.session_state.get(f"{name}_link_problems", []):
+        st.warning(md(problem), icon=":material/link_off:")
+
+
+def view_changed(name: str) -> None:
+    """The view was changed by hand: the link's problems are no longer its own."""
+    st.session_state[f"{name}_link_problems"] = []
+
+
+def keep_view(view: Spec, *, name: str, defaults: Mapping[str, object]) -> None:
+    """The view in the link, and in the session for coming back from another page.
+
+    Args:
+        view: the page's widgets and their link parameters.
+        name: the page's name (as for :func:`restore_view`).
+        defaults: every widget's value on a bare link (left out of it).
+    """
+    link = view_to_link(view, st.session_state, defaults=defaults)
+    for parameter in parameters(view):
+        wanted = link.get(parameter)
+        if wanted is None:
+            st.query_params.pop(parameter, None)
+        elif st.query_params.get_all(parameter) != (
+            wanted if isinstance(wanted, list) else [wanted]
+        ):
+            st.query_params[parameter] = wanted
+    st.session_state[f"{name}_view"] = {
+        p: value if isinstance(value, list) else [value] for p, value in link.items()
+    }
