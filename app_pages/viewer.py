@@ -8,7 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib.errors import AnimlibError, RenderLimitError
+from animlib.index import Query
 from animlib.limits import check_dpi, limits
+from animlib.listing import RunInfo
 from animlib.player.component import player
 from animlib.text import printable
 from animlib.ui import (
@@ -21,16 +23,61 @@ from animlib.ui import (
     query_param,
     render_download,
     root,
+    run_index,
     sample_neighbours,
 )
 from animlib.views import confidence_csv, styled_confidences
 
 FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
+RECENT = 8  # runs offered when the page is opened without one
+
+
+def run_link(info: RunInfo, icon: str) -> None:
+    """A link that opens ``info``'s run on this page."""
+    bits = [info.name, info.get("attack") or "no attack", str(info.get("status", ""))]
+    st.page_link(
+        "app_pages/viewer.py",
+        label=md(printable(" · ".join(bits))),
+        icon=icon,
+        query_params={"run": info.id, FROM_LINK: "1"},
+    )
+
+
+def pick_a_run() -> None:
+    """Without a run in the link: the runs opened before in this session and the newest ones."""
+    st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`, or one of these.")
+    try:
+        index = run_index(where)
+        newest = index.query(Query(limit=RECENT)).rows["id"].to_pylist()
+        viewed = st.session_state.get("viewed_runs", [])
+        by_id = {i.id: i for i in index.infos([*newest, *viewed])}  # (in index order)
+    except Exception as exc:  # an unreadable folder: the hint above stays
+        st.caption(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
+        return
+    cols = st.columns(2)
+    for place, title, infos, icon in (
+        (cols[0], "Opened in this session", viewed, ":material/history:"),
+        (cols[1], "Newest runs", newest, ":material/schedule:"),
+    ):
+        good = [by_id[r] for r in infos if r in by_id and by_id[r].ok][:RECENT]
+        if good:
+            with place:
+                st.subheader(title)
+                for info in good:
+                    run_link(info, icon)
+
+
+def remember(run_id: str) -> None:
+    """The run goes to the front of this session's opened runs."""
+    seen = [r for r in st.session_state.get("viewed_runs", []) if r != run_id]
+    st.session_state["viewed_runs"] = [run_id, *seen][:RECENT]
+
+
 where = root()
 run_id = query_param("run")
 st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
-    st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`.")
+    pick_a_run()
     st.stop()
 if st.query_params.get(FROM_LINK):
     # a link to another run on this page (the next sample) reruns it without changing the
@@ -41,6 +88,7 @@ run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
     st.stop()
+remember(run.id)
 
 fp = run.fingerprint
 st.title(md(run.name))

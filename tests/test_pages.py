@@ -9,6 +9,7 @@ import pytest
 from helpers import CLASSES, chunk_file, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
+import animlib
 from animlib.player import unpack
 from animlib.views import NO_VALUE
 
@@ -108,6 +109,33 @@ def test_viewer_shows_run_and_exact_step(app_env):
     assert labels[:3] == ["MP4 video", "GIF", "Standalone HTML"]
     at.number_input[-1].set_value(2).run()  # top-k from the render options reaches the player
     assert player_payload(at)[0]["runs"][0]["k"] == 2
+
+
+def test_viewer_without_a_run_offers_the_opened_and_the_newest_runs(app_env):
+    def offered(at: AppTest) -> dict[str, list[str]]:
+        """Run ids linked under each subheader (page links in order)."""
+        links = [p.proto for p in at.get("page_link") if p.proto.page == "viewer"]
+        assert all("from_link=1" in link.query_string for link in links)
+        ids = [link.query_string.split("&")[0].removeprefix("run=") for link in links]
+        titles = [h.value for h in at.subheader]
+        opened = len(ids) - 3 if "Opened in this session" in titles else 0
+        return {"opened": ids[:opened], "newest": ids[opened:]}
+
+    newest = [i.id for i in animlib.list_runs(app_env) if i.ok]  # as the runs page lists them
+    assert sorted(newest) == ["alpha", "beta", "edit"]  # (not "broken")
+    at = app("app_pages/viewer.py")
+    assert not at.exception, at.exception
+    assert "or one of these" in at.info[0].value
+    assert offered(at) == {"opened": [], "newest": newest}
+    assert [h.value for h in at.subheader] == ["Newest runs"]
+    for run_id in ("alpha", "beta", "alpha"):  # opened in this session, then back without one
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception and run_id in at.title[0].value
+    del at.query_params["run"]
+    at.run()
+    assert offered(at) == {"opened": ["alpha", "beta"], "newest": newest}
+    assert [h.value for h in at.subheader] == ["Opened in this session", "Newest runs"]
 
 
 def test_viewer_unknown_and_hostile_ids(app_env):
