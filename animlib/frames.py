@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from . import kernels
 from .chunk_reader import ChunkReader
 from .figure import PanelFigure, RedrawRegion, make_figure
 from .glyphs import agg_canvas
@@ -26,6 +28,7 @@ _REGION_CACHE = 512  # pixel snapshots kept per region (value cells repeat "0.01
 _BLOCK_BYTES = 16 * 1024 * 1024  # most image bytes read at once
 _BLOCK_STEPS = 8
 _PREFETCH = True  # read the next block in a worker thread (see BlockReader)
+_MADE = itertools.count()  # renderers made in this process
 
 
 def _chunk_len(images: Any) -> int:
@@ -197,6 +200,8 @@ class FrameRenderer:
         options: RenderOptions | Mapping[str, Any] | None = None,
     ) -> None:
         self.options = RenderOptions.of(options)
+        if next(_MADE) >= 1:  # a process that renders twice renders more: compile the panels'
+            kernels.display_rgb(start=True)  # pixels (in the background; numpy meanwhile)
         runs = as_runs(run_or_runs)
         self.runs: list[RunLike] = runs
         self.figure: PanelFigure = make_figure(runs, self.options)

@@ -1,4 +1,5 @@
-"""Compiled loops of the steps codec (Numba): one pass where numpy needs six; None without Numba."""
+"""Compiled loops (Numba) where numpy needs many passes: the steps codec's split, the panels'
+display pixels; loaded once per process in the background; None without Numba."""
 
 # ``split_grid`` does in one pass over a float image what ``stepcodec._prepare_block`` does with
 # numpy (``rint(255 x)`` as uint8, the grid value ``float32(q) / 255``, the comparison of the bit
@@ -9,12 +10,21 @@
 # each time it waited for a writer thread's Python). The numpy code stays the reference: the
 # tests check that both give the same steps.
 #
-# Loading it costs about 1 s of one core once per process (importing Numba, then its machine code
-# from the cache next to this file or in Numba's user cache; the first compilation ever takes a
-# few seconds more). So it is loaded in a background thread, at the first batch large enough to
-# gain from it (WORTH values), and the numpy code runs until it is ready: a short experiment on
-# small images never waits for it, and the dashboard (which only reads) never loads it: Numba
-# and LLVM add about 130 MB to the process's resident memory.
+# ``display_rgb`` does in one pass over the pixels a panel shows what ``figure.pixels.StepImages``
+# does with numpy in about fifteen (pick, clip, NaN check, scale, round, interleave; the channel
+# mean, its difference to the original's, the gain, rounding, clipping, the colour lookup): a
+# 512x512 step shown at 256x256 takes ~0.25 ms instead of 0.7-1 ms, which on a 2-core machine
+# (where x264 keeps ~1.6 cores busy) is most of what the renderer adds to the encoder's time.
+# The tests check that both give the same pixels.
+#
+# Loading them costs about 1 s of one core once per process (importing Numba, then their machine
+# code from the cache next to this file or in Numba's user cache; the first compilation ever
+# takes a few seconds more). So they are loaded in a background thread, when a process shows it
+# will gain: at the first batch large enough (WORTH values), or at a process's second render
+# (``animlib.frames``); the numpy code runs until they are ready. A short experiment on small
+# images never waits for them, a one-off render (the CLI's) never loads them, and a dashboard
+# loads them only once it renders videos: Numba and LLVM add about 130 MB to the process's
+# resident memory.
 
 from __future__ import annotations
 
@@ -33,7 +43,23 @@ WORTH = 2**20  # values in one batch that start loading the compiled code (16 x 
 DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba)
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"pid": None, "done": threading.Event(), "split_grid": None}
+_state: dict[str, Any] = {"pid": None, "done": threading.Event(), "kernels": {}}
+
+
+def _kernel(name: str, start: bool, wait: bool) -> Callable[..., None] | None:
+    """The compiled function ``name`` once loaded (start loading it, or wait for it), else None."""
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+        return None
+    state = _state
+    if state["pid"] != os.getpid() and (start or wait):
+        with _lock:  # once per process (a forked child loads its own)
+            if state["pid"] != os.getpid():
+                state.update(pid=os.getpid(), done=threading.Event(), kernels={})
+                done = state["done"]
+                threading.Thread(target=_load, args=(done,), daemon=True).start()
+    if wait and state["pid"] == os.getpid():
+        state["done"].wait()
+    return state["kernels"].get(name) if state["pid"] == os.getpid() else None
 
 
 def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
@@ -59,34 +85,56 @@ def split_grid(*, start: bool = True, wait: bool = False) -> Callable[..., None]
     (that row's ``q`` and ``res`` are then incomplete); ``in_range``: every value off the grid
     is finite and in [0, 1] (those on it are).
     """
-    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
-        return None
-    state = _state
-    if state["pid"] != os.getpid() and (start or wait):
-        with _lock:  # once per process (a forked child loads its own)
-            if state["pid"] != os.getpid():
-                state.update(pid=os.getpid(), done=threading.Event(), split_grid=None)
-                done = state["done"]
-                threading.Thread(target=_load, args=(done,), daemon=True).start()
-    if wait and state["pid"] == os.getpid():
-        state["done"].wait()
-    return state["split_grid"]
+    return _kernel("split_grid", start, wait)
+
+
+def display_rgb(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
+    """The compiled ``display_rgb(src, rows, cols, orig, gain, scale, lut, img, pert)`` once it
+    is loaded, else None.
+
+    Args:
+        start: Start loading it in a background thread if nobody did yet.
+        wait: Wait until it is loaded (or found missing).
+
+    Returns:
+        The function; None while it loads, without Numba, or with ``ANIMLIB_NO_JIT=1``.
+
+    The function writes the pixels of the adversarial and the perturbation panel of one step in
+    one pass, exactly as ``figure.pixels.StepImages`` computes them: ``src`` (H, W, 3) float32 or
+    uint8, C-ordered and read-only (of a writeable array, pass a read-only view); drawn pixel
+    ``(i, j)`` shows ``src[rows[i], cols[j]]`` (int64 arrays); ``img`` (oh, ow, 4) uint8
+    receives its display RGBA (floats clipped to [0, 1], NaN -> 0, ``uint8(255 x + 0.5)``);
+    ``pert`` (oh, ow) uint32 receives the packed ``lut`` colour of ``rint((mean * scale -
+    orig[i, j]) * gain + 127.5)`` clipped to [0, 255], where ``mean`` is the channel sum (in
+    float32, in channel order), ``scale`` 1/3 (float) or 1/765 (uint8) and ``gain`` the
+    amplification times 127.5 (float32). Other types raise TypeError (nothing is compiled then).
+    """
+    return _kernel("display_rgb", start, wait)
 
 
 def _load(done: threading.Event) -> None:
-    """Import Numba and compile (or load from the cache) the kernel; no Numba: stay None."""
+    """Import Numba and compile (or load from the cache) the kernels; no Numba: none."""
     try:
         import numba
 
         jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-        kernel = jit(_split_grid)
+        split = jit(_split_grid)
         x = np.zeros((1, 8), np.float32)  # the first call loads the machine code
         counts, oks = np.empty(1, np.int64), np.empty(1, np.bool_)
         q, res = np.empty((1, 8), np.uint8), np.empty((1, 10), np.uint32)
-        kernel(x, q, res, counts, oks, np.zeros(256, np.uint32), 4)
-        _state["split_grid"] = kernel
+        split(x, q, res, counts, oks, np.zeros(256, np.uint32), 4)
+        display = jit(_display_rgb)
+        index, orig = np.zeros(2, np.int64), np.zeros((2, 2), np.float32)
+        img, pert = np.empty((2, 2, 4), np.uint8), np.empty((2, 2), np.uint32)
+        one = np.float32(1.0)
+        for dtype in (np.float32, np.uint8):  # the two types of steps it is called with
+            src = np.zeros((2, 2, 3), dtype)
+            src.flags.writeable = False  # (steps read from a store are read-only)
+            display(src, index, index, orig, one, one, np.zeros(256, np.uint32), img, pert)
+        display.disable_compile()  # other types raise TypeError (never a compilation mid-render)
+        _state["kernels"] = {"split_grid": split, "display_rgb": display}
     except Exception:  # no Numba, or one that fails: the numpy code is exact too
-        _state["split_grid"] = None
+        _state["kernels"] = {}
     finally:
         done.set()
 
@@ -156,3 +204,32 @@ def _split_grid(x, q, res, counts, oks, grid_bits, limit):
                     last = i
                     count += 1
         counts[row], oks[row] = count, ok
+
+
+def _display_rgb(src, rows, cols, orig, gain, scale, lut, img, pert):
+    zero, one, k = np.float32(0.0), np.float32(1.0), np.float32(255.0)
+    half, mid = np.float32(0.5), np.float32(127.5)
+    magic = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer (half to even)
+    floats = src.itemsize == 4  # float32 (else uint8)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for j in range(cols.shape[0]):
+            c = cols[j]
+            d = zero
+            for ch in range(3):
+                v = src[r, c, ch]
+                if floats:
+                    a = max(v, zero) if v == v else zero  # NaN -> 0
+                    a = min(a, one)
+                    img[i, j, ch] = np.uint8(np.int32(a * k + half))
+                    d = d + a if ch else a
+                else:
+                    img[i, j, ch] = v
+                    d = d + np.float32(v) if ch else np.float32(v)
+            img[i, j, 3] = 255
+            d = (d * scale - orig[i, j]) * gain + mid
+            if d == d:
+                d = min(max((d + magic) - magic, zero), k)
+                pert[i, j] = lut[np.int32(d)]
+            else:  # (numpy's cast of NaN to an index, clipped: the first colour)
+                pert[i, j] = lut[0]

@@ -19,6 +19,10 @@ A comparison row follows: ``animlib.render_compare`` of ``--compare`` (6) stored
 120 down to 60 steps (float32 and uint8 in turn, as old runs are), 1280x1440 frames, against
 the floor of encoding its own frames (the baselines draw single runs only).
 
+The panels' pixels are computed by animlib's compiled loop (``animlib.kernels.display_rgb``,
+Numba), loaded before timing as in any process that has rendered before (a process's second
+render starts loading it; ``--no-jit`` times the numpy code instead).
+
 Every ffmpeg run uses the same encoder settings (libx264, preset veryfast, crf 20, yuv420p), so
 the ratios compare drawing, not encoders. The baselines are slow, so they run once, and by
 default only for runs of at most ``--baseline-max-steps`` (120) steps; ``--full`` runs them
@@ -30,6 +34,7 @@ changes between rounds cancels out.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -42,6 +47,7 @@ import numpy as np
 from matplotlib.animation import FFMpegWriter, FuncAnimation
 
 import animlib
+from animlib import kernels
 from animlib.animation import use_bundled_ffmpeg
 from animlib.frames import FrameRenderer
 from animlib.movie_writers import get_writer
@@ -278,6 +284,7 @@ def main() -> None:
     ap.add_argument("--baseline-max-steps", type=int, default=120)
     ap.add_argument("--full", action="store_true", help="baselines for every run length")
     ap.add_argument("--compare", type=int, default=6, help="runs in the comparison row (0: none)")
+    ap.add_argument("--no-jit", action="store_true", help="numpy only (no compiled panel pixels)")
     args = ap.parse_args()
     use_bundled_ffmpeg()
     tmp = Path(tempfile.mkdtemp(prefix="animlib-bench-render-"))
@@ -285,6 +292,19 @@ def main() -> None:
     rows, results = [], {}
     try:
         print(f"bench_render: {C.machine()}", flush=True)
+        if args.no_jit:
+            os.environ[kernels.DISABLE_ENV] = "1"
+        compiled = kernels.display_rgb(wait=True) is not None
+        print(
+            "  panel pixels: "
+            + (
+                "compiled (animlib.kernels, loaded before timing, as in a process that has "
+                "rendered before)"
+                if compiled
+                else "numpy (Numba missing or --no-jit)"
+            ),
+            flush=True,
+        )
         for steps in args.steps:
             for size in args.sizes:
                 run = dataset(size, steps)

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 from matplotlib.text import Text
 
+from .. import kernels
 from ..options import RenderOptions
 from .artists import PixelImage, Sampling
 from .boxes import PanelBox
-from .pixels import StepImages, auto_amplification, channel_mean, to_rgba
+from .pixels import StepImages, auto_amplification, channel_mean, lut32, to_rgba
 from .regions import RedrawRegion, padded
 from .rundata import RunData
 from .style import FONT_TITLE
@@ -54,6 +55,8 @@ class ImagePanels:
     A step's image is converted when its panels are drawn, once for both, and only at the
     pixels they show: an image larger than its panel is picked down to the panel's size
     before any arithmetic (nearest neighbour, so the pixels are those of a full conversion).
+    RGB steps are converted for both panels in one compiled pass once
+    :func:`animlib.kernels.display_rgb` is loaded (the same pixels), with numpy until then.
     """
 
     def __init__(
@@ -77,6 +80,9 @@ class ImagePanels:
         self._step: np.ndarray | None = None  # the step shown, as read
         self._prepared: dict[_Key | None, np.ndarray] = {}  # of the step shown, by sampling
         self._orig_means: dict[_Key, np.ndarray] = {}  # the original's channel mean, sampled
+        self._fused: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}  # of the step shown
+        self._fused_bufs: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}
+        self._indices: dict[_Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         shape = tuple(data.run.image_shape)[:2]
         blank = np.zeros((*shape, 4), np.uint8)  # until the first step is shown
         if "original" in self.boxes and data.original is not None:
@@ -110,6 +116,7 @@ class ImagePanels:
         """Show one step's image (converted when drawn, once for both panels)."""
         self._step = np.asarray(image)
         self._prepared.clear()
+        self._fused.clear()
         shape = self._step.shape
         opaque = len(shape) == 2 or shape[-1] != 4  # RGBA steps carry their own alpha
         if self.adversarial_image is not None and self.adversarial_region is not None:
@@ -130,12 +137,71 @@ class ImagePanels:
             prepared = self._prepared[key] = self._images.prepare(step)
         return prepared, key is not None
 
+    def _both(self, sampling: Sampling) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both panels' pixels from one compiled pass (RGB steps, once the kernel is loaded;
+        None otherwise: numpy then gives the same pixels)."""
+        key = (sampling.source, sampling.size)
+        done = self._fused.get(key)
+        if done is not None:
+            return done
+        step = self._step
+        assert step is not None
+        if step.ndim != 3 or step.shape[2] != 3 or step.dtype not in (np.float32, np.uint8):
+            return None
+        kernel = kernels.display_rgb(start=False)
+        orig_shape = step.shape[:2] if self._orig_mean is None else self._orig_mean.shape
+        if kernel is None or not step.flags.c_contiguous or orig_shape != step.shape[:2]:
+            return None
+        rows, cols, orig = self._kernel_inputs(sampling, key)
+        bufs = self._fused_bufs.get(key)
+        if bufs is None:
+            oh, ow = sampling.size
+            bufs = self._fused_bufs[key] = (
+                np.empty((oh, ow, 4), np.uint8),
+                np.empty((oh, ow), np.uint32),
+            )
+        img, pert = bufs
+        gain = np.float32((self.amplification or 1.0) * 127.5)
+        scale = np.float32(1.0 / 3.0 if step.dtype == np.float32 else 1.0 / 765.0)
+        if step.flags.writeable:
+            step = step.view()
+            step.flags.writeable = False  # (the kernel is compiled for read-only steps)
+        kernel(step, rows, cols, orig, gain, scale, lut32("RdBu_r"), img, pert)
+        done = self._fused[key] = (img, pert.view(np.uint8).reshape(*pert.shape, 4))
+        return done
+
+    def _kernel_inputs(
+        self, sampling: Sampling, key: _Key
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sampling's rows and columns (int64) and the original's channel mean (zeros
+        without an original) at the drawn pixels, as the compiled pass takes them."""
+        got = self._indices.get(key)
+        if got is None:
+            oh, ow = sampling.size
+            cols = np.arange(sampling.source[1]) if sampling.cols is None else sampling.cols
+            if self._orig_mean is None:
+                orig = np.zeros((oh, ow), np.float32)
+            else:
+                orig = sampling.apply(self._orig_mean)
+            got = self._indices[key] = (
+                np.array(sampling.rows, np.int64, order="C"),
+                np.array(cols, np.int64, order="C"),
+                np.array(orig, np.float32, order="C"),
+            )
+        return got
+
     def _adversarial_pixels(self, sampling: Sampling) -> np.ndarray:
+        both = self._both(sampling)
+        if both is not None:
+            return both[0]
         prepared, sampled = self._prepare(sampling)
         rgba = self._images.rgba(prepared)
         return rgba if sampled else sampling.apply(rgba)
 
     def _perturbation_pixels(self, sampling: Sampling) -> np.ndarray:
+        both = self._both(sampling)
+        if both is not None:
+            return both[1]
         prepared, sampled = self._prepare(sampling)
         amp = self.amplification or 1.0
         orig = self._orig_mean
