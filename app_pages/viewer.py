@@ -54,17 +54,19 @@ def pick_a_run() -> None:
     except Exception as exc:  # an unreadable folder: the hint above stays
         st.caption(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
         return
-    cols = st.columns(2)
-    for place, title, infos, icon in (
-        (cols[0], "Opened in this session", viewed, ":material/history:"),
-        (cols[1], "Newest runs", newest, ":material/schedule:"),
-    ):
-        good = [by_id[r] for r in infos if r in by_id and by_id[r].ok][:RECENT]
-        if good:
-            with place:
-                st.subheader(title)
-                for info in good:
-                    run_link(info, icon)
+    lists = [
+        (title, good, icon)
+        for title, infos, icon in (
+            ("Opened in this session", viewed, ":material/history:"),
+            ("Newest runs", newest, ":material/schedule:"),
+        )
+        if (good := [by_id[r] for r in infos if r in by_id and by_id[r].ok][:RECENT])
+    ]
+    for place, (title, good, icon) in zip(st.columns(2), lists, strict=False):
+        with place:  # (side by side, the first on the left)
+            st.subheader(title)
+            for info in good:
+                run_link(info, icon)
 
 
 def remember(run_id: str) -> None:
