@@ -179,3 +179,44 @@ def test_step_pixels_of_a_strided_sampling_equal_those_of_its_copy(dtype, channe
     assert np.array_equal(got.perturbation(a, 8.0, orig), want.perturbation(b, 8.0, orig))
     again = image[rows, cols] * 0 if dtype == np.uint8 else image[rows, cols] * 0.5
     assert np.array_equal(got.rgba(got.prepare(again)), want.rgba(want.prepare(again.copy())))
+
+
+@pytest.mark.parametrize(
+    "source,room,drawn",
+    [
+        ((224, 224), (227, 227), (224, 224)),  # 1:1, not 3 rows and columns doubled
+        ((28, 28), (227, 227), (224, 224)),  # 8x
+        ((100, 100), (227, 227), (200, 200)),  # 2x: 88 % of the room
+        ((130, 130), (227, 227), (227, 227)),  # 1x would be 57 %: zoomed to fit
+        ((32, 32), (256.0000001, 255.9999999), (256, 256)),  # float room: still 8x
+        ((300, 300), (227, 227), (227, 227)),  # shrunk: picked down to fit
+        ((28, 56), (227, 227), (112, 224)),  # aspect kept
+    ],
+)
+def test_an_enlarged_image_is_drawn_at_a_whole_zoom_when_that_nearly_fills_its_panel(
+    source, room, drawn
+):
+    from animlib.figure.artists import zoom
+
+    z = zoom(source, room)
+    assert (round(source[0] * z), round(source[1] * z)) == drawn
+
+
+def test_every_source_pixel_is_the_same_square_of_drawn_pixels(tmp_path):
+    """A 28x28 image in a panel of about 227 pixels: each pixel an 8x8 square in the frame."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 28, 28, 3)).astype(np.uint8)
+    with animlib.RunWriter(tmp_path, name="z", original=images[0]) as w:
+        for image in images:
+            w.log(image=image)
+    run = animlib.open_run(tmp_path / w.run_id)
+    with FrameRenderer(run) as frames:
+        x, y, ow, oh = frames.figure.rows[0].images.adversarial_image.placement()
+        height = frames.size[1]
+        for i in range(len(frames)):
+            frame = frames.frame(i)
+            k = ow // 28
+            assert (ow, oh) == (28 * k, 28 * k) and k >= 2
+            top = height - (y + oh)
+            shown = frame[top : top + oh, x : x + ow]
+            assert np.array_equal(shown, images[i].repeat(k, 0).repeat(k, 1)), f"frame {i}"

@@ -674,3 +674,10 @@ def test_render_cache_key_follows_content_and_options(tmp_path):
     assert key != render_key([a], "mp4", O(fps=12, stride=1))
     assert key != render_key([a], "gif", O(fps=10, stride=1))
     assert key != render_key([b], "mp4", O(fps=10, stride=1))
+    from animlib.cache import keys
+
+    live = keys.live_key([a], "mp4", O())
+    with pytest.MonkeyPatch.context() as m:  # a change in how frames are drawn: new keys
+        m.setattr(keys, "LOOK", keys.LOOK + 1)
+        assert key != render_key([a], "mp4", O(fps=10, stride=1))
+        assert keys.live_key([a], "mp4", O()) != live

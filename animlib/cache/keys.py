@@ -24,6 +24,8 @@ from ..errors import Code, RenderOptionError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, run_label
 
+LOOK = 2  # how frames are drawn: raised by a change that draws any frame differently (renders
+# cached before it then get new keys instead of being served, or appended to, with new frames)
 LEASE = "lease"
 CLAIM = "claim"
 USED = "used"
@@ -32,8 +34,9 @@ _SIDECAR = re.compile(r"\.(lease|claim|used|live)-([^+]+?)(?:\+[^/]*|\.json)?")
 
 
 def render_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions) -> str:
-    """The one key of a render: it changes with any run's content, any option, the format or
-    animlib's version (used by the render cache and by ``render --all``'s up-to-date stamps).
+    """The one key of a render: it changes with any run's content, any option, the format,
+    animlib's version or the frames' look (``LOOK``); used by the render cache and by
+    ``render --all``'s up-to-date stamps.
 
     Args:
         runs: one run or the runs of a comparison (order matters).
@@ -45,6 +48,7 @@ def render_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptio
     """
     payload = {
         "v": __version__,
+        "look": LOOK,
         "fmt": str(fmt).lower().lstrip("."),
         "runs": [[run_label(r), r.fingerprint] for r in as_runs(runs)],
         "options": options.as_dict(),
@@ -66,6 +70,7 @@ def live_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions
     """
     payload = {
         "v": __version__,
+        "look": LOOK,
         "live": True,
         "fmt": str(fmt).lower().lstrip("."),
         "runs": [[identity(r), _created(r)] for r in as_runs(runs)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,7 +19,23 @@ from .. import glyphs
 from .boxes import PanelBox
 from .textmetrics import font_metrics, readout_pieces
 
-__all__ = ["PixelImage", "PixelSource", "Readout", "Sampling"]
+__all__ = ["PixelImage", "PixelSource", "Readout", "Sampling", "zoom"]
+
+WHOLE_ZOOM = 0.8  # an enlarged image is drawn at a whole zoom if that keeps this share of its size
+
+
+def zoom(source: tuple[int, int], room: tuple[float, float]) -> float:
+    """The zoom drawing an (h, w) image in (height, width) pixels of room, aspect kept.
+
+    An image that fits more than once is drawn at a whole zoom (every source pixel the same
+    number of drawn pixels, none of them doubled here and there) unless that would shrink it
+    below ``WHOLE_ZOOM`` of the room it could take: in 227 pixels, a 224x224 image is drawn at
+    224 (1:1), 28x28 at 224 (8x), 100x100 at 200 (2x), 130x130 at 227 (1.75x).
+    """
+    (h, w), (rh, rw) = source, room
+    scale = min(rw / w, rh / h)
+    whole = math.floor(scale + 1e-6)  # (room computed in floats)
+    return float(whole) if whole >= 1 and whole >= WHOLE_ZOOM * scale else scale
 
 
 @functools.lru_cache(maxsize=64)
@@ -159,7 +176,7 @@ class PixelImage(Artist):
         """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
         x0, y0, x1, y1 = self.box.bbox.extents
         h, w = self._shape
-        scale = min((x1 - x0) / w, (y1 - y0) / h)
+        scale = zoom((h, w), (y1 - y0, x1 - x0))
         ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
         return (
             int(round(x0 + ((x1 - x0) - ow) / 2)),
