@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_dpi, limits
-from animlib.listing import RunInfo
 from animlib.player.component import player
 from animlib.text import printable
 from animlib.ui import (
@@ -32,14 +33,14 @@ FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 RECENT = 8  # runs offered when the page is opened without one
 
 
-def run_link(info: RunInfo, icon: str) -> None:
-    """A link that opens ``info``'s run on this page."""
-    bits = [info.name, info.get("attack") or "no attack", str(info.get("status", ""))]
-    st.page_link(
+def run_link(place: Any, run_id: str, label: str, icon: str, **kw: Any) -> None:
+    """A link in ``place`` that opens run ``run_id`` on this page (``label`` shown as text)."""
+    place.page_link(
         "app_pages/viewer.py",
-        label=md(printable(" · ".join(bits))),
+        label=md(printable(label)),
         icon=icon,
-        query_params={"run": info.id, FROM_LINK: "1"},
+        query_params={"run": run_id, FROM_LINK: "1"},
+        **kw,
     )
 
 
@@ -66,7 +67,8 @@ def pick_a_run() -> None:
         with place:  # (side by side, the first on the left)
             st.subheader(title)
             for info in good:
-                run_link(info, icon)
+                bits = [info.name, info.get("attack") or "no attack", str(info.get("status", ""))]
+                run_link(st, info.id, " · ".join(bits), icon)
 
 
 def remember(run_id: str) -> None:
@@ -131,11 +133,11 @@ if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter expe
         nav = st.columns([1, 1, 3], vertical_alignment="center")
         for place, other, icon in ((nav[0], before, "back"), (nav[1], after, "forward")):
             if other is not None:
-                place.page_link(
-                    "app_pages/viewer.py",
-                    label=f"Sample {md(printable(str(other.get('sample', other.id))))}",
-                    icon=f":material/arrow_{icon}:",
-                    query_params={"run": other.id, FROM_LINK: "1"},
+                run_link(
+                    place,
+                    other.id,
+                    f"Sample {other.get('sample', other.id)}",
+                    f":material/arrow_{icon}:",
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{count} samples in this experiment")

@@ -81,8 +81,7 @@ class ImagePanels:
         self._prepared: dict[_Key | None, np.ndarray] = {}  # of the step shown, by sampling
         self._orig_means: dict[_Key, np.ndarray] = {}  # the original's channel mean, sampled
         self._fused: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}  # of the step shown
-        self._fused_bufs: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}
-        self._indices: dict[_Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._kernel_args: dict[_Key, tuple[np.ndarray, ...]] = {}  # see _kernel_inputs
         shape = tuple(data.run.image_shape)[:2]
         blank = np.zeros((*shape, 4), np.uint8)  # until the first step is shown
         if "original" in self.boxes and data.original is not None:
@@ -152,15 +151,7 @@ class ImagePanels:
         orig_shape = step.shape[:2] if self._orig_mean is None else self._orig_mean.shape
         if kernel is None or not step.flags.c_contiguous or orig_shape != step.shape[:2]:
             return None
-        rows, cols, orig = self._kernel_inputs(sampling, key)
-        bufs = self._fused_bufs.get(key)
-        if bufs is None:
-            oh, ow = sampling.size
-            bufs = self._fused_bufs[key] = (
-                np.empty((oh, ow, 4), np.uint8),
-                np.empty((oh, ow), np.uint32),
-            )
-        img, pert = bufs
+        rows, cols, orig, img, pert = self._kernel_inputs(sampling, key)
         gain = np.float32((self.amplification or 1.0) * 127.5)
         scale = np.float32(1.0 / 3.0 if step.dtype == np.float32 else 1.0 / 765.0)
         if step.flags.writeable:
@@ -170,25 +161,35 @@ class ImagePanels:
         done = self._fused[key] = (img, pert.view(np.uint8).reshape(*pert.shape, 4))
         return done
 
-    def _kernel_inputs(
-        self, sampling: Sampling, key: _Key
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The sampling's rows and columns (int64) and the original's channel mean (zeros
-        without an original) at the drawn pixels, as the compiled pass takes them."""
-        got = self._indices.get(key)
+    def _kernel_inputs(self, sampling: Sampling, key: _Key) -> tuple[np.ndarray, ...]:
+        """What the compiled pass takes for a sampling: its rows and columns (int64), the
+        original's channel mean at the drawn pixels (zeros without an original), and the two
+        bitmaps it writes (reused from step to step)."""
+        got = self._kernel_args.get(key)
         if got is None:
             oh, ow = sampling.size
             cols = np.arange(sampling.source[1]) if sampling.cols is None else sampling.cols
-            if self._orig_mean is None:
-                orig = np.zeros((oh, ow), np.float32)
-            else:
-                orig = sampling.apply(self._orig_mean)
-            got = self._indices[key] = (
+            orig = self._orig_at(sampling)
+            got = self._kernel_args[key] = (
                 np.array(sampling.rows, np.int64, order="C"),
                 np.array(cols, np.int64, order="C"),
-                np.array(orig, np.float32, order="C"),
+                np.zeros((oh, ow), np.float32) if orig is None else orig,
+                np.empty((oh, ow, 4), np.uint8),
+                np.empty((oh, ow), np.uint32),
             )
         return got
+
+    def _orig_at(self, sampling: Sampling) -> np.ndarray | None:
+        """The original's channel mean at the pixels ``sampling`` draws (float32, C-ordered,
+        kept per sampling); None without an original."""
+        if self._orig_mean is None:
+            return None
+        key = (sampling.source, sampling.size)
+        orig = self._orig_means.get(key)
+        if orig is None:
+            orig = sampling.apply(self._orig_mean)
+            orig = self._orig_means[key] = np.array(orig, np.float32, order="C")
+        return orig
 
     def _adversarial_pixels(self, sampling: Sampling) -> np.ndarray:
         both = self._both(sampling)
@@ -204,11 +205,6 @@ class ImagePanels:
             return both[1]
         prepared, sampled = self._prepare(sampling)
         amp = self.amplification or 1.0
-        orig = self._orig_mean
-        if sampled and orig is not None:
-            key = (sampling.source, sampling.size)
-            orig = self._orig_means.get(key)
-            if orig is None:
-                orig = self._orig_means[key] = sampling.apply(self._orig_mean)
+        orig = self._orig_at(sampling) if sampled else self._orig_mean
         colours = self._images.perturbation(prepared, amp, orig)
         return colours if sampled else sampling.apply(colours)
