@@ -227,6 +227,8 @@ class FrameRenderer:
                 artist.set_animated(animated)
 
     def _draw_background(self) -> None:
+        self.changed: list[tuple[slice, slice]] | None = None  # the whole canvas was redrawn
+        self._drawn = False  # (so the next frame may differ anywhere from the one before)
         self.canvas.draw()
         self._buffer = np.asarray(self.canvas.buffer_rgba())
         self._background = self._buffer.copy()
@@ -236,15 +238,20 @@ class FrameRenderer:
         return self.figure.n_frames
 
     def frame_rgba(self, index: int) -> np.ndarray:
-        """Frame ``index`` as a read-only view of the canvas (RGBA; valid until the next call)."""
+        """Frame ``index`` as a read-only view of the canvas (RGBA; valid until the next call).
+
+        Afterwards :attr:`changed` holds the ``(rows, columns)`` slices outside which it equals
+        the frame returned before (None after the background was drawn: anywhere)."""
         self.figure.update(index)
         buf, bg, renderer = self._buffer, self._background, self._renderer
+        changed: list[tuple[slice, slice]] = []
         for area in self._areas:
             region = area.region
             if not region.dirty:
                 continue
             region.dirty = False
             key, index_ = region.key, area.index
+            changed.append(index_)
             if key is not None:
                 pixels = area.cache.get(key)
                 if pixels is not None:
@@ -256,6 +263,8 @@ class FrameRenderer:
                 artist.draw(renderer)
             if key is not None and len(area.cache) < _REGION_CACHE:
                 area.cache[key] = buf[index_].copy()
+        self.changed = changed if self._drawn else None
+        self._drawn = True
         return buf
 
     def frame(self, index: int) -> np.ndarray:

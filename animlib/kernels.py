@@ -1,5 +1,5 @@
 """Compiled loops (Numba) where numpy needs many passes: the steps codec's split, the panels'
-display pixels; loaded once per process in the background; None without Numba."""
+display pixels, frames to YUV; loaded once per process in the background; None without Numba."""
 
 # ``split_grid`` does in one pass over a float image what ``stepcodec._prepare_block`` does with
 # numpy (``rint(255 x)`` as uint8, the grid value ``float32(q) / 255``, the comparison of the bit
@@ -16,6 +16,10 @@ display pixels; loaded once per process in the background; None without Numba.""
 # 512x512 step shown at 256x256 takes ~0.25 ms instead of 0.7-1 ms, which on a 2-core machine
 # (where x264 keeps ~1.6 cores busy) is most of what the renderer adds to the encoder's time.
 # The tests check that both give the same pixels.
+#
+# ``yuv420`` converts the parts of a frame that changed to the planes x264 encodes (see
+# ``movie_writers.yuv``): ffmpeg then reads 1.5 bytes a pixel instead of 4 and skips its own
+# conversion of every whole frame, about a third of its CPU time on these frames.
 #
 # Loading them costs about 1 s of one core once per process (importing Numba, then their machine
 # code from the cache next to this file or in Numba's user cache; the first compilation ever
@@ -112,6 +116,26 @@ def display_rgb(*, start: bool = True, wait: bool = False) -> Callable[..., None
     return _kernel("display_rgb", start, wait)
 
 
+def yuv420(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
+    """The compiled ``yuv420(pixels, pairs, y, u, v, boxes)`` once it is loaded, else None.
+
+    Args:
+        start: Start loading it in a background thread if nobody did yet.
+        wait: Wait until it is loaded (or found missing).
+
+    Returns:
+        The function; None while it loads, without Numba, or with ``ANIMLIB_NO_JIT=1``.
+
+    The function converts, for each row ``(r0, r1, c0, c1)`` of the (n, 4) int64 ``boxes``,
+    rows ``r0:r1`` and columns ``c0:c1`` (even numbers inside the frame) of a C-ordered
+    (H, W, 4) uint8 RGBA frame, given as its (H, W) uint32 ``pixels`` and its (H, W / 2)
+    uint64 ``pairs`` (views of it on a little-endian machine), into the 8-bit planes ``y``
+    (H, W), ``u`` and ``v`` (H / 2, W / 2) exactly as ``movie_writers.yuv.convert`` does with
+    numpy. Other types raise TypeError (nothing is compiled then).
+    """
+    return _kernel("yuv420", start, wait)
+
+
 def _load(done: threading.Event) -> None:
     """Import Numba and compile (or load from the cache) the kernels; no Numba: none."""
     try:
@@ -132,7 +156,14 @@ def _load(done: threading.Event) -> None:
             src.flags.writeable = False  # (steps read from a store are read-only)
             display(src, index, index, orig, one, one, np.zeros(256, np.uint32), img, pert)
         display.disable_compile()  # other types raise TypeError (never a compilation mid-render)
-        _state["kernels"] = {"split_grid": split, "display_rgb": display}
+        yuv = jit(_yuv420)
+        planes = np.empty((2, 2), np.uint8), np.empty((1, 1), np.uint8), np.empty((1, 1), np.uint8)
+        for writeable in (True, False):  # a canvas buffer, or a caller's read-only frame
+            pixels, pairs = np.zeros((2, 2), np.uint32), np.zeros((2, 1), np.uint64)
+            pixels.flags.writeable = pairs.flags.writeable = writeable
+            yuv(pixels, pairs, *planes, np.array([[0, 2, 0, 2]], np.int64))
+        yuv.disable_compile()
+        _state["kernels"] = {"split_grid": split, "display_rgb": display, "yuv420": yuv}
     except Exception:  # no Numba, or one that fails: the numpy code is exact too
         _state["kernels"] = {}
     finally:
@@ -233,3 +264,33 @@ def _display_rgb(src, rows, cols, orig, gain, scale, lut, img, pert):
                 pert[i, j] = lut[np.int32(d)]
             else:  # (numpy's cast of NaN to an index, clipped: the first colour)
                 pert[i, j] = lut[0]
+
+
+def _yuv420(pixels, pairs, y, u, v, boxes):
+    u32, u64 = np.uint32, np.uint64
+    byte, s8, s16 = u32(255), u32(8), u32(16)
+    lanes, low = u64(0x00FF00FF00FF00FF), u64(0xFFFF)
+    q8, q16, q32, two = u64(8), u64(16), u64(32), u64(2)
+    for k in range(boxes.shape[0]):
+        r0, r1, c0, c1 = boxes[k, 0], boxes[k, 1], boxes[k, 2], boxes[k, 3]
+        for i in range(r0, r1):  # luma: one pixel (a uint32, R in the low byte) at a time
+            row, out = pixels[i], y[i]
+            for j in range(c0, c1):
+                p = row[j]
+                r, g, b = p & byte, (p >> s8) & byte, (p >> s16) & byte
+                out[j] = np.uint8((u32(66) * r + u32(129) * g + u32(25) * b + u32(4224)) >> s8)
+        # chroma: two pixels (a uint64) of two rows at a time, channels summed in 16-bit lanes
+        for i in range(r0, r1, 2):
+            a, b, uu, vv = pairs[i], pairs[i + 1], u[i >> 1], v[i >> 1]
+            for j in range(c0 >> 1, c1 >> 1):
+                qa, qb = a[j], b[j]
+                rb = (qa & lanes) + (qb & lanes)  # R and B of both pixels of both rows
+                rb = rb + (rb >> q32)
+                ga = ((qa >> q8) & lanes) + ((qb >> q8) & lanes)  # G (and alpha)
+                ga = ga + (ga >> q32)
+                r = u32(((rb & low) + two) >> two)  # the means, rounded
+                bl = u32((((rb >> q16) & low) + two) >> two)
+                g = u32(((ga & low) + two) >> two)
+                # ((x + 128) >> 8) + 128 as (x + 32896) >> 8: never negative, so unsigned
+                uu[j] = np.uint8((u32(112) * bl + u32(32896) - u32(38) * r - u32(74) * g) >> s8)
+                vv[j] = np.uint8((u32(112) * r + u32(32896) - u32(94) * g - u32(18) * bl) >> s8)

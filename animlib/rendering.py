@@ -95,7 +95,7 @@ def _render(
         if progress is not None:
             progress(0, total)
         for i in range(total):
-            writer.grab_frame(frames.frame_rgba(i))
+            writer.grab_frame(frames.frame_rgba(i), changed=frames.changed)
             if progress is not None:
                 progress(i + 1, total)
     return path
@@ -138,7 +138,7 @@ def encode_frames(
         if progress is not None:
             progress(0, total)
         for i in range(start, len(frames)):
-            writer.grab_frame(frames.frame_rgba(i))
+            writer.grab_frame(frames.frame_rgba(i), changed=frames.changed)
             if progress is not None:
                 progress(i - start + 1, total)
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[MovieWriter]] = {}
+Changed = Sequence[tuple[slice, slice]]  # (rows, columns) of a frame that changed
 
 
 def meta_value(value: Any) -> str:
@@ -143,11 +144,14 @@ class MovieWriter:
             self.abort()
             raise
 
-    def grab_frame(self, rgb: np.ndarray) -> None:
+    def grab_frame(self, rgb: np.ndarray, *, changed: Changed | None = None) -> None:
         """Append one ``(height, width, 3)`` uint8 RGB frame.
 
         ``(height, width, 4)`` RGBA (e.g. an Agg canvas buffer) is accepted too, alpha ignored;
-        every frame of one file must have the same number of channels.
+        every frame of one file must have the same number of channels. ``changed``: the
+        ``(rows, columns)`` slices outside which this frame equals the previous one grabbed
+        (a :class:`~animlib.frames.FrameRenderer`'s ``changed``), which lets a writer redo
+        only those parts; None: it may differ anywhere.
         """
         if self.tmp_path is None:
             raise RenderError("grab_frame() before setup()")
@@ -160,7 +164,7 @@ class MovieWriter:
                 field="frame",
             )
         self.channels = channels
-        self._write(np.ascontiguousarray(frame))
+        self._write_changed(np.ascontiguousarray(frame), changed)
         self.frame_count += 1
 
     def finish(self) -> Path:
@@ -208,6 +212,11 @@ class MovieWriter:
 
     def _write(self, rgb: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
+        """Write a frame that differs from the previous one only in ``changed`` (None:
+        anywhere); by default as any frame."""
+        self._write(rgb)
 
     def _close(self) -> None:
         raise NotImplementedError

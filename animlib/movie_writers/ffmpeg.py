@@ -14,7 +14,8 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..errors import RenderError
-from .base import MovieWriter, meta_value, register_writer
+from .base import Changed, MovieWriter, meta_value, register_writer
+from .yuv import YuvFrame
 
 __all__ = ["FFmpegWriter", "MP4Writer", "WebMWriter", "ffmpeg_encoders"]
 
@@ -47,10 +48,13 @@ class FFmpegWriter(MovieWriter):
     """Pipes raw RGB frames into the ffmpeg from ``imageio-ffmpeg``; subclasses pick the codec.
 
     Options: ``bitrate`` (kbit/s; default: constant quality ``crf``), ``crf``, ``extra_args``.
+    Codecs that encode yuv420p (``yuv_input``) get the frames as those planes, converted here
+    where frames changed (:mod:`.yuv`), once this process has the compiled conversion.
     """
 
     encoder: ClassVar[str] = ""
     container: ClassVar[str] = ""
+    yuv_input: ClassVar[bool] = False  # its codec encodes yuv420p: frames may be piped so
 
     @classmethod
     def available(cls) -> bool:
@@ -71,7 +75,7 @@ class FFmpegWriter(MovieWriter):
             "-f",
             "rawvideo",
             "-pix_fmt",
-            "rgba" if self.channels == 4 else "rgb24",
+            self._input_format(),
             "-s",
             f"{w}x{h}",
             "-framerate",
@@ -80,7 +84,7 @@ class FFmpegWriter(MovieWriter):
             "pipe:0",
             "-an",
         ]
-        if w % 2 or h % 2:  # yuv420p needs even sizes
+        if w % 2 or h % 2:  # yuv420p needs even sizes (and the planes are never piped then)
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
         cmd += self.codec_args()
         for key in _METADATA_KEYS:
@@ -95,6 +99,23 @@ class FFmpegWriter(MovieWriter):
         self._stderr: IO[bytes] | None = None  # ffmpeg's messages
         self._proc: subprocess.Popen[bytes] | None = None
         self._feeder: PipeFeeder | None = None
+        self._planes: YuvFrame | None = None  # frames piped as yuv420p (see .yuv)
+
+    def _input_format(self) -> str:
+        if self._planes is not None:
+            return "yuv420p"
+        return "rgba" if self.channels == 4 else "rgb24"
+
+    def _yuv_frame(self) -> YuvFrame | None:
+        """Planes to pipe when this process has the compiled conversion, the size is even and
+        no ``extra_args`` pick another pixel format (else ffmpeg converts the RGB frames)."""
+        kernel = YuvFrame.available()
+        w, h = self.size
+        if kernel is None or w % 2 or h % 2 or self.channels != 4 or not self.yuv_input:
+            return None
+        if "-pix_fmt" in list(self.options.get("extra_args") or []):
+            return None
+        return YuvFrame(self.size, kernel)
 
     def _open(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by _close/_cleanup
@@ -104,6 +125,7 @@ class FFmpegWriter(MovieWriter):
             self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
+        self._planes = self._yuv_frame()
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
         )
@@ -119,9 +141,13 @@ class FFmpegWriter(MovieWriter):
         return RenderError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
 
     def _write(self, rgb: np.ndarray) -> None:
+        self._write_changed(rgb, None)
+
+    def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
         proc = self._proc or self._start()
         assert self._feeder is not None
-        if not self._feeder.put(rgb):
+        data = rgb if self._planes is None else self._planes.update(rgb, changed)
+        if not self._feeder.put(data):
             proc.wait()
             raise self._error("stopped accepting frames")
 
@@ -221,6 +247,7 @@ class MP4Writer(FFmpegWriter):
     mime = "video/mp4"
     encoder = "libx264"
     container = "mp4"
+    yuv_input = True
 
     def codec_args(self) -> list[str]:
         args = ["-c:v", "libx264", "-preset", str(self.options.get("preset") or "veryfast")]
@@ -241,6 +268,7 @@ class WebMWriter(FFmpegWriter):
     mime = "video/webm"
     encoder = "libvpx-vp9"
     container = "webm"
+    yuv_input = True
 
     def codec_args(self) -> list[str]:
         args = ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-row-mt", "1"]

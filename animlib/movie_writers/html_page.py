@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import MovieWriter, register_writer
+from .base import Changed, MovieWriter, register_writer
 from .ffmpeg import MP4Writer
 
 __all__ = ["HTMLWriter"]
@@ -130,6 +130,9 @@ class HTMLWriter(MovieWriter):
 
     def _write(self, rgb: np.ndarray) -> None:
         self._video.grab_frame(rgb)
+
+    def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
+        self._video.grab_frame(rgb, changed=changed)
 
     def _close(self) -> None:
         video_path = self._video.finish()
