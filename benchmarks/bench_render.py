@@ -13,7 +13,9 @@ All are timed side by side in one process, interleaved round by round, on the sa
 * animlib: ``animlib.render(run, "x.mp4")``, cold (animlib's and matplotlib's text caches
   cleared first, as for the first render in a fresh process) and, for short runs, warm (the
   same call again, as in a dashboard that has rendered before);
-* floor: only encoding ``animlib.render``'s frames, drawn beforehand, with the same writer.
+* floor: only encoding ``animlib.render``'s frames, drawn beforehand, with the same writer (which
+  pipes YUV planes to ffmpeg: for these frames, given without the parts that changed, it
+  converts each whole frame; ``animlib.render`` converts only what it redrew).
 
 A comparison row follows: ``animlib.render_compare`` of ``--compare`` (6) stored 224x224 runs of
 120 down to 60 steps (float32 and uint8 in turn, as old runs are), 1280x1440 frames, against
