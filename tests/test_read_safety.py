@@ -333,6 +333,26 @@ def test_big_runs_are_checked_again_on_a_timer_instead_of_listing_chunks(tmp_pat
     assert ui._check_key(run)[1].startswith("t")
 
 
+def test_a_cached_check_is_shared_and_redone_after_its_period(tmp_path, monkeypatch):
+    from animlib import ui
+
+    folder = tmp_path / write_run(tmp_path, "timed", steps=3)
+    run = animlib.open_run(folder)
+    calls = []
+    real = ui.validate_run
+    monkeypatch.setattr(ui, "validate_run", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    clock = [1e6]
+    monkeypatch.setattr(ui.time, "monotonic", lambda: clock[0])
+    key = ui._check_key(run)
+    assert ui._check(run.url, str(tmp_path), key, False).ok
+    assert ui._check(run.url, str(tmp_path), key, False).ok
+    assert len(calls) == 1  # the second page (or session) uses the first one's check
+    chunk_file(folder, "images").unlink()
+    clock[0] += ui.CHECK_TTL_S
+    report = ui._check(run.url, str(tmp_path), key, False)  # the same key: a new period
+    assert len(calls) == 2 and not report.ok and "is missing" in report.error
+
+
 # -- nesting depth: one limit, on write and on read ----------------------------------------------
 def nested(depth: int) -> dict:
     value: dict = {"eps": 0.03}
