@@ -46,35 +46,24 @@ def render_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptio
     Returns:
         40 hex digits.
     """
-    payload = {
-        "v": __version__,
-        "look": LOOK,
-        "fmt": str(fmt).lower().lstrip("."),
-        "runs": [[run_label(r), r.fingerprint] for r in as_runs(runs)],
-        "options": options.as_dict(),
-    }
-    return _digest(payload)
+    return _key([[run_label(r), r.fingerprint] for r in as_runs(runs)], fmt, options)
 
 
 def live_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions) -> str:
-    """The key of a live render: the runs' identities (location and creation time, never their
-    content), the options, the format and animlib's version.
+    """The key of a live render (arguments and result as :func:`render_key`'s): the runs'
+    identities (location and creation time, never their content), the options, the format,
+    animlib's version and the frames' look."""
+    return _key([[identity(r), _created(r)] for r in as_runs(runs)], fmt, options, live=True)
 
-    Args:
-        runs: one run or the runs of a comparison.
-        fmt: the output format.
-        options: the render options.
 
-    Returns:
-        40 hex digits.
-    """
+def _key(runs: list[list[str]], fmt: str, options: RenderOptions, **extra: object) -> str:
     payload = {
         "v": __version__,
         "look": LOOK,
-        "live": True,
         "fmt": str(fmt).lower().lstrip("."),
-        "runs": [[identity(r), _created(r)] for r in as_runs(runs)],
+        "runs": runs,
         "options": options.as_dict(),
+        **extra,
     }
     return _digest(payload)
 
