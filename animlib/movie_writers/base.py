@@ -87,7 +87,8 @@ class MovieWriter:
     Frames go to a temporary file next to ``path``, renamed over ``path`` only by ``finish()``,
     so a crash never leaves a half-written file under the final name. ``abort()`` (also run by
     :meth:`saving` on an exception) removes the temporary file. Subclasses implement
-    ``_open``, ``_write`` and ``_close`` (and set ``name``/``suffixes``/``mime``).
+    ``_open``, ``_write`` and ``_close`` (and set ``name``/``suffixes``/``mime``); one that can
+    use the parts of a frame that changed implements ``_write_changed`` instead of ``_write``.
     """
 
     name: ClassVar[str] = ""

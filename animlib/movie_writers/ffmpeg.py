@@ -140,9 +140,6 @@ class FFmpegWriter(MovieWriter):
             err = self._stderr.read().decode("utf-8", "replace").strip()
         return RenderError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
 
-    def _write(self, rgb: np.ndarray) -> None:
-        self._write_changed(rgb, None)
-
     def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
         proc = self._proc or self._start()
         assert self._feeder is not None

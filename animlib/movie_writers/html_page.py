@@ -128,9 +128,6 @@ class HTMLWriter(MovieWriter):
             self._video_path, self.size, self.fps, self.metadata, self.channels or None
         )
 
-    def _write(self, rgb: np.ndarray) -> None:
-        self._video.grab_frame(rgb)
-
     def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
         self._video.grab_frame(rgb, changed=changed)
 
