@@ -204,7 +204,7 @@ class FrameRenderer:
             kernels.display_rgb(start=True)  # pixels (in the background; numpy meanwhile)
         runs = as_runs(run_or_runs)
         self.runs: list[RunLike] = runs
-        self.figure: PanelFigure = make_figure(runs, self.options)
+        self.figure: PanelFigure = make_figure(runs, self.options, axes=False)
         self.fig = self.figure.fig
         self.canvas = agg_canvas(self.fig)
         self.size: tuple[int, int] = self.canvas.get_width_height()

@@ -30,7 +30,7 @@ def frame_at(
     """
     opts = dataclasses.replace(RenderOptions.of(options, **kw), stride=1)
     runs = as_runs(run_or_runs)
-    figure = make_figure(runs, opts)
+    figure = make_figure(runs, opts, axes=False)
     last = max(len(r) for r in runs) - 1
     figure.update(min(max(int(step), 0), last))
     canvas = figure.fig.canvas

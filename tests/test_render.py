@@ -270,6 +270,20 @@ def test_fast_compare_frames_equal_animate_frames(tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_renderer_figures_have_no_axes_and_animate_figures_one(run):
+    # an Axes costs a render ~5 ms and ~3,000 Python objects: frames drawn by animlib go without
+    # it (the tests above check the pixels are those of the animation, which needs it for blit)
+    frames = FrameRenderer(run)
+    assert frames.fig.axes == []
+    assert frames.fig.artists  # the panels' artists are the figure's own
+    anim = animlib.animate(run, blit=True)
+    try:
+        (host,) = anim._fig.axes
+        assert all(a.axes is host for a in anim.panels.changed_artists)
+    finally:
+        plt.close(anim._fig)
+
+
 def test_changed_only_drawing_equals_full_redraw_in_any_order(run):
     frames = FrameRenderer(run)
     order = [3, 3, 0, 11, 5, 6, 0]

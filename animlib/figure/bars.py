@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
@@ -15,7 +14,7 @@ from matplotlib.text import Text
 from ..options import RenderOptions
 from .artists import Readout
 from .barset import BarSet
-from .boxes import PanelBox
+from .boxes import Host, PanelBox
 from .regions import Extents, RedrawRegion
 from .rundata import RunData, choose_classes
 from .style import (
@@ -78,7 +77,7 @@ class ConfidenceBars:
 
     def __init__(
         self,
-        host: Axes,
+        host: Host,
         rect: Sequence[float],
         fig_w: float,
         data: RunData,

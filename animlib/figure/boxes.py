@@ -1,10 +1,13 @@
 """Panel boxes: a panel's rectangle on the figure and its coordinates, without a matplotlib Axes."""
 
 # An Axes costs 15-20 ms to create (its two axes build ticks, spines, titles) and more to draw
-# its tick machinery; a comparison figure had 30 of them. A figure here has one host Axes (axis
-# off, covering the figure, so ``FuncAnimation(blit=True)`` finds every artist's ``axes``) and a
-# :class:`PanelBox` per panel: the panel's bbox and the transforms an Axes would give
-# (``transAxes``; ``transData`` for fixed limits), and the few helpers the panels use.
+# its tick machinery; a comparison figure had 30 of them. A figure here has a :class:`PanelBox`
+# per panel: the panel's bbox and the transforms an Axes would give (``transAxes``;
+# ``transData`` for fixed limits), and the few helpers the panels use. The artists are held by
+# one *host*: the figure itself when frames are drawn by animlib, or one Axes (axis off,
+# covering the figure) for ``FuncAnimation(blit=True)``, which needs every artist's ``axes``.
+# The Axes still costs ~5 ms and ~1,300 Python objects per figure (a quarter of a render's,
+# which the garbage collector then scans): renders and snapshots go without it.
 
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ from matplotlib.transforms import (
     blended_transform_factory,
 )
 
-__all__ = ["PanelBox", "host_axes"]
+__all__ = ["Host", "PanelBox", "host_axes", "make_host"]
+
+Host = Axes | Figure  # what holds the artists of a figure's panels (see above)
 
 
 def host_axes(fig: Figure) -> Axes:
@@ -38,18 +43,24 @@ def host_axes(fig: Figure) -> Axes:
     return host
 
 
+def make_host(fig: Figure, *, axes: bool) -> Host:
+    """The host of a figure's artists: a :func:`host_axes` if ``axes``, else ``fig`` itself
+    (the same pixels: the Axes draws nothing of its own and its artists are unclipped)."""
+    return host_axes(fig) if axes else fig
+
+
 class PanelBox:
     """The rectangle ``rect`` ([left, bottom, width, height], figure fraction) of a panel.
 
     ``transAxes`` maps (0, 0)-(1, 1) onto the box, ``transData`` maps ``xlim`` x ``ylim`` onto
     it (a limit pair may run backwards, e.g. rows listed top down). Artists are added to the
-    figure's host Axes (:func:`host_axes`) with the transform given (``transData`` if none) and
+    figure's host (:func:`make_host`) with the transform given (``transData`` if none) and
     no clip path, so drawing them costs what the artist costs, nothing more.
     """
 
     def __init__(
         self,
-        host: Axes,
+        host: Host,
         rect: Sequence[float],
         xlim: tuple[float, float] = (0.0, 1.0),
         ylim: tuple[float, float] = (0.0, 1.0),
@@ -85,7 +96,7 @@ class PanelBox:
         return blended_transform_factory(pick[x], pick[y])
 
     def add_artist(self, artist: Artist, transform: Transform | None = None) -> Artist:
-        """Add ``artist`` to the host Axes, in ``transform`` (default ``transData``), unclipped."""
+        """Add ``artist`` to the host, in ``transform`` (default ``transData``), unclipped."""
         if transform is not None or not artist.is_transform_set():
             artist.set_transform(transform if transform is not None else self.transData)
         self.host.add_artist(artist)

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 from ..errors import RenderOptionError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, check_compare
-from .boxes import host_axes
+from .boxes import make_host
 from .layout import Layout, plan, spec_of
 from .panels import RunPanels
 from .regions import RedrawRegion
@@ -83,29 +83,39 @@ class PanelFigure:
 
 
 class RunFigure(PanelFigure):
-    """Figure for a single run."""
+    """Figure for a single run (its artists held by an Axes unless ``axes`` is False: see
+    :func:`~animlib.figure.boxes.make_host`)."""
 
     def __init__(
-        self, run: RunLike, options: RenderOptions | None = None, fig: Figure | None = None
+        self,
+        run: RunLike,
+        options: RenderOptions | None = None,
+        fig: Figure | None = None,
+        *,
+        axes: bool = True,
     ) -> None:
         self.options = RenderOptions.of(options)
         self.run = run
         check_steps(run)
         layout = plan([spec_of(run)], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
-        self.rows = [RunPanels(host_axes(self.fig), run, self.options, layout=layout)]
+        host = make_host(self.fig, axes=axes)
+        self.rows = [RunPanels(host, run, self.options, layout=layout)]
         self.n_frames = self.options.frames(len(run))
         self.update(0)
 
 
 class CompareFigure(PanelFigure):
-    """Synchronised rows for 2-6 runs: the same step on every row, shorter runs hold their end."""
+    """Synchronised rows for 2-6 runs: the same step on every row, shorter runs hold their end
+    (``axes`` as for :class:`RunFigure`)."""
 
     def __init__(
         self,
         runs: Sequence[RunLike],
         options: RenderOptions | None = None,
         fig: Figure | None = None,
+        *,
+        axes: bool = True,
     ) -> None:
         runs = list(runs)
         check_compare(runs)
@@ -116,7 +126,7 @@ class CompareFigure(PanelFigure):
         layout = plan([spec_of(r) for r in runs], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
         self.rows = []
-        host = host_axes(self.fig)
+        host = make_host(self.fig, axes=axes)
         for i, run in enumerate(runs):
             top = layout.row_top(i)
             row = RunPanels(host, run, self.options, row_top=top, layout=layout, placeholders=True)
@@ -145,9 +155,14 @@ def make_figure(
     run_or_runs: RunLike | Sequence[RunLike],
     options: RenderOptions | None = None,
     fig: Figure | None = None,
+    *,
+    axes: bool = True,
 ) -> PanelFigure:
-    """A :class:`RunFigure` for one run, a :class:`CompareFigure` for a list/tuple of runs."""
+    """A :class:`RunFigure` for one run, a :class:`CompareFigure` for a list/tuple of runs.
+
+    ``axes=False`` leaves out the Axes that ``FuncAnimation(blit=True)`` needs (the same
+    pixels, built faster): for figures whose frames animlib draws itself."""
     runs = as_runs(run_or_runs)
     if len(runs) == 1:
-        return RunFigure(runs[0], options, fig)
-    return CompareFigure(runs, options, fig)
+        return RunFigure(runs[0], options, fig, axes=axes)
+    return CompareFigure(runs, options, fig, axes=axes)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from matplotlib.axes import Axes
 from matplotlib.text import Text
 
 from ..text import one_line
 from .artists import Readout
-from .boxes import PanelBox
+from .boxes import Host, PanelBox
 from .layout import Layout
 from .regions import RedrawRegion, box_columns
 from .rundata import RunData
@@ -154,7 +153,7 @@ class RowHeader:
 
     ``texts`` are its fixed texts (name, labels, the status line's words), drawn once."""
 
-    def __init__(self, host: Axes, layout: Layout, row_top: float, data: RunData) -> None:
+    def __init__(self, host: Host, layout: Layout, row_top: float, data: RunData) -> None:
         width = layout.width - 2 * MARGIN
         ax = PanelBox(host, layout.rect(MARGIN, row_top + HEADER_H, width, HEADER_H))
         self.box = ax

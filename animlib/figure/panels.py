@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 import numpy as np
 from matplotlib.artist import Artist
-from matplotlib.axes import Axes
 
 from ..options import RenderOptions
 from ..protocol import RunLike
 from .bars import ConfidenceBars
-from .boxes import PanelBox
+from .boxes import Host, PanelBox
 from .header import RowHeader, StatusLine
 from .images import ImagePanels
 from .layout import Layout, RunSpec, plan, spec_of
@@ -24,7 +23,7 @@ __all__ = ["ImageSource", "RunPanels"]
 ImageSource = Callable[[int], np.ndarray]  # step -> (H, W, C) image
 
 
-def placeholder(host: Axes, panel: str, rect: list[float]) -> PanelBox:
+def placeholder(host: Host, panel: str, rect: list[float]) -> PanelBox:
     """An empty panel saying what this run lacks (in a comparison whose other rows show it)."""
     box = PanelBox(host, rect)
     box.text(
@@ -53,7 +52,7 @@ class RunPanels:
 
     def __init__(
         self,
-        host: Axes,
+        host: Host,
         run: RunLike,
         options: RenderOptions,
         *,
