@@ -110,6 +110,13 @@ class BlockReader:
             ahead[1].cancel()
         return self._read(block)
 
+    def start(self, step: int) -> None:
+        """Start reading the block holding ``step`` in the worker thread (with ``prefetch``;
+        else nothing): the first call that needs it then finds it read, or waits for it."""
+        block = step // self.block
+        if self._next is None and self.current[0] != block:
+            self._start_next(block)
+
     def _start_next(self, block: int) -> None:
         if not self._prefetch or not self._steps(block):
             return
@@ -204,16 +211,22 @@ class FrameRenderer:
             kernels.display_rgb(start=True)  # pixels (in the background; numpy meanwhile)
         runs = as_runs(run_or_runs)
         self.runs: list[RunLike] = runs
-        self.figure: PanelFigure = make_figure(runs, self.options, axes=False)
-        self.fig = self.figure.fig
-        self.canvas = agg_canvas(self.fig)
-        self.size: tuple[int, int] = self.canvas.get_width_height()
-        check_frame(self.size, run=labels(runs))
-        self._readers: list[BlockReader] = []
-        for row in self.figure.rows:
-            reader = BlockReader(row.run, self.options.stride, prefetch=_PREFETCH)
-            self._readers.append(reader)
-            row.set_image_source(reader)
+        stride = self.options.stride
+        self._readers = [BlockReader(run, stride, prefetch=_PREFETCH) for run in runs]
+        try:
+            for reader in self._readers:  # the first steps decode while the figure is built
+                reader.start(0)
+            self.figure: PanelFigure = make_figure(
+                runs, self.options, axes=False, sources=self._readers
+            )
+            self.fig = self.figure.fig
+            self.canvas = agg_canvas(self.fig)
+            self.size: tuple[int, int] = self.canvas.get_width_height()
+            check_frame(self.size, run=labels(runs))
+        except BaseException:
+            for reader in self._readers:
+                reader.close()
+            raise
         regions = self.figure.regions
         self._set_animated(regions, True)  # left out of the background
         self._draw_background()

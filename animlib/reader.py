@@ -17,6 +17,7 @@ import itertools
 import math
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -165,7 +166,18 @@ class Run:
         self._zarr_store = None
         self._arrays: dict[str, Any] = {}
         self._checked = False  # check_arrays has passed (it runs before the first array read)
+        self._checking = False  # the thread holding _check_lock is inside check_arrays
+        self._check_lock = threading.RLock()
         self.images = ImageSteps(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_check_lock"]  # (a lock does not pickle; a copy gets its own)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._check_lock = threading.RLock()
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -342,12 +354,17 @@ class Run:
             return
         from .validation import check_structure
 
-        self._checked = True  # (the check reads the arrays' metadata through _array)
-        try:
-            check_structure(self)
-        except BaseException:
-            self._checked = False
-            raise
+        # one thread checks; another one reading meanwhile (a renderer's reader thread, a
+        # second dashboard session) waits for the outcome instead of reading unchecked arrays
+        with self._check_lock:
+            if self._checked or self._checking:  # (the check reads metadata through _array)
+                return
+            self._checking = True
+            try:
+                check_structure(self)
+                self._checked = True
+            finally:
+                self._checking = False
 
     # -- internals --------------------------------------------------------------------------
     def _error(self, exc: BaseException, field: str, what: str) -> RunFormatError:

@@ -36,7 +36,7 @@ import animlib.writer
 import animlib.zarr_codec  # noqa: F401  (Zarr reads runs' images through the animlib.steps codec)
 from animlib.cache import cached_copy
 from animlib.cli import main as cli_main
-from animlib.errors import Code, RenderOptionError
+from animlib.errors import Code, RenderOptionError, RunFormatError
 from animlib.options import RenderOptions
 from animlib.player import unpack
 from animlib.reader import peek_run
@@ -729,6 +729,43 @@ def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_
 # (a run folder linked from outside is fine when opened by its own path, as the CLI opens it)
 BY_PATH = [k for k in KINDS if CASES[k].level in ("list", "open") and k not in FOLDER_NAMES]
 BY_PATH.remove("symlink-outside")
+
+
+def test_a_read_during_another_threads_check_waits_for_its_outcome(tmp_path, monkeypatch):
+    """A run opened without its check (peek_run) is checked before its first array read; a
+    second thread reading meanwhile (a renderer's reader thread) must wait for that check,
+    not read the arrays unchecked (here: the bare "array is missing" of the read itself)."""
+    import threading
+
+    import animlib.validation
+
+    broken = good(tmp_path, "racy")
+    shutil.rmtree(broken / "images")
+    run = peek_run(broken)
+    started, real = threading.Event(), animlib.validation.check_structure
+
+    def slow_check(r):
+        started.set()
+        threading.Event().wait(0.3)
+        real(r)
+
+    monkeypatch.setattr(animlib.validation, "check_structure", slow_check)
+    errors: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            run.check_arrays()
+        except RunFormatError as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=check)
+    first.start()
+    assert started.wait(5)
+    with pytest.raises(RunFormatError) as info:
+        run.image_shape  # noqa: B018 -- reads the images' metadata
+    first.join()
+    assert str(info.value) == str(errors[0])
+    assert "array is missing (run.json lists it)" in str(info.value)
 
 
 @pytest.mark.parametrize("kind", BY_PATH)

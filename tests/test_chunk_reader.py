@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -57,6 +58,24 @@ def test_frames_are_the_same_with_and_without_the_direct_read(tmp_path, monkeypa
     with FrameRenderer(run, options) as through_zarr:
         slow = [through_zarr.frame(i) for i in range(len(through_zarr))]
     assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
+
+
+def test_a_render_decodes_its_first_chunk_once_while_the_figure_is_built(tmp_path, monkeypatch):
+    run = steps_run(tmp_path, monkeypatch, "float32")
+    reads: list[tuple[int, str]] = []
+    original = ChunkReader.read
+
+    def counting(self, index):
+        reads.append((index, threading.current_thread().name))
+        return original(self, index)
+
+    monkeypatch.setattr(ChunkReader, "read", counting)
+    with FrameRenderer(run, RenderOptions(dpi=50)) as frames:
+        [frames.frame_rgba(i) for i in range(len(frames))]
+    # chunk 0 once, in the reader's thread (the figure shows step 0 from it); the last chunk is
+    # read once more for the perturbation's automatic amplification (from the last step)
+    assert sorted(i for i, _ in reads) == [0, 1, 2, 2]
+    assert [name for i, name in reads if i == 0] == ["animlib-read_0"]
 
 
 def _refusal(run, step: int) -> RunFormatError:

@@ -9,12 +9,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..errors import RenderOptionError
+from ..errors import RenderError, RenderOptionError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, check_compare
 from .boxes import make_host
 from .layout import Layout, plan, spec_of
-from .panels import RunPanels
+from .panels import ImageSource, RunPanels
 from .regions import RedrawRegion
 from .rundata import check_steps
 from .style import MARGIN, ROW_GAP, RULE_COLOR
@@ -84,7 +84,8 @@ class PanelFigure:
 
 class RunFigure(PanelFigure):
     """Figure for a single run (its artists held by an Axes unless ``axes`` is False: see
-    :func:`~animlib.figure.boxes.make_host`)."""
+    :func:`~animlib.figure.boxes.make_host`; its steps read with ``source(step)`` if given,
+    else ``run.images[step]``)."""
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class RunFigure(PanelFigure):
         fig: Figure | None = None,
         *,
         axes: bool = True,
+        source: ImageSource | None = None,
     ) -> None:
         self.options = RenderOptions.of(options)
         self.run = run
@@ -100,14 +102,14 @@ class RunFigure(PanelFigure):
         layout = plan([spec_of(run)], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
         host = make_host(self.fig, axes=axes)
-        self.rows = [RunPanels(host, run, self.options, layout=layout)]
+        self.rows = [RunPanels(host, run, self.options, layout=layout, source=source)]
         self.n_frames = self.options.frames(len(run))
         self.update(0)
 
 
 class CompareFigure(PanelFigure):
     """Synchronised rows for 2-6 runs: the same step on every row, shorter runs hold their end
-    (``axes`` as for :class:`RunFigure`)."""
+    (``axes`` as for :class:`RunFigure`, ``sources`` one per run like its ``source``)."""
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class CompareFigure(PanelFigure):
         fig: Figure | None = None,
         *,
         axes: bool = True,
+        sources: Sequence[ImageSource] | None = None,
     ) -> None:
         runs = list(runs)
         check_compare(runs)
@@ -129,7 +132,15 @@ class CompareFigure(PanelFigure):
         host = make_host(self.fig, axes=axes)
         for i, run in enumerate(runs):
             top = layout.row_top(i)
-            row = RunPanels(host, run, self.options, row_top=top, layout=layout, placeholders=True)
+            row = RunPanels(
+                host,
+                run,
+                self.options,
+                row_top=top,
+                layout=layout,
+                placeholders=True,
+                source=sources[i] if sources is not None else None,
+            )
             self.rows.append(row)
             if i:
                 y = 1.0 - (top - ROW_GAP / 2) / layout.height
@@ -157,12 +168,17 @@ def make_figure(
     fig: Figure | None = None,
     *,
     axes: bool = True,
+    sources: Sequence[ImageSource] | None = None,
 ) -> PanelFigure:
     """A :class:`RunFigure` for one run, a :class:`CompareFigure` for a list/tuple of runs.
 
     ``axes=False`` leaves out the Axes that ``FuncAnimation(blit=True)`` needs (the same
-    pixels, built faster): for figures whose frames animlib draws itself."""
+    pixels, built faster): for figures whose frames animlib draws itself. ``sources``: one
+    ``source(step) -> image`` per run to read the steps with (default ``run.images[step]``).
+    """
     runs = as_runs(run_or_runs)
+    if sources is not None and len(sources) != len(runs):
+        raise RenderError(f"{len(sources)} image sources for {len(runs)} runs", field="sources")
     if len(runs) == 1:
-        return RunFigure(runs[0], options, fig, axes=axes)
-    return CompareFigure(runs, options, fig, axes=axes)
+        return RunFigure(runs[0], options, fig, axes=axes, source=sources[0] if sources else None)
+    return CompareFigure(runs, options, fig, axes=axes, sources=sources)

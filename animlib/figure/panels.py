@@ -59,6 +59,7 @@ class RunPanels:
         row_top: float = TOP,
         layout: Layout | None = None,
         placeholders: bool = False,
+        source: ImageSource | None = None,
     ) -> None:
         self.data = RunData.of(run)
         self.run = run
@@ -67,7 +68,7 @@ class RunPanels:
         self.spec: RunSpec = spec_of(run)
         self.layout = layout if layout is not None else plan([self.spec], options)
         self.step: int | None = None  # the step shown (None before the first update)
-        self._read_image: ImageSource = run.images.__getitem__
+        self._read_image: ImageSource = source if source is not None else run.images.__getitem__
 
         self.header = RowHeader(host, self.layout, row_top, self.data)
         bottom = self.layout.panels_bottom(row_top)
