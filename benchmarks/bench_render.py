@@ -1,6 +1,6 @@
 """Render speed: seed-style clear+imshow+save vs set_data+save vs animlib.render vs encode floor.
 
-    python benchmarks/bench_render.py [--sizes 64 224 512] [--steps 120 1000] [--repeat 3] [--full]
+    python benchmarks/bench_render.py [--sizes 64 224 512] [--steps 120 1000] [--repeat 5] [--full]
                                       [--compare 6 | --compare 0]
 
 All are timed side by side in one process, interleaved round by round, on the same stored run
@@ -28,7 +28,7 @@ render starts loading it; ``--no-jit`` times the numpy code instead).
 Every ffmpeg run uses the same encoder settings (libx264, preset veryfast, crf 20, yuv420p), so
 the ratios compare drawing, not encoders. The baselines are slow, so they run once, and by
 default only for runs of at most ``--baseline-max-steps`` (120) steps; ``--full`` runs them
-everywhere (about 15 minutes more). animlib and the floor run ``--repeat`` rounds (3; 1 for longer
+everywhere (about 15 minutes more). animlib and the floor run ``--repeat`` rounds (5; 1 for longer
 runs) and report medians; "animlib / floor" is the median of each round's ratio, so load that
 changes between rounds cancels out.
 """
@@ -281,7 +281,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 224, 512])
     ap.add_argument("--steps", type=int, nargs="+", default=[120, 1000])
-    ap.add_argument("--repeat", type=int, default=3, help="rounds for runs of <= 120 steps")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds for runs of <= 120 steps")
     ap.add_argument("--repeat-long", type=int, default=1, help="rounds for longer runs")
     ap.add_argument("--baseline-max-steps", type=int, default=120)
     ap.add_argument("--full", action="store_true", help="baselines for every run length")
