@@ -96,9 +96,9 @@ class RunFigure(PanelFigure):
         axes: bool = True,
         source: ImageSource | None = None,
     ) -> None:
-        self.options = RenderOptions.of(options)
-        self.run = run
         check_steps(run)
+        self.run = run
+        self.options = RenderOptions.of(options)
         layout = plan([spec_of(run)], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)
         host = make_host(self.fig, axes=axes)
