@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -53,6 +54,7 @@ def _detect() -> bool:
 
 
 AVAILABLE: bool = _detect()  # tests set it to False to check the plain path
+_MPL_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"  # the bundled fonts
 
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]], dtype=int)
 _MAX_CACHED = 50_000
@@ -95,8 +97,11 @@ def _layout(
     items = _LAYOUTS.get(key)
     if items is None:
         font = renderer._prepare_font(prop)  # noqa: SLF001
-        laid_out = font._layout(s, flags=flags, features=features, language=language)  # noqa: SLF001
-        items = [(i.ft_object, i.glyph_index, i.x, i.y) for i in laid_out]
+        if len(s) == 1 and features is None and language is None:
+            items = _layout_of(font, s, _AT_ORIGIN)  # one glyph, at the pen's start
+        if items is None:
+            laid_out = font._layout(s, flags=flags, features=features, language=language)  # noqa: SLF001
+            items = [(i.ft_object, i.glyph_index, i.x, i.y) for i in laid_out]
         _remember(_LAYOUTS, key, items)
     return items
 
@@ -332,9 +337,55 @@ class _GlyphCachingRenderer(RendererAgg):
         key = (s, hash(prop), self.dpi, ismath)
         m = _METRICS.get(key)
         if m is None:
-            m = super().get_text_width_height_descent(s, prop, ismath)
+            if ismath is False:
+                m = _measure(self, s, prop)
+            else:
+                m = super().get_text_width_height_descent(s, prop, ismath)
             _remember(_METRICS, key, m)
         return m
+
+
+def _measure(renderer: RendererAgg, s: str, prop: Any) -> tuple[float, float, float]:
+    """``RendererAgg.get_text_width_height_descent`` of plain text, keeping the layout it
+    made for drawing the same string (see :func:`_layout_of`)."""
+    flags = get_hinting_flag()
+    font = renderer._prepare_font(prop)  # noqa: SLF001
+    xys = font.set_text(s, 0.0, flags=flags)
+    w, h = font.get_width_height()  # width and height of unrotated string
+    d = font.get_descent()
+    items = _layout_of(font, s, xys)
+    if items is not None:
+        _remember(_LAYOUTS, (hash(prop), s, renderer.dpi, flags, "None", "None"), items)
+    return w / 64.0, h / 64.0, d / 64.0
+
+
+# Laying a string out with FreeType costs ~20 us a glyph (each glyph is loaded and hinted), and
+# a label is laid out twice: measured (``set_text``, which gives its glyphs' positions), then
+# drawn (``_layout``, which gives the same positions with each glyph's font and index). For the
+# bundled DejaVu fonts and these characters, whose shaping maps each character to its own glyph
+# (checked against ``_layout`` by the tests), the measurement's positions give the layout.
+_SHAPED_ONE_TO_ONE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~×±Δ·…"
+)
+_DEJAVU = frozenset({"DejaVuSans.ttf", "DejaVuSans-Bold.ttf"})
+_AT_ORIGIN = np.zeros((1, 2))
+
+
+def _layout_of(font: Any, s: str, xys: Any) -> list[tuple[Any, int, float, float]] | None:
+    """The ``_layout`` items of ``s`` from the glyph positions ``set_text`` returned, when
+    those are known to be the same (see above); None otherwise."""
+    if len(xys) != len(s) or not _SHAPED_ONE_TO_ONE.issuperset(s):
+        return None
+    if Path(font.fname).name not in _DEJAVU or Path(font.fname).parent != _MPL_FONTS:
+        return None
+    items = []
+    for c, (x, y) in zip(s, xys.tolist(), strict=True):
+        index = font.get_char_index(ord(c))
+        if not index:
+            return None
+        items.append((font, index, x / 64.0, y / 64.0))
+    return items
 
 
 class _GlyphCachingCanvas(FigureCanvasAgg):

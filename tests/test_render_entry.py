@@ -17,7 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from helpers import write_run  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 
 import animlib  # noqa: E402
 from animlib import glyphs, rendering  # noqa: E402
@@ -230,6 +233,60 @@ def test_a_line_drawn_again_is_merged_and_keeps_its_pixels():
     unmerged = sum(len(glyphs._piece(r, s, prop, True, glyphs.get_hinting_flag()))
                    for s, _ in pieces if not s.isspace())  # fmt: skip
     assert len(line) < unmerged
+
+
+def _freetype_layout(prop, text):
+    font = RendererAgg(8, 8, 100.0)._prepare_font(prop)
+    items = font._layout(text, flags=glyphs.get_hinting_flag())
+    return [(i.ft_object, i.glyph_index, i.x, i.y) for i in items]
+
+
+def _same_layout(got, want):
+    return [(id(f), g, x, y) for f, g, x, y in got] == [(id(f), g, x, y) for f, g, x, y in want]
+
+
+@pytest.mark.skipif(not glyphs.AVAILABLE, reason="the glyph cache is off for this matplotlib")
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=sorted(glyphs._SHAPED_ONE_TO_ONE), min_size=1, max_size=30),
+    size=st.sampled_from([7.0, 8.0, 8.5, 10.0, 11.0, 13.3]),
+    bold=st.booleans(),
+)
+def test_a_layout_taken_from_the_measurement_is_freetypes(text, size, bold):
+    """The glyph positions of measuring a string (set_text) give the layout drawing it needs
+    (font, glyph, x, y per glyph) exactly as FreeType's _layout does, or nothing."""
+    prop = FontProperties(size=size, weight="bold" if bold else "normal")
+    font = RendererAgg(8, 8, 100.0)._prepare_font(prop)
+    xys = font.set_text(text, 0.0, flags=glyphs.get_hinting_flag())
+    got = glyphs._layout_of(font, text, xys)
+    assert got is not None or len(xys) != len(text)  # (a ligature: laid out by FreeType)
+    if got is not None:
+        assert _same_layout(got, _freetype_layout(prop, text))
+
+
+@pytest.mark.skipif(not glyphs.AVAILABLE, reason="the glyph cache is off for this matplotlib")
+def test_a_measured_string_is_drawn_from_its_measurement_and_others_are_laid_out():
+    r = RendererAgg(8, 8, 100.0)
+    flags = glyphs.get_hinting_flag()
+    normal, serif = FontProperties(size=10), FontProperties(size=10, family="DejaVu Serif")
+    glyphs.clear_caches()
+    for text in ("perturbation ×6.6  (±0.15)", "pred: cat (86.4%)", "7", "%"):
+        glyphs._GlyphCachingRenderer.get_text_width_height_descent(r, text, normal, False)
+        key = (hash(normal), text, 100.0, flags, "None", "None")
+        assert _same_layout(glyphs._LAYOUTS[key], _freetype_layout(normal, text)), text
+        assert glyphs._METRICS[(text, hash(normal), 100.0, False)] == (
+            RendererAgg.get_text_width_height_descent(r, text, normal, False)
+        )
+    for c in sorted(glyphs._SHAPED_ONE_TO_ONE):  # one character: at the pen's start
+        font = r._prepare_font(normal)
+        assert _same_layout(
+            glyphs._layout_of(font, c, glyphs._AT_ORIGIN), _freetype_layout(normal, c)
+        )
+    # another font, or a character outside the checked set: nothing taken from the measurement
+    glyphs.clear_caches()
+    for text, prop in (("plain text", serif), ("naïve", normal), ("fi", normal)):
+        glyphs._GlyphCachingRenderer.get_text_width_height_descent(r, text, prop, False)
+        assert not glyphs._LAYOUTS, text
 
 
 def test_an_aborted_write_reports_its_own_error_on_a_read_only_disk(tmp_path, monkeypatch):
