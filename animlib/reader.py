@@ -27,7 +27,8 @@ import numpy as np
 
 from . import meta as M
 from .arraymeta import MissingChunk
-from .errors import AnimlibError, Code, RunFormatError, RunInputError, StoreError, found
+from .errors import Code, RunFormatError, StoreError, found
+from .image_steps import ImageSteps
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
@@ -64,77 +65,6 @@ class ArrayInfo:
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-
-class StepIndexError(RunInputError, IndexError):
-    """A step index outside the run (an IndexError too, as sequences raise)."""
-
-
-class ImageSteps:
-    """Lazy sequence of a run's images: ``images[i]`` reads only the chunk holding step i."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self._direct: Any = None  # the run's ChunkReader (False: none), made on first use
-
-    def __len__(self) -> int:
-        return len(self.run)
-
-    def _read_direct(self, i: int) -> np.ndarray | None:
-        """Step ``i`` read straight from its chunk (:class:`~animlib.chunk_reader.ChunkReader`,
-        without Zarr's per-read overhead), or None when that reader cannot read it."""
-        if self._direct is None:
-            from .chunk_reader import ChunkReader
-
-            self._direct = ChunkReader.of(self.run) or False
-        if self._direct is False:
-            return None
-        got = self._direct.steps(i, i + 1, range(i, i + 1))
-        return None if got is None else got.get(i)
-
-    def __getitem__(self, index: int | slice) -> np.ndarray:
-        n = len(self.run)
-        if isinstance(index, slice):
-            start, stop, step = index.indices(n)
-            if step == 1 and start < stop:  # one read: steps sharing a chunk decode it once
-                try:
-                    return self.run.read_steps("images", start, stop)
-                except RunFormatError as exc:
-                    if exc.code == Code.UNSAFE:
-                        raise
-                    # read step by step below, so the error names the broken step
-            return np.stack([self[i] for i in range(start, stop, step)]) if n else np.zeros(0)
-        i = int(index)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise StepIndexError(
-                f"step {index} out of range for a run of {n} steps", run=self.run.id, field="step"
-            )
-        direct = self._read_direct(i)
-        return direct if direct is not None else self.run.read_steps("images", i, i + 1)[0]
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """``(steps, H, W, C)``, as a numpy array of every step would have."""
-        return (len(self.run), *self.run.image_shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The dtype ``images[i]`` comes back as (uint8, or float32 for float images)."""
-        return np.dtype(self.run.array_info("images").dtype)
-
-    @property
-    def chunk_len(self) -> int:
-        """How many steps share one stored chunk (reading a step decodes its whole chunk)."""
-        try:
-            return max(int(self.run.array_info("images").chunks[0]), 1)
-        except AnimlibError:
-            return 1
 
 
 def _from_meta(key: str, empty: Callable[[], Any] | None = None, *, doc: str) -> Any:
