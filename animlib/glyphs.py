@@ -87,13 +87,20 @@ def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: An
     cache[key] = value
 
 
+def _layout_key(
+    renderer: RendererAgg, s: str, prop: Any, flags: Any, features: Any = None, language: Any = None
+) -> tuple[Any, ...]:
+    """The key of ``s``'s layout in ``_LAYOUTS`` (plain text: no features, no language)."""
+    return (hash(prop), s, renderer.dpi, flags, repr(features), repr(language))
+
+
 def _layout(
     renderer: RendererAgg, s: str, prop: Any, mtext: Any, flags: Any
 ) -> list[tuple[Any, int, float, float]]:
     """(font, glyph, x, y) of each glyph of ``s`` laid out by FreeType, cached."""
     features = mtext.get_fontfeatures() if mtext is not None else None
     language = mtext.get_language() if mtext is not None else None
-    key = (hash(prop), s, renderer.dpi, flags, repr(features), repr(language))
+    key = _layout_key(renderer, s, prop, flags, features, language)
     items = _LAYOUTS.get(key)
     if items is None:
         font = renderer._prepare_font(prop)  # noqa: SLF001
@@ -355,7 +362,7 @@ def _measure(renderer: RendererAgg, s: str, prop: Any) -> tuple[float, float, fl
     d = font.get_descent()
     items = _layout_of(font, s, xys)
     if items is not None:
-        _remember(_LAYOUTS, (hash(prop), s, renderer.dpi, flags, "None", "None"), items)
+        _remember(_LAYOUTS, _layout_key(renderer, s, prop, flags), items)
     return w / 64.0, h / 64.0, d / 64.0
 
 
@@ -377,7 +384,8 @@ def _layout_of(font: Any, s: str, xys: Any) -> list[tuple[Any, int, float, float
     those are known to be the same (see above); None otherwise."""
     if len(xys) != len(s) or not _SHAPED_ONE_TO_ONE.issuperset(s):
         return None
-    if Path(font.fname).name not in _DEJAVU or Path(font.fname).parent != _MPL_FONTS:
+    path = Path(font.fname)
+    if path.name not in _DEJAVU or path.parent != _MPL_FONTS:
         return None
     items = []
     for c, (x, y) in zip(s, xys.tolist(), strict=True):

@@ -272,7 +272,7 @@ def test_a_measured_string_is_drawn_from_its_measurement_and_others_are_laid_out
     glyphs.clear_caches()
     for text in ("perturbation ×6.6  (±0.15)", "pred: cat (86.4%)", "7", "%"):
         glyphs._GlyphCachingRenderer.get_text_width_height_descent(r, text, normal, False)
-        key = (hash(normal), text, 100.0, flags, "None", "None")
+        key = glyphs._layout_key(r, text, normal, flags)
         assert _same_layout(glyphs._LAYOUTS[key], _freetype_layout(normal, text)), text
         assert glyphs._METRICS[(text, hash(normal), 100.0, False)] == (
             RendererAgg.get_text_width_height_descent(r, text, normal, False)
