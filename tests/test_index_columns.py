@@ -56,29 +56,3 @@ def test_an_empty_table_has_the_schema():
 def test_a_string_that_is_not_text_is_refused_as_pyarrow_refuses_it():
     with pytest.raises(UnicodeEncodeError):
         column(["ok", "bad \udcff"], pa.string())
-
-
-keys = st.sampled_from(["", "2026-01-01T00:00:00", "2026-01-02T00:00:00", "2026-01-03T09:00:00"])
-ids = st.text(alphabet="abc", min_size=1, max_size=3)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    old=st.lists(st.tuples(keys, ids), unique_by=lambda r: r[1]),
-    new=st.lists(st.tuples(keys, ids), unique_by=lambda r: r[1]),
-)
-def test_rows_added_keep_the_default_order(old, new):
-    """with_rows (new rows put in front without sorting the rest when they are newer) gives
-    exactly the rows and order of sorting everything."""
-    from animlib.index.rows import in_default_order, with_rows
-
-    new = [r for r in new if r[1] not in {i for _, i in old}]
-
-    def table(rows):
-        return pa.table(
-            {"created_key": [k for k, _ in rows], "id": [i for _, i in rows]},
-            schema=pa.schema([("created_key", pa.string()), ("id", pa.string())]),
-        )
-
-    got = with_rows(in_default_order(table(old)), table(new))
-    assert got.to_pylist() == in_default_order(table(old + new)).to_pylist()

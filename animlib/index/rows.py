@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import Code
 from ..listing import RunInfo
@@ -205,43 +204,6 @@ def table_of(rows: Iterable[dict[str, Any]]) -> pa.Table:
     rows = list(rows)
     columns = [column([r[f.name] for r in rows], f.type) for f in SCHEMA]
     return pa.Table.from_arrays(columns, schema=SCHEMA)
-
-
-def in_default_order(table: pa.Table) -> pa.Table:
-    """The rows in the order of :func:`animlib.list_runs`.
-
-    Args:
-        table: an index table.
-
-    Returns:
-        The rows, newest ``created`` first (compared as written; runs without one last),
-        then by id.
-    """
-    order = pc.sort_indices(table, sort_keys=[("created_key", "descending"), ("id", "ascending")])
-    return table.take(order)
-
-
-def with_rows(old: pa.Table, fresh: pa.Table) -> pa.Table:
-    """``old`` (in :func:`in_default_order`) with the ``fresh`` rows added, in that order.
-
-    New runs are usually newer than every indexed one: they then go in front and the indexed
-    rows are not sorted again (100,000 of them cost ~0.15 s per poll that finds a run).
-
-    Args:
-        old: index rows, in default order.
-        fresh: rows to add (ids not in ``old``).
-
-    Returns:
-        All the rows, in default order.
-    """
-    if not old.num_rows or not fresh.num_rows:
-        return in_default_order(pa.concat_tables([old, fresh]))
-    fresh = in_default_order(fresh)
-    last = (fresh["created_key"][-1].as_py(), fresh["id"][-1].as_py())
-    first = (old["created_key"][0].as_py(), old["id"][0].as_py())
-    if last[0] > first[0] or (last[0] == first[0] and last[1] < first[1]):
-        return pa.concat_tables([fresh, old])
-    return in_default_order(pa.concat_tables([old, fresh]))
 
 
 _UNPARSED = object()

@@ -19,9 +19,9 @@ from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
 from ..store import Store, open_store
 from . import files
-from .columns import column
+from .order import with_changes
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
-from .rows import info_of, row_of, table_of, with_rows
+from .rows import info_of, row_of, table_of
 from .versions import MISSING, UNSAFE, is_hot, settled, version_of
 
 log = logging.getLogger("animlib.index")
@@ -284,10 +284,8 @@ class RunIndex:
         rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
         fresh = table_of(rows)
         old = self._table if self._table is not None else table_of([])
-        gone = column([*(n for n in todo if n in self._versions), *removed], pa.string())
-        if len(gone) and old.num_rows:
-            old = old.filter(pc.invert(pc.is_in(old["id"], value_set=gone)))
-        self._table = with_rows(old, fresh)
+        gone = [*(n for n in todo if n in self._versions), *removed]
+        self._table = with_changes(old, gone, fresh)
         for name in removed:
             self._versions.pop(name, None)
             self._infos.pop(name, None)
