@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -38,3 +40,21 @@ def test_ruff_finds_no_complex_function_and_no_private_reach_in():
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_page_relies_on_streamlit_magic():
+    """.streamlit/config.toml turns magic off (a new session compiles the pages faster): a bare
+    expression in a page would silently show nothing, so none may be there."""
+    config = (REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8")
+    assert re.search(r"^\[runner\][^[]*^magicEnabled = false$", config, re.M | re.S)
+    pages = [REPO / "dashboard.py", *(REPO / "app_pages").glob("*.py")]
+    assert len(pages) >= 5
+    bare = [
+        f"{page.name}:{node.lineno}"
+        for page in pages
+        for node in ast.walk(ast.parse(page.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Expr)
+        and not isinstance(node.value, ast.Call | ast.Await)
+        and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+    ]
+    assert bare == [], f"bare expressions (magic is off, they show nothing): {bare}"
