@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -509,6 +510,28 @@ def test_refresh_changes_looks_at_running_runs_and_new_folders_only(runs_dir, mo
     reads.clear()
     index.refresh_changes()
     assert reads == ["live/run.json"] and index._hot == set()
+
+
+def test_running_runs_gone_stale_are_left_to_full_refreshes(runs_dir, monkeypatch):
+    """A run.json that says running but was not updated for longer than
+    ANIMLIB_STALE_SECONDS (its writer was killed) is not looked at by every poll; when it
+    resumes, a full refresh finds it and polls follow it again."""
+    rewrite(runs_dir / "beta", status="running", updated="2026-01-01T00:00:00+00:00")
+    rewrite(runs_dir / "alpha", status="running", updated=None)  # no time: never stale
+    index = RunIndex(runs_dir)
+    index.refresh()
+    assert index._hot == {"alpha"}
+    reads = count_reads(monkeypatch)
+    now = datetime.now(timezone.utc).isoformat()
+    rewrite(runs_dir / "beta", status="running", updated=now, steps=3)  # it resumes
+    index.refresh_changes()
+    assert reads == []  # beta is not polled (alpha is, unchanged)
+    assert index.refresh().read == 1 and "beta/run.json" in reads
+    assert index._hot == {"alpha", "beta"}
+    reads.clear()
+    rewrite(runs_dir / "beta", status="running", updated=now, steps=4)
+    index.refresh_changes()
+    assert "beta/run.json" in reads and {i.id: i for i in index.infos()}["beta"].get("steps") == 4
 
 
 def test_runs_table_columns_have_one_owner():

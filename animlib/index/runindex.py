@@ -22,7 +22,7 @@ from . import files
 from .order import with_changes
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
 from .rows import info_of, row_of, table_of
-from .versions import MISSING, UNSAFE, is_hot, settled, version_of
+from .versions import MISSING, UNSAFE, hot_ids, is_hot, settled, version_of
 
 log = logging.getLogger("animlib.index")
 
@@ -137,6 +137,8 @@ class RunIndex:
             more, new, gone = self._changes(True)
             if new or gone:
                 self._apply(new, gone, more)
+        if self._table is not None:
+            self._hot = hot_ids(self._table)  # (running runs gone stale since are left out)
         self._save_when_due()
         self._stamp, self._checked = stamp, time.monotonic()
         self._full_at = self._checked
@@ -311,8 +313,7 @@ class RunIndex:
         self._table = table
         ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
         self._versions = dict(zip(ids, versions, strict=True))
-        statuses = table["status"].to_pylist()
-        self._hot = {i for i, s, v in zip(ids, statuses, versions, strict=True) if is_hot(s, v)}
+        self._hot = hot_ids(table)
         # the file is as good as saved now: the next save waits its interval (a process that
         # exits before it, such as ``animlib ls``, saves at exit: _save_open_indexes)
         self._saved = time.monotonic()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..store.paths import is_run_id
+from .query import effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
 
@@ -31,6 +37,25 @@ def is_hot(status: str | None, version: str) -> bool:
     """Whether a run's run.json is expected to change soon: it is running, its folder has no
     run.json yet, or it changed so recently that its version is not settled."""
     return status == "running" or version == MISSING or version.count(":") >= _SETTLED_PARTS
+
+
+def hot_ids(table: pa.Table, now: float | None = None) -> set[str]:
+    """The runs of an index table that :func:`is_hot` holds hot, except running runs silent
+    for longer than ``ANIMLIB_STALE_SECONDS`` (stale: their writer is likely gone; when one
+    resumes, a full refresh finds it and it is hot again).
+
+    Args:
+        table: index rows (``id``, ``status``, ``updated`` and ``version`` columns).
+        now: the time it is (seconds since the epoch; default: now).
+
+    Returns:
+        Their ids.
+    """
+    version = table["version"]
+    running = pc.equal(effective_status(table, now), "running")
+    unsettled = pc.greater_equal(pc.count_substring(version, ":"), _SETTLED_PARTS)
+    masks = (pc.fill_null(m, False) for m in (running, pc.equal(version, MISSING), unsettled))
+    return set(table["id"].filter(functools.reduce(pc.or_, masks)).to_pylist())
 
 
 def settled(version: str) -> str:
