@@ -50,6 +50,20 @@ def column(values: list[Any], kind: pa.DataType) -> pa.Array | pa.ChunkedArray:
     return pa.Array.from_buffers(kind, n, [validity, data], null_count=nulls)
 
 
+def scalar(value: Any, kind: pa.DataType) -> pa.Scalar:
+    """The Arrow scalar of ``value``, as ``pa.scalar(value, kind)`` makes it (for compute
+    functions: a Python value given to one is converted through pyarrow's own conversion).
+
+    Args:
+        value: a value :func:`column` takes.
+        kind: its type (as for :func:`column`).
+
+    Returns:
+        The scalar.
+    """
+    return column([value], kind)[0]
+
+
 def _strings(
     values: list[Any], validity: pa.Buffer | None, nulls: int
 ) -> pa.Array | pa.ChunkedArray:

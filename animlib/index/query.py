@@ -13,8 +13,11 @@ import pyarrow.compute as pc
 from ..params import NUMBER_RE2, SEP
 from ..settings import settings
 from ..text import natural_key
-from .rows import RUN_COLUMNS, SHOWN_COLUMNS, UTC_US
+from .columns import scalar
+from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
+_RUNNING, _STALE = scalar("running", pa.string()), scalar("stale", pa.string())
+_FALSE = scalar(False, pa.bool_())
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 SORTABLE = SHOWN_COLUMNS
 PARAM_PREFIX = "params."  # a sort by ``params.NAME``: by that parameter
@@ -92,10 +95,12 @@ def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArr
         One status per row.
     """
     now = time.time() if now is None else now
-    # (the type made once: pa.timestamp with a time zone costs ~30 ms per call)
-    cutoff = pa.scalar(int((now - settings().stale_seconds) * 1e6), UTC_US)
-    silent = pc.and_(pc.equal(table["status"], "running"), pc.less(table["updated"], cutoff))
-    return pc.if_else(pc.fill_null(silent, False), "stale", table["status"])
+    # (compared as microseconds: a timestamp scalar with a time zone costs ~30 ms per call
+    # and imports pandas, which listing runs never needs)
+    cutoff = scalar(int((now - settings().stale_seconds) * 1e6), pa.int64())
+    updated = pc.cast(table["updated"], pa.int64())
+    silent = pc.and_(pc.equal(table["status"], _RUNNING), pc.less(updated, cutoff))
+    return pc.if_else(pc.fill_null(silent, _FALSE), _STALE, table["status"])
 
 
 def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray | None:

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..store.paths import is_run_id
+from .columns import scalar
 from .query import effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
@@ -52,9 +53,12 @@ def hot_ids(table: pa.Table, now: float | None = None) -> set[str]:
         Their ids.
     """
     version = table["version"]
-    running = pc.equal(effective_status(table, now), "running")
-    unsettled = pc.greater_equal(pc.count_substring(version, ":"), _SETTLED_PARTS)
-    masks = (pc.fill_null(m, False) for m in (running, pc.equal(version, MISSING), unsettled))
+    running = pc.equal(effective_status(table, now), scalar("running", pa.string()))
+    parts = pc.count_substring(version, ":")  # (int32 counts)
+    unsettled = pc.greater_equal(parts, scalar(_SETTLED_PARTS, pa.int64()))
+    missing = pc.equal(version, scalar(MISSING, pa.string()))
+    no = scalar(False, pa.bool_())
+    masks = (pc.fill_null(m, no) for m in (running, missing, unsettled))
     return set(table["id"].filter(functools.reduce(pc.or_, masks)).to_pylist())
 
 
