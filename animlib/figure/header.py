@@ -76,8 +76,9 @@ class StatusLine:
         readout = {"size": FONT_HEADER, "weight": _BOLD, "color": TEXT_COLOR}
         self.texts: list[Text] = [ax.text(x / width, 0.5, words[0], **kw)]  # the fixed words
         x += w_step + space
-        self.step_text = Readout(ax, x / width, 0.5, **readout)
         num_left, x = x, x + w_num
+        # right-aligned in its field: "step   8 of 119", digits keep their places as it counts
+        self.step_text = Readout(ax, (x - 1) / width, 0.5, ha="right", **readout)
         self.texts.append(ax.text((x + space) / width, 0.5, words[1], **kw))
         self.step_region = RedrawRegion(
             [self.step_text], box_columns(ax, width, num_left - space / 2, x + space / 2)
