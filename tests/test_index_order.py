@@ -72,14 +72,23 @@ def test_many_small_changes_stay_bounded_in_chunks(monkeypatch):
     assert min(chunks[10:]) < max(chunks)  # made whole again on the way
 
 
-def test_a_removal_copies_nothing():
-    """Dropping a row of a large table slices it: the kept rows are the old buffers."""
+def shares_buffers(part: pa.Table, whole: pa.Table) -> bool:
+    (data,) = [chunk.buffers()[2] for chunk in whole["id"].chunks]
+    chunks = [c for c in part["id"].chunks if len(c)]
+    return all(data.address <= c.buffers()[2].address < data.address + data.size for c in chunks)
+
+
+def test_removals_and_new_runs_copy_nothing():
+    """Dropping a row of a large table slices it, and new runs newer than every indexed one
+    (more than MAX_PLACED of them too: an experiment's runs) go in front: the kept rows are
+    the old buffers."""
     big = in_default_order(table([(f"2026-01-{d % 28 + 1:02d}", f"r{d:05d}") for d in range(5000)]))
     before = pa.total_allocated_bytes()
     kept = with_changes(big, ["r00042"], table([]))
     assert kept.num_rows == 4999 and "r00042" not in kept["id"].to_pylist()
     assert pa.total_allocated_bytes() - before < 4096  # (a copy would take ~160 kB)
-    (old,) = big["id"].chunks
-    data = old.buffers()[2]
-    for chunk in kept["id"].chunks:
-        assert data.address <= chunk.buffers()[2].address < data.address + data.size
+    assert shares_buffers(kept, big)
+    new = [(f"2026-02-01T00:{m % 60:02d}", f"new{m:03d}") for m in range(order.MAX_PLACED * 2)]
+    grown = with_changes(kept, [], table(new))
+    assert pairs(grown) == sorted_rows(pairs(kept) + new)
+    assert shares_buffers(grown.slice(len(new)), big)

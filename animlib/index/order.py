@@ -36,8 +36,9 @@ def with_changes(old: pa.Table, gone: Sequence[str], fresh: pa.Table) -> pa.Tabl
     """``old`` (in :func:`in_default_order`) without the rows of ``gone`` and with the
     ``fresh`` rows added, in that order.
 
-    Removed rows are cut out and a few fresh rows put in place between zero-copy slices of
-    ``old``; only many fresh rows, or a table of many slices, make a new copy.
+    Removed rows are cut out and fresh rows put in front (all newer: new runs, usually) or,
+    up to ``MAX_PLACED`` of them, in place between zero-copy slices of ``old``; only more
+    fresh rows placed elsewhere, or a table of many slices, make a new copy.
 
     Args:
         old: index rows, in default order.
@@ -48,12 +49,15 @@ def with_changes(old: pa.Table, gone: Sequence[str], fresh: pa.Table) -> pa.Tabl
         All the rows, in default order.
     """
     kept = _without(old, gone)
-    if fresh.num_rows > MAX_PLACED or not kept.num_rows:
-        return in_default_order(pa.concat_tables([kept, fresh]))
     if not fresh.num_rows:
         return kept
     fresh = in_default_order(fresh)
     keys, ids = kept["created_key"], kept["id"]
+    last = (fresh["created_key"][-1].as_py(), fresh["id"][-1].as_py())
+    if not kept.num_rows or _place(keys, ids, *last) == 0:
+        return _joined([fresh, kept])  # all newer (new runs, usually): in front
+    if fresh.num_rows > MAX_PLACED:
+        return in_default_order(pa.concat_tables([kept, fresh]))
     parts, start = [], 0
     for row in range(fresh.num_rows):
         at = _place(keys, ids, fresh["created_key"][row].as_py(), fresh["id"][row].as_py())
