@@ -92,3 +92,23 @@ def test_removals_and_new_runs_copy_nothing():
     grown = with_changes(kept, [], table(new))
     assert pairs(grown) == sorted_rows(pairs(kept) + new)
     assert shares_buffers(grown.slice(len(new)), big)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 40), max_size=12),
+    picks=st.lists(st.integers(0, 39), max_size=30),
+)
+def test_take_rows_is_take(cuts, picks):
+    """Rows taken from a table of slices are the rows pyarrow's take gives, in one chunk."""
+    from animlib.index.order import take_rows
+
+    whole = table([(f"k{i % 7}", f"r{i:02d}") for i in range(40)])
+    bounds = sorted({0, 40, *cuts})
+    spans = zip(bounds[:-1], bounds[1:], strict=True)
+    sliced = pa.concat_tables([whole.slice(a, b - a) for a, b in spans])
+    positions = pa.array(picks, pa.int64())
+    got = take_rows(sliced, positions)
+    assert got.to_pylist() == whole.take(positions).to_pylist()
+    assert got.schema == whole.schema
+    assert all(c.num_chunks <= 1 for c in got.columns)

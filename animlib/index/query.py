@@ -14,6 +14,7 @@ from ..params import NUMBER_RE2, SEP
 from ..settings import settings
 from ..text import natural_key
 from .columns import scalar
+from .order import take_rows
 from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
 _RUNNING, _STALE = scalar("running", pa.string()), scalar("stale", pa.string())
@@ -202,8 +203,8 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
         rows = rows.take(_sort_indices(keys, q.sort, q.descending))
     stop = None if q.limit is None else q.offset + q.limit
     shown = rows[q.offset : stop]
-    page = table.select(PAGE_COLUMNS).take(shown)
-    page = page.set_column(PAGE_COLUMNS.index("status"), "status", status.take(shown))
+    page = table.select(PAGE_COLUMNS)
+    page = take_rows(page.set_column(PAGE_COLUMNS.index("status"), "status", status), shown)
     n_good = int(pc.sum(good).as_py() or 0)
     running = pc.sum(pc.and_(good, pc.equal(status, "running"))).as_py() or 0
     return Result(page, len(rows), Counts(n_good, int(running), table.num_rows - n_good))
