@@ -19,7 +19,8 @@ from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
 from ..store import Store, open_store
 from . import files
-from .order import with_changes
+from .columns import column
+from .order import take_rows, with_changes
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
 from .rows import info_of, row_of, table_of
 from .versions import MISSING, UNSAFE, hot_ids, is_hot, settled, version_of
@@ -381,8 +382,10 @@ class RunIndex:
             else:
                 stale.append(i)
         if stale:
-            part = table if len(stale) == len(ids) else table.take(stale)
             cols = ["id", "version", "meta", "classes", "error", "field", "code"]
+            part = table.select(cols)
+            if len(stale) < len(ids):
+                part = take_rows(part, column(stale, pa.int64()))
             columns = [part[c].to_pylist() for c in cols]
             prefix = self.store.url_of("x")[:-1]  # run ids are one path part: url = prefix + id
             for row in zip(*columns, strict=True):
