@@ -17,8 +17,10 @@ from .columns import scalar
 from .order import take_rows
 from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 
-_RUNNING, _STALE = scalar("running", pa.string()), scalar("stale", pa.string())
-_FALSE = scalar(False, pa.bool_())
+# compute operands made once, from buffers (a Python value given to a compute function goes
+# through pyarrow's conversion, which imports pandas)
+RUNNING, STALE = scalar("running", pa.string()), scalar("stale", pa.string())
+FALSE = scalar(False, pa.bool_())
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 SORTABLE = SHOWN_COLUMNS
 PARAM_PREFIX = "params."  # a sort by ``params.NAME``: by that parameter
@@ -100,8 +102,8 @@ def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArr
     # and imports pandas, which listing runs never needs)
     cutoff = scalar(int((now - settings().stale_seconds) * 1e6), pa.int64())
     updated = pc.cast(table["updated"], pa.int64())
-    silent = pc.and_(pc.equal(table["status"], _RUNNING), pc.less(updated, cutoff))
-    return pc.if_else(pc.fill_null(silent, _FALSE), _STALE, table["status"])
+    silent = pc.and_(pc.equal(table["status"], RUNNING), pc.less(updated, cutoff))
+    return pc.if_else(pc.fill_null(silent, FALSE), STALE, table["status"])
 
 
 def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray | None:
@@ -206,7 +208,7 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
     page = table.select(PAGE_COLUMNS)
     page = take_rows(page.set_column(PAGE_COLUMNS.index("status"), "status", status), shown)
     n_good = int(pc.sum(good).as_py() or 0)
-    running = pc.sum(pc.and_(good, pc.equal(status, "running"))).as_py() or 0
+    running = pc.sum(pc.and_(good, pc.equal(status, RUNNING))).as_py() or 0
     return Result(page, len(rows), Counts(n_good, int(running), table.num_rows - n_good))
 
 
@@ -231,7 +233,7 @@ def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = Non
         Good runs, good runs running now (not stale), broken runs.
     """
     good = good_rows(table, exclude, ["status", "updated"])
-    running = pc.sum(pc.equal(effective_status(good, now), "running")).as_py() or 0
+    running = pc.sum(pc.equal(effective_status(good, now), RUNNING)).as_py() or 0
     return Counts(good.num_rows, int(running), table.num_rows - good.num_rows)
 
 

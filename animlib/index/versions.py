@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from ..store.paths import is_run_id
 from .columns import scalar
-from .query import effective_status
+from .query import FALSE, RUNNING, effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
 
@@ -53,12 +53,11 @@ def hot_ids(table: pa.Table, now: float | None = None) -> set[str]:
         Their ids.
     """
     version = table["version"]
-    running = pc.equal(effective_status(table, now), scalar("running", pa.string()))
+    running = pc.equal(effective_status(table, now), RUNNING)
     parts = pc.count_substring(version, ":")  # (int32 counts)
     unsettled = pc.greater_equal(parts, scalar(_SETTLED_PARTS, pa.int64()))
     missing = pc.equal(version, scalar(MISSING, pa.string()))
-    no = scalar(False, pa.bool_())
-    masks = (pc.fill_null(m, no) for m in (running, missing, unsettled))
+    masks = (pc.fill_null(m, FALSE) for m in (running, missing, unsettled))
     return set(table["id"].filter(functools.reduce(pc.or_, masks)).to_pylist())
 
 
