@@ -41,8 +41,12 @@ import numpy as np
 
 BLOCK = 4096  # values whose flags are found at once (the flags stay in the CPU cache)
 SAMPLE = 61  # every SAMPLE-th value is looked at first to tell an image far from the grid
-# a flag word with only byte j set (to 1), times BYTE_INDEX, has 7 - j in its top byte
-BYTE_INDEX = np.uint64(0x0706050403020100)
+# a word of 8 flag bytes (0 or 1) times PACK has flag j at bit 56 + j: 8 words make a 64-bit mask
+PACK = np.uint64(0x0102040810204080)
+# a 64-bit word with only bit j set, times DE_BRUIJN, has in its top 6 bits the row of j in BIT_AT
+DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+BIT_AT = np.zeros(64, np.int64)
+BIT_AT[(DE_BRUIJN << np.arange(64, dtype=np.uint64)) >> np.uint64(58)] = np.arange(64)
 WORTH = 2**20  # values in one batch that start loading the compiled code (16 x 148 x 148 x 3)
 DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba)
 
@@ -176,7 +180,7 @@ def _split_grid(x, q, res, counts, oks, grid_bits, limit):
     zero = np.float32(0.0)
     magic = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer (half to even)
     sign = np.uint32(0x80000000)
-    one, shift = np.uint64(1), np.uint64(56)
+    one, s56, s58 = np.uint64(1), np.uint64(56), np.uint64(58)
     flags = np.empty(BLOCK, np.uint8)
     words = flags.view(np.uint64)
     for row in range(rows):
@@ -219,15 +223,21 @@ def _split_grid(x, q, res, counts, oks, grid_bits, limit):
             if count + found > limit:
                 count = limit + 1
                 break
-            for j in range(stop - start, (stop - start + 7) // 8 * 8):
+            end = (stop - start + 63) // 64 * 64
+            for j in range(stop - start, end):
                 flags[j] = 0
-            for w in range((stop - start + 7) // 8):
-                word = words[w]
-                while word != 0:  # each flag byte set: lowest first
-                    low = word & (~word + one)
-                    j = w * 8 + 7 - np.int64((low * BYTE_INDEX) >> shift)
-                    word ^= low
-                    i = start + j
+            # the flags of 64 values as the bits of one word, then each bit set, lowest first:
+            # the loop's end is mispredicted once per 64 values with any off the grid (with a
+            # loop per 8 values, about once per value off it: a sign PGD's few % took 1.5 ms
+            # of a 16-image 224x224 batch, now 0.8)
+            for w0 in range(0, end // 8, 8):
+                mask = np.uint64(0)
+                for w in range(8):
+                    mask |= ((words[w0 + w] * PACK) >> s56) << np.uint64(8 * w)
+                while mask != 0:
+                    low = mask & (~mask + one)
+                    mask ^= low
+                    i = start + w0 * 8 + BIT_AT[(low * DE_BRUIJN) >> s58]
                     v = xr[i]
                     rr[count] = i - last
                     rr[limit + count] = bits[i] ^ grid_bits[qr[i]]

@@ -218,12 +218,15 @@ def _prepare_block(
     grid = grid.view(np.uint32)
     off = _buffer("off", x.shape, np.bool_)
     np.not_equal(grid, bits, out=off)
-    # a sample of the values tells a float image far from the grid (no list of positions)
-    far = off[:, ::SAMPLE].mean(axis=1) > GRID_SHARE
+    # a sample of the values tells a float image far from the grid (no list of positions): more
+    # than ``limit`` of ``n`` values, in proportion, off it (the same test as the compiled split)
+    n, limit = x.shape[1], int(GRID_SHARE * x.shape[1])
+    sample = off[:, ::SAMPLE]
+    far = sample.sum(axis=1) * n > limit * sample.shape[1]
     out, rows_ok = [], None
     for i in range(len(x)):
         where = None if far[i] else np.flatnonzero(off[i])
-        if where is None or where.size > GRID_SHARE * x.shape[1]:
+        if where is None or where.size > limit:
             if rows_ok is None:  # every image of the block at once (small images: fewer calls)
                 rows_ok = np.ones(len(x), bool) if checked else _rows_in_range(x)
             out.append(Prepared(RAW, shape, bits=bits[i].copy(), in_range=bool(rows_ok[i])))

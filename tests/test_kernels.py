@@ -51,12 +51,16 @@ def test_the_compiled_split_matches_numpy_for_any_bits(chunk):
             assert_same_steps(chunk, reference, compiled)
 
 
-@pytest.mark.parametrize("size", [1, 7, 8, 9, 4095, 4096, 4097, 8192 + 5, 3 * 50 * 50])
+@pytest.mark.parametrize(
+    "size", [1, 7, 8, 9, 63, 64, 65, 127, 4095, 4096, 4097, 4096 + 64, 8192 + 5, 3 * 50 * 50]
+)
 def test_values_off_the_grid_are_found_at_every_position(monkeypatch, size):
-    """Block and flag-word edges: the first and last value, both sides of each 4096 block."""
+    """Block, flag-word and 64-value mask edges: the first and last value, both sides of each
+    4096 block, both sides of a 64-value mask."""
     rng = np.random.default_rng(size)
     x = rng.integers(0, 256, (2, size)).astype(np.float32) / np.float32(255)
-    marks = sorted({0, size - 1, min(4095, size - 1), min(4096, size - 1), size // 2})
+    edges = {0, size - 1, min(4095, size - 1), min(4096, size - 1), size // 2}
+    marks = sorted(edges | {min(p, size - 1) for p in (62, 63, 64, 4096 + 63)})
     for j, pos in enumerate(marks):
         x[0, pos] = np.nextafter(x[0, pos], np.float32(2))  # one ulp up: off the grid
         x[1, pos] = [np.float32(-0.0), np.float32(np.nan), np.float32(1.5)][j % 3]
