@@ -211,7 +211,8 @@ def _prepare_block(
     x: np.ndarray, q: np.ndarray, shape: tuple[int, ...], checked: bool, validate: bool
 ) -> list[Prepared]:
     """Flat float32 images (n, values) as steps with numpy (the reference for
-    :func:`_split_compiled`); ``q`` receives their grid values."""
+    :func:`_split_compiled`); ``q`` receives their grid values. Vectorised over the images:
+    small images (a batch of 128 32x32 RGB steps) cost a few us each, not 30."""
     quantize(x, checked=checked or validate, out=q)  # validate: out of range is refused
     bits = x.view(np.uint32)
     grid = on_grid(q, out=_buffer("quantize", x.shape, np.float32))
@@ -223,21 +224,43 @@ def _prepare_block(
     n, limit = x.shape[1], int(GRID_SHARE * x.shape[1])
     sample = off[:, ::SAMPLE]
     far = sample.sum(axis=1) * n > limit * sample.shape[1]
-    out, rows_ok = [], None
-    for i in range(len(x)):
-        where = None if far[i] else np.flatnonzero(off[i])
-        if where is None or where.size > limit:
-            if rows_ok is None:  # every image of the block at once (small images: fewer calls)
-                rows_ok = np.ones(len(x), bool) if checked else _rows_in_range(x)
-            out.append(Prepared(RAW, shape, bits=bits[i].copy(), in_range=bool(rows_ok[i])))
-            continue
-        # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
-        xval = x[i][where]
-        gaps = np.diff(where, prepend=-1).astype(np.uint32)
-        res = np.concatenate([gaps, xval.view(np.uint32) ^ grid[i][where]])
-        ok = checked or _in_range(xval)
-        out.append(Prepared(GRID, shape, q=q[i], res=res, in_range=ok))
-    return out
+    near = np.flatnonzero(~far)
+    where = np.flatnonzero(off[near])  # the values off the grid, image by image (row-major)
+    rows = where // n
+    cols = where - rows * n
+    counts = np.bincount(rows, minlength=len(near))
+    small = counts <= limit
+    if not small.all():  # the others are stored as raw bits too
+        keep = small[rows]
+        rows, cols = (np.cumsum(small) - 1)[rows[keep]], cols[keep]
+        near, counts = near[small], counts[small]
+    where = near[rows] * n + cols  # in the whole block
+    starts = np.zeros(len(near) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    gaps = np.diff(cols, prepend=-1)  # each image's first: its position + 1
+    firsts = starts[:-1][counts > 0]
+    gaps[firsts] = cols[firsts] + 1
+    xval = x.reshape(-1)[where]
+    xor = bits.reshape(-1)[where] ^ grid.reshape(-1)[where]
+    both = np.concatenate([gaps.astype(np.uint32), xor])
+    total = len(cols)
+    rows = near[rows]
+    # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
+    ok = np.ones(len(x), bool)
+    if not checked:
+        with np.errstate(invalid="ignore"):
+            ok[rows[~((xval >= 0.0) & (xval <= 1.0))]] = False
+    out: list[Prepared | None] = [None] * len(x)
+    for k, i in enumerate(near.tolist()):
+        a, b = int(starts[k]), int(starts[k + 1])
+        res = np.concatenate([both[a:b], both[total + a : total + b]])
+        out[i] = Prepared(GRID, shape, q=q[i], res=res, in_range=bool(ok[i]))
+    if len(near) < len(x):
+        rows_ok = np.ones(len(x), bool) if checked else _rows_in_range(x)
+        for i in range(len(x)):
+            if out[i] is None:
+                out[i] = Prepared(RAW, shape, bits=bits[i].copy(), in_range=bool(rows_ok[i]))
+    return out  # type: ignore[return-value]
 
 
 def _split_compiled(

@@ -86,6 +86,26 @@ def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch
     assert [s.kind for s in compiled] == [want] * 3
 
 
+def test_an_image_mostly_off_the_grid_where_the_sample_is_not_is_stored_as_raw_bits(monkeypatch):
+    """The sample of every 61st value says "near the grid", the whole count says otherwise: that
+    image alone is raw bits, its neighbours in the batch keep their residuals."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(1, 255, (4, 30, 30, 3)).astype(np.float32) / np.float32(255)
+    flat = x.reshape(4, -1)
+    hidden = np.ones(flat.shape[1], bool)
+    hidden[:: stepcodec.SAMPLE] = False
+    flat[1, hidden] = np.nextafter(flat[1, hidden], np.float32(0.5))
+    flat[2, ::97] = np.nextafter(flat[2, ::97], np.float32(2))  # a few off, in range
+    flat[3, 5] = np.float32(np.nan)
+    for kw in ({}, {"validate": True}):
+        reference, compiled = both_ways(x, monkeypatch, **kw)
+        assert_same_steps(x, reference, compiled)
+        kinds = [s.kind for s in reference]
+        assert kinds == [stepcodec.GRID, stepcodec.RAW, stepcodec.GRID, stepcodec.GRID]
+        assert [s.in_range for s in reference] == [True, True, True, False]
+        assert reference[2].res.size == 2 * len(range(0, flat.shape[1], 97))
+
+
 @pytest.mark.parametrize("rows", [1, 2, 3])
 def test_a_batch_larger_than_the_scratch_is_split_over_several_calls(monkeypatch, rows):
     """Images of every kind on both sides of each call's boundary, the last call shorter."""
