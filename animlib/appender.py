@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -48,8 +49,9 @@ class Step:
     scalars: dict[str, float]
     done: Callable[[], None] | None = None  # called once the step is stored
 
-    @property
+    @functools.cached_property
     def nbytes(self) -> int:
+        """Memory held by the step (counted when buffered and again when stored)."""
         return self.image.nbytes + (0 if self.conf is None else self.conf.nbytes)
 
 

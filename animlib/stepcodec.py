@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import threading
@@ -69,9 +70,9 @@ class Prepared:
         """The dtype of the image."""
         return np.dtype(np.uint8 if self.kind == U8 else np.float32)
 
-    @property
+    @functools.cached_property
     def nbytes(self) -> int:
-        """Memory held by this step."""
+        """Memory held by this step (its arrays are never replaced)."""
         parts = (self.q, self.res, self.bits)
         return sum(p.nbytes for p in parts if p is not None)
 
