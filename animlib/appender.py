@@ -1,10 +1,9 @@
 """RunAppender: one run's steps buffered in memory and flushed to storage all or nothing."""
 
-# A flush writes, in this order: the chunk files holding the buffered steps (each one whole and
-# atomically: a reader sees its old or its new bytes, and both hold the same earlier steps), the
-# arrays' zarr.json when their shape grows, and run.json LAST (atomically). ``steps`` in run.json is
-# what readers trust, so they only ever see complete steps, and a flush that fails anywhere leaves
-# the run exactly as readable as before: the buffer is kept, so a retry writes it again.
+# A flush writes, in order: the chunks holding the buffered steps (each whole and atomically: a
+# reader sees old or new bytes, both with the same earlier steps), the arrays' zarr.json when their
+# shape grows, run.json LAST (atomically). Readers trust its ``steps``: they see complete steps
+# only, and a failed flush leaves the run as readable as before (a retry writes the kept buffer).
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from .array_appender import STEP_CODECS, ArrayAppender, ArrayPlan, Row, array_me
 from .errors import Code, RunInputError, StoreError
 from .limits import check_run_json_size
 from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
-from .stepcodec import Prepared
+from .stepsplit import Prepared
 from .store import Store
 from .summary import SummaryAccumulator
 
@@ -41,7 +40,7 @@ def confidence_rows(k: int) -> int:
 @dataclass
 class Step:
     """One buffered step: the (H, W, C) uint8/float32 image (checked, not to be changed any
-    more) or that image already :class:`~animlib.stepcodec.Prepared` for its codec, (K,)
+    more) or that image already :class:`~animlib.stepsplit.Prepared` for its codec, (K,)
     probabilities or None, named scalars."""
 
     image: np.ndarray | Prepared
@@ -50,8 +49,7 @@ class Step:
     done: Callable[[], None] | None = None  # called once the step is stored
 
     @functools.cached_property
-    def nbytes(self) -> int:
-        """Memory held by the step (counted when buffered and again when stored)."""
+    def nbytes(self) -> int:  # (counted when buffered and again when stored)
         return self.image.nbytes + (0 if self.conf is None else self.conf.nbytes)
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from numcodecs import Zstd
 
-from . import stepcodec
+from . import stepcodec, stepsplit
 from .errors import Code, RunFormatError
-from .stepcodec import Prepared
+from .stepsplit import Prepared
 
 PLAIN_LEVEL = 1  # zstd level of the plain arrays (confidences, scalars, original)
 # chunk keys "c.0.0.0.0" unless the store says otherwise (Store.chunk_separator: flat files on a
@@ -205,7 +205,7 @@ class ArrayAppender:
         """A new row; ``animlib.steps`` arrays keep :class:`Prepared` steps, others arrays.
         ``checked``: float images are known to be finite and in [0, 1]."""
         if self.kind == "steps" and not isinstance(value, Prepared):
-            value = stepcodec.prepare(np.asarray(value, dtype=self.dtype), checked=checked)
+            value = stepsplit.prepare(np.asarray(value, dtype=self.dtype), checked=checked)
         elif not isinstance(value, Prepared):  # kept while its chunk is open: never the caller's
             value = np.array(value, dtype=self.dtype)
         return Row(value)

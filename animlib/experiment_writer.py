@@ -23,7 +23,7 @@ from .limits import limits
 from .listing import RunInfo
 from .sample_sink import SampleSink, common_steps
 from .settings import held
-from .stepcodec import Prepared, prepare_batch
+from .stepsplit import Prepared, prepare_batch
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Compiled loops (Numba) where numpy needs many passes: the steps codec's split, the panels'
 display pixels, frames to YUV; loaded once per process in the background; None without Numba."""
 
-# ``split_grid`` does in one pass over a float image what ``stepcodec._prepare_block`` does with
+# ``split_grid`` does in one pass over a float image what ``stepsplit._prepare_block`` does with
 # numpy (``rint(255 x)`` as uint8, the grid value ``float32(q) / 255``, the comparison of the bit
 # patterns, the positions off the grid and their XOR): a 16-image 224x224 RGB batch read from
 # memory takes ~2 ms (a sign PGD's: a few % off the grid; 1.4 ms all on it) instead of 5-6. It

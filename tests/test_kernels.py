@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from test_writer_properties import SETTINGS, step_chunks
 
-from animlib import kernels, stepcodec
+from animlib import kernels, stepcodec, stepsplit
 
 pytest.importorskip("numba")
 
@@ -21,9 +21,9 @@ def both_ways(images: np.ndarray, monkeypatch, **kw) -> tuple[list, list]:
     with monkeypatch.context() as m:
         m.setenv(kernels.DISABLE_ENV, "1")
         assert kernels.split_grid(wait=True) is None
-        reference = stepcodec.prepare_batch(images, **kw)
+        reference = stepsplit.prepare_batch(images, **kw)
     assert kernels.split_grid(wait=True) is not None
-    return reference, stepcodec.prepare_batch(images, **kw)
+    return reference, stepsplit.prepare_batch(images, **kw)
 
 
 def assert_same_steps(images: np.ndarray, reference: list, compiled: list) -> None:
@@ -32,7 +32,7 @@ def assert_same_steps(images: np.ndarray, reference: list, compiled: list) -> No
         assert got.kind == ref.kind, f"image {i}: kind {got.kind}, numpy {ref.kind}"
         assert got.in_range == ref.in_range, f"image {i}: in_range"
         assert got.image().reshape(-1).tobytes() == flat[i].tobytes(), f"image {i}: bits"
-        if got.kind == stepcodec.GRID and ref.in_range:  # (numpy leaves q unclipped then)
+        if got.kind == stepsplit.GRID and ref.in_range:  # (numpy leaves q unclipped then)
             assert np.array_equal(got.q, ref.q), f"image {i}: q"
             assert np.array_equal(got.res, ref.res), f"image {i}: residual"
         encoded = stepcodec.encode_chunk(images[i : i + 1])
@@ -70,7 +70,7 @@ def test_values_off_the_grid_are_found_at_every_position(monkeypatch, size):
         reference, compiled = both_ways(images, monkeypatch, **kw)
         assert_same_steps(images, reference, compiled)
         if size > 1000:  # (smaller: value 0, off the grid, is most of the values sampled first)
-            assert compiled[0].kind == stepcodec.GRID and compiled[0].res.size == 2 * len(marks)
+            assert compiled[0].kind == stepsplit.GRID and compiled[0].res.size == 2 * len(marks)
     assert compiled[0].in_range and not compiled[1].in_range
 
 
@@ -82,7 +82,7 @@ def test_a_step_mostly_off_the_grid_is_stored_as_raw_bits_either_way(monkeypatch
     x[off] = np.nextafter(x[off], np.float32(2))
     reference, compiled = both_ways(x, monkeypatch, validate=True)
     assert_same_steps(x, reference, compiled)
-    want = stepcodec.RAW if share > stepcodec.GRID_SHARE else stepcodec.GRID
+    want = stepsplit.RAW if share > stepsplit.GRID_SHARE else stepsplit.GRID
     assert [s.kind for s in compiled] == [want] * 3
 
 
@@ -93,7 +93,7 @@ def test_an_image_mostly_off_the_grid_where_the_sample_is_not_is_stored_as_raw_b
     x = rng.integers(1, 255, (4, 30, 30, 3)).astype(np.float32) / np.float32(255)
     flat = x.reshape(4, -1)
     hidden = np.ones(flat.shape[1], bool)
-    hidden[:: stepcodec.SAMPLE] = False
+    hidden[:: stepsplit.SAMPLE] = False
     flat[1, hidden] = np.nextafter(flat[1, hidden], np.float32(0.5))
     flat[2, ::97] = np.nextafter(flat[2, ::97], np.float32(2))  # a few off, in range
     flat[3, 5] = np.float32(np.nan)
@@ -101,7 +101,7 @@ def test_an_image_mostly_off_the_grid_where_the_sample_is_not_is_stored_as_raw_b
         reference, compiled = both_ways(x, monkeypatch, **kw)
         assert_same_steps(x, reference, compiled)
         kinds = [s.kind for s in reference]
-        assert kinds == [stepcodec.GRID, stepcodec.RAW, stepcodec.GRID, stepcodec.GRID]
+        assert kinds == [stepsplit.GRID, stepsplit.RAW, stepsplit.GRID, stepsplit.GRID]
         assert [s.in_range for s in reference] == [True, True, True, False]
         assert reference[2].res.size == 2 * len(range(0, flat.shape[1], 97))
 
@@ -115,12 +115,12 @@ def test_a_batch_larger_than_the_scratch_is_split_over_several_calls(monkeypatch
     x[2, 5, 5, 0] = np.float32(np.nan)  # off the grid at one value, out of range
     x[4, ::3] = np.nextafter(x[4, ::3], np.float32(0.5))  # a third off the grid, in [0, 1]
     x[6, 0, 0, 0] = np.float32(-0.0)
-    limit = int(stepcodec.GRID_SHARE * x[0].size)
-    monkeypatch.setattr(stepcodec, "SPLIT_SCRATCH", rows * 4 * (2 * limit + 2))
+    limit = int(stepsplit.GRID_SHARE * x[0].size)
+    monkeypatch.setattr(stepsplit, "SPLIT_SCRATCH", rows * 4 * (2 * limit + 2))
     for kw in ({}, {"validate": True}):
         reference, compiled = both_ways(x, monkeypatch, **kw)
         assert_same_steps(x, reference, compiled)
-    assert [s.kind for s in compiled] == [stepcodec.GRID, stepcodec.RAW] + [stepcodec.GRID] * 5
+    assert [s.kind for s in compiled] == [stepsplit.GRID, stepsplit.RAW] + [stepsplit.GRID] * 5
     assert [s.in_range for s in compiled] == [True, True, False, True, True, True, True]
 
 
@@ -140,20 +140,20 @@ def test_only_a_large_batch_starts_loading_the_compiled_code_in_the_background()
     code = """if True:
         import sys
         import numpy as np
-        from animlib import kernels, stepcodec
+        from animlib import kernels, stepcodec, stepsplit
 
         rng = np.random.default_rng(0)
         small = rng.integers(0, 256, (16, 32, 32, 1)).astype(np.float32) / np.float32(255)
-        stepcodec.prepare_batch(small, validate=True)
+        stepsplit.prepare_batch(small, validate=True)
         assert "numba" not in sys.modules, "a small batch loaded Numba"
         assert kernels.split_grid(start=False) is None
         big = np.repeat(small, 7, axis=1).repeat(7, axis=2).repeat(3, axis=3)  # 224x224x3
         big[:, ::5] = np.nextafter(big[:, ::5], np.float32(2))
-        first = stepcodec.prepare_batch(big, validate=True)
+        first = stepsplit.prepare_batch(big, validate=True)
         assert kernels.split_grid(wait=True) is not None, "the large batch did not load it"
-        again = stepcodec.prepare_batch(big, validate=True)
+        again = stepsplit.prepare_batch(big, validate=True)
         for a, b, x in zip(first, again, big):
-            assert a.kind == b.kind == stepcodec.GRID
+            assert a.kind == b.kind == stepsplit.GRID
             assert np.array_equal(a.q, b.q) and np.array_equal(a.res, b.res)
             assert a.image().tobytes() == x.tobytes()
         print("ok")
@@ -166,12 +166,12 @@ def test_without_numba_the_numpy_code_prepares_every_batch():
         import sys
         sys.modules["numba"] = None  # as if Numba were not installed: its import fails
         import numpy as np
-        from animlib import kernels, stepcodec
+        from animlib import kernels, stepcodec, stepsplit
 
         x = np.random.default_rng(1).random((16, 224, 224, 3), dtype=np.float32)
-        steps = stepcodec.prepare_batch(x, validate=True)
+        steps = stepsplit.prepare_batch(x, validate=True)
         assert kernels.split_grid(wait=True) is None
-        assert all(s.kind == stepcodec.RAW and s.image().tobytes() == i.tobytes()
+        assert all(s.kind == stepsplit.RAW and s.image().tobytes() == i.tobytes()
                    for s, i in zip(steps, x))
         print("ok")
     """
