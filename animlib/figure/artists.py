@@ -174,7 +174,7 @@ class PixelImage(Artist):
 
     def placement(self) -> tuple[int, int, int, int]:
         """(x0, y0, width, height) in display pixels (y up) where the bitmap is drawn."""
-        x0, y0, x1, y1 = self.box.bbox.extents
+        x0, y0, x1, y1 = self.box.bbox.extents.tolist()  # (rounding numpy floats is slow)
         h, w = self._shape
         scale = zoom((h, w), (y1 - y0, x1 - x0))
         ow, oh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
