@@ -244,7 +244,9 @@ def test_equal_series_stay_visible_in_the_robust_chart():
             "n": [16] * 4,
         }
     )
-    spec = robust_chart(points).to_dict()
+    chart = robust_chart(points)
+    spec = chart.to_dict(validate=True)  # (Streamlit's to_dict() skips the schema check)
+    assert chart.to_dict() == spec
     for layer in _series_layers(spec):
         enc = layer["encoding"]
         assert enc["color"]["field"] == enc["strokeDash"]["field"] == enc["shape"]["field"]
@@ -268,7 +270,7 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
                 "n": [16] * n,
             }
         )
-        return robust_chart(points).to_dict()
+        return robust_chart(points).to_dict(validate=True)
 
     few, many = spec(3), spec(24)
     legend = _series_layers(many)[0]["encoding"]["color"]["legend"]
@@ -776,7 +778,7 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
                 "n": [16] * len(values),
             }
         )
-        spec = robust_chart(points, param="c").to_dict()
+        spec = robust_chart(points, param="c").to_dict(validate=True)
         axes = [layer["encoding"]["x"] for layer in spec["layer"]]
         assert all(a == axes[0] for a in axes)  # the intervals share the points' axis
         return axes[0]
@@ -841,7 +843,7 @@ def test_each_robust_accuracy_has_its_95_percent_interval():
     points = robust_curve(frame).set_index("experiment")
     assert points.loc["a-eps0.1", "low"] == pytest.approx(0.1018, abs=1e-4)
     assert points.loc["b-eps0.1", "high"] - points.loc["b-eps0.1", "low"] > 0.6  # 4 images
-    rule = _interval_layer(robust_chart(points.reset_index()).to_dict())
+    rule = _interval_layer(robust_chart(points.reset_index()).to_dict(validate=True))
     assert rule["encoding"]["y"]["field"] == "low" and rule["encoding"]["y2"]["field"] == "high"
 
 
