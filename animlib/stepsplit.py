@@ -204,7 +204,8 @@ def _prepare_block(
         keep = small[rows]
         rows, cols = (np.cumsum(small) - 1)[rows[keep]], cols[keep]
         near, counts = near[small], counts[small]
-    where = near[rows] * n + cols  # in the whole block
+    rows = near[rows]  # (the image of each value in the block)
+    where = rows * n + cols  # in the whole block
     starts = np.zeros(len(near) + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     gaps = np.diff(cols, prepend=-1)  # each image's first: its position + 1
@@ -214,7 +215,6 @@ def _prepare_block(
     xor = bits.reshape(-1)[where] ^ grid.reshape(-1)[where]
     both = np.concatenate([gaps.astype(np.uint32), xor])
     total = len(cols)
-    rows = near[rows]
     # values on the grid lie in [0, 1]: only those off it can be NaN, inf or out of range
     ok = np.ones(len(x), bool)
     if not checked:
