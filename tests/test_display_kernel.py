@@ -75,6 +75,8 @@ def cases(draw):
     orig = None
     if draw(st.booleans()):
         orig = channel_mean(rng.random((h, w, 3), dtype=np.float32))
+        if draw(st.booleans()):  # not numbers (a run whose original holds them)
+            orig[rng.random(orig.shape) < 0.2] = rng.choice(SPECIAL[:3])
     amp = draw(st.sampled_from([1.0, 3.7, 32.0, 1e4, 1e-3]))
     return src, Sampling.of((h, w), (oh, ow)), orig, amp
 

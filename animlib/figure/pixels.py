@@ -257,7 +257,8 @@ class StepImages:
         np.rint(d, out=d)
         np.clip(d, 0, 255, out=d)
         idx = self._buf("index", (h, w), np.intp)
-        np.copyto(idx, d, casting="unsafe")
+        with np.errstate(invalid="ignore"):  # NaN (of an original holding it): clipped to 0
+            np.copyto(idx, d, casting="unsafe")
         out = self._buf("pert", (h, w, 4), np.uint8)
         np.take(lut32("RdBu_r"), idx, out=out.view(np.uint32).reshape(h, w), mode="clip")
         return out
