@@ -64,9 +64,10 @@ _METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 Piece = tuple[str, float]  # a string and the advance to the next one, in pixels
 _Glyph = tuple[np.ndarray, int, int]  # coverage, left column, bottom row (see _piece)
 _PIECES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a string at pixel (0, 0)
-# the glyphs of a line of pieces, and whether they are merged into fewer bitmaps yet (a line is
-# merged when drawn a second time: merging costs more than it saves on a line drawn once)
-_LINES: dict[tuple[Any, ...], tuple[list[_Glyph], bool]] = {}
+# the glyphs of a line of pieces, merged into fewer bitmaps (see _blends): merging costs about
+# what blending the glyphs one by one costs more than blending the merged bitmaps, so it is done
+# at a line's first drawing (a line's 5-6 glyphs are blended in ~1.3 bitmaps on average)
+_LINES: dict[tuple[Any, ...], list[_Glyph]] = {}
 _INK: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}  # bitmap -> its inked box
 
 
@@ -202,9 +203,8 @@ def draw_line(
     Made for text redrawn every frame (step numbers, values): each piece is put at a whole
     pixel (:func:`line_origins`), so its glyphs always fall at the same sub-pixel places and
     a piece, and a whole line, drawn before cost one lookup. The glyphs are blended as
-    ``RendererAgg.draw_text`` blends them, one after the other, except that from a line's
-    second drawing on, glyphs whose inked pixels do not touch are blended in one call
-    (:func:`_blends`): the same pixels.
+    ``RendererAgg.draw_text`` blends them, one after the other, except that glyphs whose inked
+    pixels do not touch are blended in one call (:func:`_blends`): the same pixels.
     ``prop_key`` is ``hash(prop)`` when the caller keeps it (hashing a font costs more than
     drawing a cached line).
     """
@@ -212,22 +212,18 @@ def draw_line(
     aa = gc.get_antialiased()
     font = (hash(prop) if prop_key is None else prop_key, renderer.dpi, aa, flags)
     key = (pieces if isinstance(pieces, tuple) else tuple(pieces), font)
-    kept = _LINES.get(key)
-    if kept is None:
-        line: list[_Glyph] = []
+    line = _LINES.get(key)
+    if line is None:
+        glyphs: list[_Glyph] = []
         for (s, _), shift in zip(pieces, _shifts(pieces), strict=True):
             if not s.isspace():
                 piece = _PIECES.get((s, font))
                 if piece is None:
                     piece = _piece(renderer, s, prop, aa, flags)
                     _remember(_PIECES, (s, font), piece)
-                line += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
-        _remember(_LINES, key, (line, False))
-    elif not kept[1]:
-        line = _blends(kept[0])
-        _LINES[key] = (line, True)
-    else:
-        line = kept[0]
+                glyphs += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
+        line = _blends(glyphs)
+        _remember(_LINES, key, line)
     left0, top = _anchor(x, y, renderer.height)
     top = int(top)  # the baseline's row
     draw = renderer._renderer.draw_text_image  # noqa: SLF001
@@ -242,14 +238,32 @@ def _blends(glyphs: list[_Glyph]) -> list[_Glyph]:
     exactly as blending its glyphs one by one would."""
     out: list[_Glyph] = []
     group: list[_Glyph] = []
+    inks: list[tuple[int, int, int, int]] = []
+    box = (0, 0, 0, 0)  # the group's inked pixels lie in this box
     for glyph in glyphs:
-        if group and _touches(group, glyph):
+        ink = _ink(glyph)
+        if group and _meet(box, ink) and _touches(group, inks, glyph, ink):
             out.append(_merge(group))
-            group = []
+            group, inks = [], []
+        if group:
+            box = (
+                min(box[0], ink[0]),
+                min(box[1], ink[1]),
+                max(box[2], ink[2]),
+                max(box[3], ink[3]),
+            )
+        else:
+            box = ink
         group.append(glyph)
+        inks.append(ink)
     if group:
         out.append(_merge(group))
     return out
+
+
+def _meet(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x0, y0, x1, y1) boxes share a pixel."""
+    return max(a[0], b[0]) < min(a[2], b[2]) and max(a[1], b[1]) < min(a[3], b[3])
 
 
 def _span(glyph: _Glyph) -> tuple[int, int, int, int]:
@@ -277,13 +291,14 @@ def _ink(glyph: _Glyph) -> tuple[int, int, int, int]:
     return left + x0, top + y0, left + x1, top + y1
 
 
-def _touches(group: list[_Glyph], glyph: _Glyph) -> bool:
-    """Whether ``glyph`` inks a pixel some glyph of ``group`` inks."""
+def _touches(
+    group: list[_Glyph], inks: list[tuple[int, int, int, int]], glyph: _Glyph, ink: tuple[int, ...]
+) -> bool:
+    """Whether ``glyph`` (inked in the box ``ink``) inks a pixel some glyph of ``group`` (inked
+    in the boxes ``inks``) inks."""
     gx0, gy0, gx1, gy1 = _span(glyph)
-    ix0, iy0, ix1, iy1 = _ink(glyph)
-    for other in group:
-        jx0, jy0, jx1, jy1 = _ink(other)
-        if max(ix0, jx0) >= min(ix1, jx1) or max(iy0, jy0) >= min(iy1, jy1):
+    for other, other_ink in zip(group, inks, strict=True):
+        if not _meet(ink, other_ink):
             continue  # their inked boxes do not meet
         ox0, oy0, ox1, oy1 = _span(other)
         x0, y0, x1, y1 = max(gx0, ox0), max(gy0, oy0), min(gx1, ox1), min(gy1, oy1)
