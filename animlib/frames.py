@@ -17,7 +17,6 @@ from PIL import Image
 from . import kernels
 from .chunk_reader import ChunkReader
 from .figure import PanelFigure, RedrawRegion, make_figure
-from .figure.regions import Extents
 from .glyphs import agg_canvas
 from .limits import check_frame
 from .options import RenderOptions
@@ -151,16 +150,7 @@ class BlockReader:
 class _Area:
     """A redraw region as pixel slices of the canvas buffer, with pixels drawn for its keys."""
 
-    __slots__ = (
-        "_around",
-        "_last_cover",
-        "_last_inked",
-        "cache",
-        "height",
-        "index",
-        "partial",
-        "region",
-    )
+    __slots__ = ("_around", "_last_cover", "cache", "height", "index", "region")
 
     def __init__(self, region: RedrawRegion, size: tuple[int, int]) -> None:
         w, h = size
@@ -173,22 +163,13 @@ class _Area:
         self.cache: dict[Hashable, np.ndarray] = {}
         self._around: dict[tuple[int, int, int, int], list[tuple[slice, slice]]] = {}
         self._last_cover: tuple[int, int, int, int] | None = None
-        self._last_inked: list[tuple[slice, slice]] | None = None
-        self.partial = False  # the last background() covers all that changes (not the area)
 
     def background(self) -> list[tuple[slice, slice]]:
         """The parts of the area to put the background back into before drawing: all of it,
         or the strips around what the artists will cover (:meth:`RedrawRegion.covered`), or
         nothing when its one artist covers what it covered last time (it drew nothing else:
         the strips still hold the background; on 1280x1440 comparison frames, restoring
-        them cost ~50 us an image, a cache miss for each of their rows), or the boxes its
-        artists ink now or inked last time (:meth:`RedrawRegion.inked`; then :attr:`partial`
-        is True: nothing else in the area changes)."""
-        self.partial = False
-        inked = self.region.inked() if self.region.key is None else None
-        if inked is not None:
-            return self._inked_parts(inked)
-        self._last_inked = None
+        them cost ~50 us an image, a cache miss for each of their rows)."""
         cover = self.region.covered()
         last, self._last_cover = self._last_cover, cover
         if cover is None:
@@ -199,33 +180,6 @@ class _Area:
         if strips is None:
             strips = self._around[cover] = self._strips(cover)
         return strips
-
-    def _inked_parts(self, boxes: list[Extents]) -> list[tuple[slice, slice]]:
-        """Each box's pixels now and last time, one box at a time (a bar's 1280x1440 region
-        put back whole cost ~60 us a frame and run, a bar's own box a few); the whole area
-        when the last drawing is not known as boxes."""
-        now = [self._slices(box) for box in boxes]
-        last, self._last_inked = self._last_inked, now
-        if last is None or len(last) != len(now):
-            return [self.index]
-        self.partial = True
-        parts = []
-        for (r0, c0), (r1, c1) in zip(last, now, strict=True):
-            rows = slice(min(r0.start, r1.start), max(r0.stop, r1.stop))
-            cols = slice(min(c0.start, c1.start), max(c0.stop, c1.stop))
-            if rows.stop > rows.start and cols.stop > cols.start:
-                parts.append((rows, cols))
-        return parts
-
-    def _slices(self, box: Extents) -> tuple[slice, slice]:
-        """A box (display pixels, y up) as the rows and columns it touches, in the area."""
-        rows, cols = self.index
-        x0, y0, x1, y1 = box
-        c0 = min(max(math.floor(x0), cols.start), cols.stop)
-        c1 = min(max(math.ceil(x1), c0), cols.stop)
-        r0 = min(max(self.height - math.ceil(y1), rows.start), rows.stop)
-        r1 = min(max(self.height - math.floor(y0), r0), rows.stop)
-        return slice(r0, r1), slice(c0, c1)
 
     def _strips(self, cover: tuple[int, int, int, int]) -> list[tuple[slice, slice]]:
         rows, cols = self.index
@@ -317,21 +271,16 @@ class FrameRenderer:
                 continue
             region.dirty = False
             key, index_ = region.key, area.index
+            changed.append(index_)
             if key is not None:
                 pixels = area.cache.get(key)
                 if pixels is not None:
                     buf[index_] = pixels
-                    changed.append(index_)
                     continue
-            parts = area.background()
-            for part in parts:
+            for part in area.background():
                 buf[part] = bg[part]
             for artist in region.artists:
                 artist.draw(renderer)
-            if area.partial:
-                changed += parts
-            else:
-                changed.append(index_)
             if key is not None and len(area.cache) < _REGION_CACHE:
                 area.cache[key] = buf[index_].copy()
         self.changed = changed if self._drawn else None

@@ -153,25 +153,3 @@ def test_videos_from_planes_show_the_frames_as_videos_from_rgba(tmp_path, monkey
     err_planes, err_rgba = np.abs(a - drawn), np.abs(b - drawn)
     assert err_planes.mean() <= err_rgba.mean() + 0.2
     assert np.median(err_planes) <= 1.0
-
-
-def test_the_bars_put_back_and_report_only_the_boxes_of_their_bars(tmp_path):
-    """The bars' region (a RedrawRegion with inked boxes) is redrawn bar by bar: the parts
-    reported changed there cover less than the region, and the frames equal full redraws."""
-    run = animlib.open_run(tmp_path / write_run(tmp_path, steps=8, shape=(20, 20, 3)))
-    frames = FrameRenderer(run)
-    reference = FrameRenderer(run)
-    (bars,) = [r for r in frames.figure.regions if r.inked() is not None]
-    w, h = frames.size
-    x0, y0, x1, y1 = bars.region()
-    region = np.zeros((h, w), bool)
-    region[h - int(np.ceil(y1)) : h - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))] = 1
-    frames.frame_rgba(0)
-    for i in range(1, len(frames)):
-        frame = frames.frame_rgba(i)
-        reported = np.zeros((h, w), bool)
-        for part in frames.changed:
-            reported[part] = True
-        assert (reported & region).any(), f"step {i}: the bars did not change"
-        assert (reported & region).sum() < 0.8 * region.sum(), f"step {i}: the whole region"
-        assert np.array_equal(frame[..., :3], reference.full_frame(i)), f"frame {i}"

@@ -101,9 +101,7 @@ class ConfidenceBars:
         self._title(fig_w, handles, options.top_k, conf.shape[1])
         self._shown: tuple[tuple[float, ...], int] | None = None
         self._value_state: list[tuple[str, str]] = [("", "")] * n
-        self.bars_region = RedrawRegion(
-            [self.bars], self._bars_extents, inked=self.bars.inked_extents
-        )  # each bar's own box is put back and redrawn, not the whole region
+        self.bars_region = RedrawRegion([self.bars], self._bars_extents)
         self.value_regions = self._value_regions()
 
     # -- building ---------------------------------------------------------------------------------

@@ -48,22 +48,6 @@ class BarSet(Artist):
             path.vertices[1:3, 0] = w
         self.stale = True
 
-    def inked_extents(self) -> list[tuple[float, float, float, float]]:
-        """Per bar, a box (x0, y0, x1, y1) in display pixels (y up) holding every pixel
-        drawing it inks: its rectangle, grown by half its outline and 2 pixels (antialiasing,
-        snapping to the pixel grid)."""
-        corners = np.array([(0.0, p.vertices[0, 1]) for p in self._paths] +
-                           [tuple(p.vertices[2]) for p in self._paths])  # fmt: skip
-        xy = self.get_transform().transform(corners)
-        n = len(self._paths)
-        lo, hi = np.minimum(xy[:n], xy[n:]), np.maximum(xy[:n], xy[n:])
-        dpi = self.figure.dpi if self.figure is not None else 72.0
-        pad = self._linewidths * (dpi / 72.0) / 2 + 2.0
-        return [
-            (float(a[0] - d), float(a[1] - d), float(b[0] + d), float(b[1] + d))
-            for a, b, d in zip(lo.tolist(), hi.tolist(), pad.tolist(), strict=True)
-        ]
-
     def set_colors(
         self, facecolors: Sequence[Any], edgecolors: Sequence[Any], linewidths: Sequence[float]
     ) -> None:

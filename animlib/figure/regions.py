@@ -24,19 +24,17 @@ class RedrawRegion:
     no reuse.
     """
 
-    __slots__ = ("_covered", "_extents", "_inked", "artists", "dirty", "key")
+    __slots__ = ("_covered", "_extents", "artists", "dirty", "key")
 
     def __init__(
         self,
         artists: Sequence[Artist],
         extents: Callable[[], Extents],
         covered: Callable[[], Extents | None] | None = None,
-        inked: Callable[[], list[Extents]] | None = None,
     ) -> None:
         self.artists: tuple[Artist, ...] = tuple(artists)
         self._extents = extents
         self._covered = covered
-        self._inked = inked
         self.dirty = True
         self.key: Hashable | None = None
 
@@ -49,12 +47,6 @@ class RedrawRegion:
         now overwrites completely (an opaque image), so the background need not be put back
         there first; None if none is known."""
         return self._covered() if self._covered is not None else None
-
-    def inked(self) -> list[Extents] | None:
-        """Boxes (x0, y0, x1, y1) (display pixels, y up) outside which drawing the artists now
-        changes no pixel, in an order that stays the same from frame to frame (box ``i`` is the
-        same part of the artists each time, e.g. one bar); None if unknown."""
-        return self._inked() if self._inked is not None else None
 
     def mark(self, key: Hashable | None = None) -> None:
         """The artists changed: redraw them (``key`` as described in the class)."""
