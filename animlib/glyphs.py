@@ -2,7 +2,8 @@
 
 # This is the only module of animlib that uses private matplotlib internals (``FT2Font._layout``,
 # ``FT2Font._render_glyph``, ``FT2Font._set_transform``, ``RendererAgg._prepare_font``,
-# ``RendererAgg._renderer.draw_text_image``). It is used only on the matplotlib versions it was
+# ``RendererAgg._renderer.draw_text_image``, ``FontManager._find_fonts_by_props``, and the hook
+# ``Text`` calls, ``_get_font_height_metrics``). It is used only on the matplotlib versions it was
 # checked against (:data:`TESTED_VERSIONS`) and only when those members exist (:data:`AVAILABLE`);
 # otherwise :func:`agg_canvas` returns a plain ``FigureCanvasAgg`` and text is drawn the standard
 # way (the same pixels, somewhat slower). :func:`draw_line` draws the lines redrawn every frame.
@@ -18,6 +19,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontManager, FontProperties, findfont, fontManager, get_font
 
 __all__ = [
     "AVAILABLE",
@@ -26,6 +28,8 @@ __all__ = [
     "clear_caches",
     "draw_line",
     "enabled",
+    "font_lookup",
+    "font_of",
     "line_origins",
     "measuring_renderer",
 ]
@@ -33,6 +37,7 @@ __all__ = [
 TESTED_VERSIONS = ((3, 11),)  # (major, minor) of matplotlib this module was checked against
 _PRIVATE_FONT_API = ("_layout", "_render_glyph", "_set_transform")
 _PRIVATE_RENDERER_API = ("_prepare_font", "_draw_text_glyphs_and_boxes")
+_PRIVATE_MANAGER_API = ("_find_fonts_by_props",)
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -48,8 +53,10 @@ def _detect() -> bool:
         from matplotlib.ft2font import FT2Font, RenderMode  # noqa: F401
     except ImportError:  # pragma: no cover
         return False
-    return all(hasattr(FT2Font, a) for a in _PRIVATE_FONT_API) and all(
-        hasattr(RendererAgg, a) for a in _PRIVATE_RENDERER_API
+    return (
+        all(hasattr(FT2Font, a) for a in _PRIVATE_FONT_API)
+        and all(hasattr(RendererAgg, a) for a in _PRIVATE_RENDERER_API)
+        and all(hasattr(FontManager, a) for a in _PRIVATE_MANAGER_API)
     )
 
 
@@ -74,6 +81,40 @@ _INK: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}  # bitmap -> 
 def enabled() -> bool:
     """Whether :func:`agg_canvas` gives the glyph-caching canvas."""
     return AVAILABLE
+
+
+# The size matplotlib's font lookup is asked at when it plays no part in the match (see below).
+_LOOKUP_SIZE = 10.0
+
+
+def font_lookup(prop: FontProperties) -> FontProperties:
+    """``prop`` as matplotlib's font lookup (``findfont``) needs it: at one fixed size when every
+    installed TrueType font is scalable, since the size then plays no part in which file is
+    picked; else ``prop`` itself. matplotlib caches lookups by every property, the size too,
+    and each miss scores every installed font (~4 ms here): a figure's labels at five sizes
+    and two weights cost ten misses instead of two."""
+    if prop.get_size() == _LOOKUP_SIZE or prop.get_file() is not None:
+        return prop
+    if any(entry.size != "scalable" for entry in fontManager.ttflist):
+        return prop
+    lookup = prop.copy()
+    lookup.set_size(_LOOKUP_SIZE)
+    return lookup
+
+
+def font_of(prop: FontProperties) -> Any:
+    """The ``FT2Font`` text in ``prop`` is drawn with (matplotlib keeps one per file and thread),
+    looked up at :func:`font_lookup`'s size."""
+    if not AVAILABLE:
+        return get_font(findfont(font_lookup(prop)))
+    return get_font(fontManager._find_fonts_by_props(font_lookup(prop)))  # noqa: SLF001
+
+
+# where ``Text`` reads a line's ascent, descent and gap: (table, gap, ascent, descent)
+_HEIGHT_TABLES = (
+    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+    ("hhea", "lineGap", "ascent", "descent"),
+)
 
 
 def clear_caches() -> None:
@@ -329,7 +370,26 @@ class _GlyphCachingRenderer(RendererAgg):
 
     It does exactly what ``RendererAgg.draw_text`` does for plain horizontal text, but a glyph
     rendered at a given 1/64-pixel offset is kept and reused, so the pixels are identical.
+    Fonts are looked up once per family, style and weight, not once per size as well.
     """
+
+    def _prepare_font(self, font_prop):
+        font = font_of(font_prop)
+        font.clear()
+        font.set_size(font_prop.get_size_in_points(), self.dpi)
+        return font
+
+    def _get_font_height_metrics(self, font_prop):
+        # ``Text`` asks a renderer that has this method for a line's (ascent, descent, gap)
+        # before looking the font up itself; the same tables and arithmetic as its own code
+        font = font_of(font_prop)
+        head = font.get_sfnt_table("head")
+        for name, gap, up, down in _HEIGHT_TABLES:
+            table = font.get_sfnt_table(name)
+            if table is not None and head:
+                scale = font_prop.get_size_in_points() * self.dpi / 72 / head["unitsPerEm"]
+                return table[up] * scale, -table[down] * scale, table[gap] * scale
+        return None, None, None
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if ismath or angle != 0:

@@ -242,6 +242,52 @@ def test_a_line_is_drawn_merged_with_the_pixels_of_draw_text(pieces, overlap):
     assert len(line) > 1 or not overlap  # glyphs that ink the same pixels: in different ones
 
 
+@pytest.mark.skipif(not glyphs.AVAILABLE, reason="the glyph cache is off for this matplotlib")
+def test_fonts_are_looked_up_once_per_weight_and_text_is_laid_out_as_matplotlib_does():
+    """The glyph-caching renderer looks fonts up at one size (matplotlib's lookup ignores the
+    size of scalable fonts but caches per size, and each miss scores every installed font),
+    and Text lays lines out with it exactly as with plain Agg."""
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontManager
+    from matplotlib.text import Text
+
+    props = [
+        FontProperties(size=size, weight=weight, family=family)
+        for size in (7.0, 8.5, 11.0, 13.3)
+        for weight in ("normal", "bold")
+        for family in ("sans-serif", "DejaVu Serif")
+    ]
+    FontManager._findfont_cached.cache_clear()
+    mine = glyphs._GlyphCachingRenderer(8, 8, 100.0)
+    fonts = [mine._prepare_font(p).fname for p in props]
+    assert FontManager._findfont_cached.cache_info().misses == 4  # 2 weights x 2 families
+    plain = RendererAgg(8, 8, 100.0)
+    assert fonts == [plain._prepare_font(p).fname for p in props]
+    fig = Figure(dpi=100)
+    for p in props:
+        text = Text(0, 0, "step 7 of 119\nlp (86.4%)", fontproperties=p, figure=fig)
+        (box, lines, descent), (want_box, want_lines, want_descent) = (
+            text._get_layout(mine),
+            text._get_layout(plain),
+        )
+        assert (box.bounds, lines, descent) == (want_box.bounds, want_lines, want_descent)
+    for p in props[:2]:
+        assert glyphs.font_of(p) is plain._prepare_font(p)
+
+
+def test_the_font_lookup_keeps_the_size_when_a_font_is_not_scalable(monkeypatch):
+    import dataclasses
+
+    from matplotlib.font_manager import fontManager
+
+    prop = FontProperties(size=13.0)
+    assert glyphs.font_lookup(prop).get_size() == glyphs._LOOKUP_SIZE
+    assert prop.get_size() == 13.0  # a copy is changed, never the caller's
+    fixed = dataclasses.replace(fontManager.ttflist[0], size="12.0")
+    monkeypatch.setattr(fontManager, "ttflist", [*fontManager.ttflist, fixed])
+    assert glyphs.font_lookup(prop) is prop
+
+
 def _freetype_layout(prop, text):
     font = RendererAgg(8, 8, 100.0)._prepare_font(prop)
     items = font._layout(text, flags=glyphs.get_hinting_flag())

@@ -10,9 +10,9 @@ import functools
 import re
 
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-from matplotlib.font_manager import FontProperties, findfont, get_font
+from matplotlib.font_manager import FontProperties
 
-from ..glyphs import measuring_renderer
+from ..glyphs import font_of, measuring_renderer
 from ..text import one_line
 from .style import REF_DPI
 
@@ -72,7 +72,7 @@ def font_metrics(size: float, weight: str, dpi: float) -> tuple[float, float]:
     """(ascent, descent) of a line of text in pixels: the font's typographic metrics, which is
     what ``Text`` centres a line of plain text on."""
     prop = FontProperties(size=size, weight=weight)
-    font = get_font(findfont(prop))  # matplotlib keeps one per thread: not cached here
+    font = font_of(prop)
     head = font.get_sfnt_table("head")
     for name, up, down in (
         ("OS/2", "sTypoAscender", "sTypoDescender"),
@@ -103,7 +103,7 @@ def advance(token: str, size: float, weight: str, dpi: float) -> float:
     spaces), the measured width for a word."""
     prop = FontProperties(size=size, weight=weight)
     if len(token) == 1 or token.isspace():
-        font = get_font(findfont(prop))
+        font = font_of(prop)
         font.set_size(size, dpi)
         glyph = font.load_char(ord(token[0]), flags=get_hinting_flag())
         return len(token) * glyph.horiAdvance / 64.0
