@@ -269,11 +269,12 @@ def acceptance(what: str, result: dict[str, float | None] | None, limit: float) 
     """One acceptance line: the cold ratio (and the warm one) against ``limit``."""
     if result is None or result["over_cold"] is None:
         return
-    cold, hot = result["over_cold"], result["over_warm"]
-    warm_text = f", {hot:.2f}x warm" if hot is not None else ""
+    cold, hot = result["over_cold"], result["over_warm"]  # 3 decimals: 1.30x can be over 1.3
+    warm_text = f", {hot:.3f}x warm" if hot is not None else ""
+    warm_verdict = f", warm {C.verdict(hot <= limit)}" if hot is not None else ""
     print(
-        f"{what}: {cold:.2f}x the encode floor cold{warm_text} "
-        f"(<= {limit:g}x: {C.verdict(cold <= limit)})"
+        f"{what}: {cold:.3f}x the encode floor cold{warm_text} "
+        f"(<= {limit:g}x: cold {C.verdict(cold <= limit)}{warm_verdict})"
     )
 
 
