@@ -208,6 +208,13 @@ def clear_text_caches() -> None:
     impl = getattr(matplotlib.text, "_get_text_metrics_with_cache_impl", None)
     if hasattr(impl, "cache_clear"):
         impl.cache_clear()
+    # the fonts too: which file a FontProperties picks (each miss scores every installed font)
+    # and the FT2Font objects (a font file opened and parsed)
+    from matplotlib import font_manager
+
+    for cached in (font_manager.fontManager._findfont_cached, font_manager._get_font):
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
 
 
 def machine() -> str:
