@@ -2,7 +2,8 @@
 
     python benchmarks/run_all.py [--full]
 
-About 6 minutes on 2 cores once the data exist; the first run also writes the benchmark runs
+About 15 minutes on 2 cores once the data exist (the player's latency is measured apart:
+``bench_player.py``); the first run also writes the benchmark runs
 through RunWriter (the 10,000-step 512x512 run alone takes about 6 minutes) into
 ``$ANIMLIB_BENCH_DATA`` (default: a folder in the system temp dir), reused afterwards.
 ``--full`` also times the slow baselines on the 1,000-step renders (about 15 more minutes).
