@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hi
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontManager, FontProperties, findfont, fontManager, get_font
 
+from .fontlookup import font_lookup
+
 __all__ = [
     "AVAILABLE",
     "TESTED_VERSIONS",
@@ -28,8 +30,8 @@ __all__ = [
     "clear_caches",
     "draw_line",
     "enabled",
-    "font_lookup",
     "font_of",
+    "line_metrics",
     "line_origins",
     "measuring_renderer",
 ]
@@ -83,25 +85,6 @@ def enabled() -> bool:
     return AVAILABLE
 
 
-# The size matplotlib's font lookup is asked at when it plays no part in the match (see below).
-_LOOKUP_SIZE = 10.0
-
-
-def font_lookup(prop: FontProperties) -> FontProperties:
-    """``prop`` as matplotlib's font lookup (``findfont``) needs it: at one fixed size when every
-    installed TrueType font is scalable, since the size then plays no part in which file is
-    picked; else ``prop`` itself. matplotlib caches lookups by every property, the size too,
-    and each miss scores every installed font (~4 ms here): a figure's labels at five sizes
-    and two weights cost ten misses instead of two."""
-    if prop.get_size() == _LOOKUP_SIZE or prop.get_file() is not None:
-        return prop
-    if any(entry.size != "scalable" for entry in fontManager.ttflist):
-        return prop
-    lookup = prop.copy()
-    lookup.set_size(_LOOKUP_SIZE)
-    return lookup
-
-
 def font_of(prop: FontProperties) -> Any:
     """The ``FT2Font`` text in ``prop`` is drawn with (matplotlib keeps one per file and thread),
     looked up at :func:`font_lookup`'s size."""
@@ -115,6 +98,18 @@ _HEIGHT_TABLES = (
     ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
     ("hhea", "lineGap", "ascent", "descent"),
 )
+
+
+def line_metrics(prop: FontProperties) -> tuple[int, int, int, int] | None:
+    """(ascent, descent, line gap, units per em) of the font text in ``prop`` is drawn with, in
+    font units, from the tables ``Text`` lays a line out with; None if it has none of them."""
+    font = font_of(prop)
+    head = font.get_sfnt_table("head")
+    for name, gap, up, down in _HEIGHT_TABLES:
+        table = font.get_sfnt_table(name)
+        if table is not None and head:
+            return table[up], table[down], table[gap], head["unitsPerEm"]
+    return None
 
 
 def clear_caches() -> None:
@@ -382,14 +377,13 @@ class _GlyphCachingRenderer(RendererAgg):
     def _get_font_height_metrics(self, font_prop):
         # ``Text`` asks a renderer that has this method for a line's (ascent, descent, gap)
         # before looking the font up itself; the same tables and arithmetic as its own code
-        font = font_of(font_prop)
-        head = font.get_sfnt_table("head")
-        for name, gap, up, down in _HEIGHT_TABLES:
-            table = font.get_sfnt_table(name)
-            if table is not None and head:
-                scale = font_prop.get_size_in_points() * self.dpi / 72 / head["unitsPerEm"]
-                return table[up] * scale, -table[down] * scale, table[gap] * scale
-        return None, None, None
+        # (in its order of operations: with 1000 units per em another order can differ by a bit)
+        found = line_metrics(font_prop)
+        if found is None:
+            return None, None, None
+        up, down, gap, units_per_em = found
+        scale = 1 / units_per_em * font_prop.get_size_in_points() * self.dpi / 72
+        return up * scale, -down * scale, gap * scale
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if ismath or angle != 0:

@@ -12,7 +12,7 @@ import re
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import FontProperties
 
-from ..glyphs import font_of, measuring_renderer
+from ..glyphs import font_of, line_metrics, measuring_renderer
 from ..text import one_line
 from .style import REF_DPI
 
@@ -72,16 +72,11 @@ def font_metrics(size: float, weight: str, dpi: float) -> tuple[float, float]:
     """(ascent, descent) of a line of text in pixels: the font's typographic metrics, which is
     what ``Text`` centres a line of plain text on."""
     prop = FontProperties(size=size, weight=weight)
-    font = font_of(prop)
-    head = font.get_sfnt_table("head")
-    for name, up, down in (
-        ("OS/2", "sTypoAscender", "sTypoDescender"),
-        ("hhea", "ascent", "descent"),
-    ):
-        table = font.get_sfnt_table(name)
-        if table is not None and head:
-            scale = size * dpi / 72.0 / head["unitsPerEm"]
-            return table[up] * scale, -table[down] * scale
+    found = line_metrics(prop)
+    if found is not None:
+        up, down, _, units_per_em = found
+        scale = size * dpi / 72.0 / units_per_em
+        return up * scale, -down * scale
     _, h, d = measure_renderer(dpi).get_text_width_height_descent("lp", prop, ismath=False)
     return h - d, d
 
