@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .experiments import sample_key
+from .experiments import image_key, sample_key
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
@@ -57,43 +57,47 @@ class GridRow:
 ORDERS = {"sample": "by sample", "robust": "most robust first", "fragile": "least robust first"}
 
 
-def image_key(meta: dict[str, Any]) -> str:
-    """What identifies the attacked image across experiments: its sample id (e.g. the data set
-    index) together with the clean image's hash when stored, so two samples that happen to look
-    alike stay two rows and one image keeps one row across experiments."""
-    sha = meta.get("original_sha1")
-    return f"{meta.get('sample')}:{sha if isinstance(sha, str) else ''}"
+def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[GridRow]:
+    """One row per source image attacked in any of ``experiments`` (ordered by sample id), with
+    the run of each experiment on that image."""
+    wanted = set(experiments)
+    return rows_of(
+        (
+            info.id,
+            exp,
+            image_key(meta),
+            meta.get("sample"),
+            row_label(meta.get("sample"), meta.get("class_names"), meta.get("true_label")),
+            (meta.get("summary") or {}).get("success"),
+        )
+        for info in infos
+        if info.ok and (exp := (meta := info.meta or {}).get("experiment")) in wanted
+    )
 
 
-def _row_label(meta: dict[str, Any]) -> str:
-    label = f"sample {meta.get('sample')}"
-    true = _name(meta.get("class_names") or [], meta.get("true_label"))
+def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -> str:
+    """A grid row's label: the sample and its true class."""
+    label = f"sample {sample}"
+    true = _name(class_names or [], true_label)
     if true is not None:
         label += f" · true: {true}"
     return label
 
 
-def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[GridRow]:
-    """One row per source image attacked in any of ``experiments`` (ordered by sample id), with
-    the run of each experiment on that image."""
-    wanted = set(experiments)
+def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any]]) -> list[GridRow]:
+    """The grid rows of runs given as (id, experiment, image key, sample, row label, success),
+    in listing order (an image's first run in an experiment is its run there)."""
     rows: dict[str, GridRow] = {}
     samples: dict[str, Any] = {}
-    for info in infos:
-        meta = info.meta or {}
-        exp = meta.get("experiment")
-        if not info.ok or exp not in wanted:
-            continue
-        key = image_key(meta)
-        row = rows.setdefault(key, GridRow(key, _row_label(meta)))
+    for run_id, exp, key, sample, label, success in runs:
+        row = rows.setdefault(key, GridRow(key, label))
         if exp in row.runs:
             continue
-        row.runs[exp] = info.id
-        success = (meta.get("summary") or {}).get("success")
+        row.runs[exp] = run_id
         if isinstance(success, bool):
             row.judged += 1
             row.fooled += success
-        samples.setdefault(key, meta.get("sample"))
+        samples.setdefault(key, sample)
     return sorted(rows.values(), key=lambda r: (sample_key(samples[r.key]), r.key))
 
 
@@ -101,6 +105,7 @@ OUTCOME_COLUMNS = [
     "sample", "true_label", "true_class", "experiment", "attack", "eps", "run",
     "success", "flip_step", "final_pred", "final_class", "linf", "l2",
 ]  # fmt: skip
+SUMMARY_KEYS = ("success", "flip_step", "final_pred", "linf", "l2")  # read from run.json's summary
 
 
 def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFrame:
@@ -109,35 +114,50 @@ def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFra
     final prediction and the distances to the original, from the run.json summaries (empty
     where unknown); by sample, then in the order of ``experiments``."""
     position = {exp: i for i, exp in enumerate(experiments)}
-    rows = []
-    for info in infos:
-        meta = info.meta or {}
-        exp = meta.get("experiment")
-        if not info.ok or exp not in position:
-            continue
-        summary = meta.get("summary") or {}
-        names = meta.get("class_names") or []
-        true, pred = meta.get("true_label"), summary.get("final_pred")
-        params = meta.get("params") or {}
-        rows.append(
-            {
-                "sample": meta.get("sample"),
-                "true_label": true,
-                "true_class": _name(names, true),
-                "experiment": exp,
-                "attack": meta.get("attack"),
-                "eps": params.get("eps", params.get("epsilon")),
-                "run": info.id,
-                "success": summary.get("success"),
-                "flip_step": summary.get("flip_step"),
-                "final_pred": pred,
-                "final_class": _name(names, pred),
-                "linf": summary.get("linf"),
-                "l2": summary.get("l2"),
-                "_order": (sample_key(meta.get("sample")), position[exp], info.id),
-            }
-        )
-    rows.sort(key=lambda r: r["_order"])
+    rows = [
+        run_outcome(info)
+        for info in infos
+        if info.ok and (info.meta or {}).get("experiment") in position
+    ]
+    return outcome_frame(rows, position)
+
+
+def run_outcome(info: RunInfo) -> dict[str, Any]:
+    """The :func:`outcomes` row of one run, from its run.json."""
+    meta = info.meta or {}
+    summary = meta.get("summary") or {}
+    params = meta.get("params") or {}
+    return outcome_row(
+        info.id,
+        meta,
+        eps=params.get("eps", params.get("epsilon")),
+        **{key: summary.get(key) for key in SUMMARY_KEYS},
+    )
+
+
+def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """One row of :func:`outcomes`: a run's id, ``meta`` (its run.json, or the keys
+    ``sample``, ``true_label``, ``class_names``, ``experiment`` and ``attack`` of it) and its
+    ``eps`` and summary values."""
+    names = meta.get("class_names") or []
+    return {
+        "sample": meta.get("sample"),
+        "true_label": meta.get("true_label"),
+        "true_class": _name(names, meta.get("true_label")),
+        "experiment": meta.get("experiment"),
+        "attack": meta.get("attack"),
+        "eps": values["eps"],
+        "run": run_id,
+        **{key: values[key] for key in SUMMARY_KEYS[:3]},
+        "final_class": _name(names, values["final_pred"]),
+        **{key: values[key] for key in SUMMARY_KEYS[3:]},
+    }
+
+
+def outcome_frame(rows: list[dict[str, Any]], position: dict[str, int]) -> pd.DataFrame:
+    """Rows of :func:`outcome_row` as :func:`outcomes` gives them (``position``: each
+    experiment's place in the grid)."""
+    rows.sort(key=lambda r: (sample_key(r["sample"]), position[r["experiment"]], r["run"]))
     frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
     for col in ("sample", "true_label", "flip_step", "final_pred"):  # 4, not 4.0, beside gaps
         values = [r[col] for r in rows if r[col] is not None]

@@ -77,7 +77,8 @@ def indexed_runs(index: RunIndex, *, experiments_only: bool = False) -> list[Run
     return [i for i in index.infos(wanted) if i.ok]
 
 
-def _aggregate_status(statuses: Iterable[str]) -> str:
+def aggregate_status(statuses: Iterable[str]) -> str:
+    """An experiment's status from its runs' (running, stale, failed, else finished)."""
     seen = set(statuses)
     return next((s for s in _STATUS_ORDER if s in seen), "finished")
 
@@ -120,31 +121,53 @@ def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
     out = []
     for exp, infos in groups.items():
         infos.sort(key=lambda i: (sample_key(i.get("sample")), i.id))
-        first = infos[0].meta or {}
         created = [str(i.get("created")) for i in infos if i.get("created")]
         updated = [str(i.get("updated")) for i in infos if i.get("updated")]
-        meta = {
-            "attack": first.get("attack"),
-            "model": first.get("model"),
-            "params": first.get("params") or {},
-            "tags": first.get("tags") or [],
-            "class_names": first.get("class_names"),
-            "targeted": any(i.get("target_label") is not None for i in infos),
-            "n_runs": len(infos),
-            "status": _aggregate_status(M.effective_status(i.meta or {}) for i in infos),
-            "steps": max(int(i.get("steps") or 0) for i in infos),
-            "created": min(created) if created else None,
-            "updated": max(updated) if updated else None,
-        }
+        meta = experiment_meta(
+            infos[0].meta or {},
+            n_runs=len(infos),
+            targeted=any(i.get("target_label") is not None for i in infos),
+            status=aggregate_status(M.effective_status(i.meta or {}) for i in infos),
+            steps=max(int(i.get("steps") or 0) for i in infos),
+            created=min(created) if created else None,
+            updated=max(updated) if updated else None,
+        )
         out.append(ExperimentInfo(exp, meta, [i.id for i in infos]))
-    out.sort(key=lambda e: e.id)
-    out.sort(key=lambda e: e.get("created") or "", reverse=True)
-    return out
+    return newest_first(out)
+
+
+def experiment_meta(first: dict[str, Any], **over_runs: Any) -> dict[str, Any]:
+    """An experiment's ``meta`` (see :func:`list_experiments`): the run.json of its first run
+    (by sample) for what its runs share, ``over_runs`` for what is taken over all of them."""
+    meta = {
+        "attack": first.get("attack"),
+        "model": first.get("model"),
+        "params": first.get("params") or {},
+        "tags": first.get("tags") or [],
+        "class_names": first.get("class_names"),
+    }
+    keys = ("targeted", "n_runs", "status", "steps", "created", "updated")
+    return {**meta, **{key: over_runs[key] for key in keys}}
+
+
+def newest_first(experiments: list[ExperimentInfo]) -> list[ExperimentInfo]:
+    """Experiments in :func:`list_experiments`' order: newest first, then by id."""
+    experiments.sort(key=lambda e: e.id)
+    experiments.sort(key=lambda e: e.get("created") or "", reverse=True)
+    return experiments
 
 
 def sample_key(sample: Any) -> tuple[int, Any]:
     """Orders the samples of an experiment: numbers by value, then anything else as text."""
     return (0, int(sample)) if isinstance(sample, int | np.integer) else (1, str(sample))
+
+
+def image_key(meta: dict[str, Any]) -> str:
+    """What identifies the attacked image across experiments: its sample id (e.g. the data set
+    index) together with the clean image's hash when stored, so two samples that happen to look
+    alike stay two rows and one image keeps one row across experiments."""
+    sha = meta.get("original_sha1")
+    return f"{meta.get('sample')}:{sha if isinstance(sha, str) else ''}"
 
 
 def _number(value: Any) -> float | None:
@@ -183,38 +206,61 @@ def _norms_from_arrays(info: RunInfo, storage_options: dict[str, Any] | None) ->
     return out
 
 
-def _outcome(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
-    meta = info.meta or {}
+def outcome_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-run values behind :func:`summarize` (``clean_correct``, ``robust``, ``success``,
+    ``linf``, ``l2``, ``flip_step``) from a run.json alone; None when it lacks some (an
+    untargeted run without a stored original, an old targeted run without ``initial_pred``):
+    those are read from the arrays (:func:`run_outcomes`)."""
     s = meta.get("summary") or {}
-    true, target = meta.get("true_label"), meta.get("target_label")
-    success, flip = s.get("success"), s.get("flip_step")
+    true, target, success = meta.get("true_label"), meta.get("target_label"), s.get("success")
     initial = s.get("initial_pred", meta.get("initial_pred"))
     linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
     # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
     derivable = target is None and success is not None
     need_pred = true is not None and initial is None and not derivable
     if need_pred or (linf is None and int(meta.get("steps") or 0) > 0):
-        extra = _norms_from_arrays(info, storage_options)
-        initial = extra.get("initial_pred", initial)
-        linf = linf if linf is not None else extra.get("linf")
-        l2 = l2 if l2 is not None else extra.get("l2")
+        return None
+    return _outcome_values(meta, initial, linf, l2)
+
+
+def _outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
+    s = meta.get("summary") or {}
+    true, target = meta.get("true_label"), meta.get("target_label")
+    success, flip = s.get("success"), s.get("flip_step")
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)
-    elif true is not None and derivable:
+    elif true is not None and target is None and success is not None:
         clean = flip != 0
     final = s.get("final_pred")
     return {
-        "id": info.id,
-        "experiment": meta.get("experiment"),
-        "sample": meta.get("sample"),
         "clean_correct": clean,
         "robust": None if true is None or final is None else int(final) == int(true),
         "success": success,
         "linf": linf,
         "l2": l2,
         "flip_step": flip,
+    }
+
+
+def _outcome(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
+    meta = info.meta or {}
+    values = outcome_from_meta(meta)
+    if values is None:
+        s = meta.get("summary") or {}
+        initial = s.get("initial_pred", meta.get("initial_pred"))
+        linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
+        extra = _norms_from_arrays(info, storage_options)
+        initial = extra.get("initial_pred", initial)
+        linf = linf if linf is not None else extra.get("linf")
+        l2 = l2 if l2 is not None else extra.get("l2")
+        values = _outcome_values(meta, initial, linf, l2)
+    return {
+        "id": info.id,
+        "experiment": meta.get("experiment"),
+        "sample": meta.get("sample"),
+        **values,
     }
 
 

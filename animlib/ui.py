@@ -466,10 +466,10 @@ def query_param(name: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _experiments(where: str, signature: str) -> tuple[list[Any], pd.DataFrame]:
-    from .experiments import group_experiments, indexed_runs, summarize_runs
+    from .index.experiments import experiment_summary, experiments
 
-    runs = indexed_runs(run_index(where), experiments_only=True)  # no scan of the folder here
-    return group_experiments(runs), summarize_runs(runs, ["experiment"])
+    index = run_index(where)  # from the index's columns: no run.json parsed, no folder scan
+    return experiments(index), experiment_summary(index)
 
 
 def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:

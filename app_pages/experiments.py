@@ -12,6 +12,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import linked_view
+from animlib.index import experiments as indexed
 from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
@@ -20,7 +21,6 @@ from animlib.ui import (
     experiments,
     folder_state,
     grid_cell,
-    listing,
     md,
     query_param,
     rerun_on_folder_change,
@@ -41,14 +41,22 @@ def smallest_value(
     """The smallest value of the swept parameter that fooled the model per image and sweep of
     the chart's ``points``, and its median per sweep
     (:func:`animlib.experiment_views.smallest_value`), once per folder version."""
-    return views.smallest_value(grid.outcomes(listing(where), list(points["experiment"])), points)
+    outcomes = indexed.outcomes(run_index(where), list(points["experiment"]))
+    return views.smallest_value(outcomes, points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def grid_outcomes(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
     """The grid's outcomes (:func:`animlib.experiment_grid.outcomes`: one row per run), read
-    from the listing once per folder version (``signature``) and grid."""
-    return grid.outcomes(listing(where), chosen)
+    from the run index once per folder version (``signature``) and grid."""
+    return indexed.outcomes(run_index(where), chosen)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def grid_rows(where: str, signature: str, chosen: tuple[str, ...]) -> list[grid.GridRow]:
+    """The grid's rows (:func:`animlib.experiment_grid.grid_rows`: one per source image), read
+    from the run index once per folder version (``signature``) and grid."""
+    return indexed.grid_rows(run_index(where), chosen)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -254,7 +262,7 @@ if only_contested:
     st.query_params["only"] = "contested"
 else:
     st.query_params.pop("only", None)
-rows = grid.order_rows(grid.grid_rows(listing(where), chosen), order)
+rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 if only_contested:
     every = len(rows)
     rows = grid.contested(rows)
@@ -265,12 +273,12 @@ if pages > 1:
     label = f"page (of {pages}, {len(rows)} images)"
     page = right.number_input(label, 1, pages, 1, key="grid_page")
 visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
-versions = {i.id: (i.get("updated"), i.get("steps")) for i in listing(where) if i.ok}
+index = run_index(where)
 cells, problems = {}, []
 for row in visible:
     for run_id in row.runs.values():
         try:
-            cells[run_id] = grid_cell(where, run_id, versions.get(run_id), step)
+            cells[run_id] = grid_cell(where, run_id, index.version(run_id, stable=True), step)
         except Exception as exc:  # one damaged run leaves its cell empty, never the page
             problems.append(f"{md(run_id)}: {md(exc)}")
 st.caption(

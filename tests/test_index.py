@@ -575,9 +575,19 @@ def test_the_index_schema_is_what_version_3_files_hold():
         error: string
         field: string
         code: string
+        sample: string
+        image: string
+        true_label: int64
+        final_pred: int64
+        targeted: bool
+        clean_correct: bool
+        robust: bool
+        eps: double
+        updated_key: string
+        exact: bool
         """
     ).rstrip("\n")
-    assert index_files.SCHEMA_VERSION == "3"  # a change of the above needs a new version
+    assert index_files.SCHEMA_VERSION == "4"  # a change of the above needs a new version
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

@@ -13,8 +13,9 @@ from ..errors import Code
 from ..listing import RunInfo
 from ..params import index_text, search_text
 from .columns import column
+from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
-SCHEMA_VERSION = "3"  # 2: the experiment column; 3: params, param_names
+SCHEMA_VERSION = "4"  # 2: the experiment column; 3: params, param_names; 4: samples.py's
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -27,6 +28,7 @@ TYPED = {  # the columns that do not hold text
     "l2": pa.float64(),
     "created": UTC_US,
     "updated": UTC_US,
+    **SAMPLE_TYPES,
 }
 NAMES = (
     "id",
@@ -57,6 +59,7 @@ NAMES = (
     "error",
     "field",
     "code",
+    *SAMPLE_COLUMNS,  # the experiment columns of a sample run (null for other runs)
 )
 SCHEMA = pa.schema([(name, TYPED.get(name, pa.string())) for name in NAMES])
 SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, at query time
@@ -73,6 +76,7 @@ INTERNAL = (
     "error",
     "field",
     "code",
+    *SAMPLE_COLUMNS,
 )
 RUN_COLUMNS = tuple(name for name in NAMES if name not in INTERNAL)
 # all but ``id``, ``experiment`` (a filter; a sample's name holds it) and ``source`` are shown
@@ -186,6 +190,8 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         tags=tags,
         source=source,
     )
+    if row["experiment"]:
+        row.update(sample_values(meta))
     row["params"], row["param_names"] = index_text(meta.get("params"))
     words = [str(row[name]) for name in SEARCHED]
     row["haystack"] = " ".join([*words, search_text(row["params"])]).lower()
