@@ -440,11 +440,9 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     )
     table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
     table.columns.name = None
-    least = table.min(axis=1)
-    fastest = [
-        ", ".join(str(e) for e in table.columns[(row == low).to_numpy()]) if pd.notna(low) else ""
-        for (_, row), low in zip(table.iterrows(), least, strict=True)
-    ]
+    least = table.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
+    names = np.array([str(e) for e in table.columns], dtype=object)
+    fastest = [", ".join(names[hit]) for hit in table.to_numpy() == least[:, None]]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
     out = images.rename(columns={"true_class": unique_label("true class", taken)}).join(table)
     out[unique_label("fastest", taken)] = fastest

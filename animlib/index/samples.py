@@ -53,7 +53,7 @@ def _exact(meta: dict[str, Any], outcome: dict[str, Any] | None, eps: Any) -> bo
         and isinstance(meta.get("params") or {}, dict)
         and all(_int_or_none(v) for v in (meta.get("true_label"), summary.get("final_pred")))
         and _int_or_none(summary.get("flip_step"))
-        and summary.get("success") in (None, True, False)
+        and (summary.get("success") is None or isinstance(summary.get("success"), bool))
         and all(_float_or_none(summary.get(k)) for k in ("linf", "l2"))
         and _float_or_none(eps)
         and all(_text_or_none(meta.get(k)) for k in ("created", "updated"))

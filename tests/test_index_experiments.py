@@ -1,0 +1,148 @@
+"""Experiments from the run index's columns: the same values as from every run.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pandas as pd
+import pytest
+from test_experiments import TARGETED, TARGETS, UNTARGETED, write
+
+from animlib import experiment_grid as grid
+from animlib import experiment_views as views
+from animlib.experiments import group_experiments, indexed_runs, summarize_runs
+from animlib.index import experiments as indexed
+from animlib.index import open_index
+from animlib.index.samples import sample_values
+
+
+def _edit(root, run_id: str, change) -> None:
+    path = root / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def _copy(root, run_id: str, new_id: str, change) -> None:
+    shutil.copytree(root / run_id, root / new_id)
+    _edit(root, new_id, change)
+
+
+@pytest.fixture
+def plain(tmp_path):
+    """Experiments as BatchWriter writes them: every run's columns are exact."""
+    write(tmp_path, "pgd-a", UNTARGETED, 0.1)
+    write(tmp_path, "pgd-b", UNTARGETED, 0.2, attack="BIM")
+    write(tmp_path, "tgt", TARGETED, 0.1, targets=TARGETS, attack="PGD-T")
+    return tmp_path
+
+
+@pytest.fixture
+def odd(plain):
+    """Plus runs whose run.json holds what the columns cannot carry exactly, runs that are
+    broken, running or stale, and samples that are text."""
+    root = plain
+    write(root, "no-orig", UNTARGETED, 0.3, originals=False)  # norms from the arrays
+    _edit(root, "pgd-a-0001", lambda m: m["params"].update(eps=1))  # an int eps
+    _edit(root, "pgd-b-0002", lambda m: m["params"].update(eps=[0.2]))  # not a number
+    _edit(root, "tgt-0000", lambda m: m.pop("initial_pred"))  # an old targeted run: arrays read
+
+    def running(m):
+        m.update(status="running", updated="2020-01-01T00:00:00+00:00")  # long silent: stale
+
+    _edit(root, "tgt-0003", running)
+    _copy(root, "pgd-b-0000", "text-0000", lambda m: m.update(experiment="text", sample="cat-7"))
+    _copy(root, "pgd-b-0001", "text-0001", lambda m: m.update(experiment="text", sample="cat-10"))
+    _copy(root, "pgd-b-0003", "text-0002", lambda m: m.update(experiment="text", sample=3))
+    _copy(
+        root,
+        "pgd-a-0000",
+        "nolabel-0000",
+        lambda m: m.update(experiment="nolabel", true_label=None, attack=None),
+    )
+    (root / "pgd-a-0002" / "run.json").write_text("{not json")  # broken: left out by both
+    return root
+
+
+def _index(root):
+    index = open_index(root)
+    index.refresh()
+    return index
+
+
+def _same(index) -> None:
+    """Every index-side function gives what its run.json twin gives."""
+    runs = indexed_runs(index, experiments_only=True)
+    now = time.time()
+    ours, theirs = indexed.experiments(index, now), group_experiments(runs)
+    assert [(e.id, e.meta, e.run_ids) for e in ours] == [(e.id, e.meta, e.run_ids) for e in theirs]
+    summary = indexed.experiment_summary(index)
+    pd.testing.assert_frame_equal(summary, summarize_runs(runs, ["experiment"]))
+    ids = [e.id for e in theirs]
+    for chosen in (ids, ids[:2], ids[::-1][:3]):
+        assert indexed.grid_rows(index, chosen) == grid.grid_rows(index.infos(), chosen)
+        pd.testing.assert_frame_equal(
+            indexed.outcomes(index, chosen), grid.outcomes(index.infos(), chosen)
+        )
+
+
+def test_plain_experiments_come_from_the_columns_alone(plain):
+    index = _index(plain)
+    rows, inexact = indexed.sample_rows(index)
+    assert inexact == set() and rows.num_rows == 12  # no run.json read but first runs'
+    _same(index)
+    # and the values are the known ones (not merely two wrong computations that agree)
+    summary = indexed.experiment_summary(index).set_index("experiment")
+    assert summary.loc["pgd-a", "clean_acc"] == 0.75 and summary.loc["tgt", "n"] == 4
+    assert summary.loc["pgd-a", "median_linf"] == pytest.approx(0.075)
+
+
+def test_odd_run_json_values_give_the_same_as_reading_them(odd):
+    index = _index(odd)
+    _rows, inexact = indexed.sample_rows(index)
+    assert inexact == {"pgd-a", "pgd-b", "tgt", "nolabel", "no-orig"}  # read from run.json
+    _same(index)
+    by_id = {e.id: e for e in indexed.experiments(index)}
+    assert by_id["tgt"].get("status") == "stale"
+    summary = indexed.experiment_summary(index).set_index("experiment")
+    assert summary.loc["no-orig", "median_linf"] == pytest.approx(0.075)
+    assert by_id["text"].run_ids == ["text-0002", "text-0001", "text-0000"]  # 3, cat-10, cat-7
+
+
+def test_a_changed_run_changes_the_summary(plain):
+    index = _index(plain)
+    before = indexed.experiment_summary(index).set_index("experiment")
+    _edit(plain, "pgd-a-0001", lambda m: m["summary"].update(success=True, final_pred=2))
+    index.refresh()
+    after = indexed.experiment_summary(index).set_index("experiment")
+    assert after.loc["pgd-a", "success_rate"] == before.loc["pgd-a", "success_rate"] + 0.25
+    assert after.loc["pgd-a", "robust_acc"] == before.loc["pgd-a", "robust_acc"] - 0.25
+    _same(index)
+
+
+def test_flip_table_of_the_index_outcomes(plain):
+    index = _index(plain)
+    outcomes = indexed.outcomes(index, ["pgd-a", "tgt"])
+    table = views.flip_steps(outcomes, ["pgd-a", "tgt"]).set_index("sample")
+    assert table.loc[0, "pgd-a"] == 2 and table.loc[0, "tgt"] == 1
+    assert list(table["fastest"]) == ["tgt", "", "pgd-a", "pgd-a"]  # 1 never fooled, 2 at step 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sample": 2.5},
+        {"sample": True},
+        {"true_label": "3"},
+        {"created": 20260101},
+        {"summary": {"success": True, "linf": float("inf"), "l2": 1.0}},
+        {"summary": {"success": 1, "linf": 0.1, "l2": 1.0}},
+        {"params": {"epsilon": [1, 2]}},
+    ],
+)
+def test_values_the_columns_cannot_carry_are_not_exact(plain, change):
+    meta = json.loads((plain / "pgd-a-0000" / "run.json").read_text())
+    assert sample_values(meta)["exact"]
+    assert not sample_values({**meta, **change})["exact"]
