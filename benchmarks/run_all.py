@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--full]
 
-About 15 minutes on 2 cores once the data exist (the player's latency is measured apart:
+About 17 minutes on 2 cores once the data exist (the player's latency is measured apart:
 ``bench_player.py``); the first run also writes the benchmark runs
 through RunWriter (the 10,000-step 512x512 run alone takes about 6 minutes) into
 ``$ANIMLIB_BENCH_DATA`` (default: a folder in the system temp dir), reused afterwards.
@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_render.py", "bench_cache.py", "bench_listing.py", "bench_step_read.py"]
 SCRIPTS += ["bench_memory.py", "bench_batch.py"]
 SCRIPTS += ["bench_index.py"]  # run index: 100,000 runs (cloned once, about 4 minutes)
+SCRIPTS += ["bench_experiments.py"]  # experiments page: 100,000 sample runs (cloned once, ~3 min)
 SCRIPTS += ["bench_bulk.py"]  # render --all of 1,000 small runs on a LocalCluster (about 3 minutes)
 
 
