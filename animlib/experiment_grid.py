@@ -78,7 +78,7 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
 def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -> str:
     """A grid row's label: the sample and its true class."""
     label = f"sample {sample}"
-    true = _name(class_names or [], true_label)
+    true = class_name(class_names or [], true_label)
     if true is not None:
         label += f" · true: {true}"
     return label
@@ -136,20 +136,19 @@ def run_outcome(info: RunInfo) -> dict[str, Any]:
 
 
 def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, Any]:
-    """One row of :func:`outcomes`: a run's id, ``meta`` (its run.json, or the keys
-    ``sample``, ``true_label``, ``class_names``, ``experiment`` and ``attack`` of it) and its
-    ``eps`` and summary values."""
+    """One row of :func:`outcomes`: a run's id, ``meta`` (its run.json) and its ``eps`` and
+    summary values."""
     names = meta.get("class_names") or []
     return {
         "sample": meta.get("sample"),
         "true_label": meta.get("true_label"),
-        "true_class": _name(names, meta.get("true_label")),
+        "true_class": class_name(names, meta.get("true_label")),
         "experiment": meta.get("experiment"),
         "attack": meta.get("attack"),
         "eps": values["eps"],
         "run": run_id,
         **{key: values[key] for key in SUMMARY_KEYS[:3]},
-        "final_class": _name(names, values["final_pred"]),
+        "final_class": class_name(names, values["final_pred"]),
         **{key: values[key] for key in SUMMARY_KEYS[3:]},
     }
 
@@ -157,13 +156,25 @@ def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, A
 def outcome_frame(rows: list[dict[str, Any]], position: dict[str, int]) -> pd.DataFrame:
     """Rows of :func:`outcome_row` as :func:`outcomes` gives them (``position``: each
     experiment's place in the grid)."""
-    rows.sort(key=lambda r: (sample_key(r["sample"]), position[r["experiment"]], r["run"]))
-    frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+    return outcome_columns_frame({c: [r[c] for r in rows] for c in OUTCOME_COLUMNS}, position)
+
+
+def outcome_columns_frame(columns: dict[str, list[Any]], position: dict[str, int]) -> pd.DataFrame:
+    """:func:`outcome_frame` of rows given as one list per column of :data:`OUTCOME_COLUMNS`."""
+    sample, experiment, run = columns["sample"], columns["experiment"], columns["run"]
+    order = sorted(
+        range(len(run)), key=lambda i: (sample_key(sample[i]), position[experiment[i]], run[i])
+    )
+    data = {c: [columns[c][i] for i in order] for c in OUTCOME_COLUMNS}
+    frame = pd.DataFrame(data if order else [], columns=OUTCOME_COLUMNS)
     for col in ("sample", "true_label", "flip_step", "final_pred"):  # 4, not 4.0, beside gaps
-        values = [r[col] for r in rows if r[col] is not None]
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if all(_is_int(v) for v in data[col] if v is not None):
             frame[col] = frame[col].astype("Int64")
     return frame
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
@@ -175,8 +186,9 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def _name(names: Sequence[Any], label: Any) -> str | None:
-    ok = isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names)
+def class_name(names: Sequence[Any], label: Any) -> str | None:
+    """The name of class ``label`` in ``names`` (None: no such class)."""
+    ok = _is_int(label) and 0 <= label < len(names)
     return str(names[label]) if ok else None
 
 

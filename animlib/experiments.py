@@ -55,16 +55,20 @@ class ExperimentInfo:
         return self.meta.get(key, default)
 
 
-def _runs(
-    root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
-) -> list[RunInfo]:
-    """:func:`indexed_runs` of ``root``'s run index, refreshed first (as :func:`animlib.list_runs`
-    reads it)."""
+def _index(root: Any, storage_options: dict[str, Any] | None) -> RunIndex:
+    """``root``'s run index, refreshed (as :func:`animlib.list_runs` reads it)."""
     from .index import open_index
 
     index = open_index(root, storage_options)
     index.refresh()
-    return indexed_runs(index, experiments_only=experiments_only)
+    return index
+
+
+def _runs(
+    root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
+) -> list[RunInfo]:
+    """:func:`indexed_runs` of ``root``'s run index, refreshed first."""
+    return indexed_runs(_index(root, storage_options), experiments_only=experiments_only)
 
 
 def indexed_runs(index: RunIndex, *, experiments_only: bool = False) -> list[RunInfo]:
@@ -100,7 +104,9 @@ def list_experiments(
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
     """
-    return group_experiments(_runs(root, storage_options, experiments_only=True))
+    from .index.experiments import experiments  # from the index's columns: no run.json parsed
+
+    return experiments(_index(root, storage_options))
 
 
 def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
@@ -381,6 +387,10 @@ def summarize(
         RunFormatError: ``root`` does not exist or is not a folder.
         ValueError: ``by`` names no key.
     """
+    if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
+        from .index.experiments import experiment_summary
+
+        return experiment_summary(_index(root, storage_options), storage_options=storage_options)
     runs = _runs(root, storage_options, experiments_only=experiments_only)
     return summarize_runs(
         runs, by, storage_options=storage_options, experiments_only=experiments_only

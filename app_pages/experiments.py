@@ -12,7 +12,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import linked_view
-from animlib.index import experiments as indexed
+from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key

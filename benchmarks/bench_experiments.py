@@ -9,9 +9,9 @@ reused. Each way runs in a fresh process whose run index is on disk and up to da
 dashboard after a restart, or after the folder changed: what the page computes then):
 
 * the experiments table: the experiments and their summary (``list_experiments`` and
-  ``summarize`` by experiment), from the index's columns (:mod:`animlib.index.experiments`)
-  against the same from every run.json (:func:`animlib.experiments.group_experiments` and
-  ``summarize_runs``, as the page did before);
+  ``summarize`` by experiment), from the index's columns (:mod:`animlib.index.experiments`
+  and :mod:`animlib.index.grid`) against the same from every run.json
+  (:func:`animlib.experiments.group_experiments` and ``summarize_runs``, as the page did before);
 * the grid of 3 experiments: its rows and its outcomes (the CSV, the flip-step table), both
   ways; the two ways must give equal results, or the benchmark fails;
 * the page in headless Chromium (a new browser session per load): the first load after the
@@ -120,6 +120,7 @@ def child(way: str, folder: str) -> dict:
     from animlib import experiment_grid as grid
     from animlib.experiments import group_experiments, indexed_runs, summarize_runs
     from animlib.index import experiments as indexed
+    from animlib.index import grid as indexed_grid
     from animlib.index import open_index
 
     index = open_index(folder)
@@ -133,7 +134,7 @@ def child(way: str, folder: str) -> dict:
     table = time.perf_counter() - t
     t = time.perf_counter()
     if way == "index":
-        rows, outcomes = indexed.grid_rows(index, GRID), indexed.outcomes(index, GRID)
+        rows, outcomes = indexed_grid.grid_rows(index, GRID), indexed_grid.outcomes(index, GRID)
     else:
         rows, outcomes = grid.grid_rows(index.infos(), GRID), grid.outcomes(index.infos(), GRID)
     grid_s = time.perf_counter() - t

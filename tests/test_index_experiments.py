@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from test_experiments import TARGETED, TARGETS, UNTARGETED, write
 
+import animlib
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib.experiments import group_experiments, indexed_runs, summarize_runs
 from animlib.index import experiments as indexed
+from animlib.index import grid as indexed_grid
 from animlib.index import open_index
 from animlib.index.samples import sample_values
 
@@ -82,9 +84,9 @@ def _same(index) -> None:
     pd.testing.assert_frame_equal(summary, summarize_runs(runs, ["experiment"]))
     ids = [e.id for e in theirs]
     for chosen in (ids, ids[:2], ids[::-1][:3]):
-        assert indexed.grid_rows(index, chosen) == grid.grid_rows(index.infos(), chosen)
+        assert indexed_grid.grid_rows(index, chosen) == grid.grid_rows(index.infos(), chosen)
         pd.testing.assert_frame_equal(
-            indexed.outcomes(index, chosen), grid.outcomes(index.infos(), chosen)
+            indexed_grid.outcomes(index, chosen), grid.outcomes(index.infos(), chosen)
         )
 
 
@@ -104,6 +106,11 @@ def test_odd_run_json_values_give_the_same_as_reading_them(odd):
     _rows, inexact = indexed.sample_rows(index)
     assert inexact == {"pgd-a", "pgd-b", "tgt", "nolabel", "no-orig"}  # read from run.json
     _same(index)
+    # the public functions (and the CLI's summary) take the same way
+    runs = indexed_runs(index, experiments_only=True)
+    listed = [(e.id, e.meta, e.run_ids) for e in animlib.list_experiments(odd)]
+    assert listed == [(e.id, e.meta, e.run_ids) for e in group_experiments(runs)]
+    pd.testing.assert_frame_equal(animlib.summarize(odd), summarize_runs(runs, ["experiment"]))
     by_id = {e.id: e for e in indexed.experiments(index)}
     assert by_id["tgt"].get("status") == "stale"
     summary = indexed.experiment_summary(index).set_index("experiment")
@@ -124,7 +131,7 @@ def test_a_changed_run_changes_the_summary(plain):
 
 def test_flip_table_of_the_index_outcomes(plain):
     index = _index(plain)
-    outcomes = indexed.outcomes(index, ["pgd-a", "tgt"])
+    outcomes = indexed_grid.outcomes(index, ["pgd-a", "tgt"])
     table = views.flip_steps(outcomes, ["pgd-a", "tgt"]).set_index("sample")
     assert table.loc[0, "pgd-a"] == 2 and table.loc[0, "tgt"] == 1
     assert list(table["fastest"]) == ["tgt", "", "pgd-a", "pgd-a"]  # 1 never fooled, 2 at step 0

@@ -1,8 +1,8 @@
-"""Experiments read from a run index's columns: the experiments page without parsing run.json.
+"""Experiments and their summaries read from a run index's columns, without parsing run.json.
 
 Each function gives exactly what its run.json-reading twin gives (:func:`animlib.experiments.
-group_experiments`, :func:`~animlib.experiments.summarize_runs` by experiment, and
-:mod:`animlib.experiment_grid`'s ``grid_rows`` and ``outcomes``). The index keeps the values they
+group_experiments`, :func:`~animlib.experiments.summarize_runs` by experiment; the grid's in
+:mod:`.grid`). The index keeps the values they
 read in columns (:mod:`.samples`); an experiment with a run whose run.json holds something the
 columns cannot carry exactly (``exact`` false) is computed by the twin from its runs' run.json.
 """
@@ -17,22 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..experiment_grid import (
-    SUMMARY_KEYS,
-    GridRow,
-    outcome_frame,
-    outcome_row,
-    row_label,
-    rows_of,
-    run_outcome,
-)
 from ..experiments import (
     SUMMARY_COLUMNS,
     ExperimentInfo,
     aggregate_status,
     experiment_meta,
     group_experiments,
-    image_key,
     newest_first,
     sample_key,
     summarize_runs,
@@ -45,7 +35,7 @@ if TYPE_CHECKING:
 
     from .runindex import RunIndex
 
-__all__ = ["experiment_summary", "experiments", "grid_rows", "outcomes", "sample_rows"]
+__all__ = ["experiment_summary", "experiments", "infos_of", "sample_rows", "sample_value"]
 
 
 def sample_rows(
@@ -74,7 +64,7 @@ def sample_rows(
     return rows, set(inexact.to_pylist())
 
 
-def _infos(index: RunIndex, rows: pa.Table, experiments: set[str]) -> list[Any]:
+def infos_of(index: RunIndex, rows: pa.Table, experiments: set[str]) -> list[Any]:
     """The RunInfo of the rows of ``experiments`` (their run.json parsed), in index order."""
     if not experiments:
         return []
@@ -82,7 +72,7 @@ def _infos(index: RunIndex, rows: pa.Table, experiments: set[str]) -> list[Any]:
     return index.infos(rows.filter(on)["id"].to_pylist())
 
 
-def _sample(text: str | None) -> Any:
+def sample_value(text: str | None) -> Any:
     """A sample id from its JSON (a number's JSON is its digits: read as such, 5x quicker)."""
     if text is None:
         return None
@@ -102,7 +92,7 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
     names = ["sample", "status", "updated", "steps", "created_key", "updated_key", "targeted"]
     rows, inexact = sample_rows(index, columns=names)
     rows = rows.append_column("effective", effective_status(rows, now))
-    out = group_experiments(_infos(index, rows, inexact))
+    out = group_experiments(infos_of(index, rows, inexact))
     groups: dict[str, list[tuple]] = {}
     cols = ["experiment", "id", "sample", "effective", "steps", "created_key", "updated_key"]
     listed = [rows[c].to_pylist() for c in [*cols, "targeted"]]
@@ -111,7 +101,7 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
             groups.setdefault(exp, []).append(values)
     firsts = {}
     for exp, runs in groups.items():
-        runs.sort(key=lambda r: (sample_key(_sample(r[1])), r[0]))
+        runs.sort(key=lambda r: (sample_key(sample_value(r[1])), r[0]))
         firsts[exp] = runs[0][0]
     metas = {i.id: i.meta or {} for i in index.infos(list(firsts.values()))}
     for exp, runs in groups.items():
@@ -136,11 +126,15 @@ def _known(column: pa.ChunkedArray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def experiment_summary(index: RunIndex) -> pd.DataFrame:
+def experiment_summary(
+    index: RunIndex, *, storage_options: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """:func:`animlib.experiments.summarize_runs` by experiment of the index's runs.
 
     Args:
         index: a run index (refreshed by the caller).
+        storage_options: fsspec options for a remote folder (its arrays are read for runs
+            whose run.json lacks values).
 
     Returns:
         One row per experiment: ``experiment`` and :data:`~animlib.experiments.SUMMARY_COLUMNS`,
@@ -150,7 +144,8 @@ def experiment_summary(index: RunIndex) -> pd.DataFrame:
 
     names = ["clean_correct", "robust", "success", "linf", "l2", "flip_step"]
     rows, inexact = sample_rows(index, columns=names)
-    parts = [summarize_runs(_infos(index, rows, inexact), ["experiment"])]
+    inexact_runs = infos_of(index, rows, inexact)
+    parts = [summarize_runs(inexact_runs, ["experiment"], storage_options=storage_options)]
     exact = rows.filter(
         pc.invert(pc.is_in(rows["experiment"], pa.array(sorted(inexact), pa.string())))
     )
@@ -179,71 +174,3 @@ def experiment_summary(index: RunIndex) -> pd.DataFrame:
     out = out[["experiment", *SUMMARY_COLUMNS]].astype({c: float for c in SUMMARY_COLUMNS[1:]})
     order = sorted(range(len(out)), key=lambda i: natural_key(str(out["experiment"].iat[i])))
     return out.iloc[order].reset_index(drop=True)
-
-
-class _Classes(dict):
-    """Class lists parsed from the index's ``classes`` JSON, each once."""
-
-    def __missing__(self, text: str | None) -> list[Any] | None:
-        value = self[text] = None if text is None else json.loads(text)
-        return value
-
-
-def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
-    """:func:`animlib.experiment_grid.grid_rows` of the index's runs.
-
-    Args:
-        index: a run index (refreshed by the caller).
-        experiments: the grid's experiments.
-
-    Returns:
-        One row per source image, by sample.
-    """
-    names = ["image", "sample", "classes", "true_label", "success"]
-    rows, inexact = sample_rows(index, experiments, columns=names)
-    infos = {i.id: i for i in _infos(index, rows, inexact)}
-    classes = _Classes()
-
-    def runs() -> Any:
-        listed = [rows[c].to_pylist() for c in ["id", "experiment", *names]]
-        for run_id, exp, key, sample, names_text, true, success in zip(*listed, strict=True):
-            if exp in inexact:
-                meta = infos[run_id].meta or {}
-                sample, true = meta.get("sample"), meta.get("true_label")
-                key, found = image_key(meta), meta.get("class_names")
-                success = (meta.get("summary") or {}).get("success")
-            else:
-                sample, found = _sample(sample), classes[names_text]
-            yield run_id, exp, key, sample, row_label(sample, found, true), success
-
-    return rows_of(runs())
-
-
-def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
-    """:func:`animlib.experiment_grid.outcomes` of the index's runs.
-
-    Args:
-        index: a run index (refreshed by the caller).
-        experiments: the grid's experiments, in its order.
-
-    Returns:
-        One row per run, by sample, then in the order of ``experiments``.
-    """
-    names = ["sample", "classes", "true_label", "attack", "eps", *SUMMARY_KEYS]
-    rows, inexact = sample_rows(index, experiments, columns=names)
-    found = [run_outcome(info) for info in _infos(index, rows, inexact)]
-    classes = _Classes()
-    listed = [rows[c].to_pylist() for c in ["id", "experiment", *names]]
-    for run_id, exp, sample, names_text, true, attack, eps, *summary in zip(*listed, strict=True):
-        if exp in inexact:
-            continue
-        meta = {
-            "sample": _sample(sample),
-            "true_label": true,
-            "class_names": classes[names_text],
-            "experiment": exp,
-            "attack": attack,
-        }
-        values = dict(zip(SUMMARY_KEYS, summary, strict=True))
-        found.append(outcome_row(run_id, meta, eps=eps, **values))
-    return outcome_frame(found, {exp: i for i, exp in enumerate(experiments)})

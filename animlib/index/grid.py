@@ -1,0 +1,108 @@
+"""The experiments grid read from a run index's columns, without parsing run.json.
+
+Each function gives exactly what its run.json-reading twin in :mod:`animlib.experiment_grid`
+gives (see :mod:`.experiments` for how an experiment the columns cannot carry is read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..experiment_grid import (
+    OUTCOME_COLUMNS,
+    GridRow,
+    class_name,
+    outcome_columns_frame,
+    row_label,
+    rows_of,
+    run_outcome,
+)
+from ..experiments import image_key
+from .experiments import infos_of, sample_rows, sample_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .runindex import RunIndex
+
+__all__ = ["grid_rows", "outcomes"]
+
+# the index column of each outcome column that is read as it is
+_OUTCOME_SOURCES = {
+    **{c: c for c in ("sample", "true_label", "experiment", "attack", "eps")},
+    "run": "id",
+    **{c: c for c in ("success", "flip_step", "final_pred", "linf", "l2")},
+}
+
+
+class _Classes(dict):
+    """Class lists parsed from the index's ``classes`` JSON, each once."""
+
+    def __missing__(self, text: str | None) -> list[Any] | None:
+        value = self[text] = None if text is None else json.loads(text)
+        return value
+
+
+def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
+    """:func:`animlib.experiment_grid.grid_rows` of the index's runs.
+
+    Args:
+        index: a run index (refreshed by the caller).
+        experiments: the grid's experiments.
+
+    Returns:
+        One row per source image, by sample.
+    """
+    names = ["image", "sample", "classes", "true_label", "success"]
+    rows, inexact = sample_rows(index, experiments, columns=names)
+    infos = {i.id: i for i in infos_of(index, rows, inexact)}
+    classes = _Classes()
+
+    def runs() -> Any:
+        listed = [rows[c].to_pylist() for c in ["id", "experiment", *names]]
+        for run_id, exp, key, sample, names_text, true, success in zip(*listed, strict=True):
+            if exp in inexact:
+                meta = infos[run_id].meta or {}
+                sample, true = meta.get("sample"), meta.get("true_label")
+                key, found = image_key(meta), meta.get("class_names")
+                success = (meta.get("summary") or {}).get("success")
+            else:
+                sample, found = sample_value(sample), classes[names_text]
+            yield run_id, exp, key, sample, row_label(sample, found, true), success
+
+    return rows_of(runs())
+
+
+def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
+    """:func:`animlib.experiment_grid.outcomes` of the index's runs.
+
+    Args:
+        index: a run index (refreshed by the caller).
+        experiments: the grid's experiments, in its order.
+
+    Returns:
+        One row per run, by sample, then in the order of ``experiments``.
+    """
+    names = ["classes", *(k for k in _OUTCOME_SOURCES.values() if k not in ("id", "experiment"))]
+    every, inexact = sample_rows(index, experiments, columns=names)
+    rows = every
+    if inexact:
+        rows = every.filter(pc.invert(pc.is_in(every["experiment"], pa.array(sorted(inexact)))))
+    columns = {c: rows[k].to_pylist() for c, k in _OUTCOME_SOURCES.items()}
+    columns["sample"] = [sample_value(s) for s in columns["sample"]]
+    texts = rows["classes"].to_pylist()
+    names_of, classes = {}, _Classes()  # (class list, label) -> its name, looked up once
+    for name, label in (("true_class", "true_label"), ("final_class", "final_pred")):
+        keys = list(zip(texts, columns[label], strict=True))
+        for key in set(keys) - names_of.keys():
+            names_of[key] = class_name(classes[key[0]] or [], key[1])
+        columns[name] = [names_of[k] for k in keys]
+    for row in (run_outcome(info) for info in infos_of(index, every, inexact)):
+        for c in OUTCOME_COLUMNS:
+            columns[c].append(row[c])
+    return outcome_columns_frame(columns, {exp: i for i, exp in enumerate(experiments)})
