@@ -77,6 +77,21 @@ def _param_cells(info, names: Sequence[str]) -> list[str]:
     return [param_text(params[n]) if n in params else "-" for n in names]
 
 
+def _of_experiments(folder: str, infos: list, wanted: set[str]) -> tuple[list, set[str]]:
+    """The good runs of ``infos`` that belong to the experiments ``wanted``, and those of them
+    that have runs: picked out by the run index's experiment column (as the runs page's
+    Experiment filter does; no run.json of 100,000 runs parsed)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .index import open_index
+
+    table = open_index(folder).table
+    rows = table.filter(pc.is_in(table["experiment"], value_set=pa.array(sorted(wanted))))
+    named = set(rows["id"].to_pylist())
+    return [i for i in infos if i.id in named], set(rows["experiment"].to_pylist())
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from .index.query import PARAM_PREFIX, check_sort
     from .listing import list_runs
@@ -89,8 +104,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     infos = _queried(args.runs, list_runs(args.runs), args)
     if args.experiment:  # the runs page's Experiment filter, for scripts
         wanted = {e for e in args.experiment.split(",") if e}
-        infos = [i for i in infos if i.get("experiment") in wanted]
-        unknown = sorted(wanted - {i.get("experiment") for i in infos}, key=natural_key)
+        infos, found = _of_experiments(args.runs, infos, wanted)
+        unknown = sorted(wanted - found, key=natural_key)
         if unknown:  # a typo must not read as "this experiment has no runs"
             names = ", ".join(printable(e) for e in unknown)
             print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,13 @@ def test_cli_summary_and_ls_json(root, capsys):
     out = capsys.readouterr()
     assert out.out.splitlines()[-1] == "4 runs, 0 broken"
     assert out.err == f"warning: no experiment pdg-b, zz in {root}\n"
+    # a broken run is left out (as on the runs page), even when its run.json names the experiment
+    shutil.copytree(root / "pgd-a-0000", root / "pgd-a-0009")
+    meta = json.loads((root / "pgd-a-0009" / "run.json").read_text())
+    meta["summary"]["success"] = 1
+    (root / "pgd-a-0009" / "run.json").write_text(json.dumps(meta))
+    assert main(["ls", str(root), "--experiment", "pgd-a"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "4 runs, 0 broken"
 
 
 def test_experiments_are_picked_in_the_index_without_missing_any(root):
