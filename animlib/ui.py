@@ -484,4 +484,12 @@ def grid_cell(where: str, run_id: str, version: Any, step: int) -> Any:
     """The experiments grid's cell of run ``run_id`` at ``step`` (cached per run version)."""
     from .experiment_grid import cell_for
 
-    return cell_for(open_run_in(where, run_id), step)
+    return cell_for(_grid_run(where, run_id, version), step)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)  # a grid page shows at most 96 cells
+def _grid_run(where: str, run_id: str, version: Any) -> Run:
+    """Run ``run_id`` opened once per version for the grid's cells: moving the grid's step
+    then reads one image per cell instead of opening and checking every run again (48 runs:
+    0.4 s)."""
+    return open_run_in(where, run_id)

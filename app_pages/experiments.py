@@ -3,6 +3,7 @@ parameter), an image x experiment grid."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -289,7 +290,8 @@ st.caption(
 download, runs_link = st.columns([1, 2], vertical_alignment="center")
 download.download_button(
     "Outcomes of every image (CSV)",
-    data=outcomes_csv(where, seen[0], tuple(chosen)),
+    data=functools.partial(outcomes_csv, where, seen[0], tuple(chosen)),  # made on a click
+    on_click="ignore",  # a download needs no rerun (a rerun would race the deferred data)
     file_name="outcomes.csv",
     mime="text/csv",
     icon=":material/download:",
