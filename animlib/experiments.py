@@ -217,6 +217,13 @@ def outcome_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
     ``linf``, ``l2``, ``flip_step``) from a run.json alone; None when it lacks some (an
     untargeted run without a stored original, an old targeted run without ``initial_pred``):
     those are read from the arrays (:func:`run_outcomes`)."""
+    initial, linf, l2, from_arrays = _run_json_inputs(meta)
+    return None if from_arrays else _outcome_values(meta, initial, linf, l2)
+
+
+def _run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | None, bool]:
+    """The initial prediction and final norms run.json gives, and whether the arrays must be
+    read for what it lacks."""
     s = meta.get("summary") or {}
     true, target, success = meta.get("true_label"), meta.get("target_label"), s.get("success")
     initial = s.get("initial_pred", meta.get("initial_pred"))
@@ -224,9 +231,7 @@ def outcome_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
     # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
     derivable = target is None and success is not None
     need_pred = true is not None and initial is None and not derivable
-    if need_pred or (linf is None and int(meta.get("steps") or 0) > 0):
-        return None
-    return _outcome_values(meta, initial, linf, l2)
+    return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
 
 
 def _outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
@@ -252,16 +257,13 @@ def _outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> d
 def _outcome(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
     meta = info.meta or {}
-    values = outcome_from_meta(meta)
-    if values is None:
-        s = meta.get("summary") or {}
-        initial = s.get("initial_pred", meta.get("initial_pred"))
-        linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
+    initial, linf, l2, from_arrays = _run_json_inputs(meta)
+    if from_arrays:
         extra = _norms_from_arrays(info, storage_options)
         initial = extra.get("initial_pred", initial)
         linf = linf if linf is not None else extra.get("linf")
         l2 = l2 if l2 is not None else extra.get("l2")
-        values = _outcome_values(meta, initial, linf, l2)
+    values = _outcome_values(meta, initial, linf, l2)
     return {
         "id": info.id,
         "experiment": meta.get("experiment"),
