@@ -81,13 +81,10 @@ def _of_experiments(folder: str, infos: list, wanted: set[str]) -> tuple[list, s
     """The good runs of ``infos`` that belong to the experiments ``wanted``, and those of them
     that have runs: picked out by the run index's experiment column (as the runs page's
     Experiment filter does; no run.json of 100,000 runs parsed)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     from .index import open_index
+    from .index.experiments import sample_rows
 
-    table = open_index(folder).table
-    rows = table.filter(pc.is_in(table["experiment"], value_set=pa.array(sorted(wanted))))
+    rows, _ = sample_rows(open_index(folder), sorted(wanted))
     named = set(rows["id"].to_pylist())
     return [i for i in infos if i.id in named], set(rows["experiment"].to_pylist())
 

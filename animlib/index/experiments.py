@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 
     from .runindex import RunIndex
 
-__all__ = ["experiment_summary", "experiments", "infos_of", "sample_rows", "sample_value"]
+__all__ = [
+    "exact_rows",
+    "experiment_summary",
+    "experiments",
+    "infos_of",
+    "sample_rows",
+    "sample_value",
+]
 
 
 def sample_rows(
@@ -62,6 +69,13 @@ def sample_rows(
     rows = table.select(wanted).filter(keep)
     inexact = rows.filter(pc.invert(pc.fill_null(rows["exact"], False)))["experiment"]
     return rows, set(inexact.to_pylist())
+
+
+def exact_rows(rows: pa.Table, inexact: set[str]) -> pa.Table:
+    """The rows of :func:`sample_rows` that are read from the columns (not of ``inexact``)."""
+    if not inexact:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows["experiment"], pa.array(sorted(inexact)))))
 
 
 def infos_of(index: RunIndex, rows: pa.Table, experiments: set[str]) -> list[Any]:
@@ -95,10 +109,9 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
     out = group_experiments(infos_of(index, rows, inexact))
     groups: dict[str, list[tuple]] = {}
     cols = ["experiment", "id", "sample", "effective", "steps", "created_key", "updated_key"]
-    listed = [rows[c].to_pylist() for c in [*cols, "targeted"]]
-    for exp, *values in zip(*listed, strict=True):
-        if exp not in inexact:
-            groups.setdefault(exp, []).append(values)
+    exact = exact_rows(rows, inexact)
+    for exp, *values in zip(*[exact[c].to_pylist() for c in [*cols, "targeted"]], strict=True):
+        groups.setdefault(exp, []).append(values)
     firsts = {}
     for exp, runs in groups.items():
         runs.sort(key=lambda r: (sample_key(sample_value(r[1])), r[0]))
@@ -146,9 +159,7 @@ def experiment_summary(
     rows, inexact = sample_rows(index, columns=names)
     inexact_runs = infos_of(index, rows, inexact)
     parts = [summarize_runs(inexact_runs, ["experiment"], storage_options=storage_options)]
-    exact = rows.filter(
-        pc.invert(pc.is_in(rows["experiment"], pa.array(sorted(inexact), pa.string())))
-    )
+    exact = exact_rows(rows, inexact)
     if exact.num_rows:
         frame = pd.DataFrame({name: _known(exact[name]) for name in names})
         frame["experiment"] = exact["experiment"].to_pylist()

@@ -10,9 +10,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ..experiment_grid import (
     OUTCOME_COLUMNS,
     GridRow,
@@ -23,7 +20,7 @@ from ..experiment_grid import (
     run_outcome,
 )
 from ..experiments import image_key
-from .experiments import infos_of, sample_rows, sample_value
+from .experiments import exact_rows, infos_of, sample_rows, sample_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,9 +87,7 @@ def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
     """
     names = ["classes", *(k for k in _OUTCOME_SOURCES.values() if k not in ("id", "experiment"))]
     every, inexact = sample_rows(index, experiments, columns=names)
-    rows = every
-    if inexact:
-        rows = every.filter(pc.invert(pc.is_in(every["experiment"], pa.array(sorted(inexact)))))
+    rows = exact_rows(every, inexact)
     columns = {c: rows[k].to_pylist() for c, k in _OUTCOME_SOURCES.items()}
     columns["sample"] = [sample_value(s) for s in columns["sample"]]
     texts = rows["classes"].to_pylist()
