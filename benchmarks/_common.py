@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +200,47 @@ def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     t = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - t
+
+
+def child_json(cmd: Sequence[str], env: dict[str, str]) -> dict:
+    """Run a benchmark's child process; the JSON object its last output line holds (its error
+    output ends the benchmark when it fails)."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def served_chromium(
+    folder: Path, cache: Path, script: Path | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """The e2e tests' Streamlit server on ``folder`` (render cache and index in ``cache``;
+    ``script`` instead of the dashboard) and a headless Chromium: ``(server, browser)``."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from conftest import CHROMIUM_ARGS, Server
+    from playwright.sync_api import sync_playwright
+
+    cache.mkdir(parents=True, exist_ok=True)
+    server = Server(folder, cache, script=script)
+    try:
+        with sync_playwright() as p:
+            exe = shutil.which("chromium") or shutil.which("chromium-browser")
+            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+            try:
+                yield server, browser
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+
+
+def ready_after(page: Any, url: str, ready_js: str, timeout_ms: int = 300_000) -> float:
+    """Seconds from navigating ``page`` to ``url`` until ``ready_js`` is true, measured in the
+    page (``ready_js`` sets ``window.__ready`` to ``performance.now()`` then)."""
+    page.goto(url)
+    page.wait_for_function(ready_js, polling="raf", timeout=timeout_ms)
+    return page.evaluate("() => window.__ready") / 1e3
 
 
 def clear_text_caches() -> None:

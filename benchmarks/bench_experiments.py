@@ -28,7 +28,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -169,37 +168,20 @@ def child(way: str, folder: str) -> dict:
 
 def in_child(way: str, folder: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(C.ROOT), PYTHONHASHSEED="0")
-    cmd = [sys.executable, __file__, "--child", way, str(folder)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return C.child_json([sys.executable, __file__, "--child", way, str(folder)], env)
 
 
 def page_loads(folder: Path, cache: Path, loads: int = 4) -> list[float]:
     """Seconds from navigation to the grid shown: the first load after the server starts,
     then loads in new browser sessions."""
-    sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
-    from conftest import CHROMIUM_ARGS, Server  # the e2e tests' streamlit server
-    from playwright.sync_api import sync_playwright
-
-    cache.mkdir(parents=True, exist_ok=True)
-    server = Server(folder, cache)
     out = []
-    try:
-        with sync_playwright() as p:
-            exe = shutil.which("chromium") or shutil.which("chromium-browser")
-            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            for _ in range(loads):
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-                page = context.new_page()
-                page.goto(server.url + "/experiments")
-                page.wait_for_function(READY_JS, polling="raf", timeout=600_000)
-                out.append(page.evaluate("() => window.__ready") / 1e3)
-                context.close()
-            browser.close()
-    finally:
-        server.stop()
+    with C.served_chromium(folder, cache) as (server, browser):
+        for _ in range(loads):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            out.append(
+                C.ready_after(context.new_page(), server.url + "/experiments", READY_JS, 600_000)
+            )
+            context.close()
     return out
 
 

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -103,11 +102,7 @@ def child_warm(folder: str) -> dict:
 
 def in_child(mode: str, folder: Path, cache: Path) -> dict:
     env = dict(os.environ, ANIMLIB_CACHE=str(cache), PYTHONPATH=str(C.ROOT))
-    cmd = [sys.executable, __file__, "--child", mode, str(folder)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return C.child_json([sys.executable, __file__, "--child", mode, str(folder)], env)
 
 
 # ----------------------------------------------------------------------------------- browser
@@ -137,41 +132,25 @@ def page_ready(
     last session (a returning visitor: Streamlit's scripts in the browser's HTTP cache), then
     a run written while it is open. ``script``: serve that Streamlit script instead of the
     dashboard (loads only)."""
-    sys.path.insert(0, str(C.ROOT / "tests" / "e2e"))
-    from conftest import CHROMIUM_ARGS, Server  # the e2e tests' streamlit server
-    from playwright.sync_api import sync_playwright
-
-    cache.mkdir(parents=True, exist_ok=True)
-    server = Server(folder, cache, script=script)
     out: dict = {"loads": [], "returning": []}
-    try:
-        with sync_playwright() as p:
-            exe = shutil.which("chromium") or shutil.which("chromium-browser")
-            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            for _ in range(loads):
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-                page = context.new_page()
-                page.goto(server.url + "/")
-                page.wait_for_function(READY_JS, polling="raf", timeout=300_000)
-                out["loads"].append(page.evaluate("() => window.__ready") / 1e3)
-                if len(out["loads"]) < loads:
-                    context.close()
-            for _ in range(returning):
-                page.close()
-                page = context.new_page()
-                page.goto(server.url + "/")
-                page.wait_for_function(READY_JS, polling="raf", timeout=300_000)
-                out["returning"].append(page.evaluate("() => window.__ready") / 1e3)
-            if script is None:
-                page.wait_for_timeout(1000)
-                written = time.perf_counter()
-                (run_id,) = D.add_runs(folder, 1, "live")
-                page.wait_for_selector(f"text={run_id}", state="attached", timeout=30_000)
-                out["appear"] = time.perf_counter() - written
-                shutil.rmtree(folder / run_id)
-            browser.close()
-    finally:
-        server.stop()
+    with C.served_chromium(folder, cache, script) as (server, browser):
+        for _ in range(loads):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            out["loads"].append(C.ready_after(page, server.url + "/", READY_JS))
+            if len(out["loads"]) < loads:
+                context.close()
+        for _ in range(returning):
+            page.close()
+            page = context.new_page()
+            out["returning"].append(C.ready_after(page, server.url + "/", READY_JS))
+        if script is None:
+            page.wait_for_timeout(1000)
+            written = time.perf_counter()
+            (run_id,) = D.add_runs(folder, 1, "live")
+            page.wait_for_selector(f"text={run_id}", state="attached", timeout=30_000)
+            out["appear"] = time.perf_counter() - written
+            shutil.rmtree(folder / run_id)
     return out
 
 
