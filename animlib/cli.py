@@ -151,8 +151,9 @@ def _print_json(value) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import summarize
 
+    by_experiment = [k.strip() for k in args.by.split(",") if k.strip()] == ["experiment"]
     try:
-        table = summarize(args.runs, by=args.by)
+        table = _experiment_table(args.runs) if by_experiment else summarize(args.runs, by=args.by)
     except ValueError as exc:
         if isinstance(exc, AnimlibError):
             raise
@@ -166,6 +167,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
         return 0
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     return 0
+
+
+def _experiment_table(root: str):
+    """:func:`~animlib.summarize` by experiment with each experiment's attack and ε beside its
+    id, in the dashboard's order (the experiments of one sweep together, by ε); one refresh of
+    the run index for both."""
+    from .experiment_views import EPS, experiment_table
+    from .experiments import SUMMARY_COLUMNS
+    from .index import open_index
+    from .index.experiments import experiment_summary, experiments
+
+    index = open_index(root)
+    index.refresh()
+    summary = experiment_summary(index)
+    if summary.empty:
+        return summary
+    full = experiment_table(experiments(index), summary)
+    eps = [EPS] if full[EPS].notna().any() else []
+    return full[["experiment", "attack", *eps, *SUMMARY_COLUMNS]]
 
 
 def _render_options(args: argparse.Namespace) -> dict:

@@ -190,6 +190,16 @@ def test_cli_summary_and_ls_json(root, capsys):
     assert main(["summary", str(root)]) == 0
     out = capsys.readouterr().out
     assert "pgd-a" in out and "robust_acc" in out and "0.750" in out
+    # by experiment, each experiment's attack and ε beside it (as on the dashboard)
+    assert main(["summary", str(root), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["experiment"], r["attack"], r["eps"]) for r in rows] == [
+        ("pgd-a", "PGD", 0.1),
+        ("pgd-b", "PGD", 0.2),
+        ("tgt", "PGD-T", 0.1),
+    ]
+    assert list(rows[0])[3:] == list(experiments.SUMMARY_COLUMNS)
+    assert rows[0]["robust_acc"] == 0.5 and rows[0]["n"] == 4
     assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["attack"], r["params.eps"], r["n"]) for r in rows] == [

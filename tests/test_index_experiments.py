@@ -58,6 +58,14 @@ def odd(plain):
     _copy(root, "pgd-b-0000", "text-0000", lambda m: m.update(experiment="text", sample="cat-7"))
     _copy(root, "pgd-b-0001", "text-0001", lambda m: m.update(experiment="text", sample="cat-10"))
     _copy(root, "pgd-b-0003", "text-0002", lambda m: m.update(experiment="text", sample=3))
+    # the same sample twice (ordered by id then), a negative one, an empty creation time
+    _copy(root, "pgd-b-0000", "text-0003", lambda m: m.update(experiment="text", sample="cat-7"))
+    _copy(
+        root,
+        "pgd-b-0001",
+        "text-0004",
+        lambda m: m.update(experiment="text", sample=-5, created="", updated=""),
+    )
     _copy(
         root,
         "pgd-a-0000",
@@ -115,7 +123,9 @@ def test_odd_run_json_values_give_the_same_as_reading_them(odd):
     assert by_id["tgt"].get("status") == "stale"
     summary = indexed.experiment_summary(index).set_index("experiment")
     assert summary.loc["no-orig", "median_linf"] == pytest.approx(0.075)
-    assert by_id["text"].run_ids == ["text-0002", "text-0001", "text-0000"]  # 3, cat-10, cat-7
+    # -5, 3, cat-10, cat-7 (twice: by id)
+    text_runs = ["text-0004", "text-0002", "text-0001", "text-0000", "text-0003"]
+    assert by_id["text"].run_ids == text_runs
 
 
 def test_a_changed_run_changes_the_summary(plain):

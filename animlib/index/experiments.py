@@ -107,30 +107,47 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
     rows, inexact = sample_rows(index, columns=names)
     rows = rows.append_column("effective", effective_status(rows, now))
     out = group_experiments(infos_of(index, rows, inexact))
-    groups: dict[str, list[tuple]] = {}
-    cols = ["experiment", "id", "sample", "effective", "steps", "created_key", "updated_key"]
-    exact = exact_rows(rows, inexact)
-    for exp, *values in zip(*[exact[c].to_pylist() for c in [*cols, "targeted"]], strict=True):
-        groups.setdefault(exp, []).append(values)
-    firsts = {}
-    for exp, runs in groups.items():
-        runs.sort(key=lambda r: (sample_key(sample_value(r[1])), r[0]))
-        firsts[exp] = runs[0][0]
-    metas = {i.id: i.meta or {} for i in index.infos(list(firsts.values()))}
-    for exp, runs in groups.items():
-        created = [r[4] for r in runs if r[4]]
-        updated = [r[5] for r in runs if r[5]]
+    groups = _in_sample_order(exact_rows(rows, inexact)).group_by("experiment", use_threads=False)
+    aggregates = groups.aggregate(
+        [
+            ("id", "list"),
+            ("targeted", "any"),
+            ("effective", "distinct"),
+            ("steps", "max"),
+            ("created_key", "min"),
+            ("updated_key", "max"),
+        ]
+    ).to_pylist()
+    metas = {i.id: i.meta or {} for i in index.infos([g["id_list"][0] for g in aggregates])}
+    for group in aggregates:
+        run_ids = group["id_list"]
         meta = experiment_meta(
-            metas.get(firsts[exp], {}),
-            n_runs=len(runs),
-            targeted=any(r[6] for r in runs),
-            status=aggregate_status(r[2] for r in runs),
-            steps=max(r[3] or 0 for r in runs),
-            created=min(created) if created else None,
-            updated=max(updated) if updated else None,
+            metas.get(run_ids[0], {}),
+            n_runs=len(run_ids),
+            targeted=bool(group["targeted_any"]),
+            status=aggregate_status(group["effective_distinct"]),
+            steps=group["steps_max"] or 0,
+            created=group["created_key_min"],
+            updated=group["updated_key_max"],
         )
-        out.append(ExperimentInfo(exp, meta, [r[0] for r in runs]))
+        out.append(ExperimentInfo(group["experiment"], meta, run_ids))
     return newest_first(out)
+
+
+def _in_sample_order(rows: pa.Table) -> pa.Table:
+    """``rows`` by experiment, then sample as :func:`~animlib.experiments.sample_key` orders
+    samples, then id; empty times made null (an experiment's times leave them out)."""
+    samples = pc.unique(rows["sample"]).to_pylist()  # ordered once per distinct sample
+    samples.sort(key=lambda text: sample_key(sample_value(text)))
+    rank = pc.index_in(rows["sample"], value_set=pa.array(samples, pa.string()))
+    for name in ("created_key", "updated_key"):
+        column = rows[name]
+        empty = pc.fill_null(pc.equal(column, ""), False)
+        rows = rows.set_column(
+            rows.schema.get_field_index(name), name, pc.if_else(empty, None, column)
+        )
+    rows = rows.append_column("rank", rank)
+    return rows.sort_by([("experiment", "ascending"), ("rank", "ascending"), ("id", "ascending")])
 
 
 def _known(column: pa.ChunkedArray) -> np.ndarray:
