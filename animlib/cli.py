@@ -160,13 +160,29 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        rows = table.astype(object).where(table.notna(), None).to_dict("records")
-        return _print_json(rows)
-    if table.empty:
+        _print_json(table.astype(object).where(table.notna(), None).to_dict("records"))
+    elif table.empty:
         print(f"no experiments in {args.runs}")
-        return 0
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    sys.stdout.flush()  # the note after the table, also when both go to a terminal
+    _note_broken(args.runs)
     return 0
+
+
+def _note_broken(root: str) -> None:
+    """On stderr, how many folders the summary could not read (their runs are not counted)."""
+    from .index import open_index
+    from .index.query import broken_rows
+
+    n = broken_rows(open_index(root).table).num_rows  # the index the summary just refreshed
+    if n:
+        folders = "1 run folder" if n == 1 else f"{n} run folders"
+        print(
+            f"note: {folders} in {root} could not be read and {'is' if n == 1 else 'are'} not "
+            f"counted (python -m animlib validate {root} says why)",
+            file=sys.stderr,
+        )
 
 
 def _experiment_table(root: str):

@@ -200,6 +200,7 @@ def test_cli_summary_and_ls_json(root, capsys):
     ]
     assert list(rows[0])[3:] == list(experiments.SUMMARY_COLUMNS)
     assert rows[0]["robust_acc"] == 0.5 and rows[0]["n"] == 4
+    assert capsys.readouterr().err == ""  # nothing broken: no note
     assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["attack"], r["params.eps"], r["n"]) for r in rows] == [
@@ -217,6 +218,11 @@ def test_cli_summary_and_ls_json(root, capsys):
     assert main(["ls", str(root), "--json"]) == 0
     broken = [r for r in json.loads(capsys.readouterr().out) if not r["ok"]]
     assert [r["id"] for r in broken] == ["junk"] and "run.json" in broken[0]["error"]
+    # the summary says what it could not read, on stderr (stdout stays the table / JSON)
+    assert main(["summary", str(root), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 3
+    assert "1 run folder" in err and "could not be read" in err and "validate" in err
     assert main(["ls", str(root), "--json", "--experiment", "tgt,pgd-b"]) == 0
     picked = json.loads(capsys.readouterr().out)
     assert sorted({r["meta"]["experiment"] for r in picked}) == ["pgd-b", "tgt"]
