@@ -172,17 +172,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def _note_broken(root: str) -> None:
     """On stderr, how many folders the summary could not read (their runs are not counted)."""
+    from .experiment_views import unread_note
     from .index import open_index
     from .index.query import broken_rows
 
     n = broken_rows(open_index(root).table).num_rows  # the index the summary just refreshed
     if n:
-        folders = "1 run folder" if n == 1 else f"{n} run folders"
-        print(
-            f"note: {folders} in {root} could not be read and {'is' if n == 1 else 'are'} not "
-            f"counted (python -m animlib validate {root} says why)",
-            file=sys.stderr,
-        )
+        why = f"python -m animlib validate {root} says why"
+        print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
 
 
 def _experiment_table(root: str):

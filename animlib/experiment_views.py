@@ -21,6 +21,13 @@ HEAD_COLUMNS = ["experiment", "attack", "model"]
 TAIL_COLUMNS = ["status", "steps", *SUMMARY_COLUMNS]
 
 
+def unread_note(count: int) -> str:
+    """What a summary says of the ``count`` run folders it could not read."""
+    if count == 1:
+        return "1 run folder could not be read and is not counted"
+    return f"{count:,} run folders could not be read and are not counted"
+
+
 def param_value(params: dict[str, Any], name: str) -> float | None:
     """``params[name]`` as a finite number (``eps`` falls back to ``epsilon``), else None."""
     value = params.get(name)

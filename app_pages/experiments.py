@@ -13,6 +13,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import linked_view
+from animlib.index import broken_rows
 from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.protocol import MAX_COMPARE
@@ -129,7 +130,11 @@ text = cols[2].text_input(
 )
 linked_view.keep_view(EXPERIMENTS_VIEW, name="experiments", defaults=FILTERS)
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
-st.caption(f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid")
+unread = broken_rows(run_index(where).table).num_rows  # their runs count in no experiment
+st.caption(
+    f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid"
+    + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
+)
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(

@@ -913,3 +913,24 @@ def test_the_table_filters_live_in_the_link(demo_env):
     assert [w.value for w in shared.warning] == ["No attack Square in this folder"]
     shared.multiselect(key="e_attack").set_value([]).run()  # changed by hand: the warning goes
     assert not shared.warning and "attack" not in shared.query_params
+
+
+def test_the_page_says_how_many_run_folders_it_could_not_read(tmp_path, monkeypatch):
+    """A sample whose run.json is damaged counts in no experiment: the page says so (and
+    where they are listed) instead of showing a smaller n without a word."""
+    x = np.zeros((3, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(tmp_path / "runs", experiment="e", class_names=["p", "q"],
+                             true_labels=[0, 0, 1], originals=x) as w:  # fmt: skip
+        w.log(images=x, confidences=np.tile([0.9, 0.1], (3, 1)))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+
+    def caption() -> str:
+        at = experiments_page()
+        assert not at.exception, at.exception
+        return " ".join(c.value for c in at.caption)
+
+    assert "could not be read" not in caption()
+    (tmp_path / "runs" / "e-0001" / "run.json").write_text("{not json")
+    text = caption()
+    assert "1 run folder could not be read and is not counted" in text and "runs page" in text
