@@ -50,6 +50,12 @@ DEFAULTS = {
 }
 # the table (all rows of the page, scrolling inside) fills the window below the controls
 FILL_CSS = "max-height: max(320px, calc(100vh - 470px)) !important;"
+_IN_TABLE = ".st-key-runs_table [data-testid='{}']"
+FILL_STYLE = (  # the boxes around the table shrink with it: no gap between it and the buttons
+    f"{_IN_TABLE.format('stDataFrame')}, {_IN_TABLE.format('stDataFrameResizable')} {{{FILL_CSS}}}"
+    f" {_IN_TABLE.format('stFullScreenFrame')}, {_IN_TABLE.format('stElementContainer')}"
+    " {height: auto !important; flex: 0 0 auto !important;}"
+)
 COLUMN_CONFIG = {
     "open": st.column_config.LinkColumn("", display_text="view", width="small"),
     "name": st.column_config.TextColumn("name", width="medium"),
@@ -270,10 +276,7 @@ def show_table(shown: pd.DataFrame, params: list[str]) -> list[str]:
     """
     ids = shown["id"].tolist()
     chosen = table.selected_positions(ids, st.session_state.get("selected_runs", []))
-    st.html(
-        "<style>.st-key-runs_table [data-testid='stDataFrame'],"
-        f" .st-key-runs_table [data-testid='stDataFrameResizable'] {{{FILL_CSS}}}</style>"
-    )
+    st.html(f"<style>{FILL_STYLE}</style>")
     event = st.container(key="runs_table").dataframe(
         shown,
         key=table.selection_key("runs_table", ids),

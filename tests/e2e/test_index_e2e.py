@@ -51,6 +51,13 @@ def test_paging_and_search_in_the_browser(page, tmp_path):
         wait_idle(page)
         page.wait_for_selector("text=60 of 60 runs shown · rows 1–50", state="attached")
         page.wait_for_selector("text=page 1 of 2", state="attached")
+        # 50 rows are taller than the window: the table is cut to fit, and the buttons below
+        # it follow it (the boxes around it had kept the 50 rows' height: a ~1,400 px gap)
+        table = page.locator(".st-key-runs_table [data-testid='stDataFrame']").bounding_box()
+        csv = page.locator("button:visible", has_text="Download 60 runs (CSV)").first.bounding_box()
+        assert table and csv and table["height"] < 900
+        gap = csv["y"] - (table["y"] + table["height"])
+        assert 0 < gap < 80, f"{gap:.0f} px between the table and its buttons"
         page.locator(".st-key-pg_next button").first.click()
         page.wait_for_selector("text=60 of 60 runs shown · rows 51–60", state="attached")
         page.wait_for_selector("text=page 2 of 2", state="attached")
