@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from .errors import RenderOptionError
 from .figure import PanelFigure, make_figure
 from .options import RenderOptions
-from .protocol import RunLike, as_runs, check_compare
+from .protocol import RunLike, RunPath, as_runs, check_compare
 
 __all__ = ["animate", "animate_compare", "use_bundled_ffmpeg"]
 
@@ -54,7 +54,7 @@ def _interval_ms(
 
 
 def animate(
-    run: RunLike | Sequence[RunLike],
+    run: RunLike | RunPath | Sequence[RunLike | RunPath],
     *,
     options: RenderOptions | Mapping[str, Any] | None = None,
     interval: float | None = None,
@@ -72,6 +72,7 @@ def animate(
     The figure is a pyplot figure (``plt.show()`` works) unless ``fig`` is given. Works with
     ``to_html5_video()``, ``to_jshtml()``, ``save("x.mp4")`` and
     ``save("x.gif", writer="pillow")``. The panel object is available as ``anim.panels``.
+    A run folder's path works in place of a run (opened with :func:`animlib.open_run`).
     """
     opts = RenderOptions.of(options, **kw)
     ms = _interval_ms(options, kw, interval, opts)
@@ -99,6 +100,6 @@ def animate(
     return anim
 
 
-def animate_compare(runs: Sequence[RunLike], **options: Any) -> FuncAnimation:
+def animate_compare(runs: Sequence[RunLike | RunPath], **options: Any) -> FuncAnimation:
     """:func:`animate` for 2-6 runs in synchronised rows (shorter runs hold their last frame)."""
     return animate(list(runs), **options)

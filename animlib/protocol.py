@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from .errors import RenderOptionError
 
 MIN_COMPARE = 2
 MAX_COMPARE = 6
+RunPath: TypeAlias = "str | os.PathLike[str]"  # a run folder (local path or fsspec URL)
 
 
 class ImageSequence(Protocol):
@@ -70,11 +72,15 @@ def run_label(run: Any) -> str:
     return str(getattr(run, "id", None) or getattr(run, "name", None) or "run")
 
 
-def as_runs(run_or_runs: RunLike | Sequence[RunLike]) -> list[RunLike]:
-    """``[run]`` for one run, the runs as a list for a list or tuple of runs."""
-    if isinstance(run_or_runs, (list, tuple)):
-        return list(run_or_runs)
-    return [run_or_runs]
+def as_runs(run_or_runs: RunLike | RunPath | Sequence[RunLike | RunPath]) -> list[RunLike]:
+    """``[run]`` for one run, the runs as a list for a list or tuple of runs; a run folder's
+    path (a string or path-like, as the CLI takes it) is opened with :func:`animlib.open_run`."""
+    items = list(run_or_runs) if isinstance(run_or_runs, (list, tuple)) else [run_or_runs]
+    if not any(isinstance(item, (str, os.PathLike)) for item in items):
+        return items  # type: ignore[return-value]
+    from .reader import open_run
+
+    return [open_run(i) if isinstance(i, (str, os.PathLike)) else i for i in items]
 
 
 def labels(runs: Sequence[RunLike]) -> str:

@@ -17,7 +17,7 @@ from .frames import FrameRenderer
 from .limits import check_frame, check_gif_frames
 from .movie_writers import MovieWriter, available_formats, get_writer, writer_for_path
 from .options import RenderOptions
-from .protocol import RunLike, as_runs, check_compare, labels, run_label
+from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
 from .text import one_line
 
 __all__ = ["Progress", "formats", "render", "render_compare"]
@@ -145,7 +145,7 @@ def encode_frames(
 
 
 def render(
-    run: RunLike,
+    run: RunLike | RunPath | Sequence[RunLike | RunPath],
     path: str | os.PathLike[str],
     *,
     options: Options = None,
@@ -161,7 +161,8 @@ def render(
     ``bitrate`` in kbit/s; an unknown or invalid one raises ``RenderOptionError``). Formats: see
     :func:`formats` (mp4, gif, html, webm if offered). ``progress(done, total)`` is called after
     every frame. The file appears under ``path`` only when complete. Given a list of runs, it
-    renders them as :func:`render_compare` does.
+    renders them as :func:`render_compare` does. A run folder's path (as the CLI takes it) works
+    in place of a run: it is opened with :func:`animlib.open_run`.
 
     With ``cache=True`` the render goes through the render cache (``ANIMLIB_CACHE``, local or
     shared): an identical earlier render is copied to ``path`` (milliseconds), else the video is
@@ -180,7 +181,9 @@ def render(
     return _render(runs, path, opts, progress, format)
 
 
-def render_compare(runs: Sequence[RunLike], path: str | os.PathLike[str], **kw: Any) -> Path:
+def render_compare(
+    runs: Sequence[RunLike | RunPath], path: str | os.PathLike[str], **kw: Any
+) -> Path:
     """Render 2-6 runs as synchronised rows (same step on every row; short runs hold their end).
 
     The keywords (options, ``progress``, ``format``, ``cache``) are those of :func:`render`.

@@ -95,6 +95,23 @@ def test_comparisons_need_two_to_six_runs_everywhere(runs, tmp_path):
         assert err.value.field == "runs"
 
 
+def test_a_run_folder_path_works_where_a_run_does(runs, tmp_path):
+    """As the CLI takes them: a str or a Path of a run folder (a user's first try in Python)."""
+    run, other = runs
+    folder = Path(run.url)
+    one = animlib.render(str(folder), tmp_path / "a.gif")
+    same = animlib.render(run, tmp_path / "b.gif")
+    assert one.read_bytes() == same.read_bytes()
+    pair = animlib.render_compare([folder, Path(other.url)], tmp_path / "c.gif")
+    assert pair.read_bytes() == animlib.render_compare(runs, tmp_path / "d.gif").read_bytes()
+    anim = animlib.animate(folder)
+    assert anim.panels is not None
+    plt.close(anim._fig)  # noqa: SLF001
+    with pytest.raises(animlib.RunFormatError) as err:  # a wrong path: the run and the problem
+        animlib.render(tmp_path / "runs" / "nope", tmp_path / "e.gif")
+    assert err.value.run == "nope" and err.value.code == Code.NOT_FOUND
+
+
 def test_render_compare_is_render_after_the_count_check(runs, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(rendering, "render", lambda *a, **kw: seen.append((a, kw)) or a[1])
