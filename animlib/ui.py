@@ -365,7 +365,7 @@ def deep_check(
     where: str,
     problems: Problems,
     progress: Callable[[int, int], Any] | None = None,
-) -> None:
+) -> tuple[int, int]:
     """Read every stored chunk of every good run; record the damaged ones.
 
     Args:
@@ -373,10 +373,15 @@ def deep_check(
         where: the results folder.
         problems: the recorded problems (changed in place).
         progress: called with (runs checked, runs to check) after each run.
+
+    Returns:
+        (runs checked, runs found damaged).
     """
     todo = [info for info in index.infos() if info.ok and info.id not in problems]
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
-    _record(index, problems, [info for info in checked if not info.ok])
+    damaged = [info for info in checked if not info.ok]
+    _record(index, problems, damaged)
+    return len(todo), len(damaged)
 
 
 def viewer_url(run_id: str) -> str:

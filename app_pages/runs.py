@@ -308,8 +308,9 @@ def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> De
         source: [r for r in ids if r not in problems]
         for source, ids in index.same_source(selected).items()
     }
-    for source, ids, _ in table.shortcuts(groups, selected)[:3]:
-        c2.link_button(f"All {len(ids)} runs on {md(table.source_label(source))}", compare_url(ids))
+    for source, ids, total in table.shortcuts(groups, selected)[:3]:
+        count = f"All {len(ids)}" if total <= len(ids) else f"{len(ids)} of {total}"
+        c2.link_button(f"{count} runs on {md(table.source_label(source))}", compare_url(ids))
     return c3
 
 
@@ -328,15 +329,19 @@ def matching_csv(index: RunIndex, q: Query) -> bytes:
     return table.runs_csv(index.query(dataclasses.replace(q, offset=0, limit=None)).rows)
 
 
-def run_deep_check(index: RunIndex, problems: Problems) -> None:
+def run_deep_check(index: RunIndex, problems: Problems) -> str:
+    """Check every chunk of every run (a progress bar meanwhile); returns what it found."""
     bar = st.progress(0.0, text="reading every chunk of every run…")
-    deep_check(
+    checked, damaged = deep_check(
         index,
         where,
         problems,
         lambda done, total: bar.progress(done / max(total, 1), text=f"checked {done}/{total} runs"),
     )
     bar.empty()
+    if not damaged:
+        return f"Every chunk of {checked:,} runs read back: none damaged."
+    return f"Every chunk of {checked:,} runs read: {damaged:,} damaged (under Broken runs)."
 
 
 def runs_page() -> tuple[str, int] | None:
@@ -359,8 +364,7 @@ def runs_page() -> tuple[str, int] | None:
     # broken are remembered by id and run.json version and left out of every page.
     problems: Problems = st.session_state.setdefault("array_problems", {})
     if st.session_state.get("deep_check") and not st.session_state.get("deep_checked"):
-        run_deep_check(index, problems)
-        st.session_state["deep_checked"] = True
+        st.session_state["deep_checked"] = run_deep_check(index, problems)
     result, unchecked, page, pages = fetch(index, q, problems)
     rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
     shown = table.page_frame(result.rows, params)
@@ -395,6 +399,8 @@ def runs_page() -> tuple[str, int] | None:
             help="Read every stored step of every run and list the damaged ones as broken",
             on_click=lambda: st.session_state.update(deep_check=True),
         )
+    elif st.session_state.get("deep_checked"):
+        spare.caption(st.session_state["deep_checked"])
     return folder_state(index)
 
 

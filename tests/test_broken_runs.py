@@ -848,6 +848,9 @@ def test_runs_page_lists_every_broken_run_with_its_reason(corpus, monkeypatch):
     assert {"good", "good-edit"} <= good_ids
     at.button(key="deep_check_button").click().run()
     assert not at.exception, at.exception
+    deep = sum(c.level == "deep" for c in CASES.values())
+    said = " ".join(c.value for c in at.caption)
+    assert f"{deep:,} damaged (under Broken runs)" in said, said
     listed = broken_table(at)
     for kind, c in CASES.items():
         # (once in ~50 CI runs a deep kind was missing here; say what the page had recorded)
