@@ -153,7 +153,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     by_experiment = [k.strip() for k in args.by.split(",") if k.strip()] == ["experiment"]
     try:
-        table = _experiment_table(args.runs) if by_experiment else summarize(args.runs, by=args.by)
+        if by_experiment and not args.all_runs:
+            table = _experiment_table(args.runs)
+        else:
+            table = summarize(args.runs, by=args.by, experiments_only=not args.all_runs)
     except ValueError as exc:
         if isinstance(exc, AnimlibError):
             raise
@@ -347,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
     p.add_argument(
         "--by", default="experiment", help="comma-separated run.json keys, e.g. attack,params.eps"
+    )
+    p.add_argument(
+        "--all-runs",
+        action="store_true",
+        help="count every readable run, also those in no experiment (default: experiments' only)",
     )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.set_defaults(func=cmd_summary)

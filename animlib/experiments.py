@@ -387,7 +387,7 @@ def summarize(
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
-        ValueError: ``by`` names no key.
+        ValueError: ``by`` names no key, or a key no run has.
     """
     if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
         from .index.experiments import experiment_summary
@@ -428,6 +428,9 @@ def summarize_runs(
     groups: dict[tuple, list[dict]] = {}
     for row in _outcome_rows(runs, keys, storage_options, experiments_only):
         groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
+        if groups and all(group[i] is None for group in groups):
+            raise ValueError(f"by: no run has {key!r} (run.json keys, or params.NAME)")
     rows = []
     for group in sorted(groups, key=_sort_key):
         runs = groups[group]

@@ -209,6 +209,15 @@ def test_cli_summary_and_ls_json(root, capsys):
         ("PGD-T", 0.1, 4),
     ]
     assert rows[0]["robust_acc"] == 0.5 and rows[0]["median_flip_step"] == 1.5
+    # --all-runs counts the run in no experiment too ("loose", a PGD run)
+    assert main(["summary", str(root), "--by", "attack", "--all-runs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["attack"], r["n"]) for r in rows] == [("PGD", 9), ("PGD-T", 4)]
+    # a key no run has is refused (a typo), from the CLI and from summarize
+    assert main(["summary", str(root), "--by", "attack,params.epz"]) == 2
+    assert "no run has 'params.epz'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no run has 'atack'"):
+        animlib.summarize(root, by="atack")
     assert main(["ls", str(root), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert len(listed) == 13 and all(r["ok"] for r in listed)
