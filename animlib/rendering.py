@@ -15,7 +15,13 @@ from .errors import RenderError
 from .figure import figure_size
 from .frames import FrameRenderer
 from .limits import check_frame, check_gif_frames
-from .movie_writers import MovieWriter, available_formats, get_writer, writer_for_path
+from .movie_writers import (
+    MovieWriter,
+    available_formats,
+    check_output_folder,
+    get_writer,
+    writer_for_path,
+)
 from .options import RenderOptions
 from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
 from .text import one_line
@@ -78,6 +84,7 @@ def _render(
 ) -> Path:
     path = Path(path)
     writer = _writer(path, format, options)
+    check_output_folder(path)
     if writer.name == "gif":
         check_gif_frames(options.frames(max(len(r) for r in runs)), run=labels(runs))
     metadata = _metadata(runs, options)

@@ -112,6 +112,18 @@ def test_a_run_folder_path_works_where_a_run_does(runs, tmp_path):
     assert err.value.run == "nope" and err.value.code == Code.NOT_FOUND
 
 
+@pytest.mark.parametrize("cache", [False, True])
+def test_an_output_folder_is_made_or_refused_before_any_frame(runs, tmp_path, monkeypatch, cache):
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    out = animlib.render(runs[0], tmp_path / "new" / "x.mp4", cache=cache)
+    assert out.stat().st_size > 0  # the folder made, with or without the cache
+    (tmp_path / "file").write_text("")
+    frames = []
+    with pytest.raises(RenderOptionError, match="cannot make folder") as err:
+        animlib.render(runs[0], tmp_path / "file" / "x.mp4", cache=cache, progress=frames.append)
+    assert (err.value.field, err.value.code, frames) == ("path", Code.STORAGE, [])
+
+
 def test_render_compare_is_render_after_the_count_check(runs, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(rendering, "render", lambda *a, **kw: seen.append((a, kw)) or a[1])

@@ -170,10 +170,11 @@ def cached_copy(
         RenderOptionError: an unknown format. StoreError (STORAGE): ``path`` cannot be written.
             Otherwise as :func:`cached_render`.
     """
-    from ..movie_writers import get_writer, writer_for_path
+    from ..movie_writers import check_output_folder, get_writer, writer_for_path
 
     path = Path(path)
     fmt = get_writer(format).name if format else writer_for_path(path).name
+    check_output_folder(path)
     entry = cached_render(runs, fmt, progress, options)
     if path.exists() and os.path.samefile(entry, path):
         return path

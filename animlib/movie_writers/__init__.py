@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base import (
     MovieWriter,
     available_formats,
+    check_output_folder,
     get_writer,
     register_writer,
     unregister_writer,
@@ -27,6 +28,7 @@ __all__ = [
     "MovieWriter",
     "WebMWriter",
     "available_formats",
+    "check_output_folder",
     "ffmpeg_encoders",
     "get_writer",
     "register_writer",

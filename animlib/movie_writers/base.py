@@ -80,6 +80,18 @@ def writer_for_path(path: str | os.PathLike[str], **kwargs: Any) -> MovieWriter:
     return get_writer(suffix, **kwargs)
 
 
+def check_output_folder(path: str | os.PathLike[str]) -> None:
+    """Make the output file's folder (as the writers do), or refuse it before any frame is
+    drawn when it cannot be made."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderOptionError(
+            f"cannot make folder {folder} ({exc.strerror or exc})", field="path", code="storage"
+        ) from None
+
+
 class MovieWriter:
     """Base class of the movie writers, in the style of matplotlib's ``MovieWriter``.
 
