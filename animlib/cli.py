@@ -363,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run folder, or with --all a results folder")
     p.add_argument("-o", "--output", help="output file; format from its suffix")
     p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
-    p.add_argument("--out", default="renders", help="output folder or URL for --all")
+    p.add_argument(
+        "--out", default="renders", help="output folder or URL for --all (default: renders)"
+    )
     p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
