@@ -151,17 +151,15 @@ def _print_json(value) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import summarize
 
-    by_experiment = [k.strip() for k in args.by.split(",") if k.strip()] == ["experiment"]
     try:
-        if by_experiment and not args.all_runs:
-            table = _experiment_table(args.runs)
-        else:
-            table = summarize(args.runs, by=args.by, experiments_only=not args.all_runs)
+        table = summarize(args.runs, by=args.by, experiments_only=not args.all_runs)
     except ValueError as exc:
         if isinstance(exc, AnimlibError):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]:
+        table = _beside_experiments(args.runs, table)  # by experiment alone
     if args.json:
         _print_json(table.astype(object).where(table.notna(), None).to_dict("records"))
     elif table.empty:
@@ -185,21 +183,16 @@ def _note_broken(root: str) -> None:
         print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
 
 
-def _experiment_table(root: str):
-    """:func:`~animlib.summarize` by experiment with each experiment's attack and ε beside its
-    id, in the dashboard's order (the experiments of one sweep together, by ε); one refresh of
-    the run index for both."""
+def _beside_experiments(root: str, summary):
+    """The summary by experiment with each experiment's attack and ε beside its id, in the
+    dashboard's order (the experiments of one sweep together, by ε), from the run index the
+    summary just refreshed."""
     from .experiment_views import EPS, experiment_table
     from .experiments import SUMMARY_COLUMNS
     from .index import open_index
-    from .index.experiments import experiment_summary, experiments
+    from .index.experiments import experiments
 
-    index = open_index(root)
-    index.refresh()
-    summary = experiment_summary(index)
-    if summary.empty:
-        return summary
-    full = experiment_table(experiments(index), summary)
+    full = experiment_table(experiments(open_index(root)), summary)
     eps = [EPS] if full[EPS].notna().any() else []
     return full[["experiment", "attack", *eps, *SUMMARY_COLUMNS]]
 
