@@ -71,10 +71,24 @@ def filter_runs(
     return frame[mask]
 
 
-def same_source(frame: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[str]]:
-    """For the sources of ``run_ids``: every run id attacking that same source image."""
-    sources = frame.loc[frame["id"].isin(list(run_ids)), "source"]
+def same_source(
+    frame: pd.DataFrame, run_ids: Sequence[str], originals: dict[str, str]
+) -> dict[str, list[str]]:
+    """For the sources of ``run_ids``: every run id attacking that source image, by its name or
+    by its pixels (``originals``: run id -> ``sha1:<hash>`` or ""); one entry per distinct
+    group, a hash named after the first named run of its pixels."""
+    original = frame["id"].map(originals).fillna("")
+    chosen = frame[frame["id"].isin(list(run_ids))]
+    keys: dict[str, set[str]] = {}
+    for run_id, source in zip(chosen["id"], chosen["source"], strict=True):
+        if source:
+            keys.setdefault(source, set()).update({source, originals.get(run_id, "")} - {""})
     out: dict[str, list[str]] = {}
-    for source in dict.fromkeys(s for s in sources if s):
-        out[source] = frame.loc[frame["source"] == source, "id"].tolist()
+    for source, group in keys.items():
+        ids = frame.loc[frame["source"].isin(group) | original.isin(group), "id"].tolist()
+        if ids in out.values():
+            continue
+        of_pixels = frame[(original == source) & ~frame["source"].str.startswith("sha1:")]
+        name = of_pixels["source"].iloc[0] if len(of_pixels) else source
+        out[source if name in keys or name in out else name] = ids
     return out

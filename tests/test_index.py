@@ -240,6 +240,7 @@ def varied(tmp_path_factory):
             updated=rng.choice(["2025-01-01T00:00:00+00:00", "2099-01-01T00:00:00+00:00"]),
             steps=rng.randint(1, 50),
             tags=rng.sample(["a", "bb", "source:img1", "source:img2", "z"], rng.randint(0, 3)),
+            original_sha1=rng.choice(["0123456789abcdef", "fedcba9876543210", None]),
             summary=dict(
                 success=success,
                 flip_step=rng.randint(0, 9) if success else None,
@@ -333,15 +334,50 @@ def test_every_sortable_column_sorts(varied):
 def test_facets_and_same_source(varied):
     index = open_index(varied)
     index.refresh()
-    frame = runs_frame(index.infos())
+    infos = index.infos()
+    frame = runs_frame(infos)
     assert index.facets() == {
         "attack": sorted(frame["attack"].unique()),
         "model": sorted(frame["model"].unique()),
         "experiment": [],  # no BatchWriter experiment among these runs
         "params": [],  # nor any params
     }
-    some = frame["id"].tolist()[:5]
-    assert index.same_source(some) == same_source(frame, some)
+    originals = {i.id: f"sha1:{i.get('original_sha1')}" for i in infos if i.get("original_sha1")}
+    ids = frame["id"].tolist()
+    for some in (ids[:5], ids[40:41], ids[::37]):
+        assert index.same_source(some) == same_source(frame, some, originals)
+
+
+def test_same_source_joins_a_named_image_and_its_unnamed_pixels(tmp_path):
+    """A run named by its source and a run of the same pixels without a name are one group,
+    whichever is chosen; a run of other pixels under the same name joins the named one."""
+
+    def clone(name: str, tags: list[str], sha: str) -> None:
+        folder = tmp_path / name
+        shutil.copytree(tmp_path / "template", folder)
+        rewrite(folder, name=name, tags=tags, original_sha1=sha)
+
+    write_run(tmp_path, "template", steps=2)
+    clone("named", ["source:cat-7"], "aaaaaaaaaaaaaaaa")
+    clone("unnamed", [], "aaaaaaaaaaaaaaaa")
+    clone("named-other-pixels", ["source:cat-7"], "bbbbbbbbbbbbbbbb")
+    clone("elsewhere", ["source:dog-1"], "cccccccccccccccc")
+    clone("z-alias", ["source:kitten"], "aaaaaaaaaaaaaaaa")
+    shutil.rmtree(tmp_path / "template")
+    index = open_index(tmp_path)
+    index.refresh()
+    cat = ["named", "named-other-pixels", "unnamed", "z-alias"]
+    assert index.same_source(["named"]) == {"cat-7": cat}
+    pixels = ["named", "unnamed", "z-alias"]  # named after the first named run of its pixels
+    assert index.same_source(["unnamed"]) == {"cat-7": pixels}
+    # two chosen runs whose groups are the same give it once
+    assert index.same_source(["z-alias", "unnamed"]) == {"cat-7": pixels}
+    # a hash keeps its own name where the name it would get is taken by another group
+    assert index.same_source(["unnamed", "named"]) == {
+        "cat-7": cat,
+        "sha1:aaaaaaaaaaaaaaaa": pixels,
+    }
+    assert index.same_source(["elsewhere", "nothing-such"]) == {"dog-1": ["elsewhere"]}
 
 
 def test_background_refresh(runs_dir, tmp_path):
@@ -546,7 +582,7 @@ def test_runs_table_columns_have_one_owner():
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_3_files_hold():
+def test_the_index_schema_is_what_version_5_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -569,6 +605,7 @@ def test_the_index_schema_is_what_version_3_files_hold():
         updated: timestamp[us, tz=UTC]
         tags: string
         source: string
+        original: string
         params: string
         param_names: string
         haystack: string
@@ -587,7 +624,7 @@ def test_the_index_schema_is_what_version_3_files_hold():
         exact: bool
         """
     ).rstrip("\n")
-    assert index_files.SCHEMA_VERSION == "4"  # a change of the above needs a new version
+    assert index_files.SCHEMA_VERSION == "5"  # a change of the above needs a new version
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

@@ -228,8 +228,9 @@ def test_a_link_to_a_later_page_and_what_a_link_names_that_the_folder_lacks(many
 def test_a_source_shortcut_says_when_it_shows_only_some_runs_and_the_check_says_its_result(
     tmp_path, monkeypatch
 ):
-    """9 sweep runs of the demo attack one image: its shortcut compares the first 6 and says
-    "6 of 9"; "Check every chunk" ends with what it found, not with nothing."""
+    """15 runs of the demo attack one image (9 sweep samples known by its pixels, 6 runs naming
+    it digits-test-0): its shortcut compares the first 6 and says "6 of 15", by the image's
+    name; "Check every chunk" ends with what it found, not with nothing."""
     monkeypatch.setenv("ANIMLIB_RUNS", str(Path(APP).parent / "runs"))
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
     at = AppTest.from_file(APP, default_timeout=180).run()
@@ -238,7 +239,7 @@ def test_a_source_shortcut_says_when_it_shows_only_some_runs_and_the_check_says_
     at.session_state[table.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     labels = [b.proto.label for b in at.get("link_button")]
-    assert any(label.startswith("6 of 9 runs on image ") for label in labels), labels
+    assert "6 of 15 runs on digits-test-0" in [x.replace("\\", "") for x in labels], labels
     at.button(key="deep_check_button").click().run()
     assert not at.exception, at.exception
     assert "Every chunk of 165 runs read back: none damaged." in captions(at)

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -264,26 +265,49 @@ def facets(table: pa.Table) -> dict[str, list[str]]:
 
 
 def same_source(table: pa.Table, run_ids: Sequence[str]) -> dict[str, list[str]]:
-    """The runs attacking the same source images as ``run_ids``.
+    """The runs attacking the same source images as ``run_ids``: those with the same source
+    name, or the same clean image (its pixels' hash) under another name or none.
 
     Args:
         table: an index table.
         run_ids: the runs whose source images are looked up.
 
     Returns:
-        For each source of ``run_ids`` (in their order): the ids of every good run on it, in
-        index order.
+        For each source of ``run_ids`` (in index order; named after a run of its pixels that
+        has a name when the chosen run has none; one entry for runs whose groups are the same):
+        the ids of every good run on it, in index order.
     """
-    good = good_rows(table, columns=["id", "source"])
+    good = good_rows(table, columns=["id", "source", "original"])
     chosen = good.filter(pc.is_in(good["id"], value_set=pa.array(list(run_ids), pa.string())))
-    sources = [s for s in dict.fromkeys(chosen["source"].to_pylist()) if s]
-    if not sources:
+    keys: dict[str, set[str]] = {}  # a chosen run's source -> it and its image's hash
+    for source, original in zip(*_lists(chosen, "source", "original"), strict=True):
+        if source:
+            keys.setdefault(source, set()).update(k for k in (source, original) if k)
+    if not keys:
         return {}
-    on = good.filter(pc.is_in(good["source"], value_set=pa.array(sources, pa.string())))
-    out: dict[str, list[str]] = {s: [] for s in sources}
-    for run_id, source in zip(on["id"].to_pylist(), on["source"].to_pylist(), strict=True):
-        out[source].append(run_id)
-    return out
+    wanted = pa.array(sorted(set().union(*keys.values())), pa.string())
+    on = good.filter(
+        pc.or_(pc.is_in(good["source"], value_set=wanted), pc.is_in(good["original"], wanted))
+    )
+    out: dict[str, list[str]] = {s: [] for s in keys}
+    names: dict[str, str] = {}  # an image's hash -> the first source name of its pixels
+    for run_id, source, original in zip(*_lists(on, "id", "source", "original"), strict=True):
+        if original and not source.startswith("sha1:"):
+            names.setdefault(original, source)
+        for key, group in keys.items():
+            if source in group or original in group:
+                out[key].append(run_id)
+    result: dict[str, list[str]] = {}
+    for key, ids in out.items():
+        if ids in result.values():
+            continue
+        name = names.get(key, key)
+        result[key if name in keys or name in result else name] = ids
+    return result
+
+
+def _lists(table: pa.Table, *columns: str) -> list[list[Any]]:
+    return [table[c].to_pylist() for c in columns]
 
 
 def broken_rows(table: pa.Table) -> pa.Table:

@@ -15,7 +15,7 @@ from ..params import index_text, search_text
 from .columns import column
 from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
-SCHEMA_VERSION = "4"  # 2: the experiment column; 3: params, param_names; 4: samples.py's
+SCHEMA_VERSION = "5"  # 2: experiment; 3: params, param_names; 4: samples.py's; 5: original
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -53,6 +53,7 @@ NAMES = (
     "updated",
     "tags",
     "source",
+    "original",  # original_key: the clean image's pixels, whatever its source is called
     "params",  # the scalar params as animlib.params.index_text spells them
     "param_names",  # their names (the same text without the values)
     "haystack",  # the SEARCHED columns and the params as name=value, lower-case
@@ -66,6 +67,7 @@ SEARCHED = ("id", "name", "attack", "model", "tags", "source")  # + the status, 
 # what the index keeps for itself: all other columns make a run's row of the runs table
 INTERNAL = (
     "version",
+    "original",
     "meta",
     "classes",
     "created_key",
@@ -100,8 +102,14 @@ def source_key(meta: dict[str, Any]) -> str | None:
     for tag in meta.get("tags") or []:
         if isinstance(tag, str) and tag.startswith("source:"):
             return tag[len("source:") :]
+    return original_key(meta) or None
+
+
+def original_key(meta: dict[str, Any]) -> str:
+    """``sha1:<hash>`` of a run's clean image when run.json has it (the same pixels under any
+    source name), else ``""``."""
     sha = meta.get("original_sha1")
-    return f"sha1:{sha}" if isinstance(sha, str) else None
+    return f"sha1:{sha}" if isinstance(sha, str) else ""
 
 
 def experiment_of(meta: dict[str, Any]) -> str:
@@ -189,6 +197,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         updated=parse_time(meta.get("updated")),
         tags=tags,
         source=source,
+        original=original_key(meta),
     )
     if row["experiment"]:
         row.update(sample_values(meta))
