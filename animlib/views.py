@@ -54,6 +54,24 @@ def _column_labels(runs: Sequence[Any]) -> list[str]:
     return labels
 
 
+def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """The viewer's metric cards for a run's metrics ``m`` (:func:`animlib.metrics.run_metrics`):
+    (label, value, change of the true class's confidence or None), ``–`` where there is none."""
+    initial, final = m["initial_true_conf"], m["final_true_conf"]
+    return [
+        ("success", {True: "yes", False: "no", None: "n/a"}[m["success"]], None),
+        ("flip step", NO_VALUE if m["flip_step"] is None else str(m["flip_step"]), None),
+        (
+            "final true conf",
+            _num(final, 3),
+            None if initial is None or final is None else f"{final - initial:+.3f}",
+        ),
+        ("L∞", _num(m["linf"], 4), None),
+        ("L2", _num(m["l2"], 3), None),
+        ("L0 (pixels)", NO_VALUE if m["l0"] is None else str(m["l0"]), None),
+    ]
+
+
 def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
     """Metrics of several runs side by side: one column per run."""
     rows = {}

@@ -27,7 +27,7 @@ from animlib.ui import (
     run_index,
     sample_neighbours,
 )
-from animlib.views import confidence_csv, styled_confidences
+from animlib.views import confidence_csv, metric_cards, styled_confidences
 
 FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 RECENT = 8  # runs offered when the page is opened without one
@@ -165,20 +165,8 @@ options = {
 }
 
 m = cached_metrics(where, run.id, fp)
-cols = st.columns(6)
-cols[0].metric("success", {True: "yes", False: "no", None: "n/a"}[m["success"]])
-cols[1].metric("flip step", "-" if m["flip_step"] is None else m["flip_step"])
-cols[2].metric(
-    "final true conf",
-    "-" if m["final_true_conf"] is None else f"{m['final_true_conf']:.3f}",
-    None
-    if m["initial_true_conf"] is None or m["final_true_conf"] is None
-    else f"{m['final_true_conf'] - m['initial_true_conf']:+.3f}",
-    delta_color="inverse",
-)
-cols[3].metric("L∞", "-" if m["linf"] is None else f"{m['linf']:.4f}")
-cols[4].metric("L2", "-" if m["l2"] is None else f"{m['l2']:.3f}")
-cols[5].metric("L0 (pixels)", "-" if m["l0"] is None else m["l0"])
+for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=True):
+    col.metric(label, value, delta, delta_color="inverse")
 
 st.subheader("Player")
 st.caption(

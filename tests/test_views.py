@@ -123,3 +123,28 @@ def test_compare_params_lists_the_differing_ones_first():
     cell = compare_params([long, a])[0].loc["weights", "w"]
     assert len(cell) == PARAM_CHARS and cell.endswith("…") and cell.startswith("[0, 1, 2")
     assert compare_params([SimpleNamespace(name="x", params={})] * 2)[0].empty
+
+
+def test_metric_cards_say_what_a_run_has_and_dash_what_it_has_not(tmp_path):
+    from animlib.metrics import run_metrics
+    from animlib.views import NO_VALUE, metric_cards
+
+    clean = np.zeros((4, 4, 1), np.uint8)
+    kw = dict(class_names=["a", "b"], true_label=0, original=clean)
+    with animlib.RunWriter(tmp_path, name="m", **kw) as w:
+        w.log(image=clean, confidences=[0.9, 0.1])
+        w.log(image=np.full((4, 4, 1), 2, np.uint8), confidences=[0.2, 0.8])
+    with animlib.RunWriter(tmp_path, name="edit") as w:  # no confidences: an image edit
+        for _ in range(2):
+            w.log(image=np.zeros((4, 4, 1), np.uint8))
+    attacked = metric_cards(run_metrics(animlib.open_run(tmp_path / "m")))
+    assert attacked[:3] == [
+        ("success", "yes", None),
+        ("flip step", "1", None),
+        ("final true conf", "0.200", "-0.700"),
+    ]
+    assert attacked[5] == ("L0 (pixels)", "16", None)
+    assert attacked[3:5] == [("L∞", f"{2 / 255:.4f}", None), ("L2", f"{8 / 255:.3f}", None)]
+    edit = metric_cards(run_metrics(animlib.open_run(tmp_path / "edit")))
+    assert [value for _, value, _ in edit] == ["n/a", *[NO_VALUE] * 5]
+    assert [delta for _, _, delta in edit] == [None] * 6
