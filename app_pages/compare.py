@@ -96,7 +96,7 @@ if shortcuts:  # only when there is something to offer beyond the runs shown
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(
                 "app_pages/experiments.py",
-                label=f"All {total} in the images × experiments grid ({len(exps)} experiments)",
+                label=f"The image in the images × experiments grid ({len(exps)} experiments)",
                 icon=":material/grid_view:",
                 query_params={"ids": ",".join(exps)},
             )

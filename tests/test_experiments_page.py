@@ -484,12 +484,21 @@ def _grid_link(page: str, **params: str) -> tuple[str, list[str]]:
 def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env):
     runs = "sweep-fgsm-eps0.10-0003,sweep-bim-eps0.10-0003"
     label, ids = _grid_link("app_pages/compare.py", runs=runs)
-    assert label == "All 9 in the images × experiments grid (9 experiments)"
+    assert label == "The image in the images × experiments grid (9 experiments)"
     assert ids == [
         f"sweep-{attack}-eps{eps}"
         for attack in ("bim", "fgsm", "pgd-linf")
         for eps in ("0.05", "0.10", "0.20")
     ]
+
+
+def test_compare_of_runs_naming_an_image_links_to_the_experiments_on_its_pixels(demo_env):
+    """The demo's named digits-test-0 runs and the sweeps' sample 0 (known only by its pixels)
+    attack one image: comparing two named runs offers the 9 sweeps on it."""
+    runs = "pgd-linf-eps0.15-digits0,bim-eps0.15-digits0"
+    label, ids = _grid_link("app_pages/compare.py", runs=runs)
+    assert label == "The image in the images × experiments grid (9 experiments)"
+    assert len(ids) == 9 and all(i.startswith("sweep-") for i in ids)
 
 
 def test_rows_picked_in_the_table_become_the_grid(demo_env):
