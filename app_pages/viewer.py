@@ -141,6 +141,19 @@ if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter expe
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{count} samples in this experiment")
+else:  # a run of its own: the experiments that attacked the same image, if any
+    try:
+        grid_ids = experiments_on_image(run.id, where)
+    except Exception:  # a convenience: never let it break the viewer
+        grid_ids = []
+    if grid_ids:
+        st.page_link(
+            "app_pages/experiments.py",
+            label=f"This image in {len(grid_ids)} experiment{'s' * (len(grid_ids) > 1)}: "
+            "the images × experiments grid",
+            icon=":material/grid_view:",
+            query_params={"ids": ",".join(grid_ids)},
+        )
 if run.status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)

@@ -499,6 +499,8 @@ def test_compare_of_runs_naming_an_image_links_to_the_experiments_on_its_pixels(
     label, ids = _grid_link("app_pages/compare.py", runs=runs)
     assert label == "The image in the images × experiments grid (9 experiments)"
     assert len(ids) == 9 and all(i.startswith("sweep-") for i in ids)
+    label, same = _grid_link("app_pages/viewer.py", run="pgd-linf-eps0.15-digits0")
+    assert (label, same) == ("This image in 9 experiments: the images × experiments grid", ids)
 
 
 def test_rows_picked_in_the_table_become_the_grid(demo_env):
