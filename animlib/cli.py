@@ -184,9 +184,9 @@ def _note_broken(root: str) -> None:
 
 
 def _beside_experiments(root: str, summary):
-    """The summary by experiment with each experiment's attack and ε beside its id, in the
-    dashboard's order (the experiments of one sweep together, by ε), from the run index the
-    summary just refreshed."""
+    """The summary by experiment with each experiment's attack, ε, status and steps beside its
+    id (a failed or unfinished experiment reads as one), in the dashboard's order (the
+    experiments of one sweep together, by ε), from the run index the summary just refreshed."""
     from .experiment_views import EPS, experiment_table
     from .experiments import SUMMARY_COLUMNS
     from .index import open_index
@@ -194,7 +194,7 @@ def _beside_experiments(root: str, summary):
 
     full = experiment_table(experiments(open_index(root)), summary)
     eps = [EPS] if full[EPS].notna().any() else []
-    return full[["experiment", "attack", *eps, *SUMMARY_COLUMNS]]
+    return full[["experiment", "attack", *eps, "status", "steps", *SUMMARY_COLUMNS]]
 
 
 def _render_options(args: argparse.Namespace) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .batch_input import ExperimentInputError
@@ -15,12 +16,18 @@ MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character r
 
 
 def experiment_id(name: str) -> str:
-    """The id of an experiment named ``name``: safe for paths and short enough for run ids."""
+    """The id of an experiment named ``name``: safe for paths and short enough for run ids. A
+    name too long for :data:`MAX_EXPERIMENT_ID` is cut and ends in a hash of the whole name, so
+    two long names that differ only at their ends stay two experiments."""
     if not isinstance(name, str) or not name.strip() or "\x00" in name:
         raise ExperimentInputError(
             f"must be a non-empty string; got {name!r}", field="experiment", experiment=None
         )
-    return run_id_for(name)[:MAX_EXPERIMENT_ID].rstrip("-._") or "experiment"
+    whole = run_id_for(name, limit=len(name) * 8)  # a character may be spelled out
+    if len(whole) <= MAX_EXPERIMENT_ID:
+        return whole
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{whole[: MAX_EXPERIMENT_ID - 9].rstrip('-._')}-{digest}"
 
 
 def existing_runs(root: str, storage_options: dict[str, Any] | None) -> list[RunInfo]:
@@ -52,7 +59,7 @@ def is_member(info: RunInfo, experiment: str) -> bool:
 
 def resolve_experiment_id(
     root: str, base: str, if_exists: str, storage_options: dict[str, Any] | None = None
-) -> str:
+) -> tuple[str, list[str]]:
     """The experiment id to write under, applying ``if_exists`` to the runs already in ``root``.
 
     Args:
@@ -62,7 +69,9 @@ def resolve_experiment_id(
         storage_options: fsspec options.
 
     Returns:
-        ``base``, or with ``"new"`` the first free ``base-N``.
+        ``base``, or with ``"new"`` the first free ``base-N``; and with ``"overwrite"`` the runs
+        to replace (:func:`remove_runs`, once the new experiment has a checked first step, so
+        a crash or a bad first batch leaves them as they were).
 
     Raises:
         ExperimentInputError: runs exist and ``if_exists="error"``; with ``"overwrite"``, a
@@ -77,10 +86,10 @@ def resolve_experiment_id(
         for n in range(1, 10_000):
             candidate = base if n == 1 else f"{base}-{n}"
             if not taken(candidate):
-                return candidate
+                return candidate, []
     mine = taken(base)
     if not mine:
-        return base
+        return base, []
     if if_exists == "error":
         raise ExperimentInputError(
             f"{len(mine)} runs of this experiment exist in {root} (pass if_exists='new' for a "
@@ -99,12 +108,43 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
-    remove_runs(root, mine, storage_options)
-    return base
+    check_free(root, mine, storage_options, base)  # refused now rather than at the first step
+    return base, mine
+
+
+def check_free(
+    root: str,
+    run_ids: list[str],
+    storage_options: dict[str, Any] | None = None,
+    experiment: str | None = None,
+) -> None:
+    """Refuse if a live writer holds one of the runs ``run_ids`` (of ``experiment``) in
+    ``root``.
+
+    Raises:
+        ExperimentInputError: (code BUSY) naming the run and the writer's pid and host.
+    """
+    from . import lock
+
+    base = open_store(root, storage_options)
+    for run_id in run_ids:
+        holder = lock.holder(base.child(run_id)) if is_run_id(run_id) else None
+        if holder is not None:
+            raise ExperimentInputError(
+                f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
+                "this run; it cannot be overwritten",
+                run=run_id,
+                field="if_exists",
+                code=Code.BUSY,
+                experiment=experiment,
+            )
 
 
 def remove_runs(
-    root: str, run_ids: list[str], storage_options: dict[str, Any] | None = None
+    root: str,
+    run_ids: list[str],
+    storage_options: dict[str, Any] | None = None,
+    experiment: str | None = None,
 ) -> None:
     """Delete the run folders ``run_ids`` in ``root``, refusing all if a live writer holds one.
 
@@ -112,23 +152,13 @@ def remove_runs(
         root: Results folder.
         run_ids: Ids of runs inside it.
         storage_options: fsspec options.
+        experiment: The experiment they belong to (named in the error).
 
     Raises:
         ExperimentInputError: (code BUSY) another live writer holds one of the runs.
     """
-    from . import lock
-
+    check_free(root, run_ids, storage_options, experiment)
     base = open_store(root, storage_options)
-    folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
-    for folder in folders:
-        holder = lock.holder(folder)
-        if holder is not None:
-            raise ExperimentInputError(
-                f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
-                "this run; it cannot be overwritten",
-                run=folder.name,
-                field="if_exists",
-                code=Code.BUSY,
-            )
-    for folder in folders:
-        folder.remove(recursive=True)
+    for run_id in run_ids:
+        if is_run_id(run_id):
+            base.child(run_id).remove(recursive=True)

@@ -16,6 +16,7 @@ from .experiment_ids import (
     existing_runs,
     experiment_id,
     is_member,
+    remove_runs,
     resolve_experiment_id,
 )
 from .flusher import Flusher, shared_pool
@@ -66,7 +67,8 @@ class BatchWriter:
         sample_ids: (B,) unique non-negative ints (e.g. dataset indices); default 0..B-1.
         tags: Free-form tags stored in every run.json.
         if_exists: When runs of this experiment exist: ``"new"`` picks a fresh experiment id
-            (``name-2``, ...), ``"overwrite"`` deletes them first, ``"error"`` refuses.
+            (``name-2``, ...), ``"overwrite"`` replaces them (they are deleted when the first
+            step is logged, after it is checked: until then they stay), ``"error"`` refuses.
         layout: ``"auto"``, ``"CHW"``, ``"HWC"`` or ``"HW"`` for images and originals.
         storage_options: fsspec options for remote results folders.
 
@@ -133,7 +135,9 @@ class BatchWriter:
         self._n = 0
         self._closed = False
         self._finished = False
-        self.experiment = resolve_experiment_id(self._root, base, if_exists, storage_options)
+        self.experiment, self._replace = resolve_experiment_id(
+            self._root, base, if_exists, storage_options
+        )
 
     # -- public API -------------------------------------------------------------------------
     @property
@@ -269,7 +273,8 @@ class BatchWriter:
 
         Args:
             root: Results folder.
-            experiment: The experiment id (as in run.json ``experiment``).
+            experiment: The experiment id (as in run.json ``experiment``), or the name it was
+                made from.
             layout: Layout of the images passed to later :meth:`log` calls.
             storage_options: fsspec options for remote results folders.
 
@@ -280,19 +285,28 @@ class BatchWriter:
             ExperimentInputError: no runs of that experiment, or another writer holds one.
         """
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
-        infos = sorted(
-            (
-                i
-                for i in existing_runs(root, storage_options)
-                if is_member(i, experiment) and isinstance(i.get("sample"), int)
-            ),
-            key=lambda i: int(i.get("sample") or 0),
-        )
+        listed = existing_runs(root, storage_options)
+        infos = _members(listed, experiment)
+        if not infos and experiment_id(experiment) != experiment:  # the name it was made from
+            experiment = experiment_id(experiment)
+            infos = _members(listed, experiment)
         if not infos:
             raise ExperimentInputError(
                 f"no runs of this experiment in {root}",
                 field="experiment",
                 code=Code.NOT_FOUND,
+                experiment=experiment,
+            )
+        empty = [i for i in infos if not i.get("steps")]
+        if empty:
+            raise ExperimentInputError(
+                f"{len(empty)} of its {len(infos)} sample runs have no stored step (the writer "
+                "stopped before its first flush): nothing to resume; run the experiment again "
+                "(if_exists='overwrite' replaces these runs)",
+                run=empty[0].id,
+                sample=int(empty[0].get("sample")),
+                field="steps",
+                code=Code.EMPTY,
                 experiment=experiment,
             )
         self = cls.__new__(cls)
@@ -328,6 +342,7 @@ class BatchWriter:
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = False
+        self._replace: list[str] = []
         self._sinks = []
         covered = common_steps(infos)
         try:
@@ -413,6 +428,9 @@ class BatchWriter:
         if step.probs is not None:
             self._k = step.probs.shape[1]
 
+        if self._replace:  # if_exists="overwrite": the old runs go once this step is checked
+            remove_runs(self._root, self._replace, self._storage_options, self.experiment)
+            self._replace = []
         # in parallel (mostly file-system calls), with the flushers' threads
         sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
         self._sinks = sinks
@@ -459,3 +477,9 @@ class BatchWriter:
                 sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
+
+
+def _members(infos: list[RunInfo], experiment: str) -> list[RunInfo]:
+    """The sample runs of ``experiment`` among ``infos``, by sample id."""
+    mine = [i for i in infos if is_member(i, experiment) and isinstance(i.get("sample"), int)]
+    return sorted(mine, key=lambda i: int(i.get("sample") or 0))

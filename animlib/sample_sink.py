@@ -82,7 +82,9 @@ class SampleSink:
     ) -> SampleSink:
         """Create the run ``run_id`` in ``root`` with ``RunWriter(**writer_args)`` (its fields,
         ``original``, ``storage_options``); ``extra`` keys go into its run.json."""
-        w = RunWriter(root, name=run_id, layout="HWC", **writer_args)
+        member = {k: extra[k] for k in ("experiment", "sample")}  # from its first run.json on
+        fields = {**member, STEPS_FIELD: 0, INDEX_FIELD: []}
+        w = RunWriter(root, name=run_id, layout="HWC", fields=fields, **writer_args)
         if w.run_id != run_id:  # the folder appeared since the experiment id was chosen
             w.finish("failed")  # a failed run with zero steps removes itself
             raise ExperimentInputError(
@@ -92,7 +94,7 @@ class SampleSink:
                 experiment=extra.get("experiment"),
                 sample=extra.get("sample"),
             )
-        w.meta.update(extra)  # written to run.json with the first step
+        w.meta.update(extra)  # the rest is written to run.json with the first step
         return cls(w)
 
     @classmethod

@@ -221,12 +221,22 @@ def validate_run(
         run = open_run(store)
         check_run_data(run, deep=deep)
     except AnimlibError as exc:
+        if exc.code == Code.EMPTY and _status(store) == "running":  # as listing it says
+            return Report(store.name, store.url, steps=0, status="running")
         return _report(store, exc)
     except Exception as exc:  # a bug or an unexpected storage error: still one line per run
         msg = " ".join(str(exc).split())[:300]
         error = f"cannot be checked ({type(exc).__name__}: {msg})"
         return Report(store.name, store.url, error=error, code=Code.STORAGE)
     return Report(run.id, store.url, steps=len(run), status=run.status)
+
+
+def _status(store: Store) -> str | None:
+    """The status in the run.json of an empty run (a writer that has not stored a step yet)."""
+    try:
+        return M.read_meta(store.read(M.RUN_JSON), store.name)["status"]
+    except (AnimlibError, OSError):
+        return None
 
 
 def _is_run_folder(store: Store) -> bool:

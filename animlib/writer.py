@@ -49,6 +49,8 @@ class RunWriter:
     the run exactly as it was, so the caller may retry it. Leaving the ``with`` block normally
     marks the run ``finished``; an exception marks it ``failed``. A writer may be shared by
     threads: their steps are stored one at a time, in the order the calls take its lock.
+    ``fields`` adds keys of your own to run.json from its first version on (JSON-ready values;
+    the format's own keys are refused).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class RunWriter:
         original: Any = None,
         layout: str = "auto",
         storage_options: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise RunInputError(f"must be a non-empty string; got {name!r}", field="name")
@@ -114,6 +117,7 @@ class RunWriter:
             "summary": {},
             "original_sha1": _sha1(self._original),
         }
+        meta.update(_extra_fields(fields, meta, name))
         root_store = open_store(root, storage_options)
         self._app = RunAppender.create(root_store, name, meta, self._original, image_chunk_steps)
         self._store = self._app.store
@@ -333,6 +337,21 @@ class RunWriter:
                 code=Code.MISMATCH,
             )
         return conf
+
+
+def _extra_fields(fields: Any, meta: dict[str, Any], run: str) -> dict[str, Any]:
+    """``fields`` checked as extra run.json keys: a dict of JSON-ready values whose keys are
+    not the format's own."""
+    if fields is None:
+        return {}
+    if not isinstance(fields, dict):
+        raise RunInputError("must be a dict", run=run, field="fields")
+    taken = sorted(k for k in fields if k in meta or k in ("arrays", "error"))
+    if taken or not all(isinstance(k, str) for k in fields):
+        what = f"{taken[0]!r} is a run.json field of its own" if taken else "keys must be text"
+        raise RunInputError(what, run=run, field="fields")
+    check_json_depth(fields, run=run, field="fields", error=RunInputError)
+    return dict(fields)
 
 
 def _check_side(shape: tuple[int, ...], run: str | None, field: str) -> None:

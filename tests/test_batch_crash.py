@@ -3,6 +3,7 @@ and resume tidies what the kill left and carries on."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -222,3 +223,51 @@ def test_a_writer_left_open_is_written_at_exit_without_a_traceback(tmp_path):
     assert len(runs) == B and all(len(r) == 6 for r in runs)
     one = animlib.open_run(tmp_path / "open-0001")  # sample 1; stored channels last
     assert np.array_equal(one.images[5], batch(5)[1].transpose(1, 2, 0))
+
+
+UNFLUSHED = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    import animlib
+    from test_batch_crash import batch, probs
+    w = animlib.BatchWriter({root!r}, experiment="early", class_names=["a", "b", "c"],
+                            true_labels=[0, 1, 2, 0])
+    w.log(images=batch(0), confidences=probs(0))  # buffered: the first flush is 1 s away
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_path, capsys):
+    """Killed before anything was flushed: each sample run is an empty running run that says
+    which experiment and sample it is; validate and ls agree it is not broken, the summary
+    lists the experiment as running, resume says there is nothing to resume and why, and a
+    rerun with if_exists='overwrite' replaces the runs."""
+    from animlib.cli import main
+    from animlib.errors import Code
+
+    code = UNFLUSHED.format(tests=os.path.dirname(__file__), root=str(tmp_path))
+    assert subprocess.run([sys.executable, "-c", code], env=_env(), timeout=120).returncode
+    infos = animlib.list_runs(tmp_path)
+    assert [(i.id, i.ok, i.get("steps")) for i in infos] == [
+        (f"early-{s:04d}", True, 0) for s in range(B)
+    ]
+    assert [(i.get("experiment"), i.get("sample")) for i in infos] == [
+        ("early", s) for s in range(B)
+    ]
+    assert all(r.ok and r.steps == 0 for r in animlib.validate(tmp_path))
+    assert main(["summary", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["experiment"], row["status"], row["steps"], row["n"]) == ("early", "running", 0, 4)
+    try:
+        animlib.BatchWriter.resume(tmp_path, "early")
+    except animlib.RunInputError as exc:
+        assert exc.code == Code.EMPTY and exc.field == "steps"
+        assert "4 of its 4 sample runs have no stored step" in str(exc)
+        assert "if_exists='overwrite'" in str(exc)
+    else:
+        raise AssertionError("resumed an experiment with nothing stored")
+    with animlib.BatchWriter(tmp_path, experiment="early", if_exists="overwrite") as w:
+        w.log(images=batch(0), confidences=probs(0))
+    assert [i.get("steps") for i in animlib.list_runs(tmp_path)] == [1] * B

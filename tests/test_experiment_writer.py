@@ -326,6 +326,39 @@ def test_if_exists_new_error_overwrite(tmp_path):
         writer(tmp_path, if_exists="replace")
 
 
+def test_overwrite_replaces_the_old_runs_only_once_a_first_step_is_logged(tmp_path):
+    """A rerun that crashes before logging, or whose first batch is refused, leaves the old
+    experiment as it was; the first good step replaces it (its extra samples included)."""
+    old = _write(tmp_path)
+    before = {r: (tmp_path / r / "run.json").read_text() for r in old.run_ids}
+    with pytest.raises(RuntimeError), writer(tmp_path, if_exists="overwrite"):
+        raise RuntimeError("the attack crashed before its first step")
+    w = writer(tmp_path, if_exists="overwrite", true_labels=None)
+    with pytest.raises(ExperimentInputError, match="must lie in"):
+        w.log(images=batch(0) * 3, confidences=probs(0))  # refused: nothing changes yet
+    assert {r: (tmp_path / r / "run.json").read_text() for r in old.run_ids} == before
+    w.log(images=batch(0, b=2), confidences=probs(0, b=2))
+    w.finish()
+    assert run_dirs(tmp_path) == old.run_ids[:2]  # all 4 old ones went, 2 new ones came
+    assert all(len(animlib.open_run(tmp_path / r)) == 1 for r in run_dirs(tmp_path))
+
+
+def test_long_names_that_differ_at_their_ends_stay_two_experiments(tmp_path):
+    """Experiment ids are at most 64 characters: two long names alike for longer than that
+    (an ε sweep with the ε last) must not become one id (one would overwrite the other)."""
+    stem = "resnet18-cifar10-linf-pgd-steps100-restarts5-alpha0.00784313725490196"
+    names = [f"{stem}-eps0.0313725490196", f"{stem}-eps0.0627450980392"]
+    ids = [_write(tmp_path, experiment=n, if_exists="overwrite").experiment for n in names]
+    assert ids[0] != ids[1] and all(len(i) == 64 and i.startswith(stem[:40]) for i in ids)
+    assert [e.id for e in animlib.list_experiments(tmp_path)] == sorted(ids)
+    assert _write(tmp_path, experiment=names[0], if_exists="overwrite").experiment == ids[0]
+    assert writer(tmp_path, experiment="a" * 64).experiment == "a" * 64  # short enough: as is
+    # resume takes the name given to the writer as well as the id it became
+    resumed = animlib.BatchWriter.resume(tmp_path, names[1])
+    resumed.finish()
+    assert resumed.experiment == ids[1] and len(resumed) == 2
+
+
 def test_overwrite_leaves_runs_of_no_experiment_alone(tmp_path):
     with animlib.RunWriter(tmp_path, name="mine-0001") as w:  # named like a sample, but a plain run
         w.log(image=np.zeros((4, 4, 1), np.float32))

@@ -186,6 +186,29 @@ def test_run_outcomes_per_run(root):
     assert row["flip_step"] == 0
 
 
+def test_cli_summary_says_which_experiments_failed_or_run(root, capsys):
+    """A crashed attack's experiment (one step, failed) must not read as a robust model."""
+    with pytest.raises(RuntimeError), animlib.BatchWriter(root, experiment="crashed") as w:
+        w.log(images=images(0), confidences=onehotish([0, 1, 2, 0]))
+        raise RuntimeError("the attack crashed")
+    live = animlib.BatchWriter(root, experiment="live", true_labels=TRUE)
+    live.log(images=images(0), confidences=onehotish([0, 1, 2, 0]))
+    live.flush()
+    try:
+        assert main(["summary", str(root), "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        status = {r["experiment"]: (r["status"], r["steps"]) for r in rows}
+        assert status["crashed"] == ("failed", 1) and status["live"] == ("running", 1)
+        assert status["pgd-a"] == ("finished", 4)
+        assert main(["summary", str(root)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split()[3:5] == ["status", "steps"]  # experiment attack eps status
+        crashed = next(line.split() for line in lines if line.split()[0] == "crashed")
+        assert crashed[2:4] == ["failed", "1"]  # no attack (blank), ε "-"
+    finally:
+        live.finish()
+
+
 def test_cli_summary_and_ls_json(root, capsys):
     assert main(["summary", str(root)]) == 0
     out = capsys.readouterr().out
@@ -198,8 +221,9 @@ def test_cli_summary_and_ls_json(root, capsys):
         ("pgd-b", "PGD", 0.2),
         ("tgt", "PGD-T", 0.1),
     ]
-    assert list(rows[0])[3:] == list(experiments.SUMMARY_COLUMNS)
+    assert list(rows[0])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
     assert rows[0]["robust_acc"] == 0.5 and rows[0]["n"] == 4
+    assert (rows[0]["status"], rows[0]["steps"]) == ("finished", 4)
     assert capsys.readouterr().err == ""  # nothing broken: no note
     assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

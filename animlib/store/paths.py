@@ -80,13 +80,14 @@ def check_run_id(run_id: object, error: type[AnimlibError] = RunFormatError) -> 
     return str(run_id)
 
 
-def run_id_for(name: str) -> str:
-    """Turn a run name into a run id: ASCII letters, digits, ``._-``; never ``..``."""
+def run_id_for(name: str, limit: int = MAX_ID_LENGTH) -> str:
+    """Turn a run name into a run id: ASCII letters, digits, ``._-``; never ``..``; at most
+    ``limit`` characters."""
     text = str(name).translate(_SPELLED)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = _NOT_ID_CHARS.sub("-", text).strip("-._")
     text = re.sub(r"\.{2,}", ".", text)
-    return text[:MAX_ID_LENGTH].rstrip("-._") or "run"
+    return text[:limit].rstrip("-._") or "run"
 
 
 # -- 2. relative paths inside a store ------------------------------------------------------------
