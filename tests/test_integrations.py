@@ -80,6 +80,20 @@ def test_torchattacks_pgd(cnn, tmp_path):
     assert_summary_matches(tmp_path, "ta-bim", model)
 
 
+def test_torchattacks_attack_working_image_by_image_logs_two_steps_and_says_so(cnn, tmp_path):
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    attack = torchattacks.DeepFool(model, steps=3)
+    with writer(tmp_path, "ta-deepfool", x, y) as w:
+        with pytest.warns(UserWarning, match="DeepFool works on part of the batch at a time"):
+            adv = adapter.run(attack, x, y, w)
+    assert [len(images) for images in stored(tmp_path, w)] == [2] * B
+    assert np.array_equal(stored(tmp_path, w)[3][1], np.moveaxis(adv[3].numpy(), 0, -1))
+
+
 def _art_estimator(model):
     from art.estimators.classification import PyTorchClassifier
 
@@ -108,6 +122,45 @@ def test_art_pgd(cnn, tmp_path):
     check_steps(tmp_path, w, x, adv, STEPS + 2)
     assert_summary_matches(tmp_path, "art-pgd", model)
     assert "tensorboardX" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ProjectedGradientDescentPyTorch", "ProjectedGradientDescentNumpy", "BasicIterativeMethod"],
+)
+def test_art_attacks_built_without_the_hook_log_every_iteration(cnn, tmp_path, name):
+    """ART attacks that cannot be built again from their attack_params (an argument they do not
+    take) get the hook for the call and lose it after; mini-batches (4 of 16) are gathered."""
+    from art.attacks import evasion
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    attack = getattr(evasion, name)(
+        _art_estimator(model), eps=EPS, eps_step=ALPHA, max_iter=STEPS, batch_size=4,
+        verbose=False,
+    )  # fmt: skip
+    with writer(tmp_path, name, x, y) as w:
+        adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    assert attack.summary_writer is None  # the attack given is as it was
+    check_steps(tmp_path, w, x, adv, STEPS + 1)  # no random init: iterate 0 is the clean input
+    assert_summary_matches(tmp_path, name, model)
+
+
+def test_art_attack_without_iterations_to_hook_logs_two_steps_and_says_so(cnn, tmp_path):
+    from art.attacks.evasion import DeepFool
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    attack = DeepFool(_art_estimator(model), max_iter=3, batch_size=B, verbose=False)
+    with writer(tmp_path, "art-deepfool", x, y) as w:
+        with pytest.warns(UserWarning, match="'art-deepfool': DeepFool calls no summary writer"):
+            adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    for i, images in enumerate(stored(tmp_path, w)):
+        assert len(images) == 2
+        np.testing.assert_array_equal(images[0], np.moveaxis(x.numpy()[i], 0, -1))
+        np.testing.assert_array_equal(images[1], np.moveaxis(adv[i], 0, -1))
 
 
 def test_art_summary_writer_with_mini_batches(cnn, tmp_path):

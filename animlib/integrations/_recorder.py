@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -86,3 +87,17 @@ class StepRecorder:
         self._last = x
         self.logged += 1
         return True
+
+    def warn_few_steps(self, attack: str, why: str) -> None:
+        """Warn that only the clean input and the result were logged for ``attack``
+        (``why``: what kept its iterations out), naming the experiment."""
+        if self.logged > 2:
+            return
+        partial = f" ({self.skipped} evaluations on part of the batch)" if self.skipped else ""
+        experiment = getattr(self.writer, "experiment", None)
+        where = f"experiment {experiment!r}: " if experiment else ""
+        warnings.warn(
+            f"{where}{attack} {why}{partial}: only the clean input (step 0) and the returned "
+            "images (the last step) were logged",
+            stacklevel=3,
+        )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from ..errors import Code, RunInputError
+from ..errors import RunInputError
 from ._recorder import StepRecorder, as_array
 
 
@@ -15,15 +17,14 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
     """Run ``attack.generate(images, labels)`` and log the clean batch, each iteration, the result.
 
     Iterations are logged through ART's ``summary_writer`` hook with a :class:`SummaryWriter`
-    (confidences come from ``estimator.predict``; tensorboardX is not needed). ART has no
-    setter for an attack's summary writer, so unless ``attack`` was built with
-    ``summary_writer=SummaryWriter(writer)``, a copy of it is built with the same parameters
-    (``attack.attack_params``) and that summary writer, and with ``batch_size`` at least B. Step
-    0 is the clean input, logged before the attack; the last step is exactly the returned array.
+    (confidences come from ``estimator.predict``; tensorboardX is not needed), set on the
+    attack for the call and taken off after (ART has no setter for it: see
+    :func:`_hooked`). Step 0 is the clean input, logged before the attack; the last step is
+    exactly the returned array. Attacks whose iterations call no summary writer (DeepFool,
+    Carlini-Wagner, ...) log those two steps only, and a warning says so.
 
     Args:
-        attack: An ART evasion attack whose iterations call the summary writer (PGD, BIM,
-            FGSM, ... on any framework).
+        attack: An ART evasion attack (PGD, BIM, FGSM, ... log every iteration).
         images: (B, C, H, W) numpy array (or tensor) in the estimator's input range.
         labels: (B,) class indices or (B, K) one-hot; targets for a targeted attack; or None.
         writer: A :class:`~animlib.BatchWriter` for B samples.
@@ -31,9 +32,6 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
 
     Returns:
         The adversarial images ``generate`` returned.
-
-    Raises:
-        RunInputError: (code UNSUPPORTED) the attack cannot be rebuilt with a summary writer.
     """
     x = as_array(images)
     y = None if labels is None else as_array(labels)
@@ -43,28 +41,41 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
     hook = attack.summary_writer
     if isinstance(hook, _summary_writer_class()):
         hook.recorder = rec
+        adv = attack.generate(x, y, **kwargs)
     else:
-        attack = _rebuild(attack, _summary_writer_class()(writer, recorder=rec), len(x))
-    adv = attack.generate(x, y, **kwargs)
+        hook = _summary_writer_class()(writer, recorder=rec)
+        with _hooked(attack, hook):
+            adv = attack.generate(x, y, **kwargs)
     rec.observe(adv)
+    if not hook.calls:
+        rec.warn_few_steps(type(attack).__name__, "calls no summary writer")
     return adv
 
 
-def _rebuild(attack: Any, hook: Any, batch_size: int) -> Any:
-    """A copy of ``attack`` with the same parameters and ``hook`` as its summary writer."""
-    names = [p for p in getattr(attack, "attack_params", []) if p != "summary_writer"]
-    params = {p: getattr(attack, p) for p in names if hasattr(attack, p)}
-    if isinstance(params.get("batch_size"), int):
-        params["batch_size"] = max(params["batch_size"], batch_size)
+# ART's Attack keeps its summary writer in ``_summary_writer`` (the ``summary_writer`` property
+# reads it; the constructor is the only setter), and ``ProjectedGradientDescent`` delegates to
+# the framework's implementation it keeps in ``_attack``. These two names are the whole of
+# what this adapter knows of ART's internals (checked on ART 1.20).
+_WRITER, _DELEGATE = "_summary_writer", "_attack"
+
+
+@contextlib.contextmanager
+def _hooked(attack: Any, hook: Any) -> Iterator[None]:
+    """``hook`` as the summary writer of ``attack`` (and of the attack it delegates to) while
+    the block runs; the attack's own writers are put back after."""
+    from art.attacks.attack import Attack
+
+    chain = [attack]
+    while isinstance(getattr(chain[-1], _DELEGATE, None), Attack):
+        chain.append(getattr(chain[-1], _DELEGATE))
+    saved = [getattr(a, _WRITER, None) for a in chain]
     try:
-        return type(attack)(attack.estimator, summary_writer=hook, **params)
-    except (TypeError, ValueError) as exc:
-        raise RunInputError(
-            f"cannot rebuild {type(attack).__name__} with a summary writer ({exc}); build it "
-            "with summary_writer=animlib.integrations.art.SummaryWriter(writer) instead",
-            field="attack",
-            code=Code.UNSUPPORTED,
-        ) from None
+        for a in chain:
+            setattr(a, _WRITER, hook)
+        yield
+    finally:
+        for a, old in zip(chain, saved, strict=True):
+            setattr(a, _WRITER, old)
 
 
 def __getattr__(name: str) -> Any:
@@ -99,6 +110,7 @@ def _summary_writer_class() -> type:
             # ART's base __init__ would import tensorboardX: deliberately not called
             self.writer = writer
             self.recorder = recorder
+            self.calls = 0  # how often the attack called update
             self._pending: dict[int, list[np.ndarray]] = {}
 
         def update(
@@ -114,6 +126,7 @@ def _summary_writer_class() -> type:
             **kwargs: Any,
         ) -> None:
             """Log ``x``, the batch of iteration ``global_step`` (of mini-batch ``batch_id``)."""
+            self.calls += 1
             if x is None or estimator is None:
                 return
             rec = self._recorder(estimator)

@@ -60,4 +60,6 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
         else:
             del attack.get_logits
     rec.observe(adv, attack.get_output_with_eval_nograd(adv))
+    if rec.skipped:
+        rec.warn_few_steps(type(attack).__name__, "works on part of the batch at a time")
     return adv
