@@ -82,10 +82,13 @@ def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> i
     if arr.ndim == 0:
         raise blame(field, f"expected a batch (B, ...); got a single value {arr!r}")
     n = int(arr.shape[0])
+    if n == 0:
+        raise blame(field, f"the batch is empty: shape {arr.shape}")
     if b is not None and n != b:
         raise blame(
             field,
-            f"batch of {n} but the experiment has {b} samples (the batch size changed?)",
+            f"batch of {n} but the experiment has {b} samples (as its labels, sample ids, "
+            "originals or first step say)",
             code=Code.MISMATCH,
         )
     return n
@@ -112,7 +115,12 @@ def _to_bhwc(arr: np.ndarray, layout: str, field: str, blame: Blame) -> np.ndarr
     else:
         raise blame(field, f"unknown layout {layout!r}; use auto, HWC, CHW or HW")
     if out.shape[-1] not in (1, 3, 4):
-        raise blame(field, f"images need 1, 3 or 4 channels; got shape {out.shape} as B,H,W,C")
+        where = "last" if out is arr else "second"
+        raise blame(
+            field,
+            f"images need 1, 3 or 4 channels; got shape {arr.shape}, whose {where} axis "
+            f"(channels with layout={layout!r}) is {out.shape[-1]}",
+        )
     return out
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import batch_input as B
+from .arrays import LAYOUTS
 from .batch_input import Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
 from .experiment_ids import (
@@ -98,6 +99,7 @@ class BatchWriter:
         blame = Blame(base)
         if if_exists not in IF_EXISTS:
             raise blame("if_exists", f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}")
+        _check_layout(layout, blame)
         if params is not None and not isinstance(params, dict):
             raise blame("params", "must be a dict")
         if isinstance(tags, (str, bytes)):
@@ -284,6 +286,7 @@ class BatchWriter:
         Raises:
             ExperimentInputError: no runs of that experiment, or another writer holds one.
         """
+        _check_layout(layout, Blame(experiment))
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
         infos = _members(listed, experiment)
@@ -483,3 +486,8 @@ def _members(infos: list[RunInfo], experiment: str) -> list[RunInfo]:
     """The sample runs of ``experiment`` among ``infos``, by sample id."""
     mine = [i for i in infos if is_member(i, experiment) and isinstance(i.get("sample"), int)]
     return sorted(mine, key=lambda i: int(i.get("sample") or 0))
+
+
+def _check_layout(layout: Any, blame: Blame) -> None:
+    if layout not in LAYOUTS:
+        raise blame("layout", f"must be one of {', '.join(LAYOUTS)}; got {layout!r}")

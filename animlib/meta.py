@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Code, RunFormatError, RunInputError
+from .arrays import to_numpy
+from .errors import AnimlibError, Code, RunFormatError, RunInputError
 from .limits import (
     MAX_JSON_DEPTH,
     check_classes,
@@ -64,14 +65,23 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        value = float(str(value))  # float32 0.1 as 0.1, not 0.10000000149011612
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and value.dtype.itemsize < 8:
+            return _jsonable(value[()]) if value.ndim == 0 else [_jsonable(v) for v in value]
         return _jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # torch, JAX, ... tensors
+        try:
+            return _jsonable(to_numpy(value, "params"))
+        except AnimlibError:
+            pass
     return str(value)
 
 

@@ -417,3 +417,38 @@ def _env() -> dict[str, str]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
     return env
+
+
+def test_odd_batches_and_layouts_get_clear_errors_before_anything_is_written(tmp_path):
+    """An empty batch, a layout that does not exist (refused when the writer is made, for
+    RunWriter too), channels missing where the layout says, and a batch size fixed by the
+    labels each name the field and say what they got."""
+    with pytest.raises(ExperimentInputError, match="images: the batch is empty"):
+        writer(tmp_path, true_labels=None).log(images=np.zeros((0, 1, 8, 8), np.float32))
+    with pytest.raises(ExperimentInputError, match="layout: must be one of auto, HWC, CHW, HW"):
+        writer(tmp_path, layout="NCHW")
+    with pytest.raises(animlib.RunInputError, match="layout: must be one of"):
+        animlib.RunWriter(tmp_path, name="r", layout="NCHW")
+    chw = writer(tmp_path, true_labels=None, layout="CHW")
+    with pytest.raises(ExperimentInputError, match=r"got shape \(2, 8, 8, 3\), whose second"):
+        chw.log(images=np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(ExperimentInputError, match="batch of 5 but the experiment has 4 samples"):
+        writer(tmp_path).log(images=np.zeros((5, 1, 8, 8), np.float32))
+    assert run_dirs(tmp_path) == []
+
+
+def test_tensor_and_float32_params_are_stored_as_the_numbers_they_are(tmp_path):
+    torch = pytest.importorskip("torch")
+    params = {
+        "eps": torch.tensor(0.1),
+        "alpha": torch.tensor(0.01, requires_grad=True),
+        "steps": np.int64(20),
+        "scale": np.float32(0.1),
+        "mean": np.array([0.5, 0.25], np.float32),
+    }
+    with writer(tmp_path, params=params) as w:
+        w.log(images=batch(0), confidences=probs(0))
+    stored = animlib.open_run(tmp_path / w.run_ids[0]).params
+    assert stored == {"eps": 0.1, "alpha": 0.01, "steps": 20, "scale": 0.1, "mean": [0.5, 0.25]}
+    (row,) = animlib.summarize(tmp_path, by=["params.eps"]).to_dict("records")
+    assert row["params.eps"] == 0.1
