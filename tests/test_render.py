@@ -164,6 +164,23 @@ def test_gif_frame_count_and_timing(run, tmp_path):
         assert im.info.get("loop") == 0
 
 
+def test_gif_keeps_a_frame_of_few_colours_exact_and_dithers_only_rich_ones(tmp_path):
+    """A flat gray of a digit must not turn into a checkerboard of two other grays."""
+    rng = np.random.default_rng(0)
+    few = np.repeat(rng.integers(0, 52, (48, 64, 1), dtype=np.uint8) * 5, 3, axis=2)
+    few[:8] = 143  # a flat area of a gray that a coarse palette would not hold
+    rich = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    w = movie_writers.get_writer("gif")
+    w.setup(tmp_path / "x.gif", (64, 48), 10)
+    for frame in (few, rich):
+        w.grab_frame(frame)
+    with Image.open(w.finish()) as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), few)
+        im.seek(1)
+        back = np.asarray(im.convert("RGB")).astype(int)
+        assert np.abs(back - rich).mean() < 24  # quantized, but close on average
+
+
 def test_html_embeds_a_seekable_mp4_and_escapes_strings(tmp_path):
     run = make_run(tmp_path, HOSTILE + " run", class_names=CLASSES)
     out = render(run, tmp_path / "run.html", stride=2)

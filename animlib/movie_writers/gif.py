@@ -32,6 +32,10 @@ class GIFWriter(MovieWriter):
     def _write(self, rgb: np.ndarray) -> None:
         check_gif_frames(len(self._frames) + 1)
         im = Image.fromarray(rgb[..., :3] if rgb.shape[2] == 4 else rgb, "RGB")
+        colors = im.getcolors(256)  # None when the frame has more
+        if colors is not None:  # a palette of exactly its colours: every pixel as drawn
+            self._frames.append(_exact(np.asarray(im), colors))
+            return
         # an adaptive palette per frame, then Floyd-Steinberg dithering (keeps faint noise visible)
         palette = im.quantize(256, method=Image.Quantize.FASTOCTREE)
         self._frames.append(im.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG))
@@ -58,3 +62,17 @@ class GIFWriter(MovieWriter):
 
     def _cleanup(self) -> None:
         self._frames = []
+
+
+def _exact(rgb: np.ndarray, colors: list[tuple[int, tuple[int, int, int]]]) -> Image.Image:
+    """The (H, W, 3) frame as a palette image of its own ``colors`` (at most 256, as
+    ``Image.getcolors`` lists them), every pixel exact (Pillow's mapping onto a given palette
+    is approximate: a flat gray could come out as a checkerboard of two others)."""
+    palette = np.sort(np.array([(r << 16) | (g << 8) | b for _, (r, g, b) in colors], np.uint32))
+    packed = rgb[..., 0].astype(np.uint32) << 16
+    packed |= rgb[..., 1].astype(np.uint32) << 8
+    packed |= rgb[..., 2]
+    frame = Image.fromarray(np.searchsorted(palette, packed).astype(np.uint8), "P")
+    channels = np.stack([palette >> 16, (palette >> 8) & 255, palette & 255], axis=1)
+    frame.putpalette(channels.astype(np.uint8).tobytes())
+    return frame
