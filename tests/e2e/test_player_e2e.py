@@ -343,3 +343,33 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     )
     assert page.locator(PLAYER).count() == 1
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
+
+
+def test_a_rerun_while_playing_carries_on_playing_at_the_chosen_speed(page, server):
+    """New data from the server (here: another top-k; a live run's new steps alike) must not
+    stop playback, reset the speed or send the player back to the step in the URL."""
+    open_player(page, server.url + "/viewer?run=big")
+    page.select_option("[data-testid='animlib-speed']", "0.25")  # 2.5 steps a second
+    page.locator("[data-action='play']").click()
+    page.wait_for_function(f'() => Number(document.querySelector("{PLAYER}").dataset.step) >= 2')
+    # the address follows while playing (it is written at most every 0.5 s)
+    page.wait_for_function("() => Number(new URL(location.href).searchParams.get('step')) >= 2")
+    before = shown_step(page)
+    page.get_by_text("Render options").click()
+    top_k = page.locator("input[aria-label='top-k classes']")
+    top_k.fill("4")
+    top_k.press("Enter")
+    page.wait_for_function(
+        """() => document.querySelectorAll(
+                   '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length <= 6""",
+        timeout=60_000,
+    )
+    assert page.locator(PLAYER).count() == 1
+    assert page.get_attribute(PLAYER, "data-playing") is not None
+    assert page.locator("[data-testid='animlib-speed']").input_value() == "0.25"
+    later = shown_step(page)
+    assert later >= before, (before, later)
+    page.wait_for_function(
+        f'() => Number(document.querySelector("{PLAYER}").dataset.step) > {later}'
+    )  # still advancing
+    page.locator("[data-action='play']").click()  # pause

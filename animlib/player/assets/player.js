@@ -1,7 +1,9 @@
 // animlib player, part 5: the player. One root element (data-testid="animlib-player",
 // data-step = the shown step, focusable, takes the keys) drives every run's frames, tables
 // and the curve marker. Nothing is sent to the server while stepping or playing: the step
-// goes into the page URL (?step=) with history.replaceState, 0.5 s after the last change.
+// goes into the page URL (?step=) with history.replaceState, at most every 0.5 s (also while
+// playing). A rerun that brings new data (a live run's new steps, other render options)
+// replaces the player with one that carries on where this one was: step, speed, playing.
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const URL_DELAY_MS = 500;
@@ -44,7 +46,7 @@ function compareTarget(width, cols) {
 }
 
 class Player {
-  constructor(payload, parent) {
+  constructor(payload, parent, carried) {
     this.width = parent.clientWidth || 0;
     this.header = payload.header;
     this.arrays = payload.arrays;
@@ -73,9 +75,19 @@ class Player {
       this.observer.observe(parent);
     }
     this.step = -1;
-    this.setStep(this.urlStep());
-    clearTimeout(this.urlTimer); // the URL already says where we are
+    const same = carried && carried.ids === this.runs.map((r) => r.id).join("\n");
+    this.setStep(same ? carried.step : this.urlStep());
+    if (!same || carried.step === this.urlStep()) this.cancelUrl(); // the URL says where we are
+    if (same) {
+      this.setSpeed(carried.speed);
+      if (carried.playing) this.play();
+    }
     if (document.activeElement === document.body || !document.activeElement) this.root.focus({ preventScroll: true });
+  }
+
+  // What a player replacing this one on a rerun carries on with (same runs only).
+  carried() {
+    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing };
   }
 
   // -- building ------------------------------------------------------------------------------
@@ -89,10 +101,16 @@ class Player {
     this.slider = bar.appendChild(el("input", { type: "range", min: 0, max: this.steps - 1, step: 1, value: 0, class: "animlib-slider", "aria-label": "step", "data-testid": "animlib-slider" }));
     this.slider.addEventListener("input", () => this.setStep(Number(this.slider.value)));
     this.stepLabel = bar.appendChild(el("span", { class: "animlib-step-label", "data-testid": "animlib-step-label" }));
-    const speed = bar.appendChild(el("select", { class: "animlib-speed", "aria-label": "speed", title: "playback speed" }));
-    for (const s of SPEEDS) speed.appendChild(el("option", { value: s, selected: s === 1 }, `${s}× (${fmtGain(this.fps * s)} fps)`));
-    speed.addEventListener("change", () => { this.speed = Number(speed.value); });
+    this.speedSelect = bar.appendChild(el("select", { class: "animlib-speed", "aria-label": "speed", title: "playback speed", "data-testid": "animlib-speed" }));
+    for (const s of SPEEDS) this.speedSelect.appendChild(el("option", { value: s, selected: s === 1 }, `${s}× (${fmtGain(this.fps * s)} fps)`));
+    this.speedSelect.addEventListener("change", () => { this.speed = Number(this.speedSelect.value); });
     return bar;
+  }
+
+  setSpeed(speed) {
+    if (!SPEEDS.includes(speed)) return;
+    this.speed = speed;
+    this.speedSelect.value = String(speed);
   }
 
   canvas(r, kind, size, testid) {
@@ -275,14 +293,22 @@ class Player {
     return Number.isFinite(v) ? clamp(v, 0, this.steps - 1) : 0;
   }
 
+  // The step goes into the URL at most every URL_DELAY_MS (the step of that moment), so the
+  // address keeps up while playing too and the last change always lands.
   scheduleUrl() {
-    clearTimeout(this.urlTimer);
+    if (this.urlTimer) return;
     this.urlTimer = setTimeout(() => {
+      this.urlTimer = null;
       const url = new URL(window.location.href);
       if (url.searchParams.get("step") === String(this.step)) return;
       url.searchParams.set("step", String(this.step));
       window.history.replaceState(window.history.state, "", url.toString());
     }, URL_DELAY_MS);
+  }
+
+  cancelUrl() {
+    clearTimeout(this.urlTimer);
+    this.urlTimer = null;
   }
 
   // -- playing --------------------------------------------------------------------------------
@@ -393,7 +419,7 @@ class Player {
   destroy() {
     if (this.observer) this.observer.disconnect();
     this.pause();
-    clearTimeout(this.urlTimer);
+    this.cancelUrl();
     for (const f of this.frames) if (f) f.close();
     this.root.remove();
   }
@@ -405,11 +431,14 @@ const MOUNTED = new WeakMap();
 
 export default function ({ data, parentElement }) {
   const previous = MOUNTED.get(parentElement);
+  const carried = previous && previous.carried ? previous.carried() : null;
   if (previous) previous();
   let cleanup;
+  let carry = null;
   try {
-    const player = new Player(parsePayload(data), parentElement);
+    const player = new Player(parsePayload(data), parentElement, carried);
     cleanup = () => player.destroy();
+    carry = () => player.carried();
   } catch (err) {
     const box = el("div", { class: "animlib-error", role: "alert" }, `The player cannot start: ${err && err.message ? err.message : err}`);
     parentElement.appendChild(box);
@@ -422,6 +451,7 @@ export default function ({ data, parentElement }) {
     if (MOUNTED.get(parentElement) === once) MOUNTED.delete(parentElement);
     cleanup();
   };
+  once.carried = carry;
   MOUNTED.set(parentElement, once);
   return once;
 }
