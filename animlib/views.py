@@ -56,7 +56,8 @@ def _column_labels(runs: Sequence[Any]) -> list[str]:
 
 def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     """The viewer's metric cards for a run's metrics ``m`` (:func:`animlib.metrics.run_metrics`):
-    (label, value, change of the true class's confidence or None), ``–`` where there is none."""
+    (label, value, change of the true class's confidence or None: none when it rounds to 0),
+    ``–`` where there is none."""
     initial, final = m["initial_true_conf"], m["final_true_conf"]
     return [
         ("success", {True: "yes", False: "no", None: "n/a"}[m["success"]], None),
@@ -64,7 +65,9 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         (
             "final true conf",
             _num(final, 3),
-            None if initial is None or final is None else f"{final - initial:+.3f}",
+            None
+            if initial is None or final is None or round(final - initial, 3) == 0
+            else f"{final - initial:+.3f}",
         ),
         ("L∞", _num(m["linf"], 4), None),
         ("L2", _num(m["l2"], 3), None),

@@ -31,6 +31,7 @@ from animlib.views import confidence_csv, metric_cards, styled_confidences
 
 FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 RECENT = 8  # runs offered when the page is opened without one
+LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would wrap over lines)
 
 
 def run_link(place: Any, run_id: str, label: str, icon: str, **kw: Any) -> None:
@@ -46,13 +47,14 @@ def run_link(place: Any, run_id: str, label: str, icon: str, **kw: Any) -> None:
 
 def pick_a_run() -> None:
     """Without a run in the link: the runs opened before in this session and the newest ones."""
-    st.info("Pick a run on the runs page, or open `/viewer?run=RUN_ID`, or one of these.")
+    hint = "Pick a run on the runs page, or open `/viewer?run=RUN_ID`"
     try:
         index = run_index(where)
         newest = index.query(Query(limit=RECENT)).rows["id"].to_pylist()
         viewed = st.session_state.get("viewed_runs", [])
         by_id = {i.id: i for i in index.infos([*newest, *viewed])}  # (in index order)
-    except Exception as exc:  # an unreadable folder: the hint above stays
+    except Exception as exc:  # an unreadable folder
+        st.info(f"{hint}.")
         st.caption(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
         return
     lists = [
@@ -63,6 +65,7 @@ def pick_a_run() -> None:
         )
         if (good := [by_id[r] for r in infos if r in by_id and by_id[r].ok][:RECENT])
     ]
+    st.info(f"{hint}, or one of these." if lists else f"{hint}. {md(where)} has no runs yet.")
     for place, (title, good, icon) in zip(st.columns(2), lists, strict=False):
         with place:  # (side by side, the first on the left)
             st.subheader(title)
@@ -95,7 +98,7 @@ if problem:
 remember(run.id)
 
 fp = run.fingerprint
-st.title(md(run.name))
+(st.title if len(run.name) <= LONG_NAME else st.header)(md(run.name))
 meta_bits = [
     f"id {md(run.id)}",
     md(run.attack or "no attack"),
@@ -177,11 +180,7 @@ options = {
     "amplification": float(amp) if amp else None,
 }
 
-m = cached_metrics(where, run.id, fp)
-for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=True):
-    col.metric(label, value, delta, delta_color="inverse")
-
-st.subheader("Player")
+# the player first (on a laptop screen it starts within the first screenful), then the numbers
 st.caption(
     "← → step (Shift: 10), Home/End, space plays; drag the divider between the original and "
     "the adversarial image; ⤢ shows a panel at full size. The step is kept in the URL."
@@ -191,6 +190,10 @@ try:
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of run {md(repr(run.id))}: {md(printable(exc))}")
 
+m = cached_metrics(where, run.id, fp)
+for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=True):
+    col.metric(label, value, delta, delta_color="inverse")
+
 scalars = list(run.scalars.items())
 tabs = st.tabs(["Confidence table", "Scalars", "Parameters"])
 with tabs[0]:
@@ -198,7 +201,8 @@ with tabs[0]:
         st.caption("This run logged no confidences.")
     else:
         st.caption("True class green, target orange, the argmax of each step in bold.")
-        st.dataframe(styled_confidences(run, top_k=int(top_k)), height=360)
+        rows = len(run)  # a short run's table ends with its last row
+        st.dataframe(styled_confidences(run, top_k=int(top_k)), height=min(360, 38 + 35 * rows))
 with tabs[1]:
     if not scalars:
         st.caption("This run logged no scalars.")

@@ -138,6 +138,16 @@ def test_viewer_without_a_run_offers_the_opened_and_the_newest_runs(app_env):
     assert [h.value for h in at.subheader] == ["Opened in this session", "Newest runs"]
 
 
+def test_viewer_without_a_run_on_an_empty_folder_promises_no_list(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "empty"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = app("app_pages/viewer.py")
+    assert not at.exception, at.exception
+    assert "or one of these" not in at.info[0].value and "has no runs yet" in at.info[0].value
+    assert not at.subheader
+
+
 def test_viewer_unknown_and_hostile_ids(app_env):
     for bad in ("nope", "../alpha", "/etc/passwd", "a\x00b"):
         at = app("app_pages/viewer.py", run=bad)

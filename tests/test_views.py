@@ -148,3 +148,13 @@ def test_metric_cards_say_what_a_run_has_and_dash_what_it_has_not(tmp_path):
     edit = metric_cards(run_metrics(animlib.open_run(tmp_path / "edit")))
     assert [value for _, value, _ in edit] == ["n/a", *[NO_VALUE] * 5]
     assert [delta for _, _, delta in edit] == [None] * 6
+
+
+def test_a_change_that_rounds_to_zero_shows_no_delta():
+    from animlib.views import metric_cards
+
+    m = dict.fromkeys(["success", "flip_step", "linf", "l2", "l0"])
+    one_step = metric_cards({**m, "initial_true_conf": 0.0731, "final_true_conf": 0.0733})
+    assert one_step[2] == ("final true conf", "0.073", None)  # not a red "+0.000"
+    moved = metric_cards({**m, "initial_true_conf": 0.0731, "final_true_conf": 0.0741})
+    assert moved[2][2] == "+0.001"
