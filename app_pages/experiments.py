@@ -62,10 +62,16 @@ def grid_rows(where: str, signature: str, chosen: tuple[str, ...]) -> list[grid.
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def flip_table(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+def flip_table(
+    where: str, signature: str, chosen: tuple[str, ...], runs: tuple[str, ...] | None
+) -> pd.DataFrame:
     """The grid's flip steps per image and experiment
-    (:func:`animlib.experiment_views.flip_steps`), once per folder version and grid."""
-    return views.flip_steps(grid_outcomes(where, signature, chosen), chosen)
+    (:func:`animlib.experiment_views.flip_steps`; only of ``runs`` when given: the images
+    shown), once per folder version and grid."""
+    outcomes = grid_outcomes(where, signature, chosen)
+    if runs is not None:
+        outcomes = outcomes[outcomes["run"].isin(runs)]
+    return views.flip_steps(outcomes, chosen)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -312,10 +318,13 @@ runs_link.page_link(
 with st.expander("Flip step per image and experiment (table)", icon=":material/table:"):
     st.caption(
         "The step at which each experiment's attack first fooled the model on the image (–: "
-        "never, or not attacked); *fastest*: the experiments needing the fewest steps. Click a "
-        "column's header to sort by it."
+        "never, or not attacked); *fastest*: the experiments needing the fewest of their own "
+        "steps (a one-step attack such as FGSM is fastest wherever it works)"
+        + (", of the images the attacks disagree on" if only_contested else "")
+        + ". Click a column's header to sort by it."
     )
-    flips = flip_table(where, seen[0], tuple(chosen))
+    shown = tuple(r for row in rows for r in row.runs.values()) if only_contested else None
+    flips = flip_table(where, seen[0], tuple(chosen), shown)
     st.dataframe(
         flips,
         hide_index=True,

@@ -527,6 +527,11 @@ def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(d
     assert len(ids) == 9 and "sweep-fgsm-eps0.10" in ids and ids == sorted(ids, key=natural_key)
 
 
+def _flip_table(at: AppTest):
+    (table,) = [d.value for d in at.dataframe if "fastest" in d.value.columns]
+    return table
+
+
 def test_grid_can_show_only_the_images_the_attacks_disagree_on(demo_env):
     from animlib.experiment_grid import contested
 
@@ -541,12 +546,15 @@ def test_grid_can_show_only_the_images_the_attacks_disagree_on(demo_env):
     page = "".join(h.proto.body for h in at.get("html"))
     tallies = [int(k) for k in re.findall(r"fooled by ([0-3]) of 3", page)]
     assert len(tallies) == len(mixed) and set(tallies) <= {1, 2}
+    flips = _flip_table(at)  # the flip table shows the same images
+    assert len(flips) == len(mixed) and "disagree on" in " ".join(c.value for c in at.caption)
     assert at.query_params["only"] in ("contested", ["contested"])
     linked = experiments_page(ids=",".join(chosen), only="contested")  # kept in the URL
     assert linked.toggle(key="grid_contested").value is True
     assert len(_cells(linked)) == 3 * len(mixed)
     at.toggle(key="grid_contested").set_value(False).run()
     assert len(_cells(at)) == 3 * 16 and "only" not in at.query_params
+    assert len(_flip_table(at)) == 16
 
 
 def test_grid_page_number_follows_fewer_images(tmp_path, monkeypatch):
