@@ -399,6 +399,26 @@ def compare_url(run_ids: list[str]) -> str:
     return "compare?runs=" + ",".join(quote(r) for r in run_ids)
 
 
+def viewer_link(place: Any, run_id: str, label: str) -> None:
+    """A link in ``place`` that opens run ``run_id`` in the viewer in this tab (Back returns;
+    a middle or Ctrl click opens a new tab). ``label`` is Markdown (escape names with
+    :func:`md`)."""
+    place.page_link(
+        "app_pages/viewer.py", label=label, icon=":material/movie:", query_params={"run": run_id}
+    )
+
+
+def compare_link(place: Any, run_ids: list[str], label: str) -> None:
+    """A link in ``place`` that opens the compare page of ``run_ids`` in this tab (as
+    :func:`viewer_link`)."""
+    place.page_link(
+        "app_pages/compare.py",
+        label=label,
+        icon=":material/compare:",
+        query_params={"runs": ",".join(run_ids)},
+    )
+
+
 LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
 
 

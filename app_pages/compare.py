@@ -14,7 +14,7 @@ from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import printable
 from animlib.ui import (
-    compare_url,
+    compare_link,
     experiments_among,
     md,
     md_table,
@@ -91,7 +91,7 @@ if shortcuts:  # only when there is something to offer beyond the runs shown
         label = md(table.source_label(source))
         if total > len(group):
             st.caption(f"{total} runs on {label}; showing the first {len(group)}:")
-        st.link_button(f"Compare {len(group)} runs on {label}", compare_url(group))
+        compare_link(st, group, f"Compare {len(group)} runs on {label}")
         exps = experiments_among(groups[source], where)
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(

@@ -19,7 +19,7 @@ from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     Problems,
     checked_page,
-    compare_url,
+    compare_link,
     deep_check,
     folder_state,
     md,
@@ -27,6 +27,7 @@ from animlib.ui import (
     rerun_on_folder_change,
     root,
     run_index,
+    viewer_link,
     viewer_url,
 )
 from animlib.views import NO_VALUE
@@ -298,10 +299,11 @@ def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> De
     """Open / compare buttons for the selection, same-source shortcuts; returns the column
     left for the "Check every chunk" button."""
     c1, c2, c3 = st.columns([2, 2, 6])
+    # page links: in this tab, so Back returns to this view (Ctrl/middle click: a new tab)
     if len(selected) == 1:
-        c1.link_button("Open selected run", viewer_url(selected[0]), type="primary")
+        viewer_link(c1, selected[0], "**Open selected run**")
     elif MIN_COMPARE <= len(selected) <= MAX_COMPARE:
-        c1.link_button(f"Compare {len(selected)} runs", compare_url(selected), type="primary")
+        compare_link(c1, selected, f"**Compare {len(selected)} runs**")
     elif len(selected) > MAX_COMPARE:
         c1.warning(f"Select at most {MAX_COMPARE} runs to compare.")
     groups = {
@@ -310,7 +312,7 @@ def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> De
     }
     for source, ids, total in table.shortcuts(groups, selected)[:3]:
         count = f"All {len(ids)}" if total <= len(ids) else f"{len(ids)} of {total}"
-        c2.link_button(f"{count} runs on {md(table.source_label(source))}", compare_url(ids))
+        compare_link(c2, ids, f"{count} runs on {md(table.source_label(source))}")
     return c3
 
 

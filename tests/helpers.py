@@ -203,3 +203,16 @@ def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
             else:
                 os.environ[key] = value
         server.stop()
+
+
+def page_links(at) -> dict[str, str]:
+    """The links to the viewer and compare pages an AppTest page shows: label -> relative URL
+    as a browser would follow it (``viewer?run=a``, ``compare?runs=a,b``); labels without
+    Markdown bold."""
+    from urllib.parse import unquote
+
+    return {
+        p.proto.label.replace("**", ""): f"{p.proto.page}?{unquote(p.proto.query_string)}"
+        for p in at.get("page_link")
+        if p.proto.page in ("viewer", "compare")
+    }

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import CLASSES, chunk_file, probs_for, write_run
+from helpers import CLASSES, chunk_file, page_links, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
 import animlib
@@ -240,7 +240,7 @@ def _select(at: AppTest, *run_ids: str) -> AppTest:
 
 
 def _buttons(at: AppTest) -> dict[str, str]:
-    return {b.proto.label: b.proto.url for b in at.get("link_button")}
+    return page_links(at)
 
 
 def test_runs_page_selection_follows_the_run_not_its_position(app_env):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import write_run
+from helpers import page_links, write_run
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
@@ -127,10 +127,10 @@ def test_selection_follows_the_run_across_a_sort(many):
     rows = [ids(at).index("run-40"), ids(at).index("run-41")]
     at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     at.run()
-    buttons = {b.proto.label: b.proto.url for b in at.get("link_button")}
+    buttons = page_links(at)
     assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
     at.selectbox(key="f_sort").set_value("name").run()  # the rows move; the selection follows
-    buttons = {b.proto.label: b.proto.url for b in at.get("link_button")}
+    buttons = page_links(at)
     assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
 
 
@@ -238,7 +238,7 @@ def test_a_source_shortcut_says_when_it_shows_only_some_runs_and_the_check_says_
     table = at.dataframe[0]
     at.session_state[table.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
-    labels = [b.proto.label for b in at.get("link_button")]
+    labels = list(page_links(at))
     assert "6 of 15 runs on digits-test-0" in [x.replace("\\", "") for x in labels], labels
     at.button(key="deep_check_button").click().run()
     assert not at.exception, at.exception

@@ -124,7 +124,8 @@ def test_hostile_strings_are_shown_as_text(page, server, folders, dialogs):
 
     page.goto(server.url + f"/compare?runs={quote(hostile)},{quote(twin)}")
     wait_idle(page, timeout=120_000)
-    shortcut = "Compare 3 runs on <img src=y onerror=alert(5)>"  # the same-source button
+    # the same-source link: the 3 hostile runs and "plain" (the same clean pixels, no name)
+    shortcut = "Compare 4 runs on <img src=y onerror=alert(5)>"
     page.get_by_text(shortcut).first.wait_for(timeout=30_000)
     assert XSS in page.locator("[data-testid='stMain']").inner_text()
     assert_metrics_table_is_text(page, [hostile, twin])
