@@ -182,8 +182,10 @@ class Run:
         arr = self._array(name)
         try:
             return np.asarray(arr[start:stop])
-        except Exception as exc:
-            what = f"step {start}" if stop - start == 1 else f"steps {start}..{stop - 1}"
+        except Exception as exc:  # named by the whole chunks read, as a deep check names them
+            rows = int(arr.chunks[0]) or 1
+            first, last = start // rows * rows, min(-(-stop // rows) * rows, int(arr.shape[0])) - 1
+            what = f"step {first}" if first == last else f"steps {first}..{last}"
             raise self._error(exc, name, f"{what} cannot be read") from None
 
     def missing_chunks(self, limit: int | None = None) -> list[MissingChunk]:

@@ -290,7 +290,8 @@ def _(root, outside):
     truncate(chunk_file(good(root, "truncated-confidences-chunk"), "confidences", 0))
 
 
-@case("truncated-last-images-chunk", "quick", "images", r"steps? (8\.\.)?11 cannot be read .*trunc")
+# the quick check reads the last step alone, and names the whole chunk as the deep check does
+@case("truncated-last-images-chunk", "quick", "images", r"steps 8\.\.11 cannot be read .*trunc")
 def _(root, outside):
     truncate(chunk_file(good(root, "truncated-last-images-chunk"), "images", 2))
 

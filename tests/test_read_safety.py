@@ -183,7 +183,7 @@ STEPS_DAMAGE = [  # an animlib.steps chunk: the store refuses the first three, t
     ("oversized", "steps 0..2 cannot be read", "too large for a chunk of this shape"),
     ("zstd-bomb", "steps 0..2 cannot be read", "truncated or corrupt: not an animlib.steps chunk"),
     ("garbage", "steps 0..2 cannot be read", "truncated or corrupt: not an animlib.steps chunk"),
-    ("steps-bomb", "step 1 cannot be read", "holds 1000000000 values where shape (16, 12, 3)"),
+    ("steps-bomb", "steps 0..2 cannot be read", "holds 1000000000 values where shape (16, 12, 3)"),
 ]
 LAYOUTS = {  # (array, written in the layout of old runs, what the chunk holds, reader)
     "images": ("images", False, STEPS_DAMAGE, lambda run: run.images[1]),
