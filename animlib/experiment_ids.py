@@ -8,7 +8,7 @@ from typing import Any
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code
 from .listing import RunInfo, list_runs, read_infos
-from .store import open_store
+from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
 
 IF_EXISTS = ("new", "overwrite", "error")
@@ -108,25 +108,20 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
-    check_free(root, mine, storage_options, base)  # refused now rather than at the first step
+    # refused now rather than at the first step
+    check_free(open_store(root, storage_options), mine, base)
     return base, mine
 
 
-def check_free(
-    root: str,
-    run_ids: list[str],
-    storage_options: dict[str, Any] | None = None,
-    experiment: str | None = None,
-) -> None:
-    """Refuse if a live writer holds one of the runs ``run_ids`` (of ``experiment``) in
-    ``root``.
+def check_free(base: Store, run_ids: list[str], experiment: str | None) -> None:
+    """Refuse if a live writer holds one of the runs ``run_ids`` (of ``experiment``) in the
+    results folder ``base``.
 
     Raises:
         ExperimentInputError: (code BUSY) naming the run and the writer's pid and host.
     """
     from . import lock
 
-    base = open_store(root, storage_options)
     for run_id in run_ids:
         holder = lock.holder(base.child(run_id)) if is_run_id(run_id) else None
         if holder is not None:
@@ -157,8 +152,8 @@ def remove_runs(
     Raises:
         ExperimentInputError: (code BUSY) another live writer holds one of the runs.
     """
-    check_free(root, run_ids, storage_options, experiment)
     base = open_store(root, storage_options)
+    check_free(base, run_ids, experiment)
     for run_id in run_ids:
         if is_run_id(run_id):
             base.child(run_id).remove(recursive=True)

@@ -323,6 +323,18 @@ def test_six_sessions_step_at_once_without_reruns(chromium_browser, server, play
             pg.context.close()
 
 
+def set_top_k(page, k: int) -> None:
+    """Set the viewer's top-k render option (a rerun that sends the player new data) and wait
+    for the player's table to show it (k rows, plus the true and target classes)."""
+    page.get_by_text("Render options").click()
+    top_k = page.locator("input[aria-label='top-k classes']")
+    top_k.fill(str(k))
+    top_k.press("Enter")
+    rows = """document.querySelectorAll(
+                '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length"""
+    page.wait_for_function(f"() => {rows} <= {k + 2}", timeout=60_000)
+
+
 def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     """Changing a render option reruns the page with new data: the player is replaced (not
     doubled) and stays at the step the user was on."""
@@ -332,15 +344,7 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     for _ in range(7):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '7'")
-    page.get_by_text("Render options").click()
-    top_k = page.locator("input[aria-label='top-k classes']")
-    top_k.fill("3")
-    top_k.press("Enter")
-    page.wait_for_function(
-        """() => document.querySelectorAll(
-                   '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length <= 5""",
-        timeout=60_000,
-    )
+    set_top_k(page, 3)  # a rerun with new data
     assert page.locator(PLAYER).count() == 1
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
 
@@ -355,15 +359,7 @@ def test_a_rerun_while_playing_carries_on_playing_at_the_chosen_speed(page, serv
     # the address follows while playing (it is written at most every 0.5 s)
     page.wait_for_function("() => Number(new URL(location.href).searchParams.get('step')) >= 2")
     before = shown_step(page)
-    page.get_by_text("Render options").click()
-    top_k = page.locator("input[aria-label='top-k classes']")
-    top_k.fill("4")
-    top_k.press("Enter")
-    page.wait_for_function(
-        """() => document.querySelectorAll(
-                   '[data-testid="animlib-step-table"] tbody tr:not([hidden])').length <= 6""",
-        timeout=60_000,
-    )
+    set_top_k(page, 4)
     assert page.locator(PLAYER).count() == 1
     assert page.get_attribute(PLAYER, "data-playing") is not None
     assert page.locator("[data-testid='animlib-speed']").input_value() == "0.25"
