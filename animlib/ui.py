@@ -8,7 +8,6 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -382,41 +381,6 @@ def deep_check(
     damaged = [info for info in checked if not info.ok]
     _record(index, problems, damaged)
     return len(todo), len(damaged)
-
-
-def viewer_url(run_id: str) -> str:
-    """Relative deep link to a run's viewer page."""
-    return f"viewer?run={quote(run_id)}"
-
-
-def experiment_runs_url(experiment_ids: list[str]) -> str:
-    """Relative deep link to the runs page filtered to these experiments."""
-    return "./?experiment=" + ",".join(quote(e) for e in experiment_ids)
-
-
-def compare_url(run_ids: list[str]) -> str:
-    """Relative deep link to the compare page for several runs."""
-    return "compare?runs=" + ",".join(quote(r) for r in run_ids)
-
-
-def viewer_link(place: Any, run_id: str, label: str) -> None:
-    """A link in ``place`` that opens run ``run_id`` in the viewer in this tab (Back returns;
-    a middle or Ctrl click opens a new tab). ``label`` is Markdown (escape names with
-    :func:`md`)."""
-    place.page_link(
-        "app_pages/viewer.py", label=label, icon=":material/movie:", query_params={"run": run_id}
-    )
-
-
-def compare_link(place: Any, run_ids: list[str], label: str) -> None:
-    """A link in ``place`` that opens the compare page of ``run_ids`` in this tab (as
-    :func:`viewer_link`)."""
-    place.page_link(
-        "app_pages/compare.py",
-        label=label,
-        icon=":material/compare:",
-        query_params={"runs": ",".join(run_ids)},
-    )
 
 
 LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps

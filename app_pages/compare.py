@@ -10,11 +10,11 @@ import streamlit as st
 from animlib import runs_table as table
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi
+from animlib.links import compare_link
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import printable
 from animlib.ui import (
-    compare_link,
     experiments_among,
     md,
     md_table,

@@ -16,10 +16,10 @@ from animlib import linked_view
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW
+from animlib.links import experiment_runs_url
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.ui import (
-    experiment_runs_url,
     experiments,
     folder_state,
     grid_cell,

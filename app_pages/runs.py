@@ -15,11 +15,11 @@ from animlib import runs_table as table
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
 from animlib.index.query import sorted_param
 from animlib.link_state import RUNS_VIEW
+from animlib.links import compare_link, viewer_link, viewer_url
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
     Problems,
     checked_page,
-    compare_link,
     deep_check,
     folder_state,
     md,
@@ -27,8 +27,6 @@ from animlib.ui import (
     rerun_on_folder_change,
     root,
     run_index,
-    viewer_link,
-    viewer_url,
 )
 from animlib.views import NO_VALUE
 

@@ -1,0 +1,43 @@
+"""Deep links to the dashboard's pages: their URLs, and links that open them in this tab."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["compare_link", "compare_url", "experiment_runs_url", "viewer_link", "viewer_url"]
+
+
+def viewer_url(run_id: str) -> str:
+    """Relative deep link to a run's viewer page."""
+    return f"viewer?run={quote(run_id)}"
+
+
+def experiment_runs_url(experiment_ids: list[str]) -> str:
+    """Relative deep link to the runs page filtered to these experiments."""
+    return "./?experiment=" + ",".join(quote(e) for e in experiment_ids)
+
+
+def compare_url(run_ids: list[str]) -> str:
+    """Relative deep link to the compare page for several runs."""
+    return "compare?runs=" + ",".join(quote(r) for r in run_ids)
+
+
+def viewer_link(place: Any, run_id: str, label: str) -> None:
+    """A link in ``place`` that opens run ``run_id`` in the viewer in this tab (Back returns;
+    a middle or Ctrl click opens a new tab). ``label`` is Markdown (escape names with
+    :func:`md`)."""
+    place.page_link(
+        "app_pages/viewer.py", label=label, icon=":material/movie:", query_params={"run": run_id}
+    )
+
+
+def compare_link(place: Any, run_ids: list[str], label: str) -> None:
+    """A link in ``place`` that opens the compare page of ``run_ids`` in this tab (as
+    :func:`viewer_link`)."""
+    place.page_link(
+        "app_pages/compare.py",
+        label=label,
+        icon=":material/compare:",
+        query_params={"runs": ",".join(run_ids)},
+    )
