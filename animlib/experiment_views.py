@@ -314,6 +314,7 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     title = f"{param_label(param)} (params.{param}{note})"
     x = alt.X("value:Q", title=title, scale=scale, axis=axis)
     color = alt.Color("series:N", title=None, legend=legend, sort=order)
+    points = points.assign(same=_same_point(points))
     base = alt.Chart(points).encode(
         x=x,
         y=alt.Y("robust_acc:Q", title="robust accuracy", scale=alt.Scale(domain=[0, 1])),
@@ -331,6 +332,7 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
             alt.Tooltip("low:Q", title="95 % from", format=".3f"),
             alt.Tooltip("high:Q", title="95 % to", format=".3f"),
             "n:Q",
+            alt.Tooltip("same:N", title="same point"),
         ],
     )
     click = alt.selection_point(name=CLICK, fields=["experiment"], on="click", nearest=True)
@@ -353,6 +355,19 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     chart = chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))
     object.__setattr__(chart, "__class__", _unvalidated(type(chart)))  # (Altair keeps attributes)
     return chart
+
+
+def _same_point(points: pd.DataFrame) -> list[str]:
+    """For each point, the other series at the same value with the same robust accuracy
+    (their points lie under it: the tooltip names them), or ``""``."""
+    keys = list(zip(points["value"].tolist(), points["robust_acc"].round(6).tolist(), strict=True))
+    at: dict[tuple, list[str]] = {}
+    for key, series in zip(keys, points["series"].astype(str).tolist(), strict=True):
+        at.setdefault(key, []).append(series)
+    return [
+        ", ".join(s for s in at[key] if s != series)
+        for key, series in zip(keys, points["series"].astype(str).tolist(), strict=True)
+    ]
 
 
 @functools.cache

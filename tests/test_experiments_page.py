@@ -254,6 +254,11 @@ def test_equal_series_stay_visible_in_the_robust_chart():
     dashes = _series_layers(spec)[0]["encoding"]["strokeDash"]["scale"]["range"]
     assert len({tuple(d) for d in dashes}) == len(dashes) and dashes[0] == [1, 0]
     assert all(max(d) >= 3 for d in dashes[1:])  # long enough to leave visible gaps
+    # the tooltip of a point drawn over another names the series under it
+    (data,) = spec["datasets"].values()
+    assert [(row["series"], row["same"]) for row in data] == [
+        ("BIM", "PGD"), ("BIM", "PGD"), ("PGD", "BIM"), ("PGD", "BIM")
+    ]  # fmt: skip
 
 
 def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
