@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["compare_link", "compare_url", "experiment_runs_url", "viewer_link", "viewer_url"]
+__all__ = ["compare_link", "experiment_runs_url", "viewer_link", "viewer_url"]
 
 
 def viewer_url(run_id: str) -> str:
@@ -18,17 +18,24 @@ def experiment_runs_url(experiment_ids: list[str]) -> str:
     return "./?experiment=" + ",".join(quote(e) for e in experiment_ids)
 
 
-def compare_url(run_ids: list[str]) -> str:
-    """Relative deep link to the compare page for several runs."""
-    return "compare?runs=" + ",".join(quote(r) for r in run_ids)
-
-
-def viewer_link(place: Any, run_id: str, label: str) -> None:
+def viewer_link(
+    place: Any,
+    run_id: str,
+    label: str,
+    *,
+    icon: str = ":material/movie:",
+    query: dict[str, str] | None = None,
+    **kw: Any,
+) -> None:
     """A link in ``place`` that opens run ``run_id`` in the viewer in this tab (Back returns;
     a middle or Ctrl click opens a new tab). ``label`` is Markdown (escape names with
-    :func:`md`)."""
+    :func:`animlib.ui.md`); ``query`` adds link parameters, ``kw`` go to ``page_link``."""
     place.page_link(
-        "app_pages/viewer.py", label=label, icon=":material/movie:", query_params={"run": run_id}
+        "app_pages/viewer.py",
+        label=label,
+        icon=icon,
+        query_params={"run": run_id, **(query or {})},
+        **kw,
     )
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_dpi, limits
+from animlib.links import viewer_link
 from animlib.player.component import player
 from animlib.text import printable
 from animlib.ui import (
@@ -36,13 +37,7 @@ LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would
 
 def run_link(place: Any, run_id: str, label: str, icon: str, **kw: Any) -> None:
     """A link in ``place`` that opens run ``run_id`` on this page (``label`` shown as text)."""
-    place.page_link(
-        "app_pages/viewer.py",
-        label=md(printable(label)),
-        icon=icon,
-        query_params={"run": run_id, FROM_LINK: "1"},
-        **kw,
-    )
+    viewer_link(place, run_id, md(printable(label)), icon=icon, query={FROM_LINK: "1"}, **kw)
 
 
 def pick_a_run() -> None:
@@ -111,23 +106,34 @@ st.caption(" · ".join(meta_bits))
 if run.tags:
     st.caption("tags: " + ", ".join(md(t) for t in run.tags))
 experiment = run.meta.get("experiment")
-if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter experiment
+is_sample = isinstance(experiment, str) and bool(experiment)  # of a BatchWriter experiment
+try:  # every experiment that attacked this image, side by side in the grid
+    on_image = experiments_on_image(run.id, where)
+except Exception:  # the link is a convenience: never let it break the viewer
+    on_image = []
+if not is_sample:  # a run of its own: the experiments that attacked the same image, if any
+    grid_ids = on_image
+    label = (
+        f"This image in {len(on_image)} experiment{'s' * (len(on_image) > 1)}: "
+        "the images × experiments grid"
+    )
+else:
     sample = run.meta.get("sample")
     of = f", sample {sample}" if isinstance(sample, int) else ""
-    try:  # every experiment that attacked this image, side by side in the grid
-        grid_ids = experiments_on_image(run.id, where)
-    except Exception:  # the link is a convenience: never let it break the viewer
-        grid_ids = []
-    if len(grid_ids) < 2:
+    if len(on_image) < 2:
         grid_ids, what = [experiment], "its images in the grid"
     else:
-        what = f"this image in the grid with all {len(grid_ids)} experiments on it"
+        grid_ids = on_image
+        what = f"this image in the grid with all {len(on_image)} experiments on it"
+    label = f"Experiment {md(printable(experiment))}{of}: {what}"
+if grid_ids:
     st.page_link(
         "app_pages/experiments.py",
-        label=f"Experiment {md(printable(experiment))}{of}: {what}",
+        label=label,
         icon=":material/grid_view:",
         query_params={"ids": ",".join(grid_ids)},
     )
+if is_sample:
     try:  # step through the experiment's samples without going back to the table
         before, after, count = sample_neighbours(run.id, experiment, where)
     except Exception:  # a convenience too
@@ -144,19 +150,6 @@ if isinstance(experiment, str) and experiment:  # a sample of a BatchWriter expe
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{count} samples in this experiment")
-else:  # a run of its own: the experiments that attacked the same image, if any
-    try:
-        grid_ids = experiments_on_image(run.id, where)
-    except Exception:  # a convenience: never let it break the viewer
-        grid_ids = []
-    if grid_ids:
-        st.page_link(
-            "app_pages/experiments.py",
-            label=f"This image in {len(grid_ids)} experiment{'s' * (len(grid_ids) > 1)}: "
-            "the images × experiments grid",
-            icon=":material/grid_view:",
-            query_params={"ids": ",".join(grid_ids)},
-        )
 if run.status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)
