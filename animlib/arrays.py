@@ -9,6 +9,15 @@ import numpy as np
 from .errors import RunInputError
 
 LAYOUTS = ("auto", "HWC", "CHW", "HW")
+
+
+def layout_problem(layout: Any) -> str | None:
+    """What is wrong with ``layout`` (the message every writer gives), or None for a known one."""
+    if layout in LAYOUTS:
+        return None
+    return f"must be one of {', '.join(LAYOUTS)}; got {layout!r}"
+
+
 PROB_SUM_TOLERANCE = 1e-3
 
 
@@ -57,8 +66,9 @@ def _tensor_numpy(obj: Any, value: Any, field: str) -> Any:
 
 
 def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:
-    if layout not in LAYOUTS:
-        raise RunInputError(f"unknown layout {layout!r}; use one of {LAYOUTS}", field=field)
+    problem = layout_problem(layout)
+    if problem:
+        raise RunInputError(f"layout {problem}", field=field)
     if arr.ndim == 2:
         if layout not in ("auto", "HW"):
             raise RunInputError(f"2-D image but layout={layout!r}", field=field)

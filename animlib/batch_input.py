@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import PROB_SUM_TOLERANCE, softmax, to_numpy
+from .arrays import PROB_SUM_TOLERANCE, layout_problem, softmax, to_numpy
 from .errors import AnimlibError, Code, RunInputError
 from .limits import limits
 
@@ -112,8 +112,8 @@ def _to_bhwc(arr: np.ndarray, layout: str, field: str, blame: Blame) -> np.ndarr
             f"cannot tell channels in shape {arr.shape}: need 1, 3 or 4 channels first or last "
             "(pass layout='HWC' or 'CHW')",
         )
-    else:
-        raise blame(field, f"unknown layout {layout!r}; use auto, HWC, CHW or HW")
+    else:  # (the writers refuse an unknown layout when they are made)
+        raise blame(field, f"layout {layout_problem(layout)}")
     if out.shape[-1] not in (1, 3, 4):
         where = "last" if out is arr else "second"
         raise blame(

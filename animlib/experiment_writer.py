@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import batch_input as B
-from .arrays import LAYOUTS
+from .arrays import layout_problem
 from .batch_input import Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
 from .experiment_ids import (
@@ -489,5 +489,5 @@ def _members(infos: list[RunInfo], experiment: str) -> list[RunInfo]:
 
 
 def _check_layout(layout: Any, blame: Blame) -> None:
-    if layout not in LAYOUTS:
-        raise blame("layout", f"must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    if problem := layout_problem(layout):
+        raise blame("layout", problem)

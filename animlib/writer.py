@@ -12,7 +12,7 @@ import numpy as np
 from . import meta as M
 from .appender import RunAppender, Step
 from .arrays import (
-    LAYOUTS,
+    layout_problem,
     normalize_confidences,
     normalize_image,
     normalize_scalar,
@@ -75,10 +75,8 @@ class RunWriter:
             raise RunInputError(f"must be a non-empty string; got {name!r}", field="name")
         if "\x00" in name:
             raise RunInputError("contains a NUL byte", run=name, field="name")
-        if layout not in LAYOUTS:
-            raise RunInputError(
-                f"must be one of {', '.join(LAYOUTS)}; got {layout!r}", run=name, field="layout"
-            )
+        if problem := layout_problem(layout):
+            raise RunInputError(problem, run=name, field="layout")
         self.name = name
         self._layout = layout
         if class_names is not None:
