@@ -290,9 +290,9 @@ class BatchWriter:
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
         infos = _members(listed, experiment)
-        if not infos and experiment_id(experiment) != experiment:  # the name it was made from
-            experiment = experiment_id(experiment)
-            infos = _members(listed, experiment)
+        made = experiment_id(experiment)
+        if not infos and made != experiment:  # the name the id was made from
+            experiment, infos = made, _members(listed, made)
         if not infos:
             raise ExperimentInputError(
                 f"no runs of this experiment in {root}",
