@@ -19,23 +19,15 @@ def experiment_runs_url(experiment_ids: list[str]) -> str:
 
 
 def viewer_link(
-    place: Any,
-    run_id: str,
-    label: str,
-    *,
-    icon: str = ":material/movie:",
-    query: dict[str, str] | None = None,
-    **kw: Any,
+    place: Any, run_id: str, label: str, *, query: dict[str, str] | None = None, **kw: Any
 ) -> None:
     """A link in ``place`` that opens run ``run_id`` in the viewer in this tab (Back returns;
     a middle or Ctrl click opens a new tab). ``label`` is Markdown (escape names with
-    :func:`animlib.ui.md`); ``query`` adds link parameters, ``kw`` go to ``page_link``."""
+    :func:`animlib.ui.md`); ``query`` adds link parameters, ``kw`` go to ``page_link`` (the
+    icon: a film by default)."""
+    kw.setdefault("icon", ":material/movie:")
     place.page_link(
-        "app_pages/viewer.py",
-        label=label,
-        icon=icon,
-        query_params={"run": run_id, **(query or {})},
-        **kw,
+        "app_pages/viewer.py", label=label, query_params={"run": run_id, **(query or {})}, **kw
     )
 
 
