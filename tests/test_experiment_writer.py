@@ -350,7 +350,7 @@ def test_long_names_that_differ_at_their_ends_stay_two_experiments(tmp_path):
     names = [f"{stem}-eps0.0313725490196", f"{stem}-eps0.0627450980392"]
     ids = [_write(tmp_path, experiment=n, if_exists="overwrite").experiment for n in names]
     assert ids[0] != ids[1] and all(len(i) == 64 and i.startswith(stem[:40]) for i in ids)
-    assert [e.id for e in animlib.list_experiments(tmp_path)] == sorted(ids)
+    assert sorted(e.id for e in animlib.list_experiments(tmp_path)) == sorted(ids)
     assert _write(tmp_path, experiment=names[0], if_exists="overwrite").experiment == ids[0]
     assert writer(tmp_path, experiment="a" * 64).experiment == "a" * 64  # short enough: as is
     # resume takes the name given to the writer as well as the id it became

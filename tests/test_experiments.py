@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -55,9 +56,20 @@ def write(root, experiment, plan, eps, targets=None, attack="PGD", originals=Tru
 
 @pytest.fixture
 def root(tmp_path):
-    write(tmp_path, "pgd-a", UNTARGETED, 0.1)
-    write(tmp_path, "pgd-b", UNTARGETED, 0.2)
-    write(tmp_path, "tgt", TARGETED, 0.1, targets=TARGETS, attack="PGD-T")
+    # run.json times have whole seconds: the experiments a minute apart (an hour ago), so the
+    # order that depends on them (newest sweep first) does not depend on this machine's speed
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    for minute, (name, plan, eps, kw) in enumerate(
+        [
+            ("pgd-a", UNTARGETED, 0.1, {}),
+            ("pgd-b", UNTARGETED, 0.2, {}),
+            ("tgt", TARGETED, 0.1, {"targets": TARGETS, "attack": "PGD-T"}),
+        ]
+    ):
+        at = (start + timedelta(minutes=minute)).isoformat()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(animlib.meta, "now_iso", lambda at=at: at)
+            write(tmp_path, name, plan, eps, **kw)
     with animlib.RunWriter(tmp_path, name="loose", attack="PGD", class_names=list("abc"),
                            true_label=0) as w:  # fmt: skip
         w.log(image=np.zeros(SHAPE, np.float32), confidences=[0.8, 0.1, 0.1])
@@ -216,14 +228,15 @@ def test_cli_summary_and_ls_json(root, capsys):
     # by experiment, each experiment's attack and ε beside it (as on the dashboard)
     assert main(["summary", str(root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
+    # the dashboard's order: newest first (three sweeps of one experiment: no ε in their names)
     assert [(r["experiment"], r["attack"], r["eps"]) for r in rows] == [
-        ("pgd-a", "PGD", 0.1),
-        ("pgd-b", "PGD", 0.2),
         ("tgt", "PGD-T", 0.1),
+        ("pgd-b", "PGD", 0.2),
+        ("pgd-a", "PGD", 0.1),
     ]
-    assert list(rows[0])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
-    assert rows[0]["robust_acc"] == 0.5 and rows[0]["n"] == 4
-    assert (rows[0]["status"], rows[0]["steps"]) == ("finished", 4)
+    assert list(rows[2])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
+    assert rows[2]["robust_acc"] == 0.5 and rows[2]["n"] == 4
+    assert (rows[2]["status"], rows[2]["steps"]) == ("finished", 4)
     assert capsys.readouterr().err == ""  # nothing broken: no note
     assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
