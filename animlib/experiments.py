@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,11 @@ def aggregate_status(statuses: Iterable[str]) -> str:
     return next((s for s in _STATUS_ORDER if s in seen), "finished")
 
 
+def _status(info: RunInfo, writers_gone: Collection[str]) -> str:
+    status = M.effective_status(info.meta or {})
+    return "stale" if status == "running" and info.id in writers_gone else status
+
+
 def list_experiments(
     root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
 ) -> list[ExperimentInfo]:
@@ -109,12 +114,16 @@ def list_experiments(
     return experiments(_index(root, storage_options))
 
 
-def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
+def group_experiments(
+    runs: Iterable[RunInfo], *, writers_gone: Collection[str] = ()
+) -> list[ExperimentInfo]:
     """:func:`list_experiments` of runs already listed (a dashboard's index keeps them fresh:
     no second scan of the folder).
 
     Args:
         runs: listed runs (those without an experiment are left out).
+        writers_gone: runs whose writer is gone: ``stale`` when running
+            (:attr:`~animlib.index.RunIndex.writers_gone`).
 
     Returns:
         ExperimentInfo per experiment, newest first.
@@ -133,7 +142,7 @@ def group_experiments(runs: Iterable[RunInfo]) -> list[ExperimentInfo]:
             infos[0].meta or {},
             n_runs=len(infos),
             targeted=any(i.get("target_label") is not None for i in infos),
-            status=aggregate_status(M.effective_status(i.meta or {}) for i in infos),
+            status=aggregate_status(_status(i, writers_gone) for i in infos),
             steps=max(int(i.get("steps") or 0) for i in infos),
             created=min(created) if created else None,
             updated=max(updated) if updated else None,

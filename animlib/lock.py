@@ -7,6 +7,7 @@ import os
 import socket
 import time
 
+from . import meta as M
 from .errors import Code, RunInputError, StoreError
 from .store import Store
 
@@ -23,8 +24,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def holder(store: Store) -> dict | None:
-    """Who holds the lock of the run folder ``store`` (None if nobody or the holder is dead)."""
+def _lock_of(store: Store) -> tuple[dict, bool] | None:
+    """The lock of the run folder ``store`` and whether its writer is gone (a process of this
+    host that no longer runs: killed, out of memory); None without a readable lock."""
     try:
         info = json.loads(store.read(LOCK_NAME))
     except (StoreError, ValueError):
@@ -35,9 +37,37 @@ def holder(store: Store) -> dict | None:
         pid = int(info.get("pid", -1))
     except (TypeError, ValueError):
         return None
-    if info.get("host") == socket.gethostname() and not _pid_alive(pid):
-        return None  # a killed writer on this machine: the lock is stale
-    return info
+    return info, info.get("host") == socket.gethostname() and not _pid_alive(pid)
+
+
+def holder(store: Store) -> dict | None:
+    """Who holds the lock of the run folder ``store`` (None if nobody or the holder is dead)."""
+    lock = _lock_of(store)
+    return lock[0] if lock is not None and not lock[1] else None
+
+
+def writer_gone(store: Store) -> bool:
+    """True when the run folder ``store`` is locked by a writer of this host that no longer
+    runs (killed, out of memory): the run will not get another step. A writer of another host
+    cannot be told from a live one (its run goes ``stale`` once silent for long enough)."""
+    lock = _lock_of(store)
+    return lock is not None and lock[1]
+
+
+def run_status(meta: dict, store: Store) -> str:
+    """The status of a run to show: run.json's (:func:`animlib.meta.effective_status`: ``stale``
+    once a running run is silent for ``ANIMLIB_STALE_SECONDS``), and ``stale`` at once for a
+    running run whose writer is gone (:func:`writer_gone`).
+
+    Args:
+        meta: the run's run.json.
+        store: its folder.
+
+    Returns:
+        running, stale, finished or failed (or what run.json says).
+    """
+    status = M.effective_status(meta)
+    return "stale" if status == "running" and writer_gone(store) else status
 
 
 def acquire(store: Store, run_id: str) -> None:

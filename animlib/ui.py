@@ -16,6 +16,7 @@ from .cache import cached_render
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
+from .lock import run_status
 from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
@@ -387,8 +388,8 @@ LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
 
 
 def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL_S) -> None:
-    """Rerun the page when a running run gains steps or finishes (its run.json is read every
-    ``every`` seconds in a fragment; nothing else reruns meanwhile).
+    """Rerun the page when a running run gains steps, finishes or its writer is gone (its
+    run.json is read every ``every`` seconds in a fragment; nothing else reruns meanwhile).
 
     Args:
         run: the run the page shows (already open).
@@ -396,13 +397,13 @@ def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL
         every: seconds between looks.
     """
     where = where or root()
-    seen = (len(run), run.status)
+    seen = (len(run), run_status(run.meta, run.store))
 
     @st.fragment(run_every=every)
     def watch() -> None:
         try:
             fresh = open_run_in(where, run.id)
-            now = (len(fresh), fresh.status)
+            now = (len(fresh), run_status(fresh.meta, fresh.store))
         except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
             now = None
         if now != seen:

@@ -13,7 +13,9 @@ from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_dpi, limits
 from animlib.links import viewer_link
+from animlib.lock import run_status
 from animlib.player.component import player
+from animlib.settings import settings
 from animlib.text import printable
 from animlib.ui import (
     cached_metrics,
@@ -93,12 +95,13 @@ if problem:
 remember(run.id)
 
 fp = run.fingerprint
+status = run_status(run.meta, run.store)
 (st.title if len(run.name) <= LONG_NAME else st.header)(md(run.name))
 meta_bits = [
     f"id {md(run.id)}",
     md(run.attack or "no attack"),
     md(run.model or "no model"),
-    run.status,
+    status,
     f"{len(run)} steps",
     md(run.meta.get("created", "")),
 ]
@@ -150,9 +153,16 @@ if is_sample:
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{count} samples in this experiment")
-if run.status == "running":
+if status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)
+elif status == "stale":
+    resume = "BatchWriter.resume" if is_sample else "RunWriter.resume"
+    st.warning(
+        f"This run stopped before it finished: its writer is gone (killed, or silent for "
+        f"longer than {settings().stale_seconds:g} s). It holds the {len(run)} steps logged "
+        f"before; `{resume}` continues it."
+    )
 
 with st.expander("Render options", icon=":material/tune:"):
     o = st.columns(5)

@@ -163,3 +163,35 @@ def test_values_the_columns_cannot_carry_are_not_exact(plain, change):
     meta = json.loads((plain / "pgd-a-0000" / "run.json").read_text())
     assert sample_values(meta)["exact"]
     assert not sample_values({**meta, **change})["exact"]
+
+
+def test_an_experiment_whose_writer_was_killed_is_stale_at_once(plain):
+    """A running experiment whose writer process of this host is gone (its locks name it) is
+    ``stale`` on the experiments page at once, not after ``ANIMLIB_STALE_SECONDS``."""
+    import subprocess
+    import sys
+
+    from test_experiments import images, onehotish
+
+    w = animlib.BatchWriter(plain, experiment="killed", true_labels=[0, 1, 2, 0])
+    w.log(images=images(0), confidences=onehotish([0, 1, 2, 0]))
+    w.flush()
+    index = _index(plain)
+    status = {e.id: e.get("status") for e in indexed.experiments(index)}
+    assert status["killed"] == "running" and index.writers_gone == set()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    held = {}
+    for run_id in w.run_ids:  # the locks a SIGKILL leaves behind
+        lock = plain / run_id / ".writer.lock"
+        held[lock] = lock.read_text()
+        lock.write_text(json.dumps({**json.loads(held[lock]), "pid": gone.pid}))
+    before = index.signature
+    index.refresh_changes()
+    assert index.writers_gone == set(w.run_ids) and index.signature != before
+    status = {e.id: e.get("status") for e in indexed.experiments(index)}
+    assert status["killed"] == "stale" and status["pgd-a"] == "finished"
+    assert index.counts().running == 0
+    for lock, text in held.items():
+        lock.write_text(text)
+    w.finish()

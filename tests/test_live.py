@@ -16,6 +16,7 @@ from helpers import CLASSES, image_for, probs_for
 import animlib
 from animlib.errors import RunInputError
 from animlib.index import Query, open_index
+from animlib.lock import run_status
 from animlib.meta import effective_status
 
 ENDLESS = textwrap.dedent(
@@ -60,15 +61,17 @@ def test_sigkill_mid_run_keeps_steps_then_stale_then_resume(tmp_path, monkeypatc
     )
     assert [r.line().split()[0] for r in animlib.validate(tmp_path)] == ["OK"]
 
-    assert effective_status(run.meta) == "running"
-    monkeypatch.setenv("ANIMLIB_STALE_SECONDS", "0.5")
-    time.sleep(1.6)
-    assert effective_status(run.meta) == "stale"
+    assert effective_status(run.meta) == "running"  # (silent for less than 10 minutes)
+    assert run_status(run.meta, run.store) == "stale"  # its writer, of this host, is gone
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
     index = open_index(tmp_path)
     index.refresh()
-    shown = index.query(Query()).rows  # what the runs page lists
-    assert shown["status"].to_pylist() == ["stale"]
+    assert index.writers_gone == {run_id}
+    shown = index.query(Query()).rows  # what the runs page lists: stale at once
+    assert shown["status"].to_pylist() == ["stale"] and index.counts().running == 0
+    monkeypatch.setenv("ANIMLIB_STALE_SECONDS", "0.5")
+    time.sleep(1.6)
+    assert effective_status(run.meta) == "stale"  # (a writer elsewhere: after its silence)
 
     with animlib.RunWriter.resume(tmp_path / run_id) as w:  # the dead writer's lock is stale
         for i in range(n, n + 5):
@@ -79,6 +82,31 @@ def test_sigkill_mid_run_keeps_steps_then_stale_then_resume(tmp_path, monkeypatc
     assert run.scalars["loss"].tolist() == [float(i) for i in range(n + 5)]
     assert run.summary["flip_step"] == next(i for i in range(n + 5) if probs_for(i).argmax())
     assert not (tmp_path / run_id / ".writer.lock").exists()
+    index.refresh_changes()
+    assert (
+        index.writers_gone == set() and index.query(Query()).rows["status"][0].as_py() == "finished"
+    )
+
+
+def test_run_status_of_a_live_writer_and_of_one_on_another_host(tmp_path):
+    """A running run is stale at once only when its lock names a process of this host that is
+    gone: a live writer's run stays running, and so does one whose writer is elsewhere."""
+    import json
+
+    w = animlib.RunWriter(tmp_path, name="live", class_names=CLASSES, true_label=0)
+    w.log(image=image_for(0), confidences=probs_for(0))
+    run = animlib.open_run(tmp_path / w.run_id)
+    assert run_status(run.meta, run.store) == "running"
+    lock = tmp_path / w.run_id / ".writer.lock"
+    held = json.loads(lock.read_text())
+    lock.write_text(json.dumps({**held, "host": "elsewhere", "pid": 2**22 + 1}))
+    assert run_status(run.meta, run.store) == "running"
+    lock.write_text("not json")
+    assert run_status(run.meta, run.store) == "running"
+    lock.write_text(json.dumps(held))
+    w.finish()
+    run = animlib.open_run(tmp_path / w.run_id)
+    assert run_status(run.meta, run.store) == "finished"
 
 
 def test_second_writer_gets_a_clear_error(tmp_path):

@@ -309,6 +309,36 @@ def test_live_run_viewer_follows_new_steps(app_env):
     assert not [i for i in at.info if "still being written" in i.value]
 
 
+def test_viewer_of_a_run_whose_writer_was_killed_says_it_stopped(app_env):
+    """A running run whose writer on this host is gone (SIGKILL, out of memory) is not shown
+    as still being written: its status is stale at once, with how to continue it."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import animlib
+
+    w = animlib.RunWriter(app_env, name="killed", class_names=CLASSES, true_label=0)
+    w.log(image=np.zeros((4, 4, 3), "uint8"), confidences=probs_for(0))
+    at = app("app_pages/viewer.py", run="killed")
+    assert [i for i in at.info if "still being written" in i.value]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock = app_env / "killed" / ".writer.lock"
+    held = json.loads(lock.read_text())
+    lock.write_text(json.dumps({**held, "pid": gone.pid}))  # as a killed writer leaves it
+    at.run()
+    assert not at.exception, at.exception
+    assert not [i for i in at.info if "still being written" in i.value]
+    (warning,) = [x.value for x in at.warning if "stopped before it finished" in x.value]
+    assert "1 steps logged" in warning and "RunWriter.resume" in warning
+    assert " · stale · " in at.caption[0].value
+    lock.write_text(json.dumps(held))
+    w.finish()
+
+
 def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
     from animlib import ui
 

@@ -105,8 +105,9 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
     """
     names = ["sample", "status", "updated", "steps", "created_key", "updated_key", "targeted"]
     rows, inexact = sample_rows(index, columns=names)
-    rows = rows.append_column("effective", effective_status(rows, now))
-    out = group_experiments(infos_of(index, rows, inexact))
+    gone = index.writers_gone
+    rows = rows.append_column("effective", effective_status(rows, now, gone))
+    out = group_experiments(infos_of(index, rows, inexact), writers_gone=gone)
     groups = _in_sample_order(exact_rows(rows, inexact)).group_by("experiment", use_threads=False)
     aggregates = groups.aggregate(
         [

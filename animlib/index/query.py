@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +87,18 @@ def good_rows(
     return (table.select(list(columns)) if columns is not None else table).filter(mask)
 
 
-def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArray:
+def effective_status(
+    table: pa.Table, now: float | None = None, gone: Collection[str] = ()
+) -> pa.ChunkedArray:
     """The status of each row, with ``stale`` for a running run silent for longer than
-    ``ANIMLIB_STALE_SECONDS`` (the rule of :func:`animlib.meta.effective_status`).
+    ``ANIMLIB_STALE_SECONDS`` (the rule of :func:`animlib.meta.effective_status`) or whose
+    writer is gone (:func:`animlib.lock.run_status`).
 
     Args:
-        table: index rows (``status`` and ``updated`` columns).
+        table: index rows (``status`` and ``updated`` columns; ``id`` too with ``gone``).
         now: the time it is (seconds since the epoch; default: now).
+        gone: ids of runs whose writer of this host no longer runs
+            (:attr:`~animlib.index.RunIndex.writers_gone`).
 
     Returns:
         One status per row.
@@ -103,7 +108,11 @@ def effective_status(table: pa.Table, now: float | None = None) -> pa.ChunkedArr
     # and imports pandas, which listing runs never needs)
     cutoff = scalar(int((now - settings().stale_seconds) * 1e6), pa.int64())
     updated = pc.cast(table["updated"], pa.int64())
-    silent = pc.and_(pc.equal(table["status"], RUNNING), pc.less(updated, cutoff))
+    stopped = pc.less(updated, cutoff)
+    if gone:
+        ids = pa.array(sorted(gone), pa.string())
+        stopped = pc.or_(pc.fill_null(stopped, FALSE), pc.is_in(table["id"], value_set=ids))
+    silent = pc.and_(pc.equal(table["status"], RUNNING), stopped)
     return pc.if_else(pc.fill_null(silent, FALSE), STALE, table["status"])
 
 
@@ -177,7 +186,9 @@ def check_sort(sort: str) -> None:
         raise ValueError(f"cannot sort by {sort!r} (one of {', '.join(SORTABLE)}, or params.NAME)")
 
 
-def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
+def run_query(
+    table: pa.Table, q: Query, now: float | None = None, gone: Collection[str] = ()
+) -> Result:
     """Filter, sort and page the good runs of an index table (in index order, the order of
     :func:`animlib.list_runs`); a sort keeps that order among equal values (the sort is
     stable) and puts missing values last.
@@ -186,6 +197,7 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
         table: an index table (:data:`animlib.index.rows.SCHEMA`) in index order.
         q: the filters, sort and page.
         now: the time deciding ``stale`` (default: now).
+        gone: runs whose writer is gone (see :func:`effective_status`).
 
     Returns:
         The page, the number of matching runs and the counts of the folder.
@@ -195,7 +207,7 @@ def run_query(table: pa.Table, q: Query, now: float | None = None) -> Result:
     """
     check_sort(q.sort)
     # positions, not copies: only the sort key of the matches and the page's rows are taken
-    status = effective_status(table, now)
+    status = effective_status(table, now, gone)
     good = _good_mask(table, q.exclude)
     mask = _mask(table, status, q)
     rows = pc.indices_nonzero(good if mask is None else pc.and_(good, mask))
@@ -222,19 +234,25 @@ def _good_mask(table: pa.Table, exclude: Sequence[str] = ()) -> pa.ChunkedArray:
     return mask
 
 
-def counts(table: pa.Table, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
+def counts(
+    table: pa.Table,
+    exclude: Sequence[str] = (),
+    now: float | None = None,
+    gone: Collection[str] = (),
+) -> Counts:
     """The counts of an index table.
 
     Args:
         table: an index table.
         exclude: run ids counted as broken (found broken by array checks).
         now: the time deciding ``stale`` (default: now).
+        gone: runs whose writer is gone (see :func:`effective_status`).
 
     Returns:
         Good runs, good runs running now (not stale), broken runs.
     """
-    good = good_rows(table, exclude, ["status", "updated"])
-    running = pc.sum(pc.equal(effective_status(good, now), RUNNING)).as_py() or 0
+    good = good_rows(table, exclude, ["id", "status", "updated"])
+    running = pc.sum(pc.equal(effective_status(good, now, gone), RUNNING)).as_py() or 0
     return Counts(good.num_rows, int(running), table.num_rows - good.num_rows)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import lock
 from .. import meta as M
 from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
@@ -89,6 +90,7 @@ class RunIndex:
         self._checked = self._full_at = float("-inf")
         self._stamp: str | None = None  # the folder's own version at the last full refresh
         self._hot: set[str] = set()  # runs whose run.json is looked at by refresh_changes
+        self._gone: frozenset[str] = frozenset()  # hot runs whose writer is gone (see below)
         self._saved = float("-inf")
         self._dirty = False
         self._infos: dict[str, tuple[str, RunInfo]] = {}
@@ -140,6 +142,7 @@ class RunIndex:
                 self._apply(new, gone, more)
         if self._table is not None:
             self._hot = hot_ids(self._table)  # (running runs gone stale since are left out)
+        self._look_for_gone_writers()
         self._save_when_due()
         self._stamp, self._checked = stamp, time.monotonic()
         self._full_at = self._checked
@@ -182,6 +185,7 @@ class RunIndex:
             current, todo, removed = self._changes(stamp != self._stamp)
             if todo or removed:
                 self._apply(todo, removed, current)
+            self._look_for_gone_writers()
             # (not saved here: a poll must not wait for the file; full refreshes and exit save)
             self._stamp, self._checked = stamp, time.monotonic()
             return Refresh(len(current), len(todo), len(removed), self._checked - started)
@@ -210,6 +214,23 @@ class RunIndex:
         listing = self.store.member_versions(M.RUN_JSON, only=sorted(look)) if look else {}
         current, todo = self._versions_of({name: listing.get(name) for name in look})
         return current, todo, removed
+
+    def _look_for_gone_writers(self) -> None:
+        """:attr:`writers_gone` anew, from the locks of the hot runs of a local folder (a
+        lock file read each: on object storage a killed writer's run goes stale with time)."""
+        gone = frozenset()
+        if self._hot and self.watchable:
+            gone = frozenset(n for n in self._hot if lock.writer_gone(self.store.child(n)))
+        if gone != self._gone:
+            self._gone = gone
+            self.generation += 1  # what is built from the rows shows them stale now
+
+    @property
+    def writers_gone(self) -> frozenset[str]:
+        """The runs the last refresh found with a writer of this host that no longer runs
+        (killed, out of memory: :func:`animlib.lock.writer_gone`); shown ``stale`` at once
+        when running, instead of after ``ANIMLIB_STALE_SECONDS`` of silence."""
+        return self._gone
 
     def _versions_of(self, listing: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
         """The version of each listed folder's run.json (hidden folders skipped), and the
@@ -426,7 +447,7 @@ class RunIndex:
         Raises:
             ValueError: ``q.sort`` is not a sortable column.
         """
-        return run_query(self.table, q, now)
+        return run_query(self.table, q, now, self._gone)
 
     def counts(self, exclude: Sequence[str] = (), now: float | None = None) -> Counts:
         """How many good, running and broken runs the folder holds.
@@ -438,7 +459,7 @@ class RunIndex:
         Returns:
             The counts.
         """
-        return counts(self.table, exclude, now)
+        return counts(self.table, exclude, now, self._gone)
 
     def facets(self) -> dict[str, list[str]]:
         """The attacks, models, experiments and parameter names of the good runs (for the
