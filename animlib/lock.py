@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterable
 
 from . import meta as M
 from .errors import Code, RunInputError, StoreError
@@ -52,6 +53,12 @@ def writer_gone(store: Store) -> bool:
     cannot be told from a live one (its run goes ``stale`` once silent for long enough)."""
     lock = _lock_of(store)
     return lock is not None and lock[1]
+
+
+def writers_gone(root: Store, run_ids: Iterable[str]) -> frozenset[str]:
+    """The runs of ``run_ids`` in the results folder ``root`` whose writer is gone
+    (:func:`writer_gone`; one lock file read each)."""
+    return frozenset(r for r in run_ids if writer_gone(root.child(r)))
 
 
 def run_status(meta: dict, store: Store) -> str:

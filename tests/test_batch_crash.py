@@ -242,7 +242,7 @@ UNFLUSHED = textwrap.dedent(
 def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_path, capsys):
     """Killed before anything was flushed: each sample run is an empty running run that says
     which experiment and sample it is; validate and ls agree it is not broken, the summary
-    lists the experiment as running, resume says there is nothing to resume and why, and a
+    lists the experiment as stale (its writer of this host is gone), resume says there is nothing to resume and why, and a
     rerun with if_exists='overwrite' replaces the runs."""
     from animlib.cli import main
     from animlib.errors import Code
@@ -259,7 +259,7 @@ def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_
     assert all(r.ok and r.steps == 0 for r in animlib.validate(tmp_path))
     assert main(["summary", str(tmp_path), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert (row["experiment"], row["status"], row["steps"], row["n"]) == ("early", "running", 0, 4)
+    assert (row["experiment"], row["status"], row["steps"], row["n"]) == ("early", "stale", 0, 4)
     try:
         animlib.BatchWriter.resume(tmp_path, "early")
     except animlib.RunInputError as exc:

@@ -216,11 +216,9 @@ class RunIndex:
         return current, todo, removed
 
     def _look_for_gone_writers(self) -> None:
-        """:attr:`writers_gone` anew, from the locks of the hot runs of a local folder (a
-        lock file read each: on object storage a killed writer's run goes stale with time)."""
-        gone = frozenset()
-        if self._hot and self.watchable:
-            gone = frozenset(n for n in self._hot if lock.writer_gone(self.store.child(n)))
+        """:attr:`writers_gone` anew from the locks of the hot runs, in a local folder (on
+        object storage a killed writer's run goes stale with time)."""
+        gone = lock.writers_gone(self.store, self._hot) if self.watchable else frozenset()
         if gone != self._gone:
             self._gone = gone
             self.generation += 1  # what is built from the rows shows them stale now
