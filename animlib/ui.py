@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from .cache import cached_render
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
@@ -174,32 +173,6 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
         return None, f"This run cannot be shown: {md(printable(exc))}"
     except (OSError, ValueError) as exc:
         return None, f"Run {shown} cannot be read: {md(printable(exc))}"
-
-
-def render_download(
-    slot: Any, label: str, runs: Any, file: str, mime: str, options: dict[str, Any], **kw: Any
-) -> None:
-    """A download button for a render of ``runs`` (one run or a comparison), made (or taken
-    from the render cache) only when clicked.
-
-    Args:
-        slot: where the button goes (``st``, a column, ...).
-        label: the button's label.
-        runs: what is rendered (as :func:`animlib.cache.cached_render` takes it).
-        file: the file name offered; its suffix is the format.
-        mime: the file's MIME type.
-        options: the render options.
-        **kw: more arguments of ``download_button``.
-    """
-    fmt = file.rsplit(".", 1)[-1]
-    slot.download_button(
-        label,
-        lambda: cached_render(runs, fmt, **options).read_bytes(),
-        file_name=file,
-        mime=mime,
-        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
-        **kw,
-    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

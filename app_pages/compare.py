@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib import runs_table as table
+from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi
 from animlib.links import compare_link
@@ -20,7 +21,6 @@ from animlib.ui import (
     md_table,
     open_checked,
     query_param,
-    render_download,
     root,
     source_groups,
 )

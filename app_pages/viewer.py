@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_dpi, limits
@@ -25,7 +26,6 @@ from animlib.ui import (
     md,
     open_checked,
     query_param,
-    render_download,
     root,
     run_index,
     sample_neighbours,

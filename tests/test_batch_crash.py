@@ -242,8 +242,8 @@ UNFLUSHED = textwrap.dedent(
 def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_path, capsys):
     """Killed before anything was flushed: each sample run is an empty running run that says
     which experiment and sample it is; validate and ls agree it is not broken, the summary
-    lists the experiment as stale (its writer of this host is gone), resume says there is nothing to resume and why, and a
-    rerun with if_exists='overwrite' replaces the runs."""
+    lists the experiment as stale (its writer of this host is gone), resume says there is
+    nothing to resume and why, and a rerun with if_exists='overwrite' replaces the runs."""
     from animlib.cli import main
     from animlib.errors import Code
 

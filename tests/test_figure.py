@@ -75,6 +75,31 @@ def test_the_full_name_is_shown_when_it_fits(tmp_path):
     assert fig.rows[0].status.prediction_text.get_text() == "class number 500 (90.0%)"
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+@pytest.mark.parametrize("name", ["cat 猫", "dog 🐶 b", "猫", "נמר x", "a\u00a0ø 🐶"])
+def test_class_names_with_characters_the_font_lacks_render(tmp_path, name):
+    """A character the font lacks, alone between spaces, was measured with ``load_char``, which
+    raised "No glyphs have been loaded": every render of such a run failed. It is drawn as the
+    fallback draws it (a box), and measured as drawn."""
+    from animlib.figure.textmetrics import advance, readout_width
+
+    names = [f"c{i}" for i in range(10)]
+    names[1] = name
+    with animlib.RunWriter(tmp_path, name="m", class_names=names, true_label=1) as w:
+        for _ in range(3):
+            c = np.full(10, 0.05, np.float32)
+            c[1] = 0.55
+            w.log(image=np.zeros((8, 8, 3), np.uint8), confidences=c)
+    run = animlib.open_run(tmp_path / w.run_id)
+    out = animlib.render(run, tmp_path / "m.mp4")
+    assert out.stat().st_size > 0
+    frames = FrameRenderer(run)
+    frames.frame(2)
+    status = frames.figure.rows[0].status
+    assert status.prediction_text.get_text() == f"{name} (55.0%)"
+    assert advance("猫", 10.0, "normal", 100.0) > 0 and readout_width(name, 10.0, "bold", 100.0) > 0
+
+
 def test_every_piece_of_a_row_is_defined_and_owns_its_regions(tmp_path):
     root = tmp_path / "runs"
     full = animlib.open_run(root / write_run(root, "full"))

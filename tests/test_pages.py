@@ -340,7 +340,7 @@ def test_viewer_of_a_run_whose_writer_was_killed_says_it_stopped(app_env):
 
 
 def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
-    from animlib import ui
+    from animlib import downloads as ui
 
     rendered = []
 
@@ -361,6 +361,49 @@ def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
     assert label == "GIF" and rendered == []  # nothing rendered before the click
     assert kw == dict(file_name="a.b.gif", mime="image/gif", on_click="ignore", width="stretch")
     assert data() == b"gif" and rendered == [("RUN", "gif", {"fps": 5.0})]
+
+
+def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
+    """The browser only says a deferred download failed: the page says why, at its next run
+    (and no more once a render of the same file and options succeeds)."""
+    from animlib import downloads
+
+    fail = [True]
+
+    def render(runs, fmt, **options):
+        if fail[0]:
+            raise RuntimeError("No glyphs have been loaded.")
+        return Path(__file__)
+
+    class Slot:
+        def __init__(self):
+            self.errors = []
+
+        def download_button(self, label, data, **kw):
+            self.data = data
+
+        def error(self, text, **kw):
+            self.errors.append(text)
+
+    monkeypatch.setattr(downloads, "cached_render", render)
+    slot = Slot()
+    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    assert slot.errors == []
+    with pytest.raises(RuntimeError):
+        slot.data()  # (Streamlit logs it; the browser gets no file)
+    slot = Slot()
+    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    assert slot.errors == [
+        "The last MP4 video could not be rendered: RuntimeError: No glyphs have been loaded."
+    ]
+    other = Slot()  # other options: another download
+    downloads.render_download(other, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 3.0})
+    assert other.errors == []
+    fail[0] = False
+    assert slot.data() == Path(__file__).read_bytes()
+    slot = Slot()
+    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    assert slot.errors == []
 
 
 def test_open_checked_gives_a_run_or_a_message(app_env):

@@ -1,0 +1,71 @@
+"""Dashboard download buttons for renders: made only when clicked, a failure shown on the page."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .cache import cached_render
+from .text import printable
+
+log = logging.getLogger("animlib.downloads")
+
+_FAILED: dict[str, str] = {}  # the last failure of each download (key: its file and options)
+_FAILED_LOCK = threading.Lock()
+_MAX_FAILED = 256
+
+
+def _key(file: str, options: dict[str, Any]) -> str:
+    return f"{file}|{sorted(options.items())!r}"
+
+
+def last_failure(file: str, options: dict[str, Any]) -> str | None:
+    """What the last render of the download ``file`` with ``options`` raised (None if it did
+    not fail, or succeeded since)."""
+    return _FAILED.get(_key(file, options))
+
+
+def _render_bytes(runs: Any, fmt: str, file: str, options: dict[str, Any]) -> bytes:
+    key = _key(file, options)
+    try:
+        data = cached_render(runs, fmt, **options).read_bytes()
+    except Exception as exc:  # the button gets no error of its own: the page shows this one
+        log.exception("rendering %s failed", file)
+        with _FAILED_LOCK:
+            if len(_FAILED) >= _MAX_FAILED:
+                _FAILED.clear()
+            _FAILED[key] = printable(f"{type(exc).__name__}: {exc}")
+        raise
+    _FAILED.pop(key, None)
+    return data
+
+
+def render_download(
+    slot: Any, label: str, runs: Any, file: str, mime: str, options: dict[str, Any], **kw: Any
+) -> None:
+    """A download button for a render of ``runs`` (one run or a comparison), made (or taken
+    from the render cache) only when clicked. If the last click's render failed, the error is
+    shown under the button (the browser only says the download failed).
+
+    Args:
+        slot: where the button goes (``st``, a column, ...).
+        label: the button's label.
+        runs: what is rendered (as :func:`animlib.cache.cached_render` takes it).
+        file: the file name offered; its suffix is the format.
+        mime: the file's MIME type.
+        options: the render options.
+        **kw: more arguments of ``download_button``.
+    """
+    fmt = file.rsplit(".", 1)[-1]
+    slot.download_button(
+        label,
+        lambda: _render_bytes(runs, fmt, file, options),
+        file_name=file,
+        mime=mime,
+        on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
+        **kw,
+    )
+    failed = last_failure(file, options)
+    if failed:
+        slot.error(f"The last {label} could not be rendered: {failed}", icon=":material/error:")
