@@ -103,8 +103,11 @@ def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any]]) -> list[GridRow
 
 OUTCOME_COLUMNS = [
     "sample", "true_label", "true_class", "experiment", "attack", "eps", "run",
-    "success", "flip_step", "final_pred", "final_class", "linf", "l2",
+    "success", "flip_step", "final_pred", "final_class", "linf", "l2", "image",
 ]  # fmt: skip
+# ``image``: which image the run attacked (:func:`~animlib.experiments.image_key`: the sample id
+# and the clean image's hash), as the grid's rows go: one sample id may name other images in
+# other experiments (each drew its own batch)
 SUMMARY_KEYS = ("success", "flip_step", "final_pred", "linf", "l2")  # read from run.json's summary
 
 
@@ -150,6 +153,7 @@ def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, A
         **{key: values[key] for key in SUMMARY_KEYS[:3]},
         "final_class": class_name(names, values["final_pred"]),
         **{key: values[key] for key in SUMMARY_KEYS[3:]},
+        "image": image_key(meta),
     }
 
 

@@ -416,28 +416,33 @@ def smallest_value(
             medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
     shown = table.replace(np.inf, np.nan)
     taken = list(map(str, shown.columns))  # an attack called "sample" keeps its column
-    true_class = {"true_class": unique_label("true class", taken)}
-    out = images.set_index("sample").rename(columns=true_class).join(shown)
-    return _by_sample(out, taken), medians
+    images, sample = _labelled(images, taken)
+    return _by_sample(images.join(shown), sample), medians
 
 
 def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The images (sample, true_class) and, by sample and series, the smallest value that
-    fooled the model: inf where the sweep attacked the image and no value fooled it, NaN where
-    it did not attack it."""
+    """The images (indexed by image key: sample, true_class) and, by image and series, the
+    smallest value that fooled the model: inf where the sweep attacked the image and no value
+    fooled it, NaN where it did not attack it."""
     sweep = points.set_index("experiment")[["series", "value"]].rename(columns={"value": "_v"})
     runs = outcomes.drop(columns=["series", "_v"], errors="ignore").join(sweep, on="experiment")
     runs = runs[runs["series"].notna()]
-    images = runs[["sample", "true_class"]].drop_duplicates("sample")
+    images = _images(runs)
     fooled = runs["success"].fillna(False).astype(bool)
     runs = runs.assign(_v=runs["_v"].where(fooled, np.inf))
     table = runs.pivot_table(
-        index="sample", columns="series", values="_v", aggfunc="min", dropna=False
+        index="image", columns="series", values="_v", aggfunc="min", dropna=False
     )
     series = sorted(set(runs["series"]), key=natural_key)
-    table = table.reindex(index=images["sample"], columns=series)
+    table = table.reindex(index=images.index, columns=series)
     table.columns.name = None
     return images, table
+
+
+def _images(runs: pd.DataFrame) -> pd.DataFrame:
+    """The images ``runs`` attacked, indexed by image key (one sample id may name several
+    images: experiments that each drew their own batch), with their sample and true class."""
+    return runs[["image", "sample", "true_class"]].drop_duplicates("image").set_index("image")
 
 
 def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFrame:
@@ -455,9 +460,9 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
         flip step of the row (several when tied; empty when none flipped).
     """
     runs = outcomes[outcomes["experiment"].isin(list(experiments))]
-    images = runs[["sample", "true_class"]].drop_duplicates("sample").set_index("sample")
+    images = _images(runs)
     table = runs.pivot_table(
-        index="sample", columns="experiment", values="flip_step", aggfunc="min", dropna=False
+        index="image", columns="experiment", values="flip_step", aggfunc="min", dropna=False
     )
     table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
     table.columns.name = None
@@ -465,12 +470,23 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     names = np.array([str(e) for e in table.columns], dtype=object)
     fastest = [", ".join(names[hit]) for hit in table.to_numpy() == least[:, None]]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
-    out = images.rename(columns={"true_class": unique_label("true class", taken)}).join(table)
+    images, sample = _labelled(images, taken)
+    out = images.join(table)
     out[unique_label("fastest", taken)] = fastest
-    return _by_sample(out, taken)
+    return _by_sample(out, sample)
 
 
-def _by_sample(table: pd.DataFrame, taken: Sequence[str]) -> pd.DataFrame:
-    """``table`` (indexed by sample) in sample order, the sample a column again."""
-    table.index.name = unique_label("sample", taken)
-    return table.sort_index(key=lambda s: s.map(sample_key)).reset_index()
+def _labelled(images: pd.DataFrame, taken: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """:func:`_images` with its columns named as shown, apart from the names ``taken`` (the
+    experiments' columns); and the sample column's name."""
+    sample = unique_label("sample", taken)
+    names = {"sample": sample, "true_class": unique_label("true class", taken)}
+    return images.rename(columns=names), sample
+
+
+def _by_sample(table: pd.DataFrame, sample: str) -> pd.DataFrame:
+    """``table`` (indexed by image) in the order of its column ``sample`` (then of the image),
+    without the image key: one row per image, the sample its first column."""
+    samples = table[sample].tolist()
+    order = sorted(range(len(table)), key=lambda i: (sample_key(samples[i]), table.index[i]))
+    return table.iloc[order].reset_index(drop=True)

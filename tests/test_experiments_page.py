@@ -659,7 +659,10 @@ def test_smallest_eps_per_image_and_sweep():
         (10, "f20", False), (2, "p20", True), (2, "other", True),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
-        [{"sample": s, "true_class": "c", "experiment": e, "success": ok} for s, e, ok in runs]
+        [
+            {"sample": s, "true_class": "c", "experiment": e, "success": ok, "image": f"{s}:"}
+            for s, e, ok in runs
+        ]
     )
     table, medians = smallest_value(outcomes, points)
     assert list(table.columns) == ["sample", "true class", "FGSM", "PGD"]
@@ -827,7 +830,10 @@ def test_flip_steps_per_image_and_experiment():
         (0, "fgsm", None), (0, "other", 0), (5, "pgd", 4),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
-        [{"sample": s, "true_class": f"c{s}", "experiment": e, "flip_step": f} for s, e, f in runs]
+        [
+            {"sample": s, "true_class": f"c{s}", "experiment": e, "flip_step": f, "image": f"{s}:"}
+            for s, e, f in runs
+        ]
     )
     table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
     assert list(table.index) == [0, 2, 5, 10]  # by sample value; "other" left out
@@ -836,6 +842,56 @@ def test_flip_steps_per_image_and_experiment():
     assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
     assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == ""  # never fooled
     assert math.isnan(table.loc[5, "fgsm"]) and table.loc[5, "fastest"] == "pgd"  # not attacked
+
+
+def test_one_sample_id_naming_two_images_gives_two_rows_in_both_tables():
+    """Sweeps that each drew their own batch: sample 5 of ε 0.05 (a digit 0, never fooled) is
+    another image than sample 5 of ε 0.1 (a digit 2, fooled). The tables keyed rows by sample:
+    "5 | digit 0 | 0.1" said the digit 0 was fooled at ε 0.1. Rows go by image, as the grid's."""
+    from animlib.experiment_views import flip_steps, smallest_value
+
+    points = pd.DataFrame(
+        {"series": ["PGD", "PGD"], "value": [0.05, 0.1], "experiment": ["p05", "p10"]}
+    )
+    outcomes = pd.DataFrame(
+        [
+            {
+                "sample": 5,
+                "true_class": "digit 0",
+                "experiment": "p05",
+                "success": False,
+                "flip_step": None,
+                "image": "5:aaaa",
+            },
+            {
+                "sample": 5,
+                "true_class": "digit 2",
+                "experiment": "p10",
+                "success": True,
+                "flip_step": 3,
+                "image": "5:bbbb",
+            },
+            {
+                "sample": 4,
+                "true_class": "digit 1",
+                "experiment": "p10",
+                "success": True,
+                "flip_step": 1,
+                "image": "4:cccc",
+            },
+        ]  # fmt: skip
+    )
+    table, medians = smallest_value(outcomes, points)
+    assert list(table.columns) == ["sample", "true class", "PGD"]
+    rows = [(r[0], r[1], None if math.isnan(r[2]) else r[2]) for r in table.itertuples(False)]
+    assert rows == [(4, "digit 1", 0.1), (5, "digit 0", None), (5, "digit 2", 0.1)]
+    table = flip_steps(outcomes, ["p05", "p10"])
+    assert list(table.columns) == ["sample", "true class", "p05", "p10", "fastest"]
+    assert [tuple(r) for r in table[["sample", "true class", "fastest"]].itertuples(False)] == [
+        (4, "digit 1", "p10"),
+        (5, "digit 0", ""),
+        (5, "digit 2", "p10"),
+    ]
 
 
 def test_the_page_shows_flip_steps_recomputed_from_the_stored_confidences(demo_env):
@@ -877,7 +933,7 @@ def test_experiments_named_like_the_flip_tables_columns_keep_theirs():
 
     outcomes = pd.DataFrame(
         [
-            {"sample": s, "true_class": "c", "experiment": e, "flip_step": s + 1}
+            {"sample": s, "true_class": "c", "experiment": e, "flip_step": s + 1, "image": f"{s}:"}
             for s in (0, 1)
             for e in ("sample", "fastest", "true class")
         ]  # fmt: skip
@@ -896,7 +952,7 @@ def test_an_attack_named_sample_keeps_its_column_in_the_smallest_value_table():
     )
     outcomes = pd.DataFrame(
         [
-            {"sample": 7, "true_class": "c", "experiment": e, "success": ok}
+            {"sample": 7, "true_class": "c", "experiment": e, "success": ok, "image": "7:"}
             for e, ok in (("s1", False), ("s2", True))
         ]  # fmt: skip
     )

@@ -33,7 +33,7 @@ __all__ = ["grid_rows", "outcomes"]
 _OUTCOME_SOURCES = {
     **{c: c for c in ("sample", "true_label", "experiment", "attack", "eps")},
     "run": "id",
-    **{c: c for c in ("success", "flip_step", "final_pred", "linf", "l2")},
+    **{c: c for c in ("success", "flip_step", "final_pred", "linf", "l2", "image")},
 }
 
 
