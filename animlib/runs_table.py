@@ -14,7 +14,7 @@ from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
 from .protocol import MAX_COMPARE
-from .text import csv_cell, natural_key
+from .text import csv_cell, natural_key, printable
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -28,7 +28,7 @@ FILTERS = (
 )
 
 
-def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
+def page_frame(rows: pa.Table, params: Sequence[str] = (), *, shown: bool = True) -> pd.DataFrame:
     """The runs-table frame of one page of index rows.
 
     Args:
@@ -36,6 +36,8 @@ def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
         params: parameters shown as columns too, each as ``params.NAME``: numbers (float)
             when every run that sets it sets a number, else text; missing where a run does
             not set it.
+        shown: text as the page shows it (control characters and bidi overrides as escapes,
+            :func:`animlib.text.printable`; ``id`` as it is); False: as stored.
 
     Returns:
         A DataFrame with the columns :data:`COLUMNS` and nullable dtypes (``Int64``, ``boolean``),
@@ -44,6 +46,10 @@ def page_frame(rows: pa.Table, params: Sequence[str] = ()) -> pd.DataFrame:
     mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
     frame = rows.select(COLUMNS).to_pandas(types_mapper=mapper)
     frame["created"] = pd.to_datetime(frame["created"], utc=True)
+    if shown:
+        for column in ("name", "attack", "model", "status", "tags"):
+            if column in frame:
+                frame[column] = frame[column].map(printable, na_action="ignore")
     if params:
         stored = [decode(text) for text in rows["params"].to_pylist()]
         for name in params:
@@ -62,7 +68,7 @@ def runs_csv(rows: pa.Table) -> bytes:
     Returns:
         UTF-8 CSV with a header row; times in ISO 8601 (UTC).
     """
-    frame = page_frame(rows)
+    frame = page_frame(rows, shown=False)
     for column in frame.columns:
         if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
             frame[column] = frame[column].map(csv_cell)

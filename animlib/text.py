@@ -6,13 +6,17 @@ import re
 from collections.abc import Collection
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_RUNS = re.compile(CONTROL.pattern + "+")
+# shown as escapes too: the bidi embedding, override and isolate controls, which make text read
+# as other text ("RTL \u202eevil\u202c" reads "RTL live"); kept in names and paths
+_SHOWN_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_RUNS = re.compile(_SHOWN_ESCAPED.pattern + "+")
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def printable(text: object) -> str:
-    """``text`` on one line: control characters (newlines, NUL, ...) shown as escapes."""
-    return CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    """``text`` on one line: control characters (newlines, NUL, bidi overrides, ...) shown as
+    escapes."""
+    return _SHOWN_ESCAPED.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def one_line(text: object) -> str:

@@ -26,8 +26,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
 
 def md(text: Any) -> str:
-    """Escape a user string (run name, class name, tag) so Markdown shows it as plain text."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Escape a user string (run name, class name, tag) so Markdown shows it as plain text, on
+    one line (control characters and bidi overrides as escapes: :func:`printable`)."""
+    return _MD_SPECIAL.sub(r"\\\1", printable(text))
 
 
 _NUMBER = re.compile(NUMBER_RE2)  # a cell that spells a number is left as it is

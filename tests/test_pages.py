@@ -339,6 +339,31 @@ def test_viewer_of_a_run_whose_writer_was_killed_says_it_stopped(app_env):
     w.finish()
 
 
+def test_bidi_overrides_in_names_show_as_escapes_not_as_other_text(app_env):
+    """ "RTL \u202eevil\u202c name" reads "RTL live name" in a browser: the viewer's title and
+    the runs table show the override as an escape (stored as given; the CSV keeps it too)."""
+    import numpy as np
+
+    import animlib
+    from animlib.index import Query, open_index
+    from animlib.runs_table import page_frame, runs_csv
+
+    name = "RTL \u202eevil\u202c name"
+    with animlib.RunWriter(app_env, name=name, class_names=CLASSES, true_label=0) as w:
+        w.log(image=np.zeros((4, 4, 3), "uint8"), confidences=probs_for(0))
+    assert animlib.open_run(app_env / w.run_id).name == name  # the data is not rewritten
+    at = app("app_pages/viewer.py", run=w.run_id)
+    assert not at.exception, at.exception
+    titles = [t.value for t in (*at.title, *at.header)]
+    assert "RTL \\\\u202eevil\\\\u202c name" in titles, titles  # (Markdown: \\u202e shows \u202e)
+    assert not any("\u202e" in t for t in titles)
+    index = open_index(app_env)
+    index.refresh()
+    rows = index.query(Query(text="RTL")).rows
+    assert page_frame(rows)["name"].tolist() == ["RTL \\u202eevil\\u202c name"]
+    assert name in runs_csv(rows).decode()
+
+
 def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
     from animlib import downloads as ui
 
