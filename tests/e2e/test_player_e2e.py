@@ -369,3 +369,44 @@ def test_a_rerun_while_playing_carries_on_playing_at_the_chosen_speed(page, serv
         f'() => Number(document.querySelector("{PLAYER}").dataset.step) > {later}'
     )  # still advancing
     page.locator("[data-action='play']").click()  # pause
+
+
+def test_a_live_run_watched_at_its_last_step_follows_new_steps_and_keeps_the_zoom(
+    page, server, player_runs
+):
+    """A live run's new steps reach the page as new data: a player left at the last step moves
+    to the new last one (as a log's tail), a panel shown at full size stays so, and a player
+    left elsewhere stays where it is."""
+    w = animlib.RunWriter(
+        player_runs, name="tail", class_names=CLASSES, true_label=0, original=image_for(0)
+    )
+    try:
+        for i in range(3):
+            w.log(image=image_for(i), confidences=probs_for(i))
+        open_player(page, server.url + f"/viewer?run={w.run_id}")
+        page.focus(PLAYER)
+        page.keyboard.press("End")
+        wait_frame(page, 2)
+        page.locator("[data-testid='animlib-perturbation']").hover()
+        page.locator(
+            ".animlib-figure:has([data-testid='animlib-perturbation']) .animlib-zoom"
+        ).click()
+        page.locator("[data-testid='animlib-zoom'] canvas").wait_for()
+        for i in range(3, 6):
+            w.log(image=image_for(i), confidences=probs_for(i))
+        page.wait_for_function(
+            f'() => document.querySelector("{PLAYER}").dataset.step === "5"', timeout=30_000
+        )
+        wait_frame(page, 5, "[data-testid='animlib-zoom'] canvas")  # still shown at full size
+        page.keyboard.press("Escape")
+        page.keyboard.press("Home")
+        wait_frame(page, 0)
+        w.log(image=image_for(6), confidences=probs_for(6))
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"animlib-step-label\"]')"
+            ".textContent.includes('/ 6')",
+            timeout=30_000,
+        )  # the new data arrived (7 steps) ...
+        assert shown_step(page) == 0  # ... and the player stayed where it was
+    finally:
+        w.finish()

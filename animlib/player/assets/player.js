@@ -76,18 +76,25 @@ class Player {
     }
     this.step = -1;
     const same = carried && carried.ids === this.runs.map((r) => r.id).join("\n");
-    this.setStep(same ? carried.step : this.urlStep());
-    if (!same || carried.step === this.urlStep()) this.cancelUrl(); // the URL says where we are
+    // at the last step of a live run, the new last step (as a log's tail follows it)
+    const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : this.urlStep();
+    this.setStep(step);
+    if (!same || step === this.urlStep()) this.cancelUrl(); // the URL says where we are
     if (same) {
       this.setSpeed(carried.speed);
       if (carried.playing) this.play();
+      if (carried.zoom && carried.zoom.r < this.runs.length && this.runs[carried.zoom.r].image) this.openZoom(carried.zoom);
     }
     if (document.activeElement === document.body || !document.activeElement) this.root.focus({ preventScroll: true });
   }
 
-  // What a player replacing this one on a rerun carries on with (same runs only).
+  // What a player replacing this one on a rerun carries on with (same runs only): the step (the
+  // new last one when it was at the last: a live run's new steps are followed), speed, playback
+  // and the panel shown at full size.
   carried() {
-    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing };
+    const atEnd = !this.playing && this.steps > 1 && this.step === this.steps - 1;
+    const zoom = this.overlay ? this.zoomed : null; // a panel shown at full size stays so
+    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom };
   }
 
   // -- building ------------------------------------------------------------------------------
@@ -377,6 +384,7 @@ class Player {
   // -- zoom -----------------------------------------------------------------------------------
   openZoom(what) {
     this.closeZoom();
+    this.zoomed = what;
     const image = this.runs[what.r].image;
     const f = Math.max(1, Math.floor(Math.min((window.innerWidth * 0.92) / image.width, (window.innerHeight * 0.82) / image.height)));
     const size = { w: image.width * f, h: image.height * f };
