@@ -155,12 +155,13 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     by_param = [table.param_column(p) for p in facets["params"]]
     options = [NEWEST, *SORTABLE, *by_param]
     restore_view(facets, options)
-    cols = st.columns([3, 7], vertical_alignment="bottom")
+    # one row that wraps as a whole on a narrow window (two columns wrapped the buttons above
+    # the search box's label)
+    bar = st.container(horizontal=True, vertical_alignment="bottom")
     again = {"on_change": first_page}
-    text = cols[0].text_input(
-        "Search", placeholder="name, tag, source, eps=0.1…", key="f_text", **again
+    text = bar.text_input(
+        "Search", placeholder="name, tag, source, eps=0.1…", key="f_text", width=300, **again
     )
-    bar = cols[1].container(horizontal=True, vertical_alignment="bottom")
     chosen = filters(bar, facets)
     if st.session_state.get("f_sort") not in options:
         st.session_state["f_sort"] = NEWEST  # e.g. a parameter no run sets any more
