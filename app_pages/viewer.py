@@ -198,7 +198,11 @@ for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=Tru
     col.metric(label, value, delta, delta_color="inverse")
 
 scalars = list(run.scalars.items())
-tabs = st.tabs(["Confidence table", "Scalars", "Parameters"])
+names = ["Confidence table", "Scalars", "Parameters"]
+# a run without confidences opens on its scalars; the key keeps the chosen tab when the page
+# above changes (a live run finishing drops its note)
+first = names[1] if run.confidences is None and scalars else names[0]
+tabs = st.tabs(names, default=first, key=f"v_tabs_{first[0]}")
 with tabs[0]:
     if run.confidences is None:
         st.caption("This run logged no confidences.")
