@@ -232,7 +232,30 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
     report = _check(run.url, where, key, deep)
     if report.ok:
         return None
+    _remember_damaged(run.id, where, report)
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
+
+
+def _with_problem(info: RunInfo, report: Report) -> RunInfo:
+    """``info`` of a run whose arrays ``report`` found damaged: not ok, with the problem."""
+    return dataclasses.replace(info, error=report.error, field=report.field, code=report.code)
+
+
+PROBLEMS_KEY = "array_problems"  # this session's :data:`Problems` (the runs page's broken runs)
+
+
+def _remember_damaged(run_id: str, where: str, report: Report) -> None:
+    """A run a page found damaged is listed as broken on the runs page of this session too
+    (until it changes), not only once a check of the runs page finds it."""
+    if where != root():
+        return  # (the runs page shows the dashboard's folder)
+    index = run_index(where)
+    infos = [i for i in index.infos([run_id]) if i.ok]
+    found = [
+        dataclasses.replace(i, error=report.error, field=report.field, code=report.code)
+        for i in infos
+    ]
+    _record(index, st.session_state.setdefault(PROBLEMS_KEY, {}), found)
 
 
 def open_checked(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
@@ -267,9 +290,7 @@ def check_runs(
         key = (info.get("updated"), info.get("steps"), info.get("status"))
         report = _check(info.url, where, key, deep)
         if not report.ok:
-            out[info.id] = dataclasses.replace(
-                info, error=report.error, field=report.field, code=report.code
-            )
+            out[info.id] = _with_problem(info, report)
         if progress is not None:
             progress(done + 1, len(todo))
     return [out.get(i.id, i) for i in infos], skipped

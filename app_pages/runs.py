@@ -18,6 +18,7 @@ from animlib.link_state import RUNS_VIEW
 from animlib.links import compare_link, viewer_link, viewer_url
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.ui import (
+    PROBLEMS_KEY,
     Problems,
     checked_page,
     deep_check,
@@ -363,7 +364,7 @@ def runs_page() -> tuple[str, int] | None:
     # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
     # cached per run, within a time budget; every chunk of every run on request). Runs found
     # broken are remembered by id and run.json version and left out of every page.
-    problems: Problems = st.session_state.setdefault("array_problems", {})
+    problems: Problems = st.session_state.setdefault(PROBLEMS_KEY, {})
     if st.session_state.get("deep_check") and not st.session_state.get("deep_checked"):
         st.session_state["deep_checked"] = run_deep_check(index, problems)
     result, unchecked, page, pages = fetch(index, q, problems)

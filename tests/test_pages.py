@@ -364,6 +364,32 @@ def test_bidi_overrides_in_names_show_as_escapes_not_as_other_text(app_env):
     assert name in runs_csv(rows).decode()
 
 
+def test_a_run_the_viewer_finds_damaged_is_listed_broken_on_the_runs_page(app_env):
+    """The runs page checks the cheap way (a damaged first chunk passes); the viewer reads every
+    chunk. What the viewer found is not forgotten by the runs page of the same session."""
+    import shutil
+
+    shutil.rmtree(app_env / "alpha")
+    write_run(app_env, "alpha", steps=12, shape=(256, 256, 3))  # 3 chunks: the first damaged
+    chunk = app_env / "alpha" / "images" / "c.0.0.0.0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2 :] = bytes(b ^ 0x5A for b in data[len(data) // 2 :])
+    chunk.write_bytes(bytes(data))
+    at = app()
+    assert "alpha" in at.dataframe[0].value["name"].tolist()  # the quick check passes it
+    assert " · 1 broken" in at.caption[1].value, [c.value for c in at.caption]
+    at.switch_page("app_pages/viewer.py")
+    at.query_params["run"] = "alpha"
+    at.run()
+    assert [e for e in at.error if "cannot be shown" in e.value]
+    at.switch_page("app_pages/runs.py")
+    at.query_params.clear()
+    at.run()
+    assert not at.exception, at.exception
+    assert "alpha" not in at.dataframe[0].value["name"].tolist()
+    assert " · 2 broken" in at.caption[1].value, [c.value for c in at.caption]
+
+
 def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
     from animlib import downloads as ui
 
