@@ -410,3 +410,12 @@ def test_a_live_run_watched_at_its_last_step_follows_new_steps_and_keeps_the_zoo
         assert shown_step(page) == 0  # ... and the player stayed where it was
     finally:
         w.finish()
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("abc", 0), ("-3", 0), ("99999", 14), ("1e1", 10)])
+def test_a_bad_step_in_the_url_is_replaced_by_the_step_shown(page, server, asked, shown):
+    open_player(page, server.url + f"/viewer?run=long&step={asked}")
+    assert shown_step(page) == shown
+    page.wait_for_function(
+        f"() => new URL(location.href).searchParams.get('step') === '{shown}'", timeout=10_000
+    )

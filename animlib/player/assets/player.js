@@ -80,6 +80,8 @@ class Player {
     const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : this.urlStep();
     this.setStep(step);
     if (!same || step === this.urlStep()) this.cancelUrl(); // the URL says where we are
+    const asked = new URLSearchParams(window.location.search).get("step");
+    if (!same && asked !== null && asked !== String(step)) this.scheduleUrl(); // ?step=abc, =-3
     if (same) {
       this.setSpeed(carried.speed);
       if (carried.playing) this.play();
@@ -296,8 +298,8 @@ class Player {
 
   urlStep() {
     const raw = new URLSearchParams(window.location.search).get("step");
-    const v = raw === null ? 0 : Number.parseInt(raw, 10);
-    return Number.isFinite(v) ? clamp(v, 0, this.steps - 1) : 0;
+    const v = raw === null ? 0 : Number(raw); // ("1e3" is step 1000, "abc" step 0)
+    return Number.isFinite(v) ? clamp(Math.trunc(v), 0, this.steps - 1) : 0;
   }
 
   // The step goes into the URL at most every URL_DELAY_MS (the step of that moment), so the
