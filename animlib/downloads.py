@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from .cache import cached_render
@@ -11,8 +10,9 @@ from .text import printable
 
 log = logging.getLogger("animlib.downloads")
 
-_FAILED: dict[str, str] = {}  # the last failure of each download (key: its file and options)
-_FAILED_LOCK = threading.Lock()
+# the last failure of each download (key: its file and options); sessions' threads share it
+# through single dict operations
+_FAILED: dict[str, str] = {}
 _MAX_FAILED = 256
 
 
@@ -32,10 +32,9 @@ def _render_bytes(runs: Any, fmt: str, file: str, options: dict[str, Any]) -> by
         data = cached_render(runs, fmt, **options).read_bytes()
     except Exception as exc:  # the button gets no error of its own: the page shows this one
         log.exception("rendering %s failed", file)
-        with _FAILED_LOCK:
-            if len(_FAILED) >= _MAX_FAILED:
-                _FAILED.clear()
-            _FAILED[key] = printable(f"{type(exc).__name__}: {exc}")
+        if len(_FAILED) >= _MAX_FAILED:
+            _FAILED.clear()
+        _FAILED[key] = printable(f"{type(exc).__name__}: {exc}")
         raise
     _FAILED.pop(key, None)
     return data

@@ -87,11 +87,6 @@ def aggregate_status(statuses: Iterable[str]) -> str:
     return next((s for s in _STATUS_ORDER if s in seen), "finished")
 
 
-def _status(info: RunInfo, writers_gone: Collection[str]) -> str:
-    status = M.effective_status(info.meta or {})
-    return "stale" if status == "running" and info.id in writers_gone else status
-
-
 def list_experiments(
     root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
 ) -> list[ExperimentInfo]:
@@ -142,7 +137,9 @@ def group_experiments(
             infos[0].meta or {},
             n_runs=len(infos),
             targeted=any(i.get("target_label") is not None for i in infos),
-            status=aggregate_status(_status(i, writers_gone) for i in infos),
+            status=aggregate_status(
+                M.effective_status(i.meta or {}, writer_gone=i.id in writers_gone) for i in infos
+            ),
             steps=max(int(i.get("steps") or 0) for i in infos),
             created=min(created) if created else None,
             updated=max(updated) if updated else None,

@@ -73,8 +73,8 @@ def run_status(meta: dict, store: Store) -> str:
     Returns:
         running, stale, finished or failed (or what run.json says).
     """
-    status = M.effective_status(meta)
-    return "stale" if status == "running" and writer_gone(store) else status
+    gone = meta.get("status") == "running" and writer_gone(store)  # (a lock read: running only)
+    return M.effective_status(meta, writer_gone=gone)
 
 
 def acquire(store: Store, run_id: str) -> None:

@@ -45,11 +45,14 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def effective_status(meta: dict, now: datetime | None = None) -> str:
-    """``status`` from run.json, or ``stale`` for a running run silent for too long."""
+def effective_status(meta: dict, now: datetime | None = None, *, writer_gone: bool = False) -> str:
+    """``status`` from run.json, or ``stale`` for a running run silent for too long or whose
+    writer is known to be gone (``writer_gone``: :func:`animlib.lock.writer_gone`)."""
     status = meta.get("status", "")
     if status != "running":
         return status
+    if writer_gone:
+        return "stale"
     try:
         updated = datetime.fromisoformat(str(meta.get("updated")))
     except ValueError:

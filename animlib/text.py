@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+CONTROL = re.compile(f"[{_CONTROLS}]")
 # shown as escapes too: the bidi embedding, override and isolate controls, which make text read
 # as other text ("RTL \u202eevil\u202c" reads "RTL live"); kept in names and paths
-_SHOWN_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHOWN_ESCAPED = re.compile(f"[{_CONTROLS}\\u202a-\\u202e\\u2066-\\u2069]")
 _CONTROL_RUNS = re.compile(_SHOWN_ESCAPED.pattern + "+")
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 

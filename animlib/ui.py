@@ -251,10 +251,7 @@ def _remember_damaged(run_id: str, where: str, report: Report) -> None:
         return  # (the runs page shows the dashboard's folder)
     index = run_index(where)
     infos = [i for i in index.infos([run_id]) if i.ok]
-    found = [
-        dataclasses.replace(i, error=report.error, field=report.field, code=report.code)
-        for i in infos
-    ]
+    found = [_with_problem(i, report) for i in infos]
     _record(index, st.session_state.setdefault(PROBLEMS_KEY, {}), found)
 
 

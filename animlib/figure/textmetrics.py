@@ -97,11 +97,12 @@ def advance(token: str, size: float, weight: str, dpi: float) -> float:
     """Horizontal room of a token in pixels: the font's advance for one character it has (or a
     run of spaces), the measured width for a word or a character it lacks."""
     prop = FontProperties(size=size, weight=weight)
-    font = font_of(prop)
-    if (len(token) == 1 or token.isspace()) and font.get_char_index(ord(token[0])):
-        font.set_size(size, dpi)
-        glyph = font.load_char(ord(token[0]), flags=get_hinting_flag())
-        return len(token) * glyph.horiAdvance / 64.0
+    if len(token) == 1 or token.isspace():
+        font = font_of(prop)
+        if font.get_char_index(ord(token[0])):
+            font.set_size(size, dpi)
+            glyph = font.load_char(ord(token[0]), flags=get_hinting_flag())
+            return len(token) * glyph.horiAdvance / 64.0
     # a word, or a character the font lacks (CJK, emoji: drawn from a fallback font or as a
     # box, as the measurement says)
     w, _, _ = measure_renderer(dpi).get_text_width_height_descent(token, prop, ismath=False)

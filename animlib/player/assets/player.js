@@ -77,9 +77,10 @@ class Player {
     this.step = -1;
     const same = carried && carried.ids === this.runs.map((r) => r.id).join("\n");
     // at the last step of a live run, the new last step (as a log's tail follows it)
-    const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : this.urlStep();
+    const fromUrl = this.urlStep();
+    const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : fromUrl;
     this.setStep(step);
-    if (!same || step === this.urlStep()) this.cancelUrl(); // the URL says where we are
+    if (!same || step === fromUrl) this.cancelUrl(); // the URL says where we are
     const asked = new URLSearchParams(window.location.search).get("step");
     if (!same && asked !== null && asked !== String(step)) this.scheduleUrl(); // ?step=abc, =-3
     if (same) {
