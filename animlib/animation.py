@@ -68,7 +68,8 @@ def animate(
 
     Render options as for :func:`animlib.render` (``options=`` and/or keywords such as ``fps``
     (default 10), ``stride``, ``dpi``, ``top_k``, ``amplification``); ``interval`` (ms per
-    frame) replaces ``fps`` (giving both is an error). Frame ``i`` shows step ``i * stride``.
+    frame) replaces ``fps`` (giving both is an error). Frame ``i`` shows step ``i * stride``; the
+    last frame shows the last step.
     The figure is a pyplot figure (``plt.show()`` works) unless ``fig`` is given. Works with
     ``to_html5_video()``, ``to_jshtml()``, ``save("x.mp4")`` and
     ``save("x.gif", writer="pillow")``. The panel object is available as ``anim.panels``.

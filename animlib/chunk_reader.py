@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -224,7 +225,7 @@ class ChunkReader:
 
         return decode_chunk(data, self.chunk, self.dtype, out=self._buffers.take())
 
-    def steps(self, start: int, stop: int, wanted: range) -> dict[int, np.ndarray] | None:
+    def steps(self, start: int, stop: int, wanted: Sequence[int]) -> dict[int, np.ndarray] | None:
         """Steps ``wanted`` (all in [start, stop)) from the chunks holding them, or None if
         any of those chunks cannot be read here."""
         k = self.steps_per_chunk

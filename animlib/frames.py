@@ -80,10 +80,13 @@ class BlockReader:
         self._pool: ThreadPoolExecutor | None = None
         self._next: tuple[int, Future[dict[int, np.ndarray]]] | None = None
 
-    def _steps(self, block: int) -> range:
+    def _steps(self, block: int) -> list[int]:
         a = block * self.block
         b = min(a + self.block, self.n)
-        return range(-(-a // self.stride) * self.stride, b, self.stride)  # frames in [a, b)
+        steps = list(range(-(-a // self.stride) * self.stride, b, self.stride))  # frames in [a, b)
+        if b == self.n > a and (not steps or steps[-1] != b - 1):
+            steps.append(b - 1)  # the last step has a frame of its own (options.frames)
+        return steps
 
     def _read(self, block: int) -> dict[int, np.ndarray]:
         steps = self._steps(block)
@@ -340,8 +343,8 @@ def iter_frames(
     """Yield the RGB uint8 frames of a run (or of a comparison, given a list/tuple of runs).
 
     Options as for :func:`animlib.render` (``options=`` and/or keywords, checked at the call,
-    not at the first frame). Frame ``i`` shows step ``i * stride``; the frames equal what
-    :func:`animlib.animate` shows.
+    not at the first frame). Frame ``i`` shows step ``i * stride``, the last frame the last
+    step; the frames equal what :func:`animlib.animate` shows.
     """
     renderer = FrameRenderer(run_or_runs, RenderOptions.of(options, **kw))
     return iter(renderer)

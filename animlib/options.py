@@ -47,7 +47,8 @@ class RenderOptions:
     point (``animate``, ``render``, the CLI, the dashboard).
 
     ``fps`` frames per second; ``dpi`` scales the pixel size of the same layout (``width_px`` is
-    the width at 100 dpi); frame ``i`` shows step ``i * stride``; ``top_k`` classes in the bars;
+    the width at 100 dpi); frame ``i`` shows step ``i * stride`` and the last frame the last
+    step (so a stride never drops the final, adversarial image); ``top_k`` classes in the bars;
     ``amplification`` multiplies the perturbation before colour mapping (None: chosen so the
     final step's largest change fills the colours); ``bitrate`` in kbit/s (None: constant
     quality); ``max_height_px`` bounds tall comparisons.
@@ -119,5 +120,16 @@ class RenderOptions:
         return 1000.0 / self.fps
 
     def frames(self, steps: int) -> int:
-        """How many frames a run of ``steps`` steps gives (frame i shows step i * stride)."""
+        """How many frames a run of ``steps`` steps gives: one per ``stride``-th step, plus the
+        last step where the stride passes over it."""
+        on_grid = self.frames_on_stride(steps)
+        return on_grid + (1 if steps and (steps - 1) % self.stride else 0)
+
+    def frames_on_stride(self, steps: int) -> int:
+        """How many frames show a step ``i * stride`` of a run of ``steps`` steps (these stay
+        the same while the run grows; the extra last-step frame does not)."""
         return math.ceil(steps / self.stride)
+
+    def frame_step(self, frame: int, steps: int) -> int:
+        """The step frame ``frame`` shows of a run of ``steps`` steps."""
+        return max(min(int(frame) * self.stride, steps - 1), 0)

@@ -15,6 +15,7 @@ from animlib.index import Query
 from animlib.limits import check_dpi, limits
 from animlib.links import viewer_link
 from animlib.lock import run_status
+from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.settings import settings
 from animlib.text import printable
@@ -228,7 +229,7 @@ except RenderLimitError as exc:
 d = st.columns(4)
 if render_problem is None:
     render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", options, width="stretch")
-    gif_frames = -(-len(run) // options["stride"])
+    gif_frames = RenderOptions.of(options).frames(len(run))
     if gif_frames <= limits().max_gif_frames:
         render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", options, width="stretch")
     else:

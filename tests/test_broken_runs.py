@@ -968,7 +968,7 @@ def test_absurd_render_requests_are_refused_before_using_memory(tmp_path, monkey
     with pytest.raises(animlib.RenderLimitError, match="12 frames exceed the limit of 5 for a GIF"):
         animlib.render(run, tmp_path / "out.gif")
     assert not list(tmp_path.glob("out.*"))
-    animlib.render(run, tmp_path / "out.gif", stride=3)  # 4 frames: fine
+    animlib.render(run, tmp_path / "out.gif", stride=3)  # 5 frames (0, 3, 6, 9, 11): fine
 
 
 def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):

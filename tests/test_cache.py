@@ -95,7 +95,7 @@ def test_every_option_and_the_format_is_part_of_the_key(run, cache_dir, renders)
         cache.cached_render(run, ".GIF", fps=10, stride=1),
     ]
     assert len({base, *variants}) == 5 and len(renders) == 5
-    assert variants[-1].suffix == ".gif" and frame_count(variants[1]) == 3
+    assert variants[-1].suffix == ".gif" and frame_count(variants[1]) == 4  # 0, 2, 4, 5
     assert cache.cached_render(run, "mp4", stride=1, fps=10) == base  # keyword order is irrelevant
     assert len(renders) == 5
 
@@ -310,6 +310,8 @@ def _chunked_run(root, name, steps, shape, dtype="float32"):
     [
         ((64, 64, 3), 25, 1),  # 10 steps per stored chunk, read a block at a time
         ((64, 64, 3), 25, 3),  # blocks whose frames straddle chunk edges
+        ((64, 64, 3), 24, 5),  # 0, 5, ..., 20 and the last step (23), read with the last block
+        ((300, 300, 3), 8, 3),  # 0, 3, 6 and the last step (7), step by step
         ((300, 300, 3), 7, 2),  # one step per chunk, stride >= chunk: step by step
     ],
 )
@@ -319,7 +321,8 @@ def test_rendered_frames_equal_animate_frames(tmp_path, shape, steps, stride):
     expected = _animate_frames(run, stride)
     with FrameRenderer(run, RenderOptions(stride=stride)) as frames:
         got = [frames.frame(i) for i in range(len(frames))]
-    assert len(got) == len(expected) == -(-steps // stride)
+    shown = sorted({*range(0, steps, stride), steps - 1})
+    assert len(got) == len(expected) == len(shown)
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
 
 

@@ -122,12 +122,14 @@ def psnr(a, b):
 # ------------------------------------------------------------------------------------------ MP4
 
 
-@pytest.mark.parametrize("stride", [1, 5])
-def test_mp4_has_one_frame_per_strided_step(run, tmp_path, stride):
+@pytest.mark.parametrize(("stride", "expected"), [(1, 12), (5, 4), (11, 2), (12, 2), (20, 2)])
+def test_mp4_has_one_frame_per_strided_step_and_the_last_step(run, tmp_path, stride, expected):
+    """Steps 0, stride, 2*stride, ... and the last step (11): a stride never drops the final,
+    adversarial image."""
     out = render(run, tmp_path / "out" / "run.mp4", fps=8, stride=stride)
     assert out == tmp_path / "out" / "run.mp4" and out.stat().st_size > 0
     meta, frames = mp4_info(out)
-    assert frames == math.ceil(len(run) / stride)
+    assert frames == expected
     w, h = meta["size"]
     assert (w, h) == FrameRenderer(run).size
     assert w == 1280 and w % 2 == 0 and h % 2 == 0
@@ -148,7 +150,7 @@ def test_progress_is_reported(run, tmp_path):
     render(
         run, tmp_path / "p.mp4", stride=2, progress=lambda done, total: calls.append((done, total))
     )
-    assert calls[0] == (0, 6) and calls[-1] == (6, 6) and len(calls) == 7
+    assert calls[0] == (0, 7) and calls[-1] == (7, 7) and len(calls) == 8  # 0, 2, ..., 10, 11
 
 
 # ------------------------------------------------------------------------------------- GIF, HTML
@@ -158,7 +160,7 @@ def test_gif_frame_count_and_timing(run, tmp_path):
     out = render(run, tmp_path / "run.gif", fps=5, stride=3)
     with Image.open(out) as im:
         assert im.format == "GIF"
-        assert im.n_frames == math.ceil(len(run) / 3)
+        assert im.n_frames == 5  # steps 0, 3, 6, 9 and the last (11)
         assert im.size == FrameRenderer(run).size
         assert im.info["duration"] == 200
         assert im.info.get("loop") == 0
@@ -191,7 +193,7 @@ def test_html_embeds_a_seekable_mp4_and_escapes_strings(tmp_path):
     video = base64.b64decode(m.group(1))
     assert video[4:8] == b"ftyp"
     (tmp_path / "embedded.mp4").write_bytes(video)
-    assert mp4_info(tmp_path / "embedded.mp4")[1] == math.ceil(len(run) / 2)
+    assert mp4_info(tmp_path / "embedded.mp4")[1] == 7  # steps 0, 2, ..., 10 and 11
     # every string from the run is escaped; no live markup from the run name
     assert HOSTILE not in text
     assert html.escape(HOSTILE) in text
@@ -204,7 +206,7 @@ def test_webm_when_offered(run, tmp_path):
         pytest.skip("this ffmpeg has no libvpx-vp9")
     out = render(run, tmp_path / "run.webm", stride=4)
     meta, frames = mp4_info(out)
-    assert frames == 3 and meta["codec"].startswith("vp9")
+    assert frames == 4 and meta["codec"].startswith("vp9")  # steps 0, 4, 8 and 11
 
 
 def test_unknown_format_is_a_clear_error(run, tmp_path):
@@ -226,7 +228,7 @@ def test_animate_to_html5_video_and_jshtml(run):
         video = anim.to_html5_video()
         assert "<video" in video and "base64," in video
         js = anim.to_jshtml()
-        assert "<script" in js and js.count("data:image/png;base64") == math.ceil(len(run) / 4)
+        assert "<script" in js and js.count("data:image/png;base64") == 4  # 0, 4, 8, 11
     finally:
         plt.close(anim._fig)
 
@@ -236,9 +238,9 @@ def test_animate_save_gif_with_pillow_and_mp4(run, tmp_path):
     try:
         anim.save(tmp_path / "a.gif", writer="pillow")
         with Image.open(tmp_path / "a.gif") as im:
-            assert im.n_frames == 4
+            assert im.n_frames == 5  # steps 0, 3, 6, 9 and 11
         anim.save(tmp_path / "a.mp4")
-        assert mp4_info(tmp_path / "a.mp4")[1] == 4
+        assert mp4_info(tmp_path / "a.mp4")[1] == 5
     finally:
         plt.close(anim._fig)
 
@@ -266,7 +268,8 @@ def _animate_frames(run_or_runs, **kw):
 def test_fast_frames_equal_animate_frames(run, stride):
     expected = _animate_frames(run, stride=stride)
     got = list(iter_frames(run, stride=stride))
-    assert len(got) == len(expected) == math.ceil(len(run) / stride)
+    assert len(got) == len(expected) == {1: 12, 4: 4}[stride]  # 0, 4, 8 and the last (11)
+    assert np.array_equal(got[-1], list(iter_frames(run))[-1])  # the final step is shown
     for a, b in zip(expected, got, strict=True):
         assert a.shape == b.shape
         assert psnr(a, b) >= 35
@@ -281,7 +284,7 @@ def test_fast_compare_frames_equal_animate_frames(tmp_path):
     ]
     expected = _animate_frames(runs, stride=2)
     got = list(iter_frames(runs, stride=2))
-    assert len(got) == len(expected) == 6
+    assert len(got) == len(expected) == 7  # steps 0, 2, ..., 10 and 11 of the longest
     for a, b in zip(expected, got, strict=True):
         assert psnr(a, b) >= 35
         assert np.array_equal(a, b)
@@ -493,7 +496,7 @@ def test_gray_rgba_and_uint8_runs_render(tmp_path, shape, dtype):
     assert frames[0].shape[0] % 2 == 0 and frames[0].shape[1] % 2 == 0
     assert not np.array_equal(frames[0], frames[-1])
     out = render(r, tmp_path / "x.mp4", stride=6)
-    assert mp4_info(out)[1] == 2
+    assert mp4_info(out)[1] == 3  # steps 0, 6 and 11
 
 
 def test_gray_panel_shows_gray_pixels(tmp_path):
@@ -651,7 +654,7 @@ def test_adding_a_format_is_one_small_class(tmp_path, run):
     try:
         out = render(run, tmp_path / "f.npyframes", stride=4)
         arr = np.load(out, allow_pickle=False)
-        assert arr.shape[0] == 3 and arr.shape[3] == 3
+        assert arr.shape[0] == 4 and arr.shape[3] == 3  # steps 0, 4, 8 and 11
     finally:
         movie_writers.unregister_writer(NpyWriter)
     assert "npyframes" not in movie_writers.available_formats()

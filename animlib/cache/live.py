@@ -236,7 +236,7 @@ def reusable(old: Manifest, steps: list[int], pins: str, options: RenderOptions)
         if now < before:
             return 0
         if now > before:  # frames showing its earlier steps are unchanged (others held its end)
-            limit = min(limit, options.frames(before))
+            limit = min(limit, options.frames_on_stride(before))
     return old.frames if limit >= old.frames else 0
 
 

@@ -45,13 +45,15 @@ class PanelFigure:
     rows: list[RunPanels]
     options: RenderOptions
     n_frames: int
+    n_steps: int  # of the longest run
 
     def frame_step(self, frame: int) -> int:
         """The step index (of the longest run) shown at ``frame``."""
-        return int(frame) * self.options.stride
+        return self.options.frame_step(frame, self.n_steps)
 
     def update(self, frame: int) -> list[Artist]:
-        """Show frame ``frame`` (step ``frame * stride``) on every row."""
+        """Show frame ``frame`` (step ``frame * stride``, the last frame the last step) on every
+        row."""
         if not 0 <= int(frame) < self.n_frames:
             raise RenderOptionError(
                 f"frame {frame} is out of range 0..{self.n_frames - 1}", field="frame"
@@ -103,7 +105,8 @@ class RunFigure(PanelFigure):
         self.fig = new_figure(layout, self.options.dpi, fig)
         host = make_host(self.fig, axes=axes)
         self.rows = [RunPanels(host, run, self.options, layout=layout, source=source)]
-        self.n_frames = self.options.frames(len(run))
+        self.n_steps = len(run)
+        self.n_frames = self.options.frames(self.n_steps)
         self.update(0)
 
 
@@ -145,7 +148,8 @@ class CompareFigure(PanelFigure):
             if i:
                 y = 1.0 - (top - ROW_GAP / 2) / layout.height
                 self.fig.add_artist(_rule(y, MARGIN / layout.width, 1 - MARGIN / layout.width))
-        self.n_frames = self.options.frames(max(len(r) for r in runs))
+        self.n_steps = max(len(r) for r in runs)
+        self.n_frames = self.options.frames(self.n_steps)
         self.update(0)
 
 

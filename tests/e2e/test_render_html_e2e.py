@@ -23,8 +23,12 @@ def test_html_plays_and_steps_in_chromium(tmp_path, page):
     for _ in range(2):
         page.click("#next")
     page.wait_for_function("document.getElementById('video').currentTime > 0.2")
-    assert page.inner_text("#readout").startswith("frame 3/6")
+    assert page.inner_text("#readout").startswith("frame 3/7")  # steps 0, 2, ..., 10 and 11
     assert "step 4 of 11" in page.inner_text("#readout")
     page.click("#prev")
-    page.wait_for_function("document.getElementById('readout').textContent.startsWith('frame 2/6')")
+    page.wait_for_function("document.getElementById('readout').textContent.startsWith('frame 2/7')")
+    for _ in range(6):
+        page.click("#next")
+    page.wait_for_function("document.getElementById('readout').textContent.startsWith('frame 7/7')")
+    assert "step 11 of 11" in page.inner_text("#readout")  # the stride keeps the last step
     assert errors == []
