@@ -116,3 +116,17 @@ def search_text(text: str | None) -> str:
         num = number(value)
         words.append(f"{name}={param_text(num) if num is not None else value}")
     return " ".join(words)
+
+
+def word_pattern(word: str) -> str | None:
+    """How a search word is found in a :func:`search_text` haystack (lower-cased words
+    joined by spaces): ``name=value`` is a whole word, so ``eps=0.1`` finds ``eps=0.1`` (and
+    ``attack.eps=0.1``, ``eps=0.10``) but not ``eps=0.15`` or ``max_eps=0.1``; the regular
+    expression returned works in Python's ``re`` and Arrow's RE2. None: any other word is
+    found as a substring."""
+    name, eq, value = word.partition("=")
+    if not (name and eq and value):
+        return None
+    num = number(value)
+    value = param_text(num) if num is not None else value
+    return f"(^|[ .]){re.escape(name.lower())}={re.escape(value.lower())}( |$)"

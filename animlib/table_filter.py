@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from .params import word_pattern
+
 
 def matching_rows(
     frame: pd.DataFrame,
@@ -18,7 +20,8 @@ def matching_rows(
     Args:
         frame: the table.
         chosen: for some columns, the values a row may have there.
-        text: free text: every word (lower-cased) must appear in the ``searched`` columns.
+        text: free text: every word (lower-cased) must appear in the ``searched`` columns
+            (``name=value`` as a whole word, see :func:`~animlib.params.word_pattern`).
         searched: the columns the words are looked for in (as text, lower-cased).
 
     Returns:
@@ -32,5 +35,6 @@ def matching_rows(
     if words:
         haystack = frame[list(searched)].astype(str).agg(" ".join, axis=1).str.lower()
         for word in words:
-            mask &= haystack.str.contains(word, regex=False)
+            pattern = word_pattern(word)
+            mask &= haystack.str.contains(pattern or word, regex=pattern is not None)
     return mask

@@ -135,6 +135,31 @@ def test_search_finds_runs_by_name_and_value(with_params):
     ]
 
 
+def test_a_name_value_word_matches_whole_values_only(with_params):
+    """``steps=10`` is not ``steps=100``, ``eps=0.0078`` not ``eps=0.00784314``; a number is
+    found however it is written, a nested name by its last part; other words are substrings."""
+    index = refreshed(with_params)
+
+    def ids(text):
+        return index.query(Query(text=text)).rows["id"].to_pylist()
+
+    def where(test):
+        return [f"run-{i:02d}" for i in range(39, -1, -1) if test(params_for(i) or {})]
+
+    assert where(lambda p: p.get("steps") == 100) and ids("steps=10") == []
+    assert ids("steps=100") == where(lambda p: p.get("steps") == 100)
+    assert ids("eps=0.0078") == []
+    assert (
+        ids("EPS=0.007843140") == ids("eps=7.84314e-3") == where(lambda p: p.get("eps") == 2 / 255)
+    )
+    lr = where(lambda p: p.get("opt", {}).get("lr") == 0.1)
+    assert lr and ids("opt.lr=0.1") == ids("lr=0.10") == lr
+    assert ids("pt.lr=0.1") == []  # a name is whole too
+    assert ids("eps=0.00784") == ids("eps=0.0313") == []
+    assert ids("eps=0.0") == []  # a number is whole: 0.0 is 0, which no run has
+    assert set(ids("eps=")) >= set(where(lambda p: "eps" in p))  # no value: a substring
+
+
 def test_page_frame_shows_parameters_as_columns(with_params):
     rows = refreshed(with_params).query(Query(sort="params.eps")).rows
     frame = runs_table.page_frame(rows, ["eps", "steps", "opt.lr", "nope"])

@@ -79,7 +79,10 @@ def test_page_filters_use_the_shared_row_filter():
     assert filter_experiments(exps, attacks=["FGSM"])["experiment"].tolist() == ["e2"]
     assert filter_experiments(exps, text="E1 pgd")["experiment"].tolist() == ["e1"]
     assert filter_experiments(exps, text="norm=l2")["experiment"].tolist() == ["e2"]
-    assert filter_experiments(exps, text="eps=0.1")["experiment"].tolist() == ["e1", "e2"]
+    assert filter_experiments(exps, text="eps=0.1")["experiment"].tolist() == ["e1"]
+    assert filter_experiments(exps, text="EPS=0.10")["experiment"].tolist() == ["e1"]
+    assert filter_experiments(exps, text="eps=0.15")["experiment"].tolist() == ["e2"]
+    assert filter_experiments(exps, text="eps=0.")["experiment"].tolist() == []  # 0, whole
     runs = pd.DataFrame(
         {
             "id": ["a", "b", "c"],

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..params import NUMBER_RE2, SEP
+from ..params import NUMBER_RE2, SEP, word_pattern
 from ..settings import settings
 from ..text import natural_key
 from .columns import scalar
@@ -134,7 +134,11 @@ def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray
             ok = pc.or_(pc.fill_null(ok, False), pc.is_null(table["success"]))
         masks.append(pc.fill_null(ok, False))
     for word in q.text.lower().split():
-        found = pc.match_substring(table["haystack"], pattern=word)
+        pattern = word_pattern(word)
+        if pattern is None:
+            found = pc.match_substring(table["haystack"], pattern=word)
+        else:
+            found = pc.match_substring_regex(table["haystack"], pattern=pattern)
         masks.append(pc.or_(found, pc.match_substring(status, pattern=word)))
     if not masks:
         return None
