@@ -89,6 +89,16 @@ def _of_experiments(folder: str, infos: list, wanted: set[str]) -> tuple[list, s
     return [i for i in infos if i.id in named], set(rows["experiment"].to_pylist())
 
 
+def _statuses(folder: str, infos: list) -> dict[str, str]:
+    """Each good run's status as the runs page shows it: ``stale`` for a running run that
+    went silent or whose writer is gone (:func:`animlib.meta.effective_status`)."""
+    from .index import open_index
+    from .meta import effective_status
+
+    gone = open_index(folder).writers_gone  # (refreshed by list_runs)
+    return {i.id: effective_status(i.meta, writer_gone=i.id in gone) for i in infos if i.ok}
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from .index.query import PARAM_PREFIX, check_sort
     from .listing import list_runs
@@ -99,6 +109,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     infos = _queried(args.runs, list_runs(args.runs), args)
+    status = _statuses(args.runs, infos)
     if args.experiment:  # the runs page's Experiment filter, for scripts
         wanted = {e for e in args.experiment.split(",") if e}
         infos, found = _of_experiments(args.runs, infos, wanted)
@@ -113,6 +124,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                     "id": i.id,
                     "url": i.url,
                     "ok": i.ok,
+                    "status": status.get(i.id),
                     "error": i.error,
                     "field": i.field,
                     "meta": i.meta,
@@ -128,7 +140,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     rows = []
     for info in ok:
         summary = info.get("summary") or {}
-        cells = (info.id, info.get("attack"), info.get("status"), info.get("steps"))
+        cells = (info.id, info.get("attack"), status[info.id], info.get("steps"))
         cells += (summary.get("success"), summary.get("flip_step"))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
         rows.append([printable(c) for c in row])

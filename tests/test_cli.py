@@ -143,3 +143,36 @@ def test_a_render_the_cache_holds_loads_neither_matplotlib_nor_zarr(tmp_path):
     second = render(tmp_path / "b.mp4")
     assert second == [f"wrote {tmp_path / 'b.mp4'} (from the render cache)", "0 False False"]
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_ls_shows_a_run_whose_writer_was_killed_as_stale(tmp_path, capsys):
+    """run.json still says running, but the writer's process is gone: ``ls`` (table and JSON)
+    says stale, as the runs page does; a live writer's run says running."""
+    import json
+
+    import numpy as np
+
+    import animlib
+
+    live = animlib.RunWriter(tmp_path, name="live", class_names=["a", "b"], true_label=0)
+    killed = animlib.RunWriter(tmp_path, name="killed", class_names=["a", "b"], true_label=0)
+    for w in (live, killed):
+        w.log(image=np.zeros((4, 4, 3), "uint8"), confidences=[0.9, 0.1])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock = tmp_path / killed.run_id / ".writer.lock"
+    held = json.loads(lock.read_text())
+    lock.write_text(json.dumps({**held, "pid": gone.pid}))  # as a killed writer leaves it
+    try:
+        assert main(["ls", str(tmp_path)]) == 0
+        rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+        assert rows[killed.run_id][2] == "stale" and rows[live.run_id][2] == "running"
+        assert main(["ls", str(tmp_path), "--json"]) == 0
+        listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+        assert listed[killed.run_id]["status"] == "stale"
+        assert listed[killed.run_id]["meta"]["status"] == "running"  # run.json as stored
+        assert listed[live.run_id]["status"] == "running"
+    finally:
+        lock.write_text(json.dumps(held))
+        live.finish()
+        killed.finish()
