@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .experiments import image_key, sample_key
+from .experiments import AT_START, image_key, sample_key
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
@@ -46,6 +46,7 @@ class GridRow:
     runs: dict[str, str] = field(default_factory=dict)  # experiment id -> run id
     fooled: int = 0  # of its runs, those whose attack succeeded in the end (run.json summary)
     judged: int = 0  # of its runs, those whose outcome is known
+    at_start: int = 0  # of its runs, those whose flip step is 0: the model was wrong unattacked
 
     @property
     def fooled_share(self) -> float | None:
@@ -69,10 +70,19 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             meta.get("sample"),
             row_label(meta.get("sample"), meta.get("class_names"), meta.get("true_label")),
             (meta.get("summary") or {}).get("success"),
+            (meta.get("summary") or {}).get("flip_step"),
         )
         for info in infos
         if info.ok and (exp := (meta := info.meta or {}).get("experiment")) in wanted
     )
+
+
+def at_start_note(row: GridRow) -> str:
+    """What a row says when the model got the image wrong before any perturbation (its
+    attack's flip step is 0, as :func:`animlib.summarize` counts it)."""
+    if row.at_start == len(row.runs):
+        return AT_START
+    return f"{row.at_start} of these: {AT_START}"
 
 
 def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -> str:
@@ -84,12 +94,12 @@ def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -
     return label
 
 
-def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any]]) -> list[GridRow]:
-    """The grid rows of runs given as (id, experiment, image key, sample, row label, success),
-    in listing order (an image's first run in an experiment is its run there)."""
+def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any, Any]]) -> list[GridRow]:
+    """The grid rows of runs given as (id, experiment, image key, sample, row label, success,
+    flip step), in listing order (an image's first run in an experiment is its run there)."""
     rows: dict[str, GridRow] = {}
     samples: dict[str, Any] = {}
-    for run_id, exp, key, sample, label, success in runs:
+    for run_id, exp, key, sample, label, success, flip in runs:
         row = rows.setdefault(key, GridRow(key, label))
         if exp in row.runs:
             continue
@@ -97,6 +107,8 @@ def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any]]) -> list[GridRow
         if isinstance(success, bool):
             row.judged += 1
             row.fooled += success
+        if flip == 0 and not isinstance(flip, bool):
+            row.at_start += 1
         samples.setdefault(key, sample)
     return sorted(rows.values(), key=lambda r: (sample_key(samples[r.key]), r.key))
 
@@ -355,6 +367,8 @@ def grid_html(
         label = e(row.label)
         if row.judged:
             label += f'<br/><span class="tally">fooled by {row.fooled} of {row.judged}</span>'
+        if row.at_start:
+            label += f'<br/><span class="tally">{e(at_start_note(row))}</span>'
         if len(ids) >= 2:
             label += (
                 f'<br/><a href="{e(link)}" target="_self" '

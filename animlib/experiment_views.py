@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments import SUMMARY_COLUMNS, ExperimentInfo, sample_key
+from .experiments import AT_START, SUMMARY_COLUMNS, ExperimentInfo, sample_key
 from .params import index_text, search_text
 from .table_filter import matching_rows
 from .text import natural_key, unique_label
@@ -180,6 +180,18 @@ def _with_sweeps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     known = frame.dropna(subset=[column])
     rows = zip(known["experiment"], known["attack"], known["model"], known[column], strict=True)
     return known.assign(sweep=[sweep_key(str(e), a, m, float(v)) for e, a, m, v in rows])
+
+
+def clean_misses(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """The experiments of :func:`experiment_table` ``frame`` that attacked images the model
+    got wrong unattacked (clean accuracy below 1): (experiment, such images, images)."""
+    acc = pd.to_numeric(frame["clean_acc"], errors="coerce").to_numpy(dtype=float)
+    n = pd.to_numeric(frame["n"], errors="coerce").to_numpy(dtype=float)
+    return [
+        (str(e), round((1 - a) * k), int(k))
+        for e, a, k in zip(frame["experiment"], acc, n, strict=True)
+        if a < 1 and k > 0
+    ]
 
 
 def filter_experiments(
@@ -456,8 +468,10 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
 
     Returns:
         One row per image (``sample``, ``true class``), by sample; one column per experiment
-        (NaN: never fooled, or not attacked); ``fastest``: the experiments with the smallest
-        flip step of the row (several when tied; empty when none flipped).
+        (NaN: never fooled, or not attacked; 0: the model was wrong before the attack);
+        ``fastest``: the experiments with the smallest flip step above 0 of the row (several
+        when tied; empty when none flipped; ``misclassified before the attack`` when only
+        step 0 did).
     """
     runs = outcomes[outcomes["experiment"].isin(list(experiments))]
     images = _images(runs)
@@ -466,9 +480,12 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     )
     table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
     table.columns.name = None
-    least = table.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
+    flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed
+    least = flipped.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
     names = np.array([str(e) for e in table.columns], dtype=object)
-    fastest = [", ".join(names[hit]) for hit in table.to_numpy() == least[:, None]]
+    fastest = [", ".join(names[hit]) for hit in flipped.to_numpy() == least[:, None]]
+    at_start = (table == 0).any(axis=1).to_numpy() & np.isnan(least)
+    fastest = [AT_START if wrong else f for f, wrong in zip(fastest, at_start, strict=True)]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
     images, sample = _labelled(images, taken)
     out = images.join(table)

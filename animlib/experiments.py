@@ -40,6 +40,9 @@ OUTCOME_COLUMNS = (
     "flip_step",
 )
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
+# what the pages call an image the model got wrong unattacked (its run "fooled" it at step 0:
+# a success with flip step 0, as summarize counts it)
+AT_START = "misclassified before the attack"
 
 
 @dataclass

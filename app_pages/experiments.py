@@ -165,6 +165,15 @@ event = st.dataframe(
         "median_flip_step": st.column_config.NumberColumn("median flip step", format="%.1f"),
     },
 )
+missed = [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]
+if missed:
+    more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+    st.caption(
+        f"Clean accuracy below 1 in {', '.join(missed[:3])}{more}: the model got those images "
+        "wrong before any attack, so their flip step is 0 and, if still misclassified in the "
+        "end, they count as successes (robust acc is the measure they do not skew); the grid "
+        "marks them *misclassified before the attack*."
+    )
 picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
 if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid
     st.session_state.grid_ids = picked

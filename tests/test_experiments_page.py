@@ -66,6 +66,23 @@ def test_table_shows_summarize_of_every_experiment(demo_env):
         np.testing.assert_allclose(
             table.loc[expected.index, col].astype(float), expected[col].astype(float)
         )
+    assert not [c for c in at.caption if "Clean accuracy below 1" in c.value]  # all 1 here
+
+
+def test_images_the_model_got_wrong_unattacked_are_named(tmp_path, monkeypatch):
+    """Sample 2 is misclassified at step 0: the page says which experiment attacked such
+    images and how the summary counts them; its grid row is marked."""
+    from test_experiments import UNTARGETED, write
+
+    write(tmp_path / "runs", "pgd-a", UNTARGETED, 0.1)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="pgd-a")
+    assert not at.exception, at.exception
+    (note,) = [c.value for c in at.caption if "Clean accuracy below 1" in c.value]
+    assert "pgd\\-a (1 of 4)" in note and "robust acc" in note  # (md escapes the id)
+    page = "".join(h.proto.body for h in at.get("html"))
+    assert page.count("misclassified before the attack") == 1
 
 
 def test_grid_cells_follow_the_deep_link_step_and_experiments(demo_env):

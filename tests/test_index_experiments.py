@@ -144,7 +144,11 @@ def test_flip_table_of_the_index_outcomes(plain):
     outcomes = indexed_grid.outcomes(index, ["pgd-a", "tgt"])
     table = views.flip_steps(outcomes, ["pgd-a", "tgt"]).set_index("sample")
     assert table.loc[0, "pgd-a"] == 2 and table.loc[0, "tgt"] == 1
-    assert list(table["fastest"]) == ["tgt", "", "pgd-a", "pgd-a"]  # 1 never fooled, 2 at step 0
+    # 1 never fooled; 2: pgd-a at step 0 (the model was wrong unattacked), not the fastest
+    assert table.loc[2, "pgd-a"] == 0 and table.loc[2, "tgt"] > 0
+    assert list(table["fastest"]) == ["tgt", "", "tgt", "pgd-a"]
+    alone = views.flip_steps(outcomes, ["pgd-a"]).set_index("sample")
+    assert list(alone["fastest"]) == ["pgd-a", "", views.AT_START, "pgd-a"]
 
 
 @pytest.mark.parametrize(
@@ -195,3 +199,22 @@ def test_an_experiment_whose_writer_was_killed_is_stale_at_once(plain):
     for lock, text in held.items():
         lock.write_text(text)
     w.finish()
+
+
+def test_images_wrong_before_the_attack_are_marked(plain):
+    """Sample 2's pgd-a run 'flips' at step 0 (the model was wrong unattacked): the grid row
+    says so, from the index and from run.json alike; the page's note names the experiment."""
+    index = _index(plain)
+    rows = {r.label.split(" ·")[0]: r for r in indexed_grid.grid_rows(index, ["pgd-a", "tgt"])}
+    assert rows == {
+        r.label.split(" ·")[0]: r for r in grid.grid_rows(index.infos(), ["pgd-a", "tgt"])
+    }
+    assert rows["sample 2"].at_start == 1 and rows["sample 2"].judged == 2
+    assert all(r.at_start == 0 for name, r in rows.items() if name != "sample 2")
+    html = grid.grid_html(list(rows.values()), ["pgd-a", "tgt"], {})
+    assert html.count(views.AT_START) == 1 and f"1 of these: {views.AT_START}" in html
+    alone = indexed_grid.grid_rows(index, ["pgd-a"])
+    assert grid.at_start_note(next(r for r in alone if r.at_start)) == views.AT_START
+    summary = indexed.experiment_summary(index)
+    frame = views.experiment_table(indexed.experiments(index, time.time()), summary)
+    assert sorted(views.clean_misses(frame)) == [("pgd-a", 1, 4), ("pgd-b", 1, 4)]

@@ -55,22 +55,23 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
     Returns:
         One row per source image, by sample.
     """
-    names = ["image", "sample", "classes", "true_label", "success"]
+    names = ["image", "sample", "classes", "true_label", "success", "flip_step"]
     rows, inexact = sample_rows(index, experiments, columns=names)
     infos = {i.id: i for i in infos_of(index, rows, inexact)}
     classes = _Classes()
 
     def runs() -> Any:
         listed = [rows[c].to_pylist() for c in ["id", "experiment", *names]]
-        for run_id, exp, key, sample, names_text, true, success in zip(*listed, strict=True):
+        for run_id, exp, key, sample, names_text, true, success, flip in zip(*listed, strict=True):
             if exp in inexact:
                 meta = infos[run_id].meta or {}
                 sample, true = meta.get("sample"), meta.get("true_label")
                 key, found = image_key(meta), meta.get("class_names")
-                success = (meta.get("summary") or {}).get("success")
+                summary = meta.get("summary") or {}
+                success, flip = summary.get("success"), summary.get("flip_step")
             else:
                 sample, found = sample_value(sample), classes[names_text]
-            yield run_id, exp, key, sample, row_label(sample, found, true), success
+            yield run_id, exp, key, sample, row_label(sample, found, true), success, flip
 
     return rows_of(runs())
 
