@@ -64,7 +64,8 @@ class BatchWriter:
         true_labels: (B,) true classes, or None.
         target_labels: (B,) target classes of a targeted attack, or None.
         params: Attack parameters (JSON-ready dict), the same for every sample.
-        originals: (B, C, H, W) or (B, H, W, C) clean images, or None.
+        originals: (B, C, H, W) or (B, H, W, C) clean images, or None: step 0 (the clean
+            input) is then each run's original.
         sample_ids: (B,) unique non-negative ints (e.g. dataset indices); default 0..B-1.
         tags: Free-form tags stored in every run.json.
         if_exists: When runs of this experiment exist: ``"new"`` picks a fresh experiment id
@@ -460,7 +461,9 @@ class BatchWriter:
             class_names=self._class_names,
             true_label=None if self._true is None else int(self._true[i]),
             target_label=None if self._target is None else int(self._target[i]),
-            original=None if self._originals is None else self._originals[i],
+            # without originals, step 0 (the clean input, as the adapters log it) is the
+            # original: the perturbation panel and the norms then need nothing else
+            original=step.images[i] if self._originals is None else self._originals[i],
             storage_options=self._storage_options,
         )
         extra: dict[str, Any] = {"experiment": self.experiment, "sample": sample}

@@ -161,10 +161,30 @@ def test_summarize_reads_arrays_only_when_run_json_lacks_values(tmp_path, monkey
     )
     animlib.summarize(tmp_path)
     assert opened == []  # everything came from run.json
-    write(tmp_path, "no-originals", UNTARGETED, 0.1, originals=False)
+    w = write(tmp_path, "no-originals", UNTARGETED, 0.1, originals=False)
     table = animlib.summarize(tmp_path)
-    assert len(opened) == 4  # L-inf/L2 need step 0 and the last step
+    assert opened == []  # step 0 is their original: run.json has the norms
     check_row(table.set_index("experiment").loc["no-originals"], expected_untargeted())
+    for run_id in w.run_ids:  # as runs written without norms (before they were stored) are
+        path = tmp_path / run_id / "run.json"
+        meta = json.loads(path.read_text())
+        del meta["summary"]["linf"], meta["summary"]["l2"]
+        path.write_text(json.dumps(meta))
+    table = animlib.summarize(tmp_path)
+    assert len(opened) == 4  # L-inf/L2 read from the arrays
+    check_row(table.set_index("experiment").loc["no-originals"], expected_untargeted())
+
+
+def test_without_originals_step_0_is_each_runs_original(tmp_path):
+    """The clean input the adapters log first is the original: the viewer's perturbation
+    panel, the runs table's norms and summarize's medians all measure from it."""
+    w = write(tmp_path, "plain", UNTARGETED, 0.1, originals=False)
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.original, run.images[0])
+    meta = json.loads((tmp_path / w.run_ids[0] / "run.json").read_text())
+    assert meta["summary"]["linf"] == pytest.approx(
+        float(np.abs(run.images[-1] - run.images[0]).max())
+    )
 
 
 def test_summary_of_targeted_runs_without_initial_pred(tmp_path):
