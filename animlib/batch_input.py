@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -311,3 +312,22 @@ def label_array(values: list[Any]) -> np.ndarray | None:
     if all(v is None for v in values):
         return None
     return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+
+
+def warn_targets_equal_to_true(
+    true: np.ndarray | None, target: np.ndarray | None, ids: np.ndarray | None, experiment: str
+) -> None:
+    """Warn when a targeted experiment aims some samples at their own true class (a random
+    target drawn without excluding it, say): those runs succeed at step 0, doing nothing."""
+    if true is None or target is None or ids is None:
+        return
+    same = np.flatnonzero(true == target)
+    if not same.size:
+        return
+    shown = ", ".join(str(int(ids[i])) for i in same[:5]) + (", ..." if same.size > 5 else "")
+    warnings.warn(
+        f"experiment {experiment!r}: target_labels equal true_labels for {same.size} of "
+        f"{len(true)} samples (sample {shown}): a targeted attack has nothing to do there, so "
+        "those runs count as successes at step 0",
+        stacklevel=3,
+    )

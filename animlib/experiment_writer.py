@@ -120,6 +120,7 @@ class BatchWriter:
         self._b = b
         if b is not None and self._ids is None:
             self._ids = np.arange(b, dtype=np.int64)
+        B.warn_targets_equal_to_true(self._true, self._target, self._ids, blame.experiment)
         self._root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         self._storage_options = storage_options
         self._layout = layout

@@ -452,3 +452,27 @@ def test_tensor_and_float32_params_are_stored_as_the_numbers_they_are(tmp_path):
     assert stored == {"eps": 0.1, "alpha": 0.01, "steps": 20, "scale": 0.1, "mean": [0.5, 0.25]}
     (row,) = animlib.summarize(tmp_path, by=["params.eps"]).to_dict("records")
     assert row["params.eps"] == 0.1
+
+
+def test_targets_equal_to_the_true_labels_are_warned_about(tmp_path):
+    """A targeted experiment aiming samples at their own class (random targets drawn without
+    excluding it) warns, naming the experiment and the samples, at the user's line."""
+    import warnings as w
+
+    with pytest.warns(
+        UserWarning, match=r"'tgt': target_labels equal true_labels for 2 of 4 "
+    ) as got:
+        animlib.BatchWriter(
+            tmp_path,
+            experiment="tgt",
+            true_labels=[0, 1, 2, 0],
+            target_labels=[1, 1, 0, 0],
+            sample_ids=[10, 11, 12, 13],
+        ).finish()
+    assert "(sample 11, 13)" in str(got[0].message) and got[0].filename == __file__
+    with w.catch_warnings():
+        w.simplefilter("error")  # different targets (or none): no warning
+        animlib.BatchWriter(
+            tmp_path, experiment="t2", true_labels=[0, 1], target_labels=[1, 0]
+        ).finish()
+        animlib.BatchWriter(tmp_path, experiment="u", true_labels=[0, 1]).finish()
