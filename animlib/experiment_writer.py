@@ -167,6 +167,12 @@ class BatchWriter:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def next_step(self) -> int:
+        """The step the next :meth:`log` writes (the steps logged so far): after
+        :meth:`resume`, where to continue the attack from."""
+        return self._n
+
     def log(
         self,
         images: Any = None,
@@ -283,7 +289,8 @@ class BatchWriter:
             storage_options: fsspec options for remote results folders.
 
         Returns:
-            A BatchWriter positioned after the last logged step.
+            A BatchWriter positioned after the last step every sample stored: its
+            :attr:`next_step` is the step the next :meth:`log` writes.
 
         Raises:
             ExperimentInputError: no runs of that experiment, or another writer holds one.

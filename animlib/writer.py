@@ -148,7 +148,7 @@ class RunWriter:
             fields: Extra run.json fields to set (JSON-ready).
 
         Returns:
-            A writer positioned after the run's last complete step.
+            A writer positioned after the run's last complete step (its :attr:`next_step`).
 
         Raises:
             RunInputError: (BUSY) another live writer holds the run.
@@ -186,6 +186,12 @@ class RunWriter:
         return self._app
 
     def __len__(self) -> int:
+        return self._app.n
+
+    @property
+    def next_step(self) -> int:
+        """The step the next :meth:`log` writes (the steps logged so far): after
+        :meth:`resume`, where to continue the attack from."""
         return self._app.n
 
     def log(

@@ -140,7 +140,9 @@ def test_resume_removes_what_a_killed_run_writer_left(tmp_path):
     for path in leftovers:
         path.write_bytes(b"half")
     with animlib.RunWriter.resume(tmp_path / "r") as w:
+        assert w.next_step == 5
         w.log(image=batch(5)[0], confidences=probs(5)[0])
+        assert w.next_step == 6
     assert not any(p.exists() for p in leftovers)
     run = animlib.open_run(tmp_path / "r")
     assert len(run) == 6 and animlib.validate(tmp_path / "r")[0].ok
@@ -173,7 +175,7 @@ def test_resume_realigns_samples_a_kill_caught_between_flushes(tmp_path):
     steps = {i.id: i.get("steps") for i in animlib.list_runs(tmp_path)}
     assert steps == {"half-0000": 5, "half-0001": 5, "half-0002": 3, "half-0003": 3}
     w = animlib.BatchWriter.resume(tmp_path, "half")
-    assert len(w) == 3  # the step every sample has stored: samples 0 and 1 are cut back
+    assert w.next_step == len(w) == 3  # the step every sample has stored: 0 and 1 cut back
     with w:
         for step in range(3, 6):
             w.log(images=batch(step), confidences=probs(step), active=[True, True, step > 4, 1])
