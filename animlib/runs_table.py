@@ -101,12 +101,25 @@ def filter_summary(q: Query, max_values: int = 3) -> str:
     return " · ".join(parts)
 
 
+# the headers of the columns not shown under their own name
+HEADERS = {"flip_step": "flip step", "final_true_conf": "final true conf", "linf": "L∞", "l2": "L2"}
+
+
+def column_label(column: str) -> str:
+    """A column's header on the page (and in the Sort by list): ``flip step`` for
+    ``flip_step``, a parameter by its name (``params.NAME`` when a column has that name)."""
+    if column.startswith(PARAM_PREFIX):
+        name = column[len(PARAM_PREFIX) :]
+        return name if name not in VISIBLE_COLUMNS else column
+    return HEADERS.get(column, column)
+
+
 def sort_summary(sort: str, descending: bool, default: str) -> str:
     """How the sort reads on the page: ``default`` (newest first, which has no direction)
-    when ``sort`` is "", else the column and an arrow (↑ ascending, ↓ descending)."""
+    when ``sort`` is "", else the column's header and an arrow (↑ ascending, ↓ descending)."""
     if not sort:
         return default
-    return f"{sort} {'↓' if descending else '↑'}"
+    return f"{column_label(sort)} {'↓' if descending else '↑'}"
 
 
 def param_column(name: str) -> str:

@@ -61,12 +61,12 @@ COLUMN_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium"),
     "steps": st.column_config.NumberColumn("steps", format="%d"),
     "success": st.column_config.CheckboxColumn("success"),
-    "flip_step": st.column_config.NumberColumn("flip step", format="%d"),
+    "flip_step": st.column_config.NumberColumn(table.column_label("flip_step"), format="%d"),
     "final_true_conf": st.column_config.ProgressColumn(
-        "final true conf", min_value=0.0, max_value=1.0, format="%.3f"
+        table.column_label("final_true_conf"), min_value=0.0, max_value=1.0, format="%.3f"
     ),
-    "linf": st.column_config.NumberColumn("L∞", format="%.4f"),
-    "l2": st.column_config.NumberColumn("L2", format="%.3f"),
+    "linf": st.column_config.NumberColumn(table.column_label("linf"), format="%.4f"),
+    "l2": st.column_config.NumberColumn(table.column_label("l2"), format="%.3f"),
     "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
 }
 
@@ -148,6 +148,11 @@ def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, li
     return chosen
 
 
+def sort_option_label(option: str) -> str:
+    """A Sort by choice as the table's header reads (the value stays the column id)."""
+    return option if option == NEWEST else table.column_label(option)
+
+
 def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerator]:
     """The search box and the Filters, Sort and View popovers as an index query (without the
     page), the parameters to show as columns, and the place left for the pager (filled once
@@ -171,7 +176,9 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
         "" if now == NEWEST else now, bool(st.session_state.get("f_desc")), NEWEST
     )
     with bar.popover(label, icon=":material/sort:", key="p_sort"):
-        sort = st.selectbox("Sort by", options, key="f_sort", **again)
+        sort = st.selectbox(
+            "Sort by", options, key="f_sort", format_func=sort_option_label, **again
+        )
         descending = st.toggle("Descending", key="f_desc", disabled=sort == NEWEST, **again)
     with bar.popover("View", icon=":material/view_column:", key="p_view"):
         shown = param_columns(st.container(), facets["params"])
@@ -260,7 +267,7 @@ def column_config(shown: pd.DataFrame, params: list[str]) -> dict[str, object]:
     config: dict[str, object] = dict(COLUMN_CONFIG)
     for name in params:
         column = table.param_column(name)
-        label = name if name not in table.VISIBLE_COLUMNS else column
+        label = table.column_label(column)
         if pd.api.types.is_float_dtype(shown[column]):
             config[column] = st.column_config.NumberColumn(label, format="%g")
         else:

@@ -664,8 +664,11 @@ def test_filter_and_sort_summaries_say_what_the_page_shows():
     many = Query(models=tuple(f"m{i}" for i in range(5)))
     assert runs_table.filter_summary(many) == "model m0 or m1 or m2 or 2 more"
     assert runs_table.sort_summary("", True, "newest first") == "newest first"
-    assert runs_table.sort_summary("l2", False, "newest first") == "l2 ↑"
-    assert runs_table.sort_summary("params.eps", True, "newest first") == "params.eps ↓"
+    assert runs_table.sort_summary("l2", False, "newest first") == "L2 ↑"
+    assert runs_table.sort_summary("params.eps", True, "newest first") == "eps ↓"
+    assert runs_table.sort_summary("linf", True, "newest first") == "L∞ ↓"
+    assert runs_table.sort_summary("flip_step", False, "x") == "flip step ↑"
+    assert runs_table.column_label("params.steps") == "params.steps"  # beside the steps column
 
 
 def test_facets_follow_the_rows(runs_dir):

@@ -115,7 +115,10 @@ def test_filters_search_sort_and_facets(many):
     at.selectbox(key="f_sort").set_value("final_true_conf").run()
     at.toggle(key="f_desc").set_value(True).run()
     assert ids(at)[:3] == ["run-58", "run-57", "run-56"]
-    assert at.get("popover")[1].proto.popover.label == "Sort: final_true_conf ↓"
+    assert at.get("popover")[1].proto.popover.label == "Sort: final true conf ↓"
+    sort_box = at.selectbox(key="f_sort")
+    assert "final true conf" in sort_box.options and "L∞" in sort_box.options  # as the headers
+    assert "final_true_conf" not in sort_box.options
     at.selectbox(key="f_sort").set_value("name").run()
     at.toggle(key="f_desc").set_value(False).run()
     assert ids(at)[:2] == ["run-00", "run-01"]
