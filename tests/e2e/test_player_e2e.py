@@ -225,6 +225,25 @@ def test_compare_slider_moves_every_run(page, server, player_runs):
     assert reruns_seen(page) == 0
 
 
+def test_compared_curves_that_coincide_stay_apart(page, server):
+    """short and long log the same confidences for 7 steps: their true-class lines differ in
+    dash (the one drawn over leaves gaps), their legend swatches too, and their dots in size."""
+    open_player(page, server.url + "/compare?runs=short,long")
+    curves = page.locator("[data-testid='animlib-curves']")
+    dashes = curves.locator("polyline").evaluate_all(
+        "(ls) => ls.map((l) => l.getAttribute('stroke-dasharray') || '')"
+    )
+    assert len(dashes) == 2 and dashes[0] == "" and dashes[1] != ""
+    swatches = curves.locator(".animlib-swatch line").evaluate_all(
+        "(ls) => ls.map((l) => l.getAttribute('stroke-dasharray') || '')"
+    )
+    assert swatches[0] == "" and swatches[1] != ""
+    radii = curves.locator("circle.animlib-dot").evaluate_all(
+        "(cs) => cs.map((c) => Number(c.getAttribute('r')))"
+    )
+    assert radii[0] > radii[1]  # the later dot sits inside the earlier one
+
+
 def test_compare_of_four_runs_lays_them_out_two_by_two(page, server):
     """More than 3 runs wrap into rows (4: 2 x 2; 5-6: rows of 3), so each keeps room for its
     images and an uncut table header."""

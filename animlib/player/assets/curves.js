@@ -3,6 +3,9 @@
 
 const ROLE_COLORS = { true: "#2ca02c", target: "#ff7f0e", rival: "#d62728", top: "#1f77b4" };
 const RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+// compared runs' lines differ in dash too: a dashed line drawn over an equal one leaves gaps
+// where the one below shows (two attacks with the same curve stay two lines)
+const RUN_DASHES = ["", "12 6", "4 5", "16 5 3 5", "2 6", "22 8"];
 const CHART = { w: 1000, h: 230, l: 52, r: 14, t: 12, b: 34 };
 
 function niceTicks(last, count) {
@@ -16,7 +19,8 @@ function niceTicks(last, count) {
 }
 
 class Curves {
-  // series: [{label, color, values (typed array, one per step of its run)}]
+  // series: [{label, color, dash (SVG stroke-dasharray, "" solid), values (typed array, one per
+  // step of its run)}]; later series are drawn over earlier ones, their dots smaller
   constructor(series, steps, onSeek, yTitle) {
     this.series = series;
     this.steps = Math.max(steps, 1);
@@ -32,16 +36,22 @@ class Curves {
     for (const s of series) {
       const points = [];
       for (let i = 0; i < s.values.length; i++) points.push(`${this.x(i).toFixed(1)},${this.y(s.values[i]).toFixed(1)}`);
-      this.svg.appendChild(svgEl("polyline", { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 2 }));
+      const line = { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 2 };
+      if (s.dash) line["stroke-dasharray"] = s.dash;
+      this.svg.appendChild(svgEl("polyline", line));
     }
     this.marker = svgEl("line", { class: "animlib-marker", y1: CHART.t, y2: CHART.h - CHART.b });
     this.svg.appendChild(this.marker);
-    this.dots = series.map((s) => this.svg.appendChild(svgEl("circle", { r: 4, fill: s.color, class: "animlib-dot" })));
+    const n = series.length;
+    this.dots = series.map((s, i) => this.svg.appendChild(svgEl("circle", { r: 4 + 1.5 * (n - 1 - i), fill: s.color, class: "animlib-dot" })));
     this.root.appendChild(this.svg);
     const legend = el("div", { class: "animlib-legend" });
     for (const s of series) {
       const item = legend.appendChild(el("span", { class: "animlib-legend-item" }));
-      item.appendChild(el("span", { class: "animlib-swatch", style: `background:${s.color}` }));
+      const swatch = item.appendChild(svgEl("svg", { class: "animlib-swatch", viewBox: "0 0 24 4", width: 24, height: 4 }));
+      const mark = { x1: 0, x2: 24, y1: 2, y2: 2, stroke: s.color, "stroke-width": 3 };
+      if (s.dash) mark["stroke-dasharray"] = s.dash.split(" ").map((d) => Number(d) / 2).join(" ");
+      swatch.appendChild(svgEl("line", mark));
       item.appendChild(el("span", {}, s.label));
     }
     this.root.appendChild(legend);

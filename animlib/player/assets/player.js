@@ -253,7 +253,7 @@ class Player {
     if (this.compare) {
       this.runs.forEach((run, r) => {
         const c = run.curves.find((x) => x.role === "true");
-        if (c) series.push({ label: run.name, color: RUN_COLORS[r % RUN_COLORS.length], values: this.arrays[c.array].data });
+        if (c) series.push({ label: run.name, color: RUN_COLORS[r % RUN_COLORS.length], dash: RUN_DASHES[r % RUN_DASHES.length], values: this.arrays[c.array].data });
       });
     } else {
       for (const c of this.runs[0].curves) series.push({ label: c.label, color: ROLE_COLORS[c.role], values: this.arrays[c.array].data });
