@@ -330,7 +330,8 @@ _STYLE = """<style>
 .animlib-grid th{font-weight:600;padding:4px 6px;text-align:center;vertical-align:bottom;
 max-width:130px;overflow-wrap:anywhere}
 .animlib-grid td{padding:3px;text-align:center;vertical-align:top}
-.animlib-grid th.row{text-align:left;white-space:nowrap;position:sticky;left:0;z-index:1}
+.animlib-grid th.row{text-align:left;position:sticky;left:0;z-index:1;min-width:110px;
+max-width:180px;overflow-wrap:normal}
 .animlib-grid th.row .tally{font-weight:400;opacity:0.8}
 .animlib-cell{display:inline-block;border:3px solid;border-radius:4px;padding:2px;
 text-decoration:none;color:inherit}

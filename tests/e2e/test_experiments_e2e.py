@@ -279,3 +279,19 @@ def test_clicking_a_point_of_the_chart_shows_every_sweep_at_its_eps(sweeps, page
         )
         assert experiments_shown() == want
         assert sorted(parse_qs(urlparse(page.url).query)["ids"][0].split(",")) == sorted(want)
+
+
+def test_long_image_labels_wrap_instead_of_being_cut(page):
+    """A long class name and the notes under it wrap inside the pinned label column (with
+    nowrap, the label overflowed its cell and the cells painted over its end)."""
+    from animlib.experiment_grid import AT_START, GridRow, grid_html
+
+    label = "sample 12 · true: airplane-with-a-long-name"
+    row = GridRow("k", label, runs={"e": "r", "f": "s"}, fooled=1, judged=2, at_start=1)
+    page.set_viewport_size({"width": 1280, "height": 600})
+    page.set_content(f"<div style='width:704px'>{grid_html([row], ['e', 'f'], {})}</div>")
+    th = page.locator(".animlib-grid th.row")
+    assert th.evaluate("(t) => t.scrollWidth <= t.clientWidth"), "the label is cut"
+    assert th.evaluate("(t) => t.clientWidth <= 200")  # the cells keep their room
+    text = th.inner_text()
+    assert "airplane-with-a-long-name" in text and AT_START in text
