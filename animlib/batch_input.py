@@ -331,3 +331,25 @@ def warn_targets_equal_to_true(
         "those runs count as successes at step 0",
         stacklevel=3,
     )
+
+
+def originals_like(orig: np.ndarray | None, imgs: np.ndarray, blame: Blame) -> np.ndarray | None:
+    """The originals checked against the first step's images (same shape; uint8 originals
+    of float32 images scaled to [0, 1]); None stays None."""
+    if orig is None:
+        return None
+    if orig.shape != imgs.shape:
+        raise blame(
+            "originals",
+            f"shape {orig.shape[1:]} differs from the images' {imgs.shape[1:]} (H, W, C)",
+            code=Code.MISMATCH,
+        )
+    if orig.dtype == np.uint8 and imgs.dtype == np.float32:
+        return orig.astype(np.float32) / np.float32(255.0)
+    if orig.dtype != imgs.dtype:
+        raise blame(
+            "originals",
+            f"originals are {orig.dtype} but the images are {imgs.dtype}",
+            code=Code.MISMATCH,
+        )
+    return orig

@@ -304,7 +304,7 @@ def _made(counts: dict[str, int]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import validate
+    from .validation import missing_sample_runs, validate
 
     reports = validate(args.path, deep=not args.quick)
     for report in reports:
@@ -313,8 +313,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not reports:
         print(f"no runs in {args.path}")
         return 1
-    print(f"{len(reports) - broken} ok, {broken} broken")
-    return 1 if broken else 0
+    missing = missing_sample_runs(args.path)
+    for line in missing:
+        print(line)
+    lacking = f", {len(missing)} experiments missing runs" if missing else ""
+    print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
+    return 1 if broken or missing else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

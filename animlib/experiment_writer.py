@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from .experiment_ids import (
     remove_runs,
     resolve_experiment_id,
 )
+from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
@@ -321,6 +323,13 @@ class BatchWriter:
                 code=Code.EMPTY,
                 experiment=experiment,
             )
+        made_runs = (infos[0].meta or {}).get(SAMPLES_FIELD)
+        if isinstance(made_runs, int) and made_runs > len(infos):
+            warnings.warn(
+                f"experiment {experiment!r}: {made_runs - len(infos)} of its {made_runs} sample "
+                f"runs are not in {root} (deleted or moved): resuming the {len(infos)} left",
+                stacklevel=2,
+            )
         self = cls.__new__(cls)
         self._adopt(root, experiment, infos, layout, storage_options)
         return self
@@ -406,27 +415,8 @@ class BatchWriter:
             raise blame("active", "every sample must be logged at step 0 (the clean input)")
         values = B.scalars(scalars, b, blame)
         if self._sinks is None:
-            self._check_originals(imgs, blame)
+            self._originals = B.originals_like(self._originals, imgs, blame)
         return _Step(imgs, prepared, probs, values, mask)
-
-    def _check_originals(self, imgs: np.ndarray, blame: Blame) -> None:
-        orig = self._originals
-        if orig is None:
-            return
-        if orig.shape != imgs.shape:
-            raise blame(
-                "originals",
-                f"shape {orig.shape[1:]} differs from the images' {imgs.shape[1:]} (H, W, C)",
-                code=Code.MISMATCH,
-            )
-        if orig.dtype == np.uint8 and imgs.dtype == np.float32:
-            self._originals = orig.astype(np.float32) / np.float32(255.0)
-        elif orig.dtype != imgs.dtype:
-            raise blame(
-                "originals",
-                f"originals are {orig.dtype} but the images are {imgs.dtype}",
-                code=Code.MISMATCH,
-            )
 
     def _open_sinks(self, step: _Step) -> None:
         """Create every sample's run and write the first step (the batch is already checked)."""
@@ -474,7 +464,11 @@ class BatchWriter:
             original=step.images[i] if self._originals is None else self._originals[i],
             storage_options=self._storage_options,
         )
-        extra: dict[str, Any] = {"experiment": self.experiment, "sample": sample}
+        extra: dict[str, Any] = {
+            "experiment": self.experiment,
+            "sample": sample,
+            SAMPLES_FIELD: len(self._ids),  # so a sample run deleted later is noticed
+        }
         if step.probs is not None:
             extra["initial_pred"] = int(step.probs[i].argmax())
         run_id = run_id_for(self.experiment, sample)

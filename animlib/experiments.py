@@ -40,6 +40,7 @@ OUTCOME_COLUMNS = (
     "flip_step",
 )
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
+SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the experiment made (B)
 # what the pages call an image the model got wrong unattacked (its run "fooled" it at step 0:
 # a success with flip step 0, as summarize counts it)
 AT_START = "misclassified before the attack"
@@ -101,8 +102,10 @@ def list_experiments(
 
     Returns:
         ExperimentInfo per experiment; ``meta`` holds ``attack``, ``model``, ``params``,
-        ``tags``, ``class_names``, ``targeted``, ``n_runs``, ``status`` (running, stale, failed
-        or finished over its runs), ``steps`` (the most of any run), ``created`` and ``updated``.
+        ``tags``, ``class_names``, ``targeted``, ``n_runs`` (its sample runs found),
+        ``n_samples`` (the sample runs BatchWriter made: more than ``n_runs`` when some were
+        deleted; None for older experiments), ``status`` (running, stale, failed or finished
+        over its runs), ``steps`` (the most of any run), ``created`` and ``updated``.
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
@@ -154,15 +157,27 @@ def group_experiments(
 def experiment_meta(first: dict[str, Any], **over_runs: Any) -> dict[str, Any]:
     """An experiment's ``meta`` (see :func:`list_experiments`): the run.json of its first run
     (by sample) for what its runs share, ``over_runs`` for what is taken over all of them."""
+    samples = first.get(SAMPLES_FIELD)
     meta = {
         "attack": first.get("attack"),
         "model": first.get("model"),
         "params": first.get("params") or {},
         "tags": first.get("tags") or [],
         "class_names": first.get("class_names"),
+        "n_samples": samples if type(samples) is int else None,  # (not a bool)
     }
     keys = ("targeted", "n_runs", "status", "steps", "created", "updated")
     return {**meta, **{key: over_runs[key] for key in keys}}
+
+
+def missing_runs(info: ExperimentInfo) -> int:
+    """How many of an experiment's sample runs are not in its folder (deleted or moved): its
+    ``n_samples`` (as BatchWriter made them; None for experiments written before it was
+    stored) minus its ``n_runs``; 0 when unknown."""
+    samples, runs = info.get("n_samples"), info.get("n_runs")
+    if not isinstance(samples, int) or not isinstance(runs, int):
+        return 0
+    return max(samples - runs, 0)
 
 
 def newest_first(experiments: list[ExperimentInfo]) -> list[ExperimentInfo]:

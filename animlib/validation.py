@@ -19,6 +19,7 @@ from .listing import Verdict, list_runs
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
+from .text import printable
 
 
 @dataclass
@@ -265,3 +266,24 @@ def validate(
                 Report(info.id, info.url, error=info.error, field=info.field, code=info.code)
             )
     return reports
+
+
+def missing_sample_runs(
+    path: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
+) -> list[str]:
+    """One line per experiment in the results folder ``path`` whose sample runs are not all
+    there (deleted or moved: its summary then covers fewer images than it attacked); none for
+    a run folder, or for experiments written before BatchWriter stored their size."""
+    from .experiments import list_experiments, missing_runs
+
+    store = open_store(path, storage_options)
+    if _is_run_folder(store):
+        return []
+    lines = []
+    for exp in sorted(list_experiments(store), key=lambda e: e.id):
+        if missing := missing_runs(exp):
+            lines.append(
+                f"MISSING experiment {printable(exp.id)}: {missing} of its "
+                f"{exp.get('n_samples')} sample runs are not in the folder (deleted or moved)"
+            )
+    return lines

@@ -13,6 +13,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import linked_view
+from animlib.experiments import missing_runs
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW
@@ -141,6 +142,16 @@ st.caption(
     f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
 )
+lacking = [
+    f"{md(e.id)} ({missing_runs(e)} of {e.get('n_samples')})" for e in exps if missing_runs(e)
+]
+if lacking:
+    more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+    st.warning(
+        f"Sample runs missing from {', '.join(lacking[:3])}{more}: deleted or moved out of the "
+        "results folder, so those experiments' numbers cover only the runs left.",
+        icon=":material/warning:",
+    )
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(

@@ -1032,3 +1032,33 @@ def test_the_page_says_how_many_run_folders_it_could_not_read(tmp_path, monkeypa
     (tmp_path / "runs" / "e-0001" / "run.json").write_text("{not json")
     text = caption()
     assert "1 run folder could not be read and is not counted" in text and "runs page" in text
+
+
+def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
+    """A sample run deleted by hand: the page warns (the summary covers the runs left),
+    ``validate`` fails naming the experiment, and resume warns before carrying on."""
+    import shutil
+
+    from test_experiments import UNTARGETED, write
+
+    from animlib.cli import main
+
+    root = tmp_path / "runs"
+    write(root, "pgd-a", UNTARGETED, 0.1)
+    write(root, "pgd-b", UNTARGETED, 0.2)
+    assert main(["validate", str(root), "--quick"]) == 0
+    capsys.readouterr()
+    shutil.rmtree(root / "pgd-a-0002")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "Sample runs missing" in w.value]
+    assert "pgd\\-a (1 of 4)" in warning and "pgd\\-b" not in warning
+    exps = {e.id: e for e in animlib.list_experiments(root)}
+    assert exps["pgd-a"].get("n_samples") == 4 and exps["pgd-a"].get("n_runs") == 3
+    assert main(["validate", str(root), "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING experiment pgd-a: 1 of its 4 sample runs" in out and "pgd-b:" not in out
+    with pytest.warns(UserWarning, match="1 of its 4 sample runs are not in"):
+        animlib.BatchWriter.resume(root, "pgd-a").finish()
