@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments import AT_START, SUMMARY_COLUMNS, ExperimentInfo, sample_key
+from .experiments import SUMMARY_COLUMNS, ExperimentInfo
 from .params import index_text, search_text
 from .table_filter import matching_rows
-from .text import natural_key, unique_label
+from .text import natural_key
 
 EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
 HEAD_COLUMNS = ["experiment", "attack", "model"]
@@ -394,116 +394,3 @@ def _unvalidated(kind: type) -> type:
 
     Unvalidated.__name__ = Unvalidated.__qualname__ = kind.__name__
     return Unvalidated
-
-
-def smallest_value(
-    outcomes: pd.DataFrame, points: pd.DataFrame
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Per image and sweep, the smallest value of the swept parameter (ε, by default) at which
-    the attack fooled the model: the answer to "which attack needs the least on which image" a
-    sweep gives; and per sweep the value that fooled the model on at least half of the images
-    it attacked.
-
-    Args:
-        outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
-            ``true_class``, ``experiment``, ``success``).
-        points: :func:`robust_curve` of the experiments shown: each experiment's value and
-            its series (the chart's names, one per sweep).
-
-    Returns:
-        The table: one row per image (``sample``, ``true class``), by sample, and one column
-        per series (in natural order): the smallest value of that sweep whose run fooled the
-        model on the image; NaN when none of the sweep's values did (or it did not attack the
-        image). And per series with an image: the lower median of those smallest values over
-        the images it attacked (always a value the sweep tried), ``> 0.2`` (its largest) when
-        no value fooled half.
-    """
-    images, table = _smallest(outcomes, points)
-    largest = points.groupby("series")["value"].max()
-    medians = {}
-    for series, values in table.items():
-        attacked = values.dropna()  # inf: attacked, never fooled
-        if len(attacked):
-            median = float(np.quantile(attacked.to_numpy(), 0.5, method="lower"))
-            medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
-    shown = table.replace(np.inf, np.nan)
-    taken = list(map(str, shown.columns))  # an attack called "sample" keeps its column
-    images, sample = _labelled(images, taken)
-    return _by_sample(images.join(shown), sample), medians
-
-
-def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The images (indexed by image key: sample, true_class) and, by image and series, the
-    smallest value that fooled the model: inf where the sweep attacked the image and no value
-    fooled it, NaN where it did not attack it."""
-    sweep = points.set_index("experiment")[["series", "value"]].rename(columns={"value": "_v"})
-    runs = outcomes.drop(columns=["series", "_v"], errors="ignore").join(sweep, on="experiment")
-    runs = runs[runs["series"].notna()]
-    images = _images(runs)
-    fooled = runs["success"].fillna(False).astype(bool)
-    runs = runs.assign(_v=runs["_v"].where(fooled, np.inf))
-    table = runs.pivot_table(
-        index="image", columns="series", values="_v", aggfunc="min", dropna=False
-    )
-    series = sorted(set(runs["series"]), key=natural_key)
-    table = table.reindex(index=images.index, columns=series)
-    table.columns.name = None
-    return images, table
-
-
-def _images(runs: pd.DataFrame) -> pd.DataFrame:
-    """The images ``runs`` attacked, indexed by image key (one sample id may name several
-    images: experiments that each drew their own batch), with their sample and true class."""
-    return runs[["image", "sample", "true_class"]].drop_duplicates("image").set_index("image")
-
-
-def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFrame:
-    """Per image, the step at which each experiment's attack first fooled the model: the
-    image x attack table of flip steps (which attack is fastest on which image).
-
-    Args:
-        outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``sample``,
-            ``true_class``, ``experiment``, ``flip_step``).
-        experiments: The experiments to show, in this order.
-
-    Returns:
-        One row per image (``sample``, ``true class``), by sample; one column per experiment
-        (NaN: never fooled, or not attacked; 0: the model was wrong before the attack);
-        ``fastest``: the experiments with the smallest flip step above 0 of the row (several
-        when tied; empty when none flipped; ``misclassified before the attack`` when only
-        step 0 did).
-    """
-    runs = outcomes[outcomes["experiment"].isin(list(experiments))]
-    images = _images(runs)
-    table = runs.pivot_table(
-        index="image", columns="experiment", values="flip_step", aggfunc="min", dropna=False
-    )
-    table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
-    table.columns.name = None
-    flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed
-    least = flipped.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
-    names = np.array([str(e) for e in table.columns], dtype=object)
-    fastest = [", ".join(names[hit]) for hit in flipped.to_numpy() == least[:, None]]
-    at_start = (table == 0).any(axis=1).to_numpy() & np.isnan(least)
-    fastest = [AT_START if wrong else f for f, wrong in zip(fastest, at_start, strict=True)]
-    taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
-    images, sample = _labelled(images, taken)
-    out = images.join(table)
-    out[unique_label("fastest", taken)] = fastest
-    return _by_sample(out, sample)
-
-
-def _labelled(images: pd.DataFrame, taken: Sequence[str]) -> tuple[pd.DataFrame, str]:
-    """:func:`_images` with its columns named as shown, apart from the names ``taken`` (the
-    experiments' columns); and the sample column's name."""
-    sample = unique_label("sample", taken)
-    names = {"sample": sample, "true_class": unique_label("true class", taken)}
-    return images.rename(columns=names), sample
-
-
-def _by_sample(table: pd.DataFrame, sample: str) -> pd.DataFrame:
-    """``table`` (indexed by image) in the order of its column ``sample`` (then of the image),
-    without the image key: one row per image, the sample its first column."""
-    samples = table[sample].tolist()
-    order = sorted(range(len(table)), key=lambda i: (sample_key(samples[i]), table.index[i]))
-    return table.iloc[order].reset_index(drop=True)

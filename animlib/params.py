@@ -129,4 +129,4 @@ def word_pattern(word: str) -> str | None:
         return None
     num = number(value)
     value = param_text(num) if num is not None else value
-    return f"(^|[ .]){re.escape(name.lower())}={re.escape(value.lower())}( |$)"
+    return f"(?:^|[ .]){re.escape(name.lower())}={re.escape(value.lower())}(?: |$)"

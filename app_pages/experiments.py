@@ -12,7 +12,7 @@ import streamlit as st
 
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
-from animlib import linked_view
+from animlib import image_tables, linked_view
 from animlib.experiments import missing_runs
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
@@ -43,9 +43,9 @@ def smallest_value(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The smallest value of the swept parameter that fooled the model per image and sweep of
     the chart's ``points``, and its median per sweep
-    (:func:`animlib.experiment_views.smallest_value`), once per folder version."""
+    (:func:`animlib.image_tables.smallest_value`), once per folder version."""
     outcomes = indexed.outcomes(run_index(where), list(points["experiment"]))
-    return views.smallest_value(outcomes, points)
+    return image_tables.smallest_value(outcomes, points)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -67,12 +67,12 @@ def flip_table(
     where: str, signature: str, chosen: tuple[str, ...], runs: tuple[str, ...] | None
 ) -> pd.DataFrame:
     """The grid's flip steps per image and experiment
-    (:func:`animlib.experiment_views.flip_steps`; only of ``runs`` when given: the images
+    (:func:`animlib.image_tables.flip_steps`; only of ``runs`` when given: the images
     shown), once per folder version and grid."""
     outcomes = grid_outcomes(where, signature, chosen)
     if runs is not None:
         outcomes = outcomes[outcomes["run"].isin(runs)]
-    return views.flip_steps(outcomes, chosen)
+    return image_tables.flip_steps(outcomes, chosen)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -661,7 +661,7 @@ def test_neighbours_follow_sample_order_not_id_order():
 
 
 def test_smallest_eps_per_image_and_sweep():
-    from animlib.experiment_views import smallest_value
+    from animlib.image_tables import smallest_value
 
     points = pd.DataFrame(
         {
@@ -840,7 +840,7 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
 
 
 def test_flip_steps_per_image_and_experiment():
-    from animlib.experiment_views import flip_steps
+    from animlib.image_tables import flip_steps
 
     runs = [  # (sample, experiment, flip step)
         (10, "pgd", 3), (10, "fgsm", 1), (2, "pgd", 1), (2, "fgsm", 1), (0, "pgd", None),
@@ -865,7 +865,7 @@ def test_one_sample_id_naming_two_images_gives_two_rows_in_both_tables():
     """Sweeps that each drew their own batch: sample 5 of ε 0.05 (a digit 0, never fooled) is
     another image than sample 5 of ε 0.1 (a digit 2, fooled). The tables keyed rows by sample:
     "5 | digit 0 | 0.1" said the digit 0 was fooled at ε 0.1. Rows go by image, as the grid's."""
-    from animlib.experiment_views import flip_steps, smallest_value
+    from animlib.image_tables import flip_steps, smallest_value
 
     points = pd.DataFrame(
         {"series": ["PGD", "PGD"], "value": [0.05, 0.1], "experiment": ["p05", "p10"]}
@@ -946,7 +946,7 @@ def test_each_robust_accuracy_has_its_95_percent_interval():
 
 
 def test_experiments_named_like_the_flip_tables_columns_keep_theirs():
-    from animlib.experiment_views import flip_steps
+    from animlib.image_tables import flip_steps
 
     outcomes = pd.DataFrame(
         [
@@ -962,7 +962,7 @@ def test_experiments_named_like_the_flip_tables_columns_keep_theirs():
 
 
 def test_an_attack_named_sample_keeps_its_column_in_the_smallest_value_table():
-    from animlib.experiment_views import smallest_value
+    from animlib.image_tables import smallest_value
 
     points = pd.DataFrame(
         {"series": ["sample", "sample"], "value": [0.1, 0.2], "experiment": ["s1", "s2"]}

@@ -13,7 +13,8 @@ from test_experiments import TARGETED, TARGETS, UNTARGETED, write
 import animlib
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
-from animlib.experiments import group_experiments, indexed_runs, summarize_runs
+from animlib import image_tables
+from animlib.experiments import AT_START, group_experiments, indexed_runs, summarize_runs
 from animlib.index import experiments as indexed
 from animlib.index import grid as indexed_grid
 from animlib.index import open_index
@@ -144,13 +145,13 @@ def test_a_changed_run_changes_the_summary(plain):
 def test_flip_table_of_the_index_outcomes(plain):
     index = _index(plain)
     outcomes = indexed_grid.outcomes(index, ["pgd-a", "tgt"])
-    table = views.flip_steps(outcomes, ["pgd-a", "tgt"]).set_index("sample")
+    table = image_tables.flip_steps(outcomes, ["pgd-a", "tgt"]).set_index("sample")
     assert table.loc[0, "pgd-a"] == 2 and table.loc[0, "tgt"] == 1
     # 1 never fooled; 2: pgd-a at step 0 (the model was wrong unattacked), not the fastest
     assert table.loc[2, "pgd-a"] == 0 and table.loc[2, "tgt"] > 0
     assert list(table["fastest"]) == ["tgt", "", "tgt", "pgd-a"]
-    alone = views.flip_steps(outcomes, ["pgd-a"]).set_index("sample")
-    assert list(alone["fastest"]) == ["pgd-a", "", views.AT_START, "pgd-a"]
+    alone = image_tables.flip_steps(outcomes, ["pgd-a"]).set_index("sample")
+    assert list(alone["fastest"]) == ["pgd-a", "", AT_START, "pgd-a"]
 
 
 @pytest.mark.parametrize(
@@ -214,9 +215,9 @@ def test_images_wrong_before_the_attack_are_marked(plain):
     assert rows["sample 2"].at_start == 1 and rows["sample 2"].judged == 2
     assert all(r.at_start == 0 for name, r in rows.items() if name != "sample 2")
     html = grid.grid_html(list(rows.values()), ["pgd-a", "tgt"], {})
-    assert html.count(views.AT_START) == 1 and f"1 of these: {views.AT_START}" in html
+    assert html.count(AT_START) == 1 and f"1 of these: {AT_START}" in html
     alone = indexed_grid.grid_rows(index, ["pgd-a"])
-    assert grid.at_start_note(next(r for r in alone if r.at_start)) == views.AT_START
+    assert grid.at_start_note(next(r for r in alone if r.at_start)) == AT_START
     summary = indexed.experiment_summary(index)
     frame = views.experiment_table(indexed.experiments(index, time.time()), summary)
     assert sorted(views.clean_misses(frame)) == [("pgd-a", 1, 4), ("pgd-b", 1, 4)]
