@@ -253,8 +253,15 @@ def test_player_and_figure_pixels_keep_their_own_outputs(channels, dtype):
 
 def test_long_runs_get_a_stride_and_steps_map_to_stored_images():
     plan = plan_for(10_000, (512, 512, 3), max_bytes=1 << 30)
-    assert plan.stride == 8 and plan.stored == 1250
+    assert plan.stride == 8 and plan.on_stride == 1250 and plan.stored == 1251
     assert plan.locate(7) == plan.locate(0) and plan.locate(8)[1] == 1
+    assert plan.locate(9_998) == plan.locate(9_992)  # the step at or before it
+    strip, row = plan.locate(9_999)  # the last step: the attack's result, stored too
+    assert plan.steps_of(strip)[row] == 9_999 and plan.steps_of(plan.count - 1)[-1] == 9_999
+    every = [s for i in range(plan.count) for s in plan.steps_of(i)]
+    assert every == [*range(0, 10_000, 8), 9_999]
+    even = plan_for(9_993, (512, 512, 3), max_bytes=1 << 30)  # the last step is on the stride
+    assert even.stride == 8 and even.stored == even.on_stride == 1250
     assert plan.per_strip * 512 <= 16_384
     small = plan_for(51, (32, 32, 3))
     assert small.stride == 1 and small.count == 1

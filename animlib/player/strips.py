@@ -17,8 +17,8 @@
 #   its pixels are off by 3.7/255 on average (max 21/255) where the perturbation averages 4.2/255:
 #   the signs of the decoded perturbation agree with the true ones for 59% of the pixels (66% even
 #   at crf 0, lost to chroma subsampling), so it cannot show a perturbation. Runs above
-#   ``MAX_IMAGE_BYTES`` of raw display pixels store every ``stride``-th step's image (the
-#   confidences stay exact for every step).
+#   ``MAX_IMAGE_BYTES`` of raw display pixels store every ``stride``-th step's image and the last
+#   step's (the confidences stay exact for every step).
 
 from __future__ import annotations
 
@@ -54,9 +54,19 @@ class StripPlan:
     per_strip: int = 16  # stored steps per strip
 
     @property
-    def stored(self) -> int:
-        """How many steps have their image stored."""
+    def on_stride(self) -> int:
+        """How many stored steps are ``i * stride`` (the last step may be stored besides)."""
         return -(-self.steps // self.stride) if self.steps else 0
+
+    @property
+    def stored(self) -> int:
+        """How many steps have their image stored: every ``stride``-th and the last one (the
+        attack's result is always shown as it is)."""
+        return self.on_stride + (1 if self.steps and (self.steps - 1) % self.stride else 0)
+
+    def step_of(self, stored: int) -> int:
+        """The run step of stored image ``stored``."""
+        return min(stored * self.stride, self.steps - 1)
 
     @property
     def count(self) -> int:
@@ -67,11 +77,12 @@ class StripPlan:
         """The run steps whose images strip ``index`` holds, top to bottom."""
         first = index * self.per_strip
         last = min(first + self.per_strip, self.stored)
-        return [i * self.stride for i in range(first, last)]
+        return [self.step_of(i) for i in range(first, last)]
 
     def locate(self, step: int) -> tuple[int, int]:
         """(strip, row) of the image shown at ``step`` (the stored step at or before it)."""
-        stored = min(step, self.steps - 1) // self.stride
+        step = min(step, self.steps - 1)
+        stored = self.stored - 1 if step == self.steps - 1 else step // self.stride
         return stored // self.per_strip, stored % self.per_strip
 
 
@@ -166,8 +177,9 @@ def strip_files(
     original = run.original
     layout = f"{FORMAT}.{plan.stride}.{plan.per_strip}"
 
-    def name(i: int, tag: str, kind: str) -> Path:
-        return folder / f"{key}-{tag}-{i:05d}-{len(plan.steps_of(i))}-{kind}.png"
+    def name(i: int, tag: str, kind: str) -> Path:  # (its last step: the run's last one
+        held = plan.steps_of(i)  # may sit after a shorter stride, and move as the run grows)
+        return folder / f"{key}-{tag}-{i:05d}-{len(held)}-{held[-1]}-{kind}.png"
 
     images = [name(i, _tag(layout), "image") for i in range(plan.count)]
     perts = None

@@ -438,3 +438,30 @@ def test_a_bad_step_in_the_url_is_replaced_by_the_step_shown(page, server, asked
     page.wait_for_function(
         f"() => new URL(location.href).searchParams.get('step') === '{shown}'", timeout=10_000
     )
+
+
+@pytest.mark.parametrize(("steps", "stride"), [(10_000, 8), (9_993, 8), (50, 3), (7, 1)])
+def test_the_browser_finds_each_steps_image_where_the_strips_hold_it(page, steps, stride):
+    """frames.js's locate (what the player draws at a step) agrees with the strips written:
+    the stored step at or before each step, and the last step's own image."""
+    from animlib.player.component import ASSETS
+    from animlib.player.strips import StripPlan
+
+    plan = StripPlan(steps=steps, height=4, width=4, stride=stride, per_strip=16)
+    page.set_content("<html><body></body></html>")
+    for name in ("format.js", "frames.js"):
+        page.add_script_tag(content=(ASSETS / name).read_text())
+    wanted = sorted({0, 1, stride - 1, stride, steps // 2, steps - 2, steps - 1, steps + 5})
+    got = page.evaluate(
+        """([steps, stride, wanted]) => {
+            const f = Object.create(Frames.prototype);
+            f.steps = steps;
+            f.image = { stride: stride, per_strip: 16 };
+            return wanted.map((s) => { const l = f.locate(s); return [l.shown, l.strip, l.row]; });
+        }""",
+        [steps, stride, wanted],
+    )
+    for step, (shown, strip, row) in zip(wanted, got, strict=True):
+        assert (strip, row) == plan.locate(step), step
+        assert plan.steps_of(strip)[row] == shown, step
+    assert got[-1][0] == steps - 1  # the last step shows its own image

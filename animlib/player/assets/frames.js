@@ -26,10 +26,15 @@ class Frames {
   }
 
   // The stored step shown at `step`, and where it is: {shown, strip, row}.
+  // With a stride, the last step's image is stored after the strided ones.
   locate(step) {
-    const stored = Math.floor(clamp(step, 0, this.steps - 1) / this.image.stride);
+    const last = this.steps - 1;
+    const stride = this.image.stride;
+    const s = clamp(step, 0, last);
+    const extra = last % stride !== 0 && s === last;
+    const stored = extra ? Math.ceil(this.steps / stride) : Math.floor(s / stride);
     return {
-      shown: stored * this.image.stride,
+      shown: extra ? last : stored * stride,
       strip: Math.floor(stored / this.image.per_strip),
       row: stored % this.image.per_strip,
     };

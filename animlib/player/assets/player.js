@@ -197,7 +197,7 @@ class Player {
         const caption = `perturbation ×${fmtGain(g)} (±${fmtGain(1 / g)})`;
         panels.appendChild(this.figure(caption, this.canvas(0, "perturbation", size, "animlib-perturbation"), { r: 0, kind: "perturbation" }));
       }
-      if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${run.image.stride}th step are kept (a long run); the table is exact at every step.`));
+      if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${run.image.stride}th step and of the last are kept (a long run); the table is exact at every step.`));
     }
     if (run.classes) {
       const side = body.appendChild(el("div", { class: "animlib-side" }));
