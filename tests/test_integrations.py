@@ -179,10 +179,42 @@ def test_art_summary_writer_with_mini_batches(cnn, tmp_path):
             batch_size=5, summary_writer=hook, verbose=False,
         )  # fmt: skip
         assert isinstance(hook, adapter.SummaryWriter) and attack.summary_writer is hook
-        adv = attack.generate(x.numpy(), y.numpy())
+        with pytest.warns(UserWarning, match="log_returned"):
+            adv = attack.generate(x.numpy(), y.numpy())
         w.log(images=adv, logits=model(torch.from_numpy(adv)))
     check_steps(tmp_path, w, x, adv, STEPS + 1)
     assert_summary_matches(tmp_path, "art-bim", model)
+
+
+def test_art_summary_writer_logs_the_returned_images_when_asked(cnn, tmp_path):
+    """Used on its own, the hook sees each iteration's input only: log_returned adds the
+    attack's result as the last step (confidences from the same estimator)."""
+    import warnings
+
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    with writer(tmp_path, "art-own", x, y) as w:
+        hook = adapter.SummaryWriter(w)
+        with pytest.raises(animlib.RunInputError, match="no iteration was logged yet"):
+            hook.log_returned(x.numpy())
+        attack = ProjectedGradientDescent(
+            _art_estimator(model), eps=EPS, eps_step=ALPHA, max_iter=STEPS, num_random_init=0,
+            summary_writer=hook, verbose=False,
+        )  # fmt: skip
+        with pytest.warns(UserWarning, match="never the images generate returns"):
+            adv = attack.generate(x.numpy(), y.numpy())
+        hook.log_returned(adv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # told once
+            attack.generate(x.numpy(), y.numpy())
+    images = stored(tmp_path, w)
+    assert all(len(steps) == STEPS + 1 + STEPS for steps in images)  # a second generate's too
+    for i, steps in enumerate(images):
+        np.testing.assert_array_equal(steps[STEPS], np.moveaxis(adv[i], 0, -1))
+        np.testing.assert_array_equal(steps[0], np.moveaxis(x.numpy()[i], 0, -1))
 
 
 def test_foolbox_linf_pgd(cnn, tmp_path):

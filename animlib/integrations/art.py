@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,7 +41,7 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
     rec.observe(x)
     hook = attack.summary_writer
     if isinstance(hook, _summary_writer_class()):
-        hook.recorder = rec
+        hook.recorder, hook.by_run = rec, True
         adv = attack.generate(x, y, **kwargs)
     else:
         hook = _summary_writer_class()(writer, recorder=rec)
@@ -97,6 +98,9 @@ def _summary_writer_class() -> type:
         each iteration's update and the estimator; it logs the batch with
         ``estimator.predict`` as confidences (or logits). Mini-batches smaller than B (an attack
         ``batch_size`` below B) are gathered per iteration and logged once all of B arrived.
+        ART never hands it the images ``generate`` returns (the last update's result): log them
+        with :meth:`log_returned` (a warning at the end of ``generate`` says so), or use
+        :func:`run`, which does.
 
         Args:
             writer: A :class:`~animlib.BatchWriter`.
@@ -110,8 +114,10 @@ def _summary_writer_class() -> type:
             # ART's base __init__ would import tensorboardX: deliberately not called
             self.writer = writer
             self.recorder = recorder
+            self.by_run = recorder is not None  # run() logs the returned images itself
             self.calls = 0  # how often the attack called update
             self._pending: dict[int, list[np.ndarray]] = {}
+            self._told = False
 
         def update(
             self,
@@ -140,8 +146,30 @@ def _summary_writer_class() -> type:
                 rec.observe(np.concatenate(self._pending.pop(int(global_step))))
 
         def reset(self) -> None:
-            """Called by ART at the end of ``generate``: drop incomplete iterations."""
+            """Called by ART at the end of ``generate``: drop incomplete iterations (and, used
+            on its own, warn once that the returned images are not logged yet)."""
             self._pending.clear()
+            if self.calls and not self.by_run and not self._told:
+                self._told = True
+                warnings.warn(
+                    f"experiment {getattr(self.writer, 'experiment', '?')!r}: ART gives its "
+                    "summary writer each iteration's input, never the images generate returns: "
+                    "log those with summary_writer.log_returned(adv) (or use "
+                    "animlib.integrations.art.run, which does), or the last step is not the "
+                    "attack's result",
+                    stacklevel=2,
+                )
+
+        def log_returned(self, adversarial: Any) -> None:
+            """Log the images ``generate`` returned as the last step (confidences from the
+            estimator the iterations used)."""
+            if self.recorder is None:
+                raise RunInputError(
+                    "no iteration was logged yet: pass this writer as summary_writer= to the "
+                    "attack and call generate first",
+                    field="adversarial",
+                )
+            self.recorder.observe(np.array(as_array(adversarial), copy=True))
 
         def _recorder(self, estimator: Any) -> StepRecorder:
             if self.recorder is None:
