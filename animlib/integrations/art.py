@@ -117,7 +117,7 @@ def _summary_writer_class() -> type:
             self.by_run = recorder is not None  # run() logs the returned images itself
             self.calls = 0  # how often the attack called update
             self._pending: dict[int, list[np.ndarray]] = {}
-            self._told = False
+            self.told = False  # warned that the returned images are not logged
 
         def update(
             self,
@@ -149,27 +149,12 @@ def _summary_writer_class() -> type:
             """Called by ART at the end of ``generate``: drop incomplete iterations (and, used
             on its own, warn once that the returned images are not logged yet)."""
             self._pending.clear()
-            if self.calls and not self.by_run and not self._told:
-                self._told = True
-                warnings.warn(
-                    f"experiment {getattr(self.writer, 'experiment', '?')!r}: ART gives its "
-                    "summary writer each iteration's input, never the images generate returns: "
-                    "log those with summary_writer.log_returned(adv) (or use "
-                    "animlib.integrations.art.run, which does), or the last step is not the "
-                    "attack's result",
-                    stacklevel=2,
-                )
+            _tell_once(self)
 
         def log_returned(self, adversarial: Any) -> None:
             """Log the images ``generate`` returned as the last step (confidences from the
             estimator the iterations used)."""
-            if self.recorder is None:
-                raise RunInputError(
-                    "no iteration was logged yet: pass this writer as summary_writer= to the "
-                    "attack and call generate first",
-                    field="adversarial",
-                )
-            self.recorder.observe(np.array(as_array(adversarial), copy=True))
+            _started(self.recorder).observe(np.array(as_array(adversarial), copy=True))
 
         def _recorder(self, estimator: Any) -> StepRecorder:
             if self.recorder is None:
@@ -188,3 +173,27 @@ def _summary_writer_class() -> type:
     SummaryWriter.__qualname__ = "SummaryWriter"
     SummaryWriter.__module__ = __name__
     return SummaryWriter
+
+
+def _tell_once(hook: Any) -> None:
+    """Warn once that a summary writer used on its own has not logged the returned images."""
+    if hook.calls and not hook.by_run and not hook.told:
+        hook.told = True
+        warnings.warn(
+            f"experiment {getattr(hook.writer, 'experiment', '?')!r}: ART gives its summary "
+            "writer each iteration's input, never the images generate returns: log those with "
+            "summary_writer.log_returned(adv) (or use animlib.integrations.art.run, which "
+            "does), or the last step is not the attack's result",
+            stacklevel=3,
+        )
+
+
+def _started(recorder: StepRecorder | None) -> StepRecorder:
+    """The recorder of a summary writer that has logged an iteration."""
+    if recorder is None:
+        raise RunInputError(
+            "no iteration was logged yet: pass this writer as summary_writer= to the attack "
+            "and call generate first",
+            field="adversarial",
+        )
+    return recorder
