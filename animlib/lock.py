@@ -16,13 +16,28 @@ LOCK_NAME = ".writer.lock"
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs: it exists and is not a zombie (a killed
+    writer whose parent, a notebook say, has not reaped it yet)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True if ``/proc`` says ``pid`` has exited and waits to be reaped (False where there is
+    no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    # "pid (comm) state ...": the name may hold spaces and ")", the state follows the last ")"
+    end = stat.rfind(b")")
+    return stat[end + 2 : end + 3] == b"Z"
 
 
 def _lock_of(store: Store) -> tuple[dict, bool] | None:

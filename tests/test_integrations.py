@@ -271,3 +271,19 @@ def test_torchattacks_normalization_is_refused(cnn, tmp_path):
     attack.set_normalization_used(mean=[0.5], std=[0.5])
     with pytest.raises(ExperimentInputError, match="set_normalization_used"):
         adapter.run(attack, x, y, writer(tmp_path, "norm", x, y))
+
+
+def test_foolbox_with_several_epsilons_is_refused_before_anything_is_logged(cnn, tmp_path):
+    """Foolbox takes a list of epsilons; one run cannot hold several: a clear error first."""
+    import foolbox
+
+    from animlib.batch_input import ExperimentInputError
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1))
+    with writer(tmp_path, "fb-many", x, y) as w:
+        with pytest.raises(ExperimentInputError, match="one number per experiment") as e:
+            adapter.run(foolbox.attacks.LinfPGD(steps=2), fmodel, x, y, [0.1, 0.2], w)
+        assert e.value.field == "epsilon" and "fb-many" in str(e.value)
+        assert len(w) == 0

@@ -133,3 +133,38 @@ def test_resume_refuses_bad_steps_like_a_new_writer(tmp_path):
         w.log(image=np.zeros((5, 5, 3), np.float32), confidences=probs_for(0))
     run = animlib.open_run(tmp_path / run_id)
     assert len(run) == 3 and run.status == "failed"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc here")
+def test_a_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    """A notebook kills its writer subprocess and never waits for it: the zombie left is not
+    a writer (the run is stale at once and resume takes it over)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    w = animlib.RunWriter(tmp_path, name="zombie", class_names=CLASSES, true_label=0)
+    w.log(image=image_for(0), confidences=probs_for(0))
+    lock = tmp_path / w.run_id / ".writer.lock"
+    held = json.loads(lock.read_text())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({**held, "pid": child.pid}))
+        run = animlib.open_run(tmp_path / w.run_id)
+        assert run_status(run.meta, run.store) == "running"  # alive: its writer
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # (not waited for: a zombie)
+            with open(f"/proc/{child.pid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.05)
+        assert run_status(run.meta, run.store) == "stale"
+        with animlib.RunWriter.resume(tmp_path / w.run_id) as again:
+            assert again.next_step == 1
+    finally:
+        child.wait()
+        lock.write_text(json.dumps(held))
+        w.finish()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+
+from ..batch_input import ExperimentInputError
 from ._recorder import StepRecorder
 
 
@@ -30,6 +33,13 @@ def run(
     Returns:
         The clipped adversarial images (Foolbox's second return value), in the input's type.
     """
+    if epsilon is None or np.ndim(epsilon) != 0:
+        raise ExperimentInputError(
+            f"one number per experiment, got {epsilon!r}: the steps of several epsilons would "
+            "mix in one run; use one BatchWriter per epsilon",
+            field="epsilon",
+            experiment=getattr(writer, "experiment", None),
+        )
     rec = StepRecorder(writer, len(images))
     rec.observe(images, fmodel(images))
     _, clipped, _ = attack(_logging_model(fmodel, rec), images, labels, epsilons=epsilon, **kwargs)
