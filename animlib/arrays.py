@@ -160,14 +160,19 @@ def normalize_confidences(
         raise RunInputError("contains NaN/inf values", field=field)
     if logits:
         arr = softmax(arr)
-    lo, total = float(arr.min()), float(arr.sum())
-    if lo < 0.0 or float(arr.max()) > 1.0 + 1e-6 or abs(total - 1.0) > PROB_SUM_TOLERANCE:
-        raise RunInputError(
-            f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g} "
-            "(these look like logits: apply softmax, or log them with logits=...)",
-            field=field,
-        )
+    lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())
+    if lo < 0.0 or hi > 1.0 + 1e-6 or abs(total - 1.0) > PROB_SUM_TOLERANCE:
+        raise RunInputError(not_probabilities(lo, hi, total), field=field)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def not_probabilities(lo: float, hi: float, total: float) -> str:
+    """Why scores of min ``lo``, max ``hi`` and sum ``total`` are no probabilities, with a
+    hint that fits: logits when some lie outside [0, 1], else a sum that is off."""
+    text = f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g}"
+    if lo < 0.0 or hi > 1.0 + 1e-6:
+        return text + " (these look like logits: log them with logits=..., or apply softmax)"
+    return text + " (they lie in [0, 1] but do not sum to 1: divide them by their sum)"
 
 
 def normalize_scalar(value: Any, field: str) -> float:

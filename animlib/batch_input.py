@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import PROB_SUM_TOLERANCE, layout_problem, softmax, to_numpy
+from .arrays import PROB_SUM_TOLERANCE, layout_problem, not_probabilities, softmax, to_numpy
 from .errors import AnimlibError, Code, RunInputError
 from .limits import limits
 
@@ -50,6 +51,7 @@ class Blame:
 
     experiment: str
     sample_ids: Sequence[int] | None = None
+    sized_by: list[str] = dataclasses.field(default_factory=list)  # the argument that set B
 
     def __call__(
         self, field: str, message: str, index: int | None = None, code: Code | None = None
@@ -78,6 +80,9 @@ def array(value: Any, field: str, blame: Blame) -> np.ndarray:
         raise blame(field, exc.message) from None
 
 
+_SIZED_BY = "as its labels, sample ids, originals or first step say"
+
+
 def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> int:
     """The leading dimension of ``arr``; it must equal ``b`` when ``b`` is known."""
     if arr.ndim == 0:
@@ -86,12 +91,12 @@ def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> i
     if n == 0:
         raise blame(field, f"the batch is empty: shape {arr.shape}")
     if b is not None and n != b:
+        source = f"the size of {blame.sized_by[0]}" if blame.sized_by else _SIZED_BY
         raise blame(
-            field,
-            f"batch of {n} but the experiment has {b} samples (as its labels, sample ids, "
-            "originals or first step say)",
-            code=Code.MISMATCH,
+            field, f"batch of {n} but the experiment has {b} samples ({source})", code=Code.MISMATCH
         )
+    if b is None and not blame.sized_by:
+        blame.sized_by.append(field)
     return n
 
 
@@ -202,12 +207,7 @@ def probabilities(
     bad = np.flatnonzero((lo < 0) | (hi > 1 + 1e-6) | (np.abs(total - 1) > PROB_SUM_TOLERANCE))
     if bad.size:
         i = int(bad[0])
-        raise blame(
-            field,
-            f"must be probabilities in [0, 1] summing to 1; got min {lo[i]:.4g}, sum "
-            f"{total[i]:.6g} (these look like logits: log them with logits=...)",
-            i,
-        )
+        raise blame(field, not_probabilities(float(lo[i]), float(hi[i]), float(total[i])), i)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 

@@ -476,3 +476,30 @@ def test_targets_equal_to_the_true_labels_are_warned_about(tmp_path):
             tmp_path, experiment="t2", true_labels=[0, 1], target_labels=[1, 0]
         ).finish()
         animlib.BatchWriter(tmp_path, experiment="u", true_labels=[0, 1]).finish()
+
+
+def test_a_batch_size_mismatch_names_the_argument_that_set_it(tmp_path):
+    with pytest.raises(ExperimentInputError, match=r"originals: batch of 4 .* size of true_labels"):
+        animlib.BatchWriter(
+            tmp_path, experiment="x", true_labels=[0, 1, 2], originals=np.zeros((4, 8, 8, 3))
+        )
+    with pytest.raises(ExperimentInputError, match=r"target_labels: .* size of true_labels"):
+        animlib.BatchWriter(tmp_path, experiment="x", true_labels=[0, 1], target_labels=[1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("scores", "hint"),
+    [
+        ([[0.5, 0.48], [0.5, 0.5]], "do not sum to 1: divide them by their sum"),
+        ([[2.0, -1.0], [0.5, 0.5]], "these look like logits"),
+    ],
+)
+def test_bad_confidences_get_the_hint_that_fits(tmp_path, scores, hint):
+    """Scores in [0, 1] that sum to 0.98 are no logits; scores outside [0, 1] may be."""
+    w = animlib.BatchWriter(tmp_path, experiment="c", true_labels=[0, 1])
+    with pytest.raises(ExperimentInputError, match=hint):
+        w.log(images=np.zeros((2, 4, 4, 3), np.float32), confidences=np.array(scores))
+    with pytest.raises(animlib.RunInputError, match=hint):
+        with animlib.RunWriter(tmp_path, name="one") as r:
+            r.log(image=np.zeros((4, 4, 3), np.float32), confidences=np.array(scores[0]))
+    w.finish()
