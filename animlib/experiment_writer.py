@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import batch_input as B
+from . import meta as M
 from .arrays import layout_problem
 from .batch_input import Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
@@ -171,8 +172,7 @@ class BatchWriter:
 
     @property
     def next_step(self) -> int:
-        """The step the next :meth:`log` writes (the steps logged so far): after
-        :meth:`resume`, where to continue the attack from."""
+        """The step the next :meth:`log` writes: after :meth:`resume`, where to go on from."""
         return self._n
 
     def log(
@@ -426,6 +426,7 @@ class BatchWriter:
             self._ids = np.arange(b, dtype=np.int64)
         self._image_shape = tuple(step.images.shape[1:])
         self._image_dtype = step.images.dtype
+        self._created = M.now_iso()  # every sample's: one experiment lists as one block
         self._has_conf = step.probs is not None
         if step.probs is not None:
             self._k = step.probs.shape[1]
@@ -468,6 +469,7 @@ class BatchWriter:
             "experiment": self.experiment,
             "sample": sample,
             SAMPLES_FIELD: len(self._ids),  # so a sample run deleted later is noticed
+            "created": self._created,
         }
         if step.probs is not None:
             extra["initial_pred"] = int(step.probs[i].argmax())

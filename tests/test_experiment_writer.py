@@ -503,3 +503,27 @@ def test_bad_confidences_get_the_hint_that_fits(tmp_path, scores, hint):
         with animlib.RunWriter(tmp_path, name="one") as r:
             r.log(image=np.zeros((4, 4, 3), np.float32), confidences=np.array(scores[0]))
     w.finish()
+
+
+def test_an_experiments_samples_list_together_newest_first(tmp_path, monkeypatch):
+    """Samples created across a second boundary still list as one block in sample order:
+    they share the experiment's creation time."""
+    import itertools
+
+    from animlib import meta
+
+    clock = itertools.count()
+    real = meta.now_iso
+
+    def ticking() -> str:  # a new second at every call, as on a slow disk with many samples
+        from datetime import datetime, timedelta, timezone
+
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=next(clock))
+        return at.isoformat()
+
+    monkeypatch.setattr(meta, "now_iso", ticking)
+    with animlib.BatchWriter(tmp_path, experiment="e", true_labels=np.zeros(12, int)) as w:
+        w.log(images=np.zeros((12, 4, 4, 3), np.float32), confidences=np.full((12, 2), 0.5))
+    monkeypatch.setattr(meta, "now_iso", real)
+    listed = [i.id for i in animlib.list_runs(tmp_path)]
+    assert listed == w.run_ids  # e-0000 ... e-0011
