@@ -23,6 +23,7 @@ from .text import csv_cell, natural_key
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
 HELD_COLOR = "#2e8540"  # the model still resists
+OFF_TARGET_COLOR = "#e08a00"  # a targeted attack: the model is wrong, but not the target yet
 UNKNOWN_COLOR = "#a9b4c2"
 
 
@@ -35,6 +36,8 @@ class Cell:
     png: bytes
     pred: str | None = None  # predicted class name at that step
     fooled: bool | None = None  # the attack succeeded at that step (None: unknown)
+    target: str | None = None  # a targeted attack's target class name
+    off_target: bool = False  # targeted, not there yet, but the model is wrong already
 
 
 @dataclass
@@ -296,8 +299,15 @@ def cell_for(run: RunLike, step: int) -> Cell:
     names = run.class_names or []
     flags = success_flags(conf[shown : shown + 1], run.true_label, run.target_label)
     fooled = None if flags is None else bool(flags[0])
-    name = str(names[pred]) if pred < len(names) else str(pred)
-    return Cell(run.id, shown, png, name, fooled)
+    target = run.target_label
+    off = target is not None and fooled is False and pred != run.true_label
+    return Cell(run.id, shown, png, _name(names, pred), fooled, _name(names, target), off)
+
+
+def _name(names: Sequence[Any], label: int | None) -> str | None:
+    if label is None:
+        return None
+    return str(names[label]) if 0 <= label < len(names) else str(label)
 
 
 def compare_ids(row: GridRow, experiments: Sequence[str]) -> list[str]:
@@ -308,9 +318,13 @@ def compare_ids(row: GridRow, experiments: Sequence[str]) -> list[str]:
 def _cell_html(cell: Cell, experiment: str) -> str:
     color = {True: SUCCESS_COLOR, False: HELD_COLOR}.get(cell.fooled, UNKNOWN_COLOR)
     state = {True: "fooled", False: "held", None: "unknown"}[cell.fooled]
+    if cell.off_target:
+        color, state = OFF_TARGET_COLOR, "off-target"
     src = "data:image/png;base64," + base64.b64encode(cell.png).decode()
     pred = "" if cell.pred is None else f"pred {cell.pred}"
     title = f"{cell.run_id} · step {cell.step}" + (f" · {pred}" if pred else "")
+    if cell.target is not None:
+        title += f" · target {cell.target}"
     href = f"viewer?run={quote(cell.run_id)}&step={cell.step}"
     e = html.escape
     return (

@@ -111,6 +111,26 @@ def test_filters_narrow_the_table(demo_env):
     assert set(at.dataframe[0].value["attack"]) == {"FGSM"}
 
 
+def test_targeted_cells_tell_a_wrong_class_from_the_target(tmp_path):
+    """Targeted at class 2: predicted 2 is fooled (red), predicted 0 (the true class) holds
+    (green), predicted 1 is wrong but not the target (amber, not 'held')."""
+    from animlib.experiment_grid import OFF_TARGET_COLOR, cell_for
+
+    x = np.zeros((3, 4, 4, 1), np.float32)
+    conf = np.array([[0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    with animlib.BatchWriter(
+        tmp_path, experiment="t", class_names=["a", "b", "c"], true_labels=[0, 0, 0],
+        target_labels=[2, 2, 2], originals=x,
+    ) as w:  # fmt: skip
+        w.log(images=x, confidences=conf)
+    infos = animlib.list_runs(tmp_path)
+    cells = {i.id: cell_for(animlib.open_run_in(tmp_path, i.id), 0) for i in infos}
+    page = grid_html(grid_rows(infos, ["t"]), ["t"], cells)
+    found = dict(re.findall(r'data-run="([^"]+)"[^>]*data-outcome="([\w-]+)"', page))
+    assert found == {"t-0000": "fooled", "t-0001": "held", "t-0002": "off-target"}
+    assert OFF_TARGET_COLOR in page and "target c" in page  # the target in the cell's title
+
+
 def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["<b>zero</b>", "one"]
