@@ -185,9 +185,14 @@ options = {
 }
 
 # the player first (on a laptop screen it starts within the first screenful), then the numbers
+divider = (
+    "drag the divider between the original and the adversarial image; "
+    if run.original is not None
+    else ""
+)
 st.caption(
-    "← → step (Shift: 10), Home/End, space plays; drag the divider between the original and "
-    "the adversarial image; ⤢ shows a panel at full size. The step is kept in the URL."
+    f"← → step (Shift: 10), Home/End, space plays; {divider}⤢ shows a panel at full size. "
+    "The step is kept in the URL."
 )
 try:
     player([run], key="viewer_player", top_k=int(top_k), fps=float(fps), amplification=amp)

@@ -477,6 +477,12 @@ def test_runs_without_confidences_or_original_get_fewer_panels(tmp_path):
     for r in (no_conf, no_orig):
         out = render(r, tmp_path / f"{r.id}.mp4")
         assert mp4_info(out)[1] == len(r)
+    bare = make_run(tmp_path, "blur", confidences=False, original=False)  # nothing attacked
+    titles = {
+        r.id: RunFigure(r).rows[0].images.titles["adversarial"].get_text()
+        for r in (full, no_orig, bare)
+    }
+    assert titles == {full.id: "adversarial", no_orig.id: "adversarial", bare.id: "image"}
 
 
 @pytest.mark.parametrize(

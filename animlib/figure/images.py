@@ -90,7 +90,9 @@ class ImagePanels:
             self.original_image = PixelImage(ax, to_rgba(data.original))
         if "adversarial" in self.boxes:
             ax = self.boxes["adversarial"]
-            self.titles["adversarial"] = panel_title(ax, fig_w, "adversarial")
+            attacked = data.original is not None or data.confidences is not None
+            name = "adversarial" if attacked else "image"  # (an edit, say: nothing attacked)
+            self.titles["adversarial"] = panel_title(ax, fig_w, name)
             self.adversarial_image = PixelImage(ax, blank)
             self.adversarial_region = RedrawRegion(
                 [self.adversarial_image], padded(ax, 1), self.adversarial_image.covered

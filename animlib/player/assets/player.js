@@ -230,7 +230,8 @@ class Player {
         const pics = col.appendChild(el("div", { class: "animlib-pics" }));
         const image = this.canvas(r, "image", size, "animlib-image");
         this.sized.push({ canvas: image, image: run.image });
-        pics.appendChild(this.figure("adversarial", image, { r, kind: "image" }));
+        const attacked = run.image.original || run.classes;  // (an edit, say: nothing attacked)
+        pics.appendChild(this.figure(attacked ? "adversarial" : "image", image, { r, kind: "image" }));
         if (run.image.perturbation) {
           const delta = this.canvas(r, "perturbation", size, "animlib-perturbation");
           this.sized.push({ canvas: delta, image: run.image });
