@@ -48,16 +48,22 @@ def _list(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed
             elif part and part not in options:
                 unknown.append(part)
     noun = "parameter" if name == "params" else name
-    problem = f"No {noun} {', '.join(map(printable, unknown))} in this folder" if unknown else ""
-    return known, problem
+    if not unknown:
+        return known, ""
+    problem = f"No {noun} {', '.join(map(printable, unknown))} in this folder"
+    return known, problem + (f" (the choices: {_shown(options)})" if options else "")
+
+
+def _shown(options: Sequence[object]) -> str:
+    """The first options, for a message."""
+    return ", ".join(printable(str(o)) for o in options[:8]) + (", …" if len(options) > 8 else "")
 
 
 def _choice(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
     by_text = {str(option): option for option in options}
     if values[0] in by_text:
         return by_text[values[0]], ""
-    shown = ", ".join(map(str, options[:8])) + (", …" if len(options) > 8 else "")
-    return None, f"{name}={printable(values[0])} in the link is not one of: {shown}"
+    return None, f"{name}={printable(values[0])} in the link is not one of: {_shown(options)}"
 
 
 def _flag(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:

@@ -68,7 +68,10 @@ def test_values_this_folder_lacks_are_named_and_left_out():
     link = {"attack": ["PGD,FGSM,,PGD"], "params": ["eps", "nope"], "status": ["finished"]}
     state, problems = view_from_link(RUNS_VIEW, link, options=OPTIONS)
     assert state == {"f_attack": ["PGD"], "f_params": ["eps"], "f_status": ["finished"]}
-    assert problems == ["No attack FGSM in this folder", "No parameter nope in this folder"]
+    assert problems == [
+        "No attack FGSM in this folder (the choices: PGD, CW, A,B)",
+        "No parameter nope in this folder (the choices: eps, norm)",
+    ]
 
 
 def test_bad_values_are_named_and_the_widget_keeps_its_default():

@@ -215,7 +215,7 @@ def test_a_link_to_a_later_page_and_what_a_link_names_that_the_folder_lacks(many
     at.run()
     assert not at.exception, at.exception
     warnings = [w.value.replace("\\", "") for w in at.warning]  # (Markdown-escaped)
-    assert "No attack Square in this folder" in warnings
+    assert "No attack Square in this folder (the choices: CW, FGSM, PGD)" in warnings
     assert "rows=7 in the link is not one of: 25, 50, 100, 200" in warnings
     assert pager(at) == "page 1 of 1"  # 21 PGD runs fit on one page of 50: the last page
     assert at.query_params.get("page") is None and at.query_params["attack"] in ("PGD", ["PGD"])
