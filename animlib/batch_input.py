@@ -353,3 +353,14 @@ def originals_like(orig: np.ndarray | None, imgs: np.ndarray, blame: Blame) -> n
             code=Code.MISMATCH,
         )
     return orig
+
+
+def warn_missing_runs(experiment: str, root: str, made: Any, found: int) -> None:
+    """Warn when fewer sample runs of ``experiment`` are in ``root`` than it ``made`` (its
+    ``experiment_samples``; not an int for experiments written before it was stored)."""
+    if isinstance(made, int) and made > found:
+        warnings.warn(
+            f"experiment {experiment!r}: {made - found} of its {made} sample runs are not in "
+            f"{root} (deleted or moved): resuming the {found} left",
+            stacklevel=3,
+        )

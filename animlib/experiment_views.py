@@ -63,7 +63,8 @@ def sweep_params(experiments: Sequence[ExperimentInfo]) -> list[str]:
 def experiment_table(
     experiments: Sequence[ExperimentInfo], summary: pd.DataFrame, *, sweep: str = EPS
 ) -> pd.DataFrame:
-    """One row per experiment: its attack, model, ε (``params.eps``), the swept parameter
+    """One row per experiment: its ``name`` (only when some name was made safe for paths to
+    give its id), attack, model, ε (``params.eps``), the swept parameter
     when it is another (``params.NAME``), status, steps, the :func:`animlib.summarize`
     columns, and ``params``: every parameter as ``name=value`` words (what the search finds;
     not shown). The experiments of one sweep over parameter ``sweep`` (:func:`sweep_of`) are
@@ -94,6 +95,9 @@ def experiment_table(
     frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, "params"])
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    named = {e.id: e.get("name") for e in experiments}
+    if any(isinstance(n, str) and n != i for i, n in named.items()):  # a name made safe for paths
+        frame.insert(1, "name", [named.get(i) or i for i in frame["experiment"]])
     return frame
 
 
@@ -204,7 +208,8 @@ def filter_experiments(
     """Rows matching every given filter (an empty filter is no constraint); ``text``: every
     word in the experiment id, attack, model or a parameter written ``name=value``."""
     chosen = {"attack": attacks, "model": models}
-    mask = matching_rows(frame, chosen, text, ("experiment", "attack", "model", "params"))
+    searched = [c for c in ("experiment", "name", "attack", "model", "params") if c in frame]
+    mask = matching_rows(frame, chosen, text, searched)
     return frame[mask]
 
 

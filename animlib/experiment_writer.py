@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +98,7 @@ class BatchWriter:
         layout: str = "auto",
         storage_options: dict[str, Any] | None = None,
     ) -> None:
-        base = experiment_id(experiment)
+        base, self._name = experiment_id(experiment), experiment
         blame = Blame(base)
         if if_exists not in IF_EXISTS:
             raise blame("if_exists", f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}")
@@ -323,13 +322,7 @@ class BatchWriter:
                 code=Code.EMPTY,
                 experiment=experiment,
             )
-        made_runs = (infos[0].meta or {}).get(SAMPLES_FIELD)
-        if isinstance(made_runs, int) and made_runs > len(infos):
-            warnings.warn(
-                f"experiment {experiment!r}: {made_runs - len(infos)} of its {made_runs} sample "
-                f"runs are not in {root} (deleted or moved): resuming the {len(infos)} left",
-                stacklevel=2,
-            )
+        B.warn_missing_runs(experiment, root, (infos[0].meta or {}).get(SAMPLES_FIELD), len(infos))
         self = cls.__new__(cls)
         self._adopt(root, experiment, infos, layout, storage_options)
         return self
@@ -347,7 +340,7 @@ class BatchWriter:
         storage_options: dict[str, Any] | None,
     ) -> None:
         first = infos[0].meta or {}
-        self.experiment = experiment
+        self.experiment, self._name = experiment, first.get("experiment_name") or experiment
         self._root, self._storage_options, self._layout = root, storage_options, layout
         self._fields = {key: first.get(key) for key in ("attack", "model", "params", "tags")}
         self._class_names = first.get("class_names")
@@ -469,6 +462,7 @@ class BatchWriter:
             "experiment": self.experiment,
             "sample": sample,
             SAMPLES_FIELD: len(self._ids),  # so a sample run deleted later is noticed
+            "experiment_name": self._name,  # as given (the id is made safe for paths)
             "created": self._created,
         }
         if step.probs is not None:

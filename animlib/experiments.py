@@ -101,7 +101,9 @@ def list_experiments(
         storage_options: fsspec options for remote folders.
 
     Returns:
-        ExperimentInfo per experiment; ``meta`` holds ``attack``, ``model``, ``params``,
+        ExperimentInfo per experiment; ``meta`` holds ``name`` (as given to BatchWriter, the
+        id made safe for paths from it; None for older experiments), ``attack``, ``model``,
+        ``params``,
         ``tags``, ``class_names``, ``targeted``, ``n_runs`` (its sample runs found),
         ``n_samples`` (the sample runs BatchWriter made: more than ``n_runs`` when some were
         deleted; None for older experiments), ``status`` (running, stale, failed or finished
@@ -157,8 +159,9 @@ def group_experiments(
 def experiment_meta(first: dict[str, Any], **over_runs: Any) -> dict[str, Any]:
     """An experiment's ``meta`` (see :func:`list_experiments`): the run.json of its first run
     (by sample) for what its runs share, ``over_runs`` for what is taken over all of them."""
-    samples = first.get(SAMPLES_FIELD)
+    samples, name = first.get(SAMPLES_FIELD), first.get("experiment_name")
     meta = {
+        "name": name if isinstance(name, str) else None,
         "attack": first.get("attack"),
         "model": first.get("model"),
         "params": first.get("params") or {},

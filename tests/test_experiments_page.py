@@ -1083,3 +1083,27 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
     assert "MISSING experiment pgd-a: 1 of its 4 sample runs" in out and "pgd-b:" not in out
     with pytest.warns(UserWarning, match="1 of its 4 sample runs are not in"):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
+
+
+def test_an_experiments_name_is_kept_beside_its_path_safe_id(tmp_path, monkeypatch):
+    """BatchWriter(experiment="PGD ε=8/255 (L∞)") has an id safe for paths; the name as given
+    is in list_experiments, in the table's name column and found by the search."""
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    name = "PGD ε=8/255 (L∞)"
+    with animlib.BatchWriter(tmp_path / "runs", experiment=name, true_labels=[0, 1]) as w:
+        w.log(images=x, confidences=np.array([[0.9, 0.1], [0.9, 0.1]]))
+    with animlib.BatchWriter(tmp_path / "runs", experiment="plain", true_labels=[0, 1]) as p:
+        p.log(images=x, confidences=np.array([[0.9, 0.1], [0.9, 0.1]]))
+    assert w.experiment != name
+    exps = {e.id: e for e in animlib.list_experiments(tmp_path / "runs")}
+    assert exps[w.experiment].get("name") == name and exps["plain"].get("name") == "plain"
+    resumed = animlib.BatchWriter.resume(tmp_path / "runs", w.experiment)
+    resumed.finish()
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("experiment")
+    assert table.loc[w.experiment, "name"] == name and table.loc["plain", "name"] == "plain"
+    at.text_input(key="e_text").set_value("L∞").run()
+    assert list(at.dataframe[0].value["experiment"]) == [w.experiment]
