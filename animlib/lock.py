@@ -10,34 +10,10 @@ from collections.abc import Iterable
 
 from . import meta as M
 from .errors import Code, RunInputError, StoreError
+from .processes import pid_alive
 from .store import Store
 
 LOCK_NAME = ".writer.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs: it exists and is not a zombie (a killed
-    writer whose parent, a notebook say, has not reaped it yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """True if ``/proc`` says ``pid`` has exited and waits to be reaped (False where there is
-    no ``/proc``)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return False
-    # "pid (comm) state ...": the name may hold spaces and ")", the state follows the last ")"
-    end = stat.rfind(b")")
-    return stat[end + 2 : end + 3] == b"Z"
 
 
 def _lock_of(store: Store) -> tuple[dict, bool] | None:
@@ -53,7 +29,7 @@ def _lock_of(store: Store) -> tuple[dict, bool] | None:
         pid = int(info.get("pid", -1))
     except (TypeError, ValueError):
         return None
-    return info, info.get("host") == socket.gethostname() and not _pid_alive(pid)
+    return info, info.get("host") == socket.gethostname() and not pid_alive(pid)
 
 
 def holder(store: Store) -> dict | None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import Code, StoreError
+from ..processes import pid_alive
 from ..store import Store
 from . import keys
 from .stats import count
@@ -50,26 +51,6 @@ HOST = socket.gethostname()
 
 T = TypeVar("T")
 Progress = Callable[[int, int], Any]
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists on this host (or might: no permission to ask).
-
-    Args:
-        pid: a process id.
-
-    Returns:
-        False only when the process is known not to exist.
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 @dataclass
