@@ -357,6 +357,7 @@ with st.expander("Flip step per image and experiment (table)", icon=":material/t
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
-st.html(grid.grid_html(visible, chosen, cells, step=step, background=background))
+names = {e.id: e.get("name") for e in exps if e.get("name") and e.get("name") != e.id}
+st.html(grid.grid_html(visible, chosen, cells, names, step=step, background=background))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

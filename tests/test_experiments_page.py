@@ -1107,3 +1107,6 @@ def test_an_experiments_name_is_kept_beside_its_path_safe_id(tmp_path, monkeypat
     assert table.loc[w.experiment, "name"] == name and table.loc["plain", "name"] == "plain"
     at.text_input(key="e_text").set_value("L∞").run()
     assert list(at.dataframe[0].value["experiment"]) == [w.experiment]
+    grid = experiments_page(ids=w.experiment)
+    page = "".join(h.proto.body for h in grid.get("html"))
+    assert "<th>PGD ε=8/255 (L∞)</th>" in page  # the grid's column is headed by the name
