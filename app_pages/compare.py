@@ -72,6 +72,10 @@ name = "-vs-".join(r.id for r in runs)[:150]
 try:  # an over-the-limit render is explained here, not when the download is clicked
     check_dpi(options["dpi"], run=name)
     render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", options)
+    st.caption(
+        "Rendered on the first click (the download starts when it is made, a few seconds for "
+        "long runs), then served from the render cache."
+    )
 except RenderLimitError as exc:
     st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
 st.subheader("Metrics")

@@ -244,6 +244,10 @@ if render_problem is None:
         )
     html = f"{run.id}.html"
     render_download(d[2], "Standalone HTML", run, html, "text/html", options, width="stretch")
+    st.caption(
+        f"A video is rendered on its first click ({gif_frames} frames: the download starts "
+        "when it is made, a few seconds for a long run), then served from the render cache."
+    )
 if run.confidences is not None:
     csv = confidence_csv(run)
     d[3].download_button(
