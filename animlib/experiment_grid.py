@@ -301,13 +301,9 @@ def cell_for(run: RunLike, step: int) -> Cell:
     fooled = None if flags is None else bool(flags[0])
     target = run.target_label
     off = target is not None and fooled is False and pred != run.true_label
-    return Cell(run.id, shown, png, _name(names, pred), fooled, _name(names, target), off)
-
-
-def _name(names: Sequence[Any], label: int | None) -> str | None:
-    if label is None:
-        return None
-    return str(names[label]) if 0 <= label < len(names) else str(label)
+    target_name = None if target is None else class_name(names, target) or str(target)
+    name = class_name(names, pred) or str(pred)
+    return Cell(run.id, shown, png, name, fooled, target_name, off)
 
 
 def compare_ids(row: GridRow, experiments: Sequence[str]) -> list[str]:

@@ -120,16 +120,31 @@ class RenderOptions:
         return 1000.0 / self.fps
 
     def frames(self, steps: int) -> int:
-        """How many frames a run of ``steps`` steps gives: one per ``stride``-th step, plus the
-        last step where the stride passes over it."""
-        on_grid = self.frames_on_stride(steps)
-        return on_grid + (1 if steps and (steps - 1) % self.stride else 0)
+        """How many frames a run of ``steps`` steps gives (:func:`strided_count`)."""
+        return strided_count(steps, self.stride)
 
     def frames_on_stride(self, steps: int) -> int:
         """How many frames show a step ``i * stride`` of a run of ``steps`` steps (these stay
         the same while the run grows; the extra last-step frame does not)."""
-        return math.ceil(steps / self.stride)
+        return on_stride(steps, self.stride)
 
     def frame_step(self, frame: int, steps: int) -> int:
-        """The step frame ``frame`` shows of a run of ``steps`` steps."""
-        return max(min(int(frame) * self.stride, steps - 1), 0)
+        """The step frame ``frame`` shows of a run of ``steps`` steps (:func:`strided_step`)."""
+        return strided_step(frame, steps, self.stride)
+
+
+def on_stride(steps: int, stride: int) -> int:
+    """How many of ``steps`` steps are ``i * stride``."""
+    return -(-steps // stride) if steps > 0 else 0
+
+
+def strided_count(steps: int, stride: int) -> int:
+    """How many of ``steps`` steps a ``stride`` keeps: every ``stride``-th (0, stride, ...)
+    and the last one where the stride passes over it (an attack's result is never dropped).
+    Videos (frames) and the player's stored images of long runs follow this rule."""
+    return on_stride(steps, stride) + (1 if steps > 0 and (steps - 1) % stride else 0)
+
+
+def strided_step(index: int, steps: int, stride: int) -> int:
+    """The step kept ``index``-th by :func:`strided_count`'s rule."""
+    return max(min(int(index) * stride, steps - 1), 0)

@@ -142,9 +142,7 @@ st.caption(
     f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
 )
-lacking = [
-    f"{md(e.id)} ({missing_runs(e)} of {e.get('n_samples')})" for e in exps if missing_runs(e)
-]
+lacking = [f"{md(e.id)} ({n} of {e.get('n_samples')})" for e in exps if (n := missing_runs(e))]
 if lacking:
     more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
     st.warning(
@@ -357,7 +355,7 @@ with st.expander("Flip step per image and experiment (table)", icon=":material/t
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
-names = {e.id: e.get("name") for e in exps if e.get("name") and e.get("name") != e.id}
+names = {e.id: n for e in exps if (n := e.get("name")) and n != e.id}
 st.html(grid.grid_html(visible, chosen, cells, names, step=step, background=background))
 for problem in problems:
     st.warning(f"Cannot show {problem}")

@@ -234,18 +234,18 @@ except RenderLimitError as exc:
 d = st.columns(4)
 if render_problem is None:
     render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", options, width="stretch")
-    gif_frames = RenderOptions.of(options).frames(len(run))
-    if gif_frames <= limits().max_gif_frames:
+    frames = RenderOptions.of(options).frames(len(run))
+    if frames <= limits().max_gif_frames:
         render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", options, width="stretch")
     else:
         d[1].caption(
-            f"GIF: {gif_frames} frames is above the limit of {limits().max_gif_frames}; "
+            f"GIF: {frames} frames is above the limit of {limits().max_gif_frames}; "
             "raise the stride or download the MP4."
         )
     html = f"{run.id}.html"
     render_download(d[2], "Standalone HTML", run, html, "text/html", options, width="stretch")
     st.caption(
-        f"A video is rendered on its first click ({gif_frames} frames: the download starts "
+        f"A video is rendered on its first click ({frames} frames: the download starts "
         "when it is made, a few seconds for a long run), then served from the render cache."
     )
 if run.confidences is not None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..options import on_stride, strided_count, strided_step
 from .pixels import auto_gain, channel_mean, display_u8, perturbation_index, png
 
 STRIP_BYTES = 2_400_000  # raw display bytes per strip (about 16 frames of 224x224 RGB)
@@ -56,17 +57,17 @@ class StripPlan:
     @property
     def on_stride(self) -> int:
         """How many stored steps are ``i * stride`` (the last step may be stored besides)."""
-        return -(-self.steps // self.stride) if self.steps else 0
+        return on_stride(self.steps, self.stride)
 
     @property
     def stored(self) -> int:
-        """How many steps have their image stored: every ``stride``-th and the last one (the
-        attack's result is always shown as it is)."""
-        return self.on_stride + (1 if self.steps and (self.steps - 1) % self.stride else 0)
+        """How many steps have their image stored: every ``stride``-th and the last one, as a
+        video keeps them (:func:`~animlib.options.strided_count`)."""
+        return strided_count(self.steps, self.stride)
 
     def step_of(self, stored: int) -> int:
         """The run step of stored image ``stored``."""
-        return min(stored * self.stride, self.steps - 1)
+        return strided_step(stored, self.steps, self.stride)
 
     @property
     def count(self) -> int:
