@@ -37,7 +37,7 @@ class Report(Verdict):
 
     def details(self) -> str:
         """``  (N steps, status)``."""
-        return f"  ({self.steps} steps, {self.status})"
+        return f"  ({self.steps} step{'' if self.steps == 1 else 's'}, {self.status})"
 
 
 # -- structure: array metadata only (open_run runs this) ---------------------------------------

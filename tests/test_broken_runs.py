@@ -1015,6 +1015,7 @@ def test_listing_rows_and_reports_share_ok_and_the_terminal_line():
     assert "\n" not in bad.line() and "\x1b" not in good.line()
     done = Report("r3", "u", steps=4, status="finished")
     assert done.ok and done.line() == "OK      r3  (4 steps, finished)"
+    assert Report("r5", "u", steps=1, status="live").line() == "OK      r5  (1 step, live)"
     broken = Report("r4", "u", error="images: gone", steps=4)
     assert not broken.ok and broken.line() == "BROKEN  r4: images: gone"
     assert [f.name for f in dataclasses.fields(Report)] == [
