@@ -18,7 +18,7 @@ from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.settings import settings
-from animlib.text import printable
+from animlib.text import count, printable
 from animlib.ui import (
     cached_metrics,
     clamp_widget,
@@ -103,7 +103,7 @@ meta_bits = [
     md(run.attack or "no attack"),
     md(run.model or "no model"),
     status,
-    f"{len(run)} steps",
+    count(len(run), "step"),
     md(run.meta.get("created", "")),
 ]
 st.caption(" · ".join(meta_bits))
@@ -161,8 +161,8 @@ elif status == "stale":
     resume = "BatchWriter.resume" if is_sample else "RunWriter.resume"
     st.warning(
         f"This run stopped before it finished: its writer is gone (killed, or silent for "
-        f"longer than {settings().stale_seconds:g} s). It holds the {len(run)} steps logged "
-        f"before; `{resume}` continues it."
+        f"longer than {settings().stale_seconds:g} s). It holds the {count(len(run), 'step')} "
+        f"logged before; `{resume}` continues it."
     )
 
 with st.expander("Render options", icon=":material/tune:"):

@@ -333,8 +333,8 @@ def test_viewer_of_a_run_whose_writer_was_killed_says_it_stopped(app_env):
     assert not at.exception, at.exception
     assert not [i for i in at.info if "still being written" in i.value]
     (warning,) = [x.value for x in at.warning if "stopped before it finished" in x.value]
-    assert "1 steps logged" in warning and "RunWriter.resume" in warning
-    assert " · stale · " in at.caption[0].value
+    assert "1 step logged" in warning and "RunWriter.resume" in warning
+    assert " · stale · 1 step · " in at.caption[0].value
     lock.write_text(json.dumps(held))
     w.finish()
 
