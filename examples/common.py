@@ -16,7 +16,9 @@ DEFAULT_CACHE = os.path.join(
 
 def parse_args(description: str) -> argparse.Namespace:
     """RESULTS folder, --cache, --eps (comma-separated), --n images, --steps, --if-exists."""
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("results", help="results folder to log the experiments into")
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"CNN weights (default {DEFAULT_CACHE})")
     p.add_argument("--eps", default="0.05,0.1,0.2", help="L-inf budgets, one experiment each")
