@@ -39,9 +39,8 @@ def confidence_rows(k: int) -> int:
 
 @dataclass
 class Step:
-    """One buffered step: the (H, W, C) uint8/float32 image (checked, not to be changed any
-    more) or that image already :class:`~animlib.stepsplit.Prepared` for its codec, (K,)
-    probabilities or None, named scalars."""
+    """One buffered step: the checked (H, W, C) uint8/float32 image (never changed again) or it
+    :class:`~animlib.stepsplit.Prepared` for its codec, (K,) probabilities or None, scalars."""
 
     image: np.ndarray | Prepared
     conf: np.ndarray | None
@@ -143,20 +142,21 @@ class RunAppender:
         meta: dict[str, Any],
         original: np.ndarray | None,
         image_rows: ImageRows,
+        exact: bool = False,
     ) -> RunAppender:
         """Reserve a new run folder for ``name`` in ``root`` (its id: ``name`` made safe and
-        unique), take its writer lock and write run.json (zero steps); the arrays (and
-        ``original``) come with the first flush. On any failure nothing is left behind (as far
-        as storage allows).
+        unique; ``exact``: that id or an error), take its writer lock and write run.json (zero
+        steps); the arrays (and ``original``) come with the first flush. On any failure nothing
+        is left behind (as far as storage allows).
 
         Raises:
-            RunInputError: run.json would exceed the size limit (nothing is written then).
+            RunInputError: run.json too large (nothing is written), or an ``exact`` id taken.
             StoreError: the storage refused a write.
         """
         encoder = MetaEncoder()
         encoder.encode(meta, name)  # an oversized run.json is refused before storage is touched
         root.makedirs()
-        store, run_id = reserve(root, name)
+        store, run_id = reserve(root, name, exact=exact)
         try:
             lock.acquire(store, run_id)
             app = cls(

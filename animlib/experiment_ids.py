@@ -11,7 +11,6 @@ from .listing import RunInfo, list_runs, read_infos
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
 
-IF_EXISTS = ("new", "overwrite", "error")
 MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character run id
 
 

@@ -14,7 +14,6 @@ from .arrays import layout_problem
 from .batch_input import Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
 from .experiment_ids import (
-    IF_EXISTS,
     existing_runs,
     experiment_id,
     is_member,
@@ -25,6 +24,7 @@ from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
+from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
 from .settings import held
 from .stepsplit import Prepared, prepare_batch

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from . import lock
+from . import meta as M
 from .array_appender import array_meta, encode_plain, plain_codecs
 from .errors import Code, RunInputError, StoreError
 from .store import Store
@@ -16,24 +18,69 @@ LEFTOVER_PREFIXES = (".tmp-",)  # temporary files of an atomic write a SIGKILL i
 LEFTOVER_SUFFIXES = (".partial",)  # files of a download or render a SIGKILL interrupted
 
 
-def reserve(root: Store, name: str) -> tuple[Store, str]:
+IF_EXISTS = ("new", "overwrite", "error")  # what a writer does when its run (or experiment) exists
+
+
+def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]:
     """Create a new run folder in ``root`` for ``name``: its id is ``name`` made safe for paths,
-    with ``-2``, ``-3``, ... when taken.
+    with ``-2``, ``-3``, ... when taken (``exact``: that id or an error).
 
     Returns:
         The run folder's store and its id.
 
     Raises:
-        RunInputError: (LIMIT) no free id.
+        RunInputError: (LIMIT) no free id; with ``exact``, the id is taken.
         StoreError: the storage refused.
     """
     base = run_id_for(name)
+    if exact:
+        store = root.child(base)
+        if not store.make_exclusive():
+            raise RunInputError(
+                f"a run {base!r} exists in {root.url} (if_exists='new' writes a fresh id such "
+                f"as {base + '-2'!r}; 'overwrite' replaces it)",
+                run=name,
+                field="if_exists",
+            )
+        return store, base
     for i in range(1, 10_000):
         candidate = base if i == 1 else f"{base}-{i}"
         store = root.child(candidate)
         if store.make_exclusive():
             return store, candidate
     raise RunInputError("no free folder name for this run", run=name, field="name", code=Code.LIMIT)
+
+
+def clear_for(root: Store, name: str) -> None:
+    """Remove the run that ``name``'s id names in ``root`` (``if_exists="overwrite"``), after
+    checking it is a run no live writer holds.
+
+    Raises:
+        RunInputError: the folder holds no run.json (it is left alone), or (BUSY) a live writer
+            holds it.
+        StoreError: the storage refused.
+    """
+    run_id = run_id_for(name)
+    old = root.child(run_id)
+    if not old.contains():
+        return
+    if not old.contains(M.RUN_JSON):
+        raise RunInputError(
+            f"folder {run_id!r} in {root.url} holds no run.json: it is not a run, and is left "
+            "alone (remove it or pick another name)",
+            run=name,
+            field="if_exists",
+        )
+    held = lock.holder(old)
+    if held is not None:
+        raise RunInputError(
+            f"another writer (pid {held.get('pid')} on {held.get('host')}) is writing this "
+            "run; it cannot be overwritten",
+            run=run_id,
+            field="if_exists",
+            code=Code.BUSY,
+        )
+    old.remove(recursive=True)
 
 
 def write_original(store: Store, original: np.ndarray) -> None:

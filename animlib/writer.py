@@ -19,6 +19,7 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
+from .run_folder import IF_EXISTS, clear_for
 from .store import Store, open_store
 
 CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
@@ -51,7 +52,10 @@ class RunWriter:
     marks the run ``finished``; an exception marks it ``failed``. A writer may be shared by
     threads: their steps are stored one at a time, in the order the calls take its lock.
     ``fields`` adds keys of your own to run.json from its first version on (JSON-ready values;
-    the format's own keys are refused).
+    the format's own keys are refused). ``if_exists`` says what happens when a run with this
+    id is already in ``root``: ``"new"`` (default) writes under ``{id}-2``, ``-3``, ...;
+    ``"overwrite"`` removes that run first (refused if a live writer holds it or the folder is
+    not a run); ``"error"`` raises :class:`~animlib.errors.RunInputError`.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class RunWriter:
         layout: str = "auto",
         storage_options: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
+        if_exists: str = "new",
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise RunInputError(f"must be a non-empty string; got {name!r}", field="name")
@@ -77,6 +82,12 @@ class RunWriter:
             raise RunInputError("contains a NUL byte", run=name, field="name")
         if problem := layout_problem(layout):
             raise RunInputError(problem, run=name, field="layout")
+        if if_exists not in IF_EXISTS:
+            raise RunInputError(
+                f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}",
+                run=name,
+                field="if_exists",
+            )
         self.name = name
         self._layout = layout
         if class_names is not None:
@@ -122,7 +133,11 @@ class RunWriter:
         }
         meta.update(_extra_fields(fields, meta, name))
         root_store = open_store(root, storage_options)
-        self._app = RunAppender.create(root_store, name, meta, self._original, image_chunk_steps)
+        if if_exists == "overwrite":
+            clear_for(root_store, name)
+        self._app = RunAppender.create(
+            root_store, name, meta, self._original, image_chunk_steps, exact=if_exists != "new"
+        )
         self._store = self._app.store
         self.run_id = self._app.run_id
         self._lock = threading.Lock()

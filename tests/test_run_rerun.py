@@ -1,0 +1,69 @@
+"""RunWriter's if_exists: a rerun writes a fresh id, replaces the old run, or is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import CLASSES, image_for, probs_for
+
+import animlib
+from animlib.errors import Code, RunInputError
+
+
+def write(root, steps: int, **kw) -> str:
+    with animlib.RunWriter(root, name="rerun", class_names=CLASSES, true_label=0, **kw) as w:
+        for i in range(steps):
+            w.log(image=image_for(i), confidences=probs_for(i))
+    return w.run_id
+
+
+def test_new_is_the_default_and_keeps_the_old_run(tmp_path):
+    assert write(tmp_path, 2) == "rerun"
+    assert write(tmp_path, 3) == "rerun-2"
+    assert write(tmp_path, 1, if_exists="new") == "rerun-3"
+    assert len(animlib.open_run_in(tmp_path, "rerun")) == 2
+
+
+def test_overwrite_replaces_the_run_under_the_same_id(tmp_path):
+    assert write(tmp_path, 4) == "rerun"
+    assert write(tmp_path, 2, if_exists="overwrite") == "rerun"
+    assert [r.id for r in animlib.list_runs(tmp_path)] == ["rerun"]
+    run = animlib.open_run_in(tmp_path, "rerun")
+    assert len(run) == 2 and np.array_equal(run.images[1], image_for(1))
+    assert write(tmp_path / "fresh", 1, if_exists="overwrite") == "rerun"  # nothing to replace
+
+
+def test_error_refuses_and_touches_nothing(tmp_path):
+    write(tmp_path, 3)
+    with pytest.raises(RunInputError, match="a run 'rerun' exists") as err:
+        write(tmp_path, 1, if_exists="error")
+    assert err.value.field == "if_exists" and err.value.run == "rerun"
+    assert [r.id for r in animlib.list_runs(tmp_path)] == ["rerun"]
+    assert len(animlib.open_run_in(tmp_path, "rerun")) == 3
+    assert write(tmp_path / "other", 1, if_exists="error") == "rerun"
+
+
+def test_overwrite_refuses_a_run_a_live_writer_holds(tmp_path):
+    live = animlib.RunWriter(tmp_path, name="rerun", class_names=CLASSES, true_label=0)
+    live.log(image=image_for(0), confidences=probs_for(0))
+    with pytest.raises(RunInputError, match="cannot be overwritten") as err:
+        write(tmp_path, 1, if_exists="overwrite")
+    assert err.value.code == Code.BUSY
+    live.log(image=image_for(1), confidences=probs_for(1))
+    live.finish()
+    assert len(animlib.open_run_in(tmp_path, "rerun")) == 2
+
+
+def test_overwrite_leaves_a_folder_that_is_not_a_run_alone(tmp_path):
+    (tmp_path / "rerun").mkdir()
+    (tmp_path / "rerun" / "notes.txt").write_text("mine")
+    with pytest.raises(RunInputError, match="not a run, and is left alone"):
+        write(tmp_path, 1, if_exists="overwrite")
+    assert (tmp_path / "rerun" / "notes.txt").read_text() == "mine"
+
+
+def test_an_unknown_if_exists_is_named(tmp_path):
+    with pytest.raises(RunInputError, match="must be one of new, overwrite, error") as err:
+        write(tmp_path, 1, if_exists="replace")
+    assert err.value.field == "if_exists"
+    assert not list(tmp_path.iterdir())
