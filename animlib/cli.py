@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fps", type=float, help="frames per second (default: 10)")
     p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
-    p.add_argument("--stride", type=int, help="render every n-th step (default: 1)")
+    p.add_argument("--stride", type=int, help="render every n-th step and the last (default: 1)")
     p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
     p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
     p.set_defaults(func=cmd_render)

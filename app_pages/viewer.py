@@ -170,7 +170,9 @@ with st.expander("Render options", icon=":material/tune:"):
     fps = o[0].slider("fps", 1, 60, 10)
     dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150, 200], value=100)
     clamp_widget("v_stride", 1, max(1, len(run)))  # the run may have been replaced meanwhile
-    stride = o[2].number_input("stride (every n-th step)", 1, max(1, len(run)), 1, key="v_stride")
+    stride = o[2].number_input(
+        "stride", 1, max(1, len(run)), 1, key="v_stride", help="every n-th step, and the last"
+    )
     amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0) or None
     n_classes = max(1, len(run.class_names or []))
     clamp_widget("v_top_k", 1, n_classes)
