@@ -97,7 +97,7 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
         page.goto(server.url + "/viewer?run=live")
         wait_idle(page)
         page.wait_for_selector("text=still being written", state="attached", timeout=30_000)
-        page.wait_for_selector("text=1 steps", state="attached")
+        page.wait_for_selector(r"text=/\b1 step\b/", state="attached")
         for step in (1, 2):
             w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
         page.wait_for_selector("text=3 steps", state="attached", timeout=APPEARS_WITHIN_S * 1000)
