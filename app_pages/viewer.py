@@ -139,10 +139,10 @@ if grid_ids:
     )
 if is_sample:
     try:  # step through the experiment's samples without going back to the table
-        before, after, count = sample_neighbours(run.id, experiment, where)
+        before, after, n_samples = sample_neighbours(run.id, experiment, where)
     except Exception:  # a convenience too
-        before, after, count = None, None, 0
-    if count > 1:
+        before, after, n_samples = None, None, 0
+    if n_samples > 1:
         nav = st.columns([1, 1, 3], vertical_alignment="center")
         for place, other, icon in ((nav[0], before, "back"), (nav[1], after, "forward")):
             if other is not None:
@@ -153,7 +153,7 @@ if is_sample:
                     f":material/arrow_{icon}:",
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
-        nav[2].caption(f"{count} samples in this experiment")
+        nav[2].caption(f"{n_samples} samples in this experiment")
 if status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
     follow_live_run(run, where)

@@ -501,6 +501,40 @@ def test_viewer_of_an_experiment_sample_links_to_its_experiment(tmp_path, monkey
     assert not [p for p in plain.get("page_link") if "Sample" in p.proto.label]
 
 
+def test_viewer_of_a_stale_experiment_sample_says_it_stopped(tmp_path, monkeypatch):
+    """A sample run whose writer was killed: the neighbour links and the stale warning both
+    show (the page once named its sample count like the helper that words the warning)."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import animlib
+
+    x = np.zeros((3, 4, 4, 1), np.float32)
+    w = animlib.BatchWriter(tmp_path / "runs", experiment="killed", class_names=["a", "b"],
+                            true_labels=[0, 1, 0], originals=x)  # fmt: skip
+    w.log(images=x, confidences=np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+    w.flush()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock = tmp_path / "runs" / "killed-0001" / ".writer.lock"
+    held = json.loads(lock.read_text())
+    lock.write_text(json.dumps({**held, "pid": gone.pid}))  # as a killed writer leaves it
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    try:
+        at = app("app_pages/viewer.py", run="killed-0001")
+        assert not at.exception, at.exception
+        (warning,) = [x.value for x in at.warning if "stopped before it finished" in x.value]
+        assert "1 step logged" in warning and "BatchWriter.resume" in warning
+        assert [c.value for c in at.caption if c.value == "3 samples in this experiment"]
+    finally:
+        lock.write_text(json.dumps(held))
+        w.finish()
+
+
 def test_md_table_escapes_text_columns_of_every_dtype():
     """pandas 3 gives text columns the ``str`` dtype (not ``object``): their cells are escaped
     too (they were shown as Markdown: a link, here)."""
