@@ -51,6 +51,6 @@ def natural_key(text: str) -> tuple:
     return tuple((0, float(p), p) if i % 2 else (1, 0.0, p) for i, p in enumerate(parts))
 
 
-def count(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1: ``count(1, "step")`` is ``"1 step"``."""
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: ``plural(1, "step")`` is ``"1 step"``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -19,7 +19,7 @@ from .listing import Verdict, list_runs
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
-from .text import count, printable
+from .text import plural, printable
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Report(Verdict):
 
     def details(self) -> str:
         """``  (N steps, status)``."""
-        return f"  ({count(self.steps, 'step')}, {self.status})"
+        return f"  ({plural(self.steps, 'step')}, {self.status})"
 
 
 # -- structure: array metadata only (open_run runs this) ---------------------------------------

@@ -14,7 +14,7 @@ from animlib.limits import check_dpi
 from animlib.links import compare_link
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
-from animlib.text import count, printable
+from animlib.text import plural, printable
 from animlib.ui import (
     experiments_among,
     md,
@@ -52,7 +52,7 @@ if len(runs) < 2:
     st.stop()
 
 st.caption(
-    " · ".join(f"{md(r.name)} ({count(len(r), 'step')})" for r in runs)
+    " · ".join(f"{md(r.name)} ({plural(len(r), 'step')})" for r in runs)
     + " — shorter runs hold their last frame; ← → step every run at once, space plays"
 )
 with st.expander("Render options", icon=":material/tune:"):

@@ -20,6 +20,7 @@ from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.links import experiment_runs_url
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
+from animlib.text import plural
 from animlib.ui import (
     experiments,
     folder_state,
@@ -139,7 +140,8 @@ linked_view.keep_view(EXPERIMENTS_VIEW, name="experiments", defaults=FILTERS)
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
 unread = broken_rows(run_index(where).table).num_rows  # their runs count in no experiment
 st.caption(
-    f"{len(shown)} of {len(frame)} experiments shown · select rows to put them in the grid"
+    f"{len(shown)} of {plural(len(frame), 'experiment')} shown"
+    + " · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
 )
 lacking = [f"{md(e.id)} ({n} of {e.get('n_samples')})" for e in exps if (n := missing_runs(e))]

@@ -17,6 +17,7 @@ from animlib.index.query import sorted_param
 from animlib.link_state import RUNS_VIEW
 from animlib.links import compare_link, viewer_link, viewer_url
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
+from animlib.text import plural
 from animlib.ui import (
     PROBLEMS_KEY,
     Problems,
@@ -252,12 +253,12 @@ def show_caption(
 ) -> None:
     counts = result.counts
     st.caption(
-        f"{result.matched:,} of {counts.total:,} runs shown"
+        f"{result.matched:,} of {plural(counts.total, 'run')} shown"
         + (f" · {md(filtered)}" if filtered else "")
         + (f" · rows {offset + 1:,}–{offset + shown:,}" if shown < result.matched else "")
         + (f" · {counts.running:,} running (refreshing every 2 s)" if counts.running else "")
         + (f" · {counts.broken:,} broken" if counts.broken else "")
-        + (f" · arrays of {unchecked} runs not checked yet" if unchecked else "")
+        + (f" · arrays of {plural(unchecked, 'run')} not checked yet" if unchecked else "")
         + f" · select {MIN_COMPARE}–{MAX_COMPARE} rows to compare"
     )
 
@@ -349,8 +350,8 @@ def run_deep_check(index: RunIndex, problems: Problems) -> str:
     )
     bar.empty()
     if not damaged:
-        return f"Every chunk of {checked:,} runs read back: none damaged."
-    return f"Every chunk of {checked:,} runs read: {damaged:,} damaged (under Broken runs)."
+        return f"Every chunk of {plural(checked, 'run')} read back: none damaged."
+    return f"Every chunk of {plural(checked, 'run')} read: {damaged:,} damaged (under Broken runs)."
 
 
 def runs_page() -> tuple[str, int] | None:
@@ -388,7 +389,7 @@ def runs_page() -> tuple[str, int] | None:
         horizontal=True, horizontal_alignment="right"
     )
     spare.download_button(
-        f"Download {result.matched:,} runs (CSV)",
+        f"Download {plural(result.matched, 'run')} (CSV)",
         data=functools.partial(
             matching_csv, index, dataclasses.replace(q, exclude=tuple(problems))
         ),

@@ -18,7 +18,7 @@ from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.settings import settings
-from animlib.text import count, printable
+from animlib.text import plural, printable
 from animlib.ui import (
     cached_metrics,
     clamp_widget,
@@ -103,7 +103,7 @@ meta_bits = [
     md(run.attack or "no attack"),
     md(run.model or "no model"),
     status,
-    count(len(run), "step"),
+    plural(len(run), "step"),
     md(run.meta.get("created", "")),
 ]
 st.caption(" · ".join(meta_bits))
@@ -161,7 +161,7 @@ elif status == "stale":
     resume = "BatchWriter.resume" if is_sample else "RunWriter.resume"
     st.warning(
         f"This run stopped before it finished: its writer is gone (killed, or silent for "
-        f"longer than {settings().stale_seconds:g} s). It holds the {count(len(run), 'step')} "
+        f"longer than {settings().stale_seconds:g} s). It holds the {plural(len(run), 'step')} "
         f"logged before; `{resume}` continues it."
     )
 

@@ -246,3 +246,14 @@ def test_a_source_shortcut_says_when_it_shows_only_some_runs_and_the_check_says_
     at.button(key="deep_check_button").click().run()
     assert not at.exception, at.exception
     assert "Every chunk of 165 runs read back: none damaged." in captions(at)
+
+
+def test_one_run_is_counted_as_one_run(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    write_run(root, "only", steps=2)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert "1 of 1 run shown" in captions(at)
+    assert [b for b in at.get("download_button") if b.proto.label == "Download 1 run (CSV)"]
