@@ -11,7 +11,7 @@ from typing import TextIO
 
 from .errors import AnimlibError, RenderOptionError
 from .options import RenderOptions
-from .text import natural_key, printable
+from .text import natural_key, plural, printable
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -160,6 +160,19 @@ def _print_json(value) -> int:
     return 0
 
 
+def _no_summary(root: str, all_runs: bool) -> str:
+    """What an empty summary means: no runs at all, or runs that belong to no experiment."""
+    from .listing import list_runs
+
+    readable = sum(info.ok for info in list_runs(root))
+    if all_runs or not readable:
+        return f"no readable runs in {root}"
+    return (
+        f"no experiments in {root}: none of its {plural(readable, 'readable run')} was logged by "
+        "a BatchWriter (--all-runs --by attack counts them too)"
+    )
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import summarize
 
@@ -175,7 +188,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(table.astype(object).where(table.notna(), None).to_dict("records"))
     elif table.empty:
-        print(f"no experiments in {args.runs}")
+        print(_no_summary(args.runs, args.all_runs))
     else:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     sys.stdout.flush()  # the note after the table, also when both go to a terminal

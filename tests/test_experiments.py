@@ -241,6 +241,21 @@ def test_cli_summary_says_which_experiments_failed_or_run(root, capsys):
         live.finish()
 
 
+def test_cli_summary_says_why_it_is_empty(tmp_path, capsys):
+    """An empty summary says whether the folder has no runs or only runs of no experiment."""
+    assert main(["summary", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no readable runs in {tmp_path}\n"
+    with animlib.RunWriter(
+        tmp_path, "solo", attack="PGD", class_names=["a", "b"], true_label=0
+    ) as w:
+        w.log(image=np.zeros((4, 4, 3), np.uint8), confidences=[0.9, 0.1])
+    assert main(["summary", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "none of its 1 readable run was logged by a BatchWriter (--all-runs --by" in out
+    assert main(["summary", str(tmp_path), "--all-runs", "--by", "attack"]) == 0
+    assert "robust_acc" in capsys.readouterr().out
+
+
 def test_cli_summary_and_ls_json(root, capsys):
     assert main(["summary", str(root)]) == 0
     out = capsys.readouterr().out
