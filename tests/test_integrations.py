@@ -94,6 +94,28 @@ def test_torchattacks_attack_working_image_by_image_logs_two_steps_and_says_so(c
     assert np.array_equal(stored(tmp_path, w)[3][1], np.moveaxis(adv[3].numpy(), 0, -1))
 
 
+def test_torchattacks_multiattack_logs_the_iterations_of_its_first_attack(cnn, tmp_path):
+    """AutoAttack and MultiAttack run attacks on the attack object's behalf: their iterations
+    on the whole batch are steps too (before, only the clean input and the result were)."""
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    pgd = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
+    attack = torchattacks.MultiAttack([pgd, torchattacks.FGSM(model, eps=EPS)])
+    with writer(tmp_path, "ta-multi", x, y) as w:
+        with pytest.warns(UserWarning, match="MultiAttack works on part of the batch.*were not"):
+            adv = adapter.run(attack, x, y, w)
+    assert not any("get_logits" in vars(a) for a in (attack, pgd, *attack.attacks))
+    adv = adv.detach().numpy()
+    for i, images in enumerate(stored(tmp_path, w)):
+        assert len(images) >= STEPS + 2, (w.run_ids[i], len(images))  # clean, PGD's, result
+        np.testing.assert_array_equal(images[0], np.moveaxis(x[i].numpy(), 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
+    assert_summary_matches(tmp_path, "ta-multi", model)
+
+
 def _art_estimator(model):
     from art.estimators.classification import PyTorchClassifier
 

@@ -89,13 +89,22 @@ class StepRecorder:
         return True
 
     def warn_few_steps(self, attack: str, why: str) -> None:
-        """Warn that only the clean input and the result were logged for ``attack``
-        (``why``: what kept its iterations out), naming the experiment."""
-        if self.logged > 2:
+        """Warn that iterations of ``attack`` were left out (``why``: what kept them out), naming
+        the experiment: all of them (only the clean input and the result were logged), or the
+        evaluations on part of the batch (attacks made of attacks that run on what is left)."""
+        if self.logged > 2 and not self.skipped:
             return
-        partial = f" ({self.skipped} evaluations on part of the batch)" if self.skipped else ""
         experiment = getattr(self.writer, "experiment", None)
         where = f"experiment {experiment!r}: " if experiment else ""
+        if self.logged > 2:
+            warnings.warn(
+                f"{where}{attack} {why} ({self.skipped} evaluations on part of the batch): those "
+                "were not logged, so the steps before the returned images (the last step) show "
+                "only its evaluations of the whole batch",
+                stacklevel=3,
+            )
+            return
+        partial = f" ({self.skipped} evaluations on part of the batch)" if self.skipped else ""
         warnings.warn(
             f"{where}{attack} {why}{partial}: only the clean input (step 0) and the returned "
             "images (the last step) were logged",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..batch_input import ExperimentInputError
@@ -13,11 +14,13 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
     """Run ``attack(images, labels)`` and log the clean batch, every iteration and the result.
 
     torchattacks has no per-iteration hook; each attack calls ``get_logits`` once per iteration
-    with its current adversarial batch, so this wraps ``get_logits`` on the attack object for
-    the duration of the call (then restores it). Step 0 is the clean input, logged before the
-    attack; the last step is exactly the returned adversarial batch. A batch the attack
-    evaluates twice in a row (the clean input without random start) is logged once; calls on
-    partial batches (attacks working on subsets) are not logged.
+    with its current adversarial batch, so this wraps ``get_logits`` on the attack object, and
+    on the attacks it is made of (AutoAttack, MultiAttack), for the duration of the call (then
+    restores them). Step 0 is the clean input, logged before the attack; the last step is
+    exactly the returned adversarial batch. A batch the attack evaluates twice in a row (the
+    clean input without random start) is logged once; calls on partial batches are not logged
+    (attacks working on subsets: DeepFool image by image, or AutoAttack's later attacks, which
+    run only on the images its first attack did not fool).
 
     Args:
         attack: A ``torchattacks.Attack`` (PGD, BIM, FGSM, CW, ...).
@@ -43,6 +46,30 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
         )
     rec = StepRecorder(writer, len(images))
     rec.observe(images, attack.get_output_with_eval_nograd(images))
+    restore = [_hook(atk, rec) for atk in _attack_objects(attack)]
+    try:
+        adv = attack(images, labels, **kwargs)
+    finally:
+        for undo in restore:
+            undo()
+    rec.observe(adv, attack.get_output_with_eval_nograd(adv))
+    if rec.skipped:
+        rec.warn_few_steps(type(attack).__name__, "works on part of the batch at a time")
+    return adv
+
+
+def _attack_objects(attack: Any) -> list[Any]:
+    """``attack`` and, once each, the attacks it is made of (torchattacks registers them in
+    ``_attacks``, nested ones included)."""
+    found = {id(attack): attack}
+    for sub in (vars(attack).get("_attacks") or {}).values():
+        found.setdefault(id(sub), sub)
+    return list(found.values())
+
+
+def _hook(attack: Any, rec: StepRecorder) -> Callable[[], None]:
+    """Wrap ``attack.get_logits`` so that every batch it evaluates goes to ``rec``; returns
+    the function that restores it."""
     had_own = "get_logits" in vars(attack)
     inner = attack.get_logits
 
@@ -52,14 +79,11 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
         return logits
 
     attack.get_logits = get_logits
-    try:
-        adv = attack(images, labels, **kwargs)
-    finally:
+
+    def restore() -> None:
         if had_own:
             attack.get_logits = inner
         else:
             del attack.get_logits
-    rec.observe(adv, attack.get_output_with_eval_nograd(adv))
-    if rec.skipped:
-        rec.warn_few_steps(type(attack).__name__, "works on part of the batch at a time")
-    return adv
+
+    return restore
