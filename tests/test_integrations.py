@@ -295,6 +295,26 @@ def test_torchattacks_normalization_is_refused(cnn, tmp_path):
         adapter.run(attack, x, y, writer(tmp_path, "norm", x, y))
 
 
+@pytest.mark.parametrize("name", ["L2CarliniWagnerAttack", "L2DeepFoolAttack", "DDNAttack"])
+def test_foolbox_minimization_attack_without_epsilon(cnn, tmp_path, name):
+    """Minimization attacks run unbounded with Foolbox's ``epsilons=None``; they were refused
+    as "several epsilons"."""
+    import foolbox
+
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1))
+    attack = getattr(foolbox.attacks, name)(steps=5)
+    with writer(tmp_path, name, x, y) as w:
+        adv = adapter.run(attack, fmodel, x, y, None, w)
+    for i, images in enumerate(stored(tmp_path, w)):
+        assert len(images) > 2, (w.run_ids[i], len(images))  # its iterations were logged
+        np.testing.assert_array_equal(images[0], np.moveaxis(x[i].numpy(), 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i].numpy(), 0, -1))
+    assert_summary_matches(tmp_path, name, model)
+
+
 def test_foolbox_with_several_epsilons_is_refused_before_anything_is_logged(cnn, tmp_path):
     """Foolbox takes a list of epsilons; one run cannot hold several: a clear error first."""
     import foolbox
@@ -305,7 +325,7 @@ def test_foolbox_with_several_epsilons_is_refused_before_anything_is_logged(cnn,
     model, x, y = cnn
     fmodel = foolbox.PyTorchModel(model, bounds=(0, 1))
     with writer(tmp_path, "fb-many", x, y) as w:
-        with pytest.raises(ExperimentInputError, match="one number per experiment") as e:
+        with pytest.raises(ExperimentInputError, match=r"one number \(or None\) per") as e:
             adapter.run(foolbox.attacks.LinfPGD(steps=2), fmodel, x, y, [0.1, 0.2], w)
         assert e.value.field == "epsilon" and "fb-many" in str(e.value)
         assert len(w) == 0

@@ -26,17 +26,19 @@ def run(
         fmodel: A Foolbox model (``fb.PyTorchModel(model, bounds=(0, 1))``).
         images: (B, C, H, W) tensor in [0, 1].
         labels: (B,) true labels, or a Foolbox criterion (``TargetedMisclassification``).
-        epsilon: The perturbation budget (one value).
+        epsilon: The perturbation budget (one value), or None for a minimization attack run
+            unbounded (``L2CarliniWagnerAttack``, ``L2DeepFoolAttack``, ``DDNAttack``, ...:
+            Foolbox's ``epsilons=None``, the smallest adversarials it finds).
         writer: A :class:`~animlib.BatchWriter` for B samples.
         **kwargs: Passed on to the attack call.
 
     Returns:
         The clipped adversarial images (Foolbox's second return value), in the input's type.
     """
-    if epsilon is None or np.ndim(epsilon) != 0:
+    if epsilon is not None and np.ndim(epsilon) != 0:
         raise ExperimentInputError(
-            f"one number per experiment, got {epsilon!r}: the steps of several epsilons would "
-            "mix in one run; use one BatchWriter per epsilon",
+            f"one number (or None) per experiment, got {epsilon!r}: the steps of several "
+            "epsilons would mix in one run; use one BatchWriter per epsilon",
             field="epsilon",
             experiment=getattr(writer, "experiment", None),
         )
