@@ -257,6 +257,9 @@ def _progress_printer(label: str, stream: TextIO | None = None):
 
 def cmd_render(args: argparse.Namespace) -> int:
     opts = _render_options(args)
+    if args.all and args.file:
+        print(f"error: with --all the output folder is --out DIR, not {args.file}", file=sys.stderr)
+        return 2
     if args.all:
         from .bulk import render_all
 
@@ -287,8 +290,15 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"FAILED {outcome.run_id}: {outcome.message}")
         print(report.summary())
         return 1 if report.failed else 0
+    if args.file and args.output and args.file != args.output:
+        print(f"error: two output files: {args.file} and -o {args.output}", file=sys.stderr)
+        return 2
+    args.output = args.output or args.file
     if not args.output:
-        print("error: render needs -o OUTPUT (or --all RUNS --out DIR)", file=sys.stderr)
+        print(
+            "error: render needs an output file: render RUN OUT.mp4 (or -o OUT.mp4)",
+            file=sys.stderr,
+        )
         return 2
     if args.no_cache:
         from .reader import open_run
@@ -335,8 +345,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # as it was called: the ``animlib`` command, or ``python -m animlib`` (runs __main__.py)
+    prog = "python -m animlib" if os.path.basename(sys.argv[0]) == "__main__.py" else "animlib"
     parser = argparse.ArgumentParser(
-        prog="python -m animlib", description="Log, check, animate and render adversarial runs."
+        prog=prog, description="Log, check, animate and render adversarial runs."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -383,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
     p.add_argument("run", help="a run folder, or with --all a results folder")
+    p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
     p.add_argument("-o", "--output", help="output file; format from its suffix")
     p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
     p.add_argument(

@@ -13,6 +13,8 @@ from animlib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+# what the ``animlib`` console script runs (its sys.argv[0] is the script's path)
+CONSOLE = "import sys; sys.argv[0] = '/usr/bin/animlib'; from animlib.cli import main; main()"
 
 
 def test_ls_columns_line_up_whatever_the_attack_name(tmp_path, capsys):
@@ -57,6 +59,28 @@ def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, caps
     assert code == 2
     assert "fps: must be a number in (0, 120]; got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_render_takes_the_output_file_as_a_second_argument(tmp_path, capsys):
+    """``animlib render RUN OUT.gif`` as a user types it (it was "unrecognized arguments")."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "a.gif"), "--no-cache"]) == 0
+    assert (tmp_path / "a.gif").read_bytes()[:6] == b"GIF89a"
+    assert main(["render", run, str(tmp_path / "b.mp4"), "-o", str(tmp_path / "c.mp4")]) == 2
+    assert "two output files" in capsys.readouterr().err
+    assert main(["render", run]) == 2
+    assert "render RUN OUT.mp4" in capsys.readouterr().err
+    assert main(["render", "--all", str(tmp_path), str(tmp_path / "x")]) == 2
+    assert "with --all the output folder is --out DIR" in capsys.readouterr().err
+    assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "c.mp4").exists()
+
+
+def test_usage_names_the_command_as_it_was_called(tmp_path):
+    for command, prog in (["-m", "animlib"], "python -m animlib"), (["-c", CONSOLE], "animlib"):
+        proc = subprocess.run(
+            [sys.executable, *command, "--help"], capture_output=True, text=True, env=ENV
+        )
+        assert proc.returncode == 0 and proc.stdout.startswith(f"usage: {prog} "), proc.stdout
 
 
 def test_render_progress_is_whole_lines_in_a_log_and_redrawn_on_a_terminal(tmp_path, capsys):
