@@ -15,6 +15,7 @@ from .experiments import SUMMARY_COLUMNS, ExperimentInfo
 from .params import index_text, search_text
 from .table_filter import matching_rows
 from .text import natural_key
+from .views import NO_VALUE
 
 EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
 HEAD_COLUMNS = ["experiment", "attack", "model"]
@@ -371,6 +372,84 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     # the chart is fitted to the page (legend included): each row of the legend adds height
     chart = chart.properties(height=CHART_HEIGHT + LEGEND_ROW_HEIGHT * max(rows - 1, 0))
     object.__setattr__(chart, "__class__", _unvalidated(type(chart)))  # (Altair keeps attributes)
+    return chart
+
+
+BAR_LIMIT = 40  # experiments in the bar chart (the lowest robust accuracies)
+BAR_ROW_HEIGHT = 24  # pixels per bar
+BAR_COLOURS = 10  # attacks told apart by colour at most (Vega's category palette)
+BAR_COLOUR = "#4c78a8"  # every bar's colour where the colour tells no attacks apart
+
+
+def robust_bars(frame: pd.DataFrame, *, limit: int = BAR_LIMIT) -> pd.DataFrame:
+    """The bars of the robust-accuracy chart of experiments with no value to sweep over: one
+    per experiment with a robust accuracy, the lowest first (the attack that fools the model
+    most on top; ties by experiment id), at most ``limit``. ``low`` and ``high``: the 95 %
+    interval over its ``n`` images (:func:`wilson`)."""
+    known = frame.dropna(subset=["robust_acc"])
+    known = known.assign(_key=known["experiment"].map(natural_key))
+    known = known.sort_values(["robust_acc", "_key"], kind="stable").head(limit)
+    low, high = wilson(known["robust_acc"].to_numpy(), known["n"].to_numpy())
+    return pd.DataFrame(
+        {
+            "experiment": known["experiment"].to_numpy(),
+            "attack": known["attack"].fillna("").replace("", NO_VALUE).to_numpy(),
+            "model": known["model"].fillna("").replace("", NO_VALUE).to_numpy(),
+            "robust_acc": known["robust_acc"].to_numpy(),
+            "low": low,
+            "high": high,
+            "n": known["n"].to_numpy(),
+        }
+    )
+
+
+def robust_bar_chart(bars: pd.DataFrame) -> Any:
+    """An Altair bar chart of :func:`robust_bars`: a bar per experiment in the frame's order,
+    coloured by attack, a thin line over its 95 % interval; a click selects the bar
+    (selection ``CLICK``: its ``experiment``)."""
+    import altair as alt
+
+    order = bars["experiment"].tolist()
+    y = alt.Y(
+        "experiment:N", sort=order, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)
+    )
+    x_scale = alt.Scale(domain=[0, 1])
+    legend = alt.Legend(orient="bottom", labelLimit=400, columns=LEGEND_COLUMNS)
+    click = alt.selection_point(name=CLICK, fields=["experiment"], on="click")
+    attacks = sorted(set(bars["attack"]), key=natural_key)
+    # by attack where that groups experiments (and the colours stay apart); else the names say it
+    grouped = len(attacks) < len(bars) and len(attacks) <= BAR_COLOURS
+    color: Any = alt.value(BAR_COLOUR)
+    if grouped:
+        color = alt.Color("attack:N", title=None, legend=legend, sort=attacks)
+    bars_ = (
+        alt.Chart(bars)
+        .mark_bar()
+        .encode(
+            y=y,
+            x=alt.X("robust_acc:Q", title="robust accuracy", scale=x_scale),
+            color=color,
+            opacity=alt.condition(click, alt.value(1.0), alt.value(0.8)),
+            tooltip=[
+                "experiment:N",
+                "attack:N",
+                "model:N",
+                alt.Tooltip("robust_acc:Q", title="robust accuracy", format=".3f"),
+                alt.Tooltip("low:Q", title="95 % from", format=".3f"),
+                alt.Tooltip("high:Q", title="95 % to", format=".3f"),
+                "n:Q",
+            ],
+        )
+        .add_params(click)
+    )
+    spread = (
+        alt.Chart(bars)
+        .mark_rule(color="#333", strokeWidth=1.5)
+        .encode(y=y, x=alt.X("low:Q", scale=x_scale), x2="high:Q")
+    )
+    # a band per bar (the axis and the legend come on top of it)
+    chart = alt.layer(bars_, spread).properties(height=alt.Step(BAR_ROW_HEIGHT))
+    object.__setattr__(chart, "__class__", _unvalidated(type(chart)))
     return chart
 
 

@@ -82,6 +82,12 @@ def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
     return grid.outcomes_to_csv(grid_outcomes(where, signature, chosen))
 
 
+def clicked_experiment(chart: dict) -> str | None:
+    """The experiment of the point or bar clicked in a chart's selection state, or None."""
+    points = (chart.get("selection") or {}).get(views.CLICK) or []
+    return next((p.get("experiment") for p in points if p.get("experiment")), None)
+
+
 where = root()
 st.title("Experiments")
 started = time.monotonic()
@@ -205,8 +211,24 @@ if len(points):
         f"Click a point to see every sweep at its {sweep_label} in the grid below; click a "
         "name in the legend to bring out its line."
     )
-    chosen_points = chart.selection.get(views.CLICK) or []
-    clicked = next((p.get("experiment") for p in chosen_points if p.get("experiment")), None)
+    clicked = clicked_experiment(chart)
+elif len(bars := views.robust_bars(shown)) > 1:  # nothing to sweep over: which attack is best
+    st.subheader("Robust accuracy per experiment")
+    chart = st.altair_chart(
+        views.robust_bar_chart(bars),
+        width="stretch",
+        key="robust_bars",
+        on_select="rerun",
+        selection_mode=[views.CLICK],
+    )
+    known = int(shown["robust_acc"].notna().sum())
+    cut = f" (the {len(bars)} lowest of {known})" if known > len(bars) else ""
+    st.caption(
+        f"Lowest first{cut}: the attack that fools the model most is on top; the thin line "
+        f"spans the 95 % interval over its images (no experiment has a value of {sweep_label} "
+        "to sweep over). Click a bar to put its experiment first in the grid below."
+    )
+    clicked = clicked_experiment(chart)
 if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     st.subheader(f"Smallest {sweep_label} that fools the model, per image")
     st.caption(
@@ -233,8 +255,12 @@ st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
 first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
 if clicked and clicked != st.session_state.get("grid_clicked") and clicked in shown_ids:
-    value = float(shown.set_index("experiment").loc[clicked, column])
-    st.session_state.grid_ids = views.experiments_at(shown, value, MAX_COMPARE, column=column)
+    if len(points):  # every sweep at the clicked point's value
+        value = float(shown.set_index("experiment").loc[clicked, column])
+        st.session_state.grid_ids = views.experiments_at(shown, value, MAX_COMPARE, column=column)
+    else:  # a bar: its experiment first, then the grid as it was
+        kept = [e for e in st.session_state.get("grid_ids", first) if e != clicked]
+        st.session_state.grid_ids = [clicked, *kept][:MAX_COMPARE]
 st.session_state.grid_clicked = clicked
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
