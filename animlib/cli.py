@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -30,6 +31,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.folder and args.out and args.folder != args.out:
         print(f"error: two results folders: {args.folder} and --out {args.out}", file=sys.stderr)
         return 2
+    if importlib.util.find_spec("sklearn") is None:  # before anything is written
+        print(
+            "error: the demo trains on scikit-learn's bundled digits, and scikit-learn is not "
+            "installed: pip install 'animlib[demo]' (or scikit-learn)",
+            file=sys.stderr,
+        )
+        return 1
     out = args.folder or args.out or "runs"  # a folder, as ls, summary and validate take it
     t0 = time.perf_counter()
     result = build_demo(out, seed=args.seed, quiet=args.quiet)

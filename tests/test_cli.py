@@ -200,3 +200,17 @@ def test_ls_shows_a_run_whose_writer_was_killed_as_stale(tmp_path, capsys):
         lock.write_text(json.dumps(held))
         live.finish()
         killed.finish()
+
+
+def test_demo_without_scikit_learn_says_what_to_install(tmp_path, capsys, monkeypatch):
+    """``pip install animlib[dashboard]`` has no scikit-learn: a clear error, not a traceback
+    from deep inside the demo, and nothing written."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a)
+    )
+    assert main(["demo", str(tmp_path / "runs")]) == 1
+    assert "pip install 'animlib[demo]'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
