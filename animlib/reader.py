@@ -234,8 +234,14 @@ class Run:
         """(steps, K) float32 probabilities, or None for runs without a classifier."""
         if not self.has_confidences:
             return None
-        data = self.read_steps("confidences", 0, len(self))
-        return np.asarray(data, dtype=np.float32)
+        data = np.asarray(self.read_steps("confidences", 0, len(self)), dtype=np.float32)
+        finite = np.isfinite(data)  # writers refuse NaN/inf: such a file was damaged or forged
+        if not finite.all():
+            step = int(np.argwhere(~finite)[0][0])
+            raise RunFormatError(
+                f"step {step} contains NaN/inf", run=self.id, field="confidences", code=Code.INVALID
+            )
+        return data
 
     @cached_property
     def original(self) -> np.ndarray | None:

@@ -787,6 +787,21 @@ def test_render_through_the_cache_names_the_problem_as_open_run_does(corpus, tmp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("kind", ["confidences-nan", "confidences-inf"])
+def test_render_refuses_confidences_that_are_not_numbers(corpus, tmp_path, capsys, kind):
+    """Writers refuse NaN/inf confidences; a damaged file holding them fails a render as it
+    fails validate (the video drew "nan" beside a bar), naming the run, the field, the step."""
+    out = tmp_path / "x.gif"
+    with pytest.raises(animlib.RunFormatError) as e:
+        animlib.render(animlib.open_run(corpus / kind), out, dpi=50)
+    assert (e.value.run, e.value.field, e.value.code) == (run_id(kind), "confidences", Code.INVALID)
+    assert re.search(CASES[kind].pattern, str(e.value)), str(e.value)
+    assert cli_main(["render", str(corpus / kind), str(out), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert run_id(kind) in err and re.search(CASES[kind].pattern, err), err
+    assert not out.exists()
+
+
 def test_chained_urls_are_not_run_ids(corpus):
     for bad in ("good::file:", "symlink-outside::file:", "good::memory:", "good:x", "s3://x/y"):
         with pytest.raises(animlib.RunFormatError, match="not a valid run id") as info:
