@@ -134,6 +134,28 @@ def folder_error(store: Store, exc: StoreError) -> RunFormatError:
     return RunFormatError(msg, field=store.url, code=exc.code)
 
 
+def check_results_folder(store: Store) -> None:
+    """Raise RunFormatError if ``store`` is a run folder (it holds run.json), not a results
+    folder: listed as one, its arrays would read as half-copied runs.
+
+    Args:
+        store: the folder given as a results folder.
+
+    Raises:
+        RunFormatError: code INVALID, naming the folder.
+    """
+    try:
+        store.read(M.RUN_JSON, limit=1)  # (one request on object stores: a GET)
+    except StoreError:  # none (or unreadable, linked, a folder: listing says what is wrong)
+        return
+    raise RunFormatError(
+        "is a run folder (it holds run.json), not a results folder: give the folder that "
+        "holds it (validate and render take a run folder too)",
+        field=store.url,
+        code=Code.INVALID,
+    )
+
+
 def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
     """The rows of some run folders, from their run.json alone.
 

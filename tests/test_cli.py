@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import write_run
 
 from animlib.cli import main
@@ -214,3 +215,22 @@ def test_demo_without_scikit_learn_says_what_to_install(tmp_path, capsys, monkey
     assert main(["demo", str(tmp_path / "runs")]) == 1
     assert "pip install 'animlib[demo]'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_folder_given_as_results_folder_is_named_not_listed_as_broken_runs(tmp_path, capsys):
+    """``ls RUN`` listed the run's arrays as half-copied runs, ``render --all RUN`` failed on
+    each; ``validate RUN`` checks the one run."""
+    import animlib
+
+    run = tmp_path / write_run(tmp_path, "a", steps=2)
+    with pytest.raises(animlib.RunFormatError, match="is a run folder") as e:
+        animlib.list_runs(run)
+    assert e.value.code == "invalid" and str(run) in str(e.value)
+    for argv in (["ls", str(run)], ["render", "--all", str(run), "--out", str(tmp_path / "v")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "is a run folder (it holds run.json), not a results folder" in err, argv
+        assert "broken" not in err
+    assert not (tmp_path / "v").exists()
+    assert main(["validate", str(run), "--quick"]) == 0
+    assert [i.id for i in animlib.list_runs(tmp_path)] == [run.name]  # its folder still lists

@@ -119,8 +119,9 @@ def test_listing_is_one_list_call_plus_one_batched_read(s3, monkeypatch):
     sent = s3_requests(monkeypatch)
     infos = animlib.list_runs(remote)
     assert len(infos) == 6 and all(i.ok for i in infos)
-    # one listing of the folder (with every run.json's ETag), then one GET per run.json
-    assert sorted(sent) == ["get_object"] * 6 + ["list_objects_v2"], sent
+    # one listing of the folder (with every run.json's ETag), then one GET per run.json, and
+    # once per process a GET of the folder's own run.json (none: not a run folder)
+    assert sorted(sent) == ["get_object"] * 7 + ["list_objects_v2"], sent
     sent.clear()
     assert [i.id for i in animlib.list_runs(remote)] == [i.id for i in infos]
     assert sent == ["list_objects_v2"]  # nothing changed: nothing read

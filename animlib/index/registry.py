@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ..listing import check_results_folder
 from ..store import Store, open_store
 from . import files
 from .runindex import RunIndex
@@ -32,12 +33,14 @@ def open_index(
 
     Raises:
         StoreError: ``root`` is not a path or URL animlib can open.
+        RunFormatError: ``root`` is a run folder, not a results folder.
     """
     store = open_store(root, storage_options)
     key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
+            check_results_folder(store)  # (once per folder and process)
             index = _OPEN[key] = RunIndex(store, path=key[2])
         _OPEN.move_to_end(key)
         while len(_OPEN) > MAX_OPEN:
