@@ -14,6 +14,7 @@ from typing import Any
 from .cache import render_key
 from .errors import AnimlibError, StoreError
 from .listing import list_runs
+from .movie_writers import format_name
 from .options import RenderOptions
 from .store import Store, open_store
 
@@ -129,6 +130,8 @@ def render_all(
     local Dask cluster of one single-threaded worker process per core is started. Broken runs
     and failing renders are reported in the returned :class:`BatchReport`; the rest go on.
     """
+    fmt = format_name(fmt)  # a typo fails here, once, not once per run (".GIF" is "gif")
+    RenderOptions.of(options)  # likewise
     infos = list_runs(runs_url, storage_options=storage_options)
     report = BatchReport()
     for info in infos:

@@ -132,3 +132,22 @@ def test_render_all_never_follows_links_leading_outside(tmp_path):
     key = first.relative_to(chunked).as_posix()
     assert f"{key} {where}" in failed["linked-chunk"]
     assert sorted(p.name for p in out.glob("*.gif")) == ["fine.gif"]
+
+
+def test_render_all_checks_the_format_and_options_once_before_any_run(tmp_path, capsys):
+    """A typo in --format failed once per run (10,000 lines for a big folder); ".GIF" wrote
+    ``run..GIF``."""
+    from animlib.cli import main
+    from animlib.errors import RenderOptionError
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    run_id = write_run(runs, "one", steps=2, shape=(12, 12, 3))
+    for fmt, options in (("gifx", {}), ("gif", {"fsp": 10}), ("gif", {"fps": 0})):
+        with pytest.raises(RenderOptionError):
+            render_all(str(tmp_path / "nowhere"), str(out), fmt=fmt, use_dask=False, **options)
+    assert main(["render", "--all", str(runs), "--out", str(out), "--format", "gifx"]) == 2
+    assert "unsupported output format 'gifx'" in capsys.readouterr().err
+    assert not out.exists()
+    report = render_all(str(runs), str(out), fmt=".GIF", use_dask=False, dpi=40)
+    assert [o.status for o in report.outcomes] == ["rendered"]
+    assert sorted(p.name for p in out.iterdir()) == [f".{run_id}.gif.stamp", f"{run_id}.gif"]

@@ -58,6 +58,16 @@ def available_formats() -> list[str]:
 
 def get_writer(fmt: str, **kwargs: Any) -> MovieWriter:
     """A new writer for format name or suffix ``fmt`` (``"mp4"``, ``".gif"``, ...)."""
+    return _writer_class(fmt)(**kwargs)
+
+
+def format_name(fmt: str) -> str:
+    """The name of the format ``fmt`` names (``".GIF"`` -> ``"gif"``); RenderOptionError if
+    this machine cannot write it."""
+    return _writer_class(fmt).name
+
+
+def _writer_class(fmt: str) -> type[MovieWriter]:
     cls = _REGISTRY.get(_registry_key(fmt))
     if cls is None or not cls.available():
         raise RenderOptionError(
@@ -65,7 +75,7 @@ def get_writer(fmt: str, **kwargs: Any) -> MovieWriter:
             field="format",
             code=Code.UNSUPPORTED,
         )
-    return cls(**kwargs)
+    return cls
 
 
 def writer_for_path(path: str | os.PathLike[str], **kwargs: Any) -> MovieWriter:
