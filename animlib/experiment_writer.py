@@ -24,6 +24,7 @@ from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
+from .params import params_problem
 from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
 from .settings import held
@@ -105,6 +106,8 @@ class BatchWriter:
         _check_layout(layout, blame)
         if params is not None and not isinstance(params, dict):
             raise blame("params", "must be a dict")
+        if problem := params_problem(params or {}):
+            raise blame(*problem)
         if isinstance(tags, (str, bytes)):
             raise blame("tags", "must be a list of strings")
         self._class_names = B.class_names(class_names, blame)

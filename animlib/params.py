@@ -24,6 +24,7 @@ __all__ = [
     "index_text",
     "number",
     "param_text",
+    "params_problem",
     "search_text",
 ]
 
@@ -130,3 +131,62 @@ def word_pattern(word: str) -> str | None:
     num = number(value)
     value = param_text(num) if num is not None else value
     return f"(?:^|[ .]){re.escape(name.lower())}={re.escape(value.lower())}(?: |$)"
+
+
+def params_problem(value: Any, field: str = "params") -> tuple[str, str] | None:
+    """The first value in ``params`` a run cannot keep, as ``(field, problem)``, or None.
+
+    A NaN (a float, or in an array or tensor) would be stored as the text ``"nan"``, most
+    likely a bug in the caller's sweep; an object with no text of its own would be stored as
+    its memory address (``<object object at 0x7f...>``), a different value on every rerun.
+    Infinities are kept (``norm=np.inf`` names the L-inf norm): stored as ``"inf"``.
+
+    Args:
+        value: the params dict (or a value inside it).
+        field: its name in messages (``params.opt.lr``, ``params.eps[2]``).
+    """
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if found := params_problem(item, f"{field}.{key}"):
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if found := params_problem(item, f"{field}[{i}]"):
+                return found
+        return None
+    return _leaf_problem(value, field)
+
+
+NAN = "is NaN: give a number, or leave it out"
+
+
+def _leaf_problem(value: Any, field: str) -> tuple[str, str] | None:
+    """:func:`params_problem` of one value that is no dict, list or tuple."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if hasattr(value, "dtype"):  # numpy scalars and arrays, torch tensors, ...
+        if getattr(value.dtype, "kind", "") != "f" and "float" not in str(value.dtype):
+            return None
+        try:
+            return (field, NAN) if _any_nan(value) else None
+        except Exception:  # noqa: BLE001 -- a tensor type numpy cannot read: kept as text
+            return None
+    if isinstance(value, float):
+        return (field, NAN) if math.isnan(value) else None
+    text = str(value)
+    if " at 0x" in text and text.startswith("<"):
+        return (
+            field,
+            f"{one_line(text)[:60]} has no value a run can keep (its text is a memory address): "
+            "give a number, a string, a list or a dict",
+        )
+    return None
+
+
+def _any_nan(value: Any) -> bool:
+    import numpy as np
+
+    if hasattr(value, "detach"):  # torch: without a copy to numpy where it can say itself
+        return bool(value.detach().isnan().any())
+    return bool(np.isnan(np.asarray(value, dtype=np.float64)).any())

@@ -19,6 +19,7 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
+from .params import params_problem
 from .run_folder import IF_EXISTS, clear_for
 from .store import Store, open_store
 
@@ -102,6 +103,8 @@ class RunWriter:
         if params is not None and not isinstance(params, dict):
             raise RunInputError("must be a dict", run=name, field="params")
         check_json_depth(params, run=name, field="params", error=RunInputError)  # before any folder
+        if problem := params_problem(params or {}):
+            raise RunInputError(problem[1], run=name, field=problem[0])
         tags = [str(t) for t in to_list(tags or [], "tags", name)]
         self._original = None
         if original is not None:
@@ -375,6 +378,8 @@ def _extra_fields(fields: Any, meta: dict[str, Any], run: str) -> dict[str, Any]
         what = f"{taken[0]!r} is a run.json field of its own" if taken else "keys must be text"
         raise RunInputError(what, run=run, field="fields")
     check_json_depth(fields, run=run, field="fields", error=RunInputError)
+    if problem := params_problem(fields, "fields"):
+        raise RunInputError(problem[1], run=run, field=problem[0])
     return dict(fields)
 
 

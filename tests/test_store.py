@@ -335,3 +335,34 @@ def test_cli_ls(runs_dir, capsys):
     assert main(["ls", str(runs_dir)]) == 0
     out = capsys.readouterr().out
     assert "alpha" in out and "beta" in out and "3 runs, 0 broken" in out
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field", "words"),
+    [
+        ("params", {"eps": float("nan")}, "params.eps", "is NaN"),
+        ("params", {"opt": {"lr": [0.1, np.float32("nan")]}}, "params.opt.lr[1]", "is NaN"),
+        ("params", {"model": object()}, "params.model", "memory address"),
+        ("fields", {"seed_of": object()}, "fields.seed_of", "memory address"),
+    ],
+)
+def test_params_a_run_cannot_keep_are_refused_before_anything_is_written(
+    tmp_path, where, value, field, words
+):
+    """A NaN was stored as the text "nan", an object as its memory address (another value
+    on every rerun); both now fail naming the run and the parameter, RunWriter and
+    BatchWriter alike. Infinity stays allowed (``norm=np.inf``)."""
+    from animlib.batch_input import ExperimentInputError
+
+    kw = dict(class_names=["a", "b"], true_label=0)
+    with pytest.raises(animlib.RunInputError) as e:
+        animlib.RunWriter(tmp_path, name="r", **kw, **{where: value})
+    assert e.value.field == field and words in str(e.value) and "run 'r'" in str(e.value)
+    if where == "params":
+        with pytest.raises(ExperimentInputError) as e:
+            animlib.BatchWriter(tmp_path, experiment="x", class_names=["a", "b"], params=value)
+        assert e.value.field == field and words in str(e.value) and "'x'" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    with animlib.RunWriter(tmp_path, name="inf", **kw, params={"norm": np.inf}) as w:
+        w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.5, 0.5])
+    assert animlib.open_run(tmp_path / w.run_id).meta["params"] == {"norm": "inf"}
