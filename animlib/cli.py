@@ -78,6 +78,20 @@ def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
     return found + [i for i in infos if not i.ok]
 
 
+def _warn_unknown_params(folder: str, names: Sequence[str]) -> None:
+    """Say which of the parameters asked for (columns, sort) no run has: a typo must not read
+    as a column of "-" or an order that sorts nothing (as the runs page says it)."""
+    from .index import open_index
+
+    if not any(names):
+        return
+    known = set(open_index(folder).facets()["params"])
+    unknown = [n for n in dict.fromkeys(names) if n and n not in known]
+    if unknown:
+        what = ", ".join(printable(n) for n in unknown)
+        print(f"warning: no run in {printable(folder)} has the parameter {what}", file=sys.stderr)
+
+
 def _param_cells(info, names: Sequence[str]) -> list[str]:
     from .params import flatten, param_text
 
@@ -108,7 +122,7 @@ def _statuses(folder: str, infos: list) -> dict[str, str]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from .index.query import PARAM_PREFIX, check_sort
+    from .index.query import PARAM_PREFIX, check_sort, sorted_param
     from .listing import list_runs
 
     try:
@@ -143,6 +157,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
     params = [p for p in args.params.split(",") if p]
+    _warn_unknown_params(args.runs, [*params, sorted_param(args.sort or "") or ""])
     base = ("id", "attack", "status", "steps", "success", "flip")
     headers = (*base, *(PARAM_PREFIX + p if p in base else p for p in params))
     rows = []

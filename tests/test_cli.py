@@ -234,3 +234,14 @@ def test_a_run_folder_given_as_results_folder_is_named_not_listed_as_broken_runs
     assert not (tmp_path / "v").exists()
     assert main(["validate", str(run), "--quick"]) == 0
     assert [i.id for i in animlib.list_runs(tmp_path)] == [run.name]  # its folder still lists
+
+
+def test_ls_says_which_parameter_asked_for_no_run_has(tmp_path, capsys):
+    """``--params epss`` gave a column of "-" and ``--sort params.epss`` an unsorted list,
+    without a word (as the runs page says what a link names that the folder lacks)."""
+    write_run(tmp_path, "a", steps=1, params={"eps": 0.1, "opt": {"lr": 1}})
+    assert main(["ls", str(tmp_path), "--params", "eps,opt.lr"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["ls", str(tmp_path), "--params", "epss,eps", "--sort", "params.alpah"]) == 0
+    err = capsys.readouterr().err
+    assert "no run in" in err and "has the parameter epss, alpah" in err, err
