@@ -204,6 +204,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     except ValueError as exc:
         if isinstance(exc, AnimlibError):
             raise
+        if args.by == "experiment":  # the default, so no typo: no run has one
+            exc = ValueError(
+                f"no run in {printable(args.runs)} belongs to an experiment: group them by "
+                "other keys, e.g. --by attack,params.eps"
+            )
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]:

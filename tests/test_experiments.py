@@ -254,6 +254,12 @@ def test_cli_summary_says_why_it_is_empty(tmp_path, capsys):
     assert "none of its 1 readable run was logged by a BatchWriter (--all-runs --by" in out
     assert main(["summary", str(tmp_path), "--all-runs", "--by", "attack"]) == 0
     assert "robust_acc" in capsys.readouterr().out
+    # --all-runs alone groups by experiment, which no run has: said so, not called a typo
+    assert main(["summary", str(tmp_path), "--all-runs"]) == 2
+    err = capsys.readouterr().err
+    assert "no run in" in err and "belongs to an experiment: group them by other keys" in err
+    assert main(["summary", str(tmp_path), "--all-runs", "--by", "atack"]) == 2
+    assert "by: no run has 'atack'" in capsys.readouterr().err  # a typo still is one
 
 
 def test_cli_summary_and_ls_json(root, capsys):
