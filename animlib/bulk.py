@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import render_key
-from .errors import AnimlibError, StoreError
+from .errors import AnimlibError, RenderOptionError, StoreError
 from .listing import list_runs
 from .movie_writers import format_name
 from .options import RenderOptions
@@ -98,6 +98,19 @@ def render_one(
         return Outcome(run_id, "failed", f"run {run_id!r}: {type(exc).__name__}: {exc}")
 
 
+def _check_out_folder(runs: Store, out: Store) -> None:
+    """Refuse an output folder inside the results folder (its videos would list as broken runs
+    there) unless hidden (a name starting with a dot: listings skip it)."""
+    top = runs.url.rstrip("/") + "/"
+    inside = out.url[len(top) :] if out.url.startswith(top) else None
+    if out.url.rstrip("/") == runs.url.rstrip("/") or (inside and not inside.startswith(".")):
+        raise RenderOptionError(
+            f"{out.url}: in the results folder {runs.url}, videos would list as broken runs; "
+            "write them to another folder (or a hidden one in it, such as .renders)",
+            field="out",
+        )
+
+
 def _progress_line(done: int, total: int, outcome: Outcome, started: float) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
@@ -132,6 +145,7 @@ def render_all(
     """
     fmt = format_name(fmt)  # a typo fails here, once, not once per run (".GIF" is "gif")
     RenderOptions.of(options)  # likewise
+    _check_out_folder(open_store(runs_url, storage_options), open_store(out_url, storage_options))
     infos = list_runs(runs_url, storage_options=storage_options)
     report = BatchReport()
     for info in infos:

@@ -151,3 +151,20 @@ def test_render_all_checks_the_format_and_options_once_before_any_run(tmp_path, 
     report = render_all(str(runs), str(out), fmt=".GIF", use_dask=False, dpi=40)
     assert [o.status for o in report.outcomes] == ["rendered"]
     assert sorted(p.name for p in out.iterdir()) == [f".{run_id}.gif.stamp", f"{run_id}.gif"]
+
+
+def test_render_all_refuses_to_write_videos_among_the_runs(tmp_path, capsys):
+    """Videos in the results folder listed as broken runs there, and validate failed on the
+    folder afterwards; a hidden folder in it is skipped by listings, so it is allowed."""
+    from animlib.cli import main
+
+    runs = tmp_path / "runs"
+    write_run(runs, "one", steps=2, shape=(12, 12, 3))
+    for out in (runs, runs / "renders"):
+        assert main(["render", "--all", str(runs), "--out", str(out), "--workers", "1"]) == 2
+        assert "videos would list as broken runs" in capsys.readouterr().err
+    assert sorted(p.name for p in runs.iterdir()) == ["one"]
+    report = render_all(str(runs), str(runs / ".renders"), fmt="gif", use_dask=False, dpi=40)
+    assert [o.status for o in report.outcomes] == ["rendered"]
+    assert render_all(str(runs), str(tmp_path / "runs-2"), fmt="gif", use_dask=False, dpi=40)
+    assert main(["validate", str(runs), "--quick"]) == 0
