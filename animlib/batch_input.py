@@ -81,6 +81,8 @@ def array(value: Any, field: str, blame: Blame) -> np.ndarray:
 
 
 _SIZED_BY = "as its labels, sample ids, originals or first step say"
+# what set the number of samples, where "the size of <argument>" does not say it
+_SOURCES = {"images": "as its first step says", "runs": "as its stored sample runs say"}
 
 
 def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> int:
@@ -91,7 +93,8 @@ def batch_size_of(arr: np.ndarray, field: str, b: int | None, blame: Blame) -> i
     if n == 0:
         raise blame(field, f"the batch is empty: shape {arr.shape}")
     if b is not None and n != b:
-        source = f"the size of {blame.sized_by[0]}" if blame.sized_by else _SIZED_BY
+        by = blame.sized_by[0] if blame.sized_by else None
+        source = _SOURCES.get(by, f"the size of {by}") if by else _SIZED_BY
         raise blame(
             field, f"batch of {n} but the experiment has {b} samples ({source})", code=Code.MISMATCH
         )

@@ -122,7 +122,7 @@ class BatchWriter:
         if originals is not None:
             self._originals = B.images(originals, layout, b, blame, field="originals")
             b = len(self._originals)
-        self._b = b
+        self._b, self._sized_by = b, list(blame.sized_by)  # (the argument that set B)
         if b is not None and self._ids is None:
             self._ids = np.arange(b, dtype=np.int64)
         B.warn_targets_equal_to_true(self._true, self._target, self._ids, blame.experiment)
@@ -332,7 +332,7 @@ class BatchWriter:
 
     # -- internals --------------------------------------------------------------------------
     def _blame(self) -> Blame:
-        return Blame(self.experiment, self._ids)
+        return Blame(self.experiment, self._ids, self._sized_by)
 
     def _adopt(
         self,
@@ -348,7 +348,7 @@ class BatchWriter:
         self._fields = {key: first.get(key) for key in ("attack", "model", "params", "tags")}
         self._class_names = first.get("class_names")
         self._ids = np.array([int(i.get("sample")) for i in infos], dtype=np.int64)
-        self._b = len(infos)
+        self._b, self._sized_by = len(infos), ["runs"]
         self._true = B.label_array([i.get("true_label") for i in infos])
         self._target = B.label_array([i.get("target_label") for i in infos])
         self._originals = None

@@ -485,6 +485,18 @@ def test_a_batch_size_mismatch_names_the_argument_that_set_it(tmp_path):
         )
     with pytest.raises(ExperimentInputError, match=r"target_labels: .* size of true_labels"):
         animlib.BatchWriter(tmp_path, experiment="x", true_labels=[0, 1], target_labels=[1, 0, 1])
+    # at log time too (it said "as its labels, sample ids, originals or first step say")
+    with writer(tmp_path, true_labels=[0, 1]) as w:
+        with pytest.raises(ExperimentInputError, match=r"batch of 4 .* 2 .*size of true_labels"):
+            w.log(images=batch(0), confidences=probs(0))
+    with writer(tmp_path / "b", true_labels=None, if_exists="overwrite") as w:
+        w.log(images=batch(0), confidences=probs(0))
+        with pytest.raises(ExperimentInputError, match=r"batch of 3 .* 4 .*as its first step says"):
+            w.log(images=batch(1, b=3), confidences=probs(1, b=3))
+    resumed = animlib.BatchWriter.resume(tmp_path / "b", experiment="pgd-eps0.1")
+    with pytest.raises(ExperimentInputError, match=r"4 samples \(as its stored sample runs say"):
+        resumed.log(images=batch(1, b=3), confidences=probs(1, b=3))
+    resumed.finish()
 
 
 @pytest.mark.parametrize(
