@@ -169,13 +169,44 @@ def test_art_attacks_built_without_the_hook_log_every_iteration(cnn, tmp_path, n
     assert_summary_matches(tmp_path, name, model)
 
 
+@pytest.mark.parametrize("name", ["AutoProjectedGradientDescent", "DeepFool"])
+def test_art_attacks_without_a_summary_writer_log_the_iterates_they_take_gradients_at(
+    cnn, tmp_path, name
+):
+    """ART gives these no summary writer; each iterate is a batch the attack asks the
+    estimator a gradient for (before, only the clean input and the result were logged)."""
+    import warnings
+
+    from art.attacks import evasion
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    estimator = _art_estimator(model)
+    kw = {"eps": EPS, "eps_step": ALPHA, "nb_random_init": 1} if name.startswith("Auto") else {}
+    attack = getattr(evasion, name)(estimator, max_iter=5, batch_size=B, verbose=False, **kw)
+    with writer(tmp_path, f"art-{name}", x, y) as w:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # every iterate was a full batch
+            adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    assert not {"loss_gradient", "class_gradient"} & set(vars(estimator))  # unwrapped again
+    for i, images in enumerate(stored(tmp_path, w)):
+        assert len(images) > 2, (w.run_ids[i], len(images))
+        np.testing.assert_array_equal(images[0], np.moveaxis(x.numpy()[i], 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
+    if name != "DeepFool":  # (it stops right at the boundary, where a forward pass of another
+        # batch size may round to the other class: its flip steps are not recomputable)
+        assert_summary_matches(tmp_path, f"art-{name}", model)
+
+
 def test_art_attack_without_iterations_to_hook_logs_two_steps_and_says_so(cnn, tmp_path):
     from art.attacks.evasion import DeepFool
 
     from animlib.integrations import art as adapter
 
     model, x, y = cnn
-    attack = DeepFool(_art_estimator(model), max_iter=3, batch_size=B, verbose=False)
+    # one image at a time: no iterate is a batch of all B, so none can be a step
+    attack = DeepFool(_art_estimator(model), max_iter=3, batch_size=1, verbose=False)
     with writer(tmp_path, "art-deepfool", x, y) as w:
         with pytest.warns(UserWarning, match="'art-deepfool': DeepFool calls no summary writer"):
             adv = adapter.run(attack, x.numpy(), y.numpy(), w)

@@ -45,12 +45,49 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
         adv = attack.generate(x, y, **kwargs)
     else:
         hook = _summary_writer_class()(writer, recorder=rec)
-        with _hooked(attack, hook):
+        with _hooked(attack, hook), _gradients_logged(attack, rec):
             adv = attack.generate(x, y, **kwargs)
     rec.observe(adv)
-    if not hook.calls:
-        rec.warn_few_steps(type(attack).__name__, "calls no summary writer")
+    if not hook.calls:  # (its iterations, if any, came through the gradients it asked for)
+        why = "calls no summary writer"
+        why = "works on part of the batch at a time" if rec.logged > 2 else why
+        rec.warn_few_steps(type(attack).__name__, why)
     return adv
+
+
+# what gradient attacks ask the estimator for at each iterate
+_GRADIENTS = ("loss_gradient", "class_gradient")
+
+
+@contextlib.contextmanager
+def _gradients_logged(attack: Any, rec: StepRecorder) -> Iterator[None]:
+    """For an attack that takes no summary writer (``summary_writer`` is not among its
+    ``attack_params``: AutoProjectedGradientDescent, Carlini-Wagner, DeepFool, ...), log each
+    full batch at which it asks its estimator for a gradient while the block runs: each is an
+    iterate (mini-batches smaller than B cannot be told apart, and are not logged)."""
+    estimator = getattr(attack, "estimator", None)
+    if estimator is None or "summary_writer" in getattr(attack, "attack_params", ()):
+        yield
+        return
+    own = {name: vars(estimator)[name] for name in _GRADIENTS if name in vars(estimator)}
+
+    def logged(inner: Any) -> Any:
+        def gradient(x: Any, *args: Any, **kw: Any) -> Any:
+            rec.observe(x)  # (copied if logged: the attack may change x in place)
+            return inner(x, *args, **kw)
+
+        return gradient
+
+    try:
+        for name in _GRADIENTS:
+            setattr(estimator, name, logged(getattr(estimator, name)))
+        yield
+    finally:
+        for name in _GRADIENTS:
+            if name in own:
+                setattr(estimator, name, own[name])
+            else:
+                vars(estimator).pop(name, None)
 
 
 # ART's Attack keeps its summary writer in ``_summary_writer`` (the ``summary_writer`` property
