@@ -161,18 +161,21 @@ def shortcuts(
     Args:
         groups: for each source image of ``run_ids``, the runs on it.
         run_ids: the runs shown or selected.
-        max_runs: the most runs one comparison offers (larger groups offer their first).
+        max_runs: the most runs one comparison offers (a larger group offers the runs of
+            ``run_ids`` in it first, then its first others).
 
     Returns:
         ``(source, ids to compare, runs on that source in all)`` for each group of 2 or more
         runs that is not already exactly ``run_ids``.
     """
     current = sorted(run_ids)
+    mine = set(run_ids)
     out = []
     for source, ids in groups.items():
         if len(ids) < 2 or sorted(ids) == current:
             continue
-        out.append((source, list(ids[:max_runs]), len(ids)))
+        first = [r for r in ids if r in mine] + [r for r in ids if r not in mine]
+        out.append((source, first[:max_runs], len(ids)))
     return out
 
 

@@ -232,17 +232,20 @@ def test_a_source_shortcut_says_when_it_shows_only_some_runs_and_the_check_says_
     tmp_path, monkeypatch
 ):
     """15 runs of the demo attack one image (9 sweep samples known by its pixels, 6 runs naming
-    it digits-test-0): its shortcut compares the first 6 and says "6 of 15", by the image's
-    name; "Check every chunk" ends with what it found, not with nothing."""
+    it digits-test-0): its shortcut compares 6, the selected run first (it compared the first 6
+    by id, without the run selected), and says "6 of 15", by the image's name; "Check every
+    chunk" ends with what it found, not with nothing."""
     monkeypatch.setenv("ANIMLIB_RUNS", str(Path(APP).parent / "runs"))
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.text_input(key="f_text").set_value("sweep-bim-eps0.05-0000").run()
+    at.text_input(key="f_text").set_value("sweep-pgd-linf-eps0.20-0000").run()
     table = at.dataframe[0]
     at.session_state[table.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
-    labels = list(page_links(at))
-    assert "6 of 15 runs on digits-test-0" in [x.replace("\\", "") for x in labels], labels
+    links = {label.replace("\\", ""): url for label, url in page_links(at).items()}
+    assert "6 of 15 runs on digits-test-0" in links, links
+    runs = links["6 of 15 runs on digits-test-0"].split("runs=")[1].split(",")
+    assert runs[0] == "sweep-pgd-linf-eps0.20-0000" and len(runs) == 6, runs
     at.button(key="deep_check_button").click().run()
     assert not at.exception, at.exception
     assert "Every chunk of 165 runs read back: none damaged." in captions(at)
