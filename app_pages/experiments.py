@@ -164,7 +164,7 @@ event = st.dataframe(
     table,
     hide_index=True,
     column_order=["runs", *(c for c in shown.columns if c != "params")],
-    key=selection_key("experiments_table", shown_ids),  # a selection never moves to other rows
+    key=(table_key := selection_key("experiments_table", shown_ids)),  # (never to other rows)
     on_select="rerun",
     selection_mode="multi-row",
     placeholder=NO_VALUE,
@@ -194,7 +194,10 @@ if missed:
 picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
 if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid
     st.session_state.grid_ids = picked
-st.session_state.grid_picked = picked
+# every row unticked again (the same rows: not a filter that showed others) -> the first grid
+unticked = bool(not picked and st.session_state.get("grid_picked"))
+unticked = unticked and st.session_state.get("grid_picked_in") == table_key
+st.session_state.grid_picked, st.session_state.grid_picked_in = picked, table_key
 
 points = views.robust_curve(shown, column=column)
 clicked = None  # the experiment of the point clicked in the chart
@@ -254,6 +257,8 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
 first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
+if unticked:
+    st.session_state.grid_ids = first
 if clicked and clicked != st.session_state.get("grid_clicked") and clicked in shown_ids:
     if len(points):  # every sweep at the clicked point's value
         value = float(shown.set_index("experiment").loc[clicked, column])

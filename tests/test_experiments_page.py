@@ -564,6 +564,23 @@ def test_rows_picked_in_the_table_become_the_grid(demo_env):
     assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
 
 
+def test_unticking_every_row_gives_the_first_grid_back(demo_env):
+    """The last row unticked left its experiment in the grid (and the link), with no tick in
+    the table to say so."""
+    at = experiments_page()
+    first = at.multiselect(key="grid_ids").value
+    table = at.dataframe[0]
+    shown = list(table.value["experiment"])
+    row = [shown.index("sweep-bim-eps0.20")]
+    at.session_state[table.key] = {"selection": {"rows": row, "columns": [], "cells": []}}
+    at.run()
+    assert at.multiselect(key="grid_ids").value == ["sweep-bim-eps0.20"]
+    at.session_state[table.key] = {"selection": {"rows": [], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="grid_ids").value == first != ["sweep-bim-eps0.20"]
+
+
 def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(demo_env):
     label, ids = _grid_link("app_pages/viewer.py", run="sweep-fgsm-eps0.10-0003")
     assert label.endswith("sample 3: this image in the grid with all 9 experiments on it")
