@@ -58,14 +58,24 @@ def keep_view(view: Spec, *, name: str, defaults: Mapping[str, object]) -> None:
         defaults: every widget's value on a bare link (left out of it).
     """
     link = view_to_link(view, st.session_state, defaults=defaults)
-    for parameter in parameters(view):
-        wanted = link.get(parameter)
-        if wanted is None:
-            st.query_params.pop(parameter, None)
-        elif st.query_params.get_all(parameter) != (
-            wanted if isinstance(wanted, list) else [wanted]
-        ):
-            st.query_params[parameter] = wanted
+    write_link({parameter: link.get(parameter) for parameter in parameters(view)})
     st.session_state[f"{name}_view"] = {
         p: value if isinstance(value, list) else [value] for p, value in link.items()
     }
+
+
+def write_link(changes: Mapping[str, str | list[str] | None]) -> None:
+    """Put ``changes`` into the page's link (None: leave the parameter out) in one write.
+
+    The browser adds a history entry for each write that changes the link, so parameters
+    written one by one made Back stop at the same view once per parameter.
+    """
+    current = {key: st.query_params.get_all(key) for key in st.query_params}
+    wanted = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            wanted.pop(key, None)
+        else:
+            wanted[key] = value if isinstance(value, list) else [value]
+    if wanted != current:
+        st.query_params.from_dict(wanted)

@@ -126,10 +126,7 @@ if len(swept) > 1:
     )
 sweep = st.session_state.e_sweep
 sweep_label = md(views.param_label(sweep))  # a parameter name is the user's: shown as text
-if sweep == views.EPS:
-    st.query_params.pop("sweep", None)
-else:
-    st.query_params["sweep"] = sweep
+link = {"sweep": None if sweep == swept[0] else sweep}  # (written with the grid's, at once)
 frame = views.experiment_table(exps, summary, sweep=sweep)
 column = views.param_column(sweep)
 choices = {"e_attack": sorted(frame["attack"].unique()), "e_model": sorted(frame["model"].unique())}
@@ -286,6 +283,7 @@ chosen = st.multiselect(
 )
 if not chosen:
     st.caption("Pick experiments to see their images side by side.")
+    linked_view.write_link(link)
     st.stop()
 steps = int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1)))
 last_seen = st.session_state.get("grid_steps_seen")
@@ -299,8 +297,6 @@ elif last_seen and steps > last_seen and st.session_state.grid_step == last_seen
 st.session_state.grid_steps_seen = steps
 st.session_state.grid_step = min(st.session_state.grid_step, max(steps - 1, 0))
 step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps < 2)
-st.query_params["ids"] = ",".join(chosen)
-st.query_params["step"] = str(step)
 
 if "grid_order" not in st.session_state:
     asked_order = query_param("order")
@@ -320,11 +316,17 @@ only_contested = middle.toggle(
     key="grid_contested",
     help="Images some of the grid's attacks fooled the model on in the end, and others not",
 )
-st.query_params["order"] = order
-if only_contested:
-    st.query_params["only"] = "contested"
-else:
-    st.query_params.pop("only", None)
+# the link holds what differs from a bare link's grid (a default written into it would add a
+# history entry, so that Back stopped at this page once more)
+linked_view.write_link(
+    {
+        **link,
+        "ids": None if chosen == first and not asked else ",".join(chosen),
+        "step": None if step == steps - 1 else str(step),
+        "order": None if order == "sample" else order,
+        "only": "contested" if only_contested else None,
+    }
+)
 rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 if only_contested:
     every = len(rows)

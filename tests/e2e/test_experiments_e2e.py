@@ -63,6 +63,24 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     assert hosts <= {urlparse(srv.url).netloc}, hosts
 
 
+def test_back_leaves_the_experiments_page_in_one_press(server, page):
+    """The page wrote ids, step and order into its link one by one, each a history entry:
+    Back needed four presses to leave it. A change of the grid is one entry."""
+    srv, _ = server
+    page.goto(f"{srv.url}/?q=fgsm")
+    wait_idle(page)
+    page.get_by_role("link", name="Experiments").first.click()
+    page.wait_for_url("**/experiments**", timeout=60_000)
+    wait_idle(page)
+    page.locator("[data-testid='animlib-grid-cell']").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert "ids=" not in page.url and "step=" not in page.url  # a bare link's grid
+    page.go_back()
+    page.wait_for_url("**/?q=fgsm", timeout=30_000)
+    wait_idle(page)
+    assert urlparse(page.url).path == "/" and page.locator("[data-testid='stDataFrame']").count()
+
+
 def test_an_images_compare_link_opens_its_runs_at_the_grid_step(server, page):
     srv, _ = server
     page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
