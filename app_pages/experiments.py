@@ -20,7 +20,7 @@ from animlib.link_state import EXPERIMENTS_VIEW
 from animlib.links import experiment_runs_url
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
-from animlib.text import plural
+from animlib.text import plural, printable
 from animlib.ui import (
     experiments,
     folder_state,
@@ -316,6 +316,13 @@ only_contested = middle.toggle(
     key="grid_contested",
     help="Images some of the grid's attacks fooled the model on in the end, and others not",
 )
+image_run = query_param("image")  # the viewer's "this image in the grid": that image's row
+one_image = bool(image_run) and st.toggle(
+    f"Only the image of run {md(printable(image_run))}",
+    value=True,
+    key=f"grid_one_image-{image_run}",
+    help="The image the viewer's link named; off: every image of the grid's experiments",
+)
 # the link holds what differs from a bare link's grid (a default written into it would add a
 # history entry, so that Back stopped at this page once more)
 linked_view.write_link(
@@ -325,9 +332,14 @@ linked_view.write_link(
         "step": None if step == steps - 1 else str(step),
         "order": None if order == "sample" else order,
         "only": "contested" if only_contested else None,
+        "image": image_run if one_image else None,
     }
 )
 rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
+if one_image:  # the rows with a run on the same source image as that run
+    groups = run_index(where).same_source([image_run]).values()
+    on_image = {image_run, *(r for group in groups for r in group)}
+    rows = [row for row in rows if on_image & set(row.runs.values())]
 if only_contested:
     every = len(rows)
     rows = grid.contested(rows)

@@ -115,6 +115,7 @@ try:  # every experiment that attacked this image, side by side in the grid
     on_image = experiments_on_image(run.id, where)
 except Exception:  # the link is a convenience: never let it break the viewer
     on_image = []
+one_image = not is_sample or len(on_image) > 1  # the link singles out this image's row
 if not is_sample:  # a run of its own: the experiments that attacked the same image, if any
     grid_ids = on_image
     label = (
@@ -124,7 +125,7 @@ if not is_sample:  # a run of its own: the experiments that attacked the same im
 else:
     sample = run.meta.get("sample")
     of = f", sample {sample}" if isinstance(sample, int) else ""
-    if len(on_image) < 2:
+    if len(on_image) < 2:  # (every image of its experiment: no one image to single out)
         grid_ids, what = [experiment], "its images in the grid"
     else:
         grid_ids = on_image
@@ -135,7 +136,8 @@ if grid_ids:
         "app_pages/experiments.py",
         label=label,
         icon=":material/grid_view:",
-        query_params={"ids": ",".join(grid_ids)},
+        # that image's row (the rest of the grid a toggle away there)
+        query_params={"ids": ",".join(grid_ids), **({"image": run.id} if one_image else {})},
     )
 if is_sample:
     try:  # step through the experiment's samples without going back to the table

@@ -520,8 +520,13 @@ def _grid_link(page: str, **params: str) -> tuple[str, list[str]]:
     at.run()
     assert not at.exception and not at.error
     (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
-    ids = link.proto.query_string.removeprefix("ids=").replace("%2C", ",").split(",")
-    return link.proto.label, ids
+    return link.proto.label, _link_query(link)["ids"].split(",")
+
+
+def _link_query(link) -> dict[str, str]:
+    from urllib.parse import parse_qs
+
+    return {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
 
 
 def test_compare_of_two_samples_links_to_every_experiment_on_that_image(demo_env):
@@ -585,6 +590,29 @@ def test_viewer_of_a_sample_links_to_the_grid_of_every_experiment_on_its_image(d
     label, ids = _grid_link("app_pages/viewer.py", run="sweep-fgsm-eps0.10-0003")
     assert label.endswith("sample 3: this image in the grid with all 9 experiments on it")
     assert len(ids) == 9 and "sweep-fgsm-eps0.10" in ids and ids == sorted(ids, key=natural_key)
+
+
+@pytest.mark.parametrize("run", ["sweep-fgsm-eps0.10-0003", "pgd-linf-eps0.15-digits0"])
+def test_the_viewers_grid_link_shows_that_image_alone(demo_env, run):
+    """ "This image in the grid" opened all 16 images of the 9 experiments, nothing singled
+    out; its link names the image, whose row alone shows, the others a toggle away."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/viewer.py")
+    at.query_params["run"] = run
+    at.run()
+    (link,) = [p for p in at.get("page_link") if "experiments" in p.proto.page]
+    query = _link_query(link)
+    assert query["image"] == run
+    grid = experiments_page(**query)
+    assert not grid.exception, grid.exception
+    runs = {r for r, _ in _cells(grid)}
+    assert len(runs) == 9 and len({r.rsplit("-", 1)[-1] for r in runs if "sweep" in r}) == 1
+    if run.startswith("sweep"):
+        assert run in runs
+    toggle = grid.toggle(key=f"grid_one_image-{run}")
+    assert toggle.value and grid.query_params["image"] in (run, [run])
+    toggle.set_value(False).run()
+    assert len({r for r, _ in _cells(grid)}) == 9 * 16 and "image" not in grid.query_params
 
 
 def _flip_table(at: AppTest):
