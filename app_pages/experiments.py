@@ -88,6 +88,11 @@ def clicked_experiment(chart: dict) -> str | None:
     return next((p.get("experiment") for p in points if p.get("experiment")), None)
 
 
+def grid_link() -> dict[str, str]:
+    """The grid's part of the page's link."""
+    return {name: query_param(name) for name in ("ids", "step", "order", "only", "image")}
+
+
 where = root()
 st.title("Experiments")
 started = time.monotonic()
@@ -253,6 +258,9 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
 
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
+if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
+    for key in ("grid_ids", "grid_step", "grid_order", "grid_contested"):  # link: follow it
+        st.session_state.pop(key, None)
 first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
 if unticked:
     st.session_state.grid_ids = first
@@ -284,6 +292,7 @@ chosen = st.multiselect(
 if not chosen:
     st.caption("Pick experiments to see their images side by side.")
     linked_view.write_link(link)
+    st.session_state.grid_link = grid_link()
     st.stop()
 steps = int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1)))
 last_seen = st.session_state.get("grid_steps_seen")
@@ -335,6 +344,7 @@ linked_view.write_link(
         "image": image_run if one_image else None,
     }
 )
+st.session_state.grid_link = grid_link()  # (what the page wrote: any other link is the browser's)
 rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 if one_image:  # the rows with a run on the same source image as that run
     groups = run_index(where).same_source([image_run]).values()

@@ -1158,3 +1158,23 @@ def test_an_experiments_name_is_kept_beside_its_path_safe_id(tmp_path, monkeypat
     grid = experiments_page(ids=w.experiment)
     page = "".join(h.proto.body for h in grid.get("html"))
     assert "<th>PGD ε=8/255 (L∞)</th>" in page  # the grid's column is headed by the name
+
+
+def test_back_and_forward_bring_the_grid_of_their_link_back(demo_env):
+    """The browser's Back onto an earlier link of the page (another step, other experiments)
+    changed the URL but not the grid: the widgets kept the session's values."""
+    at = experiments_page()
+    ids = "sweep-fgsm-eps0.10,sweep-bim-eps0.10"
+    at.multiselect(key="grid_ids").set_value(ids.split(",")).run()
+    at.slider(key="grid_step").set_value(2).run()
+    assert at.query_params["step"] in ("2", ["2"])
+    at.slider(key="grid_step").set_value(4).run()
+    # Back: the browser shows the previous link and the page reruns on it
+    at.query_params["step"] = "2"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.slider(key="grid_step").value == 2
+    assert {step for run, step in _cells(at) if "bim" in run} == {2}  # (FGSM has 2 steps)
+    assert at.multiselect(key="grid_ids").value == ids.split(",")
+    at.slider(key="grid_step").set_value(3).run()  # and the page goes on from there
+    assert at.query_params["step"] in ("3", ["3"]) and at.slider(key="grid_step").value == 3
