@@ -295,6 +295,7 @@ AXIS_VALUES = 12  # swept values up to this many each get a tick (more: round nu
 CHART_HEIGHT = 340  # pixels, with the axes and one row of legend
 LEGEND_ROW_HEIGHT = 30  # pixels per more row of legend
 LEGEND_LIMIT = 45  # series named in the legend (then "... N entries"; a line's tooltip names it)
+X_PADDING = 14  # pixels between the plot's edges and the first and last swept values
 LOG_SPAN = 100  # positive values spanning this factor or more (c of 0.1 to 100) get a log axis
 CLICK = "point"  # the chart's selection of the point clicked (the page reruns on it)
 
@@ -323,7 +324,12 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     values = points["value"]
     logarithmic = bool(len(values)) and 0 < LOG_SPAN * values.min() <= values.max()
     # the values' own range (a rule layer would otherwise stretch the axis to 0)
-    scale = alt.Scale(type="log") if logarithmic else alt.Scale(zero=False)
+    # padding: the points at either end (or a series of one point) are drawn whole, not cut
+    scale = (
+        alt.Scale(type="log", padding=X_PADDING)
+        if logarithmic
+        else alt.Scale(zero=False, padding=X_PADDING)
+    )
     note = ", log scale" if logarithmic else ""
     order = sorted(points["series"].unique(), key=natural_key)  # m2 before m10 in the legend
     swept = sorted(set(values.dropna().tolist()))
@@ -343,13 +349,13 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
         shape=alt.Shape("series:N", title=None, legend=legend, sort=order),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(FADED)),
         tooltip=[
-            "series:N",
+            alt.Tooltip("series:N", title="sweep"),
             "experiment:N",
-            alt.Tooltip("value:Q", title=param_label(param), format=".4g"),
-            alt.Tooltip("robust_acc:Q", format=".3f"),
+            alt.Tooltip("value:Q", title=param_label(param), format=".4~g"),
+            alt.Tooltip("robust_acc:Q", title="robust accuracy", format=".3f"),
             alt.Tooltip("low:Q", title="95 % from", format=".3f"),
             alt.Tooltip("high:Q", title="95 % to", format=".3f"),
-            "n:Q",
+            alt.Tooltip("n:Q", title="images"),
             alt.Tooltip("same:N", title="same point"),
         ],
     )
@@ -437,7 +443,7 @@ def robust_bar_chart(bars: pd.DataFrame) -> Any:
                 alt.Tooltip("robust_acc:Q", title="robust accuracy", format=".3f"),
                 alt.Tooltip("low:Q", title="95 % from", format=".3f"),
                 alt.Tooltip("high:Q", title="95 % to", format=".3f"),
-                "n:Q",
+                alt.Tooltip("n:Q", title="images"),
             ],
         )
         .add_params(click)

@@ -175,7 +175,11 @@ event = st.dataframe(
             "", display_text="runs", width="small", help="The experiment's runs in the runs table"
         ),
         "eps": st.column_config.NumberColumn("ε", format="%.4g"),
-        column: st.column_config.NumberColumn(views.param_label(sweep), format="%.4g"),
+        # (params.steps, not a second "steps" beside the runs' own step count)
+        column: st.column_config.NumberColumn(
+            column if views.param_label(sweep) in shown.columns else views.param_label(sweep),
+            format="%.4g",
+        ),
         "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
         "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),
         "success_rate": st.column_config.NumberColumn("success rate", format="%.3f"),

@@ -893,11 +893,13 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
         assert all(a == axes[0] for a in axes)  # the intervals share the points' axis
         return axes[0]
 
-    assert x_axis([0.1, 1, 10, 100])["scale"] == {"type": "log"}
+    # (padded: the points at either end, or a sweep of one value, are drawn whole)
+    assert x_axis([0.1, 1, 10, 100])["scale"] == {"type": "log", "padding": 14}
     assert x_axis([0.1, 1, 10, 100])["title"] == "c (params.c, log scale)"
     # ε steps: a linear axis over the values (not stretched to 0 by the intervals)
-    assert x_axis([0.05, 0.1, 0.2])["scale"] == {"zero": False}
-    assert x_axis([0, 1, 10, 100])["scale"] == {"zero": False}  # 0 has no place on a log axis
+    assert x_axis([0.05, 0.1, 0.2])["scale"] == {"zero": False, "padding": 14}
+    assert x_axis([0, 1, 10, 100])["scale"]["zero"] is False  # 0 has no place on a log axis
+    assert x_axis([0.2])["scale"]["padding"] == 14
     # a tick at each swept value (not 0.04, 0.05, ..., 0.2), up to 12 of them
     assert x_axis([0.2, 0.05, 0.1, 0.05])["axis"] == {"values": [0.05, 0.1, 0.2], "format": ".4~g"}
     assert x_axis([0.1, 1, 10, 100])["axis"]["values"] == [0.1, 1, 10, 100]
@@ -1178,3 +1180,15 @@ def test_back_and_forward_bring_the_grid_of_their_link_back(demo_env):
     assert at.multiselect(key="grid_ids").value == ids.split(",")
     at.slider(key="grid_step").set_value(3).run()  # and the page goes on from there
     assert at.query_params["step"] in ("3", ["3"]) and at.slider(key="grid_step").value == 3
+
+
+def test_a_swept_parameter_named_like_a_table_column_keeps_its_params_name(demo_env):
+    """Sweeping over ``steps`` showed two columns headed "steps" (the parameter and the runs'
+    step count); the parameter's reads ``params.steps``, ε keeps its name."""
+    import json
+
+    at = experiments_page(sweep="steps")
+    assert not at.exception, at.exception
+    labels = {k: v.get("label") for k, v in json.loads(at.dataframe[0].proto.columns).items()}
+    assert labels["params.steps"] == "params.steps" and labels["eps"] == "ε"
+    assert "steps" in at.dataframe[0].value.columns  # the runs' own step count, as before
