@@ -381,9 +381,12 @@ def grid_html(
         if row.at_start:
             label += f'<br/><span class="tally">{e(at_start_note(row))}</span>'
         if len(ids) >= 2:
+            # (the grid may hold more than a comparison can: say so, not "compare 6 runs")
+            count = sum(x in row.runs for x in experiments)
+            what = f"{len(ids)} runs" if count == len(ids) else f"{len(ids)} of {count} runs"
             label += (
                 f'<br/><a href="{e(link)}" target="_self" '
-                f'data-testid="animlib-grid-row">compare {len(ids)} runs</a>'
+                f'data-testid="animlib-grid-row">compare {what}</a>'
             )
         tds = []
         for exp in experiments:

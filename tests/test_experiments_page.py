@@ -1192,3 +1192,18 @@ def test_a_swept_parameter_named_like_a_table_column_keeps_its_params_name(demo_
     labels = {k: v.get("label") for k, v in json.loads(at.dataframe[0].proto.columns).items()}
     assert labels["params.steps"] == "params.steps" and labels["eps"] == "ε"
     assert "steps" in at.dataframe[0].value.columns  # the runs' own step count, as before
+
+
+def test_a_rows_compare_link_says_when_it_holds_only_some_of_the_grids_runs(demo_env):
+    """A grid of 9 experiments: each image's compare link opens 6 of its 9 runs (the most a
+    comparison holds) and said "compare 6 runs"."""
+    at = experiments_page(ids=",".join(e.id for e in animlib.list_experiments(DEMO)))
+    assert not at.exception, at.exception
+    page = "".join(h.proto.body for h in at.get("html"))
+    links = re.findall(r'data-testid="animlib-grid-row">compare ([^<]+)</a>', page)
+    assert links and set(links) == {"6 of 9 runs"}, links
+    small = experiments_page(ids="sweep-fgsm-eps0.10,sweep-bim-eps0.10")
+    page = "".join(h.proto.body for h in small.get("html"))
+    assert set(re.findall(r'data-testid="animlib-grid-row">compare ([^<]+)</a>', page)) == {
+        "2 runs"
+    }
