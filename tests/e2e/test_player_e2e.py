@@ -195,8 +195,13 @@ def test_full_size_view_is_pixelated_and_steps(page, server):
         "pixelated",
         "crisp-edges",
     )
+    # the overlay hides the page's step counter: its note names the panel and the step
+    note = page.locator("[data-testid='animlib-zoom-note']")
+    text = note.inner_text()
+    assert text.startswith("perturbation ×") and " · step 3 of 14 · " in text, text
     page.keyboard.press("ArrowRight")
     wait_frame(page, 4, "[data-testid='animlib-zoom'] canvas")
+    assert " · step 4 of " in note.inner_text()
     page.keyboard.press("Escape")
     assert page.locator("[data-testid='animlib-zoom']").count() == 0
     assert shown_step(page) == 4

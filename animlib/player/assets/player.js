@@ -398,7 +398,13 @@ class Player {
     this.zoomTargets = this.targets.slice(count);
     const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-label": "full size", tabindex: -1 });
     overlay.appendChild(content);
-    overlay.appendChild(el("div", { class: "animlib-overlay-note" }, `${f}× · arrow keys step · Esc or click outside closes`));
+    // which panel at which step (the page's step counter is behind the overlay); the zoom
+    // said as a display size, not written like the perturbation's gain
+    const run = this.runs[what.r];
+    const panel = { "before-after": "original | adversarial", image: "adversarial", perturbation: `perturbation ×${fmtGain(image.gain)}` }[what.kind] || what.kind;
+    const who = this.runs.length > 1 ? `${run.id} · ` : "";
+    const note = overlay.appendChild(el("div", { class: "animlib-overlay-note", "data-testid": "animlib-zoom-note" }));
+    this.labels.push({ r: what.r, node: note, text: (s) => `${who}${panel} · step ${s} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
     overlay.addEventListener("pointerdown", (ev) => { if (ev.target === overlay) this.closeZoom(); });
     this.root.appendChild(overlay);
     this.overlay = overlay;
