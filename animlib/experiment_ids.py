@@ -10,6 +10,7 @@ from .errors import AnimlibError, Code
 from .listing import RunInfo, list_runs, read_infos
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
+from .text import natural_key
 
 MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character run id
 
@@ -156,3 +157,33 @@ def remove_runs(
     for run_id in run_ids:
         if is_run_id(run_id):
             base.child(run_id).remove(recursive=True)
+
+
+def resumed_members(infos: list[RunInfo], experiment: str) -> tuple[str, list[RunInfo]]:
+    """The experiment id ``experiment`` names (an id, or the name it was made from) and its
+    sample runs among ``infos``, by sample id (none: no such experiment)."""
+    found = members(infos, experiment)
+    if found:
+        return experiment, found
+    made = _named(infos, experiment) or experiment_id(experiment)
+    return made, members(infos, made)
+
+
+def members(infos: list[RunInfo], experiment: str) -> list[RunInfo]:
+    """The sample runs of ``experiment`` among ``infos``, by sample id."""
+    mine = [i for i in infos if is_member(i, experiment) and isinstance(i.get("sample"), int)]
+    return sorted(mine, key=lambda i: int(i.get("sample") or 0))
+
+
+def _named(infos: list[RunInfo], name: str) -> str | None:
+    """The one experiment made from ``name`` (run.json ``experiment_name``), if any."""
+    ids = {i.get("experiment") for i in infos if i.get("experiment_name") == name}
+    named = sorted((e for e in ids if isinstance(e, str)), key=natural_key)
+    if len(named) > 1:  # (it resumed the first silently: an earlier, finished one)
+        raise ExperimentInputError(
+            f"{len(named)} experiments were made from this name ({', '.join(named)}): resume one "
+            "by its id",
+            field="experiment",
+            experiment=name,
+        )
+    return named[0] if named else None

@@ -16,9 +16,9 @@ from .errors import AnimlibError, Code
 from .experiment_ids import (
     existing_runs,
     experiment_id,
-    is_member,
     remove_runs,
     resolve_experiment_id,
+    resumed_members,
 )
 from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
@@ -302,10 +302,7 @@ class BatchWriter:
         _check_layout(layout, Blame(experiment))
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
-        infos = _members(listed, experiment)
-        made = experiment_id(experiment)
-        if not infos and made != experiment:  # the name the id was made from
-            experiment, infos = made, _members(listed, made)
+        experiment, infos = resumed_members(listed, experiment)
         if not infos:
             raise ExperimentInputError(
                 f"no runs of this experiment in {root}",
@@ -484,12 +481,6 @@ class BatchWriter:
                 sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
-
-
-def _members(infos: list[RunInfo], experiment: str) -> list[RunInfo]:
-    """The sample runs of ``experiment`` among ``infos``, by sample id."""
-    mine = [i for i in infos if is_member(i, experiment) and isinstance(i.get("sample"), int)]
-    return sorted(mine, key=lambda i: int(i.get("sample") or 0))
 
 
 def _check_layout(layout: Any, blame: Blame) -> None:

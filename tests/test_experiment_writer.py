@@ -539,3 +539,25 @@ def test_an_experiments_samples_list_together_newest_first(tmp_path, monkeypatch
     monkeypatch.setattr(meta, "now_iso", real)
     listed = [i.id for i in animlib.list_runs(tmp_path)]
     assert listed == w.run_ids  # e-0000 ... e-0011
+
+
+def test_resume_by_a_name_several_experiments_were_made_from_says_which_to_pick(tmp_path):
+    """A rerun with if_exists="new" makes a second experiment of the same name; resuming by
+    that name re-opened the first (a finished one) silently and added the steps there."""
+    name = "CW c=1 (my sweep)"
+    for _ in range(2):
+        with writer(tmp_path, experiment=name) as w:
+            w.log(images=batch(0), confidences=probs(0))
+    ids = sorted({i.get("experiment") for i in animlib.list_runs(tmp_path)})
+    assert ids == ["CW-c-1-my-sweep", "CW-c-1-my-sweep-2"]
+    with pytest.raises(ExperimentInputError, match="2 experiments were made from this name") as e:
+        animlib.BatchWriter.resume(tmp_path, name)
+    assert "CW-c-1-my-sweep, CW-c-1-my-sweep-2" in str(e.value) and e.value.field == "experiment"
+    resumed = animlib.BatchWriter.resume(tmp_path, "CW-c-1-my-sweep-2")  # by its id
+    assert resumed.experiment == "CW-c-1-my-sweep-2" and resumed.next_step == 1
+    resumed.finish()
+    with writer(tmp_path / "one", experiment=name) as w:  # one experiment of that name
+        w.log(images=batch(0), confidences=probs(0))
+    resumed = animlib.BatchWriter.resume(tmp_path / "one", name)
+    assert resumed.experiment == "CW-c-1-my-sweep"
+    resumed.finish()
