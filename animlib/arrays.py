@@ -159,11 +159,40 @@ def normalize_confidences(
     if not np.isfinite(arr).all():
         raise RunInputError("contains NaN/inf values", field=field)
     if logits:
+        if looks_like_probabilities(arr):
+            raise RunInputError(PROBABILITIES_AS_LOGITS, field=field)
         arr = softmax(arr)
     lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())
     if lo < 0.0 or hi > 1.0 + 1e-6 or abs(total - 1.0) > PROB_SUM_TOLERANCE:
         raise RunInputError(not_probabilities(lo, hi, total), field=field)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+PROBABILITIES_AS_LOGITS = (
+    "every row lies in [0, 1] and sums to 1: these look like probabilities, which a softmax "
+    "would flatten; log them with confidences=..."
+)
+
+
+def looks_like_probabilities(scores: np.ndarray) -> bool:
+    """Every row of ``scores`` (K >= 2 classes) lies in [0, 1] and sums to 1: probabilities
+    given as logits (their softmax would squash every confidence towards 1/K)."""
+    if scores.shape[-1] < 2:
+        return False
+    total = scores.sum(axis=-1)
+    in_range = scores.min() >= 0.0 and scores.max() <= 1.0 + 1e-6
+    return bool(in_range and np.all(np.abs(total - 1.0) <= PROB_SUM_TOLERANCE))
+
+
+def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
+    """Why ``name`` cannot name a logged scalar (``reserved``: the log call's own arguments),
+    or None. ``step`` (a W&B habit: ``log(..., step=i)``) would be kept as a scalar named
+    step, so it is refused with what to do instead."""
+    if name == "step":
+        return "animlib numbers the steps itself (the writer's next_step): name it otherwise"
+    if name in reserved or not name.isidentifier():
+        return "is not a valid scalar name"
+    return None
 
 
 def not_probabilities(lo: float, hi: float, total: float) -> str:

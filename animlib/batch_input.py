@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import PROB_SUM_TOLERANCE, layout_problem, not_probabilities, softmax, to_numpy
+from .arrays import (
+    PROB_SUM_TOLERANCE,
+    PROBABILITIES_AS_LOGITS,
+    layout_problem,
+    looks_like_probabilities,
+    not_probabilities,
+    scalar_name_problem,
+    softmax,
+    to_numpy,
+)
 from .errors import AnimlibError, Code, RunInputError
 from .limits import limits
 
@@ -205,6 +214,8 @@ def probabilities(
     if bad.size:
         raise blame(field, "contains NaN/inf values", int(bad[0]))
     if logits is not None:
+        if looks_like_probabilities(arr):
+            raise blame(field, PROBABILITIES_AS_LOGITS)
         return softmax(arr).astype(np.float32)
     lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)
     bad = np.flatnonzero((lo < 0) | (hi > 1 + 1e-6) | (np.abs(total - 1) > PROB_SUM_TOLERANCE))
@@ -218,8 +229,8 @@ def scalars(values: dict[str, Any], b: int, blame: Blame) -> dict[str, np.ndarra
     """Each named scalar as a finite float64 (B,) array (one number is given to every sample)."""
     out = {}
     for name, value in values.items():
-        if name in RESERVED_SCALARS or not name.isidentifier():
-            raise blame(name, "is not a valid scalar name")
+        if problem := scalar_name_problem(name, RESERVED_SCALARS):
+            raise blame(name, problem)
         arr = array(value, name, blame).astype(np.float64)
         if arr.size == 1:
             arr = np.full(b, float(arr.reshape(())))

@@ -16,6 +16,7 @@ from .arrays import (
     normalize_confidences,
     normalize_image,
     normalize_scalar,
+    scalar_name_problem,
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
@@ -299,8 +300,8 @@ class RunWriter:
         conf = self._prepare_confidences(confidences, logits)
         values = {}
         for key, value in scalars.items():
-            if key in ("images", "original", "confidences") or not key.isidentifier():
-                raise RunInputError("is not a valid scalar name", field=key)
+            if problem := scalar_name_problem(key, ("images", "original", "confidences")):
+                raise RunInputError(problem, field=key)
             values[key] = normalize_scalar(value, field=key)
         check_steps(len(self) + 1, field="steps", error=RunInputError)
         return img, conf, values

@@ -561,3 +561,25 @@ def test_resume_by_a_name_several_experiments_were_made_from_says_which_to_pick(
     resumed = animlib.BatchWriter.resume(tmp_path / "one", name)
     assert resumed.experiment == "CW-c-1-my-sweep"
     resumed.finish()
+
+
+def test_probabilities_given_as_logits_and_a_step_scalar_are_refused(tmp_path):
+    """Probabilities passed as logits= were softmaxed again (every confidence squashed
+    towards 1/K); log(..., step=i), a W&B habit, made a scalar named step. Both writers."""
+    p = probs(0)
+    with writer(tmp_path) as w:
+        with pytest.raises(ExperimentInputError, match="look like probabilities") as e:
+            w.log(images=batch(0), logits=p)
+        assert e.value.field == "logits"
+        with pytest.raises(ExperimentInputError, match="numbers the steps itself") as e:
+            w.log(images=batch(0), confidences=p, step=3)
+        assert e.value.field == "step"
+        w.log(images=batch(0), logits=np.log(p) + 2.0, loss=1.0)  # real logits: fine
+    kw = dict(class_names=CLASSES, true_label=0)
+    with animlib.RunWriter(tmp_path / "one", name="r", **kw) as r:
+        with pytest.raises(animlib.RunInputError, match="look like probabilities"):
+            r.log(image=batch(0)[0], logits=p[0])
+        with pytest.raises(animlib.RunInputError, match="numbers the steps itself"):
+            r.log(image=batch(0)[0], confidences=p[0], step=1)
+        r.log(image=batch(0)[0], logits=[2.0, 0.5, -1.0])
+    assert len(animlib.open_run(tmp_path / "one" / r.run_id)) == 1
