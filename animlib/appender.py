@@ -317,7 +317,7 @@ class RunAppender:
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """Write what is buffered, cut the arrays to the steps stored, mark the run ``status``
-        and drop the lock, in one pass. A run that failed before its first step is removed.
+        and drop the lock, in one pass. A run made here that stored no step is removed.
         Retryable after a failure; does nothing once it succeeded.
 
         Raises:
@@ -326,7 +326,7 @@ class RunAppender:
         with self._flush_lock:
             if self.closed:
                 return
-            if self.n == self.pending_steps == 0 and status == "failed" and self._created_here:
+            if self.n == self.pending_steps == 0 and self._created_here:  # nothing to keep
                 self._remove_empty()
             else:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -276,6 +277,9 @@ class RunWriter:
                 self._app.finish(status, error)
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
+        if status == "finished" and len(self) == 0 and not self._store.contains(M.RUN_JSON):
+            # (a finished run of zero steps read as broken; a failed one was removed already)
+            warnings.warn(f"run {self.run_id!r} logged no step: nothing was kept", stacklevel=2)
 
     def __enter__(self) -> RunWriter:
         return self

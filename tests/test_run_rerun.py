@@ -67,3 +67,21 @@ def test_an_unknown_if_exists_is_named(tmp_path):
         write(tmp_path, 1, if_exists="replace")
     assert err.value.field == "if_exists"
     assert not list(tmp_path.iterdir())
+
+
+def test_a_run_that_logged_nothing_leaves_nothing(tmp_path):
+    """``with RunWriter(...): pass`` (a loop that logged nothing, e.g. an image the model
+    already got wrong) left a finished run of zero steps, which validate and ls call broken;
+    a failure before the first step already left nothing. Now both leave nothing."""
+    from animlib.cli import main
+
+    with pytest.warns(UserWarning, match="run 'empty' logged no step: nothing was kept"):
+        with animlib.RunWriter(tmp_path, name="empty", class_names=["a", "b"], true_label=0):
+            pass
+    with pytest.raises(KeyError):
+        with animlib.RunWriter(tmp_path, name="failed", class_names=["a", "b"], true_label=0):
+            raise KeyError("before any step")
+    assert list(tmp_path.iterdir()) == []
+    with animlib.RunWriter(tmp_path, name="one", class_names=["a", "b"], true_label=0) as w:
+        w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.5, 0.5])
+    assert main(["validate", str(tmp_path)]) == 0
