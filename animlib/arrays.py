@@ -126,10 +126,23 @@ def normalize_image(value: Any, *, layout: str = "auto", field: str = "image") -
         bad = int((~np.isfinite(out)).sum())
         raise RunInputError(f"contains {bad} NaN/inf values", field=field)
     if lo < 0.0 or hi > 1.0:
-        raise RunInputError(
-            f"float images must lie in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]", field=field
-        )
+        raise RunInputError(outside_unit_range(lo, hi), field=field)
     return out
+
+
+def outside_unit_range(lo: float, hi: float) -> str:
+    """Why float images of extremes ``lo``..``hi`` are refused; digits enough to show the
+    overshoot (1.00000095 read "1" at 4 digits: "[0, 1]; got values in [0, 1]")."""
+
+    def shown(value: float, bound: float, off: bool) -> str:
+        text = f"{value:.4g}"
+        return f"{value:.9g}" if off and float(text) == bound else text
+
+    tiny = max(-lo, hi - 1.0) <= 1e-3  # float rounding, e.g. after undoing a normalization
+    return (
+        f"float images must lie in [0, 1]; got values in [{shown(lo, 0.0, lo < 0.0)}, "
+        f"{shown(hi, 1.0, hi > 1.0)}]" + (" (float rounding? clip them to [0, 1])" if tiny else "")
+    )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

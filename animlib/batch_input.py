@@ -16,6 +16,7 @@ from .arrays import (
     layout_problem,
     looks_like_probabilities,
     not_probabilities,
+    outside_unit_range,
     scalar_name_problem,
     softmax,
     to_numpy,
@@ -186,9 +187,7 @@ def check_float_range(out: np.ndarray, blame: Blame, field: str = "images") -> N
     bad = np.flatnonzero((lo < 0.0) | (hi > 1.0))
     if bad.size:
         i = int(bad[0])
-        raise blame(
-            field, f"float images must lie in [0, 1]; got values in [{lo[i]:.4g}, {hi[i]:.4g}]", i
-        )
+        raise blame(field, outside_unit_range(float(lo[i]), float(hi[i])), i)
 
 
 def probabilities(

@@ -583,3 +583,20 @@ def test_probabilities_given_as_logits_and_a_step_scalar_are_refused(tmp_path):
             r.log(image=batch(0)[0], confidences=p[0], step=1)
         r.log(image=batch(0)[0], logits=[2.0, 0.5, -1.0])
     assert len(animlib.open_run(tmp_path / "one" / r.run_id)) == 1
+
+
+def test_an_image_just_over_1_shows_enough_digits_to_see_it(tmp_path):
+    """1.00000095 (float rounding) read "[0, 1]; got values in [0, 1]"."""
+    x = batch(0)
+    x[2, 0, 0, 0] = np.float32(1.000001)
+    with writer(tmp_path) as w:
+        with pytest.raises(ExperimentInputError, match=r"got values in \[.*, 1\.00000095\] \(fl"):
+            w.log(images=x, confidences=probs(0))
+    with animlib.RunWriter(tmp_path / "one", name="r", class_names=CLASSES, true_label=0) as r:
+        with pytest.raises(animlib.RunInputError, match=r"1\.00000095\] \(float rounding"):
+            r.log(image=x[2], confidences=probs(0)[0])
+        bytes_like = np.full((3, 8, 6), 0.5, np.float32)
+        bytes_like[0, 0, 0] = 255.0  # an 8-bit image as floats: no rounding hint
+        with pytest.raises(animlib.RunInputError, match=r"got values in \[0\.5, 255\]$"):
+            r.log(image=bytes_like, confidences=probs(0)[0])
+        r.log(image=x[0], confidences=probs(0)[0])
