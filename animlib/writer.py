@@ -413,6 +413,8 @@ def _label(value: Any, field: str, run: str) -> int | None:
         raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
     if hasattr(value, "item") and not isinstance(value, (int, np.integer)):
         value = value.item()
+    if isinstance(value, float) and value.is_integer():  # 6.0, as BatchWriter takes labels too
+        value = int(value)
     if not isinstance(value, (int, np.integer)):
         raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
     return int(value)

@@ -85,3 +85,16 @@ def test_a_run_that_logged_nothing_leaves_nothing(tmp_path):
     with animlib.RunWriter(tmp_path, name="one", class_names=["a", "b"], true_label=0) as w:
         w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.5, 0.5])
     assert main(["validate", str(tmp_path)]) == 0
+
+
+def test_a_whole_number_float_label_is_taken_as_batchwriter_takes_it(tmp_path):
+    """RunWriter refused ``true_label=torch.tensor(6.)`` where BatchWriter takes float labels
+    of whole numbers; a fraction is still refused."""
+    import torch
+
+    kw = dict(class_names=[str(k) for k in range(10)])
+    with animlib.RunWriter(tmp_path, name="f", true_label=torch.tensor(6.0), **kw) as w:
+        w.log(image=np.zeros((4, 4, 3), np.float32), confidences=np.full(10, 0.1))
+    assert animlib.open_run(tmp_path / w.run_id).true_label == 6
+    with pytest.raises(RunInputError, match="must be an integer class index; got 6.5"):
+        animlib.RunWriter(tmp_path, name="g", true_label=6.5, **kw)
