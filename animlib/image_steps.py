@@ -40,8 +40,17 @@ class ImageSteps:
         got = self._direct.steps(i, i + 1, range(i, i + 1))
         return None if got is None else got.get(i)
 
-    def __getitem__(self, index: int | slice) -> np.ndarray:
+    def __getitem__(self, index: int | slice | list[int] | np.ndarray) -> np.ndarray:
         n = len(self.run)
+        if isinstance(index, (list, tuple, np.ndarray)):  # steps picked out, as numpy does
+            picked = np.asarray(index) if len(index) else np.zeros(0, np.int64)
+            if isinstance(index, tuple) or picked.dtype.kind not in "iu" or picked.ndim != 1:
+                raise StepIndexError(
+                    f"index with an int, a slice or a list of ints; got {index!r}",
+                    run=self.run.id,
+                    field="step",
+                )
+            return np.stack([self[int(i)] for i in picked]) if len(picked) else np.zeros(0)
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
             if step == 1 and start < stop:  # one read: steps sharing a chunk decode it once

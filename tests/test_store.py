@@ -366,3 +366,18 @@ def test_params_a_run_cannot_keep_are_refused_before_anything_is_written(
     with animlib.RunWriter(tmp_path, name="inf", **kw, params={"norm": np.inf}) as w:
         w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.5, 0.5])
     assert animlib.open_run(tmp_path / w.run_id).meta["params"] == {"norm": "inf"}
+
+
+def test_images_take_a_list_of_steps_as_numpy_does(tmp_path):
+    """``run.images[[0, 7]]`` (first and last) failed with "int() argument must be ..."."""
+    from animlib.image_steps import StepIndexError
+
+    run = animlib.open_run(tmp_path / write_run(tmp_path, "r", steps=8))
+    every = np.stack(list(run.images))
+    np.testing.assert_array_equal(run.images[[0, 7, -1]], every[[0, 7, -1]])
+    np.testing.assert_array_equal(run.images[np.array([3, 1])], every[[3, 1]])
+    for bad in ([0.5], (1, 2), [[0, 1]]):
+        with pytest.raises(StepIndexError, match="index with an int, a slice or a list of ints"):
+            run.images[bad]
+    with pytest.raises(StepIndexError, match="step 9 out of range for a run of 8 steps"):
+        run.images[[0, 9]]
