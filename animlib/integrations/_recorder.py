@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from ..arrays import PROB_SUM_TOLERANCE
+from ..arrays import looks_like_probabilities
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -28,13 +29,34 @@ def as_array(value: Any) -> np.ndarray:
 
 
 def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
-    """``{"confidences": s}`` when the rows of ``s`` are probabilities, else ``{"logits": s}``."""
+    """``{"confidences": s}`` when the rows of ``s`` are probabilities (as the writers tell
+    them from logits), else ``{"logits": s}``."""
     s = as_array(scores)
-    if s.ndim == 2 and s.size and np.isfinite(s).all():
-        total = s.astype(np.float64).sum(axis=1)
-        if s.min() >= 0 and s.max() <= 1 and np.allclose(total, 1.0, atol=PROB_SUM_TOLERANCE):
-            return {"confidences": s}
+    finite = s.ndim == 2 and s.size and np.isfinite(s).all()
+    if finite and looks_like_probabilities(s.astype(np.float64)):
+        return {"confidences": s}
     return {"logits": s}
+
+
+@contextlib.contextmanager
+def patched(
+    targets: Iterable[tuple[Any, str]], wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Iterator[None]:
+    """Each method ``obj.name`` of ``targets`` replaced by ``wrap(obj.name)`` while the block
+    runs, then put back: an attribute the object had of its own is restored, one it took from
+    its class is deleted again."""
+    saved = []
+    try:
+        for obj, name in targets:
+            saved.append((obj, name, vars(obj).get(name), name in vars(obj)))
+            setattr(obj, name, wrap(getattr(obj, name)))
+        yield
+    finally:
+        for obj, name, own, had_own in reversed(saved):
+            if had_own:
+                setattr(obj, name, own)
+            else:
+                vars(obj).pop(name, None)
 
 
 class StepRecorder:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RunInputError
-from ._recorder import StepRecorder, as_array
+from ._recorder import StepRecorder, as_array, patched
 
 
 def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np.ndarray:
@@ -69,7 +69,6 @@ def _gradients_logged(attack: Any, rec: StepRecorder) -> Iterator[None]:
     if estimator is None or "summary_writer" in getattr(attack, "attack_params", ()):
         yield
         return
-    own = {name: vars(estimator)[name] for name in _GRADIENTS if name in vars(estimator)}
 
     def logged(inner: Any) -> Any:
         def gradient(x: Any, *args: Any, **kw: Any) -> Any:
@@ -78,16 +77,8 @@ def _gradients_logged(attack: Any, rec: StepRecorder) -> Iterator[None]:
 
         return gradient
 
-    try:
-        for name in _GRADIENTS:
-            setattr(estimator, name, logged(getattr(estimator, name)))
+    with patched([(estimator, name) for name in _GRADIENTS], logged):
         yield
-    finally:
-        for name in _GRADIENTS:
-            if name in own:
-                setattr(estimator, name, own[name])
-            else:
-                vars(estimator).pop(name, None)
 
 
 # ART's Attack keeps its summary writer in ``_summary_writer`` (the ``summary_writer`` property

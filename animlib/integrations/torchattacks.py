@@ -7,7 +7,7 @@ from typing import Any
 
 from ..batch_input import ExperimentInputError
 from ..errors import Code
-from ._recorder import StepRecorder
+from ._recorder import StepRecorder, patched
 
 
 def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> Any:
@@ -46,12 +46,17 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
         )
     rec = StepRecorder(writer, len(images))
     rec.observe(images, attack.get_output_with_eval_nograd(images))
-    restore = [_hook(atk, rec) for atk in _attack_objects(attack)]
-    try:
+
+    def logged(inner: Callable[..., Any]) -> Callable[..., Any]:
+        def get_logits(inputs: Any, *args: Any, **kw: Any) -> Any:
+            logits = inner(inputs, *args, **kw)
+            rec.observe(inputs, logits)
+            return logits
+
+        return get_logits
+
+    with patched([(atk, "get_logits") for atk in _attack_objects(attack)], logged):
         adv = attack(images, labels, **kwargs)
-    finally:
-        for undo in restore:
-            undo()
     rec.observe(adv, attack.get_output_with_eval_nograd(adv))
     if rec.skipped:
         rec.warn_few_steps(type(attack).__name__, "works on part of the batch at a time")
@@ -65,25 +70,3 @@ def _attack_objects(attack: Any) -> list[Any]:
     for sub in (vars(attack).get("_attacks") or {}).values():
         found.setdefault(id(sub), sub)
     return list(found.values())
-
-
-def _hook(attack: Any, rec: StepRecorder) -> Callable[[], None]:
-    """Wrap ``attack.get_logits`` so that every batch it evaluates goes to ``rec``; returns
-    the function that restores it."""
-    had_own = "get_logits" in vars(attack)
-    inner = attack.get_logits
-
-    def get_logits(inputs: Any, *args: Any, **kw: Any) -> Any:
-        logits = inner(inputs, *args, **kw)
-        rec.observe(inputs, logits)
-        return logits
-
-    attack.get_logits = get_logits
-
-    def restore() -> None:
-        if had_own:
-            attack.get_logits = inner
-        else:
-            del attack.get_logits
-
-    return restore
