@@ -24,6 +24,7 @@ from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
 from .limits import limits
 from .listing import RunInfo
+from .open_writers import track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
@@ -56,7 +57,7 @@ class BatchWriter:
     at most that unwritten tail and never leaves a broken run, and a storage error met in the
     background is raised by the next ``log`` (or by closing; the steps stay buffered and are
     written again). Leaving the ``with`` block normally marks every run ``finished``; an
-    exception marks them ``failed``.
+    exception marks them ``failed``; a writer never closed is closed at interpreter exit.
 
     Args:
         root: Results folder (local path or fsspec URL).
@@ -147,6 +148,7 @@ class BatchWriter:
         self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
         )
+        track(self)
 
     # -- public API -------------------------------------------------------------------------
     @property
@@ -248,6 +250,7 @@ class BatchWriter:
         self._closed = True
         if self._flusher is None:
             self._finished = True
+            untrack(self)
             return
         self._flusher.stop()
         errors = self._flusher.each(lambda a: a.finish(status, error))
@@ -255,6 +258,7 @@ class BatchWriter:
             raise errors[0]
         self._finished = True
         self._flusher.close()
+        untrack(self)
 
     def __enter__(self) -> BatchWriter:
         return self
@@ -369,6 +373,7 @@ class BatchWriter:
                 exc.message, field=exc.field, code=exc.code, experiment=experiment
             ) from None
         self._flusher = Flusher([sink.appender for sink in self._sinks])
+        track(self)
         self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
     def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:

@@ -21,6 +21,7 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
+from .open_writers import track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS, clear_for
 from .store import Store, open_store
@@ -52,7 +53,8 @@ class RunWriter:
     Each ``log`` writes its step before returning, all or nothing: readers see every step whose
     ``log`` call has returned, and a ``log`` that raised (bad input, a storage error) leaves
     the run exactly as it was, so the caller may retry it. Leaving the ``with`` block normally
-    marks the run ``finished``; an exception marks it ``failed``. A writer may be shared by
+    marks the run ``finished``; an exception marks it ``failed``; a writer never closed is closed
+    at interpreter exit (:mod:`animlib.open_writers`). A writer may be shared by
     threads: their steps are stored one at a time, in the order the calls take its lock.
     ``fields`` adds keys of your own to run.json from its first version on (JSON-ready values;
     the format's own keys are refused). ``if_exists`` says what happens when a run with this
@@ -147,6 +149,7 @@ class RunWriter:
         self.run_id = self._app.run_id
         self._lock = threading.Lock()
         self._closing = False
+        track(self)
 
     @classmethod
     def resume(
@@ -184,6 +187,7 @@ class RunWriter:
         self._original = self._app.original
         self._lock = threading.Lock()
         self._closing = False
+        track(self)
         return self
 
     # -- public API -------------------------------------------------------------------------
@@ -277,6 +281,7 @@ class RunWriter:
                 self._app.finish(status, error)
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
+        untrack(self)
         if status == "finished" and len(self) == 0 and not self._store.contains(M.RUN_JSON):
             # (a finished run of zero steps read as broken; a failed one was removed already)
             warnings.warn(f"run {self.run_id!r} logged no step: nothing was kept", stacklevel=2)

@@ -1,0 +1,116 @@
+"""Writers a script leaves open are closed at interpreter exit: finished after a normal end,
+failed (with the exception) after an uncaught one; a forked child leaves them alone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import animlib
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    import animlib
+    root, ending = sys.argv[1], sys.argv[2]
+    w = animlib.BatchWriter(root, experiment="e", class_names=["a", "b", "c"], true_labels=[0, 1])
+    r = animlib.RunWriter(root, name="single", class_names=["a", "b", "c"], true_label=0)
+    for step in range(4):
+        w.log(images=np.full((2, 8, 8), step / 255, np.float32), confidences=np.full((2, 3), 1 / 3))
+        r.log(image=np.full((8, 8), step / 255, np.float32), confidences=np.full(3, 1 / 3))
+    if ending == "raise":
+        raise ValueError("the attack diverged")
+    if ending == "interrupt":
+        print("ready", flush=True)
+        time.sleep(60)
+    if ending == "fork":
+        if os.fork() == 0:
+            sys.exit(0)  # the child's interpreter exits normally, running its exit handlers
+        os.wait()
+        with open(os.path.join(root, "child-done"), "w"):
+            pass
+        time.sleep(60)
+    """
+)
+
+
+def _run(root, ending: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(root), ending],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _statuses(root) -> dict[str, tuple[str, int, str | None]]:
+    return {
+        i.id: (i.get("status"), i.get("steps"), i.get("error")) for i in animlib.list_runs(root)
+    }
+
+
+def test_writers_left_open_are_finished_when_the_script_ends(tmp_path):
+    proc = _run(tmp_path, "end")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _statuses(tmp_path) == {
+        "e-0000": ("finished", 4, None),
+        "e-0001": ("finished", 4, None),
+        "single": ("finished", 4, None),
+    }
+    last = animlib.open_run(tmp_path / "e-0001").images[3]
+    assert np.array_equal(last, np.full((8, 8, 1), 3 / 255, np.float32))  # the last step too
+    assert all(report.ok for report in animlib.validate(tmp_path))
+
+
+def test_an_uncaught_exception_marks_them_failed_with_it(tmp_path):
+    proc = _run(tmp_path, "raise")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "the attack diverged" in err
+    for status, steps, error in _statuses(tmp_path).values():
+        assert (status, steps, error) == ("failed", 4, "ValueError: the attack diverged")
+
+
+def test_ctrl_c_marks_them_failed(tmp_path):
+    proc = _run(tmp_path, "interrupt")
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
+    assert {v[2] for v in _statuses(tmp_path).values()} == {"KeyboardInterrupt: "}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_leaves_its_parents_writers_open(tmp_path):
+    proc = _run(tmp_path, "fork")
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "child-done").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "child-done").exists(), proc.stderr.read() if proc.poll() else ""
+        time.sleep(1.5)  # the parent's background flush
+        assert {v[0] for v in _statuses(tmp_path).values()} == {"running"}
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_closed_writer_is_not_closed_again(tmp_path):
+    from animlib import open_writers
+
+    with animlib.RunWriter(tmp_path, name="r", class_names=["a", "b"]) as w:
+        w.log(image=np.zeros((4, 4), np.uint8), confidences=[0.5, 0.5])
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=["a", "b"]) as b:
+        b.log(images=np.zeros((2, 4, 4), np.uint8), confidences=np.full((2, 2), 0.5))
+    assert all(entry[0] not in (w, b) for entry in open_writers._open.values())
+    open_writers.finish_open_writers()  # nothing of these is touched
+    assert {v[0] for v in _statuses(tmp_path).values()} == {"finished"}
