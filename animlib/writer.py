@@ -138,7 +138,7 @@ class RunWriter:
             "summary": {},
             "original_sha1": _sha1(self._original),
         }
-        meta.update(_extra_fields(fields, meta, name))
+        meta.update(_extra_fields(fields, name))
         root_store = open_store(root, storage_options)
         if if_exists == "overwrite":
             clear_for(root_store, name)
@@ -168,16 +168,17 @@ class RunWriter:
             path: The run folder (local path or fsspec URL).
             storage_options: fsspec options for remote folders.
             steps: Keep only the first ``steps`` steps (at least one); later ones are dropped.
-            fields: Extra run.json fields to set (JSON-ready).
+            fields: Extra run.json fields to set (JSON-ready; checked as by the constructor).
 
         Returns:
             A writer positioned after the run's last complete step (its :attr:`next_step`).
 
         Raises:
-            RunInputError: (BUSY) another live writer holds the run.
+            RunInputError: (BUSY) another live writer holds the run, or bad ``fields``.
             RunFormatError: the run cannot be read.
         """
         store = open_store(path, storage_options)
+        fields = _extra_fields(fields, store.name)
         self = cls.__new__(cls)
         self._app = RunAppender.resume(store, image_chunk_steps, keep=steps, fields=fields)
         self._store = store
@@ -376,14 +377,22 @@ class RunWriter:
         return conf
 
 
-def _extra_fields(fields: Any, meta: dict[str, Any], run: str) -> dict[str, Any]:
+# run.json's keys that the writer owns: ``fields`` may not set them
+OWN_FIELDS = frozenset(
+    ("format_version", "name", "attack", "model", "params", "class_names", "true_label",
+     "target_label", "status", "created", "updated", "steps", "tags", "image_shape",
+     "image_dtype", "summary", "original_sha1", "arrays", "error")
+)  # fmt: skip
+
+
+def _extra_fields(fields: Any, run: str) -> dict[str, Any]:
     """``fields`` checked as extra run.json keys: a dict of JSON-ready values whose keys are
     not the format's own."""
     if fields is None:
         return {}
     if not isinstance(fields, dict):
         raise RunInputError("must be a dict", run=run, field="fields")
-    taken = sorted(k for k in fields if k in meta or k in ("arrays", "error"))
+    taken = sorted(k for k in fields if k in OWN_FIELDS)
     if taken or not all(isinstance(k, str) for k in fields):
         what = f"{taken[0]!r} is a run.json field of its own" if taken else "keys must be text"
         raise RunInputError(what, run=run, field="fields")

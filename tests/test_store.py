@@ -381,3 +381,26 @@ def test_images_take_a_list_of_steps_as_numpy_does(tmp_path):
             run.images[bad]
     with pytest.raises(StepIndexError, match="step 9 out of range for a run of 8 steps"):
         run.images[[0, 9]]
+
+
+def test_resume_checks_fields_as_the_constructor_does(tmp_path):
+    """``RunWriter.resume(fields=...)`` stored anything: a format key (``status``) overwrote
+    the run's own, an object its memory address. Refused now, the run untouched; keys the
+    user set before may be set again."""
+    kw = dict(class_names=["a", "b"], true_label=0, fields={"seed": 1})
+    with animlib.RunWriter(tmp_path, name="r", **kw) as w:
+        w.log(image=np.zeros((4, 4), np.uint8), confidences=[0.5, 0.5])
+    own = set(json.loads((tmp_path / "r" / "run.json").read_text())) - {"seed"}
+    before = (tmp_path / "r" / "run.json").read_bytes()
+    for key in sorted(own):
+        with pytest.raises(animlib.RunInputError, match="is a run.json field of its own") as e:
+            animlib.RunWriter.resume(tmp_path / "r", fields={key: 1})
+        assert e.value.field == "fields" and e.value.run == "r"
+        with pytest.raises(animlib.RunInputError, match="run.json field of its own"):
+            animlib.RunWriter(tmp_path, name="s", class_names=["a", "b"], fields={key: 1})
+    with pytest.raises(animlib.RunInputError, match="memory address"):
+        animlib.RunWriter.resume(tmp_path / "r", fields={"seed": object()})
+    assert (tmp_path / "r" / "run.json").read_bytes() == before
+    with animlib.RunWriter.resume(tmp_path / "r", fields={"seed": 2}) as w:
+        w.log(image=np.zeros((4, 4), np.uint8), confidences=[0.5, 0.5])
+    assert animlib.open_run(tmp_path / "r").meta["seed"] == 2
