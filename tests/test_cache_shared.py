@@ -356,6 +356,19 @@ def test_a_failing_shared_cache_falls_back_to_the_local_folder(run, tmp_path, mo
     assert path.parent == tmp_path / "local" and frame_count(path) == 6
 
 
+def test_a_cache_bucket_that_does_not_exist_falls_back_to_the_local_folder(
+    s3, run, tmp_path, monkeypatch, caplog
+):
+    """A typo in ``ANIMLIB_CACHE`` (or a bucket deleted) failed every cached render with
+    "``.lease-….mp4``: no such file"; the render goes on in the local folder, logged."""
+    monkeypatch.setenv("ANIMLIB_CACHE", "s3://no-such-cache-bucket/renders")
+    monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "local"))
+    with caplog.at_level("WARNING", logger="animlib"):
+        path = cache.cached_render(run, "mp4")
+    assert path.parent == tmp_path / "local" and frame_count(path) == 6
+    assert "s3://no-such-cache-bucket/renders" in caplog.text and "local folder only" in caplog.text
+
+
 # ------------------------------------------------------------------- render(..., cache=True)
 
 

@@ -82,8 +82,9 @@ def cached_render(
 
 
 def _fallback(folder: CacheFolder, exc: StoreError) -> CacheFolder:
-    """The local-only cache when the shared folder fails (``exc`` re-raised otherwise)."""
-    if not folder.shared or exc.code != Code.STORAGE:
+    """The local-only cache when the shared folder fails: unreachable, or its bucket missing
+    (a typo in ``ANIMLIB_CACHE``, a bucket deleted); ``exc`` re-raised otherwise."""
+    if not folder.shared or exc.code not in (Code.STORAGE, Code.MISSING):
         raise exc
     log.warning("the shared cache %s fails (%s): local folder only", folder.store.url, exc)
     return folder.local_only()
