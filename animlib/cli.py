@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import AnimlibError, RenderOptionError
 from .options import RenderOptions
@@ -340,14 +340,23 @@ def cmd_render(args: argparse.Namespace) -> int:
     # Zarr (see peek_run): the command then takes a third of the time
     from .cache import cached_copy, stats
     from .reader import peek_run
+    from .store import remote_file
 
     run = peek_run(args.run)
     made = _made(stats())
-    path = cached_copy(
+    copy = cached_copy if remote_file(args.output) is None else render_to_url
+    path = copy(
         run, args.output, options=RenderOptions.of(opts), progress=_progress_printer(run.id)
     )
     print(f"wrote {path}" + ("" if _made(stats()) > made else " (from the render cache)"))
     return 0
+
+
+def render_to_url(run: Any, url: str, **kw: Any) -> str:
+    """The cached render of ``run`` uploaded to the file URL ``url`` (``s3://…/a.mp4``)."""
+    from .rendering import render
+
+    return str(render(run, url, cache=True, **kw))
 
 
 def _made(counts: dict[str, int]) -> int:

@@ -24,6 +24,7 @@ from .movie_writers import (
 )
 from .options import RenderOptions
 from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
+from .store import remote_file
 from .text import one_line
 
 __all__ = ["Progress", "formats", "render", "render_compare"]
@@ -160,7 +161,7 @@ def render(
     format: str | None = None,
     cache: bool = False,
     **kw: Any,
-) -> Path:
+) -> Path | str:
     """Render one run to ``path``; the format comes from the suffix (or ``format``).
 
     Options: a :class:`~animlib.options.RenderOptions` or mapping as ``options`` and/or keywords
@@ -169,7 +170,9 @@ def render(
     :func:`formats` (mp4, gif, html, webm if offered). ``progress(done, total)`` is called after
     every frame. The file appears under ``path`` only when complete. Given a list of runs, it
     renders them as :func:`render_compare` does. A run folder's path (as the CLI takes it) works
-    in place of a run: it is opened with :func:`animlib.open_run`.
+    in place of a run: it is opened with :func:`animlib.open_run`. ``path`` may be an fsspec
+    URL (``s3://bucket/videos/a.mp4``): the video is rendered locally, then uploaded whole, and
+    its URL is returned (else the Path).
 
     With ``cache=True`` the render goes through the render cache (``ANIMLIB_CACHE``, local or
     shared): an identical earlier render is copied to ``path`` (milliseconds), else the video is
@@ -181,6 +184,12 @@ def render(
     runs = as_runs(run)
     if len(runs) != 1:
         check_compare(runs)
+    if (remote := remote_file(path)) is not None:  # rendered here, then uploaded whole
+        out, name = remote
+        out.makedirs()
+        with out.staged(name) as local:
+            render(runs, local, options=opts, progress=progress, format=format, cache=cache)
+        return out.url_of(name)
     if cache:
         from .cache import cached_copy
 
@@ -190,7 +199,7 @@ def render(
 
 def render_compare(
     runs: Sequence[RunLike | RunPath], path: str | os.PathLike[str], **kw: Any
-) -> Path:
+) -> Path | str:
     """Render 2-6 runs as synchronised rows (same step on every row; short runs hold their end).
 
     The keywords (options, ``progress``, ``format``, ``cache``) are those of :func:`render`.

@@ -175,6 +175,37 @@ def test_render_from_s3(s3, tmp_path):
     assert frames == 9
 
 
+def test_render_to_a_bucket(s3, tmp_path, monkeypatch):
+    """``render RUN s3://…/x.mp4`` wrote a local folder named ``s3:`` and said "wrote s3:/…";
+    ``animlib.render`` failed in ffmpeg. Both upload the video now, cached or not."""
+    import fsspec
+
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    remote = f"s3://{BUCKET}/to-bucket"
+    run_id = write_run(remote, "vid", steps=7)
+    fs = fsspec.filesystem("s3")
+    url = animlib.render(f"{remote}/{run_id}", f"s3://{BUCKET}/videos/py.mp4", fps=5)
+    assert url == f"s3://{BUCKET}/videos/py.mp4"
+    fs.get(url, str(tmp_path / "py.mp4"))
+    assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "py.mp4"))[0] == 7
+    for extra in ([], ["--no-cache"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "animlib", "render", f"{remote}/{run_id}",
+             f"s3://{BUCKET}/videos/cli{len(extra)}.gif", *extra],
+            capture_output=True, text=True, env=dict(os.environ),
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert f"wrote s3://{BUCKET}/videos/cli{len(extra)}.gif" in out.stdout
+    fs.invalidate_cache()
+    assert sorted(fs.ls(f"{BUCKET}/videos")) == [
+        f"{BUCKET}/videos/{n}" for n in ("cli0.gif", "cli1.gif", "py.mp4")
+    ]
+    assert not (tmp_path / "s3:").exists()
+    with pytest.raises(animlib.AnimlibError, match="full URL"):
+        animlib.render(f"{remote}/{run_id}", "s3://")
+
+
 def test_dashboard_over_a_bucket(s3, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

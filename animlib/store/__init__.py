@@ -18,7 +18,7 @@ from ..errors import Code, StoreError
 from .base import Entry, Store
 from .local import LocalStore
 
-__all__ = ["Entry", "LocalStore", "Store", "StoreError", "open_store", "scheme_of"]
+__all__ = ["Entry", "LocalStore", "Store", "StoreError", "open_store", "remote_file", "scheme_of"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_SCHEMES = ("file", "local")
@@ -81,3 +81,18 @@ def open_store(url_or_path: StoreLike, storage_options: dict[str, Any] | None = 
     from .remote import RemoteStore
 
     return RemoteStore(text, storage_options)
+
+
+def remote_file(
+    path: StoreLike, storage_options: dict[str, Any] | None = None
+) -> tuple[Store, str] | None:
+    """For a file given as a remote URL (``s3://bucket/videos/a.mp4``): the store of its
+    folder and its name, to write it with :meth:`Store.staged`; None for a local path."""
+    if not isinstance(path, str) or scheme_of(path) in (None, *LOCAL_SCHEMES):
+        return None
+    folder, _, name = path.rstrip("/").rpartition("/")
+    if "/" not in path.rstrip("/").rsplit("://", 1)[-1]:  # no bucket, or no name after it
+        raise StoreError(
+            "give the file's full URL (s3://bucket/folder/out.mp4)", field="path", code=Code.UNSAFE
+        )
+    return open_store(folder, storage_options), name
