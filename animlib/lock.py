@@ -20,8 +20,15 @@ def _lock_of(store: Store) -> tuple[dict, bool] | None:
     """The lock of the run folder ``store`` and whether its writer is gone (a process of this
     host that no longer runs: killed, out of memory); None without a readable lock."""
     try:
-        info = json.loads(store.read(LOCK_NAME))
-    except (StoreError, ValueError):
+        return _parse(store.read(LOCK_NAME))
+    except StoreError:
+        return None
+
+
+def _parse(data: bytes) -> tuple[dict, bool] | None:
+    try:
+        info = json.loads(data)
+    except ValueError:
         return None
     if not isinstance(info, dict):
         return None
@@ -48,8 +55,14 @@ def writer_gone(store: Store) -> bool:
 
 def writers_gone(root: Store, run_ids: Iterable[str]) -> frozenset[str]:
     """The runs of ``run_ids`` in the results folder ``root`` whose writer is gone
-    (:func:`writer_gone`; one lock file read each)."""
-    return frozenset(r for r in run_ids if writer_gone(root.child(r)))
+    (:func:`writer_gone`; one lock file read each, concurrently on object storage)."""
+    paths = {f"{r}/{LOCK_NAME}": r for r in run_ids}
+    got = root.read_many(paths)
+    return frozenset(
+        run
+        for path, run in paths.items()
+        if isinstance(data := got.get(path), bytes) and (lock := _parse(data)) and lock[1]
+    )
 
 
 def run_status(meta: dict, store: Store) -> str:

@@ -138,3 +138,36 @@ def test_s3_key_ranges_listed_in_parallel_give_the_same_listing(s3, monkeypatch)
     # listings of every range, end to end, hold each entry once
     entries = [i["name"] for i in s3listing.list_below(store.fs, store.root, names)]
     assert len(entries) == len(set(entries)) == 2 * len(names) + 1
+
+
+def test_s3_run_of_a_killed_writer_of_this_host_lists_stale_at_once(s3, monkeypatch, capsys):
+    """``ls`` and the runs page showed a killed writer's run on S3 ``running`` (locks were
+    looked at in local folders only) while its viewer said ``stale``. The locks of the
+    running runs are read in one batch of GETs on each refresh."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from animlib.cli import main
+
+    remote = f"s3://{BUCKET}/killed"
+    write_run(remote, "done", steps=2)
+    w = animlib.RunWriter(remote, name="live", class_names=["a", "b"])
+    w.log(image=np.zeros((4, 4), np.uint8), confidences=[0.5, 0.5])
+    assert {i.id: i.get("status") for i in animlib.list_runs(remote)}["live"] == "running"
+    store = open_store(f"{remote}/live")
+    held = store.read(".writer.lock")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.write_atomic(".writer.lock", json.dumps({**json.loads(held), "pid": gone.pid}).encode())
+    sent = s3_requests(monkeypatch)
+    assert main(["ls", remote]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:3]]
+    assert {row[0]: row[2] for row in rows} == {"done": "finished", "live": "stale"}
+    assert open_index(remote).writers_gone == {"live"}
+    assert [k for m, k in sent if m == "get_object" and k.endswith(".writer.lock")] == [
+        "killed/live/.writer.lock"
+    ]  # the running run's lock only
+    store.write_atomic(".writer.lock", held)
+    w.finish()

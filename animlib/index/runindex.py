@@ -216,9 +216,8 @@ class RunIndex:
         return current, todo, removed
 
     def _look_for_gone_writers(self) -> None:
-        """:attr:`writers_gone` anew from the locks of the hot runs, in a local folder (on
-        object storage a killed writer's run goes stale with time)."""
-        gone = lock.writers_gone(self.store, self._hot) if self.watchable else frozenset()
+        """:attr:`writers_gone` anew from the locks of the hot runs (one batch of reads)."""
+        gone = lock.writers_gone(self.store, self._hot)
         if gone != self._gone:
             self._gone = gone
             self.generation += 1  # what is built from the rows shows them stale now
