@@ -64,7 +64,7 @@ def clear_for(root: Store, name: str) -> None:
     old = root.child(run_id)
     if not old.contains():
         return
-    if not old.contains(M.RUN_JSON):
+    if not _holds_run_json(old):
         raise RunInputError(
             f"folder {run_id!r} in {root.url} holds no run.json: it is not a run, and is left "
             "alone (remove it or pick another name)",
@@ -81,6 +81,17 @@ def clear_for(root: Store, name: str) -> None:
             code=Code.BUSY,
         )
     old.remove(recursive=True)
+
+
+def _holds_run_json(folder: Store) -> bool:
+    """True if ``folder`` holds a readable run.json file (not a folder of that name)."""
+    try:
+        folder.read(M.RUN_JSON, limit=1)
+        return True
+    except StoreError as exc:
+        if exc.code == Code.MISSING:
+            return False
+        raise
 
 
 def write_original(store: Store, original: np.ndarray) -> None:

@@ -241,8 +241,11 @@ def _status(store: Store) -> str | None:
 
 
 def _is_run_folder(store: Store) -> bool:
+    """True if ``store`` holds a run.json file (a results folder may hold a run folder named
+    ``run.json``, made by hand or by an older animlib)."""
     try:
-        return store.contains(M.RUN_JSON)
+        store.read(M.RUN_JSON, limit=1)
+        return True
     except StoreError as exc:
         return exc.code == Code.UNSAFE  # a linked run.json: report it as a broken run
 

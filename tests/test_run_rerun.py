@@ -98,3 +98,22 @@ def test_a_whole_number_float_label_is_taken_as_batchwriter_takes_it(tmp_path):
     assert animlib.open_run(tmp_path / w.run_id).true_label == 6
     with pytest.raises(RunInputError, match="must be an integer class index; got 6.5"):
         animlib.RunWriter(tmp_path, name="g", true_label=6.5, **kw)
+
+
+def test_a_run_named_like_a_run_file_cannot_make_its_results_folder_read_as_a_run(tmp_path):
+    """A run named ``run.json`` got the id ``run.json``: its folder made the results folder
+    pass for a run, so ``validate`` failed the whole folder and an ``if_exists="overwrite"``
+    of that folder's name removed every run in it."""
+    top = tmp_path / "top"
+    results = top / "results"
+    for name in ("good", "run.json", "ZARR.json"):
+        with animlib.RunWriter(results, name=name, class_names=CLASSES) as w:
+            w.log(image=image_for(0), confidences=probs_for(0))
+    assert sorted(r.id for r in animlib.list_runs(results)) == ["ZARR-json", "good", "run-json"]
+    (results / "run.json").mkdir()  # as an older animlib named the run's folder
+    reports = animlib.validate(results)
+    assert [r.id for r in reports if r.ok] == ["ZARR-json", "good", "run-json"]
+    with pytest.raises(RunInputError, match="holds no run.json: it is not a run"):
+        with animlib.RunWriter(top, name="results", class_names=CLASSES, if_exists="overwrite"):
+            pass
+    assert (results / "good" / "run.json").is_file()

@@ -28,6 +28,7 @@ RESULTS_FOLDER = "results folder"  # what a run opened by id is confined to (for
 RUN_FOLDER = "run folder"  # what a run opened by path is confined to
 MAX_ID_LENGTH = 80  # ids made from names (longer folder names made by hand are still read)
 MAX_NAME_LENGTH = 255  # a folder name on common filesystems
+RESERVED_NAMES = ("run.json", "zarr.json")  # files of a run folder: no run id is made from them
 _ID_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 # symbols of attack names and budgets that have no ASCII form (NFKD drops them): "L∞ ε=0.03"
@@ -82,12 +83,14 @@ def check_run_id(run_id: object, error: type[AnimlibError] = RunFormatError) -> 
 
 def run_id_for(name: str, limit: int = MAX_ID_LENGTH) -> str:
     """Turn a run name into a run id: ASCII letters, digits, ``._-``; never ``..``; at most
-    ``limit`` characters."""
+    ``limit`` characters; never a run folder's own file names (``run.json`` -> ``run-json``)."""
     text = str(name).translate(_SPELLED)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = _NOT_ID_CHARS.sub("-", text).strip("-._")
     text = re.sub(r"\.{2,}", ".", text)
-    return text[:limit].rstrip("-._") or "run"
+    text = text[:limit].rstrip("-._") or "run"
+    # a run folder named like a run's own files would make the results folder read as a run
+    return text.replace(".", "-") if text.lower() in RESERVED_NAMES else text
 
 
 # -- 2. relative paths inside a store ------------------------------------------------------------
