@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from .batch_input import ExperimentInputError
-from .errors import AnimlibError, Code
+from .errors import AnimlibError, Code, RunInputError
 from .listing import RunInfo, list_runs, read_infos
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
@@ -152,11 +152,29 @@ def remove_runs(
     Raises:
         ExperimentInputError: (code BUSY) another live writer holds one of the runs.
     """
+    from . import lock
+
     base = open_store(root, storage_options)
-    check_free(base, run_ids, experiment)
-    for run_id in run_ids:
-        if is_run_id(run_id):
-            base.child(run_id).remove(recursive=True)
+    folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
+    taken = []  # held while removing: a writer starting on one meanwhile is refused, not removed
+    try:
+        for folder in folders:
+            lock.acquire(folder, folder.name)
+            taken.append(folder)
+    except RunInputError as exc:
+        for folder in taken:
+            lock.release(folder)
+        if exc.code != Code.BUSY:
+            raise
+        raise ExperimentInputError(
+            f"{exc.message}; it cannot be overwritten",
+            run=exc.run,
+            field="if_exists",
+            code=Code.BUSY,
+            experiment=experiment,
+        ) from None
+    for folder in folders:
+        folder.remove(recursive=True)
 
 
 def resumed_members(infos: list[RunInfo], experiment: str) -> tuple[str, list[RunInfo]]:

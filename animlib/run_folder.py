@@ -71,16 +71,19 @@ def clear_for(root: Store, name: str) -> None:
             run=name,
             field="if_exists",
         )
-    held = lock.holder(old)
-    if held is not None:
+    try:  # held while removing: a writer starting on this run meanwhile is refused, not removed
+        lock.acquire(old, run_id)
+    except RunInputError as exc:
+        if exc.code != Code.BUSY:
+            raise
         raise RunInputError(
-            f"another writer (pid {held.get('pid')} on {held.get('host')}) is writing this "
-            "run; it cannot be overwritten",
-            run=run_id,
-            field="if_exists",
-            code=Code.BUSY,
-        )
-    old.remove(recursive=True)
+            f"{exc.message}; it cannot be overwritten", run=run_id, field="if_exists", code=exc.code
+        ) from None
+    try:
+        old.remove(recursive=True)
+    except BaseException:
+        lock.release(old)
+        raise
 
 
 def _holds_run_json(folder: Store) -> bool:

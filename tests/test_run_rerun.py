@@ -51,6 +51,7 @@ def test_overwrite_refuses_a_run_a_live_writer_holds(tmp_path):
     assert err.value.code == Code.BUSY
     live.log(image=image_for(1), confidences=probs_for(1))
     live.finish()
+    w.finish()
     assert len(animlib.open_run_in(tmp_path, "rerun")) == 2
 
 
@@ -117,3 +118,52 @@ def test_a_run_named_like_a_run_file_cannot_make_its_results_folder_read_as_a_ru
         with animlib.RunWriter(top, name="results", class_names=CLASSES, if_exists="overwrite"):
             pass
     assert (results / "good" / "run.json").is_file()
+
+
+def test_overwrite_holds_the_old_runs_lock_while_it_removes_it(tmp_path, monkeypatch):
+    """Overwrite checked that no live writer held the old run, then removed it: a writer that
+    took the run in between had its live run removed. The check is now taking the old run's
+    lock (refused if held), kept while removing, RunWriter and BatchWriter alike."""
+    import json
+    import os
+
+    from animlib.store import LocalStore
+
+    write(tmp_path, 2)
+    with animlib.BatchWriter(tmp_path, experiment="exp", class_names=CLASSES) as w:
+        w.log(images=np.stack([image_for(0)] * 2), confidences=np.stack([probs_for(0)] * 2))
+    held_while_removing = []
+    original = LocalStore.remove
+
+    def spy(self, path="", *, recursive=False):
+        if recursive and path == "":
+            lock = os.path.join(self.url, ".writer.lock")
+            with open(lock) as f:
+                held_while_removing.append((self.name, json.load(f)["pid"]))
+        return original(self, path, recursive=recursive)
+
+    monkeypatch.setattr(LocalStore, "remove", spy)
+    write(tmp_path, 1, if_exists="overwrite")
+    with animlib.BatchWriter(
+        tmp_path, experiment="exp", class_names=CLASSES, if_exists="overwrite"
+    ) as w:
+        w.log(images=np.stack([image_for(1)] * 2), confidences=np.stack([probs_for(1)] * 2))
+    assert sorted(held_while_removing) == [
+        ("exp-0000", os.getpid()), ("exp-0001", os.getpid()), ("rerun", os.getpid())
+    ]  # fmt: skip
+    assert len(animlib.open_run_in(tmp_path, "rerun")) == 1
+
+
+def test_overwrite_of_a_run_a_live_writer_took_is_refused_and_takes_no_lock(tmp_path):
+    write(tmp_path, 2)
+    with animlib.BatchWriter(tmp_path, experiment="exp", class_names=CLASSES) as w:
+        w.log(images=np.stack([image_for(0)] * 2), confidences=np.stack([probs_for(0)] * 2))
+    w = animlib.BatchWriter(tmp_path, experiment="exp", class_names=CLASSES, if_exists="overwrite")
+    live = animlib.RunWriter.resume(tmp_path / "exp-0001")  # taken after the writer's check
+    with pytest.raises(RunInputError, match="cannot be overwritten") as err:
+        w.log(images=np.stack([image_for(1)] * 2), confidences=np.stack([probs_for(1)] * 2))
+    assert err.value.code == Code.BUSY and err.value.run == "exp-0001"
+    assert not (tmp_path / "exp-0000" / ".writer.lock").exists()  # the lock taken is given back
+    assert len(animlib.open_run_in(tmp_path, "exp-0000")) == 1
+    live.finish()
+    w.finish()
