@@ -51,7 +51,6 @@ def test_overwrite_refuses_a_run_a_live_writer_holds(tmp_path):
     assert err.value.code == Code.BUSY
     live.log(image=image_for(1), confidences=probs_for(1))
     live.finish()
-    w.finish()
     assert len(animlib.open_run_in(tmp_path, "rerun")) == 2
 
 
