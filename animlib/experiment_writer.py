@@ -22,6 +22,7 @@ from .experiment_ids import (
 )
 from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
+from .interrupts import deferred_interrupt
 from .limits import limits
 from .listing import RunInfo
 from .open_writers import track, untrack
@@ -218,9 +219,11 @@ class BatchWriter:
             step = self._check(images, confidences, logits, active, scalars, blame)
         if self._sinks is None:
             self._open_sinks(step)
+            self._n += 1
         else:
-            self._write(step)
-        self._n += 1
+            with deferred_interrupt():  # every sample gets the step, or none (Ctrl-C waits)
+                self._write(step)
+                self._n += 1
         if self._flusher is not None:
             self._flusher.poke()
         return self._n - 1

@@ -600,3 +600,35 @@ def test_an_image_just_over_1_shows_enough_digits_to_see_it(tmp_path):
         with pytest.raises(animlib.RunInputError, match=r"got values in \[0\.5, 255\]$"):
             r.log(image=bytes_like, confidences=probs(0)[0])
         r.log(image=x[0], confidences=probs(0)[0])
+
+
+def test_ctrl_c_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatch):
+    """A Ctrl-C that landed while one step was being handed to the samples left some with the
+    step and the others without (their runs then disagreed with experiment_steps). It now
+    waits for the step to reach every sample."""
+    import signal
+
+    from animlib.sample_sink import SampleSink
+
+    w = writer(tmp_path)
+    w.log(images=batch(0), confidences=probs(0))
+    w.log(images=batch(1), confidences=probs(1))
+    original, calls = SampleSink.append, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(self)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Python raises it at the next instruction
+            time.sleep(0.01)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SampleSink, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.log(images=batch(2), confidences=probs(2))
+    monkeypatch.undo()
+    assert len(calls) == B and len(w) == 3
+    w.finish("failed", "KeyboardInterrupt: ")
+    runs = [animlib.open_run(tmp_path / run_id) for run_id in run_dirs(tmp_path)]
+    assert [len(run) for run in runs] == [3] * B
+    assert {run.meta["experiment_steps"] for run in runs} == {3}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
