@@ -45,7 +45,10 @@ def check_structure(run: Run) -> None:
     """Raise RunFormatError if the run's arrays disagree with run.json or with each other, or
     exceed the limits. Reads array metadata only (no image data)."""
     if len(run) == 0:
-        raise RunFormatError("the run has zero steps", run=run.id, field="steps", code=Code.EMPTY)
+        why = "the run has zero steps"
+        if run.meta.get("status") == "running":  # listed and validated as a good run
+            why = "no step stored yet: its writer has not written one (or was killed before)"
+        raise RunFormatError(why, run=run.id, field="steps", code=Code.EMPTY)
     for name in run.meta.get("arrays") or []:
         if name in ARRAYS and not run.has_array(name):
             raise RunFormatError(

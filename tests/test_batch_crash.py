@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import animlib
 from animlib.errors import RunFormatError
@@ -259,6 +260,9 @@ def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_
         ("early", s) for s in range(B)
     ]
     assert all(r.ok and r.steps == 0 for r in animlib.validate(tmp_path))
+    with pytest.raises(RunFormatError, match="no step stored yet") as info:  # (not "broken")
+        animlib.open_run(tmp_path / "early-0000")
+    assert info.value.code == Code.EMPTY and info.value.run == "early-0000"
     assert main(["summary", str(tmp_path), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["experiment"], row["status"], row["steps"], row["n"]) == ("early", "stale", 0, 4)
