@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .appender import RunAppender
+from .errors import AnimlibError
 
 INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
 WORKERS = 2  # runs created or flushed at once (file-system calls and encoding release the GIL)
@@ -105,10 +106,10 @@ class Flusher:
         """Run ``job`` on every appender with the worker pool (in this thread once the pool
         is shut down, as at interpreter exit with the writer still open); return the errors."""
         try:
-            futures = [self._pool.submit(job, a) for a in self._appenders]
+            futures = [(a, self._pool.submit(job, a)) for a in self._appenders]
         except RuntimeError:  # "cannot schedule new futures after shutdown"
             return _in_turn(self._appenders, job)
-        return [e for e in (f.exception() for f in futures) if e is not None]
+        return [_naming(e, a) for a, f in futures if (e := f.exception()) is not None]
 
     def stop(self) -> None:
         """Stop the background thread (what is still buffered stays buffered)."""
@@ -146,7 +147,7 @@ class Flusher:
             try:
                 appender.prepare()
             except Exception as exc:
-                errors.append(exc)
+                errors.append(_naming(exc, appender))
         self._keep(errors)
         while not self._stop:
             self._wake.wait(self._interval)
@@ -172,5 +173,11 @@ def _in_turn(
         try:
             job(appender)
         except Exception as exc:
-            errors.append(exc)
+            errors.append(_naming(exc, appender))
     return errors
+
+
+def _naming(exc: BaseException, appender: RunAppender) -> BaseException:
+    """``exc`` naming the run it was met in (a StoreError of a background write names only a
+    file of it)."""
+    return exc.with_run(appender.run_id) if isinstance(exc, AnimlibError) else exc

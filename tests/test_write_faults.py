@@ -7,6 +7,7 @@ removed folders rebuilt, run.json re-serialized whole on every step.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import threading
@@ -20,6 +21,7 @@ import animlib
 from animlib import meta as M
 from animlib.errors import Code, RunFormatError, RunInputError, StoreError
 from animlib.store import LocalStore, Store
+from animlib.store.base import storage_error
 
 SHAPE = (4, 4, 3)
 STEPS = 20
@@ -321,7 +323,7 @@ def test_a_background_write_error_surfaces_on_the_next_log_and_loses_nothing(tmp
 
     def failing(self, path, data):
         if self.url.endswith("bg-0001"):
-            raise StoreError("disk full (injected)", field=path)
+            raise storage_error(OSError(errno.ENOSPC, "No space left on device"), path, self.url)
         return real(self, path, data)
 
     monkeypatch.setattr(LocalStore, "write_atomic", failing)
@@ -329,8 +331,9 @@ def test_a_background_write_error_surfaces_on_the_next_log_and_loses_nothing(tmp
     deadline = time.monotonic() + 5
     while w._flusher._error is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    with pytest.raises(StoreError, match="disk full"):  # this step is not logged
+    with pytest.raises(StoreError, match="no space left where") as info:  # step not logged
         w.log(images=batch[3], confidences=probs)
+    assert info.value.run == "bg-0001"  # (a background write named only the file)
     assert len(w) == 3
     monkeypatch.setattr(LocalStore, "write_atomic", real)
     w.log(images=batch[3], confidences=probs)

@@ -322,6 +322,10 @@ def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
         return StoreError(f"no such file in {url}", field=path or None, code=Code.MISSING)
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return _not_writable(exc, path, url)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left" if exc.errno == errno.ENOSPC else "the disk quota is used up"
+        return StoreError(f"cannot be written: {what} where {url} is", field=path or None,
+                          code=Code.STORAGE)  # fmt: skip
     text = " ".join(str(exc).split())[:300]
     return StoreError(
         f"cannot be accessed ({type(exc).__name__}: {text})", field=path or None, code=Code.STORAGE
@@ -331,9 +335,9 @@ def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
 def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
     """A StoreError naming the folder that refused: read-only, or not writable for this user."""
     target = os.fsdecode(exc.filename) if exc.filename else url
-    folder = os.path.dirname(target.rstrip("/")) or target
+    folder = os.path.dirname(target.rstrip("/")) if os.path.isabs(target) else url
     if exc.errno == errno.EROFS:
-        text = f"cannot write {target}: the folder {folder} is read-only (a read-only file system)"
+        text = f"cannot change {target}: the folder {folder} is read-only (a read-only file system)"
     else:
         text = f"permission denied for {target}: check the permissions of the folder {folder}"
     return StoreError(text, field=path or None, code=Code.STORAGE)
