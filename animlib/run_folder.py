@@ -56,18 +56,26 @@ def clear_for(root: Store, name: str) -> None:
     checking it is a run no live writer holds.
 
     Raises:
-        RunInputError: the folder holds no run.json (it is left alone), or (BUSY) a live writer
-            holds it.
+        RunInputError: ``name``'s id is not a run (no run.json file, or a link leading outside
+            ``root``; it is left alone), or (BUSY) a live writer holds it.
         StoreError: the storage refused.
     """
     run_id = run_id_for(name)
     old = root.child(run_id)
-    if not old.contains():
-        return
-    if not _holds_run_json(old):
+    try:
+        if not old.contains():
+            return
+        is_run = _holds_run_json(old)
+    except StoreError as exc:
+        if exc.code != Code.UNSAFE:
+            raise
+        is_run, why = False, "a symlink that leads outside the results folder"
+    else:
+        why = "without a run.json file"
+    if not is_run:
         raise RunInputError(
-            f"folder {run_id!r} in {root.url} holds no run.json: it is not a run, and is left "
-            "alone (remove it or pick another name)",
+            f"{run_id!r} in {root.url} is not a run ({why}): it is left alone (remove it or "
+            "pick another name)",
             run=name,
             field="if_exists",
         )

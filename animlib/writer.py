@@ -25,6 +25,7 @@ from .open_writers import track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS, clear_for
 from .store import Store, open_store
+from .store.paths import run_id_for
 
 CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
 CHUNK_TARGET_VALUES = 2**20  # pixel values of one images chunk: reading a step decodes it whole
@@ -140,11 +141,7 @@ class RunWriter:
         }
         meta.update(_extra_fields(fields, name))
         root_store = open_store(root, storage_options)
-        if if_exists == "overwrite":
-            clear_for(root_store, name)
-        self._app = RunAppender.create(
-            root_store, name, meta, self._original, image_chunk_steps, exact=if_exists != "new"
-        )
+        self._app = _create(root_store, name, meta, self._original, if_exists)
         self._store = self._app.store
         self.run_id = self._app.run_id
         self._lock = threading.Lock()
@@ -383,6 +380,28 @@ OWN_FIELDS = frozenset(
      "target_label", "status", "created", "updated", "steps", "tags", "image_shape",
      "image_dtype", "summary", "original_sha1", "arrays", "error")
 )  # fmt: skip
+
+
+def _create(
+    root: Store, name: str, meta: dict[str, Any], original: np.ndarray | None, if_exists: str
+) -> RunAppender:
+    """The new run's appender, after removing the old run for ``if_exists="overwrite"``."""
+    if if_exists == "overwrite":
+        clear_for(root, name)
+    try:
+        return RunAppender.create(
+            root, name, meta, original, image_chunk_steps, exact=if_exists != "new"
+        )
+    except RunInputError as exc:
+        if if_exists != "overwrite" or exc.field != "if_exists":
+            raise
+        raise RunInputError(
+            f"{run_id_for(name)!r} in {root.url} is taken: another writer started a run with "
+            "this id meanwhile, or the name is no folder (a broken link?); nothing was written",
+            run=name,
+            field="if_exists",
+            code=Code.BUSY,
+        ) from None
 
 
 def _extra_fields(fields: Any, run: str) -> dict[str, Any]:

@@ -57,9 +57,41 @@ def test_overwrite_refuses_a_run_a_live_writer_holds(tmp_path):
 def test_overwrite_leaves_a_folder_that_is_not_a_run_alone(tmp_path):
     (tmp_path / "rerun").mkdir()
     (tmp_path / "rerun" / "notes.txt").write_text("mine")
-    with pytest.raises(RunInputError, match="not a run, and is left alone"):
+    with pytest.raises(RunInputError, match=r"not a run \(without a run.json file\): it is left"):
         write(tmp_path, 1, if_exists="overwrite")
     assert (tmp_path / "rerun" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("make", "words", "code"),
+    [
+        ("link", "not a run (a symlink that leads outside the results folder)", Code.INVALID),
+        ("loop", "is taken: another writer started a run with this id meanwhile, or", Code.BUSY),
+        ("file", "not a run (without a run.json file)", Code.INVALID),
+    ],
+)
+def test_overwrite_of_a_name_that_is_no_run_folder_says_what_it_is(tmp_path, make, words, code):
+    """A link leading outside gave "StoreError: : is a symlink ..." (no run, no path); a link
+    loop "a run exists ... 'overwrite' replaces it" to a writer that passed overwrite; a
+    file was called a folder."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    if make == "link":
+        (root / "rerun").symlink_to(outside)
+    elif make == "loop":
+        (root / "rerun").symlink_to(root / "other")
+        (root / "other").symlink_to(root / "rerun")
+    else:
+        (root / "rerun").write_text("mine")
+    with pytest.raises(RunInputError) as err:
+        write(root, 1, if_exists="overwrite")
+    assert words in str(err.value) and err.value.code == code
+    assert err.value.run == "rerun" and err.value.field == "if_exists"
+    assert sorted(p.name for p in root.iterdir()) == (
+        ["other", "rerun"] if make == "loop" else ["rerun"]
+    )
 
 
 def test_an_unknown_if_exists_is_named(tmp_path):
@@ -113,7 +145,7 @@ def test_a_run_named_like_a_run_file_cannot_make_its_results_folder_read_as_a_ru
     (results / "run.json").mkdir()  # as an older animlib named the run's folder
     reports = animlib.validate(results)
     assert [r.id for r in reports if r.ok] == ["ZARR-json", "good", "run-json"]
-    with pytest.raises(RunInputError, match="holds no run.json: it is not a run"):
+    with pytest.raises(RunInputError, match="not a run .without a run.json file."):
         with animlib.RunWriter(top, name="results", class_names=CLASSES, if_exists="overwrite"):
             pass
     assert (results / "good" / "run.json").is_file()
