@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,10 +287,16 @@ def missing_sample_runs(
     if _is_run_folder(store):
         return []
     lines = []
+    broken = [i.id for i in list_runs(store) if not i.ok]
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
         if missing := missing_runs(exp):
+            named = re.compile(re.escape(exp.id) + r"-\d{4,}")
+            unreadable = sum(1 for run_id in broken if named.fullmatch(run_id))
+            where = "are not in the folder (deleted or moved)"
+            if unreadable:
+                where = f"cannot be read ({unreadable} broken, as listed) or are not in the folder"
             lines.append(
                 f"MISSING experiment {printable(exp.id)}: {missing} of its "
-                f"{exp.get('n_samples')} sample runs are not in the folder (deleted or moved)"
+                f"{exp.get('n_samples')} sample runs {where}"
             )
     return lines

@@ -1130,8 +1130,17 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
     assert exps["pgd-a"].get("n_samples") == 4 and exps["pgd-a"].get("n_runs") == 3
     assert main(["validate", str(root), "--quick"]) == 1
     out = capsys.readouterr().out
-    assert "MISSING experiment pgd-a: 1 of its 4 sample runs" in out and "pgd-b:" not in out
-    with pytest.warns(UserWarning, match="1 of its 4 sample runs are not in"):
+    assert "MISSING experiment pgd-a: 1 of its 4 sample runs are not in the folder" in out
+    assert "pgd-b:" not in out
+    (root / "pgd-a-0001" / "run.json").write_text("{")  # a broken sample run is not "deleted"
+    assert main(["validate", str(root), "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN  pgd-a-0001" in out
+    assert (
+        "MISSING experiment pgd-a: 2 of its 4 sample runs cannot be read (1 broken, as listed) "
+        "or are not in the folder" in out
+    )
+    with pytest.warns(UserWarning, match="2 of its 4 sample runs are not in"):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
 
 
