@@ -1,4 +1,4 @@
-"""User strings: made safe to show on one line or in a CSV cell, and sorted by their numbers."""
+"""User strings and numbers as text: safe on one line or in a CSV cell, sorted by their numbers."""
 
 from __future__ import annotations
 
@@ -54,3 +54,13 @@ def natural_key(text: str) -> tuple:
 def plural(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: ``plural(1, "step")`` is ``"1 step"``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def confidence_text(x: float, digits: int = 4) -> str:
+    """``x`` with ``digits`` decimals, or as ``2.0e-9`` where that would read as 0: after an
+    attack the true class's confidence is often 1e-9, and "0.0000" hides how far it fell (the
+    browser player's ``fmtConf`` writes the same)."""
+    if x != 0 and abs(x) < 0.5 * 10.0**-digits:
+        mantissa, exponent = f"{x:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{x:.{digits}f}"

@@ -11,7 +11,7 @@ import pandas as pd
 from .metrics import run_metrics
 from .params import flatten, param_text
 from .protocol import RunLike
-from .text import csv_cell, unique_label
+from .text import confidence_text, csv_cell, unique_label
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
 
@@ -43,7 +43,7 @@ def styled_confidences(run: Any, top_k: int | None = 10):
         best = argmax_names[row.name]
         return ["font-weight: bold" if c == best else "" for c in row.index]
 
-    return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format("{:.4f}")
+    return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format(confidence_text)
 
 
 def _column_labels(runs: Sequence[Any]) -> list[str]:
@@ -64,7 +64,7 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         ("flip step", NO_VALUE if m["flip_step"] is None else str(m["flip_step"]), None),
         (
             "final true conf",
-            _num(final, 3),
+            NO_VALUE if final is None else confidence_text(final, 3),
             None
             if initial is None or final is None or round(final - initial, 3) == 0
             else f"{final - initial:+.3f}",
@@ -87,8 +87,8 @@ def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:
             "steps": str(len(run)),
             "success": {True: "yes", False: "no", None: "n/a"}[m["success"]],
             "flip step": NO_VALUE if m["flip_step"] is None else str(m["flip_step"]),
-            "final true conf": _num(m["final_true_conf"], 4),
-            "final target conf": _num(m["final_target_conf"], 4),
+            "final true conf": _conf(m["final_true_conf"]),
+            "final target conf": _conf(m["final_target_conf"]),
             "L∞": _num(m["linf"], 4),
             "L2": _num(m["l2"], 3),
             "L0": NO_VALUE if m["l0"] is None else str(m["l0"]),
@@ -122,6 +122,10 @@ def compare_params(runs: Sequence[Any]) -> tuple[pd.DataFrame, int]:
 
 def _num(value: float | None, digits: int) -> str:
     return NO_VALUE if value is None else f"{value:.{digits}f}"
+
+
+def _conf(value: float | None) -> str:
+    return NO_VALUE if value is None else confidence_text(value)
 
 
 def unique_names(names: list[Any]) -> list[str]:

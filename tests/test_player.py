@@ -290,22 +290,27 @@ def test_strip_files_are_cached_and_written_only_into_the_cache(tmp_path):
 
 NODE_CHECK = """
 const mod = require("fs").readFileSync(process.argv[2], "utf8");
-const fn = new Function(mod + "; return {fmt4, parsePayload};")();
+const fn = new Function(mod + "; return {fmt4, fmtConf, parsePayload};")();
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const values = input.values.map(fn.fmt4);
+const confs = input.values.map(fn.fmtConf);
 const bytes = Uint8Array.from(Buffer.from(input.payload, "base64"));
 const parsed = fn.parsePayload(bytes);
 const arrays = {};
 for (const [k, v] of Object.entries(parsed.arrays)) arrays[k] = Array.from(v.data);
-console.log(JSON.stringify({values, header: parsed.header.runs[0].name, arrays}));
+console.log(JSON.stringify({values, confs, header: parsed.header.runs[0].name, arrays}));
 """
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_js_formats_and_decodes_like_python(tmp_path):
-    """fmt4 == f"{x:.4f}" (ties round to even, as Python does), parsePayload == unpack."""
+    """fmt4 == f"{x:.4f}" (ties round to even, as Python does), fmtConf == confidence_text
+    (what would read 0.0000 as 2.6e-9), parsePayload == unpack."""
+    from animlib.text import confidence_text
+
     rng = np.random.default_rng(0)
     values = [0.03125, 0.09375, 0.15625, 0.00005, 0.5, 1.0, 0.0, 1e-9, 0.99995, 0.12345]
+    values += [2.57e-9, 4.99e-5, 5.01e-5, 1e-30, 9.96e-7, float(np.float32(1.993814e-09))]
     values += [float(v) for v in rng.random(300).astype(np.float32)]
     values += [k / 32 for k in range(33)]
     payload = pack(
@@ -322,6 +327,10 @@ def test_js_formats_and_decodes_like_python(tmp_path):
     )
     got = json.loads(out.stdout)
     assert got["values"] == [f"{v:.4f}" for v in values]
+    assert got["confs"] == [confidence_text(v) for v in values]
+    assert [confidence_text(v) for v in (2.57e-9, 1e-30, 9.96e-7, 0.0, 0.12345)] == [
+        "2.6e-9", "1.0e-30", "1.0e-6", "0.0000", "0.1235"
+    ]  # fmt: skip
     assert got["header"] == "<b>x</b>"
     assert got["arrays"]["v"] == [float(np.float32(v)) for v in values[:50]]
     assert got["arrays"]["i"] == [0, 1, 2, 3, 4]

@@ -161,3 +161,21 @@ def test_a_change_that_rounds_to_zero_shows_no_delta():
     assert one_step[2] == ("final true conf", "0.073", None)  # not a red "+0.000"
     moved = metric_cards({**m, "initial_true_conf": 0.0731, "final_true_conf": 0.0741})
     assert moved[2][2] == "+0.001"
+
+
+def test_a_confidence_that_would_read_zero_is_shown_in_powers_of_ten(tmp_path):
+    """After an attack the true class is often at 1e-9: the tables and cards showed 0.0000 /
+    0.000, hiding how far it fell (the browser player's table writes the same: fmtConf)."""
+    from animlib.views import compare_metrics, metric_cards, styled_confidences
+
+    m = dict.fromkeys(["success", "flip_step", "linf", "l2", "l0"])
+    card = metric_cards({**m, "initial_true_conf": 0.99, "final_true_conf": 1.993814e-09})
+    assert card[2] == ("final true conf", "2.0e-9", "-0.990")
+    with animlib.RunWriter(tmp_path, name="r", class_names=["a", "b"], true_label=0) as w:
+        w.log(image=np.zeros((4, 4), np.uint8), confidences=[0.9, 0.1])
+        w.log(image=np.zeros((4, 4), np.uint8), confidences=[2.5e-9, 1 - 2.5e-9])
+    run = animlib.open_run(tmp_path / "r")
+    html = styled_confidences(run).to_html()
+    assert "2.5e-9" in html and "0.9000" in html and "1.0000" in html and "0.0000" not in html
+    table = compare_metrics([run, run])
+    assert table.loc["final true conf"].tolist() == ["2.5e-9", "2.5e-9"]

@@ -40,6 +40,16 @@ function fmt4(x) {
   return x.toFixed(4);
 }
 
+// A confidence as the tables show it: fmt4, or "2.0e-9" where fmt4 would read 0.0000 (after an
+// attack the true class is often at 1e-9). Same text as animlib.text.confidence_text.
+function fmtConf(x) {
+  if (Number.isFinite(x) && x !== 0 && Math.abs(x) < 0.00005) {
+    const [mantissa, exponent] = x.toExponential(1).split("e");
+    return `${mantissa}e${Number(exponent)}`;
+  }
+  return fmt4(x);
+}
+
 function fmtGain(g) {
   return Number(g.toPrecision(3)).toString();
 }

@@ -55,7 +55,7 @@ class StepTable {
       row.tr.className = roles.map((r) => `is-${r}`).join(" ");
       row.name.textContent = this.run.classes[label];
       row.name.title = this.run.classes[label]; // the full name where the column cuts it
-      row.num.textContent = fmt4(value);
+      row.num.textContent = fmtConf(value);
       row.bar.style.width = `${(clamp(value, 0, 1) * 100).toFixed(1)}%`;
       row.rank.textContent = String(rank);
       row.role.textContent = roles.join(", ");
