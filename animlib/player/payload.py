@@ -168,7 +168,9 @@ def build_payload(
                 **fields,
             }
         )
-    header = {"mode": mode, "fps": float(fps), "runs": header_runs}
+    # a link without ?step= opens a run still being written at its newest step (and follows it)
+    live = any(getattr(run, "status", None) == "running" for run in runs)
+    header = {"mode": mode, "fps": float(fps), "live": live, "runs": header_runs}
     return pack(header, arrays)
 
 

@@ -398,9 +398,9 @@ def test_a_rerun_while_playing_carries_on_playing_at_the_chosen_speed(page, serv
 def test_a_live_run_watched_at_its_last_step_follows_new_steps_and_keeps_the_zoom(
     page, server, player_runs
 ):
-    """A live run's new steps reach the page as new data: a player left at the last step moves
-    to the new last one (as a log's tail), a panel shown at full size stays so, and a player
-    left elsewhere stays where it is."""
+    """A live run opens at its newest step; its new steps reach the page as new data: a player
+    left at the last step moves to the new last one (as a log's tail), a panel shown at full
+    size stays so, and a player left elsewhere stays where it is."""
     w = animlib.RunWriter(
         player_runs, name="tail", class_names=CLASSES, true_label=0, original=image_for(0)
     )
@@ -408,9 +408,9 @@ def test_a_live_run_watched_at_its_last_step_follows_new_steps_and_keeps_the_zoo
         for i in range(3):
             w.log(image=image_for(i), confidences=probs_for(i))
         open_player(page, server.url + f"/viewer?run={w.run_id}")
+        wait_frame(page, 2)  # a run being written opens at its newest step (no ?step= asked)
+        assert shown_step(page) == 2
         page.focus(PLAYER)
-        page.keyboard.press("End")
-        wait_frame(page, 2)
         page.locator("[data-testid='animlib-perturbation']").hover()
         page.locator(
             ".animlib-figure:has([data-testid='animlib-perturbation']) .animlib-zoom"

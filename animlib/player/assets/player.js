@@ -300,7 +300,9 @@ class Player {
 
   urlStep() {
     const raw = new URLSearchParams(window.location.search).get("step");
-    const v = raw === null ? 0 : Number(raw); // ("1e3" is step 1000, "abc" step 0)
+    // no step asked: the first, or the newest of a run being written (as a log's tail opens)
+    if (raw === null) return this.header.live ? this.steps - 1 : 0;
+    const v = Number(raw); // ("1e3" is step 1000, "abc" step 0)
     return Number.isFinite(v) ? clamp(Math.trunc(v), 0, this.steps - 1) : 0;
   }
 
