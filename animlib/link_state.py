@@ -48,10 +48,19 @@ def _list(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed
             elif part and part not in options:
                 unknown.append(part)
     noun = "parameter" if name == "params" else name
-    if not unknown:
-        return known, ""
+    return known, none_such(noun, unknown, options) if unknown else ""
+
+
+def none_such(noun: str, unknown: Sequence[str], options: Sequence[object]) -> str:
+    """What a link names that this folder has not: ``No experiment x in this folder (the
+    choices: ...)``."""
     problem = f"No {noun} {', '.join(map(printable, unknown))} in this folder"
-    return known, problem + (f" (the choices: {_shown(options)})" if options else "")
+    return problem + (f" (the choices: {_shown(options)})" if options else "")
+
+
+def not_one_of(name: str, value: str, options: Sequence[object]) -> str:
+    """A link's ``name=value`` that is none of ``options``."""
+    return f"{name}={printable(value)} in the link is not one of: {_shown(options)}"
 
 
 def _shown(options: Sequence[object]) -> str:
@@ -63,7 +72,7 @@ def _choice(name: str, values: Sequence[str], options: Sequence[object]) -> Pars
     by_text = {str(option): option for option in options}
     if values[0] in by_text:
         return by_text[values[0]], ""
-    return None, f"{name}={printable(values[0])} in the link is not one of: {_shown(options)}"
+    return None, not_one_of(name, values[0], options)
 
 
 def _flag(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:

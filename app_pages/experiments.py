@@ -16,7 +16,7 @@ from animlib import image_tables, linked_view
 from animlib.experiments import missing_runs
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
-from animlib.link_state import EXPERIMENTS_VIEW
+from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of
 from animlib.links import experiment_runs_url
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
@@ -118,6 +118,8 @@ if "e_sweep" not in st.session_state:
     asked_sweep = query_param("sweep")
     asked_sweep = views.EPS if views.param_column(asked_sweep) == views.EPS else asked_sweep
     st.session_state.e_sweep = asked_sweep if asked_sweep in swept else swept[0]
+    if asked_sweep and asked_sweep not in swept:  # (shown until another sweep is picked)
+        st.session_state.e_sweep_problem = not_one_of("sweep", asked_sweep, swept)
 elif st.session_state.e_sweep not in swept:  # its experiments are gone
     st.session_state.e_sweep = swept[0]
 cols = st.columns([2, 2, 3, 2] if len(swept) > 1 else [2, 2, 3])
@@ -128,7 +130,10 @@ if len(swept) > 1:
         format_func=lambda name: f"{views.param_label(name)} (params.{name})",
         key="e_sweep",
         help="The parameter the chart, the smallest-value table and the grid's start follow",
+        on_change=lambda: st.session_state.pop("e_sweep_problem", None),
     )
+if sweep_problem := st.session_state.get("e_sweep_problem"):
+    st.warning(md(sweep_problem), icon=":material/link_off:")
 sweep = st.session_state.e_sweep
 sweep_label = md(views.param_label(sweep))  # a parameter name is the user's: shown as text
 link = {"sweep": None if sweep == swept[0] else sweep}  # (written with the grid's, at once)
@@ -278,6 +283,12 @@ if clicked and clicked != st.session_state.get("grid_clicked") and clicked in sh
 st.session_state.grid_clicked = clicked
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
+    unknown = [e for e in query_param("ids").split(",") if e and e not in asked]
+    st.session_state.grid_ids_problem = unknown and none_such(
+        "experiment", unknown, list(frame["experiment"])
+    )
+if st.session_state.get("grid_ids_problem"):  # (until the grid is edited)
+    st.warning(md(st.session_state.grid_ids_problem), icon=":material/link_off:")
 elif (
     st.session_state.get("grid_sweep", sweep) != sweep  # another sweep parameter picked
     and st.session_state.grid_ids == st.session_state.get("grid_first")  # a grid not edited
@@ -291,7 +302,11 @@ start = "the table's first rows"
 if shared_value is not None:
     start = f"each sweep at {sweep_label} = {shared_value:.4g}, where the sweeps differ most"
 chosen = st.multiselect(
-    "Experiments in the grid", options, key="grid_ids", help=f"Without a link: {start}"
+    "Experiments in the grid",
+    options,
+    key="grid_ids",
+    help=f"Without a link: {start}",
+    on_change=lambda: st.session_state.pop("grid_ids_problem", None),
 )
 if not chosen:
     st.caption("Pick experiments to see their images side by side.")

@@ -1216,3 +1216,20 @@ def test_a_rows_compare_link_says_when_it_holds_only_some_of_the_grids_runs(demo
     assert set(re.findall(r'data-testid="animlib-grid-row">compare ([^<]+)</a>', page)) == {
         "2 runs"
     }
+
+
+def test_a_links_unknown_experiments_and_sweep_are_named_not_ignored(demo_env):
+    """``ids=nope`` and ``sweep=bogus`` quietly showed the default grid and sweep (the filters
+    and the runs page name what a link asks for that the folder has not)."""
+    at = experiments_page(ids="nope,sweep-fgsm-eps0.10", sweep="bogus")
+    assert not at.exception, at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]  # (markdown escapes)
+    assert "sweep=bogus in the link is not one of: eps, alpha, steps" in warnings
+    (ids,) = [w for w in warnings if w.startswith("No experiment")]
+    assert ids.startswith("No experiment nope in this folder (the choices: sweep-")
+    assert at.multiselect(key="grid_ids").value == ["sweep-fgsm-eps0.10"]
+    at.multiselect(key="grid_ids").set_value(["sweep-bim-eps0.10"]).run()  # edited by hand
+    assert [w.value for w in at.warning if w.value.startswith("No experiment")] == []
+    at.selectbox(key="e_sweep").set_value("alpha").run()
+    assert at.warning.len == 0
+    assert not experiments_page(ids="sweep-fgsm-eps0.10").warning
