@@ -11,7 +11,7 @@ from animlib import runs_table as table
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.limits import check_dpi
-from animlib.links import compare_link
+from animlib.links import compare_link, viewer_link
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import plural, printable
@@ -29,13 +29,24 @@ from animlib.views import compare_metrics, compare_params
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
-ids = [r for r in query_param("runs").split(",") if r.strip()]
-ids = list(dict.fromkeys(r.strip() for r in ids))
-if not MIN_COMPARE <= len(ids) <= MAX_COMPARE:
+named = [r.strip() for r in query_param("runs").split(",") if r.strip()]
+ids = list(dict.fromkeys(named))
+if len(ids) > MAX_COMPARE:  # as many as fit side by side, and say so
+    st.warning(
+        f"The link names {len(ids)} runs: the first {MAX_COMPARE} are compared (at most "
+        f"{MAX_COMPARE} fit side by side)."
+    )
+    ids = ids[:MAX_COMPARE]
+if len(ids) < MIN_COMPARE:
     st.info(
         f"Pick {MIN_COMPARE} to {MAX_COMPARE} runs on the runs page, or open "
-        "`/compare?runs=RUN_A,RUN_B`." + (f" ({len(ids)} given.)" if ids else "")
+        "`/compare?runs=RUN_A,RUN_B`."
+        + (f" The link names one run only ({md(ids[0])}" if ids else "")
+        + (f", {len(named)} times" if len(named) > 1 else "")
+        + ("):" if ids else "")
     )
+    if ids:
+        viewer_link(st, ids[0], f"open {md(ids[0])} in the viewer")
     st.stop()
 
 runs, problems = [], []

@@ -189,6 +189,19 @@ def test_compare_page(app_env):
     assert any("nope" in e.value for e in at.error)
     at = app("app_pages/compare.py", runs="alpha")
     assert not at.exception and at.info
+    for one in ("alpha", "alpha,alpha"):  # said "(1 given.)" to a link naming alpha twice
+        at = app("app_pages/compare.py", runs=one)
+        text = at.info[0].value.replace("\\", "")
+        assert "The link names one run only (alpha" in text
+        assert ("2 times" in text) == ("," in one)
+        (link,) = [el for el in at.get("page_link") if "viewer" in el.proto.page]
+        assert "alpha" in link.proto.label
+    write_run(app_env, "gamma", steps=3)
+    seven = ",".join(["alpha", "beta", "gamma", "alpha", "nope1", "nope2", "nope3", "nope4"])
+    at = app("app_pages/compare.py", runs=seven)  # 7 named: the first 6, with a word
+    assert not at.exception
+    assert at.warning[0].value.startswith("The link names 7 runs: the first 6 are compared")
+    assert sorted("nope" in e.value for e in at.error) == [True] * 3  # nope4 left out
 
 
 def test_compare_page_shows_the_parameters_that_differ_first(app_env):
