@@ -373,6 +373,36 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
 
 
+PLAY_RATE = """() => new Promise((resolve) => {
+  const player = document.querySelector("[data-testid='animlib-player']");
+  let t0 = null, s0 = 0;
+  const observer = new MutationObserver(() => {
+    const step = Number(player.dataset.step), now = performance.now();
+    if (t0 === null) { t0 = now; s0 = step; return; }
+    if (step >= 140 || now - t0 > 4000) {
+      observer.disconnect();
+      resolve((step - s0) / ((now - t0) / 1000));
+    }
+  });
+  observer.observe(player, { attributes: true, attributeFilter: ["data-step"] });
+  player.querySelector("[data-action='play']").click();
+})"""
+
+
+def test_a_speed_above_the_screens_rate_plays_at_that_speed(page, server):
+    """8x of 10 fps (80 steps a second) played at the screen's 60 frames a second, one step a
+    frame: steps are skipped now to keep the speed shown (measured in the page)."""
+    open_player(page, server.url + "/viewer?run=big")
+    page.focus(PLAYER)
+    page.keyboard.press("End")  # every frame strip loaded before timing
+    wait_frame(page, BIG_STEPS - 1)
+    page.keyboard.press("Home")
+    wait_frame(page, 0)
+    page.select_option("[data-testid='animlib-speed']", "8")
+    rate = page.evaluate(PLAY_RATE)
+    assert 68 <= rate <= 92, rate
+
+
 def test_a_rerun_while_playing_carries_on_playing_at_the_chosen_speed(page, server):
     """New data from the server (here: another top-k; a live run's new steps alike) must not
     stop playback, reset the speed or send the player back to the step in the URL."""

@@ -6,6 +6,7 @@
 // replaces the player with one that carries on where this one was: step, speed, playing.
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
+const STALL_MS = 250; // playing this far behind its clock: a stall, not a fast speed
 const URL_DELAY_MS = 500;
 const ICONS = {
   first: "M3 3h2v10H3zM13 3v10L6 8z",
@@ -340,12 +341,17 @@ class Player {
     const tick = (now) => {
       if (!this.playing) return;
       const interval = 1000 / (this.fps * this.speed);
-      if (now - last >= interval) {
-        const next = this.step + 1;
-        if (next > this.steps - 1) return this.pause();
+      const behind = now - last;
+      if (behind >= interval) {
+        if (this.step >= this.steps - 1) return this.pause();
+        // the steps due: several a frame above the screen's rate (8x of 10 fps is 80 steps a
+        // second on a 60 Hz screen); after a stall (a hidden tab, a slow frame) one, then on time
+        const stalled = behind > STALL_MS;
+        const due = stalled ? 1 : Math.floor(behind / interval);
+        const next = Math.min(this.step + due, this.steps - 1);
         if (this.frames.every((f, r) => !f || f.ready(Math.min(next, this.runs[r].steps - 1)))) {
           this.setStep(next, true);
-          last = now - last > 2 * interval ? now : last + interval;
+          last = stalled ? now : last + due * interval;
         } else {
           this.frames.forEach((f, r) => { if (f) f.want(Math.min(next, this.runs[r].steps - 1), 1, 3); });
         }

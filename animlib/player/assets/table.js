@@ -13,7 +13,8 @@ class StepTable {
     this.k = run.k;
     this.table = el("table", { class: "animlib-table", "data-testid": "animlib-step-table", "data-run": run.id });
     const head = this.table.appendChild(el("thead")).appendChild(el("tr"));
-    for (const name of ["class", "confidence", "rank", "role"]) head.appendChild(el("th", { scope: "col" }, name));
+    // "#" keeps a narrow compare column readable (its title says "rank")
+    for (const [name, title] of [["class"], ["confidence"], ["#", "rank"], ["role"]]) head.appendChild(el("th", { scope: "col", title }, name));
     this.body = this.table.appendChild(el("tbody"));
     this.rows = [];
     for (let i = 0; i < this.k + this.extra.length; i++) {
