@@ -170,19 +170,25 @@ def test_least_recently_used_files_go_first_with_a_tiny_bound(run, cache_dir, mo
     assert visible(cache_dir) == [d.name]
 
 
-def test_eviction_leaves_renders_in_progress_alone(cache_dir):
+def test_eviction_leaves_renders_in_progress_and_the_users_files_alone(cache_dir):
+    """Renders in progress stay; so do files that are not the cache's (ANIMLIB_CACHE set to a
+    folder of the user's, ~/Downloads, a bucket's root: eviction deleted every file in it)."""
+    old, new, dead = "a" * 40 + ".mp4", "b" * 40 + ".mp4", "c" * 40 + ".mp4"
     cache_dir.mkdir(parents=True)
-    (cache_dir / "old.mp4").write_bytes(b"x" * 1000)
-    in_progress = cache_dir / ".new.mp4.1234abcd.tmp.mp4"  # another process is writing it
+    (cache_dir / old).write_bytes(b"x" * 1000)
+    in_progress = cache_dir / f".{new}.1234abcd.tmp.mp4"  # another process is writing it
     in_progress.write_bytes(b"y" * 5000)
-    crashed = cache_dir / ".dead.mp4.5678abcd.tmp.mp4"
+    crashed = cache_dir / f".{dead}.5678abcd.tmp.mp4"
     crashed.write_bytes(b"z" * 5000)
-    _age(crashed, 3 * 24 * 3600)
+    users = [cache_dir / "thesis.pdf", cache_dir / ".bashrc", cache_dir / "render.mp4"]
+    for path in [crashed, *users]:
+        path.write_bytes(b"mine" * 1000)
+        _age(path, 3 * 24 * 3600)
 
     removed = cache.evict(limit=0)
-    assert in_progress.exists()
-    assert not (cache_dir / "old.mp4").exists() and not crashed.exists()
-    assert sorted(p.name for p in removed) == sorted(["old.mp4", crashed.name])
+    assert in_progress.exists() and all(path.exists() for path in users)
+    assert not (cache_dir / old).exists() and not crashed.exists()
+    assert sorted(p.name for p in removed) == sorted([old, crashed.name])
 
 
 # ---------------------------------------------------------------------------- two processes

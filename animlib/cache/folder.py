@@ -213,8 +213,9 @@ def evict_store(store: Store, limit: int, keep: str | None = None) -> list[str]:
     """Delete least recently used entries of the cache folder ``store`` (each with its
     sidecars) until its files fit ``limit`` bytes; return the names deleted.
 
-    Hidden files are renders in progress, leases and records: left alone unless older than a
-    day with no entry of their own (left behind by a crash).
+    Only renders and the cache's own hidden files are touched (the folder may hold files of
+    the user's). Hidden files are renders in progress, leases and records: left alone unless
+    older than a day with no entry of their own (left behind by a crash).
 
     Args:
         store: the cache folder.
@@ -231,7 +232,7 @@ def evict_store(store: Store, limit: int, keep: str | None = None) -> list[str]:
             return []
         raise
     now = time.time()
-    entries = {e.name: e for e in listing if not e.name.startswith(".")}
+    entries = {e.name: e for e in listing if keys.is_entry(e.name)}
     sidecars: dict[str, list[str]] = {}
     last_use = {name: e.mtime or 0.0 for name, e in entries.items()}
     sizes = {name: e.size or 0 for name, e in entries.items()}
@@ -245,7 +246,7 @@ def evict_store(store: Store, limit: int, keep: str | None = None) -> list[str]:
             sizes[entry] += e.size or 0
             if e.name == keys.sidecar(keys.USED, entry):
                 last_use[entry] = max(last_use[entry], e.mtime or 0.0)
-        elif now - (e.mtime or now) > STALE_TEMP_SECONDS:
+        elif keys.is_ours(e.name) and now - (e.mtime or now) > STALE_TEMP_SECONDS:
             stale.append(e.name)
     removed = _remove_all(store, stale)
     total = sum(sizes.values())

@@ -119,6 +119,23 @@ def sidecar(kind: str, entry: str, extra: str = "") -> str:
     return f".{kind}-{entry}+{extra}" if extra else f".{kind}-{entry}"
 
 
+_ENTRY = re.compile(r"(?:live-)?[0-9a-f]{40}\.[a-z0-9]+|player-[0-9a-f]{32}-[^/]+\.png")
+_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+def is_entry(name: str) -> bool:
+    """True if ``name`` is a render's name (:func:`entry_name`, :func:`live_name`) or a player
+    strip's: eviction touches nothing else in the cache folder (it may be a folder of the
+    user's)."""
+    return _ENTRY.fullmatch(name) is not None
+
+
+def is_ours(hidden: str) -> bool:
+    """True if the hidden name ``hidden`` is one the cache makes (a sidecar, lease or
+    temporary file of a render or strip: it holds a key)."""
+    return _KEY.search(hidden) is not None
+
+
 def owner(name: str) -> str | None:
     """The entry a sidecar name belongs to (None if ``name`` is no sidecar)."""
     m = _SIDECAR.fullmatch(name)
