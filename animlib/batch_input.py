@@ -377,3 +377,9 @@ def warn_missing_runs(experiment: str, root: str, made: Any, found: int) -> None
             f"{root} (deleted or moved): resuming the {found} left",
             stacklevel=3,
         )
+
+
+def check_layout(layout: Any, blame: Blame) -> None:
+    """Refuse an unknown ``layout`` (``"auto"``, ``"HWC"``, ``"CHW"``, ``"HW"``)."""
+    if problem := layout_problem(layout):
+        raise blame("layout", problem)

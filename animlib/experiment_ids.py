@@ -57,6 +57,11 @@ def is_member(info: RunInfo, experiment: str) -> bool:
     return info.ok and info.get("experiment") == experiment
 
 
+def next_free(root: str, name: str, storage_options: dict[str, Any] | None = None) -> str:
+    """The first experiment id made from ``name`` with no sample runs in ``root`` yet."""
+    return resolve_experiment_id(root, experiment_id(name), "new", storage_options)[0]
+
+
 def resolve_experiment_id(
     root: str, base: str, if_exists: str, storage_options: dict[str, Any] | None = None
 ) -> tuple[str, list[str]]:

@@ -10,12 +10,12 @@ import numpy as np
 
 from . import batch_input as B
 from . import meta as M
-from .arrays import layout_problem
 from .batch_input import Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
 from .experiment_ids import (
     existing_runs,
     experiment_id,
+    next_free,
     remove_runs,
     resolve_experiment_id,
     resumed_members,
@@ -31,6 +31,8 @@ from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
 from .settings import held
 from .stepsplit import Prepared, prepare_batch
+
+RETRIES = 5  # experiment ids tried when writers start one experiment at once
 
 
 @dataclass
@@ -105,7 +107,7 @@ class BatchWriter:
         blame = Blame(base)
         if if_exists not in IF_EXISTS:
             raise blame("if_exists", f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}")
-        _check_layout(layout, blame)
+        B.check_layout(layout, blame)
         if params is not None and not isinstance(params, dict):
             raise blame("params", "must be a dict")
         if problem := params_problem(params or {}):
@@ -149,6 +151,7 @@ class BatchWriter:
         self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
         )
+        self._fresh = if_exists == "new"
         track(self)
 
     # -- public API -------------------------------------------------------------------------
@@ -288,9 +291,8 @@ class BatchWriter:
         (``experiment_steps``) and at which experiment step each of its steps was logged
         (``experiment_index``). A kill can catch the background writer between samples, so
         resuming continues at the experiment step every sample has stored: steps a sample
-        holds beyond it are dropped, and all samples stay aligned step for step. (Runs written
-        before these fields existed: the largest step count of any sample, each sample at its
-        own next step.)
+        holds beyond it are dropped, and all samples stay aligned step for step (older runs:
+        each sample at its own next step).
 
         Args:
             root: Results folder.
@@ -306,7 +308,7 @@ class BatchWriter:
         Raises:
             ExperimentInputError: no runs of that experiment, or another writer holds one.
         """
-        _check_layout(layout, Blame(experiment))
+        B.check_layout(layout, Blame(experiment))
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
         experiment, infos = resumed_members(listed, experiment)
@@ -362,7 +364,7 @@ class BatchWriter:
         self._image_shape = tuple(shape) if shape else None
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
-        self._closed = self._finished = False
+        self._closed = self._finished = self._fresh = False
         self._replace: list[str] = []
         self._sinks = []
         covered = common_steps(infos)
@@ -435,8 +437,15 @@ class BatchWriter:
         if self._replace:  # if_exists="overwrite": the old runs go once this step is checked
             remove_runs(self._root, self._replace, self._storage_options, self.experiment)
             self._replace = []
-        # in parallel (mostly file-system calls), with the flushers' threads
-        sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
+        for attempt in range(RETRIES):  # in parallel (mostly file-system calls)
+            try:
+                sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
+                break
+            except ExperimentInputError as exc:  # with "new", another writer's sample runs:
+                if exc.code != Code.BUSY or not self._fresh or attempt == RETRIES - 1:
+                    raise
+                self._closed = False
+                self.experiment = next_free(self._root, self._name, self._storage_options)
         self._sinks = sinks
         self._flusher = Flusher([sink.appender for sink in sinks])
         self._write(step)
@@ -489,8 +498,3 @@ class BatchWriter:
                 sink.append(step.prepared[i], conf, values, at=self._n)
         for sink in self._sinks:
             sink.covered(self._n + 1)
-
-
-def _check_layout(layout: Any, blame: Blame) -> None:
-    if problem := layout_problem(layout):
-        raise blame("layout", problem)

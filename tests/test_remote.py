@@ -251,3 +251,89 @@ def test_cli_over_s3(s3):
     )
     assert out.returncode == 0 and "OK      one" in out.stdout
     _ = CLASSES
+
+
+def test_writers_racing_for_one_name_on_s3_each_get_their_own_run(s3):
+    """On S3 a folder is a prefix: writers starting at once with one name all took the same
+    id; the losers crashed and removed the winner's files (a run reported written read as
+    broken). A claim object (a conditional PUT) gives each its own id, as a local folder does."""
+    import threading
+
+    remote = f"s3://{BUCKET}/race"
+    barrier, ids, errors = threading.Barrier(4), [], []
+
+    def write(k: int) -> None:
+        try:
+            barrier.wait()
+            original = np.full((8, 8), k, np.uint8)
+            with animlib.RunWriter(
+                remote, name="race", class_names=CLASSES, original=original
+            ) as w:
+                for step in range(3):
+                    w.log(image=original, confidences=probs_for(step))
+            ids.append(w.run_id)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(ids) == ["race", "race-2", "race-3", "race-4"]
+    reports = animlib.validate(remote)
+    assert [r.ok for r in reports] == [True] * 4, [r.line() for r in reports]
+    originals = {int(animlib.open_run(f"{remote}/{i}").original[0, 0, 0]) for i in ids}
+    assert originals == {0, 1, 2, 3}  # each run holds its own writer's data
+
+
+def test_a_writer_refuses_a_bucket_that_does_not_exist(s3):
+    """s3fs created the bucket: a typo in its name sent the runs to a new bucket, where the
+    dashboard watching the real one never showed them."""
+    import boto3
+
+    for make in (
+        lambda: animlib.RunWriter("s3://no-such-lab-bucket/runs", name="a", class_names=CLASSES),
+        lambda: animlib.BatchWriter("s3://no-such-lab-bucket/runs", experiment="e").log(
+            images=np.zeros((2, 4, 4), np.uint8)
+        ),
+    ):
+        with pytest.raises(
+            animlib.AnimlibError, match="bucket 'no-such-lab-bucket' does not exist"
+        ):
+            make()
+    buckets = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    assert "no-such-lab-bucket" not in buckets
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_batch_writers_racing_for_one_experiment_each_get_their_own(s3, tmp_path, where):
+    """BatchWriters starting one experiment at once chose the same id; the later ones failed
+    ("run … appeared while the experiment was starting") and left half experiments. With
+    ``if_exists="new"`` a writer whose sample runs were taken moves on to the next free id."""
+    import threading
+
+    root = f"s3://{BUCKET}/brace" if where == "s3" else str(tmp_path / "brace")
+    barrier, done, errors = threading.Barrier(3), [], []
+
+    def write(k: int) -> None:
+        try:
+            x = np.full((3, 6, 6), k, np.uint8)
+            barrier.wait()
+            with animlib.BatchWriter(root, experiment="bx", class_names=CLASSES, originals=x) as w:
+                for step in range(3):
+                    w.log(images=x, confidences=np.stack([probs_for(step)] * 3))
+            done.append((w.experiment, k))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(e for e, _ in done) == ["bx", "bx-2", "bx-3"]
+    for experiment, k in done:
+        runs = [animlib.open_run(f"{root}/{experiment}-{s:04d}") for s in range(3)]
+        assert [(len(r), int(r.original[0, 0, 0])) for r in runs] == [(3, k)] * 3
+    assert all(r.ok for r in animlib.validate(root)) and len(animlib.list_runs(root)) == 9

@@ -16,6 +16,8 @@ from . import paths, s3listing
 from .base import Entry, Store, replace_via_temp, storage_error
 
 READ_BATCH = 64  # GETs in flight at once in read_many
+CLAIM = ".claim"  # the object that makes a new run folder this writer's (make_exclusive)
+_BUCKETS_SEEN: set[tuple[int, str]] = set()  # (filesystem, bucket) found to exist
 
 
 class RemoteStore(Store):
@@ -209,16 +211,40 @@ class RemoteStore(Store):
         return True
 
     def make_exclusive(self) -> bool:
+        """A folder on object storage is a prefix: of writers racing for one, the one whose
+        claim object (a conditional PUT) lands first gets it; the others see it taken and
+        move on (they took the same id and removed each other's runs)."""
         if self.contains() or self.contains("run.json"):
             return False
         self.makedirs()
-        return True
+        return self.create_exclusive(CLAIM, b"")
 
     def makedirs(self) -> None:
+        """Nothing to make on object storage (folders are prefixes), but the bucket must
+        exist: s3fs would create it, and a typo in its name would send runs to a new one."""
         try:
-            self.fs.makedirs(self.root, exist_ok=True)
+            split = getattr(self.fs, "split_path", None)
+            if split is None:
+                self.fs.makedirs(self.root, exist_ok=True)
+            elif (bucket := split(self.root)[0]) and not self._bucket_exists(bucket):
+                raise StoreError(
+                    f"bucket {bucket!r} does not exist (animlib creates no bucket: check its "
+                    "name, or create it)",
+                    field="url",
+                    code=Code.MISSING,
+                )
+        except StoreError:
+            raise
         except Exception as exc:
             raise storage_error(exc, "", self.url) from None
+
+    def _bucket_exists(self, bucket: str) -> bool:
+        if (id(self.fs), bucket) in _BUCKETS_SEEN:
+            return True
+        if self.fs.exists(bucket):
+            _BUCKETS_SEEN.add((id(self.fs), bucket))
+            return True
+        return False
 
     def remove(self, path: str = "", *, recursive: bool = False) -> None:
         full = self._path(path)
