@@ -16,7 +16,7 @@ from . import meta as M
 from .arrays import PROB_SUM_TOLERANCE
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
-from .listing import Verdict, list_runs
+from .listing import Verdict, list_runs, missing_meta_reason
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
@@ -244,11 +244,11 @@ def _status(store: Store) -> str | None:
         return None
 
 
-def _is_run_folder(store: Store) -> bool:
+def _is_run_folder(store: Store, member: str = M.RUN_JSON) -> bool:
     """True if ``store`` holds a run.json file (a results folder may hold a run folder named
-    ``run.json``, made by hand or by an older animlib)."""
+    ``run.json``, made by hand or by an older animlib), or the file ``member``."""
     try:
-        store.read(M.RUN_JSON, limit=1)
+        store.read(member, limit=1)
         return True
     except StoreError as exc:
         return exc.code == Code.UNSAFE  # a linked run.json: report it as a broken run
@@ -264,6 +264,9 @@ def validate(
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return [validate_run(store, deep=deep)]
+    if _is_run_folder(store, "zarr.json"):  # a run's arrays without run.json: one broken run
+        reason = f"{M.RUN_JSON}: {missing_meta_reason(store)}"
+        return [Report(store.name, store.url, error=reason, field=M.RUN_JSON, code=Code.MISSING)]
     reports = []
     for info in sorted(list_runs(store), key=lambda r: r.id):
         if info.ok:

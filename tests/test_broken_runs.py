@@ -1046,3 +1046,16 @@ def test_listing_rows_and_reports_share_ok_and_the_terminal_line():
     assert [f.name for f in dataclasses.fields(RunInfo)] == [
         "id", "url", "meta", "error", "field", "code",
     ]  # fmt: skip
+
+
+def test_validate_of_a_run_folder_without_run_json_reports_that_run(tmp_path, capsys):
+    """Given a half-copied run folder itself, ``validate`` took it for a results folder and
+    listed each of its arrays as a broken run."""
+    from animlib.cli import main
+
+    run_id = write_run(tmp_path, "half", steps=3)
+    (tmp_path / run_id / "run.json").unlink()
+    assert main(["validate", str(tmp_path / run_id)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"BROKEN  {run_id}: run.json: run.json is missing but the folder")
+    assert "a half-copied run or a deleted run.json" in lines[0] and lines[1] == "0 ok, 1 broken"
