@@ -154,7 +154,7 @@ def check_run_data(run: Run, *, deep: bool = True) -> None:
     """Raise RunFormatError for any problem in the run's arrays (reads them when ``deep``).
 
     Quick mode (``deep=False``) reads array metadata, the chunk listing, the confidences,
-    the scalars, the original and the last step; deep mode reads every image chunk too.
+    the scalars, the original and the first and last step; deep mode reads every image chunk.
     """
     run.check_arrays()
     check_chunks(run)
@@ -172,8 +172,10 @@ def check_run_data(run: Run, *, deep: bool = True) -> None:
     _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
     if run.original is not None:
         _check_image(run, run.original, "original")
-    if not deep:
-        _check_image(run, run.images[n - 1], "images", n - 1)
+    if not deep:  # the first and the last chunk (where a copy or a writer stops)
+        rows = run.array_info("images").chunks[0]
+        for step in sorted({0, n - 1} if n - 1 >= rows else {n - 1}):
+            _check_image(run, run.images[step], "images", step)
         return
     rows = images.chunks[0]
     for start in range(0, n, rows):

@@ -303,6 +303,11 @@ def _(root, outside):
     truncate(chunk_file(good(root, "truncated-last-images-chunk"), "images", 2))
 
 
+@case("garbage-first-images-chunk", "quick", "images", r"steps 0\.\.3 cannot be read")
+def _(root, outside):  # (the quick check read the last step only)
+    chunk_file(good(root, "garbage-first-images-chunk"), "images", 0).write_bytes(b"not a chunk")
+
+
 @case("confidences-nan", "quick", "confidences", r"step 3 contains NaN/inf")
 def _(root, outside):
     poke(good(root, "confidences-nan"), "confidences", 3, [np.nan, 0.5, 0.25, 0.25])
