@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -253,33 +254,40 @@ def test_cli_over_s3(s3):
     _ = CLASSES
 
 
-def test_writers_racing_for_one_name_on_s3_each_get_their_own_run(s3):
-    """On S3 a folder is a prefix: writers starting at once with one name all took the same
-    id; the losers crashed and removed the winner's files (a run reported written read as
-    broken). A claim object (a conditional PUT) gives each its own id, as a local folder does."""
-    import threading
+def at_once(job, n: int) -> tuple[list, list[BaseException]]:
+    """``job(k, barrier)`` in ``n`` threads that pass the barrier together: results, errors."""
+    start, results, errors = threading.Barrier(n), [], []
 
-    remote = f"s3://{BUCKET}/race"
-    barrier, ids, errors = threading.Barrier(4), [], []
-
-    def write(k: int) -> None:
+    def one(k: int) -> None:
         try:
-            barrier.wait()
-            original = np.full((8, 8), k, np.uint8)
-            with animlib.RunWriter(
-                remote, name="race", class_names=CLASSES, original=original
-            ) as w:
-                for step in range(3):
-                    w.log(image=original, confidences=probs_for(step))
-            ids.append(w.run_id)
+            results.append(job(k, start))
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results, errors
+
+
+def test_writers_racing_for_one_name_on_s3_each_get_their_own_run(s3):
+    """On S3 a folder is a prefix: writers starting at once with one name all took the same
+    id; the losers crashed and removed the winner's files (a run reported written read as
+    broken). A claim object (a conditional PUT) gives each its own id, as a local folder does."""
+
+    remote = f"s3://{BUCKET}/race"
+
+    def write(k: int, start: threading.Barrier) -> str:
+        original = np.full((8, 8), k, np.uint8)
+        start.wait()
+        with animlib.RunWriter(remote, name="race", class_names=CLASSES, original=original) as w:
+            for step in range(3):
+                w.log(image=original, confidences=probs_for(step))
+        return w.run_id
+
+    ids, errors = at_once(write, 4)
     assert errors == [] and sorted(ids) == ["race", "race-2", "race-3", "race-4"]
     reports = animlib.validate(remote)
     assert [r.ok for r in reports] == [True] * 4, [r.line() for r in reports]
@@ -311,27 +319,18 @@ def test_batch_writers_racing_for_one_experiment_each_get_their_own(s3, tmp_path
     """BatchWriters starting one experiment at once chose the same id; the later ones failed
     ("run … appeared while the experiment was starting") and left half experiments. With
     ``if_exists="new"`` a writer whose sample runs were taken moves on to the next free id."""
-    import threading
 
     root = f"s3://{BUCKET}/brace" if where == "s3" else str(tmp_path / "brace")
-    barrier, done, errors = threading.Barrier(3), [], []
 
-    def write(k: int) -> None:
-        try:
-            x = np.full((3, 6, 6), k, np.uint8)
-            barrier.wait()
-            with animlib.BatchWriter(root, experiment="bx", class_names=CLASSES, originals=x) as w:
-                for step in range(3):
-                    w.log(images=x, confidences=np.stack([probs_for(step)] * 3))
-            done.append((w.experiment, k))
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
-            errors.append(exc)
+    def write(k: int, start: threading.Barrier) -> tuple[str, int]:
+        x = np.full((3, 6, 6), k, np.uint8)
+        start.wait()
+        with animlib.BatchWriter(root, experiment="bx", class_names=CLASSES, originals=x) as w:
+            for step in range(3):
+                w.log(images=x, confidences=np.stack([probs_for(step)] * 3))
+        return w.experiment, k
 
-    threads = [threading.Thread(target=write, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    done, errors = at_once(write, 3)
     assert errors == [] and sorted(e for e, _ in done) == ["bx", "bx-2", "bx-3"]
     for experiment, k in done:
         runs = [animlib.open_run(f"{root}/{experiment}-{s:04d}") for s in range(3)]
