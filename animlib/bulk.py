@@ -145,8 +145,10 @@ def render_all(
     """
     fmt = format_name(fmt)  # a typo fails here, once, not once per run (".GIF" is "gif")
     RenderOptions.of(options)  # likewise
-    _check_out_folder(open_store(runs_url, storage_options), open_store(out_url, storage_options))
+    out = open_store(out_url, storage_options)
+    _check_out_folder(open_store(runs_url, storage_options), out)
     infos = list_runs(runs_url, storage_options=storage_options)
+    out.makedirs()  # (a bucket that does not exist: one error, not one per run)
     report = BatchReport()
     for info in infos:
         if not info.ok:

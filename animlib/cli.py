@@ -172,7 +172,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(text)
     for info in broken:
         print(info.line())
-    print(f"{len(ok)} runs, {len(broken)} broken")
+    print(f"{plural(len(ok), 'run')}, {len(broken)} broken")
     return 0
 
 

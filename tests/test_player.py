@@ -290,7 +290,7 @@ def test_strip_files_are_cached_and_written_only_into_the_cache(tmp_path):
 
 NODE_CHECK = """
 const mod = require("fs").readFileSync(process.argv[2], "utf8");
-const fn = new Function(mod + "; return {fmt4, fmtConf, parsePayload};")();
+const fn = new Function(mod + "; return {fmt4, fmtConf, parsePayload, withStep};")();
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const values = input.values.map(fn.fmt4);
 const confs = input.values.map(fn.fmtConf);
@@ -298,7 +298,8 @@ const bytes = Uint8Array.from(Buffer.from(input.payload, "base64"));
 const parsed = fn.parsePayload(bytes);
 const arrays = {};
 for (const [k, v] of Object.entries(parsed.arrays)) arrays[k] = Array.from(v.data);
-console.log(JSON.stringify({values, confs, header: parsed.header.runs[0].name, arrays}));
+const urls = input.searches.map((q) => fn.withStep(q, 7));
+console.log(JSON.stringify({values, confs, header: parsed.header.runs[0].name, arrays, urls}));
 """
 
 
@@ -320,7 +321,13 @@ def test_js_formats_and_decodes_like_python(tmp_path):
     (tmp_path / "check.js").write_text(NODE_CHECK)
     out = subprocess.run(
         ["node", str(tmp_path / "check.js"), str(ASSETS / "format.js")],
-        input=json.dumps({"values": values, "payload": base64.b64encode(payload).decode()}),
+        input=json.dumps(
+            {
+                "values": values,
+                "payload": base64.b64encode(payload).decode(),
+                "searches": ["?runs=a,b", "?run=x&step=3", "?step=1&run=%C3%A9", "", "?step"],
+            }
+        ),
         capture_output=True,
         text=True,
         check=True,
@@ -332,6 +339,9 @@ def test_js_formats_and_decodes_like_python(tmp_path):
         "2.6e-9", "1.0e-30", "1.0e-6", "0.0000", "0.1235"
     ]  # fmt: skip
     assert got["header"] == "<b>x</b>"
+    assert got["urls"] == [  # the other parameters as written: runs=a,b stays readable
+        "?runs=a,b&step=7", "?run=x&step=7", "?step=7&run=%C3%A9", "?step=7", "?step=7"
+    ]  # fmt: skip
     assert got["arrays"]["v"] == [float(np.float32(v)) for v in values[:50]]
     assert got["arrays"]["i"] == [0, 1, 2, 3, 4]
 

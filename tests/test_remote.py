@@ -310,6 +310,12 @@ def test_a_writer_refuses_a_bucket_that_does_not_exist(s3):
             animlib.AnimlibError, match="bucket 'no-such-lab-bucket' does not exist"
         ):
             make()
+    from animlib.bulk import render_all
+
+    runs = f"s3://{BUCKET}/to-typo"
+    write_run(runs, "one", steps=2)
+    with pytest.raises(animlib.AnimlibError, match="bucket 'no-such-lab-bucket' does not exist"):
+        render_all(runs, "s3://no-such-lab-bucket/videos", use_dask=False)  # once, not per run
     buckets = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     assert "no-such-lab-bucket" not in buckets
 

@@ -27,6 +27,18 @@ SHAPE = (4, 4, 3)
 STEPS = 20
 
 
+@pytest.fixture(autouse=True)
+def _forget_writers_left_on_failing_stores():
+    """Writers these tests leave open on a store that fails on purpose are not closed at exit
+    (each would print why it could not be)."""
+    from animlib import open_writers
+
+    before = set(open_writers._open)
+    yield
+    for key in set(open_writers._open) - before:
+        open_writers._open.pop(key, None)
+
+
 def image_for(step: int) -> np.ndarray:
     """A small float image on the 1/255 grid, a few values just off it (as PGD makes them)."""
     rng = np.random.default_rng(step)

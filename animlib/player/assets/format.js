@@ -54,6 +54,16 @@ function fmtGain(g) {
   return Number(g.toPrecision(3)).toString();
 }
 
+// The query `search` with step=N, every other parameter as it was written (URLSearchParams
+// would rewrite runs=a,b as runs=a%2Cb, and the link users paste into notes stays readable).
+function withStep(search, step) {
+  const parts = search.replace(/^\?/, "").split("&").filter((p) => p !== "");
+  const at = parts.findIndex((p) => p === "step" || p.startsWith("step="));
+  if (at < 0) parts.push(`step=${step}`);
+  else parts[at] = `step=${step}`;
+  return `?${parts.join("&")}`;
+}
+
 // A new element with attributes; text (if any) goes in as textContent, never as HTML.
 function el(tag, attrs, text) {
   const node = document.createElement(tag);

@@ -315,7 +315,7 @@ class Player {
       this.urlTimer = null;
       const url = new URL(window.location.href);
       if (url.searchParams.get("step") === String(this.step)) return;
-      url.searchParams.set("step", String(this.step));
+      url.search = withStep(url.search, this.step);
       window.history.replaceState(window.history.state, "", url.toString());
     }, URL_DELAY_MS);
   }
