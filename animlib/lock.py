@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -84,27 +86,53 @@ def run_status(meta: dict, store: Store) -> str:
 def acquire(store: Store, run_id: str) -> None:
     """Take the run's writer lock, or raise RunInputError (code BUSY) naming who holds it.
 
-    (On object stores, which cannot create a file exclusively, this is best effort.)
+    (On object stores without conditional writes, such as some fsspec backends, best effort.)
     """
     payload = json.dumps(
         {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
     ).encode()
-    for _ in range(2):
+    for _ in range(3):
         if store.create_exclusive(LOCK_NAME, payload):
             return
-        current = holder(store)
-        if current is not None:
-            raise _busy(run_id, current)
-        store.remove(LOCK_NAME)  # stale lock of a dead writer
+        try:
+            seen = store.read(LOCK_NAME)
+        except StoreError:  # removed meanwhile (its writer finished): try again
+            continue
+        lock = _parse(seen)
+        if lock is not None and not lock[1]:
+            raise _busy(run_id, lock[0])
+        if _take_over(store, seen, payload):  # a dead writer's lock (or an unreadable one)
+            return
     raise RunInputError("could not take the writer lock", run=run_id, field="lock", code=Code.BUSY)
 
 
-def release(store: Store) -> None:
-    """Drop the writer lock (ignored if it is already gone or cannot be removed)."""
+def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
+    """Replace the dead writer's lock ``seen`` by ours; False if another process took it. The
+    takeovers of one dead lock go one at a time (a marker named after it, created exclusively)
+    and each checks that the lock is still that one before removing it: of two writers
+    resuming a killed run at once, both took it (each removed the lock the other had taken)."""
+    marker = f"{LOCK_NAME}.takeover-{hashlib.sha1(seen).hexdigest()[:16]}"
+    if not store.create_exclusive(marker, payload):
+        with contextlib.suppress(StoreError):  # its taker died in between: the next try goes
+            if (taken := _parse(store.read(marker))) is not None and taken[1]:
+                store.remove(marker)
+        return False
     try:
+        try:
+            if store.read(LOCK_NAME) != seen:
+                return False
+        except StoreError:
+            return False  # removed meanwhile: the next try creates it
         store.remove(LOCK_NAME)
-    except StoreError:
-        pass
+        return store.create_exclusive(LOCK_NAME, payload)
+    finally:
+        release(store, marker)
+
+
+def release(store: Store, name: str = LOCK_NAME) -> None:
+    """Drop the writer lock (ignored if it is already gone or cannot be removed)."""
+    with contextlib.suppress(StoreError):
+        store.remove(name)
 
 
 def _busy(run_id: str, info: dict) -> RunInputError:
