@@ -57,7 +57,8 @@ class Flusher:
         return sum(a.pending_bytes for a in self._appenders)
 
     def check(self) -> None:
-        """Raise (once) the first error a background flush met since the last check.
+        """Raise (once) the first error a background flush met since the last check; with more
+        than :data:`MAX_BYTES` buffered, flush here first (raising what that meets).
 
         Raises:
             Exception: that error (typically a StoreError).
@@ -65,6 +66,8 @@ class Flusher:
         error, self._error = self._error, None
         if error is not None:
             raise error
+        if self.pending_bytes > MAX_BYTES:  # the storage keeps failing: try now, here, so that
+            self.flush()  # its error refuses this step and the buffer stops growing
 
     def poke(self) -> None:
         """After a log: start the background thread, flush early when much is buffered, and

@@ -355,3 +355,36 @@ def test_a_background_write_error_surfaces_on_the_next_log_and_loses_nothing(tmp
         assert len(run) == 4 and run.status == "finished"
         for s in range(4):  # every step once, in order: the failed write was retried
             assert run.images[s].tobytes() == image_for(10 * s + i).tobytes()
+
+
+def test_while_the_storage_keeps_failing_the_buffer_stays_bounded(tmp_path, monkeypatch):
+    """A full disk raised once in a while and every other log buffered its step: memory grew
+    without bound while the disk stayed full. Above the bound a log now tries to write at
+    once and is refused with the storage's error; once the disk has room all is written."""
+    from animlib import flusher
+
+    w = animlib.BatchWriter(tmp_path, experiment="full", class_names=CLASSES)
+    batch = np.stack([image_for(i) for i in range(3)])
+    probs = np.stack([probs_for(i) for i in range(3)])
+    w.log(images=batch, confidences=probs)
+    w.flush()
+    real = LocalStore.write_atomic
+
+    def full(self, path, data):
+        raise storage_error(OSError(errno.ENOSPC, "No space left on device"), path, self.url)
+
+    monkeypatch.setattr(LocalStore, "write_atomic", full)
+    monkeypatch.setattr(flusher, "MAX_BYTES", 4 * batch.nbytes)
+    logged = refused = 0
+    for _ in range(40):
+        try:
+            w.log(images=batch, confidences=probs)
+            logged += 1
+        except StoreError as exc:
+            assert "no space left" in str(exc)
+            refused += 1
+        assert w._flusher.pending_bytes <= 6 * batch.nbytes
+    assert refused >= 30 and len(w) == 1 + logged
+    monkeypatch.setattr(LocalStore, "write_atomic", real)
+    w.finish()
+    assert [len(animlib.open_run(tmp_path / f"full-{i:04d}")) for i in range(3)] == [1 + logged] * 3
