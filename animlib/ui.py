@@ -193,13 +193,26 @@ CHECK_TTL_S = 300  # a run's cached check is redone after at most this many seco
 
 
 def _check(url: str, where: str, key: Any, deep: bool) -> Report:
-    """The check of a run, cached by its ``key`` (shared by every session of the process)."""
-    return _checked(url, where, key, deep, int(time.monotonic() // CHECK_TTL_S))
+    """The check of a run, cached by its ``key`` (shared by every session of the process); a
+    storage failure (the bucket throttled, a folder unreadable) is not kept: the next page run
+    checks again."""
+    try:
+        return _checked(url, where, key, deep, int(time.monotonic() // CHECK_TTL_S))
+    except _StorageFailed as failed:
+        return failed.report
+
+
+class _StorageFailed(Exception):
+    def __init__(self, report: Report) -> None:
+        self.report = report
 
 
 @functools.lru_cache(maxsize=4096)  # (st.cache_data hashes and copies: ~0.6 ms a run, 50 a page)
 def _checked(url: str, where: str, key: Any, deep: bool, period: int) -> Report:
-    return validate_run(url, deep=deep, root=where)
+    report = validate_run(url, deep=deep, root=where)
+    if report.code == Code.STORAGE:
+        raise _StorageFailed(report)  # (an exception: lru_cache keeps no result)
+    return report
 
 
 CHUNK_LISTING_MAX = 500  # image chunks listed at every page run to notice deleted chunk files
@@ -232,7 +245,8 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
     report = _check(run.url, where, key, deep)
     if report.ok:
         return None
-    _remember_damaged(run.id, where, report)
+    if report.code != Code.STORAGE:  # (the storage failing is no damage of the run)
+        _remember_damaged(run.id, where, report)
     return f"This run cannot be shown: {md(printable(f'run {run.id!r}: {report.error}'))}"
 
 
@@ -286,7 +300,9 @@ def check_runs(
             break
         key = (info.get("updated"), info.get("steps"), info.get("status"))
         report = _check(info.url, where, key, deep)
-        if not report.ok:
+        if report.code == Code.STORAGE:  # the storage failing: not checked (again next time)
+            skipped += 1
+        elif not report.ok:
             out[info.id] = _with_problem(info, report)
         if progress is not None:
             progress(done + 1, len(todo))

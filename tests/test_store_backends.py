@@ -466,3 +466,37 @@ def test_a_fifo_as_run_json_is_an_error_not_a_hang(tmp_path):
     assert not reader.is_alive(), "open_run waited on the FIFO"
     assert isinstance(outcome[0], RunFormatError) and run_id in str(outcome[0])
     assert LocalStore(tmp_path).read(f"{run_id}/run.json") == b""
+
+
+def test_a_listing_that_fails_is_an_error_not_no_files(tmp_path, monkeypatch):
+    """``find`` returned [] when a folder could not be listed (S3 throttled, a folder without
+    permission): a run then read as missing every chunk, and the dashboard listed it broken
+    for 5 minutes. It raises a StoreError; the dashboard's check of the run is not kept."""
+    from animlib import ui
+    from animlib.validation import Report
+
+    run_dir = tmp_path / write_run(tmp_path, "r", steps=3)
+    store = open_store(run_dir)
+    assert "zarr.json" in store.find("images")
+    real = os.scandir
+
+    def denied(path="."):
+        if os.fspath(path).endswith("images"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(StoreError) as info:
+        store.find("images")
+    assert info.value.code == Code.STORAGE and "permission denied" in str(info.value)
+    with pytest.raises(RunFormatError, match="cannot be listed") as info:
+        animlib.open_run(run_dir).missing_chunks()
+    assert info.value.code == Code.STORAGE
+    monkeypatch.setattr(os, "scandir", real)
+    assert open_store("memory://find-ok").find("nothing-here") == []
+
+    reports = iter([Report("r", str(run_dir), error="x", code=Code.STORAGE), Report("r", "u")])
+    monkeypatch.setattr(ui, "validate_run", lambda *a, **kw: next(reports))
+    ui._checked.cache_clear()
+    assert ui._check(str(run_dir), str(tmp_path), "k", False).code == Code.STORAGE
+    assert ui._check(str(run_dir), str(tmp_path), "k", False).ok  # checked again, not kept

@@ -98,7 +98,8 @@ class Store(ABC):
 
     @abstractmethod
     def find(self, path: str) -> list[str]:
-        """Every file below the folder ``path``, relative to it (``[]`` if there is none)."""
+        """Every file below the folder ``path``, relative to it (``[]`` if there is none);
+        StoreError if it cannot be listed (never an empty list for a listing that failed)."""
 
     @abstractmethod
     def read(self, path: str, *, limit: int | None = None) -> bytes:

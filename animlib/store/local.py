@@ -134,7 +134,12 @@ class LocalStore(Store):
     def find(self, path: str) -> list[str]:
         top = self._local(path)
         out = []
-        for folder, _dirs, files in os.walk(top):
+
+        def unreadable(exc: OSError) -> None:  # (os.walk skipped it: every file read as missing)
+            if not (isinstance(exc, FileNotFoundError) and exc.filename == top):
+                raise storage_error(exc, path, self.url)
+
+        for folder, _dirs, files in os.walk(top, onerror=unreadable):
             rel = os.path.relpath(folder, top)
             for name in files:
                 out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")

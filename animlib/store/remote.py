@@ -132,8 +132,10 @@ class RemoteStore(Store):
         base = self._path(path).rstrip("/") + "/"
         try:
             found = self.fs.find(base)
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return []
+        except Exception as exc:  # throttled, expired credentials: not "no files"
+            raise storage_error(exc, path, self.url) from None
         return sorted(p[len(base) :] if p.startswith(base) else p for p in found)
 
     def read(self, path: str, *, limit: int | None = None) -> bytes:
