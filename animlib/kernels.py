@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from .settings import settings
+
 BLOCK = 4096  # values whose flags are found at once (the flags stay in the CPU cache)
 SAMPLE = 61  # every SAMPLE-th value is looked at first to tell an image far from the grid
 LANES = np.uint64(0x00FF00FF00FF00FF)  # every other byte of a word: 4 16-bit lanes
@@ -51,7 +53,7 @@ DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
 BIT_AT = np.zeros(64, np.int64)
 BIT_AT[(DE_BRUIJN << np.arange(64, dtype=np.uint64)) >> np.uint64(58)] = np.arange(64)
 WORTH = 2**20  # values in one batch that start loading the compiled code (16 x 148 x 148 x 3)
-DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba)
+DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba; settings.no_jit)
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"pid": None, "done": threading.Event(), "kernels": {}}
@@ -59,7 +61,7 @@ _state: dict[str, Any] = {"pid": None, "done": threading.Event(), "kernels": {}}
 
 def _kernel(name: str, start: bool, wait: bool) -> Callable[..., None] | None:
     """The compiled function ``name`` once loaded (start loading it, or wait for it), else None."""
-    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+    if settings().no_jit:
         return None
     state = _state
     if state["pid"] != os.getpid() and (start or wait):

@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import contextvars
 import hashlib
+import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,14 +18,24 @@ DEFAULT_RUNS = "runs"
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    """``env[name]`` as a number; the default when unset, empty or not a number."""
+    """``env[name]`` as a number; the default when unset or empty, and with a warning when it
+    is not a finite number >= 0 (``inf`` crashed every call; ``-5`` refused every image)."""
     value = env.get(name)
     if value is None or not value.strip():
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        return default
+        number = math.nan
+    if math.isfinite(number) and number >= 0:
+        return number
+    if (name, value) not in _WARNED:
+        _WARNED.add((name, value))
+        warnings.warn(f"{name}={value!r} is not a number >= 0: using {default:g}", stacklevel=4)
+    return default
+
+
+_WARNED: set[tuple[str, str]] = set()  # (variable, value) already warned about
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class Settings:
     cache_local_mb: float = 1024.0  # ANIMLIB_CACHE_LOCAL_MB: size bound of those local copies
     cache_lease_seconds: float = 30.0  # ANIMLIB_CACHE_LEASE_SECONDS: silent leases expire
     runs: str = ""  # ANIMLIB_RUNS: the dashboard's results folder
+    no_jit: bool = False  # ANIMLIB_NO_JIT: 1 uses the numpy code, never Numba's compiled kernels
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +70,8 @@ class Settings:
             default = f.default
             if isinstance(default, str):
                 values[f.name] = env.get(name, default) or default
+            elif isinstance(default, bool):
+                values[f.name] = env.get(name, "").strip().lower() not in ("", "0", "false", "no")
             elif isinstance(default, int):
                 values[f.name] = int(_number(env, name, default))
             else:

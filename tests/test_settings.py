@@ -81,3 +81,22 @@ def test_every_error_class_is_exported_from_the_package():
                  "RenderLimitError", "RenderError", "StoreError", "Code"):  # fmt: skip
         assert getattr(animlib, name) is getattr(errors, name)
         assert name in animlib.__all__
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "-5", "abc"])
+def test_a_setting_that_is_no_number_at_least_0_is_the_default_with_a_warning(value):
+    """``ANIMLIB_MAX_SIDE=inf`` raised OverflowError in every call (every page, every command);
+    ``-5`` refused every image; ``abc`` was the default without a word."""
+    from animlib.settings import Settings
+
+    with pytest.warns(UserWarning, match=f"ANIMLIB_MAX_SIDE='{value}' is not a number >= 0"):
+        got = Settings.from_env({"ANIMLIB_MAX_SIDE": value, "ANIMLIB_MAX_DPI": "0"})
+    assert got.max_side == 1024 and got.max_dpi == 0
+
+
+def test_no_jit_is_a_setting_as_the_others():
+    from animlib.settings import Settings
+
+    assert [Settings.from_env({"ANIMLIB_NO_JIT": v}).no_jit for v in ("", "0", "1", "yes")] == [
+        False, False, True, True
+    ]  # fmt: skip
