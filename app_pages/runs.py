@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 
 import pandas as pd
@@ -12,12 +13,13 @@ from streamlit.delta_generator import DeltaGenerator
 
 from animlib import linked_view
 from animlib import runs_table as table
+from animlib.errors import AnimlibError
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
 from animlib.index.query import sorted_param
 from animlib.link_state import RUNS_VIEW
 from animlib.links import compare_link, viewer_link, viewer_url
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
-from animlib.text import plural
+from animlib.text import plural, printable
 from animlib.ui import (
     PROBLEMS_KEY,
     Problems,
@@ -360,11 +362,13 @@ def runs_page() -> tuple[str, int] | None:
     try:
         index = run_index(where)
     except Exception as exc:  # a missing or unreadable folder must not crash the page
-        st.error(f"Cannot list runs in {where}: {exc}")
+        if not isinstance(exc, (AnimlibError, OSError)):  # a bug: its traceback to the log
+            logging.getLogger("animlib").warning("cannot list runs in %s", where, exc_info=True)
+        st.error(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
         return None
     if not index.table.num_rows:
         st.info(
-            f"No runs in {where} yet. Write some with `animlib.RunWriter`, or run "
+            f"No runs in {md(where)} yet. Write some with `animlib.RunWriter`, or run "
             "`python -m animlib demo --out runs`."
         )
         return folder_state(index)

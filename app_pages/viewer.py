@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import streamlit as st
@@ -36,6 +37,7 @@ from animlib.views import confidence_csv, metric_cards, styled_confidences
 FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 RECENT = 8  # runs offered when the page is opened without one
 LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would wrap over lines)
+log = logging.getLogger("animlib")
 
 
 def run_link(place: Any, run_id: str, label: str, icon: str, **kw: Any) -> None:
@@ -113,7 +115,8 @@ experiment = run.meta.get("experiment")
 is_sample = isinstance(experiment, str) and bool(experiment)  # of a BatchWriter experiment
 try:  # every experiment that attacked this image, side by side in the grid
     on_image = experiments_on_image(run.id, where)
-except Exception:  # the link is a convenience: never let it break the viewer
+except Exception:  # the link is a convenience: never let it break the viewer (but log it)
+    log.warning("experiments on the image of %s", run.id, exc_info=True)
     on_image = []
 one_image = not is_sample or len(on_image) > 1  # the link singles out this image's row
 if not is_sample:  # a run of its own: the experiments that attacked the same image, if any
@@ -143,6 +146,7 @@ if is_sample:
     try:  # step through the experiment's samples without going back to the table
         before, after, n_samples = sample_neighbours(run.id, experiment, where)
     except Exception:  # a convenience too
+        log.warning("samples beside %s", run.id, exc_info=True)
         before, after, n_samples = None, None, 0
     if n_samples > 1:
         nav = st.columns([1, 1, 3], vertical_alignment="center")

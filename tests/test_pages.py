@@ -561,3 +561,15 @@ def test_md_table_escapes_text_columns_of_every_dtype():
     assert shown.loc[md(link), "a"] == md(link) == shown.loc[md(link), "b"] != link
     assert shown.loc["r", "a"] == "1.5" and shown.loc["r", "b"] == 2  # numbers as they are
     assert md_table(frame.astype({"a": "string"})).iloc[0, 0] == md(link)
+
+
+def test_the_runs_page_shows_a_folder_it_cannot_list_as_text(tmp_path, monkeypatch):
+    """The folder and the error went into the message as Markdown (a folder name could plant a
+    link); every other page escaped them."""
+    where = tmp_path / "[click](http://127.0.0.1:9/x) **bold**"
+    monkeypatch.setenv("ANIMLIB_RUNS", str(where))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = app()
+    assert not at.exception
+    (error,) = [e.value for e in at.error if e.value.startswith("Cannot list runs in")]
+    assert "\\[click\\]" in error and "\\*\\*bold\\*\\*" in error
