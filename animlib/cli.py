@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .errors import AnimlibError, RenderOptionError
+from .errors import AnimlibError, Code, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
 
@@ -127,7 +127,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     try:
         check_sort(args.sort)
-    except ValueError as exc:
+    except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     infos = _queried(args.runs, list_runs(args.runs), args)
@@ -201,15 +201,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     try:
         table = summarize(args.runs, by=args.by, experiments_only=not args.all_runs)
-    except ValueError as exc:
-        if isinstance(exc, AnimlibError):
+    except AnimlibError as exc:
+        if exc.field != "by":
             raise
-        if args.by == "experiment":  # the default, so no typo: no run has one
-            exc = ValueError(
+        text = str(exc)
+        if exc.code == Code.NOT_FOUND and args.by == "experiment":  # the default: no typo
+            text = (
                 f"no run in {printable(args.runs)} belongs to an experiment: group them by "
                 "other keys, e.g. --by attack,params.eps"
             )
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {text}", file=sys.stderr)
         return 2
     if not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]:
         table = _beside_experiments(args.runs, table)  # by experiment alone

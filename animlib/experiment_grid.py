@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .errors import AnimlibError
 from .experiments import AT_START, image_key, sample_key
 from .listing import RunInfo
 from .protocol import MAX_COMPARE, RunLike
@@ -229,10 +230,10 @@ def order_rows(rows: Sequence[GridRow], order: str) -> list[GridRow]:
     breaks first) or most first (``fragile``); rows with no known outcome last, ties by sample.
 
     Raises:
-        ValueError: ``order`` is not a key of :data:`ORDERS`.
+        AnimlibError: ``order`` is not a key of :data:`ORDERS` (field ``order``).
     """
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+        raise AnimlibError(f"must be one of {', '.join(ORDERS)}, not {order!r}", field="order")
     if order == "sample":
         return list(rows)
     sign = 1 if order == "robust" else -1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import meta as M
-from .errors import AnimlibError
+from .errors import AnimlibError, Code
 from .listing import RunInfo
 from .text import natural_key
 
@@ -305,7 +305,9 @@ def _by_keys(by: str | Sequence[str] | None) -> list[str]:
     keys = [k.strip() for k in by.split(",")] if isinstance(by, str) else [str(k) for k in by]
     keys = [k for k in keys if k]
     if not keys:
-        raise ValueError("by needs at least one run.json key (such as experiment or params.eps)")
+        raise AnimlibError(
+            "needs at least one run.json key (such as experiment or params.eps)", field="by"
+        )
     return keys
 
 
@@ -457,7 +459,11 @@ def summarize_runs(
         groups.setdefault(tuple(row[k] for k in keys), []).append(row)
     for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
         if groups and all(group[i] is None for group in groups):
-            raise ValueError(f"by: no run has {key!r} (run.json keys, or params.NAME)")
+            raise AnimlibError(
+                f"no run has {key!r} (run.json keys, or params.NAME)",
+                field="by",
+                code=Code.NOT_FOUND,
+            )
     rows = []
     for group in sorted(groups, key=_sort_key):
         runs = groups[group]

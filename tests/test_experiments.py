@@ -294,7 +294,7 @@ def test_cli_summary_and_ls_json(root, capsys):
     # a key no run has is refused (a typo), from the CLI and from summarize
     assert main(["summary", str(root), "--by", "attack,params.epz"]) == 2
     assert "no run has 'params.epz'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="no run has 'atack'"):
+    with pytest.raises(animlib.AnimlibError, match="by: no run has 'atack'"):
         animlib.summarize(root, by="atack")
     assert main(["ls", str(root), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -387,3 +387,17 @@ def test_grouped_listed_runs_equal_list_experiments_and_summarize(root):
         summarize_runs(runs, by, experiments_only=False),
         animlib.summarize(root, by=by, experiments_only=False),
     )
+
+
+def test_summary_says_no_experiments_only_when_summarize_says_so(tmp_path, monkeypatch):
+    """``animlib summary`` turned any ValueError of ``summarize`` (a bug, odd data) into "no
+    run belongs to an experiment"; it decides on the error's field and code now."""
+    from animlib import experiments
+    from animlib.cli import main
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(experiments, "summarize", broken)
+    with pytest.raises(ValueError, match="boom"):
+        main(["summary", str(tmp_path)])

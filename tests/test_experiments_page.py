@@ -14,6 +14,7 @@ from helpers import page_links
 from streamlit.testing.v1 import AppTest
 
 import animlib
+from animlib.errors import Code
 from animlib.experiment_grid import DARK_BACKGROUND, grid_html, grid_rows, order_rows
 from animlib.experiment_views import (
     default_grid,
@@ -178,8 +179,9 @@ def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo
     assert order_rows(rows, "sample") == rows
     ties = [r.key for r in robust if r.fooled_share == shares[0]]
     assert ties == [r.key for r in rows if r.fooled_share == shares[0]]  # ties by sample
-    with pytest.raises(ValueError, match="order must be one of"):
+    with pytest.raises(animlib.AnimlibError, match="order: must be one of") as info:
         order_rows(rows, "random")
+    assert info.value.field == "order" and info.value.code == Code.INVALID
 
 
 def test_grid_page_orders_images_and_shows_each_tally(demo_env):

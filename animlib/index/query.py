@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import AnimlibError
 from ..params import NUMBER_RE2, SEP, word_pattern
 from ..settings import settings
 from ..text import natural_key
@@ -184,10 +185,12 @@ def _sort_indices(table: pa.Table, column: str, descending: bool) -> pa.Array:
 
 
 def check_sort(sort: str) -> None:
-    """Raise ValueError unless ``sort`` is ``""``, a column of :data:`SORTABLE` or
-    ``params.NAME``."""
+    """Raise AnimlibError (field ``sort``) unless ``sort`` is ``""``, a column of
+    :data:`SORTABLE` or ``params.NAME``."""
     if sort and sort not in SORTABLE and sorted_param(sort) is None:
-        raise ValueError(f"cannot sort by {sort!r} (one of {', '.join(SORTABLE)}, or params.NAME)")
+        raise AnimlibError(
+            f"cannot sort by {sort!r} (one of {', '.join(SORTABLE)}, or params.NAME)", field="sort"
+        )
 
 
 def run_query(
