@@ -59,8 +59,10 @@ def test_a_cut_class_name_never_reads_as_another_class(tmp_path, pattern, dpi, w
     text = status.prediction_text.get_text()
     name, pct = text.rsplit(" (", 1)
     assert pct == "90.0%)"
-    if name != names[500]:  # cut: always with an ellipsis, and a prefix of the real name
-        assert name.endswith("…") and names[500].startswith(name[:-1]), text
+    if name != names[500]:  # cut: with an ellipsis between the real name's start and end
+        head, tail = name.split("…")
+        assert names[500].startswith(head) and names[500].endswith(tail), text
+        assert len(head) + len(tail) < len(names[500])
     assert name not in set(names) - {names[500]}
     # the whole text is drawn: inside its redraw region and inside the frame
     extent = status.prediction_text.get_window_extent()
@@ -245,3 +247,25 @@ def test_every_source_pixel_is_the_same_square_of_drawn_pixels(tmp_path):
             top = height - (y + oh)
             shown = frame[top : top + oh, x : x + ow]
             assert np.array_equal(shown, images[i].repeat(k, 0).repeat(k, 1)), f"frame {i}"
+
+
+def test_class_names_sharing_a_long_start_stay_told_apart_and_the_target_stays(tmp_path):
+    """Names that differ only at their end all read "a-long-common…" in the bars, and the
+    header, cut as one line at its end, dropped "target:" (a targeted run read as untargeted)."""
+    names = [f"a-long-common-prefix-shared-by-every-class-of-this-set-{v}" for v in
+             ("alpha", "beta", "gamma", "delta", "epsilon")]  # fmt: skip
+    with animlib.RunWriter(tmp_path, name="r", attack="PGD", model="resnet", class_names=names,
+                           true_label=0, target_label=1) as w:  # fmt: skip
+        for i in range(3):
+            p = np.linspace(1, 2, 5)
+            p[1] += i
+            w.log(image=np.full((16, 16, 3), 0.5, np.float32), confidences=p / p.sum())
+    fig = RunFigure(animlib.open_run(tmp_path / "r"))
+    fig.update(2)
+    row = fig.rows[0]
+    labels = [t.get_text() for t in row.bars.class_labels]
+    assert len(set(labels)) == 5 and all("…" in t for t in labels)
+    assert sorted(t.rsplit("-", 1)[1] for t in labels) == sorted(n.rsplit("-", 1)[1] for n in names)
+    header = row.header.texts[1].get_text()
+    assert "true: a-long" in header and "target: a-long" in header and header.endswith("-beta")
+    assert row.status.prediction_text.get_text().endswith("-beta (34.2%)")

@@ -128,7 +128,7 @@ class ConfidenceBars:
         for i, c in enumerate(self.classes):
             weight = "bold" if c in marked else "normal"
             style = {"color": marked[c], "fontweight": weight} if c in marked else {}
-            text = fit(names[c], LABEL_W - 14, FONT_TICK, weight)
+            text = fit(names[c], LABEL_W - 14, FONT_TICK, weight, middle=True)
             self.labels_width = max(self.labels_width, text_width(text, FONT_TICK, weight))
             labels.append(
                 box.text(

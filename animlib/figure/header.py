@@ -162,17 +162,42 @@ class RowHeader:
         right_w = self.status.width
         run = data.run
         names = data.class_names
-        parts = [p for p in (run.attack, run.model) if p]
-        if data.true_label is not None:
-            parts.append(f"true: {names[data.true_label]}")
-        if data.target_label is not None:
-            parts.append(f"target: {names[data.target_label]}")
+        parts = [one_line(p) for p in (run.attack, run.model) if p]
+        labels = [
+            (role, one_line(names[label]))
+            for role, label in (("true", data.true_label), ("target", data.target_label))
+            if label is not None
+        ]
         name = fit(data.label, (width - right_w) * 0.6, FONT_HEADER, _BOLD)
         name_w = text_width(name, FONT_HEADER, _BOLD)
-        rest_w = width - right_w - name_w - 14
-        rest = fit("  ·  ".join(one_line(p) for p in parts), max(rest_w, 0), FONT_HEADER)
+        rest = fit_labels(parts, labels, max(width - right_w - name_w - 14, 0))
         self.texts: list[Text] = [
             ax.text(0, 0.5, name, ha="left", fontweight=_BOLD, **_words()),
             ax.text((name_w + 10) / width, 0.5, rest, ha="left", color=MUTED_TEXT, **_words()),
             *self.status.texts,
         ]
+
+
+SEPARATOR = "  ·  "
+MIN_NAME = "ab…yz"  # the narrowest class name worth keeping in a header
+
+
+def fit_labels(parts: list[str], labels: list[tuple[str, str]], room: float) -> str:
+    """``attack · model · true: NAME · target: NAME`` within ``room`` layout units: the class
+    names cut in their middle, each to its share, so that both labels stay (cutting the whole
+    line at its end dropped ``target:`` first: a targeted run read as untargeted)."""
+
+    def line(named: list[tuple[str, str]]) -> str:
+        return SEPARATOR.join([*parts, *(f"{role}: {n}" for role, n in named)])
+
+    whole = line(labels)
+    bare = text_width(line([(role, "") for role, _ in labels]), FONT_HEADER)
+    if not labels or text_width(whole, FONT_HEADER) <= room:
+        return fit(whole, room, FONT_HEADER)
+    if (room - bare) / len(labels) < text_width(MIN_NAME, FONT_HEADER):
+        return fit(whole, room, FONT_HEADER)  # too narrow for the names: the line's start
+    widths = [text_width(n, FONT_HEADER) for _, n in labels]
+    share = (room - bare) / len(labels)
+    if min(widths) < share:  # a short name keeps its width; the other takes the rest
+        share = room - bare - min(widths)
+    return line([(role, fit(n, share, FONT_HEADER, middle=True)) for role, n in labels])

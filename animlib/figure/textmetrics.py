@@ -20,6 +20,7 @@ __all__ = [
     "ELLIPSIS",
     "advance",
     "clear_caches",
+    "cut",
     "fit",
     "fit_readout",
     "font_metrics",
@@ -51,20 +52,33 @@ def text_width(text: str, size: float, weight: str = "normal", dpi: float = REF_
     return float(w) * REF_DPI / dpi
 
 
+def cut(text: str, keep: int, middle: bool = False) -> str:
+    """``text`` with ``keep`` of its characters and an ellipsis: its start, or with ``middle``
+    its start and its end (class names that share a long prefix stay told apart)."""
+    if len(text) <= keep:
+        return text
+    head = (keep + 1) // 2 if middle else keep
+    tail = text[len(text) - (keep - head) :].lstrip() if keep > head else ""
+    return text[:head].rstrip() + ELLIPSIS + tail
+
+
 @functools.lru_cache(maxsize=4096)
-def fit(text: str, max_width: float, size: float, weight: str = "normal") -> str:
-    """``text`` on one line, cut with an ellipsis until at most ``max_width`` layout units wide."""
+def fit(
+    text: str, max_width: float, size: float, weight: str = "normal", middle: bool = False
+) -> str:
+    """``text`` on one line, cut with an ellipsis (at its end, or with ``middle`` in its
+    middle: see :func:`cut`) until at most ``max_width`` layout units wide."""
     text = one_line(text)
     if text_width(text, size, weight) <= max_width:
         return text
     lo, hi = 0, len(text)
-    while lo < hi:  # longest prefix that fits together with the ellipsis
+    while lo < hi:  # the most characters that fit together with the ellipsis
         mid = (lo + hi + 1) // 2
-        if text_width(text[:mid].rstrip() + ELLIPSIS, size, weight) <= max_width:
+        if text_width(cut(text, mid, middle), size, weight) <= max_width:
             lo = mid
         else:
             hi = mid - 1
-    return text[:lo].rstrip() + ELLIPSIS if lo else ELLIPSIS
+    return cut(text, lo, middle) if lo else ELLIPSIS
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,20 +138,20 @@ def readout_width(text: str, size: float, weight: str, dpi: float) -> float:
 
 @functools.lru_cache(maxsize=8192)
 def fit_readout(name: str, suffix: str, max_px: float, size: float, weight: str, dpi: float) -> str:
-    """``name + suffix`` as a readout draws it, the name cut with an ellipsis until the whole
-    is at most ``max_px`` pixels wide (measured on the real text at the real dpi)."""
+    """``name + suffix`` as a readout draws it, the name (a class name) cut in its middle with
+    an ellipsis until the whole is at most ``max_px`` pixels wide (measured on the real text
+    at the real dpi)."""
     name = one_line(name)
     if readout_width(name + suffix, size, weight, dpi) <= max_px:
         return name + suffix
     lo, hi = 0, len(name)
-    while lo < hi:  # longest prefix that fits together with the ellipsis and the suffix
+    while lo < hi:  # the most characters that fit together with the ellipsis and the suffix
         mid = (lo + hi + 1) // 2
-        cut = name[:mid].rstrip() + ELLIPSIS + suffix
-        if readout_width(cut, size, weight, dpi) <= max_px:
+        if readout_width(cut(name, mid, True) + suffix, size, weight, dpi) <= max_px:
             lo = mid
         else:
             hi = mid - 1
-    return name[:lo].rstrip() + ELLIPSIS + suffix
+    return cut(name, lo, True) + suffix if lo else ELLIPSIS + suffix
 
 
 def clear_caches() -> None:
