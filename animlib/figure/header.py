@@ -169,7 +169,10 @@ class RowHeader:
             if label is not None
         ]
         name = fit(data.label, (width - right_w) * 0.6, FONT_HEADER, _BOLD)
-        name_w = text_width(name, FONT_HEADER, _BOLD)
+        name_w = max(  # as drawn: at a low dpi, hinting widens a bold name (it hid "PGD")
+            text_width(name, FONT_HEADER, _BOLD),
+            text_width(name, FONT_HEADER, _BOLD, ax.figure.dpi),
+        )
         rest = fit_labels(parts, labels, max(width - right_w - name_w - 14, 0))
         self.texts: list[Text] = [
             ax.text(0, 0.5, name, ha="left", fontweight=_BOLD, **_words()),
