@@ -14,7 +14,7 @@ from .limits import check_dpi
 # (low, high, integer?, low inclusive?) of every numeric option
 _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "fps": (0, 120, False, False),
-    "dpi": (0, 1000, False, False),
+    "dpi": (20, 10_000, False, True),  # (below 20 text cannot be drawn; the limit: check_dpi)
     "stride": (1, 1_000_000, True, True),
     "top_k": (1, 1000, True, True),
     "amplification": (0, 1e6, False, False),
