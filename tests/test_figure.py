@@ -269,3 +269,16 @@ def test_class_names_sharing_a_long_start_stay_told_apart_and_the_target_stays(t
     header = row.header.texts[1].get_text()
     assert "true: a-long" in header and "target: a-long" in header and header.endswith("-beta")
     assert row.status.prediction_text.get_text().endswith("-beta (34.2%)")
+
+
+def test_a_failed_run_says_so_in_its_frames(tmp_path):
+    """A run whose writer stopped on an error rendered exactly like a finished one: its last
+    step read as the attack's result."""
+    with pytest.raises(RuntimeError):
+        with animlib.RunWriter(tmp_path, name="crashed", class_names=["a", "b"]) as w:
+            for _ in range(3):
+                w.log(image=np.zeros((8, 8), np.uint8), confidences=[0.6, 0.4])
+            raise RuntimeError("out of memory")
+    fig = RunFigure(animlib.open_run(tmp_path / "crashed"))
+    fig.update(2)
+    assert "of 2 (failed)" in [t.get_text() for t in fig.rows[0].status.texts]

@@ -45,7 +45,8 @@ class StatusLine:
     :class:`RedrawRegion` of its own. So a frame draws a few cached characters instead of laying
     out a whole new line, and the line never jitters. Widths are measured at the figure's dpi; a
     class name too long for its field is cut with an ellipsis, never silently. A running run
-    reads ``step 57 (running)``: its frames do not depend on how many steps it has so far.
+    reads ``step 57 (running)``: its frames do not depend on how many steps it has so far; a
+    failed one ``step 57 of 119 (failed)``.
     """
 
     def __init__(self, ax: PanelBox, width: float, data: RunData, dpi: float) -> None:
@@ -59,7 +60,8 @@ class StatusLine:
         #: the widest step number the field is sized for; a running run's frames must not depend
         #: on its length so far (a live render appends frames to those made earlier)
         self.widest = last if not data.running else max(last, RUNNING_WIDEST, key=len)
-        words = ("step", RUNNING_WORDS if data.running else f"of {last}", "pred:")
+        of_last = f"of {last}" + (" (failed)" if data.failed else "")  # not the attack's end
+        words = ("step", RUNNING_WORDS if data.running else of_last, "pred:")
         w_step, w_of, w_pred = (tw(t) for t in words)
         digits = sum(advance(c, FONT_HEADER, _BOLD, dpi) for c in self.widest)
         w_num = digits * REF_DPI / dpi * 1.05 + 2

@@ -86,6 +86,7 @@ class RunData:
     true_label: int | None
     target_label: int | None
     running: bool = False  # the run is still being written (its ``status`` is ``running``)
+    failed: bool = False  # its writer stopped on an error: the last step is not the attack's end
 
     @classmethod
     def of(cls, run: RunLike) -> RunData:
@@ -101,6 +102,7 @@ class RunData:
             true_label=_label(run.true_label, k),
             target_label=_label(run.target_label, k),
             running=getattr(run, "status", None) == "running",
+            failed=getattr(run, "status", None) == "failed",
         )
 
     @property
