@@ -166,6 +166,22 @@ def test_gif_frame_count_and_timing(run, tmp_path):
         assert im.info.get("loop") == 0
 
 
+@pytest.mark.parametrize(("fps", "frames"), [(30, 12), (60, 8), (120, 5)])
+def test_a_gif_plays_as_long_as_its_fps_says(run, tmp_path, fps, frames):
+    """GIF delays are centiseconds and players hold a frame 20 ms at least: 30 fps played
+    at 33 fps, 60 and 120 fps both at 50. Delays alternate now, and frames are dropped above
+    50 fps (never the last), so the GIF lasts its 12 steps / fps."""
+    out = render(run, tmp_path / "run.gif", fps=fps)
+    durations = []
+    with Image.open(out) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+        assert im.n_frames == frames
+    assert min(durations) >= 20 and all(d % 10 == 0 for d in durations)
+    assert abs(sum(durations) - 12 * 1000 / fps) <= 20, durations
+
+
 def test_gif_keeps_a_frame_of_few_colours_exact_and_dithers_only_rich_ones(tmp_path):
     """A flat gray of a digit must not turn into a checkerboard of two other grays."""
     rng = np.random.default_rng(0)

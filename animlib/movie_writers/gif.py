@@ -15,7 +15,8 @@ __all__ = ["GIFWriter"]
 
 @register_writer
 class GIFWriter(MovieWriter):
-    """Animated GIF with Pillow (never ImageMagick): loops forever, ``1000 / fps`` ms per frame.
+    """Animated GIF with Pillow (never ImageMagick): loops forever, at ``fps`` (see
+    :func:`gif_timing`).
 
     Frames are kept palettised (1 byte per pixel) until :meth:`finish`, because Pillow writes a GIF
     in one call, so a GIF holds at most ``ANIMLIB_MAX_GIF_FRAMES`` frames (checked per frame).
@@ -41,8 +42,8 @@ class GIFWriter(MovieWriter):
         self._frames.append(im.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG))
 
     def _close(self) -> None:
-        first, *rest = self._frames
-        duration = max(int(round(1000.0 / self.fps / 10.0)) * 10, 20)
+        keep, duration = gif_timing(len(self._frames), self.fps)
+        first, *rest = [self._frames[i] for i in keep]
         comment = self.metadata.get("comment") or self.metadata.get("title")
         kwargs: dict[str, Any] = {}
         if comment:
@@ -76,3 +77,18 @@ def _exact(rgb: np.ndarray, colors: list[tuple[int, tuple[int, int, int]]]) -> I
     channels = np.stack([palette >> 16, (palette >> 8) & 255, palette & 255], axis=1)
     frame.putpalette(channels.astype(np.uint8).tobytes())
     return frame
+
+
+def gif_timing(n: int, fps: float) -> tuple[list[int], list[int]]:
+    """Which of ``n`` frames a GIF keeps, and how many ms each shows. A GIF counts time in
+    centiseconds and players show a frame at least 20 ms: each frame starts at its time
+    rounded to 10 ms (30 fps: 30, 40, 30 ms, ...), and above 50 fps frames are dropped, the
+    last always kept, so the whole plays in ``n / fps`` seconds (fps 60 played at 50 fps)."""
+    starts = [int(round(i * 100.0 / fps)) * 10 for i in range(n + 1)]
+    keep: list[int] = []
+    for i in range(n):
+        if not keep or starts[i] - starts[keep[-1]] >= 20:
+            keep.append(i)
+    keep[-1] = n - 1  # (the attack's end is never the frame dropped)
+    ends = [starts[i] for i in keep[1:]] + [starts[n]]
+    return keep, [max(end - starts[i], 20) for i, end in zip(keep, ends, strict=True)]
