@@ -282,3 +282,16 @@ def test_a_failed_run_says_so_in_its_frames(tmp_path):
     fig = RunFigure(animlib.open_run(tmp_path / "crashed"))
     fig.update(2)
     assert "of 2 (failed)" in [t.get_text() for t in fig.rows[0].status.texts]
+
+
+def test_a_height_bound_too_small_for_the_rows_is_said(tmp_path):
+    """render_compare(max_height_px=600) of 6 runs made a 1398 px tall video without a word."""
+    from animlib.figure.layout import plan, spec_of
+
+    runs = [animlib.open_run(tmp_path / write_run(tmp_path, f"r{i}", steps=2)) for i in range(6)]
+    specs = [spec_of(run) for run in runs]
+    with pytest.warns(UserWarning, match="max_height_px=600 cannot hold 6 rows"):
+        tall = plan(specs, RenderOptions(max_height_px=600))
+    assert tall.size_px(100)[1] > 600
+    fits = plan(specs[:2], RenderOptions(max_height_px=600))  # (no warning: it fits)
+    assert fits.size_px(100)[1] <= 600

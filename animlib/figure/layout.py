@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -121,6 +122,12 @@ def _image_width(
     if n_rows > 1:  # keep tall comparisons on screen
         budget = options.max_height_px - TOP - (n_rows - 1) * ROW_GAP
         img_w = min(img_w, (budget / n_rows - (HEADER_H + TITLE_H + BOTTOM_H)) / aspect)
+        if img_w < MIN_IMG:  # (a frame that says nothing is worse than a tall one)
+            warnings.warn(
+                f"max_height_px={options.max_height_px} cannot hold {n_rows} rows: the video "
+                f"is taller (images keep {MIN_IMG:g} layout units)",
+                stacklevel=2,
+            )
     img_w = max(img_w, MIN_IMG)
     return _snap(img_w, {spec.width for spec in specs}, options.dpi)
 
