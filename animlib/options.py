@@ -18,7 +18,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "stride": (1, 1_000_000, True, True),
     "top_k": (1, 1000, True, True),
     "amplification": (0, 1e6, False, False),
-    "width_px": (480, 4096, True, True),
+    "width_px": (720, 4096, True, True),  # (narrower: the bars of a 3-image row do not fit)
     "max_height_px": (200, 8192, True, True),
     "bitrate": (1, 1_000_000, True, True),
 }
