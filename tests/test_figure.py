@@ -295,3 +295,12 @@ def test_a_height_bound_too_small_for_the_rows_is_said(tmp_path):
     assert tall.size_px(100)[1] > 600
     fits = plan(specs[:2], RenderOptions(max_height_px=600))  # (no warning: it fits)
     assert fits.size_px(100)[1] <= 600
+
+
+def test_a_large_gain_is_written_as_a_number():
+    """``amplification=1000`` was labelled "×1e+03"; the player writes 1000."""
+    from animlib.figure.images import _amp_text
+
+    assert [_amp_text(x) for x in (1000, 14.96, 0.0667, 33.33, 12345)] == [
+        "1000", "15", "0.0667", "33.3", "12300"
+    ]  # fmt: skip

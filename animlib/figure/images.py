@@ -41,7 +41,9 @@ _Key = tuple[tuple[int, int], tuple[int, int]]  # a sampling's (source, size)
 
 
 def _amp_text(amp: float) -> str:
-    return f"{amp:.3g}"
+    """3 significant digits, as the player writes them (1000, not 1e+03)."""
+    value = float(f"{amp:.3g}")
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.15g}"
 
 
 class ImagePanels:
