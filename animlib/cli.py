@@ -256,7 +256,7 @@ def _render_options(args: argparse.Namespace) -> dict:
     check and message as every other entry point); unset ones keep their defaults."""
     given = {
         name: getattr(args, name)
-        for name in ("fps", "dpi", "stride", "top_k", "amplification")
+        for name in ("fps", "dpi", "stride", "top_k", "amplification", "width_px", "bitrate")
         if getattr(args, name) is not None
     }
     RenderOptions.of(given)
@@ -453,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, help="render every n-th step and the last (default: 1)")
     p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
     p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
+    p.add_argument("--width-px", type=int, help="frame width at 100 dpi (default: 1280)")
+    p.add_argument("--bitrate", type=int, help="video bitrate in kbit/s (default: quality-based)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("validate", help="check a run folder or every run in a results folder")

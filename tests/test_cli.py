@@ -62,6 +62,19 @@ def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, caps
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_render_takes_the_width_and_bitrate_as_python_does(tmp_path, capsys):
+    """``--width-px`` and ``--bitrate`` were Python-only options."""
+    from PIL import Image
+
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "a.gif"), "--width-px", "800", "--no-cache"]) == 0
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.size[0] == 800
+    assert main(["render", run, str(tmp_path / "b.mp4"), "--width-px", "100"]) == 2
+    assert "width_px: must be an integer in [720, 4096]; got 100" in capsys.readouterr().err
+    assert main(["render", run, str(tmp_path / "c.mp4"), "--bitrate", "300", "--no-cache"]) == 0
+
+
 def test_render_takes_the_output_file_as_a_second_argument(tmp_path, capsys):
     """``animlib render RUN OUT.gif`` as a user types it (it was "unrecognized arguments")."""
     run = str(tmp_path / write_run(tmp_path, "a", steps=2))
