@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from .arrays import (
     to_numpy,
 )
 from .errors import AnimlibError, Code, RunInputError
-from .limits import limits
+from .limits import check_classes, check_side
 
 RESERVED_SCALARS = ("images", "confidences", "logits", "active", "original", "originals")
 
@@ -157,13 +157,7 @@ def images(
     batch_size_of(arr, field, b, blame)
     if min(arr.shape[1], arr.shape[2]) < 1:
         raise blame(field, f"images have an empty side: shape {arr.shape}")
-    side = limits().max_side
-    if max(arr.shape[1], arr.shape[2]) > side:
-        raise blame(
-            field,
-            f"{arr.shape[1]}x{arr.shape[2]} images exceed the limit of {side} px per side",
-            code=Code.LIMIT,
-        )
+    within(check_side, field, blame, arr.shape[1], arr.shape[2])
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if arr.dtype.kind == "b":
@@ -207,8 +201,7 @@ def probabilities(
         raise blame(field, "has zero classes")
     if k is not None and arr.shape[1] != k:
         raise blame(field, f"has {arr.shape[1]} classes but the experiment has {k}", None)
-    if arr.shape[1] > limits().max_classes:
-        raise blame(field, f"{arr.shape[1]} classes exceed the limit", code=Code.LIMIT)
+    within(check_classes, field, blame, arr.shape[1])
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
     if bad.size:
         raise blame(field, "contains NaN/inf values", int(bad[0]))
@@ -315,8 +308,7 @@ def class_names(value: Any, blame: Blame) -> list[str] | None:
     names = [str(c) for c in value]
     if not names:
         raise blame("class_names", "must not be empty")
-    if len(names) > limits().max_classes:
-        raise blame("class_names", f"{len(names)} classes exceed the limit", code=Code.LIMIT)
+    within(check_classes, "class_names", blame, len(names))
     return names
 
 
@@ -383,3 +375,12 @@ def check_layout(layout: Any, blame: Blame) -> None:
     """Refuse an unknown ``layout`` (``"auto"``, ``"HWC"``, ``"CHW"``, ``"HW"``)."""
     if problem := layout_problem(layout):
         raise blame("layout", problem)
+
+
+def within(check: Callable[..., None], field: str, blame: Blame, *counts: int) -> None:
+    """A limit of :mod:`animlib.limits` (its one check and message), as this experiment's error
+    for ``field``."""
+    try:
+        check(*counts, field=field)
+    except AnimlibError as exc:
+        raise blame(field, exc.message, code=exc.code) from None

@@ -23,7 +23,7 @@ from .experiment_ids import (
 from .experiments import SAMPLES_FIELD
 from .flusher import Flusher, shared_pool
 from .interrupts import deferred_interrupt
-from .limits import limits
+from .limits import check_steps
 from .listing import RunInfo
 from .open_writers import track, untrack
 from .params import params_problem
@@ -411,8 +411,7 @@ class BatchWriter:
         if probs is not None:
             B.check_label_range(self._true, "true_labels", probs.shape[1], blame)
             B.check_label_range(self._target, "target_labels", probs.shape[1], blame)
-        if self._n >= limits().max_steps:
-            raise blame("steps", f"the experiment already has {self._n} steps", code=Code.LIMIT)
+        B.within(check_steps, "steps", blame, self._n + 1)
         mask = B.mask(active, b, blame)
         if self._sinks is None and not mask.all():
             raise blame("active", "every sample must be logged at step 0 (the clean input)")

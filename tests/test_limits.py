@@ -140,3 +140,42 @@ def test_run_json_depth_at_the_limit_when_brackets_allow_no_shortcut(tmp_path, p
         with pytest.raises(RunFormatError, match="params: is nested more than 64 levels"):
             M.read_meta(data, "deep")
     assert M.read_meta(json.dumps({**meta, "params": {}}).encode(), "deep")["params"] == {}
+
+
+def test_batchwriter_hits_the_same_limits_with_the_same_messages(tmp_path):
+    """BatchWriter checked side, classes and steps by hand: "6 classes exceed the limit" named
+    neither the limit nor the variable that raises it."""
+    import numpy as np
+
+    import animlib
+    from animlib.batch_input import ExperimentInputError
+
+    def log(**kw):
+        w = animlib.BatchWriter(tmp_path, experiment="e", **kw.pop("writer", {}))
+        w.log(**kw)
+        return w
+
+    cases = [
+        (dict(images=np.zeros((2, 65, 10), np.uint8)), "images", RUN_CHECKS[0][3]),
+        (
+            dict(images=np.zeros((2, 4, 4), np.uint8), confidences=np.full((2, 6), 1 / 6)),
+            "confidences",
+            RUN_CHECKS[2][3],
+        ),  # fmt: skip
+        (
+            dict(images=np.zeros((2, 4, 4), np.uint8), writer={"class_names": list("abcdef")}),
+            "class_names",
+            RUN_CHECKS[2][3],
+        ),  # fmt: skip
+    ]
+    for kw, field, text in cases:
+        with pytest.raises(ExperimentInputError) as info:
+            log(**kw)
+        assert (info.value.field, info.value.message, info.value.code) == (field, text, Code.LIMIT)
+    w = log(images=np.zeros((2, 4, 4), np.uint8))
+    for _ in range(29):
+        w.log(images=np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(ExperimentInputError) as info:
+        w.log(images=np.zeros((2, 4, 4), np.uint8))
+    assert info.value.message == RUN_CHECKS[1][3] and info.value.field == "steps"
+    w.finish()
