@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from .cache import cached_render
+from .options import RenderOptions
 from .text import printable
 
 log = logging.getLogger("animlib.downloads")
@@ -16,20 +17,20 @@ _FAILED: dict[str, str] = {}
 _MAX_FAILED = 256
 
 
-def _key(file: str, options: dict[str, Any]) -> str:
-    return f"{file}|{sorted(options.items())!r}"
+def _key(file: str, options: RenderOptions) -> str:
+    return f"{file}|{sorted(options.as_dict().items())!r}"  # (fps 10 and 10.0 alike)
 
 
-def last_failure(file: str, options: dict[str, Any]) -> str | None:
+def last_failure(file: str, options: RenderOptions) -> str | None:
     """What the last render of the download ``file`` with ``options`` raised (None if it did
     not fail, or succeeded since)."""
     return _FAILED.get(_key(file, options))
 
 
-def _render_bytes(runs: Any, fmt: str, file: str, options: dict[str, Any]) -> bytes:
+def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions) -> bytes:
     key = _key(file, options)
     try:
-        data = cached_render(runs, fmt, **options).read_bytes()
+        data = cached_render(runs, fmt, options=options).read_bytes()
     except Exception as exc:  # the button gets no error of its own: the page shows this one
         log.exception("rendering %s failed", file)
         if len(_FAILED) >= _MAX_FAILED:
@@ -41,7 +42,7 @@ def _render_bytes(runs: Any, fmt: str, file: str, options: dict[str, Any]) -> by
 
 
 def render_download(
-    slot: Any, label: str, runs: Any, file: str, mime: str, options: dict[str, Any], **kw: Any
+    slot: Any, label: str, runs: Any, file: str, mime: str, options: RenderOptions, **kw: Any
 ) -> None:
     """A download button for a render of ``runs`` (one run or a comparison), made (or taken
     from the render cache) only when clicked. If the last click's render failed, the error is
@@ -53,7 +54,7 @@ def render_download(
         runs: what is rendered (as :func:`animlib.cache.cached_render` takes it).
         file: the file name offered; its suffix is the format.
         mime: the file's MIME type.
-        options: the render options.
+        options: the render options (checked once, by the page).
         **kw: more arguments of ``download_button``.
     """
     fmt = file.rsplit(".", 1)[-1]

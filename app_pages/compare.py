@@ -9,9 +9,9 @@ import streamlit as st
 
 from animlib import runs_table as table
 from animlib.downloads import render_download
-from animlib.errors import AnimlibError, RenderLimitError
-from animlib.limits import check_dpi
+from animlib.errors import AnimlibError
 from animlib.links import compare_link, viewer_link
+from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import plural, printable
@@ -80,14 +80,14 @@ except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest o
     st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 
 name = "-vs-".join(r.id for r in runs)[:150]
-try:  # an over-the-limit render is explained here, not when the download is clicked
-    check_dpi(options["dpi"], run=name)
-    render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", options)
+try:  # checked once, as every entry point checks them: explained here, not when clicked
+    opts = RenderOptions.of(options)
+    render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", opts)
     st.caption(
         "Rendered on the first click (the download starts when it is made, a few seconds for "
         "long runs), then served from the render cache."
     )
-except RenderLimitError as exc:
+except AnimlibError as exc:
     st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")
 st.subheader("Metrics")
 st.table(md_table(compare_metrics(runs)))

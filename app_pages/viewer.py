@@ -13,7 +13,7 @@ import streamlit as st
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
-from animlib.limits import check_dpi, limits
+from animlib.limits import check_gif_frames
 from animlib.links import viewer_link
 from animlib.lock import run_status
 from animlib.options import RenderOptions
@@ -233,25 +233,22 @@ with tabs[2]:
     st.json(run.params)
 
 st.subheader("Downloads")
-try:  # an over-the-limit render is explained here, not when a download is clicked
-    check_dpi(options["dpi"], run=run.id)
-    render_problem = None
-except RenderLimitError as exc:
-    render_problem = printable(exc)
-    st.error(f"The videos cannot be rendered with these options: {md(render_problem)}")
+try:  # checked once, as every entry point checks them: explained here, not when clicked
+    opts: RenderOptions | None = RenderOptions.of(options)
+except AnimlibError as exc:
+    opts = None
+    st.error(f"The videos cannot be rendered with these options: {md(printable(exc))}")
 d = st.columns(4)
-if render_problem is None:
-    render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", options, width="stretch")
-    frames = RenderOptions.of(options).frames(len(run))
-    if frames <= limits().max_gif_frames:
-        render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", options, width="stretch")
-    else:
-        d[1].caption(
-            f"GIF: {frames} frames is above the limit of {limits().max_gif_frames}; "
-            "raise the stride or download the MP4."
-        )
+if opts is not None:
+    render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", opts, width="stretch")
+    frames = opts.frames(len(run))
+    try:
+        check_gif_frames(frames, run=run.id)
+        render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", opts, width="stretch")
+    except RenderLimitError as exc:
+        d[1].caption(f"GIF: {md(exc.message)}")
     html = f"{run.id}.html"
-    render_download(d[2], "Standalone HTML", run, html, "text/html", options, width="stretch")
+    render_download(d[2], "Standalone HTML", run, html, "text/html", opts, width="stretch")
     st.caption(
         f"A video is rendered on its first click ({frames} frames: the download starts "
         "when it is made, a few seconds for a long run), then served from the render cache."

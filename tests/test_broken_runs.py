@@ -1006,7 +1006,7 @@ def test_viewer_explains_limits_instead_of_failing(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "5")
     at = app("app_pages/viewer.py", run="small")
     assert not at.exception and not at.error
-    assert any("12 frames is above the limit of 5" in c.value for c in at.caption)
+    assert any("12 frames exceed the limit of 5 for a GIF" in plain(c.value) for c in at.caption)
     assert "GIF" not in [b.label for b in at.get("download_button")]
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "50")  # the viewer's default is 100 dpi
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "empty-cache"))  # no earlier render

@@ -10,6 +10,7 @@ from helpers import CLASSES, chunk_file, page_links, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
 import animlib
+from animlib.options import RenderOptions
 from animlib.player import unpack
 from animlib.views import NO_VALUE
 
@@ -420,11 +421,12 @@ def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ui, "cached_render", fake_render)
     slot = Slot()
-    ui.render_download(slot, "GIF", "RUN", "a.b.gif", "image/gif", {"fps": 5.0}, width="stretch")
+    opts = RenderOptions(fps=5)
+    ui.render_download(slot, "GIF", "RUN", "a.b.gif", "image/gif", opts, width="stretch")
     label, data, kw = slot.args
     assert label == "GIF" and rendered == []  # nothing rendered before the click
     assert kw == dict(file_name="a.b.gif", mime="image/gif", on_click="ignore", width="stretch")
-    assert data() == b"gif" and rendered == [("RUN", "gif", {"fps": 5.0})]
+    assert data() == b"gif" and rendered == [("RUN", "gif", {"options": opts})]
 
 
 def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
@@ -451,22 +453,26 @@ def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
 
     monkeypatch.setattr(downloads, "cached_render", render)
     slot = Slot()
-    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9))
     assert slot.errors == []
     with pytest.raises(RuntimeError):
         slot.data()  # (Streamlit logs it; the browser gets no file)
-    slot = Slot()
-    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    slot = Slot()  # (the same options, 9.0 and 9 alike)
+    downloads.render_download(
+        slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9.0)
+    )
     assert slot.errors == [
         "The last MP4 video could not be rendered: RuntimeError: No glyphs have been loaded."
     ]
     other = Slot()  # other options: another download
-    downloads.render_download(other, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 3.0})
+    downloads.render_download(other, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=3))
     assert other.errors == []
     fail[0] = False
     assert slot.data() == Path(__file__).read_bytes()
-    slot = Slot()
-    downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", {"fps": 9.0})
+    slot = Slot()  # (the same options, 9.0 and 9 alike)
+    downloads.render_download(
+        slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9.0)
+    )
     assert slot.errors == []
 
 
