@@ -20,7 +20,9 @@ def restore_view(
     """On the page's first run in a session, or back from another page, its widgets start
     from the link (a reloaded or shared link shows the same view), else from where this
     session left them (:func:`keep_view`); what the link names that cannot be used is kept for
-    :func:`show_link_problems`.
+    :func:`show_link_problems`. When the link is not the one :func:`keep_view` wrote last
+    (the browser's Back or Forward), the widgets follow it: they rewrote it to their view,
+    so Back changed nothing.
 
     Args:
         view: the page's widgets and their link parameters.
@@ -28,10 +30,11 @@ def restore_view(
         options: per list or choice widget, the values it offers now.
         defaults: every widget's value on a bare link.
     """
-    if view[0][0] in st.session_state:  # the widgets are alive: they hold the view
-        return
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
-    if not any(link.values()):
+    navigated = link != st.session_state.get(f"{name}_written", link)  # Back, Forward
+    if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
+        return
+    if not any(link.values()) and not navigated:
         link = st.session_state.get(f"{name}_view", {})
     state, problems = view_from_link(view, link, options=options)
     st.session_state.update({**defaults, **state, f"{name}_link_problems": problems})
@@ -62,6 +65,7 @@ def keep_view(view: Spec, *, name: str, defaults: Mapping[str, object]) -> None:
     st.session_state[f"{name}_view"] = {
         p: value if isinstance(value, list) else [value] for p, value in link.items()
     }
+    st.session_state[f"{name}_written"] = {p: st.query_params.get_all(p) for p in parameters(view)}
 
 
 def write_link(changes: Mapping[str, str | list[str] | None]) -> None:

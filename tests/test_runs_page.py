@@ -260,3 +260,21 @@ def test_one_run_is_counted_as_one_run(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert "1 of 1 run shown" in captions(at)
     assert [b for b in at.get("download_button") if b.proto.label == "Download 1 run (CSV)"]
+
+
+def test_back_and_forward_show_the_view_of_the_link(many):
+    """Each change writes the link (a history entry), but a Back to an earlier link was
+    rewritten at once to the widgets' view: Back changed nothing (once per change), then left
+    the app. The widgets follow a link they did not write."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    first = ids(at)
+    at.text_input(key="f_text").set_value("eps=0.03").run()
+    searched = ids(at)
+    assert at.query_params["q"] in ("eps=0.03", ["eps=0.03"]) and searched != first
+    at.query_params.pop("q")  # the browser's Back to the bare link
+    at.run()
+    assert at.text_input(key="f_text").value == "" and ids(at) == first
+    assert "q" not in at.query_params
+    at.query_params["q"] = "eps=0.03"  # Forward
+    at.run()
+    assert at.text_input(key="f_text").value == "eps=0.03" and ids(at) == searched

@@ -73,6 +73,27 @@ def test_runs_page_lists_runs(page, server, e2e_runs):
     assert page.get_by_text(f"{len(expected)} of {len(expected)} runs shown").count() == 1
 
 
+def test_back_shows_the_runs_page_as_it_was(page, server, e2e_runs):
+    """Each search is a history entry, but Back to the earlier link was rewritten at once to
+    the search box's view: Back changed nothing, then left the app."""
+    total = len([i for i in animlib.list_runs(e2e_runs) if i.ok])
+    page.goto(server.url + "/")
+    wait_idle(page)
+    page.get_by_text(f"{total} of {total} runs shown").wait_for(timeout=30_000)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill("long")
+    box.press("Enter")
+    page.wait_for_url("**/?q=long", timeout=30_000)
+    page.get_by_text(f"1 of {total} runs shown").wait_for(timeout=30_000)
+    page.go_back()
+    page.get_by_text(f"{total} of {total} runs shown").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert "q=" not in page.url and box.input_value() == ""
+    page.go_forward()
+    page.get_by_text(f"1 of {total} runs shown").wait_for(timeout=30_000)
+    assert box.input_value() == "long"
+
+
 def test_viewer_has_one_player_that_plays(page, server):
     """One player replaces the video and the still below it; it plays in the browser."""
     open_player(page, server.url + "/viewer?run=long")
