@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from animlib import linked_view
 from animlib.errors import AnimlibError
 from animlib.text import printable
 from animlib.ui import md
@@ -34,6 +35,7 @@ page = st.navigation(
     ],
     position="top",
 )
+linked_view.note_page(page.url_path)
 try:
     page.run()
 except (AnimlibError, OSError) as exc:  # a damaged run or file: say so, never a traceback

@@ -31,13 +31,25 @@ def restore_view(
         defaults: every widget's value on a bare link.
     """
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
-    navigated = link != st.session_state.get(f"{name}_written", link)  # Back, Forward
+    stayed = st.session_state.get(_PAGE_BEFORE) == st.session_state.get(_PAGE_NOW)
+    navigated = stayed and link != st.session_state.get(f"{name}_written", link)  # Back
     if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
         return
     if not any(link.values()) and not navigated:
         link = st.session_state.get(f"{name}_view", {})
     state, problems = view_from_link(view, link, options=options)
     st.session_state.update({**defaults, **state, f"{name}_link_problems": problems})
+
+
+_PAGE_BEFORE, _PAGE_NOW = "linked_view_page_before", "linked_view_page_now"
+
+
+def note_page(page: str) -> None:
+    """The page this script run shows (the dashboard calls it first): a link that changed
+    while the page stayed is the browser's Back or Forward; on a page just come to, a bare
+    link (the menu's) keeps the session's view."""
+    st.session_state[_PAGE_BEFORE] = st.session_state.get(_PAGE_NOW)
+    st.session_state[_PAGE_NOW] = page
 
 
 def show_link_problems(name: str) -> None:
