@@ -393,3 +393,15 @@ def test_changing_text_stays_inside_its_screen_area_at_any_dpi(tmp_path, dpi):
     with FrameRenderer(run, RenderOptions(dpi=dpi, stride=97)) as frames:
         for i in [0, 1, 5, 11, 12, 3]:
             assert np.array_equal(frames.frame(i), frames.full_frame(i)), f"frame {i}"
+
+
+def test_player_strips_are_keyed_as_renders_are(tmp_path, monkeypatch):
+    """The player's strip names had their own key rules, without the frames' look: a change
+    that draws frames differently kept serving old strips. The key owner is cache.keys."""
+    from animlib.cache import keys
+
+    run = animlib.open_run(tmp_path / write_run(tmp_path, "r", steps=3))
+    key = keys.strips_key(run)
+    assert keys.is_entry(f"{key}-abc-00000-3-2-image.png") and key.startswith("player-")
+    monkeypatch.setattr(keys, "LOOK", keys.LOOK + 1)
+    assert keys.strips_key(run) != key

@@ -68,6 +68,16 @@ def _key(runs: list[list[str]], fmt: str, options: RenderOptions, **extra: objec
     return _digest(payload)
 
 
+def strips_key(run: RunLike) -> str:
+    """The file prefix of a run's player strips, ``player-`` and 32 hex digits: it changes
+    with the run's content (a running run: with its identity, so its complete strips are
+    reused as it grows), animlib's version and the frames' look (``LOOK``)."""
+    live = is_live([run])
+    held = [identity(run), _created(run)] if live else [run_label(run), run.fingerprint]
+    payload = {"v": __version__, "look": LOOK, "player": held, "live": live}
+    return "player-" + _digest(payload)[:32]
+
+
 def identity(run: RunLike) -> str:
     """Where a run lives (its URL or path), else its id."""
     return str(getattr(run, "url", None) or run_label(run))

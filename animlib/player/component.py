@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +26,8 @@ from typing import Any
 import streamlit as st
 from streamlit.components.v2 import component
 
-from .. import __version__
 from ..cache import cache_dir, evict
+from ..cache.keys import strips_key
 from .payload import build_payload, image_part
 from .strips import StripFiles, strip_files
 
@@ -54,20 +53,6 @@ def _media_url(path: Path, coordinates: str) -> str:
     url = runtime.get_instance().media_file_mgr.add(str(path), "image/png", coordinates)
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}{url}" if base and url.startswith("/") else url
-
-
-def strips_key(run: Any) -> str:
-    """Cache file prefix of a run's strips: changes with the run's content and animlib; for a
-    running run with its identity (location and creation time) instead: as it grows, its
-    complete strips are reused (see :func:`~animlib.player.strips.strip_files`)."""
-    if getattr(run, "status", None) == "running":
-        created = (
-            run.meta.get("created", "") if isinstance(getattr(run, "meta", None), dict) else ""
-        )
-        text = json.dumps(["player-live", __version__, str(getattr(run, "url", run.id)), created])
-    else:
-        text = json.dumps(["player", __version__, run.id, run.fingerprint])
-    return "player-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _strips(run: Any, amplification: float | None, label: str) -> StripFiles:
