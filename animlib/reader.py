@@ -29,6 +29,7 @@ from . import meta as M
 from .arraymeta import MissingChunk
 from .errors import Code, RunFormatError, StoreError, found
 from .image_steps import ImageSteps
+from .stepcodec import ChunkShapeError
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
@@ -37,14 +38,24 @@ ARRAYS = ("images", "confidences", "original")  # the arrays a run may list in r
 MAX_CHUNK_GRID = 1_000_000  # chunk grids larger than this are not listed for missing chunks
 
 
+def _shape_mismatch(exc: BaseException) -> tuple[int, tuple[int, ...]] | None:
+    """(values held, shape) of a chunk of another image shape (animlib's codec says so with
+    its error; numpy, under Zarr's own codecs, only in its message)."""
+    if isinstance(exc, ChunkShapeError):
+        return exc.values, exc.shape
+    m = _RESHAPE.search(" ".join(str(exc).split()))
+    if m is None:
+        return None
+    return int(m.group(1)), tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d)
+
+
 def describe_read_error(exc: BaseException) -> str:
     """Why a stored chunk could not be decoded, in words a user can act on (one line)."""
     text = " ".join(str(exc).split())
-    m = _RESHAPE.search(text)
-    if m:
-        dims = [int(d) for d in m.group(2).replace(" ", "").split(",") if d]
+    if (found := _shape_mismatch(exc)) is not None:
+        values, dims = found
         return (
-            f"a stored chunk holds {m.group(1)} values where shape {tuple(dims)} needs "
+            f"a stored chunk holds {values} values where shape {dims} needs "
             f"{math.prod(dims)}: the image shape changed between steps, or the chunk comes "
             "from another run"
         )

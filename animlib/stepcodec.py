@@ -144,12 +144,22 @@ def _inflate(
     """Decompress exactly ``nbytes`` bytes (a chunk of another image shape is refused), into
     ``out`` (flat uint8 of ``nbytes`` bytes) if given. ``data`` is read in place (no copy)."""
     declared = _declared_size(data, codec)
-    if declared is not None and declared != nbytes:  # worded as numpy words it, for the reader
-        raise ValueError(f"cannot reshape array of size {declared // itemsize} into shape {shape}")
+    if declared is not None and declared != nbytes:
+        raise ChunkShapeError(declared // itemsize, shape)
     if out is None:
         out = np.empty(nbytes, np.uint8)
     (_BLOSC if codec == BLOSC else _ZSTD).decode(data, out=out)  # Blosc: any shuffle
     return out
+
+
+class ChunkShapeError(ValueError):
+    """A stored chunk of another image shape than its array's (``values`` where ``shape``
+    needs another number), or a forged one: the reader says which (it used to parse this from
+    an error worded as numpy's)."""
+
+    def __init__(self, values: int, shape: tuple[int, ...]) -> None:
+        super().__init__(f"a stored chunk holds {values} values where shape {shape} needs more")
+        self.values, self.shape = values, tuple(shape)
 
 
 @dataclass
