@@ -38,7 +38,7 @@ __all__ = [
 
 TESTED_VERSIONS = ((3, 11),)  # (major, minor) of matplotlib this module was checked against
 _PRIVATE_FONT_API = ("_layout", "_render_glyph", "_set_transform")
-_PRIVATE_RENDERER_API = ("_prepare_font", "_draw_text_glyphs_and_boxes")
+_PRIVATE_RENDERER_API = ("_prepare_font",)  # and ``_renderer.draw_text_image`` (an instance's)
 _PRIVATE_MANAGER_API = ("_find_fonts_by_props",)
 
 
@@ -55,10 +55,15 @@ def _detect() -> bool:
         from matplotlib.ft2font import FT2Font, RenderMode  # noqa: F401
     except ImportError:  # pragma: no cover
         return False
+    try:
+        drawer = getattr(RendererAgg(1, 1, 72), "_renderer", None)
+    except Exception:  # noqa: BLE001 - (a renderer that cannot be made: the plain path)
+        return False
     return (
         all(hasattr(FT2Font, a) for a in _PRIVATE_FONT_API)
         and all(hasattr(RendererAgg, a) for a in _PRIVATE_RENDERER_API)
         and all(hasattr(FontManager, a) for a in _PRIVATE_MANAGER_API)
+        and hasattr(drawer, "draw_text_image")
     )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import AnimlibError
+from ..store.paths import contained
 from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
 from .image_edits import channel_split, progressive_blur
@@ -91,10 +93,6 @@ class DemoResult:
     @property
     def run_ids(self) -> list[str]:
         return [r.run_id for r in self.runs]
-
-    @property
-    def digits_model(self) -> MLPClassifier:
-        return self.models["digits"]
 
     @property
     def shapes_model(self) -> MLPClassifier:
@@ -391,10 +389,8 @@ def build_demo(
     config = config or DemoConfig()
     t_start = time.perf_counter()
     log: Callable[[str], None] = (lambda _msg: None) if quiet else print
-    if model_dir is not None:
-        out_abs, model_abs = os.path.abspath(out), os.path.abspath(model_dir)
-        if model_abs == out_abs or model_abs.startswith(out_abs + os.sep):
-            raise ValueError("model_dir must not be inside the runs folder")
+    if model_dir is not None and contained(os.path.realpath(model_dir), os.path.realpath(out)):
+        raise AnimlibError("must not be inside the runs folder", field="model_dir")
 
     # The matrices here are small: one BLAS thread is as fast as two on an idle machine and far
     # faster on a busy one (threads spin-waiting on each other); results are identical.

@@ -67,6 +67,8 @@ def _attack_objects(attack: Any) -> list[Any]:
     """``attack`` and, once each, the attacks it is made of (torchattacks registers them in
     ``_attacks``, nested ones included)."""
     found = {id(attack): attack}
+    # torchattacks' private registry (3.5: Attack.__setattr__ fills it; MultiAttack, AutoAttack):
+    # read through vars() so an attack without one is just itself; tested with torchattacks 3.5.1
     for sub in (vars(attack).get("_attacks") or {}).values():
         found.setdefault(id(sub), sub)
     return list(found.values())
