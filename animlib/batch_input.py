@@ -150,7 +150,7 @@ def images(
     blame: Blame,
     field: str = "images",
     check_range: bool = True,
-):
+) -> np.ndarray:
     """A batch of images as (B, H, W, C) uint8 or float32 in [0, 1], checked sample by sample
     (``check_range=False``: float values are not checked yet; :func:`check_range` does it)."""
     arr = _to_bhwc(array(value, field, blame), layout, field, blame)

@@ -17,6 +17,8 @@ from .listing import RunInfo
 from .text import natural_key
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .index import RunIndex
 
 SUMMARY_COLUMNS = (
@@ -317,7 +319,7 @@ def run_outcomes(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
-):
+) -> pd.DataFrame:
     """One row per run: the ``by`` keys and the per-run values behind :func:`summarize`.
 
     Args:
@@ -391,7 +393,7 @@ def summarize(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
-):
+) -> pd.DataFrame:
     """Attack results per group of runs, as a pandas DataFrame (one row per group).
 
     Columns: the ``by`` keys, then ``n`` (runs), ``clean_acc`` (step-0 argmax == true label),
@@ -434,7 +436,7 @@ def summarize_runs(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
-):
+) -> pd.DataFrame:
     """:func:`summarize` of runs already listed (a dashboard's index keeps them fresh: no
     second scan of the folder).
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from .metrics import run_metrics
 from .params import flatten, param_text
@@ -20,7 +21,7 @@ TARGET_BG = "background-color: #ffe3c2"
 STYLE_MAX_CELLS = 200_000
 
 
-def styled_confidences(run: Any, top_k: int | None = 10):
+def styled_confidences(run: Any, top_k: int | None = 10) -> Styler:
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
     frame = confidence_frame(run, top_k=top_k)
     names = unique_names(run.class_names)

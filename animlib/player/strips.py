@@ -87,7 +87,9 @@ class StripPlan:
         return stored // self.per_strip, stored % self.per_strip
 
 
-def plan_for(steps: int, image_shape: tuple[int, ...], max_bytes: int = MAX_IMAGE_BYTES):
+def plan_for(
+    steps: int, image_shape: tuple[int, ...], max_bytes: int = MAX_IMAGE_BYTES
+) -> StripPlan:
     """The strip plan of a run with ``steps`` images of ``image_shape`` (H, W, C)."""
     h, w = int(image_shape[0]), int(image_shape[1])
     c = int(image_shape[2]) if len(image_shape) > 2 else 1

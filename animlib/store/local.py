@@ -10,7 +10,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import Code, StoreError
@@ -446,7 +446,7 @@ class LocalStore(Store):
         replace_via_temp(os.fspath(local_path), copy, path, self.url)
 
     @contextlib.contextmanager
-    def staged(self, path: str):
+    def staged(self, path: str) -> Iterator[str]:
         """The final path itself: local writers (the movie writers) already write atomically."""
         yield self._local(path)
 
