@@ -29,13 +29,9 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         number = math.nan
     if math.isfinite(number) and number >= 0:
         return number
-    if (name, value) not in _WARNED:
-        _WARNED.add((name, value))
-        warnings.warn(f"{name}={value!r} is not a number >= 0: using {default:g}", stacklevel=4)
+    # (Python shows a warning once per text and place: settings are parsed once per value)
+    warnings.warn(f"{name}={value!r} is not a number >= 0: using {default:g}", stacklevel=4)
     return default
-
-
-_WARNED: set[tuple[str, str]] = set()  # (variable, value) already warned about
 
 
 @dataclass(frozen=True)

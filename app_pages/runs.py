@@ -118,6 +118,7 @@ def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
         "Parameter columns",
         options,
         key="f_params",
+        default=held("f_params", options),
         placeholder="e.g. eps" if options else "no parameters",
         disabled=not options,
         help="Show run parameters (`params` in run.json) as columns; sort by them in Sort by. "
@@ -131,24 +132,41 @@ def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, li
     active = sum(bool(st.session_state.get(key)) for key in FILTER_KEYS)
     label = f"Filters · {active}" if active else "Filters"
     again = {"on_change": first_page}
+    attacks, models, outcomes = facets["attack"], facets["model"], list(SUCCESS_LABELS)
     with place.popover(label, icon=":material/filter_list:", key="p_filters"):
         chosen = {
-            "attacks": st.multiselect("Attack", facets["attack"], key="f_attack", **again),
-            "models": st.multiselect("Model", facets["model"], key="f_model", **again),
+            "attacks": st.multiselect(
+                "Attack", attacks, key="f_attack", default=held("f_attack", attacks), **again
+            ),
+            "models": st.multiselect(
+                "Model", models, key="f_model", default=held("f_model", models), **again
+            ),
             "experiments": st.multiselect(
                 "Experiment",
                 facets["experiment"],
                 key="f_experiment",
+                default=held("f_experiment", facets["experiment"]),
                 placeholder="Choose options" if facets["experiment"] else "no experiments",
                 disabled=not facets["experiment"],
                 help="The runs of BatchWriter experiments (one run per image)",
                 **again,
             ),
-            "statuses": st.multiselect("Status", STATUSES, key="f_status", **again),
-            "success": st.multiselect("Outcome", list(SUCCESS_LABELS), key="f_success", **again),
+            "statuses": st.multiselect(
+                "Status", STATUSES, key="f_status", default=held("f_status", STATUSES), **again
+            ),
+            "success": st.multiselect(
+                "Outcome", outcomes, key="f_success", default=held("f_success", outcomes), **again
+            ),
         }
         st.button("Clear filters", key="clear_filters", on_click=clear_filters, disabled=not active)
     return chosen
+
+
+def held(key: str, options: list[str]) -> list[str]:
+    """The values a popover's multiselect holds, as its default: a widget in a popover never
+    opened is drawn at its first opening from its default, not from the session (a list of
+    25 rows per page appeared while the page showed 50, and the next change applied it)."""
+    return [value for value in st.session_state.get(key) or [] if value in options]
 
 
 def sort_option_label(option: str) -> str:
@@ -180,12 +198,30 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     )
     with bar.popover(label, icon=":material/sort:", key="p_sort"):
         sort = st.selectbox(
-            "Sort by", options, key="f_sort", format_func=sort_option_label, **again
+            "Sort by",
+            options,
+            key="f_sort",
+            index=options.index(now),
+            format_func=sort_option_label,
+            **again,
         )
-        descending = st.toggle("Descending", key="f_desc", disabled=sort == NEWEST, **again)
+        descending = st.toggle(
+            "Descending",
+            key="f_desc",
+            value=bool(st.session_state.get("f_desc")),
+            disabled=sort == NEWEST,
+            **again,
+        )
     with bar.popover("View", icon=":material/view_column:", key="p_view"):
         shown = param_columns(st.container(), facets["params"])
-        st.selectbox("Rows per page", PAGE_SIZES, key="f_rows", **again)
+        rows = st.session_state.get("f_rows", PAGE_SIZES[1])
+        st.selectbox(
+            "Rows per page",
+            PAGE_SIZES,
+            key="f_rows",
+            index=PAGE_SIZES.index(rows) if rows in PAGE_SIZES else 1,
+            **again,
+        )
     by = sorted_param(sort)
     if by is not None and by not in shown:
         shown = [*shown, by]  # the column sorted by is shown

@@ -138,7 +138,8 @@ def test_default_cache_folder_and_bad_format(tmp_path, monkeypatch, run):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.cache_dir() == tmp_path / "xdg" / "animlib"
     monkeypatch.setenv("ANIMLIB_CACHE_MAX_MB", "oops")
-    assert cache.max_bytes() == Settings().cache_max_bytes == 2048 * 1024 * 1024
+    with pytest.warns(UserWarning, match="ANIMLIB_CACHE_MAX_MB='oops' is not a number"):
+        assert cache.max_bytes() == Settings().cache_max_bytes == 2048 * 1024 * 1024
     with pytest.raises(ValueError, match="format"):
         cache.cached_render(run, "../mp4")
 

@@ -11,7 +11,8 @@ from animlib.settings import Settings, runs_root
 
 
 def test_settings_come_from_animlib_variables_with_defaults():
-    s = Settings.from_env({"ANIMLIB_MAX_STEPS": "30", "ANIMLIB_MAX_DPI": "oops"})
+    with pytest.warns(UserWarning, match="ANIMLIB_MAX_DPI='oops'"):
+        s = Settings.from_env({"ANIMLIB_MAX_STEPS": "30", "ANIMLIB_MAX_DPI": "oops"})
     assert s.max_steps == 30 and s.max_dpi == Settings().max_dpi == 400
     assert Settings.from_env({"ANIMLIB_DEEP_CHECK_MB": "2"}).deep_check_bytes == 2 * 2**20
     assert Settings.from_env({"ANIMLIB_CACHE": "s3://b/p"}).cache_location() == "s3://b/p"
