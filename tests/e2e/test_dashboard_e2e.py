@@ -94,6 +94,28 @@ def test_back_shows_the_runs_page_as_it_was(page, server, e2e_runs):
     assert box.input_value() == "long"
 
 
+def test_a_popover_opened_late_shows_the_view_in_force(page, server, e2e_runs):
+    """Widgets in a popover never opened were drawn, at its first opening, from their
+    defaults: Rows per page read 25 while the page showed 50 (and the next change applied
+    25); a link's sort read "newest first"."""
+    page.goto(server.url + "/?sort=name")
+    wait_idle(page)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill("o")
+    box.press("Enter")
+    page.wait_for_url("**q=o**", timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("button", name="View").click()
+    rows = page.locator("[data-testid='stPopoverBody'] [data-testid='stSelectbox']").first
+    rows.wait_for(timeout=30_000)
+    assert rows.locator("input").input_value() == "50"
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Sort: name").click()
+    sort = page.locator("[data-testid='stPopoverBody'] [data-testid='stSelectbox']").first
+    sort.wait_for(timeout=30_000)
+    assert sort.locator("input").input_value() == "name"
+
+
 def test_viewer_has_one_player_that_plays(page, server):
     """One player replaces the video and the still below it; it plays in the browser."""
     open_player(page, server.url + "/viewer?run=long")
