@@ -41,8 +41,13 @@ def _list(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed
     """Known values in link order; a value that is no option is split on commas (the
     ``a,b`` form this page writes and other pages link with)."""
     known, unknown = [], []
+    folded: dict[str, list[object]] = {}  # a typed link's "cw" is the folder's "CW" (if alone)
+    for option in options:
+        folded.setdefault(str(option).casefold(), []).append(option)
     for value in values:
         for part in [value] if value in options else value.split(","):
+            if part not in options and len(folded.get(part.casefold(), [])) == 1:
+                part = folded[part.casefold()][0]
             if part in options and part not in known:
                 known.append(part)
             elif part and part not in options:

@@ -90,3 +90,14 @@ def test_bad_values_are_named_and_the_widget_keeps_its_default():
         "rows=7 in the link is not one of: 25, 50, 100",
         "page=-1 in the link is not a page number",
     ]
+
+
+def test_a_value_typed_in_another_case_is_the_folders_when_only_one_matches():
+    """``attack=cw`` in a hand-typed link was "No attack cw in this folder" next to CW."""
+    state, problems = view_from_link(RUNS_VIEW, {"attack": ["cw,pgd"]}, options=OPTIONS)
+    assert state == {"f_attack": ["CW", "PGD"]} and problems == []
+    twins = {**OPTIONS, "f_attack": ["pgd", "PGD"]}  # two match: neither is guessed
+    state, problems = view_from_link(RUNS_VIEW, {"attack": ["Pgd"]}, options=twins)
+    assert state == {"f_attack": []} and problems == [
+        "No attack Pgd in this folder (the choices: pgd, PGD)"
+    ]
