@@ -289,9 +289,13 @@ def reference(frame: pd.DataFrame, q: Query) -> list[str]:
 def sorted_page(shown: pd.DataFrame, q: Query) -> list[str]:
     """The page ``q`` of the filtered frame ``shown``, sorted as ``q`` says."""
     if q.sort:
-        shown = shown.sort_values(
-            q.sort, ascending=not q.descending, na_position="last", kind="stable"
-        )
+        column = shown[q.sort]
+        by = [q.sort]
+        texts = column.dtype == object or pd.api.types.is_string_dtype(column)
+        if texts and column.map(lambda v: v is None or isinstance(v, str)).all():  # any case
+            shown = shown.assign(_folded=shown[q.sort].str.lower())
+            by = ["_folded", q.sort]
+        shown = shown.sort_values(by, ascending=not q.descending, na_position="last", kind="stable")
     stop = None if q.limit is None else q.offset + q.limit
     return shown["id"].tolist()[q.offset : stop]
 
@@ -683,3 +687,16 @@ def test_facets_follow_the_rows(runs_dir):
     (runs_dir / run_id / "run.json").write_text("{")  # broken: its attack is no choice now
     index.refresh()
     assert index.facets() == before
+
+
+def test_text_sorts_without_regard_to_case(tmp_path):
+    """Sorting by name put every capital first ("Square" before "blur")."""
+    for name, attack in (("blur", "blur"), ("Square", "Square"), ("apple", "PGD"), ("Zeta", "cw")):
+        write_run(tmp_path, name, steps=2, attack=attack)
+    index = open_index(tmp_path)
+    index.refresh()
+    assert index.query(Query(sort="name")).rows["name"].to_pylist() == [
+        "apple", "blur", "Square", "Zeta"
+    ]  # fmt: skip
+    names = index.query(Query(sort="attack", descending=True)).rows["attack"].to_pylist()
+    assert names == ["Square", "PGD", "cw", "blur"]

@@ -174,14 +174,17 @@ def _sort_indices(table: pa.Table, column: str, descending: bool) -> pa.Array:
     order = "descending" if descending else "ascending"
     name = sorted_param(column)
     if name is None:
-        return pc.sort_indices(table, sort_keys=[(column, order)])
+        values = table[column]
+        if not pa.types.is_string(values.type):
+            return pc.sort_indices(table, sort_keys=[(column, order)])
+        keys = pa.table({"folded": pc.utf8_lower(values), "text": values})  # blur before Square
+        return pc.sort_indices(keys, sort_keys=[("folded", order), ("text", order)])
     text = param_values(table["params"], name)
     numeric = pc.match_substring_regex(text, NUMBER_RE2)
     number = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
-    keys = pa.table(
-        {"number": number, "text": pc.if_else(numeric, pa.scalar(None, pa.string()), text)}
-    )
-    return pc.sort_indices(keys, sort_keys=[("number", order), ("text", order)])
+    text = pc.if_else(numeric, pa.scalar(None, pa.string()), text)
+    keys = pa.table({"number": number, "folded": pc.utf8_lower(text), "text": text})
+    return pc.sort_indices(keys, sort_keys=[("number", order), ("folded", order), ("text", order)])
 
 
 def check_sort(sort: str) -> None:
