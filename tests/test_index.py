@@ -700,3 +700,33 @@ def test_text_sorts_without_regard_to_case(tmp_path):
     ]  # fmt: skip
     names = index.query(Query(sort="attack", descending=True)).rows["attack"].to_pylist()
     assert names == ["Square", "PGD", "cw", "blur"]
+
+
+def test_opening_a_slow_folder_holds_up_no_other_folders_index(tmp_path, monkeypatch):
+    """The process's registry looked at a new folder (a bucket: a request) under the lock every
+    page takes to get its index: one slow folder held up every session."""
+    import threading
+    import time
+
+    from animlib.index import registry
+
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    for root in (fast, slow):
+        write_run(root, "r", steps=2)
+    known = open_index(fast)
+    real = registry.check_results_folder
+
+    def slowly(store):
+        if store.url.endswith("slow"):
+            time.sleep(1.5)
+        return real(store)
+
+    monkeypatch.setattr(registry, "check_results_folder", slowly)
+    opening = threading.Thread(target=open_index, args=(slow,))
+    opening.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    assert open_index(fast) is known
+    assert time.perf_counter() - t0 < 0.5
+    opening.join()
+    assert open_index(slow) is open_index(slow)

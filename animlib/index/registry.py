@@ -39,13 +39,20 @@ def open_index(
     key = (store.url, repr(sorted(store.storage_options.items())), files.index_path(store.url))
     with _OPEN_LOCK:
         index = _OPEN.get(key)
-        if index is None:
-            check_results_folder(store)  # (once per folder and process)
-            index = _OPEN[key] = RunIndex(store, path=key[2])
+        if index is not None:
+            _OPEN.move_to_end(key)
+            return index
+    # storage and index files are touched without the lock: one slow folder (a bucket) must
+    # not hold up every session's pages of the other folders
+    check_results_folder(store)  # (once per folder and process)
+    made = RunIndex(store, path=key[2])
+    with _OPEN_LOCK:
+        index = _OPEN.setdefault(key, made)  # (a thread that made one first wins)
         _OPEN.move_to_end(key)
-        while len(_OPEN) > MAX_OPEN:
-            _save_quietly(_OPEN.popitem(last=False)[1])
-        return index
+        evicted = [_OPEN.popitem(last=False)[1] for _ in range(len(_OPEN) - MAX_OPEN)]
+    for old in evicted:
+        _save_quietly(old)
+    return index
 
 
 def _save_quietly(index: RunIndex) -> None:
