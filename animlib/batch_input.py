@@ -23,6 +23,7 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_side
+from .stepsplit import Prepared
 
 RESERVED_SCALARS = ("images", "confidences", "logits", "active", "original", "originals")
 
@@ -384,3 +385,14 @@ def within(check: Callable[..., None], field: str, blame: Blame, *counts: int) -
         check(*counts, field=field)
     except AnimlibError as exc:
         raise blame(field, exc.message, code=exc.code) from None
+
+
+@dataclass
+class BatchStep:
+    """One checked batch step, ready to write."""
+
+    images: np.ndarray  # (B, H, W, C), possibly the caller's array: not kept
+    prepared: list[Prepared]  # each image ready to encode (copies)
+    probs: np.ndarray | None  # (B, K)
+    scalars: dict[str, np.ndarray]  # name -> (B,)
+    active: np.ndarray  # (B,) bool

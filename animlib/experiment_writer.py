@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
 from typing import Any
 
 import numpy as np
 
 from . import batch_input as B
 from . import meta as M
-from .batch_input import Blame, ExperimentInputError, run_id_for
+from .batch_input import BatchStep, Blame, ExperimentInputError, run_id_for
 from .errors import AnimlibError, Code
 from .experiment_ids import (
     existing_runs,
@@ -30,20 +30,9 @@ from .params import params_problem
 from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
 from .settings import held
-from .stepsplit import Prepared, prepare_batch
+from .stepsplit import prepare_batch
 
 RETRIES = 5  # experiment ids tried when writers start one experiment at once
-
-
-@dataclass
-class _Step:
-    """One checked batch step, ready to write."""
-
-    images: np.ndarray  # (B, H, W, C), possibly the caller's array: not kept
-    prepared: list[Prepared]  # each image ready to encode (copies)
-    probs: np.ndarray | None  # (B, K)
-    scalars: dict[str, np.ndarray]  # name -> (B,)
-    active: np.ndarray  # (B,) bool
 
 
 class BatchWriter:
@@ -148,6 +137,7 @@ class BatchWriter:
         self._n = 0
         self._closed = False
         self._finished = False
+        self._lock = threading.Lock()
         self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
         )
@@ -220,13 +210,16 @@ class BatchWriter:
             self._flusher.check()
         with held():  # the limits, read from the environment once per call
             step = self._check(images, confidences, logits, active, scalars, blame)
-        if self._sinks is None:
-            self._open_sinks(step)
-            self._n += 1
-        else:
-            with deferred_interrupt():  # every sample gets the step, or none (Ctrl-C waits)
-                self._write(step)
+        with self._lock:  # a finish in another thread (at exit: a daemon's log) waits for it
+            if self._closed:
+                raise blame("log", "this writer is closed", code=Code.CLOSED)
+            if self._sinks is None:
+                self._open_sinks(step)
                 self._n += 1
+            else:
+                with deferred_interrupt():  # every sample gets the step, or none (Ctrl-C waits)
+                    self._write(step)
+                    self._n += 1
         if self._flusher is not None:
             self._flusher.poke()
         return self._n - 1
@@ -251,6 +244,10 @@ class BatchWriter:
             AnimlibError: the first error met while closing (every run is still tried; calling
                 finish again retries the runs that could not be closed).
         """
+        with self._lock:
+            self._finish(status, error)
+
+    def _finish(self, status: str, error: str | None) -> None:
         if self._finished:
             return
         self._closed = True
@@ -365,6 +362,7 @@ class BatchWriter:
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = self._fresh = False
+        self._lock = threading.Lock()
         self._replace: list[str] = []
         self._sinks = []
         covered = common_steps(infos)
@@ -381,7 +379,7 @@ class BatchWriter:
         track(self)
         self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
-    def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> _Step:
+    def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> BatchStep:
         imgs = B.images(images, self._layout, self._b, blame, check_range=False)
         b = len(imgs)
         # the copy each run keeps, quantized for storage; it checks the range on the way
@@ -418,9 +416,9 @@ class BatchWriter:
         values = B.scalars(scalars, b, blame)
         if self._sinks is None:
             self._originals = B.originals_like(self._originals, imgs, blame)
-        return _Step(imgs, prepared, probs, values, mask)
+        return BatchStep(imgs, prepared, probs, values, mask)
 
-    def _open_sinks(self, step: _Step) -> None:
+    def _open_sinks(self, step: BatchStep) -> None:
         """Create every sample's run and write the first step (the batch is already checked)."""
         b = len(step.images)
         self._b = b
@@ -462,7 +460,7 @@ class BatchWriter:
         self._closed = True
         raise errors[0]
 
-    def _create_sink(self, i: int, step: _Step) -> SampleSink:
+    def _create_sink(self, i: int, step: BatchStep) -> SampleSink:
         sample = int(self._ids[i])
         writer_args = dict(
             self._fields,
@@ -486,7 +484,7 @@ class BatchWriter:
         run_id = run_id_for(self.experiment, sample)
         return SampleSink.create(self._root, run_id, writer_args, extra)
 
-    def _write(self, step: _Step) -> None:
+    def _write(self, step: BatchStep) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""
         assert self._sinks is not None
         # written later from the prepared copies (the caller may reuse its arrays)

@@ -6,7 +6,7 @@ import atexit
 import os
 import sys
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import AnimlibError, Code
 
@@ -19,18 +19,38 @@ class Finishable(Protocol):
 
 _open: dict[int, tuple[Finishable, int]] = {}  # id(writer) -> (writer, pid that opened it)
 _lock = threading.Lock()
-_registered = False
+_hooked: set[int] = set()  # the processes whose exit closes their writers
+_exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
 
 
 def track(writer: Finishable) -> None:
     """Remember an open writer, so that it is closed at interpreter exit if the script never
-    closes it (as W&B closes a run whose script ends without ``finish()``)."""
-    global _registered
+    closes it (as W&B closes a run whose script ends without ``finish()``): at the exit of a
+    multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook)."""
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
-        if not _registered:
-            atexit.register(finish_open_writers)
-            _registered = True
+        if os.getpid() in _hooked:
+            return
+        _hooked.add(os.getpid())
+    atexit.register(finish_open_writers)
+    if not _exit_code and sys.exit.__module__ == "sys":  # (once: another wrapper stays)
+        _exit_code.append(None)
+        sys.exit = _recording_exit(sys.exit)
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        from multiprocessing.util import Finalize
+
+        Finalize(None, finish_open_writers, exitpriority=10)
+
+
+def _recording_exit(exit_: Any) -> Any:
+    def exit(status: object = None) -> None:
+        _exit_code[:] = [status]
+        exit_(status)
+
+    exit.__doc__ = exit_.__doc__
+    return exit
 
 
 def untrack(writer: Finishable) -> None:
@@ -40,15 +60,19 @@ def untrack(writer: Finishable) -> None:
 
 
 def exit_error() -> str | None:
-    """The uncaught exception that is ending a script (``"KeyboardInterrupt: "``, ...), else
-    None. Python keeps it in ``sys.last_value`` after printing its traceback; an interactive
-    session keeps any earlier error there too, so there it is never taken for the end."""
+    """The uncaught exception that is ending a script (``"KeyboardInterrupt: "``, ...) or its
+    ``sys.exit`` with a failing status, else None. Python keeps the exception in
+    ``sys.last_value`` after printing its traceback (an interactive session keeps any earlier
+    error there too, so there it is never taken for the end); ``sys.exit`` is recorded."""
     if hasattr(sys, "ps1") or sys.flags.interactive or _in_ipython():
         return None
     exc = getattr(sys, "last_value", None)
-    if not isinstance(exc, BaseException):
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}"
+    status = _exit_code[0] if _exit_code else None
+    if status is None or status == 0 or status is False:
         return None
-    return f"{type(exc).__name__}: {exc}"
+    return f"SystemExit: {status}"  # sys.exit(1), sys.exit("fatal: ...")
 
 
 def finish_open_writers() -> None:

@@ -31,6 +31,27 @@ SCRIPT = textwrap.dedent(
     if ending == "interrupt":
         print("ready", flush=True)
         time.sleep(60)
+    if ending == "exit1":
+        sys.exit("fatal: diverged")
+    if ending == "daemon":  # a thread still logging when the script ends
+        import threading
+
+        def loop():
+            while True:
+                w.log(images=np.zeros((2, 8, 8), np.uint8), confidences=np.full((2, 3), 1 / 3))
+
+        threading.Thread(target=loop, daemon=True).start()
+        time.sleep(0.5)
+    if ending == "mpfork":
+        import multiprocessing
+
+        def child():
+            c = animlib.RunWriter(root, name="child", class_names=["a", "b"])
+            c.log(image=np.zeros((4, 4), np.uint8), confidences=[0.5, 0.5])
+
+        p = multiprocessing.get_context("fork").Process(target=child)
+        p.start()
+        p.join()
     if ending == "fork":
         if os.fork() == 0:
             sys.exit(0)  # the child's interpreter exits normally, running its exit handlers
@@ -78,6 +99,35 @@ def test_an_uncaught_exception_marks_them_failed_with_it(tmp_path):
     assert proc.returncode == 1 and "the attack diverged" in err
     for status, steps, error in _statuses(tmp_path).values():
         assert (status, steps, error) == ("failed", 4, "ValueError: the attack diverged")
+
+
+def test_a_failing_sys_exit_marks_them_failed(tmp_path):
+    """``sys.exit("fatal: ...")`` (or 1) ended the script as a failure, yet its runs were
+    marked finished: no exit hook tells the status, so ``sys.exit`` is recorded."""
+    proc = _run(tmp_path, "exit1")
+    proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
+    assert {v[2] for v in _statuses(tmp_path).values()} == {"SystemExit: fatal: diverged"}
+
+
+def test_a_thread_still_logging_at_the_end_leaves_every_sample_aligned(tmp_path):
+    """The close at exit raced a daemon thread's log: one sample ended a step short."""
+    proc = _run(tmp_path, "daemon")
+    proc.communicate(timeout=120)
+    samples = {k: v for k, v in _statuses(tmp_path).items() if k.startswith("e-")}
+    assert len({steps for _, steps, _ in samples.values()}) == 1, samples
+    infos = [i for i in animlib.list_runs(tmp_path) if i.id.startswith("e-")]
+    assert len({i.get("experiment_steps") for i in infos}) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_multiprocessing_child_closes_its_writers(tmp_path):
+    """A fork-started child leaves through os._exit (no atexit hook): its runs stayed running."""
+    proc = _run(tmp_path, "mpfork")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _statuses(tmp_path)["child"][0] == "finished"
 
 
 def test_ctrl_c_marks_them_failed(tmp_path):
