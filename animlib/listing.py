@@ -80,7 +80,7 @@ def missing_meta_reason(store: Store) -> str:
             "run.json is missing but the folder holds run arrays "
             f"({', '.join(arrays)}): a half-copied run or a deleted run.json"
         )
-    if held == [".writer.lock"]:
+    if held and set(held) <= {".writer.lock", ".claim"}:
         return "run.json is missing: a writer created this folder and stopped before writing it"
     visible = [printable(name) for name in held if not name.startswith(".")]
     if visible:

@@ -113,8 +113,8 @@ def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
     resuming a killed run at once, both took it (each removed the lock the other had taken)."""
     marker = f"{LOCK_NAME}.takeover-{hashlib.sha1(seen).hexdigest()[:16]}"
     if not store.create_exclusive(marker, payload):
-        with contextlib.suppress(StoreError):  # its taker died in between: the next try goes
-            if (taken := _parse(store.read(marker))) is not None and taken[1]:
+        with contextlib.suppress(StoreError):  # its taker died in between (or it is not one
+            if (taken := _parse(store.read(marker))) is None or taken[1]:  # of ours, unreadable)
                 store.remove(marker)
         return False
     try:

@@ -67,7 +67,8 @@ class Settings:
             if isinstance(default, str):
                 values[f.name] = env.get(name, default) or default
             elif isinstance(default, bool):
-                values[f.name] = env.get(name, "").strip().lower() not in ("", "0", "false", "no")
+                off = ("", "0", "false", "no", "off")
+                values[f.name] = env.get(name, "").strip().lower() not in off
             elif isinstance(default, int):
                 values[f.name] = int(_number(env, name, default))
             else:

@@ -75,3 +75,20 @@ def test_a_marker_left_by_a_taker_that_died_does_not_block_the_run(killed_run):
     with animlib.RunWriter.resume(killed_run) as w:  # the marker's taker is gone: taken over
         w.log(image=image_for(1), confidences=probs_for(1))
     assert len(animlib.open_run(killed_run)) == 2 and not marker.exists()
+
+
+def test_an_unreadable_takeover_marker_does_not_block_the_run(killed_run):
+    """An empty marker (not one of ours: ours are written whole) blocked resume for good."""
+    dead_lock = (killed_run / lock.LOCK_NAME).read_bytes()
+    marker = killed_run / f"{lock.LOCK_NAME}.takeover-{hashlib.sha1(dead_lock).hexdigest()[:16]}"
+    marker.write_text("")
+    with animlib.RunWriter.resume(killed_run) as w:
+        w.log(image=image_for(1), confidences=probs_for(1))
+    assert not marker.exists()
+
+
+def test_a_folder_a_writer_claimed_and_left_says_so(tmp_path):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / ".claim").write_bytes(b"")
+    (info,) = animlib.list_runs(tmp_path)
+    assert "a writer created this folder and stopped before writing it" in info.error

@@ -82,13 +82,13 @@ def _exact(rgb: np.ndarray, colors: list[tuple[int, tuple[int, int, int]]]) -> I
 def gif_timing(n: int, fps: float) -> tuple[list[int], list[int]]:
     """Which of ``n`` frames a GIF keeps, and how many ms each shows. A GIF counts time in
     centiseconds and players show a frame at least 20 ms: each frame starts at its time
-    rounded to 10 ms (30 fps: 30, 40, 30 ms, ...), and above 50 fps frames are dropped, the
-    last always kept, so the whole plays in ``n / fps`` seconds (fps 60 played at 50 fps)."""
+    rounded to 10 ms (30 fps: 30, 40, 30 ms, ...); above 50 fps each 20 ms shows the frame due
+    then (the others are dropped, the last always kept), so the whole plays in ``n / fps``
+    seconds (fps 60 played at 50 fps)."""
     starts = [int(round(i * 100.0 / fps)) * 10 for i in range(n + 1)]
-    keep: list[int] = []
-    for i in range(n):
-        if not keep or starts[i] - starts[keep[-1]] >= 20:
-            keep.append(i)
+    if fps <= 50:
+        return list(range(n)), [max(b - a, 20) for a, b in zip(starts, starts[1:], strict=False)]
+    slots = max(starts[n] // 20, 1)  # 20 ms each: the frame due at each slot's start
+    keep = sorted({min(int(k * 20 * fps / 1000), n - 1) for k in range(slots)})
     keep[-1] = n - 1  # (the attack's end is never the frame dropped)
-    ends = [starts[i] for i in keep[1:]] + [starts[n]]
-    return keep, [max(end - starts[i], 20) for i, end in zip(keep, ends, strict=True)]
+    return keep, [20] * (len(keep) - 1) + [max(starts[n] - 20 * (len(keep) - 1), 20)]

@@ -136,7 +136,7 @@ class LocalStore(Store):
         out = []
 
         def unreadable(exc: OSError) -> None:  # (os.walk skipped it: every file read as missing)
-            if not (isinstance(exc, FileNotFoundError) and exc.filename == top):
+            if not isinstance(exc, FileNotFoundError):  # (one removed meanwhile: not there)
                 raise storage_error(exc, path, self.url)
 
         for folder, _dirs, files in os.walk(top, onerror=unreadable):
