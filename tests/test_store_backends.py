@@ -500,3 +500,18 @@ def test_a_listing_that_fails_is_an_error_not_no_files(tmp_path, monkeypatch):
     ui._checked.cache_clear()
     assert ui._check(str(run_dir), str(tmp_path), "k", False).code == Code.STORAGE
     assert ui._check(str(run_dir), str(tmp_path), "k", False).ok  # checked again, not kept
+
+
+def test_a_subfolder_removed_while_listed_is_no_error(tmp_path, monkeypatch):
+    """A reader listing a run while an overwrite removed it got a StoreError (1 in 7 listings)."""
+    run_dir = tmp_path / write_run(tmp_path, "r", steps=3)
+    real = os.scandir
+
+    def vanished(path="."):
+        if os.fspath(path).endswith("images"):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", vanished)
+    found = open_store(run_dir).find("")
+    assert "run.json" in found and not any(p.startswith("images/") for p in found)
