@@ -730,3 +730,16 @@ def test_opening_a_slow_folder_holds_up_no_other_folders_index(tmp_path, monkeyp
     assert time.perf_counter() - t0 < 0.5
     opening.join()
     assert open_index(slow) is open_index(slow)
+
+
+def test_a_runs_verdict_under_other_size_limits_is_not_reused(tmp_path, monkeypatch):
+    """Verdicts are kept in the index: a listing under ANIMLIB_MAX_STEPS=2 left the runs
+    broken for every later process (and every other limit), quoting a limit no longer set."""
+    root = tmp_path / "runs"
+    write_run(root, "long", steps=4)
+    assert [i.ok for i in animlib.list_runs(root)] == [True]
+    monkeypatch.setenv("ANIMLIB_MAX_STEPS", "2")
+    (info,) = animlib.list_runs(root)
+    assert not info.ok and "4 steps exceed the limit of 2" in info.error
+    monkeypatch.delenv("ANIMLIB_MAX_STEPS")
+    assert [i.ok for i in animlib.list_runs(root)] == [True]
