@@ -467,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error)."""
     args = build_parser().parse_args(argv)
+    for name in ("runs", "run", "path", "out", "output", "file"):  # (an unset shell variable)
+        if getattr(args, name, None) == "":
+            print(f"error: the {name} path is empty", file=sys.stderr)
+            return 2
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush

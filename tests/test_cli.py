@@ -258,3 +258,11 @@ def test_ls_says_which_parameter_asked_for_no_run_has(tmp_path, capsys):
     assert main(["ls", str(tmp_path), "--params", "epss,eps", "--sort", "params.alpah"]) == 0
     err = capsys.readouterr().err
     assert "no run in" in err and "has the parameter epss, alpah" in err, err
+
+
+def test_an_empty_path_is_a_usage_error(capsys):
+    """``animlib ls "$RUNS"`` with RUNS unset listed the working directory's folders as broken
+    runs ("no readable runs in ")."""
+    for argv in (["ls", ""], ["summary", ""], ["validate", ""], ["render", "", "x.mp4"]):
+        assert main(argv) == 2
+        assert "path is empty" in capsys.readouterr().err
