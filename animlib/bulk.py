@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import render_key
-from .errors import AnimlibError, RenderOptionError, StoreError
+from .errors import AnimlibError, RenderError, RenderOptionError, StoreError
 from .listing import list_runs
 from .movie_writers import format_name
 from .options import RenderOptions
@@ -143,6 +143,8 @@ def render_all(
     local Dask cluster of one single-threaded worker process per core is started. Broken runs
     and failing renders are reported in the returned :class:`BatchReport`; the rest go on.
     """
+    if n_workers is not None and (isinstance(n_workers, bool) or not 1 <= n_workers <= 1024):
+        raise RenderOptionError(f"must be 1 to 1024; got {n_workers!r}", field="workers")
     fmt = format_name(fmt)  # a typo fails here, once, not once per run (".GIF" is "gif")
     RenderOptions.of(options)  # likewise
     out = open_store(out_url, storage_options)
@@ -173,9 +175,14 @@ def render_all(
 
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise RenderError(
+                f"cannot reach the Dask scheduler {scheduler}: {exc}", field="scheduler"
+            ) from None
     else:
-        workers = n_workers or os.cpu_count() or 1
+        workers = min(n_workers or os.cpu_count() or 1, max(len(todo), 1))  # (none idle)
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )

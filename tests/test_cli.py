@@ -266,3 +266,18 @@ def test_an_empty_path_is_a_usage_error(capsys):
     for argv in (["ls", ""], ["summary", ""], ["validate", ""], ["render", "", "x.mp4"]):
         assert main(argv) == 2
         assert "path is empty" in capsys.readouterr().err
+
+
+def test_render_all_refuses_a_bad_worker_count_and_names_an_unreachable_scheduler(tmp_path, capsys):
+    """``--workers -2`` waited for ever on a cluster of no worker (100000 forked until memory
+    ran out); ``--scheduler bogus`` printed a 40-line traceback."""
+    pytest.importorskip("dask.distributed")
+    write_run(tmp_path / "runs", "a", steps=2)
+    base = ["render", "--all", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    assert main([*base, "--workers", "-2"]) == 2
+    assert "workers: must be 1 to 1024; got -2" in capsys.readouterr().err
+    assert (
+        main(["render", "--all", str(tmp_path / "runs"), "--out", out, "--scheduler", "bogus"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler bogus" in err and "Traceback" not in err
