@@ -468,6 +468,20 @@ def test_a_fifo_as_run_json_is_an_error_not_a_hang(tmp_path):
     assert LocalStore(tmp_path).read(f"{run_id}/run.json") == b""
 
 
+def scandir_failing(monkeypatch, folder: str, error: OSError):
+    """``os.scandir`` raising ``error`` for a folder named ``folder``; returns the real one."""
+    real = os.scandir
+
+    def failing(path="."):
+        if os.fspath(path).endswith(folder):
+            error.filename = os.fspath(path)
+            raise error
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", failing)
+    return real
+
+
 def test_a_listing_that_fails_is_an_error_not_no_files(tmp_path, monkeypatch):
     """``find`` returned [] when a folder could not be listed (S3 throttled, a folder without
     permission): a run then read as missing every chunk, and the dashboard listed it broken
@@ -478,14 +492,9 @@ def test_a_listing_that_fails_is_an_error_not_no_files(tmp_path, monkeypatch):
     run_dir = tmp_path / write_run(tmp_path, "r", steps=3)
     store = open_store(run_dir)
     assert "zarr.json" in store.find("images")
-    real = os.scandir
-
-    def denied(path="."):
-        if os.fspath(path).endswith("images"):
-            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
-        return real(path)
-
-    monkeypatch.setattr(os, "scandir", denied)
+    real = scandir_failing(
+        monkeypatch, "images", PermissionError(errno.EACCES, "Permission denied")
+    )
     with pytest.raises(StoreError) as info:
         store.find("images")
     assert info.value.code == Code.STORAGE and "permission denied" in str(info.value)
@@ -505,13 +514,6 @@ def test_a_listing_that_fails_is_an_error_not_no_files(tmp_path, monkeypatch):
 def test_a_subfolder_removed_while_listed_is_no_error(tmp_path, monkeypatch):
     """A reader listing a run while an overwrite removed it got a StoreError (1 in 7 listings)."""
     run_dir = tmp_path / write_run(tmp_path, "r", steps=3)
-    real = os.scandir
-
-    def vanished(path="."):
-        if os.fspath(path).endswith("images"):
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(path))
-        return real(path)
-
-    monkeypatch.setattr(os, "scandir", vanished)
+    scandir_failing(monkeypatch, "images", FileNotFoundError(errno.ENOENT, "No such file"))
     found = open_store(run_dir).find("")
     assert "run.json" in found and not any(p.startswith("images/") for p in found)
