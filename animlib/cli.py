@@ -286,8 +286,9 @@ def _progress_printer(label: str, stream: TextIO | None = None):
 
 def cmd_render(args: argparse.Namespace) -> int:
     opts = _render_options(args)
-    if args.all and args.file:
-        print(f"error: with --all the output folder is --out DIR, not {args.file}", file=sys.stderr)
+    if args.all and (args.file or args.output):
+        given = args.file or f"-o {args.output}"
+        print(f"error: with --all the output folder is --out DIR, not {given}", file=sys.stderr)
         return 2
     if args.all:
         from .bulk import render_all

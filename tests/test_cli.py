@@ -86,6 +86,11 @@ def test_render_takes_the_output_file_as_a_second_argument(tmp_path, capsys):
     assert "render RUN OUT.mp4" in capsys.readouterr().err
     assert main(["render", "--all", str(tmp_path), str(tmp_path / "x")]) == 2
     assert "with --all the output folder is --out DIR" in capsys.readouterr().err
+    assert main(["render", "--all", str(tmp_path), "-o", str(tmp_path / "x.mp4")]) == 2  # (ignored)
+    assert "not -o " in capsys.readouterr().err
+    (tmp_path / "folder.mp4").mkdir()  # found only after every frame was drawn
+    assert main(["render", run, str(tmp_path / "folder.mp4"), "--no-cache"]) == 2
+    assert "is a folder: give a file name" in capsys.readouterr().err
     assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "c.mp4").exists()
 
 

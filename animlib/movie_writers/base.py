@@ -94,6 +94,8 @@ def check_output_folder(path: str | os.PathLike[str]) -> None:
     """Make the output file's folder (as the writers do), or refuse it before any frame is
     drawn when it cannot be made."""
     folder = Path(path).parent
+    if Path(path).is_dir():  # (found only after every frame was drawn)
+        raise RenderOptionError(f"{path} is a folder: give a file name", field="path")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
