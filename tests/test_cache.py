@@ -406,3 +406,23 @@ def test_player_strips_are_keyed_as_renders_are(tmp_path, monkeypatch):
     assert keys.is_entry(f"{key}-abc-00000-3-2-image.png") and key.startswith("player-")
     monkeypatch.setattr(keys, "LOOK", keys.LOOK + 1)
     assert keys.strips_key(run) != key
+
+
+def test_a_read_only_output_folder_is_one_clear_error(tmp_path, monkeypatch, run):
+    """On a read-only file system the clean-up of the failed copy failed too: a traceback."""
+    import errno
+    import shutil
+
+    from animlib.cache import renders
+    from animlib.errors import StoreError
+
+    renders.cached_render(run, "gif")  # in the cache
+    read_only = OSError(errno.EROFS, "Read-only file system")
+
+    def refuse(*args, **kwargs):
+        raise read_only
+
+    monkeypatch.setattr(shutil, "copyfile", refuse)
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(StoreError, match="cannot write the render .Read-only file system."):
+        renders.cached_copy(run, tmp_path / "out" / "x.gif")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -184,7 +185,8 @@ def cached_copy(
         shutil.copyfile(entry, tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a read-only folder refuses this too)
+            tmp.unlink(missing_ok=True)
         raise StoreError(
             f"cannot write the render ({exc.strerror or exc})", field=str(path), code=Code.STORAGE
         ) from None
