@@ -378,7 +378,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     missing = missing_sample_runs(args.path)
     for line in missing:
         print(line)
-    lacking = f", {len(missing)} experiments missing runs" if missing else ""
+    lacking = f", {plural(len(missing), 'experiment')} missing runs" if missing else ""
     print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
     return 1 if broken or missing else 0
 
