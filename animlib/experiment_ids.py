@@ -161,10 +161,10 @@ def remove_runs(
 
     base = open_store(root, storage_options)
     folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
-    taken = []  # held while removing: a writer starting on one meanwhile is refused, not removed
+    taken = []
     try:
         for folder in folders:
-            lock.acquire(folder, folder.name)
+            lock.take_to_remove(folder, folder.name)
             taken.append(folder)
     except RunInputError as exc:
         for folder in taken:
@@ -172,11 +172,7 @@ def remove_runs(
         if exc.code != Code.BUSY:
             raise
         raise ExperimentInputError(
-            f"{exc.message}; it cannot be overwritten",
-            run=exc.run,
-            field="if_exists",
-            code=Code.BUSY,
-            experiment=experiment,
+            exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
         ) from None
     for folder in folders:
         folder.remove(recursive=True)

@@ -106,6 +106,23 @@ def acquire(store: Store, run_id: str) -> None:
     raise RunInputError("could not take the writer lock", run=run_id, field="lock", code=Code.BUSY)
 
 
+def take_to_remove(store: Store, run_id: str) -> None:
+    """Take the writer lock of a run about to be removed (``if_exists="overwrite"``), held
+    while it goes: a writer starting on the run meanwhile is refused, not removed.
+
+    Raises:
+        RunInputError: (BUSY, field ``if_exists``) a live writer holds the run.
+    """
+    try:
+        acquire(store, run_id)
+    except RunInputError as exc:
+        if exc.code != Code.BUSY:
+            raise
+        raise RunInputError(
+            f"{exc.message}; it cannot be overwritten", run=run_id, field="if_exists", code=exc.code
+        ) from None
+
+
 def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
     """Replace the dead writer's lock ``seen`` by ours; False if another process took it. The
     takeovers of one dead lock go one at a time (a marker named after it, created exclusively)

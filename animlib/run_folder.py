@@ -79,14 +79,7 @@ def clear_for(root: Store, name: str) -> None:
             run=name,
             field="if_exists",
         )
-    try:  # held while removing: a writer starting on this run meanwhile is refused, not removed
-        lock.acquire(old, run_id)
-    except RunInputError as exc:
-        if exc.code != Code.BUSY:
-            raise
-        raise RunInputError(
-            f"{exc.message}; it cannot be overwritten", run=run_id, field="if_exists", code=exc.code
-        ) from None
+    lock.take_to_remove(old, run_id)
     try:
         old.remove(recursive=True)
     except BaseException:

@@ -65,7 +65,7 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         ("flip step", NO_VALUE if m["flip_step"] is None else str(m["flip_step"]), None),
         (
             "final true conf",
-            NO_VALUE if final is None else confidence_text(final, 3),
+            _conf(final, 3),
             None
             if initial is None or final is None or round(final - initial, 3) == 0
             else f"{final - initial:+.3f}",
@@ -125,8 +125,8 @@ def _num(value: float | None, digits: int) -> str:
     return NO_VALUE if value is None else f"{value:.{digits}f}"
 
 
-def _conf(value: float | None) -> str:
-    return NO_VALUE if value is None else confidence_text(value)
+def _conf(value: float | None, digits: int = 4) -> str:
+    return NO_VALUE if value is None else confidence_text(value, digits)
 
 
 def unique_names(names: list[Any]) -> list[str]:

@@ -196,13 +196,13 @@ def fit_labels(parts: list[str], labels: list[tuple[str, str]], room: float) -> 
         return SEPARATOR.join([*parts, *(f"{role}: {n}" for role, n in named)])
 
     whole = line(labels)
-    bare = text_width(line([(role, "") for role, _ in labels]), FONT_HEADER)
     if not labels or text_width(whole, FONT_HEADER) <= room:
         return fit(whole, room, FONT_HEADER)
-    if (room - bare) / len(labels) < text_width(MIN_NAME, FONT_HEADER):
+    free = room - text_width(line([(role, "") for role, _ in labels]), FONT_HEADER)
+    share = free / len(labels)
+    if share < text_width(MIN_NAME, FONT_HEADER):
         return fit(whole, room, FONT_HEADER)  # too narrow for the names: the line's start
-    widths = [text_width(n, FONT_HEADER) for _, n in labels]
-    share = (room - bare) / len(labels)
-    if min(widths) < share:  # a short name keeps its width; the other takes the rest
-        share = room - bare - min(widths)
+    shortest = min(text_width(n, FONT_HEADER) for _, n in labels)
+    if shortest < share:  # a short name keeps its width; the other takes the rest
+        share = free - shortest
     return line([(role, fit(n, share, FONT_HEADER, middle=True)) for role, n in labels])

@@ -57,12 +57,9 @@ def index_path(url: str) -> str:
     # the index keeps each run's verdict, and the size limits decide some (a run of more steps
     # than ANIMLIB_MAX_STEPS is broken): other limits, another index
     now, default = settings(), Settings()
-    limits = [(now.max_steps, now.max_side, now.max_classes)]
-    key = (
-        url
-        if limits == [(default.max_steps, default.max_side, default.max_classes)]
-        else (f"{url}\n{limits}")
-    )
+    limits = (now.max_steps, now.max_side, now.max_classes)
+    same = limits == (default.max_steps, default.max_side, default.max_classes)
+    key = url if same else f"{url}\n{limits}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     return os.path.join(index_folder(), f"{tail}-{digest}.parquet")
 

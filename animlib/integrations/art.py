@@ -49,8 +49,8 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
             adv = attack.generate(x, y, **kwargs)
     rec.observe(adv)
     if not hook.calls:  # (its iterations, if any, came through the gradients it asked for)
-        why = "calls no summary writer"
-        why = "works on part of the batch at a time" if rec.logged > 2 else why
+        parts = rec.logged > 2
+        why = "works on part of the batch at a time" if parts else "calls no summary writer"
         rec.warn_few_steps(type(attack).__name__, why)
     return adv
 

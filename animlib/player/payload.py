@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache.keys import is_live
 from ..text import printable
 
 MAGIC = b"ANLP"
@@ -169,8 +170,7 @@ def build_payload(
             }
         )
     # a link without ?step= opens a run still being written at its newest step (and follows it)
-    live = any(getattr(run, "status", None) == "running" for run in runs)
-    header = {"mode": mode, "fps": float(fps), "live": live, "runs": header_runs}
+    header = {"mode": mode, "fps": float(fps), "live": is_live(runs), "runs": header_runs}
     return pack(header, arrays)
 
 
