@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .cli_args import FLAGS, build_parser, default_runs
 from .errors import AnimlibError, Code, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -38,7 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    out = args.folder or args.out or "runs"  # a folder, as ls, summary and validate take it
+    out = args.folder or args.out or default_runs()  # a folder, as ls, summary, validate take
     t0 = time.perf_counter()
     result = build_demo(out, seed=args.seed, quiet=args.quiet)
     ids = getattr(result, "run_ids", None) or []
@@ -254,11 +255,7 @@ def _beside_experiments(root: str, summary):
 def _render_options(args: argparse.Namespace) -> dict:
     """The render options given on the command line, checked by :class:`RenderOptions` (the same
     check and message as every other entry point); unset ones keep their defaults."""
-    given = {
-        name: getattr(args, name)
-        for name in ("fps", "dpi", "stride", "top_k", "amplification", "width_px", "bitrate")
-        if getattr(args, name) is not None
-    }
+    given = {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
     RenderOptions.of(given)
     return given
 
@@ -383,86 +380,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if broken or missing else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # as it was called: the ``animlib`` command, or ``python -m animlib`` (runs __main__.py)
-    prog = "python -m animlib" if os.path.basename(sys.argv[0]) == "__main__.py" else "animlib"
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Log, check, animate and render adversarial runs."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="train small classifiers, attack them, write demo runs")
-    p.add_argument("folder", nargs="?", help="results folder (as --out; default: runs)")
-    p.add_argument("--out", default=None, help="results folder (default: runs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="print less")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
-    p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
-    p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
-    p.add_argument(
-        "--experiment", default="", help="only the runs of these experiments (comma-separated ids)"
-    )
-    p.add_argument(
-        "--params", default="", help="run parameters shown as columns (comma-separated, e.g. eps)"
-    )
-    p.add_argument(
-        "--search",
-        default="",
-        help="only runs with every word in their id, name, attack, model, status, tags, source "
-        "or parameters (name=value), as the runs page's search",
-    )
-    p.add_argument(
-        "--sort", default="", help="a runs-table column (name, steps, l2, ...) or params.NAME"
-    )
-    p.add_argument("--desc", action="store_true", help="sort in descending order")
-    p.set_defaults(func=cmd_ls)
-
-    p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")
-    p.add_argument("runs", nargs="?", default="runs", help="results folder (default: runs)")
-    p.add_argument(
-        "--by", default="experiment", help="comma-separated run.json keys, e.g. attack,params.eps"
-    )
-    p.add_argument(
-        "--all-runs",
-        action="store_true",
-        help="count every readable run, also those in no experiment (default: experiments' only)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
-    p.set_defaults(func=cmd_summary)
-
-    p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
-    p.add_argument("run", help="a run folder, or with --all a results folder")
-    p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
-    p.add_argument("-o", "--output", help="output file; format from its suffix")
-    p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
-    p.add_argument(
-        "--out", default="renders", help="output folder or URL for --all (default: renders)"
-    )
-    p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
-    p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
-    p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
-    p.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="render even if the render cache (ANIMLIB_CACHE) holds this video; do not add it",
-    )
-    p.add_argument("--fps", type=float, help="frames per second (default: 10)")
-    p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
-    p.add_argument("--stride", type=int, help="render every n-th step and the last (default: 1)")
-    p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
-    p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
-    p.add_argument("--width-px", type=int, help="frame width at 100 dpi (default: 1280)")
-    p.add_argument("--bitrate", type=int, help="video bitrate in kbit/s (default: quality-based)")
-    p.set_defaults(func=cmd_render)
-
-    p = sub.add_parser("validate", help="check a run folder or every run in a results folder")
-    p.add_argument("path", help="a run folder or a results folder")
-    p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
-    p.set_defaults(func=cmd_validate)
-    return parser
+COMMANDS = {
+    "demo": cmd_demo,
+    "ls": cmd_ls,
+    "summary": cmd_summary,
+    "render": cmd_render,
+    "validate": cmd_validate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -472,12 +396,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name, None) == "":
             print(f"error: the {name} path is empty", file=sys.stderr)
             return 2
+    if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
+        print("error: standard output is closed", file=sys.stderr)
+        return 1
     try:
-        code = int(args.func(args))
+        code = int(COMMANDS[args.command](args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return code
     except RenderOptionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # the message every entry point gives, and the option as typed when it differs
+        flag = FLAGS.get(exc.field or "")
+        typed = f" (option {flag})" if flag and flag != f"--{exc.field}" else ""
+        print(f"error: {exc}{typed}", file=sys.stderr)
         return 2
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)

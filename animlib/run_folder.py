@@ -29,9 +29,11 @@ def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]
         The run folder's store and its id.
 
     Raises:
-        RunInputError: (LIMIT) no free id; with ``exact``, the id is taken.
+        RunInputError: ``root`` is a run folder (its runs would hide inside that run); (LIMIT)
+            no free id; with ``exact``, the id is taken.
         StoreError: the storage refused.
     """
+    check_root(root, name)
     base = run_id_for(name)
     if exact:
         store = root.child(base)
@@ -49,6 +51,22 @@ def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]
         if store.make_exclusive():
             return store, candidate
     raise RunInputError("no free folder name for this run", run=name, field="name", code=Code.LIMIT)
+
+
+def check_root(root: Store, name: str) -> None:
+    """Raise RunInputError (field ``root``) naming ``name`` if ``root`` is a run folder, not a
+    results folder: runs written into it would hide inside that run.
+
+    Raises:
+        StoreError: the storage refused the read.
+    """
+    if _holds_run_json(root):
+        raise RunInputError(
+            f"{root.url} is a run folder, not a results folder: write runs next to it, in its "
+            "results folder",
+            run=name,
+            field="root",
+        )
 
 
 def clear_for(root: Store, name: str) -> None:

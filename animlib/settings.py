@@ -53,7 +53,7 @@ class Settings:
     cache_local: str = ""  # ANIMLIB_CACHE_LOCAL: local copies + player strips of a shared cache
     cache_local_mb: float = 1024.0  # ANIMLIB_CACHE_LOCAL_MB: size bound of those local copies
     cache_lease_seconds: float = 30.0  # ANIMLIB_CACHE_LEASE_SECONDS: silent leases expire
-    runs: str = ""  # ANIMLIB_RUNS: the dashboard's results folder
+    runs: str = ""  # ANIMLIB_RUNS: the results folder of the dashboard and the command line
     no_jit: bool = False  # ANIMLIB_NO_JIT: 1 uses the numpy code, never Numba's compiled kernels
 
     @classmethod

@@ -284,3 +284,56 @@ def test_render_all_refuses_a_bad_worker_count_and_names_an_unreachable_schedule
     assert main([*base, "--scheduler", "bogus"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the Dask scheduler bogus" in err and "Traceback" not in err
+
+
+def test_an_option_error_names_the_option_as_typed(tmp_path, capsys):
+    """The message every entry point gives, plus ``--top-k`` where the field is ``top_k``."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--top-k", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: top_k: must be an integer in [1, 1000]; got 0 (option --top-k)"
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--fps", "0"]) == 2
+    assert "(option" not in capsys.readouterr().err  # the same name: nothing to add
+
+
+def test_a_negative_demo_seed_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", str(tmp_path / "d"), "--seed", "-1"])
+    assert exit_.value.code == 2
+    assert "--seed: must be 0 or more; got -1" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_default_results_folder_is_animlib_runs(tmp_path, capsys, monkeypatch):
+    """As for the dashboard: ``$ANIMLIB_RUNS``, else ``runs`` (the CLI listed ./runs)."""
+    write_run(tmp_path / "mine", "a", steps=2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "mine"))
+    assert main(["ls"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 run, 0 broken"
+    monkeypatch.delenv("ANIMLIB_RUNS")
+    main(["ls"])
+    assert "results folder does not exist" in capsys.readouterr().err
+
+
+def test_a_closed_stdout_is_one_clear_error(tmp_path):
+    write_run(tmp_path, "a", steps=1)
+    proc = subprocess.run(
+        f"{sys.executable} -m animlib ls {tmp_path} >&-",
+        shell=True,
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert proc.stderr.strip() == "error: standard output is closed", proc.stderr
+    assert proc.returncode == 1
+
+
+def test_the_demo_refuses_a_run_folder_before_training(tmp_path, capsys):
+    run = tmp_path / write_run(tmp_path, "a", steps=1)
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["demo", str(run), "--quiet"]) == 1
+    assert "is a run folder, not a results folder" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before

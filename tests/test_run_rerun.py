@@ -198,3 +198,21 @@ def test_overwrite_of_a_run_a_live_writer_took_is_refused_and_takes_no_lock(tmp_
     assert len(animlib.open_run_in(tmp_path, "exp-0000")) == 1
     live.finish()
     w.finish()
+
+
+def test_writers_refuse_a_run_folder_as_their_results_folder(tmp_path):
+    """A run folder given as ``root`` (a run's path pasted for its results folder) took runs
+    inside that run: listed nowhere, and removed with it."""
+    write(tmp_path, 1)
+    run = tmp_path / "rerun"
+    before = sorted(p.name for p in run.iterdir())
+    for make in (
+        lambda: animlib.RunWriter(run, name="inner", class_names=CLASSES),
+        lambda: animlib.BatchWriter(run, experiment="exp", class_names=CLASSES),
+    ):
+        with pytest.raises(RunInputError, match="is a run folder, not a results folder") as err:
+            with make() as w:
+                w.log(images=np.stack([image_for(0)] * 2), confidences=np.stack([probs_for(0)] * 2))
+        assert err.value.field == "root"
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert [r.id for r in animlib.list_runs(tmp_path)] == ["rerun"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnimlibError
+from ..run_folder import check_root
+from ..store import open_store
 from ..store.paths import contained
 from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
@@ -391,6 +393,7 @@ def build_demo(
     log: Callable[[str], None] = (lambda _msg: None) if quiet else print
     if model_dir is not None and contained(os.path.realpath(model_dir), os.path.realpath(out)):
         raise AnimlibError("must not be inside the runs folder", field="model_dir")
+    check_root(open_store(out), "demo")  # before minutes of training
 
     # The matrices here are small: one BLAS thread is as fast as two on an idle machine and far
     # faster on a busy one (threads spin-waiting on each other); results are identical.

@@ -1,0 +1,113 @@
+"""The command line's arguments: ``build_parser`` declares every command and option."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .settings import DEFAULT_RUNS, settings
+
+__all__ = ["FLAGS", "build_parser", "default_runs"]
+
+# render options as the command line spells them (errors name the flag, not the field)
+FLAGS = {
+    name: "--" + name.replace("_", "-")
+    for name in ("fps", "dpi", "stride", "top_k", "amplification", "width_px", "bitrate")
+}
+
+
+def default_runs() -> str:
+    """The results folder when none is given: ``$ANIMLIB_RUNS`` (as for the dashboard), else
+    ``runs``."""
+    return settings().runs or DEFAULT_RUNS
+
+
+def _seed(text: str) -> int:
+    """A seed of numpy's generators: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # as it was called: the ``animlib`` command, or ``python -m animlib`` (runs __main__.py)
+    prog = "python -m animlib" if os.path.basename(sys.argv[0]) == "__main__.py" else "animlib"
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Log, check, animate and render adversarial runs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    runs = default_runs()
+    where = f"{runs}, from $ANIMLIB_RUNS" if settings().runs else f"$ANIMLIB_RUNS, else {runs}"
+
+    p = sub.add_parser("demo", help="train small classifiers, attack them, write demo runs")
+    p.add_argument("folder", nargs="?", help=f"results folder (as --out; default: {where})")
+    p.add_argument("--out", default=None, help=f"results folder (default: {where})")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="print less")
+
+    p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
+    p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
+    p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
+    p.add_argument(
+        "--experiment", default="", help="only the runs of these experiments (comma-separated ids)"
+    )
+    p.add_argument(
+        "--params", default="", help="run parameters shown as columns (comma-separated, e.g. eps)"
+    )
+    p.add_argument(
+        "--search",
+        default="",
+        help="only runs with every word in their id, name, attack, model, status, tags, source "
+        "or parameters (name=value), as the runs page's search",
+    )
+    p.add_argument(
+        "--sort", default="", help="a runs-table column (name, steps, l2, ...) or params.NAME"
+    )
+    p.add_argument("--desc", action="store_true", help="sort in descending order")
+
+    p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")
+    p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
+    p.add_argument(
+        "--by", default="experiment", help="comma-separated run.json keys, e.g. attack,params.eps"
+    )
+    p.add_argument(
+        "--all-runs",
+        action="store_true",
+        help="count every readable run, also those in no experiment (default: experiments' only)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+
+    p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
+    p.add_argument("run", help="a run folder, or with --all a results folder")
+    p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
+    p.add_argument("-o", "--output", help="output file; format from its suffix")
+    p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
+    p.add_argument(
+        "--out", default="renders", help="output folder or URL for --all (default: renders)"
+    )
+    p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
+    p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
+    p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render even if the render cache (ANIMLIB_CACHE) holds this video; do not add it",
+    )
+    p.add_argument("--fps", type=float, help="frames per second (default: 10)")
+    p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
+    p.add_argument("--stride", type=int, help="render every n-th step and the last (default: 1)")
+    p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
+    p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
+    p.add_argument("--width-px", type=int, help="frame width at 100 dpi (default: 1280)")
+    p.add_argument("--bitrate", type=int, help="video bitrate in kbit/s (default: quality-based)")
+
+    p = sub.add_parser("validate", help="check a run folder or every run in a results folder")
+    p.add_argument("path", help="a run folder or a results folder")
+    p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
+    return parser
