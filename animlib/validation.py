@@ -17,6 +17,7 @@ from .arrays import PROB_SUM_TOLERANCE
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
 from .listing import Verdict, list_runs, missing_meta_reason
+from .lock import run_status
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
@@ -228,20 +229,22 @@ def validate_run(
         run = open_run(store)
         check_run_data(run, deep=deep)
     except AnimlibError as exc:
-        if exc.code == Code.EMPTY and _status(store) == "running":  # as listing it says
-            return Report(store.name, store.url, steps=0, status="running")
+        if exc.code == Code.EMPTY and (meta := _meta(store)) and meta.get("status") == "running":
+            status = run_status(meta, store)  # as listing says it: running, or stale
+            return Report(store.name, store.url, steps=0, status=status)
         return _report(store, exc)
     except Exception as exc:  # a bug or an unexpected storage error: still one line per run
         msg = " ".join(str(exc).split())[:300]
         error = f"cannot be checked ({type(exc).__name__}: {msg})"
         return Report(store.name, store.url, error=error, code=Code.STORAGE)
-    return Report(run.id, store.url, steps=len(run), status=run.status)
+    status = run_status(run.meta, store)  # stale: silent too long, or its writer is gone
+    return Report(run.id, store.url, steps=len(run), status=status)
 
 
-def _status(store: Store) -> str | None:
-    """The status in the run.json of an empty run (a writer that has not stored a step yet)."""
+def _meta(store: Store) -> dict | None:
+    """The run.json of an empty run (a writer that has not stored a step yet)."""
     try:
-        return M.read_meta(store.read(M.RUN_JSON), store.name)["status"]
+        return M.read_meta(store.read(M.RUN_JSON), store.name)
     except (AnimlibError, OSError):
         return None
 
