@@ -17,9 +17,10 @@ from pathlib import Path
 DEFAULT_RUNS = "runs"
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, least: float = 0) -> float:
     """``env[name]`` as a number; the default when unset or empty, and with a warning when it
-    is not a finite number >= 0 (``inf`` crashed every call; ``-5`` refused every image)."""
+    is not a finite number >= ``least`` (``inf`` crashed every call; ``-5`` refused every
+    image, as a limit of 0 would)."""
     value = env.get(name)
     if value is None or not value.strip():
         return default
@@ -27,10 +28,10 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         number = math.nan
-    if math.isfinite(number) and number >= 0:
+    if math.isfinite(number) and number >= least:
         return number
     # (Python shows a warning once per text and place: settings are parsed once per value)
-    warnings.warn(f"{name}={value!r} is not a number >= 0: using {default:g}", stacklevel=4)
+    warnings.warn(f"{name}={value!r} is not a number >= {least:g}: using {default:g}", stacklevel=4)
     return default
 
 
@@ -38,7 +39,8 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
 class Settings:
     """The settings in force. Each field is read from the environment variable named beside it.
 
-    Integer fields are whole numbers; sizes in MB are converted to bytes by the helpers below.
+    Integer fields are limits: whole numbers >= 1 (a fraction is rounded down); sizes in MB are
+    converted to bytes by the helpers below.
     """
 
     max_side: int = 1024  # ANIMLIB_MAX_SIDE: pixels per image side in a run
@@ -70,7 +72,7 @@ class Settings:
                 off = ("", "0", "false", "no", "off")
                 values[f.name] = env.get(name, "").strip().lower() not in off
             elif isinstance(default, int):
-                values[f.name] = int(_number(env, name, default))
+                values[f.name] = int(_number(env, name, default, least=1))
             else:
                 values[f.name] = _number(env, name, float(default))
         return cls(**values)  # type: ignore[arg-type]

@@ -84,15 +84,17 @@ def test_every_error_class_is_exported_from_the_package():
         assert name in animlib.__all__
 
 
-@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "-5", "abc"])
-def test_a_setting_that_is_no_number_at_least_0_is_the_default_with_a_warning(value):
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "-5", "abc", "0", "0.5"])
+def test_a_limit_that_is_no_number_at_least_1_is_the_default_with_a_warning(value):
     """``ANIMLIB_MAX_SIDE=inf`` raised OverflowError in every call (every page, every command);
-    ``-5`` refused every image; ``abc`` was the default without a word."""
+    ``-5`` (and ``0``) refused every image; ``abc`` was the default without a word."""
     from animlib.settings import Settings
 
-    with pytest.warns(UserWarning, match=f"ANIMLIB_MAX_SIDE='{value}' is not a number >= 0"):
-        got = Settings.from_env({"ANIMLIB_MAX_SIDE": value, "ANIMLIB_MAX_DPI": "0"})
-    assert got.max_side == 1024 and got.max_dpi == 0
+    with pytest.warns(UserWarning, match=f"ANIMLIB_MAX_SIDE='{value}' is not a number >= 1"):
+        got = Settings.from_env({"ANIMLIB_MAX_SIDE": value, "ANIMLIB_STALE_SECONDS": "0"})
+    assert got.max_side == 1024 and got.stale_seconds == 0  # (0 s: stale at once, a choice)
+    with pytest.warns(UserWarning, match="ANIMLIB_STALE_SECONDS='-1' is not a number >= 0"):
+        assert Settings.from_env({"ANIMLIB_STALE_SECONDS": "-1"}).stale_seconds == 600
 
 
 def test_no_jit_is_a_setting_as_the_others():
