@@ -87,12 +87,18 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
 
     Returns:
         One row per image (``sample``, ``true class``), by sample; one column per experiment
-        (NaN: never fooled, or not attacked; 0: the model was wrong before the attack);
+        (NaN: never fooled, fooled but not at the last step (the attack failed: a run that
+        flips back is no success, as in ``summarize``), or not attacked; 0: the model was wrong
+        before the attack);
         ``fastest``: the experiments with the smallest flip step above 0 of the row (several
         when tied; empty when none flipped; ``misclassified before the attack`` when only
         step 0 did).
     """
     runs = outcomes[outcomes["experiment"].isin(list(experiments))]
+    # fooled, then not at the last step: no success, no speed (None: unknown; step 0, the model
+    # wrong before the attack, stays: a fact of the image)
+    lost = runs["success"].eq(False) & runs["flip_step"].gt(0)
+    runs = runs.assign(flip_step=runs["flip_step"].where(~lost))
     images = _images(runs)
     table = runs.pivot_table(
         index="image", columns="experiment", values="flip_step", aggfunc="min", dropna=False

@@ -13,6 +13,7 @@ import streamlit as st
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import image_tables, linked_view
+from animlib.errors import AnimlibError, Code
 from animlib.experiments import missing_runs
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
@@ -313,7 +314,8 @@ if not chosen:
     linked_view.write_link(link)
     st.session_state.grid_link = grid_link()
     st.stop()
-steps = int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1)))
+# (at least 1: an experiment whose writer stored no step yet shows empty cells, one note)
+steps = max(int(max(frame.set_index("experiment").loc[chosen, "steps"].fillna(1))), 1)
 last_seen = st.session_state.get("grid_steps_seen")
 if "grid_step" not in st.session_state:
     try:
@@ -329,6 +331,10 @@ step = st.slider("step", 0, max(steps - 1, 1), key="grid_step", disabled=steps <
 if "grid_order" not in st.session_state:
     asked_order = query_param("order")
     st.session_state.grid_order = asked_order if asked_order in grid.ORDERS else "sample"
+    if asked_order and asked_order not in grid.ORDERS:  # (shown until another order is picked)
+        st.session_state.grid_order_problem = not_one_of("order", asked_order, list(grid.ORDERS))
+if order_problem := st.session_state.get("grid_order_problem"):
+    st.warning(md(order_problem), icon=":material/link_off:")
 if "grid_contested" not in st.session_state:
     st.session_state.grid_contested = query_param("only") == "contested"
 left, middle, right = st.columns([2, 2, 2], vertical_alignment="bottom")
@@ -337,6 +343,7 @@ order = left.selectbox(
     list(grid.ORDERS),
     format_func=grid.ORDERS.get,
     key="grid_order",
+    on_change=lambda: st.session_state.pop("grid_order_problem", None),
     help="By the share of the grid's attacks that fooled the model on the image in the end",
 )
 only_contested = middle.toggle(
@@ -380,11 +387,15 @@ if pages > 1:
     page = right.number_input(label, 1, pages, 1, key="grid_page")
 visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
 index = run_index(where)
-cells, problems = {}, []
+cells, problems, empty = {}, [], 0
 for row in visible:
     for run_id in row.runs.values():
         try:
             cells[run_id] = grid_cell(where, run_id, index.version(run_id, stable=True), step)
+        except AnimlibError as exc:
+            if exc.code != Code.EMPTY:
+                problems.append(f"{md(run_id)}: {md(exc)}")
+            empty += exc.code == Code.EMPTY  # (a writer killed before its first step: one note)
         except Exception as exc:  # one damaged run leaves its cell empty, never the page
             problems.append(f"{md(run_id)}: {md(exc)}")
 st.caption(
@@ -413,8 +424,8 @@ runs_link.page_link(
 with st.expander("Flip step per image and experiment (table)", icon=":material/table:"):
     st.caption(
         "The step at which each experiment's attack first fooled the model on the image (–: "
-        "never, or not attacked); *fastest*: the experiments needing the fewest of their own "
-        "steps (a one-step attack such as FGSM is fastest wherever it works)"
+        "never, not at its last step, or not attacked); *fastest*: the experiments needing the "
+        "fewest of their own steps (a one-step attack such as FGSM is fastest wherever it works)"
         + (", of the images the attacks disagree on" if only_contested else "")
         + ". Click a column's header to sort by it."
     )
@@ -433,5 +444,7 @@ configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
 names = {e.id: n for e in exps if (n := e.get("name")) and n != e.id}
 st.html(grid.grid_html(visible, chosen, cells, names, step=step, background=background))
+if empty:
+    st.caption(f"{plural(empty, 'run')} of this page with no step stored yet: empty cells")
 for problem in problems:
     st.warning(f"Cannot show {problem}")

@@ -911,18 +911,29 @@ def test_a_sweep_over_decades_is_charted_on_a_log_axis():
 def test_flip_steps_per_image_and_experiment():
     from animlib.image_tables import flip_steps
 
-    runs = [  # (sample, experiment, flip step)
-        (10, "pgd", 3), (10, "fgsm", 1), (2, "pgd", 1), (2, "fgsm", 1), (0, "pgd", None),
-        (0, "fgsm", None), (0, "other", 0), (5, "pgd", 4),
+    runs = [  # (sample, experiment, flip step, success)
+        (10, "pgd", 3, True), (10, "fgsm", 1, True), (2, "pgd", 1, True), (2, "fgsm", 1, True),
+        (0, "pgd", None, False), (0, "fgsm", None, False), (0, "other", 0, True),
+        (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", 1, False), (8, "fgsm", 1, False),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
         [
-            {"sample": s, "true_class": f"c{s}", "experiment": e, "flip_step": f, "image": f"{s}:"}
-            for s, e, f in runs
-        ]
+            {
+                "sample": s,
+                "true_class": f"c{s}",
+                "experiment": e,
+                "flip_step": f,
+                "success": ok,
+                "image": f"{s}:",
+            }
+            for s, e, f, ok in runs
+        ]  # fmt: skip
     )
     table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
-    assert list(table.index) == [0, 2, 5, 10]  # by sample value; "other" left out
+    assert list(table.index) == [0, 2, 5, 7, 8, 10]  # by sample value; "other" left out
+    # fooled at step 1, then not at the last step: the attack failed there, it is not fastest
+    assert math.isnan(table.loc[7, "fgsm"]) and table.loc[7, "fastest"] == "pgd"
+    assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == ""
     assert list(table.columns) == ["true class", "pgd", "fgsm", "fastest"]
     assert table.loc[10, "pgd"] == 3 and table.loc[10, "fastest"] == "fgsm"
     assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
@@ -990,8 +1001,8 @@ def test_the_page_shows_flip_steps_recomputed_from_the_stored_confidences(demo_e
         flips = {}
         for exp in ids:
             run = animlib.open_run(DEMO / f"{exp}-{int(sample):04d}")
-            off = np.flatnonzero(np.asarray(run.confidences[:]).argmax(axis=1) != run.true_label)
-            flips[exp] = int(off[0]) if len(off) else None
+            off = np.asarray(run.confidences[:]).argmax(axis=1) != run.true_label
+            flips[exp] = int(np.flatnonzero(off)[0]) if off[-1] or off[0] else None  # (end)
             got = table.loc[sample, exp]
             assert math.isnan(got) if flips[exp] is None else got == flips[exp], (sample, exp)
         known = {e: f for e, f in flips.items() if f is not None}
@@ -1019,7 +1030,14 @@ def test_experiments_named_like_the_flip_tables_columns_keep_theirs():
 
     outcomes = pd.DataFrame(
         [
-            {"sample": s, "true_class": "c", "experiment": e, "flip_step": s + 1, "image": f"{s}:"}
+            {
+                "sample": s,
+                "true_class": "c",
+                "experiment": e,
+                "flip_step": s + 1,
+                "success": True,
+                "image": f"{s}:",
+            }
             for s in (0, 1)
             for e in ("sample", "fastest", "true class")
         ]  # fmt: skip
@@ -1235,3 +1253,43 @@ def test_a_links_unknown_experiments_and_sweep_are_named_not_ignored(demo_env):
     at.selectbox(key="e_sweep").set_value("alpha").run()
     assert at.warning.len == 0
     assert not experiments_page(ids="sweep-fgsm-eps0.10").warning
+
+
+def test_a_links_unknown_order_is_named_not_ignored(demo_env):
+    at = experiments_page(ids="sweep-fgsm-eps0.10", order="fooled")
+    assert not at.exception, at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]
+    assert warnings == ["order=fooled in the link is not one of: sample, robust, fragile"], warnings
+    assert at.selectbox(key="grid_order").value == "sample"
+    at.selectbox(key="grid_order").set_value("robust").run()  # picked by hand: answered
+    assert at.warning.len == 0
+
+
+KILLED_AT_START = """
+import os, signal, sys
+import numpy as np
+import animlib
+w = animlib.BatchWriter(sys.argv[1], experiment="killed", class_names=["a", "b"],
+                        true_labels=[0, 1], attack="PGD")
+w.log(images=np.zeros((2, 8, 8), np.float32), confidences=[[0.9, 0.1], [0.2, 0.8]])
+os.kill(os.getpid(), signal.SIGKILL)  # before the first flush: runs with no step stored
+"""
+
+
+def test_an_experiment_killed_before_its_first_step_shows_empty_cells(tmp_path, monkeypatch):
+    """Its 0 steps made the grid's step slider -1: the page raised StreamlitValueBelowMinError."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "runs"
+    subprocess.run([sys.executable, "-c", KILLED_AT_START, str(root)], timeout=120)
+    assert sorted(p.name for p in root.iterdir()) == ["killed-0000", "killed-0001"]
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="killed")
+    assert not at.exception, at.exception
+    assert at.slider(key="grid_step").value == 0
+    assert "2 runs of this page with no step stored yet: empty cells" in [
+        c.value for c in at.caption
+    ]
+    assert not at.warning
