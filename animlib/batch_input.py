@@ -396,3 +396,27 @@ class BatchStep:
     probs: np.ndarray | None  # (B, K)
     scalars: dict[str, np.ndarray]  # name -> (B,)
     active: np.ndarray  # (B,) bool
+
+
+def check_resumable(experiment: str, root: str, infos: list[Any]) -> None:
+    """Raise ExperimentInputError unless ``infos`` (the experiment's sample runs in ``root``)
+    can be resumed: there are some, and each has a stored step."""
+    if not infos:
+        raise ExperimentInputError(
+            f"no runs of this experiment in {root}",
+            field="experiment",
+            code=Code.NOT_FOUND,
+            experiment=experiment,
+        )
+    empty = [i for i in infos if not i.get("steps")]
+    if empty:
+        raise ExperimentInputError(
+            f"{len(empty)} of its {len(infos)} sample runs have no stored step (the writer "
+            "stopped before its first flush): nothing to resume; run the experiment again "
+            "(if_exists='overwrite' replaces these runs)",
+            run=empty[0].id,
+            sample=int(empty[0].get("sample")),
+            field="steps",
+            code=Code.EMPTY,
+            experiment=experiment,
+        )

@@ -10,7 +10,7 @@ from .errors import AnimlibError, Code, RunInputError
 from .listing import RunInfo, list_runs, read_infos
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
-from .text import natural_key
+from .text import natural_key, plural
 
 MAX_EXPERIMENT_ID = 64  # leaves room for "-NN" and "-0000" in an 80-character run id
 
@@ -97,8 +97,9 @@ def resolve_experiment_id(
         return base, []
     if if_exists == "error":
         raise ExperimentInputError(
-            f"{len(mine)} runs of this experiment exist in {root} (pass if_exists='new' for a "
-            "fresh experiment id, or 'overwrite' to replace them)",
+            f"{plural(len(mine), 'run')} named like this experiment's samples exist in {root} "
+            f"({mine[0]!r}{', ...' if len(mine) > 1 else ''}; pass if_exists='new' for a fresh "
+            "experiment id, or 'overwrite' to replace an earlier run of it)",
             field="if_exists",
             experiment=base,
         )

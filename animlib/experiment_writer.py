@@ -161,6 +161,21 @@ class BatchWriter:
         return [run_id_for(self.experiment, i) for i in self.sample_ids]
 
     @property
+    def true_labels(self) -> list[int] | None:
+        """The true class of each batch position (None: not given)."""
+        return None if self._true is None else [int(v) for v in self._true]
+
+    @property
+    def target_labels(self) -> list[int] | None:
+        """The target class of each batch position (None: not a targeted attack's writer)."""
+        return None if self._target is None else [int(v) for v in self._target]
+
+    @property
+    def has_originals(self) -> bool:
+        """True when ``originals`` (the clean images) were given."""
+        return self._originals is not None
+
+    @property
     def root(self) -> str:
         """The results folder (local path or URL) holding the sample runs."""
         return self._root
@@ -309,25 +324,7 @@ class BatchWriter:
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
         experiment, infos = resumed_members(listed, experiment)
-        if not infos:
-            raise ExperimentInputError(
-                f"no runs of this experiment in {root}",
-                field="experiment",
-                code=Code.NOT_FOUND,
-                experiment=experiment,
-            )
-        empty = [i for i in infos if not i.get("steps")]
-        if empty:
-            raise ExperimentInputError(
-                f"{len(empty)} of its {len(infos)} sample runs have no stored step (the writer "
-                "stopped before its first flush): nothing to resume; run the experiment again "
-                "(if_exists='overwrite' replaces these runs)",
-                run=empty[0].id,
-                sample=int(empty[0].get("sample")),
-                field="steps",
-                code=Code.EMPTY,
-                experiment=experiment,
-            )
+        B.check_resumable(experiment, root, infos)
         B.warn_missing_runs(experiment, root, (infos[0].meta or {}).get(SAMPLES_FIELD), len(infos))
         self = cls.__new__(cls)
         self._adopt(root, experiment, infos, layout, storage_options)

@@ -226,7 +226,7 @@ def test_art_summary_writer_with_mini_batches(cnn, tmp_path):
 
     model, x, y = cnn
     with writer(tmp_path, "art-bim", x, y) as w:
-        hook = adapter.SummaryWriter(w)
+        hook = adapter.SummaryWriter(w, clean=x)
         attack = ProjectedGradientDescent(
             _art_estimator(model), eps=EPS, eps_step=ALPHA, max_iter=STEPS, num_random_init=0,
             batch_size=5, summary_writer=hook, verbose=False,
@@ -250,7 +250,7 @@ def test_art_summary_writer_logs_the_returned_images_when_asked(cnn, tmp_path):
 
     model, x, y = cnn
     with writer(tmp_path, "art-own", x, y) as w:
-        hook = adapter.SummaryWriter(w)
+        hook = adapter.SummaryWriter(w, clean=x)
         with pytest.raises(animlib.RunInputError, match="no iteration was logged yet"):
             hook.log_returned(x.numpy())
         attack = ProjectedGradientDescent(

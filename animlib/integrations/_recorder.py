@@ -23,9 +23,24 @@ def as_array(value: Any) -> np.ndarray:
         value = value.detach()
     if hasattr(value, "cpu"):
         value = value.cpu()
+    if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
+        value = value.float()
     if hasattr(value, "numpy"):
         value = value.numpy()
     return np.asarray(value)
+
+
+def off_range(x: np.ndarray) -> bool:
+    """True for float images not all finite and in [0, 1] (no image the writers take)."""
+    if x.dtype.kind != "f" or not x.size:
+        return False
+    lo, hi = float(x.min()), float(x.max())  # (NaN and inf show in the extremes)
+    return not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0)
+
+
+def class_names(attack: Any) -> set[str]:
+    """The names of ``attack``'s class and its bases (a subclass of a listed attack is one)."""
+    return {cls.__name__ for cls in type(attack).__mro__}
 
 
 def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
@@ -62,25 +77,38 @@ def patched(
 class StepRecorder:
     """Feeds an attack's batches to a :class:`~animlib.BatchWriter`.
 
-    A batch is logged when it has the writer's batch size and differs from the last batch
-    logged, so an attack that evaluates the clean input again (no random start) or the final
-    images once more (a success check) does not log a step twice. ``skipped`` counts calls on
-    partial batches (attacks that work on subsets), which cannot be logged as one step.
+    The clean input and the returned images are logged with :meth:`observe` (a bad one raises
+    the writer's error). What the attack evaluates in between goes through :meth:`probe`: a
+    batch is logged when ``iterates`` is on, it has the writer's batch size, it differs from
+    the last batch logged (an attack that evaluates the clean input again, or the final images
+    once more, logs no step twice) and it holds images (finite, in [0, 1]; an attack may
+    evaluate points outside, which are no iterates). ``skipped`` counts calls on partial
+    batches (attacks that work on subsets), ``strays`` those outside [0, 1].
 
     Args:
         writer: The BatchWriter (or anything with ``log(images=..., logits=|confidences=...)``).
         batch_size: B, the number of samples of the attack.
         classify: Computes class scores (logits or probabilities) for a batch when a caller
             gives none.
+        iterates: False for an attack whose evaluations are not its iterates (input
+            transformations, look-ahead points, random probes): only the clean input and the
+            result are logged.
     """
 
     def __init__(
-        self, writer: Any, batch_size: int, classify: Callable[[np.ndarray], Any] | None = None
+        self,
+        writer: Any,
+        batch_size: int,
+        classify: Callable[[np.ndarray], Any] | None = None,
+        *,
+        iterates: bool = True,
     ) -> None:
         self.writer = writer
         self.batch_size = int(batch_size)
         self.classify = classify
+        self.iterates = iterates
         self.skipped = 0
+        self.strays = 0
         self.logged = 0
         self._last: np.ndarray | None = None
 
@@ -88,7 +116,7 @@ class StepRecorder:
         """Log ``images`` (B, ...) with ``scores`` (B, K) as a step, unless it repeats the last.
 
         Args:
-            images: The batch the attack evaluates (numpy, torch or eagerpy).
+            images: The clean input or the returned images (numpy, torch or eagerpy).
             scores: Its logits or probabilities; computed with ``classify`` when None.
 
         Returns:
@@ -110,6 +138,17 @@ class StepRecorder:
         self.logged += 1
         return True
 
+    def probe(self, images: Any, scores: Any = None) -> bool:
+        """:meth:`observe` a batch the attack evaluates during its run, if it is an iterate
+        (see the class); True if a step was logged."""
+        if not self.iterates:
+            return False
+        x = as_array(images)
+        if x.ndim and x.shape[0] == self.batch_size and off_range(x):
+            self.strays += 1
+            return False
+        return self.observe(x, scores)
+
     def warn_few_steps(self, attack: str, why: str) -> None:
         """Warn that iterations of ``attack`` were left out (``why``: what kept them out), naming
         the experiment: all of them (only the clean input and the result were logged), or the
@@ -130,5 +169,17 @@ class StepRecorder:
         warnings.warn(
             f"{where}{attack} {why}{partial}: only the clean input (step 0) and the returned "
             "images (the last step) were logged",
+            stacklevel=3,
+        )
+
+    def warn_strays(self, attack: str) -> None:
+        """Warn that ``attack`` evaluated batches outside [0, 1], which were not logged."""
+        if not self.strays:
+            return
+        experiment = getattr(self.writer, "experiment", None)
+        where = f"experiment {experiment!r}: " if experiment else ""
+        warnings.warn(
+            f"{where}{attack} evaluated {self.strays} batches with values outside [0, 1] "
+            "(points it probes, not images it returns): those were not logged as steps",
             stacklevel=3,
         )

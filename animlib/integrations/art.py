@@ -11,7 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import RunInputError
-from ._recorder import StepRecorder, as_array, patched
+from ._recorder import StepRecorder, as_array, class_names, patched
+
+# gradient attacks that ask for gradients at points other than their iterates (ElasticNet's
+# FISTA look-ahead, the virtual adversarial direction's probe): the clean input and result only
+PROBING = frozenset({"ElasticNet", "VirtualAdversarialMethod"})
 
 
 def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np.ndarray:
@@ -37,7 +41,12 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
     x = as_array(images)
     y = None if labels is None else as_array(labels)
     estimator = attack.estimator
-    rec = StepRecorder(writer, len(x), classify=lambda v: estimator.predict(v, batch_size=len(v)))
+    rec = StepRecorder(
+        writer,
+        len(x),
+        classify=lambda v: estimator.predict(v, batch_size=len(v)),
+        iterates=not class_names(attack) & PROBING,
+    )
     rec.observe(x)
     hook = attack.summary_writer
     if isinstance(hook, _summary_writer_class()):
@@ -48,10 +57,14 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
         with _hooked(attack, hook), _gradients_logged(attack, rec):
             adv = attack.generate(x, y, **kwargs)
     rec.observe(adv)
-    if not hook.calls:  # (its iterations, if any, came through the gradients it asked for)
+    name = type(attack).__name__
+    if not rec.iterates:
+        rec.warn_few_steps(name, "asks for gradients at points that are not its iterates")
+    elif not hook.calls:  # (its iterations, if any, came through the gradients it asked for)
         parts = rec.logged > 2
         why = "works on part of the batch at a time" if parts else "calls no summary writer"
-        rec.warn_few_steps(type(attack).__name__, why)
+        rec.warn_few_steps(name, why)
+    rec.warn_strays(name)
     return adv
 
 
@@ -72,7 +85,7 @@ def _gradients_logged(attack: Any, rec: StepRecorder) -> Iterator[None]:
 
     def logged(inner: Any) -> Any:
         def gradient(x: Any, *args: Any, **kw: Any) -> Any:
-            rec.observe(x)  # (copied if logged: the attack may change x in place)
+            rec.probe(x)  # (copied if logged: the attack may change x in place)
             return inner(x, *args, **kw)
 
         return gradient
@@ -125,26 +138,33 @@ def _summary_writer_class() -> type:
         Pass it as ``summary_writer=`` to an ART attack. ``update`` receives the batch before
         each iteration's update and the estimator; it logs the batch with
         ``estimator.predict`` as confidences (or logits). Mini-batches smaller than B (an attack
-        ``batch_size`` below B) are gathered per iteration and logged once all of B arrived.
-        ART never hands it the images ``generate`` returns (the last update's result): log them
-        with :meth:`log_returned` (a warning at the end of ``generate`` says so), or use
-        :func:`run`, which does.
+        ``batch_size`` below B) are placed by their ``batch_id`` and logged once all of B
+        arrived (each random restart of a mini-batch in turn). ART hands it neither the clean
+        input (its first update comes after any random start) nor the images ``generate``
+        returns: give the clean batch as ``clean`` (logged as step 0 before the first
+        iteration) and log the returned images with :meth:`log_returned`, or use :func:`run`,
+        which does both.
 
         Args:
             writer: A :class:`~animlib.BatchWriter`.
             recorder: The step recorder to log through (``run`` shares one with the clean and
                 final steps); a new one for ``writer`` by default.
+            clean: The clean batch the attack gets (logged as step 0 at the first update);
+                None: step 0 is the attack's first iterate (a warning says so).
         """
 
         _summary_writer = None  # ART's tensorboardX writer: never created here
 
-        def __init__(self, writer: Any, recorder: StepRecorder | None = None) -> None:
+        def __init__(
+            self, writer: Any, recorder: StepRecorder | None = None, clean: Any = None
+        ) -> None:
             # ART's base __init__ would import tensorboardX: deliberately not called
             self.writer = writer
             self.recorder = recorder
-            self.by_run = recorder is not None  # run() logs the returned images itself
+            self.clean = None if clean is None else np.array(as_array(clean), copy=True)
+            self.by_run = recorder is not None  # run() logs the clean and returned images
             self.calls = 0  # how often the attack called update
-            self._pending: dict[int, list[np.ndarray]] = {}
+            self._parts = MiniBatches()
             self.told = False  # warned that the returned images are not logged
 
         def update(
@@ -166,17 +186,16 @@ def _summary_writer_class() -> type:
             rec = self._recorder(estimator)
             x = np.array(as_array(x), copy=True)
             if len(x) == rec.batch_size:
-                rec.observe(x)
+                rec.probe(x)
                 return
-            parts = self._pending.setdefault(int(global_step), [])
-            parts.append(x)
-            if sum(len(p) for p in parts) >= rec.batch_size:
-                rec.observe(np.concatenate(self._pending.pop(int(global_step))))
+            whole = self._parts.add(int(global_step), int(batch_id), x, rec.batch_size)
+            if whole is not None:
+                rec.probe(whole)
 
         def reset(self) -> None:
             """Called by ART at the end of ``generate``: drop incomplete iterations (and, used
             on its own, warn once that the returned images are not logged yet)."""
-            self._pending.clear()
+            self._parts.clear()
             _tell_once(self)
 
         def log_returned(self, adversarial: Any) -> None:
@@ -185,22 +204,42 @@ def _summary_writer_class() -> type:
             _started(self.recorder).observe(np.array(as_array(adversarial), copy=True))
 
         def _recorder(self, estimator: Any) -> StepRecorder:
-            if self.recorder is None:
-                size = self.writer.batch_size
-                if size is None:
-                    raise RunInputError(
-                        "the BatchWriter needs its batch size (true_labels, originals or "
-                        "sample_ids) before ART's first iteration",
-                        field="batch_size",
-                    )
-                self.recorder = StepRecorder(self.writer, size, classify=None)
-            if self.recorder.classify is None:
-                self.recorder.classify = lambda v: estimator.predict(v, batch_size=len(v))
+            if self.recorder is None or self.recorder.classify is None:
+                self.recorder = _first_update(self, estimator)
             return self.recorder
 
     SummaryWriter.__qualname__ = "SummaryWriter"
     SummaryWriter.__module__ = __name__
     return SummaryWriter
+
+
+class MiniBatches:
+    """Gathers the mini-batches of one iteration (an attack ``batch_size`` below B), placed by
+    their ``batch_id``; each random restart of a mini-batch is a round of its own."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, int], dict[int, np.ndarray]] = {}
+        self._rounds: dict[tuple[int, int], int] = {}  # (step, batch_id): restarts seen
+
+    def add(self, step: int, batch_id: int, x: np.ndarray, size: int) -> np.ndarray | None:
+        """Add mini-batch ``batch_id`` of iteration ``step``; the whole batch of ``size``
+        images once every mini-batch of that iteration and round arrived, else None (and
+        None for a round whose mini-batches do not make up the batch: not logged)."""
+        self._rounds[step, batch_id] = restart = self._rounds.get((step, batch_id), -1) + 1
+        parts = self._pending.setdefault((step, restart), {})
+        parts[batch_id] = x
+        if sum(len(p) for p in parts.values()) < size:
+            return None
+        del self._pending[step, restart]
+        ids = sorted(parts)
+        if ids != list(range(len(ids))) or sum(len(parts[i]) for i in ids) != size:
+            return None
+        return np.concatenate([parts[i] for i in ids])
+
+    def clear(self) -> None:
+        """Drop incomplete iterations (the end of ``generate``)."""
+        self._pending.clear()
+        self._rounds.clear()
 
 
 def _tell_once(hook: Any) -> None:
@@ -210,10 +249,43 @@ def _tell_once(hook: Any) -> None:
         warnings.warn(
             f"experiment {getattr(hook.writer, 'experiment', '?')!r}: ART gives its summary "
             "writer each iteration's input, never the images generate returns: log those with "
-            "summary_writer.log_returned(adv) (or use animlib.integrations.art.run, which "
-            "does), or the last step is not the attack's result",
+            "summary_writer.log_returned(adv) after generate (or use "
+            "animlib.integrations.art.run, which does), or the last step is not the attack's "
+            "result",
             stacklevel=3,
         )
+
+
+def _first_update(hook: Any, estimator: Any) -> StepRecorder:
+    """The recorder of a summary writer at its first update (confidences from ``estimator``):
+    the clean batch it was given is logged as step 0 (else a warning says step 0 is not)."""
+    rec = hook.recorder
+    if rec is None:
+        size = hook.writer.batch_size
+        if size is None:
+            raise RunInputError(
+                "the BatchWriter needs its batch size (true_labels, originals or sample_ids) "
+                "before ART's first iteration",
+                field="batch_size",
+            )
+        rec = StepRecorder(hook.writer, size, classify=None)
+    if rec.classify is None:
+        rec.classify = lambda v: estimator.predict(v, batch_size=len(v))
+        if hook.clean is not None:
+            rec.observe(hook.clean)  # step 0, before the first iterate
+        else:
+            _warn_no_clean(hook.writer)
+    return rec
+
+
+def _warn_no_clean(writer: Any) -> None:
+    """Warn that a summary writer used on its own logs the first iterate as step 0."""
+    warnings.warn(
+        f"experiment {getattr(writer, 'experiment', '?')!r}: step 0 is the attack's first "
+        "iterate, the clean input only without a random start: pass the clean batch as "
+        "SummaryWriter(writer, clean=x) (or use animlib.integrations.art.run)",
+        stacklevel=5,
+    )
 
 
 def _started(recorder: StepRecorder | None) -> StepRecorder:

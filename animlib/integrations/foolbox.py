@@ -8,7 +8,16 @@ from typing import Any
 import numpy as np
 
 from ..batch_input import ExperimentInputError
-from ._recorder import StepRecorder
+from ..errors import Code
+from ._recorder import StepRecorder, as_array, class_names
+
+# attacks whose model calls are their iterates (gradient attacks); the others (decision-based
+# attacks, noise, blur, EAD's look-ahead, ...) probe the model elsewhere: their runs hold the
+# clean input and the result only
+ITERATING = frozenset(
+    {"BaseGradientDescent", "L2CarliniWagnerAttack", "DeepFoolAttack", "DDNAttack"}
+    | {"FMNAttackLp", "NewtonFoolAttack"}
+)
 
 
 def run(
@@ -20,6 +29,9 @@ def run(
     gradient attack such as ``LinfPGD`` calls it once per iteration, inside ``value_and_grad``).
     Step 0 is the clean input, logged before the attack; the last step is exactly the clipped
     adversarial batch returned. The success check Foolbox runs on that batch is not logged twice.
+    Attacks that call the model on other points than their iterates (those not in
+    :data:`ITERATING`: BoundaryAttack, HopSkipJump, noise and blur attacks, EAD, ...) log the
+    clean input and the result only, with a warning.
 
     Args:
         attack: A Foolbox attack (``fb.attacks.LinfPGD()``, ``L2PGD``, ``FGSM``, ...).
@@ -34,7 +46,12 @@ def run(
 
     Returns:
         The clipped adversarial images (Foolbox's second return value), in the input's type.
+
+    Raises:
+        ExperimentInputError: several epsilons, or a targeted criterion whose targets the
+            writer does not hold as ``target_labels``.
     """
+    _check_targets(labels, writer)
     if epsilon is not None and np.ndim(epsilon) != 0:
         raise ExperimentInputError(
             f"one number (or None) per experiment, got {epsilon!r}: the steps of several "
@@ -42,11 +59,34 @@ def run(
             field="epsilon",
             experiment=getattr(writer, "experiment", None),
         )
-    rec = StepRecorder(writer, len(images))
+    iterating = bool(class_names(attack) & ITERATING)
+    rec = StepRecorder(writer, len(images), iterates=iterating)
     rec.observe(images, fmodel(images))
     _, clipped, _ = attack(_logging_model(fmodel, rec), images, labels, epsilons=epsilon, **kwargs)
     rec.observe(clipped, fmodel(clipped))
+    name = type(attack).__name__
+    if not iterating:
+        rec.warn_few_steps(name, "calls the model on points that are not its iterates")
+    rec.warn_strays(name)
     return clipped
+
+
+def _check_targets(labels: Any, writer: Any) -> None:
+    """Refuse a targeted criterion whose targets the writer does not hold (its runs would be
+    judged as untargeted and show no target)."""
+    targets = getattr(labels, "target_classes", None)  # TargetedMisclassification
+    if targets is None:
+        return
+    given = [int(v) for v in as_array(targets).ravel()]
+    if getattr(writer, "target_labels", None) != given:
+        have = "no" if getattr(writer, "target_labels", None) is None else "other"
+        raise ExperimentInputError(
+            f"the criterion is targeted but the writer has {have} target labels: pass "
+            "criterion.target_classes as the BatchWriter's target_labels=",
+            field="target_labels",
+            code=Code.MISMATCH,
+            experiment=getattr(writer, "experiment", None),
+        )
 
 
 def _logging_model(fmodel: Any, recorder: StepRecorder) -> Any:
@@ -71,7 +111,7 @@ def _model_class() -> type:
 
         def __call__(self, inputs: Any) -> Any:
             outputs = self.inner(inputs)
-            self.recorder.observe(inputs, outputs)
+            self.recorder.probe(inputs, outputs)
             return outputs
 
     LoggingModel.__qualname__ = "LoggingModel"

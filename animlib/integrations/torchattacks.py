@@ -7,7 +7,15 @@ from typing import Any
 
 from ..batch_input import ExperimentInputError
 from ..errors import Code
-from ._recorder import StepRecorder, patched
+from ._recorder import StepRecorder, as_array, class_names, patched
+
+# attacks that call get_logits on points other than their iterates: transformed copies
+# (DI, TI), look-ahead points (NI, SINI, EAD's FISTA), random neighbours or noise (VMI, VNI,
+# PGDRS, SPSA), candidate squares (Square): their runs hold the clean input and the result only
+PROBING = frozenset(
+    {"DIFGSM", "TIFGSM", "NIFGSM", "SINIFGSM", "VMIFGSM", "VNIFGSM", "EADEN", "EADL1"}
+    | {"PGDRS", "PGDRSL2", "SPSA", "Square"}
+)
 
 
 def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> Any:
@@ -20,7 +28,9 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
     exactly the returned adversarial batch. A batch the attack evaluates twice in a row (the
     clean input without random start) is logged once; calls on partial batches are not logged
     (attacks working on subsets: DeepFool image by image, or AutoAttack's later attacks, which
-    run only on the images its first attack did not fool).
+    run only on the images its first attack did not fool), nor batches outside [0, 1]. The
+    attacks of :data:`PROBING` evaluate points that are not their iterates: for them only the
+    clean input and the result are logged (a warning says so).
 
     Args:
         attack: A ``torchattacks.Attack`` (PGD, BIM, FGSM, CW, ...).
@@ -34,8 +44,10 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
 
     Raises:
         ExperimentInputError: the attack uses ``set_normalization_used`` (its inputs are then
-            not images in [0, 1]; put the normalization inside the model instead).
+            not images in [0, 1]; put the normalization inside the model instead), or it is
+            targeted and the writer has no ``target_labels`` (or others than ``labels``).
     """
+    _check_targets(attack, labels, writer)
     if getattr(attack, "normalization_used", None) is not None:
         raise ExperimentInputError(
             "set_normalization_used is not supported: normalize inside the model, so the "
@@ -50,17 +62,54 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
     def logged(inner: Callable[..., Any]) -> Callable[..., Any]:
         def get_logits(inputs: Any, *args: Any, **kw: Any) -> Any:
             logits = inner(inputs, *args, **kw)
-            rec.observe(inputs, logits)
+            rec.probe(inputs, logits)
             return logits
 
         return get_logits
 
-    with patched([(atk, "get_logits") for atk in _attack_objects(attack)], logged):
+    iterating = [atk for atk in _attack_objects(attack) if not class_names(atk) & PROBING]
+    with patched([(atk, "get_logits") for atk in iterating], logged):
         adv = attack(images, labels, **kwargs)
     rec.observe(adv, attack.get_output_with_eval_nograd(adv))
-    if rec.skipped:
-        rec.warn_few_steps(type(attack).__name__, "works on part of the batch at a time")
+    name = type(attack).__name__
+    if class_names(attack) & PROBING:
+        rec.warn_few_steps(name, "evaluates points that are not its iterates")
+    elif rec.skipped:
+        rec.warn_few_steps(name, "works on part of the batch at a time")
+    rec.warn_strays(name)
     return adv
+
+
+def _check_targets(attack: Any, labels: Any, writer: Any) -> None:
+    """Refuse a targeted attack whose targets the writer does not hold: its runs would be
+    judged as untargeted (success: any wrong class) and show no target."""
+    if not getattr(attack, "targeted", False):
+        return
+    targets = getattr(writer, "target_labels", None)
+    mode = getattr(attack, "attack_mode", "targeted")
+    experiment = getattr(writer, "experiment", None)
+    if targets is None:
+        how = (
+            "pass the labels given to the attack as the BatchWriter's target_labels="
+            if mode == "targeted(label)"
+            else "it draws its targets inside the attack: draw them yourself, pass them as the "
+            "BatchWriter's target_labels= and use set_mode_targeted_by_label"
+        )
+        raise ExperimentInputError(
+            f"the attack is targeted ({mode}) but the writer has no target labels, so its runs "
+            f"would be judged as untargeted: {how}",
+            field="target_labels",
+            code=Code.MISSING,
+            experiment=experiment,
+        )
+    if mode == "targeted(label)" and [int(v) for v in as_array(labels).ravel()] != targets:
+        raise ExperimentInputError(
+            "the attack is targeted by label, so the labels given to it are its targets, and "
+            "they differ from the BatchWriter's target_labels",
+            field="target_labels",
+            code=Code.MISMATCH,
+            experiment=experiment,
+        )
 
 
 def _attack_objects(attack: Any) -> list[Any]:

@@ -1,0 +1,210 @@
+"""Adapters and attacks that evaluate points other than their iterates, targets, odd dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_integrations import (
+    EPS,
+    STEPS,
+    B,
+    _art_estimator,
+    check_steps,
+    cnn,  # noqa: F401 -- the fixture
+    stored,
+    writer,
+)
+
+import animlib
+from animlib.batch_input import ExperimentInputError
+
+torch = pytest.importorskip("torch")
+
+
+def _two_steps(root, w, x, adv) -> None:
+    """The clean input and the returned images, nothing between."""
+    adv = adv.detach().numpy() if hasattr(adv, "detach") else np.asarray(adv)
+    x = x.numpy() if hasattr(x, "numpy") else x
+    assert not np.array_equal(x, adv)  # (else the result repeats step 0: one step)
+    for i, images in enumerate(stored(root, w)):
+        assert len(images) == 2, (w.run_ids[i], len(images))
+        np.testing.assert_array_equal(images[0], np.moveaxis(x[i], 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
+
+
+@pytest.mark.parametrize("name", ["DIFGSM", "NIFGSM", "VMIFGSM"])
+def test_torchattacks_probing_attacks_log_the_clean_input_and_the_result(cnn, tmp_path, name):  # noqa: F811
+    """DIFGSM's transformed copies, NIFGSM's look-ahead points and VMIFGSM's neighbours were
+    stored as steps (L-inf 0.875 at eps 0.05); NIFGSM's and VMIFGSM's left [0, 1] and their
+    log aborted the user's attack."""
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    attack = getattr(torchattacks, name)(model, eps=EPS, alpha=0.02, steps=3)
+    with writer(tmp_path, f"ta-{name}", x, y) as w:
+        with pytest.warns(UserWarning, match=f"{name} evaluates points that are not its iter"):
+            adv = adapter.run(attack, x, y, w)
+    _two_steps(tmp_path, w, x, adv)
+
+
+def test_probes_outside_the_unit_range_are_not_steps(cnn, tmp_path):  # noqa: F811
+    """An attack of the user's own that evaluates a point outside [0, 1]: not logged, said."""
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    class Probing(torchattacks.PGD):
+        def forward(self, images, labels):
+            self.get_logits(images - 0.5)  # a probe no image can be
+            return super().forward(images, labels)
+
+    model, x, y = cnn
+    attack = Probing(model, eps=EPS, alpha=0.02, steps=STEPS, random_start=True)
+    with writer(tmp_path, "ta-probe", x, y) as w:
+        with pytest.warns(UserWarning, match="Probing evaluated 1 batches with values outside"):
+            adv = adapter.run(attack, x, y, w)
+    check_steps(tmp_path, w, x, adv, STEPS + 2)
+
+
+def test_a_targeted_torchattacks_attack_needs_the_writers_targets(cnn, tmp_path):  # noqa: F811
+    """In random mode the targets were drawn inside the attack and never stored: the runs read
+    as untargeted, success 1.0 where the targeted success was 0.875."""
+    import torchattacks
+
+    from animlib.integrations import torchattacks as adapter
+
+    model, x, y = cnn
+    attack = torchattacks.PGD(model, eps=EPS, alpha=0.02, steps=3)
+    attack.set_mode_targeted_random(quiet=True)
+    with writer(tmp_path, "ta-random", x, y) as w:
+        with pytest.raises(ExperimentInputError, match="draw them yourself") as err:
+            adapter.run(attack, x, y, w)
+    assert err.value.field == "target_labels" and err.value.experiment == "ta-random"
+    targets = (y + 1) % 10
+    attack.set_mode_targeted_by_label(quiet=True)
+    with writer(tmp_path, "ta-label", x, y, target_labels=targets) as w:
+        with pytest.raises(ExperimentInputError, match="differ from the BatchWriter's"):
+            adapter.run(attack, x, y, w)  # the true labels given as targets
+        adv = adapter.run(attack, x, targets, w)
+    assert len(stored(tmp_path, w)[0]) == 5  # clean, 3 iterates (the first: clean), result
+    assert [r.get("target_label") for r in animlib.list_runs(tmp_path) if r.id.startswith(
+        "ta-label")] == targets.tolist()  # fmt: skip
+    assert adv.shape == x.shape
+    assert not any(r.id.startswith("ta-random") for r in animlib.list_runs(tmp_path))
+
+
+def test_bfloat16_tensors_are_logged_as_the_writer_takes_them(tmp_path):
+    """The adapters' conversion called .numpy() on them: a bare TypeError naming nothing."""
+    from animlib.integrations._recorder import StepRecorder
+
+    x = torch.rand(2, 1, 8, 8).to(torch.bfloat16)
+    with animlib.BatchWriter(tmp_path, experiment="bf16", class_names=["a", "b"]) as w:
+        rec = StepRecorder(w, 2)
+        rec.observe(x, torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.bfloat16))
+    run = animlib.open_run_in(tmp_path, "bf16-0000")
+    np.testing.assert_array_equal(run.images[0][..., 0], x[0, 0].float().numpy())
+
+
+def test_foolbox_decision_attacks_log_the_clean_input_and_the_result(cnn, tmp_path):  # noqa: F811
+    """BoundaryAttack's noise start, line search and rejected proposals were 77 steps for 20
+    iterations: every run flipped at step 1 (the noise)."""
+    import foolbox as fb
+
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1))
+    attack = fb.attacks.BoundaryAttack(steps=5)
+    with writer(tmp_path, "fb-boundary", x, y) as w:
+        with pytest.warns(UserWarning, match="BoundaryAttack calls the model on points that"):
+            adv = adapter.run(attack, fmodel, x, y, None, w)
+    _two_steps(tmp_path, w, x, adv)
+
+
+def test_a_foolbox_targeted_criterion_needs_the_writers_targets(cnn, tmp_path):  # noqa: F811
+    import foolbox as fb
+
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1))
+    targets = (y + 1) % 10
+    criterion = fb.criteria.TargetedMisclassification(targets)
+    with writer(tmp_path, "fb-t", x, y) as w:
+        with pytest.raises(ExperimentInputError, match="criterion.target_classes") as err:
+            adapter.run(fb.attacks.LinfPGD(steps=3), fmodel, x, criterion, EPS, w)
+    assert err.value.field == "target_labels"
+    with writer(tmp_path, "fb-t2", x, y, target_labels=targets) as w:
+        adapter.run(fb.attacks.LinfPGD(steps=3), fmodel, x, criterion, EPS, w)
+    assert len(stored(tmp_path, w)[0]) >= 3
+
+
+def test_art_elastic_net_logs_the_clean_input_and_the_result(cnn, tmp_path):  # noqa: F811
+    """ElasticNet asks for gradients at its FISTA look-ahead points, which leave [0, 1]: the
+    log aborted the attack ("float images must lie in [0, 1]")."""
+    from art.attacks.evasion import ElasticNet
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    attack = ElasticNet(
+        _art_estimator(model),
+        max_iter=10,
+        binary_search_steps=1,
+        initial_const=10.0,
+        batch_size=B,
+        verbose=False,
+    )
+    with writer(tmp_path, "art-ead", x, y) as w:
+        with pytest.warns(UserWarning, match="ElasticNet asks for gradients at points that"):
+            adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    _two_steps(tmp_path, w, x, adv)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (ART inside numpy 2)
+def test_art_mini_batches_with_restarts_stay_with_their_samples(cnn, tmp_path):  # noqa: F811
+    """With batch_size 4 of 16 and 2 random restarts, the two restarts of samples 0-3 were
+    logged as one step: sample 4's run showed sample 0's digit."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    attack = ProjectedGradientDescent(
+        _art_estimator(model), eps=EPS, eps_step=0.02, max_iter=3, num_random_init=2,
+        batch_size=4, verbose=False,
+    )  # fmt: skip
+    with writer(tmp_path, "art-restarts", x, y) as w:
+        adv = adapter.run(attack, x.numpy(), y.numpy(), w)
+    for i, images in enumerate(stored(tmp_path, w)):  # each step within eps of its own image
+        assert len(images) == 2 + 2 * 3, (i, len(images))  # clean, 3 iterates per restart, result
+        assert np.abs(images - np.moveaxis(x.numpy()[i], 0, -1)).max() <= EPS + 1e-6, i
+    np.testing.assert_array_equal(stored(tmp_path, w)[5][-1], np.moveaxis(adv[5], 0, -1))
+
+
+def test_art_summary_writer_logs_the_clean_batch_given(cnn, tmp_path):  # noqa: F811
+    """Used on its own with a random start, step 0 (and the runs' original) was the random
+    start: L-inf read 0.25 where it was 0.3."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    with animlib.BatchWriter(tmp_path, experiment="own", true_labels=y) as w:  # no originals
+        hook = adapter.SummaryWriter(w, clean=x)
+        attack = ProjectedGradientDescent(
+            _art_estimator(model), eps=EPS, eps_step=0.02, max_iter=3, num_random_init=1,
+            summary_writer=hook, verbose=False,
+        )  # fmt: skip
+        with pytest.warns(UserWarning, match="log_returned"):
+            adv = attack.generate(x.numpy(), y.numpy())
+        hook.log_returned(adv)
+    for i, images in enumerate(stored(tmp_path, w)):
+        np.testing.assert_array_equal(images[0], np.moveaxis(x.numpy()[i], 0, -1))
+        assert len(images) == 1 + 3 + 1
+    run = animlib.open_run_in(tmp_path, "own-0000")
+    assert run.meta["summary"]["linf"] == pytest.approx(
+        float(np.abs(adv[0] - x.numpy()[0]).max()), abs=1e-6
+    )
