@@ -500,3 +500,71 @@ def test_the_browser_finds_each_steps_image_where_the_strips_hold_it(page, steps
         assert (strip, row) == plan.locate(step), step
         assert plan.steps_of(strip)[row] == shown, step
     assert got[-1][0] == steps - 1  # the last step shows its own image
+
+
+def test_an_images_caption_names_the_step_whose_image_is_drawn(page):
+    """A long run keeps every n-th step's image: at step 5001 the caption said "step 5001"
+    under step 5000's image; and the note said "every 2th step"."""
+    from animlib.player.component import ASSETS, JS_FILES
+
+    source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(content=source.replace("export default function", "function mount"))
+    got = page.evaluate(
+        """() => {
+            const p = Object.create(Player.prototype);
+            p.step = 5001;
+            p.runs = [{ steps: 10000 }];
+            const f = Object.create(Frames.prototype);
+            Object.assign(f, { steps: 10000, image: { stride: 2, per_strip: 16 } });
+            p.frames = [f];
+            const caption = document.createElement("span");
+            const table = document.createElement("span");
+            p.labels = [
+                { r: 0, node: caption, text: (s, shown) => imageStep(s, shown) },
+                { r: 0, node: table, text: (s) => `step ${s}` },
+            ];
+            p.showLabels();
+            const at = [caption.textContent, table.textContent];
+            p.step = 5000;
+            p.showLabels();
+            return [...at, caption.textContent, [1, 2, 3, 4, 11, 12, 13, 21, 22, 102].map(ordinal)];
+        }"""
+    )
+    assert got[:3] == ["step 5000 (the image kept for step 5001)", "step 5001", "step 5000"]
+    assert got[3] == ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "102nd"]
+
+
+def test_a_rebuilt_player_shows_the_old_image_until_its_strips_arrive(page):
+    """A live run's player is rebuilt on every new step: its canvases were blank (a blink every
+    step) until the strips were fetched again."""
+    from animlib.player.component import ASSETS, JS_FILES
+
+    source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(content=source.replace("export default function", "function mount"))
+    got = page.evaluate(
+        """() => {
+            const canvas = (w, h, fill) => {
+                const c = document.createElement("canvas");
+                c.width = w; c.height = h;
+                if (fill) { const g = c.getContext("2d"); g.fillStyle = fill; g.fillRect(0, 0, w, h); }
+                return c;
+            };
+            const p = Object.create(Player.prototype);
+            const loading = canvas(1, 1);
+            loading.classList.add("is-loading");
+            const ready = canvas(4, 4, "rgb(0, 0, 255)");
+            p.targets = [
+                { r: 0, kind: "image", canvas: loading },
+                { r: 0, kind: "perturbation", canvas: ready },
+            ];
+            p.paintCarried([
+                { r: 0, kind: "image", canvas: canvas(4, 4, "rgb(255, 0, 0)") },
+                { r: 0, kind: "perturbation", canvas: canvas(4, 4, "rgb(0, 255, 0)") },
+            ]);
+            const px = (c) => Array.from(c.getContext("2d").getImageData(1, 1, 1, 1).data);
+            return [loading.width, px(loading), px(ready)];
+        }"""
+    )
+    assert got == [4, [255, 0, 0, 255], [0, 0, 255, 255]]  # drawn ones are left as they are

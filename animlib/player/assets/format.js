@@ -85,3 +85,39 @@ function svgEl(tag, attrs) {
 function clamp(v, lo, hi) {
   return Math.min(Math.max(v, lo), hi);
 }
+
+// "2nd", "3rd", "11th", "21st": how often an image is kept
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+// toolbar buttons and captions of the player (part 5)
+const ICONS = {
+  first: "M3 3h2v10H3zM13 3v10L6 8z",
+  prev: "M12 3v10L5 8z",
+  play: "M4 2.5v11L13.5 8z",
+  pause: "M4 3h3v10H4zM9 3h3v10H9z",
+  next: "M4 3v10l7-5z",
+  last: "M11 3h2v10h-2zM3 3v10l7-5z",
+  zoom: "M2 2h5v2H4v3H2zM9 2h5v5h-2V4H9zM2 9h2v3h3v2H2zM12 9h2v5H9v-2h3z",
+};
+
+function icon(name) {
+  const svg = svgEl("svg", { viewBox: "0 0 16 16", width: 16, height: 16, "aria-hidden": "true" });
+  svg.appendChild(svgEl("path", { d: ICONS[name], fill: "currentColor" }));
+  return svg;
+}
+
+// the caption of an image at step s whose drawn image is of step shown
+function imageStep(s, shown) {
+  return shown === s ? `step ${s}` : `step ${shown} (the image kept for step ${s})`;
+}
+
+function button(name, label, onClick) {
+  const b = el("button", { type: "button", class: "animlib-btn", "aria-label": label, title: label, "data-action": name });
+  b.appendChild(icon(name));
+  b.addEventListener("click", onClick);
+  return b;
+}

@@ -8,29 +8,6 @@
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const STALL_MS = 250; // playing this far behind its clock: a stall, not a fast speed
 const URL_DELAY_MS = 500;
-const ICONS = {
-  first: "M3 3h2v10H3zM13 3v10L6 8z",
-  prev: "M12 3v10L5 8z",
-  play: "M4 2.5v11L13.5 8z",
-  pause: "M4 3h3v10H4zM9 3h3v10H9z",
-  next: "M4 3v10l7-5z",
-  last: "M11 3h2v10h-2zM3 3v10l7-5z",
-  zoom: "M2 2h5v2H4v3H2zM9 2h5v5h-2V4H9zM2 9h2v3h3v2H2zM12 9h2v5H9v-2h3z",
-};
-
-function icon(name) {
-  const svg = svgEl("svg", { viewBox: "0 0 16 16", width: 16, height: 16, "aria-hidden": "true" });
-  svg.appendChild(svgEl("path", { d: ICONS[name], fill: "currentColor" }));
-  return svg;
-}
-
-function button(name, label, onClick) {
-  const b = el("button", { type: "button", class: "animlib-btn", "aria-label": label, title: label, "data-action": name });
-  b.appendChild(icon(name));
-  b.addEventListener("click", onClick);
-  return b;
-}
-
 // Integer upscaling for small images (pixels stay square), plain downscaling for large ones.
 function displaySize(image, target) {
   const side = Math.max(image.width, image.height);
@@ -85,6 +62,7 @@ class Player {
     const asked = new URLSearchParams(window.location.search).get("step");
     if (!same && asked !== null && asked !== String(step)) this.scheduleUrl(); // ?step=abc, =-3
     if (same) {
+      if (carried.canvases) this.paintCarried(carried.canvases);
       this.setSpeed(carried.speed);
       if (carried.playing) this.play();
       if (carried.zoom && carried.zoom.r < this.runs.length && this.runs[carried.zoom.r].image) this.openZoom(carried.zoom);
@@ -98,7 +76,21 @@ class Player {
   carried() {
     const atEnd = !this.playing && this.steps > 1 && this.step === this.steps - 1;
     const zoom = this.overlay ? this.zoomed : null; // a panel shown at full size stays so
-    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom };
+    const canvases = this.targets.map(({ r, kind, canvas }) => ({ r, kind, canvas }));
+    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom, canvases };
+  }
+
+  // Until their strips arrive, the new canvases show what the old ones drew (dimmed, as
+  // loading): a live run's player, rebuilt on every new step, does not blink blank.
+  paintCarried(canvases) {
+    for (const t of this.targets) {
+      if (!t.canvas.classList.contains("is-loading")) continue;
+      const old = canvases.find((c) => c.r === t.r && c.kind === t.kind);
+      if (!old || !old.canvas.width || !old.canvas.height) continue;
+      t.canvas.width = old.canvas.width;
+      t.canvas.height = old.canvas.height;
+      t.canvas.getContext("2d").drawImage(old.canvas, 0, 0);
+    }
   }
 
   // -- building ------------------------------------------------------------------------------
@@ -154,7 +146,7 @@ class Player {
     const divider = box.appendChild(el("div", { class: "animlib-divider", role: "slider", tabindex: 0, "aria-label": "before/after divider", "aria-valuemin": 0, "aria-valuemax": 100, "data-testid": "animlib-divider" }));
     box.appendChild(el("span", { class: "animlib-tag animlib-tag-left" }, "original"));
     const tag = box.appendChild(el("span", { class: "animlib-tag animlib-tag-right" }));
-    this.labels.push({ r, node: tag, text: (s) => `step ${s}` });
+    this.labels.push({ r, node: tag, text: (s, shown) => imageStep(s, shown) });
     const set = (pct) => {
       const v = clamp(pct, 0, 100);
       box.style.setProperty("--split", `${v}%`);
@@ -191,14 +183,14 @@ class Player {
         panels.appendChild(this.beforeAfter(0, size, true));
       } else {
         const fig = panels.appendChild(this.figure("", this.canvas(0, "image", size, "animlib-image"), { r: 0, kind: "image" }));
-        this.labels.push({ r: 0, node: fig.querySelector("figcaption"), text: (s) => `step ${s}` });
+        this.labels.push({ r: 0, node: fig.querySelector("figcaption"), text: (s, shown) => imageStep(s, shown) });
       }
       if (run.image.perturbation) {
         const g = run.image.gain;
         const caption = `perturbation ×${fmtGain(g)} (±${fmtGain(1 / g)})`;
         panels.appendChild(this.figure(caption, this.canvas(0, "perturbation", size, "animlib-perturbation"), { r: 0, kind: "perturbation" }));
       }
-      if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${run.image.stride}th step and of the last are kept (a long run); the table is exact at every step.`));
+      if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${ordinal(run.image.stride)} step and of the last are kept (a long run); the table is exact at every step.`));
     }
     if (run.classes) {
       const side = body.appendChild(el("div", { class: "animlib-side" }));
@@ -279,10 +271,20 @@ class Player {
     this.slider.value = String(step);
     this.stepLabel.textContent = `step ${step} / ${this.steps - 1}`;
     for (const { r, table } of this.tables) table.setStep(this.runStep(r));
-    for (const { r, node, text } of this.labels) node.textContent = text(this.runStep(r));
+    this.showLabels();
     if (this.curves) this.curves.setStep(step);
     this.draw();
     this.scheduleUrl();
+  }
+
+  // each label at its run's step; those under an image name the step whose image is drawn
+  // (a long run keeps every n-th image: step 5001 shows step 5000's)
+  showLabels() {
+    for (const { r, node, text } of this.labels) {
+      const s = this.runStep(r);
+      const f = this.frames[r];
+      node.textContent = text(s, f ? f.locate(s).shown : s);
+    }
   }
 
   move(delta) {
@@ -412,12 +414,12 @@ class Player {
     const panel = { "before-after": "original | adversarial", image: "adversarial", perturbation: `perturbation ×${fmtGain(image.gain)}` }[what.kind] || what.kind;
     const who = this.runs.length > 1 ? `${run.id} · ` : "";
     const note = overlay.appendChild(el("div", { class: "animlib-overlay-note", "data-testid": "animlib-zoom-note" }));
-    this.labels.push({ r: what.r, node: note, text: (s) => `${who}${panel} · step ${s} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
+    this.labels.push({ r: what.r, node: note, text: (s, shown) => `${who}${panel} · ${imageStep(s, shown)} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
     overlay.addEventListener("pointerdown", (ev) => { if (ev.target === overlay) this.closeZoom(); });
     this.root.appendChild(overlay);
     this.overlay = overlay;
     overlay.focus({ preventScroll: true });
-    for (const { r, node, text } of this.labels) node.textContent = text(this.runStep(r));
+    this.showLabels();
     this.draw();
   }
 
