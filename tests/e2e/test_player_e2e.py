@@ -568,3 +568,38 @@ def test_a_rebuilt_player_shows_the_old_image_until_its_strips_arrive(page):
         }"""
     )
     assert got == [4, [255, 0, 0, 255], [0, 0, 255, 255]]  # drawn ones are left as they are
+
+
+def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
+    """Six compared runs leave ~70 px for a class name: names sharing a long beginning were all
+    "a very long class na…" (told apart only by hovering)."""
+    from animlib.player.component import ASSETS, JS_FILES
+
+    source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
+    css = (ASSETS / "player.css").read_text()
+    page.set_content(f"<html><head><style>{css}</style></head><body></body></html>")
+    page.add_script_tag(content=source.replace("export default function", "function mount"))
+    got = page.evaluate(
+        """() => {
+            const classes = [0, 1, 2].map((i) => `a very long class name shared by all, number ${i}`);
+            const arr = (data) => ({ data: Int32Array.from(data) });
+            const arrays = {
+                topk: arr([2, 1, 0]), topv: { data: Float32Array.from([0.5, 0.3, 0.2]) },
+                rank: arr([1, 2, 3]),
+            };
+            const run = { id: "r", k: 3, classes, true: null, target: null };
+            const col = document.body.appendChild(document.createElement("div"));
+            col.className = "animlib-col";
+            col.style.width = "240px";
+            const t = new StepTable(run, arrays, "");
+            col.appendChild(t.table);
+            t.setStep(0);
+            const names = [...t.table.querySelectorAll("tbody th")];
+            return names.map((n) => [n.textContent, n.title, n.scrollWidth <= n.clientWidth]);
+        }"""
+    )
+    shown = [name for name, _, _ in got]
+    assert len(set(shown)) == 3, shown  # told apart
+    for (name, title, fits), i in zip(got, (2, 1, 0), strict=True):
+        assert "…" in name and name.startswith("a ") and name.endswith(str(i)), name
+        assert title.endswith(f"number {i}") and fits, (name, title)

@@ -1,6 +1,27 @@
 // animlib player, part 4: the per-step top-k confidence table (true class, target and the
 // step's argmax marked), rewritten in place at every step from the typed arrays.
 
+// A class name cut in the middle to fit `px` pixels of `font` ("a very long…name 7"): names
+// that differ only at their end stay apart, as in the rendered frames (textmetrics.cut).
+const MEASURE = { ctx: null };
+
+function middleCut(text, font, px) {
+  if (!MEASURE.ctx) MEASURE.ctx = document.createElement("canvas").getContext("2d");
+  const ctx = MEASURE.ctx;
+  ctx.font = font;
+  if (ctx.measureText(text).width <= px) return text;
+  const chars = Array.from(text); // (code points: a cut never splits a surrogate pair)
+  const cut = (n) => chars.slice(0, Math.ceil(n / 2)).join("") + "…" + (n > 1 ? chars.slice(chars.length - Math.floor(n / 2)).join("") : "");
+  let lo = 0;
+  let hi = chars.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ctx.measureText(cut(mid)).width <= px) lo = mid;
+    else hi = mid - 1;
+  }
+  return cut(lo);
+}
+
 class StepTable {
   constructor(run, arrays, prefix) {
     this.run = run;
@@ -17,6 +38,7 @@ class StepTable {
     for (const [name, title] of [["class"], ["confidence"], ["#", "rank"], ["role"]]) head.appendChild(el("th", { scope: "col", title }, name));
     this.body = this.table.appendChild(el("tbody"));
     this.rows = [];
+    this.cuts = new Map(); // "label|px" -> the name as shown
     for (let i = 0; i < this.k + this.extra.length; i++) {
       const tr = el("tr");
       const name = tr.appendChild(el("th", { scope: "row", class: "animlib-class" }));
@@ -41,9 +63,35 @@ class StepTable {
     return out;
   }
 
+  // The pixels a class name may take: its column's (a comparison's fixed layout), else the
+  // column's widest (CSS max-width); read before this step's rows are written.
+  nameSpace() {
+    const cell = this.rows[0] && this.rows[0].name;
+    if (!cell || !cell.isConnected) return null;
+    const style = getComputedStyle(cell);
+    const pad = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    const fixed = getComputedStyle(this.table).tableLayout === "fixed";
+    const width = fixed ? cell.clientWidth : parseFloat(style.maxWidth);
+    // (the shorthand `font` of a computed style may be empty: built from its parts)
+    const font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    return width > pad + 1 ? { px: width - pad - 1, font } : null; // (1: rounding)
+  }
+
+  className(label, space) {
+    const name = this.run.classes[label];
+    if (!space) return name;
+    const key = `${label}|${space.px}`;
+    if (!this.cuts.has(key)) {
+      if (this.cuts.size > 5000) this.cuts.clear();
+      this.cuts.set(key, middleCut(name, space.font, space.px));
+    }
+    return this.cuts.get(key);
+  }
+
   setStep(step) {
     const argmax = this.topk.data[step * this.k];
     const entries = this.entries(step);
+    const space = this.nameSpace();
     this.rows.forEach((row, i) => {
       const e = entries[i];
       row.tr.hidden = !e;
@@ -54,7 +102,7 @@ class StepTable {
       if (label === this.run.target) roles.push("target");
       if (label === argmax) roles.push("argmax");
       row.tr.className = roles.map((r) => `is-${r}`).join(" ");
-      row.name.textContent = this.run.classes[label];
+      row.name.textContent = this.className(label, space);
       row.name.title = this.run.classes[label]; // the full name where the column cuts it
       row.num.textContent = fmtConf(value);
       row.bar.style.width = `${(clamp(value, 0, 1) * 100).toFixed(1)}%`;
