@@ -141,17 +141,19 @@ def unique_names(names: list[Any]) -> list[str]:
 
 
 def confidence_frame(run: RunLike, top_k: int | None = None) -> pd.DataFrame:
-    """A steps x classes pandas DataFrame of confidences (top-k classes by max over the run)."""
+    """A steps x classes pandas DataFrame of confidences: every class in class order, or with
+    ``top_k`` the true and target classes first, then the top-k by their highest confidence
+    over the run (with 1,000 classes the classes that matter need no scrolling)."""
     conf = run.confidences
     if conf is None:
         return pd.DataFrame(index=pd.RangeIndex(len(run), name="step"))
     names = unique_names(run.class_names)
-    order = np.argsort(-conf.max(axis=0), kind="stable")
-    keep = list(order[:top_k]) if top_k else list(order)
-    for label in (run.true_label, run.target_label):
-        if label is not None and label not in keep:
-            keep.append(label)
-    keep = sorted(int(k) for k in keep)
+    if top_k:
+        order = np.argsort(-conf.max(axis=0), kind="stable")[:top_k]
+        roles = [int(k) for k in (run.true_label, run.target_label) if k is not None]
+        keep = list(dict.fromkeys([*roles, *(int(k) for k in order)]))
+    else:
+        keep = list(range(conf.shape[1]))
     frame = pd.DataFrame(conf[:, keep], columns=[names[k] for k in keep])
     frame.index.name = "step"
     return frame

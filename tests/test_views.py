@@ -179,3 +179,25 @@ def test_a_confidence_that_would_read_zero_is_shown_in_powers_of_ten(tmp_path):
     assert "2.5e-9" in html and "0.9000" in html and "1.0000" in html and "0.0000" not in html
     table = compare_metrics([run, run])
     assert table.loc["final true conf"].tolist() == ["2.5e-9", "2.5e-9"]
+
+
+def test_the_steps_by_classes_table_puts_the_true_and_target_classes_first(tmp_path):
+    """With 1,000 classes the top-k columns came in class order and long names: the true
+    class and the argmax needed a sideways scroll."""
+    import animlib
+
+    k = 40
+    names = [f"n{i:08d} a long class name" for i in range(k)]
+    with animlib.RunWriter(
+        tmp_path, name="many", class_names=names, true_label=30, target_label=35
+    ) as w:
+        for step in range(3):
+            p = np.full(k, 0.01)
+            p[30], p[12 + step], p[5] = 0.5 - 0.1 * step, 0.2 + 0.1 * step, 0.05
+            w.log(image=np.zeros((4, 4, 3), np.float32), confidences=p / p.sum())
+    run = animlib.open_run(tmp_path / w.run_id)
+    columns = list(confidence_frame(run, top_k=5).columns)
+    assert columns[:2] == [names[30], names[35]]  # true, target
+    # then the top 5 by their highest value (the true class among them: once)
+    assert columns[2:] == [names[14], names[13], names[12], names[5]]
+    assert list(confidence_frame(run).columns) == names  # every class: in class order (CSV)
