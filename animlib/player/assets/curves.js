@@ -21,13 +21,16 @@ function niceTicks(last, count) {
 class Curves {
   // series: [{label, color, dash (SVG stroke-dasharray, "" solid), values (typed array, one per
   // step of its run)}]; later series are drawn over earlier ones, their dots smaller
-  constructor(series, steps, onSeek, yTitle) {
+  // width: the pixels the chart gets (its text scales with it: a narrow page draws a narrower
+  // chart, so that its labels keep about the size they have on a wide one)
+  constructor(series, steps, onSeek, yTitle, width) {
+    this.chart = { ...CHART, w: clamp(Math.round(width || CHART.w), 480, CHART.w) };
     this.series = series;
     this.steps = Math.max(steps, 1);
     this.onSeek = onSeek;
     this.root = el("div", { class: "animlib-curves", "data-testid": "animlib-curves" });
     this.svg = svgEl("svg", {
-      viewBox: `0 0 ${CHART.w} ${CHART.h}`,
+      viewBox: `0 0 ${this.chart.w} ${this.chart.h}`,
       class: "animlib-curves-svg",
       role: "img",
     });
@@ -40,7 +43,7 @@ class Curves {
       if (s.dash) line["stroke-dasharray"] = s.dash;
       this.svg.appendChild(svgEl("polyline", line));
     }
-    this.marker = svgEl("line", { class: "animlib-marker", y1: CHART.t, y2: CHART.h - CHART.b });
+    this.marker = svgEl("line", { class: "animlib-marker", y1: this.chart.t, y2: this.chart.h - this.chart.b });
     this.svg.appendChild(this.marker);
     const n = series.length;
     this.dots = series.map((s, i) => this.svg.appendChild(svgEl("circle", { r: 4 + 1.5 * (n - 1 - i), fill: s.color, class: "animlib-dot" })));
@@ -59,24 +62,24 @@ class Curves {
   }
 
   x(step) {
-    return CHART.l + (step / Math.max(this.steps - 1, 1)) * (CHART.w - CHART.l - CHART.r);
+    return this.chart.l + (step / Math.max(this.steps - 1, 1)) * (this.chart.w - this.chart.l - this.chart.r);
   }
 
   y(v) {
-    return CHART.t + (1 - clamp(Number.isFinite(v) ? v : 0, 0, 1)) * (CHART.h - CHART.t - CHART.b);
+    return this.chart.t + (1 - clamp(Number.isFinite(v) ? v : 0, 0, 1)) * (this.chart.h - this.chart.t - this.chart.b);
   }
 
   axes(yTitle) {
     const g = this.svg.appendChild(svgEl("g", { class: "animlib-axes" }));
     for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-      g.appendChild(svgEl("line", { x1: CHART.l, x2: CHART.w - CHART.r, y1: this.y(v), y2: this.y(v), class: "animlib-gridline" }));
-      g.appendChild(svgEl("text", { x: CHART.l - 6, y: this.y(v) + 4, "text-anchor": "end" })).textContent = String(v);
+      g.appendChild(svgEl("line", { x1: this.chart.l, x2: this.chart.w - this.chart.r, y1: this.y(v), y2: this.y(v), class: "animlib-gridline" }));
+      g.appendChild(svgEl("text", { x: this.chart.l - 6, y: this.y(v) + 4, "text-anchor": "end" })).textContent = String(v);
     }
     for (const s of niceTicks(this.steps - 1, 8)) {
-      g.appendChild(svgEl("text", { x: this.x(s), y: CHART.h - CHART.b + 16, "text-anchor": "middle" })).textContent = String(s);
+      g.appendChild(svgEl("text", { x: this.x(s), y: this.chart.h - this.chart.b + 16, "text-anchor": "middle" })).textContent = String(s);
     }
-    g.appendChild(svgEl("text", { x: CHART.w - CHART.r, y: CHART.h - 3, "text-anchor": "end" })).textContent = "step";
-    const title = g.appendChild(svgEl("text", { x: 14, y: CHART.t + (CHART.h - CHART.t - CHART.b) / 2, "text-anchor": "middle", transform: `rotate(-90 14 ${CHART.t + (CHART.h - CHART.t - CHART.b) / 2})` }));
+    g.appendChild(svgEl("text", { x: this.chart.w - this.chart.r, y: this.chart.h - 3, "text-anchor": "end" })).textContent = "step";
+    const title = g.appendChild(svgEl("text", { x: 14, y: this.chart.t + (this.chart.h - this.chart.t - this.chart.b) / 2, "text-anchor": "middle", transform: `rotate(-90 14 ${this.chart.t + (this.chart.h - this.chart.t - this.chart.b) / 2})` }));
     title.textContent = yTitle;
   }
 
@@ -85,9 +88,9 @@ class Curves {
     const seek = (ev) => {
       const box = this.svg.getBoundingClientRect();
       if (!box.width) return;
-      const scale = CHART.w / box.width; // the chart keeps its aspect ratio (meet)
+      const scale = this.chart.w / box.width; // the chart keeps its aspect ratio (meet)
       const vx = (ev.clientX - box.left) * scale;
-      const frac = (vx - CHART.l) / (CHART.w - CHART.l - CHART.r);
+      const frac = (vx - this.chart.l) / (this.chart.w - this.chart.l - this.chart.r);
       this.onSeek(Math.round(clamp(frac, 0, 1) * (this.steps - 1)));
     };
     this.svg.addEventListener("pointerdown", (ev) => {

@@ -44,6 +44,7 @@ class Player {
     this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
     this.root.appendChild(this.toolbar());
     this.root.appendChild(this.compare ? this.compareBody() : this.viewerBody());
+    this.parentWidth = parent.clientWidth;
     this.curves = this.makeCurves();
     if (this.curves) this.root.appendChild(this.curves.root);
     this.root.addEventListener("keydown", (ev) => this.onKey(ev));
@@ -253,7 +254,8 @@ class Player {
       for (const c of this.runs[0].curves) series.push({ label: c.label, color: ROLE_COLORS[c.role], values: this.arrays[c.array].data });
     }
     if (!series.length) return null;
-    return new Curves(series, this.steps, (s) => this.setStep(s), this.compare ? "true-class confidence" : "confidence");
+    const title = this.compare ? "true-class confidence" : "confidence";
+    return new Curves(series, this.steps, (s) => this.setStep(s), title, this.parentWidth);
   }
 
   // -- stepping -------------------------------------------------------------------------------
