@@ -502,14 +502,21 @@ def test_the_browser_finds_each_steps_image_where_the_strips_hold_it(page, steps
     assert got[-1][0] == steps - 1  # the last step shows its own image
 
 
-def test_an_images_caption_names_the_step_whose_image_is_drawn(page):
-    """A long run keeps every n-th step's image: at step 5001 the caption said "step 5001"
-    under step 5000's image; and the note said "every 2th step"."""
+def player_scripts(page) -> None:
+    """An empty page with the player's CSS and its scripts as one classic script (its classes
+    and functions global; the module's export renamed)."""
     from animlib.player.component import ASSETS, JS_FILES
 
     source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
-    page.set_content("<html><body></body></html>")
+    css = (ASSETS / "player.css").read_text()
+    page.set_content(f"<html><head><style>{css}</style></head><body></body></html>")
     page.add_script_tag(content=source.replace("export default function", "function mount"))
+
+
+def test_an_images_caption_names_the_step_whose_image_is_drawn(page):
+    """A long run keeps every n-th step's image: at step 5001 the caption said "step 5001"
+    under step 5000's image; and the note said "every 2th step"."""
+    player_scripts(page)
     got = page.evaluate(
         """() => {
             const p = Object.create(Player.prototype);
@@ -538,17 +545,17 @@ def test_an_images_caption_names_the_step_whose_image_is_drawn(page):
 def test_a_rebuilt_player_shows_the_old_image_until_its_strips_arrive(page):
     """A live run's player is rebuilt on every new step: its canvases were blank (a blink every
     step) until the strips were fetched again."""
-    from animlib.player.component import ASSETS, JS_FILES
-
-    source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(content=source.replace("export default function", "function mount"))
+    player_scripts(page)
     got = page.evaluate(
         """() => {
             const canvas = (w, h, fill) => {
                 const c = document.createElement("canvas");
                 c.width = w; c.height = h;
-                if (fill) { const g = c.getContext("2d"); g.fillStyle = fill; g.fillRect(0, 0, w, h); }
+                if (fill) {
+                    const g = c.getContext("2d");
+                    g.fillStyle = fill;
+                    g.fillRect(0, 0, w, h);
+                }
                 return c;
             };
             const p = Object.create(Player.prototype);
@@ -573,15 +580,11 @@ def test_a_rebuilt_player_shows_the_old_image_until_its_strips_arrive(page):
 def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
     """Six compared runs leave ~70 px for a class name: names sharing a long beginning were all
     "a very long class na…" (told apart only by hovering)."""
-    from animlib.player.component import ASSETS, JS_FILES
-
-    source = "\n".join((ASSETS / name).read_text() for name in JS_FILES)
-    css = (ASSETS / "player.css").read_text()
-    page.set_content(f"<html><head><style>{css}</style></head><body></body></html>")
-    page.add_script_tag(content=source.replace("export default function", "function mount"))
+    player_scripts(page)
     got = page.evaluate(
         """() => {
-            const classes = [0, 1, 2].map((i) => `a very long class name shared by all, number ${i}`);
+            const name = "a very long class name shared by all, number";
+            const classes = [0, 1, 2].map((i) => `${name} ${i}`);
             const arr = (data) => ({ data: Int32Array.from(data) });
             const arrays = {
                 topk: arr([2, 1, 0]), topv: { data: Float32Array.from([0.5, 0.3, 0.2]) },
@@ -603,3 +606,17 @@ def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
     for (name, title, fits), i in zip(got, (2, 1, 0), strict=True):
         assert "…" in name and name.startswith("a ") and name.endswith(str(i)), name
         assert title.endswith(f"number {i}") and fits, (name, title)
+
+
+def test_the_curves_are_drawn_for_the_width_they_get(page):
+    """Their text is sized in the chart's units: a 1,000-unit chart 420 px wide had 7-px
+    labels."""
+    player_scripts(page)
+    widths = page.evaluate(
+        """() => [420, 700, 1400, undefined].map((w) => {
+            const values = Float32Array.from([0, 1]);
+            const series = [{ label: "a", color: "#000", dash: "", values }];
+            return new Curves(series, 2, () => {}, "confidence", w).chart.w;
+        })"""
+    )
+    assert widths == [480, 700, 1000, 1000]
