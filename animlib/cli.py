@@ -201,7 +201,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import summarize
 
     try:
-        table = summarize(args.runs, by=args.by, experiments_only=not args.all_runs)
+        table = summarize(
+            args.runs,
+            by=args.by,
+            experiments_only=not args.all_runs,
+            include_incomplete=args.include_incomplete,
+        )
     except AnimlibError as exc:
         if exc.field != "by":
             raise
@@ -221,9 +226,30 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(_no_summary(args.runs, args.all_runs))
     else:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
-    sys.stdout.flush()  # the note after the table, also when both go to a terminal
+    sys.stdout.flush()  # the notes after the table, also when both go to a terminal
+    if not args.include_incomplete:
+        _note_left_out(args.runs, all_runs=args.all_runs)
     _note_broken(args.runs)
     return 0
+
+
+REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step stored"}
+
+
+def _note_left_out(root: str, *, all_runs: bool) -> None:
+    """On stderr, one line: how many runs the summary left out of its numbers, and why."""
+    from .index import open_index
+    from .index.experiments import left_out_counts
+
+    # (the index the summary just refreshed)
+    counts = left_out_counts(open_index(root), experiments_only=not all_runs)
+    if counts:
+        why = ", ".join(f"{n:,} {REASONS.get(r, r)}" for r, n in sorted(counts.items()))
+        print(
+            f"note: {plural(sum(counts.values()), 'run')} left out of the numbers as no result "
+            f"({why}; column left_out): --include-incomplete counts them",
+            file=sys.stderr,
+        )
 
 
 def _note_broken(root: str) -> None:

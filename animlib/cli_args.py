@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count every readable run, also those in no experiment (default: experiments' only)",
     )
+    p.add_argument(
+        "--include-incomplete",
+        action="store_true",
+        help="count failed and stale (killed) runs and runs with no step too (default: left "
+        "out of every column, counted in left_out)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
     p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")

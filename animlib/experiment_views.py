@@ -14,7 +14,7 @@ import pandas as pd
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo
 from .params import index_text, search_text
 from .table_filter import matching_rows
-from .text import natural_key
+from .text import natural_key, plural
 from .views import NO_VALUE
 
 EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
@@ -130,63 +130,6 @@ def _sweep_order(experiments: Sequence[ExperimentInfo], name: str) -> list[Exper
     return sorted(by_sweep, key=lambda e: newest[sweep[e.id]], reverse=True)
 
 
-def default_grid(
-    frame: pd.DataFrame, limit: int, *, column: str = EPS
-) -> tuple[list[str], float | None]:
-    """The experiments the images x experiments grid starts with: one per sweep at the value
-    (of the swept parameter) most sweeps share, so the grid answers "which attack works best
-    on which images". Of those values, the one where the sweeps' robust accuracies differ most
-    (then: are nearest 50 %, where images are neither all broken nor all intact); without a
-    value two sweeps share, the table's first ``limit`` rows.
-
-    Args:
-        frame: Rows of :func:`experiment_table` (filtered or not), in its order.
-        limit: The most experiments to pick.
-        column: The frame's column of the swept parameter (:func:`param_column`).
-
-    Returns:
-        The experiment ids, and the value they share (None: the first rows were taken).
-    """
-    known = _with_sweeps(frame, column)
-    per_value = known.groupby(column)["sweep"].nunique()
-    if known.empty or per_value.max() < 2:
-        return list(frame["experiment"][:limit]), None
-    shared = known[known[column].isin(per_value[per_value == per_value.max()].index)]
-    acc = shared.groupby(column)["robust_acc"]
-    rank = pd.DataFrame(
-        {
-            "spread": -(acc.max() - acc.min()).fillna(0.0).round(6),
-            "middle": (acc.mean() - 0.5).abs().fillna(math.inf),
-        }
-    )
-    value = float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
-    return experiments_at(frame, value, limit, column=column), value
-
-
-def experiments_at(
-    frame: pd.DataFrame, value: float, limit: int, *, column: str = EPS
-) -> list[str]:
-    """One experiment per sweep whose swept parameter (``column``) is ``value``, in the
-    frame's order (a click on a point of the chart puts them in the grid).
-
-    Args:
-        frame: Rows of :func:`experiment_table` (filtered or not), in its order.
-        value: The swept parameter's value.
-        limit: The most experiments to pick.
-        column: The frame's column of the swept parameter (:func:`param_column`).
-    """
-    known = _with_sweeps(frame, column)
-    at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
-    return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
-
-
-def _with_sweeps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The rows with a value in ``column``, with their :func:`sweep_key` in ``sweep``."""
-    known = frame.dropna(subset=[column])
-    rows = zip(known["experiment"], known["attack"], known["model"], known[column], strict=True)
-    return known.assign(sweep=[sweep_key(str(e), a, m, float(v)) for e, a, m, v in rows])
-
-
 def clean_misses(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
     """The experiments of :func:`experiment_table` ``frame`` that attacked images the model
     got wrong unattacked (clean accuracy below 1): (experiment, such images, images)."""
@@ -197,6 +140,20 @@ def clean_misses(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
         for e, a, k in zip(frame["experiment"], acc, n, strict=True)
         if a < 1 and k > 0
     ]
+
+
+def left_out_note(frame: pd.DataFrame) -> str:
+    """What the experiments table says of the runs its numbers leave out (``left_out`` of
+    :func:`animlib.summarize`), or ``""`` when none is."""
+    left = pd.to_numeric(frame.get("left_out"), errors="coerce").fillna(0).astype(int)
+    total, experiments = int(left.sum()), int((left > 0).sum())
+    if not total:
+        return ""
+    return (
+        f"{plural(total, 'run')} of {plural(experiments, 'experiment')} left out of the "
+        "numbers (column *left out*): failed, stale (writer killed or silent) or with no step "
+        "stored, so no result; `animlib.summarize(..., include_incomplete=True)` counts them."
+    )
 
 
 def filter_experiments(

@@ -14,6 +14,7 @@ import numpy as np
 from . import meta as M
 from .errors import AnimlibError, Code
 from .listing import RunInfo
+from .outcomes import outcome_of
 from .text import natural_key
 
 if TYPE_CHECKING:
@@ -29,7 +30,10 @@ SUMMARY_COLUMNS = (
     "median_linf",
     "median_l2",
     "median_flip_step",
+    "left_out",
 )
+LEFT_OUT = "left_out"  # the runs of a group its numbers leave out (see left_out_reason)
+NO_STEP = "no step"  # why a run is left out when it has stored no step
 OUTCOME_COLUMNS = (
     "id",
     "experiment",
@@ -91,6 +95,17 @@ def aggregate_status(statuses: Iterable[str]) -> str:
     """An experiment's status from its runs' (running, stale, failed, else finished)."""
     seen = set(statuses)
     return next((s for s in _STATUS_ORDER if s in seen), "finished")
+
+
+def left_out_reason(meta: dict[str, Any], *, writer_gone: bool = False) -> str | None:
+    """Why :func:`summarize` leaves a run out of its numbers (unless asked to count it): its
+    status when ``failed`` or ``stale`` (running, but silent too long or its writer gone:
+    :func:`animlib.meta.effective_status`), or :data:`NO_STEP` when it stored no step; None for
+    a result or progress: finished, or running (live), with at least one step."""
+    status = M.effective_status(meta, writer_gone=writer_gone)
+    if status not in ("finished", "running"):
+        return str(status or "no status")
+    return None if int(meta.get("steps") or 0) > 0 else NO_STEP
 
 
 def list_experiments(
@@ -205,12 +220,6 @@ def image_key(meta: dict[str, Any]) -> str:
     return f"{meta.get('sample')}:{sha if isinstance(sha, str) else ''}"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def lookup(meta: dict[str, Any], key: str) -> Any:
     """``meta[key]``, where ``key`` may be dotted (``params.eps``); lists become tuples."""
     value: Any = meta
@@ -221,84 +230,6 @@ def lookup(meta: dict[str, Any], key: str) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return value
-
-
-def _norms_from_arrays(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """Values run.json lacks, read from the arrays: initial prediction and final norms."""
-    from .reader import open_run
-    from .summary import perturbation_norms
-
-    out: dict[str, Any] = {}
-    try:
-        run = open_run(info.url, storage_options=storage_options)
-        if run.confidences is not None and len(run):
-            out["initial_pred"] = int(np.argmax(run.confidences[0]))
-        if len(run):
-            original = run.original if run.original is not None else run.images[0]
-            out.update(perturbation_norms(run.images[-1], original))
-    except (AnimlibError, OSError, IndexError):
-        pass  # a damaged run contributes what run.json says
-    return out
-
-
-def outcome_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The per-run values behind :func:`summarize` (``clean_correct``, ``robust``, ``success``,
-    ``linf``, ``l2``, ``flip_step``) from a run.json alone; None when it lacks some (an
-    untargeted run without a stored original, an old targeted run without ``initial_pred``):
-    those are read from the arrays (:func:`run_outcomes`)."""
-    initial, linf, l2, from_arrays = _run_json_inputs(meta)
-    return None if from_arrays else _outcome_values(meta, initial, linf, l2)
-
-
-def _run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | None, bool]:
-    """The initial prediction and final norms run.json gives, and whether the arrays must be
-    read for what it lacks."""
-    s = meta.get("summary") or {}
-    true, target, success = meta.get("true_label"), meta.get("target_label"), s.get("success")
-    initial = s.get("initial_pred", meta.get("initial_pred"))
-    linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
-    # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
-    derivable = target is None and success is not None
-    need_pred = true is not None and initial is None and not derivable
-    return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
-
-
-def _outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
-    s = meta.get("summary") or {}
-    true, target = meta.get("true_label"), meta.get("target_label")
-    success, flip = s.get("success"), s.get("flip_step")
-    clean = None
-    if true is not None and initial is not None:
-        clean = int(initial) == int(true)
-    elif true is not None and target is None and success is not None:
-        clean = flip != 0
-    final = s.get("final_pred")
-    return {
-        "clean_correct": clean,
-        "robust": None if true is None or final is None else int(final) == int(true),
-        "success": success,
-        "linf": linf,
-        "l2": l2,
-        "flip_step": flip,
-    }
-
-
-def _outcome(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
-    meta = info.meta or {}
-    initial, linf, l2, from_arrays = _run_json_inputs(meta)
-    if from_arrays:
-        extra = _norms_from_arrays(info, storage_options)
-        initial = extra.get("initial_pred", initial)
-        linf = linf if linf is not None else extra.get("linf")
-        l2 = l2 if l2 is not None else extra.get("l2")
-    values = _outcome_values(meta, initial, linf, l2)
-    return {
-        "id": info.id,
-        "experiment": meta.get("experiment"),
-        "sample": meta.get("sample"),
-        **values,
-    }
 
 
 def _by_keys(by: str | Sequence[str] | None) -> list[str]:
@@ -356,7 +287,7 @@ def _outcome_rows(
         if experiments_only and not info.get("experiment"):
             continue
         row = {key: lookup(info.meta or {}, key) for key in keys}
-        row.update(_outcome(info, storage_options))
+        row.update(outcome_of(info, storage_options))
         rows.append(row)
     return rows
 
@@ -393,17 +324,21 @@ def summarize(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
+    include_incomplete: bool = False,
 ) -> pd.DataFrame:
     """Attack results per group of runs, as a pandas DataFrame (one row per group).
 
     Columns: the ``by`` keys, then ``n`` (runs), ``clean_acc`` (step-0 argmax == true label),
     ``robust_acc`` (last-step argmax == true label), ``success_rate`` (untargeted: last argmax
     != true label; targeted: == target label), ``median_linf`` and ``median_l2`` (last-step image
-    minus original, over successful runs) and ``median_flip_step`` (first step that leaves the
-    true label / reaches the target, over successful runs). Rates ignore runs without labels or
-    confidences; a statistic with no runs to go on is NaN. Values come from run.json summaries;
-    arrays are read only for runs whose run.json lacks them (no stored original, or an old
-    targeted run without ``initial_pred``).
+    minus original, over successful runs), ``median_flip_step`` (first step that leaves the
+    true label / reaches the target, over successful runs) and ``left_out`` (the group's runs
+    that are no result and count in no other column: see ``include_incomplete``). ``n`` and
+    every statistic are over the same runs: finished ones, and running ones still written
+    (their progress so far), with at least one step. Rates ignore runs without labels or
+    confidences; a statistic with no runs to go on is NaN (a group whose runs are all left out
+    has ``n`` 0). Values come from run.json summaries; arrays are read only for runs whose
+    run.json lacks them (no stored original, or an old targeted run without ``initial_pred``).
 
     Args:
         root: Results folder (local path or fsspec URL).
@@ -412,6 +347,12 @@ def summarize(
         storage_options: fsspec options for remote folders.
         experiments_only: Only runs that belong to an experiment (the default); False takes
             every readable run.
+        include_incomplete: Also count the runs that are no result (False, the default, leaves
+            them out and counts them in ``left_out``): ``failed`` ones (e.g. an attack that
+            crashed after its clean step: its images would count as robust), ``stale`` ones
+            (running, but killed or silent for longer than ``ANIMLIB_STALE_SECONDS``) and
+            runs with no step stored. True counts every run, as before ``left_out`` existed
+            (which is then 0).
 
     Returns:
         The summary table, sorted by the ``by`` columns.
@@ -420,13 +361,20 @@ def summarize(
         RunFormatError: ``root`` does not exist or is not a folder.
         ValueError: ``by`` names no key, or a key no run has.
     """
+    index = _index(root, storage_options)
     if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
         from .index.experiments import experiment_summary
 
-        return experiment_summary(_index(root, storage_options), storage_options=storage_options)
-    runs = _runs(root, storage_options, experiments_only=experiments_only)
+        return experiment_summary(
+            index, storage_options=storage_options, include_incomplete=include_incomplete
+        )
     return summarize_runs(
-        runs, by, storage_options=storage_options, experiments_only=experiments_only
+        indexed_runs(index, experiments_only=experiments_only),
+        by,
+        storage_options=storage_options,
+        experiments_only=experiments_only,
+        include_incomplete=include_incomplete,
+        writers_gone=index.writers_gone,
     )
 
 
@@ -436,6 +384,8 @@ def summarize_runs(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
+    include_incomplete: bool = False,
+    writers_gone: Collection[str] = (),
 ) -> pd.DataFrame:
     """:func:`summarize` of runs already listed (a dashboard's index keeps them fresh: no
     second scan of the folder).
@@ -446,6 +396,9 @@ def summarize_runs(
         by: as for :func:`summarize`.
         storage_options: fsspec options for remote folders.
         experiments_only: leave out the runs that belong to no experiment.
+        include_incomplete: as for :func:`summarize`.
+        writers_gone: runs whose writer is gone: ``stale`` when running, so left out
+            (:attr:`~animlib.index.RunIndex.writers_gone`).
 
     Returns:
         The summary table, sorted by the ``by`` columns.
@@ -456,9 +409,16 @@ def summarize_runs(
     import pandas as pd
 
     keys = _by_keys(by)
-    groups: dict[tuple, list[dict]] = {}
-    for row in _outcome_rows(runs, keys, storage_options, experiments_only):
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    groups: dict[tuple, list[dict | None]] = {}  # None: a run left out
+    for info in runs:
+        meta = info.meta or {}
+        if experiments_only and not meta.get("experiment"):
+            continue
+        counted = include_incomplete or not left_out_reason(
+            meta, writer_gone=info.id in writers_gone
+        )
+        outcome = outcome_of(info, storage_options) if counted else None
+        groups.setdefault(tuple(lookup(meta, k) for k in keys), []).append(outcome)
     for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
         if groups and all(group[i] is None for group in groups):
             raise AnimlibError(
@@ -468,7 +428,7 @@ def summarize_runs(
             )
     rows = []
     for group in sorted(groups, key=_sort_key):
-        runs = groups[group]
+        runs = [r for r in groups[group] if r is not None]
         won = [r for r in runs if r["success"] is True]
         rows.append(
             {
@@ -480,6 +440,7 @@ def summarize_runs(
                 "median_linf": _median(r["linf"] for r in won),
                 "median_l2": _median(r["l2"] for r in won),
                 "median_flip_step": _median(r["flip_step"] for r in won),
+                LEFT_OUT: len(groups[group]) - len(runs),
             }
         )
     return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])

@@ -12,7 +12,7 @@ import streamlit as st
 
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
-from animlib import image_tables, linked_view
+from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
 from animlib.experiments import missing_runs
 from animlib.index import broken_rows
@@ -192,8 +192,16 @@ event = st.dataframe(
         "median_linf": st.column_config.NumberColumn("median L∞", format="%.4f"),
         "median_l2": st.column_config.NumberColumn("median L2", format="%.3f"),
         "median_flip_step": st.column_config.NumberColumn("median flip step", format="%.1f"),
+        "left_out": st.column_config.NumberColumn(
+            "left out",
+            format="%d",
+            help="Runs in none of the numbers: failed, stale (writer killed or silent) or "
+            "with no step stored",
+        ),
     },
 )
+if left := views.left_out_note(shown):
+    st.caption(left)
 missed = [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]
 if missed:
     more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
@@ -271,13 +279,15 @@ asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"
 if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
     for key in ("grid_ids", "grid_step", "grid_order", "grid_contested"):  # link: follow it
         st.session_state.pop(key, None)
-first, shared_value = views.default_grid(shown, MAX_COMPARE, column=column)
+first, shared_value = grid_start.default_grid(shown, MAX_COMPARE, column=column)
 if unticked:
     st.session_state.grid_ids = first
 if clicked and clicked != st.session_state.get("grid_clicked") and clicked in shown_ids:
     if len(points):  # every sweep at the clicked point's value
         value = float(shown.set_index("experiment").loc[clicked, column])
-        st.session_state.grid_ids = views.experiments_at(shown, value, MAX_COMPARE, column=column)
+        st.session_state.grid_ids = grid_start.experiments_at(
+            shown, value, MAX_COMPARE, column=column
+        )
     else:  # a bar: its experiment first, then the grid as it was
         kept = [e for e in st.session_state.get("grid_ids", first) if e != clicked]
         st.session_state.grid_ids = [clicked, *kept][:MAX_COMPARE]

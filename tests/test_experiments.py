@@ -401,3 +401,127 @@ def test_summary_says_no_experiments_only_when_summarize_says_so(tmp_path, monke
     monkeypatch.setattr(experiments, "summarize", broken)
     with pytest.raises(ValueError, match="boom"):
         main(["summary", str(tmp_path)])
+
+
+FOOLED = [TRUE, [1, 2, 0, 1]]  # clean step right, every image fooled at the last step
+
+
+def _crash_after_the_clean_step(root, name: str, eps: float) -> None:
+    """An experiment whose attack crashed after its clean step: runs ``failed``, 1 step."""
+    with (
+        pytest.raises(RuntimeError),
+        animlib.BatchWriter(
+            root, experiment=name, attack="PGD", model="m", class_names=["a", "b", "c"],
+            true_labels=TRUE, params={"eps": eps}, originals=images(0),
+        ) as w,
+    ):  # fmt: skip
+        w.log(images=images(0), confidences=onehotish(TRUE))
+        raise RuntimeError("the attack crashed")
+
+
+def _edit_run(root, run_id: str, **changes) -> None:
+    path = root / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def crashed(tmp_path):
+    """pgd-eps0.2 crashed after its clean step (4 failed runs of 1 step); its rerun
+    pgd-eps0.2-2 finished with every image fooled (robust accuracy 0)."""
+    _crash_after_the_clean_step(tmp_path, "pgd-eps0.2", 0.2)
+    w = write(tmp_path, "pgd-eps0.2", FOOLED, 0.2)
+    assert w.experiment == "pgd-eps0.2-2"
+    return tmp_path
+
+
+def test_a_crashed_experiment_is_no_result_beside_its_rerun(crashed, capsys):
+    """The failed clean-only runs counted as robust images: robust accuracy 0.5 where the
+    finished rerun alone has 0.0."""
+    table = animlib.summarize(crashed, by=["attack", "params.eps"])
+    assert list(table.columns) == ["attack", "params.eps", *experiments.SUMMARY_COLUMNS]
+    assert experiments.SUMMARY_COLUMNS[-1] == "left_out"
+    (row,) = table.to_dict("records")
+    assert (row["n"], row["robust_acc"], row["success_rate"], row["left_out"]) == (4, 0.0, 1.0, 4)
+    assert row["clean_acc"] == 1.0 and row["median_flip_step"] == 1.0
+    by_experiment = animlib.summarize(crashed).set_index("experiment")
+    failed = by_experiment.loc["pgd-eps0.2"]
+    assert failed["n"] == 0 and failed["left_out"] == 4 and math.isnan(failed["robust_acc"])
+    rerun = by_experiment.loc["pgd-eps0.2-2"]
+    assert (rerun["n"], rerun["robust_acc"], rerun["left_out"]) == (4, 0.0, 0)
+    # asked for: every run counted, as before
+    everything = animlib.summarize(crashed, by="attack,params.eps", include_incomplete=True)
+    (row,) = everything.to_dict("records")
+    assert (row["n"], row["robust_acc"], row["left_out"]) == (8, 0.5, 0)
+    assert animlib.summarize(crashed, include_incomplete=True)["n"].tolist() == [4, 4]
+
+
+def test_stale_and_stepless_runs_are_left_out_of_every_column(crashed):
+    """A running run silent too long or whose writer is gone (stale) and a run with no step
+    count in no column; a live running run with steps does (progress); ``n`` is the runs the
+    rates are over, the run.json way and the run index's way alike."""
+    import socket
+    import subprocess
+    import sys
+
+    from animlib.experiments import indexed_runs, summarize_runs
+    from animlib.index import open_index
+    from animlib.index.experiments import experiment_summary
+
+    now = datetime.now(timezone.utc).isoformat()
+    _edit_run(crashed, "pgd-eps0.2-2-0000", status="running", updated="2020-01-01T00:00:00+00:00")
+    _edit_run(crashed, "pgd-eps0.2-2-0001", status="running", updated=now)  # live: counted
+    _edit_run(crashed, "pgd-eps0.2-2-0002", status="running", updated=now)  # its writer is gone
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock = {"host": socket.gethostname(), "pid": gone.pid, "since": 0.0}
+    (crashed / "pgd-eps0.2-2-0002" / ".writer.lock").write_text(json.dumps(lock))
+    meta = json.loads((crashed / "pgd-eps0.2-2-0003" / "run.json").read_text())
+    meta.update(steps=0, status="running", updated=now)  # (a finished run of 0 steps is broken)
+    meta.pop("summary", None)
+    (crashed / "pgd-eps0.2-2-0003" / "run.json").write_text(json.dumps(meta))
+    row = animlib.summarize(crashed, by="params.eps").iloc[0]
+    assert (row["n"], row["left_out"], row["robust_acc"], row["success_rate"]) == (1, 7, 0.0, 1.0)
+    by_experiment = animlib.summarize(crashed).set_index("experiment")
+    assert by_experiment.loc["pgd-eps0.2-2", "n"] == 1
+    assert by_experiment.loc["pgd-eps0.2-2", "left_out"] == 3
+    everything = animlib.summarize(crashed, by="params.eps", include_incomplete=True).iloc[0]
+    assert (everything["n"], everything["left_out"]) == (8, 0)
+    index = open_index(crashed)
+    index.refresh()
+    assert index.writers_gone == {"pgd-eps0.2-2-0002"}
+    runs = indexed_runs(index, experiments_only=True)
+    for include in (False, True):
+        pd.testing.assert_frame_equal(
+            experiment_summary(index, include_incomplete=include),
+            summarize_runs(
+                runs, ["experiment"], include_incomplete=include, writers_gone=index.writers_gone
+            ),
+        )
+
+
+def test_cli_summary_says_which_runs_it_left_out(crashed, capsys):
+    """One line on stderr: how many runs, why, and the flag that counts them."""
+    assert main(["summary", str(crashed), "--by", "attack,params.eps", "--json"]) == 0
+    out, err = capsys.readouterr()
+    (row,) = json.loads(out)
+    assert (row["n"], row["robust_acc"], row["left_out"]) == (4, 0.0, 4)
+    assert err == (
+        "note: 4 runs left out of the numbers as no result (4 failed; column left_out): "
+        "--include-incomplete counts them\n"
+    )
+    assert main(["summary", str(crashed), "--json", "--include-incomplete"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["experiment"]: r for r in json.loads(out)}
+    assert rows["pgd-eps0.2"]["n"] == 4 and rows["pgd-eps0.2"]["robust_acc"] == 1.0
+    assert err == ""
+    assert main(["summary", str(crashed)]) == 0  # by experiment: left_out the last column
+    out, err = capsys.readouterr()
+    header, *lines = out.splitlines()
+    assert header.split()[-1] == "left_out" and "4 failed" in err
+    failed = next(line.split() for line in lines if line.split()[0] == "pgd-eps0.2")
+    assert failed[-8:] == ["0", "-", "-", "-", "-", "-", "-", "4"]  # n 0, no rate, 4 left out
+    write(crashed, "done", UNTARGETED, 0.1)
+    assert main(["summary", str(crashed), "--by", "experiment", "--all-runs"]) == 0
+    assert "4 failed" in capsys.readouterr().err

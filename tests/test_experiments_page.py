@@ -17,12 +17,12 @@ import animlib
 from animlib.errors import Code
 from animlib.experiment_grid import DARK_BACKGROUND, grid_html, grid_rows, order_rows
 from animlib.experiment_views import (
-    default_grid,
     experiment_table,
     robust_chart,
     robust_curve,
     sweep_of,
 )
+from animlib.grid_start import default_grid
 from animlib.text import natural_key
 from animlib.views import NO_VALUE
 
@@ -405,8 +405,47 @@ def test_grid_starts_with_each_sweep_at_the_eps_they_share_where_attacks_differ_
     )
 
 
+def test_grid_starts_with_finished_sweeps_not_the_newest_one_offs():
+    """Five newer one-off experiments at ε 0.03 (killed, running, clean-only, no labels, a
+    lone finished one) counted as five sweeps: the grid started with them and none of the
+    bim/fgsm/pgd sweeps. Real finished sweeps come first; the others only fill after them."""
+    from animlib.grid_start import FINISHED, OTHER, RUNNING, SWEEP, experiments_at, preference
+
+    rows = [  # (experiment, attack, eps, status, steps, n, robust_acc), newest first
+        ("killed-eps0.03", "PGD", 0.03, "stale", 3, 0, math.nan),
+        ("live-eps0.03", "PGD", 0.03, "running", 2, 4, 0.5),
+        ("clean-only-eps0.03", "BIM", 0.03, "failed", 1, 0, math.nan),
+        ("nolabel-eps0.03", "FGSM", 0.03, "finished", 4, 4, math.nan),
+        ("lone-eps0.03", "CW", 0.03, "finished", 4, 4, 0.25),
+        ("crash-eps0.1", "PGD", 0.1, "failed", 1, 0, math.nan),
+        ("empty", "PGD", None, "running", 0, 0, math.nan),
+    ]
+    for attack in ("bim", "fgsm", "pgd"):
+        for eps, acc in ((0.05, 0.5), (0.1, {"bim": 0.5, "fgsm": 1.0, "pgd": 0.0}[attack])):
+            rows.append((f"{attack}-eps{eps}", attack.upper(), eps, "finished", 4, 4, acc))
+        rows.append((f"{attack}-eps0.2", attack.upper(), 0.2, "finished", 4, 4, 0.0))
+    columns = ["experiment", "attack", "eps", "status", "steps", "n", "robust_acc"]
+    frame = pd.DataFrame(rows, columns=columns).assign(model="cnn")
+    tiers = dict(zip(frame["experiment"], preference(frame), strict=True))
+    assert tiers["pgd-eps0.1"] == SWEEP and tiers["lone-eps0.03"] == FINISHED
+    assert tiers["live-eps0.03"] == RUNNING
+    others = ("killed-eps0.03", "clean-only-eps0.03", "nolabel-eps0.03", "crash-eps0.1", "empty")
+    assert {tiers[e] for e in others} == {OTHER}
+    ids, eps = default_grid(frame, 6)  # ε 0.1: 0.0 to 1.0, where the sweeps differ most
+    assert eps == 0.1 and ids == ["bim-eps0.1", "fgsm-eps0.1", "pgd-eps0.1", "crash-eps0.1"]
+    assert default_grid(frame, 3) == (["bim-eps0.1", "fgsm-eps0.1", "pgd-eps0.1"], 0.1)
+    # a click at ε 0.03: the finished one first, the running one, then the rest
+    assert experiments_at(frame, 0.03, 3) == ["lone-eps0.03", "live-eps0.03", "killed-eps0.03"]
+    # no value two sweeps share: the first rows, the finished ones first
+    alone = frame[frame["experiment"].isin(["killed-eps0.03", "empty", "pgd-eps0.2"])]
+    assert default_grid(alone, 2) == (["pgd-eps0.2", "killed-eps0.03"], None)
+    # only unfinished experiments: as before, they share their value
+    unfinished = frame[frame["status"] != "finished"]
+    assert default_grid(unfinished, 6)[1] in (0.03, 0.1)
+
+
 def test_a_clicked_value_picks_one_experiment_per_sweep_at_it():
-    from animlib.experiment_views import experiments_at
+    from animlib.grid_start import experiments_at
 
     frame = _frame(
         [
@@ -1293,3 +1332,65 @@ def test_an_experiment_killed_before_its_first_step_shows_empty_cells(tmp_path, 
         c.value for c in at.caption
     ]
     assert not at.warning
+
+
+@pytest.fixture
+def sweeps_and_one_offs(tmp_path, monkeypatch):
+    """bim/fgsm/pgd sweeps at ε 0.05, 0.1, 0.2 (finished), then newer one-offs at ε 0.03: a
+    crash after the clean step (failed), a killed run (stale), one with no labels and one
+    still running; ε 0.1 is where the sweeps differ most (robust accuracy 0.5, 1.0, 0.0)."""
+    from test_experiments import (
+        FOOLED,
+        TRUE,
+        UNTARGETED,
+        _crash_after_the_clean_step,
+        _edit_run,
+        images,
+        onehotish,
+        write,
+    )
+
+    root = tmp_path / "runs"
+    plans = {0.05: [UNTARGETED] * 3, 0.1: [UNTARGETED, [TRUE, TRUE], FOOLED], 0.2: [FOOLED] * 3}
+    for eps, per_attack in plans.items():
+        for attack, plan in zip(("bim", "fgsm", "pgd"), per_attack, strict=True):
+            write(root, f"{attack}-eps{eps}", plan, eps, attack=attack.upper())
+    _crash_after_the_clean_step(root, "clean-only-eps0.03", 0.03)
+    killed = write(root, "killed-eps0.03", UNTARGETED, 0.03)
+    for run_id in killed.run_ids:  # running, silent since 2020: stale
+        _edit_run(root, run_id, status="running", updated="2020-01-01T00:00:00+00:00")
+    with animlib.BatchWriter(root, experiment="nolabel-eps0.03", params={"eps": 0.03}) as w:
+        w.log(images=images(0), confidences=onehotish(TRUE))
+    live = animlib.BatchWriter(
+        root, experiment="live-eps0.03", true_labels=TRUE, params={"eps": 0.03}
+    )
+    live.log(images=images(0), confidences=onehotish(TRUE))
+    live.flush()
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    yield root
+    live.finish()
+
+
+def test_grid_page_starts_with_the_sweeps_not_killed_or_unlabelled_experiments(
+    sweeps_and_one_offs,
+):
+    at = experiments_page()
+    assert not at.exception, at.exception
+    chosen = at.multiselect(key="grid_ids").value
+    assert sorted(chosen) == ["bim-eps0.1", "fgsm-eps0.1", "pgd-eps0.1"]
+    assert not set(chosen) & {"clean-only-eps0.03", "killed-eps0.03", "nolabel-eps0.03"}
+    # the table: the numbers of summarize, the crashed and killed experiments' runs left out
+    table = at.dataframe[0].value.set_index("experiment")
+    expected = animlib.summarize(sweeps_and_one_offs).set_index("experiment")
+    for column in ("n", "left_out", "robust_acc"):
+        np.testing.assert_allclose(
+            table.loc[expected.index, column].astype(float), expected[column].astype(float)
+        )
+    assert table.loc["clean-only-eps0.03", "n"] == 0
+    assert table.loc["clean-only-eps0.03", "left_out"] == 4
+    assert table.loc["killed-eps0.03", "left_out"] == 4
+    assert table.loc["pgd-eps0.1", "left_out"] == 0
+    assert math.isnan(table.loc["clean-only-eps0.03", "robust_acc"])
+    (note,) = [c.value for c in at.caption if "left out of the numbers" in c.value]
+    assert note.startswith("8 runs of 2 experiments left out of the numbers")

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..experiments import (
+    LEFT_OUT,
+    NO_STEP,
     SUMMARY_COLUMNS,
     ExperimentInfo,
     aggregate_status,
@@ -28,7 +30,7 @@ from ..experiments import (
     summarize_runs,
 )
 from ..text import natural_key
-from .query import effective_status
+from .query import counted_rows, effective_status, good_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +42,7 @@ __all__ = [
     "experiment_summary",
     "experiments",
     "infos_of",
+    "left_out_counts",
     "sample_rows",
     "sample_value",
 ]
@@ -158,7 +161,11 @@ def _known(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def experiment_summary(
-    index: RunIndex, *, storage_options: dict[str, Any] | None = None
+    index: RunIndex,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    include_incomplete: bool = False,
+    now: float | None = None,
 ) -> pd.DataFrame:
     """:func:`animlib.experiments.summarize_runs` by experiment of the index's runs.
 
@@ -166,6 +173,9 @@ def experiment_summary(
         index: a run index (refreshed by the caller).
         storage_options: fsspec options for a remote folder (its arrays are read for runs
             whose run.json lacks values).
+        include_incomplete: count the runs that are no result too (failed, stale, no step:
+            :func:`animlib.summarize`); by default they count only in ``left_out``.
+        now: the time deciding ``stale`` (default: now).
 
     Returns:
         One row per experiment: ``experiment`` and :data:`~animlib.experiments.SUMMARY_COLUMNS`,
@@ -174,32 +184,82 @@ def experiment_summary(
     import pandas as pd
 
     names = ["clean_correct", "robust", "success", "linf", "l2", "flip_step"]
-    rows, inexact = sample_rows(index, columns=names)
+    rows, inexact = sample_rows(index, columns=[*names, "status", "updated", "steps"])
+    gone = index.writers_gone
     inexact_runs = infos_of(index, rows, inexact)
-    parts = [summarize_runs(inexact_runs, ["experiment"], storage_options=storage_options)]
+    parts = [
+        summarize_runs(
+            inexact_runs,
+            ["experiment"],
+            storage_options=storage_options,
+            include_incomplete=include_incomplete,
+            writers_gone=gone,
+        )
+    ]
     exact = exact_rows(rows, inexact)
     if exact.num_rows:
-        frame = pd.DataFrame({name: _known(exact[name]) for name in names})
-        frame["experiment"] = exact["experiment"].to_pylist()
-        won = frame[frame["success"] == 1.0]
-        groups = frame.groupby("experiment", sort=False)
-        table = pd.DataFrame(
-            {
-                "n": groups.size(),
-                "clean_acc": groups["clean_correct"].mean(),
-                "robust_acc": groups["robust"].mean(),
-                "success_rate": groups["success"].mean(),
-            }
-        )
-        medians = won.groupby("experiment", sort=False)[["linf", "l2", "flip_step"]].median()
-        for column in ("linf", "l2", "flip_step"):
-            table[f"median_{column}"] = medians[column].reindex(table.index)
-        parts.append(table.rename_axis("experiment").reset_index())
+        counted = None if include_incomplete else counted_rows(exact, now, gone)
+        parts.append(_summary_of_columns(exact, names, counted))
     out = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(map(len, parts))
         else parts[0]
     )
-    out = out[["experiment", *SUMMARY_COLUMNS]].astype({c: float for c in SUMMARY_COLUMNS[1:]})
+    rates = {c: float for c in SUMMARY_COLUMNS[1:] if c != LEFT_OUT}
+    out = out[["experiment", *SUMMARY_COLUMNS]].astype(rates)
     order = sorted(range(len(out)), key=lambda i: natural_key(str(out["experiment"].iat[i])))
     return out.iloc[order].reset_index(drop=True)
+
+
+def _summary_of_columns(
+    rows: pa.Table, names: list[str], counted: pa.ChunkedArray | None
+) -> pd.DataFrame:
+    """The summary by experiment of exact ``rows`` (``names``: their outcome columns), over
+    the ``counted`` ones (None: all); the others are the experiment's ``left_out``."""
+    import pandas as pd
+
+    frame = pd.DataFrame({name: _known(rows[name]) for name in names})
+    frame["experiment"] = rows["experiment"].to_pylist()
+    every = frame.groupby("experiment", sort=False).size()
+    if counted is not None:
+        frame = frame[counted.to_numpy(zero_copy_only=False)]
+    won = frame[frame["success"] == 1.0]
+    groups = frame.groupby("experiment", sort=False)
+    table = pd.DataFrame(
+        {
+            "n": groups.size(),
+            "clean_acc": groups["clean_correct"].mean(),
+            "robust_acc": groups["robust"].mean(),
+            "success_rate": groups["success"].mean(),
+        }
+    ).reindex(every.index)  # (an experiment whose runs are all left out: n 0, rates NaN)
+    table["n"] = table["n"].fillna(0).astype(int)
+    medians = won.groupby("experiment", sort=False)[["linf", "l2", "flip_step"]].median()
+    for column in ("linf", "l2", "flip_step"):
+        table[f"median_{column}"] = medians[column].reindex(table.index)
+    table[LEFT_OUT] = every - table["n"]
+    return table.rename_axis("experiment").reset_index()
+
+
+def left_out_counts(
+    index: RunIndex, *, experiments_only: bool = True, now: float | None = None
+) -> dict[str, int]:
+    """How many runs :func:`animlib.summarize` leaves out of its numbers by default, by reason
+    (``failed``, ``stale``, ``no step``: :func:`animlib.experiments.left_out_reason`), from the
+    index's columns.
+
+    Args:
+        index: a run index (refreshed by the caller).
+        experiments_only: only the runs of experiments (as ``summarize`` by default).
+        now: the time deciding ``stale`` (default: now).
+
+    Returns:
+        The count of each reason found (none: empty).
+    """
+    table = good_rows(index.table, columns=["id", "experiment", "status", "updated", "steps"])
+    if experiments_only:
+        table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
+    left = pc.invert(counted_rows(table, now, index.writers_gone))
+    status = effective_status(table, now, index.writers_gone).filter(left).to_pylist()
+    reasons = [s if s not in ("finished", "running") else NO_STEP for s in status]
+    return {reason: reasons.count(reason) for reason in dict.fromkeys(reasons)}

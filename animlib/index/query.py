@@ -23,6 +23,7 @@ from .rows import RUN_COLUMNS, SHOWN_COLUMNS
 # through pyarrow's conversion, which imports pandas)
 RUNNING, STALE = scalar("running", pa.string()), scalar("stale", pa.string())
 FALSE = scalar(False, pa.bool_())
+FINISHED, ZERO = scalar("finished", pa.string()), scalar(0, pa.int64())
 SUCCESS_LABELS = {"succeeded": True, "failed": False, "n/a": None}
 SORTABLE = SHOWN_COLUMNS
 PARAM_PREFIX = "params."  # a sort by ``params.NAME``: by that parameter
@@ -115,6 +116,27 @@ def effective_status(
         stopped = pc.or_(pc.fill_null(stopped, FALSE), pc.is_in(table["id"], value_set=ids))
     silent = pc.and_(pc.equal(table["status"], RUNNING), stopped)
     return pc.if_else(pc.fill_null(silent, FALSE), STALE, table["status"])
+
+
+def counted_rows(
+    table: pa.Table, now: float | None = None, gone: Collection[str] = ()
+) -> pa.ChunkedArray:
+    """Whether :func:`animlib.summarize` counts each row's run by default (the rule of
+    :func:`animlib.experiments.left_out_reason`): finished, or running and not ``stale``
+    (:func:`effective_status`), with at least one step.
+
+    Args:
+        table: index rows (``id``, ``status``, ``updated`` and ``steps`` columns).
+        now: the time deciding ``stale`` (default: now).
+        gone: runs whose writer is gone (see :func:`effective_status`).
+
+    Returns:
+        One bool per row.
+    """
+    status = effective_status(table, now, gone)
+    live = pc.or_(pc.equal(status, RUNNING), pc.equal(status, FINISHED))
+    stepped = pc.greater(pc.fill_null(table["steps"], ZERO), ZERO)
+    return pc.fill_null(pc.and_(live, stepped), FALSE)
 
 
 def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..experiments import image_key, outcome_from_meta
+from ..experiments import image_key
+from ..outcomes import outcome_from_meta
 
 SAMPLE_TYPES = {
     "sample": pa.string(),  # the sample id as JSON (a number or a string)

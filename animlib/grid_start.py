@@ -1,0 +1,125 @@
+"""Which experiments the experiments page's images x experiments grid starts with: one per
+sweep at the value of the swept parameter where the sweeps differ most, preferring finished
+sweeps whose runs can be judged over one-off, running, killed or failed experiments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .experiment_views import EPS, sweep_key
+
+# how the grid's start prefers an experiment (lower first): a finished sweep over two or more
+# values whose runs can be judged (labels and confidences), a finished experiment that can be
+# judged, one still running with judged runs so far, then the rest (failed, killed or stale,
+# no step stored, no labels)
+SWEEP, FINISHED, RUNNING, OTHER = 0, 1, 2, 3
+
+
+def default_grid(
+    frame: pd.DataFrame, limit: int, *, column: str = EPS
+) -> tuple[list[str], float | None]:
+    """The experiments the images x experiments grid starts with: one per sweep at the value
+    (of the swept parameter) most sweeps share, so the grid answers "which attack works best
+    on which images". Of those values, the one where the sweeps' robust accuracies differ most
+    (then: are nearest 50 %, where images are neither all broken nor all intact). Real sweeps
+    come first: finished experiments that can be judged, of sweeps over two or more values
+    (:func:`preference`); one-off, running, failed or killed experiments count only where no
+    two real sweeps share a value, and fill the grid after them. Without a value two sweeps
+    share, the table's first ``limit`` rows, the preferred ones first.
+
+    Args:
+        frame: Rows of :func:`~animlib.experiment_views.experiment_table` (filtered or not),
+            in its order.
+        limit: The most experiments to pick.
+        column: The frame's column of the swept parameter
+            (:func:`~animlib.experiment_views.param_column`).
+
+    Returns:
+        The experiment ids, and the value they share (None: the first rows were taken).
+    """
+    ranked = _ranked(frame, column)
+    known = ranked.dropna(subset=[column])
+    for worst in (SWEEP, FINISHED, RUNNING, OTHER):  # the best experiments two sweeps share
+        pool = known[known["tier"] <= worst]
+        per_value = pool.groupby(column)["sweep"].nunique()
+        if len(per_value) and per_value.max() >= 2:
+            most = per_value[per_value == per_value.max()].index
+            value = _most_telling(pool[pool[column].isin(most)], column)
+            return experiments_at(frame, value, limit, column=column), value
+    return list(ranked["experiment"][:limit]), None
+
+
+def _most_telling(shared: pd.DataFrame, column: str) -> float:
+    """Of the values in ``shared``, the one where the robust accuracies differ most, then
+    are nearest 50 %."""
+    acc = shared.groupby(column)["robust_acc"]
+    rank = pd.DataFrame(
+        {
+            "spread": -(acc.max() - acc.min()).fillna(0.0).round(6),
+            "middle": (acc.mean() - 0.5).abs().fillna(math.inf),
+        }
+    )
+    return float(rank.sort_values(["spread", "middle"], kind="stable").index[0])
+
+
+def experiments_at(
+    frame: pd.DataFrame, value: float, limit: int, *, column: str = EPS
+) -> list[str]:
+    """One experiment per sweep whose swept parameter (``column``) is ``value`` (a click on a
+    point of the chart puts them in the grid): the preferred ones first (:func:`preference`),
+    then in the frame's order.
+
+    Args:
+        frame: Rows of :func:`~animlib.experiment_views.experiment_table` (filtered or not),
+            in its order.
+        value: The swept parameter's value.
+        limit: The most experiments to pick.
+        column: The frame's column of the swept parameter.
+
+    Returns:
+        Their ids.
+    """
+    known = _ranked(frame, column).dropna(subset=[column])
+    at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
+    return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
+
+
+def preference(frame: pd.DataFrame, column: str = EPS) -> np.ndarray:
+    """How the grid's start prefers each row's experiment, lower first: :data:`SWEEP` (finished,
+    its runs judged, and its sweep has finished judged experiments at two or more values),
+    :data:`FINISHED`, :data:`RUNNING` (judged runs so far), :data:`OTHER` (failed, killed or
+    stale, no step, no labels or confidences: nothing to judge). Columns the frame lacks
+    (``status``, ``steps``, ``n``) are taken as a finished experiment's."""
+    index = frame.index
+    status = frame["status"] if "status" in frame else pd.Series("finished", index=index)
+    n = pd.to_numeric(frame["n"], errors="coerce") if "n" in frame else pd.Series(1, index=index)
+    steps = frame["steps"] if "steps" in frame else pd.Series(1, index=index)
+    judged = frame["robust_acc"].notna() & (n > 0)
+    done = judged & (status == "finished") & (pd.to_numeric(steps, errors="coerce") > 0)
+    sweeps = _sweeps(frame, column)
+    seen: dict[tuple[str, ...], set[float]] = {}  # the values of each sweep's finished ones
+    for key, value, ok in zip(sweeps, pd.to_numeric(frame[column]), done, strict=True):
+        if ok and not math.isnan(value):
+            seen.setdefault(key, set()).add(float(value))
+    real = done & pd.Series([len(seen.get(key, ())) > 1 for key in sweeps], index=index)
+    live = judged & (status == "running")
+    return np.select([real, done, live], [SWEEP, FINISHED, RUNNING], default=OTHER)
+
+
+def _sweeps(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Each row's :func:`~animlib.experiment_views.sweep_key` over ``column`` (its value left
+    out of the id when it has one)."""
+    value = pd.to_numeric(frame[column], errors="coerce")
+    rows = zip(frame["experiment"], frame["attack"], frame["model"], value, strict=True)
+    keys = [sweep_key(str(e), a, m, None if math.isnan(v) else float(v)) for e, a, m, v in rows]
+    return pd.Series(keys, index=frame.index, dtype=object)
+
+
+def _ranked(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The frame with each row's sweep (``sweep``) and preference (``tier``), the preferred
+    rows first (then in the frame's order)."""
+    ranked = frame.assign(sweep=_sweeps(frame, column), tier=preference(frame, column))
+    return ranked.sort_values("tier", kind="stable")

@@ -1,0 +1,96 @@
+"""The per-run values behind :func:`animlib.summarize` (clean and final correctness, success,
+norms, flip step), from a run's run.json, and from its arrays only for what run.json lacks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import AnimlibError
+from .listing import RunInfo
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def norms_from_arrays(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Values run.json lacks, read from the arrays: initial prediction and final norms."""
+    from .reader import open_run
+    from .summary import perturbation_norms
+
+    out: dict[str, Any] = {}
+    try:
+        run = open_run(info.url, storage_options=storage_options)
+        if run.confidences is not None and len(run):
+            out["initial_pred"] = int(np.argmax(run.confidences[0]))
+        if len(run):
+            original = run.original if run.original is not None else run.images[0]
+            out.update(perturbation_norms(run.images[-1], original))
+    except (AnimlibError, OSError, IndexError):
+        pass  # a damaged run contributes what run.json says
+    return out
+
+
+def outcome_from_meta(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-run values behind :func:`summarize` (``clean_correct``, ``robust``, ``success``,
+    ``linf``, ``l2``, ``flip_step``) from a run.json alone; None when it lacks some (an
+    untargeted run without a stored original, an old targeted run without ``initial_pred``):
+    those are read from the arrays (:func:`run_outcomes`)."""
+    initial, linf, l2, from_arrays = run_json_inputs(meta)
+    return None if from_arrays else outcome_values(meta, initial, linf, l2)
+
+
+def run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | None, bool]:
+    """The initial prediction and final norms run.json gives, and whether the arrays must be
+    read for what it lacks."""
+    s = meta.get("summary") or {}
+    true, target, success = meta.get("true_label"), meta.get("target_label"), s.get("success")
+    initial = s.get("initial_pred", meta.get("initial_pred"))
+    linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
+    # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
+    derivable = target is None and success is not None
+    need_pred = true is not None and initial is None and not derivable
+    return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
+
+
+def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
+    s = meta.get("summary") or {}
+    true, target = meta.get("true_label"), meta.get("target_label")
+    success, flip = s.get("success"), s.get("flip_step")
+    clean = None
+    if true is not None and initial is not None:
+        clean = int(initial) == int(true)
+    elif true is not None and target is None and success is not None:
+        clean = flip != 0
+    final = s.get("final_pred")
+    return {
+        "clean_correct": clean,
+        "robust": None if true is None or final is None else int(final) == int(true),
+        "success": success,
+        "linf": linf,
+        "l2": l2,
+        "flip_step": flip,
+    }
+
+
+def outcome_of(info: RunInfo, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Per-run values for the summary, from run.json; arrays are read only when it lacks them."""
+    meta = info.meta or {}
+    initial, linf, l2, from_arrays = run_json_inputs(meta)
+    if from_arrays:
+        extra = norms_from_arrays(info, storage_options)
+        initial = extra.get("initial_pred", initial)
+        linf = linf if linf is not None else extra.get("linf")
+        l2 = l2 if l2 is not None else extra.get("l2")
+    values = outcome_values(meta, initial, linf, l2)
+    return {
+        "id": info.id,
+        "experiment": meta.get("experiment"),
+        "sample": meta.get("sample"),
+        **values,
+    }
