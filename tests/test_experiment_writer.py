@@ -311,7 +311,8 @@ def test_if_exists_new_error_overwrite(tmp_path):
     first = _write(tmp_path)
     second = _write(tmp_path)  # "new" is the default
     assert second.experiment == "pgd-eps0.1-2" and second.run_ids[0] == "pgd-eps0.1-2-0000"
-    with pytest.raises(ExperimentInputError, match="if_exists: 4 runs named like this experiment.s samples exist"):
+    named = "if_exists: 4 runs named like this experiment.s samples exist"
+    with pytest.raises(ExperimentInputError, match=named):
         writer(tmp_path, if_exists="error")
     other = _write(tmp_path, experiment="other")
     before = {r: (tmp_path / r / "run.json").read_text() for r in other.run_ids}
