@@ -264,8 +264,12 @@ def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_
         animlib.open_run(tmp_path / "early-0000")
     assert info.value.code == Code.EMPTY and info.value.run == "early-0000"
     assert main(["summary", str(tmp_path), "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
-    assert (row["experiment"], row["status"], row["steps"], row["n"]) == ("early", "stale", 0, 4)
+    printed = capsys.readouterr()
+    (row,) = json.loads(printed.out)
+    # listed, its 4 runs left out of the numbers (no step: no result)
+    got = (row["experiment"], row["status"], row["steps"], row["n"], row["left_out"])
+    assert got == ("early", "stale", 0, 0, 4)
+    assert "4 runs left out of the numbers" in printed.err
     try:
         animlib.BatchWriter.resume(tmp_path, "early")
     except animlib.RunInputError as exc:
