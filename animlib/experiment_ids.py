@@ -97,7 +97,8 @@ def resolve_experiment_id(
         return base, []
     if if_exists == "error":
         raise ExperimentInputError(
-            f"{plural(len(mine), 'run')} named like this experiment's samples exist in {root} "
+            f"{plural(len(mine), 'run')} named like this experiment's samples "
+            f"{'exists' if len(mine) == 1 else 'exist'} in {root} "
             f"({mine[0]!r}{', ...' if len(mine) > 1 else ''}; pass if_exists='new' for a fresh "
             "experiment id, or 'overwrite' to replace an earlier run of it)",
             field="if_exists",
