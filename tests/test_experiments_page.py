@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import re
 from pathlib import Path
 from typing import Any
@@ -1398,3 +1399,37 @@ def test_grid_page_starts_with_the_sweeps_not_killed_or_unlabelled_experiments(
     assert math.isnan(table.loc["clean-only-eps0.03", "robust_acc"])
     (note,) = [c.value for c in at.caption if "left out of the numbers" in c.value]
     assert note.startswith("8 runs of 2 experiments left out of the numbers")
+
+
+def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, monkeypatch):
+    """A running run silent past ANIMLIB_STALE_SECONDS is stale, out of summarize's numbers;
+    the page kept its cached summary (keyed by the index's rows, which did not change)."""
+    import json
+    import os
+    from datetime import datetime, timezone
+
+    from test_experiments import UNTARGETED, write
+
+    root = tmp_path / "runs"
+    write(root, "live", UNTARGETED, 0.1)
+    for run in root.iterdir():  # running, last heard of now (its writer of another host)
+        meta = json.loads((run / "run.json").read_text())
+        meta.update(status="running", updated=datetime.now(timezone.utc).isoformat())
+        (run / "run.json").write_text(json.dumps(meta))
+        old = time.time() - 60  # (a file a minute old: the index reads it once, settled)
+        os.utime(run / "run.json", (old, old))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ANIMLIB_STALE_SECONDS", "3")
+    at = experiments_page()
+
+    def shown():
+        table = at.dataframe[0].value.set_index("experiment")
+        return int(table.loc["live", "n"]), int(table.loc["live", "left_out"])
+
+    assert shown() == (4, 0)
+    time.sleep(3.5)
+    at.run()
+    assert shown() == (0, 4)  # as summarize says now
+    row = animlib.summarize(root).set_index("experiment").loc["live"]
+    assert (row["n"], row["left_out"]) == (0, 4)
