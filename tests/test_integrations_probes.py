@@ -78,15 +78,20 @@ def test_a_targeted_torchattacks_attack_needs_the_writers_targets(cnn, tmp_path)
     model, x, y = cnn
     attack = torchattacks.PGD(model, eps=EPS, alpha=0.02, steps=3)
     attack.set_mode_targeted_random(quiet=True)
-    with writer(tmp_path, "ta-random", x, y) as w:
-        with pytest.raises(ExperimentInputError, match="draw them yourself") as err:
-            adapter.run(attack, x, y, w)
-    assert err.value.field == "target_labels" and err.value.experiment == "ta-random"
     targets = (y + 1) % 10
+    for given in (None, targets):  # the writer's targets cannot be those it draws either
+        with writer(tmp_path, "ta-random", x, y, target_labels=given) as w:
+            with pytest.raises(ExperimentInputError, match="draw them yourself") as err:
+                adapter.run(attack, x, y, w)
+        assert err.value.field == "target_labels" and err.value.experiment == "ta-random"
     attack.set_mode_targeted_by_label(quiet=True)
     with writer(tmp_path, "ta-label", x, y, target_labels=targets) as w:
         with pytest.raises(ExperimentInputError, match="differ from the BatchWriter's"):
             adapter.run(attack, x, y, w)  # the true labels given as targets
+    with writer(tmp_path, "ta-none", x, y) as w, pytest.raises(ExperimentInputError) as err:
+        adapter.run(attack, x, targets, w)
+    assert "by label but the writer has no target labels" in str(err.value)
+    with writer(tmp_path, "ta-label", x, y, target_labels=targets, if_exists="overwrite") as w:
         adv = adapter.run(attack, x, targets, w)
     assert len(stored(tmp_path, w)[0]) == 5  # clean, 3 iterates (the first: clean), result
     assert [r.get("target_label") for r in animlib.list_runs(tmp_path) if r.id.startswith(

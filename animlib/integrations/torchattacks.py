@@ -82,27 +82,31 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
 
 def _check_targets(attack: Any, labels: Any, writer: Any) -> None:
     """Refuse a targeted attack whose targets the writer does not hold: its runs would be
-    judged as untargeted (success: any wrong class) and show no target."""
+    judged against other targets, or as untargeted (success: any wrong class)."""
     if not getattr(attack, "targeted", False):
         return
     targets = getattr(writer, "target_labels", None)
     mode = getattr(attack, "attack_mode", "targeted")
     experiment = getattr(writer, "experiment", None)
-    if targets is None:
-        how = (
-            "pass the labels given to the attack as the BatchWriter's target_labels="
-            if mode == "targeted(label)"
-            else "it draws its targets inside the attack: draw them yourself, pass them as the "
-            "BatchWriter's target_labels= and use set_mode_targeted_by_label"
-        )
+    if mode != "targeted(label)":  # random, least likely, a function: drawn inside the attack
         raise ExperimentInputError(
-            f"the attack is targeted ({mode}) but the writer has no target labels, so its runs "
-            f"would be judged as untargeted: {how}",
+            f"the attack draws its targets inside ({mode}), so no writer can hold them: draw "
+            "them yourself, pass them as the BatchWriter's target_labels= and use "
+            "set_mode_targeted_by_label",
+            field="target_labels",
+            code=Code.UNSUPPORTED,
+            experiment=experiment,
+        )
+    if targets is None:
+        raise ExperimentInputError(
+            "the attack is targeted by label but the writer has no target labels, so its runs "
+            "would be judged as untargeted: pass the labels given to the attack as the "
+            "BatchWriter's target_labels=",
             field="target_labels",
             code=Code.MISSING,
             experiment=experiment,
         )
-    if mode == "targeted(label)" and [int(v) for v in as_array(labels).ravel()] != targets:
+    if [int(v) for v in as_array(labels).ravel()] != targets:
         raise ExperimentInputError(
             "the attack is targeted by label, so the labels given to it are its targets, and "
             "they differ from the BatchWriter's target_labels",
