@@ -620,3 +620,48 @@ def test_the_curves_are_drawn_for_the_width_they_get(page):
         })"""
     )
     assert widths == [480, 700, 1000, 1000]
+
+
+def test_class_names_are_cut_again_when_the_table_shows_or_resizes(page):
+    """Names were cut only when a step was drawn: a table drawn while hidden kept whole names
+    (the browser's end-cut made them all read alike), a resized one the old cut; and the cut
+    split emoji sequences and flags (🇯🇵🇫🇷 read as 🇵🇫, another flag)."""
+    player_scripts(page)
+    got = page.evaluate(
+        """async () => {
+            const name = "a very long class name shared by all, number";
+            const classes = [0, 1].map((i) => `${name} ${i}`);
+            const arr = (data) => ({ data: Int32Array.from(data) });
+            const arrays = {
+                topk: arr([1, 0]), topv: { data: Float32Array.from([0.6, 0.4]) },
+                rank: arr([1, 2]),
+            };
+            const col = document.body.appendChild(document.createElement("div"));
+            col.className = "animlib-col";
+            col.style.width = "240px";
+            col.style.display = "none";  // drawn while hidden
+            const run = { id: "r", k: 2, classes, true: null, target: null };
+            const t = new StepTable(run, arrays, "");
+            col.appendChild(t.table);
+            t.setStep(0);
+            const names = () => [...t.table.querySelectorAll("tbody th")].map((n) => n.textContent);
+            const frame = () =>
+                new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 50)));
+            const hidden = names();
+            col.style.display = "";
+            await frame();
+            await frame();
+            const shown = names();
+            col.style.width = "600px";
+            await frame();
+            await frame();
+            const wider = names();
+            t.close();
+            return [hidden, shown, wider, graphemes("a👨‍👩‍👧b🇯🇵🇫🇷")];
+        }"""
+    )
+    hidden, shown, wider, parts = got
+    assert hidden == [f"a very long class name shared by all, number {i}" for i in (1, 0)]
+    assert all("…" in n for n in shown) and len(set(shown)) == 2, shown
+    assert all(len(w) > len(s) for w, s in zip(wider, shown, strict=True)), (wider, shown)
+    assert parts == ["a", "👨‍👩‍👧", "b", "🇯🇵", "🇫🇷"]

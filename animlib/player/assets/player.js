@@ -451,6 +451,7 @@ class Player {
     this.pause();
     this.cancelUrl();
     for (const f of this.frames) if (f) f.close();
+    for (const { table } of this.tables) table.close();
     this.root.remove();
   }
 }

@@ -3,14 +3,24 @@
 
 // A class name cut in the middle to fit `px` pixels of `font` ("a very long…name 7"): names
 // that differ only at their end stay apart, as in the rendered frames (textmetrics.cut).
-const MEASURE = { ctx: null };
+const MEASURE = { ctx: null, segmenter: null };
+
+// The characters of `text` as shown: grapheme clusters where the browser can tell them
+// (👨‍👩‍👧 is one, 🇯🇵 one), else code points.
+function graphemes(text) {
+  if (typeof Intl === "object" && typeof Intl.Segmenter === "function") {
+    if (!MEASURE.segmenter) MEASURE.segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+    return Array.from(MEASURE.segmenter.segment(text), (part) => part.segment);
+  }
+  return Array.from(text);
+}
 
 function middleCut(text, font, px) {
   if (!MEASURE.ctx) MEASURE.ctx = document.createElement("canvas").getContext("2d");
   const ctx = MEASURE.ctx;
   ctx.font = font;
   if (ctx.measureText(text).width <= px) return text;
-  const chars = Array.from(text); // (code points: a cut never splits a surrogate pair)
+  const chars = graphemes(text); // (a cut never splits an emoji sequence or a flag)
   const cut = (n) => chars.slice(0, Math.ceil(n / 2)).join("") + "…" + (n > 1 ? chars.slice(chars.length - Math.floor(n / 2)).join("") : "");
   let lo = 0;
   let hi = chars.length - 1;
@@ -39,6 +49,18 @@ class StepTable {
     this.body = this.table.appendChild(el("tbody"));
     this.rows = [];
     this.cuts = new Map(); // "label|px" -> the name as shown
+    this.step = null;
+    this.space = null;
+    // names cut for the space they get: again when the table first shows (drawn while hidden:
+    // a collapsed section) or its column changes width (a resized window)
+    if (typeof ResizeObserver === "function") {
+      this.observer = new ResizeObserver(() => {
+        const space = this.nameSpace();
+        const same = space && this.space && space.px === this.space.px;
+        if (this.step !== null && !same) this.setStep(this.step);
+      });
+      this.observer.observe(this.table);
+    }
     for (let i = 0; i < this.k + this.extra.length; i++) {
       const tr = el("tr");
       const name = tr.appendChild(el("th", { scope: "row", class: "animlib-class" }));
@@ -92,6 +114,8 @@ class StepTable {
     const argmax = this.topk.data[step * this.k];
     const entries = this.entries(step);
     const space = this.nameSpace();
+    this.step = step;
+    this.space = space;
     this.rows.forEach((row, i) => {
       const e = entries[i];
       row.tr.hidden = !e;
@@ -111,5 +135,9 @@ class StepTable {
       row.role.title = row.role.textContent;
     });
     this.table.setAttribute("data-step", String(step));
+  }
+
+  close() {
+    if (this.observer) this.observer.disconnect();
   }
 }
