@@ -1,0 +1,30 @@
+# Sourced by the setup scripts: sets PY, the Python to install into and run with.
+#   $PYTHON if set; else ./.venv if it exists; else `python` (or `python3`) when pip may install
+#   into it; else a new ./.venv: Debian 12 and Ubuntu 23.04+ refuse pip installs into the system
+#   Python (PEP 668, "externally-managed-environment"), and have no `python` command.
+if [ -n "${PYTHON:-}" ]; then
+  PY="$PYTHON"
+elif [ -x .venv/bin/python ]; then
+  PY=.venv/bin/python
+else
+  PY="$(command -v python || command -v python3 || true)"
+  if [ -z "$PY" ]; then
+    echo "error: no python or python3 on PATH: install Python >= 3.10" \
+      "(Debian/Ubuntu: apt-get install python3 python3-venv)" >&2
+    exit 1
+  fi
+  if ! "$PY" - <<'PYCODE'
+import os, sys, sysconfig
+managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+sys.exit(1 if managed and sys.prefix == sys.base_prefix else 0)
+PYCODE
+  then
+    echo "$PY is the system's Python (pip may not install into it): creating ./.venv" >&2
+    if ! "$PY" -m venv .venv 2>/dev/null; then  # Debian ships venv apart: python3-venv
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
+      rm -rf .venv && "$PY" -m venv .venv
+    fi
+    PY=.venv/bin/python
+  fi
+fi
