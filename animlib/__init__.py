@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     AnimlibError,
     Code,
+    ExperimentInputError,
     RenderError,
     RenderLimitError,
     RenderOptionError,
     RunFormatError,
     RunInputError,
+    StepIndexError,
     StoreError,
 )
 
@@ -69,6 +71,7 @@ __all__ = [
     "BatchWriter",
     "Code",
     "ExperimentInfo",
+    "ExperimentInputError",
     "RenderError",
     "RenderLimitError",
     "RenderOptionError",
@@ -78,6 +81,7 @@ __all__ = [
     "RunInfo",
     "RunInputError",
     "RunWriter",
+    "StepIndexError",
     "StoreError",
     "animate",
     "list_experiments",

@@ -21,39 +21,11 @@ from .arrays import (
     softmax,
     to_numpy,
 )
-from .errors import AnimlibError, Code, RunInputError
+from .errors import AnimlibError, Code, ExperimentInputError
 from .limits import check_classes, check_side
 from .stepsplit import Prepared
 
 RESERVED_SCALARS = ("images", "confidences", "logits", "active", "original", "originals")
-
-
-class ExperimentInputError(RunInputError):
-    """Bad input to a BatchWriter, naming the experiment, the sample and the field.
-
-    ``str(err)`` reads like ``experiment 'pgd-eps0.1' sample 3: confidences: contains NaN``.
-    ``sample`` is the sample id (None when the problem concerns the whole batch) and ``run`` is
-    that sample's run id.
-    """
-
-    def __init__(
-        self, message: str, *, experiment: str | None = None, sample: int | None = None, **kw: Any
-    ) -> None:
-        self.experiment = experiment  # set first: AnimlibError's __init__ formats the message
-        self.sample = sample
-        super().__init__(message, **kw)  # run, field, code
-
-    def __str__(self) -> str:
-        if self.experiment is None:
-            return super().__str__()
-        head = f"experiment {self.experiment!r}"
-        if self.sample is not None:
-            head += f" sample {self.sample}"
-        return ": ".join([head, *([self.field] if self.field else []), self.message])
-
-    def with_run(self, run: str) -> ExperimentInputError:
-        """Return this error (it already names its experiment and sample)."""
-        return self
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 
 class Code(str, Enum):
@@ -75,6 +76,38 @@ class RunFormatError(AnimlibError):
 
 class RunInputError(AnimlibError):
     """Data handed to a writer is not acceptable (shape, dtype, NaN, ...)."""
+
+
+class ExperimentInputError(RunInputError):
+    """Bad input to a BatchWriter, naming the experiment, the sample and the field.
+
+    ``str(err)`` reads like ``experiment 'pgd-eps0.1' sample 3: confidences: contains NaN``.
+    ``sample`` is the sample id (None when the problem concerns the whole batch) and ``run`` is
+    that sample's run id.
+    """
+
+    def __init__(
+        self, message: str, *, experiment: str | None = None, sample: int | None = None, **kw: Any
+    ) -> None:
+        self.experiment = experiment  # set first: AnimlibError's __init__ formats the message
+        self.sample = sample
+        super().__init__(message, **kw)  # run, field, code
+
+    def __str__(self) -> str:
+        if self.experiment is None:
+            return super().__str__()
+        head = f"experiment {self.experiment!r}"
+        if self.sample is not None:
+            head += f" sample {self.sample}"
+        return ": ".join([head, *([self.field] if self.field else []), self.message])
+
+    def with_run(self, run: str) -> ExperimentInputError:
+        """Return this error (it already names its experiment and sample)."""
+        return self
+
+
+class StepIndexError(RunInputError, IndexError):
+    """A step index outside the run (an IndexError too, as sequences raise)."""
 
 
 class RenderOptionError(AnimlibError):

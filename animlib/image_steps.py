@@ -6,16 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import AnimlibError, Code, RunFormatError, RunInputError
+from .errors import AnimlibError, Code, RunFormatError, StepIndexError
 
 if TYPE_CHECKING:
     from .reader import Run
 
 __all__ = ["ImageSteps", "StepIndexError"]
-
-
-class StepIndexError(RunInputError, IndexError):
-    """A step index outside the run (an IndexError too, as sequences raise)."""
 
 
 class ImageSteps:

@@ -8,11 +8,13 @@ from animlib import errors
 from animlib.errors import (
     AnimlibError,
     Code,
+    ExperimentInputError,
     RenderError,
     RenderLimitError,
     RenderOptionError,
     RunFormatError,
     RunInputError,
+    StepIndexError,
     StoreError,
     found,
 )
@@ -25,6 +27,8 @@ DEFAULTS = {
     RenderLimitError: Code.LIMIT,
     RenderError: Code.RENDER,
     StoreError: Code.STORAGE,
+    ExperimentInputError: Code.INVALID,
+    StepIndexError: Code.INVALID,
 }
 
 
@@ -34,6 +38,11 @@ def test_each_error_class_has_its_default_code_and_the_shared_constructor(cls, c
     assert err.code == code and str(err) == "f: went wrong" and isinstance(err, ValueError)
     assert cls("x", code="missing").code == Code.MISSING
     named = err.with_run("r1")
+    if cls is ExperimentInputError:  # it names its experiment and sample itself
+        assert named is err
+        err = cls("went wrong", field="f", experiment="e", sample=3)
+        assert str(err) == "experiment 'e' sample 3: f: went wrong"
+        return
     assert type(named) is cls and named.code == code and str(named) == "run 'r1': f: went wrong"
     assert named.reason() == "f: went wrong"
 

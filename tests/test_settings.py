@@ -79,7 +79,8 @@ def test_every_error_class_is_exported_from_the_package():
     from animlib import errors
 
     for name in ("AnimlibError", "RunFormatError", "RunInputError", "RenderOptionError",
-                 "RenderLimitError", "RenderError", "StoreError", "Code"):  # fmt: skip
+                 "RenderLimitError", "RenderError", "StoreError", "Code",
+                 "ExperimentInputError", "StepIndexError"):  # fmt: skip
         assert getattr(animlib, name) is getattr(errors, name)
         assert name in animlib.__all__
 
