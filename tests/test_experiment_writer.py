@@ -633,3 +633,23 @@ def test_ctrl_c_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatch
     assert [len(run) for run in runs] == [3] * B
     assert {run.meta["experiment_steps"] for run in runs} == {3}
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("kind", ["float32", "uint8", "torch"])
+def test_originals_are_copied_when_given(tmp_path, kind):
+    """The writer kept the caller's array: an attack that made it its random start in place
+    (``x = x0; x += noise``) before step 0 changed every run's original (and its norms)."""
+    x0 = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    if kind == "uint8":
+        x0 = (x0 * 255).astype(np.uint8)
+    given = x0
+    if kind == "torch":
+        torch = pytest.importorskip("torch")
+        given = torch.from_numpy(x0)  # (shares x0's memory)
+    clean = x0.copy()
+    w = animlib.BatchWriter(tmp_path, experiment="alias", originals=given)
+    x0[:, :2] = x0[:, 2:4]  # changed in place before the first step
+    w.log(images=clean)
+    w.finish()
+    stored = np.asarray(animlib.open_run_in(tmp_path, "alias-0001").original)
+    np.testing.assert_array_equal(stored, clean[1])
