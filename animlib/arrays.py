@@ -19,6 +19,8 @@ def layout_problem(layout: Any) -> str | None:
 
 
 PROB_SUM_TOLERANCE = 1e-3
+MAX_SCALAR_NAME_BYTES = 200  # a scalar's array folder is named after it
+PROB_SLACK = 1e-6  # float rounding a probability may carry outside [0, 1] (clipped when stored)
 
 
 def to_numpy(value: Any, field: str) -> np.ndarray:
@@ -35,9 +37,11 @@ def to_numpy(value: Any, field: str) -> np.ndarray:
             obj = _tensor_numpy(obj, value, field)
         if isinstance(obj, (str, bytes, dict, set)) or obj is None:
             raise RunInputError(f"expected an array, got {type(value).__name__}", field=field)
+        if isinstance(obj, (list, tuple)) and any(hasattr(v, "detach") for v in obj):
+            obj = [to_numpy(v, field) for v in obj]  # a list of tensors (that require grad)
         try:
             arr = np.asarray(obj)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise RunInputError(
                 f"expected an array, got {type(value).__name__} ({exc})", field=field
             ) from None
@@ -176,7 +180,7 @@ def normalize_confidences(
             raise RunInputError(PROBABILITIES_AS_LOGITS, field=field)
         arr = softmax(arr)
     lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())
-    if lo < 0.0 or hi > 1.0 + 1e-6 or abs(total - 1.0) > PROB_SUM_TOLERANCE:
+    if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK or abs(total - 1.0) > PROB_SUM_TOLERANCE:
         raise RunInputError(not_probabilities(lo, hi, total), field=field)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
@@ -193,7 +197,7 @@ def looks_like_probabilities(scores: np.ndarray) -> bool:
     if scores.shape[-1] < 2:
         return False
     total = scores.sum(axis=-1)
-    in_range = scores.min() >= 0.0 and scores.max() <= 1.0 + 1e-6
+    in_range = scores.min() >= -PROB_SLACK and scores.max() <= 1.0 + PROB_SLACK
     return bool(in_range and np.all(np.abs(total - 1.0) <= PROB_SUM_TOLERANCE))
 
 
@@ -205,6 +209,9 @@ def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
         return "animlib numbers the steps itself (the writer's next_step): name it otherwise"
     if name in reserved or not name.isidentifier():
         return "is not a valid scalar name"
+    size = len(name.encode("utf-8"))
+    if size > MAX_SCALAR_NAME_BYTES:  # (it names a folder: file systems take 255 bytes)
+        return f"is {size} bytes long: scalar names are at most {MAX_SCALAR_NAME_BYTES} (UTF-8)"
     return None
 
 
@@ -212,7 +219,7 @@ def not_probabilities(lo: float, hi: float, total: float) -> str:
     """Why scores of min ``lo``, max ``hi`` and sum ``total`` are no probabilities, with a
     hint that fits: logits when some lie outside [0, 1], else a sum that is off."""
     text = f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g}"
-    if lo < 0.0 or hi > 1.0 + 1e-6:
+    if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK:
         return text + " (these look like logits: log them with logits=..., or apply softmax)"
     return text + " (they lie in [0, 1] but do not sum to 1: divide them by their sum)"
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import (
+    PROB_SLACK,
     PROB_SUM_TOLERANCE,
     PROBABILITIES_AS_LOGITS,
     layout_problem,
@@ -183,7 +184,8 @@ def probabilities(
             raise blame(field, PROBABILITIES_AS_LOGITS)
         return softmax(arr).astype(np.float32)
     lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)
-    bad = np.flatnonzero((lo < 0) | (hi > 1 + 1e-6) | (np.abs(total - 1) > PROB_SUM_TOLERANCE))
+    off = (lo < -PROB_SLACK) | (hi > 1 + PROB_SLACK) | (np.abs(total - 1) > PROB_SUM_TOLERANCE)
+    bad = np.flatnonzero(off)
     if bad.size:
         i = int(bad[0])
         raise blame(field, not_probabilities(float(lo[i]), float(hi[i]), float(total[i])), i)

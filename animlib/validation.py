@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import meta as M
-from .arrays import PROB_SUM_TOLERANCE
+from .arrays import PROB_SLACK, PROB_SUM_TOLERANCE
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
 from .listing import Verdict, list_runs, missing_meta_reason
@@ -141,7 +141,7 @@ def check_confidence_values(run: Run, conf: np.ndarray) -> None:
 
     if not np.isfinite(conf).all():
         raise bad(f"step {int(np.argwhere(~np.isfinite(conf))[0][0])} contains NaN/inf")
-    outside = (conf < 0) | (conf > 1 + 1e-6)
+    outside = (conf < -PROB_SLACK) | (conf > 1 + PROB_SLACK)
     if outside.any():
         raise bad(f"step {int(np.argwhere(outside)[0][0])} has values outside [0, 1] (logits?)")
     sums = conf.sum(axis=1)

@@ -1,0 +1,54 @@
+"""Inputs users pass that the writers took wrongly: long scalar names, rounding below 0, lists
+of tensors that require grad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import animlib
+
+IMG = np.zeros((4, 4, 3), np.float32)
+
+
+def test_a_scalar_name_too_long_for_a_folder_is_an_input_error(tmp_path):
+    """It passed the check, then every flush failed with the file system's error: the steps
+    were lost and the experiment could not be closed."""
+    name = "a" * 300
+    with pytest.raises(animlib.ExperimentInputError, match="scalar names are at most 200") as e:
+        with animlib.BatchWriter(tmp_path, experiment="long") as w:
+            w.log(images=np.stack([IMG, IMG]), **{name: [1.0, 2.0]})
+    assert e.value.field == name
+    with pytest.raises(animlib.RunInputError, match="scalar names are at most 200"):
+        with animlib.RunWriter(tmp_path, name="long-run") as w:
+            w.log(image=IMG, **{"é" * 101: 1.0})  # 202 bytes
+    assert animlib.list_runs(tmp_path) == [] or all(
+        not r.ok or r.get("status") == "failed" for r in animlib.list_runs(tmp_path)
+    )
+
+
+def test_probabilities_a_rounding_below_zero_are_probabilities(tmp_path):
+    """[.5, .5, -1e-12] was refused as "these look like logits" (1e-6 of slack above 1, none
+    below 0); they are stored clipped to 0."""
+    with animlib.RunWriter(tmp_path, name="r", class_names=["a", "b", "c"]) as w:
+        w.log(image=IMG, confidences=[0.5, 0.5, -1e-12])
+    np.testing.assert_array_equal(animlib.open_run_in(tmp_path, "r").confidences[0], [0.5, 0.5, 0])
+    with animlib.BatchWriter(tmp_path, experiment="b") as w:
+        w.log(images=np.stack([IMG, IMG]), confidences=[[1.0, -1e-9], [0.2, 0.8]])
+    assert animlib.open_run_in(tmp_path, "b-0000").confidences[0].tolist() == [1.0, 0.0]
+    with pytest.raises(animlib.RunInputError, match="look like logits"):
+        with animlib.RunWriter(tmp_path, name="r2") as w:
+            w.log(image=IMG, confidences=[1.01, -0.01])
+
+
+def test_lists_of_tensors_that_require_grad_are_taken(tmp_path):
+    """A list of such tensors raised torch's RuntimeError, naming no run or field."""
+    torch = pytest.importorskip("torch")
+    a = torch.rand(4, 4, 3, requires_grad=True)
+    b = torch.rand(4, 4, 3, requires_grad=True)
+    logits = [torch.tensor([2.0, 0.0], requires_grad=True), torch.tensor([0.0, 1.0])]
+    with animlib.BatchWriter(tmp_path, experiment="l") as w:
+        w.log(images=[a, b], logits=logits, loss=[torch.tensor(1.0, requires_grad=True), 2.0])
+    run = animlib.open_run_in(tmp_path, "l-0001")
+    np.testing.assert_array_equal(run.images[0], b.detach().numpy())
+    assert run.scalars["loss"][0] == 2.0
