@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,18 @@ def _tensor_numpy(obj: Any, value: Any, field: str) -> Any:
             raise problem from None
 
 
+def warn_ambiguous_layout(shape: tuple[int, ...], field: str) -> None:
+    """Warn when an image of ``shape`` (C, H, W or H, W, C: both ends could be channels) is
+    read as (H, W, C) by ``layout="auto"``: a (3, 4, 4) CHW image would be stored as a 3x4
+    RGBA one."""
+    if shape[0] in (1, 3, 4) and shape[-1] in (1, 3, 4):
+        warnings.warn(
+            f"{field}: an image of shape {tuple(shape)} could be (H, W, C) or (C, H, W); read "
+            "as (H, W, C): pass layout='HWC' or 'CHW' to say which",
+            stacklevel=5,
+        )
+
+
 def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:
     problem = layout_problem(layout)
     if problem:
@@ -91,6 +104,7 @@ def _to_hwc(arr: np.ndarray, layout: str, field: str) -> np.ndarray:
     elif layout == "CHW":
         out = np.moveaxis(arr, 0, -1)
     elif arr.shape[-1] in (1, 3, 4):
+        warn_ambiguous_layout(arr.shape, field)
         out = arr
     elif arr.shape[0] in (1, 3, 4):
         out = np.moveaxis(arr, 0, -1)

@@ -21,6 +21,7 @@ from .arrays import (
     scalar_name_problem,
     softmax,
     to_numpy,
+    warn_ambiguous_layout,
 )
 from .errors import AnimlibError, Code, ExperimentInputError
 from .limits import check_classes, check_side
@@ -96,6 +97,8 @@ def _to_bhwc(arr: np.ndarray, layout: str, field: str, blame: Blame) -> np.ndarr
             f"expected images shaped (B, C, H, W), (B, H, W, C) or (B, H, W); got {arr.shape}",
         )
     if layout == "HWC" or (layout == "auto" and arr.shape[-1] in (1, 3, 4)):
+        if layout == "auto":
+            warn_ambiguous_layout(arr.shape[1:], field)
         out = arr
     elif layout == "CHW" or (layout == "auto" and arr.shape[1] in (1, 3, 4)):
         out = np.moveaxis(arr, 1, -1)

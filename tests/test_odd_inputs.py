@@ -8,7 +8,7 @@ import pytest
 
 import animlib
 
-IMG = np.zeros((4, 4, 3), np.float32)
+IMG = np.zeros((5, 5, 3), np.float32)
 
 
 def test_a_scalar_name_too_long_for_a_folder_is_an_input_error(tmp_path):
@@ -44,11 +44,30 @@ def test_probabilities_a_rounding_below_zero_are_probabilities(tmp_path):
 def test_lists_of_tensors_that_require_grad_are_taken(tmp_path):
     """A list of such tensors raised torch's RuntimeError, naming no run or field."""
     torch = pytest.importorskip("torch")
-    a = torch.rand(4, 4, 3, requires_grad=True)
-    b = torch.rand(4, 4, 3, requires_grad=True)
+    a = torch.rand(5, 5, 3, requires_grad=True)
+    b = torch.rand(5, 5, 3, requires_grad=True)
     logits = [torch.tensor([2.0, 0.0], requires_grad=True), torch.tensor([0.0, 1.0])]
     with animlib.BatchWriter(tmp_path, experiment="l") as w:
         w.log(images=[a, b], logits=logits, loss=[torch.tensor(1.0, requires_grad=True), 2.0])
     run = animlib.open_run_in(tmp_path, "l-0001")
     np.testing.assert_array_equal(run.images[0], b.detach().numpy())
     assert run.scalars["loss"][0] == 2.0
+
+
+def test_an_image_shape_either_layout_could_mean_is_said(tmp_path):
+    """(3, 4, 4) CHW was stored as a 3x4 RGBA image without a word (layout="auto")."""
+    with pytest.warns(UserWarning, match=r"shape \(3, 4, 4\) could be \(H, W, C\) or \(C, H, W\)"):
+        with animlib.RunWriter(tmp_path, name="a") as w:
+            w.log(image=np.zeros((3, 4, 4), np.float32))
+    with pytest.warns(UserWarning, match=r"shape \(1, 3, 3\) could be"):
+        with animlib.BatchWriter(tmp_path, experiment="b") as w:
+            w.log(images=np.zeros((2, 1, 3, 3), np.float32))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plain shapes, or a layout given: nothing to say
+        with animlib.RunWriter(tmp_path, name="c") as w:
+            w.log(image=np.zeros((3, 32, 32), np.float32))
+        with animlib.RunWriter(tmp_path, name="d", layout="CHW") as w:
+            w.log(image=np.zeros((3, 4, 4), np.float32))
+    assert animlib.open_run_in(tmp_path, "d").images[0].shape == (4, 4, 3)
