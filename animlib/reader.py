@@ -157,8 +157,11 @@ class Run:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever the run's content changes (used as a cache key)."""
+        """Changes whenever the run's content changes (used as a cache key): run.json, when
+        it was written (a run overwritten within a second has the same run.json) and each
+        array's metadata."""
         h = hashlib.sha256(self._raw_meta)
+        h.update(self.store.write_time(M.RUN_JSON).encode())
         for name in ARRAYS:
             try:
                 h.update(self.store.read(f"{name}/zarr.json"))

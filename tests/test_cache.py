@@ -426,3 +426,25 @@ def test_a_read_only_output_folder_is_one_clear_error(tmp_path, monkeypatch, run
     monkeypatch.setattr(Path, "unlink", refuse)
     with pytest.raises(StoreError, match="cannot write the render .Read-only file system."):
         renders.cached_copy(run, tmp_path / "out" / "x.gif")
+
+
+def test_a_run_overwritten_within_a_second_is_not_served_its_old_render(tmp_path, monkeypatch):
+    """run.json and every zarr.json were the same bytes (times in whole seconds): the render
+    cache served the old run's video for the new one."""
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+
+    def write(value: float) -> animlib.Run:
+        with animlib.RunWriter(tmp_path / "runs", name="r", if_exists="overwrite") as w:
+            for _ in range(3):
+                w.log(image=np.full((8, 8, 3), value, np.float32))
+        return animlib.open_run(tmp_path / "runs" / "r")
+
+    first = write(0.2)
+    key = first.fingerprint
+    animlib.render(first, tmp_path / "a.gif", cache=True)
+    second = write(0.9)
+    assert second.fingerprint != key
+    animlib.render(second, tmp_path / "b.gif", cache=True)
+    animlib.render(second, tmp_path / "c.gif")
+    assert (tmp_path / "b.gif").read_bytes() == (tmp_path / "c.gif").read_bytes()
+    assert (tmp_path / "b.gif").read_bytes() != (tmp_path / "a.gif").read_bytes()

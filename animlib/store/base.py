@@ -188,6 +188,12 @@ class Store(ABC):
         to do for backends without symlinks."""
         return None
 
+    def write_time(self, path: str) -> str:
+        """A tag of when the file ``path`` was last written where the backend tells it cheaply
+        (local: mtime in ns and size), else "": a file rewritten with the same bytes within a
+        second (a run overwritten at once) gets another tag, for cache keys."""
+        return ""
+
     @abstractmethod
     def signature(self, member: str) -> str:
         """A cheap value that changes when entries are added to or removed from this folder, or

@@ -309,6 +309,12 @@ class LocalStore(Store):
     def contains(self, path: str = "") -> bool:
         return os.path.exists(self._local(path))
 
+    def write_time(self, path: str) -> str:
+        with contextlib.suppress(OSError):
+            st = os.stat(self._local(path))
+            return f"{st.st_mtime_ns}:{st.st_size}"
+        return ""
+
     def signature(self, member: str) -> str:
         try:
             entries = os.scandir(self._local(""))
