@@ -328,6 +328,17 @@ def test_changed_only_drawing_equals_full_redraw_in_any_order(run):
         assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
 
 
+@pytest.mark.parametrize("dpi", [30, 40, 50])
+def test_changed_only_drawing_equals_full_redraw_at_a_low_dpi(run, dpi):
+    """At dpi 30-50 the bars' redraw area reached 3 px into the values, which start 3 % of the
+    panel right of a full bar: each bar redraw wiped their left edge ("0.00" read "3.00")."""
+    frames = FrameRenderer(run, {"dpi": dpi})
+    order = [0, 1, 2, 5, 11, 4]
+    fast = [frames.frame(i) for i in order]
+    for i, got in zip(order, fast, strict=True):
+        assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
+
+
 def _full_size_reference(frames, index, images):
     """Frame ``index`` redrawn completely with each row's image panels converted the plain way:
     the whole image through ``to_rgba`` / ``perturbation_rgba``, scaled when drawn."""

@@ -37,6 +37,7 @@ __all__ = ["ConfidenceBars"]
 
 _HALF_BAR = 0.36  # half the height of a bar, in rows
 _ARGMAX_LINE = 1.4
+VALUE_X = 1.03  # where the value text starts, in the bars' data units (a full bar ends at 1)
 _VALUE_CHARS = "0123456789.-na"  # every character a value cell shows ("0.43", "-0.00", "nan")
 
 
@@ -96,7 +97,7 @@ class ConfidenceBars:
         self.bars = BarSet(self.box, n, _HALF_BAR, self._base_colors)  # one draw call per frame
         self._axis_lines(n)
         self.class_labels = self._class_labels()
-        self.values = [Readout(self.box, 1.03, i, size=FONT_VALUE) for i in range(n)]
+        self.values = [Readout(self.box, VALUE_X, i, size=FONT_VALUE) for i in range(n)]
         handles = self._legend()
         self._title(fig_w, handles, options.top_k, conf.shape[1])
         self._shown: tuple[tuple[float, ...], int] | None = None
@@ -187,7 +188,12 @@ class ConfidenceBars:
 
     # -- screen areas: bars left of x = 1.0, the values right of it ------------------------------
     def _split_x(self) -> float:
-        return float(self.box.transData.transform((1.0, 0))[0]) + 3.0
+        """Where the bars' area ends and the values' begins: 3 px right of a full bar, or
+        halfway to the values where they start closer (at a low dpi the 3 px reached into the
+        values, and each bar redraw wiped their left edge: "0.00" read "3.00")."""
+        bar_end = float(self.box.transData.transform((1.0, 0))[0])
+        values_at = float(self.box.transData.transform((VALUE_X, 0))[0])
+        return bar_end + min(3.0, (values_at - bar_end) / 2)
 
     def _bars_extents(self) -> Extents:
         x0, y0, _, y1 = self.box.bbox.extents
