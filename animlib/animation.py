@@ -81,11 +81,17 @@ def animate(
     if len(runs) != 1:
         check_compare(runs)
     use_bundled_ffmpeg()
+    made = fig is None
     if fig is None:
         import matplotlib.pyplot as plt
 
         fig = plt.figure(dpi=opts.dpi)
-    panels: PanelFigure = make_figure(runs, opts, fig)
+    try:
+        panels: PanelFigure = make_figure(runs, opts, fig)
+    except BaseException:
+        if made:  # (a blank figure left in pyplot per failure: one more in each notebook cell)
+            plt.close(fig)
+        raise
     anim = FuncAnimation(
         panels.fig,
         panels.update,

@@ -36,6 +36,12 @@ def _show(value: Any) -> str:
     return _num(value) if real and math.isfinite(value) else repr(value)
 
 
+def _whole_non_int(value: Any) -> bool:
+    """A whole number given as a float (or another non-integral number type)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+    return real and math.isfinite(value) and float(value).is_integer()
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -83,7 +89,10 @@ class RenderOptions:
             allowed = _describe(low, high, integer, inclusive)
             if name in _OPTIONAL:
                 allowed += " or None"
-            raise RenderOptionError(f"must be {allowed}; got {_show(value)}", field=name)
+            got = _show(value)
+            if integer and _whole_non_int(value):  # stride=1.0: "got 1" alone read as fine
+                got += f" as a {type(value).__name__} (give an int)"
+            raise RenderOptionError(f"must be {allowed}; got {got}", field=name)
         return int(value) if integer else float(value)
 
     @classmethod

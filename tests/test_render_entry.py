@@ -394,3 +394,29 @@ def test_an_aborted_write_reports_its_own_error_on_a_read_only_disk(tmp_path, mo
             raise RuntimeError("drawing failed")
     monkeypatch.undo()
     assert not (tmp_path / "out.gif").exists()
+
+
+def test_a_failed_animate_leaves_no_figure_behind(runs, tmp_path):
+    """A run whose image chunk is damaged: animate raised a clear error but left an empty
+    pyplot figure each time (a blank figure per failed notebook cell)."""
+    run, _ = runs
+    chunk = next(p for p in (Path(run.url) / "images").iterdir() if p.name.startswith("c"))
+    chunk.write_bytes(b"garbage")
+    figures = plt.get_fignums()
+    for _ in range(3):
+        with pytest.raises(animlib.AnimlibError):
+            animlib.animate(animlib.open_run(run.url))
+    assert plt.get_fignums() == figures
+
+
+def test_a_whole_number_given_as_a_float_for_an_integer_option_says_so():
+    """stride=1.0 said "must be an integer in [1, 1000000]; got 1": it read as fine."""
+    from animlib.options import RenderOptions
+
+    with pytest.raises(RenderOptionError) as err:
+        RenderOptions.of(stride=1.0)
+    assert str(err.value) == (
+        "stride: must be an integer in [1, 1000000]; got 1 as a float (give an int)"
+    )
+    with pytest.raises(RenderOptionError, match=r"got 0$"):
+        RenderOptions.of(fps=0.0)  # a number option: 0 and 0.0 read alike
