@@ -165,7 +165,8 @@ def outside_unit_range(lo: float, hi: float) -> str:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis."""
-    z = logits - logits.max(axis=-1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # (1.7e308 - -1.7e308: inf, exp 0)
+        z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -185,7 +186,9 @@ def normalize_confidences(
         raise RunInputError("is empty", field=field)
     if n_classes is not None and arr.size != n_classes:
         raise RunInputError(
-            f"has {arr.size} classes but the run has {n_classes} (class_names)", field=field
+            f"has {arr.size} classes but the run has {n_classes} (its class_names, or its "
+            "first step's)",
+            field=field,
         )
     if not np.isfinite(arr).all():
         raise RunInputError("contains NaN/inf values", field=field)

@@ -352,13 +352,14 @@ class RunWriter:
         conf = None
         if confidences is not None or logits is not None:
             names = self.meta["class_names"]
+            given = "confidences" if logits is None else "logits"
             conf = normalize_confidences(
                 confidences if logits is None else logits,
                 n_classes=len(names) if names else self._app.n_classes(),
-                field="confidences" if logits is None else "logits",
+                field=given,
                 logits=logits is not None,
             )
-            check_classes(len(conf), field="confidences", error=RunInputError)
+            check_classes(len(conf), field=given, error=RunInputError)
             for field in ("true_label", "target_label"):
                 label = self.meta[field]
                 if label is not None and label >= len(conf):

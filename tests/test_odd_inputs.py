@@ -71,3 +71,19 @@ def test_an_image_shape_either_layout_could_mean_is_said(tmp_path):
         with animlib.RunWriter(tmp_path, name="d", layout="CHW") as w:
             w.log(image=np.zeros((3, 4, 4), np.float32))
     assert animlib.open_run_in(tmp_path, "d").images[0].shape == (4, 4, 3)
+
+
+def test_logits_errors_name_logits_and_huge_logits_warn_nothing(tmp_path, monkeypatch):
+    import warnings
+
+    monkeypatch.setenv("ANIMLIB_MAX_CLASSES", "5")
+    with pytest.raises(animlib.RunInputError) as err:
+        with animlib.RunWriter(tmp_path, name="many") as w:
+            w.log(image=IMG, logits=np.zeros(6))
+    assert err.value.field == "logits"  # (it said confidences)
+    monkeypatch.delenv("ANIMLIB_MAX_CLASSES")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # softmax's overflow RuntimeWarning leaked
+        with animlib.RunWriter(tmp_path, name="huge") as w:
+            w.log(image=IMG, logits=[1.7e308, -1.7e308, 0.0])
+    assert animlib.open_run_in(tmp_path, "huge").confidences[0].tolist() == [1.0, 0.0, 0.0]
