@@ -156,6 +156,7 @@ class RunWriter:
         storage_options: dict[str, Any] | None = None,
         steps: int | None = None,
         fields: dict[str, Any] | None = None,
+        layout: str = "auto",
     ) -> RunWriter:
         """Re-open an existing run (e.g. after its writer was killed) and append after its last
         complete step; what the killed writer left half-written (``.tmp-*``, ``*.partial``) is
@@ -166,6 +167,9 @@ class RunWriter:
             storage_options: fsspec options for remote folders.
             steps: Keep only the first ``steps`` steps (at least one); later ones are dropped.
             fields: Extra run.json fields to set (JSON-ready; checked as by the constructor).
+            layout: Layout of the images passed to later :meth:`log` calls, as for the
+                constructor (give the one the run was started with: "auto" reads a square
+                CHW image as HWC).
 
         Returns:
             A writer positioned after the run's last complete step (its :attr:`next_step`).
@@ -175,13 +179,15 @@ class RunWriter:
             RunFormatError: the run cannot be read.
         """
         store = open_store(path, storage_options)
+        if problem := layout_problem(layout):
+            raise RunInputError(problem, run=store.name, field="layout")
         fields = _extra_fields(fields, store.name)
         self = cls.__new__(cls)
         self._app = RunAppender.resume(store, image_chunk_steps, keep=steps, fields=fields)
         self._store = store
         self.run_id = self._app.run_id
         self.name = self._app.meta["name"]
-        self._layout = "auto"
+        self._layout = layout
         self._original = self._app.original
         self._lock = threading.Lock()
         self._closing = False

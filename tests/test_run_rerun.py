@@ -216,3 +216,17 @@ def test_writers_refuse_a_run_folder_as_their_results_folder(tmp_path):
         assert err.value.field == "root"
     assert sorted(p.name for p in run.iterdir()) == before
     assert [r.id for r in animlib.list_runs(tmp_path)] == ["rerun"]
+
+
+def test_resume_takes_the_layout_the_run_was_started_with(tmp_path):
+    """RunWriter.resume had no layout=: a square CHW run resumed read its images as HWC."""
+    chw = np.random.default_rng(0).random((3, 3, 3)).astype(np.float32)
+    with animlib.RunWriter(tmp_path, name="chw", layout="CHW") as w:
+        w.log(image=chw)
+    with animlib.RunWriter.resume(tmp_path / "chw", layout="CHW") as w:
+        w.log(image=chw)
+    run = animlib.open_run(tmp_path / "chw")
+    np.testing.assert_array_equal(run.images[1], run.images[0])
+    np.testing.assert_array_equal(run.images[1], np.moveaxis(chw, 0, -1))
+    with pytest.raises(RunInputError, match="layout"):
+        animlib.RunWriter.resume(tmp_path / "chw", layout="NCHW")
