@@ -454,7 +454,9 @@ def _label(value: Any, field: str, run: str) -> int | None:
     if isinstance(value, (bool, np.bool_)):
         raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
     if hasattr(value, "item") and not isinstance(value, (int, np.integer)):
-        value = value.item()
+        value = value.item()  # (a 0-d tensor; a bool one is refused below, as a plain bool)
+    if isinstance(value, bool):
+        raise RunInputError(f"must be an integer class index; got {value!r}", run=run, field=field)
     if isinstance(value, float) and value.is_integer():  # 6.0, as BatchWriter takes labels too
         value = int(value)
     if not isinstance(value, (int, np.integer)):

@@ -87,3 +87,12 @@ def test_logits_errors_name_logits_and_huge_logits_warn_nothing(tmp_path, monkey
         with animlib.RunWriter(tmp_path, name="huge") as w:
             w.log(image=IMG, logits=[1.7e308, -1.7e308, 0.0])
     assert animlib.open_run_in(tmp_path, "huge").confidences[0].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_a_bool_tensor_is_no_class_index(tmp_path):
+    """RunWriter refused True and np.True_ but took torch.tensor(True) as class 1."""
+    torch = pytest.importorskip("torch")
+    for label in (True, np.True_, torch.tensor(True)):
+        with pytest.raises(animlib.RunInputError, match="must be an integer class index"):
+            animlib.RunWriter(tmp_path, name="b", true_label=label)
+    assert animlib.list_runs(tmp_path) == []
