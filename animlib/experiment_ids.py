@@ -8,6 +8,7 @@ from typing import Any
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code, RunInputError
 from .listing import RunInfo, list_runs, read_infos
+from .run_folder import check_root
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
 from .text import natural_key, plural
@@ -81,7 +82,9 @@ def resolve_experiment_id(
     Raises:
         ExperimentInputError: runs exist and ``if_exists="error"``; with ``"overwrite"``, a
             folder named like a sample run that belongs to no experiment, or a live writer.
+        RunInputError: ``root`` is a run folder (:func:`~animlib.run_folder.check_root`).
     """
+    check_root(open_store(root, storage_options), base)  # (once, not per sample run)
     names = _folder_names(root, storage_options)  # a sample run is always named exp-NNNN
 
     def taken(exp: str) -> list[str]:

@@ -29,11 +29,9 @@ def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]
         The run folder's store and its id.
 
     Raises:
-        RunInputError: ``root`` is a run folder (its runs would hide inside that run); (LIMIT)
-            no free id; with ``exact``, the id is taken.
+        RunInputError: (LIMIT) no free id; with ``exact``, the id is taken.
         StoreError: the storage refused.
     """
-    check_root(root, name)
     base = run_id_for(name)
     if exact:
         store = root.child(base)
@@ -55,7 +53,8 @@ def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]
 
 def check_root(root: Store, name: str) -> None:
     """Raise RunInputError (field ``root``) naming ``name`` if ``root`` is a run folder, not a
-    results folder: runs written into it would hide inside that run.
+    results folder: runs written into it would hide inside that run. Once per writer (its
+    constructor), not per run it reserves.
 
     Raises:
         StoreError: the storage refused the read.

@@ -23,7 +23,7 @@ from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
 from .open_writers import track, untrack
 from .params import params_problem
-from .run_folder import IF_EXISTS, clear_for
+from .run_folder import IF_EXISTS, check_root, clear_for
 from .store import Store, open_store
 from .store.paths import run_id_for
 
@@ -395,6 +395,7 @@ def _create(
     root: Store, name: str, meta: dict[str, Any], original: np.ndarray | None, if_exists: str
 ) -> RunAppender:
     """The new run's appender, after removing the old run for ``if_exists="overwrite"``."""
+    check_root(root, name)
     if if_exists == "overwrite":
         clear_for(root, name)
     try:
