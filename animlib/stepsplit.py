@@ -249,7 +249,7 @@ def _split_compiled(
         for i in range(a, b):
             count, r = int(counts[i]), res[i - a]
             if count > limit:
-                ok = checked or _in_range(x[i])
+                ok = checked or in_unit_range(x[i])
                 out.append(Prepared(RAW, shape, bits=x[i].view(np.uint32).copy(), in_range=ok))
                 continue
             both = np.concatenate([r[:count], r[limit : limit + count]])
@@ -262,7 +262,7 @@ def _rows_in_range(x: np.ndarray) -> np.ndarray:
     return (x.min(axis=1) >= 0.0) & (x.max(axis=1) <= 1.0)
 
 
-def _in_range(values: np.ndarray) -> bool:
+def in_unit_range(values: np.ndarray) -> bool:
     """Every value is finite and in [0, 1] (NaN compares false)."""
     if not values.size:
         return True

@@ -9,33 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import looks_like_probabilities
+from ..arrays import looks_like_probabilities, to_numpy
+from ..stepsplit import in_unit_range
 
 
-def as_array(value: Any) -> np.ndarray:
-    """A numpy copy-free view of numpy arrays, torch tensors (detached) and eagerpy tensors."""
-    if isinstance(value, np.ndarray):
-        return value
+def as_array(value: Any, field: str = "images") -> np.ndarray:
+    """A numpy copy-free view of numpy arrays, torch tensors (detached; bfloat16 as float32)
+    and eagerpy tensors (their ``.raw``), converted as the writers convert their input."""
     raw = getattr(value, "raw", None)  # eagerpy wraps the framework tensor in .raw
-    if raw is not None:
-        value = raw
-    if hasattr(value, "detach"):
-        value = value.detach()
-    if hasattr(value, "cpu"):
-        value = value.cpu()
-    if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
-        value = value.float()
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    return np.asarray(value)
+    return to_numpy(value if raw is None else raw, field)
 
 
 def off_range(x: np.ndarray) -> bool:
     """True for float images not all finite and in [0, 1] (no image the writers take)."""
-    if x.dtype.kind != "f" or not x.size:
-        return False
-    lo, hi = float(x.min()), float(x.max())  # (NaN and inf show in the extremes)
-    return not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0)
+    return x.dtype.kind == "f" and not in_unit_range(x)
 
 
 def class_names(attack: Any) -> set[str]:

@@ -228,11 +228,12 @@ class MiniBatches:
         self._rounds[step, batch_id] = restart = self._rounds.get((step, batch_id), -1) + 1
         parts = self._pending.setdefault((step, restart), {})
         parts[batch_id] = x
-        if sum(len(p) for p in parts.values()) < size:
+        total = sum(len(p) for p in parts.values())
+        if total < size:
             return None
         del self._pending[step, restart]
         ids = sorted(parts)
-        if ids != list(range(len(ids))) or sum(len(parts[i]) for i in ids) != size:
+        if ids != list(range(len(ids))) or total != size:
             return None
         return np.concatenate([parts[i] for i in ids])
 

@@ -77,9 +77,10 @@ def _check_targets(labels: Any, writer: Any) -> None:
     targets = getattr(labels, "target_classes", None)  # TargetedMisclassification
     if targets is None:
         return
-    given = [int(v) for v in as_array(targets).ravel()]
-    if getattr(writer, "target_labels", None) != given:
-        have = "no" if getattr(writer, "target_labels", None) is None else "other"
+    given = [int(v) for v in as_array(targets, "target_labels").ravel()]
+    held = getattr(writer, "target_labels", None)
+    if held != given:
+        have = "no" if held is None else "other"
         raise ExperimentInputError(
             f"the criterion is targeted but the writer has {have} target labels: pass "
             "criterion.target_classes as the BatchWriter's target_labels=",

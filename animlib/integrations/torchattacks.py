@@ -72,7 +72,7 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
         adv = attack(images, labels, **kwargs)
     rec.observe(adv, attack.get_output_with_eval_nograd(adv))
     name = type(attack).__name__
-    if class_names(attack) & PROBING:
+    if attack not in iterating:
         rec.warn_few_steps(name, "evaluates points that are not its iterates")
     elif rec.skipped:
         rec.warn_few_steps(name, "works on part of the batch at a time")
@@ -106,7 +106,7 @@ def _check_targets(attack: Any, labels: Any, writer: Any) -> None:
             code=Code.MISSING,
             experiment=experiment,
         )
-    if [int(v) for v in as_array(labels).ravel()] != targets:
+    if [int(v) for v in as_array(labels, "labels").ravel()] != targets:
         raise ExperimentInputError(
             "the attack is targeted by label, so the labels given to it are its targets, and "
             "they differ from the BatchWriter's target_labels",
