@@ -163,19 +163,9 @@ class BatchWriter:
         return [run_id_for(self.experiment, i) for i in self.sample_ids]
 
     @property
-    def true_labels(self) -> list[int] | None:
-        """The true class of each batch position (None: not given)."""
-        return None if self._true is None else [int(v) for v in self._true]
-
-    @property
     def target_labels(self) -> list[int] | None:
         """The target class of each batch position (None: not a targeted attack's writer)."""
         return None if self._target is None else [int(v) for v in self._target]
-
-    @property
-    def has_originals(self) -> bool:
-        """True when ``originals`` (the clean images) were given."""
-        return self._originals is not None
 
     @property
     def root(self) -> str:
