@@ -44,8 +44,7 @@ class Player {
     this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
     this.root.appendChild(this.toolbar());
     this.root.appendChild(this.compare ? this.compareBody() : this.viewerBody());
-    this.parentWidth = parent.clientWidth;
-    this.curves = this.makeCurves();
+    this.curves = this.makeCurves(parent.clientWidth);
     if (this.curves) this.root.appendChild(this.curves.root);
     this.root.addEventListener("keydown", (ev) => this.onKey(ev));
     parent.appendChild(this.root);
@@ -243,7 +242,7 @@ class Player {
     return grid;
   }
 
-  makeCurves() {
+  makeCurves(width) {
     const series = [];
     if (this.compare) {
       this.runs.forEach((run, r) => {
@@ -255,7 +254,7 @@ class Player {
     }
     if (!series.length) return null;
     const title = this.compare ? "true-class confidence" : "confidence";
-    return new Curves(series, this.steps, (s) => this.setStep(s), title, this.parentWidth);
+    return new Curves(series, this.steps, (s) => this.setStep(s), title, width);
   }
 
   // -- stepping -------------------------------------------------------------------------------

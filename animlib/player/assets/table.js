@@ -50,14 +50,16 @@ class StepTable {
     this.rows = [];
     this.cuts = new Map(); // "label|px" -> the name as shown
     this.step = null;
-    this.space = null;
+    this.space = null; // measured once it shows, then again only when the table resizes
     // names cut for the space they get: again when the table first shows (drawn while hidden:
     // a collapsed section) or its column changes width (a resized window)
     if (typeof ResizeObserver === "function") {
       this.observer = new ResizeObserver(() => {
         const space = this.nameSpace();
         const same = space && this.space && space.px === this.space.px;
-        if (this.step !== null && !same) this.setStep(this.step);
+        if (same) return;
+        this.space = space;
+        if (this.step !== null) this.setStep(this.step);
       });
       this.observer.observe(this.table);
     }
@@ -86,7 +88,7 @@ class StepTable {
   }
 
   // The pixels a class name may take: its column's (a comparison's fixed layout), else the
-  // column's widest (CSS max-width); read before this step's rows are written.
+  // column's widest (CSS max-width).
   nameSpace() {
     const cell = this.rows[0] && this.rows[0].name;
     if (!cell || !cell.isConnected) return null;
@@ -113,9 +115,9 @@ class StepTable {
   setStep(step) {
     const argmax = this.topk.data[step * this.k];
     const entries = this.entries(step);
-    const space = this.nameSpace();
+    if (!this.space) this.space = this.nameSpace(); // (no layout read per step once known)
+    const space = this.space;
     this.step = step;
-    this.space = space;
     this.rows.forEach((row, i) => {
       const e = entries[i];
       row.tr.hidden = !e;
