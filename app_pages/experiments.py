@@ -403,9 +403,10 @@ for row in visible:
         try:
             cells[run_id] = grid_cell(where, run_id, index.version(run_id, stable=True), step)
         except AnimlibError as exc:
-            if exc.code != Code.EMPTY:
+            if exc.code == Code.EMPTY:  # a writer killed before its first step: one note
+                empty += 1
+            else:
                 problems.append(f"{md(run_id)}: {md(exc)}")
-            empty += exc.code == Code.EMPTY  # (a writer killed before its first step: one note)
         except Exception as exc:  # one damaged run leaves its cell empty, never the page
             problems.append(f"{md(run_id)}: {md(exc)}")
 st.caption(
