@@ -87,19 +87,22 @@ def experiments_at(
     return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
 
 
-def preference(frame: pd.DataFrame, column: str = EPS) -> np.ndarray:
+def preference(
+    frame: pd.DataFrame, column: str = EPS, sweeps: pd.Series | None = None
+) -> np.ndarray:
     """How the grid's start prefers each row's experiment, lower first: :data:`SWEEP` (finished,
     its runs judged, and its sweep has finished judged experiments at two or more values),
     :data:`FINISHED`, :data:`RUNNING` (judged runs so far), :data:`OTHER` (failed, killed or
     stale, no step, no labels or confidences: nothing to judge). Columns the frame lacks
-    (``status``, ``steps``, ``n``) are taken as a finished experiment's."""
+    (``status``, ``steps``, ``n``) are taken as a finished experiment's; ``sweeps``: the rows'
+    sweep keys when the caller has them (:func:`_sweeps`)."""
     index = frame.index
     status = frame["status"] if "status" in frame else pd.Series("finished", index=index)
     n = pd.to_numeric(frame["n"], errors="coerce") if "n" in frame else pd.Series(1, index=index)
     steps = frame["steps"] if "steps" in frame else pd.Series(1, index=index)
     judged = frame["robust_acc"].notna() & (n > 0)
     done = judged & (status == "finished") & (pd.to_numeric(steps, errors="coerce") > 0)
-    sweeps = _sweeps(frame, column)
+    sweeps = _sweeps(frame, column) if sweeps is None else sweeps
     seen: dict[tuple[str, ...], set[float]] = {}  # the values of each sweep's finished ones
     for key, value, ok in zip(sweeps, pd.to_numeric(frame[column]), done, strict=True):
         if ok and not math.isnan(value):
@@ -121,5 +124,6 @@ def _sweeps(frame: pd.DataFrame, column: str) -> pd.Series:
 def _ranked(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """The frame with each row's sweep (``sweep``) and preference (``tier``), the preferred
     rows first (then in the frame's order)."""
-    ranked = frame.assign(sweep=_sweeps(frame, column), tier=preference(frame, column))
+    sweeps = _sweeps(frame, column)
+    ranked = frame.assign(sweep=sweeps, tier=preference(frame, column, sweeps))
     return ranked.sort_values("tier", kind="stable")
