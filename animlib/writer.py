@@ -346,7 +346,12 @@ class RunWriter:
             )
         if original is not None and img.dtype != original.dtype:
             raise RunInputError(
-                f"dtype {img.dtype} differs from the original's {original.dtype}",
+                f"dtype {img.dtype} differs from the original's {original.dtype}"
+                + (  # the usual case: a dataset's uint8 image attacked in floats
+                    " (pass the original as float32 in [0, 1]: original / 255)"
+                    if original.dtype == np.uint8
+                    else ""
+                ),
                 field="image",
                 code=Code.MISMATCH,
             )

@@ -96,3 +96,12 @@ def test_a_bool_tensor_is_no_class_index(tmp_path):
         with pytest.raises(animlib.RunInputError, match="must be an integer class index"):
             animlib.RunWriter(tmp_path, name="b", true_label=label)
     assert animlib.list_runs(tmp_path) == []
+
+
+def test_a_uint8_original_of_float_steps_says_how_to_pass_it(tmp_path):
+    x0 = np.full((4, 4, 3), 128, np.uint8)
+    with animlib.RunWriter(tmp_path, name="r", original=x0) as w:
+        with pytest.raises(animlib.RunInputError, match=r"original / 255") as info:
+            w.log(image=x0.astype(np.float32) / 255, confidences=[0.5, 0.5])
+        assert info.value.field == "image"
+        w.log(image=x0, confidences=[0.5, 0.5])  # the run takes its own dtype

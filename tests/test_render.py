@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import math
 import re
 import tracemalloc
@@ -560,6 +561,24 @@ def test_the_bar_title_says_how_many_classes_it_shows(tmp_path):
     many = make_run(tmp_path, "many", class_names=names, target_label=29)
     bars = RunFigure(many, RenderOptions(top_k=5)).rows[0].bars
     assert bars.title.get_text() == "confidence (top 5 of 30)"
+
+
+def test_the_bars_keep_to_the_rows_their_names_fit_in(tmp_path):
+    """At 720 px, top_k=40 of 40 classes drew the class names over each other."""
+    names = [f"class number {i}" for i in range(40)]
+    r = make_run(tmp_path, "forty", class_names=names, target_label=39)
+    fig = RunFigure(r, RenderOptions(top_k=40, width_px=720))
+    bars = fig.rows[0].bars
+    fig.fig.canvas.draw()
+    renderer = fig.fig.canvas.get_renderer()
+    boxes = sorted((t.get_window_extent(renderer) for t in bars.class_labels), key=lambda b: b.y0)
+    assert all(a.y1 <= b.y0 + 1 for a, b in itertools.pairwise(boxes))  # no two names overlap
+    shown = len(bars.class_labels)
+    assert 5 <= shown < 40 and bars.classes[:2] == [0, 39]  # true and target keep theirs
+    # the true class 0 is the top one here, the target 39 no top one: all but it are the top
+    assert bars.title.get_text() == f"top {shown - 1} of 40"  # no room for "confidence (...)"
+    few = RunFigure(r, RenderOptions(top_k=5, width_px=720)).rows[0].bars  # fits: as asked
+    assert few.classes == [0, 39, 1, 2, 3, 4] and few.title.get_text().endswith("top 5 of 40")
 
 
 def _left_edges(fig, bars) -> tuple[float, float]:

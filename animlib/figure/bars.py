@@ -16,7 +16,7 @@ from .artists import Readout
 from .barset import BarSet
 from .boxes import Host, PanelBox
 from .regions import Extents, RedrawRegion
-from .rundata import RunData, choose_classes
+from .rundata import RunData, choose_classes, top_count
 from .style import (
     ARGMAX_EDGE,
     ARGMAX_OTHER_COLOR,
@@ -47,21 +47,30 @@ _PAD = 3.0  # points between the axis line (or the bottom) and the tick labels
 _LEGEND_OUT = 0.6  # font sizes between the panel's top-right corner and the legend
 
 
-def bars_title(shown: int, top_k: int, classes: int) -> str:
+def rows_that_fit(height: float) -> int:
+    """How many class rows a bar panel ``height`` layout units tall shows: each needs a line of
+    its name (at 1,000 classes and ``top_k=40`` the names were drawn over each other)."""
+    return max(int(height // (FONT_TICK * REF_DPI / 72)), 1)
+
+
+def bars_title(shown: int, top_k: int, classes: int, *, short: bool = False) -> str:
     """The bar panel's title: ``confidence`` when every class has a bar, else how many of how
     many (the true and target classes are added to the top ``top_k`` when outside them).
 
     Args:
         shown: Bars drawn.
-        top_k: The top-k option.
+        top_k: The classes by peak confidence drawn.
         classes: Classes of the run.
+        short: Only the count (``top 9 of 40``), for a panel too narrow for the whole title
+            (cut, it read "confidence (top 9 of…").
 
     Returns:
         The title.
     """
     if shown >= classes:
         return "confidence"
-    return f"confidence (top {min(top_k, classes)} of {classes:,})"
+    count = f"top {min(top_k, classes)} of {classes:,}"
+    return count if short else f"confidence ({count})"
 
 
 class ConfidenceBars:
@@ -80,14 +89,16 @@ class ConfidenceBars:
         self,
         host: Host,
         rect: Sequence[float],
-        fig_w: float,
+        fig_size: tuple[float, float],
         data: RunData,
         conf: np.ndarray,
         options: RenderOptions,
     ) -> None:
         self.data = data
         true, target = data.true_label, data.target_label
-        self.classes = choose_classes(conf, options.top_k, true, target)
+        fig_w, fig_h = fig_size  # layout units
+        top = top_count(conf, options.top_k, true, target, rows_that_fit(rect[3] * fig_h))
+        self.classes = choose_classes(conf, top, true, target)
         n = len(self.classes)
         self.box = PanelBox(host, rect, xlim=(0.0, 1.2), ylim=(n - 0.5, -0.5))
         self._base_colors = [
@@ -99,7 +110,7 @@ class ConfidenceBars:
         self.class_labels = self._class_labels()
         self.values = [Readout(self.box, VALUE_X, i, size=FONT_VALUE) for i in range(n)]
         handles = self._legend()
-        self._title(fig_w, handles, options.top_k, conf.shape[1])
+        self._title(fig_w, handles, top, conf.shape[1])
         self._shown: tuple[tuple[float, ...], int] | None = None
         self._value_state: list[tuple[str, str]] = [("", "")] * n
         self.bars_region = RedrawRegion([self.bars], self._bars_extents)
@@ -175,8 +186,10 @@ class ConfidenceBars:
         the empty part of a column of short names), further left only as far as it needs."""
         w = self.box.width_fraction * fig_w
         legend_w = sum(text_width(label, FONT_TICK) + 30 for label, _ in items)
-        title = bars_title(len(self.classes), top_k, classes)
         beside = w - legend_w  # room right of the axis line, left of the legend
+        title = bars_title(len(self.classes), top_k, classes)
+        if text_width(title, FONT_TITLE) + 8.0 > LABEL_W + beside:  # the count matters most
+            title = bars_title(len(self.classes), top_k, classes, short=True)
         column = (_SPINE_OUT + _PAD) / 0.72 + self.labels_width
         needed = text_width(title, FONT_TITLE) + 8.0 - beside
         left = min(max(column, needed), LABEL_W)  # layout units left of the axis line

@@ -85,8 +85,8 @@ class RunPanels:
         self.bars: ConfidenceBars | None = None
         conf = self.data.confidences
         if BARS in rects and conf is not None:
-            fig_w = self.layout.width
-            self.bars = ConfidenceBars(host, rects[BARS], fig_w, self.data, conf, options)
+            size = (self.layout.width, self.layout.height)
+            self.bars = ConfidenceBars(host, rects[BARS], size, self.data, conf, options)
         self.boxes: dict[str, PanelBox] = {"header": self.header.box, **image_boxes}
         if self.bars is not None:
             self.boxes[BARS] = self.bars.box

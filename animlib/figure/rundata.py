@@ -11,7 +11,7 @@ from ..errors import Code, RunFormatError
 from ..protocol import RunLike, run_label
 from ..text import one_line
 
-__all__ = ["RunData", "choose_classes", "confidences"]
+__all__ = ["RunData", "choose_classes", "confidences", "top_count"]
 
 
 def confidences(run: RunLike) -> np.ndarray | None:
@@ -45,6 +45,26 @@ def _class_names(run: RunLike, k: int) -> tuple[str, ...]:
     names = run.class_names
     names = list(names) if names is not None else []
     return tuple(one_line(names[i]) if i < len(names) else str(i) for i in range(k))
+
+
+def top_count(
+    conf: np.ndarray,
+    top_k: int,
+    true_label: int | None,
+    target_label: int | None,
+    rows: int | None = None,
+) -> int:
+    """How many classes by peak confidence a run's bars show: ``top_k`` (at most every class),
+    fewer when only ``rows`` bars fit beside the true and target classes (these keep theirs)."""
+    k = min(top_k, conf.shape[1])
+    if rows is None:
+        return k
+    order = np.argsort(-np.nan_to_num(conf, nan=0.0).max(axis=0), kind="stable")
+    marked = {int(c) for c in (true_label, target_label) if c is not None}
+    k = min(k, rows)
+    while k > 0 and len(marked.union(order[:k].tolist())) > rows:
+        k -= 1
+    return k
 
 
 def choose_classes(
