@@ -415,9 +415,29 @@ COMMANDS = {
 }
 
 
+def _unknown_arguments(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]
+) -> int:
+    """A render's unknown ``--option``: the message every entry point gives for an unknown
+    render option (``--fsp 10`` read "unrecognized arguments"); anything else: argparse's."""
+    flag = unknown[0]
+    if args.command == "render" and flag.startswith("--") and len(flag) > 2:
+        name = flag[2:].split("=", 1)[0].replace("-", "_")
+        try:
+            RenderOptions.of({name: None})
+        except RenderOptionError as exc:
+            print(f"error: {exc} (option {flag.split('=', 1)[0]})", file=sys.stderr)
+            return 2
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return 2  # (parser.error exits)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        return _unknown_arguments(parser, args, unknown)
     for name in ("runs", "run", "path", "out", "output", "file"):  # (an unset shell variable)
         if getattr(args, name, None) == "":
             print(f"error: the {name} path is empty", file=sys.stderr)

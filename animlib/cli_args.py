@@ -34,23 +34,41 @@ def _seed(text: str) -> int:
     return value
 
 
+def _option_value(text: str) -> int | float | str:
+    """A render option's value as typed: an int, a float, or the text itself, so that
+    :class:`~animlib.options.RenderOptions` judges it with the message every entry point gives
+    (argparse's ``type=int`` said "invalid int value: '1.5'" instead)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     # as it was called: the ``animlib`` command, or ``python -m animlib`` (runs __main__.py)
     prog = "python -m animlib" if os.path.basename(sys.argv[0]) == "__main__.py" else "animlib"
     parser = argparse.ArgumentParser(
-        prog=prog, description="Log, check, animate and render adversarial runs."
+        prog=prog,
+        description="Log, check, animate and render adversarial runs.",
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     runs = default_runs()
     where = f"{runs}, from $ANIMLIB_RUNS" if settings().runs else f"$ANIMLIB_RUNS, else {runs}"
 
-    p = sub.add_parser("demo", help="train small classifiers, attack them, write demo runs")
+    p = sub.add_parser(
+        "demo", allow_abbrev=False, help="train small classifiers, attack them, write demo runs"
+    )
     p.add_argument("folder", nargs="?", help=f"results folder (as --out; default: {where})")
     p.add_argument("--out", default=None, help=f"results folder (default: {where})")
     p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default: 0)")
     p.add_argument("--quiet", action="store_true", help="print less")
 
-    p = sub.add_parser("ls", help="list the runs in a results folder (metadata only)")
+    p = sub.add_parser(
+        "ls", allow_abbrev=False, help="list the runs in a results folder (metadata only)"
+    )
     p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
     p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
     p.add_argument(
@@ -70,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--desc", action="store_true", help="sort in descending order")
 
-    p = sub.add_parser("summary", help="attack results per experiment (or other run.json keys)")
+    p = sub.add_parser(
+        "summary", allow_abbrev=False, help="attack results per experiment (or other run.json keys)"
+    )
     p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
     p.add_argument(
         "--by", default="experiment", help="comma-separated run.json keys, e.g. attack,params.eps"
@@ -88,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
-    p = sub.add_parser("render", help="render a run to .mp4/.gif/.html/.webm")
+    p = sub.add_parser("render", allow_abbrev=False, help="render a run to .mp4/.gif/.html/.webm")
     p.add_argument("run", help="a run folder, or with --all a results folder")
     p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
     p.add_argument("-o", "--output", help="output file; format from its suffix")
@@ -105,15 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="render even if the render cache (ANIMLIB_CACHE) holds this video; do not add it",
     )
-    p.add_argument("--fps", type=float, help="frames per second (default: 10)")
-    p.add_argument("--dpi", type=float, help="figure dpi (default: 100)")
-    p.add_argument("--stride", type=int, help="render every n-th step and the last (default: 1)")
-    p.add_argument("--top-k", type=int, help="classes shown in the bars (default: 10)")
-    p.add_argument("--amplification", type=float, help="perturbation gain (default: auto)")
-    p.add_argument("--width-px", type=int, help="frame width at 100 dpi (default: 1280)")
-    p.add_argument("--bitrate", type=int, help="video bitrate in kbit/s (default: quality-based)")
+    p.add_argument("--fps", type=_option_value, help="frames per second (default: 10)")
+    p.add_argument("--dpi", type=_option_value, help="figure dpi (default: 100)")
+    p.add_argument(
+        "--stride", type=_option_value, help="render every n-th step and the last (default: 1)"
+    )
+    p.add_argument("--top-k", type=_option_value, help="classes shown in the bars (default: 10)")
+    p.add_argument("--amplification", type=_option_value, help="perturbation gain (default: auto)")
+    p.add_argument("--width-px", type=_option_value, help="frame width at 100 dpi (default: 1280)")
+    p.add_argument(
+        "--bitrate", type=_option_value, help="video bitrate in kbit/s (default: quality-based)"
+    )
 
-    p = sub.add_parser("validate", help="check a run folder or every run in a results folder")
+    p = sub.add_parser(
+        "validate", allow_abbrev=False, help="check a run folder or every run in a results folder"
+    )
     p.add_argument("path", help="a run folder or a results folder")
     p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
     return parser

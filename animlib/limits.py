@@ -66,9 +66,8 @@ def _refuse(
         raise error(text, run=run, field=field, code=Code.LIMIT)
 
 
-def _check_count(count: int, noun: str, **blame: Any) -> None:
-    """Refuse more than the setting ``max_<noun>`` (``ANIMLIB_MAX_<NOUN>``) of ``noun``."""
-    limit = getattr(limits(), f"max_{noun}")
+def _check_count(count: int, limit: int, noun: str, **blame: Any) -> None:
+    """Refuse more than ``limit`` (the setting ``ANIMLIB_MAX_<NOUN>``) of ``noun``."""
     text = f"{count} {noun} exceed the limit of {limit} (ANIMLIB_MAX_{noun.upper()})"
     _refuse(count > limit, text, **blame)
 
@@ -82,12 +81,12 @@ def check_side(height: int, width: int, **blame: Unpack[Blame]) -> None:
 
 def check_steps(steps: int, **blame: Unpack[Blame]) -> None:
     """Refuse runs with more than ``ANIMLIB_MAX_STEPS`` steps (field ``steps``)."""
-    _check_count(steps, "steps", **{"field": "steps", **blame})
+    _check_count(steps, limits().max_steps, "steps", **{"field": "steps", **blame})
 
 
 def check_classes(classes: int, **blame: Unpack[Blame]) -> None:
     """Refuse runs with more than ``ANIMLIB_MAX_CLASSES`` classes (field ``class_names``)."""
-    _check_count(classes, "classes", **{"field": "class_names", **blame})
+    _check_count(classes, limits().max_classes, "classes", **{"field": "class_names", **blame})
 
 
 def check_dpi(dpi: float, *, run: str | None = None) -> None:

@@ -46,6 +46,18 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def _refuse_unknown(given: Mapping[str, Any]) -> None:
+    """Refuse a name that is no render option (a typo is never silently dropped)."""
+    known = {f.name for f in fields(RenderOptions)}
+    for name in given:
+        if name not in known:
+            raise RenderOptionError(
+                f"unknown render option; the options are {', '.join(sorted(known))}",
+                field=str(name),
+                code=Code.UNKNOWN_OPTION,
+            )
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """How a run is drawn and encoded. Frozen and checked when built: an invalid value raises
@@ -68,6 +80,10 @@ class RenderOptions:
     width_px: int = 1280
     max_height_px: int = 1440
     bitrate: int | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RenderOptions:
+        _refuse_unknown(kwargs)  # RenderOptions(fsp=10): the message of every entry point
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         for name in _RANGES:
@@ -107,14 +123,7 @@ class RenderOptions:
             base, given = options, dict(overrides)
         else:
             base, given = None, {**dict(options or {}), **overrides}
-        known = {f.name for f in fields(cls)}
-        for name in given:
-            if name not in known:
-                raise RenderOptionError(
-                    f"unknown render option; the options are {', '.join(sorted(known))}",
-                    field=str(name),
-                    code=Code.UNKNOWN_OPTION,
-                )
+        _refuse_unknown(given)
         if base is None:
             return cls(**given)
         return replace(base, **given) if given else base

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import write_run
 
+import animlib
 from animlib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,6 +295,26 @@ def test_an_option_error_names_the_option_as_typed(tmp_path, capsys):
     assert err.strip() == "error: top_k: must be an integer in [1, 1000]; got 0 (option --top-k)"
     assert main(["render", run, str(tmp_path / "x.mp4"), "--fps", "0"]) == 2
     assert "(option" not in capsys.readouterr().err  # the same name: nothing to add
+
+
+@pytest.mark.parametrize(
+    ("typed", "given"),
+    [
+        (["--stride", "1.5"], {"stride": 1.5}),  # was argparse's "invalid int value: '1.5'"
+        (["--fps", "ten"], {"fps": "ten"}),  # was "invalid float value: 'ten'"
+        (["--fsp", "10"], {"fsp": 10}),  # was "unrecognized arguments: --fsp 10"
+        (["--width", "900"], {"width": 900}),  # was taken as --width-px (an abbreviation)
+    ],
+)
+def test_a_bad_render_option_reads_as_from_python(tmp_path, capsys, typed, given):
+    """Typed values are judged by RenderOptions: the message ``animlib.render`` gives."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    with pytest.raises(animlib.RenderOptionError) as python:
+        animlib.render(animlib.open_run(run), tmp_path / "y.mp4", **given)
+    assert main(["render", run, str(tmp_path / "x.mp4"), *typed]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {python.value}")
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_a_negative_demo_seed_is_a_usage_error(tmp_path, capsys):

@@ -27,6 +27,7 @@ from animlib import glyphs, rendering  # noqa: E402
 from animlib.errors import Code, RenderLimitError, RenderOptionError  # noqa: E402
 from animlib.fontlookup import LOOKUP_SIZE, font_lookup  # noqa: E402
 from animlib.frames import FrameRenderer, iter_frames  # noqa: E402
+from animlib.options import RenderOptions  # noqa: E402
 from animlib.snapshot import frame_at, frame_png  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ def test_an_invalid_option_is_the_same_error_from_every_entry_point(
         "FrameRenderer": lambda: FrameRenderer(run, bad),
         "frame_at": lambda: frame_at(run, 3, **bad),
         "frame_png": lambda: frame_png([run, other], 3, options=bad),
+        "RenderOptions": lambda: RenderOptions(**bad),  # (an unknown one was a TypeError)
     }
     figures = plt.get_fignums()
     seen = {}
@@ -411,7 +413,6 @@ def test_a_failed_animate_leaves_no_figure_behind(runs, tmp_path):
 
 def test_a_whole_number_given_as_a_float_for_an_integer_option_says_so():
     """stride=1.0 said "must be an integer in [1, 1000000]; got 1": it read as fine."""
-    from animlib.options import RenderOptions
 
     with pytest.raises(RenderOptionError) as err:
         RenderOptions.of(stride=1.0)
