@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +58,12 @@ class ImageSteps:
                         raise
                     # read step by step below, so the error names the broken step
             return np.stack([self[i] for i in range(start, stop, step)]) if n else np.zeros(0)
+        if not isinstance(index, numbers.Integral) or isinstance(index, (bool, np.bool_)):
+            raise StepIndexError(  # images[1.7] read step 1, images["1"] too
+                f"index with an int, a slice or a list of ints; got {index!r}",
+                run=self.run.id,
+                field="step",
+            )
         i = int(index)
         if i < 0:
             i += n

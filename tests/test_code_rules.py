@@ -58,3 +58,46 @@ def test_no_page_relies_on_streamlit_magic():
         and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
     ]
     assert bare == [], f"bare expressions (magic is off, they show nothing): {bare}"
+
+
+def _declared() -> set[str]:
+    """Distribution names pyproject.toml declares (dependencies and every extra), normalized."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        specs += extra
+    return {re.split(r"[<>=!~;\[ ]", s, maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+
+
+def test_every_module_animlib_imports_is_declared():
+    """numcodecs was imported by three modules and came only as zarr's dependency; torchattacks
+    is installed apart (``--no-deps``: see pyproject.toml)."""
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    found: dict[str, str] = {}
+    for path in [*(REPO / "animlib").rglob("*.py"), REPO / "dashboard.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("animlib", "app_pages"):
+                    found.setdefault(top, str(path.relative_to(REPO)))
+    declared = _declared() | {
+        "torchattacks",  # installed apart
+        "typing-extensions",  # for type checkers only (under TYPE_CHECKING)
+        "threadpoolctl",  # scikit-learn's (the demo extra), and optional where it is imported
+    }
+    missing = {
+        top: where
+        for top, where in found.items()
+        if not {d.lower().replace("_", "-") for d in dists.get(top, [top])} & declared
+    }
+    assert len(found) > 8 and missing == {}, f"declare these in pyproject.toml: {missing}"

@@ -105,3 +105,32 @@ def test_a_uint8_original_of_float_steps_says_how_to_pass_it(tmp_path):
             w.log(image=x0.astype(np.float32) / 255, confidences=[0.5, 0.5])
         assert info.value.field == "image"
         w.log(image=x0, confidences=[0.5, 0.5])  # the run takes its own dtype
+
+
+def test_a_step_index_that_is_no_integer_is_refused(tmp_path):
+    """``images[1.7]`` and ``images["1"]`` read step 1."""
+    with animlib.RunWriter(tmp_path, name="r") as w:
+        for i in range(3):
+            w.log(image=np.full((4, 4), i, np.uint8))
+    images = animlib.open_run(tmp_path / "r").images
+    for bad in (1.7, "1", True, None):
+        with pytest.raises(animlib.StepIndexError, match="index with an int") as e:
+            images[bad]
+        assert e.value.field == "step" and e.value.run == "r"
+    assert images[np.int64(2)][0, 0, 0] == 2 and images[-1][0, 0, 0] == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: animlib.open_run(""),
+        lambda: animlib.list_runs(""),
+        lambda: animlib.RunWriter("", name="x"),
+        lambda: animlib.BatchWriter("", experiment="e"),
+    ],
+)
+def test_an_empty_path_is_refused_not_taken_as_the_current_folder(call, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(animlib.StoreError, match="the path is empty") as e:
+        call()
+    assert e.value.field == "url" and list(tmp_path.iterdir()) == []

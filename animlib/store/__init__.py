@@ -70,6 +70,10 @@ def open_store(url_or_path: StoreLike, storage_options: dict[str, Any] | None = 
     text = os.fspath(url_or_path)
     if not isinstance(text, str):
         text = os.fsdecode(text)
+    if not text:  # (an unset variable: it read or wrote the current folder)
+        raise StoreError(
+            "the path is empty (give '.' for the current folder)", field="url", code=Code.INVALID
+        )
     if "\x00" in text:
         raise StoreError("the path contains a NUL byte", field="url", code=Code.UNSAFE)
     scheme = scheme_of(text)
