@@ -98,7 +98,11 @@ def _render(
         if size is None:
             stack.enter_context(writer.saving(path, frames.size, options.fps, metadata, channels=4))
         elif frames.size != size:
-            raise RenderError(f"frames are {frames.size}, not the planned {size}", run=labels(runs))
+            raise RenderError(
+                f"frames are {frames.size}, not the planned {size}",
+                run=labels(runs),
+                field="frames",
+            )
         total = len(frames)
         if progress is not None:
             progress(0, total)

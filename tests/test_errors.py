@@ -70,3 +70,25 @@ def test_found_is_false_only_for_a_missing_thing_of_the_given_kind():
         found(raises(RunFormatError("gone", code=Code.MISSING)), StoreError)
     with pytest.raises(KeyError):
         found(raises(KeyError("k")))
+
+
+def test_render_and_storage_errors_name_a_field(tmp_path):
+    """Writer misuse, an empty video and a results folder that is a file had ``field`` None."""
+    import numpy as np
+
+    import animlib
+    from animlib.movie_writers import get_writer
+
+    writer = get_writer("mp4")
+    with pytest.raises(errors.RenderError) as e:
+        writer.grab_frame(np.zeros((8, 8, 3), np.uint8))
+    assert e.value.field == "writer"
+    with pytest.raises(errors.RenderError) as e:
+        with writer.saving(tmp_path / "x.mp4", (8, 8), 10):
+            pass  # no frame
+    assert (e.value.field, e.value.code) == ("frames", errors.Code.EMPTY)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(errors.StoreError) as e:
+        with animlib.RunWriter(tmp_path / "file", name="r") as w:
+            w.log(image=np.zeros((4, 4), np.uint8))
+    assert e.value.field

@@ -374,7 +374,9 @@ def concat(parts: list[Path], out: Path, fmt: str, frames: FrameRenderer) -> Pat
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise RenderError(f"ffmpeg could not join the videos: {exc}", code=Code.RENDER) from None
+        raise RenderError(
+            f"ffmpeg could not join the videos: {exc}", field="encoder", code=Code.RENDER
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             listing.unlink()
@@ -382,6 +384,7 @@ def concat(parts: list[Path], out: Path, fmt: str, frames: FrameRenderer) -> Pat
         raise RenderError(
             f"ffmpeg could not join the videos: {proc.stderr.strip()[-2000:] or 'no message'}",
             run=labels(frames.runs),
+            field="encoder",
             code=Code.RENDER,
         )
     return out

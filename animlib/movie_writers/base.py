@@ -179,7 +179,7 @@ class MovieWriter:
         only those parts; None: it may differ anywhere.
         """
         if self.tmp_path is None:
-            raise RenderError("grab_frame() before setup()")
+            raise RenderError("grab_frame() before setup()", field="writer")
         frame = np.asarray(rgb)
         w, h = self.size
         channels = self.channels or (frame.shape[2] if frame.ndim == 3 else 3)
@@ -195,10 +195,12 @@ class MovieWriter:
     def finish(self) -> Path:
         """Close the file and move it to its final name; returns that path."""
         if self.tmp_path is None or self.path is None:
-            raise RenderError("finish() before setup()")
+            raise RenderError("finish() before setup()", field="writer")
         if self.frame_count == 0:
             self.abort()
-            raise RenderError(f"no frames were written to {str(self.path)!r}", code=Code.EMPTY)
+            raise RenderError(
+                f"no frames were written to {str(self.path)!r}", field="frames", code=Code.EMPTY
+            )
         try:
             self._close()
             os.replace(self.tmp_path, self.path)

@@ -138,7 +138,8 @@ class FFmpegWriter(MovieWriter):
         if self._stderr is not None:
             self._stderr.seek(0)
             err = self._stderr.read().decode("utf-8", "replace").strip()
-        return RenderError(f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}")
+        text = f"ffmpeg ({self.encoder}) {what}: {err[-2000:] or 'no message'}"
+        return RenderError(text, field="encoder")
 
     def _write_changed(self, rgb: np.ndarray, changed: Changed | None) -> None:
         proc = self._proc or self._start()

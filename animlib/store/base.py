@@ -326,16 +326,16 @@ def storage_error(exc: BaseException, path: str, url: str) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-        return StoreError(f"no such file in {url}", field=path or None, code=Code.MISSING)
+        return StoreError(f"no such file in {url}", field=path or "url", code=Code.MISSING)
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return _not_writable(exc, path, url)
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left" if exc.errno == errno.ENOSPC else "the disk quota is used up"
-        return StoreError(f"cannot be written: {what} where {url} is", field=path or None,
+        return StoreError(f"cannot be written: {what} where {url} is", field=path or "url",
                           code=Code.STORAGE)  # fmt: skip
     text = " ".join(str(exc).split())[:300]
     return StoreError(
-        f"cannot be accessed ({type(exc).__name__}: {text})", field=path or None, code=Code.STORAGE
+        f"cannot be accessed ({type(exc).__name__}: {text})", field=path or "url", code=Code.STORAGE
     )
 
 
@@ -347,4 +347,4 @@ def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
         text = f"cannot change {target}: the folder {folder} is read-only (a read-only file system)"
     else:
         text = f"permission denied for {target}: check the permissions of the folder {folder}"
-    return StoreError(text, field=path or None, code=Code.STORAGE)
+    return StoreError(text, field=path or "url", code=Code.STORAGE)
