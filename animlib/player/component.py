@@ -28,6 +28,7 @@ from streamlit.components.v2 import component
 
 from ..cache import cache_dir, evict
 from ..cache.keys import strips_key
+from ..options import RenderOptions
 from .payload import build_payload, image_part
 from .strips import StripFiles, strip_files
 
@@ -94,7 +95,10 @@ def player(
     amplification: float | None = None,
     mode: str = "viewer",
 ) -> None:
-    """Show the player for one run (``mode="viewer"``) or 2-6 runs (``"compare"``)."""
+    """Show the player for one run (``mode="viewer"``) or 2-6 runs (``"compare"``); the options
+    are checked as :class:`~animlib.options.RenderOptions` checks them (the same messages)."""
+    top_k, fps = RenderOptions.check("top_k", top_k), RenderOptions.check("fps", fps)
+    amplification = RenderOptions.check("amplification", amplification)
     images = []
     for i, run in enumerate(runs):
         label = run.name if len(runs) == 1 else f"{run.name} ({i + 1}/{len(runs)})"
