@@ -360,3 +360,16 @@ def test_png_names_its_pixels_before_them():
         Image.open(io.BytesIO(pa)).text["animlib-sha256"]
         != Image.open(io.BytesIO(pb)).text["animlib-sha256"]
     )
+
+
+@pytest.mark.parametrize(("bad", "field"), [({"top_k": 0}, "top_k"), ({"fps": 500}, "fps")])
+def test_the_player_checks_its_options_as_render_options_do(bad, field):
+    from animlib.errors import RenderOptionError
+    from animlib.options import RenderOptions
+    from animlib.player.component import player
+
+    with pytest.raises(RenderOptionError) as expected:
+        RenderOptions(**bad)
+    with pytest.raises(RenderOptionError) as got:
+        player([], key="k", **bad)  # refused before any run is read
+    assert str(got.value) == str(expected.value) and got.value.field == field
