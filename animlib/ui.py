@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -393,29 +393,39 @@ def deep_check(
 
 
 LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
+# how often a page showing finished runs looks whether one was resumed, overwritten or removed
+SETTLED_POLL_S = 10.0
 
 
-def follow_live_run(run: Run, where: str | None = None, every: float = LIVE_POLL_S) -> None:
-    """Rerun the page when a running run gains steps, finishes or its writer is gone (its
-    run.json is read every ``every`` seconds in a fragment; nothing else reruns meanwhile).
+def follow_shown_runs(
+    runs: Sequence[Run], where: str | None = None, every: float | None = None
+) -> None:
+    """Rerun the page when a run it shows changes: a running one gains steps, finishes or its
+    writer is gone; a stale one is resumed; any is overwritten or removed. Each run.json is read
+    every ``every`` seconds in a fragment (nothing else reruns meanwhile).
 
     Args:
-        run: the run the page shows (already open).
+        runs: the runs the page shows (already open).
         where: the results folder (default: the dashboard's).
-        every: seconds between looks.
+        every: seconds between looks (default: :data:`LIVE_POLL_S` while one is running or
+            stale, else :data:`SETTLED_POLL_S`).
     """
     where = where or root()
-    seen = (len(run), run_status(run.meta, run.store))
+    seen = [(run.meta, run_status(run.meta, run.store)) for run in runs]
+    if every is None:
+        live = any(status in ("running", "stale") for _, status in seen)
+        every = LIVE_POLL_S if live else SETTLED_POLL_S
 
     @st.fragment(run_every=every)
     def watch() -> None:
-        try:
-            fresh = open_run_in(where, run.id)
-            now = (len(fresh), run_status(fresh.meta, fresh.store))
-        except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
-            now = None
-        if now != seen:
-            st.rerun()
+        for run, then in zip(runs, seen, strict=True):
+            try:
+                fresh = open_run_in(where, run.id)
+                now = (fresh.meta, run_status(fresh.meta, fresh.store))
+            except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
+                now = None
+            if now != then:
+                st.rerun()
 
     watch()
 

@@ -11,12 +11,14 @@ from animlib import runs_table as table
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError
 from animlib.links import compare_link, viewer_link
+from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import plural, printable
 from animlib.ui import (
     experiments_among,
+    follow_shown_runs,
     md,
     md_table,
     open_checked,
@@ -62,10 +64,22 @@ if len(runs) < 2:
     st.warning("Need at least two readable runs to compare.")
     st.stop()
 
+statuses = [run_status(r.meta, r.store) for r in runs]
 st.caption(
-    " · ".join(f"{md(r.name)} ({plural(len(r), 'step')})" for r in runs)
+    " · ".join(
+        f"{md(r.name)} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"
+        for r, s in zip(runs, statuses, strict=True)
+    )
     + " — shorter runs hold their last frame; ← → step every run at once, space plays"
 )
+follow_shown_runs(runs, where)  # new steps of running runs; resumed, overwritten or removed
+if "running" in statuses:
+    st.info("Some of these runs are still being written: new steps show up here as they come.")
+if "stale" in statuses:
+    st.warning(
+        "Some of these runs stopped before they finished (their writer is gone): they hold the "
+        "steps logged before."
+    )
 with st.expander("Render options", icon=":material/tune:"):
     o = st.columns(4)
     fps = o[0].slider("fps", 1, 60, 10)

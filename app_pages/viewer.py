@@ -24,7 +24,7 @@ from animlib.ui import (
     cached_metrics,
     clamp_widget,
     experiments_on_image,
-    follow_live_run,
+    follow_shown_runs,
     md,
     open_checked,
     query_param,
@@ -160,9 +160,9 @@ if is_sample:
                     help=f"The {'previous' if icon == 'back' else 'next'} sample: {other.id}",
                 )
         nav[2].caption(f"{n_samples} samples in this experiment")
+follow_shown_runs([run], where)  # new steps; resumed, overwritten or removed (any status)
 if status == "running":
     st.info("This run is still being written: new steps show up here as they are logged.")
-    follow_live_run(run, where)
 elif status == "stale":
     resume = "BatchWriter.resume" if is_sample else "RunWriter.resume"
     st.warning(

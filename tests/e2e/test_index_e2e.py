@@ -109,6 +109,64 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
         server.stop()
 
 
+def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
+    """A viewer left open on a run kept showing it after a rerun replaced it (if_exists=
+    "overwrite"), or after a stale one was resumed: it looked only while a run was running."""
+    import numpy as np
+    from helpers import CLASSES, probs_for
+
+    import animlib
+    from animlib.ui import SETTLED_POLL_S
+
+    root = tmp_path / "runs"
+    write_run(root, "again", steps=2)
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/viewer?run=again")
+        wait_idle(page)
+        page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
+        with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
+            for step in range(5):
+                w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+        page.wait_for_selector(
+            r"text=/finished · 5 steps/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
+        )
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
+
+
+def test_compare_page_follows_a_running_run(page, tmp_path):
+    """The compare page stayed at the step count it opened with (the viewer followed)."""
+    import numpy as np
+    from helpers import CLASSES, probs_for
+
+    import animlib
+
+    root = tmp_path / "runs"
+    write_run(root, "done", steps=3)
+    w = animlib.RunWriter(root, name="live", class_names=CLASSES, true_label=0)
+    w.log(image=np.zeros((8, 8, 3), "uint8"), confidences=probs_for(0))
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/compare?runs=done,live")
+        wait_idle(page)
+        page.wait_for_selector("text=still being written", state="attached", timeout=30_000)
+        page.wait_for_selector(r"text=/1 step, running/", state="attached")
+        for step in (1, 2, 3):
+            w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+        page.wait_for_selector(
+            r"text=/4 steps, running/", state="attached", timeout=APPEARS_WITHIN_S * 1000
+        )
+        w.finish()
+        page.wait_for_selector(
+            "text=still being written", state="detached", timeout=APPEARS_WITHIN_S * 1000
+        )
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
+
+
 def test_experiments_page_follows_a_running_experiment(page, tmp_path):
     """The experiments page of a running BatchWriter experiment shows its new steps by itself
     (no reload): the grid, left at the last step, moves on with it."""
