@@ -214,15 +214,26 @@ def wilson(rate: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
 
 
+def _names(written: str, value: float) -> bool:
+    """Whether a number as written in an id names ``value``: equal, or ``value`` rounded to the
+    decimals written (``0.0314`` for ε = 0.031373); a whole number only when equal (``m3`` is
+    no ε of 3.2)."""
+    named = float(written)
+    mantissa, _, exponent = written.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    if not decimals:
+        return math.isclose(named, value, rel_tol=1e-6)
+    half_unit = 0.5 * 10.0 ** (int(exponent or 0) - decimals)
+    return abs(named - value) <= half_unit * (1 + 1e-9) or math.isclose(named, value, rel_tol=1e-6)
+
+
 def sweep_of(experiment: str, value: float) -> str:
     """The experiment id with the swept parameter's value replaced by ``*``: the last number
-    equal to ``value`` (or to ``255 value``, as in ``eps8`` for ε = 8/255: ``v8-eps8`` is
-    ``v8-eps*``); the id itself when it names no such number."""
+    naming ``value`` (see :func:`_names`), or ``255 value`` as in ``eps8`` for ε = 8/255
+    (``v8-eps8`` is ``v8-eps*``); the id itself when it names no such number."""
     for m in reversed(list(_NUMBER.finditer(experiment))):
-        named = float(m.group())
-        if math.isclose(named, value, rel_tol=1e-6) or math.isclose(
-            named, 255 * value, rel_tol=1e-3
-        ):
+        written = m.group()
+        if _names(written, value) or math.isclose(float(written), 255 * value, rel_tol=1e-3):
             return experiment[: m.start()] + "*" + experiment[m.end() :]
     return experiment
 

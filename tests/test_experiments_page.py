@@ -255,6 +255,12 @@ def test_one_attack_from_two_libraries_draws_two_lines():
         ("v8-eps8", 8 / 255, "v8-eps*"),  # the last such number: ε comes last in names
         ("run7-eps1e-3", 0.001, "run7-eps*"),
         ("baseline", 0.1, "baseline"),  # no ε in the name: its own sweep
+        # rounded as written (8/255 stored as 0.031373): each was its own sweep, and the table
+        # came in creation order, not by ε
+        ("pgd-eps0.0314-m3", 0.031373, "pgd-eps*-m3"),
+        ("pgd-eps0.03-m3", 0.031373, "pgd-eps*-m3"),
+        ("pgd-l2-eps3.2-m3", 3.2, "pgd-l2-eps*-m3"),  # a whole number names only itself
+        ("pgd-eps0.0314-m3", 0.05, "pgd-eps0.0314-m3"),
     ],
 )
 def test_sweep_of_leaves_the_eps_out_of_the_id(experiment, eps, sweep):
