@@ -26,6 +26,14 @@ FILTERS = (
     ("status", "statuses"),
     ("outcome", "success"),
 )
+# the Outcome filter's choices as the page words them: "failed" is also a status (the run
+# crashed), and the two read alike side by side in the Filters
+OUTCOME_WORDS = {"succeeded": "attack succeeded", "failed": "attack failed", "n/a": "n/a"}
+
+
+def outcome_word(value: str) -> str:
+    """An Outcome filter choice (``succeeded``, ``failed``, ``n/a``) as the page shows it."""
+    return OUTCOME_WORDS.get(value, value)
 
 
 def page_frame(rows: pa.Table, params: Sequence[str] = (), *, shown: bool = True) -> pd.DataFrame:
@@ -93,7 +101,7 @@ def filter_summary(q: Query, max_values: int = 3) -> str:
     ``max_values`` values each, then how many more); "" when nothing is filtered."""
     parts = []
     for label, field in FILTERS:
-        values = [str(v) for v in getattr(q, field)]
+        values = [outcome_word(str(v)) if field == "success" else str(v) for v in getattr(q, field)]
         if values:
             more = len(values) - max_values
             words = " or ".join(values[:max_values]) + (f" or {more} more" if more > 0 else "")

@@ -85,6 +85,14 @@ def first_page() -> None:
     linked_view.view_changed("runs")
 
 
+def filter_changed(key: str, options: list[str]) -> None:
+    """A filter holding every choice filters nothing: it is cleared (it counted as a filter in
+    use, and the caption and the link named every choice), then page 1."""
+    if options and set(st.session_state.get(key) or []) >= set(options):
+        st.session_state[key] = []
+    first_page()
+
+
 def go_to(page: int) -> None:
     st.session_state["f_page"] = page
 
@@ -131,31 +139,33 @@ def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, li
     kept out of sight, the page is ready sooner (the browser builds no drop-down until asked)."""
     active = sum(bool(st.session_state.get(key)) for key in FILTER_KEYS)
     label = f"Filters · {active}" if active else "Filters"
-    again = {"on_change": first_page}
     attacks, models, outcomes = facets["attack"], facets["model"], list(SUCCESS_LABELS)
+
+    def again(key: str, options: list[str]) -> dict:
+        return {"key": key, "default": held(key, options), "on_change": filter_changed,
+                "args": (key, options)}  # fmt: skip
+
     with place.popover(label, icon=":material/filter_list:", key="p_filters"):
+        experiments = facets["experiment"]
         chosen = {
-            "attacks": st.multiselect(
-                "Attack", attacks, key="f_attack", default=held("f_attack", attacks), **again
-            ),
-            "models": st.multiselect(
-                "Model", models, key="f_model", default=held("f_model", models), **again
-            ),
+            "attacks": st.multiselect("Attack", attacks, **again("f_attack", attacks)),
+            "models": st.multiselect("Model", models, **again("f_model", models)),
             "experiments": st.multiselect(
                 "Experiment",
-                facets["experiment"],
-                key="f_experiment",
-                default=held("f_experiment", facets["experiment"]),
-                placeholder="Choose options" if facets["experiment"] else "no experiments",
-                disabled=not facets["experiment"],
+                experiments,
+                placeholder="Choose options" if experiments else "no experiments",
+                disabled=not experiments,
                 help="The runs of BatchWriter experiments (one run per image)",
-                **again,
+                **again("f_experiment", experiments),
             ),
-            "statuses": st.multiselect(
-                "Status", STATUSES, key="f_status", default=held("f_status", STATUSES), **again
-            ),
+            "statuses": st.multiselect("Status", STATUSES, **again("f_status", STATUSES)),
             "success": st.multiselect(
-                "Outcome", outcomes, key="f_success", default=held("f_success", outcomes), **again
+                "Outcome",
+                outcomes,
+                format_func=table.outcome_word,
+                help="Whether the attack fooled the classifier (n/a: runs without a true label "
+                "or confidences); the run's own failure is a Status",
+                **again("f_success", outcomes),
             ),
         }
         st.button("Clear filters", key="clear_filters", on_click=clear_filters, disabled=not active)

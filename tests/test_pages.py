@@ -67,6 +67,20 @@ def test_runs_page_filters_and_search(app_env):
     assert set(at.dataframe[0].value["id"]) == {"edit"}
 
 
+def test_a_filter_holding_every_choice_filters_nothing(app_env):
+    """All three outcomes chosen counted as a filter in use ("Filters · 1"), the caption named
+    them all, and "failed" read as the status of the same name."""
+    at = app()
+    at.multiselect(key="f_success").set_value(["succeeded"]).run()
+    assert "outcome attack succeeded" in " ".join(c.value for c in at.caption)
+    assert at.multiselect(key="f_success").format_func("failed") == "attack failed"
+    at.multiselect(key="f_success").set_value(["succeeded", "failed", "n/a"]).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="f_success").value == []
+    assert "outcome" not in " ".join(c.value for c in at.caption)
+    assert set(at.dataframe[0].value["id"]) == {"alpha", "beta", "edit"}
+
+
 def test_runs_page_empty_and_missing_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "nope"))
