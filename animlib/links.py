@@ -5,7 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["compare_link", "experiment_runs_url", "viewer_link", "viewer_url"]
+__all__ = [
+    "FROM_LINK",
+    "compare_link",
+    "experiment_runs_url",
+    "sent_address",
+    "viewer_link",
+    "viewer_url",
+]
+
+# Set by a link to the page it is on (the next sample, another set of runs to compare):
+# Streamlit reruns the page without changing the address bar; taking the marker out of the
+# query parameters sends the new address (and adds a history entry for Back).
+FROM_LINK = "from_link"
 
 
 def viewer_url(run_id: str) -> str:
@@ -31,12 +43,21 @@ def viewer_link(
     )
 
 
-def compare_link(place: Any, run_ids: list[str], label: str) -> None:
+def compare_link(
+    place: Any, run_ids: list[str], label: str, *, query: dict[str, str] | None = None
+) -> None:
     """A link in ``place`` that opens the compare page of ``run_ids`` in this tab (as
     :func:`viewer_link`)."""
     place.page_link(
         "app_pages/compare.py",
         label=label,
         icon=":material/compare:",
-        query_params={"runs": ",".join(run_ids)},
+        query_params={"runs": ",".join(run_ids), **(query or {})},
     )
+
+
+def sent_address(query_params: Any) -> None:
+    """On a page opened by a link to itself (:data:`FROM_LINK`), take the marker out: the
+    browser's address then names what the page shows."""
+    if query_params.get(FROM_LINK):
+        del query_params[FROM_LINK]

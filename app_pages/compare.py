@@ -10,7 +10,7 @@ import streamlit as st
 from animlib import runs_table as table
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError
-from animlib.links import compare_link, viewer_link
+from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
 from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
@@ -31,6 +31,7 @@ from animlib.views import compare_metrics, compare_params
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
+sent_address(st.query_params)  # after a link to other runs on this page (below)
 named = [r.strip() for r in query_param("runs").split(",") if r.strip()]
 ids = list(dict.fromkeys(named))
 if len(ids) > MAX_COMPARE:  # as many as fit side by side, and say so
@@ -120,7 +121,7 @@ if shortcuts:  # only when there is something to offer beyond the runs shown
         label = md(table.source_label(source))
         if total > len(group):
             st.caption(f"{total} runs on {label}; showing the first {len(group)}:")
-        compare_link(st, group, f"Compare {len(group)} runs on {label}")
+        compare_link(st, group, f"Compare {len(group)} runs on {label}", query={FROM_LINK: "1"})
         exps = experiments_among(groups[source], where)
         if len(exps) >= 2:  # samples of experiments: the image beside the others they attacked
             st.page_link(

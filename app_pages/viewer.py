@@ -14,7 +14,7 @@ from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_gif_frames
-from animlib.links import viewer_link
+from animlib.links import FROM_LINK, sent_address, viewer_link
 from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
@@ -34,7 +34,6 @@ from animlib.ui import (
 )
 from animlib.views import confidence_csv, metric_cards, styled_confidences
 
-FROM_LINK = "from_link"  # set by the previous/next sample links (see below)
 RECENT = 8  # runs offered when the page is opened without one
 LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would wrap over lines)
 log = logging.getLogger("animlib")
@@ -86,11 +85,9 @@ st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     pick_a_run()
     st.stop()
-if st.query_params.get(FROM_LINK):
-    # a link to another run on this page (the next sample) reruns it without changing the
-    # address bar: taking the marker out sends the new address (only then: the player keeps
-    # its step in the address, which the server does not know)
-    del st.query_params[FROM_LINK]
+# (only after a link to this page: the player keeps its step in the address, which the
+# server does not know)
+sent_address(st.query_params)
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)

@@ -298,8 +298,9 @@ def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):
     at = app("app_pages/compare.py", runs="alpha,beta")
     assert "Runs on the same source image" in [h.value for h in at.subheader]
     (url,) = _buttons(at).values()
-    assert url.startswith("compare?runs=")
-    assert sorted(url.removeprefix("compare?runs=").split(",")) == ["alpha", "beta", "gamma"]
+    assert url.startswith("compare?runs=") and url.endswith("&from_link=1")  # (see links.py)
+    runs = url.removeprefix("compare?runs=").removesuffix("&from_link=1")
+    assert sorted(runs.split(",")) == ["alpha", "beta", "gamma"]
     assert not [p for p in at.get("page_link") if "experiments" in p.proto.page]  # no samples
 
 

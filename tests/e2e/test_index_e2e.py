@@ -281,3 +281,32 @@ def test_the_view_survives_a_reload_and_a_visit_to_another_page(page, tmp_path):
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         server.stop()
+
+
+def test_a_link_to_other_runs_on_the_compare_page_changes_the_address(page, tmp_path):
+    """ "Compare 4 runs on <image>" showed the 4 runs with the 2 old ones in the address bar
+    (a copied link shared the wrong comparison) and no history entry (Back left the page)."""
+    root = tmp_path / "runs"
+    ids = [write_run(root, f"same-{i}", steps=3) for i in range(4)]  # one source image
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + f"/compare?runs={ids[0]},{ids[1]}")
+        wait_idle(page)
+        link = page.get_by_role("link", name="Compare 4 runs on")
+        link.wait_for(timeout=60_000)
+        link.click()
+        page.wait_for_function(
+            "ids => ids.every(id => decodeURIComponent(location.search).includes(id))",
+            arg=ids,
+            timeout=30_000,
+        )
+        assert "from_link" not in page.url
+        wait_idle(page)
+        page.go_back()
+        page.wait_for_function(
+            f"() => !decodeURIComponent(location.search).includes('{ids[2]}')", timeout=30_000
+        )
+        assert "/compare" in page.url
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
