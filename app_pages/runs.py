@@ -303,7 +303,12 @@ def show_caption(
     st.caption(
         f"{result.matched:,} of {plural(counts.total, 'run')} shown"
         + (f" · {md(filtered)}" if filtered else "")
-        + (f" · rows {offset + 1:,}–{offset + shown:,}" if shown < result.matched else "")
+        + (
+            f" · rows {offset + 1:,}–{offset + shown:,} (a header click sorts these; Sort, "
+            "every run)"
+            if shown < result.matched
+            else ""
+        )
         + (f" · {counts.running:,} running (refreshing every 2 s)" if counts.running else "")
         + (f" · {counts.broken:,} broken" if counts.broken else "")
         + (f" · arrays of {plural(unchecked, 'run')} not checked yet" if unchecked else "")
