@@ -237,12 +237,22 @@ REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step 
 
 
 def _note_left_out(root: str, *, all_runs: bool) -> None:
-    """On stderr, one line: how many runs the summary left out of its numbers, and why."""
+    """On stderr: how many runs the summary counts though still running, how many it left out
+    of its numbers, and why."""
     from .index import open_index
-    from .index.experiments import left_out_counts
+    from .index.experiments import left_out_counts, running_counted
 
     # (the index the summary just refreshed)
-    counts = left_out_counts(open_index(root), experiments_only=not all_runs)
+    index = open_index(root)
+    runs, experiments = running_counted(index, experiments_only=not all_runs)
+    if runs:
+        of = f" of {plural(experiments, 'experiment')}" if experiments else ""
+        print(
+            f"note: {plural(runs, 'run')}{of} still running counted with their steps so far "
+            "(not a final result: robust until attacked)",
+            file=sys.stderr,
+        )
+    counts = left_out_counts(index, experiments_only=not all_runs)
     if counts:
         why = ", ".join(f"{n:,} {REASONS.get(r, r)}" for r, n in sorted(counts.items()))
         print(

@@ -525,3 +525,32 @@ def test_cli_summary_says_which_runs_it_left_out(crashed, capsys):
     write(crashed, "done", UNTARGETED, 0.1)
     assert main(["summary", str(crashed), "--by", "experiment", "--all-runs"]) == 0
     assert "4 failed" in capsys.readouterr().err
+
+
+def test_cli_summary_says_which_runs_are_still_running(tmp_path, capsys):
+    """A running experiment's runs count with their steps so far: step 0 alone reads as
+    robust images (the reviewer saw the clean accuracy as robust accuracy, unmarked)."""
+    x = np.full((3, 4, 4), 0.5, np.float32)
+    conf = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
+    with animlib.BatchWriter(tmp_path, experiment="done", class_names=["a", "b"],
+                             true_labels=[0, 0, 0]) as w:  # fmt: skip
+        w.log(images=x, confidences=conf)
+        w.log(images=x, confidences=conf[:, ::-1])
+    live = animlib.BatchWriter(
+        tmp_path, experiment="live", class_names=["a", "b"], true_labels=[0, 0, 0]
+    )
+    live.log(images=x, confidences=conf)
+    live.flush()
+    try:
+        assert main(["summary", str(tmp_path), "--json"]) == 0
+        out, err = capsys.readouterr()
+        rows = {r["experiment"]: r for r in json.loads(out)}
+        assert rows["live"]["robust_acc"] == 1.0  # counted, as documented: and said
+        assert err == (
+            "note: 3 runs of 1 experiment still running counted with their steps so far "
+            "(not a final result: robust until attacked)\n"
+        )
+    finally:
+        live.finish()
+    assert main(["summary", str(tmp_path), "--json"]) == 0
+    assert capsys.readouterr().err == ""

@@ -241,6 +241,29 @@ def _summary_of_columns(
     return table.rename_axis("experiment").reset_index()
 
 
+def running_counted(
+    index: RunIndex, *, experiments_only: bool = True, now: float | None = None
+) -> tuple[int, int]:
+    """How many running runs :func:`animlib.summarize` counts with their steps so far (no
+    final result yet), and of how many experiments, from the index's columns.
+
+    Args:
+        index: a run index (refreshed by the caller).
+        experiments_only: only the runs of experiments (as ``summarize`` by default).
+        now: the time deciding ``stale`` (default: now).
+
+    Returns:
+        (runs, experiments); (0, 0) when none runs.
+    """
+    table = good_rows(index.table, columns=["id", "experiment", "status", "updated", "steps"])
+    if experiments_only:
+        table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
+    counted = table.filter(counted_rows(table, now, index.writers_gone))
+    status = effective_status(counted, now, index.writers_gone)
+    running = counted.filter(pc.equal(status, "running"))
+    return running.num_rows, len(set(running["experiment"].to_pylist()))
+
+
 def left_out_counts(
     index: RunIndex, *, experiments_only: bool = True, now: float | None = None
 ) -> dict[str, int]:
