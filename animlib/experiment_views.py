@@ -156,6 +156,20 @@ def left_out_note(frame: pd.DataFrame) -> str:
     )
 
 
+def running_note(frame: pd.DataFrame) -> str:
+    """What the experiments table says of experiments still running (counted with the steps
+    logged so far: an image not attacked yet reads as robust), or ``""`` when none is."""
+    status = frame.get("status", pd.Series(dtype=object))
+    running = frame[(status == "running") & frame["robust_acc"].notna()]
+    if running.empty:
+        return ""
+    their = "its" if len(running) == 1 else "their"
+    return (
+        f"{plural(len(running), 'experiment')} still running: {their} numbers and points are "
+        "of the steps logged so far (an image not attacked yet counts as robust)."
+    )
+
+
 def filter_experiments(
     frame: pd.DataFrame,
     *,
@@ -194,6 +208,7 @@ def robust_curve(frame: pd.DataFrame, *, column: str = EPS) -> pd.DataFrame:
             "high": high,
             "experiment": known["experiment"].to_numpy(),
             "n": known["n"].to_numpy(),
+            "status": known.get("status", pd.Series("", index=known.index)).to_numpy(),
         }
     ).sort_values(["series", "value"])
 
@@ -324,6 +339,7 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
             alt.Tooltip("low:Q", title="95 % from", format=".3f"),
             alt.Tooltip("high:Q", title="95 % to", format=".3f"),
             alt.Tooltip("n:Q", title="images"),
+            "status:N",  # (running: the robust accuracy of the steps so far)
             alt.Tooltip("same:N", title="same point"),
         ],
     )

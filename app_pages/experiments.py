@@ -200,8 +200,9 @@ event = st.dataframe(
         ),
     },
 )
-if left := views.left_out_note(shown):
-    st.caption(left)
+for note in (views.left_out_note(shown), views.running_note(shown)):
+    if note:
+        st.caption(note)
 missed = [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]
 if missed:
     more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""

@@ -559,8 +559,12 @@ def test_grid_step_follows_a_running_experiment_only_from_its_last_step(tmp_path
         assert at.slider(key="grid_step").value == 4  # was at the last step: follows it
         assert {s for _, s in _cells(at)} == {4}
         assert moved.slider(key="grid_step").value == 1  # a step the user chose stays
+        # its numbers are of the steps so far: said under the table (a tooltip in the chart)
+        assert any("1 experiment still running" in c.value for c in at.caption)
     finally:
         w.finish()
+    at.run()
+    assert not any("still running" in c.value for c in at.caption)
 
 
 def _grid_link(page: str, **params: str) -> tuple[str, list[str]]:
