@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from .cache import cached_render
@@ -17,6 +19,24 @@ _FAILED: dict[str, str] = {}
 _MAX_FAILED = 256
 
 
+# the runs whose download is being made, or was made HOLD_S ago or less (the browser then
+# fetches it): until when (time.monotonic). A page following a run does not rerun meanwhile:
+# a rerun dropped the made file before the browser fetched it (404, the download cancelled).
+_IN_FLIGHT: dict[str, float] = {}
+HOLD_S = 10.0
+_MAKING_S = 3600.0  # (a render that raises or ends sets HOLD_S; this bounds a lost one)
+
+
+def downloading(run_ids: Iterable[str]) -> bool:
+    """Whether a download of one of ``run_ids`` is being made or fetched (see ``_IN_FLIGHT``)."""
+    now = time.monotonic()
+    return any(_IN_FLIGHT.get(run_id, 0.0) > now for run_id in run_ids)
+
+
+def _ids(runs: Any) -> list[str]:
+    return [str(getattr(r, "id", r)) for r in (runs if isinstance(runs, (list, tuple)) else [runs])]
+
+
 def _key(file: str, options: RenderOptions) -> str:
     return f"{file}|{sorted(options.as_dict().items())!r}"  # (fps 10 and 10.0 alike)
 
@@ -28,7 +48,8 @@ def last_failure(file: str, options: RenderOptions) -> str | None:
 
 
 def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions) -> bytes:
-    key = _key(file, options)
+    key, ids = _key(file, options), _ids(runs)
+    _IN_FLIGHT.update(dict.fromkeys(ids, time.monotonic() + _MAKING_S))
     try:
         data = cached_render(runs, fmt, options=options).read_bytes()
     except Exception as exc:  # the button gets no error of its own: the page shows this one
@@ -37,6 +58,11 @@ def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions) -> byt
             _FAILED.clear()
         _FAILED[key] = printable(f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        now = time.monotonic()
+        for stale in [i for i, until in _IN_FLIGHT.items() if until <= now]:
+            _IN_FLIGHT.pop(stale, None)  # (kept small)
+        _IN_FLIGHT.update(dict.fromkeys(ids, now + HOLD_S))
     _FAILED.pop(key, None)
     return data
 

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from .downloads import downloading
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
@@ -418,6 +419,8 @@ def follow_shown_runs(
 
     @st.fragment(run_every=every)
     def watch() -> None:
+        if downloading(run.id for run in runs):  # a rerun would drop the file being fetched
+            return
         for run, then in zip(runs, seen, strict=True):
             try:
                 fresh = open_run_in(where, run.id)

@@ -444,6 +444,39 @@ def test_render_download_renders_only_when_clicked(monkeypatch, tmp_path):
     assert data() == b"gif" and rendered == [("RUN", "gif", {"options": opts})]
 
 
+def test_a_download_being_made_or_fetched_holds_the_pages_following_its_runs(monkeypatch):
+    """A live run's page reran when a step landed while its download was made: the made file
+    was dropped before the browser fetched it (404, the download cancelled)."""
+    import time
+
+    from animlib import downloads
+
+    seen = []
+
+    class Run:
+        def __init__(self, run_id):
+            self.id = run_id
+
+    def render(runs, fmt, **options):
+        seen.append(downloads.downloading(["b"]))  # while it is made
+        return Path(__file__)
+
+    class Slot:
+        def download_button(self, label, data, **kw):
+            self.data = data
+
+    monkeypatch.setattr(downloads, "cached_render", render)
+    monkeypatch.setattr(downloads, "_IN_FLIGHT", {})
+    slot = Slot()
+    both = [Run("a"), Run("b")]
+    downloads.render_download(slot, "MP4", both, "x.mp4", "video/mp4", RenderOptions())
+    assert not downloads.downloading(["a", "b"])  # nothing made before the click
+    slot.data()
+    assert seen == [True] and downloads.downloading(["b"]) and not downloads.downloading(["c"])
+    monkeypatch.setattr(time, "monotonic", lambda: 1e12)  # HOLD_S later: the page follows again
+    assert not downloads.downloading(["a", "b"])
+
+
 def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
     """The browser only says a deferred download failed: the page says why, at its next run
     (and no more once a render of the same file and options succeeds)."""
