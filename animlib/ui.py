@@ -374,19 +374,23 @@ def deep_check(
     where: str,
     problems: Problems,
     progress: Callable[[int, int], Any] | None = None,
+    run_ids: Sequence[str] | None = None,
 ) -> tuple[int, int]:
-    """Read every stored chunk of every good run; record the damaged ones.
+    """Read every stored chunk of every good run (or of the runs ``run_ids``); record the
+    damaged ones.
 
     Args:
         index: the folder's index.
         where: the results folder.
         problems: the recorded problems (changed in place).
         progress: called with (runs checked, runs to check) after each run.
+        run_ids: the runs to check (the filters' and search's), or None: every run.
 
     Returns:
         (runs checked, runs found damaged).
     """
-    todo = [info for info in index.infos() if info.ok and info.id not in problems]
+    infos = index.infos(run_ids) if run_ids is not None else index.infos()
+    todo = [info for info in infos if info.ok and info.id not in problems]
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
     damaged = [info for info in checked if not info.ok]
     _record(index, problems, damaged)
