@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -349,6 +350,15 @@ text-decoration:none;color:inherit}
 .animlib-cell img{display:block;width:96px;image-rendering:pixelated}
 .animlib-cell span{display:block;font-size:0.75rem;line-height:1.2}
 </style>"""
+
+
+def column_titles(experiments: Sequence[Any], shown: Sequence[str]) -> dict[str, str]:
+    """The grid's column titles: each shown experiment's name where it differs from its id
+    and no other experiment has it as name or id (a rerun with ``if_exists="new"``, ``pgd-2``,
+    keeps the name ``pgd``: it read as the first run); else the id (the default title)."""
+    names = {x.id: x.get("name") or x.id for x in experiments}
+    taken = Counter(names.values()) + Counter(i for i, n in names.items() if n != i)
+    return {i: n for i in shown if (n := names.get(i, i)) != i and taken[n] == 1}
 
 
 def grid_html(

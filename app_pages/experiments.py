@@ -454,7 +454,7 @@ with st.expander("Flip step per image and experiment (table)", icon=":material/t
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
-names = {e.id: n for e in exps if (n := e.get("name")) and n != e.id}
+names = grid.column_titles(exps, chosen)
 st.html(grid.grid_html(visible, chosen, cells, names, step=step, background=background))
 if empty:
     st.caption(f"{plural(empty, 'run')} of this page with no step stored yet: empty cells")

@@ -1443,3 +1443,30 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
     assert shown() == (0, 4)  # as summarize says now
     row = animlib.summarize(root).set_index("experiment").loc["live"]
     assert (row["n"], row["left_out"]) == (0, 4)
+
+
+def test_grid_columns_are_never_titled_alike(tmp_path, monkeypatch):
+    """A rerun with if_exists="new" (id ``pgd-2``) keeps the name ``pgd``: its column was
+    titled like the first run's, though their results differ."""
+    import shutil
+
+    from animlib import experiment_grid as grid
+
+    x = np.zeros((1, 4, 4), np.float32)
+    for _ in range(3):
+        with animlib.BatchWriter(tmp_path, experiment="pgd", if_exists="new") as w:
+            w.log(images=x)
+    exps = animlib.list_experiments(tmp_path)
+    assert sorted(e.id for e in exps) == ["pgd", "pgd-2", "pgd-3"]
+    assert {e.get("name") for e in exps} == {"pgd"}
+    assert grid.column_titles(exps, ["pgd", "pgd-2", "pgd-3"]) == {}  # the ids
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    at = experiments_page(ids="pgd,pgd-2")
+    assert not at.exception, at.exception
+    page = "".join(h.proto.body for h in at.get("html"))
+    assert "<th>pgd</th>" in page and "<th>pgd-2</th>" in page
+    shutil.rmtree(tmp_path / "pgd-0000")
+    shutil.rmtree(tmp_path / "pgd-3-0000")
+    exps = animlib.list_experiments(tmp_path)  # the first run gone: the name is the rerun's own
+    assert grid.column_titles(exps, ["pgd-2"]) == {"pgd-2": "pgd"}
