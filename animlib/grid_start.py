@@ -5,6 +5,8 @@ sweeps whose runs can be judged over one-off, running, killed or failed experime
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,11 @@ SWEEP, FINISHED, RUNNING, OTHER = 0, 1, 2, 3
 
 
 def default_grid(
-    frame: pd.DataFrame, limit: int, *, column: str = EPS
+    frame: pd.DataFrame,
+    limit: int,
+    *,
+    column: str = EPS,
+    images: Mapping[str, str] | None = None,
 ) -> tuple[list[str], float | None]:
     """The experiments the images x experiments grid starts with: one per sweep at the value
     (of the swept parameter) most sweeps share, so the grid answers "which attack works best
@@ -36,19 +42,24 @@ def default_grid(
         limit: The most experiments to pick.
         column: The frame's column of the swept parameter
             (:func:`~animlib.experiment_views.param_column`).
+        images: Experiment id -> a key of the images it attacked
+            (:func:`animlib.index.grid.image_sets`): sweeps are counted, and taken, on
+            one set of images (see :func:`experiments_at`).
 
     Returns:
         The experiment ids, and the value they share (None: the first rows were taken).
     """
     ranked = _ranked(frame, column)
     known = ranked.dropna(subset=[column])
+    on = pd.Series([(images or {}).get(e, "") for e in known["experiment"]], index=known.index)
     for worst in (SWEEP, FINISHED, RUNNING, OTHER):  # the best experiments two sweeps share
-        pool = known[known["tier"] <= worst]
-        per_value = pool.groupby(column)["sweep"].nunique()
-        if len(per_value) and per_value.max() >= 2:
-            most = per_value[per_value == per_value.max()].index
-            value = _most_telling(pool[pool[column].isin(most)], column)
-            return experiments_at(frame, value, limit, column=column), value
+        pool = known[known["tier"] <= worst].assign(images=on)
+        for keys in ([column, "images"], [column]):  # two sweeps on one set of images, or any
+            per_value = pool.groupby(keys)["sweep"].nunique().groupby(level=0).max()
+            if len(per_value) and per_value.max() >= 2:
+                most = per_value[per_value == per_value.max()].index
+                value = _most_telling(pool[pool[column].isin(most)], column)
+                return experiments_at(frame, value, limit, column=column, images=images), value
     return list(ranked["experiment"][:limit]), None
 
 
@@ -66,11 +77,18 @@ def _most_telling(shared: pd.DataFrame, column: str) -> float:
 
 
 def experiments_at(
-    frame: pd.DataFrame, value: float, limit: int, *, column: str = EPS
+    frame: pd.DataFrame,
+    value: float,
+    limit: int,
+    *,
+    column: str = EPS,
+    images: Mapping[str, str] | None = None,
+    first: str | None = None,
 ) -> list[str]:
     """One experiment per sweep whose swept parameter (``column``) is ``value`` (a click on a
     point of the chart puts them in the grid): the preferred ones first (:func:`preference`),
-    then in the frame's order.
+    then in the frame's order. With ``images``, only those on the images most of them attacked
+    (those ``first`` attacked), when two or more did: experiments on other images share no row.
 
     Args:
         frame: Rows of :func:`~animlib.experiment_views.experiment_table` (filtered or not),
@@ -78,13 +96,23 @@ def experiments_at(
         value: The swept parameter's value.
         limit: The most experiments to pick.
         column: The frame's column of the swept parameter.
+        images: Experiment id -> a key of the images it attacked
+            (:func:`animlib.index.grid.image_sets`).
+        first: The experiment whose images count (the point clicked), if any.
 
     Returns:
         Their ids.
     """
     known = _ranked(frame, column).dropna(subset=[column])
     at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
-    return list(at_value.drop_duplicates("sweep")["experiment"][:limit])
+    at_value = at_value.drop_duplicates("sweep")
+    if images:
+        keys = at_value["experiment"].map(images).fillna("").tolist()
+        counts = Counter(keys)  # (in the order first seen: the preferred rows' images win ties)
+        target = images.get(first or "") or max(counts, key=counts.__getitem__, default="")
+        if counts.get(target, 0) >= 2:
+            at_value = at_value[[k == target for k in keys]]
+    return list(at_value["experiment"][:limit])
 
 
 def preference(

@@ -77,6 +77,13 @@ def flip_table(
     return image_tables.flip_steps(outcomes, chosen)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def image_sets(where: str, signature: str) -> dict[str, str]:
+    """Which images each experiment attacked (:func:`animlib.index.grid.image_sets`), once
+    per folder version."""
+    return indexed.image_sets(run_index(where))
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
     """The grid's outcomes as CSV, made once per folder version (``signature``) and grid."""
@@ -280,14 +287,15 @@ asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"
 if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
     for key in ("grid_ids", "grid_step", "grid_order", "grid_contested"):  # link: follow it
         st.session_state.pop(key, None)
-first, shared_value = grid_start.default_grid(shown, MAX_COMPARE, column=column)
+on_images = image_sets(where, seen[0])
+first, shared_value = grid_start.default_grid(shown, MAX_COMPARE, column=column, images=on_images)
 if unticked:
     st.session_state.grid_ids = first
 if clicked and clicked != st.session_state.get("grid_clicked") and clicked in shown_ids:
     if len(points):  # every sweep at the clicked point's value
         value = float(shown.set_index("experiment").loc[clicked, column])
         st.session_state.grid_ids = grid_start.experiments_at(
-            shown, value, MAX_COMPARE, column=column
+            shown, value, MAX_COMPARE, column=column, images=on_images, first=clicked
         )
     else:  # a bar: its experiment first, then the grid as it was
         kept = [e for e in st.session_state.get("grid_ids", first) if e != clicked]

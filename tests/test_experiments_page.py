@@ -15,6 +15,7 @@ from helpers import page_links
 from streamlit.testing.v1 import AppTest
 
 import animlib
+from animlib import grid_start
 from animlib.errors import Code
 from animlib.experiment_grid import DARK_BACKGROUND, grid_html, grid_rows, order_rows
 from animlib.experiment_views import (
@@ -410,6 +411,27 @@ def test_grid_starts_with_each_sweep_at_the_eps_they_share_where_attacks_differ_
         ["a", "b"],
         None,
     )
+
+
+def test_grid_starts_with_sweeps_on_one_set_of_images():
+    """Two models attacked other images under the same sample ids: the grid took the 6
+    newest sweeps of both, and every row of its 128 was half empty."""
+    rows = []
+    for model, acc in (("m2", 0.7), ("m3", 0.2)):
+        for attack in ("FGSM", "BIM", "PGD", "MIFGSM"):
+            for eps in (0.01, 0.1):
+                rows.append((f"{attack.lower()}-eps{eps}-{model}", attack, eps, acc - eps))
+    frame = _frame(rows).assign(model=[r[0][-2:] for r in rows])
+    images = {r[0]: r[0][-2:] for r in rows}  # each model's experiments on its own images
+    ids, eps = default_grid(frame, 6, images=images)
+    assert len(ids) == 4 and len({images[e] for e in ids}) == 1  # one model's 4 sweeps
+    assert len(default_grid(frame, 6)[0]) == 6  # (without the images: both models')
+    clicked = grid_start.experiments_at(
+        frame, 0.1, 6, images=images, first="pgd-eps0.1-m3"
+    )  # a point clicked: the sweeps on its images
+    assert sorted(clicked) == sorted(e for e in images if e.endswith("0.1-m3"))
+    alone = {e: e for e in images}  # every experiment on its own images: as without them
+    assert default_grid(frame, 6, images=alone) == default_grid(frame, 6)
 
 
 def test_grid_starts_with_finished_sweeps_not_the_newest_one_offs():

@@ -6,6 +6,7 @@ gives (see :mod:`.experiments` for how an experiment the columns cannot carry is
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,13 +22,14 @@ from ..experiment_grid import (
 )
 from ..experiments import image_key
 from .experiments import exact_rows, infos_of, sample_rows, sample_value
+from .query import good_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .runindex import RunIndex
 
-__all__ = ["grid_rows", "outcomes"]
+__all__ = ["grid_rows", "image_sets", "outcomes"]
 
 # the index column of each outcome column that is read as it is
 _OUTCOME_SOURCES = {
@@ -102,3 +104,28 @@ def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
         for c in OUTCOME_COLUMNS:
             columns[c].append(row[c])
     return outcome_columns_frame(columns, {exp: i for i, exp in enumerate(experiments)})
+
+
+def image_sets(index: RunIndex) -> dict[str, str]:
+    """Which images each experiment attacked, as a key equal for experiments on the same
+    images (the sorted source names, else clean-image hashes, of its runs), from the index's
+    columns: the grid's start keeps to experiments on one set of images (sweeps of other
+    models on other images sharing sample ids left every row half empty).
+
+    Args:
+        index: a run index (refreshed by the caller).
+
+    Returns:
+        Experiment id -> its images' key.
+    """
+    rows = good_rows(index.table, columns=["experiment", "source", "original"])
+    columns = (rows[c].to_pylist() for c in ("experiment", "source", "original"))
+    images: dict[str, set[str]] = {}
+    for experiment, source, original in zip(*columns, strict=True):
+        if experiment:
+            images.setdefault(experiment, set()).add(source or original or "")
+    return {e: _digest(sorted(keys)) for e, keys in images.items()}
+
+
+def _digest(keys: list[str]) -> str:
+    return hashlib.sha1("\0".join(keys).encode()).hexdigest()[:16]
