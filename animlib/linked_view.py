@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from .link_state import Spec, parameters, view_from_link, view_to_link
-from .ui import md
+from .ui import POLL_RERUN, md
 
 
 def restore_view(
@@ -32,7 +32,10 @@ def restore_view(
     """
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
     stayed = st.session_state.get(_PAGE_BEFORE) == st.session_state.get(_PAGE_NOW)
-    navigated = stayed and link != st.session_state.get(f"{name}_written", link)  # Back
+    # (a rerun for new data may carry the link the page had before its last change: a search
+    # typed while runs were being written was wiped as if Back had been pressed)
+    polled = st.session_state.pop(POLL_RERUN, False)
+    navigated = stayed and not polled and link != st.session_state.get(f"{name}_written", link)
     if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
         return
     if not any(link.values()) and not navigated:

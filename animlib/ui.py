@@ -402,6 +402,18 @@ LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
 SETTLED_POLL_S = 10.0
 
 
+# set by a rerun for new data (not by the browser): the link of such a run may be one the
+# page had already replaced (the poll's request left the browser before the new link came)
+POLL_RERUN = "poll_rerun"
+
+
+def rerun_for_new_data() -> None:
+    """Rerun the page because what it shows changed (a poll found it): its link is then no
+    Back or Forward of the browser's (see :func:`animlib.linked_view.restore_view`)."""
+    st.session_state[POLL_RERUN] = True
+    st.rerun()
+
+
 def follow_shown_runs(
     runs: Sequence[Run], where: str | None = None, every: float | None = None
 ) -> None:
@@ -432,7 +444,7 @@ def follow_shown_runs(
             except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
                 now = None
             if now != then:
-                st.rerun()
+                rerun_for_new_data()
 
     watch()
 
@@ -459,7 +471,7 @@ def rerun_on_folder_change(
         except Exception:  # still unreadable: the next look tries again
             return
         if now != seen:
-            st.rerun()
+            rerun_for_new_data()
 
     watch()
 
