@@ -414,6 +414,20 @@ def rerun_for_new_data() -> None:
     st.rerun()
 
 
+def _timer_only() -> Callable[[], bool]:
+    """For a watching fragment: False at its first call (made by the page's own run), True at
+    the calls of its timer. Looking at once too reran the page at its end whenever the folder
+    had changed while it ran: with runs being written, the page reran in a loop (every ~20 ms,
+    and a search typed meanwhile was lost)."""
+    calls = [0]
+
+    def timed() -> bool:
+        calls[0] += 1
+        return calls[0] > 1
+
+    return timed
+
+
 def follow_shown_runs(
     runs: Sequence[Run], where: str | None = None, every: float | None = None
 ) -> None:
@@ -433,10 +447,12 @@ def follow_shown_runs(
         live = any(status in ("running", "stale") for _, status in seen)
         every = LIVE_POLL_S if live else SETTLED_POLL_S
 
+    timer = _timer_only()
+
     @st.fragment(run_every=every)
     def watch() -> None:
-        if downloading(run.id for run in runs):  # a rerun would drop the file being fetched
-            return
+        if not timer() or downloading(run.id for run in runs):  # (a rerun would drop the
+            return  # file being fetched)
         for run, then in zip(runs, seen, strict=True):
             try:
                 fresh = open_run_in(where, run.id)
@@ -463,9 +479,12 @@ def rerun_on_folder_change(
     folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
     fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
     shared by every session and throttled)."""
+    timer = _timer_only()
 
     @st.fragment(run_every=every)
     def watch() -> None:
+        if not timer():
+            return
         try:
             now = folder_state(follow_runs(where))
         except Exception:  # still unreadable: the next look tries again

@@ -310,3 +310,55 @@ def test_a_link_to_other_runs_on_the_compare_page_changes_the_address(page, tmp_
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         server.stop()
+
+
+def test_a_search_typed_while_runs_are_written_stays(page, tmp_path):
+    """While runs were written the runs page reran in a loop (its poll looked at once too, at
+    the end of each page run, and the folder had changed meanwhile: ~50 page runs a second),
+    and a search typed then was wiped from the box."""
+    import threading
+
+    import numpy as np
+    from helpers import CLASSES, probs_for
+
+    import animlib
+
+    root = tmp_path / "runs"
+    for i in range(3):
+        write_run(root, f"done-{i}", steps=2)
+    stop = threading.Event()
+
+    def write() -> None:
+        with animlib.BatchWriter(root, experiment="live", class_names=CLASSES,
+                                 true_labels=[0] * 16) as w:  # fmt: skip
+            while not stop.is_set():
+                w.log(images=np.zeros((16, 8, 8, 3), np.uint8), confidences=[probs_for(0)] * 16)
+                time.sleep(0.7)  # (flushed in the background, as an attack's steps are)
+
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames.append(1)))
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/")
+        wait_idle(page)
+        page.wait_for_selector("text=running", state="attached", timeout=30_000)
+        page.wait_for_timeout(1000)
+        frames.clear()
+        page.wait_for_timeout(4000)  # idle, with runs being written: a poll every 2 s
+        received = len(frames)
+        box = page.get_by_test_id("stTextInputField")
+        box.click()
+        box.press_sequentially("done-1", delay=120)
+        box.press("Enter")
+        page.wait_for_selector("text=1 of 19 runs shown", state="attached", timeout=15_000)
+        page.wait_for_timeout(3000)  # a few polls later
+        assert box.input_value() == "done-1"
+        assert page.get_by_text("1 of 19 runs shown").count() == 1
+        assert received < 400, f"{received} messages in 4 s: the page reran in a loop"
+        print(f"{received} messages from the server in 4 s")
+    finally:
+        stop.set()
+        writer.join()
+        server.stop()
