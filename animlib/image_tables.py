@@ -11,6 +11,7 @@ import pandas as pd
 
 from .experiments import AT_START, sample_key
 from .text import natural_key, unique_label
+from .views import NO_VALUE
 
 __all__ = ["flip_steps", "smallest_value"]
 
@@ -108,7 +109,7 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed
     least = flipped.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
     names = np.array([str(e) for e in table.columns], dtype=object)
-    fastest = [", ".join(names[hit]) for hit in flipped.to_numpy() == least[:, None]]
+    fastest = [", ".join(names[hit]) or NO_VALUE for hit in flipped.to_numpy() == least[:, None]]
     at_start = (table == 0).any(axis=1).to_numpy() & np.isnan(least)
     fastest = [AT_START if wrong else f for f, wrong in zip(fastest, at_start, strict=True)]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column

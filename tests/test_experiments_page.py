@@ -1009,11 +1009,11 @@ def test_flip_steps_per_image_and_experiment():
     assert list(table.index) == [0, 2, 5, 7, 8, 10]  # by sample value; "other" left out
     # fooled at step 1, then not at the last step: the attack failed there, it is not fastest
     assert math.isnan(table.loc[7, "fgsm"]) and table.loc[7, "fastest"] == "pgd"
-    assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == ""
+    assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == "–"  # as the others
     assert list(table.columns) == ["true class", "pgd", "fgsm", "fastest"]
     assert table.loc[10, "pgd"] == 3 and table.loc[10, "fastest"] == "fgsm"
     assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
-    assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == ""  # never fooled
+    assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == "–"  # never fooled
     assert math.isnan(table.loc[5, "fgsm"]) and table.loc[5, "fastest"] == "pgd"  # not attacked
 
 
