@@ -1062,7 +1062,7 @@ def test_one_sample_id_naming_two_images_gives_two_rows_in_both_tables():
     assert list(table.columns) == ["sample", "true class", "p05", "p10", "fastest"]
     assert [tuple(r) for r in table[["sample", "true class", "fastest"]].itertuples(False)] == [
         (4, "digit 1", "p10"),
-        (5, "digit 0", ""),
+        (5, "digit 0", "–"),
         (5, "digit 2", "p10"),
     ]
 
