@@ -10,6 +10,7 @@ import streamlit as st
 from animlib import runs_table as table
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError
+from animlib.figure.pixels import shared_amplification
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
 from animlib.lock import run_status
 from animlib.options import RenderOptions
@@ -90,7 +91,15 @@ with st.expander("Render options", icon=":material/tune:"):
 options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
 
 try:
-    player(runs, key="compare_player", top_k=int(top_k), fps=float(fps), mode="compare")
+    gain = shared_amplification(runs)  # the perturbations read alike, as in the video
+    player(
+        runs,
+        key="compare_player",
+        top_k=int(top_k),
+        fps=float(fps),
+        amplification=gain,
+        mode="compare",
+    )
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 

@@ -627,3 +627,17 @@ def test_the_runs_page_shows_a_folder_it_cannot_list_as_text(tmp_path, monkeypat
     assert not at.exception
     (error,) = [e.value for e in at.error if e.value.startswith("Cannot list runs in")]
     assert "\\[click\\]" in error and "\\*\\*bold\\*\\*" in error
+
+
+def test_the_compare_player_shows_every_perturbation_with_one_gain(app_env):
+    """As the comparison video: one gain, the smallest of the runs' own (each its own read
+    x120 beside x500)."""
+    import animlib
+    from animlib.figure.pixels import auto_amplification
+
+    at = app("app_pages/compare.py", runs="alpha,beta")
+    assert not at.exception, at.exception
+    header, _ = player_payload(at)
+    gains = [run["image"]["gain"] for run in header["runs"]]
+    own = [auto_amplification(animlib.open_run(app_env / r)) for r in ("alpha", "beta")]
+    assert own[0] != own[1] and gains == [min(own), min(own)]

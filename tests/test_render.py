@@ -644,6 +644,28 @@ def test_render_compare_uses_the_longest_run(tmp_path):
     assert fig.rows[1].step == 4
 
 
+def test_compared_perturbations_share_one_amplification(tmp_path):
+    """Each row chose its own gain (x120 beside x500): the perturbations of two attacks could
+    not be compared. One gain, the smallest (the largest perturbation fills the colours)."""
+    x0 = np.full((8, 8, 3), 0.5, np.float32)
+
+    def attack(name, eps):
+        with animlib.RunWriter(tmp_path, name=name, original=x0) as w:
+            for i in range(3):
+                w.log(image=x0 + eps * i / 2 * np.sign(np.sin(np.arange(192))).reshape(8, 8, 3))
+        return animlib.open_run(tmp_path / name)
+
+    big, small = attack("big", 0.1), attack("small", 0.01)
+    alone = [RunFigure(r).rows[0].amplification for r in (big, small)]
+    assert alone == [pytest.approx(10, rel=0.1), pytest.approx(100, rel=0.1)]
+    fig = CompareFigure([big, small])
+    assert [row.amplification for row in fig.rows] == [alone[0], alone[0]]
+    given = CompareFigure([big, small], RenderOptions(amplification=7.0))
+    assert [row.amplification for row in given.rows] == [7.0, 7.0]
+    plain = make_run(tmp_path, "plain", steps=3, original=False)  # no perturbation panel
+    assert [r.amplification for r in CompareFigure([plain, small]).rows] == [None, alone[1]]
+
+
 def test_render_compare_needs_two_to_six_runs(tmp_path, run):
     with pytest.raises(ValueError, match="2 to 6"):
         render_compare([run], tmp_path / "x.mp4")

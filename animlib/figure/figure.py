@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from matplotlib.artist import Artist
@@ -15,6 +16,7 @@ from ..protocol import RunLike, as_runs, check_compare
 from .boxes import make_host
 from .layout import Layout, plan, spec_of
 from .panels import ImageSource, RunPanels
+from .pixels import shared_amplification
 from .regions import RedrawRegion
 from .rundata import check_steps
 from .style import MARGIN, ROW_GAP, RULE_COLOR
@@ -128,6 +130,9 @@ class CompareFigure(PanelFigure):
         for run in runs:
             check_steps(run)
         self.options = RenderOptions.of(options)
+        if self.options.amplification is None:  # one gain: the perturbations read alike
+            shared = shared_amplification(runs)
+            self.options = dataclasses.replace(self.options, amplification=shared)
         self.runs = runs
         layout = plan([spec_of(r) for r in runs], self.options)
         self.fig = new_figure(layout, self.options.dpi, fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,18 @@ def auto_amplification(run: RunLike) -> float:
         return 1.0
     delta = channel_mean(run.images[len(run) - 1]) - channel_mean(original)
     return amplification_for(delta, running=getattr(run, "status", None) == "running")
+
+
+def shared_amplification(runs: Sequence[RunLike]) -> float | None:
+    """One amplification for the perturbation panels of compared runs: the smallest of their
+    automatic ones (the largest perturbation fills the colours, none is clipped), so that their
+    perturbations read alike (each row's own gain showed x120 beside x500); None when no run
+    has an original."""
+    gains = [auto_amplification(run) for run in runs if run.original is not None and len(run)]
+    return min(gains) if gains and min(gains) <= MAX_SHARED else None
+
+
+MAX_SHARED = 1e6  # (the largest amplification option: beyond, each row keeps its own)
 
 
 def amplification_for(delta: np.ndarray, *, running: bool = False) -> float:
