@@ -68,7 +68,8 @@ class RenderOptions:
     the width at 100 dpi); frame ``i`` shows step ``i * stride`` and the last frame the last
     step (so a stride never drops the final, adversarial image); ``top_k`` classes in the bars;
     ``amplification`` multiplies the perturbation before colour mapping (None: chosen so the
-    final step's largest change fills the colours); ``bitrate`` in kbit/s (None: constant
+    final step's largest change fills the colours; in a comparison, the largest of the runs'
+    changes, one gain for every row); ``bitrate`` in kbit/s (None: constant
     quality); ``max_height_px`` bounds tall comparisons.
     """
 
