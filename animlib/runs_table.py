@@ -31,6 +31,19 @@ FILTERS = (
 OUTCOME_WORDS = {"succeeded": "attack succeeded", "failed": "attack failed", "n/a": "n/a"}
 
 
+def search_hint(text: str) -> str:
+    """Under a search that matched nothing and reads like a query language the search does
+    not have (``eps<0.01``, ``status:stale``: they matched nothing, unexplained), what it takes;
+    else ""."""
+    if not any(c in text for c in "<>:"):
+        return ""
+    return (
+        "The search takes words (all must appear in a run's id, name, attack, model, status, "
+        "tags, source or parameters) and `name=value` for a parameter, e.g. `eps=0.1`; no `<`, "
+        "`>` or `field:`. Filters and Sort (above) narrow and order by status, outcome and more."
+    )
+
+
 def outcome_word(value: str) -> str:
     """An Outcome filter choice (``succeeded``, ``failed``, ``n/a``) as the page shows it."""
     return OUTCOME_WORDS.get(value, value)

@@ -451,6 +451,8 @@ def runs_page() -> tuple[str, int] | None:
     pager(page_slot, page, pages)
     linked_view.keep_view(RUNS_VIEW, name="runs", defaults=DEFAULTS)
     show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
+    if not result.matched and (hint := table.search_hint(q.text)):
+        st.caption(hint)
     grid_link(q.experiments)
     selected = show_table(shown, params)
     spare = show_actions(index, selected, problems).container(

@@ -296,3 +296,13 @@ def test_a_rerun_for_new_runs_with_the_link_before_a_search_keeps_the_search(man
     at.run()
     assert at.text_input(key="f_text").value == "eps=0.03" and ids(at) == searched
     assert at.query_params["q"] in ("eps=0.03", ["eps=0.03"])  # written again
+
+
+def test_a_search_in_a_query_language_it_does_not_have_says_what_it_takes(many):
+    """``eps<0.01`` and ``status:stale`` matched nothing, unexplained."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input(key="f_text").set_value("eps<0.01").run()
+    assert not at.exception and ids(at) == []
+    assert "`name=value` for a parameter" in captions(at)
+    at.text_input(key="f_text").set_value("no-such-run").run()  # no hint: a plain miss
+    assert "`name=value` for a parameter" not in captions(at)
