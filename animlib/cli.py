@@ -430,14 +430,18 @@ def _unknown_arguments(
 ) -> int:
     """A render's unknown ``--option``: the message every entry point gives for an unknown
     render option (``--fsp 10`` read "unrecognized arguments"); anything else: argparse's."""
-    flag = unknown[0]
+    flag = unknown[0].split("=", 1)[0]
     if args.command == "render" and flag.startswith("--") and len(flag) > 2:
-        name = flag[2:].split("=", 1)[0].replace("-", "_")
-        try:
-            RenderOptions.of({name: None})
-        except RenderOptionError as exc:
-            print(f"error: {exc} (option {flag.split('=', 1)[0]})", file=sys.stderr)
+        name = flag[2:].replace("-", "_")
+        if name in FLAGS:  # --top_k: the option, spelled otherwise
+            print(f"error: no option {flag}: did you mean {FLAGS[name]}?", file=sys.stderr)
             return 2
+        if name not in RenderOptions.__dataclass_fields__:  # (one the command line has not:
+            try:  # max_height_px, set from Python only, has no flag)
+                RenderOptions.of({name: None})
+            except RenderOptionError as exc:
+                print(f"error: {exc} (option {flag})", file=sys.stderr)
+                return 2
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return 2  # (parser.error exits)
 

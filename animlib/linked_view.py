@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from .link_state import Spec, parameters, view_from_link, view_to_link
-from .ui import POLL_RERUN, md
+from .ui import md
 
 
 def restore_view(
@@ -16,7 +16,7 @@ def restore_view(
     name: str,
     options: Mapping[str, Sequence[object]],
     defaults: Mapping[str, object],
-) -> None:
+) -> bool:
     """On the page's first run in a session, or back from another page, its widgets start
     from the link (a reloaded or shared link shows the same view), else from where this
     session left them (:func:`keep_view`); what the link names that cannot be used is kept for
@@ -29,19 +29,22 @@ def restore_view(
         name: the page's name (where the session keeps its view).
         options: per list or choice widget, the values it offers now.
         defaults: every widget's value on a bare link.
+
+    Returns:
+        Whether the widgets were set to the link of a Back or Forward (a widget in a closed
+        popover then keeps its old value in the browser, which sends it back at the next page
+        run: give it another identity for this run, see ``app_pages/runs.py``).
     """
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
     stayed = st.session_state.get(_PAGE_BEFORE) == st.session_state.get(_PAGE_NOW)
-    # (a rerun for new data may carry the link the page had before its last change: a search
-    # typed while runs were being written was wiped as if Back had been pressed)
-    polled = st.session_state.pop(POLL_RERUN, False)
-    navigated = stayed and not polled and link != st.session_state.get(f"{name}_written", link)
+    navigated = stayed and link != st.session_state.get(f"{name}_written", link)  # Back
     if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
-        return
+        return False
     if not any(link.values()) and not navigated:
         link = st.session_state.get(f"{name}_view", {})
     state, problems = view_from_link(view, link, options=options)
     st.session_state.update({**defaults, **state, f"{name}_link_problems": problems})
+    return navigated
 
 
 _PAGE_BEFORE, _PAGE_NOW = "linked_view_page_before", "linked_view_page_now"

@@ -12,15 +12,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from .downloads import downloading
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
-from .lock import run_status
 from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
-from .text import printable
+from .text import plural, printable
 from .validation import Report, validate_run
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -370,129 +368,44 @@ def checked_page(
 
 
 def deep_check(
-    index: RunIndex,
-    where: str,
-    problems: Problems,
-    progress: Callable[[int, int], Any] | None = None,
-    run_ids: Sequence[str] | None = None,
-) -> tuple[int, int]:
-    """Read every stored chunk of every good run (or of the runs ``run_ids``); record the
-    damaged ones.
+    index: RunIndex, where: str, problems: Problems, run_ids: Sequence[str] | None = None
+) -> str:
+    """Read every stored chunk of every good run (or of the runs ``run_ids``: those the
+    filters and search match) with a progress bar; record the damaged ones.
 
     Args:
         index: the folder's index.
         where: the results folder.
         problems: the recorded problems (changed in place).
-        progress: called with (runs checked, runs to check) after each run.
-        run_ids: the runs to check (the filters' and search's), or None: every run.
+        run_ids: the runs to check, or None: every run.
 
     Returns:
-        (runs checked, runs found damaged).
+        What was found, in a sentence.
     """
     infos = index.infos(run_ids) if run_ids is not None else index.infos()
     todo = [info for info in infos if info.ok and info.id not in problems]
+    bar = st.progress(0.0, text="reading every chunk of every run…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"checked {done}/{total} runs")
+
     checked, _ = check_runs(todo, where, deep=True, progress=progress)
+    bar.empty()
     damaged = [info for info in checked if not info.ok]
     _record(index, problems, damaged)
-    return len(todo), len(damaged)
-
-
-LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
-# how often a page showing finished runs looks whether one was resumed, overwritten or removed
-SETTLED_POLL_S = 10.0
-
-
-# set by a rerun for new data (not by the browser): the link of such a run may be one the
-# page had already replaced (the poll's request left the browser before the new link came)
-POLL_RERUN = "poll_rerun"
-
-
-def rerun_for_new_data() -> None:
-    """Rerun the page because what it shows changed (a poll found it): its link is then no
-    Back or Forward of the browser's (see :func:`animlib.linked_view.restore_view`)."""
-    st.session_state[POLL_RERUN] = True
-    st.rerun()
-
-
-def _timer_only() -> Callable[[], bool]:
-    """For a watching fragment: False at its first call (made by the page's own run), True at
-    the calls of its timer. Looking at once too reran the page at its end whenever the folder
-    had changed while it ran: with runs being written, the page reran in a loop (every ~20 ms,
-    and a search typed meanwhile was lost)."""
-    calls = [0]
-
-    def timed() -> bool:
-        calls[0] += 1
-        return calls[0] > 1
-
-    return timed
-
-
-def follow_shown_runs(
-    runs: Sequence[Run], where: str | None = None, every: float | None = None
-) -> None:
-    """Rerun the page when a run it shows changes: a running one gains steps, finishes or its
-    writer is gone; a stale one is resumed; any is overwritten or removed. Each run.json is read
-    every ``every`` seconds in a fragment (nothing else reruns meanwhile).
-
-    Args:
-        runs: the runs the page shows (already open).
-        where: the results folder (default: the dashboard's).
-        every: seconds between looks (default: :data:`LIVE_POLL_S` while one is running or
-            stale, else :data:`SETTLED_POLL_S`).
-    """
-    where = where or root()
-    seen = [(run.meta, run_status(run.meta, run.store)) for run in runs]
-    if every is None:
-        live = any(status in ("running", "stale") for _, status in seen)
-        every = LIVE_POLL_S if live else SETTLED_POLL_S
-
-    timer = _timer_only()
-
-    @st.fragment(run_every=every)
-    def watch() -> None:
-        if not timer() or downloading(run.id for run in runs):  # (a rerun would drop the
-            return  # file being fetched)
-        for run, then in zip(runs, seen, strict=True):
-            try:
-                fresh = open_run_in(where, run.id)
-                now = (fresh.meta, run_status(fresh.meta, fresh.store))
-            except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
-                now = None
-            if now != then:
-                rerun_for_new_data()
-
-    watch()
+    which = " matching the filters and search" if run_ids is not None else ""
+    if not damaged:
+        return f"Every chunk of {plural(len(todo), 'run')}{which} read back: none damaged."
+    return (
+        f"Every chunk of {plural(len(todo), 'run')}{which} read: {len(damaged):,} damaged "
+        "(under Broken runs)."
+    )
 
 
 def folder_state(index: RunIndex) -> tuple[str, int]:
     """What a page built from the whole folder depends on: the rows of its index and how many
     runs are running (one going stale changes it too)."""
     return index.signature, index.counts().running
-
-
-def rerun_on_folder_change(
-    seen: tuple[str, int] | None, where: str | None = None, every: float = LIVE_POLL_S
-) -> None:
-    """Rerun the page when the :func:`folder_state` of its folder is no longer ``seen``: runs
-    added, changed (a running run's new steps), removed or gone stale; with ``seen`` None (the
-    folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
-    fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
-    shared by every session and throttled)."""
-    timer = _timer_only()
-
-    @st.fragment(run_every=every)
-    def watch() -> None:
-        if not timer():
-            return
-        try:
-            now = folder_state(follow_runs(where))
-        except Exception:  # still unreadable: the next look tries again
-            return
-        if now != seen:
-            rerun_for_new_data()
-
-    watch()
 
 
 def clamp_widget(key: str, low: float, high: float) -> None:

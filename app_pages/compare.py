@@ -19,7 +19,6 @@ from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import plural, printable
 from animlib.ui import (
     experiments_among,
-    follow_shown_runs,
     md,
     md_table,
     open_checked,
@@ -28,6 +27,7 @@ from animlib.ui import (
     source_groups,
 )
 from animlib.views import compare_metrics, compare_params
+from animlib.watching import follow_shown_runs
 
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")

@@ -28,11 +28,11 @@ from animlib.ui import (
     grid_cell,
     md,
     query_param,
-    rerun_on_folder_change,
     root,
     run_index,
 )
 from animlib.views import NO_VALUE
+from animlib.watching import rerun_on_folder_change
 
 ROWS_PER_PAGE = 16
 FILTERS = {"e_text": "", "e_attack": [], "e_model": []}  # the table's filters on a bare link

@@ -8,6 +8,7 @@ import logging
 import math
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -28,11 +29,11 @@ from animlib.ui import (
     folder_state,
     md,
     md_table,
-    rerun_on_folder_change,
     root,
     run_index,
 )
 from animlib.views import NO_VALUE
+from animlib.watching import rerun_on_folder_change
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
 PAGE_SIZES = (25, 50, 100, 200)
@@ -85,10 +86,16 @@ def first_page() -> None:
     linked_view.view_changed("runs")
 
 
+# the filters whose choices cover every run (a run without an attack, model or experiment is
+# in none of those filters' choices: all of them chosen still filters)
+COVERING = ("f_status", "f_success")
+
+
 def filter_changed(key: str, options: list[str]) -> None:
-    """A filter holding every choice filters nothing: it is cleared (it counted as a filter in
-    use, and the caption and the link named every choice), then page 1."""
-    if options and set(st.session_state.get(key) or []) >= set(options):
+    """A filter holding every choice of one that covers every run filters nothing: it is
+    cleared (it counted as a filter in use, and the caption and the link named every choice),
+    then page 1."""
+    if key in COVERING and set(st.session_state.get(key) or []) >= set(options):
         st.session_state[key] = []
     first_page()
 
@@ -103,7 +110,7 @@ def clear_filters() -> None:
     first_page()
 
 
-def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> None:
+def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> bool:
     """The search, filters, sort, columns and page start from the link (the experiments page
     links here with ``experiment=``), else from where this session left them."""
     options = {
@@ -116,12 +123,14 @@ def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> None:
         "f_rows": PAGE_SIZES,
         "f_params": facets["params"],
     }
-    linked_view.restore_view(RUNS_VIEW, name="runs", options=options, defaults=DEFAULTS)
+    moved = linked_view.restore_view(RUNS_VIEW, name="runs", options=options, defaults=DEFAULTS)
     linked_view.show_link_problems("runs")
+    return moved
 
 
-def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
-    """The Parameters picker: run parameters shown as columns."""
+def param_columns(place: DeltaGenerator, options: list[str], moved: bool = False) -> list[str]:
+    """The Parameters picker: run parameters shown as columns (``moved``: see :func:`filters`)."""
+    limit = {"max_selections": len(options) + 1} if moved and options else {}
     return place.multiselect(
         "Parameter columns",
         options,
@@ -131,10 +140,13 @@ def param_columns(place: DeltaGenerator, options: list[str]) -> list[str]:
         disabled=not options,
         help="Show run parameters (`params` in run.json) as columns; sort by them in Sort by. "
         "Search finds runs by `name=value` too, e.g. `eps=0.1`.",
+        **limit,
     )
 
 
-def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, list[str]]:
+def filters(
+    place: DeltaGenerator, facets: dict[str, list[str]], moved: bool = False
+) -> dict[str, list[str]]:
     """The filters, in a popover whose label counts the ones in use (the caption names them):
     kept out of sight, the page is ready sooner (the browser builds no drop-down until asked)."""
     active = sum(bool(st.session_state.get(key)) for key in FILTER_KEYS)
@@ -142,8 +154,12 @@ def filters(place: DeltaGenerator, facets: dict[str, list[str]]) -> dict[str, li
     attacks, models, outcomes = facets["attack"], facets["model"], list(SUCCESS_LABELS)
 
     def again(key: str, options: list[str]) -> dict:
+        # after a Back or Forward the browser still holds the old choices of these closed
+        # widgets and sent them back at the next page run (the filter came back): another
+        # identity for this one run (max_selections is part of it) makes it drop them
+        limit = {"max_selections": len(options) + 1} if moved and options else {}
         return {"key": key, "default": held(key, options), "on_change": filter_changed,
-                "args": (key, options)}  # fmt: skip
+                "args": (key, options), **limit}  # fmt: skip
 
     with place.popover(label, icon=":material/filter_list:", key="p_filters"):
         experiments = facets["experiment"]
@@ -191,7 +207,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     facets = index.facets()
     by_param = [table.param_column(p) for p in facets["params"]]
     options = [NEWEST, *SORTABLE, *by_param]
-    restore_view(facets, options)
+    moved = restore_view(facets, options)
     # one row that wraps as a whole on a narrow window (two columns wrapped the buttons above
     # the search box's label)
     bar = st.container(horizontal=True, vertical_alignment="bottom")
@@ -199,7 +215,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
     text = bar.text_input(
         "Search", placeholder="name, tag, source, eps=0.1…", key="f_text", width=300, **again
     )
-    chosen = filters(bar, facets)
+    chosen = filters(bar, facets, moved)
     if st.session_state.get("f_sort") not in options:
         st.session_state["f_sort"] = NEWEST  # e.g. a parameter no run sets any more
     now = st.session_state["f_sort"]
@@ -213,6 +229,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
             key="f_sort",
             index=options.index(now),
             format_func=sort_option_label,
+            accept_new_options=moved,  # (another identity after a Back: see filters)
             **again,
         )
         descending = st.toggle(
@@ -223,13 +240,14 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
             **again,
         )
     with bar.popover("View", icon=":material/view_column:", key="p_view"):
-        shown = param_columns(st.container(), facets["params"])
+        shown = param_columns(st.container(), facets["params"], moved)
         rows = st.session_state.get("f_rows", PAGE_SIZES[1])
         st.selectbox(
             "Rows per page",
             PAGE_SIZES,
             key="f_rows",
             index=PAGE_SIZES.index(rows) if rows in PAGE_SIZES else 1,
+            accept_new_options=moved,
             **again,
         )
     by = sorted_param(sort)
@@ -387,37 +405,23 @@ def show_broken(index: RunIndex, problems: Problems, count: int) -> None:
             st.table(md_table(broken.set_index("id")))
 
 
+def matching(index: RunIndex, q: Query) -> pa.Table:
+    """The rows of every run matching ``q`` (no paging)."""
+    return index.query(dataclasses.replace(q, offset=0, limit=None)).rows
+
+
 def matching_csv(index: RunIndex, q: Query) -> bytes:
     """Every run matching ``q`` (no paging) as CSV: made when the button is clicked."""
-    return table.runs_csv(index.query(dataclasses.replace(q, offset=0, limit=None)).rows)
+    return table.runs_csv(matching(index, q))
 
 
 def run_deep_check(index: RunIndex, problems: Problems, q: Query) -> str:
-    """Check every chunk of every run the filters and search match (every run without any; a
-    progress bar meanwhile); returns what it found."""
+    """Check every chunk of every run the filters and search match (every run without any:
+    6,144 runs took ~1 min whatever was shown); returns what it found."""
     filtered = bool(table.filter_summary(q) or q.text.strip())
-    ids = matching_ids(index, q) if filtered else None  # (6,144 runs took ~1 min: the shown ones)
-    bar = st.progress(0.0, text="reading every chunk of every run…")
-    checked, damaged = deep_check(
-        index,
-        where,
-        problems,
-        lambda done, total: bar.progress(done / max(total, 1), text=f"checked {done}/{total} runs"),
-        run_ids=ids,
+    return deep_check(
+        index, where, problems, matching(index, q)["id"].to_pylist() if filtered else None
     )
-    bar.empty()
-    which = " matching the filters and search" if filtered else ""
-    if not damaged:
-        return f"Every chunk of {plural(checked, 'run')}{which} read back: none damaged."
-    return (
-        f"Every chunk of {plural(checked, 'run')}{which} read: {damaged:,} damaged (under "
-        "Broken runs)."
-    )
-
-
-def matching_ids(index: RunIndex, q: Query) -> list[str]:
-    """The ids of every run matching ``q`` (no paging)."""
-    return index.query(dataclasses.replace(q, offset=0, limit=None)).rows["id"].to_pylist()
 
 
 def runs_page() -> tuple[str, int] | None:

@@ -24,7 +24,6 @@ from animlib.ui import (
     cached_metrics,
     clamp_widget,
     experiments_on_image,
-    follow_shown_runs,
     md,
     open_checked,
     query_param,
@@ -33,6 +32,7 @@ from animlib.ui import (
     sample_neighbours,
 )
 from animlib.views import confidence_csv, metric_cards, styled_confidences
+from animlib.watching import follow_shown_runs
 
 RECENT = 8  # runs offered when the page is opened without one
 LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would wrap over lines)

@@ -358,3 +358,14 @@ def test_the_demo_refuses_a_run_folder_before_training(tmp_path, capsys):
     assert main(["demo", str(run), "--quiet"]) == 1
     assert "is a run folder, not a results folder" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_render_option_spelled_otherwise_or_without_a_flag_is_named(tmp_path, capsys):
+    """``--top_k 5`` and ``--max-height-px 300`` read "top_k: ... got None"."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "x.gif"), "--top_k", "5"]) == 2
+    assert capsys.readouterr().err == "error: no option --top_k: did you mean --top-k?\n"
+    with pytest.raises(SystemExit) as exit_:
+        main(["render", run, str(tmp_path / "x.gif"), "--max-height-px", "300"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --max-height-px 300" in capsys.readouterr().err

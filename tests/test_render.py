@@ -581,6 +581,14 @@ def test_the_bars_keep_to_the_rows_their_names_fit_in(tmp_path):
     assert few.classes == [0, 39, 1, 2, 3, 4] and few.title.get_text().endswith("top 5 of 40")
 
 
+def test_the_bars_keep_one_top_class_however_little_room():
+    from animlib.figure.rundata import top_count
+
+    conf = np.tile(np.linspace(0.0, 1.0, 1000), (3, 1))
+    assert top_count(conf, 40, 0, 1, rows=1) == 1  # (it said "top 0 of 1,000")
+    assert top_count(conf, 40, 0, 1, rows=10) == 8 and top_count(conf, 5, None, None) == 5
+
+
 def _left_edges(fig, bars) -> tuple[float, float]:
     """Left pixel edge of the bar title and of the widest class label, as drawn."""
     fig.fig.canvas.draw()

@@ -283,21 +283,6 @@ def test_back_and_forward_show_the_view_of_the_link(many):
     assert at.text_input(key="f_text").value == "eps=0.03" and ids(at) == searched
 
 
-def test_a_rerun_for_new_runs_with_the_link_before_a_search_keeps_the_search(many):
-    """A search typed while runs were written was wiped: the folder poll's rerun came with the
-    link from before the search (its request left the browser first), read as a Back."""
-    from animlib.ui import POLL_RERUN
-
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.text_input(key="f_text").set_value("eps=0.03").run()
-    searched = ids(at)
-    at.query_params.pop("q")  # the link before the search...
-    at.session_state[POLL_RERUN] = True  # ...on the poll's rerun (ui.rerun_for_new_data)
-    at.run()
-    assert at.text_input(key="f_text").value == "eps=0.03" and ids(at) == searched
-    assert at.query_params["q"] in ("eps=0.03", ["eps=0.03"])  # written again
-
-
 def test_a_search_in_a_query_language_it_does_not_have_says_what_it_takes(many):
     """``eps<0.01`` and ``status:stale`` matched nothing, unexplained."""
     at = AppTest.from_file(APP, default_timeout=120).run()

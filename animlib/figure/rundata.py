@@ -62,8 +62,8 @@ def top_count(
     order = np.argsort(-np.nan_to_num(conf, nan=0.0).max(axis=0), kind="stable")
     marked = {int(c) for c in (true_label, target_label) if c is not None}
     k = min(k, rows)
-    while k > 0 and len(marked.union(order[:k].tolist())) > rows:
-        k -= 1
+    while k > 1 and len(marked.union(order[:k].tolist())) > rows:
+        k -= 1  # (at least one: "top 0 of 1,000" over the true class alone said nothing)
     return k
 
 

@@ -94,6 +94,33 @@ def test_back_shows_the_runs_page_as_it_was(page, server, e2e_runs):
     assert box.input_value() == "long"
 
 
+def test_a_filter_undone_by_back_stays_undone(page, server, e2e_runs):
+    """After Back undid a filter chosen in the (closed) Filters popover, the browser still
+    held the choice and sent it back at the next page run: typing a search (or a poll while
+    runs were written) brought the filter back."""
+    total = len([i for i in animlib.list_runs(e2e_runs) if i.ok])
+    page.goto(server.url + "/")
+    wait_idle(page)
+    page.get_by_text(f"{total} of {total} runs shown").wait_for(timeout=30_000)
+    page.locator(".st-key-p_filters button").first.click()
+    page.get_by_label("Attack").first.click()
+    page.get_by_role("option", name="PGD", exact=True).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.wait_for_url("**/?attack=PGD", timeout=30_000)
+    wait_idle(page)
+    page.go_back()
+    page.get_by_text(f"{total} of {total} runs shown").wait_for(timeout=30_000)
+    wait_idle(page)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill("o")  # any page run after the Back
+    box.press("Enter")
+    page.wait_for_url("**/?q=o", timeout=30_000)
+    wait_idle(page)
+    assert "attack" not in page.url
+    assert page.locator(".st-key-p_filters button:has-text('Filters · 1')").count() == 0
+
+
 def test_a_popover_opened_late_shows_the_view_in_force(page, server, e2e_runs):
     """Widgets in a popover never opened were drawn, at its first opening, from their
     defaults: Rows per page read 25 while the page showed 50 (and the next change applied

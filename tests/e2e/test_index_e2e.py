@@ -116,7 +116,7 @@ def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
     from helpers import CLASSES, probs_for
 
     import animlib
-    from animlib.ui import SETTLED_POLL_S
+    from animlib.watching import SETTLED_POLL_S
 
     root = tmp_path / "runs"
     write_run(root, "again", steps=2)

@@ -1,0 +1,105 @@
+"""The pages' watchers: rerun a page when the runs it shows or its folder change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from .downloads import downloading
+from .errors import AnimlibError
+from .lock import run_status
+from .reader import Run, open_run_in
+from .ui import folder_state, follow_runs, root
+
+__all__ = [
+    "LIVE_POLL_S",
+    "SETTLED_POLL_S",
+    "follow_shown_runs",
+    "rerun_for_new_data",
+    "rerun_on_folder_change",
+]
+
+LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
+# how often a page showing finished runs looks whether one was resumed, overwritten or removed
+SETTLED_POLL_S = 10.0
+
+
+def rerun_for_new_data() -> None:
+    """Rerun the page because what it shows changed (a poll found it)."""
+    st.rerun()
+
+
+def _timer_only() -> Callable[[], bool]:
+    """For a watching fragment: False at its first call (made by the page's own run), True at
+    the calls of its timer. Looking at once too reran the page at its end whenever the folder
+    had changed while it ran: with runs being written, the page reran in a loop (every ~20 ms,
+    and a search typed meanwhile was lost)."""
+    calls = [0]
+
+    def timed() -> bool:
+        calls[0] += 1
+        return calls[0] > 1
+
+    return timed
+
+
+def follow_shown_runs(
+    runs: Sequence[Run], where: str | None = None, every: float | None = None
+) -> None:
+    """Rerun the page when a run it shows changes: a running one gains steps, finishes or its
+    writer is gone; a stale one is resumed; any is overwritten or removed. Each run.json is read
+    every ``every`` seconds in a fragment (nothing else reruns meanwhile).
+
+    Args:
+        runs: the runs the page shows (already open).
+        where: the results folder (default: the dashboard's).
+        every: seconds between looks (default: :data:`LIVE_POLL_S` while one is running or
+            stale, else :data:`SETTLED_POLL_S`).
+    """
+    where = where or root()
+    seen = [(run.meta, run_status(run.meta, run.store)) for run in runs]
+    if every is None:
+        live = any(status in ("running", "stale") for _, status in seen)
+        every = LIVE_POLL_S if live else SETTLED_POLL_S
+
+    timer = _timer_only()
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        if not timer() or downloading(run.id for run in runs):  # (a rerun would drop the
+            return  # file being fetched)
+        for run, then in zip(runs, seen, strict=True):
+            try:
+                fresh = open_run_in(where, run.id)
+                now = (fresh.meta, run_status(fresh.meta, fresh.store))
+            except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
+                now = None
+            if now != then:
+                rerun_for_new_data()
+
+    watch()
+
+
+def rerun_on_folder_change(
+    seen: tuple[str, int] | None, where: str | None = None, every: float = LIVE_POLL_S
+) -> None:
+    """Rerun the page when the :func:`folder_state` of its folder is no longer ``seen``: runs
+    added, changed (a running run's new steps), removed or gone stale; with ``seen`` None (the
+    folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
+    fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
+    shared by every session and throttled)."""
+    timer = _timer_only()
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        if not timer():
+            return
+        try:
+            now = folder_state(follow_runs(where))
+        except Exception:  # still unreadable: the next look tries again
+            return
+        if now != seen:
+            rerun_for_new_data()
+
+    watch()
