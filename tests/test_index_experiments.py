@@ -149,9 +149,9 @@ def test_flip_table_of_the_index_outcomes(plain):
     assert table.loc[0, "pgd-a"] == 2 and table.loc[0, "tgt"] == 1
     # 1 never fooled; 2: pgd-a at step 0 (the model was wrong unattacked), not the fastest
     assert table.loc[2, "pgd-a"] == 0 and table.loc[2, "tgt"] > 0
-    assert list(table["fastest"]) == ["tgt", "", "tgt", "pgd-a"]
+    assert list(table["fastest"]) == ["tgt", "–", "tgt", "pgd-a"]
     alone = image_tables.flip_steps(outcomes, ["pgd-a"]).set_index("sample")
-    assert list(alone["fastest"]) == ["pgd-a", "", AT_START, "pgd-a"]
+    assert list(alone["fastest"]) == ["pgd-a", "–", AT_START, "pgd-a"]
 
 
 @pytest.mark.parametrize(
