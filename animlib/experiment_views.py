@@ -146,14 +146,20 @@ def left_out_note(frame: pd.DataFrame) -> str:
     """What the experiments table says of the runs its numbers leave out (``left_out`` of
     :func:`animlib.summarize`), or ``""`` when none is."""
     left = pd.to_numeric(frame.get("left_out"), errors="coerce").fillna(0).astype(int)
-    total, experiments = int(left.sum()), int((left > 0).sum())
-    if not total:
-        return ""
-    return (
-        f"{plural(total, 'run')} of {plural(experiments, 'experiment')} left out of the "
-        "numbers (column *left out*): failed, stale (writer killed or silent) or with no step "
-        "stored, so no result; `animlib.summarize(..., include_incomplete=True)` counts them."
-    )
+    starting = (frame.get("status", pd.Series("", index=frame.index)) == "running").to_numpy()
+    total, experiments = int(left[~starting].sum()), int((left[~starting] > 0).sum())
+    waiting = int(left[starting].sum())  # a running experiment's runs with no step stored yet
+    notes = []
+    if total:
+        notes.append(
+            f"{plural(total, 'run')} of {plural(experiments, 'experiment')} left out of the "
+            "numbers (column *left out*): failed, stale (writer killed or silent) or with no "
+            "step stored, so no result; `animlib.summarize(..., include_incomplete=True)` "
+            "counts them."
+        )
+    if waiting:  # (it read as failed runs for the first seconds of every experiment)
+        notes.append(f"{plural(waiting, 'run')} of running experiments have no step stored yet.")
+    return " ".join(notes)
 
 
 def running_note(frame: pd.DataFrame) -> str:

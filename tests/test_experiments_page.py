@@ -1492,3 +1492,22 @@ def test_grid_columns_are_never_titled_alike(tmp_path, monkeypatch):
     shutil.rmtree(tmp_path / "pgd-3-0000")
     exps = animlib.list_experiments(tmp_path)  # the first run gone: the name is the rerun's own
     assert grid.column_titles(exps, ["pgd-2"]) == {"pgd-2": "pgd"}
+
+
+def test_a_running_experiments_runs_without_a_step_are_not_called_failed():
+    """For the first seconds of every experiment its runs were "left out ... failed, stale or
+    with no step stored": it read as an error."""
+    import pandas as pd
+
+    from animlib.experiment_views import left_out_note
+
+    frame = pd.DataFrame(
+        {"status": ["running", "finished", "stale"], "left_out": [16, 0, 4], "robust_acc": 0.5}
+    )
+    note = left_out_note(frame)
+    assert note.startswith("4 runs of 1 experiment left out of the numbers")
+    assert note.endswith("16 runs of running experiments have no step stored yet.")
+    assert left_out_note(frame.iloc[:2]) == (
+        "16 runs of running experiments have no step stored yet."
+    )
+    assert left_out_note(frame.iloc[1:2]) == ""
