@@ -16,18 +16,12 @@ __all__ = [
     "LIVE_POLL_S",
     "SETTLED_POLL_S",
     "follow_shown_runs",
-    "rerun_for_new_data",
     "rerun_on_folder_change",
 ]
 
 LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
 # how often a page showing finished runs looks whether one was resumed, overwritten or removed
 SETTLED_POLL_S = 10.0
-
-
-def rerun_for_new_data() -> None:
-    """Rerun the page because what it shows changed (a poll found it)."""
-    st.rerun()
 
 
 def _timer_only() -> Callable[[], bool]:
@@ -76,7 +70,7 @@ def follow_shown_runs(
             except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
                 now = None
             if now != then:
-                rerun_for_new_data()
+                st.rerun()
 
     watch()
 
@@ -100,6 +94,6 @@ def rerun_on_folder_change(
         except Exception:  # still unreadable: the next look tries again
             return
         if now != seen:
-            rerun_for_new_data()
+            st.rerun()
 
     watch()

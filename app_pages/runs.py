@@ -128,9 +128,17 @@ def restore_view(facets: dict[str, list[str]], sort_options: list[str]) -> bool:
     return moved
 
 
+def fresh_identity(moved: bool, options: list[str]) -> dict:
+    """A multiselect's arguments for the page run after a Back or Forward (``moved``): the
+    browser still holds the old choices of a closed popover's widgets and sent them back at the
+    next page run (the filter came back); another identity for this one run (max_selections is
+    part of it) makes it drop them."""
+    return {"max_selections": len(options) + 1} if moved and options else {}
+
+
 def param_columns(place: DeltaGenerator, options: list[str], moved: bool = False) -> list[str]:
-    """The Parameters picker: run parameters shown as columns (``moved``: see :func:`filters`)."""
-    limit = {"max_selections": len(options) + 1} if moved and options else {}
+    """The Parameters picker: run parameters shown as columns (``moved``: see
+    :func:`fresh_identity`)."""
     return place.multiselect(
         "Parameter columns",
         options,
@@ -140,7 +148,7 @@ def param_columns(place: DeltaGenerator, options: list[str], moved: bool = False
         disabled=not options,
         help="Show run parameters (`params` in run.json) as columns; sort by them in Sort by. "
         "Search finds runs by `name=value` too, e.g. `eps=0.1`.",
-        **limit,
+        **fresh_identity(moved, options),
     )
 
 
@@ -154,12 +162,8 @@ def filters(
     attacks, models, outcomes = facets["attack"], facets["model"], list(SUCCESS_LABELS)
 
     def again(key: str, options: list[str]) -> dict:
-        # after a Back or Forward the browser still holds the old choices of these closed
-        # widgets and sent them back at the next page run (the filter came back): another
-        # identity for this one run (max_selections is part of it) makes it drop them
-        limit = {"max_selections": len(options) + 1} if moved and options else {}
         return {"key": key, "default": held(key, options), "on_change": filter_changed,
-                "args": (key, options), **limit}  # fmt: skip
+                "args": (key, options), **fresh_identity(moved, options)}  # fmt: skip
 
     with place.popover(label, icon=":material/filter_list:", key="p_filters"):
         experiments = facets["experiment"]
@@ -229,7 +233,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
             key="f_sort",
             index=options.index(now),
             format_func=sort_option_label,
-            accept_new_options=moved,  # (another identity after a Back: see filters)
+            accept_new_options=moved,  # (another identity after a Back: see fresh_identity)
             **again,
         )
         descending = st.toggle(
