@@ -62,7 +62,10 @@ Your browser cannot play this MP4 video.
   function seek(f) {{
     f = Math.max(0, Math.min(cfg.frames - 1, f));
     v.pause();
-    v.currentTime = (f + 0.5) / cfg.fps;
+    var t = (f + 0.5) / cfg.fps;
+    // (Chromium: a seek to the time the video is at, in its last frame, went to 0: "next" on
+    // the last frame showed frame 1)
+    if (Math.abs(v.currentTime - t) > 1e-6) {{ v.currentTime = t; }}
     show(f);
   }}
   function current() {{ return frameAt(v.currentTime); }}
