@@ -90,7 +90,8 @@ def quantize(
         ``out``, or a new uint8 array of the same shape.
     """
     f = scratch("quantize", values.shape, np.float32)
-    np.multiply(values, np.float32(255), out=f)
+    with np.errstate(over="ignore"):  # (huge values become inf, then clipped to 255)
+        np.multiply(values, np.float32(255), out=f)
     np.rint(f, out=f)
     if not checked:
         np.clip(f, 0, 255, out=f)
