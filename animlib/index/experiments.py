@@ -255,12 +255,8 @@ def running_counted(
     Returns:
         (runs, experiments); (0, 0) when none runs.
     """
-    table = good_rows(index.table, columns=["id", "experiment", "status", "updated", "steps"])
-    if experiments_only:
-        table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
-    counted = table.filter(counted_rows(table, now, index.writers_gone))
-    status = effective_status(counted, now, index.writers_gone)
-    running = counted.filter(pc.equal(status, "running"))
+    table, counted, status = _judged(index, experiments_only, now)
+    running = table.filter(pc.and_(counted, pc.equal(status, "running")))
     return running.num_rows, len(set(running["experiment"].to_pylist()))
 
 
@@ -279,10 +275,22 @@ def left_out_counts(
     Returns:
         The count of each reason found (none: empty).
     """
+    _, counted, status = _judged(index, experiments_only, now)
+    reasons = [
+        s if s not in ("finished", "running") else NO_STEP
+        for s in status.filter(pc.invert(counted)).to_pylist()
+    ]
+    return {reason: reasons.count(reason) for reason in dict.fromkeys(reasons)}
+
+
+def _judged(
+    index: RunIndex, experiments_only: bool, now: float | None
+) -> tuple[pa.Table, Any, Any]:
+    """The good rows :func:`animlib.summarize` looks at (of experiments only, when asked),
+    whether it counts each in its numbers, and each one's effective status (``stale`` for a
+    running run whose writer is gone)."""
     table = good_rows(index.table, columns=["id", "experiment", "status", "updated", "steps"])
     if experiments_only:
         table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
-    left = pc.invert(counted_rows(table, now, index.writers_gone))
-    status = effective_status(table, now, index.writers_gone).filter(left).to_pylist()
-    reasons = [s if s not in ("finished", "running") else NO_STEP for s in status]
-    return {reason: reasons.count(reason) for reason in dict.fromkeys(reasons)}
+    gone = index.writers_gone
+    return table, counted_rows(table, now, gone), effective_status(table, now, gone)
