@@ -37,16 +37,19 @@ class ImageSteps:
         got = self._direct.steps(i, i + 1, range(i, i + 1))
         return None if got is None else got.get(i)
 
+    def _bad_index(self, index: Any) -> StepIndexError:
+        return StepIndexError(
+            f"index with an int, a slice or a list of ints; got {index!r}",
+            run=self.run.id,
+            field="step",
+        )
+
     def __getitem__(self, index: int | slice | list[int] | np.ndarray) -> np.ndarray:
         n = len(self.run)
         if isinstance(index, (list, tuple, np.ndarray)):  # steps picked out, as numpy does
             picked = np.asarray(index) if len(index) else np.zeros(0, np.int64)
             if isinstance(index, tuple) or picked.dtype.kind not in "iu" or picked.ndim != 1:
-                raise StepIndexError(
-                    f"index with an int, a slice or a list of ints; got {index!r}",
-                    run=self.run.id,
-                    field="step",
-                )
+                raise self._bad_index(index)
             return np.stack([self[int(i)] for i in picked]) if len(picked) else np.zeros(0)
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
@@ -59,11 +62,7 @@ class ImageSteps:
                     # read step by step below, so the error names the broken step
             return np.stack([self[i] for i in range(start, stop, step)]) if n else np.zeros(0)
         if not isinstance(index, numbers.Integral) or isinstance(index, (bool, np.bool_)):
-            raise StepIndexError(  # images[1.7] read step 1, images["1"] too
-                f"index with an int, a slice or a list of ints; got {index!r}",
-                run=self.run.id,
-                field="step",
-            )
+            raise self._bad_index(index)  # images[1.7] read step 1, images["1"] too
         i = int(index)
         if i < 0:
             i += n
