@@ -24,18 +24,21 @@ LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
 SETTLED_POLL_S = 10.0
 
 
-def _timer_only() -> Callable[[], bool]:
-    """For a watching fragment: False at its first call (made by the page's own run), True at
-    the calls of its timer. Looking at once too reran the page at its end whenever the folder
-    had changed while it ran: with runs being written, the page reran in a loop (every ~20 ms,
-    and a search typed meanwhile was lost)."""
+def _rerun_when_changed(seen: object, look: Callable[[], object], every: float) -> None:
+    """Rerun the page once ``look()`` is no longer ``seen``, looked at every ``every`` seconds
+    in a fragment, by its timer only: its first call is made by the page's own run, and
+    looking then too reran the page at its end whenever the folder had changed while it ran
+    (with runs being written, the page reran in a loop every ~20 ms, and a search typed
+    meanwhile was lost). ``look`` returns ``seen`` to skip a look."""
     calls = [0]
 
-    def timed() -> bool:
+    @st.fragment(run_every=every)
+    def watch() -> None:
         calls[0] += 1
-        return calls[0] > 1
+        if calls[0] > 1 and look() != seen:
+            st.rerun()
 
-    return timed
+    watch()
 
 
 def follow_shown_runs(
@@ -57,22 +60,17 @@ def follow_shown_runs(
         live = any(status in ("running", "stale") for _, status in seen)
         every = LIVE_POLL_S if live else SETTLED_POLL_S
 
-    timer = _timer_only()
+    def state(run: Run) -> object:
+        try:
+            fresh = open_run_in(where, run.id)
+            return fresh.meta, run_status(fresh.meta, fresh.store)
+        except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
+            return None
 
-    @st.fragment(run_every=every)
-    def watch() -> None:
-        if not timer() or downloading(run.id for run in runs):  # (a rerun would drop the
-            return  # file being fetched)
-        for run, then in zip(runs, seen, strict=True):
-            try:
-                fresh = open_run_in(where, run.id)
-                now = (fresh.meta, run_status(fresh.meta, fresh.store))
-            except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
-                now = None
-            if now != then:
-                st.rerun()
+    def look() -> object:  # (a rerun while a download is made would drop the file fetched)
+        return seen if downloading(run.id for run in runs) else [state(run) for run in runs]
 
-    watch()
+    _rerun_when_changed(seen, look, every)
 
 
 def rerun_on_folder_change(
@@ -83,17 +81,11 @@ def rerun_on_folder_change(
     folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
     fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
     shared by every session and throttled)."""
-    timer = _timer_only()
 
-    @st.fragment(run_every=every)
-    def watch() -> None:
-        if not timer():
-            return
+    def look() -> object:
         try:
-            now = folder_state(follow_runs(where))
+            return folder_state(follow_runs(where))
         except Exception:  # still unreadable: the next look tries again
-            return
-        if now != seen:
-            st.rerun()
+            return seen
 
-    watch()
+    _rerun_when_changed(seen, look, every)
