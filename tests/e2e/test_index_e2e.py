@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from conftest import Server, wait_idle
-from helpers import write_run
+from helpers import CLASSES, probs_for, write_run
 from playwright.sync_api import expect
+
+import animlib
 
 pytestmark = pytest.mark.e2e
 APPEARS_WITHIN_S = 5.0  # issue 13: a run added while the page is open appears within 5 s
+
+
+def log_steps(writer: animlib.RunWriter, steps) -> None:
+    """Log ``steps`` of a small run (step ``i``: every pixel ``40 i``, ``probs_for(i)``)."""
+    for step in steps:
+        writer.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+
+
+def live_run(root) -> animlib.RunWriter:
+    """The writer of run ``live`` with its step 0 logged, left open: the run is running."""
+    writer = animlib.RunWriter(root, name="live", class_names=CLASSES, true_label=0)
+    log_steps(writer, [0])
+    return writer
 
 
 @pytest.fixture
@@ -84,22 +100,15 @@ def test_paging_and_search_in_the_browser(page, tmp_path):
 def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
     """Issue 14: the viewer of a running run picks up new steps by itself (no reload) and
     notices when the run finishes."""
-    import numpy as np
-    from helpers import CLASSES, probs_for
-
-    import animlib
-
     root = tmp_path / "runs"
-    w = animlib.RunWriter(root, name="live", class_names=CLASSES, true_label=0)
-    w.log(image=np.zeros((8, 8, 3), "uint8"), confidences=probs_for(0))
+    w = live_run(root)
     server = Server(root, tmp_path)
     try:
         page.goto(server.url + "/viewer?run=live")
         wait_idle(page)
         page.wait_for_selector("text=still being written", state="attached", timeout=30_000)
         page.wait_for_selector(r"text=/\b1 step\b/", state="attached")
-        for step in (1, 2):
-            w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+        log_steps(w, (1, 2))
         page.wait_for_selector("text=3 steps", state="attached", timeout=APPEARS_WITHIN_S * 1000)
         w.finish()
         page.wait_for_selector("text=finished", state="attached", timeout=APPEARS_WITHIN_S * 1000)
@@ -112,10 +121,6 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
 def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
     """A viewer left open on a run kept showing it after a rerun replaced it (if_exists=
     "overwrite"), or after a stale one was resumed: it looked only while a run was running."""
-    import numpy as np
-    from helpers import CLASSES, probs_for
-
-    import animlib
     from animlib.watching import SETTLED_POLL_S
 
     root = tmp_path / "runs"
@@ -126,8 +131,7 @@ def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
         wait_idle(page)
         page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
         with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
-            for step in range(5):
-                w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+            log_steps(w, range(5))
         page.wait_for_selector(
             r"text=/finished · 5 steps/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
         )
@@ -138,23 +142,16 @@ def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
 
 def test_compare_page_follows_a_running_run(page, tmp_path):
     """The compare page stayed at the step count it opened with (the viewer followed)."""
-    import numpy as np
-    from helpers import CLASSES, probs_for
-
-    import animlib
-
     root = tmp_path / "runs"
     write_run(root, "done", steps=3)
-    w = animlib.RunWriter(root, name="live", class_names=CLASSES, true_label=0)
-    w.log(image=np.zeros((8, 8, 3), "uint8"), confidences=probs_for(0))
+    w = live_run(root)
     server = Server(root, tmp_path)
     try:
         page.goto(server.url + "/compare?runs=done,live")
         wait_idle(page)
         page.wait_for_selector("text=still being written", state="attached", timeout=30_000)
         page.wait_for_selector(r"text=/1 step, running/", state="attached")
-        for step in (1, 2, 3):
-            w.log(image=np.full((8, 8, 3), 40 * step, "uint8"), confidences=probs_for(step))
+        log_steps(w, (1, 2, 3))
         page.wait_for_selector(
             r"text=/4 steps, running/", state="attached", timeout=APPEARS_WITHIN_S * 1000
         )
@@ -170,9 +167,6 @@ def test_compare_page_follows_a_running_run(page, tmp_path):
 def test_experiments_page_follows_a_running_experiment(page, tmp_path):
     """The experiments page of a running BatchWriter experiment shows its new steps by itself
     (no reload): the grid, left at the last step, moves on with it."""
-    import numpy as np
-
-    import animlib
 
     root = tmp_path / "runs"
     x = np.zeros((2, 6, 6, 3), np.float32)
@@ -213,8 +207,6 @@ def test_parameter_columns_and_the_csv_of_every_matching_run(page, tmp_path):
     download holds every matching run (both pages), in the page's order, with its params."""
     import csv
     import io
-
-    import animlib
 
     root = tmp_path / "runs"
     for i in range(60):
@@ -317,11 +309,6 @@ def test_a_search_typed_while_runs_are_written_stays(page, tmp_path):
     the end of each page run, and the folder had changed meanwhile: ~50 page runs a second),
     and a search typed then was wiped from the box."""
     import threading
-
-    import numpy as np
-    from helpers import CLASSES, probs_for
-
-    import animlib
 
     root = tmp_path / "runs"
     for i in range(3):
