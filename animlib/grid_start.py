@@ -107,7 +107,7 @@ def experiments_at(
     at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
     at_value = at_value.drop_duplicates("sweep")
     if images:
-        keys = at_value["experiment"].map(images).fillna("").tolist()
+        keys = [images.get(e, "") for e in at_value["experiment"]]  # (as default_grid's)
         counts = Counter(keys)  # (in the order first seen: the preferred rows' images win ties)
         target = images.get(first or "") or max(counts, key=counts.__getitem__, default="")
         if counts.get(target, 0) >= 2:
