@@ -16,6 +16,7 @@ from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
+from animlib.run_picker import offered_runs, pick_runs
 from animlib.text import plural, printable
 from animlib.ui import (
     experiments_among,
@@ -41,9 +42,11 @@ if len(ids) > MAX_COMPARE:  # as many as fit side by side, and say so
         f"{MAX_COMPARE} fit side by side)."
     )
     ids = ids[:MAX_COMPARE]
+groups = source_groups(ids, where)  # from the index: no table of every run
+pick_runs(ids, offered_runs(ids, groups))
 if len(ids) < MIN_COMPARE:
     st.info(
-        f"Pick {MIN_COMPARE} to {MAX_COMPARE} runs on the runs page, or open "
+        f"Pick {MIN_COMPARE} to {MAX_COMPARE} runs above or on the runs page, or open "
         "`/compare?runs=RUN_A,RUN_B`."
         + (f" The link names one run only ({md(ids[0])}" if ids else "")
         + (f", {len(named)} times" if len(named) > 1 else "")
@@ -122,7 +125,6 @@ if len(params):
     st.table(md_table(params))
 
 shown_ids = [r.id for r in runs]
-groups = source_groups(shown_ids, where)  # from the index: no table of every run
 shortcuts = table.shortcuts(groups, shown_ids)
 if shortcuts:  # only when there is something to offer beyond the runs shown
     st.subheader("Runs on the same source image")

@@ -641,3 +641,37 @@ def test_the_compare_player_shows_every_perturbation_with_one_gain(app_env):
     gains = [run["image"]["gain"] for run in header["runs"]]
     own = [auto_amplification(animlib.open_run(app_env / r)) for r in ("alpha", "beta")]
     assert own[0] != own[1] and gains == [min(own), min(own)]
+
+
+def test_compare_picker_adds_and_removes_runs_through_the_address(app_env):
+    write_run(app_env, "gamma", steps=4)  # on alpha's and beta's image; edit is on none
+    at = app("app_pages/compare.py", runs="alpha,beta")
+    picker = at.multiselect(key="compare_pick:alpha,beta")
+    assert picker.value == ["alpha", "beta"]
+    assert picker.options == ["alpha", "beta", "gamma"]  # the runs on their image
+    picker.set_value(["alpha", "beta", "gamma"]).run()
+    assert not at.exception, at.exception
+    assert at.query_params["runs"] == "alpha,beta,gamma"  # in the address: Back returns
+    header, _ = player_payload(at)
+    assert [r["id"] for r in header["runs"]] == ["alpha", "beta", "gamma"]
+    # down to one run: the page asks for another, and the picker stays to add it
+    at.multiselect(key="compare_pick:alpha,beta,gamma").set_value(["gamma"]).run()
+    assert at.query_params["runs"] == "gamma" and at.info
+    picker = at.multiselect(key="compare_pick:gamma")
+    assert picker.value == ["gamma"]
+    # any run can be typed in, even one on another image; a typed "a,b" is two runs
+    picker.set_value(["gamma", "edit, beta"]).run()
+    assert not at.exception, at.exception
+    assert at.query_params["runs"] == "gamma,edit,beta"
+    header, _ = player_payload(at)
+    assert [r["id"] for r in header["runs"]] == ["gamma", "edit", "beta"]
+
+
+def test_compare_picker_offers_the_first_runs_of_a_large_image_group():
+    from animlib.run_picker import offered_runs, picked_ids
+
+    groups = {"cat": [f"r{i}" for i in range(500)], "dog": ["d1", "r3"]}
+    offered = offered_runs(["d1", "x"], groups, limit=5)
+    assert offered == ["d1", "x", "r0", "r1", "r2"]  # the compared runs always, then in order
+    assert offered_runs(["a", "b"], {}) == ["a", "b"]
+    assert picked_ids([" a ", "b,c", "a", ",", ""]) == ["a", "b", "c"]

@@ -197,6 +197,31 @@ def test_compare_page_moves_both_runs_and_downloads_one_video(page, server, tmp_
     assert h > w * 0.4  # two rows stacked
 
 
+def test_compare_picker_adds_a_run_and_back_takes_it_out(page, server):
+    page.goto(server.url + "/compare?runs=short")
+    wait_idle(page)
+    page.get_by_text("The link names one run only").wait_for(timeout=30_000)
+    box = page.get_by_role("combobox", name="Runs compared")
+    box.click()
+    offered = page.locator('[role="option"]')
+    offered.first.wait_for(timeout=30_000)
+    assert offered.all_inner_texts() == ["long"]  # the other run on its image, nothing else
+    offered.first.click()
+    page.wait_for_url("**/compare?runs=short%2Clong", timeout=30_000)
+    page.keyboard.press("Escape")
+    page.wait_for_selector(PLAYER, timeout=120_000)
+    wait_idle(page)
+    page.focus(PLAYER)
+    page.keyboard.press("End")
+    assert table(page, "short")[0] == 6 and table(page, "long")[0] == 14
+    page.go_back()
+    page.get_by_text("The link names one run only").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.url.endswith("/compare?runs=short") and page.locator(PLAYER).count() == 0
+    chosen = page.locator('[data-testid="stMultiSelect"] span[title]').all_inner_texts()
+    assert chosen == ["short"]
+
+
 def test_mp4_download_is_valid(page, server, tmp_path):
     page.goto(server.url + "/viewer?run=long")
     wait_idle(page, timeout=120_000)
