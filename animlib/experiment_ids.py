@@ -53,6 +53,16 @@ def _looks_like_sample(run_id: str, experiment: str) -> bool:
     return run_id.startswith(prefix) and run_id[len(prefix) :].isdigit()
 
 
+def named_like_samples(
+    root: str, experiment: str, storage_options: dict[str, Any] | None = None
+) -> list[RunInfo]:
+    """The runs in ``root`` whose folders are named like samples of ``experiment``
+    (``{experiment}-NNNN``, what a rerun with ``if_exists="overwrite"`` replaces), from their
+    run.json alone (unreadable ones as broken rows)."""
+    names = [n for n in _folder_names(root, storage_options) if _looks_like_sample(n, experiment)]
+    return read_infos(open_store(root, storage_options), names) if names else []
+
+
 def is_member(info: RunInfo, experiment: str) -> bool:
     """True if the readable run ``info`` belongs to ``experiment``."""
     return info.ok and info.get("experiment") == experiment

@@ -408,6 +408,34 @@ def test_rebuild_replaces_only_earlier_demo_runs(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["my-own-run"]
 
 
+def test_a_rebuild_never_replaces_a_users_experiment_of_the_same_id(demo, tmp_path):
+    """`animlib demo --out` into a folder holding the user's own experiment with a demo
+    experiment's id replaced it (if_exists="overwrite"): the user's runs were gone."""
+    import animlib
+    from animlib.demo.sweep import write_sweep
+
+    out = str(tmp_path)
+    probs = np.full((2, 10), 0.1, np.float32)
+    with animlib.BatchWriter(out, experiment="sweep-bim-eps0.05", attack="MyBIM",
+                             class_names=DIGIT_CLASSES, true_labels=[0, 1]) as w:  # fmt: skip
+        for step in range(3):
+            w.log(images=np.full((2, 16, 16, 1), step / 4, np.float32), confidences=probs)
+    model, (x, y) = demo.models["digits"], demo.test_sets["digits"]
+    for build in range(2):  # a first build, then a rebuild
+        written = write_sweep(out, model, x, y, DIGIT_CLASSES, samples=2, eps=[0.05], steps=2,
+                              seed=build, replace=True, log=lambda _: None)  # fmt: skip
+        assert "sweep-bim-eps0.05-2" in written and "sweep-bim-eps0.05" not in written
+    infos = {i.id: i for i in animlib.list_runs(out)}
+    mine = sorted(i for i, info in infos.items() if info.get("attack") == "MyBIM")
+    assert mine == ["sweep-bim-eps0.05-0000", "sweep-bim-eps0.05-0001"]
+    assert len(animlib.open_run(os.path.join(out, mine[0]))) == 3
+    # the rebuild replaced the demo's own runs, under the same id: none left over
+    assert sorted(infos) == sorted(mine + written["sweep-bim-eps0.05-2"]
+                                   + written["sweep-fgsm-eps0.05"]
+                                   + written["sweep-pgd-linf-eps0.05"])  # fmt: skip
+    assert infos["sweep-bim-eps0.05-2-0000"].get("params")["steps"] == 2
+
+
 def test_demo_sweep_is_a_grid_of_experiments(demo):
     """16 test digits x FGSM/BIM/PGD x 3 eps, one experiment each; the stored runs agree with
     the model and stay inside their eps ball."""

@@ -20,10 +20,9 @@ from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
 from .image_edits import channel_split, progressive_blur
 from .model import MLPClassifier
-from .sweep import write_demo_sweep
+from .sweep import DEMO_TAG, write_demo_sweep
 
 MAX_SOURCE_CANDIDATES = 60  # test images tried per dataset before giving up
-DEMO_TAG = "demo"  # every demo run carries this tag; a rebuild replaces only such runs
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from .model import MLPClassifier
 
 # (slug, attack name in run.json, random start)
 ATTACKS = (("fgsm", "FGSM", False), ("bim", "BIM", False), ("pgd-linf", "PGD-Linf", True))
-SWEEP_TAGS = ["demo", "digits", "sweep", "untargeted", "white-box"]
+DEMO_TAG = "demo"  # every demo run carries this tag; a rebuild replaces only such runs
+SWEEP_TAGS = [DEMO_TAG, "digits", "sweep", "untargeted", "white-box"]
 
 Step = tuple[np.ndarray, np.ndarray]  # images (B, H, W, C), probabilities (B, K)
 
@@ -116,7 +117,7 @@ def write_sweep(
         }
         with animlib.BatchWriter(
             out,
-            experiment=plan.experiment,
+            experiment=demo_experiment_id(out, plan.experiment) if replace else plan.experiment,
             attack=plan.attack,
             model="mlp-digits",
             class_names=class_names,
@@ -132,6 +133,21 @@ def write_sweep(
         written[w.experiment] = w.run_ids
         log(f"  {w.experiment:<40} {len(x)} runs, {len(w)} steps each")
     return written
+
+
+def demo_experiment_id(out: str, experiment: str) -> str:
+    """The id a rebuild writes ``experiment`` under, replacing what is there: ``experiment``
+    itself, unless runs named like its samples in ``out`` are not all an earlier demo build's
+    (tagged :data:`DEMO_TAG`); then ``experiment-2``, ``-3``, ... the first that holds no run
+    or the demo's own. A user's experiment of the same id is never replaced."""
+    from ..experiment_ids import named_like_samples
+
+    for n in range(1, 10_000):
+        candidate = experiment if n == 1 else f"{experiment}-{n}"
+        found = named_like_samples(out, candidate)
+        if all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found):
+            return candidate
+    raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
 
 
 def write_demo_sweep(
