@@ -29,6 +29,25 @@ def unread_note(count: int) -> str:
     return f"{count:,} run folders could not be read and are not counted"
 
 
+def missing_note(lacking: Sequence[tuple[str, int, Any, Sequence[str]]]) -> str:
+    """What the experiments page says of experiments with sample runs missing: ``lacking``
+    holds each one's id, how many are missing, its sample count and those of its runs that
+    cannot be read (named like its samples; Markdown escaped by the caller)."""
+    parts, damaged = [], 0
+    for exp_id, missing, samples, unreadable in lacking[:3]:
+        bad = f": {', '.join(unreadable[:2])}{' …' if len(unreadable) > 2 else ''} cannot be read"
+        parts.append(f"{exp_id} ({missing} of {samples}{bad if unreadable else ''})")
+    damaged = sum(1 for *_, unreadable in lacking if unreadable)
+    more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+    why = "deleted or moved out of the results folder"
+    if damaged:
+        why = "damaged (the runs page lists why) or deleted or moved out of the results folder"
+    return (
+        f"Sample runs missing from {', '.join(parts)}{more}: {why}, so those experiments' "
+        "numbers cover only the runs left."
+    )
+
+
 def param_value(params: dict[str, Any], name: str) -> float | None:
     """``params[name]`` as a finite number (``eps`` falls back to ``epsilon``), else None."""
     value = params.get(name)

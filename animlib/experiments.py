@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -198,6 +199,14 @@ def missing_runs(info: ExperimentInfo) -> int:
     if not isinstance(samples, int) or not isinstance(runs, int):
         return 0
     return max(samples - runs, 0)
+
+
+def unreadable_samples(experiment: str, broken_ids: Iterable[str]) -> list[str]:
+    """The runs among ``broken_ids`` (runs that cannot be read) named like sample runs of
+    ``experiment`` (``{experiment}-NNNN``): where its missing sample runs most likely are,
+    damaged rather than gone."""
+    named = re.compile(re.escape(experiment) + r"-\d{4,}")
+    return sorted(run_id for run_id in broken_ids if named.fullmatch(run_id))
 
 
 def newest_first(experiments: list[ExperimentInfo]) -> list[ExperimentInfo]:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,7 +288,7 @@ def missing_sample_runs(
     """One line per experiment in the results folder ``path`` whose sample runs are not all
     there (deleted or moved: its summary then covers fewer images than it attacked); none for
     a run folder, or for experiments written before BatchWriter stored their size."""
-    from .experiments import list_experiments, missing_runs
+    from .experiments import list_experiments, missing_runs, unreadable_samples
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
@@ -298,8 +297,7 @@ def missing_sample_runs(
     broken = [i.id for i in list_runs(store) if not i.ok]
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
         if missing := missing_runs(exp):
-            named = re.compile(re.escape(exp.id) + r"-\d{4,}")
-            unreadable = sum(1 for run_id in broken if named.fullmatch(run_id))
+            unreadable = len(unreadable_samples(exp.id, broken))
             where = "are not in the folder (deleted or moved)"
             if unreadable:
                 where = f"cannot be read ({unreadable} broken, as listed) or are not in the folder"

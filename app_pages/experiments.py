@@ -14,7 +14,7 @@ from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
-from animlib.experiments import missing_runs
+from animlib.experiments import missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of
@@ -159,20 +159,21 @@ text = cols[2].text_input(
 )
 linked_view.keep_view(EXPERIMENTS_VIEW, name="experiments", defaults=FILTERS)
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)
-unread = broken_rows(run_index(where).table).num_rows  # their runs count in no experiment
+broken = broken_rows(run_index(where).table)  # their runs count in no experiment
+unread = broken.num_rows
 st.caption(
     f"{len(shown)} of {plural(len(frame), 'experiment')} shown"
     + " · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
 )
-lacking = [f"{md(e.id)} ({n} of {e.get('n_samples')})" for e in exps if (n := missing_runs(e))]
+broken_ids = broken.column("id").to_pylist() if unread else []
+lacking = [
+    (md(e.id), n, e.get("n_samples"), [md(r) for r in unreadable_samples(e.id, broken_ids)])
+    for e in exps
+    if (n := missing_runs(e))
+]
 if lacking:
-    more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
-    st.warning(
-        f"Sample runs missing from {', '.join(lacking[:3])}{more}: deleted or moved out of the "
-        "results folder, so those experiments' numbers cover only the runs left.",
-        icon=":material/warning:",
-    )
+    st.warning(views.missing_note(lacking), icon=":material/warning:")
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(

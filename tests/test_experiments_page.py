@@ -1236,6 +1236,11 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
         "MISSING experiment pgd-a: 2 of its 4 sample runs cannot be read (1 broken, as listed) "
         "or are not in the folder" in out
     )
+    # the page named no run and sent the user looking for a deleted folder
+    animlib.list_runs(root)  # (the index refreshed at once, see the test above)
+    (warning,) = [w.value for w in experiments_page().warning if "Sample runs missing" in w.value]
+    assert "pgd\\-a (2 of 4: pgd\\-a\\-0001 cannot be read)" in warning
+    assert "damaged (the runs page lists why) or deleted or moved" in warning
     with pytest.warns(UserWarning, match="2 of its 4 sample runs are not in"):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
 
