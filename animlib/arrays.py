@@ -21,7 +21,11 @@ def layout_problem(layout: Any) -> str | None:
 
 PROB_SUM_TOLERANCE = 1e-3
 MAX_SCALAR_NAME_BYTES = 200  # a scalar's array folder is named after it
-PROB_SLACK = 1e-6  # float rounding a probability may carry outside [0, 1] (clipped when stored)
+# rounding a probability may carry outside [0, 1] (a float16 softmax, say; clipped when stored)
+PROB_SLACK = 1e-4
+# beyond that but within NEAR_PROB of [0, 1], and summing to 1: probabilities with a larger
+# error (told to clip them), never logits (refused as logits=)
+NEAR_PROB = 5e-3
 
 
 def to_numpy(value: Any, field: str) -> np.ndarray:
@@ -203,8 +207,8 @@ def normalize_confidences(
 
 
 PROBABILITIES_AS_LOGITS = (
-    "every row lies in [0, 1] and sums to 1: these look like probabilities, which a softmax "
-    "would flatten; log them with confidences=..."
+    "every row lies in [0, 1] (within 0.005) and sums to 1: these look like probabilities, "
+    "which a softmax would flatten; log them with confidences=..."
 )
 
 
@@ -214,7 +218,7 @@ def looks_like_probabilities(scores: np.ndarray) -> bool:
     if scores.shape[-1] < 2:
         return False
     total = scores.sum(axis=-1)
-    in_range = scores.min() >= -PROB_SLACK and scores.max() <= 1.0 + PROB_SLACK
+    in_range = scores.min() >= -NEAR_PROB and scores.max() <= 1.0 + NEAR_PROB
     return bool(in_range and np.all(np.abs(total - 1.0) <= PROB_SUM_TOLERANCE))
 
 
@@ -234,9 +238,16 @@ def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
 
 def not_probabilities(lo: float, hi: float, total: float) -> str:
     """Why scores of min ``lo``, max ``hi`` and sum ``total`` are no probabilities, with a
-    hint that fits: logits when some lie outside [0, 1], else a sum that is off."""
+    hint that fits: logits when some lie outside [0, 1] (probabilities to clip when only just
+    outside, within :data:`NEAR_PROB`, and summing to 1), else a sum that is off."""
     text = f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g}"
     if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK:
+        near = lo >= -NEAR_PROB and hi <= 1.0 + NEAR_PROB
+        if near and abs(total - 1.0) <= PROB_SUM_TOLERANCE:
+            return text + (
+                f", max {hi:.6g} (probabilities off [0, 1] by more than rounding, "
+                f"{PROB_SLACK:g}: clip them, e.g. np.clip(p, 0, 1))"
+            )
         return text + " (these look like logits: log them with logits=..., or apply softmax)"
     return text + " (they lie in [0, 1] but do not sum to 1: divide them by their sum)"
 

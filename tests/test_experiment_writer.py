@@ -505,6 +505,7 @@ def test_a_batch_size_mismatch_names_the_argument_that_set_it(tmp_path):
     [
         ([[0.5, 0.48], [0.5, 0.5]], "do not sum to 1: divide them by their sum"),
         ([[2.0, -1.0], [0.5, 0.5]], "these look like logits"),
+        ([[1.003, -0.003], [0.5, 0.5]], r"off \[0, 1\] by more than rounding.*clip them"),
     ],
 )
 def test_bad_confidences_get_the_hint_that_fits(tmp_path, scores, hint):
@@ -516,6 +517,23 @@ def test_bad_confidences_get_the_hint_that_fits(tmp_path, scores, hint):
         with animlib.RunWriter(tmp_path, name="one") as r:
             r.log(image=np.zeros((4, 4, 3), np.float32), confidences=np.array(scores[0]))
     w.finish()
+
+
+def test_probabilities_with_rounding_error_are_probabilities_not_logits(tmp_path):
+    """[1 + 1e-5, -1e-5, 0] was refused as "these look like logits"; logged as logits= (as
+    told), it was stored as [0.576, 0.212, 0.212]: a sure prediction read as 58 %."""
+    near = np.array([1 + 1e-5, -1e-5, 0.0])
+    with animlib.RunWriter(tmp_path, name="r", class_names=CLASSES, true_label=0) as r:
+        r.log(image=batch(0)[0], confidences=near)  # rounding: clipped when stored
+        with pytest.raises(animlib.RunInputError, match="look like probabilities"):
+            r.log(image=batch(0)[0], logits=near)
+        with pytest.raises(animlib.RunInputError, match="look like probabilities"):
+            r.log(image=batch(0)[0], logits=[1.003, -0.003, 0.0])
+    np.testing.assert_array_equal(animlib.open_run(tmp_path / "r").confidences, [[1, 0, 0]])
+    with writer(tmp_path / "b") as w:
+        w.log(images=batch(0), confidences=np.tile(near, (B, 1)))
+        with pytest.raises(ExperimentInputError, match="look like probabilities"):
+            w.log(images=batch(0), logits=np.tile(near, (B, 1)))
 
 
 def test_an_experiments_samples_list_together_newest_first(tmp_path, monkeypatch):
