@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,9 +186,10 @@ def render_all(
             ) from None
     else:
         workers = min(n_workers or os.cpu_count() or 1, max(len(todo), 1))  # (none idle)
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        with _children_ignore_ctrl_c():  # this process stops them (a Ctrl-C gave a traceback each)
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         client = Client(cluster)
     try:
         futures = [
@@ -205,3 +209,17 @@ def render_all(
         if cluster is not None:
             cluster.close()
     return report
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child,
+    across exec); so does this one meanwhile. Elsewhere than the main thread: nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

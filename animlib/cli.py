@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .cli_args import FLAGS, build_parser, default_runs
-from .errors import AnimlibError, Code, RenderOptionError
+from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
 
@@ -317,8 +317,17 @@ def _progress_printer(label: str, stream: TextIO | None = None):
     return progress
 
 
+ALL_ONLY = ("out", "format", "scheduler", "workers", "force")  # render options of --all alone
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     opts = _render_options(args)
+    given = [f"--{name}" for name in ALL_ONLY if getattr(args, name) not in (None, False)]
+    if given and not args.all:  # (--format gif on one run wrote an MP4 without a word)
+        hint = "; one run's format is its file's suffix (OUT.gif)" if "--format" in given else ""
+        verb = "applies" if len(given) == 1 else "apply"
+        print(f"error: {', '.join(given)} {verb} only with --all{hint}", file=sys.stderr)
+        return 2
     if args.all and (args.file or args.output):
         given = args.file or f"-o {args.output}"
         print(f"error: with --all the output folder is --out DIR, not {given}", file=sys.stderr)
@@ -341,8 +350,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             use_dask = False
         report = render_all(
             args.run,
-            args.out,
-            fmt=args.format,
+            args.out or "renders",
+            fmt=args.format or "mp4",
             scheduler=args.scheduler,
             n_workers=args.workers,
             force=args.force,
@@ -437,10 +446,11 @@ def _unknown_arguments(
             print(f"error: no option {flag}: did you mean {FLAGS[name]}?", file=sys.stderr)
             return 2
         if name not in RenderOptions.__dataclass_fields__:  # (one the command line has not:
-            try:  # max_height_px, set from Python only, has no flag)
+            try:  # max_height_px, set from Python only, has no flag: argparse's error)
                 RenderOptions.of({name: None})
-            except RenderOptionError as exc:
-                print(f"error: {exc} (option {flag})", file=sys.stderr)
+            except RenderOptionError as exc:  # Python's message, and the flags to type
+                flags = ", ".join(FLAGS.values())
+                print(f"error: {exc} (option {flag}; as flags: {flags})", file=sys.stderr)
                 return 2
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return 2  # (parser.error exits)
@@ -463,12 +473,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(COMMANDS[args.command](args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return code
-    except RenderOptionError as exc:
+    except (RenderOptionError, RenderLimitError) as exc:
         # the message every entry point gives, and the option as typed when it differs
         flag = FLAGS.get(exc.field or "")
+        if isinstance(exc, RenderLimitError) and flag is None:  # a run, a frame: not an option
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         typed = f" (option {flag})" if flag and flag != f"--{exc.field}" else ""
         print(f"error: {exc}{typed}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: no traceback (a render removes its partial file)
+        print("interrupted", file=sys.stderr)
+        return 130
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

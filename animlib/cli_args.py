@@ -113,10 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
     p.add_argument("-o", "--output", help="output file; format from its suffix")
     p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
-    p.add_argument(
-        "--out", default="renders", help="output folder or URL for --all (default: renders)"
-    )
-    p.add_argument("--format", default="mp4", help="output format for --all (default: mp4)")
+    p.add_argument("--out", help="output folder or URL for --all (default: renders)")
+    p.add_argument("--format", help="output format for --all (default: mp4)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT for --all")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: cores)")
     p.add_argument("--force", action="store_true", help="re-render outputs that are up to date")
@@ -132,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top-k", type=_option_value, help="classes shown in the bars (default: 10)")
     p.add_argument("--amplification", type=_option_value, help="perturbation gain (default: auto)")
-    p.add_argument("--width-px", type=_option_value, help="frame width at 100 dpi (default: 1280)")
+    p.add_argument(
+        "--width-px",
+        type=_option_value,
+        help="frame width at 100 dpi (default: 1280): a wider frame gives the text more room, "
+        "the panels stay their size; --dpi scales the whole picture",
+    )
     p.add_argument(
         "--bitrate", type=_option_value, help="video bitrate in kbit/s (default: quality-based)"
     )

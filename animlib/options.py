@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from .errors import Code, RenderOptionError
-from .limits import check_dpi
+from .limits import check_dpi, limits
 
 # (low, high, integer?, low inclusive?) of every numeric option
 _RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -103,7 +103,11 @@ class RenderOptions:
         ok = ok and math.isfinite(value) and value <= high
         ok = ok and (value >= low if inclusive else value > low)
         if not ok:
+            if name == "dpi":  # the top in force (above it: check_dpi's limit error)
+                high = min(high, limits().max_dpi)
             allowed = _describe(low, high, integer, inclusive)
+            if name == "dpi":
+                allowed += " (the top: ANIMLIB_MAX_DPI)"
             if name in _OPTIONAL:
                 allowed += " or None"
             got = _show(value)

@@ -369,3 +369,48 @@ def test_a_render_option_spelled_otherwise_or_without_a_flag_is_named(tmp_path, 
         main(["render", run, str(tmp_path / "x.gif"), "--max-height-px", "300"])
     assert exit_.value.code == 2
     assert "unrecognized arguments: --max-height-px 300" in capsys.readouterr().err
+
+
+def test_options_of_render_all_on_one_run_are_refused_not_ignored(tmp_path, capsys):
+    """``render RUN out.mp4 --format gif`` wrote an MP4 without a word."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--format", "gif"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --format applies only with --all") and "OUT.gif" in err
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--workers", "2", "--force"]) == 2
+    assert capsys.readouterr().err == "error: --workers, --force apply only with --all\n"
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_dpi_range_named_is_the_one_in_force(tmp_path, capsys, monkeypatch):
+    """"must be a number in [20, 10000]" beside "5000 dpi is above the limit of 400", with
+    two exit codes for one kind of mistake."""
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "dpi: must be a number in [20, 400] (the top: ANIMLIB_MAX_DPI); got -1" in err
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "5000"]) == 2
+    assert "5000 dpi is above the limit of 400 (ANIMLIB_MAX_DPI)" in capsys.readouterr().err
+    monkeypatch.setenv("ANIMLIB_MAX_DPI", "600")
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "10"]) == 2
+    assert "[20, 600] (the top: ANIMLIB_MAX_DPI)" in capsys.readouterr().err
+
+
+def test_an_unknown_flag_lists_the_flags_to_type(tmp_path, capsys):
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--frobnicate", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "frobnicate: unknown render option" in err
+    assert "(option --frobnicate; as flags: --fps, --dpi, --stride, --top-k," in err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C during a render printed a 30-line traceback."""
+    from animlib import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "ls", interrupted)
+    assert main(["ls", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
