@@ -58,10 +58,27 @@ def run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | No
     return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
 
 
+def experiment_flip_step(meta: dict[str, Any]) -> Any:
+    """A run's flip step (run.json ``summary.flip_step``), for a sample run counted in its
+    experiment's steps: a sample left out of some steps and logged again (``active=``) has
+    fewer steps of its own, and its ``experiment_index`` (``[[experiment step, run step,
+    count], ...]``) tells which experiment step each was."""
+    flip = (meta.get("summary") or {}).get("flip_step")
+    index = meta.get("experiment_index")
+    if type(flip) is not int or not isinstance(index, list):
+        return flip
+    for item in index:
+        if isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item):
+            first, step, count = item
+            if step <= flip < step + count:
+                return first + flip - step
+    return flip
+
+
 def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
     s = meta.get("summary") or {}
     true, target = meta.get("true_label"), meta.get("target_label")
-    success, flip = s.get("success"), s.get("flip_step")
+    success, flip = s.get("success"), experiment_flip_step(meta)
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)

@@ -94,3 +94,32 @@ def test_flip_step_counts_from_the_first_step_of_the_run():
     assert result["flip_step"] == 5 and result["success"] is False
     assert result["initial_true_conf"] == pytest.approx(0.9)
     assert acc.steps == 9
+
+
+def test_a_sample_logged_again_after_a_pause_flips_at_an_experiment_step(tmp_path):
+    """Sample 1 left out of steps 1 and 2, logged again at 3 where it flips: its own flip
+    step is 1 (the viewer's frame), but summarize's median counted it beside the others' 2
+    (1.5 where the experiment's steps give 2.5); the grid and the runs table too."""
+    sure, wrong = [0.9, 0.1, 0.0], [0.1, 0.9, 0.0]
+    img = np.zeros((2, 4, 4, 3), np.float32)
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES[:3],
+                             true_labels=[0, 0]) as w:  # fmt: skip
+        w.log(images=img, confidences=[sure, sure])
+        w.log(images=img + 0.1, confidences=[sure, sure], active=[True, False])
+        w.log(images=img + 0.2, confidences=[wrong, sure], active=[True, False])
+        w.log(images=img + 0.3, confidences=[wrong, wrong])
+    one = animlib.open_run(tmp_path / "e-0001")
+    assert len(one) == 2 and one.meta["summary"]["flip_step"] == 1  # its own steps
+    table = animlib.summarize(tmp_path)
+    assert table["median_flip_step"].tolist() == [2.5]  # flips at experiment steps 2 and 3
+    from animlib.experiments import run_outcomes
+
+    rows = run_outcomes(tmp_path).set_index("id")
+    assert rows.loc["e-0001", "flip_step"] == 3 and rows.loc["e-0000", "flip_step"] == 2
+    from animlib.index import open_index
+
+    index = open_index(str(tmp_path))
+    index.refresh()
+    flips = dict(zip(*index.rows(["e-0000", "e-0001"]).select(["id", "flip_step"]).to_pydict()
+                     .values(), strict=True))  # fmt: skip
+    assert flips == {"e-0000": 2, "e-0001": 3}

@@ -21,6 +21,7 @@ from ..experiment_grid import (
     run_outcome,
 )
 from ..experiments import image_key
+from ..outcomes import experiment_flip_step
 from .experiments import exact_rows, infos_of, sample_rows, sample_value
 from .query import good_rows
 
@@ -70,7 +71,7 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
                 sample, true = meta.get("sample"), meta.get("true_label")
                 key, found = image_key(meta), meta.get("class_names")
                 summary = meta.get("summary") or {}
-                success, flip = summary.get("success"), summary.get("flip_step")
+                success, flip = summary.get("success"), experiment_flip_step(meta)
             else:
                 sample, found = sample_value(sample), classes[names_text]
             yield run_id, exp, key, sample, row_label(sample, found, true), success, flip
