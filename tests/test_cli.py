@@ -383,7 +383,7 @@ def test_options_of_render_all_on_one_run_are_refused_not_ignored(tmp_path, caps
 
 
 def test_the_dpi_range_named_is_the_one_in_force(tmp_path, capsys, monkeypatch):
-    """"must be a number in [20, 10000]" beside "5000 dpi is above the limit of 400", with
+    """ "must be a number in [20, 10000]" beside "5000 dpi is above the limit of 400", with
     two exit codes for one kind of mistake."""
     run = str(tmp_path / write_run(tmp_path, "a", steps=2))
     assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "-1"]) == 2
