@@ -10,11 +10,12 @@ from typing import Any
 
 import streamlit as st
 
+from animlib import runs_table as table
 from animlib.downloads import render_download
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_gif_frames
-from animlib.links import FROM_LINK, sent_address, viewer_link
+from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
 from animlib.lock import run_status
 from animlib.options import RenderOptions
 from animlib.player.component import player
@@ -30,6 +31,7 @@ from animlib.ui import (
     root,
     run_index,
     sample_neighbours,
+    source_groups,
 )
 from animlib.views import confidence_csv, metric_cards, styled_confidences
 from animlib.watching import follow_shown_runs
@@ -139,6 +141,16 @@ if grid_ids:
         # that image's row (the rest of the grid a toggle away there)
         query_params={"ids": ",".join(grid_ids), **({"image": run.id} if one_image else {})},
     )
+try:  # the other runs on this image, side by side with this one
+    shortcuts = table.shortcuts(source_groups([run.id], where), [run.id])
+except Exception:  # a convenience too
+    log.warning("runs on the image of %s", run.id, exc_info=True)
+    shortcuts = []
+for source, group, total in shortcuts[:1]:
+    others = f"{len(group) - 1} of the {total - 1}" if total > len(group) else str(total - 1)
+    runs_text = "run" if total == 2 else "runs"
+    image = md(table.source_label(source))
+    compare_link(st, group, f"Compare with the {others} other {runs_text} on {image}")
 if is_sample:
     try:  # step through the experiment's samples without going back to the table
         before, after, n_samples = sample_neighbours(run.id, experiment, where)

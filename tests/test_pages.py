@@ -675,3 +675,21 @@ def test_compare_picker_offers_the_first_runs_of_a_large_image_group():
     assert offered == ["d1", "x", "r0", "r1", "r2"]  # the compared runs always, then in order
     assert offered_runs(["a", "b"], {}) == ["a", "b"]
     assert picked_ids([" a ", "b,c", "a", ",", ""]) == ["a", "b", "c"]
+
+
+def test_the_viewer_links_to_a_comparison_with_the_runs_on_its_image(app_env):
+    """The viewer had no way to the compare page but the runs table."""
+    at = app("app_pages/viewer.py", run="alpha")  # beta attacks the same image
+    assert not at.exception
+    links = {el.proto.label: el.proto.page for el in at.get("page_link")}
+    label = "Compare with the 1 other run on "
+    (found,) = [k for k in links if k.startswith(label)]
+    assert "compare" in links[found]
+    (link,) = [el for el in at.get("page_link") if el.proto.label == found]
+    assert link.proto.query_string == "runs=alpha%2Cbeta"  # this run first
+    write_run(app_env, "gamma", steps=4)
+    at = app("app_pages/viewer.py", run="alpha")
+    labels = [el.proto.label for el in at.get("page_link")]
+    assert any(t.startswith("Compare with the 2 other runs on ") for t in labels)
+    at = app("app_pages/viewer.py", run="edit")  # on no image of another run
+    assert not any(el.proto.label.startswith("Compare") for el in at.get("page_link"))
