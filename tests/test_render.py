@@ -508,9 +508,11 @@ def test_runs_without_confidences_or_original_get_fewer_panels(tmp_path):
     bare = make_run(tmp_path, "blur", confidences=False, original=False)  # nothing attacked
     titles = {
         r.id: RunFigure(r).rows[0].images.titles["adversarial"].get_text()
-        for r in (full, no_orig, bare)
+        for r in (full, no_orig, bare, no_conf)
     }
-    assert titles == {full.id: "adversarial", no_orig.id: "adversarial", bare.id: "image"}
+    # an edit (no classifier) with an original was "adversarial" too
+    expected = {full.id: "adversarial", no_orig.id: "adversarial", bare.id: "image"}
+    assert titles == {**expected, no_conf.id: "edited"}
 
 
 @pytest.mark.parametrize(

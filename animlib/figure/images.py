@@ -92,8 +92,9 @@ class ImagePanels:
             self.original_image = PixelImage(ax, to_rgba(data.original))
         if "adversarial" in self.boxes:
             ax = self.boxes["adversarial"]
-            attacked = data.original is not None or data.confidences is not None
-            name = "adversarial" if attacked else "image"  # (an edit, say: nothing attacked)
+            # an attack's image; without a classifier (an image edit, say) nothing was attacked
+            attacked = data.confidences is not None or data.run.true_label is not None
+            name = "adversarial" if attacked else "edited" if data.original is not None else "image"
             self.titles["adversarial"] = panel_title(ax, fig_w, name)
             self.adversarial_image = PixelImage(ax, blank)
             self.adversarial_region = RedrawRegion(

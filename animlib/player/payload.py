@@ -166,6 +166,8 @@ def build_payload(
                 "name": printable(run.name),
                 "steps": len(run),
                 "image": image,
+                # an attack's image is "adversarial"; without a classifier (an image edit), not
+                "attacked": fields["classes"] is not None or run.true_label is not None,
                 **fields,
             }
         )

@@ -281,6 +281,25 @@ def test_compare_images_grow_to_the_room_of_their_column(page, server):
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def test_a_narrow_page_shows_fewer_compared_runs_a_row(page, server):
+    """At 420 px three runs a row left ~120 px each: every table cell was cut ("0.…")."""
+    names = ["short", "long", "big"]
+    page.set_viewport_size({"width": 420, "height": 900})
+    try:
+        open_player(page, server.url + "/compare?runs=" + ",".join(names))
+        xs = {page.locator(f".animlib-col[data-run='{n}']").bounding_box()["x"] for n in names}
+        assert len(xs) == 1  # one run a row
+        cell = page.locator(".animlib-col[data-run='short'] tbody td").nth(1)
+        assert cell.evaluate("(td) => td.scrollWidth <= td.clientWidth"), "confidence cut"
+        page.set_viewport_size({"width": 1280, "height": 900})  # wider again: side by side
+        page.wait_for_function(
+            """() => new Set([...document.querySelectorAll('.animlib-col')]
+                         .map((c) => c.getBoundingClientRect().left)).size === 3"""
+        )
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0
@@ -665,3 +684,25 @@ def test_class_names_are_cut_again_when_the_table_shows_or_resizes(page):
     assert all("…" in n for n in shown) and len(set(shown)) == 2, shown
     assert all(len(w) > len(s) for w, s in zip(wider, shown, strict=True)), (wider, shown)
     assert parts == ["a", "👨‍👩‍👧", "b", "🇯🇵", "🇫🇷"]
+
+
+def test_runs_of_one_name_are_told_apart_by_their_ids(page, server, player_runs):
+    """Two reruns named "short" both read "short" in the titles and the legend. (Last in this
+    module: it adds a run.)"""
+    with animlib.RunWriter(
+        player_runs, name="short", class_names=CLASSES, true_label=0, original=image_for(0)
+    ) as w:
+        for i in range(4):
+            w.log(image=image_for(i), confidences=probs_for(i))
+    assert w.run_id == "short-2"
+    open_player(page, server.url + "/compare?runs=short,short-2,edit")
+    titles = page.locator(".animlib-col-title").all_inner_texts()
+    assert titles == ["short", "short (short-2)", "edit"]  # (the first's id is its name)
+    legend = page.locator("[data-testid='animlib-curves']").inner_text()
+    assert "short (short-2)" in legend
+
+    def caption(run_id: str) -> str:
+        return page.locator(f".animlib-col[data-run='{run_id}'] figcaption").first.inner_text()
+
+    assert caption("short-2").startswith("adversarial")
+    assert caption("edit").startswith("image")  # a blur: no classifier, nothing attacked

@@ -23,6 +23,30 @@ function compareTarget(width, cols) {
   return clamp(Math.floor((col - 8) / 2), 96, 240); // the images' gap is 8 px
 }
 
+// What a run's changing image is called: an attack's is adversarial; without a classifier (an
+// image edit, say) it is the edited image, or just the image when there is no original either.
+function imageName(run) {
+  if (run.attacked) return "adversarial";
+  return run.image && run.image.original ? "edited" : "image";
+}
+
+// Each run's title: its name, with its id where another compared run has the same name
+// (two reruns of "pgd" read "pgd" twice).
+function runTitles(runs) {
+  const count = new Map();
+  for (const run of runs) count.set(run.name, (count.get(run.name) || 0) + 1);
+  return runs.map((run) => (count.get(run.name) > 1 && run.id !== run.name ? `${run.name} (${run.id})` : run.name));
+}
+
+// How many runs a comparison shows a row: at most 3 (4 in 2 x 2: 6 in one row left each run
+// ~190 px, its images 120 px and its table's headers cut to "confid…"), and no more than fit
+// MIN_COL px wide (at 420 px, 3 columns cut every cell of the tables: one column then).
+const MIN_COL = 240;
+function compareCols(n, width) {
+  const wanted = n <= 3 ? n : n === 4 ? 2 : 3;
+  return width ? clamp(Math.floor((width + 14) / (MIN_COL + 14)), 1, wanted) : wanted;
+}
+
 class Player {
   constructor(payload, parent, carried) {
     this.width = parent.clientWidth || 0;
@@ -170,7 +194,7 @@ class Player {
       ev.stopPropagation();
       set(Number(box.dataset.split) + delta);
     });
-    return zoomable ? this.figure("original | adversarial: drag the divider", box, { r, kind: "before-after" }) : box;
+    return zoomable ? this.figure(`original | ${imageName(this.runs[r])}: drag the divider`, box, { r, kind: "before-after" }) : box;
   }
 
   viewerBody() {
@@ -205,17 +229,16 @@ class Player {
   }
 
   compareBody() {
-    // at most 3 runs a row (4 in 2 x 2): 6 in one row left each run ~190 px, its images 120 px
-    // and its table's headers cut to "confid…"
-    const n = this.runs.length;
-    const cols = n <= 3 ? n : n === 4 ? 2 : 3;
+    const cols = compareCols(this.runs.length, this.width);
     const target = compareTarget(this.width, cols);
     this.cols = cols;
     this.sized = []; // {canvas, image}: the images resized with the page
     const grid = el("div", { class: "animlib-grid", style: `--cols:${cols}` });
+    this.grid = grid;
+    const titles = runTitles(this.runs);
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
-      col.appendChild(el("div", { class: "animlib-col-title", title: run.name }, run.name));
+      col.appendChild(el("div", { class: "animlib-col-title", title: run.id }, titles[r]));
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
       if (run.image) {
@@ -223,8 +246,7 @@ class Player {
         const pics = col.appendChild(el("div", { class: "animlib-pics" }));
         const image = this.canvas(r, "image", size, "animlib-image");
         this.sized.push({ canvas: image, image: run.image });
-        const attacked = run.image.original || run.classes;  // (an edit, say: nothing attacked)
-        pics.appendChild(this.figure(attacked ? "adversarial" : "image", image, { r, kind: "image" }));
+        pics.appendChild(this.figure(imageName(run), image, { r, kind: "image" }));
         if (run.image.perturbation) {
           const delta = this.canvas(r, "perturbation", size, "animlib-perturbation");
           this.sized.push({ canvas: delta, image: run.image });
@@ -245,9 +267,10 @@ class Player {
   makeCurves(width) {
     const series = [];
     if (this.compare) {
+      const titles = runTitles(this.runs);
       this.runs.forEach((run, r) => {
         const c = run.curves.find((x) => x.role === "true");
-        if (c) series.push({ label: run.name, color: RUN_COLORS[r % RUN_COLORS.length], dash: RUN_DASHES[r % RUN_DASHES.length], values: this.arrays[c.array].data });
+        if (c) series.push({ label: titles[r], color: RUN_COLORS[r % RUN_COLORS.length], dash: RUN_DASHES[r % RUN_DASHES.length], values: this.arrays[c.array].data });
       });
     } else {
       for (const c of this.runs[0].curves) series.push({ label: c.label, color: ROLE_COLORS[c.role], values: this.arrays[c.array].data });
@@ -412,7 +435,8 @@ class Player {
     // which panel at which step (the page's step counter is behind the overlay); the zoom
     // said as a display size, not written like the perturbation's gain
     const run = this.runs[what.r];
-    const panel = { "before-after": "original | adversarial", image: "adversarial", perturbation: `perturbation ×${fmtGain(image.gain)}` }[what.kind] || what.kind;
+    const name = imageName(run);
+    const panel = { "before-after": `original | ${name}`, image: name, perturbation: `perturbation ×${fmtGain(image.gain)}` }[what.kind] || what.kind;
     const who = this.runs.length > 1 ? `${run.id} · ` : "";
     const note = overlay.appendChild(el("div", { class: "animlib-overlay-note", "data-testid": "animlib-zoom-note" }));
     this.labels.push({ r: what.r, node: note, text: (s, shown) => `${who}${panel} · ${imageStep(s, shown)} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
@@ -437,6 +461,11 @@ class Player {
   resized(width) {
     if (!width || width === this.width) return;
     this.width = width;
+    const cols = compareCols(this.runs.length, width);
+    if (cols !== this.cols && this.grid) {  // (a phone turned, a window narrowed)
+      this.cols = cols;
+      this.grid.style.setProperty("--cols", String(cols));
+    }
     const target = compareTarget(width, this.cols);
     for (const { canvas, image } of this.sized) {
       const size = displaySize(image, target);
