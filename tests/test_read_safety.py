@@ -522,3 +522,24 @@ def test_a_read_only_results_folder_is_read_and_refuses_writers_clearly(tmp_path
     assert "PROBLEMS []" in done.stdout, done.stdout
     assert "Traceback" not in done.stderr, done.stderr
     assert (out / "x.gif").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_in_place_of_a_chunk_is_refused_not_waited_on(tmp_path):
+    """Opening a FIFO waits for a writer: validate (of the whole folder) and the runs page,
+    which checks the runs it shows, hung forever on one such chunk."""
+    import threading
+
+    run_id = write_run(tmp_path, "a", steps=4)
+    chunk = tmp_path / run_id / "confidences" / "c.0.0"
+    chunk.unlink()
+    os.mkfifo(chunk)
+    found: list = []
+    worker = threading.Thread(target=lambda: found.append(animlib.validate(tmp_path)))
+    worker.daemon = True  # (a hang must not keep the test process alive)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "validate waited on the named pipe"
+    (report,) = found[0]
+    assert not report.ok and report.field == "confidences"
+    assert "c.0.0 is not a regular file (a FIFO)" in report.error

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,24 @@ class GuardedLocalStore(zarr.storage.LocalStore):
     def with_read_only(self, read_only: bool = False) -> GuardedLocalStore:
         return type(self)(self.root, read_only=read_only, guard=self.guard)
 
-    def get_sync(self, key: str, **kwargs: Any) -> Any:
+    def _readable(self, key: str) -> None:
+        """The guard, then refuse a key that is no regular file: opening a FIFO waits for a
+        writer forever (a validate, a runs page hung on it), a device never ends."""
         self.guard(key)
+        try:
+            mode = os.stat(Path(self.root) / key).st_mode
+        except OSError:
+            return  # missing (or unreadable): Zarr's own answer
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket or device"
+            raise OSError(errno.EINVAL, f"{key} is not a regular file ({kind})")
+
+    def get_sync(self, key: str, **kwargs: Any) -> Any:
+        self._readable(key)
         return super().get_sync(key, **kwargs)
 
     async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
-        self.guard(key)
+        self._readable(key)
         return await super().get(key, prototype, byte_range)
 
     async def get_partial_values(
@@ -46,7 +61,7 @@ class GuardedLocalStore(zarr.storage.LocalStore):
     ) -> list[Any]:
         key_ranges = list(key_ranges)
         for key, _ in key_ranges:
-            self.guard(key)
+            self._readable(key)
         return await super().get_partial_values(prototype, key_ranges)
 
     async def exists(self, key: str) -> bool:
