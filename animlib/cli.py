@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .cli_args import FLAGS, build_parser, default_runs
+from .cli_notes import note_broken, note_left_out, note_missing
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -228,50 +229,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
     if not args.include_incomplete:
-        _note_left_out(args.runs, all_runs=args.all_runs)
-    _note_broken(args.runs)
+        note_left_out(args.runs, all_runs=args.all_runs)
+    note_broken(args.runs)
+    note_missing(args.runs)
     return 0
-
-
-REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step stored"}
-
-
-def _note_left_out(root: str, *, all_runs: bool) -> None:
-    """On stderr: how many runs the summary counts though still running, how many it left out
-    of its numbers, and why."""
-    from .index import open_index
-    from .index.experiments import left_out_counts, running_counted
-
-    # (the index the summary just refreshed)
-    index = open_index(root)
-    runs, experiments = running_counted(index, experiments_only=not all_runs)
-    if runs:
-        of = f" of {plural(experiments, 'experiment')}" if experiments else ""
-        print(
-            f"note: {plural(runs, 'run')}{of} still running counted with their steps so far "
-            "(not a final result: robust until attacked)",
-            file=sys.stderr,
-        )
-    counts = left_out_counts(index, experiments_only=not all_runs)
-    if counts:
-        why = ", ".join(f"{n:,} {REASONS.get(r, r)}" for r, n in sorted(counts.items()))
-        print(
-            f"note: {plural(sum(counts.values()), 'run')} left out of the numbers as no result "
-            f"({why}; column left_out): --include-incomplete counts them",
-            file=sys.stderr,
-        )
-
-
-def _note_broken(root: str) -> None:
-    """On stderr, how many folders the summary could not read (their runs are not counted)."""
-    from .experiment_views import unread_note
-    from .index import open_index
-    from .index.query import broken_rows
-
-    n = broken_rows(open_index(root).table).num_rows  # the index the summary just refreshed
-    if n:
-        why = f"python -m animlib validate {root} says why"
-        print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
 
 
 def _beside_experiments(root: str, summary):

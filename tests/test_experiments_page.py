@@ -1241,6 +1241,11 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
     (warning,) = [w.value for w in experiments_page().warning if "Sample runs missing" in w.value]
     assert "pgd\\-a (2 of 4: pgd\\-a\\-0001 cannot be read)" in warning
     assert "damaged (the runs page lists why) or deleted or moved" in warning
+    # summary's row shows n 2 of 4 with nothing said (validate did say it)
+    assert main(["summary", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert "note: experiment pgd-a: 2 of its 4 sample runs cannot be read" in err
+    assert "its numbers cover the runs left" in err and "pgd-b:" not in err
     with pytest.warns(UserWarning, match="2 of its 4 sample runs are not in"):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
 
