@@ -638,6 +638,8 @@ def test_amplification_label_and_override(run):
     fixed = RunFigure(run, RenderOptions(amplification=10)).rows[0]
     assert fixed.amplification == 10
     assert "×10" in fixed.images.titles["perturbation"].get_text()
+    # the colour range, not the attack's budget (a reader quoted "±0.1" as the eps)
+    assert fixed.images.titles["perturbation"].get_text().endswith("(colours ±0.1)")
 
 
 # ---------------------------------------------------------------------------------- comparison

@@ -104,7 +104,8 @@ class ImagePanels:
             ax = self.boxes["perturbation"]
             amp = self.amplification or 1.0
             a = _amp_text(amp)
-            titles = (f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
+            full = f"perturbation ×{a}  (colours ±{1 / amp:.2g})"  # (the range, not a budget)
+            titles = (full, f"perturbation ×{a}  (±{1 / amp:.2g})", f"perturbation ×{a}", f"Δ ×{a}")
             self.titles["perturbation"] = panel_title(ax, fig_w, *titles)
             self.perturbation_image = PixelImage(ax, blank)
             self.perturbation_region = RedrawRegion(
