@@ -300,6 +300,26 @@ def test_a_narrow_page_shows_fewer_compared_runs_a_row(page, server):
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def test_the_curves_are_drawn_again_for_a_resized_window(page, server):
+    """Narrowing the window scaled the chart drawn for the wide one: its labels shrank to
+    9 px (drawn for the narrow width, they keep about 17)."""
+    chart = "document.querySelector(\"[data-testid='animlib-curves'] svg\")"
+    try:
+        open_player(page, server.url + "/viewer?run=long")
+        assert page.evaluate(f"() => {chart}.viewBox.baseVal.width") == 1000
+        page.set_viewport_size({"width": 600, "height": 900})
+        page.wait_for_function(f"() => {chart}.viewBox.baseVal.width < 1000")
+        shown = page.evaluate(f"() => {chart}.getBoundingClientRect().width")
+        drawn = page.evaluate(f"() => {chart}.viewBox.baseVal.width")
+        assert abs(drawn - max(480, shown)) <= 16  # (the page's width, less the chart's padding)
+        page.focus(PLAYER)
+        page.keyboard.press("End")  # the new chart follows the step
+        marker = page.evaluate(f"() => {chart}.querySelector('.animlib-marker').getAttribute('x1')")
+        assert float(marker) > 400
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0

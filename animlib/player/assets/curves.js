@@ -19,12 +19,17 @@ function niceTicks(last, count) {
 }
 
 class Curves {
+  // The chart's width in its own units for ``width`` pixels of page (the text keeps its size).
+  static widthFor(width) {
+    return clamp(Math.round(width || CHART.w), 480, CHART.w);
+  }
+
   // series: [{label, color, dash (SVG stroke-dasharray, "" solid), values (typed array, one per
   // step of its run)}]; later series are drawn over earlier ones, their dots smaller
   // width: the pixels the chart gets (its text scales with it: a narrow page draws a narrower
   // chart, so that its labels keep about the size they have on a wide one)
   constructor(series, steps, onSeek, yTitle, width) {
-    this.chart = { ...CHART, w: clamp(Math.round(width || CHART.w), 480, CHART.w) };
+    this.chart = { ...CHART, w: Curves.widthFor(width) };
     this.series = series;
     this.steps = Math.max(steps, 1);
     this.onSeek = onSeek;

@@ -72,7 +72,7 @@ class Player {
     if (this.curves) this.root.appendChild(this.curves.root);
     this.root.addEventListener("keydown", (ev) => this.onKey(ev));
     parent.appendChild(this.root);
-    if (this.compare && typeof ResizeObserver === "function") {
+    if (typeof ResizeObserver === "function") {
       this.observer = new ResizeObserver(() => this.resized(parent.clientWidth));
       this.observer.observe(parent);
     }
@@ -457,10 +457,19 @@ class Player {
     this.root.focus({ preventScroll: true });
   }
 
-  // A comparison's images follow the page's width (a resized window, the sidebar opened).
+  // The curves, and a comparison's images, follow the page's width (a resized window, the
+  // sidebar opened): the chart is drawn again for its new width (scaled, its labels shrank
+  // to 9 px on a narrowed window).
   resized(width) {
     if (!width || width === this.width) return;
     this.width = width;
+    if (this.curves && this.curves.chart.w !== Curves.widthFor(width)) {
+      const fresh = this.makeCurves(width);
+      this.root.replaceChild(fresh.root, this.curves.root);
+      this.curves = fresh;
+      fresh.setStep(this.step);
+    }
+    if (!this.compare) return;
     const cols = compareCols(this.runs.length, width);
     if (cols !== this.cols && this.grid) {  // (a phone turned, a window narrowed)
       this.cols = cols;
