@@ -198,6 +198,12 @@ def _no_summary(root: str, all_runs: bool) -> str:
     )
 
 
+def _number(value: float) -> str:
+    """A summary's number: 4 significant digits (1/16 read 0.062 at 3 decimals, a flip step
+    10.000)."""
+    return f"{value:.4g}"
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import summarize
 
@@ -226,7 +232,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     elif table.empty:
         print(_no_summary(args.runs, args.all_runs))
     else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        print(table.to_string(index=False, float_format=_number, na_rep="-"))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
     if not args.include_incomplete:
         note_left_out(args.runs, all_runs=args.all_runs)
@@ -451,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return _closed_pipe()
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except OSError as exc:  # a folder missing, not allowed; writing to a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Log, check, animate and render adversarial runs.",
         allow_abbrev=False,
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"animlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     runs = default_runs()
     where = f"{runs}, from $ANIMLIB_RUNS" if settings().runs else f"$ANIMLIB_RUNS, else {runs}"

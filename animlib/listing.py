@@ -11,7 +11,7 @@ from . import meta as M
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .settings import held
 from .store import Store, open_store
-from .store.paths import RESULTS_FOLDER, is_run_id, unsafe_link
+from .store.paths import RESULTS_FOLDER, RUN_ID_RULE, is_run_id, unsafe_link
 from .text import printable
 
 
@@ -176,7 +176,10 @@ def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
         if is_run_id(name):
             readable.append(name)
         else:
-            msg = f"folder name {printable(repr(name))} is not a safe run id"
+            msg = (
+                f"folder name {printable(repr(name))} is not a safe run id ({RUN_ID_RULE}): "
+                "rename the folder to show the run"
+            )
             bad = RunFormatError(msg, field="id", code=Code.UNSAFE)
             infos.append(RunInfo.broken(name, store.url_of(name), bad))
     raws = store.read_many(f"{name}/{M.RUN_JSON}" for name in readable)

@@ -414,3 +414,23 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "ls", interrupted)
     assert main(["ls", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_version_and_a_full_disk_are_one_line(tmp_path, capsys):
+    """No --version; ``ls --json > /dev/full`` ended in a traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"animlib {animlib.__version__}\n"
+    if not os.path.exists("/dev/full"):
+        return
+    write_run(tmp_path, "a", steps=1)
+    proc = subprocess.run(
+        f"{sys.executable} -m animlib ls --json {tmp_path} > /dev/full",
+        shell=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error: [Errno 28] No space left on device")

@@ -265,7 +265,7 @@ def test_cli_summary_says_why_it_is_empty(tmp_path, capsys):
 def test_cli_summary_and_ls_json(root, capsys):
     assert main(["summary", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "pgd-a" in out and "robust_acc" in out and "0.750" in out
+    assert "pgd-a" in out and "robust_acc" in out and " 0.75 " in out  # (4 digits: 0.0625)
     # by experiment, each experiment's attack and ε beside it (as on the dashboard)
     assert main(["summary", str(root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
