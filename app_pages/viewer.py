@@ -258,9 +258,16 @@ if opts is not None:
         d[1].caption(f"GIF: {md(exc.message)}")
     html = f"{run.id}.html"
     render_download(d[2], "Standalone HTML", run, html, "text/html", opts, width="stretch")
+    slow_gif = (  # (GIFs encode at ~40 frames/s: 2,000 frames took 53 s and made 206 MB)
+        f" A GIF of {frames:,} frames takes about {frames // 40} s and is large: a stride in "
+        "Render options makes a shorter one."
+        if frames >= 400
+        else ""
+    )
     st.caption(
-        f"A video is rendered on its first click ({frames} frames: the download starts "
+        f"A video is rendered on its first click ({frames:,} frames: the download starts "
         "when it is made, a few seconds for a long run), then served from the render cache."
+        + slow_gif
     )
 if run.confidences is not None:
     csv = confidence_csv(run)

@@ -693,3 +693,12 @@ def test_the_viewer_links_to_a_comparison_with_the_runs_on_its_image(app_env):
     assert any(t.startswith("Compare with the 2 other runs on ") for t in labels)
     at = app("app_pages/viewer.py", run="edit")  # on no image of another run
     assert not any(el.proto.label.startswith("Compare") for el in at.get("page_link"))
+
+
+def test_a_long_runs_gif_is_said_to_take_long(app_env):
+    """2,000 frames of GIF took 53 s (206 MB) under a caption saying "a few seconds"."""
+    write_run(app_env, "longish", steps=420)
+    captions = " ".join(c.value for c in app("app_pages/viewer.py", run="longish").caption)
+    assert "A GIF of 420 frames takes about 10 s and is large" in captions
+    captions = " ".join(c.value for c in app("app_pages/viewer.py", run="alpha").caption)
+    assert "A GIF of" not in captions
