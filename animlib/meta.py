@@ -93,8 +93,38 @@ def dumps(meta: dict) -> bytes:
     return (json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n").encode()
 
 
+class _Constant(ValueError):
+    """NaN, Infinity or -Infinity in a JSON text (Python writes them; JSON has none)."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
+    raise _Constant(f"non-standard JSON constant {name}")
+
+
+def _constant_at(text: str) -> tuple[str, str] | None:
+    """The dotted key path of the first NaN/Infinity in the JSON ``text`` and the constant,
+    or None (read with Python's parser, which takes them)."""
+
+    def find(value: Any, path: str) -> tuple[str, str] | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        for key, item in items:
+            found = find(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+
+    try:
+        return find(json.loads(text), "")
+    except (ValueError, RecursionError):
+        return None
 
 
 def loads(data: bytes, run: str) -> dict:
@@ -106,6 +136,19 @@ def loads(data: bytes, run: str) -> dict:
     except UnicodeDecodeError:
         raise RunFormatError(
             "is not UTF-8 text", run=run, field=RUN_JSON, code=Code.CORRUPT
+        ) from None
+    except _Constant as exc:  # name the value: "params.eps is NaN"
+        found = _constant_at(data.decode("utf-8"))
+        if found is None:
+            raise RunFormatError(
+                f"is not valid JSON ({exc})", run=run, field=RUN_JSON, code=Code.CORRUPT
+            ) from None
+        path, constant = found
+        raise RunFormatError(
+            f"is {constant}, which JSON does not allow (write null or a number)",
+            run=run,
+            field=path or RUN_JSON,
+            code=Code.CORRUPT,
         ) from None
     except ValueError as exc:
         raise RunFormatError(

@@ -135,12 +135,16 @@ def _(root, outside):  # a hand edit that left a trailing comma
     path.write_text(text[:-1].rstrip() + ',\n  "note": "rerun",\n}\n')
 
 
-@case(
-    "json-nan", "list", "run.json", r"run\.json: is not valid JSON \(non-standard JSON constant NaN"
-)
-def _(root, outside):  # Python's json.dump of a NaN parameter
+@case("json-nan", "list", "params.lr", r"params\.lr: is NaN, which JSON does not allow")
+def _(root, outside):  # Python's json.dump of a NaN parameter (it said "run.json", no field)
     path = good(root, "json-nan") / "run.json"
     path.write_text(path.read_text().replace('"params": {}', '"params": {"lr": NaN}'))
+
+
+@case("json-inf-in-a-list", "list", "tags.1", r"tags\.1: is -Infinity, which JSON does not")
+def _(root, outside):
+    path = good(root, "json-inf-in-a-list") / "run.json"
+    path.write_text(path.read_text().replace('"tags": []', '"tags": ["a", -Infinity]'))
 
 
 @case("json-not-utf8", "list", "run.json", r"run\.json: is not UTF-8 text")
