@@ -234,7 +234,12 @@ def check_meta(meta: dict, run: str, *, shallow: bool = False) -> dict:
 
 def _check_fields(meta: dict, bad: Any) -> None:
     """The fields a writer is given (name, attack, model, params, tags, status, steps, class
-    names, times) have the right types."""
+    names, times) have the right types; the ones every run.json holds are there (all those
+    missing named at once: a user fixed one, to find the next)."""
+    missing = [key for key in ("name", "status", "steps") if key not in meta]
+    if missing:
+        also = f" (so {'is' if len(missing) == 2 else 'are'} {', '.join(missing[1:])})"
+        raise bad(missing[0], "is missing from run.json" + (also if len(missing) > 1 else ""))
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise bad("name", f"must be a non-empty string; got {name!r}")

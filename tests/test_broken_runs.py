@@ -171,9 +171,19 @@ def _(root, outside):
     edit_meta(good(root, "unknown-format-version"), format_version=2)
 
 
-@case("missing-status", "list", "status", r"must be one of running, finished, failed; got None")
-def _(root, outside):
+@case("missing-status", "list", "status", r"status: is missing from run\.json$")
+def _(root, outside):  # (it read "must be one of running, finished, failed; got None")
     edit_meta(good(root, "missing-status"), status=...)
+
+
+@case("missing-fields", "list", "status", r"status: is missing from run\.json \(so is steps\)")
+def _(root, outside):  # all at once: one fixed, the next was found
+    edit_meta(good(root, "missing-fields"), status=..., steps=...)
+
+
+@case("null-status", "list", "status", r"must be one of running, finished, failed; got None")
+def _(root, outside):
+    edit_meta(good(root, "null-status"), status=None)
 
 
 @case("bad-summary", "list", "summary.flip_step", r"must be an integer or null; got 'three'")
