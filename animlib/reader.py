@@ -61,6 +61,9 @@ def describe_read_error(exc: BaseException) -> str:
         )
     if any(word in text.lower() for word in ("decompress", "zstd", "blosc", "corrupt")):
         return f"a chunk file is truncated or corrupt: {text[:200]}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:  # not the server's path
+        name = os.path.basename(str(exc.filename))
+        return f"{type(exc).__name__}: chunk {name}: {exc.strerror}"
     return f"{type(exc).__name__}: {text[:300]}"
 
 

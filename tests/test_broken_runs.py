@@ -363,6 +363,18 @@ def _(root, outside):  # later steps' chunks written at another resolution (20x2
     )
 
 
+@case(
+    "chunk-symlink-loop",
+    "quick",
+    "confidences",
+    r"cannot be read \(OSError: chunk c\.0\.0: Too many levels of symbolic links\)$",
+)
+def _(root, outside):  # (it showed the server's whole path to the chunk)
+    chunk = good(root, "chunk-symlink-loop") / "confidences" / "c.0.0"
+    chunk.unlink()
+    os.symlink("c.0.0", chunk)
+
+
 @case("images-nan", "deep", "images", r"contains NaN/inf at step 6")
 def _(root, outside):
     image = image_for(6)
