@@ -128,7 +128,9 @@ def folder_error(store: Store, exc: StoreError) -> RunFormatError:
         INVALID: a file, others: unreadable).
     """
     if exc.code == Code.NOT_FOUND:
-        msg = "results folder does not exist"
+        from .near_names import did_you_mean
+
+        msg = "results folder does not exist" + did_you_mean(store)
     else:
         msg = "is not a folder" if exc.code == Code.INVALID else exc.message
     return RunFormatError(msg, field=store.url, code=exc.code)

@@ -423,8 +423,13 @@ def _open(store: Store, where: str, *, check: bool = True) -> Run:
             raise unsafe_link(exc.field or "", where, store.name) from None
         raise exc.with_run(store.name) from None
     if not exists:
+        from .near_names import did_you_mean
+
         raise RunFormatError(
-            "no such run folder", run=store.name, field="path", code=Code.NOT_FOUND
+            "no such run folder" + did_you_mean(store),
+            run=store.name,
+            field="path",
+            code=Code.NOT_FOUND,
         )
     meta, raw = read_meta(store, where=where)
     run = Run(store, meta, raw, where=where)

@@ -434,3 +434,14 @@ def test_version_and_a_full_disk_are_one_line(tmp_path, capsys):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: [Errno 28] No space left on device")
+
+
+def test_a_mistyped_folder_gets_a_did_you_mean(tmp_path, capsys):
+    run_id = write_run(tmp_path, "bim-eps0.01-digits4", steps=1)
+    typo = str(tmp_path / run_id[:-2])  # "...digit" for "...digits4"
+    assert main(["render", typo, str(tmp_path / "x.gif"), "--no-cache"]) == 1
+    assert f"no such run folder (did you mean {run_id}?)" in capsys.readouterr().err
+    assert main(["validate", typo]) == 1
+    assert f"does not exist (did you mean {run_id}?)" in capsys.readouterr().err
+    assert main(["ls", str(tmp_path / "nothing-like-it")]) == 1
+    assert "did you mean" not in capsys.readouterr().err
