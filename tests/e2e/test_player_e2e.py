@@ -320,6 +320,20 @@ def test_the_curves_are_drawn_again_for_a_resized_window(page, server):
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def test_a_compared_runs_title_opens_it_in_the_viewer_at_the_step_shown(page, server):
+    """Compare had no way to one run's viewer but the runs table."""
+    open_player(page, server.url + "/compare?runs=short,long")
+    page.focus(PLAYER)
+    for _ in range(9):
+        page.keyboard.press("ArrowRight")
+    page.locator(".animlib-col[data-run='long'] .animlib-col-title a").click()
+    page.wait_for_url("**/viewer?run=long&step=9", timeout=60_000)
+    open_player(page, page.url)
+    assert shown_step(page) == 9
+    page.go_back()
+    page.wait_for_url("**/compare?runs=short*", timeout=60_000)
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0

@@ -238,7 +238,12 @@ class Player {
     const titles = runTitles(this.runs);
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
-      col.appendChild(el("div", { class: "animlib-col-title", title: run.id }, titles[r]));
+      // the title opens the run in the viewer at the step shown (a page load: the viewer's own)
+      const title = col.appendChild(el("div", { class: "animlib-col-title" }));
+      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `open ${run.id} in the viewer`, target: "_top" }, titles[r]));
+      link.addEventListener("click", () => {
+        link.href = `viewer?run=${encodeURIComponent(run.id)}&step=${Math.min(this.step, run.steps - 1)}`;
+      });
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
       if (run.image) {
