@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,11 +48,21 @@ def styled_confidences(run: Any, top_k: int | None = 10) -> Styler:
     return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format(confidence_text)
 
 
+def run_titles(runs: Sequence[Any]) -> list[str]:
+    """Each run's title beside the others: its name, with its id where another of ``runs``
+    has the same name (two reruns of "pgd" read "pgd" twice), as the player titles them."""
+    counts = Counter(run.name for run in runs)
+    return [
+        f"{run.name} ({run.id})" if counts[run.name] > 1 and run.id != run.name else run.name
+        for run in runs
+    ]
+
+
 def _column_labels(runs: Sequence[Any]) -> list[str]:
-    """One column label per run: its name, made unique with trailing spaces."""
+    """One column label per run: its title, made unique with trailing spaces."""
     labels: list[str] = []
-    for run in runs:
-        labels.append(unique_label(run.name, labels))
+    for title in run_titles(runs):
+        labels.append(unique_label(title, labels))
     return labels
 
 

@@ -27,7 +27,7 @@ from animlib.ui import (
     root,
     source_groups,
 )
-from animlib.views import compare_metrics, compare_params
+from animlib.views import compare_metrics, compare_params, run_titles
 from animlib.watching import follow_shown_runs
 
 where = root()
@@ -72,8 +72,8 @@ if len(runs) < 2:
 statuses = [run_status(r.meta, r.store) for r in runs]
 st.caption(
     " · ".join(
-        f"{md(r.name)} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"
-        for r, s in zip(runs, statuses, strict=True)
+        f"{md(title)} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"
+        for r, s, title in zip(runs, statuses, run_titles(runs), strict=True)
     )
     + " — shorter runs hold their last frame; ← → step every run at once, space plays"
 )
