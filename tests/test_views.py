@@ -106,14 +106,15 @@ def test_compare_params_lists_the_differing_ones_first():
     from animlib.params import PARAM_CHARS
     from animlib.views import NO_VALUE, compare_params
 
-    a = SimpleNamespace(name="pgd", params={"eps": 0.1, "alpha": 0.01, "norm": "linf",
+    a = SimpleNamespace(name="pgd", id="pgd", params={"eps": 0.1, "alpha": 0.01, "norm": "linf",
                                             "opt": {"lr": 0.5, "betas": [0.9, 0.99]},
                                             "random_start": True, "seed": None})  # fmt: skip
-    b = SimpleNamespace(name="pgd", params={"eps": 8 / 255, "alpha": 0.01, "norm": "linf",
+    b = SimpleNamespace(name="pgd", id="pgd-2", params={"eps": 8 / 255, "alpha": 0.01, "norm": "linf",
                                             "opt": {"lr": 0.25, "betas": [0.9, 0.99]},
                                             "steps": 40, "random_start": True})  # fmt: skip
     table, differ = compare_params([a, b])
-    assert list(table.columns) == ["pgd", "pgd "]  # as the metrics table labels the runs
+    # as the metrics table and the player title the runs (it read "pgd" twice)
+    assert list(table.columns) == ["pgd", "pgd (pgd-2)"]
     assert differ == 4
     assert list(table.index[:4]) == ["eps", "opt.lr", "seed", "steps"]  # in the runs' order
     assert list(table.index[4:]) == ["alpha", "norm", "opt.betas", "random_start"]
@@ -122,10 +123,10 @@ def test_compare_params_lists_the_differing_ones_first():
     assert list(table.loc["steps"]) == [NO_VALUE, "40"]
     assert table.loc["random_start", "pgd"] == "true"
     assert table.loc["opt.betas", "pgd"] == "[0.9, 0.99]"
-    long = SimpleNamespace(name="w", params={"weights": list(range(100))})
+    long = SimpleNamespace(name="w", id="w", params={"weights": list(range(100))})
     cell = compare_params([long, a])[0].loc["weights", "w"]
     assert len(cell) == PARAM_CHARS and cell.endswith("…") and cell.startswith("[0, 1, 2")
-    assert compare_params([SimpleNamespace(name="x", params={})] * 2)[0].empty
+    assert compare_params([SimpleNamespace(name="x", id="x", params={})] * 2)[0].empty
 
 
 def test_metric_cards_say_what_a_run_has_and_dash_what_it_has_not(tmp_path):
