@@ -109,7 +109,8 @@ def test_compare_params_lists_the_differing_ones_first():
     a = SimpleNamespace(name="pgd", id="pgd", params={"eps": 0.1, "alpha": 0.01, "norm": "linf",
                                             "opt": {"lr": 0.5, "betas": [0.9, 0.99]},
                                             "random_start": True, "seed": None})  # fmt: skip
-    b = SimpleNamespace(name="pgd", id="pgd-2", params={"eps": 8 / 255, "alpha": 0.01, "norm": "linf",
+    b = SimpleNamespace(name="pgd", id="pgd-2", params={"eps": 8 / 255, "alpha": 0.01,
+                                            "norm": "linf",
                                             "opt": {"lr": 0.25, "betas": [0.9, 0.99]},
                                             "steps": 40, "random_start": True})  # fmt: skip
     table, differ = compare_params([a, b])
