@@ -311,13 +311,16 @@ if "grid_ids" not in st.session_state:
 if st.session_state.get("grid_ids_problem"):  # (until the grid is edited)
     st.warning(md(st.session_state.grid_ids_problem), icon=":material/link_off:")
 elif (
-    st.session_state.get("grid_sweep", sweep) != sweep  # another sweep parameter picked
+    (  # another sweep parameter picked, or the filters changed (the FGSM grid showed PGD)
+        st.session_state.get("grid_sweep", sweep) != sweep
+        or st.session_state.get("grid_shown", shown_ids) != shown_ids
+    )
     and st.session_state.grid_ids == st.session_state.get("grid_first")  # a grid not edited
 ):
-    st.session_state.grid_ids = first  # starts over at a value of the new parameter
-if "grid_first" not in st.session_state or st.session_state.get("grid_sweep") != sweep:
+    st.session_state.grid_ids = first  # starts over with the experiments now in the table
+if st.session_state.get("grid_first") != first:
     st.session_state.grid_first = first
-st.session_state.grid_sweep = sweep
+st.session_state.grid_sweep, st.session_state.grid_shown = sweep, shown_ids
 options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"
 if shared_value is not None:

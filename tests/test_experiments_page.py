@@ -1521,3 +1521,19 @@ def test_a_running_experiments_runs_without_a_step_are_not_called_failed():
         "16 runs of running experiments have no step stored yet."
     )
     assert left_out_note(frame.iloc[1:2]) == ""
+
+
+def test_the_grid_follows_the_filters_until_it_is_edited(demo_env):
+    """Filtered to FGSM, the table and the chart showed FGSM while the grid kept the PGD
+    experiments it started with."""
+    at = experiments_page()
+    assert any("pgd" in e for e in at.multiselect(key="grid_ids").value)
+    at.multiselect(key="e_attack").set_value(["FGSM"]).run()
+    assert not at.exception, at.exception
+    fgsm = at.multiselect(key="grid_ids").value
+    assert fgsm and all(e.startswith("sweep-fgsm") for e in fgsm)
+    at.text_input(key="e_text").set_value("eps=0.2").run()
+    assert at.multiselect(key="grid_ids").value == ["sweep-fgsm-eps0.20"]
+    at.multiselect(key="grid_ids").set_value(["sweep-bim-eps0.05"]).run()  # edited: it stays
+    at.text_input(key="e_text").set_value("").run()
+    assert at.multiselect(key="grid_ids").value == ["sweep-bim-eps0.05"]
