@@ -128,9 +128,21 @@ def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, lis
         where: the results folder (default: the dashboard's).
 
     Returns:
-        For each source: the ids of every good run on it.
+        For each source: the ids of every good run on it, those of the same ε as one of
+        ``run_ids`` first (a sweep's other ε came first: "compare" set ε 0.2 beside ε 0.1).
     """
-    return run_index(where).same_source(run_ids)
+    index = run_index(where)
+    groups = index.same_source(run_ids)
+    listed = [run_id for group in groups.values() for run_id in group]
+    if not listed:
+        return groups
+    rows = index.rows(listed).select(["id", "eps"]).to_pydict()
+    eps = dict(zip(rows["id"], rows["eps"], strict=True))
+    wanted = {eps.get(r) for r in run_ids} - {None}
+    return {
+        source: sorted(group, key=lambda r: eps.get(r) not in wanted)  # (stable: index order)
+        for source, group in groups.items()
+    }
 
 
 def experiments_among(run_ids: list[str], where: str | None = None) -> list[str]:

@@ -1537,3 +1537,19 @@ def test_the_grid_follows_the_filters_until_it_is_edited(demo_env):
     at.multiselect(key="grid_ids").set_value(["sweep-bim-eps0.05"]).run()  # edited: it stays
     at.text_input(key="e_text").set_value("").run()
     assert at.multiselect(key="grid_ids").value == ["sweep-bim-eps0.05"]
+
+
+def test_the_viewers_compare_link_puts_the_runs_of_its_eps_first(demo_env):
+    """A sample at ε 0.1 was compared with the sweep's ε 0.05 and 0.2 runs, before the other
+    attacks at ε 0.1."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("app_pages/viewer.py")
+    at.query_params["run"] = "sweep-fgsm-eps0.10-0003"
+    at.run()
+    (link,) = [p for p in at.get("page_link") if p.proto.page == "compare"]
+    runs = _link_query(link)["runs"].split(",")
+    assert runs[:3] == [
+        "sweep-fgsm-eps0.10-0003",
+        "sweep-bim-eps0.10-0003",
+        "sweep-pgd-linf-eps0.10-0003",
+    ]
