@@ -175,11 +175,16 @@ lacking = [
 if lacking:
     st.warning(views.missing_note(lacking), icon=":material/warning:")
 shown_ids = list(shown["experiment"])
+ANSWER = ("robust_acc", "success_rate", "clean_acc", "n", "median_flip_step", "median_linf")
+LAST = ("median_l2", "left_out", "model", "status", "steps")
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(
     table,
     hide_index=True,
-    column_order=["runs", *(c for c in shown.columns if c != "params")],
+    # the answer first: robust accuracy and success rate right after the attack and its
+    # parameters (at 900 px they were past the edge, behind model and status)
+    column_order=["runs", *(c for c in shown.columns if c not in (*ANSWER, *LAST, "params"))]
+    + [c for c in (*ANSWER, *LAST) if c in shown.columns],
     key=(table_key := selection_key("experiments_table", shown_ids)),  # (never to other rows)
     on_select="rerun",
     selection_mode="multi-row",

@@ -1553,3 +1553,12 @@ def test_the_viewers_compare_link_puts_the_runs_of_its_eps_first(demo_env):
         "sweep-bim-eps0.10-0003",
         "sweep-pgd-linf-eps0.10-0003",
     ]
+
+
+def test_the_table_shows_the_answer_before_the_details(demo_env):
+    """At 900 px the table ended at "clean acc": robust accuracy and success rate were past
+    the edge, behind the model and the status."""
+    order = list(experiments_page().dataframe[0].proto.column_order)
+    assert order[:4] == ["runs", "experiment", "attack", "eps"]
+    assert order[4:6] == ["robust_acc", "success_rate"]
+    assert order.index("model") > order.index("median_flip_step")
