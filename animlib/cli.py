@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .cli_args import FLAGS, build_parser, default_runs
-from .cli_notes import note_broken, note_left_out, note_missing
+from .cli_notes import note_broken, note_clean_misses, note_left_out, note_missing
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -238,6 +238,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         note_left_out(args.runs, all_runs=args.all_runs)
     note_broken(args.runs)
     note_missing(args.runs)
+    note_clean_misses(table)
     return 0
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from .text import plural
 
-__all__ = ["note_broken", "note_left_out", "note_missing"]
+__all__ = ["note_broken", "note_clean_misses", "note_left_out", "note_missing"]
 
 REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step stored"}
 
@@ -60,3 +61,27 @@ def note_missing(root: str, most: int = 5) -> None:
         print(f"note: {text}: its numbers cover the runs left", file=sys.stderr)
     if len(lines) > most:
         print(f"note: and {len(lines) - most} more experiments missing runs", file=sys.stderr)
+
+
+def note_clean_misses(table: Any, most: int = 3) -> None:
+    """On stderr, the rows of a summary ``table`` whose images the model got wrong before
+    the attack (clean_acc below 1): each such image counts as fooled at step 0 (success, flip
+    step 0), which the success rate alone does not show."""
+    if "clean_acc" not in table or "n" not in table:
+        return
+    keys = list(table.columns[: list(table.columns).index("n")])  # the --by keys
+    keys = ["experiment"] if "experiment" in keys else keys  # (not the attack, ε beside it)
+    rows = table[(table["clean_acc"] < 1) & (table["n"] > 0)]
+    if not len(rows):
+        return
+    named = [
+        " ".join(str(row[k]) for k in keys) + f" ({round((1 - row['clean_acc']) * row['n'])} "
+        f"of {int(row['n'])})"
+        for _, row in rows.head(most).iterrows()
+    ]
+    more = f" and {len(rows) - most} more" if len(rows) > most else ""
+    print(
+        f"note: images misclassified before the attack in {', '.join(named)}{more}: each counts "
+        "as fooled at step 0 (success, flip step 0); robust_acc counts them as not robust",
+        file=sys.stderr,
+    )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import write_run
 
@@ -445,3 +446,16 @@ def test_a_mistyped_folder_gets_a_did_you_mean(tmp_path, capsys):
     assert f"does not exist (did you mean {run_id}?)" in capsys.readouterr().err
     assert main(["ls", str(tmp_path / "nothing-like-it")]) == 1
     assert "did you mean" not in capsys.readouterr().err
+
+
+def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
+    """An experiment's "success" counted an image the model got wrong unattacked (flip step
+    0); the dashboard said so, the CLI did not."""
+    sure = [[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]]  # sample 1 (true class 1) is wrong already
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=["a", "b", "c"],
+                             true_labels=[0, 1]) as w:  # fmt: skip
+        for step in range(2):
+            w.log(images=np.full((2, 4, 4, 3), step / 4, np.float32), confidences=sure)
+    assert main(["summary", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "note: images misclassified before the attack in e (1 of 2): each counts" in err
