@@ -219,6 +219,11 @@ except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest o
 m = cached_metrics(where, run.id, fp)
 for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=True):
     col.metric(label, value, delta, delta_color="inverse")
+if m["flip_step"] == 0 and m["success"] and run.target_label is None:
+    st.caption(
+        "The model got the clean image wrong already (step 0): the attack had nothing to do, "
+        "and this success is not one of its own."
+    )
 
 scalars = list(run.scalars.items())
 names = ["Confidence table", "Scalars", "Parameters"]

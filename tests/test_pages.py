@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import CLASSES, chunk_file, page_links, probs_for, write_run
 from streamlit.testing.v1 import AppTest
@@ -702,3 +703,15 @@ def test_a_long_runs_gif_is_said_to_take_long(app_env):
     assert "A GIF of 420 frames takes about 10 s and is large" in captions
     captions = " ".join(c.value for c in app("app_pages/viewer.py", run="alpha").caption)
     assert "A GIF of" not in captions
+
+
+def test_a_clean_error_is_said_to_be_no_success_of_the_attack(app_env):
+    """ "success yes · flip step 0" for an image the model got wrong unattacked, no word."""
+    with animlib.RunWriter(app_env, name="wrong", class_names=CLASSES, true_label=1) as w:
+        for _ in range(3):
+            w.log(image=np.zeros((4, 4, 3), np.float32), confidences=probs_for(0))
+    at = app("app_pages/viewer.py", run="wrong")
+    assert animlib.open_run(app_env / "wrong").meta["summary"]["flip_step"] == 0
+    assert any("got the clean image wrong already" in c.value for c in at.caption)
+    at = app("app_pages/viewer.py", run="alpha")
+    assert not any("got the clean image wrong" in c.value for c in at.caption)
