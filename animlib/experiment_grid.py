@@ -18,6 +18,7 @@ from PIL import Image
 from .errors import AnimlibError
 from .experiments import AT_START, image_key, sample_key
 from .listing import RunInfo
+from .outcomes import experiment_flip_step
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
 from .text import csv_cell, natural_key
@@ -75,7 +76,7 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             meta.get("sample"),
             row_label(meta.get("sample"), meta.get("class_names"), meta.get("true_label")),
             (meta.get("summary") or {}).get("success"),
-            (meta.get("summary") or {}).get("flip_step"),
+            experiment_flip_step(meta),  # (a paused sample's, in its experiment's steps)
         )
         for info in infos
         if info.ok and (exp := (meta := info.meta or {}).get("experiment")) in wanted
@@ -147,12 +148,9 @@ def run_outcome(info: RunInfo) -> dict[str, Any]:
     meta = info.meta or {}
     summary = meta.get("summary") or {}
     params = meta.get("params") or {}
-    return outcome_row(
-        info.id,
-        meta,
-        eps=params.get("eps", params.get("epsilon")),
-        **{key: summary.get(key) for key in SUMMARY_KEYS},
-    )
+    values = {key: summary.get(key) for key in SUMMARY_KEYS}
+    values["flip_step"] = experiment_flip_step(meta)  # (a paused sample's: experiment steps)
+    return outcome_row(info.id, meta, eps=params.get("eps", params.get("epsilon")), **values)
 
 
 def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, Any]:

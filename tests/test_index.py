@@ -625,11 +625,12 @@ def test_the_index_schema_is_what_version_6_files_hold():
         clean_correct: bool
         robust: bool
         eps: double
+        experiment_flip: int64
         updated_key: string
         exact: bool
         """
     ).rstrip("\n")
-    # a change of the above needs a new version (6: the same columns, flip_step computed anew)
+    # a change of the above needs a new version (6: experiment_flip)
     assert index_files.SCHEMA_VERSION == "6"
 
 

@@ -102,7 +102,7 @@ def test_a_sample_logged_again_after_a_pause_flips_at_an_experiment_step(tmp_pat
     (1.5 where the experiment's steps give 2.5); the grid and the runs table too."""
     sure, wrong = [0.9, 0.1, 0.0], [0.1, 0.9, 0.0]
     img = np.zeros((2, 4, 4, 3), np.float32)
-    with animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES[:3],
+    with animlib.BatchWriter(tmp_path, experiment="e", attack="PGD", class_names=CLASSES[:3],
                              true_labels=[0, 0]) as w:  # fmt: skip
         w.log(images=img, confidences=[sure, sure])
         w.log(images=img + 0.1, confidences=[sure, sure], active=[True, False])
@@ -120,6 +120,16 @@ def test_a_sample_logged_again_after_a_pause_flips_at_an_experiment_step(tmp_pat
 
     index = open_index(str(tmp_path))
     index.refresh()
-    flips = dict(zip(*index.rows(["e-0000", "e-0001"]).select(["id", "flip_step"]).to_pydict()
-                     .values(), strict=True))  # fmt: skip
-    assert flips == {"e-0000": 2, "e-0001": 3}
+    rows = index.rows(["e-0000", "e-0001"]).select(["id", "flip_step", "experiment_flip"])
+    assert rows.to_pydict() == {
+        "id": ["e-0000", "e-0001"],
+        "flip_step": [2, 1],  # the runs table: the run's own step, as its viewer and ls say
+        "experiment_flip": [2, 3],  # the experiment's numbers and grid
+    }
+    from animlib.experiment_grid import outcomes
+
+    infos = animlib.list_runs(tmp_path)  # (the grid read from run.json: the same)
+    assert outcomes(infos, ["e"]).set_index("run")["flip_step"].to_dict() == {
+        "e-0000": 2,
+        "e-0001": 3,
+    }

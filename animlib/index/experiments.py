@@ -183,7 +183,7 @@ def experiment_summary(
     """
     import pandas as pd
 
-    names = ["clean_correct", "robust", "success", "linf", "l2", "flip_step"]
+    names = ["clean_correct", "robust", "success", "linf", "l2", "experiment_flip"]
     rows, inexact = sample_rows(index, columns=[*names, "status", "updated", "steps"])
     gone = index.writers_gone
     inexact_runs = infos_of(index, rows, inexact)
@@ -234,6 +234,7 @@ def _summary_of_columns(
         }
     ).reindex(every.index)  # (an experiment whose runs are all left out: n 0, rates NaN)
     table["n"] = table["n"].fillna(0).astype(int)
+    won = won.rename(columns={"experiment_flip": "flip_step"})  # (in the experiment's steps)
     medians = won.groupby("experiment", sort=False)[["linf", "l2", "flip_step"]].median()
     for column in ("linf", "l2", "flip_step"):
         table[f"median_{column}"] = medians[column].reindex(table.index)

@@ -36,7 +36,8 @@ __all__ = ["grid_rows", "image_sets", "outcomes"]
 _OUTCOME_SOURCES = {
     **{c: c for c in ("sample", "true_label", "experiment", "attack", "eps")},
     "run": "id",
-    **{c: c for c in ("success", "flip_step", "final_pred", "linf", "l2", "image")},
+    **{c: c for c in ("success", "final_pred", "linf", "l2", "image")},
+    "flip_step": "experiment_flip",  # (a paused sample's, in its experiment's steps)
 }
 
 
@@ -58,7 +59,7 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
     Returns:
         One row per source image, by sample.
     """
-    names = ["image", "sample", "classes", "true_label", "success", "flip_step"]
+    names = ["image", "sample", "classes", "true_label", "success", "experiment_flip"]
     rows, inexact = sample_rows(index, experiments, columns=names)
     infos = {i.id: i for i in infos_of(index, rows, inexact)}
     classes = _Classes()

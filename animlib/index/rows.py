@@ -11,13 +11,12 @@ import pyarrow as pa
 
 from ..errors import Code
 from ..listing import RunInfo
-from ..outcomes import experiment_flip_step
 from ..params import index_text, search_text
 from .columns import column
 from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
-# 2: experiment; 3: params, param_names; 4: samples.py's; 5: original; 6: a sample run's
-# flip_step in experiment steps (outcomes.experiment_flip_step)
+# 2: experiment; 3: params, param_names; 4: samples.py's; 5: original; 6: experiment_flip (a
+# sample run's flip step in its experiment's steps: outcomes.experiment_flip_step)
 SCHEMA_VERSION = "6"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -192,7 +191,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         status=meta.get("status"),
         steps=_int(meta.get("steps")),
         success=summary.get("success") if isinstance(summary.get("success"), bool) else None,
-        flip_step=_int(experiment_flip_step(meta)),
+        flip_step=_int(summary.get("flip_step")),  # its own steps (experiment_flip: samples.py)
         final_true_conf=_float(summary.get("final_true_conf")),
         linf=_float(summary.get("linf")),
         l2=_float(summary.get("l2")),

@@ -20,6 +20,7 @@ SAMPLE_TYPES = {
     "clean_correct": pa.bool_(),
     "robust": pa.bool_(),
     "eps": pa.float64(),  # params.eps, else params.epsilon
+    "experiment_flip": pa.int64(),  # the flip step in the experiment's steps (a paused sample)
     "updated_key": pa.string(),  # ``updated`` as written
     # whether the columns above (with the run columns) give exactly what the experiment views
     # compute from run.json; runs of experiments with a row that does not are read as before
@@ -92,6 +93,7 @@ def sample_values(meta: dict[str, Any]) -> dict[str, Any]:
         clean_correct=outcome["clean_correct"],
         robust=outcome["robust"],
         eps=eps,
+        experiment_flip=outcome["flip_step"],
         updated_key=updated if isinstance(updated, str) else None,
     )
     return values
