@@ -198,7 +198,7 @@ def normalize_confidences(
         raise RunInputError("contains NaN/inf values", field=field)
     if logits:
         if looks_like_probabilities(arr):
-            raise RunInputError(PROBABILITIES_AS_LOGITS, field=field)
+            raise RunInputError(probabilities_as_logits(arr), field=field)
         arr = softmax(arr)
     lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())
     if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK or abs(total - 1.0) > PROB_SUM_TOLERANCE:
@@ -210,6 +210,14 @@ PROBABILITIES_AS_LOGITS = (
     "every row lies in [0, 1] (within 0.005) and sums to 1: these look like probabilities, "
     "which a softmax would flatten; log them with confidences=..."
 )
+
+
+def probabilities_as_logits(scores: np.ndarray) -> str:
+    """Why ``scores`` given as logits are refused (:data:`PROBABILITIES_AS_LOGITS`), with how
+    to clip them first when some lie just outside [0, 1] (confidences= refuses those too)."""
+    if scores.min() < -PROB_SLACK or scores.max() > 1.0 + PROB_SLACK:
+        return PROBABILITIES_AS_LOGITS + " after clipping them to [0, 1] (np.clip(p, 0, 1))"
+    return PROBABILITIES_AS_LOGITS
 
 
 def looks_like_probabilities(scores: np.ndarray) -> bool:

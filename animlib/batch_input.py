@@ -13,11 +13,11 @@ import numpy as np
 from .arrays import (
     PROB_SLACK,
     PROB_SUM_TOLERANCE,
-    PROBABILITIES_AS_LOGITS,
     layout_problem,
     looks_like_probabilities,
     not_probabilities,
     outside_unit_range,
+    probabilities_as_logits,
     scalar_name_problem,
     softmax,
     to_numpy,
@@ -184,7 +184,7 @@ def probabilities(
         raise blame(field, "contains NaN/inf values", int(bad[0]))
     if logits is not None:
         if looks_like_probabilities(arr):
-            raise blame(field, PROBABILITIES_AS_LOGITS)
+            raise blame(field, probabilities_as_logits(arr))
         return softmax(arr).astype(np.float32)
     lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)
     off = (lo < -PROB_SLACK) | (hi > 1 + PROB_SLACK) | (np.abs(total - 1) > PROB_SUM_TOLERANCE)

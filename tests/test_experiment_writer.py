@@ -527,8 +527,8 @@ def test_probabilities_with_rounding_error_are_probabilities_not_logits(tmp_path
         r.log(image=batch(0)[0], confidences=near)  # rounding: clipped when stored
         with pytest.raises(animlib.RunInputError, match="look like probabilities"):
             r.log(image=batch(0)[0], logits=near)
-        with pytest.raises(animlib.RunInputError, match="look like probabilities"):
-            r.log(image=batch(0)[0], logits=[1.003, -0.003, 0.0])
+        with pytest.raises(animlib.RunInputError, match=r"after clipping them to \[0, 1\]"):
+            r.log(image=batch(0)[0], logits=[1.003, -0.003, 0.0])  # (confidences= refuses it)
     np.testing.assert_array_equal(animlib.open_run(tmp_path / "r").confidences, [[1, 0, 0]])
     with writer(tmp_path / "b") as w:
         w.log(images=batch(0), confidences=np.tile(near, (B, 1)))

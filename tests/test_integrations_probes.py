@@ -213,3 +213,14 @@ def test_art_summary_writer_logs_the_clean_batch_given(cnn, tmp_path):  # noqa: 
     assert run.meta["summary"]["linf"] == pytest.approx(
         float(np.abs(adv[0] - x.numpy()[0]).max()), abs=1e-6
     )
+
+
+def test_an_adapters_near_probabilities_are_clipped_not_refused():
+    """A softmax rounding 2e-3 outside [0, 1] was routed to confidences= and refused mid-attack
+    with advice (clip them) the user cannot apply inside an adapter."""
+    from animlib.integrations._recorder import score_kwargs
+
+    got = score_kwargs(np.array([[1.002, -0.002, 0.0], [0.5, 0.5, 0.0]], np.float32))
+    assert list(got) == ["confidences"]
+    np.testing.assert_array_equal(got["confidences"], [[1, 0, 0], [0.5, 0.5, 0]])
+    assert list(score_kwargs(np.array([[2.0, -1.0, 0.5]]))) == ["logits"]

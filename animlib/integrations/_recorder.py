@@ -32,11 +32,13 @@ def class_names(attack: Any) -> set[str]:
 
 def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
     """``{"confidences": s}`` when the rows of ``s`` are probabilities (as the writers tell
-    them from logits), else ``{"logits": s}``."""
+    them from logits; clipped to [0, 1]: a model's softmax may round a little outside, which
+    the writers refuse beyond 1e-4 and the user cannot fix inside an adapter), else
+    ``{"logits": s}``."""
     s = as_array(scores)
     finite = s.ndim == 2 and s.size and np.isfinite(s).all()
     if finite and looks_like_probabilities(s.astype(np.float64)):
-        return {"confidences": s}
+        return {"confidences": np.clip(s, 0, 1)}
     return {"logits": s}
 
 
