@@ -290,7 +290,7 @@ ALL_ONLY = ("out", "format", "scheduler", "workers", "force")  # render options 
 
 def cmd_render(args: argparse.Namespace) -> int:
     opts = _render_options(args)
-    given = [f"--{name}" for name in ALL_ONLY if getattr(args, name) not in (None, False)]
+    given = [f"--{n}" for n in ALL_ONLY if (v := getattr(args, n)) is not None and v is not False]
     if given and not args.all:  # (--format gif on one run wrote an MP4 without a word)
         hint = "; one run's format is its file's suffix (OUT.gif)" if "--format" in given else ""
         verb = "applies" if len(given) == 1 else "apply"

@@ -105,9 +105,14 @@ class RenderOptions:
         if not ok:
             if name == "dpi":  # the top in force (above it: check_dpi's limit error)
                 high = min(high, limits().max_dpi)
-            allowed = _describe(low, high, integer, inclusive)
+            allowed = _describe(low, max(high, low), integer, inclusive)
             if name == "dpi":
-                allowed += " (the top: ANIMLIB_MAX_DPI)"
+                top = limits().max_dpi
+                allowed += (
+                    " (the top: ANIMLIB_MAX_DPI)"
+                    if top >= low
+                    else f", but ANIMLIB_MAX_DPI={top:g} is below {_num(low)}: raise it"
+                )
             if name in _OPTIONAL:
                 allowed += " or None"
             got = _show(value)

@@ -380,6 +380,8 @@ def test_options_of_render_all_on_one_run_are_refused_not_ignored(tmp_path, caps
     assert err.startswith("error: --format applies only with --all") and "OUT.gif" in err
     assert main(["render", run, str(tmp_path / "x.mp4"), "--workers", "2", "--force"]) == 2
     assert capsys.readouterr().err == "error: --workers, --force apply only with --all\n"
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--workers", "0"]) == 2  # (0 == False)
+    assert capsys.readouterr().err == "error: --workers applies only with --all\n"
     assert not (tmp_path / "x.mp4").exists()
 
 
@@ -459,3 +461,10 @@ def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
     assert main(["summary", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "note: images misclassified before the attack in e (1 of 2): each counts" in err
+
+
+def test_a_dpi_limit_below_the_lowest_dpi_is_said_to_be_the_problem(tmp_path, capsys, monkeypatch):
+    run = str(tmp_path / write_run(tmp_path, "a", steps=2))
+    monkeypatch.setenv("ANIMLIB_MAX_DPI", "10")  # it read "must be a number in [20, 10]"
+    assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "5"]) == 2
+    assert "ANIMLIB_MAX_DPI=10 is below 20: raise it" in capsys.readouterr().err
