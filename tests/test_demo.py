@@ -434,6 +434,12 @@ def test_a_rebuild_never_replaces_a_users_experiment_of_the_same_id(demo, tmp_pa
                                    + written["sweep-fgsm-eps0.05"]
                                    + written["sweep-pgd-linf-eps0.05"])  # fmt: skip
     assert infos["sweep-bim-eps0.05-2-0000"].get("params")["steps"] == 2
+    # a damaged run of the demo's own is repaired by a rebuild, not set beside under "-3"
+    (tmp_path / "sweep-fgsm-eps0.05-0001" / "run.json").write_text("{x")
+    written = write_sweep(out, model, x, y, DIGIT_CLASSES, samples=2, eps=[0.05], steps=2,
+                          seed=0, replace=True, log=lambda _: None)  # fmt: skip
+    assert "sweep-fgsm-eps0.05" in written and animlib.list_runs(out)[0].ok
+    assert all(i.ok for i in animlib.list_runs(out))
 
 
 def test_demo_sweep_is_a_grid_of_experiments(demo):

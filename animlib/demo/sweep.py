@@ -137,15 +137,18 @@ def write_sweep(
 
 def demo_experiment_id(out: str, experiment: str) -> str:
     """The id a rebuild writes ``experiment`` under, replacing what is there: ``experiment``
-    itself, unless runs named like its samples in ``out`` are not all an earlier demo build's
-    (tagged :data:`DEMO_TAG`); then ``experiment-2``, ``-3``, ... the first that holds no run
-    or the demo's own. A user's experiment of the same id is never replaced."""
+    itself, unless a readable run named like one of its samples in ``out`` is not an earlier
+    demo build's (tagged :data:`DEMO_TAG`), or none of them can be read; then
+    ``experiment-2``, ``-3``, ... the first that holds no run or the demo's own. A user's
+    experiment of the same id is never replaced; a damaged run of the demo's own is (a rebuild
+    repairs it)."""
     from ..experiment_ids import named_like_samples
 
     for n in range(1, 10_000):
         candidate = experiment if n == 1 else f"{experiment}-{n}"
         found = named_like_samples(out, candidate)
-        if all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found):
+        readable = [i for i in found if i.ok]
+        if all(DEMO_TAG in (i.get("tags") or []) for i in readable) and (readable or not found):
             return candidate
     raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
 
