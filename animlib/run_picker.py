@@ -42,12 +42,15 @@ def picked_ids(values: Sequence[str]) -> list[str]:
 
 def pick_runs(run_ids: list[str], offered: list[str]) -> None:
     """The picker of the runs compared (``run_ids``, at most :data:`MAX_COMPARE`), offering
-    ``offered``; a change is written into the address (``runs``) and the page run again."""
-    picked = st.multiselect(
+    ``offered``; a change is written into the address (``runs``), and the page runs again."""
+    key = "compare_pick:" + ",".join(run_ids)
+    st.multiselect(
         "Runs compared",
         offered,
         default=run_ids,
-        key="compare_pick:" + ",".join(run_ids),
+        key=key,
+        on_change=_picked,
+        args=(key, run_ids),
         max_selections=MAX_COMPARE,
         accept_new_options=True,
         select_all=False,  # ("select all" would take the first runs offered)
@@ -55,7 +58,23 @@ def pick_runs(run_ids: list[str], offered: list[str]) -> None:
         help=f"{MAX_COMPARE} runs at most. The list offers the runs on the same source images; "
         "type any other run's id and press Enter. Back returns to the runs compared before.",
     )
-    ids = picked_ids(picked)
+    note = st.session_state.pop(_NOTE, None)
+    if note:
+        st.warning(note, icon=":material/playlist_remove:")
+
+
+_NOTE = "compare_pick_note"
+
+
+def _picked(key: str, run_ids: list[str]) -> None:
+    """(The picker changed.) Its runs into the address, at most :data:`MAX_COMPARE` (a typed
+    ``a,b`` counts as two; the others are named), and its state dropped: the page may stop
+    early on the new runs (fewer than two), which keeps a widget's state, and Back would show
+    this picker again with the choice made here and write it into the address once more."""
+    ids = picked_ids(st.session_state.pop(key, None) or [])
+    if len(ids) > MAX_COMPARE:
+        left = ", ".join(ids[MAX_COMPARE:])
+        st.session_state[_NOTE] = f"At most {MAX_COMPARE} runs fit side by side: {left} left out."
+        ids = ids[:MAX_COMPARE]
     if ids != run_ids:
         st.query_params["runs"] = ",".join(ids)
-        st.rerun()

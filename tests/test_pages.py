@@ -666,6 +666,15 @@ def test_compare_picker_adds_and_removes_runs_through_the_address(app_env):
     assert at.query_params["runs"] == "gamma,edit,beta"
     header, _ = player_payload(at)
     assert [r["id"] for r in header["runs"]] == ["gamma", "edit", "beta"]
+    # a typed list past the 6 that fit: the first 6, and a word on the others (the page
+    # blamed "the link", and the seventh stayed in the address unseen)
+    for name in ("d1", "d2", "d3", "d4"):
+        write_run(app_env, name, steps=2)
+    picker = at.multiselect(key="compare_pick:gamma,edit,beta")
+    picker.set_value(["gamma", "edit", "beta", "d1, d2,d3", "d4"]).run()
+    assert at.query_params["runs"] == "gamma,edit,beta,d1,d2,d3"
+    (note,) = [w.value for w in at.warning]
+    assert note == "At most 6 runs fit side by side: d4 left out."
 
 
 def test_compare_picker_offers_the_first_runs_of_a_large_image_group():

@@ -220,6 +220,19 @@ def test_compare_picker_adds_a_run_and_back_takes_it_out(page, server):
     assert page.url.endswith("/compare?runs=short") and page.locator(PLAYER).count() == 0
     chosen = page.locator('[data-testid="stMultiSelect"] span[title]').all_inner_texts()
     assert chosen == ["short"]
+    # the other way: a run taken out leaves one (the page stops early), and Back brings it
+    # back (the picker's old choice was written into the address again: Back bounced)
+    page.goto(server.url + "/compare?runs=short,long")
+    page.wait_for_selector(PLAYER, timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Remove long").click()
+    page.wait_for_url("**/compare?runs=short", timeout=30_000)
+    page.get_by_text("The link names one run only").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.go_back()
+    page.wait_for_selector(PLAYER, timeout=120_000)
+    wait_idle(page)
+    assert page.url.endswith("/compare?runs=short,long"), page.url
 
 
 def test_mp4_download_is_valid(page, server, tmp_path):
