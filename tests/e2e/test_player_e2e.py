@@ -740,3 +740,16 @@ def test_runs_of_one_name_are_told_apart_by_their_ids(page, server, player_runs)
 
     assert caption("short-2").startswith("adversarial")
     assert caption("edit").startswith("image")  # a blur: no classifier, nothing attacked
+    # a long name is cut in the middle on one line: the images of a row stay in line (wrapped
+    # over 4 lines, it pushed its run's images down)
+    with animlib.RunWriter(player_runs, name="attack-" + "x" * 60 + "-eps0.25") as w:
+        for i in range(3):
+            w.log(image=image_for(i))
+    open_player(page, server.url + f"/compare?runs=short,{w.run_id},long")
+    title = page.locator(f".animlib-col[data-run='{w.run_id}'] .animlib-col-title").inner_text()
+    assert "…" in title and title.endswith("-eps0.25"), title
+    tops = [
+        page.locator(f".animlib-col[data-run='{r}'] canvas").first.bounding_box()["y"]
+        for r in ("short", w.run_id, "long")
+    ]
+    assert max(tops) - min(tops) < 1, tops

@@ -38,6 +38,20 @@ function runTitles(runs) {
   return runs.map((run) => (count.get(run.name) > 1 && run.id !== run.name ? `${run.name} (${run.id})` : run.name));
 }
 
+// A title cut in the middle to about fit a column ``width`` px wide: one line, so the images of
+// a row stay in line (a long name wrapped over 4 lines pushed its run's images down), and its
+// end kept (what tells compared runs apart: an eps, a rerun's "-2").
+function fitTitle(text, width) {
+  const chars = Math.max(12, Math.floor((width || 300) / 7.5));
+  if (text.length <= chars) return text;
+  const tail = Math.ceil((chars - 1) / 2);
+  return `${text.slice(0, chars - 1 - tail)}…${text.slice(text.length - tail)}`;
+}
+
+function columnWidth(width, cols) {
+  return width ? (width - 14 * (cols - 1)) / cols : 0;
+}
+
 // How many runs a comparison shows a row: at most 3 (4 in 2 x 2: 6 in one row left each run
 // ~190 px, its images 120 px and its table's headers cut to "confid…"), and no more than fit
 // MIN_COL px wide (at 420 px, 3 columns cut every cell of the tables: one column then).
@@ -235,12 +249,14 @@ class Player {
     this.sized = []; // {canvas, image}: the images resized with the page
     const grid = el("div", { class: "animlib-grid", style: `--cols:${cols}` });
     this.grid = grid;
+    this.titleLinks = []; // {link, text}: cut again for a resized page
     const titles = runTitles(this.runs);
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
       // the title opens the run in the viewer at the step shown (a page load: the viewer's own)
       const title = col.appendChild(el("div", { class: "animlib-col-title" }));
-      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `open ${run.id} in the viewer`, target: "_top" }, titles[r]));
+      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${titles[r]}: open it in the viewer`, target: "_top" }, fitTitle(titles[r], columnWidth(this.width, cols))));
+      this.titleLinks.push({ link, text: titles[r] });
       link.addEventListener("click", () => {
         link.href = `viewer?run=${encodeURIComponent(run.id)}&step=${Math.min(this.step, run.steps - 1)}`;
       });
@@ -481,6 +497,7 @@ class Player {
       this.grid.style.setProperty("--cols", String(cols));
     }
     const target = compareTarget(width, this.cols);
+    for (const { link, text } of this.titleLinks) link.textContent = fitTitle(text, columnWidth(width, this.cols));
     for (const { canvas, image } of this.sized) {
       const size = displaySize(image, target);
       canvas.style.width = `${size.w}px`;
