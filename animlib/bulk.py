@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,10 +183,7 @@ def render_all(
             ) from None
     else:
         workers = min(n_workers or os.cpu_count() or 1, max(len(todo), 1))  # (none idle)
-        with _children_ignore_ctrl_c():  # this process stops them (a Ctrl-C gave a traceback each)
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+        cluster = _local_cluster(LocalCluster, workers)
         client = Client(cluster)
     try:
         futures = [
@@ -211,15 +205,13 @@ def render_all(
     return report
 
 
-@contextlib.contextmanager
-def _children_ignore_ctrl_c() -> Iterator[None]:
-    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child,
-    across exec); so does this one meanwhile. Elsewhere than the main thread: nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _local_cluster(make: Callable[..., Any], workers: int) -> Any:
+    """A local Dask cluster of ``workers`` processes that leave a Ctrl-C to this one (each
+    printed a traceback): they ignore SIGINT from their start (``animlib.dask_quiet``)."""
+    return make(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        preload=["animlib.dask_quiet"],
+    )

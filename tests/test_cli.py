@@ -468,3 +468,19 @@ def test_a_dpi_limit_below_the_lowest_dpi_is_said_to_be_the_problem(tmp_path, ca
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "10")  # it read "must be a number in [20, 10]"
     assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "5"]) == 2
     assert "ANIMLIB_MAX_DPI=10 is below 20: raise it" in capsys.readouterr().err
+
+
+def test_dask_workers_leave_a_ctrl_c_to_the_render_that_started_them():
+    """Each local worker printed a KeyboardInterrupt traceback on a terminal's Ctrl-C (it
+    reaches the whole process group); the parent, which closes them, says "interrupted"."""
+    from animlib import bulk
+
+    seen = {}
+    bulk._local_cluster(lambda **kw: seen.update(kw), 2)
+    assert seen["preload"] == ["animlib.dask_quiet"] and seen["n_workers"] == 2
+    code = (
+        "import signal, animlib.dask_quiet as q; q.dask_setup(None); "
+        "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert out.stdout.strip() == "True", out.stderr
