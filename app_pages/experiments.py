@@ -438,7 +438,9 @@ download.download_button(
     "Outcomes of every image (CSV)",
     data=functools.partial(outcomes_csv, where, seen[0], tuple(chosen)),  # made on a click
     on_click="ignore",  # a download needs no rerun (a rerun would race the deferred data)
-    file_name="outcomes.csv",
+    file_name=f"outcomes-{chosen[0]}"
+    + (f"-and-{len(chosen) - 1}-more" if len(chosen) > 1 else "")
+    + ".csv",  # (every download was outcomes.csv)
     mime="text/csv",
     icon=":material/download:",
     help="One row per run of the grid's experiments: sample, true class, success, flip step, "

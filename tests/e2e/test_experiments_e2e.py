@@ -108,7 +108,8 @@ def test_the_grid_outcomes_download_as_csv(server, page):
     button.wait_for(timeout=60_000)
     with page.expect_download(timeout=60_000) as download:
         button.click()
-    assert download.value.suggested_filename == "outcomes.csv"
+    more = f"-and-{len(EXPERIMENTS) - 1}-more" if len(EXPERIMENTS) > 1 else ""
+    assert download.value.suggested_filename == f"outcomes-{EXPERIMENTS[0]}{more}.csv"
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert len(rows) == 32 and {r["experiment"] for r in rows} == set(EXPERIMENTS)
     for r in rows[:4]:  # as each run's own summary says
