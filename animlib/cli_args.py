@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from .settings import DEFAULT_RUNS, settings
 
-__all__ = ["FLAGS", "build_parser", "default_runs"]
+__all__ = ["FLAGS", "build_parser", "default_runs", "int_at_least"]
 
 # render options as the command line spells them (errors name the flag, not the field)
 FLAGS = {
@@ -23,15 +24,23 @@ def default_runs() -> str:
     return settings().runs or DEFAULT_RUNS
 
 
-def _seed(text: str) -> int:
-    """A seed of numpy's generators: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
-    return value
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type`` taking an integer of at least ``low`` (a seed: 0; the examples'
+    steps: 1), with a one-line error naming what was typed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more; got {value}")
+        return value
+
+    return parse
+
+
+_seed = int_at_least(0)  # a seed of numpy's generators
 
 
 def _option_value(text: str) -> int | float | str:

@@ -7,6 +7,7 @@ import os
 import time
 
 import animlib
+from animlib.cli_args import int_at_least
 from animlib.demo import cnn
 
 DEFAULT_CACHE = os.path.join(
@@ -22,8 +23,9 @@ def parse_args(description: str) -> argparse.Namespace:
     p.add_argument("results", help="results folder to log the experiments into")
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"CNN weights (default {DEFAULT_CACHE})")
     p.add_argument("--eps", default="0.05,0.1,0.2", help="L-inf budgets, one experiment each")
-    p.add_argument("--n", type=_positive, default=16, help="test images to attack (default 16)")
-    p.add_argument("--steps", type=_positive, default=20, help="attack iterations (default 20)")
+    at_least_1 = int_at_least(1)
+    p.add_argument("--n", type=at_least_1, default=16, help="test images to attack (default 16)")
+    p.add_argument("--steps", type=at_least_1, default=20, help="attack iterations (default 20)")
     p.add_argument("--if-exists", default="overwrite", choices=["new", "overwrite", "error"])
     args = p.parse_args()
     try:
@@ -33,17 +35,6 @@ def parse_args(description: str) -> argparse.Namespace:
     if not args.eps or not all(0 < e <= 1 for e in args.eps):
         p.error(f"--eps: budgets in (0, 1], e.g. 0.05,0.1; got {args.eps}")
     return args
-
-
-def _positive(text: str) -> int:
-    """An argument that must be an integer of at least 1 (``--steps 0`` divided by zero)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"an integer of at least 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"an integer of at least 1; got {value}")
-    return value
 
 
 def setup(args: argparse.Namespace):
