@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -199,9 +200,11 @@ def _no_summary(root: str, all_runs: bool) -> str:
 
 
 def _number(value: float) -> str:
-    """A summary's number: 4 significant digits (1/16 read 0.062 at 3 decimals, a flip step
-    10.000)."""
-    return f"{value:.4g}"
+    """A summary's number: a whole one as it is (a flip step 10234, not 10.000 or 1.023e+04),
+    others to 4 significant digits (1/16 read 0.062 at 3 decimals), one decimal from 10,000."""
+    if math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.1f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

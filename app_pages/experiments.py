@@ -316,15 +316,15 @@ if "grid_ids" not in st.session_state:
 if st.session_state.get("grid_ids_problem"):  # (until the grid is edited)
     st.warning(md(st.session_state.grid_ids_problem), icon=":material/link_off:")
 elif (
-    (  # another sweep parameter picked, or the filters changed (the FGSM grid showed PGD)
+    (  # another sweep parameter, other filters (the FGSM grid showed PGD), or other data
         st.session_state.get("grid_sweep", sweep) != sweep
         or st.session_state.get("grid_shown", shown_ids) != shown_ids
+        or st.session_state.get("grid_first", first) != first  # (a live experiment moved it)
     )
     and st.session_state.grid_ids == st.session_state.get("grid_first")  # a grid not edited
 ):
     st.session_state.grid_ids = first  # starts over with the experiments now in the table
-if st.session_state.get("grid_first") != first:
-    st.session_state.grid_first = first
+st.session_state.grid_first = first
 st.session_state.grid_sweep, st.session_state.grid_shown = sweep, shown_ids
 options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"

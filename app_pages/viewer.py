@@ -256,17 +256,19 @@ d = st.columns(4)
 if opts is not None:
     render_download(d[0], "MP4 video", run, f"{run.id}.mp4", "video/mp4", opts, width="stretch")
     frames = opts.frames(len(run))
+    gif = True
     try:
         check_gif_frames(frames, run=run.id)
         render_download(d[1], "GIF", run, f"{run.id}.gif", "image/gif", opts, width="stretch")
     except RenderLimitError as exc:
         d[1].caption(f"GIF: {md(exc.message)}")
+        gif = False
     html = f"{run.id}.html"
     render_download(d[2], "Standalone HTML", run, html, "text/html", opts, width="stretch")
     slow_gif = (  # (GIFs encode at ~40 frames/s: 2,000 frames took 53 s and made 206 MB)
         f" A GIF of {frames:,} frames takes about {frames // 40} s and is large: a stride in "
         "Render options makes a shorter one."
-        if frames >= 400
+        if frames >= 400 and gif  # (none when the GIF is refused)
         else ""
     )
     st.caption(

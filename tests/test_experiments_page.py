@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -1562,3 +1563,31 @@ def test_the_table_shows_the_answer_before_the_details(demo_env):
     assert order[:4] == ["runs", "experiment", "attack", "eps"]
     assert order[4:6] == ["robust_acc", "success_rate"]
     assert order.index("model") > order.index("median_flip_step")
+
+
+def test_an_untouched_grid_follows_the_data_and_then_the_filters(tmp_path, monkeypatch):
+    """When the data moved the default grid (a live experiment), the untouched grid kept the
+    old one and was taken for edited: the FGSM filter then left BIM and PGD in it."""
+    import shutil
+
+    root = tmp_path / "runs"
+    top = str(DEMO)
+    sweep_only = lambda folder, names: [n for n in names if folder == top and "sweep" not in n]  # noqa: E731
+    shutil.copytree(DEMO, root, ignore=sweep_only)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert at.multiselect(key="grid_ids").value == [
+        "sweep-bim-eps0.10", "sweep-fgsm-eps0.10", "sweep-pgd-linf-eps0.10"
+    ]  # fmt: skip
+    for run in root.glob("sweep-fgsm-eps0.05-*"):  # none fooled at 0.05 now: 0.05 differs most
+        meta = json.loads((run / "run.json").read_text())
+        summary = meta["summary"]
+        summary.update(success=False, flip_step=None, final_pred=meta["true_label"])
+        (run / "run.json").write_text(json.dumps(meta))
+    animlib.list_runs(root)  # (the index refreshed at once)
+    at.run()
+    moved = at.multiselect(key="grid_ids").value
+    assert moved == ["sweep-bim-eps0.05", "sweep-fgsm-eps0.05", "sweep-pgd-linf-eps0.05"]
+    at.multiselect(key="e_attack").set_value(["FGSM"]).run()
+    assert all(e.startswith("sweep-fgsm") for e in at.multiselect(key="grid_ids").value)

@@ -724,3 +724,11 @@ def test_a_clean_error_is_said_to_be_no_success_of_the_attack(app_env):
     assert any("got the clean image wrong already" in c.value for c in at.caption)
     at = app("app_pages/viewer.py", run="alpha")
     assert not any("got the clean image wrong" in c.value for c in at.caption)
+
+
+def test_no_gif_time_is_given_for_a_gif_that_is_refused(app_env, monkeypatch):
+    write_run(app_env, "longish", steps=420)
+    monkeypatch.setenv("ANIMLIB_MAX_GIF_FRAMES", "400")
+    at = app("app_pages/viewer.py", run="longish")
+    captions = " ".join(c.value for c in at.caption)
+    assert "exceed the limit of 400" in captions and "A GIF of" not in captions
