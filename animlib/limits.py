@@ -93,6 +93,8 @@ def check_dpi(dpi: float, *, run: str | None = None) -> None:
     """Refuse renders above ``ANIMLIB_MAX_DPI``."""
     limit = limits().max_dpi
     text = f"{dpi:g} dpi is above the limit of {limit} (ANIMLIB_MAX_DPI)"
+    if limit < 20:  # (the lowest dpi text can be drawn at: no dpi passes)
+        text += ", which is below the lowest dpi, 20: raise it"
     _refuse(dpi > limit, text, run=run, field="dpi", error=RenderLimitError)
 
 

@@ -105,14 +105,15 @@ class RenderOptions:
         if not ok:
             if name == "dpi":  # the top in force (above it: check_dpi's limit error)
                 high = min(high, limits().max_dpi)
-            allowed = _describe(low, max(high, low), integer, inclusive)
-            if name == "dpi":
-                top = limits().max_dpi
-                allowed += (
-                    " (the top: ANIMLIB_MAX_DPI)"
-                    if top >= low
-                    else f", but ANIMLIB_MAX_DPI={top:g} is below {_num(low)}: raise it"
+            if name == "dpi" and high < low:  # no dpi passes: the limit is the problem
+                raise RenderOptionError(
+                    f"ANIMLIB_MAX_DPI={high:g} is below the lowest dpi, {_num(low)}: raise it "
+                    f"(got {_show(value)})",
+                    field=name,
                 )
+            allowed = _describe(low, high, integer, inclusive)
+            if name == "dpi":
+                allowed += " (the top: ANIMLIB_MAX_DPI)"
             if name in _OPTIONAL:
                 allowed += " or None"
             got = _show(value)

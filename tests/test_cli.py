@@ -467,7 +467,12 @@ def test_a_dpi_limit_below_the_lowest_dpi_is_said_to_be_the_problem(tmp_path, ca
     run = str(tmp_path / write_run(tmp_path, "a", steps=2))
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "10")  # it read "must be a number in [20, 10]"
     assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "5"]) == 2
-    assert "ANIMLIB_MAX_DPI=10 is below 20: raise it" in capsys.readouterr().err
+    assert (
+        "ANIMLIB_MAX_DPI=10 is below the lowest dpi, 20: raise it (got 5)"
+        in capsys.readouterr().err
+    )
+    assert main(["render", run, str(tmp_path / "x.mp4")]) == 2  # the default dpi, 100
+    assert "which is below the lowest dpi, 20: raise it" in capsys.readouterr().err
 
 
 def test_dask_workers_leave_a_ctrl_c_to_the_render_that_started_them():
