@@ -136,13 +136,25 @@ def source_groups(run_ids: list[str], where: str | None = None) -> dict[str, lis
     listed = [run_id for group in groups.values() for run_id in group]
     if not listed:
         return groups
-    rows = index.rows(listed).select(["id", "eps"]).to_pydict()
-    eps = dict(zip(rows["id"], rows["eps"], strict=True))
+    rows = index.rows(listed).select(["id", "eps", "params"]).to_pydict()
+    eps = {  # (the index's eps column is filled for experiments' runs only)
+        run_id: value if value is not None else _eps_of(text)
+        for run_id, value, text in zip(rows["id"], rows["eps"], rows["params"], strict=True)
+    }
     wanted = {eps.get(r) for r in run_ids} - {None}
     return {
         source: sorted(group, key=lambda r: eps.get(r) not in wanted)  # (stable: index order)
         for source, group in groups.items()
     }
+
+
+def _eps_of(params_text: str | None) -> float | None:
+    """``params.eps`` (else ``params.epsilon``) from an index row's params text, or None."""
+    from .params import decode, number
+
+    values = decode(params_text)
+    text = values.get("eps", values.get("epsilon"))
+    return None if text is None else number(text)
 
 
 def experiments_among(run_ids: list[str], where: str | None = None) -> list[str]:

@@ -732,3 +732,14 @@ def test_no_gif_time_is_given_for_a_gif_that_is_refused(app_env, monkeypatch):
     at = app("app_pages/viewer.py", run="longish")
     captions = " ".join(c.value for c in at.caption)
     assert "exceed the limit of 400" in captions and "A GIF of" not in captions
+
+
+def test_runs_of_the_same_eps_come_first_for_single_runs_too(app_env):
+    """The index's eps column is an experiment column: plain runs' params.eps was not read,
+    and a run was compared with the other eps first."""
+    for name, eps in (("r1", 0.1), ("r2", 0.2), ("r3", 0.1)):
+        write_run(app_env, name, steps=3, params={"epsilon" if name == "r3" else "eps": eps})
+    at = app("app_pages/viewer.py", run="r1")
+    (link,) = [el for el in at.get("page_link") if el.proto.page == "compare"]
+    runs = link.proto.query_string.removeprefix("runs=").split("%2C")
+    assert runs[:2] == ["r1", "r3"] and set(runs) == {"r1", "r3", "alpha", "beta", "r2"}
