@@ -470,14 +470,15 @@ def robust_bar_chart(bars: pd.DataFrame) -> Any:
 
 def _same_point(points: pd.DataFrame) -> list[str]:
     """For each point, the other series at the same value with the same robust accuracy
-    (their points lie under it: the tooltip names them), or ``""``."""
+    (their points lie under it: the tooltip names them), or ``"none"`` (an empty value read
+    as a missing one)."""
     keys = list(zip(points["value"].tolist(), points["robust_acc"].round(6).tolist(), strict=True))
     names = points["series"].astype(str).tolist()
     at: dict[tuple, list[str]] = {}
     for key, series in zip(keys, names, strict=True):
         at.setdefault(key, []).append(series)
     pairs = zip(keys, names, strict=True)
-    return [", ".join(s for s in at[key] if s != series) for key, series in pairs]
+    return [", ".join(s for s in at[key] if s != series) or "none" for key, series in pairs]
 
 
 @functools.cache

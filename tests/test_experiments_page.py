@@ -307,6 +307,10 @@ def test_equal_series_stay_visible_in_the_robust_chart():
     assert [(row["series"], row["same"]) for row in data] == [
         ("BIM", "PGD"), ("BIM", "PGD"), ("PGD", "BIM"), ("PGD", "BIM")
     ]  # fmt: skip
+    from animlib.experiment_views import _same_point
+
+    alone = points.assign(robust_acc=[0.1, 0.2, 0.3, 0.4][: len(points)])
+    assert set(_same_point(alone)) == {"none"}  # (an empty value read as a missing one)
 
 
 def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
