@@ -67,19 +67,18 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     """On stderr, the rows of a summary ``table`` whose images the model got wrong before
     the attack (clean_acc below 1): each such image counts as fooled at step 0 (success, flip
     step 0), which the success rate alone does not show."""
+    from .experiment_views import clean_misses
+
     if "clean_acc" not in table or "n" not in table:
         return
     keys = list(table.columns[: list(table.columns).index("n")])  # the --by keys
     keys = ["experiment"] if "experiment" in keys else keys  # (not the attack, ε beside it)
-    rows = table[(table["clean_acc"] < 1) & (table["n"] > 0)]
-    if not len(rows):
+    labels = [" ".join(map(str, row)) for row in table[keys].itertuples(index=False)]
+    missed = clean_misses(table, labels)
+    if not missed:
         return
-    named = [
-        " ".join(str(row[k]) for k in keys) + f" ({round((1 - row['clean_acc']) * row['n'])} "
-        f"of {int(row['n'])})"
-        for _, row in rows.head(most).iterrows()
-    ]
-    more = f" and {len(rows) - most} more" if len(rows) > most else ""
+    named = [f"{label} ({k} of {n})" for label, k, n in missed[:most]]
+    more = f" and {len(missed) - most} more" if len(missed) > most else ""
     print(
         f"note: images misclassified before the attack in {', '.join(named)}{more}: each counts "
         "as fooled at step 0 (success, flip step 0); robust_acc counts them as not robust",

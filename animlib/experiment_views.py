@@ -33,7 +33,7 @@ def missing_note(lacking: Sequence[tuple[str, int, Any, Sequence[str]]]) -> str:
     """What the experiments page says of experiments with sample runs missing: ``lacking``
     holds each one's id, how many are missing, its sample count and those of its runs that
     cannot be read (named like its samples; Markdown escaped by the caller)."""
-    parts, damaged = [], 0
+    parts = []
     for exp_id, missing, samples, unreadable in lacking[:3]:
         bad = f": {', '.join(unreadable[:2])}{' …' if len(unreadable) > 2 else ''} cannot be read"
         parts.append(f"{exp_id} ({missing} of {samples}{bad if unreadable else ''})")
@@ -149,14 +149,18 @@ def _sweep_order(experiments: Sequence[ExperimentInfo], name: str) -> list[Exper
     return sorted(by_sweep, key=lambda e: newest[sweep[e.id]], reverse=True)
 
 
-def clean_misses(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
-    """The experiments of :func:`experiment_table` ``frame`` that attacked images the model
-    got wrong unattacked (clean accuracy below 1): (experiment, such images, images)."""
+def clean_misses(
+    frame: pd.DataFrame, labels: Sequence[str] | None = None
+) -> list[tuple[str, int, int]]:
+    """The rows of :func:`experiment_table` ``frame`` (or of a summary) that attacked images
+    the model got wrong unattacked (clean accuracy below 1): (the row's label, such images,
+    images); a row's label is its experiment unless ``labels`` gives one per row."""
     acc = pd.to_numeric(frame["clean_acc"], errors="coerce").to_numpy(dtype=float)
     n = pd.to_numeric(frame["n"], errors="coerce").to_numpy(dtype=float)
+    names = frame["experiment"] if labels is None else labels
     return [
         (str(e), round((1 - a) * k), int(k))
-        for e, a, k in zip(frame["experiment"], acc, n, strict=True)
+        for e, a, k in zip(names, acc, n, strict=True)
         if a < 1 and k > 0
     ]
 
