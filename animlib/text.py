@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Sequence
+from typing import Any
 
 _CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 CONTROL = re.compile(f"[{_CONTROLS}]")
@@ -31,6 +33,17 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_CSV_FORMULA):
         return "'" + value
     return value
+
+
+def run_titles(runs: Sequence[Any]) -> list[str]:
+    """Each run's title beside the others (the compare page, its player and tables): its name,
+    with its id where another of ``runs`` has the same name (two reruns of "pgd" read "pgd"
+    twice)."""
+    counts = Counter(run.name for run in runs)
+    return [
+        f"{run.name} ({run.id})" if counts[run.name] > 1 and run.id != run.name else run.name
+        for run in runs
+    ]
 
 
 def unique_label(name: str, taken: Collection[str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ from pandas.io.formats.style import Styler
 from .metrics import run_metrics
 from .params import flatten, param_text
 from .protocol import RunLike
-from .text import confidence_text, csv_cell, unique_label
+from .text import confidence_text, csv_cell, run_titles, unique_label
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
 
@@ -46,16 +45,6 @@ def styled_confidences(run: Any, top_k: int | None = 10) -> Styler:
         return ["font-weight: bold" if c == best else "" for c in row.index]
 
     return frame.style.apply(column_style, axis=0).apply(row_style, axis=1).format(confidence_text)
-
-
-def run_titles(runs: Sequence[Any]) -> list[str]:
-    """Each run's title beside the others: its name, with its id where another of ``runs``
-    has the same name (two reruns of "pgd" read "pgd" twice), as the player titles them."""
-    counts = Counter(run.name for run in runs)
-    return [
-        f"{run.name} ({run.id})" if counts[run.name] > 1 and run.id != run.name else run.name
-        for run in runs
-    ]
 
 
 def _column_labels(runs: Sequence[Any]) -> list[str]:

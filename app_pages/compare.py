@@ -17,7 +17,7 @@ from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.run_picker import offered_runs, pick_runs
-from animlib.text import plural, printable
+from animlib.text import plural, printable, run_titles
 from animlib.ui import (
     experiments_among,
     md,
@@ -27,7 +27,7 @@ from animlib.ui import (
     root,
     source_groups,
 )
-from animlib.views import compare_metrics, compare_params, run_titles
+from animlib.views import compare_metrics, compare_params
 from animlib.watching import follow_shown_runs
 
 where = root()

@@ -114,6 +114,10 @@ def test_payload_without_confidences_and_for_compare(tmp_path):
     assert header["runs"][0]["classes"] is None and header["runs"][0]["curves"] == []
     assert not any(name.startswith("0.") for name in arrays)
     assert header["runs"][1]["steps"] == 6 and arrays["1.topk"].shape == (6, 4)
+    assert [r["title"] for r in header["runs"]] == ["e", "o"]  # (the page's titles: text.py)
+    again = animlib.open_run(tmp_path / write_run(tmp_path, "o", steps=2))  # a rerun: "o-2"
+    header, _ = unpack(build_payload([other, again], [None, None], mode="compare"))
+    assert [r["title"] for r in header["runs"]] == ["o", f"o ({again.id})"]
 
 
 def test_hostile_names_stay_text_in_the_header():

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..cache.keys import is_live
-from ..text import printable
+from ..text import printable, run_titles
 
 MAGIC = b"ANLP"
 VERSION = 1
@@ -157,6 +157,7 @@ def build_payload(
     :func:`image_part` made for run i (strip URLs), or None to show no images."""
     header_runs = []
     arrays: dict[str, np.ndarray] = {}
+    titles = run_titles(runs)
     for i, (run, image) in enumerate(zip(runs, images, strict=True)):
         fields, part = confidence_part(run, f"{i}.", top_k)
         arrays.update(part)
@@ -164,6 +165,7 @@ def build_payload(
             {
                 "id": printable(run.id),
                 "name": printable(run.name),
+                "title": printable(titles[i]),  # (as the page's caption and tables title it)
                 "steps": len(run),
                 "image": image,
                 # an attack's image is "adversarial"; without a classifier (an image edit), not

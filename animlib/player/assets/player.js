@@ -30,14 +30,6 @@ function imageName(run) {
   return run.image && run.image.original ? "edited" : "image";
 }
 
-// Each run's title: its name, with its id where another compared run has the same name
-// (two reruns of "pgd" read "pgd" twice).
-function runTitles(runs) {
-  const count = new Map();
-  for (const run of runs) count.set(run.name, (count.get(run.name) || 0) + 1);
-  return runs.map((run) => (count.get(run.name) > 1 && run.id !== run.name ? `${run.name} (${run.id})` : run.name));
-}
-
 // A title cut in the middle to about fit a column ``width`` px wide: one line, so the images of
 // a row stay in line (a long name wrapped over 4 lines pushed its run's images down), and its
 // end kept (what tells compared runs apart: an eps, a rerun's "-2").
@@ -250,13 +242,13 @@ class Player {
     const grid = el("div", { class: "animlib-grid", style: `--cols:${cols}` });
     this.grid = grid;
     this.titleLinks = []; // {link, text}: cut again for a resized page
-    const titles = runTitles(this.runs);
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
       // the title opens the run in the viewer at the step shown (a page load: the viewer's own)
       const title = col.appendChild(el("div", { class: "animlib-col-title" }));
-      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${titles[r]}: open it in the viewer`, target: "_top" }, fitTitle(titles[r], columnWidth(this.width, cols))));
-      this.titleLinks.push({ link, text: titles[r] });
+      // (run.title: its name, with its id where another compared run has the same name)
+      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${run.title}: open it in the viewer`, target: "_top" }, fitTitle(run.title, columnWidth(this.width, cols))));
+      this.titleLinks.push({ link, text: run.title });
       link.addEventListener("click", () => {
         link.href = `viewer?run=${encodeURIComponent(run.id)}&step=${Math.min(this.step, run.steps - 1)}`;
       });
@@ -288,10 +280,9 @@ class Player {
   makeCurves(width) {
     const series = [];
     if (this.compare) {
-      const titles = runTitles(this.runs);
       this.runs.forEach((run, r) => {
         const c = run.curves.find((x) => x.role === "true");
-        if (c) series.push({ label: titles[r], color: RUN_COLORS[r % RUN_COLORS.length], dash: RUN_DASHES[r % RUN_DASHES.length], values: this.arrays[c.array].data });
+        if (c) series.push({ label: run.title, color: RUN_COLORS[r % RUN_COLORS.length], dash: RUN_DASHES[r % RUN_DASHES.length], values: this.arrays[c.array].data });
       });
     } else {
       for (const c of this.runs[0].curves) series.push({ label: c.label, color: ROLE_COLORS[c.role], values: this.arrays[c.array].data });
