@@ -58,17 +58,25 @@ def run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | No
     return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
 
 
+INDEX_FIELD = "experiment_index"  # run.json: [[experiment step, run step, count], ...]
+
+
+def is_index_range(item: Any) -> bool:
+    """Whether ``item`` is one range of an ``experiment_index``: three ints."""
+    return isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item)
+
+
 def experiment_flip_step(meta: dict[str, Any]) -> Any:
     """A run's flip step (run.json ``summary.flip_step``), for a sample run counted in its
     experiment's steps: a sample left out of some steps and logged again (``active=``) has
     fewer steps of its own, and its ``experiment_index`` (``[[experiment step, run step,
     count], ...]``) tells which experiment step each was."""
     flip = (meta.get("summary") or {}).get("flip_step")
-    index = meta.get("experiment_index")
+    index = meta.get(INDEX_FIELD)
     if type(flip) is not int or not isinstance(index, list):
         return flip
     for item in index:
-        if isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item):
+        if is_index_range(item):
             first, step, count = item
             if step <= flip < step + count:
                 return first + flip - step

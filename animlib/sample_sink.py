@@ -10,10 +10,10 @@ import numpy as np
 from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
 from .errors import Code
+from .outcomes import INDEX_FIELD, is_index_range
 from .writer import RunWriter
 
 STEPS_FIELD = "experiment_steps"  # run.json: the experiment's log calls its stored steps cover
-INDEX_FIELD = "experiment_index"  # run.json: [[experiment step, run step, count], ...]
 
 
 def steps_before(index: Any, covered: int) -> int | None:
@@ -30,7 +30,7 @@ def steps_before(index: Any, covered: int) -> int | None:
         return None
     total = 0
     for item in index:
-        if not (isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item)):
+        if not is_index_range(item):
             return None
         first, _, count = item
         total += max(0, min(count, covered - first))
