@@ -316,16 +316,13 @@ if "grid_ids" not in st.session_state:
 if st.session_state.get("grid_ids_problem"):  # (until the grid is edited)
     st.warning(md(st.session_state.grid_ids_problem), icon=":material/link_off:")
 elif (
-    (  # another sweep parameter, other filters (the FGSM grid showed PGD), or other data
-        st.session_state.get("grid_sweep", sweep) != sweep
-        or st.session_state.get("grid_shown", shown_ids) != shown_ids
-        or st.session_state.get("grid_first", first) != first  # (a live experiment moved it)
-    )
-    and st.session_state.grid_ids == st.session_state.get("grid_first")  # a grid not edited
+    # the default grid moved (another sweep parameter, other filters: the FGSM grid showed
+    # PGD, other data: a live experiment) and this one is it as it was (not edited)
+    st.session_state.get("grid_first", first) != first
+    and st.session_state.grid_ids == st.session_state.get("grid_first")
 ):
     st.session_state.grid_ids = first  # starts over with the experiments now in the table
 st.session_state.grid_first = first
-st.session_state.grid_sweep, st.session_state.grid_shown = sweep, shown_ids
 options = list(dict.fromkeys([*shown_ids, *st.session_state.grid_ids]))
 start = "the table's first rows"
 if shared_value is not None:
