@@ -101,6 +101,49 @@ def _reject_constant(name: str) -> Any:
     raise _Constant(f"non-standard JSON constant {name}")
 
 
+class _Duplicate(ValueError):
+    """A JSON object with one key twice (Python's parser would keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _Duplicate()
+    return value
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs in file order, duplicates kept."""
+
+
+def _duplicate_at(text: str) -> str:
+    """The dotted path of the first key written twice in the JSON ``text`` (or "run.json")."""
+
+    def find(value: Any, path: str) -> str | None:
+        items = (
+            value
+            if isinstance(value, _Pairs)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        seen = set()
+        for key, item in items:
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(value, _Pairs) and key in seen:
+                return where
+            seen.add(key)
+            found = find(item, where)
+            if found:
+                return found
+        return None
+
+    try:
+        return find(json.loads(text, object_pairs_hook=_Pairs), "") or RUN_JSON
+    except (ValueError, RecursionError):
+        return RUN_JSON
+
+
 def _constant_at(text: str) -> tuple[str, str] | None:
     """The dotted key path of the first NaN/Infinity in the JSON ``text`` and the constant,
     or None (read with Python's parser, which takes them)."""
@@ -132,7 +175,9 @@ def loads(data: bytes, run: str) -> dict:
     larger than :data:`~animlib.limits.MAX_RUN_JSON_BYTES` (checked before parsing)."""
     check_run_json_size(len(data), run=run, field=RUN_JSON)
     try:
-        meta = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        meta = json.loads(
+            data.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
     except UnicodeDecodeError:
         raise RunFormatError(
             "is not UTF-8 text", run=run, field=RUN_JSON, code=Code.CORRUPT
@@ -148,6 +193,13 @@ def loads(data: bytes, run: str) -> dict:
             f"is {constant}, which JSON does not allow (write null or a number)",
             run=run,
             field=path or RUN_JSON,
+            code=Code.CORRUPT,
+        ) from None
+    except _Duplicate:  # a hand edit that added a key already there: which one counts?
+        raise RunFormatError(
+            "is written twice; keep one of them",
+            run=run,
+            field=_duplicate_at(data.decode("utf-8")),
             code=Code.CORRUPT,
         ) from None
     except ValueError as exc:

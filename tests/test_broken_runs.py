@@ -141,6 +141,12 @@ def _(root, outside):  # Python's json.dump of a NaN parameter (it said "run.jso
     path.write_text(path.read_text().replace('"params": {}', '"params": {"lr": NaN}'))
 
 
+@case("json-duplicate-key", "list", "params.eps", r"params\.eps: is written twice")
+def _(root, outside):  # a hand edit that added eps again: Python's parser kept the last one
+    path = good(root, "json-duplicate-key") / "run.json"
+    path.write_text(path.read_text().replace('"params": {}', '"params": {"eps": 0.1, "eps": 0.3}'))
+
+
 @case("json-inf-in-a-list", "list", "tags.1", r"tags\.1: is -Infinity, which JSON does not")
 def _(root, outside):
     path = good(root, "json-inf-in-a-list") / "run.json"
