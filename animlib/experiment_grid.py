@@ -120,8 +120,8 @@ def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any, Any]]) -> list[Gr
 
 
 OUTCOME_COLUMNS = [
-    "sample", "true_label", "true_class", "experiment", "attack", "eps", "run",
-    "success", "flip_step", "final_pred", "final_class", "linf", "l2", "image",
+    "sample", "true_label", "true_class", "target_label", "target_class", "experiment", "attack",
+    "eps", "run", "success", "flip_step", "final_pred", "final_class", "linf", "l2", "image",
 ]  # fmt: skip
 # ``image``: which image the run attacked (:func:`~animlib.experiments.image_key`: the sample id
 # and the clean image's hash), as the grid's rows go: one sample id may name other images in
@@ -161,6 +161,8 @@ def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, A
         "sample": meta.get("sample"),
         "true_label": meta.get("true_label"),
         "true_class": class_name(names, meta.get("true_label")),
+        "target_label": meta.get("target_label"),  # (a targeted attack's: success means this)
+        "target_class": class_name(names, meta.get("target_label")),
         "experiment": meta.get("experiment"),
         "attack": meta.get("attack"),
         "eps": values["eps"],
@@ -186,7 +188,13 @@ def outcome_columns_frame(columns: dict[str, list[Any]], position: dict[str, int
     )
     data = {c: [columns[c][i] for i in order] for c in OUTCOME_COLUMNS}
     frame = pd.DataFrame(data if order else [], columns=OUTCOME_COLUMNS)
-    for col in ("sample", "true_label", "flip_step", "final_pred"):  # 4, not 4.0, beside gaps
+    for col in (
+        "sample",
+        "true_label",
+        "target_label",
+        "flip_step",
+        "final_pred",
+    ):  # 4, not 4.0, beside gaps
         if all(_is_int(v) for v in data[col] if v is not None):
             frame[col] = frame[col].astype("Int64")
     return frame
@@ -200,7 +208,7 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
     """Rows of :func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class
     named like a formula is written as text)."""
     frame = frame.copy()
-    for col in ("true_class", "attack", "final_class"):
+    for col in ("true_class", "target_class", "attack", "final_class"):
         frame[col] = frame[col].map(csv_cell)
     return frame.to_csv(index=False).encode()
 

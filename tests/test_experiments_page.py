@@ -545,7 +545,9 @@ def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
         w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
     text = outcomes_to_csv(outcomes(animlib.list_runs(tmp_path), ["e1"])).decode()
     lines = text.splitlines()
-    assert lines[0].startswith("sample,true_label,true_class,experiment,attack,eps,run,success")
+    assert lines[0].startswith(
+        "sample,true_label,true_class,target_label,target_class,experiment,attack,eps,run,success"
+    )
     assert len(lines) == 3
     assert "'=HYPERLINK(1)" in text and "'+SUM(1)" in text
     assert ",=" not in text and ",+" not in text

@@ -587,7 +587,7 @@ def test_runs_table_columns_have_one_owner():
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_6_files_hold():
+def test_the_index_schema_is_what_version_7_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -620,6 +620,7 @@ def test_the_index_schema_is_what_version_6_files_hold():
         sample: string
         image: string
         true_label: int64
+        target_label: int64
         final_pred: int64
         targeted: bool
         clean_correct: bool
@@ -630,8 +631,8 @@ def test_the_index_schema_is_what_version_6_files_hold():
         exact: bool
         """
     ).rstrip("\n")
-    # a change of the above needs a new version (6: experiment_flip)
-    assert index_files.SCHEMA_VERSION == "6"
+    # a change of the above needs a new version (7: target_label)
+    assert index_files.SCHEMA_VERSION == "7"
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

@@ -110,6 +110,12 @@ def test_plain_experiments_come_from_the_columns_alone(plain):
     summary = indexed.experiment_summary(index).set_index("experiment")
     assert summary.loc["pgd-a", "clean_acc"] == 0.75 and summary.loc["tgt", "n"] == 4
     assert summary.loc["pgd-a", "median_linf"] == pytest.approx(0.075)
+    # a targeted experiment's rows name each sample's target (success means reaching it)
+    table = indexed_grid.outcomes(index, ["tgt", "pgd-a"])
+    targeted = table[table["experiment"] == "tgt"]
+    assert list(targeted["target_label"]) == TARGETS
+    assert list(targeted["target_class"]) == [["a", "b", "c"][t] for t in TARGETS]
+    assert table[table["experiment"] == "pgd-a"]["target_class"].isna().all()
 
 
 def test_odd_run_json_values_give_the_same_as_reading_them(odd):

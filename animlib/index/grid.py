@@ -34,7 +34,7 @@ __all__ = ["grid_rows", "image_sets", "outcomes"]
 
 # the index column of each outcome column that is read as it is
 _OUTCOME_SOURCES = {
-    **{c: c for c in ("sample", "true_label", "experiment", "attack", "eps")},
+    **{c: c for c in ("sample", "true_label", "target_label", "experiment", "attack", "eps")},
     "run": "id",
     **{c: c for c in ("success", "final_pred", "linf", "l2", "image")},
     "flip_step": "experiment_flip",  # (a paused sample's, in its experiment's steps)
@@ -97,7 +97,11 @@ def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
     columns["sample"] = [sample_value(s) for s in columns["sample"]]
     texts = rows["classes"].to_pylist()
     names_of, classes = {}, _Classes()  # (class list, label) -> its name, looked up once
-    for name, label in (("true_class", "true_label"), ("final_class", "final_pred")):
+    for name, label in (
+        ("true_class", "true_label"),
+        ("target_class", "target_label"),
+        ("final_class", "final_pred"),
+    ):
         keys = list(zip(texts, columns[label], strict=True))
         for key in set(keys) - names_of.keys():
             names_of[key] = class_name(classes[key[0]] or [], key[1])

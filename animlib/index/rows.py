@@ -16,8 +16,9 @@ from .columns import column
 from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
 # 2: experiment; 3: params, param_names; 4: samples.py's; 5: original; 6: experiment_flip (a
-# sample run's flip step in its experiment's steps: outcomes.experiment_flip_step)
-SCHEMA_VERSION = "6"
+# sample run's flip step in its experiment's steps: outcomes.experiment_flip_step); 7:
+# target_label (the outcomes CSV names each sample's target)
+SCHEMA_VERSION = "7"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 

@@ -15,6 +15,7 @@ SAMPLE_TYPES = {
     "sample": pa.string(),  # the sample id as JSON (a number or a string)
     "image": pa.string(),  # what identifies the attacked image (experiments.image_key)
     "true_label": pa.int64(),
+    "target_label": pa.int64(),
     "final_pred": pa.int64(),
     "targeted": pa.bool_(),
     "clean_correct": pa.bool_(),
@@ -53,7 +54,10 @@ def _exact(meta: dict[str, Any], outcome: dict[str, Any] | None, eps: Any) -> bo
         and (_is_int(sample) or isinstance(sample, str))
         and isinstance(summary, dict)
         and isinstance(meta.get("params") or {}, dict)
-        and all(_int_or_none(v) for v in (meta.get("true_label"), summary.get("final_pred")))
+        and all(
+            _int_or_none(v)
+            for v in (meta.get("true_label"), meta.get("target_label"), summary.get("final_pred"))
+        )
         and _int_or_none(summary.get("flip_step"))
         and (summary.get("success") is None or isinstance(summary.get("success"), bool))
         and all(_float_or_none(summary.get(k)) for k in ("linf", "l2"))
@@ -89,6 +93,7 @@ def sample_values(meta: dict[str, Any]) -> dict[str, Any]:
         sample=json.dumps(meta.get("sample")),
         image=image_key(meta),
         true_label=meta.get("true_label"),
+        target_label=meta.get("target_label"),
         final_pred=summary.get("final_pred"),
         clean_correct=outcome["clean_correct"],
         robust=outcome["robust"],
