@@ -1,5 +1,5 @@
 """The per-image tables of the experiments page: the smallest swept value that fools the model,
-and the step at which each attack first did."""
+the step at which each attack first did, and how often it did per true class."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .experiments import AT_START, sample_key
 from .text import natural_key, unique_label
 from .views import NO_VALUE
 
-__all__ = ["flip_steps", "smallest_value"]
+__all__ = ["flip_steps", "smallest_value", "success_by_class"]
 
 
 def smallest_value(
@@ -117,6 +117,46 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     out = images.join(table)
     out[unique_label("fastest", taken)] = fastest
     return _by_sample(out, sample)
+
+
+def success_by_class(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFrame:
+    """Per true class, the share of its images each experiment's attack fooled: which attack
+    works best on which kind of image.
+
+    Args:
+        outcomes: One row per run (:func:`animlib.experiment_grid.outcomes`: ``true_label``,
+            ``true_class``, ``experiment``, ``success``, ``image``).
+        experiments: The experiments to show, in this order.
+
+    Returns:
+        One row per true class (by label; a run without one under ``no label``): ``true
+        class``, ``images`` (how many images of the class the experiments attacked), then per
+        experiment the fraction of its runs on the class that fooled the model at their last
+        step (``success``, as ``summarize`` counts it: an image the model got wrong before the
+        attack counts as fooled); NaN where it attacked none with a known outcome.
+    """
+    runs = outcomes[outcomes["experiment"].isin(list(experiments)) & outcomes["success"].notna()]
+    labels = runs["true_label"].astype("Float64")
+    named = runs["true_class"].where(runs["true_class"].notna(), labels.map(_label_text))
+    runs = runs.assign(_class=named.fillna("no label"), _label=labels, _ok=runs["success"].eq(True))
+    taken = list(map(str, experiments))
+    name, count = unique_label("true class", taken), unique_label("images", [*taken, "true class"])
+    if runs.empty:
+        return pd.DataFrame(columns=[name, count, *experiments])
+    rates = runs.pivot_table(index="_class", columns="experiment", values="_ok", aggfunc="mean")
+    rates = rates.reindex(columns=list(experiments)).astype(float)
+    rates.columns.name = None
+    order = runs.groupby("_class")["_label"].min().fillna(np.inf)
+    classes = sorted(rates.index, key=lambda c: (order[c], natural_key(str(c))))
+    images = runs.groupby("_class")["image"].nunique()
+    table = rates.reindex(classes)
+    table.insert(0, count, images.reindex(classes).to_numpy())
+    table.insert(0, name, classes)
+    return table.reset_index(drop=True)
+
+
+def _label_text(label: object) -> str | None:
+    return None if pd.isna(label) else f"label {int(label)}"
 
 
 def _labelled(images: pd.DataFrame, taken: Sequence[str]) -> tuple[pd.DataFrame, str]:

@@ -77,6 +77,13 @@ def flip_table(
     return image_tables.flip_steps(outcomes, chosen)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def class_table(where: str, signature: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+    """The grid's success rate per true class and experiment
+    (:func:`animlib.image_tables.success_by_class`), once per folder version and grid."""
+    return image_tables.success_by_class(grid_outcomes(where, signature, chosen), chosen)
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def image_sets(where: str, signature: str) -> dict[str, str]:
     """Which images each experiment attacked (:func:`animlib.index.grid.image_sets`), once
@@ -440,7 +447,8 @@ download.download_button(
     + ".csv",  # (every download was outcomes.csv)
     mime="text/csv",
     icon=":material/download:",
-    help="One row per run of the grid's experiments: sample, true class, success, flip step, "
+    help="One row per run of the grid's experiments: sample, true class, target class, "
+    "success, flip step, "
     "final prediction, L∞ and L2 (from each run's summary)",
 )
 runs_link.page_link(
@@ -467,6 +475,15 @@ with st.expander("Flip step per image and experiment (table)", icon=":material/t
         column_config={e: st.column_config.NumberColumn(e, format="%d") for e in chosen},
         height=min(400, 38 + 35 * len(flips)),
     )
+with st.expander("Success rate per true class (table)", icon=":material/category:"):
+    st.caption(
+        "The share of each true class's images that each experiment's attack fooled at its "
+        "last step (an image the model got wrong unattacked counts as fooled, as in the "
+        "experiments table), over every image of the grid; *images*: how many of the class."
+    )
+    rates = class_table(where, seen[0], tuple(chosen))
+    percent = {e: st.column_config.NumberColumn(e, format="percent") for e in chosen}
+    st.dataframe(rates, hide_index=True, placeholder=NO_VALUE, column_config=percent)
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)

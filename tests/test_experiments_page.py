@@ -1597,3 +1597,54 @@ def test_an_untouched_grid_follows_the_data_and_then_the_filters(tmp_path, monke
     assert moved == ["sweep-bim-eps0.05", "sweep-fgsm-eps0.05", "sweep-pgd-linf-eps0.05"]
     at.multiselect(key="e_attack").set_value(["FGSM"]).run()
     assert all(e.startswith("sweep-fgsm") for e in at.multiselect(key="grid_ids").value)
+
+
+def test_success_per_true_class_is_recomputed_from_the_stored_confidences(demo_env):
+    """The per-class table on the page: each experiment's share of a class's images whose
+    last step's prediction is not the true label (computed here from the arrays)."""
+    chosen = ["sweep-fgsm-eps0.05", "sweep-bim-eps0.05"]
+    at = experiments_page(ids=",".join(chosen))
+    assert not at.exception, at.exception
+    (table,) = [d.value for d in at.dataframe if "images" in d.value.columns]
+    fooled: dict[str, dict[str, list[bool]]] = {}
+    experiments = {e.id: e for e in animlib.list_experiments(DEMO)}
+    for exp in chosen:
+        for run_id in experiments[exp].run_ids:
+            run = animlib.open_run_in(DEMO, run_id)
+            last = int(np.asarray(run.confidences[len(run) - 1]).argmax())
+            name = run.class_names[run.true_label]
+            fooled.setdefault(name, {}).setdefault(exp, []).append(last != run.true_label)
+    assert list(table["true class"]) == sorted(fooled, key=int)  # by label
+    for row in table.itertuples(index=False):
+        got = dict(zip(table.columns, row, strict=True))
+        assert got["images"] == len(fooled[got["true class"]][chosen[0]])
+        for exp in chosen:
+            hits = fooled[got["true class"]][exp]
+            assert got[exp] == pytest.approx(sum(hits) / len(hits)), (got, exp)
+    assert 0 < table[chosen[0]].mean() < table[chosen[1]].mean() <= 1  # BIM fools more
+
+
+def test_success_per_true_class_names_classes_and_keeps_odd_columns():
+    from animlib.image_tables import success_by_class
+
+    outcomes = pd.DataFrame(
+        [
+            {"true_label": t, "true_class": c, "experiment": e, "success": ok, "image": i}
+            for i, t, c, e, ok in (
+                ("a", 1, "cat", "images", True),
+                ("b", 1, "cat", "images", False),
+                ("a", 1, "cat", "x", True),
+                ("c", 0, "dog", "images", None),  # no known outcome: not counted
+                ("d", 0, "dog", "x", False),
+                ("e", 2, None, "x", True),  # no class names: the label
+                ("f", None, None, "x", True),
+            )
+        ]  # fmt: skip
+    )
+    table = success_by_class(outcomes, ["images", "x"])
+    assert list(table.columns) == ["true class", "images ", "images", "x"]
+    assert list(table["true class"]) == ["dog", "cat", "label 2", "no label"]
+    assert list(table["images "]) == [1, 2, 1, 1]
+    assert table["images"].tolist()[:2] == [pytest.approx(float("nan"), nan_ok=True), 0.5]
+    assert table["x"].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert success_by_class(outcomes.iloc[:0], ["x"]).empty
