@@ -146,6 +146,25 @@ def test_play_advances_and_pause_stops(page, server):
     assert reruns_seen(page) == 0
 
 
+def test_space_plays_after_a_toolbar_button_was_clicked(page, server):
+    """Space handed to a focused button clicked it again: after "next step", Space stepped
+    once more instead of playing (the player's help says "space plays")."""
+    open_player(page, server.url + "/viewer?run=long")
+    page.locator("[data-action='next']").click()
+    assert shown_step(page) == 1
+    page.keyboard.press("Space")
+    page.wait_for_function(f'() => Number(document.querySelector("{PLAYER}").dataset.step) >= 3')
+    page.keyboard.press("Space")  # and pauses again
+    page.wait_for_function(
+        f"() => !document.querySelector(\"{PLAYER}\").hasAttribute('data-playing')"
+    )
+    stopped = shown_step(page)
+    page.wait_for_timeout(400)
+    assert shown_step(page) == stopped
+    page.locator("[data-action='next']").press("Enter")  # Enter keeps the button's own action
+    assert shown_step(page) == min(stopped + 1, 14)
+
+
 def screenshot_rgb(locator) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(int)
 
@@ -334,6 +353,23 @@ def test_a_compared_runs_title_opens_it_in_the_viewer_at_the_step_shown(page, se
     page.wait_for_url("**/compare?runs=short*", timeout=60_000)
 
 
+def test_a_compared_runs_title_link_holds_the_step_for_a_middle_click(page, server):
+    """Only a left click put the step into the title's link: a middle click (a new tab) or
+    "copy link address" opened the run at step 0."""
+    open_player(page, server.url + "/compare?runs=short,long&step=3")
+    links = page.locator(".animlib-col-title a")
+    assert [links.nth(i).get_attribute("href") for i in range(2)] == [
+        "viewer?run=short&step=3",
+        "viewer?run=long&step=3",
+    ]
+    page.focus(PLAYER)
+    page.keyboard.press("End")  # short has 7 steps: it holds its last
+    assert [links.nth(i).get_attribute("href") for i in range(2)] == [
+        "viewer?run=short&step=6",
+        "viewer?run=long&step=14",
+    ]
+
+
 def test_runs_without_confidences_or_original_still_play(page, server):
     open_player(page, server.url + "/viewer?run=edit")
     assert page.locator("[data-testid='animlib-step-table']").count() == 0
@@ -424,6 +460,32 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     set_top_k(page, 3)  # a rerun with new data
     assert page.locator(PLAYER).count() == 1
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
+
+
+def test_a_rerun_keeps_the_before_after_divider_where_it_was(page, server):
+    """A rerun (a changed option, a live run's new step) put the divider back at 50 %."""
+    open_player(page, server.url + "/viewer?run=big&step=5")
+    box = page.locator("[data-testid='animlib-before-after']")
+    page.locator("[data-testid='animlib-divider']").focus()
+    for _ in range(7):
+        page.keyboard.press("ArrowLeft")
+    assert float(box.get_attribute("data-split")) == 15
+    set_top_k(page, 4)  # a rerun with new data: a new player
+    assert page.locator(PLAYER).count() == 1
+    assert (
+        float(page.locator("[data-testid='animlib-before-after']").get_attribute("data-split"))
+        == 15
+    )
+    # the full-size view opens at the same split, and moving it there moves the page's too
+    box.hover()
+    page.locator(".animlib-figure:has([data-testid='animlib-before-after']) .animlib-zoom").click()
+    zoomed = page.locator("[data-testid='animlib-zoom'] [data-testid='animlib-before-after']")
+    assert float(zoomed.get_attribute("data-split")) == 15
+    page.locator("[data-testid='animlib-zoom'] [data-testid='animlib-divider']").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Escape")
+    page_box = page.locator("[data-testid='animlib-before-after']")
+    assert float(page_box.get_attribute("data-split")) == 20
 
 
 PLAY_RATE = """() => new Promise((resolve) => {
@@ -659,6 +721,41 @@ def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
     for (name, title, fits), i in zip(got, (2, 1, 0), strict=True):
         assert "…" in name and name.startswith("a ") and name.endswith(str(i)), name
         assert title.endswith(f"number {i}") and fits, (name, title)
+
+
+def test_the_bold_argmax_name_is_cut_for_its_own_font(page):
+    """The argmax row is bold: its name cut to fit the normal weight was cut again by the
+    browser, losing the end that tells the classes apart ("…ory number…")."""
+    player_scripts(page)
+    got = page.evaluate(
+        """() => {
+            const name = "a rather long class name for category number";
+            const classes = [...Array(12).keys()].map(
+                (i) => `${name} ${String(i).padStart(2, "0")}`);
+            const arr = (data) => ({ data: Int32Array.from(data) });
+            const arrays = {
+                topk: arr([3, 1, 0]), topv: { data: Float32Array.from([0.5, 0.3, 0.2]) },
+                rank: arr([1, 2, 3]),
+            };
+            const run = { id: "r", k: 3, classes, true: null, target: null };
+            const out = [];
+            for (let w = 150; w <= 330; w += 4) {
+                const col = document.body.appendChild(document.createElement("div"));
+                col.className = "animlib-col";
+                col.style.width = `${w}px`;
+                const t = new StepTable(run, arrays, "");
+                col.appendChild(t.table);
+                t.setStep(0);
+                const n = t.table.querySelector("tbody tr.is-argmax th");
+                out.push([w, n.textContent, n.scrollWidth <= n.clientWidth]);
+                col.remove();
+            }
+            return out;
+        }"""
+    )
+    cut = [(w, name) for w, name, fits in got if not fits or not name.endswith("03")]
+    assert not cut, cut
+    assert any("…" in name for _, name, _ in got)  # the widths tried do cut it
 
 
 def test_the_curves_are_drawn_for_the_width_they_get(page):

@@ -69,6 +69,8 @@ class Player {
     this.tables = [];
     this.labels = [];
     this.timers = new Set();
+    // a rerun's player (a live run's new step, a changed option) keeps the divider where it was
+    if (carried && carried.ids === this.runs.map((r) => r.id).join("\n")) this.split = carried.split;
     this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, this.runs.length, () => this.draw()) : null));
     this.root = el("div", { class: "animlib-player", "data-testid": "animlib-player", tabindex: 0, "data-step": 0, "data-mode": this.header.mode });
     this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
@@ -107,7 +109,7 @@ class Player {
     const atEnd = !this.playing && this.steps > 1 && this.step === this.steps - 1;
     const zoom = this.overlay ? this.zoomed : null; // a panel shown at full size stays so
     const canvases = this.targets.map(({ r, kind, canvas }) => ({ r, kind, canvas }));
-    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom, canvases };
+    return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom, canvases, split: this.split };
   }
 
   // Until their strips arrive, the new canvases show what the old ones drew (dimmed, as
@@ -177,13 +179,19 @@ class Player {
     box.appendChild(el("span", { class: "animlib-tag animlib-tag-left" }, "original"));
     const tag = box.appendChild(el("span", { class: "animlib-tag animlib-tag-right" }));
     this.labels.push({ r, node: tag, text: (s, shown) => imageStep(s, shown) });
-    const set = (pct) => {
-      const v = clamp(pct, 0, 100);
+    const show = (v) => {
       box.style.setProperty("--split", `${v}%`);
       divider.setAttribute("aria-valuenow", v.toFixed(0));
       box.dataset.split = v.toFixed(1);
     };
-    set(50);
+    // one split for the page's divider and the full-size view's: moving one moves both
+    this.splits = (this.splits || []).filter((f) => f.box.isConnected);
+    this.splits.push({ box, show });
+    const set = (pct) => {
+      this.split = clamp(pct, 0, 100);
+      for (const f of this.splits) f.show(this.split);
+    };
+    show(this.split === undefined ? 50 : this.split);
     const fromEvent = (ev) => {
       const rect = box.getBoundingClientRect();
       set(((ev.clientX - rect.left) / rect.width) * 100);
@@ -248,10 +256,7 @@ class Player {
       const title = col.appendChild(el("div", { class: "animlib-col-title" }));
       // (run.title: its name, with its id where another compared run has the same name)
       const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${run.title}: open it in the viewer`, target: "_top" }, fitTitle(run.title, columnWidth(this.width, cols))));
-      this.titleLinks.push({ link, text: run.title });
-      link.addEventListener("click", () => {
-        link.href = `viewer?run=${encodeURIComponent(run.id)}&step=${Math.min(this.step, run.steps - 1)}`;
-      });
+      this.titleLinks.push({ link, text: run.title, r });
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
       if (run.image) {
@@ -311,6 +316,15 @@ class Player {
     if (this.curves) this.curves.setStep(step);
     this.draw();
     this.scheduleUrl();
+    if (this.titleLinks) this.linkSteps();
+  }
+
+  // each compared run's title opens it in the viewer at its step shown (kept in the href: a
+  // middle click, "open in new tab" and "copy link address" take it too)
+  linkSteps() {
+    for (const { link, r } of this.titleLinks) {
+      link.href = `viewer?run=${encodeURIComponent(this.runs[r].id)}&step=${this.runStep(r)}`;
+    }
   }
 
   // each label at its run's step; those under an image name the step whose image is drawn
@@ -411,7 +425,10 @@ class Player {
   onKey(ev) {
     const target = ev.target;
     if (target instanceof HTMLSelectElement) return;
-    if (target instanceof HTMLButtonElement && (ev.key === " " || ev.key === "Enter")) return;
+    if (target instanceof HTMLButtonElement && ev.key === "Enter") return; // (the button's own)
+    // space plays wherever the focus is (on a button the browser would click it again): the
+    // focus goes to the player first, so the key's release clicks nothing
+    if (target instanceof HTMLButtonElement && ev.key === " ") this.root.focus({ preventScroll: true });
     const big = ev.shiftKey ? 10 : 1;
     const actions = {
       ArrowRight: () => this.move(big),

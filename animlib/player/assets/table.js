@@ -98,16 +98,19 @@ class StepTable {
     const width = fixed ? cell.clientWidth : parseFloat(style.maxWidth);
     // (the shorthand `font` of a computed style may be empty: built from its parts)
     const font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
-    return width > pad + 1 ? { px: width - pad - 1, font } : null; // (1: rounding)
+    const bold = `${style.fontStyle} 700 ${style.fontSize} ${style.fontFamily}`; // the argmax row's
+    return width > pad + 1 ? { px: width - pad - 1, font, bold } : null; // (1: rounding)
   }
 
-  className(label, space) {
+  // the name as it fits the column, measured in the row's font (the argmax row is bold: cut
+  // for the normal weight, the browser would cut its end off again)
+  className(label, space, bold) {
     const name = this.run.classes[label];
     if (!space) return name;
-    const key = `${label}|${space.px}`;
+    const key = `${label}|${space.px}|${bold ? 1 : 0}`;
     if (!this.cuts.has(key)) {
       if (this.cuts.size > 5000) this.cuts.clear();
-      this.cuts.set(key, middleCut(name, space.font, space.px));
+      this.cuts.set(key, middleCut(name, bold ? space.bold : space.font, space.px));
     }
     return this.cuts.get(key);
   }
@@ -128,7 +131,7 @@ class StepTable {
       if (label === this.run.target) roles.push("target");
       if (label === argmax) roles.push("argmax");
       row.tr.className = roles.map((r) => `is-${r}`).join(" ");
-      row.name.textContent = this.className(label, space);
+      row.name.textContent = this.className(label, space, label === argmax);
       row.name.title = this.run.classes[label]; // the full name where the column cuts it
       row.num.textContent = fmtConf(value);
       row.bar.style.width = `${(clamp(value, 0, 1) * 100).toFixed(1)}%`;
