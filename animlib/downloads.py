@@ -27,6 +27,23 @@ HOLD_S = 10.0
 _MAKING_S = 3600.0  # (a render that raises or ends sets HOLD_S; this bounds a lost one)
 
 
+MAX_STEM = 150  # characters of a download's file name before its suffix
+
+
+def compare_stem(run_ids: list[str]) -> str:
+    """The file name (without suffix) of a comparison's download: its runs' ids joined by
+    ``-vs-``, or, when that is longer than :data:`MAX_STEM`, the first id and how many more
+    (never an id cut into a name that reads as another run)."""
+    joined = "-vs-".join(run_ids)
+    if len(joined) <= MAX_STEM:
+        return joined
+    more = f"-vs-{len(run_ids) - 1}-more"
+    first = run_ids[0]
+    if len(first) + len(more) > MAX_STEM:
+        first = "compare"  # (an id of 150 characters: no room to keep it whole)
+    return first + more
+
+
 def downloading(run_ids: Iterable[str]) -> bool:
     """Whether a download of one of ``run_ids`` is being made or fetched (see ``_IN_FLIGHT``)."""
     now = time.monotonic()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib import runs_table as table
-from animlib.downloads import render_download
+from animlib.downloads import compare_stem, render_download
 from animlib.errors import AnimlibError
 from animlib.figure.pixels import shared_amplification
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
@@ -106,7 +106,7 @@ try:
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 
-name = "-vs-".join(r.id for r in runs)[:150]
+name = compare_stem([r.id for r in runs])
 try:  # checked once, as every entry point checks them: explained here, not when clicked
     opts = RenderOptions.of(options)
     render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", opts)

@@ -743,3 +743,14 @@ def test_runs_of_the_same_eps_come_first_for_single_runs_too(app_env):
     (link,) = [el for el in at.get("page_link") if el.proto.page == "compare"]
     runs = link.proto.query_string.removeprefix("runs=").split("%2C")
     assert runs[:2] == ["r1", "r3"] and set(runs) == {"r1", "r3", "alpha", "beta", "r2"}
+
+
+def test_a_long_comparisons_file_name_keeps_whole_ids():
+    """Six long ids were cut at 150 characters: "...-vs-square-eps.mp4" named no run."""
+    from animlib.downloads import MAX_STEM, compare_stem
+
+    assert compare_stem(["a", "b-2"]) == "a-vs-b-2"
+    ids = [f"square-eps0.{k}0-digits-sample-{k:04d}-long-enough" for k in range(6)]
+    stem = compare_stem(ids)
+    assert stem == f"{ids[0]}-vs-5-more" and len(stem) <= MAX_STEM
+    assert compare_stem(["x" * 149, "y"]) == "compare-vs-1-more"
