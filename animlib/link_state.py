@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 from .text import CONTROL, printable
@@ -90,12 +91,41 @@ def _number(name: str, values: Sequence[str], options: Sequence[object]) -> Pars
     return None, f"{name}={printable(values[0])} in the link is not a page number"
 
 
+def _int(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    """A whole number inside ``options`` = ``(lowest, highest)``."""
+    low, high = options
+    text = values[0].strip()
+    if text.lstrip("-").isdigit() and low <= int(text) <= high:  # type: ignore[operator]
+        return int(text), ""
+    return (
+        None,
+        f"{name}={printable(values[0])} in the link is not a whole number from {low} to {high}",
+    )
+
+
+def _decimal(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
+    """A number inside ``options`` = ``(lowest, highest)``."""
+    low, high = options
+    try:
+        value = float(values[0])
+    except ValueError:
+        value = math.nan
+    if low <= value <= high:  # type: ignore[operator]  (NaN: never)
+        return value, ""
+    return (
+        None,
+        f"{name}={printable(values[0])} in the link is not a number from {low:g} to {high:g}",
+    )
+
+
 READERS: dict[str, Callable[[str, Sequence[str], Sequence[object]], Parsed]] = {
     "text": _text,
     "list": _list,
     "choice": _choice,
     "flag": _flag,
     "number": _number,
+    "int": _int,  # a number widget's whole number (options: its range)
+    "decimal": _decimal,  # a number widget's number (options: its range)
 }
 
 
@@ -114,7 +144,7 @@ def view_from_link(
       link: every value of each link parameter (``st.query_params.get_all``); absent or empty
         parameters leave their widget at its default.
       options: per widget key of a list or choice, the values it offers (a filter's values in
-        this folder, the sort columns, the page sizes).
+        this folder, the sort columns, the page sizes); of an int or decimal, its range.
 
     Returns:
       ``(state, problems)``: session-state values by widget key (values no widget offers left
@@ -151,6 +181,8 @@ def view_to_link(
                 link[name] = values if any("," in v for v in values) else ",".join(values)
         elif kind == "flag":
             link[name] = "1"
+        elif kind == "decimal":
+            link[name] = f"{value:g}"
         else:
             link[name] = str(value)
     return link

@@ -16,6 +16,7 @@ def restore_view(
     name: str,
     options: Mapping[str, Sequence[object]],
     defaults: Mapping[str, object],
+    bare_keeps: bool = False,
 ) -> bool:
     """On the page's first run in a session, or back from another page, its widgets start
     from the link (a reloaded or shared link shows the same view), else from where this
@@ -29,6 +30,9 @@ def restore_view(
         name: the page's name (where the session keeps its view).
         options: per list or choice widget, the values it offers now.
         defaults: every widget's value on a bare link.
+        bare_keeps: a link that names none of the view's parameters keeps the widgets where
+            they are even when the page stayed (the viewer's links to other runs carry no
+            render options: the next sample keeps the top-k).
 
     Returns:
         Whether the widgets were set to the link of a Back or Forward (a widget in a closed
@@ -38,6 +42,7 @@ def restore_view(
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
     stayed = st.session_state.get(_PAGE_BEFORE) == st.session_state.get(_PAGE_NOW)
     navigated = stayed and link != st.session_state.get(f"{name}_written", link)  # Back
+    navigated = navigated and not (bare_keeps and not any(link.values()))
     if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
         return False
     if not any(link.values()) and not navigated:

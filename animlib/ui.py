@@ -432,15 +432,6 @@ def folder_state(index: RunIndex) -> tuple[str, int]:
     return index.signature, index.counts().running
 
 
-def clamp_widget(key: str, low: float, high: float) -> None:
-    """Forget a widget's kept value when it is outside [low, high] now, before the widget is
-    drawn, so it starts again from its default (a run replaced by a shorter one must not leave
-    a value Streamlit refuses)."""
-    value = st.session_state.get(key)
-    if isinstance(value, int | float) and not low <= value <= high:
-        del st.session_state[key]
-
-
 def query_param(name: str) -> str:
     """One query parameter as text ('' when absent), with NUL bytes refused by callers."""
     value = st.query_params.get(name, "")

@@ -13,6 +13,7 @@ from animlib.errors import AnimlibError
 from animlib.figure.pixels import shared_amplification
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
 from animlib.lock import run_status
+from animlib.option_widgets import option_widgets
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
@@ -85,13 +86,16 @@ if "stale" in statuses:
         "Some of these runs stopped before they finished (their writer is gone): they hold the "
         "steps logged before."
     )
-with st.expander("Render options", icon=":material/tune:"):
-    o = st.columns(4)
-    fps = o[0].slider("fps", 1, 60, 10)
-    dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150], value=100)
-    stride = o[2].number_input("stride", 1, max(len(r) for r in runs), 1)
-    top_k = o[3].number_input("top-k classes", 1, 100, 5)
-options = {"fps": float(fps), "dpi": int(dpi), "stride": int(stride), "top_k": int(top_k)}
+options = option_widgets(
+    "compare",
+    steps=max(len(r) for r in runs),
+    n_classes=100,
+    top_k=5,
+    dpis=[50, 72, 100, 120, 150],
+    gain=False,
+)
+options.pop("amplification")  # (one gain for all: shared_amplification)
+top_k, fps = options["top_k"], options["fps"]
 
 try:
     gain = shared_amplification(runs)  # the perturbations read alike, as in the video

@@ -17,13 +17,13 @@ from animlib.index import Query
 from animlib.limits import check_gif_frames
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
 from animlib.lock import run_status
+from animlib.option_widgets import option_widgets
 from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.settings import settings
 from animlib.text import plural, printable
 from animlib.ui import (
     cached_metrics,
-    clamp_widget,
     experiments_on_image,
     md,
     open_checked,
@@ -180,26 +180,18 @@ elif status == "stale":
         f"logged before; `{resume}` continues it."
     )
 
-with st.expander("Render options", icon=":material/tune:"):
-    o = st.columns(5)
-    fps = o[0].slider("fps", 1, 60, 10)
-    dpi = o[1].select_slider("dpi", [50, 72, 100, 120, 150, 200], value=100)
-    clamp_widget("v_stride", 1, max(1, len(run)))  # the run may have been replaced meanwhile
-    stride = o[2].number_input(
-        "stride", 1, max(1, len(run)), 1, key="v_stride", help="every n-th step, and the last"
-    )
-    amp = o[3].number_input("perturbation gain (0 = auto)", 0.0, 1000.0, 0.0, step=1.0) or None
-    n_classes = max(1, len(run.class_names or []))
-    clamp_widget("v_top_k", 1, n_classes)
-    top_k = o[4].number_input("top-k classes", 1, n_classes, min(10, n_classes), key="v_top_k")
-    st.caption("fps, gain and top-k set the player too; all of them set the downloads.")
-options = {
-    "fps": float(fps),
-    "dpi": int(dpi),
-    "stride": int(stride),
-    "top_k": int(top_k),
-    "amplification": float(amp) if amp else None,
-}
+n_classes = max(1, len(run.class_names or []))
+options = option_widgets(
+    "viewer",
+    steps=len(run),  # (the run may have been replaced by a shorter one meanwhile)
+    n_classes=n_classes,
+    top_k=min(10, n_classes),
+    dpis=[50, 72, 100, 120, 150, 200],
+    gain=True,
+    note="fps, gain and top-k set the player too; all of them set the downloads. "
+    "The link keeps them.",
+)
+top_k, fps, amp = options["top_k"], options["fps"], options["amplification"]
 
 # the player first (on a laptop screen it starts within the first screenful), then the numbers
 divider = (

@@ -123,7 +123,9 @@ def test_viewer_shows_run_and_exact_step(app_env):
     assert image["gain"] > 0
     labels = [b.label for b in at.get("download_button")]
     assert labels[:3] == ["MP4 video", "GIF", "Standalone HTML"]
-    at.number_input[-1].set_value(2).run()  # top-k from the render options reaches the player
+    at.number_input(key="v_top_k").set_value(
+        2
+    ).run()  # top-k from the render options reaches the player
     assert player_payload(at)[0]["runs"][0]["k"] == 2
 
 
@@ -754,3 +756,54 @@ def test_a_long_comparisons_file_name_keeps_whole_ids():
     stem = compare_stem(ids)
     assert stem == f"{ids[0]}-vs-5-more" and len(stem) <= MAX_STEM
     assert compare_stem(["x" * 149, "y"]) == "compare-vs-1-more"
+
+
+def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):
+    """A reloaded or shared viewer link showed the default top-k, gain and speed."""
+    at = app("app_pages/viewer.py", run="alpha")
+    assert set(at.query_params) == {"run"}  # options at their defaults: a bare link
+    at.number_input(key="v_top_k").set_value(2).run()
+    at.number_input(key="v_gain").set_value(50.0).run()
+    at.slider(key="v_fps").set_value(25).run()
+    assert not at.exception, at.exception
+    link = {k: at.query_params[k] for k in at.query_params}
+    assert link == {"run": "alpha", "top_k": "2", "gain": "50", "fps": "25"}
+    opened = app("app_pages/viewer.py", **link)  # the link opened in a new session
+    assert not opened.exception and not opened.warning
+    header, _ = player_payload(opened)
+    assert header["fps"] == 25 and header["runs"][0]["k"] == 2
+    assert opened.number_input(key="v_gain").value == 50.0
+    # the next run opened by an in-page link (no options in it) keeps them
+    opened.query_params.clear()
+    opened.query_params["run"] = "beta"
+    opened.run()
+    assert player_payload(opened)[0]["runs"][0]["k"] == 2 and opened.query_params["top_k"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "said"),
+    [
+        ("fps", "500", "fps=500 in the link is not a whole number from 1 to 60"),
+        ("top_k", "x", "top_k=x in the link is not a whole number from 1 to 4"),
+        ("gain", "nan", "gain=nan in the link is not a number from 0 to 1000"),
+        ("dpi", "99", "dpi=99 in the link is not one of: 50, 72, 100, 120, 150, 200"),
+        ("stride", "13", "stride=13 in the link is not a whole number from 1 to 12"),
+    ],
+)
+def test_a_bad_render_option_in_the_link_is_named_and_left_at_its_default(
+    app_env, param, value, said
+):
+    at = app("app_pages/viewer.py", run="alpha", **{param: value})
+    assert not at.exception, at.exception
+    assert said in [w.value.replace("\\", "") for w in at.warning]
+    header, _ = player_payload(at)
+    assert header["fps"] == 10 and header["runs"][0]["k"] == 4  # the defaults (4 classes)
+
+
+def test_compare_keeps_its_render_options_in_the_link(app_env):
+    at = app("app_pages/compare.py", runs="alpha,beta", top_k="3", stride="2")
+    assert not at.exception and not at.warning
+    assert player_payload(at)[0]["runs"][0]["k"] == 3
+    assert at.number_input(key="c_stride").value == 2
+    at.slider(key="c_fps").set_value(5).run()
+    assert at.query_params["fps"] == "5" and at.query_params["top_k"] == "3"

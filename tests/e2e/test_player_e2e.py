@@ -462,6 +462,22 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
 
 
+def test_a_reloaded_link_shows_the_same_step_and_render_options(page, server, player_runs):
+    """The player writes the step into the link, the page the render options: one does not
+    drop the other, and a reload shows both."""
+    big = run(player_runs, "big")
+    open_player(page, server.url + "/viewer?run=big")
+    page.focus(PLAYER)
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '5'")
+    set_top_k(page, 3)
+    both = "(p) => p.get('top_k') === '3' && p.get('step') === '5'"
+    page.wait_for_function(f"() => ({both})(new URL(location.href).searchParams)")
+    open_player(page, page.url)  # reloaded
+    assert shown_step(page) == 5 and table(page) == (5, expected_rows(big, 5, top_k=3))
+
+
 def test_a_rerun_keeps_the_before_after_divider_where_it_was(page, server):
     """A rerun (a changed option, a live run's new step) put the divider back at 50 %."""
     open_player(page, server.url + "/viewer?run=big&step=5")

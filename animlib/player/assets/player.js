@@ -100,6 +100,11 @@ class Player {
       if (carried.zoom && carried.zoom.r < this.runs.length && this.runs[carried.zoom.r].image) this.openZoom(carried.zoom);
     }
     if (document.activeElement === document.body || !document.activeElement) this.root.focus({ preventScroll: true });
+    // the page writes its own parameters (render options) from what the server knows, which
+    // is the address it was opened at: a step lost or gone back that way is written again
+    this.urlWatch = setInterval(() => {
+      if (this.root.isConnected && this.urlStep() !== this.step) this.scheduleUrl();
+    }, URL_DELAY_MS * 2);
   }
 
   // What a player replacing this one on a rerun carries on with (same runs only): the step (the
@@ -517,6 +522,7 @@ class Player {
     if (this.observer) this.observer.disconnect();
     this.pause();
     this.cancelUrl();
+    clearInterval(this.urlWatch);
     for (const f of this.frames) if (f) f.close();
     for (const { table } of this.tables) table.close();
     this.root.remove();
