@@ -217,6 +217,9 @@ class RunAppender:
             meta = dict(run.meta, status="running", steps=n, **(fields or {}))
             meta.pop("error", None)
             if n < len(run):  # steps dropped: the summary of the steps kept
+                # (and a mark: renders of the run's earlier steps made before are no longer
+                # its frames, though it may grow past its old length before the next render)
+                meta["steps_dropped"] = {"at": M.now_iso(), "kept": n, "had": len(run)}
                 summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
                 conf = run.confidences[:n] if run.has_confidences else None
                 summary.add_steps(conf, last, count=n)

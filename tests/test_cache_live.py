@@ -234,3 +234,45 @@ def test_a_live_runs_player_strips_are_reused_as_it_grows(tmp_path):
     assert second.images[0] == first.images[0] and second.gain == first.gain
     assert second.perturbations[0] == first.perturbations[0]
     assert second.images[1] != first.images[1]  # it holds more steps now
+
+
+def test_a_resume_that_dropped_steps_renders_the_live_video_again(tmp_path, cache_dir):
+    """A killed run resumed a few steps back grew past its old length before the next render:
+    the video appended to the old one still showed the dropped steps' frames."""
+    writer = LiveRun(tmp_path / "runs")
+    first = cache.cached_render(writer.log(12), "mp4")
+    assert len(frames_of(first)) == 12
+    writer.writer.appender.flush()
+    (writer.root / writer.writer.run_id / ".writer.lock").unlink()  # as a killed writer leaves it
+    resumed = animlib.RunWriter.resume(writer.root / writer.writer.run_id, steps=8)
+    x = writer.run().images[7]
+    for _ in range(6):  # 14 steps: steps 8-13 all repeat step 7
+        resumed.log(image=x, confidences=writer.run().confidences[7])
+    run = writer.run()
+    assert len(run) == 14 and run.meta["steps_dropped"]["kept"] == 8
+    path = cache.cached_render(run, "mp4")
+    assert cache.stats()["appends"] == 0  # not joined to the old frames
+    got = frames_of(path)
+    assert len(got) == 14
+    full = frames_of(animlib.render(run, tmp_path / "full.mp4"))
+    for i in (8, 9, 11):
+        assert np.abs(got[i].astype(int) - full[i]).mean() < 3.0, i
+    resumed.finish()
+
+
+def test_a_live_runs_superseded_strips_are_dropped(tmp_path, monkeypatch):
+    """Each look at a growing run wrote its last strip again under a new name (its length) and
+    left the older ones: 11 versions of one strip after 24 s."""
+    from animlib.player import strip_files, strips
+
+    writer = LiveRun(tmp_path / "runs")
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    first = strip_files(writer.log(20), folder, "live-key")
+    second = strip_files(writer.log(5), folder, "live-key")
+    assert first.images[0].exists()  # written a moment ago: another page may be taking it
+    monkeypatch.setattr(strips, "SUPERSEDED_AFTER_S", 0.0)
+    third = strip_files(writer.log(5), folder, "live-key")
+    kept = {*third.images, *(third.perturbations or []), third.original}
+    assert {p.name for p in folder.iterdir()} == {p.name for p in kept}
+    assert not second.images[0].exists() and third.images[0].exists()

@@ -84,8 +84,13 @@ def identity(run: RunLike) -> str:
 
 
 def _created(run: RunLike) -> str:
+    """When the run was made, and when a resume last dropped steps of it (``steps_dropped``):
+    a live run's frames of earlier steps stay right only while neither changes."""
     meta = getattr(run, "meta", None)
-    return str(meta.get("created", "")) if isinstance(meta, dict) else ""
+    if not isinstance(meta, dict):
+        return ""
+    dropped = meta.get("steps_dropped")
+    return str(meta.get("created", "")) + (f"|{dropped}" if dropped else "")
 
 
 def _digest(payload: dict) -> str:

@@ -26,6 +26,7 @@ import hashlib
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -211,4 +212,31 @@ def strip_files(
             future.result()
             if progress is not None:
                 progress(done, len(todo))
+    if todo:  # a running run's last strip is written again as it grows: drop the versions before
+        _drop_superseded(
+            folder, key, {*images, *(perts or []), *([orig_path] if orig_path else [])}
+        )
     return StripFiles(plan, gain, images, perts, orig_path)
+
+
+SUPERSEDED_AFTER_S = 10.0  # (a page that took a strip a moment ago registers it first)
+
+
+def _drop_superseded(folder: Path, key: str, current: set[Path]) -> None:
+    """Remove the strips of ``key`` that are none of ``current`` (shorter versions of a
+    running run's last strip, strips of a gain or layout it no longer has) and were written
+    more than :data:`SUPERSEDED_AFTER_S` ago: one version per strip stays, not one per look."""
+    names = {p.name for p in current}
+    limit = time.time() - SUPERSEDED_AFTER_S
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(f"{key}-")]
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name in names or not entry.name.endswith(".png"):
+            continue
+        try:
+            if entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+        except OSError:  # (gone meanwhile: another process dropped it)
+            pass
