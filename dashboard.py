@@ -7,9 +7,10 @@ import logging
 import streamlit as st
 
 from animlib import linked_view
+from animlib.cache.folder import check_outside
 from animlib.errors import AnimlibError
 from animlib.text import printable
-from animlib.ui import md
+from animlib.ui import md, root
 
 _cache_log = logging.getLogger("animlib.cache")
 if not _cache_log.handlers:  # the server log tells renders from cache hits (shared ones too)
@@ -36,6 +37,11 @@ page = st.navigation(
     position="top",
 )
 linked_view.note_page(page.url_path)
+try:  # the render cache (and the run index in it) must not write among the runs shown
+    check_outside(root())
+except AnimlibError as exc:
+    st.error(f"The dashboard cannot show this folder: {md(printable(exc))}")
+    st.stop()
 try:
     page.run()
 except (AnimlibError, OSError) as exc:  # a damaged run or file: say so, never a traceback

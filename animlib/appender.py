@@ -25,7 +25,7 @@ from .limits import check_run_json_size
 from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
 from .stepsplit import Prepared
 from .store import Store
-from .summary import SummaryAccumulator
+from .summary import SummaryAccumulator, kept_steps_meta
 
 NORMS_EVERY = 1.0  # seconds between perturbation-norm updates while running (always at the end)
 SCALAR_ROWS = 1024  # steps per chunk of a scalar series
@@ -216,14 +216,8 @@ class RunAppender:
             last = run.images[n - 1]
             meta = dict(run.meta, status="running", steps=n, **(fields or {}))
             meta.pop("error", None)
-            if n < len(run):  # steps dropped: the summary of the steps kept
-                # (and a mark: renders of the run's earlier steps made before are no longer
-                # its frames, though it may grow past its old length before the next render)
-                meta["steps_dropped"] = {"at": M.now_iso(), "kept": n, "had": len(run)}
-                summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
-                conf = run.confidences[:n] if run.has_confidences else None
-                summary.add_steps(conf, last, count=n)
-                meta["summary"] = summary.stored()
+            if n < len(run):  # steps dropped: the summary of the steps kept, and a mark
+                meta.update(kept_steps_meta(run, n, last, M.now_iso()))
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
             )

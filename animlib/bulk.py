@@ -17,6 +17,7 @@ from .listing import list_runs
 from .movie_writers import format_name
 from .options import RenderOptions
 from .store import Store, open_store
+from .store.paths import shown_inside
 
 
 @dataclass
@@ -101,9 +102,7 @@ def render_one(
 def _check_out_folder(runs: Store, out: Store) -> None:
     """Refuse an output folder inside the results folder (its videos would list as broken runs
     there) unless hidden (a name starting with a dot: listings skip it)."""
-    top = runs.url.rstrip("/") + "/"
-    inside = out.url[len(top) :] if out.url.startswith(top) else None
-    if out.url.rstrip("/") == runs.url.rstrip("/") or (inside and not inside.startswith(".")):
+    if shown_inside(out.url, runs.url):
         raise RenderOptionError(
             f"{out.url}: in the results folder {runs.url}, videos would list as broken runs; "
             "write them to another folder (or a hidden one in it, such as .renders)",

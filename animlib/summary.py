@@ -147,3 +147,23 @@ class SummaryAccumulator:
     def stored(self) -> dict[str, Any]:
         """The summary as run.json stores it: the known values, plus success and flip_step."""
         return {k: v for k, v in self.values.items() if v is not None or k in ALWAYS_STORED}
+
+
+def kept_steps_meta(run: Any, n: int, last: np.ndarray, now: str) -> dict[str, Any]:
+    """The run.json fields of ``run`` cut to its first ``n`` steps by a resume: the summary of
+    the steps kept, and ``steps_dropped`` (renders of its steps made before are no longer its
+    frames, though it may grow past its old length before the next one is made).
+
+    Args:
+        run: the run as stored (a :class:`~animlib.reader.Run`).
+        n: the steps kept (fewer than it has).
+        last: the image of step ``n - 1``.
+        now: the time of the resume (ISO 8601).
+
+    Returns:
+        ``summary`` and ``steps_dropped`` (when, how many kept, how many it had).
+    """
+    summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
+    conf = run.confidences[:n] if run.has_confidences else None
+    summary.add_steps(conf, last, count=n)
+    return {"summary": summary.stored(), "steps_dropped": {"at": now, "kept": n, "had": len(run)}}

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from helpers import moto_s3, write_run
 
@@ -410,3 +411,18 @@ def test_a_live_render_on_s3_is_appended_to_from_another_machine(shared, tmp_pat
     again = cache.cached_render(run, "mp4")
     assert again == first and again.read_bytes() == second.read_bytes()
     assert cache.stats()["downloads"] == 2 and cache.stats()["appends"] == 1
+
+
+def test_a_shared_cache_inside_the_results_prefix_is_refused(s3, tmp_path, monkeypatch):
+    """ANIMLIB_CACHE=s3://b/results/render-cache beside runs in s3://b/results: the videos
+    were written there and the folder listed a broken run "render-cache"."""
+    results = f"s3://{BUCKET}/results-{time.time_ns()}"
+    with animlib.RunWriter(results, name="r1") as w:
+        for i in range(3):
+            w.log(image=np.full((8, 8, 3), i / 3, np.float32))
+    monkeypatch.setenv("ANIMLIB_CACHE", f"{results}/render-cache")
+    monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "local"))
+    with pytest.raises(animlib.StoreError, match="inside the results folder") as err:
+        cache.cached_render(animlib.open_run(f"{results}/r1"), "mp4")
+    assert err.value.field == "ANIMLIB_CACHE"
+    assert [(i.id, i.ok) for i in animlib.list_runs(results)] == [("r1", True)]

@@ -30,6 +30,7 @@ from pathlib import Path
 from ..errors import Code, StoreError, found
 from ..settings import settings
 from ..store import LocalStore, Store, open_store
+from ..store.paths import shown_inside
 from . import keys
 
 STALE_TEMP_SECONDS = 24 * 3600  # hidden files older than this (left by a crash) are removed
@@ -37,6 +38,31 @@ TOUCH_SECONDS = 60.0  # a shared entry's use is recorded at most this often per 
 
 _touched: dict[tuple[str, str], float] = {}
 _touched_lock = threading.Lock()
+
+
+def check_outside(results: str) -> None:
+    """Refuse a render cache (``ANIMLIB_CACHE``, or the local folder of a shared one) inside
+    the results folder ``results`` (a URL or path), checked before anything is created: the
+    renders, strips and run index written there would list as broken runs, and nothing that
+    shows runs may write among them. A hidden folder in it (``runs/.cache``) is fine: listings
+    skip it.
+
+    Raises:
+        StoreError: (INVALID, field ``ANIMLIB_CACHE`` or ``ANIMLIB_CACHE_LOCAL``) naming both.
+    """
+    s = settings()
+    store = open_store(s.cache_location())
+    local = store.path if isinstance(store, LocalStore) else s.cache_local_location()
+    top = open_store(results).url
+    for where, env in ((store.url, "ANIMLIB_CACHE"), (str(local), "ANIMLIB_CACHE_LOCAL")):
+        if shown_inside(where, top):
+            raise StoreError(
+                f"{where} is inside the results folder {results}: its renders would list as "
+                "broken runs there; point it at another folder (or a hidden one in it, such as "
+                ".cache)",
+                field=env,
+                code=Code.INVALID,
+            )
 
 
 @dataclass

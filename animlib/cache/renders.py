@@ -16,7 +16,7 @@ from ..errors import Code, StoreError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs
 from . import keys
-from .folder import CacheFolder
+from .folder import CacheFolder, check_outside
 from .leases import Lease, acquire
 from .stats import count
 
@@ -56,6 +56,10 @@ def cached_render(
     fmt = keys.check_format(fmt)
     opts = RenderOptions.of(options, **kwargs)
     group = as_runs(runs)
+    for run in group:  # (a run read from a results folder: never write into that folder)
+        url = getattr(run, "url", None)
+        if isinstance(url, str) and "/" in url.rstrip("/"):
+            check_outside(url.rstrip("/").rsplit("/", 1)[0])
     folder = CacheFolder.current()
     if keys.is_live(group):
         from .live import cached_live

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from ..settings import Settings, settings
 from ..store import scheme_of
+from ..store.paths import shown_inside
 from .rows import SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger("animlib.index")
@@ -105,10 +106,14 @@ def save(path: str, url: str, table: pa.Table) -> bool:
         table: the rows.
 
     Returns:
-        True if written; False if the cache folder cannot be written (logged; the index then
-        lives in memory only).
+        True if written; False if the cache folder cannot be written, or is inside the results
+        folder (it would list as a broken run there) (logged; the index then lives in memory
+        only).
     """
     folder = os.path.dirname(path)
+    if scheme_of(url) is None and shown_inside(folder, url):
+        log.warning("run index %s would be inside the results folder %s; kept in memory", path, url)
+        return False
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(4)}.parquet")
     meta = {_KEY_URL: url.encode("utf-8", "surrogatepass"), _KEY_VERSION: SCHEMA_VERSION.encode()}
     try:

@@ -124,6 +124,25 @@ def join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
+def shown_inside(url: str, folder: str) -> bool:
+    """True if ``url`` is the results ``folder`` or inside a folder of it that listings show
+    (one whose name does not start with a dot): files written there would list as broken runs.
+    Both are store URLs or paths (local paths resolved)."""
+    a, b = _normal(url), _normal(folder)
+    if a == b:
+        return True
+    if not a.startswith(b + "/"):
+        return False
+    return not a[len(b) + 1 :].split("/")[0].startswith(".")
+
+
+def _normal(url: str) -> str:
+    if "://" in url and not url.startswith("file://"):
+        return url.rstrip("/")
+    path = url.removeprefix("file://")
+    return os.path.realpath(path).replace(os.sep, "/").rstrip("/")
+
+
 # -- 3. symlinks leading outside -----------------------------------------------------------------
 def contained(real: str, real_root: str) -> bool:
     """True if the resolved path ``real`` is ``real_root`` or inside it."""
