@@ -179,6 +179,13 @@ elif status == "stale":
         f"longer than {settings().stale_seconds:g} s). It holds the {plural(len(run), 'step')} "
         f"logged before; `{resume}` continues it."
     )
+elif status == "failed":  # the exception that ended the writer, as run.json keeps it
+    error = run.meta.get("error")
+    why = f": {md(printable(str(error)))}" if error else " (no error was recorded)"
+    st.error(
+        f"This run failed{why}. It holds the {plural(len(run), 'step')} logged before.",
+        icon=":material/error:",
+    )
 
 n_classes = max(1, len(run.class_names or []))
 options = option_widgets(

@@ -807,3 +807,18 @@ def test_compare_keeps_its_render_options_in_the_link(app_env):
     assert at.number_input(key="c_stride").value == 2
     at.slider(key="c_fps").set_value(5).run()
     assert at.query_params["fps"] == "5" and at.query_params["top_k"] == "3"
+
+
+def test_a_failed_runs_viewer_says_why_it_failed(app_env):
+    """run.json kept "RuntimeError: boom at step 4", and the viewer only said "failed"."""
+    from helpers import image_for
+
+    with pytest.raises(RuntimeError), animlib.RunWriter(app_env, name="boom") as w:
+        for i in range(4):
+            w.log(image=image_for(i))
+        raise RuntimeError("boom at step 4 <b>")
+    at = app("app_pages/viewer.py", run="boom")
+    assert not at.exception, at.exception
+    (error,) = [e.value for e in at.error]
+    assert error.replace("\\", "").startswith("This run failed: RuntimeError: boom at step 4")
+    assert "holds the 4 steps" in error
