@@ -166,12 +166,20 @@ def group_experiments(
             status=aggregate_status(
                 M.effective_status(i.meta or {}, writer_gone=i.id in writers_gone) for i in infos
             ),
-            steps=max(int(i.get("steps") or 0) for i in infos),
+            steps=max(experiment_steps(i.meta or {}) for i in infos),
             created=min(created) if created else None,
             updated=max(updated) if updated else None,
         )
         out.append(ExperimentInfo(exp, meta, [i.id for i in infos]))
     return newest_first(out)
+
+
+def experiment_steps(meta: dict[str, Any]) -> int:
+    """The steps an experiment had logged as its sample run's run.json says: its
+    ``experiment_steps`` (a sample paused with ``active=`` stops storing steps, the experiment
+    goes on), else the run's own ``steps``."""
+    own, logged = meta.get("steps"), meta.get("experiment_steps")
+    return max(int(v) for v in (own, logged, 0) if type(v) is int)
 
 
 def experiment_meta(first: dict[str, Any], **over_runs: Any) -> dict[str, Any]:

@@ -164,11 +164,11 @@ def test_ls_parameters_sort_and_search_as_the_runs_page(tmp_path, capsys):
 def test_a_render_the_cache_holds_loads_neither_matplotlib_nor_zarr(tmp_path):
     """``render`` looks the video up before anything heavy is imported: a hit takes a third of
     the time of a command that draws (matplotlib and Zarr are most of a fresh process's start)."""
-    run_id = write_run(tmp_path, "c", steps=3)
+    run_id = write_run(tmp_path / "runs", "c", steps=3)
     env = dict(ENV, ANIMLIB_CACHE=str(tmp_path / "cache"))
     script = (
         "import sys\nfrom animlib.cli import main\n"
-        f"code = main(['render', {str(tmp_path / run_id)!r}, '-o', sys.argv[1]])\n"
+        f"code = main(['render', {str(tmp_path / 'runs' / run_id)!r}, '-o', sys.argv[1]])\n"
         "print(code, 'matplotlib' in sys.modules, 'zarr' in sys.modules)\n"
     )
 

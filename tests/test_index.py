@@ -587,7 +587,7 @@ def test_runs_table_columns_have_one_owner():
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_7_files_hold():
+def test_the_index_schema_is_what_version_8_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -627,12 +627,13 @@ def test_the_index_schema_is_what_version_7_files_hold():
         robust: bool
         eps: double
         experiment_flip: int64
+        experiment_steps: int64
         updated_key: string
         exact: bool
         """
     ).rstrip("\n")
-    # a change of the above needs a new version (7: target_label)
-    assert index_files.SCHEMA_VERSION == "7"
+    # a change of the above needs a new version (8: experiment_steps)
+    assert index_files.SCHEMA_VERSION == "8"
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

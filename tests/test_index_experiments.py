@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_experiments import TARGETED, TARGETS, UNTARGETED, write
@@ -227,3 +228,19 @@ def test_images_wrong_before_the_attack_are_marked(plain):
     summary = indexed.experiment_summary(index)
     frame = views.experiment_table(indexed.experiments(index, time.time()), summary)
     assert sorted(views.clean_misses(frame)) == [("pgd-a", 1, 4), ("pgd-b", 1, 4)]
+
+
+def test_an_experiment_whose_samples_all_paused_counts_the_steps_it_logged(tmp_path):
+    """Every sample stopped by step 3 (``active=``) while the attack logged 8 steps: the
+    experiments table said 4 steps, and stopped moving while the attack went on."""
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(tmp_path, experiment="paused", class_names=["a", "b"],
+                             true_labels=[0, 1], originals=x) as w:  # fmt: skip
+        for step in range(8):
+            w.log(images=x, confidences=np.full((2, 2), 0.5), active=[step < 4, step < 3])
+    assert [animlib.open_run(tmp_path / r).meta["steps"] for r in w.run_ids] == [4, 3]
+    (info,) = animlib.list_experiments(tmp_path)
+    assert info.meta["steps"] == 8
+    index = _index(tmp_path)
+    assert indexed.experiments(index)[0].meta["steps"] == 8
+    _same(index)

@@ -107,6 +107,7 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
         One ExperimentInfo per experiment, newest first.
     """
     names = ["sample", "status", "updated", "steps", "created_key", "updated_key", "targeted"]
+    names.append("experiment_steps")
     rows, inexact = sample_rows(index, columns=names)
     gone = index.writers_gone
     rows = rows.append_column("effective", effective_status(rows, now, gone))
@@ -118,6 +119,7 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
             ("targeted", "any"),
             ("effective", "distinct"),
             ("steps", "max"),
+            ("experiment_steps", "max"),
             ("created_key", "min"),
             ("updated_key", "max"),
         ]
@@ -130,7 +132,7 @@ def experiments(index: RunIndex, now: float | None = None) -> list[ExperimentInf
             n_runs=len(run_ids),
             targeted=bool(group["targeted_any"]),
             status=aggregate_status(group["effective_distinct"]),
-            steps=group["steps_max"] or 0,
+            steps=max(group["steps_max"] or 0, group["experiment_steps_max"] or 0),
             created=group["created_key_min"],
             updated=group["updated_key_max"],
         )

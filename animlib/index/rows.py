@@ -17,8 +17,8 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
 # 2: experiment; 3: params, param_names; 4: samples.py's; 5: original; 6: experiment_flip (a
 # sample run's flip step in its experiment's steps: outcomes.experiment_flip_step); 7:
-# target_label (the outcomes CSV names each sample's target)
-SCHEMA_VERSION = "7"
+# target_label (the outcomes CSV names each sample's target); 8: experiment_steps
+SCHEMA_VERSION = "8"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 

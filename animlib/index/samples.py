@@ -22,6 +22,7 @@ SAMPLE_TYPES = {
     "robust": pa.bool_(),
     "eps": pa.float64(),  # params.eps, else params.epsilon
     "experiment_flip": pa.int64(),  # the flip step in the experiment's steps (a paused sample)
+    "experiment_steps": pa.int64(),  # the steps the experiment had logged (paused samples: more)
     "updated_key": pa.string(),  # ``updated`` as written
     # whether the columns above (with the run columns) give exactly what the experiment views
     # compute from run.json; runs of experiments with a row that does not are read as before
@@ -56,7 +57,12 @@ def _exact(meta: dict[str, Any], outcome: dict[str, Any] | None, eps: Any) -> bo
         and isinstance(meta.get("params") or {}, dict)
         and all(
             _int_or_none(v)
-            for v in (meta.get("true_label"), meta.get("target_label"), summary.get("final_pred"))
+            for v in (
+                meta.get("true_label"),
+                meta.get("target_label"),
+                meta.get("experiment_steps"),
+                summary.get("final_pred"),
+            )
         )
         and _int_or_none(summary.get("flip_step"))
         and (summary.get("success") is None or isinstance(summary.get("success"), bool))
@@ -99,6 +105,7 @@ def sample_values(meta: dict[str, Any]) -> dict[str, Any]:
         robust=outcome["robust"],
         eps=eps,
         experiment_flip=outcome["flip_step"],
+        experiment_steps=meta.get("experiment_steps"),
         updated_key=updated if isinstance(updated, str) else None,
     )
     return values
