@@ -9,6 +9,7 @@ import threading
 from typing import Any, Protocol
 
 from .errors import AnimlibError, Code
+from .interrupts import Terminated, catch_sigterm, release_sigterm, terminated
 
 
 class Finishable(Protocol):
@@ -27,6 +28,7 @@ def track(writer: Finishable) -> None:
     """Remember an open writer, so that it is closed at interpreter exit if the script never
     closes it (as W&B closes a run whose script ends without ``finish()``): at the exit of a
     multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook)."""
+    catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
         if os.getpid() in _hooked:
@@ -57,6 +59,9 @@ def untrack(writer: Finishable) -> None:
     """Forget a writer that has been closed."""
     with _lock:
         _open.pop(id(writer), None)
+        last = not _open
+    if last:
+        release_sigterm()
 
 
 def exit_error() -> str | None:
@@ -69,6 +74,8 @@ def exit_error() -> str | None:
     exc = getattr(sys, "last_value", None)
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}"
+    if terminated:  # (a SystemExit leaves no last_value)
+        return f"{Terminated.__name__}: {Terminated()}"
     status = _exit_code[0] if _exit_code else None
     if status is None or status == 0 or status is False:
         return None

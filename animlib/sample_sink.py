@@ -10,6 +10,7 @@ import numpy as np
 from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
 from .errors import Code
+from .open_writers import untrack
 from .outcomes import INDEX_FIELD, is_index_range
 from .writer import RunWriter
 
@@ -73,6 +74,7 @@ class SampleSink:
 
     def __init__(self, writer: RunWriter) -> None:
         self._writer = writer
+        untrack(writer)  # (its BatchWriter closes it, at exit too)
         index = writer.meta.get(INDEX_FIELD)
         self._index = [list(r) for r in index] if steps_before(index, 0) is not None else []
 

@@ -653,6 +653,38 @@ def test_ctrl_c_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatch
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_sigterm_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatch):
+    """SIGTERM while a writer is open is raised as Terminated (a SystemExit), held back like
+    Ctrl-C until the step has reached every sample; SIGTERM's default is back once closed."""
+    import signal
+
+    from animlib.interrupts import Terminated
+    from animlib.sample_sink import SampleSink
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    w = writer(tmp_path)
+    w.log(images=batch(0), confidences=probs(0))
+    original, calls = SampleSink.append, []
+
+    def terminated(self, *args, **kwargs):
+        calls.append(self)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SampleSink, "append", terminated)
+    with pytest.raises(Terminated) as exc:
+        w.log(images=batch(1), confidences=probs(1))
+    monkeypatch.undo()
+    assert exc.value.code == 128 + signal.SIGTERM and len(calls) == B and len(w) == 2
+    w.finish("failed", f"Terminated: {exc.value}")
+    runs = [animlib.open_run(tmp_path / run_id) for run_id in run_dirs(tmp_path)]
+    assert [len(run) for run in runs] == [2] * B
+    assert {run.meta["error"] for run in runs} == {"Terminated: SIGTERM"}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 @pytest.mark.parametrize("kind", ["float32", "uint8", "torch"])
 def test_originals_are_copied_when_given(tmp_path, kind):
     """The writer kept the caller's array: an attack that made it its random start in place

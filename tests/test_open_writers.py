@@ -31,6 +31,26 @@ SCRIPT = textwrap.dedent(
     if ending == "interrupt":
         print("ready", flush=True)
         time.sleep(60)
+    if ending == "term-with":  # a writer in a with block, logging when the signal comes
+        with animlib.BatchWriter(root, experiment="w", class_names=["a", "b", "c"],
+                                 true_labels=[0, 1]) as b:
+            for step in range(10_000):
+                b.log(images=np.full((2, 8, 8), step % 255, np.uint8),
+                      confidences=np.full((2, 3), 1 / 3))
+                print(step, flush=True)
+                time.sleep(0.02)
+    if ending == "own-handler":  # the script's own SIGTERM handler is left alone
+        import signal
+        signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
+        w.log(images=np.zeros((2, 8, 8), np.float32), confidences=np.full((2, 3), 1 / 3))
+        print("ready", flush=True)
+        time.sleep(3)
+        print("still here", flush=True)
+    if ending == "released":  # every writer closed: SIGTERM kills as it always did
+        import signal
+        w.finish()
+        r.finish()
+        print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
     if ending == "exit1":
         sys.exit("fatal: diverged")
     if ending == "daemon":  # a thread still logging when the script ends
@@ -137,6 +157,45 @@ def test_ctrl_c_marks_them_failed(tmp_path):
     proc.communicate(timeout=120)
     assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
     assert {v[2] for v in _statuses(tmp_path).values()} == {"KeyboardInterrupt: "}
+
+
+def test_sigterm_flushes_every_logged_step_and_marks_them_failed(tmp_path):
+    """``kill``, ``timeout`` and a scheduler's preemption send SIGTERM, which killed the script
+    at once: its runs stayed "running", the last second of steps lost, locks left behind."""
+    proc = _run(tmp_path, "interrupt")
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM  # as the signal's default says
+    assert set(_statuses(tmp_path).values()) == {("failed", 4, "Terminated: SIGTERM")}
+    assert not list(tmp_path.glob("*/.writer.lock"))
+
+
+def test_sigterm_inside_a_with_block_keeps_every_step_it_logged(tmp_path):
+    proc = _run(tmp_path, "term-with")
+    for _ in range(30):  # 30 steps logged
+        logged = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    logged = max([logged, *(int(line) for line in out.split())])
+    assert proc.returncode == 128 + signal.SIGTERM
+    runs = {k: v for k, v in _statuses(tmp_path).items() if k.startswith("w-")}
+    assert set(runs.values()) == {("failed", logged + 1, "Terminated: SIGTERM")}
+
+
+def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
+    proc = _run(tmp_path, "own-handler")
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.split("\n")[:2] == ["own handler", "still here"]
+
+
+def test_sigterm_gets_its_default_back_when_every_writer_is_closed(tmp_path):
+    proc = _run(tmp_path, "released")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.split()[:1] == ["True"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
