@@ -65,6 +65,7 @@ SHOW_SAVED_ROWS = 5000  # a folder with this many saved index rows is shown from
 MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
 FULL_EVERY_S = 10.0  # local folders: a full refresh at most this often; in between only the
 # folder's own mtime and the run.json of running runs are looked at
+STALE_AFTER_S = 60.0  # a folder not listed for this long (nor 40 listings' time) is said stale
 FULL_SPACING = 20  # ... and at most once per this many of its durations (5% of one core: a
 # background scan of 100,000 runs costs ~1 CPU-s, which a page load on 2 cores feels)
 
@@ -93,13 +94,37 @@ def run_index(where: str | None = None) -> RunIndex:
         index.refresh_soon(0.0)  # the page reruns when the refresh changes the rows
         return index
     took = index.last.seconds
-    if not index.refreshed or index.failed is not None or took < CHEAP_REFRESH_S:
-        index.refresh()
+    if index.refreshed and index.failed is not None:  # listed before, failing now (storage
+        index.refresh_soon(MIN_REFRESH_S)  # unreachable): its rows, tried in the background
+        return index  # (pages say so: stale_listing)
+    if not index.refreshed or took < CHEAP_REFRESH_S:
+        try:
+            index.refresh()
+        except Exception as exc:
+            if not index.refreshed:  # never listed: the page says why
+                raise
+            index.failed = exc
     elif index.watchable:
         index.refresh_soon(max(FULL_EVERY_S, FULL_SPACING * took))
     else:
         index.refresh_soon(max(MIN_REFRESH_S, 2 * took))
     return index
+
+
+def stale_listing(index: RunIndex) -> None:
+    """Say so when the folder could not be listed at the last try (storage unreachable, folder
+    gone) and the page shows the runs as listed before."""
+    ago = index.listed_ago
+    slow = ago > max(STALE_AFTER_S, 40 * index.last.seconds)  # (a listing that hangs)
+    if not index.refreshed or (index.failed is None and not slow):
+        return
+    when = f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago"
+    why = f"cannot list it now ({md(printable(index.failed))})" if index.failed else "no answer"
+    st.warning(
+        f"{md(index.url)}: {why}. Showing the runs as listed {when}; trying again every few "
+        "seconds.",
+        icon=":material/cloud_off:",
+    )
 
 
 def follow_runs(where: str | None = None) -> RunIndex:

@@ -30,6 +30,7 @@ from animlib.ui import (
     query_param,
     root,
     run_index,
+    stale_listing,
 )
 from animlib.views import NO_VALUE
 from animlib.watching import rerun_on_folder_change
@@ -113,6 +114,7 @@ st.title("Experiments")
 started = time.monotonic()
 try:
     seen = folder_state(run_index(where))
+    stale_listing(run_index(where))
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")

@@ -31,6 +31,7 @@ from animlib.ui import (
     md_table,
     root,
     run_index,
+    stale_listing,
 )
 from animlib.views import NO_VALUE
 from animlib.watching import rerun_on_folder_change
@@ -438,6 +439,7 @@ def runs_page() -> tuple[str, int] | None:
             logging.getLogger("animlib").warning("cannot list runs in %s", where, exc_info=True)
         st.error(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
         return None
+    stale_listing(index)
     if not index.table.num_rows:
         st.info(
             f"No runs in {md(where)} yet. Write some with `animlib.RunWriter`, or run "

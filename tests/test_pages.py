@@ -822,3 +822,35 @@ def test_a_failed_runs_viewer_says_why_it_failed(app_env):
     (error,) = [e.value for e in at.error]
     assert error.replace("\\", "").startswith("This run failed: RuntimeError: boom at step 4")
     assert "holds the 4 steps" in error
+
+
+def test_a_folder_that_cannot_be_listed_any_more_shows_its_last_listing_and_says_so(
+    app_env, monkeypatch
+):
+    """The bucket unreachable: the pages kept the last listing as if it were current (no word),
+    or replaced it by an error; now they show it and say since when."""
+    import time
+
+    from animlib.errors import Code, StoreError
+    from animlib.store import LocalStore
+
+    at = app()
+    rows = len(at.dataframe[0].value)
+    assert not at.warning and rows == 3
+    real = LocalStore.member_versions
+
+    def unreachable(self, *args, **kwargs):
+        raise StoreError("cannot be accessed (EndpointConnectionError)", code=Code.STORAGE)
+
+    monkeypatch.setattr(LocalStore, "member_versions", unreachable)
+    at.run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value.replace("\\", "") for w in at.warning]
+    assert "cannot list it now" in warning and "EndpointConnectionError" in warning
+    assert "showing the runs as listed" in warning.lower() and len(at.dataframe[0].value) == rows
+    monkeypatch.setattr(LocalStore, "member_versions", real)  # back: tried in the background
+    deadline = time.time() + 20
+    while at.warning and time.time() < deadline:
+        time.sleep(0.3)
+        at.run()
+    assert not at.warning and len(at.dataframe[0].value) == rows

@@ -44,15 +44,9 @@ class Refresh:
 
 
 def utf8(name: str) -> str:
-    """A folder name as valid UTF-8 text.
-
-    Args:
-        name: a folder name from a listing (undecodable bytes as surrogates).
-
-    Returns:
-        ``name``, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8
-        (such names are not run ids: they are listed as broken).
-    """
+    """A folder name from a listing (undecodable bytes as surrogates) as valid UTF-8 text:
+    itself, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8 (such
+    names are not run ids: they are listed as broken)."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -63,12 +57,12 @@ def utf8(name: str) -> str:
 class RunIndex:
     """The index of the results folder ``root``.
 
-    Rows (one per run folder, :data:`animlib.index.rows.SCHEMA`) live in memory as an Arrow
-    table in the order of :func:`animlib.list_runs`, and in a Parquet file in the cache folder
-    (written to a temporary file and renamed over the old one, so readers and a crash never
-    see half a file). :meth:`refresh` lists the folder once (with each run.json's version tag)
-    and reads only the run.json files that are new or changed; removed runs drop out. The
-    folder being indexed is only ever read.
+    Rows (one per run folder, :data:`animlib.index.rows.SCHEMA`) live in memory as an Arrow table
+    in the order of :func:`animlib.list_runs`, and in a Parquet file in the cache folder (written
+    to a temporary file and renamed over the old one, so readers and a crash never see half a
+    file). :meth:`refresh` lists the folder once (with each run.json's version tag) and reads
+    only the run.json files that are new or changed; removed runs drop out. The folder being
+    indexed is only ever read.
     """
 
     def __init__(
@@ -91,13 +85,12 @@ class RunIndex:
         self._stamp: str | None = None  # the folder's own version at the last full refresh
         self._hot: set[str] = set()  # runs whose run.json is looked at by refresh_changes
         self._gone: frozenset[str] = frozenset()  # hot runs whose writer is gone (see below)
-        self._saved = float("-inf")
-        self._dirty = False
+        self._saved, self._dirty = float("-inf"), False
         self._infos: dict[str, tuple[str, RunInfo]] = {}
         self._worker: threading.Thread | None = None
         self._listed: tuple[int, list[RunInfo]] | None = None  # infos() of one generation
         self._facets: tuple[int, dict[str, list[str]]] = (-1, {})  # facets() of one generation
-        self.failed: Exception | None = None  # the error of the last background refresh
+        self.failed: Exception | None = None  # the error of the last refresh (None: it worked)
         self._classes: dict[str, Any] = {}
 
     # -- refreshing -----------------------------------------------------------------------------
@@ -297,9 +290,14 @@ class RunIndex:
         return self._table.num_rows if self._table is not None else 0
 
     @property
+    def listed_ago(self) -> float:
+        """Seconds since a refresh last listed the folder in this process (inf: none did)."""
+        return time.monotonic() - self._checked
+
+    @property
     def refreshed(self) -> bool:
         """True once a refresh has listed the folder in this process."""
-        return self._checked != float("-inf")
+        return self.listed_ago != float("inf")
 
     def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
         rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
