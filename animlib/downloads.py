@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from .cache import cached_render
 from .options import RenderOptions
@@ -22,7 +25,7 @@ _MAX_FAILED = 256
 # the runs whose download is being made, or was made HOLD_S ago or less (the browser then
 # fetches it): until when (time.monotonic). A page following a run does not rerun meanwhile:
 # a rerun dropped the made file before the browser fetched it (404, the download cancelled).
-_IN_FLIGHT: dict[str, float] = {}
+_IN_FLIGHT: dict[tuple[str, str], float] = {}  # (session, run id) -> until when
 HOLD_S = 10.0
 _MAKING_S = 3600.0  # (a render that raises or ends sets HOLD_S; this bounds a lost one)
 
@@ -45,9 +48,16 @@ def compare_stem(run_ids: list[str]) -> str:
 
 
 def downloading(run_ids: Iterable[str]) -> bool:
-    """Whether a download of one of ``run_ids`` is being made or fetched (see ``_IN_FLIGHT``)."""
-    now = time.monotonic()
-    return any(_IN_FLIGHT.get(run_id, 0.0) > now for run_id in run_ids)
+    """Whether this browser session's download of one of ``run_ids`` is being made or fetched
+    (see ``_IN_FLIGHT``; other sessions watching the run go on following it)."""
+    now, session = time.monotonic(), _session()
+    return any(_IN_FLIGHT.get((session, run_id), 0.0) > now for run_id in run_ids)
+
+
+def _session() -> str:
+    """The browser session of the script run this is called in ("" outside one)."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else ""
 
 
 def _ids(runs: Any) -> list[str]:
@@ -64,8 +74,8 @@ def last_failure(file: str, options: RenderOptions) -> str | None:
     return _FAILED.get(_key(file, options))
 
 
-def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions) -> bytes:
-    key, ids = _key(file, options), _ids(runs)
+def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions, session: str) -> bytes:
+    key, ids = _key(file, options), [(session, run_id) for run_id in _ids(runs)]
     _IN_FLIGHT.update(dict.fromkeys(ids, time.monotonic() + _MAKING_S))
     try:
         data = cached_render(runs, fmt, options=options).read_bytes()
@@ -103,7 +113,7 @@ def render_download(
     fmt = file.rsplit(".", 1)[-1]
     slot.download_button(
         label,
-        lambda: _render_bytes(runs, fmt, file, options),
+        functools.partial(_render_bytes, runs, fmt, file, options, _session()),
         file_name=file,
         mime=mime,
         on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)

@@ -476,6 +476,9 @@ def test_a_download_being_made_or_fetched_holds_the_pages_following_its_runs(mon
     assert not downloads.downloading(["a", "b"])  # nothing made before the click
     slot.data()
     assert seen == [True] and downloads.downloading(["b"]) and not downloads.downloading(["c"])
+    # another browser session watching the run goes on following it (all of them froze)
+    monkeypatch.setattr(downloads, "_session", lambda: "another session")
+    assert not downloads.downloading(["b"])
     monkeypatch.setattr(time, "monotonic", lambda: 1e12)  # HOLD_S later: the page follows again
     assert not downloads.downloading(["a", "b"])
 
