@@ -168,6 +168,28 @@ def test_read_s3_run_while_it_is_written(s3):
     assert (25, "finished") in seen
 
 
+def test_a_run_rewritten_by_another_process_is_not_read_from_a_stale_listing(s3):
+    """s3fs keeps every folder listing for ever: a run rewritten by another process without
+    its ``loss`` scalar was reported broken ("scalars: cannot be read (folder does not
+    exist)") by a long-running process that had listed the old run's scalars."""
+    remote = f"s3://{BUCKET}/rewritten"
+    other = {"skip_instance_cache": True}  # another process: its own s3fs and listing cache
+
+    def write(with_loss: bool) -> None:
+        with animlib.RunWriter(remote, name="r", class_names=CLASSES, if_exists="overwrite",
+                               storage_options=other) as w:  # fmt: skip
+            for i in range(3):
+                w.log(image=image_for(i), confidences=probs_for(i),
+                      **({"loss": float(i)} if with_loss else {}))  # fmt: skip
+
+    write(with_loss=True)
+    assert [r.line() for r in animlib.validate(f"{remote}/r")] == ["OK      r  (3 steps, finished)"]
+    assert list(animlib.open_run(f"{remote}/r").scalars) == ["loss"]
+    write(with_loss=False)
+    assert [r.line() for r in animlib.validate(f"{remote}/r")] == ["OK      r  (3 steps, finished)"]
+    assert animlib.open_run(f"{remote}/r").scalars == {}
+
+
 def test_render_from_s3(s3, tmp_path):
     remote = f"s3://{BUCKET}/render"
     run_id = write_run(remote, "vid", steps=9)

@@ -172,8 +172,12 @@ class RemoteStore(Store):
         return out
 
     def contains(self, path: str = "") -> bool:
+        full = self._path(path)
+        # s3fs answers from its listing of the parent folder, kept for ever: another process
+        # may have changed the folder since (a rewritten run), so ask the storage itself
+        self.fs.invalidate_cache(full)
         try:
-            return bool(self.fs.exists(self._path(path)))
+            return bool(self.fs.exists(full))
         except StoreError:
             raise
         except Exception as exc:
