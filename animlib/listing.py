@@ -136,6 +136,15 @@ def folder_error(store: Store, exc: StoreError) -> RunFormatError:
     return RunFormatError(msg, field=store.url, code=exc.code)
 
 
+def folder_problem(exc: BaseException, where: str) -> str:
+    """Why the results folder ``where`` cannot be listed, to show after "Cannot list runs in
+    WHERE:" (an error that names the folder itself gives its message alone: the URL once)."""
+    own = (where.rstrip("/"), os.path.abspath(where))
+    if isinstance(exc, AnimlibError) and (exc.field or "").rstrip("/") in own:
+        return printable(exc.message)
+    return printable(exc)
+
+
 def check_results_folder(store: Store) -> None:
     """Raise RunFormatError if ``store`` is a run folder (it holds run.json), not a results
     folder: listed as one, its arrays would read as half-copied runs.

@@ -19,6 +19,7 @@ from animlib.index import broken_rows
 from animlib.index import grid as indexed
 from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of
 from animlib.links import experiment_runs_url
+from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.text import plural, printable
@@ -117,7 +118,7 @@ try:
     stale_listing(run_index(where))
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
-    st.error(f"Cannot list experiments in {md(where)}: {md(exc)}")
+    st.error(f"Cannot list experiments in {md(where)}: {md(folder_problem(exc, where))}")
     rerun_on_folder_change(None, where, every=POLL_S)  # shown again once it can be read
     st.stop()
 # a running experiment's steps show as they come (a big folder, slow to summarize, less often)

@@ -19,8 +19,9 @@ from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, bro
 from animlib.index.query import sorted_param
 from animlib.link_state import RUNS_VIEW
 from animlib.links import compare_link, viewer_link, viewer_url
+from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
-from animlib.text import plural, printable
+from animlib.text import plural
 from animlib.ui import (
     PROBLEMS_KEY,
     Problems,
@@ -437,7 +438,7 @@ def runs_page() -> tuple[str, int] | None:
     except Exception as exc:  # a missing or unreadable folder must not crash the page
         if not isinstance(exc, (AnimlibError, OSError)):  # a bug: its traceback to the log
             logging.getLogger("animlib").warning("cannot list runs in %s", where, exc_info=True)
-        st.error(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
+        st.error(f"Cannot list runs in {md(where)}: {md(folder_problem(exc, where))}")
         return None
     stale_listing(index)
     if not index.table.num_rows:

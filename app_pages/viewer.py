@@ -16,6 +16,7 @@ from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_gif_frames
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
+from animlib.listing import folder_problem
 from animlib.lock import run_status
 from animlib.option_widgets import option_widgets
 from animlib.options import RenderOptions
@@ -56,7 +57,7 @@ def pick_a_run() -> None:
         by_id = {i.id: i for i in index.infos([*newest, *viewed])}  # (in index order)
     except Exception as exc:  # an unreadable folder
         st.info(f"{hint}.")
-        st.caption(f"Cannot list runs in {md(where)}: {md(printable(exc))}")
+        st.caption(f"Cannot list runs in {md(where)}: {md(folder_problem(exc, where))}")
         return
     lists = [
         (title, good, icon)

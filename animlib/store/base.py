@@ -227,6 +227,12 @@ class Store(ABC):
         """Create this folder (and its parents); False if it already existed (reserves a run
         id)."""
 
+    def check_access(self) -> None:
+        """Raise StoreError (naming this folder) if its storage cannot be reached, for a
+        writer to say so before it starts: on object storage, a bucket that does not exist
+        or cannot be accessed (credentials, endpoint). Nothing to check locally."""
+        return None
+
     def make_folder(self, path: str) -> None:
         """Create the folder ``path`` inside this folder unless it exists. Its parent must
         exist (StoreError MISSING otherwise), so a run folder removed under a writer is never

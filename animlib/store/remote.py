@@ -47,6 +47,10 @@ class RemoteStore(Store):
                 ) from None
         self.fs = fs
         self.root = root.rstrip("/") or "/"
+        if hasattr(fs, "split_path") and self.root == "/":  # s3://, gs://: no bucket named
+            raise StoreError(
+                f"{url!r} names no bucket (give s3://bucket/folder)", field="url", code=Code.INVALID
+            )
 
     @property
     def url(self) -> str:
@@ -77,9 +81,7 @@ class RemoteStore(Store):
         try:
             infos = self.fs.ls(folder, detail=True)
         except FileNotFoundError:
-            raise StoreError(
-                "folder does not exist", field=self.url_of(path), code=Code.NOT_FOUND
-            ) from None
+            return self._no_folder(path)
         except NotADirectoryError:
             raise StoreError(
                 "is not a folder", field=self.url_of(path), code=Code.INVALID
@@ -127,6 +129,17 @@ class RemoteStore(Store):
             return s3listing.list_below(self.fs, self.root, hints)
         found = self.fs.find(self.root, withdirs=True, detail=True)
         return list(found.values())
+
+    def _no_folder(self, path: str) -> list[Entry]:
+        """What listing the folder ``path`` that holds no object gives: on object storage (a
+        filesystem with buckets) a prefix is a folder as soon as it holds an object, so in an
+        existing bucket an empty folder (``[]``); StoreError naming the bucket if it does not
+        exist or cannot be reached; elsewhere StoreError NOT_FOUND."""
+        if (bucket := self._bucket()) and self._bucket_exists(bucket):
+            return []
+        if bucket:
+            raise _no_bucket(bucket, self.url)
+        raise StoreError("folder does not exist", field=self.url_of(path), code=Code.NOT_FOUND)
 
     def find(self, path: str) -> list[str]:
         base = self._path(path).rstrip("/") + "/"
@@ -228,29 +241,48 @@ class RemoteStore(Store):
     def makedirs(self) -> None:
         """Nothing to make on object storage (folders are prefixes), but the bucket must
         exist: s3fs would create it, and a typo in its name would send runs to a new one."""
+        bucket = self._bucket()
         try:
-            split = getattr(self.fs, "split_path", None)
-            if split is None:
+            if bucket is None:
                 self.fs.makedirs(self.root, exist_ok=True)
-            elif (bucket := split(self.root)[0]) and not self._bucket_exists(bucket):
-                raise StoreError(
-                    f"bucket {bucket!r} does not exist (animlib creates no bucket: check its "
-                    "name, or create it)",
-                    field="url",
-                    code=Code.MISSING,
-                )
+            elif not self._bucket_exists(bucket):
+                raise _no_bucket(bucket, self.url)
         except StoreError:
             raise
         except Exception as exc:
             raise storage_error(exc, "", self.url) from None
 
+    def check_access(self) -> None:
+        """Raise StoreError naming this folder's URL if its bucket does not exist or cannot
+        be reached (credentials, endpoint)."""
+        if (bucket := self._bucket()) and not self._bucket_exists(bucket):
+            raise _no_bucket(bucket, self.url)
+
+    def _bucket(self) -> str | None:
+        """The bucket of this folder on a filesystem with buckets (s3fs, gcsfs), else None."""
+        split = getattr(self.fs, "split_path", None)
+        return str(split(self.root)[0]) if split is not None else None
+
     def _bucket_exists(self, bucket: str) -> bool:
+        """False only when the storage says the bucket does not exist (404, NoSuchBucket):
+        s3fs's ``exists`` says False on any error (no credentials, no endpoint), which read
+        as a missing bucket; those are StoreError STORAGE naming this folder's URL."""
         if (id(self.fs), bucket) in _BUCKETS_SEEN:
             return True
-        if self.fs.exists(bucket):
-            _BUCKETS_SEEN.add((id(self.fs), bucket))
-            return True
-        return False
+        try:
+            if hasattr(self.fs, "_call_s3"):  # one request, its errors kept
+                from fsspec.asyn import sync
+
+                kw = dict(Bucket=bucket, MaxKeys=1, **(getattr(self.fs, "req_kw", {}) or {}))
+                sync(self.fs.loop, self.fs._call_s3, "list_objects_v2", **kw)  # noqa: SLF001
+            elif not self.fs.exists(bucket):
+                return False
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise _unreachable(bucket, self.url, exc) from None
+        _BUCKETS_SEEN.add((id(self.fs), bucket))
+        return True
 
     def remove(self, path: str = "", *, recursive: bool = False) -> None:
         full = self._path(path)
@@ -282,6 +314,31 @@ class RemoteStore(Store):
         return zarr.storage.FsspecStore.from_url(
             self.url, storage_options=self.storage_options or None, read_only=read_only
         )
+
+
+def _no_bucket(bucket: str, url: str) -> StoreError:
+    return StoreError(
+        f"bucket {bucket!r} does not exist (check its name; animlib creates no bucket)",
+        field=url,
+        code=Code.MISSING,
+    )
+
+
+def _unreachable(bucket: str, url: str, exc: BaseException) -> StoreError:
+    """The error for a bucket that could not be asked about: why, and what to check."""
+    kind = type(exc).__name__
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, PermissionError) or "Credential" in kind:
+        hint = "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, or storage_options)"
+    elif "Endpoint" in kind or "Connect" in kind or "Timeout" in kind:
+        hint = "check the endpoint (AWS_ENDPOINT_URL, or client_kwargs in storage_options)"
+    else:
+        hint = "check the credentials and the endpoint"
+    return StoreError(
+        f"bucket {bucket!r} cannot be accessed ({kind}: {text}): {hint}",
+        field=url,
+        code=Code.STORAGE,
+    )
 
 
 def _entry(info: dict[str, Any], detail: bool) -> Entry:

@@ -1,0 +1,146 @@
+"""What a lab is told when S3 is not as expected: a wrong bucket, an empty prefix, a URL without a
+bucket, missing credentials, an endpoint that is down (moto's S3 server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import moto_s3
+
+import animlib
+from animlib.cli import main
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto.server")
+
+BUCKET = "lab"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
+    with moto_s3(BUCKET) as env:
+        yield env
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    """``animlib ARGV`` in this process: exit code, stdout + stderr."""
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_a_missing_bucket_is_named_and_an_empty_prefix_has_no_runs(s3, capsys, tmp_path):
+    """A wrong bucket read "s3://nosuchbucket/results: results folder does not exist", as did
+    an existing bucket's empty prefix (object stores have no empty folders): the first names
+    the bucket now, the second is an empty results folder, as an empty local folder is."""
+    missing = "s3://nosuchbucket/results"
+    with pytest.raises(animlib.AnimlibError, match="bucket 'nosuchbucket' does not exist"):
+        animlib.list_runs(missing)
+    for command in ("ls", "summary", "validate"):
+        code, text = cli(capsys, command, missing)
+        assert code == 1 and "bucket 'nosuchbucket' does not exist" in text, (command, text)
+        assert "results folder does not exist" not in text
+    empty = f"s3://{BUCKET}/not-yet"
+    assert animlib.list_runs(empty) == [] and animlib.validate(empty) == []
+    assert animlib.list_experiments(empty) == []
+    (tmp_path / "empty").mkdir()
+    for command in ("ls", "summary", "validate"):  # the same as an empty local folder
+        local = cli(capsys, command, str(tmp_path / "empty"))
+        assert cli(capsys, command, empty) == (
+            local[0],
+            local[1].replace(str(tmp_path / "empty"), empty),
+        )
+    code, text = cli(capsys, "ls", str(tmp_path / "nothing"))  # a local folder must exist
+    assert code == 1 and "results folder does not exist" in text
+
+
+def test_a_url_without_a_bucket_says_so(s3, capsys):
+    """``animlib ls s3://`` printed a cut botocore ParamValidationError about "s3::"."""
+    with pytest.raises(animlib.AnimlibError, match="names no bucket"):
+        animlib.list_runs("s3://")
+    code, text = cli(capsys, "ls", "s3://")
+    assert code == 1 and "names no bucket" in text and "ParamValidation" not in text, text
+
+
+def test_the_runs_page_over_an_empty_prefix_and_a_missing_bucket(s3, tmp_path, monkeypatch):
+    """The page said "Cannot list runs in s3://lab/results: s3://lab/results: results folder
+    does not exist" for a prefix no run was written to yet."""
+    from streamlit.testing.v1 import AppTest
+
+    from animlib.ui import md
+
+    app = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ANIMLIB_RUNS", f"s3://{BUCKET}/page-empty")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception and not at.error
+    assert any(f"No runs in {md(f's3://{BUCKET}/page-empty')} yet" in i.value for i in at.info)
+    monkeypatch.setenv("ANIMLIB_RUNS", "s3://nosuchbucket/results")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception
+    (error,) = at.error
+    assert "bucket 'nosuchbucket' does not exist" in error.value
+    assert error.value.count(md("s3://nosuchbucket/results")) == 1, error.value
+
+
+NO_CREDENTIALS = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    import numpy as np
+    import animlib
+    from animlib.bulk import render_all
+    from helpers import CLASSES, write_run
+
+    local = {local!r}
+    calls = dict(
+        runwriter=lambda: animlib.RunWriter("s3://lab/results", name="pgd", class_names=CLASSES),
+        batchwriter=lambda: animlib.BatchWriter("s3://lab/results", experiment="sweep").log(
+            images=np.zeros((2, 4, 4), np.uint8)),
+        render=lambda: animlib.render(local + "/one", "s3://lab/videos/one.gif"),
+        render_all=lambda: render_all(local, "s3://lab/videos", use_dask=False),
+    )
+    write_run(local, "one", steps=2, shape=(8, 8, 3))
+    for name in sys.argv[1:]:
+        try:
+            calls[name]()
+        except animlib.AnimlibError as exc:
+            print(exc)
+        else:
+            print("no error")
+    """
+)
+
+
+def without_credentials(tmp_path: Path, *calls: str) -> list[str]:
+    """What each of ``calls`` (of NO_CREDENTIALS) raised, in a process without AWS credentials."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    env.update(AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true", ANIMLIB_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    code = NO_CREDENTIALS.format(tests=os.path.dirname(__file__), local=str(tmp_path / "runs"))
+    out = subprocess.run(
+        [sys.executable, "-c", code, *calls], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    for line in lines:
+        assert "bucket 'lab' cannot be accessed (NoCredentialsError" in line, line
+        assert "check the credentials" in line and "does not exist" not in line, line
+    return lines
+
+
+def test_rendering_to_a_bucket_without_credentials_does_not_call_it_missing(s3, tmp_path):
+    """Without credentials, rendering to s3:// said "bucket 'lab' does not exist": s3fs's
+    exists() is False on any error. Only a 404 says that now; else why it cannot be reached."""
+    render, render_all = without_credentials(tmp_path, "render", "render_all")
+    assert "s3://lab/videos" in render and "s3://lab/videos" in render_all
