@@ -94,7 +94,7 @@ def resolve_experiment_id(
             folder named like a sample run that belongs to no experiment, or a live writer.
         RunInputError: ``root`` is a run folder (:func:`~animlib.run_folder.check_root`).
     """
-    check_root(open_store(root, storage_options), base)  # (once, not per sample run)
+    check_root(open_store(root, storage_options), base, "experiment")  # (once, not per sample run)
     names = _folder_names(root, storage_options)  # a sample run is always named exp-NNNN
 
     def taken(exp: str) -> list[str]:

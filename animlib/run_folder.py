@@ -51,15 +51,31 @@ def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]
     raise RunInputError("no free folder name for this run", run=name, field="name", code=Code.LIMIT)
 
 
-def check_root(root: Store, name: str) -> None:
+def check_root(root: Store, name: str, kind: str = "run") -> None:
     """Raise RunInputError (field ``root``) naming ``name`` if ``root`` is a run folder, not a
     results folder: runs written into it would hide inside that run. Once per writer (its
     constructor), not per run it reserves.
 
+    Args:
+        root: the results folder.
+        name: the run's (or experiment's) name.
+        kind: ``"run"`` or ``"experiment"``, for the messages.
+
     Raises:
-        StoreError: the storage refused the read.
+        StoreError: the storage cannot be reached or refused the read (naming the results
+            folder and ``name``).
     """
-    if _holds_run_json(root):
+    try:
+        root.check_access()
+        holds = _holds_run_json(root)
+    except StoreError as exc:
+        if exc.code == Code.UNSAFE:
+            raise
+        why = exc.message if exc.field in (root.url, "url", None) else exc.reason()
+        raise StoreError(
+            f"cannot start {kind} {name!r} in {root.url}: {why}", field="root", code=exc.code
+        ) from None
+    if holds:
         raise RunInputError(
             f"{root.url} is a run folder, not a results folder: write runs next to it, in its "
             "results folder",

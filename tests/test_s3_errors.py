@@ -144,3 +144,11 @@ def test_rendering_to_a_bucket_without_credentials_does_not_call_it_missing(s3, 
     exists() is False on any error. Only a 404 says that now; else why it cannot be reached."""
     render, render_all = without_credentials(tmp_path, "render", "render_all")
     assert "s3://lab/videos" in render and "s3://lab/videos" in render_all
+
+
+def test_writers_without_credentials_name_the_url_and_the_run(s3, tmp_path):
+    """Without credentials the writers said "run.json: cannot be accessed (NoCredentialsError
+    ...)", naming neither the results URL nor the run or experiment being created."""
+    writer, batch = without_credentials(tmp_path, "runwriter", "batchwriter")
+    assert "cannot start run 'pgd' in s3://lab/results" in writer
+    assert "cannot start experiment 'sweep' in s3://lab/results" in batch
