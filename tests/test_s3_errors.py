@@ -4,13 +4,15 @@ bucket, missing credentials, an endpoint that is down (moto's S3 server on loopb
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from helpers import moto_s3
+from helpers import CLASSES, moto_s3
 
 import animlib
 from animlib.cli import main
@@ -152,3 +154,33 @@ def test_writers_without_credentials_name_the_url_and_the_run(s3, tmp_path):
     writer, batch = without_credentials(tmp_path, "runwriter", "batchwriter")
     assert "cannot start run 'pgd' in s3://lab/results" in writer
     assert "cannot start experiment 'sweep' in s3://lab/results" in batch
+
+
+def test_a_dead_endpoint_is_reported_without_minutes_of_retries(s3):
+    """With the endpoint down botocore's default retries (5 attempts, back-off) took 16-29 s
+    before ``ls``/``validate`` said so; animlib's default S3 configuration bounds them, and a
+    user's ``config_kwargs`` still win."""
+    from animlib.store import open_store
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = {"client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
+    started = time.monotonic()
+    with pytest.raises(animlib.AnimlibError, match="EndpointConnectionError"):
+        animlib.list_runs(f"s3://{BUCKET}/runs", storage_options=dead)
+    assert time.monotonic() - started < 9  # botocore's default took 15-20 s here
+    with pytest.raises(animlib.AnimlibError, match="bucket 'lab' cannot be accessed .*endpoint"):
+        animlib.RunWriter(f"s3://{BUCKET}/runs", name="a", class_names=CLASSES,
+                          storage_options=dead)  # fmt: skip
+    retries = open_store(f"s3://{BUCKET}/x").fs.config_kwargs["retries"]
+    assert retries["mode"] == "standard"
+    mine = {"config_kwargs": {"retries": {"mode": "legacy", "max_attempts": 9}, "read_timeout": 5}}
+    store = open_store(f"s3://{BUCKET}/x", mine)
+    assert store.fs.config_kwargs == {
+        "retries": {"mode": "legacy", "max_attempts": 9},
+        "read_timeout": 5,
+    }
+    assert mine == {
+        "config_kwargs": {"retries": {"mode": "legacy", "max_attempts": 9}, "read_timeout": 5}
+    }

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -18,6 +19,10 @@ from .base import Entry, Store, replace_via_temp, storage_error
 READ_BATCH = 64  # GETs in flight at once in read_many
 CLAIM = ".claim"  # the object that makes a new run folder this writer's (make_exclusive)
 _BUCKETS_SEEN: set[tuple[int, str]] = set()  # (filesystem, bucket) found to exist
+# botocore's configuration on S3 unless storage_options' config_kwargs say otherwise: its
+# default ("legacy", 5 attempts with back-off) spent 4-5 s per request on an endpoint that
+# refuses connections, 16-29 s before a CLI command said so; s3fs retries throttling itself
+S3_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 3}}
 
 
 class RemoteStore(Store):
@@ -40,7 +45,7 @@ class RemoteStore(Store):
             import fsspec
 
             try:
-                fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
+                fs, root = fsspec.core.url_to_fs(url, **_with_defaults(url, self.storage_options))
             except (ImportError, ValueError) as exc:
                 raise StoreError(
                     f"cannot open {url!r}: {exc}", field="url", code=Code.UNSUPPORTED
@@ -339,6 +344,15 @@ def _unreachable(bucket: str, url: str, exc: BaseException) -> StoreError:
         field=url,
         code=Code.STORAGE,
     )
+
+
+def _with_defaults(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for opening ``url``; on S3 with botocore's retries bounded (see
+    :data:`S3_CONFIG`) unless ``options`` sets its own ``config_kwargs`` entries."""
+    if not url.startswith("s3://"):
+        return options
+    config = copy.deepcopy({**S3_CONFIG, **(options.get("config_kwargs") or {})})
+    return {**options, "config_kwargs": config}
 
 
 def _entry(info: dict[str, Any], detail: bool) -> Entry:
