@@ -173,8 +173,9 @@ def test_a_dead_endpoint_is_reported_without_minutes_of_retries(s3):
     with pytest.raises(animlib.AnimlibError, match="bucket 'lab' cannot be accessed .*endpoint"):
         animlib.RunWriter(f"s3://{BUCKET}/runs", name="a", class_names=CLASSES,
                           storage_options=dead)  # fmt: skip
-    retries = open_store(f"s3://{BUCKET}/x").fs.config_kwargs["retries"]
-    assert retries["mode"] == "standard"
+    store = open_store(f"s3://{BUCKET}/x")
+    assert store.fs.config_kwargs["retries"]["mode"] == "standard"
+    assert store.zarr_store().fs.config_kwargs["retries"]["mode"] == "standard"  # arrays too
     mine = {"config_kwargs": {"retries": {"mode": "legacy", "max_attempts": 9}, "read_timeout": 5}}
     store = open_store(f"s3://{BUCKET}/x", mine)
     assert store.fs.config_kwargs == {

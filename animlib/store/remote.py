@@ -317,7 +317,9 @@ class RemoteStore(Store):
         import zarr.storage
 
         return zarr.storage.FsspecStore.from_url(
-            self.url, storage_options=self.storage_options or None, read_only=read_only
+            self.url,
+            storage_options=_with_defaults(self.url, self.storage_options) or None,
+            read_only=read_only,
         )
 
 
