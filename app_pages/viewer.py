@@ -209,7 +209,7 @@ divider = (
 )
 st.caption(
     f"← → step (Shift: 10), Home/End, space plays; {divider}⤢ shows a panel at full size. "
-    "The step is kept in the URL."
+    "The link keeps the step and the render options."
 )
 try:
     player([run], key="viewer_player", top_k=int(top_k), fps=float(fps), amplification=amp)
