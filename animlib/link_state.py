@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from .text import CONTROL, printable
@@ -95,8 +96,8 @@ def _int(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
     """A whole number inside ``options`` = ``(lowest, highest)``."""
     low, high = options
     text = values[0].strip()
-    if text.lstrip("-").isdigit() and low <= int(text) <= high:  # type: ignore[operator]
-        return int(text), ""
+    if re.fullmatch(r"-?[0-9]{1,12}", text) and low <= int(text) <= high:  # type: ignore[operator]
+        return int(text), ""  # (ASCII digits only: int() refuses "--5", takes "³" nowhere)
     return (
         None,
         f"{name}={printable(values[0])} in the link is not a whole number from {low} to {high}",

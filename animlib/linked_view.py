@@ -16,7 +16,7 @@ def restore_view(
     name: str,
     options: Mapping[str, Sequence[object]],
     defaults: Mapping[str, object],
-    bare_keeps: bool = False,
+    anchors: Sequence[str] = (),
 ) -> bool:
     """On the page's first run in a session, or back from another page, its widgets start
     from the link (a reloaded or shared link shows the same view), else from where this
@@ -30,9 +30,11 @@ def restore_view(
         name: the page's name (where the session keeps its view).
         options: per list or choice widget, the values it offers now.
         defaults: every widget's value on a bare link.
-        bare_keeps: a link that names none of the view's parameters keeps the widgets where
-            they are even when the page stayed (the viewer's links to other runs carry no
-            render options: the next sample keeps the top-k).
+        anchors: link parameters naming what the page shows (the viewer's ``run``): a link
+            to something else that names none of the view's parameters keeps the widgets
+            where they are (the viewer's links to other runs carry no render options: the
+            next sample keeps the top-k), while Back to a bare link of the same thing follows
+            it.
 
     Returns:
         Whether the widgets were set to the link of a Back or Forward (a widget in a closed
@@ -42,7 +44,8 @@ def restore_view(
     link = {p: st.query_params.get_all(p) for p in parameters(view)}
     stayed = st.session_state.get(_PAGE_BEFORE) == st.session_state.get(_PAGE_NOW)
     navigated = stayed and link != st.session_state.get(f"{name}_written", link)  # Back
-    navigated = navigated and not (bare_keeps and not any(link.values()))
+    elsewhere = anchors and _anchored(anchors) != st.session_state.get(f"{name}_anchored")
+    navigated = navigated and not (elsewhere and not any(link.values()))
     if view[0][0] in st.session_state and not navigated:  # the widgets hold the view
         return False
     if not any(link.values()) and not navigated:
@@ -75,13 +78,16 @@ def view_changed(name: str) -> None:
     st.session_state[f"{name}_link_problems"] = []
 
 
-def keep_view(view: Spec, *, name: str, defaults: Mapping[str, object]) -> None:
+def keep_view(
+    view: Spec, *, name: str, defaults: Mapping[str, object], anchors: Sequence[str] = ()
+) -> None:
     """The view in the link, and in the session for coming back from another page.
 
     Args:
         view: the page's widgets and their link parameters.
         name: the page's name (as for :func:`restore_view`).
         defaults: every widget's value on a bare link (left out of it).
+        anchors: as for :func:`restore_view`.
     """
     link = view_to_link(view, st.session_state, defaults=defaults)
     write_link({parameter: link.get(parameter) for parameter in parameters(view)})
@@ -89,6 +95,11 @@ def keep_view(view: Spec, *, name: str, defaults: Mapping[str, object]) -> None:
         p: value if isinstance(value, list) else [value] for p, value in link.items()
     }
     st.session_state[f"{name}_written"] = {p: st.query_params.get_all(p) for p in parameters(view)}
+    st.session_state[f"{name}_anchored"] = _anchored(anchors)
+
+
+def _anchored(anchors: Sequence[str]) -> dict[str, list[str]]:
+    return {p: st.query_params.get_all(p) for p in anchors}
 
 
 def write_link(changes: Mapping[str, str | list[str] | None]) -> None:

@@ -70,13 +70,14 @@ def option_widgets(
         if isinstance(value, int | float) and not low <= value <= high:
             st.session_state[key] = defaults[key]
     options = {**ranges, keys[1]: list(dpis)}
-    linked_view.restore_view(view, name=page, options=options, defaults=defaults, bare_keeps=True)
+    anchors = ("run",) if page == "viewer" else ("runs",)
+    linked_view.restore_view(view, name=page, options=options, defaults=defaults, anchors=anchors)
     linked_view.show_link_problems(page)
     with st.expander("Render options", icon=":material/tune:"):
         fps, dpi, stride, k, amp = _widgets(page, view, ranges, dpis)
         if note:
             st.caption(note)
-    linked_view.keep_view(view, name=page, defaults=defaults)
+    linked_view.keep_view(view, name=page, defaults=defaults, anchors=anchors)
     return {
         "fps": float(fps),
         "dpi": int(dpi),

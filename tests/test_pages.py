@@ -781,6 +781,11 @@ def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):
     opened.query_params["run"] = "beta"
     opened.run()
     assert player_payload(opened)[0]["runs"][0]["k"] == 2 and opened.query_params["top_k"] == "2"
+    # Back to the bare link of that run (before the option was set) follows it: the default
+    opened.query_params.clear()
+    opened.query_params["run"] = "beta"
+    opened.run()
+    assert player_payload(opened)[0]["runs"][0]["k"] == 4 and "top_k" not in opened.query_params
 
 
 @pytest.mark.parametrize(
@@ -791,6 +796,9 @@ def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):
         ("gain", "nan", "gain=nan in the link is not a number from 0 to 1000"),
         ("dpi", "99", "dpi=99 in the link is not one of: 50, 72, 100, 120, 150, 200"),
         ("stride", "13", "stride=13 in the link is not a whole number from 1 to 12"),
+        ("top_k", "--5", "top_k=--5 in the link is not a whole number from 1 to 4"),  # (crashed)
+        ("top_k", "³", "top_k=³ in the link is not a whole number from 1 to 4"),
+        ("fps", "9" * 5000, f"fps={'9' * 5000} in the link is not a whole number from 1 to 60"),
     ],
 )
 def test_a_bad_render_option_in_the_link_is_named_and_left_at_its_default(
