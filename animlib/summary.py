@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import numpy as np
@@ -166,4 +167,5 @@ def kept_steps_meta(run: Any, n: int, last: np.ndarray, now: str) -> dict[str, A
     summary = SummaryAccumulator(run.true_label, run.target_label, run.original)
     conf = run.confidences[:n] if run.has_confidences else None
     summary.add_steps(conf, last, count=n)
-    return {"summary": summary.stored(), "steps_dropped": {"at": now, "kept": n, "had": len(run)}}
+    dropped = {"at": now, "kept": n, "had": len(run), "id": secrets.token_hex(6)}  # (id: two
+    return {"summary": summary.stored(), "steps_dropped": dropped}  # resumes in one second)

@@ -392,7 +392,7 @@ class RunWriter:
 OWN_FIELDS = frozenset(
     ("format_version", "name", "attack", "model", "params", "class_names", "true_label",
      "target_label", "status", "created", "updated", "steps", "tags", "image_shape",
-     "image_dtype", "summary", "original_sha1", "arrays", "error")
+     "image_dtype", "summary", "original_sha1", "arrays", "error", "steps_dropped")
 )  # fmt: skip
 
 

@@ -262,17 +262,39 @@ def test_a_resume_that_dropped_steps_renders_the_live_video_again(tmp_path, cach
 
 def test_a_live_runs_superseded_strips_are_dropped(tmp_path, monkeypatch):
     """Each look at a growing run wrote its last strip again under a new name (its length) and
-    left the older ones: 11 versions of one strip after 24 s."""
+    left the older ones: 11 versions of one strip after 24 s. The strips of another gain (the
+    compare page's, another session's) stay: dropping them made two pages rebuild each other's."""
     from animlib.player import strip_files, strips
 
     writer = LiveRun(tmp_path / "runs")
     folder = tmp_path / "strips"
     folder.mkdir()
     first = strip_files(writer.log(20), folder, "live-key")
+    other_gain = strip_files(writer.run(), folder, "live-key", amplification=7.0)
     second = strip_files(writer.log(5), folder, "live-key")
     assert first.images[0].exists()  # written a moment ago: another page may be taking it
     monkeypatch.setattr(strips, "SUPERSEDED_AFTER_S", 0.0)
     third = strip_files(writer.log(5), folder, "live-key")
-    kept = {*third.images, *(third.perturbations or []), third.original}
+    assert not second.images[0].exists() and not first.images[0].exists()
+    assert not second.perturbations[0].exists()
+    kept = {*third.images, *third.perturbations, third.original, *other_gain.perturbations}
     assert {p.name for p in folder.iterdir()} == {p.name for p in kept}
-    assert not second.images[0].exists() and third.images[0].exists()
+
+
+def test_two_resumes_to_the_same_step_in_one_second_are_told_apart(tmp_path):
+    """The mark held the time in whole seconds: a scripted retry resumed to the same step in
+    the same second reused the first branch's strips and live video."""
+    from animlib.cache.keys import strips_key
+
+    writer = LiveRun(tmp_path / "runs")
+    writer.log(10)
+    writer.writer.finish()
+    path = writer.root / writer.writer.run_id
+    keys = []
+    for _ in range(2):
+        with animlib.RunWriter.resume(path, steps=5) as w:
+            w.log(image=writer.run().images[4], confidences=writer.run().confidences[4])
+            keys.append(strips_key(animlib.open_run(path)))
+    assert keys[0] != keys[1]
+    with pytest.raises(animlib.RunInputError, match="steps_dropped"):
+        animlib.RunWriter(tmp_path / "runs", name="x", fields={"steps_dropped": {"kept": 1}})

@@ -213,27 +213,32 @@ def strip_files(
             if progress is not None:
                 progress(done, len(todo))
     if todo:  # a running run's last strip is written again as it grows: drop the versions before
-        _drop_superseded(
-            folder, key, {*images, *(perts or []), *([orig_path] if orig_path else [])}
-        )
+        _drop_superseded(folder, [images[i] for i in todo] + [perts[i] for i in todo if perts])
     return StripFiles(plan, gain, images, perts, orig_path)
 
 
 SUPERSEDED_AFTER_S = 10.0  # (a page that took a strip a moment ago registers it first)
 
 
-def _drop_superseded(folder: Path, key: str, current: set[Path]) -> None:
-    """Remove the strips of ``key`` that are none of ``current`` (shorter versions of a
-    running run's last strip, strips of a gain or layout it no longer has) and were written
-    more than :data:`SUPERSEDED_AFTER_S` ago: one version per strip stays, not one per look."""
-    names = {p.name for p in current}
+def _drop_superseded(folder: Path, written: list[Path]) -> None:
+    """Remove the other versions of the strips just ``written``, written more than
+    :data:`SUPERSEDED_AFTER_S` ago: a running run's last strip is written again as it grows,
+    under a name holding its length (``<key>-<tag>-<strip>-<steps>-<last>-<kind>.png``); one
+    version per strip stays, not one per look. Strips of another gain or layout (another page,
+    another session) have another tag and are left alone."""
+    names = {p.name for p in written}
+    same = set()  # (the name up to the strip number, its kind)
+    for name in names:
+        head, _steps, _last, kind = name.rsplit("-", 3)
+        same.add((head, kind))
     limit = time.time() - SUPERSEDED_AFTER_S
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(f"{key}-")]
+        entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        if entry.name in names or not entry.name.endswith(".png"):
+        parts = entry.name.rsplit("-", 3)
+        if entry.name in names or len(parts) != 4 or (parts[0], parts[3]) not in same:
             continue
         try:
             if entry.stat().st_mtime < limit:
