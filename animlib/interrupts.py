@@ -4,11 +4,14 @@ SIGTERM turned into an exception while writers are open (so they close, flushed,
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+ESCALATE_S = 5.0  # a process still alive this long after SIGTERM is ended (see _on_sigterm)
 _held = [0]  # how deep the main thread is in deferred_interrupt blocks
 _term_pending: list[int] = []  # a SIGTERM that arrived in such a block (raised at its end)
 terminated: list[bool] = []  # a SIGTERM was raised as Terminated (the exit's cause)
@@ -26,18 +29,38 @@ class Terminated(SystemExit):
         return "SIGTERM"
 
 
+# what closes the open writers (set by animlib.open_writers; the watchdog calls it)
+on_escalate: list[Callable[[], None]] = []
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM while writers are open: :class:`Terminated` is raised in the main thread (held
+    back during a batch step). A second SIGTERM kills at once (the default is back), and a
+    watchdog ends the process :data:`ESCALATE_S` later if it is still alive (a bare
+    ``except:`` swallowed the exception, an executor waits for its queued work): it closes the
+    open writers (flushed, failed) and exits with 143."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not terminated:
+        threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
+    terminated.append(True)
     if _held[0]:
         _term_pending.append(signum)
         return
-    terminated.append(True)
     raise Terminated
+
+
+def _watchdog() -> None:
+    time.sleep(ESCALATE_S)
+    closing = threading.Thread(target=lambda: [close() for close in on_escalate], daemon=True)
+    closing.start()
+    closing.join(10.0)  # (a writer whose lock the stuck main thread holds: not forever)
+    os._exit(128 + signal.SIGTERM)
 
 
 def catch_sigterm() -> None:
     """Raise :class:`Terminated` on SIGTERM from now on, if the program left SIGTERM to its
     default (it kills at once: no writer would close) and this is the main thread."""
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread() and not terminated:
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _on_sigterm)
@@ -74,7 +97,6 @@ def deferred_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if _term_pending and not _held[0]:
         _term_pending.clear()
-        terminated.append(True)
         raise Terminated
     if caught:
         raise KeyboardInterrupt

@@ -8,8 +8,9 @@ import sys
 import threading
 from typing import Any, Protocol
 
+from . import interrupts
 from .errors import AnimlibError, Code
-from .interrupts import Terminated, catch_sigterm, release_sigterm, terminated
+from .interrupts import Terminated, catch_sigterm, on_escalate, release_sigterm
 
 
 class Finishable(Protocol):
@@ -74,7 +75,7 @@ def exit_error() -> str | None:
     exc = getattr(sys, "last_value", None)
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}"
-    if terminated:  # (a SystemExit leaves no last_value)
+    if interrupts.terminated:  # (a SystemExit leaves no last_value)
         return f"{Terminated.__name__}: {Terminated()}"
     status = _exit_code[0] if _exit_code else None
     if status is None or status == 0 or status is False:
@@ -98,6 +99,9 @@ def finish_open_writers() -> None:
         except Exception as exc:  # noqa: BLE001 - reported, the other writers still closed
             if not (isinstance(exc, AnimlibError) and exc.code == Code.MISSING):
                 print(f"animlib: could not close a writer at exit: {exc}", file=sys.stderr)
+
+
+on_escalate.append(finish_open_writers)  # (SIGTERM's watchdog closes them before it exits)
 
 
 def _in_ipython() -> bool:

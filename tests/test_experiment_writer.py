@@ -658,10 +658,12 @@ def test_sigterm_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatc
     Ctrl-C until the step has reached every sample; SIGTERM's default is back once closed."""
     import signal
 
+    from animlib import interrupts
     from animlib.interrupts import Terminated
     from animlib.sample_sink import SampleSink
 
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    monkeypatch.setattr(interrupts, "_watchdog", lambda: None)  # (it would end pytest's process)
+    monkeypatch.setattr(interrupts, "terminated", [])  # (what this process ends with: not that)
     w = writer(tmp_path)
     w.log(images=batch(0), confidences=probs(0))
     original, calls = SampleSink.append, []
@@ -676,13 +678,13 @@ def test_sigterm_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatc
     monkeypatch.setattr(SampleSink, "append", terminated)
     with pytest.raises(Terminated) as exc:
         w.log(images=batch(1), confidences=probs(1))
-    monkeypatch.undo()
+    monkeypatch.setattr(SampleSink, "append", original)
     assert exc.value.code == 128 + signal.SIGTERM and len(calls) == B and len(w) == 2
     w.finish("failed", f"Terminated: {exc.value}")
     runs = [animlib.open_run(tmp_path / run_id) for run_id in run_dirs(tmp_path)]
     assert [len(run) for run in runs] == [2] * B
     assert {run.meta["error"] for run in runs} == {"Terminated: SIGTERM"}
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # a second one kills at once
 
 
 @pytest.mark.parametrize("kind", ["float32", "uint8", "torch"])

@@ -46,6 +46,14 @@ SCRIPT = textwrap.dedent(
         print("ready", flush=True)
         time.sleep(3)
         print("still here", flush=True)
+    if ending == "bare-except":  # a loop that swallows everything, SIGTERM's exception too
+        for step in range(10_000):
+            try:
+                print(step, flush=True)
+                time.sleep(0.05)
+                r.log(image=np.full((8, 8), 0.5, np.float32), confidences=np.full(3, 1 / 3))
+            except:  # noqa: E722
+                pass
     if ending == "released":  # every writer closed: SIGTERM kills as it always did
         import signal
         w.finish()
@@ -181,6 +189,30 @@ def test_sigterm_inside_a_with_block_keeps_every_step_it_logged(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM
     runs = {k: v for k, v in _statuses(tmp_path).items() if k.startswith("w-")}
     assert set(runs.values()) == {("failed", logged + 1, "Terminated: SIGTERM")}
+
+
+def test_sigterm_ends_a_script_that_swallows_its_exception(tmp_path):
+    """A bare ``except:`` in the loop caught the exception and the script ran on to its end,
+    the run then "finished" with a step missing: a watchdog now ends it a few seconds later,
+    its writers closed as failed, and a second SIGTERM kills at once."""
+    proc = _run(tmp_path, "bare-except")
+    for _ in range(5):
+        proc.stdout.readline()
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 128 + signal.SIGTERM and took < 20, took
+    assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
+    assert {v[2] for v in _statuses(tmp_path).values()} == {"Terminated: SIGTERM"}
+    again = _run(tmp_path / "again", "bare-except")
+    for _ in range(5):
+        again.stdout.readline()
+    again.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    again.send_signal(signal.SIGTERM)  # the default is back: killed by the signal
+    again.communicate(timeout=60)
+    assert again.returncode == -signal.SIGTERM
 
 
 def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
