@@ -65,7 +65,7 @@ SHOW_SAVED_ROWS = 5000  # a folder with this many saved index rows is shown from
 MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
 FULL_EVERY_S = 10.0  # local folders: a full refresh at most this often; in between only the
 # folder's own mtime and the run.json of running runs are looked at
-STALE_AFTER_S = 60.0  # a folder not listed for this long (nor 40 listings' time) is said stale
+STALE_AFTER_S = 60.0  # a refresh running this long (and 40 listings' time) is said to hang
 FULL_SPACING = 20  # ... and at most once per this many of its durations (5% of one core: a
 # background scan of 100,000 runs costs ~1 CPU-s, which a page load on 2 cores feels)
 
@@ -114,9 +114,11 @@ def run_index(where: str | None = None) -> RunIndex:
 def stale_listing(index: RunIndex) -> None:
     """Say so when the folder could not be listed at the last try (storage unreachable, folder
     gone) and the page shows the runs as listed before."""
-    ago = index.listed_ago
-    slow = ago > max(STALE_AFTER_S, 40 * index.last.seconds)  # (a listing that hangs)
-    if not index.refreshed or (index.failed is None and not slow):
+    ago, busy = index.listed_ago, index.busy_since
+    hangs = busy is not None and time.monotonic() - busy > max(
+        STALE_AFTER_S, 40 * index.last.seconds
+    )
+    if not index.refreshed or (index.failed is None and not hangs):
         return
     when = f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago"
     why = f"cannot list it now ({md(printable(index.failed))})" if index.failed else "no answer"

@@ -865,3 +865,30 @@ def test_a_folder_that_cannot_be_listed_any_more_shows_its_last_listing_and_says
         time.sleep(0.3)
         at.run()
     assert not at.warning and len(at.dataframe[0].value) == rows
+
+
+def test_an_idle_folder_is_not_said_unreachable_only_a_hanging_listing_is(app_env, monkeypatch):
+    """After a minute with no page open, a healthy folder was said to give "no answer": the
+    time since the last listing counted, not how long a listing had been running."""
+    import time
+
+    from animlib.index import open_index
+    from animlib.index import runindex as runindex_module
+
+    at = app()
+    assert not at.warning
+    later = time.monotonic() + 1000
+    monkeypatch.setattr(runindex_module.time, "monotonic", lambda: later)  # idle 1000 s
+    index = open_index(str(app_env))
+    assert index.listed_ago > 900 and index.busy_since is None
+    from animlib import ui
+
+    monkeypatch.setattr(ui.time, "monotonic", lambda: later)
+    shown = []
+    monkeypatch.setattr(ui.st, "warning", lambda text, **kw: shown.append(text))
+    ui.stale_listing(index)
+    assert shown == []
+    index.busy_since = later - 120  # a refresh running for two minutes: it hangs
+    ui.stale_listing(index)
+    assert len(shown) == 1 and "no answer" in shown[0] and "listed 17 min ago" in shown[0]
+    index.busy_since = None

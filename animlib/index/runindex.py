@@ -91,6 +91,7 @@ class RunIndex:
         self._listed: tuple[int, list[RunInfo]] | None = None  # infos() of one generation
         self._facets: tuple[int, dict[str, list[str]]] = (-1, {})  # facets() of one generation
         self.failed: Exception | None = None  # the error of the last refresh (None: it worked)
+        self.busy_since: float | None = None  # when the running background refresh began
         self._classes: dict[str, Any] = {}
 
     # -- refreshing -----------------------------------------------------------------------------
@@ -261,6 +262,7 @@ class RunIndex:
             self._worker = threading.Thread(
                 target=self._background, name="animlib-index", daemon=True
             )
+            self.busy_since = time.monotonic()
             self._worker.start()
         finally:
             self._lock.release()
@@ -272,6 +274,7 @@ class RunIndex:
         except Exception as exc:  # kept for the next reader, never lost in a thread
             log.warning("run index refresh of %s failed: %s", self.url, exc)
             self.failed = exc
+        self.busy_since = None
 
     def preload(self) -> int:
         """Read the index file saved by an earlier process, if no rows are held yet, so that
