@@ -9,8 +9,10 @@ import shutil
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 import animlib
 
@@ -167,6 +169,18 @@ def steps_chunk_bomb(nbytes: int, frames: int = 1, dtype: str = "float32") -> by
     kind = 0 if dtype == "uint8" else 1  # U8 or GRID frames (stepcodec)
     frame = struct.pack("<BBBIII", kind, 0, 1, len(body), 0, 0) + body  # no delta, Blosc
     return b"AST1" + struct.pack(f"<I{frames}I", frames, *[len(frame)] * frames) + frame * frames
+
+
+def s3_fixture(bucket: str) -> Any:
+    """A module-scoped pytest fixture: :func:`moto_s3` with ``bucket`` for the module's tests
+    (``s3 = s3_fixture(BUCKET)`` in a test module)."""
+
+    @pytest.fixture(scope="module")
+    def s3() -> Iterator[dict[str, str]]:
+        with moto_s3(bucket) as env:
+            yield env
+
+    return s3
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from helpers import moto_s3, write_run
+from helpers import s3_fixture, write_run
 
 import animlib
 from animlib import cache
@@ -33,11 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUCKET = "shared-cache"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import moto_s3
+from helpers import s3_fixture
 
 import animlib
 
@@ -13,11 +13,7 @@ pytest.importorskip("moto.server")
 BUCKET = "experiments"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 def _write(root: str, **kw) -> animlib.BatchWriter:

@@ -6,7 +6,7 @@ import functools
 import json
 
 import pytest
-from helpers import moto_s3, write_run
+from helpers import s3_fixture, write_run
 
 import animlib
 from animlib.errors import Code
@@ -19,11 +19,7 @@ pytest.importorskip("moto.server")
 BUCKET = "index-lab"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 @pytest.fixture(autouse=True)

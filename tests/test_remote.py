@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, moto_s3, probs_for, write_run
+from helpers import CLASSES, image_for, probs_for, s3_fixture, write_run
 
 import animlib
 from animlib.player import unpack
@@ -25,11 +25,7 @@ pytest.importorskip("moto.server")
 BUCKET = "lab"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 def _write_both(local: Path, remote: str) -> None:

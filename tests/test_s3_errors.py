@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CLASSES, moto_s3
+from helpers import CLASSES, s3_fixture
 
 import animlib
 from animlib.cli import main
@@ -23,11 +23,7 @@ pytest.importorskip("moto.server")
 BUCKET = "lab"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 def cli(capsys, *argv: str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 from conftest import Server, wait_idle
-from helpers import moto_s3, write_run
+from helpers import s3_fixture, write_run
 
 pytestmark = pytest.mark.e2e
 pytest.importorskip("s3fs")
@@ -19,11 +19,7 @@ pytest.importorskip("moto.server")
 BUCKET = "replicas"
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on loopback with the bucket, the AWS environment pointed at it."""
-    with moto_s3(BUCKET) as env:
-        yield env
+s3 = s3_fixture(BUCKET)  # (module-scoped: one moto server per test module)
 
 
 @pytest.fixture(scope="module")
