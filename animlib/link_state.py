@@ -87,7 +87,7 @@ def _flag(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed
 
 
 def _number(name: str, values: Sequence[str], options: Sequence[object]) -> Parsed:
-    if values[0].isdigit() and int(values[0]) >= 1:
+    if re.fullmatch(r"[0-9]{1,12}", values[0]) and int(values[0]) >= 1:  # ("³" is no number)
         return int(values[0]), ""
     return None, f"{name}={printable(values[0])} in the link is not a page number"
 

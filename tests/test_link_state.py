@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from animlib.link_state import RUNS_VIEW, view_from_link, view_to_link
 
 DEFAULTS = {
@@ -101,3 +103,10 @@ def test_a_value_typed_in_another_case_is_the_folders_when_only_one_matches():
     assert state == {"f_attack": []} and problems == [
         "No attack Pgd in this folder (the choices: pgd, PGD)"
     ]
+
+
+@pytest.mark.parametrize("text", ["³", "٣", "--5", "1" * 40])
+def test_numbers_in_a_link_are_ascii_digits_only(text):
+    """``page=³`` passed str.isdigit and then crashed int() (the page's traceback)."""
+    state, problems = view_from_link(RUNS_VIEW, {"page": [text]}, options=OPTIONS)
+    assert state == {} and problems == [f"page={text} in the link is not a page number"]

@@ -468,6 +468,21 @@ def test_a_rerun_keeps_one_player_at_the_same_step(page, server, player_runs):
     assert shown_step(page) == 7 and table(page) == (7, expected_rows(big, 7, top_k=3))
 
 
+def test_a_player_writes_its_step_only_into_its_own_pages_address(page, server):
+    """The player puts its step back into the address when the page's own write dropped it;
+    while a navigation to another run or page was under way it wrote its step there."""
+    open_player(page, server.url + "/viewer?run=long")
+    page.focus(PLAYER)
+    for _ in range(9):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '9'")
+    page.evaluate("() => history.pushState(null, '', 'viewer?run=short')")  # (as a link does)
+    page.wait_for_timeout(2500)
+    assert page.url.endswith("/viewer?run=short")
+    page.evaluate("() => history.pushState(null, '', 'viewer?run=long')")  # its own again
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '9'")
+
+
 def test_a_rerun_keeps_the_before_after_divider_where_it_was(page, server):
     """A rerun (a changed option, a live run's new step) put the divider back at 50 %."""
     open_player(page, server.url + "/viewer?run=big&step=5")

@@ -8,6 +8,11 @@
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const STALL_MS = 250; // playing this far behind its clock: a stall, not a fast speed
 const URL_DELAY_MS = 500;
+// the page and the run(s) the address names (a player writes its step only into its own)
+function address() {
+  const p = new URLSearchParams(window.location.search);
+  return `${window.location.pathname}|${p.get("run") || ""}|${p.get("runs") || ""}`;
+}
 // Integer upscaling for small images (pixels stay square), plain downscaling for large ones.
 function displaySize(image, target) {
   const side = Math.max(image.width, image.height);
@@ -102,8 +107,9 @@ class Player {
     if (document.activeElement === document.body || !document.activeElement) this.root.focus({ preventScroll: true });
     // the page writes its own parameters (render options) from what the server knows, which
     // is the address it was opened at: a step lost or gone back that way is written again
+    this.home = address(); // the page and run(s) this player shows: no step goes elsewhere
     this.urlWatch = setInterval(() => {
-      if (this.root.isConnected && this.urlStep() !== this.step) this.scheduleUrl();
+      if (this.root.isConnected && address() === this.home && this.urlStep() !== this.step) this.scheduleUrl();
     }, URL_DELAY_MS * 2);
   }
 
@@ -371,6 +377,7 @@ class Player {
     this.urlTimer = setTimeout(() => {
       this.urlTimer = null;
       const url = new URL(window.location.href);
+      if (address() !== this.home) return; // navigated meanwhile: that page's address is its own
       if (url.searchParams.get("step") === String(this.step)) return;
       url.search = withStep(url.search, this.step);
       window.history.replaceState(window.history.state, "", url.toString());
