@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import CLASSES, s3_fixture
 
@@ -181,3 +182,27 @@ def test_a_dead_endpoint_is_reported_without_minutes_of_retries(s3):
     assert mine == {
         "config_kwargs": {"retries": {"mode": "legacy", "max_attempts": 9}, "read_timeout": 5}
     }
+
+
+def test_a_user_allowed_to_list_one_prefix_only_can_write_and_list_there(s3, monkeypatch):
+    """An IAM policy limiting listings to ``team/``: the bucket check listed the whole bucket,
+    got AccessDenied and refused every writer ("check the credentials")."""
+    from animlib.store import open_store, remote
+
+    fs = open_store(f"s3://{BUCKET}/team/runs").fs
+    real = fs._call_s3  # noqa: SLF001 (the one request the policy is about)
+
+    async def policy(method, *args, **kwargs):
+        if method == "list_objects_v2" and not kwargs.get("Prefix", "").startswith("team/"):
+            raise PermissionError("Access Denied")
+        return await real(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "_call_s3", policy)
+    monkeypatch.setattr(remote, "_BUCKETS_SEEN", set())
+    root = f"s3://{BUCKET}/team/runs-{time.time_ns()}"
+    assert animlib.list_runs(root) == []  # allowed, empty: no runs (it said "credentials")
+    with animlib.RunWriter(root, name="r1", class_names=CLASSES) as w:
+        w.log(image=np.zeros((4, 4), np.float32), confidences=[0.25] * 4)
+    assert [i.id for i in animlib.list_runs(root)] == ["r1"]
+    with pytest.raises(animlib.AnimlibError, match="cannot be accessed .*Access Denied"):
+        animlib.list_runs(f"s3://{BUCKET}/other-{time.time_ns()}")  # denied there: said so

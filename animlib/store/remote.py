@@ -18,7 +18,7 @@ from .base import Entry, Store, replace_via_temp, storage_error
 
 READ_BATCH = 64  # GETs in flight at once in read_many
 CLAIM = ".claim"  # the object that makes a new run folder this writer's (make_exclusive)
-_BUCKETS_SEEN: set[tuple[int, str]] = set()  # (filesystem, bucket) found to exist
+_BUCKETS_SEEN: set[tuple[int, str, str]] = set()  # (filesystem, bucket, prefix) found to exist
 # botocore's configuration on S3 unless storage_options' config_kwargs say otherwise: its
 # default ("legacy", 5 attempts with back-off) spent 4-5 s per request on an endpoint that
 # refuses connections, 16-29 s before a CLI command said so; s3fs retries throttling itself
@@ -272,13 +272,20 @@ class RemoteStore(Store):
         """False only when the storage says the bucket does not exist (404, NoSuchBucket):
         s3fs's ``exists`` says False on any error (no credentials, no endpoint), which read
         as a missing bucket; those are StoreError STORAGE naming this folder's URL."""
-        if (id(self.fs), bucket) in _BUCKETS_SEEN:
+        key = self.fs.split_path(self.root)[1].strip("/")  # (listing only below the folder: a
+        prefix = f"{key}/" if key else ""  # policy may allow no other listing in the bucket)
+        if (id(self.fs), bucket, prefix) in _BUCKETS_SEEN:
             return True
         try:
             if hasattr(self.fs, "_call_s3"):  # one request, its errors kept
                 from fsspec.asyn import sync
 
-                kw = dict(Bucket=bucket, MaxKeys=1, **(getattr(self.fs, "req_kw", {}) or {}))
+                kw = dict(
+                    Bucket=bucket,
+                    Prefix=prefix,
+                    MaxKeys=1,
+                    **(getattr(self.fs, "req_kw", {}) or {}),
+                )
                 sync(self.fs.loop, self.fs._call_s3, "list_objects_v2", **kw)  # noqa: SLF001
             elif not self.fs.exists(bucket):
                 return False
@@ -286,7 +293,7 @@ class RemoteStore(Store):
             return False
         except Exception as exc:
             raise _unreachable(bucket, self.url, exc) from None
-        _BUCKETS_SEEN.add((id(self.fs), bucket))
+        _BUCKETS_SEEN.add((id(self.fs), bucket, prefix))
         return True
 
     def remove(self, path: str = "", *, recursive: bool = False) -> None:
