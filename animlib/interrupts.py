@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,19 +30,22 @@ class Terminated(SystemExit):
         return "SIGTERM"
 
 
-# what closes the open writers (set by animlib.open_writers; the watchdog calls it)
-on_escalate: list[Callable[[], None]] = []
+# what closes the open writers, True if there were any (set by animlib.open_writers; the
+# watchdog calls it)
+on_escalate: list[Callable[[], bool]] = []
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM while writers are open: :class:`Terminated` is raised in the main thread (held
-    back during a batch step). A second SIGTERM kills at once (the default is back), and a
-    watchdog ends the process :data:`ESCALATE_S` later if it is still alive (a bare
-    ``except:`` swallowed the exception, an executor waits for its queued work): it closes the
-    open writers (flushed, failed) and exits with 143."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if not terminated:
-        threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
+    back during a batch step). Installed as the handler (not called by the script's own), a
+    second SIGTERM kills at once (the default is back), and a watchdog ends the process
+    :data:`ESCALATE_S` later if writers are still open (a bare ``except:`` swallowed the
+    exception, an executor waits for its queued work): it closes them (flushed, failed) and
+    exits with 143. A script that caught the exception and closed its writers goes on."""
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not terminated:
+            threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
     terminated.append(True)
     if _held[0]:
         _term_pending.append(signum)
@@ -51,10 +55,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _watchdog() -> None:
     time.sleep(ESCALATE_S)
-    closing = threading.Thread(target=lambda: [close() for close in on_escalate], daemon=True)
+    were_open: list[bool] = []
+    closing = threading.Thread(
+        target=lambda: were_open.extend(close() for close in on_escalate), daemon=True
+    )
     closing.start()
     closing.join(10.0)  # (a writer whose lock the stuck main thread holds: not forever)
-    os._exit(128 + signal.SIGTERM)
+    if any(were_open) or closing.is_alive():
+        sys.stdout.flush()
+        os._exit(128 + signal.SIGTERM)
 
 
 def catch_sigterm() -> None:

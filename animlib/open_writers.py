@@ -69,25 +69,26 @@ def exit_error() -> str | None:
     """The uncaught exception that is ending a script (``"KeyboardInterrupt: "``, ...) or its
     ``sys.exit`` with a failing status, else None. Python keeps the exception in
     ``sys.last_value`` after printing its traceback (an interactive session keeps any earlier
-    error there too, so there it is never taken for the end); ``sys.exit`` is recorded."""
+    error there too, so there it is never taken for the end); ``sys.exit`` is recorded, and a
+    SIGTERM (:class:`~animlib.interrupts.Terminated`, interactive sessions too)."""
+    if interrupts.terminated:  # (a SystemExit leaves no last_value)
+        return f"{Terminated.__name__}: {Terminated()}"
     if hasattr(sys, "ps1") or sys.flags.interactive or _in_ipython():
         return None
     exc = getattr(sys, "last_value", None)
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}"
-    if interrupts.terminated:  # (a SystemExit leaves no last_value)
-        return f"{Terminated.__name__}: {Terminated()}"
     status = _exit_code[0] if _exit_code else None
     if status is None or status == 0 or status is False:
         return None
     return f"SystemExit: {status}"  # sys.exit(1), sys.exit("fatal: ...")
 
 
-def finish_open_writers() -> None:
-    """At interpreter exit: close every writer this process opened and left open, ``finished``
-    or ``failed`` (with the exception that ended the script). A forked child leaves its
-    parent's writers alone. Errors are printed (nobody is left to catch them), except for a run
-    folder removed under its writer."""
+def finish_open_writers() -> bool:
+    """At interpreter exit (or SIGTERM's watchdog): close every writer this process opened and
+    left open, ``finished`` or ``failed`` (with the exception that ended the script); True if
+    there was any. A forked child leaves its parent's writers alone. Errors are printed (nobody
+    is left to catch them), except for a run folder removed under its writer."""
     error = exit_error()
     status = "failed" if error else "finished"
     with _lock:
@@ -99,6 +100,7 @@ def finish_open_writers() -> None:
         except Exception as exc:  # noqa: BLE001 - reported, the other writers still closed
             if not (isinstance(exc, AnimlibError) and exc.code == Code.MISSING):
                 print(f"animlib: could not close a writer at exit: {exc}", file=sys.stderr)
+    return bool(writers)
 
 
 on_escalate.append(finish_open_writers)  # (SIGTERM's watchdog closes them before it exits)

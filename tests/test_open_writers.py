@@ -54,6 +54,36 @@ SCRIPT = textwrap.dedent(
                 r.log(image=np.full((8, 8), 0.5, np.float32), confidences=np.full(3, 1 / 3))
             except:  # noqa: E722
                 pass
+    if ending == "catch-term":  # catches the exception on purpose, closes, then saves for 6 s
+        from animlib.interrupts import Terminated
+        w.finish()
+        r.finish()
+        try:
+            with animlib.RunWriter(root, name="ckpt", class_names=["a", "b", "c"]) as c:
+                print("ready", flush=True)
+                for step in range(10_000):
+                    c.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+                    time.sleep(0.05)
+        except Terminated:
+            time.sleep(6)  # (the watchdog fires 5 s after the signal: no writer is open)
+            print("checkpoint saved", flush=True)
+    if ending == "chain":  # the script's own handler, installed later, calls the one before
+        import signal
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def mine(signum, frame):
+            print("mine", flush=True)
+            previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, mine)
+        print("ready", flush=True)
+        try:
+            time.sleep(60)
+        except SystemExit:
+            w.finish("failed", "stopped")
+            time.sleep(6)
+            print("saved", signal.getsignal(signal.SIGTERM) is mine, flush=True)
+            r.finish()
     if ending == "released":  # every writer closed: SIGTERM kills as it always did
         import signal
         w.finish()
@@ -213,6 +243,30 @@ def test_sigterm_ends_a_script_that_swallows_its_exception(tmp_path):
     again.send_signal(signal.SIGTERM)  # the default is back: killed by the signal
     again.communicate(timeout=60)
     assert again.returncode == -signal.SIGTERM
+
+
+@pytest.mark.parametrize(("ending", "said"), [("catch-term", "checkpoint saved"),
+                                             ("chain", "saved True")])  # fmt: skip
+def test_a_script_that_handles_sigterm_itself_is_not_cut_short(tmp_path, ending, said):
+    """The watchdog killed a script 5 s after SIGTERM although it had caught the exception and
+    closed its writers on purpose (its checkpoint cut short); and a handler of the script's own
+    that calls the one before (as Lightning and submitit do) was replaced by the default."""
+    proc = _run(tmp_path, ending)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert said in out.splitlines()
+
+
+def test_a_killed_interactive_sessions_writers_are_failed_not_finished(monkeypatch):
+    """In IPython or Jupyter the exit hook called every writer finished, SIGTERM too."""
+    from animlib import interrupts, open_writers
+
+    monkeypatch.setattr(interrupts, "terminated", [True])
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    assert open_writers.exit_error() == "Terminated: SIGTERM"
 
 
 def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
