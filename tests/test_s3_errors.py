@@ -206,3 +206,13 @@ def test_a_user_allowed_to_list_one_prefix_only_can_write_and_list_there(s3, mon
     assert [i.id for i in animlib.list_runs(root)] == ["r1"]
     with pytest.raises(animlib.AnimlibError, match="cannot be accessed .*Access Denied"):
         animlib.list_runs(f"s3://{BUCKET}/other-{time.time_ns()}")  # denied there: said so
+
+
+def test_a_results_folder_that_is_one_object_is_not_a_folder(s3):
+    """``s3://lab/afile`` (an object, not a prefix) listed as an empty folder: "No runs yet"."""
+    from animlib.store import open_store
+
+    url = f"s3://{BUCKET}/afile-{time.time_ns()}"
+    open_store(f"s3://{BUCKET}").write_atomic(url.rsplit("/", 1)[1], b"not runs")
+    with pytest.raises(animlib.AnimlibError, match="is not a folder"):
+        animlib.list_runs(url)

@@ -93,6 +93,10 @@ class RemoteStore(Store):
             ) from None
         except Exception as exc:
             raise storage_error(exc, path, self.url) from None
+        if [i.get("type") for i in infos if i["name"].rstrip("/") == folder.rstrip("/")] == [
+            "file"
+        ]:
+            raise StoreError("is not a folder", field=self.url_of(path), code=Code.INVALID)
         entries = [_entry(info, detail) for info in infos]
         return sorted((e for e in entries if e.name), key=lambda e: e.name)
 
