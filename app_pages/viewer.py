@@ -181,12 +181,15 @@ elif status == "stale":
         f"logged before; `{resume}` continues it."
     )
 elif status == "failed":  # the exception that ended the writer, as run.json keeps it
-    error = run.meta.get("error")
-    why = f": {md(printable(str(error)))}" if error else " (no error was recorded)"
+    lines = str(run.meta.get("error") or "").splitlines()
+    why = f": {md(printable(lines[0]))}" if lines else " (no error was recorded)"
     st.error(
         f"This run failed{why}. It holds the {plural(len(run), 'step')} logged before.",
         icon=":material/error:",
     )
+    if len(lines) > 1:  # (a message of several lines: whole below, not with "\n" in it)
+        with st.expander("The whole error"):
+            st.code("\n".join(printable(line) for line in lines), language=None)
 
 n_classes = max(1, len(run.class_names or []))
 options = option_widgets(

@@ -827,12 +827,14 @@ def test_a_failed_runs_viewer_says_why_it_failed(app_env):
     with pytest.raises(RuntimeError), animlib.RunWriter(app_env, name="boom") as w:
         for i in range(4):
             w.log(image=image_for(i))
-        raise RuntimeError("boom at step 4 <b>")
+        raise RuntimeError("boom at step 4 <b>\nloss was nan\nlr 0.1")
     at = app("app_pages/viewer.py", run="boom")
     assert not at.exception, at.exception
     (error,) = [e.value for e in at.error]
     assert error.replace("\\", "").startswith("This run failed: RuntimeError: boom at step 4")
-    assert "holds the 4 steps" in error
+    assert "holds the 4 steps" in error and "loss was nan" not in error  # (its first line)
+    (code,) = [c.value for c in at.code]
+    assert code.splitlines() == ["RuntimeError: boom at step 4 <b>", "loss was nan", "lr 0.1"]
 
 
 def test_a_folder_that_cannot_be_listed_any_more_shows_its_last_listing_and_says_so(
