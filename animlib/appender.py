@@ -115,6 +115,7 @@ class RunAppender:
         self._original = original
         self._image_rows = image_rows
         self._created_here = created_here
+        self._held: bytes | None = None  # the writer lock this writer took (lock.acquire)
         self._arrays = arrays or {}
         self._summary = SummaryAccumulator(
             meta.get("true_label"),
@@ -158,7 +159,7 @@ class RunAppender:
         root.makedirs()
         store, run_id = reserve(root, name, exact=exact)
         try:
-            lock.acquire(store, run_id)
+            held = lock.acquire(store, run_id)
             app = cls(
                 store,
                 meta,
@@ -167,6 +168,7 @@ class RunAppender:
                 created_here=True,
                 encoder=encoder,
             )
+            app._held = held
             app.store.write_atomic(M.RUN_JSON, app.encode_meta(meta))
         except BaseException:
             try:
@@ -187,16 +189,14 @@ class RunAppender:
     ) -> RunAppender:
         """Re-open an existing run to append after its last complete step (or after step
         ``keep``: later steps are dropped); removes what a killed writer left (``.tmp-*``,
-        ``*.partial``). ``fields`` are set in run.json.
-
-        Raises:
+        ``*.partial``). ``fields`` are set in run.json. Raises:
             RunFormatError: the run cannot be read, or uses a layout this module cannot append
                 to; RunInputError (BUSY): another live writer holds it.
         """
         from .reader import open_run
 
         run = open_run(store)
-        lock.acquire(store, run.id)
+        held = lock.acquire(store, run.id)
         try:
             remove_leftovers(store)
             n = len(run) if keep is None else max(1, min(keep, len(run)))
@@ -221,6 +221,7 @@ class RunAppender:
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
             )
+            app._held = held
             store.write_atomic(M.RUN_JSON, app.encode_meta(meta))
         except BaseException:
             lock.release(store)
@@ -329,7 +330,7 @@ class RunAppender:
                 end = {"status": status, **({"error": error[:2000]} if error else {})}
                 self._flush(end)
                 self.store.drop_temps()
-                lock.release(self.store)
+                lock.release(self.store, mine=self._held)
             self.closed = True
 
     # -- the flush protocol ----------------------------------------------------------------------
@@ -370,14 +371,16 @@ class RunAppender:
 
     # -- internals -----------------------------------------------------------------------------
     def _check_folder(self) -> None:
-        """Raise StoreError MISSING if the run folder is gone (never rebuild part of it)."""
+        """Raise StoreError MISSING if the run folder is gone, or replaced by another run (its
+        lock is not this writer's): never rebuild part of it, never write into another run."""
         try:
-            there = self.store.contains(M.RUN_JSON)
+            there = self._held is not None and lock.holds(self.store, self._held)
         except StoreError as exc:
             raise exc.with_run(self.run_id) from None
         if not there:
             raise StoreError(
-                "the run folder was removed while this writer was open; nothing more is written",
+                "the run folder was removed or replaced while this writer was open; nothing "
+                "more is written",
                 run=self.run_id,
                 field="path",
                 code=Code.MISSING,

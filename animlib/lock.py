@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterable
@@ -83,17 +84,25 @@ def run_status(meta: dict, store: Store) -> str:
     return M.effective_status(meta, writer_gone=gone)
 
 
-def acquire(store: Store, run_id: str) -> None:
+def acquire(store: Store, run_id: str) -> bytes:
     """Take the run's writer lock, or raise RunInputError (code BUSY) naming who holds it.
 
     (On object stores without conditional writes, such as some fsspec backends, best effort.)
+
+    Returns:
+        The lock as written (a token in it): :func:`holds` tells whether it is still this one.
     """
     payload = json.dumps(
-        {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.time(),
+            "token": secrets.token_hex(8),
+        }
     ).encode()
     for _ in range(3):
         if store.create_exclusive(LOCK_NAME, payload):
-            return
+            return payload
         try:
             seen = store.read(LOCK_NAME)
         except StoreError:  # removed meanwhile (its writer finished): try again
@@ -102,7 +111,7 @@ def acquire(store: Store, run_id: str) -> None:
         if lock is not None and not lock[1]:
             raise _busy(run_id, lock[0])
         if _take_over(store, seen, payload):  # a dead writer's lock (or an unreadable one)
-            return
+            return payload
     raise RunInputError("could not take the writer lock", run=run_id, field="lock", code=Code.BUSY)
 
 
@@ -146,10 +155,28 @@ def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
         release(store, marker)
 
 
-def release(store: Store, name: str = LOCK_NAME) -> None:
-    """Drop the writer lock (ignored if it is already gone or cannot be removed)."""
+def release(store: Store, name: str = LOCK_NAME, *, mine: bytes | None = None) -> None:
+    """Drop the writer lock (ignored if it is already gone or cannot be removed); with
+    ``mine``, only if it is still that one (a run folder replaced under its writer holds the
+    new writer's lock: not this writer's to drop)."""
     with contextlib.suppress(StoreError):
-        store.remove(name)
+        if mine is None or store.read(name) == mine:
+            store.remove(name)
+
+
+def holds(store: Store, payload: bytes) -> bool:
+    """Whether the writer lock of the run folder ``store`` is still ``payload`` (what
+    :func:`acquire` returned): False once the folder or its lock was removed or replaced.
+
+    Raises:
+        StoreError: the storage cannot be read (not a missing file).
+    """
+    try:
+        return store.read(LOCK_NAME) == payload
+    except StoreError as exc:
+        if exc.code in (Code.MISSING, Code.NOT_FOUND):
+            return False
+        raise
 
 
 def _busy(run_id: str, info: dict) -> RunInputError:

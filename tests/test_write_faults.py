@@ -278,6 +278,33 @@ def test_a_removed_folder_is_an_error_not_rebuilt(tmp_path, which):
     assert not (root / "gone").exists()
 
 
+def test_a_writer_never_writes_into_another_run_made_where_its_folder_was(tmp_path):
+    """The folder removed, then another run of that name made there: the old writer went on
+    writing into it (its attack, shape and steps replaced the new run's) and its finish
+    removed the new writer's lock."""
+    root = tmp_path / "runs"
+    old = animlib.RunWriter(root, name="victim", attack="A", class_names=CLASSES)
+    for i in range(3):
+        old.log(image=image_for(i), confidences=probs_for(i))
+    old.appender.flush()
+    shutil.rmtree(root / "victim")
+    new = animlib.RunWriter(root, name="victim", attack="B", class_names=CLASSES)
+    assert new.run_id == "victim"
+    new.log(image=np.zeros((8, 8, 1), np.float32), confidences=probs_for(0))
+    new.appender.flush()
+    with pytest.raises(StoreError) as info:
+        old.log(image=image_for(3), confidences=probs_for(3))
+        old.appender.flush()
+    assert info.value.code == Code.MISSING and "removed or replaced" in str(info.value)
+    with pytest.raises(StoreError):
+        old.finish()
+    assert (root / "victim" / ".writer.lock").exists()  # still the new writer's
+    new.log(image=np.ones((8, 8, 1), np.float32), confidences=probs_for(1))
+    new.finish()
+    run = animlib.open_run(root / "victim")
+    assert (run.meta["attack"], len(run), run.image_shape) == ("B", 2, (8, 8, 1))
+
+
 def test_a_removed_sample_folder_is_reported_by_the_batch_writer(tmp_path):
     w = animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES[:3])
     x = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
