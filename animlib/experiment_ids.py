@@ -119,12 +119,13 @@ def resolve_experiment_id(
         )
     infos = read_infos(open_store(root, storage_options), mine)  # only these run.json files
     strangers = [
-        i.id for i in infos if i.ok and i.get("experiment") != base and (i.get("steps") or 0) > 0
-    ]
+        i for i in infos if not i.ok or (i.get("experiment") != base and (i.get("steps") or 0))
+    ]  # (a folder that is no run, a damaged run, another's: never removed by an overwrite)
     if strangers:
+        what = "cannot be read as a run" if not strangers[0].ok else "is not part of it"
         raise ExperimentInputError(
-            f"run {strangers[0]!r} is named like a sample of this experiment but is not part "
-            "of it; it is left alone (remove it or pick another experiment name)",
+            f"{strangers[0].id!r} is named like a sample of this experiment but {what}; it is "
+            "left alone (remove it or pick another experiment name)",
             field="if_exists",
             experiment=base,
         )
@@ -181,10 +182,10 @@ def remove_runs(
         for folder in folders:
             lock.take_to_remove(folder, folder.name)
             taken.append(folder)
-    except RunInputError as exc:
+    except BaseException as exc:  # (a symlink, storage: the locks taken are given back too)
         for folder in taken:
             lock.release(folder)
-        if exc.code != Code.BUSY:
+        if not (isinstance(exc, RunInputError) and exc.code == Code.BUSY):
             raise
         raise ExperimentInputError(
             exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment

@@ -434,12 +434,16 @@ def test_a_rebuild_never_replaces_a_users_experiment_of_the_same_id(demo, tmp_pa
                                    + written["sweep-fgsm-eps0.05"]
                                    + written["sweep-pgd-linf-eps0.05"])  # fmt: skip
     assert infos["sweep-bim-eps0.05-2-0000"].get("params")["steps"] == 2
-    # a damaged run of the demo's own is repaired by a rebuild, not set beside under "-3"
+    # a damaged run (whose it is cannot be told) and a folder of the user's named like a
+    # sample are left alone: the rebuild goes beside them (an overwrite removed both)
     (tmp_path / "sweep-fgsm-eps0.05-0001" / "run.json").write_text("{x")
+    (tmp_path / "sweep-pgd-linf-eps0.05-0016").mkdir()
+    (tmp_path / "sweep-pgd-linf-eps0.05-0016" / "notes.txt").write_text("mine")
     written = write_sweep(out, model, x, y, DIGIT_CLASSES, samples=2, eps=[0.05], steps=2,
                           seed=0, replace=True, log=lambda _: None)  # fmt: skip
-    assert "sweep-fgsm-eps0.05" in written and animlib.list_runs(out)[0].ok
-    assert all(i.ok for i in animlib.list_runs(out))
+    assert "sweep-fgsm-eps0.05-2" in written and "sweep-pgd-linf-eps0.05-2" in written
+    assert (tmp_path / "sweep-fgsm-eps0.05-0001" / "run.json").read_text() == "{x"
+    assert (tmp_path / "sweep-pgd-linf-eps0.05-0016" / "notes.txt").read_text() == "mine"
 
 
 def test_demo_sweep_is_a_grid_of_experiments(demo):

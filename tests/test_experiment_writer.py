@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -367,6 +368,24 @@ def test_overwrite_leaves_runs_of_no_experiment_alone(tmp_path):
         writer(tmp_path, experiment="mine", if_exists="overwrite")
     assert run_dirs(tmp_path) == ["mine-0001"]
     assert writer(tmp_path, experiment="mine").experiment == "mine-2"
+
+
+@pytest.mark.parametrize("kind", ["plain folder", "damaged run"])
+def test_overwrite_leaves_folders_that_are_no_runs_of_it_alone(tmp_path, kind):
+    """An overwrite removed every folder named like a sample: a user's notes folder, a user's
+    run whose run.json a hand edit broke."""
+    first = _write(tmp_path, experiment="myexp")
+    stranger = tmp_path / "myexp-0099"
+    if kind == "plain folder":
+        stranger.mkdir()
+        (stranger / "thesis-draft.txt").write_text("mine")
+    else:
+        shutil.copytree(tmp_path / first.run_ids[0], stranger)
+        (stranger / "run.json").write_text("{broken")
+    with pytest.raises(ExperimentInputError, match="'myexp-0099' is named like a sample"):
+        writer(tmp_path, experiment="myexp", if_exists="overwrite")
+    assert stranger.exists() and all((tmp_path / r).exists() for r in first.run_ids)
+    assert not list(tmp_path.glob("*/.writer.lock"))
 
 
 def test_overwrite_refuses_runs_a_live_writer_holds(tmp_path):

@@ -137,18 +137,17 @@ def write_sweep(
 
 def demo_experiment_id(out: str, experiment: str) -> str:
     """The id a rebuild writes ``experiment`` under, replacing what is there: ``experiment``
-    itself, unless a readable run named like one of its samples in ``out`` is not an earlier
-    demo build's (tagged :data:`DEMO_TAG`), or none of them can be read; then
-    ``experiment-2``, ``-3``, ... the first that holds no run or the demo's own. A user's
-    experiment of the same id is never replaced; a damaged run of the demo's own is (a rebuild
-    repairs it)."""
+    itself, unless a folder named like one of its samples in ``out`` is not an earlier demo
+    build's run (tagged :data:`DEMO_TAG`), or cannot be read as a run; then ``experiment-2``,
+    ``-3``, ... the first that holds nothing or the demo's own runs only. A user's experiment
+    of the same id, a folder of theirs or a damaged run (whose it is cannot be told) is never
+    replaced: the rebuild goes beside it."""
     from ..experiment_ids import named_like_samples
 
     for n in range(1, 10_000):
         candidate = experiment if n == 1 else f"{experiment}-{n}"
         found = named_like_samples(out, candidate)
-        readable = [i for i in found if i.ok]
-        if all(DEMO_TAG in (i.get("tags") or []) for i in readable) and (readable or not found):
+        if all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found):
             return candidate
     raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
 
