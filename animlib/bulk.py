@@ -73,8 +73,9 @@ def render_one(
     ``runs_url``.
 
     A sidecar ``.<run id>.<fmt>.stamp`` records the render's key (the render cache's: the run's
-    content, the format and every option); when it matches, the run is skipped. Never raises
-    for a broken run: the outcome says why.
+    content, the format and every option); when it matches, the run is skipped. A file of that
+    name with no stamp (not rendered here: the user's own) is left alone unless ``force``.
+    Never raises for a broken run: the outcome says why.
     """
     from .reader import open_run_in
     from .rendering import render
@@ -88,6 +89,9 @@ def render_one(
         stamp = render_key(run, fmt, opts)
         if not force and _up_to_date(out, name, stamp_name, stamp):
             return Outcome(run_id, "skipped", "up to date", out.url_of(name))
+        if not force and out.contains(name) and not out.contains(stamp_name):
+            why = "exists and was not rendered here (no stamp beside it): left alone (--force"
+            return Outcome(run_id, "failed", f"{out.url_of(name)} {why} replaces it)")
         out.makedirs()
         with out.staged(name) as local:
             render(run, local, options=opts)

@@ -168,3 +168,21 @@ def test_render_all_refuses_to_write_videos_among_the_runs(tmp_path, capsys):
     assert [o.status for o in report.outcomes] == ["rendered"]
     assert render_all(str(runs), str(tmp_path / "runs-2"), fmt="gif", use_dask=False, dpi=40)
     assert main(["validate", str(runs), "--quick"]) == 0
+
+
+def test_render_all_leaves_a_users_own_file_of_a_runs_name_alone(tmp_path):
+    """``render --all --out DIR`` replaced the user's own ``DIR/<run>.mp4`` (no stamp: not
+    rendered there) without a word."""
+    runs, out = tmp_path / "runs", tmp_path / "videos"
+    write_run(runs, "alpha", steps=2, shape=(12, 12, 3))
+    write_run(runs, "beta", steps=2, shape=(12, 12, 3))
+    out.mkdir()
+    (out / "alpha.gif").write_bytes(b"the user's own file")
+    report = render_all(str(runs), str(out), fmt="gif", use_dask=False, dpi=40)
+    by_run = {o.run_id: o for o in report.outcomes}
+    assert by_run["beta"].status == "rendered" and by_run["alpha"].status == "failed"
+    assert "not rendered here" in by_run["alpha"].message and "--force" in by_run["alpha"].message
+    assert (out / "alpha.gif").read_bytes() == b"the user's own file"
+    again = render_all(str(runs), str(out), fmt="gif", use_dask=False, dpi=40, force=True)
+    assert {o.status for o in again.outcomes} == {"rendered"}
+    assert (out / "alpha.gif").read_bytes()[:3] == b"GIF"
