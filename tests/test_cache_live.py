@@ -298,3 +298,15 @@ def test_two_resumes_to_the_same_step_in_one_second_are_told_apart(tmp_path):
     assert keys[0] != keys[1]
     with pytest.raises(animlib.RunInputError, match="steps_dropped"):
         animlib.RunWriter(tmp_path / "runs", name="x", fields={"steps_dropped": {"kept": 1}})
+
+
+def test_an_export_of_a_live_run_is_the_run_as_it_is_now(tmp_path, cache_dir, monkeypatch):
+    """``render(..., cache=True)`` (and the CLI's render) right after new steps gave the video
+    of two seconds before without a word: the pages' polling window applied to exports too."""
+    monkeypatch.setattr(live, "LIVE_REFRESH_SECONDS", 2.0)
+    writer = LiveRun(tmp_path / "runs")
+    first = animlib.render(writer.log(12), tmp_path / "a.mp4", cache=True)
+    assert len(frames_of(first)) == 12
+    run = writer.log(5)
+    assert len(frames_of(animlib.render(run, tmp_path / "b.mp4", cache=True))) == 17
+    assert len(frames_of(cache.cached_render(run, "mp4"))) == 17  # (and the page then shows it)

@@ -246,6 +246,7 @@ def cached_live(
     fmt: str,
     options: RenderOptions,
     progress: Progress | None,
+    max_age: float | None = None,
 ) -> Path:
     """:func:`~animlib.cache.cached_render` for runs of which one at least is running.
 
@@ -255,6 +256,8 @@ def cached_live(
         fmt: the output format.
         options: the render options.
         progress: ``progress(done, total)`` while frames are rendered (here or elsewhere).
+        max_age: a video made this many seconds ago or less is served even if the runs grew
+            (default :data:`LIVE_REFRESH_SECONDS`).
 
     Returns:
         The local file of the live entry.
@@ -271,7 +274,8 @@ def cached_live(
         manifest = read_manifest(folder, name)
         if manifest is None:
             return None
-        if manifest.steps != steps and time.time() - manifest.made >= LIVE_REFRESH_SECONDS:
+        age = LIVE_REFRESH_SECONDS if max_age is None else max_age
+        if manifest.steps != steps and time.time() - manifest.made >= age:
             return None
         return local_video(folder, name, manifest)
 

@@ -30,6 +30,8 @@ def cached_render(
     fmt: str = "mp4",
     progress: Progress | None = None,
     options: RenderOptions | None = None,
+    *,
+    live_max_age: float | None = None,
     **kwargs: Any,
 ) -> Path:
     """Render one run (or a comparison of several) to ``fmt``, reusing an earlier identical render.
@@ -45,6 +47,9 @@ def cached_render(
         fmt: output format (``mp4``, ``gif``, ``html``, ``webm``).
         progress: ``progress(done, total)`` while frames are rendered.
         options: render options (and/or ``**kwargs``, as for :func:`animlib.render`).
+        live_max_age: a live run's video made this many seconds ago or less is served even if
+            the run grew since (default: ``LIVE_REFRESH_SECONDS``, for pages that poll; an
+            export asks for 0: the run as it is now).
 
     Returns:
         A local file holding the render (do not modify it).
@@ -65,10 +70,10 @@ def cached_render(
         from .live import cached_live
 
         try:
-            return cached_live(folder, group, fmt, opts, progress)
+            return cached_live(folder, group, fmt, opts, progress, live_max_age)
         except StoreError as exc:
             folder = _fallback(folder, exc)
-            return cached_live(folder, group, fmt, opts, progress)
+            return cached_live(folder, group, fmt, opts, progress, live_max_age)
     name = keys.entry_name(keys.render_key(group, fmt, opts), fmt)
     try:
         got, lease = _acquire(folder, name, progress)
@@ -181,7 +186,7 @@ def cached_copy(
     path = Path(path)
     fmt = get_writer(format).name if format else writer_for_path(path).name
     check_output_folder(path)
-    entry = cached_render(runs, fmt, progress, options)
+    entry = cached_render(runs, fmt, progress, options, live_max_age=0.0)  # (the run as it is)
     if path.exists() and os.path.samefile(entry, path):
         return path
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
