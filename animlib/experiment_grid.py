@@ -394,7 +394,8 @@ def grid_html(
             link += f"&step={int(step)}"
         label = e(row.label)
         if row.judged:
-            label += f'<br/><span class="tally">fooled by {row.fooled} of {row.judged} in the end</span>'
+            tally = f"fooled by {row.fooled} of {row.judged} in the end"  # (not at the step)
+            label += f'<br/><span class="tally">{tally}</span>'
         if row.at_start:
             label += f'<br/><span class="tally">{e(at_start_note(row))}</span>'
         if len(ids) >= 2:

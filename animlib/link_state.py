@@ -187,3 +187,9 @@ def view_to_link(
         else:
             link[name] = str(value)
     return link
+
+
+def page_in_link(text: str, pages: int) -> int:
+    """The page a link's ``page=`` names, within 1..``pages`` (1 for anything else)."""
+    page = int(text) if re.fullmatch(r"[0-9]{1,9}", text) else 1
+    return min(max(page, 1), pages)

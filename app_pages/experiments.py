@@ -17,7 +17,7 @@ from animlib.errors import AnimlibError, Code
 from animlib.experiments import missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
-from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of
+from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of, page_in_link
 from animlib.links import experiment_runs_url
 from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE
@@ -107,7 +107,7 @@ def clicked_experiment(chart: dict) -> str | None:
 
 def grid_link() -> dict[str, str]:
     """The grid's part of the page's link."""
-    return {name: query_param(name) for name in ("ids", "step", "order", "only", "image")}
+    return {name: query_param(name) for name in ("ids", "step", "order", "only", "image", "page")}
 
 
 where = root()
@@ -301,7 +301,7 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
 st.subheader("Images × experiments")
 asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
 if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
-    for key in ("grid_ids", "grid_step", "grid_order", "grid_contested"):  # link: follow it
+    for key in ("grid_ids", "grid_step", "grid_order", "grid_contested", "grid_page"):  # follow
         st.session_state.pop(key, None)
 on_images = image_sets(where, seen[0])
 first, shared_value = grid_start.default_grid(shown, MAX_COMPARE, column=column, images=on_images)
@@ -393,19 +393,6 @@ one_image = bool(image_run) and st.toggle(
     key=f"grid_one_image-{image_run}",
     help="The image the viewer's link named; off: every image of the grid's experiments",
 )
-# the link holds what differs from a bare link's grid (a default written into it would add a
-# history entry, so that Back stopped at this page once more)
-linked_view.write_link(
-    {
-        **link,
-        "ids": None if chosen == first and not asked else ",".join(chosen),
-        "step": None if step == steps - 1 else str(step),
-        "order": None if order == "sample" else order,
-        "only": "contested" if only_contested else None,
-        "image": image_run if one_image else None,
-    }
-)
-st.session_state.grid_link = grid_link()  # (what the page wrote: any other link is the browser's)
 rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 if one_image:  # the rows with a run on the same source image as that run
     groups = run_index(where).same_source([image_run]).values()
@@ -419,7 +406,23 @@ pages = max(math.ceil(len(rows) / ROWS_PER_PAGE), 1)
 page = 1
 if pages > 1:
     label = f"page (of {pages}, {len(rows)} images)"
-    page = right.number_input(label, 1, pages, 1, key="grid_page")
+    if "grid_page" not in st.session_state:  # a reloaded or shared link: its page
+        st.session_state.grid_page = page_in_link(query_param("page"), pages)
+    page = right.number_input(label, 1, pages, key="grid_page")
+# the link holds what differs from a bare link's grid (a default written into it would add a
+# history entry, so that Back stopped at this page once more)
+linked_view.write_link(
+    {
+        **link,
+        "ids": None if chosen == first and not asked else ",".join(chosen),
+        "step": None if step == steps - 1 else str(step),
+        "order": None if order == "sample" else order,
+        "only": "contested" if only_contested else None,
+        "image": image_run if one_image else None,
+        "page": None if page == 1 else str(page),
+    }
+)
+st.session_state.grid_link = grid_link()  # (what the page wrote: any other link is the browser's)
 visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
 index = run_index(where)
 cells, problems, empty = {}, [], 0
@@ -479,14 +482,10 @@ with st.expander("Flip step per image and experiment (table)", icon=":material/t
         height=min(400, 38 + 35 * len(flips)),
     )
 with st.expander("Success rate per true class (table)", icon=":material/category:"):
-    st.caption(
-        "The share of each true class's images that each experiment's attack fooled at its "
-        "last step (an image the model got wrong unattacked counts as fooled, as in the "
-        "experiments table), over every image of the grid; *images*: how many of the class."
-    )
-    rates = class_table(where, seen[0], tuple(chosen))
+    st.caption("Each attack's share of a true class's images fooled at its last step (wrong "
+               "unattacked counts, as in the table above), over the whole grid")  # fmt: skip
     percent = {e: st.column_config.NumberColumn(e, format="percent") for e in chosen}
-    st.dataframe(rates, hide_index=True, placeholder=NO_VALUE, column_config=percent)
+    st.dataframe(class_table(where, seen[0], tuple(chosen)), hide_index=True, column_config=percent)
 dark = getattr(st.context.theme, "type", None) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)

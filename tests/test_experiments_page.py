@@ -1648,3 +1648,23 @@ def test_success_per_true_class_names_classes_and_keeps_odd_columns():
     assert table["images"].tolist()[:2] == [pytest.approx(float("nan"), nan_ok=True), 0.5]
     assert table["x"].tolist() == [0.0, 1.0, 1.0, 1.0]
     assert success_by_class(outcomes.iloc[:0], ["x"]).empty
+
+
+def test_the_grid_page_is_kept_in_the_link(tmp_path, monkeypatch):
+    """A reloaded or shared link of page 3 of the grid opened at page 1."""
+    n = 40
+    x = np.zeros((n, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(tmp_path / "runs", experiment="a", class_names=["p", "q"],
+                             true_labels=np.zeros(n, int), originals=x) as w:  # fmt: skip
+        w.log(images=x, confidences=np.tile([0.9, 0.1], (n, 1)))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="a")
+    at.number_input(key="grid_page").set_value(3).run()
+    assert at.query_params["page"] in ("3", ["3"])
+    cells = _cells(at)
+    opened = experiments_page(ids="a", page="3")
+    assert not opened.exception and _cells(opened) == cells
+    assert opened.number_input(key="grid_page").value == 3
+    for bad in ("99", "x", "-1"):
+        assert experiments_page(ids="a", page=bad).number_input(key="grid_page").value in (1, 3)
