@@ -34,11 +34,13 @@ def smallest_value(
         The table: one row per image (``sample``, ``true class``), by sample, and one column
         per series (in natural order): the smallest value of that sweep whose run fooled the
         model on the image; NaN when none of the sweep's values did (or it did not attack the
-        image). And per series with an image: the lower median of those smallest values over
-        the images it attacked (always a value the sweep tried), ``> 0.2`` (its largest) when
-        no value fooled half.
+        image); 0 where the model was wrong on the image before the attack (a success at step
+        0: no value was needed). And per series with an image: the lower median of those
+        smallest values over the images it attacked (always a value the sweep tried; an image
+        wrong before the attack counts at the smallest), ``> 0.2`` (its largest) when no value
+        fooled half.
     """
-    images, table = _smallest(outcomes, points)
+    images, table, at_start = _smallest(outcomes, points)
     largest = points.groupby("series")["value"].max()
     medians = {}
     for series, values in table.items():
@@ -46,16 +48,21 @@ def smallest_value(
         if len(attacked):
             median = float(np.quantile(attacked.to_numpy(), 0.5, method="lower"))
             medians[series] = f"> {largest[series]:.4g}" if math.isinf(median) else f"{median:.4g}"
-    shown = table.replace(np.inf, np.nan)
+    # an image the model got wrong unattacked needs no value: 0 (its smallest tried value
+    # stays in the medians: any value fools the model on it)
+    shown = table.replace(np.inf, np.nan).mask(at_start, 0.0)
     taken = list(map(str, shown.columns))  # an attack called "sample" keeps its column
     images, sample = _labelled(images, taken)
     return _by_sample(images.join(shown), sample), medians
 
 
-def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _smallest(
+    outcomes: pd.DataFrame, points: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The images (indexed by image key: sample, true_class) and, by image and series, the
     smallest value that fooled the model: inf where the sweep attacked the image and no value
-    fooled it, NaN where it did not attack it."""
+    fooled it, NaN where it did not attack it; and where the model was wrong on the image
+    before the attack (True)."""
     sweep = points.set_index("experiment")[["series", "value"]].rename(columns={"value": "_v"})
     runs = outcomes.drop(columns=["series", "_v"], errors="ignore").join(sweep, on="experiment")
     runs = runs[runs["series"].notna()]
@@ -68,7 +75,12 @@ def _smallest(outcomes: pd.DataFrame, points: pd.DataFrame) -> tuple[pd.DataFram
     series = sorted(set(runs["series"]), key=natural_key)
     table = table.reindex(index=images.index, columns=series)
     table.columns.name = None
-    return images, table
+    flips = runs["flip_step"] if "flip_step" in runs else pd.Series(None, index=runs.index)
+    start = runs.assign(_w=(fooled & flips.eq(0).fillna(False)).astype(float))
+    wrong = start.pivot_table(index="image", columns="series", values="_w", aggfunc="max")
+    wrong = wrong.reindex(index=images.index, columns=series).fillna(0.0) > 0
+    wrong.columns.name = None
+    return images, table, wrong
 
 
 def _images(runs: pd.DataFrame) -> pd.DataFrame:

@@ -281,7 +281,8 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     st.caption(
         f"For each image and sweep (the chart's lines): the smallest {sweep_label} whose run "
         "fooled the model in the end (–: none of the sweep's values did, or it did not attack "
-        "the image). The column with the smaller numbers is the attack that needs less."
+        "the image; 0: the model was wrong on it before the attack). The column with the "
+        "smaller numbers is the attack that needs less."
     )
     least, medians = smallest_value(where, seen[0], points)
     st.dataframe(

@@ -846,6 +846,34 @@ def test_smallest_eps_per_image_and_sweep():
     assert smallest_value(never, points)[1] == {"FGSM": "> 0.2", "PGD": "> 0.2"}
 
 
+def test_an_image_wrong_before_the_attack_needs_no_eps():
+    """Such an image read as if the sweep's smallest ε were needed to fool the model on it
+    ("0.05"), unmarked, unlike the grid and the flip table."""
+    from animlib.image_tables import smallest_value
+
+    points = pd.DataFrame(
+        {"series": ["PGD", "PGD"], "value": [0.05, 0.1], "experiment": ["p05", "p10"]}
+    )
+    runs = [(0, "p05", True, 0), (0, "p10", True, 0), (1, "p05", False, None), (1, "p10", True, 3)]
+    outcomes = pd.DataFrame(
+        [
+            {
+                "sample": s,
+                "true_class": "c",
+                "experiment": e,
+                "success": ok,
+                "flip_step": f,
+                "image": f"{s}:",
+            }
+            for s, e, ok, f in runs
+        ]  # fmt: skip
+    )
+    table, medians = smallest_value(outcomes, points)
+    got = table.set_index("sample")["PGD"]
+    assert got[0] == 0.0 and got[1] == 0.1
+    assert medians == {"PGD": "0.05"}  # (a value the sweep tried: any ε fools it on image 0)
+
+
 def test_the_page_shows_the_smallest_eps_recomputed_from_the_runs(demo_env):
     at = experiments_page()
     assert not at.exception, at.exception
