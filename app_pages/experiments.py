@@ -114,8 +114,9 @@ where = root()
 st.title("Experiments")
 started = time.monotonic()
 try:
-    seen = folder_state(run_index(where))
-    stale_listing(run_index(where))
+    listed = run_index(where)
+    seen = folder_state(listed)
+    stale_listing(listed)
     exps, summary = experiments(where)
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(folder_problem(exc, where))}")

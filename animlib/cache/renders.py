@@ -61,10 +61,9 @@ def cached_render(
     fmt = keys.check_format(fmt)
     opts = RenderOptions.of(options, **kwargs)
     group = as_runs(runs)
-    for run in group:  # (a run read from a results folder: never write into that folder)
-        url = getattr(run, "url", None)
-        if isinstance(url, str) and "/" in url.rstrip("/"):
-            check_outside(url.rstrip("/").rsplit("/", 1)[0])
+    urls = {u.rstrip("/") for r in group if isinstance(u := getattr(r, "url", None), str)}
+    for parent in {u.rsplit("/", 1)[0] for u in urls if "/" in u}:  # (a compare: one check)
+        check_outside(parent)  # (runs read from a results folder: never write into it)
     folder = CacheFolder.current()
     if keys.is_live(group):
         from .live import cached_live
