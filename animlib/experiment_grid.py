@@ -127,6 +127,7 @@ OUTCOME_COLUMNS = [
 # and the clean image's hash), as the grid's rows go: one sample id may name other images in
 # other experiments (each drew its own batch)
 SUMMARY_KEYS = ("success", "flip_step", "final_pred", "linf", "l2")  # read from run.json's summary
+INT_COLUMNS = ("sample", "true_label", "target_label", "flip_step", "final_pred")  # (4, not 4.0)
 
 
 def outcomes(infos: Iterable[RunInfo], experiments: Sequence[str]) -> pd.DataFrame:
@@ -188,13 +189,7 @@ def outcome_columns_frame(columns: dict[str, list[Any]], position: dict[str, int
     )
     data = {c: [columns[c][i] for i in order] for c in OUTCOME_COLUMNS}
     frame = pd.DataFrame(data if order else [], columns=OUTCOME_COLUMNS)
-    for col in (
-        "sample",
-        "true_label",
-        "target_label",
-        "flip_step",
-        "final_pred",
-    ):  # 4, not 4.0, beside gaps
+    for col in INT_COLUMNS:  # 4, not 4.0, beside gaps
         if all(_is_int(v) for v in data[col] if v is not None):
             frame[col] = frame[col].astype("Int64")
     return frame

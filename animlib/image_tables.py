@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,18 +70,26 @@ def _smallest(
     images = _images(runs)
     fooled = runs["success"].fillna(False).astype(bool)
     runs = runs.assign(_v=runs["_v"].where(fooled, np.inf))
-    table = runs.pivot_table(
-        index="image", columns="series", values="_v", aggfunc="min", dropna=False
-    )
     series = sorted(set(runs["series"]), key=natural_key)
-    table = table.reindex(index=images.index, columns=series)
-    table.columns.name = None
+    table = _pivot(runs, "image", "series", "_v", "min", images.index, series)
     flips = runs["flip_step"] if "flip_step" in runs else pd.Series(None, index=runs.index)
     start = runs.assign(_w=(fooled & flips.eq(0).fillna(False)).astype(float))
-    wrong = start.pivot_table(index="image", columns="series", values="_w", aggfunc="max")
-    wrong = wrong.reindex(index=images.index, columns=series).fillna(0.0) > 0
-    wrong.columns.name = None
+    wrong = _pivot(start, "image", "series", "_w", "max", images.index, series).fillna(0.0) > 0
     return images, table, wrong
+
+
+def _pivot(
+    runs: pd.DataFrame, index: str, columns: str, values: str, how: str, rows: Any, order: Any
+) -> pd.DataFrame:
+    """``values`` of ``runs`` aggregated by ``how`` per ``index`` value (the rows in the order
+    of ``rows``; None: as they come) and ``columns`` value (in the order of ``order``), as
+    floats, the columns' axis unnamed (as the page shows them)."""
+    table = runs.pivot_table(index=index, columns=columns, values=values, aggfunc=how, dropna=False)
+    table = table.reindex(columns=list(order)).astype(float)
+    if rows is not None:
+        table = table.reindex(rows)
+    table.columns.name = None
+    return table
 
 
 def _images(runs: pd.DataFrame) -> pd.DataFrame:
@@ -113,11 +122,7 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
     lost = runs["success"].eq(False) & runs["flip_step"].gt(0)
     runs = runs.assign(flip_step=runs["flip_step"].where(~lost))
     images = _images(runs)
-    table = runs.pivot_table(
-        index="image", columns="experiment", values="flip_step", aggfunc="min", dropna=False
-    )
-    table = table.reindex(index=images.index, columns=list(experiments)).astype(float)
-    table.columns.name = None
+    table = _pivot(runs, "image", "experiment", "flip_step", "min", images.index, experiments)
     flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed
     least = flipped.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
     names = np.array([str(e) for e in table.columns], dtype=object)
@@ -155,9 +160,7 @@ def success_by_class(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.D
     name, count = unique_label("true class", taken), unique_label("images", [*taken, "true class"])
     if runs.empty:
         return pd.DataFrame(columns=[name, count, *experiments])
-    rates = runs.pivot_table(index="_class", columns="experiment", values="_ok", aggfunc="mean")
-    rates = rates.reindex(columns=list(experiments)).astype(float)
-    rates.columns.name = None
+    rates = _pivot(runs, "_class", "experiment", "_ok", "mean", None, experiments)
     order = runs.groupby("_class")["_label"].min().fillna(np.inf)
     classes = sorted(rates.index, key=lambda c: (order[c], natural_key(str(c))))
     images = runs.groupby("_class")["image"].nunique()

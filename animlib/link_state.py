@@ -191,5 +191,5 @@ def view_to_link(
 
 def page_in_link(text: str, pages: int) -> int:
     """The page a link's ``page=`` names, within 1..``pages`` (1 for anything else)."""
-    page = int(text) if re.fullmatch(r"[0-9]{1,9}", text) else 1
-    return min(max(page, 1), pages)
+    page, _ = _number("page", [text], ())  # (the same rule as the runs page's page=)
+    return min(int(page or 1), pages)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -116,30 +117,27 @@ class _Pairs(list):
     """A JSON object as its (key, value) pairs in file order, duplicates kept."""
 
 
+def _nodes(value: Any, path: str = "", repeated: bool = False) -> Iterator[tuple[str, Any, bool]]:
+    """Every node of a parsed JSON value in file order, as ``(dotted path, node, repeated)``
+    (``repeated``: its key was already used in the same object, which :class:`_Pairs` keep)."""
+    yield path, value, repeated
+    if isinstance(value, _Pairs):
+        items: Any = value
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        items = enumerate(value) if isinstance(value, list) else ()
+    seen: set[Any] = set()
+    for key, item in items:
+        yield from _nodes(item, f"{path}.{key}" if path else str(key), key in seen)
+        seen.add(key)
+
+
 def _duplicate_at(text: str) -> str:
     """The dotted path of the first key written twice in the JSON ``text`` (or "run.json")."""
-
-    def find(value: Any, path: str) -> str | None:
-        items = (
-            value
-            if isinstance(value, _Pairs)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
-        seen = set()
-        for key, item in items:
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(value, _Pairs) and key in seen:
-                return where
-            seen.add(key)
-            found = find(item, where)
-            if found:
-                return found
-        return None
-
     try:
-        return find(json.loads(text, object_pairs_hook=_Pairs), "") or RUN_JSON
+        nodes = _nodes(json.loads(text, object_pairs_hook=_Pairs))
+        return next((path for path, _, repeated in nodes if repeated), RUN_JSON)
     except (ValueError, RecursionError):
         return RUN_JSON
 
@@ -147,27 +145,13 @@ def _duplicate_at(text: str) -> str:
 def _constant_at(text: str) -> tuple[str, str] | None:
     """The dotted key path of the first NaN/Infinity in the JSON ``text`` and the constant,
     or None (read with Python's parser, which takes them)."""
-
-    def find(value: Any, path: str) -> tuple[str, str] | None:
-        if isinstance(value, float) and not math.isfinite(value):
-            return path, "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-        items = (
-            value.items()
-            if isinstance(value, dict)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
-        for key, item in items:
-            found = find(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-        return None
-
     try:
-        return find(json.loads(text), "")
+        for path, value, _ in _nodes(json.loads(text)):
+            if isinstance(value, float) and not math.isfinite(value):
+                return path, "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     except (ValueError, RecursionError):
-        return None
+        pass
+    return None
 
 
 def loads(data: bytes, run: str) -> dict:

@@ -144,11 +144,10 @@ class RemoteStore(Store):
         filesystem with buckets) a prefix is a folder as soon as it holds an object, so in an
         existing bucket an empty folder (``[]``); StoreError naming the bucket if it does not
         exist or cannot be reached; elsewhere StoreError NOT_FOUND."""
-        if (bucket := self._bucket()) and self._bucket_exists(bucket):
-            return []
-        if bucket:
-            raise _no_bucket(bucket, self.url)
-        raise StoreError("folder does not exist", field=self.url_of(path), code=Code.NOT_FOUND)
+        if not self._bucket():
+            raise StoreError("folder does not exist", field=self.url_of(path), code=Code.NOT_FOUND)
+        self.check_access()
+        return []
 
     def find(self, path: str) -> list[str]:
         base = self._path(path).rstrip("/") + "/"
@@ -250,12 +249,11 @@ class RemoteStore(Store):
     def makedirs(self) -> None:
         """Nothing to make on object storage (folders are prefixes), but the bucket must
         exist: s3fs would create it, and a typo in its name would send runs to a new one."""
-        bucket = self._bucket()
         try:
-            if bucket is None:
+            if not self._bucket():
                 self.fs.makedirs(self.root, exist_ok=True)
-            elif not self._bucket_exists(bucket):
-                raise _no_bucket(bucket, self.url)
+            else:
+                self.check_access()
         except StoreError:
             raise
         except Exception as exc:
