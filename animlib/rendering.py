@@ -24,6 +24,7 @@ from .movie_writers import (
 )
 from .options import RenderOptions
 from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
+from .settings import held
 from .store import remote_file
 from .text import one_line
 
@@ -91,6 +92,7 @@ def _render(
     metadata = _metadata(runs, options)
     size = _planned_size(runs, options)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(held())  # the environment read once, not once per frame
         if size is not None:  # start the encoder at once: it warms up while the figure is built
             check_frame(size, run=labels(runs))
             stack.enter_context(writer.saving(path, size, options.fps, metadata, channels=4))
@@ -146,7 +148,8 @@ def encode_frames(
     total = len(frames) - start
     if writer.name == "gif":
         check_gif_frames(total, run=labels(runs))
-    with writer.saving(path, frames.size, options.fps, _metadata(runs, options), channels=4):
+    meta = _metadata(runs, options)
+    with held(), writer.saving(path, frames.size, options.fps, meta, channels=4):
         if progress is not None:
             progress(0, total)
         for i in range(start, len(frames)):
