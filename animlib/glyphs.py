@@ -78,10 +78,11 @@ _METRICS: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 Piece = tuple[str, float]  # a string and the advance to the next one, in pixels
 _Glyph = tuple[np.ndarray, int, int]  # coverage, left column, bottom row (see _piece)
 _PIECES: dict[tuple[Any, ...], list[_Glyph]] = {}  # the glyphs of a string at pixel (0, 0)
-# the glyphs of a line of pieces, merged into fewer bitmaps (see _blends): merging costs about
-# what blending the glyphs one by one costs more than blending the merged bitmaps, so it is done
-# at a line's first drawing (a line's 5-6 glyphs are blended in ~1.3 bitmaps on average)
+# a line's glyphs merged into fewer bitmaps (_blends; 5-6 glyphs in ~1.3) from its 2nd drawing:
+# most lines (a step number, a value) are drawn once a render, and merging costs more than it
+# saves in one drawing. _ONCE: the lines drawn once, their glyphs not merged.
 _LINES: dict[tuple[Any, ...], list[_Glyph]] = {}
+_ONCE: dict[tuple[Any, ...], list[_Glyph]] = {}
 _INK: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}  # bitmap -> its inked box
 
 
@@ -119,7 +120,7 @@ def line_metrics(prop: FontProperties) -> tuple[int, int, int, int] | None:
 
 def clear_caches() -> None:
     """Forget cached layouts, glyphs and text metrics (as in a fresh process; for benchmarks)."""
-    for cache in (_LAYOUTS, _GLYPHS, _METRICS, _PIECES, _LINES, _INK):
+    for cache in (_LAYOUTS, _GLYPHS, _METRICS, _PIECES, _LINES, _ONCE, _INK):
         cache.clear()
 
 
@@ -244,17 +245,18 @@ def draw_line(
     Made for text redrawn every frame (step numbers, values): each piece is put at a whole
     pixel (:func:`line_origins`), so its glyphs always fall at the same sub-pixel places and
     a piece, and a whole line, drawn before cost one lookup. The glyphs are blended as
-    ``RendererAgg.draw_text`` blends them, one after the other, except that glyphs whose inked
-    pixels do not touch are blended in one call (:func:`_blends`): the same pixels.
-    ``prop_key`` is ``hash(prop)`` when the caller keeps it (hashing a font costs more than
-    drawing a cached line).
+    ``RendererAgg.draw_text`` blends them, one by one; from a line's second drawing on, glyphs
+    whose inks do not touch in one call (:func:`_blends`): the same pixels. ``prop_key`` is
+    ``hash(prop)`` when the caller keeps it (hashing a font costs more than a cached line).
     """
     flags = get_hinting_flag()
     aa = gc.get_antialiased()
     font = (hash(prop) if prop_key is None else prop_key, renderer.dpi, aa, flags)
     key = (pieces if isinstance(pieces, tuple) else tuple(pieces), font)
     line = _LINES.get(key)
-    if line is None:
+    if line is None and (line := _ONCE.pop(key, None)) is not None:
+        _remember(_LINES, key, line := _blends(line))
+    elif line is None:
         glyphs: list[_Glyph] = []
         for (s, _), shift in zip(pieces, _shifts(pieces), strict=True):
             if not s.isspace():
@@ -263,8 +265,8 @@ def draw_line(
                     piece = _piece(renderer, s, prop, aa, flags)
                     _remember(_PIECES, (s, font), piece)
                 glyphs += [(buffer, left + shift, bottom) for buffer, left, bottom in piece]
-        line = _blends(glyphs)
-        _remember(_LINES, key, line)
+        line = glyphs
+        _remember(_ONCE, key, line)
     left0, top = _anchor(x, y, renderer.height)
     top = int(top)  # the baseline's row
     draw = renderer._renderer.draw_text_image  # noqa: SLF001
