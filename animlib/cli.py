@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from .cli_args import FLAGS, build_parser, default_runs
@@ -299,56 +300,19 @@ def cmd_render(args: argparse.Namespace) -> int:
         verb = "applies" if len(given) == 1 else "apply"
         print(f"error: {', '.join(given)} {verb} only with --all{hint}", file=sys.stderr)
         return 2
-    if args.all and (args.file or args.output):
-        given = args.file or f"-o {args.output}"
-        print(f"error: with --all the output folder is --out DIR, not {given}", file=sys.stderr)
-        return 2
     if args.all:
-        from .bulk import render_all
-
-        try:
-            import dask.distributed  # noqa: F401
-
-            use_dask = True
-        except ImportError:
-            if args.scheduler:
-                print(
-                    "error: --scheduler needs dask: pip install 'dask[distributed]'",
-                    file=sys.stderr,
-                )
-                return 2
-            print("dask is not installed: rendering one run after another", file=sys.stderr)
-            use_dask = False
-        report = render_all(
-            args.run,
-            args.out or "renders",
-            fmt=args.format or "mp4",
-            scheduler=args.scheduler,
-            n_workers=args.workers,
-            force=args.force,
-            use_dask=use_dask,
-            **opts,
-        )
-        for outcome in report.failed:
-            print(f"FAILED {outcome.run_id}: {outcome.message}")
-        print(report.summary())
-        return 1 if report.failed else 0
-    if args.file and args.output and args.file != args.output:
-        print(f"error: two output files: {args.file} and -o {args.output}", file=sys.stderr)
+        return _render_all(args, opts)
+    targets = _render_targets(args.paths, args.output)
+    if isinstance(targets, str):
+        print(f"error: {targets}", file=sys.stderr)
         return 2
-    args.output = args.output or args.file
-    if not args.output:
-        print(
-            "error: render needs an output file: render RUN OUT.mp4 (or -o OUT.mp4)",
-            file=sys.stderr,
-        )
-        return 2
+    folders, output = targets
     if args.no_cache:
         from .reader import open_run
         from .rendering import render
 
-        run = open_run(args.run)
-        path = render(run, args.output, progress=_progress_printer(run.id), **opts)
+        runs = [open_run(folder) for folder in folders]
+        path = render(runs, output, progress=_progress_printer(_label(runs)), **opts)
         print(f"wrote {path}")
         return 0
     # through the cache, as render(..., cache=True) does; a hit loads neither matplotlib nor
@@ -357,14 +321,72 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .reader import peek_run
     from .store import remote_file
 
-    run = peek_run(args.run)
+    runs = [peek_run(folder) for folder in folders]
     made = _made(stats())
-    copy = cached_copy if remote_file(args.output) is None else render_to_url
-    path = copy(
-        run, args.output, options=RenderOptions.of(opts), progress=_progress_printer(run.id)
-    )
+    copy = cached_copy if remote_file(output) is None else render_to_url
+    progress = _progress_printer(_label(runs))
+    path = copy(runs, output, options=RenderOptions.of(opts), progress=progress)
     print(f"wrote {path}" + ("" if _made(stats()) > made else " (from the render cache)"))
     return 0
+
+
+VIDEO_SUFFIXES = (".mp4", ".gif", ".html", ".webm")
+
+
+def _render_targets(paths: list[str], output: str | None) -> tuple[list[str], str] | str:
+    """The run folders and the output file of ``render RUN FILE``, ``render RUN -o FILE`` or
+    ``render RUN RUN ... -o FILE`` (a comparison), or the error to print."""
+    compare = f"a comparison of {len(paths)} runs needs its file as -o OUT.mp4"
+    if len(paths) == 2 and (output is None or paths[1] == output):
+        if output is None and (Path(paths[1]) / "run.json").is_file():
+            return compare  # (else "unsupported output format '.10-0003'")
+        return paths[:1], paths[1]
+    if output is None:
+        if len(paths) == 1:
+            return "render needs an output file: render RUN OUT.mp4 (or -o OUT.mp4)"
+        return compare
+    if len(paths) == 2 and paths[1].lower().endswith(VIDEO_SUFFIXES):
+        return f"two output files: {paths[1]} and -o {output}"
+    return paths, output
+
+
+def _label(runs: list[Any]) -> str:
+    """How a render's progress names its runs: the id, or the first and how many more."""
+    return runs[0].id if len(runs) == 1 else f"{runs[0].id} and {len(runs) - 1} more"
+
+
+def _render_all(args: argparse.Namespace, opts: dict) -> int:
+    """``render --all RESULTS --out DIR``: every run, on a Dask cluster when dask is installed."""
+    from .bulk import render_all
+
+    if len(args.paths) > 1 or args.output:
+        given = args.paths[1] if len(args.paths) > 1 else f"-o {args.output}"
+        print(f"error: with --all the output folder is --out DIR, not {given}", file=sys.stderr)
+        return 2
+    try:
+        import dask.distributed  # noqa: F401
+
+        use_dask = True
+    except ImportError:
+        if args.scheduler:
+            print("error: --scheduler needs dask: pip install 'dask[distributed]'", file=sys.stderr)
+            return 2
+        print("dask is not installed: rendering one run after another", file=sys.stderr)
+        use_dask = False
+    report = render_all(
+        args.paths[0],
+        args.out or "renders",
+        fmt=args.format or "mp4",
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        force=args.force,
+        use_dask=use_dask,
+        **opts,
+    )
+    for outcome in report.failed:
+        print(f"FAILED {outcome.run_id}: {outcome.message}")
+    print(report.summary())
+    return 1 if report.failed else 0
 
 
 def render_to_url(run: Any, url: str, **kw: Any) -> str:
@@ -433,9 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         return _unknown_arguments(parser, args, unknown)
-    for name in ("runs", "run", "path", "out", "output", "file"):  # (an unset shell variable)
-        if getattr(args, name, None) == "":
-            print(f"error: the {name} path is empty", file=sys.stderr)
+    for name in ("runs", "paths", "path", "out", "output"):  # (an unset shell variable)
+        if (value := getattr(args, name, None)) == "" or (isinstance(value, list) and "" in value):
+            print(f"error: the {'run' if name == 'paths' else name} path is empty", file=sys.stderr)
             return 2
     if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
         print("error: standard output is closed", file=sys.stderr)

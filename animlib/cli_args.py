@@ -120,9 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
-    p = sub.add_parser("render", allow_abbrev=False, help="render a run to .mp4/.gif/.html/.webm")
-    p.add_argument("run", help="a run folder, or with --all a results folder")
-    p.add_argument("file", nargs="?", help="output file (as -o OUTPUT)")
+    p = sub.add_parser(
+        "render",
+        allow_abbrev=False,
+        help="render a run (or compare 2-6: RUN RUN ... -o OUT) to .mp4/.gif/.html/.webm",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN",
+        help="RUN FILE: a run folder and its video (or RUN -o FILE); RUN RUN ... -o FILE: one "
+        "video comparing 2-6 runs; with --all: a results folder",
+    )
     p.add_argument("-o", "--output", help="output file; format from its suffix")
     p.add_argument("--all", action="store_true", help="render every run in the folder RUN")
     p.add_argument("--out", help="output folder or URL for --all (default: renders)")

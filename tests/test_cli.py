@@ -96,6 +96,30 @@ def test_render_takes_the_output_file_as_a_second_argument(tmp_path, capsys):
     assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "c.mp4").exists()
 
 
+def test_render_compares_several_runs_given_with_an_output_file(tmp_path, capsys, monkeypatch):
+    """``animlib render RUN RUN ... -o OUT.mp4`` renders the comparison render_compare renders
+    (the CLI could render one run only), through the render cache like one run."""
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "runs"
+    runs = [str(root / write_run(root, f"r{i}", steps=2 + i)) for i in range(3)]
+    out = tmp_path / "cmp.gif"
+    assert main(["render", *runs, "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    want = tmp_path / "want.gif"
+    animlib.render_compare(runs, want)
+    assert out.read_bytes() == want.read_bytes()
+    assert main(["render", *runs, "-o", str(tmp_path / "again.gif")]) == 0
+    assert "(from the render cache)" in capsys.readouterr().out
+    assert main(["render", *runs[:2], "-o", str(tmp_path / "two.gif"), "--no-cache"]) == 0
+    assert main(["render", *runs[:2]]) == 2  # a run folder second is no output file
+    assert "a comparison of 2 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
+    assert main(["render", *runs]) == 2
+    assert "a comparison of 3 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
+    assert main(["render", *runs, *runs[:1] * 4, "-o", str(tmp_path / "seven.gif")]) == 2
+    assert "a comparison needs 2 to 6 runs, got 7" in capsys.readouterr().err
+    assert not (tmp_path / "seven.gif").exists() and not (tmp_path / "r0.gif").exists()
+
+
 def test_usage_names_the_command_as_it_was_called(tmp_path):
     for command, prog in (["-m", "animlib"], "python -m animlib"), (["-c", CONSOLE], "animlib"):
         proc = subprocess.run(
