@@ -18,7 +18,7 @@ from PIL import Image
 from .errors import AnimlibError
 from .experiments import AT_START, image_key, sample_key
 from .listing import RunInfo
-from .outcomes import experiment_flip_step
+from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
 from .text import csv_cell, natural_key
@@ -292,8 +292,10 @@ def thumbnail(image: np.ndarray, size: int = THUMB_PX) -> bytes:
 
 
 def cell_for(run: RunLike, step: int) -> Cell:
-    """The cell of ``run`` at the grid's ``step`` (clamped to the run's last step)."""
-    shown = min(max(int(step), 0), len(run) - 1)
+    """The cell of ``run`` at the grid's ``step``, an experiment step (mapped to the run's
+    own for a sample left out of some steps, and clamped to the run's last step)."""
+    meta = getattr(run, "meta", None) or {}
+    shown = min(max(run_step_at(meta, int(step)), 0), len(run) - 1)
     png = thumbnail(run.images[shown])
     conf = run.confidences
     if conf is None:

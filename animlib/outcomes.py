@@ -83,6 +83,20 @@ def experiment_flip_step(meta: dict[str, Any]) -> Any:
     return flip
 
 
+def run_step_at(meta: dict[str, Any], step: int) -> int:
+    """The run step a sample run shows at experiment step ``step``: through its
+    ``experiment_index`` when it was left out of some steps (``active=``; in such a gap, the
+    step it held), else ``step`` itself (unclamped: the caller clamps to the run's length)."""
+    index = meta.get(INDEX_FIELD)
+    if not isinstance(index, list) or not all(is_index_range(item) for item in index):
+        return step
+    shown = step
+    for first, at, count in index:
+        if first <= step:
+            shown = at + min(step - first, count - 1)
+    return shown
+
+
 def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
     s = meta.get("summary") or {}
     true, target = meta.get("true_label"), meta.get("target_label")

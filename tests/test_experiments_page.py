@@ -135,6 +135,34 @@ def test_targeted_cells_tell_a_wrong_class_from_the_target(tmp_path):
     assert OFF_TARGET_COLOR in page and "target c" in page  # the target in the cell's title
 
 
+def test_a_sample_left_out_of_some_steps_shows_the_experiment_step_in_the_grid(tmp_path):
+    """Sample 1 sits out experiment steps 1-2 (``active=``) and is fooled from step 4 on: its
+    cell at the grid's step 3 shows the run's step 1 (not fooled), at step 2 what it held (its
+    step 0), at step 4 its step 2 (fooled). Cells showed the run's step of the same number."""
+    from animlib.experiment_grid import cell_for
+    from animlib.outcomes import run_step_at
+
+    held, fooled = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]
+    with animlib.BatchWriter(
+        tmp_path, experiment="gap", class_names=["a", "b", "c"], true_labels=[0, 0], layout="HWC"
+    ) as w:
+        for step in range(6):
+            x = np.full((2, 4, 4, 1), step / 10, np.float32)
+            w.log(
+                images=x,
+                confidences=[held, fooled if step >= 4 else held],
+                active=[True, step not in (1, 2)],
+            )
+    run = animlib.open_run_in(tmp_path, "gap-0001")
+    assert len(run) == 4
+    shown = {step: cell_for(run, step) for step in range(7)}
+    assert [shown[s].step for s in range(7)] == [0, 0, 0, 1, 2, 3, 3]
+    assert [shown[s].fooled for s in range(7)] == [False] * 4 + [True] * 3
+    assert 'step=1"' in grid_html(grid_rows(animlib.list_runs(tmp_path), ["gap"]), ["gap"],
+                                   {"gap-0001": shown[3]})  # fmt: skip  # the viewer's step
+    assert run_step_at({}, 5) == 5 and run_step_at({"experiment_index": "x"}, 5) == 5
+
+
 def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["<b>zero</b>", "one"]
