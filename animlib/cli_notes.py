@@ -65,8 +65,9 @@ def note_missing(root: str, most: int = 5) -> None:
 
 def note_clean_misses(table: Any, most: int = 3) -> None:
     """On stderr, the rows of a summary ``table`` whose images the model got wrong before
-    the attack (clean_acc below 1): each such image counts as fooled at step 0 (success, flip
-    step 0), which the success rate alone does not show."""
+    the attack (clean_acc below 1): an untargeted attack counts each such image as fooled at
+    step 0 (success, flip step 0), a targeted one only where the model already predicted the
+    target, which the success rate alone does not show."""
     from .experiment_views import clean_misses
 
     if "clean_acc" not in table or "n" not in table:
@@ -80,7 +81,9 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     named = [f"{label} ({k} of {n})" for label, k, n in missed[:most]]
     more = f" and {len(missed) - most} more" if len(missed) > most else ""
     print(
-        f"note: images misclassified before the attack in {', '.join(named)}{more}: each counts "
-        "as fooled at step 0 (success, flip step 0); robust_acc counts them as not robust",
+        f"note: images misclassified before the attack in {', '.join(named)}{more}: an "
+        "untargeted attack counts each as fooled at step 0 (success, flip step 0), a targeted "
+        "one only where the model already predicted the target; robust_acc counts them as not "
+        "robust",
         file=sys.stderr,
     )

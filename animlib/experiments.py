@@ -48,8 +48,9 @@ OUTCOME_COLUMNS = (
 )
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
 SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the experiment made (B)
-# what the pages call an image the model got wrong unattacked (its run "fooled" it at step 0:
-# a success with flip step 0, as summarize counts it)
+# what the pages call an image the model got wrong unattacked (an untargeted run "fooled" it
+# at step 0: a success with flip step 0, as summarize counts it; a targeted one only if the
+# model already predicted the target)
 AT_START = "misclassified before the attack"
 
 

@@ -232,9 +232,10 @@ if missed:
     more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
     st.caption(
         f"Clean accuracy below 1 in {', '.join(missed[:3])}{more}: the model got those images "
-        "wrong before any attack, so their flip step is 0 and, if still misclassified in the "
-        "end, they count as successes (robust acc is the measure they do not skew); the grid "
-        "marks them *misclassified before the attack*."
+        "wrong before any attack. An untargeted attack counts each as a success at flip step 0 "
+        "if it is still misclassified in the end; a targeted one only where the model already "
+        "predicted the target (robust acc is the measure they do not skew); the grid marks "
+        "them *misclassified before the attack*."
     )
 picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
 if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid

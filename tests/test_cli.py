@@ -484,7 +484,8 @@ def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
             w.log(images=np.full((2, 4, 4, 3), step / 4, np.float32), confidences=sure)
     assert main(["summary", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "note: images misclassified before the attack in e (1 of 2): each counts" in err
+    assert "note: images misclassified before the attack in e (1 of 2): an untargeted" in err
+    assert "a targeted one only where the model already predicted the target" in err
 
 
 def test_a_dpi_limit_below_the_lowest_dpi_is_said_to_be_the_problem(tmp_path, capsys, monkeypatch):

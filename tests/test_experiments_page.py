@@ -85,6 +85,7 @@ def test_images_the_model_got_wrong_unattacked_are_named(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     (note,) = [c.value for c in at.caption if "Clean accuracy below 1" in c.value]
     assert "pgd\\-a (1 of 4)" in note and "robust acc" in note  # (md escapes the id)
+    assert "a targeted one only where the model already predicted the target" in note
     page = "".join(h.proto.body for h in at.get("html"))
     assert page.count("misclassified before the attack") == 1
 
