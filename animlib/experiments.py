@@ -250,6 +250,14 @@ def lookup(meta: dict[str, Any], key: str) -> Any:
     return value
 
 
+def has_key(meta: dict[str, Any], key: str) -> bool:
+    """Whether run.json ``meta`` holds ``key`` (dotted: ``params.eps``), even as null."""
+    *parents, last = key.split(".")
+    for part in parents:
+        meta = meta.get(part) if isinstance(meta, dict) else None
+    return isinstance(meta, dict) and last in meta
+
+
 def _by_keys(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
         return ["experiment"]
@@ -428,17 +436,19 @@ def summarize_runs(
 
     keys = _by_keys(by)
     groups: dict[tuple, list[dict | None]] = {}  # None: a run left out
+    held = [False] * len(keys)  # some run holds the key (a null value is a value: no typo)
     for info in runs:
         meta = info.meta or {}
         if experiments_only and not meta.get("experiment"):
             continue
+        held = [h or has_key(meta, k) for h, k in zip(held, keys, strict=True)]
         counted = include_incomplete or not left_out_reason(
             meta, writer_gone=info.id in writers_gone
         )
         outcome = outcome_of(info, storage_options) if counted else None
         groups.setdefault(tuple(lookup(meta, k) for k in keys), []).append(outcome)
     for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
-        if groups and all(group[i] is None for group in groups):
+        if groups and not held[i]:
             raise AnimlibError(
                 f"no run has {key!r} (run.json keys, or params.NAME)",
                 field="by",

@@ -554,3 +554,15 @@ def test_cli_summary_says_which_runs_are_still_running(tmp_path, capsys):
         live.finish()
     assert main(["summary", str(tmp_path), "--json"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_key_every_run_holds_as_null_is_a_group_not_a_typo(tmp_path):
+    """``attack`` is optional: runs logged without one hold ``"attack": null``, and
+    ``summarize(by="attack")`` called that key a typo ("no run has 'attack'")."""
+    for i in range(2):
+        with animlib.RunWriter(tmp_path, name=f"r{i}", class_names=["a", "b"], true_label=0) as w:
+            w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.9, 0.1])
+    table = animlib.summarize(tmp_path, by="attack", experiments_only=False)
+    assert table["attack"].tolist() == [None] and table["n"].tolist() == [2]
+    with pytest.raises(animlib.AnimlibError, match="by: no run has 'params.eps'"):
+        animlib.summarize(tmp_path, by="attack,params.eps", experiments_only=False)
