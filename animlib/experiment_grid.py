@@ -340,7 +340,9 @@ LIGHT_BACKGROUND = "#ffffff"  # Streamlit's page background, light theme (1.67)
 DARK_BACKGROUND = "#171614"  # and dark theme
 
 _STYLE = """<style>
-.animlib-grid-wrap{overflow-x:auto;max-width:100%}
+.animlib-grid-wrap{overflow:auto;max-width:100%;max-height:85vh}
+.animlib-grid thead th{position:sticky;top:0;z-index:2}
+.animlib-grid thead th:first-child{left:0;z-index:3}
 .animlib-grid{border-collapse:collapse;font-size:0.8rem}
 .animlib-grid th{font-weight:600;padding:4px 6px;text-align:center;vertical-align:bottom;
 max-width:130px;overflow-wrap:anywhere}
@@ -378,8 +380,10 @@ def grid_html(
     when the attack has fooled the model at the shown step, green when the model still holds,
     grey when unknown). Every user string is escaped.
 
-    The row labels stay in view when the grid scrolls sideways (many experiments); they are
-    painted with ``background``, the page's background colour, so cells pass under them."""
+    The grid scrolls in a box at most 85% of the window high, where the experiments' titles
+    stay in view as it scrolls down and the row labels as it scrolls sideways (many
+    experiments); both are painted with ``background``, the page's background colour, so
+    cells pass under them."""
     e = html.escape
     titles = titles or {}
     head = "".join(f"<th>{e(titles.get(x, x))}</th>" for x in experiments)
@@ -389,7 +393,7 @@ def grid_html(
         link = "compare?runs=" + ",".join(quote(i) for i in ids)
         if step is not None:
             link += f"&step={int(step)}"
-        label = e(row.label)
+        label = e(row.label).replace(": ", ":&nbsp;")  # ("true:" and its class on one line)
         if row.judged:
             tally = f"fooled by {row.fooled} of {row.judged} in the end"  # (not at the step)
             label += f'<br/><span class="tally">{tally}</span>'
@@ -409,7 +413,7 @@ def grid_html(
             cell = cells.get(run_id) if run_id else None
             tds.append(_cell_html(cell, exp) if cell else "<td>–</td>")
         body.append(f'<tr><th class="row">{label}</th>{"".join(tds)}</tr>')
-    sticky = f"<style>.animlib-grid th.row{{background:{e(background)}}}</style>"
+    sticky = f"<style>.animlib-grid th{{background:{e(background)}}}</style>"
     return (
         f'{_STYLE}{sticky}<div class="animlib-grid-wrap"><table class="animlib-grid"><thead><tr>'
         f"<th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

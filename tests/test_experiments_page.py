@@ -183,13 +183,13 @@ def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     outcomes = re.findall(r'data-outcome="(\w+)"', page)
     assert sorted(outcomes) == ["fooled", "held"]  # sample 1 (true "one") is predicted "zero"
     # many experiments: the table scrolls sideways inside the page instead of being cut off
-    assert ".animlib-grid-wrap{overflow-x:auto" in page
+    assert ".animlib-grid-wrap{overflow:auto" in page
     wrapped = r'<div class="animlib-grid-wrap"><table class="animlib-grid">.*</table></div>'
     assert re.search(wrapped, page)
-    # the row labels stay in view, painted with the page's background (dark theme too)
-    assert "th.row{background:#ffffff}" in page
+    # the row labels and titles stay in view, painted with the page's background (dark too)
+    assert ".animlib-grid th{background:#ffffff}" in page
     dark = grid_html(rows, [exp], cells, background=DARK_BACKGROUND)
-    assert f"th.row{{background:{DARK_BACKGROUND}}}" in dark
+    assert f".animlib-grid th{{background:{DARK_BACKGROUND}}}" in dark
 
 
 def test_grid_rows_count_the_attacks_that_fooled_each_image_and_order_by_it(demo_env):

@@ -182,6 +182,33 @@ def test_the_image_labels_stay_in_view_when_the_grid_scrolls_sideways(server, pa
     assert on_top
 
 
+def test_the_experiment_titles_stay_in_view_when_the_grid_scrolls_down(server, page):
+    """32 images: the grid scrolls in a box where the titles stay at its top (they scrolled
+    away, and the cells below stood under no experiment's name)."""
+    srv, _ = server
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}")
+    wait_idle(page)
+    page.locator("[data-testid='animlib-grid-cell']").nth(31).wait_for(timeout=60_000)
+    wrap = page.locator(".animlib-grid-wrap")
+    title = page.locator(".animlib-grid thead th").nth(1)
+    wrap.scroll_into_view_if_needed()
+    assert wrap.evaluate("(w) => w.scrollHeight > w.clientHeight + 200"), "no box to scroll"
+    assert wrap.bounding_box()["height"] <= 720 * 0.85 + 1
+    top = wrap.bounding_box()["y"]
+    wrap.evaluate("(w) => { w.scrollTop = w.scrollHeight; }")
+    page.wait_for_function(
+        "() => document.querySelector('.animlib-grid-wrap').scrollTop > 200", timeout=5_000
+    )
+    box = title.bounding_box()
+    assert abs(box["y"] - top) < 2, "the titles scrolled away with the cells"
+    on_top = page.evaluate(
+        "([x, y]) => !!document.elementFromPoint(x, y)?.closest('thead')",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top and title.inner_text().strip() in EXPERIMENTS
+
+
 def test_next_sample_opens_the_experiments_next_run_in_the_viewer(server, page):
     srv, _ = server
     first = f"{EXPERIMENTS[0]}-0003"
