@@ -16,8 +16,9 @@ from .text import confidence_text, csv_cell, run_titles, unique_label
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
 
-TRUE_BG = "background-color: #d9f2d9"
-TARGET_BG = "background-color: #ffe3c2"
+# pale tints with dark text: the dark theme's near-white text was unreadable on them
+TRUE_BG = "background-color: #d9f2d9; color: #1b1b1b"
+TARGET_BG = "background-color: #ffe3c2; color: #1b1b1b"
 STYLE_MAX_CELLS = 200_000
 
 

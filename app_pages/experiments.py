@@ -489,7 +489,7 @@ with st.expander("Success rate per true class (table)", icon=":material/category
                "unattacked counts, as in the table above), over the whole grid")  # fmt: skip
     percent = {e: st.column_config.NumberColumn(e, format="percent") for e in chosen}
     st.dataframe(class_table(where, seen[0], tuple(chosen)), hide_index=True, column_config=percent)
-dark = getattr(st.context.theme, "type", None) == "dark"
+dark = (st.get_option("theme.base") or getattr(st.context.theme, "type", None)) == "dark"
 configured = st.get_option("theme.backgroundColor")  # a theme of the user's own
 background = configured or (grid.DARK_BACKGROUND if dark else grid.LIGHT_BACKGROUND)
 names = grid.column_titles(exps, chosen)

@@ -1725,3 +1725,18 @@ def test_the_grid_page_is_kept_in_the_link(tmp_path, monkeypatch):
     assert opened.number_input(key="grid_page").value == 3
     for bad in ("99", "x", "-1"):
         assert experiments_page(ids="a", page=bad).number_input(key="grid_page").value in (1, 3)
+
+
+def test_a_dark_base_theme_paints_the_pinned_grid_labels_dark(demo_env):
+    """Under ``--theme.base dark`` the grid's pinned labels were painted white (the page asked
+    st.context.theme, which says "light" there), hiding their near-white text."""
+    from streamlit import config
+
+    config.set_option("theme.base", "dark")
+    try:
+        at = experiments_page()
+        assert not at.exception, at.exception
+    finally:
+        config.set_option("theme.base", None)
+    page = "".join(h.proto.body for h in at.get("html"))
+    assert f".animlib-grid th{{background:{DARK_BACKGROUND}}}" in page

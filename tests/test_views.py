@@ -179,6 +179,8 @@ def test_a_confidence_that_would_read_zero_is_shown_in_powers_of_ten(tmp_path):
     run = animlib.open_run(tmp_path / "r")
     html = styled_confidences(run).to_html()
     assert "2.5e-9" in html and "0.9000" in html and "1.0000" in html and "0.0000" not in html
+    # the true class's pale tint keeps dark text in the dark theme (white text: unreadable)
+    assert "background-color: #d9f2d9;\n  color: #1b1b1b;" in html
     table = compare_metrics([run, run])
     assert table.loc["final true conf"].tolist() == ["2.5e-9", "2.5e-9"]
 
