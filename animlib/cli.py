@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cli_args import FLAGS, build_parser, default_runs
-from .cli_notes import note_broken, note_clean_misses, note_left_out, note_missing
+from .cli_notes import summary_notes
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -238,11 +238,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         print(table.to_string(index=False, float_format=_number, na_rep="-"))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
-    if not args.include_incomplete:
-        note_left_out(args.runs, all_runs=args.all_runs)
-    note_broken(args.runs)
-    note_missing(args.runs)
-    note_clean_misses(table)
+    summary_notes(args.runs, table, all_runs=args.all_runs, all_counted=args.include_incomplete)
     return 0
 
 

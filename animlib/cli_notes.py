@@ -7,9 +7,29 @@ from typing import Any
 
 from .text import plural
 
-__all__ = ["note_broken", "note_clean_misses", "note_left_out", "note_missing"]
+__all__ = [
+    "note_broken",
+    "note_clean_misses",
+    "note_left_out",
+    "note_missing",
+    "note_repeated_images",
+    "summary_notes",
+]
 
 REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step stored"}
+
+
+def summary_notes(root: str, table: Any, *, all_runs: bool, all_counted: bool) -> None:
+    """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
+    count the incomplete runs too)."""
+    if not all_counted:
+        note_left_out(root, all_runs=all_runs)
+    note_broken(root)
+    note_missing(root)
+    if "n" in table:
+        by = list(table.columns[: list(table.columns).index("n")])
+        note_repeated_images(root, by, all_runs=all_runs)
+    note_clean_misses(table)
 
 
 def note_left_out(root: str, *, all_runs: bool) -> None:
@@ -87,3 +107,36 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
         "robust",
         file=sys.stderr,
     )
+
+
+def note_repeated_images(root: str, by: list[str], *, all_runs: bool, most: int = 3) -> None:
+    """On stderr, the groups of a summary ``by`` keys other than the experiment that hold one
+    image attacked alike (attack, model, params) by several experiments: a rerun with
+    ``if_exists="new"`` (``pgd-2`` beside ``pgd``), which their ``n`` and rates count twice."""
+    from .experiments import image_key, indexed_runs, lookup
+    from .index import open_index
+
+    if "experiment" in by:
+        return
+    seen: dict[tuple, dict[tuple, set[str]]] = {}  # group -> image, attacked so -> experiments
+    for info in indexed_runs(open_index(root), experiments_only=not all_runs):
+        meta = info.meta or {}
+        if meta.get("experiment") and meta.get("sample") is not None:
+            images = seen.setdefault(tuple(lookup(meta, k) for k in by), {})
+            alike = (image_key(meta), *(lookup(meta, k) for k in ("attack", "model", "params")))
+            images.setdefault(alike, set()).add(str(meta["experiment"]))
+    repeated = []
+    for group, images in seen.items():
+        twice = {k: e for k, e in images.items() if len(e) > 1}
+        if twice:
+            experiments = sorted(set().union(*twice.values()))
+            label = " ".join(map(str, group))
+            repeated.append(f"{label} ({plural(len(twice), 'image')} in {', '.join(experiments)})")
+    if repeated:
+        more = f" and {len(repeated) - most} more" if len(repeated) > most else ""
+        print(
+            "note: groups holding reruns (one image attacked alike by several experiments) "
+            f"count it more than once: {'; '.join(repeated[:most])}{more}; --by experiment "
+            "keeps them apart",
+            file=sys.stderr,
+        )

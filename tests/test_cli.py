@@ -522,3 +522,27 @@ def test_summary_numbers_read_as_numbers():
 
     got = [_number(v) for v in (10234.0, 0.0625, 1.0, 2.5, 10234.5, 1 / 3)]
     assert got == ["10234", "0.0625", "1", "2.5", "10234.5", "0.3333"]
+
+
+def test_summary_says_when_a_group_counts_a_rerun_of_the_same_images(tmp_path, capsys):
+    """A rerun with if_exists="new" (pgd-2 beside pgd) was summed into one --by attack group
+    with n twice the images, and nothing said so; an ε sweep over the same images is no
+    rerun (each ε attacks them differently) and gets no note."""
+    x = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
+    for exp, eps in (("pgd", 0.1), ("pgd", 0.1), ("pgd-wide", 0.2)):
+        with animlib.BatchWriter(tmp_path, experiment=exp, attack="PGD", class_names=["a", "b"],
+                                 true_labels=[0, 0], originals=x, params={"eps": eps},
+                                 layout="HWC") as w:  # fmt: skip
+            w.log(images=x, confidences=[[0.9, 0.1], [0.2, 0.8]])
+    assert main(["summary", str(tmp_path), "--by", "attack"]) == 0
+    err = capsys.readouterr().err
+    assert "note: groups holding reruns" in err and "PGD (2 images in pgd, pgd-2)" in err
+    assert main(["summary", str(tmp_path), "--by", "attack,params.eps"]) == 0
+    assert "PGD 0.1 (2 images in pgd, pgd-2)" in capsys.readouterr().err
+    for by in (["--by", "experiment"], ["--by", "params.eps,experiment"]):
+        assert main(["summary", str(tmp_path), *by]) == 0
+        assert "reruns" not in capsys.readouterr().err
+    (tmp_path / "pgd-2-0000").rename(tmp_path / ".gone-0")  # (hidden: not listed)
+    (tmp_path / "pgd-2-0001").rename(tmp_path / ".gone-1")
+    assert main(["summary", str(tmp_path), "--by", "attack"]) == 0
+    assert "reruns" not in capsys.readouterr().err  # the sweep alone: no note
