@@ -148,10 +148,11 @@ except Exception:  # a convenience too
     log.warning("runs on the image of %s", run.id, exc_info=True)
     shortcuts = []
 for source, group, total in shortcuts[:1]:
-    others = f"{len(group) - 1} of the {total - 1}" if total > len(group) else str(total - 1)
-    runs_text = "run" if total == 2 else "runs"
-    image = md(table.source_label(source))
-    compare_link(st, group, f"Compare with the {others} other {runs_text} on {image}")
+    image, runs_text = md(table.source_label(source)), "run" if total == 2 else "runs"
+    text = f"Compare with the {total - 1} other {runs_text} on {image}"
+    if total > len(group):  # (a comparison holds 6 runs: "with the 5 of the 8 other runs")
+        text = f"Compare with {len(group) - 1} of the {total - 1} other runs on {image}"
+    compare_link(st, group, text)
 if is_sample:
     try:  # step through the experiment's samples without going back to the table
         before, after, n_samples = sample_neighbours(run.id, experiment, where)

@@ -706,6 +706,11 @@ def test_the_viewer_links_to_a_comparison_with_the_runs_on_its_image(app_env):
     at = app("app_pages/viewer.py", run="alpha")
     labels = [el.proto.label for el in at.get("page_link")]
     assert any(t.startswith("Compare with the 2 other runs on ") for t in labels)
+    for name in ("d", "e", "f", "g", "h", "i"):  # 8 others: a comparison holds 6 runs
+        write_run(app_env, name, steps=2)
+    at = app("app_pages/viewer.py", run="alpha")  # (it read "with the 5 of the 8 other runs")
+    labels = [el.proto.label for el in at.get("page_link")]
+    assert any(t.startswith("Compare with 5 of the 8 other runs on ") for t in labels), labels
     at = app("app_pages/viewer.py", run="edit")  # on no image of another run
     assert not any(el.proto.label.startswith("Compare") for el in at.get("page_link"))
 
