@@ -230,24 +230,21 @@ if m["flip_step"] == 0 and m["success"] and run.target_label is None:
     )
 
 scalars = list(run.scalars.items())
-names = ["Confidence table", "Scalars", "Parameters"]
-# a run without confidences opens on its scalars; the key keeps the chosen tab when the page
-# above changes (a live run finishing drops its note)
-first = names[1] if run.confidences is None and scalars else names[0]
-tabs = st.tabs(names, default=first, key=f"v_tabs_{first[0]}")
-with tabs[0]:
-    if run.confidences is None:
-        st.caption("This run logged no confidences.")
-    else:
+# no confidence table for a run without confidences (the player says so already); the key
+# keeps the chosen tab when the page above changes (a live run finishing drops its note)
+names = ["Confidence table"] * (run.confidences is not None) + ["Scalars", "Parameters"]
+tabs = dict(zip(names, st.tabs(names, key=f"v_tabs_{len(names)}"), strict=True))
+if "Confidence table" in tabs:
+    with tabs["Confidence table"]:
         st.caption("True class green, target orange, the argmax of each step in bold.")
         rows = len(run)  # a short run's table ends with its last row
         st.dataframe(styled_confidences(run, top_k=int(top_k)), height=min(360, 38 + 35 * rows))
-with tabs[1]:
+with tabs["Scalars"]:
     if not scalars:
         st.caption("This run logged no scalars.")
     for col, (name, series) in zip(st.columns(max(len(scalars), 1)), scalars, strict=False):
         col.line_chart({name: series}, x_label="step", y_label=name, height=220)
-with tabs[2]:
+with tabs["Parameters"]:
     st.json(run.params)
 
 st.subheader("Downloads")
