@@ -11,6 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from .text import CONTROL, one_line
@@ -119,18 +120,49 @@ def search_text(text: str | None) -> str:
     return " ".join(words)
 
 
+SHOWN_DIGITS = 4  # significant digits the experiments table shows numbers with (``%.4g``)
+TEXT_DIGITS = 6  # significant digits of a number in the searched text (:func:`param_text`)
+
+
 def word_pattern(word: str) -> str | None:
     """How a search word is found in a :func:`search_text` haystack (lower-cased words
     joined by spaces): ``name=value`` is a whole word, so ``eps=0.1`` finds ``eps=0.1`` (and
-    ``attack.eps=0.1``, ``eps=0.10``) but not ``eps=0.15`` or ``max_eps=0.1``; the regular
-    expression returned works in Python's ``re`` and Arrow's RE2. None: any other word is
-    found as a substring."""
+    ``attack.eps=0.1``, ``eps=0.10``) but not ``eps=0.15`` or ``max_eps=0.1``. A number finds
+    the values that round to it at its own significant digits, at least ``SHOWN_DIGITS``:
+    ``alpha=0.02273`` (what the experiments table shows) finds ``alpha=0.0227273``. The
+    regular expression returned works in Python's ``re`` and Arrow's RE2. None: any other
+    word is found as a substring."""
     name, eq, value = word.partition("=")
     if not (name and eq and value):
         return None
     num = number(value)
-    value = param_text(num) if num is not None else value
-    return f"(?:^|[ .]){re.escape(name.lower())}={re.escape(value.lower())}(?: |$)"
+    if num is None:
+        values = re.escape(value.lower())
+    else:
+        values = "|".join(re.escape(text.lower()) for text in rounding_to(value))
+    return f"(?:^|[ .]){re.escape(name.lower())}=(?:{values})(?: |$)"
+
+
+def rounding_to(value: str) -> list[str]:
+    """The texts (:func:`param_text`, ``TEXT_DIGITS`` digits) of the numbers that round to
+    the number ``value`` spells at its own significant digits, at least ``SHOWN_DIGITS``
+    (``"0.1"``: 0.09995 to 0.10005); a number spelled with more than ``TEXT_DIGITS``
+    digits, or zero, is only its own text."""
+    exact = Decimal(value)
+    digits = len("".join(map(str, exact.as_tuple().digits)).lstrip("0"))
+    if exact.is_zero() or digits > TEXT_DIGITS or not exact.is_finite():
+        return [param_text(float(value))]
+    top = exact.copy_abs().adjusted()  # the exponent of its first digit
+    half = Decimal(5).scaleb(top - max(digits, SHOWN_DIGITS))  # half its last digit's unit
+    low, high = exact.copy_abs() - half, exact.copy_abs() + half
+    texts = []
+    for power in (top - 1, top):  # (below a power of ten, the numbers have a smaller exponent)
+        unit = Decimal(1).scaleb(power - TEXT_DIGITS + 1)
+        first = max(low, Decimal(1).scaleb(power))
+        last = min(high, Decimal(1).scaleb(power + 1) - unit)
+        start, stop = int((first / unit).to_integral_value(ROUND_CEILING)), int(last / unit)
+        texts += [param_text(float((k * unit).copy_sign(exact))) for k in range(start, stop + 1)]
+    return list(dict.fromkeys(texts))
 
 
 def params_problem(value: Any, field: str = "params") -> tuple[str, str] | None:

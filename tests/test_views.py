@@ -100,6 +100,53 @@ def test_page_filters_use_the_shared_row_filter():
     assert filter_runs(runs, attacks=["PGD"], text="RUNNING")["id"].tolist() == ["b"]
 
 
+def test_a_number_typed_as_the_experiments_table_shows_it_finds_the_value():
+    """The table shows numbers to 4 significant digits (alpha = 0.03 / 1.32 reads 0.02273),
+    the search matched at 6 (0.0227273): typing what the page shows found nothing. A word
+    finds the values that round to it at its own digits, at least 4, on both search paths
+    (pandas and the run index's Arrow), and no other value."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from animlib.experiment_views import filter_experiments
+    from animlib.params import index_text, search_text, word_pattern
+
+    values = [0.03 / 1.32, 0.1, 0.15, 0.10004, 0.0227249, 0.0227349, -0.5, 1e-5, 20]
+    words = [search_text(index_text({"alpha": v})[0]) for v in values]
+    exps = pd.DataFrame(
+        {
+            "experiment": [f"e{i}" for i in range(len(values))],
+            "attack": ["PGD"] * len(values),
+            "model": ["m"] * len(values),
+            "params": words,
+        }
+    )
+    cases = {
+        f"alpha={0.03 / 1.32:.4g}": ["e0", "e5"],  # 0.02273: what the table shows of each
+        "alpha=0.1": ["e1", "e3"],
+        "alpha=0.10": ["e1", "e3"],
+        "alpha=0.15": ["e2"],  # and eps=0.1 is not 0.15, nor 0.15 0.1
+        "alpha=0.1500": ["e2"],
+        "alpha=0.02273": ["e0", "e5"],
+        "alpha=0.0227273": ["e0"],  # more digits: rounding at those
+        "alpha=0.0227249": ["e4"],
+        "alpha=0.02272": ["e4"],
+        "alpha=-0.5": ["e6"],
+        "alpha=0.5": [],
+        "alpha=1e-5": ["e7"],
+        "alpha=0.00001": ["e7"],
+        "alpha=20": ["e8"],
+        "alpha=2": [],
+        "alpha=0.": [],
+    }
+    haystack = pa.array([w.lower() for w in words])
+    for text, expected in cases.items():
+        assert filter_experiments(exps, text=text)["experiment"].tolist() == expected, text
+        found = pc.match_substring_regex(haystack, pattern=word_pattern(text)).to_pylist()
+        assert [f"e{i}" for i, f in enumerate(found) if f] == expected, text
+
+
 def test_compare_params_lists_the_differing_ones_first():
     from types import SimpleNamespace
 
