@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,11 +12,13 @@ import pandas as pd
 
 from .experiments import SUMMARY_COLUMNS, ExperimentInfo
 from .params import index_text, search_text
+from .sweeps import EPS, sweep_keys, sweep_labels
+from .sweeps import sweep_key as sweep_key  # (where they were first: kept importable)
+from .sweeps import sweep_of as sweep_of
 from .table_filter import matching_rows
 from .text import natural_key, plural
 from .views import NO_VALUE
 
-EPS = "eps"  # the swept parameter by default: params.eps (or params.epsilon)
 HEAD_COLUMNS = ["experiment", "attack", "model"]
 TAIL_COLUMNS = ["status", "steps", *SUMMARY_COLUMNS]
 
@@ -87,7 +88,7 @@ def experiment_table(
     give its id), attack, model, ε (``params.eps``), the swept parameter
     when it is another (``params.NAME``), status, steps, the :func:`animlib.summarize`
     columns, and ``params``: every parameter as ``name=value`` words (what the search finds;
-    not shown). The experiments of one sweep over parameter ``sweep`` (:func:`sweep_of`) are
+    not shown). The experiments of one sweep over parameter ``sweep`` (:func:`sweep_keys`) are
     together in the order of its values, the sweep with the newest experiment first."""
     # each experiment's summary as a dict (a .loc per cell took ~40 us: 0.1 s for 300 rows)
     stats = (
@@ -98,7 +99,7 @@ def experiment_table(
     missing = dict.fromkeys(SUMMARY_COLUMNS, math.nan)
     names = [EPS] if param_column(sweep) == EPS else [EPS, sweep]
     rows = []
-    for exp in _sweep_order(experiments, sweep):
+    for exp in experiments:
         params = exp.get("params") or {}
         row = {
             "experiment": exp.id,
@@ -108,10 +109,12 @@ def experiment_table(
             "status": exp.get("status"),
             "steps": exp.get("steps"),
             "params": search_text(index_text(params)[0]),
+            "created": str(exp.get("created") or ""),
         }
         row.update(stats.get(exp.id, missing))
         rows.append(row)
     columns = [param_column(name) for name in names]
+    rows = _sweep_order(rows, param_column(sweep))
     frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, "params"])
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -121,32 +124,22 @@ def experiment_table(
     return frame
 
 
-def sweep_key(experiment: str, attack: Any, model: Any, value: float | None) -> tuple[str, ...]:
-    """The sweep an experiment belongs to: its attack, model and id without the value of the
-    swept parameter (:func:`sweep_of`)."""
-    sweep = experiment if value is None else sweep_of(experiment, value)
-    return (str(attack or ""), str(model or ""), sweep)
-
-
-def _sweep_order(experiments: Sequence[ExperimentInfo], name: str) -> list[ExperimentInfo]:
-    """Sweeps over parameter ``name`` newest first (by their newest experiment), each in the
-    order of its values (no value: last)."""
-    value = {exp.id: param_value(exp.get("params") or {}, name) for exp in experiments}
-    sweep = {
-        exp.id: sweep_key(exp.id, exp.get("attack"), exp.get("model"), value[exp.id])
-        for exp in experiments
-    }
+def _sweep_order(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """The table's ``rows``: sweeps over its ``column`` (:func:`sweep_keys`) newest first (by
+    their newest experiment), each in the order of its values (no value: last)."""
+    keys = sweep_keys(pd.DataFrame(rows, columns=[*HEAD_COLUMNS, column, "params"]), column)
+    sweep = {row["experiment"]: key for row, key in zip(rows, keys, strict=True)}
     newest: dict[tuple[str, ...], str] = {}
-    for exp in experiments:
-        key = sweep[exp.id]
-        newest[key] = max(newest.get(key, ""), str(exp.get("created") or ""))
+    for row in rows:
+        key = sweep[row["experiment"]]
+        newest[key] = max(newest.get(key, ""), row["created"])
 
-    def value_order(exp: ExperimentInfo) -> tuple[bool, float, str]:
-        return (value[exp.id] is None, value[exp.id] or 0.0, exp.id)
+    def value_order(row: dict[str, Any]) -> tuple[bool, float, str]:
+        return (row[column] is None, row[column] or 0.0, row["experiment"])
 
-    by_value = sorted(experiments, key=value_order)
-    by_sweep = sorted(by_value, key=lambda e: sweep[e.id])
-    return sorted(by_sweep, key=lambda e: newest[sweep[e.id]], reverse=True)
+    by_value = sorted(rows, key=value_order)
+    by_sweep = sorted(by_value, key=lambda r: sweep[r["experiment"]])
+    return sorted(by_sweep, key=lambda r: newest[sweep[r["experiment"]]], reverse=True)
 
 
 def clean_misses(
@@ -226,7 +219,7 @@ def robust_curve(frame: pd.DataFrame, *, column: str = EPS) -> pd.DataFrame:
     known = frame.dropna(subset=[column, "robust_acc"])
     several = known["model"].nunique() > 1
     series = known["attack"] + (" · " + known["model"] if several else "")
-    series = _split_by_sweep(series, known["experiment"], known[column])
+    series = _split_by_sweep(series, known, column)
     low, high = wilson(known["robust_acc"].to_numpy(), known["n"].to_numpy())
     return pd.DataFrame(
         {
@@ -255,37 +248,11 @@ def wilson(rate: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])")
-
-
-def _names(written: str, value: float) -> bool:
-    """Whether a number as written in an id names ``value``: equal, or ``value`` rounded to the
-    decimals written (``0.0314`` for ε = 0.031373); a whole number only when equal (``m3`` is
-    no ε of 3.2)."""
-    named = float(written)
-    mantissa, _, exponent = written.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2])
-    if not decimals:
-        return math.isclose(named, value, rel_tol=1e-6)
-    half_unit = 0.5 * 10.0 ** (int(exponent or 0) - decimals)
-    return abs(named - value) <= half_unit * (1 + 1e-9) or math.isclose(named, value, rel_tol=1e-6)
-
-
-def sweep_of(experiment: str, value: float) -> str:
-    """The experiment id with the swept parameter's value replaced by ``*``: the last number
-    naming ``value`` (see :func:`_names`), or ``255 value`` as in ``eps8`` for ε = 8/255
-    (``v8-eps8`` is ``v8-eps*``); the id itself when it names no such number."""
-    for m in reversed(list(_NUMBER.finditer(experiment))):
-        written = m.group()
-        if _names(written, value) or math.isclose(float(written), 255 * value, rel_tol=1e-3):
-            return experiment[: m.start()] + "*" + experiment[m.end() :]
-    return experiment
-
-
-def _split_by_sweep(series: pd.Series, experiments: pd.Series, values: pd.Series) -> pd.Series:
-    """``series``, with each one holding two experiments of one value split by
-    :func:`sweep_of`."""
-    names, ids, numbers = series.tolist(), experiments.tolist(), values.tolist()
+def _split_by_sweep(series: pd.Series, known: pd.DataFrame, column: str) -> pd.Series:
+    """``series``, with each one holding two experiments of one value (in ``known``'s
+    ``column``) split by sweep (:func:`sweep_keys`, named by :func:`sweep_labels`)."""
+    names, numbers = series.tolist(), known[column].tolist()
+    keys = sweep_keys(known, column)
     members: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         members.setdefault(name, []).append(i)
@@ -293,8 +260,8 @@ def _split_by_sweep(series: pd.Series, experiments: pd.Series, values: pd.Series
     for name, rows in members.items():  # (lists: a .loc per row took ~0.2 ms)
         if len({numbers[i] for i in rows}) == len(rows):
             continue
-        for i in rows:
-            out[i] = f"{name} · {sweep_of(ids[i], float(numbers[i]))}"
+        for i, label in zip(rows, sweep_labels([keys[i] for i in rows]), strict=True):
+            out[i] = f"{name} · {label}"
     return pd.Series(out, index=series.index, dtype=series.dtype)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .experiment_views import EPS, sweep_key
+from .sweeps import EPS, sweep_keys
 
 # how the grid's start prefers an experiment (lower first): a finished sweep over two or more
 # values whose runs can be judged (labels and confidences), a finished experiment that can be
@@ -141,12 +141,9 @@ def preference(
 
 
 def _sweeps(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Each row's :func:`~animlib.experiment_views.sweep_key` over ``column`` (its value left
-    out of the id when it has one)."""
-    value = pd.to_numeric(frame[column], errors="coerce")
-    rows = zip(frame["experiment"], frame["attack"], frame["model"], value, strict=True)
-    keys = [sweep_key(str(e), a, m, None if math.isnan(v) else float(v)) for e, a, m, v in rows]
-    return pd.Series(keys, index=frame.index, dtype=object)
+    """Each row's sweep over ``column`` (:func:`~animlib.sweeps.sweep_keys`: its id with the
+    value left out, or its other parameters)."""
+    return pd.Series(sweep_keys(frame, column), index=frame.index, dtype=object)
 
 
 def _ranked(frame: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -269,15 +269,16 @@ def test_cli_summary_and_ls_json(root, capsys):
     # by experiment, each experiment's attack and ε beside it (as on the dashboard)
     assert main(["summary", str(root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    # the dashboard's order: newest first (three sweeps of one experiment: no ε in their names)
+    # the dashboard's order: newest sweep first, each in ε order (no ε in the names: pgd-a
+    # and pgd-b are one sweep by their other parameters, attack and model)
     assert [(r["experiment"], r["attack"], r["eps"]) for r in rows] == [
         ("tgt", "PGD-T", 0.1),
-        ("pgd-b", "PGD", 0.2),
         ("pgd-a", "PGD", 0.1),
+        ("pgd-b", "PGD", 0.2),
     ]
-    assert list(rows[2])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
-    assert rows[2]["robust_acc"] == 0.5 and rows[2]["n"] == 4
-    assert (rows[2]["status"], rows[2]["steps"]) == ("finished", 4)
+    assert list(rows[1])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
+    assert rows[1]["robust_acc"] == 0.5 and rows[1]["n"] == 4
+    assert (rows[1]["status"], rows[1]["steps"]) == ("finished", 4)
     assert capsys.readouterr().err == ""  # nothing broken: no note
     assert main(["summary", str(root), "--by", "attack,params.eps", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

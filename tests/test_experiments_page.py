@@ -1019,6 +1019,72 @@ def test_the_page_charts_a_sweep_over_c(c_sweeps):
     assert experiments_page(sweep="nope").selectbox(key="e_sweep").value == "eps"
 
 
+@pytest.fixture
+def alpha_sweeps(tmp_path, monkeypatch):
+    """Experiments whose ids spell ε only, their params ε and ``alpha`` both varying: a PGD
+    sweep with ``alpha = eps / 4`` (``pgd-eps0.1``, ``pgd-eps0.03``, ``pgd-eps0.06``, written
+    in that order) and BIM at ε 0.03 and 0.06 x alpha 0.01 and 0.005 (a name rerun with
+    ``if_exists="new"``: ``bim-eps0.03``, ``bim-eps0.03-2``, ...)."""
+    root = tmp_path / "runs"
+    images = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32)
+
+    def write(name: str, attack: str, eps: float, alpha: float, fooled: int) -> None:
+        with animlib.BatchWriter(root, experiment=name, attack=attack, model="m",
+                                 class_names=["zero", "one", "two"], true_labels=[0] * 4,
+                                 params={"eps": eps, "alpha": alpha, "steps": 2},
+                                 originals=images, if_exists="new") as w:  # fmt: skip
+            w.log(images=images, confidences=np.tile([0.8, 0.1, 0.1], (4, 1)))
+            last = [[0.2, 0.7, 0.1] if i < fooled else [0.6, 0.3, 0.1] for i in range(4)]
+            w.log(images=images * 0.9, confidences=np.array(last))
+
+    for eps, fooled in ((0.1, 3), (0.03, 1), (0.06, 2)):
+        write(f"pgd-eps{eps:g}", "PGD", eps, eps / 4, fooled)
+    for eps in (0.03, 0.06):
+        for alpha, fooled in ((0.01, 2), (0.005, 1)):
+            write(f"bim-eps{eps:g}", "BIM", eps, alpha, fooled)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+def test_a_sweep_over_a_parameter_the_ids_do_not_spell(alpha_sweeps):
+    """Sweep over alpha where the ids spell only ε: every experiment was its own sweep (the
+    table in creation order, BIM drawn as four one-point lines, no PGD sweep for the grid).
+    The experiments group by their other parameters (ε of BIM; not ε of PGD, which changes
+    with alpha value for value), each sweep in alpha order."""
+    from animlib.sweeps import sweep_keys
+
+    exps = animlib.list_experiments(alpha_sweeps)
+    frame = experiment_table(exps, animlib.summarize(alpha_sweeps), sweep="alpha")
+    keys = dict(zip(frame["experiment"], sweep_keys(frame, "params.alpha"), strict=True))
+    assert len(set(keys.values())) == 3
+    assert keys["pgd-eps0.1"] == keys["pgd-eps0.03"] == keys["pgd-eps0.06"]
+    assert keys["bim-eps0.03"] == keys["bim-eps0.03-2"] != keys["bim-eps0.06"]
+    order = list(frame["experiment"])
+    pgd = [e for e in order if e.startswith("pgd")]
+    assert pgd == ["pgd-eps0.03", "pgd-eps0.06", "pgd-eps0.1"]  # in alpha order, together
+    assert order.index(pgd[-1]) - order.index(pgd[0]) == 2
+    for eps in ("0.03", "0.06"):  # each BIM sweep together, alpha 0.005 first
+        at = order.index(f"bim-eps{eps}-2")
+        assert order[at + 1] == f"bim-eps{eps}"
+    points = robust_curve(frame, column="params.alpha").set_index("experiment")
+    assert points.loc["bim-eps0.03-2", "series"] == "BIM · eps=0.03"
+    assert points.loc["bim-eps0.06", "series"] == "BIM · eps=0.06"
+    assert set(points.loc[pgd, "series"]) == {"PGD"}
+    assert points.groupby("series").size().to_dict() == {
+        "BIM · eps=0.03": 2, "BIM · eps=0.06": 2, "PGD": 3
+    }  # fmt: skip
+    tiers = grid_start.preference(frame, "params.alpha")  # each a sweep over two values
+    assert list(tiers) == [grid_start.SWEEP] * len(frame)
+    # ε itself stays swept by the ids, as before
+    by_eps = robust_curve(experiment_table(exps, animlib.summarize(alpha_sweeps)))
+    assert set(by_eps["series"]) == {"PGD", "BIM · bim-eps*", "BIM · bim-eps*-2"}
+    at = experiments_page(sweep="alpha")
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["experiment"]) == order
+    assert set(at.dataframe[1].value.columns[2:]) == {"BIM · eps=0.03", "BIM · eps=0.06", "PGD"}
+
+
 def test_a_sweep_over_decades_is_charted_on_a_log_axis():
     def x_axis(values: list[float]) -> dict:
         points = pd.DataFrame(
