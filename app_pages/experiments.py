@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from animlib import experiment_columns as columns
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import grid_start, image_tables, linked_view
@@ -186,43 +187,16 @@ lacking = [
 if lacking:
     st.warning(views.missing_note(lacking), icon=":material/warning:")
 shown_ids = list(shown["experiment"])
-ANSWER = ("robust_acc", "success_rate", "clean_acc", "n", "median_flip_step", "median_linf")
-LAST = ("median_l2", "left_out", "model", "status", "steps")
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(
     table,
     hide_index=True,
-    # the answer first: robust accuracy and success rate right after the attack and its
-    # parameters (at 900 px they were past the edge, behind model and status)
-    column_order=["runs", *(c for c in shown.columns if c not in (*ANSWER, *LAST, "params"))]
-    + [c for c in (*ANSWER, *LAST) if c in shown.columns],
+    column_order=columns.column_order(shown),
     key=(table_key := selection_key("experiments_table", shown_ids)),  # (never to other rows)
     on_select="rerun",
     selection_mode="multi-row",
     placeholder=NO_VALUE,
-    column_config={
-        "runs": st.column_config.LinkColumn(
-            "", display_text="runs", width="small", help="The experiment's runs in the runs table"
-        ),
-        "eps": st.column_config.NumberColumn("ε", format="%.4g"),
-        # (params.steps, not a second "steps" beside the runs' own step count)
-        column: st.column_config.NumberColumn(
-            column if views.param_label(sweep) in shown.columns else views.param_label(sweep),
-            format="%.4g",
-        ),
-        "clean_acc": st.column_config.NumberColumn("clean acc", format="%.3f"),
-        "robust_acc": st.column_config.NumberColumn("robust acc", format="%.3f"),
-        "success_rate": st.column_config.NumberColumn("success rate", format="%.3f"),
-        "median_linf": st.column_config.NumberColumn("median L∞", format="%.4f"),
-        "median_l2": st.column_config.NumberColumn("median L2", format="%.3f"),
-        "median_flip_step": st.column_config.NumberColumn("median flip step", format="%.1f"),
-        "left_out": st.column_config.NumberColumn(
-            "left out",
-            format="%d",
-            help="Runs in none of the numbers: failed, stale (writer killed or silent) or "
-            "with no step stored",
-        ),
-    },
+    column_config=columns.column_config(shown, sweep),
 )
 for note in (views.left_out_note(shown), views.running_note(shown)):
     if note:

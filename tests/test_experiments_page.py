@@ -1407,6 +1407,44 @@ def test_an_experiments_name_is_kept_beside_its_path_safe_id(tmp_path, monkeypat
     assert "<th>PGD ε=8/255 (L∞)</th>" in page  # the grid's column is headed by the name
 
 
+def test_a_table_with_names_fits_a_1280_px_window(tmp_path, monkeypatch):
+    """Experiments named in words (``PGD ε=8/255 (L∞), torchattacks, 40 steps, ...``) added a
+    name column beside the id made from it: 1790 px of table in a 1280-px window (1118 px of
+    table), scrolled sideways. The name stands for the experiment (the id is left out of
+    view, not of the data or the search) at a fixed width, as does the model; the medians
+    have short labels; status and left out are left out where they say nothing."""
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    runs = tmp_path / "runs"
+    names = [
+        "PGD ε=8/255 (L∞), torchattacks, 40 steps, random start",
+        "FGSM ε=4/255 (L∞) single step",
+    ]
+    for name, eps in zip(names, (8 / 255, 4 / 255), strict=True):
+        model = "resnet18-cifar10-robust"
+        with animlib.BatchWriter(runs, experiment=name, attack="PGD-Linf", true_labels=[0, 1],
+                                 model=model, params={"eps": eps}) as w:  # fmt: skip
+            w.log(images=x, confidences=np.array([[0.9, 0.1], [0.9, 0.1]]))
+    monkeypatch.setenv("ANIMLIB_RUNS", str(runs))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    table = at.dataframe[0]
+    order = list(table.proto.column_order)
+    assert order[:4] == ["runs", "name", "attack", "eps"] and "experiment" not in order
+    assert "status" not in order and "left_out" not in order  # all finished, none left out
+    assert order[4:6] == ["robust_acc", "success_rate"] and "model" in order
+    config = json.loads(table.proto.columns)
+    assert config["name"]["label"] == "experiment" and config["name"]["width"] <= 200
+    assert config["model"]["width"] <= 120 and config["runs"]["width"] <= 50
+    labels = {c: config[c]["label"] for c in ("median_flip_step", "median_linf", "median_l2")}
+    assert labels == {"median_flip_step": "flip step", "median_linf": "L∞", "median_l2": "L2"}
+    assert all("Median" in config[c]["help"] for c in labels)
+    # the data behind the table keeps both, and the search finds an experiment by its id too
+    assert {"experiment", "name"} <= set(table.value.columns)
+    at.text_input(key="e_text").set_value("FGSM-eps-4-255").run()
+    assert list(at.dataframe[0].value["name"]) == [names[1]]
+
+
 def test_back_and_forward_bring_the_grid_of_their_link_back(demo_env):
     """The browser's Back onto an earlier link of the page (another step, other experiments)
     changed the URL but not the grid: the widgets kept the session's values."""
