@@ -316,7 +316,8 @@ def robust_chart(points: pd.DataFrame, *, param: str = EPS) -> Any:
     axis = alt.Axis(values=swept, format=".4~g") if len(swept) <= AXIS_VALUES else alt.Axis()
     title = f"{param_label(param)} (params.{param}{note})"
     x = alt.X("value:Q", title=title, scale=scale, axis=axis)
-    color = alt.Color("series:N", title=None, legend=legend, sort=order)
+    palette = alt.Scale(scheme="tableau10")  # (Streamlit's 2nd colour is faint on white)
+    color = alt.Color("series:N", title=None, legend=legend, sort=order, scale=palette)
     points = points.assign(same=_same_point(points))
     base = alt.Chart(points).encode(
         x=x,
