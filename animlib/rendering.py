@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from .movie_writers import (
     get_writer,
     writer_for_path,
 )
+from .movie_writers.disk_full import disk_full, disk_full_error
 from .options import RenderOptions
 from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
 from .settings import held
@@ -77,6 +78,18 @@ def _planned_size(runs: list[RunLike], options: RenderOptions) -> tuple[int, int
         return None
 
 
+@contextlib.contextmanager
+def _full_disk_explained(runs: Sequence[RunLike], path: Path) -> Iterator[None]:
+    """A render into ``path`` that fails because its disk is full raises a RenderError saying
+    so and naming the runs, not the encoder's bare message (the writer removed the file)."""
+    try:
+        yield
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        raise disk_full_error(path, labels(runs)) from None
+
+
 def _render(
     runs: list[RunLike],
     path: str | os.PathLike[str],
@@ -92,6 +105,7 @@ def _render(
     metadata = _metadata(runs, options)
     size = _planned_size(runs, options)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_full_disk_explained(runs, path))
         stack.enter_context(held())  # the environment read once, not once per frame
         if size is not None:  # start the encoder at once: it warms up while the figure is built
             check_frame(size, run=labels(runs))
@@ -149,7 +163,11 @@ def encode_frames(
     if writer.name == "gif":
         check_gif_frames(total, run=labels(runs))
     meta = _metadata(runs, options)
-    with held(), writer.saving(path, frames.size, options.fps, meta, channels=4):
+    with (
+        _full_disk_explained(runs, path),
+        held(),
+        writer.saving(path, frames.size, options.fps, meta, channels=4),
+    ):
         if progress is not None:
             progress(0, total)
         for i in range(start, len(frames)):

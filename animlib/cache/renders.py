@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Code, StoreError
+from ..movie_writers.disk_full import disk_full, disk_full_error
 from ..options import RenderOptions
-from ..protocol import RunLike, as_runs
+from ..protocol import RunLike, as_runs, labels
 from . import keys
 from .folder import CacheFolder, check_outside
 from .leases import Lease, acquire
@@ -23,6 +24,7 @@ from .stats import count
 log = logging.getLogger("animlib.cache")
 
 Progress = Callable[[int, int], Any]
+CACHE = "the render cache (ANIMLIB_CACHE)"  # how a full disk's error names the cache's folder
 
 
 def cached_render(
@@ -56,11 +58,29 @@ def cached_render(
 
     Raises:
         RenderOptionError: a bad format or option. RunFormatError / RenderError: the runs cannot
-            be rendered. StoreError: the cache folder cannot be used.
+            be rendered (a RenderError with code STORAGE: the cache's disk is full).
+            StoreError: the cache folder cannot be used.
     """
     fmt = keys.check_format(fmt)
     opts = RenderOptions.of(options, **kwargs)
     group = as_runs(runs)
+    try:
+        return _cached_render(group, fmt, opts, progress, live_max_age)
+    except Exception as exc:  # the cache's disk full: said so, not the encoder's bare message
+        if not disk_full(exc):
+            raise
+        raise disk_full_error(
+            CacheFolder.current().local, labels(group), CACHE, folder=True
+        ) from None
+
+
+def _cached_render(
+    group: list[RunLike],
+    fmt: str,
+    opts: RenderOptions,
+    progress: Progress | None,
+    live_max_age: float | None,
+) -> Path:
     urls = {u.rstrip("/") for r in group if isinstance(u := getattr(r, "url", None), str)}
     for parent in {u.rsplit("/", 1)[0] for u in urls if "/" in u}:  # (a compare: one check)
         check_outside(parent)  # (runs read from a results folder: never write into it)
@@ -177,8 +197,8 @@ def cached_copy(
         ``path`` as a Path.
 
     Raises:
-        RenderOptionError: an unknown format. StoreError (STORAGE): ``path`` cannot be written.
-            Otherwise as :func:`cached_render`.
+        RenderOptionError: an unknown format. StoreError (STORAGE): ``path`` cannot be written;
+            RenderError (STORAGE) if its disk is full. Otherwise as :func:`cached_render`.
     """
     from ..movie_writers import check_output_folder, get_writer, writer_for_path
 
@@ -195,6 +215,8 @@ def cached_copy(
     except OSError as exc:
         with contextlib.suppress(OSError):  # (a read-only folder refuses this too)
             tmp.unlink(missing_ok=True)
+        if disk_full(exc):
+            raise disk_full_error(path, labels(as_runs(runs))) from None
         raise StoreError(
             f"cannot write the render ({exc.strerror or exc})", field=str(path), code=Code.STORAGE
         ) from None

@@ -28,6 +28,8 @@ from streamlit.components.v2 import component
 
 from ..cache import cache_dir, evict
 from ..cache.keys import strips_key
+from ..cache.renders import CACHE
+from ..movie_writers.disk_full import disk_full, disk_full_error
 from ..options import RenderOptions
 from .payload import build_payload, image_part
 from .strips import StripFiles, strip_files
@@ -65,6 +67,10 @@ def _strips(run: Any, amplification: float | None, label: str) -> StripFiles:
     try:
         key = strips_key(run)
         files = strip_files(run, cache_dir(), key, amplification=amplification, progress=progress)
+    except OSError as exc:  # the cache's disk full: said so (the page shows it, and goes on)
+        if not disk_full(exc):
+            raise
+        raise disk_full_error(cache_dir(), run.id, CACHE, folder=True) from None
     finally:
         bar.empty()
     return files

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -157,8 +158,13 @@ def _fresh(path: Path) -> bool:
 
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:  # (a full disk: no partial strip left behind)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def strip_files(
