@@ -78,8 +78,8 @@ class RunInputError(AnimlibError):
     """Data handed to a writer is not acceptable (shape, dtype, NaN, ...)."""
 
 
-class ExperimentInputError(RunInputError):
-    """Bad input to a BatchWriter, naming the experiment, the sample and the field.
+class ExperimentNamed(AnimlibError):
+    """An error of a BatchWriter that names its experiment and sample (not the run).
 
     ``str(err)`` reads like ``experiment 'pgd-eps0.1' sample 3: confidences: contains NaN``.
     ``sample`` is the sample id (None when the problem concerns the whole batch) and ``run`` is
@@ -101,9 +101,13 @@ class ExperimentInputError(RunInputError):
             head += f" sample {self.sample}"
         return ": ".join([head, *([self.field] if self.field else []), self.message])
 
-    def with_run(self, run: str) -> ExperimentInputError:
+    def with_run(self, run: str) -> AnimlibError:
         """Return this error (it already names its experiment and sample)."""
         return self
+
+
+class ExperimentInputError(ExperimentNamed, RunInputError):
+    """Bad input to a BatchWriter, naming the experiment, the sample and the field."""
 
 
 class StepIndexError(RunInputError, IndexError):
@@ -130,6 +134,11 @@ class StoreError(AnimlibError):
     """The storage refused an operation: read-only, out of space, an unknown URL scheme."""
 
     default_code = Code.STORAGE
+
+
+class ExperimentStoreError(ExperimentNamed, StoreError):
+    """The storage refused a write of a BatchWriter (a sample's final write on a full disk),
+    naming the experiment, the sample and what failed."""
 
 
 def found(call: Callable[[], object], kind: type[AnimlibError] = AnimlibError) -> bool:

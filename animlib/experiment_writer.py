@@ -11,7 +11,7 @@ import numpy as np
 from . import batch_input as B
 from . import meta as M
 from .batch_input import BatchStep, Blame, ExperimentInputError, run_id_for
-from .errors import AnimlibError, Code
+from .errors import AnimlibError, Code, ExperimentStoreError
 from .experiment_ids import (
     existing_runs,
     experiment_id,
@@ -21,6 +21,7 @@ from .experiment_ids import (
     resumed_members,
 )
 from .experiments import SAMPLES_FIELD
+from .final_write import write_all
 from .flusher import Flusher, shared_pool
 from .interrupts import deferred_interrupt
 from .limits import check_steps
@@ -139,6 +140,7 @@ class BatchWriter:
         self._n = 0
         self._closed = False
         self._finished = False
+        self._failed: tuple[str, ExperimentStoreError] | None = None  # a failed final write
         self._lock = threading.Lock()
         self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
@@ -263,7 +265,14 @@ class BatchWriter:
             untrack(self)
             return
         self._flusher.stop()
+        first = status == "finished" and self._failed is None  # (a retry keeps the 1st outcome)
+        if first:  # every step written before any sample is marked finished
+            self._failed = write_all(self._flusher, self.experiment, self._sinks, self._ids)
+        if self._failed is not None:
+            status, error = "failed", self._failed[0]
         errors = self._flusher.each(lambda a: a.finish(status, error))
+        if self._failed is not None and (first or errors):
+            raise self._failed[1]
         if errors:
             raise errors[0]
         self._finished = True
@@ -351,6 +360,7 @@ class BatchWriter:
         dtype = first.get("image_dtype")
         self._image_dtype = np.dtype(dtype) if dtype else None
         self._closed = self._finished = self._fresh = False
+        self._failed = None
         self._lock = threading.Lock()
         self._replace: list[str] = []
         self._sinks = []

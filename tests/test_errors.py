@@ -9,6 +9,8 @@ from animlib.errors import (
     AnimlibError,
     Code,
     ExperimentInputError,
+    ExperimentNamed,
+    ExperimentStoreError,
     RenderError,
     RenderLimitError,
     RenderOptionError,
@@ -28,6 +30,8 @@ DEFAULTS = {
     RenderError: Code.RENDER,
     StoreError: Code.STORAGE,
     ExperimentInputError: Code.INVALID,
+    ExperimentNamed: Code.INVALID,
+    ExperimentStoreError: Code.STORAGE,
     StepIndexError: Code.INVALID,
 }
 
@@ -38,7 +42,7 @@ def test_each_error_class_has_its_default_code_and_the_shared_constructor(cls, c
     assert err.code == code and str(err) == "f: went wrong" and isinstance(err, ValueError)
     assert cls("x", code="missing").code == Code.MISSING
     named = err.with_run("r1")
-    if cls is ExperimentInputError:  # it names its experiment and sample itself
+    if issubclass(cls, ExperimentNamed):  # it names its experiment and sample itself
         assert named is err
         err = cls("went wrong", field="f", experiment="e", sample=3)
         assert str(err) == "experiment 'e' sample 3: f: went wrong"

@@ -80,7 +80,7 @@ def test_every_error_class_is_exported_from_the_package():
 
     for name in ("AnimlibError", "RunFormatError", "RunInputError", "RenderOptionError",
                  "RenderLimitError", "RenderError", "StoreError", "Code",
-                 "ExperimentInputError", "StepIndexError"):  # fmt: skip
+                 "ExperimentInputError", "ExperimentStoreError", "StepIndexError"):  # fmt: skip
         assert getattr(animlib, name) is getattr(errors, name)
         assert name in animlib.__all__
 

@@ -415,3 +415,46 @@ def test_while_the_storage_keeps_failing_the_buffer_stays_bounded(tmp_path, monk
     monkeypatch.setattr(LocalStore, "write_atomic", real)
     w.finish()
     assert [len(animlib.open_run(tmp_path / f"full-{i:04d}")) for i in range(3)] == [1 + logged] * 3
+
+
+def test_a_final_write_failing_for_one_sample_marks_no_sample_finished_ahead(tmp_path, monkeypatch):
+    """A full disk at the close of a BatchWriter: the samples whose last steps were written
+    were marked finished, steps ahead of the one whose write failed (resume realigned them);
+    the error named only that run's file."""
+    from animlib.errors import ExperimentStoreError
+
+    batch = [np.stack([image_for(10 * s + i) for i in range(3)]) for s in range(5)]
+    probs = np.stack([probs_for(i) for i in range(3)])
+    real = LocalStore.write_atomic
+
+    def full_for_sample_1(self, path, data):
+        if self.url.endswith("e-0001"):
+            raise storage_error(OSError(errno.ENOSPC, "No space left on device"), path, self.url)
+        return real(self, path, data)
+
+    with pytest.raises(ExperimentStoreError) as info:
+        with animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES) as w:
+            for s in range(2):
+                w.log(images=batch[s], confidences=probs)
+            w.flush()
+            for s in range(2, 5):
+                w.log(images=batch[s], confidences=probs)
+            monkeypatch.setattr(LocalStore, "write_atomic", full_for_sample_1)
+    err = info.value
+    assert isinstance(err, StoreError) and err.code == Code.STORAGE
+    assert (err.experiment, err.sample, err.run) == ("e", 1, "e-0001")
+    assert str(err).startswith("experiment 'e' sample 1: ") and "no space left" in str(err)
+    runs = [animlib.open_run(tmp_path / f"e-{i:04d}") for i in range(3)]  # all readable
+    assert [(r.status, len(r)) for r in runs] == [("failed", 5), ("running", 2), ("failed", 5)]
+    assert "final write of sample 1 failed" in runs[0].meta["error"]
+    monkeypatch.setattr(LocalStore, "write_atomic", real)
+    w.finish()  # the disk has room again: the retry stores sample 1's steps, failed as well
+    runs = [animlib.open_run(tmp_path / f"e-{i:04d}") for i in range(3)]
+    assert [(r.status, len(r)) for r in runs] == [("failed", 5)] * 3
+    with animlib.BatchWriter.resume(tmp_path, "e") as w:  # and resume goes on from there
+        assert w.next_step == 5
+        w.log(images=batch[0], confidences=probs)
+    for i in range(3):
+        run = animlib.open_run(tmp_path / f"e-{i:04d}")
+        assert (run.status, len(run), run.meta.get("error")) == ("finished", 6, None)
+        assert animlib.validate(tmp_path / f"e-{i:04d}")[0].ok
