@@ -508,3 +508,38 @@ def test_pgd_linf_and_pgd_l2_are_pgd_in_their_ball():
     assert "norm" in attacks.pgd_l2.__doc__ and "L2" in attacks.pgd_l2.__doc__
     with pytest.raises(ValueError, match="norm"):
         next(attacks.pgd(model, xi, label, *l2, norm="l1"))
+
+
+def test_a_rebuild_keeps_a_demo_run_the_user_added_files_to(tmp_path, capsys):
+    """A rebuild removed an earlier build's runs (tagged demo) whole: notes and renders the
+    user had put in their folders were lost. Such a run is now left as it is (as a run not the
+    demo's is) and the rebuild's goes beside it, saying so."""
+    import animlib
+
+    out = tmp_path / "runs"
+    first = build_demo(str(out), seed=1, quiet=True, config=SMALL)
+    mine, kept = first.runs[0], first.runs[1]
+    assert mine.run_id == mine.name
+    (out / mine.run_id / "notes.txt").write_text("mine")
+    sample = first.sweep_run_ids[0]
+    experiment = sample.rsplit("-", 1)[0]
+    (out / sample / "images" / "my-render.mp4").write_bytes(b"mp4")
+    (out / kept.run_id / ".tmp-0123abcd").write_bytes(b"")  # a kill's leftover is the run's own
+    second = build_demo(str(out), seed=1, quiet=False, config=SMALL)
+    said = capsys.readouterr().out
+    assert (out / mine.run_id / "notes.txt").read_text() == "mine"
+    assert (out / sample / "images" / "my-render.mp4").read_bytes() == b"mp4"
+    assert len(animlib.open_run(out / mine.run_id)) == mine.steps  # the run, whole
+    assert len(animlib.open_run(out / sample)) > 0
+    assert f"{mine.run_id}-2" in second.run_ids and mine.run_id not in second.run_ids
+    assert (
+        f"{mine.run_id}: left as it is, it holds files of yours (notes.txt); written beside it "
+        f"as {mine.run_id}-2" in said
+    )
+    assert f"{experiment}-2" in second.experiments and experiment not in second.experiments
+    assert f"{experiment}: left as it is" in said and f"written beside it as {experiment}-2" in said
+    # the runs left as built are replaced in place, as before
+    assert kept.run_id in second.run_ids and not (out / f"{kept.run_id}-2").exists()
+    assert not (out / kept.run_id / ".tmp-0123abcd").exists()
+    others = [e for e in first.experiments if e != experiment]
+    assert all(e in second.experiments for e in others)

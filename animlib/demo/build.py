@@ -20,7 +20,7 @@ from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
 from .image_edits import channel_split, progressive_blur
 from .model import MLPClassifier
-from .sweep import DEMO_TAG, write_demo_sweep
+from .sweep import DEMO_TAG, added_files, write_demo_sweep
 
 MAX_SOURCE_CANDIDATES = 60  # test images tried per dataset before giving up
 
@@ -294,8 +294,9 @@ def _pick_sources(
     )
 
 
-def _remove_previous(out: str, name: str) -> None:
-    """Delete ``out/name`` if it is a demo run of that name from an earlier build."""
+def _remove_previous(out: str, name: str) -> list[str]:
+    """Delete ``out/name`` if it is a demo run of that name from an earlier build, unless files
+    were added to it (a user's notes, renders): those are returned, and the run is kept."""
     from animlib.errors import AnimlibError
     from animlib.store import open_store
 
@@ -303,9 +304,12 @@ def _remove_previous(out: str, name: str) -> None:
         folder = open_store(out).child(name)
         meta = json.loads(folder.read("run.json"))
     except (AnimlibError, ValueError):
-        return
+        return []
     if isinstance(meta, dict) and meta.get("name") == name and DEMO_TAG in (meta.get("tags") or []):
+        if added := added_files(out, name):
+            return added
         folder.remove(recursive=True)
+    return []
 
 
 def _write_run(
@@ -317,12 +321,9 @@ def _write_run(
     label: int,
     target: int | None,
     seq: list[tuple[np.ndarray, np.ndarray | None]],
-    replace_previous: bool,
 ) -> str:
     import animlib
 
-    if replace_previous:
-        _remove_previous(out, name)
     x0 = seq[0][0]
     with_model = plan.expect_success is not None
     params: dict = {"source": source, "dataset": ds.name, "steps": len(seq) - 1}
@@ -383,7 +384,9 @@ def build_demo(
     ``out`` receives run folders only. Trained models are saved as ``.npz`` into ``model_dir``
     when given (it must not be inside ``out``). With ``replace`` (the default), a run folder left
     by an earlier demo build under the same name (tagged ``demo``) is replaced, so building twice
-    into one folder does not duplicate runs; nothing else in ``out`` is touched. Deterministic
+    into one folder does not duplicate runs, unless files were added to it (then it is kept and
+    the demo's run is written beside it, as beside a run not the demo's, and the log says so);
+    nothing else in ``out`` is touched. Deterministic
     for a given ``seed``. Raises AssertionError if a model's held-out accuracy is below
     ``config.min_accuracy`` (90% by default).
     """
@@ -455,7 +458,12 @@ def _attack_and_write(
                 if seq is None:
                     seq = list(_generate(plan, ds.model, ds.x_test[idx], label, None, seed))
                 name = _run_name(plan, ds.name, idx, target)
-                run_id = _write_run(out, name, plan, ds, source, label, target, seq, replace)
+                added = _remove_previous(out, name) if replace else []
+                run_id = _write_run(out, name, plan, ds, source, label, target, seq)
+                if added:  # (the run is written beside it, as beside a run not the demo's)
+                    files = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
+                    log(f"  {name}: left as it is, it holds files of yours ({files}); written "
+                        f"beside it as {run_id}")  # fmt: skip
                 success = None
                 if plan.expect_success is not None:
                     success = _outcome(seq, label, target)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,12 @@ DEMO_TAG = "demo"  # every demo run carries this tag; a rebuild replaces only su
 SWEEP_TAGS = [DEMO_TAG, "digits", "sweep", "untargeted", "white-box"]
 
 Step = tuple[np.ndarray, np.ndarray]  # images (B, H, W, C), probabilities (B, K)
+# what a run's writer makes in its folder: run.json, the Zarr group, the lock, temporary files a
+# kill left, and each array's zarr.json and chunks (c.0.0.0.0, or c/0/0/0/0)
+_RUN_FILE = re.compile(
+    r"(run\.json|zarr\.json|\.writer\.lock|\.tmp-[^/]*|[^/]*\.partial"
+    r"|(images|confidences|original|scalars(/[^/]+)?)/(zarr\.json|c([./]\d+)*))"
+)
 
 
 @dataclass(frozen=True)
@@ -115,9 +122,13 @@ def write_sweep(
             "norm": "linf",
             "random_start": plan.random_start,
         }
+        experiment = demo_experiment_id(out, plan.experiment) if replace else plan.experiment
+        if experiment != plan.experiment:
+            log(f"  {plan.experiment}: left as it is (not the demo's runs, or files of yours in "
+                f"them); written beside it as {experiment}")  # fmt: skip
         with animlib.BatchWriter(
             out,
-            experiment=demo_experiment_id(out, plan.experiment) if replace else plan.experiment,
+            experiment=experiment,
             attack=plan.attack,
             model="mlp-digits",
             class_names=class_names,
@@ -135,19 +146,34 @@ def write_sweep(
     return written
 
 
+def added_files(out: str, name: str) -> list[str]:
+    """The files in the run folder ``out/name`` that its writer did not make (a user's notes,
+    their own renders): a rebuild never removes such a folder. [] if it cannot be listed."""
+    from ..errors import AnimlibError
+    from ..store import open_store
+
+    try:
+        files = open_store(out).child(name).find("")
+    except AnimlibError:
+        return []
+    return sorted(f for f in files if not _RUN_FILE.fullmatch(f))
+
+
 def demo_experiment_id(out: str, experiment: str) -> str:
     """The id a rebuild writes ``experiment`` under, replacing what is there: ``experiment``
     itself, unless a folder named like one of its samples in ``out`` is not an earlier demo
     build's run (tagged :data:`DEMO_TAG`), or cannot be read as a run; then ``experiment-2``,
     ``-3``, ... the first that holds nothing or the demo's own runs only. A user's experiment
-    of the same id, a folder of theirs or a damaged run (whose it is cannot be told) is never
-    replaced: the rebuild goes beside it."""
+    of the same id, a folder of theirs, a damaged run (whose it is cannot be told) or a demo
+    run the user added files to (:func:`added_files`) is never replaced: the rebuild goes
+    beside it."""
     from ..experiment_ids import named_like_samples
 
     for n in range(1, 10_000):
         candidate = experiment if n == 1 else f"{experiment}-{n}"
         found = named_like_samples(out, candidate)
-        if all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found):
+        ours = all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found)
+        if ours and not any(added_files(out, i.id) for i in found):
             return candidate
     raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
 
