@@ -543,3 +543,9 @@ def test_a_rebuild_keeps_a_demo_run_the_user_added_files_to(tmp_path, capsys):
     assert not (out / kept.run_id / ".tmp-0123abcd").exists()
     others = [e for e in first.experiments if e != experiment]
     assert all(e in second.experiments for e in others)
+    # a third build replaces the second's run beside the kept one: no -3, -4, ... pile-up
+    third = build_demo(str(out), seed=1, quiet=True, config=SMALL)
+    assert f"{mine.run_id}-2" in third.run_ids and not (out / f"{mine.run_id}-3").exists()
+    assert f"{experiment}-2" in third.experiments
+    assert (out / mine.run_id / "notes.txt").read_text() == "mine"
+    assert len([p for p in out.iterdir() if p.name.startswith(f"{mine.run_id}-")]) == 1

@@ -295,21 +295,31 @@ def _pick_sources(
 
 
 def _remove_previous(out: str, name: str) -> list[str]:
-    """Delete ``out/name`` if it is a demo run of that name from an earlier build, unless files
-    were added to it (a user's notes, renders): those are returned, and the run is kept."""
+    """Make room for the demo run ``name``: the first of ``out/name``, ``name-2``, ... that is
+    free (the id the new run takes) or an earlier build's run of that name (tagged demo, then
+    deleted); a run of the user's, a damaged one, or a demo run the user added files to (notes,
+    renders) is skipped and kept. Returns the files added to the first such demo run (the log
+    names them), else []."""
     from animlib.errors import AnimlibError
     from animlib.store import open_store
 
-    try:
-        folder = open_store(out).child(name)
-        meta = json.loads(folder.read("run.json"))
-    except (AnimlibError, ValueError):
-        return []
-    if isinstance(meta, dict) and meta.get("name") == name and DEMO_TAG in (meta.get("tags") or []):
-        if added := added_files(out, name):
-            return added
-        folder.remove(recursive=True)
-    return []
+    store, kept = open_store(out), []
+    for n in range(1, 10_000):  # (an earlier build beside a run of the user's is name-2, ...)
+        candidate = name if n == 1 else f"{name}-{n}"
+        folder = store.child(candidate)
+        try:
+            if not folder.contains():
+                break
+            meta = json.loads(folder.read("run.json"))
+        except (AnimlibError, ValueError):
+            continue
+        ours = isinstance(meta, dict) and meta.get("name") == name
+        if ours and DEMO_TAG in (meta.get("tags") or []):
+            if not (added := added_files(out, candidate)):
+                folder.remove(recursive=True)
+                break
+            kept = kept or added
+    return kept
 
 
 def _write_run(
