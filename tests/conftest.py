@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from helpers import write_run
+
+# A process started in the background by a script (`cmd &`, nohup) ignores Ctrl-C, and so do
+# the processes it starts: the tests of what Ctrl-C does need Python's own handler back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

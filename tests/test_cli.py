@@ -489,6 +489,7 @@ def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
 
 
 def test_a_dpi_limit_below_the_lowest_dpi_is_said_to_be_the_problem(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / ".cache"))  # (the session's may hold it)
     run = str(tmp_path / write_run(tmp_path, "a", steps=2))
     monkeypatch.setenv("ANIMLIB_MAX_DPI", "10")  # it read "must be a number in [20, 10]"
     assert main(["render", run, str(tmp_path / "x.mp4"), "--dpi", "5"]) == 2
