@@ -319,21 +319,58 @@ def test_a_narrow_page_shows_fewer_compared_runs_a_row(page, server):
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
+CHART = "document.querySelector(\"[data-testid='animlib-curves'] svg\")"
+# the chart as drawn: its units per CSS pixel, its size, and its tick labels' font size and
+# height on screen (the y title, rotated, left out)
+CHART_TEXT = f"""() => {{
+  const svg = {CHART};
+  const box = svg.getBoundingClientRect();
+  const scale = box.width / svg.viewBox.baseVal.width;
+  const ticks = [...svg.querySelectorAll('.animlib-axes text')]
+    .filter((t) => !t.getAttribute('transform'));
+  return {{
+    units: svg.viewBox.baseVal.width, width: box.width, height: box.height,
+    fonts: ticks.map((t) => parseFloat(getComputedStyle(t).fontSize) * scale),
+    heights: ticks.map((t) => t.getBoundingClientRect().height),
+  }};
+}}"""
+
+
+@pytest.mark.parametrize("where", ["/viewer?run=long", "/compare?runs=short,long"])
+@pytest.mark.parametrize("width", [390, 2560])
+def test_the_curves_text_keeps_the_pages_size_at_any_width(page, server, width, where):
+    """A 1000-unit chart drawn at width:100% had 9-px labels on a 390-px phone and 31-px ones
+    at 2560 px (550 px tall there), beside a 13-px legend: one chart unit is now one pixel."""
+    page.set_viewport_size({"width": width, "height": 900})
+    try:
+        open_player(page, server.url + where)
+        got = page.evaluate(CHART_TEXT)
+        assert abs(got["units"] - got["width"]) <= 1, got
+        assert len(got["fonts"]) >= 7 and all(12 <= f <= 14 for f in got["fonts"]), got
+        assert all(14 <= h <= 20 for h in got["heights"]), got
+        assert 180 <= got["height"] <= 260, got
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_the_curves_are_drawn_again_for_a_resized_window(page, server):
-    """Narrowing the window scaled the chart drawn for the wide one: its labels shrank to
-    9 px (drawn for the narrow width, they keep about 17)."""
-    chart = "document.querySelector(\"[data-testid='animlib-curves'] svg\")"
+    """Narrowing the window scaled the chart drawn for the wide one (its labels shrank): it is
+    drawn again for its new width, and follows the step."""
     try:
         open_player(page, server.url + "/viewer?run=long")
-        assert page.evaluate(f"() => {chart}.viewBox.baseVal.width") == 1000
+        wide = page.evaluate(CHART_TEXT)
+        assert abs(wide["units"] - wide["width"]) <= 1, wide
         page.set_viewport_size({"width": 600, "height": 900})
-        page.wait_for_function(f"() => {chart}.viewBox.baseVal.width < 1000")
-        shown = page.evaluate(f"() => {chart}.getBoundingClientRect().width")
-        drawn = page.evaluate(f"() => {chart}.viewBox.baseVal.width")
-        assert abs(drawn - max(480, shown)) <= 16  # (the page's width, less the chart's padding)
+        page.wait_for_function(
+            f"() => Math.abs({CHART}.viewBox.baseVal.width"
+            f" - {CHART}.getBoundingClientRect().width) <= 1"
+            f" && {CHART}.viewBox.baseVal.width < {wide['units'] - 100}"
+        )
+        narrow = page.evaluate(CHART_TEXT)
+        assert all(12 <= f <= 14 for f in narrow["fonts"]), narrow
         page.focus(PLAYER)
         page.keyboard.press("End")  # the new chart follows the step
-        marker = page.evaluate(f"() => {chart}.querySelector('.animlib-marker').getAttribute('x1')")
+        marker = page.evaluate(f"() => {CHART}.querySelector('.animlib-marker').getAttribute('x1')")
         assert float(marker) > 400
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
@@ -780,17 +817,26 @@ def test_the_bold_argmax_name_is_cut_for_its_own_font(page):
 
 
 def test_the_curves_are_drawn_for_the_width_they_get(page):
-    """Their text is sized in the chart's units: a 1,000-unit chart 420 px wide had 7-px
-    labels."""
+    """The chart measures itself: built for a guessed width, it is drawn for the 350 px it
+    gets (its text at its CSS size), then again for 2,400 px, no taller than 230 px."""
     player_scripts(page)
-    widths = page.evaluate(
-        """() => [420, 700, 1400, undefined].map((w) => {
-            const values = Float32Array.from([0, 1]);
+    page.evaluate(
+        """() => {
+            const box = document.body.appendChild(document.createElement("div"));
+            box.id = "box";
+            box.style.width = "350px";
+            const values = Float32Array.from([0, 0.5, 1]);
             const series = [{ label: "a", color: "#000", dash: "", values }];
-            return new Curves(series, 2, () => {}, "confidence", w).chart.w;
-        })"""
+            box.appendChild(new Curves(series, 3, () => {}, "confidence", 1000).root);
+        }"""
     )
-    assert widths == [480, 700, 1000, 1000]
+    size = "() => [...document.querySelector('#box svg').getAttribute('viewBox').split(' ')]"
+    page.wait_for_function(f"() => ({size})()[2] === '350'")
+    assert page.evaluate(size)[2:] == ["350", "180"]
+    page.evaluate("() => { document.querySelector('#box').style.width = '2400px'; }")
+    page.wait_for_function(f"() => ({size})()[2] === '2400'")
+    assert page.evaluate(size)[2:] == ["2400", "230"]
+    assert page.evaluate("() => document.querySelector('#box svg').clientHeight") == 230
 
 
 def test_class_names_are_cut_again_when_the_table_shows_or_resizes(page):

@@ -6,7 +6,12 @@ const RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c5
 // compared runs' lines differ in dash too: a dashed line drawn over an equal one leaves gaps
 // where the one below shows (two attacks with the same curve stay two lines)
 const RUN_DASHES = ["", "12 6", "4 5", "16 5 3 5", "2 6", "22 8"];
+// The chart is drawn in CSS pixels: its viewBox is as wide as the SVG is on the page (measured,
+// drawn again when that changes), so its text keeps the page's size at any width (a fixed
+// 1000-unit chart drawn at width:100% had 9-px labels on a phone and 31-px ones, 550 px tall,
+// at 2560 px), and its height stays 180-230 px.
 const CHART = { w: 1000, h: 230, l: 52, r: 14, t: 12, b: 34 };
+const CHART_MIN_W = 200;
 
 function niceTicks(last, count) {
   if (last <= 0) return [0];
@@ -19,39 +24,25 @@ function niceTicks(last, count) {
 }
 
 class Curves {
-  // The chart's width in its own units for ``width`` pixels of page (the text keeps its size).
-  static widthFor(width) {
-    return clamp(Math.round(width || CHART.w), 480, CHART.w);
+  // The chart's size in its own units (= CSS pixels) for an SVG ``width`` px wide.
+  static sizeFor(width) {
+    const w = Math.max(Math.round(width || CHART.w), CHART_MIN_W);
+    return { w, h: clamp(Math.round(w / 2), 180, CHART.h) };
   }
 
   // series: [{label, color, dash (SVG stroke-dasharray, "" solid), values (typed array, one per
   // step of its run)}]; later series are drawn over earlier ones, their dots smaller
-  // width: the pixels the chart gets (its text scales with it: a narrow page draws a narrower
-  // chart, so that its labels keep about the size they have on a wide one)
+  // width: the pixels the chart is about to get (it measures itself once shown, and again on
+  // every resize, and is drawn again for a new width)
   constructor(series, steps, onSeek, yTitle, width) {
-    this.chart = { ...CHART, w: Curves.widthFor(width) };
     this.series = series;
     this.steps = Math.max(steps, 1);
     this.onSeek = onSeek;
+    this.yTitle = yTitle;
+    this.step = 0;
     this.root = el("div", { class: "animlib-curves", "data-testid": "animlib-curves" });
-    this.svg = svgEl("svg", {
-      viewBox: `0 0 ${this.chart.w} ${this.chart.h}`,
-      class: "animlib-curves-svg",
-      role: "img",
-    });
-    this.svg.appendChild(svgEl("title")).textContent = yTitle + " over steps";
-    this.axes(yTitle);
-    for (const s of series) {
-      const points = [];
-      for (let i = 0; i < s.values.length; i++) points.push(`${this.x(i).toFixed(1)},${this.y(s.values[i]).toFixed(1)}`);
-      const line = { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 2 };
-      if (s.dash) line["stroke-dasharray"] = s.dash;
-      this.svg.appendChild(svgEl("polyline", line));
-    }
-    this.marker = svgEl("line", { class: "animlib-marker", y1: this.chart.t, y2: this.chart.h - this.chart.b });
-    this.svg.appendChild(this.marker);
-    const n = series.length;
-    this.dots = series.map((s, i) => this.svg.appendChild(svgEl("circle", { r: 4 + 1.5 * (n - 1 - i), fill: s.color, class: "animlib-dot" })));
+    this.svg = svgEl("svg", { class: "animlib-curves-svg", role: "img" });
+    this.draw(width);
     this.root.appendChild(this.svg);
     const legend = el("div", { class: "animlib-legend" });
     for (const s of series) {
@@ -64,6 +55,38 @@ class Curves {
     }
     this.root.appendChild(legend);
     this.bindSeek();
+    if (typeof ResizeObserver === "function") {
+      this.observer = new ResizeObserver(() => this.fit());
+      this.observer.observe(this.svg);
+    }
+  }
+
+  // Drawn again when the SVG's width on the page is not the chart's (a resized window, the
+  // sidebar opened, the first layout).
+  fit() {
+    const width = this.svg.getBoundingClientRect().width;
+    if (!width || Curves.sizeFor(width).w === this.chart.w) return;
+    this.draw(width);
+    this.setStep(this.step);
+  }
+
+  draw(width) {
+    this.chart = { ...CHART, ...Curves.sizeFor(width) };
+    this.svg.replaceChildren();
+    this.svg.setAttribute("viewBox", `0 0 ${this.chart.w} ${this.chart.h}`);
+    this.svg.appendChild(svgEl("title")).textContent = this.yTitle + " over steps";
+    this.axes(this.yTitle);
+    for (const s of this.series) {
+      const points = [];
+      for (let i = 0; i < s.values.length; i++) points.push(`${this.x(i).toFixed(1)},${this.y(s.values[i]).toFixed(1)}`);
+      const line = { points: points.join(" "), fill: "none", stroke: s.color, "stroke-width": 2 };
+      if (s.dash) line["stroke-dasharray"] = s.dash;
+      this.svg.appendChild(svgEl("polyline", line));
+    }
+    this.marker = svgEl("line", { class: "animlib-marker", y1: this.chart.t, y2: this.chart.h - this.chart.b });
+    this.svg.appendChild(this.marker);
+    const n = this.series.length;
+    this.dots = this.series.map((s, i) => this.svg.appendChild(svgEl("circle", { r: 4 + 1.5 * (n - 1 - i), fill: s.color, class: "animlib-dot" })));
   }
 
   x(step) {
@@ -80,7 +103,8 @@ class Curves {
       g.appendChild(svgEl("line", { x1: this.chart.l, x2: this.chart.w - this.chart.r, y1: this.y(v), y2: this.y(v), class: "animlib-gridline" }));
       g.appendChild(svgEl("text", { x: this.chart.l - 6, y: this.y(v) + 4, "text-anchor": "end" })).textContent = String(v);
     }
-    for (const s of niceTicks(this.steps - 1, 8)) {
+    const room = this.chart.w - this.chart.l - this.chart.r;
+    for (const s of niceTicks(this.steps - 1, clamp(Math.floor(room / 80), 3, 12))) {
       g.appendChild(svgEl("text", { x: this.x(s), y: this.chart.h - this.chart.b + 16, "text-anchor": "middle" })).textContent = String(s);
     }
     g.appendChild(svgEl("text", { x: this.chart.w - this.chart.r, y: this.chart.h - 3, "text-anchor": "end" })).textContent = "step";
@@ -109,7 +133,12 @@ class Curves {
     this.svg.addEventListener("pointercancel", stop);
   }
 
+  close() {
+    if (this.observer) this.observer.disconnect();
+  }
+
   setStep(step) {
+    this.step = step;
     const x = this.x(step);
     this.marker.setAttribute("x1", x);
     this.marker.setAttribute("x2", x);

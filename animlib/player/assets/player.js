@@ -498,18 +498,11 @@ class Player {
     this.root.focus({ preventScroll: true });
   }
 
-  // The curves, and a comparison's images, follow the page's width (a resized window, the
-  // sidebar opened): the chart is drawn again for its new width (scaled, its labels shrank
-  // to 9 px on a narrowed window).
+  // A comparison's images follow the page's width (a resized window, the sidebar opened; the
+  // curves watch their own width and are drawn again for it).
   resized(width) {
     if (!width || width === this.width) return;
     this.width = width;
-    if (this.curves && this.curves.chart.w !== Curves.widthFor(width)) {
-      const fresh = this.makeCurves(width);
-      this.root.replaceChild(fresh.root, this.curves.root);
-      this.curves = fresh;
-      fresh.setStep(this.step);
-    }
     if (!this.compare) return;
     const cols = compareCols(this.runs.length, width);
     if (cols !== this.cols && this.grid) {  // (a phone turned, a window narrowed)
@@ -527,6 +520,7 @@ class Player {
 
   destroy() {
     if (this.observer) this.observer.disconnect();
+    if (this.curves) this.curves.close();
     this.pause();
     this.cancelUrl();
     clearInterval(this.urlWatch);
