@@ -376,6 +376,41 @@ def test_the_curves_are_drawn_again_for_a_resized_window(page, server):
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def test_a_narrow_viewer_shows_the_table_right_after_the_image(page, server):
+    """On a 390-px phone the perturbation sat between the before/after image and the step's
+    table (~700 px below the image): image, step and confidences were never on screen
+    together. Narrow, the table comes right after the image; wide, the layout is as it was."""
+
+    def boxes():
+        return {
+            name: page.locator(sel).bounding_box()
+            for name, sel in (
+                ("image", "[data-testid='animlib-before-after']"),
+                ("pert", "canvas[data-testid='animlib-perturbation']"),
+                ("table", "[data-testid='animlib-step-table']"),
+            )
+        }
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        open_player(page, server.url + "/viewer?run=long")
+        got = boxes()
+        below = got["table"]["y"] - (got["image"]["y"] + got["image"]["height"])
+        assert 0 < below < 100, got  # (the image's caption and the table's title between)
+        assert got["pert"]["y"] > got["table"]["y"] + got["table"]["height"], got
+        assert got["image"]["height"] + below + got["table"]["height"] < 844 - 100
+        page.set_viewport_size({"width": 1280, "height": 900})  # wide: one row, as before
+        page.wait_for_function(
+            """() => document.querySelector("canvas[data-testid='animlib-perturbation']")
+                     .getBoundingClientRect().left > 300"""
+        )
+        got = boxes()
+        assert got["pert"]["y"] == got["image"]["y"], got
+        assert got["image"]["x"] < got["pert"]["x"] < got["table"]["x"], got
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_a_compared_runs_title_opens_it_in_the_viewer_at_the_step_shown(page, server):
     """Compare had no way to one run's viewer but the runs table."""
     open_player(page, server.url + "/compare?runs=short,long")

@@ -237,7 +237,8 @@ class Player {
       if (run.image.perturbation) {
         const g = run.image.gain;
         const caption = `perturbation ×${fmtGain(g)} (colours ±${fmtGain(1 / g)})`;  // the colour range, not a budget
-        panels.appendChild(this.figure(caption, this.canvas(0, "perturbation", size, "animlib-perturbation"), { r: 0, kind: "perturbation" }));
+        const fig = panels.appendChild(this.figure(caption, this.canvas(0, "perturbation", size, "animlib-perturbation"), { r: 0, kind: "perturbation" }));
+        fig.classList.add("animlib-pert-fig"); // (after the table on a narrow page: player.css)
       }
       if (run.image.stride > 1) panels.appendChild(el("p", { class: "animlib-note" }, `Images of every ${ordinal(run.image.stride)} step and of the last are kept (a long run); the table is exact at every step.`));
     }
