@@ -49,13 +49,17 @@ function columnWidth(width, cols) {
   return width ? (width - 14 * (cols - 1)) / cols : 0;
 }
 
-// How many runs a comparison shows a row: at most 3 (4 in 2 x 2: 6 in one row left each run
-// ~190 px, its images 120 px and its table's headers cut to "confid…"), and no more than fit
-// MIN_COL px wide (at 420 px, 3 columns cut every cell of the tables: one column then).
-const MIN_COL = 240;
+// How many runs a comparison shows a row: as many as fit MIN_COL px each, in balanced rows (4
+// runs that fit 3 a row: 2 x 2, not 3 + 1; 6 that fit 4 or 5: 3 x 2). MIN_COL is what a
+// column needs: its step table's widest cell, a bold "target, argmax" in the role column, is
+// cut below ~270 px (measured in Chromium; the two images fit from 200 px). Six runs fit one
+// row from a ~1,900-px window (they were capped at 3 a row: ~790-px columns at 2560 px with
+// 240-px images, two rows taller than the window).
+const MIN_COL = 280;
 function compareCols(n, width) {
-  const wanted = n <= 3 ? n : n === 4 ? 2 : 3;
-  return width ? clamp(Math.floor((width + 14) / (MIN_COL + 14)), 1, wanted) : wanted;
+  if (!width) return n <= 3 ? n : n === 4 ? 2 : 3; // (until the page's width is known)
+  const fit = clamp(Math.floor((width + 14) / (MIN_COL + 14)), 1, n);
+  return Math.ceil(n / Math.ceil(n / fit));
 }
 
 class Player {

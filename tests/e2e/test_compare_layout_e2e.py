@@ -1,0 +1,73 @@
+"""End-to-end: how the compare page lays out 2-6 runs in Chromium for the window it gets."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Server
+from helpers import CLASSES, image_for, probs_for
+from playerpage import PLAYER, open_player
+
+import animlib
+
+pytestmark = pytest.mark.e2e
+NAMES = [f"pgd-linf-eps0.0{i}-img{i}" for i in range(1, 7)]
+
+# every cell of the compared runs' step tables that the browser cuts ("confid…", "target, a…")
+CUT_CELLS = """() => [...document.querySelectorAll('.animlib-col th, .animlib-col td')]
+    .filter((c) => c.scrollWidth > c.clientWidth + 0.5).map((c) => c.textContent)"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, chromium_browser):
+    """Six targeted runs: at their last step the target is the argmax, so the role column holds
+    its widest text, a bold "target, argmax"."""
+    root = tmp_path_factory.mktemp("compare") / "runs"
+    for name in NAMES:
+        x0 = image_for(0)
+        labels = {"true_label": 0, "target_label": 1}
+        with animlib.RunWriter(root, name=name, class_names=CLASSES, original=x0, **labels) as w:
+            for i in range(15):
+                w.log(image=image_for(i), confidences=probs_for(i))
+    srv = Server(root, tmp_path_factory.mktemp("cache"))
+    context = chromium_browser.new_context()  # (a fresh server serves "/" first)
+    warm = context.new_page()
+    warm.goto(srv.url + "/")
+    warm.wait_for_selector("[data-testid='stDataFrame']", timeout=120_000)
+    context.close()
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("runs", "width", "height", "cols"),
+    [
+        (6, 1920, 1080, 6),  # they were capped at 3 a row: ~580-px columns, two rows
+        (6, 2560, 1440, 6),  # (~790-px columns with 240-px images, two rows)
+        (4, 2560, 1440, 4),  # (2 x 2)
+        (6, 1280, 900, 3),  # 4 would fit ~265 px each, the tables cut: rows of 3, balanced
+        (5, 1280, 900, 3),  # 3 + 2
+        (4, 1280, 900, 2),  # 2 x 2, not 3 + 1
+    ],
+)
+def test_compared_runs_sit_side_by_side_as_many_as_fit(page, server, runs, width, height, cols):
+    """A big screen shows up to 6 runs in one row, each column as wide as its images and an
+    uncut step table need; fewer fit: balanced rows."""
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        open_player(page, server.url + "/compare?runs=" + ",".join(NAMES[:runs]))
+        page.focus(PLAYER)
+        page.keyboard.press("End")  # "target, argmax": the widest role
+        boxes = [page.locator(f".animlib-col[data-run='{n}']").bounding_box() for n in NAMES[:runs]]
+        xs = sorted({round(b["x"]) for b in boxes})
+        ys = sorted({round(b["y"]) for b in boxes})
+        assert len(xs) == cols and len(ys) == -(-runs // cols), boxes
+        assert page.evaluate(CUT_CELLS) == []
+        for name, col in zip(NAMES[:runs], boxes, strict=True):
+            for canvas in page.locator(f".animlib-col[data-run='{name}'] canvas").all():
+                box = canvas.bounding_box()
+                assert col["x"] <= box["x"], (name, box, col)
+                assert box["x"] + box["width"] <= col["x"] + col["width"] + 1, (name, box, col)
+        if cols == runs:  # one row: the whole player (images, tables, curves) fits the window
+            assert page.locator(PLAYER).bounding_box()["height"] < height
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
