@@ -11,6 +11,7 @@ import animlib
 
 pytestmark = pytest.mark.e2e
 NAMES = [f"pgd-linf-eps0.0{i}-img{i}" for i in range(1, 7)]
+SQUARE = [f"square-{i}" for i in range(3)]
 
 # every cell of the compared runs' step tables that the browser cuts ("confid…", "target, a…")
 CUT_CELLS = """() => [...document.querySelectorAll('.animlib-col th, .animlib-col td')]
@@ -28,6 +29,11 @@ def server(tmp_path_factory, chromium_browser):
         with animlib.RunWriter(root, name=name, class_names=CLASSES, original=x0, **labels) as w:
             for i in range(15):
                 w.log(image=image_for(i), confidences=probs_for(i))
+    for name in SQUARE:  # 32x32, as the demo's shapes (their whole zooms hit the edge cases)
+        x0 = image_for(0, (32, 32, 3))
+        with animlib.RunWriter(root, name=name, class_names=CLASSES, original=x0) as w:
+            for i in range(3):
+                w.log(image=image_for(i, (32, 32, 3)), confidences=probs_for(i))
     srv = Server(root, tmp_path_factory.mktemp("cache"))
     context = chromium_browser.new_context()  # (a fresh server serves "/" first)
     warm = context.new_page()
@@ -71,3 +77,22 @@ def test_compared_runs_sit_side_by_side_as_many_as_fit(page, server, runs, width
             assert page.locator(PLAYER).bounding_box()["height"] < height
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
+
+
+WRAPPED = """() => [...document.querySelectorAll('.animlib-pics')].some((p) =>
+    new Set([...p.children].map((f) => Math.round(f.getBoundingClientRect().top))).size > 1)"""
+
+
+def test_a_runs_image_and_perturbation_stay_side_by_side_at_any_width(page, server):
+    """At some window widths (830, 960 px for 32-px images) each run's perturbation fell under
+    its image, and the page jumped: the images were sized for the player's width with its own
+    8 px of padding counted in, ~2 px too wide for their column."""
+    page.set_viewport_size({"width": 1300, "height": 900})
+    open_player(page, server.url + "/compare?runs=" + ",".join(SQUARE))
+    wrapped = []
+    for width in range(700, 1300, 10):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(150)
+        if page.evaluate(WRAPPED):
+            wrapped.append(width)
+    assert wrapped == []

@@ -45,6 +45,14 @@ function fitTitle(text, width) {
   return `${text.slice(0, chars - 1 - tail)}…${text.slice(text.length - tail)}`;
 }
 
+// The room inside the player for a parent ``width`` px wide: less its own padding, 4 px left
+// and right (player.css); counted in, a comparison's two images missed their column by ~2 px
+// at some widths and the second wrapped under the first.
+const PAD_X = 8;
+function roomOf(width) {
+  return width ? Math.max(width - PAD_X, 0) : 0;
+}
+
 function columnWidth(width, cols) {
   return width ? (width - 14 * (cols - 1)) / cols : 0;
 }
@@ -64,7 +72,7 @@ function compareCols(n, width) {
 
 class Player {
   constructor(payload, parent, carried) {
-    this.width = parent.clientWidth || 0;
+    this.width = roomOf(parent.clientWidth);
     this.header = payload.header;
     this.arrays = payload.arrays;
     this.runs = this.header.runs;
@@ -90,7 +98,7 @@ class Player {
     this.root.addEventListener("keydown", (ev) => this.onKey(ev));
     parent.appendChild(this.root);
     if (typeof ResizeObserver === "function") {
-      this.observer = new ResizeObserver(() => this.resized(parent.clientWidth));
+      this.observer = new ResizeObserver(() => this.resized(roomOf(parent.clientWidth)));
       this.observer.observe(parent);
     }
     this.step = -1;
