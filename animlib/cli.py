@@ -9,10 +9,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
-from .cli_args import FLAGS, build_parser, default_runs
+from .cli_args import FLAGS, build_parser, default_runs, empty_path_name, render_targets
 from .cli_notes import summary_notes
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
@@ -236,7 +235,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     elif table.empty:
         print(_no_summary(args.runs, args.all_runs))
     else:
-        print(table.to_string(index=False, float_format=_number, na_rep="-"))
+        # (a column of nulls only, a group by a key held as null, is objects: na_rep skips it)
+        words = [c for c in table.columns if table[c].dtype == object]
+        shown = table.assign(**{c: table[c].where(table[c].notna(), "-") for c in words})
+        print(shown.to_string(index=False, float_format=_number, na_rep="-"))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
     summary_notes(args.runs, table, all_runs=args.all_runs, all_counted=args.include_incomplete)
     return 0
@@ -298,7 +300,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     if args.all:
         return _render_all(args, opts)
-    targets = _render_targets(args.paths, args.output)
+    targets = render_targets(args.paths, args.output)
     if isinstance(targets, str):
         print(f"error: {targets}", file=sys.stderr)
         return 2
@@ -324,26 +326,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     path = copy(runs, output, options=RenderOptions.of(opts), progress=progress)
     print(f"wrote {path}" + ("" if _made(stats()) > made else " (from the render cache)"))
     return 0
-
-
-VIDEO_SUFFIXES = (".mp4", ".gif", ".html", ".webm")
-
-
-def _render_targets(paths: list[str], output: str | None) -> tuple[list[str], str] | str:
-    """The run folders and the output file of ``render RUN FILE``, ``render RUN -o FILE`` or
-    ``render RUN RUN ... -o FILE`` (a comparison), or the error to print."""
-    compare = f"a comparison of {len(paths)} runs needs its file as -o OUT.mp4"
-    if len(paths) == 2 and (output is None or paths[1] == output):
-        if output is None and (Path(paths[1]) / "run.json").is_file():
-            return compare  # (else "unsupported output format '.10-0003'")
-        return paths[:1], paths[1]
-    if output is None:
-        if len(paths) == 1:
-            return "render needs an output file: render RUN OUT.mp4 (or -o OUT.mp4)"
-        return compare
-    if len(paths) == 2 and paths[1].lower().endswith(VIDEO_SUFFIXES):
-        return f"two output files: {paths[1]} and -o {output}"
-    return paths, output
 
 
 def _label(runs: list[Any]) -> str:
@@ -453,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _unknown_arguments(parser, args, unknown)
     for name in ("runs", "paths", "path", "out", "output"):  # (an unset shell variable)
         if (value := getattr(args, name, None)) == "" or (isinstance(value, list) and "" in value):
-            print(f"error: the {'run' if name == 'paths' else name} path is empty", file=sys.stderr)
+            print(f"error: the {empty_path_name(args, name)} path is empty", file=sys.stderr)
             return 2
     if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
         print("error: standard output is closed", file=sys.stderr)

@@ -6,10 +6,18 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from .settings import DEFAULT_RUNS, settings
 
-__all__ = ["FLAGS", "build_parser", "default_runs", "int_at_least"]
+__all__ = [
+    "FLAGS",
+    "build_parser",
+    "default_runs",
+    "empty_path_name",
+    "int_at_least",
+    "render_targets",
+]
 
 # render options as the command line spells them (errors name the flag, not the field)
 FLAGS = {
@@ -167,3 +175,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a run folder or a results folder")
     p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
     return parser
+
+
+def _is_run(path: str, *, remote: bool = True) -> bool:
+    """Whether ``path`` is a local run folder (or, with ``remote``, any URL: not checked)."""
+    return (remote and "://" in path) or (Path(path) / "run.json").is_file()
+
+
+def render_targets(paths: list[str], output: str | None) -> tuple[list[str], str] | str:
+    """The run folders and the output file of ``render RUN FILE``, ``render RUN -o FILE`` or
+    ``render RUN RUN ... -o FILE`` (a comparison), or the error to print."""
+    compare = f"a comparison of {len(paths)} runs needs its file as -o OUT.mp4"
+    if len(paths) == 2 and (output is None or paths[1] == output):
+        if output is None and _is_run(paths[1], remote=False):
+            return compare  # (else "unsupported output format '.10-0003'")
+        return paths[:1], paths[1]
+    if output is None:
+        if len(paths) == 1:
+            return "render needs an output file: render RUN OUT.mp4 (or -o OUT.mp4)"
+        return compare
+    if len(paths) == 2 and not _is_run(paths[1]):  # (a comparison names two run folders)
+        return f"two output files: {paths[1]} and -o {output}"
+    return paths, output
+
+
+def empty_path_name(args: argparse.Namespace, name: str) -> str:
+    """What the empty path of argument ``name`` is: ``render RUN ""`` names the file."""
+    if name != "paths":
+        return name
+    two = len(args.paths) == 2 and not args.output and not args.all
+    return "file" if two and args.paths[1] == "" else "run"

@@ -111,7 +111,7 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
 
 def note_repeated_images(root: str, by: list[str], *, all_runs: bool, most: int = 3) -> None:
     """On stderr, the groups of a summary ``by`` keys other than the experiment that hold one
-    image attacked alike (attack, model, params) by several experiments: a rerun with
+    image attacked alike (attack, model, params, target) by several experiments: a rerun with
     ``if_exists="new"`` (``pgd-2`` beside ``pgd``), which their ``n`` and rates count twice."""
     from .experiments import image_key, indexed_runs, lookup
     from .index import open_index
@@ -123,7 +123,8 @@ def note_repeated_images(root: str, by: list[str], *, all_runs: bool, most: int 
         meta = info.meta or {}
         if meta.get("experiment") and meta.get("sample") is not None:
             images = seen.setdefault(tuple(lookup(meta, k) for k in by), {})
-            alike = (image_key(meta), *(lookup(meta, k) for k in ("attack", "model", "params")))
+            how = ("attack", "model", "params", "target_label")  # (targeted: another attack)
+            alike = (image_key(meta), *(lookup(meta, k) for k in how))
             images.setdefault(alike, set()).add(str(meta["experiment"]))
     repeated = []
     for group, images in seen.items():

@@ -150,7 +150,8 @@ def rounding_to(value: str) -> list[str]:
     digits, or zero, is only its own text."""
     exact = Decimal(value)
     digits = len("".join(map(str, exact.as_tuple().digits)).lstrip("0"))
-    if exact.is_zero() or digits > TEXT_DIGITS or not exact.is_finite():
+    plain = not exact.is_finite() or exact.is_zero() or digits > TEXT_DIGITS
+    if plain or not -300 < exact.adjusted() < 300:  # (1e999999: a float's inf, no rounding)
         return [param_text(float(value))]
     top = exact.copy_abs().adjusted()  # the exponent of its first digit
     half = Decimal(5).scaleb(top - max(digits, SHOWN_DIGITS))  # half its last digit's unit

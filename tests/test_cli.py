@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,13 @@ def test_render_compares_several_runs_given_with_an_output_file(tmp_path, capsys
     assert "a comparison of 2 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
     assert main(["render", *runs]) == 2
     assert "a comparison of 3 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
+    assert main(["render", runs[0], str(tmp_path / "c"), "-o", str(tmp_path / "d.gif")]) == 2
+    assert "two output files" in capsys.readouterr().err  # (no run.json: not a comparison)
+    shutil.copytree(runs[1], tmp_path / "other" / "copy.mp4")  # a run folder named like a video
+    copy = str(tmp_path / "other" / "copy.mp4")
+    assert main(["render", runs[0], copy, "-o", str(tmp_path / "e.gif")]) == 0
+    assert main(["render", runs[0], ""]) == 2
+    assert "the file path is empty" in capsys.readouterr().err
     assert main(["render", *runs, *runs[:1] * 4, "-o", str(tmp_path / "seven.gif")]) == 2
     assert "a comparison needs 2 to 6 runs, got 7" in capsys.readouterr().err
     assert not (tmp_path / "seven.gif").exists() and not (tmp_path / "r0.gif").exists()
@@ -543,6 +551,12 @@ def test_summary_says_when_a_group_counts_a_rerun_of_the_same_images(tmp_path, c
     for by in (["--by", "experiment"], ["--by", "params.eps,experiment"]):
         assert main(["summary", str(tmp_path), *by]) == 0
         assert "reruns" not in capsys.readouterr().err
+    with animlib.BatchWriter(tmp_path, experiment="pgd-t", attack="PGD", class_names=["a", "b"],
+                             true_labels=[0, 0], target_labels=[1, 1], originals=x,
+                             params={"eps": 0.2}, layout="HWC") as w:  # fmt: skip
+        w.log(images=x, confidences=[[0.9, 0.1], [0.2, 0.8]])
+    assert main(["summary", str(tmp_path), "--by", "params.eps"]) == 0
+    assert "pgd-t" not in capsys.readouterr().err  # targeted: another attack, no rerun
     (tmp_path / "pgd-2-0000").rename(tmp_path / ".gone-0")  # (hidden: not listed)
     (tmp_path / "pgd-2-0001").rename(tmp_path / ".gone-1")
     assert main(["summary", str(tmp_path), "--by", "attack"]) == 0

@@ -557,7 +557,7 @@ def test_cli_summary_says_which_runs_are_still_running(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_a_key_every_run_holds_as_null_is_a_group_not_a_typo(tmp_path):
+def test_a_key_every_run_holds_as_null_is_a_group_not_a_typo(tmp_path, capsys):
     """``attack`` is optional: runs logged without one hold ``"attack": null``, and
     ``summarize(by="attack")`` called that key a typo ("no run has 'attack'")."""
     for i in range(2):
@@ -565,5 +565,9 @@ def test_a_key_every_run_holds_as_null_is_a_group_not_a_typo(tmp_path):
             w.log(image=np.zeros((4, 4, 3), np.float32), confidences=[0.9, 0.1])
     table = animlib.summarize(tmp_path, by="attack", experiments_only=False)
     assert table["attack"].tolist() == [None] and table["n"].tolist() == [2]
+    from animlib.cli import main
+
+    assert main(["summary", str(tmp_path), "--all-runs", "--by", "attack"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["-", "2"]  # (not "None")
     with pytest.raises(animlib.AnimlibError, match="by: no run has 'params.eps'"):
         animlib.summarize(tmp_path, by="attack,params.eps", experiments_only=False)

@@ -139,6 +139,8 @@ def test_a_number_typed_as_the_experiments_table_shows_it_finds_the_value():
         "alpha=20": ["e8"],
         "alpha=2": [],
         "alpha=0.": [],
+        "alpha=1e999999": [],  # (a float's inf: it raised decimal.Overflow)
+        "alpha=1e-3000000": [],  # (0: it raised decimal.InvalidOperation)
     }
     haystack = pa.array([w.lower() for w in words])
     for text, expected in cases.items():
