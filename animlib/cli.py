@@ -304,7 +304,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if isinstance(targets, str):
         print(f"error: {targets}", file=sys.stderr)
         return 2
-    folders, output = targets
+    from .store import local_file
+
+    folders, output = targets[0], local_file(targets[1])
     if args.no_cache:
         from .reader import open_run
         from .rendering import render

@@ -26,7 +26,7 @@ from .movie_writers.disk_full import disk_full, disk_full_error
 from .options import RenderOptions
 from .protocol import RunLike, RunPath, as_runs, check_compare, labels, run_label
 from .settings import held
-from .store import remote_file
+from .store import local_file, remote_file
 from .text import one_line
 
 __all__ = ["Progress", "formats", "render", "render_compare"]
@@ -215,6 +215,7 @@ def render(
         with out.staged(name) as local:
             render(runs, local, options=opts, progress=progress, format=format, cache=cache)
         return out.url_of(name)
+    path = local_file(path)
     if cache:
         from .cache import cached_copy
 

@@ -561,3 +561,15 @@ def test_summary_says_when_a_group_counts_a_rerun_of_the_same_images(tmp_path, c
     (tmp_path / "pgd-2-0001").rename(tmp_path / ".gone-1")
     assert main(["summary", str(tmp_path), "--by", "attack"]) == 0
     assert "reruns" not in capsys.readouterr().err  # the sweep alone: no note
+
+
+def test_a_file_url_as_the_output_is_that_file(tmp_path, monkeypatch):
+    """``render RUN file:///abs/x.mp4`` wrote into a folder named ``file:`` in the current one."""
+    monkeypatch.chdir(tmp_path)
+    run = str(tmp_path / "runs" / write_run(tmp_path / "runs", "a", steps=2))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["render", run, f"file://{out}/a.gif", "--no-cache"]) == 0
+    assert animlib.render(run, f"file://{out}/b.gif") == out / "b.gif"
+    assert sorted(p.name for p in out.iterdir()) == ["a.gif", "b.gif"]
+    assert not (tmp_path / "file:").exists()

@@ -18,7 +18,16 @@ from ..errors import Code, StoreError
 from .base import Entry, Store
 from .local import LocalStore
 
-__all__ = ["Entry", "LocalStore", "Store", "StoreError", "open_store", "remote_file", "scheme_of"]
+__all__ = [
+    "Entry",
+    "LocalStore",
+    "Store",
+    "StoreError",
+    "local_file",
+    "open_store",
+    "remote_file",
+    "scheme_of",
+]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_SCHEMES = ("file", "local")
@@ -85,6 +94,14 @@ def open_store(url_or_path: StoreLike, storage_options: dict[str, Any] | None = 
     from .remote import RemoteStore
 
     return RemoteStore(text, storage_options)
+
+
+def local_file(path: StoreLike) -> StoreLike:
+    """A file given as a ``file://`` URL, as the local path it names (it made a folder named
+    ``file:`` in the current one); anything else as it is."""
+    if isinstance(path, str) and scheme_of(path) in LOCAL_SCHEMES and "::" not in path:
+        return path.split("://", 1)[1] or "/"
+    return path
 
 
 def remote_file(
