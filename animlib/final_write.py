@@ -35,12 +35,11 @@ def write_all(
     run = exc.run if isinstance(exc, AnimlibError) else None
     sample = next((int(s) for k, s in zip(sinks, samples, strict=True) if k.run_id == run), None)
     what = exc.reason() if isinstance(exc, AnimlibError) else f"{type(exc).__name__}: {exc}"
-    stored = sorted({k.appender.n for k in sinks})
-    steps = f"{stored[0]}" if len(stored) == 1 else f"{stored[0]} to {stored[-1]}"
     error = ExperimentStoreError(
         f"{what}; the final write of {len(held)} of the {len(sinks)} samples failed, so none "
-        f"is marked finished: every sample run is marked failed with the steps it stored "
-        f"({steps}); BatchWriter.resume(root, {experiment!r}) continues them, aligned",
+        "is marked finished (the others are marked failed, with every step they stored): free "
+        "some space, then call finish() on this writer again to write the rest, or "
+        f"BatchWriter.resume(root, {experiment!r}) to go on from the steps every sample stored",
         run=run,
         code=exc.code if isinstance(exc, AnimlibError) else Code.STORAGE,
         experiment=experiment,

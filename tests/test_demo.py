@@ -549,3 +549,12 @@ def test_a_rebuild_keeps_a_demo_run_the_user_added_files_to(tmp_path, capsys):
     assert f"{experiment}-2" in third.experiments
     assert (out / mine.run_id / "notes.txt").read_text() == "mine"
     assert len([p for p in out.iterdir() if p.name.startswith(f"{mine.run_id}-")]) == 1
+    # the user's files gone, the next build replaces the runs in place and drops its copies
+    (out / mine.run_id / "notes.txt").unlink()
+    (out / sample / "images" / "my-render.mp4").unlink()
+    fourth = build_demo(str(out), seed=1, quiet=True, config=SMALL)
+    assert mine.run_id in fourth.run_ids and experiment in fourth.experiments
+    assert not (out / f"{mine.run_id}-2").exists(), "the run's copy was left"
+    assert not list(out.glob(f"{experiment}-2-*")), "the sweep's copy was left"
+    made = first.run_ids + first.sweep_run_ids
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(made)

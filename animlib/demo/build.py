@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from ..errors import AnimlibError
 from ..run_folder import check_root
 from ..store import open_store
 from ..store.paths import contained
+from ..text import natural_key
 from . import attacks
 from .data import load_digits_images, make_shapes, train_test_split
 from .image_edits import channel_split, progressive_blur
@@ -295,30 +297,29 @@ def _pick_sources(
 
 
 def _remove_previous(out: str, name: str) -> list[str]:
-    """Make room for the demo run ``name``: the first of ``out/name``, ``name-2``, ... that is
-    free (the id the new run takes) or an earlier build's run of that name (tagged demo, then
-    deleted); a run of the user's, a damaged one, or a demo run the user added files to (notes,
-    renders) is skipped and kept. Returns the files added to the first such demo run (the log
-    names them), else []."""
-    from animlib.errors import AnimlibError
-    from animlib.store import open_store
-
+    """Make room for the demo run ``name``: delete every earlier build's run of that name
+    (tagged demo) in ``out``, at ``name`` or beside a kept run at ``name-2``, ``name-3``, ...;
+    a run of the user's, a damaged one, or a demo run the user added files to (notes,
+    renders) is kept, and the new run takes the first free id. Returns the files added to
+    the first such demo run (the log names them), else []."""
     store, kept = open_store(out), []
-    for n in range(1, 10_000):  # (an earlier build beside a run of the user's is name-2, ...)
-        candidate = name if n == 1 else f"{name}-{n}"
+    copies = re.compile(rf"{re.escape(name)}(?:-[0-9]+)?")
+    try:
+        names = sorted(filter(copies.fullmatch, store.folder_names()), key=natural_key)
+    except AnimlibError:  # (no folder yet)
+        return []
+    for candidate in names:
         folder = store.child(candidate)
         try:
-            if not folder.contains():
-                break
             meta = json.loads(folder.read("run.json"))
         except (AnimlibError, ValueError):
             continue
         ours = isinstance(meta, dict) and meta.get("name") == name
         if ours and DEMO_TAG in (meta.get("tags") or []):
-            if not (added := added_files(out, candidate)):
+            if added := added_files(out, candidate):
+                kept = kept or added
+            else:
                 folder.remove(recursive=True)
-                break
-            kept = kept or added
     return kept
 
 

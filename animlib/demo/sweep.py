@@ -123,6 +123,8 @@ def write_sweep(
             "random_start": plan.random_start,
         }
         experiment = demo_experiment_id(out, plan.experiment) if replace else plan.experiment
+        if replace:
+            drop_demo_copies(out, plan.experiment, keep=experiment)
         if experiment != plan.experiment:
             log(f"  {plan.experiment}: left as it is (not the demo's runs, or files of yours in "
                 f"them); written beside it as {experiment}")  # fmt: skip
@@ -176,6 +178,23 @@ def demo_experiment_id(out: str, experiment: str) -> str:
         if ours and not any(added_files(out, i.id) for i in found):
             return candidate
     raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
+
+
+def drop_demo_copies(out: str, experiment: str, *, keep: str) -> None:
+    """Delete the copies of ``experiment`` earlier builds wrote beside a kept one
+    (``experiment-2``, ...) but ``keep``, the id this build writes: those whose sample runs
+    are all the demo's, with no file of the user's in them."""
+    from ..experiment_ids import named_like_samples
+    from ..store import open_store
+
+    store = open_store(out)
+    ids = re.compile(rf"({re.escape(experiment)}-[0-9]+)-[0-9]{{4,}}")
+    for copy in sorted({m[1] for n in store.folder_names() if (m := ids.fullmatch(n))} - {keep}):
+        found = named_like_samples(out, copy)
+        ours = all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found)
+        if found and ours and not any(added_files(out, i.id) for i in found):
+            for info in found:
+                store.child(info.id).remove(recursive=True)
 
 
 def write_demo_sweep(
