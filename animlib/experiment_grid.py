@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from .errors import AnimlibError
-from .experiments import AT_START, image_key, sample_key
+from .experiments import AT_START, image_key, sample_key, shown_names
 from .listing import RunInfo
 from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
@@ -358,12 +357,10 @@ text-decoration:none;color:inherit}
 
 
 def column_titles(experiments: Sequence[Any], shown: Sequence[str]) -> dict[str, str]:
-    """The grid's column titles: each shown experiment's name where it differs from its id
-    and no other experiment has it as name or id (a rerun with ``if_exists="new"``, ``pgd-2``,
-    keeps the name ``pgd``: it read as the first run); else the id (the default title)."""
-    names = {x.id: x.get("name") or x.id for x in experiments}
-    taken = Counter(names.values()) + Counter(i for i, n in names.items() if n != i)
-    return {i: n for i in shown if (n := names.get(i, i)) != i and taken[n] == 1}
+    """The grid's column titles: each shown experiment's name where :func:`shown_names` gives
+    it (a rerun's name taken by the first run is not); else the id (the default title)."""
+    names = shown_names(experiments)
+    return {i: n for i in shown if (n := names.get(i, i)) != i}
 
 
 def grid_html(

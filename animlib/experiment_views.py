@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments import SUMMARY_COLUMNS, ExperimentInfo
+from .experiments import SUMMARY_COLUMNS, ExperimentInfo, shown_names
 from .params import index_text, search_text
 from .sweeps import EPS, sweep_keys, sweep_labels
 from .sweeps import sweep_key as sweep_key  # (where they were first: kept importable)
@@ -118,9 +118,9 @@ def experiment_table(
     frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, "params"])
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    named = {e.id: e.get("name") for e in experiments}
-    if any(isinstance(n, str) and n != i for i, n in named.items()):  # a name made safe for paths
-        frame.insert(1, "name", [named.get(i) or i for i in frame["experiment"]])
+    named = shown_names(experiments)  # (a rerun, pgd-2 named pgd: its id)
+    if any(n != i for i, n in named.items()):  # a name made safe for paths
+        frame.insert(1, "name", [named.get(i, i) for i in frame["experiment"]])
     return frame
 
 

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -248,6 +249,15 @@ def lookup(meta: dict[str, Any], key: str) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+def shown_names(experiments: Iterable[ExperimentInfo]) -> dict[str, str]:
+    """What the pages call each experiment: its name where it differs from its id and no
+    other experiment has it as name or id (a rerun with ``if_exists="new"``, ``pgd-2``, keeps
+    the name ``pgd``: it read as the first run), else its id."""
+    names = {x.id: x.get("name") or x.id for x in experiments}
+    taken = Counter(names.values()) + Counter(i for i, n in names.items() if n != i)
+    return {i: n if n != i and taken[n] == 1 else i for i, n in names.items()}
 
 
 def has_key(meta: dict[str, Any], key: str) -> bool:

@@ -120,5 +120,7 @@ def sweep_labels(keys: Sequence[tuple[str, ...]]) -> list[str]:
     left out (``art-pgd-eps*``), or the parameters that tell the sweep from the others
     (``eps=0.03``)."""
     found = [set(key[3:]) for key in keys if not key[2]]
-    shared = set.intersection(*found) if found else set()
-    return [key[2] or " ".join(w for w in key[3:] if w not in shared) or "–" for key in keys]
+    # (the words shared by two sweeps or more: one sweep's own words are all it has)
+    shared = set.intersection(*found) if len({frozenset(f) for f in found}) > 1 else set()
+    words = [" ".join(w for w in key[3:] if w not in shared) for key in keys]
+    return [key[2] or w or "no other parameter" for key, w in zip(keys, words, strict=True)]

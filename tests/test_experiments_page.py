@@ -1666,6 +1666,8 @@ def test_grid_columns_are_never_titled_alike(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     page = "".join(h.proto.body for h in at.get("html"))
     assert "<th>pgd</th>" in page and "<th>pgd-2</th>" in page
+    table = at.dataframe[0].value  # (the table read "pgd" on all three rows: their names)
+    assert "name" not in table and sorted(table["experiment"]) == ["pgd", "pgd-2", "pgd-3"]
     shutil.rmtree(tmp_path / "pgd-0000")
     shutil.rmtree(tmp_path / "pgd-3-0000")
     exps = animlib.list_experiments(tmp_path)  # the first run gone: the name is the rerun's own
@@ -1844,3 +1846,15 @@ def test_a_dark_base_theme_paints_the_pinned_grid_labels_dark(demo_env):
         config.set_option("theme.base", None)
     page = "".join(h.proto.body for h in at.get("html"))
     assert f".animlib-grid th{{background:{DARK_BACKGROUND}}}" in page
+
+
+def test_a_sweep_found_by_its_parameters_is_named_by_them_even_alone():
+    """One sweep found by its parameters beside sweeps whose ids spell ε: all its words were
+    "shared" with itself, and the legend, the smallest-ε table and its caption named it "–"."""
+    from animlib.sweeps import sweep_labels
+
+    spelled, mine = ("PGD", "m", "pgd-eps*"), ("PGD", "m", "", "alpha=0.01")
+    assert sweep_labels([spelled, spelled, mine, mine]) == ["pgd-eps*"] * 2 + ["alpha=0.01"] * 2
+    two = [("PGD", "m", "", "alpha=0.01", "steps=10"), ("PGD", "m", "", "alpha=0.02", "steps=10")]
+    assert sweep_labels(two) == ["alpha=0.01", "alpha=0.02"]  # what tells them apart
+    assert sweep_labels([("PGD", "m", "")]) == ["no other parameter"]

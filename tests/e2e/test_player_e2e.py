@@ -953,3 +953,17 @@ def test_runs_of_one_name_are_told_apart_by_their_ids(page, server, player_runs)
         for r in ("short", w.run_id, "long")
     ]
     assert max(tops) - min(tops) < 1, tops
+
+
+def test_the_step_axis_is_labelled_across_a_long_runs_whole_width(page):
+    """10,000 steps on a 390-px phone (room for 3 ticks) were labelled 0 and 5000 alone."""
+    from pathlib import Path
+
+    curves = Path(animlib.__file__).parent / "player" / "assets" / "curves.js"
+    page.set_content("<html><body></body></html>")
+    got = page.evaluate(
+        "(js) => new Function(js + '; return [niceTicks(9999, 3), niceTicks(59, 6), "
+        "niceTicks(2, 3), niceTicks(0, 3)];')()",
+        curves.read_text(encoding="utf-8"),
+    )
+    assert got == [[0, 2500, 5000, 7500], [0, 10, 20, 30, 40, 50], [0, 1, 2], [0]]

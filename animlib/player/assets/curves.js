@@ -15,9 +15,11 @@ const CHART_MIN_W = 200;
 
 function niceTicks(last, count) {
   if (last <= 0) return [0];
-  const raw = last / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  // the smallest whole nice step giving at most count + 1 ticks (10,000 steps at 390 px,
+  // count 3, were 0 and 5000 alone, half the axis unlabelled: now 0, 2500, 5000, 7500)
+  const mag = Math.pow(10, Math.floor(Math.log10(last / (count + 1))));
+  const nice = [1, 2, 2.5, 5, 10, 20].map((m) => m * mag);
+  const step = nice.find((s) => Number.isInteger(s) && Math.floor(last / s) <= count) || Math.ceil(last / count);
   const ticks = [];
   for (let v = 0; v <= last + 1e-9; v += step) ticks.push(Math.round(v));
   return ticks;
