@@ -302,16 +302,16 @@ class RunAppender:
                 self.store.reserve_temp(f"{arr.path}/zarr.json")
             self.store.reserve_temp(M.RUN_JSON)
 
-    def flush(self) -> int:
+    def flush(self, *, final: bool = False) -> int:
         """Write every buffered step; return how many. All or nothing: on failure the stored
-        run is as readable as before and the steps stay buffered.
+        run is as readable as before and the steps stay buffered. ``final``: no step follows
+        (the arrays take their exact shapes now, not at :meth:`finish`).
 
         Raises:
             StoreError: a write failed, or the run folder was removed (MISSING).
-            RunInputError: run.json would exceed the size limit (LIMIT).
-        """
+            RunInputError: run.json would exceed the size limit (LIMIT)."""
         with self._flush_lock:
-            return self._flush(None)
+            return self._flush(None, final=final)
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """Write what is buffered, cut the arrays to the steps stored, mark the run ``status``
@@ -334,7 +334,7 @@ class RunAppender:
             self.closed = True
 
     # -- the flush protocol ----------------------------------------------------------------------
-    def _flush(self, end: dict[str, Any] | None) -> int:
+    def _flush(self, end: dict[str, Any] | None, *, final: bool = False) -> int:
         """Write the buffered steps (and with ``end``, the final status and exact shapes)."""
         with self._lock:
             items = list(self._pending)
@@ -346,7 +346,7 @@ class RunAppender:
             if not isinstance(x, Step):
                 notes.update(x)
         self._check_folder()
-        plans, new = self._plan(steps, final=end is not None)
+        plans, new = self._plan(steps, final=final or end is not None)
         meta, summary, norms = self._next_meta(steps, new, {**notes, **(end or {})}, end)
         data = self.encode_meta(meta)
         self._write(plans, new)

@@ -27,7 +27,7 @@ def write_all(
         ``BatchWriter.resume`` realigns them), and the error to raise: it names the
         experiment, the first sample whose write failed and why.
     """
-    errors = flusher.each(lambda a: a.flush())
+    errors = flusher.each(lambda a: a.flush(final=True))  # (exact shapes: written once)
     held = [e for e in errors if not (isinstance(e, AnimlibError) and e.code == Code.MISSING)]
     if not held:
         return None
