@@ -1,4 +1,4 @@
-"""The command line's arguments: ``build_parser`` declares every command and option."""
+"""The command line's arguments: every command and option declared (``build_parser``), and read."""
 
 from __future__ import annotations
 
