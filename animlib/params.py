@@ -130,11 +130,15 @@ def word_pattern(word: str) -> str | None:
     ``attack.eps=0.1``, ``eps=0.10``) but not ``eps=0.15`` or ``max_eps=0.1``. A number finds
     the values that round to it at its own significant digits, at least ``SHOWN_DIGITS``:
     ``alpha=0.02273`` (what the experiments table shows) finds ``alpha=0.0227273``. The
-    regular expression returned works in Python's ``re`` and Arrow's RE2. None: any other
+    regular expression returned works in Python's ``re`` and Arrow's RE2. A bare number is
+    found as a substring, or as a value that rounds to it (``0.02273``). None: any other
     word is found as a substring."""
     name, eq, value = word.partition("=")
     if not (name and eq and value):
-        return None
+        if number(word) is None:
+            return None  # (a bare number: as text, or any value that rounds to it)
+        values = "|".join(re.escape(text.lower()) for text in rounding_to(word))
+        return f"{re.escape(word)}|=(?:{values})(?: |$)"
     num = number(value)
     if num is None:
         values = re.escape(value.lower())

@@ -139,6 +139,8 @@ def test_a_number_typed_as_the_experiments_table_shows_it_finds_the_value():
         "alpha=20": ["e8"],
         "alpha=2": [],
         "alpha=0.": [],
+        "0.02273": ["e0", "e5"],  # a bare number as the alpha column shows it
+        "0.0227": ["e0", "e4", "e5"],  # (as text: the start of 0.0227273 and 0.0227249)
         "alpha=1e999999": [],  # (a float's inf: it raised decimal.Overflow)
         "alpha=1e-3000000": [],  # (0: it raised decimal.InvalidOperation)
     }
