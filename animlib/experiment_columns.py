@@ -17,6 +17,7 @@ HIDDEN = ("params",)  # what the search finds, not shown
 RUNS_WIDTH = 50  # pixels of the runs link column
 NAME_WIDTH = 200  # pixels of the name column (a longer name is cut: double-click reads it)
 MODEL_WIDTH = 120  # pixels of the model column (a long model name is cut)
+MODEL_CHARS = 16  # model names up to this long keep their own width (mlp: 40 px, not 120)
 MEDIAN = "Median over the runs the attack succeeded on"
 PERTURBATION = "the last step's image minus the original"
 
@@ -81,8 +82,10 @@ def column_config(shown: pd.DataFrame, sweep: str) -> dict[str, Any]:
             help="Runs in none of the numbers: failed, stale (writer killed or silent) or "
             "with no step stored",
         ),
-        "model": st.column_config.TextColumn("model", width=MODEL_WIDTH),
     }
+    models = shown["model"].dropna().astype(str) if "model" in shown else pd.Series(dtype=str)
+    if models.str.len().max() > MODEL_CHARS:  # a long one: cut (a short one sizes itself)
+        config["model"] = st.column_config.TextColumn("model", width=MODEL_WIDTH)
     if "name" in shown:
         config["name"] = st.column_config.TextColumn(
             "experiment",
