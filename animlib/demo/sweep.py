@@ -174,10 +174,16 @@ def demo_experiment_id(out: str, experiment: str) -> str:
     for n in range(1, 10_000):
         candidate = experiment if n == 1 else f"{experiment}-{n}"
         found = named_like_samples(out, candidate)
-        ours = all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found)
-        if ours and not any(added_files(out, i.id) for i in found):
+        if _replaceable(out, found):
             return candidate
     raise RuntimeError(f"no free experiment id for {experiment!r} in {out}")
+
+
+def _replaceable(out: str, found: Sequence[Any]) -> bool:
+    """Whether the run folders ``found`` are all an earlier demo build's own: readable, tagged
+    :data:`DEMO_TAG`, and holding no file the user added (:func:`added_files`)."""
+    ours = all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found)
+    return ours and not any(added_files(out, i.id) for i in found)
 
 
 def drop_demo_copies(out: str, experiment: str, *, keep: str) -> None:
@@ -191,8 +197,7 @@ def drop_demo_copies(out: str, experiment: str, *, keep: str) -> None:
     ids = re.compile(rf"({re.escape(experiment)}-[0-9]+)-[0-9]{{4,}}")
     for copy in sorted({m[1] for n in store.folder_names() if (m := ids.fullmatch(n))} - {keep}):
         found = named_like_samples(out, copy)
-        ours = all(i.ok and DEMO_TAG in (i.get("tags") or []) for i in found)
-        if found and ours and not any(added_files(out, i.id) for i in found):
+        if found and _replaceable(out, found):
             for info in found:
                 store.child(info.id).remove(recursive=True)
 
