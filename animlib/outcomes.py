@@ -66,21 +66,40 @@ def is_index_range(item: Any) -> bool:
     return isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item)
 
 
-def experiment_flip_step(meta: dict[str, Any]) -> Any:
-    """A run's flip step (run.json ``summary.flip_step``), for a sample run counted in its
-    experiment's steps: a sample left out of some steps and logged again (``active=``) has
-    fewer steps of its own, and its ``experiment_index`` (``[[experiment step, run step,
-    count], ...]``) tells which experiment step each was."""
-    flip = (meta.get("summary") or {}).get("flip_step")
+def experiment_step(meta: dict[str, Any], step: Any) -> Any:
+    """The experiment step of a sample run's own step ``step``: a sample left out of some
+    steps and logged again (``active=``) has fewer steps of its own, and its
+    ``experiment_index`` (``[[experiment step, run step, count], ...]``) tells which experiment
+    step each was. ``step`` itself for any other run (or a step that is not an int)."""
     index = meta.get(INDEX_FIELD)
-    if type(flip) is not int or not isinstance(index, list):
-        return flip
+    if type(step) is not int or not isinstance(index, list):
+        return step
     for item in index:
         if is_index_range(item):
-            first, step, count = item
-            if step <= flip < step + count:
-                return first + flip - step
-    return flip
+            first, at, count = item
+            if at <= step < at + count:
+                return first + step - at
+    return step
+
+
+def experiment_flip_step(meta: dict[str, Any]) -> Any:
+    """A run's flip step (run.json ``summary.flip_step``), counted in its experiment's steps
+    (:func:`experiment_step`)."""
+    return experiment_step(meta, (meta.get("summary") or {}).get("flip_step"))
+
+
+def left_out_steps(meta: dict[str, Any]) -> list[tuple[int, int]]:
+    """The experiment steps a sample run was left out of (``active=``) between steps it
+    logged: (first, last) ranges, from its ``experiment_index``; [] for any other run."""
+    index = meta.get(INDEX_FIELD)
+    if not isinstance(index, list) or not all(is_index_range(item) for item in index):
+        return []
+    gaps, end = [], None
+    for first, _, count in sorted(index):
+        if end is not None and first > end:
+            gaps.append((end, first - 1))
+        end = first + count if end is None else max(end, first + count)
+    return gaps
 
 
 def run_step_at(meta: dict[str, Any], step: int) -> int:

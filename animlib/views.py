@@ -10,6 +10,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from .metrics import run_metrics
+from .outcomes import INDEX_FIELD, experiment_step, left_out_steps
 from .params import flatten, param_text
 from .protocol import RunLike
 from .text import confidence_text, csv_cell, run_titles, unique_label
@@ -75,6 +76,28 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         ("L2", _num(m["l2"], 3), None),
         ("L0 (pixels)", NO_VALUE if m["l0"] is None else str(m["l0"]), None),
     ]
+
+
+def left_out_note(meta: dict[str, Any], flip_step: Any) -> str | None:
+    """The viewer's note on a sample run left out of some experiment steps (``active=``): its
+    own steps skip them, so its step numbers (and flip step) are not the experiment's, which
+    the experiments page counts in. None for any other run."""
+    gaps = left_out_steps(meta)
+    if not gaps:
+        return None
+    spans = [str(a) if a == b else f"{a}–{b}" for a, b in gaps]
+    listed = spans[0] if len(spans) == 1 else ", ".join(spans[:-1]) + " and " + spans[-1]
+    after = gaps[0][1] + 1  # the first experiment step logged again, and its own step
+    own = next(at for first, at, _ in meta[INDEX_FIELD] if first == after)
+    text = (
+        f"This sample was left out of experiment step{'s' * (len(spans) > 1 or '–' in listed)} "
+        f"{listed} (`active=`): its own steps skip them, so step {own} here is experiment step "
+        f"{after}"
+    )
+    shown = experiment_step(meta, flip_step)
+    if type(flip_step) is int and shown != flip_step:
+        text += f", and its flip step {flip_step} is experiment step {shown}"
+    return text + ". The experiments page counts in experiment steps."
 
 
 def compare_metrics(runs: Sequence[Any]) -> pd.DataFrame:

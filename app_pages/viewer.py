@@ -34,7 +34,7 @@ from animlib.ui import (
     sample_neighbours,
     source_groups,
 )
-from animlib.views import confidence_csv, metric_cards, styled_confidences
+from animlib.views import confidence_csv, left_out_note, metric_cards, styled_confidences
 from animlib.watching import follow_shown_runs
 
 RECENT = 8  # runs offered when the page is opened without one
@@ -228,6 +228,8 @@ if m["flip_step"] == 0 and m["success"] and run.target_label is None:
         "The model got the clean image wrong already (step 0): the attack had nothing to do, "
         "and this success is not one of its own."
     )
+if gaps_note := left_out_note(run.meta, m["flip_step"]):  # (a sample paused with active=)
+    st.caption(gaps_note)
 
 scalars = list(run.scalars.items())
 # no confidence table for a run without confidences (the player says so already); the key

@@ -900,3 +900,33 @@ def test_an_idle_folder_is_not_said_unreachable_only_a_hanging_listing_is(app_en
     ui.stale_listing(index)
     assert len(shown) == 1 and "no answer" in shown[0] and "listed 17 min ago" in shown[0]
     index.busy_since = None
+
+
+def test_the_viewer_of_a_sample_left_out_of_some_steps_says_whose_steps_it_counts(
+    tmp_path, monkeypatch
+):
+    """Sample 1 sits out experiment steps 1-2 (``active=``) and is fooled from experiment
+    step 4: its own flip step is 2, which the experiments page counts as step 4. The viewer
+    said only "flip step 2"; sample 0, logged at every step, gets no note."""
+    held, fooled = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]
+    with animlib.BatchWriter(
+        tmp_path / "runs", experiment="gap", class_names=["a", "b", "c"], true_labels=[0, 0],
+        layout="HWC",
+    ) as w:  # fmt: skip
+        for step in range(6):
+            w.log(
+                images=np.full((2, 4, 4, 1), step / 10, np.float32),
+                confidences=[held, fooled if step >= 4 else held],
+                active=[True, step not in (1, 2)],
+            )
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = app("app_pages/viewer.py", run="gap-0001")
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric if m.label == "flip step"] == ["2"]
+    (note,) = [c.value for c in at.caption if "left out" in c.value]
+    assert "experiment steps 1–2" in note
+    assert "step 1 here is experiment step 3" in note
+    assert "its flip step 2 is experiment step 4" in note
+    whole = app("app_pages/viewer.py", run="gap-0000")
+    assert not whole.exception and not [c for c in whole.caption if "left out" in c.value]

@@ -256,3 +256,17 @@ def test_the_steps_by_classes_table_puts_the_true_and_target_classes_first(tmp_p
     # then the top 5 by their highest value (the true class among them: once)
     assert columns[2:] == [names[14], names[13], names[12], names[5]]
     assert list(confidence_frame(run).columns) == names  # every class: in class order (CSV)
+
+
+def test_the_left_out_note_names_every_gap_and_maps_the_flip_step():
+    from animlib.views import left_out_note
+
+    meta = {"experiment_index": [[0, 0, 3], [7, 3, 2], [12, 5, 3]]}
+    note = left_out_note(meta, 6)
+    assert "experiment steps 3–6 and 9–11" in note
+    assert "step 3 here is experiment step 7" in note
+    assert "its flip step 6 is experiment step 13" in note
+    one = left_out_note({"experiment_index": [[0, 0, 3], [4, 3, 2]]}, 1)
+    assert "experiment step 3 (" in one and "flip step" not in one  # (flip step 1 = step 1)
+    assert left_out_note({"experiment_index": [[0, 0, 5]]}, 2) is None  # no gap
+    assert left_out_note({}, 2) is None and left_out_note({"experiment_index": "x"}, 2) is None
