@@ -12,6 +12,10 @@ from animlib.errors import AnimlibError
 from animlib.text import printable
 from animlib.ui import md, root
 
+PAGE_LINK_WRAP = (
+    "[data-testid='stPageLink-NavLink'] span, [data-testid='stPageLink-NavLink'] p"
+    " {white-space: normal; overflow-wrap: anywhere}"
+)
 _cache_log = logging.getLogger("animlib.cache")
 if not _cache_log.handlers:  # the server log tells renders from cache hits (shared ones too)
     _handler = logging.StreamHandler()
@@ -20,6 +24,8 @@ if not _cache_log.handlers:  # the server log tells renders from cache hits (sha
     _cache_log.setLevel(logging.INFO)
 
 st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
+# a link's label too long for a narrow window wraps (Streamlit cuts it, with no ellipsis)
+st.html(f"<style>{PAGE_LINK_WRAP}</style>")
 page = st.navigation(
     [
         st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),

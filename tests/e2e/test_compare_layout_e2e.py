@@ -12,6 +12,7 @@ import animlib
 pytestmark = pytest.mark.e2e
 NAMES = [f"pgd-linf-eps0.0{i}-img{i}" for i in range(1, 7)]
 SQUARE = [f"square-{i}" for i in range(3)]
+SOURCE = "source:imagenet-val-00012345-a-long-source-image-name"  # (a long link label)
 
 # every cell of the compared runs' step tables that the browser cuts ("confid…", "target, a…")
 CUT_CELLS = """() => [...document.querySelectorAll('.animlib-col th, .animlib-col td')]
@@ -26,7 +27,9 @@ def server(tmp_path_factory, chromium_browser):
     for name in NAMES:
         x0 = image_for(0)
         labels = {"true_label": 0, "target_label": 1}
-        with animlib.RunWriter(root, name=name, class_names=CLASSES, original=x0, **labels) as w:
+        with animlib.RunWriter(
+            root, name=name, class_names=CLASSES, original=x0, tags=[SOURCE], **labels
+        ) as w:
             for i in range(15):
                 w.log(image=image_for(i), confidences=probs_for(i))
     for name in SQUARE:  # 32x32, as the demo's shapes (their whole zooms hit the edge cases)
@@ -96,3 +99,22 @@ def test_a_runs_image_and_perturbation_stay_side_by_side_at_any_width(page, serv
         if page.evaluate(WRAPPED):
             wrapped.append(width)
     assert wrapped == []
+
+
+CUT_LINKS = """() => [...document.querySelectorAll("[data-testid='stPageLink-NavLink'] p")]
+    .filter((p) => p.scrollWidth > p.getBoundingClientRect().width + 0.5)
+    .map((p) => p.textContent)"""
+
+
+def test_a_long_link_wraps_in_a_phones_window_instead_of_being_cut(page, server):
+    """At 390 px, "Compare 6 runs on …" and the link to the experiments grid ran off their
+    box, cut with no ellipsis."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        open_player(page, server.url + "/compare?runs=" + ",".join(NAMES[:2]))
+        page.wait_for_selector("[data-testid='stPageLink-NavLink']")
+        long = page.get_by_text("Compare 6 runs on imagenet-val-00012345-a-long")
+        assert long.bounding_box()["height"] > 30  # (it wraps)
+        assert page.evaluate(CUT_LINKS) == []
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
