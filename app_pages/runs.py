@@ -20,6 +20,7 @@ from animlib.index.query import sorted_param
 from animlib.link_state import RUNS_VIEW
 from animlib.links import compare_link, viewer_link, viewer_url
 from animlib.listing import folder_problem
+from animlib.pager import pager, pager_slot
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.text import plural
 from animlib.ui import (
@@ -100,10 +101,6 @@ def filter_changed(key: str, options: list[str]) -> None:
     if key in COVERING and set(st.session_state.get(key) or []) >= set(options):
         st.session_state[key] = []
     first_page()
-
-
-def go_to(page: int) -> None:
-    st.session_state["f_page"] = page
 
 
 def clear_filters() -> None:
@@ -265,7 +262,7 @@ def query_from_widgets(index: RunIndex) -> tuple[Query, list[str], DeltaGenerato
         sort="" if sort == NEWEST else sort,
         descending=descending,
     )
-    return query, shown, bar.container(horizontal=True, horizontal_alignment="right")
+    return query, shown, pager_slot(bar)
 
 
 def grid_link(experiments: tuple[str, ...]) -> None:
@@ -278,30 +275,6 @@ def grid_link(experiments: tuple[str, ...]) -> None:
             else "Their images in the grid",
             icon=":material/grid_view:",
             query_params={"ids": ",".join(experiments)},
-        )
-
-
-def pager(place: DeltaGenerator, page: int, pages: int) -> None:
-    """First / previous / next / last page buttons around "page N of M"."""
-    box = place.container(horizontal=True, vertical_alignment="center", width="content")
-    first, last = page <= 1, page >= pages
-    buttons = (
-        ("pg_first", "first_page", "First page", 1, first),
-        ("pg_prev", "chevron_left", "Previous page", page - 1, first),
-        ("pg_next", "chevron_right", "Next page", page + 1, last),
-        ("pg_last", "last_page", "Last page", pages, last),
-    )
-    for i, (key, icon, help_, target, disabled) in enumerate(buttons):
-        if i == 2:
-            box.markdown(f"page {page:,} of {pages:,}", width="content")
-        box.button(
-            "",
-            icon=f":material/{icon}:",
-            key=key,
-            help=help_,
-            on_click=go_to,
-            args=(target,),
-            disabled=disabled,
         )
 
 
@@ -459,7 +432,7 @@ def runs_page() -> tuple[str, int] | None:
     shown = table.page_frame(result.rows, params)
     shown.insert(0, "open", [viewer_url(r) for r in shown["id"]])
     st.session_state["f_page"] = page
-    pager(page_slot, page, pages)
+    pager(page_slot, page, pages, state_key="f_page")
     linked_view.keep_view(RUNS_VIEW, name="runs", defaults=DEFAULTS)
     show_caption(result, len(shown), (page - 1) * rows, unchecked, table.filter_summary(q))
     if not result.matched and (hint := table.search_hint(q.text)):

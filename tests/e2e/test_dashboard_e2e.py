@@ -73,6 +73,29 @@ def test_runs_page_lists_runs(page, server, e2e_runs):
     assert page.get_by_text(f"{len(expected)} of {len(expected)} runs shown").count() == 1
 
 
+PAGER_BOXES = """() => ['pg_first', 'pg_prev', 'pg_next', 'pg_last'].map((k) => {
+    const r = [...document.querySelectorAll('.st-key-' + k + ' button')]  // (+ a hidden one)
+        .map((b) => b.getBoundingClientRect()).find((b) => b.width > 0);
+    return [Math.round(r.left), Math.round(r.right), Math.round(r.top)]; })"""
+
+
+@pytest.mark.parametrize("width", [390, 800, 1280])
+def test_the_pager_stays_one_row_inside_the_window(page, server, width):
+    """In a phone's window the last-page button fell under the others (the pager wrapped
+    beside the View button), then ran off the window's edge."""
+    page.set_viewport_size({"width": width, "height": 844})
+    try:
+        page.goto(server.url + "/")
+        wait_idle(page)
+        page.wait_for_selector(".st-key-pg_last button:visible", timeout=60_000)
+        page.wait_for_timeout(500)
+        boxes = page.evaluate(PAGER_BOXES)
+        assert len({top for _, _, top in boxes}) == 1, boxes
+        assert all(left >= 0 and right <= width for left, right, _ in boxes), boxes
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_back_shows_the_runs_page_as_it_was(page, server, e2e_runs):
     """Each search is a history entry, but Back to the earlier link was rewritten at once to
     the search box's view: Back changed nothing, then left the app."""
