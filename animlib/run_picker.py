@@ -16,6 +16,12 @@ from .protocol import MAX_COMPARE
 __all__ = ["MAX_OFFERED", "offered_runs", "pick_runs"]
 
 MAX_OFFERED = 200  # runs offered in the picker's list (any other id can be typed in)
+# the picker's box holds every run compared (at most 6): in a phone's window Streamlit's
+# 155-px box cut the 5th run's chip in half and hid the 6th, behind a scroll inside it
+SHOW_EVERY_CHIP = (
+    "[class*='st-key-compare_pick'] [data-testid='stMultiSelect'] div[data-rac]"
+    " {max-height: none}"
+)
 
 
 def offered_runs(
@@ -44,6 +50,7 @@ def pick_runs(run_ids: list[str], offered: list[str]) -> None:
     """The picker of the runs compared (``run_ids``, at most :data:`MAX_COMPARE`), offering
     ``offered``; a change is written into the address (``runs``), and the page runs again."""
     key = "compare_pick:" + ",".join(run_ids)
+    st.html(f"<style>{SHOW_EVERY_CHIP}</style>")
     st.multiselect(
         "Runs compared",
         offered,

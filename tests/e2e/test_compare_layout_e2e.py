@@ -118,3 +118,23 @@ def test_a_long_link_wraps_in_a_phones_window_instead_of_being_cut(page, server)
         assert page.evaluate(CUT_LINKS) == []
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
+
+
+HIDDEN_CHIPS = """() => [...document.querySelectorAll("[data-testid='stMultiSelect'] div")]
+    .filter((d) => d.scrollHeight > d.clientHeight + 1)
+    .filter((d) => getComputedStyle(d).overflowY != 'visible')
+    .length"""
+
+
+def test_the_picker_shows_all_six_runs_compared_in_a_phones_window(page, server):
+    """At 390 px Streamlit's picker box (155 px high) cut the 5th run's chip in half and hid
+    the 6th behind a scroll inside it."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        open_player(page, server.url + "/compare?runs=" + ",".join(NAMES))
+        page.wait_for_selector("[data-testid='stMultiSelect']")
+        box = page.locator("[data-testid='stMultiSelect']").bounding_box()
+        assert box["height"] > 200  # six rows of chips
+        assert page.evaluate(HIDDEN_CHIPS) == 0
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
