@@ -19,8 +19,7 @@ MAX_OFFERED = 200  # runs offered in the picker's list (any other id can be type
 # the picker's box holds every run compared (at most 6): in a phone's window Streamlit's
 # 155-px box cut the 5th run's chip in half and hid the 6th, behind a scroll inside it
 SHOW_EVERY_CHIP = (
-    "[class*='st-key-compare_pick'] [data-testid='stMultiSelect'] div[data-rac]"
-    " {max-height: none}"
+    "[class*='st-key-compare_pick'] [data-testid='stMultiSelect'] div[data-rac] {max-height: none}"
 )
 
 
