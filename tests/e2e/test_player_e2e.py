@@ -226,6 +226,62 @@ def test_full_size_view_is_pixelated_and_steps(page, server):
     assert shown_step(page) == 4
 
 
+READ_FOCUS_RING = """
+(node) => {
+  const s = getComputedStyle(node);
+  let bg = null;  // the first ancestor's opaque background: what the ring is seen against
+  for (let n = node; n && !bg; n = n.parentElement) {
+    const c = getComputedStyle(n).backgroundColor;
+    if (c && c !== 'transparent' && !/,\\s*0\\)$/.test(c)) bg = c;
+  }
+  return {style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor,
+          shadow: s.boxShadow, background: bg || 'rgb(255, 255, 255)',
+          focusVisible: node.matches(':focus-visible'),
+          focused: document.activeElement === node};
+}
+"""
+
+
+def luminance(css: str) -> float:
+    r, g, b = (float(v) / 255 for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_player_shows_where_the_keys_go(chromium_browser, server, scheme):
+    """The root takes the arrow keys and is focused on load, but its focus ring was a 1-px
+    shadow in the border colour (~1.4:1 on white): keyboard users could not see it."""
+    context = chromium_browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme=scheme
+    )
+    page = context.new_page()
+    try:
+        open_player(page, server.url + "/viewer?run=long&step=5")
+        root = page.locator(PLAYER)
+        page.locator("[data-action='first']").focus()
+        page.keyboard.press("Shift+Tab")  # from the toolbar back to the root, by keyboard
+        ring = root.evaluate(READ_FOCUS_RING)
+        assert ring["focused"] and ring["focusVisible"], ring
+        if scheme == "dark":
+            assert luminance(ring["background"]) < 0.2, ring  # the dark theme is on
+        assert ring["style"] == "solid" and ring["width"] >= 2, ring
+        assert contrast(ring["color"], ring["background"]) >= 3, ring
+        # a mouse click into the player focuses it too, but draws no ring
+        page.mouse.click(2, 450)  # (out of it first)
+        assert not root.evaluate(READ_FOCUS_RING)["focused"]
+        page.locator("[data-testid='animlib-step-table']").click()
+        ring = root.evaluate(READ_FOCUS_RING)
+        assert ring["focused"] and not ring["focusVisible"] and ring["style"] == "none", ring
+    finally:
+        context.close()
+
+
 def test_compare_slider_moves_every_run(page, server, player_runs):
     runs = {name: run(player_runs, name) for name in ("short", "long", "big")}
     open_player(page, server.url + "/compare?runs=short,long,big")
