@@ -282,6 +282,56 @@ def test_the_player_shows_where_the_keys_go(chromium_browser, server, scheme):
         context.close()
 
 
+def focused(page) -> str:
+    """What has the focus: its test id, action or label."""
+    return page.evaluate(
+        """() => { const a = document.activeElement;
+                   return a.dataset.testid || a.dataset.action || a.getAttribute('aria-label')
+                          || a.tagName; }"""
+    )
+
+
+def in_zoom(page) -> bool:
+    return page.evaluate("() => !!document.activeElement.closest('[data-testid=\"animlib-zoom\"]')")
+
+
+def test_the_full_size_view_keeps_the_focus_and_gives_it_back(page, server):
+    """Tab left the full-size view for controls hidden under it, Escape did nothing once the
+    focus was out of the player, and closing focused the player, not the button that opened it."""
+    open_player(page, server.url + "/viewer?run=long&step=5")
+    opener = page.locator(".animlib-figure:has([data-testid='animlib-before-after']) .animlib-zoom")
+    opener.focus()
+    page.keyboard.press("Enter")
+    zoom = page.locator("[data-testid='animlib-zoom']")
+    zoom.wait_for()
+    assert zoom.get_attribute("role") == "dialog" and zoom.get_attribute("aria-modal") == "true"
+    assert in_zoom(page)
+    for key in ["Tab"] * 5 + ["Shift+Tab"] * 5:
+        page.keyboard.press(key)
+        assert in_zoom(page), (key, focused(page))
+    page.keyboard.press("ArrowRight")  # keys still step from inside the view
+    assert shown_step(page) == 6
+    page.keyboard.press("Escape")
+    assert zoom.count() == 0
+    assert page.evaluate("(b) => document.activeElement === b", opener.element_handle())
+    # focus put outside the view by a script still comes back, and Escape closes from anywhere
+    page.locator(".animlib-figure:has([data-testid='animlib-perturbation']) .animlib-zoom").click()
+    zoom.wait_for()
+    page.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press("Escape")
+    assert zoom.count() == 0
+    assert focused(page) == "zoom"
+    page.locator(".animlib-figure:has([data-testid='animlib-perturbation']) .animlib-zoom").click()
+    zoom.wait_for()
+    page.locator("[data-testid='animlib-slider']").evaluate("(n) => n.focus()")  # under it
+    assert in_zoom(page), focused(page)
+    page.keyboard.press("Escape")
+    assert zoom.count() == 0
+    opener.click()  # and its own close button closes it
+    page.locator("[data-testid='animlib-zoom'] [data-action='close']").click()
+    assert zoom.count() == 0 and focused(page) == "zoom"
+
+
 def test_compare_slider_moves_every_run(page, server, player_runs):
     runs = {name: run(player_runs, name) for name in ("short", "long", "big")}
     open_player(page, server.url + "/compare?runs=short,long,big")

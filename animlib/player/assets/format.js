@@ -102,6 +102,7 @@ const ICONS = {
   next: "M4 3v10l7-5z",
   last: "M11 3h2v10h-2zM3 3v10l7-5z",
   zoom: "M2 2h5v2H4v3H2zM9 2h5v5h-2V4H9zM2 9h2v3h3v2H2zM12 9h2v5H9v-2h3z",
+  close: "M3.4 2 8 6.6 12.6 2 14 3.4 9.4 8 14 12.6 12.6 14 8 9.4 3.4 14 2 12.6 6.6 8 2 3.4z",
 };
 
 function icon(name) {

@@ -86,6 +86,7 @@ class Player {
     this.tables = [];
     this.labels = [];
     this.timers = new Set();
+    this.zoomButtons = new Map(); // "r:kind" -> the button that shows that panel at full size
     // a rerun's player (a live run's new step, a changed option) keeps the divider where it was
     if (carried && carried.ids === this.runs.map((r) => r.id).join("\n")) this.split = carried.split;
     this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, this.runs.length, () => this.draw()) : null));
@@ -186,6 +187,7 @@ class Player {
     if (zoom) {
       const z = box.appendChild(button("zoom", "full size", (ev) => { ev.stopPropagation(); this.openZoom(zoom); }));
       z.classList.add("animlib-zoom");
+      this.zoomButtons.set(`${zoom.r}:${zoom.kind}`, z); // (where the focus goes back to)
     }
     fig.appendChild(el("figcaption", {}, caption));
     return fig;
@@ -453,7 +455,7 @@ class Player {
     if (target instanceof HTMLButtonElement && ev.key === "Enter") return; // (the button's own)
     // space plays wherever the focus is (on a button the browser would click it again): the
     // focus goes to the player first, so the key's release clicks nothing
-    if (target instanceof HTMLButtonElement && ev.key === " ") this.root.focus({ preventScroll: true });
+    if (target instanceof HTMLButtonElement && ev.key === " ") (this.overlay || this.root).focus({ preventScroll: true });
     const big = ev.shiftKey ? 10 : 1;
     const actions = {
       ArrowRight: () => this.move(big),
@@ -484,8 +486,10 @@ class Player {
     this.zoomLabels = this.labels.length;
     const content = what.kind === "before-after" ? this.beforeAfter(what.r, size, false) : this.canvas(what.r, what.kind, size, `animlib-zoom-${what.kind}`);
     this.zoomTargets = this.targets.slice(count);
-    const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-label": "full size", tabindex: -1 });
+    const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-modal": "true", "aria-label": "full size", tabindex: -1 });
     overlay.appendChild(content);
+    const close = overlay.appendChild(button("close", "close the full-size view (Esc)", () => this.closeZoom()));
+    close.classList.add("animlib-overlay-close");
     // which panel at which step (the page's step counter is behind the overlay); the zoom
     // said as a display size, not written like the perturbation's gain
     const run = this.runs[what.r];
@@ -495,8 +499,10 @@ class Player {
     const note = overlay.appendChild(el("div", { class: "animlib-overlay-note", "data-testid": "animlib-zoom-note" }));
     this.labels.push({ r: what.r, node: note, text: (s, shown) => `${who}${panel} · ${imageStep(s, shown)} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
     overlay.addEventListener("pointerdown", (ev) => { if (ev.target === overlay) this.closeZoom(); });
+    overlay.addEventListener("keydown", (ev) => this.trapTab(ev));
     this.root.appendChild(overlay);
     this.overlay = overlay;
+    this.trap(true);
     overlay.focus({ preventScroll: true });
     this.showLabels();
     this.draw();
@@ -504,11 +510,40 @@ class Player {
 
   closeZoom() {
     if (!this.overlay) return;
+    this.trap(false);
     this.targets = this.targets.filter((t) => !this.zoomTargets.includes(t));
     this.labels.length = this.zoomLabels;
     this.overlay.remove();
     this.overlay = null;
-    this.root.focus({ preventScroll: true });
+    // back to the button that shows this panel (as a dialog gives the focus back to its opener)
+    const opener = this.zoomButtons.get(`${this.zoomed.r}:${this.zoomed.kind}`);
+    (opener && opener.isConnected ? opener : this.root).focus({ preventScroll: true });
+  }
+
+  // The full-size view is modal: the page under it is hidden, so Tab cycles through the view's
+  // own controls, focus moved out of it (a script, the page's own widgets) comes back, and
+  // Escape closes it wherever the focus is (the player's keys listen only on its root).
+  trap(on) {
+    if (!this.trapped) {
+      this.trapped = {
+        focusin: (ev) => { if (this.overlay && !this.overlay.contains(ev.target)) this.overlay.focus({ preventScroll: true }); },
+        keydown: (ev) => { if (this.overlay && ev.key === "Escape" && !this.root.contains(ev.target)) { ev.preventDefault(); this.closeZoom(); } },
+      };
+    }
+    for (const [name, fn] of Object.entries(this.trapped)) {
+      if (on) document.addEventListener(name, fn, true);
+      else document.removeEventListener(name, fn, true);
+    }
+  }
+
+  trapTab(ev) {
+    if (ev.key !== "Tab" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    ev.preventDefault();
+    const stops = [...this.overlay.querySelectorAll("button, input, select, a[href], [tabindex='0']")].filter((n) => !n.disabled);
+    if (!stops.length) return;
+    const at = stops.indexOf(document.activeElement);
+    const next = ev.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at + 1) % stops.length;
+    stops[next].focus({ preventScroll: true });
   }
 
   // A comparison's images follow the page's width (a resized window, the sidebar opened; the
@@ -536,6 +571,7 @@ class Player {
     if (this.curves) this.curves.close();
     this.pause();
     this.cancelUrl();
+    if (this.overlay) this.trap(false);
     clearInterval(this.urlWatch);
     for (const f of this.frames) if (f) f.close();
     for (const { table } of this.tables) table.close();
