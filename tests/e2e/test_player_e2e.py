@@ -332,6 +332,43 @@ def test_the_full_size_view_keeps_the_focus_and_gives_it_back(page, server):
     assert zoom.count() == 0 and focused(page) == "zoom"
 
 
+def test_screen_readers_get_the_players_names_and_its_step(page, server):
+    """The key-taking root was an unnamed-by-role div, no step was announced, both full-size
+    buttons were "full size", the step table had no name and the legend swatches were unnamed
+    images."""
+    open_player(page, server.url + "/viewer?run=long&step=5")
+    root = page.locator(PLAYER)
+    assert root.get_attribute("role") in ("group", "application")
+    assert root.get_attribute("aria-label") and root.get_attribute("tabindex") == "0"
+    names = page.locator(".animlib-zoom").evaluate_all(
+        "(bs) => bs.map((b) => b.getAttribute('aria-label'))"
+    )
+    assert names == [
+        "Show original and adversarial image at full size",
+        "Show perturbation at full size",
+    ], names
+    assert page.locator("[data-testid='animlib-step-table']").get_attribute("aria-label")
+    swatches = page.locator(".animlib-swatch")
+    assert swatches.count() >= 1
+    assert all(s.get_attribute("aria-hidden") == "true" for s in swatches.all())
+    live = page.locator(f"{PLAYER} [role='status'][aria-live='polite']")
+    assert live.count() == 1
+    assert live.text_content() == ""  # nothing said on load
+    page.focus(PLAYER)
+    page.keyboard.down("ArrowRight")  # held: every repeat steps, nothing said meanwhile
+    for _ in range(3):
+        page.keyboard.down("ArrowRight")
+        page.wait_for_timeout(80)
+        assert live.text_content() == ""
+    page.keyboard.up("ArrowRight")
+    assert shown_step(page) == 9
+    page.wait_for_function("(n) => n.textContent !== ''", arg=live.element_handle(), timeout=5_000)
+    said = live.text_content()
+    assert said.startswith("step 9 of 14, top class ") and said[-6:-4] == "0.", said
+    snapshot = root.aria_snapshot()
+    assert "Show perturbation at full size" in snapshot, snapshot
+
+
 def test_compare_slider_moves_every_run(page, server, player_runs):
     runs = {name: run(player_runs, name) for name in ("short", "long", "big")}
     open_player(page, server.url + "/compare?runs=short,long,big")

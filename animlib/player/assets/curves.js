@@ -49,7 +49,7 @@ class Curves {
     const legend = el("div", { class: "animlib-legend" });
     for (const s of series) {
       const item = legend.appendChild(el("span", { class: "animlib-legend-item" }));
-      const swatch = item.appendChild(svgEl("svg", { class: "animlib-swatch", viewBox: "0 0 24 4", width: 24, height: 4 }));
+      const swatch = item.appendChild(svgEl("svg", { class: "animlib-swatch", viewBox: "0 0 24 4", width: 24, height: 4, "aria-hidden": "true" }));
       const mark = { x1: 0, x2: 24, y1: 2, y2: 2, stroke: s.color, "stroke-width": 3 };
       if (s.dash) mark["stroke-dasharray"] = s.dash.split(" ").map((d) => Number(d) / 2).join(" ");
       swatch.appendChild(svgEl("line", mark));

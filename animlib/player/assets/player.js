@@ -13,6 +13,7 @@ function address() {
   const p = new URLSearchParams(window.location.search);
   return `${window.location.pathname}|${p.get("run") || ""}|${p.get("runs") || ""}`;
 }
+const SAY_MS = 300; // the step is said this long after the last key (not at every held key's repeat)
 // Integer upscaling for small images (pixels stay square), plain downscaling for large ones.
 function displaySize(image, target) {
   const side = Math.max(image.width, image.height);
@@ -38,6 +39,14 @@ function imageName(run) {
 // A title cut in the middle to about fit a column ``width`` px wide: one line, so the images of
 // a row stay in line (a long name wrapped over 4 lines pushed its run's images down), and its
 // end kept (what tells compared runs apart: an eps, a rerun's "-2").
+// A panel as its full-size button and view name it: "adversarial image", "perturbation of run-2"
+function panelName(run, kind, compare) {
+  const name = imageName(run);
+  const image = name === "image" ? "image" : `${name} image`;
+  const panel = { "before-after": `original and ${image}`, image, perturbation: "perturbation" }[kind] || kind;
+  return compare ? `${panel} of ${run.title}` : panel;
+}
+
 function fitTitle(text, width) {
   const chars = Math.max(12, Math.floor((width || 300) / 7.5));
   if (text.length <= chars) return text;
@@ -90,9 +99,15 @@ class Player {
     // a rerun's player (a live run's new step, a changed option) keeps the divider where it was
     if (carried && carried.ids === this.runs.map((r) => r.id).join("\n")) this.split = carried.split;
     this.frames = this.runs.map((run) => (run.image ? new Frames(run.image, run.steps, this.runs.length, () => this.draw()) : null));
-    this.root = el("div", { class: "animlib-player", "data-testid": "animlib-player", tabindex: 0, "data-step": 0, "data-mode": this.header.mode });
-    this.root.setAttribute("aria-label", "Step player: arrow keys step, Home/End jump, space plays");
+    // a group of controls that steps runs (screen readers drop a name on a plain div), named
+    // after its run(s) and its keys
+    const who = this.compare ? `${this.runs.length} runs compared` : this.runs[0].title;
+    this.root = el("div", { class: "animlib-player", "data-testid": "animlib-player", tabindex: 0, "data-step": 0, "data-mode": this.header.mode, role: "group", "aria-roledescription": "step player" });
+    this.root.setAttribute("aria-label", `${who}: arrow keys step, Home/End jump, space plays`);
+    this.root.setAttribute("aria-keyshortcuts", "ArrowLeft ArrowRight Shift+ArrowLeft Shift+ArrowRight PageUp PageDown Home End Space");
     this.root.appendChild(this.toolbar());
+    // the step shown, said politely once the keys rest (a held key or playback says nothing)
+    this.said = this.root.appendChild(el("div", { class: "animlib-sr", role: "status", "aria-live": "polite", "aria-atomic": "true", "data-testid": "animlib-announce" }));
     this.root.appendChild(this.compare ? this.compareBody() : this.viewerBody());
     this.curves = this.makeCurves(parent.clientWidth);
     if (this.curves) this.root.appendChild(this.curves.root);
@@ -185,7 +200,8 @@ class Player {
     const box = fig.appendChild(el("div", { class: "animlib-box" }));
     box.appendChild(child);
     if (zoom) {
-      const z = box.appendChild(button("zoom", "full size", (ev) => { ev.stopPropagation(); this.openZoom(zoom); }));
+      const name = `Show ${panelName(this.runs[zoom.r], zoom.kind, this.compare)} at full size`;
+      const z = box.appendChild(button("zoom", name, (ev) => { ev.stopPropagation(); this.openZoom(zoom); }));
       z.classList.add("animlib-zoom");
       this.zoomButtons.set(`${zoom.r}:${zoom.kind}`, z); // (where the focus goes back to)
     }
@@ -333,6 +349,7 @@ class Player {
     if (!fromPlay && this.playing) this.pause();
     if (step === this.step) return;
     this.direction = step >= this.step ? 1 : -1;
+    if (this.step >= 0 && !fromPlay) this.saySoon(); // (not the first step: nothing changed)
     this.step = step;
     this.root.setAttribute("data-step", String(step));
     this.slider.value = String(step);
@@ -361,6 +378,14 @@ class Player {
       const f = this.frames[r];
       node.textContent = text(s, f ? f.locate(s).shown : s);
     }
+  }
+
+  saySoon() {
+    clearTimeout(this.sayTimer);
+    this.sayTimer = setTimeout(() => {
+      const t = !this.compare && this.tables[0] && this.tables[0].table;
+      this.said.textContent = `step ${this.step} of ${this.steps - 1}${t ? `, ${t.said()}` : ""}`;
+    }, SAY_MS);
   }
 
   move(delta) {
@@ -441,6 +466,7 @@ class Player {
   }
 
   pause() {
+    if (this.playing) this.saySoon(); // where playback stopped
     this.playing = false;
     cancelAnimationFrame(this.raf);
     this.root.removeAttribute("data-playing");
@@ -486,7 +512,7 @@ class Player {
     this.zoomLabels = this.labels.length;
     const content = what.kind === "before-after" ? this.beforeAfter(what.r, size, false) : this.canvas(what.r, what.kind, size, `animlib-zoom-${what.kind}`);
     this.zoomTargets = this.targets.slice(count);
-    const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-modal": "true", "aria-label": "full size", tabindex: -1 });
+    const overlay = el("div", { class: "animlib-overlay", "data-testid": "animlib-zoom", role: "dialog", "aria-modal": "true", "aria-label": `${panelName(this.runs[what.r], what.kind, this.compare)} at full size`, tabindex: -1 });
     overlay.appendChild(content);
     const close = overlay.appendChild(button("close", "close the full-size view (Esc)", () => this.closeZoom()));
     close.classList.add("animlib-overlay-close");
@@ -572,6 +598,7 @@ class Player {
     this.pause();
     this.cancelUrl();
     if (this.overlay) this.trap(false);
+    clearTimeout(this.sayTimer);
     clearInterval(this.urlWatch);
     for (const f of this.frames) if (f) f.close();
     for (const { table } of this.tables) table.close();

@@ -42,7 +42,7 @@ class StepTable {
       .filter((role) => run[role] !== null && run[role] !== undefined)
       .map((role) => ({ role, label: run[role], v: arrays[`${prefix}${role}_v`].data, r: arrays[`${prefix}${role}_r`].data }));
     this.k = run.k;
-    this.table = el("table", { class: "animlib-table", "data-testid": "animlib-step-table", "data-run": run.id });
+    this.table = el("table", { class: "animlib-table", "data-testid": "animlib-step-table", "data-run": run.id, "aria-label": `confidences of ${run.title} at the step shown` });
     const head = this.table.appendChild(el("thead")).appendChild(el("tr"));
     // "#" keeps a narrow compare column readable (its title says "rank")
     for (const [name, title] of [["class"], ["confidence"], ["#", "rank"], ["role"]]) head.appendChild(el("th", { scope: "col", title }, name));
@@ -140,6 +140,12 @@ class StepTable {
       row.role.title = row.role.textContent;
     });
     this.table.setAttribute("data-step", String(step));
+  }
+
+  // the shown step's top class as a screen reader says it
+  said() {
+    if (this.step === null) return "";
+    return `top class ${this.run.classes[this.topk.data[this.step * this.k]]}, ${fmtConf(this.topv.data[this.step * this.k])}`;
   }
 
   close() {
