@@ -25,6 +25,7 @@ import animlib  # noqa: E402
 from animlib import movie_writers  # noqa: E402
 from animlib.errors import RenderError, RenderOptionError  # noqa: E402
 from animlib.figure import CompareFigure, RunFigure  # noqa: E402
+from animlib.figure.pixels import shared_amplification  # noqa: E402
 from animlib.frames import FrameRenderer, iter_frames  # noqa: E402
 from animlib.options import RenderOptions  # noqa: E402
 from animlib.rendering import render, render_compare  # noqa: E402
@@ -676,6 +677,24 @@ def test_compared_perturbations_share_one_amplification(tmp_path):
     assert [row.amplification for row in given.rows] == [7.0, 7.0]
     plain = make_run(tmp_path, "plain", steps=3, original=False)  # no perturbation panel
     assert [r.amplification for r in CompareFigure([plain, small]).rows] == [None, alone[1]]
+
+
+def test_a_compared_run_without_perturbation_does_not_blank_the_others(tmp_path):
+    """A compared run whose last image equals its original (one step, an eps=0 baseline) made
+    the shared gain x1: every other row's perturbation panel came out almost white."""
+    x0 = np.full((8, 8, 3), 0.5, np.float32)
+    sign = np.sign(np.sin(np.arange(192))).reshape(8, 8, 3).astype(np.float32)
+    with animlib.RunWriter(tmp_path, name="attack", original=x0) as w:
+        for i in range(3):
+            w.log(image=x0 + 0.01 * i * sign)
+    with animlib.RunWriter(tmp_path, name="baseline", original=x0) as w:
+        w.log(image=x0)
+    attack, baseline = (animlib.open_run(tmp_path / n) for n in ("attack", "baseline"))
+    alone = RunFigure(attack).rows[0].amplification
+    assert alone == pytest.approx(50, rel=0.1)
+    assert shared_amplification([attack, baseline]) == alone
+    assert [r.amplification for r in CompareFigure([baseline, attack]).rows] == [alone, alone]
+    assert shared_amplification([baseline, baseline]) == 1.0  # nothing to show: x1
 
 
 def test_render_compare_needs_two_to_six_runs(tmp_path, run):

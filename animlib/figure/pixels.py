@@ -104,20 +104,46 @@ def auto_amplification(run: RunLike) -> float:
     For a running run (``status == "running"``) it is rounded down to 1, 2 or 5 x 10^k: its
     final step moves on with every step, and a gain that changed as often would change every
     frame of its video (a live render appends frames only while the gain stays)."""
+    delta = final_perturbation(run)
+    if delta is None:
+        return 1.0
+    return amplification_for(delta, running=getattr(run, "status", None) == "running")
+
+
+def final_perturbation(run: RunLike) -> np.ndarray | None:
+    """The final step's perturbation (channel means minus the original's); None without an
+    original or a step."""
     original = run.original
     if original is None or len(run) == 0:
-        return 1.0
-    delta = channel_mean(run.images[len(run) - 1]) - channel_mean(original)
-    return amplification_for(delta, running=getattr(run, "status", None) == "running")
+        return None
+    return channel_mean(run.images[len(run) - 1]) - channel_mean(original)
 
 
 def shared_amplification(runs: Sequence[RunLike]) -> float | None:
     """One amplification for the perturbation panels of compared runs: the smallest of their
     automatic ones (the largest perturbation fills the colours, none is clipped), so that their
     perturbations read alike (each row's own gain showed x120 beside x500); None when no run
-    has an original."""
-    gains = [auto_amplification(run) for run in runs if run.original is not None and len(run)]
-    return min(gains) if gains and min(gains) <= MAX_SHARED else None
+    has an original.
+
+    A run whose final step equals its original (no perturbation: one step, an eps=0 baseline)
+    has no say: its panel is blank at any gain, and its x1 made every other row blank too. With
+    no perturbation in any run the gain is 1."""
+    gains, any_original = [], False
+    for run in runs:
+        delta = final_perturbation(run)
+        if delta is None:
+            continue
+        any_original = True
+        m = float(np.max(np.abs(delta)))
+        if math.isfinite(m) and m > 0:
+            gains.append(
+                amplification_for(delta, running=getattr(run, "status", None) == "running")
+            )
+    if not any_original:
+        return None
+    if not gains:
+        return 1.0
+    return min(gains) if min(gains) <= MAX_SHARED else None
 
 
 MAX_SHARED = 1e6  # (the largest amplification option: beyond, each row keeps its own)
