@@ -26,6 +26,7 @@ from animlib import movie_writers  # noqa: E402
 from animlib.errors import RenderError, RenderOptionError  # noqa: E402
 from animlib.figure import CompareFigure, RunFigure  # noqa: E402
 from animlib.figure.pixels import shared_amplification  # noqa: E402
+from animlib.figure.rundata import choose_classes, top_count  # noqa: E402
 from animlib.frames import FrameRenderer, iter_frames  # noqa: E402
 from animlib.options import RenderOptions  # noqa: E402
 from animlib.rendering import render, render_compare  # noqa: E402
@@ -555,6 +556,27 @@ def test_class_set_is_fixed_and_includes_true_and_target(tmp_path):
     assert row.classes == before
     labels = [t.get_text() for t in row.bars.class_labels]
     assert labels[:2] == ["c0", "c29"]
+
+
+def test_the_bars_always_show_the_class_each_step_predicts(tmp_path):
+    """K=100, top 10 by peak: an attack wandering through 24 classes ended on n23 (83.5% in
+    the header) while the bars showed n00..n09 at 0.00, none outlined as the argmax."""
+    names = [f"n{i:02d}" for i in range(100)]
+    with animlib.RunWriter(tmp_path, name="wander", class_names=names, true_label=0) as w:
+        for step in range(24):
+            p = np.full(100, 0.1 / 99, np.float32)
+            p[step] = 0.9 if step < 23 else 0.84
+            w.log(image=np.zeros((8, 8, 3), np.float32), confidences=p / p.sum())
+    run = animlib.open_run(tmp_path / "wander")
+    fig = RunFigure(run, RenderOptions(top_k=10))
+    bars = fig.rows[0].bars
+    assert set(range(24)) <= set(bars.classes)  # every step's argmax has a bar
+    assert "top 24 of 100" in bars.title.get_text()
+    fig.update(23)
+    assert [t.get_text() for t in bars.class_labels][bars.classes.index(23)] == "n23"
+    conf = np.asarray(run.confidences)  # room for 5 bars: the final prediction keeps its bar
+    chosen = choose_classes(conf, top_count(conf, 3, 0, None, rows=5), 0, None)
+    assert len(chosen) == 5 and chosen[0] == 0 and chosen[-1] == 23  # (by peak: 23's is lowest)
 
 
 def test_the_bar_title_says_how_many_classes_it_shows(tmp_path):

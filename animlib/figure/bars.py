@@ -55,11 +55,12 @@ def rows_that_fit(height: float) -> int:
 
 def bars_title(shown: int, top_k: int, classes: int, *, short: bool = False) -> str:
     """The bar panel's title: ``confidence`` when every class has a bar, else how many of how
-    many (the true and target classes are added to the top ``top_k`` when outside them).
+    many (the true and target classes are added to the top ``top_k`` when outside them; the
+    top ones are every class that is some step's argmax, then the others by peak confidence).
 
     Args:
         shown: Bars drawn.
-        top_k: The classes by peak confidence drawn.
+        top_k: The top classes drawn (see :func:`~animlib.figure.rundata.top_count`).
         classes: Classes of the run.
         short: Only the count (``top 9 of 40``), for a panel too narrow for the whole title
             (cut, it read "confidence (top 9 of…").
@@ -75,7 +76,8 @@ def bars_title(shown: int, top_k: int, classes: int, *, short: bool = False) -> 
 
 class ConfidenceBars:
     """Horizontal bars of the confidences ``conf`` for the classes ``classes`` (true, target,
-    then the top-k by peak confidence, fixed for the whole run), one value cell per bar.
+    then every step's argmax and the top-k by peak confidence, fixed for the whole run: see
+    :func:`~animlib.figure.rundata.choose_classes`), one value cell per bar.
 
     The panel is drawn without an Axes: a :class:`~animlib.figure.boxes.PanelBox` with x from 0
     to 1.2 and a row per class, plain lines and texts for the grid, axis line, tick labels

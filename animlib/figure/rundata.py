@@ -11,7 +11,7 @@ from ..errors import Code, RunFormatError
 from ..protocol import RunLike, run_label
 from ..text import one_line
 
-__all__ = ["RunData", "choose_classes", "confidences", "top_count"]
+__all__ = ["RunData", "choose_classes", "confidences", "ranked_classes", "top_count"]
 
 
 def confidences(run: RunLike) -> np.ndarray | None:
@@ -47,6 +47,21 @@ def _class_names(run: RunLike, k: int) -> tuple[str, ...]:
     return tuple(one_line(names[i]) if i < len(names) else str(i) for i in range(k))
 
 
+def ranked_classes(conf: np.ndarray) -> tuple[np.ndarray, int]:
+    """Every class in the order the bars take them (after the true and target classes), and how
+    many of them are some step's argmax: first the argmax of some step (the final step's first,
+    then by the number of steps it leads), then the others by peak confidence (NaN never wins).
+    """
+    c = np.nan_to_num(conf, nan=-1.0)  # (as RunData's argmax)
+    by_peak = np.argsort(-c.max(axis=0), kind="stable")
+    counts = np.bincount(np.argmax(c, axis=1), minlength=conf.shape[1])
+    final = int(np.argmax(c[-1]))
+    leaders = by_peak[np.argsort(-counts[by_peak], kind="stable")][: np.count_nonzero(counts)]
+    leaders = [final, *(int(x) for x in leaders if x != final)]
+    rest = by_peak[counts[by_peak] == 0]
+    return np.concatenate([np.asarray(leaders, dtype=by_peak.dtype), rest]), len(leaders)
+
+
 def top_count(
     conf: np.ndarray,
     top_k: int,
@@ -54,12 +69,15 @@ def top_count(
     target_label: int | None,
     rows: int | None = None,
 ) -> int:
-    """How many classes by peak confidence a run's bars show: ``top_k`` (at most every class),
-    fewer when only ``rows`` bars fit beside the true and target classes (these keep theirs)."""
-    k = min(top_k, conf.shape[1])
+    """How many classes besides the true and target ones a run's bars show: ``top_k``, or more
+    when more classes are some step's argmax (each gets a bar: the bars never leave out the
+    class a frame's header names as predicted), at most every class; fewer when only ``rows``
+    bars fit beside the true and target classes (these keep theirs; then the argmax classes
+    leading the fewest steps are the ones left out, the final step's is kept)."""
+    order, leaders = ranked_classes(conf)
+    k = min(max(top_k, leaders), conf.shape[1])
     if rows is None:
         return k
-    order = np.argsort(-np.nan_to_num(conf, nan=0.0).max(axis=0), kind="stable")
     marked = {int(c) for c in (true_label, target_label) if c is not None}
     k = min(k, rows)
     while k > 1 and len(marked.union(order[:k].tolist())) > rows:
@@ -70,11 +88,15 @@ def top_count(
 def choose_classes(
     conf: np.ndarray, top_k: int, true_label: int | None, target_label: int | None
 ) -> list[int]:
-    """Fixed class set for a run: true, target, then the top-k classes by peak confidence."""
+    """Fixed class set for a run: true, target, then ``top_k`` more in the order of peak
+    confidence: the classes that are some step's argmax first (see :func:`top_count` for how
+    many the bars show: all of them when they fit), then the others by peak confidence."""
+    order, _ = ranked_classes(conf)
+    top = np.sort(order[: min(top_k, conf.shape[1])])  # (equal peaks: by class)
     peak = np.nan_to_num(conf, nan=0.0).max(axis=0)
-    order = np.argsort(-peak, kind="stable")[: min(top_k, conf.shape[1])]
+    top = top[np.argsort(-peak[top], kind="stable")]
     chosen: list[int] = []
-    for c in (true_label, target_label, *order.tolist()):
+    for c in (true_label, target_label, *top.tolist()):
         if c is not None and c not in chosen:
             chosen.append(int(c))
     return chosen
