@@ -15,6 +15,11 @@
 # in it (those steps would otherwise read as zeros). An ``animlib.steps`` chunk decodes each
 # frame into a buffer of exactly one step (:func:`~animlib.stepcodec.decode_chunk`).
 #
+# Float steps are checked as they decode (finite, in [0, 1], as the writers store them): a run
+# damaged on disk raises a RunFormatError naming the run, ``images`` and the step, as
+# ``validate`` does, rather than becoming a figure. Only what can be out of range is looked at
+# (raw float frames, residuals; every value of a plain zstd chunk): the grid values cannot be.
+#
 # Decoded chunks go into arrays the reader reuses (:class:`_Buffers`) once nothing refers to
 # them any more: a 512x512 float32 step is 3 MB, and fresh pages for each cost the kernel about
 # as much as a third of its decoding.
@@ -25,12 +30,13 @@ import json
 import math
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import numpy as np
 
 from .arraymeta import STEPS_CODEC, ChunkRule, zstd_content_size
+from .errors import Code, RunFormatError
 from .protocol import RunLike
 from .reader import Run
 from .store import Store
@@ -126,6 +132,7 @@ class ChunkReader:
         self.chunk = chunk
         self.steps_per_chunk = chunk[0]
         self.n_steps = steps
+        self.run_id = str(store.name)  # (``of`` sets the run's id) named by a values error
         self._tail = sep.join("0" for _ in chunk[1:])
         self._sep = sep
         self._codec = codec
@@ -144,7 +151,12 @@ class ChunkReader:
         """A reader for ``run``'s images, or None when they are not stored in a way read here
         or ``run`` is not a stored :class:`~animlib.reader.Run` (a wrapper may change its
         steps)."""
-        return cls.at(run.store, len(run)) if isinstance(run, Run) else None
+        if not isinstance(run, Run):
+            return None
+        reader = cls.at(run.store, len(run))
+        if reader is not None:
+            reader.run_id = run.id
+        return reader
 
     @classmethod
     def at(cls, store: Store, steps: int | None = None) -> ChunkReader | None:
@@ -176,25 +188,53 @@ class ChunkReader:
             return None
         return cls(store, dtype, chunk, sep, codec, steps)
 
-    def read(self, index: int) -> np.ndarray | None:
+    def read(self, index: int, wanted: Container[int] | None = None) -> np.ndarray | None:
         """The steps of chunk ``index`` (read-only), or None if it is not stored or does not
-        decode to a whole chunk."""
+        decode to a whole chunk.
+
+        Raises:
+            RunFormatError: a float step of ``wanted`` (its places in the chunk; None: any)
+                holds NaN/inf or values outside [0, 1] (INVALID)."""
+        steps, problems = self._decoded(index)
+        if problems:
+            self._refuse(index, problems, problems if wanted is None else wanted)
+        return steps
+
+    def _refuse(self, index: int, problems: dict[int, str], wanted: Container[int]) -> None:
+        """Raise the RunFormatError of the first step in ``wanted`` (steps in chunk ``index``)
+        that has a problem, if any."""
+        for i in sorted(problems):
+            if i in wanted:
+                raise RunFormatError(
+                    f"{problems[i]} at step {index * self.steps_per_chunk + i}",
+                    run=self.run_id,
+                    field=_ARRAY,
+                    code=Code.INVALID,
+                )
+
+    def _decoded(self, index: int) -> tuple[np.ndarray | None, dict[int, str]]:
+        """Chunk ``index`` as :meth:`read` gives it, and its float steps' problems."""
+        from .stepcodec import chunk_problems
+
         key = f"{_ARRAY}/c{self._sep}{index}{self._sep}{self._tail}"
+        problems: dict[int, str] = {}
         try:
             data = self.store.read(key, limit=self._rule.max_stored + 1)
             if len(data) > self._rule.max_stored:
-                return None  # never decoded here: the checked read reports it
+                return None, {}  # never decoded here: the checked read reports it
             if self._codec == STEPS_CODEC:
-                steps = self._decode_steps(index, data)
+                steps = self._decode_steps(index, data, problems)
             else:
                 steps = self._decode_plain(data)
+                if steps is not None and steps.dtype == np.float32:
+                    problems = chunk_problems(steps)
         except Exception:
-            return None
+            return None, {}
         if steps is None:
-            return None
+            return None, {}
         steps = steps.view()  # the buffer stays writable for the next chunk decoded into it
         steps.flags.writeable = False
-        return steps
+        return steps, problems
 
     def release(self) -> None:
         """Let the arrays kept for reuse go (reading again makes new ones)."""
@@ -212,7 +252,7 @@ class ChunkReader:
             return None
         return np.frombuffer(data, self.dtype).reshape(self.chunk)
 
-    def _decode_steps(self, index: int, data: bytes) -> np.ndarray | None:
+    def _decode_steps(self, index: int, data: bytes, problems: dict[int, str]) -> np.ndarray | None:
         """An ``animlib.steps`` chunk, or None if the checked read refuses it (see above)."""
         if len(data) < 8 or data[:4] != _STEPS_MAGIC:
             return None
@@ -223,7 +263,9 @@ class ChunkReader:
             return None  # cut short: its missing steps must not read as the fill value
         from .stepcodec import decode_chunk
 
-        return decode_chunk(data, self.chunk, self.dtype, out=self._buffers.take())
+        return decode_chunk(
+            data, self.chunk, self.dtype, out=self._buffers.take(), problems=problems
+        )
 
     def steps(self, start: int, stop: int, wanted: Sequence[int]) -> dict[int, np.ndarray] | None:
         """Steps ``wanted`` (all in [start, stop)) from the chunks holding them, or None if
@@ -235,7 +277,7 @@ class ChunkReader:
             mine = [s for s in wanted if first <= s < first + k]
             if not mine:
                 continue
-            data = self.read(index)
+            data = self.read(index, {s - first for s in mine})
             if data is None:
                 return None
             for s in mine:

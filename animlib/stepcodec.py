@@ -41,6 +41,30 @@ _BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)  # decodes any B
 _ZSTD = Zstd()  # decodes parts stored with zstd
 
 
+ONE_BITS = 0x3F800000  # the bits of 1.0: no float in [0, 1] but -0.0 has larger ones
+
+
+def value_problem(values: np.ndarray) -> str | None:
+    """What is wrong with float32 ``values`` (any shape) for an image step (NaN/inf or outside
+    [0, 1], worded as :func:`animlib.validation.validate` words it), None if nothing: one pass
+    over their bits when nothing is."""
+    bits = values.view(np.uint32)
+    if not bits.size or int(bits.max()) <= ONE_BITS:
+        return None
+    if not np.isfinite(values).all():
+        return "contains NaN/inf"
+    out = values[(values < 0) | (values > 1)]
+    return f"has float values outside [0, 1] ({out[0]:.4g})" if out.size else None
+
+
+def chunk_problems(steps: np.ndarray) -> dict[int, str]:
+    """:func:`value_problem` of each float32 step of ``steps`` (S, ...) that has one."""
+    if value_problem(steps) is None:
+        return {}
+    found = {i: value_problem(step) for i, step in enumerate(steps)}
+    return {i: p for i, p in found.items() if p is not None}
+
+
 def _compress(values: np.ndarray, shuffle: int) -> bytes:
     """LZ4 in Blosc at level 5: uint8 ``q`` and its deltas, and the float bits' deltas, with bit
     planes (``blosc.BITSHUFFLE``); 32-bit words (the residual, a RAW frame's own float bits) with
@@ -188,8 +212,9 @@ def _parse_frame(view: memoryview, has_prev: bool, dtype: np.dtype, count: int) 
     return _Frame(kind, bool(delta), codecs & 15, codecs >> 4, n_res, main, res)
 
 
-def _apply_residual(bits: np.ndarray, frame: _Frame, shape: tuple[int, ...]) -> None:
-    """XOR the residual of a GRID frame into its grid values' bits (flat uint32)."""
+def _apply_residual(bits: np.ndarray, frame: _Frame, shape: tuple[int, ...]) -> np.ndarray:
+    """XOR the residual of a GRID frame into its grid values' bits (flat uint32); the positions
+    it changed."""
     n_res = frame.n_res
     raw = _inflate(frame.res, frame.res_codec, 8 * n_res, shape)
     if frame.res_codec == ZSTD:  # byte planes shuffled by hand
@@ -200,6 +225,7 @@ def _apply_residual(bits: np.ndarray, frame: _Frame, shape: tuple[int, ...]) -> 
     if idx[-1] >= bits.size or (gaps == 0).any():
         raise ValueError("frame residual is corrupt (positions out of range)")
     bits[idx] ^= xor
+    return idx
 
 
 # A decoded step, as the next frame of its chunk needs it: its flat values (uint8 or float32) and,
@@ -213,9 +239,12 @@ def _decode_frame(
     spec: tuple[tuple[int, ...], np.dtype],
     into: np.ndarray,
     q_out: np.ndarray | None = None,
+    problems: list[str] | None = None,
 ) -> _Step:
     """One frame decoded into ``into`` (flat, of the array's dtype), given the previous step of
-    its chunk; a GRID frame's ``q`` goes to ``q_out`` (flat uint8 scratch) if given."""
+    its chunk; a GRID frame's ``q`` goes to ``q_out`` (flat uint8 scratch) if given. With
+    ``problems``, the values that can be out of range (a RAW frame's, a GRID frame's residual)
+    are checked and what is wrong appended (grid values are in [0, 1] by construction)."""
     shape, dtype = spec
     count = math.prod(shape)
     frame = _parse_frame(view, prev is not None, dtype, count)
@@ -224,6 +253,8 @@ def _decode_frame(
         bits = bits.view(np.uint32)
         if frame.delta:
             bits += prev[0].view(np.uint32)
+        if problems is not None and (problem := value_problem(bits.view(np.float32))):
+            problems.append(problem)
         return bits.view(np.float32), None
     q = _inflate(frame.main, frame.codec, count, shape, out=into if frame.kind == U8 else q_out)
     if frame.delta:
@@ -233,12 +264,20 @@ def _decode_frame(
         return q, q
     bits = on_grid(q, out=into).view(np.uint32)
     if frame.n_res:
-        _apply_residual(bits, frame, shape)
+        idx = _apply_residual(bits, frame, shape)
+        if problems is not None and (problem := value_problem(bits[idx].view(np.float32))):
+            problems.append(problem)
     return bits.view(np.float32), q
 
 
 def decode_chunk(
-    data: Any, shape: tuple[int, ...], dtype: Any, fill: Any = 0, out: np.ndarray | None = None
+    data: Any,
+    shape: tuple[int, ...],
+    dtype: Any,
+    fill: Any = 0,
+    out: np.ndarray | None = None,
+    *,
+    problems: dict[int, str] | None = None,
 ) -> np.ndarray:
     """Decode a chunk.
 
@@ -249,6 +288,9 @@ def decode_chunk(
         fill: The value of steps the chunk does not hold yet.
         out: A C-contiguous array of ``shape`` and ``dtype`` to decode into (reused between
             chunks: no fresh pages), or None for a new one.
+        problems: Receives ``{step in the chunk: what is wrong}`` for float steps holding NaN/inf
+            or values outside [0, 1] (the writers store none); only the values that can be
+            are looked at (raw float frames, residuals). None: not checked.
 
     Returns:
         The (S, H, W, C) array (``out`` if given), exactly as written.
@@ -279,6 +321,9 @@ def decode_chunk(
         scratch = _buffer("grid_q", (2, steps.shape[1]), np.uint8)
     for i, n in enumerate(lengths):
         q_out = scratch[i % 2] if scratch is not None else None
-        prev = _decode_frame(view[pos : pos + n], prev, spec, steps[i], q_out)
+        found: list[str] | None = [] if problems is not None else None
+        prev = _decode_frame(view[pos : pos + n], prev, spec, steps[i], q_out, found)
+        if found:
+            problems[i] = found[0]  # type: ignore[index]
         pos += n
     return out

@@ -846,6 +846,33 @@ def test_render_refuses_confidences_that_are_not_numbers(corpus, tmp_path, capsy
     assert not out.exists()
 
 
+def test_render_refuses_images_that_are_not_in_range(corpus, tmp_path, capsys):
+    """Writers refuse NaN and float pixels outside [0, 1]; a damaged run holding them rendered
+    (exit 0, the NaN drawn as a dark perturbation pixel) while validate called it broken. The
+    render and ``run.images`` now fail as validate does, naming the run, ``images``, the step."""
+    out = tmp_path / "x.gif"
+    with pytest.raises(animlib.RunFormatError) as e:  # float steps off the grid: raw float bits
+        animlib.render(animlib.open_run(corpus / "images-nan"), out, dpi=50)
+    assert (e.value.run, e.value.field, e.value.code) == ("images-nan", "images", Code.INVALID)
+    assert "contains NaN/inf at step 6" in str(e.value)
+    assert not out.exists()
+    x0 = (np.arange(16 * 12 * 3).reshape(16, 12, 3) % 256 / 255).astype(np.float32)
+    with animlib.RunWriter(tmp_path, name="grid", original=x0) as w:  # on the grid: residuals
+        for _ in range(4):
+            w.log(image=x0)
+    image = x0.copy()
+    image[2, 3, 1] = 1.5
+    poke(tmp_path / "grid", "images", 2, image)
+    run = animlib.open_run(tmp_path / "grid")
+    with pytest.raises(animlib.RunFormatError, match=r"outside \[0, 1\] \(1\.5\) at step 2"):
+        run.images[2]
+    assert np.array_equal(run.images[1], x0)  # the other steps still read
+    assert cli_main(["render", str(tmp_path / "grid"), str(out), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert "run 'grid': images: has float values outside [0, 1] (1.5) at step 2" in err, err
+    assert not out.exists()
+
+
 def test_chained_urls_are_not_run_ids(corpus):
     for bad in ("good::file:", "symlink-outside::file:", "good::memory:", "good:x", "s3://x/y"):
         with pytest.raises(animlib.RunFormatError, match="not a valid run id") as info:

@@ -65,9 +65,9 @@ def test_a_render_decodes_its_first_chunk_once_while_the_figure_is_built(tmp_pat
     reads: list[tuple[int, str]] = []
     original = ChunkReader.read
 
-    def counting(self, index):
+    def counting(self, index, wanted=None):
         reads.append((index, threading.current_thread().name))
-        return original(self, index)
+        return original(self, index, wanted)
 
     monkeypatch.setattr(ChunkReader, "read", counting)
     with FrameRenderer(run, RenderOptions(dpi=50)) as frames:

@@ -461,7 +461,8 @@ def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_pa
 
     from animlib.chunk_reader import ChunkReader
 
-    data = (np.random.default_rng(0).random((7, 9, 5, 3)) * 200).astype(dtype)
+    scale = 200 if dtype == "uint8" else 1  # (float pixels are in [0, 1]: others are refused)
+    data = (np.random.default_rng(0).random((7, 9, 5, 3)) * scale).astype(dtype)
     plain = _StoredImages(tmp_path / "plain", data, 3, [ZstdCodec()] if zstd else None)
     assert ChunkReader.of(plain) is None  # not a stored Run: its steps may be anything
     reader = ChunkReader.at(plain.store)
@@ -487,6 +488,12 @@ def test_plain_chunks_are_read_straight_and_anything_else_is_left_to_zarr(tmp_pa
     assert reader.read(1) is None and np.array_equal(reader.read(2)[0], data[6])
     other = _StoredImages(tmp_path / "gzip", data, 3, [GzipCodec()])
     assert ChunkReader.at(other.store) is None
+    if dtype == "float32":  # damaged float pixels: refused for the steps holding them only
+        data[4, 1, 2, 0] = np.nan
+        damaged = ChunkReader.at(_StoredImages(tmp_path / "nan", data, 3, None).store)
+        assert damaged.steps(3, 6, [3, 5]).keys() == {3, 5}
+        with pytest.raises(animlib.RunFormatError, match="contains NaN/inf at step 4"):
+            damaged.steps(3, 6, [4])
 
 
 # ------------------------------------------------------------------------------ panel variants
