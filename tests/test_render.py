@@ -586,6 +586,24 @@ def test_the_bars_always_show_the_class_each_step_predicts(tmp_path):
     assert len(chosen) == 5 and chosen[0] == 0 and chosen[-1] == 23  # (by peak: 23's is lowest)
 
 
+def test_the_legend_names_only_the_classes_the_run_has(tmp_path):
+    """A run without a true label had "true" in its bars' legend (as if a bar were true)."""
+    from matplotlib.text import Text
+
+    def legend(run) -> list[str]:
+        texts = {t.get_text() for t in RunFigure(run).fig.findobj(Text)}
+        return [word for word in ("true", "target", "argmax") if word in texts]
+
+    names = [f"c{i}" for i in range(4)]
+    assert legend(make_run(tmp_path, "labelled", class_names=names)) == ["true", "argmax"]
+    targeted = make_run(tmp_path, "targeted", class_names=names, target_label=3)
+    assert legend(targeted) == ["true", "target", "argmax"]
+    with animlib.RunWriter(tmp_path, name="unlabelled") as w:  # no class names, no labels
+        for i in range(3):
+            w.log(image=np.zeros((8, 8, 3), np.float32), confidences=_probs(i, 3, 4))
+    assert legend(animlib.open_run(tmp_path / "unlabelled")) == ["argmax"]
+
+
 def test_the_bar_title_says_how_many_classes_it_shows(tmp_path):
     few = make_run(tmp_path, "few")  # every class has a bar: no "top 10" over 3 bars
     assert RunFigure(few).rows[0].bars.title.get_text() == "confidence"

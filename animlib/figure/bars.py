@@ -159,9 +159,12 @@ class ConfidenceBars:
         return labels
 
     def _legend(self) -> list[tuple[str, dict[str, Any]]]:
-        """Legend items right-aligned above the panel's top-right corner: (label, patch style)."""
+        """Legend items right-aligned above the panel's top-right corner: (label, patch style);
+        "true" and "target" only for a run that has such a class."""
         solid = {"edgecolor": "none", "linewidth": 0.0}
-        items = [("true", {"facecolor": TRUE_COLOR, **solid})]
+        items: list[tuple[str, dict[str, Any]]] = []
+        if self.data.true_label is not None:
+            items.append(("true", {"facecolor": TRUE_COLOR, **solid}))
         if self.data.target_label is not None:
             items.append(("target", {"facecolor": TARGET_COLOR, **solid}))
         items.append(
