@@ -8,7 +8,7 @@ from typing import Any
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code, RunInputError
 from .listing import RunInfo, list_runs, read_infos
-from .run_folder import check_root
+from .run_folder import check_root, refuse_added_files
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
 from .text import natural_key, plural
@@ -131,6 +131,7 @@ def resolve_experiment_id(
         )
     # refused now rather than at the first step
     check_free(open_store(root, storage_options), mine, base)
+    check_no_added_files(open_store(root, storage_options), mine, base)
     return base, mine
 
 
@@ -156,6 +157,24 @@ def check_free(base: Store, run_ids: list[str], experiment: str | None) -> None:
             )
 
 
+def check_no_added_files(base: Store, run_ids: list[str], experiment: str | None) -> None:
+    """Refuse the overwrite if one of the runs ``run_ids`` in ``base`` holds a file its writer
+    did not make (a user's notes, renders), before any of them is touched.
+
+    Raises:
+        ExperimentInputError: (field ``if_exists``) naming the run and a few such files.
+    """
+    for run_id in run_ids:
+        if not is_run_id(run_id):
+            continue
+        try:
+            refuse_added_files(base.child(run_id), run_id)
+        except RunInputError as exc:
+            raise ExperimentInputError(
+                exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
+            ) from None
+
+
 def remove_runs(
     root: str,
     run_ids: list[str],
@@ -171,11 +190,13 @@ def remove_runs(
         experiment: The experiment they belong to (named in the error).
 
     Raises:
-        ExperimentInputError: (code BUSY) another live writer holds one of the runs.
+        ExperimentInputError: (code BUSY) another live writer holds one of the runs, or one
+            holds files its writer did not make (:func:`check_no_added_files`).
     """
     from . import lock
 
     base = open_store(root, storage_options)
+    check_no_added_files(base, run_ids, experiment)  # (added since the writer was made)
     folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]
     taken = []
     try:

@@ -67,7 +67,8 @@ class BatchWriter:
         tags: Free-form tags stored in every run.json.
         if_exists: When runs of this experiment exist: ``"new"`` picks a fresh experiment id
             (``name-2``, ...), ``"overwrite"`` replaces them (they are deleted when the first
-            step is logged, after it is checked: until then they stay), ``"error"`` refuses.
+            step is logged, after it is checked: until then they stay; refused if one holds
+            files its writer did not make), ``"error"`` refuses.
         layout: ``"auto"``, ``"CHW"``, ``"HWC"`` or ``"HW"`` for images and originals.
         storage_options: fsspec options for remote results folders.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from .array_appender import array_meta, encode_plain, plain_codecs
 from .errors import Code, RunInputError, StoreError
 from .store import Store
 from .store.paths import run_id_for
+from .store.remote import CLAIM
 
 GROUP_META = b'{"zarr_format": 3, "node_type": "group", "attributes": {}}\n'
 LEFTOVER_PREFIXES = (".tmp-",)  # temporary files of an atomic write a SIGKILL interrupted
@@ -19,6 +21,16 @@ LEFTOVER_SUFFIXES = (".partial",)  # files of a download or render a SIGKILL int
 
 
 IF_EXISTS = ("new", "overwrite", "error")  # what a writer does when its run (or experiment) exists
+# what a run's writer makes in its folder: run.json, the Zarr group, the lock (and the marker of
+# its takeover), an object store's claim of a new folder, temporary files a kill left (in any of
+# its folders), and each array's zarr.json and chunks (c.0.0.0.0, or c/0/0/0/0); anything else
+# is the user's (notes, their own renders): an overwrite or a demo rebuild never removes it
+WRITER_FILE = re.compile(
+    rf"(run\.json|zarr\.json|{re.escape(lock.LOCK_NAME)}(\.takeover-[0-9a-f]+)?"
+    rf"|{re.escape(CLAIM)}|([^/]+/)*({re.escape(LEFTOVER_PREFIXES[0])}[^/]*"
+    rf"|[^/]*{re.escape(LEFTOVER_SUFFIXES[0])})"
+    r"|(images|confidences|original|scalars(/[^/]+)?)/(zarr\.json|c([./]\d+)*))"
+)
 
 
 def reserve(root: Store, name: str, *, exact: bool = False) -> tuple[Store, str]:
@@ -90,7 +102,8 @@ def clear_for(root: Store, name: str) -> None:
 
     Raises:
         RunInputError: ``name``'s id is not a run (no run.json file, or a link leading outside
-            ``root``; it is left alone), or (BUSY) a live writer holds it.
+            ``root``; it is left alone), it holds files its writer did not make
+            (:func:`refuse_added_files`), or (BUSY) a live writer holds it.
         StoreError: the storage refused.
     """
     run_id = run_id_for(name)
@@ -112,12 +125,42 @@ def clear_for(root: Store, name: str) -> None:
             run=name,
             field="if_exists",
         )
+    refuse_added_files(old, name)
     lock.take_to_remove(old, run_id)
     try:
         old.remove(recursive=True)
     except BaseException:
         lock.release(old)
         raise
+
+
+def added_files(folder: Store) -> list[str]:
+    """The files in the run folder ``folder`` that its writer did not make (a user's notes,
+    their own renders), sorted; an overwrite or a demo rebuild never removes such a folder.
+
+    Raises:
+        StoreError: the folder cannot be listed.
+    """
+    return sorted(f for f in folder.find("") if not WRITER_FILE.fullmatch(f))
+
+
+def refuse_added_files(folder: Store, run: str) -> None:
+    """Raise RunInputError (field ``if_exists``) naming ``run`` and a few of the files in its
+    run folder ``folder`` that its writer did not make: an overwrite would delete them.
+
+    Raises:
+        StoreError: the folder cannot be listed.
+    """
+    if not (added := added_files(folder)):
+        return
+    shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+    raise RunInputError(
+        f"the run folder {folder.url} holds files its writer did not make ({shown}): "
+        "'overwrite' would delete them, so nothing was removed (move them out of the run "
+        "folder, or pass if_exists='new' to write beside it)",
+        run=run,
+        field="if_exists",
+    )
 
 
 def _holds_run_json(folder: Store) -> bool:

@@ -60,8 +60,9 @@ class RunWriter:
     ``fields`` adds keys of your own to run.json from its first version on (JSON-ready values;
     the format's own keys are refused). ``if_exists`` says what happens when a run with this
     id is already in ``root``: ``"new"`` (default) writes under ``{id}-2``, ``-3``, ...;
-    ``"overwrite"`` removes that run first (refused if a live writer holds it or the folder is
-    not a run); ``"error"`` raises :class:`~animlib.errors.RunInputError`.
+    ``"overwrite"`` removes that run first (refused if a live writer holds it, the folder is
+    not a run, or it holds files its writer did not make); ``"error"`` raises
+    :class:`~animlib.errors.RunInputError`.
     """
 
     def __init__(

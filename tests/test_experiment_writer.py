@@ -388,6 +388,42 @@ def test_overwrite_leaves_folders_that_are_no_runs_of_it_alone(tmp_path, kind):
     assert not list(tmp_path.glob("*/.writer.lock"))
 
 
+@pytest.mark.parametrize("when", ["before the writer", "before the first step"])
+def test_overwrite_refuses_runs_holding_files_their_writer_did_not_make(tmp_path, when):
+    """Overwrite removed the old sample runs whole: a NOTES.md and a myrenders/ folder the user
+    had put in them were lost. Now the overwrite is refused before any sample is touched, by
+    the writer or (files added since) at the first step, naming the run and the files."""
+    old = _write(tmp_path)
+    before = {r: sorted(p.relative_to(tmp_path) for p in (tmp_path / r).rglob("*"))
+              for r in old.run_ids}  # fmt: skip
+
+    def add_files() -> None:
+        (tmp_path / old.run_ids[1] / "NOTES.md").write_text("my notes")
+        (tmp_path / old.run_ids[3] / "myrenders").mkdir()
+        (tmp_path / old.run_ids[3] / "myrenders" / "a.txt").write_text("x")
+
+    if when == "before the writer":
+        add_files()
+        with pytest.raises(ExperimentInputError) as info:
+            writer(tmp_path, if_exists="overwrite")
+    else:
+        w = writer(tmp_path, if_exists="overwrite")
+        add_files()
+        with pytest.raises(ExperimentInputError) as info:
+            w.log(images=batch(5), confidences=probs(5))
+        w.finish()
+    said = str(info.value)
+    assert info.value.field == "if_exists" and info.value.run == old.run_ids[1]
+    assert "holds files its writer did not make (NOTES.md)" in said
+    assert "if_exists='new'" in said
+    for run_id, files in before.items():  # every sample as it was, the user's files kept
+        now = sorted(p.relative_to(tmp_path) for p in (tmp_path / run_id).rglob("*"))
+        assert [p for p in now if p.name not in ("NOTES.md", "myrenders", "a.txt")] == files
+        assert len(animlib.open_run(tmp_path / run_id)) == 2
+    assert (tmp_path / old.run_ids[3] / "myrenders" / "a.txt").read_text() == "x"
+    assert run_dirs(tmp_path) == old.run_ids
+
+
 def test_overwrite_refuses_runs_a_live_writer_holds(tmp_path):
     w = writer(tmp_path)
     w.log(images=batch(0), confidences=probs(0))

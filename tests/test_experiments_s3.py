@@ -42,3 +42,21 @@ def test_experiment_round_trip_in_s3(s3, tmp_path):
     again = _write(remote, if_exists="overwrite")
     assert again.experiment == "pgd" and [e.id for e in animlib.list_experiments(remote)] == ["pgd"]
     assert _write(remote).experiment == "pgd-2"
+
+
+def test_overwrite_in_s3_refuses_runs_holding_files_of_the_user(s3):
+    """Overwrite removed the old sample runs whole, a user's notes in them too; the run's own
+    objects (its claim, lock, chunks) are no reason to refuse."""
+    from animlib.batch_input import ExperimentInputError
+    from animlib.store import open_store
+
+    remote = f"s3://{BUCKET}/notes"
+    _write(remote)
+    _write(remote, if_exists="overwrite")  # only the writer's own objects: replaced
+    folder = open_store(remote).child("pgd-0002")
+    folder.write_atomic("NOTES.md", b"my notes")
+    with pytest.raises(ExperimentInputError, match=r"did not make \(NOTES.md\)") as info:
+        _write(remote, if_exists="overwrite")
+    assert info.value.run == "pgd-0002" and info.value.field == "if_exists"
+    assert folder.read("NOTES.md") == b"my notes"
+    assert len(animlib.open_run(f"{remote}/pgd-0002")) == 3

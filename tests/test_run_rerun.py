@@ -10,10 +10,11 @@ import animlib
 from animlib.errors import Code, RunInputError
 
 
-def write(root, steps: int, **kw) -> str:
+def write(root, steps: int, *, scalars: bool = False, **kw) -> str:
     with animlib.RunWriter(root, name="rerun", class_names=CLASSES, true_label=0, **kw) as w:
         for i in range(steps):
-            w.log(image=image_for(i), confidences=probs_for(i))
+            extra = {"loss": float(i)} if scalars else {}
+            w.log(image=image_for(i), confidences=probs_for(i), **extra)
     return w.run_id
 
 
@@ -60,6 +61,37 @@ def test_overwrite_leaves_a_folder_that_is_not_a_run_alone(tmp_path):
     with pytest.raises(RunInputError, match=r"not a run \(without a run.json file\): it is left"):
         write(tmp_path, 1, if_exists="overwrite")
     assert (tmp_path / "rerun" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_overwrite_refuses_a_run_holding_files_its_writer_did_not_make(tmp_path, where):
+    """Overwrite removed the old run folder whole: a NOTES.md and a myrenders/ folder the user
+    had put in it were lost. Such a run is now refused before anything is removed, naming the
+    files; a run holding only its writer's files (scalars, a kill's leftover) is replaced."""
+    import uuid
+
+    from animlib.store import open_store
+
+    root = str(tmp_path) if where == "local" else f"memory://animlib-{uuid.uuid4().hex}/runs"
+    write(root, 3, scalars=True)
+    folder = open_store(root).child("rerun")
+    folder.write_atomic(".tmp-0123abcd", b"")  # a killed writer's leftovers are the run's own
+    folder.write_atomic("images/.tmp-4567cdef", b"")
+    assert write(root, 2, if_exists="overwrite", scalars=True) == "rerun"
+    assert not {".tmp-0123abcd", "images/.tmp-4567cdef"} & set(folder.find(""))
+    folder.write_atomic("NOTES.md", b"my notes")
+    folder.make_folder("myrenders")
+    folder.write_atomic("myrenders/a.txt", b"x")
+    before = sorted(folder.find(""))
+    with pytest.raises(RunInputError) as err:
+        write(root, 1, if_exists="overwrite")
+    said = str(err.value)
+    assert err.value.run == "rerun" and err.value.field == "if_exists"
+    assert "holds files its writer did not make (NOTES.md, myrenders/a.txt)" in said
+    assert "move them out of the run folder, or pass if_exists='new'" in said
+    assert sorted(folder.find("")) == before and folder.read("NOTES.md") == b"my notes"
+    assert len(animlib.open_run_in(root, "rerun")) == 2
+    assert write(root, 1) == "rerun-2"  # "new" goes beside it
 
 
 @pytest.mark.parametrize(

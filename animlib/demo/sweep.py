@@ -17,12 +17,6 @@ DEMO_TAG = "demo"  # every demo run carries this tag; a rebuild replaces only su
 SWEEP_TAGS = [DEMO_TAG, "digits", "sweep", "untargeted", "white-box"]
 
 Step = tuple[np.ndarray, np.ndarray]  # images (B, H, W, C), probabilities (B, K)
-# what a run's writer makes in its folder: run.json, the Zarr group, the lock, temporary files a
-# kill left, and each array's zarr.json and chunks (c.0.0.0.0, or c/0/0/0/0)
-_RUN_FILE = re.compile(
-    r"(run\.json|zarr\.json|\.writer\.lock|\.tmp-[^/]*|[^/]*\.partial"
-    r"|(images|confidences|original|scalars(/[^/]+)?)/(zarr\.json|c([./]\d+)*))"
-)
 
 
 @dataclass(frozen=True)
@@ -151,14 +145,14 @@ def write_sweep(
 def added_files(out: str, name: str) -> list[str]:
     """The files in the run folder ``out/name`` that its writer did not make (a user's notes,
     their own renders): a rebuild never removes such a folder. [] if it cannot be listed."""
+    from .. import run_folder
     from ..errors import AnimlibError
     from ..store import open_store
 
     try:
-        files = open_store(out).child(name).find("")
+        return run_folder.added_files(open_store(out).child(name))
     except AnimlibError:
         return []
-    return sorted(f for f in files if not _RUN_FILE.fullmatch(f))
 
 
 def demo_experiment_id(out: str, experiment: str) -> str:
