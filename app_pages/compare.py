@@ -99,7 +99,7 @@ top_k, fps = options["top_k"], options["fps"]
 
 try:
     gain = shared_amplification(runs)  # the perturbations read alike, as in the video
-    player(
+    note = player(
         runs,
         key="compare_player",
         top_k=int(top_k),
@@ -107,6 +107,8 @@ try:
         amplification=gain,
         mode="compare",
     )
+    if note:  # the cache folder cannot be written: the frames are kept in memory
+        st.caption(f"Frames kept in memory: {md(note)}")
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of these runs: {md(printable(exc))}")
 

@@ -216,7 +216,9 @@ st.caption(
     "The link keeps the step and the render options."
 )
 try:
-    player([run], key="viewer_player", top_k=int(top_k), fps=float(fps), amplification=amp)
+    note = player([run], key="viewer_player", top_k=int(top_k), fps=float(fps), amplification=amp)
+    if note:  # the cache folder cannot be written: the frames are kept in memory
+        st.caption(f"Frames kept in memory: {md(note)}")
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of run {md(repr(run.id))}: {md(printable(exc))}")
 

@@ -278,6 +278,54 @@ def test_cli_render_uses_the_cache_unless_told_not_to(tmp_path, run, cache_dir, 
     assert frame_count(Path(out)) == 6 and visible(cache_dir) == [f"{_key(run)}.mp4"]
 
 
+@pytest.mark.parametrize("how", ["a path under a file", "a folder refusing writes"])
+def test_a_cache_folder_that_cannot_be_written_renders_without_it(
+    tmp_path, run, monkeypatch, capsys, caplog, how
+):
+    """With ANIMLIB_CACHE read-only (or a path that cannot be made), ``animlib render RUN -o
+    OUT`` failed (exit 1) naming an internal ``.lease-`` file, though OUT was writable. The
+    cache is an optimisation: the render goes straight to OUT, said once (naming ANIMLIB_CACHE
+    and the folder); the dashboard's downloads (``cached_render``) get a file too."""
+    import os
+
+    from animlib.cli import main
+    from animlib.store import LocalStore
+
+    if how == "a path under a file":
+        (tmp_path / "a-file").write_text("")
+        folder = tmp_path / "a-file" / "cache"
+    else:  # (the tests may run as root, whom a mode does not stop: the store refuses instead)
+        folder = tmp_path / "ro-cache"
+        folder.mkdir()
+        real_open = os.open
+
+        def refusing(path, flags, *a, **kw):
+            if str(path).startswith(str(folder)) and flags & os.O_CREAT:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, flags, *a, **kw)
+
+        def no_create(self, path, data):
+            raise PermissionError(13, "Permission denied", f"{self.path}/{path}")
+
+        monkeypatch.setattr(os, "open", refusing)
+        monkeypatch.setattr(LocalStore, "create_exclusive", no_create)
+    monkeypatch.setenv("ANIMLIB_CACHE", str(folder))
+    cache.reset_stats()
+    out = tmp_path / "out" / "a.mp4"
+    with caplog.at_level("WARNING", logger="animlib.cache"):
+        assert main(["render", run.url, "-o", str(out)]) == 0
+        assert capsys.readouterr().out.strip() == f"wrote {out}"  # (not "from the cache")
+        assert frame_count(out) == 6
+        assert main(["render", run.url, run.url, "-o", str(tmp_path / "b.gif")]) == 0
+        got = cache.cached_render(run, "mp4")
+    assert frame_count(got) == 6 and not got.is_relative_to(folder)
+    said = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert len(said) == 1, said  # once per folder and process
+    assert f"the cache folder {folder} (ANIMLIB_CACHE) cannot be used" in said[0]
+    assert "working without it" in said[0]
+    assert not folder.exists() or not list(folder.iterdir())
+
+
 # ------------------------------------------------------------- the fast path behind the cache
 
 

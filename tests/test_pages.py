@@ -129,6 +129,30 @@ def test_viewer_shows_run_and_exact_step(app_env):
     assert player_payload(at)[0]["runs"][0]["k"] == 2
 
 
+def test_viewer_and_compare_work_with_a_cache_folder_that_cannot_be_written(
+    app_env, tmp_path, monkeypatch
+):
+    """With ANIMLIB_CACHE read-only (or a path that cannot be made) the viewer and compare
+    pages showed only "Cannot show the frames of run 'alpha': [Errno 13] Permission denied:
+    .../.player-....tmp". The player now keeps its frames in memory and the page says so in
+    a small note naming ANIMLIB_CACHE."""
+    (tmp_path / "a-file").write_text("")
+    folder = tmp_path / "a-file" / "cache"
+    monkeypatch.setenv("ANIMLIB_CACHE", str(folder))
+    for at in (app("app_pages/viewer.py", run="alpha"),
+               app("app_pages/compare.py", runs="alpha,beta")):  # fmt: skip
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
+        header, _ = player_payload(at)
+        for run in header["runs"]:
+            image = run["image"]
+            urls = [*image["strips"], *image["perturbation"], image["original"]]
+            assert all("/media/" in u and u.endswith(".png") for u in urls)
+        notes = [c.value for c in at.caption if "Frames kept in memory" in c.value]
+        assert len(notes) == 1 and "ANIMLIB\\_CACHE" in notes[0] and "cannot be used" in notes[0]
+    assert not folder.exists()
+
+
 def test_viewer_without_a_run_offers_the_opened_and_the_newest_runs(app_env):
     def offered(at: AppTest) -> dict[str, list[str]]:
         """Run ids linked under each subheader (page links in order)."""

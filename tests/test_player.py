@@ -292,6 +292,28 @@ def test_strip_files_are_cached_and_written_only_into_the_cache(tmp_path):
     assert strip_files(edit, cache, "k2").perturbations is None
 
 
+def test_strips_kept_in_memory_are_those_written_to_the_cache(tmp_path):
+    """With a cache folder that cannot be written, the player keeps its strips in memory: the
+    same bytes as the files, made once, the least recently used going beyond the bound."""
+    from animlib.player.strips import MemoryStrips
+
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    cache.mkdir()
+    run = animlib.open_run(root / write_run(root, "s", steps=40))
+    files = strip_files(run, cache, "key")
+    memory = MemoryStrips()
+    kept = strip_files(run, memory, "key")
+    assert [p.read_bytes() for p in files.images] == kept.images
+    assert [p.read_bytes() for p in files.perturbations] == kept.perturbations
+    assert files.original.read_bytes() == kept.original
+    made = []
+    again = strip_files(run, memory, "key", progress=lambda d, t: made.append(t))
+    assert again.images == kept.images and made == []  # nothing made again
+    small = MemoryStrips(max_bytes=len(kept.images[0]) + 1)
+    assert strip_files(run, small, "key").images == kept.images  # (this call's own, all)
+    assert small.get(files.images[0].name) is None  # gone beyond the bound
+
+
 NODE_CHECK = """
 const mod = require("fs").readFileSync(process.argv[2], "utf8");
 const fn = new Function(mod + "; return {fmt4, fmtConf, parsePayload, withStep};")();

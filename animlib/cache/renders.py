@@ -20,6 +20,7 @@ from . import keys
 from .folder import CacheFolder, check_outside
 from .leases import Lease, acquire
 from .stats import count
+from .unwritable import cache_unwritable, temp_path
 
 log = logging.getLogger("animlib.cache")
 
@@ -64,14 +65,43 @@ def cached_render(
     fmt = keys.check_format(fmt)
     opts = RenderOptions.of(options, **kwargs)
     group = as_runs(runs)
+    got = _render_or_none(group, fmt, opts, progress, live_max_age)
+    if got is not None:
+        return got
+    target = temp_path(keys.entry_name(keys.render_key(group, fmt, opts), fmt))
+    _render_uncached(group, target, fmt, opts, progress)
+    return target
+
+
+def _render_or_none(
+    group: list[RunLike],
+    fmt: str,
+    opts: RenderOptions,
+    progress: Progress | None,
+    live_max_age: float | None,
+) -> Path | None:
+    """The cached render, or None when the cache folder cannot be written (said once:
+    :func:`~animlib.cache.unwritable.cache_unwritable`)."""
     try:
         return _cached_render(group, fmt, opts, progress, live_max_age)
     except Exception as exc:  # the cache's disk full: said so, not the encoder's bare message
-        if not disk_full(exc):
+        if disk_full(exc):
+            raise disk_full_error(
+                CacheFolder.current().local, labels(group), CACHE, folder=True
+            ) from None
+        if cache_unwritable(exc) is None:
             raise
-        raise disk_full_error(
-            CacheFolder.current().local, labels(group), CACHE, folder=True
-        ) from None
+    return None
+
+
+def _render_uncached(
+    group: list[RunLike], path: Path, fmt: str, opts: RenderOptions, progress: Progress | None
+) -> None:
+    """Render ``group`` straight to ``path`` (the cache folder cannot be written)."""
+    from .. import rendering
+
+    rendering.render(group, path, options=opts, progress=progress, format=fmt)
+    count("renders")
 
 
 def _cached_render(
@@ -205,7 +235,11 @@ def cached_copy(
     path = Path(path)
     fmt = get_writer(format).name if format else writer_for_path(path).name
     check_output_folder(path)
-    entry = cached_render(runs, fmt, progress, options, live_max_age=0.0)  # (the run as it is)
+    group, opts = as_runs(runs), RenderOptions.of(options)
+    entry = _render_or_none(group, keys.check_format(fmt), opts, progress, 0.0)  # (as it is now)
+    if entry is None:  # the cache folder cannot be written: straight to the output
+        _render_uncached(group, path, fmt, opts, progress)
+        return path
     if path.exists() and os.path.samefile(entry, path):
         return path
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

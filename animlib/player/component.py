@@ -29,10 +29,12 @@ from streamlit.components.v2 import component
 from ..cache import cache_dir, evict
 from ..cache.keys import strips_key
 from ..cache.renders import CACHE
+from ..cache.unwritable import cache_unwritable
+from ..errors import StoreError
 from ..movie_writers.disk_full import disk_full, disk_full_error
 from ..options import RenderOptions
 from .payload import build_payload, image_part
-from .strips import StripFiles, strip_files
+from .strips import MEMORY, StripFiles, strip_files
 
 ASSETS = Path(__file__).with_name("assets")
 JS_FILES = ("format.js", "frames.js", "curves.js", "table.js", "player.js")
@@ -49,31 +51,42 @@ _JS, _CSS = _asset_text()
 _mount = component(NAME, js=_JS, css=_CSS, isolate_styles=False)
 
 
-def _media_url(path: Path, coordinates: str) -> str:
-    """Register a file with the media store (as ``st.image`` does) and return its URL."""
+def _media_url(path: Path | bytes, coordinates: str) -> str:
+    """Register a file (or bytes) with the media store (as ``st.image`` does); its URL."""
     from streamlit import runtime
 
-    url = runtime.get_instance().media_file_mgr.add(str(path), "image/png", coordinates)
+    data = path if isinstance(path, bytes) else str(path)
+    url = runtime.get_instance().media_file_mgr.add(data, "image/png", coordinates)
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}{url}" if base and url.startswith("/") else url
 
 
-def _strips(run: Any, amplification: float | None, label: str) -> StripFiles:
+def _strips(run: Any, amplification: float | None, label: str) -> tuple[StripFiles, str | None]:
+    """The run's strips, and a note if the cache folder cannot be written (then the strips
+    are kept in memory: :data:`~animlib.player.strips.MEMORY`)."""
     bar = st.progress(0.0, text=f"preparing frames of {label}…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"preparing frames of {label}: {done}/{total}")
 
+    note = None
     try:
         key = strips_key(run)
-        files = strip_files(run, cache_dir(), key, amplification=amplification, progress=progress)
-    except OSError as exc:  # the cache's disk full: said so (the page shows it, and goes on)
-        if not disk_full(exc):
-            raise
-        raise disk_full_error(cache_dir(), run.id, CACHE, folder=True) from None
+
+        def make(where: Any) -> StripFiles:
+            return strip_files(run, where, key, amplification=amplification, progress=progress)
+
+        try:
+            files = make(cache_dir())
+        except (OSError, StoreError) as exc:
+            if isinstance(exc, OSError) and disk_full(exc):  # said so (the page goes on)
+                raise disk_full_error(cache_dir(), run.id, CACHE, folder=True) from None
+            if (note := cache_unwritable(exc)) is None:
+                raise
+            files = make(MEMORY)
     finally:
         bar.empty()
-    return files
+    return files, note
 
 
 def _image_header(files: StripFiles, where: str) -> dict[str, Any]:
@@ -100,17 +113,25 @@ def player(
     fps: float = 10.0,
     amplification: float | None = None,
     mode: str = "viewer",
-) -> None:
+) -> str | None:
     """Show the player for one run (``mode="viewer"``) or 2-6 runs (``"compare"``); the options
-    are checked as :class:`~animlib.options.RenderOptions` checks them (the same messages)."""
+    are checked as :class:`~animlib.options.RenderOptions` checks them (the same messages).
+
+    Returns:
+        A note for the page when the cache folder cannot be written (the frames are then kept
+        in memory: the player works), else None.
+    """
     top_k, fps = RenderOptions.check("top_k", top_k), RenderOptions.check("fps", fps)
     amplification = RenderOptions.check("amplification", amplification)
-    images = []
+    images, notes = [], set()
     for i, run in enumerate(runs):
         label = run.name if len(runs) == 1 else f"{run.name} ({i + 1}/{len(runs)})"
-        files = _strips(run, amplification, label)
+        files, note = _strips(run, amplification, label)
+        notes.add(note)
         images.append(_image_header(files, f"{NAME}.{key}.{i}"))
-    evict()  # after registering: the media store holds the strips this page shows
+    if None in notes:
+        evict()  # after registering: the media store holds the strips this page shows
     keys = tuple((run.id, run.fingerprint) for run in runs)
     data = _payload(keys, json.dumps(images), top_k, float(fps), mode, runs)
     _mount(key=key, data=data, width="stretch", height="content")
+    return min(notes - {None}, default=None)

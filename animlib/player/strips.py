@@ -28,6 +28,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ MAX_PER_STRIP = 64
 MAX_STRIP_ROWS = 16_384  # pixel rows per strip image (decoders handle far more; keep it sane)
 MAX_IMAGE_BYTES = 1 << 30  # raw display bytes of a run above which images get a stride
 FORMAT = 1  # bump when the strip layout or pixels change (part of the cache key)
+MEMORY_BYTES = 256 * 2**20  # strips kept in memory when the cache folder cannot be written
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,43 @@ def encode_strip(
 
 @dataclass(frozen=True)
 class StripFiles:
-    """The cached files of a run's strips."""
+    """The cached files of a run's strips (their bytes when kept in memory)."""
 
     plan: StripPlan
     gain: float | None  # amplification of the perturbation panel (None: no original)
-    images: list[Path]
-    perturbations: list[Path] | None
-    original: Path | None
+    images: list[Path | bytes]
+    perturbations: list[Path | bytes] | None
+    original: Path | bytes | None
+
+
+class MemoryStrips:
+    """Strips kept in this process's memory, by file name, when the cache folder cannot be
+    written; the least recently used go beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = MEMORY_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> bytes | None:
+        """The strip ``name`` if kept (then the most recently used), else None."""
+        with self._lock:
+            data = self._data.get(name)
+            if data is not None:
+                self._data.move_to_end(name)
+            return data
+
+    def put(self, name: str, data: bytes) -> None:
+        """Keep the strip ``name``, dropping the least recently used beyond the bound."""
+        with self._lock:
+            self._size += len(data) - len(self._data.pop(name, b""))
+            self._data[name] = data
+            while self._size > self.max_bytes and len(self._data) > 1:
+                self._size -= len(self._data.popitem(last=False)[1])
+
+
+MEMORY = MemoryStrips()  # the process's strips when the cache folder cannot be written
 
 
 def gain_for(run: Any, amplification: float | None) -> float | None:
@@ -167,9 +199,37 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+class _Place:
+    """Where :func:`strip_files` keeps strips: files in a folder, or a :class:`MemoryStrips`
+    (then the bytes of those a call finds or makes stay with it, for its answer)."""
+
+    def __init__(self, folder: Path | MemoryStrips) -> None:
+        self.memory = folder if isinstance(folder, MemoryStrips) else None
+        self.base = Path(folder) if self.memory is None else Path()
+        self._kept: dict[str, bytes] = {}
+
+    def fresh(self, path: Path) -> bool:
+        if self.memory is None:
+            return _fresh(path)
+        data = self.memory.get(path.name)
+        if data is not None:
+            self._kept[path.name] = data
+        return data is not None
+
+    def write(self, path: Path, data: bytes) -> None:
+        if self.memory is None:
+            return _write(path, data)
+        self._kept[path.name] = data
+        self.memory.put(path.name, data)
+        return None
+
+    def found(self, path: Path) -> Path | bytes:
+        return path if self.memory is None else self._kept[path.name]
+
+
 def strip_files(
     run: Any,
-    folder: Path,
+    folder: Path | MemoryStrips,
     key: str,
     *,
     amplification: float | None = None,
@@ -180,8 +240,12 @@ def strip_files(
 
     Names start with ``key``, which must change with the run's content, or for a running run
     with its identity: a strip's name holds how many steps it has, and the steps a running run
-    has stored never change, so as it grows only its last strip and new ones are written.
+    has stored never change, so as it grows only its last strip and new ones are written. With
+    a :class:`MemoryStrips` for ``folder`` (the cache folder cannot be written) the strips are
+    kept there and their bytes returned.
     """
+    place = _Place(folder)
+    fresh, write, found, base = place.fresh, place.write, place.found, place.base
     plan = plan_for(len(run), run.image_shape)
     gain = gain_for(run, amplification)
     original = run.original
@@ -189,7 +253,7 @@ def strip_files(
 
     def name(i: int, tag: str, kind: str) -> Path:  # (its last step: the run's last one
         held = plan.steps_of(i)  # may sit after a shorter stride, and move as the run grows)
-        return folder / f"{key}-{tag}-{i:05d}-{len(held)}-{held[-1]}-{kind}.png"
+        return base / f"{key}-{tag}-{i:05d}-{len(held)}-{held[-1]}-{kind}.png"
 
     images = [name(i, _tag(layout), "image") for i in range(plan.count)]
     perts = None
@@ -198,19 +262,17 @@ def strip_files(
         perts = [name(i, tag, "perturbation") for i in range(plan.count)]
     orig_path = None
     if original is not None:
-        orig_path = folder / f"{key}-original.png"
-        if not _fresh(orig_path):
-            _write(orig_path, png(display_u8(original)))
-    todo = [
-        i for i in range(plan.count) if not _fresh(images[i]) or (perts and not _fresh(perts[i]))
-    ]
+        orig_path = base / f"{key}-original.png"
+        if not fresh(orig_path):
+            write(orig_path, png(display_u8(original)))
+    todo = [i for i in range(plan.count) if not fresh(images[i]) or (perts and not fresh(perts[i]))]
     mean = channel_mean(original) if gain is not None else None
 
     def one(i: int) -> None:
         data = encode_strip(run, plan, i, gain, mean)
-        _write(images[i], data["image"])
+        write(images[i], data["image"])
         if perts is not None:
-            _write(perts[i], data["perturbation"])
+            write(perts[i], data["perturbation"])
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(one, i) for i in todo]
@@ -218,9 +280,16 @@ def strip_files(
             future.result()
             if progress is not None:
                 progress(done, len(todo))
-    if todo:  # a running run's last strip is written again as it grows: drop the versions before
-        _drop_superseded(folder, [images[i] for i in todo] + [perts[i] for i in todo if perts])
-    return StripFiles(plan, gain, images, perts, orig_path)
+    if todo and place.memory is None:  # a running run's last strip is written again as it grows:
+        written = [images[i] for i in todo] + [perts[i] for i in todo if perts]  # drop the
+        _drop_superseded(base, written)  # versions before (in memory: the oldest go first)
+    return StripFiles(
+        plan,
+        gain,
+        [found(p) for p in images],
+        None if perts is None else [found(p) for p in perts],
+        None if orig_path is None else found(orig_path),
+    )
 
 
 SUPERSEDED_AFTER_S = 10.0  # (a page that took a strip a moment ago registers it first)
