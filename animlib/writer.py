@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import threading
 import warnings
@@ -43,6 +44,17 @@ def image_chunk_steps(shape: tuple[int, ...], dtype: np.dtype) -> int:
     """Steps per images chunk for (H, W, C) images of ``dtype``."""
     values = int(np.prod(shape))
     return steps_per_chunk(values * np.dtype(dtype).itemsize, values=values)
+
+
+def _kept_steps_problem(steps: Any) -> str | None:
+    """What is wrong with ``steps`` of :meth:`RunWriter.resume` (None: nothing, or not given)."""
+    if steps is None:
+        return None
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+        return f"must be a whole number of steps to keep (at least 1); got {steps!r}"
+    if steps < 1:
+        return f"must be at least 1 (the number of first steps to keep); got {steps}"
+    return None
 
 
 class RunWriter:
@@ -166,7 +178,8 @@ class RunWriter:
         Args:
             path: The run folder (local path or fsspec URL).
             storage_options: fsspec options for remote folders.
-            steps: Keep only the first ``steps`` steps (at least one); later ones are dropped.
+            steps: Keep only the first ``steps`` steps (a whole number, at least one); later
+                ones are dropped. More steps than the run holds keep them all.
             fields: Extra run.json fields to set (JSON-ready; checked as by the constructor).
             layout: Layout of the images passed to later :meth:`log` calls, as for the
                 constructor (give the one the run was started with: "auto" reads a square
@@ -176,15 +189,19 @@ class RunWriter:
             A writer positioned after the run's last complete step (its :attr:`next_step`).
 
         Raises:
-            RunInputError: (BUSY) another live writer holds the run, or bad ``fields``.
+            RunInputError: (BUSY) another live writer holds the run, or bad ``steps`` or
+                ``fields`` (nothing is changed).
             RunFormatError: the run cannot be read.
         """
         store = open_store(path, storage_options)
         if problem := layout_problem(layout):
             raise RunInputError(problem, run=store.name, field="layout")
+        if problem := _kept_steps_problem(steps):
+            raise RunInputError(problem, run=store.name, field="steps")
         fields = _extra_fields(fields, store.name)
         self = cls.__new__(cls)
-        self._app = RunAppender.resume(store, image_chunk_steps, keep=steps, fields=fields)
+        keep = None if steps is None else int(steps)
+        self._app = RunAppender.resume(store, image_chunk_steps, keep=keep, fields=fields)
         self._store = store
         self.run_id = self._app.run_id
         self.name = self._app.meta["name"]

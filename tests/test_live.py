@@ -136,6 +136,31 @@ def test_resume_refuses_bad_steps_like_a_new_writer(tmp_path):
     assert len(run) == 3 and run.status == "failed"
 
 
+@pytest.mark.parametrize("steps", [0, -1, True, False, 2.5, "2", [2]])
+def test_resume_refuses_a_bad_steps_argument_and_keeps_every_step(tmp_path, steps):
+    """steps=0, -1 or True used to cut the run to one step, silently; 2.5 and "2" said the run
+    could not be read, or raised a bare TypeError."""
+    from helpers import write_run
+
+    run_id = write_run(tmp_path, "rs", steps=4)
+    before = (tmp_path / run_id / "run.json").read_bytes()
+    with pytest.raises(RunInputError, match="steps") as err:
+        animlib.RunWriter.resume(tmp_path / run_id, steps=steps)
+    assert err.value.field == "steps" and err.value.run == run_id
+    assert (tmp_path / run_id / "run.json").read_bytes() == before
+    assert not (tmp_path / run_id / ".writer.lock").exists()
+    assert len(animlib.open_run(tmp_path / run_id)) == 4
+
+
+@pytest.mark.parametrize(("steps", "kept"), [(np.int64(2), 2), (4, 4), (9, 4)])
+def test_resume_keeps_the_first_steps_or_all_when_more_are_asked(tmp_path, steps, kept):
+    from helpers import write_run
+
+    run_id = write_run(tmp_path, "rs", steps=4)
+    animlib.RunWriter.resume(tmp_path / run_id, steps=steps).finish()
+    assert len(animlib.open_run(tmp_path / run_id)) == kept
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc here")
 def test_a_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
     """A notebook kills its writer subprocess and never waits for it: the zombie left is not
