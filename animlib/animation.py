@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -54,7 +54,7 @@ def _interval_ms(
 
 
 def animate(
-    run: RunLike | RunPath | Sequence[RunLike | RunPath],
+    run: RunLike | RunPath | Iterable[RunLike | RunPath],
     *,
     options: RenderOptions | Mapping[str, Any] | None = None,
     interval: float | None = None,
@@ -64,7 +64,8 @@ def animate(
     blit: bool = False,
     **kw: Any,
 ) -> FuncAnimation:
-    """A ``FuncAnimation`` showing one run step by step (or 2-6 runs if given a list/tuple).
+    """A ``FuncAnimation`` showing one run step by step (or 2-6 runs if given a list, tuple or
+    other iterable of runs).
 
     Render options as for :func:`animlib.render` (``options=`` and/or keywords such as ``fps``
     (default 10), ``stride``, ``dpi``, ``top_k``, ``amplification``); ``interval`` (ms per

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .protocol import RunLike
+from .protocol import RunLike, RunPath, as_run
 from .summary import SummaryAccumulator
 
 
-def run_metrics(run: RunLike) -> dict[str, Any]:
+def run_metrics(run: RunLike | RunPath) -> dict[str, Any]:
     """The summary metrics of a run, recomputed from its arrays (every key of
-    :data:`animlib.summary.KEYS`; None when unknown)."""
+    :data:`animlib.summary.KEYS`; None when unknown). A run folder's path works in place of a
+    run (opened with :func:`animlib.open_run`); anything else raises RunInputError."""
+    run = as_run(run)
     if len(run) == 0:
         return SummaryAccumulator(run.true_label, run.target_label).result()
     acc = SummaryAccumulator(run.true_label, run.target_label, run.original)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
-from .errors import RenderOptionError
+from .errors import RenderOptionError, RunInputError
 
 MIN_COMPARE = 2
 MAX_COMPARE = 6
@@ -72,15 +72,59 @@ def run_label(run: Any) -> str:
     return str(getattr(run, "id", None) or getattr(run, "name", None) or "run")
 
 
-def as_runs(run_or_runs: RunLike | RunPath | Sequence[RunLike | RunPath]) -> list[RunLike]:
-    """``[run]`` for one run, the runs as a list for a list or tuple of runs; a run folder's
-    path (a string or path-like, as the CLI takes it) is opened with :func:`animlib.open_run`."""
-    items = list(run_or_runs) if isinstance(run_or_runs, (list, tuple)) else [run_or_runs]
+def as_runs(
+    run_or_runs: RunLike | RunPath | Iterable[RunLike | RunPath], field: str = "run"
+) -> list[RunLike]:
+    """``[run]`` for one run, the runs as a list for a list, tuple or other iterable of runs (a
+    generator, say); a run folder's path (a string or path-like, as the CLI takes it) is opened
+    with :func:`animlib.open_run`. Anything else (None, a number, a dict) raises RunInputError
+    naming the argument ``field``."""
+    if _is_one(run_or_runs):
+        items = [run_or_runs]
+    elif isinstance(run_or_runs, Iterable) and not isinstance(
+        run_or_runs, (bytes, Mapping, np.ndarray)
+    ):
+        items = list(run_or_runs)
+    else:
+        items = [run_or_runs]
+    for item in items:
+        if not _is_one(item):
+            raise RunInputError(
+                "must be a run (as animlib.open_run returns), a run folder's path, or a list of"
+                f" them; got {_described(item)}",
+                field=field,
+            )
     if not any(isinstance(item, (str, os.PathLike)) for item in items):
         return items  # type: ignore[return-value]
     from .reader import open_run
 
     return [open_run(i) if isinstance(i, (str, os.PathLike)) else i for i in items]
+
+
+def as_run(run: RunLike | RunPath, field: str = "run") -> RunLike:
+    """One run: a run, or a run folder's path opened with :func:`animlib.open_run`; anything
+    else (several runs too) raises RunInputError naming the argument ``field``."""
+    if not _is_one(run):
+        raise RunInputError(
+            f"must be one run (as animlib.open_run returns) or a run folder's path; got"
+            f" {_described(run)}",
+            field=field,
+        )
+    return as_runs(run, field)[0]
+
+
+def _is_one(item: Any) -> bool:
+    """Whether ``item`` is one run: a run folder's path, or an object with a run's images."""
+    return isinstance(item, (str, os.PathLike)) or (
+        hasattr(item, "images") and hasattr(item, "__len__")
+    )
+
+
+def _described(value: Any) -> str:
+    """``value`` named in a message: its type, and its value when short."""
+    text = repr(value)
+    kind = type(value).__name__
+    return kind if len(text) > 60 or text.startswith("<") else f"{kind} {text}"
 
 
 def labels(runs: Sequence[RunLike]) -> str:

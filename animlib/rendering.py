@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,7 @@ def encode_frames(
 
 
 def render(
-    run: RunLike | RunPath | Sequence[RunLike | RunPath],
+    run: RunLike | RunPath | Iterable[RunLike | RunPath],
     path: str | os.PathLike[str],
     *,
     options: Options = None,
@@ -193,11 +193,11 @@ def render(
     (``fps``, ``dpi``, ``stride``, ``top_k``, ``amplification``, ``width_px``, ``max_height_px``,
     ``bitrate`` in kbit/s; an unknown or invalid one raises ``RenderOptionError``). Formats: see
     :func:`formats` (mp4, gif, html, webm if offered). ``progress(done, total)`` is called after
-    every frame. The file appears under ``path`` only when complete. Given a list of runs, it
-    renders them as :func:`render_compare` does. A run folder's path (as the CLI takes it) works
-    in place of a run: it is opened with :func:`animlib.open_run`. ``path`` may be an fsspec
-    URL (``s3://bucket/videos/a.mp4``): the video is rendered locally, then uploaded whole, and
-    its URL is returned (else the Path).
+    every frame. The file appears under ``path`` only when complete. Given a list (or other
+    iterable) of runs, it renders them as :func:`render_compare` does. A run folder's path (as
+    the CLI takes it) works in place of a run: it is opened with :func:`animlib.open_run`.
+    ``path`` may be an fsspec URL (``s3://bucket/videos/a.mp4``): the video is rendered locally,
+    then uploaded whole, and its URL is returned (else the Path).
 
     With ``cache=True`` the render goes through the render cache (``ANIMLIB_CACHE``, local or
     shared): an identical earlier render is copied to ``path`` (milliseconds), else the video is
@@ -230,7 +230,7 @@ def render_compare(
 
     The keywords (options, ``progress``, ``format``, ``cache``) are those of :func:`render`.
     """
-    group = as_runs(runs)
+    group = as_runs(runs, "runs")
     check_compare(group)
     return render(group, path, **kw)
 

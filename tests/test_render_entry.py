@@ -115,6 +115,47 @@ def test_a_run_folder_path_works_where_a_run_does(runs, tmp_path):
     assert err.value.run == "nope" and err.value.code == Code.NOT_FOUND
 
 
+def test_run_metrics_takes_a_run_folder_path_as_render_does(runs):
+    """run_metrics('runs/ID') raised AttributeError: 'str' object has no attribute
+    'true_label'."""
+    run = runs[0]
+    assert animlib.run_metrics(run.url) == animlib.run_metrics(run)
+    assert animlib.run_metrics(Path(run.url)) == animlib.run_metrics(run)
+
+
+def test_a_generator_of_runs_works_where_a_list_does(runs, tmp_path):
+    """render((r for r in runs), ...) raised AttributeError: 'generator' object has no
+    attribute 'name'."""
+    pair = animlib.render((r for r in runs), tmp_path / "g.gif")
+    assert pair.read_bytes() == animlib.render(list(runs), tmp_path / "l.gif").read_bytes()
+    anim = animlib.animate(iter(runs))
+    assert len(anim.panels.runs) == 2
+    anim.save(tmp_path / "a.gif", writer="pillow")  # (saved: an unused one warns when deleted)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("bad", [None, 3, {"a": 1}, b"runs/a", np.zeros(3), [None]])
+def test_what_is_not_a_run_is_refused_naming_the_argument(runs, tmp_path, bad):
+    """animate(None) / animate(3) raised a bare TypeError (object of type 'NoneType' has no
+    len())."""
+    figures = plt.get_fignums()
+    for name, call, field in (
+        ("animate", lambda: animlib.animate(bad), "run"),
+        ("render", lambda: animlib.render(bad, tmp_path / "x.mp4"), "run"),
+        (
+            "render_compare",
+            lambda: animlib.render_compare([runs[0], bad], tmp_path / "x.mp4"),
+            "runs",
+        ),
+        ("run_metrics", lambda: animlib.run_metrics(bad), "run"),
+    ):
+        with pytest.raises(animlib.RunInputError, match="run folder's path") as err:
+            call()
+        assert (err.value.field, err.value.code) == (field, Code.INVALID), name
+    assert plt.get_fignums() == figures
+    assert not (tmp_path / "x.mp4").exists()
+
+
 @pytest.mark.parametrize("cache", [False, True])
 def test_an_output_folder_is_made_or_refused_before_any_frame(runs, tmp_path, monkeypatch, cache):
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
