@@ -393,6 +393,16 @@ def test_the_demo_refuses_a_run_folder_before_training(tmp_path, capsys):
     assert sorted(p.name for p in run.iterdir()) == before
 
 
+def test_the_demo_into_a_file_says_it_is_a_file_not_a_folder(tmp_path, capsys):
+    """It said "error: url: cannot be accessed (FileExistsError: ...)", after training."""
+    file = tmp_path / "t1.py"
+    file.write_text("x")
+    assert main(["demo", str(file), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: root: cannot start run 'demo' in {file}: is a file, not a folder\n"
+    assert file.read_text() == "x"
+
+
 def test_a_render_option_spelled_otherwise_or_without_a_flag_is_named(tmp_path, capsys):
     """``--top_k 5`` and ``--max-height-px 300`` read "top_k: ... got None"."""
     run = str(tmp_path / write_run(tmp_path, "a", steps=2))

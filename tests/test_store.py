@@ -14,7 +14,7 @@ import pytest
 from helpers import CLASSES, chunk_file, image_for, probs_for, write_run
 
 import animlib
-from animlib.errors import AnimlibError, RunFormatError, RunInputError
+from animlib.errors import AnimlibError, Code, RunFormatError, RunInputError
 from animlib.store.local import LocalStore
 from animlib.store.paths import is_run_id, run_id_for
 
@@ -282,6 +282,27 @@ def test_failure_before_first_step_leaves_nothing(tmp_path):
         with animlib.RunWriter(tmp_path, name="early", class_names=CLASSES) as w:
             w.log(image=[["a"]], confidences=probs_for(0))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_results_folder_that_is_a_file_is_refused_naming_the_run_and_the_file(tmp_path, below):
+    """RunWriter/BatchWriter said "url: cannot be accessed (FileExistsError ...)" at the first
+    step, naming a field the user never passed."""
+    file = tmp_path / "t1.py"
+    file.write_text("x")
+    root = file / below if below else file
+    said = f"{file} is a file, not a folder" if below else "is a file, not a folder"
+    for make, what in (
+        (lambda: animlib.RunWriter(root, name="x"), "run 'x'"),
+        (lambda: animlib.BatchWriter(root, experiment="e"), "experiment 'e'"),
+    ):
+        with pytest.raises(animlib.StoreError) as err:
+            make()
+        assert str(err.value) == f"root: cannot start {what} in {root}: {said}"
+        assert (err.value.field, err.value.code) == ("root", Code.INVALID)
+    with pytest.raises(animlib.StoreError, match="is a file, not a folder"):
+        LocalStore(root).makedirs()
+    assert file.read_text() == "x"
 
 
 def test_logits_keyword_applies_softmax(tmp_path):

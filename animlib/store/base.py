@@ -354,3 +354,16 @@ def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
     else:
         text = f"permission denied for {target}: check the permissions of the folder {folder}"
     return StoreError(text, field=path or "url", code=Code.STORAGE)
+
+
+def file_in_place(folder: str) -> StoreError | None:
+    """The error for the local ``folder`` if a file is in its place, or in the place of a
+    folder on its way (naming that file, as listing it does); None if there is none."""
+    part = os.path.abspath(folder)
+    while not os.path.lexists(part) and os.path.dirname(part) != part:
+        part = os.path.dirname(part)
+    if os.path.isdir(part) or not os.path.lexists(part):
+        return None
+    if part == os.path.abspath(folder):
+        return StoreError("is a file, not a folder", field=part, code=Code.INVALID)
+    return StoreError(f"{part} is a file, not a folder", field=folder, code=Code.INVALID)

@@ -15,13 +15,12 @@ from typing import Any
 
 from ..errors import Code, StoreError
 from . import paths
-from .base import Entry, Store, replace_via_temp, storage_error
+from .base import Entry, Store, file_in_place, replace_via_temp, storage_error
+from .fileread import READ_FLAGS, read_open
 
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 READ_AHEAD = 128  # files read_many opens (and asks the kernel to fetch) at once
 _READ_AHEAD = hasattr(os, "posix_fadvise")
-# a FIFO planted as run.json is not waited on (regular files ignore O_NONBLOCK)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 RACY_S = 2.0  # a file changed this recently may change again within its mtime tick
 # scans open the folder once and look up each run's member relative to it (POSIX)
 _RELATIVE_SCAN = (
@@ -262,9 +261,9 @@ class LocalStore(Store):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._local(path)
         try:
-            fd = os.open(full, _READ_FLAGS)
+            fd = os.open(full, READ_FLAGS)
             try:
-                return _read_open(fd, limit)
+                return read_open(fd, limit)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -286,7 +285,7 @@ class LocalStore(Store):
             try:
                 for path in batch:
                     try:
-                        fd = os.open(self._local(path), _READ_FLAGS)
+                        fd = os.open(self._local(path), READ_FLAGS)
                     except OSError as exc:
                         out[path] = storage_error(exc, path, self.url)
                         continue
@@ -298,7 +297,7 @@ class LocalStore(Store):
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
                 for path, fd in opened:
                     try:
-                        out[path] = _read_open(fd)
+                        out[path] = read_open(fd)
                     except OSError as exc:
                         out[path] = storage_error(exc, path, self.url)
             finally:
@@ -422,7 +421,14 @@ class LocalStore(Store):
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
 
+    def check_access(self) -> None:
+        """Raise StoreError (INVALID) if a file is in the place of this folder, or of a folder
+        on its way."""
+        if (error := file_in_place(self.path)) is not None:
+            raise error
+
     def makedirs(self) -> None:
+        self.check_access()
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as exc:
@@ -479,20 +485,3 @@ def _entry(entry: os.DirEntry, detail: bool) -> Entry:
     except OSError:
         return Entry(entry.name, is_dir)
     return Entry(entry.name, is_dir, size=st.st_size, mtime=st.st_mtime)
-
-
-def _read_open(fd: int, limit: int | None = None) -> bytes:
-    """The content of a file opened with :data:`_READ_FLAGS` (its first ``limit`` bytes if
-    given); a FIFO whose writer has written nothing yet is an error, not a wait."""
-    with open(fd, "rb", closefd=False) as fh:
-        # read(limit) allocates ``limit`` bytes first (megabytes of fresh pages for a limit far
-        # above the file), so a file known to be smaller is read whole, in one exact buffer
-        if limit is None or os.fstat(fd).st_size < limit:
-            data = fh.read()
-            if data is not None and limit is not None and len(data) > limit:  # it grew meanwhile
-                data = data[:limit]
-        else:
-            data = fh.read(limit)
-    if data is None:
-        raise BlockingIOError(errno.EAGAIN, "is not a regular file")
-    return data
