@@ -89,13 +89,27 @@ def missing_meta_reason(store: Store) -> str:
     return "not a run: run.json is missing (the folder is empty)"
 
 
+def missing_meta_error(store: Store, run_id: str) -> RunFormatError:
+    """The error of the run folder ``store`` (run ``run_id``) read without a run.json: a file in
+    its place (field ``path``, code NOT_FOUND), else why run.json is missing (code MISSING)."""
+    try:
+        store.list()
+    except StoreError as exc:
+        if exc.code == Code.INVALID:  # (listing a file: "is not a folder")
+            return RunFormatError(
+                "is a file, not a run folder", run=run_id, field="path", code=Code.NOT_FOUND
+            )
+    return RunFormatError(
+        missing_meta_reason(store), run=run_id, field=M.RUN_JSON, code=Code.MISSING
+    )
+
+
 def _read_error(root: Store, run_id: str, exc: StoreError) -> AnimlibError:
     if exc.code == Code.UNSAFE:  # the entry is relative to root: "<id>" or "<id>/run.json"
         entry = (exc.field or "").removeprefix(run_id).lstrip("/")
         return unsafe_link(entry, RESULTS_FOLDER, run_id)
     if exc.code == Code.MISSING:
-        reason = missing_meta_reason(root.child(run_id))
-        return RunFormatError(reason, run=run_id, field=M.RUN_JSON, code=Code.MISSING)
+        return missing_meta_error(root.child(run_id), run_id)
     return RunFormatError(f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON)
 
 

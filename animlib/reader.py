@@ -387,11 +387,9 @@ def read_meta(store: Store, *, where: str = RUN_FOLDER) -> tuple[dict[str, Any],
         if exc.code == Code.UNSAFE:
             raise unsafe_link(exc.field or "", where, run_id) from None
         if exc.code == Code.MISSING:
-            from .listing import missing_meta_reason
+            from .listing import missing_meta_error
 
-            raise RunFormatError(
-                missing_meta_reason(store), run=run_id, field=M.RUN_JSON, code=Code.MISSING
-            ) from None
+            raise missing_meta_error(store, run_id) from None
         raise RunFormatError(
             f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON, code=exc.code
         ) from None

@@ -1129,3 +1129,24 @@ def test_validate_of_a_run_folder_without_run_json_reports_that_run(tmp_path, ca
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"BROKEN  {run_id}: run.json: run.json is missing but the folder")
     assert "a half-copied run or a deleted run.json" in lines[0] and lines[1] == "0 ok, 1 broken"
+
+
+def test_a_file_given_as_a_run_folder_is_named_a_file(tmp_path, capsys):
+    """``open_run("t1.py")`` said "run.json: not a run: run.json is missing (the folder is
+    empty)"; an empty folder still says so."""
+    file = tmp_path / "t1.py"
+    file.write_text("x")
+    for call in (
+        lambda: animlib.open_run(file),
+        lambda: peek_run(file),
+        lambda: animlib.render(str(file), tmp_path / "x.gif"),
+    ):
+        with pytest.raises(RunFormatError) as err:
+            call()
+        assert str(err.value) == "run 't1.py': path: is a file, not a run folder"
+        assert err.value.code == Code.NOT_FOUND
+    assert cli_main(["render", str(file), "-o", str(tmp_path / "x.gif")]) == 1
+    assert capsys.readouterr().err == "error: run 't1.py': path: is a file, not a run folder\n"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFormatError, match=r"run.json: not a run: .* \(the folder is empty\)"):
+        animlib.open_run(tmp_path / "empty")
