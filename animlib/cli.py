@@ -228,10 +228,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         print(f"error: {text}", file=sys.stderr)
         return 2
-    if not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]:
+    beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
+    if beside:
         table = _beside_experiments(args.runs, table)  # by experiment alone
     if args.json:
-        _print_json(table.astype(object).where(table.notna(), None).to_dict("records"))
+        from .summary_json import json_rows
+
+        if beside:  # (by experiment, with its attack beside it: a null attack shows blank)
+            _print_json(json_rows(table, None, blank_is_null=("attack",)))
+        else:
+            _print_json(json_rows(table, args.runs))
     elif table.empty:
         print(_no_summary(args.runs, args.all_runs))
     else:

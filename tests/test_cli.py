@@ -573,6 +573,34 @@ def test_summary_says_when_a_group_counts_a_rerun_of_the_same_images(tmp_path, c
     assert "reruns" not in capsys.readouterr().err  # the sweep alone: no note
 
 
+def test_summary_json_holds_what_run_json_holds(tmp_path, capsys):
+    """--json gave "" for an attack run.json holds as null, and --by params a JSON-encoded
+    string (while --by tags gave a list); the table stays as it was."""
+    import json
+
+    for exp, attack, params in (("noconf", None, {"eps": 0.1, "opt": {"lr": 1}}),
+                                ("pgd", "PGD", {"eps": 0.2})):  # fmt: skip
+        with animlib.BatchWriter(tmp_path, experiment=exp, attack=attack, params=params,
+                                 class_names=["a", "b"], true_labels=[0, 1],
+                                 tags=["t", exp]) as w:  # fmt: skip
+            w.log(images=np.zeros((2, 4, 4)), confidences=[[0.9, 0.1], [0.9, 0.1]])
+
+    def rows(*by):
+        assert main(["summary", str(tmp_path), *by, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert {r["experiment"]: r["attack"] for r in rows()} == {"noconf": None, "pgd": "PGD"}
+    got = [(r["attack"], r["params"]) for r in rows("--by", "attack,params")]
+    assert got == [("PGD", {"eps": 0.2}), (None, {"eps": 0.1, "opt": {"lr": 1}})]
+    assert [r["params.opt"] for r in rows("--by", "params.opt")] == [{"lr": 1}, None]
+    assert [r["tags"] for r in rows("--by", "tags")] == [["t", "noconf"], ["t", "pgd"]]
+    assert main(["summary", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:3] == ["noconf", "0.1", "finished"]  # (the attack blank)
+    assert main(["summary", str(tmp_path), "--by", "params"]) == 0
+    assert '{"eps": 0.1, "opt": {"lr": 1}}' in capsys.readouterr().out
+
+
 def test_a_file_url_as_the_output_is_that_file(tmp_path, monkeypatch):
     """``render RUN file:///abs/x.mp4`` wrote into a folder named ``file:`` in the current one."""
     monkeypatch.chdir(tmp_path)
