@@ -11,7 +11,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .cli_args import FLAGS, build_parser, default_runs, empty_path_name, render_targets
+from .cli_args import (
+    FLAGS,
+    build_parser,
+    default_runs,
+    empty_path_name,
+    render_targets,
+    run_path,
+)
 from .cli_notes import summary_notes
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
@@ -312,7 +319,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     from .store import local_file
 
-    folders, output = targets[0], local_file(targets[1])
+    folders, output = [run_path(f) for f in targets[0]], local_file(targets[1])
     if args.no_cache:
         from .reader import open_run
         from .rendering import render
@@ -389,14 +396,15 @@ def _made(counts: dict[str, int]) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import missing_sample_runs, validate
 
-    reports = validate(args.path, deep=not args.quick)
+    path = run_path(args.path)  # (a run id: the run in the results folder)
+    reports = validate(path, deep=not args.quick)
     for report in reports:
         print(report.line())
     broken = sum(not r.ok for r in reports)
     if not reports:
-        print(f"no runs in {args.path}")
+        print(f"no runs in {path}")
         return 1
-    missing = missing_sample_runs(args.path)
+    missing = missing_sample_runs(path)
     for line in missing:
         print(line)
     lacking = f", {plural(len(missing), 'experiment')} missing runs" if missing else ""

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import Code, RunFormatError
 from .settings import DEFAULT_RUNS, settings
+from .store.paths import is_run_id
 
 __all__ = [
     "FLAGS",
@@ -17,6 +19,7 @@ __all__ = [
     "empty_path_name",
     "int_at_least",
     "render_targets",
+    "run_path",
 ]
 
 # render options as the command line spells them (errors name the flag, not the field)
@@ -30,6 +33,42 @@ def default_runs() -> str:
     """The results folder when none is given: ``$ANIMLIB_RUNS`` (as for the dashboard), else
     ``runs``."""
     return settings().runs or DEFAULT_RUNS
+
+
+def run_path(arg: str) -> str:
+    """The run folder a command's RUN argument names: the path as given, or a run id (no path
+    separator, and no such file or folder here) in the results folder (``$ANIMLIB_RUNS``, else
+    ``runs``), as ``ls`` prints it and deep links name it.
+
+    Raises:
+        RunFormatError: (NOT_FOUND) a run id found neither here nor in the results folder,
+            naming both.
+    """
+    candidate = _in_results_folder(arg)
+    if candidate is None:
+        return arg
+    if "://" in candidate or os.path.lexists(candidate):
+        return candidate
+    from .near_names import did_you_mean
+    from .store import LocalStore
+
+    where = "$ANIMLIB_RUNS" if settings().runs else "the default; set $ANIMLIB_RUNS to change it"
+    raise RunFormatError(
+        f"no such run folder here ({os.path.abspath(arg)}), nor in the results folder "
+        f"{default_runs()} ({where})" + did_you_mean(LocalStore(candidate)),
+        run=arg,
+        field="path",
+        code=Code.NOT_FOUND,
+    )
+
+
+def _in_results_folder(arg: str) -> str | None:
+    """Where the run id ``arg`` is in the results folder, or None if ``arg`` is a path."""
+    bare = "/" not in arg and os.sep not in arg and is_run_id(arg)
+    if not bare or os.path.lexists(arg):
+        return None
+    root = default_runs()
+    return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
 
 
 def int_at_least(low: int) -> Callable[[str], int]:
@@ -178,8 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_run(path: str, *, remote: bool = True) -> bool:
-    """Whether ``path`` is a local run folder (or, with ``remote``, any URL: not checked)."""
-    return (remote and "://" in path) or (Path(path) / "run.json").is_file()
+    """Whether ``path`` is a local run folder, or a run id of one in the results folder (or,
+    with ``remote``, any URL: not checked)."""
+    if remote and "://" in path:
+        return True
+    candidate = _in_results_folder(path)
+    local = path if candidate is None or "://" in candidate else candidate
+    return (Path(local) / "run.json").is_file()
 
 
 def render_targets(paths: list[str], output: str | None) -> tuple[list[str], str] | str:

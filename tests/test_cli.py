@@ -492,6 +492,37 @@ def test_a_mistyped_folder_gets_a_did_you_mean(tmp_path, capsys):
     assert "did you mean" not in capsys.readouterr().err
 
 
+def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsys, monkeypatch):
+    """PRODUCT.md: "deep links and the CLI use the id"; ``render ID -o x.mp4`` and ``validate
+    ID`` said "no such run folder" with $ANIMLIB_RUNS set."""
+    runs, here = tmp_path / "lab", tmp_path / "cwd"
+    here.mkdir()
+    a, b = (write_run(runs, name, steps=2) for name in ("a", "b"))
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(runs))
+    assert main(["render", a, "-o", str(here / "a.gif"), "--no-cache"]) == 0
+    assert (here / "a.gif").stat().st_size > 0
+    assert main(["render", a, b, "-o", str(here / "ab.gif"), "--no-cache"]) == 0
+    assert main(["render", a, b]) == 2  # (b, a run id, is no output file)
+    assert "a comparison of 2 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
+    assert main(["validate", a]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"OK      {a}  (2 steps, finished)",
+        "1 ok, 0 broken",
+    ]
+    assert main(["render", "nope", "-o", "x.gif"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: run 'nope': path: no such run folder here ({here / 'nope'}), nor in "
+                   f"the results folder {runs} ($ANIMLIB_RUNS)\n")  # fmt: skip
+    (here / a).mkdir()  # a folder here of that name is what the path names
+    assert main(["validate", a]) == 1
+    monkeypatch.delenv("ANIMLIB_RUNS")
+    assert main(["validate", b]) == 1
+    assert (
+        "nor in the results folder runs (the default; set $ANIMLIB_RUNS" in capsys.readouterr().err
+    )
+
+
 def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
     """An experiment's "success" counted an image the model got wrong unattacked (flip step
     0); the dashboard said so, the CLI did not."""
