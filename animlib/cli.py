@@ -404,7 +404,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not reports:
         print(f"no runs in {path}")
         return 1
-    missing = missing_sample_runs(path)
+    missing = missing_sample_runs(path, reports=reports)
     for line in missing:
         print(line)
     lacking = f", {plural(len(missing), 'experiment')} missing runs" if missing else ""

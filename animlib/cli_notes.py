@@ -24,7 +24,7 @@ def summary_notes(root: str, table: Any, *, all_runs: bool, all_counted: bool) -
     count the incomplete runs too)."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs)
-    note_broken(root)
+    note_broken(root, all_runs=all_runs)
     note_missing(root)
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
@@ -58,16 +58,26 @@ def note_left_out(root: str, *, all_runs: bool) -> None:
         )
 
 
-def note_broken(root: str) -> None:
-    """On stderr, how many folders the summary could not read (their runs are not counted)."""
+def note_broken(root: str, *, all_runs: bool = False) -> None:
+    """On stderr, how many folders the summary could not read (their runs are not counted),
+    and how many runs it left out because their arrays cannot be read (damaged)."""
     from .experiment_views import unread_note
     from .index import open_index
+    from .index.checks import damaged_sample_runs
     from .index.query import broken_rows
 
-    n = broken_rows(open_index(root).table).num_rows  # the index the summary just refreshed
+    index = open_index(root)  # the index the summary just refreshed
+    n = broken_rows(index.table).num_rows
+    why = f"python -m animlib validate {root} says why"
     if n:
-        why = f"python -m animlib validate {root} says why"
         print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
+    damaged = len(damaged_sample_runs(index, experiments_only=not all_runs)[0])  # (remembered)
+    if damaged:
+        print(
+            f"note: {plural(damaged, 'run')} left out of the numbers: arrays that cannot "
+            f"be read (column left_out; {why})",
+            file=sys.stderr,
+        )
 
 
 def note_missing(root: str, most: int = 5) -> None:

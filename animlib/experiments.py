@@ -373,7 +373,10 @@ def summarize(
     every statistic are over the same runs: finished ones, and running ones still written
     (their progress so far), with at least one step. Rates ignore runs without labels or
     confidences; a statistic with no runs to go on is NaN (a group whose runs are all left out
-    has ``n`` 0). Values come from run.json summaries; arrays are read only for runs whose
+    has ``n`` 0). A run whose arrays fail the quick check of the runs page (a truncated chunk,
+    a missing array: ``validate`` calls it broken) is never counted, only in ``left_out``
+    (verdicts are kept per run.json version, so unchanged runs are not checked again). Values
+    come from run.json summaries; arrays are read only for runs whose
     run.json lacks them (no stored original, or an old targeted run without ``initial_pred``).
 
     Args:
@@ -388,7 +391,7 @@ def summarize(
             crashed after its clean step: its images would count as robust), ``stale`` ones
             (running, but killed or silent for longer than ``ANIMLIB_STALE_SECONDS``) and
             runs with no step stored. True counts every run, as before ``left_out`` existed
-            (which is then 0).
+            (which then counts only damaged runs).
 
     Returns:
         The summary table, sorted by the ``by`` columns.
@@ -397,12 +400,18 @@ def summarize(
         RunFormatError: ``root`` does not exist or is not a folder.
         ValueError: ``by`` names no key, or a key no run has.
     """
+    from .index.checks import damaged_sample_runs
+
     index = _index(root, storage_options)
+    damaged = damaged_sample_runs(index, experiments_only=experiments_only)[0]
     if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
         from .index.experiments import experiment_summary
 
         return experiment_summary(
-            index, storage_options=storage_options, include_incomplete=include_incomplete
+            index,
+            storage_options=storage_options,
+            include_incomplete=include_incomplete,
+            damaged=damaged,
         )
     return summarize_runs(
         indexed_runs(index, experiments_only=experiments_only),
@@ -411,6 +420,7 @@ def summarize(
         experiments_only=experiments_only,
         include_incomplete=include_incomplete,
         writers_gone=index.writers_gone,
+        damaged=damaged,
     )
 
 
@@ -422,6 +432,7 @@ def summarize_runs(
     experiments_only: bool = True,
     include_incomplete: bool = False,
     writers_gone: Collection[str] = (),
+    damaged: Collection[str] = (),
 ) -> pd.DataFrame:
     """:func:`summarize` of runs already listed (a dashboard's index keeps them fresh: no
     second scan of the folder).
@@ -435,6 +446,7 @@ def summarize_runs(
         include_incomplete: as for :func:`summarize`.
         writers_gone: runs whose writer is gone: ``stale`` when running, so left out
             (:attr:`~animlib.index.RunIndex.writers_gone`).
+        damaged: runs whose arrays cannot be read: always left out.
 
     Returns:
         The summary table, sorted by the ``by`` columns.
@@ -452,8 +464,8 @@ def summarize_runs(
         if experiments_only and not meta.get("experiment"):
             continue
         held = [h or has_key(meta, k) for h, k in zip(held, keys, strict=True)]
-        counted = include_incomplete or not left_out_reason(
-            meta, writer_gone=info.id in writers_gone
+        counted = info.id not in damaged and (
+            include_incomplete or not left_out_reason(meta, writer_gone=info.id in writers_gone)
         )
         outcome = outcome_of(info, storage_options) if counted else None
         groups.setdefault(tuple(lookup(meta, k) for k in keys), []).append(outcome)

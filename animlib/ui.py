@@ -466,19 +466,22 @@ def query_param(name: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _experiments(where: str, state: tuple[str, int]) -> tuple[list[Any], pd.DataFrame]:
+def _experiments(
+    where: str, state: tuple[str, int], damaged: frozenset[str]
+) -> tuple[list[Any], pd.DataFrame]:
     from .index.experiments import experiment_summary, experiments
 
     index = run_index(where)  # from the index's columns: no run.json parsed, no folder scan
-    return experiments(index), experiment_summary(index)
+    return experiments(index), experiment_summary(index, damaged=damaged)
 
 
-def experiments(where: str | None = None) -> tuple[list[Any], pd.DataFrame]:
-    """The experiments of the results folder and their summary (one row per experiment),
-    re-read only when the folder changed or a running run went stale (its runs then leave the
-    summary's numbers: :func:`folder_state`)."""
+def experiments(
+    where: str | None = None, damaged: frozenset[str] = frozenset()
+) -> tuple[list[Any], pd.DataFrame]:
+    """The experiments of the folder and their summary (``damaged`` runs left out of its
+    numbers), re-read when the folder changed or a run went stale (:func:`folder_state`)."""
     where = where or root()
-    return _experiments(where, folder_state(run_index(where)))
+    return _experiments(where, folder_state(run_index(where)), damaged)
 
 
 @st.cache_data(show_spinner=False, max_entries=8192)

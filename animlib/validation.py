@@ -283,26 +283,45 @@ def validate(
 
 
 def missing_sample_runs(
-    path: str | os.PathLike[str] | Store, *, storage_options: dict[str, Any] | None = None
+    path: str | os.PathLike[str] | Store,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    reports: list[Report] | None = None,
 ) -> list[str]:
     """One line per experiment in the results folder ``path`` whose sample runs are not all
-    there (deleted or moved: its summary then covers fewer images than it attacked); none for
-    a run folder, or for experiments written before BatchWriter stored their size."""
+    there or not all readable (deleted or moved, or broken: its summary then covers fewer
+    images than it attacked); none for a run folder, or for experiments written before
+    BatchWriter stored their size whose runs all read.
+
+    ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
+    lines then agree with; without them, the runs the index holds as broken and the sample
+    runs whose arrays fail the quick check (:mod:`animlib.index.checks`, as ``summarize``)."""
     from .experiments import list_experiments, missing_runs, unreadable_samples
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return []
+    if reports is not None:
+        bad = {r.id for r in reports if not r.ok and r.code != Code.STORAGE}
+    else:
+        from .index import open_index
+        from .index.checks import damaged_sample_runs
+
+        bad = {i.id for i in list_runs(store) if not i.ok}  # (refreshes the index)
+        bad |= set(damaged_sample_runs(open_index(store, storage_options))[0])
     lines = []
-    broken = [i.id for i in list_runs(store) if not i.ok]
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
-        if missing := missing_runs(exp):
-            unreadable = len(unreadable_samples(exp.id, broken))
-            where = "are not in the folder (deleted or moved)"
-            if unreadable:
-                where = f"cannot be read ({unreadable} broken, as listed) or are not in the folder"
-            lines.append(
-                f"MISSING experiment {printable(exp.id)}: {missing} of its "
-                f"{exp.get('n_samples')} sample runs {where}"
-            )
+        count = missing_runs(exp) + sum(1 for r in exp.run_ids if r in bad)
+        if not count:
+            continue
+        unreadable = min(len(unreadable_samples(exp.id, bad)), count)
+        where = "are not in the folder (deleted or moved)"
+        if unreadable == count:
+            where = "cannot be read (broken, as listed)"
+        elif unreadable:
+            where = f"cannot be read ({unreadable} broken, as listed) or are not in the folder"
+        total = exp.get("n_samples") or exp.get("n_runs")
+        lines.append(
+            f"MISSING experiment {printable(exp.id)}: {count} of its {total} sample runs {where}"
+        )
     return lines

@@ -15,9 +15,10 @@ from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
-from animlib.experiments import missing_runs, unreadable_samples
+from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
+from animlib.index.checks import damaged_sample_runs
 from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of, page_in_link
 from animlib.links import experiment_runs_url
 from animlib.listing import folder_problem
@@ -38,6 +39,7 @@ from animlib.views import NO_VALUE
 from animlib.watching import rerun_on_folder_change
 
 ROWS_PER_PAGE = 16
+CHECK_BUDGET_S = 3.0  # seconds per page run checking sample runs' arrays (as the runs page)
 FILTERS = {"e_text": "", "e_attack": [], "e_model": []}  # the table's filters on a bare link
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
@@ -100,6 +102,11 @@ def outcomes_csv(where: str, signature: str, chosen: tuple[str, ...]) -> bytes:
     return grid.outcomes_to_csv(grid_outcomes(where, signature, chosen))
 
 
+def unreadable_ids(e: ExperimentInfo, broken_ids: list[str], most: int) -> list[str]:
+    """The runs among ``broken_ids`` named like sample runs of ``e`` (Markdown escaped)."""
+    return [md(r) for r in unreadable_samples(e.id, broken_ids)][:most]
+
+
 def clicked_experiment(chart: dict) -> str | None:
     """The experiment of the point or bar clicked in a chart's selection state, or None."""
     points = (chart.get("selection") or {}).get(views.CLICK) or []
@@ -118,7 +125,9 @@ try:
     listed = run_index(where)
     seen = folder_state(listed)
     stale_listing(listed)
-    exps, summary = experiments(where)
+    # sample runs whose arrays cannot be read count in no number (the runs page's check)
+    damaged, unchecked = damaged_sample_runs(listed, budget_s=CHECK_BUDGET_S)
+    exps, summary = experiments(where, frozenset(damaged))
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(folder_problem(exc, where))}")
     rerun_on_folder_change(None, where, every=POLL_S)  # shown again once it can be read
@@ -177,12 +186,13 @@ st.caption(
     f"{len(shown)} of {plural(len(frame), 'experiment')} shown"
     + " · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
+    + (f" · arrays of {plural(unchecked, 'sample run')} not checked yet" if unchecked else "")
 )
-broken_ids = broken.column("id").to_pylist() if unread else []
+broken_ids = [*(broken.column("id").to_pylist() if unread else []), *damaged]
 lacking = [
-    (md(e.id), n, e.get("n_samples"), [md(r) for r in unreadable_samples(e.id, broken_ids)])
+    (md(e.id), n, e.get("n_samples") or e.get("n_runs"), unreadable_ids(e, broken_ids, n))
     for e in exps
-    if (n := missing_runs(e))
+    if (n := missing_runs(e) + sum(1 for r in e.run_ids if r in damaged))
 ]
 if lacking:
     st.warning(views.missing_note(lacking), icon=":material/warning:")

@@ -571,3 +571,61 @@ def test_a_key_every_run_holds_as_null_is_a_group_not_a_typo(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["-", "2"]  # (not "None")
     with pytest.raises(animlib.AnimlibError, match="by: no run has 'params.eps'"):
         animlib.summarize(tmp_path, by="attack,params.eps", experiments_only=False)
+
+
+def _damage(root, run_id: str, how: str) -> None:
+    """Damage a run's arrays as a bad copy or a full disk would: run.json stays readable."""
+    folder = root / run_id
+    if how == "truncated":
+        chunk = next(p for p in sorted((folder / "images").rglob("c*")) if p.is_file())
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    elif how == "no confidences":
+        shutil.rmtree(folder / "confidences")
+    else:
+        (folder / "images" / "zarr.json").unlink()
+
+
+def test_sample_runs_whose_arrays_cannot_be_read_count_in_no_number(root, monkeypatch):
+    """A sample run with a truncated chunk or a missing array (broken for the runs page, the
+    viewer and validate) is left out of every summary number, counted in left_out; verdicts
+    are kept per run.json version, so unchanged runs are not checked again (not even by a
+    new process)."""
+    from animlib.experiments import indexed_runs, summarize_runs
+    from animlib.index import open_index
+
+    _damage(root, "pgd-a-0001", "truncated")
+    _damage(root, "pgd-a-0002", "no confidences")
+    _damage(root, "tgt-0000", "no images metadata")
+    for run_id in ("pgd-a-0001", "pgd-a-0002", "tgt-0000"):
+        assert not animlib.validate(root / run_id, deep=False)[0].ok
+    table = animlib.summarize(root).set_index("experiment")
+    assert table.loc["pgd-a", ["n", "left_out"]].tolist() == [2, 2]
+    assert table.loc["tgt", ["n", "left_out"]].tolist() == [3, 1]
+    assert table.loc["pgd-b", ["n", "left_out"]].tolist() == [4, 0]
+    index = open_index(root)
+    readable = [
+        i
+        for i in indexed_runs(index, experiments_only=True)
+        if i.id not in ("pgd-a-0001", "pgd-a-0002", "tgt-0000")
+    ]
+    expected = summarize_runs(readable, ["experiment"]).set_index("experiment")
+    columns = ["n", "clean_acc", "robust_acc", "success_rate", "median_linf", "median_flip_step"]
+    pd.testing.assert_frame_equal(table[columns], expected[columns], check_dtype=False)
+    by_eps = animlib.summarize(root, by="params.eps").set_index("params.eps")
+    assert by_eps.loc[0.1, ["n", "left_out"]].tolist() == [5, 3]  # (pgd-a and tgt)
+    everything = animlib.summarize(root, include_incomplete=True).set_index("experiment")
+    assert everything.loc["pgd-a", ["n", "left_out"]].tolist() == [2, 2]
+
+    from animlib.index import checks
+
+    checked = []
+    real = checks._check
+    monkeypatch.setattr(checks, "_check", lambda i, r: checked.append(r) or real(i, r))
+    animlib.summarize(root)
+    assert checked == []  # remembered in this process
+    monkeypatch.setattr(checks, "_held", {})  # as a new process: read from the cache folder
+    pd.testing.assert_frame_equal(animlib.summarize(root).set_index("experiment"), table)
+    assert checked == []
+    _edit_run(root, "pgd-b-0003", tags=["again"])  # its run.json changed: checked again
+    animlib.summarize(root)
+    assert checked == ["pgd-b-0003"]

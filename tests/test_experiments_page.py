@@ -1380,6 +1380,49 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
 
 
+def test_sample_runs_with_damaged_arrays_are_left_out_and_said(tmp_path, monkeypatch, capsys):
+    """Sample runs whose arrays cannot be read (a truncated chunk, a missing array) count in
+    no number of the page or of ``summary``, and the "cannot be read" lines count them as
+    the BROKEN lines of ``validate`` do (they said 1 of 4 under four BROKEN lines)."""
+    from test_experiments import UNTARGETED, _damage, write
+
+    from animlib.cli import main
+
+    root = tmp_path / "runs"
+    write(root, "pgd-a", UNTARGETED, 0.1)
+    write(root, "pgd-b", UNTARGETED, 0.2)
+    (root / "pgd-a-0000" / "run.json").write_text("{")
+    _damage(root, "pgd-a-0001", "truncated")
+    _damage(root, "pgd-a-0002", "no confidences")
+    _damage(root, "pgd-a-0003", "no images metadata")
+    assert main(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert all(f"BROKEN  pgd-a-000{i}" in out for i in range(4))
+    assert (
+        "MISSING experiment pgd-a: 4 of its 4 sample runs cannot be read (broken, as listed)" in out
+    )
+    assert main(["summary", str(root), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = {r["experiment"]: r for r in json.loads(captured.out)}
+    assert (rows["pgd-a"]["n"], rows["pgd-a"]["left_out"], rows["pgd-a"]["robust_acc"]) == (
+        0,
+        3,
+        None,
+    )
+    assert rows["pgd-b"]["n"] == 4
+    assert "note: experiment pgd-a: 4 of its 4 sample runs cannot be read" in captured.err
+    assert "3 runs left out of the numbers: arrays that cannot be read" in captured.err
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "Sample runs missing" in w.value]
+    assert "pgd\\-a (4 of 4: pgd\\-a\\-0000, pgd\\-a\\-0001 … cannot be read)" in warning
+    (table,) = [t.value for t in at.dataframe if "robust_acc" in t.value]
+    row = table.set_index("experiment").loc["pgd-a"]
+    assert row["n"] == 0 and row["left_out"] == 3 and pd.isna(row["robust_acc"])
+
+
 def test_an_experiments_name_is_kept_beside_its_path_safe_id(tmp_path, monkeypatch):
     """BatchWriter(experiment="PGD ε=8/255 (L∞)") has an id safe for paths; the name as given
     is in list_experiments, in the table's name column and found by the search."""

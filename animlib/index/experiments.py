@@ -10,7 +10,7 @@ columns cannot carry exactly (``exact`` false) is computed by the twin from its 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -168,6 +168,7 @@ def experiment_summary(
     storage_options: dict[str, Any] | None = None,
     include_incomplete: bool = False,
     now: float | None = None,
+    damaged: Collection[str] = (),
 ) -> pd.DataFrame:
     """:func:`animlib.experiments.summarize_runs` by experiment of the index's runs.
 
@@ -178,6 +179,7 @@ def experiment_summary(
         include_incomplete: count the runs that are no result too (failed, stale, no step:
             :func:`animlib.summarize`); by default they count only in ``left_out``.
         now: the time deciding ``stale`` (default: now).
+        damaged: runs whose arrays cannot be read (:mod:`.checks`): always left out.
 
     Returns:
         One row per experiment: ``experiment`` and :data:`~animlib.experiments.SUMMARY_COLUMNS`,
@@ -196,11 +198,15 @@ def experiment_summary(
             storage_options=storage_options,
             include_incomplete=include_incomplete,
             writers_gone=gone,
+            damaged=damaged,
         )
     ]
     exact = exact_rows(rows, inexact)
     if exact.num_rows:
         counted = None if include_incomplete else counted_rows(exact, now, gone)
+        if damaged:
+            readable = pc.invert(pc.is_in(exact["id"], pa.array(sorted(damaged), pa.string())))
+            counted = readable if counted is None else pc.and_(counted, readable)
         parts.append(_summary_of_columns(exact, names, counted))
     out = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)

@@ -1,0 +1,167 @@
+"""The runs page's quick array check of indexed runs, its verdicts kept per run.json version."""
+
+# A summary counts a sample run from its run.json columns, but a run whose arrays are damaged
+# (a truncated chunk, a missing array) is broken for the runs page, the viewer and ``validate``:
+# :func:`damaged_runs` finds those with :func:`animlib.validation.validate_run` (``deep=False``,
+# the check the runs page gives the rows it shows). A verdict is kept with the run.json version
+# it was found for (the settled tag of the index), in memory and in a JSON file beside the
+# index file, so a run is checked again only once its run.json changed (each stored step
+# rewrites it); a later process reads the verdicts instead of checking again.
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Code
+from ..validation import Report, validate_run
+from .query import experiment_runs, good_rows
+
+if TYPE_CHECKING:
+    from .runindex import RunIndex
+
+__all__ = ["checks_path", "damaged_runs", "damaged_sample_runs"]
+
+log = logging.getLogger("animlib.index")
+
+FORMAT = "1"  # of the verdicts file (another: the file is ignored and rewritten)
+WORKERS = 4  # runs checked at once (reading a chunk waits on storage, not only on the CPU)
+BATCH = 32  # runs checked between two looks at the time budget
+
+Verdict = tuple[str, str | None, str | None, str | None]  # version, error, field, code
+_held: dict[str, dict[str, Verdict]] = {}  # verdicts file (or index url) -> run id -> verdict
+_lock = threading.Lock()
+
+
+def checks_path(index: RunIndex) -> str | None:
+    """The verdicts file of ``index``: beside its Parquet file (None: it keeps no file)."""
+    if not index.path:
+        return None
+    return os.path.splitext(index.path)[0] + ".checks.json"
+
+
+def _load(path: str | None, url: str) -> dict[str, Verdict]:
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+        if data.get("format") != FORMAT or data.get("url") != url:
+            return {}
+        return {str(k): tuple(v) for k, v in data["runs"].items()}  # type: ignore[misc]
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("run checks %s cannot be read (%s); checking again", path, exc)
+        return {}
+
+
+def _save(path: str | None, url: str, verdicts: dict[str, Verdict]) -> None:
+    if path is None:
+        return
+    folder = os.path.dirname(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(4)}.checks.json")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as file:
+            json.dump({"format": FORMAT, "url": url, "runs": verdicts}, file)
+        os.replace(tmp, path)
+    except OSError as exc:  # (a read-only cache: the verdicts live in memory)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        log.warning("run checks %s cannot be written (%s); keeping them in memory", path, exc)
+
+
+def _verdicts(index: RunIndex) -> tuple[str, dict[str, Verdict]]:
+    path = checks_path(index)
+    key = path or f"memory:{index.url}"
+    with _lock:
+        if key not in _held:
+            _held[key] = _load(path, index.url)
+        return key, _held[key]
+
+
+def _check(index: RunIndex, run_id: str) -> Report:
+    return validate_run(index.store.child(run_id), deep=False, root=index.store)
+
+
+def _report(index: RunIndex, run_id: str, verdict: Verdict) -> Report:
+    _, error, field, code = verdict
+    url = index.store.url_of(run_id)
+    return Report(run_id, url, error=error, field=field, code=Code(code) if code else None)
+
+
+def damaged_runs(
+    index: RunIndex, run_ids: Iterable[str], *, budget_s: float | None = None
+) -> tuple[dict[str, Report], int]:
+    """The runs among ``run_ids`` whose arrays fail the quick check, found or remembered.
+
+    Args:
+        index: the folder's index (refreshed by the caller); runs it holds as broken or does
+            not hold are skipped (their run.json already says so).
+        run_ids: the runs to check.
+        budget_s: seconds the checks may take (remembered verdicts are free; the runs left
+            are checked by a later call), None: every run is checked.
+
+    Returns:
+        The damaged runs' reports by id, and how many runs were left unchecked because
+        ``budget_s`` ran out (or the storage failed: no verdict, checked again next time).
+    """
+    start = time.monotonic()
+    key, held = _verdicts(index)
+    versions = {run_id: index.version(run_id, stable=True) for run_id in run_ids}
+    out: dict[str, Report] = {}
+    todo = []
+    for run_id, version in versions.items():
+        verdict = held.get(run_id)
+        if version is None:
+            continue
+        if verdict is not None and verdict[0] == version:
+            if verdict[1] is not None:
+                out[run_id] = _report(index, run_id, verdict)
+        else:
+            todo.append(run_id)
+    unchecked, changed = 0, False
+    with ThreadPoolExecutor(min(WORKERS, max(len(todo), 1))) as pool:
+        for at in range(0, len(todo), BATCH):
+            if budget_s is not None and time.monotonic() - start > budget_s:
+                unchecked += len(todo) - at
+                break
+            batch = todo[at : at + BATCH]
+            reports = pool.map(lambda r: _check(index, r), batch)
+            for run_id, report in zip(batch, reports, strict=True):
+                if report.code == Code.STORAGE:  # the storage failing: no verdict on the run
+                    unchecked += 1
+                    continue
+                code = report.code.value if report.code is not None else None
+                held[run_id] = (str(versions[run_id]), report.error, report.field, code)
+                changed = True
+                if not report.ok:
+                    out[run_id] = report
+    if changed:
+        with _lock:
+            gone = [r for r in held if index.version(r) is None]
+            for run_id in gone:
+                del held[run_id]
+            _save(checks_path(index), index.url, dict(held))
+    return out, unchecked
+
+
+def damaged_sample_runs(
+    index: RunIndex, *, experiments_only: bool = True, budget_s: float | None = None
+) -> tuple[dict[str, Report], int]:
+    """:func:`damaged_runs` of the good runs a summary counts: the runs of experiments (or,
+    without ``experiments_only``, every good run)."""
+    if experiments_only:
+        ids: Sequence[Any] = experiment_runs(good_rows(index.table, columns=["id", "experiment"]))
+    else:
+        ids = good_rows(index.table, columns=["id"])["id"].to_pylist()
+    return damaged_runs(index, ids, budget_s=budget_s)
