@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from helpers import write_run
 from pandas_runs import filter_runs, runs_frame, same_source
@@ -118,6 +119,24 @@ def test_in_place_rewrite_of_the_same_size_is_seen(runs_dir, monkeypatch):
         path.write_text(json.dumps(dict(meta, attack=attack), indent=2))
         infos = {i.id: i for i in animlib.list_runs(runs_dir)}
         assert infos["alpha"].get("attack") == attack
+
+
+def test_in_place_edit_keeping_size_and_mtime_is_seen(runs_dir):
+    """A hand edit of run.json in place that keeps its size and sets its mtime back (as
+    ``cp -p``, ``rsync -t`` or ``tar`` do) is seen: its ctime is in the version tag (the
+    listing kept the old attack until the next mtime change, while open_run read the new)."""
+    path = runs_dir / "alpha" / "run.json"
+    before = path.stat()
+    text = path.read_text()
+    assert {i.id: i for i in animlib.list_runs(runs_dir)}["alpha"].get("attack") == "PGD"
+    time.sleep(0.01)  # (a later ctime tick)
+    with open(path, "r+") as file:  # same inode, same size
+        file.write(text.replace('"attack": "PGD"', '"attack": "XYZ"'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_size == before.st_size
+    assert animlib.open_run(runs_dir / "alpha").meta["attack"] == "XYZ"
+    infos = {i.id: i for i in animlib.list_runs(runs_dir)}
+    assert infos["alpha"].get("attack") == "XYZ"
 
 
 def test_index_lives_in_the_cache_folder_and_is_reused(runs_dir, cache, monkeypatch):
@@ -587,7 +606,7 @@ def test_runs_table_columns_have_one_owner():
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_8_files_hold():
+def test_the_index_schema_is_what_version_9_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -632,8 +651,22 @@ def test_the_index_schema_is_what_version_8_files_hold():
         exact: bool
         """
     ).rstrip("\n")
-    # a change of the above needs a new version (8: experiment_steps)
-    assert index_files.SCHEMA_VERSION == "8"
+    # a change of the above, or of what a column holds, needs a new version (8:
+    # experiment_steps; 9: a local run.json's version tag holds its ctime)
+    assert index_files.SCHEMA_VERSION == "9"
+
+
+def test_an_index_file_of_version_8_is_rebuilt(runs_dir):
+    """Version 8 files hold tags without the ctime: every run.json is read again, once."""
+    animlib.list_runs(runs_dir)
+    index = open_index(runs_dir)
+    index.flush()
+    table = index_files.load(index.path, index.url)
+    meta = {b"animlib.url": index.url.encode(), b"animlib.index_version": b"8"}
+    pq.write_table(table.replace_schema_metadata(meta), index.path)
+    assert RunIndex(runs_dir).refresh().read == 3
+    RunIndex(runs_dir).flush()
+    assert RunIndex(runs_dir).refresh().read == 0
 
 
 def test_a_problem_found_in_a_just_written_run_is_remembered_until_the_run_changes(

@@ -17,8 +17,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 
 # 2: experiment; 3: params, param_names; 4: samples.py's; 5: original; 6: experiment_flip (a
 # sample run's flip step in its experiment's steps: outcomes.experiment_flip_step); 7:
-# target_label (the outcomes CSV names each sample's target); 8: experiment_steps
-SCHEMA_VERSION = "8"
+# target_label (the outcomes CSV names each sample's target); 8: experiment_steps; 9: the
+# version tag of a local run.json holds its ctime (an index of 8 would read every run again)
+SCHEMA_VERSION = "9"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -35,7 +36,7 @@ TYPED = {  # the columns that do not hold text
 }
 NAMES = (
     "id",
-    # the version tag of run.json (ETag, or inode:mtime:size) in the listing it was read after
+    # the version tag of run.json (ETag, or inode:mtime:size:ctime) in the listing it was read after
     "version",
     # run.json as compact JSON, ``class_names`` left null (kept once per class list below)
     "meta",

@@ -20,7 +20,7 @@ def version_of(name: str, tag: str | None) -> str:
     Args:
         name: the folder's name.
         tag: its run.json's tag in the listing (:meth:`~animlib.store.Store.member_versions`:
-            the ETag on object stores, inode, mtime and size locally), None without one.
+            the ETag on object stores, inode, mtime, size and ctime locally), None without one.
 
     Returns:
         ``tag``; :data:`UNSAFE` for a name that is not a run id, :data:`MISSING` without
@@ -31,7 +31,7 @@ def version_of(name: str, tag: str | None) -> str:
     return MISSING if tag is None else tag
 
 
-_SETTLED_PARTS = 3  # inode:mtime:size; a local run.json changed < 2 s ago adds the scan time
+_SETTLED_PARTS = 4  # inode:mtime:size:ctime; a local run.json changed < 2 s ago: + scan time
 
 
 def is_hot(status: str | None, version: str) -> bool:

@@ -39,7 +39,8 @@ class Entry:
     """One entry of a folder listing. ``size`` and ``mtime`` (seconds since the epoch) or
     ``etag`` are filled in when the backend gives them (``list(detail=True)``); a run index uses
     them to re-read only changed files. ``etag`` is an opaque version tag: the object's ETag on
-    object stores, inode, mtime in ns and size of a local file (from :meth:`Store.scan_folders`)."""
+    object stores, inode, mtime in ns, size and ctime in ns of a local file (from
+    :meth:`Store.scan_folders`)."""
 
     name: str
     is_dir: bool

@@ -148,11 +148,13 @@ class LocalStore(Store):
         self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None
     ) -> dict[str, Entry | None]:
         """One directory scan, then one ``lstat`` per folder (a symlink on the way is followed
-        only when it stays inside the boundary). ``etag`` is ``inode:mtime_ns:size``: a file
-        replaced by rename (as writers do) gets a new inode even within one mtime tick. A file
-        modified less than :data:`RACY_S` seconds before the scan could still change within
-        its mtime tick keeping size and inode (rewritten in place), so its tag also holds the
-        scan time: it differs on every scan until the file has settled."""
+        only when it stays inside the boundary). ``etag`` is ``inode:mtime_ns:size:ctime_ns``:
+        a file replaced by rename (as writers do) gets a new inode even within one mtime tick;
+        one edited in place keeping its size with its mtime set back (``cp -p``, ``rsync -t``,
+        ``tar``) gets a new ctime, which nothing can set back. A file modified less than
+        :data:`RACY_S` seconds before the scan could still change within its mtime tick keeping
+        size and inode (rewritten in place), so its tag also holds the scan time: it differs on
+        every scan until the file has settled."""
         return self._scan(member, only, tags=False)  # type: ignore[return-value]
 
     def member_versions(
@@ -205,7 +207,7 @@ class LocalStore(Store):
                         found = self._member(os.path.join(top, name), name, member, now)
                         out[name] = (found.etag if found else None) if tags else found
                         continue
-                    tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}"
+                    tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}:{st.st_ctime_ns:x}"
                     if st.st_mtime > settled:
                         tag += f":{time.time_ns():x}"
                     out[name] = tag if tags else Entry(member, False, st.st_size, st.st_mtime, tag)
@@ -253,7 +255,7 @@ class LocalStore(Store):
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}"
+        tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}:{st.st_ctime_ns:x}"
         if st.st_mtime > now - RACY_S:
             tag += f":{time.time_ns():x}"
         return Entry(member, False, size=st.st_size, mtime=st.st_mtime, etag=tag)
