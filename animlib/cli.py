@@ -215,7 +215,7 @@ def _number(value: float) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .experiments import summarize
+    from .experiments import UNCHECKED, summarize
 
     try:
         table = summarize(
@@ -235,6 +235,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         print(f"error: {text}", file=sys.stderr)
         return 2
+    unchecked = int(table.attrs.get(UNCHECKED, 0))  # (before the table is reshaped)
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
     if beside:
         table = _beside_experiments(args.runs, table)  # by experiment alone
@@ -253,7 +254,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
         shown = table.assign(**{c: table[c].where(table[c].notna(), "-") for c in words})
         print(shown.to_string(index=False, float_format=_number, na_rep="-"))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
-    summary_notes(args.runs, table, all_runs=args.all_runs, all_counted=args.include_incomplete)
+    summary_notes(
+        args.runs,
+        table,
+        all_runs=args.all_runs,
+        all_counted=args.include_incomplete,
+        unchecked=unchecked,
+    )
     return 0
 
 

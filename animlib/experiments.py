@@ -48,6 +48,8 @@ OUTCOME_COLUMNS = (
     "flip_step",
 )
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
+CHECK_BUDGET_S = 10.0  # seconds a summary checks runs' arrays (the rest: by the next summaries)
+UNCHECKED = "unchecked"  # table.attrs: runs whose arrays are not checked yet (see summarize)
 SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the experiment made (B)
 # what the pages call an image the model got wrong unattacked (an untargeted run "fooled" it
 # at step 0: a success with flip step 0, as summarize counts it; a targeted one only if the
@@ -375,7 +377,8 @@ def summarize(
     confidences; a statistic with no runs to go on is NaN (a group whose runs are all left out
     has ``n`` 0). A run whose arrays fail the quick check of the runs page (a truncated chunk,
     a missing array: ``validate`` calls it broken) is never counted, only in ``left_out``
-    (verdicts are kept per run.json version, so unchanged runs are not checked again). Values
+    (verdicts kept per run.json version; a summary checks for ``CHECK_BUDGET_S`` s, ~100 runs
+    a second, the next ones go on: ``table.attrs["unchecked"]`` counts the runs left). Values
     come from run.json summaries; arrays are read only for runs whose
     run.json lacks them (no stored original, or an old targeted run without ``initial_pred``).
 
@@ -401,27 +404,26 @@ def summarize(
         ValueError: ``by`` names no key, or a key no run has.
     """
     from .index.checks import damaged_sample_runs
+    from .index.experiments import experiment_summary
 
     index = _index(root, storage_options)
-    damaged = damaged_sample_runs(index, experiments_only=experiments_only)[0]
-    if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
-        from .index.experiments import experiment_summary
-
-        return experiment_summary(
-            index,
-            storage_options=storage_options,
-            include_incomplete=include_incomplete,
-            damaged=damaged,
-        )
-    return summarize_runs(
-        indexed_runs(index, experiments_only=experiments_only),
-        by,
-        storage_options=storage_options,
-        experiments_only=experiments_only,
-        include_incomplete=include_incomplete,
-        writers_gone=index.writers_gone,
-        damaged=damaged,
+    damaged, unchecked = damaged_sample_runs(
+        index, experiments_only=experiments_only, budget_s=CHECK_BUDGET_S
     )
+    if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
+        table = experiment_summary(
+            index, storage_options=storage_options, include_incomplete=include_incomplete,
+            damaged=damaged,
+        )  # fmt: skip
+    else:
+        table = summarize_runs(
+            indexed_runs(index, experiments_only=experiments_only), by,
+            storage_options=storage_options, experiments_only=experiments_only,
+            include_incomplete=include_incomplete, writers_gone=index.writers_gone,
+            damaged=damaged,
+        )  # fmt: skip
+    table.attrs[UNCHECKED] = unchecked
+    return table
 
 
 def summarize_runs(

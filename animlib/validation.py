@@ -295,7 +295,8 @@ def missing_sample_runs(
 
     ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
     lines then agree with; without them, the runs the index holds as broken and the sample
-    runs whose arrays fail the quick check (:mod:`animlib.index.checks`, as ``summarize``)."""
+    runs whose arrays failed the quick check (:mod:`animlib.index.checks`: the verdicts a
+    ``summarize`` found or remembered; no run is checked here)."""
     from .experiments import list_experiments, missing_runs, unreadable_samples
 
     store = open_store(path, storage_options)
@@ -308,7 +309,7 @@ def missing_sample_runs(
         from .index.checks import damaged_sample_runs
 
         bad = {i.id for i in list_runs(store) if not i.ok}  # (refreshes the index)
-        bad |= set(damaged_sample_runs(open_index(store, storage_options))[0])
+        bad |= set(damaged_sample_runs(open_index(store, storage_options), budget_s=0)[0])
     lines = []
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
         count = missing_runs(exp) + sum(1 for r in exp.run_ids if r in bad)

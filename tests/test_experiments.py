@@ -629,3 +629,27 @@ def test_sample_runs_whose_arrays_cannot_be_read_count_in_no_number(root, monkey
     _edit_run(root, "pgd-b-0003", tags=["again"])  # its run.json changed: checked again
     animlib.summarize(root)
     assert checked == ["pgd-b-0003"]
+
+
+def test_a_summary_checks_arrays_for_a_bounded_time_and_says_how_many_it_left(
+    root, monkeypatch, capsys
+):
+    """The first summary of a big folder checked every sample run's arrays (~100 a second:
+    minutes for 100,000 runs). It checks for CHECK_BUDGET_S; the runs left count as before,
+    the table says how many, the CLI notes it, and a later summary goes on checking."""
+    from animlib import cli
+    from animlib import experiments as ex
+
+    _damage(root, "pgd-a-0001", "truncated")
+    monkeypatch.setattr(ex, "CHECK_BUDGET_S", -1.0)  # (no time left: nothing checked)
+    table = animlib.summarize(root).set_index("experiment")
+    assert table.attrs[ex.UNCHECKED] > 0
+    assert table.loc["pgd-a", ["n", "left_out"]].tolist() == [4, 0]  # still counted
+    assert cli.main(["summary", str(root)]) == 0
+    assert "are not checked yet" in capsys.readouterr().err
+    monkeypatch.setattr(ex, "CHECK_BUDGET_S", 60.0)
+    table = animlib.summarize(root).set_index("experiment")
+    assert table.attrs[ex.UNCHECKED] == 0
+    assert table.loc["pgd-a", ["n", "left_out"]].tolist() == [3, 1]
+    assert cli.main(["summary", str(root)]) == 0
+    assert "not checked yet" not in capsys.readouterr().err
