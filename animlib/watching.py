@@ -41,6 +41,11 @@ def _rerun_when_changed(seen: object, look: Callable[[], object], every: float) 
     watch()
 
 
+def rerun_when_changed(seen: object, look: Callable[[], object], every: float) -> None:
+    """Rerun the page once ``look()`` (called every ``every`` seconds) is no longer ``seen``."""
+    _rerun_when_changed(seen, look, every)
+
+
 def follow_shown_runs(
     runs: Sequence[Run], where: str | None = None, every: float | None = None
 ) -> None:

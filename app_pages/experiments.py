@@ -18,7 +18,7 @@ from animlib.errors import AnimlibError, Code
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
-from animlib.index.checks import damaged_sample_runs
+from animlib.index.checks import checking, damaged_sample_runs, start_checking
 from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of, page_in_link
 from animlib.links import experiment_runs_url
 from animlib.listing import folder_problem
@@ -36,10 +36,10 @@ from animlib.ui import (
     stale_listing,
 )
 from animlib.views import NO_VALUE
-from animlib.watching import rerun_on_folder_change
+from animlib.watching import rerun_on_folder_change, rerun_when_changed
 
 ROWS_PER_PAGE = 16
-CHECK_BUDGET_S = 3.0  # seconds per page run checking sample runs' arrays (as the runs page)
+CHECKS_POLL_S = 2.0  # seconds between looks at the background check of sample runs' arrays
 FILTERS = {"e_text": "", "e_attack": [], "e_model": []}  # the table's filters on a bare link
 POLL_S = 2.0  # how often the page looks for new or changed runs (at the least)
 
@@ -125,8 +125,11 @@ try:
     listed = run_index(where)
     seen = folder_state(listed)
     stale_listing(listed)
-    # sample runs whose arrays cannot be read count in no number (the runs page's check)
-    damaged, unchecked = damaged_sample_runs(listed, budget_s=CHECK_BUDGET_S)
+    # sample runs whose arrays cannot be read count in no number (the runs page's check): the
+    # verdicts known; the runs with none are checked in the background (~100 a second)
+    damaged, unchecked = damaged_sample_runs(listed, budget_s=0)
+    if unchecked:
+        start_checking(listed)
     exps, summary = experiments(where, frozenset(damaged))
 except Exception as exc:  # a missing or unreadable folder must not crash the page
     st.error(f"Cannot list experiments in {md(where)}: {md(folder_problem(exc, where))}")
@@ -135,6 +138,8 @@ except Exception as exc:  # a missing or unreadable folder must not crash the pa
 # a running experiment's steps show as they come (a big folder, slow to summarize, less often)
 took = time.monotonic() - started
 rerun_on_folder_change(seen, where, every=min(max(POLL_S, 4 * took), 30.0))
+if unchecked:  # the page again once the background check is done
+    rerun_when_changed(True, lambda: checking(listed), every=CHECKS_POLL_S)
 if not exps:
     st.info(
         "No experiments yet: log a batch with `animlib.BatchWriter` (or an adapter in "
@@ -186,7 +191,12 @@ st.caption(
     f"{len(shown)} of {plural(len(frame), 'experiment')} shown"
     + " · select rows to put them in the grid"
     + (f" · {views.unread_note(unread)} ([runs page](./) lists them)" if unread else "")
-    + (f" · arrays of {plural(unchecked, 'sample run')} not checked yet" if unchecked else "")
+    + (
+        f" · checking the arrays of {plural(unchecked, 'sample run')} (a damaged one counts "
+        "until then)"
+        if unchecked
+        else ""
+    )
 )
 broken_ids = [*(broken.column("id").to_pylist() if unread else []), *damaged]
 lacking = [

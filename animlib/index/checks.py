@@ -28,7 +28,7 @@ from .query import experiment_runs, good_rows
 if TYPE_CHECKING:
     from .runindex import RunIndex
 
-__all__ = ["checks_path", "damaged_runs", "damaged_sample_runs"]
+__all__ = ["checking", "checks_path", "damaged_runs", "damaged_sample_runs", "start_checking"]
 
 log = logging.getLogger("animlib.index")
 
@@ -39,6 +39,7 @@ BATCH = 32  # runs checked between two looks at the time budget
 Verdict = tuple[str, str | None, str | None, str | None]  # version, error, field, code
 _held: dict[str, dict[str, Verdict]] = {}  # verdicts file (or index url) -> run id -> verdict
 _lock = threading.Lock()
+_threads: dict[str, threading.Thread] = {}  # verdicts file (or index url) -> its checking thread
 
 
 def checks_path(index: RunIndex) -> str | None:
@@ -80,12 +81,15 @@ def _save(path: str | None, url: str, verdicts: dict[str, Verdict]) -> None:
         log.warning("run checks %s cannot be written (%s); keeping them in memory", path, exc)
 
 
+def _key(index: RunIndex) -> str:
+    return checks_path(index) or f"memory:{index.url}"
+
+
 def _verdicts(index: RunIndex) -> tuple[str, dict[str, Verdict]]:
-    path = checks_path(index)
-    key = path or f"memory:{index.url}"
+    key = _key(index)
     with _lock:
         if key not in _held:
-            _held[key] = _load(path, index.url)
+            _held[key] = _load(checks_path(index), index.url)
         return key, _held[key]
 
 
@@ -109,7 +113,7 @@ def damaged_runs(
             not hold are skipped (their run.json already says so).
         run_ids: the runs to check.
         budget_s: seconds the checks may take (remembered verdicts are free; the runs left
-            are checked by a later call), None: every run is checked.
+            are checked by a later call; 0: none is), None: every run is checked.
 
     Returns:
         The damaged runs' reports by id, and how many runs were left unchecked because
@@ -132,7 +136,7 @@ def damaged_runs(
     unchecked, changed = 0, False
     with ThreadPoolExecutor(min(WORKERS, max(len(todo), 1))) as pool:
         for at in range(0, len(todo), BATCH):
-            if budget_s is not None and time.monotonic() - start > budget_s:
+            if budget_s is not None and (budget_s <= 0 or time.monotonic() - start > budget_s):
                 unchecked += len(todo) - at
                 break
             batch = todo[at : at + BATCH]
@@ -165,3 +169,30 @@ def damaged_sample_runs(
     else:
         ids = good_rows(index.table, columns=["id"])["id"].to_pylist()
     return damaged_runs(index, ids, budget_s=budget_s)
+
+
+def start_checking(index: RunIndex) -> None:
+    """Check, in a thread of this process, every sample run of ``index`` with no verdict yet
+    (one thread at a time per index: a page's run gives the remembered verdicts at once, and
+    :func:`checking` tells when more are known)."""
+    key = _key(index)
+    with _lock:
+        if key in _threads and _threads[key].is_alive():
+            return
+        thread = threading.Thread(target=_check_all, args=(index,), name="animlib-checks")
+        thread.daemon = True
+        _threads[key] = thread
+    thread.start()
+
+
+def checking(index: RunIndex) -> bool:
+    """Whether :func:`start_checking`'s thread for ``index`` is still checking."""
+    thread = _threads.get(_key(index))
+    return thread is not None and thread.is_alive()
+
+
+def _check_all(index: RunIndex) -> None:
+    try:
+        damaged_sample_runs(index)
+    except Exception:  # (the page goes on with what is known; the next page run tries again)
+        log.warning("checking the sample runs of %s", index.url, exc_info=True)
