@@ -867,3 +867,18 @@ def test_render_cache_key_follows_content_and_options(tmp_path):
         m.setattr(keys, "LOOK", keys.LOOK + 1)
         assert key != render_key([a], "mp4", O(fps=10, stride=1))
         assert keys.live_key([a], "mp4", O()) != live
+
+
+def test_long_class_names_cut_alike_lead_with_their_class_number(tmp_path):
+    """Names that differ only in their middle were cut to the same bar label
+    ("class_0…ng_name" for classes 420 and 421): two bars read as one class."""
+    names = [f"class_{i:04d}_with_a_really_quite_long_name" for i in range(30)]
+    names[7] = names[8] = "twice"  # (the user's own duplicate)
+    run = make_run(tmp_path, "long", class_names=names, target_label=29)
+    bars = RunFigure(run, RenderOptions(top_k=10)).rows[0].bars
+    labels = [t.get_text() for t in bars.class_labels]
+    assert len(set(labels)) == len(labels), labels
+    cut = [t for t in labels if "…" in t]
+    assert cut and all(re.match(r"\d+: ", t) for t in cut), labels
+    short = make_run(tmp_path, "short", class_names=[f"c{i}" for i in range(4)])
+    assert [t.get_text() for t in RunFigure(short).rows[0].bars.class_labels][:1] == ["c0"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,15 +135,16 @@ class ConfidenceBars:
 
     def _class_labels(self) -> list[Text]:
         """The class names, right-aligned left of the axis line; true and target coloured."""
-        box, names = self.box, self.data.class_names
+        box = self.box
         marked = {self.data.true_label: TRUE_COLOR, self.data.target_label: TARGET_COLOR}
         where = box.offset(box.blended("axes", "data"), -_SPINE_OUT - _PAD, 0.0)
         labels = []
         self.labels_width = 0.0  # the widest name, in layout units: the title starts over it
+        texts = self._label_texts(marked)
         for i, c in enumerate(self.classes):
             weight = "bold" if c in marked else "normal"
             style = {"color": marked[c], "fontweight": weight} if c in marked else {}
-            text = fit(names[c], LABEL_W - 14, FONT_TICK, weight, middle=True)
+            text = texts[i]
             self.labels_width = max(self.labels_width, text_width(text, FONT_TICK, weight))
             labels.append(
                 box.text(
@@ -157,6 +159,23 @@ class ConfidenceBars:
                 )  # fmt: skip
             )
         return labels
+
+    def _label_texts(self, marked: dict[Any, str]) -> list[str]:
+        """Each bar's class name, cut in the middle to fit; names cut to the same text (long
+        names that differ only in their middle, or twice the same name) lead with their class
+        number: two bars never read as one class."""
+        names = self.data.class_names
+
+        def label(c: int, text: str) -> str:
+            weight = "bold" if c in marked else "normal"
+            return fit(text, LABEL_W - 14, FONT_TICK, weight, middle=True)
+
+        texts = [label(c, names[c]) for c in self.classes]
+        seen = Counter(texts)
+        return [
+            label(c, f"{c}: {names[c]}") if seen[t] > 1 else t
+            for c, t in zip(self.classes, texts, strict=True)
+        ]
 
     def _legend(self) -> list[tuple[str, dict[str, Any]]]:
         """Legend items right-aligned above the panel's top-right corner: (label, patch style);
