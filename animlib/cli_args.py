@@ -47,15 +47,15 @@ def run_path(arg: str) -> str:
     candidate = _in_results_folder(arg)
     if candidate is None:
         return arg
-    if "://" in candidate or os.path.lexists(candidate):
+    if _holds(candidate):
         return candidate
     from .near_names import did_you_mean
-    from .store import LocalStore
+    from .store import open_store
 
     where = "$ANIMLIB_RUNS" if settings().runs else "the default; set $ANIMLIB_RUNS to change it"
     raise RunFormatError(
         f"no such run folder here ({os.path.abspath(arg)}), nor in the results folder "
-        f"{default_runs()} ({where})" + did_you_mean(LocalStore(candidate)),
+        f"{default_runs()} ({where})" + did_you_mean(open_store(candidate)),
         run=arg,
         field="path",
         code=Code.NOT_FOUND,
@@ -69,6 +69,17 @@ def _in_results_folder(arg: str) -> str | None:
         return None
     root = default_runs()
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
+
+
+def _holds(folder: str, member: str = "") -> bool:
+    """Whether the folder ``folder`` (a local path or a URL, as a results folder may be)
+    exists, or with ``member`` holds that file; a storage error is raised, naming the URL."""
+    if "://" not in folder:
+        path = os.path.join(folder, member) if member else folder
+        return os.path.isfile(path) if member else os.path.lexists(path)
+    from .store import open_store
+
+    return open_store(folder).contains(member)
 
 
 def int_at_least(low: int) -> Callable[[str], int]:
@@ -217,13 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_run(path: str, *, remote: bool = True) -> bool:
-    """Whether ``path`` is a local run folder, or a run id of one in the results folder (or,
-    with ``remote``, any URL: not checked)."""
+    """Whether ``path`` is a local run folder, or a run id of one in the results folder (local
+    or remote), or, with ``remote``, any URL (not checked)."""
     if remote and "://" in path:
         return True
     candidate = _in_results_folder(path)
-    local = path if candidate is None or "://" in candidate else candidate
-    return (Path(local) / "run.json").is_file()
+    if candidate is None:
+        return (Path(path) / "run.json").is_file()
+    return _holds(candidate, "run.json")
 
 
 def render_targets(paths: list[str], output: str | None) -> tuple[list[str], str] | str:

@@ -272,6 +272,28 @@ def test_cli_over_s3(s3):
     _ = CLASSES
 
 
+def test_cli_run_ids_in_a_bucket_results_folder(s3, tmp_path, capsys, monkeypatch):
+    """With $ANIMLIB_RUNS in a bucket, ``render alpha beta -o c.gif`` said "two output files:
+    beta and -o c.gif", without -o "cannot tell the format of 'beta'", and an unknown id only
+    "no such run folder" (ids were looked up in a local folder of that URL's name)."""
+    from animlib.cli import main
+
+    remote = f"s3://{BUCKET}/ids"
+    a, b = (write_run(remote, name, steps=2) for name in ("alpha", "beta"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANIMLIB_RUNS", remote)
+    assert main(["render", a, b, "-o", "c.gif", "--no-cache"]) == 0
+    assert (tmp_path / "c.gif").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["render", a, b]) == 2
+    assert "a comparison of 2 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
+    assert main(["render", "nosuch", "-o", "x.gif"]) == 1
+    assert (
+        f"no such run folder here ({tmp_path / 'nosuch'}), nor in the results folder {remote} "
+        "($ANIMLIB_RUNS)" in capsys.readouterr().err
+    )
+
+
 def at_once(job, n: int) -> tuple[list, list[BaseException]]:
     """``job(k, barrier)`` in ``n`` threads that pass the barrier together: results, errors."""
     start, results, errors = threading.Barrier(n), [], []
