@@ -336,6 +336,54 @@ def test_the_local_copies_of_a_shared_cache_are_bounded(shared, run, tmp_path, m
     assert cache.stats()["downloads"] == 1 and cache.stats()["renders"] == 2
 
 
+def test_an_mp4_render_with_a_shared_cache_and_an_unwritable_local_folder(
+    shared, run, tmp_path, monkeypatch
+):
+    """With ANIMLIB_CACHE in a bucket and ANIMLIB_CACHE_LOCAL read-only, MP4 renders failed
+    with ffmpeg's "Error opening output …/.KEY.mp4.….tmp.mp4: Read-only file system" (ffmpeg
+    opens its output itself: a RenderError, not the OSError the probe was asked about). The
+    render goes straight to its output; an encoder error the folder is not to blame for stays."""
+    import importlib
+
+    from animlib.cli import main
+    from animlib.errors import RenderError
+
+    rendering = importlib.import_module("animlib.rendering")
+    local = tmp_path / "local"
+    local.mkdir()
+    real_open, real_render = os.open, rendering.render
+
+    def refusing(path, flags, *a, **kw):  # (a read-only folder: root ignores modes)
+        if str(path).startswith(str(local)) and flags & os.O_CREAT:
+            raise OSError(30, "Read-only file system", str(path))
+        return real_open(path, flags, *a, **kw)
+
+    def ffmpeg_like(group, path, **kw):  # ffmpeg, a process of its own, meets the folder too
+        if str(path).startswith(str(local)):
+            raise RenderError(f"ffmpeg (libx264) stopped accepting frames: Error opening "
+                              f"output {path}: Read-only file system", field="encoder")  # fmt: skip
+        return real_render(group, path, **kw)
+
+    monkeypatch.setattr(os, "open", refusing)
+    monkeypatch.setattr(rendering, "render", ffmpeg_like)
+    out = tmp_path / "out.mp4"
+    assert main(["render", run.url, str(out)]) == 0
+    assert frame_count(out) == 6
+    got = cache.cached_render(run, "mp4")
+    assert frame_count(got) == 6 and not got.is_relative_to(local)
+    assert animlib.render(run, tmp_path / "py.mp4", cache=True) == tmp_path / "py.mp4"
+
+    def broken(group, path, **kw):  # a real encoder failure: not blamed on the folder
+        raise RenderError(f"ffmpeg (libx264) exited with status 1: bad frame for {path}")
+
+    monkeypatch.setattr(rendering, "render", broken)
+    with pytest.raises(RenderError, match="bad frame"):
+        cache.cached_render(run, "mp4", options={"fps": 3})
+    monkeypatch.setattr(os, "open", real_open)  # the folder writable: the encoder's error
+    with pytest.raises(RenderError, match="bad frame"):
+        cache.cached_render(run, "mp4", options={"fps": 4})
+
+
 def test_a_failing_shared_cache_falls_back_to_the_local_folder(run, tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMLIB_CACHE", "s3://no-such-bucket-here/x")
     monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "local"))

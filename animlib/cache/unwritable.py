@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..errors import Code, StoreError
+from ..errors import Code, RenderError, StoreError
 from ..settings import settings
 from ..store import LocalStore, open_store
 from .folder import CacheFolder
@@ -35,7 +35,8 @@ def cache_unwritable(exc: BaseException | None = None) -> str | None:
     """Why the local cache folder cannot be written, as a note naming the variable that sets it
     and the folder (logged once per folder and process); None if it can be written, or if
     ``exc`` (the failure met) is no storage failure (an OSError, a StoreError of code
-    STORAGE): that failure has another cause.
+    STORAGE, or the encoder's RenderError naming a file in that folder: ffmpeg opens its
+    output itself): that failure has another cause.
 
     Args:
         exc: the error a use of the cache raised, if any.
@@ -43,14 +44,15 @@ def cache_unwritable(exc: BaseException | None = None) -> str | None:
     Returns:
         The note, or None.
     """
-    if exc is not None and not (
-        isinstance(exc, OSError) or (isinstance(exc, StoreError) and exc.code == Code.STORAGE)
-    ):
+    storage = isinstance(exc, OSError) or (isinstance(exc, StoreError) and exc.code == Code.STORAGE)
+    if exc is not None and not storage and not isinstance(exc, RenderError):
         return None  # (e.g. a cache inside the results folder: refused, nothing made there)
     found = _probe()
     if found is None:
         return None
     env, where, why = found
+    if isinstance(exc, RenderError) and where not in str(exc):
+        return None  # (the encoder failed on a file elsewhere: its own error)
     note = (
         f"the cache folder {where} ({env}) cannot be used: {why}; working without it (point "
         f"{env} at a writable folder to keep renders and the player's frames)"
