@@ -403,7 +403,7 @@ def _made(counts: dict[str, int]) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import missing_sample_runs, validate
 
-    path = run_path(args.path)  # (a run id: the run in the results folder)
+    path = run_path(args.path, results_folder=True)  # (a run id: the run in the results folder)
     reports = validate(path, deep=not args.quick)
     for report in reports:
         print(report.line())

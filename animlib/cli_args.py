@@ -35,17 +35,23 @@ def default_runs() -> str:
     return settings().runs or DEFAULT_RUNS
 
 
-def run_path(arg: str) -> str:
+def run_path(arg: str, *, results_folder: bool = False) -> str:
     """The run folder a command's RUN argument names: the path as given, or a run id (no path
     separator, and no such file or folder here) in the results folder (``$ANIMLIB_RUNS``, else
-    ``runs``), as ``ls`` prints it and deep links name it.
+    ``runs``), as ``ls`` prints it and deep links name it. The name of the results folder
+    itself is that folder (``validate runs``), not a run in it.
+
+    Args:
+        arg: the argument as typed.
+        results_folder: ``arg`` may name a results folder too (``validate``): the error for a
+            name found nowhere says so.
 
     Raises:
         RunFormatError: (NOT_FOUND) a run id found neither here nor in the results folder,
             naming both.
     """
     candidate = _in_results_folder(arg)
-    if candidate is None:
+    if candidate is None or os.path.abspath(arg) == os.path.abspath(default_runs()):
         return arg
     if _holds(candidate):
         return candidate
@@ -53,9 +59,16 @@ def run_path(arg: str) -> str:
     from .store import open_store
 
     where = "$ANIMLIB_RUNS" if settings().runs else "the default; set $ANIMLIB_RUNS to change it"
+    nor = f"nor in the results folder {default_runs()} ({where})"
+    hint = did_you_mean(open_store(candidate))
+    if results_folder:  # (it read "run 'results': no such run folder" for a results folder)
+        raise RunFormatError(
+            f"no such run folder or results folder here, {nor}{hint}",
+            field=os.path.abspath(arg),
+            code=Code.NOT_FOUND,
+        )
     raise RunFormatError(
-        f"no such run folder here ({os.path.abspath(arg)}), nor in the results folder "
-        f"{default_runs()} ({where})" + did_you_mean(open_store(candidate)),
+        f"no such run folder here ({os.path.abspath(arg)}), {nor}{hint}",
         run=arg,
         field="path",
         code=Code.NOT_FOUND,

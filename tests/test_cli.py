@@ -523,6 +523,19 @@ def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsy
     )
 
 
+def test_validate_of_a_missing_results_folder_says_so(tmp_path, capsys, monkeypatch):
+    """``validate runs`` in a folder without ``runs`` read "run 'runs': no such run folder here
+    …, nor in the results folder runs": a results folder called a run, looked for in itself."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
+    assert main(["validate", "runs"]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'runs'}: results folder does not exist\n"
+    assert main(["validate", "results"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'results'}: no such run folder or results folder")
+    assert "nor in the results folder runs (the default" in err and "run 'results'" not in err
+
+
 def test_summary_notes_images_misclassified_before_the_attack(tmp_path, capsys):
     """An experiment's "success" counted an image the model got wrong unattacked (flip step
     0); the dashboard said so, the CLI did not."""
