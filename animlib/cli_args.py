@@ -240,12 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_run(path: str, *, remote: bool = True) -> bool:
-    """Whether ``path`` is a local run folder, or a run id of one in the results folder (local
-    or remote), or, with ``remote``, any URL (not checked)."""
+# the built-in formats' suffixes (the movie writers' registry imports numpy: not for parsing)
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".webm", ".gif", ".html", ".htm")
+
+
+def _is_run(path: str, *, remote: bool = True, by_id: bool = True) -> bool:
+    """Whether ``path`` is a local run folder, or (with ``by_id``) a run id of one in the
+    results folder (local or remote), or, with ``remote``, any URL (not checked)."""
     if remote and "://" in path:
         return True
-    candidate = _in_results_folder(path)
+    candidate = _in_results_folder(path) if by_id else None
     if candidate is None:
         return (Path(path) / "run.json").is_file()
     return _holds(candidate, "run.json")
@@ -256,7 +260,10 @@ def render_targets(paths: list[str], output: str | None) -> tuple[list[str], str
     ``render RUN RUN ... -o FILE`` (a comparison), or the error to print."""
     compare = f"a comparison of {len(paths)} runs needs its file as -o OUT.mp4"
     if len(paths) == 2 and (output is None or paths[1] == output):
-        if output is None and _is_run(paths[1], remote=False):
+        # (a file name such as a.mp4 stays the output, even if a run in the results folder
+        # has that id: only a run folder here of that name makes it a run)
+        named = not paths[1].lower().endswith(OUTPUT_SUFFIXES)
+        if output is None and _is_run(paths[1], remote=False, by_id=named):
             return compare  # (else "unsupported output format '.10-0003'")
         return paths[:1], paths[1]
     if output is None:

@@ -523,6 +523,23 @@ def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsy
     )
 
 
+def test_an_output_file_name_stays_the_output_even_if_a_run_has_that_id(
+    tmp_path, capsys, monkeypatch
+):
+    """``render alpha a.mp4`` was refused ("a comparison of 2 runs needs its file as -o") when
+    the results folder held a run with the id ``a.mp4``: a name with an output suffix is the
+    output unless a run folder here has that name."""
+    runs, here = tmp_path / "lab", tmp_path / "cwd"
+    here.mkdir()
+    a = write_run(runs, "alpha", steps=2)
+    write_run(runs, "a.gif", steps=2)
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(runs))
+    assert main(["render", a, "a.gif", "-o", "ab.gif", "--no-cache"]) == 0  # with -o: a run
+    assert main(["render", a, "a.gif", "--no-cache"]) == 0
+    assert (here / "a.gif").stat().st_size > 0
+
+
 def test_validate_of_a_missing_results_folder_says_so(tmp_path, capsys, monkeypatch):
     """``validate runs`` in a folder without ``runs`` read "run 'runs': no such run folder here
     …, nor in the results folder runs": a results folder called a run, looked for in itself."""
