@@ -305,6 +305,20 @@ def test_a_results_folder_that_is_a_file_is_refused_naming_the_run_and_the_file(
     assert file.read_text() == "x"
 
 
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_results_folder_that_is_a_broken_link_is_said_to_be_one(tmp_path, below):
+    """A results folder linked to an unmounted disk was "is a file, not a folder"."""
+    link = tmp_path / "disk"
+    link.symlink_to(tmp_path / "unmounted")
+    root = link / below if below else link
+    said = f"is a link to {tmp_path / 'unmounted'}, which does not exist"
+    said = f"{link} {said}" if below else said
+    with pytest.raises(animlib.StoreError) as err:
+        animlib.RunWriter(root, name="x")
+    assert str(err.value) == f"root: cannot start run 'x' in {root}: {said}"
+    assert not (tmp_path / "unmounted").exists()
+
+
 def test_logits_keyword_applies_softmax(tmp_path):
     logits = np.array([2.0, 1.0, 0.0, -1.0])
     with animlib.RunWriter(tmp_path, name="lg", class_names=CLASSES, true_label=0) as w:

@@ -358,13 +358,21 @@ def _not_writable(exc: OSError, path: str, url: str) -> StoreError:
 
 
 def file_in_place(folder: str) -> StoreError | None:
-    """The error for the local ``folder`` if a file is in its place, or in the place of a
-    folder on its way (naming that file, as listing it does); None if there is none."""
+    """The error for the local ``folder`` if a file (or a broken link) is in its place, or in
+    the place of a folder on its way (naming that file, as listing it does); None if there is
+    none."""
     part = os.path.abspath(folder)
     while not os.path.lexists(part) and os.path.dirname(part) != part:
         part = os.path.dirname(part)
     if os.path.isdir(part) or not os.path.lexists(part):
         return None
+    what = "is a file, not a folder"
+    if os.path.islink(part) and not os.path.exists(part):  # (an unmounted disk, a moved target)
+        try:
+            target = os.readlink(part)
+        except OSError:
+            target = "a target"
+        what = f"is a link to {target}, which does not exist"
     if part == os.path.abspath(folder):
-        return StoreError("is a file, not a folder", field=part, code=Code.INVALID)
-    return StoreError(f"{part} is a file, not a folder", field=folder, code=Code.INVALID)
+        return StoreError(what, field=part, code=Code.INVALID)
+    return StoreError(f"{part} {what}", field=folder, code=Code.INVALID)
