@@ -47,6 +47,16 @@ def compare_stem(run_ids: list[str]) -> str:
     return first + more
 
 
+def then_served() -> str:  # (a probe: a file made and removed in the cache folder)
+    """How the download captions end: "then served from the render cache.", or, when the cache
+    folder cannot be written (every click renders again), that instead."""
+    from .cache.unwritable import cache_unwritable
+
+    if cache_unwritable() is None:
+        return "then served from the render cache."
+    return "and again on every click (the render cache folder cannot be written)."
+
+
 def downloading(run_ids: Iterable[str]) -> bool:
     """Whether this browser session's download of one of ``run_ids`` is being made or fetched
     (see ``_IN_FLIGHT``; other sessions watching the run go on following it)."""

@@ -150,6 +150,9 @@ def test_viewer_and_compare_work_with_a_cache_folder_that_cannot_be_written(
             assert all("/media/" in u and u.endswith(".png") for u in urls)
         notes = [c.value for c in at.caption if "Frames kept in memory" in c.value]
         assert len(notes) == 1 and "ANIMLIB\\_CACHE" in notes[0] and "cannot be used" in notes[0]
+        said = [c.value for c in at.caption if "first click" in c.value]  # (downloads render
+        assert len(said) == 1 and "served from the render cache" not in said[0]  # every time)
+        assert "and again on every click (the render cache folder cannot be written)" in said[0]
     assert not folder.exists()
 
 
