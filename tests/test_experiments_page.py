@@ -1348,20 +1348,7 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
     shutil.rmtree(root / "pgd-a-0002")
     monkeypatch.setenv("ANIMLIB_RUNS", str(root))
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
-    at = experiments_page()
-    assert not at.exception, at.exception
-    # the first run counts what is known (the rest is checked in the background: it took up
-    # to 3 s of each page run), the page runs again once the check is done
-    assert any("checking the arrays of 7 sample runs" in c.value for c in at.caption)
-    from animlib.index import open_index
-    from animlib.index.checks import checking
-
-    deadline = time.monotonic() + 60
-    while checking(open_index(str(root))) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    at.run()
-    assert not at.exception, at.exception
-    assert not any("checking the arrays" in c.value for c in at.caption)
+    at = page_after_checks(root, 7)
     (warning,) = [w.value for w in at.warning if "Sample runs missing" in w.value]
     assert "pgd\\-a (1 of 4)" in warning and "pgd\\-b" not in warning
     exps = {e.id: e for e in animlib.list_experiments(root)}
@@ -1426,20 +1413,7 @@ def test_sample_runs_with_damaged_arrays_are_left_out_and_said(tmp_path, monkeyp
     assert "3 runs left out of the numbers: arrays that cannot be read" in captured.err
     monkeypatch.setenv("ANIMLIB_RUNS", str(root))
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
-    at = experiments_page()
-    assert not at.exception, at.exception
-    # the first run counts what is known (the rest is checked in the background: it took up
-    # to 3 s of each page run), the page runs again once the check is done
-    assert any("checking the arrays of 7 sample runs" in c.value for c in at.caption)
-    from animlib.index import open_index
-    from animlib.index.checks import checking
-
-    deadline = time.monotonic() + 60
-    while checking(open_index(str(root))) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    at.run()
-    assert not at.exception, at.exception
-    assert not any("checking the arrays" in c.value for c in at.caption)
+    at = page_after_checks(root, 7)
     (warning,) = [w.value for w in at.warning if "Sample runs missing" in w.value]
     assert "pgd\\-a (4 of 4: pgd\\-a\\-0000, pgd\\-a\\-0001 … cannot be read)" in warning
     (table,) = [t.value for t in at.dataframe if "robust_acc" in t.value]
@@ -1936,3 +1910,22 @@ def test_a_short_model_name_keeps_its_own_width():
     assert "model" not in column_config(short, "eps")
     long = pd.DataFrame({"experiment": ["a", "b"], "model": ["mlp", "resnet18-cifar10-robust"]})
     assert column_config(long, "eps")["model"]["width"] == MODEL_WIDTH
+
+
+def page_after_checks(root: Path, runs: int) -> AppTest:
+    """The experiments page once the background check of ``runs`` sample runs' arrays is done:
+    its first run counts what is known and says it checks the rest (it took up to 3 s of each
+    page run), the page runs again once the check is done."""
+    from animlib.index import open_index
+    from animlib.index.checks import checking
+
+    at = experiments_page()
+    assert not at.exception, at.exception
+    assert any(f"checking the arrays of {runs} sample runs" in c.value for c in at.caption)
+    deadline = time.monotonic() + 60
+    while checking(open_index(str(root))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception, at.exception
+    assert not any("checking the arrays" in c.value for c in at.caption)
+    return at
