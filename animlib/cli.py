@@ -215,7 +215,7 @@ def _number(value: float) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .experiments import UNCHECKED, summarize
+    from .experiments import DAMAGED, UNCHECKED, summarize
 
     try:
         table = summarize(
@@ -235,7 +235,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         print(f"error: {text}", file=sys.stderr)
         return 2
-    unchecked = int(table.attrs.get(UNCHECKED, 0))  # (before the table is reshaped)
+    checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
     if beside:
         table = _beside_experiments(args.runs, table)  # by experiment alone
@@ -259,7 +259,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         table,
         all_runs=args.all_runs,
         all_counted=args.include_incomplete,
-        unchecked=unchecked,
+        checked=checked,
     )
     return 0
 

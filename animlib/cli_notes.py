@@ -20,13 +20,14 @@ REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step 
 
 
 def summary_notes(
-    root: str, table: Any, *, all_runs: bool, all_counted: bool, unchecked: int = 0
+    root: str, table: Any, *, all_runs: bool, all_counted: bool, checked: tuple[int, int] = (0, 0)
 ) -> None:
     """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
-    count the incomplete runs too; ``unchecked``: runs whose arrays it did not check yet)."""
+    count the incomplete runs too; ``checked``: the runs it left out because their arrays
+    cannot be read, and those whose arrays it did not check yet)."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs)
-    note_broken(root, all_runs=all_runs, unchecked=unchecked)
+    note_broken(root, *checked)
     note_missing(root)
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
@@ -60,14 +61,13 @@ def note_left_out(root: str, *, all_runs: bool) -> None:
         )
 
 
-def note_broken(root: str, *, all_runs: bool = False, unchecked: int = 0) -> None:
+def note_broken(root: str, damaged: int = 0, unchecked: int = 0) -> None:
     """On stderr, how many folders the summary could not read (their runs are not counted),
-    how many runs it left out because their arrays cannot be read (damaged), and how many
+    how many runs it left out because their arrays cannot be read (``damaged``), and how many
     runs' arrays it has not checked yet (``unchecked``)."""
     from .experiment_views import unread_note
     from .experiments import CHECK_BUDGET_S
     from .index import open_index
-    from .index.checks import damaged_sample_runs
     from .index.query import broken_rows
 
     index = open_index(root)  # the index the summary just refreshed
@@ -82,8 +82,6 @@ def note_broken(root: str, *, all_runs: bool = False, unchecked: int = 0) -> Non
             f"{root} lists the broken ones now): a damaged one among them is still counted",
             file=sys.stderr,
         )
-    # (the verdicts the summary found or remembered: a budget of 0 checks no more runs)
-    damaged = len(damaged_sample_runs(index, experiments_only=not all_runs, budget_s=0)[0])
     if damaged:
         print(
             f"note: {plural(damaged, 'run')} left out of the numbers: arrays that cannot "

@@ -50,6 +50,7 @@ OUTCOME_COLUMNS = (
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
 CHECK_BUDGET_S = 10.0  # seconds a summary checks runs' arrays (the rest: by the next summaries)
 UNCHECKED = "unchecked"  # table.attrs: runs whose arrays are not checked yet (see summarize)
+DAMAGED = "damaged"  # table.attrs: runs left out because their arrays cannot be read
 SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the experiment made (B)
 # what the pages call an image the model got wrong unattacked (an untargeted run "fooled" it
 # at step 0: a success with flip step 0, as summarize counts it; a targeted one only if the
@@ -422,7 +423,7 @@ def summarize(
             include_incomplete=include_incomplete, writers_gone=index.writers_gone,
             damaged=damaged,
         )  # fmt: skip
-    table.attrs[UNCHECKED] = unchecked
+    table.attrs.update({UNCHECKED: unchecked, DAMAGED: len(damaged)})
     return table
 
 
