@@ -253,6 +253,16 @@ def contested(rows: Sequence[GridRow]) -> list[GridRow]:
     return [r for r in rows if r.judged >= 2 and 0 < r.fooled < r.judged]
 
 
+def image_rows(rows: Sequence[GridRow], run_id: str, same_source: Any) -> list[GridRow]:
+    """The rows (images) of ``rows`` showing the source image of run ``run_id``: those with a
+    run on the same source image (``same_source(run_ids)``: source -> run ids, as
+    :meth:`animlib.index.RunIndex.same_source`), or ``run_id`` itself. Empty when no row does
+    (the run was removed, or is in none of the grid's experiments)."""
+    groups = same_source([run_id]).values()
+    on_image = {run_id, *(r for group in groups for r in group)}
+    return [row for row in rows if on_image & set(row.runs.values())]
+
+
 def neighbours(infos: Iterable[RunInfo], run_id: str) -> tuple[RunInfo | None, RunInfo | None, int]:
     """Run ``run_id`` among the samples of its experiment (``infos``, the experiment's runs):
     the runs before and after it in sample order (None at an end) and how many samples there

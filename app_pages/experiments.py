@@ -296,7 +296,7 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     )
 
 st.subheader("Images × experiments")
-asked = [e for e in query_param("ids").split(",") if e in set(frame["experiment"])]
+asked = [e for e in dict.fromkeys(query_param("ids").split(",")) if e in set(frame["experiment"])]
 if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
     for key in ("grid_ids", "grid_step", "grid_order", "grid_contested", "grid_page"):  # follow
         st.session_state.pop(key, None)
@@ -383,18 +383,23 @@ only_contested = middle.toggle(
     key="grid_contested",
     help="Images some of the grid's attacks fooled the model on in the end, and others not",
 )
+rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 image_run = query_param("image")  # the viewer's "this image in the grid": that image's row
-one_image = bool(image_run) and st.toggle(
+image_rows = grid.image_rows(rows, image_run, run_index(where).same_source) if image_run else None
+if image_run and not image_rows:  # removed since the link was made, or not in this grid
+    st.warning(
+        f"The link names the image of run {md(printable(image_run))}, which is in none of "
+        "this grid's experiments (removed since?): every image is shown.",
+        icon=":material/link_off:",
+    )
+one_image = bool(image_rows) and st.toggle(
     f"Only the image of run {md(printable(image_run))}",
     value=True,
     key=f"grid_one_image-{image_run}",
     help="The image the viewer's link named; off: every image of the grid's experiments",
 )
-rows = grid.order_rows(grid_rows(where, seen[0], tuple(chosen)), order)
 if one_image:  # the rows with a run on the same source image as that run
-    groups = run_index(where).same_source([image_run]).values()
-    on_image = {image_run, *(r for group in groups for r in group)}
-    rows = [row for row in rows if on_image & set(row.runs.values())]
+    rows = image_rows
 if only_contested:
     every = len(rows)
     rows = grid.contested(rows)

@@ -729,6 +729,26 @@ def test_the_viewers_grid_link_shows_that_image_alone(demo_env, run):
     assert len({r for r, _ in _cells(grid)}) == 9 * 16 and "image" not in grid.query_params
 
 
+def test_a_link_naming_a_removed_image_says_so_and_shows_every_image(demo_env):
+    """A link whose image= run is gone (removed since the link was made) showed the toggle
+    "Only the image of run ..." on and an empty grid, without a word."""
+    ids = "sweep-bim-eps0.05,sweep-fgsm-eps0.05"
+    grid = experiments_page(ids=ids, image="no-such-run")
+    assert not grid.exception, grid.exception
+    (warning,) = [w.value for w in grid.warning if "every image is shown" in w.value]
+    assert "no\\-such\\-run" in warning  # (escaped for Markdown)
+    assert not [t for t in grid.toggle if t.key.startswith("grid_one_image")]
+    assert len({r for r, _ in _cells(grid)}) == 2 * 16
+
+
+def test_an_experiment_repeated_in_the_link_is_shown_once(demo_env):
+    """/experiments?ids=X,X ended in a traceback (duplicate column names in the flip table)."""
+    grid = experiments_page(ids="sweep-bim-eps0.05,sweep-bim-eps0.05")
+    assert not grid.exception, grid.exception
+    assert grid.multiselect(key="grid_ids").value == ["sweep-bim-eps0.05"]
+    assert len({r for r, _ in _cells(grid)}) == 16
+
+
 def _flip_table(at: AppTest):
     (table,) = [d.value for d in at.dataframe if "fastest" in d.value.columns]
     return table
