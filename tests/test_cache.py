@@ -496,3 +496,22 @@ def test_a_run_overwritten_within_a_second_is_not_served_its_old_render(tmp_path
     animlib.render(second, tmp_path / "c.gif")
     assert (tmp_path / "b.gif").read_bytes() == (tmp_path / "c.gif").read_bytes()
     assert (tmp_path / "b.gif").read_bytes() != (tmp_path / "a.gif").read_bytes()
+
+
+def test_renders_of_other_animlib_code_are_not_served(tmp_path, monkeypatch, run):
+    """A frame-drawing change no one raised LOOK for (the perturbation caption's rewording)
+    kept serving videos an older checkout had drawn: __version__ is the same between
+    commits. The keys hold a digest of animlib's source files."""
+    from animlib.cache import keys
+
+    key, strips = keys.render_key(run, "mp4", RenderOptions()), keys.strips_key(run)
+    assert keys.code_digest() == keys.code_digest.__wrapped__()  # (read once, and stable)
+    package = tmp_path / "pkg" / "animlib"
+    (package / "figure").mkdir(parents=True)
+    (package / "figure" / "panels.py").write_text("# drawn another way\n")
+    monkeypatch.setattr(keys, "__file__", str(package / "cache" / "keys.py"))
+    other = keys.code_digest.__wrapped__()
+    assert other != keys.code_digest()
+    monkeypatch.setattr(keys, "code_digest", lambda: other)
+    assert keys.render_key(run, "mp4", RenderOptions()) != key
+    assert keys.strips_key(run) != strips

@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from .. import __version__
 from ..errors import Code, RenderOptionError
@@ -25,7 +27,8 @@ from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, run_label
 
 LOOK = 2  # how frames are drawn: raised by a change that draws any frame differently (renders
-# cached before it then get new keys instead of being served, or appended to, with new frames)
+# cached before it then get new keys instead of being served, or appended to, with new frames);
+# animlib's own code is in every key too (code_digest), so a change no one raised LOOK for is met
 LEASE = "lease"
 CLAIM = "claim"
 USED = "used"
@@ -60,6 +63,7 @@ def _key(runs: list[list[str]], fmt: str, options: RenderOptions, **extra: objec
     payload = {
         "v": __version__,
         "look": LOOK,
+        "code": code_digest(),
         "fmt": str(fmt).lower().lstrip("."),
         "runs": runs,
         "options": options.as_dict(),
@@ -74,8 +78,24 @@ def strips_key(run: RunLike) -> str:
     reused as it grows), animlib's version and the frames' look (``LOOK``)."""
     live = is_live([run])
     held = [identity(run), _created(run)] if live else [run_label(run), run.fingerprint]
-    payload = {"v": __version__, "look": LOOK, "player": held, "live": live}
+    payload = {"v": __version__, "look": LOOK, "code": code_digest(), "player": held, "live": live}
     return "player-" + _digest(payload)[:32]
+
+
+@functools.cache
+def code_digest() -> str:
+    """16 hex digits of animlib's own source files and matplotlib's version, which draw the
+    frames: renders cached by other code (an upgrade, another checkout: ``__version__`` stays
+    the same between commits) get other keys instead of being served with an older look.
+    Read once per process (~140 files, a few ms)."""
+    import matplotlib
+
+    digest = hashlib.sha256(f"matplotlib {matplotlib.__version__}".encode())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def identity(run: RunLike) -> str:
