@@ -83,10 +83,24 @@ def missing_meta_reason(store: Store) -> str:
     if held and set(held) <= {".writer.lock", ".claim"}:
         return "run.json is missing: a writer created this folder and stopped before writing it"
     visible = [printable(name) for name in held if not name.startswith(".")]
+    if _is_render_cache(visible):
+        return (
+            "not a run: a render cache of animlib (older versions let ANIMLIB_CACHE point "
+            "inside the results folder): move it out of the results folder, or delete it"
+        )
     if visible:
         more = f" and {len(visible) - 5} more" if len(visible) > 5 else ""
         return f"not a run: run.json is missing (the folder holds {', '.join(visible[:5])}{more})"
     return "not a run: run.json is missing (the folder is empty)"
+
+
+def _is_render_cache(names: list[str]) -> bool:
+    """True if ``names`` (a folder's visible entries) are a render cache's: renders or player
+    strips, and its run index (``index``)."""
+    from .cache.keys import is_entry
+
+    entries = [name for name in names if name != "index"]
+    return bool(entries) and all(is_entry(name) for name in entries)
 
 
 def missing_meta_error(store: Store, run_id: str) -> RunFormatError:

@@ -1150,3 +1150,24 @@ def test_a_file_given_as_a_run_folder_is_named_a_file(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunFormatError, match=r"run.json: not a run: .* \(the folder is empty\)"):
         animlib.open_run(tmp_path / "empty")
+
+
+def test_an_old_render_cache_in_the_results_folder_is_named_as_such(tmp_path, capsys):
+    """Older versions let ANIMLIB_CACHE point inside the results folder; after an upgrade that
+    folder listed as "not a run: run.json is missing (the folder holds 084a5….mp4, index)",
+    nothing saying what it is or what to do."""
+    write_run(tmp_path, "kept", steps=2)
+    cache = tmp_path / "cache"
+    (cache / "index").mkdir(parents=True)
+    (cache / ("0" * 40 + ".mp4")).write_bytes(b"x")
+    (cache / ".lease-x").write_bytes(b"")
+    assert cli_main(["validate", str(tmp_path)]) == 1  # (still no run: a CI check shows it)
+    out = capsys.readouterr().out
+    assert "BROKEN  cache: run.json: not a run: a render cache of animlib" in out
+    assert "move it out of the results folder, or delete it" in out
+    mine = tmp_path / "other" / "mine"  # a folder of the user's beside renders is no cache
+    mine.mkdir(parents=True)
+    (mine / ("1" * 40 + ".mp4")).write_bytes(b"x")
+    (mine / "notes.txt").write_text("mine")
+    assert cli_main(["validate", str(mine.parent)]) == 1
+    assert "not a run: run.json is missing (the folder holds" in capsys.readouterr().out
