@@ -20,6 +20,7 @@ from .cli_args import (
     run_path,
 )
 from .cli_notes import summary_notes
+from .cli_output import escape_unencodable, table_lines
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -56,23 +57,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     more = f" and {len(exps)} experiments ({sum(map(len, exps.values()))} runs)" if exps else ""
     print(f"wrote {len(ids)} runs{more} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def table_lines(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
-) -> list[str]:
-    """Rows of text under ``headers``, each column as wide as its widest cell (so long attack
-    names never shift the columns); columns in ``right`` are right-aligned."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(headers), *(line(r) for r in rows)]
 
 
 def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
@@ -463,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
         print("error: standard output is closed", file=sys.stderr)
         return 1
+    escape_unencodable()  # (a name an ASCII terminal cannot show: escaped, not a traceback)
     try:
         code = int(COMMANDS[args.command](args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush

@@ -57,6 +57,25 @@ def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
     assert proc.returncode == 0
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path, encoding):
+    """``ls`` and ``summary`` on an ASCII or Latin-1 terminal crashed with UnicodeEncodeError
+    mid-table on a run named "PGD-ü" or a parameter "ε"; the characters are now escaped."""
+    write_run(tmp_path, "a", steps=2, attack="PGD-ü-攻撃", params={"ε": "é"})
+    env = dict(ENV, PYTHONIOENCODING=encoding)
+    for args in (["ls", "--params", "ε"], ["summary", "--by", "attack", "--all-runs"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "animlib", args[0], str(tmp_path), *args[1:]],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr.decode(encoding)
+        out = proc.stdout.decode(encoding)
+        assert "PGD-" in out and "\\u653b\\u6483" in out, out
+        assert "Traceback" not in proc.stderr.decode(encoding)
+
+
 def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, capsys):
     run_id = write_run(tmp_path, "a", steps=2)
     code = main(["render", str(tmp_path / run_id), "-o", str(tmp_path / "x.mp4"), "--fps", "0"])
