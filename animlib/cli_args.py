@@ -51,7 +51,7 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
             naming both.
     """
     candidate = _in_results_folder(arg)
-    if candidate is None or os.path.abspath(arg) == os.path.abspath(default_runs()):
+    if candidate is None or os.path.abspath(arg) == os.path.abspath(_local_root()):
         return arg
     if _holds(candidate):
         return candidate
@@ -80,8 +80,15 @@ def _in_results_folder(arg: str) -> str | None:
     bare = "/" not in arg and os.sep not in arg and is_run_id(arg)
     if not bare or os.path.lexists(arg):
         return None
-    root = default_runs()
+    root = _local_root()
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
+
+
+def _local_root() -> str:
+    """The results folder with a leading ``~`` expanded, as ``ls`` opens it (LocalStore):
+    ``ANIMLIB_RUNS="~/runs"`` from a .env file or a systemd unit reaches no shell."""
+    root = default_runs()
+    return root if "://" in root else os.path.expanduser(root)
 
 
 def _holds(folder: str, member: str = "") -> bool:

@@ -542,6 +542,26 @@ def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsy
     )
 
 
+def test_a_run_id_is_found_in_a_results_folder_given_with_a_tilde(tmp_path, capsys, monkeypatch):
+    """``ANIMLIB_RUNS="~/runs"`` (a .env file, a systemd unit: no shell expands it) worked for
+    ``ls`` but ``validate ID`` and ``render ID`` said "no such run" naming that folder."""
+    home, here = tmp_path / "home", tmp_path / "cwd"
+    here.mkdir()
+    a = write_run(home / "lab", "a", steps=2)
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("ANIMLIB_RUNS", "~/lab")
+    assert main(["ls"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(a)
+    assert main(["validate", a]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"OK      {a}  (2 steps, finished)",
+        "1 ok, 0 broken",
+    ]
+    assert main(["render", a, "-o", str(here / "a.gif"), "--no-cache"]) == 0
+    assert (here / "a.gif").stat().st_size > 0
+
+
 def test_an_output_file_name_stays_the_output_even_if_a_run_has_that_id(
     tmp_path, capsys, monkeypatch
 ):
