@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from .params import word_pattern
+from .text import search_form
 
 
 def matching_rows(
@@ -31,9 +32,9 @@ def matching_rows(
     for column, values in chosen.items():
         if values:
             mask &= frame[column].isin(list(values))
-    words = text.lower().split()
+    words = search_form(text).split()
     if words:
-        haystack = frame[list(searched)].astype(str).agg(" ".join, axis=1).str.lower()
+        haystack = frame[list(searched)].astype(str).agg(" ".join, axis=1).map(search_form)
         for word in words:
             pattern = word_pattern(word)
             mask &= haystack.str.contains(pattern or word, regex=pattern is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -20,6 +21,12 @@ def printable(text: object) -> str:
     """``text`` on one line: control characters (newlines, NUL, bidi overrides, ...) shown as
     escapes."""
     return _SHOWN_ESCAPED.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def search_form(text: str) -> str:
+    """``text`` as a search compares it: lower-case and in Unicode's composed form (NFC), so
+    "café" typed finds "café" stored decomposed (a macOS file name, a PDF's text), and back."""
+    return unicodedata.normalize("NFC", text.lower())
 
 
 def one_line(text: object) -> str:

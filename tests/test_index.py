@@ -652,8 +652,8 @@ def test_the_index_schema_is_what_version_9_files_hold():
         """
     ).rstrip("\n")
     # a change of the above, or of what a column holds, needs a new version (8:
-    # experiment_steps; 9: a local run.json's version tag holds its ctime)
-    assert index_files.SCHEMA_VERSION == "9"
+    # experiment_steps; 9: a local run.json's version tag holds its ctime; 10: haystack in NFC)
+    assert index_files.SCHEMA_VERSION == "10"
 
 
 def test_an_index_file_of_version_8_is_rebuilt(runs_dir):

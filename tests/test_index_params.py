@@ -135,6 +135,20 @@ def test_search_finds_runs_by_name_and_value(with_params):
     ]
 
 
+def test_search_finds_a_name_however_its_accents_are_encoded(tmp_path, monkeypatch):
+    """ "café" typed (NFC) did not find a run named "café" stored decomposed (NFD: a macOS file
+    name, a PDF's text), and the decomposed spelling missed the composed runs."""
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    write_run(tmp_path, nfc, steps=1, params={"note": nfd.upper()})
+    write_run(tmp_path, nfd, steps=1)
+    write_run(tmp_path, "cafe", steps=1)
+    index = refreshed(tmp_path)
+    for word in (nfc, nfd, nfc.upper(), f"note={nfc}"):
+        found = index.query(Query(text=word)).rows["name"].to_pylist()
+        assert sorted(found) == ([nfc] if "=" in word else sorted([nfc, nfd])), word
+
+
 def test_a_name_value_word_matches_whole_values_only(with_params):
     """``steps=10`` is not ``steps=100``, ``eps=0.0078`` not ``eps=0.00784314``; a number is
     found however it is written, a nested name by its last part; other words are substrings."""

@@ -54,6 +54,9 @@ def test_matching_rows_ands_the_chosen_values_and_every_word():
     assert rows({"attack": ["PGD"]}) == [10, 12, 13]
     assert rows({"attack": ["PGD"], "model": ["mlp"]}) == [10, 13]
     assert rows({}, "FAST") == [10, 11]  # words are compared lower-cased
+    frame.loc[13, "note"] = "cafe\u0301"  # decomposed (NFD): found as typed composed (NFC)
+    assert rows({}, "caf\u00e9") == rows({}, "CAFE\u0301") == [13]
+    frame.loc[13, "note"] = "7"
     assert rows({}, "fast run") == [10]  # every word must appear
     assert rows({}, "r3 slow") == [12]  # in any searched column
     assert rows({}, "pgd") == []  # not in a column that is not searched

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from ..errors import AnimlibError
 from ..params import NUMBER_RE2, SEP, word_pattern
 from ..settings import settings
-from ..text import natural_key
+from ..text import natural_key, search_form
 from .columns import scalar
 from .order import take_rows
 from .rows import RUN_COLUMNS, SHOWN_COLUMNS
@@ -156,7 +156,7 @@ def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray
         if None in wanted:
             ok = pc.or_(pc.fill_null(ok, False), pc.is_null(table["success"]))
         masks.append(pc.fill_null(ok, False))
-    for word in q.text.lower().split():
+    for word in search_form(q.text).split():
         pattern = word_pattern(word)
         if pattern is None:
             found = pc.match_substring(table["haystack"], pattern=word)
