@@ -46,11 +46,22 @@ def run_titles(runs: Sequence[Any]) -> list[str]:
     """Each run's title beside the others (the compare page, its player and tables): its name,
     with its id where another of ``runs`` has the same name (two reruns of "pgd" read "pgd"
     twice)."""
-    counts = Counter(run.name for run in runs)
+    counts = Counter(_as_read(run.name) for run in runs)
     return [
-        f"{run.name} ({run.id})" if counts[run.name] > 1 and run.id != run.name else run.name
+        f"{run.name} ({run.id})"
+        if counts[_as_read(run.name)] > 1 and run.id != run.name
+        else run.name
         for run in runs
     ]
+
+
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero widths
+
+
+def _as_read(name: object) -> str:
+    """``name`` as a reader sees it: composed (NFC: "café" typed or decomposed reads the
+    same) and without zero-width characters ("zero\u200bwidth" reads "zerowidth")."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", str(name)))
 
 
 def unique_label(name: str, taken: Collection[str]) -> str:

@@ -154,6 +154,28 @@ def test_a_number_typed_as_the_experiments_table_shows_it_finds_the_value():
         assert [f"e{i}" for i, f in enumerate(found) if f] == expected, text
 
 
+def test_run_titles_tell_apart_names_that_read_the_same():
+    """Two compared runs named "café" (composed and decomposed) or "zerowidth" with and without
+    a zero-width space were both titled alike, with no id to tell them apart."""
+    from types import SimpleNamespace
+
+    from animlib.text import run_titles
+
+    def run(name, run_id):
+        return SimpleNamespace(name=name, id=run_id)
+
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    assert run_titles([run(nfc, "cafe"), run(nfd, "cafe-2")]) == [
+        f"{nfc} (cafe)",
+        f"{nfd} (cafe-2)",
+    ]
+    assert run_titles([run("zero\u200bwidth", "z"), run("zerowidth", "zerowidth")]) == [
+        "zero\u200bwidth (z)",
+        "zerowidth",  # (its id is its name)
+    ]
+    assert run_titles([run(nfc, "a"), run("cafe", "b")]) == [nfc, "cafe"]
+
+
 def test_compare_params_lists_the_differing_ones_first():
     from types import SimpleNamespace
 
