@@ -79,6 +79,18 @@ def test_refresh_reads_only_new_or_changed_run_json(runs_dir, monkeypatch):
     assert open_index(runs_dir).last.read == 2
 
 
+def test_runs_are_ordered_by_the_instant_they_were_created_whatever_its_offset(runs_dir):
+    """The default newest-first order compared ``created`` as text: a run.json written with
+    another offset (another tool, a hand edit) sorted by its clock reading, not its instant."""
+    rewrite(runs_dir / "alpha", created="2026-12-06T16:00:00+00:00")
+    rewrite(runs_dir / "beta", created="2026-12-06T21:00:00+05:30")  # 15:30 UTC: the oldest
+    rewrite(runs_dir / "edit", created="2026-12-06T12:00:01-03:30")  # 15:30 UTC, 1 s later
+    want = ["alpha", "edit", "beta"]
+    assert [i.id for i in animlib.list_runs(runs_dir)] == want
+    assert open_index(runs_dir).query(Query()).rows["id"].to_pylist() == want
+    assert [i.id for i in animlib.list_runs(runs_dir)] == want  # (as kept, from the file)
+
+
 def test_removed_runs_vanish(runs_dir, monkeypatch):
     animlib.list_runs(runs_dir)
     reads = count_reads(monkeypatch)
@@ -606,7 +618,7 @@ def test_runs_table_columns_have_one_owner():
     assert set(PAGE_COLUMNS) <= set(SCHEMA.names)
 
 
-def test_the_index_schema_is_what_version_9_files_hold():
+def test_the_index_schema_is_what_version_11_files_hold():
     assert str(SCHEMA) == textwrap.dedent(
         """\
         id: string
@@ -652,8 +664,9 @@ def test_the_index_schema_is_what_version_9_files_hold():
         """
     ).rstrip("\n")
     # a change of the above, or of what a column holds, needs a new version (8:
-    # experiment_steps; 9: a local run.json's version tag holds its ctime; 10: haystack in NFC)
-    assert index_files.SCHEMA_VERSION == "10"
+    # experiment_steps; 9: a local run.json's version tag holds its ctime; 10: haystack in NFC;
+    # 11: created_key in UTC)
+    assert index_files.SCHEMA_VERSION == "11"
 
 
 def test_an_index_file_of_version_8_is_rebuilt(runs_dir):

@@ -26,7 +26,7 @@ def in_default_order(table: pa.Table) -> pa.Table:
         table: an index table.
 
     Returns:
-        The rows, newest ``created`` first (compared as written; runs without one last),
+        The rows, newest ``created`` first (the instant, in UTC; runs without one last),
         then by id.
     """
     order = pc.sort_indices(table, sort_keys=[("created_key", "descending"), ("id", "ascending")])

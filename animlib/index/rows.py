@@ -20,8 +20,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # sample run's flip step in its experiment's steps: outcomes.experiment_flip_step); 7:
 # target_label (the outcomes CSV names each sample's target); 8: experiment_steps; 9: the
 # version tag of a local run.json holds its ctime (an index of 8 would read every run again);
-# 10: haystack in NFC (text.search_form: searching it again per query took 130 ms a 100k rows)
-SCHEMA_VERSION = "10"
+# 10: haystack in NFC (text.search_form: searching it again per query took 130 ms a 100k rows);
+# 11: created_key in UTC (a run.json written with another offset was ordered by its text)
+SCHEMA_VERSION = "11"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -55,7 +56,7 @@ NAMES = (
     "linf",
     "l2",
     "created",
-    "created_key",  # ``created`` as written: list_runs orders by it
+    "created_key",  # ``created`` in UTC as text (created_key): list_runs orders by it
     "updated",
     "tags",
     "source",
@@ -142,6 +143,16 @@ def parse_time(value: Any) -> datetime | None:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
 
 
+def created_key(value: Any) -> str:
+    """The text runs are ordered by ``created``: the instant in UTC (``isoformat``, as the
+    writer writes it), so "21:00+05:30" is before "16:00+00:00"; text that is no time as
+    written, nothing as ""."""
+    when = parse_time(value)
+    if when is None:
+        return value if isinstance(value, str) else ""
+    return when.astimezone(timezone.utc).isoformat()
+
+
 def _int(value: Any) -> int | None:
     ok = isinstance(value, int) and not isinstance(value, bool)
     return value if ok and _INT64[0] <= value <= _INT64[1] else None
@@ -181,7 +192,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         return row
     row["meta"], row["classes"] = _compact(meta)
     created = meta.get("created")
-    row["created_key"] = created if isinstance(created, str) else ""
+    row["created_key"] = created_key(created)
     if not info.ok:  # readable run.json but unusable (zero steps): only the problem is listed
         return row
     summary = meta.get("summary") or {}
