@@ -123,7 +123,13 @@ def filter_summary(q: Query, max_values: int = 3) -> str:
 
 
 # the headers of the columns not shown under their own name
-HEADERS = {"flip_step": "flip step", "final_true_conf": "final true conf", "linf": "L∞", "l2": "L2"}
+HEADERS = {
+    "flip_step": "flip step",
+    "final_true_conf": "final true conf",
+    "linf": "L∞",
+    "l2": "L2",
+    "created": "created (UTC)",  # (the table shows UTC times, in any browser's time zone)
+}
 
 
 def column_label(column: str) -> str:

@@ -74,7 +74,9 @@ COLUMN_CONFIG = {
     ),
     "linf": st.column_config.NumberColumn(table.column_label("linf"), format="%.4f"),
     "l2": st.column_config.NumberColumn(table.column_label("l2"), format="%.3f"),
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    "created": st.column_config.DatetimeColumn(
+        table.column_label("created"), format="YYYY-MM-DD HH:mm"
+    ),
 }
 
 st.title("Runs")

@@ -87,6 +87,16 @@ def test_one_page_at_a_time(many):
     assert "not valid JSON" in problems["zz-broken"]
 
 
+def test_the_created_column_says_its_times_are_utc(many):
+    """The table showed "2026-12-06 16:08" for a run made at 21:38 in Kolkata: the times are
+    UTC, whatever the browser's zone, and nothing said so."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["created"]["label"] == "created (UTC)"
+    assert "created (UTC)" in at.selectbox(key="f_sort").options
+
+
 def test_filters_search_sort_and_facets(many):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert at.multiselect(key="f_attack").options == ["CW", "FGSM", "PGD"]
