@@ -20,7 +20,7 @@ from .cli_args import (
     run_path,
 )
 from .cli_notes import summary_notes
-from .cli_output import escape_unencodable, table_lines
+from .cli_output import escape_unencodable, summary_text, table_lines
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import natural_key, plural, printable
@@ -236,7 +236,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         # (a column of nulls only, a group by a key held as null, is objects: na_rep skips it)
         words = [c for c in table.columns if table[c].dtype == object]
         shown = table.assign(**{c: table[c].where(table[c].notna(), "-") for c in words})
-        print(shown.to_string(index=False, float_format=_number, na_rep="-"))
+        print(summary_text(shown, float_format=_number))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
     summary_notes(
         args.runs,

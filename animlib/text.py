@@ -29,6 +29,27 @@ def search_form(text: str) -> str:
     return unicodedata.normalize("NFC", text.lower())
 
 
+def display_width(text: str) -> int:
+    """How many terminal cells ``text`` takes: a wide (East Asian W/F: "攻撃", most emoji)
+    character two, a combining mark or a zero-width character none, any other one."""
+    if text.isascii():
+        return len(text)
+    return sum(_cells(char) for char in text)
+
+
+def _cells(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def padded(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` with spaces to ``width`` terminal cells (:func:`display_width`), on the left
+    when ``right`` (right-aligned)."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
 def one_line(text: object) -> str:
     """``text`` on one line with each run of control characters replaced by one space."""
     return _CONTROL_RUNS.sub(" ", str(text)).strip()

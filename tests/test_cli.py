@@ -38,6 +38,24 @@ def test_ls_columns_line_up_whatever_the_attack_name(tmp_path, capsys):
     assert all(row[status_at:].startswith("finished") for row in rows), lines
 
 
+def test_tables_line_up_with_wide_and_combining_characters(tmp_path, capsys):
+    """``ls`` and ``summary`` padded by code points: "攻撃攻撃" (8 cells) pushed its row 4 cells
+    right, a decomposed "ééé" (3 cells, 6 code points) pulled its row 3 cells left."""
+    from animlib.text import display_width
+
+    for name in ("PGD", "攻撃攻撃", "e\u0301e\u0301e\u0301"):
+        write_run(tmp_path, f"r{len(name)}", steps=2, attack=name, params={"ε": name})
+    assert main(["ls", str(tmp_path), "--params", "ε"]) == 0
+    lines = capsys.readouterr().out.splitlines()[:4]
+    starts = {display_width(line[: line.index("finished" if i else "status")])
+              for i, line in enumerate(lines)}  # fmt: skip
+    assert len(starts) == 1, lines
+    assert len({display_width(line) for line in lines}) == 1, lines  # ε right-aligned
+    assert main(["summary", str(tmp_path), "--by", "attack", "--all-runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and len({display_width(line) for line in lines}) == 1, lines
+
+
 def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
     write_run(tmp_path, "a", steps=1)
     read_end, write_end = os.pipe()
