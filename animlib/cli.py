@@ -23,7 +23,7 @@ from .cli_notes import summary_notes
 from .cli_output import escape_unencodable, summary_text, table_lines
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
-from .text import natural_key, plural, printable
+from .text import clipped, natural_key, one_line, plural, printable
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -115,6 +115,9 @@ def _statuses(folder: str, infos: list) -> dict[str, str]:
     return {i.id: effective_status(i.meta, writer_gone=i.id in gone) for i in infos if i.ok}
 
 
+NAME_CELLS = 32  # ls: a run's name beyond this is cut ("…")
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from .index.query import PARAM_PREFIX, check_sort, sorted_param
     from .listing import list_runs
@@ -152,16 +155,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     broken = [i for i in infos if not i.ok]
     params = [p for p in args.params.split(",") if p]
     _warn_unknown_params(args.runs, [*params, sorted_param(args.sort or "") or ""])
-    base = ("id", "attack", "status", "steps", "success", "flip")
+    named = any(i.get("name") != i.id for i in ok)  # ("攻撃" has the id "run": say its name)
+    base = ("id", *(("name",) if named else ()), "attack", "status", "steps", "success", "flip")
     headers = (*base, *(PARAM_PREFIX + p if p in base else p for p in params))
     rows = []
     for info in ok:
         summary = info.get("summary") or {}
-        cells = (info.id, info.get("attack"), status[info.id], info.get("steps"))
+        name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
+        cells = (info.id, *name, info.get("attack"), status[info.id], info.get("steps"))
         cells += (summary.get("success"), summary.get("flip_step"))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
         rows.append([printable(c) for c in row])
-    right = {3, 4, 5, *range(6, 6 + len(params))}
+    right = set(range(len(base) - 3, len(headers)))
     for text in table_lines(headers, rows, right=right):
         print(text)
     for info in broken:

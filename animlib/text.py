@@ -50,6 +50,20 @@ def padded(text: str, width: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
+def clipped(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` terminal cells (:func:`display_width`), ending in "…"
+    where it was cut."""
+    if display_width(text) <= width:
+        return text
+    out, used = [], 1  # (the ellipsis)
+    for char in text:
+        used += _cells(char)
+        if used > width:
+            break
+        out.append(char)
+    return "".join(out) + "…"
+
+
 def one_line(text: object) -> str:
     """``text`` on one line with each run of control characters replaced by one space."""
     return _CONTROL_RUNS.sub(" ", str(text)).strip()

@@ -56,6 +56,22 @@ def test_tables_line_up_with_wide_and_combining_characters(tmp_path, capsys):
     assert len(lines) == 4 and len({display_width(line) for line in lines}) == 1, lines
 
 
+def test_ls_names_runs_whose_id_does_not_say_their_name(tmp_path, capsys):
+    """Runs named in Japanese or Arabic get the ids "run", "run-2" (ids are ASCII), and ls
+    showed only the ids: the runs could not be told apart. A name column then shows."""
+    for name in ("plain", "攻撃-画像", "هجوم", "x" * 50):
+        write_run(tmp_path, name, steps=2)
+    assert main(["ls", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["id", "name", "attack"]
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:5]}
+    assert rows == {"plain": "plain", "run": "攻撃-画像", "run-2": "هجوم", "x" * 50: "x" * 31 + "…"}
+    other = tmp_path / "other"
+    write_run(other, "plain", steps=2)
+    assert main(["ls", str(other)]) == 0  # every name is its id: no column for it
+    assert capsys.readouterr().out.split()[:2] == ["id", "attack"]
+
+
 def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
     write_run(tmp_path, "a", steps=1)
     read_end, write_end = os.pipe()
