@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import re
 from collections.abc import Sequence
@@ -88,9 +89,11 @@ def code_digest() -> str:
     frames: renders cached by other code (an upgrade, another checkout: ``__version__`` stays
     the same between commits) get other keys instead of being served with an older look.
     Read once per process (~140 files, a few ms)."""
-    import matplotlib
-
-    digest = hashlib.sha256(f"matplotlib {matplotlib.__version__}".encode())
+    try:  # (from its metadata: a render the cache holds imports no matplotlib)
+        drawn_by = importlib.metadata.version("matplotlib")
+    except importlib.metadata.PackageNotFoundError:
+        drawn_by = "?"
+    digest = hashlib.sha256(f"matplotlib {drawn_by}".encode())
     package = Path(__file__).resolve().parent.parent
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
