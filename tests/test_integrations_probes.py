@@ -86,11 +86,11 @@ def test_a_targeted_torchattacks_attack_needs_the_writers_targets(cnn, tmp_path)
         assert err.value.field == "target_labels" and err.value.experiment == "ta-random"
     attack.set_mode_targeted_by_label(quiet=True)
     with writer(tmp_path, "ta-label", x, y, target_labels=targets) as w:
-        with pytest.raises(ExperimentInputError, match="differ from the BatchWriter's"):
+        with pytest.raises(ExperimentInputError, match="the writer has other target labels"):
             adapter.run(attack, x, y, w)  # the true labels given as targets
     with writer(tmp_path, "ta-none", x, y) as w, pytest.raises(ExperimentInputError) as err:
         adapter.run(attack, x, targets, w)
-    assert "by label but the writer has no target labels" in str(err.value)
+    assert "(targeted by label) is targeted but the writer has no target labels" in str(err.value)
     with writer(tmp_path, "ta-label", x, y, target_labels=targets, if_exists="overwrite") as w:
         adv = adapter.run(attack, x, targets, w)
     assert len(stored(tmp_path, w)[0]) == 5  # clean, 3 iterates (the first: clean), result
@@ -144,6 +144,77 @@ def test_a_foolbox_targeted_criterion_needs_the_writers_targets(cnn, tmp_path): 
     with writer(tmp_path, "fb-t2", x, y, target_labels=targets) as w:
         adapter.run(fb.attacks.LinfPGD(steps=3), fmodel, x, criterion, EPS, w)
     assert len(stored(tmp_path, w)[0]) >= 3
+
+
+def test_an_art_targeted_attack_needs_the_writers_targets(cnn, tmp_path):  # noqa: F811
+    """art.run took a targeted attack with a writer holding no targets: its runs were judged
+    as untargeted (success 0.3125, any wrong class, where 4 of 16 reached their target)."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art as adapter
+
+    model, x, y = cnn
+    targets = ((y + 1) % 10).numpy()
+    attack = ProjectedGradientDescent(
+        _art_estimator(model), eps=EPS, eps_step=0.02, max_iter=3, targeted=True, verbose=False
+    )
+    for held, problem in ((None, "has no target labels"), (y.numpy(), "has other target")):
+        with writer(tmp_path, "art-t", x, y, target_labels=held, if_exists="overwrite") as w:
+            with pytest.raises(ExperimentInputError, match=problem) as err:
+                adapter.run(attack, x.numpy(), targets, w)
+        assert err.value.field == "target_labels" and err.value.experiment == "art-t"
+    one_hot = np.eye(10, dtype=np.float32)[targets]  # (ART takes targets one-hot too)
+    with writer(tmp_path, "art-t2", x, y, target_labels=targets) as w:
+        adv = adapter.run(attack, x.numpy(), one_hot, w)
+    for i, images in enumerate(stored(tmp_path, w)):  # the clean input, iterates, the result
+        assert len(images) >= 3
+        np.testing.assert_array_equal(images[0], np.moveaxis(x[i].numpy(), 0, -1))
+        np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
+
+
+def test_an_untargeted_attack_is_refused_with_a_writer_holding_targets(cnn, tmp_path):  # noqa: F811
+    """An untargeted attack logged with target_labels was judged as targeted: success 0.0625
+    (reaching a target it never aimed at) where 7 of 16 images were misclassified."""
+    import foolbox as fb
+    import torchattacks
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from animlib.integrations import art, foolbox
+    from animlib.integrations import torchattacks as ta
+
+    model, x, y = cnn
+    targets = (y + 1) % 10
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1))
+    art_pgd = ProjectedGradientDescent(_art_estimator(model), eps=EPS, max_iter=2, verbose=False)
+    calls = {
+        "ta": lambda w: ta.run(torchattacks.PGD(model, eps=EPS, steps=2), x, y, w),
+        "fb": lambda w: foolbox.run(fb.attacks.LinfPGD(steps=2), fmodel, x, y, EPS, w),
+        "art": lambda w: art.run(art_pgd, x.numpy(), y.numpy(), w),
+    }
+    for name, call in calls.items():
+        with writer(tmp_path, f"untargeted-{name}", x, y, target_labels=targets) as w:
+            with pytest.raises(ExperimentInputError, match="is untargeted but the writer") as e:
+                call(w)
+        assert e.value.field == "target_labels", name
+    assert not animlib.list_runs(tmp_path)  # (nothing logged: no half-written run)
+
+
+def test_torchattacks_pixle_on_one_image_logs_no_rejected_candidate(cnn, tmp_path):  # noqa: F811
+    """With one image each candidate Pixle tried and threw away looked like a whole batch and
+    was stored as a step (the model's score went back and forth)."""
+    import torchattacks
+
+    model, x, y = cnn
+    from animlib.integrations import torchattacks as adapter
+
+    attack = torchattacks.Pixle(model, x_dimensions=(2, 4), y_dimensions=(2, 4), max_iterations=5)
+    with writer(tmp_path, "ta-pixle", x[:1], y[:1]) as w:
+        with pytest.warns(UserWarning, match="Pixle evaluates points that are not its iterates"):
+            adv = adapter.run(attack, x[:1], y[:1], w)
+    if np.array_equal(adv.numpy(), x[:1].numpy()):
+        assert len(stored(tmp_path, w)[0]) == 1  # (not fooled: the result is step 0)
+    else:
+        _two_steps(tmp_path, w, x[:1], adv)
 
 
 def test_art_elastic_net_logs_the_clean_input_and_the_result(cnn, tmp_path):  # noqa: F811

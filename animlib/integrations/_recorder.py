@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..arrays import looks_like_probabilities, to_numpy
+from ..batch_input import ExperimentInputError
+from ..errors import Code
 from ..stepsplit import in_unit_range
 
 
@@ -18,6 +20,46 @@ def as_array(value: Any, field: str = "images") -> np.ndarray:
     and eagerpy tensors (their ``.raw``), converted as the writers convert their input."""
     raw = getattr(value, "raw", None)  # eagerpy wraps the framework tensor in .raw
     return to_numpy(value if raw is None else raw, field)
+
+
+def check_targets(writer: Any, targets: Any, *, what: str, how: str = "") -> None:
+    """Refuse an attack whose targets are not the writer's ``target_labels``: a targeted
+    attack's runs would be judged against other targets, or as untargeted (success: any wrong
+    class); an untargeted attack's runs, logged with target labels, as targeted (success:
+    reaching a target the attack never aimed at).
+
+    Args:
+        writer: the BatchWriter.
+        targets: the attack's (B,) target classes (or (B, K) one-hot), or None for an
+            untargeted attack.
+        what: the attack, as the messages name it ("the attack", "the criterion").
+        how: how to pass the targets, for the message ("the labels given to the attack").
+    """
+    held = getattr(writer, "target_labels", None)
+    experiment = getattr(writer, "experiment", None)
+    if targets is None:
+        if held is not None:
+            raise ExperimentInputError(
+                f"{what} is untargeted but the writer has target labels, so its runs would be "
+                "judged as targeted (success: reaching the target): leave out the "
+                "BatchWriter's target_labels=",
+                field="target_labels",
+                code=Code.MISMATCH,
+                experiment=experiment,
+            )
+        return
+    given = as_array(targets, "target_labels")
+    if given.ndim == 2:  # one-hot
+        given = given.argmax(axis=1)
+    if held != [int(v) for v in given.ravel()]:
+        have = "no" if held is None else "other"
+        raise ExperimentInputError(
+            f"{what} is targeted but the writer has {have} target labels, so its runs would "
+            f"be judged against them: pass {how} as the BatchWriter's target_labels=",
+            field="target_labels",
+            code=Code.MISSING if held is None else Code.MISMATCH,
+            experiment=experiment,
+        )
 
 
 def off_range(x: np.ndarray) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RunInputError
-from ._recorder import StepRecorder, as_array, class_names, patched
+from ._recorder import StepRecorder, as_array, check_targets, class_names, patched
 
 # gradient attacks that ask for gradients at points other than their iterates (ElasticNet's
 # FISTA look-ahead, the virtual adversarial direction's probe): the clean input and result only
@@ -37,9 +37,17 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
 
     Returns:
         The adversarial images ``generate`` returned.
+
+    Raises:
+        ExperimentInputError: a targeted attack whose targets (``labels``) are not the
+            writer's ``target_labels``, or an untargeted one logged with target labels.
     """
     x = as_array(images)
     y = None if labels is None else as_array(labels)
+    if not getattr(attack, "targeted", False):
+        check_targets(writer, None, what="the attack")
+    elif y is not None:  # (without labels ART itself says a targeted attack needs them)
+        check_targets(writer, y, what="the attack (targeted)", how="the labels given to it")
     estimator = attack.estimator
     rec = StepRecorder(
         writer,

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..batch_input import ExperimentInputError
-from ..errors import Code
-from ._recorder import StepRecorder, as_array, class_names
+from ._recorder import StepRecorder, check_targets, class_names
 
 # attacks whose model calls are their iterates (gradient attacks); the others (decision-based
 # attacks, noise, blur, EAD's look-ahead, ...) probe the model elsewhere: their runs hold the
@@ -48,8 +47,9 @@ def run(
         The clipped adversarial images (Foolbox's second return value), in the input's type.
 
     Raises:
-        ExperimentInputError: several epsilons, or a targeted criterion whose targets the
-            writer does not hold as ``target_labels``.
+        ExperimentInputError: several epsilons, a targeted criterion whose targets the
+            writer does not hold as ``target_labels``, or plain labels (untargeted) with a
+            writer that has target labels.
     """
     _check_targets(labels, writer)
     if epsilon is not None and np.ndim(epsilon) != 0:
@@ -72,22 +72,9 @@ def run(
 
 
 def _check_targets(labels: Any, writer: Any) -> None:
-    """Refuse a targeted criterion whose targets the writer does not hold (its runs would be
-    judged as untargeted and show no target)."""
+    """Refuse a criterion whose targets the writer does not hold (:func:`check_targets`)."""
     targets = getattr(labels, "target_classes", None)  # TargetedMisclassification
-    if targets is None:
-        return
-    given = [int(v) for v in as_array(targets, "target_labels").ravel()]
-    held = getattr(writer, "target_labels", None)
-    if held != given:
-        have = "no" if held is None else "other"
-        raise ExperimentInputError(
-            f"the criterion is targeted but the writer has {have} target labels: pass "
-            "criterion.target_classes as the BatchWriter's target_labels=",
-            field="target_labels",
-            code=Code.MISMATCH,
-            experiment=getattr(writer, "experiment", None),
-        )
+    check_targets(writer, targets, what="the criterion", how="criterion.target_classes")
 
 
 def _logging_model(fmodel: Any, recorder: StepRecorder) -> Any:

@@ -7,14 +7,15 @@ from typing import Any
 
 from ..batch_input import ExperimentInputError
 from ..errors import Code
-from ._recorder import StepRecorder, as_array, class_names, patched
+from ._recorder import StepRecorder, check_targets, class_names, patched
 
 # attacks that call get_logits on points other than their iterates: transformed copies
 # (DI, TI), look-ahead points (NI, SINI, EAD's FISTA), random neighbours or noise (VMI, VNI,
-# PGDRS, SPSA), candidate squares (Square): their runs hold the clean input and the result only
+# PGDRS, SPSA), candidate squares or pixels (Square, Pixle, OnePixel: one image's candidates
+# read as a whole batch of one): their runs hold the clean input and the result only
 PROBING = frozenset(
     {"DIFGSM", "TIFGSM", "NIFGSM", "SINIFGSM", "VMIFGSM", "VNIFGSM", "EADEN", "EADL1"}
-    | {"PGDRS", "PGDRSL2", "SPSA", "Square"}
+    | {"PGDRS", "PGDRSL2", "SPSA", "Square", "Pixle", "OnePixel"}
 )
 
 
@@ -45,7 +46,8 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
     Raises:
         ExperimentInputError: the attack uses ``set_normalization_used`` (its inputs are then
             not images in [0, 1]; put the normalization inside the model instead), or it is
-            targeted and the writer has no ``target_labels`` (or others than ``labels``).
+            targeted and the writer has no ``target_labels`` (or others than ``labels``), or
+            untargeted and the writer has target labels.
     """
     _check_targets(attack, labels, writer)
     if getattr(attack, "normalization_used", None) is not None:
@@ -81,13 +83,12 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> An
 
 
 def _check_targets(attack: Any, labels: Any, writer: Any) -> None:
-    """Refuse a targeted attack whose targets the writer does not hold: its runs would be
-    judged against other targets, or as untargeted (success: any wrong class)."""
+    """Refuse an attack whose targets the writer does not hold (:func:`check_targets`); one
+    that draws its targets inside (random, least likely) cannot have them held."""
     if not getattr(attack, "targeted", False):
+        check_targets(writer, None, what="the attack")
         return
-    targets = getattr(writer, "target_labels", None)
     mode = getattr(attack, "attack_mode", "targeted")
-    experiment = getattr(writer, "experiment", None)
     if mode != "targeted(label)":  # random, least likely, a function: drawn inside the attack
         raise ExperimentInputError(
             f"the attack draws its targets inside ({mode}), so no writer can hold them: draw "
@@ -95,25 +96,11 @@ def _check_targets(attack: Any, labels: Any, writer: Any) -> None:
             "set_mode_targeted_by_label",
             field="target_labels",
             code=Code.UNSUPPORTED,
-            experiment=experiment,
+            experiment=getattr(writer, "experiment", None),
         )
-    if targets is None:
-        raise ExperimentInputError(
-            "the attack is targeted by label but the writer has no target labels, so its runs "
-            "would be judged as untargeted: pass the labels given to the attack as the "
-            "BatchWriter's target_labels=",
-            field="target_labels",
-            code=Code.MISSING,
-            experiment=experiment,
-        )
-    if [int(v) for v in as_array(labels, "labels").ravel()] != targets:
-        raise ExperimentInputError(
-            "the attack is targeted by label, so the labels given to it are its targets, and "
-            "they differ from the BatchWriter's target_labels",
-            field="target_labels",
-            code=Code.MISMATCH,
-            experiment=experiment,
-        )
+    check_targets(
+        writer, labels, what="the attack (targeted by label)", how="the labels given to it"
+    )
 
 
 def _attack_objects(attack: Any) -> list[Any]:
