@@ -47,7 +47,11 @@ def rerun_when_changed(seen: object, look: Callable[[], object], every: float) -
 
 
 def follow_shown_runs(
-    runs: Sequence[Run], where: str | None = None, every: float | None = None
+    runs: Sequence[Run],
+    where: str | None = None,
+    every: float | None = None,
+    *,
+    unshown: Sequence[str] = (),
 ) -> None:
     """Rerun the page when a run it shows changes: a running one gains steps, finishes or its
     writer is gone; a stale one is resumed; any is overwritten or removed. Each run.json is read
@@ -58,22 +62,30 @@ def follow_shown_runs(
         where: the results folder (default: the dashboard's).
         every: seconds between looks (default: :data:`LIVE_POLL_S` while one is running or
             stale, else :data:`SETTLED_POLL_S`).
+        unshown: ids of runs the page names but cannot show (removed, being rewritten, no step
+            stored yet, damaged): the page reruns once one of them reads differently, so an
+            error page recovers when the run is back (it stayed on the error for good).
     """
     where = where or root()
-    seen = [(run.meta, run_status(run.meta, run.store)) for run in runs]
-    if every is None:
-        live = any(status in ("running", "stale") for _, status in seen)
-        every = LIVE_POLL_S if live else SETTLED_POLL_S
 
-    def state(run: Run) -> object:
+    def state(run_id: str) -> tuple[object, str] | None:
         try:
-            fresh = open_run_in(where, run.id)
+            fresh = open_run_in(where, run_id)
             return fresh.meta, run_status(fresh.meta, fresh.store)
-        except (AnimlibError, OSError):  # removed or being replaced: the next page run says so
+        except (AnimlibError, OSError, ValueError):  # removed, being replaced: the page says so
             return None
 
+    seen: list[tuple[object, str] | None] = [
+        (run.meta, run_status(run.meta, run.store)) for run in runs
+    ]
+    seen += [state(run_id) for run_id in unshown]
+    if every is None:
+        live = any(s is not None and s[1] in ("running", "stale") for s in seen)
+        every = LIVE_POLL_S if live else SETTLED_POLL_S
+    ids = [run.id for run in runs] + list(unshown)
+
     def look() -> object:  # (a rerun while a download is made would drop the file fetched)
-        return seen if downloading(run.id for run in runs) else [state(run) for run in runs]
+        return seen if downloading(ids) else [state(run_id) for run_id in ids]
 
     _rerun_when_changed(seen, look, every)
 

@@ -57,17 +57,19 @@ if len(ids) < MIN_COMPARE:
         viewer_link(st, ids[0], f"open {md(ids[0])} in the viewer")
     st.stop()
 
-runs, problems = [], []
+runs, problems, unshown = [], [], []
 for run_id in ids:
     run, problem = open_checked(run_id, where)
     if problem:
         problems.append(problem)
+        unshown.append(run_id)  # (followed too: shown once it can be read again)
     else:
         runs.append(run)
 for problem in problems:
     st.error(problem)
 if len(runs) < 2:
     st.warning("Need at least two readable runs to compare.")
+    follow_shown_runs(runs, where, unshown=unshown)
     st.stop()
 
 statuses = [run_status(r.meta, r.store) for r in runs]
@@ -78,7 +80,8 @@ st.caption(
     )
     + " — shorter runs hold their last frame; ← → step every run at once, space plays"
 )
-follow_shown_runs(runs, where)  # new steps of running runs; resumed, overwritten or removed
+# new steps of running runs; resumed, overwritten or removed; the unreadable ones readable
+follow_shown_runs(runs, where, unshown=unshown)
 if "running" in statuses:
     st.info("Some of these runs are still being written: new steps show up here as they come.")
 if "stale" in statuses:

@@ -94,6 +94,8 @@ sent_address(st.query_params)
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
+    # shown once it can be read again (overwritten: no step stored yet; removed and put back)
+    follow_shown_runs([], where, unshown=[run_id])
     st.stop()
 remember(run.id)
 

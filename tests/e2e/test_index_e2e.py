@@ -140,6 +140,62 @@ def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
         server.stop()
 
 
+def test_viewer_error_page_follows_the_run_until_it_can_be_shown(page, tmp_path):
+    """A viewer left open on a run that a rerun overwrote (its writer setting up, no step
+    stored yet) turned into an error page and stayed on it for good: the error page stopped
+    before the watcher, so the new run's steps never showed (only a reload brought them)."""
+    from animlib.watching import SETTLED_POLL_S
+
+    root = tmp_path / "runs"
+    write_run(root, "again", steps=2)
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/viewer?run=again")
+        wait_idle(page)
+        page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
+        with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
+            page.wait_for_selector(
+                "text=no step stored yet", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
+            )
+            log_steps(w, range(5))
+        page.wait_for_selector(
+            r"text=/finished · 5 steps/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
+        )
+        assert page.get_by_text("no step stored yet").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
+
+
+def test_compare_error_page_shows_a_run_put_back(page, tmp_path):
+    """A run removed while its compare page was open left "Need at least two readable runs"
+    for good after it was put back (no watcher on the error page)."""
+    from animlib.watching import SETTLED_POLL_S
+
+    root = tmp_path / "runs"
+    write_run(root, "one", steps=2)
+    write_run(root, "two", steps=3)
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/compare?runs=one,two")
+        wait_idle(page)
+        page.wait_for_selector(r"text=/3 steps\)/", state="attached", timeout=30_000)
+        (root / "two").rename(tmp_path / "two-away")
+        page.wait_for_selector(
+            "text=Need at least two readable runs",
+            state="attached",
+            timeout=(SETTLED_POLL_S + 8) * 1000,
+        )
+        (tmp_path / "two-away").rename(root / "two")
+        page.wait_for_selector(
+            r"text=/3 steps\)/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
+        )
+        assert page.get_by_text("Need at least two readable runs").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
+
+
 def test_compare_page_follows_a_running_run(page, tmp_path):
     """The compare page stayed at the step count it opened with (the viewer followed)."""
     root = tmp_path / "runs"
