@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from .link_state import Spec, parameters, view_from_link, view_to_link
+from .links import FROM_LINK
 from .ui import md
 
 
@@ -103,13 +104,17 @@ def _anchored(anchors: Sequence[str]) -> dict[str, list[str]]:
 
 
 def write_link(changes: Mapping[str, str | list[str] | None]) -> None:
-    """Put ``changes`` into the page's link (None: leave the parameter out) in one write.
+    """Put ``changes`` into the page's link (None: leave the parameter out) in one write; a
+    link's :data:`~animlib.links.FROM_LINK` marker goes out in the same write.
 
     The browser adds a history entry for each write that changes the link, so parameters
-    written one by one made Back stop at the same view once per parameter.
+    written one by one made Back stop at the same view once per parameter (and the marker
+    taken out on its own before the view was written back: a "Sample N" link made two
+    entries, the first a bare link that Back followed to the default options).
     """
     current = {key: st.query_params.get_all(key) for key in st.query_params}
     wanted = dict(current)
+    wanted.pop(FROM_LINK, None)
     for key, value in changes.items():
         if value is None:
             wanted.pop(key, None)

@@ -34,7 +34,6 @@ from animlib.watching import follow_shown_runs
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
-sent_address(st.query_params)  # after a link to other runs on this page (below)
 named = [r.strip() for r in query_param("runs").split(",") if r.strip()]
 ids = list(dict.fromkeys(named))
 if len(ids) > MAX_COMPARE:  # as many as fit side by side, and say so
@@ -55,6 +54,7 @@ if len(ids) < MIN_COMPARE:
     )
     if ids:
         viewer_link(st, ids[0], f"open {md(ids[0])} in the viewer")
+    sent_address(st.query_params)  # after a link to this page (else: with the options below)
     st.stop()
 
 runs, problems, unshown = [], [], []
@@ -69,6 +69,7 @@ for problem in problems:
     st.error(problem)
 if len(runs) < 2:
     st.warning("Need at least two readable runs to compare.")
+    sent_address(st.query_params)  # after a link to this page (else: with the options below)
     follow_shown_runs(runs, where, unshown=unshown)
     st.stop()
 

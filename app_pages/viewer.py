@@ -88,12 +88,12 @@ st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     pick_a_run()
     st.stop()
-# (only after a link to this page: the player keeps its step in the address, which the
-# server does not know)
-sent_address(st.query_params)
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)
+    # (after a link to this page; on a run shown, the marker goes out with the options in one
+    # write, one history entry: the render options below write the link)
+    sent_address(st.query_params)
     # shown once it can be read again (overwritten: no step stored yet; removed and put back)
     follow_shown_runs([], where, unshown=[run_id])
     st.stop()

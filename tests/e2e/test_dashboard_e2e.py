@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import imageio_ffmpeg
 import numpy as np
@@ -256,6 +257,44 @@ def test_compare_picker_adds_a_run_and_back_takes_it_out(page, server):
     page.wait_for_selector(PLAYER, timeout=120_000)
     wait_idle(page)
     assert page.url.endswith("/compare?runs=short,long"), page.url
+
+
+def test_a_sample_link_is_one_history_entry_and_back_keeps_the_options(page, tmp_path):
+    """Each "Sample N" link added two history entries (the link's marker taken out, then the
+    options written back): the first Back stayed on the same sample with the render options
+    reset to their defaults, every other Back did only that."""
+    root = tmp_path / "runs"
+    x = np.zeros((3, 6, 6, 3), np.float32)
+    with animlib.BatchWriter(
+        root, experiment="samples", class_names=CLASSES, true_labels=[0, 0, 0], originals=x
+    ) as w:
+        for step in range(3):
+            w.log(images=x + 0.1 * step, confidences=[probs_for(step)] * 3)
+    server = Server(root, tmp_path)
+    top_k = page.get_by_label("top-k classes")
+
+    def shows(n: int) -> None:
+        page.wait_for_url(f"**/viewer?run=samples-000{n}*", timeout=30_000)
+        wait_idle(page)
+        query = parse_qs(urlparse(page.url).query)
+        assert (query["run"], query.get("top_k")) == ([f"samples-000{n}"], ["3"]), page.url
+        page.get_by_text(f"id samples-000{n}").wait_for(state="attached", timeout=30_000)
+        assert top_k.input_value() == "3"
+
+    try:
+        page.goto(server.url + "/viewer?run=samples-0000&top_k=3")
+        wait_idle(page)
+        shows(0)
+        before = page.evaluate("history.length")
+        for n in (1, 2):
+            page.get_by_role("link", name=f"Sample {n}").click()
+            shows(n)
+        assert page.evaluate("history.length") == before + 2
+        for n in (1, 0):
+            page.go_back()
+            shows(n)
+    finally:
+        server.stop()
 
 
 def test_mp4_download_is_valid(page, server, tmp_path):
