@@ -24,7 +24,6 @@ from animlib.ui import (
     md,
     md_table,
     open_checked,
-    query_param,
     root,
     source_groups,
 )
@@ -34,7 +33,8 @@ from animlib.watching import follow_shown_runs
 where = root()
 st.page_link("app_pages/runs.py", label="← All runs")
 st.title("Compare runs")
-named = [r.strip() for r in query_param("runs").split(",") if r.strip()]
+# (a repeated runs= joined: runs=A&runs=B names two runs, as runs=A,B; the last one was kept)
+named = [r.strip() for r in ",".join(st.query_params.get_all("runs")).split(",") if r.strip()]
 ids = list(dict.fromkeys(named))
 if len(ids) > MAX_COMPARE:  # as many as fit side by side, and say so
     st.warning(

@@ -242,6 +242,9 @@ def test_compare_page(app_env):
         assert ("2 times" in text) == ("," in one)
         (link,) = [el for el in at.get("page_link") if "viewer" in el.proto.page]
         assert "alpha" in link.proto.label
+    at = app("app_pages/compare.py", runs=["alpha", "beta"])  # runs=alpha&runs=beta: both
+    assert not at.exception and not at.info
+    assert [r["id"] for r in player_payload(at)[0]["runs"]] == ["alpha", "beta"]
     write_run(app_env, "gamma", steps=3)
     seven = ",".join(["alpha", "beta", "gamma", "alpha", "nope1", "nope2", "nope3", "nope4"])
     at = app("app_pages/compare.py", runs=seven)  # 7 named: the first 6, with a word
