@@ -172,6 +172,40 @@ def test_an_art_targeted_attack_needs_the_writers_targets(cnn, tmp_path):  # noq
         np.testing.assert_array_equal(images[-1], np.moveaxis(adv[i], 0, -1))
 
 
+class _Passed(Exception):
+    """Raised by a stand-in attack's estimator: the adapter's checks let the call through."""
+
+
+def _stand_in(name: str) -> object:
+    """An attack named ``name``, targeted, that fails with :class:`_Passed` once used."""
+
+    class Estimator:
+        def predict(self, x, batch_size=None):
+            raise _Passed
+
+    return type(name, (), {"targeted": True, "estimator": Estimator()})()
+
+
+def test_art_targets_as_art_takes_them(tmp_path):
+    """The target check refused ART's AutoAttack(targeted=True), which takes the true labels
+    and aims at every other class (its advice, true labels as targets, would judge each run
+    by whether it reached its own class), and a (B, 1) column of targets ART accepts."""
+    from animlib.integrations import art as adapter
+
+    x, y = np.zeros((4, 1, 8, 8), np.float32), np.array([0, 1, 2, 3])
+    names = [str(k) for k in range(10)]
+    cases = [("AutoAttack", None, y), ("ProjectedGradientDescent", [1, 2, 3, 4], (y + 1)[:, None])]
+    for name, targets, labels in cases:
+        with animlib.BatchWriter(tmp_path, experiment=name, class_names=names, true_labels=y,
+                                 target_labels=targets) as w:  # fmt: skip
+            with pytest.raises(_Passed):
+                adapter.run(_stand_in(name), x, labels, w)
+    with animlib.BatchWriter(tmp_path, experiment="aa-t", class_names=names, true_labels=y,
+                             target_labels=y + 1) as w:  # fmt: skip
+        with pytest.raises(ExperimentInputError, match="is untargeted but the writer"):
+            adapter.run(_stand_in("AutoAttack"), x, y, w)
+
+
 def test_an_untargeted_attack_is_refused_with_a_writer_holding_targets(cnn, tmp_path):  # noqa: F811
     """An untargeted attack logged with target_labels was judged as targeted: success 0.0625
     (reaching a target it never aimed at) where 7 of 16 images were misclassified."""

@@ -49,13 +49,14 @@ def check_targets(writer: Any, targets: Any, *, what: str, how: str = "") -> Non
             )
         return
     given = as_array(targets, "target_labels")
-    if given.ndim == 2:  # one-hot
+    if given.ndim == 2 and given.shape[1] > 1:  # one-hot (a (B, 1) column: the indices)
         given = given.argmax(axis=1)
     if held != [int(v) for v in given.ravel()]:
-        have = "no" if held is None else "other"
+        judged = "as untargeted (success: any wrong class)" if held is None else "against those"
         raise ExperimentInputError(
-            f"{what} is targeted but the writer has {have} target labels, so its runs would "
-            f"be judged against them: pass {how} as the BatchWriter's target_labels=",
+            f"{what} is targeted but the writer has {'no' if held is None else 'other'} "
+            f"target labels, so its runs would be judged {judged}: pass {how} as the "
+            "BatchWriter's target_labels=",
             field="target_labels",
             code=Code.MISSING if held is None else Code.MISMATCH,
             experiment=experiment,

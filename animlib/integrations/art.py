@@ -16,6 +16,9 @@ from ._recorder import StepRecorder, as_array, check_targets, class_names, patch
 # gradient attacks that ask for gradients at points other than their iterates (ElasticNet's
 # FISTA look-ahead, the virtual adversarial direction's probe): the clean input and result only
 PROBING = frozenset({"ElasticNet", "VirtualAdversarialMethod"})
+# targeted attacks that take the true labels and aim at every other class (success: any wrong
+# class): their labels are no targets
+TRUE_LABELS = frozenset({"AutoAttack"})
 
 
 def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np.ndarray:
@@ -44,7 +47,7 @@ def run(attack: Any, images: Any, labels: Any, writer: Any, **kwargs: Any) -> np
     """
     x = as_array(images)
     y = None if labels is None else as_array(labels)
-    if not getattr(attack, "targeted", False):
+    if not getattr(attack, "targeted", False) or class_names(attack) & TRUE_LABELS:
         check_targets(writer, None, what="the attack")
     elif y is not None:  # (without labels ART itself says a targeted attack needs them)
         check_targets(writer, y, what="the attack (targeted)", how="the labels given to it")
