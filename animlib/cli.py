@@ -20,7 +20,7 @@ from .cli_args import (
     run_path,
 )
 from .cli_notes import summary_notes
-from .cli_output import escape_unencodable, summary_text, table_lines
+from .cli_output import as_written, escape_unencodable, summary_text, table_lines
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import clipped, natural_key, one_line, plural, printable
@@ -165,9 +165,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         cells = (info.id, *name, info.get("attack"), status[info.id], info.get("steps"))
         cells += (summary.get("success"), summary.get("flip_step"))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
-        rows.append([printable(c) for c in row])
+        rows.append([as_written(printable(c)) for c in row])
     right = set(range(len(base) - 3, len(headers)))
-    for text in table_lines(headers, rows, right=right):
+    for text in table_lines([as_written(h) for h in headers], rows, right=right):
         print(text)
     for info in broken:
         print(info.line())
@@ -452,7 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
         print("error: standard output is closed", file=sys.stderr)
         return 1
-    escape_unencodable()  # (a name an ASCII terminal cannot show: escaped, not a traceback)
+    with escape_unencodable():  # (a name an ASCII terminal cannot show: escaped, no traceback)
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; a failure is a message and an exit code."""
     try:
         code = int(COMMANDS[args.command](args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .text import display_width, padded
@@ -12,14 +12,38 @@ from .text import display_width, padded
 __all__ = ["escape_unencodable", "summary_text", "table_lines"]
 
 
-def escape_unencodable() -> None:
-    """stdout and stderr write a character their encoding lacks as an escape (``\\xfc``)
-    instead of raising UnicodeEncodeError: a run named "PGD-ü" on an ASCII or Latin-1
-    terminal (``PYTHONIOENCODING=ascii``, a cp1252 console) crashed ``ls`` mid-table."""
+@contextlib.contextmanager
+def escape_unencodable() -> Iterator[None]:
+    """While the block runs, stdout and stderr write a character their encoding lacks as an
+    escape (``\\xfc``) instead of raising UnicodeEncodeError (a run named "PGD-ü" on an
+    ASCII or Latin-1 terminal, ``PYTHONIOENCODING=ascii``, a cp1252 console, the C locale
+    without UTF-8 mode, whose streams use ``surrogateescape``, crashed ``ls`` mid-table);
+    then as they were (``animlib.cli.main`` called from a script or notebook)."""
+    changed = []
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+        errors = getattr(stream, "errors", None)
+        if reconfigure is not None and errors in _FAILING:
             reconfigure(errors="backslashreplace")
+            changed.append((reconfigure, errors))
+    try:
+        yield
+    finally:
+        for reconfigure, errors in changed:
+            with contextlib.suppress(Exception):  # (a stream closed meanwhile)
+                reconfigure(errors=errors)
+
+
+_FAILING = ("strict", "surrogateescape")  # error handlers that raise on a character missing
+
+
+def as_written(text: str) -> str:
+    """``text`` as stdout will write it: a character its encoding lacks as its escape, so a
+    table pads what the terminal shows (``PGD-\\xfc`` takes 9 cells, not 5)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    if text.isascii() or encoding.lower().replace("-", "") == "utf8":
+        return text
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def table_lines(
@@ -43,17 +67,23 @@ def table_lines(
 
 
 def summary_text(table: Any, float_format: Callable[[float], str]) -> str:
-    """The summary table (pandas) as text in columns that line up in a terminal: wide
-    characters ("攻撃") count two cells (pandas counted them one), combining marks none."""
+    """The summary table (pandas) as text in columns that line up in a terminal (each cell
+    right-aligned, padded by :func:`table_lines`: a wide character two cells, a combining mark
+    none; pandas counted both one cell each). Numbers through ``float_format``, missing "-"."""
     import pandas as pd
 
-    words = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
-    cells = table.assign(**{c: table[c].map(_composed) for c in words})
-    with pd.option_context("display.unicode.east_asian_width", True):
-        return cells.to_string(index=False, float_format=float_format, na_rep="-")
+    def cell(value: Any, numeric: bool) -> str:
+        if value is None or (numeric and pd.isna(value)):
+            return "-"
+        if isinstance(value, float):
+            return float_format(value)
+        return str(value)
 
-
-def _composed(value: object) -> object:
-    """Text with its combining marks composed where Unicode can (NFC: "e\u0301" is "é", one
-    cell, as pandas counts); anything else as it is."""
-    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+    columns = list(table.columns)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in columns]
+    rows = [
+        [as_written(cell(v, n)) for v, n in zip(values, numeric, strict=True)]
+        for values in table.itertuples(index=False, name=None)
+    ]
+    headers = [as_written(str(c)) for c in columns]
+    return "\n".join(table_lines(headers, rows, right=set(range(len(columns)))))

@@ -43,17 +43,17 @@ def test_tables_line_up_with_wide_and_combining_characters(tmp_path, capsys):
     right, a decomposed "ééé" (3 cells, 6 code points) pulled its row 3 cells left."""
     from animlib.text import display_width
 
-    for name in ("PGD", "攻撃攻撃", "e\u0301e\u0301e\u0301"):
+    for name in ("PGD", "攻撃攻撃", "e\u0301e\u0301e\u0301", "q\u0303q\u0303"):
         write_run(tmp_path, f"r{len(name)}", steps=2, attack=name, params={"ε": name})
     assert main(["ls", str(tmp_path), "--params", "ε"]) == 0
-    lines = capsys.readouterr().out.splitlines()[:4]
+    lines = capsys.readouterr().out.splitlines()[:5]
     starts = {display_width(line[: line.index("finished" if i else "status")])
               for i, line in enumerate(lines)}  # fmt: skip
     assert len(starts) == 1, lines
     assert len({display_width(line) for line in lines}) == 1, lines  # ε right-aligned
     assert main(["summary", str(tmp_path), "--by", "attack", "--all-runs"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4 and len({display_width(line) for line in lines}) == 1, lines
+    assert len(lines) == 5 and len({display_width(line) for line in lines}) == 1, lines
 
 
 def test_ls_names_runs_whose_id_does_not_say_their_name(tmp_path, capsys):
@@ -91,12 +91,19 @@ def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
     assert proc.returncode == 0
 
 
-@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "C locale"])
 def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path, encoding):
     """``ls`` and ``summary`` on an ASCII or Latin-1 terminal crashed with UnicodeEncodeError
-    mid-table on a run named "PGD-ü" or a parameter "ε"; the characters are now escaped."""
+    mid-table on a run named "PGD-ü" or a parameter "ε"; the characters are now escaped, and
+    the columns padded by what is written (``PGD-\\xfc``: they drifted right). The C locale
+    without UTF-8 mode writes ASCII with ``surrogateescape``, which crashed as well."""
     write_run(tmp_path, "a", steps=2, attack="PGD-ü-攻撃", params={"ε": "é"})
+    write_run(tmp_path, "b", steps=2, attack="plain", params={"ε": "x"})
     env = dict(ENV, PYTHONIOENCODING=encoding)
+    if encoding == "C locale":
+        env = {k: v for k, v in ENV.items() if k != "PYTHONIOENCODING"}
+        env.update(LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+        encoding = "ascii"
     for args in (["ls", "--params", "ε"], ["summary", "--by", "attack", "--all-runs"]):
         proc = subprocess.run(
             [sys.executable, "-m", "animlib", args[0], str(tmp_path), *args[1:]],
@@ -108,6 +115,22 @@ def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path, enco
         out = proc.stdout.decode(encoding)
         assert "PGD-" in out and "\\u653b\\u6483" in out, out
         assert "Traceback" not in proc.stderr.decode(encoding)
+        table = out.splitlines()[:3]
+        assert len({len(line) for line in table}) == 1, table  # (right-aligned last columns)
+
+
+def test_main_called_from_a_script_leaves_its_streams_as_they_were(tmp_path, monkeypatch):
+    """``animlib.cli.main()`` called from a script or notebook switched the caller's stdout
+    and stderr to escaping for good (their error mode stayed backslashreplace)."""
+    import io
+
+    write_run(tmp_path, "a", steps=2, attack="PGD-ü")
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["ls", str(tmp_path)]) == 0
+    assert out.errors == "strict"
+    out.seek(0)
+    assert "PGD-\\xfc" in out.read()
 
 
 def test_invalid_render_option_is_a_usage_error_naming_the_option(tmp_path, capsys):
