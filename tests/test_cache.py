@@ -501,17 +501,29 @@ def test_a_run_overwritten_within_a_second_is_not_served_its_old_render(tmp_path
 def test_renders_of_other_animlib_code_are_not_served(tmp_path, monkeypatch, run):
     """A frame-drawing change no one raised LOOK for (the perturbation caption's rewording)
     kept serving videos an older checkout had drawn: __version__ is the same between
-    commits. The keys hold a digest of animlib's source files."""
+    commits. The keys hold a digest of animlib's code, read through its loader: imported from
+    a zip it covered no file at all."""
+    import zipfile
+
     from animlib.cache import keys
 
     key, strips = keys.render_key(run, "mp4", RenderOptions()), keys.strips_key(run)
     assert keys.code_digest() == keys.code_digest.__wrapped__()  # (read once, and stable)
-    package = tmp_path / "pkg" / "animlib"
-    (package / "figure").mkdir(parents=True)
-    (package / "figure" / "panels.py").write_text("# drawn another way\n")
-    monkeypatch.setattr(keys, "__file__", str(package / "cache" / "keys.py"))
-    other = keys.code_digest.__wrapped__()
-    assert other != keys.code_digest()
-    monkeypatch.setattr(keys, "code_digest", lambda: other)
+    package = Path(keys.__file__).resolve().parents[1]
+    digests = []
+    for change in ("", "# drawn another way\n"):
+        archive = tmp_path / f"animlib{len(digests)}.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for path in sorted(package.rglob("*.py")):
+                text = path.read_text() + (change if path.name == "panels.py" else "")
+                z.writestr(path.relative_to(package.parent).as_posix(), text)
+        code = "import animlib.cache.keys as k; print(k.__file__, k.code_digest())"
+        env = dict(os.environ, PYTHONPATH=str(archive))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, check=True).stdout.split()  # fmt: skip
+        assert out[0].startswith(str(archive)), out
+        digests.append(out[1])
+    assert digests[0] == keys.code_digest() != digests[1]  # (the same code in a zip: the same)
+    monkeypatch.setattr(keys, "code_digest", lambda: digests[1])
     assert keys.render_key(run, "mp4", RenderOptions()) != key
     assert keys.strips_key(run) != strips

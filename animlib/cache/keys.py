@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import importlib.resources
 import json
 import re
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import Code, RenderOptionError
@@ -85,20 +86,32 @@ def strips_key(run: RunLike) -> str:
 
 @functools.cache
 def code_digest() -> str:
-    """16 hex digits of animlib's own source files and matplotlib's version, which draw the
-    frames: renders cached by other code (an upgrade, another checkout: ``__version__`` stays
-    the same between commits) get other keys instead of being served with an older look.
-    Read once per process (~140 files, a few ms)."""
+    """16 hex digits of animlib's own code and matplotlib's version, which draw the frames:
+    renders cached by other code (an upgrade, another checkout: ``__version__`` stays the same
+    between commits) get other keys instead of being served with an older look. The code is
+    its source files (``.py``; compiled ``.pyc`` beside them in an install without sources),
+    read through the package's loader (a zip import too). Once per process (~140 files, a few
+    ms)."""
     try:  # (from its metadata: a render the cache holds imports no matplotlib)
         drawn_by = importlib.metadata.version("matplotlib")
     except importlib.metadata.PackageNotFoundError:
         drawn_by = "?"
     digest = hashlib.sha256(f"matplotlib {drawn_by}".encode())
-    package = Path(__file__).resolve().parent.parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
+    for name, data in _code_files(importlib.resources.files(__package__.split(".")[0]), ""):
+        digest.update(name.encode() + b"\0" + data)
     return digest.hexdigest()[:16]
+
+
+def _code_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """``(relative name, bytes)`` of the code files below ``folder`` (a Traversable), by name;
+    not ``__pycache__`` (filled as modules are first imported: it would change the digest)."""
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        name = prefix + entry.name
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                yield from _code_files(entry, name + "/")
+        elif entry.name.endswith((".py", ".pyc")):
+            yield name, entry.read_bytes()
 
 
 def identity(run: RunLike) -> str:
