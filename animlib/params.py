@@ -27,6 +27,7 @@ __all__ = [
     "param_text",
     "params_problem",
     "search_text",
+    "search_words",
 ]
 
 PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
@@ -111,13 +112,27 @@ def number(text: str) -> float | None:
     return float(text) if NUMBER.fullmatch(text) else None
 
 
+VALUE_SPACE = "\u00a0"  # a space inside a searched value: ``name=value`` stays one word
+
+
 def search_text(text: str | None) -> str:
-    """The ``name=value`` words the runs page's search finds a run by (values as shown)."""
+    """The ``name=value`` words the runs page's search finds a run by (values as shown; a
+    space inside a value as :data:`VALUE_SPACE`, so ``opt=adam`` is not ``opt=adam w``)."""
     words = []
     for name, value in decode(text).items():
         num = number(value)
-        words.append(f"{name}={param_text(num) if num is not None else value}")
+        shown = param_text(num) if num is not None else value.replace(" ", VALUE_SPACE)
+        words.append(f"{name}={shown}")
     return " ".join(words)
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search: split at spaces, a double-quoted part kept as one word with its
+    spaces and without its quotes (``opt="adam w"``: that whole value; ``"my run"``)."""
+    return [w.replace('"', "") for w in _WORD.findall(text) if w.replace('"', "")]
+
+
+_WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
 
 
 SHOWN_DIGITS = 4  # significant digits the experiments table shows numbers with (``%.4g``)
@@ -135,13 +150,15 @@ def word_pattern(word: str) -> str | None:
     word is found as a substring."""
     name, eq, value = word.partition("=")
     if not (name and eq and value):
+        if " " in word:  # (quoted: as text, its spaces also those inside a value)
+            return re.escape(word).replace("\\ ", f"[ {VALUE_SPACE}]")
         if number(word) is None:
             return None  # (a bare number: as text, or any value that rounds to it)
         values = "|".join(re.escape(text.lower()) for text in rounding_to(word))
         return f"{re.escape(word)}|=(?:{values})(?: |$)"
     num = number(value)
     if num is None:
-        values = re.escape(value.lower())
+        values = re.escape(value.lower().replace(" ", VALUE_SPACE))
     else:
         values = "|".join(re.escape(text.lower()) for text in rounding_to(value))
     return f"(?:^|[ .]){re.escape(name.lower())}=(?:{values})(?: |$)"

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from .params import word_pattern
+from .params import search_words, word_pattern
 from .text import search_form
 
 
@@ -32,7 +32,7 @@ def matching_rows(
     for column, values in chosen.items():
         if values:
             mask &= frame[column].isin(list(values))
-    words = search_form(text).split()
+    words = search_words(search_form(text))
     if words:
         haystack = frame[list(searched)].astype(str).agg(" ".join, axis=1).map(search_form)
         for word in words:

@@ -174,6 +174,24 @@ def test_a_name_value_word_matches_whole_values_only(with_params):
     assert set(ids("eps=")) >= set(where(lambda p: "eps" in p))  # no value: a substring
 
 
+def test_a_whole_value_with_a_space_is_searched_in_quotes(tmp_path, monkeypatch):
+    """``opt=adam`` also found ``opt="adam w"`` (the haystack's words ended at the value's
+    space), and no search could ask for "adam w" as a whole value."""
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    write_run(tmp_path, "plain", steps=1, params={"opt": "adam"})
+    write_run(tmp_path, "spaced", steps=1, params={"opt": "adam w"})
+    write_run(tmp_path, "my run", steps=1, params={"opt": "sgd"})
+    index = refreshed(tmp_path)
+
+    def names(text):
+        return sorted(index.query(Query(text=text)).rows["name"].to_pylist())
+
+    assert names("opt=adam") == ["plain"]
+    assert names('opt="adam w"') == names('"opt=adam w"') == names('OPT="Adam W"') == ["spaced"]
+    assert names("adam") == ["plain", "spaced"]  # (a bare word: anywhere)
+    assert names('"adam w"') == ["spaced"] and names('"my run" opt=sgd') == ["my run"]
+
+
 def test_page_frame_shows_parameters_as_columns(with_params):
     rows = refreshed(with_params).query(Query(sort="params.eps")).rows
     frame = runs_table.page_frame(rows, ["eps", "steps", "opt.lr", "nope"])

@@ -58,6 +58,7 @@ def test_matching_rows_ands_the_chosen_values_and_every_word():
     assert rows({}, "caf\u00e9") == rows({}, "CAFE\u0301") == [13]
     frame.loc[13, "note"] = "7"
     assert rows({}, "fast run") == [10]  # every word must appear
+    assert rows({}, '"fast run"') == [10] and rows({}, '"run fast"') == []  # quoted: as one
     assert rows({}, "r3 slow") == [12]  # in any searched column
     assert rows({}, "pgd") == []  # not in a column that is not searched
     assert rows({}, "pgd", ("attack",)) == [10, 12, 13]

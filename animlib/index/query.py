@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import AnimlibError
-from ..params import NUMBER_RE2, SEP, word_pattern
+from ..params import NUMBER_RE2, SEP, search_words, word_pattern
 from ..settings import settings
 from ..text import natural_key, search_form
 from .columns import scalar
@@ -156,7 +156,7 @@ def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray
         if None in wanted:
             ok = pc.or_(pc.fill_null(ok, False), pc.is_null(table["success"]))
         masks.append(pc.fill_null(ok, False))
-    for word in search_form(q.text).split():
+    for word in search_words(search_form(q.text)):
         pattern = word_pattern(word)
         if pattern is None:
             found = pc.match_substring(table["haystack"], pattern=word)

@@ -21,8 +21,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # target_label (the outcomes CSV names each sample's target); 8: experiment_steps; 9: the
 # version tag of a local run.json holds its ctime (an index of 8 would read every run again);
 # 10: haystack in NFC (text.search_form: searching it again per query took 130 ms a 100k rows);
-# 11: created_key in UTC (a run.json written with another offset was ordered by its text)
-SCHEMA_VERSION = "11"
+# 11: created_key in UTC (a run.json written with another offset was ordered by its text); 12:
+# a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word)
+SCHEMA_VERSION = "12"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
