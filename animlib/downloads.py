@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -45,6 +46,22 @@ def compare_stem(run_ids: list[str]) -> str:
     if len(first) + len(more) > MAX_STEM:
         first = "compare"  # (an id of 150 characters: no room to keep it whole)
     return first + more
+
+
+FRAMES_PER_S = 200  # frames of one run a download's render makes a second here (10,000 frames
+# of a 512x512 run: 48 s; 120 of a 224x224 one: 0.75 s); a comparison's frames hold every run
+
+
+def render_wait(frames: int, runs: int = 1) -> str:
+    """Roughly how long a first click waits for the render of ``frames`` frames of ``runs``
+    runs side by side: "a few seconds", "about 50 s", "about 5 min" (a caption promised "a
+    few seconds" for a 10,000-step run that took 48)."""
+    seconds = frames * runs / FRAMES_PER_S
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 90:
+        return f"about {round(seconds, -1):.0f} s"
+    return f"about {math.ceil(seconds / 60)} min"
 
 
 def then_served() -> str:  # (a probe: a file made and removed in the cache folder)

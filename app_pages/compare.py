@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from animlib import runs_table as table
-from animlib.downloads import compare_stem, render_download, then_served
+from animlib.downloads import compare_stem, render_download, render_wait, then_served
 from animlib.errors import AnimlibError
 from animlib.figure.pixels import shared_amplification
 from animlib.links import FROM_LINK, compare_link, sent_address, viewer_link
@@ -120,9 +120,10 @@ name = compare_stem([r.id for r in runs])
 try:  # checked once, as every entry point checks them: explained here, not when clicked
     opts = RenderOptions.of(options)
     render_download(st, "Download comparison MP4", runs, f"{name}.mp4", "video/mp4", opts)
+    frames = opts.frames(max(len(r) for r in runs))
     st.caption(
-        "Rendered on the first click (the download starts when it is made, a few seconds for "
-        f"long runs), {then_served()}"
+        f"Rendered on the first click ({frames:,} frames: the download starts when it is made, "
+        f"{render_wait(frames, len(runs))}), {then_served()}"
     )
 except AnimlibError as exc:
     st.error(f"The comparison video cannot be rendered with these options: {md(printable(exc))}")

@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from animlib import runs_table as table
-from animlib.downloads import render_download, then_served
+from animlib.downloads import render_download, render_wait, then_served
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_gif_frames
@@ -280,7 +280,7 @@ if opts is not None:
     )
     st.caption(
         f"A video is rendered on its first click ({frames:,} frames: the download starts "
-        f"when it is made, a few seconds for a long run), {then_served()}" + slow_gif
+        f"when it is made, {render_wait(frames)}), {then_served()}" + slow_gif
     )
 if run.confidences is not None:
     csv = confidence_csv(run)

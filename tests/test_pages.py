@@ -797,6 +797,19 @@ def test_a_long_comparisons_file_name_keeps_whole_ids():
     assert compare_stem(["x" * 149, "y"]) == "compare-vs-1-more"
 
 
+def test_the_download_captions_say_how_long_a_first_render_takes(app_env):
+    """A 10,000-step run's MP4 took 48 s after a caption that said "a few seconds for a long
+    run" (the HTML as long again)."""
+    from animlib.downloads import render_wait
+
+    assert render_wait(120) == render_wait(1000) == "a few seconds"
+    assert render_wait(10_000) == "about 50 s" and render_wait(10_000, 6) == "about 5 min"
+    for at in (app("app_pages/viewer.py", run="alpha"),
+               app("app_pages/compare.py", runs="alpha,beta")):  # fmt: skip
+        (said,) = [c.value for c in at.caption if "first click" in c.value]
+        assert "the download starts when it is made, a few seconds)" in said, said
+
+
 def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):
     """A reloaded or shared viewer link showed the default top-k, gain and speed."""
     at = app("app_pages/viewer.py", run="alpha")
