@@ -33,6 +33,7 @@ display pixels, frames to YUV; loaded once per process in the background; None w
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable
@@ -53,6 +54,7 @@ DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
 BIT_AT = np.zeros(64, np.int64)
 BIT_AT[(DE_BRUIJN << np.arange(64, dtype=np.uint64)) >> np.uint64(58)] = np.arange(64)
 WORTH = 2**20  # values in one batch that start loading the compiled code (16 x 148 x 148 x 3)
+EXIT_WAIT_S = 120.0  # the longest an exiting process waits for the compiled code to load
 DISABLE_ENV = "ANIMLIB_NO_JIT"  # set to 1: use the numpy code (as without Numba; settings.no_jit)
 
 _lock = threading.Lock()
@@ -70,6 +72,10 @@ def _kernel(name: str, start: bool, wait: bool) -> Callable[..., None] | None:
                 state.update(pid=os.getpid(), done=threading.Event(), kernels={})
                 done = state["done"]
                 threading.Thread(target=_load, args=(done,), daemon=True).start()
+                # at exit, wait for it: frozen mid-import it held the import lock, and any
+                # import while the interpreter finalized (matplotlib's Animation.__del__
+                # warning for an animation never saved) waited for it for ever
+                atexit.register(done.wait, EXIT_WAIT_S)
     if wait and state["pid"] == os.getpid():
         state["done"].wait()
     return state["kernels"].get(name) if state["pid"] == os.getpid() else None

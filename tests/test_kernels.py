@@ -176,3 +176,30 @@ def test_without_numba_the_numpy_code_prepares_every_batch():
         print("ok")
     """
     assert_prints_ok(code)
+
+
+def test_a_process_exits_while_the_compiled_code_still_loads(tmp_path):
+    """A script ending right after its second render (which starts loading Numba in the
+    background) hung at exit (in 1 to 4 of 4 runs) when it held an animation it never saved:
+    matplotlib's Animation.__del__ imports while the interpreter finalizes, and the loader,
+    frozen mid-import, held the import lock for ever. The exit now waits for the loader."""
+    from helpers import write_run
+
+    run_id = write_run(tmp_path, "r", steps=3)
+    code = f"""if True:
+        import animlib
+
+        run = animlib.open_run({str(tmp_path / run_id)!r})
+        anim = animlib.animate(run)  # never saved
+        animlib.render(run, {str(tmp_path / "a.mp4")!r})
+        animlib.render(run, {str(tmp_path / "b.mp4")!r})  # starts loading Numba
+        print("ok")
+    """
+    env = {k: v for k, v in os.environ.items() if k != kernels.DISABLE_ENV}
+    for _ in range(3):
+        try:
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env=env, timeout=60)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail("the process did not exit (it printed its last line)")
+        assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
