@@ -50,14 +50,16 @@ def compare_stem(run_ids: list[str]) -> str:
 
 FRAMES_PER_S = 200  # frames of one run a download's render makes a second here (10,000 frames
 # of a 512x512 run: 48 s; 120 of a 224x224 one: 0.75 s); a comparison's frames hold every run
+GIF_SLOWER = 5  # GIFs encode at ~40 frames a second (2,000 frames took 53 s)
+LONG_S = 10.0  # a render expected to take longer is made by its own button, with a progress bar
 
 
-def render_wait(frames: int, runs: int = 1) -> str:
+def render_wait(frames: int, runs: int = 1, fmt: str = "mp4") -> str:
     """Roughly how long a first click waits for the render of ``frames`` frames of ``runs``
-    runs side by side: "a few seconds", "about 50 s", "about 5 min" (a caption promised "a
-    few seconds" for a 10,000-step run that took 48)."""
-    seconds = frames * runs / FRAMES_PER_S
-    if seconds < 10:
+    runs side by side to ``fmt``: "a few seconds", "about 50 s", "about 5 min" (a caption
+    promised "a few seconds" for a 10,000-step run that took 48)."""
+    seconds = frames * runs / FRAMES_PER_S * (GIF_SLOWER if fmt == "gif" else 1)
+    if seconds < LONG_S:
         return "a few seconds"
     if seconds < 90:
         return f"about {round(seconds, -1):.0f} s"
@@ -126,7 +128,9 @@ def render_download(
 ) -> None:
     """A download button for a render of ``runs`` (one run or a comparison), made (or taken
     from the render cache) only when clicked. If the last click's render failed, the error is
-    shown under the button (the browser only says the download failed).
+    shown under the button (the browser only says the download failed). A render that is not
+    cached and would take over :data:`LONG_S` is made first by a "Render …" button, with a
+    progress bar (a click on the download alone showed nothing but a spinner for 48 s).
 
     Args:
         slot: where the button goes (``st``, a column, ...).
@@ -135,10 +139,14 @@ def render_download(
         file: the file name offered; its suffix is the format.
         mime: the file's MIME type.
         options: the render options (checked once, by the page).
-        **kw: more arguments of ``download_button``.
+        **kw: more arguments of ``download_button`` (``width``: of the render button too).
     """
     fmt = file.rsplit(".", 1)[-1]
-    slot.download_button(
+    wait = _long_render(runs, fmt, options)
+    place = slot if wait is None else slot.empty()  # (the download takes the render's place)
+    if wait is not None and not _rendered_here(place, slot, label, runs, file, options, wait, kw):
+        return
+    place.download_button(
         label,
         functools.partial(_render_bytes, runs, fmt, file, options, _session()),
         file_name=file,
@@ -149,3 +157,54 @@ def render_download(
     failed = last_failure(file, options)
     if failed:
         slot.error(f"The last {label} could not be rendered: {failed}", icon=":material/error:")
+
+
+def _long_render(runs: Any, fmt: str, options: RenderOptions) -> str | None:
+    """How long the render would take (:func:`render_wait`) if over :data:`LONG_S` and not
+    cached; None for a quick one, a cached one, a live run's (its entry is replaced as it
+    grows) and where the cache cannot be written (each click renders anyway)."""
+    from .cache import lookup, render_key
+    from .cache.keys import is_live
+    from .cache.unwritable import cache_unwritable
+    from .protocol import as_runs
+
+    try:
+        group = as_runs(runs)
+        frames = options.frames(max(len(r) for r in group))
+        wait = render_wait(frames, len(group), fmt)
+        if wait == render_wait(0) or is_live(group):  # (quick: "a few seconds")
+            return None
+        if cache_unwritable() is not None or lookup(render_key(group, fmt, options), fmt):
+            return None
+    except Exception:  # (runs or cache that cannot be read: the download renders, as before)
+        return None
+    return wait
+
+
+def _rendered_here(
+    place: Any, slot: Any, label: str, runs: Any, file: str, options: RenderOptions, wait: str,
+    kw: dict[str, Any],
+) -> bool:  # fmt: skip
+    """The "Render …" button of a long render in ``place``; once clicked, the render with a
+    progress bar under it. True when the render is in the cache (the download button then
+    takes the button's place and serves it at once)."""
+    width = {"width": kw["width"]} if "width" in kw else {}
+    key = f"render-{_key(file, options)}"
+    if not place.button(f"Render {label} ({wait})", key=key, **width):
+        return False
+    fmt = file.rsplit(".", 1)[-1]
+    bar = slot.progress(0.0, text=f"rendering {label}…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{label}: {done:,} of {total:,} frames")
+
+    try:
+        cached_render(runs, fmt, options=options, progress=progress)
+    except Exception as exc:  # the page stays: the reason under the button
+        log.exception("rendering %s failed", file)
+        slot.error(f"{label} could not be rendered: {printable(exc)}", icon=":material/error:")
+        return False
+    finally:
+        bar.empty()
+    place.empty()  # (the button goes: the download takes its place)
+    return True

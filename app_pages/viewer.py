@@ -273,8 +273,8 @@ if opts is not None:
     html = f"{run.id}.html"
     render_download(d[2], "Standalone HTML", run, html, "text/html", opts, width="stretch")
     slow_gif = (  # (GIFs encode at ~40 frames/s: 2,000 frames took 53 s and made 206 MB)
-        f" A GIF of {frames:,} frames takes about {frames // 40} s and is large: a stride in "
-        "Render options makes a shorter one."
+        f" A GIF of {frames:,} frames takes {render_wait(frames, fmt='gif')} and is large: a "
+        "stride in Render options makes a shorter one."
         if frames >= 400 and gif  # (none when the GIF is refused)
         else ""
     )

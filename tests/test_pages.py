@@ -810,6 +810,36 @@ def test_the_download_captions_say_how_long_a_first_render_takes(app_env):
         assert "the download starts when it is made, a few seconds)" in said, said
 
 
+def test_a_long_render_has_its_own_button_with_a_progress_bar(app_env, monkeypatch):
+    """A 10,000-step run's MP4 download showed only a spinner for 48 s (PRODUCT.md: a progress
+    bar while rendering). A render that is not cached and would take over LONG_S is made by a
+    "Render …" button, with a progress bar; the download then serves it from the cache."""
+    from animlib import downloads
+
+    monkeypatch.setattr(downloads, "FRAMES_PER_S", 0.5)  # (alpha's few frames: "long")
+    progress = []
+    real = downloads.cached_render
+
+    def watched(*args, **kwargs):
+        shown = kwargs["progress"]
+        kwargs["progress"] = lambda done, total: (progress.append(done), shown(done, total))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(downloads, "cached_render", watched)
+    at = app("app_pages/viewer.py", run="alpha")
+    labels = [b.label for b in at.get("download_button")]
+    assert "MP4 video" not in labels and "Confidences CSV" in labels
+    (render,) = [b for b in at.button if b.label.startswith("Render MP4 video (about ")]
+    render.click().run()
+    assert not at.exception and progress and progress[-1] > 0  # (rendered with the bar)
+    assert "MP4 video" in [b.label for b in at.get("download_button")]
+    assert not [b for b in at.button if b.label.startswith("Render MP4")]  # (in its place)
+    at = app("app_pages/viewer.py", run="alpha")  # cached now: the download alone
+    assert "MP4 video" in [b.label for b in at.get("download_button")]
+    assert not [b for b in at.button if b.label.startswith("Render MP4")]
+    assert [b for b in at.button if b.label.startswith("Render GIF")]  # (not rendered yet)
+
+
 def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):
     """A reloaded or shared viewer link showed the default top-k, gain and speed."""
     at = app("app_pages/viewer.py", run="alpha")
