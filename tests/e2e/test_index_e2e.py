@@ -121,20 +121,11 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
 def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
     """A viewer left open on a run kept showing it after a rerun replaced it (if_exists=
     "overwrite"), or after a stale one was resumed: it looked only while a run was running."""
-    from animlib.watching import SETTLED_POLL_S
-
-    root = tmp_path / "runs"
-    write_run(root, "again", steps=2)
-    server = Server(root, tmp_path)
+    root, server = viewer_of_a_finished_run(page, tmp_path)
     try:
-        page.goto(server.url + "/viewer?run=again")
-        wait_idle(page)
-        page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
         with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
             log_steps(w, range(5))
-        page.wait_for_selector(
-            r"text=/finished · 5 steps/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
-        )
+        after_a_poll(page, r"text=/finished · 5 steps/")
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         server.stop()
@@ -144,8 +135,21 @@ def test_viewer_error_page_follows_the_run_until_it_can_be_shown(page, tmp_path)
     """A viewer left open on a run that a rerun overwrote (its writer setting up, no step
     stored yet) turned into an error page and stayed on it for good: the error page stopped
     before the watcher, so the new run's steps never showed (only a reload brought them)."""
-    from animlib.watching import SETTLED_POLL_S
+    root, server = viewer_of_a_finished_run(page, tmp_path)
+    try:
+        with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
+            after_a_poll(page, "text=no step stored yet")
+            log_steps(w, range(5))
+        after_a_poll(page, r"text=/finished · 5 steps/")
+        assert page.get_by_text("no step stored yet").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
 
+
+def viewer_of_a_finished_run(page, tmp_path):
+    """A results folder with the finished 2-step run "again", its server, and ``page`` on
+    its viewer."""
     root = tmp_path / "runs"
     write_run(root, "again", steps=2)
     server = Server(root, tmp_path)
@@ -153,24 +157,22 @@ def test_viewer_error_page_follows_the_run_until_it_can_be_shown(page, tmp_path)
         page.goto(server.url + "/viewer?run=again")
         wait_idle(page)
         page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
-        with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
-            page.wait_for_selector(
-                "text=no step stored yet", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
-            )
-            log_steps(w, range(5))
-        page.wait_for_selector(
-            r"text=/finished · 5 steps/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
-        )
-        assert page.get_by_text("no step stored yet").count() == 0
-        assert page.locator("[data-testid='stException']").count() == 0
-    finally:
+    except BaseException:
         server.stop()
+        raise
+    return root, server
+
+
+def after_a_poll(page, selector: str) -> None:
+    """Wait for ``selector`` as long as a settled page's watcher takes to look again."""
+    from animlib.watching import SETTLED_POLL_S
+
+    page.wait_for_selector(selector, state="attached", timeout=(SETTLED_POLL_S + 8) * 1000)
 
 
 def test_compare_error_page_shows_a_run_put_back(page, tmp_path):
     """A run removed while its compare page was open left "Need at least two readable runs"
     for good after it was put back (no watcher on the error page)."""
-    from animlib.watching import SETTLED_POLL_S
 
     root = tmp_path / "runs"
     write_run(root, "one", steps=2)
@@ -181,15 +183,9 @@ def test_compare_error_page_shows_a_run_put_back(page, tmp_path):
         wait_idle(page)
         page.wait_for_selector(r"text=/3 steps\)/", state="attached", timeout=30_000)
         (root / "two").rename(tmp_path / "two-away")
-        page.wait_for_selector(
-            "text=Need at least two readable runs",
-            state="attached",
-            timeout=(SETTLED_POLL_S + 8) * 1000,
-        )
+        after_a_poll(page, "text=Need at least two readable runs")
         (tmp_path / "two-away").rename(root / "two")
-        page.wait_for_selector(
-            r"text=/3 steps\)/", state="attached", timeout=(SETTLED_POLL_S + 8) * 1000
-        )
+        after_a_poll(page, r"text=/3 steps\)/")
         assert page.get_by_text("Need at least two readable runs").count() == 0
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
