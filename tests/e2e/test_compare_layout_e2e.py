@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import Server
 from helpers import CLASSES, image_for, probs_for
@@ -47,6 +49,24 @@ def server(tmp_path_factory, chromium_browser):
     srv.stop()
 
 
+def settled_boxes(page, names: list[str]) -> list[dict]:
+    """The compared runs' column boxes once the layout holds still (two reads 100 ms apart
+    agree; at most 5 s): read mid-reflow under load, two columns sat 20 px lower than two
+    others of the same row."""
+
+    def read() -> list[dict]:
+        return [page.locator(f".animlib-col[data-run='{n}']").bounding_box() for n in names]
+
+    boxes, deadline = read(), time.monotonic() + 5
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        again = read()
+        if again == boxes:
+            break
+        boxes = again
+    return boxes
+
+
 @pytest.mark.parametrize(
     ("runs", "width", "height", "cols"),
     [
@@ -66,7 +86,7 @@ def test_compared_runs_sit_side_by_side_as_many_as_fit(page, server, runs, width
         open_player(page, server.url + "/compare?runs=" + ",".join(NAMES[:runs]))
         page.focus(PLAYER)
         page.keyboard.press("End")  # "target, argmax": the widest role
-        boxes = [page.locator(f".animlib-col[data-run='{n}']").bounding_box() for n in NAMES[:runs]]
+        boxes = settled_boxes(page, NAMES[:runs])
         xs = sorted({round(b["x"]) for b in boxes})
         ys = sorted({round(b["y"]) for b in boxes})
         assert len(xs) == cols and len(ys) == -(-runs // cols), boxes
