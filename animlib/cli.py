@@ -238,10 +238,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     elif table.empty:
         print(_no_summary(args.runs, args.all_runs))
     else:
-        # (a column of nulls only, a group by a key held as null, is objects: na_rep skips it)
-        words = [c for c in table.columns if table[c].dtype == object]
-        shown = table.assign(**{c: table[c].where(table[c].notna(), "-") for c in words})
-        print(summary_text(shown, float_format=_number))
+        print(summary_text(table, float_format=_number))
     sys.stdout.flush()  # the notes after the table, also when both go to a terminal
     summary_notes(
         args.runs,

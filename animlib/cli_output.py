@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .text import display_width, padded
 
-__all__ = ["escape_unencodable", "summary_text", "table_lines"]
+__all__ = ["as_written", "escape_unencodable", "summary_text", "table_lines"]
 
 
 @contextlib.contextmanager
@@ -72,18 +73,17 @@ def summary_text(table: Any, float_format: Callable[[float], str]) -> str:
     none; pandas counted both one cell each). Numbers through ``float_format``, missing "-"."""
     import pandas as pd
 
-    def cell(value: Any, numeric: bool) -> str:
-        if value is None or (numeric and pd.isna(value)):
+    def cell(value: Any) -> str:
+        # (missing: None or NaN in any column, a group by a key held as null too; pd.NA)
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             return "-"
         if isinstance(value, float):
             return float_format(value)
         return str(value)
 
     columns = list(table.columns)
-    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in columns]
     rows = [
-        [as_written(cell(v, n)) for v, n in zip(values, numeric, strict=True)]
-        for values in table.itertuples(index=False, name=None)
+        [as_written(cell(v)) for v in values] for values in table.itertuples(index=False, name=None)
     ]
     headers = [as_written(str(c)) for c in columns]
     return "\n".join(table_lines(headers, rows, right=set(range(len(columns)))))

@@ -54,11 +54,16 @@ GIF_SLOWER = 5  # GIFs encode at ~40 frames a second (2,000 frames took 53 s)
 LONG_S = 10.0  # a render expected to take longer is made by its own button, with a progress bar
 
 
+def _seconds(frames: int, runs: int, fmt: str) -> float:
+    """Roughly how long the render of ``frames`` frames of ``runs`` runs to ``fmt`` takes."""
+    return frames * runs / FRAMES_PER_S * (GIF_SLOWER if fmt == "gif" else 1)
+
+
 def render_wait(frames: int, runs: int = 1, fmt: str = "mp4") -> str:
     """Roughly how long a first click waits for the render of ``frames`` frames of ``runs``
     runs side by side to ``fmt``: "a few seconds", "about 50 s", "about 5 min" (a caption
     promised "a few seconds" for a 10,000-step run that took 48)."""
-    seconds = frames * runs / FRAMES_PER_S * (GIF_SLOWER if fmt == "gif" else 1)
+    seconds = _seconds(frames, runs, fmt)
     if seconds < LONG_S:
         return "a few seconds"
     if seconds < 90:
@@ -171,14 +176,14 @@ def _long_render(runs: Any, fmt: str, options: RenderOptions) -> str | None:
     try:
         group = as_runs(runs)
         frames = options.frames(max(len(r) for r in group))
-        wait = render_wait(frames, len(group), fmt)
-        if wait == render_wait(0) or is_live(group):  # (quick: "a few seconds")
+        if _seconds(frames, len(group), fmt) < LONG_S or is_live(group):
             return None
-        if cache_unwritable() is not None or lookup(render_key(group, fmt, options), fmt):
+        # (the cache folder's probe makes and removes a file: only for a render not cached)
+        if lookup(render_key(group, fmt, options), fmt) or cache_unwritable() is not None:
             return None
     except Exception:  # (runs or cache that cannot be read: the download renders, as before)
         return None
-    return wait
+    return render_wait(frames, len(group), fmt)
 
 
 def _rendered_here(

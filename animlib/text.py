@@ -81,12 +81,11 @@ def run_titles(runs: Sequence[Any]) -> list[str]:
     """Each run's title beside the others (the compare page, its player and tables): its name,
     with its id where another of ``runs`` has the same name (two reruns of "pgd" read "pgd"
     twice)."""
-    counts = Counter(_as_read(run.name) for run in runs)
+    read = [_as_read(run.name) for run in runs]
+    counts = Counter(read)
     return [
-        f"{run.name} ({run.id})"
-        if counts[_as_read(run.name)] > 1 and run.id != run.name
-        else run.name
-        for run in runs
+        f"{run.name} ({run.id})" if counts[seen] > 1 and run.id != run.name else run.name
+        for run, seen in zip(runs, read, strict=True)
     ]
 
 

@@ -194,8 +194,6 @@ def checking(index: RunIndex) -> bool:
 def _check_all(index: RunIndex) -> None:
     try:
         damaged_sample_runs(index)
-    except RuntimeError as exc:  # the interpreter exiting ("... after shutdown"): nothing to do
-        if "shutdown" not in str(exc):
+    except Exception as exc:  # (the page goes on with what is known; the next run tries again)
+        if not (isinstance(exc, RuntimeError) and "shutdown" in str(exc)):  # (not: exiting)
             log.warning("checking the sample runs of %s", index.url, exc_info=True)
-    except Exception:  # (the page goes on with what is known; the next page run tries again)
-        log.warning("checking the sample runs of %s", index.url, exc_info=True)
