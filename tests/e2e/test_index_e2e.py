@@ -140,9 +140,7 @@ def test_viewer_error_page_follows_the_run_until_it_can_be_shown(page, tmp_path)
         with animlib.RunWriter(root, name="again", class_names=CLASSES, if_exists="overwrite") as w:
             after_a_poll(page, "text=no step stored yet")
             log_steps(w, range(5))
-        after_a_poll(page, r"text=/finished · 5 steps/")
-        assert page.get_by_text("no step stored yet").count() == 0
-        assert page.locator("[data-testid='stException']").count() == 0
+        recovered(page, "no step stored yet", r"text=/finished · 5 steps/")
     finally:
         server.stop()
 
@@ -150,17 +148,32 @@ def test_viewer_error_page_follows_the_run_until_it_can_be_shown(page, tmp_path)
 def viewer_of_a_finished_run(page, tmp_path):
     """A results folder with the finished 2-step run "again", its server, and ``page`` on
     its viewer."""
+    return page_on(page, tmp_path, {"again": 2}, "/viewer?run=again", r"/finished · 2 steps/")
+
+
+def page_on(page, tmp_path, runs: dict[str, int], path: str, shown: str):
+    """A results folder with finished ``runs`` (name: steps), its server, and ``page`` at
+    ``path`` once it shows the text matching ``shown``."""
     root = tmp_path / "runs"
-    write_run(root, "again", steps=2)
+    for name, steps in runs.items():
+        write_run(root, name, steps=steps)
     server = Server(root, tmp_path)
     try:
-        page.goto(server.url + "/viewer?run=again")
+        page.goto(server.url + path)
         wait_idle(page)
-        page.wait_for_selector(r"text=/finished · 2 steps/", state="attached", timeout=30_000)
+        page.wait_for_selector(f"text={shown}", state="attached", timeout=30_000)
     except BaseException:
         server.stop()
         raise
     return root, server
+
+
+def recovered(page, error: str, shown: str) -> None:
+    """After a poll, ``page`` shows ``shown`` (a selector) again: its error text ``error`` and
+    any exception gone."""
+    after_a_poll(page, shown)
+    assert page.get_by_text(error).count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
 
 
 def after_a_poll(page, selector: str) -> None:
@@ -173,21 +186,13 @@ def after_a_poll(page, selector: str) -> None:
 def test_compare_error_page_shows_a_run_put_back(page, tmp_path):
     """A run removed while its compare page was open left "Need at least two readable runs"
     for good after it was put back (no watcher on the error page)."""
-
-    root = tmp_path / "runs"
-    write_run(root, "one", steps=2)
-    write_run(root, "two", steps=3)
-    server = Server(root, tmp_path)
+    runs = {"one": 2, "two": 3}
+    root, server = page_on(page, tmp_path, runs, "/compare?runs=one,two", r"/3 steps\)/")
     try:
-        page.goto(server.url + "/compare?runs=one,two")
-        wait_idle(page)
-        page.wait_for_selector(r"text=/3 steps\)/", state="attached", timeout=30_000)
         (root / "two").rename(tmp_path / "two-away")
         after_a_poll(page, "text=Need at least two readable runs")
         (tmp_path / "two-away").rename(root / "two")
-        after_a_poll(page, r"text=/3 steps\)/")
-        assert page.get_by_text("Need at least two readable runs").count() == 0
-        assert page.locator("[data-testid='stException']").count() == 0
+        recovered(page, "Need at least two readable runs", r"text=/3 steps\)/")
     finally:
         server.stop()
 
