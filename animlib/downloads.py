@@ -166,8 +166,9 @@ def render_download(
 
 def _long_render(runs: Any, fmt: str, options: RenderOptions) -> str | None:
     """How long the render would take (:func:`render_wait`) if over :data:`LONG_S` and not
-    cached; None for a quick one, a cached one, a live run's (its entry is replaced as it
-    grows) and where the cache cannot be written (each click renders anyway)."""
+    cached; None for a quick one, a cached one (or a page whose MP4 is), a live run's (its
+    entry is replaced as it grows) and where the cache cannot be written (each click renders
+    anyway)."""
     from .cache import lookup, render_key
     from .cache.keys import is_live
     from .cache.unwritable import cache_unwritable
@@ -178,8 +179,12 @@ def _long_render(runs: Any, fmt: str, options: RenderOptions) -> str | None:
         frames = options.frames(max(len(r) for r in group))
         if _seconds(frames, len(group), fmt) < LONG_S or is_live(group):
             return None
+        # a page wraps the cached MP4 (the viewer's video) at once
+        made_from = (fmt, "mp4") if fmt == "html" else (fmt,)
+        if any(lookup(render_key(group, f, options), f) for f in made_from):
+            return None
         # (the cache folder's probe makes and removes a file: only for a render not cached)
-        if lookup(render_key(group, fmt, options), fmt) or cache_unwritable() is not None:
+        if cache_unwritable() is not None:
             return None
     except Exception:  # (runs or cache that cannot be read: the download renders, as before)
         return None

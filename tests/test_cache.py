@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,32 @@ def test_a_comparison_is_cached_apart_from_its_runs(tmp_path, run, cache_dir):
     swapped = cache.cached_render([other, run], "mp4")
     assert len({single, pair, swapped}) == 3
     assert frame_count(pair) == 6
+
+
+def test_a_page_wraps_the_cached_mp4_instead_of_rendering_again(
+    tmp_path, run, cache_dir, monkeypatch
+):
+    """The standalone-HTML download of a 10,000-step run rendered its video again (45 s) though
+    the viewer had just cached that very MP4. The page is now made from the cached MP4, the
+    same bytes as a page rendered from scratch; a page whose MP4 is not cached is rendered."""
+    other = animlib.open_run(tmp_path / "runs" / write_run(tmp_path / "runs", "beta", steps=3))
+    made = []  # (render_compare calls render: each render counted once)
+    real = render_module.render
+    monkeypatch.setattr(render_module, "render", lambda *a, **kw: made.append(1) or real(*a, **kw))
+    for runs, opts in ((run, {"fps": 12, "stride": 2}), ([run, other], {"top_k": 2})):
+        monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "fresh"))  # (nothing cached)
+        scratch = cache.cached_render(runs, "html", **opts).read_bytes()
+        assert len(made) == 1 and b"data:video/mp4;base64," in scratch
+        monkeypatch.setenv("ANIMLIB_CACHE", str(cache_dir))
+        cache.cached_render(runs, "mp4", **opts)
+        page = cache.cached_render(runs, "html", **opts)
+        assert len(made) == 2, "the page must be made from the cached MP4"
+        assert page.read_bytes() == scratch
+        assert cache.cached_render(runs, "html", **opts) == page and len(made) == 2
+        made.clear()
+        shutil.rmtree(tmp_path / "fresh")
+    other_opts = cache.cached_render(run, "html", fps=7)  # (its MP4 is not cached)
+    assert len(made) == 1 and other_opts.suffix == ".html"
 
 
 def test_changing_a_run_renders_it_again(run, cache_dir, renders):

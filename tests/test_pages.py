@@ -813,7 +813,8 @@ def test_the_download_captions_say_how_long_a_first_render_takes(app_env):
 def test_a_long_render_has_its_own_button_with_a_progress_bar(app_env, monkeypatch):
     """A 10,000-step run's MP4 download showed only a spinner for 48 s (PRODUCT.md: a progress
     bar while rendering). A render that is not cached and would take over LONG_S is made by a
-    "Render …" button, with a progress bar; the download then serves it from the cache."""
+    "Render …" button, with a progress bar; the download then serves it from the cache (and
+    the standalone page, which wraps that MP4)."""
     from animlib import downloads
 
     monkeypatch.setattr(downloads, "FRAMES_PER_S", 0.5)  # (alpha's few frames: "long")
@@ -829,6 +830,7 @@ def test_a_long_render_has_its_own_button_with_a_progress_bar(app_env, monkeypat
     at = app("app_pages/viewer.py", run="alpha")
     labels = [b.label for b in at.get("download_button")]
     assert "MP4 video" not in labels and "Confidences CSV" in labels
+    assert [b for b in at.button if b.label.startswith("Render Standalone HTML (about ")]
     (render,) = [b for b in at.button if b.label.startswith("Render MP4 video (about ")]
     render.click().run()
     assert not at.exception and progress and progress[-1] > 0  # (rendered with the bar)
@@ -838,6 +840,8 @@ def test_a_long_render_has_its_own_button_with_a_progress_bar(app_env, monkeypat
     assert "MP4 video" in [b.label for b in at.get("download_button")]
     assert not [b for b in at.button if b.label.startswith("Render MP4")]
     assert [b for b in at.button if b.label.startswith("Render GIF")]  # (not rendered yet)
+    # the page wraps the cached MP4 at once: no render of its own
+    assert "Standalone HTML" in [b.label for b in at.get("download_button")]
 
 
 def test_render_options_are_kept_in_the_link_and_read_from_it(app_env):

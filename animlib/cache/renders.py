@@ -193,7 +193,9 @@ def render_entry(
 
     target = folder.local_path(name)
     started = time.perf_counter()
-    if len(group) == 1:
+    if wrapped_mp4(folder, group, options, target):
+        report(1, 1)
+    elif len(group) == 1:
         rendering.render(group[0], target, options=options, progress=report)
     else:
         rendering.render_compare(group, target, options=options, progress=report)
@@ -204,6 +206,31 @@ def render_entry(
     count("renders")
     log.info("rendered %s in %.2f s (pid %s)", name, time.perf_counter() - started, os.getpid())
     return target
+
+
+def wrapped_mp4(
+    folder: CacheFolder, group: list[RunLike], options: RenderOptions, target: Path
+) -> bool:
+    """An HTML render ``target`` made from the cached MP4 of the same runs and options (the
+    page embeds that very video): True if it was, False if that MP4 is not cached (a failing
+    read too: the page is then rendered)."""
+    if target.suffix != ".html":
+        return False
+    try:
+        mp4 = folder.get(keys.entry_name(keys.render_key(group, "mp4", options), "mp4"))
+    except StoreError:
+        return False
+    if mp4 is None:
+        return False
+    from ..figure import figure_size
+    from ..movie_writers.html_page import write_page
+    from ..rendering import video_metadata
+
+    frames = options.frames(max(len(r) for r in group))
+    size, meta = figure_size(group, options), video_metadata(group, options)
+    write_page(mp4, target, size=size, fps=options.fps, frames=frames, metadata=meta)
+    log.info("made %s from the cached MP4", target.name)
+    return True
 
 
 def cached_copy(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 from .base import Changed, MovieWriter, register_writer
 from .ffmpeg import MP4Writer
 
-__all__ = ["HTMLWriter"]
+__all__ = ["HTMLWriter", "page_html", "write_page"]
 
 _HTML = """<!DOCTYPE html>
 <html lang="en">
@@ -102,6 +104,48 @@ def _int_meta(metadata: dict[str, Any], key: str, default: int) -> int:
     return value if value > 0 else default
 
 
+def page_html(
+    video: bytes, size: tuple[int, int], fps: float, frames: int, metadata: dict[str, Any]
+) -> str:
+    """The page of an MP4 ``video`` of ``frames`` frames of ``size`` (width, height) at ``fps``,
+    titled from ``metadata`` (``title``, ``comment``, ``steps``, ``stride``; HTML-escaped)."""
+    steps = _int_meta(metadata, "steps", frames)
+    stride = _int_meta(metadata, "stride", 1)
+    config = json.dumps({"fps": fps, "frames": frames, "steps": steps, "stride": stride})
+    w, h = size
+    return _HTML.format(
+        title=html.escape(str(metadata.get("title") or "animlib run"), quote=True),
+        comment=html.escape(str(metadata.get("comment") or ""), quote=True),
+        width=w,
+        height=h,
+        frames=frames,
+        data=base64.b64encode(video).decode("ascii"),
+        config=config,
+    )
+
+
+def write_page(
+    video: Path,
+    path: Path,
+    *,
+    size: tuple[int, int],
+    fps: float,
+    frames: int,
+    metadata: dict[str, Any],
+) -> Path:
+    """Write the page of the MP4 file ``video`` (as :func:`page_html`) to ``path``, which
+    appears complete or not at all: the page an :class:`HTMLWriter` makes of the same frames,
+    without drawing or encoding them again."""
+    page = page_html(video.read_bytes(), size, fps, frames, metadata)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 @register_writer
 class HTMLWriter(MovieWriter):
     """Standalone HTML page with the MP4 embedded as base64 in a seekable ``<video controls>``,
@@ -137,24 +181,11 @@ class HTMLWriter(MovieWriter):
     def _close(self) -> None:
         video_path = self._video.finish()
         try:
-            data = base64.b64encode(video_path.read_bytes()).decode("ascii")
+            video = video_path.read_bytes()
         finally:
             video_path.unlink(missing_ok=True)
-        frames = self.frame_count
-        steps = _int_meta(self.metadata, "steps", frames)
-        stride = _int_meta(self.metadata, "stride", 1)
-        config = json.dumps({"fps": self.fps, "frames": frames, "steps": steps, "stride": stride})
-        w, h = self.size
-        page = _HTML.format(
-            title=html.escape(str(self.metadata.get("title") or "animlib run"), quote=True),
-            comment=html.escape(str(self.metadata.get("comment") or ""), quote=True),
-            width=w,
-            height=h,
-            frames=frames,
-            data=data,
-            config=config,
-        )
         assert self.tmp_path is not None
+        page = page_html(video, self.size, self.fps, self.frame_count, self.metadata)
         self.tmp_path.write_text(page, encoding="utf-8")
 
     def _cleanup(self) -> None:
