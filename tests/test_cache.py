@@ -27,6 +27,7 @@ from animlib import cache, movie_writers  # noqa: E402
 from animlib.errors import RenderError  # noqa: E402
 from animlib.frames import FrameRenderer  # noqa: E402
 from animlib.options import RenderOptions  # noqa: E402
+from animlib.protocol import RunLike  # noqa: E402
 from animlib.settings import Settings  # noqa: E402
 
 render_module = importlib.import_module("animlib.rendering")
@@ -134,6 +135,31 @@ def test_a_page_wraps_the_cached_mp4_instead_of_rendering_again(
         shutil.rmtree(tmp_path / "fresh")
     other_opts = cache.cached_render(run, "html", fps=7)  # (its MP4 is not cached)
     assert len(made) == 1 and other_opts.suffix == ".html"
+
+
+def test_a_run_of_the_callers_own_renders_without_the_cache(tmp_path, cache_dir):
+    """``render(..., cache=True)`` of an in-memory object implementing ``RunLike`` ended in a
+    bare AttributeError ('fingerprint'): such a run has no content to key a render by, so it
+    is rendered as without the cache (alone or in a comparison)."""
+
+    class Mine:
+        id = name = "mine"
+        attack = model = target_label = None
+        class_names, true_label = ["a", "b"], 0
+
+        def __init__(self, steps):
+            self.images = np.linspace(0, 1, steps * 48, dtype=np.float32).reshape(steps, 4, 4, 3)
+            self.image_shape, self.original = (4, 4, 3), self.images[0]
+            self.confidences = np.tile(np.array([0.7, 0.3], np.float32), (steps, 1))
+
+        def __len__(self):
+            return len(self.images)
+
+    assert isinstance(Mine(3), RunLike)
+    out = animlib.render(Mine(3), tmp_path / "mine.mp4", cache=True)
+    pair = animlib.render_compare([Mine(3), Mine(5)], tmp_path / "two.gif", cache=True)
+    assert frame_count(out) == 3 and frame_count(pair) == 5
+    assert not cache_dir.exists() or visible(cache_dir) == []
 
 
 def test_changing_a_run_renders_it_again(run, cache_dir, renders):

@@ -81,7 +81,11 @@ def _render_or_none(
     live_max_age: float | None,
 ) -> Path | None:
     """The cached render, or None when the cache folder cannot be written (said once:
-    :func:`~animlib.cache.unwritable.cache_unwritable`)."""
+    :func:`~animlib.cache.unwritable.cache_unwritable`) or a run has no content fingerprint
+    to key it by (an object of the caller's own that implements ``RunLike``)."""
+    if not all(isinstance(getattr(r, "fingerprint", None), str) for r in group):
+        log.info("not cached: %s has no fingerprint (not a stored run)", ", ".join(labels(group)))
+        return None
     try:
         return _cached_render(group, fmt, opts, progress, live_max_age)
     except Exception as exc:  # the cache's disk full: said so, not the encoder's bare message
@@ -97,7 +101,7 @@ def _render_or_none(
 def _render_uncached(
     group: list[RunLike], path: Path, fmt: str, opts: RenderOptions, progress: Progress | None
 ) -> None:
-    """Render ``group`` straight to ``path`` (the cache folder cannot be written)."""
+    """Render ``group`` straight to ``path`` (the cache cannot hold it)."""
     from .. import rendering
 
     rendering.render(group, path, options=opts, progress=progress, format=fmt)
