@@ -21,6 +21,7 @@ from animlib.lock import run_status
 from animlib.option_widgets import option_widgets
 from animlib.options import RenderOptions
 from animlib.player.component import player
+from animlib.protocol import MAX_COMPARE
 from animlib.settings import settings
 from animlib.text import plural, printable
 from animlib.ui import (
@@ -83,11 +84,15 @@ def remember(run_id: str) -> None:
 
 
 where = root()
-run_id = query_param("run")
+named = list(dict.fromkeys(r for r in st.query_params.get_all("run") if r))  # (kept: the first)
+run_id = named[0] if named else query_param("run")
 st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     pick_a_run()
     st.stop()
+if len(named) > 1:  # (/viewer?run=A&run=B showed B alone, silently)
+    st.info(f"This link names {len(named)} runs; the viewer shows one: {md(run_id)}.")
+    compare_link(st, named[:MAX_COMPARE], f"Compare {plural(min(len(named), MAX_COMPARE), 'run')}")
 run, problem = open_checked(run_id, where)
 if problem:
     st.error(problem)

@@ -245,6 +245,12 @@ def test_compare_page(app_env):
     at = app("app_pages/compare.py", runs=["alpha", "beta"])  # runs=alpha&runs=beta: both
     assert not at.exception and not at.info
     assert [r["id"] for r in player_payload(at)[0]["runs"]] == ["alpha", "beta"]
+    # the viewer shows one run: a link naming two shows the first and offers to compare them
+    at = app("app_pages/viewer.py", run=["alpha", "beta", "alpha"])  # (showed beta, silently)
+    assert not at.exception and player_payload(at)[0]["runs"][0]["id"] == "alpha"
+    assert "names 2 runs; the viewer shows one: alpha" in at.info[0].value.replace("\\", "")
+    (link,) = [el for el in at.get("page_link") if el.proto.label == "Compare 2 runs"]
+    assert link.proto.page == "compare" and link.proto.query_string == "runs=alpha%2Cbeta"
     write_run(app_env, "gamma", steps=3)
     seven = ",".join(["alpha", "beta", "gamma", "alpha", "nope1", "nope2", "nope3", "nope4"])
     at = app("app_pages/compare.py", runs=seven)  # 7 named: the first 6, with a word
