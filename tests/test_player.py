@@ -148,17 +148,28 @@ def test_player_js_builds_dom_from_text_only():
     assert "https://" not in js and "https://" not in (ASSETS / "player.css").read_text()
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
-def test_strips_are_lossless_and_frame_exact(tmp_path, dtype):
+def test_strips_are_lossless_and_frame_exact(tmp_path, dtype, compiled, monkeypatch):
+    """Strips hold exactly the pixels :func:`display_u8` and :func:`perturbation_index` give,
+    from the compiled pass (RGB steps) as from numpy."""
+    from animlib import kernels
+
+    if compiled:
+        assert kernels.display_rgb(wait=True) is not None
+    else:
+        monkeypatch.setattr(kernels, "display_rgb", lambda **kw: None)
     rng = np.random.default_rng(3)
     steps, shape = 23, (5, 7, 3)
     if dtype == "uint8":
         images = rng.integers(0, 256, (steps, *shape), dtype=np.uint8)
         original = images[0].copy()
     else:
-        images = rng.random((steps, *shape), dtype=np.float32)
+        images = rng.random((steps, *shape), dtype=np.float32) * 1.2 - 0.1  # (some clipped)
         images[3, 0, 0] = np.nan  # shown as 0, as the figure does
-        original = images[0].copy()
+        images[4, 1, :] = [np.inf, -np.inf, 0.5 / 255]
+        images[5] = images[0] + np.float32(1 / 255)  # (perturbations of 1/255: exact)
+        original = np.clip(images[0], 0, 1)
     run = MemRun(images, original=original)
     plan = plan_for(steps, shape)
     plan = type(plan)(steps, 5, 7, stride=1, per_strip=4)

@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 
 from ..options import on_stride, strided_count, strided_step
-from .pixels import auto_gain, channel_mean, display_u8, perturbation_index, png
+from .pixels import (
+    auto_gain,
+    channel_mean,
+    compiled_strip,
+    display_u8,
+    perturbation_index,
+    png,
+)
 
 STRIP_BYTES = 2_400_000  # raw display bytes per strip (about 16 frames of 224x224 RGB)
 MAX_PER_STRIP = 64
@@ -116,8 +123,15 @@ def encode_strip(
     """PNG bytes of strip ``index``: ``"image"`` (display pixels) and, given the original's
     channel mean, ``"perturbation"`` (palette indices)."""
     images = _images(run, plan.steps_of(index))
+    perturbed = original_mean is not None and gain is not None
+    both = compiled_strip(images, original_mean if perturbed else None, gain)
+    if both is not None:
+        out = {"image": png(both[0])}
+        if perturbed:
+            out["perturbation"] = png(both[1], indexed=True)
+        return out
     out = {"image": png(np.concatenate([display_u8(im) for im in images], axis=0))}
-    if original_mean is not None and gain is not None:
+    if perturbed:
         index_rows = [perturbation_index(im, original_mean, gain) for im in images]
         out["perturbation"] = png(np.concatenate(index_rows, axis=0), indexed=True)
     return out
