@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .appender import RunAppender
 from .errors import AnimlibError
+from .exit_hooks import at_exit_here
 
 INTERVAL = 1.0  # seconds between background flushes (a reader sees a step within ~1 s)
 WORKERS = 2  # runs created or flushed at once (file-system calls and encoding release the GIL)
@@ -50,6 +51,7 @@ class Flusher:
         self._stop = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._exit_hook: Callable[[], None] | None = None
 
     @property
     def pending_bytes(self) -> int:
@@ -82,7 +84,7 @@ class Flusher:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="animlib-flusher", daemon=True)
             self._thread.start()
-            atexit.register(self._at_exit)
+            self._exit_hook = at_exit_here(self._at_exit)
         if self.pending_bytes > KICK_BYTES:
             self._wake.set()
         with self._progress:
@@ -125,7 +127,9 @@ class Flusher:
     def close(self) -> None:
         """Stop, and forget the writer at exit."""
         self.stop()
-        atexit.unregister(self._at_exit)
+        if self._exit_hook is not None:
+            atexit.unregister(self._exit_hook)
+            self._exit_hook = None
 
     # -- internals ---------------------------------------------------------------------------
     def _at_exit(self) -> None:

@@ -33,7 +33,6 @@ display pixels, frames to YUV; loaded once per process in the background; None w
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .exit_hooks import at_exit_here
 from .settings import settings
 
 BLOCK = 4096  # values whose flags are found at once (the flags stay in the CPU cache)
@@ -75,7 +75,7 @@ def _kernel(name: str, start: bool, wait: bool) -> Callable[..., None] | None:
                 # at exit, wait for it: frozen mid-import it held the import lock, and any
                 # import while the interpreter finalized (matplotlib's Animation.__del__
                 # warning for an animation never saved) waited for it for ever
-                atexit.register(done.wait, EXIT_WAIT_S)
+                at_exit_here(done.wait, EXIT_WAIT_S)  # (a forked child: not its parent's)
     if wait and state["pid"] == os.getpid():
         state["done"].wait()
     return state["kernels"].get(name) if state["pid"] == os.getpid() else None

@@ -110,6 +110,30 @@ SCRIPT = textwrap.dedent(
         p = multiprocessing.get_context("fork").Process(target=child)
         p.start()
         p.join()
+    if ending == "fork-exit":  # a forked helper that simply ends while the parent writes on
+        from animlib.cache.unwritable import temp_path
+        kept = temp_path("x.mp4").parent  # (the parent's own folder of uncached renders)
+        x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+        b = animlib.BatchWriter(root, experiment="f", class_names=["a", "b", "c"])
+        for step in range(3):
+            b.log(images=x, confidences=np.full((4, 3), 1 / 3))
+        animlib.list_runs(root)  # (the parent's run index, open: the child's exit saved it)
+        child = os.fork()
+        if child == 0:
+            from animlib.index import registry
+            sys.exit(3 if registry._OPEN else 0)
+        for _ in range(300):  # (the child hung for ever on a lock held at the fork)
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                print("child status", os.waitstatus_to_exitcode(status), flush=True)
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, 9)
+            print("the child hung", flush=True)
+        print("kept", kept.is_dir(), flush=True)
+        b.log(images=x, confidences=np.full((4, 3), 1 / 3))
+        b.finish()
     if ending == "fork":
         if os.fork() == 0:
             sys.exit(0)  # the child's interpreter exits normally, running its exit handlers
@@ -297,6 +321,20 @@ def test_a_forked_child_leaves_its_parents_writers_open(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_that_ends_leaves_at_once_and_touches_nothing_of_its_parent(tmp_path):
+    """A child forked while a BatchWriter was open ran its parent's exit hooks when it ended
+    (sys.exit): it hung for ever on a lock the parent's flush thread held at the fork, or
+    wrote the parent's buffered steps into the parent's runs; it also removed the parent's
+    folder of uncached renders and saved the parent's run indexes."""
+    proc = _run(tmp_path, "fork-exit")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "the child hung" not in out and "kept True" in out and "child status 0" in out
+    samples = {k: v for k, v in _statuses(tmp_path).items() if k.startswith("f-")}
+    assert len(samples) == 4 and set(samples.values()) == {("finished", 4, None)}
 
 
 def test_a_closed_writer_is_not_closed_again(tmp_path):

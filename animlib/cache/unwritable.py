@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import os
@@ -19,6 +18,7 @@ import threading
 from pathlib import Path
 
 from ..errors import Code, RenderError, StoreError
+from ..exit_hooks import at_exit_here
 from ..settings import settings
 from ..store import LocalStore, open_store
 from .folder import CacheFolder
@@ -95,7 +95,7 @@ def temp_path(name: str) -> Path:
     with _lock:
         if not _temp:
             _temp.append(Path(tempfile.mkdtemp(prefix="animlib-uncached-")))
-            atexit.register(shutil.rmtree, _temp[0], ignore_errors=True)
+            at_exit_here(shutil.rmtree, _temp[0], ignore_errors=True)  # (not a child's)
         folder = _temp[0]
     with contextlib.suppress(OSError):
         old = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)

@@ -63,6 +63,17 @@ def _save_quietly(index: RunIndex) -> None:
         log.warning("run index %s not saved: %s", index.path, exc)
 
 
+def _forget_in_child() -> None:
+    """A forked child starts without its parent's indexes (its exit would save them, maybe
+    waiting on a lock a parent thread held at the fork)."""
+    global _OPEN_LOCK
+    _OPEN_LOCK = threading.Lock()
+    _OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 @atexit.register
 def _save_open_indexes() -> None:
     """At exit, the open indexes' changes since their last save go to their files: the next
