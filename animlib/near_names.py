@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 
+from .settings import DEFAULT_RUNS, settings
 from .store import LocalStore, Store
 
 __all__ = ["did_you_mean"]
@@ -22,4 +23,19 @@ def did_you_mean(store: Store) -> str:
     except OSError:
         return ""
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
-    return f" (did you mean {close[0]}?)" if close else ""
+    if close:
+        return f" (did you mean {close[0]}?)"
+    return _in_results_folder(parent, name)
+
+
+def _in_results_folder(parent: str, name: str) -> str:
+    """A hint for a run id given where a path is taken (``open_run("pgd-img3")`` from a folder
+    that does not hold it): where the results folder (``$ANIMLIB_RUNS``, else ``runs``) holds
+    a run of that id, its path."""
+    root = settings().runs or DEFAULT_RUNS
+    if "://" in root or os.path.normpath(parent) != os.getcwd():
+        return ""
+    path = os.path.join(os.path.expanduser(root), name)
+    if not os.path.isfile(os.path.join(path, "run.json")):
+        return ""
+    return f" (a run folder's path is taken; the results folder holds this run: {path!r})"

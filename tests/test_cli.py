@@ -557,6 +557,21 @@ def test_version_and_a_full_disk_are_one_line(tmp_path, capsys):
     assert proc.stderr.strip().startswith("error: [Errno 28] No space left on device")
 
 
+def test_a_run_id_given_to_the_python_api_names_the_run_folder(tmp_path, monkeypatch):
+    """``animlib.open_run("ID")`` (as the CLI takes it) said only "no such run folder"; where
+    the results folder holds a run of that id, the error gives its path."""
+    run_id = write_run(tmp_path / "results", "pgd-img3", steps=1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANIMLIB_RUNS", "results")
+    for call in (animlib.open_run, lambda r: animlib.render(r, tmp_path / "x.mp4")):
+        with pytest.raises(animlib.RunFormatError) as err:
+            call(run_id)
+        assert f"results folder holds this run: 'results/{run_id}'" in str(err.value)
+    with pytest.raises(animlib.RunFormatError) as err:
+        animlib.open_run("no-such-id")
+    assert "results folder" not in str(err.value)
+
+
 def test_a_mistyped_folder_gets_a_did_you_mean(tmp_path, capsys):
     run_id = write_run(tmp_path, "bim-eps0.01-digits4", steps=1)
     typo = str(tmp_path / run_id[:-2])  # "...digit" for "...digits4"
