@@ -15,6 +15,7 @@ import streamlit as st
 from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
+from .listing_notice import MINUTES_AFTER_S, notice_state
 from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
@@ -65,7 +66,6 @@ SHOW_SAVED_ROWS = 5000  # a folder with this many saved index rows is shown from
 MIN_REFRESH_S = 1.0  # slower ones at most this often (shared by every session)
 FULL_EVERY_S = 10.0  # local folders: a full refresh at most this often; in between only the
 # folder's own mtime and the run.json of running runs are looked at
-STALE_AFTER_S = 60.0  # a refresh running this long (and 40 listings' time) is said to hang
 FULL_SPACING = 20  # ... and at most once per this many of its durations (5% of one core: a
 # background scan of 100,000 runs costs ~1 CPU-s, which a page load on 2 cores feels)
 
@@ -111,22 +111,21 @@ def run_index(where: str | None = None) -> RunIndex:
     return index
 
 
-def stale_listing(index: RunIndex) -> None:
+def stale_listing(index: RunIndex) -> tuple[str, int] | None:
     """Say so when the folder could not be listed at the last try (storage unreachable, folder
-    gone) and the page shows the runs as listed before."""
-    ago, busy = index.listed_ago, index.busy_since
-    hangs = busy is not None and time.monotonic() - busy > max(
-        STALE_AFTER_S, 40 * index.last.seconds
-    )
-    if not index.refreshed or (index.failed is None and not hangs):
-        return
-    when = f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago"
+    gone) and the page shows the runs as listed before; returns what was said, for the page's
+    watcher (:func:`~animlib.listing_notice.notice_state`; None: nothing)."""
+    state, ago = notice_state(index), index.listed_ago
+    if state is None:
+        return None
+    when = f"{ago:.0f} s ago" if ago < MINUTES_AFTER_S else f"{ago / 60:.0f} min ago"
     why = f"cannot list it now ({md(printable(index.failed))})" if index.failed else "no answer"
     st.warning(
         f"{md(index.url)}: {why}. Showing the runs as listed {when}; trying again every few "
         "seconds.",
         icon=":material/cloud_off:",
     )
+    return state
 
 
 def follow_runs(where: str | None = None) -> RunIndex:

@@ -1,4 +1,4 @@
-"""The pages' watchers: rerun a page when the runs it shows or its folder change."""
+"""The pages' watchers: rerun a page when the runs it shows, its folder or its listing change."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import streamlit as st
 
 from .downloads import downloading
 from .errors import AnimlibError
+from .index import RunIndex
+from .listing_notice import notice_state
 from .lock import run_status
 from .reader import Run, open_run_in
 from .ui import folder_state, follow_runs, root
@@ -15,6 +17,8 @@ from .ui import folder_state, follow_runs, root
 __all__ = [
     "LIVE_POLL_S",
     "SETTLED_POLL_S",
+    "FolderView",
+    "folder_view",
     "follow_shown_runs",
     "rerun_on_folder_change",
 ]
@@ -90,18 +94,32 @@ def follow_shown_runs(
     _rerun_when_changed(seen, look, every)
 
 
+FolderView = tuple[tuple[str, int], tuple[str, int] | None]  # what a page of the folder shows
+
+
+def folder_view(index: RunIndex, notice: tuple[str, int] | None) -> FolderView:
+    """What a page built from the whole folder showed, for :func:`rerun_on_folder_change`: the
+    :func:`folder_state` of ``index``, and ``notice`` (what :func:`~animlib.ui.stale_listing`
+    returned: the notice of a folder that cannot be listed now, or None)."""
+    return folder_state(index), notice
+
+
 def rerun_on_folder_change(
-    seen: tuple[str, int] | None, where: str | None = None, every: float = LIVE_POLL_S
+    seen: FolderView | None, where: str | None = None, every: float = LIVE_POLL_S
 ) -> None:
-    """Rerun the page when the :func:`folder_state` of its folder is no longer ``seen``: runs
-    added, changed (a running run's new steps), removed or gone stale; with ``seen`` None (the
-    folder could not be read), as soon as it can be. Looked at every ``every`` seconds in a
-    fragment, with :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is
-    shared by every session and throttled)."""
+    """Rerun the page when the :func:`folder_view` of its folder is no longer ``seen``: runs
+    added, changed (a running run's new steps), removed or gone stale; the folder no longer
+    listed (storage unreachable, folder gone) or listed again, or the time since its last
+    listing grown (:func:`~animlib.listing_notice.notice_state`: an open page kept the notice
+    it was drawn with, or none, for good); with ``seen`` None (the folder could not be read),
+    as soon as it can be. Looked at every ``every`` seconds in a fragment, with
+    :func:`follow_runs` (nothing else reruns meanwhile; the index refresh is shared by every
+    session and throttled)."""
 
     def look() -> object:
         try:
-            return folder_state(follow_runs(where))
+            index = follow_runs(where)
+            return folder_view(index, notice_state(index))
         except Exception:  # still unreadable: the next look tries again
             return seen
 

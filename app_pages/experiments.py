@@ -27,7 +27,6 @@ from animlib.runs_table import selection_key
 from animlib.text import plural, printable
 from animlib.ui import (
     experiments,
-    folder_state,
     grid_cell,
     md,
     query_param,
@@ -36,7 +35,7 @@ from animlib.ui import (
     stale_listing,
 )
 from animlib.views import NO_VALUE
-from animlib.watching import rerun_on_folder_change, rerun_when_changed
+from animlib.watching import folder_view, rerun_on_folder_change, rerun_when_changed
 
 ROWS_PER_PAGE = 16
 CHECKS_POLL_S = 2.0  # seconds between looks at the background check of sample runs' arrays
@@ -123,8 +122,7 @@ st.title("Experiments")
 started = time.monotonic()
 try:
     listed = run_index(where)
-    seen = folder_state(listed)
-    stale_listing(listed)
+    seen = folder_view(listed, stale_listing(listed))
     # sample runs whose arrays cannot be read count in no number (the runs page's check): the
     # verdicts known; the runs with none are checked in the background (~100 a second)
     damaged, unchecked = damaged_sample_runs(listed, budget_s=0)

@@ -28,7 +28,6 @@ from animlib.ui import (
     Problems,
     checked_page,
     deep_check,
-    folder_state,
     md,
     md_table,
     root,
@@ -36,7 +35,7 @@ from animlib.ui import (
     stale_listing,
 )
 from animlib.views import NO_VALUE
-from animlib.watching import rerun_on_folder_change
+from animlib.watching import FolderView, folder_view, rerun_on_folder_change
 
 CHECK_BUDGET_S = 3.0  # seconds per page run for checking arrays of not-yet-checked runs
 PAGE_SIZES = (25, 50, 100, 200)
@@ -405,8 +404,8 @@ def run_deep_check(index: RunIndex, problems: Problems, q: Query) -> str:
     )
 
 
-def runs_page() -> tuple[str, int] | None:
-    """The page; returns the :func:`~animlib.ui.folder_state` it showed (None: the folder
+def runs_page() -> FolderView | None:
+    """The page; returns the :func:`~animlib.watching.folder_view` it showed (None: the folder
     could not be read) for the poller."""
     try:
         index = run_index(where)
@@ -415,13 +414,13 @@ def runs_page() -> tuple[str, int] | None:
             logging.getLogger("animlib").warning("cannot list runs in %s", where, exc_info=True)
         st.error(f"Cannot list runs in {md(where)}: {md(folder_problem(exc, where))}")
         return None
-    stale_listing(index)
+    notice = stale_listing(index)
     if not index.table.num_rows:
         st.info(
             f"No runs in {md(where)} yet. Write some with `animlib.RunWriter`, or run "
             "`python -m animlib demo --out runs`."
         )
-        return folder_state(index)
+        return folder_view(index, notice)
     q, params, page_slot = query_from_widgets(index)
     # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
     # cached per run, within a time budget; every chunk of every run on request). Runs found
@@ -468,7 +467,7 @@ def runs_page() -> tuple[str, int] | None:
         )
     elif st.session_state.get("deep_checked"):
         spare.caption(st.session_state["deep_checked"])
-    return folder_state(index)
+    return folder_view(index, notice)
 
 
 rerun_on_folder_change(runs_page(), where, every=POLL_S)

@@ -958,6 +958,55 @@ def test_a_folder_that_cannot_be_listed_any_more_shows_its_last_listing_and_says
     assert not at.warning and len(at.dataframe[0].value) == rows
 
 
+def test_an_open_page_gains_and_loses_the_cannot_list_notice(app_env, monkeypatch):
+    """An open runs page (experiments page) kept the notice it was drawn with: its watcher
+    compared only the folder's rows and running count, which an outage and its end leave as
+    they were, so the page never said the bucket was unreachable, and once it had said so it
+    kept "listed 22 s ago" after the bucket was back. Its watcher now sees both, and the
+    notice growing older (in 10-s steps: no rerun every second)."""
+    import time
+
+    from animlib import watching
+    from animlib.errors import Code, StoreError
+    from animlib.store import LocalStore
+
+    monkeypatch.setattr(LocalStore, "folder_version", lambda self: None)  # listed as a bucket is
+    watched = []  # (seen, look) of each watcher the page started; the folder's comes last
+    monkeypatch.setattr(watching, "_rerun_when_changed", lambda *a: watched.append(a[:2]))
+    real, clock = LocalStore.member_versions, time.monotonic
+
+    def unreachable(self, *args, **kwargs):
+        raise StoreError("cannot be accessed (EndpointConnectionError)", code=Code.STORAGE)
+
+    def shown(at):  # the page drawn until its folder's watcher sees nothing new
+        for _ in range(40):
+            at.run()
+            seen, look = watched[-1]
+            if look() == seen:  # (runs just written are read again once their tag settles)
+                return seen, look
+            time.sleep(0.3)
+        raise AssertionError(f"the page reruns for ever: {seen} then {look()}")
+
+    for page in (None, "app_pages/experiments.py"):
+        at = app(page)
+        seen, look = shown(at)
+        assert not at.warning and not at.exception
+        monkeypatch.setattr(LocalStore, "member_versions", unreachable)
+        assert look() != seen  # the bucket unreachable: the open page reruns to say so
+        seen, look = shown(at)  # (the notice shown: no rerun at every look)
+        assert "cannot list it now" in at.warning[0].value
+        monkeypatch.setattr(time, "monotonic", lambda: clock() + 11)
+        assert look() != seen  # 10 s older: its "listed N s ago" is brought up to date
+        monkeypatch.setattr(time, "monotonic", clock)
+        monkeypatch.setattr(LocalStore, "member_versions", real)
+        deadline = time.time() + 20  # the bucket back: the page reruns to drop the notice
+        while look() == seen and time.time() < deadline:
+            time.sleep(0.3)
+        assert look() != seen
+        shown(at)
+        assert not at.warning and not at.exception
+
+
 def test_an_idle_folder_is_not_said_unreachable_only_a_hanging_listing_is(app_env, monkeypatch):
     """After a minute with no page open, a healthy folder was said to give "no answer": the
     time since the last listing counted, not how long a listing had been running."""
