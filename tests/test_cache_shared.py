@@ -405,13 +405,17 @@ def test_a_cache_bucket_that_does_not_exist_falls_back_to_the_local_folder(
     s3, run, tmp_path, monkeypatch, caplog
 ):
     """A typo in ``ANIMLIB_CACHE`` (or a bucket deleted) failed every cached render with
-    "``.lease-….mp4``: no such file"; the render goes on in the local folder, logged."""
+    "``.lease-….mp4``: no such file"; the render goes on in the local folder, logged naming
+    the missing bucket (the log said "(.lease-3a4c….mp4: no such file in s3://…)", pointing at
+    an object of animlib's own, where a results folder says the bucket does not exist)."""
     monkeypatch.setenv("ANIMLIB_CACHE", "s3://no-such-cache-bucket/renders")
     monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "local"))
     with caplog.at_level("WARNING", logger="animlib"):
         path = cache.cached_render(run, "mp4")
     assert path.parent == tmp_path / "local" and frame_count(path) == 6
     assert "s3://no-such-cache-bucket/renders" in caplog.text and "local folder only" in caplog.text
+    assert "bucket 'no-such-cache-bucket' does not exist" in caplog.text, caplog.text
+    assert "no such file" not in caplog.text and ".lease-" not in caplog.text, caplog.text
 
 
 # ------------------------------------------------------------------- render(..., cache=True)

@@ -218,7 +218,7 @@ class RemoteStore(Store):
         try:
             self.fs.pipe_file(full, data)
         except Exception as exc:
-            raise storage_error(exc, path, self.url) from None
+            raise self._write_error(exc, path) from None
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Atomic where the backend can: on S3 a conditional PUT (``If-None-Match: *``, s3fs's
@@ -234,8 +234,20 @@ class RemoteStore(Store):
                 return False
             self.write_atomic(path, data)
         except Exception as exc:
-            raise storage_error(exc, path, self.url) from None
+            raise self._write_error(exc, path) from None
         return True
+
+    def _write_error(self, exc: BaseException, path: str) -> StoreError:
+        """The StoreError of a failed write of ``path``. An object store has no folders to be
+        missing, so "no such file" there is a bucket that does not exist (NoSuchBucket), said
+        so: it named the object written (a render cache's ``.lease-…``)."""
+        error = storage_error(exc, path, self.url)
+        if error.code != Code.MISSING or (bucket := self._bucket()) is None:
+            return error
+        try:
+            return error if self._bucket_exists(bucket) else _no_bucket(bucket, self.url)
+        except StoreError:  # (cannot be asked about: the write's own error)
+            return error
 
     def make_exclusive(self) -> bool:
         """A folder on object storage is a prefix: of writers racing for one, the one whose
@@ -315,7 +327,7 @@ class RemoteStore(Store):
         try:
             self.fs.put_file(os.fspath(local_path), full)
         except Exception as exc:
-            raise storage_error(exc, path, self.url) from None
+            raise self._write_error(exc, path) from None
 
     def download(self, path: str, local_path: str | os.PathLike[str]) -> None:
         get = functools.partial(self.fs.get_file, self._path(path))
