@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code, RunInputError
+from .experiment_claim import busy, claim_holder, claimed
 from .listing import RunInfo, list_runs, read_infos
 from .run_folder import check_root, refuse_added_files
 from .store import Store, open_store
@@ -68,13 +71,25 @@ def is_member(info: RunInfo, experiment: str) -> bool:
     return info.ok and info.get("experiment") == experiment
 
 
-def next_free(root: str, name: str, storage_options: dict[str, Any] | None = None) -> str:
-    """The first experiment id made from ``name`` with no sample runs in ``root`` yet."""
-    return resolve_experiment_id(root, experiment_id(name), "new", storage_options)[0]
+def next_free(
+    root: str,
+    name: str,
+    storage_options: dict[str, Any] | None = None,
+    skip: Collection[str] = (),
+) -> str:
+    """The first experiment id made from ``name`` with no sample runs in ``root`` yet, other
+    than those of ``skip`` (ids another writer was seen starting)."""
+    return resolve_experiment_id(root, experiment_id(name), "new", storage_options, skip=skip)[0]
 
 
 def resolve_experiment_id(
-    root: str, base: str, if_exists: str, storage_options: dict[str, Any] | None = None
+    root: str,
+    base: str,
+    if_exists: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    held: bytes | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[str, list[str]]:
     """The experiment id to write under, applying ``if_exists`` to the runs already in ``root``.
 
@@ -83,6 +98,8 @@ def resolve_experiment_id(
         base: The experiment id asked for.
         if_exists: ``"new"``, ``"overwrite"`` or ``"error"`` (see :class:`BatchWriter`).
         storage_options: fsspec options.
+        held: The claim of ``base`` this writer holds, if it does (:func:`make_room`).
+        skip: Ids ``"new"`` passes over (another writer is starting them).
 
     Returns:
         ``base``, or with ``"new"`` the first free ``base-N``; and with ``"overwrite"`` the runs
@@ -90,8 +107,9 @@ def resolve_experiment_id(
         a crash or a bad first batch leaves them as they were).
 
     Raises:
-        ExperimentInputError: runs exist and ``if_exists="error"``; with ``"overwrite"``, a
-            folder named like a sample run that belongs to no experiment, or a live writer.
+        ExperimentInputError: (BUSY) another live writer is starting or writing ``base``;
+            runs exist and ``if_exists="error"``; with ``"overwrite"``, a folder named like a
+            sample run that belongs to no experiment.
         RunInputError: ``root`` is a run folder (:func:`~animlib.run_folder.check_root`).
     """
     check_root(open_store(root, storage_options), base, "experiment")  # (once, not per sample run)
@@ -103,11 +121,15 @@ def resolve_experiment_id(
     if if_exists == "new":
         for n in range(1, 10_000):
             candidate = base if n == 1 else f"{base}-{n}"
-            if not taken(candidate):
+            if not taken(candidate) and candidate not in skip:
                 return candidate, []
     mine = taken(base)
     if not mine:
         return base, []
+    store = open_store(root, storage_options)
+    if who := claim_holder(store, base, held):  # (read after the listing: a sample run another
+        raise busy(store, base, who)  # writer is creating was made under its claim)
+    check_free(store, mine, base, if_exists)  # another writer's live runs: refused as BUSY
     if if_exists == "error":
         raise ExperimentInputError(
             f"{plural(len(mine), 'run')} named like this experiment's samples "
@@ -117,7 +139,7 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
-    infos = read_infos(open_store(root, storage_options), mine)  # only these run.json files
+    infos = read_infos(store, mine)  # only these run.json files
     strangers = [
         i for i in infos if not i.ok or (i.get("experiment") != base and (i.get("steps") or 0))
     ]  # (a folder that is no run, a damaged run, another's: never removed by an overwrite)
@@ -129,32 +151,77 @@ def resolve_experiment_id(
             field="if_exists",
             experiment=base,
         )
-    # refused now rather than at the first step
-    check_free(open_store(root, storage_options), mine, base)
-    check_no_added_files(open_store(root, storage_options), mine, base)
+    check_no_added_files(store, mine, base)  # refused now rather than at the first step
     return base, mine
 
 
-def check_free(base: Store, run_ids: list[str], experiment: str | None) -> None:
+@contextmanager
+def starting(
+    root: str,
+    experiment: str,
+    if_exists: str,
+    replace: list[str],
+    storage_options: dict[str, Any] | None,
+) -> Iterator[None]:
+    """Hold the claim of ``experiment`` (:func:`~animlib.experiment_claim.claimed`) while the
+    block creates its sample runs, after refusing if runs named like them appeared since the
+    writer chose the id (another writer's: a clear BUSY error, not a half experiment) and
+    removing the old runs ``replace`` of ``if_exists="overwrite"``.
+
+    Raises:
+        ExperimentInputError: (BUSY) another writer started the experiment meanwhile (with
+            ``"new"``: its runs appeared), or as :func:`resolve_experiment_id` and
+            :func:`remove_runs`.
+    """
+    with claimed(root, experiment, storage_options) as held:
+        _make_room(root, experiment, if_exists, replace, storage_options, held)
+        yield
+
+
+def _make_room(
+    root: str,
+    experiment: str,
+    if_exists: str,
+    replace: list[str],
+    storage_options: dict[str, Any] | None,
+    held: bytes,
+) -> None:
+    names = [n for n in _folder_names(root, storage_options) if _looks_like_sample(n, experiment)]
+    if set(names) - set(replace):
+        if if_exists == "new":
+            raise busy(open_store(root, storage_options), experiment, None)
+        replace = resolve_experiment_id(root, experiment, if_exists, storage_options, held=held)[1]
+    if replace:
+        remove_runs(root, replace, storage_options, experiment)
+
+
+def check_free(
+    base: Store, run_ids: list[str], experiment: str | None, if_exists: str = "overwrite"
+) -> None:
     """Refuse if a live writer holds one of the runs ``run_ids`` (of ``experiment``) in the
-    results folder ``base``.
+    results folder ``base`` (``if_exists``: what the refused writer was asked to do).
 
     Raises:
         ExperimentInputError: (code BUSY) naming the run and the writer's pid and host.
     """
     from . import lock
 
-    for run_id in run_ids:
-        holder = lock.holder(base.child(run_id)) if is_run_id(run_id) else None
-        if holder is not None:
-            raise ExperimentInputError(
-                f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
-                "this run; it cannot be overwritten",
-                run=run_id,
-                field="if_exists",
-                code=Code.BUSY,
-                experiment=experiment,
-            )
+    found = lock.first_holder(base, [r for r in run_ids if is_run_id(r)])
+    if found is not None:
+        run_id, holder = found
+        then = (
+            "it cannot be overwritten"
+            if if_exists == "overwrite"
+            else "pass if_exists='new' for a fresh experiment id, or wait until it has finished"
+        )
+        raise ExperimentInputError(
+            f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
+            f"this experiment (its run {run_id!r}); {then}",
+            run=run_id,
+            field="if_exists",
+            code=Code.BUSY,
+            experiment=experiment,
+        )
 
 
 def check_no_added_files(base: Store, run_ids: list[str], experiment: str | None) -> None:

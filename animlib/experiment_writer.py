@@ -16,9 +16,9 @@ from .experiment_ids import (
     existing_runs,
     experiment_id,
     next_free,
-    remove_runs,
     resolve_experiment_id,
     resumed_members,
+    starting,
 )
 from .experiments import SAMPLES_FIELD
 from .final_write import write_all
@@ -73,7 +73,8 @@ class BatchWriter:
         storage_options: fsspec options for remote results folders.
 
     Raises:
-        ExperimentInputError: bad arguments, or existing runs with ``if_exists="error"``.
+        ExperimentInputError: bad arguments, or existing runs with ``if_exists="error"``; (BUSY,
+            here or at the first log) another writer is starting or writing this experiment.
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class BatchWriter:
         self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
         )
-        self._fresh = if_exists == "new"
+        self._fresh, self._if_exists = if_exists == "new", if_exists
         track(self)
 
     # -- public API -------------------------------------------------------------------------
@@ -430,19 +431,20 @@ class BatchWriter:
         self._has_conf = step.probs is not None
         if step.probs is not None:
             self._k = step.probs.shape[1]
-
-        if self._replace:  # if_exists="overwrite": the old runs go once this step is checked
-            remove_runs(self._root, self._replace, self._storage_options, self.experiment)
-            self._replace = []
-        for attempt in range(RETRIES):  # in parallel (mostly file-system calls)
+        tried: set[str] = set()
+        for attempt in range(RETRIES):  # one writer at a time creates an experiment's runs
             try:
-                sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
+                with starting(self._root, self.experiment, self._if_exists, self._replace,
+                              self._storage_options):  # fmt: skip
+                    self._replace = []  # (removed now that this step is checked)
+                    sinks = self._in_parallel(lambda i: self._create_sink(i, step), range(b))
                 break
-            except ExperimentInputError as exc:  # with "new", another writer's sample runs:
+            except ExperimentInputError as exc:  # with "new", another writer's experiment:
                 if exc.code != Code.BUSY or not self._fresh or attempt == RETRIES - 1:
                     raise
                 self._closed = False
-                self.experiment = next_free(self._root, self._name, self._storage_options)
+                tried.add(self.experiment)
+                self.experiment = next_free(self._root, self._name, self._storage_options, tried)
         self._sinks = sinks
         self._flusher = Flusher([sink.appender for sink in sinks])
         self._write(step)

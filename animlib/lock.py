@@ -19,11 +19,11 @@ from .store import Store
 LOCK_NAME = ".writer.lock"
 
 
-def _lock_of(store: Store) -> tuple[dict, bool] | None:
+def _lock_of(store: Store, name: str = LOCK_NAME) -> tuple[dict, bool] | None:
     """The lock of the run folder ``store`` and whether its writer is gone (a process of this
     host that no longer runs: killed, out of memory); None without a readable lock."""
     try:
-        return _parse(store.read(LOCK_NAME))
+        return _parse(store.read(name))
     except StoreError:
         return None
 
@@ -42,10 +42,22 @@ def _parse(data: bytes) -> tuple[dict, bool] | None:
     return info, info.get("host") == socket.gethostname() and not pid_alive(pid)
 
 
-def holder(store: Store) -> dict | None:
-    """Who holds the lock of the run folder ``store`` (None if nobody or the holder is dead)."""
-    lock = _lock_of(store)
+def holder(store: Store, name: str = LOCK_NAME) -> dict | None:
+    """Who holds the lock of the run folder ``store`` (None if nobody or the holder is dead);
+    ``name``: another lock file of the same kind (an experiment's claim in a results folder)."""
+    lock = _lock_of(store, name)
     return lock[0] if lock is not None and not lock[1] else None
+
+
+def first_holder(root: Store, run_ids: Iterable[str]) -> tuple[str, dict] | None:
+    """The first run of ``run_ids`` in the results folder ``root`` a live writer holds, and
+    who holds it (one lock file read each, concurrently on object storage); None if none."""
+    paths = {f"{r}/{LOCK_NAME}": r for r in run_ids}
+    got = root.read_many(paths)
+    for path, run in paths.items():
+        if isinstance(data := got.get(path), bytes) and (lock := _parse(data)) and not lock[1]:
+            return run, lock[0]
+    return None
 
 
 def writer_gone(store: Store) -> bool:
@@ -84,8 +96,9 @@ def run_status(meta: dict, store: Store) -> str:
     return M.effective_status(meta, writer_gone=gone)
 
 
-def acquire(store: Store, run_id: str) -> bytes:
+def acquire(store: Store, run_id: str, name: str = LOCK_NAME) -> bytes:
     """Take the run's writer lock, or raise RunInputError (code BUSY) naming who holds it.
+    ``name``: another lock file of the same kind (an experiment's claim in a results folder).
 
     (On object stores without conditional writes, such as some fsspec backends, best effort.)
 
@@ -101,16 +114,16 @@ def acquire(store: Store, run_id: str) -> bytes:
         }
     ).encode()
     for _ in range(3):
-        if store.create_exclusive(LOCK_NAME, payload):
+        if store.create_exclusive(name, payload):
             return payload
         try:
-            seen = store.read(LOCK_NAME)
+            seen = store.read(name)
         except StoreError:  # removed meanwhile (its writer finished): try again
             continue
         lock = _parse(seen)
         if lock is not None and not lock[1]:
             raise _busy(run_id, lock[0])
-        if _take_over(store, seen, payload):  # a dead writer's lock (or an unreadable one)
+        if _take_over(store, seen, payload, name):  # a dead writer's lock (or an unreadable one)
             return payload
     raise RunInputError("could not take the writer lock", run=run_id, field="lock", code=Code.BUSY)
 
@@ -132,12 +145,12 @@ def take_to_remove(store: Store, run_id: str) -> None:
         ) from None
 
 
-def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
+def _take_over(store: Store, seen: bytes, payload: bytes, name: str = LOCK_NAME) -> bool:
     """Replace the dead writer's lock ``seen`` by ours; False if another process took it. The
     takeovers of one dead lock go one at a time (a marker named after it, created exclusively)
     and each checks that the lock is still that one before removing it: of two writers
     resuming a killed run at once, both took it (each removed the lock the other had taken)."""
-    marker = f"{LOCK_NAME}.takeover-{hashlib.sha1(seen).hexdigest()[:16]}"
+    marker = f"{name}.takeover-{hashlib.sha1(seen).hexdigest()[:16]}"
     if not store.create_exclusive(marker, payload):
         with contextlib.suppress(StoreError):  # its taker died in between (or it is not one
             if (taken := _parse(store.read(marker))) is None or taken[1]:  # of ours, unreadable)
@@ -145,12 +158,12 @@ def _take_over(store: Store, seen: bytes, payload: bytes) -> bool:
         return False
     try:
         try:
-            if store.read(LOCK_NAME) != seen:
+            if store.read(name) != seen:
                 return False
         except StoreError:
             return False  # removed meanwhile: the next try creates it
-        store.remove(LOCK_NAME)
-        return store.create_exclusive(LOCK_NAME, payload)
+        store.remove(name)
+        return store.create_exclusive(name, payload)
     finally:
         release(store, marker)
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import animlib
+from animlib import lock
 from animlib.batch_input import ExperimentInputError
 from animlib.errors import Code
+from animlib.experiment_claim import claim_name
 from animlib.store import LocalStore
 
 CLASSES = ["cat", "dog", "frog"]
@@ -432,6 +437,126 @@ def test_overwrite_refuses_runs_a_live_writer_holds(tmp_path):
     assert info.value.code == Code.BUSY
     w.finish()
     assert len(run_dirs(tmp_path)) == B
+
+
+def _claim(root, pid: int, host: str | None = None) -> Path:
+    """The claim file of experiment ``pgd-eps0.1`` as a writer ``pid`` on ``host`` leaves it."""
+    path = root / claim_name("pgd-eps0.1")
+    path.write_text(json.dumps({"host": host or socket.gethostname(), "pid": pid, "since": 0}))
+    return path
+
+
+def test_a_writer_creating_the_experiment_is_named_not_called_a_damaged_run(tmp_path):
+    """A sample run another writer was creating (its folder and writer lock made, run.json not
+    yet) was reported as "cannot be read as a run ... (remove it ...)" to an overwrite:
+    advice that deletes a live run. Now: BUSY, naming that writer."""
+    live = tmp_path / "pgd-eps0.1-0000"
+    live.mkdir()
+    (live / lock.LOCK_NAME).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    )
+    for how in ("overwrite", "error"):
+        with pytest.raises(ExperimentInputError, match=f"pid {os.getpid()}") as info:
+            writer(tmp_path, if_exists=how)
+        assert info.value.code == Code.BUSY and "remove" not in info.value.message
+    (live / lock.LOCK_NAME).unlink()  # the claim of the experiment says the same
+    _claim(tmp_path, os.getpid())
+    with pytest.raises(ExperimentInputError, match="is starting or writing this experiment"):
+        writer(tmp_path, if_exists="overwrite")
+
+
+def test_the_claim_of_a_writer_starting_the_experiment(tmp_path):
+    """Held by a live writer: refused (BUSY) at the first step, "new" moves on; a killed
+    writer's claim is taken over; none is left behind."""
+    claim = _claim(tmp_path, os.getpid())
+    w = writer(tmp_path, if_exists="error")  # (no runs yet: the claim decides at the 1st step)
+    with pytest.raises(ExperimentInputError, match=f"another writer .pid {os.getpid()} on"):
+        w.log(images=batch(0), confidences=probs(0))
+    assert run_dirs(tmp_path) == []
+    assert _write(tmp_path).experiment == "pgd-eps0.1-2"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _claim(tmp_path, gone.pid)
+    assert _write(tmp_path, if_exists="error").experiment == "pgd-eps0.1"
+    assert not claim.exists() and sorted(os.listdir(tmp_path)) == run_dirs(tmp_path)
+    _claim(tmp_path, 1, host="elsewhere")  # (no telling whether it still runs)
+    with pytest.raises(ExperimentInputError, match=f"pid 1 on elsewhere.*remove {claim}"):
+        _write(tmp_path, if_exists="overwrite")
+    assert len(run_dirs(tmp_path)) == 2 * B
+
+
+RACE = """
+import json, os, sys
+import numpy as np
+import animlib
+root, sync, me, other, trials, how = sys.argv[1:]
+
+def together(what, k):  # both processes reach this point before either goes on
+    open(os.path.join(sync, f"{what}-{k}-{me}"), "w").close()
+    while not os.path.exists(os.path.join(sync, f"{what}-{k}-{other}")):
+        pass
+
+x = np.full((16, 6, 6, 3), 10 if me == "a" else 20, np.uint8)
+for k in range(int(trials)):
+    out, w = {"k": k, "who": me}, None
+    together("go", k)
+    try:
+        w = animlib.BatchWriter(os.path.join(root, str(k)), experiment="same", attack=me,
+                                if_exists=how)
+        w.log(images=x)
+    except animlib.AnimlibError as exc:
+        out.update(error=str(exc), code=exc.code.value, type=type(exc).__name__)
+        w = None
+    together("started", k)  # the winner is still writing when the other one is refused
+    if w is not None:
+        w.log(images=x + 1)
+        w.finish()
+        out["experiment"] = w.experiment
+    print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["error", "overwrite", "new"])
+def test_two_processes_starting_one_experiment_at_once(tmp_path, how):
+    """Two processes starting one experiment at the same instant each created some of its 16
+    sample runs (in parallel) and lost the others: with "error" or "overwrite" both could be
+    refused (nothing written, both jobs lost), or the loser was told the other's sample, still
+    being created, "cannot be read as a run ... remove it". Now one gets the experiment and the
+    other one BUSY error naming the writer; with "new" each gets its own id."""
+    trials, sync = 15, tmp_path / "sync"
+    sync.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(tmp_path / "r"), str(sync), me, other, str(trials),
+             how],
+            stdout=subprocess.PIPE, env=_env(), text=True,
+        )
+        for me, other in (("a", "b"), ("b", "a"))
+    ]  # fmt: skip
+    outcomes: dict[int, list[dict]] = {k: [] for k in range(trials)}
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        for line in out.splitlines():
+            got = json.loads(line)
+            outcomes[got["k"]].append(got)
+    for k, both in outcomes.items():
+        root = tmp_path / "r" / str(k)
+        won = {o["experiment"]: o["who"] for o in both if "experiment" in o}
+        if how == "new":
+            assert sorted(won) == ["same", "same-2"], both
+        else:
+            assert len(won) == 1, both  # one winner
+            (lost,) = [o for o in both if "error" in o]
+            assert lost["type"] == "ExperimentInputError" and lost["code"] == "busy", lost
+            assert "another writer (pid" in lost["error"] and "remove" not in lost["error"]
+        assert sorted(os.listdir(root)) == sorted(  # no half runs, no claim left behind
+            f"{e}-{s:04d}" for e in won for s in range(16)
+        )
+        for experiment, who in won.items():
+            for s in range(16):
+                run = animlib.open_run(root / f"{experiment}-{s:04d}")
+                assert (run.meta["attack"], run.meta["status"], len(run)) == (who, "finished", 2)
 
 
 CRASH = """

@@ -360,6 +360,38 @@ def test_a_writer_refuses_a_bucket_that_does_not_exist(s3):
     assert "no-such-lab-bucket" not in buckets
 
 
+@pytest.mark.parametrize("how", ["error", "overwrite"])
+def test_batch_writers_racing_for_one_experiment_in_s3_one_gets_it(s3, how):
+    """With "error" or "overwrite", writers starting one experiment at once could all be
+    refused (each created some of its sample runs). The experiment's claim (a conditional PUT)
+    gives it to one; the other gets one BUSY error; the claim is not left behind."""
+    import fsspec
+
+    for k in range(4):
+        root = f"s3://{BUCKET}/claim-{how}-{k}"
+
+        def write(j: int, start: threading.Barrier, root: str = root) -> str:
+            x = np.full((8, 6, 6), j, np.uint8)
+            w = animlib.BatchWriter(root, experiment="cx", if_exists=how, attack=str(j))
+            start.wait()  # (both past the check for existing runs: the first steps race)
+            try:
+                w.log(images=x)
+            finally:
+                start.wait()  # (the loser has been refused by now)
+            w.log(images=x)
+            w.finish()
+            return str(j)
+
+        done, errors = at_once(write, 2)
+        assert len(done) == 1 and len(errors) == 1, errors
+        assert errors[0].code == animlib.errors.Code.BUSY and "another writer" in str(errors[0])
+        runs = animlib.list_runs(root)
+        assert [(r.get("attack"), r.get("steps")) for r in runs] == [(done[0], 2)] * 8
+        keys = fsspec.filesystem("s3").find(root.removeprefix("s3://"))
+        top = [p.split("/")[2] for p in keys]  # (no claim left, nor a takeover marker)
+        assert [name for name in top if name.startswith(".")] == []
+
+
 @pytest.mark.parametrize("where", ["s3", "local"])
 def test_batch_writers_racing_for_one_experiment_each_get_their_own(s3, tmp_path, where):
     """BatchWriters starting one experiment at once chose the same id; the later ones failed
