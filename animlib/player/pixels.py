@@ -20,6 +20,7 @@ from ..figure import pixels as figure_pixels
 from ..figure.pixels import as_display
 
 PALETTE = "RdBu_r"
+_IDENTITY = np.arange(256, dtype=np.uint32)  # the compiled pass's "colours": palette indices
 
 
 def display_u8(image: Any) -> np.ndarray:
@@ -92,7 +93,7 @@ def compiled_strip(
     """The display pixels ((n H, W, 3) uint8) and the perturbation indices ((n H, W) uint8) of
     RGB ``images`` stacked, from the renderer's compiled pass
     (:func:`animlib.kernels.display_rgb`): the pixels of :func:`display_u8` and
-    :func:`perturbation_index` in one pass per step (5x as fast). None where it does not apply
+    :func:`perturbation_index` in one pass per step (1.7x as fast). None where it does not apply
     (not float32 or uint8 RGB steps of one size; the kernel still loading, or no Numba): the
     numpy functions then give the same pixels."""
     kernel = kernels.display_rgb(start=True)
@@ -121,6 +122,3 @@ def compiled_strip(
     except TypeError:  # a layout it was not compiled for: numpy gives the same pixels
         return None
     return img[:, :, :3], index.astype(np.uint8)
-
-
-_IDENTITY = np.arange(256, dtype=np.uint32)  # the perturbation's "colours": its palette indices
