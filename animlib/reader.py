@@ -95,6 +95,9 @@ def _from_meta(key: str, empty: Callable[[], Any] | None = None, *, doc: str) ->
 class Run:
     """A stored run. Cheap to open; arrays are read only when asked for.
 
+    A snapshot as of :func:`open_run`: a run still being written shows the steps it had then
+    (``len(run)``, renders, metrics); open it again for the steps logged since.
+
     ``where`` names the folder the run is confined to in messages: the results folder for a
     run opened by id, the run folder for a run opened by path.
     """
