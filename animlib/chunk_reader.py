@@ -153,17 +153,24 @@ class ChunkReader:
         steps)."""
         if not isinstance(run, Run):
             return None
-        reader = cls.at(run.store, len(run))
+        try:
+            raw = run.array_json(_ARRAY)  # (the run's own read: one request per run)
+        except Exception:  # unreadable: leave it to zarr
+            return None
+        reader = cls.at(run.store, len(run), raw)
         if reader is not None:
             reader.run_id = run.id
         return reader
 
     @classmethod
-    def at(cls, store: Store, steps: int | None = None) -> ChunkReader | None:
+    def at(
+        cls, store: Store, steps: int | None = None, raw: bytes | None = None
+    ) -> ChunkReader | None:
         """A reader for the ``images`` array of the run stored at ``store`` (None as above);
-        ``steps``: the run's step count, as in the class."""
+        ``steps``: the run's step count, as in the class; ``raw``: the array's zarr.json
+        already read (else it is read here)."""
         try:
-            meta = json.loads(store.read(f"{_ARRAY}/zarr.json"))
+            meta = json.loads(raw if raw is not None else store.read(f"{_ARRAY}/zarr.json"))
             dtype = np.dtype(str(meta["data_type"]))
             shape = tuple(int(s) for s in meta["shape"])
             grid = meta["chunk_grid"]

@@ -1,8 +1,8 @@
 """Open a stored run lazily: metadata at once, images one step at a time, confidences on demand."""
 
 # :class:`Run` is the public read interface of a stored run: other modules use its properties and
-# accessors (``has_array``, ``array_info``, ``image_nbytes``, ``read_steps``, ``missing_chunks``,
-# ``scalar_names``, ``chunk_signature``), never its private members.
+# accessors (``has_array``, ``array_info``, ``array_json``, ``image_nbytes``, ``read_steps``,
+# ``missing_chunks``, ``scalar_names``, ``chunk_signature``), never its private members.
 #
 # Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
 # every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
@@ -112,6 +112,8 @@ class Run:
         self._raw_meta = raw_meta
         self._zarr_store = None
         self._arrays: dict[str, Any] = {}
+        self._array_docs: dict[str, bytes | StoreError] = {}  # zarr.json read (or missing)
+        self._scalar_names: list[str] | None = None
         self._checked = False  # check_arrays has passed (it runs before the first array read)
         self._checking = False  # the thread holding _check_lock is inside check_arrays
         self._check_lock = threading.RLock()
@@ -170,7 +172,7 @@ class Run:
         h.update(self.store.write_time(M.RUN_JSON).encode())
         for name in ARRAYS:
             try:
-                h.update(self.store.read(f"{name}/zarr.json"))
+                h.update(self.array_json(name))
             except StoreError as exc:
                 if exc.code == Code.UNSAFE:
                     raise self._error(exc, name, "") from None
@@ -187,6 +189,22 @@ class Run:
     def has_array(self, name: str) -> bool:
         """True if the array ``name`` is stored; False if it is absent. A damaged one raises."""
         return found(lambda: self._array(name), RunFormatError)
+
+    def array_json(self, name: str) -> bytes:
+        """The bytes of ``name/zarr.json``, read once per Run object (its arrays, its
+        :attr:`fingerprint` and the chunk reader share them: over object storage each read is
+        a round trip). StoreError as :meth:`Store.read` raises it; only MISSING is kept."""
+        if (got := self._array_docs.get(name)) is None:
+            try:
+                got = self.store.read(f"{name}/zarr.json")
+            except StoreError as exc:
+                if exc.code != Code.MISSING:  # (a storage failure: read again next time)
+                    raise
+                got = exc
+            self._array_docs[name] = got
+        if isinstance(got, StoreError):
+            raise got.with_traceback(None)
+        return got
 
     def array_info(self, name: str) -> ArrayInfo:
         """Shape, dtype and chunk shape of the stored array ``name`` (RunFormatError MISSING if
@@ -282,7 +300,13 @@ class Run:
         return out
 
     def scalar_names(self) -> list[str]:
-        """Names of the stored scalar series (a run without scalars has none)."""
+        """Names of the stored scalar series (a run without scalars has none); looked up
+        once per Run object."""
+        if self._scalar_names is None:
+            self._scalar_names = self._find_scalar_names()
+        return list(self._scalar_names)
+
+    def _find_scalar_names(self) -> list[str]:
         try:
             if not self.store.contains("scalars/zarr.json"):
                 return []
@@ -367,7 +391,7 @@ class Run:
         if name not in self._arrays:
             meta_path = f"{name}/zarr.json"
             try:
-                raw = self.store.read(meta_path)
+                raw = self.array_json(name)
             except StoreError as exc:
                 if exc.code == Code.MISSING:
                     raise RunFormatError(

@@ -4,6 +4,7 @@ no module outside animlib/store touches fsspec."""
 from __future__ import annotations
 
 import ast
+import collections
 import errno
 import os
 import stat
@@ -355,6 +356,43 @@ def test_run_accessors_answer_from_metadata(tmp_path):
     assert gaps[0].describe() == f"chunk {key} (steps 0..6) is missing"
     with pytest.raises(IndexError):
         run.images[7]
+
+
+def test_a_run_reads_its_metadata_once_however_often_it_is_asked(tmp_path, monkeypatch):
+    """Over a bucket every read is a round trip (200 ms): an opened Run read each array's
+    zarr.json again for every ``fingerprint`` (the viewer asked four times), for the chunk
+    reader of its first step and for its scalars' lookup. Now once per Run object; a Run
+    opened again reads again (an overwritten run is noticed)."""
+    run_id = write_run(tmp_path, "once", steps=5)
+    reads: collections.Counter[str] = collections.Counter()
+    real = LocalStore.read
+
+    def counting(self, path, **kw):
+        reads[path] += 1
+        return real(self, path, **kw)
+
+    def looking(self, path="", **kw):
+        reads[f"contains {path}"] += 1
+        return real_contains(self, path, **kw)
+
+    real_contains = LocalStore.contains
+    monkeypatch.setattr(LocalStore, "read", counting)
+    monkeypatch.setattr(LocalStore, "contains", looking)
+    for opened in (1, 2):
+        run = animlib.open_run(tmp_path / run_id)
+        fingerprint = run.fingerprint
+        np.testing.assert_array_equal(run.images[0], image_for(0))
+        assert run.fingerprint == fingerprint and run.has_confidences
+        assert run.confidences is not None and run.original is not None
+        assert run.scalar_names() == run.scalar_names() == []
+        arrays = {p: n for p, n in reads.items() if p.endswith("zarr.json") or p == "run.json"}
+        assert arrays == {
+            "contains scalars/zarr.json": opened,
+            "run.json": opened,
+            "images/zarr.json": opened,
+            "confidences/zarr.json": opened,
+            "original/zarr.json": opened,
+        }
 
 
 def test_run_metadata_properties_read_run_json(tmp_path):
