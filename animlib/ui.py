@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import re
@@ -20,7 +21,7 @@ from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
 from .text import plural, printable
-from .validation import Report, validate_run
+from .validation import Report, validate_opened, validate_run
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -226,11 +227,14 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_metrics(where: str, run_id: str, fingerprint: str) -> dict[str, Any]:
-    """:func:`animlib.metrics.run_metrics` of run ``run_id`` in ``where``, cached per content."""
+def cached_metrics(
+    where: str, run_id: str, fingerprint: str, _run: Run | None = None
+) -> dict[str, Any]:
+    """:func:`animlib.metrics.run_metrics` of run ``run_id`` in ``where``, cached per content;
+    computed from ``_run`` (that run, opened by the page: not read again) when given."""
     from .metrics import run_metrics
 
-    return run_metrics(open_run_in(where, run_id))
+    return run_metrics(_run if _run is not None else open_run_in(where, run_id))
 
 
 def image_bytes(run: Run) -> int:
@@ -241,14 +245,21 @@ def image_bytes(run: Run) -> int:
 CHECK_TTL_S = 300  # a run's cached check is redone after at most this many seconds
 
 
-def _check(url: str, where: str, key: Any, deep: bool) -> Report:
+_OPENED: contextvars.ContextVar[Run | None] = contextvars.ContextVar("_OPENED", default=None)
+
+
+def _check(url: str, where: str, key: Any, deep: bool, run: Run | None = None) -> Report:
     """The check of a run, cached by its ``key`` (shared by every session of the process); a
     storage failure (the bucket throttled, a folder unreadable) is not kept: the next page run
-    checks again."""
+    checks again. ``run``: the run at ``url`` as the page opened it (a check not cached yet
+    reads through it: what the page reads next is not read twice)."""
+    token = _OPENED.set(run)
     try:
         return _checked(url, where, key, deep, int(time.monotonic() // CHECK_TTL_S))
     except _StorageFailed as failed:
         return failed.report
+    finally:
+        _OPENED.reset(token)
 
 
 class _StorageFailed(Exception):
@@ -258,7 +269,11 @@ class _StorageFailed(Exception):
 
 @functools.lru_cache(maxsize=4096)  # (st.cache_data hashes and copies: ~0.6 ms a run, 50 a page)
 def _checked(url: str, where: str, key: Any, deep: bool, period: int) -> Report:
-    report = validate_run(url, deep=deep, root=where)
+    run = _OPENED.get()  # (not in the key: a Run kept by the cache would keep its arrays)
+    if run is not None and run.url == url:
+        report = validate_opened(run, deep=deep)
+    else:
+        report = validate_run(url, deep=deep, root=where)
     if report.code == Code.STORAGE:
         raise _StorageFailed(report)  # (an exception: lru_cache keeps no result)
     return report
@@ -291,7 +306,7 @@ def run_problem(run: Run, where: str | None = None) -> str | None:
         key = _check_key(run)
     except AnimlibError as exc:
         return f"This run cannot be shown: {md(printable(exc))}"
-    report = _check(run.url, where, key, deep)
+    report = _check(run.url, where, key, deep, run)
     if report.ok:
         return None
     if report.code != Code.STORAGE:  # (the storage failing is no damage of the run)
@@ -462,38 +477,3 @@ def query_param(name: str) -> str:
     """One query parameter as text ('' when absent), with NUL bytes refused by callers."""
     value = st.query_params.get(name, "")
     return value if isinstance(value, str) else str(value)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _experiments(
-    where: str, state: tuple[str, int], damaged: frozenset[str]
-) -> tuple[list[Any], pd.DataFrame]:
-    from .index.experiments import experiment_summary, experiments
-
-    index = run_index(where)  # from the index's columns: no run.json parsed, no folder scan
-    return experiments(index), experiment_summary(index, damaged=damaged)
-
-
-def experiments(
-    where: str | None = None, damaged: frozenset[str] = frozenset()
-) -> tuple[list[Any], pd.DataFrame]:
-    """The experiments of the folder and their summary (``damaged`` runs left out of its
-    numbers), re-read when the folder changed or a run went stale (:func:`folder_state`)."""
-    where = where or root()
-    return _experiments(where, folder_state(run_index(where)), damaged)
-
-
-@st.cache_data(show_spinner=False, max_entries=8192)
-def grid_cell(where: str, run_id: str, version: Any, step: int) -> Any:
-    """The experiments grid's cell of run ``run_id`` at ``step`` (cached per run version)."""
-    from .experiment_grid import cell_for
-
-    return cell_for(_grid_run(where, run_id, version), step)
-
-
-@st.cache_resource(show_spinner=False, max_entries=128)  # a grid page shows at most 96 cells
-def _grid_run(where: str, run_id: str, version: Any) -> Run:
-    """Run ``run_id`` opened once per version for the grid's cells: moving the grid's step
-    then reads one image per cell instead of opening and checking every run again (48 runs:
-    0.4 s)."""
-    return open_run_in(where, run_id)

@@ -219,25 +219,56 @@ def validate_run(
     try:
         if root is not None:
             store = open_store(root, storage_options).child(store.name)
-        try:
-            store.check_links(recursive=True)  # before anything is read through a link
-        except StoreError as exc:
-            if exc.code != Code.UNSAFE:
-                raise
-            raise unsafe_link(exc.field or "", confinement(store), store.name) from None
+        _check_links(store)
         run = open_run(store)
+    except Exception as exc:
+        return _failed(store, exc)
+    return _checked(run, deep)
+
+
+def validate_opened(run: Run, *, deep: bool = True) -> Report:
+    """:func:`validate_run` of a run already opened (by :func:`~animlib.reader.open_run_in`
+    from its results folder, or :func:`~animlib.reader.open_run`): checked through that Run
+    object, so what it has read (array metadata, confidences, original) is not read again."""
+    try:
+        _check_links(run.store)
+    except Exception as exc:
+        return _failed(run.store, exc)
+    return _checked(run, deep)
+
+
+def _check_links(store: Store) -> None:
+    """RunFormatError UNSAFE naming a symlink in the run folder ``store`` leading outside
+    the folder it is confined to (before anything is read through it)."""
+    try:
+        store.check_links(recursive=True)
+    except StoreError as exc:
+        if exc.code != Code.UNSAFE:
+            raise
+        raise unsafe_link(exc.field or "", confinement(store), store.name) from None
+
+
+def _checked(run: Run, deep: bool) -> Report:
+    """The report of the opened ``run``'s data check."""
+    try:
         check_run_data(run, deep=deep)
-    except AnimlibError as exc:
+    except Exception as exc:
+        return _failed(run.store, exc)
+    status = run_status(run.meta, run.store)  # stale: silent too long, or its writer is gone
+    return Report(run.id, run.store.url, steps=len(run), status=status)
+
+
+def _failed(store: Store, exc: Exception) -> Report:
+    """The report of a run whose check raised ``exc``."""
+    if isinstance(exc, AnimlibError):
         if exc.code == Code.EMPTY and (meta := _meta(store)) and meta.get("status") == "running":
             status = run_status(meta, store)  # as listing says it: running, or stale
             return Report(store.name, store.url, steps=0, status=status)
         return _report(store, exc)
-    except Exception as exc:  # a bug or an unexpected storage error: still one line per run
-        msg = " ".join(str(exc).split())[:300]
-        error = f"cannot be checked ({type(exc).__name__}: {msg})"
-        return Report(store.name, store.url, error=error, code=Code.STORAGE)
-    status = run_status(run.meta, store)  # stale: silent too long, or its writer is gone
-    return Report(run.id, store.url, steps=len(run), status=status)
+    # a bug or an unexpected storage error: still one line per run
+    msg = " ".join(str(exc).split())[:300]
+    error = f"cannot be checked ({type(exc).__name__}: {msg})"
+    return Report(store.name, store.url, error=error, code=Code.STORAGE)
 
 
 def _meta(store: Store) -> dict | None:

@@ -15,6 +15,7 @@ from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
+from animlib.experiment_loads import experiments, grid_cell
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
@@ -26,8 +27,6 @@ from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.text import plural, printable
 from animlib.ui import (
-    experiments,
-    grid_cell,
     md,
     query_param,
     root,

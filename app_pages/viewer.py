@@ -229,7 +229,7 @@ try:
 except (AnimlibError, OSError) as exc:  # e.g. a damaged image chunk: the rest of the page stays
     st.error(f"Cannot show the frames of run {md(repr(run.id))}: {md(printable(exc))}")
 
-m = cached_metrics(where, run.id, fp)
+m = cached_metrics(where, run.id, fp, run)
 for col, (label, value, delta) in zip(st.columns(6), metric_cards(m), strict=True):
     col.metric(label, value, delta, delta_color="inverse")
 if m["flip_step"] == 0 and m["success"] and run.target_label is None:

@@ -1,0 +1,46 @@
+"""The experiments page's cached loads: the experiments with their summary, and the grid's cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from .reader import Run, open_run_in
+from .ui import folder_state, root, run_index
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _experiments(
+    where: str, state: tuple[str, int], damaged: frozenset[str]
+) -> tuple[list[Any], pd.DataFrame]:
+    from .index.experiments import experiment_summary, experiments
+
+    index = run_index(where)  # from the index's columns: no run.json parsed, no folder scan
+    return experiments(index), experiment_summary(index, damaged=damaged)
+
+
+def experiments(
+    where: str | None = None, damaged: frozenset[str] = frozenset()
+) -> tuple[list[Any], pd.DataFrame]:
+    """The experiments of the folder and their summary (``damaged`` runs left out of its
+    numbers), re-read when the folder changed or a run went stale (:func:`folder_state`)."""
+    where = where or root()
+    return _experiments(where, folder_state(run_index(where)), damaged)
+
+
+@st.cache_data(show_spinner=False, max_entries=8192)
+def grid_cell(where: str, run_id: str, version: Any, step: int) -> Any:
+    """The experiments grid's cell of run ``run_id`` at ``step`` (cached per run version)."""
+    from .experiment_grid import cell_for
+
+    return cell_for(_grid_run(where, run_id, version), step)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)  # a grid page shows at most 96 cells
+def _grid_run(where: str, run_id: str, version: Any) -> Run:
+    """Run ``run_id`` opened once per version for the grid's cells: moving the grid's step
+    then reads one image per cell instead of opening and checking every run again (48 runs:
+    0.4 s)."""
+    return open_run_in(where, run_id)
