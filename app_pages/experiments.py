@@ -15,7 +15,7 @@ from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
-from animlib.experiment_loads import experiments, grid_cell
+from animlib.experiment_loads import experiments, grid_cells
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
@@ -424,18 +424,16 @@ linked_view.write_link(
 st.session_state.grid_link = grid_link()  # (what the page wrote: any other link is the browser's)
 visible = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
 index = run_index(where)
-cells, problems, empty = {}, [], 0
-for row in visible:
-    for run_id in row.runs.values():
-        try:
-            cells[run_id] = grid_cell(where, run_id, index.version(run_id, stable=True), step)
-        except AnimlibError as exc:
-            if exc.code == Code.EMPTY:  # a writer killed before its first step: one note
-                empty += 1
-            else:
-                problems.append(f"{md(run_id)}: {md(exc)}")
-        except Exception as exc:  # one damaged run leaves its cell empty, never the page
-            problems.append(f"{md(run_id)}: {md(exc)}")
+wanted = [(r, index.version(r, stable=True)) for row in visible for r in row.runs.values()]
+cells, problems, empty = grid_cells(where, wanted, step), [], 0
+for run_id, cell in list(cells.items()):
+    if not isinstance(cell, Exception):
+        continue
+    del cells[run_id]  # one damaged run leaves its cell empty, never the page
+    if isinstance(cell, AnimlibError) and cell.code == Code.EMPTY:  # a writer killed before
+        empty += 1  # its first step: one note
+    else:
+        problems.append(f"{md(run_id)}: {md(cell)}")
 st.caption(
     "Each cell shows the run's image at this step (its last step when the run is shorter): "
     "red border — the attack has fooled the model by then, green — the model still holds, "
