@@ -28,10 +28,8 @@ def claim_name(experiment: str) -> str:
 def busy(root: Store, experiment: str, info: dict | None) -> ExperimentInputError:
     """The error for a writer refused because another one (``info``: its claim or writer lock,
     None if it has just gone) is starting or writing ``experiment``."""
-    who = "another writer"
-    if info:
-        who += f" (pid {info.get('pid')} on {info.get('host')})"
-    hint = ""
+    who = lock.who(info) if info else "another writer"
+    hint = ""  # (a claim is held while a first step creates the runs: in this process, a thread)
     if info and info.get("host") != socket.gethostname():  # (no way to tell it is still alive)
         hint = f"; if that writer no longer runs, remove {root.url_of(claim_name(experiment))}"
     return ExperimentInputError(

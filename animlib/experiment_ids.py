@@ -208,20 +208,29 @@ def check_free(
 
     found = lock.first_holder(base, [r for r in run_ids if is_run_id(r)])
     if found is not None:
-        run_id, holder = found
-        then = (
-            "it cannot be overwritten"
-            if if_exists == "overwrite"
-            else "pass if_exists='new' for a fresh experiment id, or wait until it has finished"
-        )
-        raise ExperimentInputError(
-            f"another writer (pid {holder.get('pid')} on {holder.get('host')}) is writing "
-            f"this experiment (its run {run_id!r}); {then}",
-            run=run_id,
-            field="if_exists",
-            code=Code.BUSY,
-            experiment=experiment,
-        )
+        raise _busy(*found, experiment, if_exists)
+
+
+def _busy(
+    run_id: str, holder: dict, experiment: str | None, if_exists: str
+) -> ExperimentInputError:
+    """The error for an experiment whose run ``run_id`` the live writer ``holder`` holds."""
+    from . import lock
+
+    then = (
+        "it cannot be overwritten"
+        if if_exists == "overwrite"
+        else "pass if_exists='new' for a fresh experiment id, or wait until it has finished"
+    )
+    if lock.in_this_process(holder):
+        then += f" ({lock.CLOSE_IT})"
+    return ExperimentInputError(
+        f"{lock.who(holder)} is writing this experiment (its run {run_id!r}); {then}",
+        run=run_id,
+        field="if_exists",
+        code=Code.BUSY,
+        experiment=experiment,
+    )
 
 
 def check_no_added_files(base: Store, run_ids: list[str], experiment: str | None) -> None:
@@ -275,6 +284,8 @@ def remove_runs(
             lock.release(folder)
         if not (isinstance(exc, RunInputError) and exc.code == Code.BUSY):
             raise
+        if holder := lock.holder(folders[len(taken)]):  # (said of the experiment, not one run)
+            raise _busy(folders[len(taken)].name, holder, experiment, "overwrite") from None
         raise ExperimentInputError(
             exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
         ) from None

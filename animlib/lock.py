@@ -192,9 +192,27 @@ def holds(store: Store, payload: bytes) -> bool:
         raise
 
 
+def in_this_process(info: dict) -> bool:
+    """Whether the lock ``info`` (as :func:`holder` returns it) is held by this very process."""
+    return info.get("host") == socket.gethostname() and str(info.get("pid")) == str(os.getpid())
+
+
+def who(info: dict) -> str:
+    """The holder of the lock ``info`` as messages name it: ``"a writer in this process"`` (a
+    writer left open earlier, a notebook cell run again), else ``"another writer (pid N on
+    host)"``."""
+    if in_this_process(info):
+        return "a writer in this process"
+    return f"another writer (pid {info.get('pid')} on {info.get('host')})"
+
+
+CLOSE_IT = "close it first: its .finish(), or the end of its `with` block"
+
+
 def _busy(run_id: str, info: dict) -> RunInputError:
+    close = f" ({CLOSE_IT})" if in_this_process(info) else ""
     return RunInputError(
-        f"another writer (pid {info.get('pid')} on {info.get('host')}) is writing this run",
+        f"{who(info)} is writing this run{close}",
         run=run_id,
         field="lock",
         code=Code.BUSY,

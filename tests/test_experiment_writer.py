@@ -453,14 +453,14 @@ def test_a_writer_creating_the_experiment_is_named_not_called_a_damaged_run(tmp_
     live = tmp_path / "pgd-eps0.1-0000"
     live.mkdir()
     (live / lock.LOCK_NAME).write_text(
-        json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+        json.dumps({"host": socket.gethostname(), "pid": os.getppid()})
     )
     for how in ("overwrite", "error"):
-        with pytest.raises(ExperimentInputError, match=f"pid {os.getpid()}") as info:
+        with pytest.raises(ExperimentInputError, match=f"pid {os.getppid()}") as info:
             writer(tmp_path, if_exists=how)
         assert info.value.code == Code.BUSY and "remove" not in info.value.message
     (live / lock.LOCK_NAME).unlink()  # the claim of the experiment says the same
-    _claim(tmp_path, os.getpid())
+    _claim(tmp_path, os.getppid())
     with pytest.raises(ExperimentInputError, match="is starting or writing this experiment"):
         writer(tmp_path, if_exists="overwrite")
 
@@ -468,9 +468,9 @@ def test_a_writer_creating_the_experiment_is_named_not_called_a_damaged_run(tmp_
 def test_the_claim_of_a_writer_starting_the_experiment(tmp_path):
     """Held by a live writer: refused (BUSY) at the first step, "new" moves on; a killed
     writer's claim is taken over; none is left behind."""
-    claim = _claim(tmp_path, os.getpid())
+    claim = _claim(tmp_path, os.getppid())
     w = writer(tmp_path, if_exists="error")  # (no runs yet: the claim decides at the 1st step)
-    with pytest.raises(ExperimentInputError, match=f"another writer .pid {os.getpid()} on"):
+    with pytest.raises(ExperimentInputError, match=f"another writer .pid {os.getppid()} on"):
         w.log(images=batch(0), confidences=probs(0))
     assert run_dirs(tmp_path) == []
     assert _write(tmp_path).experiment == "pgd-eps0.1-2"

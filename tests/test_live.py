@@ -113,7 +113,7 @@ def test_run_status_of_a_live_writer_and_of_one_on_another_host(tmp_path):
 def test_second_writer_gets_a_clear_error(tmp_path):
     w = animlib.RunWriter(tmp_path, name="busy", class_names=CLASSES, true_label=0)
     w.log(image=image_for(0), confidences=probs_for(0))
-    with pytest.raises(RunInputError, match="another writer") as info:
+    with pytest.raises(RunInputError, match="a writer in this process is writing this run") as info:
         animlib.RunWriter.resume(tmp_path / w.run_id)
     assert info.value.run == "busy" and info.value.field == "lock"
     w.log(image=image_for(1), confidences=probs_for(1))  # the first writer is unharmed

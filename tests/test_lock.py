@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -92,3 +93,40 @@ def test_a_folder_a_writer_claimed_and_left_says_so(tmp_path):
     (tmp_path / "half" / ".claim").write_bytes(b"")
     (info,) = animlib.list_runs(tmp_path)
     assert "a writer created this folder and stopped before writing it" in info.error
+
+
+def test_a_lock_this_process_holds_is_named_as_this_processs(tmp_path):
+    """Refused by a writer this very process had left open (a notebook cell run again), the
+    error said "another writer (pid N on host) is writing this run" with N the kernel's own
+    pid, and an experiment's said "this run" too: the user looked for another process. Now "a
+    writer in this process", how to close it, and "this experiment" for an experiment; a lock
+    of another live process is named by its pid as before."""
+    from animlib.errors import ExperimentInputError
+    from animlib.experiment_ids import check_free, remove_runs
+
+    w = animlib.RunWriter(tmp_path, name="r", class_names=CLASSES)
+    w.log(image=image_for(0), confidences=probs_for(0))
+    store = open_store(tmp_path / "r")
+    with pytest.raises(RunInputError) as err:
+        lock.acquire(store, "r")
+    assert err.value.code == Code.BUSY and err.value.field == "lock"
+    assert err.value.message.startswith("a writer in this process is writing this run (close")
+    assert ".finish()" in err.value.message and "another" not in err.value.message
+    with pytest.raises(ExperimentInputError) as err:
+        remove_runs(str(tmp_path), ["r"], experiment="exp")
+    assert str(err.value).startswith(
+        "experiment 'exp': if_exists: a writer in this process is writing this experiment "
+        "(its run 'r'); it cannot be overwritten (close it first: its .finish()"
+    )
+    assert err.value.code == Code.BUSY and err.value.run == "r"
+    held = json.loads((tmp_path / "r" / lock.LOCK_NAME).read_text())
+    other = {**held, "pid": os.getppid()}  # a live process of this host, not this one
+    (tmp_path / "r" / lock.LOCK_NAME).write_text(json.dumps(other))
+    with pytest.raises(RunInputError, match=f"^run 'r': lock: another writer .pid {os.getppid()} "):
+        lock.acquire(store, "r")
+    with pytest.raises(ExperimentInputError) as err:
+        check_free(open_store(tmp_path), ["r"], "exp")
+    assert f"another writer (pid {os.getppid()} on" in err.value.message
+    assert "this experiment (its run 'r')" in err.value.message and "finish" not in str(err.value)
+    (tmp_path / "r" / lock.LOCK_NAME).write_text(json.dumps(held))
+    w.finish()
