@@ -230,3 +230,29 @@ def page_links(at) -> dict[str, str]:
         for p in at.get("page_link")
         if p.proto.page in ("viewer", "compare")
     }
+
+
+@contextlib.contextmanager
+def writer_of_another_process(opening: str) -> Iterator[int]:
+    """A writer another Python process holds open while the block runs: ``opening`` (code with
+    ``np`` and ``animlib`` imported) opens it as ``w`` and logs; the block gets that process's
+    pid; leaving the block finishes the writer and ends the process."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys\nimport numpy as np\nimport animlib\n{opening}\nprint('ready', flush=True)\n"
+    )
+    code += "sys.stdin.readline()\nw.finish()\n"
+    here = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield proc.pid
+    finally:
+        proc.communicate("\n", timeout=120)
+        assert proc.returncode == 0
