@@ -208,26 +208,28 @@ def check_free(
 
     found = lock.first_holder(base, [r for r in run_ids if is_run_id(r)])
     if found is not None:
-        raise _busy(*found, experiment, if_exists)
+        raise busy_error(*found, experiment, if_exists)
 
 
-def _busy(
+def busy_error(
     run_id: str, holder: dict, experiment: str | None, if_exists: str
 ) -> ExperimentInputError:
-    """The error for an experiment whose run ``run_id`` the live writer ``holder`` holds."""
+    """The error for an experiment whose run ``run_id`` the live writer ``holder`` holds, to a
+    writer asked to write it with ``if_exists`` (or to ``"resume"`` it)."""
     from . import lock
 
-    then = (
-        "it cannot be overwritten"
-        if if_exists == "overwrite"
-        else "pass if_exists='new' for a fresh experiment id, or wait until it has finished"
+    then = {
+        "overwrite": "it cannot be overwritten",
+        "resume": "it cannot be resumed until that writer has finished",
+    }.get(
+        if_exists, "pass if_exists='new' for a fresh experiment id, or wait until it has finished"
     )
     if lock.in_this_process(holder):
         then += f" ({lock.CLOSE_IT})"
     return ExperimentInputError(
         f"{lock.who(holder)} is writing this experiment (its run {run_id!r}); {then}",
         run=run_id,
-        field="if_exists",
+        field="lock" if if_exists == "resume" else "if_exists",
         code=Code.BUSY,
         experiment=experiment,
     )
@@ -285,7 +287,7 @@ def remove_runs(
         if not (isinstance(exc, RunInputError) and exc.code == Code.BUSY):
             raise
         if holder := lock.holder(folders[len(taken)]):  # (said of the experiment, not one run)
-            raise _busy(folders[len(taken)].name, holder, experiment, "overwrite") from None
+            raise busy_error(folders[len(taken)].name, holder, experiment, "overwrite") from None
         raise ExperimentInputError(
             exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
         ) from None

@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from . import lock
 from .appender import RunAppender, Step
 from .batch_input import ExperimentInputError
-from .errors import Code
+from .errors import Code, RunInputError
 from .open_writers import untrack
 from .outcomes import INDEX_FIELD, is_index_range
+from .store import open_store
 from .writer import RunWriter
 
 STEPS_FIELD = "experiment_steps"  # run.json: the experiment's log calls its stored steps cover
@@ -106,16 +108,22 @@ class SampleSink:
         """Re-open an existing sample run to append after its last complete step, or (with
         ``covered``) after the last step logged before experiment step ``covered`` -- so every
         sample of a resumed experiment continues at the same experiment step."""
-        if covered is None:
-            return cls(RunWriter.resume(url, storage_options=storage_options))
+        from .experiment_ids import busy_error
         from .reader import open_run
 
-        index = open_run(url, storage_options=storage_options).meta.get(INDEX_FIELD)
-        keep = steps_before(index, covered)
-        fields = {STEPS_FIELD: covered, INDEX_FIELD: index_before(index, covered)}
-        return cls(
-            RunWriter.resume(url, storage_options=storage_options, steps=keep, fields=fields)
-        )
+        keep, fields = None, None
+        if covered is not None:
+            index = open_run(url, storage_options=storage_options).meta.get(INDEX_FIELD)
+            keep = steps_before(index, covered)
+            fields = {STEPS_FIELD: covered, INDEX_FIELD: index_before(index, covered)}
+        try:
+            w = RunWriter.resume(url, storage_options=storage_options, steps=keep, fields=fields)
+        except RunInputError as exc:  # (said of the experiment: "this run" named none)
+            if exc.code != Code.BUSY or not (who := lock.holder(open_store(url, storage_options))):
+                raise
+            experiment = open_run(url, storage_options=storage_options).meta.get("experiment")
+            raise busy_error(exc.run or "", who, experiment, "resume") from None
+        return cls(w)
 
     @property
     def run_id(self) -> str:

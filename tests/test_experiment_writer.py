@@ -450,6 +450,27 @@ w.flush()
     assert len(run_dirs(tmp_path)) == 2 * B
 
 
+def test_resume_refused_by_a_writer_of_another_process_names_the_experiment(tmp_path):
+    """BatchWriter.resume of an experiment another process writes said "experiment 'x': lock:
+    another writer (pid N on host) is writing this run", naming no run. Now it says the
+    experiment (and which of its runs) is being written."""
+    opening = f"""
+w = animlib.BatchWriter({str(tmp_path)!r}, experiment="pgd-eps0.1")
+w.log(images=np.zeros(({B}, 8, 6, 3), np.float32))
+w.flush()
+"""
+    with writer_of_another_process(opening) as pid:
+        with pytest.raises(ExperimentInputError) as info:
+            animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
+    assert info.value.code == Code.BUSY and info.value.experiment == "pgd-eps0.1"
+    assert info.value.message == (
+        f"another writer (pid {pid} on {socket.gethostname()}) is writing this experiment (its "
+        "run 'pgd-eps0.1-0000'); it cannot be resumed until that writer has finished"
+    )
+    with animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1") as w:  # once it has finished
+        assert len(w) == 1
+
+
 # ------------------------------------------------- a writer of this process left open on it
 def _left_open(root, steps: int = 3) -> animlib.BatchWriter:
     """A notebook cell that opens a BatchWriter and logs, its writer never closed (its last
