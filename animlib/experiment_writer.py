@@ -25,7 +25,7 @@ from .flusher import Flusher, shared_pool
 from .interrupts import deferred_interrupt
 from .limits import check_steps
 from .listing import RunInfo
-from .open_writers import track, untrack
+from .open_writers import error_text, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS
 from .same_process import batch_key, close_for_resume, root_url, start_experiment
@@ -285,10 +285,8 @@ class BatchWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            self.finish("finished")
-        else:
-            self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+        status, error = ("finished", None) if exc_type is None else ("failed", error_text(exc))
+        self.finish(status, error)
         return False
 
     @classmethod

@@ -80,19 +80,26 @@ def open_on(key: Hashable) -> list[Finishable]:
     return [w for w, holds in mine if holds is not None and holds() == key]
 
 
+def error_text(exc: BaseException) -> str:
+    """How a run records the exception that ended it: ``"ValueError: bad step"``, or the
+    exception's name alone when it has no message (``"KeyboardInterrupt"``)."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def exit_error() -> str | None:
-    """The uncaught exception that is ending a script (``"KeyboardInterrupt: "``, ...) or its
+    """The uncaught exception that is ending a script (``"KeyboardInterrupt"``, ...) or its
     ``sys.exit`` with a failing status, else None. Python keeps the exception in
     ``sys.last_value`` after printing its traceback (an interactive session keeps any earlier
     error there too, so there it is never taken for the end); ``sys.exit`` is recorded, and a
     SIGTERM (:class:`~animlib.interrupts.Terminated`, interactive sessions too)."""
     if interrupts.terminated:  # (a SystemExit leaves no last_value)
-        return f"{Terminated.__name__}: {Terminated()}"
+        return error_text(Terminated())
     if hasattr(sys, "ps1") or sys.flags.interactive or _in_ipython():
         return None
     exc = getattr(sys, "last_value", None)
     if isinstance(exc, BaseException):
-        return f"{type(exc).__name__}: {exc}"
+        return error_text(exc)
     status = _exit_code[0] if _exit_code else None
     if status is None or status == 0 or status is False:
         return None

@@ -22,7 +22,7 @@ from .arrays import (
 )
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
-from .open_writers import track, untrack
+from .open_writers import error_text, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS, check_root, clear_for
 from .same_process import REOPENED, close_earlier, make_way_for_run, run_key, warn_new_id
@@ -323,7 +323,7 @@ class RunWriter:
             self.finish("finished")
             return False
         try:
-            self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+            self.finish("failed", error=error_text(exc))
         except AnimlibError as failed:  # keep the caller's exception; say why closing failed
             if isinstance(exc, BaseException):
                 exc.add_note(f"animlib could not mark the run failed: {failed}")

@@ -307,6 +307,16 @@ def test_a_bad_later_step_keeps_the_earlier_steps(tmp_path):
     assert info.value.code == Code.CLOSED
 
 
+def test_ctrl_c_in_the_with_block_records_keyboardinterrupt_without_a_colon(tmp_path):
+    """The runs of a notebook cell interrupted by Ctrl-C recorded "KeyboardInterrupt: "."""
+    with pytest.raises(KeyboardInterrupt), writer(tmp_path) as w:
+        w.log(images=batch(0), confidences=probs(0))
+        raise KeyboardInterrupt
+    for run_id in w.run_ids:
+        run = animlib.open_run(tmp_path / run_id)
+        assert run.status == "failed" and run.meta["error"] == "KeyboardInterrupt"
+
+
 # ------------------------------------------------------------------------------- reruns
 def _write(root, **kw) -> animlib.BatchWriter:
     with writer(root, **kw) as w:
@@ -953,7 +963,7 @@ def test_ctrl_c_during_a_step_reaches_every_sample_or_none(tmp_path, monkeypatch
         w.log(images=batch(2), confidences=probs(2))
     monkeypatch.undo()
     assert len(calls) == B and len(w) == 3
-    w.finish("failed", "KeyboardInterrupt: ")
+    w.finish("failed", "KeyboardInterrupt")
     runs = [animlib.open_run(tmp_path / run_id) for run_id in run_dirs(tmp_path)]
     assert [len(run) for run in runs] == [3] * B
     assert {run.meta["experiment_steps"] for run in runs} == {3}

@@ -218,7 +218,7 @@ def test_ctrl_c_marks_them_failed(tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
-    assert {v[2] for v in _statuses(tmp_path).values()} == {"KeyboardInterrupt: "}
+    assert {v[2] for v in _statuses(tmp_path).values()} == {"KeyboardInterrupt"}
 
 
 def test_sigterm_flushes_every_logged_step_and_marks_them_failed(tmp_path):

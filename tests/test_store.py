@@ -222,7 +222,16 @@ def test_exception_marks_failed_and_keeps_steps(tmp_path):
             raise KeyboardInterrupt
     run = animlib.open_run(tmp_path / "crash")
     assert run.status == "failed" and len(run) == 4
-    assert "KeyboardInterrupt" in run.meta["error"]
+    # (was "KeyboardInterrupt: ": the name, a colon and the exception's empty message)
+    assert run.meta["error"] == "KeyboardInterrupt"
+
+
+def test_a_failed_run_records_the_exception_and_its_message(tmp_path):
+    with pytest.raises(ValueError):
+        with animlib.RunWriter(tmp_path, name="bad", class_names=CLASSES, true_label=0) as w:
+            w.log(image=image_for(0), confidences=probs_for(0))
+            raise ValueError("diverged at step 1")
+    assert animlib.open_run(tmp_path / "bad").meta["error"] == "ValueError: diverged at step 1"
 
 
 BAD_STEPS = [
