@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .caller import warn_caller
 from .errors import RunInputError
 
 LAYOUTS = ("auto", "HWC", "CHW", "HW")
@@ -79,10 +79,9 @@ def warn_ambiguous_layout(shape: tuple[int, ...], field: str) -> None:
     read as (H, W, C) by ``layout="auto"``: a (3, 4, 4) CHW image would be stored as a 3x4
     RGBA one."""
     if shape[0] in (1, 3, 4) and shape[-1] in (1, 3, 4):
-        warnings.warn(
+        warn_caller(
             f"{field}: an image of shape {tuple(shape)} could be (H, W, C) or (C, H, W); read "
-            "as (H, W, C): pass layout='HWC' or 'CHW' to say which",
-            stacklevel=5,
+            "as (H, W, C): pass layout='HWC' or 'CHW' to say which"
         )
 
 

@@ -6,7 +6,6 @@ import hashlib
 import numbers
 import os
 import threading
-import warnings
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from .arrays import (
     normalize_scalar,
     scalar_name_problem,
 )
+from .caller import warn_caller
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
 from .open_writers import error_text, track, untrack
@@ -311,7 +311,7 @@ class RunWriter:
         untrack(self)
         if status == "finished" and len(self) == 0 and not self._store.contains(M.RUN_JSON):
             # (a finished run of zero steps read as broken; a failed one was removed already)
-            warnings.warn(f"run {self.run_id!r} logged no step: nothing was kept", stacklevel=2)
+            warn_caller(f"run {self.run_id!r} logged no step: nothing was kept")
 
     def __enter__(self) -> RunWriter:
         return self

@@ -3,6 +3,8 @@ of tensors that require grad."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -55,13 +57,20 @@ def test_lists_of_tensors_that_require_grad_are_taken(tmp_path):
 
 
 def test_an_image_shape_either_layout_could_mean_is_said(tmp_path):
-    """(3, 4, 4) CHW was stored as a 3x4 RGBA image without a word (layout="auto")."""
-    with pytest.warns(UserWarning, match=r"shape \(3, 4, 4\) could be \(H, W, C\) or \(C, H, W\)"):
+    """(3, 4, 4) CHW was stored as a 3x4 RGBA image without a word (layout="auto"). The
+    warning names the user's log line (it named a line of animlib's writer.py)."""
+    with pytest.warns(
+        UserWarning, match=r"shape \(3, 4, 4\) could be \(H, W, C\) or \(C, H, W\)"
+    ) as said:
         with animlib.RunWriter(tmp_path, name="a") as w:
+            here = inspect.currentframe().f_lineno
             w.log(image=np.zeros((3, 4, 4), np.float32))
-    with pytest.warns(UserWarning, match=r"shape \(1, 3, 3\) could be"):
+    assert [(m.filename, m.lineno) for m in said] == [(__file__, here + 1)]
+    with pytest.warns(UserWarning, match=r"shape \(1, 3, 3\) could be") as said:
         with animlib.BatchWriter(tmp_path, experiment="b") as w:
+            here = inspect.currentframe().f_lineno
             w.log(images=np.zeros((2, 1, 3, 3), np.float32))
+    assert [(m.filename, m.lineno) for m in said] == [(__file__, here + 1)]
     import warnings
 
     with warnings.catch_warnings():

@@ -259,9 +259,10 @@ def test_a_run_that_logged_nothing_leaves_nothing(tmp_path):
     a failure before the first step already left nothing. Now both leave nothing."""
     from animlib.cli import main
 
-    with pytest.warns(UserWarning, match="run 'empty' logged no step: nothing was kept"):
+    with pytest.warns(UserWarning, match="run 'empty' logged no step: nothing was kept") as said:
         with animlib.RunWriter(tmp_path, name="empty", class_names=["a", "b"], true_label=0):
             pass
+    assert [m.filename for m in said] == [__file__]  # (it named writer.py's __exit__)
     with pytest.raises(KeyError):
         with animlib.RunWriter(tmp_path, name="failed", class_names=["a", "b"], true_label=0):
             raise KeyError("before any step")
