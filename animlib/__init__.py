@@ -23,8 +23,9 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .animation import animate
+    from .experiment_info import ExperimentInfo
     from .experiment_writer import BatchWriter
-    from .experiments import ExperimentInfo, list_experiments, summarize
+    from .experiments import list_experiments, summarize
     from .listing import RunInfo, list_runs
     from .metrics import run_metrics
     from .reader import Run, open_run, open_run_in
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "animate": ".animation",
     "BatchWriter": ".experiment_writer",
-    "ExperimentInfo": ".experiments",
+    "ExperimentInfo": ".experiment_info",
     "list_experiments": ".experiments",
     "summarize": ".experiments",
     "RunInfo": ".listing",

@@ -8,13 +8,13 @@ import os
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import meta as M
 from .errors import AnimlibError, Code
+from .experiment_info import ExperimentInfo
 from .listing import RunInfo
 from .outcomes import outcome_of
 from .text import natural_key
@@ -56,19 +56,6 @@ SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the exper
 # at step 0: a success with flip step 0, as summarize counts it; a targeted one only if the
 # model already predicted the target)
 AT_START = "misclassified before the attack"
-
-
-@dataclass
-class ExperimentInfo:
-    """One experiment: its id, metadata shared by its runs, and its run ids (by sample)."""
-
-    id: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    run_ids: list[str] = field(default_factory=list)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``meta[key]``, or ``default``."""
-        return self.meta.get(key, default)
 
 
 def _index(root: Any, storage_options: dict[str, Any] | None) -> RunIndex:

@@ -12,7 +12,7 @@ from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .settings import held
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_ID_RULE, is_run_id, unsafe_link
-from .text import printable
+from .text import printable, short_repr
 
 
 class Verdict:
@@ -38,7 +38,7 @@ class Verdict:
         return ""
 
 
-@dataclass
+@dataclass(repr=False)
 class RunInfo(Verdict):
     """One row of a results folder: a run's metadata, or the reason it is broken (``error``,
     with the ``field`` and ``code`` of the problem)."""
@@ -49,6 +49,20 @@ class RunInfo(Verdict):
     error: str | None = None
     field: str | None = None
     code: Code | None = None
+
+    def __repr__(self) -> str:
+        """One short line: ``RunInfo(id=..., status=..., steps=..., attack=...)``, with the
+        name when it is not the id and a broken run's ``error`` (not the whole run.json)."""
+        name = self.get("name")
+        return short_repr(
+            "RunInfo",
+            id=self.id,
+            name=None if name == self.id else name,
+            status=self.get("status"),
+            steps=self.get("steps"),
+            attack=self.get("attack"),
+            error=self.error,
+        )
 
     @property
     def name(self) -> str:

@@ -129,3 +129,19 @@ def confidence_text(x: float, digits: int = 4) -> str:
         mantissa, exponent = f"{x:.1e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     return f"{x:.{digits}f}"
+
+
+SHORT_REPR_CHARS = 160  # longest string value a short repr shows whole
+
+
+def short_repr(kind: str, **fields: Any) -> str:
+    """``kind(key=value, ...)`` of the ``fields`` that are not None, each value as its repr
+    (a string cut to :data:`SHORT_REPR_CHARS` characters): the one line a notebook cell shows
+    for what animlib returns, instead of every field it holds."""
+    shown = []
+    for key, value in fields.items():
+        if isinstance(value, str) and len(value) > SHORT_REPR_CHARS:
+            value = value[: SHORT_REPR_CHARS - 1] + "…"
+        if value is not None:
+            shown.append(f"{key}={value!r}")
+    return f"{kind}({', '.join(shown)})"

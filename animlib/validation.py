@@ -20,10 +20,10 @@ from .lock import run_status
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
-from .text import plural, printable
+from .text import plural, printable, short_repr
 
 
-@dataclass
+@dataclass(repr=False)
 class Report(Verdict):
     """The outcome of validating one run: ``ok``, or the first problem found with its ``field``
     and ``code`` (from the :class:`~animlib.errors.AnimlibError`)."""
@@ -39,6 +39,13 @@ class Report(Verdict):
     def details(self) -> str:
         """``  (N steps, status)``."""
         return f"  ({plural(self.steps, 'step')}, {self.status})"
+
+    def __repr__(self) -> str:
+        """One short line: ``Report(id=..., ok=..., steps=..., status=...)``, with the
+        ``error`` of a broken run."""
+        return short_repr(
+            "Report", id=self.id, ok=self.ok, steps=self.steps, status=self.status, error=self.error
+        )
 
 
 # -- structure: array metadata only (open_run runs this) ---------------------------------------

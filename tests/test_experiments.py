@@ -206,6 +206,9 @@ def test_list_experiments(root, tmp_path):
     assert tgt.get("attack") == "PGD-T" and tgt.get("model") == "m" and tgt.get("targeted")
     assert tgt.get("params") == {"eps": 0.1, "steps": 4} and tgt.get("n_runs") == 4
     assert tgt.get("status") == "finished" and tgt.get("steps") == 4
+    # (a notebook cell showed every run id, the class names and the parameters)
+    shown = "ExperimentInfo(id='tgt', attack='PGD-T', status='finished', runs=4, steps=4)"
+    assert repr(tgt) == shown
     with pytest.raises(animlib.RunFormatError):
         animlib.list_experiments(tmp_path / "missing")
 
