@@ -316,6 +316,26 @@ def warn_targets_equal_to_true(
     )
 
 
+def check_like_earlier(
+    imgs: np.ndarray, shape: tuple[int, ...] | None, dtype: np.dtype | None, step: int, blame: Blame
+) -> None:
+    """Refuse the (B, H, W, C) images of ``step`` unless they have the (H, W, C) ``shape`` and
+    the ``dtype`` of the earlier steps (None: no step yet)."""
+    if shape is not None and imgs.shape[1:] != shape:
+        raise blame(
+            "images",
+            f"step {step} has images of shape {imgs.shape[1:]} but earlier steps have "
+            f"{shape} (H, W, C)",
+            code=Code.MISMATCH,
+        )
+    if dtype is not None and imgs.dtype != dtype:
+        raise blame(
+            "images",
+            f"step {step} is {imgs.dtype} but earlier steps are {dtype}",
+            code=Code.MISMATCH,
+        )
+
+
 def originals_like(orig: np.ndarray | None, imgs: np.ndarray, blame: Blame) -> np.ndarray | None:
     """The originals checked against the first step's images (same shape; uint8 originals
     of float32 images scaled to [0, 1]); None stays None."""

@@ -32,6 +32,7 @@ from .same_process import batch_key, close_for_resume, root_url, start_experimen
 from .sample_sink import SampleSink, common_steps
 from .settings import held
 from .stepsplit import prepare_batch
+from .text import short_repr
 
 RETRIES = 5  # experiment ids tried when writers start one experiment at once
 
@@ -178,6 +179,17 @@ class BatchWriter:
 
     def __len__(self) -> int:
         return self._n
+
+    def __repr__(self) -> str:
+        """``BatchWriter(experiment=..., samples=B, steps=N, status='open'|'closed', root=...)``."""
+        return short_repr(
+            "BatchWriter",
+            experiment=self.experiment,
+            samples=self._b,
+            steps=self._n,
+            status="closed" if self._closed else "open",
+            root=self._root,
+        )
 
     @property
     def next_step(self) -> int:
@@ -386,19 +398,7 @@ class BatchWriter:
         prepared = prepare_batch(imgs, validate=True)
         if not all(p.in_range for p in prepared):
             B.check_float_range(imgs, blame)
-        if self._image_shape is not None and imgs.shape[1:] != self._image_shape:
-            raise blame(
-                "images",
-                f"step {self._n} has images of shape {imgs.shape[1:]} but earlier steps have "
-                f"{self._image_shape} (H, W, C)",
-                code=Code.MISMATCH,
-            )
-        if self._image_dtype is not None and imgs.dtype != self._image_dtype:
-            raise blame(
-                "images",
-                f"step {self._n} is {imgs.dtype} but earlier steps are {self._image_dtype}",
-                code=Code.MISMATCH,
-            )
+        B.check_like_earlier(imgs, self._image_shape, self._image_dtype, self._n, blame)
         probs = B.probabilities(confidences, logits, b, self._k, blame)
         if self._has_conf is not None and (probs is not None) != self._has_conf:
             have = "logs" if self._has_conf else "does not log"

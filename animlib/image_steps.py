@@ -25,6 +25,15 @@ class ImageSteps:
     def __len__(self) -> int:
         return len(self.run)
 
+    def __repr__(self) -> str:
+        """``ImageSteps(run=..., shape=(steps, H, W, C), dtype=...)`` from the array's metadata
+        (no step is read); a run whose images cannot be opened shows why instead."""
+        try:
+            shape, dtype = self.shape, self.dtype
+        except AnimlibError as exc:
+            return f"ImageSteps(run={self.run.id!r}, steps={len(self)}, error={exc.reason()!r})"
+        return f"ImageSteps(run={self.run.id!r}, shape={shape}, dtype={dtype})"
+
     def _read_direct(self, i: int) -> np.ndarray | None:
         """Step ``i`` read straight from its chunk (:class:`~animlib.chunk_reader.ChunkReader`,
         without Zarr's per-read overhead), or None when that reader cannot read it."""

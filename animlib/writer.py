@@ -28,6 +28,7 @@ from .run_folder import IF_EXISTS, check_root, clear_for
 from .same_process import REOPENED, close_earlier, make_way_for_run, run_key, warn_new_id
 from .store import Store, open_store
 from .store.paths import run_id_for
+from .text import short_repr
 
 CHUNK_TARGET_BYTES = 4 * 2**20  # raw bytes of one images chunk (stored far smaller)
 CHUNK_TARGET_VALUES = 2**20  # pixel values of one images chunk: reading a step decodes it whole
@@ -238,6 +239,12 @@ class RunWriter:
 
     def __len__(self) -> int:
         return self._app.n
+
+    def __repr__(self) -> str:
+        """``RunWriter(id=..., steps=N, status=..., url=...)``: ``running`` while open, then
+        ``finished`` or ``failed`` (``closed``: it logged no step, so nothing was kept)."""
+        status = "closed" if self._app.closed and not len(self) else self.meta.get("status")
+        return short_repr("RunWriter", id=self.run_id, steps=len(self), status=status, url=self.url)
 
     @property
     def next_step(self) -> int:

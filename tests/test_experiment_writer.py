@@ -307,6 +307,18 @@ def test_a_bad_later_step_keeps_the_earlier_steps(tmp_path):
     assert info.value.code == Code.CLOSED
 
 
+def test_a_batch_writer_shows_its_experiment_steps_and_whether_it_is_open(tmp_path):
+    """A notebook cell showing a BatchWriter printed "<animlib.experiment_writer.BatchWriter
+    at 0x...>"."""
+    with writer(tmp_path) as w:
+        shown = "BatchWriter(experiment='pgd-eps0.1', samples=4, steps=0, status='open', "
+        shown += f"root={str(tmp_path)!r})"
+        assert repr(w) == shown
+        w.log(images=batch(0), confidences=probs(0))
+        assert repr(w) == shown.replace("steps=0", "steps=1")
+    assert repr(w) == shown.replace("steps=0", "steps=1").replace("'open'", "'closed'")
+
+
 def test_ctrl_c_in_the_with_block_records_keyboardinterrupt_without_a_colon(tmp_path):
     """The runs of a notebook cell interrupted by Ctrl-C recorded "KeyboardInterrupt: "."""
     with pytest.raises(KeyboardInterrupt), writer(tmp_path) as w:

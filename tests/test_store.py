@@ -151,6 +151,8 @@ def test_opening_is_lazy(tmp_path, monkeypatch):
     monkeypatch.setattr(LocalStore, "read", read_spy)
     run = animlib.open_run(tmp_path / run_id)
     assert len(run) == 40
+    # shown in a notebook cell (it was "<animlib.image_steps.ImageSteps at 0x...>"): no chunk read
+    assert repr(run.images) == "ImageSteps(run='lazy', shape=(40, 64, 64, 3), dtype=float32)"
     assert not [k for k in keys if k.startswith("images/c")], keys
     img = run.images[37]
     image_chunks = {k for k in keys if k.startswith("images/c")}
@@ -232,6 +234,23 @@ def test_a_failed_run_records_the_exception_and_its_message(tmp_path):
             w.log(image=image_for(0), confidences=probs_for(0))
             raise ValueError("diverged at step 1")
     assert animlib.open_run(tmp_path / "bad").meta["error"] == "ValueError: diverged at step 1"
+
+
+def test_a_writer_shows_its_run_steps_and_status(tmp_path):
+    """A notebook cell showing a writer printed "<animlib.writer.RunWriter at 0x...>", not
+    whether the writer from an earlier cell is still open."""
+    w = animlib.RunWriter(tmp_path, name="shown", class_names=CLASSES, true_label=0)
+    where = f"url={str(tmp_path / 'shown')!r})"
+    assert repr(w) == f"RunWriter(id='shown', steps=0, status='running', {where}"
+    for i in range(2):
+        w.log(image=image_for(i), confidences=probs_for(i))
+    assert repr(w) == f"RunWriter(id='shown', steps=2, status='running', {where}"
+    w.finish()
+    assert repr(w) == f"RunWriter(id='shown', steps=2, status='finished', {where}"
+    with pytest.warns(UserWarning, match="logged no step"):
+        with animlib.RunWriter(tmp_path, name="none") as empty:
+            pass
+    assert repr(empty).startswith("RunWriter(id='none', steps=0, status='closed', url=")
 
 
 BAD_STEPS = [
