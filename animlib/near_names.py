@@ -23,9 +23,8 @@ def did_you_mean(store: Store) -> str:
     except OSError:
         return ""
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
-    if close:
-        return f" (did you mean {close[0]}?)"
-    return _in_results_folder(parent, name)
+    held = _in_results_folder(parent, name)  # (a run of that very id: before a near name)
+    return held or (f" (did you mean {close[0]}?)" if close else "")
 
 
 def _in_results_folder(parent: str, name: str) -> str:

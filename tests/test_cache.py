@@ -159,6 +159,7 @@ def test_a_run_of_the_callers_own_renders_without_the_cache(tmp_path, cache_dir)
     out = animlib.render(Mine(3), tmp_path / "mine.mp4", cache=True)
     pair = animlib.render_compare([Mine(3), Mine(5)], tmp_path / "two.gif", cache=True)
     assert frame_count(out) == 3 and frame_count(pair) == 5
+    assert frame_count(cache.cached_render(Mine(4), "mp4")) == 4  # (the cache's own entry point)
     assert not cache_dir.exists() or visible(cache_dir) == []
 
 

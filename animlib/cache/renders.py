@@ -68,7 +68,9 @@ def cached_render(
     got = _render_or_none(group, fmt, opts, progress, live_max_age)
     if got is not None:
         return got
-    target = temp_path(keys.entry_name(keys.render_key(group, fmt, opts), fmt))
+    keyed = all(_keyed(r) for r in group)  # (else a name of its own: nothing to key it by)
+    key = keys.render_key(group, fmt, opts) if keyed else f"uncached-{secrets.token_hex(8)}"
+    target = temp_path(keys.entry_name(key, fmt))
     _render_uncached(group, target, fmt, opts, progress)
     return target
 
@@ -83,7 +85,7 @@ def _render_or_none(
     """The cached render, or None when the cache folder cannot be written (said once:
     :func:`~animlib.cache.unwritable.cache_unwritable`) or a run has no content fingerprint
     to key it by (an object of the caller's own that implements ``RunLike``)."""
-    if not all(isinstance(getattr(r, "fingerprint", None), str) for r in group):
+    if not all(_keyed(r) for r in group):
         log.info("not cached: %s has no fingerprint (not a stored run)", ", ".join(labels(group)))
         return None
     try:
@@ -96,6 +98,12 @@ def _render_or_none(
         if cache_unwritable(exc) is None:
             raise
     return None
+
+
+def _keyed(run: RunLike) -> bool:
+    """Whether ``run`` has a content fingerprint to key its renders by (a stored run does; an
+    object of the caller's own that implements ``RunLike`` need not)."""
+    return isinstance(getattr(run, "fingerprint", None), str)
 
 
 def _render_uncached(
