@@ -10,10 +10,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from .caller import warn_caller
 from .errors import AnimlibError, Code, ExperimentInputError, RunInputError
 from .experiment_ids import experiment_id, resolve_experiment_id
 from .open_writers import open_on, untrack
@@ -93,8 +93,8 @@ def start_experiment(
     """The experiment id a new BatchWriter writes under and the runs it replaces
     (:func:`~animlib.experiment_ids.resolve_experiment_id`), after dealing with a BatchWriter
     of this process still open on ``base``: closed for ``"overwrite"``, named in the error for
-    ``"error"``, warned about for ``"new"`` (at the user's line). Also the results folder's
-    URL (:func:`root_url`).
+    ``"error"``, warned about for ``"new"`` (call it from the BatchWriter's constructor: the
+    warning points at its caller's line). Also the results folder's URL (:func:`root_url`).
 
     Raises:
         ExperimentInputError: (BUSY) ``"error"`` and such a writer holds it, or as
@@ -116,19 +116,21 @@ def start_experiment(
         )
     experiment, replace = resolve_experiment_id(root, base, if_exists, storage_options)
     if held and if_exists == "new":
-        warn_new_id("experiment", base, experiment)
+        warn_new_id("experiment", base, experiment, stacklevel=3)
     return experiment, replace, url
 
 
-def warn_new_id(kind: str, held: str, new: str) -> None:
-    """Warn, at the user's line, that the ``kind`` ``held`` is still open in this process (a
-    writer left open), so the new writer writes ``new``."""
+def warn_new_id(kind: str, held: str, new: str, stacklevel: int) -> None:
+    """Warn that the ``kind`` ``held`` is still open in this process (a writer left open), so
+    the new writer writes ``new``; ``stacklevel`` as :func:`warnings.warn`'s, from the caller."""
     if new == held:
         return
-    warn_caller(
+    warnings.warn(
         f"{kind} {held!r} is still open in this process (an earlier writer of it was never "
         f"closed: a notebook cell run again?), so this writer writes {new!r}; {CLOSE_HOW}, or "
-        f"pass if_exists='overwrite' to close the earlier one and replace its {kind}"
+        f"pass if_exists='overwrite' to close the earlier one and replace its {kind}",
+        UserWarning,
+        stacklevel=stacklevel + 1,
     )
 
 

@@ -164,7 +164,7 @@ class RunWriter:
         self._closing = False
         track(self, lambda: run_key(self.url))
         if held:
-            warn_new_id("run", run_id_for(name), self.run_id)
+            warn_new_id("run", run_id_for(name), self.run_id, stacklevel=2)
 
     @classmethod
     def resume(
