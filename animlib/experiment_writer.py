@@ -16,6 +16,7 @@ from .experiment_ids import (
     existing_runs,
     experiment_id,
     next_free,
+    resolve_experiment_id,
     resumed_members,
     starting,
 )
@@ -28,7 +29,6 @@ from .listing import RunInfo
 from .open_writers import error_text, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS
-from .same_process import batch_key, close_for_resume, root_url, start_experiment
 from .sample_sink import SampleSink, common_steps
 from .settings import held
 from .stepsplit import prepare_batch
@@ -145,11 +145,11 @@ class BatchWriter:
         self._finished = False
         self._failed: tuple[str, ExperimentStoreError] | None = None  # a failed final write
         self._lock = threading.Lock()
-        self.experiment, self._replace, url = start_experiment(
+        self.experiment, self._replace = resolve_experiment_id(
             self._root, base, if_exists, storage_options
-        )  # (a writer of this process left open on it: closed, refused or warned about)
+        )
         self._fresh, self._if_exists = if_exists == "new", if_exists
-        track(self, batch_key(self, url))
+        track(self)
 
     # -- public API -------------------------------------------------------------------------
     @property
@@ -335,7 +335,6 @@ class BatchWriter:
         """
         B.check_layout(layout, Blame(experiment))
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
-        close_for_resume(root, experiment, storage_options)  # (a writer of this process)
         listed = existing_runs(root, storage_options)
         experiment, infos = resumed_members(listed, experiment)
         B.check_resumable(experiment, root, infos)
@@ -388,7 +387,7 @@ class BatchWriter:
                 exc.message, field=exc.field, code=exc.code, experiment=experiment
             ) from None
         self._flusher = Flusher([sink.appender for sink in self._sinks])
-        track(self, batch_key(self, root_url(root, storage_options)))
+        track(self)
         self._n = covered if covered is not None else max(sink.steps for sink in self._sinks)
 
     def _check(self, images, confidences, logits, active, scalars, blame: Blame) -> BatchStep:

@@ -6,7 +6,6 @@ import atexit
 import os
 import sys
 import threading
-from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from . import interrupts
@@ -21,23 +20,18 @@ class Finishable(Protocol):
 
 
 _open: dict[int, tuple[Finishable, int]] = {}  # id(writer) -> (writer, pid that opened it)
-_keys: dict[int, Callable[[], Hashable | None]] = {}  # id(writer) -> what it holds (open_on)
 _lock = threading.Lock()
 _hooked: set[int] = set()  # the processes whose exit closes their writers
 _exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
 
 
-def track(writer: Finishable, key: Callable[[], Hashable | None] | None = None) -> None:
+def track(writer: Finishable) -> None:
     """Remember an open writer, so that it is closed at interpreter exit if the script never
     closes it (as W&B closes a run whose script ends without ``finish()``): at the exit of a
-    multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook).
-    ``key`` tells what the writer holds now (its run, its experiment; None: nothing yet), for
-    :func:`open_on`."""
+    multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook)."""
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
-        if key is not None:
-            _keys[id(writer)] = key
         if os.getpid() in _hooked:
             return
         _hooked.add(os.getpid())
@@ -66,18 +60,9 @@ def untrack(writer: Finishable) -> None:
     """Forget a writer that has been closed."""
     with _lock:
         _open.pop(id(writer), None)
-        _keys.pop(id(writer), None)
         last = not _open
     if last:
         release_sigterm()
-
-
-def open_on(key: Hashable) -> list[Finishable]:
-    """The writers this process opened, still open, that hold ``key`` (a run, an experiment:
-    the key they were tracked with), e.g. one a notebook cell run again left behind."""
-    with _lock:
-        mine = [(w, _keys.get(i)) for i, (w, pid) in _open.items() if pid == os.getpid()]
-    return [w for w, holds in mine if holds is not None and holds() == key]
 
 
 def error_text(exc: BaseException) -> str:
@@ -116,7 +101,6 @@ def finish_open_writers() -> bool:
     with _lock:
         writers = [w for w, pid in _open.values() if pid == os.getpid()]
         _open.clear()
-        _keys.clear()
     for writer in writers:
         try:
             writer.finish(status, error)

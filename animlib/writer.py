@@ -25,7 +25,6 @@ from .limits import check_classes, check_json_depth, check_side, check_steps
 from .open_writers import error_text, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS, check_root, clear_for
-from .same_process import REOPENED, close_earlier, make_way_for_run, run_key, warn_new_id
 from .store import Store, open_store
 from .store.paths import run_id_for
 from .text import short_repr
@@ -156,15 +155,12 @@ class RunWriter:
         }
         meta.update(_extra_fields(fields, name))
         root_store = open_store(root, storage_options)
-        held = make_way_for_run(root_store, name, if_exists)  # (a writer of this process)
         self._app = _create(root_store, name, meta, self._original, if_exists)
         self._store = self._app.store
         self.run_id = self._app.run_id
         self._lock = threading.Lock()
         self._closing = False
-        track(self, lambda: run_key(self.url))
-        if held:
-            warn_new_id("run", run_id_for(name), self.run_id, stacklevel=2)
+        track(self)
 
     @classmethod
     def resume(
@@ -206,7 +202,6 @@ class RunWriter:
         fields = _extra_fields(fields, store.name)
         self = cls.__new__(cls)
         keep = None if steps is None else int(steps)
-        close_earlier(run_key(store.url), REOPENED)  # (a writer of this process left open)
         self._app = RunAppender.resume(store, image_chunk_steps, keep=keep, fields=fields)
         self._store = store
         self.run_id = self._app.run_id
@@ -215,7 +210,7 @@ class RunWriter:
         self._original = self._app.original
         self._lock = threading.Lock()
         self._closing = False
-        track(self, lambda: run_key(self.url))
+        track(self)
         return self
 
     # -- public API -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -466,9 +465,7 @@ w.flush()
             assert info.value.code == Code.BUSY
             assert f"another writer (pid {pid} on" in info.value.message
             assert "writing this experiment (its run 'pgd-eps0.1-0000')" in info.value.message
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # (no warning: not a writer of this process)
-            assert _write(tmp_path).experiment == "pgd-eps0.1-2"
+        assert _write(tmp_path).experiment == "pgd-eps0.1-2"
     assert len(run_dirs(tmp_path)) == 2 * B
 
 
@@ -493,97 +490,14 @@ w.flush()
         assert len(w) == 1
 
 
-# ------------------------------------------------- a writer of this process left open on it
-def _left_open(root, steps: int = 3) -> animlib.BatchWriter:
-    """A notebook cell that opens a BatchWriter and logs, its writer never closed (its last
-    steps still buffered: written in the background ~1 s later)."""
-    w = writer(root)
-    for i in range(steps):
-        w.log(images=batch(i), confidences=probs(i))
-    return w
-
-
-def _runs(root) -> dict[str, tuple[str, int, str | None]]:
-    return {
-        r.id: (r.get("status"), r.get("steps"), r.get("error")) for r in animlib.list_runs(root)
-    }
-
-
-def test_a_cell_run_again_writes_a_fresh_experiment_and_warns_of_the_writer_left_open(tmp_path):
-    """Re-running ``w = BatchWriter(R, experiment=...)`` silently wrote "<id>-2" while the first
-    writer stayed open all session. The fresh id stays, with one warning at the user's line
-    naming the experiment left open and how to close it; the earlier writer is left alone."""
-    first = _left_open(tmp_path)
-    with pytest.warns(UserWarning) as got:
-        w = writer(tmp_path)  # the cell again
-    (warned,) = got.list
-    assert warned.filename == __file__
-    message = str(warned.message)
-    assert message.startswith("experiment 'pgd-eps0.1' is still open in this process")
-    assert "'pgd-eps0.1-2'" in message and ".finish()" in message and "`with` block" in message
-    assert "if_exists='overwrite'" in message and w.experiment == "pgd-eps0.1-2"
-    w.log(images=batch(7), confidences=probs(7))
-    first.log(images=batch(3), confidences=probs(3))  # still open
+def test_overwrite_refuses_runs_a_live_writer_holds(tmp_path):
+    w = writer(tmp_path)
+    w.log(images=batch(0), confidences=probs(0))
+    with pytest.raises(ExperimentInputError) as info:
+        writer(tmp_path, if_exists="overwrite")
+    assert info.value.code == Code.BUSY
     w.finish()
-    first.finish()
-    runs = _runs(tmp_path)
-    assert {runs[r] for r in first.run_ids} == {("finished", 4, None)}
-    assert {runs[r] for r in w.run_ids} == {("finished", 1, None)}
-
-
-def test_overwrite_closes_the_writer_this_process_left_open_then_replaces_its_runs(tmp_path):
-    """``if_exists="overwrite"`` on an experiment a writer left open by a cell run again held
-    was refused ("another writer (pid N on vm) ... this run", N the kernel itself). Now that
-    writer is closed first: every step it logged is written (buffered ones too), its runs
-    failed saying they were replaced; the new writer's first step replaces them."""
-    first = _left_open(tmp_path)
-    w = writer(tmp_path, if_exists="overwrite")
-    replaced = "replaced by a new writer of this experiment in the same process"
-    assert _runs(tmp_path) == {r: ("failed", 3, replaced) for r in first.run_ids}
-    with pytest.raises(ExperimentInputError, match="this writer is closed") as err:
-        first.log(images=batch(3), confidences=probs(3))
-    assert err.value.code == Code.CLOSED
-    with w:
-        w.log(images=batch(10), confidences=probs(10))
-    assert w.experiment == "pgd-eps0.1"
-    assert _runs(tmp_path) == {r: ("finished", 1, None) for r in w.run_ids}
-    for i, run_id in enumerate(w.run_ids):  # only the new writer's step
-        np.testing.assert_array_equal(
-            animlib.open_run(tmp_path / run_id).images[0], np.moveaxis(batch(10)[i], 0, -1)
-        )
-
-
-def test_error_says_the_writer_left_open_is_in_this_process(tmp_path):
-    first = _left_open(tmp_path)
-    with pytest.raises(ExperimentInputError) as err:
-        writer(tmp_path, if_exists="error")
-    assert err.value.code == Code.BUSY and err.value.field == "if_exists"
-    assert err.value.experiment == "pgd-eps0.1"
-    assert "a writer in this process is still writing them" in err.value.message
-    assert ".finish()" in err.value.message and "if_exists='overwrite'" in err.value.message
-    first.log(images=batch(3), confidences=probs(3))  # left alone
-    first.finish()
-    assert {v for v in _runs(tmp_path).values()} == {("finished", 4, None)}
-
-
-def test_resume_closes_the_writer_this_process_left_open_and_goes_on_after_its_steps(tmp_path):
-    """Resuming an experiment a writer of this process held was refused ("another writer"),
-    or, its steps still buffered, "no stored step ... nothing to resume". Now that writer is
-    closed first with every step it logged written, so the resumed writer goes on after all
-    of them, every sample aligned, and the earlier one cannot log into the runs any more."""
-    first = _left_open(tmp_path)
-    w = animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
-    assert len(w) == 3 and w.run_ids == first.run_ids
-    with pytest.raises(ExperimentInputError, match="this writer is closed"):
-        first.log(images=batch(9), confidences=probs(9))
-    assert {s for s, _, _ in _runs(tmp_path).values()} == {"running"}
-    with w:
-        w.log(images=batch(3), confidences=probs(3))
-    assert _runs(tmp_path) == {r: ("finished", 4, None) for r in w.run_ids}
-    for i, run_id in enumerate(w.run_ids):
-        run = animlib.open_run(tmp_path / run_id)
-        for step in range(4):
-            np.testing.assert_array_equal(run.images[step], np.moveaxis(batch(step)[i], 0, -1))
+    assert len(run_dirs(tmp_path)) == B
 
 
 def _claim(root, pid: int, host: str | None = None) -> Path:
@@ -727,10 +641,8 @@ def test_resume_after_a_crash(tmp_path):
     assert len(infos) == B and {i.get("status") for i in infos} == {"running"}
     w = animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
     assert len(w) == 3 and w.batch_size == B and w.sample_ids == [0, 1, 2, 3]
-    again = animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")  # (this process's: closed)
-    with pytest.raises(ExperimentInputError, match="this writer is closed"):
-        w.log(images=batch(3), confidences=probs(3))
-    w = again
+    with pytest.raises(ExperimentInputError, match="writing this run"):
+        animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
     with w:
         w.log(images=batch(3), confidences=probs(3))
     for i, run_id in enumerate(w.run_ids):

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, writer_of_another_process
+from helpers import CLASSES, image_for, probs_for
 
 import animlib
 from animlib.errors import RunInputError
@@ -111,17 +111,16 @@ def test_run_status_of_a_live_writer_and_of_one_on_another_host(tmp_path):
 
 
 def test_second_writer_gets_a_clear_error(tmp_path):
-    opening = f"""
-w = animlib.RunWriter({str(tmp_path)!r}, name="busy", class_names={CLASSES!r}, true_label=0)
-w.log(image=np.zeros((16, 12, 3), np.float32))
-"""
-    with writer_of_another_process(opening) as pid:
-        with pytest.raises(RunInputError, match=f"another writer .pid {pid} on") as info:
-            animlib.RunWriter.resume(tmp_path / "busy")
-        assert info.value.run == "busy" and info.value.field == "lock"
-    with animlib.RunWriter.resume(tmp_path / "busy") as again:  # the first writer was unharmed
-        again.log(image=np.ones((16, 12, 3), np.float32))
-    assert len(animlib.open_run(tmp_path / "busy")) == 2
+    w = animlib.RunWriter(tmp_path, name="busy", class_names=CLASSES, true_label=0)
+    w.log(image=image_for(0), confidences=probs_for(0))
+    with pytest.raises(RunInputError, match="a writer in this process is writing this run") as info:
+        animlib.RunWriter.resume(tmp_path / w.run_id)
+    assert info.value.run == "busy" and info.value.field == "lock"
+    w.log(image=image_for(1), confidences=probs_for(1))  # the first writer is unharmed
+    w.finish()
+    with animlib.RunWriter.resume(tmp_path / w.run_id) as again:
+        again.log(image=image_for(2), confidences=probs_for(2))
+    assert len(animlib.open_run(tmp_path / "busy")) == 3
 
 
 def test_resume_refuses_bad_steps_like_a_new_writer(tmp_path):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import warnings
-
 import numpy as np
 import pytest
-from helpers import CLASSES, image_for, probs_for, writer_of_another_process
+from helpers import CLASSES, image_for, probs_for
 
 import animlib
 from animlib.errors import Code, RunInputError
@@ -47,132 +44,15 @@ def test_error_refuses_and_touches_nothing(tmp_path):
     assert write(tmp_path / "other", 1, if_exists="error") == "rerun"
 
 
-def test_overwrite_refuses_a_run_a_writer_of_another_process_holds(tmp_path):
-    opening = f"""
-w = animlib.RunWriter({str(tmp_path)!r}, name="rerun", class_names={CLASSES!r}, true_label=0)
-w.log(image=np.zeros((16, 12, 3), np.float32))
-"""
-    with writer_of_another_process(opening) as pid:
-        with pytest.raises(RunInputError, match="cannot be overwritten") as err:
-            write(tmp_path, 1, if_exists="overwrite")
-        assert err.value.code == Code.BUSY
-        assert f"another writer (pid {pid} on" in err.value.message
-        with pytest.raises(RunInputError, match=f"another writer .pid {pid} on"):
-            animlib.RunWriter.resume(tmp_path / "rerun")
-        with pytest.raises(RunInputError, match="a run 'rerun' exists"):
-            write(tmp_path, 1, if_exists="error")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # (no warning: not a writer of this process)
-            assert write(tmp_path, 1) == "rerun-2"
-    run = animlib.open_run_in(tmp_path, "rerun")
-    assert (len(run), run.status) == (1, "finished")
-
-
-# ------------------------------------------------- a writer of this process left open on it
-def _open(root, **kw) -> animlib.RunWriter:
-    return animlib.RunWriter(root, name="bare", class_names=CLASSES, true_label=0, **kw)
-
-
-def _left_open(root, steps: int = 3) -> animlib.RunWriter:
-    """A notebook cell that opens a writer and logs, its writer never closed."""
-    w = _open(root)
-    for i in range(steps):
-        w.log(image=image_for(i), confidences=probs_for(i))
-    return w
-
-
-def test_a_cell_run_again_writes_a_fresh_id_and_warns_of_the_writer_left_open(tmp_path):
-    """Re-running the cell ``w = RunWriter(R, name="bare")`` silently wrote "bare-2" while the
-    first writer stayed open (kept by open_writers) and "bare" showed running all session. The
-    fresh id stays, with one warning at the user's line naming the run left open and how to
-    close it; the earlier writer is left alone (it may still be in use)."""
-    first = _left_open(tmp_path)
-    with pytest.warns(UserWarning) as got:
-        w = _open(tmp_path)  # the cell again
-    (warned,) = got.list
-    assert warned.filename == __file__
-    message = str(warned.message)
-    assert message.startswith("run 'bare' is still open in this process") and "'bare-2'" in message
-    assert ".finish()" in message and "`with` block" in message
-    assert "if_exists='overwrite'" in message
-    assert w.run_id == "bare-2"
-    w.log(image=image_for(7), confidences=probs_for(7))
-    first.log(image=image_for(3), confidences=probs_for(3))  # still open
-    w.finish()
-    first.finish()
-    runs = {r.id: (r.get("status"), r.get("steps")) for r in animlib.list_runs(tmp_path)}
-    assert runs == {"bare": ("finished", 4), "bare-2": ("finished", 1)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # (nothing left open: no warning)
-        _open(tmp_path).finish("failed")
-
-
-def test_overwrite_closes_the_writer_this_process_left_open_and_replaces_its_run(tmp_path):
-    """``if_exists="overwrite"`` on the run of a writer left open by a cell run again was
-    refused ("another writer (pid N on vm)", N the kernel itself), with no way out but a
-    kernel restart. Now that writer is closed first (its run failed, saying it was replaced),
-    then its run is replaced: the new run holds only the new writer's steps."""
-    first = _left_open(tmp_path)
-    w = _open(tmp_path, if_exists="overwrite")
-    assert w.run_id == "bare"
-    with pytest.raises(RunInputError, match="this writer is closed") as err:
-        first.log(image=image_for(3), confidences=probs_for(3))
-    assert err.value.code == Code.CLOSED
-    for i in (10, 11):
-        w.log(image=image_for(i), confidences=probs_for(i))
-    w.finish()
-    run = animlib.open_run_in(tmp_path, "bare")
-    assert (len(run), run.status, run.meta.get("error")) == (2, "finished", None)
-    assert np.array_equal(run.images[0], image_for(10))
-    assert [r.id for r in animlib.list_runs(tmp_path)] == ["bare"]
-
-
-def test_overwrite_marks_the_closed_writers_run_failed_before_removing_it(tmp_path, monkeypatch):
-    from animlib import run_folder
-
-    seen = []
-    real = run_folder.clear_for
-
-    def spy(root, name):
-        seen.append(json.loads((tmp_path / "bare" / "run.json").read_text()))
-        real(root, name)
-
-    monkeypatch.setattr("animlib.writer.clear_for", spy)
-    _left_open(tmp_path)
-    _open(tmp_path, if_exists="overwrite").finish("failed")
-    (meta,) = seen
-    assert (meta["status"], meta["steps"]) == ("failed", 3)
-    assert meta["error"] == "replaced by a new writer of this run in the same process"
-
-
-def test_error_says_the_writer_left_open_is_in_this_process(tmp_path):
-    first = _left_open(tmp_path)
-    with pytest.raises(RunInputError) as err:
-        _open(tmp_path, if_exists="error")
-    assert err.value.field == "if_exists" and err.value.run == "bare"
-    assert "a writer in this process is still writing it" in err.value.message
-    assert ".finish()" in err.value.message and "if_exists='overwrite'" in err.value.message
-    first.log(image=image_for(3), confidences=probs_for(3))  # left alone
-    first.finish()
-    assert [r.id for r in animlib.list_runs(tmp_path)] == ["bare"]
-
-
-def test_resume_closes_the_writer_this_process_left_open_and_goes_on_after_its_steps(tmp_path):
-    """Resume refused a run a writer of this process held (BUSY, "another writer (pid N)").
-    Now that writer is closed first (its steps all stored, its lock dropped: it cannot log
-    into the resumed run) and the resumed writer goes on after its last step."""
-    first = _left_open(tmp_path)
-    w = animlib.RunWriter.resume(tmp_path / "bare")
-    assert w.next_step == 3
-    with pytest.raises(RunInputError, match="this writer is closed"):
-        first.log(image=image_for(9), confidences=probs_for(9))
-    assert animlib.open_run_in(tmp_path, "bare").status == "running"
-    w.log(image=image_for(3), confidences=probs_for(3))
-    w.finish()
-    run = animlib.open_run_in(tmp_path, "bare")
-    assert (len(run), run.status, run.meta.get("error")) == (4, "finished", None)
-    for i in range(4):
-        assert np.array_equal(run.images[i], image_for(i))
+def test_overwrite_refuses_a_run_a_live_writer_holds(tmp_path):
+    live = animlib.RunWriter(tmp_path, name="rerun", class_names=CLASSES, true_label=0)
+    live.log(image=image_for(0), confidences=probs_for(0))
+    with pytest.raises(RunInputError, match="cannot be overwritten") as err:
+        write(tmp_path, 1, if_exists="overwrite")
+    assert err.value.code == Code.BUSY
+    live.log(image=image_for(1), confidences=probs_for(1))
+    live.finish()
+    assert len(animlib.open_run_in(tmp_path, "rerun")) == 2
 
 
 def test_overwrite_leaves_a_folder_that_is_not_a_run_alone(tmp_path):
