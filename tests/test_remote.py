@@ -381,6 +381,24 @@ def test_writers_racing_for_one_name_on_s3_each_get_their_own_run(s3):
     assert originals == {0, 1, 2, 3}  # each run holds its own writer's data
 
 
+def test_a_doubled_slash_names_the_same_folder_on_s3(s3):
+    """``s3://bucket//runs`` was listed as another prefix than ``s3://bucket/runs``, yet a
+    removal under it removed ``bucket/runs/...``: a writer given the doubled URL took the id
+    of a run another writer was writing, and finishing with no step removed that run."""
+    remote = f"s3://{BUCKET}/doubled"
+    w = animlib.RunWriter(remote, name="x", class_names=CLASSES)
+    w.log(image=image_for(0), confidences=probs_for(0))
+    other = animlib.RunWriter(f"s3://{BUCKET}//doubled/", name="x", class_names=CLASSES)
+    assert other.run_id == "x-2" and other.url == f"{remote}/x-2"
+    with pytest.warns(UserWarning, match="logged no step"):
+        other.finish()  # (no step: its own folder goes)
+    w.log(image=image_for(1), confidences=probs_for(1))  # ("the run folder was removed")
+    w.finish()
+    assert [(i.id, i.get("steps")) for i in animlib.list_runs(f"s3://{BUCKET}//doubled")] == [
+        ("x", 2)
+    ]
+
+
 def test_a_writer_refuses_a_bucket_that_does_not_exist(s3):
     """s3fs created the bucket: a typo in its name sent the runs to a new bucket, where the
     dashboard watching the real one never showed them."""

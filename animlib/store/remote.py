@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import time
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ class RemoteStore(Store):
         confined_to: str | None = None,
     ) -> None:
         self.storage_options = dict(storage_options or {})
+        url = _one_slash(url) if root is None else url
         self._url = url.rstrip("/") or url
         self._confined_to = confined_to or self._url
         if fs is None or root is None:
@@ -397,3 +399,11 @@ def _entry(info: dict[str, Any], detail: bool) -> Entry:
         mtime=float(mtime) if mtime is not None else None,
         etag=str(etag).strip('"') if etag else None,
     )
+
+
+def _one_slash(url: str) -> str:
+    """``url`` with repeated slashes in its path made one (``s3://b//runs`` is ``s3://b/runs``):
+    an object store listed ``b//runs`` as another prefix, yet removed ``b/runs/x`` for
+    ``b//runs/x``, so a writer given the doubled URL took an id in use and, finishing empty,
+    removed another writer's run. The ``//`` after each scheme stays."""
+    return re.sub(r"(?<!:)/{2,}", "/", url)
