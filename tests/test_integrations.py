@@ -80,6 +80,28 @@ def test_torchattacks_pgd(cnn, tmp_path):
     assert_summary_matches(tmp_path, "ta-bim", model)
 
 
+def test_a_warning_of_a_step_logged_inside_the_attack_names_the_users_line(tmp_path):
+    """The layout warning of a step the adapter logged from inside torchattacks named
+    torchattacks' own line (pgd.py ``self.get_logits(...)``), besides the user's line for the
+    clean step: shown twice, once at a library's line. It names the user's ``run(...)`` line."""
+    import warnings
+
+    torchattacks = pytest.importorskip("torchattacks")
+    from animlib.integrations import torchattacks as ta
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
+    x, y = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])  # (3, 4, 4): HWC or CHW?
+    with (
+        animlib.BatchWriter(tmp_path, experiment="e") as w,
+        warnings.catch_warnings(record=True) as got,
+    ):
+        warnings.simplefilter("always")
+        ta.run(torchattacks.PGD(model, eps=0.1, alpha=0.02, steps=3), x, y, w)
+    said = [m for m in got if "could be (H, W, C) or (C, H, W)" in str(m.message)]
+    assert said and {m.filename for m in said} == {__file__}
+
+
 def test_torchattacks_attack_working_image_by_image_logs_two_steps_and_says_so(cnn, tmp_path):
     import torchattacks
 
