@@ -182,13 +182,14 @@ class BatchWriter:
 
     def __repr__(self) -> str:
         """``BatchWriter(experiment=..., samples=B, steps=N, status='open'|'closed', root=...)``."""
+        got = self.__dict__.get  # (a constructor or resume that failed half-way: in a debugger)
         return short_repr(
             "BatchWriter",
-            experiment=self.experiment,
-            samples=self._b,
-            steps=self._n,
-            status="closed" if self._closed else "open",
-            root=self._root,
+            experiment=got("experiment"),
+            samples=got("_b"),
+            steps=got("_n"),
+            status="closed" if got("_closed", True) else "open",
+            root=got("_root"),
         )
 
     @property

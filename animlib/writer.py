@@ -238,6 +238,8 @@ class RunWriter:
     def __repr__(self) -> str:
         """``RunWriter(id=..., steps=N, status=..., url=...)``: ``running`` while open, then
         ``finished`` or ``failed`` (``closed``: it logged no step, so nothing was kept)."""
+        if "_app" not in self.__dict__:  # (a resume that failed half-way: shown in a debugger)
+            return short_repr("RunWriter", id=getattr(self, "run_id", None), status="not opened")
         status = "closed" if self._app.closed and not len(self) else self.meta.get("status")
         return short_repr("RunWriter", id=self.run_id, steps=len(self), status=status, url=self.url)
 

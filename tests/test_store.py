@@ -251,6 +251,20 @@ def test_a_writer_shows_its_run_steps_and_status(tmp_path):
         with animlib.RunWriter(tmp_path, name="none") as empty:
             pass
     assert repr(empty).startswith("RunWriter(id='none', steps=0, status='closed', url=")
+    # a writer whose opening failed half-way (seen in a debugger's post-mortem) shows too
+    assert repr(animlib.RunWriter.__new__(animlib.RunWriter)) == "RunWriter(status='not opened')"
+    assert repr(animlib.BatchWriter.__new__(animlib.BatchWriter)) == "BatchWriter(status='closed')"
+
+
+def test_a_listed_run_pickles_with_its_run_json(tmp_path):
+    """A RunInfo of list_runs() sent through pickle (multiprocessing, joblib, a cache) had a
+    bare placeholder object for its meta: get() and its repr raised."""
+    import pickle
+
+    write_run(tmp_path, "sent", steps=2)
+    (info,) = animlib.list_runs(tmp_path)
+    copy = pickle.loads(pickle.dumps(info))
+    assert copy == info and copy.get("steps") == 2 and repr(copy) == repr(info)
 
 
 BAD_STEPS = [

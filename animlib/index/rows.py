@@ -286,6 +286,11 @@ class IndexedRunInfo(RunInfo):
         self.__dict__["_meta"] = value
         self.__dict__.pop("_stored", None)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its run.json parsed (a copy's ``meta`` was a bare placeholder object:
+        the marker of "not parsed yet" is compared by identity, which unpickling breaks)."""
+        return IndexedRunInfo, (self.id, self.url, self.meta, self.error, self.field, self.code)
+
 
 def info_of(row: tuple[Any, ...], url: str, classes: dict[str, Any]) -> RunInfo:
     """The :class:`RunInfo` of an index row, its ``meta`` parsed when first used.
