@@ -641,7 +641,9 @@ def test_resume_after_a_crash(tmp_path):
     assert len(infos) == B and {i.get("status") for i in infos} == {"running"}
     w = animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
     assert len(w) == 3 and w.batch_size == B and w.sample_ids == [0, 1, 2, 3]
-    with pytest.raises(ExperimentInputError, match="a writer in this process is writing this experiment"):
+    with pytest.raises(
+        ExperimentInputError, match="a writer in this process is writing this experiment"
+    ):
         animlib.BatchWriter.resume(tmp_path, "pgd-eps0.1")
     with w:
         w.log(images=batch(3), confidences=probs(3))
