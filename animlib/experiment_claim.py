@@ -44,13 +44,11 @@ def busy(root: Store, experiment: str, info: dict | None) -> ExperimentInputErro
 def claim_holder(root: Store, experiment: str, held: bytes | None = None) -> dict | None:
     """Who else is creating the sample runs of ``experiment`` in ``root`` (None: nobody alive,
     or ``held``, the claim this writer took)."""
-    who = lock.holder(root, claim_name(experiment))
-    if who is None or held is None:
-        return who
     try:
-        return None if root.read(claim_name(experiment)) == held else who
+        data = root.read(claim_name(experiment))  # (read once: whose, and whether it is ours)
     except StoreError:
-        return who
+        return None
+    return None if held is not None and data == held else lock.live_holder(data)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import lock
 from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code, RunInputError
 from .experiment_claim import busy, claim_holder, claimed
@@ -204,8 +205,6 @@ def check_free(
     Raises:
         ExperimentInputError: (code BUSY) naming the run and the writer's pid and host.
     """
-    from . import lock
-
     found = lock.first_holder(base, [r for r in run_ids if is_run_id(r)])
     if found is not None:
         raise busy_error(*found, experiment, if_exists)
@@ -216,8 +215,6 @@ def busy_error(
 ) -> ExperimentInputError:
     """The error for an experiment whose run ``run_id`` the live writer ``holder`` holds, to a
     writer asked to write it with ``if_exists`` (or to ``"resume"`` it)."""
-    from . import lock
-
     then = {
         "overwrite": "it cannot be overwritten",
         "resume": "it cannot be resumed until that writer has finished",
@@ -271,8 +268,6 @@ def remove_runs(
         ExperimentInputError: (code BUSY) another live writer holds one of the runs, or one
             holds files its writer did not make (:func:`check_no_added_files`).
     """
-    from . import lock
-
     base = open_store(root, storage_options)
     check_no_added_files(base, run_ids, experiment)  # (added since the writer was made)
     folders = [base.child(run_id) for run_id in run_ids if is_run_id(run_id)]

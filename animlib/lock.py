@@ -19,11 +19,11 @@ from .store import Store
 LOCK_NAME = ".writer.lock"
 
 
-def _lock_of(store: Store, name: str = LOCK_NAME) -> tuple[dict, bool] | None:
+def _lock_of(store: Store) -> tuple[dict, bool] | None:
     """The lock of the run folder ``store`` and whether its writer is gone (a process of this
     host that no longer runs: killed, out of memory); None without a readable lock."""
     try:
-        return _parse(store.read(name))
+        return _parse(store.read(LOCK_NAME))
     except StoreError:
         return None
 
@@ -45,7 +45,16 @@ def _parse(data: bytes) -> tuple[dict, bool] | None:
 def holder(store: Store, name: str = LOCK_NAME) -> dict | None:
     """Who holds the lock of the run folder ``store`` (None if nobody or the holder is dead);
     ``name``: another lock file of the same kind (an experiment's claim in a results folder)."""
-    lock = _lock_of(store, name)
+    try:
+        return live_holder(store.read(name))
+    except StoreError:
+        return None
+
+
+def live_holder(data: bytes) -> dict | None:
+    """Who holds the lock file whose bytes are ``data`` (None if unreadable or its writer is
+    dead)."""
+    lock = _parse(data)
     return lock[0] if lock is not None and not lock[1] else None
 
 
@@ -55,8 +64,8 @@ def first_holder(root: Store, run_ids: Iterable[str]) -> tuple[str, dict] | None
     paths = {f"{r}/{LOCK_NAME}": r for r in run_ids}
     got = root.read_many(paths)
     for path, run in paths.items():
-        if isinstance(data := got.get(path), bytes) and (lock := _parse(data)) and not lock[1]:
-            return run, lock[0]
+        if isinstance(data := got.get(path), bytes) and (info := live_holder(data)):
+            return run, info
     return None
 
 
