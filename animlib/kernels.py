@@ -131,6 +131,28 @@ def display_rgb(*, start: bool = True, wait: bool = False) -> Callable[..., None
     return _kernel("display_rgb", start, wait)
 
 
+def display_step(
+    kernel: Callable[..., None],
+    step: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    orig: np.ndarray,
+    amplification: float,
+    lut: np.ndarray,
+    img: np.ndarray,
+    pert: np.ndarray,
+) -> None:
+    """Call the compiled :func:`display_rgb` ``kernel`` on one (H, W, 3) float32 or uint8
+    ``step`` as its contract asks: the step read-only (a view of a writeable one), the channel
+    sum's scale of its type (1/3, or 1/765 for uint8) and the gain ``amplification`` x 127.5
+    in float32; the other arguments as :func:`display_rgb` takes them."""
+    if step.flags.writeable:
+        step = step.view()
+        step.flags.writeable = False  # (compiled for read-only steps)
+    scale = np.float32(1.0 / 3.0 if step.dtype == np.float32 else 1.0 / 765.0)
+    kernel(step, rows, cols, orig, np.float32(amplification * 127.5), scale, lut, img, pert)
+
+
 def yuv420(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
     """The compiled ``yuv420(pixels, pairs, y, u, v, boxes)`` once it is loaded, else None.
 

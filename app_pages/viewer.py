@@ -29,7 +29,6 @@ from animlib.ui import (
     experiments_on_image,
     md,
     open_checked,
-    query_param,
     root,
     run_index,
     sample_neighbours,
@@ -85,7 +84,7 @@ def remember(run_id: str) -> None:
 
 where = root()
 named = list(dict.fromkeys(r for r in st.query_params.get_all("run") if r))  # (kept: the first)
-run_id = named[0] if named else query_param("run")
+run_id = named[0] if named else ""
 st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:
     pick_a_run()

@@ -158,12 +158,8 @@ class ImagePanels:
         if kernel is None or not step.flags.c_contiguous or orig_shape != step.shape[:2]:
             return None
         rows, cols, orig, img, pert = self._kernel_inputs(sampling, key)
-        gain = np.float32((self.amplification or 1.0) * 127.5)
-        scale = np.float32(1.0 / 3.0 if step.dtype == np.float32 else 1.0 / 765.0)
-        if step.flags.writeable:
-            step = step.view()
-            step.flags.writeable = False  # (the kernel is compiled for read-only steps)
-        kernel(step, rows, cols, orig, gain, scale, lut32("RdBu_r"), img, pert)
+        gain = self.amplification or 1.0
+        kernels.display_step(kernel, step, rows, cols, orig, gain, lut32("RdBu_r"), img, pert)
         done = self._fused[key] = (img, pert.view(np.uint8).reshape(*pert.shape, 4))
         return done
 

@@ -111,14 +111,12 @@ def compiled_strip(
     rows, cols = np.arange(h, dtype=np.int64), np.arange(w, dtype=np.int64)
     img = np.empty((len(images) * h, w, 4), np.uint8)
     index = np.empty((len(images) * h, w), np.uint32)
-    amp = np.float32((gain or 1.0) * 127.5)
     try:
         for i, im in enumerate(images):
-            src = np.ascontiguousarray(im).view()
-            src.flags.writeable = False  # (compiled for read-only steps)
-            scale = np.float32(1.0 / 3.0 if im.dtype == np.float32 else 1.0 / 765.0)
-            part = slice(i * h, (i + 1) * h)
-            kernel(src, rows, cols, orig, amp, scale, _IDENTITY, img[part], index[part])
+            part, src = slice(i * h, (i + 1) * h), np.ascontiguousarray(im)
+            kernels.display_step(
+                kernel, src, rows, cols, orig, gain or 1.0, _IDENTITY, img[part], index[part]
+            )
     except TypeError:  # a layout it was not compiled for: numpy gives the same pixels
         return None
     return img[:, :, :3], index.astype(np.uint8)
