@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import sys
 import time
@@ -19,9 +18,9 @@ from .cli_args import (
     render_targets,
     run_path,
 )
-from .cli_notes import summary_notes
-from .cli_output import as_written, escape_unencodable, summary_text, table_lines
-from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
+from .cli_output import as_written, escape_unencodable, print_json, table_lines
+from .cli_summary import cmd_summary
+from .errors import AnimlibError, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import clipped, natural_key, one_line, plural, printable
 
@@ -137,7 +136,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             names = ", ".join(printable(e) for e in unknown)
             print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
     if args.json:
-        return _print_json(
+        return print_json(
             [
                 {
                     "id": i.id,
@@ -173,95 +172,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(info.line())
     print(f"{plural(len(ok), 'run')}, {len(broken)} broken")
     return 0
-
-
-def _print_json(value) -> int:
-    import json
-
-    print(json.dumps(value, indent=2, allow_nan=False))
-    return 0
-
-
-def _no_summary(root: str, all_runs: bool) -> str:
-    """What an empty summary means: no runs at all, or runs that belong to no experiment."""
-    from .listing import list_runs
-
-    readable = sum(info.ok for info in list_runs(root))
-    if all_runs or not readable:
-        return f"no readable runs in {root}"
-    return (
-        f"no experiments in {root}: none of its {plural(readable, 'readable run')} was logged by "
-        "a BatchWriter (--all-runs --by attack counts them too)"
-    )
-
-
-def _number(value: float) -> str:
-    """A summary's number: a whole one as it is (a flip step 10234, not 10.000 or 1.023e+04),
-    others to 4 significant digits (1/16 read 0.062 at 3 decimals), one decimal from 10,000."""
-    if math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    return f"{value:.1f}" if abs(value) >= 1e4 else f"{value:.4g}"
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    from .experiments import DAMAGED, UNCHECKED, summarize
-
-    try:
-        table = summarize(
-            args.runs,
-            by=args.by,
-            experiments_only=not args.all_runs,
-            include_incomplete=args.include_incomplete,
-        )
-    except AnimlibError as exc:
-        if exc.field != "by":
-            raise
-        text = str(exc)
-        if exc.code == Code.NOT_FOUND and args.by == "experiment":  # the default: no typo
-            text = (
-                f"no run in {printable(args.runs)} belongs to an experiment: group them by "
-                "other keys, e.g. --by attack,params.eps"
-            )
-        print(f"error: {text}", file=sys.stderr)
-        return 2
-    checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
-    beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
-    if beside:
-        table = _beside_experiments(args.runs, table)  # by experiment alone
-    if args.json:
-        from .summary_json import json_rows
-
-        if beside:  # (by experiment, with its attack beside it: a null attack shows blank)
-            _print_json(json_rows(table, None, blank_is_null=("attack",)))
-        else:
-            _print_json(json_rows(table, args.runs))
-    elif table.empty:
-        print(_no_summary(args.runs, args.all_runs))
-    else:
-        print(summary_text(table, float_format=_number))
-    sys.stdout.flush()  # the notes after the table, also when both go to a terminal
-    summary_notes(
-        args.runs,
-        table,
-        all_runs=args.all_runs,
-        all_counted=args.include_incomplete,
-        checked=checked,
-    )
-    return 0
-
-
-def _beside_experiments(root: str, summary):
-    """The summary by experiment with each experiment's attack, ε, status and steps beside its
-    id (a failed or unfinished experiment reads as one), in the dashboard's order (the
-    experiments of one sweep together, by ε), from the run index the summary just refreshed."""
-    from .experiment_views import EPS, experiment_table
-    from .experiments import SUMMARY_COLUMNS
-    from .index import open_index
-    from .index.experiments import experiments
-
-    full = experiment_table(experiments(open_index(root)), summary)
-    eps = [EPS] if full[EPS].notna().any() else []
-    return full[["experiment", "attack", *eps, "status", "steps", *SUMMARY_COLUMNS]]
 
 
 def _render_options(args: argparse.Namespace) -> dict:

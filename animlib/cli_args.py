@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="count failed and stale (killed) runs and runs with no step too (default: left "
         "out of every column, counted in left_out)",
     )
+    p.add_argument(
+        "--experiment",
+        default="",
+        help="only the runs of these experiments (comma-separated ids): one sweep's table",
+    )
+    p.add_argument(
+        "--search",
+        default="",
+        help="only runs with every word in their id, name, attack, model, status, tags, source "
+        "or parameters (name=value), as ls --search and the runs page's search",
+    )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
     p = sub.add_parser(

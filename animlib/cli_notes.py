@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from typing import Any
 
 from .text import plural
@@ -12,6 +13,7 @@ __all__ = [
     "note_clean_misses",
     "note_left_out",
     "note_missing",
+    "note_mixed_models",
     "note_repeated_images",
     "summary_notes",
 ]
@@ -20,22 +22,58 @@ REASONS = {"stale": "stale (writer killed or silent)", "no step": "with no step 
 
 
 def summary_notes(
-    root: str, table: Any, *, all_runs: bool, all_counted: bool, checked: tuple[int, int] = (0, 0)
+    root: str,
+    table: Any,
+    *,
+    all_runs: bool,
+    all_counted: bool,
+    checked: tuple[int, int] = (0, 0),
+    within: Collection[str] | None = None,
 ) -> None:
     """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
     count the incomplete runs too; ``checked``: the runs it left out because their arrays
-    cannot be read, and those whose arrays it did not check yet)."""
+    cannot be read, and those whose arrays it did not check yet; ``within``: the runs it was
+    narrowed to, which the notes then speak of)."""
     if not all_counted:
-        note_left_out(root, all_runs=all_runs)
+        note_left_out(root, all_runs=all_runs, within=within)
     note_broken(root, *checked)
-    note_missing(root)
+    note_missing(root, experiments=None if within is None else _experiments_of(root, within))
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
-        note_repeated_images(root, by, all_runs=all_runs)
+        note_repeated_images(root, by, all_runs=all_runs, within=within)
     note_clean_misses(table)
+    note_mixed_models(table)
 
 
-def note_left_out(root: str, *, all_runs: bool) -> None:
+def _experiments_of(root: str, runs: Collection[str]) -> set[str]:
+    """The experiments the runs ``runs`` belong to (from the run index the summary read)."""
+    from .index import open_index
+
+    table = open_index(root).table
+    pairs = zip(table["id"].to_pylist(), table["experiment"].to_pylist(), strict=True)
+    return {experiment for run, experiment in pairs if run in runs and experiment}
+
+
+def note_mixed_models(table: Any, most: int = 3) -> None:
+    """On stderr, the rows of a summary ``table`` that pool the runs of several models: their
+    rates average models that are not comparable (two students' BIM runs in one row)."""
+    from .summary_scope import MIXED_MODELS
+
+    mixed = table.attrs.get(MIXED_MODELS) or {}
+    if not mixed:
+        return
+    named = [f"{label} ({', '.join(models)})" for label, models in list(mixed.items())[:most]]
+    more = f" and {len(mixed) - most} more" if len(mixed) > most else ""
+    print(
+        f"note: {plural(len(mixed), 'row')} {'pools' if len(mixed) == 1 else 'pool'} the runs "
+        "of several models: "
+        f"{'; '.join(named)}{more}; add model to --by, or narrow the summary with --experiment "
+        "or --search",
+        file=sys.stderr,
+    )
+
+
+def note_left_out(root: str, *, all_runs: bool, within: Collection[str] | None = None) -> None:
     """On stderr: how many runs the summary counts though still running, how many it left out
     of its numbers, and why."""
     from .index import open_index
@@ -43,7 +81,7 @@ def note_left_out(root: str, *, all_runs: bool) -> None:
 
     # (the index the summary just refreshed)
     index = open_index(root)
-    runs, experiments = running_counted(index, experiments_only=not all_runs)
+    runs, experiments = running_counted(index, experiments_only=not all_runs, within=within)
     if runs:
         of = f" of {plural(experiments, 'experiment')}" if experiments else ""
         print(
@@ -51,7 +89,7 @@ def note_left_out(root: str, *, all_runs: bool) -> None:
             "(not a final result: robust until attacked)",
             file=sys.stderr,
         )
-    counts = left_out_counts(index, experiments_only=not all_runs)
+    counts = left_out_counts(index, experiments_only=not all_runs, within=within)
     if counts:
         why = ", ".join(f"{n:,} {REASONS.get(r, r)}" for r, n in sorted(counts.items()))
         print(
@@ -90,12 +128,13 @@ def note_broken(root: str, damaged: int = 0, unchecked: int = 0) -> None:
         )
 
 
-def note_missing(root: str, most: int = 5) -> None:
-    """On stderr, the experiments some of whose sample runs are gone or damaged (their numbers
-    cover the runs left; the summary's row alone did not show it)."""
+def note_missing(root: str, most: int = 5, experiments: Collection[str] | None = None) -> None:
+    """On stderr, the experiments (of ``experiments`` only, when given) some of whose sample
+    runs are gone or damaged (their numbers cover the runs left; the summary's row alone did
+    not show it)."""
     from .validation import missing_sample_runs
 
-    lines = missing_sample_runs(root)
+    lines = missing_sample_runs(root, experiments=experiments)
     for line in lines[:most]:
         text = line.removeprefix("MISSING ")
         print(f"note: {text}: its numbers cover the runs left", file=sys.stderr)
@@ -129,7 +168,14 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     )
 
 
-def note_repeated_images(root: str, by: list[str], *, all_runs: bool, most: int = 3) -> None:
+def note_repeated_images(
+    root: str,
+    by: list[str],
+    *,
+    all_runs: bool,
+    most: int = 3,
+    within: Collection[str] | None = None,
+) -> None:
     """On stderr, the groups of a summary ``by`` keys other than the experiment that hold one
     image attacked alike (attack, model, params, target) by several experiments: a rerun with
     ``if_exists="new"`` (``pgd-2`` beside ``pgd``), which their ``n`` and rates count twice."""
@@ -140,6 +186,8 @@ def note_repeated_images(root: str, by: list[str], *, all_runs: bool, most: int 
         return
     seen: dict[tuple, dict[tuple, set[str]]] = {}  # group -> image, attacked so -> experiments
     for info in indexed_runs(open_index(root), experiments_only=not all_runs):
+        if within is not None and info.id not in within:
+            continue
         meta = info.meta or {}
         if meta.get("experiment") and meta.get("sample") is not None:
             images = seen.setdefault(tuple(lookup(meta, k) for k in by), {})

@@ -10,7 +10,7 @@ from typing import Any
 
 from .text import display_width, padded
 
-__all__ = ["as_written", "escape_unencodable", "summary_text", "table_lines"]
+__all__ = ["as_written", "escape_unencodable", "print_json", "summary_text", "table_lines"]
 
 
 @contextlib.contextmanager
@@ -87,3 +87,11 @@ def summary_text(table: Any, float_format: Callable[[float], str]) -> str:
     ]
     headers = [as_written(str(c)) for c in columns]
     return "\n".join(table_lines(headers, rows, right=set(range(len(columns)))))
+
+
+def print_json(value: Any) -> int:
+    """Print ``value`` as indented JSON (no NaN: JSON has none); 0, a command's exit code."""
+    import json
+
+    print(json.dumps(value, indent=2, allow_nan=False))
+    return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections import Counter
@@ -17,24 +16,14 @@ from .errors import AnimlibError, Code
 from .experiment_info import ExperimentInfo
 from .listing import RunInfo
 from .outcomes import outcome_of
-from .text import natural_key
+from .summary_rows import SUMMARY_COLUMNS, group_order, summary_row
+from .summary_scope import MIXED_MODELS, mixed_models
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .index import RunIndex
 
-SUMMARY_COLUMNS = (
-    "n",
-    "clean_acc",
-    "robust_acc",
-    "success_rate",
-    "median_linf",
-    "median_l2",
-    "median_flip_step",
-    "left_out",
-)
-LEFT_OUT = "left_out"  # the runs of a group its numbers leave out (see left_out_reason)
 NO_STEP = "no step"  # why a run is left out when it has stored no step
 OUTCOME_COLUMNS = (
     "id",
@@ -318,32 +307,6 @@ def _outcome_rows(
     return rows
 
 
-def _rate(values: Iterable[Any]) -> float:
-    known = [bool(v) for v in values if v is not None]
-    return float(np.mean(known)) if known else math.nan
-
-
-def _median(values: Iterable[Any]) -> float:
-    known = [float(v) for v in values if v is not None and not _isnan(v)]
-    return float(np.median(known)) if known else math.nan
-
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _sort_key(values: tuple) -> tuple:
-    out = []
-    for v in values:
-        if v is None or _isnan(v):
-            out.append((2, 0.0, ""))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append((0, float(v), ""))
-        else:
-            out.append((1, 0.0, natural_key(str(v))))
-    return tuple(out)
-
-
 def summarize(
     root: str | os.PathLike[str],
     by: str | Sequence[str] | None = ("experiment",),
@@ -351,6 +314,8 @@ def summarize(
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
     include_incomplete: bool = False,
+    experiments: str | Sequence[str] | None = None,
+    search: str = "",
 ) -> pd.DataFrame:
     """Attack results per group of runs, as a pandas DataFrame (one row per group).
 
@@ -383,29 +348,39 @@ def summarize(
             (running, but killed or silent for longer than ``ANIMLIB_STALE_SECONDS``) and
             runs with no step stored. True counts every run, as before ``left_out`` existed
             (which then counts only damaged runs).
+        experiments: Only the runs of these experiments (ids, or ``"a,b"``): a table for one
+            sweep when the folder holds others of the same attack (CLI: ``--experiment``).
+        search: Only the runs with every word in their id, name, attack, model, status, tags,
+            source or parameters (``name=value``), as the runs page's search (CLI:
+            ``--search``).
 
     Returns:
-        The summary table, sorted by the ``by`` columns.
+        The summary table, sorted by the ``by`` columns. ``table.attrs["mixed_models"]``
+        names the rows that pool the runs of several models (``{label: models}``).
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
-        ValueError: ``by`` names no key, or a key no run has.
+        ValueError: ``by`` names no key, or a key no run has; ``experiments`` names an
+            experiment not in ``root``.
     """
     from .index.checks import damaged_sample_runs
     from .index.experiments import experiment_summary
+    from .summary_scope import run_scope
 
     index = _index(root, storage_options)
+    scope = run_scope(index, experiments=experiments, search=search, where=str(root))
     damaged, unchecked = damaged_sample_runs(
-        index, experiments_only=experiments_only, budget_s=CHECK_BUDGET_S
+        index, experiments_only=experiments_only, budget_s=CHECK_BUDGET_S, within=scope
     )
-    if experiments_only and _by_keys(by) == ["experiment"]:  # from the index's columns
+    if scope is None and experiments_only and _by_keys(by) == ["experiment"]:  # (columns)
         table = experiment_summary(
             index, storage_options=storage_options, include_incomplete=include_incomplete,
             damaged=damaged,
         )  # fmt: skip
     else:
+        runs = indexed_runs(index, experiments_only=experiments_only)
         table = summarize_runs(
-            indexed_runs(index, experiments_only=experiments_only), by,
+            runs if scope is None else [i for i in runs if i.id in scope], by,
             storage_options=storage_options, experiments_only=experiments_only,
             include_incomplete=include_incomplete, writers_gone=index.writers_gone,
             damaged=damaged,
@@ -448,6 +423,7 @@ def summarize_runs(
 
     keys = _by_keys(by)
     groups: dict[tuple, list[dict | None]] = {}  # None: a run left out
+    models: dict[tuple, set] = {}  # the models of each group's counted runs
     held = [False] * len(keys)  # some run holds the key (a null value is a value: no typo)
     for info in runs:
         meta = info.meta or {}
@@ -458,7 +434,9 @@ def summarize_runs(
             include_incomplete or not left_out_reason(meta, writer_gone=info.id in writers_gone)
         )
         outcome = outcome_of(info, storage_options) if counted else None
-        groups.setdefault(tuple(lookup(meta, k) for k in keys), []).append(outcome)
+        group = tuple(lookup(meta, k) for k in keys)
+        groups.setdefault(group, []).append(outcome)
+        models.setdefault(group, set()).update([meta.get("model")] if counted else [])
     for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
         if groups and not held[i]:
             raise AnimlibError(
@@ -466,21 +444,9 @@ def summarize_runs(
                 field="by",
                 code=Code.NOT_FOUND,
             )
-    rows = []
-    for group in sorted(groups, key=_sort_key):
-        runs = [r for r in groups[group] if r is not None]
-        won = [r for r in runs if r["success"] is True]
-        rows.append(
-            {
-                **dict(zip(keys, group, strict=True)),
-                "n": len(runs),
-                "clean_acc": _rate(r["clean_correct"] for r in runs),
-                "robust_acc": _rate(r["robust"] for r in runs),
-                "success_rate": _rate(r["success"] for r in runs),
-                "median_linf": _median(r["linf"] for r in won),
-                "median_l2": _median(r["l2"] for r in won),
-                "median_flip_step": _median(r["flip_step"] for r in won),
-                LEFT_OUT: len(groups[group]) - len(runs),
-            }
-        )
-    return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
+    order = sorted(groups, key=group_order)
+    rows = [{**dict(zip(keys, g, strict=True)), **summary_row(groups[g])} for g in order]
+    table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
+    labels = [" ".join(map(str, group)) for group in order]
+    table.attrs[MIXED_MODELS] = mixed_models(labels, [models[g] for g in order])
+    return table

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,8 +326,10 @@ def missing_sample_runs(
     *,
     storage_options: dict[str, Any] | None = None,
     reports: list[Report] | None = None,
+    experiments: Collection[str] | None = None,
 ) -> list[str]:
-    """One line per experiment in the results folder ``path`` whose sample runs are not all
+    """One line per experiment in the results folder ``path`` (of ``experiments`` only, when
+    given) whose sample runs are not all
     there or not all readable (deleted or moved, or broken: its summary then covers fewer
     images than it attacked); none for a run folder, or for experiments written before
     BatchWriter stored their size whose runs all read.
@@ -350,6 +353,8 @@ def missing_sample_runs(
         bad |= set(damaged_sample_runs(open_index(store, storage_options), budget_s=0)[0])
     lines = []
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
+        if experiments is not None and exp.id not in experiments:
+            continue
         count = missing_runs(exp) + sum(1 for r in exp.run_ids if r in bad)
         if not count:
             continue

@@ -710,7 +710,7 @@ def test_dask_workers_leave_a_ctrl_c_to_the_render_that_started_them():
 
 def test_summary_numbers_read_as_numbers():
     """4 significant digits made a flip step of 10234 read 1.023e+04."""
-    from animlib.cli import _number
+    from animlib.cli_summary import _number
 
     got = [_number(v) for v in (10234.0, 0.0625, 1.0, 2.5, 10234.5, 1 / 3)]
     assert got == ["10234", "0.0625", "1", "2.5", "10234.5", "0.3333"]

@@ -17,7 +17,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +160,20 @@ def damaged_runs(
 
 
 def damaged_sample_runs(
-    index: RunIndex, *, experiments_only: bool = True, budget_s: float | None = None
+    index: RunIndex,
+    *,
+    experiments_only: bool = True,
+    budget_s: float | None = None,
+    within: Collection[str] | None = None,
 ) -> tuple[dict[str, Report], int]:
     """:func:`damaged_runs` of the good runs a summary counts: the runs of experiments (or,
-    without ``experiments_only``, every good run)."""
+    without ``experiments_only``, every good run), of those ``within`` only when given."""
     if experiments_only:
         ids: Sequence[Any] = experiment_runs(good_rows(index.table, columns=["id", "experiment"]))
     else:
         ids = good_rows(index.table, columns=["id"])["id"].to_pylist()
+    if within is not None:
+        ids = [i for i in ids if i in within]
     return damaged_runs(index, ids, budget_s=budget_s)
 
 

@@ -18,9 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..experiments import (
-    LEFT_OUT,
     NO_STEP,
-    SUMMARY_COLUMNS,
     ExperimentInfo,
     aggregate_status,
     experiment_meta,
@@ -29,6 +27,7 @@ from ..experiments import (
     sample_key,
     summarize_runs,
 )
+from ..summary_rows import LEFT_OUT, SUMMARY_COLUMNS
 from ..text import natural_key
 from .query import counted_rows, effective_status, good_rows
 
@@ -251,7 +250,11 @@ def _summary_of_columns(
 
 
 def running_counted(
-    index: RunIndex, *, experiments_only: bool = True, now: float | None = None
+    index: RunIndex,
+    *,
+    experiments_only: bool = True,
+    now: float | None = None,
+    within: Collection[str] | None = None,
 ) -> tuple[int, int]:
     """How many running runs :func:`animlib.summarize` counts with their steps so far (no
     final result yet), and of how many experiments, from the index's columns.
@@ -260,17 +263,22 @@ def running_counted(
         index: a run index (refreshed by the caller).
         experiments_only: only the runs of experiments (as ``summarize`` by default).
         now: the time deciding ``stale`` (default: now).
+        within: only these runs (a summary narrowed to some experiments or a search).
 
     Returns:
         (runs, experiments); (0, 0) when none runs.
     """
-    table, counted, status = _judged(index, experiments_only, now)
+    table, counted, status = _judged(index, experiments_only, now, within)
     running = table.filter(pc.and_(counted, pc.equal(status, "running")))
     return running.num_rows, len(set(running["experiment"].to_pylist()))
 
 
 def left_out_counts(
-    index: RunIndex, *, experiments_only: bool = True, now: float | None = None
+    index: RunIndex,
+    *,
+    experiments_only: bool = True,
+    now: float | None = None,
+    within: Collection[str] | None = None,
 ) -> dict[str, int]:
     """How many runs :func:`animlib.summarize` leaves out of its numbers by default, by reason
     (``failed``, ``stale``, ``no step``: :func:`animlib.experiments.left_out_reason`), from the
@@ -280,11 +288,12 @@ def left_out_counts(
         index: a run index (refreshed by the caller).
         experiments_only: only the runs of experiments (as ``summarize`` by default).
         now: the time deciding ``stale`` (default: now).
+        within: only these runs (a summary narrowed to some experiments or a search).
 
     Returns:
         The count of each reason found (none: empty).
     """
-    _, counted, status = _judged(index, experiments_only, now)
+    _, counted, status = _judged(index, experiments_only, now, within)
     reasons = [
         s if s not in ("finished", "running") else NO_STEP
         for s in status.filter(pc.invert(counted)).to_pylist()
@@ -293,13 +302,15 @@ def left_out_counts(
 
 
 def _judged(
-    index: RunIndex, experiments_only: bool, now: float | None
+    index: RunIndex, experiments_only: bool, now: float | None, within: Collection[str] | None
 ) -> tuple[pa.Table, Any, Any]:
-    """The good rows :func:`animlib.summarize` looks at (of experiments only, when asked),
-    whether it counts each in its numbers, and each one's effective status (``stale`` for a
-    running run whose writer is gone)."""
+    """The good rows :func:`animlib.summarize` looks at (of experiments only, when asked;
+    ``within`` only, when given), whether it counts each in its numbers, and each one's
+    effective status (``stale`` for a running run whose writer is gone)."""
     table = good_rows(index.table, columns=["id", "experiment", "status", "updated", "steps"])
     if experiments_only:
         table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
+    if within is not None:
+        table = table.filter(pc.is_in(table["id"], value_set=pa.array(list(within), pa.string())))
     gone = index.writers_gone
     return table, counted_rows(table, now, gone), effective_status(table, now, gone)

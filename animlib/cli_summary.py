@@ -1,0 +1,123 @@
+"""The command line's ``summary``: attack results per experiment (or other keys), its notes."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from .cli_notes import summary_notes
+from .cli_output import print_json, summary_text
+from .errors import AnimlibError, Code
+from .text import plural, printable
+
+
+def _no_summary(root: str, all_runs: bool) -> str:
+    """What an empty summary means: no runs at all, or runs that belong to no experiment."""
+    from .listing import list_runs
+
+    readable = sum(info.ok for info in list_runs(root))
+    if all_runs or not readable:
+        return f"no readable runs in {root}"
+    return (
+        f"no experiments in {root}: none of its {plural(readable, 'readable run')} was logged by "
+        "a BatchWriter (--all-runs --by attack counts them too)"
+    )
+
+
+def _number(value: float) -> str:
+    """A summary's number: a whole one as it is (a flip step 10234, not 10.000 or 1.023e+04),
+    others to 4 significant digits (1/16 read 0.062 at 3 decimals), one decimal from 10,000."""
+    if math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.1f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .experiments import DAMAGED, UNCHECKED, summarize
+
+    try:
+        table = summarize(
+            args.runs,
+            by=args.by,
+            experiments_only=not args.all_runs,
+            include_incomplete=args.include_incomplete,
+            experiments=args.experiment,
+            search=args.search,
+        )
+    except AnimlibError as exc:
+        if exc.field not in ("by", "experiments"):
+            raise
+        text = str(exc)
+        if exc.field == "by" and exc.code == Code.NOT_FOUND and args.by == "experiment":
+            text = (
+                f"no run in {printable(args.runs)} belongs to an experiment: group them by "
+                "other keys, e.g. --by attack,params.eps"
+            )
+        print(f"error: {text}", file=sys.stderr)
+        return 2
+    checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
+    beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
+    narrowed = bool(args.experiment.strip(", ") or args.search.strip())
+    if beside:
+        table = _beside_experiments(args.runs, table, narrowed)  # by experiment alone
+    if args.json:
+        from .summary_json import json_rows
+
+        if beside:  # (by experiment, with its attack beside it: a null attack shows blank)
+            print_json(json_rows(table, None, blank_is_null=("attack",)))
+        else:
+            print_json(json_rows(table, args.runs))
+    elif table.empty:
+        print(_none_matches(args) if narrowed else _no_summary(args.runs, args.all_runs))
+    else:
+        print(summary_text(table, float_format=_number))
+    sys.stdout.flush()  # the notes after the table, also when both go to a terminal
+    summary_notes(
+        args.runs,
+        table,
+        all_runs=args.all_runs,
+        all_counted=args.include_incomplete,
+        checked=checked,
+        within=_scope(args),
+    )
+    return 0
+
+
+def _scope(args: argparse.Namespace) -> set[str] | None:
+    """The runs ``summary`` was narrowed to (``--experiment``, ``--search``), None for all."""
+    from .index import open_index
+    from .summary_scope import run_scope
+
+    index = open_index(args.runs)  # (the index the summary just refreshed)
+    return run_scope(index, experiments=args.experiment, search=args.search, where=args.runs)
+
+
+def _none_matches(args: argparse.Namespace) -> str:
+    """What an empty summary narrowed by ``--experiment`` or ``--search`` means."""
+    what = " and ".join(
+        f"{flag} {printable(value)!r}"
+        for flag, value in (("--experiment", args.experiment), ("--search", args.search))
+        if value.strip(", ")
+    )
+    runs = "run" if args.all_runs else "run of an experiment"
+    return f"no readable {runs} in {printable(args.runs)} matches {what}"
+
+
+def _beside_experiments(root: str, summary, narrowed: bool = False):
+    """The summary by experiment with each experiment's attack, ε, status and steps beside its
+    id (a failed or unfinished experiment reads as one), in the dashboard's order (the
+    experiments of one sweep together, by ε), from the run index the summary just refreshed;
+    ``narrowed`` (by ``--experiment`` or ``--search``): only the experiments it holds."""
+    from .experiment_views import EPS, experiment_table
+    from .experiments import SUMMARY_COLUMNS
+    from .index import open_index
+    from .index.experiments import experiments
+
+    listed = experiments(open_index(root))
+    if narrowed:
+        held = set(summary["experiment"])
+        listed = [e for e in listed if e.id in held]
+    full = experiment_table(listed, summary)
+    eps = [EPS] if full[EPS].notna().any() else []
+    return full[["experiment", "attack", *eps, "status", "steps", *SUMMARY_COLUMNS]]

@@ -1,0 +1,103 @@
+"""A summary narrowed to some experiments or a search, and rows that pool several models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import animlib
+from animlib.cli import main
+from animlib.errors import AnimlibError, Code
+from animlib.summary_scope import MIXED_MODELS, experiment_ids
+
+SHAPE = (6, 5, 1)
+TRUE = [0, 1, 2, 0]
+FOOLED = [[0, 1, 2, 0], [1, 2, 0, 1]]  # every image fooled at step 1
+HELD = [[0, 1, 2, 0], [0, 1, 2, 0]]  # no image fooled
+
+
+def write(root, experiment: str, model: str, plan, *, tags=(), steps_left=None) -> None:
+    probs = np.full((len(plan), 4, 3), 0.1)
+    for step, preds in enumerate(plan):
+        probs[step, np.arange(4), preds] = 0.8
+    with animlib.BatchWriter(
+        root, experiment=experiment, attack="PGD", model=model, class_names=list("abc"),
+        true_labels=TRUE, params={"eps": 0.1}, tags=list(tags),
+    ) as w:  # fmt: skip
+        for step in range(len(plan)):
+            w.log(
+                images=np.full((4, *SHAPE), 0.5 + 0.01 * step, np.float32), confidences=probs[step]
+            )
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Two students' PGD at ε 0.1: mine on the cnn (every image fooled), theirs on the mlp (none
+    fooled, and one of its runs crashed: left out), in one results folder."""
+    write(tmp_path, "mine", "cnn", FOOLED, tags=["sweep1"])
+    write(tmp_path, "theirs", "mlp", HELD)
+    meta = tmp_path / "theirs-0000" / "run.json"
+    meta.write_text(meta.read_text().replace('"finished"', '"failed"'))
+    return tmp_path
+
+
+def test_a_summary_by_attack_pools_models_and_says_so(lab):
+    (row,) = animlib.summarize(lab, by="attack,params.eps").to_dict("records")
+    assert (row["n"], row["robust_acc"], row["left_out"]) == (7, 3 / 7, 1)
+    table = animlib.summarize(lab, by="attack,params.eps")
+    assert table.attrs[MIXED_MODELS] == {"PGD 0.1": ["cnn", "mlp"]}
+    assert animlib.summarize(lab, by="attack,model").attrs[MIXED_MODELS] == {}
+
+
+@pytest.mark.parametrize(
+    "narrow", [{"experiments": ["mine"]}, {"experiments": "mine,"}, {"search": "sweep1"},
+               {"search": "cnn pgd"}, {"experiments": "mine", "search": "eps=0.1"}],
+)  # fmt: skip
+def test_a_summary_narrowed_counts_only_those_runs(lab, narrow):
+    table = animlib.summarize(lab, by="attack,params.eps", **narrow)
+    (row,) = table.to_dict("records")
+    assert (row["n"], row["robust_acc"], row["success_rate"], row["left_out"]) == (4, 0, 1, 0)
+    assert table.attrs[MIXED_MODELS] == {}
+    by_experiment = animlib.summarize(lab, **narrow)
+    assert by_experiment["experiment"].tolist() == ["mine"]
+    assert by_experiment["n"].tolist() == [4]
+
+
+def test_a_search_may_pick_some_runs_of_an_experiment(lab):
+    table = animlib.summarize(lab, search="theirs-0001")
+    assert table[["experiment", "n", "left_out"]].values.tolist() == [["theirs", 1, 0]]
+    assert animlib.summarize(lab, search="no-such-word").empty
+
+
+def test_an_unknown_experiment_is_an_error_not_a_smaller_table(lab):
+    with pytest.raises(AnimlibError, match="no experiment 'mien'") as caught:
+        animlib.summarize(lab, experiments=["mine", "mien"])
+    assert (caught.value.field, caught.value.code) == ("experiments", Code.NOT_FOUND)
+    with pytest.raises(AnimlibError) as caught:
+        animlib.summarize(lab, experiments=[3])
+    assert (caught.value.field, caught.value.code) == ("experiments", Code.INVALID)
+
+
+def test_experiment_ids():
+    assert experiment_ids(None) == experiment_ids("") == experiment_ids([]) == []
+    assert experiment_ids(" a, b,,a ") == experiment_ids(["a", "b", "a"]) == ["a", "b"]
+
+
+def test_cli_summary_narrowed_and_its_notes(lab, capsys):
+    main(["summary", str(lab), "--by", "attack,params.eps"])
+    out, err = capsys.readouterr()
+    assert "1 row pools the runs of several models: PGD 0.1 (cnn, mlp)" in err
+    assert "1 run left out" in err
+    main(["summary", str(lab), "--by", "attack,params.eps", "--experiment", "mine"])
+    out, err = capsys.readouterr()
+    assert "several models" not in err and "left out" not in err  # (theirs is not counted)
+    assert out.split("\n")[1].split()[:3] == ["PGD", "0.1", "4"]
+    main(["summary", str(lab), "--search", "sweep1"])
+    out, err = capsys.readouterr()
+    assert "mine" in out and "theirs" not in out and "left out" not in err
+    assert main(["summary", str(lab), "--experiment", "mine,mien"]) == 2
+    out, err = capsys.readouterr()
+    assert "error: experiments: no experiment 'mien' in" in err and out == ""
+    main(["summary", str(lab), "--search", "zzz"])
+    out, _ = capsys.readouterr()
+    assert out.strip() == f"no readable run of an experiment in {lab} matches --search 'zzz'"
