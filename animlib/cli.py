@@ -1,4 +1,4 @@
-"""Command line: ``python -m animlib demo | ls | summary | render | validate``."""
+"""Command line: ``python -m animlib demo | ls | summary | outcomes | render | validate``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .cli_args import (
     render_targets,
     run_path,
 )
+from .cli_outcomes import cmd_outcomes
 from .cli_output import as_written, escape_unencodable, print_json, table_lines
 from .cli_summary import cmd_summary
 from .errors import AnimlibError, RenderLimitError, RenderOptionError
@@ -319,6 +320,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "ls": cmd_ls,
     "summary": cmd_summary,
+    "outcomes": cmd_outcomes,
     "render": cmd_render,
     "validate": cmd_validate,
 }

@@ -210,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
     p = sub.add_parser(
+        "outcomes",
+        allow_abbrev=False,
+        help="per image, which experiments fooled the model and at which step (the dashboard's "
+        "grid as a table, CSV or JSON)",
+    )
+    p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
+    p.add_argument(
+        "--experiment",
+        default="",
+        help="the experiments, in this order (comma-separated ids; default: every one)",
+    )
+    out = p.add_mutually_exclusive_group()
+    out.add_argument(
+        "--csv", action="store_true", help="one CSV row per run (the dashboard's Outcomes CSV)"
+    )
+    out.add_argument("--json", action="store_true", help="one JSON object per run")
+
+    p = sub.add_parser(
         "render",
         allow_abbrev=False,
         help="render a run (or compare 2-6: RUN RUN ... -o OUT) to .mp4/.gif/.html/.webm",

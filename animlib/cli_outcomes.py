@@ -1,0 +1,105 @@
+"""The command line's ``outcomes``: per image, which experiments' attacks fooled the model, when."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .cli_output import as_written, print_json, table_lines
+from .errors import AnimlibError
+from .text import plural, printable
+from .views import NO_VALUE
+
+MOST_COLUMNS = 8  # experiments side by side in the text table (more: --csv, --json)
+MOST_NAMED = 20  # samples named in the closing lines
+
+
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    from .index import open_index
+    from .index.experiments import experiments
+    from .index.grid import outcomes
+    from .summary_scope import experiment_ids
+
+    index = open_index(args.runs)
+    index.refresh()
+    known = [e.id for e in experiments(index)]
+    try:
+        wanted = experiment_ids(args.experiment) or known
+    except AnimlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = [e for e in wanted if e not in known]
+    if unknown:
+        names = ", ".join(repr(printable(e)) for e in unknown)
+        print(f"error: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
+        return 2
+    if not wanted:
+        print(f"no experiments in {printable(args.runs)}")
+        return 0
+    frame = outcomes(index, wanted)
+    if args.csv:
+        from .experiment_grid import outcomes_to_csv
+
+        sys.stdout.write(outcomes_to_csv(frame).decode())
+        return 0
+    if args.json:
+        from .summary_json import json_rows
+
+        return print_json(json_rows(frame, None))
+    if len(wanted) > MOST_COLUMNS:
+        print(
+            f"error: {len(wanted)} experiments do not fit side by side (at most {MOST_COLUMNS}): "
+            "name some with --experiment A,B,..., or take every one with --csv or --json",
+            file=sys.stderr,
+        )
+        return 2
+    _print_flip_table(frame, wanted)
+    for line in held_and_fooled(frame, wanted):
+        print(line)
+    return 0
+
+
+def _print_flip_table(frame: Any, wanted: Sequence[str]) -> None:
+    """The image x experiment table of flip steps (the dashboard's), as text."""
+    from .image_tables import flip_steps
+
+    table = flip_steps(frame, wanted)
+    headers = [as_written(printable(c)) for c in table.columns]
+    rows = [[as_written(printable(_cell(v))) for v in row] for row in table.itertuples(index=False)]
+    right = {i for i, c in enumerate(table.columns) if c in wanted or c == table.columns[0]}
+    for text in table_lines(headers, rows, right=right):
+        print(text)
+    print(
+        f"(the step at which each experiment first fooled the model on the image; {NO_VALUE}: "
+        "never, not at its last step, or not attacked; 0: wrong before the attack)"
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NO_VALUE
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if str(value) == "<NA>" else str(value)
+
+
+def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
+    """The closing lines of ``outcomes``: the images every attack of ``wanted`` fooled in the
+    end, and those no attack did (the images that resist, by sample)."""
+    runs = frame[frame["experiment"].isin(list(wanted))]
+    by_image = runs.groupby("image", sort=False)
+    lines = []
+    for what, pick in (
+        ("fooled by every experiment", lambda s: len(s) == len(wanted) and s.eq(True).all()),
+        ("fooled by none of the experiments", lambda s: s.notna().any() and not s.eq(True).any()),
+    ):
+        hit = [image for image, s in by_image["success"] if pick(s)]
+        samples = runs[runs["image"].isin(hit)].drop_duplicates("image")["sample"].tolist()
+        named = ", ".join(str(s) for s in samples[:MOST_NAMED])
+        more = f" and {len(samples) - MOST_NAMED} more" if len(samples) > MOST_NAMED else ""
+        of = f"{len(samples)} of {plural(by_image.ngroups, 'image')}"
+        lines.append(f"{of} {what}" + (f": samples {named}{more}" if samples else ""))
+    return lines

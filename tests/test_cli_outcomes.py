@@ -1,0 +1,86 @@
+"""``animlib outcomes``: per image, which experiments fooled the model and when, as the grid."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+import animlib
+from animlib.cli import main
+
+SHAPE = (6, 5, 1)
+TRUE = [0, 1, 2, 0]
+# predicted class per step (rows) and sample (columns)
+FAST = [[0, 1, 2, 0], [1, 1, 0, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step 1
+SLOW = [[0, 1, 2, 0], [0, 1, 2, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step 2
+
+
+def write(root, experiment: str, plan) -> None:
+    probs = np.full((len(plan), 4, 3), 0.1)
+    for step, preds in enumerate(plan):
+        probs[step, np.arange(4), preds] = 0.8
+    clean = np.linspace(0, 0.9, 4 * 30, dtype=np.float32).reshape(4, *SHAPE)
+    with animlib.BatchWriter(
+        root, experiment=experiment, attack=experiment.upper(), model="m",
+        class_names=["cat", "dog", "owl"], true_labels=TRUE, originals=clean,
+    ) as w:  # fmt: skip
+        for step in range(len(plan)):
+            w.log(images=clean + 0.01 * step, confidences=probs[step])
+
+
+@pytest.fixture
+def lab(tmp_path):
+    write(tmp_path, "fast", FAST)
+    write(tmp_path, "slow", SLOW)
+    return tmp_path
+
+
+def test_outcomes_table_and_the_images_that_resist(lab, capsys):
+    assert main(["outcomes", str(lab), "--experiment", "slow,fast"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["sample", "true", "class", "slow", "fast", "fastest"]
+    assert [line.split() for line in lines[1:5]] == [
+        ["0", "cat", "2", "1", "fast"],
+        ["1", "dog", "–", "–", "–"],
+        ["2", "owl", "2", "1", "fast"],
+        ["3", "cat", "–", "–", "–"],
+    ]
+    assert lines[-2] == "2 of 4 images fooled by every experiment: samples 0, 2"
+    assert lines[-1] == "2 of 4 images fooled by none of the experiments: samples 1, 3"
+
+
+def test_outcomes_csv_and_json_are_one_row_per_run(lab, capsys):
+    main(["outcomes", str(lab), "--csv"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 8
+    assert {(r["experiment"], r["sample"], r["success"], r["flip_step"]) for r in rows} >= {
+        ("fast", "0", "True", "1"),
+        ("slow", "0", "True", "2"),
+        ("slow", "1", "False", ""),
+    }
+    main(["outcomes", str(lab), "--experiment", "fast", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["sample"], r["success"], r["flip_step"], r["final_class"]) for r in rows] == [
+        (0, True, 1, "dog"),
+        (1, False, None, "dog"),
+        (2, True, 1, "cat"),
+        (3, False, None, "cat"),
+    ]
+
+
+def test_outcomes_refuses_an_unknown_experiment_and_too_many_columns(lab, capsys, monkeypatch):
+    assert main(["outcomes", str(lab), "--experiment", "fast,fsat"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error: no experiment 'fsat' in" in err
+    monkeypatch.setattr("animlib.cli_outcomes.MOST_COLUMNS", 1)
+    assert main(["outcomes", str(lab)]) == 2
+    assert "2 experiments do not fit side by side" in capsys.readouterr().err
+    assert main(["outcomes", str(lab), "--experiment", "slow"]) == 0
+    capsys.readouterr()
+    (lab / "empty").mkdir()
+    assert main(["outcomes", str(lab / "empty")]) == 0
+    assert capsys.readouterr().out == f"no experiments in {lab / 'empty'}\n"
