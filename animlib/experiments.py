@@ -56,13 +56,6 @@ def _index(root: Any, storage_options: dict[str, Any] | None) -> RunIndex:
     return index
 
 
-def _runs(
-    root: Any, storage_options: dict[str, Any] | None, *, experiments_only: bool = False
-) -> list[RunInfo]:
-    """:func:`indexed_runs` of ``root``'s run index, refreshed first."""
-    return indexed_runs(_index(root, storage_options), experiments_only=experiments_only)
-
-
 def indexed_runs(index: RunIndex, *, experiments_only: bool = False) -> list[RunInfo]:
     """The readable runs a run index holds (no refresh: a dashboard keeps its index fresh);
     with ``experiments_only``, only those naming an experiment (picked out by the index's
@@ -265,6 +258,8 @@ def run_outcomes(
     *,
     storage_options: dict[str, Any] | None = None,
     experiments_only: bool = True,
+    experiments: str | Sequence[str] | None = None,
+    search: str = "",
 ) -> pd.DataFrame:
     """One row per run: the ``by`` keys and the per-run values behind :func:`summarize`.
 
@@ -273,6 +268,8 @@ def run_outcomes(
         by: run.json keys (dotted for nested ones, e.g. ``params.eps``) to add as columns.
         storage_options: fsspec options for remote folders.
         experiments_only: Only runs that belong to an experiment (run.json ``experiment``).
+        experiments: Only the runs of these experiments, as for :func:`summarize`.
+        search: Only the runs with every word, as for :func:`summarize`.
 
     Returns:
         A pandas DataFrame with the ``by`` columns, then ``id``, ``experiment``, ``sample``,
@@ -281,11 +278,17 @@ def run_outcomes(
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
+        ValueError: ``experiments`` names an experiment not in ``root``.
     """
     import pandas as pd
 
+    from .summary_scope import run_scope
+
     keys = _by_keys(by) if by is not None else []
-    runs = _runs(root, storage_options, experiments_only=experiments_only)
+    index = _index(root, storage_options)
+    scope = run_scope(index, experiments=experiments, search=search, where=str(root))
+    runs = indexed_runs(index, experiments_only=experiments_only)
+    runs = runs if scope is None else [i for i in runs if i.id in scope]
     rows = _outcome_rows(runs, keys, storage_options, experiments_only)
     columns = list(dict.fromkeys([*keys, *OUTCOME_COLUMNS]))
     return pd.DataFrame(rows, columns=columns)

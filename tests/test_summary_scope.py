@@ -101,3 +101,15 @@ def test_cli_summary_narrowed_and_its_notes(lab, capsys):
     main(["summary", str(lab), "--search", "zzz"])
     out, _ = capsys.readouterr()
     assert out.strip() == f"no readable run of an experiment in {lab} matches --search 'zzz'"
+
+
+def test_run_outcomes_narrowed(lab):
+    from animlib.experiments import run_outcomes
+
+    assert set(run_outcomes(lab)["experiment"]) == {"mine", "theirs"}
+    mine = run_outcomes(lab, experiments="mine")
+    assert mine["id"].tolist() == [f"mine-{i:04d}" for i in range(4)]
+    assert mine["success"].tolist() == [True] * 4
+    assert run_outcomes(lab, search="theirs-0002")["id"].tolist() == ["theirs-0002"]
+    with pytest.raises(AnimlibError, match="no experiment 'nope'"):
+        run_outcomes(lab, experiments=["nope"])
