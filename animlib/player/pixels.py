@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -67,24 +68,55 @@ def palette() -> bytes:
 def png(pixels: np.ndarray, *, indexed: bool = False) -> bytes:
     """Lossless PNG of (H, W) / (H, W, 3|4) uint8 pixels; ``indexed``: (H, W) palette indices.
 
-    Written with zlib level 1: these images are mostly noise, where higher levels take 3x as
-    long for under 10% less. A text chunk before the pixels holds their SHA-256: Streamlit's
-    media store names a file over 1 MiB by its length and three 64 KiB samples only, so two
-    strips differing elsewhere could otherwise share a URL.
+    Written here rather than by Pillow (same pixels, 2.5x as fast: 7 ms instead of 18 for a
+    512x1536 RGB strip, the most of a strip's time): every row of colour pixels with PNG's "Up"
+    filter (one numpy subtraction, also reading the renderer's RGBA buffer as RGB without a copy;
+    Pillow tries each filter per row) and palette indices unfiltered, then zlib level 1 (higher
+    levels take 1.5-3x as long; these images are mostly noise). Sizes, measured: 21 KB instead
+    of Pillow's 28 KB for that smooth strip, 1.62 MB for both on a 224x224 strip of +-8/255
+    noise. A text chunk before the pixels holds the SHA-256 of the compressed pixels (which
+    only the same pixels give): Streamlit's media store names a file over 1 MiB by its length
+    and three 64 KiB samples only, so two strips differing elsewhere could otherwise share a URL.
     """
-    from PIL import Image, PngImagePlugin
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        pixels = pixels.astype(np.uint8)
+    if indexed or pixels.ndim == 2:
+        h, w = pixels.shape
+        channels, colour = 1, 3 if indexed else 0
+    else:
+        h, w, channels = pixels.shape
+        colour = {3: 2, 4: 6}[channels]
+    rows = np.empty((h, 1 + w * channels), np.uint8)
+    if channels == 1:  # (gray or indices: no filter)
+        rows[:, 0] = 0
+        rows[:, 1:] = pixels
+    else:  # "Up": each byte minus the one above it (mod 256); the first row as it is
+        rows[:, 0] = 2
+        body = rows[:, 1:].reshape(h, w, channels)
+        for c in range(channels):  # (a channel at a time: 5x as fast as (..., 3) at once)
+            body[:1, :, c] = pixels[:1, :, c]
+            np.subtract(pixels[1:, :, c], pixels[:-1, :, c], out=body[1:, :, c])
+    idat = zlib.compress(rows, 1)
+    digest = hashlib.sha256(repr((pixels.shape, indexed)).encode())
+    digest.update(idat)
+    out = [
+        _PNG_SIGNATURE,
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)),
+        _chunk(b"PLTE", palette()) if indexed else b"",
+        _chunk(b"tEXt", b"animlib-sha256\0" + digest.hexdigest().encode()),
+        _chunk(b"IDAT", idat),
+        _chunk(b"IEND", b""),
+    ]
+    return b"".join(out)
 
-    data = np.ascontiguousarray(pixels, dtype=np.uint8)
-    img = Image.fromarray(data)
-    if indexed:
-        img.putpalette(palette())  # an "L" image becomes "P": the bytes are the indices
-    info = PngImagePlugin.PngInfo()
-    digest = hashlib.sha256(data.tobytes())
-    digest.update(repr((data.shape, indexed)).encode())
-    info.add_text("animlib-sha256", digest.hexdigest())
-    out = io.BytesIO()
-    img.save(out, format="PNG", compress_level=1, pnginfo=info)
-    return out.getvalue()
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def compiled_strip(
