@@ -12,6 +12,8 @@
 #   and one image decode per 15 steps;
 # - PNG is lossless and decodes natively; zlib level 1 writes 85-100 KB per frame in 8-11 ms; level
 #   6 saves 10% for 3x the time, lossless WebP 20% for 3x the time;
+#   (written by :func:`~animlib.player.pixels.png`, not Pillow: 4x as fast, the same pixels;
+#   see benchmarks/bench_player_open.py)
 # - the perturbation is a palette PNG of 8-bit indices: ~35 KB per frame in ~2.5 ms;
 # - an H.264 video (yuv420p, the only kind every browser plays) is 1.5 KB per frame at crf 20, but
 #   its pixels are off by 3.7/255 on average (max 21/255) where the perturbation averages 4.2/255:
