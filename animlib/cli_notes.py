@@ -185,9 +185,7 @@ def note_repeated_images(
     if "experiment" in by:
         return
     seen: dict[tuple, dict[tuple, set[str]]] = {}  # group -> image, attacked so -> experiments
-    for info in indexed_runs(open_index(root), experiments_only=not all_runs):
-        if within is not None and info.id not in within:
-            continue
+    for info in indexed_runs(open_index(root), experiments_only=not all_runs, within=within):
         meta = info.meta or {}
         if meta.get("experiment") and meta.get("sample") is not None:
             images = seen.setdefault(tuple(lookup(meta, k) for k in by), {})

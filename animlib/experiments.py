@@ -56,13 +56,18 @@ def _index(root: Any, storage_options: dict[str, Any] | None) -> RunIndex:
     return index
 
 
-def indexed_runs(index: RunIndex, *, experiments_only: bool = False) -> list[RunInfo]:
+def indexed_runs(
+    index: RunIndex, *, experiments_only: bool = False, within: Collection[str] | None = None
+) -> list[RunInfo]:
     """The readable runs a run index holds (no refresh: a dashboard keeps its index fresh);
     with ``experiments_only``, only those naming an experiment (picked out by the index's
-    experiment column before any run.json is parsed: 100,000 plain runs cost no parsing)."""
+    experiment column before any run.json is parsed: 100,000 plain runs cost no parsing);
+    ``within``: only those runs."""
     from .index.query import experiment_runs
 
     wanted = experiment_runs(index.table) if experiments_only else None
+    if within is not None:
+        wanted = [i for i in (wanted or index.table["id"].to_pylist()) if i in within]
     return [i for i in index.infos(wanted) if i.ok]
 
 
@@ -287,8 +292,7 @@ def run_outcomes(
     keys = _by_keys(by) if by is not None else []
     index = _index(root, storage_options)
     scope = run_scope(index, experiments=experiments, search=search, where=str(root))
-    runs = indexed_runs(index, experiments_only=experiments_only)
-    runs = runs if scope is None else [i for i in runs if i.id in scope]
+    runs = indexed_runs(index, experiments_only=experiments_only, within=scope)
     rows = _outcome_rows(runs, keys, storage_options, experiments_only)
     columns = list(dict.fromkeys([*keys, *OUTCOME_COLUMNS]))
     return pd.DataFrame(rows, columns=columns)
@@ -381,9 +385,8 @@ def summarize(
             damaged=damaged,
         )  # fmt: skip
     else:
-        runs = indexed_runs(index, experiments_only=experiments_only)
         table = summarize_runs(
-            runs if scope is None else [i for i in runs if i.id in scope], by,
+            indexed_runs(index, experiments_only=experiments_only, within=scope), by,
             storage_options=storage_options, experiments_only=experiments_only,
             include_incomplete=include_incomplete, writers_gone=index.writers_gone,
             damaged=damaged,

@@ -82,7 +82,7 @@ def mixed_models(labels: Sequence[str], models: Sequence[set]) -> dict[str, list
     """The groups (by label) whose runs come from more than one model, with those models:
     a row that pools models averages results that are not comparable."""
     return {
-        label: sorted((str(m) for m in found), key=natural_key)
+        label: sorted(("no model" if m is None else str(m) for m in found), key=natural_key)
         for label, found in zip(labels, models, strict=True)
         if len(found) > 1
     }
