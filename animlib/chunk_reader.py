@@ -39,6 +39,7 @@ from .arraymeta import STEPS_CODEC, ChunkRule, zstd_content_size
 from .errors import Code, RunFormatError
 from .protocol import RunLike
 from .reader import Run
+from .run_reads import RunReads
 from .store import Store
 
 __all__ = ["ChunkReader"]
@@ -141,6 +142,7 @@ class ChunkReader:
         nbytes = self._rule.nbytes
         self._buffers = _Buffers(chunk, dtype, max(_KEEP_BYTES // max(nbytes, 1), 2))
         self._decoder: Any = None
+        self.reads: RunReads | None = None  # (``of`` sets the run's: chunks read before)
         if codec == "zstd":
             from numcodecs import Zstd
 
@@ -159,7 +161,7 @@ class ChunkReader:
             return None
         reader = cls.at(run.store, len(run), raw)
         if reader is not None:
-            reader.run_id = run.id
+            reader.run_id, reader.reads = run.id, run.reads
         return reader
 
     @classmethod
@@ -226,7 +228,9 @@ class ChunkReader:
         key = f"{_ARRAY}/c{self._sep}{index}{self._sep}{self._tail}"
         problems: dict[int, str] = {}
         try:
-            data = self.store.read(key, limit=self._rule.max_stored + 1)
+            data = self.reads.chunk(key) if self.reads is not None else None
+            if data is None:
+                data = self.store.read(key, limit=self._rule.max_stored + 1)
             if len(data) > self._rule.max_stored:
                 return None, {}  # never decoded here: the checked read reports it
             if self._codec == STEPS_CODEC:
@@ -239,6 +243,8 @@ class ChunkReader:
             return None, {}
         if steps is None:
             return None, {}
+        if self.reads is not None:  # (decoded whole: the checked read would take it too)
+            self.reads.keep_chunk(key, data)
         steps = steps.view()  # the buffer stays writable for the next chunk decoded into it
         steps.flags.writeable = False
         return steps, problems

@@ -18,6 +18,7 @@ from .arraymeta import (
     zstd_content_size,
 )
 from .errors import Code, RunFormatError
+from .run_reads import RunReads
 
 META = "zarr.json"
 STEPS_MAGIC = b"AST1"  # animlib.stepcodec.MAGIC (not imported: that module imports numcodecs)
@@ -28,14 +29,17 @@ class CheckedStore(WrapperStore):
     :meth:`open_array` (their zarr.json exactly as checked) and refuses chunks that are missing,
     too large, or whose zstd frame does not decode to exactly one chunk."""
 
-    def __init__(self, store: Any, *, run: str = "", steps: int = 0) -> None:
+    def __init__(
+        self, store: Any, *, run: str = "", steps: int = 0, reads: RunReads | None = None
+    ) -> None:
         super().__init__(store)
         self.run = run
         self.steps = steps
+        self.reads = reads  # the run's chunks read before (object storage: one GET each)
         self.rules: dict[str, tuple[ChunkRule, bytes]] = {}
 
     def _with_store(self, store: Any) -> CheckedStore:
-        other = type(self)(store, run=self.run, steps=self.steps)
+        other = type(self)(store, run=self.run, steps=self.steps, reads=self.reads)
         other.rules = self.rules
         return other
 
@@ -72,19 +76,25 @@ class CheckedStore(WrapperStore):
             raise self._refuse(
                 rule, rel, f"chunk {rel}: partial reads are not supported", Code.UNSUPPORTED
             )
-        buf = await self._store.get(key, prototype, RangeByteRequest(0, rule.max_stored + 1))
+        kept = self.reads.chunk(key) if self.reads is not None else None
+        if kept is not None:
+            buf = prototype.buffer.from_bytes(kept)
+        else:
+            buf = await self._store.get(key, prototype, RangeByteRequest(0, rule.max_stored + 1))
         if buf is None:
             gap = MissingChunk(rule.array, rel, rule.steps_of(rel, self.steps))
             raise self._refuse(rule, rel, gap.describe(), Code.MISSING)
         data = buf.to_bytes()
         if rule.codec == STEPS_CODEC:  # the codec decodes each frame into one step's bytes
             self._check_steps_chunk(rule, rel, data)
-            return buf
-        declared = zstd_content_size(data[:32])
-        if len(data) > rule.max_stored or declared != rule.nbytes:
-            raise self._refuse(
-                rule, rel, self._wrong_size(rule, rel, len(data), declared), Code.CORRUPT
-            )
+        else:
+            declared = zstd_content_size(data[:32])
+            if len(data) > rule.max_stored or declared != rule.nbytes:
+                raise self._refuse(
+                    rule, rel, self._wrong_size(rule, rel, len(data), declared), Code.CORRUPT
+                )
+        if kept is None and self.reads is not None:
+            self.reads.keep_chunk(key, data)
         return buf
 
     def _check_steps_chunk(self, rule: ChunkRule, rel: str, data: bytes) -> None:

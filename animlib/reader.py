@@ -2,7 +2,8 @@
 
 # :class:`Run` is the public read interface of a stored run: other modules use its properties and
 # accessors (``has_array``, ``array_info``, ``array_json``, ``image_nbytes``, ``read_steps``,
-# ``missing_chunks``, ``scalar_names``, ``chunk_signature``), never its private members.
+# ``missing_chunks``, ``scalar_names``, ``chunk_signature``, ``reads``: what a run in object
+# storage read, kept while it is open), never its private members.
 #
 # Every array's zarr.json is checked before Zarr reads anything (:mod:`animlib.arraymeta`), and
 # every chunk read goes through :class:`animlib.chunkstore.CheckedStore`: a chunk file that is not
@@ -29,8 +30,9 @@ from . import meta as M
 from .arraymeta import MissingChunk
 from .errors import Code, RunFormatError, StoreError, found
 from .image_steps import ImageSteps
+from .run_reads import RunReads
 from .stepcodec import ChunkShapeError
-from .store import Store, open_store
+from .store import LocalStore, Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
 _RESHAPE = re.compile(r"cannot reshape array of size (\d+) into shape \(([\d, ]+)\)")
@@ -117,6 +119,7 @@ class Run:
         self._checked = False  # check_arrays has passed (it runs before the first array read)
         self._checking = False  # the thread holding _check_lock is inside check_arrays
         self._check_lock = threading.RLock()
+        self.reads = RunReads(not isinstance(store, LocalStore))  # (chunks, listings: once)
         self.images = ImageSteps(self)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -251,7 +254,7 @@ class Run:
         if math.prod(grid) > MAX_CHUNK_GRID:
             return
         try:
-            present = set(self.store.find(name))
+            present = set(self.reads.listing(name, lambda: self.store.find(name)))
         except StoreError as exc:
             raise self._error(exc, name, "cannot be listed") from None
         for coords in itertools.product(*(range(g) for g in grid)):
@@ -322,7 +325,7 @@ class Run:
         h = hashlib.sha256()
         for name in ("images", "confidences", "original", "scalars"):
             try:
-                found = self.store.find(name)
+                found = self.reads.listing(name, lambda: self.store.find(name))  # noqa: B023
             except StoreError as exc:
                 raise self._error(exc, name, "cannot be listed") from None
             h.update(f"{name}:{len(found)}:".encode())
@@ -380,7 +383,7 @@ class Run:
                 inner = self.store.zarr_store(read_only=True)
             except Exception as exc:
                 raise self._error(exc, "zarr.json", "no readable Zarr store") from None
-            self._zarr_store = CheckedStore(inner, run=self.id, steps=len(self))
+            self._zarr_store = CheckedStore(inner, run=self.id, steps=len(self), reads=self.reads)
         return self._zarr_store
 
     def _array(self, name: str):

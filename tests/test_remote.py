@@ -277,7 +277,9 @@ def test_the_viewer_reads_a_runs_metadata_once_per_page(s3, tmp_path, monkeypatc
     """Over a bucket answering in 200 ms the viewer took 15 s to open a 31-step 16x16 run:
     60 requests, each array's zarr.json fetched 7-9 times, run.json and the run folder's HEAD
     3 times (the page's check, its metrics and every fingerprint opened or re-read the run).
-    The page now opens the run once and its consumers share it."""
+    The page now opens the run once and its consumers share it, and the opened run keeps the
+    chunks and listings it read (the image chunk was still read 4 times, each array listed
+    twice)."""
     from streamlit.testing.v1 import AppTest
 
     remote = f"s3://{BUCKET}/slow"
@@ -297,7 +299,14 @@ def test_the_viewer_reads_a_runs_metadata_once_per_page(s3, tmp_path, monkeypatc
         assert sent[f"get_object {run}/{path}"] == 1, (path, sent)
     assert sent[f"head_object {run}"] == 1, sent
     assert sent[f"head_object {run}/scalars/zarr.json"] == 1, sent
-    assert sum(sent.values()) <= 30, sent  # (60 before; 24 now, 4 of them the image chunk)
+    # the image chunk was read 4 times (the page's check, the player's gain and its strip, the
+    # metrics) and each array listed twice (the check's key, then its missing chunks): the
+    # opened run keeps the chunks and listings it read
+    for path in ("images/c/0/0/0/0", "confidences/c/0/0", "original/c/0/0/0"):
+        assert sent[f"get_object {run}/{path}"] == 1, (path, sent)
+    for name in ("images", "confidences", "original"):
+        assert sent[f"list_objects_v2 {run}/{name}/"] == 1, (name, sent)
+    assert sum(sent.values()) <= 20, sent  # (60 before; 26, then 20)
 
 
 def test_cli_over_s3(s3):
