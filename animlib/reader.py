@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import math
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,43 +29,13 @@ from . import meta as M
 from .arraymeta import MissingChunk
 from .errors import Code, RunFormatError, StoreError, found
 from .image_steps import ImageSteps
-from .run_reads import RunReads
-from .stepcodec import ChunkShapeError
+from .read_errors import describe_read_error
+from .run_reads import RunReads, run_json_or_none, scalar_names_in
 from .store import LocalStore, Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_FOLDER, check_run_id, unsafe_link
 
-_RESHAPE = re.compile(r"cannot reshape array of size (\d+) into shape \(([\d, ]+)\)")
 ARRAYS = ("images", "confidences", "original")  # the arrays a run may list in run.json
 MAX_CHUNK_GRID = 1_000_000  # chunk grids larger than this are not listed for missing chunks
-
-
-def _shape_mismatch(exc: BaseException) -> tuple[int, tuple[int, ...]] | None:
-    """(values held, shape) of a chunk of another image shape (animlib's codec says so with
-    its error; numpy, under Zarr's own codecs, only in its message)."""
-    if isinstance(exc, ChunkShapeError):
-        return exc.values, exc.shape
-    m = _RESHAPE.search(" ".join(str(exc).split()))
-    if m is None:
-        return None
-    return int(m.group(1)), tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d)
-
-
-def describe_read_error(exc: BaseException) -> str:
-    """Why a stored chunk could not be decoded, in words a user can act on (one line)."""
-    text = " ".join(str(exc).split())
-    if (found := _shape_mismatch(exc)) is not None:
-        values, dims = found
-        return (
-            f"a stored chunk holds {values} values where shape {dims} needs "
-            f"{math.prod(dims)}: the image shape changed between steps, or the chunk comes "
-            "from another run"
-        )
-    if any(word in text.lower() for word in ("decompress", "zstd", "blosc", "corrupt")):
-        return f"a chunk file is truncated or corrupt: {text[:200]}"
-    if isinstance(exc, OSError) and exc.strerror and exc.filename:  # not the server's path
-        name = os.path.basename(str(exc.filename))
-        return f"{type(exc).__name__}: chunk {name}: {exc.strerror}"
-    return f"{type(exc).__name__}: {text[:300]}"
 
 
 @dataclass(frozen=True)
@@ -254,7 +223,7 @@ class Run:
         if math.prod(grid) > MAX_CHUNK_GRID:
             return
         try:
-            present = set(self.reads.listing(name, lambda: self.store.find(name)))
+            present = set(self.reads.listing(self.store, name))
         except StoreError as exc:
             raise self._error(exc, name, "cannot be listed") from None
         for coords in itertools.product(*(range(g) for g in grid)):
@@ -311,6 +280,8 @@ class Run:
 
     def _find_scalar_names(self) -> list[str]:
         try:
+            if self.reads.enabled:  # (object storage: from the one listing of scalars/)
+                return scalar_names_in(self.reads.listing(self.store, "scalars"))
             if not self.store.contains("scalars/zarr.json"):
                 return []
             entries = self.store.list("scalars")
@@ -325,7 +296,7 @@ class Run:
         h = hashlib.sha256()
         for name in ("images", "confidences", "original", "scalars"):
             try:
-                found = self.reads.listing(name, lambda: self.store.find(name))  # noqa: B023
+                found = self.reads.listing(self.store, name)
             except StoreError as exc:
                 raise self._error(exc, name, "cannot be listed") from None
             h.update(f"{name}:{len(found)}:".encode())
@@ -444,6 +415,18 @@ def peek_run(path: str | os.PathLike[str]) -> Run:
 
 
 def _open(store: Store, where: str, *, check: bool = True) -> Run:
+    if isinstance(store, LocalStore) or (raw := run_json_or_none(store)) is None:
+        meta, raw = _checked_meta(store, where)
+    else:  # (object storage: read at once; a run.json not read is told apart as below)
+        meta = M.read_meta(raw, store.name)
+    run = Run(store, meta, raw, where=where)
+    if check:
+        run.check_arrays()
+    return run
+
+
+def _checked_meta(store: Store, where: str) -> tuple[dict[str, Any], bytes]:
+    """run.json of the run folder ``store`` once the folder is found (why not, if not)."""
     try:
         exists = store.contains()
     except StoreError as exc:
@@ -459,11 +442,7 @@ def _open(store: Store, where: str, *, check: bool = True) -> Run:
             field="path",
             code=Code.NOT_FOUND,
         )
-    meta, raw = read_meta(store, where=where)
-    run = Run(store, meta, raw, where=where)
-    if check:
-        run.check_arrays()
-    return run
+    return read_meta(store, where=where)
 
 
 def open_run(

@@ -12,8 +12,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
+
+from .errors import StoreError
+from .meta import RUN_JSON
+from .store import Store
 
 KEEP_BYTES = 32 * 1024 * 1024  # most stored chunk bytes one opened remote run keeps
 
@@ -48,10 +51,35 @@ class RunReads:
                 self._chunks[key] = bytes(data)
                 self._bytes += len(data)
 
-    def listing(self, path: str, find: Callable[[], list[str]]) -> list[str]:
-        """``find()`` (the files below ``path``), listed once; a failed listing is not kept."""
+    def listing(self, store: Store, path: str) -> list[str]:
+        """``store.find(path)`` (the files below ``path``), listed once (or taken from the kept
+        listing of a folder holding ``path``: ``scalars/loss`` from ``scalars``); a failed
+        listing is not kept."""
         if not self.enabled:
-            return find()
+            return store.find(path)
+        for folder, kept in list(self._listings.items()):
+            if path.startswith(folder + "/"):
+                below = path[len(folder) + 1 :] + "/"
+                return [p[len(below) :] for p in kept if p.startswith(below)]
         if (kept := self._listings.get(path)) is None:
-            kept = self._listings.setdefault(path, list(find()))
+            kept = self._listings.setdefault(path, list(store.find(path)))
         return list(kept)
+
+
+def scalar_names_in(found: list[str]) -> list[str]:
+    """The scalar series a run stores, from the files below its ``scalars`` folder (each one a
+    folder with a zarr.json, named as an identifier; none without ``scalars/zarr.json``)."""
+    if "zarr.json" not in found:
+        return []
+    names = {p.split("/", 1)[0] for p in found if p.count("/") == 1 and p.endswith("/zarr.json")}
+    return sorted(n for n in names if n.isidentifier())
+
+
+def run_json_or_none(store: Store) -> bytes | None:
+    """The run.json of the run folder ``store``, or None if it cannot be read (the caller
+    then finds out why): over object storage a run is opened with this one GET, not a HEAD
+    and a listing of its folder first."""
+    try:
+        return store.read(RUN_JSON)
+    except StoreError:
+        return None
