@@ -7,11 +7,13 @@
 # the next page run opens the run again and reads afresh, so a run still being written is never
 # shown stale. Local folders keep nothing (the OS caches their files; a render of 10,000 steps
 # keeps its memory flat). Chunk bytes are kept up to :data:`KEEP_BYTES` per run (stored bytes:
-# about the size of its images on disk); later chunks are read each time.
+# about the size of its images on disk) and :data:`TOTAL_BYTES` for all the open runs of the
+# process; later chunks are read each time.
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from .errors import StoreError
@@ -19,6 +21,30 @@ from .meta import RUN_JSON
 from .store import Store
 
 KEEP_BYTES = 32 * 1024 * 1024  # most stored chunk bytes one opened remote run keeps
+# most chunk bytes the opened remote runs of a process keep together (the experiments grid
+# keeps 128 runs open; a notebook may hold hundreds): freed when a run is garbage-collected
+TOTAL_BYTES = 256 * 1024 * 1024
+_total = [0]  # chunk bytes kept now by every RunReads of this process
+_total_lock = threading.RLock()  # (re-entered when a collection frees a run while it is held)
+
+
+def _reserve(nbytes: int) -> bool:
+    with _total_lock:
+        if _total[0] + nbytes > TOTAL_BYTES:
+            return False
+        _total[0] += nbytes
+        return True
+
+
+def _release(held: list[int]) -> None:
+    with _total_lock:
+        _total[0] -= held[0]
+        held[0] = 0
+
+
+def kept_bytes() -> int:
+    """The chunk bytes every opened remote run of this process keeps now."""
+    return _total[0]
 
 
 class RunReads:
@@ -31,6 +57,9 @@ class RunReads:
         self._chunks: dict[str, bytes] = {}
         self._listings: dict[str, list[str]] = {}
         self._bytes = 0
+        self._held = [0]  # (this run's share of TOTAL_BYTES, returned when it is collected)
+        if enabled:
+            weakref.finalize(self, _release, self._held)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "max_bytes": self.max_bytes}  # (a copy reads afresh)
@@ -47,9 +76,11 @@ class RunReads:
         if not self.enabled:
             return
         with self._lock:
-            if key not in self._chunks and self._bytes + len(data) <= self.max_bytes:
+            fits = key not in self._chunks and self._bytes + len(data) <= self.max_bytes
+            if fits and _reserve(len(data)):
                 self._chunks[key] = bytes(data)
                 self._bytes += len(data)
+                self._held[0] += len(data)
 
     def listing(self, store: Store, path: str) -> list[str]:
         """``store.find(path)`` (the files below ``path``), listed once (or taken from the kept

@@ -555,3 +555,27 @@ def test_a_subfolder_removed_while_listed_is_no_error(tmp_path, monkeypatch):
     scandir_failing(monkeypatch, "images", FileNotFoundError(errno.ENOENT, "No such file"))
     found = open_store(run_dir).find("")
     assert "run.json" in found and not any(p.startswith("images/") for p in found)
+
+
+def test_the_chunks_open_remote_runs_keep_have_one_budget_for_the_process(monkeypatch):
+    """A notebook holding hundreds of runs of a bucket, or the experiments grid's 128, must
+    not keep 32 MiB of chunks each: the process keeps TOTAL_BYTES at most, and a run's share
+    comes back when it is collected."""
+    import gc
+
+    from animlib import run_reads
+
+    monkeypatch.setattr(run_reads, "TOTAL_BYTES", run_reads.kept_bytes() + 250)
+    a, b = run_reads.RunReads(True, max_bytes=200), run_reads.RunReads(True, max_bytes=200)
+    a.keep_chunk("images/c/0", b"x" * 150)
+    b.keep_chunk("images/c/0", b"y" * 150)  # over the process's budget: read again each time
+    assert a.chunk("images/c/0") == b"x" * 150 and b.chunk("images/c/0") is None
+    b.keep_chunk("images/c/1", b"y" * 100)
+    assert b.chunk("images/c/1") == b"y" * 100
+    del a
+    gc.collect()
+    b.keep_chunk("images/c/2", b"z" * 100)  # a's 150 bytes were given back
+    assert b.chunk("images/c/2") == b"z" * 100
+    local = run_reads.RunReads(False)
+    local.keep_chunk("images/c/0", b"x")
+    assert local.chunk("images/c/0") is None
