@@ -8,15 +8,17 @@ import pandas as pd
 import streamlit as st
 
 from .experiment_views import param_column, param_label
+from .runs_table import column_label
 
 # the answer first: robust accuracy and success rate right after the attack and its parameters
 # (at 900 px they were past the edge, behind model and status)
 ANSWER = ("robust_acc", "success_rate", "clean_acc", "n", "median_flip_step", "median_linf")
-LAST = ("median_l2", "left_out", "model", "status", "steps")
+LAST = ("median_l2", "left_out", "model", "status", "steps", "tags", "created")
 HIDDEN = ("params",)  # what the search finds, not shown
 RUNS_WIDTH = 50  # pixels of the runs link column
 NAME_WIDTH = 200  # pixels of the name column (a longer name is cut: double-click reads it)
 MODEL_WIDTH = 120  # pixels of the model column (a long model name is cut)
+TAGS_WIDTH = 160  # pixels of the tags column (more tags are cut: double-click reads them)
 MODEL_CHARS = 16  # model names up to this long keep their own width (mlp: 40 px, not 120)
 MEDIAN = "Median over the runs the attack succeeded on"
 PERTURBATION = "the last step's image minus the original"
@@ -81,6 +83,13 @@ def column_config(shown: pd.DataFrame, sweep: str) -> dict[str, Any]:
             format="%d",
             help="Runs in none of the numbers: failed, stale (writer killed or silent) or "
             "with no step stored",
+        ),
+        "tags": st.column_config.TextColumn("tags", width=TAGS_WIDTH),
+        # as the runs page shows its runs' (UTC: the same in any browser's time zone)
+        "created": st.column_config.DatetimeColumn(
+            column_label("created"),
+            format="YYYY-MM-DD HH:mm",
+            help="When the experiment's first run was created",
         ),
     }
     models = shown["model"].dropna().astype(str) if "model" in shown else pd.Series(dtype=str)

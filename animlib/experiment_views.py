@@ -16,11 +16,14 @@ from .sweeps import EPS, sweep_keys, sweep_labels
 from .sweeps import sweep_key as sweep_key  # (where they were first: kept importable)
 from .sweeps import sweep_of as sweep_of
 from .table_filter import matching_rows
-from .text import natural_key, plural
+from .text import natural_key, plural, printable
 from .views import NO_VALUE
 
 HEAD_COLUMNS = ["experiment", "attack", "model"]
 TAIL_COLUMNS = ["status", "steps", *SUMMARY_COLUMNS]
+# after the numbers: what finds an experiment (the search, a sort by date), not its result
+FINDING_COLUMNS = ["tags", "created"]
+SEARCHED = ("tags", "params")  # besides the id, name, attack and model
 
 
 def unread_note(count: int) -> str:
@@ -87,7 +90,8 @@ def experiment_table(
     """One row per experiment: its ``name`` (only when some name was made safe for paths to
     give its id), attack, model, ε (``params.eps``), the swept parameter
     when it is another (``params.NAME``), status, steps, the :func:`animlib.summarize`
-    columns, and ``params``: every parameter as ``name=value`` words (what the search finds;
+    columns, its ``tags`` (``a, b`` as the runs page shows them), ``created`` (a UTC time: its
+    first run's) and ``params``: every parameter as ``name=value`` words (what the search finds;
     not shown). The experiments of one sweep over parameter ``sweep`` (:func:`sweep_keys`) are
     together in the order of its values, the sweep with the newest experiment first."""
     # each experiment's summary as a dict (a .loc per cell took ~40 us: 0.1 s for 300 rows)
@@ -108,16 +112,21 @@ def experiment_table(
             **{param_column(name): param_value(params, name) for name in names},
             "status": exp.get("status"),
             "steps": exp.get("steps"),
-            "params": search_text(index_text(params)[0]),
+            "tags": printable(", ".join(map(str, exp.get("tags") or []))),
             "created": str(exp.get("created") or ""),
+            "params": search_text(index_text(params)[0]),
         }
         row.update(stats.get(exp.id, missing))
         rows.append(row)
     columns = [param_column(name) for name in names]
     rows = _sweep_order(rows, param_column(sweep))
-    frame = pd.DataFrame(rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, "params"])
+    frame = pd.DataFrame(
+        rows, columns=[*HEAD_COLUMNS, *columns, *TAIL_COLUMNS, *FINDING_COLUMNS, "params"]
+    )
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    # a time, not its text: it sorts by the moment whatever offset a run.json wrote
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601", errors="coerce")
     named = shown_names(experiments)  # (a rerun, pgd-2 named pgd: its id)
     if any(n != i for i, n in named.items()):  # a name made safe for paths
         frame.insert(1, "name", [named.get(i, i) for i in frame["experiment"]])
@@ -200,9 +209,9 @@ def filter_experiments(
     text: str = "",
 ) -> pd.DataFrame:
     """Rows matching every given filter (an empty filter is no constraint); ``text``: every
-    word in the experiment id, attack, model or a parameter written ``name=value``."""
+    word in the experiment id, attack, model, tags or a parameter written ``name=value``."""
     chosen = {"attack": attacks, "model": models}
-    searched = [c for c in ("experiment", "name", "attack", "model", "params") if c in frame]
+    searched = [c for c in ("experiment", "name", "attack", "model", *SEARCHED) if c in frame]
     mask = matching_rows(frame, chosen, text, searched)
     return frame[mask]
 

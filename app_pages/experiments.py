@@ -178,7 +178,7 @@ again = {"on_change": linked_view.view_changed, "args": ("experiments",)}
 attacks = cols[0].multiselect("Attack", choices["e_attack"], key="e_attack", **again)
 models = cols[1].multiselect("Model", choices["e_model"], key="e_model", **again)
 text = cols[2].text_input(
-    "Search", placeholder="experiment, attack, eps=0.1…", key="e_text", **again
+    "Search", placeholder="experiment, attack, tag, eps=0.1…", key="e_text", **again
 )
 linked_view.keep_view(EXPERIMENTS_VIEW, name="experiments", defaults=FILTERS)
 shown = views.filter_experiments(frame, attacks=attacks, models=models, text=text)

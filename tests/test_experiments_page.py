@@ -1352,6 +1352,53 @@ def test_the_table_filters_live_in_the_link(demo_env):
     assert not shared.warning and "attack" not in shared.query_params
 
 
+def test_the_search_finds_tags_and_the_table_shows_them_with_when_it_was_created(
+    tmp_path, monkeypatch
+):
+    """A sweep tagged ``sweep1`` among one-offs: the search found no tag ("0 of 102" for a word
+    the runs page's search finds), and the table had no tags and no date to sort by. The
+    search matches tags (as it does words of the id); ``tags`` and ``created`` are columns,
+    ``created`` a time (sorted by the moment, whatever offset a run.json wrote)."""
+    from test_experiments import UNTARGETED, write
+
+    root = tmp_path / "runs"
+    written = [  # (the second sweep run is later by the moment, earlier by its text)
+        ("aft-pgd-eps0.1", 0.1, ["afternoon", "sweep1"], "2026-03-03T14:00:00+02:00"),
+        ("old-fgsm-eps0.1", 0.1, ["old", "week1"], "2026-03-03T12:30:00+00:00"),
+        ("aft-pgd-eps0.2", 0.2, ["afternoon", "sweep1"], "2026-03-03T14:45:00+02:00"),
+    ]
+    for name, eps, tags, at in written:
+        with monkeypatch.context() as patch:
+            patch.setattr(animlib.meta, "now_iso", lambda at=at: at)
+            write(root, name, UNTARGETED, eps, tags=tags)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    table = at.dataframe[0]
+    order = list(table.proto.column_order)
+    assert order[-2:] == ["tags", "created"]
+    config = json.loads(table.proto.columns)
+    assert config["created"]["label"] == "created (UTC)"  # as the runs page labels its times
+    assert config["created"]["type_config"]["type"] == "datetime"
+    frame = table.value.set_index("experiment")
+    assert frame.loc["aft-pgd-eps0.1", "tags"] == "afternoon, sweep1"
+    assert pd.api.types.is_datetime64_any_dtype(frame["created"])  # sorts as times
+    by_date = list(frame.sort_values("created").index)
+    assert by_date == ["aft-pgd-eps0.1", "old-fgsm-eps0.1", "aft-pgd-eps0.2"]
+    listed = {e.id: e.get("created") for e in animlib.list_experiments(root)}
+    assert all(frame.loc[e, "created"] == pd.Timestamp(t) for e, t in listed.items())
+    for words, found in [
+        ("sweep1", {"aft-pgd-eps0.1", "aft-pgd-eps0.2"}),
+        ("afternoon eps=0.2", {"aft-pgd-eps0.2"}),
+        ("WEEK1", {"old-fgsm-eps0.1"}),
+        ("week", {"old-fgsm-eps0.1"}),  # a piece of a word, as of an id
+        ("sweep2", set()),
+    ]:
+        at.text_input(key="e_text").set_value(words).run()
+        assert set(at.dataframe[0].value["experiment"]) == found, words
+
+
 def test_the_page_says_how_many_run_folders_it_could_not_read(tmp_path, monkeypatch):
     """A sample whose run.json is damaged counts in no experiment: the page says so (and
     where they are listed) instead of showing a smaller n without a word."""
