@@ -10,10 +10,10 @@ import time
 import pandas as pd
 import streamlit as st
 
+from animlib import chart_lines, grid_start, image_tables, linked_view
 from animlib import experiment_columns as columns
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
-from animlib import grid_start, image_tables, linked_view
 from animlib.errors import AnimlibError, Code
 from animlib.experiment_loads import experiments, grid_cells
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
@@ -26,13 +26,7 @@ from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
 from animlib.text import plural, printable
-from animlib.ui import (
-    md,
-    query_param,
-    root,
-    run_index,
-    stale_listing,
-)
+from animlib.ui import md, query_param, root, run_index, stale_listing
 from animlib.views import NO_VALUE
 from animlib.watching import folder_view, rerun_on_folder_change, rerun_when_changed
 
@@ -236,7 +230,9 @@ unticked = bool(not picked and st.session_state.get("grid_picked"))
 unticked = unticked and st.session_state.get("grid_picked_in") == table_key
 st.session_state.grid_picked, st.session_state.grid_picked_in = picked, table_key
 
-points = views.robust_curve(shown, column=column)
+# the sweeps' lines; one-value ones (one-offs: 46 of 100 experiments) when asked or all there is
+everything = views.robust_curve(shown, column=column)
+points, single = chart_lines.drawn_points(everything, every=st.session_state.get("e_single", False))
 clicked = None  # the experiment of the point clicked in the chart
 if len(points):
     st.subheader(f"Robust accuracy against {sweep_label}")
@@ -251,6 +247,10 @@ if len(points):
         f"Click a point to see every sweep at its {sweep_label} in the grid below; click a "
         "name in the legend to bring out its line."
     )
+    if single:  # (a one-off is a point with no line, and a legend entry)
+        toggle = f"Show single-{sweep_label} experiments"
+        if not st.toggle(toggle, key="e_single", help="Experiments tried at one value only"):
+            st.caption(chart_lines.left_out_note(everything, single, sweep_label, toggle))
     clicked = clicked_experiment(chart)
 elif len(bars := views.robust_bars(shown)) > 1:  # nothing to sweep over: which attack is best
     st.subheader("Robust accuracy per experiment")

@@ -400,6 +400,82 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
     assert huge["height"] - few["height"] == (16 - 1) * 30  # 45 names + 1 line, in 3 columns
 
 
+def _chart_experiments(at: AppTest) -> set[str]:
+    """The experiments of the points the page's robust-accuracy chart draws."""
+    from test_experiments_bars import chart_data
+
+    (chart,) = at.get("vega_lite_chart")
+    return {e for frame in chart_data(chart) for e in frame.get("experiment", [])}
+
+
+def test_the_chart_draws_the_sweeps_and_counts_the_single_eps_experiments(tmp_path, monkeypatch):
+    """100 experiments, 84 of them one-offs at one ε each: a line (a point) and a legend entry
+    each, 46+ entries, unreadable. The chart draws the sweeps (2 or more ε); a caption under
+    it counts the others and says how to see them, and a toggle draws them too; a click on a
+    point still sets the grid. With only sweeps (the demo) nothing of this shows."""
+    from test_experiments import UNTARGETED, write
+
+    root = tmp_path / "runs"
+    for attack in ("PGD", "FGSM"):
+        for eps in (0.05, 0.1):
+            write(root, f"{attack.lower()}-eps{eps}", UNTARGETED, eps, attack=attack)
+    singles = ["cw-old1-eps0.1", "cw-old2-eps0.05", "cw-old3-eps0.1"]
+    for name in singles:
+        write(root, name, UNTARGETED, float(name.rsplit("eps", 1)[1]), attack="CW")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    assert not at.exception, at.exception
+    sweeps = {"pgd-eps0.05", "pgd-eps0.1", "fgsm-eps0.05", "fgsm-eps0.1"}
+    assert _chart_experiments(at) == sweeps
+    (note,) = [c.value for c in at.caption if c.value.startswith("Not drawn")]
+    assert note.startswith("Not drawn: 3 experiments tried at a single ε only")
+    assert "*Show single-ε experiments*" in note
+    assert len(at.dataframe[0].value) == 7  # the table keeps them all
+    at.toggle(key="e_single").set_value(True).run()
+    assert not at.exception, at.exception
+    assert _chart_experiments(at) == sweeps | set(singles)
+    assert not [c for c in at.caption if c.value.startswith("Not drawn")]
+    at.toggle(key="e_single").set_value(False).run()
+    assert _chart_experiments(at) == sweeps
+    # filtered to the one-offs alone, they are all there is to draw: drawn, no note
+    at.text_input(key="e_text").set_value("cw").run()
+    assert _chart_experiments(at) == set(singles)
+    assert not [c for c in at.caption if c.value.startswith("Not drawn")]
+    at.text_input(key="e_text").set_value("").run()
+    at.session_state["robust_chart"] = {"selection": {"point": [{"experiment": "fgsm-eps0.05"}]}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="grid_ids").value[0] == "fgsm-eps0.05"
+
+
+def test_single_value_lines_are_counted_by_experiment_and_line():
+    from animlib.chart_lines import drawn_points, left_out_note
+
+    points = pd.DataFrame(
+        {
+            "series": ["PGD", "PGD", "CW · a", "CW · b", "CW · b"],
+            "value": [0.05, 0.1, 0.1, 0.05, 0.05],
+            "experiment": ["p1", "p2", "a", "b", "b-2"],
+        }
+    )
+    drawn, single = drawn_points(points)
+    assert list(drawn["experiment"]) == ["p1", "p2"] and single == ["CW · a", "CW · b"]
+    assert drawn_points(points, every=True)[0] is points
+    note = left_out_note(points, single, "c", "Show single-c experiments")
+    assert note.startswith("Not drawn: 3 experiments (2 lines) tried at a single c only")
+    one_offs = points[points["series"] != "PGD"]  # no sweep: all drawn, none listed
+    assert drawn_points(one_offs)[0] is one_offs and drawn_points(one_offs)[1] == []
+
+
+def test_a_chart_of_sweeps_alone_has_no_single_eps_toggle(demo_env):
+    at = experiments_page()
+    assert not at.exception, at.exception
+    assert len(_chart_experiments(at)) == 9
+    assert not [t for t in at.toggle if t.key == "e_single"]
+    assert not [c for c in at.caption if c.value.startswith("Not drawn")]
+
+
 def _info(exp_id: str, attack: str, eps: float | None, created: str) -> Any:
     from animlib.experiments import ExperimentInfo
 
