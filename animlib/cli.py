@@ -1,4 +1,4 @@
-"""Command line: ``python -m animlib demo | ls | summary | outcomes | render | validate``."""
+"""Command line: ``python -m animlib demo | ls | summary | outcomes | tag | render | validate``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .cli_args import (
 from .cli_outcomes import cmd_outcomes
 from .cli_output import as_written, escape_unencodable, print_json, table_lines
 from .cli_summary import cmd_summary
+from .cli_tag import cmd_tag
 from .errors import AnimlibError, RenderLimitError, RenderOptionError
 from .options import RenderOptions
 from .text import clipped, natural_key, one_line, plural, printable
@@ -321,6 +322,7 @@ COMMANDS = {
     "ls": cmd_ls,
     "summary": cmd_summary,
     "outcomes": cmd_outcomes,
+    "tag": cmd_tag,
     "render": cmd_render,
     "validate": cmd_validate,
 }

@@ -51,7 +51,7 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
             naming both.
     """
     candidate = _in_results_folder(arg)
-    if candidate is None or os.path.abspath(arg) == os.path.abspath(_local_root()):
+    if candidate is None or os.path.abspath(arg) == os.path.abspath(local_root()):
         return arg
     if _holds(candidate):
         return candidate
@@ -80,11 +80,11 @@ def _in_results_folder(arg: str) -> str | None:
     bare = "/" not in arg and os.sep not in arg and is_run_id(arg)
     if not bare or os.path.lexists(arg):
         return None
-    root = _local_root()
+    root = local_root()
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
 
 
-def _local_root() -> str:
+def local_root() -> str:
     """The results folder with a leading ``~`` expanded, as ``ls`` opens it (LocalStore):
     ``ANIMLIB_RUNS="~/runs"`` from a .env file or a systemd unit reaches no shell."""
     root = default_runs()
@@ -226,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv", action="store_true", help="one CSV row per run (the dashboard's Outcomes CSV)"
     )
     out.add_argument("--json", action="store_true", help="one JSON object per run")
+
+    p = sub.add_parser(
+        "tag",
+        allow_abbrev=False,
+        help="add or remove tags of ended runs (run.json rewritten), or of an experiment's runs",
+    )
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder or URL, a run id in the results folder, or an experiment id there "
+        "(every run of it)",
+    )
+    p.add_argument("--add", default="", help="tags to add (comma-separated)")
+    p.add_argument("--remove", default="", help="tags to take out (comma-separated)")
 
     p = sub.add_parser(
         "render",

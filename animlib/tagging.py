@@ -1,0 +1,82 @@
+"""Tags added to or removed from a run after it ended: its run.json rewritten under its lock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from . import lock
+from . import meta as M
+from .errors import Code, RunInputError
+from .store import Store, open_store
+
+
+def tag_list(tags: str | Sequence[str] | None, run: str = "") -> list[str]:
+    """The tags asked for: a list, or one comma-separated string (as the CLI takes them),
+    each stripped; empty ones dropped, the order kept, repeats once.
+
+    Raises:
+        RunInputError: (INVALID, field ``tags``) not a string or a list of strings.
+    """
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    if not isinstance(tags, Sequence) or not all(isinstance(t, str) for t in tags):
+        raise RunInputError(
+            f"must be a list of strings or 'a,b'; got {tags!r}", run=run, field="tags"
+        )
+    return list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+
+
+def retag(
+    run: str | os.PathLike[str] | Store,
+    *,
+    add: str | Sequence[str] | None = None,
+    remove: str | Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[str]:
+    """Add ``add`` to a finished (or failed) run's tags and take ``remove`` out, as W&B edits
+    a run's tags after it ended: run.json is rewritten atomically while the run's writer lock
+    is held (no writer can resume the run meanwhile), every other byte of it as it was.
+
+    Args:
+        run: The run folder (a path, an fsspec URL or a Store).
+        add: Tags to add (those it has already stay where they are).
+        remove: Tags to take out (those it lacks are ignored).
+        storage_options: fsspec options for a URL.
+
+    Returns:
+        The run's tags now.
+
+    Raises:
+        RunInputError: (BUSY) the run is still running, or a live writer holds it; (INVALID)
+            bad tags (nothing is changed).
+        RunFormatError: the run's run.json cannot be read.
+    """
+    store = open_store(run, storage_options)
+    run_id = store.name
+    add, remove = tag_list(add, run_id), tag_list(remove, run_id)
+    mine = lock.acquire(store, run_id)
+    try:
+        data = store.read(M.RUN_JSON)
+        meta = M.loads(data, run_id)
+        M.check_meta(dict(meta), run_id)
+        if meta.get("status") == "running":
+            raise RunInputError(
+                "is still running (or its writer was killed: resume or remove it first); tag "
+                "it once it has finished",
+                run=run_id,
+                field="status",
+                code=Code.BUSY,
+            )
+        old = list(meta.get("tags") or [])
+        tags = [t for t in old if t not in remove] + [t for t in add if t not in old]
+        if tags != old:
+            meta["tags"] = tags
+            M.check_meta(dict(meta), run_id)
+            store.write_atomic(M.RUN_JSON, M.dumps(meta))
+    finally:
+        lock.release(store, mine=mine)
+    return tags

@@ -1,0 +1,94 @@
+"""Tags changed after a run ended (``animlib tag``, ``tagging.retag``): run.json rewritten whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import moto_s3
+
+import animlib
+from animlib.cli import main
+from animlib.errors import Code, RunInputError
+from animlib.tagging import retag, tag_list
+
+
+def _run(root, name: str, tags=("demo",)) -> str:
+    with animlib.RunWriter(root, name=name, attack="PGD", class_names=list("abc"), true_label=0,
+                           tags=list(tags)) as w:  # fmt: skip
+        w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[0.8, 0.1, 0.1])
+    return str(root / w.run_id)
+
+
+def test_retag_changes_only_the_tags(tmp_path):
+    run = _run(tmp_path, "a", tags=("demo", "digits"))
+    before = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert retag(run, add="best, talk", remove=["demo", "absent"]) == ["digits", "best", "talk"]
+    after = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert list(after) == list(before)  # (the same keys, in the same order)
+    assert {k: v for k, v in after.items() if k != "tags"} == {
+        k: v for k, v in before.items() if k != "tags"
+    }
+    assert animlib.open_run(run).meta["tags"] == ["digits", "best", "talk"]
+    assert all(r.ok for r in animlib.validate(run))
+    assert not (tmp_path / "a" / animlib.lock.LOCK_NAME).exists() and not list(
+        (tmp_path / "a").glob(".tmp*")
+    )
+    assert retag(run, add="best") == ["digits", "best", "talk"]  # (nothing to change)
+
+
+def test_a_running_run_is_not_retagged(tmp_path):
+    with animlib.RunWriter(tmp_path, name="live", class_names=list("abc"), true_label=0) as w:
+        w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[0.8, 0.1, 0.1])
+        with pytest.raises(RunInputError) as caught:  # (its writer holds the lock)
+            retag(tmp_path / "live", add="x")
+        assert caught.value.code == Code.BUSY
+    meta = tmp_path / "live" / "run.json"
+    meta.write_text(meta.read_text().replace('"finished"', '"running"'))  # (a killed writer)
+    with pytest.raises(RunInputError, match="is still running") as caught:
+        retag(tmp_path / "live", add="x")
+    assert (caught.value.field, caught.value.code) == ("status", Code.BUSY)
+    assert json.loads(meta.read_text())["tags"] == []
+    with pytest.raises(RunInputError) as caught:
+        tag_list([1, 2], "live")
+    assert caught.value.field == "tags"
+
+
+def test_cli_tag_runs_and_experiments_and_the_index_sees_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    _run(tmp_path, "single")
+    with animlib.BatchWriter(tmp_path, experiment="sweep", attack="PGD", class_names=list("abc"),
+                             true_labels=[0, 1]) as w:  # fmt: skip
+        w.log(images=np.zeros((2, 4, 4, 1), np.float32), confidences=np.full((2, 3), 1 / 3))
+    assert main(["ls", "--search", "best"]) == 0
+    assert "0 runs" in capsys.readouterr().out
+    assert main(["tag", "single", "sweep", "--add", "best"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "single: tags demo, best", "sweep-0000: tags best", "sweep-0001: tags best",
+        "3 runs tagged",
+    ]  # fmt: skip
+    main(["ls", "--search", "best"])
+    assert "3 runs, 0 broken" in capsys.readouterr().out
+    assert [e.get("tags") for e in animlib.list_experiments(tmp_path)] == [["best"]]
+    assert main(["tag", "nope", "--add", "x"]) == 2
+    assert "error: run 'nope'" in capsys.readouterr().err
+    assert main(["tag", "single"]) == 2
+    assert "--add TAGS and/or --remove TAGS" in capsys.readouterr().err
+    meta = tmp_path / "sweep-0001" / "run.json"
+    meta.write_text(meta.read_text().replace('"finished"', '"running"'))
+    assert main(["tag", "sweep", "--remove", "best"]) == 1  # one of them is still running
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["sweep-0000: tags (none)", "1 run tagged, 1 not"]
+    assert "run 'sweep-0001': status: is still running" in err
+
+
+def test_retag_over_object_storage():
+    with moto_s3("tags"):
+        url = "s3://tags/runs"
+        with animlib.RunWriter(url, name="r", class_names=list("abc"), true_label=0) as w:
+            w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[0.8, 0.1, 0.1])
+        assert retag(f"{url}/r", add="best") == ["best"]
+        assert animlib.open_run(f"{url}/r").meta["tags"] == ["best"]
+        assert [i.get("tags") for i in animlib.list_runs(url)] == [["best"]]
