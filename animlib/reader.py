@@ -334,6 +334,7 @@ class Run:
         if isinstance(exc, StoreError):
             text = f"{what} ({exc.message})" if what else exc.message
             return RunFormatError(text, run=self.id, field=field, code=exc.code)
+        self.reads.forget()  # (bytes that did not decode: not served again)
         text = f"{what} ({describe_read_error(exc)})" if what else describe_read_error(exc)
         return RunFormatError(text, run=self.id, field=field, code=Code.CORRUPT)
 

@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import Any
 
-from .errors import StoreError
+from .errors import Code, StoreError
 from .meta import RUN_JSON
 from .store import Store
 
@@ -82,6 +82,14 @@ class RunReads:
                 self._bytes += len(data)
                 self._held[0] += len(data)
 
+    def forget(self) -> None:
+        """Drop every kept chunk (a chunk that passed its checks but did not decode must not
+        be served again from here: the next read fetches it afresh)."""
+        with self._lock:
+            self._chunks.clear()
+            self._bytes = 0
+            _release(self._held)
+
     def listing(self, store: Store, path: str) -> list[str]:
         """``store.find(path)`` (the files below ``path``), listed once (or taken from the kept
         listing of a folder holding ``path``: ``scalars/loss`` from ``scalars``); a failed
@@ -107,10 +115,17 @@ def scalar_names_in(found: list[str]) -> list[str]:
 
 
 def run_json_or_none(store: Store) -> bytes | None:
-    """The run.json of the run folder ``store``, or None if it cannot be read (the caller
-    then finds out why): over object storage a run is opened with this one GET, not a HEAD
-    and a listing of its folder first."""
+    """The run.json of the run folder ``store``, or None if it is not there or cannot be
+    reached through the folder (the caller then finds out why): over object storage a run is
+    opened with this one GET, not a HEAD and a listing of its folder first.
+
+    Raises:
+        StoreError: (STORAGE) the storage failed (unreachable, throttled, refused), naming the
+            run: asking again through the folder would only double the failed requests.
+    """
     try:
         return store.read(RUN_JSON)
-    except StoreError:
+    except StoreError as exc:
+        if exc.code == Code.STORAGE:
+            raise exc.with_run(store.name) from None
         return None

@@ -491,3 +491,46 @@ def test_batch_writers_racing_for_one_experiment_each_get_their_own(s3, tmp_path
         runs = [animlib.open_run(f"{root}/{experiment}-{s:04d}") for s in range(3)]
         assert [(len(r), int(r.original[0, 0, 0])) for r in runs] == [(3, k)] * 3
     assert all(r.ok for r in animlib.validate(root)) and len(animlib.list_runs(root)) == 9
+
+
+def test_a_chunk_that_did_not_decode_is_read_again_not_kept(s3):
+    """An opened Run over object storage keeps the chunks it read; one that passed the size
+    checks but did not decode (bytes scrambled after the zstd header) must not be served again
+    from there: once the object is repaired, the same Run reads it."""
+    import boto3
+
+    root = f"s3://{BUCKET}/undecoded"
+    with animlib.RunWriter(root, name="z", class_names=CLASSES) as w:
+        for i in range(5):
+            w.log(image=image_for(i), confidences=probs_for(i))
+    client = boto3.client("s3")
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="undecoded/z/confidences/c")
+    key = listed["Contents"][0]["Key"]
+    good = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    client.put_object(Bucket=BUCKET, Key=key, Body=good[:12] + bytes(b ^ 0x5A for b in good[12:]))
+    run = animlib.open_run(f"{root}/z")
+    with pytest.raises(animlib.RunFormatError, match="cannot be read"):
+        run.read_steps("confidences", 0, 5)
+    client.put_object(Bucket=BUCKET, Key=key, Body=good)
+    np.testing.assert_allclose(run.read_steps("confidences", 0, 5)[0], probs_for(0), rtol=1e-6)
+
+
+def test_a_failing_bucket_is_asked_for_run_json_once(s3, monkeypatch):
+    """Opening a run of a bucket that fails (unreachable, throttled) raises its STORAGE error
+    from the GET of run.json: not the GET, then a HEAD and a listing of the folder as well."""
+    from animlib.errors import Code, StoreError
+    from animlib.store import open_store
+
+    store = open_store(f"s3://{BUCKET}/failing/r")
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        raise StoreError("the storage is unreachable", code=Code.STORAGE)
+
+    monkeypatch.setattr(type(store), "read", failing)
+    monkeypatch.setattr(type(store), "contains", failing)
+    with pytest.raises(StoreError, match="unreachable") as caught:
+        animlib.open_run(store)
+    assert caught.value.code == Code.STORAGE and caught.value.run == "r"
+    assert len(calls) == 1
