@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,6 +84,7 @@ def experiments_at(
     column: str = EPS,
     images: Mapping[str, str] | None = None,
     first: str | None = None,
+    among: Collection[str] | None = None,
 ) -> list[str]:
     """One experiment per sweep whose swept parameter (``column``) is ``value`` (a click on a
     point of the chart puts them in the grid): the preferred ones first (:func:`preference`),
@@ -99,11 +100,14 @@ def experiments_at(
         images: Experiment id -> a key of the images it attacked
             (:func:`animlib.index.grid.image_sets`).
         first: The experiment whose images count (the point clicked), if any.
+        among: Only these experiments (the chart's drawn ones: not the one-offs it hides).
 
     Returns:
         Their ids.
     """
     known = _ranked(frame, column).dropna(subset=[column])
+    if among is not None:
+        known = known[known["experiment"].isin(list(among))]
     at_value = known[np.isclose(known[column].astype(float), value, rtol=1e-9, atol=0.0)]
     at_value = at_value.drop_duplicates("sweep")
     if images:

@@ -305,8 +305,9 @@ if clicked and clicked != st.session_state.get("grid_clicked") and clicked in sh
     if len(points):  # every sweep at the clicked point's value
         value = float(shown.set_index("experiment").loc[clicked, column])
         st.session_state.grid_ids = grid_start.experiments_at(
-            shown, value, MAX_COMPARE, column=column, images=on_images, first=clicked
-        )
+            shown, value, MAX_COMPARE, column=column, images=on_images, first=clicked,
+            among=set(points["experiment"]),  # (the drawn ones: not the one-offs left out)
+        )  # fmt: skip
     else:  # a bar: its experiment first, then the grid as it was
         kept = [e for e in st.session_state.get("grid_ids", first) if e != clicked]
         st.session_state.grid_ids = [clicked, *kept][:MAX_COMPARE]

@@ -565,6 +565,10 @@ def test_grid_starts_with_sweeps_on_one_set_of_images():
         frame, 0.1, 6, images=images, first="pgd-eps0.1-m3"
     )  # a point clicked: the sweeps on its images
     assert sorted(clicked) == sorted(e for e in images if e.endswith("0.1-m3"))
+    hidden = {e for e in images if e.startswith("pgd-")}  # (one-offs the chart leaves out)
+    drawn = grid_start.experiments_at(frame, 0.1, 6, among=set(images) - hidden)
+    assert drawn and not hidden & set(drawn)
+    assert hidden & set(grid_start.experiments_at(frame, 0.1, 6))
     alone = {e: e for e in images}  # every experiment on its own images: as without them
     assert default_grid(frame, 6, images=alone) == default_grid(frame, 6)
 
