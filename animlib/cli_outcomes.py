@@ -40,10 +40,11 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         print(f"no experiments in {printable(args.runs)}")
         return 0
     frame = outcomes(index, wanted)
-    if args.csv:
+    if args.csv:  # (UTF-8 bytes, as the dashboard's download, whatever stdout's encoding)
         from .experiment_grid import outcomes_to_csv
 
-        sys.stdout.write(outcomes_to_csv(frame).decode())
+        sys.stdout.flush()
+        getattr(sys.stdout, "buffer", sys.stdout).write(outcomes_to_csv(frame))
         return 0
     if args.json:
         from .summary_json import json_rows
@@ -57,9 +58,42 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         )
         return 2
     _print_flip_table(frame, wanted)
-    for line in held_and_fooled(frame, wanted):
+    counted = _results(args.runs, index, frame, wanted)
+    for line in held_and_fooled(frame[frame["run"].isin(counted)], wanted):
         print(line)
     return 0
+
+
+def _results(root: str, index: Any, frame: Any, wanted: Sequence[str]) -> set[str]:
+    """The runs of ``frame`` the closing lines count: the ones ``summary`` counts (not
+    failed, stale, step-less, or with arrays that cannot be read); on stderr, what they leave
+    out, the runs still running, and the experiments missing sample runs."""
+    from .cli_notes import note_missing
+    from .experiments import CHECK_BUDGET_S
+    from .index.checks import damaged_sample_runs
+    from .index.experiments import counted_runs, left_out_counts, running_counted
+
+    ids = set(frame["run"])
+    damaged = damaged_sample_runs(index, within=ids, budget_s=CHECK_BUDGET_S)[0]
+    left = left_out_counts(index, experiments_only=True, within=ids)
+    if damaged:
+        left["arrays that cannot be read"] = len(damaged)
+    if left:
+        why = ", ".join(f"{n:,} {reason}" for reason, n in left.items())
+        print(
+            f"note: the last two lines leave out {plural(sum(left.values()), 'run')} that "
+            f"are no result ({why}); the table shows them as their run.json says",
+            file=sys.stderr,
+        )
+    running, _ = running_counted(index, experiments_only=True, within=ids)
+    if running:
+        print(
+            f"note: {plural(running, 'run')} still running counted with their steps so far "
+            "(not a final result)",
+            file=sys.stderr,
+        )
+    note_missing(root, experiments=wanted)
+    return counted_runs(index, ids) - set(damaged)
 
 
 def _print_flip_table(frame: Any, wanted: Sequence[str]) -> None:
@@ -87,19 +121,34 @@ def _cell(value: Any) -> str:
 
 
 def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
-    """The closing lines of ``outcomes``: the images every attack of ``wanted`` fooled in the
-    end, and those no attack did (the images that resist, by sample)."""
+    """The closing lines of ``outcomes``: the images every experiment of ``wanted`` fooled in
+    the end, and those none of the experiments that attacked them did (named by sample; by
+    sample, true class and image hash where one sample id names several images)."""
     runs = frame[frame["experiment"].isin(list(wanted))]
     by_image = runs.groupby("image", sort=False)
+    first = runs.drop_duplicates("image").set_index("image")
+    twice = set(first["sample"][first["sample"].duplicated(keep=False)])
     lines = []
     for what, pick in (
         ("fooled by every experiment", lambda s: len(s) == len(wanted) and s.eq(True).all()),
-        ("fooled by none of the experiments", lambda s: s.notna().any() and not s.eq(True).any()),
+        (
+            "fooled by none of the experiments that attacked them",
+            lambda s: s.notna().any() and not s.eq(True).any(),
+        ),
     ):
         hit = [image for image, s in by_image["success"] if pick(s)]
-        samples = runs[runs["image"].isin(hit)].drop_duplicates("image")["sample"].tolist()
-        named = ", ".join(str(s) for s in samples[:MOST_NAMED])
-        more = f" and {len(samples) - MOST_NAMED} more" if len(samples) > MOST_NAMED else ""
-        of = f"{len(samples)} of {plural(by_image.ngroups, 'image')}"
-        lines.append(f"{of} {what}" + (f": samples {named}{more}" if samples else ""))
+        names = [_image_name(first.loc[image], image, twice) for image in hit]
+        named = ", ".join(names[:MOST_NAMED])
+        more = f" and {len(names) - MOST_NAMED} more" if len(names) > MOST_NAMED else ""
+        of = f"{len(names)} of {plural(by_image.ngroups, 'image')}"
+        lines.append(f"{of} {what}" + (f": samples {named}{more}" if names else ""))
     return lines
+
+
+def _image_name(row: Any, image: str, ambiguous: set) -> str:
+    """An image as the closing lines name it: its sample id, with its true class and the
+    start of its hash when that id names several images."""
+    if row["sample"] not in ambiguous:
+        return printable(row["sample"])
+    digest = str(image).rsplit(":", 1)[-1][:8]
+    return printable(f"{row['sample']} ({row['true_class']}, image {digest})")

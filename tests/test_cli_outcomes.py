@@ -19,14 +19,14 @@ FAST = [[0, 1, 2, 0], [1, 1, 0, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step
 SLOW = [[0, 1, 2, 0], [0, 1, 2, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step 2
 
 
-def write(root, experiment: str, plan) -> None:
+def write(root, experiment: str, plan, *, names=("cat", "dog", "owl"), shift=0.0) -> None:
     probs = np.full((len(plan), 4, 3), 0.1)
     for step, preds in enumerate(plan):
         probs[step, np.arange(4), preds] = 0.8
-    clean = np.linspace(0, 0.9, 4 * 30, dtype=np.float32).reshape(4, *SHAPE)
+    clean = np.linspace(shift, 0.9, 4 * 30, dtype=np.float32).reshape(4, *SHAPE)
     with animlib.BatchWriter(
         root, experiment=experiment, attack=experiment.upper(), model="m",
-        class_names=["cat", "dog", "owl"], true_labels=TRUE, originals=clean,
+        class_names=list(names), true_labels=TRUE, originals=clean,
     ) as w:  # fmt: skip
         for step in range(len(plan)):
             w.log(images=clean + 0.01 * step, confidences=probs[step])
@@ -50,7 +50,10 @@ def test_outcomes_table_and_the_images_that_resist(lab, capsys):
         ["3", "cat", "–", "–", "–"],
     ]
     assert lines[-2] == "2 of 4 images fooled by every experiment: samples 0, 2"
-    assert lines[-1] == "2 of 4 images fooled by none of the experiments: samples 1, 3"
+    assert (
+        lines[-1]
+        == "2 of 4 images fooled by none of the experiments that attacked them: samples 1, 3"
+    )
 
 
 def test_outcomes_csv_and_json_are_one_row_per_run(lab, capsys):
@@ -84,3 +87,52 @@ def test_outcomes_refuses_an_unknown_experiment_and_too_many_columns(lab, capsys
     (lab / "empty").mkdir()
     assert main(["outcomes", str(lab / "empty")]) == 0
     assert capsys.readouterr().out == f"no experiments in {lab / 'empty'}\n"
+
+
+def test_the_closing_lines_count_results_only_and_say_what_they_leave_out(lab, capsys):
+    """A crashed experiment's runs (failed) fooled nothing by being cut short: the closing
+    lines must not count them, and a note says so (as summary's numbers leave them out)."""
+    import json as _json
+
+    for i in range(4):
+        meta = lab / f"slow-{i:04d}" / "run.json"
+        data = _json.loads(meta.read_text())
+        meta.write_text(_json.dumps({**data, "status": "failed"}))
+    assert main(["outcomes", str(lab), "--experiment", "fast,slow"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-2] == "0 of 4 images fooled by every experiment"  # (slow: none)
+    assert out.splitlines()[-1].endswith("that attacked them: samples 1, 3")
+    assert "note: the last two lines leave out 4 runs that are no result (4 failed)" in err
+    (lab / "fast-0003" / "run.json").unlink()  # (a sample run gone)
+    main(["outcomes", str(lab), "--experiment", "fast"])
+    assert "note: experiment fast: 1 of its 4 sample runs" in capsys.readouterr().err
+
+
+def test_a_sample_id_naming_two_images_is_told_apart(lab, capsys):
+    write(lab, "other", FAST, shift=0.05)  # (the same sample ids, other images)
+    main(["outcomes", str(lab), "--experiment", "slow,other"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "0 of 8 images fooled by every experiment"
+    assert lines[-1].startswith("4 of 8 images fooled by none of the experiments that attacked")
+    assert "samples 1 (dog, image " in lines[-1] and "3 (cat, image " in lines[-1]
+
+
+def test_outcomes_csv_is_utf8_whatever_the_terminal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from animlib.experiment_grid import outcomes_to_csv
+    from animlib.index import open_index
+    from animlib.index.grid import outcomes
+
+    write(tmp_path, "x", FAST, names=("clase ñ", "日本", "owl"))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    got = subprocess.run(
+        [sys.executable, "-m", "animlib", "outcomes", str(tmp_path), "--csv"],
+        capture_output=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    index = open_index(tmp_path)
+    index.refresh()
+    assert got == outcomes_to_csv(outcomes(index, ["x"]))
+    assert "日本".encode() in got

@@ -249,6 +249,13 @@ def _summary_of_columns(
     return table.rename_axis("experiment").reset_index()
 
 
+def counted_runs(index: RunIndex, within: Collection[str], now: float | None = None) -> set[str]:
+    """The runs of ``within`` :func:`animlib.summarize` counts in its numbers by default
+    (finished ones, and running ones still written, with a step), from the index's columns."""
+    table, counted, _ = _judged(index, False, now, within)
+    return set(table.filter(counted)["id"].to_pylist())
+
+
 def running_counted(
     index: RunIndex,
     *,
