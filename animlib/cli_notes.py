@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Collection
 from typing import Any
@@ -36,8 +37,9 @@ def summary_notes(
     narrowed to, which the notes then speak of)."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs, within=within)
-    note_broken(root, *checked)
-    note_missing(root, experiments=None if within is None else _experiments_of(root, within))
+    experiments = None if within is None else _experiments_of(root, within)
+    note_broken(root, *checked, experiments=experiments)
+    note_missing(root, experiments=experiments)
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
         note_repeated_images(root, by, all_runs=all_runs, within=within)
@@ -99,17 +101,23 @@ def note_left_out(root: str, *, all_runs: bool, within: Collection[str] | None =
         )
 
 
-def note_broken(root: str, damaged: int = 0, unchecked: int = 0) -> None:
-    """On stderr, how many folders the summary could not read (their runs are not counted),
-    how many runs it left out because their arrays cannot be read (``damaged``), and how many
-    runs' arrays it has not checked yet (``unchecked``)."""
+def note_broken(
+    root: str, damaged: int = 0, unchecked: int = 0, experiments: Collection[str] | None = None
+) -> None:
+    """On stderr, how many folders the summary could not read (their runs are not counted;
+    with ``experiments``, those named like their sample runs only), how many runs it left out
+    because their arrays cannot be read (``damaged``), and how many runs' arrays it has not
+    checked yet (``unchecked``)."""
     from .experiment_views import unread_note
-    from .experiments import CHECK_BUDGET_S
+    from .experiments import CHECK_BUDGET_S, unreadable_samples
     from .index import open_index
     from .index.query import broken_rows
 
     index = open_index(root)  # the index the summary just refreshed
-    n = broken_rows(index.table).num_rows
+    broken = broken_rows(index.table)["id"].to_pylist()
+    if experiments is not None:  # (a summary narrowed: the folders that may be its runs)
+        broken = [r for e in experiments for r in unreadable_samples(e, broken)]
+    n = len(broken)
     why = f"python -m animlib validate {root} says why"
     if n:
         print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
@@ -153,7 +161,7 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
         return
     keys = list(table.columns[: list(table.columns).index("n")])  # the --by keys
     keys = ["experiment"] if "experiment" in keys else keys  # (not the attack, ε beside it)
-    labels = [" ".join(map(str, row)) for row in table[keys].itertuples(index=False)]
+    labels = [" ".join(map(_shown, row)) for row in table[keys].itertuples(index=False)]
     missed = clean_misses(table, labels)
     if not missed:
         return
@@ -166,6 +174,12 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
         "robust",
         file=sys.stderr,
     )
+
+
+def _shown(value: Any) -> str:
+    """A group's value as a note names it: a missing one (a plain run's experiment) as "(none)"."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "(none)" if missing else str(value)
 
 
 def note_repeated_images(

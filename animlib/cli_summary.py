@@ -50,9 +50,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
             raise
         text = str(exc)
         if exc.field == "by" and exc.code == Code.NOT_FOUND and args.by == "experiment":
+            runs = f"no run in {printable(args.runs)}"
+            if args.experiment.strip(", ") or args.search.strip():
+                runs = "none of the runs --search finds"
             text = (
-                f"no run in {printable(args.runs)} belongs to an experiment: group them by "
-                "other keys, e.g. --by attack,params.eps"
+                f"{runs} belongs to an experiment: group them by other keys, e.g. --by "
+                "attack,params.eps"
             )
         print(f"error: {text}", file=sys.stderr)
         return 2

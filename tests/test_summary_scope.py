@@ -113,3 +113,20 @@ def test_run_outcomes_narrowed(lab):
     assert run_outcomes(lab, search="theirs-0002")["id"].tolist() == ["theirs-0002"]
     with pytest.raises(AnimlibError, match="no experiment 'nope'"):
         run_outcomes(lab, experiments=["nope"])
+
+
+def test_notes_of_a_narrowed_summary_and_its_messages(lab, capsys):
+    (lab / "other-0000").mkdir()
+    (lab / "other-0000" / "run.json").write_text("{ not json")
+    main(["summary", str(lab)])
+    assert "1 run folder could not be read" in capsys.readouterr().err
+    main(["summary", str(lab), "--experiment", "mine"])
+    assert "could not be read" not in capsys.readouterr().err  # (not one of mine)
+    with animlib.RunWriter(lab, name="plain", class_names=list("abc"), true_label=0) as w:
+        w.log(image=np.zeros(SHAPE, np.float32), confidences=[0.1, 0.8, 0.1])  # wrong at once
+    assert main(["summary", str(lab), "--all-runs", "--search", "plain"]) == 2
+    err = capsys.readouterr().err
+    assert "none of the runs --search finds belongs to an experiment" in err
+    main(["summary", str(lab), "--all-runs", "--by", "experiment"])
+    err = capsys.readouterr().err
+    assert "misclassified before the attack in (none) (1 of 1)" in err and "nan" not in err
