@@ -135,13 +135,16 @@ def experiment_table(
 
 def _sweep_order(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
     """The table's ``rows``: sweeps over its ``column`` (:func:`sweep_keys`) newest first (by
-    their newest experiment), each in the order of its values (no value: last)."""
+    their newest experiment, as an instant: "21:00+05:30" is before "16:00+00:00"), each in the
+    order of its values (no value: last)."""
+    from .index.rows import created_key
+
     keys = sweep_keys(pd.DataFrame(rows, columns=[*HEAD_COLUMNS, column, "params"]), column)
     sweep = {row["experiment"]: key for row, key in zip(rows, keys, strict=True)}
     newest: dict[tuple[str, ...], str] = {}
     for row in rows:
         key = sweep[row["experiment"]]
-        newest[key] = max(newest.get(key, ""), row["created"])
+        newest[key] = max(newest.get(key, ""), created_key(row["created"]))  # (the instant)
 
     def value_order(row: dict[str, Any]) -> tuple[bool, float, str]:
         return (row[column] is None, row[column] or 0.0, row["experiment"])

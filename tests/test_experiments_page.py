@@ -508,6 +508,19 @@ def test_table_keeps_each_sweep_together_in_eps_order_newest_sweep_first():
     ]
 
 
+def test_the_newest_sweep_is_the_newest_instant_whatever_the_offset():
+    """A run.json written at 21:00+05:30 (15:30 UTC) sorted as newer than one of 16:00 UTC: the
+    times were compared as text."""
+    import pandas as pd
+
+    infos = [
+        _info("utc-eps0.1", "FGSM", 0.1, "2026-01-02T16:00:00+00:00"),
+        _info("india-eps0.1", "PGD", 0.1, "2026-01-02T21:00:00+05:30"),
+    ]
+    order = list(experiment_table(infos, pd.DataFrame())["experiment"])
+    assert order == ["utc-eps0.1", "india-eps0.1"]
+
+
 def _frame(rows: list[tuple[str, str, float | None, float]]) -> Any:
     import pandas as pd
 
