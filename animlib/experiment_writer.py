@@ -101,6 +101,8 @@ class BatchWriter:
         if if_exists not in IF_EXISTS:
             raise blame("if_exists", f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}")
         B.check_layout(layout, blame)
+        if problem := M.text_fields_problem(attack=attack, model=model):
+            raise blame(*problem)
         if params is not None and not isinstance(params, dict):
             raise blame("params", "must be a dict")
         if problem := params_problem(params or {}):

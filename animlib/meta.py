@@ -268,6 +268,16 @@ def check_meta(meta: dict, run: str, *, shallow: bool = False) -> dict:
     return meta
 
 
+def text_fields_problem(**fields: Any) -> tuple[str, str] | None:
+    """The first of ``fields`` (``attack=``, ``model=``) that is neither text nor None, and
+    what is wrong with it (run.json holds them as a string or null): writers refuse it before
+    they write a run every reader would call broken."""
+    for key, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            return key, f"must be a string or null; got {value!r}"
+    return None
+
+
 def _check_fields(meta: dict, bad: Any) -> None:
     """The fields a writer is given (name, attack, model, params, tags, status, steps, class
     names, times) have the right types; the ones every run.json holds are there (all those
@@ -279,9 +289,8 @@ def _check_fields(meta: dict, bad: Any) -> None:
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise bad("name", f"must be a non-empty string; got {name!r}")
-    for key in ("attack", "model"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise bad(key, f"must be a string or null; got {meta[key]!r}")
+    if problem := text_fields_problem(attack=meta.get("attack"), model=meta.get("model")):
+        raise bad(*problem)
     if not isinstance(meta.get("params", {}), dict):
         raise bad("params", "must be a JSON object")
     tags = meta.get("tags", [])

@@ -102,6 +102,8 @@ class RunWriter:
             raise RunInputError("contains a NUL byte", run=name, field="name")
         if problem := layout_problem(layout):
             raise RunInputError(problem, run=name, field="layout")
+        if problem := M.text_fields_problem(attack=attack, model=model):
+            raise RunInputError(problem[1], run=name, field=problem[0])
         if if_exists not in IF_EXISTS:
             raise RunInputError(
                 f"must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}",

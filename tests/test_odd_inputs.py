@@ -143,3 +143,16 @@ def test_an_empty_path_is_refused_not_taken_as_the_current_folder(call, tmp_path
     with pytest.raises(animlib.StoreError, match="the path is empty") as e:
         call()
     assert e.value.field == "url" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("field", ["attack", "model"])
+def test_an_attack_or_model_that_is_no_text_is_refused_before_writing(tmp_path, field):
+    """model=3 (an index) or attack=["PGD"] was written, and every reader then called the run
+    broken ("model: must be a string or null")."""
+    with pytest.raises(animlib.RunInputError, match="must be a string or null; got 3") as one:
+        animlib.RunWriter(tmp_path, name="r", **{field: 3})
+    assert (one.value.field, one.value.run) == (field, "r")
+    with pytest.raises(animlib.ExperimentInputError, match="must be a string or null") as batch:
+        animlib.BatchWriter(tmp_path, experiment="e", true_labels=[0], **{field: ["PGD"]})
+    assert batch.value.field == field
+    assert list(tmp_path.iterdir()) == []  # (nothing written)
