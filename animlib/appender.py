@@ -195,9 +195,9 @@ class RunAppender:
         """
         from .reader import open_run
 
-        run = open_run(store)
-        held = lock.acquire(store, run.id)
+        held = lock.acquire(store, open_run(store).id)  # (a missing or broken run: no lock)
         try:
+            run = open_run(store)  # (read again under the lock: a retag meanwhile is kept)
             remove_leftovers(store)
             n = len(run) if keep is None else max(1, min(keep, len(run)))
             arrays = {}

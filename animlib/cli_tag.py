@@ -44,23 +44,47 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def _runs_of(target: str) -> list[str]:
     """The run folders ``target`` names: a run (its folder, URL, or its id in the results
-    folder, as ``render`` takes it), else every run of the experiment of that id there."""
+    folder, as ``render`` takes it), else every run of the experiment of that id (or made
+    from that name) there."""
     from .cli_args import local_root, run_path
     from .errors import Code
+
+    root = local_root()
+    bare = "/" not in target and os.sep not in target
+    try:
+        found: str | None = run_path(target)
+    except AnimlibError as exc:
+        if exc.code != Code.NOT_FOUND or not bare:
+            raise
+        found, missing = None, exc
+    there = found is not None and ("://" in found or os.path.lexists(found))
+    ids = _experiment_runs(root, target) if bare else []
+    if not there and ids:
+        return [_in(root, i) for i in ids]
+    if found is None:
+        raise missing
+    if ids and not os.path.lexists(target):
+        print(
+            f"note: {printable(target)} names a run and an experiment: the run is tagged, not "
+            "the experiment's runs (name those by their ids)",
+            file=sys.stderr,
+        )
+    return [found]
+
+
+def _experiment_runs(root: str, experiment: str) -> list[str]:
+    """The runs of the experiment ``experiment`` (an id, or the name it was made from) in the
+    results folder ``root``."""
+    from .experiment_ids import resumed_members
     from .index import open_index
     from .index.query import experiment_runs
 
-    try:
-        return [run_path(target)]
-    except AnimlibError as exc:
-        if exc.code != Code.NOT_FOUND:
-            raise
-        root = local_root()
-        index = open_index(root)
-        index.refresh()
-        ids = experiment_runs(index.table, target)
-        if not ids:
-            raise
-        if "://" in root:
-            return [f"{root.rstrip('/')}/{i}" for i in ids]
-        return [os.path.join(root, i) for i in ids]
+    index = open_index(root)
+    index.refresh()
+    if ids := experiment_runs(index.table, experiment):
+        return ids
+    return [i.id for i in resumed_members([i for i in index.infos() if i.ok], experiment)[1]]
+
+
+def _in(root: str, run_id: str) -> str:
+    return f"{root.rstrip('/')}/{run_id}" if "://" in root else os.path.join(root, run_id)

@@ -9,6 +9,7 @@ from typing import Any
 from . import lock
 from . import meta as M
 from .errors import Code, RunInputError
+from .limits import check_run_json_size
 from .store import Store, open_store
 
 
@@ -52,31 +53,40 @@ def retag(
 
     Raises:
         RunInputError: (BUSY) the run is still running, or a live writer holds it; (INVALID)
-            bad tags (nothing is changed).
+            bad tags; (LIMIT) run.json would grow over its limit (nothing is changed).
         RunFormatError: the run's run.json cannot be read.
     """
+    from .reader import open_run
+
     store = open_store(run, storage_options)
-    run_id = store.name
-    add, remove = tag_list(add, run_id), tag_list(remove, run_id)
-    mine = lock.acquire(store, run_id)
+    add, gone = tag_list(add, store.name), set(tag_list(remove, store.name))
+    # (a list names tags as a writer stored them too: " a,b ", "")
+    exact = set(remove) if remove is not None and not isinstance(remove, str) else set()
+    _refuse_running(open_run(store).meta, store.name)  # (a killed writer's lock stays)
+    mine = lock.acquire(store, store.name)
     try:
-        data = store.read(M.RUN_JSON)
-        meta = M.loads(data, run_id)
-        M.check_meta(dict(meta), run_id)
-        if meta.get("status") == "running":
-            raise RunInputError(
-                "is still running (or its writer was killed: resume or remove it first); tag "
-                "it once it has finished",
-                run=run_id,
-                field="status",
-                code=Code.BUSY,
-            )
+        meta = M.loads(store.read(M.RUN_JSON), store.name)  # (read again under the lock)
+        M.check_meta(dict(meta), store.name)
+        _refuse_running(meta, store.name)
         old = list(meta.get("tags") or [])
-        tags = [t for t in old if t not in remove] + [t for t in add if t not in old]
+        tags = [t for t in old if t not in exact and t.strip() not in gone]
+        tags += [t for t in add if t not in tags]
         if tags != old:
             meta["tags"] = tags
-            M.check_meta(dict(meta), run_id)
-            store.write_atomic(M.RUN_JSON, M.dumps(meta))
+            data = M.dumps(meta)
+            check_run_json_size(len(data), run=store.name, field="tags", error=RunInputError)
+            store.write_atomic(M.RUN_JSON, data)
     finally:
         lock.release(store, mine=mine)
     return tags
+
+
+def _refuse_running(meta: dict[str, Any], run: str) -> None:
+    if meta.get("status") == "running":
+        raise RunInputError(
+            "is still running (or its writer was killed: resume or remove it first); tag it "
+            "once it has finished",
+            run=run,
+            field="status",
+            code=Code.BUSY,
+        )

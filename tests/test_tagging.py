@@ -92,3 +92,68 @@ def test_retag_over_object_storage():
         assert retag(f"{url}/r", add="best") == ["best"]
         assert animlib.open_run(f"{url}/r").meta["tags"] == ["best"]
         assert [i.get("tags") for i in animlib.list_runs(url)] == [["best"]]
+
+
+def test_a_tag_added_while_a_writer_resumes_the_run_is_kept(tmp_path, monkeypatch):
+    """Resume read run.json before it took the lock, then wrote that old copy back: a tag
+    added between the two was lost (475 of 2,797 in a two-process loop)."""
+    from animlib import appender, lock
+
+    run = _run(tmp_path, "r", tags=())
+    real, done = lock.acquire, []
+
+    def acquire(store, run_id, *args, **kwargs):
+        if not done:  # (another process tags the run just before resume takes the lock)
+            done.append(None)
+            done[0] = retag(run, add="best")
+        return real(store, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(appender.lock, "acquire", acquire)
+    animlib.RunWriter.resume(run).finish()
+    assert done == [["best"]]
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["tags"] == ["best"]
+
+
+def test_retag_refuses_what_would_break_the_run_and_leaves_a_killed_writers_lock(tmp_path):
+    import subprocess
+    import sys
+
+    run = _run(tmp_path, "r", tags=(" sp ", "a,b", "keep"))
+    with pytest.raises(RunInputError, match="over the limit") as caught:
+        retag(run, add=[f"t{i}" for i in range(100_000)])
+    assert (caught.value.field, caught.value.code) == ("tags", Code.LIMIT)
+    assert animlib.open_run(run).meta["tags"] == [" sp ", "a,b", "keep"]
+    assert retag(run, remove=["a,b"]) == [" sp ", "keep"]  # (a list: tags as stored)
+    assert retag(run, remove="sp") == ["keep"]  # (a stored tag's spaces do not count)
+    code = (  # a writer killed mid-run: its lock stays, the run reads as stale
+        "import numpy as np, animlib, os, signal\n"
+        f"w = animlib.RunWriter({str(tmp_path)!r}, name='k', class_names=list('abc'))\n"
+        "w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[.8, .1, .1])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    assert animlib.lock.writer_gone(animlib.store.open_store(tmp_path / "k"))
+    with pytest.raises(RunInputError, match="still running"):
+        retag(tmp_path / "k", add="x")
+    assert animlib.lock.writer_gone(animlib.store.open_store(tmp_path / "k"))
+    with pytest.raises(animlib.RunFormatError, match="no such run folder"):
+        retag(tmp_path / "nothing", add="x")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_cli_tag_names_an_experiment_by_its_name_and_says_when_an_id_names_two(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    with animlib.BatchWriter(tmp_path, experiment="PGD ε=0.1", class_names=list("abc"),
+                             true_labels=[0]) as w:  # fmt: skip
+        w.log(images=np.zeros((1, 4, 4, 1), np.float32), confidences=[[0.8, 0.1, 0.1]])
+    assert main(["tag", "PGD ε=0.1", "--add", "x"]) == 0  # (its name, as resume takes it)
+    assert capsys.readouterr().out.endswith(": tags x\n")
+    _run(tmp_path, "sweep")
+    with animlib.BatchWriter(tmp_path, experiment="sweep", class_names=list("abc"),
+                             true_labels=[0]) as w:  # fmt: skip
+        w.log(images=np.zeros((1, 4, 4, 1), np.float32), confidences=[[0.8, 0.1, 0.1]])
+    assert main(["tag", "sweep", "--add", "y"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "sweep: tags demo, y\n" and "names a run and an experiment" in err
