@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from .errors import AnimlibError, Code
-from .text import natural_key, printable
+from .text import comma_list, natural_key, printable
 
 if TYPE_CHECKING:
     from .index import RunIndex
@@ -23,17 +23,13 @@ def experiment_ids(experiments: str | Sequence[str] | None) -> list[str]:
     Raises:
         AnimlibError: (INVALID, field ``experiments``) not a string or a list of strings.
     """
-    if experiments is None:
-        return []
-    if isinstance(experiments, str):
-        experiments = experiments.split(",")
-    elif not isinstance(experiments, Sequence) or not all(isinstance(e, str) for e in experiments):
+    if (ids := comma_list(experiments)) is None:
         raise AnimlibError(
             f"must be experiment ids (a list of strings or 'a,b'); got {experiments!r}",
             field="experiments",
             code=Code.INVALID,
         )
-    return list(dict.fromkeys(e.strip() for e in experiments if e.strip()))
+    return ids
 
 
 def run_scope(

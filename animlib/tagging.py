@@ -11,6 +11,7 @@ from . import meta as M
 from .errors import Code, RunInputError
 from .limits import check_run_json_size
 from .store import Store, open_store
+from .text import comma_list
 
 
 def tag_list(tags: str | Sequence[str] | None, run: str = "") -> list[str]:
@@ -20,15 +21,11 @@ def tag_list(tags: str | Sequence[str] | None, run: str = "") -> list[str]:
     Raises:
         RunInputError: (INVALID, field ``tags``) not a string or a list of strings.
     """
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    if not isinstance(tags, Sequence) or not all(isinstance(t, str) for t in tags):
+    if (names := comma_list(tags)) is None:
         raise RunInputError(
             f"must be a list of strings or 'a,b'; got {tags!r}", run=run, field="tags"
         )
-    return list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    return names
 
 
 def retag(

@@ -145,3 +145,16 @@ def short_repr(kind: str, **fields: Any) -> str:
         if value is not None:
             shown.append(f"{key}={value!r}")
     return f"{kind}({', '.join(shown)})"
+
+
+def comma_list(value: object) -> list[str] | None:
+    """Names asked for as a list of strings or one comma-separated string (as the CLI takes
+    them): each stripped, empty ones dropped, the order kept, repeats once; [] for None, and
+    None for anything else (the caller says what is wrong with it)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        return None
+    return list(dict.fromkeys(v.strip() for v in value if v.strip()))
