@@ -236,11 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="+",
         metavar="RUN",
-        help="a run folder or URL, a run id in the results folder, or an experiment id there "
-        "(every run of it)",
+        help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
+        "an experiment id or name there (every run of it)",
     )
     p.add_argument("--add", default="", help="tags to add (comma-separated)")
-    p.add_argument("--remove", default="", help="tags to take out (comma-separated)")
+    p.add_argument(
+        "--remove", default="", help="tags to take out (comma-separated; as written, case too)"
+    )
 
     p = sub.add_parser(
         "render",

@@ -50,6 +50,9 @@ def _runs_of(target: str) -> list[str]:
     from .errors import Code
 
     root = local_root()
+    parent, name = os.path.split(target.rstrip("/"))
+    if "://" not in target and parent and os.path.abspath(parent) == os.path.abspath(root):
+        target = name  # (runs/ID: an id in the results folder, a run's or an experiment's)
     bare = "/" not in target and os.sep not in target
     try:
         found: str | None = run_path(target)
@@ -61,6 +64,14 @@ def _runs_of(target: str) -> list[str]:
     ids = _experiment_runs(root, target) if bare else []
     if not there and ids:
         return [_in(root, i) for i in ids]
+    if not there and bare and (near := _near_experiment(root, target)):
+        raise AnimlibError(
+            f"no run or experiment of that id in {printable(root)} (did you mean the experiment "
+            f"{printable(near)!r}?)",
+            run=target,
+            field="path",
+            code=Code.NOT_FOUND,
+        )
     if found is None:
         raise missing
     if ids and not os.path.lexists(target):
@@ -84,6 +95,17 @@ def _experiment_runs(root: str, experiment: str) -> list[str]:
     if ids := experiment_runs(index.table, experiment):
         return ids
     return [i.id for i in resumed_members([i for i in index.infos() if i.ok], experiment)[1]]
+
+
+def _near_experiment(root: str, name: str) -> str | None:
+    """The experiment id in ``root`` closest to ``name`` (a typo), if one is close."""
+    import difflib
+
+    from .index import open_index
+
+    index = open_index(root)  # (refreshed by _experiment_runs)
+    known = sorted({e for e in index.table["experiment"].to_pylist() if e})
+    return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None)
 
 
 def _in(root: str, run_id: str) -> str:

@@ -157,3 +157,19 @@ def test_cli_tag_names_an_experiment_by_its_name_and_says_when_an_id_names_two(
     assert main(["tag", "sweep", "--add", "y"]) == 0
     out, err = capsys.readouterr()
     assert out == "sweep: tags demo, y\n" and "names a run and an experiment" in err
+
+
+def test_cli_tag_points_a_typo_at_the_experiment_and_takes_runs_slash_id(
+    tmp_path, monkeypatch, capsys
+):
+    """'tag sweep-eps0.5' (a typo of the experiment sweep-eps0.05) was told 'did you mean
+    sweep-eps0.05-0001?': one sample run, not the experiment."""
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    with animlib.BatchWriter(tmp_path, experiment="sweep-eps0.05", class_names=list("abc"),
+                             true_labels=[0, 1]) as w:  # fmt: skip
+        w.log(images=np.zeros((2, 4, 4, 1), np.float32), confidences=np.full((2, 3), 1 / 3))
+    assert main(["tag", "sweep-eps0.5", "--add", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean the experiment 'sweep-eps0.05'?" in err
+    assert main(["tag", str(tmp_path / "sweep-eps0.05"), "--add", "x"]) == 0  # (runs/ID)
+    assert capsys.readouterr().out.splitlines()[-1] == "2 runs tagged"
