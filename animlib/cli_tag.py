@@ -61,7 +61,12 @@ def _runs_of(target: str) -> list[str]:
             raise
         found, missing = None, exc
     there = found is not None and ("://" in found or os.path.lexists(found))
-    ids = _experiment_runs(root, target) if bare else []
+    try:
+        ids = _experiment_runs(root, target) if bare else []
+    except AnimlibError as exc:  # (no results folder; a name that made two experiments)
+        if not there and (found is None or exc.field == "experiment"):
+            raise (missing if exc.field != "experiment" else exc) from None
+        ids = []  # (the run named is there, or a path retag will say is not)
     if not there and ids:
         return [_in(root, i) for i in ids]
     if not there and bare and (near := _near_experiment(root, target)):

@@ -173,3 +173,15 @@ def test_cli_tag_points_a_typo_at_the_experiment_and_takes_runs_slash_id(
     assert "did you mean the experiment 'sweep-eps0.05'?" in err
     assert main(["tag", str(tmp_path / "sweep-eps0.05"), "--add", "x"]) == 0  # (runs/ID)
     assert capsys.readouterr().out.splitlines()[-1] == "2 runs tagged"
+
+
+def test_cli_tag_of_a_run_folder_here_without_a_results_folder(tmp_path, monkeypatch, capsys):
+    """'tag myrun' in a folder holding the run myrun, with no ./runs: the experiment lookup in
+    the (missing) results folder ended it with 'results folder does not exist'."""
+    monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _run(tmp_path, "myrun")
+    assert main(["tag", "myrun", "--add", "x"]) == 0
+    assert capsys.readouterr().out == "myrun: tags demo, x\n"
+    assert main(["tag", "nothere", "--add", "x"]) == 2
+    assert "no such run folder here" in capsys.readouterr().err
