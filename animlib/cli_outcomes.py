@@ -21,20 +21,16 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from .index import open_index
     from .index.experiments import experiments
     from .index.grid import outcomes
-    from .summary_scope import experiment_ids
+    from .summary_scope import check_known, experiment_ids
 
     index = open_index(args.runs)
     index.refresh()
     known = [e.id for e in experiments(index)]
     try:
         wanted = experiment_ids(args.experiment) or known
+        check_known(wanted, set(known), args.runs)
     except AnimlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    unknown = [e for e in wanted if e not in known]
-    if unknown:
-        names = ", ".join(repr(printable(e)) for e in unknown)
-        print(f"error: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
     if not wanted:
         print(f"no experiments in {printable(args.runs)}")

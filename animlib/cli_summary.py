@@ -35,7 +35,9 @@ def _number(value: float) -> str:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import DAMAGED, UNCHECKED, summarize
+    from .summary_scope import narrows
 
+    narrowed = narrows(args.experiment, args.search)
     try:
         table = summarize(
             args.runs,
@@ -51,7 +53,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         text = str(exc)
         if exc.field == "by" and exc.code == Code.NOT_FOUND and args.by == "experiment":
             runs = f"no run in {printable(args.runs)}"
-            if args.experiment.strip(", ") or args.search.strip():
+            if narrowed:
                 runs = "none of the runs --search finds"
             text = (
                 f"{runs} belongs to an experiment: group them by other keys, e.g. --by "
@@ -61,7 +63,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
         return 2
     checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
-    narrowed = bool(args.experiment.strip(", ") or args.search.strip())
     if beside:
         table = _beside_experiments(args.runs, table, narrowed)  # by experiment alone
     if args.json:
@@ -82,7 +83,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         all_runs=args.all_runs,
         all_counted=args.include_incomplete,
         checked=checked,
-        within=_scope(args),
+        within=_scope(args) if narrowed else None,
     )
     return 0
 

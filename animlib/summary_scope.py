@@ -57,21 +57,36 @@ def run_scope(
     """
     from .index import Query
 
-    wanted = experiment_ids(experiments)
-    if not wanted and not (search or "").strip():
+    if not narrows(experiments, search):
         return None
+    wanted = experiment_ids(experiments)
     if wanted:
-        known = set(pc.unique(index.table["experiment"]).to_pylist())
-        unknown = sorted((e for e in wanted if e not in known), key=natural_key)
-        if unknown:
-            names = ", ".join(repr(printable(e)) for e in unknown)
-            raise AnimlibError(
-                f"no experiment {names} in {printable(where or 'the results folder')}",
-                field="experiments",
-                code=Code.NOT_FOUND,
-            )
+        check_known(wanted, set(pc.unique(index.table["experiment"]).to_pylist()), where)
     rows = index.query(Query(experiments=tuple(wanted), text=search or "")).rows
     return set(rows["id"].to_pylist())
+
+
+def narrows(experiments: str | Sequence[str] | None, search: str) -> bool:
+    """Whether ``experiments`` or ``search`` narrow a summary (an empty list or blank words
+    do not)."""
+    return bool(experiment_ids(experiments) or (search or "").strip())
+
+
+def check_known(wanted: Sequence[str], known: set, where: str = "") -> None:
+    """Refuse experiments of ``wanted`` that are not ``known`` in the results folder ``where``.
+
+    Raises:
+        AnimlibError: (NOT_FOUND, field ``experiments``) naming them: a typo must not read
+            as a table of the others alone.
+    """
+    unknown = sorted((e for e in wanted if e not in known), key=natural_key)
+    if unknown:
+        names = ", ".join(repr(printable(e)) for e in unknown)
+        raise AnimlibError(
+            f"no experiment {names} in {printable(where or 'the results folder')}",
+            field="experiments",
+            code=Code.NOT_FOUND,
+        )
 
 
 def mixed_models(labels: Sequence[str], models: Sequence[set]) -> dict[str, list[str]]:
