@@ -235,6 +235,36 @@ def served_chromium(
         server.stop()
 
 
+def start_dashboard(
+    runs: Path, cache: Path, port: int, checkout: Path = ROOT, wait_s: float = 60.0
+) -> subprocess.Popen:
+    """The dashboard of ``checkout`` (this one by default; an older checkout to compare with)
+    on ``runs``, served on 127.0.0.1:``port`` with its render cache and index in ``cache``
+    (its log there too), once its health check answers.
+
+    Raises:
+        SystemExit: it did not answer within ``wait_s`` seconds.
+    """
+    import urllib.request
+
+    env = {**os.environ, "ANIMLIB_CACHE": str(cache), "PYTHONPATH": str(checkout)}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(checkout / "dashboard.py")]
+    cmd += ["--server.headless", "true", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    cmd += ["--server.fileWatcherType", "none", "--", "--runs", str(runs)]
+    log = open(cache / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("streamlit did not start")
+
+
 def ready_after(page: Any, url: str, ready_js: str, timeout_ms: int = 300_000) -> float:
     """Seconds from navigating ``page`` to ``url`` until ``ready_js`` is true, measured in the
     page (``ready_js`` sets ``window.__ready`` to ``performance.now()`` then)."""

@@ -15,17 +15,15 @@ Acceptance: p95 < 50 ms and no rerun. ``--sessions 6`` steps six pages at once.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from _common import ROOT, cached_dataset, machine
+from _common import cached_dataset, machine, start_dashboard
 
 import animlib
 
@@ -103,22 +101,7 @@ def free_port() -> int:
 
 def start_server(runs: Path, cache: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, ANIMLIB_CACHE=str(cache), PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py")]
-    cmd += ["--server.headless", "true", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    cmd += ["--server.fileWatcherType", "none", "--", "--runs", str(runs)]
-    log = open(cache / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
+    return start_dashboard(runs, cache, port), f"http://127.0.0.1:{port}"
 
 
 def open_player(page, url: str, run_id: str) -> float:

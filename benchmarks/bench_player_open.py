@@ -28,11 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, fmt_ratio, fmt_seconds, long_run, machine, print_table
+from _common import (
+    ROOT,
+    fmt_ratio,
+    fmt_seconds,
+    long_run,
+    machine,
+    print_table,
+    start_dashboard,
+)
 
 import animlib
 from animlib import kernels
@@ -99,24 +106,6 @@ def same_pixels(a: dict, b: dict) -> bool:
     return True
 
 
-def start_server(checkout: Path, runs: Path, cache: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ANIMLIB_CACHE": str(cache), "PYTHONPATH": str(checkout)}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(checkout / "dashboard.py")]
-    cmd += ["--server.headless", "true", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    cmd += ["--server.fileWatcherType", "none", "--", "--runs", str(runs)]
-    log = open(cache / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
-
-
 def cpu_of(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -149,7 +138,7 @@ def page_times(checkout: Path, runs: Path, run_id: str, port: int) -> list[tuple
     from playwright.sync_api import sync_playwright
 
     cache = Path(tempfile.mkdtemp(prefix="animlib-bench-open-"))
-    proc = start_server(checkout, runs, cache, port)
+    proc = start_dashboard(runs, cache, port, checkout)
     try:
         with sync_playwright() as p:
             exe = shutil.which("chromium") or "/usr/bin/chromium"
