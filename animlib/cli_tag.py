@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from .errors import AnimlibError
 from .text import plural, printable
@@ -22,7 +23,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
         print("error: say what to change: --add TAGS and/or --remove TAGS", file=sys.stderr)
         return 2
     try:
-        runs = [run for target in args.targets for run in _runs_of(target)]
+        seen: dict[str, Any] = {}  # (the results folder's index, refreshed once)
+        runs = [run for target in args.targets for run in _runs_of(target, seen)]
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -42,10 +44,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _runs_of(target: str) -> list[str]:
+def _runs_of(target: str, seen: dict[str, Any]) -> list[str]:
     """The run folders ``target`` names: a run (its folder, URL, or its id in the results
     folder, as ``render`` takes it), else every run of the experiment of that id (or made
-    from that name) there."""
+    from that name) there (``seen``: the results folder's index, once refreshed)."""
     from .cli_args import local_root, run_path
     from .errors import Code
 
@@ -62,14 +64,14 @@ def _runs_of(target: str) -> list[str]:
         found, missing = None, exc
     there = found is not None and ("://" in found or os.path.lexists(found))
     try:
-        ids = _experiment_runs(root, target) if bare else []
+        ids = _experiment_runs(_index(root, seen), target) if bare else []
     except AnimlibError as exc:  # (no results folder; a name that made two experiments)
         if not there and (found is None or exc.field == "experiment"):
             raise (missing if exc.field != "experiment" else exc) from None
         ids = []  # (the run named is there, or a path retag will say is not)
     if not there and ids:
         return [_in(root, i) for i in ids]
-    if not there and bare and (near := _near_experiment(root, target)):
+    if not there and bare and root in seen and (near := _near_experiment(seen[root], target)):
         raise AnimlibError(
             f"no run or experiment of that id in {printable(root)} (did you mean the experiment "
             f"{printable(near)!r}?)",
@@ -88,27 +90,32 @@ def _runs_of(target: str) -> list[str]:
     return [found]
 
 
-def _experiment_runs(root: str, experiment: str) -> list[str]:
+def _index(root: str, seen: dict[str, Any]) -> Any:
+    """The run index of the results folder ``root``, refreshed once per command."""
+    if root not in seen:
+        from .index import open_index
+
+        index = open_index(root)
+        index.refresh()
+        seen[root] = index
+    return seen[root]
+
+
+def _experiment_runs(index: Any, experiment: str) -> list[str]:
     """The runs of the experiment ``experiment`` (an id, or the name it was made from) in the
-    results folder ``root``."""
+    results folder of ``index``."""
     from .experiment_ids import resumed_members
-    from .index import open_index
     from .index.query import experiment_runs
 
-    index = open_index(root)
-    index.refresh()
     if ids := experiment_runs(index.table, experiment):
         return ids
     return [i.id for i in resumed_members([i for i in index.infos() if i.ok], experiment)[1]]
 
 
-def _near_experiment(root: str, name: str) -> str | None:
-    """The experiment id in ``root`` closest to ``name`` (a typo), if one is close."""
+def _near_experiment(index: Any, name: str) -> str | None:
+    """The experiment id of ``index``'s folder closest to ``name`` (a typo), if one is close."""
     import difflib
 
-    from .index import open_index
-
-    index = open_index(root)  # (refreshed by _experiment_runs)
     known = sorted({e for e in index.table["experiment"].to_pylist() if e})
     return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None)
 
