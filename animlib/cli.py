@@ -106,6 +106,15 @@ def _of_experiments(folder: str, infos: list, wanted: set[str]) -> tuple[list, s
     return [i for i in infos if i.id in named], set(rows["experiment"].to_pylist())
 
 
+def _experiments_named(folder: str, named: str) -> tuple[list[str], list[str]]:
+    """The experiment ids ``named`` ("a,b": ids, or names experiments were made from) names in
+    ``folder``, and the names of none there."""
+    from .index import open_index
+    from .summary_scope import experiment_ids, named_experiments
+
+    return named_experiments(open_index(folder), experiment_ids(named))
+
+
 def _statuses(folder: str, infos: list) -> dict[str, str]:
     """Each good run's status as the runs page shows it: ``stale`` for a running run that
     went silent or whose writer is gone (:func:`animlib.meta.effective_status`)."""
@@ -131,9 +140,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
     infos = _queried(args.runs, list_runs(args.runs), args)
     status = _statuses(args.runs, infos)
     if args.experiment:  # the runs page's Experiment filter, for scripts
-        wanted = {e for e in args.experiment.split(",") if e}
-        infos, found = _of_experiments(args.runs, infos, wanted)
-        unknown = sorted(wanted - found, key=natural_key)
+        try:
+            wanted, unknown = _experiments_named(args.runs, args.experiment)
+        except AnimlibError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        infos, found = _of_experiments(args.runs, infos, set(wanted))
+        unknown = sorted({*unknown, *(set(wanted) - found)}, key=natural_key)
         if unknown:  # a typo must not read as "this experiment has no runs"
             names = ", ".join(printable(e) for e in unknown)
             print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)

@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="?", default=runs, help=f"results folder (default: {where})")
     p.add_argument("--json", action="store_true", help="print JSON (id, ok, error, meta per run)")
     p.add_argument(
-        "--experiment", default="", help="only the runs of these experiments (comma-separated ids)"
+        "--experiment",
+        default="",
+        help="only the runs of these experiments (comma-separated ids or names)",
     )
     p.add_argument(
         "--params", default="", help="run parameters shown as columns (comma-separated, e.g. eps)"
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment",
         default="",
-        help="only the runs of these experiments (comma-separated ids): one sweep's table",
+        help="only the runs of these experiments (comma-separated ids or names): one sweep's table",
     )
     p.add_argument(
         "--search",
@@ -219,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment",
         default="",
-        help="the experiments, in this order (comma-separated ids; default: every one)",
+        help="the experiments, in this order (comma-separated ids or names; default: every one)",
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument(

@@ -21,17 +21,17 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from .index import open_index
     from .index.experiments import experiments
     from .index.grid import outcomes
-    from .summary_scope import check_known, experiment_ids
+    from .summary_scope import experiment_ids, resolve_experiments
 
     index = open_index(args.runs)
     index.refresh()
-    known = [e.id for e in experiments(index)]
     try:
-        wanted = experiment_ids(args.experiment) or known
-        check_known(wanted, set(known), args.runs)
+        named = experiment_ids(args.experiment)
+        wanted = resolve_experiments(index, named, args.runs) if named else []
     except AnimlibError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    wanted = wanted or [e.id for e in experiments(index)]
     if not wanted:
         print(f"no experiments in {printable(args.runs)}")
         return 0

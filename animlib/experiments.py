@@ -355,7 +355,8 @@ def summarize(
             (running, but killed or silent for longer than ``ANIMLIB_STALE_SECONDS``) and
             runs with no step stored. True counts every run, as before ``left_out`` existed
             (which then counts only damaged runs).
-        experiments: Only the runs of these experiments (ids, or ``"a,b"``): a table for one
+        experiments: Only the runs of these experiments (ids or the names they were made
+            from; a list, or ``"a,b"``): a table for one
             sweep when the folder holds others of the same attack (CLI: ``--experiment``).
         search: Only the runs with every word in their id, name, attack, model, status, tags,
             source or parameters (``name=value``), as the runs page's search (CLI:

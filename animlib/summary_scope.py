@@ -59,9 +59,7 @@ def run_scope(
 
     if not narrows(experiments, search):
         return None
-    wanted = experiment_ids(experiments)
-    if wanted:
-        check_known(wanted, set(pc.unique(index.table["experiment"]).to_pylist()), where)
+    wanted = resolve_experiments(index, experiment_ids(experiments), where)
     rows = index.query(Query(experiments=tuple(wanted), text=search or "")).rows
     return set(rows["id"].to_pylist())
 
@@ -70,6 +68,77 @@ def narrows(experiments: str | Sequence[str] | None, search: str) -> bool:
     """Whether ``experiments`` or ``search`` narrow a summary (an empty list or blank words
     do not)."""
     return bool(experiment_ids(experiments) or (search or "").strip())
+
+
+def resolve_experiments(index: RunIndex, wanted: Sequence[str], where: str = "") -> list[str]:
+    """The experiment ids ``wanted`` names: each an experiment's id, or the name it was made
+    from (``BatchWriter(experiment=...)``, as ``tag`` takes it), in the order given.
+
+    Args:
+        index: the results folder's run index (refreshed by the caller).
+        wanted: ids or names.
+        where: the results folder as messages name it.
+
+    Returns:
+        The ids, each once.
+
+    Raises:
+        AnimlibError: (NOT_FOUND, field ``experiments``) a name of no experiment there (a typo
+            must not read as a table of the others alone); (INVALID) a name several
+            experiments were made from, with their ids.
+    """
+    ids, unknown = named_experiments(index, wanted)
+    check_known(unknown, set(), where)
+    return ids
+
+
+def named_experiments(index: RunIndex, wanted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`resolve_experiments` without refusing unknown names: (the ids, each once; the
+    names of no experiment in the folder).
+
+    Raises:
+        AnimlibError: (INVALID, field ``experiments``) a name several experiments were made
+            from, with their ids.
+    """
+    known = set(pc.unique(index.table["experiment"]).to_pylist())
+    unknown = [w for w in wanted if w not in known]
+    made = _made_from(index, set(unknown), known) if unknown else {}
+    out: list[str] = []
+    for name in wanted:
+        ids = [name] if name in known else made.get(name, [])
+        if len(ids) > 1:
+            raise AnimlibError(
+                f"{len(ids)} experiments were made from the name {printable(name)!r} "
+                f"({', '.join(printable(i) for i in ids)}): name one by its id",
+                field="experiments",
+                code=Code.INVALID,
+            )
+        out += ids
+    return list(dict.fromkeys(out)), [w for w in unknown if w not in made]
+
+
+def _made_from(index: RunIndex, names: set[str], known: set[str]) -> dict[str, list[str]]:
+    """For each of ``names`` that experiments were made from, their ids: by run.json's
+    ``experiment_name`` (one run's run.json read per experiment), else (runs written before
+    it was kept) the id that name makes, if there is one."""
+    from .experiment_ids import experiment_id
+
+    table = index.table.select(["id", "experiment"])
+    table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
+    first = table.group_by("experiment", use_threads=False).aggregate([("id", "min")])
+    found: dict[str, set[str]] = {}
+    for info in index.infos(first["id_min"].to_pylist()):
+        name = info.get("experiment_name") if info.ok else None
+        if name in names:
+            found.setdefault(name, set()).add(str(info.get("experiment")))
+    for name in names - found.keys():
+        try:
+            made = experiment_id(name)
+        except AnimlibError:
+            continue  # (not a name an experiment could have)
+        if made in known:
+            found[name] = {made}
+    return {n: sorted(ids, key=natural_key) for n, ids in found.items()}
 
 
 def check_known(wanted: Sequence[str], known: set, where: str = "") -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,32 @@ def test_notes_of_a_narrowed_summary_and_its_messages(lab, capsys):
     main(["summary", str(lab), "--all-runs", "--by", "experiment"])
     err = capsys.readouterr().err
     assert "misclassified before the attack in (none) (1 of 1)" in err and "nan" not in err
+
+
+def test_experiments_are_named_by_id_or_by_the_name_they_were_made_from(lab, capsys):
+    """`--experiment` takes the name given to BatchWriter (as `tag` does), not only the id made
+    from it; a name two experiments were made from is refused with their ids."""
+    write(lab, "My sweep (cnn)", "cnn", FOOLED)
+    (made,) = {e.id for e in animlib.list_experiments(lab)} - {"mine", "theirs"}
+    assert made != "My sweep (cnn)"
+    table = animlib.summarize(lab, experiments=["My sweep (cnn)", "mine"])
+    assert table["experiment"].tolist() == sorted([made, "mine"])
+    assert animlib.summarize(lab, experiments=made)["n"].tolist() == [4]
+    assert main(["summary", str(lab), "--experiment", "My sweep (cnn)", "--json"]) == 0
+    assert made in capsys.readouterr().out
+    assert main(["outcomes", str(lab), "--experiment", "My sweep (cnn)", "--json"]) == 0
+    rows = capsys.readouterr().out
+    assert f"{made}-0000" in rows and "mine-0000" not in rows
+    assert main(["ls", str(lab), "--experiment", "My sweep (cnn),mine", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 8
+    write(lab, "My sweep (cnn)", "cnn", HELD)  # a rerun: a fresh experiment, the same name
+    with pytest.raises(AnimlibError, match="2 experiments were made from the name") as caught:
+        animlib.summarize(lab, experiments="My sweep (cnn)")
+    assert (caught.value.field, caught.value.code) == ("experiments", Code.INVALID)
+    assert made in str(caught.value)
+    for command in ("summary", "outcomes", "ls"):
+        assert main([command, str(lab), "--experiment", "My sweep (cnn)"]) == 2
+        out, err = capsys.readouterr()
+        assert "name one by its id" in err and out == ""
+    assert main(["ls", str(lab), "--experiment", "mine,mien"]) == 0  # ls still only warns
+    assert capsys.readouterr().err == f"warning: no experiment mien in {lab}\n"
