@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
 import os
 import threading
@@ -137,11 +138,14 @@ class Run:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever the run's content changes (used as a cache key): run.json, when
-        it was written (a run overwritten within a second has the same run.json) and each
-        array's metadata."""
-        h = hashlib.sha256(self._raw_meta)
-        h.update(self.store.write_time(M.RUN_JSON).encode())
+        """Changes whenever the run's content changes (used as a cache key): run.json but its
+        tags (labels, drawn nowhere: ``animlib tag`` must not make every video render again),
+        when the images were written (a run overwritten within a second has the same run.json)
+        and each array's metadata."""
+        shown = {key: value for key, value in self.meta.items() if key != "tags"}
+        h = hashlib.sha256(json.dumps(shown, sort_keys=True, separators=(",", ":")).encode())
+        written = self.store.write_time("images/zarr.json") or self.store.write_time(M.RUN_JSON)
+        h.update(written.encode())
         for name in ARRAYS:
             try:
                 h.update(self.array_json(name))

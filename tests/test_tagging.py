@@ -185,3 +185,23 @@ def test_cli_tag_of_a_run_folder_here_without_a_results_folder(tmp_path, monkeyp
     assert capsys.readouterr().out == "myrun: tags demo, x\n"
     assert main(["tag", "nothere", "--add", "x"]) == 2
     assert "no such run folder here" in capsys.readouterr().err
+
+
+def test_a_retagged_run_keeps_its_rendered_video(tmp_path, monkeypatch):
+    """Tags are drawn nowhere: retagging a run made its cached video (and `render --all`'s)
+    render again, as if its content had changed; any other change to run.json still does."""
+    from animlib.cache.keys import render_key
+    from animlib.options import RenderOptions
+
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    run = _run(tmp_path / "runs", "a")
+    before = animlib.open_run(run)
+    key = render_key(before, "gif", RenderOptions())
+    retag(run, add="best", remove="demo")
+    after = animlib.open_run(run)
+    assert after.meta["tags"] == ["best"] and after.fingerprint == before.fingerprint
+    assert render_key(after, "gif", RenderOptions()) == key
+    meta = json.loads((tmp_path / "runs" / "a" / "run.json").read_text())
+    meta["attack"] = "FGSM"  # (drawn in the video's comment)
+    (tmp_path / "runs" / "a" / "run.json").write_text(json.dumps(meta))
+    assert animlib.open_run(run).fingerprint != before.fingerprint
