@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .experiments import list_experiments, summarize
     from .listing import RunInfo, list_runs
     from .metrics import run_metrics
+    from .open_writers import finish
     from .reader import Run, open_run, open_run_in
     from .rendering import render, render_compare
     from .validation import Report, validate
@@ -44,6 +45,7 @@ _LAZY = {
     "RunInfo": ".listing",
     "list_runs": ".listing",
     "run_metrics": ".metrics",
+    "finish": ".open_writers",
     "Run": ".reader",
     "open_run": ".reader",
     "open_run_in": ".reader",
@@ -87,6 +89,7 @@ __all__ = [
     "StepIndexError",
     "StoreError",
     "animate",
+    "finish",
     "list_experiments",
     "list_runs",
     "open_run",

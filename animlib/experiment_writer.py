@@ -151,7 +151,7 @@ class BatchWriter:
             self._root, base, if_exists, storage_options
         )
         self._fresh, self._if_exists = if_exists == "new", if_exists
-        track(self)
+        track(self, (self._root, experiment), self.experiment)
 
     # -- public API -------------------------------------------------------------------------
     @property

@@ -215,7 +215,10 @@ def who(info: dict) -> str:
     return f"another writer (pid {info.get('pid')} on {info.get('host')})"
 
 
-CLOSE_IT = "close it first: its .finish(), or the end of its `with` block"
+CLOSE_IT = (
+    "close it first: its .finish(), the end of its `with` block, or animlib.finish() (every "
+    "writer this process left open, those out of reach too)"
+)
 
 
 def _busy(run_id: str, info: dict) -> RunInputError:

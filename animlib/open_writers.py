@@ -20,18 +20,30 @@ class Finishable(Protocol):
 
 
 _open: dict[int, tuple[Finishable, int]] = {}  # id(writer) -> (writer, pid that opened it)
+_made_as: dict[int, tuple[tuple[str, str], str]] = {}  # id(writer) -> ((folder, name), its id)
 _lock = threading.Lock()
 _hooked: set[int] = set()  # the processes whose exit closes their writers
 _exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
 
 
-def track(writer: Finishable) -> None:
+def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: str = "") -> None:
     """Remember an open writer, so that it is closed at interpreter exit if the script never
     closes it (as W&B closes a run whose script ends without ``finish()``): at the exit of a
-    multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook)."""
+    multiprocessing child too (it leaves through ``os._exit``, which runs no atexit hook).
+
+    ``made_as``: the results folder and the name a new writer was made with, ``writes``: the
+    run or experiment id it writes. In an interactive session (a notebook, the prompt), a
+    writer made as one still open in this process was made by a cell run again: the earlier
+    one, out of reach once its variable is rebound, would hold its run open until the session
+    ends. A warning names both and says how to close the earlier one."""
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
+        if made_as is not None:
+            folder, name = made_as
+            made_as = (folder if "://" in folder else os.path.abspath(folder), name)
+            _warn_if_made_again(made_as, writes)
+            _made_as[id(writer)] = (made_as, writes)
         if os.getpid() in _hooked:
             return
         _hooked.add(os.getpid())
@@ -56,10 +68,62 @@ def _recording_exit(exit_: Any) -> Any:
     return exit
 
 
+def _warn_if_made_again(made_as: tuple[str, str], writes: str) -> None:
+    if not (hasattr(sys, "ps1") or sys.flags.interactive or _in_ipython()):
+        return  # (a script may well keep several writers of one name open on purpose)
+    earlier = [w for key, (m, w) in _made_as.items() if m == made_as and key in _open]
+    if earlier:
+        from .caller import warn_caller
+
+        warn_caller(
+            f"{earlier[0]!r} (made with the name {made_as[1]!r}) is still open in this process: "
+            f"this writer writes {writes!r}. Close the earlier one with animlib.finish() (every "
+            "writer this process left open; status='failed' marks them failed)"
+        )
+
+
+def finish(*, status: str = "finished", error: str | None = None) -> list[str]:
+    """Close every run and experiment writer this process opened and has not closed, as
+    ``wandb.finish()`` does: the way to close a writer out of reach (a notebook cell that made
+    one was run again, rebinding its variable), which otherwise holds its run open, refusing
+    ``if_exists="overwrite"`` and resumes, until the session ends.
+
+    Args:
+        status: ``"finished"`` or ``"failed"``.
+        error: A message stored with failed runs.
+
+    Returns:
+        The ids of the runs and experiments closed, in the order they were opened.
+
+    Raises:
+        AnimlibError: the first error met (every writer is still tried; calling again retries
+            the ones that could not be closed).
+    """
+    with _lock:
+        writers = [(key, w) for key, (w, pid) in _open.items() if pid == os.getpid()]
+        names = {key: _made_as.get(key, (None, ""))[1] for key, _ in writers}
+    closed, first = [], None
+    for key, writer in writers:
+        try:
+            writer.finish(status, error)
+        except AnimlibError as exc:
+            first = first or exc
+            continue
+        closed.append(names[key] or _label(writer))
+    if first is not None:
+        raise first
+    return closed
+
+
+def _label(writer: Finishable) -> str:
+    return str(getattr(writer, "run_id", None) or getattr(writer, "experiment", None) or "")
+
+
 def untrack(writer: Finishable) -> None:
     """Forget a writer that has been closed."""
     with _lock:
         _open.pop(id(writer), None)
+        _made_as.pop(id(writer), None)
         last = not _open
     if last:
         release_sigterm()
@@ -101,6 +165,7 @@ def finish_open_writers() -> bool:
     with _lock:
         writers = [w for w, pid in _open.values() if pid == os.getpid()]
         _open.clear()
+        _made_as.clear()
     for writer in writers:
         try:
             writer.finish(status, error)

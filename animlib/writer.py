@@ -162,7 +162,7 @@ class RunWriter:
         self.run_id = self._app.run_id
         self._lock = threading.Lock()
         self._closing = False
-        track(self)
+        track(self, (root_store.url, name), self.run_id)
 
     @classmethod
     def resume(

@@ -347,3 +347,45 @@ def test_a_closed_writer_is_not_closed_again(tmp_path):
     assert all(entry[0] not in (w, b) for entry in open_writers._open.values())
     open_writers.finish_open_writers()  # nothing of these is touched
     assert {v[0] for v in _statuses(tmp_path).values()} == {"finished"}
+
+
+def _status(root, run_id: str) -> tuple[str, int, str | None]:
+    meta = animlib.open_run(root / run_id).meta
+    return meta["status"], meta["steps"], meta.get("error")
+
+
+def test_a_notebook_cell_run_again_is_told_and_animlib_finish_closes_the_earlier_writer(
+    tmp_path, monkeypatch
+):
+    """Re-running a cell that makes a writer rebinds its variable: the earlier writer, out of
+    reach, held its run open (refusing overwrite and resume) until the kernel ended, then
+    called it finished. A warning now names both and animlib.finish() closes the earlier."""
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    image, conf = np.full((8, 8), 0.5, np.float32), np.full(3, 1 / 3)
+    w = animlib.RunWriter(tmp_path, name="bare", class_names=list("abc"), true_label=0)
+    w.log(image=image, confidences=conf)
+    b = animlib.BatchWriter(tmp_path, experiment="bexp", class_names=list("abc"), true_labels=[0])
+    b.log(images=image[None], confidences=conf[None])
+    with pytest.warns(UserWarning, match=r"'bare' \(made with the name 'bare'\) is still open"):
+        w = animlib.RunWriter(tmp_path, name="bare", class_names=list("abc"), true_label=0)
+    assert w.run_id == "bare-2"
+    with pytest.warns(UserWarning, match="'bexp' .* this writer writes 'bexp-2'.*animlib.finish"):
+        b = animlib.BatchWriter(
+            tmp_path, experiment="bexp", class_names=list("abc"), true_labels=[0]
+        )
+    assert _status(tmp_path, "bare")[0] == "running"
+    closed = animlib.finish(status="failed", error="abandoned: the cell was run again")
+    assert closed == ["bare", "bexp", "bare-2", "bexp-2"]
+    assert _status(tmp_path, "bare") == ("failed", 1, "abandoned: the cell was run again")
+    assert _status(tmp_path, "bexp-0000")[0] == "failed"
+    assert animlib.finish() == []  # (nothing left open)
+    with animlib.RunWriter(tmp_path, name="bare", if_exists="overwrite") as again:
+        again.log(image=image)  # (the earlier writer no longer holds it)
+    assert _status(tmp_path, "bare") == ("finished", 1, None)
+
+
+def test_a_script_keeping_writers_of_one_name_open_is_not_warned(tmp_path, recwarn):
+    writers = [animlib.RunWriter(tmp_path, name="img") for _ in range(3)]
+    assert [w.run_id for w in writers] == ["img", "img-2", "img-3"]
+    assert not [w for w in recwarn if "still open" in str(w.message)]
+    assert animlib.finish() == ["img", "img-2", "img-3"]
