@@ -144,15 +144,15 @@ class Run:
         and each array's metadata."""
         shown = {key: value for key, value in self.meta.items() if key != "tags"}
         h = hashlib.sha256(json.dumps(shown, sort_keys=True, separators=(",", ":")).encode())
-        written = self.store.write_time("images/zarr.json") or self.store.write_time(M.RUN_JSON)
-        h.update(written.encode())
         for name in ARRAYS:
             try:
                 h.update(self.array_json(name))
             except StoreError as exc:
-                if exc.code == Code.UNSAFE:
+                if exc.code == Code.UNSAFE:  # (before any other read: the run is named)
                     raise self._error(exc, name, "") from None
                 h.update(b"-")
+        written = self.store.write_time("images/zarr.json") or self.store.write_time(M.RUN_JSON)
+        h.update(written.encode())
         return h.hexdigest()[:32]
 
     def __len__(self) -> int:
