@@ -54,6 +54,7 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
     if candidate is None or os.path.abspath(arg) == os.path.abspath(local_root()):
         return arg
     if _holds(candidate):
+        _check_confined(arg)
         return candidate
     from .near_names import did_you_mean
     from .store import open_store
@@ -82,6 +83,29 @@ def _in_results_folder(arg: str) -> str | None:
         return None
     root = local_root()
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
+
+
+def _check_confined(run_id: str) -> None:
+    """Refuse the run ``run_id`` of the (local) results folder when its folder is a symlink
+    leading out of it, as ``ls``, ``validate RUNS`` and the dashboard refuse it: found by its
+    id, a folder elsewhere must not be read, rendered or retagged as a run of this one.
+
+    Raises:
+        RunFormatError: (UNSAFE) naming the run.
+    """
+    root = local_root()
+    if "://" in root:
+        return  # (object storage has no symlinks)
+    from .errors import StoreError
+    from .store import open_store
+    from .store.paths import RESULTS_FOLDER, unsafe_link
+
+    try:
+        open_store(root).child(run_id).guard("")
+    except StoreError as exc:
+        if exc.code == Code.UNSAFE:
+            raise unsafe_link("", RESULTS_FOLDER, run_id) from None
+        raise
 
 
 def local_root() -> str:

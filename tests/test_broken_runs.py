@@ -786,6 +786,28 @@ def test_render_of_a_run_folder_never_follows_links_leading_outside(corpus, tmp_
         assert info.value.code == Code.UNSAFE
 
 
+def test_a_run_folder_linked_from_outside_is_refused_by_its_id(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    """Found by its id in the results folder, a run folder that is a symlink leading out of it
+    was validated, rendered and retagged (the run.json outside rewritten), where ls, validate
+    RUNS and the dashboard refuse it."""
+    monkeypatch.setenv("ANIMLIB_RUNS", str(corpus))
+    monkeypatch.chdir(tmp_path)
+    outside = Path(os.path.realpath(corpus / "symlink-outside")) / "run.json"
+    before = outside.read_bytes()
+    for argv in (
+        ["validate", "symlink-outside"],
+        ["render", "symlink-outside", "-o", "x.gif", "--dpi", "50"],
+        ["tag", "symlink-outside", "--add", "pwned"],
+    ):
+        assert cli_main(argv) != 0, argv
+        err = capsys.readouterr().err
+        assert "the run folder is a symlink that points outside the results folder" in err, argv
+    assert outside.read_bytes() == before and not (tmp_path / "x.gif").exists()
+    assert cli_main(["validate", "good"]) == 0  # (an id of a plain run folder still works)
+
+
 # (a run folder linked from outside is fine when opened by its own path, as the CLI opens it)
 BY_PATH = [k for k in KINDS if CASES[k].level in ("list", "open") and k not in FOLDER_NAMES]
 BY_PATH.remove("symlink-outside")
