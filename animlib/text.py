@@ -14,7 +14,8 @@ CONTROL = re.compile(f"[{_CONTROLS}]")
 # as other text ("RTL \u202eevil\u202c" reads "RTL live"); kept in names and paths
 _SHOWN_ESCAPED = re.compile(f"[{_CONTROLS}\\u202a-\\u202e\\u2066-\\u2069]")
 _CONTROL_RUNS = re.compile(_SHOWN_ESCAPED.pattern + "+")
-_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def printable(text: object) -> str:
@@ -71,10 +72,17 @@ def one_line(text: object) -> str:
 
 def csv_cell(value: object) -> object:
     """A value safe to write into a CSV cell: text a spreadsheet would run as a formula
-    (starting with ``= + - @``, a tab or a CR) gets a leading apostrophe. Numbers pass."""
-    if isinstance(value, str) and value.startswith(_CSV_FORMULA):
-        return "'" + value
-    return value
+    (starting with ``= + - @``, a tab or a line break) gets a leading apostrophe; a lone CR
+    inside text becomes a newline. Numbers pass.
+
+    pandas quotes a cell holding a newline but not one holding a lone CR, which a spreadsheet
+    (and Python's csv) reads as the end of the row: ``"cat\r=cmd|..."`` started a new row with
+    an unquoted formula. A cell with a newline is quoted, so it stays one cell."""
+    if not isinstance(value, str):
+        return value
+    if "\r" in value:
+        value = _LONE_CR.sub("\n", value)
+    return "'" + value if value.startswith(_CSV_FORMULA) else value
 
 
 def run_titles(runs: Sequence[Any]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -687,7 +689,7 @@ def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
 
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["=HYPERLINK(1)", "ok"]
-    with animlib.BatchWriter(tmp_path, experiment="e1", attack="+SUM(1)", class_names=names,
+    with animlib.BatchWriter(tmp_path, experiment="e1", attack="p\r=1+3", class_names=names,
                              true_labels=[0, 1], originals=x) as w:  # fmt: skip
         w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
     text = outcomes_to_csv(outcomes(animlib.list_runs(tmp_path), ["e1"])).decode()
@@ -695,9 +697,9 @@ def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
     assert lines[0].startswith(
         "sample,true_label,true_class,target_label,target_class,experiment,attack,eps,run,success"
     )
-    assert len(lines) == 3
-    assert "'=HYPERLINK(1)" in text and "'+SUM(1)" in text
-    assert ",=" not in text and ",+" not in text
+    assert "'=HYPERLINK(1)" in text and '"p\n=1+3"' in text
+    assert ",=" not in text and ",+" not in text and "\r" not in text
+    assert len(list(csv.reader(io.StringIO(text)))) == 3  # (a lone CR began a row: "=1+3,...")
 
 
 def test_grid_page_offers_the_outcomes_csv(demo_env):

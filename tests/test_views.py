@@ -11,6 +11,7 @@ import animlib
 from animlib.views import confidence_csv, confidence_frame
 
 HOSTILE = ['=HYPERLINK("http://x";"click")', "+SUM(1,2)", "-2+3", "@SUM(1)", "\tTAB", "plain"]
+HOSTILE += ["cat\r=cmd|' /C calc'!A0", "\r@SUM(1+1)"]  # (a lone CR ended the row: a new one began)
 
 
 def test_confidence_csv_neutralises_formulas(tmp_path):
@@ -23,7 +24,8 @@ def test_confidence_csv_neutralises_formulas(tmp_path):
     header = rows[0]
     assert len(rows) == 3 and header[0] == "step"
     for cell in header[1:]:
-        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\n")), cell
+    assert "cat\n=cmd|' /C calc'!A0" in header  # (one cell, quoted: not a row of its own)
     assert '\'=HYPERLINK("http://x";"click")' in header and "plain" in header
     assert np.float32(rows[1][1]) == np.float32(1 / len(HOSTILE))
     assert list(confidence_frame(run).columns) == sorted(HOSTILE, key=HOSTILE.index)
