@@ -7,7 +7,7 @@ import sys
 from collections.abc import Collection
 from typing import Any
 
-from .text import plural
+from .text import plural, printable
 
 __all__ = [
     "note_broken",
@@ -64,7 +64,9 @@ def note_mixed_models(table: Any, most: int = 3) -> None:
     mixed = table.attrs.get(MIXED_MODELS) or {}
     if not mixed:
         return
-    named = [f"{label} ({', '.join(models)})" for label, models in list(mixed.items())[:most]]
+    named = [
+        printable(f"{label} ({', '.join(models)})") for label, models in list(mixed.items())[:most]
+    ]
     more = f" and {len(mixed) - most} more" if len(mixed) > most else ""
     print(
         f"note: {plural(len(mixed), 'row')} {'pools' if len(mixed) == 1 else 'pool'} the runs "
@@ -179,7 +181,7 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
 def _shown(value: Any) -> str:
     """A group's value as a note names it: a missing one (a plain run's experiment) as "(none)"."""
     missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "(none)" if missing else str(value)
+    return "(none)" if missing else printable(value)
 
 
 def note_repeated_images(
@@ -211,7 +213,7 @@ def note_repeated_images(
         twice = {k: e for k, e in images.items() if len(e) > 1}
         if twice:
             experiments = sorted(set().union(*twice.values()))
-            label = " ".join(map(str, group))
+            label = printable(" ".join(map(str, group)))
             repeated.append(f"{label} ({plural(len(twice), 'image')} in {', '.join(experiments)})")
     if repeated:
         more = f" and {len(repeated) - most} more" if len(repeated) > most else ""

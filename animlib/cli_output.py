@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .text import display_width, padded
+from .text import display_width, padded, printable
 
 __all__ = ["as_written", "escape_unencodable", "print_json", "summary_text", "table_lines"]
 
@@ -79,13 +79,13 @@ def summary_text(table: Any, float_format: Callable[[float], str]) -> str:
             return "-"
         if isinstance(value, float):
             return float_format(value)
-        return str(value)
+        return printable(value)  # (an attack named with ESC bytes must not drive the terminal)
 
     columns = list(table.columns)
     rows = [
         [as_written(cell(v)) for v in values] for values in table.itertuples(index=False, name=None)
     ]
-    headers = [as_written(str(c)) for c in columns]
+    headers = [as_written(printable(c)) for c in columns]
     return "\n".join(table_lines(headers, rows, right=set(range(len(columns)))))
 
 

@@ -161,3 +161,24 @@ def test_experiments_are_named_by_id_or_by_the_name_they_were_made_from(lab, cap
         assert "name one by its id" in err and out == ""
     assert main(["ls", str(lab), "--experiment", "mine,mien"]) == 0  # ls still only warns
     assert capsys.readouterr().err == f"warning: no experiment mien in {lab}\n"
+
+
+def test_summary_never_writes_terminal_escapes_from_run_fields(tmp_path, capsys):
+    """An attack or model named with ESC/OSC bytes (a tarball from someone else) retitled the
+    terminal, cleared it or recoloured the output through the table and the notes."""
+    hostile = "PGD\x1b]0;pwned\x07\x1b[2J"
+    probs = np.full((4, 3), 1 / 3)
+    for experiment, model in (("e1", "cnn\x1b[31m"), ("e2", "mlp")):
+        with animlib.BatchWriter(
+            tmp_path, experiment=experiment, attack=hostile, model=model,
+            class_names=list("abc"), true_labels=TRUE, params={"eps": 0.1},
+        ) as w:  # fmt: skip
+            w.log(images=np.full((4, *SHAPE), 0.5, np.float32), confidences=probs)
+    for by in ("experiment", "attack,params.eps", "attack,model"):
+        assert main(["summary", str(tmp_path), "--by", by]) == 0
+        out, err = capsys.readouterr()
+        assert "\x1b" not in out + err and "\x07" not in out + err, by
+        assert "PGD\\x1b]0;pwned\\x07" in out, by
+    assert main(["summary", str(tmp_path), "--by", "attack,params.eps"]) == 0
+    out, err = capsys.readouterr()
+    assert "cnn\\x1b[31m" in err and "\x1b" not in err
