@@ -131,9 +131,10 @@ class CheckedStore(WrapperStore):
         elif declared == rule.nbytes:
             why = f"is larger than {rule.max_stored:,} bytes: too large for a chunk of this shape"
         else:
+            what = "image" if rel.startswith("images/") else "array's"
             why = (
                 f"decodes to {declared:,} bytes where the chunk shape needs {rule.nbytes:,}: the "
-                "image shape changed between steps, or the chunk comes from another run"
+                f"{what} shape changed between steps, or the chunk comes from another run"
             )
         return f"{self._unreadable(rule, rel)} (chunk {rel} {why})"
 

@@ -369,6 +369,17 @@ def _(root, outside):  # later steps' chunks written at another resolution (20x2
     )
 
 
+@case("confidences-of-another-run", "quick", "confidences", r"the array's shape changed between")
+def _(root, outside):  # (its message spoke of the image shape)
+    with animlib.RunWriter(outside, name="donor-k5", class_names=list("abcde"), true_label=0) as w:
+        for step in range(12):
+            w.log(image=image_for(step), confidences=np.full(5, 0.2))
+    shutil.copy(
+        outside / "donor-k5" / "confidences" / "c.0.0",
+        good(root, "confidences-of-another-run") / "confidences" / "c.0.0",
+    )
+
+
 @case(
     "chunk-symlink-loop",
     "quick",
