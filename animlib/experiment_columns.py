@@ -9,6 +9,7 @@ import streamlit as st
 
 from .experiment_views import param_column, param_label
 from .runs_table import column_label
+from .text import csv_cell
 
 # the answer first: robust accuracy and success rate right after the attack and its parameters
 # (at 900 px they were past the edge, behind model and status)
@@ -47,6 +48,19 @@ def said_by_all(shown: pd.DataFrame) -> list[str]:
         for column, idle in (("status", (status == "finished").all()), ("left_out", not left.any()))
         if column in shown and idle
     ]
+
+
+def table_csv(shown: pd.DataFrame) -> bytes:
+    """The table's rows ``shown`` as CSV (the page's download): every column, those the page
+    leaves out too (status, left out, ``params``: every parameter as ``name=value``); times in
+    ISO 8601 (UTC); text a spreadsheet would run as a formula written as text."""
+    frame = shown.drop(columns=["runs"], errors="ignore").copy()
+    for name in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[name]):
+            frame[name] = frame[name].map(lambda t: t.isoformat() if pd.notna(t) else None)
+        elif frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
+            frame[name] = frame[name].map(csv_cell)
+    return frame.to_csv(index=False).encode()
 
 
 def column_config(shown: pd.DataFrame, sweep: str) -> dict[str, Any]:

@@ -291,6 +291,12 @@ LOG_SPAN = 100  # positive values spanning this factor or more (c of 0.1 to 100)
 CLICK = "point"  # the chart's selection of the point clicked (the page reruns on it)
 
 
+def clicked_experiment(chart: dict) -> str | None:
+    """The experiment of the point or bar clicked in a chart's selection state, or None."""
+    points = (chart.get("selection") or {}).get(CLICK) or []
+    return next((p.get("experiment") for p in points if p.get("experiment")), None)
+
+
 def param_label(name: str) -> str:
     """How the pages name parameter ``name``: ``ε`` for ``eps``, else the name."""
     return "ε" if param_column(name) == EPS else name

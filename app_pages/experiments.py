@@ -99,12 +99,6 @@ def unreadable_ids(e: ExperimentInfo, broken_ids: list[str], most: int) -> list[
     return [md(r) for r in unreadable_samples(e.id, broken_ids)][:most]
 
 
-def clicked_experiment(chart: dict) -> str | None:
-    """The experiment of the point or bar clicked in a chart's selection state, or None."""
-    points = (chart.get("selection") or {}).get(views.CLICK) or []
-    return next((p.get("experiment") for p in points if p.get("experiment")), None)
-
-
 def grid_link() -> dict[str, str]:
     """The grid's part of the page's link."""
     return {name: query_param(name) for name in ("ids", "step", "order", "only", "image", "page")}
@@ -209,6 +203,15 @@ event = st.dataframe(
     placeholder=NO_VALUE,
     column_config=columns.column_config(shown, sweep),
 )
+st.download_button(
+    f"Download {plural(len(shown), 'experiment')} (CSV)",
+    data=functools.partial(columns.table_csv, shown),  # made on a click
+    on_click="ignore",  # (a rerun would race the deferred data)
+    file_name="experiments.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    help="The rows shown, every column (status, left out, every parameter too)",
+)
 for note in (views.left_out_note(shown), views.running_note(shown)):
     if note:
         st.caption(note)
@@ -251,7 +254,7 @@ if len(points):
         toggle = f"Show single-{sweep_label} experiments"
         if not st.toggle(toggle, key="e_single", help="Experiments tried at one value only"):
             st.caption(chart_lines.left_out_note(everything, single, sweep_label, toggle))
-    clicked = clicked_experiment(chart)
+    clicked = views.clicked_experiment(chart)
 elif len(bars := views.robust_bars(shown)) > 1:  # nothing to sweep over: which attack is best
     st.subheader("Robust accuracy per experiment")
     chart = st.altair_chart(
@@ -268,7 +271,7 @@ elif len(bars := views.robust_bars(shown)) > 1:  # nothing to sweep over: which 
         f"spans the 95 % interval over its images (no experiment has a value of {sweep_label} "
         "to sweep over). Click a bar to put its experiment first in the grid below."
     )
-    clicked = clicked_experiment(chart)
+    clicked = views.clicked_experiment(chart)
 if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     st.subheader(f"Smallest {sweep_label} that fools the model, per image")
     st.caption(

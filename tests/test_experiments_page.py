@@ -2116,3 +2116,32 @@ def page_after_checks(root: Path, runs: int) -> AppTest:
     assert not at.exception, at.exception
     assert not any("checking the arrays" in c.value for c in at.caption)
     return at
+
+
+def test_the_experiments_table_downloads_as_csv_with_every_column(demo_env, tmp_path):
+    """The table's CSV came only through Streamlit's own toolbar (cells as shown: formulas
+    run; hidden by client.disableDataExport): the page's button writes the rows shown."""
+    from animlib.experiment_columns import table_csv
+
+    at = experiments_page(q="fgsm")
+    assert not at.exception, at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download 3 experiments (CSV)" in labels
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(tmp_path, experiment="e1", attack="=HYPERLINK(1)", model="m\r=1",
+                             class_names=["a", "b"], true_labels=[0, 1], originals=x,
+                             params={"eps": 0.1, "alpha": 0.01}) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
+    from animlib.experiment_views import experiment_table
+    from animlib.index import open_index
+    from animlib.index.experiments import experiment_summary, experiments
+
+    index = open_index(tmp_path)
+    index.refresh()
+    shown = experiment_table(experiments(index), experiment_summary(index))
+    rows = list(csv.DictReader(io.StringIO(table_csv(shown.assign(runs="x")).decode())))
+    assert len(rows) == 1 and "runs" not in rows[0]
+    row = rows[0]
+    assert row["attack"] == "'=HYPERLINK(1)" and row["model"] == "m\n=1"
+    assert row["success_rate"] == "1.0" and row["status"] == "finished"
+    assert "alpha=0.01" in row["params"] and row["created"].endswith("+00:00")
