@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only runs with every word in their id, name, attack, model, status, tags, source "
         "or parameters (name=value), as ls --search and the runs page's search",
     )
+    p.add_argument(
+        "--over",
+        default="",
+        help="one more run.json key, e.g. params.seed: each row gets over_n (its values) and "
+        "each rate's standard deviation across them (robust_acc_sd, ...)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
     p = sub.add_parser(

@@ -46,9 +46,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
             include_incomplete=args.include_incomplete,
             experiments=args.experiment,
             search=args.search,
+            over=args.over or None,
         )
     except AnimlibError as exc:
-        if exc.field not in ("by", "experiments"):
+        if exc.field not in ("by", "experiments", "over"):
             raise
         text = str(exc)
         if exc.field == "by" and exc.code == Code.NOT_FOUND and args.by == "experiment":
@@ -63,6 +64,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         return 2
     checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
+    beside = beside and not args.over  # (the experiment's attack and ε: not with a spread)
     if beside:
         table = _beside_experiments(args.runs, table, narrowed)  # by experiment alone
     if args.json:

@@ -323,6 +323,7 @@ def summarize(
     include_incomplete: bool = False,
     experiments: str | Sequence[str] | None = None,
     search: str = "",
+    over: str | None = None,
 ) -> pd.DataFrame:
     """Attack results per group of runs, as a pandas DataFrame (one row per group).
 
@@ -361,6 +362,10 @@ def summarize(
         search: Only the runs with every word in their id, name, attack, model, status, tags,
             source or parameters (``name=value``), as the runs page's search (CLI:
             ``--search``).
+        over: One more run.json key (``params.seed``): each row also gets ``over_n``, how
+            many values of it its runs hold, and each rate's standard deviation across them
+            (``robust_acc_sd``, ...; :func:`animlib.summary_spread.with_spread`; CLI:
+            ``--over``).
 
     Returns:
         The summary table, sorted by the ``by`` columns. ``table.attrs["mixed_models"]``
@@ -375,6 +380,13 @@ def summarize(
     from .index.experiments import experiment_summary
     from .summary_scope import run_scope
 
+    if over is not None:
+        from .summary_spread import with_spread
+
+        options = dict(storage_options=storage_options, experiments_only=experiments_only,
+                       include_incomplete=include_incomplete, experiments=experiments,
+                       search=search)  # fmt: skip
+        return with_spread(lambda keys: summarize(root, keys, **options), _by_keys(by), over)
     index = _index(root, storage_options)
     scope = run_scope(index, experiments=experiments, search=search, where=str(root))
     damaged, unchecked = damaged_sample_runs(
