@@ -271,7 +271,7 @@ class BatchWriter:
                 finish again retries the runs that could not be closed).
         """
         with self._lock:
-            self._finish(status, error)
+            self._finish(M.end_status(status), error)
 
     def _finish(self, status: str, error: str | None) -> None:
         if self._finished:

@@ -26,6 +26,7 @@ from .settings import settings
 FORMAT_VERSION = 1
 RUN_JSON = "run.json"
 STATUSES = ("running", "finished", "failed")
+END_STATUSES = ("finished", "failed")  # what a writer may end a run with
 IMAGE_DTYPES = ("uint8", "float32")
 SUMMARY_TYPES = {
     "success": (bool,),
@@ -39,6 +40,22 @@ SUMMARY_TYPES = {
     "linf": (int, float),
     "l2": (int, float),
 }
+
+
+def end_status(status: object) -> str:
+    """``status`` when a writer may end a run with it (:data:`END_STATUSES`): checked before
+    anything is written, as a typo ("Failed", "done") in run.json would break the run.
+
+    Raises:
+        RunInputError: (INVALID, field ``status``) any other value.
+    """
+    if not isinstance(status, str) or status not in END_STATUSES:
+        raise RunInputError(
+            f"must be one of {', '.join(END_STATUSES)}; got {status!r}",
+            field="status",
+            code=Code.INVALID,
+        )
+    return status
 
 
 def now_iso() -> str:

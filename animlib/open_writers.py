@@ -9,6 +9,7 @@ import threading
 from typing import Any, Protocol
 
 from . import interrupts
+from .caller import warn_caller
 from .errors import AnimlibError, Code
 from .interrupts import Terminated, catch_sigterm, on_escalate, release_sigterm
 
@@ -73,8 +74,6 @@ def _warn_if_made_again(made_as: tuple[str, str], writes: str) -> None:
         return  # (a script may well keep several writers of one name open on purpose)
     earlier = [w for key, (m, w) in _made_as.items() if m == made_as and key in _open]
     if earlier:
-        from .caller import warn_caller
-
         warn_caller(
             f"{earlier[0]!r} (made with the name {made_as[1]!r}) is still open in this process: "
             f"this writer writes {writes!r}. Close the earlier one with animlib.finish() (every "
@@ -99,6 +98,9 @@ def finish(*, status: str = "finished", error: str | None = None) -> list[str]:
         AnimlibError: the first error met (every writer is still tried; calling again retries
             the ones that could not be closed).
     """
+    from .meta import end_status
+
+    end_status(status)  # (before any writer: a typo must not reach every run)
     with _lock:
         writers = [(key, w) for key, (w, pid) in _open.items() if pid == os.getpid()]
         names = {key: _made_as.get(key, (None, ""))[1] for key, _ in writers}
@@ -107,6 +109,10 @@ def finish(*, status: str = "finished", error: str | None = None) -> list[str]:
         try:
             writer.finish(status, error)
         except AnimlibError as exc:
+            if exc.code == Code.MISSING:  # its folder was removed: nothing left to close
+                untrack(writer)
+                warn_caller(f"{names[key] or _label(writer)!r} was not closed: {exc.message}")
+                continue
             first = first or exc
             continue
         closed.append(names[key] or _label(writer))

@@ -311,7 +311,7 @@ class RunWriter:
         with self._lock:
             self._closing = True
             try:
-                self._app.finish(status, error)
+                self._app.finish(M.end_status(status), error)
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
         untrack(self)

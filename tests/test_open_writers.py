@@ -3,6 +3,7 @@ failed (with the exception) after an uncaught one; a forked child leaves them al
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -389,3 +390,37 @@ def test_a_script_keeping_writers_of_one_name_open_is_not_warned(tmp_path, recwa
     assert [w.run_id for w in writers] == ["img", "img-2", "img-3"]
     assert not [w for w in recwarn if "still open" in str(w.message)]
     assert animlib.finish() == ["img", "img-2", "img-3"]
+
+
+def test_finish_refuses_a_status_a_run_cannot_have_before_touching_any_writer(tmp_path):
+    """animlib.finish(status="Failed") wrote that status into every open run: all broken."""
+    w = animlib.RunWriter(tmp_path, name="a", class_names=list("abc"), true_label=0)
+    w.log(image=np.full((8, 8), 0.5, np.float32), confidences=np.full(3, 1 / 3))
+    b = animlib.BatchWriter(tmp_path, experiment="e", class_names=list("abc"), true_labels=[0])
+    b.log(images=np.full((1, 8, 8), 0.5, np.float32), confidences=np.full((1, 3), 1 / 3))
+    for bad in ("Failed", "done", None, "running"):
+        with pytest.raises(animlib.RunInputError, match="must be one of finished, failed") as e:
+            animlib.finish(status=bad)
+        assert e.value.field == "status"
+        with pytest.raises(animlib.RunInputError, match="must be one of finished, failed"):
+            w.finish(bad)
+        with pytest.raises(animlib.RunInputError, match="must be one of finished, failed"):
+            b.finish(bad)
+    for run in ("a", "e-0000"):
+        assert json.loads((tmp_path / run / "run.json").read_text())["status"] == "running"
+    assert animlib.finish(status="failed") == ["a", "e"]
+    assert all(r.ok for r in animlib.validate(tmp_path))
+
+
+def test_finish_forgets_a_writer_whose_run_folder_was_removed(tmp_path):
+    import shutil
+
+    image, conf = np.full((8, 8), 0.5, np.float32), np.full(3, 1 / 3)
+    gone = animlib.RunWriter(tmp_path, name="gone", class_names=list("abc"), true_label=0)
+    kept = animlib.RunWriter(tmp_path, name="kept", class_names=list("abc"), true_label=0)
+    for w in (gone, kept):
+        w.log(image=image, confidences=conf)
+    shutil.rmtree(tmp_path / "gone")
+    with pytest.warns(UserWarning, match="'gone' was not closed"):
+        assert animlib.finish() == ["kept"]
+    assert animlib.finish() == []  # (it raised MISSING at every call, forever)
