@@ -52,6 +52,9 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
     """
     candidate = _in_results_folder(arg)
     if candidate is None or os.path.abspath(arg) == os.path.abspath(local_root()):
+        parent, name = os.path.split(arg.rstrip("/" + os.sep))
+        if parent and "://" not in arg and is_run_id(name) and _same(parent, local_root()):
+            _check_confined(name)  # (runs/ID: the id in the results folder, as tag takes it)
         return arg
     if _holds(candidate):
         _check_confined(arg)
@@ -83,6 +86,10 @@ def _in_results_folder(arg: str) -> str | None:
         return None
     root = local_root()
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
+
+
+def _same(a: str, b: str) -> bool:
+    return "://" not in b and os.path.abspath(a) == os.path.abspath(b)
 
 
 def _check_confined(run_id: str) -> None:

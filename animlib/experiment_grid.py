@@ -202,8 +202,9 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
     """Rows of :func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class
     named like a formula is written as text)."""
     frame = frame.copy()
-    for col in ("true_class", "target_class", "attack", "final_class"):
-        frame[col] = frame[col].map(csv_cell)
+    for col in frame.columns:  # (every text column: eps is a parameter, any JSON value)
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+            frame[col] = frame[col].map(csv_cell)
     return frame.to_csv(index=False).encode()
 
 

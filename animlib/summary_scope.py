@@ -127,17 +127,19 @@ def _made_from(index: RunIndex, names: set[str], known: set[str]) -> dict[str, l
     table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
     first = table.group_by("experiment", use_threads=False).aggregate([("id", "min")])
     found: dict[str, set[str]] = {}
+    named: dict[str, object] = {}  # experiment id -> the name its run.json gives (None: none)
     for info in index.infos(first["id_min"].to_pylist()):
         name = info.get("experiment_name") if info.ok else None
+        named[str(info.get("experiment"))] = name
         if name in names:
             found.setdefault(name, set()).add(str(info.get("experiment")))
-    for name in names - found.keys():
+    for name in names:
         try:
             made = experiment_id(name)
         except AnimlibError:
             continue  # (not a name an experiment could have)
-        if made in known:
-            found[name] = {made}
+        if made in known and named.get(made) in (None, name):  # (an older one, nameless)
+            found.setdefault(name, set()).add(made)
     return {n: sorted(ids, key=natural_key) for n, ids in found.items()}
 
 

@@ -811,6 +811,8 @@ def test_a_run_folder_linked_from_outside_is_refused_by_its_id(
         ["validate", "symlink-outside"],
         ["render", "symlink-outside", "-o", "x.gif", "--dpi", "50"],
         ["tag", "symlink-outside", "--add", "pwned"],
+        ["validate", str(corpus / "symlink-outside")],  # (runs/ID: the id, as tag takes it)
+        ["render", f"{corpus}/symlink-outside/", "-o", "x.gif", "--dpi", "50"],
     ):
         assert cli_main(argv) != 0, argv
         err = capsys.readouterr().err

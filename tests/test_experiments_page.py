@@ -700,6 +700,13 @@ def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
     assert "'=HYPERLINK(1)" in text and '"p\n=1+3"' in text
     assert ",=" not in text and ",+" not in text and "\r" not in text
     assert len(list(csv.reader(io.StringIO(text)))) == 3  # (a lone CR began a row: "=1+3,...")
+    with animlib.BatchWriter(tmp_path, experiment="e2", class_names=names, true_labels=[0, 1],
+                             originals=x, params={"eps": "x\r=2+2"}) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
+    text = outcomes_to_csv(outcomes(animlib.list_runs(tmp_path), ["e2"])).decode()
+    rows = list(csv.reader(io.StringIO(text)))  # (eps, any JSON value, was written bare)
+    assert len(rows) == 3 and {len(r) for r in rows} == {len(rows[0])}
+    assert not any(c.startswith(("=", "+", "@")) for r in rows for c in r)
 
 
 def test_grid_page_offers_the_outcomes_csv(demo_env):

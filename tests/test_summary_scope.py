@@ -182,3 +182,19 @@ def test_summary_never_writes_terminal_escapes_from_run_fields(tmp_path, capsys)
     assert main(["summary", str(tmp_path), "--by", "attack,params.eps"]) == 0
     out, err = capsys.readouterr()
     assert "cnn\\x1b[31m" in err and "\x1b" not in err
+
+
+def test_a_name_an_older_nameless_experiment_was_made_from_counts_it_too(lab):
+    """An experiment written before run.json kept experiment_name, then rerun under the same
+    name: the name resolved silently to the rerun alone."""
+    write(lab, "My Sweep", "cnn", FOOLED)
+    write(lab, "My Sweep", "cnn", HELD)  # (if_exists="new": My-Sweep-2)
+    for run in lab.glob("My-Sweep-000*"):
+        meta = json.loads((run / "run.json").read_text())
+        del meta["experiment_name"]
+        (run / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(AnimlibError, match="2 experiments were made from the name 'My Sweep'"):
+        animlib.summarize(lab, experiments="My Sweep")
+    write(lab, "My-Sweep", "cnn", HELD)  # (its own name: My-Sweep-3, not one of them)
+    with pytest.raises(AnimlibError, match=r"\(My-Sweep, My-Sweep-2\)"):
+        animlib.summarize(lab, experiments="My Sweep")
