@@ -66,8 +66,9 @@ def _runs_of(target: str, seen: dict[str, Any]) -> list[str]:
     try:
         ids = _experiment_runs(_index(root, seen), target) if bare else []
     except AnimlibError as exc:  # (no results folder; a name that made two experiments)
-        if not there and (found is None or exc.field == "experiment"):
-            raise (missing if exc.field != "experiment" else exc) from None
+        named = exc.field in ("experiment", "experiments")  # (a name two were made from)
+        if not there and (found is None or named):
+            raise (exc if named else missing) from None
         ids = []  # (the run named is there, or a path retag will say is not)
     if not there and ids:
         return [_in(root, i) for i in ids]
@@ -104,12 +105,11 @@ def _index(root: str, seen: dict[str, Any]) -> Any:
 def _experiment_runs(index: Any, experiment: str) -> list[str]:
     """The runs of the experiment ``experiment`` (an id, or the name it was made from) in the
     results folder of ``index``."""
-    from .experiment_ids import resumed_members
     from .index.query import experiment_runs
+    from .summary_scope import named_experiments
 
-    if ids := experiment_runs(index.table, experiment):
-        return ids
-    return [i.id for i in resumed_members([i for i in index.infos() if i.ok], experiment)[1]]
+    named, _ = named_experiments(index, [experiment])  # (as summary --experiment names them)
+    return [run for e in named for run in experiment_runs(index.table, e)]
 
 
 def _near_experiment(index: Any, name: str) -> str | None:

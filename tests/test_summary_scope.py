@@ -184,7 +184,7 @@ def test_summary_never_writes_terminal_escapes_from_run_fields(tmp_path, capsys)
     assert "cnn\\x1b[31m" in err and "\x1b" not in err
 
 
-def test_a_name_an_older_nameless_experiment_was_made_from_counts_it_too(lab):
+def test_a_name_an_older_nameless_experiment_was_made_from_counts_it_too(lab, monkeypatch, capsys):
     """An experiment written before run.json kept experiment_name, then rerun under the same
     name: the name resolved silently to the rerun alone."""
     write(lab, "My Sweep", "cnn", FOOLED)
@@ -195,6 +195,11 @@ def test_a_name_an_older_nameless_experiment_was_made_from_counts_it_too(lab):
         (run / "run.json").write_text(json.dumps(meta))
     with pytest.raises(AnimlibError, match="2 experiments were made from the name 'My Sweep'"):
         animlib.summarize(lab, experiments="My Sweep")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(lab))  # tag names them alike (it tagged the rerun's)
+    assert main(["tag", "My Sweep", "--add", "x"]) == 2
+    assert "2 experiments were made from the name 'My Sweep'" in capsys.readouterr().err
+    assert main(["tag", "My-Sweep", "--add", "x"]) == 0  # (by its id: those runs alone)
+    assert capsys.readouterr().out.splitlines()[-1] == "4 runs tagged"
     write(lab, "My-Sweep", "cnn", HELD)  # (its own name: My-Sweep-3, not one of them)
     with pytest.raises(AnimlibError, match=r"\(My-Sweep, My-Sweep-2\)"):
         animlib.summarize(lab, experiments="My Sweep")
