@@ -27,6 +27,9 @@ SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
 HELD_COLOR = "#2e8540"  # the model still resists
 OFF_TARGET_COLOR = "#e08a00"  # a targeted attack: the model is wrong, but not the target yet
 UNKNOWN_COLOR = "#a9b4c2"
+# each outcome's mark beside the prediction: the border's red and green alone are one colour
+# to about 1 man in 12 (red-green colour blindness)
+MARKS = {"fooled": "✗", "held": "✓", "off-target": "◐", "unknown": ""}
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,8 @@ def _cell_html(cell: Cell, experiment: str) -> str:
     title = f"{cell.run_id} · step {cell.step}" + (f" · {pred}" if pred else "")
     if cell.target is not None:
         title += f" · target {cell.target}"
+    title += f" · {state}"
+    pred = f"{MARKS[state]} {pred}".strip()
     href = f"viewer?run={quote(cell.run_id)}&step={cell.step}"
     e = html.escape
     return (

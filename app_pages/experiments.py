@@ -440,8 +440,8 @@ for run_id, cell in list(cells.items()):
         problems.append(f"{md(run_id)}: {md(cell)}")
 st.caption(
     "Each cell shows the run's image at this step (its last step when the run is shorter): "
-    "red border — the attack has fooled the model by then, green — the model still holds, "
-    "amber — a targeted attack has the model wrong but not yet on the target. "
+    "red border and ✗ — the attack has fooled the model by then, green and ✓ — the model "
+    "still holds, amber and ◐ — a targeted attack has the model wrong but not yet on the target. "
     "A cell opens the run at this step; *compare* opens the image's runs side by side."
 )
 download, runs_link = st.columns([1, 2], vertical_alignment="center")

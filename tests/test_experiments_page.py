@@ -161,6 +161,10 @@ def test_targeted_cells_tell_a_wrong_class_from_the_target(tmp_path):
     found = dict(re.findall(r'data-run="([^"]+)"[^>]*data-outcome="([\w-]+)"', page))
     assert found == {"t-0000": "fooled", "t-0001": "held", "t-0002": "off-target"}
     assert OFF_TARGET_COLOR in page and "target c" in page  # the target in the cell's title
+    # a mark beside the prediction, for eyes that do not tell the red border from the green
+    marks = dict(re.findall(r'data-run="([^"]+)".*?<span>(.*?)</span>', page))
+    assert marks == {"t-0000": "✗ pred c", "t-0001": "✓ pred a", "t-0002": "◐ pred b"}
+    assert 'title="t-0000 · step 0 · pred c · target c · fooled"' in page
 
 
 def test_a_sample_left_out_of_some_steps_shows_the_experiment_step_in_the_grid(tmp_path):
