@@ -52,12 +52,10 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
     """
     candidate = _in_results_folder(arg)
     if candidate is None or os.path.abspath(arg) == os.path.abspath(local_root()):
-        parent, name = os.path.split(arg.rstrip("/" + os.sep))
-        if parent and "://" not in arg and is_run_id(name) and _same(parent, local_root()):
-            _check_confined(name)  # (runs/ID: the id in the results folder, as tag takes it)
+        _check_confined(arg)  # (runs/ID, or ID from inside the results folder)
         return arg
     if _holds(candidate):
-        _check_confined(arg)
+        _check_confined(candidate)
         return candidate
     from .near_names import did_you_mean
     from .store import open_store
@@ -88,30 +86,30 @@ def _in_results_folder(arg: str) -> str | None:
     return f"{root.rstrip('/')}/{arg}" if "://" in root else os.path.join(root, arg)
 
 
-def _same(a: str, b: str) -> bool:
-    return "://" not in b and os.path.abspath(a) == os.path.abspath(b)
-
-
-def _check_confined(run_id: str) -> None:
-    """Refuse the run ``run_id`` of the (local) results folder when its folder is a symlink
-    leading out of it, as ``ls``, ``validate RUNS`` and the dashboard refuse it: found by its
-    id, a folder elsewhere must not be read, rendered or retagged as a run of this one.
+def _check_confined(path: str) -> None:
+    """Refuse a run folder of the (local) results folder that is a symlink leading out of it,
+    however ``path`` spells it (``ID``, ``runs/ID``, ``./runs/ID/.``, through a symlink to the
+    results folder), as ``ls``, ``validate RUNS`` and the dashboard refuse it: a folder
+    elsewhere must not be read, rendered or retagged as a run of this one.
 
     Raises:
         RunFormatError: (UNSAFE) naming the run.
     """
     root = local_root()
-    if "://" in root:
+    if "://" in root or "://" in path:
         return  # (object storage has no symlinks)
+    parent, name = os.path.split(os.path.normpath(os.path.abspath(path)))
+    if not is_run_id(name) or os.path.realpath(parent) != os.path.realpath(root):
+        return  # (not an entry of the results folder: a path the user names is theirs)
     from .errors import StoreError
     from .store import open_store
     from .store.paths import RESULTS_FOLDER, unsafe_link
 
     try:
-        open_store(root).child(run_id).guard("")
+        open_store(root).child(name).guard("")
     except StoreError as exc:
         if exc.code == Code.UNSAFE:
-            raise unsafe_link("", RESULTS_FOLDER, run_id) from None
+            raise unsafe_link("", RESULTS_FOLDER, name) from None
         raise
 
 

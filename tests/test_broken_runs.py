@@ -819,6 +819,18 @@ def test_a_run_folder_linked_from_outside_is_refused_by_its_id(
         assert "the run folder is a symlink that points outside the results folder" in err, argv
     assert outside.read_bytes() == before and not (tmp_path / "x.gif").exists()
     assert cli_main(["validate", "good"]) == 0  # (an id of a plain run folder still works)
+    (tmp_path / "link").symlink_to(corpus)  # the results folder through a symlink, and back
+    for root, cwd, target in (
+        (".", corpus, "symlink-outside"),  # (from inside: a bare id that is also a path here)
+        (str(corpus), tmp_path, f"{corpus}/symlink-outside/."),
+        (str(tmp_path / "link"), tmp_path, f"{corpus}/symlink-outside"),
+        (str(corpus), tmp_path, "link/symlink-outside"),
+    ):
+        monkeypatch.setenv("ANIMLIB_RUNS", root)
+        monkeypatch.chdir(cwd)
+        assert cli_main(["validate", target]) != 0, (root, target)
+        assert "points outside the results folder" in capsys.readouterr().err, (root, target)
+    assert cli_main(["validate", "good"]) == 0
 
 
 # (a run folder linked from outside is fine when opened by its own path, as the CLI opens it)
