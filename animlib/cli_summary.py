@@ -87,6 +87,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
         checked=checked,
         within=_scope(args) if narrowed else None,
     )
+    if without := table.attrs.get("over_missing"):
+        print(
+            f"note: {plural(without, 'run')} counted in the rates hold{'s' if without == 1 else ''}"
+            f" no {printable(args.over)} (or null): not in over_n or the deviations",
+            file=sys.stderr,
+        )
     return 0
 
 

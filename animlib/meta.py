@@ -42,7 +42,7 @@ SUMMARY_TYPES = {
 }
 
 
-def end_status(status: object) -> str:
+def end_status(status: object, run: str | None = None) -> str:
     """``status`` when a writer may end a run with it (:data:`END_STATUSES`): checked before
     anything is written, as a typo ("Failed", "done") in run.json would break the run.
 
@@ -52,6 +52,7 @@ def end_status(status: object) -> str:
     if not isinstance(status, str) or status not in END_STATUSES:
         raise RunInputError(
             f"must be one of {', '.join(END_STATUSES)}; got {status!r}",
+            run=run,
             field="status",
             code=Code.INVALID,
         )

@@ -9,18 +9,21 @@ import pandas as pd
 from .errors import AnimlibError, Code
 
 RATES = ("clean_acc", "robust_acc", "success_rate")
-OVER_N = "over_n"  # how many values of the ``over`` key a row's counted runs hold
+OVER_N = "over_n"  # how many values of the ``over`` key a row's counted runs with rates hold
 SD = "_sd"  # the suffix of a rate's standard deviation across them
+WITHOUT = "over_missing"  # table.attrs: counted runs that hold no value of ``over`` (or null)
 
 
 def with_spread(
     summarize: Callable[[list[str]], pd.DataFrame], keys: Sequence[str], over: str
 ) -> pd.DataFrame:
     """The summary by ``keys`` with, per row, :data:`OVER_N` (how many values of ``over`` its
-    counted runs hold: seeds, restarts) and each rate's sample standard deviation across the
-    groups those values make (``robust_acc_sd``, ...; NaN below two), as W&B shows a group's
-    spread: a paper reports robust accuracy 0.42 ± 0.03 over 3 seeds. The rates themselves
-    stay over the row's runs pooled (the mean over the values when each holds as many runs).
+    counted runs with rates hold: seeds, restarts) and each rate's sample standard deviation
+    across the groups those values make (``robust_acc_sd``, ...; NaN below two), as W&B shows
+    a group's spread: a paper reports robust accuracy 0.42 ± 0.03 over 3 seeds. The rates
+    themselves stay over the row's runs pooled (the mean over the values when each holds as
+    many runs). Runs that hold no value of ``over`` (or null) are in the rates, not in the
+    spread: ``table.attrs["over_missing"]`` counts them.
 
     Args:
         summarize: the summary by the keys it is given (``by``).
@@ -46,7 +49,8 @@ def with_spread(
         if exc.field != "by" or over not in exc.message:
             raise
         raise AnimlibError(exc.message, field="over", code=Code.NOT_FOUND) from None
-    counted = inner[inner["n"] > 0]
+    held = inner[over].notna()  # (a run without the key, or null, is no value of it)
+    counted = inner[held & (inner["n"] > 0) & inner["robust_acc"].notna()]
     stats = (
         counted.groupby(list(keys), dropna=False, sort=False)
         .agg(**{OVER_N: ("n", "size"), **{f"{r}{SD}": (r, "std") for r in RATES}})
@@ -54,5 +58,5 @@ def with_spread(
     )
     out = table.merge(stats, on=list(keys), how="left")
     out[OVER_N] = out[OVER_N].fillna(0).astype(int)
-    out.attrs = dict(table.attrs)
+    out.attrs = {**table.attrs, WITHOUT: int(inner.loc[~held, "n"].sum())}
     return out

@@ -308,10 +308,11 @@ class RunWriter:
         Raises:
             StoreError: the storage refused a write, or the run folder was removed (MISSING).
         """
+        status = M.end_status(status, self.run_id)  # (refused: the writer stays open)
         with self._lock:
             self._closing = True
             try:
-                self._app.finish(M.end_status(status), error)
+                self._app.finish(status, error)
             except AnimlibError as exc:
                 raise exc.with_run(self.run_id) from None
         untrack(self)

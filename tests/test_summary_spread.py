@@ -79,3 +79,40 @@ def test_cli_summary_over(sweep, capsys):
     )
     assert main(["summary", str(sweep), "--by", "params.eps", "--over", "params.sed"]) == 2
     assert "error: over: no run has 'params.sed'" in capsys.readouterr().err
+
+
+def test_runs_without_the_key_or_without_rates_are_not_a_value_of_it(tmp_path, capsys):
+    """Runs with no seed (or seed null) were pooled as one more "seed"; a seed whose runs have
+    no confidences counted in over_n but in no deviation."""
+
+    def write(name, params, confidences=True):
+        probs = np.full((6, 3), 0.1)
+        probs[:, 0] = 0.8
+        with animlib.BatchWriter(tmp_path, experiment=name, attack="PGD", true_labels=[0] * 6,
+                                 class_names=list("abc"), params=params) as w:  # fmt: skip
+            given = {"confidences": probs} if confidences else {}
+            w.log(images=np.full((6, 4, 4, 1), 0.5), **given)
+
+    for seed in (0, 1):
+        write(f"s{seed}", {"eps": 0.1, "seed": seed})
+    write("none", {"eps": 0.1})
+    write("null", {"eps": 0.1, "seed": None})
+    write("blind", {"eps": 0.1, "seed": 7}, confidences=False)
+    table = animlib.summarize(tmp_path, by="params.eps", over="params.seed")
+    (row,) = table.to_dict("records")
+    assert row["over_n"] == 2 and row["n"] == 30 and row["robust_acc_sd"] == 0
+    assert table.attrs["over_missing"] == 12
+    assert main(["summary", str(tmp_path), "--by", "params.eps", "--over", "params.seed"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 12 runs counted in the rates hold no params.seed (or null)" in err
+
+
+def test_a_refused_status_leaves_the_writer_open(tmp_path):
+    w = animlib.RunWriter(tmp_path, name="r", class_names=list("abc"), true_label=0)
+    w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[0.8, 0.1, 0.1])
+    with pytest.raises(animlib.RunInputError, match="run 'r': status: must be one of") as caught:
+        w.finish("done")
+    assert caught.value.code == Code.INVALID
+    w.log(image=np.zeros((4, 4, 1), np.float32), confidences=[0.8, 0.1, 0.1])  # (still open)
+    w.finish("finished")
+    assert animlib.open_run(tmp_path / "r").meta["steps"] == 2
