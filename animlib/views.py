@@ -188,5 +188,6 @@ def confidence_csv(run: RunLike) -> bytes:
     class names that a spreadsheet would run as formulas (``=HYPERLINK(...)``, ``+SUM(1,2)``,
     ``-2+3``, ``@SUM(1)``) are written as text."""
     frame = confidence_frame(run)
-    frame.columns = [csv_cell(c) for c in frame.columns]
+    # (unique again: "a\rb" is written as "a\nb", which another class may be called)
+    frame.columns = unique_names([csv_cell(c) for c in frame.columns])
     return frame.to_csv().encode()

@@ -298,3 +298,12 @@ def test_the_left_out_note_names_every_gap_and_maps_the_flip_step():
     assert "experiment step 3 (" in one and "flip step" not in one  # (flip step 1 = step 1)
     assert left_out_note({"experiment_index": [[0, 0, 5]]}, 2) is None  # no gap
     assert left_out_note({}, 2) is None and left_out_note({"experiment_index": "x"}, 2) is None
+
+
+def test_confidence_csv_keeps_class_names_that_differ_by_cr_or_lf_apart(tmp_path):
+    names = ["a\rb", "a\nb", "c"]
+    with animlib.RunWriter(tmp_path, name="crlf", class_names=names, true_label=2) as w:
+        w.log(image=np.zeros((4, 4, 3), np.uint8), confidences=[0.2, 0.3, 0.5])
+    text = confidence_csv(animlib.open_run(tmp_path / "crlf")).decode()
+    header = next(csv.reader(io.StringIO(text)))
+    assert len(set(header)) == 4 and header[3] == "c"
