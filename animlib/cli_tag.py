@@ -113,11 +113,11 @@ def _experiment_runs(index: Any, experiment: str) -> list[str]:
 
 
 def _near_experiment(index: Any, name: str) -> str | None:
-    """The experiment id of ``index``'s folder closest to ``name`` (a typo), if one is close."""
-    import difflib
+    """The experiment id of ``index``'s folder closest to ``name`` (a typo of an id or of a
+    name), if one is close."""
+    from .summary_scope import near_experiment
 
-    known = sorted({e for e in index.table["experiment"].to_pylist() if e})
-    return next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None)
+    return near_experiment(name, {e for e in index.table["experiment"].to_pylist() if e})
 
 
 def _in(root: str, run_id: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
@@ -88,7 +88,9 @@ def resolve_experiments(index: RunIndex, wanted: Sequence[str], where: str = "")
             experiments were made from, with their ids.
     """
     ids, unknown = named_experiments(index, wanted)
-    check_known(unknown, set(), where)
+    if unknown:
+        known = set(pc.unique(index.table["experiment"]).to_pylist()) - {None, ""}
+        check_known(unknown, set(), where, suggest=known)
     return ids
 
 
@@ -143,8 +145,11 @@ def _made_from(index: RunIndex, names: set[str], known: set[str]) -> dict[str, l
     return {n: sorted(ids, key=natural_key) for n, ids in found.items()}
 
 
-def check_known(wanted: Sequence[str], known: set, where: str = "") -> None:
-    """Refuse experiments of ``wanted`` that are not ``known`` in the results folder ``where``.
+def check_known(
+    wanted: Sequence[str], known: set, where: str = "", *, suggest: Collection[str] = ()
+) -> None:
+    """Refuse experiments of ``wanted`` that are not ``known`` in the results folder ``where``;
+    for one, the id of ``suggest`` it is a typo of, if one is close ("did you mean").
 
     Raises:
         AnimlibError: (NOT_FOUND, field ``experiments``) naming them: a typo must not read
@@ -153,11 +158,31 @@ def check_known(wanted: Sequence[str], known: set, where: str = "") -> None:
     unknown = sorted((e for e in wanted if e not in known), key=natural_key)
     if unknown:
         names = ", ".join(repr(printable(e)) for e in unknown)
+        near = near_experiment(unknown[0], suggest) if len(unknown) == 1 else None
         raise AnimlibError(
-            f"no experiment {names} in {printable(where or 'the results folder')}",
+            f"no experiment {names} in {printable(where or 'the results folder')}"
+            + (f" (did you mean {printable(near)!r}?)" if near else ""),
             field="experiments",
             code=Code.NOT_FOUND,
         )
+
+
+def near_experiment(name: str, ids: Collection[str]) -> str | None:
+    """The id of ``ids`` closest to ``name`` or to the id ``name`` would make (a typo of an
+    experiment's name: "PGD swep" for "PGD-sweep"), if one is close."""
+    import difflib
+
+    from .experiment_ids import experiment_id
+
+    tries = [name]
+    try:
+        tries.append(experiment_id(name))
+    except AnimlibError:
+        pass  # (no id can be made from it)
+    for typed in tries:
+        if near := difflib.get_close_matches(typed, sorted(ids), n=1, cutoff=0.75):
+            return near[0]
+    return None
 
 
 def mixed_models(labels: Sequence[str], models: Sequence[set]) -> dict[str, list[str]]:

@@ -203,3 +203,19 @@ def test_a_name_an_older_nameless_experiment_was_made_from_counts_it_too(lab, mo
     write(lab, "My-Sweep", "cnn", HELD)  # (its own name: My-Sweep-3, not one of them)
     with pytest.raises(AnimlibError, match=r"\(My-Sweep, My-Sweep-2\)"):
         animlib.summarize(lab, experiments="My Sweep")
+
+
+def test_an_unknown_experiment_gets_the_one_it_is_a_typo_of(lab, monkeypatch, capsys):
+    write(lab, "PGD sweep", "cnn", FOOLED)  # (id PGD-sweep)
+    with pytest.raises(AnimlibError, match=r"no experiment 'mien' in .* \(did you mean 'mine'\?\)"):
+        animlib.summarize(lab, experiments="mien")
+    with pytest.raises(AnimlibError, match=r"did you mean 'PGD-sweep'\?"):
+        animlib.summarize(lab, experiments="PGD swep")  # (a typo of the name, spaces and all)
+    with pytest.raises(AnimlibError) as caught:
+        animlib.summarize(lab, experiments="zzz,mien")
+    assert "did you mean" not in str(caught.value)  # (two unknown: no guess)
+    assert main(["outcomes", str(lab), "--experiment", "theris"]) == 2
+    assert "(did you mean 'theirs'?)" in capsys.readouterr().err
+    monkeypatch.setenv("ANIMLIB_RUNS", str(lab))
+    assert main(["tag", "PGD swep", "--add", "x"]) == 2
+    assert "did you mean the experiment 'PGD-sweep'?" in capsys.readouterr().err
