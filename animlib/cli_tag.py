@@ -115,9 +115,9 @@ def _experiment_runs(index: Any, experiment: str) -> list[str]:
 def _near_experiment(index: Any, name: str) -> str | None:
     """The experiment id of ``index``'s folder closest to ``name`` (a typo of an id or of a
     name), if one is close."""
-    from .summary_scope import near_experiment
+    from .summary_scope import known_experiments, near_experiment
 
-    return near_experiment(name, {e for e in index.table["experiment"].to_pylist() if e})
+    return near_experiment(name, known_experiments(index))
 
 
 def _in(root: str, run_id: str) -> str:

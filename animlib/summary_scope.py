@@ -87,11 +87,15 @@ def resolve_experiments(index: RunIndex, wanted: Sequence[str], where: str = "")
             must not read as a table of the others alone); (INVALID) a name several
             experiments were made from, with their ids.
     """
-    ids, unknown = named_experiments(index, wanted)
-    if unknown:
-        known = set(pc.unique(index.table["experiment"]).to_pylist()) - {None, ""}
-        check_known(unknown, set(), where, suggest=known)
+    known = known_experiments(index)
+    ids, unknown = _named(index, wanted, known)
+    _refuse_unknown(unknown, where, suggest=known)
     return ids
+
+
+def known_experiments(index: RunIndex) -> set[str]:
+    """The ids of the experiments the runs of ``index`` belong to."""
+    return set(pc.unique(index.table["experiment"]).to_pylist()) - {None, ""}
 
 
 def named_experiments(index: RunIndex, wanted: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -102,7 +106,10 @@ def named_experiments(index: RunIndex, wanted: Sequence[str]) -> tuple[list[str]
         AnimlibError: (INVALID, field ``experiments``) a name several experiments were made
             from, with their ids.
     """
-    known = set(pc.unique(index.table["experiment"]).to_pylist())
+    return _named(index, wanted, known_experiments(index))
+
+
+def _named(index: RunIndex, wanted: Sequence[str], known: set[str]) -> tuple[list[str], list[str]]:
     unknown = [w for w in wanted if w not in known]
     made = _made_from(index, set(unknown), known) if unknown else {}
     out: list[str] = []
@@ -145,17 +152,18 @@ def _made_from(index: RunIndex, names: set[str], known: set[str]) -> dict[str, l
     return {n: sorted(ids, key=natural_key) for n, ids in found.items()}
 
 
-def check_known(
-    wanted: Sequence[str], known: set, where: str = "", *, suggest: Collection[str] = ()
+def _refuse_unknown(
+    unknown: Sequence[str], where: str = "", *, suggest: Collection[str] = ()
 ) -> None:
-    """Refuse experiments of ``wanted`` that are not ``known`` in the results folder ``where``;
-    for one, the id of ``suggest`` it is a typo of, if one is close ("did you mean").
+    """Refuse the experiments ``unknown`` (none: nothing to refuse) of the results folder
+    ``where``; for one, the id of ``suggest`` it is a typo of, if one is close ("did you
+    mean").
 
     Raises:
         AnimlibError: (NOT_FOUND, field ``experiments``) naming them: a typo must not read
             as a table of the others alone.
     """
-    unknown = sorted((e for e in wanted if e not in known), key=natural_key)
+    unknown = sorted(unknown, key=natural_key)
     if unknown:
         names = ", ".join(repr(printable(e)) for e in unknown)
         near = near_experiment(unknown[0], suggest) if len(unknown) == 1 else None
