@@ -9,7 +9,7 @@ import streamlit as st
 
 from .experiment_views import param_column, param_label
 from .runs_table import column_label
-from .text import csv_cell
+from .text import csv_safe_columns
 
 # the answer first: robust accuracy and success rate right after the attack and its parameters
 # (at 900 px they were past the edge, behind model and status)
@@ -55,11 +55,10 @@ def table_csv(shown: pd.DataFrame) -> bytes:
     leaves out too (status, left out, ``params``: every parameter as ``name=value``); times in
     ISO 8601 (UTC); text a spreadsheet would run as a formula written as text."""
     frame = shown.drop(columns=["runs"], errors="ignore").copy()
+    csv_safe_columns(frame)
     for name in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[name]):
             frame[name] = frame[name].map(lambda t: t.isoformat() if pd.notna(t) else None)
-        elif frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
-            frame[name] = frame[name].map(csv_cell)
     return frame.to_csv(index=False).encode()
 
 

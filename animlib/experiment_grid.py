@@ -20,7 +20,7 @@ from .listing import RunInfo
 from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
-from .text import csv_cell, natural_key
+from .text import csv_safe_columns, natural_key
 
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
@@ -205,9 +205,7 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
     """Rows of :func:`outcomes` as CSV, every cell safe to open in a spreadsheet (a class
     named like a formula is written as text)."""
     frame = frame.copy()
-    for col in frame.columns:  # (every text column: eps is a parameter, any JSON value)
-        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
-            frame[col] = frame[col].map(csv_cell)
+    csv_safe_columns(frame)  # (every text column: eps is a parameter, any JSON value)
     return frame.to_csv(index=False).encode()
 
 

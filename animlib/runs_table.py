@@ -14,7 +14,7 @@ from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
 from .protocol import MAX_COMPARE
-from .text import csv_cell, natural_key, printable
+from .text import csv_cell, csv_safe_columns, natural_key, printable
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -90,9 +90,7 @@ def runs_csv(rows: pa.Table) -> bytes:
         UTF-8 CSV with a header row; times in ISO 8601 (UTC).
     """
     frame = page_frame(rows, shown=False)
-    for column in frame.columns:
-        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].map(csv_cell)
+    csv_safe_columns(frame)
     frame["created"] = frame["created"].map(lambda t: t.isoformat() if pd.notna(t) else None)
     stored = [decode(text) for text in rows["params"].to_pylist()]
     for name in sorted({n for params in stored for n in params}, key=natural_key):
