@@ -45,8 +45,10 @@ page = st.navigation(
 linked_view.note_page(page.url_path)
 try:  # the render cache (and the run index in it) must not write among the runs shown
     check_outside(root())
-except AnimlibError as exc:
-    st.error(f"The dashboard cannot show this folder: {md(printable(exc))}")
+except AnimlibError as exc:  # (the results folder's URL, or the cache's setting)
+    cache_setting = str(exc.field).startswith("ANIMLIB_CACHE")
+    what = "start with this render cache setting" if cache_setting else "show this folder"
+    st.error(f"The dashboard cannot {what}: {md(printable(exc))}")
     st.stop()
 try:
     page.run()

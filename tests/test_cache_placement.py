@@ -64,3 +64,20 @@ def test_the_run_index_is_not_saved_inside_the_results_folder(runs, monkeypatch)
     for _ in range(2):
         assert [i.id for i in animlib.list_runs(runs) if i.ok] == sorted(RESULT_NAMES)
     assert {p.name for p in runs.iterdir()} == RESULT_NAMES
+
+
+def test_a_cache_url_of_an_unknown_scheme_is_named_as_the_cache_setting(runs, monkeypatch):
+    """It was reported as "url: unknown storage scheme" (the results folder's words) on every
+    page and in ``animlib render``, naming neither the variable nor its value."""
+    monkeypatch.setenv("ANIMLIB_CACHE", "ftpx://host/renders")
+    with pytest.raises(StoreError) as err:
+        cache.cached_render(animlib.open_run(runs / "alpha"), "mp4")
+    assert err.value.field == "ANIMLIB_CACHE" and "'ftpx://host/renders'" in str(err.value)
+    assert "unknown storage scheme 'ftpx'" in str(err.value)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(runs))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    (error,) = [e.value.replace("\\", "") for e in at.error]
+    assert error.startswith("The dashboard cannot start with this render cache setting: ")
+    assert "ANIMLIB_CACHE: 'ftpx://host/renders'" in error
+    assert "ftpx://host/renders" in error and "this folder" not in error

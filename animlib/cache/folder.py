@@ -40,6 +40,23 @@ _touched: dict[tuple[str, str], float] = {}
 _touched_lock = threading.Lock()
 
 
+def open_cache_store(location: str) -> Store:
+    """The store of the render cache at ``location`` (``ANIMLIB_CACHE``'s value).
+
+    Raises:
+        StoreError: (field ``ANIMLIB_CACHE``) naming the value, for a URL of an unknown scheme.
+    """
+    try:
+        return open_store(location)
+    except StoreError as exc:
+        raise StoreError(
+            f"{location!r}: {exc.message.split(' (', 1)[0]} (give a folder or a URL fsspec "
+            "knows, such as s3://bucket/animlib-cache)",
+            field="ANIMLIB_CACHE",
+            code=exc.code,
+        ) from None
+
+
 def check_outside(results: str) -> None:
     """Refuse a render cache (``ANIMLIB_CACHE``, or the local folder of a shared one) inside
     the results folder ``results`` (a URL or path), checked before anything is created: the
@@ -51,7 +68,7 @@ def check_outside(results: str) -> None:
         StoreError: (INVALID, field ``ANIMLIB_CACHE`` or ``ANIMLIB_CACHE_LOCAL``) naming both.
     """
     s = settings()
-    store = open_store(s.cache_location())
+    store = open_cache_store(s.cache_location())
     local = store.path if isinstance(store, LocalStore) else s.cache_local_location()
     top = open_store(results).url
     for where, env in ((store.url, "ANIMLIB_CACHE"), (str(local), "ANIMLIB_CACHE_LOCAL")):
@@ -90,8 +107,7 @@ class CacheFolder:
                 cannot be created.
         """
         s = settings()
-        location = s.cache_location()
-        store = open_store(location)
+        store = open_cache_store(s.cache_location())
         if isinstance(store, LocalStore):
             local, local_max = Path(store.path), s.cache_max_bytes
         else:
