@@ -15,7 +15,27 @@ from animlib.ui import md, root
 PAGE_LINK_WRAP = (
     "[data-testid='stPageLink-NavLink'] span, [data-testid='stPageLink-NavLink'] p"
     " {white-space: normal; overflow-wrap: anywhere}"
+    # the element holding ROOT_LINK_FIX takes no room
+    " [data-testid='stElementContainer']:has(#animlib-root-links) {display: none}"
 )
+# Streamlit writes a page link to the default page (the runs page) as a bare "?query" (or ""),
+# which a browser resolves against the page it is on: a middle click, "open in new tab" or a
+# copied link to "All runs" from the viewer opened the viewer. Left clicks navigate in the app
+# and never read it. Made relative to the app's root ("./?query"), as every other page's are.
+ROOT_LINK_FIX = """(() => {
+  if (window.animlibRootLinks) return;
+  window.animlibRootLinks = true;
+  const fix = () => {
+    for (const a of document.querySelectorAll('a[data-testid="stPageLink-NavLink"]')) {
+      const href = a.getAttribute("href");
+      if (href === "" || (href && href.startsWith("?"))) a.setAttribute("href", "./" + href);
+    }
+  };
+  fix();
+  new MutationObserver(fix).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["href"],
+  });
+})();"""
 _cache_log = logging.getLogger("animlib.cache")
 if not _cache_log.handlers:  # the server log tells renders from cache hits (shared ones too)
     _handler = logging.StreamHandler()
@@ -26,6 +46,7 @@ if not _cache_log.handlers:  # the server log tells renders from cache hits (sha
 st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 # a link's label too long for a narrow window wraps (Streamlit cuts it, with no ellipsis)
 st.html(f"<style>{PAGE_LINK_WRAP}</style>")
+st.html(f'<script id="animlib-root-links">{ROOT_LINK_FIX}</script>', unsafe_allow_javascript=True)
 page = st.navigation(
     [
         st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),

@@ -257,6 +257,36 @@ def test_an_experiments_runs_link_opens_the_runs_page_filtered_to_it(server, pag
     runs.close()
 
 
+def test_links_to_the_runs_page_open_it_in_a_new_tab_too(server, page):
+    """Streamlit wrote a link to the runs page (the default page) as a bare "?experiment=..."
+    or "": a middle click, "open in new tab" or a copied link opened the page it was on."""
+    srv, _ = server
+    page.goto(f"{srv.url}/experiments")
+    wait_idle(page)
+    link = page.get_by_role("link", name="Their runs in the runs table")
+    link.wait_for(timeout=60_000)
+    run_id = f"{EXPERIMENTS[0]}-0000"
+    page.goto(f"{srv.url}/viewer?run={run_id}")
+    wait_idle(page)
+    back = page.get_by_role("link", name="All runs")
+    back.wait_for(timeout=60_000)
+    hrefs = {"runs": back.evaluate("a => a.href")}
+    page.goto(f"{srv.url}/experiments")
+    wait_idle(page)
+    link.wait_for(timeout=60_000)
+    hrefs["experiment"] = link.evaluate("a => a.href")
+    assert urlparse(hrefs["runs"]).path == "/", hrefs  # (was /viewer?run=...)
+    assert urlparse(hrefs["experiment"]).path == "/", hrefs  # (was /experiments)
+    with page.context.expect_page(timeout=30_000) as opened:
+        link.click(button="middle")
+    tab = opened.value
+    wait_idle(tab)
+    shown = parse_qs(urlparse(tab.url).query)["experiment"][0].split(",")
+    assert set(shown) <= set(EXPERIMENTS) and shown
+    tab.get_by_role("heading", name="Runs").wait_for(timeout=60_000)
+    tab.close()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_pinned_image_labels_have_the_pages_background(server, page, scheme):
     srv, _ = server
