@@ -24,6 +24,7 @@ from .cli_summary import cmd_summary
 from .cli_tag import cmd_tag
 from .errors import AnimlibError, RenderLimitError, RenderOptionError
 from .options import RenderOptions
+from .outcomes import shown_flip_step
 from .text import clipped, natural_key, one_line, plural, printable
 
 
@@ -177,7 +178,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         summary = info.get("summary") or {}
         name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
         cells = (info.id, *name, info.get("attack"), status[info.id], info.get("steps"))
-        cells += (summary.get("success"), summary.get("flip_step"))
+        success = summary.get("success")
+        cells += (success, shown_flip_step(success, summary.get("flip_step")))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
         rows.append([as_written(printable(c)) for c in row])
     right = set(range(len(base) - 3, len(headers)))

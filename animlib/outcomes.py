@@ -82,6 +82,15 @@ def experiment_step(meta: dict[str, Any], step: Any) -> Any:
     return step
 
 
+def shown_flip_step(success: Any, flip: Any) -> Any:
+    """A run's flip step as the runs table and ``ls`` show it, as :func:`animlib.summarize`
+    and ``outcomes`` count it: None when the attack fooled the model and no longer did at the
+    last step (no success, so no speed); a flip step of 0 (the model wrong before the attack)
+    stays, a fact of the image."""
+    undone = success is False and type(flip) is int and flip > 0
+    return None if undone else flip
+
+
 def experiment_flip_step(meta: dict[str, Any]) -> Any:
     """A run's flip step (run.json ``summary.flip_step``), counted in its experiment's steps
     (:func:`experiment_step`)."""

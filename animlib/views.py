@@ -10,7 +10,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from .metrics import run_metrics
-from .outcomes import INDEX_FIELD, experiment_step, left_out_steps
+from .outcomes import INDEX_FIELD, experiment_step, left_out_steps, shown_flip_step
 from .params import flatten, param_text
 from .protocol import RunLike
 from .text import confidence_text, csv_cell, run_titles, unique_label
@@ -62,9 +62,13 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     (label, value, change of the true class's confidence or None: none when it rounds to 0),
     ``–`` where there is none."""
     initial, final = m["initial_true_conf"], m["final_true_conf"]
+    flip = shown_flip_step(m["success"], m["flip_step"])
+    flip_text = NO_VALUE if flip is None else str(flip)
+    if flip is None and m["flip_step"] is not None:  # fooled, then no longer at the last step
+        flip_text = f"{NO_VALUE} (fooled at {m['flip_step']} only)"
     return [
         ("success", {True: "yes", False: "no", None: "n/a"}[m["success"]], None),
-        ("flip step", NO_VALUE if m["flip_step"] is None else str(m["flip_step"]), None),
+        ("flip step", flip_text, None),
         (
             "final true conf",
             _conf(final, 3),

@@ -67,7 +67,13 @@ COLUMN_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium"),
     "steps": st.column_config.NumberColumn("steps", format="%d"),
     "success": st.column_config.CheckboxColumn("success"),
-    "flip_step": st.column_config.NumberColumn(table.column_label("flip_step"), format="%d"),
+    "flip_step": st.column_config.NumberColumn(
+        table.column_label("flip_step"),
+        format="%d",
+        help="The first step whose prediction left the true class (reached the target) in a "
+        "successful run; none when the attack failed, also after fooling the model at an "
+        "earlier step; 0: the model was wrong before the attack",
+    ),
     "final_true_conf": st.column_config.ProgressColumn(
         table.column_label("final_true_conf"), min_value=0.0, max_value=1.0, format="%.3f"
     ),

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ..errors import Code
 from ..listing import RunInfo
+from ..outcomes import shown_flip_step
 from ..params import index_text, search_text
 from ..text import search_form
 from .columns import column
@@ -22,8 +23,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # version tag of a local run.json holds its ctime (an index of 8 would read every run again);
 # 10: haystack in NFC (text.search_form: searching it again per query took 130 ms a 100k rows);
 # 11: created_key in UTC (a run.json written with another offset was ordered by its text); 12:
-# a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word)
-SCHEMA_VERSION = "12"
+# a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word);
+# 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step)
+SCHEMA_VERSION = "13"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -207,7 +209,8 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         status=meta.get("status"),
         steps=_int(meta.get("steps")),
         success=summary.get("success") if isinstance(summary.get("success"), bool) else None,
-        flip_step=_int(summary.get("flip_step")),  # its own steps (experiment_flip: samples.py)
+        # its own steps (experiment_flip: samples.py); none for a flip undone by the last step
+        flip_step=_int(shown_flip_step(summary.get("success"), summary.get("flip_step"))),
         final_true_conf=_float(summary.get("final_true_conf")),
         linf=_float(summary.get("linf")),
         l2=_float(summary.get("l2")),

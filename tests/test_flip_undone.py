@@ -1,0 +1,62 @@
+"""A run whose attack fooled the model and then no longer did shows no flip step anywhere a
+table ranks attacks by speed (the runs table, ``ls``, the viewer's card), as ``summarize`` and
+``outcomes`` count it: the runs page showed 2 for such a failed run (and ranked it among the
+fastest when sorted by flip step)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import animlib
+from animlib.cli import main
+from animlib.index import open_index
+from animlib.index.query import Query
+from animlib.metrics import run_metrics
+from animlib.views import NO_VALUE, metric_cards
+
+CLASSES = ["a", "b"]
+
+
+def _run(root, name: str, preds: list[int], true_label: int = 0) -> None:
+    x = np.full((8, 8, 3), 0.5, np.float32)
+    with animlib.RunWriter(
+        root, name=name, class_names=CLASSES, true_label=true_label, original=x
+    ) as w:
+        for p in preds:
+            conf = np.array([0.8, 0.2]) if p == 0 else np.array([0.2, 0.8])
+            w.log(image=x, confidences=conf)
+
+
+def _runs(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "undone", [0, 0, 1, 0])  # fooled at step 2 only
+    _run(root, "fooled", [0, 1, 1, 1])  # fooled from step 1 on
+    _run(root, "wrong-start", [1, 1, 0, 0], true_label=0)  # wrong before the attack, right after
+    return root
+
+
+def test_the_runs_table_and_its_sort_leave_an_undone_flip_out(tmp_path):
+    root = _runs(tmp_path)
+    index = open_index(str(root))
+    index.refresh()
+    rows = index.query(Query(sort="flip_step")).rows
+    flips = dict(zip(rows["id"].to_pylist(), rows["flip_step"].to_pylist(), strict=True))
+    assert flips == {"undone": None, "fooled": 1, "wrong-start": 0}
+    meta = animlib.open_run(root / "undone").meta
+    assert meta["summary"]["flip_step"] == 2  # (run.json keeps the fact)
+
+
+def test_ls_shows_no_flip_step_for_an_undone_flip(tmp_path, capsys):
+    root = _runs(tmp_path)
+    assert main(["ls", str(root)]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert lines["undone"][-1] != "2" and lines["fooled"][-1] == "1", lines
+    assert lines["wrong-start"][-1] == "0"
+
+
+def test_the_viewer_card_says_the_flip_was_undone(tmp_path):
+    root = _runs(tmp_path)
+    cards = {k: v for k, v, _ in metric_cards(run_metrics(animlib.open_run(root / "undone")))}
+    assert cards["flip step"] == f"{NO_VALUE} (fooled at 2 only)"
+    cards = {k: v for k, v, _ in metric_cards(run_metrics(animlib.open_run(root / "fooled")))}
+    assert cards["flip step"] == "1"
