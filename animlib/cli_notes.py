@@ -45,6 +45,27 @@ def summary_notes(
         note_repeated_images(root, by, all_runs=all_runs, within=within)
     note_clean_misses(table)
     note_mixed_models(table)
+    note_float32_keys(table)
+
+
+def note_float32_keys(table: Any) -> None:
+    """On stderr, a summary ``table``'s group values that are one number in float32 but not
+    as stored: ``eps=8/255`` from a script beside ``np.float32(8/255)`` (a tensor's value),
+    stored as 0.03137255, group apart."""
+    import numpy as np
+
+    columns = list(table.columns)
+    for column in columns[: columns.index("n")] if "n" in columns else []:
+        floats = sorted({v for v in table[column] if isinstance(v, float) and v == v})
+        for a, b in zip(floats, floats[1:], strict=False):
+            if np.float32(a) == np.float32(b):
+                print(
+                    f"note: {printable(column)} groups {a!r} and {b!r} apart: one number in "
+                    "float32 (one of them logged as a float32, such as a tensor's value); log "
+                    "the same Python float for both (8/255, not a float32 of it) to group them",
+                    file=sys.stderr,
+                )
+                return
 
 
 def _experiments_of(root: str, runs: Collection[str]) -> set[str]:
@@ -154,9 +175,9 @@ def note_missing(root: str, most: int = 5, experiments: Collection[str] | None =
 
 def note_clean_misses(table: Any, most: int = 3) -> None:
     """On stderr, the rows of a summary ``table`` whose images the model got wrong before
-    the attack (clean_acc below 1): an untargeted attack counts each such image as fooled at
-    step 0 (success, flip step 0), a targeted one only where the model already predicted the
-    target, which the success rate alone does not show."""
+    the attack (clean_acc below 1): an untargeted attack counts each such image still wrong at
+    its last step as fooled at step 0 (success, flip step 0), a targeted one only where the
+    model already predicted the target, which the success rate alone does not show."""
     from .experiment_views import clean_misses
 
     if "clean_acc" not in table or "n" not in table:
@@ -171,9 +192,10 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     more = f" and {len(missed) - most} more" if len(missed) > most else ""
     print(
         f"note: images misclassified before the attack in {', '.join(named)}{more}: an "
-        "untargeted attack counts each as fooled at step 0 (success, flip step 0), a targeted "
-        "one only where the model already predicted the target; robust_acc counts them as not "
-        "robust",
+        "untargeted attack counts each still misclassified at its last step as fooled at step "
+        "0 (success, flip step 0), a targeted one only where the model already predicted the "
+        "target; robust_acc, the accuracy at the last step, counts one as robust only if the "
+        "attack's last image is classified correctly (RobustBench would not count it)",
         file=sys.stderr,
     )
 

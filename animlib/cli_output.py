@@ -82,11 +82,30 @@ def summary_text(table: Any, float_format: Callable[[float], str]) -> str:
         return printable(value)  # (an attack named with ESC bytes must not drive the terminal)
 
     columns = list(table.columns)
+    keys = columns[: columns.index("n")] if "n" in columns else []  # the --by keys
+    # a key's values that print alike but are not (8/255 and its float32): as many digits as
+    # tell them apart
+    formats = {i: _telling(table[c], float_format) for i, c in enumerate(keys)}
     rows = [
-        [as_written(cell(v)) for v in values] for values in table.itertuples(index=False, name=None)
+        [as_written(formats[i](v) if formats.get(i) and _real(v) else cell(v)) for i, v in row]
+        for row in (enumerate(values) for values in table.itertuples(index=False, name=None))
     ]
     headers = [as_written(printable(c)) for c in columns]
     return "\n".join(table_lines(headers, rows, right=set(range(len(columns)))))
+
+
+def _telling(values: Any, float_format: Callable[[float], str]) -> Callable[[Any], str] | None:
+    """None if the distinct floats among ``values`` print apart through ``float_format``, else
+    a cell format giving floats the fewest significant digits that tell them apart."""
+    floats = {v for v in values if _real(v)}
+    if len({float_format(v) for v in floats}) == len(floats):
+        return None
+    digits = next(d for d in range(5, 18) if len({f"{v:.{d}g}" for v in floats}) == len(floats))
+    return lambda v: f"{v:.{digits}g}"
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, float) and not math.isnan(value)
 
 
 def print_json(value: Any) -> int:

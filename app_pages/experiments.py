@@ -222,8 +222,9 @@ if missed:
         f"Clean accuracy below 1 in {', '.join(missed[:3])}{more}: the model got those images "
         "wrong before any attack. An untargeted attack counts each as a success at flip step 0 "
         "if it is still misclassified in the end; a targeted one only where the model already "
-        "predicted the target (robust acc is the measure they do not skew); the grid marks "
-        "them *misclassified before the attack*."
+        "predicted the target. Robust acc, the accuracy at the last step, counts one as robust "
+        "only if the attack's last image is classified correctly; the grid marks them "
+        "*misclassified before the attack*."
     )
 picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
 if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid
