@@ -43,9 +43,35 @@ def summary_notes(
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
         note_repeated_images(root, by, all_runs=all_runs, within=within)
+    note_past_budget(root, all_runs=all_runs, within=within)
     note_clean_misses(table)
     note_mixed_models(table)
     note_float32_keys(table)
+
+
+def note_past_budget(
+    root: str, *, all_runs: bool, within: Collection[str] | None = None, most: int = 3
+) -> None:
+    """On stderr, the successful runs whose perturbation is larger than their ``params.eps``
+    (:func:`animlib.outcomes.past_budget`): an attack that leaves its budget (a missing
+    projection) counts them in success_rate, and a median L∞ hides them."""
+    from .experiments import indexed_runs
+    from .index import open_index
+    from .outcomes import past_budget
+
+    past = []
+    for info in indexed_runs(open_index(root), experiments_only=not all_runs, within=within):
+        if (found := past_budget(info.meta or {})) is not None:
+            past.append(f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})")
+    if past:
+        more = f" and {len(past) - most} more" if len(past) > most else ""
+        print(
+            f"note: {plural(len(past), 'successful run')} "
+            f"{'goes' if len(past) == 1 else 'go'} past params.eps: "
+            f"{', '.join(sorted(past)[:most])}{more}; success_rate counts "
+            f"{'it' if len(past) == 1 else 'them'}: check the attack's projection",
+            file=sys.stderr,
+        )
 
 
 def note_float32_keys(table: Any) -> None:

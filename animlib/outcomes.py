@@ -82,6 +82,21 @@ def experiment_step(meta: dict[str, Any], step: Any) -> Any:
     return step
 
 
+BUDGET_SLACK = 0.5 / 255  # an image rounded to the 1/255 grid after its projection moves this far
+
+
+def past_budget(meta: dict[str, Any]) -> tuple[float, float] | None:
+    """(L∞, ε) of a successful run whose last image lies further from its original than its
+    ``params.eps`` allows (by more than rounding to the 1/255 grid), None for any other run.
+    A budget in any Lp norm bounds L∞ too, so this holds for L2 and L1 attacks as well; an ε
+    on the 0-255 scale is never exceeded on the 0-1 scale the norms are on."""
+    s = meta.get("summary") or {}
+    linf, eps = _number(s.get("linf")), _number((meta.get("params") or {}).get("eps"))
+    if s.get("success") is not True or linf is None or eps is None or eps <= 0:
+        return None
+    return (linf, eps) if linf > eps * (1 + 1e-6) + BUDGET_SLACK else None
+
+
 def shown_flip_step(success: Any, flip: Any) -> Any:
     """A run's flip step as the runs table and ``ls`` show it, as :func:`animlib.summarize`
     and ``outcomes`` count it: None when the attack fooled the model and no longer did at the
