@@ -77,7 +77,7 @@ def _results(root: str, index: Any, frame: Any, wanted: Sequence[str]) -> set[st
     if left:
         why = ", ".join(f"{n:,} {reason}" for reason, n in left.items())
         print(
-            f"note: the last two lines leave out {plural(sum(left.values()), 'run')} that "
+            f"note: the closing lines leave out {plural(sum(left.values()), 'run')} that "
             f"are no result ({why}); the table shows them as their run.json says",
             file=sys.stderr,
         )
@@ -138,7 +138,29 @@ def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
         more = f" and {len(names) - MOST_NAMED} more" if len(names) > MOST_NAMED else ""
         of = f"{len(names)} of {plural(by_image.ngroups, 'image')}"
         lines.append(f"{of} {what}" + (f": samples {named}{more}" if names else ""))
+    if len(wanted) > 1 and (worst := _worst_case(by_image, len(wanted))):
+        lines.append(worst)
     return lines
+
+
+def _worst_case(by_image: Any, experiments: int) -> str | None:
+    """The line on the images robust to every experiment (AutoAttack's robust accuracy of an
+    ensemble: right before the attack and at each attack's last step), over the images every
+    experiment attacked; None when there are none."""
+    counted = held = 0
+    for _, runs in by_image:
+        if runs["experiment"].nunique() == experiments:
+            counted += 1
+            right = (runs["final_pred"] == runs["true_label"]).all()
+            wrong_first = (runs["target_label"].isna() & runs["flip_step"].eq(0)).any()
+            held += bool(right and not wrong_first)
+    if not counted:
+        return None
+    return (
+        f"{held} of {plural(counted, 'image')} attacked by every experiment robust to all of "
+        f"them ({held / counted:.1%}): right before the attack and at each attack's last "
+        "step, the worst case over the attacks (AutoAttack's robust accuracy of an ensemble)"
+    )
 
 
 def _image_name(row: Any, image: str, ambiguous: set) -> str:

@@ -49,10 +49,13 @@ def test_outcomes_table_and_the_images_that_resist(lab, capsys):
         ["2", "owl", "2", "1", "fast"],
         ["3", "cat", "–", "–", "–"],
     ]
-    assert lines[-2] == "2 of 4 images fooled by every experiment: samples 0, 2"
+    assert lines[-3] == "2 of 4 images fooled by every experiment: samples 0, 2"
     assert (
-        lines[-1]
+        lines[-2]
         == "2 of 4 images fooled by none of the experiments that attacked them: samples 1, 3"
+    )
+    assert lines[-1].startswith(
+        "2 of 4 images attacked by every experiment robust to all of them (50.0%): right before "
     )
 
 
@@ -101,8 +104,8 @@ def test_the_closing_lines_count_results_only_and_say_what_they_leave_out(lab, c
     assert main(["outcomes", str(lab), "--experiment", "fast,slow"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[-2] == "0 of 4 images fooled by every experiment"  # (slow: none)
-    assert out.splitlines()[-1].endswith("that attacked them: samples 1, 3")
-    assert "note: the last two lines leave out 4 runs that are no result (4 failed)" in err
+    assert out.splitlines()[-1].endswith("that attacked them: samples 1, 3")  # (no worst case)
+    assert "note: the closing lines leave out 4 runs that are no result (4 failed)" in err
     (lab / "fast-0003" / "run.json").unlink()  # (a sample run gone)
     main(["outcomes", str(lab), "--experiment", "fast"])
     assert "note: experiment fast: 1 of its 4 sample runs" in capsys.readouterr().err
@@ -136,3 +139,18 @@ def test_outcomes_csv_is_utf8_whatever_the_terminal(tmp_path):
     index.refresh()
     assert got == outcomes_to_csv(outcomes(index, ["x"]))
     assert "日本".encode() in got
+
+
+def test_the_worst_case_over_the_attacks_counts_an_image_wrong_before_them_as_not_robust(
+    tmp_path, capsys
+):
+    """AutoAttack's robust accuracy of an ensemble: an image is robust only if the model is
+    right before the attack and at every attack's last step (sample 3: wrong at step 0, right
+    after the attack, counts as robust in robust_acc, the last step's accuracy, not here)."""
+    write(tmp_path, "a", [[0, 1, 2, 1], [0, 1, 0, 0]])  # sample 2 fooled; 3 wrong, then right
+    write(tmp_path, "b", [[0, 1, 2, 1], [0, 2, 2, 0]])  # sample 1 fooled
+    assert main(["outcomes", str(tmp_path), "--experiment", "a,b"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(
+        "1 of 4 images attacked by every experiment robust to all of them (25.0%)"
+    )
