@@ -43,25 +43,36 @@ def summary_notes(
     if "n" in table:
         by = list(table.columns[: list(table.columns).index("n")])
         note_repeated_images(root, by, all_runs=all_runs, within=within)
-    note_past_budget(root, all_runs=all_runs, within=within)
+    note_past_budget(root, all_runs=all_runs, all_counted=all_counted, within=within)
     note_clean_misses(table)
     note_mixed_models(table)
     note_float32_keys(table)
 
 
 def note_past_budget(
-    root: str, *, all_runs: bool, within: Collection[str] | None = None, most: int = 3
+    root: str,
+    *,
+    all_runs: bool,
+    all_counted: bool = False,
+    within: Collection[str] | None = None,
+    most: int = 3,
 ) -> None:
-    """On stderr, the successful runs whose perturbation is larger than their ``params.eps``
+    """On stderr, the successful runs counted in the summary (``all_counted``: the incomplete
+    ones too) whose perturbation is larger than their ``params.eps``
     (:func:`animlib.outcomes.past_budget`): an attack that leaves its budget (a missing
     projection) counts them in success_rate, and a median L∞ hides them."""
-    from .experiments import indexed_runs
+    from .experiments import indexed_runs, left_out_reason
     from .index import open_index
     from .outcomes import past_budget
 
+    index = open_index(root)
+    gone = index.writers_gone
     past = []
-    for info in indexed_runs(open_index(root), experiments_only=not all_runs, within=within):
-        if (found := past_budget(info.meta or {})) is not None:
+    for info in indexed_runs(index, experiments_only=not all_runs, within=within):
+        meta = info.meta or {}
+        if not all_counted and left_out_reason(meta, writer_gone=info.id in gone):
+            continue  # (not in the numbers)
+        if (found := past_budget(meta)) is not None:
             past.append(f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})")
     if past:
         more = f" and {len(past) - most} more" if len(past) > most else ""
@@ -76,19 +87,21 @@ def note_past_budget(
 
 def note_float32_keys(table: Any) -> None:
     """On stderr, a summary ``table``'s group values that are one number in float32 but not
-    as stored: ``eps=8/255`` from a script beside ``np.float32(8/255)`` (a tensor's value),
-    stored as 0.03137255, group apart."""
+    as stored: ``eps=8/255`` from a script beside ``np.float32(8/255)`` (a tensor's value,
+    stored as 0.03137255), or ``0.3`` beside ``3 * 0.1``, group apart."""
     import numpy as np
 
     columns = list(table.columns)
     for column in columns[: columns.index("n")] if "n" in columns else []:
         floats = sorted({v for v in table[column] if isinstance(v, float) and v == v})
-        for a, b in zip(floats, floats[1:], strict=False):
-            if np.float32(a) == np.float32(b):
+        with np.errstate(over="ignore", under="ignore"):
+            single = [np.float32(v) for v in floats]
+        for a, b, sa, sb in zip(floats, floats[1:], single, single[1:], strict=False):
+            if sa == sb and np.isfinite(sa) and sa != 0:  # (not both past float32's range)
                 print(
-                    f"note: {printable(column)} groups {a!r} and {b!r} apart: one number in "
-                    "float32 (one of them logged as a float32, such as a tensor's value); log "
-                    "the same Python float for both (8/255, not a float32 of it) to group them",
+                    f"note: {printable(column)} groups {a!r} and {b!r} apart: they differ only "
+                    "past float32 precision (a float32 of the value, such as a tensor's, or "
+                    "arithmetic such as 3 * 0.1); log the same value for both to group them",
                     file=sys.stderr,
                 )
                 return

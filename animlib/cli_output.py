@@ -101,6 +101,8 @@ def _telling(values: Any, float_format: Callable[[float], str]) -> Callable[[Any
     if len({float_format(v) for v in floats}) == len(floats):
         return None
     digits = next(d for d in range(5, 18) if len({f"{v:.{d}g}" for v in floats}) == len(floats))
+    if digits > 15:  # (0.3 beside 3 * 0.1: 17 digits would write 0.3 as 0.29999999999999999)
+        return repr
     return lambda v: f"{v:.{digits}g}"
 
 
