@@ -75,7 +75,7 @@ def note_past_budget(
         if (found := past_budget(meta)) is not None:
             past.append(f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})")
     if past:
-        more = f" and {len(past) - most} more" if len(past) > most else ""
+        more = f" and {len(past) - most:,} more" if len(past) > most else ""
         print(
             f"note: {plural(len(past), 'successful run')} "
             f"{'goes' if len(past) == 1 else 'go'} past params.eps: "

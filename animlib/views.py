@@ -64,8 +64,8 @@ def metric_cards(m: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     initial, final = m["initial_true_conf"], m["final_true_conf"]
     flip = shown_flip_step(m["success"], m["flip_step"])
     flip_text = NO_VALUE if flip is None else str(flip)
-    if flip is None and m["flip_step"] is not None:  # fooled, then no longer at the last step
-        flip_text = f"{NO_VALUE} (fooled at {m['flip_step']} only)"
+    if flip is None and m["flip_step"] is not None:  # flipped, then undone by the last step
+        flip_text = f"{NO_VALUE} (flipped at {m['flip_step']}, not at the end)"
     return [
         ("success", {True: "yes", False: "no", None: "n/a"}[m["success"]], None),
         ("flip step", flip_text, None),

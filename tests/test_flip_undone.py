@@ -57,6 +57,6 @@ def test_ls_shows_no_flip_step_for_an_undone_flip(tmp_path, capsys):
 def test_the_viewer_card_says_the_flip_was_undone(tmp_path):
     root = _runs(tmp_path)
     cards = {k: v for k, v, _ in metric_cards(run_metrics(animlib.open_run(root / "undone")))}
-    assert cards["flip step"] == f"{NO_VALUE} (fooled at 2 only)"
+    assert cards["flip step"] == f"{NO_VALUE} (flipped at 2, not at the end)"
     cards = {k: v for k, v, _ in metric_cards(run_metrics(animlib.open_run(root / "fooled")))}
     assert cards["flip step"] == "1"

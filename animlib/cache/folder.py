@@ -49,9 +49,9 @@ def open_cache_store(location: str) -> Store:
     try:
         return open_store(location)
     except StoreError as exc:
+        message = exc.message.replace("s3://bucket/runs", "s3://bucket/animlib-cache")
         raise StoreError(
-            f"{location!r}: {exc.message.split(' (', 1)[0]} (give a folder or a URL fsspec "
-            "knows, such as s3://bucket/animlib-cache)",
+            message if location in message else f"{location!r}: {message}",
             field="ANIMLIB_CACHE",
             code=exc.code,
         ) from None
