@@ -28,20 +28,45 @@ def cmd_tag(args: argparse.Namespace) -> int:
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = 0
+    failed, unchanged, held = 0, 0, set()
     for run in dict.fromkeys(runs):
         try:
+            before = _tags(run)
             tags = retag(run, add=add, remove=remove)
         except AnimlibError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
             continue
+        held.update(before)
+        unchanged += tags == before
         shown = ", ".join(printable(t) for t in tags) or "(none)"
         print(f"{printable(run.rstrip('/').replace(os.sep, '/').rsplit('/', 1)[-1])}: tags {shown}")
     done = len(dict.fromkeys(runs)) - failed
-    if len(runs) > 1 or failed:
-        print(f"{plural(done, 'run')} tagged" + (f", {failed} not" if failed else ""))
+    if len(runs) > 1 or failed or unchanged:
+        already = f", {unchanged:,} already so" if unchanged else ""
+        print(
+            f"{plural(done - unchanged, 'run')} tagged{already}"
+            + (f", {failed} not" if failed else "")
+        )
+    _note_absent(remove, held)
     return 1 if failed else 0
+
+
+def _tags(run: str) -> list[str]:
+    """The tags a run has now (as :func:`animlib.tagging.retag` returns them)."""
+    from .reader import open_run
+
+    return list(open_run(run).meta.get("tags") or [])
+
+
+def _note_absent(remove: list[str], held: set[str]) -> None:
+    """On stderr, the tags ``--remove`` names that none of the runs had (tags are compared
+    exactly: ``Best`` is not ``best``)."""
+    for tag in remove:
+        if tag not in held:
+            alike = sorted(t for t in held if t.casefold() == tag.casefold())
+            hint = f" (tags are case-sensitive: {printable(alike[0])!r} is one)" if alike else ""
+            print(f"note: none of the runs had the tag {printable(tag)!r}{hint}", file=sys.stderr)
 
 
 def _runs_of(target: str, seen: dict[str, Any]) -> list[str]:

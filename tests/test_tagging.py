@@ -205,3 +205,20 @@ def test_a_retagged_run_keeps_its_rendered_video(tmp_path, monkeypatch):
     meta["attack"] = "FGSM"  # (drawn in the video's comment)
     (tmp_path / "runs" / "a" / "run.json").write_text(json.dumps(meta))
     assert animlib.open_run(run).fingerprint != before.fingerprint
+
+
+def test_cli_tag_counts_the_runs_it_changed_and_names_a_tag_none_had(tmp_path, monkeypatch, capsys):
+    """``tag EXP --remove Best`` (the tag is ``best``) said "2 runs tagged", changing none."""
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    with animlib.BatchWriter(tmp_path, experiment="sweep", class_names=list("abc"),
+                             true_labels=[0, 1], tags=["best"]) as w:  # fmt: skip
+        w.log(images=np.zeros((2, 4, 4, 1), np.float32), confidences=np.full((2, 3), 1 / 3))
+    assert main(["tag", "sweep", "--remove", "Best"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "0 runs tagged, 2 already so"
+    assert (
+        "note: none of the runs had the tag 'Best' (tags are case-sensitive: 'best' is one)" in err
+    )
+    assert main(["tag", "sweep", "--remove", "best"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "2 runs tagged" and "note" not in err
