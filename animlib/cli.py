@@ -327,7 +327,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     missing = missing_sample_runs(path, reports=reports)
     for line in missing:
         print(line)
-    lacking = f", {plural(len(missing), 'experiment')} missing runs" if missing else ""
+    mixed = sum(line.startswith("MIXED ") for line in missing)
+    lacking = f", {plural(len(missing) - mixed, 'experiment')} missing runs"
+    lacking = (lacking if len(missing) > mixed else "") + (
+        f", {plural(mixed, 'experiment')} mixing two" if mixed else ""
+    )
     print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
     return 1 if broken or missing else 0
 

@@ -206,6 +206,9 @@ def note_missing(root: str, most: int = 5, experiments: Collection[str] | None =
 
     lines = missing_sample_runs(root, experiments=experiments)
     for line in lines[:most]:
+        if line.startswith("MIXED "):
+            print(f"note: {line.removeprefix('MIXED ')}", file=sys.stderr)
+            continue
         text = line.removeprefix("MISSING ")
         print(f"note: {text}: its numbers cover the runs left", file=sys.stderr)
     if len(lines) > most:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,31 @@ def missing_note(lacking: Sequence[tuple[str, int, Any, Sequence[str]]]) -> str:
         f"Sample runs missing from {', '.join(parts)}{more}: {why}, so those experiments' "
         "numbers cover only the runs left."
     )
+
+
+def experiment_warnings(
+    lacking: Sequence[tuple[str, int, Any, Sequence[str]]],
+    experiments: Sequence[ExperimentInfo],
+    escape: Callable[[Any], str],
+) -> list[str]:
+    """What the experiments page warns of: the experiments with sample runs missing
+    (:func:`missing_note` of ``lacking``), and those of ``experiments`` holding more sample
+    runs than their writer made (another experiment's runs of that id:
+    :func:`animlib.experiments.mixed_runs`), their ids through ``escape`` (Markdown)."""
+    from .experiments import mixed_runs
+
+    notes = [missing_note(lacking)] if lacking else []
+    mixed = [f"{escape(e.id)} ({e.get('n_runs')} runs, {e.get('n_samples')} made)"
+             for e in experiments if mixed_runs(e)]  # fmt: skip
+    if mixed:
+        more = f" and {len(mixed) - 3} more" if len(mixed) > 3 else ""
+        notes.append(
+            f"More sample runs than their writer made in {', '.join(mixed[:3])}{more}: runs of "
+            "another experiment of that id are among them (folders renamed, then the name "
+            "logged again, or runs copied in from another results folder), and the numbers "
+            "pool both. Give one of them another `experiment` in run.json, or remove its runs."
+        )
+    return notes
 
 
 def param_value(params: dict[str, Any], name: str) -> float | None:

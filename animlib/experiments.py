@@ -18,6 +18,7 @@ from .listing import RunInfo
 from .outcomes import outcome_of
 from .summary_rows import SUMMARY_COLUMNS, group_order, summary_row
 from .summary_scope import MIXED_MODELS, mixed_models
+from .text import printable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,6 +187,32 @@ def missing_runs(info: ExperimentInfo) -> int:
     if not isinstance(samples, int) or not isinstance(runs, int):
         return 0
     return max(samples - runs, 0)
+
+
+def mixed_runs(info: ExperimentInfo) -> int:
+    """How many more sample runs an experiment has than its writer made (its ``n_runs`` over
+    its ``n_samples``): runs of another experiment of that id among them (its folders renamed,
+    then the name logged again; runs copied in from another results folder), whose numbers
+    the experiment's pool; 0 when unknown."""
+    samples, runs = info.get("n_samples"), info.get("n_runs")
+    if not isinstance(samples, int) or not isinstance(runs, int):
+        return 0
+    return max(runs - samples, 0)
+
+
+def mixed_line(info: ExperimentInfo) -> str | None:
+    """What ``validate`` and ``summary`` say of an experiment with :func:`mixed_runs`, or
+    None."""
+    extra = mixed_runs(info)
+    if not extra:
+        return None
+    return (
+        f"MIXED experiment {printable(info.id)}: {info.get('n_runs')} sample runs where its "
+        f"writer made {info.get('n_samples')}: runs of another experiment of this id are among "
+        "them (folders renamed, then the name logged again, or runs copied in from another "
+        "results folder), and its numbers pool both; give one of them another `experiment` "
+        "in run.json, or remove its runs"
+    )
 
 
 def unreadable_samples(experiment: str, broken_ids: Iterable[str]) -> list[str]:

@@ -332,13 +332,14 @@ def missing_sample_runs(
     given) whose sample runs are not all
     there or not all readable (deleted or moved, or broken: its summary then covers fewer
     images than it attacked); none for a run folder, or for experiments written before
-    BatchWriter stored their size whose runs all read.
+    BatchWriter stored their size whose runs all read. An experiment with more sample runs
+    than its writer made gets a ``MIXED`` line (:func:`animlib.experiments.mixed_line`).
 
     ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
     lines then agree with; without them, the runs the index holds as broken and the sample
     runs whose arrays failed the quick check (:mod:`animlib.index.checks`: the verdicts a
     ``summarize`` found or remembered; no run is checked here)."""
-    from .experiments import list_experiments, missing_runs, unreadable_samples
+    from .experiments import list_experiments, missing_runs, mixed_line, unreadable_samples
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
@@ -355,6 +356,8 @@ def missing_sample_runs(
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
         if experiments is not None and exp.id not in experiments:
             continue
+        if mixed := mixed_line(exp):
+            lines.append(mixed)
         count = missing_runs(exp) + sum(1 for r in exp.run_ids if r in bad)
         if not count:
             continue

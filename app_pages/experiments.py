@@ -189,8 +189,8 @@ lacking = [
     for e in exps
     if (n := missing_runs(e) + sum(1 for r in e.run_ids if r in damaged))
 ]
-if lacking:
-    st.warning(views.missing_note(lacking), icon=":material/warning:")
+for warning in views.experiment_warnings(lacking, exps, escape=md):
+    st.warning(warning, icon=":material/warning:")
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
 event = st.dataframe(

@@ -86,7 +86,7 @@ def test_images_the_model_got_wrong_unattacked_are_named(tmp_path, monkeypatch):
     at = experiments_page(ids="pgd-a")
     assert not at.exception, at.exception
     (note,) = [c.value for c in at.caption if "Clean accuracy below 1" in c.value]
-    assert "pgd\\-a (1 of 4)" in note and "robust acc" in note  # (md escapes the id)
+    assert "pgd\\-a (1 of 4)" in note and "Robust acc, the accuracy at the last step" in note
     assert "a targeted one only where the model already predicted the target" in note
     page = "".join(h.proto.body for h in at.get("html"))
     assert page.count("misclassified before the attack") == 1
