@@ -1,4 +1,4 @@
-"""Command line: ``python -m animlib demo | ls | summary | outcomes | tag | render | validate``."""
+"""Command line: ``python -m animlib demo | ls | summary | outcomes | tag | rm | render | ...``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .cli_args import (
 )
 from .cli_outcomes import cmd_outcomes
 from .cli_output import as_written, escape_unencodable, print_json, table_lines
+from .cli_rm import cmd_rm
 from .cli_summary import cmd_summary
 from .cli_tag import cmd_tag
 from .errors import AnimlibError, RenderLimitError, RenderOptionError
@@ -342,6 +343,7 @@ COMMANDS = {
     "summary": cmd_summary,
     "outcomes": cmd_outcomes,
     "tag": cmd_tag,
+    "rm": cmd_rm,
     "render": cmd_render,
     "validate": cmd_validate,
 }

@@ -282,6 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "rm",
+        allow_abbrev=False,
+        help="remove runs, or every run of an experiment, from the results folder (asks first)",
+    )
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
+        "an experiment id or name there (every run of it, and no rerun's)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+
+    p = sub.add_parser(
         "render",
         allow_abbrev=False,
         help="render a run (or compare 2-6: RUN RUN ... -o OUT) to .mp4/.gif/.html/.webm",

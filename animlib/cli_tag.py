@@ -24,7 +24,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         return 2
     try:
         seen: dict[str, Any] = {}  # (the results folder's index, refreshed once)
-        runs = [run for target in args.targets for run in _runs_of(target, seen)]
+        runs = [run for target in args.targets for run in runs_of(target, seen)]
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -69,7 +69,7 @@ def _note_absent(remove: list[str], held: set[str]) -> None:
             print(f"note: none of the runs had the tag {printable(tag)!r}{hint}", file=sys.stderr)
 
 
-def _runs_of(target: str, seen: dict[str, Any]) -> list[str]:
+def runs_of(target: str, seen: dict[str, Any]) -> list[str]:
     """The run folders ``target`` names: a run (its folder, URL, or its id in the results
     folder, as ``render`` takes it), else every run of the experiment of that id (or made
     from that name) there (``seen``: the results folder's index, once refreshed)."""

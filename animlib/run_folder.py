@@ -134,6 +134,38 @@ def clear_for(root: Store, name: str) -> None:
         raise
 
 
+def remove_run(folder: Store) -> None:
+    """Remove the run folder ``folder`` (``animlib rm``) after the checks an overwrite makes:
+    it holds a run.json, no file its writer did not make, and no live writer holds it (a
+    killed writer's run may go: its lock is taken over).
+
+    Raises:
+        RunInputError: (field ``path``) not a run, or files its writer did not make are in it;
+            (BUSY) a live writer holds it.
+        StoreError: the storage refused.
+    """
+    if not _holds_run_json(folder):
+        raise RunInputError(
+            f"{folder.url} is not a run (no run.json file): it is left alone",
+            run=folder.name,
+            field="path",
+        )
+    if added := added_files(folder):
+        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        raise RunInputError(
+            f"the run folder {folder.url} holds files its writer did not make ({shown}): "
+            "nothing was removed (move them out of the run folder first)",
+            run=folder.name,
+            field="path",
+        )
+    lock.acquire(folder, folder.name)  # (BUSY: a live writer; a killed one's lock taken over)
+    try:
+        folder.remove(recursive=True)
+    except BaseException:
+        lock.release(folder)
+        raise
+
+
 def added_files(folder: Store) -> list[str]:
     """The files in the run folder ``folder`` that its writer did not make (a user's notes,
     their own renders), sorted; an overwrite or a demo rebuild never removes such a folder.

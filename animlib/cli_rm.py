@@ -1,0 +1,75 @@
+"""The command line's ``rm``: remove runs, or every run of experiments, from a results folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import AnimlibError
+from .text import plural, printable
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from .cli_tag import runs_of
+    from .run_folder import remove_run
+    from .store import open_store
+
+    try:
+        seen: dict = {}  # (the results folder's index, refreshed once)
+        runs = list(dict.fromkeys(run for target in args.targets for run in runs_of(target, seen)))
+    except AnimlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sizes = {run: _size(run) for run in runs}
+    for run in runs:
+        size = "" if sizes[run] is None else f"  {_mb(sizes[run])}"
+        print(f"{printable(_name(run))}{size}")
+    known = [s for s in sizes.values() if s is not None]
+    what = plural(len(runs), "run") + (f" ({_mb(sum(known))})" if known else "")
+    if args.dry_run:
+        print(f"would remove {what}")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: pass --yes to remove {what} (--dry-run lists them)", file=sys.stderr)
+            return 2
+        if input(f"remove {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    failed, freed = 0, 0
+    for run in runs:
+        try:
+            remove_run(open_store(run))
+        except AnimlibError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        freed += sizes[run] or 0
+    done = len(runs) - failed
+    tail = f" ({_mb(freed)} freed)" if known and done else ""
+    print(f"removed {plural(done, 'run')}{tail}" + (f", {failed} not" if failed else ""))
+    return 1 if failed else 0
+
+
+def _name(run: str) -> str:
+    return run.rstrip("/").replace(os.sep, "/").rsplit("/", 1)[-1]
+
+
+def _size(run: str) -> int | None:
+    """The bytes of a local run folder's files (None for a URL: not listed for this)."""
+    if "://" in run:
+        return None
+    total = 0
+    for folder, _, files in os.walk(run):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _mb(size: int) -> str:
+    """A size as people read it: kB below a megabyte."""
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} kB"

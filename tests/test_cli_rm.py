@@ -1,0 +1,80 @@
+"""``animlib rm``: an experiment's runs (and no rerun's: ``rm -r runs/pgd-*`` also took
+``pgd-2``'s), a run, after a listing and a question; never a live writer's run, a folder that
+is no run, or a run holding files its writer did not make."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+import animlib
+from animlib.cli import main
+
+
+def _experiment(root, name: str = "pgd", samples: int = 3) -> None:
+    with animlib.BatchWriter(root, experiment=name, class_names=["a", "b"],
+                             true_labels=[0] * samples) as w:  # fmt: skip
+        w.log(images=np.full((samples, 6, 6, 1), 0.5), confidences=np.array([[0.8, 0.2]] * samples))
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    _experiment(tmp_path)
+    _experiment(tmp_path)  # the rerun: pgd-2
+    return tmp_path
+
+
+def test_an_experiment_goes_and_its_rerun_stays(lab, capsys):
+    assert main(["rm", "pgd", "--yes"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[:-1]] == ["pgd-0000", "pgd-0001", "pgd-0002"]
+    assert out[-1].startswith("removed 3 runs (") and out[-1].endswith(" freed)")
+    assert sorted(os.listdir(lab)) == ["pgd-2-0000", "pgd-2-0001", "pgd-2-0002"]
+    assert main(["validate", str(lab), "--quick"]) == 0  # (nothing missing: it went whole)
+    assert [e.id for e in animlib.list_experiments(lab)] == ["pgd-2"]
+
+
+def test_dry_run_and_no_terminal_remove_nothing(lab, capsys, monkeypatch):
+    before = sorted(os.listdir(lab))
+    assert main(["rm", "pgd-2", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("would remove 3 runs (")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # (not a terminal: --yes is needed)
+    assert main(["rm", "pgd-2"]) == 2
+    assert "error: pass --yes to remove 3 runs" in capsys.readouterr().err
+    assert sorted(os.listdir(lab)) == before
+
+
+def test_a_no_at_the_question_removes_nothing(lab, capsys, monkeypatch):
+    answers = io.StringIO("n\n")
+    answers.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdin", answers)
+    assert main(["rm", "pgd-0001"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].endswith("? [y/N] nothing removed")
+    assert (lab / "pgd-0001" / "run.json").is_file()
+
+
+def test_a_live_writers_run_and_a_users_file_are_refused(lab, capsys):
+    w = animlib.RunWriter(lab, name="live", class_names=["a", "b"], true_label=0)
+    w.log(image=np.full((6, 6, 1), 0.5), confidences=[0.8, 0.2])
+    (lab / "pgd-0002" / "notes.txt").write_text("mine")
+    try:
+        assert main(["rm", "live", "pgd-0002", "pgd-0000", "--yes"]) == 1
+        out, err = capsys.readouterr()
+        assert "error: run 'live': lock: a writer in this process is writing this run" in err
+        assert "holds files its writer did not make (notes.txt): nothing was removed" in err
+        assert out.splitlines()[-1].startswith("removed 1 run (") and out.endswith(", 2 not\n")
+        assert (lab / "live" / "run.json").is_file() and (lab / "pgd-0002" / "notes.txt").is_file()
+        assert not (lab / "pgd-0000").exists()
+    finally:
+        w.finish()
+
+
+def test_an_unknown_target_removes_nothing(lab, capsys):
+    before = sorted(os.listdir(lab))
+    assert main(["rm", "pgd-0000", "nope", "--yes"]) == 2
+    assert "error: run 'nope'" in capsys.readouterr().err
+    assert sorted(os.listdir(lab)) == before
