@@ -35,6 +35,9 @@ class BatchReport:
     """All outcomes of a batch render."""
 
     outcomes: list[Outcome] = field(default_factory=list)
+    # renders in the output folder made by an earlier ``render --all`` (a stamp beside them) of
+    # runs no longer in the results folder (removed or renamed): listed, never removed
+    orphans: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -44,10 +47,17 @@ class BatchReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.count('rendered')} rendered, {self.count('skipped')} up to date, "
             f"{self.count('failed')} failed"
         )
+        if self.orphans:
+            shown = ", ".join(self.orphans[:3]) + (" …" if len(self.orphans) > 3 else "")
+            text += (
+                f"; {len(self.orphans)} earlier renders are of runs no longer in the results "
+                f"folder (removed or renamed), left as they are: {shown}"
+            )
+        return text
 
 
 def _up_to_date(out: Store, name: str, stamp_name: str, stamp: str) -> bool:
@@ -154,7 +164,7 @@ def render_all(
     _check_out_folder(open_store(runs_url, storage_options), out)
     infos = list_runs(runs_url, storage_options=storage_options)
     out.makedirs()  # (a bucket that does not exist: one error, not one per run)
-    report = BatchReport()
+    report = BatchReport(orphans=_orphans(out, fmt, {info.id for info in infos}))
     for info in infos:
         if not info.ok:
             report.outcomes.append(Outcome(info.id, "failed", f"run {info.id!r}: {info.error}"))
@@ -206,6 +216,16 @@ def render_all(
         if cluster is not None:
             cluster.close()
     return report
+
+
+def _orphans(out: Store, fmt: str, listed: set[str]) -> list[str]:
+    """The renders in ``out`` that ``render --all`` made (``.<run id>.<fmt>.stamp`` beside
+    them) of runs not in ``listed``, sorted."""
+    tail = f".{fmt}.stamp"
+    names = [e.name for e in out.list() if not e.is_dir]
+    present = set(names)
+    runs = (n[1 : -len(tail)] for n in names if n.startswith(".") and n.endswith(tail))
+    return sorted(f"{r}.{fmt}" for r in runs if r not in listed and f"{r}.{fmt}" in present)
 
 
 def _local_cluster(make: Callable[..., Any], workers: int) -> Any:

@@ -186,3 +186,23 @@ def test_render_all_leaves_a_users_own_file_of_a_runs_name_alone(tmp_path):
     again = render_all(str(runs), str(out), fmt="gif", use_dask=False, dpi=40, force=True)
     assert {o.status for o in again.outcomes} == {"rendered"}
     assert (out / "alpha.gif").read_bytes()[:3] == b"GIF"
+
+
+def test_renders_of_runs_no_longer_there_are_named_and_left(tmp_path):
+    """``render --all`` after runs were removed or renamed kept serving their old videos from
+    the output folder without a word."""
+    runs, out = tmp_path / "runs", tmp_path / "renders"
+    for name in ("a", "b", "c"):
+        write_run(runs, name, steps=2)
+    first = render_all(str(runs), str(out), use_dask=False)
+    assert first.count("rendered") == 3 and first.orphans == []
+    shutil.rmtree(runs / "b")
+    (runs / "c").rename(runs / "c2")
+    (out / "mine.mp4").write_bytes(b"not rendered here")  # (no stamp: the user's own, not named)
+    again = render_all(str(runs), str(out), use_dask=False)
+    assert again.orphans == ["b.mp4", "c.mp4"]
+    assert again.summary().endswith(
+        "2 earlier renders are of runs no longer in the results folder (removed or renamed), "
+        "left as they are: b.mp4, c.mp4"
+    )
+    assert (out / "b.mp4").is_file() and (out / "mine.mp4").is_file()
