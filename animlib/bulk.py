@@ -53,9 +53,12 @@ class BatchReport:
         )
         if self.orphans:
             shown = ", ".join(self.orphans[:3]) + (" …" if len(self.orphans) > 3 else "")
+            many = len(self.orphans) > 1
+            what = "renders are of runs" if many else "render is of a run"
             text += (
-                f"; {len(self.orphans)} earlier renders are of runs no longer in the results "
-                f"folder (removed or renamed), left as they are: {shown}"
+                f"; {len(self.orphans)} earlier {what} not in this results folder (removed, "
+                "renamed, or rendered from another folder into this one), left as "
+                f"{'they are' if many else 'it is'}: {shown}"
             )
         return text
 

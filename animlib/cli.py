@@ -331,7 +331,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     mixed = sum(line.startswith("MIXED ") for line in missing)
     lacking = f", {plural(len(missing) - mixed, 'experiment')} missing runs"
     lacking = (lacking if len(missing) > mixed else "") + (
-        f", {plural(mixed, 'experiment')} mixing two" if mixed else ""
+        f", {plural(mixed, 'experiment')} mixing others' runs" if mixed else ""
     )
     print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
     return 1 if broken or missing else 0

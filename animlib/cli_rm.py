@@ -17,7 +17,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
     try:
         seen: dict = {}  # (the results folder's index, refreshed once)
-        runs = list(dict.fromkeys(run for target in args.targets for run in runs_of(target, seen)))
+        named = [r for t in args.targets for r in runs_of(t, seen, by_name=False, verb="removed")]
+        runs = _runs_only(named)
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -34,7 +35,12 @@ def cmd_rm(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             print(f"error: pass --yes to remove {what} (--dry-run lists them)", file=sys.stderr)
             return 2
-        if input(f"remove {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+        try:
+            answer = input(f"remove {what}? [y/N] ")
+        except EOFError:  # (Ctrl-D)
+            answer = ""
+            print()
+        if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
     failed, freed = 0, 0
@@ -50,6 +56,32 @@ def cmd_rm(args: argparse.Namespace) -> int:
     tail = f" ({_mb(freed)} freed)" if known and done else ""
     print(f"removed {plural(done, 'run')}{tail}" + (f", {failed} not" if failed else ""))
     return 1 if failed else 0
+
+
+def _runs_only(named: list[str]) -> list[str]:
+    """``named`` once each (two spellings of one folder: once), refused unless every one is a
+    run folder: a results folder, a link (``rm`` would remove the link and lock the run it
+    leads to) or any other folder is named in an error, and nothing is removed.
+
+    Raises:
+        AnimlibError: (field ``path``) naming the first that is no run folder.
+    """
+    from .errors import Code
+    from .store import open_store
+
+    runs: dict[str, str] = {}
+    for run in named:
+        local = "://" not in run
+        if local and os.path.islink(run.rstrip("/").rstrip(os.sep)):
+            why = "a link to a folder: remove the link itself (rm removes run folders)"
+        elif not open_store(run).contains("run.json"):
+            why = "not a run folder (no run.json): rm removes run folders only"
+        else:
+            runs.setdefault(os.path.realpath(run) if local else run.rstrip("/"), run)
+            continue
+        raise AnimlibError(f"{printable(run)} is {why}; nothing removed", field="path",
+                           code=Code.INVALID)  # fmt: skip
+    return list(runs.values())
 
 
 def _name(run: str) -> str:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .errors import AnimlibError
+from .errors import AnimlibError, Code
 from .text import plural, printable
 
 
@@ -69,12 +69,14 @@ def _note_absent(remove: list[str], held: set[str]) -> None:
             print(f"note: none of the runs had the tag {printable(tag)!r}{hint}", file=sys.stderr)
 
 
-def runs_of(target: str, seen: dict[str, Any]) -> list[str]:
+def runs_of(
+    target: str, seen: dict[str, Any], *, by_name: bool = True, verb: str = "tagged"
+) -> list[str]:
     """The run folders ``target`` names: a run (its folder, URL, or its id in the results
-    folder, as ``render`` takes it), else every run of the experiment of that id (or made
-    from that name) there (``seen``: the results folder's index, once refreshed)."""
+    folder, as ``render`` takes it), else every run of the experiment of that id (or, with
+    ``by_name``, made from that name) there (``seen``: the results folder's index, once
+    refreshed); ``verb``: what the command does to the run, for a note."""
     from .cli_args import local_root, run_path
-    from .errors import Code
 
     root = local_root()
     parent, name = os.path.split(target.rstrip("/"))
@@ -89,7 +91,7 @@ def runs_of(target: str, seen: dict[str, Any]) -> list[str]:
         found, missing = None, exc
     there = found is not None and ("://" in found or os.path.lexists(found))
     try:
-        ids = _experiment_runs(_index(root, seen), target) if bare else []
+        ids = _experiment_runs(_index(root, seen), target, by_name) if bare else []
     except AnimlibError as exc:  # (no results folder; a name that made two experiments)
         named = exc.field in ("experiment", "experiments")  # (a name two were made from)
         if not there and (found is None or named):
@@ -109,7 +111,7 @@ def runs_of(target: str, seen: dict[str, Any]) -> list[str]:
         raise missing
     if ids and not os.path.lexists(target):
         print(
-            f"note: {printable(target)} names a run and an experiment: the run is tagged, not "
+            f"note: {printable(target)} names a run and an experiment: the run is {verb}, not "
             "the experiment's runs (name those by their ids)",
             file=sys.stderr,
         )
@@ -127,13 +129,26 @@ def _index(root: str, seen: dict[str, Any]) -> Any:
     return seen[root]
 
 
-def _experiment_runs(index: Any, experiment: str) -> list[str]:
-    """The runs of the experiment ``experiment`` (an id, or the name it was made from) in the
-    results folder of ``index``."""
+def _experiment_runs(index: Any, experiment: str, by_name: bool = True) -> list[str]:
+    """The runs of the experiment ``experiment`` (an id, or with ``by_name`` the name it was
+    made from) in the results folder of ``index``.
+
+    Raises:
+        AnimlibError: (field ``experiment``) without ``by_name``, ``experiment`` is the name
+            of another id (once ``pgd`` is removed, the name ``pgd`` is its rerun's ``pgd-2``).
+    """
     from .index.query import experiment_runs
     from .summary_scope import named_experiments
 
     named, _ = named_experiments(index, [experiment])  # (as summary --experiment names them)
+    if not by_name and named and named != [experiment]:
+        raise AnimlibError(
+            f"no run or experiment of that id; it is the name experiment {named[0]!r} was "
+            f"made from: name that one by its id",
+            run=experiment,
+            field="experiment",
+            code=Code.NOT_FOUND,
+        )
     return [run for e in named for run in experiment_runs(index.table, e)]
 
 

@@ -202,7 +202,7 @@ def test_renders_of_runs_no_longer_there_are_named_and_left(tmp_path):
     again = render_all(str(runs), str(out), use_dask=False)
     assert again.orphans == ["b.mp4", "c.mp4"]
     assert again.summary().endswith(
-        "2 earlier renders are of runs no longer in the results folder (removed or renamed), "
-        "left as they are: b.mp4, c.mp4"
+        "2 earlier renders are of runs not in this results folder (removed, renamed, or "
+        "rendered from another folder into this one), left as they are: b.mp4, c.mp4"
     )
     assert (out / "b.mp4").is_file() and (out / "mine.mp4").is_file()

@@ -78,3 +78,42 @@ def test_an_unknown_target_removes_nothing(lab, capsys):
     assert main(["rm", "pgd-0000", "nope", "--yes"]) == 2
     assert "error: run 'nope'" in capsys.readouterr().err
     assert sorted(os.listdir(lab)) == before
+
+
+def test_a_name_whose_experiment_is_gone_is_not_taken_for_its_rerun(lab, capsys):
+    """A second ``rm pgd`` took the rerun pgd-2: once the id pgd was gone, the name pgd
+    resolved to pgd-2."""
+    assert main(["rm", "pgd", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["rm", "pgd", "--yes"]) == 2
+    assert "the name experiment 'pgd-2' was made from: name that one by its id" in (
+        capsys.readouterr().err
+    )
+    assert sorted(os.listdir(lab)) == ["pgd-2-0000", "pgd-2-0001", "pgd-2-0002"]
+
+
+def test_links_and_folders_that_are_no_run_are_refused_and_nothing_goes(lab, capsys):
+    """A link to a run was removed and the run it led to kept a writer lock; a results folder
+    or "/" was listed (and sized, walking the disk) as a run to remove."""
+    os.symlink(lab / "pgd-0000", lab / "alias")
+    for target in ("alias", str(lab), "."):
+        assert main(["rm", "pgd-0001", target, "--dry-run"]) == 2, target
+        err = capsys.readouterr().err
+        assert "nothing removed" in err and ("a link to a folder" in err or "no run.json" in err)
+    assert main(["rm", "pgd-0001", "alias", "--yes"]) == 2
+    capsys.readouterr()
+    assert sorted(p.name for p in (lab / "pgd-0000").iterdir()) == sorted(
+        p.name for p in (lab / "pgd-0002").iterdir()
+    )  # (no lock left in the run the link leads to)
+    assert (lab / "pgd-0001").is_dir()
+
+
+def test_two_spellings_of_a_run_are_one_and_ctrl_d_removes_nothing(lab, capsys, monkeypatch):
+    assert main(["rm", "pgd-0001", str(lab / "pgd-0001"), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("would remove 1 run (")
+    answers = io.StringIO("")  # (Ctrl-D: end of input)
+    answers.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdin", answers)
+    assert main(["rm", "pgd-0001"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "nothing removed"
+    assert (lab / "pgd-0001").is_dir()

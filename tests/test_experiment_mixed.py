@@ -35,7 +35,7 @@ def test_validate_and_summary_say_an_experiment_mixes_two(tmp_path, capsys):
     assert main(["validate", str(tmp_path), "--quick"]) == 1
     out = capsys.readouterr().out
     assert re.search(r"MIXED experiment pgd: 7 sample runs where its writer made [34]:", out)
-    assert out.rstrip().endswith("7 ok, 0 broken, 1 experiment mixing two")
+    assert out.rstrip().endswith("7 ok, 0 broken, 1 experiment mixing others' runs")
     assert main(["summary", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert re.search(r"note: experiment pgd: 7 sample runs where its writer made [34]:", err)
