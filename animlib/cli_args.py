@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="RUN",
         help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
-        "an experiment id or name there (every run of it, and no rerun's)",
+        "an experiment id there (every run of it, and no rerun's)",
     )
     p.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
     p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
