@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .errors import Code, RunFormatError
 from .settings import DEFAULT_RUNS, settings
@@ -264,16 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--json", action="store_true", help="one JSON object per run")
 
-    p = sub.add_parser(
+    p = _runs_command(
+        sub,
         "tag",
-        allow_abbrev=False,
-        help="add or remove tags of ended runs (run.json rewritten), or of an experiment's runs",
-    )
-    p.add_argument(
-        "targets",
-        nargs="+",
-        metavar="RUN",
-        help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
+        "add or remove tags of ended runs (run.json rewritten), or of an experiment's runs",
         "an experiment id or name there (every run of it)",
     )
     p.add_argument("--add", default="", help="tags to add (comma-separated)")
@@ -281,16 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--remove", default="", help="tags to take out (comma-separated; as written, case too)"
     )
 
-    p = sub.add_parser(
+    p = _runs_command(
+        sub,
         "rm",
-        allow_abbrev=False,
-        help="remove runs, or every run of an experiment, from the results folder (asks first)",
-    )
-    p.add_argument(
-        "targets",
-        nargs="+",
-        metavar="RUN",
-        help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
+        "remove runs, or every run of an experiment, from the results folder (asks first)",
         "an experiment id there (every run of it, and no rerun's)",
     )
     p.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
@@ -386,3 +375,17 @@ def empty_path_name(args: argparse.Namespace, name: str) -> str:
         return name
     two = len(args.paths) == 2 and not args.output and not args.all
     return "file" if two and args.paths[1] == "" else "run"
+
+
+def _runs_command(sub: Any, name: str, summary: str, experiments: str) -> argparse.ArgumentParser:
+    """The parser of ``tag`` or ``rm``, with their RUN arguments: runs, or the runs of
+    experiments (``experiments`` says how those are named)."""
+    p = sub.add_parser(name, allow_abbrev=False, help=summary)
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder or URL, a run id in the results folder ($ANIMLIB_RUNS, else runs), or "
+        + experiments,
+    )
+    return p

@@ -139,6 +139,12 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+def some_of(items: Sequence[str], most: int = 3) -> str:
+    """The first ``most`` of ``items`` joined with commas, and how many more there are."""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
+
+
 def confidence_text(x: float, digits: int = 4) -> str:
     """``x`` with ``digits`` decimals, or as ``2.0e-9`` where that would read as 0: after an
     attack the true class's confidence is often 1e-9, and "0.0000" hides how far it fell (the

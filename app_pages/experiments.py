@@ -16,6 +16,7 @@ from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib.errors import AnimlibError, Code
 from animlib.experiment_loads import experiments, grid_cells
+from animlib.experiment_notes import experiment_warnings
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
 from animlib.index import grid as indexed
@@ -25,7 +26,7 @@ from animlib.links import experiment_runs_url
 from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE
 from animlib.runs_table import selection_key
-from animlib.text import plural, printable
+from animlib.text import plural, printable, some_of
 from animlib.ui import md, query_param, root, run_index, stale_listing
 from animlib.views import NO_VALUE
 from animlib.watching import folder_view, rerun_on_folder_change, rerun_when_changed
@@ -189,7 +190,7 @@ lacking = [
     for e in exps
     if (n := missing_runs(e) + sum(1 for r in e.run_ids if r in damaged))
 ]
-for warning in views.experiment_warnings(lacking, exps, escape=md):
+for warning in experiment_warnings(lacking, exps, escape=md):
     st.warning(warning, icon=":material/warning:")
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
@@ -217,9 +218,8 @@ for note in (views.left_out_note(shown), views.running_note(shown)):
         st.caption(note)
 missed = [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]
 if missed:
-    more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
     st.caption(
-        f"Clean accuracy below 1 in {', '.join(missed[:3])}{more}: the model got those images "
+        f"Clean accuracy below 1 in {some_of(missed)}: the model got those images "
         "wrong before any attack. An untargeted attack counts each as a success at flip step 0 "
         "if it is still misclassified in the end; a targeted one only where the model already "
         "predicted the target. Robust acc, the accuracy at the last step, counts one as robust "
