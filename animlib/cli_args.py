@@ -265,23 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--json", action="store_true", help="one JSON object per run")
 
-    p = _runs_command(
-        sub,
-        "tag",
-        "add or remove tags of ended runs (run.json rewritten), or of an experiment's runs",
-        "an experiment id or name there (every run of it)",
-    )
+    p = _runs_command(sub, "tag", *RUNS_COMMANDS["tag"])
     p.add_argument("--add", default="", help="tags to add (comma-separated)")
     p.add_argument(
         "--remove", default="", help="tags to take out (comma-separated; as written, case too)"
     )
 
-    p = _runs_command(
-        sub,
-        "rm",
-        "remove runs, or every run of an experiment, from the results folder (asks first)",
-        "an experiment id there (every run of it, and no rerun's)",
-    )
+    p = _runs_command(sub, "rm", *RUNS_COMMANDS["rm"])
     p.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
     p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
 
@@ -375,6 +365,18 @@ def empty_path_name(args: argparse.Namespace, name: str) -> str:
         return name
     two = len(args.paths) == 2 and not args.output and not args.all
     return "file" if two and args.paths[1] == "" else "run"
+
+
+RUNS_COMMANDS = {  # what they do; how they name an experiment's runs
+    "tag": (
+        "add or remove tags of ended runs (run.json rewritten), or of an experiment's runs",
+        "an experiment id or name there (every run of it)",
+    ),
+    "rm": (
+        "remove runs, or every run of an experiment, from the results folder (asks first)",
+        "an experiment id there (every run of it, and no rerun's)",
+    ),
+}
 
 
 def _runs_command(sub: Any, name: str, summary: str, experiments: str) -> argparse.ArgumentParser:
