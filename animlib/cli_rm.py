@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from .errors import AnimlibError
@@ -67,21 +68,38 @@ def _runs_only(named: list[str]) -> list[str]:
         AnimlibError: (field ``path``) naming the first that is no run folder.
     """
     from .errors import Code
-    from .store import open_store
 
     runs: dict[str, str] = {}
     for run in named:
         local = "://" not in run
-        if local and os.path.islink(run.rstrip("/").rstrip(os.sep)):
+        if local and os.path.islink(os.path.normpath(run)):
             why = "a link to a folder: remove the link itself (rm removes run folders)"
-        elif not open_store(run).contains("run.json"):
-            why = "not a run folder (no run.json): rm removes run folders only"
+        elif not _holds_run(run):
+            why = "not a run folder (no run.json file): rm removes run folders only"
         else:
-            runs.setdefault(os.path.realpath(run) if local else run.rstrip("/"), run)
+            scheme, _, rest = run.partition("://")
+            key = os.path.realpath(run) if local else f"{scheme}://{re.sub('/+', '/', rest)}"
+            runs.setdefault(key.rstrip("/"), run)
             continue
         raise AnimlibError(f"{printable(run)} is {why}; nothing removed", field="path",
                            code=Code.INVALID)  # fmt: skip
     return list(runs.values())
+
+
+def _holds_run(run: str) -> bool:
+    """Whether the folder ``run`` holds a run.json file (as :func:`remove_run` checks).
+
+    Raises:
+        AnimlibError: naming ``run``, when it cannot be read (a link leading outside).
+    """
+    from .errors import StoreError
+    from .run_folder import holds_run_json
+    from .store import open_store
+
+    try:
+        return holds_run_json(open_store(run))
+    except StoreError as exc:
+        raise AnimlibError(f"{printable(run)}: {exc}; nothing removed", field="path") from None
 
 
 def _name(run: str) -> str:

@@ -79,10 +79,15 @@ def runs_of(
     from .cli_args import local_root, run_path
 
     root = local_root()
-    parent, name = os.path.split(target.rstrip("/"))
-    if "://" not in target and parent and os.path.abspath(parent) == os.path.abspath(root):
-        target = name  # (runs/ID: an id in the results folder, a run's or an experiment's)
-    bare = "/" not in target and os.sep not in target
+    local = "://" not in target
+    if local and ("/" in target or os.sep in target or target in (".", "..")):
+        target = os.path.normpath(target)  # (runs/ID/, A/. and alias/. name what they lead to)
+    parent, name = os.path.split(target)
+    in_root = parent and os.path.abspath(parent) == os.path.abspath(root)
+    if local and in_root and not os.path.lexists(target):
+        target = name  # (runs/EXP: an experiment's id in the results folder; an existing
+        # folder stays a path: as an id, one of that name in the working folder came first)
+    bare = "/" not in target and os.sep not in target and target not in (".", "..")
     try:
         found: str | None = run_path(target)
     except AnimlibError as exc:
@@ -109,6 +114,14 @@ def runs_of(
         )
     if found is None:
         raise missing
+    if ids and not by_name:  # (rm: which of the two goes would flip once one of them is gone)
+        raise AnimlibError(
+            "names a run and an experiment: name the run by its folder "
+            f"({printable(_in(root, target))}), or the experiment once the run is gone",
+            run=target,
+            field="path",
+            code=Code.INVALID,
+        )
     if ids and not os.path.lexists(target):
         print(
             f"note: {printable(target)} names a run and an experiment: the run is {verb}, not "

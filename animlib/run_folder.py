@@ -79,7 +79,7 @@ def check_root(root: Store, name: str, kind: str = "run") -> None:
     """
     try:
         root.check_access()
-        holds = _holds_run_json(root)
+        holds = holds_run_json(root)
     except StoreError as exc:
         if exc.code == Code.UNSAFE:
             raise
@@ -111,7 +111,7 @@ def clear_for(root: Store, name: str) -> None:
     try:
         if not old.contains():
             return
-        is_run = _holds_run_json(old)
+        is_run = holds_run_json(old)
     except StoreError as exc:
         if exc.code != Code.UNSAFE:
             raise
@@ -144,7 +144,7 @@ def remove_run(folder: Store) -> None:
             (BUSY) a live writer holds it.
         StoreError: the storage refused.
     """
-    if not _holds_run_json(folder):
+    if not holds_run_json(folder):
         raise RunInputError(
             f"{folder.url} is not a run (no run.json file): it is left alone",
             run=folder.name,
@@ -195,7 +195,7 @@ def refuse_added_files(folder: Store, run: str) -> None:
     )
 
 
-def _holds_run_json(folder: Store) -> bool:
+def holds_run_json(folder: Store) -> bool:
     """True if ``folder`` holds a readable run.json file (not a folder of that name)."""
     try:
         folder.read(M.RUN_JSON, limit=1)

@@ -117,3 +117,44 @@ def test_two_spellings_of_a_run_are_one_and_ctrl_d_removes_nothing(lab, capsys, 
     assert main(["rm", "pgd-0001"]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "nothing removed"
     assert (lab / "pgd-0001").is_dir()
+
+
+def test_a_path_into_the_results_folder_names_that_run_whatever_the_working_folder(
+    lab, tmp_path_factory, capsys, monkeypatch
+):
+    """From inside another results folder, ``rm /abs/A/pgd-0000`` removed that folder's own
+    pgd-0000 (the path was cut to its id, and an id is looked up in the working folder first);
+    ``rm /abs/A/.`` from inside a run removed that run."""
+    other = tmp_path_factory.mktemp("other")
+    _experiment(other)
+    monkeypatch.chdir(other)
+    assert main(["rm", str(lab / "pgd-0000"), "--yes"]) == 0
+    assert not (lab / "pgd-0000").exists() and (other / "pgd-0000").is_dir()
+    monkeypatch.chdir(other / "pgd-0001")
+    for target in (f"{lab}/.", f"{lab}/pgd-0002/images/../.."):
+        assert main(["rm", target, "--yes"]) == 2, target
+        assert "nothing removed" in capsys.readouterr().err
+    assert (other / "pgd-0001").is_dir() and (lab / "pgd-0002").is_dir()
+    capsys.readouterr()
+    os.symlink(lab / "pgd-0002", other / "pgd-0001" / "alias")
+    assert main(["rm", "alias/.", "--yes"]) == 2
+    assert "a link to a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (lab / "pgd-0002").iterdir()) == sorted(
+        p.name for p in (lab / "pgd-0001").iterdir()
+    )  # (no lock left behind)
+
+
+def test_an_id_naming_a_run_and_an_experiment_is_refused(lab, capsys):
+    """``rm solo`` took the run, a second ``rm solo`` the experiment's runs."""
+    with animlib.RunWriter(lab, name="pgd-2", class_names=["a", "b"], true_label=0) as w:
+        w.log(image=np.full((6, 6, 1), 0.5), confidences=[0.8, 0.2])
+    assert main(["rm", "pgd-2", "--yes"]) == 2
+    assert "names a run and an experiment: name the run by its folder" in capsys.readouterr().err
+    assert main(["rm", str(lab / "pgd-2"), "--yes"]) == 0  # (by its folder: the run alone)
+    assert (lab / "pgd-2-0000").is_dir() and not (lab / "pgd-2").exists()
+
+
+def test_a_folder_named_run_json_is_no_run(lab, capsys):
+    (lab / "odd" / "run.json").mkdir(parents=True)
+    assert main(["rm", str(lab / "odd"), "--dry-run"]) == 2
+    assert "no run.json file" in capsys.readouterr().err
