@@ -26,7 +26,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     sizes = {run: _size(run) for run in runs}
     for run in runs:
         size = "" if sizes[run] is None else f"  {_mb(sizes[run])}"
-        print(f"{printable(_name(run))}{size}")
+        print(f"{printable(_label(run))}{size}")
     known = [s for s in sizes.values() if s is not None]
     what = plural(len(runs), "run") + (f" ({_mb(sum(known))})" if known else "")
     if args.dry_run:
@@ -102,8 +102,16 @@ def _holds_run(run: str) -> bool:
         raise AnimlibError(f"{printable(run)}: {exc}; nothing removed", field="path") from None
 
 
-def _name(run: str) -> str:
-    return run.rstrip("/").replace(os.sep, "/").rsplit("/", 1)[-1]
+def _label(run: str) -> str:
+    """How the list names a run: its id when it is in the results folder, else its folder
+    (an id is looked up in the working folder first: the list says which folder goes)."""
+    from .cli_args import local_root
+
+    if "://" in run:
+        return run
+    parent, name = os.path.split(os.path.normpath(run))
+    here = os.path.abspath(parent) == os.path.abspath(local_root())
+    return name if here else os.path.abspath(run)
 
 
 def _size(run: str) -> int | None:

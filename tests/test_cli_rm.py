@@ -158,3 +158,16 @@ def test_a_folder_named_run_json_is_no_run(lab, capsys):
     (lab / "odd" / "run.json").mkdir(parents=True)
     assert main(["rm", str(lab / "odd"), "--dry-run"]) == 2
     assert "no run.json file" in capsys.readouterr().err
+
+
+def test_a_run_outside_the_results_folder_is_listed_by_its_folder(
+    lab, tmp_path_factory, capsys, monkeypatch
+):
+    """An id is looked up in the working folder first: the list said only ``pgd-0000``,
+    whichever folder would go."""
+    other = tmp_path_factory.mktemp("other")
+    _experiment(other)
+    monkeypatch.chdir(other)
+    assert main(["rm", "pgd-0000", "pgd-2-0001", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == str(other / "pgd-0000") and lines[1].split()[0] == "pgd-2-0001"
