@@ -329,10 +329,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for line in missing:
         print(line)
     mixed = sum(line.startswith("MIXED ") for line in missing)
-    lacking = f", {plural(len(missing) - mixed, 'experiment')} missing runs"
-    lacking = (lacking if len(missing) > mixed else "") + (
-        f", {plural(mixed, 'experiment')} mixing others' runs" if mixed else ""
-    )
+    counts = ((len(missing) - mixed, "missing runs"), (mixed, "mixing others' runs"))
+    lacking = "".join(f", {plural(n, 'experiment')} {what}" for n, what in counts if n)
     print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
     return 1 if broken or missing else 0
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Collection
 from typing import Any
 
-from .text import plural, printable
+from .text import plural, printable, some_of
 
 __all__ = [
     "note_broken",
@@ -61,26 +61,26 @@ def note_past_budget(
     ones too) whose perturbation is larger than their ``params.eps``
     (:func:`animlib.outcomes.past_budget`): an attack that leaves its budget (a missing
     projection) counts them in success_rate, and a median L∞ hides them."""
-    from .experiments import indexed_runs, left_out_reason
+    from .experiments import indexed_runs
     from .index import open_index
+    from .index.experiments import counted_runs
     from .outcomes import past_budget
 
     index = open_index(root)
-    gone = index.writers_gone
-    past = []
-    for info in indexed_runs(index, experiments_only=not all_runs, within=within):
-        meta = info.meta or {}
-        if not all_counted and left_out_reason(meta, writer_gone=info.id in gone):
-            continue  # (not in the numbers)
-        if (found := past_budget(meta)) is not None:
-            past.append(f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})")
+    infos = indexed_runs(index, experiments_only=not all_runs, within=within)
+    counted = None if all_counted else counted_runs(index, {i.id for i in infos})
+    past = sorted(
+        f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})"
+        for info in infos
+        if (counted is None or info.id in counted)  # (those in the numbers)
+        and (found := past_budget(info.meta or {})) is not None
+    )
     if past:
-        more = f" and {len(past) - most:,} more" if len(past) > most else ""
+        one = len(past) == 1
         print(
-            f"note: {plural(len(past), 'successful run')} "
-            f"{'goes' if len(past) == 1 else 'go'} past params.eps: "
-            f"{', '.join(sorted(past)[:most])}{more}; success_rate counts "
-            f"{'it' if len(past) == 1 else 'them'}: check the attack's projection",
+            f"note: {plural(len(past), 'successful run')} {'goes' if one else 'go'} past "
+            f"params.eps: {some_of(past, most)}; success_rate counts {'it' if one else 'them'}: "
+            "check the attack's projection",
             file=sys.stderr,
         )
 

@@ -179,14 +179,19 @@ def experiment_meta(first: dict[str, Any], **over_runs: Any) -> dict[str, Any]:
     return {**meta, **{key: over_runs[key] for key in keys}}
 
 
-def missing_runs(info: ExperimentInfo) -> int:
-    """How many of an experiment's sample runs are not in its folder (deleted or moved): its
-    ``n_samples`` (as BatchWriter made them; None for experiments written before it was
-    stored) minus its ``n_runs``; 0 when unknown."""
+def _surplus(info: ExperimentInfo) -> int:
+    """An experiment's ``n_runs`` minus its ``n_samples`` (as BatchWriter made them; None for
+    experiments written before it was stored); 0 when either is unknown."""
     samples, runs = info.get("n_samples"), info.get("n_runs")
     if not isinstance(samples, int) or not isinstance(runs, int):
         return 0
-    return max(samples - runs, 0)
+    return runs - samples
+
+
+def missing_runs(info: ExperimentInfo) -> int:
+    """How many of an experiment's sample runs are not in its folder (deleted or moved): its
+    ``n_samples`` minus its ``n_runs``; 0 when unknown."""
+    return max(-_surplus(info), 0)
 
 
 def mixed_runs(info: ExperimentInfo) -> int:
@@ -194,10 +199,7 @@ def mixed_runs(info: ExperimentInfo) -> int:
     its ``n_samples``): runs of another experiment of that id among them (its folders renamed,
     then the name logged again; runs copied in from another results folder), whose numbers
     the experiment's pool; 0 when unknown."""
-    samples, runs = info.get("n_samples"), info.get("n_runs")
-    if not isinstance(samples, int) or not isinstance(runs, int):
-        return 0
-    return max(runs - samples, 0)
+    return max(_surplus(info), 0)
 
 
 def mixed_line(info: ExperimentInfo) -> str | None:

@@ -141,7 +141,7 @@ def plural(n: int, noun: str) -> str:
 
 def some_of(items: Sequence[str], most: int = 3) -> str:
     """The first ``most`` of ``items`` joined with commas, and how many more there are."""
-    more = f" and {len(items) - most} more" if len(items) > most else ""
+    more = f" and {len(items) - most:,} more" if len(items) > most else ""
     return ", ".join(items[:most]) + more
 
 
