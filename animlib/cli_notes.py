@@ -230,10 +230,9 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     missed = clean_misses(table, labels)
     if not missed:
         return
-    named = [f"{label} ({k} of {n})" for label, k, n in missed[:most]]
-    more = f" and {len(missed) - most} more" if len(missed) > most else ""
+    named = [f"{label} ({k} of {n})" for label, k, n in missed]
     print(
-        f"note: images misclassified before the attack in {', '.join(named)}{more}: an "
+        f"note: images misclassified before the attack in {some_of(named, most)}: an "
         "untargeted attack counts each still misclassified at its last step as fooled at step "
         "0 (success, flip step 0), a targeted one only where the model already predicted the "
         "target; robust_acc, the accuracy at the last step, counts one as robust only if the "

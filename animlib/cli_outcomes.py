@@ -10,7 +10,7 @@ from typing import Any
 
 from .cli_output import as_written, print_json, table_lines
 from .errors import AnimlibError
-from .text import plural, printable
+from .text import plural, printable, some_of
 from .views import NO_VALUE
 
 MOST_COLUMNS = 8  # experiments side by side in the text table (more: --csv, --json)
@@ -134,10 +134,8 @@ def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
     ):
         hit = [image for image, s in by_image["success"] if pick(s)]
         names = [_image_name(first.loc[image], image, twice) for image in hit]
-        named = ", ".join(names[:MOST_NAMED])
-        more = f" and {len(names) - MOST_NAMED} more" if len(names) > MOST_NAMED else ""
         of = f"{len(names)} of {plural(by_image.ngroups, 'image')}"
-        lines.append(f"{of} {what}" + (f": samples {named}{more}" if names else ""))
+        lines.append(f"{of} {what}" + (f": samples {some_of(names, MOST_NAMED)}" if names else ""))
     if len(wanted) > 1 and (worst := _worst_case(by_image, len(wanted))):
         lines.append(worst)
     return lines

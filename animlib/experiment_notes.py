@@ -14,16 +14,15 @@ def missing_note(lacking: Sequence[tuple[str, int, Any, Sequence[str]]]) -> str:
     holds each one's id, how many are missing, its sample count and those of its runs that
     cannot be read (named like its samples; Markdown escaped by the caller)."""
     parts = []
-    for exp_id, missing, samples, unreadable in lacking[:3]:
+    for exp_id, missing, samples, unreadable in lacking:
         bad = f": {', '.join(unreadable[:2])}{' …' if len(unreadable) > 2 else ''} cannot be read"
         parts.append(f"{exp_id} ({missing} of {samples}{bad if unreadable else ''})")
     damaged = sum(1 for *_, unreadable in lacking if unreadable)
-    more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
     why = "deleted or moved out of the results folder"
     if damaged:
         why = "damaged (the runs page lists why) or deleted or moved out of the results folder"
     return (
-        f"Sample runs missing from {', '.join(parts)}{more}: {why}, so those experiments' "
+        f"Sample runs missing from {some_of(parts)}: {why}, so those experiments' "
         "numbers cover only the runs left."
     )
 
