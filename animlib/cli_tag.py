@@ -12,7 +12,7 @@ from .text import plural, printable
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .tagging import retag, tag_list
+    from .tagging import retag_changes, tag_list
 
     try:
         add, remove = tag_list(args.add), tag_list(args.remove)
@@ -31,8 +31,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     failed, unchanged, held = 0, 0, set()
     for run in dict.fromkeys(runs):
         try:
-            before = _tags(run)
-            tags = retag(run, add=add, remove=remove)
+            before, tags = retag_changes(run, add=add, remove=remove)
         except AnimlibError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -50,13 +49,6 @@ def cmd_tag(args: argparse.Namespace) -> int:
         )
     _note_absent(remove, held)
     return 1 if failed else 0
-
-
-def _tags(run: str) -> list[str]:
-    """The tags a run has now (as :func:`animlib.tagging.retag` returns them)."""
-    from .reader import open_run
-
-    return list(open_run(run).meta.get("tags") or [])
 
 
 def _note_absent(remove: list[str], held: set[str]) -> None:

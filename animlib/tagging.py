@@ -53,6 +53,17 @@ def retag(
             bad tags; (LIMIT) run.json would grow over its limit (nothing is changed).
         RunFormatError: the run's run.json cannot be read.
     """
+    return retag_changes(run, add=add, remove=remove, storage_options=storage_options)[1]
+
+
+def retag_changes(
+    run: str | os.PathLike[str] | Store,
+    *,
+    add: str | Sequence[str] | None = None,
+    remove: str | Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[list[str], list[str]]:
+    """:func:`retag`, returning the run's tags before and after (read under the lock)."""
     from .reader import open_run
 
     store = open_store(run, storage_options)
@@ -75,7 +86,7 @@ def retag(
             store.write_atomic(M.RUN_JSON, data)
     finally:
         lock.release(store, mine=mine)
-    return tags
+    return old, tags
 
 
 def _refuse_running(meta: dict[str, Any], run: str) -> None:
