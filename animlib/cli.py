@@ -353,6 +353,9 @@ def _unknown_arguments(
     """A render's unknown ``--option``: the message every entry point gives for an unknown
     render option (``--fsp 10`` read "unrecognized arguments"); anything else: argparse's."""
     flag = unknown[0].split("=", 1)[0]
+    if flag in ("--runs", "--results"):  # the dashboard's flag, typed to a command
+        print(f"error: no option {flag}: {_where_the_folder_goes(args.command)}", file=sys.stderr)
+        return 2
     if args.command == "render" and flag.startswith("--") and len(flag) > 2:
         name = flag[2:].replace("-", "_")
         if name in FLAGS:  # --top_k: the option, spelled otherwise
@@ -367,6 +370,18 @@ def _unknown_arguments(
                 return 2
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return 2  # (parser.error exits)
+
+
+def _where_the_folder_goes(command: str) -> str:
+    """How ``command`` is told the results folder (``--runs`` is the dashboard's flag)."""
+    if command in ("render", "tag", "rm"):
+        return (
+            f"{command} looks a run id up in the results folder $ANIMLIB_RUNS (else runs): "
+            f"give the run's folder (FOLDER/ID) or set ANIMLIB_RUNS=FOLDER"
+        )
+    if command == "validate":
+        return "give the results folder or a run folder as the argument: animlib validate FOLDER"
+    return f"give the results folder as the argument: animlib {command} FOLDER"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -784,3 +784,22 @@ def test_a_file_url_as_the_output_is_that_file(tmp_path, monkeypatch):
     assert animlib.render(run, f"file://{out}/b.gif") == out / "b.gif"
     assert sorted(p.name for p in out.iterdir()) == ["a.gif", "b.gif"]
     assert not (tmp_path / "file:").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["render", "pgd", "--runs", "runs", "-o", "x.mp4"], "give the run's folder (FOLDER/ID)"),
+        (["rm", "pgd", "--runs=runs"], "rm looks a run id up in the results folder"),
+        (["ls", "--runs", "runs"], "animlib ls FOLDER"),
+        (["summary", "--results", "runs"], "animlib summary FOLDER"),
+    ],
+)
+def test_the_dashboards_runs_flag_says_where_the_folder_goes(argv, says, capsys):
+    """``--runs`` is the dashboard's flag: a command given it says how it takes the folder
+    (render read "runs: unknown render option", ls "unrecognized arguments")."""
+    assert main(argv) == 2
+    flag = next(a for a in argv if a.startswith("--")).split("=")[0]
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no option {flag}: ")
+    assert says in err
