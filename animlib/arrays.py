@@ -20,6 +20,9 @@ def layout_problem(layout: Any) -> str | None:
 
 
 PROB_SUM_TOLERANCE = 1e-3
+# the epsilon of float types coarser than float32 that models compute in (mixed precision):
+# each probability of their softmax is rounded by up to half of it, and so is their sum
+_COARSE_EPS = {"bfloat16": 2.0**-7, "float16": 2.0**-10}
 MAX_SCALAR_NAME_BYTES = 200  # a scalar's array folder is named after it
 # rounding a probability may carry outside [0, 1] (a float16 softmax, say; clipped when stored)
 PROB_SLACK = 1e-4
@@ -34,10 +37,15 @@ def to_numpy(value: Any, field: str) -> np.ndarray:
         arr = value
     else:
         obj = value
-        if hasattr(obj, "detach") and callable(obj.detach):  # torch tensor
-            obj = obj.detach()
-        if hasattr(obj, "cpu") and callable(obj.cpu):
-            obj = obj.cpu()
+        try:
+            if hasattr(obj, "detach") and callable(obj.detach):  # torch tensor
+                obj = obj.detach()
+            if hasattr(obj, "cpu") and callable(obj.cpu):
+                obj = obj.cpu()
+        except (NotImplementedError, RuntimeError, TypeError, ValueError) as exc:
+            # (a tensor on torch's "meta" device has no data; a CUDA error)
+            problem = f"cannot convert {type(value).__name__}: {exc}"
+            raise RunInputError(problem, field=field) from None
         if hasattr(obj, "numpy") and callable(obj.numpy):
             obj = _tensor_numpy(obj, value, field)
         if isinstance(obj, (str, bytes, dict, set)) or obj is None:
@@ -72,6 +80,14 @@ def _tensor_numpy(obj: Any, value: Any, field: str) -> Any:
             return widen().numpy()
         except (TypeError, RuntimeError):
             raise problem from None
+
+
+def sum_tolerance(value: Any) -> float:
+    """How far from 1 a row of probabilities given as ``value`` may sum: ``PROB_SUM_TOLERANCE``,
+    or the epsilon of a coarser float it was computed in (a bfloat16 softmax sums to 1 within
+    ~0.4%), told from its dtype before :func:`to_numpy` widens it to float32."""
+    dtype = str(getattr(value, "dtype", "")).removeprefix("torch.")
+    return max(PROB_SUM_TOLERANCE, _COARSE_EPS.get(dtype, 0.0))
 
 
 def warn_ambiguous_layout(shape: tuple[int, ...], field: str) -> None:
@@ -179,6 +195,7 @@ def normalize_confidences(
 ) -> np.ndarray:
     """Return a float32 probability vector of length K, or raise :class:`RunInputError`."""
     arr = to_numpy(value, field).astype(np.float64)
+    tolerance = sum_tolerance(value)
     if arr.ndim == 2 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 1:
@@ -196,12 +213,12 @@ def normalize_confidences(
     if not np.isfinite(arr).all():
         raise RunInputError("contains NaN/inf values", field=field)
     if logits:
-        if looks_like_probabilities(arr):
+        if looks_like_probabilities(arr, tolerance):
             raise RunInputError(probabilities_as_logits(arr), field=field)
         arr = softmax(arr)
     lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())
-    if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK or abs(total - 1.0) > PROB_SUM_TOLERANCE:
-        raise RunInputError(not_probabilities(lo, hi, total), field=field)
+    if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK or abs(total - 1.0) > tolerance:
+        raise RunInputError(not_probabilities(lo, hi, total, tolerance), field=field)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 
@@ -219,14 +236,15 @@ def probabilities_as_logits(scores: np.ndarray) -> str:
     return PROBABILITIES_AS_LOGITS
 
 
-def looks_like_probabilities(scores: np.ndarray) -> bool:
-    """Every row of ``scores`` (K >= 2 classes) lies in [0, 1] and sums to 1: probabilities
-    given as logits (their softmax would squash every confidence towards 1/K)."""
+def looks_like_probabilities(scores: np.ndarray, tolerance: float = PROB_SUM_TOLERANCE) -> bool:
+    """Every row of ``scores`` (K >= 2 classes) lies in [0, 1] and sums to 1 (within
+    ``tolerance``: :func:`sum_tolerance` of what was given): probabilities given as logits
+    (their softmax would squash every confidence towards 1/K)."""
     if scores.shape[-1] < 2:
         return False
     total = scores.sum(axis=-1)
     in_range = scores.min() >= -NEAR_PROB and scores.max() <= 1.0 + NEAR_PROB
-    return bool(in_range and np.all(np.abs(total - 1.0) <= PROB_SUM_TOLERANCE))
+    return bool(in_range and np.all(np.abs(total - 1.0) <= tolerance))
 
 
 def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
@@ -243,14 +261,16 @@ def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
     return None
 
 
-def not_probabilities(lo: float, hi: float, total: float) -> str:
+def not_probabilities(
+    lo: float, hi: float, total: float, tolerance: float = PROB_SUM_TOLERANCE
+) -> str:
     """Why scores of min ``lo``, max ``hi`` and sum ``total`` are no probabilities, with a
     hint that fits: logits when some lie outside [0, 1] (probabilities to clip when only just
     outside, within :data:`NEAR_PROB`, and summing to 1), else a sum that is off."""
     text = f"must be probabilities in [0, 1] summing to 1; got min {lo:.4g}, sum {total:.6g}"
     if lo < -PROB_SLACK or hi > 1.0 + PROB_SLACK:
         near = lo >= -NEAR_PROB and hi <= 1.0 + NEAR_PROB
-        if near and abs(total - 1.0) <= PROB_SUM_TOLERANCE:
+        if near and abs(total - 1.0) <= tolerance:
             return text + (
                 f", max {hi:.6g} (probabilities off [0, 1] by more than rounding, "
                 f"{PROB_SLACK:g}: clip them, e.g. np.clip(p, 0, 1))"

@@ -12,7 +12,6 @@ import numpy as np
 
 from .arrays import (
     PROB_SLACK,
-    PROB_SUM_TOLERANCE,
     layout_problem,
     looks_like_probabilities,
     not_probabilities,
@@ -20,6 +19,7 @@ from .arrays import (
     probabilities_as_logits,
     scalar_name_problem,
     softmax,
+    sum_tolerance,
     to_numpy,
     warn_ambiguous_layout,
 )
@@ -182,16 +182,18 @@ def probabilities(
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
     if bad.size:
         raise blame(field, "contains NaN/inf values", int(bad[0]))
+    tolerance = sum_tolerance(confidences if logits is None else logits)
     if logits is not None:
-        if looks_like_probabilities(arr):
+        if looks_like_probabilities(arr, tolerance):
             raise blame(field, probabilities_as_logits(arr))
         return softmax(arr).astype(np.float32)
     lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)
-    off = (lo < -PROB_SLACK) | (hi > 1 + PROB_SLACK) | (np.abs(total - 1) > PROB_SUM_TOLERANCE)
+    off = (lo < -PROB_SLACK) | (hi > 1 + PROB_SLACK) | (np.abs(total - 1) > tolerance)
     bad = np.flatnonzero(off)
     if bad.size:
         i = int(bad[0])
-        raise blame(field, not_probabilities(float(lo[i]), float(hi[i]), float(total[i])), i)
+        problem = not_probabilities(float(lo[i]), float(hi[i]), float(total[i]), tolerance)
+        raise blame(field, problem, i)
     return np.clip(arr, 0.0, 1.0).astype(np.float32)
 
 

@@ -119,9 +119,9 @@ class BatchWriter:
         b = b if self._ids is None else len(self._ids)
         self._originals = None
         if originals is not None:
-            # a copy: the caller's buffer may become the attack's random start before step 0
-            got = B.images(originals, layout, b, blame, field="originals")
-            self._originals = got.copy() if np.may_share_memory(got, originals) else got
+            # a copy: the caller's buffer (or the tensor's storage, which a CPU tensor's array
+            # shares) may become the attack's random start before step 0
+            self._originals = B.images(originals, layout, b, blame, field="originals").copy()
             b = len(self._originals)
         self._b, self._sized_by = b, list(blame.sized_by)  # (the argument that set B)
         if b is not None and self._ids is None:

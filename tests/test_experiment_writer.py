@@ -129,6 +129,54 @@ def test_bfloat16_tensors_of_mixed_precision_models_are_taken(tmp_path):
     np.testing.assert_allclose(run.confidences[0], expected, rtol=1e-6)
 
 
+def bf16_softmax(torch, b: int, k: int, seed: int = 0):
+    """What a bfloat16 model's ``softmax(-1)`` gives: rows summing to 1 within ~0.4%."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(b, k, generator=gen).to(torch.bfloat16) * 3, -1)
+
+
+def test_a_bfloat16_softmax_is_taken_as_confidences_and_not_as_logits(tmp_path):
+    """Its sums (0.9985-1.0019) were refused as "not summing to 1", and as logits= a softmax
+    would have flattened them; a float32 row off by as much is still refused."""
+    torch = pytest.importorskip("torch")
+    p = bf16_softmax(torch, B, len(CLASSES))
+    assert (p.float().sum(-1) - 1).abs().max() > 1e-3  # (what was refused)
+    with writer(tmp_path) as w:
+        w.log(images=batch(0), confidences=p)
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.confidences[0], p[0].float().numpy())
+    with pytest.raises(ExperimentInputError, match="look like probabilities"):
+        with writer(tmp_path, experiment="as-logits") as w:
+            w.log(images=batch(0), logits=p)
+    with pytest.raises(ExperimentInputError, match="do not sum to 1"):
+        with writer(tmp_path, experiment="f32") as w:
+            w.log(images=batch(0), confidences=p.float().numpy())
+
+
+@pytest.mark.parametrize("kind", ["requires_grad", "bfloat16"])
+def test_originals_may_be_any_tensor_the_steps_may_be(tmp_path, kind):
+    """``originals=`` of a tensor that requires grad (an FGSM tutorial's ``data``) or of
+    bfloat16 raised torch's RuntimeError/TypeError from a check for shared memory."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(batch(0))
+    x = x.requires_grad_() if kind == "requires_grad" else x.to(torch.bfloat16)
+    with writer(tmp_path, originals=x) as w:
+        w.log(images=batch(1), confidences=probs(1))
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.original, np.moveaxis(x[0].detach().float().numpy(), 0, -1))
+
+
+def test_originals_are_copied_from_a_tensor_the_attack_then_changes(tmp_path):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(batch(0))
+    clean = x.numpy().copy()
+    with writer(tmp_path, originals=x) as w:
+        x += 0.5  # the attack's random start, in place, before step 0 is logged
+        w.log(images=batch(1), confidences=probs(1))
+    run = animlib.open_run(tmp_path / w.run_ids[0])
+    np.testing.assert_array_equal(run.original, np.moveaxis(clean[0], 0, -1))
+
+
 def test_samples_that_stop_early(tmp_path):
     with writer(tmp_path) as w:
         for step in range(4):

@@ -329,3 +329,15 @@ def test_an_adapters_near_probabilities_are_clipped_not_refused():
     assert list(got) == ["confidences"]
     np.testing.assert_array_equal(got["confidences"], [[1, 0, 0], [0.5, 0.5, 0]])
     assert list(score_kwargs(np.array([[2.0, -1.0, 0.5]]))) == ["logits"]
+
+
+def test_a_bfloat16_models_softmax_is_logged_as_its_confidences():
+    """Its rows sum to 1 within bfloat16's rounding only (~0.4%): taken as logits, a softmax
+    of them would have flattened every confidence towards 1/K."""
+    from animlib.integrations._recorder import score_kwargs
+
+    gen = torch.Generator().manual_seed(1)
+    p = torch.softmax(torch.randn(8, 3, generator=gen).to(torch.bfloat16) * 3, -1)
+    assert (p.float().sum(-1) - 1).abs().max() > 1e-3
+    assert list(score_kwargs(p)) == ["confidences"]
+    assert list(score_kwargs(p.float().numpy())) == ["logits"]  # (float32 rows as far off)

@@ -156,3 +156,30 @@ def test_an_attack_or_model_that_is_no_text_is_refused_before_writing(tmp_path, 
         animlib.BatchWriter(tmp_path, experiment="e", true_labels=[0], **{field: ["PGD"]})
     assert batch.value.field == field
     assert list(tmp_path.iterdir()) == []  # (nothing written)
+
+
+@pytest.mark.parametrize("field", ["image", "confidences", "loss"])
+def test_a_tensor_without_data_is_an_input_error_naming_the_field(tmp_path, field):
+    """A tensor on torch's "meta" device raised a bare NotImplementedError from ``.cpu()``."""
+    torch = pytest.importorskip("torch")
+    given = {"image": IMG, "confidences": [0.5, 0.5], "loss": 1.0}
+    shape = {"image": (5, 5, 3), "confidences": (2,), "loss": ()}[field]
+    given[field] = torch.empty(shape, device="meta")
+    with pytest.raises(animlib.RunInputError, match="meta tensor") as e:
+        with animlib.RunWriter(tmp_path, name="meta", class_names=["a", "b"]) as w:
+            w.log(**given)
+    assert e.value.field == field
+
+
+def test_a_bfloat16_softmax_is_taken_by_run_writer(tmp_path):
+    """Refused as "not summing to 1" (sum 0.998), bfloat16's rounding."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(10, generator=gen).to(torch.bfloat16) * 3, -1)
+    assert abs(float(p.float().sum()) - 1) > 1e-3
+    with animlib.RunWriter(tmp_path, name="bf", class_names=list("abcdefghij")) as w:
+        w.log(image=IMG, confidences=p)
+    np.testing.assert_array_equal(animlib.open_run(w.path).confidences[0], p.float().numpy())
+    with pytest.raises(animlib.RunInputError, match="look like probabilities"):
+        with animlib.RunWriter(tmp_path, name="bf-logits", class_names=list("abcdefghij")) as w:
+            w.log(image=IMG, logits=p)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import looks_like_probabilities, to_numpy
+from ..arrays import looks_like_probabilities, sum_tolerance, to_numpy
 from ..batch_input import ExperimentInputError
 from ..errors import Code
 from ..stepsplit import in_unit_range
@@ -80,7 +80,7 @@ def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
     ``{"logits": s}``."""
     s = as_array(scores)
     finite = s.ndim == 2 and s.size and np.isfinite(s).all()
-    if finite and looks_like_probabilities(s.astype(np.float64)):
+    if finite and looks_like_probabilities(s.astype(np.float64), sum_tolerance(scores)):
         return {"confidences": np.clip(s, 0, 1)}
     return {"logits": s}
 
