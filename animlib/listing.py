@@ -138,7 +138,12 @@ def _read_error(root: Store, run_id: str, exc: StoreError) -> AnimlibError:
         return unsafe_link(entry, RESULTS_FOLDER, run_id)
     if exc.code == Code.MISSING:
         return missing_meta_error(root.child(run_id), run_id)
-    return RunFormatError(f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON)
+    # (STORAGE: the storage failed, e.g. too many open files; no verdict on the run, which
+    # the run index reads again next time)
+    code = Code.STORAGE if exc.code == Code.STORAGE else Code.INVALID
+    return RunFormatError(
+        f"cannot be read ({exc.message})", run=run_id, field=M.RUN_JSON, code=code
+    )
 
 
 def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunInfo:

@@ -24,7 +24,7 @@ from .columns import column
 from .order import take_rows, with_changes
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
 from .rows import info_of, row_of, table_of
-from .versions import MISSING, UNSAFE, hot_ids, is_hot, settled, version_of
+from .versions import MISSING, UNSAFE, hot_ids, is_hot, kept_version, settled, version_of
 
 log = logging.getLogger("animlib.index")
 
@@ -303,7 +303,8 @@ class RunIndex:
         return self.listed_ago != float("inf")
 
     def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
-        rows = [row_of(info, current[info.id]) for info in read_infos(self.store, todo)]
+        infos = read_infos(self.store, todo)
+        rows = [row_of(info, kept_version(info.code, current[info.id])) for info in infos]
         fresh = table_of(rows)
         old = self._table if self._table is not None else table_of([])
         gone = [*(n for n in todo if n in self._versions), *removed]

@@ -7,11 +7,15 @@ import functools
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import Code
 from ..store.paths import is_run_id
 from .columns import scalar
 from .query import FALSE, RUNNING, effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
+# the version of a run.json the storage failed to read (too many open files, a timeout): no
+# listed version equals it, so it is read again by the next refresh, not kept as broken
+UNREAD = "unread"
 
 
 def version_of(name: str, tag: str | None) -> str:
@@ -31,13 +35,22 @@ def version_of(name: str, tag: str | None) -> str:
     return MISSING if tag is None else tag
 
 
+def kept_version(code: Code | None, tag: str) -> str:
+    """The version a row read after a listing of ``tag`` is kept under: ``tag``, or
+    :data:`UNREAD` when reading it failed for the storage (``code`` STORAGE), which is no
+    verdict on the run."""
+    return UNREAD if code == Code.STORAGE else tag
+
+
 _SETTLED_PARTS = 4  # inode:mtime:size:ctime; a local run.json changed < 2 s ago: + scan time
 
 
 def is_hot(status: str | None, version: str) -> bool:
     """Whether a run's run.json is expected to change soon: it is running, its folder has no
     run.json yet, or it changed so recently that its version is not settled."""
-    return status == "running" or version == MISSING or version.count(":") >= _SETTLED_PARTS
+    if status == "running" or version in (MISSING, UNREAD):
+        return True
+    return version.count(":") >= _SETTLED_PARTS
 
 
 def hot_ids(table: pa.Table, now: float | None = None) -> set[str]:
