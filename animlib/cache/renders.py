@@ -25,7 +25,6 @@ from .unwritable import cache_unwritable, temp_path
 log = logging.getLogger("animlib.cache")
 
 Progress = Callable[[int, int], Any]
-CACHE = "the render cache (ANIMLIB_CACHE)"  # how a full disk's error names the cache's folder
 
 
 def cached_render(
@@ -90,11 +89,7 @@ def _render_or_none(
         return None
     try:
         return _cached_render(group, fmt, opts, progress, live_max_age)
-    except Exception as exc:  # the cache's disk full: said so, not the encoder's bare message
-        if disk_full(exc):
-            raise disk_full_error(
-                CacheFolder.current().local, labels(group), CACHE, folder=True
-            ) from None
+    except Exception as exc:  # (its disk full too: rendered without it, said once)
         if cache_unwritable(exc) is None:
             raise
     return None

@@ -1,10 +1,11 @@
 """A cache folder that cannot be written: found out by a probe, said once, worked around."""
 
 # The cache is an optimisation: when its local folder cannot be created or written (a read-only
-# ``ANIMLIB_CACHE``, a path under a file), renders go straight to their output (or to a private
-# temporary folder for the dashboard's downloads) and the player keeps its strips in memory, as
-# the run index keeps itself in memory. A failure is blamed on the folder only if a probe (a file
-# created and removed in it) fails too: any other error is raised as before.
+# ``ANIMLIB_CACHE``, a path under a file, a full disk), renders go straight to their output (or
+# to a private temporary folder for the dashboard's downloads) and the player keeps its strips
+# in memory, as the run index keeps itself in memory. A failure is blamed on the folder only if
+# a probe (a file created and removed in it) fails too, or if it says the disk is full (where
+# an empty file can still be made): any other error is raised as before.
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from ..errors import Code, RenderError, StoreError
 from ..exit_hooks import at_exit_here
+from ..movie_writers.disk_full import disk_full, free_text
 from ..settings import settings
 from ..store import LocalStore, open_store
 from .folder import CacheFolder
@@ -47,15 +49,22 @@ def cache_unwritable(exc: BaseException | None = None) -> str | None:
     storage = isinstance(exc, OSError) or (isinstance(exc, StoreError) and exc.code == Code.STORAGE)
     if exc is not None and not storage and not isinstance(exc, RenderError):
         return None  # (e.g. a cache inside the results folder: refused, nothing made there)
-    found = _probe()
+    # its disk full: an empty file can still be made there, so no probe finds it out
+    full = exc is not None and disk_full(exc)
+    found = _full() if full else _probe()
     if found is None:
         return None
     env, where, why = found
-    if isinstance(exc, RenderError) and where not in str(exc):
+    if isinstance(exc, RenderError) and not full and where not in str(exc):
         return None  # (the encoder failed on a file elsewhere: its own error)
+    remedy = (
+        f"free some space there or point {env} at another disk"
+        if full
+        else (f"point {env} at a writable folder")
+    )
     note = (
-        f"the cache folder {where} ({env}) cannot be used: {why}; working without it (point "
-        f"{env} at a writable folder to keep renders and the player's frames)"
+        f"the cache folder {where} ({env}) cannot be used: {why}; working without it ({remedy} "
+        "to keep renders and the player's frames)"
     )
     with _lock:
         first = where not in _said
@@ -65,14 +74,34 @@ def cache_unwritable(exc: BaseException | None = None) -> str | None:
     return note
 
 
-def _probe() -> tuple[str, str, str] | None:
-    """(variable, folder, why) if the local cache folder cannot be created or written."""
-    s = settings()
+def _variable() -> str | None:
+    """The variable that sets the local cache folder (None: an unknown scheme)."""
     try:
-        shared = not isinstance(open_store(s.cache_location()), LocalStore)
+        shared = not isinstance(open_store(settings().cache_location()), LocalStore)
     except StoreError:
         return None  # (an unknown scheme: not a question of writing)
-    env = "ANIMLIB_CACHE_LOCAL" if shared else "ANIMLIB_CACHE"
+    return "ANIMLIB_CACHE_LOCAL" if shared else "ANIMLIB_CACHE"
+
+
+def _full() -> tuple[str, str, str] | None:
+    """(variable, folder, why) for the local cache folder, whose disk a use of the cache found
+    full (it writes nowhere else)."""
+    env = _variable()
+    try:
+        folder = CacheFolder.current().local if env else None
+    except StoreError:
+        return None
+    if env is None or folder is None:
+        return None
+    free = free_text(folder)
+    return env, str(folder), f"its disk is full{f' ({free})' if free else ''}"
+
+
+def _probe() -> tuple[str, str, str] | None:
+    """(variable, folder, why) if the local cache folder cannot be created or written."""
+    env = _variable()
+    if env is None:
+        return None
     try:
         folder = CacheFolder.current().local
     except StoreError as exc:

@@ -28,10 +28,8 @@ from streamlit.components.v2 import component
 
 from ..cache import cache_dir, evict
 from ..cache.keys import strips_key
-from ..cache.renders import CACHE
 from ..cache.unwritable import cache_unwritable
 from ..errors import StoreError
-from ..movie_writers.disk_full import disk_full, disk_full_error
 from ..options import RenderOptions
 from .payload import build_payload, image_part
 from .strips import MEMORY, StripFiles, strip_files
@@ -78,9 +76,7 @@ def _strips(run: Any, amplification: float | None, label: str) -> tuple[StripFil
 
         try:
             files = make(cache_dir())
-        except (OSError, StoreError) as exc:
-            if isinstance(exc, OSError) and disk_full(exc):  # said so (the page goes on)
-                raise disk_full_error(cache_dir(), run.id, CACHE, folder=True) from None
+        except (OSError, StoreError) as exc:  # (its disk full too: the strips in memory)
             if (note := cache_unwritable(exc)) is None:
                 raise
             files = make(MEMORY)
