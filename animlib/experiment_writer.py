@@ -282,14 +282,14 @@ class BatchWriter:
             untrack(self)
             return
         self._flusher.stop()
-        first = status == "finished" and self._failed is None  # (a retry keeps the 1st outcome)
-        if first:  # every step written before any sample is marked finished
+        if status == "finished":  # every step written before any sample is marked finished;
+            # else none is, and a later call (the disk has room again) writes the rest
             self._failed = write_all(self._flusher, self.experiment, self._sinks, self._ids)
-        if self._failed is not None:
-            status, error = "failed", self._failed[0]
+            if self._failed is not None:
+                raise self._failed[1]
+        elif self._failed is not None:  # (given up, or at exit: why it was not finished)
+            error = self._failed[0]
         errors = self._flusher.each(lambda a: a.finish(status, error))
-        if self._failed is not None and (first or errors):
-            raise self._failed[1]
         if errors:
             raise errors[0]
         self._finished = True

@@ -23,7 +23,7 @@ def write_all(
     Returns:
         None if every sample stored all its steps (a sample whose folder was removed does not
         hold the others back: it has no steps to align with). Else the note to store with
-        every run, marked ``failed`` instead (each keeps the steps it stored, and
+        every run if they are marked ``failed`` (each keeps the steps it stored, and
         ``BatchWriter.resume`` realigns them), and the error to raise: it names the
         experiment, the first sample whose write failed and why.
     """
@@ -37,9 +37,10 @@ def write_all(
     what = exc.reason() if isinstance(exc, AnimlibError) else f"{type(exc).__name__}: {exc}"
     error = ExperimentStoreError(
         f"{what}; the final write of {len(held)} of the {len(sinks)} samples failed, so none "
-        "is marked finished (the others are marked failed, with every step they stored): free "
-        "some space, then call finish() on this writer again to write the rest, or "
-        f"BatchWriter.resume(root, {experiment!r}) to go on from the steps every sample stored",
+        "is marked finished yet: free some space, then call finish() on this writer again to "
+        "write the rest and mark them finished (finish('failed') or the end of the process "
+        f"marks them failed; BatchWriter.resume(root, {experiment!r}) then goes on from the "
+        "steps every sample stored)",
         run=run,
         code=exc.code if isinstance(exc, AnimlibError) else Code.STORAGE,
         experiment=experiment,

@@ -417,10 +417,9 @@ def test_while_the_storage_keeps_failing_the_buffer_stays_bounded(tmp_path, monk
     assert [len(animlib.open_run(tmp_path / f"full-{i:04d}")) for i in range(3)] == [1 + logged] * 3
 
 
-def test_a_final_write_failing_for_one_sample_marks_no_sample_finished_ahead(tmp_path, monkeypatch):
-    """A full disk at the close of a BatchWriter: the samples whose last steps were written
-    were marked finished, steps ahead of the one whose write failed (resume realigned them);
-    the error named only that run's file."""
+def final_write_failing_for_sample_1(tmp_path, monkeypatch):
+    """A BatchWriter of 3 samples whose close fails for sample 1 (a full disk), 5 steps logged
+    and 2 flushed; the ExperimentStoreError raised, and the writer."""
     from animlib.errors import ExperimentStoreError
 
     batch = [np.stack([image_for(10 * s + i) for i in range(3)]) for s in range(5)]
@@ -440,17 +439,40 @@ def test_a_final_write_failing_for_one_sample_marks_no_sample_finished_ahead(tmp
             for s in range(2, 5):
                 w.log(images=batch[s], confidences=probs)
             monkeypatch.setattr(LocalStore, "write_atomic", full_for_sample_1)
-    err = info.value
+    monkeypatch.setattr(LocalStore, "write_atomic", real)  # (the disk has room again)
+    return info.value, w, (batch, probs)
+
+
+def statuses(tmp_path) -> list[tuple[str, int]]:
+    runs = [animlib.open_run(tmp_path / f"e-{i:04d}") for i in range(3)]  # all readable
+    return [(r.status, len(r)) for r in runs]
+
+
+def test_a_final_write_failing_for_one_sample_marks_no_sample_anything(tmp_path, monkeypatch):
+    """A full disk at the close of a BatchWriter: the samples whose last steps were written
+    were marked finished, steps ahead of the one whose write failed (resume realigned them);
+    the error named only that run's file. Then the retry the error advised, once there was
+    room, stored every step but left every sample failed, with an error no longer true."""
+    err, w, _ = final_write_failing_for_sample_1(tmp_path, monkeypatch)
     assert isinstance(err, StoreError) and err.code == Code.STORAGE
     assert (err.experiment, err.sample, err.run) == ("e", 1, "e-0001")
     assert str(err).startswith("experiment 'e' sample 1: ") and "no space left" in str(err)
-    runs = [animlib.open_run(tmp_path / f"e-{i:04d}") for i in range(3)]  # all readable
-    assert [(r.status, len(r)) for r in runs] == [("failed", 5), ("running", 2), ("failed", 5)]
-    assert "final write of sample 1 failed" in runs[0].meta["error"]
-    monkeypatch.setattr(LocalStore, "write_atomic", real)
-    w.finish()  # the disk has room again: the retry stores sample 1's steps, failed as well
-    runs = [animlib.open_run(tmp_path / f"e-{i:04d}") for i in range(3)]
-    assert [(r.status, len(r)) for r in runs] == [("failed", 5)] * 3
+    assert "call finish() on this writer again" in str(err)
+    assert statuses(tmp_path) == [("running", 5), ("running", 2), ("running", 5)]
+    w.finish()  # as the error says
+    assert statuses(tmp_path) == [("finished", 5)] * 3
+    for i in range(3):
+        run = animlib.open_run(tmp_path / f"e-{i:04d}")
+        assert run.meta.get("error") is None
+        assert animlib.validate(tmp_path / f"e-{i:04d}")[0].ok
+
+
+def test_a_final_write_failing_then_given_up_marks_them_failed_saying_why(tmp_path, monkeypatch):
+    _, w, (batch, probs) = final_write_failing_for_sample_1(tmp_path, monkeypatch)
+    w.finish("failed")  # (or the end of the process: the exit hook)
+    assert statuses(tmp_path) == [("failed", 5)] * 3
+    run = animlib.open_run(tmp_path / "e-0000")
+    assert "final write of sample 1 failed" in run.meta["error"]
     with animlib.BatchWriter.resume(tmp_path, "e") as w:  # and resume goes on from there
         assert w.next_step == 5
         w.log(images=batch[0], confidences=probs)
