@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 
-class Code(str, Enum):
+class Code(str, Enum):  # noqa: UP042 (StrEnum would change str() of a code)
     """Machine-readable kinds of problems; callers (the UI, the CLI) decide on these, never on
     message text. The value is what ``AnimlibError.code`` holds."""
 

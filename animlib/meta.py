@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,7 @@ def end_status(status: object, run: str | None = None) -> str:
 
 def now_iso() -> str:
     """The current UTC time as an ISO-8601 string with seconds precision."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def effective_status(meta: dict, now: datetime | None = None, *, writer_gone: bool = False) -> str:
@@ -77,8 +77,8 @@ def effective_status(meta: dict, now: datetime | None = None, *, writer_gone: bo
     except ValueError:
         return status
     if updated.tzinfo is None:
-        updated = updated.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        updated = updated.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return "stale" if (now - updated).total_seconds() > settings().stale_seconds else status
 
 

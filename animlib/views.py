@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pandas.io.formats.style import Styler
 
 from .metrics import run_metrics
 from .outcomes import INDEX_FIELD, experiment_step, left_out_steps, shown_flip_step
 from .params import flatten, param_text
 from .protocol import RunLike
 from .text import confidence_text, csv_cell, run_titles, unique_label
+
+if TYPE_CHECKING:  # (pandas 2.1's Styler imports matplotlib.pyplot: ~0.8 s for every command)
+    from pandas.io.formats.style import Styler
 
 NO_VALUE = "–"  # what every table shows for a value a run does not have
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import _common as C
@@ -36,7 +36,7 @@ import numpy as np
 import animlib
 
 ATTACKS = ["FGSM", "PGD", "CW", "Square"]
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def templates() -> Path:

@@ -6,7 +6,7 @@ import json
 import os
 import random
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import _common as C
@@ -16,7 +16,7 @@ import animlib
 
 ATTACKS = ["FGSM", "PGD", "CW", "Square", "DeepFool", "AutoAttack"]
 MODELS = ["resnet18", "resnet50", "vit-b16", "wrn-28-10", "mlp-digits"]
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 LINKS_PER_COPY = 50_000  # clones sharing one copy of the template's files (hard links)
 BROKEN_EVERY = 5000  # one run.json in this many is truncated (listed as broken)
 
@@ -120,7 +120,7 @@ def add_runs(folder: Path, count: int, tag: str) -> list[str]:
     for k in range(count):
         run_id = f"new-{tag}-{k}"
         meta = varied_meta(base, 10_000_000 + k, rng)
-        meta["created"] = datetime.now(timezone.utc).isoformat()
+        meta["created"] = datetime.now(UTC).isoformat()
         meta["name"] = run_id
         clone(source, folder / run_id, meta)
         ids.append(run_id)

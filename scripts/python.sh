@@ -9,7 +9,7 @@ elif [ -x .venv/bin/python ]; then
 else
   PY="$(command -v python || command -v python3 || true)"
   if [ -z "$PY" ]; then
-    echo "error: no python or python3 on PATH: install Python >= 3.10" \
+    echo "error: no python or python3 on PATH: install Python >= 3.11" \
       "(Debian/Ubuntu: apt-get install python3 python3-venv)" >&2
     exit 1
   fi
@@ -27,4 +27,9 @@ PYCODE
     fi
     PY=.venv/bin/python
   fi
+fi
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: $PY is Python $("$PY" -c 'import platform; print(platform.python_version())' 2>/dev/null):" \
+    "animlib needs Python >= 3.11 (Zarr 3 does); run again with PYTHON=/path/to/python3.11 (or newer)" >&2
+  exit 1
 fi

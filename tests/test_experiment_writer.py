@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -838,9 +839,9 @@ def test_an_experiments_samples_list_together_newest_first(tmp_path, monkeypatch
     real = meta.now_iso
 
     def ticking() -> str:  # a new second at every call, as on a slow disk with many samples
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
-        at = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=next(clock))
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(clock))
         return at.isoformat()
 
     monkeypatch.setattr(meta, "now_iso", ticking)

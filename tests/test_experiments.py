@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ def write(root, experiment, plan, eps, targets=None, attack="PGD", originals=Tru
 def root(tmp_path):
     # run.json times have whole seconds: the experiments a minute apart (an hour ago), so the
     # order that depends on them (newest sweep first) does not depend on this machine's speed
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     for minute, (name, plan, eps, kw) in enumerate(
         [
             ("pgd-a", UNTARGETED, 0.1, {}),
@@ -473,7 +473,7 @@ def test_stale_and_stepless_runs_are_left_out_of_every_column(crashed):
     from animlib.index import open_index
     from animlib.index.experiments import experiment_summary
 
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     _edit_run(crashed, "pgd-eps0.2-2-0000", status="running", updated="2020-01-01T00:00:00+00:00")
     _edit_run(crashed, "pgd-eps0.2-2-0001", status="running", updated=now)  # live: counted
     _edit_run(crashed, "pgd-eps0.2-2-0002", status="running", updated=now)  # its writer is gone
@@ -632,6 +632,26 @@ def test_sample_runs_whose_arrays_cannot_be_read_count_in_no_number(root, monkey
     _edit_run(root, "pgd-b-0003", tags=["again"])  # its run.json changed: checked again
     animlib.summarize(root)
     assert checked == ["pgd-b-0003"]
+
+
+def test_verdicts_found_by_other_library_versions_are_not_reused(root, monkeypatch):
+    """zarr 3.0.8 read no run ('corrupt'); after the upgrade summary still left every sample
+    out, from the verdicts in the cache folder, while validate and ls found them fine."""
+    from animlib.index import checks
+
+    checked = []
+    real = checks._check
+    monkeypatch.setattr(checks, "_check", lambda i, r: checked.append(r) or real(i, r))
+    animlib.summarize(root)
+    first = len(checked)
+    assert first > 0
+    monkeypatch.setattr(checks, "_held", {})  # a new process, with the same libraries
+    animlib.summarize(root)
+    assert len(checked) == first
+    monkeypatch.setattr(checks, "_held", {})  # a new process after an upgrade
+    monkeypatch.setattr(checks, "readers", lambda: "zarr 9.9")
+    animlib.summarize(root)
+    assert len(checked) == 2 * first
 
 
 def test_a_summary_checks_arrays_for_a_bounded_time_and_says_how_many_it_left(

@@ -8,6 +8,7 @@ import json
 import math
 import re
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -1855,7 +1856,7 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
     the page kept its cached summary (keyed by the index's rows, which did not change)."""
     import json
     import os
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from test_experiments import UNTARGETED, write
 
@@ -1863,7 +1864,7 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
     write(root, "live", UNTARGETED, 0.1)
     for run in root.iterdir():  # running, last heard of now (its writer of another host)
         meta = json.loads((run / "run.json").read_text())
-        meta.update(status="running", updated=datetime.now(timezone.utc).isoformat())
+        meta.update(status="running", updated=datetime.now(UTC).isoformat())
         (run / "run.json").write_text(json.dumps(meta))
         old = time.time() - 60  # (a file a minute old: the index reads it once, settled)
         os.utime(run / "run.json", (old, old))

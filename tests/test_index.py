@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -594,7 +594,7 @@ def test_running_runs_gone_stale_are_left_to_full_refreshes(runs_dir, monkeypatc
     index.refresh()
     assert index._hot == {"alpha"}
     reads = count_reads(monkeypatch)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     rewrite(runs_dir / "beta", status="running", updated=now, steps=3)  # it resumes
     index.refresh_changes()
     assert reads == []  # beta is not polled (alpha is, unchanged)

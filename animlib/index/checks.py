@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -49,6 +50,21 @@ def checks_path(index: RunIndex) -> str | None:
     return os.path.splitext(index.path)[0] + ".checks.json"
 
 
+@functools.cache
+def readers() -> str:
+    """The versions of what reads the arrays: verdicts found with others are not reused (zarr
+    3.0.8 failed on every run, a verdict that must not outlive an upgrade)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("animlib", "zarr", "numcodecs", "numpy"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} ?")
+    return ", ".join(found)
+
+
 def _load(path: str | None, url: str) -> dict[str, Verdict]:
     if path is None:
         return {}
@@ -56,6 +72,8 @@ def _load(path: str | None, url: str) -> dict[str, Verdict]:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
         if data.get("format") != FORMAT or data.get("url") != url:
+            return {}
+        if data.get("readers") != readers():
             return {}
         return {str(k): tuple(v) for k, v in data["runs"].items()}  # type: ignore[misc]
     except FileNotFoundError:
@@ -73,7 +91,7 @@ def _save(path: str | None, url: str, verdicts: dict[str, Verdict]) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as file:
-            json.dump({"format": FORMAT, "url": url, "runs": verdicts}, file)
+            json.dump({"format": FORMAT, "url": url, "readers": readers(), "runs": verdicts}, file)
         os.replace(tmp, path)
     except OSError as exc:  # (a read-only cache: the verdicts live in memory)
         with contextlib.suppress(OSError):

@@ -3,13 +3,13 @@ Python lists imports pandas first: 0.35-0.45 s in every process that writes inde
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MAX_OFFSET = 2**31 - 1  # a string column's bytes must fit int32 offsets
 
