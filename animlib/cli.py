@@ -427,6 +427,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     except OSError as exc:  # a folder missing, not allowed; writing to a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (MemoryError, RuntimeError) as exc:  # (a render under ulimit -v: 37 lines of
+        # numpy's traceback, or threading's when a thread's stack cannot be had)
+        if isinstance(exc, RuntimeError) and "can't start new thread" not in str(exc):
+            raise
+        what = f" ({exc})" if str(exc) else ""
+        print(f"error: out of memory{what}: {args.command} needs more", file=sys.stderr)
+        return 1
 
 
 def _closed_pipe() -> int:

@@ -803,3 +803,30 @@ def test_the_dashboards_runs_flag_says_where_the_folder_goes(argv, says, capsys)
     err = capsys.readouterr().err
     assert err.startswith(f"error: no option {flag}: ")
     assert says in err
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        MemoryError("Unable to allocate 1.00 MiB for an array with shape (512, 512, 4)"),
+        RuntimeError("can't start new thread"),
+    ],
+)
+def test_running_out_of_memory_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, exc):
+    """``render`` under ``ulimit -v`` ended in numpy's 37-line MemoryError traceback (or
+    threading's RuntimeError a little lower)."""
+    from animlib import cli
+
+    def short_of_memory(args):
+        raise exc
+
+    monkeypatch.setitem(cli.COMMANDS, "ls", short_of_memory)
+    assert main(["ls", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"error: out of memory ({exc}): ls needs more\n"
+
+    def other(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "ls", other)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["ls", str(tmp_path)])
