@@ -137,6 +137,14 @@ def acquire(store: Store, run_id: str, name: str = LOCK_NAME) -> bytes:
     raise RunInputError("could not take the writer lock", run=run_id, field="lock", code=Code.BUSY)
 
 
+def refuse_held(store: Store, run_id: str) -> None:
+    """Raise RunInputError (code BUSY) naming the live writer that holds the run, if any,
+    without taking the lock (a full disk cannot store one)."""
+    info = holder(store)
+    if info is not None:
+        raise _busy(run_id, info)
+
+
 def take_to_remove(store: Store, run_id: str) -> None:
     """Take the writer lock of a run about to be removed (``if_exists="overwrite"``), held
     while it goes: a writer starting on the run meanwhile is refused, not removed.

@@ -11,6 +11,7 @@ from . import lock
 from . import meta as M
 from .array_appender import array_meta, encode_plain, plain_codecs
 from .errors import Code, RunInputError, StoreError
+from .movie_writers.disk_full import disk_full
 from .store import Store
 from .store.paths import run_id_for
 from .store.remote import CLAIM
@@ -158,7 +159,15 @@ def remove_run(folder: Store) -> None:
             run=folder.name,
             field="path",
         )
-    lock.acquire(folder, folder.name)  # (BUSY: a live writer; a killed one's lock taken over)
+    try:
+        lock.acquire(folder, folder.name)  # (BUSY: a live writer; a killed one's taken over)
+    except StoreError as exc:
+        if not disk_full(exc):
+            raise
+        # a full disk (what removing runs is for) stores no lock: nor can a writer start
+        lock.refuse_held(folder, folder.name)
+        folder.remove(recursive=True)
+        return
     try:
         folder.remove(recursive=True)
     except BaseException:

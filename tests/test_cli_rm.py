@@ -171,3 +171,30 @@ def test_a_run_outside_the_results_folder_is_listed_by_its_folder(
     assert main(["rm", "pgd-0000", "pgd-2-0001", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[0] == str(other / "pgd-0000") and lines[1].split()[0] == "pgd-2-0001"
+
+
+def test_runs_go_from_a_full_disk_which_stores_no_lock(lab, capsys, monkeypatch):
+    """``rm`` first wrote its lock, which a full disk refused ("lock: cannot be written: no
+    space left"): removing runs, what a full disk calls for, removed nothing. A live writer's
+    run is still refused."""
+    import errno
+
+    from animlib.store import LocalStore
+    from animlib.store.base import storage_error
+
+    w = animlib.RunWriter(lab, name="live", class_names=["a", "b"], true_label=0)
+    w.log(image=np.full((6, 6, 1), 0.5), confidences=[0.8, 0.2])
+
+    def full(self, path, data):
+        raise storage_error(OSError(errno.ENOSPC, "No space left on device"), path, self.url)
+
+    monkeypatch.setattr(LocalStore, "create_exclusive", full)
+    try:
+        assert main(["rm", "pgd", "live", "--yes"]) == 1
+        out, err = capsys.readouterr()
+        assert "error: run 'live': lock: a writer in this process is writing this run" in err
+        assert out.splitlines()[-1].startswith("removed 3 runs (") and out.endswith(", 1 not\n")
+        assert sorted(os.listdir(lab)) == ["live", "pgd-2-0000", "pgd-2-0001", "pgd-2-0002"]
+    finally:
+        monkeypatch.undo()
+        w.finish()
