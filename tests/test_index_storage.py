@@ -12,6 +12,7 @@ from helpers import write_run
 
 import animlib
 from animlib.errors import Code
+from animlib.index import versions
 from animlib.store import LocalStore
 from animlib.store import local as local_store
 
@@ -55,7 +56,7 @@ def test_a_run_json_the_storage_failed_to_read_is_read_again(tmp_path, monkeypat
     root = tmp_path / "runs"
     for i in range(3):
         write_run(root, f"r{i}", steps=2)
-    original = LocalStore.read_many
+    original, real_time = LocalStore.read_many, versions.time.time
 
     def failing(self, paths):
         emfile = OSError(24, "Too many open files")
@@ -66,6 +67,8 @@ def test_a_run_json_the_storage_failed_to_read_is_read_again(tmp_path, monkeypat
     assert [i.code for i in infos] == [Code.STORAGE] * 3
     assert "Too many open files" in infos[0].error
     monkeypatch.setattr(LocalStore, "read_many", original)
+    assert [i.ok for i in animlib.list_runs(root)] == [False] * 3  # (read again in 30 s)
+    monkeypatch.setattr(versions.time, "time", lambda: real_time() + versions.RETRY_UNREAD_S)
     assert [i.ok for i in animlib.list_runs(root)] == [True] * 3
     # a process that failed to read them saved its index; the next one reads them
     other = tmp_path / "other"
@@ -124,3 +127,36 @@ def test_descriptors_running_out_mid_batch_are_freed_and_the_open_tried_again(
     got = fileread.read_ahead([f"f{i}" for i in range(10)], lambda p: str(tmp_path / p), None)
     assert got == {f"f{i}": b"x%d" % i for i in range(10)}
     assert held == []
+
+
+def test_a_run_json_that_stays_unreadable_is_read_again_rarely_and_quietly(tmp_path, monkeypatch):
+    """A run.json the user may not read (or an archived object on S3) was read again by every
+    refresh, each time changing the index's signature: the runs page reran every 2 s."""
+    from animlib.index import open_index
+
+    root = tmp_path / "runs"
+    ids = [write_run(root, f"r{i}", steps=2) for i in range(3)]
+    original, real_time, tried = LocalStore.read_many, versions.time.time, []
+
+    def denied(self, paths):
+        paths = list(paths)
+        tried.extend(p for p in paths if p.endswith("run.json"))
+        got = original(self, [p for p in paths if not p.startswith(ids[0])])
+        eacces = PermissionError(13, "Permission denied")
+        return got | {p: local_store.storage_error(eacces, p, self.url) for p in paths
+                      if p.startswith(ids[0])}  # fmt: skip
+
+    monkeypatch.setattr(LocalStore, "read_many", denied)
+    index = open_index(root)
+    assert [i.ok for i in animlib.list_runs(root)].count(False) == 1
+    assert ids[0] in index._hot  # (polled: it is read again when its run.json changes)
+    signature, tried[:] = index.signature, []
+    for _ in range(3):
+        animlib.list_runs(root)
+        index.refresh_changes()
+    assert tried == [] and index.signature == signature
+    monkeypatch.setattr(versions.time, "time", lambda: real_time() + versions.RETRY_UNREAD_S)
+    index.refresh()
+    assert tried == [f"{ids[0]}/run.json"]  # read again, failing as before: no news
+    assert index.signature == signature
+    assert ids[0] in versions.hot_ids(index.table)

@@ -20,11 +20,12 @@ from ..errors import StoreError
 from ..listing import RunInfo, folder_error, read_infos
 from ..store import Store, open_store
 from . import files
+from . import versions as V
 from .columns import column
 from .order import take_rows, with_changes
 from .query import Counts, Query, Result, counts, facets, run_query, same_source
 from .rows import info_of, row_of, table_of
-from .versions import MISSING, UNSAFE, hot_ids, is_hot, kept_version, settled, version_of
+from .versions import MISSING, UNSAFE, hot_ids, is_hot, settled, version_of
 
 log = logging.getLogger("animlib.index")
 
@@ -41,17 +42,6 @@ class Refresh:
     removed: int = 0
     seconds: float = 0.0
     cached: bool = False
-
-
-def utf8(name: str) -> str:
-    """A folder name from a listing (undecodable bytes as surrogates) as valid UTF-8 text:
-    itself, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8 (such
-    names are not run ids: they are listed as broken)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
-    return name
 
 
 class RunIndex:
@@ -198,7 +188,7 @@ class RunIndex:
         look, removed = set(self._hot), []
         if renamed:
             mapped = {
-                (name if name.isascii() else utf8(name)): name
+                (name if name.isascii() else V.utf8(name)): name
                 for name in self.store.folder_names()
                 if not name.startswith(".")
             }
@@ -233,12 +223,12 @@ class RunIndex:
         for name, tag in listing.items():
             if name.startswith("."):
                 continue
-            key = name if name.isascii() else utf8(name)
+            key = name if name.isascii() else V.utf8(name)
             old = known.get(key)
             if old is None or old == UNSAFE:
                 version = version_of(name, tag)
             else:
-                version = MISSING if tag is None else tag
+                version = V.still_unread(old, MISSING if tag is None else tag)
             out[key] = version
             if version != old:
                 todo.append(key)
@@ -304,9 +294,10 @@ class RunIndex:
 
     def _apply(self, todo: Sequence[str], removed: Sequence[str], current: dict[str, str]) -> None:
         infos = read_infos(self.store, todo)
-        rows = [row_of(info, kept_version(info.code, current[info.id])) for info in infos]
+        rows = [row_of(info, V.kept_version(info.code, current[info.id])) for info in infos]
         fresh = table_of(rows)
         old = self._table if self._table is not None else table_of([])
+        quiet = not removed and V.unread_again(old, rows, self._versions)
         gone = [*(n for n in todo if n in self._versions), *removed]
         self._table = with_changes(old, gone, fresh)
         for name in removed:
@@ -319,8 +310,9 @@ class RunIndex:
                 self._hot.add(row["id"])
             else:
                 self._hot.discard(row["id"])
-        self.generation += 1
-        self._dirty = True
+        if not quiet:  # (a run.json failing to be read again as before: no news)
+            self.generation += 1
+            self._dirty = True
 
     def _save_when_due(self) -> None:
         if self._dirty and time.monotonic() - self._saved >= SAVE_INTERVAL_S:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,9 +15,12 @@ from .columns import scalar
 from .query import FALSE, RUNNING, effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
-# the version of a run.json the storage failed to read (too many open files, a timeout): no
-# listed version equals it, so it is read again by the next refresh, not kept as broken
-UNREAD = "unread"
+# the version of a run.json the storage failed to read (too many open files, a timeout, no
+# permission): "unread@<process>@<when to read it again>@<its listed version>", so a failure
+# that passes is not kept as the run's verdict (another process reads it again at once), and
+# one that lasts costs a read every RETRY_UNREAD_S
+UNREAD = "unread@"
+RETRY_UNREAD_S = 30.0
 
 
 def version_of(name: str, tag: str | None) -> str:
@@ -36,10 +41,39 @@ def version_of(name: str, tag: str | None) -> str:
 
 
 def kept_version(code: Code | None, tag: str) -> str:
-    """The version a row read after a listing of ``tag`` is kept under: ``tag``, or
-    :data:`UNREAD` when reading it failed for the storage (``code`` STORAGE), which is no
-    verdict on the run."""
-    return UNREAD if code == Code.STORAGE else tag
+    """The version a row read after a listing of ``tag`` is kept under: ``tag``, or an
+    :data:`UNREAD` one when reading it failed for the storage (``code`` STORAGE), which is no
+    verdict on the run: it is read again once ``tag`` changes or in :data:`RETRY_UNREAD_S`."""
+    if code != Code.STORAGE:
+        return tag
+    return f"{UNREAD}{os.getpid()}@{time.time() + RETRY_UNREAD_S:.0f}@{tag}"
+
+
+def still_unread(old: str | None, tag: str) -> str:
+    """``old`` if it is an :data:`UNREAD` version of ``tag`` that this process is not yet due
+    to read again (the listing then finds nothing to read), else ``tag``."""
+    if old is None or not old.startswith(UNREAD):
+        return tag
+    pid, _, rest = old[len(UNREAD) :].partition("@")
+    due, _, of = rest.partition("@")
+    try:
+        waiting = pid == str(os.getpid()) and time.time() < float(due)
+    except ValueError:
+        waiting = False
+    return old if waiting and of == tag else tag
+
+
+def unread_again(old: pa.Table, rows: list[dict], versions: dict[str, str]) -> bool:
+    """Whether ``rows`` (read anew) are all run.json files kept :data:`UNREAD` before that
+    failed again the same way: nothing to show anew (no page reruns for them)."""
+    if not rows or any(not versions.get(r["id"], "").startswith(UNREAD) for r in rows):
+        return False
+    if any(not r["version"].startswith(UNREAD) for r in rows):
+        return False
+    ids = pa.array([r["id"] for r in rows], pa.string())
+    before = old.filter(pc.is_in(old["id"], value_set=ids)).select(["id", "error"]).to_pylist()
+    errors = {b["id"]: b["error"] for b in before}
+    return all(errors.get(r["id"]) == r["error"] for r in rows)
 
 
 _SETTLED_PARTS = 4  # inode:mtime:size:ctime; a local run.json changed < 2 s ago: + scan time
@@ -48,7 +82,7 @@ _SETTLED_PARTS = 4  # inode:mtime:size:ctime; a local run.json changed < 2 s ago
 def is_hot(status: str | None, version: str) -> bool:
     """Whether a run's run.json is expected to change soon: it is running, its folder has no
     run.json yet, or it changed so recently that its version is not settled."""
-    if status == "running" or version in (MISSING, UNREAD):
+    if status == "running" or version == MISSING or version.startswith(UNREAD):
         return True
     return version.count(":") >= _SETTLED_PARTS
 
@@ -70,7 +104,8 @@ def hot_ids(table: pa.Table, now: float | None = None) -> set[str]:
     parts = pc.count_substring(version, ":")  # (int32 counts)
     unsettled = pc.greater_equal(parts, scalar(_SETTLED_PARTS, pa.int64()))
     missing = pc.equal(version, scalar(MISSING, pa.string()))
-    masks = (pc.fill_null(m, FALSE) for m in (running, missing, unsettled))
+    unread = pc.starts_with(version, UNREAD)
+    masks = (pc.fill_null(m, FALSE) for m in (running, missing, unsettled, unread))
     return set(table["id"].filter(functools.reduce(pc.or_, masks)).to_pylist())
 
 
@@ -79,3 +114,14 @@ def settled(version: str) -> str:
     2 s carries (it differs at every scan until the file settles): what stays the same from
     scan to scan while the file does not change."""
     return ":".join(version.split(":")[:_SETTLED_PARTS])
+
+
+def utf8(name: str) -> str:
+    """A folder name from a listing (undecodable bytes as surrogates) as valid UTF-8 text:
+    itself, or with its undecodable parts escaped (``\\udcff``) when it is not UTF-8 (such
+    names are not run ids: they are listed as broken)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
