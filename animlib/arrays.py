@@ -86,6 +86,10 @@ def sum_tolerance(value: Any) -> float:
     """How far from 1 a row of probabilities given as ``value`` may sum: ``PROB_SUM_TOLERANCE``,
     or the epsilon of a coarser float it was computed in (a bfloat16 softmax sums to 1 within
     ~0.4%), told from its dtype before :func:`to_numpy` widens it to float32."""
+    if isinstance(value, (list, tuple)):  # (a list of tensors: the coarsest of them)
+        if not value or not isinstance(value[0], (list, tuple)) and not hasattr(value[0], "dtype"):
+            return PROB_SUM_TOLERANCE  # (plain numbers)
+        return max(sum_tolerance(v) for v in value)
     dtype = str(getattr(value, "dtype", "")).removeprefix("torch.")
     return max(PROB_SUM_TOLERANCE, _COARSE_EPS.get(dtype, 0.0))
 
@@ -212,8 +216,8 @@ def normalize_confidences(
         )
     if not np.isfinite(arr).all():
         raise RunInputError("contains NaN/inf values", field=field)
-    if logits:
-        if looks_like_probabilities(arr, tolerance):
+    if logits:  # (given as logits: refused as probabilities only if they sum to 1 closely)
+        if looks_like_probabilities(arr):
             raise RunInputError(probabilities_as_logits(arr), field=field)
         arr = softmax(arr)
     lo, hi, total = float(arr.min()), float(arr.max()), float(arr.sum())

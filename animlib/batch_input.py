@@ -183,8 +183,8 @@ def probabilities(
     if bad.size:
         raise blame(field, "contains NaN/inf values", int(bad[0]))
     tolerance = sum_tolerance(confidences if logits is None else logits)
-    if logits is not None:
-        if looks_like_probabilities(arr, tolerance):
+    if logits is not None:  # (refused as probabilities only if they sum to 1 closely)
+        if looks_like_probabilities(arr):
             raise blame(field, probabilities_as_logits(arr))
         return softmax(arr).astype(np.float32)
     lo, hi, total = arr.min(axis=1), arr.max(axis=1), arr.sum(axis=1)

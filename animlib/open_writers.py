@@ -174,11 +174,26 @@ def finish_open_writers() -> bool:
         _made_as.clear()
     for writer in writers:
         try:
-            writer.finish(status, error)
+            _close(writer, status, error)
         except Exception as exc:  # noqa: BLE001 - reported, the other writers still closed
             if not (isinstance(exc, AnimlibError) and exc.code == Code.MISSING):
                 print(f"animlib: could not close a writer at exit: {exc}", file=sys.stderr)
     return bool(writers)
+
+
+def _close(writer: Finishable, status: str, error: str | None) -> None:
+    """``writer.finish(status, error)``; if it cannot be finished (a BatchWriter whose final
+    write fails again: a full disk), it is marked failed rather than left running."""
+    try:
+        writer.finish(status, error)
+    except AnimlibError as exc:
+        if status == "failed" or exc.code == Code.MISSING:
+            raise
+        print(
+            f"animlib: could not finish a writer at exit ({exc}): marking it failed",
+            file=sys.stderr,
+        )
+        writer.finish("failed", f"not finished at exit: {exc}")
 
 
 on_escalate.append(finish_open_writers)  # (SIGTERM's watchdog closes them before it exits)

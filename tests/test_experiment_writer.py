@@ -136,9 +136,9 @@ def bf16_softmax(torch, b: int, k: int, seed: int = 0):
     return torch.softmax(torch.randn(b, k, generator=gen).to(torch.bfloat16) * 3, -1)
 
 
-def test_a_bfloat16_softmax_is_taken_as_confidences_and_not_as_logits(tmp_path):
-    """Its sums (0.9985-1.0019) were refused as "not summing to 1", and as logits= a softmax
-    would have flattened them; a float32 row off by as much is still refused."""
+def test_a_bfloat16_softmax_is_taken_as_confidences(tmp_path):
+    """Its sums (0.9985-1.0019) were refused as "not summing to 1"; a float32 row off by as
+    much is still refused."""
     torch = pytest.importorskip("torch")
     p = bf16_softmax(torch, B, len(CLASSES))
     assert (p.float().sum(-1) - 1).abs().max() > 1e-3  # (what was refused)
@@ -146,9 +146,8 @@ def test_a_bfloat16_softmax_is_taken_as_confidences_and_not_as_logits(tmp_path):
         w.log(images=batch(0), confidences=p)
     run = animlib.open_run(tmp_path / w.run_ids[0])
     np.testing.assert_array_equal(run.confidences[0], p[0].float().numpy())
-    with pytest.raises(ExperimentInputError, match="look like probabilities"):
-        with writer(tmp_path, experiment="as-logits") as w:
-            w.log(images=batch(0), logits=p)
+    with writer(tmp_path, experiment="as-list") as w:  # (a list of bfloat16 tensors)
+        w.log(images=batch(0), confidences=list(p))
     with pytest.raises(ExperimentInputError, match="do not sum to 1"):
         with writer(tmp_path, experiment="f32") as w:
             w.log(images=batch(0), confidences=p.float().numpy())

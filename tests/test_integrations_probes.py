@@ -340,4 +340,5 @@ def test_a_bfloat16_models_softmax_is_logged_as_its_confidences():
     p = torch.softmax(torch.randn(8, 3, generator=gen).to(torch.bfloat16) * 3, -1)
     assert (p.float().sum(-1) - 1).abs().max() > 1e-3
     assert list(score_kwargs(p)) == ["confidences"]
+    assert list(score_kwargs(list(p))) == ["confidences"]  # (a list of its rows)
     assert list(score_kwargs(p.float().numpy())) == ["logits"]  # (float32 rows as far off)

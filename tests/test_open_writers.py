@@ -92,6 +92,25 @@ SCRIPT = textwrap.dedent(
         print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
     if ending == "exit1":
         sys.exit("fatal: diverged")
+    if ending == "full-caught":  # the close's final write fails (a full disk), caught: ends well
+        import errno
+        from animlib.store import LocalStore
+        from animlib.store.base import storage_error
+        real = LocalStore.write_atomic
+
+        def full(self, path, data):
+            if self.url.endswith("e-0001") and "images" in path:
+                raise storage_error(OSError(errno.ENOSPC, "No space left"), path, self.url)
+            return real(self, path, data)
+
+        w.flush()
+        w.log(images=np.zeros((2, 8, 8), np.float32), confidences=np.full((2, 3), 1 / 3))
+        LocalStore.write_atomic = full
+        try:
+            w.finish()
+        except animlib.AnimlibError:
+            print("caught", flush=True)
+        r.finish()
     if ending == "daemon":  # a thread still logging when the script ends
         import threading
 
@@ -192,6 +211,19 @@ def test_a_failing_sys_exit_marks_them_failed(tmp_path):
     assert proc.returncode == 1
     assert {v[0] for v in _statuses(tmp_path).values()} == {"failed"}
     assert {v[2] for v in _statuses(tmp_path).values()} == {"SystemExit: fatal: diverged"}
+
+
+def test_a_final_write_failing_again_at_the_end_marks_the_samples_failed(tmp_path):
+    """A script that caught the error of a failed final write (a full disk) and ended well left
+    every sample running: the exit hook finished it again, which failed again."""
+    proc = _run(tmp_path, "full-caught")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out == "caught\n", err
+    assert "could not finish a writer at exit" in err and "marking it failed" in err
+    got = _statuses(tmp_path)
+    assert got["e-0000"][:2] == ("failed", 5)
+    assert "final write of sample 1 failed" in got["e-0000"][2]
+    assert got["single"][0] == "finished"
 
 
 def test_a_thread_still_logging_at_the_end_leaves_every_sample_aligned(tmp_path):
