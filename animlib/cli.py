@@ -172,13 +172,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     params = [p for p in args.params.split(",") if p]
     _warn_unknown_params(args.runs, [*params, sorted_param(args.sort or "") or ""])
     named = any(i.get("name") != i.id for i in ok)  # ("攻撃" has the id "run": say its name)
-    base = ("id", *(("name",) if named else ()), "attack", "status", "steps", "success", "flip")
+    modeled = len({i.get("model") or "" for i in ok}) > 1  # (runs of several models: which)
+    base = (
+        "id", *(("name",) if named else ()), "attack", *(("model",) if modeled else ()),
+        "status", "steps", "success", "flip",
+    )  # fmt: skip
     headers = (*base, *(PARAM_PREFIX + p if p in base else p for p in params))
     rows = []
     for info in ok:
         summary = info.get("summary") or {}
         name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
-        cells = (info.id, *name, info.get("attack"), status[info.id], info.get("steps"))
+        model = (info.get("model") or "",) if modeled else ()
+        cells = (info.id, *name, info.get("attack"), *model, status[info.id], info.get("steps"))
         success = summary.get("success")
         cells += (success, shown_flip_step(success, summary.get("flip_step")))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)

@@ -97,7 +97,13 @@ def _print_flip_table(frame: Any, wanted: Sequence[str]) -> None:
     from .image_tables import flip_steps
 
     table = flip_steps(frame, wanted)
-    headers = [as_written(printable(c)) for c in table.columns]
+    models = models_of(frame)
+    named = (
+        {e: f"{e} · {m or NO_VALUE}" for e, m in models.items()}
+        if len(set(models.values())) > 1
+        else {}
+    )
+    headers = [as_written(printable(named.get(c, c))) for c in table.columns]
     rows = [[as_written(printable(_cell(v))) for v in row] for row in table.itertuples(index=False)]
     right = {i for i, c in enumerate(table.columns) if c in wanted or c == table.columns[0]}
     for text in table_lines(headers, rows, right=right):
@@ -136,12 +142,35 @@ def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
         names = [_image_name(first.loc[image], image, twice) for image in hit]
         of = f"{len(names)} of {plural(by_image.ngroups, 'image')}"
         lines.append(f"{of} {what}" + (f": samples {some_of(names, MOST_NAMED)}" if names else ""))
-    if len(wanted) > 1 and (worst := _worst_case(by_image, len(wanted))):
-        lines.append(worst)
+    models = models_of(runs)
+    if len(set(models.values())) <= 1:
+        if len(wanted) > 1 and (worst := _worst_case(by_image, len(wanted))):
+            lines.append(worst)
+        return lines
+    lines.append(
+        f"(the experiments attacked {len(set(models.values()))} models: the worst case is taken "
+        "over each model's experiments)"
+    )
+    for model in dict.fromkeys(models.values()):
+        mine = [e for e, m in models.items() if m == model]
+        of_model = runs[runs["experiment"].isin(mine)].groupby("image", sort=False)
+        name = printable(model or NO_VALUE)
+        if len(mine) > 1 and (worst := _worst_case(of_model, len(mine), f"each {name} experiment")):
+            lines.append(f"model {name}: {worst}")
     return lines
 
 
-def _worst_case(by_image: Any, experiments: int) -> str | None:
+def models_of(frame: Any) -> dict[str, str | None]:
+    """Each experiment of ``frame`` (outcome rows) and the model its runs attacked (the
+    first run's: an experiment logs one model)."""
+    first = frame.drop_duplicates("experiment")
+    return {
+        e: (m if isinstance(m, str) and m else None)
+        for e, m in zip(first["experiment"], first["model"], strict=True)
+    }
+
+
+def _worst_case(by_image: Any, experiments: int, over: str = "every experiment") -> str | None:
     """The line on the images robust to every experiment (AutoAttack's robust accuracy of an
     ensemble: right before the attack and at each attack's last step), over the images every
     experiment attacked; None when there are none."""
@@ -155,7 +184,7 @@ def _worst_case(by_image: Any, experiments: int) -> str | None:
     if not counted:
         return None
     return (
-        f"{held} of {plural(counted, 'image')} attacked by every experiment robust to all of "
+        f"{held} of {plural(counted, 'image')} attacked by {over} robust to all of "
         f"them ({held / counted:.1%}): right before the attack and at each attack's last "
         "step, the worst case over the attacks (AutoAttack's robust accuracy of an ensemble)"
     )

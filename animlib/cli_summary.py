@@ -117,8 +117,8 @@ def _none_matches(args: argparse.Namespace) -> str:
 
 
 def _beside_experiments(root: str, summary, narrowed: bool = False):
-    """The summary by experiment with each experiment's attack, ε, status and steps beside its
-    id (a failed or unfinished experiment reads as one), in the dashboard's order (the
+    """The summary by experiment with each experiment's attack, model, ε, status and steps beside
+    its id (a failed or unfinished experiment reads as one), in the dashboard's order (the
     experiments of one sweep together, by ε), from the run index the summary just refreshed;
     ``narrowed`` (by ``--experiment`` or ``--search``): only the experiments it holds."""
     from .experiment_views import EPS, experiment_table
@@ -132,4 +132,5 @@ def _beside_experiments(root: str, summary, narrowed: bool = False):
         listed = [e for e in listed if e.id in held]
     full = experiment_table(listed, summary)
     eps = [EPS] if full[EPS].notna().any() else []
-    return full[["experiment", "attack", *eps, "status", "steps", *SUMMARY_COLUMNS]]
+    model = ["model"] if full["model"].astype(bool).any() else []  # (rows of two models apart)
+    return full[["experiment", "attack", *model, *eps, "status", "steps", *SUMMARY_COLUMNS]]

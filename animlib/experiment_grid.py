@@ -123,7 +123,8 @@ def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any, Any]]) -> list[Gr
 
 OUTCOME_COLUMNS = [
     "sample", "true_label", "true_class", "target_label", "target_class", "experiment", "attack",
-    "eps", "run", "success", "flip_step", "final_pred", "final_class", "linf", "l2", "image",
+    "model", "eps", "run", "success", "flip_step", "final_pred", "final_class", "linf", "l2",
+    "image",
 ]  # fmt: skip
 # ``image``: which image the run attacked (:func:`~animlib.experiments.image_key`: the sample id
 # and the clean image's hash), as the grid's rows go: one sample id may name other images in
@@ -168,6 +169,7 @@ def outcome_row(run_id: str, meta: dict[str, Any], **values: Any) -> dict[str, A
         "target_class": class_name(names, meta.get("target_label")),
         "experiment": meta.get("experiment"),
         "attack": meta.get("attack"),
+        "model": meta.get("model") or None,
         "eps": values["eps"],
         "run": run_id,
         **{key: values[key] for key in SUMMARY_KEYS[:3]},

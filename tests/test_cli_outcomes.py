@@ -19,13 +19,15 @@ FAST = [[0, 1, 2, 0], [1, 1, 0, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step
 SLOW = [[0, 1, 2, 0], [0, 1, 2, 0], [1, 1, 0, 0]]  # samples 0, 2 fooled at step 2
 
 
-def write(root, experiment: str, plan, *, names=("cat", "dog", "owl"), shift=0.0) -> None:
+def write(
+    root, experiment: str, plan, *, names=("cat", "dog", "owl"), shift=0.0, model="m"
+) -> None:
     probs = np.full((len(plan), 4, 3), 0.1)
     for step, preds in enumerate(plan):
         probs[step, np.arange(4), preds] = 0.8
     clean = np.linspace(shift, 0.9, 4 * 30, dtype=np.float32).reshape(4, *SHAPE)
     with animlib.BatchWriter(
-        root, experiment=experiment, attack=experiment.upper(), model="m",
+        root, experiment=experiment, attack=experiment.upper(), model=model,
         class_names=list(names), true_labels=TRUE, originals=clean,
     ) as w:  # fmt: skip
         for step in range(len(plan)):
@@ -154,3 +156,42 @@ def test_the_worst_case_over_the_attacks_counts_an_image_wrong_before_them_as_no
     assert last.startswith(
         "1 of 4 images attacked by every experiment robust to all of them (25.0%)"
     )
+
+
+ROBUST = [[0, 1, 2, 0]] * 3  # an adversarially trained model: no sample fooled
+
+
+def test_experiments_on_several_models_are_told_apart(tmp_path, capsys):
+    """Experiments on a standard and a robust model gave one "worst case over the attacks" of
+    all four (the robust accuracy of no model), and no output named the models."""
+    write(tmp_path, "fast", FAST)
+    write(tmp_path, "slow", SLOW)
+    write(tmp_path, "fast-at", ROBUST, model="m-at")
+    write(tmp_path, "slow-at", ROBUST, model="m-at")
+    assert main(["outcomes", str(tmp_path), "--experiment", "fast,slow,fast-at,slow-at"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[3:] == ["fast", "·", "m", "slow", "·", "m", "fast-at", "·", "m-at",
+                                    "slow-at", "·", "m-at", "fastest"]  # fmt: skip
+    assert lines[-3] == (
+        "(the experiments attacked 2 models: the worst case is taken over each model's experiments)"
+    )
+    assert lines[-2].startswith("model m: 2 of 4 images attacked by each m experiment robust to ")
+    assert "(50.0%)" in lines[-2]
+    assert lines[-1].startswith("model m-at: 4 of 4 images attacked by each m-at experiment ")
+    assert main(["outcomes", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["experiment"], r["model"]) for r in rows} == {
+        ("fast", "m"),
+        ("slow", "m"),
+        ("fast-at", "m-at"),
+        ("slow-at", "m-at"),
+    }
+    assert main(["summary", str(tmp_path)]) == 0
+    head, *rows = capsys.readouterr().out.splitlines()
+    assert head.split()[:3] == ["experiment", "attack", "model"]
+    assert {tuple(r.split()[:3]) for r in rows} == {
+        ("fast", "FAST", "m"), ("slow", "SLOW", "m"), ("fast-at", "FAST-AT", "m-at"),
+        ("slow-at", "SLOW-AT", "m-at"),
+    }  # fmt: skip
+    assert main(["ls", str(tmp_path), "--search", "fast"]) == 0  # (fast-at too: two models)
+    assert capsys.readouterr().out.splitlines()[0].split()[:3] == ["id", "attack", "model"]

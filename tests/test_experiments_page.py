@@ -700,7 +700,7 @@ def test_outcomes_csv_writes_formula_like_class_names_as_text(tmp_path):
     text = outcomes_to_csv(outcomes(animlib.list_runs(tmp_path), ["e1"])).decode()
     lines = text.splitlines()
     assert lines[0].startswith(
-        "sample,true_label,true_class,target_label,target_class,experiment,attack,eps,run,success"
+        "sample,true_label,true_class,target_label,target_class,experiment,attack,model,eps,run,"
     )
     assert "'=HYPERLINK(1)" in text and '"p\n=1+3"' in text
     assert ",=" not in text and ",+" not in text and "\r" not in text

@@ -34,7 +34,8 @@ __all__ = ["grid_rows", "image_sets", "outcomes"]
 
 # the index column of each outcome column that is read as it is
 _OUTCOME_SOURCES = {
-    **{c: c for c in ("sample", "true_label", "target_label", "experiment", "attack", "eps")},
+    **{c: c for c in ("sample", "true_label", "target_label", "experiment", "attack", "model")},
+    "eps": "eps",
     "run": "id",
     **{c: c for c in ("success", "final_pred", "linf", "l2", "image")},
     "flip_step": "experiment_flip",  # (a paused sample's, in its experiment's steps)
@@ -95,6 +96,7 @@ def outcomes(index: RunIndex, experiments: Sequence[str]) -> pd.DataFrame:
     rows = exact_rows(every, inexact)
     columns = {c: rows[k].to_pylist() for c, k in _OUTCOME_SOURCES.items()}
     columns["sample"] = [sample_value(s) for s in columns["sample"]]
+    columns["model"] = [m or None for m in columns["model"]]  # (the index's "": none)
     texts = rows["classes"].to_pylist()
     names_of, classes = {}, _Classes()  # (class list, label) -> its name, looked up once
     for name, label in (
