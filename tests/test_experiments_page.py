@@ -2157,3 +2157,27 @@ def test_the_experiments_table_downloads_as_csv_with_every_column(demo_env, tmp_
     assert row["attack"] == "'=HYPERLINK(1)" and row["model"] == "m\n=1"
     assert row["success_rate"] == "1.0" and row["status"] == "finished"
     assert "alpha=0.01" in row["params"] and row["created"].endswith("+00:00")
+
+
+def test_grid_columns_say_the_model_when_the_experiments_attacked_several(tmp_path, monkeypatch):
+    """Experiments named alike on three models were titled by their ids (pgd, pgd-2, pgd-3)
+    only: the grid could not be read against the chart above it ("PGD · cnn-at")."""
+    from animlib import experiment_grid as grid
+
+    x = np.zeros((1, 4, 4), np.float32)
+    for model in ("cnn", "cnn-at", None):
+        with animlib.BatchWriter(tmp_path, experiment="pgd", model=model) as w:
+            w.log(images=x)
+    exps = animlib.list_experiments(tmp_path)
+    assert grid.column_titles(exps, ["pgd", "pgd-2", "pgd-3"]) == {
+        "pgd": "pgd · cnn",
+        "pgd-2": "pgd-2 · cnn-at",
+        "pgd-3": "pgd-3 · –",
+    }
+    assert grid.column_titles(exps, ["pgd"]) == {}  # (one model: the ids)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    at = experiments_page(ids="pgd,pgd-2")
+    assert not at.exception, at.exception
+    page = "".join(h.proto.body for h in at.get("html"))
+    assert "<th>pgd · cnn</th>" in page and "<th>pgd-2 · cnn-at</th>" in page
