@@ -276,7 +276,7 @@ def note_repeated_images(
         twice = {k: e for k, e in images.items() if len(e) > 1}
         if twice:
             experiments = sorted(set().union(*twice.values()))
-            label = printable(" ".join(map(str, group)))
+            label = " ".join(_shown(value) for value in group)
             repeated.append(f"{label} ({plural(len(twice), 'image')} in {', '.join(experiments)})")
     if repeated:
         more = f" and {len(repeated) - most} more" if len(repeated) > most else ""

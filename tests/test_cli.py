@@ -731,6 +731,8 @@ def test_summary_says_when_a_group_counts_a_rerun_of_the_same_images(tmp_path, c
     assert "note: groups holding reruns" in err and "PGD (2 images in pgd, pgd-2)" in err
     assert main(["summary", str(tmp_path), "--by", "attack,params.eps"]) == 0
     assert "PGD 0.1 (2 images in pgd, pgd-2)" in capsys.readouterr().err
+    assert main(["summary", str(tmp_path), "--by", "model"]) == 0  # (none logged: "None")
+    assert "more than once: (none) (2 images in pgd, pgd-2)" in capsys.readouterr().err
     for by in (["--by", "experiment"], ["--by", "params.eps,experiment"]):
         assert main(["summary", str(tmp_path), *by]) == 0
         assert "reruns" not in capsys.readouterr().err
