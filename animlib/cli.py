@@ -182,7 +182,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for info in ok:
         summary = info.get("summary") or {}
         name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
-        model = (info.get("model") or "",) if modeled else ()
+        model = (info.get("model") or None,) if modeled else ()
         cells = (info.id, *name, info.get("attack"), *model, status[info.id], info.get("steps"))
         success = summary.get("success")
         cells += (success, shown_flip_step(success, summary.get("flip_step")))

@@ -237,9 +237,9 @@ def test_cli_summary_says_which_experiments_failed_or_run(root, capsys):
         assert status["pgd-a"] == ("finished", 4)
         assert main(["summary", str(root)]) == 0
         lines = capsys.readouterr().out.splitlines()
-        assert lines[0].split()[3:5] == ["status", "steps"]  # experiment attack eps status
+        assert lines[0].split()[1:6] == ["attack", "model", "eps", "status", "steps"]
         crashed = next(line.split() for line in lines if line.split()[0] == "crashed")
-        assert crashed[2:4] == ["failed", "1"]  # no attack (blank), ε "-"
+        assert crashed[2:4] == ["failed", "1"]  # no attack nor model (blank), ε "-"
     finally:
         live.finish()
 
@@ -279,7 +279,8 @@ def test_cli_summary_and_ls_json(root, capsys):
         ("pgd-a", "PGD", 0.1),
         ("pgd-b", "PGD", 0.2),
     ]
-    assert list(rows[1])[3:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
+    assert list(rows[1])[1:4] == ["attack", "model", "eps"]  # (two models apart)
+    assert list(rows[1])[4:] == ["status", "steps", *experiments.SUMMARY_COLUMNS]
     assert rows[1]["robust_acc"] == 0.5 and rows[1]["n"] == 4
     assert (rows[1]["status"], rows[1]["steps"]) == ("finished", 4)
     assert capsys.readouterr().err == ""  # nothing broken: no note
