@@ -160,3 +160,26 @@ def test_a_run_json_that_stays_unreadable_is_read_again_rarely_and_quietly(tmp_p
     assert tried == [f"{ids[0]}/run.json"]  # read again, failing as before: no news
     assert index.signature == signature
     assert ids[0] in versions.hot_ids(index.table)
+
+
+def test_a_query_of_an_empty_folder_never_asks_pyarrow_for_positions(tmp_path, monkeypatch):
+    """pyarrow before 26.0.1 crashes the process (SIGSEGV) in indices_nonzero on a chunked array
+    of no chunks, which an empty folder's index columns are: the dashboard's server died when
+    the viewer was opened without a run on an empty results folder."""
+    import pyarrow.compute as pc
+
+    from animlib.index import Query, open_index
+    from animlib.index import query as index_query
+
+    real = pc.indices_nonzero
+
+    def crashing(mask, *args, **kwargs):
+        assert len(mask) > 0, "pyarrow < 26.0.1 crashes here"
+        return real(mask, *args, **kwargs)
+
+    monkeypatch.setattr(index_query.pc, "indices_nonzero", crashing)
+    (tmp_path / "empty").mkdir()
+    index = open_index(tmp_path / "empty")
+    index.refresh()
+    assert index.query(Query(limit=10)).rows.num_rows == 0
+    assert index.query(Query(text="pgd", limit=10)).rows.num_rows == 0

@@ -579,3 +579,27 @@ def test_the_chunks_open_remote_runs_keep_have_one_budget_for_the_process(monkey
     local = run_reads.RunReads(False)
     local.keep_chunk("images/c/0", b"x")
     assert local.chunk("images/c/0") is None
+
+
+def test_reads_ask_for_one_request_only_where_the_file_system_takes_it():
+    """s3fs before 2026.3 has a max_concurrency option but its _cat_file took no such keyword:
+    every S3 read raised TypeError, so no run could be read, written or listed on S3."""
+    from animlib.store.remote import _one_request
+
+    class Old:
+        max_concurrency = 10
+
+        async def _cat_file(self, path, start=None, end=None, **kwargs):
+            return b""
+
+    class New(Old):
+        async def _cat_file(self, path, start=None, end=None, max_concurrency=None, **kwargs):
+            return b""
+
+    class Plain:
+        async def _cat_file(self, path, start=None, end=None, max_concurrency=None, **kwargs):
+            return b""
+
+    assert _one_request(Old()) == {}
+    assert _one_request(New()) == {"max_concurrency": 1}
+    assert _one_request(Plain()) == {}  # (no such option: not s3fs)

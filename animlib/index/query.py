@@ -171,6 +171,14 @@ def _mask(table: pa.Table, status: pa.ChunkedArray, q: Query) -> pa.ChunkedArray
     return pc.fill_null(mask, False)
 
 
+def _nonzero(mask: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The positions where ``mask`` is true (pyarrow before 26.0.1 crashes, SIGSEGV, on a
+    chunked array of no chunks: the columns of an empty folder's index)."""
+    if len(mask) == 0:
+        return pa.array([], pa.uint64())
+    return pc.indices_nonzero(mask)
+
+
 def param_values(params: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
     """One parameter of every row, as stored (null where a run does not set it).
 
@@ -242,7 +250,7 @@ def run_query(
     status = effective_status(table, now, gone)
     good = _good_mask(table, q.exclude)
     mask = _mask(table, status, q)
-    rows = pc.indices_nonzero(good if mask is None else pc.and_(good, mask))
+    rows = _nonzero(good if mask is None else pc.and_(good, mask))
     if q.sort:
         key = "params" if sorted_param(q.sort) is not None else q.sort
         column = status if key == "status" else table[key]  # (``stale`` sorts as shown)

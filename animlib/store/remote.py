@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import inspect
 import os
 import re
 import time
@@ -164,7 +165,7 @@ class RemoteStore(Store):
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._path(path)
         # one GET: s3fs asks for the size first (a HEAD) unless told to read in one request
-        kw: dict[str, Any] = {"max_concurrency": 1} if hasattr(self.fs, "max_concurrency") else {}
+        kw: dict[str, Any] = _one_request(self.fs)
         if limit is not None:
             kw.update(start=0, end=limit)
         try:
@@ -180,7 +181,7 @@ class RemoteStore(Store):
             return super().read_many(rels)
         full = {rel: self._path(rel) for rel in rels}
         # s3fs asks for the size first (a HEAD) unless told to read each object in one request
-        kw = {"max_concurrency": 1} if hasattr(self.fs, "max_concurrency") else {}
+        kw = _one_request(self.fs)
         try:
             got = self.fs.cat(list(full.values()), on_error="return", batch_size=READ_BATCH, **kw)
         except Exception as exc:
@@ -407,3 +408,23 @@ def _one_slash(url: str) -> str:
     ``b//runs/x``, so a writer given the doubled URL took an id in use and, finishing empty,
     removed another writer's run. The ``//`` after each scheme stays."""
     return re.sub(r"(?<!:)/{2,}", "/", url)
+
+
+_CAT_FILE = "_cat_file"  # (fsspec's async implementation of cat_file, where s3fs takes options)
+
+
+@functools.cache
+def _takes_max_concurrency(kind: type) -> bool:
+    try:
+        return "max_concurrency" in inspect.signature(getattr(kind, _CAT_FILE)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _one_request(fs: Any) -> dict[str, Any]:
+    """The keywords that make ``fs`` read an object in one GET: ``max_concurrency=1`` where its
+    ``_cat_file`` takes it (s3fs >= 2026.3; before, it raised TypeError for the keyword, and
+    reads take a HEAD and a GET)."""
+    if hasattr(fs, "max_concurrency") and _takes_max_concurrency(type(fs)):
+        return {"max_concurrency": 1}
+    return {}
