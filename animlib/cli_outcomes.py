@@ -147,17 +147,21 @@ def held_and_fooled(frame: Any, wanted: Sequence[str]) -> list[str]:
         if len(wanted) > 1 and (worst := _worst_case(by_image, len(wanted))):
             lines.append(worst)
         return lines
-    lines.append(
-        f"(the experiments attacked {len(set(models.values()))} models: the worst case is taken "
-        "over each model's experiments)"
-    )
+    worst_cases = []
     for model in dict.fromkeys(models.values()):
         mine = [e for e, m in models.items() if m == model]
         of_model = runs[runs["experiment"].isin(mine)].groupby("image", sort=False)
         name = printable(model or NO_VALUE)
         if len(mine) > 1 and (worst := _worst_case(of_model, len(mine), f"each {name} experiment")):
-            lines.append(f"model {name}: {worst}")
-    return lines
+            worst_cases.append(f"model {name}: {worst}")
+    several = f"the experiments attacked {len(set(models.values()))} models"
+    if not worst_cases:
+        return [*lines, f"({several}, none by two of them over the same images: no worst case)"]
+    return [
+        *lines,
+        f"({several}: the worst case is taken over each model's experiments)",
+        *worst_cases,
+    ]
 
 
 def models_of(frame: Any) -> dict[str, str | None]:

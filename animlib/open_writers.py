@@ -189,11 +189,8 @@ def _close(writer: Finishable, status: str, error: str | None) -> None:
     except AnimlibError as exc:
         if status == "failed" or exc.code == Code.MISSING:
             raise
-        print(
-            f"animlib: could not finish a writer at exit ({exc}): marking it failed",
-            file=sys.stderr,
-        )
-        writer.finish("failed", f"not finished at exit: {exc}")
+        writer.finish("failed", f"not finished at exit: {exc}")  # (if it fails: said once)
+        print(f"animlib: could not finish a writer at exit ({exc}): marked failed", file=sys.stderr)
 
 
 on_escalate.append(finish_open_writers)  # (SIGTERM's watchdog closes them before it exits)

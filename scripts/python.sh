@@ -32,8 +32,12 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "error: no such Python: $PY" >&2
   exit 1
 fi
+VERSION="$("$PY" -c 'import platform; print(platform.python_version())' 2>&1)" || {
+  echo "error: $PY does not run: $VERSION" >&2
+  exit 1
+}
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "error: $PY is Python $("$PY" -c 'import platform; print(platform.python_version())' 2>/dev/null):" \
-    "animlib needs Python >= 3.11 (Zarr 3 does); run again with PYTHON=/path/to/python3.11 (or newer)" >&2
+  echo "error: $PY is Python $VERSION: animlib needs Python >= 3.11 (Zarr 3 does);" \
+    "run again with PYTHON=/path/to/python3.11 (or newer)" >&2
   exit 1
 fi

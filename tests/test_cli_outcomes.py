@@ -195,3 +195,14 @@ def test_experiments_on_several_models_are_told_apart(tmp_path, capsys):
     }  # fmt: skip
     assert main(["ls", str(tmp_path), "--search", "fast"]) == 0  # (fast-at too: two models)
     assert capsys.readouterr().out.splitlines()[0].split()[:3] == ["id", "attack", "model"]
+
+
+def test_several_models_with_no_two_experiments_each_say_there_is_no_worst_case(tmp_path, capsys):
+    """The note on the worst case taken per model dangled, with no line after it."""
+    write(tmp_path, "fast", FAST)
+    write(tmp_path, "slow-at", ROBUST, model="m-at")
+    assert main(["outcomes", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "(the experiments attacked 2 models, none by two of them over the same images: "
+        "no worst case)"
+    )

@@ -133,6 +133,7 @@ def test_a_run_json_that_stays_unreadable_is_read_again_rarely_and_quietly(tmp_p
     """A run.json the user may not read (or an archived object on S3) was read again by every
     refresh, each time changing the index's signature: the runs page reran every 2 s."""
     from animlib.index import open_index
+    from animlib.index.runindex import lock as index_lock
 
     root = tmp_path / "runs"
     ids = [write_run(root, f"r{i}", steps=2) for i in range(3)]
@@ -150,6 +151,15 @@ def test_a_run_json_that_stays_unreadable_is_read_again_rarely_and_quietly(tmp_p
     index = open_index(root)
     assert [i.ok for i in animlib.list_runs(root)].count(False) == 1
     assert ids[0] in index._hot  # (polled: it is read again when its run.json changes)
+    looked = []
+    real_gone = index_lock.writers_gone
+    monkeypatch.setattr(
+        index_lock,
+        "writers_gone",
+        lambda store, ids_: looked.append(set(ids_)) or real_gone(store, ids_),
+    )
+    index.refresh()
+    assert looked and all(ids[0] not in ids_ for ids_ in looked)  # (no lock GET per poll)
     signature, tried[:] = index.signature, []
     for _ in range(3):
         animlib.list_runs(root)

@@ -200,8 +200,10 @@ class RunIndex:
         return current, todo, removed
 
     def _look_for_gone_writers(self) -> None:
-        """:attr:`writers_gone` anew from the locks of the hot runs (one batch of reads)."""
-        gone = lock.writers_gone(self.store, self._hot)
+        """:attr:`writers_gone` anew from the locks of the hot runs (one batch of reads), but
+        those whose run.json could not be read (no status to tell stale: no GET per poll)."""
+        hot = {i for i in self._hot if not self._versions.get(i, "").startswith(V.UNREAD)}
+        gone = lock.writers_gone(self.store, hot)
         if gone != self._gone:
             self._gone = gone
             self.generation += 1  # what is built from the rows shows them stale now

@@ -46,7 +46,7 @@ def kept_version(code: Code | None, tag: str) -> str:
     verdict on the run: it is read again once ``tag`` changes or in :data:`RETRY_UNREAD_S`."""
     if code != Code.STORAGE:
         return tag
-    return f"{UNREAD}{os.getpid()}@{time.time() + RETRY_UNREAD_S:.0f}@{tag}"
+    return f"{UNREAD}{os.getpid()}@{int(time.time() + RETRY_UNREAD_S)}@{tag}"
 
 
 def still_unread(old: str | None, tag: str) -> str:
