@@ -211,7 +211,8 @@ def robust_curve(frame: pd.DataFrame, *, column: str = EPS) -> pd.DataFrame:
     each robust accuracy over its ``n`` images (:func:`wilson`)."""
     known = frame.dropna(subset=[column, "robust_acc"])
     several = known["model"].nunique() > 1
-    series = known["attack"] + (" · " + known["model"] if several else "")
+    models = known["model"].replace("", NO_VALUE)  # (a run with no model: "–", as the grid)
+    series = known["attack"] + (" · " + models if several else "")
     series = _split_by_sweep(series, known, column)
     low, high = wilson(known["robust_acc"].to_numpy(), known["n"].to_numpy())
     return pd.DataFrame(

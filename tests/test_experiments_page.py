@@ -2181,3 +2181,17 @@ def test_grid_columns_say_the_model_when_the_experiments_attacked_several(tmp_pa
     assert not at.exception, at.exception
     page = "".join(h.proto.body for h in at.get("html"))
     assert "<th>pgd · cnn</th>" in page and "<th>pgd-2 · cnn-at</th>" in page
+
+
+def test_the_chart_names_a_run_without_a_model_as_the_grid_does():
+    """The chart's series read "PGD · " (nothing after the dot) where the grid's title above
+    read "pgd-3 · –" for the same experiment."""
+    from animlib.experiment_views import robust_curve
+
+    frame = pd.DataFrame(
+        {
+            "experiment": ["a", "b"], "attack": ["PGD", "PGD"], "model": ["cnn", ""],
+            "eps": [0.1, 0.1], "robust_acc": [0.5, 0.25], "n": [4, 4],
+        }
+    )  # fmt: skip
+    assert sorted(set(robust_curve(frame)["series"])) == ["PGD · cnn", "PGD · –"]
