@@ -1885,6 +1885,15 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
     assert (row["n"], row["left_out"]) == (0, 4)
 
 
+def grid_page(root, monkeypatch, ids: str):
+    """The experiments page of ``root`` showing experiments ``ids``, and its HTML (the grid)."""
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(root.parent / f"{root.name}-cache"))
+    at = experiments_page(ids=ids)
+    assert not at.exception, at.exception
+    return at, "".join(h.proto.body for h in at.get("html"))
+
+
 def test_grid_columns_are_never_titled_alike(tmp_path, monkeypatch):
     """A rerun with if_exists="new" (id ``pgd-2``) keeps the name ``pgd``: its column was
     titled like the first run's, though their results differ."""
@@ -1900,11 +1909,7 @@ def test_grid_columns_are_never_titled_alike(tmp_path, monkeypatch):
     assert sorted(e.id for e in exps) == ["pgd", "pgd-2", "pgd-3"]
     assert {e.get("name") for e in exps} == {"pgd"}
     assert grid.column_titles(exps, ["pgd", "pgd-2", "pgd-3"]) == {}  # the ids
-    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
-    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
-    at = experiments_page(ids="pgd,pgd-2")
-    assert not at.exception, at.exception
-    page = "".join(h.proto.body for h in at.get("html"))
+    at, page = grid_page(tmp_path, monkeypatch, "pgd,pgd-2")
     assert "<th>pgd</th>" in page and "<th>pgd-2</th>" in page
     table = at.dataframe[0].value  # (the table read "pgd" on all three rows: their names)
     assert "name" not in table and sorted(table["experiment"]) == ["pgd", "pgd-2", "pgd-3"]
@@ -2175,11 +2180,7 @@ def test_grid_columns_say_the_model_when_the_experiments_attacked_several(tmp_pa
         "pgd-3": "pgd-3 · –",
     }
     assert grid.column_titles(exps, ["pgd"]) == {}  # (one model: the ids)
-    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path))
-    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
-    at = experiments_page(ids="pgd,pgd-2")
-    assert not at.exception, at.exception
-    page = "".join(h.proto.body for h in at.get("html"))
+    _, page = grid_page(tmp_path, monkeypatch, "pgd,pgd-2")
     assert "<th>pgd · cnn</th>" in page and "<th>pgd-2 · cnn-at</th>" in page
 
 
