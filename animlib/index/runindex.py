@@ -70,7 +70,8 @@ class RunIndex:
         self.last = Refresh()
         self._lock = threading.Lock()
         self._table: pa.Table | None = None
-        self._versions: dict[str, str] = {}
+        self._versions: dict[str, str] = {}  # run id -> its run.json's listed version
+        self._unread: dict[str, float] = {}  # run.json the storage failed to read -> retry at
         self._checked = self._full_at = float("-inf")
         self._stamp: str | None = None  # the folder's own version at the last full refresh
         self._hot: set[str] = set()  # runs whose run.json is looked at by refresh_changes
@@ -202,8 +203,7 @@ class RunIndex:
     def _look_for_gone_writers(self) -> None:
         """:attr:`writers_gone` anew from the locks of the hot runs (one batch of reads), but
         those whose run.json could not be read (no status to tell stale: no GET per poll)."""
-        hot = {i for i in self._hot if not self._versions.get(i, "").startswith(V.UNREAD)}
-        gone = lock.writers_gone(self.store, hot)
+        gone = lock.writers_gone(self.store, self._hot - self._unread.keys())
         if gone != self._gone:
             self._gone = gone
             self.generation += 1  # what is built from the rows shows them stale now
@@ -221,20 +221,19 @@ class RunIndex:
         only when it is new (names of indexed runs were checked before)."""
         known, out, todo = self._versions, {}, []
         if listing == known:  # nothing changed (compared in C; the usual warm listing)
-            return dict(listing), todo  # type: ignore[arg-type]
-        for name, tag in listing.items():
-            if name.startswith("."):
-                continue
-            key = name if name.isascii() else V.utf8(name)
-            old = known.get(key)
-            if old is None or old == UNSAFE:
-                version = version_of(name, tag)
-            else:
-                version = V.still_unread(old, MISSING if tag is None else tag)
-            out[key] = version
-            if version != old:
-                todo.append(key)
-        return out, todo
+            out = dict(listing)  # type: ignore[arg-type]
+        else:
+            for name, tag in listing.items():
+                if name.startswith("."):
+                    continue
+                key = name if name.isascii() else V.utf8(name)
+                old = known.get(key)
+                listed = MISSING if tag is None else tag
+                version = version_of(name, tag) if old is None or old == UNSAFE else listed
+                out[key] = version
+                if version != old:
+                    todo.append(key)
+        return out, [*todo, *(i for i in V.due(self._unread, out) if i not in todo)]
 
     def refresh_soon(self, max_age: float) -> None:
         """Start :meth:`refresh` in a background thread: readers keep the rows they have
@@ -299,15 +298,22 @@ class RunIndex:
         rows = [row_of(info, V.kept_version(info.code, current[info.id])) for info in infos]
         fresh = table_of(rows)
         old = self._table if self._table is not None else table_of([])
-        quiet = not removed and V.unread_again(old, rows, self._versions)
+        quiet = not removed and V.unread_again(old, rows, self._unread)
         gone = [*(n for n in todo if n in self._versions), *removed]
         self._table = with_changes(old, gone, fresh)
         for name in removed:
             self._versions.pop(name, None)
+            self._unread.pop(name, None)
             self._infos.pop(name, None)
             self._hot.discard(name)
         for row in rows:
-            self._versions[row["id"]] = row["version"]
+            self._versions[row["id"]] = current[
+                row["id"]
+            ]  # (an unread one's too: retried when due)
+            if row["version"].startswith(V.UNREAD):
+                self._unread[row["id"]] = V.retry_at()
+            else:
+                self._unread.pop(row["id"], None)
             if is_hot(row["status"], row["version"]):
                 self._hot.add(row["id"])
             else:

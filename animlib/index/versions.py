@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
+from collections.abc import Collection
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,9 +16,10 @@ from .query import FALSE, RUNNING, effective_status
 
 MISSING, UNSAFE = "missing", "unsafe"  # versions of folders without a readable run.json
 # the version of a run.json the storage failed to read (too many open files, a timeout, no
-# permission): "unread@<process>@<when to read it again>@<its listed version>", so a failure
-# that passes is not kept as the run's verdict (another process reads it again at once), and
-# one that lasts costs a read every RETRY_UNREAD_S
+# permission): "unread@<its listed version>". No listing gives it, so a process that loads the
+# index file reads it again at once; the process that kept it reads it again every
+# RETRY_UNREAD_S (RunIndex keeps the listed version and when to read it again): a failure that
+# passes is no verdict on the run, and one that lasts costs a read now and then
 UNREAD = "unread@"
 RETRY_UNREAD_S = 30.0
 
@@ -41,34 +42,28 @@ def version_of(name: str, tag: str | None) -> str:
 
 
 def kept_version(code: Code | None, tag: str) -> str:
-    """The version a row read after a listing of ``tag`` is kept under: ``tag``, or an
-    :data:`UNREAD` one when reading it failed for the storage (``code`` STORAGE), which is no
-    verdict on the run: it is read again once ``tag`` changes or in :data:`RETRY_UNREAD_S`."""
-    if code != Code.STORAGE:
-        return tag
-    return f"{UNREAD}{os.getpid()}@{int(time.time() + RETRY_UNREAD_S)}@{tag}"
+    """The version a row read after a listing of ``tag`` is kept under in the index table:
+    ``tag``, or its :data:`UNREAD` version when reading it failed for the storage (``code``
+    STORAGE), which is no verdict on the run."""
+    return f"{UNREAD}{tag}" if code == Code.STORAGE else tag
 
 
-def still_unread(old: str | None, tag: str) -> str:
-    """``old`` if it is an :data:`UNREAD` version of ``tag`` that this process is not yet due
-    to read again (the listing then finds nothing to read), else ``tag``."""
-    if old is None or not old.startswith(UNREAD):
-        return tag
-    pid, _, rest = old[len(UNREAD) :].partition("@")
-    due, _, of = rest.partition("@")
-    try:
-        waiting = pid == str(os.getpid()) and time.time() < float(due)
-    except ValueError:
-        waiting = False
-    return old if waiting and of == tag else tag
+def retry_at() -> float:
+    """When a run.json that could not be read now is read again (seconds since the epoch)."""
+    return time.time() + RETRY_UNREAD_S
 
 
-def unread_again(old: pa.Table, rows: list[dict], versions: dict[str, str]) -> bool:
-    """Whether ``rows`` (read anew) are all run.json files kept :data:`UNREAD` before that
-    failed again the same way: nothing to show anew (no page reruns for them)."""
-    if not rows or any(not versions.get(r["id"], "").startswith(UNREAD) for r in rows):
-        return False
-    if any(not r["version"].startswith(UNREAD) for r in rows):
+def due(unread: dict[str, float], listed: Collection[str]) -> list[str]:
+    """The runs of ``unread`` (id -> :func:`retry_at`) still ``listed`` whose time to be read
+    again has come."""
+    now = time.time()
+    return [run_id for run_id, at in unread.items() if at <= now and run_id in listed]
+
+
+def unread_again(old: pa.Table, rows: list[dict], unread: Collection[str]) -> bool:
+    """Whether ``rows`` (read anew) are all run.json files of ``unread`` (kept :data:`UNREAD`
+    before) that failed again the same way: nothing to show anew (no page reruns for them)."""
+    if not rows or any(r["id"] not in unread or not r["version"].startswith(UNREAD) for r in rows):
         return False
     ids = pa.array([r["id"] for r in rows], pa.string())
     before = old.filter(pc.is_in(old["id"], value_set=ids)).select(["id", "error"]).to_pylist()
