@@ -159,6 +159,7 @@ def remove_run(folder: Store) -> None:
             run=folder.name,
             field="path",
         )
+    locked = True
     try:
         lock.acquire(folder, folder.name)  # (BUSY: a live writer; a killed one's taken over)
     except StoreError as exc:
@@ -166,12 +167,12 @@ def remove_run(folder: Store) -> None:
             raise
         # a full disk (what removing runs is for) stores no lock: nor can a writer start
         lock.refuse_held(folder, folder.name)
-        folder.remove(recursive=True)
-        return
+        locked = False
     try:
         folder.remove(recursive=True)
     except BaseException:
-        lock.release(folder)
+        if locked:
+            lock.release(folder)
         raise
 
 

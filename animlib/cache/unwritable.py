@@ -57,11 +57,10 @@ def cache_unwritable(exc: BaseException | None = None) -> str | None:
     env, where, why = found
     if isinstance(exc, RenderError) and not full and where not in str(exc):
         return None  # (the encoder failed on a file elsewhere: its own error)
-    remedy = (
-        f"free some space there or point {env} at another disk"
-        if full
-        else (f"point {env} at a writable folder")
-    )
+    if full:
+        remedy = f"free some space there or point {env} at another disk"
+    else:
+        remedy = f"point {env} at a writable folder"
     note = (
         f"the cache folder {where} ({env}) cannot be used: {why}; working without it ({remedy} "
         "to keep renders and the player's frames)"
@@ -87,11 +86,11 @@ def _full() -> tuple[str, str, str] | None:
     """(variable, folder, why) for the local cache folder, whose disk a use of the cache found
     full (it writes nowhere else)."""
     env = _variable()
-    try:
-        folder = CacheFolder.current().local if env else None
-    except StoreError:
+    if env is None:
         return None
-    if env is None or folder is None:
+    try:
+        folder = CacheFolder.current().local
+    except StoreError:
         return None
     free = free_text(folder)
     return env, str(folder), f"its disk is full{f' ({free})' if free else ''}"
