@@ -11,7 +11,7 @@ from typing import Any
 from .cli_output import as_written, print_json, table_lines
 from .errors import AnimlibError
 from .text import plural, printable, some_of
-from .views import NO_VALUE
+from .views import NO_VALUE, with_models
 
 MOST_COLUMNS = 8  # experiments side by side in the text table (more: --csv, --json)
 MOST_NAMED = 20  # samples named in the closing lines
@@ -98,11 +98,7 @@ def _print_flip_table(frame: Any, wanted: Sequence[str]) -> None:
 
     table = flip_steps(frame, wanted)
     models = models_of(frame)
-    named = (
-        {e: f"{e} · {m or NO_VALUE}" for e, m in models.items()}
-        if len(set(models.values())) > 1
-        else {}
-    )
+    named = with_models({e: e for e in models}, models)
     headers = [as_written(printable(named.get(c, c))) for c in table.columns]
     rows = [[as_written(printable(_cell(v))) for v in row] for row in table.itertuples(index=False)]
     right = {i for i, c in enumerate(table.columns) if c in wanted or c == table.columns[0]}

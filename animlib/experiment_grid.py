@@ -21,7 +21,7 @@ from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
 from .text import csv_safe_columns, natural_key
-from .views import NO_VALUE
+from .views import with_models
 
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
@@ -377,11 +377,9 @@ def column_titles(experiments: Sequence[Any], shown: Sequence[str]) -> dict[str,
     """The grid's column titles: each shown experiment's name where :func:`shown_names` gives
     it (a rerun's name taken by the first run is not); else the id (the default title); with
     its model after it when the shown experiments attacked several (``pgd · cnn-at``)."""
-    names = shown_names(experiments)
-    models = {x.id: x.get("model") or NO_VALUE for x in experiments if x.id in set(shown)}
-    several = len(set(models.values())) > 1
-    titles = {i: f"{names.get(i, i)} · {models.get(i, NO_VALUE)}" if several else names.get(i, i)
-              for i in shown}  # fmt: skip
+    names, wanted = shown_names(experiments), set(shown)
+    models = {x.id: x.get("model") or None for x in experiments if x.id in wanted}
+    titles = with_models({i: names.get(i, i) for i in shown}, models)
     return {i: t for i, t in titles.items() if t != i}
 
 

@@ -25,6 +25,14 @@ TARGET_BG = "background-color: #ffe3c2; color: #1b1b1b"
 STYLE_MAX_CELLS = 200_000
 
 
+def with_models(titles: dict[str, str], models: dict[str, str | None]) -> dict[str, str]:
+    """``titles`` (by experiment id) with each experiment's model after it (``pgd · cnn-at``;
+    :data:`NO_VALUE` for none) when ``models`` (id -> model) holds several; else as they are."""
+    if len(set(models.values())) <= 1:
+        return dict(titles)
+    return {i: f"{t} · {models.get(i) or NO_VALUE}" for i, t in titles.items()}
+
+
 def styled_confidences(run: Any, top_k: int | None = 10) -> Styler:
     """The steps x classes table with true/target columns tinted and each row's argmax bold."""
     frame = confidence_frame(run, top_k=top_k)
