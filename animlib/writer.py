@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
+import secrets
 import threading
 from typing import Any
 
@@ -148,6 +149,7 @@ class RunWriter:
             "status": "running",
             "created": created,
             "updated": created,
+            "run_uid": secrets.token_hex(8),  # this run, not an earlier one at its path (the cache)
             "steps": 0,
             "tags": tags,
             "image_shape": None,
@@ -421,7 +423,7 @@ class RunWriter:
 # run.json's keys that the writer owns: ``fields`` may not set them
 OWN_FIELDS = frozenset(
     ("format_version", "name", "attack", "model", "params", "class_names", "true_label",
-     "target_label", "status", "created", "updated", "steps", "tags", "image_shape",
+     "target_label", "status", "created", "updated", "run_uid", "steps", "tags", "image_shape",
      "image_dtype", "summary", "original_sha1", "arrays", "error", "steps_dropped")
 )  # fmt: skip
 

@@ -300,6 +300,40 @@ def test_two_resumes_to_the_same_step_in_one_second_are_told_apart(tmp_path):
         animlib.RunWriter(tmp_path / "runs", name="x", fields={"steps_dropped": {"kept": 1}})
 
 
+def test_a_run_made_again_at_its_path_in_the_same_second_is_another_live_run(
+    tmp_path, cache_dir, monkeypatch
+):
+    """A script retrying at once (``if_exists="overwrite"``), or a clock set back, made a run
+    at the same path with the same ``created`` (whole seconds): its live video and player
+    strips were the first run's, appended to, until it finished."""
+    from animlib import meta
+    from animlib.cache.keys import strips_key
+
+    monkeypatch.setattr(meta, "now_iso", lambda: "2026-12-07T10:00:00+00:00")
+    root = tmp_path / "runs"
+    dark = np.zeros(SHAPE, np.float32)
+    with animlib.RunWriter(root, name="retry", class_names=CLASSES) as first:
+        for _ in range(3):
+            first.log(image=dark, confidences=[0.7, 0.1, 0.1, 0.1])
+        first.appender.flush()
+        old = animlib.open_run(root / "retry")
+        assert old.status == "running"
+        old_video = cache.cached_render(old, "mp4")
+        first.finish("failed")
+    with animlib.RunWriter(root, name="retry", class_names=CLASSES, if_exists="overwrite") as w:
+        for _ in range(5):
+            w.log(image=np.ones(SHAPE, np.float32), confidences=[0.1, 0.7, 0.1, 0.1])
+        w.appender.flush()
+        new = animlib.open_run(root / "retry")
+        assert new.status == "running" and new.meta["created"] == old.meta["created"]
+        assert strips_key(new) != strips_key(old)
+        path = cache.cached_render(new, "mp4")
+        assert path != old_video and cache.stats()["appends"] == 0
+        assert [round(float(f.mean())) for f in frames_of(path)][:3] == [
+            round(float(f.mean())) for f in frames_of(animlib.render(new, tmp_path / "n.mp4"))
+        ][:3]
+
+
 def test_an_export_of_a_live_run_is_the_run_as_it_is_now(tmp_path, cache_dir, monkeypatch):
     """``render(..., cache=True)`` (and the CLI's render) right after new steps gave the video
     of two seconds before without a word: the pages' polling window applied to exports too."""

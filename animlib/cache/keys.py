@@ -120,13 +120,16 @@ def identity(run: RunLike) -> str:
 
 
 def _created(run: RunLike) -> str:
-    """When the run was made, and when a resume last dropped steps of it (``steps_dropped``):
-    a live run's frames of earlier steps stay right only while neither changes."""
+    """When the run was made (``created``, to the second, and ``run_uid``: the run made anew at
+    its path within that second, or under a clock set back, is another run), and when a resume
+    last dropped steps of it (``steps_dropped``): a live run's frames of earlier steps stay
+    right only while none of them changes."""
     meta = getattr(run, "meta", None)
     if not isinstance(meta, dict):
         return ""
     dropped = meta.get("steps_dropped")
-    return str(meta.get("created", "")) + (f"|{dropped}" if dropped else "")
+    made = str(meta.get("created", "")) + "|" + str(meta.get("run_uid", ""))
+    return made + (f"|{dropped}" if dropped else "")
 
 
 def _digest(payload: dict) -> str:
