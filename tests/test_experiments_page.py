@@ -1855,7 +1855,6 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
     """A running run silent past ANIMLIB_STALE_SECONDS is stale, out of summarize's numbers;
     the page kept its cached summary (keyed by the index's rows, which did not change)."""
     import json
-    import os
     from datetime import datetime
 
     from test_experiments import UNTARGETED, write
@@ -1866,8 +1865,6 @@ def test_a_running_experiment_gone_silent_leaves_the_tables_numbers(tmp_path, mo
         meta = json.loads((run / "run.json").read_text())
         meta.update(status="running", updated=datetime.now(UTC).isoformat())
         (run / "run.json").write_text(json.dumps(meta))
-        old = time.time() - 60  # (a file a minute old: the index reads it once, settled)
-        os.utime(run / "run.json", (old, old))
     monkeypatch.setenv("ANIMLIB_RUNS", str(root))
     monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ANIMLIB_STALE_SECONDS", "3")

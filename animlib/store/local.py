@@ -21,6 +21,18 @@ from .fileread import READ_FLAGS, read_ahead, read_open
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 _READ_AHEAD = hasattr(os, "posix_fadvise")
 RACY_S = 2.0  # a file changed this recently may change again within its mtime tick
+
+
+def racy(st: os.stat_result, now: float) -> bool:
+    """True if the file of ``st`` changed less than :data:`RACY_S` before ``now`` (by its
+    ctime, which the system sets, or its mtime, which a copy such as ``cp -p`` sets back):
+    it may change again within one tick of its times. A time further ahead of ``now`` (a
+    file synced from a machine whose clock is ahead, a clock set back) is no recent change:
+    such a file counted as changing at every scan until the clock caught up."""
+    settled, ahead = now - RACY_S, now + RACY_S
+    return settled < st.st_ctime < ahead or settled < st.st_mtime < ahead
+
+
 # scans open the folder once and look up each run's member relative to it (POSIX)
 _RELATIVE_SCAN = (
     os.stat in os.supports_dir_fd
@@ -151,9 +163,9 @@ class LocalStore(Store):
         a file replaced by rename (as writers do) gets a new inode even within one mtime tick;
         one edited in place keeping its size with its mtime set back (``cp -p``, ``rsync -t``,
         ``tar``) gets a new ctime, which nothing can set back. A file modified less than
-        :data:`RACY_S` seconds before the scan could still change within its mtime tick keeping
-        size and inode (rewritten in place), so its tag also holds the scan time: it differs on
-        every scan until the file has settled."""
+        :data:`RACY_S` seconds before the scan (:func:`racy`) could still change within its
+        mtime tick keeping size and inode (rewritten in place), so its tag also holds the scan
+        time: it differs on every scan until the file has settled."""
         return self._scan(member, only, tags=False)  # type: ignore[return-value]
 
     def member_versions(
@@ -183,7 +195,8 @@ class LocalStore(Store):
         allows, the folder is opened once and each member looked up relative to it (a short
         path to resolve per run, not the whole one)."""
         out: dict[str, Any] = {}
-        stat_of, is_file, sep, settled = os.stat, stat.S_ISREG, os.sep, now - RACY_S
+        stat_of, is_file, sep = os.stat, stat.S_ISREG, os.sep
+        settled, ahead = now - RACY_S, now + RACY_S
         fd = os.open(top, os.O_RDONLY | _O_DIRECTORY) if _RELATIVE_SCAN else None
         prefix = "" if fd is not None else f"{top}{sep}"  # member paths: relative to fd
         try:
@@ -207,8 +220,8 @@ class LocalStore(Store):
                         out[name] = (found.etag if found else None) if tags else found
                         continue
                     tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}:{st.st_ctime_ns:x}"
-                    if st.st_mtime > settled:
-                        tag += f":{time.time_ns():x}"
+                    if settled < st.st_ctime < ahead or settled < st.st_mtime < ahead:
+                        tag += f":{time.time_ns():x}"  # (inline: racy(st, now))
                     out[name] = tag if tags else Entry(member, False, st.st_size, st.st_mtime, tag)
         finally:
             if fd is not None:
@@ -239,7 +252,7 @@ class LocalStore(Store):
         except OSError:
             return None
         tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}"
-        return tag + f":{time.time_ns():x}" if st.st_mtime > time.time() - RACY_S else tag
+        return tag + f":{time.time_ns():x}" if racy(st, time.time()) else tag
 
     def _member(self, folder: str, name: str, member: str, now: float) -> Entry | None:
         path = f"{folder}{os.sep}{member}"
@@ -255,7 +268,7 @@ class LocalStore(Store):
         if not stat.S_ISREG(st.st_mode):
             return None
         tag = f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}:{st.st_ctime_ns:x}"
-        if st.st_mtime > now - RACY_S:
+        if racy(st, now):
             tag += f":{time.time_ns():x}"
         return Entry(member, False, size=st.st_size, mtime=st.st_mtime, etag=tag)
 
