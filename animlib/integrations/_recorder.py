@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -83,27 +82,6 @@ def score_kwargs(scores: Any) -> dict[str, np.ndarray]:
     if finite and looks_like_probabilities(s.astype(np.float64), sum_tolerance(scores)):
         return {"confidences": np.clip(s, 0, 1)}
     return {"logits": s}
-
-
-@contextlib.contextmanager
-def patched(
-    targets: Iterable[tuple[Any, str]], wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
-) -> Iterator[None]:
-    """Each method ``obj.name`` of ``targets`` replaced by ``wrap(obj.name)`` while the block
-    runs, then put back: an attribute the object had of its own is restored, one it took from
-    its class is deleted again."""
-    saved = []
-    try:
-        for obj, name in targets:
-            saved.append((obj, name, vars(obj).get(name), name in vars(obj)))
-            setattr(obj, name, wrap(getattr(obj, name)))
-        yield
-    finally:
-        for obj, name, own, had_own in reversed(saved):
-            if had_own:
-                setattr(obj, name, own)
-            else:
-                vars(obj).pop(name, None)
 
 
 class StepRecorder:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import RunInputError
-from ._recorder import StepRecorder, as_array, check_targets, class_names, patched
+from ._patching import patched
+from ._recorder import StepRecorder, as_array, check_targets, class_names
 
 # gradient attacks that ask for gradients at points other than their iterates (ElasticNet's
 # FISTA look-ahead, the virtual adversarial direction's probe): the clean input and result only

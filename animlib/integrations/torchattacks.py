@@ -7,7 +7,8 @@ from typing import Any
 
 from ..batch_input import ExperimentInputError
 from ..errors import Code
-from ._recorder import StepRecorder, check_targets, class_names, patched
+from ._patching import patched
+from ._recorder import StepRecorder, check_targets, class_names
 
 # attacks that call get_logits on points other than their iterates: transformed copies
 # (DI, TI), look-ahead points (NI, SINI, EAD's FISTA), random neighbours or noise (VMI, VNI,
