@@ -33,7 +33,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
         print(f"would remove {what}")
         return 0
     if not args.yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():  # (None: stdin closed)
             print(f"error: pass --yes to remove {what} (--dry-run lists them)", file=sys.stderr)
             return 2
         try:

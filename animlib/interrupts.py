@@ -31,8 +31,18 @@ class Terminated(SystemExit):
 
 
 # what closes the open writers, True if there were any (set by animlib.open_writers; the
-# watchdog calls it)
+# watchdog calls it), and whether any is open
 on_escalate: list[Callable[[], bool]] = []
+any_open: list[Callable[[], bool]] = []
+
+
+def _default_sigterm() -> None:
+    """SIGTERM's default action, now: the process ends as killed by it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -41,7 +51,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     second SIGTERM kills at once (the default is back), and a watchdog ends the process
     :data:`ESCALATE_S` later if writers are still open (a bare ``except:`` swallowed the
     exception, an executor waits for its queued work): it closes them (flushed, failed) and
-    exits with 143. A script that caught the exception and closed its writers goes on."""
+    exits with 143. A script that caught the exception and closed its writers goes on. With
+    no writer open (the last one was closed in another thread, which cannot put the default
+    back), it is the default."""
+    if any_open and not any_open[0]():
+        _default_sigterm()
+        return
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if not terminated:
@@ -68,7 +83,8 @@ def _watchdog() -> None:
 
 def catch_sigterm() -> None:
     """Raise :class:`Terminated` on SIGTERM from now on, if the program left SIGTERM to its
-    default (it kills at once: no writer would close) and this is the main thread."""
+    default (it kills at once: no writer would close) and this is the main thread (only it
+    may set handlers: writers opened only in other threads are not closed by a SIGTERM)."""
     if threading.current_thread() is threading.main_thread() and not terminated:
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -82,6 +98,42 @@ def release_sigterm() -> None:
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def sigterm_held() -> Iterator[None]:
+    """Run the block (the writers closed at exit) whole: a SIGTERM meanwhile ends the process
+    when the block ends (as the signal's default would have), a second one at once. Only in
+    the main thread, while SIGTERM has its default or animlib's handler (else the program
+    handles it), and not after a first SIGTERM (the cause of this exit: the next one kills).
+    Without it, a SIGTERM here (a ``multiprocessing.Pool`` terminating its workers as they
+    close the writers a task left open) stopped the close part-way, leaving runs ``running``
+    and steps unwritten."""
+    try:
+        ours = (
+            threading.current_thread() is threading.main_thread()
+            and not terminated
+            and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm)
+        )
+    except (ValueError, OSError):
+        ours = False
+    if not ours:
+        yield
+        return
+    came: list[int] = []
+
+    def held(signum: int, frame: Any) -> None:
+        if came:
+            _default_sigterm()
+        came.append(signum)
+
+    signal.signal(signal.SIGTERM, held)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (no writer is open any more)
+        if came:
+            _default_sigterm()
 
 
 @contextlib.contextmanager

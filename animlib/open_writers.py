@@ -11,7 +11,14 @@ from typing import Any, Protocol
 from . import interrupts
 from .caller import warn_caller
 from .errors import AnimlibError, Code
-from .interrupts import Terminated, catch_sigterm, on_escalate, release_sigterm
+from .interrupts import (
+    Terminated,
+    any_open,
+    catch_sigterm,
+    on_escalate,
+    release_sigterm,
+    sigterm_held,
+)
 
 
 class Finishable(Protocol):
@@ -37,6 +44,10 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
     writer made as one still open in this process was made by a cell run again: the earlier
     one, out of reach once its variable is rebound, would hold its run open until the session
     ends. A warning names both and says how to close the earlier one."""
+    with _lock:
+        if interrupts.terminated and not _open_here():  # a SIGTERM's exception was caught and
+            interrupts.terminated.clear()  # its writers closed: the script goes on, caught again
+    going_on()
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
@@ -58,6 +69,23 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
         from multiprocessing.util import Finalize
 
         Finalize(None, finish_open_writers, exitpriority=10)
+
+
+def going_on() -> None:
+    """The script's main thread goes on using writers (a writer logs or opens): a ``sys.exit``
+    it called before was caught (argparse's, in a ``try``), so it is not what ends the script:
+    its runs left open are not failed for it at the exit."""
+    if _exit_code and _exit_code[0] is not None and _in_main_thread():
+        _exit_code[0] = None
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _open_here() -> bool:
+    """Whether this process has writers open (a forked child: not its parent's)."""
+    return any(pid == os.getpid() for _, pid in list(_open.values()))
 
 
 def _recording_exit(exit_: Any) -> Any:
@@ -172,13 +200,16 @@ def finish_open_writers() -> bool:
         writers = [w for w, pid in _open.values() if pid == os.getpid()]
         _open.clear()
         _made_as.clear()
-    for writer in writers:
-        try:
-            _close(writer, status, error)
-        except Exception as exc:  # noqa: BLE001 - reported, the other writers still closed
-            if not (isinstance(exc, AnimlibError) and exc.code == Code.MISSING):
-                print(f"animlib: could not close a writer at exit: {exc}", file=sys.stderr)
-    return bool(writers)
+    if not writers:
+        return False
+    with sigterm_held():  # (a SIGTERM now ends the process once they are closed)
+        for writer in writers:
+            try:
+                _close(writer, status, error)
+            except Exception as exc:  # noqa: BLE001 - reported, the other writers still closed
+                if not (isinstance(exc, AnimlibError) and exc.code == Code.MISSING):
+                    print(f"animlib: could not close a writer at exit: {exc}", file=sys.stderr)
+    return True
 
 
 def _close(writer: Finishable, status: str, error: str | None) -> None:
@@ -194,6 +225,7 @@ def _close(writer: Finishable, status: str, error: str | None) -> None:
 
 
 on_escalate.append(finish_open_writers)  # (SIGTERM's watchdog closes them before it exits)
+any_open.append(_open_here)
 
 
 def _in_ipython() -> bool:

@@ -45,6 +45,9 @@ def test_dry_run_and_no_terminal_remove_nothing(lab, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # (not a terminal: --yes is needed)
     assert main(["rm", "pgd-2"]) == 2
     assert "error: pass --yes to remove 3 runs" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", None)  # (stdin closed: a service, ``<&-``) no traceback
+    assert main(["rm", "pgd-2"]) == 2
+    assert "error: pass --yes to remove 3 runs" in capsys.readouterr().err
     assert sorted(os.listdir(lab)) == before
 
 

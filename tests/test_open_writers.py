@@ -92,6 +92,45 @@ SCRIPT = textwrap.dedent(
         print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
     if ending == "exit1":
         sys.exit("fatal: diverged")
+    if ending == "term-at-exit":  # a SIGTERM while the exit hook closes the writers left open
+        import signal
+        real = type(w).finish
+
+        def finish(self, *args, **kwargs):  # (as a Pool's terminate() comes in the middle)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(self, *args, **kwargs)
+
+        type(w).finish = finish
+    if ending == "caught-exit":  # argparse's sys.exit(2), caught: the script goes on, ends well
+        try:
+            sys.exit(2)
+        except SystemExit:
+            pass
+        r.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+    if ending == "caught-term":  # SIGTERM's exception caught, its writers closed; goes on
+        import signal
+        from animlib.interrupts import Terminated
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        except Terminated:
+            w.finish("failed", "stopped")
+            r.finish("failed", "stopped")
+        time.sleep(5.5)  # (past the watchdog: no writer was open)
+        n = animlib.RunWriter(root, name="next", class_names=["a", "b", "c"])
+        n.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+        print(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
+    if ending == "closed-in-thread":  # closed off the main thread: SIGTERM's default is back
+        import threading
+        closing = threading.Thread(target=lambda: (w.finish(), r.finish()))
+        closing.start()
+        closing.join()
+        print("ready", flush=True)
+        try:
+            time.sleep(30)
+        except BaseException:
+            print("survived", flush=True)
+            time.sleep(8)
     if ending == "full-caught":  # the close's final write fails (a full disk), caught: ends well
         import errno
         from animlib.store import LocalStore
@@ -333,6 +372,50 @@ def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and out.split("\n")[:2] == ["own handler", "still here"]
+
+
+def test_a_sigterm_while_the_exit_closes_the_writers_ends_the_process_once_they_are_closed(
+    tmp_path,
+):
+    """A SIGTERM in the middle of the exit's close (a ``multiprocessing.Pool`` terminating
+    workers that close the writers a task left open) stopped it: the writers not yet closed
+    stayed ``running`` (a BatchWriter's buffered steps unwritten) and the process exited 0."""
+    proc = _run(tmp_path, "term-at-exit")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGTERM, err  # as the signal's default, once closed
+    assert set(_statuses(tmp_path).values()) == {("finished", 4, None)}, err
+    assert "Exception ignored" not in err
+
+
+def test_a_sigterm_after_the_last_writer_closed_in_a_thread_is_the_default(tmp_path):
+    """Only the main thread can put SIGTERM's default back: after the last writer was closed
+    in another thread, a SIGTERM still became an exception a ``try`` could swallow."""
+    proc = _run(tmp_path, "closed-in-thread")
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM and "survived" not in out
+
+
+def test_a_sys_exit_the_script_caught_does_not_fail_its_runs(tmp_path):
+    """argparse's ``sys.exit(2)`` caught in a ``try``: the script went on and ended with 0,
+    yet its writers closed at exit were ``failed`` with "SystemExit: 2"."""
+    proc = _run(tmp_path, "caught-exit")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    statuses = _statuses(tmp_path)
+    assert statuses.pop("single") == ("finished", 5, None)
+    assert set(statuses.values()) == {("finished", 4, None)}
+
+
+def test_after_a_caught_sigterm_a_new_writer_is_not_failed_and_sigterm_is_caught_again(tmp_path):
+    """A script that caught ``Terminated`` and closed its writers went on: its next writer was
+    ``failed`` with "Terminated: SIGTERM" at the exit, and a SIGTERM then killed it at once."""
+    proc = _run(tmp_path, "caught-term")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.split()[-1:] == ["True"]  # animlib's handler again
+    assert _statuses(tmp_path)["next"] == ("finished", 1, None)
 
 
 def test_sigterm_gets_its_default_back_when_every_writer_is_closed(tmp_path):
