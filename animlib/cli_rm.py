@@ -87,17 +87,19 @@ def _runs_only(named: list[str]) -> list[str]:
 
 
 def _holds_run(run: str) -> bool:
-    """Whether the folder ``run`` holds a run.json file (as :func:`remove_run` checks).
+    """Whether the folder ``run`` holds a run.json file, or what a writer killed creating it
+    left (as :func:`remove_run` checks).
 
     Raises:
         AnimlibError: naming ``run``, when it cannot be read (a link leading outside).
     """
     from .errors import StoreError
-    from .run_folder import holds_run_json
+    from .run_folder import aborted_creation, holds_run_json
     from .store import open_store
 
     try:
-        return holds_run_json(open_store(run))
+        store = open_store(run)
+        return holds_run_json(store) or aborted_creation(store)
     except StoreError as exc:
         raise AnimlibError(f"{printable(run)}: {exc}; nothing removed", field="path") from None
 

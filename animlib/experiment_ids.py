@@ -12,7 +12,7 @@ from .batch_input import ExperimentInputError
 from .errors import AnimlibError, Code, RunInputError
 from .experiment_claim import busy, claim_holder, claimed
 from .listing import RunInfo, list_runs, read_infos
-from .run_folder import check_root, refuse_added_files
+from .run_folder import aborted_creation, check_root, refuse_added_files
 from .store import Store, open_store
 from .store.paths import is_run_id, run_id_for
 from .text import natural_key, plural
@@ -142,7 +142,10 @@ def resolve_experiment_id(
         )
     infos = read_infos(store, mine)  # only these run.json files
     strangers = [
-        i for i in infos if not i.ok or (i.get("experiment") != base and (i.get("steps") or 0))
+        i
+        for i in infos
+        if (not i.ok and not aborted_creation(store.child(i.id)))
+        or (i.ok and i.get("experiment") != base and (i.get("steps") or 0))
     ]  # (a folder that is no run, a damaged run, another's: never removed by an overwrite)
     if strangers:
         what = "cannot be read as a run" if not strangers[0].ok else "is not part of it"
@@ -286,8 +289,8 @@ def remove_runs(
         raise ExperimentInputError(
             exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
         ) from None
-    for folder in folders:
-        folder.remove(recursive=True)
+    for folder in [folder.set_aside() for folder in folders]:  # (out of sight almost at once:
+        folder.remove(recursive=True)  # a kill leaves the experiment, or none of it)
 
 
 def resumed_members(infos: list[RunInfo], experiment: str) -> tuple[str, list[RunInfo]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import meta as M
 from .errors import AnimlibError, Code, RunFormatError, StoreError
+from .lock import creation_files_only
 from .settings import held
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_ID_RULE, is_run_id, unsafe_link
@@ -94,8 +95,11 @@ def missing_meta_reason(store: Store) -> str:
             "run.json is missing but the folder holds run arrays "
             f"({', '.join(arrays)}): a half-copied run or a deleted run.json"
         )
-    if held and set(held) <= {".writer.lock", ".claim"}:
-        return "run.json is missing: a writer created this folder and stopped before writing it"
+    if held and creation_files_only(held):  # (its lock, a temporary run.json)
+        return (
+            "run.json is missing: a writer created this folder and stopped before writing it "
+            "(animlib rm, or the writer's if_exists='overwrite', removes it)"
+        )
     visible = [printable(name) for name in held if not name.startswith(".")]
     if _is_render_cache(visible):
         return (

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import time
@@ -15,8 +16,24 @@ from . import meta as M
 from .errors import Code, RunInputError, StoreError
 from .processes import pid_alive
 from .store import Store
+from .store.remote import CLAIM
 
 LOCK_NAME = ".writer.lock"
+# what a writer makes in a new run folder before its run.json: the lock (and a takeover's
+# marker), an object store's claim, the temporary file of run.json's atomic write
+_CREATION_FILE = re.compile(
+    rf"{re.escape(LOCK_NAME)}(\.takeover-[0-9a-f]+)?|{re.escape(CLAIM)}|\.tmp-[^/]*"
+)
+
+
+def creation_files_only(files: Iterable[str]) -> bool:
+    """True if ``files`` (a run folder's, with no run.json) are what a writer makes before its
+    first run.json, its lock (or an object store's claim) among them: a writer killed while it
+    created the run, or creating it now (its lock then says so)."""
+    files = list(files)
+    return any(f in (LOCK_NAME, CLAIM) for f in files) and all(
+        _CREATION_FILE.fullmatch(f) for f in files
+    )
 
 
 def _lock_of(store: Store) -> tuple[dict, bool] | None:

@@ -119,7 +119,7 @@ def clear_for(root: Store, name: str) -> None:
         is_run, why = False, "a symlink that leads outside the results folder"
     else:
         why = "without a run.json file"
-    if not is_run:
+    if not is_run and not aborted_creation(old):
         raise RunInputError(
             f"{run_id!r} in {root.url} is not a run ({why}): it is left alone (remove it or "
             "pick another name)",
@@ -145,7 +145,7 @@ def remove_run(folder: Store) -> None:
             (BUSY) a live writer holds it.
         StoreError: the storage refused.
     """
-    if not holds_run_json(folder):
+    if not holds_run_json(folder) and not aborted_creation(folder):
         raise RunInputError(
             f"{folder.url} is not a run (no run.json file): it is left alone",
             run=folder.name,
@@ -203,6 +203,16 @@ def refuse_added_files(folder: Store, run: str) -> None:
         run=run,
         field="if_exists",
     )
+
+
+def aborted_creation(folder: Store) -> bool:
+    """True if the folder ``folder`` holds no run.json and only what a writer makes before it
+    (:func:`animlib.lock.creation_files_only`): a writer killed while it created the run. An
+    overwrite and ``rm`` remove it (unless its writer lives: its lock refuses them)."""
+    try:
+        return not holds_run_json(folder) and lock.creation_files_only(folder.find(""))
+    except StoreError:
+        return False
 
 
 def holds_run_json(folder: Store) -> bool:

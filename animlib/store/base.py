@@ -249,6 +249,13 @@ class Store(ABC):
         """Delete the file ``path``, or with ``recursive`` the folder ``path`` and everything in
         it (``""``: this folder). A missing path is not an error."""
 
+    def set_aside(self) -> Store:
+        """Move this folder out of sight in one step, to be removed (:meth:`remove`): a removal
+        killed half-way then leaves nothing a reader takes for it, and several folders set
+        aside first go almost at once. Returns the store of where it went; here (an object
+        store, which has no such step) itself."""
+        return self
+
     @abstractmethod
     def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
         """Copy the local file ``local_path`` to ``path`` in this folder."""

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import Code, StoreError
-from . import paths
+from . import paths, tombstones
 from .base import Entry, Store, file_in_place, replace_via_temp, storage_error
 from .fileread import READ_FLAGS, read_ahead, read_open
 
@@ -431,13 +431,22 @@ class LocalStore(Store):
         target = self.url_of(path)  # a link itself is removed, never what it points to
         try:
             if recursive and os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
+                shutil.rmtree(self.set_aside().path if not path else target)
             else:
                 os.unlink(target)
         except FileNotFoundError:
             pass
         except OSError as exc:
             raise storage_error(exc, path, self.url) from None
+
+    def set_aside(self) -> LocalStore:
+        """Renamed to a hidden tombstone beside it (see :mod:`.tombstones`)."""
+        if os.path.islink(self.path):
+            return self
+        moved = tombstones.set_aside(self.path)
+        if moved == self.path:
+            return self
+        return LocalStore(moved, boundary=self.boundary, real_boundary=self.real_boundary)
 
     def upload(self, local_path: str | os.PathLike[str], path: str) -> None:
         copy = functools.partial(shutil.copyfile, local_path)

@@ -314,9 +314,15 @@ class RemoteStore(Store):
         return True
 
     def remove(self, path: str = "", *, recursive: bool = False) -> None:
+        """(A folder's subfolders go before its own files: a removal cut short leaves a run's
+        run.json, which another removal finds, beside what is left, not arrays alone.)"""
         full = self._path(path)
         try:
             if recursive:
+                top = full.rstrip("/") + "/"
+                nested = [p for p in self.fs.find(full) if "/" in p.removeprefix(top)]
+                if nested:
+                    self.fs.rm(nested)
                 self.fs.rm(full, recursive=True)
             else:
                 self.fs.rm_file(full)
