@@ -14,6 +14,7 @@ from typing import Any
 
 ESCALATE_S = 5.0  # a process still alive this long after SIGTERM is ended (see _on_sigterm)
 _held = [0]  # how deep the main thread is in deferred_interrupt blocks
+_survived = [0]  # SIGTERMs a script caught and went on after (a watchdog of one stands down)
 _term_pending: list[int] = []  # a SIGTERM that arrived in such a block (raised at its end)
 terminated: list[bool] = []  # a SIGTERM was raised as Terminated (the exit's cause)
 
@@ -60,7 +61,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if not terminated:
-            threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
+            threading.Thread(
+                target=_watchdog, args=(_survived[0],), name="animlib-sigterm", daemon=True
+            ).start()
     terminated.append(True)
     if _held[0]:
         _term_pending.append(signum)
@@ -68,8 +71,17 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-def _watchdog() -> None:
+def survived() -> None:
+    """The script caught a SIGTERM's exception, closed its writers and goes on (it opens a new
+    one): the SIGTERM is no longer why it will end, and its watchdog stands down."""
+    terminated.clear()
+    _survived[0] += 1
+
+
+def _watchdog(survived_before: int) -> None:
     time.sleep(ESCALATE_S)
+    if _survived[0] != survived_before:
+        return
     were_open: list[bool] = []
     closing = threading.Thread(
         target=lambda: were_open.extend(close() for close in on_escalate), daemon=True

@@ -98,7 +98,7 @@ def missing_meta_reason(store: Store) -> str:
     if held and creation_files_only(held):  # (its lock, a temporary run.json)
         return (
             "run.json is missing: a writer created this folder and stopped before writing it "
-            "(animlib rm, or the writer's if_exists='overwrite', removes it)"
+            "(once that writer is gone, animlib rm or if_exists='overwrite' removes it)"
         )
     visible = [printable(name) for name in held if not name.startswith(".")]
     if _is_render_cache(visible):

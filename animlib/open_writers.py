@@ -44,9 +44,9 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
     writer made as one still open in this process was made by a cell run again: the earlier
     one, out of reach once its variable is rebound, would hold its run open until the session
     ends. A warning names both and says how to close the earlier one."""
-    with _lock:
-        if interrupts.terminated and not _open_here():  # a SIGTERM's exception was caught and
-            interrupts.terminated.clear()  # its writers closed: the script goes on, caught again
+    with _lock:  # a SIGTERM's exception was caught and its writers closed: the script goes on
+        if interrupts.terminated and not _open_here() and not _exiting():
+            interrupts.survived()  # (caught again; not failed for it)
     going_on()
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
@@ -72,15 +72,21 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
 
 
 def going_on() -> None:
-    """The script's main thread goes on using writers (a writer logs or opens): a ``sys.exit``
-    it called before was caught (argparse's, in a ``try``), so it is not what ends the script:
-    its runs left open are not failed for it at the exit."""
-    if _exit_code and _exit_code[0] is not None and _in_main_thread():
+    """The script's main thread goes on using writers (a writer logs or opens) after the
+    ``sys.exit`` it called before was caught (argparse's, in a ``try``): that is not what ends
+    the script, so its runs left open are not failed for it at the exit. (Not while the exit
+    is still under way: a ``finally`` block using a writer.)"""
+    if _exit_code and _exit_code[0] is not None and not _exiting():
         _exit_code[0] = None
 
 
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+def _exiting() -> bool:
+    """Whether a ``SystemExit`` (``sys.exit``, :class:`Terminated`) is under way here: the
+    main thread is in a ``finally`` or ``except`` block it passes through (or not the main
+    thread, which no exit stops)."""
+    if threading.current_thread() is not threading.main_thread():
+        return True
+    return isinstance(sys.exc_info()[1], SystemExit)
 
 
 def _open_here() -> bool:

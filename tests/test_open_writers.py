@@ -120,6 +120,24 @@ SCRIPT = textwrap.dedent(
         n = animlib.RunWriter(root, name="next", class_names=["a", "b", "c"])
         n.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
         print(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, flush=True)
+    if ending == "exit-through-finally":  # a sys.exit(1) not caught, a finally logs on its way
+        try:
+            sys.exit(1)
+        finally:
+            r.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+    if ending == "caught-term-soon":  # SIGTERM caught, writers closed, a new run at once
+        import signal
+        from animlib.interrupts import Terminated
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        except Terminated:
+            w.finish("failed", "stopped")
+            r.finish("failed", "stopped")
+        with animlib.RunWriter(root, name="next", class_names=["a", "b", "c"]) as n:
+            for _ in range(16):  # 8 s: past the first SIGTERM's watchdog
+                n.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+                time.sleep(0.5)
     if ending == "closed-in-thread":  # closed off the main thread: SIGTERM's default is back
         import threading
         closing = threading.Thread(target=lambda: (w.finish(), r.finish()))
@@ -416,6 +434,22 @@ def test_after_a_caught_sigterm_a_new_writer_is_not_failed_and_sigterm_is_caught
     assert proc.returncode == 0, err
     assert out.split()[-1:] == ["True"]  # animlib's handler again
     assert _statuses(tmp_path)["next"] == ("finished", 1, None)
+
+
+def test_an_exit_under_way_through_a_finally_that_logs_still_fails_the_runs(tmp_path):
+    proc = _run(tmp_path, "exit-through-finally")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert {v[2] for v in _statuses(tmp_path).values()} == {"SystemExit: 1"}
+
+
+def test_a_script_that_caught_sigterm_and_went_on_is_not_ended_by_its_watchdog(tmp_path):
+    """Its new run, logging past the first SIGTERM's watchdog (5 s), was cut short, exit 143,
+    and (once the signal no longer failed it) marked ``finished``."""
+    proc = _run(tmp_path, "caught-term-soon")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _statuses(tmp_path)["next"] == ("finished", 16, None)
 
 
 def test_sigterm_gets_its_default_back_when_every_writer_is_closed(tmp_path):

@@ -154,3 +154,11 @@ def test_an_object_store_removes_a_runs_arrays_before_its_run_json(monkeypatch):
     store.remove(recursive=True)
     assert all("/images/" in p for p in calls[0]) and len(calls[0]) == 2
     assert not store.contains("run.json") and not store.contains("images/zarr.json")
+
+
+def test_tombstones_of_a_folder_that_cannot_be_listed_are_left_quietly(tmp_path, monkeypatch):
+    def refused(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(tombstones.os, "scandir", refused)
+    tombstones._sweep(str(tmp_path), keep="")  # (an UnboundLocalError after the rename)

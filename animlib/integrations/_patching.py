@@ -4,14 +4,16 @@
 # wrapping its method for one run wrapped it for the other too, and each run then logged the
 # other's batches (and the last to finish put back a wrapper). So the object gets one
 # dispatcher per method while any run wraps it: a call goes to the calling thread's wrappers
-# (nested runs in one thread compose, innermost first), else to the method itself (a call from
-# another thread, which no run of that thread made, is logged by none).
+# (nested runs in one thread compose, innermost first), else to the method itself: a call from
+# a thread that runs no logged attack (an attack evaluating in worker threads of its own) is
+# logged by none, and a warning says so once.
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,6 +31,7 @@ class _Patch:
         self.own, self.had_own = vars(obj).get(name), name in vars(obj)
         self.method = getattr(obj, name)
         self.stacks: dict[int, list[Callable[..., Any]]] = {}
+        self.told = False
 
         @functools.wraps(self.method)
         def dispatch(*args: Any, **kwargs: Any) -> Any:
@@ -38,7 +41,17 @@ class _Patch:
 
     def target(self) -> Callable[..., Any]:
         stack = self.stacks.get(threading.get_ident())
-        return stack[-1] if stack else self.method
+        if stack:
+            return stack[-1]
+        if self.stacks and not self.told:
+            self.told = True
+            warnings.warn(
+                f"{type(self.obj).__name__}.{self.name} was called from a thread that runs no "
+                "logged attack while one is logged: its calls there are not logged (an attack "
+                "that evaluates in threads of its own logs its clean input and result only)",
+                stacklevel=3,
+            )
+        return self.method
 
     def push(self, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         stack = self.stacks.setdefault(threading.get_ident(), [])

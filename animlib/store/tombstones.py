@@ -39,7 +39,8 @@ def set_aside(path: str) -> str:
 
 def _sweep(folder: str, keep: str) -> None:
     """Remove the tombstones in ``folder`` (removals killed half-way) but ``keep``."""
-    with contextlib.suppress(OSError), os.scandir(folder) as it:
+    tombs: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(folder) as it:  # (unlistable: none swept)
         tombs = [e.path for e in it if e.name.startswith(TOMBSTONE) and e.path != keep]
     for tomb in tombs:
         if os.path.isdir(tomb) and not os.path.islink(tomb):
