@@ -289,8 +289,8 @@ def remove_runs(
         raise ExperimentInputError(
             exc.message, run=exc.run, field=exc.field, code=exc.code, experiment=experiment
         ) from None
-    for folder in [folder.set_aside() for folder in folders]:  # (out of sight almost at once:
-        folder.remove(recursive=True)  # a kill leaves the experiment, or none of it)
+    for folder in [folder.set_aside() for folder in folders]:  # (out of sight in a few renames:
+        folder.remove(recursive=True)  # a kill leaves whole samples, which a rerun removes)
 
 
 def resumed_members(infos: list[RunInfo], experiment: str) -> tuple[str, list[RunInfo]]:

@@ -162,3 +162,40 @@ def test_tombstones_of_a_folder_that_cannot_be_listed_are_left_quietly(tmp_path,
 
     monkeypatch.setattr(tombstones.os, "scandir", refused)
     tombstones._sweep(str(tmp_path), keep="")  # (an UnboundLocalError after the rename)
+
+
+def test_a_users_hidden_folder_beside_a_removed_run_is_left_alone(tmp_path, monkeypatch):
+    """The first removal in a folder swept every ``.rm-*`` folder beside it: a user's
+    ``.rm-later/thesis.tex`` went with ``rm`` of a run, unsaid."""
+    monkeypatch.setattr(tombstones, "_swept", set())
+    for name in (".rm-later", ".animlib-removing-later", f"{TOMBSTONE}0123456789abcdeg"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "thesis.tex").write_text("mine")
+    _run(tmp_path, "pgd")
+    assert main(["rm", str(tmp_path / "pgd"), "--yes"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{TOMBSTONE}0123456789abcdeg",
+        ".animlib-removing-later",
+        ".rm-later",
+    ]
+
+
+def test_an_empty_folder_a_writer_was_killed_making_is_cleared_once_old(tmp_path):
+    """Killed between making the run folder and its lock, a writer left it empty: refused by
+    ``rm``, an overwrite and an experiment's rerun. A folder made just now may be a live
+    writer's that is about to take its lock: it is left alone."""
+    (tmp_path / "pgd").mkdir()
+    assert main(["rm", str(tmp_path / "pgd"), "--yes"]) == 2  # (just made)
+    old = os.stat(tmp_path / "pgd").st_mtime - 60
+    os.utime(tmp_path / "pgd", (old, old))
+    assert main(["rm", str(tmp_path / "pgd"), "--yes"]) == 0
+    for name in ("pgd", "eo-0001"):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (old, old))
+    with animlib.RunWriter(tmp_path, name="pgd", class_names=CLASSES, if_exists="overwrite") as w:
+        w.log(image=image_for(0), confidences=probs_for(0))
+    with animlib.BatchWriter(tmp_path, experiment="eo", class_names=CLASSES,
+                             true_labels=[0, 1], if_exists="overwrite") as b:  # fmt: skip
+        b.log(images=np.full((2, 8, 8), 0.5, np.float32), confidences=np.full((2, 4), 0.25))
+    ok = sorted(i.id for i in animlib.list_runs(tmp_path) if i.ok)
+    assert ok == ["eo-0000", "eo-0001", "pgd"]
