@@ -144,9 +144,10 @@ def resolve_experiment_id(
     strangers = [
         i
         for i in infos
-        if (not i.ok and not aborted_creation(store.child(i.id)))
+        if (not i.ok and not aborted_creation(store.child(i.id), empty_after=0))
         or (i.ok and i.get("experiment") != base and (i.get("steps") or 0))
-    ]  # (a folder that is no run, a damaged run, another's: never removed by an overwrite)
+    ]  # (a folder that is no run, a damaged run, another's: never removed by an overwrite;
+    # a sample a writer was killed making is, even empty: no writer holds the claim to make it)
     if strangers:
         what = "cannot be read as a run" if not strangers[0].ok else "is not part of it"
         raise ExperimentInputError(

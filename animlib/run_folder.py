@@ -209,11 +209,11 @@ def refuse_added_files(folder: Store, run: str) -> None:
 EMPTY_AFTER_S = 10.0  # an empty run folder this old is no writer's that is creating it now
 
 
-def aborted_creation(folder: Store) -> bool:
+def aborted_creation(folder: Store, *, empty_after: float = EMPTY_AFTER_S) -> bool:
     """True if the folder ``folder`` holds no run.json and only what a writer makes before it
-    (:func:`animlib.lock.creation_files_only`), or nothing at all for :data:`EMPTY_AFTER_S`: a
-    writer killed while it created the run. An overwrite and ``rm`` remove it (unless its
-    writer lives: its lock refuses them)."""
+    (:func:`animlib.lock.creation_files_only`), or nothing at all for ``empty_after`` seconds
+    (0: the caller knows no writer is making it): a writer killed while it created the run.
+    An overwrite and ``rm`` remove it (unless its writer lives: its lock refuses them)."""
     try:
         if holds_run_json(folder):
             return False
@@ -221,7 +221,7 @@ def aborted_creation(folder: Store) -> bool:
             return lock.creation_files_only(files)
         made = folder.write_time("").split(":")[0]  # (local folders: "mtime_ns:size")
         age = time.time() - int(made) / 1e9 if made.isdigit() else 0.0
-        return age > EMPTY_AFTER_S and not folder.list("")
+        return (age > empty_after or not empty_after) and not folder.list("")
     except StoreError:
         return False
 

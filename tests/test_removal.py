@@ -189,9 +189,9 @@ def test_an_empty_folder_a_writer_was_killed_making_is_cleared_once_old(tmp_path
     old = os.stat(tmp_path / "pgd").st_mtime - 60
     os.utime(tmp_path / "pgd", (old, old))
     assert main(["rm", str(tmp_path / "pgd"), "--yes"]) == 0
-    for name in ("pgd", "eo-0001"):
-        (tmp_path / name).mkdir()
-        os.utime(tmp_path / name, (old, old))
+    (tmp_path / "pgd").mkdir()
+    os.utime(tmp_path / "pgd", (old, old))
+    (tmp_path / "eo-0001").mkdir()  # (just now: no writer holds the experiment's claim)
     with animlib.RunWriter(tmp_path, name="pgd", class_names=CLASSES, if_exists="overwrite") as w:
         w.log(image=image_for(0), confidences=probs_for(0))
     with animlib.BatchWriter(tmp_path, experiment="eo", class_names=CLASSES,
