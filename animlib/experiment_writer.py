@@ -466,7 +466,7 @@ class BatchWriter:
 
     def _create_sink(self, i: int, step: BatchStep) -> SampleSink:
         sample = int(self._ids[i])
-        writer_args = dict(
+        args = dict(
             self._fields,
             class_names=self._class_names,
             true_label=None if self._true is None else int(self._true[i]),
@@ -485,8 +485,7 @@ class BatchWriter:
         }
         if step.probs is not None:
             extra["initial_pred"] = int(step.probs[i].argmax())
-        run_id = run_id_for(self.experiment, sample)
-        return SampleSink.create(self._root, run_id, writer_args, extra)
+        return SampleSink.create(self._root, run_id_for(self.experiment, sample), args, extra)
 
     def _write(self, step: BatchStep) -> None:
         """Buffer the step in every active sample's run (the flusher writes it)."""

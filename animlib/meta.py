@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -57,6 +58,14 @@ def end_status(status: object, run: str | None = None) -> str:
             code=Code.INVALID,
         )
     return status
+
+
+def original_sha1(image: np.ndarray | None) -> str | None:
+    """``original_sha1``: a content hash of the clean image, so runs on the same source image
+    can be grouped."""
+    if image is None:
+        return None
+    return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()[:16]
 
 
 def now_iso() -> str:

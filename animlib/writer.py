@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import os
 import secrets
@@ -155,7 +154,7 @@ class RunWriter:
             "image_shape": None,
             "image_dtype": None,
             "summary": {},
-            "original_sha1": _sha1(self._original),
+            "original_sha1": M.original_sha1(self._original),
         }
         meta.update(_extra_fields(fields, name))
         root_store = open_store(root, storage_options)
@@ -471,13 +470,6 @@ def _extra_fields(fields: Any, run: str) -> dict[str, Any]:
 
 def _check_side(shape: tuple[int, ...], run: str | None, field: str) -> None:
     check_side(shape[0], shape[1], run=run, field=field, error=RunInputError)
-
-
-def _sha1(image: np.ndarray | None) -> str | None:
-    """Content hash of the clean image, so runs on the same source image can be grouped."""
-    if image is None:
-        return None
-    return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()[:16]
 
 
 def to_list(value: Any, field: str, run: str) -> list:
