@@ -32,6 +32,7 @@ _made_as: dict[int, tuple[tuple[str, str], str]] = {}  # id(writer) -> ((folder,
 _lock = threading.Lock()
 _hooked: set[int] = set()  # the processes whose exit closes their writers
 _exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
+_exits: list[Any] = []  # (sys.exit, its recording wrapper) while writers are open
 
 
 def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: str = "") -> None:
@@ -56,13 +57,15 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
             made_as = (folder if "://" in folder else os.path.abspath(folder), name)
             _warn_if_made_again(made_as, writes)
             _made_as[id(writer)] = (made_as, writes)
+        if not _exit_code:
+            _exit_code.append(None)
+        if not _exits and sys.exit.__module__ == "sys":  # (put back when the last one closes)
+            _exits[:] = [sys.exit, _recording_exit(sys.exit)]
+            sys.exit = _exits[1]
         if os.getpid() in _hooked:
             return
         _hooked.add(os.getpid())
     atexit.register(finish_open_writers)
-    if not _exit_code and sys.exit.__module__ == "sys":  # (once: another wrapper stays)
-        _exit_code.append(None)
-        sys.exit = _recording_exit(sys.exit)
     import multiprocessing
 
     if multiprocessing.parent_process() is not None:
@@ -165,6 +168,9 @@ def untrack(writer: Finishable) -> None:
         _open.pop(id(writer), None)
         _made_as.pop(id(writer), None)
         last = not _open
+        if last and _exits and sys.exit is _exits[1]:  # (another's wrapper over it: kept)
+            sys.exit = _exits.pop(0)
+            _exits.clear()
     if last:
         release_sigterm()
 
