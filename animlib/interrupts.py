@@ -4,6 +4,7 @@ SIGTERM turned into an exception while writers are open (so they close, flushed,
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -14,9 +15,39 @@ from typing import Any
 
 ESCALATE_S = 5.0  # a process still alive this long after SIGTERM is ended (see _on_sigterm)
 _held = [0]  # how deep the main thread is in deferred_interrupt blocks
-_survived = [0]  # SIGTERMs a script caught and went on after (a watchdog of one stands down)
 _term_pending: list[int] = []  # a SIGTERM that arrived in such a block (raised at its end)
 terminated: list[bool] = []  # a SIGTERM was raised as Terminated (the exit's cause)
+
+
+class _Dropped:
+    """Put on an exception that ends a script (``sys.exit``'s, :class:`Terminated`): it goes
+    with the exception. Dropped while Python code runs (an ``except`` block that caught it
+    ended), ``caught`` is called: the exception is not what ends the script. Dropped by the
+    interpreter as it exits (no Python frame below), or never (kept by a ``finally`` or a
+    generator closing on its way out), it is."""
+
+    __slots__ = ("caught",)
+
+    def __init__(self, caught: Callable[[], None]) -> None:
+        self.caught = caught
+
+    def __del__(self) -> None:
+        here = inspect.currentframe()
+        if here is not None and here.f_back is not None:  # (none: the interpreter, exiting)
+            self.caught()
+
+
+def watched(exc: BaseException, caught: Callable[[], None]) -> BaseException:
+    """``exc``, calling ``caught`` if it is caught and dropped (see :class:`_Dropped`)."""
+    exc.animlib_dropped = _Dropped(caught)  # type: ignore[attr-defined]
+    return exc
+
+
+def _sigterm_caught() -> None:
+    """The script caught the SIGTERM's exception and goes on: later writers are not failed for
+    it, and catch SIGTERM again (a watchdog started by it still ends a script with writers
+    open 5 s after the signal)."""
+    terminated.clear()
 
 
 class Terminated(SystemExit):
@@ -61,27 +92,20 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if not terminated:
-            threading.Thread(
-                target=_watchdog, args=(_survived[0],), name="animlib-sigterm", daemon=True
-            ).start()
+            threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
     terminated.append(True)
     if _held[0]:
         _term_pending.append(signum)
         return
-    raise Terminated
+    raise watched(Terminated(), _sigterm_caught)
 
 
-def survived() -> None:
-    """The script caught a SIGTERM's exception, closed its writers and goes on (it opens a new
-    one): the SIGTERM is no longer why it will end, and its watchdog stands down."""
-    terminated.clear()
-    _survived[0] += 1
-
-
-def _watchdog(survived_before: int) -> None:
+def _watchdog() -> None:
     time.sleep(ESCALATE_S)
-    if _survived[0] != survived_before:
+    if any_open and not any_open[0]():  # the script closed its writers: it goes on
         return
+    if not terminated:  # (it caught the exception: the writers still open are failed for it)
+        terminated.append(True)
     were_open: list[bool] = []
     closing = threading.Thread(
         target=lambda: were_open.extend(close() for close in on_escalate), daemon=True
@@ -170,6 +194,6 @@ def deferred_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if _term_pending and not _held[0]:
         _term_pending.clear()
-        raise Terminated
+        raise watched(Terminated(), _sigterm_caught)
     if caught:
         raise KeyboardInterrupt

@@ -18,6 +18,7 @@ from .interrupts import (
     on_escalate,
     release_sigterm,
     sigterm_held,
+    watched,
 )
 
 
@@ -33,6 +34,7 @@ _lock = threading.Lock()
 _hooked: set[int] = set()  # the processes whose exit closes their writers
 _exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
 _exits: list[Any] = []  # (sys.exit, its recording wrapper) while writers are open
+_exits_raised: list[object] = []  # every status the wrapper raised (the last: _exit_code's)
 
 
 def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: str = "") -> None:
@@ -45,10 +47,6 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
     writer made as one still open in this process was made by a cell run again: the earlier
     one, out of reach once its variable is rebound, would hold its run open until the session
     ends. A warning names both and says how to close the earlier one."""
-    with _lock:  # a SIGTERM's exception was caught and its writers closed: the script goes on
-        if interrupts.terminated and not _open_here() and not _exiting():
-            interrupts.survived()  # (caught again; not failed for it)
-    going_on()
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
@@ -74,24 +72,6 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
         Finalize(None, finish_open_writers, exitpriority=10)
 
 
-def going_on() -> None:
-    """The script's main thread goes on using writers (a writer logs or opens) after the
-    ``sys.exit`` it called before was caught (argparse's, in a ``try``): that is not what ends
-    the script, so its runs left open are not failed for it at the exit. (Not while the exit
-    is still under way: a ``finally`` block using a writer.)"""
-    if _exit_code and _exit_code[0] is not None and not _exiting():
-        _exit_code[0] = None
-
-
-def _exiting() -> bool:
-    """Whether a ``SystemExit`` (``sys.exit``, :class:`Terminated`) is under way here: the
-    main thread is in a ``finally`` or ``except`` block it passes through (or not the main
-    thread, which no exit stops)."""
-    if threading.current_thread() is not threading.main_thread():
-        return True
-    return isinstance(sys.exc_info()[1], SystemExit)
-
-
 def _open_here() -> bool:
     """Whether this process has writers open (a forked child: not its parent's)."""
     return any(pid == os.getpid() for _, pid in list(_open.values()))
@@ -100,7 +80,14 @@ def _open_here() -> bool:
 def _recording_exit(exit_: Any) -> Any:
     def exit(status: object = None) -> None:
         _exit_code[:] = [status]
-        exit_(status)
+        mine = len(_exits_raised) + 1
+        _exits_raised.append(status)
+
+        def caught() -> None:  # (argparse's, in a try): not what ends the script
+            if len(_exits_raised) == mine:
+                _exit_code[:] = [None]
+
+        raise watched(SystemExit(status), caught)  # (what exit_ raises)
 
     exit.__doc__ = exit_.__doc__
     return exit

@@ -125,7 +125,10 @@ SCRIPT = textwrap.dedent(
         try:
             sys.exit(1)
         finally:
-            r.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
+            try:
+                os.stat("/nonexistent")
+            except OSError:  # (handling another exception meanwhile)
+                r.log(image=np.zeros((8, 8), np.float32), confidences=np.full(3, 1 / 3))
     if ending == "caught-term-soon":  # SIGTERM caught, writers closed, a new run at once
         import signal
         from animlib.interrupts import Terminated
@@ -444,13 +447,15 @@ def test_an_exit_under_way_through_a_finally_that_logs_still_fails_the_runs(tmp_
     assert {v[2] for v in _statuses(tmp_path).values()} == {"SystemExit: 1"}
 
 
-def test_a_script_that_caught_sigterm_and_went_on_is_not_ended_by_its_watchdog(tmp_path):
-    """Its new run, logging past the first SIGTERM's watchdog (5 s), was cut short, exit 143,
-    and (once the signal no longer failed it) marked ``finished``."""
+def test_a_run_cut_short_by_the_watchdog_of_a_caught_sigterm_is_failed_for_it(tmp_path):
+    """A script that caught the SIGTERM and opened a new writer at once is still ended 5 s
+    after the signal (a bare ``except:`` per sample looks the same); its new run, cut short,
+    was marked ``finished`` once the caught signal no longer failed runs."""
     proc = _run(tmp_path, "caught-term-soon")
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert _statuses(tmp_path)["next"] == ("finished", 16, None)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    status, steps, error = _statuses(tmp_path)["next"]
+    assert (status, error) == ("failed", "Terminated: SIGTERM") and steps < 16
 
 
 def test_sigterm_gets_its_default_back_when_every_writer_is_closed(tmp_path):
