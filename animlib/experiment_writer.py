@@ -26,7 +26,7 @@ from .flusher import Flusher, shared_pool
 from .interrupts import deferred_interrupt
 from .limits import check_steps
 from .listing import RunInfo
-from .open_writers import error_text, track, untrack
+from .open_writers import error_text, going_on, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS
 from .sample_sink import SampleSink, common_steps
@@ -227,6 +227,7 @@ class BatchWriter:
             StoreError: a background write failed since the last call (this step is not
                 logged; the earlier ones stay buffered and are written again).
         """
+        going_on()  # (a sys.exit caught and dropped before this step ends nothing)
         blame = self._blame()
         if self._closed:
             raise blame("log", "this writer is closed", code=Code.CLOSED)

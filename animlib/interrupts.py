@@ -44,10 +44,21 @@ def watched(exc: BaseException, caught: Callable[[], None]) -> BaseException:
 
 
 def _sigterm_caught() -> None:
-    """The script caught the SIGTERM's exception and goes on: later writers are not failed for
-    it, and catch SIGTERM again (a watchdog started by it still ends a script with writers
-    open 5 s after the signal)."""
-    terminated.clear()
+    """The SIGTERM's exception was caught and dropped (see :func:`went_on`)."""
+    if terminated:
+        dropped.append(True)
+
+
+dropped: list[bool] = []  # the last SIGTERM's exception was caught and dropped
+
+
+def went_on() -> None:
+    """The script opens a writer, all closed, after it caught the SIGTERM's exception and
+    dropped it: later writers are not failed for it, and catch SIGTERM again (its watchdog
+    still ends a script with writers open 5 s after the signal)."""
+    if dropped:
+        terminated.clear()
+        dropped.clear()
 
 
 class Terminated(SystemExit):
@@ -94,6 +105,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         if not terminated:
             threading.Thread(target=_watchdog, name="animlib-sigterm", daemon=True).start()
     terminated.append(True)
+    dropped.clear()
     if _held[0]:
         _term_pending.append(signum)
         return

@@ -47,6 +47,10 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
     writer made as one still open in this process was made by a cell run again: the earlier
     one, out of reach once its variable is rebound, would hold its run open until the session
     ends. A warning names both and says how to close the earlier one."""
+    with _lock:
+        if not _open_here() and not _exiting():
+            interrupts.went_on()  # (a SIGTERM the script caught, and closed its writers for)
+    going_on()
     catch_sigterm()  # (a kill, a timeout, a preemption closes the writers too)
     with _lock:
         _open[id(writer)] = (writer, os.getpid())
@@ -72,6 +76,25 @@ def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: st
         Finalize(None, finish_open_writers, exitpriority=10)
 
 
+def going_on() -> None:
+    """The script's main thread goes on using writers (a writer logs or opens), handling no
+    exception, after the ``sys.exit`` it called was caught and dropped (argparse's, in a
+    ``try``): that is not what ends the script, and its runs left open are not failed for it.
+    Both are needed: an exit on its way out may be dropped early (freed by the GC from a
+    reference cycle), and code that logs on the way out (a ``finally``) may handle no
+    exception of its own."""
+    if len(_exit_code) == 2 and not _exiting():
+        _exit_code[:] = [None]
+
+
+def _exiting() -> bool:
+    """Whether an exception is being handled here (an exit passing through an ``except`` or
+    ``finally``), or this is not the main thread (no exit stops it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return True
+    return sys.exc_info()[1] is not None
+
+
 def _open_here() -> bool:
     """Whether this process has writers open (a forked child: not its parent's)."""
     return any(pid == os.getpid() for _, pid in list(_open.values()))
@@ -79,13 +102,13 @@ def _open_here() -> bool:
 
 def _recording_exit(exit_: Any) -> Any:
     def exit(status: object = None) -> None:
-        _exit_code[:] = [status]
+        _exit_code[:] = [status]  # (a second item: it was caught and dropped)
         mine = len(_exits_raised) + 1
         _exits_raised.append(status)
 
-        def caught() -> None:  # (argparse's, in a try): not what ends the script
+        def caught() -> None:  # (argparse's, in a try): maybe not what ends the script
             if len(_exits_raised) == mine:
-                _exit_code[:] = [None]
+                _exit_code[1:] = [True]
 
         raise watched(SystemExit(status), caught)  # (what exit_ raises)
 

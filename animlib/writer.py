@@ -22,7 +22,7 @@ from .arrays import (
 from .caller import warn_caller
 from .errors import AnimlibError, Code, RunInputError
 from .limits import check_classes, check_json_depth, check_side, check_steps
-from .open_writers import error_text, track, untrack
+from .open_writers import error_text, going_on, track, untrack
 from .params import params_problem
 from .run_folder import IF_EXISTS, check_root, clear_for
 from .store import Store, open_store
@@ -277,6 +277,7 @@ class RunWriter:
             RunInputError: bad input (nothing is written), or the writer is closed (CLOSED).
             StoreError: the storage refused the write; the run is as it was before the call.
         """
+        going_on()  # (a sys.exit caught and dropped before this step ends nothing)
         with self._lock:
             if self._closing:
                 raise RunInputError(
