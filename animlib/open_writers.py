@@ -34,7 +34,7 @@ _lock = threading.Lock()
 _hooked: set[int] = set()  # the processes whose exit closes their writers
 _exit_code: list[object] = []  # what ``sys.exit`` was last called with (no hook tells it)
 _exits: list[Any] = []  # (sys.exit, its recording wrapper) while writers are open
-_exits_raised: list[object] = []  # every status the wrapper raised (the last: _exit_code's)
+_exits_raised = [0]  # how many exits the wrapper raised (the last: _exit_code's)
 
 
 def track(writer: Finishable, made_as: tuple[str, str] | None = None, writes: str = "") -> None:
@@ -103,11 +103,11 @@ def _open_here() -> bool:
 def _recording_exit(exit_: Any) -> Any:
     def exit(status: object = None) -> None:
         _exit_code[:] = [status]  # (a second item: it was caught and dropped)
-        mine = len(_exits_raised) + 1
-        _exits_raised.append(status)
+        _exits_raised[0] += 1
+        mine = _exits_raised[0]
 
         def caught() -> None:  # (argparse's, in a try): maybe not what ends the script
-            if len(_exits_raised) == mine:
+            if _exits_raised[0] == mine:
                 _exit_code[1:] = [True]
 
         raise watched(SystemExit(status), caught)  # (what exit_ raises)

@@ -210,13 +210,12 @@ EMPTY_AFTER_S = 10.0  # an empty run folder this old is no writer's that is crea
 
 
 def aborted_creation(folder: Store, *, empty_after: float = EMPTY_AFTER_S) -> bool:
-    """True if the folder ``folder`` holds no run.json and only what a writer makes before it
-    (:func:`animlib.lock.creation_files_only`), or nothing at all for ``empty_after`` seconds
-    (0: the caller knows no writer is making it): a writer killed while it created the run.
-    An overwrite and ``rm`` remove it (unless its writer lives: its lock refuses them)."""
+    """True if the folder ``folder`` holds only what a writer makes before its run.json
+    (:func:`animlib.lock.creation_files_only`: a run.json among its files is not), or nothing
+    at all for ``empty_after`` seconds (0: the caller knows no writer is making it): a writer
+    killed while it created the run. An overwrite and ``rm`` remove it (unless its writer
+    lives: its lock refuses them)."""
     try:
-        if holds_run_json(folder):
-            return False
         if files := folder.find(""):
             return lock.creation_files_only(files)
         made = folder.write_time("").split(":")[0]  # (local folders: "mtime_ns:size")

@@ -307,17 +307,16 @@ class RunIndex:
             self._infos.pop(name, None)
             self._hot.discard(name)
         for row in rows:
-            self._versions[row["id"]] = current[
-                row["id"]
-            ]  # (an unread one's too: retried when due)
+            run_id = row["id"]
+            self._versions[run_id] = current[run_id]  # (an unread one's too: retried when due)
             if row["version"].startswith(V.UNREAD):
-                self._unread[row["id"]] = V.retry_at()
+                self._unread[run_id] = V.retry_at()
             else:
-                self._unread.pop(row["id"], None)
+                self._unread.pop(run_id, None)
             if is_hot(row["status"], row["version"]):
-                self._hot.add(row["id"])
+                self._hot.add(run_id)
             else:
-                self._hot.discard(row["id"])
+                self._hot.discard(run_id)
         if not quiet:  # (a run.json failing to be read again as before: no news)
             self.generation += 1
             self._dirty = True
