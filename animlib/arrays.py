@@ -161,7 +161,10 @@ def normalize_image(value: Any, *, layout: str = "auto", field: str = "image") -
             "float in [0, 1]",
             field=field,
         )
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    try:
+        out = float32(arr)
+    except FloatingPointError:
+        raise RunInputError(outside_unit_range(*finite_extremes(arr)), field=field) from None
     lo, hi = float(out.min()), float(out.max())  # NaN and inf show in the extremes
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(out)).sum())
@@ -169,6 +172,22 @@ def normalize_image(value: Any, *, layout: str = "auto", field: str = "image") -
     if lo < 0.0 or hi > 1.0:
         raise RunInputError(outside_unit_range(lo, hi), field=field)
     return out
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as contiguous float32; FloatingPointError when a finite value lies beyond
+    float32's range (the cast would make it inf, and the image be refused for NaN/inf)."""
+    with np.errstate(over="raise"):
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def finite_extremes(arr: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest finite values of ``arr`` (NaN, inf and -inf left out)."""
+    finite = arr[np.isfinite(arr)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def outside_unit_range(lo: float, hi: float) -> str:

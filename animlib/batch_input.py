@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 
 from .arrays import (
+    F32_MAX,
     PROB_SLACK,
+    finite_extremes,
+    float32,
     layout_problem,
     looks_like_probabilities,
     not_probabilities,
@@ -141,7 +144,12 @@ def images(
         return np.ascontiguousarray(arr.astype(np.uint8) * 255)
     if arr.dtype.kind in "iu":
         raise blame(field, f"integer images must be uint8 (0..255); got {arr.dtype}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    try:
+        out = float32(arr)
+    except FloatingPointError:
+        ranges = [finite_extremes(row) for row in arr.reshape(len(arr), -1)]
+        i = next(i for i, r in enumerate(ranges) if max(map(abs, r)) > F32_MAX)
+        raise blame(field, outside_unit_range(*ranges[i]), i) from None
     if check_range:
         check_float_range(out, blame, field)
     return out

@@ -42,6 +42,8 @@ SUMMARY_TYPES = {
     "l2": (int, float),
 }
 
+SIGNED = ("final_pred_conf", "final_true_conf", "final_target_conf", "initial_true_conf")
+
 
 def end_status(status: object, run: str | None = None) -> str:
     """``status`` when a writer may end a run with it (:data:`END_STATUSES`): checked before
@@ -290,7 +292,8 @@ def check_meta(meta: dict, run: str, *, shallow: bool = False) -> dict:
     check_labels(
         names, meta.get("true_label"), meta.get("target_label"), n_classes, RunFormatError, run
     )
-    _check_derived(meta, bad)
+    _check_derived(meta, bad, n_classes)
+    _check_sample_fields(meta, bad, n_classes)
     check_limits(meta, run)
     return meta
 
@@ -339,8 +342,43 @@ def _check_fields(meta: dict, bad: Any) -> None:
             raise bad(key, "must be an ISO-8601 time string")
 
 
-def _check_derived(meta: dict, bad: Any) -> None:
-    """Fields the writer fills in (image shape and dtype, arrays, summary) have the right types."""
+def _index_problem(value: Any, n_classes: int | None, *, count: bool = False) -> str | None:
+    """What is wrong with ``value`` as a class index (< ``n_classes`` when known) or, with
+    ``count``, as a count; None when it is one or null."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"must be a non-negative integer or null; got {value!r}"
+    if not count and n_classes is not None and value >= n_classes:
+        return f"{value} is out of range (the run has {n_classes} classes)"
+    return None
+
+
+def _check_sample_fields(meta: dict, bad: Any, n_classes: int | None) -> None:
+    """The fields BatchWriter adds to a sample run (experiment, sample, experiment_steps,
+    initial_pred, experiment_index) have the right types."""
+    experiment = meta.get("experiment")
+    if experiment is not None and (not isinstance(experiment, str) or not experiment):
+        raise bad("experiment", f"must be a non-empty string or null; got {experiment!r}")
+    for key in ("sample", "experiment_steps", "initial_pred"):
+        if problem := _index_problem(meta.get(key), n_classes, count=key != "initial_pred"):
+            raise bad(key, problem)
+    index = meta.get("experiment_index")
+    if index is not None and not (
+        isinstance(index, list)
+        and all(
+            isinstance(item, list)
+            and len(item) == 3
+            and all(type(v) is int and v >= 0 for v in item)
+            for item in index
+        )
+    ):
+        raise bad("experiment_index", "must be a list of [experiment step, run step, count]")
+
+
+def _check_derived(meta: dict, bad: Any, n_classes: int | None) -> None:
+    """Fields the writer fills in (image shape and dtype, arrays, summary) have the right types
+    (and the summary's counts, classes and norms are not negative, its classes in range)."""
     shape = meta.get("image_shape")
     if shape is not None and not (
         isinstance(shape, list)
@@ -369,6 +407,10 @@ def _check_derived(meta: dict, bad: Any) -> None:
         if wrong or (isinstance(value, float) and not math.isfinite(value)):
             kind = {(bool,): "true/false", (int,): "an integer"}.get(types, "a number")
             raise bad(f"summary.{key}", f"must be {kind} or null; got {value!r}")
+        if types != (bool,) and key not in SIGNED and value < 0:
+            raise bad(f"summary.{key}", f"must not be negative; got {value!r}")
+    if problem := _index_problem(summary.get("final_pred"), n_classes):
+        raise bad("summary.final_pred", problem)
 
 
 def check_limits(meta: dict, run: str) -> None:

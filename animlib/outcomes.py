@@ -141,15 +141,24 @@ def run_step_at(meta: dict[str, Any], step: int) -> int:
 
 
 def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
+    """The per-run values of :func:`outcome_from_meta`. Success follows the final prediction
+    and the labels run.json holds now, as robustness does: a summary written before its labels
+    were edited by hand says otherwise, and its flip step, found with the old labels, is then
+    unknown (``validate`` names such a summary)."""
     s = meta.get("summary") or {}
     true, target = meta.get("true_label"), meta.get("target_label")
     success, flip = s.get("success"), experiment_flip_step(meta)
+    final, stale = s.get("final_pred"), False
+    if final is not None and (target is not None or true is not None):
+        now = final == target if target is not None else final != true
+        stale = success is not None and now != success
+        flip = None if stale else flip
+        success = now
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)
-    elif true is not None and target is None and success is not None:
+    elif true is not None and target is None and success is not None and not stale:
         clean = flip != 0
-    final = s.get("final_pred")
     return {
         "clean_correct": clean,
         "robust": None if true is None or final is None else int(final) == int(true),

@@ -272,7 +272,15 @@ class Run:
         """Named per-step scalar series (loss, norms, ...)."""
         out = {}
         for key in self.scalar_names():
-            out[key] = np.asarray(self.read_steps(f"scalars/{key}", 0, len(self)), np.float64)
+            series = np.asarray(self.read_steps(f"scalars/{key}", 0, len(self)), np.float64)
+            if len(series) < len(self):  # (a writer pads a series it stopped logging with NaN)
+                raise RunFormatError(
+                    f"holds {len(series)} steps but run.json says {len(self)}",
+                    run=self.id,
+                    field=f"scalars/{key}",
+                    code=Code.MISMATCH,
+                )
+            out[key] = series
         return out
 
     def scalar_names(self) -> list[str]:

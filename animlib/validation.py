@@ -21,6 +21,7 @@ from .lock import run_status
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
 from .store.paths import unsafe_link
+from .summary import SummaryAccumulator
 from .text import plural, printable, short_repr
 
 
@@ -158,11 +159,35 @@ def check_confidence_values(run: Run, conf: np.ndarray) -> None:
     M.check_labels(None, run.true_label, run.target_label, conf.shape[1], RunFormatError, run.id)
 
 
+#: the summary values validate recomputes from the stored confidences and labels
+RECOMPUTED = ("final_pred", "success", "flip_step")
+
+
+def check_summary(run: Run, conf: np.ndarray) -> None:
+    """Raise RunFormatError if run.json's summary disagrees with the stored confidences and
+    the labels run.json holds (its final prediction, success or flip step): the file was
+    edited (a label corrected by hand), or the confidences changed after it was written."""
+    stored = run.meta.get("summary") or {}
+    acc = SummaryAccumulator(run.true_label, run.target_label)
+    acc.add_steps(conf[: len(run)])
+    for key in RECOMPUTED:
+        said, now = stored.get(key), acc.values[key]
+        if said is not None and said != now:
+            raise RunFormatError(
+                f"run.json says {said!r}, the stored confidences and labels give {now!r} "
+                "(run.json edited after the run was written, or the confidences changed)",
+                run=run.id,
+                field=f"summary.{key}",
+                code=Code.MISMATCH,
+            )
+
+
 def check_run_data(run: Run, *, deep: bool = True) -> None:
     """Raise RunFormatError for any problem in the run's arrays (reads them when ``deep``).
 
     Quick mode (``deep=False``) reads array metadata, the chunk listing, the confidences,
-    the scalars, the original and the first and last step; deep mode reads every image chunk.
+    the scalars, the original and the first and last step; deep mode reads every image chunk
+    and checks run.json's summary against the confidences (:func:`check_summary`).
     """
     run.check_arrays()
     check_chunks(run)
@@ -177,6 +202,8 @@ def check_run_data(run: Run, *, deep: bool = True) -> None:
         )
     if run.confidences is not None:
         check_confidence_values(run, run.confidences)
+        if deep:  # (not the quick check summarize makes: it follows edited labels itself)
+            check_summary(run, run.confidences)
     _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
     if run.original is not None:
         _check_image(run, run.original, "original")

@@ -239,7 +239,10 @@ if m["flip_step"] == 0 and m["success"] and run.target_label is None:
 if gaps_note := left_out_note(run.meta, m["flip_step"]):  # (a sample paused with active=)
     st.caption(gaps_note)
 
-scalars = list(run.scalars.items())
+try:
+    scalars, scalars_error = list(run.scalars.items()), None
+except AnimlibError as exc:  # (the video and the confidences above still show)
+    scalars, scalars_error = [], exc
 # no confidence table for a run without confidences (the player says so already); the key
 # keeps the chosen tab when the page above changes (a live run finishing drops its note)
 names = ["Confidence table"] * (run.confidences is not None) + ["Scalars", "Parameters"]
@@ -250,7 +253,9 @@ if "Confidence table" in tabs:
         rows = len(run)  # a short run's table ends with its last row
         st.dataframe(styled_confidences(run, top_k=int(top_k)), height=min(360, 38 + 35 * rows))
 with tabs["Scalars"]:
-    if not scalars:
+    if scalars_error is not None:
+        st.error(f"The scalars cannot be shown: {scalars_error}")
+    elif not scalars:
         st.caption("This run logged no scalars.")
     for col, (name, series) in zip(st.columns(max(len(scalars), 1)), scalars, strict=False):
         col.line_chart({name: series}, x_label="step", y_label=name, height=220)

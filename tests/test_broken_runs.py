@@ -103,6 +103,25 @@ def good(root: Path, kind: str, **kw) -> Path:
 
 
 # -- run.json problems: list_runs sees them ------------------------------------------------------
+@case("initial-pred-not-an-int", "list", "initial_pred", r"non-negative integer or null; got 'x'")
+def _(root, outside):  # (summarize and the experiments page failed on it, naming no run)
+    edit_meta(good(root, "initial-pred-not-an-int"), experiment="e", sample=0, initial_pred="x")
+
+
+@case("summary-class-out-of-range", "list", "summary.final_pred", r"99 is out of range \(the run")
+def _(root, outside):
+    run = good(root, "summary-class-out-of-range")
+    meta = json.loads((run / "run.json").read_text())
+    edit_meta(run, summary=dict(meta["summary"], final_pred=99))
+
+
+@case("summary-negative-norm", "list", "summary.l2", r"must not be negative; got -1\.5")
+def _(root, outside):
+    run = good(root, "summary-negative-norm")
+    meta = json.loads((run / "run.json").read_text())
+    edit_meta(run, summary=dict(meta["summary"], l2=-1.5))
+
+
 @case(
     "missing-run-json", "list", "run.json", r"run\.json is missing but the folder holds run arrays"
 )
@@ -351,6 +370,20 @@ def _(root, outside):  # per-class sigmoids instead of a softmax
 @case("steps-fewer-than-arrays", "quick", "steps", r"run\.json says 8 steps but the images array")
 def _(root, outside):  # a finished run whose run.json is older than its arrays
     edit_meta(good(root, "steps-fewer-than-arrays"), steps=8)
+
+
+@case("summary-from-other-labels", "deep", "summary.success", r"run\.json says True, the stored")
+def _(root, outside):  # true_label corrected by hand: the summary was found with the old one
+    edit_meta(good(root, "summary-from-other-labels"), true_label=1)
+
+
+@case("scalar-series-cut-short", "quick", "scalars/loss", r"holds 4 steps but run\.json says 12")
+def _(root, outside):
+    with animlib.RunWriter(root, name="scalar-series-cut-short", class_names=CLASSES) as w:
+        for i in range(12):
+            w.log(image=image_for(i), confidences=probs_for(i), loss=float(i))
+    loss = root / "scalar-series-cut-short" / "scalars" / "loss"
+    zarr.open_array(store=zarr.storage.LocalStore(loss), mode="r+").resize((4,))
 
 
 # -- problems only reading every chunk finds (the viewer does, for runs of modest size) ----------

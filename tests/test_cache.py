@@ -24,6 +24,7 @@ from helpers import image_for, probs_for, write_run  # noqa: E402
 
 import animlib  # noqa: E402
 from animlib import cache, movie_writers  # noqa: E402
+from animlib.cache.whole import is_whole  # noqa: E402
 from animlib.errors import RenderError  # noqa: E402
 from animlib.frames import FrameRenderer  # noqa: E402
 from animlib.options import RenderOptions  # noqa: E402
@@ -86,6 +87,20 @@ def test_a_miss_renders_into_the_cache_and_a_hit_does_not_render(run, cache_dir,
     assert again == first and again.read_bytes() == data
     assert len(renders) == 1, "a cached render must be served without calling the renderer"
     assert visible(cache_dir) == [first.name] and hidden(cache_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "keep"), [("mp4", 0.5), ("mp4", 0.0), ("gif", 0.9), ("webm", 0.5), ("html", 0.9)]
+)
+def test_a_damaged_entry_is_rendered_again_not_served(run, cache_dir, renders, fmt, keep):
+    first = cache.cached_render(run, fmt, fps=10)
+    data = first.read_bytes()
+    first.write_bytes(data[: int(len(data) * keep)])  # a crash before the disk had it all
+    again = cache.cached_render(run, fmt, fps=10)
+    assert len(renders) == 2, "a torn entry must be made again"
+    assert again == first and is_whole(again)
+    assert abs(again.stat().st_size - len(data)) < 64  # (a WebM holds a random id)
+    assert cache.cached_render(run, fmt, fps=10) == again and len(renders) == 2
 
 
 def test_every_option_and_the_format_is_part_of_the_key(run, cache_dir, renders):

@@ -149,6 +149,17 @@ def test_a_second_process_serves_the_render_of_the_first_without_rendering(share
     assert cache.stats()["downloads"] == 1 and cache.stats()["hits"] == 2
 
 
+def test_a_damaged_shared_entry_is_rendered_again(shared, run, tmp_path, monkeypatch):
+    made = cache.cached_render(run, "mp4", fps=10)
+    data = made.read_bytes()
+    (name,) = entries(shared)
+    open_store(shared).write_atomic(name, data[:1000])  # a copy cut short on the way up
+    monkeypatch.setenv("ANIMLIB_CACHE_LOCAL", str(tmp_path / "b"))  # another machine
+    again = cache.cached_render(run, "mp4", fps=10)
+    assert cache.stats()["renders"] == 2 and again.read_bytes() == data
+    assert open_store(shared).read(name) == data, "the torn shared entry must be replaced"
+
+
 def test_concurrent_processes_render_a_key_once(shared, run, tmp_path):
     go, procs = _workers(run, tmp_path, 3, delay=0.02)  # a render of >= 0.1 s: they overlap
     _start(go, procs)

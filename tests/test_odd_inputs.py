@@ -187,3 +187,20 @@ def test_a_bfloat16_softmax_is_taken_by_run_writer(tmp_path):
     small = torch.tensor([0.5, 0.497], dtype=torch.bfloat16)
     with animlib.RunWriter(tmp_path, name="bf-logits", class_names=list("ab")) as w:
         w.log(image=IMG, logits=small)
+
+
+@pytest.mark.parametrize("value", [1e300, -1e300])
+def test_a_finite_float64_beyond_float32_is_out_of_range_not_nan(tmp_path, value):
+    """float64 values past float32's range became inf in the cast, and the message spoke of
+    NaN/inf: a user hunting a NaN in a diverging attack looked in the wrong place."""
+    image = np.full((4, 4, 3), 0.5)
+    image[1, 2, 0] = value
+    with animlib.RunWriter(tmp_path, name="r", class_names=["a", "b"]) as w:
+        w.log(image=np.zeros((4, 4, 3)), confidences=[0.5, 0.5], layout="HWC")
+        with pytest.raises(animlib.RunInputError, match=r"must lie in \[0, 1\]; got values in"):
+            w.log(image=image, confidences=[0.5, 0.5], layout="HWC")
+    batch = np.full((3, 4, 4, 3), 0.5)
+    batch[2, 0, 0, 1] = value
+    with animlib.BatchWriter(tmp_path, experiment="b", class_names=["a", "b"]) as w:
+        with pytest.raises(animlib.RunInputError, match=r"sample 2: images: float images must"):
+            w.log(images=batch, confidences=np.full((3, 2), 0.5), layout="HWC")

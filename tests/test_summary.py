@@ -133,3 +133,24 @@ def test_a_sample_logged_again_after_a_pause_flips_at_an_experiment_step(tmp_pat
         "e-0000": 2,
         "e-0001": 3,
     }
+
+
+def test_a_label_corrected_by_hand_does_not_make_a_run_both_robust_and_fooled(tmp_path):
+    """summarize took success from the stored summary and robustness from the new label: one
+    untargeted run then counted as robust and as fooled (robust_acc + success_rate 2)."""
+    import json
+
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES, true_labels=[0]) as w:
+        for step in range(4):
+            probs = np.array([[0.1, 0.7, 0.1, 0.1]]) if step else np.array([[0.7, 0.1, 0.1, 0.1]])
+            w.log(images=image_for(step)[None], confidences=probs)
+    path = tmp_path / "e-0000" / "run.json"
+    before = animlib.summarize(tmp_path).iloc[0]
+    assert (before["robust_acc"], before["success_rate"], before["median_flip_step"]) == (0, 1, 1)
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(meta, true_label=1)))  # the image was a 1 after all
+    row = animlib.summarize(tmp_path).iloc[0]
+    assert (row["robust_acc"], row["success_rate"]) == (1.0, 0.0)
+    assert np.isnan(row["median_flip_step"])  # found with the old label: unknown
+    (report,) = animlib.validate(tmp_path / "e-0000")
+    assert report.field == "summary.success" and "labels give False" in report.error

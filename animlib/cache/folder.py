@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,9 @@ from ..settings import settings
 from ..store import LocalStore, Store, open_store
 from ..store.paths import shown_inside
 from . import keys
+from .whole import is_whole
+
+log = logging.getLogger(__name__)
 
 STALE_TEMP_SECONDS = 24 * 3600  # hidden files older than this (left by a crash) are removed
 TOUCH_SECONDS = 60.0  # a shared entry's use is recorded at most this often per process
@@ -159,13 +163,26 @@ class CacheFolder:
             StoreError: (STORAGE) if the shared folder cannot be read.
         """
         path = self.local_path(name)
-        if _utime(path):
+        if _utime(path) and self._whole(path, shared=False):
             self.touch(name)
             return path
-        if not self.shared or not self.download(name):
+        if not self.shared or not self.download(name) or not self._whole(path, shared=True):
             return None
         self.touch(name)
         return path
+
+    def _whole(self, path: Path, *, shared: bool) -> bool:
+        """Whether the local file of an entry is whole (:mod:`~animlib.cache.whole`); a torn
+        one is removed (``shared``: the shared entry it came from too), so it is made again."""
+        if is_whole(path):
+            return True
+        log.warning("cached render %s is damaged (cut short or empty): made again", path.name)
+        if shared:
+            self.remove(path.name)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return False
 
     def download(self, name: str) -> bool:
         """Copy the shared entry ``name`` into the local folder.
