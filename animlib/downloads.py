@@ -102,14 +102,23 @@ def _key(file: str, options: RenderOptions) -> str:
     return f"{file}|{sorted(options.as_dict().items())!r}"  # (fps 10 and 10.0 alike)
 
 
-def last_failure(file: str, options: RenderOptions) -> str | None:
-    """What the last render of the download ``file`` with ``options`` raised (None if it did
-    not fail, or succeeded since)."""
-    return _FAILED.get(_key(file, options))
+def _failure_key(file: str, options: RenderOptions, runs: Any) -> str:
+    """The key of a download's failure: its file and options, and the content of its runs (a
+    run made again under its id, or grown, is not shown the failure of what it held before)."""
+    group = runs if isinstance(runs, (list, tuple)) else [runs]
+    return f"{_key(file, options)}|{[getattr(r, 'fingerprint', None) for r in group]!r}"
+
+
+def last_failure(file: str, options: RenderOptions, runs: Any = ()) -> str | None:
+    """What the last render of the download ``file`` of ``runs`` with ``options`` raised
+    (None if it did not fail, or succeeded since, or the runs changed since)."""
+    if not _FAILED:  # (the key reads the runs' write times: one request each on S3)
+        return None
+    return _FAILED.get(_failure_key(file, options, runs))
 
 
 def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions, session: str) -> bytes:
-    key, ids = _key(file, options), [(session, run_id) for run_id in _ids(runs)]
+    key, ids = _failure_key(file, options, runs), [(session, run_id) for run_id in _ids(runs)]
     _IN_FLIGHT.update(dict.fromkeys(ids, time.monotonic() + _MAKING_S))
     try:
         data = cached_render(runs, fmt, options=options).read_bytes()
@@ -159,7 +168,7 @@ def render_download(
         on_click="ignore",  # a download needs no rerun (a rerun would race the deferred ones)
         **kw,
     )
-    failed = last_failure(file, options)
+    failed = last_failure(file, options, runs)
     if failed:
         slot.error(f"The last {label} could not be rendered: {failed}", icon=":material/error:")
 

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from animlib import runs_table as table
@@ -249,9 +251,14 @@ names = ["Confidence table"] * (run.confidences is not None) + ["Scalars", "Para
 tabs = dict(zip(names, st.tabs(names, key=f"v_tabs_{len(names)}"), strict=True))
 if "Confidence table" in tabs:
     with tabs["Confidence table"]:
-        st.caption("True class green, target orange, the argmax of each step in bold.")
         rows = len(run)  # a short run's table ends with its last row
-        st.dataframe(styled_confidences(run, top_k=int(top_k)), height=min(360, 38 + 35 * rows))
+        styled = styled_confidences(run, top_k=int(top_k))
+        st.caption(
+            "True class green, target orange, the argmax of each step in bold."
+            if not isinstance(styled, pd.DataFrame)  # (a Styler)
+            else f"{rows:,} steps: too many cells to tint (the player shows each step's roles)."
+        )
+        st.dataframe(styled, height=min(360, 38 + 35 * rows))
 with tabs["Scalars"]:
     if scalars_error is not None:
         st.error(f"The scalars cannot be shown: {scalars_error}")
@@ -292,10 +299,9 @@ if opts is not None:
         f"when it is made, {render_wait(frames)}), {then_served()}" + slow_gif
     )
 if run.confidences is not None:
-    csv = confidence_csv(run)
     d[3].download_button(
         "Confidences CSV",
-        csv,
+        functools.partial(confidence_csv, run),  # made on a click (10,000 x 1,000: 126 MB)
         file_name=f"{run.id}-confidences.csv",
         mime="text/csv",
         width="stretch",
