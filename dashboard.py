@@ -64,6 +64,7 @@ page = st.navigation(
     position="top",
 )
 linked_view.note_page(page.url_path)
+st.set_page_config(page_title=f"{page.title} · animlib")  # (the viewer names its run)
 try:  # the render cache (and the run index in it) must not write among the runs shown
     check_outside(root())
 except AnimlibError as exc:  # (the results folder's URL, or the cache's setting)

@@ -18,7 +18,7 @@ from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE, MIN_COMPARE
 from animlib.run_picker import offered_runs, pick_runs
-from animlib.text import plural, printable, run_titles
+from animlib.text import clipped, plural, printable, run_titles
 from animlib.ui import (
     experiments_among,
     md,
@@ -74,6 +74,9 @@ if len(runs) < 2:
     st.stop()
 
 statuses = [run_status(r.meta, r.store) for r in runs]
+st.set_page_config(
+    page_title=clipped("Compare " + " vs ".join(run_titles(runs)), 80) + " · animlib"
+)
 st.caption(
     " · ".join(
         f"{md(title)} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"

@@ -25,7 +25,7 @@ from animlib.options import RenderOptions
 from animlib.player.component import player
 from animlib.protocol import MAX_COMPARE
 from animlib.settings import settings
-from animlib.text import plural, printable
+from animlib.text import clipped, plural, printable
 from animlib.ui import (
     cached_metrics,
     experiments_on_image,
@@ -41,6 +41,7 @@ from animlib.watching import follow_shown_runs
 
 RECENT = 8  # runs offered when the page is opened without one
 LONG_NAME = 48  # characters: a longer run name gets a smaller heading (it would wrap over lines)
+MAX_HEADING = 160  # characters of a run name in the heading (cut with "…"; the whole one below)
 log = logging.getLogger("animlib")
 
 
@@ -107,7 +108,12 @@ remember(run.id)
 
 fp = run.fingerprint
 status = run_status(run.meta, run.store)
-(st.title if len(run.name) <= LONG_NAME else st.header)(md(run.name))
+st.set_page_config(page_title=f"{clipped(run.name, 60)} · animlib")  # (tabs and history)
+shown_name = clipped(run.name, MAX_HEADING)  # (a 100,000-character name filled 60,000 px)
+(st.title if len(run.name) <= LONG_NAME else st.header)(md(shown_name))
+if shown_name != run.name:
+    with st.expander(f"Whole name ({len(run.name):,} characters)"):
+        st.code(run.name, language=None, wrap_lines=True)
 meta_bits = [
     f"id {md(run.id)}",
     md(run.attack or "no attack"),

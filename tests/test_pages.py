@@ -222,6 +222,19 @@ def test_viewer_makes_its_csv_on_a_click_and_tints_only_tables_it_can_afford(app
     assert not any(c.value.startswith("True class green") for c in at.caption)
 
 
+def test_viewer_cuts_a_very_long_run_name_and_shows_it_whole_below(app_env):
+    """A 5,000-character name was the heading whole: the player started 3,000 px down."""
+    name = "pgd-eps8-resnet50-" * 280
+    write_run(app_env, name=name, steps=3)
+    (info,) = [i for i in animlib.list_runs(app_env) if i.ok and i.meta["name"] == name]
+    at = app("app_pages/viewer.py", run=info.id)
+    assert not at.exception
+    (heading,) = at.header
+    assert len(heading.value.replace("\\", "")) <= 160 and heading.value.endswith("…")
+    (whole,) = [e for e in at.expander if e.label.startswith("Whole name")]
+    assert whole.label == "Whole name (5,040 characters)" and whole.code[0].value == name
+
+
 def test_viewer_broken_run_shows_reason(app_env):
     at = app("app_pages/viewer.py", run="broken")
     assert not at.exception

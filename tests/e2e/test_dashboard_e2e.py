@@ -181,6 +181,19 @@ def test_viewer_has_one_player_that_plays(page, server):
     assert reruns_seen(page) == 0
 
 
+def test_each_tab_is_titled_by_what_it_shows(page, server):
+    """Every tab and history entry read "animlib": with several open, none could be told apart."""
+    for path, title in (
+        ("/", "Runs · animlib"),
+        ("/experiments", "Experiments · animlib"),
+        ("/viewer?run=long", "long · animlib"),
+        ("/compare?runs=long,short", "Compare long vs short · animlib"),
+    ):
+        page.goto(server.url + path)
+        wait_idle(page)
+        page.wait_for_function("t => document.title === t", arg=title, timeout=20_000)
+
+
 def test_step_slider_shows_stored_confidences(page, server, e2e_runs):
     run = animlib.open_run(e2e_runs / "long")
     open_player(page, server.url + "/viewer?run=long")
