@@ -220,6 +220,22 @@ def test_damaged_or_foreign_index_file_is_rebuilt(runs_dir, tmp_path):
     assert RunIndex(other).refresh().read == 3
 
 
+def test_a_flipped_bit_in_the_index_file_never_changes_what_is_listed(runs_dir, monkeypatch):
+    """A damaged page decoded to other metadata ("created" no time, keys renamed) for runs
+    whose run.json was untouched, until they changed: pages now carry checksums."""
+    truth = [(i.id, i.meta) for i in animlib.list_runs(runs_dir)]
+    path = Path(open_index(runs_dir).path)
+    saved = path.read_bytes()
+    monkeypatch.setattr(index_files.log, "warning", lambda *a, **k: None)
+    for at in range(8, len(saved) - 8, max(1, len(saved) // 60)):  # (the footer too)
+        damaged = bytearray(saved)
+        damaged[at] ^= 0x10
+        path.write_bytes(bytes(damaged))
+        index = RunIndex(runs_dir)
+        index.refresh()
+        assert [(i.id, i.meta) for i in index.infos()] == truth, f"byte {at} of {len(saved)}"
+
+
 def test_an_index_file_of_an_older_schema_is_rebuilt(runs_dir):
     """An index saved by an older animlib (schema 1: no experiment column) is read again from
     the run.json files, not cast or trusted."""
