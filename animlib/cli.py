@@ -79,6 +79,7 @@ def _warn_unknown_params(folder: str, names: Sequence[str]) -> None:
     """Say which of the parameters asked for (columns, sort) no run has: a typo must not read
     as a column of "-" or an order that sorts nothing (as the runs page says it)."""
     from .index import open_index
+    from .params import INDEXED
 
     if not any(names):
         return
@@ -86,7 +87,11 @@ def _warn_unknown_params(folder: str, names: Sequence[str]) -> None:
     unknown = [n for n in dict.fromkeys(names) if n and n not in known]
     if unknown:
         what = ", ".join(printable(n) for n in unknown)
-        print(f"warning: no run in {printable(folder)} has the parameter {what}", file=sys.stderr)
+        print(
+            f"warning: no run in {printable(folder)} has the parameter {what} (the index keeps "
+            f"the first {INDEXED} parameters of a run, by name)",
+            file=sys.stderr,
+        )
 
 
 def _param_cells(info, names: Sequence[str]) -> list[str]:

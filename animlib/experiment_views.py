@@ -135,6 +135,19 @@ def _sweep_order(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]
     return sorted(by_sweep, key=lambda r: newest[sweep[r["experiment"]]], reverse=True)
 
 
+def clean_miss_note(missed: str) -> str:
+    """What the experiments page says under its table when ``missed`` (the experiments with
+    clean accuracy below 1, "a (2 of 16), b (1 of 16)") attacked images the model got wrong."""
+    return (
+        f"Clean accuracy below 1 in {missed}: the model got those images "
+        "wrong before any attack. An untargeted attack counts each as a success at flip step 0 "
+        "if it is still misclassified in the end; a targeted one only where the model already "
+        "predicted the target. Robust acc, the accuracy at the last step, counts one as robust "
+        "only if the attack's last image is classified correctly; the grid marks them "
+        "*misclassified before the attack*."
+    )
+
+
 def clean_misses(
     frame: pd.DataFrame, labels: Sequence[str] | None = None
 ) -> list[tuple[str, int, int]]:

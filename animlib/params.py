@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 PARAM_CHARS = 80  # a longer parameter value (a list of class weights, say) is cut with "…"
-INDEXED = 64  # parameters of one run the index keeps (by name): a run logging a dict of 1,000
-# class weights as params must not make every index row kilobytes long
+INDEXED = 256  # parameters of one run the index keeps (by name): a run logging a dict of 1,000
+# class weights as params must not make every index row tens of kilobytes long; a whole flattened
+# training config (model.*, data.*, optim.*: 73 keys in a review) must stay searchable
 SEP = "\x1f"  # between the index's name=value pieces (a control character: never in a piece)
 NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 NUMBER_RE2 = f"^{NUMBER.pattern}$"  # the same, anchored (Arrow's match_substring_regex)

@@ -25,7 +25,7 @@ from animlib.link_state import EXPERIMENTS_VIEW, none_such, not_one_of, page_in_
 from animlib.links import experiment_runs_url
 from animlib.listing import folder_problem
 from animlib.protocol import MAX_COMPARE
-from animlib.runs_table import selection_key
+from animlib.runs_table import selected_positions, selection_key
 from animlib.text import plural, printable, some_of
 from animlib.ui import md, query_param, root, run_index, stale_listing
 from animlib.views import NO_VALUE
@@ -194,13 +194,15 @@ for warning in experiment_warnings(lacking, exps, escape=md):
     st.warning(warning, icon=":material/warning:")
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
+ticked_before = st.session_state.get("grid_picked", [])
 event = st.dataframe(
     table,
     hide_index=True,
     column_order=columns.column_order(shown),
     key=(table_key := selection_key("experiments_table", shown_ids)),  # (never to other rows)
     on_select="rerun",
-    selection_mode="multi-row",
+    selection_mode="multi-row",  # the rows ticked stay ticked in a new table (by experiment)
+    selection_default={"selection": {"rows": selected_positions(shown_ids, ticked_before)}},
     placeholder=NO_VALUE,
     column_config=columns.column_config(shown, sweep),
 )
@@ -216,23 +218,18 @@ st.download_button(
 for note in (views.left_out_note(shown), views.running_note(shown)):
     if note:
         st.caption(note)
-missed = [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]
-if missed:
-    st.caption(
-        f"Clean accuracy below 1 in {some_of(missed)}: the model got those images "
-        "wrong before any attack. An untargeted attack counts each as a success at flip step 0 "
-        "if it is still misclassified in the end; a targeted one only where the model already "
-        "predicted the target. Robust acc, the accuracy at the last step, counts one as robust "
-        "only if the attack's last image is classified correctly; the grid marks them "
-        "*misclassified before the attack*."
-    )
+if missed := [f"{md(e)} ({k} of {n})" for e, k, n in views.clean_misses(shown)]:
+    st.caption(views.clean_miss_note(some_of(missed)))
 picked = [shown_ids[i] for i in event.selection.rows if i < len(shown_ids)]
-if picked and picked != st.session_state.get("grid_picked"):  # a new pick sets the grid
+shown_before = [e for e in ticked_before if e in set(shown_ids)]  # (ticked again above)
+if picked and set(picked) != set(shown_before):  # a new pick sets the grid
     st.session_state.grid_ids = picked
 # every row unticked again (the same rows: not a filter that showed others) -> the first grid
-unticked = bool(not picked and st.session_state.get("grid_picked"))
+unticked = bool(not picked and shown_before)
 unticked = unticked and st.session_state.get("grid_picked_in") == table_key
-st.session_state.grid_picked, st.session_state.grid_picked_in = picked, table_key
+if set(picked) != set(shown_before):  # (ticks unchanged: those a filter hides are kept too)
+    st.session_state.grid_picked = picked
+st.session_state.grid_picked_in = table_key
 
 # the sweeps' lines; one-value ones (one-offs: 46 of 100 experiments) when asked or all there is
 everything = views.robust_curve(shown, column=column)

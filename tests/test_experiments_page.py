@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import shutil
 import time
 from datetime import UTC
 from pathlib import Path
@@ -813,6 +814,38 @@ def test_rows_picked_in_the_table_become_the_grid(demo_env):
     assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
     at.text_input(key="e_text").set_value("eps0.2").run()  # other rows: a new key, no pick
     assert at.multiselect(key="grid_ids").value == ["sweep-pgd-linf-eps0.10"]
+
+
+def test_ticked_rows_stay_ticked_when_another_experiment_lands(tmp_path, monkeypatch):
+    """A sweep written by someone else while the page was open gave the table a new key with
+    nothing ticked: the next tick then replaced the grid instead of adding to it."""
+    root = tmp_path / "runs"
+    for info in animlib.list_runs(DEMO):
+        if info.ok and info.get("experiment") in ("sweep-fgsm-eps0.05", "sweep-bim-eps0.05"):
+            shutil.copytree(DEMO / info.id, root / info.id)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page()
+    table = at.dataframe[0]
+    shown = list(table.value["experiment"])
+    at.session_state[table.key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    assert set(at.multiselect(key="grid_ids").value) == set(shown)
+    with animlib.BatchWriter(root, experiment="late", class_names=list("0123456789")) as w:
+        w.log(images=np.zeros((2, 8, 8)), confidences=np.full((2, 10), 0.1))
+    deadline = time.monotonic() + 30
+    while "late" not in list(at.run().dataframe[0].value["experiment"]):  # (the page polls)
+        assert time.monotonic() < deadline, "the new experiment never showed"
+        time.sleep(0.5)
+    table = at.dataframe[0]
+    now = list(table.value["experiment"])
+    ticked = at.session_state[table.key]["selection"]["rows"]
+    assert sorted(now[i] for i in ticked) == sorted(shown)  # still ticked
+    rows = [*ticked, now.index("late")]
+    at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert set(at.multiselect(key="grid_ids").value) == {*shown, "late"}
 
 
 def test_unticking_every_row_gives_the_first_grid_back(demo_env):

@@ -135,6 +135,26 @@ def test_search_finds_runs_by_name_and_value(with_params):
     ]
 
 
+def test_a_whole_flattened_config_stays_searchable_and_sortable(tmp_path, monkeypatch):
+    """Runs logging a training config of 73 flattened keys (W&B users log whole configs): the
+    index kept the first 64 by name, so ``seed=3`` found nothing and ``params.seed`` sorted
+    nothing, though every run.json held them."""
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    for seed in range(3):
+        config = {
+            "attack": {"eps": 0.03, "steps": 10},
+            "data": {f"aug{k:02d}": k for k in range(30)},
+            "model": {f"layer{k:02d}": 64 for k in range(40)},
+            "seed": seed,
+        }
+        write_run(tmp_path, f"pgd-seed{seed}", steps=1, params=config)
+    index = refreshed(tmp_path)
+    assert index.query(Query(text="seed=1")).rows["name"].to_pylist() == ["pgd-seed1"]
+    rows = index.query(Query(sort="params.seed", descending=True)).rows["name"].to_pylist()
+    assert rows == ["pgd-seed2", "pgd-seed1", "pgd-seed0"]
+    assert "seed" in index.facets()["params"]
+
+
 def test_search_finds_a_name_however_its_accents_are_encoded(tmp_path, monkeypatch):
     """ "café" typed (NFC) did not find a run named "café" stored decomposed (NFD: a macOS file
     name, a PDF's text), and the decomposed spelling missed the composed runs."""

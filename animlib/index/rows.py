@@ -24,8 +24,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # 10: haystack in NFC (text.search_form: searching it again per query took 130 ms a 100k rows);
 # 11: created_key in UTC (a run.json written with another offset was ordered by its text); 12:
 # a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word);
-# 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step)
-SCHEMA_VERSION = "13"
+# 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step);
+# 14: params.INDEXED 256 parameters of a run, not 64
+SCHEMA_VERSION = "14"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
