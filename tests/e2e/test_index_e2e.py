@@ -118,6 +118,44 @@ def test_viewer_of_a_live_run_follows_its_steps(page, tmp_path):
         server.stop()
 
 
+def test_a_slow_drag_of_a_live_runs_slider_is_not_cut_by_its_new_steps(page, tmp_path):
+    """A rerun for the live run's new steps (every ~2 s) rebuilt the player under the pressed
+    mouse: the drag died at the first one, and the mouse then moved nothing. The rebuild now
+    waits for the release."""
+    root = tmp_path / "runs"
+    w = live_run(root)
+
+    def more(steps) -> None:  # (pixels 7 i: log_steps's 40 i stops at step 6)
+        for i in steps:
+            w.log(image=np.full((8, 8, 3), 7 * i % 256, "uint8"), confidences=probs_for(i % 12))
+
+    more(range(1, 41))
+    server = Server(root, tmp_path)
+    try:
+        page.goto(server.url + "/viewer?run=live")
+        wait_idle(page)
+        slider = page.locator("[data-testid='animlib-slider']")
+        expect(slider).to_have_attribute("max", "40", timeout=30_000)
+        box = slider.bounding_box()
+        y, x0, x1 = box["y"] + box["height"] / 2, box["x"] + 8, box["x"] + box["width"] - 8
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        for i in range(1, 31):  # 6 s, a new step logged every 0.6 s: reruns meanwhile
+            page.mouse.move(x0 + (x1 - x0) * 0.6 * i / 30, y)
+            page.wait_for_timeout(200)
+            if i % 3 == 0:
+                more([40 + i // 3])
+        held = int(page.locator("[data-testid='animlib-player']").get_attribute("data-step"))
+        page.mouse.up()
+        assert abs(held - 24) <= 2, f"the drag stopped at step {held}"
+        expect(slider).not_to_have_attribute("max", "40", timeout=10_000)  # rebuilt after it
+        step = int(page.locator("[data-testid='animlib-player']").get_attribute("data-step"))
+        assert step == held, "the new player starts where the drag ended"
+    finally:
+        w.finish()
+        server.stop()
+
+
 def test_viewer_of_a_finished_run_shows_it_overwritten(page, tmp_path):
     """A viewer left open on a run kept showing it after a rerun replaced it (if_exists=
     "overwrite"), or after a stale one was resumed: it looked only while a run was running."""

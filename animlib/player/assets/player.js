@@ -151,6 +151,29 @@ class Player {
     return { ids: this.runs.map((r) => r.id).join("\n"), step: this.step, speed: this.speed, playing: this.playing, atEnd, zoom, canvases, split: this.split };
   }
 
+  // A drag on the slider or the divider in progress: a rerun's new player (a live run's new
+  // steps, every ~2 s) would remove the element under the pressed pointer and end the drag, so
+  // the rebuild waits for the release (afterRelease; the newest data then).
+  hold() {
+    if (this.held) return;
+    this.held = true;
+    const release = () => {
+      window.removeEventListener("pointerup", release, true);
+      window.removeEventListener("pointercancel", release, true);
+      this.held = false;
+      const then = this.onRelease;
+      this.onRelease = null;
+      if (then) setTimeout(then, 0); // (after the slider's last input event)
+    };
+    this.unhold = release;
+    window.addEventListener("pointerup", release, true);
+    window.addEventListener("pointercancel", release, true);
+  }
+
+  afterRelease(then) {
+    this.onRelease = then;
+  }
+
   // Until their strips arrive, the new canvases show what the old ones drew (dimmed, as
   // loading): a live run's player, rebuilt on every new step, does not blink blank.
   paintCarried(canvases) {
@@ -174,6 +197,7 @@ class Player {
     bar.appendChild(button("last", "last step (End)", () => this.setStep(this.steps - 1)));
     this.slider = bar.appendChild(el("input", { type: "range", min: 0, max: this.steps - 1, step: 1, value: 0, class: "animlib-slider", "aria-label": "step", "data-testid": "animlib-slider" }));
     this.slider.addEventListener("input", () => this.setStep(Number(this.slider.value)));
+    this.slider.addEventListener("pointerdown", () => this.hold());
     this.stepLabel = bar.appendChild(el("span", { class: "animlib-step-label", "data-testid": "animlib-step-label" }));
     this.speedSelect = bar.appendChild(el("select", { class: "animlib-speed", "aria-label": "speed", title: "playback speed", "data-testid": "animlib-speed" }));
     for (const s of SPEEDS) this.speedSelect.appendChild(el("option", { value: s, selected: s === 1 }, `${s}× (${fmtGain(this.fps * s)} fps)`));
@@ -238,7 +262,7 @@ class Player {
       set(((ev.clientX - rect.left) / rect.width) * 100);
     };
     let drag = false;
-    box.addEventListener("pointerdown", (ev) => { if (ev.target.closest(".animlib-zoom")) return; drag = true; box.setPointerCapture(ev.pointerId); fromEvent(ev); });
+    box.addEventListener("pointerdown", (ev) => { if (ev.target.closest(".animlib-zoom")) return; drag = true; this.hold(); box.setPointerCapture(ev.pointerId); fromEvent(ev); });
     box.addEventListener("pointermove", (ev) => { if (drag) fromEvent(ev); });
     box.addEventListener("pointerup", () => { drag = false; });
     box.addEventListener("pointercancel", () => { drag = false; });
@@ -593,6 +617,7 @@ class Player {
   }
 
   destroy() {
+    if (this.held && this.unhold) { this.onRelease = null; this.unhold(); }
     if (this.observer) this.observer.disconnect();
     if (this.curves) this.curves.close();
     this.pause();
@@ -612,14 +637,28 @@ const MOUNTED = new WeakMap();
 
 export default function ({ data, parentElement }) {
   const previous = MOUNTED.get(parentElement);
+  if (previous && previous.held && previous.held()) {
+    previous.later(() => { if (MOUNTED.get(parentElement) === previous) mount(data, parentElement); });
+  } else {
+    mount(data, parentElement);
+  }
+  return () => { const current = MOUNTED.get(parentElement); if (current) current(); };
+}
+
+function mount(data, parentElement) {
+  const previous = MOUNTED.get(parentElement);
   const carried = previous && previous.carried ? previous.carried() : null;
   if (previous) previous();
   let cleanup;
   let carry = null;
+  let held = null;
+  let later = null;
   try {
     const player = new Player(parsePayload(data), parentElement, carried);
     cleanup = () => player.destroy();
     carry = () => player.carried();
+    held = () => player.held;
+    later = (then) => player.afterRelease(then);
   } catch (err) {
     const box = el("div", { class: "animlib-error", role: "alert" }, `The player cannot start: ${err && err.message ? err.message : err}`);
     parentElement.appendChild(box);
@@ -633,6 +672,7 @@ export default function ({ data, parentElement }) {
     cleanup();
   };
   once.carried = carry;
+  once.held = held;
+  once.later = later;
   MOUNTED.set(parentElement, once);
-  return once;
 }
