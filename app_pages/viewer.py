@@ -86,7 +86,8 @@ def remember(run_id: str) -> None:
 
 
 where = root()
-named = list(dict.fromkeys(r for r in st.query_params.get_all("run") if r))  # (kept: the first)
+# (kept: the first; a link pasted from notes or a chat may end in a space or a line break)
+named = list(dict.fromkeys(r.strip() for r in st.query_params.get_all("run") if r.strip()))
 run_id = named[0] if named else ""
 st.page_link("app_pages/runs.py", label="← All runs")
 if not run_id:

@@ -203,6 +203,21 @@ def test_viewer_unknown_and_hostile_ids(app_env):
         ), bad
 
 
+def test_viewer_of_a_pasted_link_a_typo_and_a_folder_that_is_gone(app_env, monkeypatch, tmp_path):
+    """A link ending in a space (pasted from notes) was refused as a bad id; a typo lost the
+    reader's "did you mean"; a results folder gone for a while (an NFS mount) read as the run
+    deleted."""
+    for pasted in ("alpha ", "alpha\n"):
+        at = app("app_pages/viewer.py", run=pasted)
+        assert not at.exception and not at.error and "alpha" in at.title[0].value
+    at = app("app_pages/viewer.py", run="alph")
+    assert "did you mean alpha?" in at.error[0].value
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "moved-away"))
+    at = app("app_pages/viewer.py", run="alpha")
+    assert not at.exception
+    assert "cannot be reached now" in at.error[0].value and "No run" not in at.error[0].value
+
+
 def test_viewer_makes_its_csv_on_a_click_and_tints_only_tables_it_can_afford(app_env, monkeypatch):
     """The CSV was made on every rerun (10,000 steps x 1,000 classes: 126 MB, 24 s) and every
     cell of tables up to 200,000 cells styled (9 s a rerun)."""

@@ -272,6 +272,27 @@ def test_compare_picker_adds_a_run_and_back_takes_it_out(page, server):
     assert page.url.endswith("/compare?runs=short,long"), page.url
 
 
+def test_a_run_taken_out_of_a_comparison_keeps_the_step_looked_at(page, server, e2e_runs):
+    """Adding or removing a run sent the shared player back to step 0 (the picker's link had
+    no step, and the new player read none); Back still goes to the step its link names."""
+    third = next(p.name for p in sorted(e2e_runs.iterdir()) if p.name not in ("short", "long"))
+    page.goto(f"{server.url}/compare?runs=short,long,{third}")
+    page.wait_for_selector(PLAYER, timeout=120_000)
+    wait_idle(page)
+    page.focus(PLAYER)
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert page.locator(PLAYER).get_attribute("data-step") == "5"
+    page.get_by_role("button", name=f"Remove {third}").click()
+    page.wait_for_url("**/compare?runs=short%2Clong*", timeout=30_000)
+    wait_idle(page)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=animlib-player] canvas').length > 0"
+    )
+    assert page.locator(PLAYER).get_attribute("data-step") == "5"
+    page.wait_for_url("**step=5*", timeout=10_000)  # (the link says so again)
+
+
 def test_a_sample_link_is_one_history_entry_and_back_keeps_the_options(page, tmp_path):
     """Each "Sample N" link added two history entries (the link's marker taken out, then the
     options written back): the first Back stayed on the same sample with the render options

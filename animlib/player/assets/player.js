@@ -121,10 +121,14 @@ class Player {
     const same = carried && carried.ids === this.runs.map((r) => r.id).join("\n");
     // at the last step of a live run, the new last step (as a log's tail follows it)
     const fromUrl = this.urlStep();
-    const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : fromUrl;
+    const asked = new URLSearchParams(window.location.search).get("step");
+    // a run put beside the ones shown, or taken away (the compare picker's link has no step):
+    // the step looked at stays (Back, whose link has one, goes to that step)
+    const ids = carried ? carried.ids.split("\n") : [];
+    const kept = !same && asked === null && this.runs.some((r) => ids.includes(r.id));
+    const step = same ? (carried.atEnd ? this.steps - 1 : carried.step) : kept ? Math.min(carried.step, this.steps - 1) : fromUrl;
     this.setStep(step);
     if (!same || step === fromUrl) this.cancelUrl(); // the URL says where we are
-    const asked = new URLSearchParams(window.location.search).get("step");
     if (!same && asked !== null && asked !== String(step)) this.scheduleUrl(); // ?step=abc, =-3
     if (same) {
       if (carried.canvases) this.paintCarried(carried.canvases);
