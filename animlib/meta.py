@@ -338,8 +338,17 @@ def _check_fields(meta: dict, bad: Any) -> None:
     ):
         raise bad("class_names", "must be a non-empty list of strings or null")
     for key in ("created", "updated"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise bad(key, "must be an ISO-8601 time string")
+        if meta.get(key) is not None and not _is_time(meta[key]):
+            raise bad(key, f"must be an ISO-8601 time string; got {meta[key]!r}")
+
+
+def _is_time(value: object) -> bool:
+    """Whether ``value`` is an ISO-8601 time string (a dead run's "yesterday" was never
+    found stale, and was counted)."""
+    try:
+        return isinstance(value, str) and bool(datetime.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def _index_problem(value: Any, n_classes: int | None, *, count: bool = False) -> str | None:

@@ -108,6 +108,11 @@ def _(root, outside):  # (summarize and the experiments page failed on it, namin
     edit_meta(good(root, "initial-pred-not-an-int"), experiment="e", sample=0, initial_pred="x")
 
 
+@case("updated-not-a-time", "list", "updated", r"ISO-8601 time string; got 'yesterday'")
+def _(root, outside):  # (a dead running run with it was never found stale, and was counted)
+    edit_meta(good(root, "updated-not-a-time"), status="running", updated="yesterday")
+
+
 @case("summary-class-out-of-range", "list", "summary.final_pred", r"99 is out of range \(the run")
 def _(root, outside):
     run = good(root, "summary-class-out-of-range")

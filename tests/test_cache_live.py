@@ -236,6 +236,26 @@ def test_a_live_runs_player_strips_are_reused_as_it_grows(tmp_path):
     assert second.images[1] != first.images[1]  # it holds more steps now
 
 
+def test_a_strip_cut_short_is_written_again_not_shown_blank(tmp_path):
+    """A strip file cut short (a crash before the disk had it) left the player's panels
+    blank on every later visit: it was taken as there."""
+    from animlib.player import strip_files
+
+    run = LiveRun(tmp_path / "runs").log(100)
+    folder = tmp_path / "strips"
+    folder.mkdir()
+    first = strip_files(run, folder, "key")
+    whole = {p: p.read_bytes() for p in [*first.images, *first.perturbations, first.original]}
+    for path in (first.images[1], first.perturbations[0], first.original):
+        path.write_bytes(whole[path][: len(whole[path]) // 2])
+    written = []
+    again = strip_files(run, folder, "key", progress=lambda d, t: written.append(t))
+    assert written[-1] == 2  # strips 0 and 1 (the original outside the count)
+    assert {
+        p: p.read_bytes() for p in [*again.images, *again.perturbations, again.original]
+    } == whole
+
+
 def test_a_resume_that_dropped_steps_renders_the_live_video_again(tmp_path, cache_dir):
     """A killed run resumed a few steps back grew past its old length before the next render:
     the video appended to the old one still showed the dropped steps' frames."""

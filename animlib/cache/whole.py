@@ -1,4 +1,4 @@
-"""Whether a cached render file is whole: not cut short or emptied (a crash, a full disk)."""
+"""Whether a cached file (a render, a strip) is whole: not cut short or emptied (a crash)."""
 
 # Entries are written to a hidden name and renamed into place, so a torn one comes from outside
 # animlib: a machine that lost power before the file reached the disk, a disk that filled while a
@@ -14,6 +14,7 @@ from pathlib import Path
 
 _BOX = 8  # an ISO-BMFF box header: a 32-bit big-endian size and a 4-letter type
 _MAX_BOXES = 4096  # a movie ffmpeg writes has a handful of top-level boxes
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # a PNG's last chunk, always the same 12 bytes
 
 
 def is_whole(path: Path) -> bool:
@@ -33,6 +34,8 @@ def is_whole(path: Path) -> bool:
             suffix = path.suffix.lower()
             if suffix in (".mp4", ".m4v", ".mov"):
                 return _boxes_whole(f, size)
+            if suffix == ".png":  # (the player's strips)
+                return f.read(8) == b"\x89PNG\r\n\x1a\n" and _tail(f, size, 12) == PNG_END
             if suffix == ".gif":
                 return f.read(4) == b"GIF8" and _tail(f, size, 1) == b";"
             if suffix in (".html", ".htm"):

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache.whole import is_whole
 from ..options import on_stride, strided_count, strided_step
 from .pixels import (
     auto_gain,
@@ -196,12 +197,14 @@ def _tag(text: str) -> str:
 
 
 def _fresh(path: Path) -> bool:
-    """True if ``path`` exists; its time is set to now (the cache evicts the least recent)."""
+    """True if ``path`` exists and is whole (a strip cut short by a crash showed as a blank
+    panel on every later visit: written again); its time is set to now (the cache evicts the
+    least recent)."""
     try:
         os.utime(path)
     except OSError:
         return False
-    return True
+    return is_whole(path)
 
 
 def _write(path: Path, data: bytes) -> None:
