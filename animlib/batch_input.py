@@ -405,9 +405,30 @@ class BatchStep:
     active: np.ndarray  # (B,) bool
 
 
-def check_resumable(experiment: str, root: str, infos: list[Any]) -> None:
-    """Raise ExperimentInputError unless ``infos`` (the experiment's sample runs in ``root``)
-    can be resumed: there are some, and each has a stored step."""
+def check_unbroken(experiment: str, listed: list[Any]) -> None:
+    """Raise ExperimentInputError naming a broken run among ``listed`` (every run of the
+    results folder) whose id is one of ``experiment``'s samples (``{experiment}-NNNN``): its
+    run.json cannot be read, so it would be resumed without, as if deleted, and the next
+    batch be one sample too large (a kill can leave such a file: the case resume is for)."""
+    head = f"{experiment}-"
+    for info in listed:
+        tail = info.id[len(head) :] if info.id.startswith(head) else ""
+        if not info.ok and len(tail) >= 4 and tail.isdigit() and tail.isascii():
+            raise ExperimentInputError(
+                f"its sample run {info.id} cannot be read ({info.error}): repair it, or remove "
+                "it (animlib rm) to resume without it",
+                run=info.id,
+                field=info.field or "run.json",
+                code=info.code or Code.INVALID,
+                experiment=experiment,
+            )
+
+
+def check_resumable(experiment: str, root: str, infos: list[Any], listed: list[Any]) -> None:
+    """Raise ExperimentInputError unless ``infos`` (the experiment's sample runs in ``root``,
+    whose runs are ``listed``) can be resumed: there are some, each has a stored step, and
+    none of its samples is broken (:func:`check_unbroken`)."""
+    check_unbroken(experiment, listed)
     if not infos:
         raise ExperimentInputError(
             f"no runs of this experiment in {root}",

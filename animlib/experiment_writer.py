@@ -341,7 +341,7 @@ class BatchWriter:
         root = os.fspath(root) if isinstance(root, os.PathLike) else str(root)
         listed = existing_runs(root, storage_options)
         experiment, infos = resumed_members(listed, experiment)
-        B.check_resumable(experiment, root, infos)
+        B.check_resumable(experiment, root, infos, listed)
         B.warn_missing_runs(experiment, root, (infos[0].meta or {}).get(SAMPLES_FIELD), len(infos))
         self = cls.__new__(cls)
         self._adopt(root, experiment, infos, layout, storage_options)

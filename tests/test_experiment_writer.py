@@ -851,6 +851,27 @@ def test_an_experiments_samples_list_together_newest_first(tmp_path, monkeypatch
     assert listed == w.run_ids  # e-0000 ... e-0011
 
 
+def test_resume_with_a_sample_whose_run_json_is_damaged_names_it(tmp_path):
+    """Resume called such a sample "not in the folder (deleted or moved)", went on without it,
+    and the next batch failed: "batch of 2 but the experiment has 1 samples"."""
+    with animlib.BatchWriter(tmp_path, experiment="exp", class_names=list("abc")) as w:
+        for _ in range(3):
+            w.log(images=np.zeros((2, 4, 4, 3)), confidences=np.full((2, 3), 1 / 3))
+    path = tmp_path / "exp-0001" / "run.json"
+    path.write_bytes(path.read_bytes()[:100])  # a kill mid-write of another tool
+    with pytest.raises(animlib.ExperimentInputError) as err:
+        animlib.BatchWriter.resume(tmp_path, "exp")
+    assert err.value.run == "exp-0001" and err.value.field == "run.json"
+    assert "sample run exp-0001 cannot be read (" in str(err.value) and "not valid JSON" in str(
+        err.value
+    )
+    (tmp_path / "other-0001").mkdir()  # a broken run of another experiment is no concern
+    (tmp_path / "other-0001" / "run.json").write_text("{")
+    shutil.rmtree(tmp_path / "exp-0001")
+    with pytest.warns(UserWarning, match="1 of its 2 sample runs are not in"):
+        animlib.BatchWriter.resume(tmp_path, "exp").finish()
+
+
 def test_resume_by_a_name_several_experiments_were_made_from_says_which_to_pick(tmp_path):
     """A rerun with if_exists="new" makes a second experiment of the same name; resuming by
     that name re-opened the first (a finished one) silently and added the steps there."""
