@@ -372,6 +372,14 @@ def _(root, outside):  # per-class sigmoids instead of a softmax
     poke(good(root, "confidences-not-summing-to-1"), "confidences", 4, [0.5, 0.3, 0.4, 0.6])
 
 
+@case("confidences-bit-flipped", "quick", "confidences", r"doesn't match checksum")
+def _(root, outside):  # (read back as other confidences, passing every check, before)
+    chunk = chunk_file(good(root, "confidences-bit-flipped"), "confidences")
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    chunk.write_bytes(bytes(data))
+
+
 @case("steps-fewer-than-arrays", "quick", "steps", r"run\.json says 8 steps but the images array")
 def _(root, outside):  # a finished run whose run.json is older than its arrays
     edit_meta(good(root, "steps-fewer-than-arrays"), steps=8)
