@@ -338,14 +338,18 @@ def show_table(shown: pd.DataFrame, params: list[str]) -> list[str]:
 
     The selection is kept by run id: the table's key changes with the rows shown, and the runs
     selected before are selected again wherever they are now (a position never moves to
-    another run when a filter, a sort or a new run reorders the table).
+    another run when a filter, a sort or a new run reorders the table). Runs selected on
+    another page, or hidden by a search, stay selected (a run of page 1 and one of page 2 can
+    be compared) until the selection is cleared (:func:`show_actions`).
     """
     ids = shown["id"].tolist()
-    chosen = table.selected_positions(ids, st.session_state.get("selected_runs", []))
+    before = st.session_state.get("selected_runs", [])
+    chosen = table.selected_positions(ids, before)
     st.html(f"<style>{FILL_STYLE}</style>")
+    cleared = st.session_state.get("selection_cleared", 0)  # (a new table, nothing selected)
     event = st.container(key="runs_table").dataframe(
         shown,
-        key=table.selection_key("runs_table", ids),
+        key=table.selection_key("runs_table", ids) + (f"-{cleared}" if cleared else ""),
         hide_index=True,
         height=HEADER_PX + ROW_PX * max(1, len(shown)),
         on_select="rerun",
@@ -355,15 +359,29 @@ def show_table(shown: pd.DataFrame, params: list[str]) -> list[str]:
         column_config=column_config(shown, params),
         placeholder=NO_VALUE,
     )
-    selected = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
-    st.session_state["selected_runs"] = selected
-    return selected
+    here = [ids[i] for i in event.selection.rows if i < len(ids)] if event else []
+    shown_ids = set(ids)
+    if set(here) != {r for r in before if r in shown_ids}:  # this page's selection changed
+        before = [*(r for r in before if r not in shown_ids), *here]
+    st.session_state["selected_runs"] = before
+    return before
 
 
-def show_actions(index: RunIndex, selected: list[str], problems: Problems) -> DeltaGenerator:
-    """Open / compare buttons for the selection, same-source shortcuts; returns the column
-    left for the "Check every chunk" button."""
+def clear_selection() -> None:
+    """Nothing selected, on any page (the table gets a new key: its rows unselected)."""
+    st.session_state["selected_runs"] = []
+    st.session_state["selection_cleared"] = st.session_state.get("selection_cleared", 0) + 1
+
+
+def show_actions(
+    index: RunIndex, selected: list[str], selected_here: list[str], problems: Problems
+) -> DeltaGenerator:
+    """Open / compare buttons for the selection (``selected_here``: those on the page shown),
+    same-source shortcuts; returns the column left for the "Check every chunk" button."""
     c1, c2, c3 = st.columns([2, 2, 6])
+    if elsewhere := len(selected) - len(selected_here):
+        c1.caption(f"{plural(len(selected), 'run')} selected, {elsewhere} not shown here")
+        c1.button("Clear selection", key="clear_selection", on_click=clear_selection)
     # page links: in this tab, so Back returns to this view (Ctrl/middle click: a new tab)
     if len(selected) == 1:
         viewer_link(c1, selected[0], "**Open selected run**")
@@ -446,7 +464,8 @@ def runs_page() -> FolderView | None:
         st.caption(hint)
     grid_link(q.experiments)
     selected = show_table(shown, params)
-    spare = show_actions(index, selected, problems).container(
+    here = [r for r in selected if r in set(shown["id"])]
+    spare = show_actions(index, selected, here, problems).container(
         horizontal=True, horizontal_alignment="right"
     )
     spare.download_button(

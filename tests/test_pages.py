@@ -369,11 +369,18 @@ def test_runs_page_selection_follows_the_run_not_its_position(app_env):
     at.text_input(key="f_text").set_value(target).run()
     assert list(at.dataframe[0].value["id"]) == [target]
     assert _buttons(at).get("Open selected run") == f"viewer?run={target}"
-    # a search that hides it selects nothing, never another run
+    # a search that hides it keeps it selected (said), never another run
     at.text_input(key="f_text").set_value(other).run()
-    assert "Open selected run" not in _buttons(at)
+    assert _buttons(at).get("Open selected run") == f"viewer?run={target}"
+    assert "1 run selected, 1 not shown here" in [c.value for c in at.caption]
+    at.button(key="clear_selection").click().run()  # (shown while a selected run is hidden)
+    assert not any(label.startswith(("Open", "Compare")) for label in _buttons(at))
     at.text_input(key="f_text").set_value("").run()
     assert not any(label.startswith(("Open", "Compare")) for label in _buttons(at))
+    at = _select(at, target)
+    at.text_input(key="f_text").set_value(other).run()
+    at.text_input(key="f_text").set_value("").run()  # shown again: selected again
+    assert _buttons(at).get("Open selected run") == f"viewer?run={target}"
 
 
 def test_compare_offers_same_source_runs_only_beyond_those_shown(app_env):

@@ -148,6 +148,30 @@ def test_selection_follows_the_run_across_a_sort(many):
     assert buttons["Compare 2 runs"] == "compare?runs=run-40,run-41"
 
 
+def test_runs_selected_on_two_pages_are_compared(many):
+    """Leaving page 1 forgot its selection: a run of page 1 and one of page 2 could not be
+    compared."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    table = at.dataframe[0]
+    at.session_state[table.key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    first = ids(at)[1]
+    at.button(key="pg_next").click().run()
+    assert "1 run selected, 1 not shown here" in captions(at)
+    assert page_links(at)["Open selected run"] == f"viewer?run={first}"
+    table = at.dataframe[0]
+    at.session_state[table.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    second = ids(at)[0]
+    assert page_links(at)["Compare 2 runs"] == f"compare?runs={first},{second}"
+    at.button(key="pg_first").click().run()  # page 1 shows its run selected again
+    assert page_links(at)["Compare 2 runs"] == f"compare?runs={first},{second}"
+    at.button(key="clear_selection").click().run()
+    assert not any(k.startswith(("Open", "Compare")) for k in page_links(at))
+    at.button(key="pg_next").click().run()
+    assert not any(k.startswith(("Open", "Compare")) for k in page_links(at))
+
+
 def test_parameter_columns_sort_and_search(many):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert at.multiselect(key="f_params").options == ["eps", "norm", "steps"]
