@@ -405,30 +405,39 @@ class BatchStep:
     active: np.ndarray  # (B,) bool
 
 
-def check_unbroken(experiment: str, listed: list[Any]) -> None:
+def check_unbroken(experiment: str, infos: list[Any], listed: list[Any]) -> None:
     """Raise ExperimentInputError naming a broken run among ``listed`` (every run of the
-    results folder) whose id is one of ``experiment``'s samples (``{experiment}-NNNN``): its
-    run.json cannot be read, so it would be resumed without, as if deleted, and the next
-    batch be one sample too large (a kill can leave such a file: the case resume is for)."""
-    head = f"{experiment}-"
+    results folder) that is one of ``experiment``'s samples: its id is a sample's
+    (``{experiment}-NNNN``) that none of the readable samples ``infos`` has, below the number of
+    samples the experiment made (when they say it). Its run.json cannot be read, so it would be
+    resumed without, as if deleted, and the next batch be one sample too large (a kill can leave
+    such a file: the case resume is for). A run merely named like one (``exp-2024``) is not."""
+    from .experiments import SAMPLES_FIELD
+
+    head, have = f"{experiment}-", {i.get("sample") for i in infos}
+    made = next((i.get(SAMPLES_FIELD) for i in infos if type(i.get(SAMPLES_FIELD)) is int), None)
     for info in listed:
         tail = info.id[len(head) :] if info.id.startswith(head) else ""
-        if not info.ok and len(tail) >= 4 and tail.isdigit() and tail.isascii():
-            raise ExperimentInputError(
-                f"its sample run {info.id} cannot be read ({info.error}): repair it, or remove "
-                "it (animlib rm) to resume without it",
-                run=info.id,
-                field=info.field or "run.json",
-                code=info.code or Code.INVALID,
-                experiment=experiment,
-            )
+        if info.ok or len(tail) < 4 or not (tail.isdigit() and tail.isascii()):
+            continue
+        sample = int(tail)
+        if sample in have or (made is not None and sample >= made) or (infos and made is None):
+            continue
+        raise ExperimentInputError(
+            f"the run {info.id}, named as its sample {sample}, cannot be read ({info.error}): "
+            "repair it, or remove it (animlib rm) to resume without it",
+            run=info.id,
+            field=info.field or "run.json",
+            code=info.code or Code.INVALID,
+            experiment=experiment,
+        )
 
 
 def check_resumable(experiment: str, root: str, infos: list[Any], listed: list[Any]) -> None:
     """Raise ExperimentInputError unless ``infos`` (the experiment's sample runs in ``root``,
     whose runs are ``listed``) can be resumed: there are some, each has a stored step, and
     none of its samples is broken (:func:`check_unbroken`)."""
-    check_unbroken(experiment, listed)
+    check_unbroken(experiment, infos, listed)
     if not infos:
         raise ExperimentInputError(
             f"no runs of this experiment in {root}",

@@ -75,23 +75,31 @@ def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
     return found + [i for i in infos if not i.ok]
 
 
-def _warn_unknown_params(folder: str, names: Sequence[str]) -> None:
+def _warn_unknown_params(folder: str, names: Sequence[str], infos: Sequence[Any] = ()) -> None:
     """Say which of the parameters asked for (columns, sort) no run has: a typo must not read
-    as a column of "-" or an order that sorts nothing (as the runs page says it)."""
+    as a column of "-" or an order that sorts nothing (as the runs page says it); and which
+    ones runs (``infos``) hold past the parameters the index keeps (shown, not sorted by)."""
     from .index import open_index
-    from .params import INDEXED
+    from .params import INDEXED, flatten
 
     if not any(names):
         return
     known = set(open_index(folder).facets()["params"])
     unknown = [n for n in dict.fromkeys(names) if n and n not in known]
-    if unknown:
-        what = ", ".join(printable(n) for n in unknown)
+    held = set()
+    for info in infos if unknown else ():
+        params = info.get("params")
+        held |= set(flatten(params)) & set(unknown) if isinstance(params, dict) else set()
+    if past := [n for n in unknown if n in held]:
         print(
-            f"warning: no run in {printable(folder)} has the parameter {what} (the index keeps "
-            f"the first {INDEXED} parameters of a run, by name)",
+            f"warning: {', '.join(printable(n) for n in past)}: past the first {INDEXED} "
+            "parameters of a run (by name), which the index keeps: shown, but not sorted or "
+            "searched by",
             file=sys.stderr,
         )
+    if unknown := [n for n in unknown if n not in held]:
+        what = ", ".join(printable(n) for n in unknown)
+        print(f"warning: no run in {printable(folder)} has the parameter {what}", file=sys.stderr)
 
 
 def _param_cells(info, names: Sequence[str]) -> list[str]:
@@ -175,7 +183,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ok = [i for i in infos if i.ok]
     broken = [i for i in infos if not i.ok]
     params = [p for p in args.params.split(",") if p]
-    _warn_unknown_params(args.runs, [*params, sorted_param(args.sort or "") or ""])
+    _warn_unknown_params(args.runs, [*params, sorted_param(args.sort or "") or ""], ok)
     named = any(i.get("name") != i.id for i in ok)  # ("攻撃" has the id "run": say its name)
     modeled = len({i.get("model") or "" for i in ok}) > 1  # (runs of several models: which)
     base = (

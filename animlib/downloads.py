@@ -103,10 +103,17 @@ def _key(file: str, options: RenderOptions) -> str:
 
 
 def _failure_key(file: str, options: RenderOptions, runs: Any) -> str:
-    """The key of a download's failure: its file and options, and the content of its runs (a
-    run made again under its id, or grown, is not shown the failure of what it held before)."""
+    """The key of a download's failure: its file and options, and which making of its runs
+    it is (a run made again under its id is not shown the failure of what it held before)."""
     group = runs if isinstance(runs, (list, tuple)) else [runs]
-    return f"{_key(file, options)}|{[getattr(r, 'fingerprint', None) for r in group]!r}"
+    return f"{_key(file, options)}|{[_made(r) for r in group]!r}"
+
+
+def _made(run: Any) -> str | None:
+    """Which making of a run this is: its run.json's ``run_uid`` (new at every creation, kept
+    as a live run grows: its failure stays shown), else its content's fingerprint."""
+    uid = (getattr(run, "meta", None) or {}).get("run_uid")
+    return uid if isinstance(uid, str) else getattr(run, "fingerprint", None)
 
 
 def last_failure(file: str, options: RenderOptions, runs: Any = ()) -> str | None:

@@ -154,6 +154,12 @@ def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> di
         stale = success is not None and now != success
         flip = None if stale else flip
         success = now
+        if initial is not None and type(initial) is int:  # step 0 under the labels held now
+            at_start = initial == target if target is not None else initial != true
+            if at_start:
+                flip = experiment_step(meta, 0)
+            elif flip == experiment_step(meta, 0):  # (found with other labels)
+                flip, stale = None, True
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)

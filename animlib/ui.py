@@ -17,6 +17,7 @@ from .errors import AnimlibError, Code
 from .index import Query, Result, RunIndex, open_index
 from .listing import RunInfo
 from .listing_notice import MINUTES_AFTER_S, notice_state
+from .not_found import not_found_message
 from .params import NUMBER_RE2
 from .reader import Run, open_run_in
 from .settings import runs_root, settings
@@ -212,24 +213,6 @@ def sample_neighbours(
     return neighbours(index.infos(experiment_runs(index.table, experiment)), run_id)
 
 
-def _not_found(shown: str, where: str, exc: AnimlibError) -> str:
-    """The message of a run not found: the results folder's own problem when it cannot be
-    reached now (an NFS mount dropped, the folder moved: the run is not gone), else the
-    reader's (with its "did you mean ..." for a mistyped id)."""
-    from .store import open_store
-
-    try:
-        reachable = open_store(where).contains()
-    except (AnimlibError, OSError):
-        reachable = False
-    if not reachable:
-        return (
-            f"The results folder {md(where)} cannot be reached now (it does not exist or "
-            f"cannot be read): run {shown} shows when it is back."
-        )
-    return f"No run with id {shown} in {md(where)} ({md(printable(exc.message))})."
-
-
 def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, str | None]:
     """Open a run by id for a page; (run, None) or (None, a message to show the user)."""
     where = where or root()
@@ -238,7 +221,7 @@ def open_run_safe(run_id: str, where: str | None = None) -> tuple[Run | None, st
         return open_run_in(where, run_id), None
     except AnimlibError as exc:
         if exc.code == Code.NOT_FOUND:
-            return None, _not_found(shown, where, exc)
+            return None, not_found_message(shown, where, exc, md)
         return None, f"This run cannot be shown: {md(printable(exc))}"
     except (OSError, ValueError) as exc:
         return None, f"Run {shown} cannot be read: {md(printable(exc))}"
@@ -291,7 +274,7 @@ def _checked(url: str, where: str, key: Any, deep: bool, period: int) -> Report:
     if run is not None and run.url == url:
         report = validate_opened(run, deep=deep)
     else:
-        report = validate_run(url, deep=deep, root=where)
+        report = validate_run(url, deep=deep, root=where, summary=False)  # (labels edited)
     if report.code == Code.STORAGE:
         raise _StorageFailed(report)  # (an exception: lru_cache keeps no result)
     return report

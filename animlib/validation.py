@@ -182,12 +182,13 @@ def check_summary(run: Run, conf: np.ndarray) -> None:
             )
 
 
-def check_run_data(run: Run, *, deep: bool = True) -> None:
+def check_run_data(run: Run, *, deep: bool = True, summary: bool = False) -> None:
     """Raise RunFormatError for any problem in the run's arrays (reads them when ``deep``).
 
     Quick mode (``deep=False``) reads array metadata, the chunk listing, the confidences,
-    the scalars, the original and the first and last step; deep mode reads every image chunk
-    and checks run.json's summary against the confidences (:func:`check_summary`).
+    the scalars, the original and the first and last step; deep mode reads every image chunk.
+    ``summary``: check run.json's summary against the confidences too (:func:`check_summary`:
+    ``validate``'s deep check; not the pages', which show a run whose labels were edited).
     """
     run.check_arrays()
     check_chunks(run)
@@ -202,7 +203,7 @@ def check_run_data(run: Run, *, deep: bool = True) -> None:
         )
     if run.confidences is not None:
         check_confidence_values(run, run.confidences)
-        if deep:  # (not the quick check summarize makes: it follows edited labels itself)
+        if summary:
             check_summary(run, run.confidences)
     _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
     if run.original is not None:
@@ -244,8 +245,10 @@ def validate_run(
     deep: bool = True,
     root: str | os.PathLike[str] | Store | None = None,
     storage_options: dict[str, Any] | None = None,
+    summary: bool | None = None,
 ) -> Report:
     """Validate one run folder; never raises for a broken run (the report says why).
+    ``summary``: check run.json's summary against the confidences (default: when ``deep``).
 
     With ``root`` (the results folder holding the run), nothing is read through a symlink
     leading outside ``root``; without it, nothing through one leading outside the run folder.
@@ -258,10 +261,10 @@ def validate_run(
         run = open_run(store)
     except Exception as exc:
         return _failed(store, exc)
-    return _checked(run, deep)
+    return _checked(run, deep, deep if summary is None else summary)
 
 
-def validate_opened(run: Run, *, deep: bool = True) -> Report:
+def validate_opened(run: Run, *, deep: bool = True, summary: bool = False) -> Report:
     """:func:`validate_run` of a run already opened (by :func:`~animlib.reader.open_run_in`
     from its results folder, or :func:`~animlib.reader.open_run`): checked through that Run
     object, so what it has read (array metadata, confidences, original) is not read again."""
@@ -269,7 +272,7 @@ def validate_opened(run: Run, *, deep: bool = True) -> Report:
         _check_links(run.store)
     except Exception as exc:
         return _failed(run.store, exc)
-    return _checked(run, deep)
+    return _checked(run, deep, summary)
 
 
 def _check_links(store: Store) -> None:
@@ -283,10 +286,10 @@ def _check_links(store: Store) -> None:
         raise unsafe_link(exc.field or "", confinement(store), store.name) from None
 
 
-def _checked(run: Run, deep: bool) -> Report:
+def _checked(run: Run, deep: bool, summary: bool) -> Report:
     """The report of the opened ``run``'s data check."""
     try:
-        check_run_data(run, deep=deep)
+        check_run_data(run, deep=deep, summary=summary)
     except Exception as exc:
         return _failed(run.store, exc)
     status = run_status(run.meta, run.store)  # stale: silent too long, or its writer is gone

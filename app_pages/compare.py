@@ -79,7 +79,7 @@ st.set_page_config(
 )
 st.caption(
     " · ".join(
-        f"{md(title)} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"
+        f"{md(clipped(title, 120))} ({plural(len(r), 'step')}{'' if s == 'finished' else ', ' + s})"
         for r, s, title in zip(runs, statuses, run_titles(runs), strict=True)
     )
     + " — shorter runs hold their last frame; ← → step every run at once, space plays"

@@ -194,6 +194,8 @@ for warning in experiment_warnings(lacking, exps, escape=md):
     st.warning(warning, icon=":material/warning:")
 shown_ids = list(shown["experiment"])
 table = shown.assign(runs=[experiment_runs_url([e]) for e in shown_ids])
+if "grid_ids" not in st.session_state:  # (the grid starts again: dropped with its widget)
+    st.session_state.grid_picked = []
 ticked_before = st.session_state.get("grid_picked", [])
 event = st.dataframe(
     table,
@@ -294,7 +296,8 @@ if len(points) and points.groupby("series")["value"].nunique().max() > 1:
     )
 
 st.subheader("Images × experiments")
-asked = [e for e in dict.fromkeys(query_param("ids").split(",")) if e in set(frame["experiment"])]
+linked = [e.strip() for e in query_param("ids").split(",")]  # (a pasted link's space or line end)
+asked = [e for e in dict.fromkeys(linked) if e in set(frame["experiment"])]
 if st.session_state.get("grid_link", grid_link()) != grid_link():  # Back/Forward moved the
     for key in ("grid_ids", "grid_step", "grid_order", "grid_contested", "grid_page"):  # follow
         st.session_state.pop(key, None)
@@ -315,7 +318,7 @@ if clicked and clicked != st.session_state.get("grid_clicked") and clicked in sh
 st.session_state.grid_clicked = clicked
 if "grid_ids" not in st.session_state:
     st.session_state.grid_ids = asked or first
-    unknown = [e for e in query_param("ids").split(",") if e and e not in asked]
+    unknown = [e for e in linked if e and e not in asked]
     st.session_state.grid_ids_problem = unknown and none_such(
         "experiment", unknown, list(frame["experiment"])
     )

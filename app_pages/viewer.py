@@ -260,12 +260,15 @@ if "Confidence table" in tabs:
     with tabs["Confidence table"]:
         rows = len(run)  # a short run's table ends with its last row
         styled = styled_confidences(run, top_k=int(top_k))
+        plain = isinstance(styled, pd.DataFrame)  # (else a Styler)
         st.caption(
-            "True class green, target orange, the argmax of each step in bold."
-            if not isinstance(styled, pd.DataFrame)  # (a Styler)
-            else f"{rows:,} steps: too many cells to tint (the player shows each step's roles)."
+            f"{rows:,} steps: too many cells to tint (the player shows each step's roles)."
+            if plain
+            else "True class green, target orange, the argmax of each step in bold."
         )
-        st.dataframe(styled, height=min(360, 38 + 35 * rows))
+        numbers = st.column_config.NumberColumn(format="%.4g")  # (1e-09, not 0.0000: as tinted)
+        config = dict.fromkeys(styled.columns, numbers) if plain else None
+        st.dataframe(styled, height=min(360, 38 + 35 * rows), column_config=config)
 with tabs["Scalars"]:
     if scalars_error is not None:
         st.error(f"The scalars cannot be shown: {scalars_error}")

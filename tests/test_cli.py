@@ -373,6 +373,10 @@ def test_ls_says_which_parameter_asked_for_no_run_has(tmp_path, capsys):
     assert main(["ls", str(tmp_path), "--params", "epss,eps", "--sort", "params.alpah"]) == 0
     err = capsys.readouterr().err
     assert "no run in" in err and "has the parameter epss, alpah" in err, err
+    write_run(tmp_path, "wide", steps=1, params={f"p{k:03d}": k for k in range(300)})
+    assert main(["ls", str(tmp_path), "--params", "p299", "--sort", "params.p299"]) == 0
+    err = capsys.readouterr().err  # (shown from run.json; the index stops at its 256th)
+    assert "p299: past the first 256 parameters of a run" in err and "no run" not in err, err
 
 
 def test_an_empty_path_is_a_usage_error(capsys):

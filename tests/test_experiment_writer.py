@@ -862,11 +862,11 @@ def test_resume_with_a_sample_whose_run_json_is_damaged_names_it(tmp_path):
     with pytest.raises(animlib.ExperimentInputError) as err:
         animlib.BatchWriter.resume(tmp_path, "exp")
     assert err.value.run == "exp-0001" and err.value.field == "run.json"
-    assert "sample run exp-0001 cannot be read (" in str(err.value) and "not valid JSON" in str(
-        err.value
-    )
-    (tmp_path / "other-0001").mkdir()  # a broken run of another experiment is no concern
-    (tmp_path / "other-0001" / "run.json").write_text("{")
+    assert "the run exp-0001, named as its sample 1, cannot be read (" in str(err.value)
+    assert "not valid JSON" in str(err.value)
+    for other in ("other-0001", "exp-2024"):  # another experiment's, a run named by a date
+        (tmp_path / other).mkdir()
+        (tmp_path / other / "run.json").write_text("{")
     shutil.rmtree(tmp_path / "exp-0001")
     with pytest.warns(UserWarning, match="1 of its 2 sample runs are not in"):
         animlib.BatchWriter.resume(tmp_path, "exp").finish()

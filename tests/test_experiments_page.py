@@ -848,6 +848,12 @@ def test_ticked_rows_stay_ticked_when_another_experiment_lands(tmp_path, monkeyp
     assert set(at.multiselect(key="grid_ids").value) == {*shown, "late"}
 
 
+def test_a_pasted_grid_link_ending_in_a_space_or_line_break_works(demo_env):
+    at = experiments_page(ids="sweep-bim-eps0.20,sweep-fgsm-eps0.05\n ")
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="grid_ids").value == ["sweep-bim-eps0.20", "sweep-fgsm-eps0.05"]
+
+
 def test_unticking_every_row_gives_the_first_grid_back(demo_env):
     """The last row unticked left its experiment in the grid (and the link), with no tick in
     the table to say so."""
@@ -1607,6 +1613,9 @@ def test_deleted_sample_runs_are_noticed(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "note: experiment pgd-a: 2 of its 4 sample runs cannot be read" in err
     assert "its numbers cover the runs left" in err and "pgd-b:" not in err
+    with pytest.raises(animlib.ExperimentInputError, match="the run pgd-a-0001, named as its"):
+        animlib.BatchWriter.resume(root, "pgd-a")  # (a broken sample: resume refuses, naming it)
+    shutil.rmtree(root / "pgd-a-0001")
     with pytest.warns(UserWarning, match="2 of its 4 sample runs are not in"):
         animlib.BatchWriter.resume(root, "pgd-a").finish()
 

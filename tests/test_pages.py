@@ -234,6 +234,7 @@ def test_viewer_makes_its_csv_on_a_click_and_tints_only_tables_it_can_afford(app
     at.run()
     assert not at.exception and made == []
     assert any("too many cells to tint" in c.value for c in at.caption)
+    (table,) = [d for d in at.dataframe if "%.4g" in d.proto.columns]  # 1e-09 read as 1e-09
     assert not any(c.value.startswith("True class green") for c in at.caption)
 
 
@@ -248,6 +249,20 @@ def test_viewer_cuts_a_very_long_run_name_and_shows_it_whole_below(app_env):
     assert len(heading.value.replace("\\", "")) <= 160 and heading.value.endswith("…")
     (whole,) = [e for e in at.expander if e.label.startswith("Whole name")]
     assert whole.label == "Whole name (5,040 characters)" and whole.code[0].value == name
+    at = app("app_pages/compare.py", runs=f"alpha,{info.id}")  # (its caption: 16,900 px)
+    assert not at.exception and max(len(c.value) for c in at.caption) < 600
+
+
+def test_viewer_shows_a_run_whose_label_was_corrected_by_hand(app_env):
+    """Deep validate names the stale summary, but the pages' own deep check refused the whole
+    run for it (and listed it broken), though every array is intact."""
+    path = app_env / "alpha" / "run.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), true_label=1)))
+    (report,) = animlib.validate(app_env / "alpha")
+    assert report.field == "summary.success"
+    at = app("app_pages/viewer.py", run="alpha")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert player_payload(at)[0]["runs"][0]["id"] == "alpha"
 
 
 def test_viewer_broken_run_shows_reason(app_env):
@@ -619,6 +634,15 @@ def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
         other, "MP4 video", remade, "x.mp4", "video/mp4", RenderOptions(fps=9)
     )
     assert other.errors == []
+    live = SimpleNamespace(id="LIVE", fingerprint="10 steps", meta={"run_uid": "a1"})
+    watch = Slot()
+    downloads.render_download(watch, "MP4 video", live, "l.mp4", "video/mp4", RenderOptions())
+    with pytest.raises(RuntimeError):
+        watch.data()
+    grown = SimpleNamespace(id="LIVE", fingerprint="11 steps", meta={"run_uid": "a1"})
+    watch = Slot()  # (a live run's failure was keyed by a fingerprint that moves every step)
+    downloads.render_download(watch, "MP4 video", grown, "l.mp4", "video/mp4", RenderOptions())
+    assert len(watch.errors) == 1
     fail[0] = False
     assert slot.data() == Path(__file__).read_bytes()
     slot = Slot()  # (the same options, 9.0 and 9 alike)

@@ -534,3 +534,21 @@ def test_a_failing_bucket_is_asked_for_run_json_once(s3, monkeypatch):
         animlib.open_run(store)
     assert caught.value.code == Code.STORAGE and caught.value.run == "r"
     assert len(calls) == 1
+
+
+def test_a_run_not_found_in_a_bucket_prefix_that_holds_nothing_is_not_unreachable(s3):
+    """A prefix with no object left "does not exist" on object storage: the pages said the
+    results folder could not be reached (check your network) for a run removed."""
+    from animlib.errors import AnimlibError
+    from animlib.not_found import not_found_message
+    from animlib.reader import open_run_in
+
+    def message(where: str) -> str:
+        try:
+            open_run_in(where, "gone")
+        except AnimlibError as exc:
+            return not_found_message("'gone'", where, exc, str)
+        raise AssertionError("found")
+
+    assert message(f"s3://{BUCKET}/emptied").startswith("No run with id 'gone' in s3://")
+    assert "cannot be reached now" in message("s3://no-such-bucket-animlib/x")

@@ -154,3 +154,21 @@ def test_a_label_corrected_by_hand_does_not_make_a_run_both_robust_and_fooled(tm
     assert np.isnan(row["median_flip_step"])  # found with the old label: unknown
     (report,) = animlib.validate(tmp_path / "e-0000")
     assert report.field == "summary.success" and "labels give False" in report.error
+
+
+def test_a_label_corrected_by_hand_gives_the_flip_step_of_the_new_label(tmp_path):
+    """An edit that kept success kept the old label's flip step: the run was counted as wrong
+    before the attack (clean_acc 0) and flipped at step 3 at once."""
+    import json
+
+    preds = [2, 2, 2, 7, 7]
+    with animlib.BatchWriter(
+        tmp_path, experiment="e", class_names=CLASSES * 3, true_labels=[2]
+    ) as w:
+        for step, pred in enumerate(preds):
+            w.log(images=image_for(step)[None], confidences=np.eye(12)[[pred]] * 0.9 + 0.1 / 12)
+    assert animlib.summarize(tmp_path).iloc[0]["median_flip_step"] == 3
+    path = tmp_path / "e-0000" / "run.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), true_label=5)))
+    row = animlib.summarize(tmp_path).iloc[0]
+    assert (row["clean_acc"], row["success_rate"], row["median_flip_step"]) == (0, 1, 0)

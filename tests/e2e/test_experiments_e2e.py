@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import Server, wait_idle
+from playwright.sync_api import expect
 
 import animlib
 
@@ -154,6 +155,29 @@ def test_ticking_a_row_of_the_table_puts_that_experiment_in_the_grid(server, pag
     )
     shown = {cells.nth(i).get_attribute("data-experiment") for i in range(cells.count())}
     assert len(shown) == 1 and shown <= set(EXPERIMENTS)
+
+
+def test_back_from_another_page_the_ticks_and_the_grid_agree(server, page):
+    """The grid's widget is dropped on another page (the grid starts again), but the ticks were
+    kept: back through the menu, a row was ticked that was not in the grid."""
+    srv, _ = server
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.goto(f"{srv.url}/experiments")
+    wait_idle(page)
+    grid = page.locator("[data-testid='stMultiSelect']").filter(has_text="Experiments in the grid")
+    chips = grid.locator("[data-tag]")
+    expect(chips).to_have_count(2, timeout=60_000)
+    box = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)  # the first row's tick box
+    expect(chips).to_have_count(1, timeout=30_000)
+    page.get_by_role("link", name="Runs").first.click()
+    wait_idle(page)
+    page.get_by_role("link", name="Experiments").first.click()
+    wait_idle(page)
+    expect(chips).not_to_have_count(0, timeout=30_000)
+    page.wait_for_timeout(1000)
+    ticked = page.locator("[data-testid='stDataFrame'] [role='row'][aria-selected='true']")
+    assert ticked.count() in (0, chips.count()), (ticked.count(), chips.count())
 
 
 def test_the_image_labels_stay_in_view_when_the_grid_scrolls_sideways(server, page):

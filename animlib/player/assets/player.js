@@ -161,9 +161,13 @@ class Player {
   hold() {
     if (this.held) return;
     this.held = true;
+    // (a release the page never sees: another window took it, a menu opened on the press)
+    const moved = (ev) => { if (ev.buttons === 0) release(); };
     const release = () => {
       window.removeEventListener("pointerup", release, true);
       window.removeEventListener("pointercancel", release, true);
+      window.removeEventListener("pointermove", moved, true);
+      window.removeEventListener("blur", release);
       this.held = false;
       const then = this.onRelease;
       this.onRelease = null;
@@ -172,6 +176,8 @@ class Player {
     this.unhold = release;
     window.addEventListener("pointerup", release, true);
     window.addEventListener("pointercancel", release, true);
+    window.addEventListener("pointermove", moved, true);
+    window.addEventListener("blur", release);
   }
 
   afterRelease(then) {
@@ -201,7 +207,7 @@ class Player {
     bar.appendChild(button("last", "last step (End)", () => this.setStep(this.steps - 1)));
     this.slider = bar.appendChild(el("input", { type: "range", min: 0, max: this.steps - 1, step: 1, value: 0, class: "animlib-slider", "aria-label": "step", "data-testid": "animlib-slider" }));
     this.slider.addEventListener("input", () => this.setStep(Number(this.slider.value)));
-    this.slider.addEventListener("pointerdown", () => this.hold());
+    this.slider.addEventListener("pointerdown", (ev) => { if (ev.button === 0 && ev.isPrimary) this.hold(); });
     this.stepLabel = bar.appendChild(el("span", { class: "animlib-step-label", "data-testid": "animlib-step-label" }));
     this.speedSelect = bar.appendChild(el("select", { class: "animlib-speed", "aria-label": "speed", title: "playback speed", "data-testid": "animlib-speed" }));
     for (const s of SPEEDS) this.speedSelect.appendChild(el("option", { value: s, selected: s === 1 }, `${s}× (${fmtGain(this.fps * s)} fps)`));
@@ -266,7 +272,7 @@ class Player {
       set(((ev.clientX - rect.left) / rect.width) * 100);
     };
     let drag = false;
-    box.addEventListener("pointerdown", (ev) => { if (ev.target.closest(".animlib-zoom")) return; drag = true; this.hold(); box.setPointerCapture(ev.pointerId); fromEvent(ev); });
+    box.addEventListener("pointerdown", (ev) => { if (ev.target.closest(".animlib-zoom")) return; drag = true; if (ev.button === 0 && ev.isPrimary) this.hold(); box.setPointerCapture(ev.pointerId); fromEvent(ev); });
     box.addEventListener("pointermove", (ev) => { if (drag) fromEvent(ev); });
     box.addEventListener("pointerup", () => { drag = false; });
     box.addEventListener("pointercancel", () => { drag = false; });
