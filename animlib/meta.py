@@ -343,8 +343,10 @@ def _check_fields(meta: dict, bad: Any) -> None:
 
 
 def _is_time(value: object) -> bool:
-    """Whether ``value`` is an ISO-8601 time string (a dead run's "yesterday" was never
+    """Whether ``value`` is an ISO-8601 time string or "" (a dead run's "yesterday" was never
     found stale, and was counted)."""
+    if value == "":  # (unknown: written so by other tools, and read as such)
+        return True
     try:
         return isinstance(value, str) and bool(datetime.fromisoformat(value))
     except ValueError:
@@ -369,7 +371,10 @@ def _check_sample_fields(meta: dict, bad: Any, n_classes: int | None) -> None:
     experiment = meta.get("experiment")
     if experiment is not None and (not isinstance(experiment, str) or not experiment):
         raise bad("experiment", f"must be a non-empty string or null; got {experiment!r}")
-    for key in ("sample", "experiment_steps", "initial_pred"):
+    sample = meta.get("sample")  # (an int from BatchWriter; text from other tools is kept)
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int | str)):
+        raise bad("sample", f"must be an integer or a string; got {sample!r}")
+    for key in ("experiment_steps", "initial_pred"):
         if problem := _index_problem(meta.get(key), n_classes, count=key != "initial_pred"):
             raise bad(key, problem)
     index = meta.get("experiment_index")
