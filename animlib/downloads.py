@@ -105,22 +105,15 @@ def _key(file: str, options: RenderOptions) -> str:
 def _failure_key(file: str, options: RenderOptions, runs: Any) -> str:
     """The key of a download's failure: its file and options, and which making of its runs
     it is (a run made again under its id is not shown the failure of what it held before)."""
+    from .cache.keys import creation  # (as a live render's key: kept as a live run grows)
+
     group = runs if isinstance(runs, (list, tuple)) else [runs]
-    return f"{_key(file, options)}|{[_made(r) for r in group]!r}"
-
-
-def _made(run: Any) -> str | None:
-    """Which making of a run this is: its run.json's ``run_uid`` (new at every creation, kept
-    as a live run grows: its failure stays shown), else its content's fingerprint."""
-    uid = (getattr(run, "meta", None) or {}).get("run_uid")
-    return uid if isinstance(uid, str) else getattr(run, "fingerprint", None)
+    return f"{_key(file, options)}|{[creation(r) for r in group]!r}"
 
 
 def last_failure(file: str, options: RenderOptions, runs: Any = ()) -> str | None:
     """What the last render of the download ``file`` of ``runs`` with ``options`` raised
     (None if it did not fail, or succeeded since, or the runs changed since)."""
-    if not _FAILED:  # (the key reads the runs' write times: one request each on S3)
-        return None
     return _FAILED.get(_failure_key(file, options, runs))
 
 

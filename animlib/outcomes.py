@@ -149,14 +149,17 @@ def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> di
     true, target = meta.get("true_label"), meta.get("target_label")
     success, flip = s.get("success"), experiment_flip_step(meta)
     final, stale = s.get("final_pred"), False
+
+    def fooled(pred: Any) -> bool:  # (summary.success_flags, for one prediction)
+        return pred == target if target is not None else pred != true
+
     if final is not None and (target is not None or true is not None):
-        now = final == target if target is not None else final != true
+        now = fooled(final)
         stale = success is not None and now != success
         flip = None if stale else flip
         success = now
         if initial is not None and type(initial) is int:  # step 0 under the labels held now
-            at_start = initial == target if target is not None else initial != true
-            if at_start:
+            if fooled(initial):
                 flip = experiment_step(meta, 0)
             elif flip == experiment_step(meta, 0):  # (found with other labels)
                 flip, stale = None, True

@@ -264,7 +264,7 @@ def validate_run(
     return _checked(run, deep, deep if summary is None else summary)
 
 
-def validate_opened(run: Run, *, deep: bool = True, summary: bool = False) -> Report:
+def validate_opened(run: Run, *, deep: bool = True) -> Report:
     """:func:`validate_run` of a run already opened (by :func:`~animlib.reader.open_run_in`
     from its results folder, or :func:`~animlib.reader.open_run`): checked through that Run
     object, so what it has read (array metadata, confidences, original) is not read again."""
@@ -272,7 +272,7 @@ def validate_opened(run: Run, *, deep: bool = True, summary: bool = False) -> Re
         _check_links(run.store)
     except Exception as exc:
         return _failed(run.store, exc)
-    return _checked(run, deep, summary)
+    return _checked(run, deep, summary=False)  # (the pages' check: an edited label is shown)
 
 
 def _check_links(store: Store) -> None:

@@ -628,18 +628,18 @@ def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
     other = Slot()  # other options: another download
     downloads.render_download(other, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=3))
     assert other.errors == []
-    remade = SimpleNamespace(id="RUN", fingerprint="made again")  # another run under its id
+    remade = SimpleNamespace(id="RUN", meta={"created": "2026-12-07T12:00:00+00:00"})  # made again
     other = Slot()  # (every user of the new run was told of a chunk missing from the old one)
     downloads.render_download(
         other, "MP4 video", remade, "x.mp4", "video/mp4", RenderOptions(fps=9)
     )
     assert other.errors == []
-    live = SimpleNamespace(id="LIVE", fingerprint="10 steps", meta={"run_uid": "a1"})
+    live = SimpleNamespace(id="LIVE", fingerprint="10 steps", meta={"run_uid": "a1", "steps": 10})
     watch = Slot()
     downloads.render_download(watch, "MP4 video", live, "l.mp4", "video/mp4", RenderOptions())
     with pytest.raises(RuntimeError):
         watch.data()
-    grown = SimpleNamespace(id="LIVE", fingerprint="11 steps", meta={"run_uid": "a1"})
+    grown = SimpleNamespace(id="LIVE", fingerprint="11 steps", meta={"run_uid": "a1", "steps": 11})
     watch = Slot()  # (a live run's failure was keyed by a fingerprint that moves every step)
     downloads.render_download(watch, "MP4 video", grown, "l.mp4", "video/mp4", RenderOptions())
     assert len(watch.errors) == 1

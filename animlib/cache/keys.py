@@ -58,7 +58,7 @@ def live_key(runs: RunLike | Sequence[RunLike], fmt: str, options: RenderOptions
     """The key of a live render (arguments and result as :func:`render_key`'s): the runs'
     identities (location and creation time, never their content), the options, the format,
     animlib's version and the frames' look."""
-    return _key([[identity(r), _created(r)] for r in as_runs(runs)], fmt, options, live=True)
+    return _key([[identity(r), creation(r)] for r in as_runs(runs)], fmt, options, live=True)
 
 
 def _key(runs: list[list[str]], fmt: str, options: RenderOptions, **extra: object) -> str:
@@ -79,7 +79,7 @@ def strips_key(run: RunLike) -> str:
     with the run's content (a running run: with its identity, so its complete strips are
     reused as it grows), animlib's version and the frames' look (``LOOK``)."""
     live = is_live([run])
-    held = [identity(run), _created(run)] if live else [run_label(run), run.fingerprint]
+    held = [identity(run), creation(run)] if live else [run_label(run), run.fingerprint]
     payload = {"v": __version__, "look": LOOK, "code": code_digest(), "player": held, "live": live}
     return "player-" + _digest(payload)[:32]
 
@@ -119,7 +119,7 @@ def identity(run: RunLike) -> str:
     return str(getattr(run, "url", None) or run_label(run))
 
 
-def _created(run: RunLike) -> str:
+def creation(run: RunLike) -> str:
     """When the run was made (``created``, to the second, and ``run_uid``: the run made anew at
     its path within that second, or under a clock set back, is another run), and when a resume
     last dropped steps of it (``steps_dropped``): a live run's frames of earlier steps stay
