@@ -49,6 +49,7 @@ class Settings:
     max_dpi: int = 400  # ANIMLIB_MAX_DPI: render dpi
     max_gif_frames: int = 3000  # ANIMLIB_MAX_GIF_FRAMES: frames in a GIF
     stale_seconds: float = 600.0  # ANIMLIB_STALE_SECONDS: a silent running run becomes stale
+    reload_seconds: float = 10.0  # ANIMLIB_RELOAD_SECONDS: a page of finished runs looks again
     deep_check_mb: float = 64.0  # ANIMLIB_DEEP_CHECK_MB: runs up to this get every chunk checked
     cache_max_mb: float = 2048.0  # ANIMLIB_CACHE_MAX_MB: size bound of the render cache
     cache: str = ""  # ANIMLIB_CACHE: render cache folder or URL (default: the user's cache folder)
@@ -74,7 +75,7 @@ class Settings:
             elif isinstance(default, int):
                 values[f.name] = int(_number(env, name, default, least=1))
             else:
-                values[f.name] = _number(env, name, float(default))
+                values[f.name] = _number(env, name, float(default), _LEAST.get(f.name, 0))
         return cls(**values)  # type: ignore[arg-type]
 
     @property
@@ -111,6 +112,7 @@ def _user_cache(env: Mapping[str, str] | None) -> Path:
     return Path(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
 
 
+_LEAST = {"reload_seconds": 0.5}  # (a page looking at every instant would never rest)
 _NAMES = tuple(f"ANIMLIB_{f.name.upper()}" for f in fields(Settings))
 _PARSED: dict[tuple[str | None, ...], Settings] = {}
 

@@ -12,11 +12,11 @@ from .index import RunIndex
 from .listing_notice import notice_state
 from .lock import run_status
 from .reader import Run, open_run_in
+from .settings import settings
 from .ui import folder_state, follow_runs, root
 
 __all__ = [
     "LIVE_POLL_S",
-    "SETTLED_POLL_S",
     "FolderView",
     "folder_view",
     "follow_shown_runs",
@@ -24,8 +24,6 @@ __all__ = [
 ]
 
 LIVE_POLL_S = 2.0  # how often a page showing a running run looks for new steps
-# how often a page showing finished runs looks whether one was resumed, overwritten or removed
-SETTLED_POLL_S = 10.0
 
 
 def _rerun_when_changed(seen: object, look: Callable[[], object], every: float) -> None:
@@ -65,7 +63,7 @@ def follow_shown_runs(
         runs: the runs the page shows (already open).
         where: the results folder (default: the dashboard's).
         every: seconds between looks (default: :data:`LIVE_POLL_S` while one is running or
-            stale, else :data:`SETTLED_POLL_S`).
+            stale, else ``ANIMLIB_RELOAD_SECONDS``, 10 by default).
         unshown: ids of runs the page names but cannot show (removed, being rewritten, no step
             stored yet, damaged): the page reruns once one of them reads differently, so an
             error page recovers when the run is back (it stayed on the error for good).
@@ -85,7 +83,7 @@ def follow_shown_runs(
     seen += [state(run_id) for run_id in unshown]
     if every is None:
         live = any(s is not None and s[1] in ("running", "stale") for s in seen)
-        every = LIVE_POLL_S if live else SETTLED_POLL_S
+        every = LIVE_POLL_S if live else settings().reload_seconds
     ids = [run.id for run in runs] + list(unshown)
 
     def look() -> object:  # (a rerun while a download is made would drop the file fetched)

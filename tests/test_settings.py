@@ -98,6 +98,17 @@ def test_a_limit_that_is_no_number_at_least_1_is_the_default_with_a_warning(valu
         assert Settings.from_env({"ANIMLIB_STALE_SECONDS": "-1"}).stale_seconds == 600
 
 
+def test_the_reload_interval_is_at_least_half_a_second():
+    """``ANIMLIB_RELOAD_SECONDS``: how often a page of finished runs looks again (10 s); 0 would
+    make its watcher look without a pause."""
+    from animlib.settings import Settings
+
+    assert Settings.from_env({}).reload_seconds == 10
+    assert Settings.from_env({"ANIMLIB_RELOAD_SECONDS": "2.5"}).reload_seconds == 2.5
+    with pytest.warns(UserWarning, match="ANIMLIB_RELOAD_SECONDS='0' is not a number >= 0.5"):
+        assert Settings.from_env({"ANIMLIB_RELOAD_SECONDS": "0"}).reload_seconds == 10
+
+
 def test_no_jit_is_a_setting_as_the_others():
     from animlib.settings import Settings
 

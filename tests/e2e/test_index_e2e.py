@@ -14,6 +14,7 @@ import animlib
 
 pytestmark = pytest.mark.e2e
 APPEARS_WITHIN_S = 5.0  # issue 13: a run added while the page is open appears within 5 s
+RELOAD_S = 2  # ANIMLIB_RELOAD_SECONDS of the servers of finished runs' pages (10 by default)
 
 
 def log_steps(writer: animlib.RunWriter, steps) -> None:
@@ -201,7 +202,7 @@ def page_on(page, tmp_path, runs: dict[str, int], path: str, shown: str):
     root = tmp_path / "runs"
     for name, steps in runs.items():
         write_run(root, name, steps=steps)
-    server = Server(root, tmp_path)
+    server = Server(root, tmp_path, env={"ANIMLIB_RELOAD_SECONDS": str(RELOAD_S)})
     try:
         page.goto(server.url + path)
         wait_idle(page)
@@ -221,10 +222,9 @@ def recovered(page, error: str, shown: str) -> None:
 
 
 def after_a_poll(page, selector: str) -> None:
-    """Wait for ``selector`` as long as a settled page's watcher takes to look again."""
-    from animlib.watching import SETTLED_POLL_S
-
-    page.wait_for_selector(selector, state="attached", timeout=(SETTLED_POLL_S + 8) * 1000)
+    """Wait for ``selector`` as long as a settled page's watcher takes to look again (its
+    server's ``ANIMLIB_RELOAD_SECONDS``, well under the default 10 s) and the page to rerun."""
+    page.wait_for_selector(selector, state="attached", timeout=(RELOAD_S + 5) * 1000)
 
 
 def test_compare_error_page_shows_a_run_put_back(page, tmp_path):
