@@ -252,11 +252,15 @@ def _integers(value: Any, field: str, b: int | None, what: str, blame: Blame) ->
     if arr.ndim != 1:
         raise blame(field, f"expected one value per sample, shape (B,); got {arr.shape}")
     batch_size_of(arr, field, b, blame)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
-            arr = arr.astype(np.int64)
-        else:
-            raise blame(field, f"must be integer {what}; got dtype {arr.dtype}")
+    kind = arr.dtype.kind
+    integral = kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all()
+    if kind not in "iu" and not integral:
+        raise blame(field, f"must be integer {what}; got dtype {arr.dtype}")
+    # (a uint64 hash or a float past 2**63 wrapped round to a negative id)
+    past = np.flatnonzero(arr > np.iinfo(np.int64).max if kind == "u" else np.abs(arr) >= 2.0**63)
+    if kind in "uf" and past.size:
+        i = int(past[0])
+        raise blame(field, f"{arr[i]!s} does not fit in 64 bits (at most 2**63 - 1)", i)
     return arr.astype(np.int64)
 
 

@@ -187,6 +187,7 @@ def loads(data: bytes, run: str) -> dict:
     """Parse run.json bytes; raise :class:`RunFormatError` naming the run if it is not JSON or
     larger than :data:`~animlib.limits.MAX_RUN_JSON_BYTES` (checked before parsing)."""
     check_run_json_size(len(data), run=run, field=RUN_JSON)
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a byte order mark (some Windows editors write one)
     try:
         meta = json.loads(
             data.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
@@ -202,8 +203,11 @@ def loads(data: bytes, run: str) -> dict:
                 f"is not valid JSON ({exc})", run=run, field=RUN_JSON, code=Code.CORRUPT
             ) from None
         path, constant = found
+        fix = (
+            "null or a number" if constant == "NaN" else 'the text "inf" or "-inf", as animlib does'
+        )
         raise RunFormatError(
-            f"is {constant}, which JSON does not allow (write null or a number)",
+            f"is {constant}, which JSON does not allow (write {fix})",
             run=run,
             field=path or RUN_JSON,
             code=Code.CORRUPT,
@@ -374,6 +378,8 @@ def _check_sample_fields(meta: dict, bad: Any, n_classes: int | None) -> None:
     sample = meta.get("sample")  # (an int from BatchWriter; text from other tools is kept)
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int | str)):
         raise bad("sample", f"must be an integer or a string; got {sample!r}")
+    if isinstance(sample, int) and not -(2**63) <= sample < 2**63:
+        raise bad("sample", f"must fit in 64 bits (at most 2**63 - 1); got {sample}")
     for key in ("experiment_steps", "initial_pred"):
         if problem := _index_problem(meta.get(key), n_classes, count=key != "initial_pred"):
             raise bad(key, problem)

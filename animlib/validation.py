@@ -163,14 +163,15 @@ def check_confidence_values(run: Run, conf: np.ndarray) -> None:
 RECOMPUTED = ("final_pred", "success", "flip_step")
 
 
-def check_summary(run: Run, conf: np.ndarray) -> None:
+def check_summary(run: Run, conf: np.ndarray, keys: tuple[str, ...] = RECOMPUTED) -> None:
     """Raise RunFormatError if run.json's summary disagrees with the stored confidences and
-    the labels run.json holds (its final prediction, success or flip step): the file was
-    edited (a label corrected by hand), or the confidences changed after it was written."""
+    the labels run.json holds (its final prediction, success or flip step: ``keys``): the file
+    was edited (a label corrected by hand), or the confidences changed after it was written."""
     stored = run.meta.get("summary") or {}
+    n = len(run)
     acc = SummaryAccumulator(run.true_label, run.target_label)
-    acc.add_steps(conf[: len(run)])
-    for key in RECOMPUTED:
+    acc.add_steps(conf[:n] if keys != ("final_pred",) else conf[n - 1 : n])  # (its last step)
+    for key in keys:
         said, now = stored.get(key), acc.values[key]
         if said is not None and said != now:
             raise RunFormatError(
@@ -187,8 +188,9 @@ def check_run_data(run: Run, *, deep: bool = True, summary: bool = False) -> Non
 
     Quick mode (``deep=False``) reads array metadata, the chunk listing, the confidences,
     the scalars, the original and the first and last step; deep mode reads every image chunk.
-    ``summary``: check run.json's summary against the confidences too (:func:`check_summary`:
-    ``validate``'s deep check; not the pages', which show a run whose labels were edited).
+    ``summary``: check run.json's whole summary against the confidences (:func:`check_summary`:
+    ``validate``'s deep check; not the pages', which show a run whose labels were edited);
+    else only its final prediction, which no label changes.
     """
     run.check_arrays()
     check_chunks(run)
@@ -203,8 +205,10 @@ def check_run_data(run: Run, *, deep: bool = True, summary: bool = False) -> Non
         )
     if run.confidences is not None:
         check_confidence_values(run, run.confidences)
-        if summary:
-            check_summary(run, run.confidences)
+    if run.confidences is not None and n:
+        # the final prediction does not depend on the labels: one that disagrees with the
+        # stored confidences is a wrong summary (another tool's), which summarize would count
+        check_summary(run, run.confidences, RECOMPUTED if summary else ("final_pred",))
     _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
     if run.original is not None:
         _check_image(run, run.original, "original")

@@ -1,0 +1,133 @@
+"""Runs written by another tool from the run format alone: listed, summarized and checked alike."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+import animlib
+from animlib.errors import Code
+from animlib.index import open_index
+from animlib.index.grid import outcomes
+from animlib.validation import validate_run
+
+CLASSES = ["cat", "dog", "car", "ship"]
+
+
+def plain_run(root, run_id, *, true, flip, steps=5, summary=None, **extra):
+    """A run written with plain zarr and json (the format's keys only, no ``summary`` unless
+    given): its model says ``true`` until step ``flip`` (None: never), then the next class."""
+    assert summary is None or set(summary) <= {"final_pred", "success", "flip_step"}
+    path = root / run_id
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    x0 = np.random.default_rng(len(run_id)).random((6, 6, 3)).astype(np.float32)
+    images = np.stack([np.clip(x0 + 0.02 * s, 0, 1) for s in range(steps)]).astype(np.float32)
+    conf = np.full((steps, 4), 0.1, np.float32)
+    for s in range(steps):
+        conf[s, true if flip is None or s < flip else (true + 1) % 4] = 0.7
+    for name, data in (("images", images), ("confidences", conf), ("original", x0)):
+        group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=data.shape)[...] = data
+    meta = {
+        "format_version": 1,
+        "name": run_id,
+        "attack": "PGD",
+        "model": "m",
+        "params": {"eps": 0.1},
+        "class_names": CLASSES,
+        "true_label": true,
+        "target_label": None,
+        "status": "finished",
+        "created": "2026-12-07T10:00:00Z",
+        "updated": "2026-12-07T10:00:05Z",
+        "steps": steps,
+        "tags": [],
+        **({"summary": summary} if summary is not None else {}),
+        **extra,
+    }
+    (path / "run.json").write_text(json.dumps(meta))
+    return path
+
+
+def sweep(root, summary=None):
+    """Experiment ``tp`` of four plain sample runs: fooled at step 2, never, before the
+    attack (step 0), at step 1."""
+    for sample, flip in enumerate((2, None, 0, 1)):
+        kept = summary if sample == 0 else None
+        plain_run(root, f"tp-{sample:04d}", true=sample, flip=flip, summary=kept,
+                  experiment="tp", sample=sample)  # fmt: skip
+
+
+def test_a_run_json_without_a_summary_is_summarized_from_its_arrays(tmp_path):
+    """Such runs (another tool's, or animlib's after a tool rewrote run.json with the
+    format's keys) showed no success, robust accuracy or flip step anywhere, and ``outcomes``
+    said no image was fooled."""
+    sweep(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.glob("*/run.json")}
+    row = animlib.summarize(tmp_path, by="experiment").iloc[0]
+    assert (row["n"], row["clean_acc"], row["robust_acc"], row["success_rate"]) == (
+        4,
+        0.75,
+        0.25,
+        0.75,
+    )
+    assert row["median_flip_step"] == 1 and row["median_linf"] > 0
+    index = open_index(str(tmp_path))
+    index.refresh()
+    flips = outcomes(index, ["tp"]).set_index("sample")["flip_step"]
+    assert [str(flips[s]) for s in range(4)] == ["2", "<NA>", "0", "1"]
+    infos = {info.id: info for info in animlib.list_runs(tmp_path)}
+    assert [infos[f"tp-{s:04d}"].meta["summary"]["success"] for s in range(4)] == [
+        True, False, True, True
+    ]  # fmt: skip
+    ls = subprocess.run(
+        [sys.executable, "-m", "animlib", "ls", str(tmp_path)], capture_output=True, text=True
+    )
+    assert [line.split()[-2:] for line in ls.stdout.splitlines()[1:5]] == [
+        ["yes", "2"], ["no", "-"], ["yes", "0"], ["yes", "1"]
+    ]  # fmt: skip
+    assert {p: p.read_bytes() for p in tmp_path.glob("*/run.json")} == before  # never written
+
+
+def test_a_summary_whose_final_prediction_the_confidences_deny_is_a_broken_run(tmp_path):
+    """A run.json summary with another final prediction than the stored confidences' was
+    counted as written: an experiment whose every image was fooled read robust accuracy 1."""
+    sweep(tmp_path, summary={"final_pred": 0, "success": False, "flip_step": None})
+    report = validate_run(tmp_path / "tp-0000", deep=False)  # (the pages' and summaries' check)
+    assert report.field == "summary.final_pred" and report.code == Code.MISMATCH, report
+    assert "run.json says 0, the stored confidences and labels give 1" in report.error
+    row = animlib.summarize(tmp_path, by="experiment").iloc[0]
+    assert (row["n"], row["left_out"], row["success_rate"]) == (3, 1, 2 / 3)
+
+
+def test_a_byte_order_mark_is_read_and_an_infinite_parameter_says_how_to_write_it(tmp_path):
+    """run.json with a UTF-8 byte order mark (PowerShell 5's and some editors' UTF-8) was
+    refused as "not valid JSON"; ``norm: Infinity`` (Python's ``json.dump`` of ``np.inf``) was
+    told to be written as null, where animlib writes the text "inf"."""
+    path = plain_run(tmp_path, "bom", true=0, flip=None)
+    (path / "run.json").write_bytes(b"\xef\xbb\xbf" + (path / "run.json").read_bytes())
+    assert validate_run(path).ok and animlib.open_run(path).meta["name"] == "bom"
+    path = plain_run(tmp_path, "inf", true=0, flip=None)
+    text = (path / "run.json").read_text().replace('"eps": 0.1', '"eps": 0.1, "norm": Infinity')
+    (path / "run.json").write_text(text)
+    report = validate_run(path)
+    assert report.field == "params.norm" and 'write the text "inf" or "-inf"' in report.error
+
+
+def test_a_sample_id_past_64_bits_is_refused_by_name_where_it_crashed_the_outcomes(tmp_path):
+    """A uint64 hash as ``sample`` passed ``validate`` and then crashed ``outcomes`` and the
+    experiments page (pandas cannot hold it); BatchWriter called such an id negative."""
+    plain_run(tmp_path, "h-0000", true=0, flip=1, experiment="h", sample=0xF3A1C0DE12345678)
+    plain_run(tmp_path, "h-0001", true=1, flip=None, experiment="h", sample=1)
+    report = validate_run(tmp_path / "h-0000")
+    assert report.field == "sample" and "must fit in 64 bits" in report.error
+    index = open_index(str(tmp_path))
+    index.refresh()
+    assert outcomes(index, ["h"])["run"].tolist() == ["h-0001"]
+    ids = np.array([0xF3A1C0DE12345678, 5], np.uint64)
+    with pytest.raises(animlib.ExperimentInputError, match="17555524882487596664 does not fit"):
+        animlib.BatchWriter(tmp_path, experiment="b", class_names=CLASSES, sample_ids=ids)
