@@ -131,3 +131,17 @@ def test_a_sample_id_past_64_bits_is_refused_by_name_where_it_crashed_the_outcom
     ids = np.array([0xF3A1C0DE12345678, 5], np.uint64)
     with pytest.raises(animlib.ExperimentInputError, match="17555524882487596664 does not fit"):
         animlib.BatchWriter(tmp_path, experiment="b", class_names=CLASSES, sample_ids=ids)
+
+
+def test_runs_of_another_tool_on_one_clean_image_are_grouped_with_animlibs(tmp_path):
+    """Runs on the same clean image are grouped by run.json's ``original_sha1``, which only
+    animlib's writers wrote: another tool's runs were never offered for comparison."""
+    plain_run(tmp_path, "tp-a", true=0, flip=1)
+    plain_run(tmp_path, "tp-b", true=0, flip=None)
+    original = animlib.open_run(tmp_path / "tp-a").original
+    with animlib.RunWriter(tmp_path, name="al", class_names=CLASSES, original=original) as w:
+        w.log(image=original, confidences=[0.7, 0.1, 0.1, 0.1])
+    plain_run(tmp_path, "other", true=0, flip=None, steps=3)  # (another image: its id's length)
+    index = open_index(str(tmp_path))
+    index.refresh()
+    assert sorted(*index.same_source(["tp-a"]).values()) == ["al", "tp-a", "tp-b"]
