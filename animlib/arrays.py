@@ -31,6 +31,22 @@ PROB_SLACK = 1e-4
 NEAR_PROB = 5e-3
 
 
+def stored_probability_problem(conf: np.ndarray) -> str | None:
+    """What makes stored (steps, K) confidences no probabilities (NaN, values outside [0, 1],
+    rows that do not sum to 1: logits of another tool, a damaged file), or None. The reader
+    and ``validate`` say the same, so nothing draws a run that ``validate`` calls broken."""
+    if not np.isfinite(conf).all():
+        return f"step {int(np.argwhere(~np.isfinite(conf))[0][0])} contains NaN/inf"
+    outside = (conf < -PROB_SLACK) | (conf > 1 + PROB_SLACK)
+    if outside.any():
+        return f"step {int(np.argwhere(outside)[0][0])} has values outside [0, 1] (logits?)"
+    sums = conf.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > PROB_SUM_TOLERANCE * 10)
+    if off.size:
+        return f"step {int(off[0])} sums to {float(sums[off[0]]):.4g}, not 1 (logits?)"
+    return None
+
+
 def to_numpy(value: Any, field: str) -> np.ndarray:
     """Convert numpy, torch/jax tensors (duck typed) or nested lists to a numpy array."""
     if isinstance(value, np.ndarray):

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import meta as M
 from .arraymeta import MissingChunk
+from .arrays import stored_probability_problem
 from .errors import Code, RunFormatError, StoreError, found
 from .image_steps import ImageSteps
 from .read_errors import describe_read_error
@@ -249,12 +250,9 @@ class Run:
         if not self.has_confidences:
             return None
         data = np.asarray(self.read_steps("confidences", 0, len(self)), dtype=np.float32)
-        finite = np.isfinite(data)  # writers refuse NaN/inf: such a file was damaged or forged
-        if not finite.all():
-            step = int(np.argwhere(~finite)[0][0])
-            raise RunFormatError(
-                f"step {step} contains NaN/inf", run=self.id, field="confidences", code=Code.INVALID
-            )
+        problem = stored_probability_problem(data)  # (animlib's writers store none such)
+        if problem is not None:  # (render drew another tool's logits: "pred: 7 (828.4%)")
+            raise RunFormatError(problem, run=self.id, field="confidences", code=Code.INVALID)
         return data
 
     @cached_property

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import meta as M
-from .arrays import PROB_SLACK, PROB_SUM_TOLERANCE
+from .arrays import stored_probability_problem
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
 from .listing import Verdict, list_runs, missing_meta_reason
@@ -144,18 +144,9 @@ def check_chunks(run: Run) -> None:
 def check_confidence_values(run: Run, conf: np.ndarray) -> None:
     """Raise RunFormatError unless every row is finite probabilities summing to 1."""
 
-    def bad(message: str) -> RunFormatError:
-        return RunFormatError(message, run=run.id, field="confidences", code=Code.INVALID)
-
-    if not np.isfinite(conf).all():
-        raise bad(f"step {int(np.argwhere(~np.isfinite(conf))[0][0])} contains NaN/inf")
-    outside = (conf < -PROB_SLACK) | (conf > 1 + PROB_SLACK)
-    if outside.any():
-        raise bad(f"step {int(np.argwhere(outside)[0][0])} has values outside [0, 1] (logits?)")
-    sums = conf.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1) > PROB_SUM_TOLERANCE * 10)
-    if off.size:
-        raise bad(f"step {int(off[0])} sums to {float(sums[off[0]]):.4g}, not 1 (logits?)")
+    problem = stored_probability_problem(conf)
+    if problem is not None:
+        raise RunFormatError(problem, run=run.id, field="confidences", code=Code.INVALID)
     M.check_labels(None, run.true_label, run.target_label, conf.shape[1], RunFormatError, run.id)
 
 

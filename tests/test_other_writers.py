@@ -145,3 +145,22 @@ def test_runs_of_another_tool_on_one_clean_image_are_grouped_with_animlibs(tmp_p
     index = open_index(str(tmp_path))
     index.refresh()
     assert sorted(*index.same_source(["tp-a"]).values()) == ["al", "tp-a", "tp-b"]
+
+
+def test_logits_stored_as_confidences_are_not_drawn(tmp_path):
+    """``validate`` and the viewer refused another tool's logits stored as confidences, but
+    ``render`` drew them: a frame read "pred: 7 (828.4%)", with negative bars."""
+    path = plain_run(tmp_path, "logits", true=0, flip=None, steps=3)
+    conf = zarr.open_array(str(path / "confidences"), mode="r+")
+    conf[...] = np.array([[8.3, -5.2, 5.6, 0.1]] * 3, np.float32)
+    message = "run 'logits': confidences: step 0 has values outside [0, 1] (logits?)"
+    assert validate_run(path).line().endswith(message.split(": ", 1)[1])
+    for draw in (
+        lambda: animlib.render(path, tmp_path / "x.mp4"),
+        lambda: animlib.animate(path),
+        lambda: animlib.run_metrics(path),
+    ):
+        with pytest.raises(animlib.RunFormatError) as err:
+            draw()
+        assert str(err.value) == message and err.value.field == "confidences"
+    assert not (tmp_path / "x.mp4").exists()
