@@ -26,6 +26,7 @@ from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
 from .stepsplit import Prepared
 from .store import Store
 from .summary import SummaryAccumulator, kept_steps_meta
+from .summary_fill import lacks_summary
 
 NORMS_EVERY = 1.0  # seconds between perturbation-norm updates while running (always at the end)
 SCALAR_ROWS = 1024  # steps per chunk of a scalar series
@@ -218,6 +219,10 @@ class RunAppender:
             meta.pop("error", None)
             if n < len(run):  # steps dropped: the summary of the steps kept, and a mark
                 meta.update(kept_steps_meta(run, n, last, M.now_iso()))
+            elif lacks_summary(meta):  # another tool's run.json: the summary of its steps
+                meta["summary"] = kept_steps_meta(run, n, last, "")["summary"]
+            if meta.get("image_shape") is None:  # (another tool's: what later steps must be)
+                meta.update(image_shape=list(last.shape), image_dtype=str(last.dtype))
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
             )

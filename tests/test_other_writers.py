@@ -164,3 +164,17 @@ def test_logits_stored_as_confidences_are_not_drawn(tmp_path):
             draw()
         assert str(err.value) == message and err.value.field == "confidences"
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_another_tools_run_is_resumed_and_its_summary_covers_every_step(tmp_path):
+    """``RunWriter.resume`` accepted such a run, then every ``log`` died with a bare
+    ``KeyError: 'image_shape'``; its summary would have covered the new steps only."""
+    path = plain_run(tmp_path, "tp", true=0, flip=2, steps=4, status="running")  # (killed)
+    with animlib.RunWriter.resume(path) as w:
+        image = animlib.open_run(path).images[3]
+        w.log(image=image, confidences=[0.1, 0.7, 0.1, 0.1])
+    run = animlib.open_run(path)
+    assert len(run) == 5 and run.status == "finished" and run.meta["image_shape"] == [6, 6, 3]
+    summary = run.meta["summary"]
+    assert (summary["flip_step"], summary["final_pred"], summary["success"]) == (2, 1, True)
+    assert validate_run(path).ok
