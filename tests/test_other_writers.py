@@ -178,3 +178,21 @@ def test_another_tools_run_is_resumed_and_its_summary_covers_every_step(tmp_path
     summary = run.meta["summary"]
     assert (summary["flip_step"], summary["final_pred"], summary["success"]) == (2, 1, True)
     assert validate_run(path).ok
+
+
+def test_a_link_to_a_run_of_the_folder_is_no_second_run(tmp_path):
+    """A ``latest`` link to a run (as ``wandb/latest-run``; cp -a, rsync -a, tar and zip -y
+    keep it) counted that run twice in ``ls`` and ``summarize`` and made its experiment look
+    mixed; it still opens the run."""
+    sweep(tmp_path)
+    (tmp_path / "latest").symlink_to("tp-0003")
+    assert sorted(info.id for info in animlib.list_runs(tmp_path)) == [
+        f"tp-{s:04d}" for s in range(4)
+    ]
+    assert animlib.summarize(tmp_path, by="experiment").iloc[0]["n"] == 4
+    assert animlib.open_run_in(tmp_path, "latest").meta["sample"] == 3
+    index = open_index(str(tmp_path))
+    index.refresh()
+    (tmp_path / "newest").symlink_to(tmp_path / "tp-0001")  # (an absolute link too)
+    index.refresh()
+    assert sorted(index.table.column("id").to_pylist()) == [f"tp-{s:04d}" for s in range(4)]

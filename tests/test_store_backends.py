@@ -97,8 +97,8 @@ def test_folder_names_are_the_folders_of_list(tmp_path, scheme):
         store.write_atomic(name, b"1")
     if scheme == "file":
         os.symlink(tmp_path / "r" / "a", tmp_path / "r" / "link-to-a")
-    want = sorted(e.name for e in store.list() if e.is_dir)
-    assert sorted(store.folder_names()) == want
+    want = sorted(e.name for e in store.list() if e.is_dir and e.name != "link-to-a")
+    assert sorted(store.folder_names()) == want  # (a link to a folder of it: an alias)
     assert {"a", "b", ".hidden"} <= set(want) and "file.txt" not in want
     assert sorted(store.folder_names("b")) == ["y"]
     with pytest.raises(StoreError):

@@ -127,7 +127,12 @@ class LocalStore(Store):
         return sorted((_entry(e, detail) for e in self._entries(path)), key=lambda e: e.name)
 
     def folder_names(self, path: str = "") -> list[str]:
-        return [e.name for e in self._entries(path) if _is_dir(e)]  # no Entry, no sort
+        folder = self._local(path)
+        return [  # no Entry, no sort
+            e.name
+            for e in self._entries(path)
+            if _is_dir(e) and not (e.is_symlink() and paths.is_alias(folder, e.name))
+        ]
 
     def _entries(self, path: str) -> list[os.DirEntry[str]]:
         folder = self._local(path)
@@ -215,6 +220,8 @@ class LocalStore(Store):
                     except OSError:
                         out[name] = None
                         continue
+                    if link and paths.is_alias(top, name):
+                        continue
                     if st is None or not is_file(st.st_mode):  # links (checked), or not a file
                         found = self._member(os.path.join(top, name), name, member, now)
                         out[name] = (found.etag if found else None) if tags else found
@@ -237,7 +244,7 @@ class LocalStore(Store):
                 continue
             folder = os.path.join(self.path, name)
             try:
-                if not stat.S_ISDIR(os.stat(folder).st_mode):
+                if not stat.S_ISDIR(os.stat(folder).st_mode) or paths.is_alias(self.path, name):
                     continue
             except OSError:
                 continue

@@ -192,3 +192,13 @@ def unsafe_link(entry: str, where: str, run: str | None = None) -> RunFormatErro
         field="path",
         code=Code.UNSAFE,
     )
+
+
+def is_alias(folder: str, name: str) -> bool:
+    """Whether ``folder/name`` is a link to another folder of ``folder`` (a ``latest`` link
+    to a run, as ``wandb/latest-run``): listed, it counted that run twice in every summary."""
+    path = os.path.join(folder, name)
+    if not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    return os.path.dirname(target) == os.path.realpath(folder) and os.path.isdir(target)
