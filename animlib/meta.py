@@ -279,6 +279,10 @@ def check_meta(meta: dict, run: str, *, shallow: bool = False) -> dict:
         return RunFormatError(message, run=run, field=field)
 
     version = meta.get("format_version")
+    if isinstance(version, str) and version.strip() == str(FORMAT_VERSION):  # (not a new one)
+        raise bad(
+            "format_version", f"must be the number {FORMAT_VERSION}, not the text {version!r}"
+        )
     if version != FORMAT_VERSION:
         raise RunFormatError(
             f"unknown format version {version!r} (this animlib reads version {FORMAT_VERSION})",

@@ -196,3 +196,12 @@ def test_a_link_to_a_run_of_the_folder_is_no_second_run(tmp_path):
     (tmp_path / "newest").symlink_to(tmp_path / "tp-0001")  # (an absolute link too)
     index.refresh()
     assert sorted(index.table.column("id").to_pylist()) == [f"tp-{s:04d}" for s in range(4)]
+
+
+def test_a_format_version_written_as_text_is_told_so():
+    """``"format_version": "1"`` read "unknown format version '1' (this animlib reads version
+    1)", a contradiction."""
+    from animlib.meta import check_meta
+
+    with pytest.raises(animlib.RunFormatError, match="must be the number 1, not the text '1'"):
+        check_meta({"format_version": "1"}, "r")
