@@ -37,7 +37,7 @@ DTYPES = {  # the data types each array may have (what the writer produces)
     "images": ("uint8", "float32"),
     "original": ("uint8", "float32"),
     "confidences": ("float32", "float64"),
-    "scalars": ("float64", "float32"),
+    "scalars": ("float64", "float32", "int64", "int32"),  # (counts of other tools: read as float)
 }
 NDIM = {"images": 4, "original": 3, "confidences": 2, "scalars": 1}
 CODECS = ("bytes", "zstd")  # the codec chain animlib's writer produces, in this order

@@ -292,10 +292,10 @@ class Run:
         try:
             if self.reads.enabled:  # (object storage: from the one listing of scalars/)
                 return scalar_names_in(self.reads.listing(self.store, "scalars"))
-            if not self.store.contains("scalars/zarr.json"):
-                return []
-            entries = self.store.list("scalars")
+            entries = self.store.list("scalars")  # (its group's zarr.json may be missing)
         except StoreError as exc:
+            if exc.code in (Code.NOT_FOUND, Code.INVALID):  # no scalars folder (or a file)
+                return []
             raise self._error(exc, "scalars", "cannot be read") from None
         names = [e.name for e in entries if e.is_dir and e.name.isidentifier()]
         return [n for n in names if self._contains(f"scalars/{n}/zarr.json", "scalars")]

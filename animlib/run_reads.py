@@ -107,9 +107,8 @@ class RunReads:
 
 def scalar_names_in(found: list[str]) -> list[str]:
     """The scalar series a run stores, from the files below its ``scalars`` folder (each one a
-    folder with a zarr.json, named as an identifier; none without ``scalars/zarr.json``)."""
-    if "zarr.json" not in found:
-        return []
+    folder with a zarr.json, named as an identifier; ``scalars/zarr.json``, the group's, may be
+    missing: zarr-python's ``create_array("run/scalars/loss")`` writes none)."""
     names = {p.split("/", 1)[0] for p in found if p.count("/") == 1 and p.endswith("/zarr.json")}
     return sorted(n for n in names if n.isidentifier())
 

@@ -205,3 +205,18 @@ def test_a_format_version_written_as_text_is_told_so():
 
     with pytest.raises(animlib.RunFormatError, match="must be the number 1, not the text '1'"):
         check_meta({"format_version": "1"}, "r")
+
+
+def test_scalars_without_their_groups_document_and_integer_scalars_are_read(tmp_path):
+    """``zarr.create_array("run/scalars/loss")`` writes no ``scalars/zarr.json``: the loss
+    curve was silently not shown; an int64 series (an attack's query count) made the whole run
+    broken."""
+    path = plain_run(tmp_path, "tp", true=0, flip=None, steps=4)
+    loss = zarr.create_array(str(path / "scalars" / "loss"), shape=(4,), dtype="float64")
+    loss[...] = [1.0, 0.8, 0.5, 0.2]
+    queries = zarr.create_array(str(path / "scalars" / "queries"), shape=(4,), dtype="int64")
+    queries[...] = [0, 10, 20, 30]
+    assert not (path / "scalars" / "zarr.json").exists()
+    assert validate_run(path).ok
+    scalars = animlib.open_run(path).scalars
+    assert scalars["loss"].tolist() == [1.0, 0.8, 0.5, 0.2] and scalars["queries"][-1] == 30.0
