@@ -1017,3 +1017,33 @@ def test_originals_are_copied_when_given(tmp_path, kind):
     w.finish()
     stored = np.asarray(animlib.open_run_in(tmp_path, "alias-0001").original)
     np.testing.assert_array_equal(stored, clean[1])
+
+
+def test_boolean_images_are_stored_as_runwriter_stores_them(tmp_path):
+    """A mask-like bool batch: True is white (255), as RunWriter stores the same image."""
+    images = np.zeros((B, 6, 5), bool)
+    images[:, 2:4, 1:3] = True
+    with writer(tmp_path) as w:
+        w.log(images=images, confidences=probs(0))
+    with animlib.RunWriter(tmp_path, name="single", class_names=CLASSES) as single:
+        single.log(image=images[0], confidences=probs(0)[0])
+    stored = animlib.open_run(tmp_path / "pgd-eps0.1-0000").images[0]
+    assert stored.dtype == np.uint8 and stored.max() == 255 and stored.min() == 0
+    assert np.array_equal(stored, animlib.open_run(tmp_path / "single").images[0])
+
+
+@pytest.mark.parametrize("mask", [[0, 2, 1, 1], [0.5, 1, 1, 1]])
+def test_an_active_mask_of_other_numbers_than_0_and_1_is_refused(tmp_path, mask):
+    with writer(tmp_path) as w:
+        w.log(images=batch(0), confidences=probs(0))
+        with pytest.raises(ExperimentInputError, match="active: must hold booleans"):
+            w.log(images=batch(1), confidences=probs(1), active=np.array(mask))
+    assert [len(animlib.open_run(tmp_path / d)) for d in run_dirs(tmp_path)] == [1] * B
+
+
+def test_a_one_element_scalar_array_is_one_value_for_every_sample(tmp_path):
+    """``loss=np.array([0.5])`` (or a (1,) tensor) with B > 1: one value, as a float is."""
+    with writer(tmp_path) as w:
+        w.log(images=batch(0), confidences=probs(0), lr=np.array([0.01]), loss=np.float32(2))
+    run = animlib.open_run(tmp_path / "pgd-eps0.1-0002")
+    assert run.scalars["lr"].tolist() == [0.01] and run.scalars["loss"].tolist() == [2.0]

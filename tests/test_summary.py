@@ -172,3 +172,61 @@ def test_a_label_corrected_by_hand_gives_the_flip_step_of_the_new_label(tmp_path
     path.write_text(json.dumps(dict(json.loads(path.read_text()), true_label=5)))
     row = animlib.summarize(tmp_path).iloc[0]
     assert (row["clean_acc"], row["success_rate"], row["median_flip_step"]) == (0, 1, 0)
+
+
+def _single_run(root, name, preds, true=0, classes=("a", "b", "c")):
+    """A RunWriter run (no ``initial_pred`` in its run.json) predicting ``preds`` step by step."""
+    x0 = np.full((8, 8, 3), 0.5, np.float32)
+    with animlib.RunWriter(
+        root, name=name, attack="PGD", class_names=list(classes), true_label=true, original=x0
+    ) as w:
+        for step, pred in enumerate(preds):
+            conf = np.full(len(classes), 0.1)
+            conf[pred] = 1 - 0.1 * (len(classes) - 1)
+            w.log(image=np.clip(x0 + 0.01 * step, 0, 1), confidences=conf)
+
+
+def test_single_runs_never_fooled_count_as_clean(tmp_path):
+    """Single runs store no ``initial_pred``: clean correctness comes from the flip step, and a
+    run never fooled (flip step None) is one the model got right before the attack."""
+    for name, preds in (("a", [0] * 5), ("b", [0] * 5), ("c", [0, 0, 0, 1, 1])):
+        _single_run(tmp_path, name, preds)
+    row = animlib.summarize(tmp_path, by="attack", experiments_only=False).iloc[0]
+    assert (row["n"], row["clean_acc"], row["success_rate"]) == (3, 1.0, 1 / 3)
+
+
+def test_a_single_runs_label_corrected_by_hand_leaves_its_old_flip_step_unknown(tmp_path):
+    """A RunWriter run fooled at step 3 and back by the end under its old label, then
+    relabelled so every step is wrong: counted as clean and flipped at step 3 it would be."""
+    import json
+
+    _single_run(tmp_path, "r", [0, 0, 0, 1, 0, 0])
+    path = tmp_path / "r" / "run.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), true_label=2)))
+    row = animlib.summarize(tmp_path, by="attack", experiments_only=False).iloc[0]
+    assert (row["success_rate"], row["robust_acc"]) == (1.0, 0.0)
+    assert np.isnan(row["clean_acc"]) and np.isnan(row["median_flip_step"])
+
+
+@pytest.mark.parametrize("channel", [0, 1, 2, 3])
+def test_l0_counts_a_pixel_changed_in_any_one_channel(channel):
+    """L0 counts pixels changed in any channel: an attack on the blue channel alone is no L0 0."""
+    from animlib.summary import perturbation_norms
+
+    original = np.full((4, 5, 4), 0.5, np.float32)
+    image = original.copy()
+    image[1:3, 2, channel] += 0.25
+    assert perturbation_norms(image, original)["l0"] == 2
+    assert perturbation_norms(image[..., :3], original[..., :3])["l0"] == (2 if channel < 3 else 0)
+
+
+def test_groups_come_in_numeric_order_whatever_way_the_numbers_print(tmp_path):
+    """Rows of ``summarize(by="params.x")`` follow the numbers (1e-05 first), not their text."""
+    values = [0.1, 0.03137255, 2e-05, 2, 0.0078431, 10, 1e-4]
+    for i, value in enumerate(values):
+        with animlib.RunWriter(
+            tmp_path, name=f"r{i}", class_names=CLASSES, params={"x": value}
+        ) as w:
+            w.log(image=image_for(0), confidences=[0.7, 0.1, 0.1, 0.1])
+    table = animlib.summarize(tmp_path, by="params.x", experiments_only=False)
+    assert table["params.x"].tolist() == sorted(values)
