@@ -281,3 +281,33 @@ def test_a_kill_before_the_first_flush_leaves_empty_members_resume_explains(tmp_
     with animlib.BatchWriter(tmp_path, experiment="early", if_exists="overwrite") as w:
         w.log(images=batch(0), confidences=probs(0))
     assert [i.get("steps") for i in animlib.list_runs(tmp_path)] == [1] * B
+
+
+LAST_STEPS_PAUSED = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    import animlib
+    from test_batch_crash import batch, probs
+    w = animlib.BatchWriter({root!r}, experiment="paused", class_names=["a", "b", "c"])
+    for step in range(5):
+        w.log(images=batch(step), confidences=probs(step), active=None if step < 3 else [0] * 4)
+    w.flush()
+    os._exit(9)  # killed
+    """
+)
+
+
+def test_resume_after_steps_every_sample_sat_out_continues_after_them(tmp_path):
+    """Steps 3 and 4 left every sample out (``active=``): resume must restart at step 5, not
+    at 3 (every later step would be stored two experiment steps off)."""
+    code = LAST_STEPS_PAUSED.format(tests=os.path.dirname(__file__), root=str(tmp_path))
+    assert subprocess.run([sys.executable, "-c", code], env=_env(), timeout=120).returncode == 9
+    w = animlib.BatchWriter.resume(tmp_path, "paused")
+    assert w.next_step == 5
+    with w:
+        w.log(images=batch(5), confidences=probs(5))
+    assert animlib.open_run(tmp_path / "paused-0001").meta["experiment_index"] == [
+        [0, 0, 3],
+        [5, 3, 1],
+    ]

@@ -1047,3 +1047,17 @@ def test_a_one_element_scalar_array_is_one_value_for_every_sample(tmp_path):
         w.log(images=batch(0), confidences=probs(0), lr=np.array([0.01]), loss=np.float32(2))
     run = animlib.open_run(tmp_path / "pgd-eps0.1-0002")
     assert run.scalars["lr"].tolist() == [0.01] and run.scalars["loss"].tolist() == [2.0]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_one_buffer_updated_in_place_between_logs_stores_every_step(tmp_path, dtype):
+    """Steps are written later from copies: a loop reusing one array (``buf[...] = ...``, an
+    attack's in-place update) keeps each step's values, not the last one's."""
+    buf = np.zeros((B, 6, 5, 3), dtype)
+    with writer(tmp_path) as w:
+        for step in range(4):
+            buf[...] = 10 * step if dtype == "uint8" else step / 10
+            w.log(images=buf, confidences=probs(step))
+    stored = animlib.open_run(tmp_path / "pgd-eps0.1-0001").images
+    want = [10 * s if dtype == "uint8" else np.float32(s / 10) for s in range(4)]
+    assert [stored[s][0, 0, 0] for s in range(4)] == want

@@ -677,3 +677,19 @@ def test_a_summary_checks_arrays_for_a_bounded_time_and_says_how_many_it_left(
     assert table.loc["pgd-a", ["n", "left_out"]].tolist() == [3, 1]
     assert cli.main(["summary", str(root)]) == 0
     assert "not checked yet" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("other", "status"), [("failed", "failed"), ("running", "running"), ("finished", "finished")]
+)
+def test_an_experiments_status_is_its_samples_most_telling(tmp_path, other, status):
+    """One sample failed (or still running) beside finished ones: the experiment is failed
+    (running), never "finished"."""
+    x = np.full((2, 6, 6, 3), 0.5, np.float32)
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=["a", "b"]) as w:
+        w.log(images=x, confidences=[[0.9, 0.1]] * 2)
+    path = tmp_path / "e-0001" / "run.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(meta, status=other)))  # (running: just updated)
+    (exp,) = animlib.list_experiments(tmp_path)
+    assert exp.get("status") == status

@@ -342,3 +342,33 @@ def test_a_bfloat16_models_softmax_is_logged_as_its_confidences():
     assert list(score_kwargs(p)) == ["confidences"]
     assert list(score_kwargs(list(p))) == ["confidences"]  # (a list of its rows)
     assert list(score_kwargs(p.float().numpy())) == ["logits"]  # (float32 rows as far off)
+
+
+def test_an_attack_updating_one_tensor_in_place_has_each_iterate_logged(tmp_path):
+    """The recorder keeps a copy of the batch it logged last: holding the attack's own tensor,
+    each in-place iterate (``adv.add_(...)``) equalled it and was dropped as a repeat."""
+    import torch
+
+    from animlib.integrations._recorder import StepRecorder
+
+    x = torch.full((2, 3, 8, 8), 0.5)
+    logits = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    with animlib.BatchWriter(
+        tmp_path, experiment="e", class_names=["a", "b"], true_labels=[0, 0]
+    ) as w:
+        recorder = StepRecorder(w, 2)
+        recorder.observe(x.clone(), logits)  # the clean input
+        adv = x.clone()
+        for _ in range(4):
+            adv.add_(0.01)
+            recorder.probe(adv, logits)
+        recorder.observe(adv, logits)  # the result: the last iterate again
+    run = animlib.open_run(tmp_path / "e-0000")
+    assert len(run) == 5
+    assert [round(float(run.images[s].mean()), 2) for s in range(5)] == [
+        0.5,
+        0.51,
+        0.52,
+        0.53,
+        0.54,
+    ]
