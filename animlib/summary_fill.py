@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import meta as M
-from .errors import AnimlibError
 from .store import Store
 
 
@@ -56,8 +55,8 @@ def values_from_arrays(root: Store, run_id: str, meta: dict[str, Any]) -> dict[s
             acc = SummaryAccumulator(run.true_label, run.target_label, original)
             acc.add_steps(run.confidences[:n], run.images[n - 1])
             found["summary"] = {**acc.stored(), "initial_pred": int(run.confidences[0].argmax())}
-    except (AnimlibError, OSError, ValueError, IndexError):
-        pass
+    except Exception:  # (AnimlibError and any other: one odd run never breaks a listing)
+        return {}
     return found
 
 
