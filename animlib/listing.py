@@ -219,6 +219,15 @@ def check_results_folder(store: Store) -> None:
     )
 
 
+def unsafe_name(name: str) -> RunFormatError:
+    """The error of a run folder whose name is no run id (listed as broken, not shown)."""
+    msg = (
+        f"folder name {printable(repr(name))} is not a safe run id ({RUN_ID_RULE}): "
+        "rename the folder to show the run"
+    )
+    return RunFormatError(msg, field="id", code=Code.UNSAFE)
+
+
 def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
     """The rows of some run folders, from their run.json alone.
 
@@ -239,12 +248,7 @@ def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
         if is_run_id(name):
             readable.append(name)
         else:
-            msg = (
-                f"folder name {printable(repr(name))} is not a safe run id ({RUN_ID_RULE}): "
-                "rename the folder to show the run"
-            )
-            bad = RunFormatError(msg, field="id", code=Code.UNSAFE)
-            infos.append(RunInfo.broken(name, store.url_of(name), bad))
+            infos.append(RunInfo.broken(name, store.url_of(name), unsafe_name(name)))
     raws = store.read_many(f"{name}/{M.RUN_JSON}" for name in readable)
     with held():  # the limits are read from the environment once for the whole batch
         for name in readable:

@@ -16,11 +16,11 @@ from . import meta as M
 from .arrays import stored_probability_problem
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
-from .listing import Verdict, list_runs, missing_meta_reason
+from .listing import Verdict, list_runs, missing_meta_reason, unsafe_name
 from .lock import run_status
 from .reader import ARRAYS, ArrayInfo, Run, confinement, open_run
 from .store import Store, open_store
-from .store.paths import unsafe_link
+from .store.paths import is_run_id, unsafe_link
 from .summary import SummaryAccumulator
 from .text import plural, printable, short_repr
 
@@ -253,6 +253,8 @@ def validate_run(
         if root is not None:
             store = open_store(root, storage_options).child(store.name)
         _check_links(store)
+        if not is_run_id(store.name):  # (the folder's listing calls it broken: say it alone too)
+            raise unsafe_name(store.name)
         run = open_run(store)
     except Exception as exc:
         return _failed(store, exc)

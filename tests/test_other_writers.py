@@ -220,3 +220,13 @@ def test_scalars_without_their_groups_document_and_integer_scalars_are_read(tmp_
     assert validate_run(path).ok
     scalars = animlib.open_run(path).scalars
     assert scalars["loss"].tolist() == [1.0, 0.8, 0.5, 0.2] and scalars["queries"][-1] == 30.0
+
+
+def test_a_run_folder_named_outside_the_run_id_rule_is_broken_alone_too(tmp_path):
+    """``validate FOLDER`` called ``pgd-ε0.03`` broken (the dashboard does not show it) while
+    ``validate FOLDER/pgd-ε0.03`` said OK."""
+    path = plain_run(tmp_path, "pgd-ε0.03", true=0, flip=None)
+    (listed,) = animlib.validate(tmp_path)
+    (alone,) = animlib.validate(path)
+    assert listed.code == alone.code == Code.UNSAFE and alone.error == listed.error
+    assert "is not a safe run id" in alone.error
