@@ -201,7 +201,8 @@ def outcome_columns_frame(columns: dict[str, list[Any]], position: dict[str, int
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int an Int64 column holds (another tool's uint64 hash as a sample id is none)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def outcomes_to_csv(frame: pd.DataFrame) -> bytes:

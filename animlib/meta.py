@@ -382,8 +382,6 @@ def _check_sample_fields(meta: dict, bad: Any, n_classes: int | None) -> None:
     sample = meta.get("sample")  # (an int from BatchWriter; text from other tools is kept)
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int | str)):
         raise bad("sample", f"must be an integer or a string; got {sample!r}")
-    if isinstance(sample, int) and not -(2**63) <= sample < 2**63:
-        raise bad("sample", f"must fit in 64 bits (at most 2**63 - 1); got {sample}")
     for key in ("experiment_steps", "initial_pred"):
         if problem := _index_problem(meta.get(key), n_classes, count=key != "initial_pred"):
             raise bad(key, problem)
