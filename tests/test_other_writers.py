@@ -234,3 +234,14 @@ def test_a_run_folder_named_outside_the_run_id_rule_is_broken_alone_too(tmp_path
     (alone,) = animlib.validate(path)
     assert listed.code == alone.code == Code.UNSAFE and alone.error == listed.error
     assert "is not a safe run id" in alone.error
+
+
+def test_a_link_is_the_name_of_a_hidden_or_oddly_named_run_folder(tmp_path):
+    """``current -> .v3`` (publishing by swapping a link) and a link to a folder named outside
+    the run id rule are the only names of their runs: listed, not dropped as aliases."""
+    plain_run(tmp_path, ".v3", true=0, flip=None)
+    plain_run(tmp_path, "copy (1)", true=0, flip=None)
+    (tmp_path / "current").symlink_to(".v3")
+    (tmp_path / "copy").symlink_to("copy (1)")
+    infos = {info.id: info for info in animlib.list_runs(tmp_path)}
+    assert infos["current"].ok and infos["copy"].ok and not infos["copy (1)"].ok

@@ -200,5 +200,6 @@ def is_alias(folder: str, name: str) -> bool:
     path = os.path.join(folder, name)
     if not os.path.islink(path):
         return False
-    target = os.path.realpath(path)
-    return os.path.dirname(target) == os.path.realpath(folder) and os.path.isdir(target)
+    target = os.path.realpath(path)  # (a link to a hidden or oddly named folder: its one name)
+    inside = os.path.dirname(target) == os.path.realpath(folder)
+    return inside and is_run_id(os.path.basename(target)) and os.path.isdir(target)
