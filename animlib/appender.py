@@ -20,13 +20,13 @@ import numpy as np
 from . import lock
 from . import meta as M
 from .array_appender import STEP_CODECS, ArrayAppender, ArrayPlan, Row, array_meta, plain_codecs
-from .errors import Code, RunInputError, StoreError
-from .limits import check_run_json_size
+from .errors import Code, StoreError
+from .meta_encoder import MetaEncoder
 from .run_folder import GROUP_META, remove_leftovers, reserve, write_original
 from .stepsplit import Prepared
 from .store import Store
 from .summary import SummaryAccumulator, kept_steps_meta
-from .summary_fill import lacks_summary
+from .summary_fill import check_appendable, complete_meta
 
 NORMS_EVERY = 1.0  # seconds between perturbation-norm updates while running (always at the end)
 SCALAR_ROWS = 1024  # steps per chunk of a scalar series
@@ -51,42 +51,6 @@ class Step:
     @functools.cached_property
     def nbytes(self) -> int:  # (counted when buffered and again when stored)
         return self.image.nbytes + (0 if self.conf is None else self.conf.nbytes)
-
-
-class MetaEncoder:
-    """Serializes run.json; the parts that do not change between flushes (params, tags, class
-    names) are serialized once and reused, so even a big run.json costs little per flush."""
-
-    def __init__(self) -> None:
-        self._fragments: dict[str, tuple[Any, str]] = {}
-
-    def encode(self, meta: dict[str, Any], run: str) -> bytes:
-        """run.json bytes for ``meta`` (strict JSON, indented like :func:`animlib.meta.dumps`).
-
-        Raises:
-            RunInputError: (LIMIT) over ``MAX_RUN_JSON_BYTES``, naming the largest field.
-        """
-        parts = []
-        for key, value in meta.items():
-            hit = self._fragments.get(key)
-            if hit is None or hit[0] is not value:
-                hit = self._fragments[key] = (value, _fragment(key, value))
-            parts.append(hit[1])
-        data = ("{\n" + ",\n".join(parts) + "\n}\n").encode()
-        if len(data) > 2**20:
-            largest = max(meta, key=lambda k: len(self._fragments[k][1]))
-            check_run_json_size(len(data), run=run, field=largest, error=RunInputError)
-        return data
-
-
-def _fragment(key: Any, value: Any) -> str:
-    """One ``"key": value`` line of run.json as :func:`animlib.meta.dumps` indents it (JSON
-    scalars straight through ``json.dumps``: they come out the same, with no indenting)."""
-    if value is None or type(value) in (bool, int, str):
-        text = json.dumps(value)
-    else:
-        text = M.dumps(value).decode().rstrip("\n").replace("\n", "\n  ")
-    return f"  {json.dumps(str(key))}: {text}"
 
 
 class RunAppender:
@@ -206,6 +170,7 @@ class RunAppender:
                 if path == "confidences" and not run.has_confidences:
                     continue
                 meta = json.loads(store.read(f"{path}/zarr.json"))
+                check_appendable(run.id, path, meta)
                 arr = ArrayAppender(path, meta, n=n, length=int(meta["shape"][0]))
                 start = n // arr.rows * arr.rows
                 if path.startswith("scalars/"):
@@ -219,10 +184,7 @@ class RunAppender:
             meta.pop("error", None)
             if n < len(run):  # steps dropped: the summary of the steps kept, and a mark
                 meta.update(kept_steps_meta(run, n, last, M.now_iso()))
-            elif lacks_summary(meta):  # another tool's run.json: the summary of its steps
-                meta["summary"] = kept_steps_meta(run, n, last, "")["summary"]
-            if meta.get("image_shape") is None:  # (another tool's: what later steps must be)
-                meta.update(image_shape=list(last.shape), image_dtype=str(last.dtype))
+            complete_meta(meta, run, n, last)  # (what another tool's run.json lacks)
             app = cls(
                 store, meta, original=run.original, image_rows=image_rows, arrays=arrays, last=last
             )

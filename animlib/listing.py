@@ -13,7 +13,7 @@ from .lock import creation_files_only
 from .settings import held
 from .store import Store, open_store
 from .store.paths import RESULTS_FOLDER, RUN_ID_RULE, is_run_id, unsafe_link
-from .summary_fill import fill_summary
+from .summary_fill import fill_summaries
 from .text import printable, short_repr
 
 
@@ -165,7 +165,7 @@ def _info_from_bytes(root: Store, run_id: str, raw: bytes | StoreError) -> RunIn
     if meta["steps"] == 0 and meta["status"] != "running":
         empty = RunFormatError("the run has zero steps", field="steps", code=Code.EMPTY)
         return RunInfo(run_id, url, meta, error=empty.reason(), field="steps", code=Code.EMPTY)
-    return RunInfo(run_id, url, fill_summary(root, run_id, meta))  # (another tool's run.json)
+    return RunInfo(run_id, url, meta)
 
 
 def folder_error(store: Store, exc: StoreError) -> RunFormatError:
@@ -253,6 +253,7 @@ def read_infos(store: Store, names: Iterable[str]) -> list[RunInfo]:
     with held():  # the limits are read from the environment once for the whole batch
         for name in readable:
             infos.append(_info_from_bytes(store, name, raws[f"{name}/{M.RUN_JSON}"]))
+    fill_summaries(store, infos)  # (what another tool's run.json lacks)
     return infos
 
 

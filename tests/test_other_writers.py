@@ -14,6 +14,7 @@ import animlib
 from animlib.errors import Code
 from animlib.index import open_index
 from animlib.index.grid import outcomes
+from animlib.index.versions import UNREAD
 from animlib.validation import validate_run
 
 CLASSES = ["cat", "dog", "car", "ship"]
@@ -137,20 +138,6 @@ def test_a_uint64_sample_id_is_read_and_counted_where_it_crashed_the_outcomes(tm
         animlib.BatchWriter(tmp_path, experiment="b", class_names=CLASSES, sample_ids=ids)
 
 
-def test_runs_of_another_tool_on_one_clean_image_are_grouped_with_animlibs(tmp_path):
-    """Runs on the same clean image are grouped by run.json's ``original_sha1``, which only
-    animlib's writers wrote: another tool's runs were never offered for comparison."""
-    plain_run(tmp_path, "tp-a", true=0, flip=1)
-    plain_run(tmp_path, "tp-b", true=0, flip=None)
-    original = animlib.open_run(tmp_path / "tp-a").original
-    with animlib.RunWriter(tmp_path, name="al", class_names=CLASSES, original=original) as w:
-        w.log(image=original, confidences=[0.7, 0.1, 0.1, 0.1])
-    plain_run(tmp_path, "other", true=0, flip=None, steps=3)  # (another image: its id's length)
-    index = open_index(str(tmp_path))
-    index.refresh()
-    assert sorted(*index.same_source(["tp-a"]).values()) == ["al", "tp-a", "tp-b"]
-
-
 def test_logits_stored_as_confidences_are_not_drawn(tmp_path):
     """``validate`` and the viewer refused another tool's logits stored as confidences, but
     ``render`` drew them: a frame read "pred: 7 (828.4%)", with negative bars."""
@@ -245,3 +232,41 @@ def test_a_link_is_the_name_of_a_hidden_or_oddly_named_run_folder(tmp_path):
     (tmp_path / "copy").symlink_to("copy (1)")
     infos = {info.id: info for info in animlib.list_runs(tmp_path)}
     assert infos["current"].ok and infos["copy"].ok and not infos["copy (1)"].ok
+
+
+def test_another_tools_integer_scalar_series_is_not_continued(tmp_path):
+    """Resumed, an int64 series stored 40.5 as 40, then the first step not logging it died
+    with a bare "cannot convert float NaN to integer"; the run was left failed."""
+    path = plain_run(tmp_path, "tp", true=0, flip=None, steps=3, status="running")
+    queries = zarr.create_array(str(path / "scalars" / "queries"), shape=(3,), dtype="int64")
+    queries[...] = [10, 20, 30]
+    with pytest.raises(animlib.RunInputError, match="int64 series .* cannot be continued") as err:
+        animlib.RunWriter.resume(path)
+    assert err.value.field == "scalars/queries"
+    assert animlib.open_run(path).status == "running" and len(animlib.open_run(path)) == 3
+
+
+def test_a_storage_failure_while_a_summary_is_computed_is_tried_again(tmp_path, monkeypatch):
+    """One failed read (EMFILE, an S3 503) was kept as "no summary" for good: the run index
+    keeps a listing per run.json version, and a finished run's never changes."""
+    from animlib import reader
+
+    sweep(tmp_path)
+    real, failing = reader.open_run_in, [True]
+
+    def flaky(root, run_id, **kw):
+        if run_id == "tp-0000" and failing[0]:
+            raise animlib.StoreError("Too many open files", field=run_id, code=Code.STORAGE)
+        return real(root, run_id, **kw)
+
+    monkeypatch.setattr(reader, "open_run_in", flaky)
+    index = open_index(str(tmp_path))
+    index.refresh()
+    (row,) = index.rows(["tp-0000"]).to_pylist()
+    assert row["version"].startswith(UNREAD) and row["error"] is None  # (listed, read again)
+    assert index.rows(["tp-0001"]).to_pylist()[0]["success"] is False
+    failing[0] = False
+    index._unread = dict.fromkeys(index._unread, 0.0)  # (its retry is due)
+    index.refresh()
+    (row,) = index.rows(["tp-0000"]).to_pylist()
+    assert not row["version"].startswith(UNREAD) and (row["success"], row["flip_step"]) == (True, 2)

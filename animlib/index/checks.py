@@ -33,7 +33,7 @@ __all__ = ["checking", "checks_path", "damaged_runs", "damaged_sample_runs", "st
 
 log = logging.getLogger("animlib.index")
 
-FORMAT = "1"  # of the verdicts file (another: the file is ignored and rewritten)
+FORMAT = "2"  # of the verdicts file (another: the file is ignored and rewritten)
 WORKERS = 4  # runs checked at once (reading a chunk waits on storage, not only on the CPU)
 BATCH = 32  # runs checked between two looks at the time budget
 

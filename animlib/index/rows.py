@@ -26,7 +26,7 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word);
 # 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step);
 # 14: params.INDEXED 256 parameters of a run, not 64
-SCHEMA_VERSION = "14"
+SCHEMA_VERSION = "15"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
