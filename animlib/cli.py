@@ -441,7 +441,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        return _closed_pipe()
+        return _closed_pipe(args.command)
     except OSError as exc:  # a folder missing, not allowed; writing to a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -454,12 +454,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 1
 
 
-def _closed_pipe() -> int:
-    """The reader of our output went away (``animlib ls | head``): stop quietly, exit 0.
+def _closed_pipe(command: str) -> int:
+    """The reader of our output went away (``animlib ls | head``): stop quietly, exit 0; 1
+    for ``validate`` and ``render``, whose exit status is their verdict, which was not reached
+    (``set -o pipefail; animlib validate runs | head`` passed over a broken run).
 
     stdout is pointed at /dev/null so the interpreter's final flush raises nothing either.
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    return 0
+    return 1 if command in ("validate", "render") else 0

@@ -32,10 +32,14 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     wanted = wanted or [e.id for e in experiments(index)]
-    if not wanted:
+    if not wanted and not (args.csv or args.json):
         print(f"no experiments in {printable(args.runs)}")
         return 0
+    if not wanted:  # (what a script reads: an empty table, the note apart)
+        print(f"note: no experiments in {printable(args.runs)}", file=sys.stderr)
     frame = outcomes(index, wanted)
+    if (args.csv or args.json) and wanted:  # (notes on stderr: runs that are no result)
+        _results(args.runs, index, frame, wanted)
     if args.csv:  # (UTF-8 bytes, as the dashboard's download, whatever stdout's encoding)
         from .experiment_grid import outcomes_to_csv
 

@@ -66,12 +66,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
     beside = beside and not args.over  # (the experiment's attack and ε: not with a spread)
     if beside:
-        table = _beside_experiments(args.runs, table, narrowed)  # by experiment alone
+        table = _beside_experiments(args.runs, table, narrowed, every=args.json)  # by experiment
     if args.json:
         from .summary_json import json_rows
 
         if beside:  # (by experiment, with its attack beside it: a null attack shows blank)
-            print_json(json_rows(table, None, blank_is_null=("attack",)))
+            print_json(json_rows(table, None, blank_is_null=("attack", "model")))
         else:
             print_json(json_rows(table, args.runs))
     elif table.empty:
@@ -116,11 +116,12 @@ def _none_matches(args: argparse.Namespace) -> str:
     return f"no readable {runs} in {printable(args.runs)} matches {what}"
 
 
-def _beside_experiments(root: str, summary, narrowed: bool = False):
+def _beside_experiments(root: str, summary, narrowed: bool = False, every: bool = False):
     """The summary by experiment with each experiment's attack, model, ε, status and steps beside
     its id (a failed or unfinished experiment reads as one), in the dashboard's order (the
     experiments of one sweep together, by ε), from the run index the summary just refreshed;
-    ``narrowed`` (by ``--experiment`` or ``--search``): only the experiments it holds."""
+    ``narrowed`` (by ``--experiment`` or ``--search``): only the experiments it holds;
+    ``every``: the model and ε columns even when empty (``--json``: the same keys on any folder)."""
     from .experiment_views import EPS, experiment_table
     from .experiments import SUMMARY_COLUMNS
     from .index import open_index
@@ -131,6 +132,6 @@ def _beside_experiments(root: str, summary, narrowed: bool = False):
         held = set(summary["experiment"])
         listed = [e for e in listed if e.id in held]
     full = experiment_table(listed, summary)
-    eps = [EPS] if full[EPS].notna().any() else []
-    model = ["model"] if full["model"].astype(bool).any() else []  # (rows of two models apart)
+    eps = [EPS] if every or full[EPS].notna().any() else []
+    model = ["model"] if every or full["model"].astype(bool).any() else []  # (two models apart)
     return full[["experiment", "attack", *model, *eps, "status", "steps", *SUMMARY_COLUMNS]]

@@ -206,3 +206,49 @@ def test_several_models_with_no_two_experiments_each_say_there_is_no_worst_case(
         "(the experiments attacked 2 models, none by two of them over the same images: "
         "no worst case)"
     )
+
+
+def test_outcomes_of_a_folder_without_experiments_is_an_empty_table_for_scripts(tmp_path, capsys):
+    """``outcomes --json`` printed a sentence on stdout (``jq`` failed) and ``--csv`` a one-cell
+    CSV; ``ls --json`` and ``summary --json`` print ``[]``."""
+    from helpers import write_run
+
+    write_run(tmp_path, "single")
+    assert main(["outcomes", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [] and "no experiments" in err
+    assert main(["outcomes", str(tmp_path), "--csv"]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(io.StringIO(out)))
+    assert len(rows) == 1 and "sample" in rows[0] and "no experiments" in err
+
+
+def test_summary_json_has_the_same_keys_on_any_folder(tmp_path, capsys):
+    """``model`` and ``eps`` came only when some experiment had them (a KeyError in a script)."""
+    x = np.zeros((2, 4, 4, 3), np.float32)
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=["a", "b"]) as w:
+        w.log(images=x, confidences=[[0.9, 0.1]] * 2)
+    assert main(["summary", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert {"model", "eps", "attack", "status", "n"} <= set(row)
+    assert row["model"] is None and row["eps"] is None
+
+
+def test_validate_whose_output_is_closed_before_its_verdict_fails(tmp_path):
+    """``set -o pipefail; animlib validate runs | head`` passed over a broken run: the check
+    stopped at its first write to the closed pipe and exited 0."""
+    import subprocess
+    import sys
+
+    from helpers import write_run
+
+    for i in range(3):
+        write_run(tmp_path, f"r{i}", steps=2)
+    (tmp_path / "r2" / "run.json").write_text("{")
+    cmd = [sys.executable, "-m", "animlib", "validate", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # (the reader is gone before the first line)
+    assert proc.wait(timeout=120) == 1 and b"Traceback" not in proc.stderr.read()
+    ls = subprocess.Popen([*cmd[:3], "ls", str(tmp_path)], stdout=subprocess.PIPE)
+    ls.stdout.close()
+    assert ls.wait(timeout=120) == 0  # (a listing cut short is still a listing)
