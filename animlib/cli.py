@@ -24,6 +24,7 @@ from .cli_rm import cmd_rm
 from .cli_summary import cmd_summary
 from .cli_tag import cmd_tag
 from .errors import AnimlibError, RenderLimitError, RenderOptionError
+from .interrupts import sigterm_ends_command
 from .options import RenderOptions
 from .outcomes import shown_flip_step
 from .text import clipped, natural_key, one_line, plural, printable
@@ -415,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (``animlib ls >&-``)
         print("error: standard output is closed", file=sys.stderr)
         return 1
-    with escape_unencodable():  # (a name an ASCII terminal cannot show: escaped, no traceback)
+    with escape_unencodable(), sigterm_ends_command():  # (an ASCII terminal: names escaped)
         return _dispatch(args)
 
 

@@ -209,3 +209,26 @@ def deferred_interrupt() -> Iterator[None]:
         raise watched(Terminated(), _sigterm_caught)
     if caught:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_ends_command() -> Iterator[None]:
+    """Inside the block, SIGTERM (``timeout``, a cancelled CI job) raises :class:`Terminated`
+    in the main thread, so a command ends through its cleanup as on Ctrl-C (a render removes
+    its partial file and stops ffmpeg, which had kept writing it) and exits with 143. Nothing
+    changes where the program handles SIGTERM itself or in another thread."""
+    main, ours = threading.current_thread() is threading.main_thread(), False
+    with contextlib.suppress(ValueError, OSError):
+        ours = main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if not ours:
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

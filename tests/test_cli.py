@@ -836,3 +836,30 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(tmp_path, capsys, mon
     monkeypatch.setitem(cli.COMMANDS, "ls", other)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["ls", str(tmp_path)])
+
+
+def test_sigterm_ends_a_render_as_ctrl_c_does(tmp_path):
+    """``timeout`` (SIGTERM) during ``render`` left the hidden partial video for good, and
+    ffmpeg writing it after the command died; Ctrl-C removed it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_id = write_run(tmp_path / "runs", "long", steps=600, shape=(96, 96, 3))
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "animlib", "render", str(tmp_path / "runs" / run_id)]
+    proc = subprocess.Popen([*cmd, "-o", str(out / "x.mp4"), "--no-cache"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(out.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the render ended before it could be stopped"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    code, err = proc.wait(timeout=60), proc.stderr.read().decode(errors="replace")
+    assert code == 143 and "Traceback" not in err, (code, err[-2000:])
+    deadline = time.monotonic() + 3  # (an orphaned ffmpeg would go on writing)
+    while any(out.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(out.iterdir()) == []
