@@ -166,7 +166,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if unknown:  # a typo must not read as "this experiment has no runs"
             names = ", ".join(printable(e) for e in unknown)
             print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
-    if args.json:
+    if args.json:  # (a sort by a parameter no run has is warned of as in text)
+        sort = [sorted_param(args.sort or "") or ""]
+        _warn_unknown_params(args.runs, sort, [i for i in infos if i.ok])
         return print_json(
             [
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -863,3 +864,11 @@ def test_sigterm_ends_a_render_as_ctrl_c_does(tmp_path):
     while any(out.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert list(out.iterdir()) == []
+
+
+def test_ls_json_warns_of_a_sort_by_a_parameter_no_run_has(tmp_path, capsys):
+    """Text mode warned of ``--sort params.epz``; ``--json`` was silently in no order."""
+    write_run(tmp_path, "a", params={"eps": 0.1})
+    assert main(["ls", str(tmp_path), "--json", "--sort", "params.epz"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 1 and "has the parameter epz" in err
