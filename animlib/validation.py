@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from . import meta as M
-from .arrays import stored_probability_problem
 from .errors import AnimlibError, Code, RunFormatError, StoreError
 from .limits import check_classes, check_side
 from .listing import Verdict, list_runs, missing_meta_reason, unsafe_name
@@ -141,15 +140,6 @@ def check_chunks(run: Run) -> None:
         raise RunFormatError(gap.describe(), run=run.id, field=gap.array, code=Code.MISSING)
 
 
-def check_confidence_values(run: Run, conf: np.ndarray) -> None:
-    """Raise RunFormatError unless every row is finite probabilities summing to 1."""
-
-    problem = stored_probability_problem(conf)
-    if problem is not None:
-        raise RunFormatError(problem, run=run.id, field="confidences", code=Code.INVALID)
-    M.check_labels(None, run.true_label, run.target_label, conf.shape[1], RunFormatError, run.id)
-
-
 #: the summary values validate recomputes from the stored confidences and labels
 RECOMPUTED = ("final_pred", "success", "flip_step")
 
@@ -194,12 +184,15 @@ def check_run_data(run: Run, *, deep: bool = True, summary: bool = False) -> Non
             field="steps",
             code=Code.MISMATCH,
         )
-    if run.confidences is not None:
-        check_confidence_values(run, run.confidences)
-    if run.confidences is not None and n:
+    conf = run.confidences  # (probabilities: the reader refuses any other, as validate says)
+    if conf is not None:  # labels within its classes
+        M.check_labels(
+            None, run.true_label, run.target_label, conf.shape[1], RunFormatError, run.id
+        )
+    if conf is not None and n:
         # the final prediction does not depend on the labels: one that disagrees with the
         # stored confidences is a wrong summary (another tool's), which summarize would count
-        check_summary(run, run.confidences, RECOMPUTED if summary else ("final_pred",))
+        check_summary(run, conf, RECOMPUTED if summary else ("final_pred",))
     _ = run.scalars  # readable (NaN marks a step that did not log that scalar)
     if run.original is not None:
         _check_image(run, run.original, "original")
