@@ -256,11 +256,11 @@ def _integers(value: Any, field: str, b: int | None, what: str, blame: Blame) ->
     integral = kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all()
     if kind not in "iu" and not integral:
         raise blame(field, f"must be integer {what}; got dtype {arr.dtype}")
-    # (a uint64 hash or a float past 2**63 wrapped round to a negative id)
-    past = np.flatnonzero(arr > np.iinfo(np.int64).max if kind == "u" else np.abs(arr) >= 2.0**63)
-    if kind in "uf" and past.size:
-        i = int(past[0])
-        raise blame(field, f"{arr[i]!s} does not fit in 64 bits (at most 2**63 - 1)", i)
+    if kind in "uf":  # (a uint64 hash or a float past 2**63 wrapped round to a negative id)
+        past = np.flatnonzero(arr > np.iinfo(np.int64).max if kind == "u" else abs(arr) >= 2.0**63)
+        if past.size:
+            i = int(past[0])
+            raise blame(field, f"{arr[i]!s} does not fit in 64 bits (at most 2**63 - 1)", i)
     return arr.astype(np.int64)
 
 
