@@ -23,7 +23,7 @@ from .cli_output import as_written, escape_unencodable, print_json, table_lines
 from .cli_rm import cmd_rm
 from .cli_summary import cmd_summary
 from .cli_tag import cmd_tag
-from .errors import AnimlibError, RenderLimitError, RenderOptionError
+from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .interrupts import sigterm_ends_command
 from .options import RenderOptions
 from .outcomes import shown_flip_step
@@ -406,7 +406,8 @@ def _where_the_folder_goes(command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error)."""
+    """Entry point; returns the process exit code (0 ok, 1 broken/failed, 2 usage error or a
+    run or folder named that does not exist)."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -440,9 +441,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C: no traceback (a render removes its partial file)
         print("interrupted", file=sys.stderr)
         return 130
-    except AnimlibError as exc:
+    except AnimlibError as exc:  # (an argument naming no run or folder: a usage error, as
+        # tag, rm and --experiment say it; any other problem: the command failed)
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if exc.code == Code.NOT_FOUND else 1
     except BrokenPipeError:
         return _closed_pipe(args.command)
     except OSError as exc:  # a folder missing, not allowed; writing to a full disk

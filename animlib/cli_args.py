@@ -51,16 +51,22 @@ def run_path(arg: str, *, results_folder: bool = False) -> str:
         RunFormatError: (NOT_FOUND) a run id found neither here nor in the results folder,
             naming both.
     """
+    from .near_names import did_you_mean
+    from .store import open_store
+
     candidate = _in_results_folder(arg)
+    if candidate is None and results_folder and "://" not in arg and not os.path.lexists(arg):
+        raise RunFormatError(  # (it read "results folder does not exist" for runs/TYPO)
+            "no such run folder or results folder" + did_you_mean(open_store(arg)),
+            field=os.path.abspath(arg),
+            code=Code.NOT_FOUND,
+        )
     if candidate is None or os.path.abspath(arg) == os.path.abspath(local_root()):
         _check_confined(arg)  # (runs/ID, or ID from inside the results folder)
         return arg
     if _holds(candidate):
         _check_confined(candidate)
         return candidate
-    from .near_names import did_you_mean
-    from .store import open_store
-
     where = "$ANIMLIB_RUNS" if settings().runs else "the default; set $ANIMLIB_RUNS to change it"
     nor = f"nor in the results folder {default_runs()} ({where})"
     hint = did_you_mean(open_store(candidate))

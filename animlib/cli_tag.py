@@ -76,6 +76,7 @@ def runs_of(
         target = os.path.normpath(target)  # (runs/ID/, A/. and alias/. name what they lead to)
     parent, name = os.path.split(target)
     in_root = parent and os.path.abspath(parent) == os.path.abspath(root)
+    typed = target
     if local and in_root and not os.path.lexists(target):
         target = name  # (runs/EXP: an experiment's id in the results folder; an existing
         # folder stays a path: as an id, one of that name in the working folder came first)
@@ -105,7 +106,7 @@ def runs_of(
             code=Code.NOT_FOUND,
         )
     if found is None:
-        raise missing
+        raise _in_root_missing(typed, target, root) if typed != target else missing
     if ids and not by_name:  # (rm: which of the two goes would flip once one of them is gone)
         raise AnimlibError(
             "names a run and an experiment: name the run by its folder "
@@ -121,6 +122,20 @@ def runs_of(
             file=sys.stderr,
         )
     return [found]
+
+
+def _in_root_missing(typed: str, run_id: str, root: str) -> AnimlibError:
+    """The error for ``runs/TYPO`` (``typed``) found neither as a run nor as an experiment:
+    it named the results folder, not "no such run folder here (/cwd/TYPO)"."""
+    from .near_names import did_you_mean
+    from .store import open_store
+
+    return AnimlibError(
+        f"no run or experiment of that id in {printable(root)}" + did_you_mean(open_store(typed)),
+        run=run_id,
+        field="path",
+        code=Code.NOT_FOUND,
+    )
 
 
 def _index(root: str, seen: dict[str, Any]) -> Any:

@@ -1260,7 +1260,7 @@ def test_a_file_given_as_a_run_folder_is_named_a_file(tmp_path, capsys):
             call()
         assert str(err.value) == "run 't1.py': path: is a file, not a run folder"
         assert err.value.code == Code.NOT_FOUND
-    assert cli_main(["render", str(file), "-o", str(tmp_path / "x.gif")]) == 1
+    assert cli_main(["render", str(file), "-o", str(tmp_path / "x.gif")]) == 2
     assert capsys.readouterr().err == "error: run 't1.py': path: is a file, not a run folder\n"
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunFormatError, match=r"run.json: not a run: .* \(the folder is empty\)"):

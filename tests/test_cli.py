@@ -581,11 +581,13 @@ def test_a_run_id_given_to_the_python_api_names_the_run_folder(tmp_path, monkeyp
 def test_a_mistyped_folder_gets_a_did_you_mean(tmp_path, capsys):
     run_id = write_run(tmp_path, "bim-eps0.01-digits4", steps=1)
     typo = str(tmp_path / run_id[:-2])  # "...digit" for "...digits4"
-    assert main(["render", typo, str(tmp_path / "x.gif"), "--no-cache"]) == 1
+    assert main(["render", typo, str(tmp_path / "x.gif"), "--no-cache"]) == 2
     assert f"no such run folder (did you mean {run_id}?)" in capsys.readouterr().err
-    assert main(["validate", typo]) == 1
-    assert f"does not exist (did you mean {run_id}?)" in capsys.readouterr().err
-    assert main(["ls", str(tmp_path / "nothing-like-it")]) == 1
+    assert main(["validate", typo]) == 2
+    assert f"no such run folder or results folder (did you mean {run_id}?)" in (
+        capsys.readouterr().err
+    )
+    assert main(["ls", str(tmp_path / "nothing-like-it")]) == 2
     assert "did you mean" not in capsys.readouterr().err
 
 
@@ -607,14 +609,14 @@ def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsy
         f"OK      {a}  (2 steps, finished)",
         "1 ok, 0 broken",
     ]
-    assert main(["render", "nope", "-o", "x.gif"]) == 1
+    assert main(["render", "nope", "-o", "x.gif"]) == 2  # (a usage error, as tag and rm say)
     err = capsys.readouterr().err
     assert err == (f"error: run 'nope': path: no such run folder here ({here / 'nope'}), nor in "
                    f"the results folder {runs} ($ANIMLIB_RUNS)\n")  # fmt: skip
     (here / a).mkdir()  # a folder here of that name is what the path names
     assert main(["validate", a]) == 1
     monkeypatch.delenv("ANIMLIB_RUNS")
-    assert main(["validate", b]) == 1
+    assert main(["validate", b]) == 2
     assert (
         "nor in the results folder runs (the default; set $ANIMLIB_RUNS" in capsys.readouterr().err
     )
@@ -662,9 +664,9 @@ def test_validate_of_a_missing_results_folder_says_so(tmp_path, capsys, monkeypa
     …, nor in the results folder runs": a results folder called a run, looked for in itself."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
-    assert main(["validate", "runs"]) == 1
+    assert main(["validate", "runs"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'runs'}: results folder does not exist\n"
-    assert main(["validate", "results"]) == 1
+    assert main(["validate", "results"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'results'}: no such run folder or results folder")
     assert "nor in the results folder runs (the default" in err and "run 'results'" not in err
@@ -872,3 +874,61 @@ def test_ls_json_warns_of_a_sort_by_a_parameter_no_run_has(tmp_path, capsys):
     assert main(["ls", str(tmp_path), "--json", "--sort", "params.epz"]) == 0
     out, err = capsys.readouterr()
     assert len(json.loads(out)) == 1 and "has the parameter epz" in err
+
+
+def test_a_run_or_folder_named_that_does_not_exist_exits_2_from_every_command(
+    tmp_path, capsys, monkeypatch
+):
+    """``tag`` and ``rm`` exited 2 for a missing run, ``render`` and ``validate`` 1, ``ls``
+    of a missing folder 1: a script could not tell "no such run" from "the run is broken"."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
+    run_id = write_run(tmp_path / "runs", "pgd-img1", steps=2)
+    calls = [
+        ["render", "runs/pgd-img", "-o", "x.gif"],
+        ["render", "pgd-img", "-o", "x.gif", "--no-cache"],
+        ["validate", "runs/pgd-img"],
+        ["validate", "nothing"],
+        ["ls", "nothing"],
+        ["summary", "nothing"],
+        ["outcomes", "nothing"],
+        ["tag", "runs/pgd-img", "--add", "x"],
+        ["rm", "runs/pgd-img", "--yes"],
+    ]
+    for argv in calls:
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err.startswith("error: "), argv
+    assert main(["validate", f"runs/{run_id}"]) == 0  # (and a broken run is still 1)
+    (tmp_path / "runs" / run_id / "run.json").write_text("{")
+    assert main(["validate", f"runs/{run_id}"]) == 1
+
+
+def test_a_missing_path_into_the_results_folder_is_named_as_typed(tmp_path, capsys, monkeypatch):
+    """``validate runs/TYPO`` said "results folder does not exist" (it is neither), and
+    ``tag``/``rm runs/TYPO`` "no such run folder here (/cwd/TYPO)", a path never typed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
+    run_id = write_run(tmp_path / "runs", "pgd-img1", steps=2)
+    typo = f"runs/{run_id[:-1]}"
+    assert main(["validate", typo]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path / typo}: no such run folder or results folder "
+                   f"(did you mean {run_id}?)\n")  # fmt: skip
+    for argv in (["tag", typo, "--add", "x"], ["rm", typo, "--yes"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no run or experiment of that id in runs" in err, argv
+        assert f"did you mean {run_id}?" in err and str(tmp_path / run_id[:-1]) not in err
+
+
+def test_render_refuses_an_output_folder_that_takes_no_file_before_drawing(tmp_path, capsys):
+    """``render RUN -o /proc/x.mp4`` drew every frame, then failed to move the video in."""
+    run_id = write_run(tmp_path, "pgd-img1", steps=3)
+    progress = []
+    for cached in ([], ["--no-cache"]):
+        assert main(["render", str(tmp_path / run_id), "-o", "/proc/x.gif", *cached]) == 2
+        out, err = capsys.readouterr()
+        progress.append(out)
+        assert err == "error: path: cannot write in folder /proc (No such file or directory)\n"
+    assert progress == ["", ""]  # (no frame drawn: no progress line)
+    assert not list(tmp_path.glob("**/*.gif"))

@@ -344,7 +344,7 @@ def test_cli_run_ids_in_a_bucket_results_folder(s3, tmp_path, capsys, monkeypatc
     capsys.readouterr()
     assert main(["render", a, b]) == 2
     assert "a comparison of 2 runs needs its file as -o OUT.mp4" in capsys.readouterr().err
-    assert main(["render", "nosuch", "-o", "x.gif"]) == 1
+    assert main(["render", "nosuch", "-o", "x.gif"]) == 2
     assert (
         f"no such run folder here ({tmp_path / 'nosuch'}), nor in the results folder {remote} "
         "($ANIMLIB_RUNS)" in capsys.readouterr().err

@@ -56,7 +56,7 @@ def test_a_missing_bucket_is_named_and_an_empty_prefix_has_no_runs(s3, capsys, t
             local[1].replace(str(tmp_path / "empty"), empty),
         )
     code, text = cli(capsys, "ls", str(tmp_path / "nothing"))  # a local folder must exist
-    assert code == 1 and "results folder does not exist" in text
+    assert code == 2 and "results folder does not exist" in text
 
 
 def test_a_url_without_a_bucket_says_so(s3, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -101,6 +102,13 @@ def check_output_folder(path: str | os.PathLike[str]) -> None:
     except OSError as exc:
         raise RenderOptionError(
             f"cannot make folder {folder} ({exc.strerror or exc})", field="path", code="storage"
+        ) from None
+    try:  # (a folder that refuses files was found only when the finished render was moved in)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise RenderOptionError(
+            f"cannot write in folder {folder} ({exc.strerror or exc})", field="path", code="storage"
         ) from None
 
 
