@@ -117,11 +117,23 @@ def last_failure(file: str, options: RenderOptions, runs: Any = ()) -> str | Non
     return _FAILED.get(_failure_key(file, options, runs))
 
 
+def current(runs: Any) -> Any:
+    """``runs`` (one run or a list) as stored now: a page's :class:`~animlib.reader.Run` is a
+    snapshot, and a run overwritten since (``if_exists="overwrite"``) read through it mixed the
+    old run.json and original with the new images (a download of neither run)."""
+    from .reader import Run
+
+    def now(run: Any) -> Any:
+        return run.reopen() if isinstance(run, Run) else run
+
+    return [now(r) for r in runs] if isinstance(runs, (list, tuple)) else now(runs)
+
+
 def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions, session: str) -> bytes:
     key, ids = _failure_key(file, options, runs), [(session, run_id) for run_id in _ids(runs)]
     _IN_FLIGHT.update(dict.fromkeys(ids, time.monotonic() + _MAKING_S))
     try:
-        data = cached_render(runs, fmt, options=options).read_bytes()
+        data = cached_render(current(runs), fmt, options=options).read_bytes()
     except Exception as exc:  # the button gets no error of its own: the page shows this one
         log.exception("rendering %s failed", file)
         if len(_FAILED) >= _MAX_FAILED:
@@ -218,7 +230,7 @@ def _rendered_here(
         bar.progress(done / max(total, 1), text=f"{label}: {done:,} of {total:,} frames")
 
     try:
-        cached_render(runs, fmt, options=options, progress=progress)
+        cached_render(current(runs), fmt, options=options, progress=progress)
     except Exception as exc:  # the page stays: the reason under the button
         log.exception("rendering %s failed", file)
         slot.error(f"{label} could not be rendered: {printable(exc)}", icon=":material/error:")

@@ -159,6 +159,11 @@ class Run:
     def __len__(self) -> int:
         return int(self.meta["steps"])
 
+    def reopen(self) -> Run:
+        """The run as stored now (a new :class:`Run`): what a deferred read (a download made
+        when clicked) takes, as this snapshot reads later chunks of a run overwritten since."""
+        return _open(self.store, self.where)
+
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, name={self.name!r}, steps={len(self)}, status={self.status!r})"
 
