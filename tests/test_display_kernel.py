@@ -14,7 +14,7 @@ from test_kernels import assert_prints_ok
 import animlib
 from animlib import kernels
 from animlib.figure.artists import Sampling
-from animlib.figure.pixels import StepImages, channel_mean, lut32
+from animlib.figure.pixels import StepImages, colour_planes, lut32
 from animlib.frames import FrameRenderer
 
 pytest.importorskip("numba")
@@ -39,11 +39,11 @@ def kernel_pixels(src, sampling, orig_mean, amp):
     assert kernel is not None
     (oh, ow), w = sampling.size, sampling.source[1]
     cols = np.arange(w) if sampling.cols is None else sampling.cols
-    orig = np.zeros((oh, ow), np.float32) if orig_mean is None else sampling.apply(orig_mean)
+    orig = np.zeros((oh, ow, 3), np.float32) if orig_mean is None else sampling.apply(orig_mean)
     img, pert = np.empty((oh, ow, 4), np.uint8), np.empty((oh, ow), np.uint32)
     src = np.ascontiguousarray(src)
     src.flags.writeable = False
-    scale = np.float32(1 / 3 if src.dtype == np.float32 else 1 / 765)
+    scale = np.float32(1 if src.dtype == np.float32 else 1 / 255)
     kernel(
         src,
         np.array(sampling.rows, np.int64),
@@ -74,9 +74,10 @@ def cases(draw):
         src[picks] = rng.choice(SPECIAL, int(picks.sum()))
     orig = None
     if draw(st.booleans()):
-        orig = channel_mean(rng.random((h, w, 3), dtype=np.float32))
+        original = rng.random((h, w, 3), dtype=np.float32)
         if draw(st.booleans()):  # not numbers (a run whose original holds them)
-            orig[rng.random(orig.shape) < 0.2] = rng.choice(SPECIAL[:3])
+            original[rng.random(original.shape) < 0.2] = rng.choice(SPECIAL[:3])
+        orig = colour_planes(original)
     amp = draw(st.sampled_from([1.0, 3.7, 32.0, 1e4, 1e-3]))
     return src, Sampling.of((h, w), (oh, ow)), orig, amp
 

@@ -189,7 +189,7 @@ def test_a_figure_saves_with_renderers_other_than_agg(tmp_path, fmt):
 def test_step_pixels_of_a_strided_sampling_equal_those_of_its_copy(dtype, channels, rows, cols):
     """StepImages gathers a strided sampling (every other pixel, rows reversed, as a zoom of
     1/2 draws them) before converting it: the same pixels as converting a contiguous copy."""
-    from animlib.figure.pixels import StepImages, channel_mean
+    from animlib.figure.pixels import StepImages, colour_planes
 
     rng = np.random.default_rng(channels)
     image = rng.uniform(-0.2, 1.2, (40, 30, channels))
@@ -198,7 +198,7 @@ def test_step_pixels_of_a_strided_sampling_equal_those_of_its_copy(dtype, channe
         image = np.clip(image * 255, 0, 255)
     image = np.nan_to_num(image).astype(dtype) if dtype == np.uint8 else image.astype(dtype)
     view = image[rows, cols]
-    orig = channel_mean(image[:, :, :3])[rows, cols].copy()
+    orig = colour_planes(image)[rows, cols].copy()
     got, want = StepImages(), StepImages()
     a, b = got.prepare(view), want.prepare(np.ascontiguousarray(view))
     assert np.array_equal(a, b, equal_nan=False)

@@ -22,7 +22,7 @@ from animlib.player import build_payload, image_part, pack, plan_for, strip_file
 from animlib.player.payload import class_rank, top_k
 from animlib.player.pixels import (
     auto_gain,
-    channel_mean,
+    colour_planes,
     display_u8,
     palette,
     perturbation_index,
@@ -175,7 +175,7 @@ def test_strips_are_lossless_and_frame_exact(tmp_path, dtype, compiled, monkeypa
     plan = plan_for(steps, shape)
     plan = type(plan)(steps, 5, 7, stride=1, per_strip=4)
     gain = 3.0
-    mean = channel_mean(original)
+    mean = colour_planes(original)
     for index in range(plan.count):
         data = encode_strip(run, plan, index, gain, mean)
         pixels = decode_png(data["image"])
@@ -196,7 +196,7 @@ def test_display_pixels_follow_the_figure():
     assert display_u8(gray).shape == (2, 3)
     orig = np.full((2, 2, 3), 100, np.uint8)
     one = orig + 1  # a 1/255 perturbation survives: index moves off the centre
-    idx = perturbation_index(one, channel_mean(orig), 20.0)
+    idx = perturbation_index(one, colour_planes(orig), 20.0)
     assert (idx == np.rint(127.5 + 20 * 127.5 / 255)).all()
     assert auto_gain(one, orig) == pytest.approx(250.0)  # 1 / (1/255), two significant digits
 
@@ -219,23 +219,25 @@ def _old_player_display_u8(image):
     return a[:, :, :4]
 
 
-def _old_channel_mean(image, gray_alpha):
-    """The figure's (gray_alpha False) and the player's (True) channel means, as they were."""
-    a = np.asarray(image)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    c = min(a.shape[2], 3) if not (gray_alpha and a.shape[2] == 2) else 1
-    if a.dtype == np.uint8:
-        total = a[..., 0].astype(np.float32)
-        for i in range(1, c):
-            total += a[..., i]
-        return total * np.float32(1.0 / (255.0 * c))
-    f = np.clip(a[..., :c], 0.0, 1.0, dtype=np.float32)
-    np.nan_to_num(f, copy=False, nan=0.0)
-    total = f[..., 0].copy()
-    for i in range(1, c):
-        total += f[..., i]
-    return total * np.float32(1.0 / c) if c > 1 else total
+def _peak_change(image, original, gray_alpha):
+    """The perturbation as the figure (gray_alpha False) and the player (True) draw it, written
+    out pixel by pixel: the change of the colour channel that changed most, with its sign."""
+
+    def planes(a):
+        a = np.asarray(a)
+        a = a[:, :, None] if a.ndim == 2 else a
+        c = 1 if gray_alpha and a.shape[2] == 2 else min(a.shape[2], 3)
+        if a.dtype == np.uint8:
+            return a[..., :c].astype(np.float32) * np.float32(1 / 255)
+        return np.nan_to_num(np.clip(a[..., :c], 0.0, 1.0, dtype=np.float32), nan=0.0)
+
+    d = planes(image) - planes(original)
+    out = np.zeros(d.shape[:2], np.float32)
+    for i, j in np.ndindex(*out.shape):
+        for v in d[i, j]:
+            if abs(v) > abs(out[i, j]):
+                out[i, j] = v
+    return out
 
 
 @pytest.mark.parametrize("channels", [None, 1, 2, 3, 4, 5])
@@ -251,20 +253,49 @@ def test_player_and_figure_pixels_keep_their_own_outputs(channels, dtype):
         image = (rng.random(shape) * 1.4 - 0.2).astype(dtype)
         image.flat[:4] = [np.nan, np.inf, -np.inf, 0.5]
     assert np.array_equal(display_u8(image), _old_player_display_u8(image))
-    for mean, gray_alpha in ((channel_mean, True), (figure_pixels.channel_mean, False)):
-        got, want = mean(image), _old_channel_mean(image, gray_alpha)
-        assert got.dtype == np.float32 and got.shape == (6, 5)
-        assert np.array_equal(got, want), (mean, gray_alpha)
-    if channels == 2:  # gray + alpha: the player ignores alpha, the figure averages both
-        assert not np.array_equal(channel_mean(image), figure_pixels.channel_mean(image))
     original = np.zeros(shape, image.dtype)
+    for gray_alpha in (True, False):
+        got = figure_pixels.peak_delta(
+            image,
+            figure_pixels.colour_planes(original, gray_alpha=gray_alpha),
+            gray_alpha=gray_alpha,
+        )
+        want = _peak_change(image, original, gray_alpha)
+        assert got.dtype == np.float32 and got.shape == (6, 5)
+        assert np.array_equal(got, want), gray_alpha
+    if channels == 2:  # gray + alpha: the player ignores alpha, the figure counts both
+        assert not np.array_equal(
+            _peak_change(image, original, True), _peak_change(image, original, False)
+        )
     for running in (False, True):
-        delta = _old_channel_mean(image, True) - _old_channel_mean(original, True)
-        m = float(np.max(np.abs(delta)))
+        m = float(np.max(np.abs(_peak_change(image, original, True))))
         floor = figure_pixels.ladder_floor if running else figure_pixels.nice_floor
         assert auto_gain(image, original, running=running) == floor(1.0 / m)
     assert auto_gain(original, original) == 1.0
     assert figure_pixels.amplification_for(np.array([np.nan])) == 1.0
+
+
+def test_a_colour_change_is_drawn_whole_not_as_a_channel_mean():
+    """Red up and green down by 0.25 (a hue change the eye sees at once) read as no change in
+    the perturbation panel (the channel mean was flat), with a gain of 1; sign-gradient noise
+    (+e, +e, -e) was drawn at a third of its size. The panel now shows each pixel's largest
+    channel change with its sign, and the gain maps the L-infinity distance to the end."""
+    from animlib.figure import pixels as figure_pixels
+
+    original = np.full((4, 4, 3), 0.5, np.float32)
+    image = original.copy()
+    image[1:3, 1:3, 0] += 0.25
+    image[1:3, 1:3, 1] -= 0.25
+    image[0, 0] += np.float32([0.03, 0.03, -0.03])
+    for gray_alpha in (False, True):
+        ref = figure_pixels.colour_planes(original, gray_alpha=gray_alpha)
+        delta = figure_pixels.peak_delta(image, ref, gray_alpha=gray_alpha)
+        assert (delta[1:3, 1:3] == np.float32(0.75) - np.float32(0.5)).all()
+        assert abs(delta[0, 0]) == pytest.approx(0.03)  # (not 0.01)
+        assert delta[3, 3] == 0
+    assert auto_gain(image, original) == 4.0  # 1 / L-infinity
+    idx = perturbation_index(image, colour_planes(original), 4.0)
+    assert (idx[1:3, 1:3] == 255).all() and idx[3, 3] in (127, 128)
 
 
 def test_long_runs_get_a_stride_and_steps_map_to_stored_images():

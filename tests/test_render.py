@@ -345,14 +345,14 @@ def test_changed_only_drawing_equals_full_redraw_at_a_low_dpi(run, dpi):
 def _full_size_reference(frames, index, images):
     """Frame ``index`` redrawn completely with each row's image panels converted the plain way:
     the whole image through ``to_rgba`` / ``perturbation_rgba``, scaled when drawn."""
-    from animlib.figure.pixels import channel_mean, perturbation_rgba, to_rgba
+    from animlib.figure.pixels import colour_planes, peak_delta, perturbation_rgba, to_rgba
 
     frames.figure.update(index)
     for row, steps in zip(frames.figure.rows, images, strict=True):
         image, panels = steps[row.step], row.images
         panels.adversarial_image.set_data(to_rgba(image))
         if panels.perturbation_image is not None:
-            delta = channel_mean(image) - channel_mean(row.data.original)
+            delta = peak_delta(image, colour_planes(row.data.original))
             panels.perturbation_image.set_data(perturbation_rgba(delta, panels.amplification))
     return frames.full_frame(index)
 

@@ -12,7 +12,7 @@ from .. import kernels
 from ..options import RenderOptions
 from .artists import PixelImage, Sampling
 from .boxes import PanelBox
-from .pixels import StepImages, auto_amplification, channel_mean, lut32, to_rgba
+from .pixels import StepImages, auto_amplification, colour_planes, lut32, to_rgba
 from .regions import RedrawRegion, padded
 from .rundata import RunData
 from .style import FONT_TITLE
@@ -73,15 +73,15 @@ class ImagePanels:
         self.amplification: float | None = None
         self.adversarial_region: RedrawRegion | None = None
         self.perturbation_region: RedrawRegion | None = None
-        self._orig_mean: np.ndarray | None = None
+        self._reference: np.ndarray | None = None  # the original's colour_planes
         if data.original is not None:
             amp = options.amplification
             self.amplification = float(amp) if amp is not None else auto_amplification(data.run)
-            self._orig_mean = channel_mean(data.original)
+            self._reference = colour_planes(data.original)
         self._images = StepImages()
         self._step: np.ndarray | None = None  # the step shown, as read
         self._prepared: dict[_Key | None, np.ndarray] = {}  # of the step shown, by sampling
-        self._orig_means: dict[_Key, np.ndarray] = {}  # the original's channel mean, sampled
+        self._references: dict[_Key, np.ndarray] = {}  # the original's planes, sampled
         self._fused: dict[_Key, tuple[np.ndarray, np.ndarray]] = {}  # of the step shown
         self._kernel_args: dict[_Key, tuple[np.ndarray, ...]] = {}  # see _kernel_inputs
         shape = tuple(data.run.image_shape)[:2]
@@ -154,8 +154,8 @@ class ImagePanels:
         if step.ndim != 3 or step.shape[2] != 3 or step.dtype not in (np.float32, np.uint8):
             return None
         kernel = kernels.display_rgb(start=False)
-        orig_shape = step.shape[:2] if self._orig_mean is None else self._orig_mean.shape
-        if kernel is None or not step.flags.c_contiguous or orig_shape != step.shape[:2]:
+        ref_shape = (*step.shape[:2], 3) if self._reference is None else self._reference.shape
+        if kernel is None or not step.flags.c_contiguous or ref_shape != (*step.shape[:2], 3):
             return None
         rows, cols, orig, img, pert = self._kernel_inputs(sampling, key)
         gain = self.amplification or 1.0
@@ -165,7 +165,7 @@ class ImagePanels:
 
     def _kernel_inputs(self, sampling: Sampling, key: _Key) -> tuple[np.ndarray, ...]:
         """What the compiled pass takes for a sampling: its rows and columns (int64), the
-        original's channel mean at the drawn pixels (zeros without an original), and the two
+        original's colour planes at the drawn pixels (zeros without an original), and the two
         bitmaps it writes (reused from step to step)."""
         got = self._kernel_args.get(key)
         if got is None:
@@ -175,22 +175,22 @@ class ImagePanels:
             got = self._kernel_args[key] = (
                 np.array(sampling.rows, np.int64, order="C"),
                 np.array(cols, np.int64, order="C"),
-                np.zeros((oh, ow), np.float32) if orig is None else orig,
+                np.zeros((oh, ow, 3), np.float32) if orig is None else orig,
                 np.empty((oh, ow, 4), np.uint8),
                 np.empty((oh, ow), np.uint32),
             )
         return got
 
     def _orig_at(self, sampling: Sampling) -> np.ndarray | None:
-        """The original's channel mean at the pixels ``sampling`` draws (float32, C-ordered,
+        """The original's colour planes at the pixels ``sampling`` draws (float32, C-ordered,
         kept per sampling); None without an original."""
-        if self._orig_mean is None:
+        if self._reference is None:
             return None
         key = (sampling.source, sampling.size)
-        orig = self._orig_means.get(key)
+        orig = self._references.get(key)
         if orig is None:
-            orig = sampling.apply(self._orig_mean)
-            orig = self._orig_means[key] = np.array(orig, np.float32, order="C")
+            orig = sampling.apply(self._reference)
+            orig = self._references[key] = np.array(orig, np.float32, order="C")
         return orig
 
     def _adversarial_pixels(self, sampling: Sampling) -> np.ndarray:
@@ -207,6 +207,6 @@ class ImagePanels:
             return both[1]
         prepared, sampled = self._prepare(sampling)
         amp = self.amplification or 1.0
-        orig = self._orig_at(sampling) if sampled else self._orig_mean
+        orig = self._orig_at(sampling) if sampled else self._reference
         colours = self._images.perturbation(prepared, amp, orig)
         return colours if sampled else sampling.apply(colours)

@@ -15,7 +15,8 @@ from ..protocol import RunLike
 __all__ = [
     "StepImages",
     "auto_amplification",
-    "channel_mean",
+    "colour_planes",
+    "peak_delta",
     "perturbation_rgba",
     "to_rgba",
 ]
@@ -51,34 +52,49 @@ def as_display(img: np.ndarray) -> np.ndarray:
     return a
 
 
-def channel_mean(img: np.ndarray, *, gray_alpha: bool = False) -> np.ndarray:
-    """Mean of the colour channels (alpha ignored), (H, W) float32 in [0, 1].
+def colour_planes(img: np.ndarray, *, gray_alpha: bool = False) -> np.ndarray:
+    """The colour channels a perturbation is measured on, (H, W, c) float32 in [0, 1].
 
     Args:
         img: (H, W) or (H, W, C), uint8 or float (clipped to [0, 1], NaN -> 0).
-        gray_alpha: a 2-channel image is gray + alpha (its mean is the gray channel), as the
-            player shows it; otherwise (the figure) both channels are averaged.
+        gray_alpha: a 2-channel image is gray + alpha (only gray counts), as the player shows
+            it; otherwise (the figure) both channels count.
 
     Returns:
-        The mean of the first three channels (the first only, for gray).
+        The first three channels (the first only, for gray), as :func:`peak_delta` takes them.
     """
     a = np.asarray(img)
     if a.ndim == 2:
         a = a[:, :, None]
     c = 1 if gray_alpha and a.shape[2] == 2 else min(a.shape[2], 3)
     if a.dtype == np.uint8:
-        total = a[..., 0].astype(np.float32)
-        for i in range(1, c):
-            total += a[..., i]
-        total *= np.float32(1.0 / (255.0 * c))
-        return total
-    f = as_float01(a[..., :c])
-    total = f[..., 0].copy()
-    for i in range(1, c):
-        total += f[..., i]
-    if c > 1:
-        total *= np.float32(1.0 / c)
-    return total
+        return a[..., :c].astype(np.float32) * np.float32(1.0 / 255.0)
+    return as_float01(a[..., :c])
+
+
+def peak_delta(img: np.ndarray, reference: np.ndarray, *, gray_alpha: bool = False) -> np.ndarray:
+    """The perturbation drawn: per pixel, the change of the colour channel that changed most,
+    with its sign (the first such channel on a tie). A channel mean hid colour changes (red
+    up and green down read as none) and drew sign-gradient noise at a third of its size; this
+    way every changed pixel shows, and the largest value is the step's L-infinity distance.
+
+    Args:
+        img: the step, as :func:`colour_planes` takes it.
+        reference: the original's :func:`colour_planes` (of the same ``gray_alpha``).
+        gray_alpha: as for :func:`colour_planes`.
+
+    Returns:
+        (H, W) float32.
+    """
+    return peak_of(colour_planes(img, gray_alpha=gray_alpha) - reference)
+
+
+def peak_of(deltas: np.ndarray) -> np.ndarray:
+    """(H, W, c) channel changes -> (H, W) the largest |change| of each pixel, signed."""
+    if deltas.shape[2] == 1:
+        return deltas[..., 0]
+    pick = np.argmax(np.abs(deltas), axis=2)
+    return np.take_along_axis(deltas, pick[..., None], axis=2)[..., 0]
 
 
 def nice_floor(x: float) -> float:
@@ -111,12 +127,12 @@ def auto_amplification(run: RunLike) -> float:
 
 
 def final_perturbation(run: RunLike) -> np.ndarray | None:
-    """The final step's perturbation (channel means minus the original's); None without an
-    original or a step."""
+    """The final step's perturbation (:func:`peak_delta` against the original); None without
+    an original or a step."""
     original = run.original
     if original is None or len(run) == 0:
         return None
-    return channel_mean(run.images[len(run) - 1]) - channel_mean(original)
+    return peak_delta(run.images[len(run) - 1], colour_planes(original))
 
 
 def shared_amplification(runs: Sequence[RunLike]) -> float | None:
@@ -153,7 +169,7 @@ def amplification_for(delta: np.ndarray, *, running: bool = False) -> float:
     """The amplification mapping the largest |``delta``| to the end of the colours.
 
     Args:
-        delta: a perturbation (channel means of an image minus the original's).
+        delta: a perturbation (:func:`peak_delta`).
         running: it is the final step of a running run: round down to 1, 2 or 5 x 10^k (the
             gain then changes rarely while the run grows).
 
@@ -272,25 +288,22 @@ class StepImages:
         return out
 
     def perturbation(
-        self, a: np.ndarray, amplification: float, orig_mean: np.ndarray | None
+        self, a: np.ndarray, amplification: float, reference: np.ndarray | None
     ) -> np.ndarray:
         """Perturbation colours (H, W, 4) uint8 of a prepared image against the original's
-        channel mean ``orig_mean`` (H, W) (None: against 0), in a reused buffer."""
+        :func:`colour_planes` ``reference`` (H, W, c) (None: against 0), in a reused buffer:
+        :func:`peak_delta`'s values, as the compiled pass computes them."""
         h, w, c = a.shape
         c = min(c, 3)
-        d = self._buf("delta", (h, w), np.float32)
-        if c > 1:  # channel_mean: the same sums as adding channel by channel
-            np.add(a[..., 0], a[..., 1], out=d, dtype=np.float32)
-        else:
-            np.copyto(d, a[..., 0])
-        for i in range(2, c):
-            d += a[..., i]
+        planes = self._buf("planes", (h, w, c), np.float32)
         if a.dtype == np.uint8:
-            d *= np.float32(1.0 / (255.0 * c))
-        elif c > 1:
-            d *= np.float32(1.0 / c)
-        if orig_mean is not None:
-            d -= orig_mean
+            np.multiply(a[..., :c], np.float32(1.0 / 255.0), out=planes, dtype=np.float32)
+        else:
+            np.copyto(planes, a[..., :c])
+        if reference is not None:
+            planes -= reference
+        d = self._buf("delta", (h, w), np.float32)
+        np.copyto(d, peak_of(planes))
         d *= np.float32(amplification * 127.5)  # perturbation_rgba
         d += np.float32(127.5)
         np.rint(d, out=d)

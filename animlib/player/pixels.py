@@ -1,8 +1,9 @@
 """Display pixels for the browser player, computed from the stored arrays (never from a video)."""
 
 # The arithmetic is the figure's (see the renderer): a float image is clipped to [0, 1] (NaN -> 0)
-# and rounded to uint8; the perturbation is the channel mean of ``image - original`` (alpha
-# ignored), times ``gain * 127.5`` plus 127.5, rounded and clipped to an index into the diverging
+# and rounded to uint8; the perturbation is, per pixel, the change ``image - original`` of the
+# colour channel that changed most, signed (alpha ignored; ``figure.pixels.peak_delta``), times
+# ``gain * 127.5`` plus 127.5, rounded and clipped to an index into the diverging
 # ``RdBu_r`` colours (white = no change). Sent as a palette PNG, the index is lossless, so a 1/255
 # perturbation reaches the browser exactly.
 
@@ -34,16 +35,16 @@ def display_u8(image: Any) -> np.ndarray:
     return a[:, :, :4]
 
 
-def channel_mean(image: Any) -> np.ndarray:
-    """Mean of the colour channels (alpha ignored) as (H, W) float32 in [0, 1]; a 2-channel
-    image is gray + alpha."""
-    return figure_pixels.channel_mean(image, gray_alpha=True)
+def colour_planes(image: Any) -> np.ndarray:
+    """The colour channels a perturbation is measured on (alpha ignored) as (H, W, c) float32
+    in [0, 1]; a 2-channel image is gray + alpha."""
+    return figure_pixels.colour_planes(image, gray_alpha=True)
 
 
-def perturbation_index(image: Any, original_mean: np.ndarray, gain: float) -> np.ndarray:
-    """(H, W) uint8 index into :func:`palette` of the amplified perturbation (127/128 = none)."""
-    d = channel_mean(image)
-    d -= original_mean
+def perturbation_index(image: Any, reference: np.ndarray, gain: float) -> np.ndarray:
+    """(H, W) uint8 index into :func:`palette` of the amplified perturbation (127/128 = none)
+    against the original's :func:`colour_planes` ``reference``."""
+    d = figure_pixels.peak_delta(image, reference, gray_alpha=True)
     d *= np.float32(gain * 127.5)
     d += np.float32(127.5)
     np.rint(d, out=d)
@@ -55,7 +56,7 @@ def auto_gain(last_image: Any, original: Any, *, running: bool = False) -> float
     """The figure's automatic amplification: the last step's largest |perturbation| maps to the
     end of the colours (for a ``running`` run rounded to 1, 2 or 5 x 10^k, as the figure does:
     it then changes rarely while the run grows)."""
-    delta = channel_mean(last_image) - channel_mean(original)
+    delta = figure_pixels.peak_delta(last_image, colour_planes(original), gray_alpha=True)
     return figure_pixels.amplification_for(delta, running=running)
 
 
@@ -120,7 +121,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def compiled_strip(
-    images: list[np.ndarray], original_mean: np.ndarray | None, gain: float | None
+    images: list[np.ndarray], reference: np.ndarray | None, gain: float | None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The display pixels ((n H, W, 3) uint8) and the perturbation indices ((n H, W) uint8) of
     RGB ``images`` stacked, from the renderer's compiled pass
@@ -134,10 +135,10 @@ def compiled_strip(
     h, w = images[0].shape[:2]
     if any(im.shape != (h, w, 3) or im.dtype not in (np.float32, np.uint8) for im in images):
         return None
-    if original_mean is None:
-        orig = np.zeros((h, w), np.float32)
-    elif original_mean.shape == (h, w) and original_mean.dtype == np.float32:
-        orig = np.ascontiguousarray(original_mean)
+    if reference is None:
+        orig = np.zeros((h, w, 3), np.float32)
+    elif reference.shape == (h, w, 3) and reference.dtype == np.float32:
+        orig = np.ascontiguousarray(reference)
     else:
         return None
     rows, cols = np.arange(h, dtype=np.int64), np.arange(w, dtype=np.int64)

@@ -43,7 +43,7 @@ from ..cache.whole import is_whole
 from ..options import on_stride, strided_count, strided_step
 from .pixels import (
     auto_gain,
-    channel_mean,
+    colour_planes,
     compiled_strip,
     display_u8,
     perturbation_index,
@@ -54,7 +54,7 @@ STRIP_BYTES = 2_400_000  # raw display bytes per strip (about 16 frames of 224x2
 MAX_PER_STRIP = 64
 MAX_STRIP_ROWS = 16_384  # pixel rows per strip image (decoders handle far more; keep it sane)
 MAX_IMAGE_BYTES = 1 << 30  # raw display bytes of a run above which images get a stride
-FORMAT = 1  # bump when the strip layout or pixels change (part of the cache key)
+FORMAT = 2  # bump when the strip layout or pixels change (part of the cache key)
 MEMORY_BYTES = 256 * 2**20  # strips kept in memory when the cache folder cannot be written
 
 
@@ -121,13 +121,13 @@ def _images(run: Any, steps: list[int]) -> list[np.ndarray]:
 
 
 def encode_strip(
-    run: Any, plan: StripPlan, index: int, gain: float | None, original_mean: Any
+    run: Any, plan: StripPlan, index: int, gain: float | None, reference: Any
 ) -> dict[str, bytes]:
     """PNG bytes of strip ``index``: ``"image"`` (display pixels) and, given the original's
-    channel mean, ``"perturbation"`` (palette indices)."""
+    colour planes (``reference``), ``"perturbation"`` (palette indices)."""
     images = _images(run, plan.steps_of(index))
-    perturbed = original_mean is not None and gain is not None
-    both = compiled_strip(images, original_mean if perturbed else None, gain)
+    perturbed = reference is not None and gain is not None
+    both = compiled_strip(images, reference if perturbed else None, gain)
     if both is not None:
         out = {"image": png(both[0])}
         if perturbed:
@@ -135,7 +135,7 @@ def encode_strip(
         return out
     out = {"image": png(np.concatenate([display_u8(im) for im in images], axis=0))}
     if perturbed:
-        index_rows = [perturbation_index(im, original_mean, gain) for im in images]
+        index_rows = [perturbation_index(im, reference, gain) for im in images]
         out["perturbation"] = png(np.concatenate(index_rows, axis=0), indexed=True)
     return out
 
@@ -285,10 +285,10 @@ def strip_files(
         if not fresh(orig_path):
             write(orig_path, png(display_u8(original)))
     todo = [i for i in range(plan.count) if not fresh(images[i]) or (perts and not fresh(perts[i]))]
-    mean = channel_mean(original) if gain is not None else None
+    reference = colour_planes(original) if gain is not None else None
 
     def one(i: int) -> None:
-        data = encode_strip(run, plan, i, gain, mean)
+        data = encode_strip(run, plan, i, gain, reference)
         write(images[i], data["image"])
         if perts is not None:
             write(perts[i], data["perturbation"])
