@@ -26,7 +26,7 @@ from .cli_tag import cmd_tag
 from .errors import AnimlibError, Code, RenderLimitError, RenderOptionError
 from .interrupts import sigterm_ends_command
 from .options import RenderOptions
-from .outcomes import shown_flip_step
+from .outcomes import current_outcome, shown_flip_step
 from .text import clipped, natural_key, one_line, plural, printable
 
 
@@ -61,6 +61,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     more = f" and {len(exps)} experiments ({sum(map(len, exps.values()))} runs)" if exps else ""
     print(f"wrote {len(ids)} runs{more} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _initial(meta: dict[str, Any]) -> Any:
+    """The prediction at step 0 run.json holds (in its summary), or None."""
+    summary = meta.get("summary")
+    if not isinstance(summary, dict):
+        return None
+    return summary.get("initial_pred", meta.get("initial_pred"))
 
 
 def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
@@ -196,12 +204,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     headers = (*base, *(PARAM_PREFIX + p if p in base else p for p in params))
     rows = []
     for info in ok:
-        summary = info.get("summary") or {}
         name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
         model = (info.get("model") or None,) if modeled else ()
         cells = (info.id, *name, info.get("attack"), *model, status[info.id], info.get("steps"))
-        success = summary.get("success")
-        cells += (success, shown_flip_step(success, summary.get("flip_step")))
+        success, flip, _ = current_outcome(info.meta or {}, _initial(info.meta or {}))
+        cells += (success, shown_flip_step(success, flip))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
         rows.append([as_written(printable(c)) for c in row])
     right = set(range(len(base) - 3, len(headers)))

@@ -140,14 +140,19 @@ def run_step_at(meta: dict[str, Any], step: int) -> int:
     return shown
 
 
-def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
-    """The per-run values of :func:`outcome_from_meta`. Success follows the final prediction
-    and the labels run.json holds now, as robustness does: a summary written before its labels
-    were edited by hand says otherwise, and its flip step, found with the old labels, is then
-    unknown (``validate`` names such a summary)."""
+def current_outcome(meta: dict[str, Any], initial: Any) -> tuple[Any, Any, bool]:
+    """A run's success and flip step (its own steps) under the labels its run.json holds now,
+    and whether its summary was written for other labels (``stale``). Success follows the final
+    prediction; a summary written before a label was edited by hand says otherwise, and its
+    flip step, found with the old labels, is then unknown (``validate`` names such a summary).
+    ``initial``: the prediction at step 0, if known (a flip step of 0 follows from it).
+
+    Every view takes these (the runs table, ``ls``, ``summarize``, ``outcomes``): the run.json
+    summary alone read "success, flip 2" for a run whose corrected true label is its final
+    prediction, beside a robust accuracy that counted it as held."""
     s = meta.get("summary") or {}
     true, target = meta.get("true_label"), meta.get("target_label")
-    success, flip = s.get("success"), experiment_flip_step(meta)
+    success, flip = s.get("success"), s.get("flip_step")
     final, stale = s.get("final_pred"), False
 
     def fooled(pred: Any) -> bool:  # (summary.success_flags, for one prediction)
@@ -160,9 +165,19 @@ def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> di
         success = now
         if initial is not None and type(initial) is int:  # step 0 under the labels held now
             if fooled(initial):
-                flip = experiment_step(meta, 0)
-            elif flip == experiment_step(meta, 0):  # (found with other labels)
+                flip = 0
+            elif flip == 0:  # (found with other labels)
                 flip, stale = None, True
+    return success, flip, stale
+
+
+def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
+    """The per-run values of :func:`outcome_from_meta` (:func:`current_outcome`; the flip
+    step counted in the experiment's steps)."""
+    true, target = meta.get("true_label"), meta.get("target_label")
+    final = (meta.get("summary") or {}).get("final_pred")
+    success, own_flip, stale = current_outcome(meta, initial)
+    flip = experiment_step(meta, own_flip)
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)

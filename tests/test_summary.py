@@ -230,3 +230,31 @@ def test_groups_come_in_numeric_order_whatever_way_the_numbers_print(tmp_path):
             w.log(image=image_for(0), confidences=[0.7, 0.1, 0.1, 0.1])
     table = animlib.summarize(tmp_path, by="params.x", experiments_only=False)
     assert table["params.x"].tolist() == sorted(values)
+
+
+def test_a_label_corrected_by_hand_reads_the_same_in_every_view(tmp_path, capsys):
+    """After a true label was corrected to the run's final prediction, summarize counted the
+    run as held while the runs table and ``ls`` still said "success, flip 1" (from the run.json
+    summary of the old label) and its final true-class confidence was the old class's."""
+    import json
+
+    from animlib.cli import main
+    from animlib.index import open_index
+
+    with animlib.BatchWriter(tmp_path, experiment="e", class_names=CLASSES, true_labels=[0]) as w:
+        for step in range(4):
+            probs = np.array([[0.1, 0.7, 0.1, 0.1]]) if step else np.array([[0.7, 0.1, 0.1, 0.1]])
+            w.log(images=image_for(step)[None], confidences=probs)
+    path = tmp_path / "e-0000" / "run.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(meta, true_label=1)))
+    row = animlib.summarize(tmp_path).iloc[0]
+    assert (row["robust_acc"], row["success_rate"]) == (1.0, 0.0)
+    index = open_index(str(tmp_path))
+    index.refresh()
+    cols = index.rows(["e-0000"]).select(["success", "flip_step", "final_true_conf"])
+    # (the model said 0 before the attack: wrong under the new label, as the viewer says)
+    assert cols.to_pylist() == [{"success": False, "flip_step": 0, "final_true_conf": None}]
+    assert main(["ls", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.splitlines()[1].split()
+    assert line[0] == "e-0000" and line[-2:] == ["no", "0"], line

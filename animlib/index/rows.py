@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ..errors import Code
 from ..listing import RunInfo
-from ..outcomes import shown_flip_step
+from ..outcomes import current_outcome, shown_flip_step
 from ..params import index_text, search_text
 from ..text import search_form
 from .columns import column
@@ -25,8 +25,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # 11: created_key in UTC (a run.json written with another offset was ordered by its text); 12:
 # a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word);
 # 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step);
-# 14: params.INDEXED 256 parameters of a run, not 64
-SCHEMA_VERSION = "15"
+# 14: params.INDEXED 256 parameters of a run, not 64; 16: success and flip_step under the labels
+# run.json holds now (outcomes.current_outcome), final_true_conf blank when a label was edited
+SCHEMA_VERSION = "16"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -162,6 +163,18 @@ def _int(value: Any) -> int | None:
     return value if ok and _INT64[0] <= value <= _INT64[1] else None
 
 
+def _current(meta: dict[str, Any], summary: Any) -> tuple[Any, Any, bool]:
+    """:func:`~animlib.outcomes.current_outcome` of a run (the summary as written where its
+    labels or predictions are no numbers: such a run.json is refused when read)."""
+    if not isinstance(summary, dict):
+        return None, None, False
+    initial = summary.get("initial_pred", meta.get("initial_pred"))
+    try:
+        return current_outcome(meta, initial)
+    except (TypeError, ValueError):
+        return summary.get("success"), summary.get("flip_step"), False
+
+
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -200,6 +213,7 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
     if not info.ok:  # readable run.json but unusable (zero steps): only the problem is listed
         return row
     summary = meta.get("summary") or {}
+    success, flip, stale = _current(meta, summary)
     tags = ", ".join(meta.get("tags") or [])
     source = source_key(meta) or ""
     row.update(
@@ -209,10 +223,11 @@ def row_of(info: RunInfo, version: str) -> dict[str, Any]:
         experiment=experiment_of(meta),
         status=meta.get("status"),
         steps=_int(meta.get("steps")),
-        success=summary.get("success") if isinstance(summary.get("success"), bool) else None,
+        success=success if isinstance(success, bool) else None,
         # its own steps (experiment_flip: samples.py); none for a flip undone by the last step
-        flip_step=_int(shown_flip_step(summary.get("success"), summary.get("flip_step"))),
-        final_true_conf=_float(summary.get("final_true_conf")),
+        flip_step=_int(shown_flip_step(success, flip)),
+        # (of the true class the summary was written for: unknown once the label was edited)
+        final_true_conf=None if stale else _float(summary.get("final_true_conf")),
         linf=_float(summary.get("linf")),
         l2=_float(summary.get("l2")),
         created=parse_time(created),
