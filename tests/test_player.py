@@ -485,3 +485,36 @@ def test_player_sizes_images_as_the_video_zooms_them(tmp_path):
     for (w, h, target), size in zip(asked, got, strict=True):
         scale = zoom((h, w), (target, target))
         assert size == {"w": round(w * scale), "h": round(h * scale)}, (w, h, target)
+
+
+NAMES_CHECK = """
+// a canvas whose text is 7 px a character (bold: 8), the browser's measure
+globalThis.document = { createElement: () => ({ getContext: () => ({
+  font: "", measureText(t) { return { width: [...t].length * (this.font === "b" ? 8 : 7) }; },
+}) }) };
+const code = require("fs").readFileSync(process.argv[2], "utf8");
+const fn = new Function(code + "; return { tellApart, middleCut };")();
+const { labels, names, px, argmax } = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const cut = (text, row) => fn.middleCut(text, row >= 0 && labels[row] === argmax ? "b" : "n", px);
+console.log(JSON.stringify(fn.tellApart(labels, names, cut)));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_step_table_tells_apart_names_cut_to_the_same_text(tmp_path):
+    """Class names that differ in their middle cut to one text: the step table's rows then lead
+    with the class number, as the video's bars do ("7: Staff…ame here"); the argmax row (bold,
+    cut shorter) too; names that stay apart, or fit, are shown as they were."""
+    names = [
+        f"Staffordshire bull terrier, synset {k:02d}, a long tail of the class name here"
+        for k in range(10)
+    ]
+    names += ["cat", "dog", "a long name that ends in one", "a long name that ends in two"]
+    labels = [7, 3, 0, 1, 2, 10, 11, 12, 13]
+    data = {"labels": labels, "names": names, "px": 7 * 24, "argmax": 7}
+    shown = _node(tmp_path, NAMES_CHECK, ["format.js", "table.js"], data)
+    assert len(set(shown)) == len(shown), shown
+    for label, text in zip(labels[:5], shown[:5], strict=True):
+        assert text.startswith(f"{label}: Staff") and text.endswith("name here"), text
+    assert len(shown[0]) <= 168 // 8 and all(len(t) <= 24 for t in shown)  # (bold: 8 px each)
+    assert shown[5:] == ["cat", "dog", "a long name …ends in one", "a long name …ends in two"]
