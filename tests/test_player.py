@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -518,3 +519,89 @@ def test_step_table_tells_apart_names_cut_to_the_same_text(tmp_path):
         assert text.startswith(f"{label}: Staff") and text.endswith("name here"), text
     assert len(shown[0]) <= 168 // 8 and all(len(t) <= 24 for t in shown)  # (bold: 8 px each)
     assert shown[5:] == ["cat", "dog", "a long name …ends in one", "a long name …ends in two"]
+
+
+def _counting_encoder(monkeypatch) -> list[int]:
+    """encode_strip, counted (each strip slowed down: the callers overlap)."""
+    import time
+
+    from animlib.player import strips
+
+    made: list[int] = []
+    real = strips.encode_strip
+
+    def encode(run, plan, index, gain, mean):
+        made.append(index)
+        time.sleep(0.05)
+        return real(run, plan, index, gain, mean)
+
+    monkeypatch.setattr(strips, "encode_strip", encode)
+    return made
+
+
+def test_sessions_asking_for_the_same_strips_at_once_make_them_once(tmp_path, monkeypatch):
+    """Three sessions opening one new run encoded every strip three times; now one makes them
+    (under a lease, as renders are made) and the others wait for them, seeing its progress."""
+    import threading
+
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    cache.mkdir()
+    run = animlib.open_run(root / write_run(root, "s", steps=200))  # 4 strips
+    plan = plan_for(len(run), run.image_shape)
+    assert plan.count >= 3
+    made = _counting_encoder(monkeypatch)
+    results, seen, start = [None] * 3, [[] for _ in range(3)], threading.Barrier(3)
+
+    def session(k: int) -> None:
+        opened = animlib.open_run(run.url)
+        start.wait()
+        report = lambda d, t: seen[k].append((d, t))  # noqa: E731
+        results[k] = strip_files(opened, cache, "player-key", progress=report)
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(made) == list(range(plan.count))  # each strip once
+    assert all(r is not None and r.images == results[0].images for r in results)
+    assert all(p.is_file() for p in results[0].images + results[0].perturbations)
+    assert [n for n in os.listdir(cache) if n.startswith((".lease", ".claim"))] == []
+    assert all(s and s[-1][0] == s[-1][1] for s in seen if s)  # (the waiters: the maker's)
+
+
+KILLED_MAKER = """
+import os, sys
+import animlib
+from animlib.player import strip_files, strips
+
+real = strips.encode_strip
+def encode(run, plan, index, gain, mean):
+    if index == 1:
+        os._exit(3)  # killed mid-way: its lease stays behind
+    return real(run, plan, index, gain, mean)
+strips.encode_strip = encode
+strip_files(animlib.open_run(sys.argv[1]), sys.argv[2], "player-key", workers=1)
+"""
+
+
+def test_strips_whose_maker_died_are_made_by_the_next_asker(tmp_path, monkeypatch):
+    """A lease left by a process killed while making the strips does not keep them from being
+    made: the next asker takes it over at once (its holder is gone) and makes the rest."""
+    import sys
+    import time
+
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    cache.mkdir()
+    run = animlib.open_run(root / write_run(root, "s", steps=200))  # 4 strips
+    plan = plan_for(len(run), run.image_shape)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MAKER, run.url, str(cache)])
+    assert killed.returncode == 3
+    assert [n for n in os.listdir(cache) if n.startswith(".lease")]  # left behind
+    made = _counting_encoder(monkeypatch)
+    started = time.monotonic()
+    files = strip_files(run, cache, "player-key")
+    assert time.monotonic() - started < 10
+    assert sorted(made) == list(range(1, plan.count))  # (strip 0 was made before)
+    assert all(p.is_file() for p in files.images + files.perturbations)
+    assert [n for n in os.listdir(cache) if n.startswith((".lease", ".claim"))] == []
