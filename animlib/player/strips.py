@@ -5,7 +5,9 @@
 # neighbours) and draws one frame of it into a canvas, so stepping never waits for the server once a
 # strip is in. Strips are written once into the render cache's local folder (outside the results
 # folder), keyed by the run's content (a running run's: its identity, see :func:`strip_files`) and
-# the gain; the cache's LRU bound covers them.
+# the gain; the cache's LRU bound covers them. Sessions and processes asking for the same strips at
+# once make them once: the maker holds the render cache's lease (:mod:`animlib.cache.leases`) of
+# ``<key>-<layout and gain tag>``, the others wait for it (a dead maker's lease is taken over).
 #
 # Why strips of PNG (measured on a 1,000-step 224x224 PGD-like run, +-1/255 noise per step):
 # - one PNG per step would be 1,000 requests; a strip of ~2.4 MB raw (15 such frames) is one request
@@ -39,8 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from ..cache.leases import Progress, acquire
 from ..cache.whole import is_whole
 from ..options import on_stride, strided_count, strided_step
+from ..settings import settings
+from ..store import LocalStore
 from .pixels import (
     auto_gain,
     colour_planes,
@@ -284,7 +289,13 @@ def strip_files(
         orig_path = base / f"{key}-original.png"
         if not fresh(orig_path):
             write(orig_path, png(display_u8(original)))
-    todo = [i for i in range(plan.count) if not fresh(images[i]) or (perts and not fresh(perts[i]))]
+
+    def missing() -> list[int]:
+        return [i for i in range(plan.count) if not (fresh(images[i]) and fresh_pert(i))]
+
+    def fresh_pert(i: int) -> bool:
+        return perts is None or fresh(perts[i])
+
     reference = colour_planes(original) if gain is not None else None
 
     def one(i: int) -> None:
@@ -293,15 +304,16 @@ def strip_files(
         if perts is not None:
             write(perts[i], data["perturbation"])
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(one, i) for i in todo]
-        for done, future in enumerate(as_completed(futures), 1):
-            future.result()
-            if progress is not None:
-                progress(done, len(todo))
-    if todo and place.memory is None:  # a running run's last strip is written again as it grows:
-        written = [images[i] for i in todo] + [perts[i] for i in todo if perts]  # drop the
-        _drop_superseded(base, written)  # versions before (in memory: the oldest go first)
+    def make(todo: list[int], report: Progress | None) -> None:
+        _each(one, todo, workers, report)
+
+    if place.memory is not None:  # (this process's own: no lease)
+        make(missing(), progress)
+    elif todo := _leased(base, f"{key}-{_tag(f'{layout}.{gain!r}')}", missing, make, progress):
+        # a running run's last strip is written again as it grows: drop the versions before
+        # (in memory: the oldest go first)
+        written = [images[i] for i in todo] + [perts[i] for i in todo if perts]
+        _drop_superseded(base, written)
     return StripFiles(
         plan,
         gain,
@@ -309,6 +321,54 @@ def strip_files(
         None if perts is None else [found(p) for p in perts],
         None if orig_path is None else found(orig_path),
     )
+
+
+def _each(
+    one: Callable[[int], None], todo: list[int], workers: int, report: Progress | None
+) -> None:
+    """``one(i)`` for each strip ``i`` of ``todo``, in ``workers`` threads, reporting each done."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(one, i) for i in todo]
+        for done, future in enumerate(as_completed(futures), 1):
+            future.result()
+            if report is not None:
+                report(done, len(todo))
+
+
+def _leased(
+    folder: Path,
+    entry: str,
+    missing: Callable[[], list[int]],
+    make: Callable[[list[int], Progress | None], None],
+    progress: Progress | None,
+) -> list[int]:
+    """Make the ``missing()`` strips under the lease of ``entry`` in ``folder``, as renders are
+    made (:mod:`animlib.cache.leases`): sessions and processes asking for the same strips at
+    once make them once, the others wait (seeing the maker's progress) and then find them; a
+    dead maker's lease is taken over. The strips this call made (none if found)."""
+    if not missing():
+        return []
+    store = LocalStore(folder)
+    got, lease = acquire(
+        store,
+        entry,
+        lambda: True if not missing() else None,
+        ttl=settings().cache_lease_seconds,
+        progress=progress,
+    )
+    if got is not None:
+        return []
+    assert lease is not None
+    with lease:
+        todo = missing()
+
+        def report(done: int, total: int) -> None:
+            lease.report(done, total)
+            if progress is not None:
+                progress(done, total)
+
+        make(todo, report)
+    return todo
 
 
 SUPERSEDED_AFTER_S = 10.0  # (a page that took a strip a moment ago registers it first)

@@ -960,6 +960,37 @@ def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
         assert title.endswith(f"number {i}") and fits, (name, title)
 
 
+def test_names_that_differ_in_the_middle_lead_with_their_class_number(page):
+    """Ten names differing only in their middle ("…synset 07, a long tail…") all read
+    "Staffordshire bull…e class name here" in the player (the video numbered them): each row now
+    leads with its class number, the argmax row too, and still fits."""
+    player_scripts(page)
+    got = page.evaluate(
+        """() => {
+            const tail = "a long tail of the class name here";
+            const classes = [...Array(10).keys()].map((k) =>
+                `Staffordshire bull terrier, synset ${String(k).padStart(2, "0")}, ${tail}`);
+            const arr = (data) => ({ data: Int32Array.from(data) });
+            const arrays = {
+                topk: arr([7, 3, 0, 1]), topv: { data: Float32Array.from([0.6, 0.24, 0.1, 0.06]) },
+                rank: arr([1, 2, 3, 4]),
+            };
+            const run = { id: "r", k: 4, classes, true: null, target: null };
+            const col = document.body.appendChild(document.createElement("div"));
+            col.className = "animlib-col";
+            col.style.width = "300px";
+            const t = new StepTable(run, arrays, "");
+            col.appendChild(t.table);
+            t.setStep(0);
+            const names = [...t.table.querySelectorAll("tbody th")];
+            return names.map((n) => [n.textContent, n.scrollWidth <= n.clientWidth]);
+        }"""
+    )
+    assert len({name for name, _ in got}) == 4, got
+    for (name, fits), k in zip(got, (7, 3, 0, 1), strict=True):
+        assert name.startswith(f"{k}: St") and "…" in name and fits, (name, fits)
+
+
 def test_the_bold_argmax_name_is_cut_for_its_own_font(page):
     """The argmax row is bold: its name cut to fit the normal weight was cut again by the
     browser, losing the end that tells the classes apart ("…ory number…")."""

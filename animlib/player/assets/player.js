@@ -14,10 +14,15 @@ function address() {
   return `${window.location.pathname}|${p.get("run") || ""}|${p.get("runs") || ""}`;
 }
 const SAY_MS = 300; // the step is said this long after the last key (not at every held key's repeat)
-// Integer upscaling for small images (pixels stay square), plain downscaling for large ones.
+// An image's size in a square of ``target`` px, drawn nearest-neighbour (player.css), as the
+// video's panels are (figure/artists.py zoom): a whole zoom when that fills at least WHOLE_ZOOM
+// of what fits (every pixel the same square: 150x150 at 2x in 300 px), else fitted (151x151 at
+// 300, not 1:1; 96x32 at 176x59 in 176, not 96x32); a larger image is fitted down.
+const WHOLE_ZOOM = 0.8;
 function displaySize(image, target) {
-  const side = Math.max(image.width, image.height);
-  const scale = side <= target ? Math.floor(target / side) : target / side;
+  const fit = target / Math.max(image.width, image.height, 1);
+  const whole = Math.floor(fit + 1e-6);
+  const scale = whole >= 1 && whole >= WHOLE_ZOOM * fit ? whole : fit;
   return { w: Math.round(image.width * scale), h: Math.round(image.height * scale) };
 }
 

@@ -32,6 +32,18 @@ function middleCut(text, font, px) {
   return cut(lo);
 }
 
+// The rows' class names as shown, each cut by `cut(text, row)` (row -1: in the plain weight):
+// names that cut to the same text (long names that differ in their middle, one name twice) lead
+// with their class number ("7: Staff…ame here"), as the video's bars do (figure/bars.py), so
+// two rows never read as one class. (Told apart in the plain weight: the bold argmax row cuts
+// one of them shorter, yet reads the same.)
+function tellApart(labels, names, cut) {
+  const plain = labels.map((c) => cut(names[c], -1));
+  const count = new Map();
+  for (const t of plain) count.set(t, (count.get(t) || 0) + 1);
+  return labels.map((c, i) => cut(count.get(plain[i]) > 1 ? `${c}: ${names[c]}` : names[c], i));
+}
+
 class StepTable {
   constructor(run, arrays, prefix) {
     this.run = run;
@@ -48,7 +60,7 @@ class StepTable {
     for (const [name, title] of [["class"], ["confidence"], ["#", "rank"], ["role"]]) head.appendChild(el("th", { scope: "col", title }, name));
     this.body = this.table.appendChild(el("tbody"));
     this.rows = [];
-    this.cuts = new Map(); // "label|px" -> the name as shown
+    this.cuts = new Map(); // "px|bold|text" -> the text as shown
     this.step = null;
     this.space = null; // measured once it shows, then again only when the table resizes
     // names cut for the space they get: again when the table first shows (drawn while hidden:
@@ -102,12 +114,11 @@ class StepTable {
     return width > pad + 1 ? { px: width - pad - 1, font, bold } : null; // (1: rounding)
   }
 
-  // the name as it fits the column, measured in the row's font (the argmax row is bold: cut
-  // for the normal weight, the browser would cut its end off again)
-  className(label, space, bold) {
-    const name = this.run.classes[label];
+  // a name (or "7: name") as it fits the column, measured in the row's font (the argmax row is
+  // bold: cut for the normal weight, the browser would cut its end off again)
+  className(name, space, bold) {
     if (!space) return name;
-    const key = `${label}|${space.px}|${bold ? 1 : 0}`;
+    const key = `${space.px}|${bold ? 1 : 0}|${name}`;
     if (!this.cuts.has(key)) {
       if (this.cuts.size > 5000) this.cuts.clear();
       this.cuts.set(key, middleCut(name, bold ? space.bold : space.font, space.px));
@@ -121,6 +132,8 @@ class StepTable {
     if (!this.space) this.space = this.nameSpace(); // (no layout read per step once known)
     const space = this.space;
     this.step = step;
+    const labels = entries.map((e) => e[0]);
+    const shown = tellApart(labels, this.run.classes, (text, i) => this.className(text, space, i >= 0 && labels[i] === argmax));
     this.rows.forEach((row, i) => {
       const e = entries[i];
       row.tr.hidden = !e;
@@ -131,7 +144,7 @@ class StepTable {
       if (label === this.run.target) roles.push("target");
       if (label === argmax) roles.push("argmax");
       row.tr.className = roles.map((r) => `is-${r}`).join(" ");
-      row.name.textContent = this.className(label, space, label === argmax);
+      row.name.textContent = shown[i];
       row.name.title = this.run.classes[label]; // the full name where the column cuts it
       row.num.textContent = fmtConf(value);
       row.bar.style.width = `${(clamp(value, 0, 1) * 100).toFixed(1)}%`;
