@@ -226,6 +226,29 @@ def test_full_size_view_is_pixelated_and_steps(page, server):
     assert shown_step(page) == 4
 
 
+def test_full_size_opens_for_a_run_without_original_and_fits_a_small_window(page, server):
+    """Without an original the zoom button threw ("Cannot read properties of null (reading
+    'toPrecision')": the perturbation's gain, formatted for every panel) and nothing opened;
+    an image larger than the window was cut off, its note out of reach."""
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_player(page, server.url + "/viewer?run=edit&step=2")
+    opener = ".animlib-figure:has([data-testid='animlib-image']) .animlib-zoom"
+    page.locator(opener).first.evaluate("(b) => b.click()")
+    note = page.locator("[data-testid='animlib-zoom-note']")
+    note.wait_for()
+    assert " · step 2 of 5 · each pixel " in note.inner_text() and errors == []
+    page.keyboard.press("Escape")
+    open_player(page, server.url + "/viewer?run=big&step=1")
+    page.set_viewport_size({"width": 1280, "height": 50})  # 41 px of room for 48 rows
+    page.locator(opener).first.evaluate("(b) => b.click()")
+    zoom = page.locator("[data-testid='animlib-zoom'] canvas[data-testid='animlib-image']")
+    zoom.wait_for()
+    box = zoom.bounding_box()
+    assert box["height"] <= 41 and box["height"] / box["width"] == pytest.approx(48 / 40, 0.05)
+    assert " · shown at 85 % · " in note.inner_text() and errors == [], note.inner_text()
+
+
 READ_FOCUS_RING = """
 (node) => {
   const s = getComputedStyle(node);

@@ -545,8 +545,12 @@ class Player {
     this.closeZoom();
     this.zoomed = what;
     const image = this.runs[what.r].image;
-    const f = Math.max(1, Math.floor(Math.min((window.innerWidth * 0.92) / image.width, (window.innerHeight * 0.82) / image.height)));
-    const size = { w: image.width * f, h: image.height * f };
+    // a whole zoom (every pixel the same square), or an image larger than the window fitted
+    // to it (a 1024-px image in an 800-px window was cut off, its note out of reach)
+    const fit = Math.min((window.innerWidth * 0.92) / image.width, (window.innerHeight * 0.82) / image.height);
+    const f = fit >= 1 ? Math.floor(fit) : fit;
+    const size = { w: Math.max(1, Math.floor(image.width * f)), h: Math.max(1, Math.floor(image.height * f)) };
+    const scale = f >= 1 ? `each pixel ${f}×${f} on screen` : `shown at ${Math.floor(f * 100)} %`;
     const count = this.targets.length;
     this.zoomLabels = this.labels.length;
     const content = what.kind === "before-after" ? this.beforeAfter(what.r, size, false) : this.canvas(what.r, what.kind, size, `animlib-zoom-${what.kind}`);
@@ -559,10 +563,13 @@ class Player {
     // said as a display size, not written like the perturbation's gain
     const run = this.runs[what.r];
     const name = imageName(run);
-    const panel = { "before-after": `original | ${name}`, image: name, perturbation: `perturbation ×${fmtGain(image.gain)}` }[what.kind] || what.kind;
+    // (the gain only for the perturbation: a run without an original has none, and formatting
+    // it for every panel threw, so no panel of such a run opened)
+    const panels = { "before-after": () => `original | ${name}`, image: () => name, perturbation: () => `perturbation ×${fmtGain(image.gain)}` };
+    const panel = panels[what.kind] ? panels[what.kind]() : what.kind;
     const who = this.runs.length > 1 ? `${run.id} · ` : "";
     const note = overlay.appendChild(el("div", { class: "animlib-overlay-note", "data-testid": "animlib-zoom-note" }));
-    this.labels.push({ r: what.r, node: note, text: (s, shown) => `${who}${panel} · ${imageStep(s, shown)} of ${run.steps - 1} · each pixel ${f}×${f} on screen · ← → step · Esc or click outside closes` });
+    this.labels.push({ r: what.r, node: note, text: (s, shown) => `${who}${panel} · ${imageStep(s, shown)} of ${run.steps - 1} · ${scale} · ← → step · Esc or click outside closes` });
     overlay.addEventListener("pointerdown", (ev) => { if (ev.target === overlay) this.closeZoom(); });
     overlay.addEventListener("keydown", (ev) => this.trapTab(ev));
     this.root.appendChild(overlay);
