@@ -306,16 +306,18 @@ class Run:
         return [n for n in names if self._contains(f"scalars/{n}/zarr.json", "scalars")]
 
     def chunk_signature(self) -> str:
-        """Changes when a chunk file is added or removed (one listing per array; no data is
-        read): with :attr:`fingerprint`, the key of a cached check of this run."""
+        """Changes when a chunk file is added, removed or written, or put back by a copy
+        keeping its mtime (``cp -a``): one listing per array with each file's version tag
+        (local: inode, mtime, size, ctime; object stores: ETag and size), no data read. With
+        :attr:`fingerprint`, the key of a cached check of this run."""
         h = hashlib.sha256()
         for name in ("images", "confidences", "original", "scalars"):
             try:
-                found = self.reads.listing(self.store, name)
+                found = self.reads.tagged_listing(self.store, name)
             except StoreError as exc:
                 raise self._error(exc, name, "cannot be listed") from None
             h.update(f"{name}:{len(found)}:".encode())
-            h.update("\n".join(found).encode())
+            h.update("\n".join(f"{file} {tag}" for file, tag in found).encode())
         return h.hexdigest()[:32]
 
     def check_arrays(self) -> None:

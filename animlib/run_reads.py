@@ -104,6 +104,15 @@ class RunReads:
             kept = self._listings.setdefault(path, list(store.find(path)))
         return list(kept)
 
+    def tagged_listing(self, store: Store, path: str) -> list[tuple[str, str]]:
+        """``store.find_tagged(path)`` (the files below ``path`` with a version tag each), read
+        afresh every time: it is what a cached check is keyed by. Its names are kept as the
+        listing of ``path`` (:meth:`listing` then asks the storage no more)."""
+        found = store.find_tagged(path)
+        if self.enabled:
+            self._listings.setdefault(path, [name for name, _ in found])
+        return found
+
 
 def scalar_names_in(found: list[str]) -> list[str]:
     """The scalar series a run stores, from the files below its ``scalars`` folder (each one a

@@ -351,10 +351,14 @@ def check_runs(
     deep: bool = False,
     budget_s: float | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    index: RunIndex | None = None,
 ) -> tuple[list[RunInfo], int]:
     """``infos`` with array problems found by validation filled in as ``error``, and how many
     good runs were left unchecked because ``budget_s`` seconds ran out (cached results are
-    free, so later page runs continue where this one stopped)."""
+    free, so later page runs continue where this one stopped). A result is cached by the
+    version of the run's run.json in ``index`` (default: the folder's; inode, mtime, size and
+    ctime: a run put back from a backup by ``cp -a`` keeping ``updated`` is checked again)."""
+    index = open_index(where) if index is None else index
     start = time.monotonic()
     todo = [i for i in infos if i.ok]
     out: dict[str, RunInfo] = {}
@@ -363,7 +367,8 @@ def check_runs(
         if budget_s is not None and time.monotonic() - start > budget_s:
             skipped = len(todo) - done
             break
-        key = (info.get("updated"), info.get("steps"), info.get("status"))
+        version = index.version(info.id, stable=True)
+        key = (version, info.get("updated"), info.get("steps"), info.get("status"))
         report = _check(info.url, where, key, deep)
         if report.code == Code.STORAGE:  # the storage failing: not checked (again next time)
             skipped += 1
@@ -425,7 +430,7 @@ def checked_page(
     for _ in range(CHECK_PASSES):
         result = index.query(dataclasses.replace(q, exclude=tuple(problems)))
         infos = index.infos(result.rows["id"].to_pylist())
-        checked, unchecked = check_runs(infos, where, budget_s=budget_s)
+        checked, unchecked = check_runs(infos, where, budget_s=budget_s, index=index)
         bad = [info for info in checked if not info.ok]
         _record(index, problems, bad)
         if not bad:
@@ -455,7 +460,7 @@ def deep_check(
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"checked {done}/{total} runs")
 
-    checked, _ = check_runs(todo, where, deep=True, progress=progress)
+    checked, _ = check_runs(todo, where, deep=True, progress=progress, index=index)
     bar.empty()
     damaged = [info for info in checked if not info.ok]
     _record(index, problems, damaged)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from animlib import linked_view
+from animlib import deep_verdict, linked_view
 from animlib import runs_table as table
 from animlib.errors import AnimlibError
 from animlib.index import SORTABLE, SUCCESS_LABELS, Query, Result, RunIndex, broken_rows
@@ -450,8 +450,9 @@ def runs_page() -> FolderView | None:
     # cached per run, within a time budget; every chunk of every run on request). Runs found
     # broken are remembered by id and run.json version and left out of every page.
     problems: Problems = st.session_state.setdefault(PROBLEMS_KEY, {})
-    if st.session_state.get("deep_check") and not st.session_state.get("deep_checked"):
-        st.session_state["deep_checked"] = run_deep_check(index, problems, q)
+    verdict = deep_verdict.kept(index, st.session_state)  # (dropped once the runs change)
+    if verdict is None and st.session_state.get(deep_verdict.ASKED):
+        verdict = deep_verdict.keep(index, st.session_state, run_deep_check(index, problems, q))
     result, unchecked, page, pages = fetch(index, q, problems)
     rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
     shown = table.page_frame(result.rows, params)
@@ -482,16 +483,16 @@ def runs_page() -> FolderView | None:
         "parameters as params.NAME columns",
     )
     show_broken(index, problems, result.counts.broken)
-    if not st.session_state.get("deep_check"):
+    if verdict is None:
         spare.button(
             "Check every chunk",
             key="deep_check_button",
             help="Read every stored step of every run the filters and search match (of every "
             "run without any) and list the damaged ones as broken",
-            on_click=lambda: st.session_state.update(deep_check=True),
+            on_click=lambda: st.session_state.update({deep_verdict.ASKED: True}),
         )
-    elif st.session_state.get("deep_checked"):
-        spare.caption(st.session_state["deep_checked"])
+    else:
+        spare.caption(verdict)
     return folder_view(index, notice)
 
 

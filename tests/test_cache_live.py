@@ -364,3 +364,18 @@ def test_an_export_of_a_live_run_is_the_run_as_it_is_now(tmp_path, cache_dir, mo
     run = writer.log(5)
     assert len(frames_of(animlib.render(run, tmp_path / "b.mp4", cache=True))) == 17
     assert len(frames_of(cache.cached_render(run, "mp4"))) == 17  # (and the page then shows it)
+
+
+@pytest.mark.parametrize("ahead_s", [3600.0, 2.5])
+def test_a_live_entry_made_in_the_future_is_re_made(tmp_path, cache_dir, monkeypatch, ahead_s):
+    # the clock set back after the first render (an NTP step), or a replica sharing the cache
+    # with its clock ahead: the entry's "made" is in the future, which is no freshness
+    monkeypatch.setattr(live, "LIVE_REFRESH_SECONDS", 2.0)
+    writer = LiveRun(tmp_path / "runs")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + ahead_s)
+    cache.cached_render(writer.log(3), "mp4")
+    monkeypatch.setattr(time, "time", real)
+    run = writer.log(5)
+    assert len(frames_of(cache.cached_render(run, "mp4"))) == 8
+    assert live.is_fresh(real() - 1.0, 2.0) and not live.is_fresh(real() + 1.0, 2.0)

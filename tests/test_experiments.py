@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -693,3 +694,33 @@ def test_an_experiments_status_is_its_samples_most_telling(tmp_path, other, stat
     path.write_text(json.dumps(dict(meta, status=other)))  # (running: just updated)
     (exp,) = animlib.list_experiments(tmp_path)
     assert exp.get("status") == status
+
+
+def test_verdicts_found_by_other_animlib_code_are_not_reused(root, monkeypatch):
+    """With an editable install animlib's version stays the same between commits: a quick
+    check that wrongly called a run damaged kept it out of every summary after the fix, while
+    validate said OK. The verdicts are keyed by a digest of animlib's source too."""
+    from animlib.cache import keys
+    from animlib.index import checks
+
+    real = checks._check
+    wrong = "pgd-a-0001"
+
+    def old_code(index, run_id):
+        report = real(index, run_id)
+        if run_id != wrong:
+            return report
+        return dataclasses.replace(report, error="wrongly damaged", field="images", code=None)
+
+    monkeypatch.setattr(checks, "_check", old_code)
+    assert animlib.summarize(root).set_index("experiment").loc["pgd-a", "left_out"] == 1
+    monkeypatch.setattr(checks, "_held", {})  # a new process, running the fixed code
+    monkeypatch.setattr(checks, "_check", real)
+    checks.readers.cache_clear()
+    monkeypatch.setattr(keys, "code_digest", lambda: "0123456789abcdef")
+    try:
+        table = animlib.summarize(root).set_index("experiment")
+    finally:
+        checks.readers.cache_clear()
+    assert table.loc["pgd-a", "left_out"] == 0
+    assert animlib.validate(root / wrong, deep=False)[0].ok

@@ -543,3 +543,65 @@ def test_a_named_pipe_in_place_of_a_chunk_is_refused_not_waited_on(tmp_path):
     (report,) = found[0]
     assert not report.ok and report.field == "confidences"
     assert "c.0.0 is not a regular file (a FIFO)" in report.error
+
+
+def _restore_from_backup(folder: Path, backup: Path) -> None:
+    """``rm -rf RUN; cp -a BACKUP RUN``: the same run.json (``updated`` too), mtimes kept."""
+    shutil.rmtree(folder)
+    subprocess.run(["cp", "-a", str(backup), str(folder)], check=True)
+
+
+def test_a_damaged_run_restored_from_its_backup_is_checked_again(tmp_path, monkeypatch):
+    """The runs page (key: updated, steps, status) and the viewer (key: fingerprint and chunk
+    names) kept calling a run restored by ``cp -a`` broken for up to CHECK_TTL_S: every key
+    was the same as the damaged run's."""
+    from animlib import ui
+    from animlib.index import open_index
+
+    root = tmp_path / "runs"
+    run_id = write_run(root, "restored", steps=6)
+    folder, backup = root / run_id, tmp_path / "backup"
+    subprocess.run(["cp", "-a", str(folder), str(backup)], check=True)
+    with open(chunk_file(folder, "images"), "r+b") as fh:
+        fh.truncate(10)
+    subprocess.run(["cp", "-a", str(folder), str(tmp_path / "damaged")], check=True)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    index = open_index(str(root))
+
+    def verdicts() -> tuple[str | None, str | None]:
+        index.refresh()
+        checked, _ = ui.check_runs(index.infos(), str(root))  # (the index of str(root))
+        return checked[0].error, ui.open_checked(run_id, str(root))[1]
+
+    page, viewer = verdicts()
+    assert page and "cannot be read" in page and viewer and "cannot be read" in viewer
+    _restore_from_backup(folder, backup)
+    assert verdicts() == (None, None)
+    _restore_from_backup(folder, tmp_path / "damaged")  # (and the other way round)
+    page, viewer = verdicts()
+    assert page and viewer
+
+
+def test_a_chunk_signature_changes_when_a_chunk_is_rewritten_keeping_size_and_mtime(tmp_path):
+    folder = tmp_path / write_run(tmp_path, "rewritten", steps=3)
+    chunk = chunk_file(folder, "images")
+    before = animlib.open_run(folder).chunk_signature()
+    st = chunk.stat()
+    data = chunk.read_bytes()
+    chunk.unlink()
+    chunk.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit flipped: same size
+    os.utime(chunk, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime set back (cp -p, rsync -t)
+    assert animlib.open_run(folder).chunk_signature() != before
+
+
+def test_a_remote_stores_tagged_listing_changes_when_a_file_is_written():
+    import uuid
+
+    from animlib.store import open_store
+
+    store = open_store(f"memory://animlib-{uuid.uuid4().hex}")
+    store.write_atomic("images/c/0", b"ab")
+    first = store.find_tagged("images")
+    assert [name for name, _ in first] == store.find("images") == ["c/0"]
+    store.write_atomic("images/c/0", b"ba")
+    assert store.find_tagged("images") != first

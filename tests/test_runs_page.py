@@ -325,3 +325,25 @@ def test_a_search_in_a_query_language_it_does_not_have_says_what_it_takes(many):
     assert "`name=value` for a parameter" in captions(at)
     at.text_input(key="f_text").set_value("no-such-run").run()  # no hint: a plain miss
     assert "`name=value` for a parameter" not in captions(at)
+
+
+def test_check_every_chunk_is_offered_again_once_the_runs_change(tmp_path, monkeypatch):
+    """After "Check every chunk" its caption stayed and the button was gone for the session,
+    while runs were added (one with a damaged chunk listed as good under that caption)."""
+    root = tmp_path / "runs"
+    write_run(root, "first", steps=2)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.button(key="deep_check_button").click().run()
+    said = "Every chunk of 1 run read back: none damaged."
+    assert said in captions(at)
+    at.run()  # the runs as they were: the verdict stays
+    assert said in captions(at) and "deep_check_button" not in [b.key for b in at.button]
+    write_run(root, "second", steps=2)
+    at.run()
+    assert not at.exception, at.exception
+    assert said not in captions(at) and "2 of 2 runs shown" in captions(at)
+    assert "deep_check_button" in [b.key for b in at.button]
+    at.button(key="deep_check_button").click().run()
+    assert "Every chunk of 2 runs read back: none damaged." in captions(at)

@@ -8,7 +8,8 @@
 #
 # - **Fresh**: the manifest's step counts are the runs' own, or it is younger than
 #   ``LIVE_REFRESH_SECONDS`` (a live view is re-made at most that often; every viewer in between
-#   gets the same video).
+#   gets the same video). A manifest made "in the future" (the clock moved back, or a replica
+#   sharing the cache has a clock ahead) is old: no clock comparison can keep a view from growing.
 # - **Append** (MP4, WebM): a frame of a running run depends only on its own step and on the pins
 #   (frame size; per row the bar classes, the perturbation gain, the width of the step field, the
 #   labels and names): a running run's status line reads ``step 57 (running)``, not ``of 119``. If
@@ -275,7 +276,7 @@ def cached_live(
         if manifest is None:
             return None
         age = LIVE_REFRESH_SECONDS if max_age is None else max_age
-        if manifest.steps != steps and time.time() - manifest.made >= age:
+        if manifest.steps != steps and not is_fresh(manifest.made, age):
             return None
         return local_video(folder, name, manifest)
 
@@ -288,6 +289,15 @@ def cached_live(
         path = _remake(folder, group, fmt, options, name, _reporter(lease, progress))
     folder.evict(keep=name)
     return path
+
+
+def is_fresh(made: float, age: float, now: float | None = None) -> bool:
+    """Whether a live entry made at ``made`` (wall time) is younger than ``age`` seconds: one
+    made "in the future" (this machine's clock moved back since, or a replica sharing the cache
+    has its clock ahead) counts as old and is re-made, never as fresh until the clock catches
+    up."""
+    elapsed = (time.time() if now is None else now) - made
+    return 0.0 <= elapsed < age
 
 
 def _reporter(lease: Lease, progress: Progress | None) -> Progress:

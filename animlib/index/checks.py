@@ -6,7 +6,8 @@
 # the check the runs page gives the rows it shows). A verdict is kept with the run.json version
 # it was found for (the settled tag of the index), in memory and in a JSON file beside the
 # index file, so a run is checked again only once its run.json changed (each stored step
-# rewrites it); a later process reads the verdicts instead of checking again.
+# rewrites it); a later process reads the verdicts instead of checking again, unless it runs
+# other code (:func:`readers`: library versions and a digest of animlib's source).
 
 from __future__ import annotations
 
@@ -52,9 +53,13 @@ def checks_path(index: RunIndex) -> str | None:
 
 @functools.cache
 def readers() -> str:
-    """The versions of what reads the arrays: verdicts found with others are not reused (zarr
-    3.0.8 failed on every run, a verdict that must not outlive an upgrade)."""
+    """The versions of what reads the arrays, and a digest of animlib's own source (its
+    version stays the same between commits of an editable install): verdicts found with others
+    are not reused (zarr 3.0.8 failed on every run, a quick check fixed later must reach the
+    runs it judged: verdicts that must not outlive an upgrade or a ``git pull``)."""
     from importlib.metadata import PackageNotFoundError, version
+
+    from ..cache.keys import code_digest
 
     found = []
     for name in ("animlib", "zarr", "numcodecs", "numpy"):
@@ -62,7 +67,7 @@ def readers() -> str:
             found.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             found.append(f"{name} ?")
-    return ", ".join(found)
+    return ", ".join([*found, f"code {code_digest()}"])
 
 
 def _load(path: str | None, url: str) -> dict[str, Verdict]:

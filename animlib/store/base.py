@@ -102,6 +102,16 @@ class Store(ABC):
         """Every file below the folder ``path``, relative to it (``[]`` if there is none);
         StoreError if it cannot be listed (never an empty list for a listing that failed)."""
 
+    def find_tagged(self, path: str) -> list[tuple[str, str]]:
+        """:meth:`find` with a version tag of each file, as cheaply as the backend gives one:
+        local ``inode:mtime_ns:size:ctime_ns`` (a file put back by ``cp -a`` keeping its mtime
+        gets another), object stores ETag and size; this default: none (``""``).
+
+        Returns:
+            ``(relative path, tag)`` by path.
+        """
+        return [(name, "") for name in self.find(path)]
+
     @abstractmethod
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         """The bytes of the file ``path`` (only the first ``limit`` if given, so a file far

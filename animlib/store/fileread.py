@@ -35,6 +35,17 @@ def read_open(fd: int, limit: int | None = None) -> bytes:
     return data
 
 
+def file_tag(path: str) -> str:
+    """``inode:mtime_ns:size:ctime_ns`` of the file ``path`` (not following a last symlink),
+    "gone" if it cannot be looked at: what changes when it is written, replaced or put back
+    by a copy keeping its mtime (the ctime cannot be set back)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "gone"
+    return f"{st.st_ino:x}:{st.st_mtime_ns:x}:{st.st_size:x}:{st.st_ctime_ns:x}"
+
+
 def files_at_once() -> int:
     """How many files :func:`read_ahead` opens at once: :data:`READ_AHEAD`, or a quarter of
     the process's open-file limit when that is lower (``ulimit -n 64``: 16)."""

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import Code, StoreError
 from . import paths, tombstones
 from .base import Entry, Store, file_in_place, replace_via_temp, storage_error
-from .fileread import READ_FLAGS, read_ahead, read_open
+from .fileread import READ_FLAGS, file_tag, read_ahead, read_open
 
 _FILE_MODE = 0o666  # like open(): the umask decides what others may do
 _READ_AHEAD = hasattr(os, "posix_fadvise")
@@ -159,6 +159,10 @@ class LocalStore(Store):
             for name in files:
                 out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
         return sorted(out)
+
+    def find_tagged(self, path: str) -> list[tuple[str, str]]:
+        top = self._local(path)
+        return [(rel, file_tag(os.path.join(top, rel))) for rel in self.find(path)]
 
     def scan_folders(
         self, member: str, hints: Sequence[str] = (), only: Collection[str] | None = None

@@ -162,6 +162,21 @@ class RemoteStore(Store):
             raise storage_error(exc, path, self.url) from None
         return sorted(p[len(base) :] if p.startswith(base) else p for p in found)
 
+    def find_tagged(self, path: str) -> list[tuple[str, str]]:
+        base = self._path(path).rstrip("/") + "/"
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # throttled, expired credentials: not "no files"
+            raise storage_error(exc, path, self.url) from None
+        out = []
+        for name, info in found.items():
+            entry = _entry(info, True)  # (an S3 ETag; elsewhere size and times)
+            tag = f"{entry.etag or ''}:{entry.size}:{entry.mtime}:{info.get('created', '')}"
+            out.append((name[len(base) :] if name.startswith(base) else name, tag))
+        return sorted(out)
+
     def read(self, path: str, *, limit: int | None = None) -> bytes:
         full = self._path(path)
         # one GET: s3fs asks for the size first (a HEAD) unless told to read in one request

@@ -1,0 +1,53 @@
+"""The runs page's "Check every chunk" verdict, kept in a session while the runs stay the same."""
+
+# The verdict covers the runs of its time: once a run is added, removed or changed (its run.json
+# settled version), it is dropped and the button is offered again. It is kept with the index's
+# signature (cheap: unchanged, nothing to compare) and a digest of every run's id and settled
+# version, compared only when the signature changed (a running run's scan times change the
+# rows, not the digest, until a step is stored).
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import MutableMapping
+from typing import Any
+
+from .index import RunIndex
+from .index.versions import settled
+
+KEY = "deep_checked"  # session state: (index signature, runs digest, caption)
+ASKED = "deep_check"  # session state: the button was clicked (the check runs at the next page run)
+
+
+def runs_digest(index: RunIndex) -> str:
+    """A digest of every run of ``index``: its id and its run.json's settled version."""
+    table = index.table.select(["id", "version"])
+    h = hashlib.sha256()
+    for run_id, version in zip(table["id"].to_pylist(), table["version"].to_pylist(), strict=True):
+        h.update(f"{run_id}\0{settled(version)}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def kept(index: RunIndex, state: MutableMapping[str, Any]) -> str | None:
+    """The caption of this session's last "Check every chunk" while the runs of ``index`` are
+    those it read; None when there is none or they changed (it is then dropped, and the
+    request with it: the button is offered again)."""
+    verdict = state.get(KEY)
+    if not verdict:
+        return None
+    signature, digest, caption = verdict
+    if signature == index.signature:
+        return caption
+    if runs_digest(index) != digest:
+        state.pop(KEY, None)
+        state[ASKED] = False
+        return None
+    state[KEY] = (index.signature, digest, caption)
+    return caption
+
+
+def keep(index: RunIndex, state: MutableMapping[str, Any], caption: str) -> str:
+    """Keep ``caption``, the verdict of a "Check every chunk" of the runs of ``index`` now;
+    returns it."""
+    state[KEY] = (index.signature, runs_digest(index), caption)
+    return caption
