@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import code_stamp  # noqa: F401 (the code files as imported: see cache.keys.code_digest)
 from .errors import (
     AnimlibError,
     Code,

@@ -596,3 +596,34 @@ def test_renders_of_other_animlib_code_are_not_served(tmp_path, monkeypatch, run
     monkeypatch.setattr(keys, "code_digest", lambda: digests[1])
     assert keys.render_key(run, "mp4", RenderOptions()) != key
     assert keys.strips_key(run) != strips
+
+
+def test_code_updated_under_a_running_process_gets_no_key_of_the_new_code(tmp_path):
+    """A dashboard started before a ``git pull`` of its editable install, rendering for the
+    first time after it, read the new files for its digest: its old-looking renders went into
+    the cache under the new code's keys, and the updated code served them."""
+    from animlib.cache import keys
+
+    package = Path(keys.__file__).resolve().parents[1]
+    copy = tmp_path / "checkout"
+    shutil.copytree(package, copy / "animlib", ignore=shutil.ignore_patterns("__pycache__"))
+    panels = copy / "animlib" / "figure" / "panels.py"
+    code = (
+        "import sys, animlib, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "if len(sys.argv) > 2: p.write_text(p.read_text() + '# drawn another way\\n')\n"
+        "import animlib.cache.keys as k; print(k.__file__, k.code_digest())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(copy))
+
+    def digest(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-c", code, str(panels), *args], env=env,
+                             capture_output=True, text=True, cwd=tmp_path, check=True)  # fmt: skip
+        where, value = out.stdout.split()
+        assert where.startswith(str(copy)), where
+        return value
+
+    before = digest()
+    pulled_under_it = digest("pull")  # imported, then the files changed, then the digest
+    after = digest()  # a process of the updated code
+    assert len({before, pulled_under_it, after}) == 3

@@ -19,14 +19,17 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .. import __version__
+from .. import __version__, code_stamp
 from ..errors import Code, RenderOptionError
 from ..options import RenderOptions
 from ..protocol import RunLike, as_runs, run_label
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # animlib/
 
 LOOK = 2  # how frames are drawn: raised by a change that draws any frame differently (renders
 # cached before it then get new keys instead of being served, or appended to, with new frames);
@@ -99,6 +102,12 @@ def code_digest() -> str:
     digest = hashlib.sha256(f"matplotlib {drawn_by}".encode())
     for name, data in _code_files(importlib.resources.files(__package__.split(".")[0]), ""):
         digest.update(name.encode() + b"\0" + data)
+    if code_stamp.AT_IMPORT is not None and code_stamp.stamp(_PACKAGE) != code_stamp.AT_IMPORT:
+        # the files changed since this process imported them (a git pull under a running
+        # dashboard): the digest of what is on disk is not of the code drawing here, so its
+        # renders get keys of their own (made, never served to the updated code, or taken)
+        digest.update(f"changed since imported by process {os.getpid()}".encode())
+        digest.update(repr(code_stamp.AT_IMPORT).encode())
     return digest.hexdigest()[:16]
 
 
