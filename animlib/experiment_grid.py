@@ -21,7 +21,7 @@ from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
 from .text import csv_safe_columns, natural_key
-from .views import with_models
+from .views import unique_name, with_models
 
 THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
@@ -96,11 +96,12 @@ def at_start_note(row: GridRow) -> str:
 
 def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -> str:
     """A grid row's label: the sample and its true class."""
-    label = f"sample {sample}"
-    true = class_name(class_names or [], true_label)
-    if true is not None:
-        label += f" · true: {true}"
-    return label
+    return sample_label(sample, class_name(class_names or [], true_label))
+
+
+def sample_label(sample: Any, true_class: str | None) -> str:
+    """:func:`row_label` of a sample whose true class is named ``true_class`` (None: unknown)."""
+    return f"sample {sample}" + ("" if true_class is None else f" · true: {true_class}")
 
 
 def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any, Any]]) -> list[GridRow]:
@@ -214,9 +215,9 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
 
 
 def class_name(names: Sequence[Any], label: Any) -> str | None:
-    """The name of class ``label`` in ``names`` (None: no such class)."""
-    ok = _is_int(label) and 0 <= label < len(names)
-    return str(names[label]) if ok else None
+    """The name of class ``label`` in ``names`` (None: no such class), with its index where
+    another class has the same name (``crane [517]``: :func:`animlib.views.unique_name`)."""
+    return unique_name(names, label)
 
 
 def experiments_of(infos: Iterable[RunInfo], run_ids: Sequence[str]) -> list[str]:

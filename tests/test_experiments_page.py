@@ -197,6 +197,40 @@ def test_a_sample_left_out_of_some_steps_shows_the_experiment_step_in_the_grid(t
     assert run_step_at({}, 5) == 5 and run_step_at({"experiment_index": "x"}, 5) == 5
 
 
+def test_duplicate_class_names_are_told_apart_by_their_index(tmp_path):
+    """ImageNet has two classes called "crane" (134, a bird; 517, a machine): an attack moving
+    one to the other read "true: crane ... pred crane" in the grid, its tooltips and outcomes.
+    Where a run's names repeat, each repeated one carries its index, as in the player."""
+    from animlib.experiment_grid import cell_for, outcomes, outcomes_to_csv
+    from animlib.index import grid as indexed_grid
+    from animlib.index import open_index
+
+    names = ["crane", "cat", "crane", "dog"]
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(
+        tmp_path, experiment="t", class_names=names, true_labels=[0, 1], target_labels=[2, 0],
+        originals=x,
+    ) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.1, 0.1, 0.7, 0.1], [0.1, 0.8, 0.05, 0.05]]))
+    infos = animlib.list_runs(tmp_path)
+    rows = grid_rows(infos, ["t"])
+    assert [r.label for r in rows] == ["sample 0 · true: crane [0]", "sample 1 · true: cat"]
+    cells = {i.id: cell_for(animlib.open_run_in(tmp_path, i.id), 0) for i in infos}
+    page = grid_html(rows, ["t"], cells)
+    assert "true:&nbsp;crane [0]" in page
+    assert 'title="t-0000 · step 0 · pred crane [2] · target crane [2] · fooled"' in page
+    assert 'title="t-0001 · step 0 · pred cat · target crane [0] · held"' in page
+    assert ">✗ pred crane [2]</span>" in page
+    index = open_index(tmp_path)
+    index.refresh()
+    for table in (outcomes(infos, ["t"]), indexed_grid.outcomes(index, ["t"])):
+        assert list(table["true_class"]) == ["crane [0]", "cat"]
+        assert list(table["target_class"]) == ["crane [2]", "crane [0]"]
+        assert list(table["final_class"]) == ["crane [2]", "cat"]
+    assert indexed_grid.grid_rows(index, ["t"]) == rows
+    assert ",crane [0],2,crane [2]," in outcomes_to_csv(outcomes(infos, ["t"])).decode()
+
+
 def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["<b>zero</b>", "one"]
