@@ -20,10 +20,11 @@ from .listing import RunInfo
 from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
-from .text import csv_safe_columns, natural_key
-from .views import with_models
+from .text import csv_safe_columns, middle_clipped, natural_key
+from .views import unique_name, with_models
 
-THUMB_PX = 96  # cells show images at least (small ones, zoomed) or at most (large ones) this big
+THUMB_PX = 96  # cells show images in a square box this big (small ones zoomed, large ones shrunk)
+LABEL_CELLS = 18  # a predicted class name longer than this (terminal cells) is cut in its middle
 SUCCESS_COLOR = "#c0262d"  # the attack has fooled the model at this step
 HELD_COLOR = "#2e8540"  # the model still resists
 OFF_TARGET_COLOR = "#e08a00"  # a targeted attack: the model is wrong, but not the target yet
@@ -96,11 +97,12 @@ def at_start_note(row: GridRow) -> str:
 
 def row_label(sample: Any, class_names: Sequence[Any] | None, true_label: Any) -> str:
     """A grid row's label: the sample and its true class."""
-    label = f"sample {sample}"
-    true = class_name(class_names or [], true_label)
-    if true is not None:
-        label += f" · true: {true}"
-    return label
+    return sample_label(sample, class_name(class_names or [], true_label))
+
+
+def sample_label(sample: Any, true_class: str | None) -> str:
+    """:func:`row_label` of a sample whose true class is named ``true_class`` (None: unknown)."""
+    return f"sample {sample}" + ("" if true_class is None else f" · true: {true_class}")
 
 
 def rows_of(runs: Iterable[tuple[str, str, str, Any, str, Any, Any]]) -> list[GridRow]:
@@ -214,9 +216,9 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
 
 
 def class_name(names: Sequence[Any], label: Any) -> str | None:
-    """The name of class ``label`` in ``names`` (None: no such class)."""
-    ok = _is_int(label) and 0 <= label < len(names)
-    return str(names[label]) if ok else None
+    """The name of class ``label`` in ``names`` (None: no such class), with its index where
+    another class has the same name (``crane [517]``: :func:`animlib.views.unique_name`)."""
+    return unique_name(names, label)
 
 
 def experiments_of(infos: Iterable[RunInfo], run_ids: Sequence[str]) -> list[str]:
@@ -287,20 +289,21 @@ def neighbours(infos: Iterable[RunInfo], run_id: str) -> tuple[RunInfo | None, R
 
 
 def thumbnail(image: np.ndarray, size: int = THUMB_PX) -> bytes:
-    """A PNG of one stored image (H, W, C) uint8 or float in [0, 1], zoomed with whole pixels
-    when small, shrunk when large, so every cell is about ``size`` pixels wide."""
+    """A PNG of one stored image (H, W, C) uint8 or float in [0, 1] that fits a square of
+    ``size`` pixels by its longest side: zoomed with whole pixels (nearest neighbour) when
+    small, shrunk when large. A 32x96 image is 32x96, not 96x288 (the width alone set it)."""
     a = np.asarray(image)
     if a.dtype != np.uint8:
         a = (np.clip(np.nan_to_num(a.astype(np.float32)), 0, 1) * 255 + 0.5).astype(np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     picture = Image.fromarray(a)
-    width = picture.width
-    if width < size:
-        zoom = max(size // width, 1)
-        picture = picture.resize((width * zoom, picture.height * zoom), Image.NEAREST)
-    elif width > size:
-        picture.thumbnail((size, size * picture.height // width + 1), Image.BILINEAR)
+    longest = max(picture.size)
+    if longest < size:
+        zoom = max(size // longest, 1)
+        picture = picture.resize((picture.width * zoom, picture.height * zoom), Image.NEAREST)
+    elif longest > size:
+        picture.thumbnail((size, size), Image.BILINEAR)
     buf = io.BytesIO()
     picture.save(buf, format="PNG")
     return buf.getvalue()
@@ -342,7 +345,8 @@ def _cell_html(cell: Cell, experiment: str) -> str:
     if cell.target is not None:
         title += f" · target {cell.target}"
     title += f" · {state}"
-    pred = f"{MARKS[state]} {pred}".strip()
+    shown = "" if cell.pred is None else f"pred {middle_clipped(cell.pred, LABEL_CELLS)}"
+    pred = f"{MARKS[state]} {shown}".strip()  # (the whole name in the title, on hover)
     href = f"viewer?run={quote(cell.run_id)}&step={cell.step}"
     e = html.escape
     return (
@@ -369,8 +373,10 @@ max-width:180px;overflow-wrap:normal}
 .animlib-grid th.row .tally{font-weight:400;opacity:0.8}
 .animlib-cell{display:inline-block;border:3px solid;border-radius:4px;padding:2px;
 text-decoration:none;color:inherit}
-.animlib-cell img{display:block;width:96px;image-rendering:pixelated}
-.animlib-cell span{display:block;font-size:0.75rem;line-height:1.2}
+.animlib-cell img{display:block;width:96px;height:96px;object-fit:contain;
+image-rendering:pixelated}
+.animlib-cell span{display:block;width:96px;height:2.4em;font-size:0.75rem;line-height:1.2;
+overflow:hidden;word-break:break-all}
 </style>"""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,7 +15,7 @@ from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
 from .protocol import MAX_COMPARE
-from .text import csv_cell, csv_safe_columns, natural_key, printable
+from .text import csv_cell, csv_safe_columns, middle_clipped, natural_key, printable
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -29,6 +30,13 @@ FILTERS = (
 # the Outcome filter's choices as the page words them: "failed" is also a status (the run
 # crashed), and the two read alike side by side in the Filters
 OUTCOME_WORDS = {"succeeded": "attack succeeded", "failed": "attack failed", "n/a": "n/a"}
+# the table's widths at 1280 px: the outcome columns in view beside long attack and model names
+LINK_WIDTH = 50  # pixels of the "view" link column
+NAME_WIDTH = 220  # pixels of the name column
+NAME_CELLS = 28  # a longer name is shown cut in its middle: a sample's "-0000" stays in view
+TEXT_WIDTH = 100  # pixels of the attack and model columns when a value is long (cut there)
+TEXT_CHARS = 13  # attack and model names up to this long keep their own width ("PGD": 40 px)
+CAPPED = ("attack", "model")
 
 
 def search_hint(text: str) -> str:
@@ -71,6 +79,8 @@ def page_frame(rows: pa.Table, params: Sequence[str] = (), *, shown: bool = True
         for column in ("name", "attack", "model", "status", "tags"):
             if column in frame:
                 frame[column] = frame[column].map(printable, na_action="ignore")
+        cut = functools.partial(middle_clipped, width=NAME_CELLS)
+        frame["name"] = frame["name"].map(cut, na_action="ignore")
     if params:
         stored = [decode(text) for text in rows["params"].to_pylist()]
         for name in params:
@@ -98,6 +108,17 @@ def runs_csv(rows: pa.Table) -> bytes:
         cells = [v if v is None or number(v) is not None else csv_cell(v) for v in values]
         frame[param_column(name)] = pd.Series(cells, dtype="object")
     return frame.to_csv(index=False).encode()
+
+
+def capped_columns(shown: pd.DataFrame) -> list[str]:
+    """The attack and model columns of the page ``shown`` that get :data:`TEXT_WIDTH`: those
+    holding a value longer than :data:`TEXT_CHARS` (a column sized to its longest text pushed
+    the outcome columns past a 1280-px window's edge)."""
+    return [
+        column
+        for column in CAPPED
+        if column in shown and shown[column].dropna().astype(str).str.len().gt(TEXT_CHARS).any()
+    ]
 
 
 def column_order(params: Sequence[str] = ()) -> list[str]:

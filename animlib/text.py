@@ -65,6 +65,28 @@ def clipped(text: str, width: int) -> str:
     return "".join(out) + "…"
 
 
+def middle_clipped(text: str, width: int) -> str:
+    """``text`` cut in its middle to at most ``width`` terminal cells (:func:`display_width`):
+    its start, "…" and its end, so names that differ at their end (``crane [134]``,
+    ``crane [517]``; ``...eps0.031-0000``, ``...-0001``) stay apart."""
+    if display_width(text) <= width:
+        return text
+    head_room = width // 2  # (of the cells beside the ellipsis, the start gets the odd one)
+    head, tail, used = [], [], 0
+    for char in text:
+        used += _cells(char)
+        if used > head_room:
+            break
+        head.append(char)
+    used = display_width("".join(head)) + 1
+    for char in reversed(text[len(head) :]):
+        used += _cells(char)
+        if used > width:
+            break
+        tail.append(char)
+    return "".join(head).rstrip() + "…" + "".join(reversed(tail)).lstrip()
+
+
 def one_line(text: object) -> str:
     """``text`` on one line with each run of control characters replaced by one space."""
     return _CONTROL_RUNS.sub(" ", str(text)).strip()

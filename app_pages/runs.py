@@ -63,8 +63,8 @@ FILL_STYLE = (  # the boxes around the table shrink with it: no gap between it a
     " {height: auto !important; flex: 0 0 auto !important;}"
 )
 COLUMN_CONFIG = {
-    "open": st.column_config.LinkColumn("", display_text="view", width="small"),
-    "name": st.column_config.TextColumn("name", width="medium"),
+    "open": st.column_config.LinkColumn("", display_text="view", width=table.LINK_WIDTH),
+    "name": st.column_config.TextColumn("name", width=table.NAME_WIDTH),
     "steps": st.column_config.NumberColumn("steps", format="%d"),
     "success": st.column_config.CheckboxColumn("success"),
     "flip_step": st.column_config.NumberColumn(
@@ -96,8 +96,7 @@ def first_page() -> None:
     linked_view.view_changed("runs")
 
 
-# the filters whose choices cover every run (a run without an attack, model or experiment is
-# in none of those filters' choices: all of them chosen still filters)
+# the filters whose choices cover every run (not attack, model, experiment: a run may have none)
 COVERING = ("f_status", "f_success")
 
 
@@ -321,8 +320,10 @@ def show_caption(
 
 
 def column_config(shown: pd.DataFrame, params: list[str]) -> dict[str, object]:
-    """:data:`COLUMN_CONFIG` and the parameter columns' (numbers to 6 significant digits)."""
+    """:data:`COLUMN_CONFIG`, long attack/model names' width, parameters' (6 digits)."""
     config: dict[str, object] = dict(COLUMN_CONFIG)
+    for column in table.capped_columns(shown):  # (a long attack or model name is cut)
+        config[column] = st.column_config.TextColumn(column, width=table.TEXT_WIDTH)
     for name in params:
         column = table.param_column(name)
         label = table.column_label(column)

@@ -197,6 +197,102 @@ def test_a_sample_left_out_of_some_steps_shows_the_experiment_step_in_the_grid(t
     assert run_step_at({}, 5) == 5 and run_step_at({"experiment_index": "x"}, 5) == 5
 
 
+def test_duplicate_class_names_are_told_apart_by_their_index(tmp_path):
+    """ImageNet has two classes called "crane" (134, a bird; 517, a machine): an attack moving
+    one to the other read "true: crane ... pred crane" in the grid, its tooltips and outcomes.
+    Where a run's names repeat, each repeated one carries its index, as in the player."""
+    from animlib.experiment_grid import cell_for, outcomes, outcomes_to_csv
+    from animlib.index import grid as indexed_grid
+    from animlib.index import open_index
+
+    names = ["crane", "cat", "crane", "dog"]
+    x = np.zeros((2, 4, 4, 1), np.float32)
+    with animlib.BatchWriter(
+        tmp_path, experiment="t", class_names=names, true_labels=[0, 1], target_labels=[2, 0],
+        originals=x,
+    ) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.1, 0.1, 0.7, 0.1], [0.1, 0.8, 0.05, 0.05]]))
+    infos = animlib.list_runs(tmp_path)
+    rows = grid_rows(infos, ["t"])
+    assert [r.label for r in rows] == ["sample 0 · true: crane [0]", "sample 1 · true: cat"]
+    cells = {i.id: cell_for(animlib.open_run_in(tmp_path, i.id), 0) for i in infos}
+    page = grid_html(rows, ["t"], cells)
+    assert "true:&nbsp;crane [0]" in page
+    assert 'title="t-0000 · step 0 · pred crane [2] · target crane [2] · fooled"' in page
+    assert 'title="t-0001 · step 0 · pred cat · target crane [0] · held"' in page
+    assert ">✗ pred crane [2]</span>" in page
+    index = open_index(tmp_path)
+    index.refresh()
+    for table in (outcomes(infos, ["t"]), indexed_grid.outcomes(index, ["t"])):
+        assert list(table["true_class"]) == ["crane [0]", "cat"]
+        assert list(table["target_class"]) == ["crane [2]", "crane [0]"]
+        assert list(table["final_class"]) == ["crane [2]", "cat"]
+    assert indexed_grid.grid_rows(index, ["t"]) == rows
+    assert ",crane [0],2,crane [2]," in outcomes_to_csv(outcomes(infos, ["t"])).decode()
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        ((32, 32), (96, 96)),  # small: zoomed 3x, whole pixels
+        ((96, 32), (32, 96)),  # portrait (H, W): fitted by its height, not 96x288
+        ((32, 96), (96, 32)),  # landscape
+        ((40, 10), (20, 80)),  # zoomed 2x by its longest side (a 9.6x zoom is no whole one)
+        ((512, 128), (24, 96)),  # large: shrunk to fit the square
+        ((100, 400), (96, 24)),
+    ],
+)
+def test_grid_thumbnails_fit_one_square_box_by_their_longest_side(shape, size):
+    """Cells were sized by the image's width alone: a 96x32 (H x W) image became a 96x288
+    cell three rows high, a 32x96 one a sliver. Every thumbnail fits one 96 px square."""
+    from PIL import Image
+
+    from animlib.experiment_grid import thumbnail
+
+    image = np.zeros((*shape, 3), np.uint8)
+    image[0, 0] = 255
+    picture = Image.open(io.BytesIO(thumbnail(image)))
+    assert picture.size == size
+    if max(shape) < 96:  # zoomed with nearest neighbour: the corner pixel stays a sharp block
+        zoom = size[0] // shape[1]
+        block = np.asarray(picture)[:zoom, :zoom]
+        assert (block == 255).all() and not np.asarray(picture)[zoom, zoom].any()
+
+
+def test_grid_cells_are_one_size_and_cut_long_names_in_the_middle(tmp_path):
+    """A long predicted class name ("American Staffordshire terrier, ...") made every cell of
+    its column as wide as the name; it is cut in its middle in the cell (whole on hover), and
+    the image and label boxes have one size whatever the image's shape."""
+    from animlib.experiment_grid import LABEL_CELLS, cell_for
+
+    long = "American Staffordshire terrier, Staffordshire terrier, American pit bull terrier"
+    x = np.zeros((2, 4, 12, 1), np.float32)
+    with animlib.BatchWriter(
+        tmp_path, experiment="t", class_names=["cat", long], true_labels=[0, 0], originals=x
+    ) as w:
+        w.log(images=x, confidences=np.array([[0.1, 0.9], [0.9, 0.1]]))
+    infos = animlib.list_runs(tmp_path)
+    cells = {i.id: cell_for(animlib.open_run_in(tmp_path, i.id), 0) for i in infos}
+    page = grid_html(grid_rows(infos, ["t"]), ["t"], cells)
+    labels = dict(re.findall(r'data-run="([^"]+)".*?<span>(.*?)</span>', page))
+    assert labels == {"t-0000": "✗ pred American…terrier", "t-0001": "✓ pred cat"}
+    assert len(labels["t-0000"]) <= len("✗ pred ") + LABEL_CELLS
+    assert f'title="t-0000 · step 0 · pred {long} · fooled"' in page  # whole on hover
+    # one box for every image (the PNG fitted in it), one for every label (2 lines, cut)
+    assert "img{display:block;width:96px;height:96px;object-fit:contain;" in page
+    assert "span{display:block;width:96px;height:2.4em;" in page and "overflow:hidden" in page
+
+
+def test_middle_clipped_keeps_start_and_end_in_terminal_cells():
+    from animlib.text import display_width, middle_clipped
+
+    assert middle_clipped("crane [517]", 18) == "crane [517]"
+    assert middle_clipped("apgd-dlr-targeted-cifar10-eps0.031-0000", 18) == "apgd-dlr-…031-0000"
+    cut = middle_clipped("攻撃攻撃攻撃攻撃攻撃攻撃攻撃", 12)
+    assert cut == "攻撃攻…攻撃" and display_width(cut) <= 12
+    assert middle_clipped("abc", 1) == "…"
+
+
 def test_grid_marks_outcomes_and_escapes_names(tmp_path):
     x = np.zeros((2, 4, 4, 1), np.float32)
     names = ["<b>zero</b>", "one"]

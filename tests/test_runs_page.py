@@ -347,3 +347,34 @@ def test_check_every_chunk_is_offered_again_once_the_runs_change(tmp_path, monke
     assert "deep_check_button" in [b.key for b in at.button]
     at.button(key="deep_check_button").click().run()
     assert "Every chunk of 2 runs read back: none damaged." in captions(at)
+
+
+def test_long_names_leave_the_sample_suffix_and_the_outcome_columns_in_view(tmp_path, monkeypatch):
+    """Sample runs of a realistically named experiment all read "apgd-dlr-targeted-cifar10-
+    eps0.0" (the name column clipped their "-0000" suffix) while a 60-character attack and a
+    54-character model, each sized to its text, pushed the outcome columns off a 1280-px window.
+    The name is cut in its middle (its end kept); long attack and model names get a width."""
+    from animlib import runs_table as table
+    from animlib.index import Query, open_index
+
+    root = tmp_path / "runs"
+    attack = "AutoProjectedGradientDescentWithDifferenceOfLogitsRatioLoss"
+    model = "wide_resnet_28_10_trades_adversarially_trained_cifar10"
+    for i in range(2):
+        write_run(root, f"apgd-dlr-targeted-cifar10-eps0.031-{i:04d}", steps=2, attack=attack,
+                  model=model)  # fmt: skip
+    write_run(root, "short", steps=2)  # (attack "PGD", model "tiny")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    names = sorted(at.dataframe[0].value["name"])
+    assert names == ["apgd-dlr-targe…eps0.031-0000", "apgd-dlr-targe…eps0.031-0001", "short"]
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["name"]["width"] == table.NAME_WIDTH
+    assert config["attack"]["width"] == config["model"]["width"] == table.TEXT_WIDTH
+    # short names keep their own width: no width set
+    index = open_index(root)
+    index.refresh()
+    frame = table.page_frame(index.query(Query()).rows)
+    assert table.capped_columns(frame[frame["name"] == "short"]) == []

@@ -19,6 +19,7 @@ from ..experiment_grid import (
     row_label,
     rows_of,
     run_outcome,
+    sample_label,
 )
 from ..experiments import image_key
 from ..outcomes import experiment_flip_step
@@ -63,7 +64,7 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
     names = ["image", "sample", "classes", "true_label", "success", "experiment_flip"]
     rows, inexact = sample_rows(index, experiments, columns=names)
     infos = {i.id: i for i in infos_of(index, rows, inexact)}
-    classes = _Classes()
+    classes, true_names = _Classes(), {}  # (class list, label) -> the true class's name
 
     def runs() -> Any:
         listed = [rows[c].to_pylist() for c in ["id", "experiment", *names]]
@@ -74,9 +75,13 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
                 key, found = image_key(meta), meta.get("class_names")
                 summary = meta.get("summary") or {}
                 success, flip = summary.get("success"), experiment_flip_step(meta)
+                label = row_label(sample, found, true)
             else:
-                sample, found = sample_value(sample), classes[names_text]
-            yield run_id, exp, key, sample, row_label(sample, found, true), success, flip
+                sample, at = sample_value(sample), (names_text, true)
+                if at not in true_names:  # (each class list's names made unique once)
+                    true_names[at] = class_name(classes[names_text] or [], true)
+                label = sample_label(sample, true_names[at])
+            yield run_id, exp, key, sample, label, success, flip
 
     return rows_of(runs())
 

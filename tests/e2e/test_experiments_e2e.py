@@ -395,3 +395,29 @@ def test_long_image_labels_wrap_instead_of_being_cut(page):
     assert th.evaluate("(t) => t.clientWidth <= 200")  # the cells keep their room
     text = th.inner_text()
     assert "airplane-with-a-long-name" in text and AT_START in text
+
+
+def test_grid_cells_have_one_size_whatever_the_image_shape_or_class_name(page):
+    """Portrait, landscape and square images and a long predicted class name: every cell and
+    every image box is the same size and the cut label fits its two lines (a 96x32 image was a
+    96x288 cell, a 40+ character name stretched its whole column to ~320 px)."""
+    import numpy as np
+
+    from animlib.experiment_grid import Cell, GridRow, grid_html, thumbnail
+
+    long = "American Staffordshire terrier, Staffordshire terrier, American pit bull terrier"
+    shapes = {"p": (96, 32), "l": (32, 96), "s": (32, 32), "b": (300, 200)}
+    cells = {
+        e: Cell(e, 1, thumbnail(np.zeros((*hw, 3), np.uint8)), pred, True)
+        for e, hw in shapes.items()
+        for pred in [long if e in "pl" else "攻撃攻撃攻撃攻撃攻撃攻撃攻撃攻撃"]
+    }
+    row = GridRow("k", "sample 0 · true: cat", runs={e: e for e in shapes})
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.set_content(grid_html([row], list(shapes), cells))
+    boxes = [c.bounding_box() for c in page.locator("[data-testid='animlib-grid-cell']").all()]
+    assert {(round(b["width"]), round(b["height"])) for b in boxes} == {(106, 135)}, boxes
+    images = [i.bounding_box() for i in page.locator(".animlib-cell img").all()]
+    assert {(round(b["width"]), round(b["height"])) for b in images} == {(96, 96)}
+    for span in page.locator(".animlib-cell span").all():
+        assert span.evaluate("(s) => s.scrollHeight <= s.clientHeight + 1"), span.inner_text()

@@ -451,3 +451,27 @@ def test_a_search_typed_while_runs_are_written_stays(page, tmp_path):
         stop.set()
         writer.join()
         server.stop()
+
+
+def test_long_attack_and_model_names_leave_the_outcome_columns_in_view_at_1280(page, tmp_path):
+    """A 60-character attack and a 54-character model, each column sized to its text, left
+    only "status" of the outcome columns on a 1280-px screen; now every column to "created"
+    is drawn (the table draws the headers of the columns in view only)."""
+    root = tmp_path / "runs"
+    for i in range(2):
+        write_run(root, f"apgd-dlr-targeted-cifar10-eps0.031-{i:04d}", steps=2,
+                  attack="AutoProjectedGradientDescentWithDifferenceOfLogitsRatioLoss",
+                  model="wide_resnet_28_10_trades_adversarially_trained_cifar10")  # fmt: skip
+    server = Server(root, tmp_path)
+    try:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(server.url + "/")
+        wait_idle(page)
+        headers = "[data-testid='stDataFrame'] [role='columnheader']"
+        page.wait_for_selector(headers, state="attached")
+        shown = [h.text_content().strip() for h in page.locator(headers).all()]
+        for column in ("status", "steps", "success", "flip step", "final true conf", "L∞", "L2"):
+            assert column in shown, shown
+        assert "created (UTC)" in shown, shown
+    finally:
+        server.stop()
