@@ -20,8 +20,8 @@ from .listing import RunInfo
 from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
-from .text import csv_safe_columns, middle_clipped, natural_key
-from .views import unique_name, with_models
+from .text import csv_safe_columns, middle_clipped, natural_key, unique_name
+from .views import with_models
 
 THUMB_PX = 96  # cells show images in a square box this big (small ones zoomed, large ones shrunk)
 LABEL_CELLS = 18  # a predicted class name longer than this (terminal cells) is cut in its middle
@@ -217,7 +217,7 @@ def outcomes_to_csv(frame: pd.DataFrame) -> bytes:
 
 def class_name(names: Sequence[Any], label: Any) -> str | None:
     """The name of class ``label`` in ``names`` (None: no such class), with its index where
-    another class has the same name (``crane [517]``: :func:`animlib.views.unique_name`)."""
+    another class has the same name (``crane [517]``: :func:`animlib.text.unique_name`)."""
     return unique_name(names, label)
 
 

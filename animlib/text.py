@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -204,3 +205,27 @@ def comma_list(value: object) -> list[str] | None:
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
         return None
     return list(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def unique_names(names: Sequence[Any]) -> list[str]:
+    """Class names as unique strings, the one rule wherever a class is named (the player's and
+    the viewer's tables, the experiments grid and its outcomes): a repeated name gets its index
+    appended (ImageNet, for one, has two classes called "crane": ``crane [134]``, ``crane [517]``);
+    should that still leave two alike, every name gets its index."""
+    return list(_unique_names(tuple(str(n) for n in names)))
+
+
+@functools.lru_cache(maxsize=64)  # (the grid names 3 classes of every run from one list)
+def _unique_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    out = tuple(f"{n} [{k}]" if seen[n] > 1 else n for k, n in enumerate(names))
+    return out if len(set(out)) == len(out) else tuple(f"{n} [{k}]" for k, n in enumerate(names))
+
+
+def unique_name(names: Sequence[Any], label: Any) -> str | None:
+    """The name of class ``label`` in ``names`` as :func:`unique_names` gives it (None: no
+    such class, or ``label`` is no int)."""
+    ok = isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names)
+    return _unique_names(tuple(str(n) for n in names))[label] if ok else None

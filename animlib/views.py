@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,7 @@ from .metrics import run_metrics
 from .outcomes import INDEX_FIELD, experiment_step, left_out_steps, shown_flip_step
 from .params import flatten, param_text
 from .protocol import RunLike
-from .text import confidence_text, csv_cell, run_titles, unique_label
+from .text import confidence_text, csv_cell, run_titles, unique_label, unique_names
 
 if TYPE_CHECKING:  # (pandas 2.1's Styler imports matplotlib.pyplot: ~0.8 s for every command)
     from pandas.io.formats.style import Styler
@@ -167,30 +166,6 @@ def _num(value: float | None, digits: int) -> str:
 
 def _conf(value: float | None, digits: int = 4) -> str:
     return NO_VALUE if value is None else confidence_text(value, digits)
-
-
-def unique_names(names: Sequence[Any]) -> list[str]:
-    """Class names as unique strings, the one rule wherever a class is named (the player's and
-    the viewer's tables, the experiments grid and its outcomes): a repeated name gets its index
-    appended (ImageNet, for one, has two classes called "crane": ``crane [134]``, ``crane [517]``);
-    should that still leave two alike, every name gets its index."""
-    return list(_unique_names(tuple(str(n) for n in names)))
-
-
-@functools.lru_cache(maxsize=64)  # (the grid names 3 classes of every run from one list)
-def _unique_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    seen: dict[str, int] = {}
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-    out = tuple(f"{n} [{k}]" if seen[n] > 1 else n for k, n in enumerate(names))
-    return out if len(set(out)) == len(out) else tuple(f"{n} [{k}]" for k, n in enumerate(names))
-
-
-def unique_name(names: Sequence[Any], label: Any) -> str | None:
-    """The name of class ``label`` in ``names`` as :func:`unique_names` gives it (None: no
-    such class, or ``label`` is no int)."""
-    ok = isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(names)
-    return _unique_names(tuple(str(n) for n in names))[label] if ok else None
 
 
 def confidence_frame(run: RunLike, top_k: int | None = None) -> pd.DataFrame:

@@ -59,8 +59,9 @@ def test_a_cut_class_name_never_reads_as_another_class(tmp_path, pattern, dpi, w
     text = status.prediction_text.get_text()
     name, pct = text.rsplit(" (", 1)
     assert pct == "90.0%)"
-    if name != names[500]:  # cut: with an ellipsis between the real name's start and end
-        head, tail = name.split("…")
+    if name != names[500]:  # cut: numbered, an ellipsis between the real name's start and end
+        assert name.startswith("500: "), text
+        head, tail = name.removeprefix("500: ").split("…")
         assert names[500].startswith(head) and names[500].endswith(tail), text
         assert 4 <= len(head) + len(tail) < len(names[500])  # (never "…" alone)
     assert name not in set(names) - {names[500]}
@@ -269,6 +270,34 @@ def test_class_names_sharing_a_long_start_stay_told_apart_and_the_target_stays(t
     header = row.header.texts[1].get_text()
     assert "true: a-long" in header and "target: a-long" in header and header.endswith("-beta")
     assert row.status.prediction_text.get_text().endswith("-beta (34.2%)")
+
+
+def test_classes_sharing_a_name_or_a_cut_are_told_apart_in_the_header(tmp_path):
+    """ImageNet's two cranes read "true: crane · target: crane ... pred: crane" in the video
+    header (only the bars numbered them), and a predicted name cut in its middle read as any
+    class whose name differs there ("pred: Staffordshi…name here")."""
+    names = ["crane", "heron", "crane"]
+    with animlib.RunWriter(tmp_path, name="r", attack="PGD", class_names=names,
+                           true_label=0, target_label=2) as w:  # fmt: skip
+        for p in ([0.8, 0.1, 0.1], [0.1, 0.1, 0.8]):
+            w.log(image=np.full((16, 16, 3), 0.5, np.float32), confidences=p)
+    fig = RunFigure(animlib.open_run(tmp_path / "r"))
+    fig.update(1)
+    row = fig.rows[0]
+    header = row.header.texts[1].get_text()
+    assert "true: crane [0]" in header and "target: crane [2]" in header, header
+    assert row.status.prediction_text.get_text() == "crane [2] (80.0%)"
+    long = [f"Staffordshire bull terrier, synset {k:02d}, a long tail of the class name here"
+            for k in range(10)]  # fmt: skip
+    with animlib.RunWriter(tmp_path, name="s", class_names=long, true_label=3) as w:
+        for pred in (3, 7):
+            p = np.full(10, 0.4 / 9)
+            p[pred] = 0.6
+            w.log(image=np.full((16, 16, 3), 0.5, np.float32), confidences=p)
+    fig = RunFigure(animlib.open_run(tmp_path / "s"))
+    fig.update(1)
+    shown = fig.rows[0].status.prediction_text.get_text()
+    assert shown.startswith("7: ") and "…" in shown and shown.endswith(" (60.0%)"), shown
 
 
 def test_a_failed_run_says_so_in_its_frames(tmp_path):

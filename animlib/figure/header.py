@@ -130,14 +130,20 @@ class StatusLine:
             self.step_region.mark()
 
     def prediction_status(self, pred: int, p: float) -> str:
-        """``cat (53.2%)``: the class name cut with an ellipsis if the whole does not fit the
-        field, measured as the readout draws it at the figure's current dpi."""
+        """``cat (53.2%)``: the class name, or when the whole does not fit the field its number
+        and name cut in the middle with an ellipsis (``7: Staff…e here (60.0%)``), measured as
+        the readout draws it at the figure's current dpi."""
         pct = "nan" if not math.isfinite(p) else f"{100 * p:.1f}%"
         dpi = float(self.box.figure.dpi)
         scale = self.box.bbox.width / self._width if self.box.bbox.width else dpi / REF_DPI
         room_px = (self._width - self._prediction_left) * scale
-        name = self.data.class_names[pred]
-        return fit_readout(name, f" ({pct})", room_px, FONT_HEADER, _BOLD, dpi)
+        name, suffix = self.data.class_names[pred], f" ({pct})"
+        shown = fit_readout(name, suffix, room_px, FONT_HEADER, _BOLD, dpi)
+        if shown == name + suffix:
+            return shown
+        # cut, it could read as another class whose name differs in the middle: numbered, as
+        # the bars below number the names their cuts make alike
+        return fit_readout(f"{pred}: {name}", suffix, room_px, FONT_HEADER, _BOLD, dpi)
 
     def show_prediction(self, pred: int, p: float) -> None:
         if self.prediction_text is None or self.prediction_region is None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import Code, RunFormatError
 from ..protocol import RunLike, run_label
-from ..text import one_line
+from ..text import one_line, unique_names
 
 __all__ = ["RunData", "choose_classes", "confidences", "ranked_classes", "top_count"]
 
@@ -42,9 +42,11 @@ def _label(value: object, k: int) -> int | None:
 
 
 def _class_names(run: RunLike, k: int) -> tuple[str, ...]:
+    """One-line names of the K classes, told apart as everywhere (:func:`unique_names`: the
+    header read "true: crane · target: crane" for ImageNet's two cranes)."""
     names = run.class_names
     names = list(names) if names is not None else []
-    return tuple(one_line(names[i]) if i < len(names) else str(i) for i in range(k))
+    return tuple(unique_names([one_line(names[i]) if i < len(names) else str(i) for i in range(k)]))
 
 
 def ranked_classes(conf: np.ndarray) -> tuple[np.ndarray, int]:

@@ -98,7 +98,7 @@ def class_rank(conf: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _names(run: Any, n: int) -> list[str]:
-    from ..views import unique_names
+    from ..text import unique_names
 
     names = list(run.class_names or [])
     if len(names) != n:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from animlib.player.pixels import display_u8
-from animlib.views import unique_names
+from animlib.text import unique_names
 
 PLAYER = "[data-testid='animlib-player']"
 
