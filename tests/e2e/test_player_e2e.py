@@ -249,6 +249,31 @@ def test_full_size_opens_for_a_run_without_original_and_fits_a_small_window(page
     assert " · shown at 85 % · " in note.inner_text() and errors == [], note.inner_text()
 
 
+def test_a_strip_missing_for_a_moment_is_asked_for_again_at_once(page, server):
+    """With several sessions, the server's media store dropped a live viewer's strips while its
+    page reran (another session's run ending in that gap): the fetch got 404 and the panels
+    stayed blank until the user moved (or for seconds). A 404 is now asked for again."""
+    import re
+    import time
+
+    asked: dict[str, list[float]] = {}
+
+    def flaky(route):
+        times = asked.setdefault(route.request.url, [])
+        times.append(time.monotonic())
+        if len(times) <= 2:
+            route.fulfill(status=404, body="gone for a moment")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/media/[0-9a-f]+\.png$"), flaky)  # (strips, the original)
+    open_player(page, server.url + "/viewer?run=short&step=2", timeout=30_000)
+    assert shown_step(page) == 2
+    # each file asked for three times in a row (it was asked again only 2 s after a 404)
+    spans = [t[2] - t[0] for t in asked.values() if len(t) >= 3]
+    assert spans and len(spans) == len(asked) and max(spans) < 1.8, asked
+
+
 READ_FOCUS_RING = """
 (node) => {
   const s = getComputedStyle(node);

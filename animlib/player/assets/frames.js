@@ -5,6 +5,7 @@
 
 const DECODED_BUDGET = 256 * 1024 * 1024; // bytes of decoded strips kept, shared by the runs
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+const MISSING_RETRY_MS = [0, 250, 750, 1500]; // waits before asking again for a strip not found
 
 class Frames {
   constructor(image, steps, share, onReady) {
@@ -40,10 +41,19 @@ class Frames {
     };
   }
 
+  // A strip missing for a moment (404) is asked for again at once, then after a while: the
+  // server's media store drops a session's files while its page script reruns, when another
+  // session's run ends in that gap, and has them again when the rerun gets to them (a live
+  // run's viewer reruns every 2 s; with several sessions, its frames went blank for seconds).
   async fetchBitmap(url) {
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
-    return createImageBitmap(await response.blob(), BITMAP_OPTIONS);
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (response.ok) return createImageBitmap(await response.blob(), BITMAP_OPTIONS);
+      if (response.status !== 404 || attempt >= MISSING_RETRY_MS.length || this.closed) {
+        throw new Error(`HTTP ${response.status} for ${url}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, MISSING_RETRY_MS[attempt]));
+    }
   }
 
   load(index) {
