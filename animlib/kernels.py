@@ -124,8 +124,8 @@ def display_rgb(*, start: bool = True, wait: bool = False) -> Callable[..., None
     ``(i, j)`` shows ``src[rows[i], cols[j]]`` (int64 arrays); ``img`` (oh, ow, 4) uint8
     receives its display RGBA (floats clipped to [0, 1], NaN -> 0, ``uint8(255 x + 0.5)``);
     ``pert`` (oh, ow) uint32 receives the packed ``lut`` colour of ``rint(d * gain + 127.5)``
-    clipped to [0, 255], where ``d`` is, of the three channel changes ``v * scale - orig[i, j,
-    c]`` (``v`` the clipped value, ``scale`` 1 for float, 1/255 for uint8, all float32), the
+    clipped to [0, 255], where ``d`` is, of the three channel changes ``v * scale - orig[c, i,
+    j]`` (``v`` the clipped value, ``scale`` 1 for float, 1/255 for uint8, all float32), the
     largest in size (the first of equals), and ``gain`` the amplification times 127.5
     (float32). Other types raise TypeError (nothing is compiled then).
     """
@@ -152,6 +152,12 @@ def display_step(
         step.flags.writeable = False  # (compiled for read-only steps)
     scale = np.float32(1.0 if step.dtype == np.float32 else 1.0 / 255.0)
     kernel(step, rows, cols, orig, np.float32(amplification * 127.5), scale, lut, img, pert)
+
+
+def planar(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) values as the (3, H, W) float32 C-ordered planes :func:`display_rgb` takes
+    for the original (each channel's row read contiguously: the loop is vectorised)."""
+    return np.ascontiguousarray(np.moveaxis(pixels, 2, 0), dtype=np.float32)
 
 
 def yuv420(*, start: bool = True, wait: bool = False) -> Callable[..., None] | None:
@@ -186,7 +192,7 @@ def _load(done: threading.Event) -> None:
         q, res = np.empty((1, 8), np.uint8), np.empty((1, 10), np.uint32)
         split(x, q, res, counts, oks, np.zeros(256, np.uint32), 4)
         display = jit(_display_rgb)
-        index, orig = np.zeros(2, np.int64), np.zeros((2, 2, 3), np.float32)
+        index, orig = np.zeros(2, np.int64), np.zeros((3, 2, 2), np.float32)
         img, pert = np.empty((2, 2, 4), np.uint8), np.empty((2, 2), np.uint32)
         one = np.float32(1.0)
         for dtype in (np.float32, np.uint8):  # the two types of steps it is called with
@@ -325,9 +331,9 @@ def _display_rgb(src, rows, cols, orig, gain, scale, lut, img, pert):
                 )
                 out[j] = q0 | (q1 << s8) | (q2 << s16) | alpha
                 r[j], g[j], b[j] = r[j] * scale, g[j] * scale, b[j] * scale
-        o = orig[i]
+        o0, o1, o2 = orig[0, i], orig[1, i], orig[2, i]
         for j in range(ow):  # the channel changed most, signed (the first of equals)
-            d0, d1, d2 = r[j] - o[j, 0], g[j] - o[j, 1], b[j] - o[j, 2]
+            d0, d1, d2 = r[j] - o0[j], g[j] - o1[j], b[j] - o2[j]
             d = d1 if abs(d1) > abs(d0) else d0
             d = d2 if abs(d2) > abs(d) else d
             d = d * gain + mid

@@ -40,6 +40,7 @@ def kernel_pixels(src, sampling, orig_mean, amp):
     (oh, ow), w = sampling.size, sampling.source[1]
     cols = np.arange(w) if sampling.cols is None else sampling.cols
     orig = np.zeros((oh, ow, 3), np.float32) if orig_mean is None else sampling.apply(orig_mean)
+    orig = kernels.planar(orig)
     img, pert = np.empty((oh, ow, 4), np.uint8), np.empty((oh, ow), np.uint32)
     src = np.ascontiguousarray(src)
     src.flags.writeable = False

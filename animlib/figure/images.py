@@ -175,7 +175,7 @@ class ImagePanels:
             got = self._kernel_args[key] = (
                 np.array(sampling.rows, np.int64, order="C"),
                 np.array(cols, np.int64, order="C"),
-                np.zeros((oh, ow, 3), np.float32) if orig is None else orig,
+                np.zeros((3, oh, ow), np.float32) if orig is None else kernels.planar(orig),
                 np.empty((oh, ow, 4), np.uint8),
                 np.empty((oh, ow), np.uint32),
             )

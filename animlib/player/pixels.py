@@ -136,9 +136,9 @@ def compiled_strip(
     if any(im.shape != (h, w, 3) or im.dtype not in (np.float32, np.uint8) for im in images):
         return None
     if reference is None:
-        orig = np.zeros((h, w, 3), np.float32)
+        orig = np.zeros((3, h, w), np.float32)
     elif reference.shape == (h, w, 3) and reference.dtype == np.float32:
-        orig = np.ascontiguousarray(reference)
+        orig = kernels.planar(reference)
     else:
         return None
     rows, cols = np.arange(h, dtype=np.int64), np.arange(w, dtype=np.int64)
