@@ -256,3 +256,17 @@ def writer_of_another_process(opening: str) -> Iterator[int]:
     finally:
         proc.communicate("\n", timeout=120)
         assert proc.returncode == 0
+
+
+class DownloadSlot:
+    """A stand-in for ``st`` (or a column) that keeps a download button's deferred data and
+    the errors shown under it."""
+
+    def __init__(self):
+        self.errors = []
+
+    def download_button(self, label, data, **kw):
+        self.data = data
+
+    def error(self, text, **kw):
+        self.errors.append(text)

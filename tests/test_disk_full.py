@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import write_run
+from helpers import DownloadSlot, write_run
 from PIL import Image
 
 import animlib
@@ -136,17 +136,7 @@ def test_the_dashboard_works_without_a_full_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, "save", enospc_under(cache))
     run = animlib.open_run(tmp_path / "runs" / run_id)
 
-    class Slot:
-        def __init__(self):
-            self.errors = []
-
-        def download_button(self, label, data, **kw):
-            self.data = data
-
-        def error(self, text, **kw):
-            self.errors.append(text)
-
-    slot = Slot()
+    slot = DownloadSlot()
     downloads.render_download(slot, "GIF", run, "a.gif", "image/gif", RenderOptions())
     assert slot.data()[:6] == b"GIF89a" and slot.errors == []
 

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import io
 
-from helpers import write_run
+from helpers import DownloadSlot, write_run
 from PIL import Image
 
 import animlib
 from animlib import downloads
 from animlib.options import RenderOptions
-
-
-class Slot:
-    """A stand-in for ``st`` that keeps the download button's deferred data."""
-
-    def __init__(self):
-        self.errors = []
-
-    def download_button(self, label, data, **kw):
-        self.data = data
-
-    def error(self, text, **kw):
-        self.errors.append(text)
 
 
 def _frames(gif: bytes) -> int:
@@ -37,7 +24,7 @@ def test_a_download_clicked_after_the_run_was_overwritten_is_of_the_run_now(tmp_
     runs = tmp_path / "runs"
     run_id = write_run(runs, "a", steps=3)
     shown = animlib.open_run(runs / run_id)  # (the page's run)
-    slots = [Slot(), Slot()]
+    slots = [DownloadSlot(), DownloadSlot()]
     for slot, runs_of in zip(slots, (shown, [shown, shown]), strict=True):
         downloads.render_download(slot, "GIF", runs_of, "a.gif", "image/gif", RenderOptions())
     assert write_run(runs, "a", steps=5, if_exists="overwrite") == run_id

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import CLASSES, chunk_file, page_links, probs_for, write_run
+from helpers import CLASSES, DownloadSlot, chunk_file, page_links, probs_for, write_run
 from streamlit.testing.v1 import AppTest
 
 import animlib
@@ -571,13 +571,9 @@ def test_a_download_being_made_or_fetched_holds_the_pages_following_its_runs(mon
         seen.append(downloads.downloading(["b"]))  # while it is made
         return Path(__file__)
 
-    class Slot:
-        def download_button(self, label, data, **kw):
-            self.data = data
-
     monkeypatch.setattr(downloads, "cached_render", render)
     monkeypatch.setattr(downloads, "_IN_FLIGHT", {})
-    slot = Slot()
+    slot = DownloadSlot()
     both = [Run("a"), Run("b")]
     downloads.render_download(slot, "MP4", both, "x.mp4", "video/mp4", RenderOptions())
     assert not downloads.downloading(["a", "b"])  # nothing made before the click
@@ -602,50 +598,40 @@ def test_a_failed_download_render_is_shown_under_its_button(monkeypatch):
             raise RuntimeError("No glyphs have been loaded.")
         return Path(__file__)
 
-    class Slot:
-        def __init__(self):
-            self.errors = []
-
-        def download_button(self, label, data, **kw):
-            self.data = data
-
-        def error(self, text, **kw):
-            self.errors.append(text)
-
     monkeypatch.setattr(downloads, "cached_render", render)
-    slot = Slot()
+    slot = DownloadSlot()
     downloads.render_download(slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9))
     assert slot.errors == []
     with pytest.raises(RuntimeError):
         slot.data()  # (Streamlit logs it; the browser gets no file)
-    slot = Slot()  # (the same options, 9.0 and 9 alike)
+    slot = DownloadSlot()  # (the same options, 9.0 and 9 alike)
     downloads.render_download(
         slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9.0)
     )
     assert slot.errors == [
         "The last MP4 video could not be rendered: RuntimeError: No glyphs have been loaded."
     ]
-    other = Slot()  # other options: another download
+    other = DownloadSlot()  # other options: another download
     downloads.render_download(other, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=3))
     assert other.errors == []
     remade = SimpleNamespace(id="RUN", meta={"created": "2026-12-07T12:00:00+00:00"})  # made again
-    other = Slot()  # (every user of the new run was told of a chunk missing from the old one)
+    other = DownloadSlot()  # (every user of the new run was told of a chunk missing from the old)
     downloads.render_download(
         other, "MP4 video", remade, "x.mp4", "video/mp4", RenderOptions(fps=9)
     )
     assert other.errors == []
     live = SimpleNamespace(id="LIVE", fingerprint="10 steps", meta={"run_uid": "a1", "steps": 10})
-    watch = Slot()
+    watch = DownloadSlot()
     downloads.render_download(watch, "MP4 video", live, "l.mp4", "video/mp4", RenderOptions())
     with pytest.raises(RuntimeError):
         watch.data()
     grown = SimpleNamespace(id="LIVE", fingerprint="11 steps", meta={"run_uid": "a1", "steps": 11})
-    watch = Slot()  # (a live run's failure was keyed by a fingerprint that moves every step)
+    watch = DownloadSlot()  # (a live run's failure was keyed by a fingerprint moving each step)
     downloads.render_download(watch, "MP4 video", grown, "l.mp4", "video/mp4", RenderOptions())
     assert len(watch.errors) == 1
     fail[0] = False
     assert slot.data() == Path(__file__).read_bytes()
-    slot = Slot()  # (the same options, 9.0 and 9 alike)
+    slot = DownloadSlot()  # (the same options, 9.0 and 9 alike)
     downloads.render_download(
         slot, "MP4 video", "RUN", "x.mp4", "video/mp4", RenderOptions(fps=9.0)
     )

@@ -977,30 +977,33 @@ def test_a_rebuilt_player_shows_the_old_image_until_its_strips_arrive(page):
     assert got == [4, [255, 0, 0, 255], [0, 0, 255, 255]]  # drawn ones are left as they are
 
 
+STEP_TABLE_NAMES = """([classes, topk, topv, width]) => {
+    const arr = (data) => ({ data: Int32Array.from(data) });
+    const arrays = { topk: arr(topk), topv: { data: Float32Array.from(topv) },
+                     rank: arr(topk.map((_, i) => i + 1)) };
+    const run = { id: "r", k: topk.length, classes, true: null, target: null };
+    const col = document.body.appendChild(document.createElement("div"));
+    col.className = "animlib-col";
+    col.style.width = `${width}px`;
+    const t = new StepTable(run, arrays, "");
+    col.appendChild(t.table);
+    t.setStep(0);
+    const names = [...t.table.querySelectorAll("tbody th")];
+    return names.map((n) => [n.textContent, n.title, n.scrollWidth <= n.clientWidth]);
+}"""
+
+
+def step_table_names(page, classes, topk, topv, width):
+    """(shown name, title, fits) of each row of a one-step StepTable in a ``width``-px column."""
+    player_scripts(page)
+    return page.evaluate(STEP_TABLE_NAMES, [classes, topk, topv, width])
+
+
 def test_long_class_names_are_cut_in_the_middle_in_a_narrow_table(page):
     """Six compared runs leave ~70 px for a class name: names sharing a long beginning were all
     "a very long class na…" (told apart only by hovering)."""
-    player_scripts(page)
-    got = page.evaluate(
-        """() => {
-            const name = "a very long class name shared by all, number";
-            const classes = [0, 1, 2].map((i) => `${name} ${i}`);
-            const arr = (data) => ({ data: Int32Array.from(data) });
-            const arrays = {
-                topk: arr([2, 1, 0]), topv: { data: Float32Array.from([0.5, 0.3, 0.2]) },
-                rank: arr([1, 2, 3]),
-            };
-            const run = { id: "r", k: 3, classes, true: null, target: null };
-            const col = document.body.appendChild(document.createElement("div"));
-            col.className = "animlib-col";
-            col.style.width = "240px";
-            const t = new StepTable(run, arrays, "");
-            col.appendChild(t.table);
-            t.setStep(0);
-            const names = [...t.table.querySelectorAll("tbody th")];
-            return names.map((n) => [n.textContent, n.title, n.scrollWidth <= n.clientWidth]);
-        }"""
-    )
+    name = "a very long class name shared by all, number"
+    got = step_table_names(page, [f"{name} {i}" for i in range(3)], [2, 1, 0], [0.5, 0.3, 0.2], 240)
     shown = [name for name, _, _ in got]
     assert len(set(shown)) == 3, shown  # told apart
     for (name, title, fits), i in zip(got, (2, 1, 0), strict=True):
@@ -1012,63 +1015,23 @@ def test_names_that_differ_in_the_middle_lead_with_their_class_number(page):
     """Ten names differing only in their middle ("…synset 07, a long tail…") all read
     "Staffordshire bull…e class name here" in the player (the video numbered them): each row now
     leads with its class number, the argmax row too, and still fits."""
-    player_scripts(page)
-    got = page.evaluate(
-        """() => {
-            const tail = "a long tail of the class name here";
-            const classes = [...Array(10).keys()].map((k) =>
-                `Staffordshire bull terrier, synset ${String(k).padStart(2, "0")}, ${tail}`);
-            const arr = (data) => ({ data: Int32Array.from(data) });
-            const arrays = {
-                topk: arr([7, 3, 0, 1]), topv: { data: Float32Array.from([0.6, 0.24, 0.1, 0.06]) },
-                rank: arr([1, 2, 3, 4]),
-            };
-            const run = { id: "r", k: 4, classes, true: null, target: null };
-            const col = document.body.appendChild(document.createElement("div"));
-            col.className = "animlib-col";
-            col.style.width = "300px";
-            const t = new StepTable(run, arrays, "");
-            col.appendChild(t.table);
-            t.setStep(0);
-            const names = [...t.table.querySelectorAll("tbody th")];
-            return names.map((n) => [n.textContent, n.scrollWidth <= n.clientWidth]);
-        }"""
-    )
-    assert len({name for name, _ in got}) == 4, got
-    for (name, fits), k in zip(got, (7, 3, 0, 1), strict=True):
+    tail = "a long tail of the class name here"
+    classes = [f"Staffordshire bull terrier, synset {k:02d}, {tail}" for k in range(10)]
+    got = step_table_names(page, classes, [7, 3, 0, 1], [0.6, 0.24, 0.1, 0.06], 300)
+    assert len({name for name, _, _ in got}) == 4, got
+    for (name, _, fits), k in zip(got, (7, 3, 0, 1), strict=True):
         assert name.startswith(f"{k}: St") and "…" in name and fits, (name, fits)
 
 
 def test_the_bold_argmax_name_is_cut_for_its_own_font(page):
     """The argmax row is bold: its name cut to fit the normal weight was cut again by the
     browser, losing the end that tells the classes apart ("…ory number…")."""
-    player_scripts(page)
-    got = page.evaluate(
-        """() => {
-            const name = "a rather long class name for category number";
-            const classes = [...Array(12).keys()].map(
-                (i) => `${name} ${String(i).padStart(2, "0")}`);
-            const arr = (data) => ({ data: Int32Array.from(data) });
-            const arrays = {
-                topk: arr([3, 1, 0]), topv: { data: Float32Array.from([0.5, 0.3, 0.2]) },
-                rank: arr([1, 2, 3]),
-            };
-            const run = { id: "r", k: 3, classes, true: null, target: null };
-            const out = [];
-            for (let w = 150; w <= 330; w += 4) {
-                const col = document.body.appendChild(document.createElement("div"));
-                col.className = "animlib-col";
-                col.style.width = `${w}px`;
-                const t = new StepTable(run, arrays, "");
-                col.appendChild(t.table);
-                t.setStep(0);
-                const n = t.table.querySelector("tbody tr.is-argmax th");
-                out.push([w, n.textContent, n.scrollWidth <= n.clientWidth]);
-                col.remove();
-            }
-            return out;
-        }"""
-    )
+    name = "a rather long class name for category number"
+    classes = [f"{name} {i:02d}" for i in range(12)]
+    got = []
+    for w in range(150, 331, 4):  # (the first row, class 3, is the argmax: bold)
+        shown, _, fits = step_table_names(page, classes, [3, 1, 0], [0.5, 0.3, 0.2], w)[0]
+        got.append((w, shown, fits))
     cut = [(w, name) for w, name, fits in got if not fits or not name.endswith("03")]
     assert not cut, cut
     assert any("…" in name for _, name, _ in got)  # the widths tried do cut it
