@@ -333,3 +333,33 @@ def test_a_large_gain_is_written_as_a_number():
     assert [_amp_text(x) for x in (1000, 14.96, 0.0667, 33.33, 12345)] == [
         "1000", "15", "0.0667", "33.3", "12300"
     ]  # fmt: skip
+
+
+def test_the_predicted_class_always_has_a_bar(tmp_path):
+    """With more classes leading some step than bars fit (1,000 classes near the decision
+    boundary), a frame named "pred: class-212" over bars none of which was class 212. The last
+    row now shows such a frame's argmax (numbered), and frames still equal a full redraw."""
+    rng = np.random.default_rng(1)
+    names = [f"class-{k:03d}" for k in range(1000)]
+    with animlib.RunWriter(tmp_path, name="many", class_names=names, true_label=0) as w:
+        for s in range(30):
+            z = rng.normal(0, 0.01, 1000)
+            z[0] += 0.02
+            z[100 + 7 * s] += 0.05 if s else 0
+            p = np.exp(z)
+            w.log(image=np.zeros((16, 16, 3), np.float32), confidences=(p / p.sum()))
+    run = animlib.open_run(tmp_path / "many")
+    preds = np.argmax(run.confidences, axis=1)
+    with FrameRenderer(run) as frames:
+        bars = frames.figure.rows[0].bars
+        assert bars.floating == len(bars.classes) - 1  # (more leaders than rows)
+        left_out = [i for i, p in enumerate(preds) if p not in bars.classes]
+        assert left_out
+        for i in [*left_out[:3], 0, left_out[-1], len(preds) - 1]:
+            got = frames.frame(i)
+            shown = bars.shown_classes(int(preds[i]))
+            label = bars.class_labels[-1].get_text()
+            assert preds[i] in shown and shown[:-1] == bars.classes[:-1]
+            if i in left_out:
+                assert label == f"{preds[i]}: class-{preds[i]:03d}", label
+            assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"

@@ -103,6 +103,14 @@ class ConfidenceBars:
         top = top_count(conf, options.top_k, true, target, rows_that_fit(rect[3] * fig_h))
         self.classes = choose_classes(conf, top, true, target)
         n = len(self.classes)
+        # a step's argmax left out of the bars (more leading classes than rows fit) is shown
+        # in the last row, the frame's own class there, so the class the header names as
+        # predicted always has its bar (a 1,000-class run near its decision boundary read
+        # "pred: class-212" over bars none of which was class 212)
+        leaders = set(np.argmax(np.nan_to_num(conf, nan=-1.0), axis=1).tolist())
+        last = self.classes[-1]
+        free = n >= 2 and last not in (true, target) and bool(leaders - set(self.classes))
+        self.floating: int | None = n - 1 if free else None
         self.box = PanelBox(host, rect, xlim=(0.0, 1.2), ylim=(n - 0.5, -0.5))
         self._base_colors = [
             TRUE_COLOR if c == true else TARGET_COLOR if c == target else OTHER_COLOR
@@ -118,6 +126,12 @@ class ConfidenceBars:
         self._value_state: list[tuple[str, str]] = [("", "")] * n
         self.bars_region = RedrawRegion([self.bars], self._bars_extents)
         self.value_regions = self._value_regions()
+        self.label_region: RedrawRegion | None = None
+        self._floating_text = self._base_text = ""
+        if self.floating is not None:
+            label = self.class_labels[self.floating]
+            self._floating_text = self._base_text = label.get_text()
+            self.label_region = RedrawRegion([label], self._label_extents(self.floating))
 
     # -- building ---------------------------------------------------------------------------------
     def _axis_lines(self, n: int) -> None:
@@ -264,15 +278,41 @@ class ConfidenceBars:
             return [RedrawRegion([t], self._cell_extents(i)) for i, t in enumerate(self.values)]
         return [RedrawRegion(self.values, self._column_extents)]
 
+    def _label_extents(self, i: int) -> Callable[[], Extents]:
+        """The class-name column at row ``i`` (and half a row more each way: a name's ink
+        may reach past a short row), left of the axis line."""
+
+        def extents() -> Extents:
+            x0 = self.box.bbox.x0
+            per_pt = float(self.box.figure.dpi) / 72.0
+            right = x0 - _SPINE_OUT * per_pt - 1.0
+            left = right - (LABEL_W + 4.0) * float(self.box.figure.dpi) / REF_DPI
+            _, top = self.box.transData.transform((0, i - 1.0))
+            _, bottom = self.box.transData.transform((0, i + 1.0))
+            return (left, round(bottom), right, round(top))
+
+        return extents
+
     @property
     def regions(self) -> list[RedrawRegion]:
-        """The redraw regions of the bars and of the value cells."""
-        return [self.bars_region, *self.value_regions]
+        """The redraw regions of the bars, of the value cells and, when the last row shows
+        each frame's argmax left out of the bars, of its class name."""
+        label = [] if self.label_region is None else [self.label_region]
+        return [self.bars_region, *self.value_regions, *label]
+
+    def shown_classes(self, pred: int) -> list[int]:
+        """The class of each bar at a frame predicting ``pred``: the fixed ones, the last
+        row taking ``pred`` when the bars leave it out."""
+        if self.floating is None or pred in self.classes:
+            return self.classes
+        return [*self.classes[: self.floating], int(pred)]
 
     # -- per step ---------------------------------------------------------------------------------
     def show(self, row: np.ndarray, pred: int) -> None:
         """Show one step's confidences ``row`` (all K classes) with argmax ``pred``."""
-        values = tuple(float(row[c]) for c in self.classes)
+        classes = self.shown_classes(pred)
+        self._show_floating(classes[-1])
+        values = tuple(float(row[c]) for c in classes)
         if (values, pred) != self._shown:
             recolour = self._shown is None or self._shown[1] != pred  # colours follow the argmax
             self._shown = (values, pred)
@@ -283,8 +323,22 @@ class ConfidenceBars:
             self.bars_region.mark()
         self._show_values(values, pred)
 
+    def _show_floating(self, shown: int) -> None:
+        """The last row's class name, when it shows each frame's left-out argmax."""
+        if self.floating is None or self.label_region is None:
+            return
+        if shown == self.classes[self.floating]:
+            text = self._base_text
+        else:  # (numbered: a class of no fixed bar)
+            text = fit(f"{shown}: {self.data.class_names[shown]}", LABEL_W - 14, FONT_TICK,
+                       "normal", middle=True)  # fmt: skip
+        if text != self._floating_text:
+            self._floating_text = text
+            self.class_labels[self.floating].set_text(text)
+            self.label_region.mark(text)
+
     def _recolour(self, pred: int) -> None:
-        is_max = [c == pred for c in self.classes]
+        is_max = [c == pred for c in self.shown_classes(pred)]
         self.bars.set_colors(
             [
                 ARGMAX_OTHER_COLOR if m and base == OTHER_COLOR else base
@@ -296,7 +350,8 @@ class ConfidenceBars:
 
     def _show_values(self, values: tuple[float, ...], pred: int) -> None:
         per_cell = len(self.value_regions) == len(self.values)
-        for i, (text, c, p) in enumerate(zip(self.values, self.classes, values, strict=True)):
+        shown = self.shown_classes(pred)
+        for i, (text, c, p) in enumerate(zip(self.values, shown, values, strict=True)):
             value = (f"{p:.2f}" if math.isfinite(p) else "nan", "bold" if c == pred else "normal")
             if value != self._value_state[i]:
                 self._value_state[i] = value
