@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +14,7 @@ from .index.rows import RUN_COLUMNS, SHOWN_COLUMNS
 from .listing import RunInfo
 from .params import decode, number
 from .protocol import MAX_COMPARE
-from .text import csv_cell, csv_safe_columns, middle_clipped, natural_key, printable
+from .text import csv_cell, csv_safe_columns, distinct_clipped, natural_key, printable
 
 COLUMNS = list(RUN_COLUMNS)
 VISIBLE_COLUMNS = list(SHOWN_COLUMNS)  # shown on the runs page
@@ -79,8 +78,9 @@ def page_frame(rows: pa.Table, params: Sequence[str] = (), *, shown: bool = True
         for column in ("name", "attack", "model", "status", "tags"):
             if column in frame:
                 frame[column] = frame[column].map(printable, na_action="ignore")
-        cut = functools.partial(middle_clipped, width=NAME_CELLS)
-        frame["name"] = frame["name"].map(cut, na_action="ignore")
+        names = frame["name"].notna()
+        shown_names = distinct_clipped(frame.loc[names, "name"].tolist(), NAME_CELLS)
+        frame.loc[names, "name"] = shown_names
     if params:
         stored = [decode(text) for text in rows["params"].to_pylist()]
         for name in params:

@@ -88,6 +88,42 @@ def middle_clipped(text: str, width: int) -> str:
     return "".join(head).rstrip() + "…" + "".join(reversed(tail)).lstrip()
 
 
+def distinct_clipped(texts: Sequence[str], width: int) -> list[str]:
+    """Each of ``texts`` cut in its middle to at most ``width`` cells (:func:`middle_clipped`),
+    but texts whose cuts read alike are cut around where they differ from each other instead
+    (``pgd-linf-eps0.0157-resnet18-cifar10-0000`` and ``…eps0.0314…`` both read
+    ``pgd-linf-eps0.…-cifar10-0000``; now ``…0157-resnet18-cifar10-0000``), or left whole."""
+    cuts = [middle_clipped(t, width) for t in texts]
+    groups: dict[str, set[str]] = {}
+    for text, cut in zip(texts, cuts, strict=True):
+        groups.setdefault(cut, set()).add(text)
+    for i, text in enumerate(texts):
+        others = groups[cuts[i]] - {text}
+        if others:
+            at = min(_first_difference(text, other) for other in others)
+            cuts[i] = _cut_at(text, at, width)
+    seen: dict[str, set[str]] = {}
+    for text, cut in zip(texts, cuts, strict=True):
+        seen.setdefault(cut, set()).add(text)
+    return [t if len(seen[c]) > 1 else c for t, c in zip(texts, cuts, strict=True)]
+
+
+def _first_difference(a: str, b: str) -> int:
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
+
+
+def _cut_at(text: str, at: int, width: int) -> str:
+    """``text`` shown from a little before position ``at`` (where it differs from another),
+    its end kept: ``…0157-resnet18-cifar10-0000``, or ``…0157-res…0-0000`` when that is
+    still too wide."""
+    start = max(at - 3, 0)
+    shown = ("…" if start else "") + text[start:]
+    if display_width(shown) <= width:
+        return shown
+    return ("…" if start else "") + middle_clipped(text[start:], width - (1 if start else 0))
+
+
 def one_line(text: object) -> str:
     """``text`` on one line with each run of control characters replaced by one space."""
     return _CONTROL_RUNS.sub(" ", str(text)).strip()

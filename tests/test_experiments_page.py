@@ -2331,3 +2331,19 @@ def test_the_chart_names_a_run_without_a_model_as_the_grid_does():
         }
     )  # fmt: skip
     assert sorted(set(robust_curve(frame)["series"])) == ["PGD · cnn", "PGD · –"]
+
+
+def test_names_whose_middle_cuts_read_alike_are_cut_where_they_differ():
+    """The runs page cut every name to 28 cells in its middle: samples of two sweeps that
+    differ in their ε read alike ("pgd-linf-eps0.…-cifar10-0000" twice), the id hidden."""
+    from animlib.text import display_width, distinct_clipped
+
+    names = [f"pgd-linf-eps{e}-resnet18-cifar10-{s:04d}" for e in ("0.0157", "0.0314")
+             for s in range(2)]  # fmt: skip
+    shown = distinct_clipped([*names, "short", "short"], 28)
+    assert len(set(shown[:4])) == 4 and shown[4:] == ["short", "short"], shown
+    assert all(display_width(s) <= 28 for s in shown)
+    assert [s[-4:] for s in shown[:4]] == ["0000", "0001", "0000", "0001"]
+    assert all(e in s for s, e in zip(shown, ("0157", "0157", "0314", "0314"), strict=False))
+    alike = ["x" * 40 + "a", "x" * 40 + "b"]  # (differing at the very end: the plain cut)
+    assert distinct_clipped(alike, 28) == [n[:14] + "…" + n[-13:] for n in alike]

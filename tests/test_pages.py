@@ -749,11 +749,17 @@ def test_the_compare_player_shows_every_perturbation_with_one_gain(app_env):
     import animlib
     from animlib.figure.pixels import auto_amplification
 
-    at = app("app_pages/compare.py", runs="alpha,beta")
+    x0 = np.full((16, 12, 3), 0.5, np.float32)
+    for name, eps in (("near", 0.01), ("far", 0.04)):  # (alpha's and beta's steps are noise)
+        with animlib.RunWriter(app_env, name=name, class_names=CLASSES, true_label=0,
+                               original=x0) as w:  # fmt: skip
+            for i in range(3):
+                w.log(image=x0 + np.float32(eps * i / 2), confidences=probs_for(i))
+    at = app("app_pages/compare.py", runs="near,far")
     assert not at.exception, at.exception
     header, _ = player_payload(at)
     gains = [run["image"]["gain"] for run in header["runs"]]
-    own = [auto_amplification(animlib.open_run(app_env / r)) for r in ("alpha", "beta")]
+    own = [auto_amplification(animlib.open_run(app_env / r)) for r in ("near", "far")]
     assert own[0] != own[1] and gains == [min(own), min(own)]
 
 
