@@ -129,6 +129,14 @@ def current(runs: Any) -> Any:
     return [now(r) for r in runs] if isinstance(runs, (list, tuple)) else now(runs)
 
 
+def current_csv(run: Any) -> bytes:
+    """The confidences CSV of ``run`` as stored when clicked (:func:`current`: the viewer's
+    MP4 of a run overwritten since was the new run, its CSV the old one)."""
+    from .views import confidence_csv
+
+    return confidence_csv(current(run))
+
+
 def _render_bytes(runs: Any, fmt: str, file: str, options: RenderOptions, session: str) -> bytes:
     key, ids = _failure_key(file, options, runs), [(session, run_id) for run_id in _ids(runs)]
     _IN_FLIGHT.update(dict.fromkeys(ids, time.monotonic() + _MAKING_S))

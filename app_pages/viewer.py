@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from animlib import runs_table as table
-from animlib.downloads import render_download, render_wait, then_served
+from animlib.downloads import current_csv, render_download, render_wait, then_served
 from animlib.errors import AnimlibError, RenderLimitError
 from animlib.index import Query
 from animlib.limits import check_gif_frames
@@ -36,7 +36,7 @@ from animlib.ui import (
     sample_neighbours,
     source_groups,
 )
-from animlib.views import confidence_csv, left_out_note, metric_cards, styled_confidences
+from animlib.views import left_out_note, metric_cards, styled_confidences
 from animlib.watching import follow_shown_runs
 
 RECENT = 8  # runs offered when the page is opened without one
@@ -311,7 +311,7 @@ if opts is not None:
 if run.confidences is not None:
     d[3].download_button(
         "Confidences CSV",
-        functools.partial(confidence_csv, run),  # made on a click (10,000 x 1,000: 126 MB)
+        functools.partial(current_csv, run),  # made on a click (10,000 x 1,000: 126 MB)
         file_name=f"{run.id}-confidences.csv",
         mime="text/csv",
         width="stretch",

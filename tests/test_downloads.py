@@ -32,3 +32,5 @@ def test_a_download_clicked_after_the_run_was_overwritten_is_of_the_run_now(tmp_
     now = downloads.current([shown, shown])
     assert [len(r) for r in now] == [5, 5] and len(shown) == 3  # (the snapshot is left alone)
     assert _frames(slots[1].data()) == 5
+    rows = downloads.current_csv(shown).decode().splitlines()  # (the viewer's CSV alike)
+    assert len(rows) == 1 + 5
