@@ -171,9 +171,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
             return 2
         infos, found = _of_experiments(args.runs, infos, set(wanted))
         unknown = sorted({*unknown, *(set(wanted) - found)}, key=natural_key)
-        if unknown:  # a typo must not read as "this experiment has no runs"
-            names = ", ".join(printable(e) for e in unknown)
-            print(f"warning: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
+        if unknown:  # a typo must not read as "this experiment has no runs" (a usage error,
+            names = ", ".join(printable(e) for e in unknown)  # as summary and outcomes say it)
+            print(f"error: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
+            return 2
     if args.json:  # (a sort by a parameter no run has is warned of as in text)
         sort = [sorted_param(args.sort or "") or ""]
         _warn_unknown_params(args.runs, sort, [i for i in infos if i.ok])

@@ -28,12 +28,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
     except AnimlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed, unchanged, held = 0, 0, set()
+    failed, unchanged, held, missing = 0, 0, set(), 0
     for run in dict.fromkeys(runs):
         try:
             before, tags = retag_changes(run, add=add, remove=remove)
         except AnimlibError as exc:
             failed += 1
+            missing += exc.code == Code.NOT_FOUND  # (a URL to nothing: a usage error too)
             print(f"error: {exc}", file=sys.stderr)
             continue
         held.update(before)
@@ -48,7 +49,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             + (f", {failed} not" if failed else "")
         )
     _note_absent(remove, held)
-    return 1 if failed else 0
+    return 2 if missing else 1 if failed else 0
 
 
 def _note_absent(remove: list[str], held: set[str]) -> None:
@@ -71,15 +72,7 @@ def runs_of(
     from .cli_args import local_root, run_path
 
     root = local_root()
-    local = "://" not in target
-    if local and ("/" in target or os.sep in target or target in (".", "..")):
-        target = os.path.normpath(target)  # (runs/ID/, A/. and alias/. name what they lead to)
-    parent, name = os.path.split(target)
-    in_root = parent and os.path.abspath(parent) == os.path.abspath(root)
-    typed = target
-    if local and in_root and not os.path.lexists(target):
-        target = name  # (runs/EXP: an experiment's id in the results folder; an existing
-        # folder stays a path: as an id, one of that name in the working folder came first)
+    typed, target = _spelled(target, root)
     bare = "/" not in target and os.sep not in target and target not in (".", "..")
     try:
         found: str | None = run_path(target)
@@ -122,6 +115,40 @@ def runs_of(
             file=sys.stderr,
         )
     return [found]
+
+
+def _spelled(target: str, root: str) -> tuple[str, str]:
+    """``target`` as typed (normalised) and as looked up: ``runs/EXP`` that is no folder is
+    the id ``EXP`` in the results folder ``root`` (an existing folder stays a path: as an id,
+    one of that name in the working folder came first).
+
+    Raises:
+        AnimlibError: (NOT_FOUND) a local path to nothing, said at once as render and validate
+            say it (not as a failed retag).
+    """
+    if "://" in target:
+        return target, target
+    if "/" in target or os.sep in target or target in (".", ".."):
+        target = os.path.normpath(target)  # (runs/ID/, A/. and alias/. name what they lead to)
+    parent, name = os.path.split(target)
+    if os.path.lexists(target) or "/" not in target and os.sep not in target:
+        return target, target
+    if parent and os.path.abspath(parent) == os.path.abspath(root):
+        return target, name
+    raise _missing_path(target)
+
+
+def _missing_path(path: str) -> AnimlibError:
+    """The error for a run folder path that names nothing."""
+    from .near_names import did_you_mean
+    from .store import open_store
+
+    return AnimlibError(
+        "no such run folder" + did_you_mean(open_store(path)),
+        run=os.path.basename(os.path.normpath(path)),
+        field="path",
+        code=Code.NOT_FOUND,
+    )
 
 
 def _in_root_missing(typed: str, run_id: str, root: str) -> AnimlibError:

@@ -894,6 +894,9 @@ def test_a_run_or_folder_named_that_does_not_exist_exits_2_from_every_command(
         ["outcomes", "nothing"],
         ["tag", "runs/pgd-img", "--add", "x"],
         ["rm", "runs/pgd-img", "--yes"],
+        ["tag", "elsewhere/pgd-img1", "--add", "x"],  # (a path to nothing: no failed retag)
+        ["rm", "elsewhere/pgd-img1", "--yes"],
+        ["ls", "runs", "--experiment", "typo"],
     ]
     for argv in calls:
         assert main(argv) == 2, argv

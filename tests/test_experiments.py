@@ -324,10 +324,9 @@ def test_cli_summary_and_ls_json(root, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert all(line.startswith("pgd-a-") for line in lines[1:-1]) and len(lines) == 6
     assert lines[-1] == "4 runs, 0 broken"
-    assert main(["ls", str(root), "--experiment", "pgd-a,pdg-b,zz"]) == 0  # typos are named
-    out = capsys.readouterr()
-    assert out.out.splitlines()[-1] == "4 runs, 0 broken"
-    assert out.err == f"warning: no experiment pdg-b, zz in {root}\n"
+    assert main(["ls", str(root), "--experiment", "pgd-a,pdg-b,zz"]) == 2  # typos are named
+    out = capsys.readouterr()  # (a usage error, as summary and outcomes say it)
+    assert out.out == "" and out.err == f"error: no experiment pdg-b, zz in {root}\n"
     # a broken run is left out (as on the runs page), even when its run.json names the experiment
     shutil.copytree(root / "pgd-a-0000", root / "pgd-a-0009")
     meta = json.loads((root / "pgd-a-0009" / "run.json").read_text())

@@ -159,8 +159,8 @@ def test_experiments_are_named_by_id_or_by_the_name_they_were_made_from(lab, cap
         assert main([command, str(lab), "--experiment", "My sweep (cnn)"]) == 2
         out, err = capsys.readouterr()
         assert "name one by its id" in err and out == ""
-    assert main(["ls", str(lab), "--experiment", "mine,mien"]) == 0  # ls still only warns
-    assert capsys.readouterr().err == f"warning: no experiment mien in {lab}\n"
+    assert main(["ls", str(lab), "--experiment", "mine,mien"]) == 2  # as summary says it
+    assert capsys.readouterr().err == f"error: no experiment mien in {lab}\n"
 
 
 def test_summary_never_writes_terminal_escapes_from_run_fields(tmp_path, capsys):
