@@ -447,13 +447,13 @@ def runs_page() -> FolderView | None:
         )
         return folder_view(index, notice)
     q, params, page_slot = query_from_widgets(index)
-    # run.json alone cannot show damaged arrays: the rows shown are checked too (quick checks,
-    # cached per run, within a time budget; every chunk of every run on request). Runs found
-    # broken are remembered by id and run.json version and left out of every page.
+    # damaged arrays: the rows shown are checked (quick, cached, in a time budget; every chunk on
+    # request); runs found broken are kept by id and run.json version, left out of every page
     problems: Problems = st.session_state.setdefault(PROBLEMS_KEY, {})
-    verdict = deep_verdict.kept(index, st.session_state)  # (dropped once the runs change)
-    if verdict is None and st.session_state.get(deep_verdict.ASKED):
+    verdict, current = deep_verdict.kept(index, st.session_state)  # (of runs changed since?)
+    if not current and st.session_state.get(deep_verdict.ASKED):
         verdict = deep_verdict.keep(index, st.session_state, run_deep_check(index, problems, q))
+        current = True
     result, unchecked, page, pages = fetch(index, q, problems)
     rows = int(st.session_state.get("f_rows", PAGE_SIZES[1]))
     shown = table.page_frame(result.rows, params)
@@ -484,7 +484,7 @@ def runs_page() -> FolderView | None:
         "parameters as params.NAME columns",
     )
     show_broken(index, problems, result.counts.broken)
-    if verdict is None:
+    if not current:
         spare.button(
             "Check every chunk",
             key="deep_check_button",
@@ -492,7 +492,7 @@ def runs_page() -> FolderView | None:
             "run without any) and list the damaged ones as broken",
             on_click=lambda: st.session_state.update({deep_verdict.ASKED: True}),
         )
-    else:
+    if verdict is not None:
         spare.caption(verdict)
     return folder_view(index, notice)
 
