@@ -363,3 +363,25 @@ def test_the_predicted_class_always_has_a_bar(tmp_path):
             if i in left_out:
                 assert label == f"{preds[i]}: class-{preds[i]:03d}", label
             assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
+
+
+def test_the_last_rows_own_argmax_redraws_exactly_in_a_comparison(tmp_path):
+    """The last row's changing name has its own redraw region: in a comparison's short rows it
+    must not reach the tick labels or the next run's header (a frame then differs from a full
+    redraw)."""
+    rng = np.random.default_rng(1)
+    names = [f"class-{k:03d}" for k in range(40)]
+    for r in range(6):
+        with animlib.RunWriter(tmp_path, name=f"m{r}", class_names=names, true_label=0) as w:
+            for s in range(12):
+                z = rng.normal(0, 0.01, 40)
+                z[0] += 0.02
+                z[(3 + 7 * s + r) % 40] += 0.05 if s else 0
+                p = np.exp(z)
+                w.log(image=np.zeros((16, 16, 3), np.float32), confidences=p / p.sum())
+    runs = [animlib.open_run(tmp_path / f"m{r}") for r in range(6)]
+    with FrameRenderer(runs) as frames:
+        assert all(row.bars.floating is not None for row in frames.figure.rows)
+        for i in [*range(12), 3, 0, 11]:
+            got = frames.frame(i)
+            assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"

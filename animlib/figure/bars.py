@@ -40,6 +40,7 @@ _HALF_BAR = 0.36  # half the height of a bar, in rows
 _ARGMAX_LINE = 1.4
 VALUE_X = 1.03  # where the value text starts, in the bars' data units (a full bar ends at 1)
 _VALUE_CHARS = "0123456789.-na"  # every character a value cell shows ("0.43", "-0.00", "nan")
+_LABEL_CHARS = "ÅÉgjpqy|()[]0123456789:…"  # the tallest and deepest ink a class name may have
 
 
 _TICKS = ((0.0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1.0, "1"))
@@ -279,17 +280,21 @@ class ConfidenceBars:
         return [RedrawRegion(self.values, self._column_extents)]
 
     def _label_extents(self, i: int) -> Callable[[], Extents]:
-        """The class-name column at row ``i`` (and half a row more each way: a name's ink
-        may reach past a short row), left of the axis line."""
+        """The class-name column at row ``i``, left of the axis line: the row, or as far as a
+        name's ink reaches from its centre where that is more (a short row), and no further
+        (below the last row are the tick labels, then the next run's header)."""
 
         def extents() -> Extents:
-            x0 = self.box.bbox.x0
-            per_pt = float(self.box.figure.dpi) / 72.0
-            right = x0 - _SPINE_OUT * per_pt - 1.0
-            left = right - (LABEL_W + 4.0) * float(self.box.figure.dpi) / REF_DPI
-            _, top = self.box.transData.transform((0, i - 1.0))
-            _, bottom = self.box.transData.transform((0, i + 1.0))
-            return (left, round(bottom), right, round(top))
+            dpi = float(self.box.figure.dpi)
+            right = self.box.bbox.x0 - _SPINE_OUT * dpi / 72.0 - 1.0
+            left = right - (LABEL_W + 4.0) * dpi / REF_DPI
+            _, top = self.box.transData.transform((0, i - 0.5))
+            _, bottom = self.box.transData.transform((0, i + 0.5))
+            _, centre = self.box.transData.transform((0, i))
+            up, down = ink_extent(_LABEL_CHARS, FONT_TICK, "normal", dpi)
+            reach = max(up, -down) + 1.0
+            low, high = min(bottom, centre - reach), max(top, centre + reach)
+            return (left, round(low), right, round(high))
 
         return extents
 
