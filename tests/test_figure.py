@@ -373,7 +373,7 @@ def test_the_last_rows_own_argmax_redraws_exactly_in_a_comparison(tmp_path):
     names = [f"class-{k:03d}" for k in range(40)]
     for r in range(6):
         with animlib.RunWriter(tmp_path, name=f"m{r}", class_names=names, true_label=0) as w:
-            for s in range(12):
+            for s in range(20):
                 z = rng.normal(0, 0.01, 40)
                 z[0] += 0.02
                 z[(3 + 7 * s + r) % 40] += 0.05 if s else 0
@@ -382,6 +382,6 @@ def test_the_last_rows_own_argmax_redraws_exactly_in_a_comparison(tmp_path):
     runs = [animlib.open_run(tmp_path / f"m{r}") for r in range(6)]
     with FrameRenderer(runs) as frames:
         assert all(row.bars.floating is not None for row in frames.figure.rows)
-        for i in [*range(12), 3, 0, 11]:
+        for i in [*range(20), 3, 0, 19]:
             got = frames.frame(i)
             assert np.array_equal(got, frames.full_frame(i)), f"frame {i}"
