@@ -139,6 +139,23 @@ class Lease:
         """
         self.done, self.total = int(done), int(total)
 
+    def reporting(self, progress: Progress | None) -> Progress:
+        """A progress callback reporting to this lease (its waiters) and to ``progress``.
+
+        Args:
+            progress: the maker's own ``progress(done, total)``, or None.
+
+        Returns:
+            ``report(done, total)``.
+        """
+
+        def report(done: int, total: int) -> None:
+            self.report(done, total)
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
     def start(self) -> Lease:
         """Start the heartbeat (a daemon thread).
 

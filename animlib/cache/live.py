@@ -49,7 +49,7 @@ from ..protocol import RunLike, check_compare, labels
 from ..rendering import encode_frames, video_metadata
 from . import keys
 from .folder import CacheFolder
-from .leases import Lease, acquire
+from .leases import acquire
 from .stats import count
 
 log = logging.getLogger("animlib.cache")
@@ -286,7 +286,7 @@ def cached_live(
         return got
     assert lease is not None
     with lease:
-        path = _remake(folder, group, fmt, options, name, _reporter(lease, progress))
+        path = _remake(folder, group, fmt, options, name, lease.reporting(progress))
     folder.evict(keep=name)
     return path
 
@@ -298,15 +298,6 @@ def is_fresh(made: float, age: float, now: float | None = None) -> bool:
     up."""
     elapsed = (time.time() if now is None else now) - made
     return 0.0 <= elapsed < age
-
-
-def _reporter(lease: Lease, progress: Progress | None) -> Progress:
-    def report(done: int, total: int) -> None:
-        lease.report(done, total)
-        if progress is not None:
-            progress(done, total)
-
-    return report
 
 
 def _remake(

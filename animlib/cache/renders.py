@@ -193,11 +193,7 @@ def render_entry(
     """Render ``group`` into the local file of ``name`` and publish it (the lease is held)."""
     from .. import rendering  # looked up per call: tests count the calls of rendering.render
 
-    def report(done: int, total: int) -> None:
-        lease.report(done, total)
-        if progress is not None:
-            progress(done, total)
-
+    report = lease.reporting(progress)
     target = folder.local_path(name)
     started = time.perf_counter()
     if wrapped_mp4(folder, group, options, target):

@@ -361,13 +361,7 @@ def _leased(
     assert lease is not None
     with lease:
         todo = missing()
-
-        def report(done: int, total: int) -> None:
-            lease.report(done, total)
-            if progress is not None:
-                progress(done, total)
-
-        make(todo, report)
+        make(todo, lease.reporting(progress))
     return todo
 
 
