@@ -63,14 +63,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _initial(meta: dict[str, Any]) -> Any:
-    """The prediction at step 0 run.json holds (in its summary), or None."""
-    summary = meta.get("summary")
-    if not isinstance(summary, dict):
-        return None
-    return summary.get("initial_pred", meta.get("initial_pred"))
-
-
 def _queried(folder: str, infos: list, args: argparse.Namespace) -> list:
     """``infos`` searched and sorted as the runs page does it (``--search``, ``--sort``,
     ``--desc``), through the folder's run index; broken runs stay (listed apart)."""
@@ -208,7 +200,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         name = (clipped(one_line(info.get("name")), NAME_CELLS),) if named else ()
         model = (info.get("model") or None,) if modeled else ()
         cells = (info.id, *name, info.get("attack"), *model, status[info.id], info.get("steps"))
-        success, flip, _ = current_outcome(info.meta or {}, _initial(info.meta or {}))
+        success, flip, _ = current_outcome(info.meta or {})
         cells += (success, shown_flip_step(success, flip))
         row = [_fmt(c) for c in cells] + _param_cells(info, params)
         rows.append([as_written(printable(c)) for c in row])

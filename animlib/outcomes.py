@@ -50,12 +50,19 @@ def run_json_inputs(meta: dict[str, Any]) -> tuple[Any, float | None, float | No
     read for what it lacks."""
     s = meta.get("summary") or {}
     true, target, success = meta.get("true_label"), meta.get("target_label"), s.get("success")
-    initial = s.get("initial_pred", meta.get("initial_pred"))
+    initial = initial_pred(meta)
     linf, l2 = _number(s.get("linf")), _number(s.get("l2"))
     # untargeted: step 0 is a success (flip_step 0) exactly when the clean input is misclassified
     derivable = target is None and success is not None
     need_pred = true is not None and initial is None and not derivable
     return initial, linf, l2, need_pred or (linf is None and int(meta.get("steps") or 0) > 0)
+
+
+def initial_pred(meta: dict[str, Any]) -> Any:
+    """The prediction at step 0 a run.json holds (in its summary, or beside it), or None."""
+    summary = meta.get("summary")
+    summary = summary if isinstance(summary, dict) else {}
+    return summary.get("initial_pred", meta.get("initial_pred"))
 
 
 INDEX_FIELD = "experiment_index"  # run.json: [[experiment step, run step, count], ...]
@@ -140,12 +147,13 @@ def run_step_at(meta: dict[str, Any], step: int) -> int:
     return shown
 
 
-def current_outcome(meta: dict[str, Any], initial: Any) -> tuple[Any, Any, bool]:
+def current_outcome(meta: dict[str, Any], initial: Any = None) -> tuple[Any, Any, bool]:
     """A run's success and flip step (its own steps) under the labels its run.json holds now,
     and whether its summary was written for other labels (``stale``). Success follows the final
     prediction; a summary written before a label was edited by hand says otherwise, and its
     flip step, found with the old labels, is then unknown (``validate`` names such a summary).
-    ``initial``: the prediction at step 0, if known (a flip step of 0 follows from it).
+    ``initial``: the prediction at step 0, if known (a flip step of 0 follows from it; None:
+    run.json's own, :func:`initial_pred`).
 
     Every view takes these (the runs table, ``ls``, ``summarize``, ``outcomes``): the run.json
     summary alone read "success, flip 2" for a run whose corrected true label is its final
@@ -154,6 +162,7 @@ def current_outcome(meta: dict[str, Any], initial: Any) -> tuple[Any, Any, bool]
     true, target = meta.get("true_label"), meta.get("target_label")
     success, flip = s.get("success"), s.get("flip_step")
     final, stale = s.get("final_pred"), False
+    initial = initial_pred(meta) if initial is None else initial
 
     def fooled(pred: Any) -> bool:  # (summary.success_flags, for one prediction)
         return pred == target if target is not None else pred != true

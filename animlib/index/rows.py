@@ -168,9 +168,8 @@ def _current(meta: dict[str, Any], summary: Any) -> tuple[Any, Any, bool]:
     labels or predictions are no numbers: such a run.json is refused when read)."""
     if not isinstance(summary, dict):
         return None, None, False
-    initial = summary.get("initial_pred", meta.get("initial_pred"))
     try:
-        return current_outcome(meta, initial)
+        return current_outcome(meta)
     except (TypeError, ValueError):
         return summary.get("success"), summary.get("flip_step"), False
 
