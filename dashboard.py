@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from animlib import linked_view
+from animlib import in_app_links, linked_view
 from animlib.cache.folder import check_outside
 from animlib.errors import AnimlibError
 from animlib.text import printable
@@ -17,6 +17,7 @@ PAGE_LINK_WRAP = (
     " {white-space: normal; overflow-wrap: anywhere}"
     # the element holding ROOT_LINK_FIX takes no room
     " [data-testid='stElementContainer']:has(#animlib-root-links) {display: none}"
+    f" [data-testid='stElementContainer']:has(#{in_app_links.SCRIPT_ID}) {{display: none}}"
 )
 # Streamlit writes a page link to the default page (the runs page) as a bare "?query" (or ""),
 # which a browser resolves against the page it is on: a middle click, "open in new tab" or a
@@ -47,6 +48,10 @@ st.set_page_config(page_title="animlib", page_icon="🎞️", layout="wide")
 # a link's label too long for a narrow window wraps (Streamlit cuts it, with no ellipsis)
 st.html(f"<style>{PAGE_LINK_WRAP}</style>")
 st.html(f'<script id="animlib-root-links">{ROOT_LINK_FIX}</script>', unsafe_allow_javascript=True)
+st.html(
+    f'<script id="{in_app_links.SCRIPT_ID}">{in_app_links.SCRIPT}</script>',
+    unsafe_allow_javascript=True,
+)
 page = st.navigation(
     [
         st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),

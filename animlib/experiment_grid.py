@@ -16,6 +16,7 @@ from PIL import Image
 
 from .errors import AnimlibError
 from .experiments import AT_START, image_key, sample_key, shown_names
+from .in_app_links import ATTR
 from .listing import RunInfo
 from .outcomes import experiment_flip_step, run_step_at
 from .protocol import MAX_COMPARE, RunLike
@@ -352,7 +353,7 @@ def _cell_html(cell: Cell, experiment: str) -> str:
     return (
         f'<td><a class="animlib-cell" data-testid="animlib-grid-cell" data-run="{e(cell.run_id)}" '
         f'data-step="{cell.step}" data-outcome="{state}" data-experiment="{e(experiment)}" '
-        f'href="{e(href)}" target="_self" title="{e(title)}" style="border-color:{color}">'
+        f'href="{e(href)}" target="_self" {ATTR} title="{e(title)}" style="border-color:{color}">'
         f'<img src="{src}" alt="{e(title)}"/><span>{e(pred) or "&nbsp;"}</span></a></td>'
     )
 
@@ -428,7 +429,7 @@ def grid_html(
             count = sum(x in row.runs for x in experiments)
             what = f"{len(ids)} runs" if count == len(ids) else f"{len(ids)} of {count} runs"
             label += (
-                f'<br/><a href="{e(link)}" target="_self" '
+                f'<br/><a href="{e(link)}" target="_self" {ATTR} '
                 f'data-testid="animlib-grid-row">compare {what}</a>'
             )
         tds = []

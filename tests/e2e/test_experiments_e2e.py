@@ -64,6 +64,61 @@ def test_grid_cells_and_a_cell_opens_its_viewer_at_the_grid_step(server, page):
     assert hosts <= {urlparse(srv.url).netloc}, hosts
 
 
+SCROLLS = """() => [document.querySelector("[data-testid='stMain']").scrollTop,
+    document.querySelector(".animlib-grid-wrap").scrollTop]"""
+
+
+def test_a_cell_opens_its_viewer_in_the_app_and_back_scrolls_the_grid_where_it_was(server, page):
+    """A cell's link loaded the viewer anew (1-2 s, a new session), and Back loaded the
+    experiments page anew at its top: a user working down a long grid scrolled back each time.
+    A left click now opens the viewer in the running app; Back returns to the grid as scrolled.
+    A click with Ctrl still opens the cell's address in a new tab."""
+    srv, _ = server
+    page.goto(f"{srv.url}/experiments?ids={','.join(EXPERIMENTS)}&step=1")
+    wait_idle(page)
+    cells = page.locator("[data-testid='animlib-grid-cell']")
+    cells.nth(31).wait_for(timeout=60_000)
+    page.evaluate("window.animlibTestMark = 1")  # gone if the browser loads a page
+    cells.nth(20).scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('.animlib-grid-wrap').scrollTop += 150")
+    page.wait_for_timeout(300)
+    before = page.evaluate(SCROLLS)
+    assert before[0] > 100 and before[1] > 100, before  # (the page and the grid scrolled)
+    with page.context.expect_page() as opened:
+        cells.nth(20).click(modifiers=["Control"])
+    assert "/viewer?run=" in opened.value.url  # (its own tab: the href as before)
+    opened.value.close()
+    assert "/experiments" in page.url
+    run_id = cells.nth(21).get_attribute("data-run")
+    cells.nth(21).click()
+    page.wait_for_url("**/viewer?**", timeout=60_000)
+    wait_idle(page)
+    page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
+    assert parse_qs(urlparse(page.url).query)["run"] == [run_id]
+    assert page.evaluate("window.animlibTestMark") == 1  # no page load
+    page.go_back()
+    page.wait_for_url("**/experiments?**", timeout=30_000)
+    cells.nth(31).wait_for(timeout=60_000)
+    page.wait_for_function(f"() => ({SCROLLS})().join() === {before!r}.join()", timeout=15_000)
+    assert page.evaluate("window.animlibTestMark") == 1
+
+
+def test_a_compared_runs_title_opens_its_viewer_in_the_app(server, page):
+    srv, _ = server
+    ids = [f"{e}-0003" for e in EXPERIMENTS]
+    page.goto(f"{srv.url}/compare?runs={','.join(ids)}&step=1")
+    wait_idle(page)
+    title = page.locator(".animlib-col-title a").nth(1)
+    title.wait_for(timeout=60_000)
+    page.evaluate("window.animlibTestMark = 1")
+    title.click()
+    page.wait_for_url("**/viewer?**", timeout=60_000)
+    wait_idle(page)
+    page.locator("[data-testid='animlib-player']").wait_for(timeout=60_000)
+    assert parse_qs(urlparse(page.url).query) == {"run": [ids[1]], "step": ["1"]}
+    assert page.evaluate("window.animlibTestMark") == 1
+
+
 def test_back_leaves_the_experiments_page_in_one_press(server, page):
     """The page wrote ids, step and order into its link one by one, each a history entry:
     Back needed four presses to leave it. A change of the grid is one entry."""

@@ -333,10 +333,11 @@ class Player {
     this.titleLinks = []; // {link, text}: cut again for a resized page
     this.runs.forEach((run, r) => {
       const col = grid.appendChild(el("div", { class: "animlib-col", "data-run": run.id }));
-      // the title opens the run in the viewer at the step shown (a page load: the viewer's own)
+      // the title opens the run in the viewer at the step shown (inside the running app: see
+      // animlib/in_app_links.py; a new tab with Ctrl or a middle click)
       const title = col.appendChild(el("div", { class: "animlib-col-title" }));
       // (run.title: its name, with its id where another compared run has the same name)
-      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${run.title}: open it in the viewer`, target: "_top" }, fitTitle(run.title, columnWidth(this.width, cols))));
+      const link = title.appendChild(el("a", { href: `viewer?run=${encodeURIComponent(run.id)}`, title: `${run.title}: open it in the viewer`, target: "_top", "data-animlib-nav": "" }, fitTitle(run.title, columnWidth(this.width, cols))));
       this.titleLinks.push({ link, text: run.title, r });
       const label = col.appendChild(el("div", { class: "animlib-col-step" }));
       this.labels.push({ r, node: label, text: (s) => `step ${s} of ${run.steps - 1}${s < this.step ? " (its last)" : ""}` });
