@@ -26,6 +26,7 @@ class Code(str, Enum):  # noqa: UP042 (StrEnum would change str() of a code)
     UNSUPPORTED = "unsupported"  # an output format or storage scheme this machine cannot do
     STORAGE = "storage"  # the storage refused an operation (read-only, no space, gone)
     RENDER = "render"  # the encoder failed while rendering
+    REPLACED = "replaced"  # a run opened before was written again under its id since
 
 
 class AnimlibError(ValueError):

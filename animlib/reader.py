@@ -90,7 +90,8 @@ class Run:
         self._checked = False  # check_arrays has passed (it runs before the first array read)
         self._checking = False  # the thread holding _check_lock is inside check_arrays
         self._check_lock = threading.RLock()
-        self.reads = RunReads(not isinstance(store, LocalStore))  # (chunks, listings: once)
+        remote = not isinstance(store, LocalStore)  # (chunks, listings: kept)
+        self.reads = RunReads(remote, store=store, uid=meta.get("run_uid"))
         self.images = ImageSteps(self)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -346,8 +347,12 @@ class Run:
         (CORRUPT)."""
         if isinstance(exc, StoreError) and exc.code == Code.UNSAFE:
             return unsafe_link(exc.field or "", self.where, self.id)
+        try:  # a run written again since its opening is said to be that, not damaged
+            self.reads.same_run(now=True)
+        except RunFormatError as replaced:
+            return replaced
         if isinstance(exc, RunFormatError):
-            return exc
+            return exc.with_traceback(None)  # (not the frames of Zarr it came through)
         if isinstance(exc, StoreError):
             text = f"{what} ({exc.message})" if what else exc.message
             return RunFormatError(text, run=self.id, field=field, code=exc.code)

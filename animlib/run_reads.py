@@ -9,14 +9,23 @@
 # keeps its memory flat). Chunk bytes are kept up to :data:`KEEP_BYTES` per run (stored bytes:
 # about the size of its images on disk) and :data:`TOTAL_BYTES` for all the open runs of the
 # process; later chunks are read each time.
+#
+# A snapshot must never mix two runs: a run written again under its id since it was opened
+# (``if_exists="overwrite"``, a notebook cell run again) would give the old run.json's steps,
+# confidences and labels the new run's images. Before a chunk is read, :meth:`RunReads.same_run`
+# checks that run.json still names the ``run_uid`` it named at opening (local folders: one stat
+# per chunk, run.json read only when it changed; object storage: at most every
+# :data:`RECHECK` s), and a failed read checks at once, so it is named for what it is.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import weakref
 from typing import Any
 
-from .errors import Code, StoreError
+from .errors import Code, RunFormatError, StoreError
 from .meta import RUN_JSON
 from .store import Store
 
@@ -26,6 +35,7 @@ KEEP_BYTES = 32 * 1024 * 1024  # most stored chunk bytes one opened remote run k
 TOTAL_BYTES = 256 * 1024 * 1024
 _total = [0]  # chunk bytes kept now by every RunReads of this process
 _total_lock = threading.RLock()  # (re-entered when a collection frees a run while it is held)
+RECHECK = 1.0  # seconds between reads of a remote run's run.json by :meth:`RunReads.same_run`
 
 
 def _reserve(nbytes: int) -> bool:
@@ -48,11 +58,23 @@ def kept_bytes() -> int:
 
 
 class RunReads:
-    """The chunk bytes and listings one opened run read (nothing when not ``enabled``)."""
+    """The chunk bytes and listings one opened run read (nothing when not ``enabled``), and
+    the identity of that run (``store``: its folder, ``uid``: the ``run_uid`` its run.json
+    named; None: not checked, as for another tool's run without one)."""
 
-    def __init__(self, enabled: bool, max_bytes: int = KEEP_BYTES) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        max_bytes: int = KEEP_BYTES,
+        *,
+        store: Store | None = None,
+        uid: str | None = None,
+    ) -> None:
         self.enabled = enabled
         self.max_bytes = max_bytes
+        self._store, self._uid = store, uid
+        self._seen = store.write_time(RUN_JSON) if store is not None and uid else ""
+        self._checked_at = time.monotonic()
         self._lock = threading.Lock()
         self._chunks: dict[str, bytes] = {}
         self._listings: dict[str, list[str]] = {}
@@ -62,14 +84,67 @@ class RunReads:
             weakref.finalize(self, _release, self._held)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "max_bytes": self.max_bytes}  # (a copy reads afresh)
+        return {  # (a copy reads afresh, and checks the run's identity at its first read)
+            "enabled": self.enabled,
+            "max_bytes": self.max_bytes,
+            "identity": (self._store, self._uid, self._seen),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["enabled"], state["max_bytes"])
+        store, uid, seen = state.get("identity") or (None, None, "")
+        self.__init__(state["enabled"], state["max_bytes"], store=store, uid=uid)
+        self._seen, self._checked_at = seen, float("-inf")
 
     def chunk(self, key: str) -> bytes | None:
-        """The bytes of chunk ``key`` (a path in the run folder) if read before, else None."""
+        """The bytes of chunk ``key`` (a path in the run folder) if read before, else None.
+        Called before every chunk read: first checks :meth:`same_run`.
+
+        Raises:
+            RunFormatError: (REPLACED, MISSING) the run was written again or removed since it
+                was opened."""
+        self.same_run()
         return self._chunks.get(key) if self.enabled else None
+
+    def same_run(self, *, now: bool = False) -> None:
+        """Raise if the run folder no longer holds the run opened (see the module's notes);
+        ``now``: look at once (a read failed), else as often as is cheap.
+
+        Raises:
+            RunFormatError: (REPLACED) run.json names another run (or none); (MISSING) the
+                run folder or its run.json is gone."""
+        store = self._store
+        if store is None or not self._uid:
+            return
+        if self._seen:  # local: run.json read again only when it changed
+            seen = store.write_time(RUN_JSON)
+            if seen == self._seen and not now:
+                return
+        elif not now and time.monotonic() - self._checked_at < RECHECK:
+            return
+        else:
+            seen = ""
+        try:
+            raw = store.read(RUN_JSON)
+        except StoreError as exc:
+            if exc.code != Code.MISSING:
+                return  # (cannot tell now: the read itself says what fails)
+            raise RunFormatError(
+                "was removed since it was opened", run=store.name, field=RUN_JSON, code=Code.MISSING
+            ) from None
+        self._checked_at = time.monotonic()
+        try:
+            uid = json.loads(raw).get("run_uid")
+        except (ValueError, AttributeError):
+            uid = None
+        if uid != self._uid:
+            raise RunFormatError(
+                "was written again since it was opened (another run is stored under its id "
+                "now, as after if_exists='overwrite'): open it again (run.reopen())",
+                run=store.name,
+                field="run_uid",
+                code=Code.REPLACED,
+            )
+        self._seen = seen
 
     def keep_chunk(self, key: str, data: bytes) -> None:
         """Keep the bytes of chunk ``key`` (as checked by its reader), within the budget."""

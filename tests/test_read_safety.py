@@ -120,12 +120,12 @@ def test_a_run_folder_deleted_after_opening_renders_nothing(tmp_path):
     run_dir = full_run(tmp_path / "runs")
     run = animlib.open_run(run_dir)
     shutil.rmtree(run_dir)
-    for fmt in ("gif", "html"):
-        with pytest.raises(RunFormatError, match="is missing") as info:
+    for fmt in ("gif", "html"):  # (said of the run: not a chunk "missing", as if damaged)
+        with pytest.raises(RunFormatError, match="was removed since it was opened") as info:
             animlib.render(run, tmp_path / f"out.{fmt}", dpi=50)
         assert info.value.code == Code.MISSING
         assert not (tmp_path / f"out.{fmt}").exists()
-    with pytest.raises(RunFormatError, match="is missing"):
+    with pytest.raises(RunFormatError, match="was removed since it was opened"):
         run.images[3]
 
 
