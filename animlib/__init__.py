@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .animation import animate
     from .experiment_info import ExperimentInfo
     from .experiment_writer import BatchWriter
-    from .experiments import list_experiments, summarize
+    from .experiments import list_experiments, run_outcomes, summarize
     from .listing import RunInfo, list_runs
     from .metrics import run_metrics
     from .open_writers import finish
@@ -43,6 +43,7 @@ _LAZY = {
     "ExperimentInfo": ".experiment_info",
     "list_experiments": ".experiments",
     "summarize": ".experiments",
+    "run_outcomes": ".experiments",
     "RunInfo": ".listing",
     "list_runs": ".listing",
     "run_metrics": ".metrics",
@@ -98,6 +99,7 @@ __all__ = [
     "render",
     "render_compare",
     "run_metrics",
+    "run_outcomes",
     "summarize",
     "validate",
 ]

@@ -18,6 +18,13 @@ from .protocol import RunLike, RunPath, as_runs, check_compare
 
 __all__ = ["animate", "animate_compare", "use_bundled_ffmpeg"]
 
+# Jupyter's inline backend (ipykernel's default), which shows every pyplot figure at a cell's end
+INLINE_BACKENDS = (
+    "inline",
+    "module://matplotlib_inline.backend_inline",
+    "module://ipykernel.pylab.backend_inline",
+)
+
 
 def use_bundled_ffmpeg() -> str:
     """Point matplotlib at the ffmpeg shipped in ``imageio-ffmpeg`` (unless a path was chosen).
@@ -53,6 +60,22 @@ def _interval_ms(
     return float(interval)
 
 
+def new_figure(dpi: float) -> Figure:
+    """An animation's own figure: a pyplot one (``plt.show()`` opens its window and plays it),
+    except under Jupyter's inline backend, which would show a pyplot figure once more after the
+    cell's video, as a still image of its first frame: there a figure pyplot does not know, on
+    the Agg canvas the inline backend would give it."""
+    if matplotlib.get_backend() in INLINE_BACKENDS:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = Figure(dpi=dpi)
+        FigureCanvasAgg(fig)  # (sets fig.canvas)
+        return fig
+    import matplotlib.pyplot as plt
+
+    return plt.figure(dpi=dpi)
+
+
 def animate(
     run: RunLike | RunPath | Iterable[RunLike | RunPath],
     *,
@@ -71,7 +94,9 @@ def animate(
     (default 10), ``stride``, ``dpi``, ``top_k``, ``amplification``); ``interval`` (ms per
     frame) replaces ``fps`` (giving both is an error). Frame ``i`` shows step ``i * stride``; the
     last frame shows the last step.
-    The figure is a pyplot figure (``plt.show()`` works) unless ``fig`` is given. Works with
+    The figure is a pyplot figure (``plt.show()`` works) unless ``fig`` is given or the
+    backend is Jupyter's inline one (a cell ending in the animation shows its video, not also
+    a still image of step 0: :func:`new_figure`). Works with
     ``to_html5_video()``, ``to_jshtml()``, ``save("x.mp4")`` and
     ``save("x.gif", writer="pillow")``. The panel object is available as ``anim.panels``.
     A run folder's path works in place of a run (opened with :func:`animlib.open_run`).
@@ -84,13 +109,13 @@ def animate(
     use_bundled_ffmpeg()
     made = fig is None
     if fig is None:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(dpi=opts.dpi)
+        fig = new_figure(opts.dpi)
     try:
         panels: PanelFigure = make_figure(runs, opts, fig)
     except BaseException:
         if made:  # (a blank figure left in pyplot per failure: one more in each notebook cell)
+            import matplotlib.pyplot as plt
+
             plt.close(fig)
         raise
     anim = FuncAnimation(

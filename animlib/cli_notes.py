@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Collection
 from typing import Any
@@ -40,9 +39,7 @@ def summary_notes(
     experiments = None if within is None else _experiments_of(root, within)
     note_broken(root, *checked, experiments=experiments)
     note_missing(root, experiments=experiments)
-    if "n" in table:
-        by = list(table.columns[: list(table.columns).index("n")])
-        note_repeated_images(root, by, all_runs=all_runs, within=within)
+    note_repeated_images(table)
     note_past_budget(root, all_runs=all_runs, all_counted=all_counted, within=within)
     note_clean_misses(table)
     note_mixed_models(table)
@@ -221,12 +218,13 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     its last step as fooled at step 0 (success, flip step 0), a targeted one only where the
     model already predicted the target, which the success rate alone does not show."""
     from .experiment_views import clean_misses
+    from .summary_pools import group_label
 
     if "clean_acc" not in table or "n" not in table:
         return
     keys = list(table.columns[: list(table.columns).index("n")])  # the --by keys
     keys = ["experiment"] if "experiment" in keys else keys  # (not the attack, ε beside it)
-    labels = [" ".join(map(_shown, row)) for row in table[keys].itertuples(index=False)]
+    labels = [group_label(row) for row in table[keys].itertuples(index=False)]
     missed = clean_misses(table, labels)
     if not missed:
         return
@@ -241,48 +239,12 @@ def note_clean_misses(table: Any, most: int = 3) -> None:
     )
 
 
-def _shown(value: Any) -> str:
-    """A group's value as a note names it: a missing one (a plain run's experiment) as "(none)"."""
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "(none)" if missing else printable(value)
+def note_repeated_images(table: Any) -> None:
+    """On stderr, the groups of a summary ``table`` that hold one image attacked alike
+    (attack, model, params, target) by several experiments: a rerun with
+    ``if_exists="new"`` (``pgd-2`` beside ``pgd``), which their ``n`` and rates count twice
+    (its ``attrs["reruns"]``, which :func:`animlib.summarize`'s warning names too)."""
+    from .summary_pools import RERUNS, reruns_text
 
-
-def note_repeated_images(
-    root: str,
-    by: list[str],
-    *,
-    all_runs: bool,
-    most: int = 3,
-    within: Collection[str] | None = None,
-) -> None:
-    """On stderr, the groups of a summary ``by`` keys other than the experiment that hold one
-    image attacked alike (attack, model, params, target) by several experiments: a rerun with
-    ``if_exists="new"`` (``pgd-2`` beside ``pgd``), which their ``n`` and rates count twice."""
-    from .experiments import image_key, indexed_runs, lookup
-    from .index import open_index
-
-    if "experiment" in by:
-        return
-    seen: dict[tuple, dict[tuple, set[str]]] = {}  # group -> image, attacked so -> experiments
-    for info in indexed_runs(open_index(root), experiments_only=not all_runs, within=within):
-        meta = info.meta or {}
-        if meta.get("experiment") and meta.get("sample") is not None:
-            images = seen.setdefault(tuple(lookup(meta, k) for k in by), {})
-            how = ("attack", "model", "params", "target_label")  # (targeted: another attack)
-            alike = (image_key(meta), *(lookup(meta, k) for k in how))
-            images.setdefault(alike, set()).add(str(meta["experiment"]))
-    repeated = []
-    for group, images in seen.items():
-        twice = {k: e for k, e in images.items() if len(e) > 1}
-        if twice:
-            experiments = sorted(set().union(*twice.values()))
-            label = " ".join(_shown(value) for value in group)
-            repeated.append(f"{label} ({plural(len(twice), 'image')} in {', '.join(experiments)})")
-    if repeated:
-        more = f" and {len(repeated) - most} more" if len(repeated) > most else ""
-        print(
-            "note: groups holding reruns (one image attacked alike by several experiments) "
-            f"count it more than once: {'; '.join(repeated[:most])}{more}; --by experiment "
-            "keeps them apart",
-            file=sys.stderr,
-        )
+    if reruns := table.attrs.get(RERUNS):
+        print(f"note: {reruns_text(reruns, '--by experiment')}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 
 from .cli_notes import summary_notes
 from .cli_output import print_json, summary_text
@@ -35,19 +36,22 @@ def _number(value: float) -> str:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from .experiments import DAMAGED, UNCHECKED, summarize
+    from .summary_pools import RERUNS_NOTE
     from .summary_scope import narrows
 
     narrowed = narrows(args.experiment, args.search)
     try:
-        table = summarize(
-            args.runs,
-            by=args.by,
-            experiments_only=not args.all_runs,
-            include_incomplete=args.include_incomplete,
-            experiments=args.experiment,
-            search=args.search,
-            over=args.over or None,
-        )
+        with warnings.catch_warnings():  # (summarize's warning of reruns: a note says it below)
+            warnings.filterwarnings("ignore", message=RERUNS_NOTE, category=UserWarning)
+            table = summarize(
+                args.runs,
+                by=args.by,
+                experiments_only=not args.all_runs,
+                include_incomplete=args.include_incomplete,
+                experiments=args.experiment,
+                search=args.search,
+                over=args.over or None,
+            )
     except AnimlibError as exc:
         if exc.field not in ("by", "experiments", "over"):
             raise

@@ -16,8 +16,8 @@ from .errors import AnimlibError, Code
 from .experiment_info import ExperimentInfo
 from .listing import RunInfo
 from .outcomes import outcome_of
+from .summary_pools import RERUNS, GroupPools, warn_reruns
 from .summary_rows import SUMMARY_COLUMNS, group_order, summary_row
-from .summary_scope import MIXED_MODELS, mixed_models
 from .text import printable
 
 if TYPE_CHECKING:
@@ -26,17 +26,8 @@ if TYPE_CHECKING:
     from .index import RunIndex
 
 NO_STEP = "no step"  # why a run is left out when it has stored no step
-OUTCOME_COLUMNS = (
-    "id",
-    "experiment",
-    "sample",
-    "clean_correct",
-    "robust",
-    "success",
-    "linf",
-    "l2",
-    "flip_step",
-)
+OUTCOME_COLUMNS = ("id", "experiment", "sample", "clean_correct", "robust", "success", "linf",
+                   "l2", "flip_step")  # fmt: skip
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
 CHECK_BUDGET_S = 10.0  # seconds a summary checks runs' arrays (the rest: by the next summaries)
 UNCHECKED = "unchecked"  # table.attrs: runs whose arrays are not checked yet (see summarize)
@@ -398,7 +389,11 @@ def summarize(
 
     Returns:
         The summary table, sorted by the ``by`` columns. ``table.attrs["mixed_models"]``
-        names the rows that pool the runs of several models (``{label: models}``).
+        names the rows that pool the runs of several models (``{label: models}``);
+        ``table.attrs["reruns"]`` the rows holding reruns, which count an image once per
+        experiment that attacked it alike (``pgd`` and ``pgd-2``, made by ``if_exists="new"``;
+        ``{label: {"images": n, "experiments": ids}}``; never by experiment), and a
+        ``UserWarning`` says so, as the CLI's note does.
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.
@@ -408,32 +403,31 @@ def summarize(
     from .index.checks import damaged_sample_runs
     from .index.experiments import experiment_summary
     from .summary_scope import run_scope
+    from .summary_spread import with_spread
 
-    if over is not None:
-        from .summary_spread import with_spread
-
-        options = dict(storage_options=storage_options, experiments_only=experiments_only,
-                       include_incomplete=include_incomplete, experiments=experiments,
-                       search=search)  # fmt: skip
-        return with_spread(lambda keys: summarize(root, keys, **options), _by_keys(by), over)
     index = _index(root, storage_options)
     scope = run_scope(index, experiments=experiments, search=search, where=str(root))
     damaged, unchecked = damaged_sample_runs(
         index, experiments_only=experiments_only, budget_s=CHECK_BUDGET_S, within=scope
     )
-    if scope is None and experiments_only and _by_keys(by) == ["experiment"]:  # (columns)
-        table = experiment_summary(
-            index, storage_options=storage_options, include_incomplete=include_incomplete,
-            damaged=damaged,
-        )  # fmt: skip
-    else:
-        table = summarize_runs(
-            indexed_runs(index, experiments_only=experiments_only, within=scope), by,
+
+    def by_keys(keys: list[str]) -> pd.DataFrame:  # (one index refresh and check for both)
+        if scope is None and experiments_only and keys == ["experiment"]:  # (columns)
+            return experiment_summary(
+                index, storage_options=storage_options, include_incomplete=include_incomplete,
+                damaged=damaged,
+            )  # fmt: skip
+        return summarize_runs(
+            indexed_runs(index, experiments_only=experiments_only, within=scope), keys,
             storage_options=storage_options, experiments_only=experiments_only,
             include_incomplete=include_incomplete, writers_gone=index.writers_gone,
             damaged=damaged,
         )  # fmt: skip
+
+    table = by_keys(_by_keys(by)) if over is None else with_spread(by_keys, _by_keys(by), over)
     table.attrs.update({UNCHECKED: unchecked, DAMAGED: len(damaged)})
+    table.attrs.setdefault(RERUNS, {})  # (by experiment: none)
+    warn_reruns(table)  # (once: not for the spread's groups by ``over`` too)
     return table
 
 
@@ -471,7 +465,7 @@ def summarize_runs(
 
     keys = _by_keys(by)
     groups: dict[tuple, list[dict | None]] = {}  # None: a run left out
-    models: dict[tuple, set] = {}  # the models of each group's counted runs
+    pools = GroupPools(keys)  # the models and images of each group's counted runs
     held = [False] * len(keys)  # some run holds the key (a null value is a value: no typo)
     for info in runs:
         meta = info.meta or {}
@@ -484,7 +478,7 @@ def summarize_runs(
         outcome = outcome_of(info, storage_options) if counted else None
         group = tuple(lookup(meta, k) for k in keys)
         groups.setdefault(group, []).append(outcome)
-        models.setdefault(group, set()).update([meta.get("model")] if counted else [])
+        pools.add(group, meta if counted else None)
     for i, key in enumerate(keys):  # a key no run has is a typo more often than a choice
         if groups and not held[i]:
             raise AnimlibError(
@@ -495,6 +489,5 @@ def summarize_runs(
     order = sorted(groups, key=group_order)
     rows = [{**dict(zip(keys, g, strict=True)), **summary_row(groups[g])} for g in order]
     table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
-    labels = [" ".join(map(str, group)) for group in order]
-    table.attrs[MIXED_MODELS] = mixed_models(labels, [models[g] for g in order])
+    table.attrs.update(pools.attrs(order))
     return table

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -220,6 +222,17 @@ def test_run_outcomes_per_run(root):
     assert row["experiment"] == "pgd-a" and row["sample"] == 2 and row["params.eps"] == 0.1
     assert not row["clean_correct"] and row["robust"] and not row["success"]
     assert row["flip_step"] == 0
+
+
+def test_every_function_the_readme_calls_on_animlib_is_exported():
+    """``animlib.run_outcomes`` raised AttributeError, though summarize's docs name it and
+    README shows it: a notebook had to import it from ``animlib.experiments``."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    called = set(re.findall(r"\banimlib\.(\w+)\(", readme))
+    assert "run_outcomes" in called and "summarize" in called
+    assert sorted(called - set(animlib.__all__)) == []
+    assert animlib.run_outcomes is experiments.run_outcomes
+    assert "run_outcomes" in dir(animlib)
 
 
 def test_cli_summary_says_which_experiments_failed_or_run(root, capsys):
