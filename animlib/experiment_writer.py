@@ -143,8 +143,7 @@ class BatchWriter:
         self._sinks: list[SampleSink] | None = None
         self._flusher: Flusher | None = None
         self._n = 0
-        self._closed = False
-        self._finished = False
+        self._closed = self._finished = False
         self._failed: tuple[str, ExperimentStoreError] | None = None  # a failed final write
         self._lock = threading.Lock()
         self.experiment, self._replace = resolve_experiment_id(
@@ -183,14 +182,15 @@ class BatchWriter:
         return self._n
 
     def __repr__(self) -> str:
-        """``BatchWriter(experiment=..., samples=B, steps=N, status='open'|'closed', root=...)``."""
+        """``BatchWriter(experiment=..., ..., status='open'|'closing'|'closed', root=...)``."""
         got = self.__dict__.get  # (a constructor or resume that failed half-way: in a debugger)
+        closing = got("_closed", True) and not got("_finished", True) and got("_flusher")
         return short_repr(
             "BatchWriter",
             experiment=got("experiment"),
             samples=got("_b"),
             steps=got("_n"),
-            status="closed" if got("_closed", True) else "open",
+            status="closing" if closing else "closed" if got("_closed", True) else "open",
             root=got("_root"),
         )
 
@@ -240,15 +240,14 @@ class BatchWriter:
         with self._lock:  # a finish in another thread (at exit: a daemon's log) waits for it
             if self._closed:
                 raise blame("log", "this writer is closed", code=Code.CLOSED)
-            if self._sinks is None:
-                self._open_sinks(step)
+            # every sample gets the step, or none (the first: every run is made); Ctrl-C waits
+            with deferred_interrupt(raise_it=False) as ctrl_c:
+                self._open_sinks(step) if self._sinks is None else self._write(step)
                 self._n += 1
-            else:
-                with deferred_interrupt():  # every sample gets the step, or none (Ctrl-C waits)
-                    self._write(step)
-                    self._n += 1
         if self._flusher is not None:
             self._flusher.poke()
+        if ctrl_c:
+            raise KeyboardInterrupt  # (Ctrl-C, held back until the step reached every sample)
         return self._n - 1
 
     def flush(self) -> None:
@@ -271,8 +270,11 @@ class BatchWriter:
             AnimlibError: the first error met while closing (every run is still tried; calling
                 finish again retries the runs that could not be closed).
         """
-        with self._lock:
+        # whole: a Ctrl-C in the final write left runs `running` (a later finish: `finished`)
+        with self._lock, deferred_interrupt(raise_it=False) as ctrl_c:
             self._finish(M.end_status(status), error)
+        if ctrl_c:
+            raise KeyboardInterrupt  # (Ctrl-C, held back until every run was closed)
 
     def _finish(self, status: str, error: str | None) -> None:
         if self._finished:
@@ -423,8 +425,7 @@ class BatchWriter:
 
     def _open_sinks(self, step: BatchStep) -> None:
         """Create every sample's run and write the first step (the batch is already checked)."""
-        b = len(step.images)
-        self._b = b
+        self._b = b = len(step.images)
         if self._ids is None:
             self._ids = np.arange(b, dtype=np.int64)
         self._image_shape = tuple(step.images.shape[1:])
@@ -458,8 +459,7 @@ class BatchWriter:
         if not errors:
             return [f.result() for f in futures]
         # runs with zero steps remove themselves when they fail: nothing half-written stays
-        opened = self._sinks or [f.result() for f in futures if f.exception() is None]
-        for sink in opened:
+        for sink in [f.result() for f in futures if f.exception() is None]:
             sink.finish("failed", error=str(errors[0]))
         self._closed = True
         raise errors[0]

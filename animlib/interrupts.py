@@ -185,21 +185,26 @@ def sigterm_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deferred_interrupt() -> Iterator[None]:
+def deferred_interrupt(*, raise_it: bool = True) -> Iterator[list[int]]:
     """Run the block whole: a Ctrl-C (SIGINT) that arrives meanwhile raises KeyboardInterrupt
     when the block ends, not in its middle, and a SIGTERM :class:`Terminated`. Only in the main
     thread (elsewhere signals do not interrupt), Ctrl-C only with Python's own SIGINT handler
-    installed (else the program handles it)."""
+    installed (else the program handles it).
+
+    With ``raise_it=False`` the caller raises the KeyboardInterrupt: the block gets the list
+    the Ctrl-Cs are put in, and a public method raising it in its own frame gives a traceback
+    of the user's line and that one (raised here, it also ran through contextlib and this
+    module)."""
+    caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
     own = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    caught: list[int] = []
     if own:
         signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     _held[0] += 1
     try:
-        yield
+        yield caught
     finally:
         _held[0] -= 1
         if own:
@@ -207,7 +212,7 @@ def deferred_interrupt() -> Iterator[None]:
     if _term_pending and not _held[0]:
         _term_pending.clear()
         raise watched(Terminated(), _sigterm_caught)
-    if caught:
+    if caught and raise_it:
         raise KeyboardInterrupt
 
 

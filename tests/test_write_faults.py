@@ -459,8 +459,10 @@ def test_a_final_write_failing_for_one_sample_marks_no_sample_anything(tmp_path,
     assert str(err).startswith("experiment 'e' sample 1: ") and "no space left" in str(err)
     assert "call finish() on this writer again" in str(err)
     assert statuses(tmp_path) == [("running", 5), ("running", 2), ("running", 5)]
+    assert "status='closing'" in repr(w)  # (it said closed, its runs still open)
     w.finish()  # as the error says
     assert statuses(tmp_path) == [("finished", 5)] * 3
+    assert "status='closed'" in repr(w)
     for i in range(3):
         run = animlib.open_run(tmp_path / f"e-{i:04d}")
         assert run.meta.get("error") is None
