@@ -323,9 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "validate", allow_abbrev=False, help="check a run folder or every run in a results folder"
+        "validate",
+        allow_abbrev=False,
+        help="check a run folder, or every run in a results folder and that no experiment "
+        "lost sample runs (exit 1 if any is broken or missing)",
     )
-    p.add_argument("path", help="a run folder or a results folder")
+    p.add_argument(
+        "path", help=f"a run folder, a results folder, or a run id in the results folder ({where})"
+    )
     p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
     return parser
 
