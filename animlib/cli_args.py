@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
+    from .cli_outcomes import MOST_COLUMNS as most
+
     p = sub.add_parser(
         "outcomes",
         allow_abbrev=False,
@@ -263,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment",
         default="",
-        help="the experiments, in this order (comma-separated ids or names; default: every one)",
+        help=f"the experiments, in this order (comma-separated ids or names; at most {most} "
+        f"in the table; default: every one, the table the first {most} as summary lists "
+        "them, a note naming the others; --csv and --json take any number)",
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument(
