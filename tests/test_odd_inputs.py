@@ -4,6 +4,7 @@ of tensors that require grad."""
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -27,6 +28,29 @@ def test_a_scalar_name_too_long_for_a_folder_is_an_input_error(tmp_path):
     assert animlib.list_runs(tmp_path) == [] or all(
         not r.ok or r.get("status") == "failed" for r in animlib.list_runs(tmp_path)
     )
+
+
+def test_a_refused_scalar_name_says_what_is_valid(tmp_path):
+    """TensorBoard-style names (``loss/ce``, ``acc.top1``) were refused with "is not a valid
+    scalar name" and no rule."""
+    rule = "use letters, digits and _ (a Python identifier, not starting with a digit)"
+    w = animlib.RunWriter(tmp_path, name="r")
+    for name, like in (
+        ("loss/ce", "loss_ce"),
+        ("acc.top1", "acc_top1"),
+        ("margin loss", "margin_loss"),
+    ):
+        with pytest.raises(animlib.RunInputError) as e:
+            w.log(image=IMG, **{name: 1.0})
+        assert str(e.value) == f"run 'r': {name}: is not a valid scalar name: {rule}, e.g. {like}"
+        assert e.value.field == name
+    with pytest.raises(animlib.RunInputError, match="it is reserved"):
+        w.log(image=IMG, images=1.0)
+    w.log(image=IMG, loss_ce=1.0)
+    w.finish()
+    with pytest.raises(animlib.ExperimentInputError, match=rf"1top: .*{re.escape(rule)}, e.g. "):
+        with animlib.BatchWriter(tmp_path, experiment="b") as b:
+            b.log(images=np.stack([IMG, IMG]), **{"1top": [1.0, 2.0]})
 
 
 def test_probabilities_a_rounding_below_zero_are_probabilities(tmp_path):
