@@ -228,3 +228,19 @@ def test_a_finite_float64_beyond_float32_is_out_of_range_not_nan(tmp_path, value
     with animlib.BatchWriter(tmp_path, experiment="b", class_names=["a", "b"]) as w:
         with pytest.raises(animlib.RunInputError, match=r"sample 2: images: float images must"):
             w.log(images=batch, confidences=np.full((3, 2), 0.5), layout="HWC")
+
+
+def test_writer_meta_holds_params_as_given_and_its_docstring_says_so(tmp_path):
+    """``RunWriter.meta`` said "as last written to run.json", but its params and fields are
+    the values as given (``json.dumps(w.meta)`` failed on a tensor); run.json has them encoded."""
+    doc = " ".join(animlib.RunWriter.meta.__doc__.split())
+    assert "as last written to run.json" not in doc
+    assert "``params`` and ``fields`` hold the values as given" in doc and "encoded" in doc
+    eps, seed = np.float32(0.1), np.int64(3)
+    with animlib.RunWriter(tmp_path, name="p", params={"eps": eps}, fields={"seed": seed}) as w:
+        w.log(image=IMG)
+        assert w.meta["params"]["eps"] is eps and w.meta["seed"] is seed  # (as given)
+        assert w.meta["steps"] == 1
+    stored = animlib.open_run(w.url).meta
+    assert (stored["params"], stored["seed"]) == ({"eps": 0.1}, 3)
+    assert type(stored["params"]["eps"]) is float and type(stored["seed"]) is int
