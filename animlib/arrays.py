@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -292,8 +293,18 @@ def scalar_name_problem(name: str, reserved: tuple[str, ...]) -> str | None:
     step, so it is refused with what to do instead."""
     if name == "step":
         return "animlib numbers the steps itself (the writer's next_step): name it otherwise"
-    if name in reserved or not name.isidentifier():
-        return "is not a valid scalar name"
+    if name in reserved:
+        return (
+            "is not a valid scalar name: it is reserved (an argument of log, or an array of "
+            "the run): name it otherwise"
+        )
+    if not name.isidentifier():
+        like = re.sub(r"\W", "_", name)
+        like = like if like.isidentifier() else "loss_ce"
+        return (
+            "is not a valid scalar name: use letters, digits and _ (a Python identifier, not "
+            f"starting with a digit), e.g. {like}"
+        )
     size = len(name.encode("utf-8"))
     if size > MAX_SCALAR_NAME_BYTES:  # (it names a folder: file systems take 255 bytes)
         return f"is {size} bytes long: scalar names are at most {MAX_SCALAR_NAME_BYTES} (UTF-8)"

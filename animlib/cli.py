@@ -336,23 +336,21 @@ def _made(counts: dict[str, int]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import missing_sample_runs, validate
+    from .validation import validate
 
     path = run_path(args.path, results_folder=True)  # (a run id: the run in the results folder)
-    reports = validate(path, deep=not args.quick)
+    reports = validate(path, deep=not args.quick)  # (its runs, then its incomplete experiments)
     for report in reports:
         print(report.line())
-    broken = sum(not r.ok for r in reports)
-    if not reports:
-        print(f"no runs in {path}")
-        return 1
-    missing = missing_sample_runs(path, reports=reports)
-    for line in missing:
-        print(line)
-    mixed = sum(line.startswith("MIXED ") for line in missing)
+    runs = [r for r in reports if r.kind == "run"]
+    if not reports:  # (nothing is broken: exit 0, as ls of an empty folder)
+        print(f"note: no runs in {path}", file=sys.stderr)
+    broken = sum(not r.ok for r in runs)
+    missing = [r for r in reports if r.kind == "experiment"]
+    mixed = sum(r.code == Code.MISMATCH for r in missing)
     counts = ((len(missing) - mixed, "missing runs"), (mixed, "mixing others' runs"))
     lacking = "".join(f", {plural(n, 'experiment')} {what}" for n, what in counts if n)
-    print(f"{len(reports) - broken} ok, {broken} broken{lacking}")
+    print(f"{len(runs) - broken} ok, {broken} broken{lacking}")
     return 1 if broken or missing else 0
 
 

@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
+    from .cli_outcomes import MOST_COLUMNS as most
+
     p = sub.add_parser(
         "outcomes",
         allow_abbrev=False,
@@ -263,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment",
         default="",
-        help="the experiments, in this order (comma-separated ids or names; default: every one)",
+        help=f"the experiments, in this order (comma-separated ids or names; at most {most} "
+        f"in the table; default: every one, the table the first {most} as summary lists "
+        "them, a note naming the others; --csv and --json take any number)",
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument(
@@ -323,9 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "validate", allow_abbrev=False, help="check a run folder or every run in a results folder"
+        "validate",
+        allow_abbrev=False,
+        help="check a run folder, or every run in a results folder and that no experiment "
+        "lost sample runs (exit 1 if any is broken or missing)",
     )
-    p.add_argument("path", help="a run folder or a results folder")
+    p.add_argument(
+        "path", help=f"a run folder, a results folder, or a run id in the results folder ({where})"
+    )
     p.add_argument("--quick", action="store_true", help="skip reading every image chunk")
     return parser
 

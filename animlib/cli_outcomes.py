@@ -31,8 +31,11 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     except AnimlibError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    table = not (args.csv or args.json)
+    if not wanted and table:  # (the text table takes the first MOST_COLUMNS)
+        wanted = _default_columns(index)
     wanted = wanted or [e.id for e in experiments(index)]
-    if not wanted and not (args.csv or args.json):
+    if not wanted and table:
         print(f"no experiments in {printable(args.runs)}")
         return 0
     if not wanted:  # (what a script reads: an empty table, the note apart)
@@ -62,6 +65,29 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     for line in held_and_fooled(frame[frame["run"].isin(counted)], wanted):
         print(line)
     return 0
+
+
+def _default_columns(index: Any) -> list[str]:
+    """The experiments the table shows without ``--experiment``: every one in the order
+    ``summary`` lists them (sweeps together, by ε), the first :data:`MOST_COLUMNS` only, with a
+    note on stderr naming the others and how to see them."""
+    import pandas as pd
+
+    from .experiment_views import experiment_table
+    from .index.experiments import experiments
+
+    ordered = list(experiment_table(experiments(index), pd.DataFrame())["experiment"])
+    if len(ordered) > MOST_COLUMNS:
+        rest = ordered[MOST_COLUMNS:]
+        print(
+            f"note: the table and its closing lines show the first {MOST_COLUMNS} of "
+            f"{len(ordered)} experiments (as summary lists them; at most {MOST_COLUMNS} fit "
+            f"side by side), leaving out {len(rest):,}: {printable(some_of(rest, 5))}; name "
+            f"the ones to show with --experiment A,B,... (at most {MOST_COLUMNS}), or take "
+            "every one with --csv or --json",
+            file=sys.stderr,
+        )
+    return ordered[:MOST_COLUMNS]
 
 
 def _results(root: str, index: Any, frame: Any, wanted: Sequence[str]) -> set[str]:

@@ -18,7 +18,6 @@ from .listing import RunInfo
 from .outcomes import outcome_of
 from .summary_pools import RERUNS, GroupPools, warn_reruns
 from .summary_rows import SUMMARY_COLUMNS, group_order, summary_row
-from .text import printable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,14 +192,14 @@ def mixed_runs(info: ExperimentInfo) -> int:
     return max(_surplus(info), 0)
 
 
-def mixed_line(info: ExperimentInfo) -> str | None:
-    """What ``validate`` and ``summary`` say of an experiment with :func:`mixed_runs`, or
-    None."""
+def mixed_problem(info: ExperimentInfo) -> str | None:
+    """What ``validate`` (its ``MIXED experiment ID:`` report) and ``summary`` say of an
+    experiment with :func:`mixed_runs`, or None."""
     extra = mixed_runs(info)
     if not extra:
         return None
     return (
-        f"MIXED experiment {printable(info.id)}: {info.get('n_runs')} sample runs where its "
+        f"{info.get('n_runs')} sample runs where its "
         f"writer made {info.get('n_samples')}: runs of another experiment of this id are among "
         "them (folders renamed, then the name logged again, or runs copied in from another "
         "results folder), and its numbers pool both; give one of them another `experiment` "

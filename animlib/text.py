@@ -217,7 +217,7 @@ def confidence_text(x: float, digits: int = 4) -> str:
 SHORT_REPR_CHARS = 160  # longest string value a short repr shows whole
 
 
-def short_repr(kind: str, **fields: Any) -> str:
+def short_repr(kind: str, /, **fields: Any) -> str:
     """``kind(key=value, ...)`` of the ``fields`` that are not None, each value as its repr
     (a string cut to :data:`SHORT_REPR_CHARS` characters): the one line a notebook cell shows
     for what animlib returns, instead of every field it holds."""

@@ -1,7 +1,8 @@
 """Checks of stored runs: structure (on open), metadata, every chunk, probabilities and ranges."""
 
 # ``validate`` (the function, bound as ``animlib.validate``) checks a run folder or every run of a
-# results folder and returns one :class:`Report` per run; it never raises for a broken run.
+# results folder and returns one :class:`Report` per run (and, of a results folder, one per
+# experiment missing sample runs); it never raises for a broken run.
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ from .text import plural, printable, short_repr
 @dataclass(repr=False)
 class Report(Verdict):
     """The outcome of validating one run: ``ok``, or the first problem found with its ``field``
-    and ``code`` (from the :class:`~animlib.errors.AnimlibError`)."""
+    and ``code`` (from the :class:`~animlib.errors.AnimlibError`).
+
+    ``kind`` is ``"run"``, or ``"experiment"`` for the report of an experiment of a results
+    folder whose sample runs are not all there (``id`` the experiment's, ``url`` the results
+    folder's, ``field`` ``experiment_samples``, ``code`` MISSING; MISMATCH when it holds more
+    runs than its writer made), which is never ``ok`` and has no ``steps`` or ``status``."""
 
     id: str
     url: str
@@ -36,6 +42,16 @@ class Report(Verdict):
     status: str | None = None
     field: str | None = None
     code: Code | None = None
+    kind: str = "run"
+
+    def line(self) -> str:
+        """One line for a terminal: a run's ``OK      id  (N steps, status)`` or
+        ``BROKEN  id: reason``; an experiment's ``MISSING experiment id: reason`` (``MIXED``
+        for one holding runs of another experiment)."""
+        if self.kind != "experiment":
+            return super().line()
+        word = "MIXED" if self.code == Code.MISMATCH else "MISSING"
+        return f"{word} experiment {printable(self.id)}: {self.error}"
 
     def details(self) -> str:
         """``  (N steps, status)``."""
@@ -43,9 +59,16 @@ class Report(Verdict):
 
     def __repr__(self) -> str:
         """One short line: ``Report(id=..., ok=..., steps=..., status=...)``, with the
-        ``error`` of a broken run."""
+        ``error`` of a broken run (and ``kind`` of an experiment's report)."""
+        kind = None if self.kind == "run" else self.kind
         return short_repr(
-            "Report", id=self.id, ok=self.ok, steps=self.steps, status=self.status, error=self.error
+            "Report",
+            id=self.id,
+            kind=kind,
+            ok=self.ok,
+            steps=self.steps,
+            status=self.status,
+            error=self.error,
         )
 
 
@@ -323,7 +346,11 @@ def validate(
     deep: bool = True,
     storage_options: dict[str, Any] | None = None,
 ) -> list[Report]:
-    """Validate a run folder, or every run in a results folder. One :class:`Report` per run."""
+    """Validate a run folder, or every run in a results folder. One :class:`Report` per run,
+    then, of a results folder, one per experiment whose sample runs are not all there or not
+    all readable (``kind="experiment"``, code MISSING; MISMATCH for one holding more runs
+    than its writer made): ``all(r.ok for r in validate(path))`` is the verdict of
+    ``animlib validate PATH`` (exit 0). An empty folder gives ``[]``."""
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return [validate_run(store, deep=deep)]
@@ -338,7 +365,7 @@ def validate(
             reports.append(
                 Report(info.id, info.url, error=info.error, field=info.field, code=info.code)
             )
-    return reports
+    return reports + experiment_reports(store, reports=reports)
 
 
 def missing_sample_runs(
@@ -348,36 +375,50 @@ def missing_sample_runs(
     reports: list[Report] | None = None,
     experiments: Collection[str] | None = None,
 ) -> list[str]:
-    """One line per experiment in the results folder ``path`` (of ``experiments`` only, when
-    given) whose sample runs are not all
+    """The lines (``MISSING experiment ...``, ``MIXED experiment ...``) of
+    :func:`experiment_reports`, which takes the same arguments."""
+    kw = {"storage_options": storage_options, "reports": reports, "experiments": experiments}
+    return [report.line() for report in experiment_reports(path, **kw)]
+
+
+def experiment_reports(
+    path: str | os.PathLike[str] | Store,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    reports: list[Report] | None = None,
+    experiments: Collection[str] | None = None,
+) -> list[Report]:
+    """One report per experiment in the results folder ``path`` (of ``experiments`` only,
+    when given) whose sample runs are not all
     there or not all readable (deleted or moved, or broken: its summary then covers fewer
     images than it attacked); none for a run folder, or for experiments written before
     BatchWriter stored their size whose runs all read. An experiment with more sample runs
-    than its writer made gets a ``MIXED`` line (:func:`animlib.experiments.mixed_line`).
+    than its writer made gets a ``MIXED`` report (code MISMATCH,
+    :func:`animlib.experiments.mixed_problem`).
 
     ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
-    lines then agree with; without them, the runs the index holds as broken and the sample
+    reports then agree with; without them, the runs the index holds as broken and the sample
     runs whose arrays failed the quick check (:mod:`animlib.index.checks`: the verdicts a
     ``summarize`` found or remembered; no run is checked here)."""
-    from .experiments import list_experiments, missing_runs, mixed_line, unreadable_samples
+    from .experiments import list_experiments, missing_runs, mixed_problem, unreadable_samples
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return []
     if reports is not None:
-        bad = {r.id for r in reports if not r.ok and r.code != Code.STORAGE}
+        bad = {r.id for r in reports if not r.ok and r.kind == "run" and r.code != Code.STORAGE}
     else:
         from .index import open_index
         from .index.checks import damaged_sample_runs
 
         bad = {i.id for i in list_runs(store) if not i.ok}  # (refreshes the index)
         bad |= set(damaged_sample_runs(open_index(store, storage_options), budget_s=0)[0])
-    lines = []
+    out = []
     for exp in sorted(list_experiments(store), key=lambda e: e.id):
         if experiments is not None and exp.id not in experiments:
             continue
-        if mixed := mixed_line(exp):
-            lines.append(mixed)
+        if mixed := mixed_problem(exp):
+            out.append(_experiment_report(store, exp.id, mixed, Code.MISMATCH))
         count = missing_runs(exp) + sum(1 for r in exp.run_ids if r in bad)
         if not count:
             continue
@@ -388,7 +429,16 @@ def missing_sample_runs(
         elif unreadable:
             where = f"cannot be read ({unreadable} broken, as listed) or are not in the folder"
         total = exp.get("n_samples") or exp.get("n_runs")
-        lines.append(
-            f"MISSING experiment {printable(exp.id)}: {count} of its {total} sample runs {where}"
-        )
-    return lines
+        problem = f"{count} of its {total} sample runs {where}"
+        out.append(_experiment_report(store, exp.id, problem, Code.MISSING))
+    return out
+
+
+def _experiment_report(store: Store, experiment: str, problem: str, code: Code) -> Report:
+    """The report of an experiment of the results folder ``store`` whose sample runs are not
+    as its writer made them."""
+    from .experiments import SAMPLES_FIELD
+
+    return Report(
+        experiment, store.url, error=problem, field=SAMPLES_FIELD, code=code, kind="experiment"
+    )

@@ -226,8 +226,11 @@ class RunWriter:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """The run's metadata as last written to run.json (keys added here are written with
-        the next step)."""
+        """The run's metadata: run.json's keys, ``steps`` and ``summary`` as of the last step
+        (keys added here are written with the next step). ``params`` and ``fields`` hold
+        the values as given (a tensor, an ``np.float32``; a resumed run's as read back):
+        run.json stores them encoded (plain numbers, lists, text), as
+        ``animlib.open_run(w.url).meta`` reads them back."""
         return self._app.meta
 
     @property

@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--full]
 
-About 17 minutes on 2 cores once the data exist (the player's latency is measured apart:
+About 15 minutes on 2 cores once the data exist (the player's latency is measured apart:
 ``bench_player.py``); the first run also writes the benchmark runs
 through RunWriter (the 10,000-step 512x512 run alone takes about 6 minutes) into
 ``$ANIMLIB_BENCH_DATA`` (default: a folder in the system temp dir), reused afterwards.

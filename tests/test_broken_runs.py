@@ -1226,8 +1226,9 @@ def test_listing_rows_and_reports_share_ok_and_the_terminal_line():
     broken = Report("r4", "u", error="images: gone", steps=4)
     assert not broken.ok and broken.line() == "BROKEN  r4: images: gone"
     assert [f.name for f in dataclasses.fields(Report)] == [
-        "id", "url", "error", "steps", "status", "field", "code",
+        "id", "url", "error", "steps", "status", "field", "code", "kind",
     ]  # fmt: skip
+    assert done.kind == "run" and "kind" not in repr(done)  # (an experiment's: "experiment")
     assert [f.name for f in dataclasses.fields(RunInfo)] == [
         "id", "url", "meta", "error", "field", "code",
     ]  # fmt: skip

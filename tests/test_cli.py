@@ -613,13 +613,28 @@ def test_render_and_validate_take_a_run_id_in_the_results_folder(tmp_path, capsy
     err = capsys.readouterr().err
     assert err == (f"error: run 'nope': path: no such run folder here ({here / 'nope'}), nor in "
                    f"the results folder {runs} ($ANIMLIB_RUNS)\n")  # fmt: skip
-    (here / a).mkdir()  # a folder here of that name is what the path names
-    assert main(["validate", a]) == 1
+    (here / a).mkdir()  # a folder here of that name is what the path names (empty: no runs)
+    assert main(["validate", a]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("0 ok, 0 broken\n", f"note: no runs in {a}\n")
     monkeypatch.delenv("ANIMLIB_RUNS")
     assert main(["validate", b]) == 2
     assert (
         "nor in the results folder runs (the default; set $ANIMLIB_RUNS" in capsys.readouterr().err
     )
+
+
+def test_validate_help_says_it_takes_a_run_id(capsys, monkeypatch):
+    """README: ``validate RUN  # a run folder, or a run id in $ANIMLIB_RUNS``; --help said
+    "a run folder or a results folder" only."""
+    monkeypatch.delenv("ANIMLIB_RUNS", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # (argparse's wrapping)
+    with pytest.raises(SystemExit) as done:
+        main(["validate", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "a run folder, a results folder, or a run id in the results folder " in out
+    assert "($ANIMLIB_RUNS, else runs)" in out
 
 
 def test_a_run_id_is_found_in_a_results_folder_given_with_a_tilde(tmp_path, capsys, monkeypatch):

@@ -85,13 +85,38 @@ def test_outcomes_refuses_an_unknown_experiment_and_too_many_columns(lab, capsys
     out, err = capsys.readouterr()
     assert out == "" and "error: no experiment 'fsat' in" in err
     monkeypatch.setattr("animlib.cli_outcomes.MOST_COLUMNS", 1)
-    assert main(["outcomes", str(lab)]) == 2
+    assert main(["outcomes", str(lab), "--experiment", "fast,slow"]) == 2  # (named: refused)
     assert "2 experiments do not fit side by side" in capsys.readouterr().err
     assert main(["outcomes", str(lab), "--experiment", "slow"]) == 0
     capsys.readouterr()
     (lab / "empty").mkdir()
     assert main(["outcomes", str(lab / "empty")]) == 0
     assert capsys.readouterr().out == f"no experiments in {lab / 'empty'}\n"
+
+
+def test_outcomes_without_experiment_shows_the_first_that_fit_and_names_the_rest(
+    lab, capsys, monkeypatch
+):
+    """The demo's 9 experiments: ``outcomes runs`` exited 2 ("9 experiments do not fit side by
+    side") though --help said "default: every one"; it shows the first ones, as summary lists
+    them, and a note names the others and how to see them."""
+    write(lab, "third", SLOW)
+    assert main(["summary", str(lab)]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(listed) == ["fast", "slow", "third"]
+    monkeypatch.setattr("animlib.cli_outcomes.MOST_COLUMNS", 2)
+    assert main(["outcomes", str(lab)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split() == ["sample", "true", "class", *listed[:2], "fastest"]
+    assert err.startswith(
+        "note: the table and its closing lines show the first 2 of 3 experiments (as summary "
+        f"lists them; at most 2 fit side by side), leaving out 1: {listed[2]}; name the ones "
+        "to show with --experiment A,B,... (at most 2), or take every one with --csv or --json\n"
+    )
+    assert main(["outcomes", str(lab), "--csv"]) == 0  # (every one)
+    assert {r["experiment"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))} == {
+        "fast", "slow", "third"
+    }  # fmt: skip
 
 
 def test_the_closing_lines_count_results_only_and_say_what_they_leave_out(lab, capsys):

@@ -510,6 +510,32 @@ def test_pgd_linf_and_pgd_l2_are_pgd_in_their_ball():
         next(attacks.pgd(model, xi, label, *l2, norm="l1"))
 
 
+def test_a_rebuild_names_a_run_of_the_users_it_left_at_a_demo_id(tmp_path, capsys):
+    """README: "the command's output says which runs it left as they are"; a run of the
+    user's at a demo id was kept and the demo's written beside it (``-2``), and nothing said so
+    (only a demo run with files added was named)."""
+    import shutil
+
+    import animlib
+
+    out = tmp_path / "runs"
+    first = build_demo(str(out), seed=1, quiet=True, config=SMALL)
+    demo = first.runs[0]
+    shutil.rmtree(out / demo.run_id)
+    with animlib.RunWriter(out, name=demo.name, layout="HWC") as w:  # the user's run
+        w.log(image=np.zeros((8, 8, 3), np.float32))
+    assert w.run_id == demo.run_id
+    capsys.readouterr()
+    second = build_demo(str(out), seed=1, quiet=False, config=SMALL)
+    said = capsys.readouterr().out
+    assert (
+        f"  {demo.run_id}: left as it is, not the demo's run (a run of yours, or a folder that "
+        f"is no readable run); written beside it as {demo.run_id}-2\n" in said
+    )
+    assert f"{demo.run_id}-2" in second.run_ids and len(animlib.open_run(out / demo.run_id)) == 1
+    assert said.count("left as it is") == 1  # (the runs replaced in place are not named)
+
+
 def test_a_rebuild_keeps_a_demo_run_the_user_added_files_to(tmp_path, capsys):
     """A rebuild removed an earlier build's runs (tagged demo) whole: notes and renders the
     user had put in their folders were lost. Such a run is now left as it is (as a run not the

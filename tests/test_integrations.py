@@ -382,3 +382,22 @@ def test_foolbox_with_several_epsilons_is_refused_before_anything_is_logged(cnn,
             adapter.run(foolbox.attacks.LinfPGD(steps=2), fmodel, x, y, [0.1, 0.2], w)
         assert e.value.field == "epsilon" and "fb-many" in str(e.value)
         assert len(w) == 0
+
+
+def test_foolbox_none_with_a_fixed_epsilon_attack_is_refused_before_anything_is_logged(
+    cnn, tmp_path
+):
+    """``epsilon=None`` with LinfPGD raised Foolbox's NotImplementedError ("FixedEpsilonAttack
+    subclasses do not yet support None in epsilons") and left the sample runs failed."""
+    import foolbox
+
+    from animlib.batch_input import ExperimentInputError
+    from animlib.integrations import foolbox as adapter
+
+    model, x, y = cnn
+    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1))
+    with writer(tmp_path, "fb-none", x, y) as w:
+        with pytest.raises(ExperimentInputError, match="is a fixed-epsilon attack") as e:
+            adapter.run(foolbox.attacks.LinfPGD(steps=2), fmodel, x, y, None, w)
+        assert e.value.field == "epsilon" and "fb-none" in str(e.value)
+        assert "LinfProjectedGradientDescentAttack is" in str(e.value) and len(w) == 0

@@ -4,6 +4,7 @@ of tensors that require grad."""
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -27,6 +28,29 @@ def test_a_scalar_name_too_long_for_a_folder_is_an_input_error(tmp_path):
     assert animlib.list_runs(tmp_path) == [] or all(
         not r.ok or r.get("status") == "failed" for r in animlib.list_runs(tmp_path)
     )
+
+
+def test_a_refused_scalar_name_says_what_is_valid(tmp_path):
+    """TensorBoard-style names (``loss/ce``, ``acc.top1``) were refused with "is not a valid
+    scalar name" and no rule."""
+    rule = "use letters, digits and _ (a Python identifier, not starting with a digit)"
+    w = animlib.RunWriter(tmp_path, name="r")
+    for name, like in (
+        ("loss/ce", "loss_ce"),
+        ("acc.top1", "acc_top1"),
+        ("margin loss", "margin_loss"),
+    ):
+        with pytest.raises(animlib.RunInputError) as e:
+            w.log(image=IMG, **{name: 1.0})
+        assert str(e.value) == f"run 'r': {name}: is not a valid scalar name: {rule}, e.g. {like}"
+        assert e.value.field == name
+    with pytest.raises(animlib.RunInputError, match="it is reserved"):
+        w.log(image=IMG, images=1.0)
+    w.log(image=IMG, loss_ce=1.0)
+    w.finish()
+    with pytest.raises(animlib.ExperimentInputError, match=rf"1top: .*{re.escape(rule)}, e.g. "):
+        with animlib.BatchWriter(tmp_path, experiment="b") as b:
+            b.log(images=np.stack([IMG, IMG]), **{"1top": [1.0, 2.0]})
 
 
 def test_probabilities_a_rounding_below_zero_are_probabilities(tmp_path):
@@ -204,3 +228,19 @@ def test_a_finite_float64_beyond_float32_is_out_of_range_not_nan(tmp_path, value
     with animlib.BatchWriter(tmp_path, experiment="b", class_names=["a", "b"]) as w:
         with pytest.raises(animlib.RunInputError, match=r"sample 2: images: float images must"):
             w.log(images=batch, confidences=np.full((3, 2), 0.5), layout="HWC")
+
+
+def test_writer_meta_holds_params_as_given_and_its_docstring_says_so(tmp_path):
+    """``RunWriter.meta`` said "as last written to run.json", but its params and fields are
+    the values as given (``json.dumps(w.meta)`` failed on a tensor); run.json has them encoded."""
+    doc = " ".join(animlib.RunWriter.meta.__doc__.split())
+    assert "as last written to run.json" not in doc
+    assert "``params`` and ``fields`` hold the values as given" in doc and "encoded" in doc
+    eps, seed = np.float32(0.1), np.int64(3)
+    with animlib.RunWriter(tmp_path, name="p", params={"eps": eps}, fields={"seed": seed}) as w:
+        w.log(image=IMG)
+        assert w.meta["params"]["eps"] is eps and w.meta["seed"] is seed  # (as given)
+        assert w.meta["steps"] == 1
+    stored = animlib.open_run(w.url).meta
+    assert (stored["params"], stored["seed"]) == ({"eps": 0.1}, 3)
+    assert type(stored["params"]["eps"]) is float and type(stored["seed"]) is int

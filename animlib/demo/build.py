@@ -296,31 +296,35 @@ def _pick_sources(
     )
 
 
-def _remove_previous(out: str, name: str) -> list[str]:
+def _remove_previous(out: str, name: str) -> str | None:
     """Make room for the demo run ``name``: delete every earlier build's run of that name
     (tagged demo) in ``out``, at ``name`` or beside a kept run at ``name-2``, ``name-3``, ...;
     a run of the user's, a damaged one, or a demo run the user added files to (notes,
-    renders) is kept, and the new run takes the first free id. Returns the files added to
-    the first such demo run (the log names them), else []."""
-    store, kept = open_store(out), []
+    renders) is kept, and the new run takes the first free id. Returns why the folder at
+    ``name`` itself was kept (the log names it), else None."""
+    store, why = open_store(out), None
     copies = re.compile(rf"{re.escape(name)}(?:-[0-9]+)?")
     try:
         names = sorted(filter(copies.fullmatch, store.folder_names()), key=natural_key)
     except AnimlibError:  # (no folder yet)
-        return []
+        return None
     for candidate in names:
         folder = store.child(candidate)
         try:
             meta = json.loads(folder.read("run.json"))
         except (AnimlibError, ValueError):
-            continue
+            meta = None
         ours = isinstance(meta, dict) and meta.get("name") == name
-        if ours and DEMO_TAG in (meta.get("tags") or []):
-            if added := added_files(out, candidate):
-                kept = kept or added
-            else:
-                folder.remove(recursive=True)
-    return kept
+        ours = ours and DEMO_TAG in (meta.get("tags") or [])
+        added = added_files(out, candidate) if ours else []
+        if ours and not added:
+            folder.remove(recursive=True)
+        elif candidate == name and added:
+            files = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
+            why = f"it holds files of yours ({files})"
+        elif candidate == name:
+            why = "not the demo's run (a run of yours, or a folder that is no readable run)"
+    return why
 
 
 def _write_run(
@@ -396,7 +400,7 @@ def build_demo(
     when given (it must not be inside ``out``). With ``replace`` (the default), a run folder left
     by an earlier demo build under the same name (tagged ``demo``) is replaced, so building twice
     into one folder does not duplicate runs, unless files were added to it (then it is kept and
-    the demo's run is written beside it, as beside a run not the demo's, and the log says so);
+    the demo's run is written beside it, as beside a run not the demo's; the log names either);
     nothing else in ``out`` is touched. Deterministic
     for a given ``seed``. Raises AssertionError if a model's held-out accuracy is below
     ``config.min_accuracy`` (90% by default).
@@ -469,12 +473,10 @@ def _attack_and_write(
                 if seq is None:
                     seq = list(_generate(plan, ds.model, ds.x_test[idx], label, None, seed))
                 name = _run_name(plan, ds.name, idx, target)
-                added = _remove_previous(out, name) if replace else []
+                kept = _remove_previous(out, name) if replace else None
                 run_id = _write_run(out, name, plan, ds, source, label, target, seq)
-                if added:  # (the run is written beside it, as beside a run not the demo's)
-                    files = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
-                    log(f"  {name}: left as it is, it holds files of yours ({files}); written "
-                        f"beside it as {run_id}")  # fmt: skip
+                if kept and run_id != name:  # (as sweep.py says it of an experiment)
+                    log(f"  {name}: left as it is, {kept}; written beside it as {run_id}")
                 success = None
                 if plan.expect_success is not None:
                     success = _outcome(seq, label, target)[0]

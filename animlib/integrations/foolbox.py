@@ -47,15 +47,25 @@ def run(
         The clipped adversarial images (Foolbox's second return value), in the input's type.
 
     Raises:
-        ExperimentInputError: several epsilons, a targeted criterion whose targets the
-            writer does not hold as ``target_labels``, or plain labels (untargeted) with a
-            writer that has target labels.
+        ExperimentInputError: several epsilons, None with a fixed-epsilon attack
+            (``LinfPGD``, ``FGSM``, ...: Foolbox's ``FixedEpsilonAttack``), a targeted
+            criterion whose targets the writer does not hold as ``target_labels``, or plain
+            labels (untargeted) with a writer that has target labels; raised before anything
+            is logged.
     """
     _check_targets(labels, writer)
     if epsilon is not None and np.ndim(epsilon) != 0:
         raise ExperimentInputError(
             f"one number (or None) per experiment, got {epsilon!r}: the steps of several "
             "epsilons would mix in one run; use one BatchWriter per epsilon",
+            field="epsilon",
+            experiment=getattr(writer, "experiment", None),
+        )
+    if epsilon is None and "FixedEpsilonAttack" in class_names(attack):  # (Foolbox's own
+        raise ExperimentInputError(  # NotImplementedError, after the clean step was logged)
+            f"None is for minimization attacks (L2CarliniWagnerAttack, L2DeepFoolAttack, "
+            f"DDNAttack, ...); {type(attack).__name__} is a fixed-epsilon attack: give its "
+            "budget as one number",
             field="epsilon",
             experiment=getattr(writer, "experiment", None),
         )
