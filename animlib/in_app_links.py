@@ -3,10 +3,11 @@
 # A plain left click on a link marked with ATTR (the experiments grid's cells and "compare"
 # links, the player's run titles) is taken over by SCRIPT: the address is pushed onto the
 # browser's history and Streamlit is told, as for its own back and forward buttons, so the page
-# opens in the same session (~0.5 s, where a page load took 1-2 s and a new session). The page
-# left keeps its scroll positions (the page's and the grid's box) under its address in
-# sessionStorage, and gets them back when the browser returns to it. Middle clicks, clicks with
-# a modifier key, "open in new tab" and copied addresses use the link's href as before.
+# opens in the same session (~0.5 s, where a page load took 1-2 s and a new session). A page left
+# by such a link, Back or Forward keeps its scroll positions (the page's and the grid's box)
+# under its address in sessionStorage, and gets them back whenever the browser returns to it.
+# Middle clicks, clicks with a modifier key, "open in new tab" and copied addresses use the
+# link's href as before.
 
 ATTR = "data-animlib-nav"
 SCRIPT_ID = "animlib-in-app-links"
@@ -21,20 +22,39 @@ SCRIPT = """(() => {
     document.querySelector('[data-testid="stMain"]') || document.scrollingElement;
   const boxes = () => [...document.querySelectorAll("%(scrollers)s")];
   const state = () => document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState;
-  // back or forward to a page left by such a link: once Streamlit has run it again, scroll
-  // where it was (the page's box and the grid's)
+  const position = () => {
+    const box = pageBox();
+    const inner = boxes().map((b) => [b.scrollTop, b.scrollLeft]);
+    return { page: box ? box.scrollTop : 0, boxes: inner };
+  };
+  // the page shown, where it is scrolled: noted as it scrolls, so that a page left by Back or
+  // Forward (the address has changed when the browser says so) is kept under its own address
+  let shown = { at: here(), ...position() };
+  let noting = false;
+  const note = () => {
+    if (noting) return;
+    noting = true;
+    requestAnimationFrame(() => { noting = false; shown = { at: here(), ...position() }; });
+  };
+  document.addEventListener("scroll", note, { capture: true, passive: true });
+  const keep = (where) => {
+    try { sessionStorage.setItem(KEY + where.at, JSON.stringify(where)); } catch (e) {}
+  };
+  let ours = false;  // the popstate dispatched by a link below: a new page, opened at its top
   window.addEventListener("popstate", () => {
-    const key = KEY + here();
-    const raw = sessionStorage.getItem(key);
-    if (!raw) return;
-    sessionStorage.removeItem(key);
+    keep(shown);
+    shown = { at: here(), page: 0, boxes: [] };
+    if (ours) { ours = false; return; }
     let want;
-    try { want = JSON.parse(raw); } catch (e) { return; }
+    try { want = JSON.parse(sessionStorage.getItem(KEY + here()) || "null"); } catch (e) {}
+    if (!want) return;
+    const at = here();
     const start = performance.now();
     let ran = false;
+    // once Streamlit has run the page again (its page box high enough, the grid's there)
     const step = () => {
       const now = performance.now();
-      if (here() !== key.slice(KEY.length) || now - start > 10000) return;  // gone on, or never ran
+      if (here() !== at || now - start > 10000) return;  // gone on, or never ran
       ran = ran || state() === "running";
       const box = pageBox();
       const found = boxes();
@@ -43,6 +63,7 @@ SCRIPT = """(() => {
           && found.length >= want.boxes.length) {
         box.scrollTop = want.page;
         want.boxes.forEach((b, i) => { found[i].scrollTop = b[0]; found[i].scrollLeft = b[1]; });
+        shown = { at, ...position() };
       } else {
         requestAnimationFrame(step);
       }
@@ -56,11 +77,9 @@ SCRIPT = """(() => {
     const to = new URL(a.href, location.href);
     if (to.origin !== location.origin) return;
     ev.preventDefault();
-    const box = pageBox();
-    sessionStorage.setItem(KEY + here(), JSON.stringify({
-      page: box ? box.scrollTop : 0, boxes: boxes().map((b) => [b.scrollTop, b.scrollLeft]),
-    }));
+    shown = { at: here(), ...position() };
     history.pushState(null, "", to.href);
+    ours = true;
     window.dispatchEvent(new PopStateEvent("popstate", { state: null }));
   });
 })();""" % {"attr": ATTR, "scrollers": SCROLLERS}  # noqa: UP031 (the JS is full of braces)
