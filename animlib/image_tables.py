@@ -116,11 +116,8 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
         when tied; empty when none flipped; ``misclassified before the attack`` when only
         step 0 did).
     """
+    # (a run fooled, then not at its last step, has no flip step there: outcomes.shown_outcome)
     runs = outcomes[outcomes["experiment"].isin(list(experiments))]
-    # fooled, then not at the last step: no success, no speed (None: unknown; step 0, the model
-    # wrong before the attack, stays: a fact of the image)
-    lost = runs["success"].eq(False) & runs["flip_step"].gt(0)
-    runs = runs.assign(flip_step=runs["flip_step"].where(~lost))
     images = _images(runs)
     table = _pivot(runs, "image", "experiment", "flip_step", "min", images.index, experiments)
     flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed

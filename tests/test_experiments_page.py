@@ -1407,7 +1407,8 @@ def test_flip_steps_per_image_and_experiment():
     runs = [  # (sample, experiment, flip step, success)
         (10, "pgd", 3, True), (10, "fgsm", 1, True), (2, "pgd", 1, True), (2, "fgsm", 1, True),
         (0, "pgd", None, False), (0, "fgsm", None, False), (0, "other", 0, True),
-        (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", 1, False), (8, "fgsm", 1, False),
+        (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", None, False),
+        (8, "fgsm", None, False),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
         [
@@ -1424,7 +1425,7 @@ def test_flip_steps_per_image_and_experiment():
     )
     table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
     assert list(table.index) == [0, 2, 5, 7, 8, 10]  # by sample value; "other" left out
-    # fooled at step 1, then not at the last step: the attack failed there, it is not fastest
+    # no flip step (never fooled, or fooled and not at the last step: the outcomes give none)
     assert math.isnan(table.loc[7, "fgsm"]) and table.loc[7, "fastest"] == "pgd"
     assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == "–"  # as the others
     assert list(table.columns) == ["true class", "pgd", "fgsm", "fastest"]
