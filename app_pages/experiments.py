@@ -468,8 +468,9 @@ runs_link.page_link(
 with st.expander("Flip step per image and experiment (table)", icon=":material/table:"):
     st.caption(
         "The step at which each experiment's attack first fooled the model on the image (–: "
-        "never, not at its last step, or not attacked); *fastest*: the experiments needing the "
-        "fewest of their own steps (a one-step attack such as FGSM is fastest wherever it works)"
+        "never, not at its last step, or not attacked; 0: wrong before the attack, where no "
+        "attack is *fastest*); *fastest*: the experiments needing the fewest of their own "
+        "steps (a one-step attack such as FGSM is fastest wherever it works)"
         + (", of the images the attacks disagree on" if only_contested else "")
         + ". Click a column's header to sort by it."
     )

@@ -29,6 +29,7 @@ from animlib.experiment_views import (
     robust_curve,
     sweep_of,
 )
+from animlib.experiments import AT_START
 from animlib.grid_start import default_grid
 from animlib.text import natural_key
 from animlib.views import NO_VALUE
@@ -92,6 +93,24 @@ def test_images_the_model_got_wrong_unattacked_are_named(tmp_path, monkeypatch):
     assert "a targeted one only where the model already predicted the target" in note
     page = "".join(h.proto.body for h in at.get("html"))
     assert page.count("misclassified before the attack") == 1
+
+
+def test_the_flip_table_calls_no_attack_fastest_on_an_image_wrong_unattacked(tmp_path, monkeypatch):
+    """Sample 2 is misclassified at step 0 (pgd-a: flip step 0); the targeted attack reaches
+    its target at step 1. The table's *fastest* named the targeted attack beside the 0, though
+    README says it never calls such images' attacks fastest."""
+    from test_experiments import TARGETED, TARGETS, UNTARGETED, write
+
+    write(tmp_path / "runs", "pgd-a", UNTARGETED, 0.1)
+    write(tmp_path / "runs", "tgt", TARGETED, 0.1, targets=TARGETS, attack="PGD-T")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="pgd-a,tgt")
+    assert not at.exception, at.exception
+    table = _flip_table(at).set_index("sample")
+    assert table.loc[2, "pgd-a"] == 0 and table.loc[2, "tgt"] == 1
+    assert table.loc[2, "fastest"] == AT_START
+    assert (table.loc[0, "pgd-a"], table.loc[0, "tgt"], table.loc[0, "fastest"]) == (2, 1, "tgt")
 
 
 def test_grid_cells_follow_the_deep_link_step_and_experiments(demo_env):
@@ -1408,7 +1427,7 @@ def test_flip_steps_per_image_and_experiment():
         (10, "pgd", 3, True), (10, "fgsm", 1, True), (2, "pgd", 1, True), (2, "fgsm", 1, True),
         (0, "pgd", None, False), (0, "fgsm", None, False), (0, "other", 0, True),
         (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", None, False),
-        (8, "fgsm", None, False),
+        (8, "fgsm", None, False), (9, "pgd", 0, True), (9, "fgsm", 4, True),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
         [
@@ -1424,7 +1443,7 @@ def test_flip_steps_per_image_and_experiment():
         ]  # fmt: skip
     )
     table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
-    assert list(table.index) == [0, 2, 5, 7, 8, 10]  # by sample value; "other" left out
+    assert list(table.index) == [0, 2, 5, 7, 8, 9, 10]  # by sample value; "other" left out
     # no flip step (never fooled, or fooled and not at the last step: the outcomes give none)
     assert math.isnan(table.loc[7, "fgsm"]) and table.loc[7, "fastest"] == "pgd"
     assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == "–"  # as the others
@@ -1433,6 +1452,8 @@ def test_flip_steps_per_image_and_experiment():
     assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
     assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == "–"  # never fooled
     assert math.isnan(table.loc[5, "fgsm"]) and table.loc[5, "fastest"] == "pgd"  # not attacked
+    # the model got image 9 wrong unattacked (pgd: 0): fgsm's 4 steps are not the fastest
+    assert table.loc[9, "fgsm"] == 4 and table.loc[9, "fastest"] == AT_START
 
 
 def test_one_sample_id_naming_two_images_gives_two_rows_in_both_tables():
