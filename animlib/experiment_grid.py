@@ -18,7 +18,7 @@ from .errors import AnimlibError
 from .experiments import AT_START, image_key, sample_key, shown_names
 from .in_app_links import ATTR
 from .listing import RunInfo
-from .outcomes import experiment_flip_step, run_step_at
+from .outcomes import run_step_at, shown_outcome
 from .protocol import MAX_COMPARE, RunLike
 from .summary import success_flags
 from .text import csv_safe_columns, middle_clipped, natural_key, unique_name
@@ -80,8 +80,7 @@ def grid_rows(infos: Iterable[RunInfo], experiments: Sequence[str]) -> list[Grid
             image_key(meta),
             meta.get("sample"),
             row_label(meta.get("sample"), meta.get("class_names"), meta.get("true_label")),
-            (meta.get("summary") or {}).get("success"),
-            experiment_flip_step(meta),  # (a paused sample's, in its experiment's steps)
+            *shown_outcome(meta)[:2],  # (a paused sample's flip, in its experiment's steps)
         )
         for info in infos
         if info.ok and (exp := (meta := info.meta or {}).get("experiment")) in wanted
@@ -157,7 +156,8 @@ def run_outcome(info: RunInfo) -> dict[str, Any]:
     summary = meta.get("summary") or {}
     params = meta.get("params") or {}
     values = {key: summary.get(key) for key in SUMMARY_KEYS}
-    values["flip_step"] = experiment_flip_step(meta)  # (a paused sample's: experiment steps)
+    # as run_outcomes, ls and the runs table give them: no flip step unless a success
+    values["success"], values["flip_step"], _ = shown_outcome(meta)
     return outcome_row(info.id, meta, eps=params.get("eps", params.get("epsilon")), **values)
 
 

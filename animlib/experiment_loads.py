@@ -32,6 +32,27 @@ def experiments(
     return _experiments(where, folder_state(run_index(where)), damaged)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def robust_chart(points: pd.DataFrame, param: str) -> Any:
+    """:func:`animlib.experiment_views.robust_chart` of ``points`` and ``param``, built once
+    per value of both: every rerun of the experiments page (a poll of the folder, a grid step,
+    a tick) built it again, ~28 % of a rerun's server time. Keyed by the points' contents
+    (every value the chart draws) and not by the folder's version, it is never stale: runs
+    that change a point change the key."""
+    from .experiment_views import robust_chart as chart
+
+    return chart(points, param=param)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bar_chart(bars: pd.DataFrame) -> Any:
+    """:func:`animlib.experiment_views.robust_bar_chart` of ``bars`` (experiments with
+    nothing to sweep over), built once per value of ``bars``, as :func:`robust_chart`."""
+    from .experiment_views import robust_bar_chart
+
+    return robust_bar_chart(bars)
+
+
 GRID_THREADS = 8  # grid cells opened side by side (over object storage each waits on round trips)
 
 

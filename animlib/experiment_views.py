@@ -477,5 +477,16 @@ def _unvalidated(kind: type) -> type:
         def to_dict(self, validate: bool = False, **kwargs: Any) -> dict[str, Any]:
             return super().to_dict(validate, **kwargs)
 
+        def __reduce__(self) -> tuple[Any, ...]:  # (a class made here is found by no name)
+            return _unvalidated_chart, (kind, self.__dict__)
+
     Unvalidated.__name__ = Unvalidated.__qualname__ = kind.__name__
     return Unvalidated
+
+
+def _unvalidated_chart(kind: type, state: dict[str, Any]) -> Any:
+    """A chart of :func:`_unvalidated` ``kind`` with attributes ``state``, as unpickled (the
+    page's cache of its chart, ``st.cache_data``, keeps charts pickled)."""
+    chart = object.__new__(_unvalidated(kind))
+    chart.__dict__.update(state)
+    return chart

@@ -298,7 +298,8 @@ def run_outcomes(
     Returns:
         A pandas DataFrame with the ``by`` columns, then ``id``, ``experiment``, ``sample``,
         ``clean_correct``, ``robust``, ``success`` (bools or None), ``linf``, ``l2`` and
-        ``flip_step``.
+        ``flip_step`` (None unless the run succeeds in the end, as ``ls`` shows it:
+        :func:`animlib.outcomes.shown_outcome`).
 
     Raises:
         RunFormatError: ``root`` does not exist or is not a folder.

@@ -113,21 +113,20 @@ def flip_steps(outcomes: pd.DataFrame, experiments: Sequence[str]) -> pd.DataFra
         flips back is no success, as in ``summarize``), or not attacked; 0: the model was wrong
         before the attack);
         ``fastest``: the experiments with the smallest flip step above 0 of the row (several
-        when tied; empty when none flipped; ``misclassified before the attack`` when only
-        step 0 did).
+        when tied; empty when none flipped); ``misclassified before the attack`` on a row
+        where some experiment shows 0: the model got the image wrong unattacked, so no
+        attack is faster on it (beside three 0s, a targeted attack reaching its target at
+        step 4 read as the quickest).
     """
+    # (a run fooled, then not at its last step, has no flip step there: outcomes.shown_outcome)
     runs = outcomes[outcomes["experiment"].isin(list(experiments))]
-    # fooled, then not at the last step: no success, no speed (None: unknown; step 0, the model
-    # wrong before the attack, stays: a fact of the image)
-    lost = runs["success"].eq(False) & runs["flip_step"].gt(0)
-    runs = runs.assign(flip_step=runs["flip_step"].where(~lost))
     images = _images(runs)
     table = _pivot(runs, "image", "experiment", "flip_step", "min", images.index, experiments)
     flipped = table.where(table > 0)  # step 0: wrong before the attack, not its speed
     least = flipped.min(axis=1).to_numpy()  # NaN where none flipped: no column equals it
     names = np.array([str(e) for e in table.columns], dtype=object)
     fastest = [", ".join(names[hit]) or NO_VALUE for hit in flipped.to_numpy() == least[:, None]]
-    at_start = (table == 0).any(axis=1).to_numpy() & np.isnan(least)
+    at_start = (table == 0).any(axis=1).to_numpy()
     fastest = [AT_START if wrong else f for f, wrong in zip(fastest, at_start, strict=True)]
     taken = list(map(str, experiments))  # an experiment called "sample" keeps its column
     images, sample = _labelled(images, taken)

@@ -180,13 +180,23 @@ def current_outcome(meta: dict[str, Any], initial: Any = None) -> tuple[Any, Any
     return success, flip, stale
 
 
+def shown_outcome(meta: dict[str, Any], initial: Any = None) -> tuple[Any, Any, bool]:
+    """A run's success and flip step as every per-run view gives them (``run_outcomes``,
+    ``outcomes --csv/--json``, the grid's outcomes CSV, the flip-step table): those of
+    :func:`current_outcome`, the flip step empty unless the run succeeds in the end
+    (:func:`shown_flip_step`) and counted in its experiment's steps
+    (:func:`experiment_step`); and whether its summary was written for other labels.
+    A targeted run that reached its target at step 4 and left it at step 5 gave flip step 4
+    beside ``success`` False in the outcomes, ``-`` in ``ls`` and the runs table."""
+    success, flip, stale = current_outcome(meta, initial)
+    return success, experiment_step(meta, shown_flip_step(success, flip)), stale
+
+
 def outcome_values(meta: dict[str, Any], initial: Any, linf: Any, l2: Any) -> dict[str, Any]:
-    """The per-run values of :func:`outcome_from_meta` (:func:`current_outcome`; the flip
-    step counted in the experiment's steps)."""
+    """The per-run values of :func:`outcome_from_meta` (:func:`shown_outcome`)."""
     true, target = meta.get("true_label"), meta.get("target_label")
     final = (meta.get("summary") or {}).get("final_pred")
-    success, own_flip, stale = current_outcome(meta, initial)
-    flip = experiment_step(meta, own_flip)
+    success, flip, stale = shown_outcome(meta, initial)
     clean = None
     if true is not None and initial is not None:
         clean = int(initial) == int(true)

@@ -15,7 +15,7 @@ from animlib import experiment_columns as columns
 from animlib import experiment_grid as grid
 from animlib import experiment_views as views
 from animlib.errors import AnimlibError, Code
-from animlib.experiment_loads import experiments, grid_cells
+from animlib.experiment_loads import bar_chart, experiments, grid_cells, robust_chart
 from animlib.experiment_notes import experiment_warnings
 from animlib.experiments import ExperimentInfo, missing_runs, unreadable_samples
 from animlib.index import broken_rows
@@ -240,7 +240,7 @@ clicked = None  # the experiment of the point clicked in the chart
 if len(points):
     st.subheader(f"Robust accuracy against {sweep_label}")
     chart = st.altair_chart(
-        views.robust_chart(points, param=sweep),
+        robust_chart(points, sweep),  # (built once per set of points)
         width="stretch",
         key="robust_chart",
         on_select="rerun",
@@ -258,7 +258,7 @@ if len(points):
 elif len(bars := views.robust_bars(shown)) > 1:  # nothing to sweep over: which attack is best
     st.subheader("Robust accuracy per experiment")
     chart = st.altair_chart(
-        views.robust_bar_chart(bars),
+        bar_chart(bars),  # (built once per set of bars)
         width="stretch",
         key="robust_bars",
         on_select="rerun",
@@ -468,8 +468,9 @@ runs_link.page_link(
 with st.expander("Flip step per image and experiment (table)", icon=":material/table:"):
     st.caption(
         "The step at which each experiment's attack first fooled the model on the image (–: "
-        "never, not at its last step, or not attacked); *fastest*: the experiments needing the "
-        "fewest of their own steps (a one-step attack such as FGSM is fastest wherever it works)"
+        "never, not at its last step, or not attacked; 0: wrong before the attack, where no "
+        "attack is *fastest*); *fastest*: the experiments needing the fewest of their own "
+        "steps (a one-step attack such as FGSM is fastest wherever it works)"
         + (", of the images the attacks disagree on" if only_contested else "")
         + ". Click a column's header to sort by it."
     )

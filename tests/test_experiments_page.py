@@ -29,6 +29,7 @@ from animlib.experiment_views import (
     robust_curve,
     sweep_of,
 )
+from animlib.experiments import AT_START
 from animlib.grid_start import default_grid
 from animlib.text import natural_key
 from animlib.views import NO_VALUE
@@ -92,6 +93,24 @@ def test_images_the_model_got_wrong_unattacked_are_named(tmp_path, monkeypatch):
     assert "a targeted one only where the model already predicted the target" in note
     page = "".join(h.proto.body for h in at.get("html"))
     assert page.count("misclassified before the attack") == 1
+
+
+def test_the_flip_table_calls_no_attack_fastest_on_an_image_wrong_unattacked(tmp_path, monkeypatch):
+    """Sample 2 is misclassified at step 0 (pgd-a: flip step 0); the targeted attack reaches
+    its target at step 1. The table's *fastest* named the targeted attack beside the 0, though
+    README says it never calls such images' attacks fastest."""
+    from test_experiments import TARGETED, TARGETS, UNTARGETED, write
+
+    write(tmp_path / "runs", "pgd-a", UNTARGETED, 0.1)
+    write(tmp_path / "runs", "tgt", TARGETED, 0.1, targets=TARGETS, attack="PGD-T")
+    monkeypatch.setenv("ANIMLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    at = experiments_page(ids="pgd-a,tgt")
+    assert not at.exception, at.exception
+    table = _flip_table(at).set_index("sample")
+    assert table.loc[2, "pgd-a"] == 0 and table.loc[2, "tgt"] == 1
+    assert table.loc[2, "fastest"] == AT_START
+    assert (table.loc[0, "pgd-a"], table.loc[0, "tgt"], table.loc[0, "fastest"]) == (2, 1, "tgt")
 
 
 def test_grid_cells_follow_the_deep_link_step_and_experiments(demo_env):
@@ -502,6 +521,57 @@ def test_a_legend_of_many_sweeps_wraps_and_the_chart_grows_with_it():
     huge = spec(100)
     assert _series_layers(huge)[0]["encoding"]["color"]["legend"]["symbolLimit"] == 45
     assert huge["height"] - few["height"] == (16 - 1) * 30  # 45 names + 1 line, in 3 columns
+
+
+def test_the_robust_chart_pickles_as_the_page_caches_it():
+    """st.cache_data keeps the page's chart pickled: the chart class made to skip validation
+    (a class made in a function) could not be pickled."""
+    import pickle
+
+    frame = _frame([("a-eps0.1", "A", 0.1, 0.25), ("a-eps0.2", "A", 0.2, 0.5)])
+    points = robust_curve(frame.assign(n=[16, 16]))
+    chart = robust_chart(points)
+    again = pickle.loads(pickle.dumps(chart))
+    assert type(again) is type(chart)  # (its to_dict still skips the validation)
+    assert again.to_dict() == chart.to_dict()
+
+
+def test_the_robust_chart_is_built_again_only_when_its_points_change(tmp_path, monkeypatch):
+    """Every rerun of the page (the folder's poll every 2 s, a grid step, a tick) built the
+    Altair chart again: ~28 % of a rerun's server time. It is built once per set of points;
+    an experiment that lands (new points) still shows at once."""
+    import streamlit as st
+    from test_experiments import UNTARGETED, write
+
+    from animlib import experiment_views
+
+    root = tmp_path / "runs"
+    for eps in (0.1, 0.2):
+        write(root, f"pgd-eps{eps}", UNTARGETED, eps)
+    monkeypatch.setenv("ANIMLIB_RUNS", str(root))
+    monkeypatch.setenv("ANIMLIB_CACHE", str(tmp_path / "cache"))
+    built = []
+    real = experiment_views.robust_chart
+
+    def counted(points: pd.DataFrame, **kwargs: Any) -> Any:
+        built.append(set(points["experiment"]))
+        return real(points, **kwargs)
+
+    monkeypatch.setattr(experiment_views, "robust_chart", counted)
+    st.cache_data.clear()  # (a chart of these points cached by another test)
+    at = experiments_page()
+    at.run()
+    at.run()
+    assert not at.exception, at.exception
+    assert _chart_experiments(at) == {"pgd-eps0.1", "pgd-eps0.2"}
+    assert built == [{"pgd-eps0.1", "pgd-eps0.2"}]  # three page runs, one chart
+    write(root, "pgd-eps0.3", UNTARGETED, 0.3)
+    deadline = time.monotonic() + 30
+    while "pgd-eps0.3" not in _chart_experiments(at.run()):  # (the page polls the folder)
+        assert time.monotonic() < deadline, "the new experiment never showed in the chart"
+        time.sleep(0.5)
+    assert not at.exception, at.exception
+    assert built[-1] == {"pgd-eps0.1", "pgd-eps0.2", "pgd-eps0.3"}
 
 
 def _chart_experiments(at: AppTest) -> set[str]:
@@ -1407,7 +1477,8 @@ def test_flip_steps_per_image_and_experiment():
     runs = [  # (sample, experiment, flip step, success)
         (10, "pgd", 3, True), (10, "fgsm", 1, True), (2, "pgd", 1, True), (2, "fgsm", 1, True),
         (0, "pgd", None, False), (0, "fgsm", None, False), (0, "other", 0, True),
-        (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", 1, False), (8, "fgsm", 1, False),
+        (5, "pgd", 4, True), (7, "pgd", 2, True), (7, "fgsm", None, False),
+        (8, "fgsm", None, False), (9, "pgd", 0, True), (9, "fgsm", 4, True),
     ]  # fmt: skip
     outcomes = pd.DataFrame(
         [
@@ -1423,8 +1494,8 @@ def test_flip_steps_per_image_and_experiment():
         ]  # fmt: skip
     )
     table = flip_steps(outcomes, ["pgd", "fgsm"]).set_index("sample")
-    assert list(table.index) == [0, 2, 5, 7, 8, 10]  # by sample value; "other" left out
-    # fooled at step 1, then not at the last step: the attack failed there, it is not fastest
+    assert list(table.index) == [0, 2, 5, 7, 8, 9, 10]  # by sample value; "other" left out
+    # no flip step (never fooled, or fooled and not at the last step: the outcomes give none)
     assert math.isnan(table.loc[7, "fgsm"]) and table.loc[7, "fastest"] == "pgd"
     assert math.isnan(table.loc[8, "fgsm"]) and table.loc[8, "fastest"] == "–"  # as the others
     assert list(table.columns) == ["true class", "pgd", "fgsm", "fastest"]
@@ -1432,6 +1503,8 @@ def test_flip_steps_per_image_and_experiment():
     assert table.loc[2, "fastest"] == "pgd, fgsm"  # tied
     assert math.isnan(table.loc[0, "pgd"]) and table.loc[0, "fastest"] == "–"  # never fooled
     assert math.isnan(table.loc[5, "fgsm"]) and table.loc[5, "fastest"] == "pgd"  # not attacked
+    # the model got image 9 wrong unattacked (pgd: 0): fgsm's 4 steps are not the fastest
+    assert table.loc[9, "fgsm"] == 4 and table.loc[9, "fastest"] == AT_START
 
 
 def test_one_sample_id_naming_two_images_gives_two_rows_in_both_tables():

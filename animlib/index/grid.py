@@ -22,7 +22,7 @@ from ..experiment_grid import (
     sample_label,
 )
 from ..experiments import image_key
-from ..outcomes import experiment_flip_step
+from ..outcomes import shown_outcome
 from .experiments import exact_rows, infos_of, sample_rows, sample_value
 from .query import good_rows
 
@@ -73,8 +73,7 @@ def grid_rows(index: RunIndex, experiments: Sequence[str]) -> list[GridRow]:
                 meta = infos[run_id].meta or {}
                 sample, true = meta.get("sample"), meta.get("true_label")
                 key, found = image_key(meta), meta.get("class_names")
-                summary = meta.get("summary") or {}
-                success, flip = summary.get("success"), experiment_flip_step(meta)
+                success, flip, _ = shown_outcome(meta)
                 label = row_label(sample, found, true)
             else:
                 sample, at = sample_value(sample), (names_text, true)

@@ -26,8 +26,9 @@ from .samples import SAMPLE_COLUMNS, SAMPLE_TYPES, sample_values
 # a space inside a parameter's value is params.VALUE_SPACE in the haystack (opt=adam w is one word);
 # 13: no flip_step for a run whose flip was undone by its last step (outcomes.shown_flip_step);
 # 14: params.INDEXED 256 parameters of a run, not 64; 16: success and flip_step under the labels
-# run.json holds now (outcomes.current_outcome), final_true_conf blank when a label was edited
-SCHEMA_VERSION = "16"
+# run.json holds now (outcomes.current_outcome), final_true_conf blank when a label was edited;
+# 17: no experiment_flip either for a run whose flip was undone (outcomes.shown_outcome)
+SCHEMA_VERSION = "17"
 UTC_US = pa.timestamp("us", tz="UTC")
 _INT64 = (-(2**63), 2**63 - 1)
 
