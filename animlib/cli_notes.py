@@ -33,7 +33,8 @@ def summary_notes(
     """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
     count the incomplete runs too; ``checked``: the runs it left out because their arrays
     cannot be read, and those whose arrays it did not check yet; ``within``: the runs it was
-    narrowed to, which the notes then speak of)."""
+    narrowed to, which the notes then speak of). The notes read the run index the summary
+    refreshed: none lists the folder."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs, within=within)
     experiments = None if within is None else _experiments_of(root, within)
@@ -58,13 +59,13 @@ def note_past_budget(
     ones too) whose perturbation is larger than their ``params.eps``
     (:func:`animlib.outcomes.past_budget`): an attack that leaves its budget (a missing
     projection) counts them in success_rate, and a median L∞ hides them."""
-    from .experiments import indexed_runs
     from .index import open_index
-    from .index.experiments import counted_runs
+    from .index.experiments import counted_runs, past_budget_candidates
     from .outcomes import past_budget
 
-    index = open_index(root)
-    infos = indexed_runs(index, experiments_only=not all_runs, within=within)
+    index = open_index(root)  # (the index the summary just refreshed)
+    ids = past_budget_candidates(index, experiments_only=not all_runs, within=within)
+    infos = index.infos(ids) if ids else []  # (only these run.json are parsed)
     counted = None if all_counted else counted_runs(index, {i.id for i in infos})
     past = sorted(
         f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})"
@@ -198,10 +199,10 @@ def note_broken(
 def note_missing(root: str, most: int = 5, experiments: Collection[str] | None = None) -> None:
     """On stderr, the experiments (of ``experiments`` only, when given) some of whose sample
     runs are gone or damaged (their numbers cover the runs left; the summary's row alone did
-    not show it)."""
+    not show it), from the run index the command refreshed."""
     from .validation import missing_sample_runs
 
-    lines = missing_sample_runs(root, experiments=experiments)
+    lines = missing_sample_runs(root, experiments=experiments, refresh=False)
     for line in lines[:most]:
         if line.startswith("MIXED "):
             print(f"note: {line.removeprefix('MIXED ')}", file=sys.stderr)

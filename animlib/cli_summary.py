@@ -14,10 +14,12 @@ from .text import plural, printable
 
 
 def _no_summary(root: str, all_runs: bool) -> str:
-    """What an empty summary means: no runs at all, or runs that belong to no experiment."""
-    from .listing import list_runs
+    """What an empty summary means: no runs at all, or runs that belong to no experiment
+    (from the run index the summary just refreshed)."""
+    from .index import open_index
+    from .index.query import good_rows
 
-    readable = sum(info.ok for info in list_runs(root))
+    readable = good_rows(open_index(root).table, columns=["id"]).num_rows
     if all_runs or not readable:
         return f"no readable runs in {root}"
     return (

@@ -347,6 +347,7 @@ def missing_sample_runs(
     storage_options: dict[str, Any] | None = None,
     reports: list[Report] | None = None,
     experiments: Collection[str] | None = None,
+    refresh: bool = True,
 ) -> list[str]:
     """One line per experiment in the results folder ``path`` (of ``experiments`` only, when
     given) whose sample runs are not all
@@ -358,22 +359,29 @@ def missing_sample_runs(
     ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
     lines then agree with; without them, the runs the index holds as broken and the sample
     runs whose arrays failed the quick check (:mod:`animlib.index.checks`: the verdicts a
-    ``summarize`` found or remembered; no run is checked here)."""
-    from .experiments import list_experiments, missing_runs, mixed_line, unreadable_samples
+    ``summarize`` found or remembered; no run is checked here). ``refresh``: False reads the
+    folder's run index as the caller last refreshed it (the CLI's notes after a summary: one
+    listing of the folder per command)."""
+    from .experiments import missing_runs, mixed_line, unreadable_samples
+    from .index import open_index
+    from .index.experiments import experiments as listed_experiments
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return []
+    index = open_index(store, storage_options)
+    if refresh:
+        index.refresh()
     if reports is not None:
         bad = {r.id for r in reports if not r.ok and r.code != Code.STORAGE}
     else:
-        from .index import open_index
         from .index.checks import damaged_sample_runs
+        from .index.query import broken_rows
 
-        bad = {i.id for i in list_runs(store) if not i.ok}  # (refreshes the index)
-        bad |= set(damaged_sample_runs(open_index(store, storage_options), budget_s=0)[0])
+        bad = set(broken_rows(index.table)["id"].to_pylist())
+        bad |= set(damaged_sample_runs(index, budget_s=0)[0])
     lines = []
-    for exp in sorted(list_experiments(store), key=lambda e: e.id):
+    for exp in sorted(listed_experiments(index), key=lambda e: e.id):
         if experiments is not None and exp.id not in experiments:
             continue
         if mixed := mixed_line(exp):
