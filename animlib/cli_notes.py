@@ -29,16 +29,17 @@ def summary_notes(
     all_counted: bool,
     checked: tuple[int, int] = (0, 0),
     within: Collection[str] | None = None,
+    elsewhere: bool = False,
 ) -> None:
     """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
     count the incomplete runs too; ``checked``: the runs it left out because their arrays
     cannot be read, and those whose arrays it did not check yet; ``within``: the runs it was
-    narrowed to, which the notes then speak of). The notes read the run index the summary
-    refreshed: none lists the folder."""
+    narrowed to, which the notes then speak of; ``elsewhere``: another check of the arrays was
+    under way). The notes read the run index the summary refreshed: none lists the folder."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs, within=within)
     experiments = None if within is None else _experiments_of(root, within)
-    note_broken(root, *checked, experiments=experiments)
+    note_broken(root, *checked, experiments=experiments, elsewhere=elsewhere)
     note_missing(root, experiments=experiments)
     note_repeated_images(table)
     note_past_budget(root, all_runs=all_runs, all_counted=all_counted, within=within)
@@ -162,15 +163,20 @@ def note_left_out(root: str, *, all_runs: bool, within: Collection[str] | None =
 
 
 def note_broken(
-    root: str, damaged: int = 0, unchecked: int = 0, experiments: Collection[str] | None = None
+    root: str,
+    damaged: int = 0,
+    unchecked: int = 0,
+    experiments: Collection[str] | None = None,
+    elsewhere: bool = False,
 ) -> None:
     """On stderr, how many folders the summary could not read (their runs are not counted;
     with ``experiments``, those named like their sample runs only), how many runs it left out
     because their arrays cannot be read (``damaged``), and how many runs' arrays it has not
-    checked yet (``unchecked``)."""
+    checked yet (``unchecked``; ``elsewhere``: another check of them was under way)."""
     from .experiment_views import unread_note
     from .experiments import CHECK_BUDGET_S, unreadable_samples
     from .index import open_index
+    from .index.checks import SHARED_BUDGET_S
     from .index.query import broken_rows
 
     index = open_index(root)  # the index the summary just refreshed
@@ -182,10 +188,13 @@ def note_broken(
     if n:
         print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
     if unchecked:
+        how = f"a summary checks for {CHECK_BUDGET_S:g} s, the next ones go on"
+        if elsewhere:
+            how = f"another process is checking them now, a summary meanwhile {SHARED_BUDGET_S:g} s"
         print(
-            f"note: the arrays of {plural(unchecked, 'run')} are not checked yet (a summary "
-            f"checks for {CHECK_BUDGET_S:g} s, the next ones go on; python -m animlib validate "
-            f"{root} lists the broken ones now): a damaged one among them is still counted",
+            f"note: the arrays of {plural(unchecked, 'run')} are not checked yet ({how}; "
+            f"python -m animlib validate {root} lists the broken ones now): a damaged one "
+            "among them is still counted",
             file=sys.stderr,
         )
     if damaged:
