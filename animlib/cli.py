@@ -154,7 +154,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     infos = _queried(args.runs, list_runs(args.runs), args)
-    status = _statuses(args.runs, infos)
     if args.experiment:  # the runs page's Experiment filter, for scripts
         try:
             wanted, unknown = _experiments_named(args.runs, args.experiment)
@@ -167,6 +166,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             names = ", ".join(printable(e) for e in unknown)  # as summary and outcomes say it)
             print(f"error: no experiment {names} in {printable(args.runs)}", file=sys.stderr)
             return 2
+    status = _statuses(args.runs, infos)  # (of the runs shown only: each parses its run.json)
     if args.json:  # (a sort by a parameter no run has is warned of as in text)
         sort = [sorted_param(args.sort or "") or ""]
         _warn_unknown_params(args.runs, sort, [i for i in infos if i.ok])

@@ -29,15 +29,17 @@ def summary_notes(
     all_counted: bool,
     checked: tuple[int, int] = (0, 0),
     within: Collection[str] | None = None,
+    elsewhere: bool = False,
 ) -> None:
     """On stderr, every note of ``summary`` on its ``table`` (``all_counted``: it was asked to
     count the incomplete runs too; ``checked``: the runs it left out because their arrays
     cannot be read, and those whose arrays it did not check yet; ``within``: the runs it was
-    narrowed to, which the notes then speak of)."""
+    narrowed to, which the notes then speak of; ``elsewhere``: another check of the arrays was
+    under way). The notes read the run index the summary refreshed: none lists the folder."""
     if not all_counted:
         note_left_out(root, all_runs=all_runs, within=within)
     experiments = None if within is None else _experiments_of(root, within)
-    note_broken(root, *checked, experiments=experiments)
+    note_broken(root, *checked, experiments=experiments, elsewhere=elsewhere)
     note_missing(root, experiments=experiments)
     note_repeated_images(table)
     note_past_budget(root, all_runs=all_runs, all_counted=all_counted, within=within)
@@ -58,13 +60,13 @@ def note_past_budget(
     ones too) whose perturbation is larger than their ``params.eps``
     (:func:`animlib.outcomes.past_budget`): an attack that leaves its budget (a missing
     projection) counts them in success_rate, and a median L∞ hides them."""
-    from .experiments import indexed_runs
     from .index import open_index
-    from .index.experiments import counted_runs
+    from .index.experiments import counted_runs, past_budget_candidates
     from .outcomes import past_budget
 
-    index = open_index(root)
-    infos = indexed_runs(index, experiments_only=not all_runs, within=within)
+    index = open_index(root)  # (the index the summary just refreshed)
+    ids = past_budget_candidates(index, experiments_only=not all_runs, within=within)
+    infos = index.infos(ids) if ids else []  # (only these run.json are parsed)
     counted = None if all_counted else counted_runs(index, {i.id for i in infos})
     past = sorted(
         f"{info.id} (L∞ {found[0]:.4g} > ε {found[1]:.4g})"
@@ -161,15 +163,20 @@ def note_left_out(root: str, *, all_runs: bool, within: Collection[str] | None =
 
 
 def note_broken(
-    root: str, damaged: int = 0, unchecked: int = 0, experiments: Collection[str] | None = None
+    root: str,
+    damaged: int = 0,
+    unchecked: int = 0,
+    experiments: Collection[str] | None = None,
+    elsewhere: bool = False,
 ) -> None:
     """On stderr, how many folders the summary could not read (their runs are not counted;
     with ``experiments``, those named like their sample runs only), how many runs it left out
     because their arrays cannot be read (``damaged``), and how many runs' arrays it has not
-    checked yet (``unchecked``)."""
+    checked yet (``unchecked``; ``elsewhere``: another check of them was under way)."""
     from .experiment_views import unread_note
     from .experiments import CHECK_BUDGET_S, unreadable_samples
     from .index import open_index
+    from .index.checks import SHARED_BUDGET_S
     from .index.query import broken_rows
 
     index = open_index(root)  # the index the summary just refreshed
@@ -181,10 +188,13 @@ def note_broken(
     if n:
         print(f"note: {unread_note(n)} ({why})", file=sys.stderr)
     if unchecked:
+        how = f"a summary checks for {CHECK_BUDGET_S:g} s, the next ones go on"
+        if elsewhere:
+            how = f"another process is checking them now, a summary meanwhile {SHARED_BUDGET_S:g} s"
         print(
-            f"note: the arrays of {plural(unchecked, 'run')} are not checked yet (a summary "
-            f"checks for {CHECK_BUDGET_S:g} s, the next ones go on; python -m animlib validate "
-            f"{root} lists the broken ones now): a damaged one among them is still counted",
+            f"note: the arrays of {plural(unchecked, 'run')} are not checked yet ({how}; "
+            f"python -m animlib validate {root} lists the broken ones now): a damaged one "
+            "among them is still counted",
             file=sys.stderr,
         )
     if damaged:
@@ -198,10 +208,10 @@ def note_broken(
 def note_missing(root: str, most: int = 5, experiments: Collection[str] | None = None) -> None:
     """On stderr, the experiments (of ``experiments`` only, when given) some of whose sample
     runs are gone or damaged (their numbers cover the runs left; the summary's row alone did
-    not show it)."""
+    not show it), from the run index the command refreshed."""
     from .validation import missing_sample_runs
 
-    lines = missing_sample_runs(root, experiments=experiments)
+    lines = missing_sample_runs(root, experiments=experiments, refresh=False)
     for line in lines[:most]:
         if line.startswith("MIXED "):
             print(f"note: {line.removeprefix('MIXED ')}", file=sys.stderr)

@@ -95,12 +95,11 @@ def _results(root: str, index: Any, frame: Any, wanted: Sequence[str]) -> set[st
     failed, stale, step-less, or with arrays that cannot be read); on stderr, what they leave
     out, the runs still running, and the experiments missing sample runs."""
     from .cli_notes import note_missing
-    from .experiments import CHECK_BUDGET_S
-    from .index.checks import damaged_sample_runs
+    from .index.checks import damaged_sample_runs, summary_budget
     from .index.experiments import counted_runs, left_out_counts, running_counted
 
     ids = set(frame["run"])
-    damaged = damaged_sample_runs(index, within=ids, budget_s=CHECK_BUDGET_S)[0]
+    damaged = damaged_sample_runs(index, within=ids, budget_s=summary_budget(index))[0]
     left = left_out_counts(index, experiments_only=True, within=ids)
     if damaged:
         left["arrays that cannot be read"] = len(damaged)

@@ -14,10 +14,12 @@ from .text import plural, printable
 
 
 def _no_summary(root: str, all_runs: bool) -> str:
-    """What an empty summary means: no runs at all, or runs that belong to no experiment."""
-    from .listing import list_runs
+    """What an empty summary means: no runs at all, or runs that belong to no experiment
+    (from the run index the summary just refreshed)."""
+    from .index import open_index
+    from .index.query import good_rows
 
-    readable = sum(info.ok for info in list_runs(root))
+    readable = good_rows(open_index(root).table, columns=["id"]).num_rows
     if all_runs or not readable:
         return f"no readable runs in {root}"
     return (
@@ -35,7 +37,7 @@ def _number(value: float) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .experiments import DAMAGED, UNCHECKED, summarize
+    from .experiments import CHECKED_ELSEWHERE, DAMAGED, UNCHECKED, summarize
     from .summary_pools import RERUNS_NOTE
     from .summary_scope import narrows
 
@@ -67,6 +69,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"error: {text}", file=sys.stderr)
         return 2
     checked = int(table.attrs.get(DAMAGED, 0)), int(table.attrs.get(UNCHECKED, 0))  # (first)
+    elsewhere = bool(table.attrs.get(CHECKED_ELSEWHERE))
     beside = not args.all_runs and len(table) and list(table.columns[:2]) == ["experiment", "n"]
     beside = beside and not args.over  # (the experiment's attack and ε: not with a spread)
     if beside:
@@ -90,6 +93,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         all_counted=args.include_incomplete,
         checked=checked,
         within=_scope(args) if narrowed else None,
+        elsewhere=elsewhere,
     )
     if without := table.attrs.get("over_missing"):
         print(

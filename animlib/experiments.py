@@ -29,6 +29,7 @@ OUTCOME_COLUMNS = ("id", "experiment", "sample", "clean_correct", "robust", "suc
                    "l2", "flip_step")  # fmt: skip
 _STATUS_ORDER = ("running", "stale", "failed", "finished")
 CHECK_BUDGET_S = 10.0  # seconds a summary checks runs' arrays (the rest: by the next summaries)
+CHECKED_ELSEWHERE = "checked_elsewhere"  # table.attrs: another check was under way (its budget)
 UNCHECKED = "unchecked"  # table.attrs: runs whose arrays are not checked yet (see summarize)
 DAMAGED = "damaged"  # table.attrs: runs left out because their arrays cannot be read
 SAMPLES_FIELD = "experiment_samples"  # run.json: how many sample runs the experiment made (B)
@@ -358,8 +359,10 @@ def summarize(
     confidences; a statistic with no runs to go on is NaN (a group whose runs are all left out
     has ``n`` 0). A run whose arrays fail the quick check of the runs page (a truncated chunk,
     a missing array: ``validate`` calls it broken) is never counted, only in ``left_out``
-    (verdicts kept per run.json version; a summary checks for ``CHECK_BUDGET_S`` s, ~100 runs
-    a second, the next ones go on: ``table.attrs["unchecked"]`` counts the runs left). Values
+    (verdicts kept per run.json version and shared by the processes using the same cache
+    folder; a summary checks for ``CHECK_BUDGET_S`` s, ~100 runs a second, the next ones go
+    on: ``table.attrs["unchecked"]`` counts the runs left; ``SHARED_BUDGET_S`` s while another
+    check is under way, as an open dashboard's: ``table.attrs["checked_elsewhere"]``). Values
     come from run.json summaries; arrays are read only for runs whose
     run.json lacks them (no stored original, or an old targeted run without ``initial_pred``).
 
@@ -400,15 +403,16 @@ def summarize(
         ValueError: ``by`` names no key, or a key no run has; ``experiments`` names an
             experiment not in ``root``.
     """
-    from .index.checks import damaged_sample_runs
+    from .index.checks import damaged_sample_runs, summary_budget
     from .index.experiments import experiment_summary
     from .summary_scope import run_scope
     from .summary_spread import with_spread
 
     index = _index(root, storage_options)
     scope = run_scope(index, experiments=experiments, search=search, where=str(root))
+    budget = summary_budget(index)
     damaged, unchecked = damaged_sample_runs(
-        index, experiments_only=experiments_only, budget_s=CHECK_BUDGET_S, within=scope
+        index, experiments_only=experiments_only, budget_s=budget, within=scope
     )
 
     def by_keys(keys: list[str]) -> pd.DataFrame:  # (one index refresh and check for both)
@@ -426,6 +430,7 @@ def summarize(
 
     table = by_keys(_by_keys(by)) if over is None else with_spread(by_keys, _by_keys(by), over)
     table.attrs.update({UNCHECKED: unchecked, DAMAGED: len(damaged)})
+    table.attrs[CHECKED_ELSEWHERE] = budget != CHECK_BUDGET_S
     table.attrs.setdefault(RERUNS, {})  # (by experiment: none)
     warn_reruns(table)  # (once: not for the spread's groups by ``over`` too)
     return table

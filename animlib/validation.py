@@ -374,11 +374,12 @@ def missing_sample_runs(
     storage_options: dict[str, Any] | None = None,
     reports: list[Report] | None = None,
     experiments: Collection[str] | None = None,
+    refresh: bool = True,
 ) -> list[str]:
     """The lines (``MISSING experiment ...``, ``MIXED experiment ...``) of
     :func:`experiment_reports`, which takes the same arguments."""
     kw = {"storage_options": storage_options, "reports": reports, "experiments": experiments}
-    return [report.line() for report in experiment_reports(path, **kw)]
+    return [report.line() for report in experiment_reports(path, refresh=refresh, **kw)]
 
 
 def experiment_reports(
@@ -387,6 +388,7 @@ def experiment_reports(
     storage_options: dict[str, Any] | None = None,
     reports: list[Report] | None = None,
     experiments: Collection[str] | None = None,
+    refresh: bool = True,
 ) -> list[Report]:
     """One report per experiment in the results folder ``path`` (of ``experiments`` only,
     when given) whose sample runs are not all
@@ -399,22 +401,29 @@ def experiment_reports(
     ``reports``: the verdicts of :func:`validate` on ``path`` (its BROKEN lines), which the
     reports then agree with; without them, the runs the index holds as broken and the sample
     runs whose arrays failed the quick check (:mod:`animlib.index.checks`: the verdicts a
-    ``summarize`` found or remembered; no run is checked here)."""
-    from .experiments import list_experiments, missing_runs, mixed_problem, unreadable_samples
+    ``summarize`` found or remembered; no run is checked here). ``refresh``: False reads the
+    folder's run index as the caller last refreshed it (the CLI's notes after a summary: one
+    listing of the folder per command)."""
+    from .experiments import missing_runs, mixed_problem, unreadable_samples
+    from .index import open_index
+    from .index.experiments import experiments as listed_experiments
 
     store = open_store(path, storage_options)
     if _is_run_folder(store):
         return []
+    index = open_index(store, storage_options)
+    if refresh:
+        index.refresh()
     if reports is not None:
         bad = {r.id for r in reports if not r.ok and r.kind == "run" and r.code != Code.STORAGE}
     else:
-        from .index import open_index
         from .index.checks import damaged_sample_runs
+        from .index.query import broken_rows
 
-        bad = {i.id for i in list_runs(store) if not i.ok}  # (refreshes the index)
-        bad |= set(damaged_sample_runs(open_index(store, storage_options), budget_s=0)[0])
+        bad = set(broken_rows(index.table)["id"].to_pylist())
+        bad |= set(damaged_sample_runs(index, budget_s=0)[0])
     out = []
-    for exp in sorted(list_experiments(store), key=lambda e: e.id):
+    for exp in sorted(listed_experiments(index), key=lambda e: e.id):
         if experiments is not None and exp.id not in experiments:
             continue
         if mixed := mixed_problem(exp):

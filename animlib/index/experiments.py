@@ -42,6 +42,7 @@ __all__ = [
     "experiments",
     "infos_of",
     "left_out_counts",
+    "past_budget_candidates",
     "sample_rows",
     "sample_value",
 ]
@@ -306,6 +307,43 @@ def left_out_counts(
         for s in status.filter(pc.invert(counted)).to_pylist()
     ]
     return {reason: reasons.count(reason) for reason in dict.fromkeys(reasons)}
+
+
+def past_budget_candidates(
+    index: RunIndex, *, experiments_only: bool = True, within: Collection[str] | None = None
+) -> list[str]:
+    """The good runs (of experiments only, when asked; ``within`` only, when given) that may
+    go past their ``params.eps`` (:func:`animlib.outcomes.past_budget`), from the index's
+    ``linf`` and ``params`` columns: only their run.json needs parsing to tell (on 20,000 runs
+    that keep their budget, none instead of all).
+
+    Args:
+        index: a run index (refreshed by the caller).
+        experiments_only: only the runs of experiments.
+        within: only these runs.
+
+    Returns:
+        Their ids: each run whose L∞ is past half the rounding slack above its ``eps``, or
+        whose ``eps`` the index holds as no number (a superset: run.json decides).
+    """
+    from ..outcomes import BUDGET_SLACK
+    from ..params import NUMBER_RE2
+    from .query import param_values
+
+    table = good_rows(index.table, columns=["id", "experiment", "linf", "params"])
+    if experiments_only:
+        table = table.filter(pc.fill_null(pc.not_equal(table["experiment"], ""), False))
+    if within is not None:
+        table = table.filter(pc.is_in(table["id"], value_set=pa.array(list(within), pa.string())))
+    text = param_values(table["params"], "eps")
+    numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER_RE2), False)
+    eps = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    # past_budget: linf > eps * (1 + 1e-6) + BUDGET_SLACK with eps > 0; a looser bound here
+    maybe = pc.or_kleene(
+        pc.invert(numeric), pc.greater(table["linf"], pc.add(eps, BUDGET_SLACK / 2))
+    )
+    keep = pc.and_kleene(pc.greater(table["linf"], BUDGET_SLACK / 2), maybe)
+    return table.filter(pc.fill_null(keep, False))["id"].to_pylist()
 
 
 def _judged(
