@@ -368,18 +368,11 @@ def validate(
     return reports + experiment_reports(store, reports=reports)
 
 
-def missing_sample_runs(
-    path: str | os.PathLike[str] | Store,
-    *,
-    storage_options: dict[str, Any] | None = None,
-    reports: list[Report] | None = None,
-    experiments: Collection[str] | None = None,
-    refresh: bool = True,
-) -> list[str]:
+def missing_sample_runs(path: str | os.PathLike[str] | Store, **options: Any) -> list[str]:
     """The lines (``MISSING experiment ...``, ``MIXED experiment ...``) of
-    :func:`experiment_reports`, which takes the same arguments."""
-    kw = {"storage_options": storage_options, "reports": reports, "experiments": experiments}
-    return [report.line() for report in experiment_reports(path, refresh=refresh, **kw)]
+    :func:`experiment_reports`, which takes the same arguments (``options``: its keyword
+    arguments)."""
+    return [report.line() for report in experiment_reports(path, **options)]
 
 
 def experiment_reports(
