@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -220,7 +221,10 @@ def test_render_progress_is_whole_lines_in_a_log_and_redrawn_on_a_terminal(tmp_p
 
     run_id = write_run(tmp_path, "p", steps=4)
     assert main(["render", str(tmp_path / run_id), "-o", str(tmp_path / "x.mp4")]) == 0
-    assert capsys.readouterr().err == f"{run_id}: 4/4 frames\n"  # stderr is no terminal here
+    err = capsys.readouterr().err  # stderr is no terminal here: whole lines, the last at 4/4
+    assert err.endswith(f"{run_id}: 4/4 frames\n") and "\r" not in err, err
+    assert all(re.fullmatch(rf"{run_id}: [0-4]/4 frames", line) for line in err.splitlines())
+    # (one line every 5 s before the last: a machine this slow prints one more, as a log should)
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
