@@ -51,6 +51,18 @@ def write_run(root, name="r", steps=12, shape=(16, 12, 3), confidences=True, ori
     return w.run_id
 
 
+def moved_experiment(root, name: str, eps: Any, moved=(0.1, 0.1, 0.1)) -> None:
+    """An experiment of three 6x6 images, each moved by ``moved`` (L∞) and fooled at its last
+    (second) step, with ``params.eps`` = ``eps``."""
+    x = np.full((3, 6, 6, 1), 0.5)
+    with animlib.BatchWriter(
+        root, experiment=name, attack="PGD", class_names=["a", "b"], true_labels=[0] * 3,
+        params={"eps": eps}, originals=x,
+    ) as w:  # fmt: skip
+        w.log(images=x, confidences=np.array([[0.8, 0.2]] * 3))
+        w.log(images=x + np.reshape(moved, (3, 1, 1, 1)), confidences=np.array([[0.2, 0.8]] * 3))
+
+
 def zstd_zeros(nbytes: int) -> bytes:
     """A valid zstd frame of ``nbytes`` zero bytes in a few KB (RLE blocks): what a chunk file
     crafted to exhaust memory looks like (805 MB in 24 KB)."""

@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
-from helpers import write_run
+from helpers import moved_experiment, write_run
 
-import animlib
 from animlib import meta as M
 from animlib import outcomes
 from animlib.cli import main
 from animlib.index.runindex import RunIndex
-
-
-def _experiment(root, name: str, eps: float, moved=(0.05, 0.05, 0.05)) -> None:
-    """Three images, each moved by ``moved`` (L∞) and fooled at the last step."""
-    x = np.full((3, 6, 6, 1), 0.5)
-    with animlib.BatchWriter(
-        root, experiment=name, attack="PGD", class_names=["a", "b"], true_labels=[0] * 3,
-        params={"eps": eps}, originals=x,
-    ) as w:  # fmt: skip
-        w.log(images=x, confidences=np.array([[0.8, 0.2]] * 3))
-        w.log(images=x + np.reshape(moved, (3, 1, 1, 1)), confidences=np.array([[0.2, 0.8]] * 3))
 
 
 @pytest.fixture
@@ -37,8 +24,8 @@ def folder(tmp_path):
     """Two experiments (one of them short of a sample run, one with a run past its ε), a
     plain run and a folder whose run.json cannot be read."""
     root = tmp_path / "runs"
-    _experiment(root, "pgd", 0.1)
-    _experiment(root, "buggy", 0.1, moved=(0.05, 0.3, 0.05))
+    moved_experiment(root, "pgd", 0.1, moved=(0.05, 0.05, 0.05))
+    moved_experiment(root, "buggy", 0.1, moved=(0.05, 0.3, 0.05))
     shutil.rmtree(root / "pgd-0002")
     write_run(root, "plain", steps=3)
     (root / "junk").mkdir()
